@@ -1,0 +1,128 @@
+// The admin API (`Authorization: Bearer <ADMIN_TOKEN>`): tenants and their keys, dead letters.
+import { count, desc, eq } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import { Hono, type MiddlewareHandler } from "hono";
+import { z } from "zod";
+import { issueApiKey } from "../src/core/api-key.js";
+import { fieldErrors } from "../src/core/entity.js";
+import { tenantIdSchema } from "../src/core/identifiers.js";
+import { problem, problemResponse } from "../src/core/problem.js";
+import type { RequestScope } from "../src/core/request-scope.js";
+import { listDeadLetters, replayDeadLetter } from "./dead-letters.js";
+import type { Db } from "./projection.js";
+import { apiKeys, deadLetters, tenants } from "./schema.js";
+
+type AdminEnv = { Bindings: Env; Variables: RequestScope };
+
+const createTenantSchema = z.object({ id: tenantIdSchema, name: z.string().trim().min(1).max(200) }).strict();
+
+export const adminRoutes = new Hono<AdminEnv>();
+
+adminRoutes.use("*", adminAuth());
+
+adminRoutes.post("/tenants", async (c) => {
+  const body = await c.req.json<unknown>().catch(() => undefined);
+  if (body === undefined) return problemResponse(problem("malformed-request", "the body must be JSON"));
+  const parsed = createTenantSchema.safeParse(body);
+  if (!parsed.success) {
+    return problemResponse(problem("validation-failed", "the tenant is invalid", { errors: fieldErrors(parsed.error) }));
+  }
+  const db: Db = drizzle(c.env.DB);
+  const key = await issueApiKey();
+  const now = Date.now();
+  const tenant = { id: parsed.data.id, name: parsed.data.name, status: "active" as const, createdAt: now };
+  try {
+    await db.batch([
+      db.insert(tenants).values(tenant),
+      db.insert(apiKeys).values({ id: key.keyId, tenantId: tenant.id, keyHash: key.hash, createdAt: now }),
+    ]);
+  } catch (error) {
+    if (String(error).includes("UNIQUE") || String(error).includes("PRIMARY KEY")) {
+      return problemResponse(problem("conflict", `tenant ${tenant.id} already exists`));
+    }
+    throw error;
+  }
+  return c.json({ tenant: present(tenant), apiKey: key.apiKey, keyId: key.keyId }, 201);
+});
+
+adminRoutes.get("/tenants", async (c) => {
+  const db: Db = drizzle(c.env.DB);
+  const rows = await db.select().from(tenants).orderBy(desc(tenants.createdAt));
+  return c.json({ items: rows.map(present) });
+});
+
+adminRoutes.get("/tenants/:id", async (c) => {
+  const db: Db = drizzle(c.env.DB);
+  const tenant = (await db.select().from(tenants).where(eq(tenants.id, c.req.param("id"))).limit(1))[0];
+  if (!tenant) return problemResponse(problem("not-found", `no tenant ${c.req.param("id")}`));
+  const [keys, letters] = await db.batch([
+    db
+      .select({ keyId: apiKeys.id, createdAt: apiKeys.createdAt, revokedAt: apiKeys.revokedAt, lastUsedAt: apiKeys.lastUsedAt })
+      .from(apiKeys)
+      .where(eq(apiKeys.tenantId, tenant.id)),
+    db.select({ n: count() }).from(deadLetters).where(eq(deadLetters.tenantId, tenant.id)),
+  ]);
+  return c.json({ ...present(tenant), keys, stats: { deadLetters: letters[0]?.n ?? 0 } });
+});
+
+for (const [action, status] of [["suspend", "suspended"], ["resume", "active"]] as const) {
+  adminRoutes.post(`/tenants/:id/${action}`, async (c) => {
+    const db: Db = drizzle(c.env.DB);
+    const updated = await db.update(tenants).set({ status }).where(eq(tenants.id, c.req.param("id"))).returning();
+    const tenant = updated[0];
+    if (!tenant) return problemResponse(problem("not-found", `no tenant ${c.req.param("id")}`));
+    return c.json(present(tenant));
+  });
+}
+
+adminRoutes.post("/tenants/:id/keys", async (c) => {
+  const db: Db = drizzle(c.env.DB);
+  const tenant = (await db.select().from(tenants).where(eq(tenants.id, c.req.param("id"))).limit(1))[0];
+  if (!tenant) return problemResponse(problem("not-found", `no tenant ${c.req.param("id")}`));
+  const key = await issueApiKey();
+  await db.insert(apiKeys).values({ id: key.keyId, tenantId: tenant.id, keyHash: key.hash, createdAt: Date.now() });
+  return c.json({ keyId: key.keyId, apiKey: key.apiKey }, 201);
+});
+
+adminRoutes.delete("/tenants/:id/keys/:keyId", async (c) => {
+  const db: Db = drizzle(c.env.DB);
+  const key = (await db.select().from(apiKeys).where(eq(apiKeys.id, c.req.param("keyId"))).limit(1))[0];
+  if (!key || key.tenantId !== c.req.param("id")) return problemResponse(problem("not-found", "no such key"));
+  if (key.revokedAt === null) await db.update(apiKeys).set({ revokedAt: Date.now() }).where(eq(apiKeys.id, key.id));
+  return c.body(null, 204);
+});
+
+adminRoutes.get("/dead-letters", async (c) => {
+  const db: Db = drizzle(c.env.DB);
+  return c.json({ items: await listDeadLetters(db, c.req.query("tenant") ?? null, 200) });
+});
+
+adminRoutes.post("/dead-letters/:id/replay", async (c) => {
+  const db: Db = drizzle(c.env.DB);
+  const replayed = await replayDeadLetter(db, c.env.FACTS, c.req.param("id"), null);
+  if (!replayed) return problemResponse(problem("not-found", `no dead letter ${c.req.param("id")}`));
+  return c.json({ replayed: true }, 202);
+});
+
+function present(t: typeof tenants.$inferSelect) {
+  return { id: t.id, name: t.name, status: t.status, createdAt: new Date(t.createdAt).toISOString() };
+}
+
+function adminAuth(): MiddlewareHandler<AdminEnv> {
+  return async (c, next) => {
+    const expected = c.env.ADMIN_TOKEN;
+    const presented = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "")?.[1];
+    if (!expected || !presented || !(await sameSecret(presented, expected))) {
+      return problemResponse(problem("unauthorized", "send Authorization: Bearer <ADMIN_TOKEN>"), {
+        "www-authenticate": 'Bearer realm="factline-admin"',
+      });
+    }
+    await next();
+  };
+}
+
+async function sameSecret(a: string, b: string): Promise<boolean> {
+  // Compare digests so neither the content nor the length of the token leaks through timing.
+  const digest = async (s: string) => new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(s)));
+  return crypto.subtle.timingSafeEqual(await digest(a), await digest(b));
+}

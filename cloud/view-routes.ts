@@ -1,0 +1,74 @@
+// The tenant API for read models: `GET /v1/views/{view}` and `/v1/views/{view}/{key}`, served
+// from D1. A request presenting a command's consistency token gets data that includes that
+// write, waiting briefly if needed, or an explicit `Factline-Stale: true`; never silently stale.
+import { drizzle } from "drizzle-orm/d1";
+import { Hono, type Context } from "hono";
+import { decodeConsistencyToken } from "../src/core/consistency-token.js";
+import { problem, problemResponse } from "../src/core/problem.js";
+import type { RequestScope } from "../src/core/request-scope.js";
+import { checkpointId, readCheckpoints } from "./checkpoints.js";
+import type { Db, Projection } from "./projection.js";
+import { projectionNamed } from "./projections/index.js";
+
+type AppContext = Context<{ Bindings: Env; Variables: RequestScope }>;
+
+const WAIT_MS = 2_000;
+const POLL_MS = 50;
+const MAX_LIST = 500;
+
+export const viewRoutes = new Hono<{ Bindings: Env; Variables: RequestScope }>();
+
+viewRoutes.get("/:view", async (c) => {
+  const projection = projectionNamed(c.req.param("view"));
+  if (!projection) return problemResponse(problem("not-found", `no view ${c.req.param("view")}`));
+  const query = c.req.query();
+  const { limit = "100", ...filters } = query;
+  if (!/^\d{1,4}$/.test(limit) || Number(limit) < 1 || Number(limit) > MAX_LIST) {
+    return problemResponse(problem("malformed-request", `limit must be between 1 and ${MAX_LIST}`));
+  }
+  const unknown = Object.keys(filters).filter((f) => !(f in projection.filters));
+  if (unknown.length > 0) {
+    return problemResponse(
+      problem("validation-failed", `unknown filter ${unknown.join(", ")}`, {
+        errors: unknown.map((path) => ({ path, message: `filters are: ${Object.keys(projection.filters).join(", ") || "none"}` })),
+      }),
+    );
+  }
+  const db: Db = drizzle(c.env.DB);
+  const fresh = await awaitConsistency(c, db, projection);
+  if (fresh instanceof Response) return fresh;
+  const items = await projection.list(db, c.var.tenant, filters, Number(limit));
+  return c.json({ items }, 200, fresh ? {} : { "factline-stale": "true" });
+});
+
+viewRoutes.get("/:view/:key", async (c) => {
+  const projection = projectionNamed(c.req.param("view"));
+  if (!projection) return problemResponse(problem("not-found", `no view ${c.req.param("view")}`));
+  const db: Db = drizzle(c.env.DB);
+  const fresh = await awaitConsistency(c, db, projection);
+  if (fresh instanceof Response) return fresh;
+  const row = await projection.get(db, c.var.tenant, c.req.param("key"));
+  if (row === undefined) {
+    return problemResponse(problem("not-found", `no ${projection.name} row ${c.req.param("key")}`), fresh ? {} : { "factline-stale": "true" });
+  }
+  return c.json(row, 200, fresh ? {} : { "factline-stale": "true" });
+});
+
+/** true: the view includes the token's write (or no token); false: still stale after waiting. */
+async function awaitConsistency(c: AppContext, db: Db, projection: Projection): Promise<boolean | Response> {
+  const token = c.req.header("factline-consistency");
+  if (token === undefined) return true;
+  const point = decodeConsistencyToken(token);
+  if (!point || point.tenant !== c.var.tenant) {
+    return problemResponse(problem("malformed-request", "Factline-Consistency is not a token this tenant was given"));
+  }
+  if (!projection.follows.includes(point.entityType)) return true;
+  const key = { projection: projection.name, tenant: point.tenant, entityType: point.entityType, entityId: point.entityId };
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const applied = (await readCheckpoints(db, [key])).get(checkpointId(key)) ?? 0;
+    if (applied >= point.seq) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}

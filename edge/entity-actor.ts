@@ -1,0 +1,229 @@
+// The entity host: one Durable Object per (tenant, entity type, entity id), the single writer of
+// that entity. It keeps the entity's state in memory (the memory image), decides commands
+// against it, and records the resulting events, outbox rows and idempotency record in one
+// synchronous storage transaction, so no two commands can decide on the same version.
+import { DurableObject } from "cloudflare:workers";
+import { SQLSchemaMigrations } from "durable-utils/sql-migrations";
+import { isRejection, type EntityType } from "../src/core/entity.js";
+import type { CommandResult, EntitySnapshotView, EventPage, RecordedEvent } from "../src/core/envelope.js";
+import { decodeHlc, encodeHlc, HLC_ZERO, tick, type Hlc } from "../src/core/hlc.js";
+import type { CommandEnvelope, CommandOutcome, EntityAddress, EntityRpc } from "../src/core/entity-protocol.js";
+import { problem } from "../src/core/problem.js";
+import { domain } from "../src/domain/index.js";
+import { EventLog } from "./event-log.js";
+import { IdempotencyStore } from "./idempotency-store.js";
+import { LiveFeed } from "./live-feed.js";
+import { OutboxRelay } from "./outbox-relay.js";
+import { entityStorageMigrations } from "./storage-schema.js";
+
+const DEFAULT_MAX_BACKLOG = 1000;
+
+interface Loaded {
+  readonly address: EntityAddress;
+  readonly entity: EntityType;
+  readonly log: EventLog;
+  readonly idempotency: IdempotencyStore;
+  state: unknown;
+  version: number;
+  hlc: Hlc;
+}
+
+export class EntityActor extends DurableObject<Env> implements EntityRpc {
+  readonly #live: LiveFeed;
+  #relayOrUndefined: OutboxRelay | undefined;
+  #loaded: Loaded | undefined;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#live = new LiveFeed(ctx);
+    // Nothing else runs until the schema is current and the memory image is rebuilt.
+    void ctx.blockConcurrencyWhile(async () => {
+      await new SQLSchemaMigrations({ doStorage: ctx.storage, migrations: entityStorageMigrations }).runAll();
+      this.#relayOrUndefined = new OutboxRelay(ctx, env.FACTS);
+      const row = ctx.storage.sql
+        .exec<{ tenant: string; entity_type: string; entity_id: string }>(
+          "SELECT tenant, entity_type, entity_id FROM entity_identity",
+        )
+        .toArray()[0];
+      if (row) this.#load({ tenant: row.tenant, entityType: row.entity_type, entityId: row.entity_id });
+    });
+  }
+
+  get #relay(): OutboxRelay {
+    if (!this.#relayOrUndefined) throw new Error("entity object used before its wake-up finished");
+    return this.#relayOrUndefined;
+  }
+
+  async command(envelope: CommandEnvelope): Promise<CommandOutcome> {
+    const now = Date.now();
+    const entity = this.#bind(envelope);
+    if (!entity) return { ok: false, problem: problem("not-found", `no entity type ${envelope.entityType}`) };
+
+    if (envelope.idempotencyKey !== null && envelope.fingerprint !== null) {
+      const seen = entity.idempotency.lookup(envelope.idempotencyKey, envelope.fingerprint, now);
+      if (seen.kind === "replay") return { ok: true, result: seen.result, replayed: true };
+      if (seen.kind === "mismatch") {
+        return {
+          ok: false,
+          problem: problem("idempotency-key-reused", "this Idempotency-Key was first used with another command or body"),
+        };
+      }
+    }
+    if (envelope.expectedVersion !== null && envelope.expectedVersion !== entity.version) {
+      return {
+        ok: false,
+        problem: problem("version-mismatch", `expected version ${envelope.expectedVersion}, the entity is at ${entity.version}`),
+      };
+    }
+    const maxBacklog = Number(this.env.ENTITY_MAX_BACKLOG ?? DEFAULT_MAX_BACKLOG);
+    if (this.#relay.pending >= maxBacklog) {
+      return {
+        ok: false,
+        problem: problem("backlog-full", `${this.#relay.pending} facts are waiting to be relayed`, {
+          retryAfter: this.#relay.retryAfterSeconds(),
+        }),
+      };
+    }
+
+    const decision = entity.entity.decide(entity.state, { type: envelope.command, data: envelope.data });
+    if (isRejection(decision)) {
+      return { ok: false, problem: problem("business-rule", decision.detail, { code: decision.code }) };
+    }
+
+    const cause = envelope.causeHlc ? decodeHlc(envelope.causeHlc) : undefined;
+    let hlc = entity.hlc;
+    let state = entity.state;
+    const recorded: RecordedEvent[] = decision.map((event, i) => {
+      hlc = tick(hlc, now, cause);
+      state = entity.entity.evolve(state, event);
+      return {
+        seq: entity.version + i + 1,
+        type: event.type,
+        schemaVersion: entity.entity.eventVersion(event.type),
+        data: event.data,
+        meta: {
+          eventId: crypto.randomUUID(),
+          tenant: envelope.tenant,
+          entityType: envelope.entityType,
+          entityId: envelope.entityId,
+          hlc: encodeHlc(hlc),
+          recordedAt: new Date(now).toISOString(),
+          correlationId: envelope.correlationId,
+          causationId: envelope.causationId,
+          idempotencyKey: envelope.idempotencyKey,
+          traceparent: envelope.traceparent,
+        },
+      };
+    });
+    const version = entity.version + recorded.length;
+    const result: CommandResult = { type: envelope.entityType, id: envelope.entityId, version, events: recorded };
+    const every = entity.entity.snapshotEvery;
+
+    this.ctx.storage.transactionSync(() => {
+      if (entity.version === 0 && recorded.length > 0) this.#storeIdentity(envelope);
+      entity.log.append(recorded);
+      this.#relay.stage(recorded.map((e) => e.seq));
+      if (envelope.idempotencyKey !== null && envelope.fingerprint !== null) {
+        entity.idempotency.record(envelope.idempotencyKey, envelope.fingerprint, result, now);
+      }
+      if (Math.floor(version / every) > Math.floor(entity.version / every)) entity.log.writeSnapshot(version, state);
+    });
+
+    entity.state = state;
+    entity.version = version;
+    entity.hlc = hlc;
+    this.#relay.committed(recorded.length);
+    this.#live.publish(recorded);
+    return { ok: true, result, replayed: false };
+  }
+
+  /** Current state, or the state as of version `at`; null if the entity has no events. */
+  async read(address: EntityAddress, at: number | null): Promise<EntitySnapshotView | null> {
+    const entity = this.#bind(address);
+    if (!entity || entity.version === 0) return null;
+    if (at === null || at >= entity.version) {
+      return { type: address.entityType, id: address.entityId, version: entity.version, state: entity.state };
+    }
+    return { type: address.entityType, id: address.entityId, version: at, state: entity.log.stateAt(at) };
+  }
+
+  async events(address: EntityAddress, after: number, limit: number): Promise<EventPage | null> {
+    const entity = this.#bind(address);
+    if (!entity || entity.version === 0) return null;
+    const events = [...entity.log.read(after, Number.MAX_SAFE_INTEGER, limit)];
+    const last = events[events.length - 1];
+    return { events, next: last && last.seq < entity.version ? last.seq : null };
+  }
+
+  /** Live subscriptions: `GET …/events` as SSE or a WebSocket upgrade, after `?after=`. */
+  override async fetch(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    const address: EntityAddress = {
+      tenant: url.searchParams.get("tenant") ?? "",
+      entityType: url.searchParams.get("type") ?? "",
+      entityId: url.searchParams.get("id") ?? "",
+    };
+    const after = Number(url.searchParams.get("after") ?? "0");
+    const entity = this.#bind(address);
+    if (!entity) return new Response(null, { status: 404 });
+    const backlog = entity.log.read(after);
+    return request.headers.get("upgrade")?.toLowerCase() === "websocket"
+      ? this.#live.openWebSocket(backlog)
+      : this.#live.openEventStream(backlog);
+  }
+
+  override async alarm(): Promise<void> {
+    const loaded = this.#loaded;
+    if (!loaded) return;
+    const outcome = await this.#relay.flush(loaded.log);
+    loaded.idempotency.purgeExpired(Date.now());
+    if (outcome.error) console.warn(JSON.stringify({ msg: "relay send failed", ...loaded.address, error: outcome.error }));
+  }
+
+  override async webSocketMessage(): Promise<void> {
+    // Subscribers only listen; anything they send is ignored.
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    ws.close(code === 1005 ? 1000 : code, "bye");
+  }
+
+  /** Loads (once) the entity this object hosts, and checks every caller addresses the same one. */
+  #bind(address: EntityAddress): Loaded | undefined {
+    if (this.#loaded) {
+      const a = this.#loaded.address;
+      if (a.tenant !== address.tenant || a.entityType !== address.entityType || a.entityId !== address.entityId) {
+        throw new Error(`entity object for ${a.tenant}:${a.entityType}:${a.entityId} addressed as another`);
+      }
+      return this.#loaded;
+    }
+    return this.#load(address);
+  }
+
+  #load(address: EntityAddress): Loaded | undefined {
+    const entity = domain.get(address.entityType);
+    if (!entity) return undefined;
+    const log = new EventLog(this.ctx.storage.sql, entity);
+    const version = log.lastSeq();
+    const lastHlc = log.lastHlc();
+    this.#loaded = {
+      address,
+      entity,
+      log,
+      idempotency: new IdempotencyStore(this.ctx.storage.sql),
+      state: log.stateAt(version),
+      version,
+      hlc: (lastHlc && decodeHlc(lastHlc)) || HLC_ZERO,
+    };
+    return this.#loaded;
+  }
+
+  #storeIdentity(address: EntityAddress): void {
+    this.ctx.storage.sql.exec(
+      "INSERT OR IGNORE INTO entity_identity (singleton, tenant, entity_type, entity_id) VALUES (1, ?, ?, ?)",
+      address.tenant,
+      address.entityType,
+      address.entityId,
+    );
+  }
+}

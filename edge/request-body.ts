@@ -1,0 +1,55 @@
+// Reads a JSON request body within a byte limit without buffering more than the limit: a large
+// body is refused as soon as its declared length or the bytes read so far pass the limit.
+import { problem, type Problem } from "../src/core/problem.js";
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export type BodyResult = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly problem: Problem };
+
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i;
+
+export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Promise<BodyResult> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > limit) return tooLarge(limit);
+  if (!request.body) return { ok: true, value: {} };
+
+  const contentType = request.headers.get("content-type");
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => undefined);
+      return tooLarge(limit);
+    }
+    chunks.push(value);
+  }
+  if (size === 0) return { ok: true, value: {} };
+  if (contentType === null || !JSON_TYPE.test(contentType)) {
+    return { ok: false, problem: problem("unsupported-media-type", "send the body as application/json") };
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    return { ok: false, problem: problem("malformed-request", "the body is not valid UTF-8") };
+  }
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown };
+  } catch (error) {
+    return { ok: false, problem: problem("malformed-request", `the body is not valid JSON: ${(error as Error).message}`) };
+  }
+}
+
+function tooLarge(limit: number): BodyResult {
+  return { ok: false, problem: problem("payload-too-large", `the body may be at most ${limit} bytes`) };
+}

@@ -1,0 +1,28 @@
+// The SQLite schema inside every entity Durable Object, as ordered migrations run on wake-up by
+// durable-utils' SQLSchemaMigrations (tracked per object, so old objects upgrade in place).
+import type { SQLSchemaMigration } from "durable-utils/sql-migrations";
+
+export const entityStorageMigrations: SQLSchemaMigration[] = [
+  {
+    idMonotonicInc: 1,
+    description: "event log, outbox, idempotency records, snapshots",
+    sql: `
+      CREATE TABLE IF NOT EXISTS entity_identity (
+        singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+        tenant TEXT NOT NULL, entity_type TEXT NOT NULL, entity_id TEXT NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS events (
+        seq INTEGER PRIMARY KEY, type TEXT NOT NULL, schema_version INTEGER NOT NULL,
+        data TEXT NOT NULL, meta TEXT NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY);
+      CREATE TABLE IF NOT EXISTS idempotency (
+        key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, result TEXT NOT NULL, created_at INTEGER NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency (created_at);
+      CREATE TABLE IF NOT EXISTS snapshots (
+        seq INTEGER PRIMARY KEY, state_version INTEGER NOT NULL, state TEXT NOT NULL
+      );
+    `,
+  },
+];

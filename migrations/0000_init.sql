@@ -1,0 +1,71 @@
+CREATE TABLE `api_keys` (
+	`id` text PRIMARY KEY NOT NULL,
+	`tenant_id` text NOT NULL,
+	`key_hash` text NOT NULL,
+	`created_at` integer NOT NULL,
+	`revoked_at` integer,
+	`last_used_at` integer,
+	FOREIGN KEY (`tenant_id`) REFERENCES `tenants`(`id`) ON UPDATE no action ON DELETE no action
+);
+--> statement-breakpoint
+CREATE INDEX `api_keys_by_tenant` ON `api_keys` (`tenant_id`);--> statement-breakpoint
+CREATE TABLE `dead_letters` (
+	`id` text PRIMARY KEY NOT NULL,
+	`tenant_id` text NOT NULL,
+	`projection` text,
+	`entity_type` text NOT NULL,
+	`entity_id` text NOT NULL,
+	`seq` integer NOT NULL,
+	`body` text NOT NULL,
+	`error` text NOT NULL,
+	`attempts` integer NOT NULL,
+	`created_at` integer NOT NULL,
+	`replayed_at` integer
+);
+--> statement-breakpoint
+CREATE INDEX `dead_letters_by_tenant` ON `dead_letters` (`tenant_id`,`created_at`);--> statement-breakpoint
+CREATE TABLE `inventory_view` (
+	`tenant_id` text NOT NULL,
+	`sku` text NOT NULL,
+	`on_hand` integer DEFAULT 0 NOT NULL,
+	`reserved` integer DEFAULT 0 NOT NULL,
+	`available` integer DEFAULT 0 NOT NULL,
+	`shipped` integer DEFAULT 0 NOT NULL,
+	`version` integer DEFAULT 0 NOT NULL,
+	`updated_at` text NOT NULL,
+	PRIMARY KEY(`tenant_id`, `sku`)
+);
+--> statement-breakpoint
+CREATE TABLE `orders_view` (
+	`tenant_id` text NOT NULL,
+	`order_id` text NOT NULL,
+	`customer_id` text NOT NULL,
+	`status` text NOT NULL,
+	`total` real NOT NULL,
+	`item_count` integer NOT NULL,
+	`reason` text,
+	`version` integer DEFAULT 0 NOT NULL,
+	`created_at` text NOT NULL,
+	`updated_at` text NOT NULL,
+	PRIMARY KEY(`tenant_id`, `order_id`)
+);
+--> statement-breakpoint
+CREATE INDEX `orders_by_status` ON `orders_view` (`tenant_id`,`status`);--> statement-breakpoint
+CREATE INDEX `orders_by_customer` ON `orders_view` (`tenant_id`,`customer_id`);--> statement-breakpoint
+CREATE TABLE `projection_checkpoints` (
+	`projection` text NOT NULL,
+	`tenant_id` text NOT NULL,
+	`entity_type` text NOT NULL,
+	`entity_id` text NOT NULL,
+	`seq` integer NOT NULL,
+	`recorded_at` integer NOT NULL,
+	`applied_at` integer NOT NULL,
+	PRIMARY KEY(`projection`, `tenant_id`, `entity_type`, `entity_id`)
+);
+--> statement-breakpoint
+CREATE TABLE `tenants` (
+	`id` text PRIMARY KEY NOT NULL,
+	`name` text NOT NULL,
+	`status` text DEFAULT 'active' NOT NULL,
+	`created_at` integer NOT NULL
+);

@@ -1,0 +1,74 @@
+// The catalogue of problems a client can be told about (RFC 9457). Each has a stable `type` URI
+// that clients may switch on; titles and statuses live here so every layer answers alike.
+
+const catalogue = {
+  "malformed-request": { status: 400, title: "The request could not be parsed" },
+  "validation-failed": { status: 400, title: "The request did not pass validation" },
+  unauthorized: { status: 401, title: "Missing or invalid credentials" },
+  "tenant-suspended": { status: 403, title: "The tenant is suspended" },
+  "not-found": { status: 404, title: "Not found" },
+  "method-not-allowed": { status: 405, title: "Method not allowed" },
+  "idempotency-key-in-flight": { status: 409, title: "A request with this Idempotency-Key is still in flight" },
+  conflict: { status: 409, title: "Conflict" },
+  "version-mismatch": { status: 412, title: "The entity is at another version" },
+  "payload-too-large": { status: 413, title: "The request body is too large" },
+  "unsupported-media-type": { status: 415, title: "The request body must be JSON" },
+  "idempotency-key-reused": { status: 422, title: "This Idempotency-Key was used with another request" },
+  "business-rule": { status: 422, title: "The command was rejected by a business rule" },
+  "rate-limited": { status: 429, title: "Too many requests" },
+  "backlog-full": { status: 429, title: "The entity is shedding load until its backlog drains" },
+  "dependency-unavailable": { status: 503, title: "A dependency is unavailable" },
+  internal: { status: 500, title: "Internal error" },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ProblemKind = keyof typeof catalogue;
+
+export const PROBLEM_BASE = "https://factline.dev/problems/";
+
+export interface FieldError {
+  readonly path: string;
+  readonly message: string;
+}
+
+export interface Problem {
+  readonly type: string;
+  readonly title: string;
+  readonly status: number;
+  readonly detail: string;
+  readonly errors?: readonly FieldError[];
+  /** Seconds a client should wait before retrying (429, 503). */
+  readonly retryAfter?: number;
+  /** For business-rule rejections: the domain's own stable code. */
+  readonly code?: string;
+}
+
+export function problem(
+  kind: ProblemKind,
+  detail: string,
+  extra: { errors?: readonly FieldError[]; retryAfter?: number; code?: string } = {},
+): Problem {
+  const { status, title } = catalogue[kind];
+  return { type: PROBLEM_BASE + kind, title, status, detail, ...extra };
+}
+
+export function problemCatalogue(): ReadonlyArray<{ type: string; status: number; title: string }> {
+  return Object.entries(catalogue).map(([kind, c]) => ({ type: PROBLEM_BASE + kind, ...c }));
+}
+
+export function isProblem(value: unknown): value is Problem {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as { type?: unknown }).type === "string" &&
+    (value as { type: string }).type.startsWith(PROBLEM_BASE) &&
+    typeof (value as { status?: unknown }).status === "number"
+  );
+}
+
+/** The problem as an `application/problem+json` response (RFC 9457). */
+export function problemResponse(p: Problem, headers: Record<string, string> = {}): Response {
+  const { retryAfter, ...body } = p;
+  const h = new Headers({ "content-type": "application/problem+json", ...headers });
+  if (retryAfter !== undefined) h.set("retry-after", String(Math.max(1, Math.ceil(retryAfter))));
+  return new Response(JSON.stringify(body), { status: p.status, headers: h });
+}

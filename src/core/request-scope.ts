@@ -1,0 +1,10 @@
+// What the HTTP layer knows about a request once it is admitted: shared by the edge and cloud
+// route modules, which the composition root mounts on one Hono app.
+
+export interface RequestScope {
+  /** The authenticated tenant (set on /v1 routes only). */
+  tenant: string;
+  requestId: string;
+  traceparent: string;
+  traceId: string;
+}

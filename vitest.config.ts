@@ -1,0 +1,25 @@
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+
+// Every suite runs inside workerd with the real bindings declared in wrangler.toml: SQLite
+// Durable Objects, D1 and Queues (with their consumers). Only secrets are set here.
+export default defineConfig({
+  plugins: [
+    cloudflareTest(async () => ({
+      main: "./worker.ts",
+      wrangler: { configPath: "./wrangler.toml" },
+      miniflare: {
+        bindings: {
+          ADMIN_TOKEN: "test-admin-token",
+          TEST_MIGRATIONS: await readD1Migrations("./migrations"),
+        },
+      },
+    })),
+  ],
+  test: {
+    include: ["test/**/*.test.ts"],
+    setupFiles: ["./test/support/apply-migrations.ts"],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+  },
+});

@@ -1,0 +1,63 @@
+// The composition root: one deployable Worker that mounts the edge (tenant API, entity objects)
+// and the cloud tier (views, admin API, queue consumers). The two never import each other; they
+// meet here and talk through bindings (the facts queue, entity object stubs, D1).
+import { Hono } from "hono";
+import { adminRoutes } from "./cloud/admin-routes.js";
+import { consumeDeadLetterQueue } from "./cloud/dead-letters.js";
+import { consumeFacts } from "./cloud/fact-consumer.js";
+import { viewRoutes } from "./cloud/view-routes.js";
+import { drizzle } from "drizzle-orm/d1";
+import { entityRoutes } from "./edge/entity-routes.js";
+import { tenantAuth } from "./edge/tenant-auth.js";
+import { logEvent } from "./src/core/log.js";
+import { problem, problemResponse } from "./src/core/problem.js";
+import type { RequestScope } from "./src/core/request-scope.js";
+import { continueTrace } from "./src/core/trace-context.js";
+
+export { EntityActor } from "./edge/entity-actor.js";
+
+const app = new Hono<{ Bindings: Env; Variables: RequestScope }>();
+
+app.use("*", async (c, next) => {
+  const trace = continueTrace(c.req.header("traceparent"));
+  c.set("requestId", c.req.header("x-request-id") ?? crypto.randomUUID());
+  c.set("traceparent", trace.traceparent);
+  c.set("traceId", trace.traceId);
+  await next();
+  if (c.res.status !== 101) {
+    c.res.headers.set("traceparent", trace.traceparent);
+    c.res.headers.set("x-request-id", c.var.requestId);
+  }
+});
+
+app.get("/healthz", (c) => c.json({ status: "ok" }));
+app.use("/v1/*", tenantAuth());
+app.route("/v1/entities", entityRoutes);
+app.route("/v1/views", viewRoutes);
+app.route("/admin", adminRoutes);
+
+app.notFound((c) => problemResponse(problem("not-found", `nothing at ${c.req.method} ${new URL(c.req.url).pathname}`)));
+app.onError((error, c) => {
+  const retryable = (error as { retryable?: boolean }).retryable === true;
+  const overloaded = (error as { overloaded?: boolean }).overloaded === true;
+  logEvent("error", "request failed", {
+    requestId: c.var.requestId,
+    traceId: c.var.traceId,
+    tenant: c.var.tenant,
+    path: new URL(c.req.url).pathname,
+    error: error.message,
+    overloaded,
+  });
+  if (overloaded || retryable) {
+    return problemResponse(problem("dependency-unavailable", "the entity is busy; retry shortly", { retryAfter: overloaded ? 5 : 1 }));
+  }
+  return problemResponse(problem("internal", "an unexpected error occurred; it has been logged"));
+});
+
+export default {
+  fetch: app.fetch,
+  async queue(batch, env) {
+    if (batch.queue.endsWith("-dlq")) await consumeDeadLetterQueue(batch, drizzle(env.DB));
+    else await consumeFacts(batch, env);
+  },
+} satisfies ExportedHandler<Env>;
