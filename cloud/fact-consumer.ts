@@ -6,7 +6,8 @@
 import { drizzle } from "drizzle-orm/d1";
 import { backoffDelay } from "../src/core/backoff.js";
 import { cloudEventSchema, fromCloudEvent } from "../src/core/cloud-event.js";
-import type { EntityRpc } from "../src/core/entity-protocol.js";
+import type { EntityAddress, EntityRpc } from "../src/core/entity-protocol.js";
+import { faultPoint } from "../src/core/fault-injection.js";
 import type { RecordedEvent } from "../src/core/envelope.js";
 import { entityObjectName } from "../src/core/identifiers.js";
 import { logEvent } from "../src/core/log.js";
@@ -65,20 +66,24 @@ export async function consumeFacts(batch: MessageBatch<unknown>, env: Env): Prom
     }
   }
   const all = plans.flatMap((p) => p.statements);
+  const settled: EntityGroup[] = [];
   try {
     if (isNonEmpty(all)) await db.batch(all);
-    for (const p of plans) settle(p.group);
+    settled.push(...plans.map((p) => p.group));
   } catch {
     // One entity's failure must not hold back the rest: apply entity by entity.
     for (const p of plans) {
       try {
         if (isNonEmpty(p.statements)) await db.batch(p.statements);
-        settle(p.group);
+        settled.push(p.group);
       } catch (error) {
         await fail(db, p.group, error);
       }
     }
   }
+  for (const group of settled) settle(group);
+  // Tell each entity how far its facts are applied; a lost acknowledgement only delays the next.
+  await Promise.allSettled(settled.map((g) => entityStub(env, g).acknowledge(addressOf(g), Math.max(...g.events.keys()))));
 }
 
 function followers(entityType: string) {
@@ -90,6 +95,7 @@ function keyOf(p: { name: string }, g: EntityGroup): CheckpointKey {
 }
 
 async function plan(env: Env, db: Db, group: EntityGroup, applied: Map<string, number>): Promise<Statement[]> {
+  faultPoint("consumer.apply", addressOf(group));
   const statements: Statement[] = [];
   const newest = Math.max(...group.events.keys());
   for (const projection of followers(group.entityType)) {
@@ -118,9 +124,18 @@ async function plan(env: Env, db: Db, group: EntityGroup, applied: Map<string, n
   return statements;
 }
 
+function entityStub(env: Env, g: EntityGroup): EntityRpc {
+  // The generated stub type cannot express payloads typed `unknown`; the protocol states them.
+  return env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(g.tenant, g.entityType, g.entityId))) as unknown as EntityRpc;
+}
+
+function addressOf(g: EntityGroup): EntityAddress {
+  return { tenant: g.tenant, entityType: g.entityType, entityId: g.entityId };
+}
+
 async function readFromEntity(env: Env, g: EntityGroup, after: number, upTo: number): Promise<RecordedEvent[]> {
-  const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(g.tenant, g.entityType, g.entityId))) as unknown as EntityRpc;
-  const address = { tenant: g.tenant, entityType: g.entityType, entityId: g.entityId };
+  const stub = entityStub(env, g);
+  const address = addressOf(g);
   const events: RecordedEvent[] = [];
   let cursor = after;
   while (cursor < upTo) {

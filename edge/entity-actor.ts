@@ -8,6 +8,7 @@ import { isRejection, type EntityType } from "../src/core/entity.js";
 import type { CommandResult, EntitySnapshotView, EventPage, RecordedEvent } from "../src/core/envelope.js";
 import { decodeHlc, encodeHlc, HLC_ZERO, tick, type Hlc } from "../src/core/hlc.js";
 import type { CommandEnvelope, CommandOutcome, EntityAddress, EntityRpc } from "../src/core/entity-protocol.js";
+import { logEvent } from "../src/core/log.js";
 import { problem } from "../src/core/problem.js";
 import { domain } from "../src/domain/index.js";
 import { EventLog } from "./event-log.js";
@@ -75,11 +76,12 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
         problem: problem("version-mismatch", `expected version ${envelope.expectedVersion}, the entity is at ${entity.version}`),
       };
     }
-    const maxBacklog = Number(this.env.ENTITY_MAX_BACKLOG ?? DEFAULT_MAX_BACKLOG);
-    if (this.#relay.pending >= maxBacklog) {
+    const maxBacklog = Number(this.env.ENTITY_MAX_BACKLOG) || DEFAULT_MAX_BACKLOG;
+    const backlog = this.#relay.backlog(entity.version);
+    if (backlog >= maxBacklog) {
       return {
         ok: false,
-        problem: problem("backlog-full", `${this.#relay.pending} facts are waiting to be relayed`, {
+        problem: problem("backlog-full", `${backlog} facts are waiting to reach the read models`, {
           retryAfter: this.#relay.retryAfterSeconds(),
         }),
       };
@@ -175,9 +177,16 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
   override async alarm(): Promise<void> {
     const loaded = this.#loaded;
     if (!loaded) return;
-    const outcome = await this.#relay.flush(loaded.log);
+    const outcome = await this.#relay.flush(loaded.log, loaded.address);
     loaded.idempotency.purgeExpired(Date.now());
-    if (outcome.error) console.warn(JSON.stringify({ msg: "relay send failed", ...loaded.address, error: outcome.error }));
+    if (outcome.error) logEvent("warn", "relay send failed", { ...loaded.address, error: outcome.error });
+    if (outcome.redelivered > 0) logEvent("warn", "relay re-sent unacknowledged facts", { ...loaded.address, count: outcome.redelivered });
+  }
+
+  /** The consumer has applied this entity's facts up to `seq`. */
+  async acknowledge(address: EntityAddress, seq: number): Promise<void> {
+    const entity = this.#bind(address);
+    if (entity) this.#relay.acknowledge(Math.min(seq, entity.version));
   }
 
   override async webSocketMessage(): Promise<void> {

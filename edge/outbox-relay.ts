@@ -2,8 +2,14 @@
 // the same transaction as the events; the relay (driven by the object's alarm) sends them in
 // batches within the queue's limits and deletes them only after the send succeeded, so a crash
 // in between re-sends (a duplicate, absorbed downstream) and never loses a fact.
+//
+// The consumer acknowledges what it has applied. The distance between the log's head and that
+// acknowledgement is the entity's backlog, which bounds how far the edge may run ahead of a slow
+// or failing cloud tier; and facts sent but never acknowledged (lost or dead-lettered on the way)
+// are sent again after a timeout that grows while nothing is acknowledged.
 import { backoffDelay, type BackoffPolicy } from "../src/core/backoff.js";
 import { toCloudEvent, type FactCloudEvent } from "../src/core/cloud-event.js";
+import { faultPoint, type FaultContext } from "../src/core/fault-injection.js";
 import type { EventLog } from "./event-log.js";
 
 // Queue limits: 100 messages and 256 KB per sendBatch; leave headroom for framing.
@@ -12,30 +18,58 @@ const MAX_BATCH_BYTES = 240 * 1024;
 // One alarm run sends at most this many batches, then re-arms so other work can interleave.
 const MAX_BATCHES_PER_RUN = 20;
 
-const RETRY: BackoffPolicy = { baseMs: 250, maxMs: 30_000 };
+const SEND_RETRY: BackoffPolicy = { baseMs: 250, maxMs: 30_000 };
+const ACK_TIMEOUT_MS = 30_000;
+const MAX_ACK_TIMEOUT_MS = 10 * 60_000;
 
 export interface RelayOutcome {
   readonly sent: number;
+  readonly redelivered: number;
   readonly error?: string;
+}
+
+interface Cursors {
+  sentUpTo: number;
+  ackedUpTo: number;
+  redeliverAt: number | null;
+  redeliveries: number;
 }
 
 export class OutboxRelay {
   readonly #ctx: DurableObjectState;
   readonly #queue: Queue<FactCloudEvent>;
   readonly #sql: SqlStorage;
+  readonly #cursors: Cursors;
   #pending: number;
-  #failures = 0;
+  #sendFailures = 0;
+  /** When the alarm is set for, as far as this instance knows (null: unknown or none). */
+  #armedAt: number | null = null;
 
   constructor(ctx: DurableObjectState, queue: Queue<FactCloudEvent>) {
     this.#ctx = ctx;
     this.#queue = queue;
     this.#sql = ctx.storage.sql;
-    this.#pending = this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n;
+    this.#pending = this.#count();
+    const row = this.#sql
+      .exec<{ sent_up_to: number; acked_up_to: number; redeliver_at: number | null; redeliveries: number }>(
+        "SELECT sent_up_to, acked_up_to, redeliver_at, redeliveries FROM relay_state",
+      )
+      .one();
+    this.#cursors = {
+      sentUpTo: row.sent_up_to,
+      ackedUpTo: row.acked_up_to,
+      redeliverAt: row.redeliver_at,
+      redeliveries: row.redeliveries,
+    };
   }
 
-  /** Facts recorded but not yet handed to the queue. */
-  get pending(): number {
-    return this.#pending;
+  /** Facts recorded up to `head` that the consumer has not acknowledged yet. */
+  backlog(head: number): number {
+    return Math.max(0, head - this.#cursors.ackedUpTo);
+  }
+
+  get acknowledged(): number {
+    return this.#cursors.ackedUpTo;
   }
 
   /** Adds outbox rows; call inside the transaction that appends the events. */
@@ -49,40 +83,74 @@ export class OutboxRelay {
     if (count > 0) this.#arm(Date.now());
   }
 
-  /** Sends what is pending; on failure re-arms with backoff instead of giving up. */
-  async flush(log: EventLog): Promise<RelayOutcome> {
+  /** The consumer has applied everything up to `seq`. */
+  acknowledge(seq: number): void {
+    const c = this.#cursors;
+    if (seq <= c.ackedUpTo) return;
+    c.ackedUpTo = Math.min(seq, c.sentUpTo);
+    if (c.ackedUpTo >= c.sentUpTo) c.redeliverAt = null;
+    else c.redeliverAt = Date.now() + ACK_TIMEOUT_MS;
+    c.redeliveries = 0;
+    this.#saveCursors();
+  }
+
+  /** Sends what is pending, and re-sends what was never acknowledged once its timeout passed. */
+  async flush(log: EventLog, context: FaultContext): Promise<RelayOutcome> {
+    // This runs as the alarm: whatever was set has fired, and must be set anew below.
+    this.#armedAt = null;
+    const c = this.#cursors;
+    let redelivered = 0;
+    if (c.redeliverAt !== null && c.redeliverAt <= Date.now() && c.ackedUpTo < c.sentUpTo) {
+      redelivered = c.sentUpTo - c.ackedUpTo;
+      this.#sql.exec(
+        "INSERT OR IGNORE INTO outbox (seq) SELECT seq FROM events WHERE seq > ? AND seq <= ?",
+        c.ackedUpTo,
+        c.sentUpTo,
+      );
+      c.redeliveries++;
+      c.redeliverAt = null;
+      this.#saveCursors();
+      this.#pending = this.#count();
+    }
     let sent = 0;
     try {
       for (let i = 0; i < MAX_BATCHES_PER_RUN && this.#pending > 0; i++) {
         const batch = this.#nextBatch(log);
-        if (batch.length === 0) break;
-        await this.#queue.sendBatch(batch.map((body) => ({ body, contentType: "json" as const })));
         const last = batch[batch.length - 1];
-        if (last) this.#sql.exec("DELETE FROM outbox WHERE seq <= ?", last.seq);
-        this.#pending = this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n;
+        if (!last) break;
+        faultPoint("relay.send", context);
+        await this.#queue.sendBatch(batch.map((body) => ({ body, contentType: "json" as const })));
+        faultPoint("relay.afterSend", context);
+        this.#sql.exec("DELETE FROM outbox WHERE seq <= ?", last.seq);
+        this.#pending = this.#count();
+        c.sentUpTo = Math.max(c.sentUpTo, last.seq);
+        c.redeliverAt ??= Date.now() + Math.min(MAX_ACK_TIMEOUT_MS, ACK_TIMEOUT_MS * 2 ** c.redeliveries);
+        this.#saveCursors();
         sent += batch.length;
       }
-      this.#failures = 0;
-      if (this.#pending > 0) this.#arm(Date.now());
-      return { sent };
+      this.#sendFailures = 0;
+      this.#arm(this.#pending > 0 ? Date.now() : (c.redeliverAt ?? Number.POSITIVE_INFINITY));
+      return { sent, redelivered };
     } catch (error) {
-      this.#failures++;
-      this.#arm(Date.now() + backoffDelay(this.#failures, RETRY));
-      return { sent, error: error instanceof Error ? error.message : String(error) };
+      this.#sendFailures++;
+      this.#arm(Date.now() + backoffDelay(this.#sendFailures, SEND_RETRY));
+      return { sent, redelivered, error: error instanceof Error ? error.message : String(error) };
     }
   }
 
-  /** Seconds a shed client should wait: roughly how long the relay needs to catch up. */
+  /** Seconds a shed client should wait before trying again. */
   retryAfterSeconds(): number {
-    return this.#failures === 0 ? 1 : Math.ceil(Math.min(RETRY.maxMs, RETRY.baseMs * 2 ** this.#failures) / 1000);
+    return this.#sendFailures === 0 ? 1 : Math.ceil(Math.min(SEND_RETRY.maxMs, SEND_RETRY.baseMs * 2 ** this.#sendFailures) / 1000);
   }
 
   #nextBatch(log: EventLog): FactCloudEvent[] {
     const first = this.#sql.exec<{ seq: number | null }>("SELECT min(seq) AS seq FROM outbox").one().seq;
     if (first === null) return [];
+    const last = this.#sql.exec<{ seq: number }>("SELECT max(seq) AS seq FROM outbox").one().seq;
     const batch: FactCloudEvent[] = [];
     let bytes = 0;
-    for (const event of log.read(first - 1, Number.MAX_SAFE_INTEGER, MAX_BATCH_MESSAGES)) {
+    // Pending rows are always one contiguous range of the log: sends and re-sends both go in order.
+    for (const event of log.read(first - 1, last, MAX_BATCH_MESSAGES)) {
       const fact = toCloudEvent(event);
       const size = JSON.stringify(fact).length;
       if (batch.length > 0 && bytes + size > MAX_BATCH_BYTES) break;
@@ -92,10 +160,25 @@ export class OutboxRelay {
     return batch;
   }
 
+  #count(): number {
+    return this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n;
+  }
+
+  #saveCursors(): void {
+    const c = this.#cursors;
+    this.#sql.exec(
+      "UPDATE relay_state SET sent_up_to = ?, acked_up_to = ?, redeliver_at = ?, redeliveries = ?",
+      c.sentUpTo,
+      c.ackedUpTo,
+      c.redeliverAt,
+      c.redeliveries,
+    );
+  }
+
   #arm(at: number): void {
-    // Writes without an await commit with the surrounding work; the output gate holds the reply.
-    void this.#ctx.storage.getAlarm().then((current) => {
-      if (current === null || current > at) return this.#ctx.storage.setAlarm(at);
-    });
+    if (!Number.isFinite(at) || (this.#armedAt !== null && this.#armedAt <= at)) return;
+    this.#armedAt = at;
+    // No await needed: the output gate holds replies until the alarm write is durable.
+    void this.#ctx.storage.setAlarm(at);
   }
 }

@@ -5,7 +5,7 @@ import type { SQLSchemaMigration } from "durable-utils/sql-migrations";
 export const entityStorageMigrations: SQLSchemaMigration[] = [
   {
     idMonotonicInc: 1,
-    description: "event log, outbox, idempotency records, snapshots",
+    description: "event log, outbox and relay cursors, idempotency records, snapshots",
     sql: `
       CREATE TABLE IF NOT EXISTS entity_identity (
         singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
@@ -20,6 +20,12 @@ export const entityStorageMigrations: SQLSchemaMigration[] = [
         key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, result TEXT NOT NULL, created_at INTEGER NOT NULL
       );
       CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency (created_at);
+      CREATE TABLE IF NOT EXISTS relay_state (
+        singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+        sent_up_to INTEGER NOT NULL, acked_up_to INTEGER NOT NULL,
+        redeliver_at INTEGER, redeliveries INTEGER NOT NULL
+      );
+      INSERT OR IGNORE INTO relay_state VALUES (1, 0, 0, NULL, 0);
       CREATE TABLE IF NOT EXISTS snapshots (
         seq INTEGER PRIMARY KEY, state_version INTEGER NOT NULL, state TEXT NOT NULL
       );

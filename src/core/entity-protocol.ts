@@ -35,6 +35,8 @@ export interface EntityRpc {
   read(address: EntityAddress, at: number | null): Promise<EntitySnapshotView | null>;
   /** Events after `after`, at most `limit`; null when the entity has no events. */
   events(address: EntityAddress, after: number, limit: number): Promise<EventPage | null>;
+  /** The facts consumer has applied everything up to `seq` (bounds the entity's backlog). */
+  acknowledge(address: EntityAddress, seq: number): Promise<void>;
   /** Live subscription (SSE or WebSocket upgrade) on `/live?tenant&type&id&after`. */
   fetch(request: Request): Promise<Response>;
 }
