@@ -5,6 +5,7 @@ import { Hono } from "hono";
 import { adminRoutes } from "./cloud/admin-routes.js";
 import { consumeDeadLetterQueue } from "./cloud/dead-letters.js";
 import { consumeFacts } from "./cloud/fact-consumer.js";
+import { flushMetricsSoon, recordRequest } from "./cloud/metrics-buffer.js";
 import { viewRoutes } from "./cloud/view-routes.js";
 import { drizzle } from "drizzle-orm/d1";
 import { entityRoutes } from "./edge/entity-routes.js";
@@ -16,9 +17,12 @@ import { continueTrace } from "./src/core/trace-context.js";
 
 export { EntityActor } from "./edge/entity-actor.js";
 
+const ENTITY_PATH = /^\/v1\/entities\/([^/]+)\/([^/]+)(?:\/commands\/([^/]+))?/;
+
 const app = new Hono<{ Bindings: Env; Variables: RequestScope }>();
 
 app.use("*", async (c, next) => {
+  const started = Date.now();
   const trace = continueTrace(c.req.header("traceparent"));
   c.set("requestId", c.req.header("x-request-id") ?? crypto.randomUUID());
   c.set("traceparent", trace.traceparent);
@@ -27,6 +31,30 @@ app.use("*", async (c, next) => {
   if (c.res.status !== 101) {
     c.res.headers.set("traceparent", trace.traceparent);
     c.res.headers.set("x-request-id", c.var.requestId);
+  }
+  const path = new URL(c.req.url).pathname;
+  const entity = ENTITY_PATH.exec(path);
+  const durationMs = Date.now() - started;
+  logEvent(c.res.status >= 500 ? "error" : "info", "request", {
+    requestId: c.var.requestId,
+    traceId: c.var.traceId,
+    tenant: c.var.tenant ?? null,
+    entityType: entity?.[1] ?? null,
+    entityId: entity?.[2] ?? null,
+    method: c.req.method,
+    path,
+    status: c.res.status,
+    durationMs,
+  });
+  if (c.var.tenant !== undefined) {
+    recordRequest({
+      tenant: c.var.tenant,
+      isCommand: c.req.method === "POST" && entity?.[3] !== undefined,
+      status: c.res.status,
+      durationMs,
+      factsRecorded: c.var.factsRecorded ?? 0,
+    });
+    c.executionCtx.waitUntil(flushMetricsSoon(c.env.DB));
   }
 });
 
@@ -56,8 +84,11 @@ app.onError((error, c) => {
 
 export default {
   fetch: app.fetch,
-  async queue(batch, env) {
+  async queue(batch, env, ctx) {
     if (batch.queue.endsWith("-dlq")) await consumeDeadLetterQueue(batch, drizzle(env.DB));
-    else await consumeFacts(batch, env);
+    else {
+      await consumeFacts(batch, env);
+      ctx.waitUntil(flushMetricsSoon(env.DB));
+    }
   },
 } satisfies ExportedHandler<Env>;

@@ -1,4 +1,4 @@
-// The admin API (`Authorization: Bearer <ADMIN_TOKEN>`): tenants and their keys, dead letters.
+// The admin API (`Authorization: Bearer <ADMIN_TOKEN>`): tenants and their keys, metrics, dead letters.
 import { count, desc, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { Hono, type MiddlewareHandler } from "hono";
@@ -11,6 +11,7 @@ import type { RequestScope } from "../src/core/request-scope.js";
 import { listDeadLetters, replayDeadLetter } from "./dead-letters.js";
 import type { Db } from "./projection.js";
 import { apiKeys, deadLetters, tenants } from "./schema.js";
+import { readTenantMetrics } from "./tenant-metrics.js";
 
 type AdminEnv = { Bindings: Env; Variables: RequestScope };
 
@@ -74,6 +75,17 @@ for (const [action, status] of [["suspend", "suspended"], ["resume", "active"]] 
     return c.json(present(tenant));
   });
 }
+
+adminRoutes.get("/tenants/:id/metrics", async (c) => {
+  const minutes = c.req.query("minutes") ?? "60";
+  if (!/^\d{1,4}$/.test(minutes) || Number(minutes) < 1 || Number(minutes) > 1440) {
+    return problemResponse(problem("malformed-request", "minutes must be between 1 and 1440"));
+  }
+  const db: Db = drizzle(c.env.DB);
+  const tenant = (await db.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, c.req.param("id"))).limit(1))[0];
+  if (!tenant) return problemResponse(problem("not-found", `no tenant ${c.req.param("id")}`));
+  return c.json(await readTenantMetrics(db, tenant.id, Number(minutes)));
+});
 
 adminRoutes.post("/tenants/:id/keys", async (c) => {
   const db: Db = drizzle(c.env.DB);

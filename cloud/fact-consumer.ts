@@ -15,6 +15,7 @@ import { traceIdOf } from "../src/core/trace-context.js";
 import { domain } from "../src/domain/index.js";
 import { advanceCheckpoint, checkpointId, readCheckpoints, type CheckpointKey } from "./checkpoints.js";
 import { recordDeadLetter } from "./dead-letters.js";
+import { recordFactApplied } from "./metrics-buffer.js";
 import type { Db, Statement } from "./projection.js";
 import { projections } from "./projections/index.js";
 
@@ -148,7 +149,9 @@ async function readFromEntity(env: Env, g: EntityGroup, after: number, upTo: num
 }
 
 function settle(group: EntityGroup): void {
+  const now = Date.now();
   for (const event of group.events.values()) {
+    recordFactApplied(group.tenant, now - Date.parse(event.meta.recordedAt), now);
     logEvent("info", "fact applied", {
       tenant: group.tenant,
       entityType: group.entityType,

@@ -94,4 +94,35 @@ export const deadLetters = sqliteTable(
   (t) => [index("dead_letters_by_tenant").on(t.tenantId, t.createdAt)],
 );
 
-
+/**
+ * Per-tenant counters in one-minute buckets (`minute` = epoch ms / 60 000). Isolates aggregate in
+ * memory and add their counts here every second or so, so the hot path never waits on D1.
+ * Latency is a histogram: `latLe<N>` counts requests that took at most N ms (and more than the
+ * previous bound); `latLeInf` the rest.
+ */
+export const tenantMetrics = sqliteTable(
+  "tenant_metrics",
+  {
+    tenantId: text("tenant_id").notNull(),
+    minute: integer("minute").notNull(),
+    requests: integer("requests").notNull().default(0),
+    commands: integer("commands").notNull().default(0),
+    factsRecorded: integer("facts_recorded").notNull().default(0),
+    factsApplied: integer("facts_applied").notNull().default(0),
+    rejections: integer("rejections").notNull().default(0),
+    errors: integer("errors").notNull().default(0),
+    shed: integer("shed").notNull().default(0),
+    queueLagMsSum: integer("queue_lag_ms_sum").notNull().default(0),
+    queueLagMsMax: integer("queue_lag_ms_max").notNull().default(0),
+    latLe5: integer("lat_le_5").notNull().default(0),
+    latLe10: integer("lat_le_10").notNull().default(0),
+    latLe25: integer("lat_le_25").notNull().default(0),
+    latLe50: integer("lat_le_50").notNull().default(0),
+    latLe100: integer("lat_le_100").notNull().default(0),
+    latLe250: integer("lat_le_250").notNull().default(0),
+    latLe500: integer("lat_le_500").notNull().default(0),
+    latLe1000: integer("lat_le_1000").notNull().default(0),
+    latLeInf: integer("lat_le_inf").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.minute] })],
+);

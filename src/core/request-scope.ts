@@ -7,4 +7,6 @@ export interface RequestScope {
   requestId: string;
   traceparent: string;
   traceId: string;
+  /** Facts a command recorded (set by the entity routes, read by the metrics). */
+  factsRecorded?: number;
 }
