@@ -3,6 +3,7 @@
 // meet here and talk through bindings (the facts queue, entity object stubs, D1).
 import { Hono } from "hono";
 import { adminRoutes } from "./cloud/admin-routes.js";
+import { dashboardRoutes } from "./cloud/dashboard/routes.js";
 import { consumeDeadLetterQueue } from "./cloud/dead-letters.js";
 import { consumeFacts } from "./cloud/fact-consumer.js";
 import { flushMetricsSoon, recordRequest } from "./cloud/metrics-buffer.js";
@@ -63,6 +64,7 @@ app.use("/v1/*", tenantAuth());
 app.route("/v1/entities", entityRoutes);
 app.route("/v1/views", viewRoutes);
 app.route("/admin", adminRoutes);
+app.route("/dashboard", dashboardRoutes);
 
 app.notFound((c) => problemResponse(problem("not-found", `nothing at ${c.req.method} ${new URL(c.req.url).pathname}`)));
 app.onError((error, c) => {
