@@ -80,6 +80,7 @@ export function EntityView({ view, latest, events, more, stateHref, streamHref }
             <a href={stateHref(latest)}>Show current state</a>
           </p>
         ) : null}
+        <p id="state-note" class="muted" role="status"></p>
         <pre id="entity-state">{JSON.stringify(view.state, null, 2)}</pre>
       </section>
       <section aria-labelledby="timeline-heading">
@@ -125,6 +126,13 @@ if (timeline) {
     details.append(summary, meta);
     item.append(title, when, link, data, details);
     timeline.append(item);
+    const note = document.getElementById("state-note");
+    if (note) {
+      const current = document.createElement("a");
+      current.href = timeline.getAttribute("data-state-base") + event.seq;
+      current.textContent = "show the state at version " + event.seq;
+      note.replaceChildren("Event #" + event.seq + " was recorded after this state was read: ", current);
+    }
   };
 }
 `;

@@ -82,6 +82,7 @@ describe("the tenant admin dashboard", () => {
 
     expect((await command(tenantKey, "inventory/sku-1/commands/restock", { quantity: 3 })).status).toBe(200);
     await expect.poll(() => page.locator("#timeline > li").count(), { timeout: 10_000 }).toBe(before + 1);
+    await page.locator("#state-note").getByRole("link").waitFor();
     await shot("04-entity-timeline");
 
     await page.getByRole("link", { name: "state at version 1", exact: true }).click();
