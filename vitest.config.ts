@@ -2,7 +2,7 @@ import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-worker
 import { defineConfig } from "vitest/config";
 
 // Every suite runs inside workerd with the real bindings declared in wrangler.toml: SQLite
-// Durable Objects, D1 and Queues (with their consumers). Only secrets are set here.
+// Durable Objects, D1 and Queues (with their consumers). Only secrets and bounds are set here.
 export default defineConfig({
   plugins: [
     cloudflareTest(async () => ({
@@ -11,6 +11,8 @@ export default defineConfig({
       miniflare: {
         bindings: {
           ADMIN_TOKEN: "test-admin-token",
+          // Low enough that the backpressure suite reaches it quickly, above any burst other suites send.
+          ENTITY_MAX_BACKLOG: "250",
           TEST_MIGRATIONS: await readD1Migrations("./migrations"),
         },
       },
