@@ -14,6 +14,7 @@ import { problem, problemResponse } from "./src/core/problem.js";
 import type { RequestScope } from "./src/core/request-scope.js";
 import { continueTrace } from "./src/core/trace-context.js";
 
+export { ProjectionRebuilder } from "./cloud/projection-rebuilder.js";
 export { EntityActor } from "./edge/entity-actor.js";
 
 const app = new Hono<{ Bindings: Env; Variables: RequestScope }>();
