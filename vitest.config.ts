@@ -14,6 +14,8 @@ export default defineConfig({
           // Low enough that the backpressure suite reaches it quickly, above any burst other suites send.
           ENTITY_MAX_BACKLOG: "250",
           TEST_MIGRATIONS: await readD1Migrations("./migrations"),
+          // Runs of the model-based suite; raise it for a soak (FACTLINE_MODEL_RUNS=500 npm test).
+          MODEL_RUNS: process.env.FACTLINE_MODEL_RUNS ?? "12",
         },
       },
     })),

@@ -2,7 +2,7 @@
 // queue messages the relay would have sent, and deliver them in any order, any number of times.
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { toCloudEvent } from "../../src/core/cloud-event.js";
+import { toCloudEvent, type FactCloudEvent } from "../../src/core/cloud-event.js";
 import type { RecordedEvent } from "../../src/core/envelope.js";
 import { armFault, InjectedFault } from "../../src/core/fault-injection.js";
 import worker from "../../worker.js";
@@ -43,6 +43,11 @@ export async function deliver(events: readonly RecordedEvent[], attempts = 1) {
   const ctx = createExecutionContext();
   await worker.queue(batch, env);
   return getQueueResult(batch, ctx);
+}
+
+/** Delivers facts already on the wire as one batch. */
+export function deliverCloudEvents(events: readonly FactCloudEvent[]) {
+  return deliverRaw(events);
 }
 
 /** Delivers arbitrary bodies (for poison messages). */
