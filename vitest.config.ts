@@ -23,6 +23,8 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     setupFiles: ["./test/support/apply-migrations.ts"],
+    // The runtime's own structured info/warn lines would drown the report; errors still show.
+    onConsoleLog: (log) => !/^\{"level":"(info|warn)"/.test(log),
     testTimeout: 30_000,
     hookTimeout: 30_000,
   },
