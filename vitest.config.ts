@@ -3,11 +3,12 @@ import { defineConfig } from "vitest/config";
 
 // Two projects. `workers`: every suite under test/ runs inside workerd with the real bindings
 // declared in wrangler.toml (SQLite Durable Objects, D1, Queues with their consumers); only
-// secrets are set here. `browser`: test/browser/ runs in Node, starts `wrangler dev` itself and
-// drives Debian's Chromium through playwright-core.
+// secrets and bounds are set here. `browser`: test/browser/ runs in Node, starts `wrangler dev`
+// itself and drives Debian's Chromium through playwright-core.
 export default defineConfig({
   test: {
-    silent: "passed-only",
+    // The runtime's own structured info/warn lines would drown the report; errors still show.
+    onConsoleLog: (log) => !/^\{"level":"(info|warn)"/.test(log),
     projects: [
       {
         plugins: [
@@ -17,7 +18,11 @@ export default defineConfig({
             miniflare: {
               bindings: {
                 ADMIN_TOKEN: "test-admin-token",
+                // Low enough that the backpressure suite reaches it quickly, above any burst other suites send.
+                ENTITY_MAX_BACKLOG: "250",
                 TEST_MIGRATIONS: await readD1Migrations("./migrations"),
+                // Runs of the model-based suite; raise it for a soak (FACTLINE_MODEL_RUNS=500 npm test).
+                MODEL_RUNS: process.env.FACTLINE_MODEL_RUNS ?? "12",
               },
             },
           })),

@@ -16,6 +16,7 @@ import { problem, problemResponse } from "./src/core/problem.js";
 import type { RequestScope } from "./src/core/request-scope.js";
 import { continueTrace } from "./src/core/trace-context.js";
 
+export { ProjectionRebuilder } from "./cloud/projection-rebuilder.js";
 export { EntityActor } from "./edge/entity-actor.js";
 
 const ENTITY_PATH = /^\/v1\/entities\/([^/]+)\/([^/]+)(?:\/commands\/([^/]+))?/;
@@ -30,6 +31,8 @@ app.use("*", async (c, next) => {
   c.set("traceId", trace.traceId);
   await next();
   if (c.res.status !== 101) {
+    // Responses passed through from a Durable Object (live streams) have immutable headers.
+    c.res = new Response(c.res.body, c.res);
     c.res.headers.set("traceparent", trace.traceparent);
     c.res.headers.set("x-request-id", c.var.requestId);
   }

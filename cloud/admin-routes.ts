@@ -10,6 +10,8 @@ import { problem, problemResponse } from "../src/core/problem.js";
 import type { RequestScope } from "../src/core/request-scope.js";
 import { listDeadLetters, replayDeadLetter } from "./dead-letters.js";
 import type { Db } from "./projection.js";
+import { projectionLag } from "./projection-lag.js";
+import { projections } from "./projections/index.js";
 import { apiKeys, deadLetters, tenants } from "./schema.js";
 import { readTenantMetrics } from "./tenant-metrics.js";
 
@@ -115,6 +117,39 @@ adminRoutes.post("/dead-letters/:id/replay", async (c) => {
   if (!replayed) return problemResponse(problem("not-found", `no dead letter ${c.req.param("id")}`));
   return c.json({ replayed: true }, 202);
 });
+
+adminRoutes.get("/projections", async (c) => {
+  const db: Db = drizzle(c.env.DB);
+  const tenant = c.req.query("tenant") ?? null;
+  const items = await Promise.all(
+    projections.map(async (p) => ({
+      name: p.name,
+      follows: p.follows,
+      lag: await projectionLag(db, p, tenant),
+      rebuild: tenant === null ? null : await rebuilderFor(c.env, p.name, tenant).status(),
+    })),
+  );
+  return c.json({ items });
+});
+
+adminRoutes.post("/projections/:name/rebuild", async (c) => {
+  const tenant = c.req.query("tenant");
+  if (!tenant || !tenantIdSchema.safeParse(tenant).success) {
+    return problemResponse(problem("validation-failed", "name the tenant to rebuild for: ?tenant=<id>", { errors: [{ path: "tenant", message: "required" }] }));
+  }
+  const db: Db = drizzle(c.env.DB);
+  if (!(await db.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, tenant)).limit(1))[0]) {
+    return problemResponse(problem("not-found", `no tenant ${tenant}`));
+  }
+  const outcome = await rebuilderFor(c.env, c.req.param("name"), tenant).start(c.req.param("name"), tenant);
+  if (!outcome) return problemResponse(problem("not-found", `no projection ${c.req.param("name")}`));
+  if ("alreadyRunning" in outcome) return problemResponse(problem("conflict", `a rebuild of ${c.req.param("name")} for ${tenant} is already running`));
+  return c.json(outcome.started, 202);
+});
+
+function rebuilderFor(env: Env, projection: string, tenant: string) {
+  return env.REBUILDER.get(env.REBUILDER.idFromName(`${projection}:${tenant}`));
+}
 
 function present(t: typeof tenants.$inferSelect) {
   return { id: t.id, name: t.name, status: t.status, createdAt: new Date(t.createdAt).toISOString() };

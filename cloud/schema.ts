@@ -23,11 +23,42 @@ export const apiKeys = sqliteTable(
   (t) => [index("api_keys_by_tenant").on(t.tenantId)],
 );
 
-/** How far each projection has applied each entity's log: the last sequence number applied. */
+/**
+ * Which generation of a projection's rows serves reads for a tenant, and which one a rebuild is
+ * filling. No row means generation 0 serves and nothing is being rebuilt.
+ */
+export const projectionGenerations = sqliteTable(
+  "projection_generations",
+  {
+    projection: text("projection").notNull(),
+    tenantId: text("tenant_id").notNull(),
+    active: integer("active").notNull(),
+    building: integer("building"),
+    rebuildStartedAt: integer("rebuild_started_at"),
+    rebuildCompletedAt: integer("rebuild_completed_at"),
+  },
+  (t) => [primaryKey({ columns: [t.projection, t.tenantId] })],
+);
+
+/** The newest fact the cloud tier has received per entity, for projection lag. */
+export const entityHeads = sqliteTable(
+  "entity_heads",
+  {
+    tenantId: text("tenant_id").notNull(),
+    entityType: text("entity_type").notNull(),
+    entityId: text("entity_id").notNull(),
+    seq: integer("seq").notNull(),
+    recordedAt: integer("recorded_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.entityType, t.entityId] })],
+);
+
+/** How far each projection generation has applied each entity's log: the last sequence applied. */
 export const projectionCheckpoints = sqliteTable(
   "projection_checkpoints",
   {
     projection: text("projection").notNull(),
+    generation: integer("generation").notNull(),
     tenantId: text("tenant_id").notNull(),
     entityType: text("entity_type").notNull(),
     entityId: text("entity_id").notNull(),
@@ -36,13 +67,17 @@ export const projectionCheckpoints = sqliteTable(
     recordedAt: integer("recorded_at").notNull(),
     appliedAt: integer("applied_at").notNull(),
   },
-  (t) => [primaryKey({ columns: [t.projection, t.tenantId, t.entityType, t.entityId] })],
+  (t) => [
+    primaryKey({ columns: [t.projection, t.generation, t.tenantId, t.entityType, t.entityId] }),
+    index("checkpoints_by_tenant").on(t.projection, t.tenantId, t.generation),
+  ],
 );
 
 export const inventoryView = sqliteTable(
   "inventory_view",
   {
     tenantId: text("tenant_id").notNull(),
+    generation: integer("generation").notNull(),
     sku: text("sku").notNull(),
     onHand: integer("on_hand").notNull().default(0),
     reserved: integer("reserved").notNull().default(0),
@@ -51,13 +86,14 @@ export const inventoryView = sqliteTable(
     version: integer("version").notNull().default(0),
     updatedAt: text("updated_at").notNull(),
   },
-  (t) => [primaryKey({ columns: [t.tenantId, t.sku] })],
+  (t) => [primaryKey({ columns: [t.tenantId, t.generation, t.sku] })],
 );
 
 export const ordersView = sqliteTable(
   "orders_view",
   {
     tenantId: text("tenant_id").notNull(),
+    generation: integer("generation").notNull(),
     orderId: text("order_id").notNull(),
     customerId: text("customer_id").notNull(),
     status: text("status").notNull(),
@@ -69,9 +105,9 @@ export const ordersView = sqliteTable(
     updatedAt: text("updated_at").notNull(),
   },
   (t) => [
-    primaryKey({ columns: [t.tenantId, t.orderId] }),
-    index("orders_by_status").on(t.tenantId, t.status),
-    index("orders_by_customer").on(t.tenantId, t.customerId),
+    primaryKey({ columns: [t.tenantId, t.generation, t.orderId] }),
+    index("orders_by_status").on(t.tenantId, t.generation, t.status),
+    index("orders_by_customer").on(t.tenantId, t.generation, t.customerId),
   ],
 );
 

@@ -11,7 +11,8 @@ const HEARTBEAT_MS = 25_000;
 
 export class LiveFeed {
   readonly #ctx: DurableObjectState;
-  readonly #streams = new Set<WritableStreamDefaultWriter<Uint8Array>>();
+  /** Each SSE subscriber with the bytes written to it that it has not consumed yet. */
+  readonly #streams = new Map<WritableStreamDefaultWriter<Uint8Array>, { unread: number }>();
   #heartbeat: ReturnType<typeof setInterval> | undefined;
 
   constructor(ctx: DurableObjectState) {
@@ -19,17 +20,14 @@ export class LiveFeed {
   }
 
   openEventStream(backlog: Iterable<RecordedEvent>): Response {
-    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>(undefined, undefined, {
-      highWaterMark: MAX_BUFFERED_BYTES,
-      size: (chunk) => chunk.byteLength,
-    });
+    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
     const writer = writable.getWriter();
+    this.#streams.set(writer, { unread: 0 });
     this.#write(writer, ": subscribed\nretry: 1000\n\n");
     for (const event of backlog) this.#write(writer, sseMessage(event));
-    this.#streams.add(writer);
     void writer.closed.catch(() => undefined).finally(() => this.#drop(writer));
     this.#heartbeat ??= setInterval(() => {
-      for (const w of this.#streams) this.#write(w, ": heartbeat\n\n");
+      for (const w of this.#streams.keys()) this.#write(w, ": heartbeat\n\n");
     }, HEARTBEAT_MS);
     return new Response(readable, {
       headers: { "content-type": "text/event-stream", "cache-control": "no-cache", "x-accel-buffering": "no" },
@@ -45,7 +43,7 @@ export class LiveFeed {
 
   publish(events: readonly RecordedEvent[]): void {
     if (events.length === 0) return;
-    for (const writer of this.#streams) {
+    for (const writer of this.#streams.keys()) {
       for (const event of events) this.#write(writer, sseMessage(event));
     }
     for (const socket of this.#ctx.getWebSockets()) {
@@ -62,12 +60,19 @@ export class LiveFeed {
   }
 
   #write(writer: WritableStreamDefaultWriter<Uint8Array>, text: string): void {
-    if (writer.desiredSize !== null && writer.desiredSize <= 0) {
-      void writer.abort("subscriber too slow").catch(() => undefined);
+    const stream = this.#streams.get(writer);
+    if (!stream) return;
+    const bytes = encoder.encode(text);
+    if (stream.unread + bytes.byteLength > MAX_BUFFERED_BYTES) {
       this.#drop(writer);
+      void writer.abort(new Error("subscriber too slow")).catch(() => undefined);
       return;
     }
-    writer.write(encoder.encode(text)).catch(() => this.#drop(writer));
+    stream.unread += bytes.byteLength;
+    writer.write(bytes).then(
+      () => (stream.unread -= bytes.byteLength),
+      () => this.#drop(writer),
+    );
   }
 
   #drop(writer: WritableStreamDefaultWriter<Uint8Array>): void {

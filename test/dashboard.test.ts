@@ -182,3 +182,16 @@ describe("dashboard dead letters", () => {
     expect(again.attempts).toBe(1);
   });
 });
+
+describe("dashboard projections", () => {
+  it("starts a rebuild of one projection for the signed-in tenant, and answers 404 for an unknown projection", async () => {
+    const tenant = await newTenant("dash");
+    const { cookie } = await signIn(tenant.apiKey);
+    const c = cookie ?? "";
+    const csrf = await csrfOf(c, `/dashboard/t/${tenant.id}/projections`);
+    const started = await post(c, `/dashboard/t/${tenant.id}/projections/inventory/rebuild`, { _csrf: csrf });
+    expect(started.status).toBe(303);
+    expect(started.headers.get("location")).toBe(`/dashboard/t/${tenant.id}/projections?rebuild=started`);
+    expect((await post(c, `/dashboard/t/${tenant.id}/projections/no-such-view/rebuild`, { _csrf: csrf })).status).toBe(404);
+  });
+});

@@ -1,10 +1,13 @@
-// What the dashboard shows, read from D1: tenants with their keys, projection progress, the
-// view rows, and the overview that the live stream re-sends. Sagas and circuit breakers are read
+// What the dashboard shows, read from D1 (and the rebuilder objects): tenants with their keys,
+// projection lag and rebuilds, the view rows, and the overview that the live stream re-sends. Sagas and circuit breakers are read
 // through `attention`, which answers "not available" until those features are mounted.
-import { and, count, desc, eq, isNull, max, sql } from "drizzle-orm";
+import { and, count, desc, eq, isNull } from "drizzle-orm";
 import type { Db } from "../projection.js";
 import { projections } from "../projections/index.js";
-import { apiKeys, deadLetters, projectionCheckpoints as cp, tenants } from "../schema.js";
+import { activeGeneration } from "../generations.js";
+import { projectionLag } from "../projection-lag.js";
+import type { RebuildStart, RebuildStatus } from "../projection-rebuilder.js";
+import { apiKeys, deadLetters, tenants } from "../schema.js";
 import { readTenantMetrics, type TenantMetrics } from "../tenant-metrics.js";
 
 export type TenantRow = typeof tenants.$inferSelect;
@@ -29,32 +32,38 @@ export interface ProjectionStatus {
   readonly name: string;
   readonly follows: readonly string[];
   readonly entities: number;
-  readonly lastAppliedAt: number | null;
-  /** Edge-to-view delay of the newest applied fact (ms). */
-  readonly lastLagMs: number | null;
+  /** Facts the cloud tier has received for this tenant but the projection has not applied. */
+  readonly factsBehind: number;
+  readonly secondsBehind: number;
+  /** The rebuild in progress, if any. */
+  readonly rebuild: RebuildStatus | null;
 }
 
-/**
- * Progress of each projection for one tenant, from its checkpoints.
- * Hook: when projection rebuild and true lag land on main, extend this with their status.
- */
-export async function projectionStatus(db: Db, tenant: string): Promise<ProjectionStatus[]> {
-  const rows = await db
-    .select({
-      projection: cp.projection,
-      entities: count(),
-      lastAppliedAt: max(cp.appliedAt),
-      lastLagMs: sql<number | null>`(SELECT c2.applied_at - c2.recorded_at FROM ${cp} c2
-        WHERE c2.projection = ${cp.projection} AND c2.tenant_id = ${tenant} ORDER BY c2.applied_at DESC LIMIT 1)`,
-    })
-    .from(cp)
-    .where(eq(cp.tenantId, tenant))
-    .groupBy(cp.projection);
-  const byName = new Map(rows.map((r) => [r.projection, r]));
-  return projections.map((p) => {
-    const r = byName.get(p.name);
-    return { name: p.name, follows: p.follows, entities: r?.entities ?? 0, lastAppliedAt: r?.lastAppliedAt ?? null, lastLagMs: r?.lastLagMs ?? null };
-  });
+/** Lag and rebuild progress of each projection for one tenant. */
+export async function projectionStatus(env: Env, db: Db, tenant: string): Promise<ProjectionStatus[]> {
+  return Promise.all(
+    projections.map(async (p) => {
+      const [lag, rebuild] = await Promise.all([projectionLag(db, p, tenant), rebuilderFor(env, p.name, tenant).status()]);
+      const mine = lag.find((l) => l.tenant === tenant);
+      return {
+        name: p.name,
+        follows: p.follows,
+        entities: mine?.entities ?? 0,
+        factsBehind: mine?.factsBehind ?? 0,
+        secondsBehind: mine?.secondsBehind ?? 0,
+        rebuild: rebuild ?? null,
+      };
+    }),
+  );
+}
+
+/** Starts rebuilding one projection for one tenant; null if there is no such projection. */
+export function startRebuild(env: Env, projection: string, tenant: string): Promise<RebuildStart | null> {
+  return rebuilderFor(env, projection, tenant).start(projection, tenant);
+}
+
+function rebuilderFor(env: Env, projection: string, tenant: string) {
+  return env.REBUILDER.get(env.REBUILDER.idFromName(`${projection}:${tenant}`));
 }
 
 export function openDeadLetters(db: Db, tenant: string) {
@@ -92,7 +101,7 @@ export async function overview(env: Env, db: Db, tenant: string): Promise<Overvi
   const [metrics, letters, status, sagas, breakers] = await Promise.all([
     readTenantMetrics(db, tenant, 30),
     db.select({ n: count() }).from(deadLetters).where(and(eq(deadLetters.tenantId, tenant), isNull(deadLetters.replayedAt))),
-    projectionStatus(db, tenant),
+    projectionStatus(env, db, tenant),
     attention(env, tenant, "sagas"),
     attention(env, tenant, "breakers"),
   ]);
@@ -100,5 +109,10 @@ export async function overview(env: Env, db: Db, tenant: string): Promise<Overvi
 }
 
 export async function viewRows(db: Db, tenant: string): Promise<{ name: string; rows: unknown[] }[]> {
-  return Promise.all(projections.map(async (p) => ({ name: p.name, rows: await p.list(db, tenant, {}, 50) })));
+  return Promise.all(
+    projections.map(async (p) => {
+      const scope = { tenant, generation: await activeGeneration(db, p.name, tenant) };
+      return { name: p.name, rows: await p.list(db, scope, {}, 50) };
+    }),
+  );
 }

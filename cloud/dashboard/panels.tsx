@@ -9,7 +9,8 @@ const when = (t: number | null) => (t === null ? "never" : new Date(t).toISOStri
 
 export function OverviewStats({ o }: { o: Overview }) {
   const t = o.metrics.totals;
-  const maxLag = o.projections.reduce<number | null>((m, p) => (p.lastLagMs === null ? m : Math.max(m ?? 0, p.lastLagMs)), null);
+  const behind = o.projections.reduce((n, p) => n + p.factsBehind, 0);
+  const waited = Math.max(0, ...o.projections.map((p) => p.secondsBehind));
   const stats: [string, string, boolean][] = [
     ["Commands (30 min)", String(t.commands), false],
     ["Facts applied (30 min)", String(t.factsApplied), false],
@@ -18,7 +19,7 @@ export function OverviewStats({ o }: { o: Overview }) {
     ["Latency p50 / p95", `${ms(o.metrics.latency.p50Ms)} / ${ms(o.metrics.latency.p95Ms)}`, false],
     ["Queue lag avg / max", `${ms(o.metrics.queueLag.avgMs)} / ${ms(o.metrics.queueLag.maxMs)}`, false],
     ["Queue backlog (est.)", String(t.backlogEstimate), t.backlogEstimate > 100],
-    ["Projection lag (newest)", ms(maxLag), false],
+    ["Projection lag", behind === 0 ? "caught up" : `${behind} facts, ${waited} s`, behind > 0 && waited > 30],
     ["Dead letters", String(o.deadLetters), o.deadLetters > 0],
   ];
   return (
@@ -69,18 +70,19 @@ export function AttentionList({ title, a, empty }: { title: string; a: Attention
   );
 }
 
-export function ProjectionsTable({ items }: { items: readonly ProjectionStatus[] }) {
+export function ProjectionsTable({ items, csrf, action }: { items: readonly ProjectionStatus[]; csrf: string; action: (name: string) => string }) {
   return (
     <div class="table-wrap">
       <table>
-        <caption class="muted">Per projection: entities followed, when a fact was last applied, and how long that fact took from the edge.</caption>
+        <caption class="muted">Per projection: entities followed, facts received but not yet applied and how long the newest has waited, and any rebuild in progress.</caption>
         <thead>
           <tr>
             <th scope="col">Projection</th>
             <th scope="col">Follows</th>
             <th scope="col">Entities</th>
-            <th scope="col">Last applied</th>
-            <th scope="col">Lag of newest fact</th>
+            <th scope="col">Facts behind</th>
+            <th scope="col">Seconds behind</th>
+            <th scope="col">Rebuild</th>
           </tr>
         </thead>
         <tbody>
@@ -89,8 +91,22 @@ export function ProjectionsTable({ items }: { items: readonly ProjectionStatus[]
               <th scope="row">{p.name}</th>
               <td>{p.follows.join(", ")}</td>
               <td>{p.entities}</td>
-              <td>{when(p.lastAppliedAt)}</td>
-              <td>{ms(p.lastLagMs)}</td>
+              <td class={p.factsBehind > 0 ? "bad" : undefined}>{p.factsBehind}</td>
+              <td>{p.secondsBehind}</td>
+              <td>
+                {p.rebuild ? (
+                  <span role="status">
+                    generation {p.rebuild.generation}: {p.rebuild.entitiesDone} of {p.rebuild.entitiesTotal} entities, since {when(p.rebuild.startedAt)}
+                  </span>
+                ) : (
+                  <form method="post" action={action(p.name)} class="inline">
+                    <input type="hidden" name="_csrf" value={csrf} />
+                    <button type="submit" class="secondary" aria-label={`Rebuild ${p.name} from the entity logs`}>
+                      Rebuild
+                    </button>
+                  </form>
+                )}
+              </td>
             </tr>
           ))}
         </tbody>

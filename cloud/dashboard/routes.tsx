@@ -16,7 +16,7 @@ import { domain } from "../../src/domain/index.js";
 import { replayDeadLetter } from "../dead-letters.js";
 import type { Db } from "../projection.js";
 import { createTenant, issueKey, revokeKey, setTenantStatus } from "../tenant-admin.js";
-import { findTenant, listKeys, listTenants, openDeadLetters, overview, projectionStatus, viewRows, type TenantRow } from "./data.js";
+import { findTenant, listKeys, listTenants, openDeadLetters, overview, projectionStatus, startRebuild, viewRows, type TenantRow } from "./data.js";
 import { EntityFinder, EntityView, TIMELINE_SCRIPT } from "./entity-page.js";
 import { Layout } from "./layout.js";
 import { AttentionList, DeadLetterTable, OverviewCharts, OverviewStats, ProjectionsTable, ViewTables } from "./panels.js";
@@ -166,13 +166,24 @@ dashboardRoutes.get("/t/:tenant/projections", async (c) => {
   if (!tenant) return notFound(c);
   return page(c, "Projections", tenant.id, "Projections", (
     <div data-live={liveHref(tenant.id, "projections")}>
+      {c.req.query("rebuild") ? (
+        <p class="card notice" role="status">
+          {c.req.query("rebuild") === "started" ? "Rebuild started: the old rows keep serving until the new generation is complete." : "A rebuild of that projection is already running."}
+        </p>
+      ) : null}
       <div id="projections" class="card">
-        <ProjectionsTable items={await projectionStatus(db(c), tenant.id)} />
+        <ProjectionsTable items={await projectionStatus(c.env, db(c), tenant.id)} csrf={c.var.session.csrf} action={(name) => rebuildHref(tenant.id, name)} />
       </div>
-      {/* Hook: projection rebuild lands on main; add a per-projection rebuild form here. */}
-      <p class="muted">Rebuilding a projection from the entity logs is not available in this deployment yet.</p>
     </div>
   ));
+});
+
+dashboardRoutes.post("/t/:tenant/projections/:name/rebuild", async (c) => {
+  const tenant = await allowedTenant(c);
+  if (!tenant) return notFound(c);
+  const outcome = await startRebuild(c.env, c.req.param("name"), tenant.id);
+  if (!outcome) return notFound(c);
+  return c.redirect(`/dashboard/t/${tenant.id}/projections?rebuild=${"started" in outcome ? "started" : "running"}`, 303);
 });
 
 dashboardRoutes.get("/t/:tenant/dead-letters", async (c) => {
@@ -296,7 +307,9 @@ async function renderPanel(c: Ctx, tenant: string, panel: z.infer<typeof livePan
     case "views":
       return { views: await html(<ViewTables views={await viewRows(d, tenant)} />) };
     case "projections":
-      return { projections: await html(<ProjectionsTable items={await projectionStatus(d, tenant)} />) };
+      return {
+        projections: await html(<ProjectionsTable items={await projectionStatus(c.env, d, tenant)} csrf={csrf} action={(name) => rebuildHref(tenant, name)} />),
+      };
     case "dead-letters":
       return {
         "dead-letters": await html(<DeadLetterTable items={await openDeadLetters(d, tenant)} csrf={csrf} action={(id) => replayHref(tenant, id)} />),
@@ -530,6 +543,7 @@ function entityStub(env: Env, a: EntityAddress): EntityRpc {
 }
 
 const liveHref = (tenant: string, panel: string) => `/dashboard/t/${tenant}/live?panel=${panel}`;
+const rebuildHref = (tenant: string, name: string) => `/dashboard/t/${tenant}/projections/${encodeURIComponent(name)}/rebuild`;
 const replayHref = (tenant: string, id: string) => `/dashboard/t/${tenant}/dead-letters/${encodeURIComponent(id)}/replay`;
 
 async function html(node: Child): Promise<string> {

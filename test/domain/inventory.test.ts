@@ -1,0 +1,58 @@
+// The inventory entity as a specification: given past facts, when a command, then new facts.
+import { describe, it } from "vitest";
+import { inventory, type InventoryEvent } from "../../src/domain/inventory.js";
+import { scenario } from "../../src/testing/given-when-then.js";
+
+const restocked = (quantity: number): InventoryEvent => ({ type: "Restocked", data: { quantity, source: "manual" } });
+const reserved = (orderId: string, quantity: number): InventoryEvent => ({ type: "Reserved", data: { orderId, quantity } });
+
+describe("inventory", () => {
+  it("records a restock, with 'manual' as the default source", () => {
+    scenario(inventory).given().when("restock", { quantity: 5 }).expectEvents([restocked(5)]).expectState({ onHand: 5, available: 5 });
+  });
+
+  it("reserves what is available", () => {
+    scenario(inventory)
+      .given(restocked(5))
+      .when("reserve", { orderId: "o1", quantity: 3 })
+      .expectEvents([reserved("o1", 3)])
+      .expectState({ onHand: 5, reserved: 3, available: 2 });
+  });
+
+  it("never oversells: a reservation beyond what is available is rejected", () => {
+    scenario(inventory).given(restocked(5), reserved("o1", 3)).when("reserve", { orderId: "o2", quantity: 3 }).expectRejection("insufficient-stock");
+  });
+
+  it("treats a second reservation for the same order as a no-op", () => {
+    scenario(inventory).given(restocked(5), reserved("o1", 3)).when("reserve", { orderId: "o1", quantity: 3 }).expectEvents([]);
+  });
+
+  it("releases exactly what an order had reserved", () => {
+    scenario(inventory)
+      .given(restocked(5), reserved("o1", 3))
+      .when("release", { orderId: "o1" })
+      .expectEvents([{ type: "Released", data: { orderId: "o1", quantity: 3 } }])
+      .expectState({ reserved: 0, available: 5 });
+  });
+
+  it("ignores a release for an order that holds nothing", () => {
+    scenario(inventory).given(restocked(5)).when("release", { orderId: "o9" }).expectEvents([]);
+  });
+
+  it("ships a reservation out of stock on hand", () => {
+    scenario(inventory)
+      .given(restocked(5), reserved("o1", 2))
+      .when("ship", { orderId: "o1" })
+      .expectEvents([{ type: "Shipped", data: { orderId: "o1", quantity: 2 } }])
+      .expectState({ onHand: 3, reserved: 0, available: 3, shipped: 2 });
+  });
+
+  it("refuses to ship an order that reserved nothing", () => {
+    scenario(inventory).given(restocked(5)).when("ship", { orderId: "o1" }).expectRejection("no-reservation");
+  });
+
+  it("lifts a v1 Restocked (no source) to v2", () => {
+    const lifted = inventory.upcast("Restocked", 1, { quantity: 4 });
+    if (JSON.stringify(lifted) !== JSON.stringify({ source: "unspecified", quantity: 4 })) throw new Error(JSON.stringify(lifted));
+  });
+});

@@ -1,0 +1,48 @@
+// The order entity as a specification of its status transitions.
+import { describe, it } from "vitest";
+import { orders, type OrderEvent } from "../../src/domain/orders.js";
+import { scenario } from "../../src/testing/given-when-then.js";
+
+const items = [
+  { sku: "a", quantity: 2, unitPrice: 1.5 },
+  { sku: "b", quantity: 1, unitPrice: 10 },
+];
+const created: OrderEvent = { type: "OrderCreated", data: { customerId: "c1", items, total: 13 } };
+
+describe("orders", () => {
+  it("creates a pending order with its total", () => {
+    scenario(orders).given().when("create", { customerId: "c1", items }).expectEvents([created]).expectState({ status: "pending", total: 13 });
+  });
+
+  it("refuses to create the same order twice", () => {
+    scenario(orders).given(created).when("create", { customerId: "c1", items }).expectRejection("order-exists");
+  });
+
+  it("confirms a pending order and ships a confirmed one", () => {
+    scenario(orders).given(created).when("confirm", { paymentId: "p1" }).expectEvents([{ type: "OrderConfirmed", data: { paymentId: "p1" } }]);
+    scenario(orders)
+      .given(created, { type: "OrderConfirmed", data: { paymentId: "p1" } })
+      .when("ship", {})
+      .expectEvents([{ type: "OrderShipped", data: {} }])
+      .expectState({ status: "shipped" });
+  });
+
+  it("refuses to ship an order that is not confirmed", () => {
+    scenario(orders).given(created).when("ship", {}).expectRejection("invalid-transition");
+  });
+
+  it("cancels a pending order, and a second cancel is a no-op", () => {
+    scenario(orders)
+      .given(created)
+      .when("cancel", { reason: "payment declined" })
+      .expectEvents([{ type: "OrderCancelled", data: { reason: "payment declined" } }]);
+    scenario(orders).given(created, { type: "OrderCancelled", data: { reason: "x" } }).when("cancel", {}).expectEvents([]);
+  });
+
+  it("refuses to cancel a shipped order", () => {
+    scenario(orders)
+      .given(created, { type: "OrderConfirmed", data: { paymentId: null } }, { type: "OrderShipped", data: {} })
+      .when("cancel", {})
+      .expectRejection("invalid-transition");
+  });
+});

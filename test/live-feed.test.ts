@@ -1,0 +1,110 @@
+// Live subscriptions to an entity's log: SSE and WebSocket subscribers that disconnect and resume
+// get every event exactly once, in order.
+import { describe, expect, it } from "vitest";
+import type { RecordedEvent } from "../src/core/envelope.js";
+import { call, newTenant, tenantClient } from "./support/api.js";
+
+interface SseMessage {
+  id: string;
+  event?: string;
+  data: string;
+}
+
+/** Reads SSE messages from a response until `count` messages have arrived, then disconnects. */
+async function readSse(res: Response, count: number): Promise<SseMessage[]> {
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  const messages: SseMessage[] = [];
+  let buffer = "";
+  while (messages.length < count) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    buffer += value;
+    let end: number;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const fields = Object.fromEntries(
+        block
+          .split("\n")
+          .filter((line) => line && !line.startsWith(":"))
+          .map((line) => [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 1).trimStart()]),
+      ) as Record<string, string>;
+      if (fields.data !== undefined) messages.push({ id: fields.id ?? "", event: fields.event, data: fields.data });
+    }
+  }
+  await reader.cancel();
+  return messages;
+}
+
+describe("server-sent events", () => {
+  it("streams the backlog after ?after= and then new events, each as a plain message with its seq as id", async () => {
+    const tenant = await newTenant();
+    const api = tenantClient(tenant.apiKey);
+    for (let i = 0; i < 3; i++) await api.command("inventory", "live", "restock", { quantity: 1 });
+    const res = await api.get("/v1/entities/inventory/live/events?after=1", { accept: "text/event-stream" });
+    expect(res.headers.get("content-type")).toBe("text/event-stream");
+    const reading = readSse(res, 4);
+    await api.command("inventory", "live", "restock", { quantity: 9 });
+    await api.command("inventory", "live", "restock", { quantity: 8 });
+    const messages = await reading;
+    expect(messages.map((m) => m.id)).toEqual(["2", "3", "4", "5"]);
+    expect(messages.every((m) => m.event === undefined)).toBe(true);
+    expect((JSON.parse(messages[2]!.data) as RecordedEvent).data).toMatchObject({ quantity: 9 });
+  });
+
+  it("resumes through Last-Event-ID with nothing missed or repeated", async () => {
+    const tenant = await newTenant();
+    const api = tenantClient(tenant.apiKey);
+    await api.command("inventory", "resume", "restock", { quantity: 1 });
+    const first = await readSse(await api.get("/v1/entities/inventory/resume/events", { accept: "text/event-stream" }), 1);
+    // While disconnected, more facts are recorded.
+    await api.command("inventory", "resume", "restock", { quantity: 2 });
+    await api.command("inventory", "resume", "restock", { quantity: 3 });
+    const lastId = first[first.length - 1]!.id;
+    const second = await readSse(
+      await api.get("/v1/entities/inventory/resume/events?after=0", { accept: "text/event-stream", "last-event-id": lastId }),
+      2,
+    );
+    expect([...first, ...second].map((m) => m.id)).toEqual(["1", "2", "3"]);
+  });
+
+  it("refuses a stream without a tenant key", async () => {
+    const res = await call("/v1/entities/inventory/x/events", { headers: { accept: "text/event-stream" } });
+    expect(res.status).toBe(401);
+  });
+});
+
+describe("websocket", () => {
+  it("sends the backlog and live events, and a resumed socket continues where the first stopped", async () => {
+    const tenant = await newTenant();
+    const api = tenantClient(tenant.apiKey);
+    await api.command("inventory", "ws", "restock", { quantity: 1 });
+
+    const open = async (after: number) => {
+      const res = await api.get(`/v1/entities/inventory/ws/events?after=${after}`, { upgrade: "websocket" });
+      expect(res.status).toBe(101);
+      const socket = res.webSocket!;
+      const received: RecordedEvent[] = [];
+      socket.addEventListener("message", (m) => received.push(JSON.parse(m.data as string) as RecordedEvent));
+      socket.accept();
+      return { socket, received };
+    };
+    const until = async (cond: () => boolean) => {
+      for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(cond()).toBe(true);
+    };
+
+    const first = await open(0);
+    await api.command("inventory", "ws", "restock", { quantity: 2 });
+    await until(() => first.received.length === 2);
+    first.socket.close(1000, "done");
+
+    await api.command("inventory", "ws", "restock", { quantity: 3 });
+    const second = await open(first.received[first.received.length - 1]!.seq);
+    await api.command("inventory", "ws", "restock", { quantity: 4 });
+    await until(() => second.received.length === 2);
+    second.socket.close(1000, "done");
+
+    expect([...first.received, ...second.received].map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+  });
+});
