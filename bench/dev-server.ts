@@ -21,6 +21,8 @@ export interface DevServerOptions {
   readonly persistDir: string;
   readonly adminToken: string;
   readonly logFile: string;
+  /** wrangler's --log-level; "error" stops it printing every request and worker log line. */
+  readonly logLevel?: "log" | "error";
 }
 
 export async function freePort(): Promise<number> {
@@ -61,6 +63,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       "--persist-to", options.persistDir,
       "--var", `ADMIN_TOKEN:${options.adminToken}`,
       "--show-interactive-dev-session=false",
+      ...(options.logLevel ? ["--log-level", options.logLevel] : []),
     ],
     { detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, CI: "true", NO_COLOR: "1" } },
   );

@@ -24,6 +24,10 @@ const tmpfs = !args.has("--disk") && existsSync("/dev/shm");
 // --only commands,consumer runs a subset (for working on the harness; reports are not written).
 const only = argv.includes("--only") ? new Set((argv[argv.indexOf("--only") + 1] ?? "").split(",")) : undefined;
 const phase = (name: string) => only === undefined || only.has(name);
+// wrangler prints only errors unless --log-lines: printing a line per request and per worker log
+// costs CPU in wrangler's Node.js process on the same 2 cores (it halved every target's
+// throughput), while in production logs leave the Worker.
+const quietLogs = !args.has("--log-lines");
 
 const plan = quick
   ? { rounds: 2, roundMs: 1_500, warmupMs: 2_000, concurrency: 16, e2eCommands: 300, e2eRounds: 1, consumerFacts: 1_000, consumerRounds: 1, wakeRounds: 3, memEntities: 100, drainMs: 20_000 }
@@ -42,7 +46,7 @@ const tmp = mkdtempSync(join(tmpfs ? "/dev/shm" : os.tmpdir(), "factline-bench-"
 const config = join(root, "bench", "wrangler.bench.toml");
 log(`preparing ${quick ? "quick" : "full"} run in ${tmp}`);
 applyMigrations(config, join(tmp, "state"));
-const server = await startDevServer({ config, persistDir: join(tmp, "state"), adminToken, logFile: join(tmp, "wrangler.log") });
+const server = await startDevServer({ config, persistDir: join(tmp, "state"), adminToken, logFile: join(tmp, "wrangler.log"), ...(quietLogs ? { logLevel: "error" as const } : {}) });
 const port = server.port;
 const admin = { authorization: `Bearer ${adminToken}` };
 log(`wrangler dev on 127.0.0.1:${port} (log: ${server.logFile})`);
@@ -338,6 +342,7 @@ function report(seconds: number): void {
   }
   const notes = [
     `Everything runs on one local \`wrangler dev\` (workerd) started by the harness with bench/wrangler.bench.toml on a free 127.0.0.1 port, a fresh temporary --persist-to directory (${tmpfs ? "in /dev/shm, so SQLite commits do not wait for a disk fsync; \`--disk\` uses the OS temp directory instead" : "on disk (--disk)"}), and D1 migrations applied with \`wrangler d1 migrations apply DB --local\`. Requests go over real HTTP/1.1 keep-alive connections from a Node client (${plan.concurrency} concurrent), bounded in count and time.`,
+    `wrangler runs with ${quietLogs ? "--log-level error (\`--log-lines\` restores its per-request and per-log-line printing, which halves every target's throughput on this machine)" : "its default log level (--log-lines)"}.`,
     `Rounds: a warm-up per target (up to ${plan.warmupMs / 1000} s or every object woken once), then ${plan.rounds} rounds of ${plan.roundMs / 1000} s per target, targets interleaved and rotated per round; figures are medians of per-round values (p50/p99 per round, then the median).`,
     "Bare baseline: a SQLite Durable Object inserting one row per request, reached at /bench/bare/{type}/{id}/commands/{command} behind the same tenant auth middleware as /v1 (API-key check with its per-isolate cache), so both paths pay the same auth. It skips validation, decision, outbox, idempotency and snapshots: it is the substrate's limit, not a competitor.",
     "CRUD baseline: a Durable Object that reads its state, applies the restock and overwrites it (storage.get/put) per request, with zod validation: what a team would write by hand without event sourcing.",
@@ -346,6 +351,7 @@ function report(seconds: number): void {
     `Consumer: ${plan.consumerFacts.toLocaleString("en-US")} synthetic Restocked facts over ${CONSUMER_ENTITIES} entities sent seq-major (each queue batch mixes entities) to the real facts queue and consumer, and the same to a bench-only queue drained by a naive consumer (one awaited D1 upsert per fact). Both include queue delivery (local batches of up to 100, 1 s timeout). Emmett was not compared: \`@event-driven-io/emmett-sqlite\` needs the native \`sqlite3\` Node module and there is no Durable Object/D1 event store in the Emmett family on npm, so it cannot run inside workerd.`,
     `Wake-up: entities seeded with ${WAKE_EVENTS.toLocaleString("en-US")} Restocked events by a bench-only method of the entity object (the same EventLog appends, snapshots every 100 events or none), then forced cold by a bench-only route that calls ctx.abort() on the object; the figure is the latency of the first GET /v1/entities/inventory/{id} after it (median of ${plan.wakeRounds}).`,
     `Memory: workerd resident set (both workerd processes wrangler starts) before and after waking ${plan.memEntities} new entities with one command each, divided by the count; bare objects first, measured the same way. RSS includes allocator and V8 heap noise: treat it as an order of magnitude.`,
+    "Reading the CPU lines under 'Where the time goes': CPU time of the workerd processes and of wrangler's Node.js process (read from /proc) per successful command, during a target's rounds and, for Factline, while its relay and consumer catch up afterwards. The auth check is the same middleware with the same per-isolate key cache on every path, so it is not where the targets differ; what Factline adds is its command path (validation, decision, one transaction appending event, outbox row and relay cursor, alarm), its relay and consumer running on the same cores, and CPU in wrangler's Node.js process that only local emulation has (queue plumbing and log transport).",
     "Projection rebuild of 100,000 events is not measured yet (the rebuild feature is being built on main); the consumer figure is the cost of folding facts through the same consumer path.",
   ];
   mkdirSync(join(root, "docs"), { recursive: true });
