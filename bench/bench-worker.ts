@@ -188,8 +188,8 @@ export default {
       ? bench.fetch(request, env, ctx)
       : production.fetch(request, env as unknown as Env, ctx);
   },
-  async queue(batch, env) {
+  async queue(batch, env, ctx) {
     if (batch.queue === NAIVE_QUEUE) await consumeNaively(batch, env.DB);
-    else await production.queue(batch, env as unknown as Env);
+    else await production.queue(batch, env as unknown as Env, ctx);
   },
 } satisfies ExportedHandler<BenchEnv>;
