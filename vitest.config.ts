@@ -11,6 +11,14 @@ export default defineConfig({
       miniflare: {
         bindings: {
           ADMIN_TOKEN: "test-admin-token",
+          // Sagas and guarded calls on a test clock: short backoff, timeouts and cool-downs.
+          SAGA_RETRY_BASE_MS: "50",
+          SAGA_RETRY_MAX_MS: "400",
+          SAGA_MAX_ATTEMPTS: "6",
+          SAGA_STAGE_TIMEOUTS: JSON.stringify({ charge: 5_000 }),
+          GATEWAY_TIMEOUT_MS: "1000",
+          BREAKER_FAILURE_THRESHOLD: "5",
+          BREAKER_OPEN_MS: "400",
           TEST_MIGRATIONS: await readD1Migrations("./migrations"),
         },
       },

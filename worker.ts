@@ -6,6 +6,7 @@ import { adminRoutes } from "./cloud/admin-routes.js";
 import { consumeDeadLetterQueue } from "./cloud/dead-letters.js";
 import { consumeFacts } from "./cloud/fact-consumer.js";
 import { viewRoutes } from "./cloud/view-routes.js";
+import { paymentRoutes } from "./cloud/payment-routes.js";
 import { drizzle } from "drizzle-orm/d1";
 import { entityRoutes } from "./edge/entity-routes.js";
 import { tenantAuth } from "./edge/tenant-auth.js";
@@ -15,6 +16,9 @@ import type { RequestScope } from "./src/core/request-scope.js";
 import { continueTrace } from "./src/core/trace-context.js";
 
 export { EntityActor } from "./edge/entity-actor.js";
+export { SagaHost } from "./cloud/saga-host.js";
+export { CircuitBreakerHost } from "./cloud/breaker-host.js";
+export { PaymentGatewaySim } from "./cloud/payment-gateway-sim.js";
 
 const app = new Hono<{ Bindings: Env; Variables: RequestScope }>();
 
@@ -34,6 +38,7 @@ app.get("/healthz", (c) => c.json({ status: "ok" }));
 app.use("/v1/*", tenantAuth());
 app.route("/v1/entities", entityRoutes);
 app.route("/v1/views", viewRoutes);
+app.route("/v1/payments", paymentRoutes);
 app.route("/admin", adminRoutes);
 
 app.notFound((c) => problemResponse(problem("not-found", `nothing at ${c.req.method} ${new URL(c.req.url).pathname}`)));

@@ -10,6 +10,7 @@ import { problem, problemResponse } from "../src/core/problem.js";
 import type { RequestScope } from "../src/core/request-scope.js";
 import { listDeadLetters, replayDeadLetter } from "./dead-letters.js";
 import type { Db } from "./projection.js";
+import { sagaAdminRoutes } from "./saga-admin-routes.js";
 import { apiKeys, deadLetters, tenants } from "./schema.js";
 
 type AdminEnv = { Bindings: Env; Variables: RequestScope };
@@ -19,6 +20,7 @@ const createTenantSchema = z.object({ id: tenantIdSchema, name: z.string().trim(
 export const adminRoutes = new Hono<AdminEnv>();
 
 adminRoutes.use("*", adminAuth());
+adminRoutes.route("/", sagaAdminRoutes);
 
 adminRoutes.post("/tenants", async (c) => {
   const body = await c.req.json<unknown>().catch(() => undefined);

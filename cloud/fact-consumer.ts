@@ -16,6 +16,7 @@ import { advanceCheckpoint, checkpointId, readCheckpoints, type CheckpointKey } 
 import { recordDeadLetter } from "./dead-letters.js";
 import type { Db, Statement } from "./projection.js";
 import { projections } from "./projections/index.js";
+import { routeFactsToSagas } from "./saga-router.js";
 
 /** Equal to the queue's max_retries: the last attempt records a dead letter itself. */
 export const MAX_ATTEMPTS = 5;
@@ -67,13 +68,13 @@ export async function consumeFacts(batch: MessageBatch<unknown>, env: Env): Prom
   const all = plans.flatMap((p) => p.statements);
   try {
     if (isNonEmpty(all)) await db.batch(all);
-    for (const p of plans) settle(p.group);
+    await Promise.all(plans.map((p) => settle(env, db, p.group)));
   } catch {
     // One entity's failure must not hold back the rest: apply entity by entity.
     for (const p of plans) {
       try {
         if (isNonEmpty(p.statements)) await db.batch(p.statements);
-        settle(p.group);
+        await settle(env, db, p.group);
       } catch (error) {
         await fail(db, p.group, error);
       }
@@ -132,7 +133,14 @@ async function readFromEntity(env: Env, g: EntityGroup, after: number, upTo: num
   return events;
 }
 
-function settle(group: EntityGroup): void {
+async function settle(env: Env, db: Db, group: EntityGroup): Promise<void> {
+  try {
+    // Projections are applied (and checkpointed, so a retry skips them); sagas come next.
+    await routeFactsToSagas(env, [...group.events.values()]);
+  } catch (error) {
+    await fail(db, group, error);
+    return;
+  }
   for (const event of group.events.values()) {
     logEvent("info", "fact applied", {
       tenant: group.tenant,
