@@ -51,6 +51,11 @@ export class PaymentGatewaySim extends DurableObject<Env> {
               CREATE TABLE IF NOT EXISTS controls (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), body TEXT NOT NULL);
             `,
           },
+          {
+            idMonotonicInc: 2,
+            description: "call counter",
+            sql: "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL);",
+          },
         ],
       }).runAll();
       const saved = ctx.storage.sql.exec<{ body: string }>("SELECT body FROM controls").toArray()[0];
@@ -63,7 +68,7 @@ export class PaymentGatewaySim extends DurableObject<Env> {
     const route = `${request.method} ${pathname}`;
     if (route === "GET /controls") return Response.json(this.#controls);
     if (route === "PUT /controls") return this.#setControls(request);
-    if (route === "GET /ledger") return Response.json({ items: this.#ledger() });
+    if (route === "GET /ledger") return Response.json({ items: this.#ledger(), calls: this.#calls() });
     if (route === "POST /charges") return this.#faulty(() => this.#charge(request));
     if (route === "POST /refunds") return this.#faulty(() => this.#refund(request));
     return Response.json({ error: "no such route" }, { status: 404 });
@@ -71,6 +76,7 @@ export class PaymentGatewaySim extends DurableObject<Env> {
 
   /** Latency and injected failures around an operation, as a flaky remote service shows them. */
   async #faulty(operation: () => Promise<Response>): Promise<Response> {
+    this.ctx.storage.sql.exec("INSERT INTO counters (name, n) VALUES ('calls', 1) ON CONFLICT (name) DO UPDATE SET n = n + 1");
     const c = this.#controls;
     const delay = c.latencyMs + Math.floor(Math.random() * (c.latencyJitterMs + 1));
     if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
@@ -139,6 +145,11 @@ export class PaymentGatewaySim extends DurableObject<Env> {
     this.#controls = parsed.data;
     this.ctx.storage.sql.exec("INSERT OR REPLACE INTO controls (singleton, body) VALUES (1, ?)", JSON.stringify(parsed.data));
     return Response.json(parsed.data);
+  }
+
+  /** Charge and refund requests received, answered or not. */
+  #calls(): number {
+    return this.ctx.storage.sql.exec<{ n: number }>("SELECT n FROM counters WHERE name = 'calls'").toArray()[0]?.n ?? 0;
   }
 
   #row(key: string): LedgerRow | undefined {

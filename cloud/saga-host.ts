@@ -197,7 +197,7 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
       const at = Date.now();
       for (const { due, outcome } of outcomes) {
         const attempts = (this.#state.attempts[due.task.key]?.count ?? 0) + 1;
-        if (outcome.kind !== "done") {
+        if (outcome.kind === "failed" || outcome.kind === "rejected") {
           logEvent("warn", "saga task did not succeed", { saga: this.#id(), task: due.task.key, phase: due.phase, outcome: outcome.kind, detail: outcome.kind === "failed" ? outcome.error : outcome.reason });
         }
         this.#append(outcomeEvents(this.#state, due, outcome, at, backoffDelay(attempts, policy.retry)));
@@ -300,6 +300,7 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
     const view = this.#view();
     const signature = JSON.stringify([view.status, view.stage, view.reason, view.error]);
     if (signature === this.#published) return;
+    logEvent(view.status === "attention" ? "error" : "info", "saga status", { saga: view.id, status: view.status, stage: view.stage, reason: view.reason, error: view.error });
     const now = Date.now();
     const row = { id: view.id, tenantId: address.tenant, saga: address.saga, instanceKey: address.instanceKey, status: view.status, stage: view.stage, reason: view.reason, error: view.error, version: this.#seq, createdAt: now, updatedAt: now };
     try {
@@ -323,6 +324,7 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
     return {
       retry: {
         maxAttempts: Math.max(1, Number(this.env.SAGA_MAX_ATTEMPTS ?? 8)),
+        maxCompensationAttempts: Math.max(1, Number(this.env.SAGA_COMPENSATION_MAX_ATTEMPTS ?? 20)),
         baseMs: Math.max(1, Number(this.env.SAGA_RETRY_BASE_MS ?? 500)),
         maxMs: Math.max(1, Number(this.env.SAGA_RETRY_MAX_MS ?? 30_000)),
       },

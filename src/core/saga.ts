@@ -53,7 +53,10 @@ export interface SagaStage<C> {
 }
 
 export interface RetryPolicy {
+  /** Attempts of a forward task before the saga turns round and compensates. */
   readonly maxAttempts: number;
+  /** Attempts of a compensating task before the saga escalates for attention (usually more). */
+  readonly maxCompensationAttempts: number;
   readonly baseMs: number;
   readonly maxMs: number;
 }
@@ -275,7 +278,7 @@ function planCompensation(state: SagaState, now: number, policy: RetryPolicy): P
   const pending = group.filter((t) => !state.compensated.includes(t.key));
   for (const task of pending) {
     const a = state.attempts[task.key];
-    if (a && a.count >= policy.maxAttempts) {
+    if (a && a.count >= policy.maxCompensationAttempts) {
       return {
         kind: "record",
         events: [{ type: "AttentionNeeded", error: `compensating ${task.key} failed ${a.count} times; last: ${a.lastError ?? "unknown"}`, at: now }],

@@ -52,3 +52,9 @@ export function orderEnds(api: { get(path: string): Promise<Response> }, orderId
     return statuses.includes(String(state["status"])) ? String(state["status"]) : undefined;
   }, timeoutMs);
 }
+
+/** Charge and refund requests the gateway has received. */
+export async function gatewayCalls(merchant: string): Promise<number> {
+  const res = await call(`/admin/gateway/${merchant}/ledger`, { headers: admin });
+  return ((await res.json()) as { calls: number }).calls;
+}
