@@ -39,19 +39,31 @@ export async function guardedCall<T>(
 ): Promise<Guarded<T>> {
   let error = "not attempted";
   for (let i = 1; i <= options.attempts; i++) {
-    const admission = await breaker.admit(breaker.name);
+    let admission: Awaited<ReturnType<BreakerRpc["admit"]>>;
+    try {
+      // The breaker is a dependency too: if it does not answer in time, this attempt fails.
+      admission = await withTimeout(() => breaker.admit(breaker.name), options.timeoutMs);
+    } catch (e) {
+      error = `circuit breaker unavailable: ${e instanceof Error ? e.message : String(e)}`;
+      continue;
+    }
     if (!admission.allowed) return { ok: false, kind: "open", retryAfterMs: admission.retryAfterMs };
     try {
       const value = await withTimeout(attempt, options.timeoutMs);
-      await breaker.report(breaker.name, true, null);
+      await report(breaker, true, null, options.timeoutMs);
       return { ok: true, value };
     } catch (e) {
       error = e instanceof Error ? e.message : String(e);
-      await breaker.report(breaker.name, false, error);
+      await report(breaker, false, error, options.timeoutMs);
     }
     if (i < options.attempts) await new Promise((resolve) => setTimeout(resolve, backoffDelay(i, options.backoff)));
   }
   return { ok: false, kind: "failed", error };
+}
+
+async function report(breaker: BreakerRpc & { readonly name: string }, ok: boolean, error: string | null, ms: number): Promise<void> {
+  // A lost report only delays the breaker's reaction; it must not fail or hang the call.
+  await withTimeout(() => breaker.report(breaker.name, ok, error), ms).catch(() => undefined);
 }
 
 async function withTimeout<T>(attempt: (signal: AbortSignal) => Promise<T>, ms: number): Promise<T> {

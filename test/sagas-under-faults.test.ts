@@ -5,9 +5,9 @@ import { describe, expect, it } from "vitest";
 import { eventually, newTenant, tenantClient } from "./support/api.js";
 import { adminCall, gatewayLedger, readEntity, setGateway } from "./support/sagas.js";
 
-const ORDERS = 100;
+const ORDERS = 50;
 const SKUS = ["s1", "s2", "s3", "s4", "s5"];
-const STOCK = 50;
+const STOCK = 25;
 
 describe("order fulfillment under a failing, slow payment gateway", () => {
   it(`ends each of ${ORDERS} orders shipped or cancelled, conserving stock and charging at most once`, async () => {
@@ -16,7 +16,7 @@ describe("order fulfillment under a failing, slow payment gateway", () => {
     for (const sku of SKUS) expect((await api.command("inventory", sku, "restock", { quantity: STOCK })).status).toBe(200);
     await setGateway(tenant.id, { errorRate: 0.5, latencyMs: 20, latencyJitterMs: 150 });
 
-    // A fixed pattern of one or two lines of 1-3 units: about 300 units wanted, 250 in stock.
+    // A fixed pattern of one or two lines of 1-3 units: about 150 units wanted, 125 in stock.
     const orders = Array.from({ length: ORDERS }, (_, i) => {
       const lines = [{ sku: SKUS[i % 5] ?? "s1", quantity: 1 + (i % 3), unitPrice: 10 }];
       if (i % 2 === 0) lines.push({ sku: SKUS[(i + 2) % 5] ?? "s3", quantity: 1 + ((i >> 1) % 2), unitPrice: 4 });
