@@ -58,7 +58,9 @@ describe("guarded payment gateway calls", () => {
     const closed = await breakerOf(breaker);
     expect(closed?.state.status).toBe("closed");
     const path = [...(closed?.transitions ?? [])].reverse().map((t) => `${t.from}->${t.to}`);
-    expect(path.slice(0, 3)).toEqual(["closed->open", "open->half-open", "half-open->closed"]);
+    // Probes that failed while the gateway was still down may sit in between.
+    expect(path[0]).toBe("closed->open");
+    expect(path.slice(-2)).toEqual(["open->half-open", "half-open->closed"]);
   });
 
   it("answers a payment that is not submitted with 422 and an unknown one with 404", async () => {

@@ -5,6 +5,8 @@ import { describe, expect, it } from "vitest";
 import { eventually, newTenant, tenantClient } from "./support/api.js";
 import { adminCall, gatewayLedger, readEntity, setGateway } from "./support/sagas.js";
 
+// 50 orders end in ~20-35 s on the shared 2-core test machine; 100 took ~100 s there (most of it
+// waiting on a loaded machine, with more charges timing out), so the suite runs 50.
 const ORDERS = 50;
 const SKUS = ["s1", "s2", "s3", "s4", "s5"];
 const STOCK = 25;
@@ -33,7 +35,7 @@ describe("order fulfillment under a failing, slow payment gateway", () => {
       const res = await adminCall(`/admin/sagas?tenant=${tenant.id}&limit=500`);
       const { items } = (await res.json()) as { items: { status: string }[] };
       const ended = items.filter((s) => s.status === "completed" || s.status === "compensated").length;
-      console.log(JSON.stringify({ progress: items.reduce<Record<string, number>>((n, s) => ({ ...n, [s.status]: (n[s.status] ?? 0) + 1 }), {}) }));
+      // Poll gently: D1 serves one query at a time and the sagas need it too.
       await new Promise((resolve) => setTimeout(resolve, 1000));
       return ended === ORDERS ? ended : undefined;
     }, 90_000);
