@@ -253,7 +253,7 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
     if (p.status === 409 || p.status === 429 || p.status >= 500) {
       return { kind: "failed", error: p.detail, ...(p.retryAfter !== undefined ? { retryAfterMs: p.retryAfter * 1000 } : {}) };
     }
-    return { kind: "rejected", reason: p.code ? `${p.code}: ${p.detail}` : p.detail };
+    return { kind: "rejected", reason: p.code ? `${p.code}: ${p.detail}` : p.detail, ...(p.code ? { code: p.code } : {}) };
   }
 
   async #gateway(address: SagaAddress, operation: string, data: unknown, key: string): Promise<TaskOutcome> {

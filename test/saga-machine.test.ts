@@ -180,6 +180,14 @@ describe("saga state machine", () => {
     expect(operatorRetry(state, 1)).toBeNull();
   });
 
+  it("given a compensation rejected with a code its task declares as nothing to undo, it counts as done", () => {
+    const task = { key: "pay", run: cmd("payments", "submit", "trip-1"), compensate: cmd("payments", "decline", "trip-1"), nothingToUndo: ["no-payment"] };
+    const state = fold([{ type: "SagaStarted", context: { tripId: "trip-1" }, fact: "e1", at: 0 }, { type: "CompensationBegan", reason: "r", groups: [[task]], at: 1 }]);
+    const due: DueTask = { task, phase: "compensate", action: task.compensate };
+    expect(outcomeEvents(state, due, { kind: "rejected", reason: "nothing submitted", code: "no-payment" }, 2, 10)).toEqual([{ type: "CompensationDone", key: "pay", at: 2 }]);
+    expect(outcomeEvents(state, due, { kind: "rejected", reason: "other", code: "other" }, 2, 10)).toMatchObject([{ type: "CompensationFailed", key: "pay" }]);
+  });
+
   it("given a late outcome of a task from before compensation began, it records nothing", () => {
     const { state, due } = settle(started(), 0);
     const turned = fold(operatorCompensate(trip, state, 1) ?? [], state);

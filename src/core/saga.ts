@@ -33,12 +33,14 @@ export interface SagaTask {
   readonly run: SagaAction;
   /** Undoes `run`; must be harmless when `run` never took effect. */
   readonly compensate?: SagaAction;
+  /** Rejection codes of `compensate` that mean there was nothing to undo (counted as done). */
+  readonly nothingToUndo?: readonly string[];
 }
 
 /** What running a task came to. `rejected` is final (a business answer); `failed` is retried. */
 export type TaskOutcome =
   | { readonly kind: "done"; readonly result: unknown; readonly clock?: string; readonly eventId?: string }
-  | { readonly kind: "rejected"; readonly reason: string }
+  | { readonly kind: "rejected"; readonly reason: string; readonly code?: string }
   | { readonly kind: "failed"; readonly error: string; readonly retryAfterMs?: number }
   /** Not attempted (e.g. the dependency's breaker is open): wait, without using up an attempt. */
   | { readonly kind: "deferred"; readonly reason: string; readonly retryAfterMs: number };
@@ -316,6 +318,9 @@ export function outcomeEvents(state: SagaState, due: DueTask, outcome: TaskOutco
   }
   if (state.status !== "compensating" || state.compensated.includes(key)) return [];
   if (outcome.kind === "done") return [{ type: "CompensationDone", key, at: now }];
+  if (outcome.kind === "rejected" && outcome.code !== undefined && due.task.nothingToUndo?.includes(outcome.code)) {
+    return [{ type: "CompensationDone", key, at: now }];
+  }
   const error = outcome.kind === "rejected" ? `rejected: ${outcome.reason}` : outcome.error;
   const retryAfter = outcome.kind === "failed" ? (outcome.retryAfterMs ?? 0) : 0;
   return [{ type: "CompensationFailed", key, error, retryAt: now + Math.max(delayMs, retryAfter), at: now }];

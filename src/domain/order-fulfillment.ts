@@ -121,6 +121,8 @@ function submitPayment(o: FulfillmentContext): SagaTask {
     key: "submit-payment",
     run: { kind: "command", entityType: "payments", entityId: id, command: "submit", data: { orderId: o.orderId, amount: o.total, currency: o.currency } },
     compensate: { kind: "command", entityType: "payments", entityId: id, command: "decline", data: { reason: "the order was not fulfilled" } },
+    // The submission may never have taken effect (its answer lost, or never sent).
+    nothingToUndo: ["no-payment"],
   };
 }
 
