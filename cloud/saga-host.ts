@@ -109,6 +109,9 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
         this.#state = evolve(this.#state, JSON.parse(row.body) as SagaEvent);
         this.#seq = row.seq;
       }
+      // A restart may have cut a drive short before it re-armed: an unfinished saga always has a timer.
+      const active = this.#state.status === "running" || this.#state.status === "compensating";
+      if (active && (await ctx.storage.getAlarm()) === null) await ctx.storage.setAlarm(Date.now());
     });
   }
 

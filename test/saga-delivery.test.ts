@@ -1,7 +1,7 @@
 // At-least-once, unordered delivery of the facts that drive a saga: duplicates and reordered
 // facts, injected through the worker's own queue handler next to the real queue, never repeat a
 // step; and a saga object that restarts mid-flight continues where it stopped.
-import { createExecutionContext, createMessageBatch, evictDurableObject, getQueueResult } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, getQueueResult, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { toCloudEvent } from "../src/core/cloud-event.js";
@@ -93,23 +93,31 @@ describe("saga delivery", () => {
     expect(reserved!.meta.idempotencyKey).toBe(`${sagaId(tenant.id, "o-1")}/reserve:pen`);
   });
 
-  it("continues where it stopped after the saga object restarts mid-flight", async () => {
+  it("continues from its own log after the saga object restarts", async () => {
     const tenant = await newTenant("rst");
     const api = tenantClient(tenant.apiKey);
     await api.command("inventory", "box", "restock", { quantity: 4 });
-    await setGateway(tenant.id, { latencyMs: 800 });
+    await setGateway(tenant.id, { errorRate: 1 });
     await api.command("orders", "o-1", "create", { customerId: "c", items: [{ sku: "box", quantity: 3, unitPrice: 2 }] });
     const id = sagaId(tenant.id, "o-1");
 
+    // With the gateway down the saga ends up waiting for an operator, its progress only in its log.
     await eventually(async () => {
       const res = await adminCall(`/admin/sagas/${id}`);
-      return res.status === 200 && ((await res.json()) as { stage: string }).stage === "charge" ? true : undefined;
-    });
-    await evictDurableObject(env.SAGA.get(env.SAGA.idFromName(id)));
+      return res.status === 200 && ((await res.json()) as { status: string }).status === "attention" ? true : undefined;
+    }, 30_000);
+    const before = await sagaLog(id);
+    // Crash the object: its memory is gone, the next call constructs it anew from storage.
+    await runInDurableObject(env.SAGA.get(env.SAGA.idFromName(id)), (_saga, state) => state.abort("simulated crash")).catch(() => undefined);
+    await setGateway(tenant.id, { errorRate: 0 });
+    expect((await adminCall(`/admin/sagas/${id}/retry`, { method: "POST" })).status).toBe(202);
 
-    expect(await orderEnds(api, "o-1")).toBe("shipped");
-    expect((await readEntity(api, "inventory", "box")).state).toMatchObject({ onHand: 1, shipped: 3, reserved: 0 });
-    const ledger = await gatewayLedger(tenant.id);
-    expect(ledger.filter((e) => e.status === "approved")).toHaveLength(1);
-  });
+    expect(await orderEnds(api, "o-1")).toBe("cancelled");
+    const after = await sagaLog(id);
+    expect(after.slice(0, before.length)).toEqual(before);
+    expect(after.filter((t) => t === "SagaStarted")).toHaveLength(1);
+    expect((await log(api, "inventory", "box")).map((e) => e.type)).toEqual(["Restocked", "Reserved", "Released"]);
+    expect((await log(api, "payments", "o-1")).map((e) => e.type)).toEqual(["PaymentSubmitted", "PaymentDeclined"]);
+    expect((await gatewayLedger(tenant.id)).filter((e) => e.status === "approved" && !e.refunded)).toEqual([]);
+  }, 60_000);
 });
