@@ -8,6 +8,7 @@ import { consumeDeadLetterQueue } from "./cloud/dead-letters.js";
 import { consumeFacts } from "./cloud/fact-consumer.js";
 import { flushMetricsSoon, recordRequest } from "./cloud/metrics-buffer.js";
 import { viewRoutes } from "./cloud/view-routes.js";
+import { paymentRoutes } from "./cloud/payment-routes.js";
 import { drizzle } from "drizzle-orm/d1";
 import { entityRoutes } from "./edge/entity-routes.js";
 import { tenantAuth } from "./edge/tenant-auth.js";
@@ -18,6 +19,9 @@ import { continueTrace } from "./src/core/trace-context.js";
 
 export { ProjectionRebuilder } from "./cloud/projection-rebuilder.js";
 export { EntityActor } from "./edge/entity-actor.js";
+export { SagaHost } from "./cloud/saga-host.js";
+export { CircuitBreakerHost } from "./cloud/breaker-host.js";
+export { PaymentGatewaySim } from "./cloud/payment-gateway-sim.js";
 
 const ENTITY_PATH = /^\/v1\/entities\/([^/]+)\/([^/]+)(?:\/commands\/([^/]+))?/;
 
@@ -66,6 +70,7 @@ app.get("/healthz", (c) => c.json({ status: "ok" }));
 app.use("/v1/*", tenantAuth());
 app.route("/v1/entities", entityRoutes);
 app.route("/v1/views", viewRoutes);
+app.route("/v1/payments", paymentRoutes);
 app.route("/admin", adminRoutes);
 app.route("/dashboard", dashboardRoutes);
 

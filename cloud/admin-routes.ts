@@ -12,6 +12,7 @@ import { listDeadLetters, replayDeadLetter } from "./dead-letters.js";
 import type { Db } from "./projection.js";
 import { projectionLag } from "./projection-lag.js";
 import { projections } from "./projections/index.js";
+import { sagaAdminRoutes } from "./saga-admin-routes.js";
 import { apiKeys, deadLetters, tenants } from "./schema.js";
 import { readTenantMetrics } from "./tenant-metrics.js";
 
@@ -22,6 +23,7 @@ const createTenantSchema = z.object({ id: tenantIdSchema, name: z.string().trim(
 export const adminRoutes = new Hono<AdminEnv>();
 
 adminRoutes.use("*", adminAuth());
+adminRoutes.route("/", sagaAdminRoutes);
 
 adminRoutes.post("/tenants", async (c) => {
   const body = await c.req.json<unknown>().catch(() => undefined);
