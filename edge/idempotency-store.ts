@@ -12,6 +12,7 @@ export type IdempotencyLookup =
 
 export class IdempotencyStore {
   readonly #sql: SqlStorage;
+  #purgedAt = 0;
 
   constructor(sql: SqlStorage) {
     this.#sql = sql;
@@ -39,7 +40,10 @@ export class IdempotencyStore {
     );
   }
 
+  /** Forgets expired keys; cheap to call often, it works at most once a minute. */
   purgeExpired(now: number): void {
+    if (now - this.#purgedAt < 60_000) return;
+    this.#purgedAt = now;
     this.#sql.exec("DELETE FROM idempotency WHERE created_at < ?", now - IDEMPOTENCY_RETENTION_MS);
   }
 }

@@ -18,6 +18,10 @@ const MAX_BATCH_BYTES = 240 * 1024;
 // One alarm run sends at most this many batches, then re-arms so other work can interleave.
 const MAX_BATCHES_PER_RUN = 20;
 
+// New facts wait this long for company before the relay sends them: under load one send then
+// carries many commands' facts instead of one alarm and one send per command.
+const COALESCE_MS = 10;
+
 const SEND_RETRY: BackoffPolicy = { baseMs: 250, maxMs: 30_000 };
 const ACK_TIMEOUT_MS = 30_000;
 const MAX_ACK_TIMEOUT_MS = 10 * 60_000;
@@ -80,7 +84,7 @@ export class OutboxRelay {
   /** Call after the staging transaction committed. */
   committed(count: number): void {
     this.#pending += count;
-    if (count > 0) this.#arm(Date.now());
+    if (count > 0) this.#arm(Date.now() + COALESCE_MS);
   }
 
   /** The consumer has applied everything up to `seq`. */
