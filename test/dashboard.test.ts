@@ -5,7 +5,8 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from "clou
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../worker.js";
-import { ADMIN_TOKEN, call, eventually, newTenant } from "./support/api.js";
+import { ADMIN_TOKEN, call, eventually, newTenant, tenantClient } from "./support/api.js";
+import { orderEnds, sagaId, setGateway } from "./support/sagas.js";
 
 const ORIGIN = "https://factline.test";
 
@@ -193,5 +194,34 @@ describe("dashboard projections", () => {
     expect(started.status).toBe(303);
     expect(started.headers.get("location")).toBe(`/dashboard/t/${tenant.id}/projections?rebuild=started`);
     expect((await post(c, `/dashboard/t/${tenant.id}/projections/no-such-view/rebuild`, { _csrf: csrf })).status).toBe(404);
+  });
+});
+
+describe("dashboard: sagas needing attention", () => {
+  it("lists a stuck saga on the tenant overview and resolves it with Retry; another tenant cannot touch it", async () => {
+    const tenant = await newTenant("dsa");
+    const api = tenantClient(tenant.apiKey);
+    await api.command("inventory", "tv", "restock", { quantity: 2 });
+    await setGateway(tenant.id, { errorRate: 1 });
+    await api.command("orders", "o-1", "create", { customerId: "c", items: [{ sku: "tv", quantity: 1, unitPrice: 300 }] });
+    const id = sagaId(tenant.id, "o-1");
+
+    const { cookie } = await signIn(ADMIN_TOKEN);
+    const overviewHtml = await eventually(async () => {
+      const html = await (await page(cookie!, `/dashboard/t/${tenant.id}`)).text();
+      return html.includes(id) ? html : undefined;
+    }, 30_000);
+    expect(overviewHtml).toContain("compensating charge failed");
+    const csrf = await csrfOf(cookie!, `/dashboard/t/${tenant.id}`);
+    const action = `/dashboard/t/${tenant.id}/sagas/${encodeURIComponent(id)}/retry`;
+
+    const other = await newTenant("dsb");
+    const wrongTenant = await post(cookie!, `/dashboard/t/${other.id}/sagas/${encodeURIComponent(id)}/retry`, { _csrf: csrf });
+    expect(wrongTenant.status).toBe(404);
+
+    await setGateway(tenant.id, { errorRate: 0 });
+    const retried = await post(cookie!, action, { _csrf: csrf });
+    expect(retried.status).toBe(303);
+    expect(await orderEnds(api, "o-1")).toBe("cancelled");
   });
 });

@@ -1,13 +1,14 @@
 // What the dashboard shows, read from D1 (and the rebuilder objects): tenants with their keys,
-// projection lag and rebuilds, the view rows, and the overview that the live stream re-sends. Sagas and circuit breakers are read
-// through `attention`, which answers "not available" until those features are mounted.
-import { and, count, desc, eq, isNull } from "drizzle-orm";
+// projection lag and rebuilds, the view rows, and the overview that the live stream re-sends,
+// including the sagas that need an operator and the circuit breakers that are not closed.
+import { and, count, desc, eq, isNull, ne } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
 import type { Db } from "../projection.js";
 import { projections } from "../projections/index.js";
 import { activeGeneration } from "../generations.js";
 import { projectionLag } from "../projection-lag.js";
 import type { RebuildStart, RebuildStatus } from "../projection-rebuilder.js";
-import { apiKeys, deadLetters, tenants } from "../schema.js";
+import { apiKeys, circuitBreakers, deadLetters, sagaInstances, tenants } from "../schema.js";
 import { readTenantMetrics, type TenantMetrics } from "../tenant-metrics.js";
 
 export type TenantRow = typeof tenants.$inferSelect;
@@ -77,16 +78,27 @@ export function openDeadLetters(db: Db, tenant: string) {
 
 /** Items an operator must look at that live outside this module (sagas, circuit breakers). */
 export interface Attention {
-  readonly available: boolean;
   readonly items: readonly { readonly kind: string; readonly name: string; readonly detail: string }[];
 }
 
 /**
- * Hook: the saga host (/admin/sagas) and the shared circuit breakers (/admin/breakers) are built
- * on other branches. Once merged, read their state here (D1 rows or their Durable Objects).
+ * Sagas of this tenant that escalated to an operator, and circuit breakers that are not closed
+ * (breakers guard a shared dependency, so every tenant sees them). Both read the D1 index that
+ * the saga and breaker objects keep; an operator acts through /admin/sagas/{id}/retry|compensate.
  */
-export async function attention(_env: Env, _tenant: string, _kind: "sagas" | "breakers"): Promise<Attention> {
-  return { available: false, items: [] };
+export async function attention(env: Env, tenant: string, kind: "sagas" | "breakers"): Promise<Attention> {
+  const db: Db = drizzle(env.DB);
+  if (kind === "sagas") {
+    const rows = await db
+      .select()
+      .from(sagaInstances)
+      .where(and(eq(sagaInstances.tenantId, tenant), eq(sagaInstances.status, "attention")))
+      .orderBy(desc(sagaInstances.updatedAt))
+      .limit(50);
+    return { items: rows.map((r) => ({ kind: r.saga, name: r.id, detail: r.error ?? r.reason ?? "needs attention" })) };
+  }
+  const rows = await db.select().from(circuitBreakers).where(ne(circuitBreakers.status, "closed")).limit(50);
+  return { items: rows.map((r) => ({ kind: r.status, name: r.name, detail: r.lastReason ?? "" })) };
 }
 
 export interface Overview {

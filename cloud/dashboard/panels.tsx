@@ -49,19 +49,34 @@ export function OverviewCharts({ o }: { o: Overview }) {
   );
 }
 
-export function AttentionList({ title, a, empty }: { title: string; a: Attention; empty: string }) {
+export function AttentionList({
+  title,
+  a,
+  empty,
+  actions,
+}: {
+  title: string;
+  a: Attention;
+  empty: string;
+  /** Buttons per item (label → form action), e.g. retry / compensate for a saga. */
+  actions?: { csrf: string; forms: (name: string) => readonly { label: string; href: string }[] };
+}) {
   return (
     <section aria-label={title}>
       <h2>{title}</h2>
-      {!a.available ? (
-        <p class="muted">Not available in this deployment yet.</p>
-      ) : a.items.length === 0 ? (
+      {a.items.length === 0 ? (
         <p class="muted">{empty}</p>
       ) : (
         <ul>
           {a.items.map((i) => (
             <li>
               <strong>{i.name}</strong> — {i.detail}
+              {actions?.forms(i.name).map((f) => (
+                <form method="post" action={f.href} class="inline">
+                  <input type="hidden" name="_csrf" value={actions.csrf} />
+                  <button type="submit">{f.label}</button>
+                </form>
+              ))}
             </li>
           ))}
         </ul>

@@ -19,6 +19,7 @@ import { createTenant, issueKey, revokeKey, setTenantStatus } from "../tenant-ad
 import { findTenant, listKeys, listTenants, openDeadLetters, overview, projectionStatus, startRebuild, viewRows, type TenantRow } from "./data.js";
 import { EntityFinder, EntityView, TIMELINE_SCRIPT } from "./entity-page.js";
 import { Layout } from "./layout.js";
+import { sagaStub } from "../saga-router.js";
 import { AttentionList, DeadLetterTable, OverviewCharts, OverviewStats, ProjectionsTable, ViewTables } from "./panels.js";
 import { authenticate, currentSession, endSession, sameSecret, startSession, type Session } from "./session.js";
 
@@ -184,6 +185,17 @@ dashboardRoutes.post("/t/:tenant/projections/:name/rebuild", async (c) => {
   const outcome = await startRebuild(c.env, c.req.param("name"), tenant.id);
   if (!outcome) return notFound(c);
   return c.redirect(`/dashboard/t/${tenant.id}/projections?rebuild=${"started" in outcome ? "started" : "running"}`, 303);
+});
+
+dashboardRoutes.post("/t/:tenant/sagas/:id/:action{retry|compensate}", async (c) => {
+  const tenant = await allowedTenant(c);
+  const id = c.req.param("id");
+  // A saga id starts with its tenant: another tenant's saga is simply not found.
+  if (!tenant || !id.startsWith(`${tenant.id}:`)) return notFound(c);
+  const stub = sagaStub(c.env, id);
+  const outcome = c.req.param("action") === "retry" ? await stub.retry() : await stub.compensate();
+  if (!outcome) return notFound(c);
+  return c.redirect(`/dashboard/t/${tenant.id}`, 303);
 });
 
 dashboardRoutes.get("/t/:tenant/dead-letters", async (c) => {
@@ -422,7 +434,18 @@ async function OverviewPage({ c, tenant, children }: { c: Ctx; tenant: TenantRow
       </div>
       <div class="grid">
         <AttentionList title="Open circuit breakers" a={o.breakers} empty="All breakers are closed." />
-        <AttentionList title="Sagas needing attention" a={o.sagas} empty="No saga needs attention." />
+        <AttentionList
+          title="Sagas needing attention"
+          a={o.sagas}
+          empty="No saga needs attention."
+          actions={{
+            csrf,
+            forms: (id) => [
+              { label: "Retry", href: sagaActionHref(tenant.id, id, "retry") },
+              { label: "Compensate", href: sagaActionHref(tenant.id, id, "compensate") },
+            ],
+          }}
+        />
       </div>
       <section aria-labelledby="keys-heading">
         <h2 id="keys-heading">API keys</h2>
@@ -543,6 +566,8 @@ function entityStub(env: Env, a: EntityAddress): EntityRpc {
 }
 
 const liveHref = (tenant: string, panel: string) => `/dashboard/t/${tenant}/live?panel=${panel}`;
+const sagaActionHref = (tenant: string, id: string, action: "retry" | "compensate") =>
+  `/dashboard/t/${tenant}/sagas/${encodeURIComponent(id)}/${action}`;
 const rebuildHref = (tenant: string, name: string) => `/dashboard/t/${tenant}/projections/${encodeURIComponent(name)}/rebuild`;
 const replayHref = (tenant: string, id: string) => `/dashboard/t/${tenant}/dead-letters/${encodeURIComponent(id)}/replay`;
 
