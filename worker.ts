@@ -2,6 +2,7 @@
 // and the cloud tier (views, admin API, queue consumers). The two never import each other; they
 // meet here and talk through bindings (the facts queue, entity object stubs, D1).
 import { Hono } from "hono";
+import { secureHeaders } from "hono/secure-headers";
 import { adminRoutes } from "./cloud/admin-routes.js";
 import { consumeDeadLetterQueue } from "./cloud/dead-letters.js";
 import { consumeFacts } from "./cloud/fact-consumer.js";
@@ -9,12 +10,14 @@ import { viewRoutes } from "./cloud/view-routes.js";
 import { drizzle } from "drizzle-orm/d1";
 import { entityRoutes } from "./edge/entity-routes.js";
 import { tenantAuth } from "./edge/tenant-auth.js";
+import { tenantCors } from "./edge/tenant-cors.js";
 import { logEvent } from "./src/core/log.js";
 import { problem, problemResponse } from "./src/core/problem.js";
 import type { RequestScope } from "./src/core/request-scope.js";
 import { continueTrace } from "./src/core/trace-context.js";
 
 export { EntityActor } from "./edge/entity-actor.js";
+export { TenantGate } from "./edge/tenant-gate.js";
 
 const app = new Hono<{ Bindings: Env; Variables: RequestScope }>();
 
@@ -32,7 +35,9 @@ app.use("*", async (c, next) => {
   }
 });
 
+app.use("*", secureHeaders());
 app.get("/healthz", (c) => c.json({ status: "ok" }));
+app.use("/v1/*", tenantCors());
 app.use("/v1/*", tenantAuth());
 app.route("/v1/entities", entityRoutes);
 app.route("/v1/views", viewRoutes);
