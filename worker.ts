@@ -3,23 +3,31 @@
 // meet here and talk through bindings (the facts queue, entity object stubs, D1).
 import { Hono } from "hono";
 import { secureHeaders } from "hono/secure-headers";
+import { adminOperations } from "./cloud/admin-operations.js";
 import { adminRoutes } from "./cloud/admin-routes.js";
 import { consumeDeadLetterQueue } from "./cloud/dead-letters.js";
 import { consumeFacts } from "./cloud/fact-consumer.js";
+import { viewOperations } from "./cloud/view-operations.js";
+import { projections } from "./cloud/projections/index.js";
 import { viewRoutes } from "./cloud/view-routes.js";
 import { drizzle } from "drizzle-orm/d1";
+import { entityOperations } from "./edge/entity-operations.js";
 import { entityRoutes } from "./edge/entity-routes.js";
 import { tenantAuth } from "./edge/tenant-auth.js";
 import { tenantCors } from "./edge/tenant-cors.js";
+import { API_REFERENCE_CSP, renderApiReference } from "./src/core/api-reference-page.js";
 import { logEvent } from "./src/core/log.js";
+import { apiDocument } from "./src/core/api-document.js";
 import { problem, problemResponse } from "./src/core/problem.js";
 import type { RequestScope } from "./src/core/request-scope.js";
 import { continueTrace } from "./src/core/trace-context.js";
+import { domain } from "./src/domain/index.js";
 
 export { EntityActor } from "./edge/entity-actor.js";
 export { TenantGate } from "./edge/tenant-gate.js";
 
-const app = new Hono<{ Bindings: Env; Variables: RequestScope }>();
+/** The HTTP app (exported so the contract suite can compare its routes with the OpenAPI document). */
+export const app = new Hono<{ Bindings: Env; Variables: RequestScope }>();
 
 app.use("*", async (c, next) => {
   const trace = continueTrace(c.req.header("traceparent"));
@@ -37,6 +45,11 @@ app.use("*", async (c, next) => {
 
 app.use("*", secureHeaders());
 app.get("/healthz", (c) => c.json({ status: "ok" }));
+// The API's description, built once per isolate from the operations declared beside each route
+// module (and the zod schemas those routes validate with).
+const openApi = apiDocument(() => [...entityOperations(domain), ...viewOperations(projections), ...adminOperations]);
+app.get("/openapi.json", (c) => c.json(openApi()));
+app.get("/docs", (c) => c.html(renderApiReference(openApi()), 200, { "content-security-policy": API_REFERENCE_CSP }));
 app.use("/v1/*", tenantCors());
 app.use("/v1/*", tenantAuth());
 app.route("/v1/entities", entityRoutes);
