@@ -2,6 +2,7 @@
 // and the cloud tier (views, admin API, queue consumers). The two never import each other; they
 // meet here and talk through bindings (the facts queue, entity object stubs, D1).
 import { Hono } from "hono";
+import { methodNotAllowed } from "hono/method-not-allowed";
 import { secureHeaders } from "hono/secure-headers";
 import { adminOperations } from "./cloud/admin-operations.js";
 import { adminRoutes } from "./cloud/admin-routes.js";
@@ -29,6 +30,19 @@ export { TenantGate } from "./edge/tenant-gate.js";
 /** The HTTP app (exported so the contract suite can compare its routes with the OpenAPI document). */
 export const app = new Hono<{ Bindings: Env; Variables: RequestScope }>();
 
+// Outermost, so that they also apply to what the inner middleware and the error handlers answer.
+const secure = secureHeaders();
+// A WebSocket handshake's 101 has immutable headers, and no browser renders a handshake's answer.
+app.use("*", (c, next) => (c.req.header("upgrade")?.toLowerCase() === "websocket" ? next() : secure(c, next)));
+app.use(
+  "*",
+  methodNotAllowed({
+    app,
+    onMethodNotAllowed: (c, allowed) =>
+      problemResponse(problem("method-not-allowed", `${c.req.method} is not served here; use ${allowed.join(", ")}`), { allow: allowed.join(", ") }),
+  }),
+);
+
 app.use("*", async (c, next) => {
   const trace = continueTrace(c.req.header("traceparent"));
   c.set("requestId", c.req.header("x-request-id") ?? crypto.randomUUID());
@@ -43,7 +57,6 @@ app.use("*", async (c, next) => {
   }
 });
 
-app.use("*", secureHeaders());
 app.get("/healthz", (c) => c.json({ status: "ok" }));
 // The API's description, built once per isolate from the operations declared beside each route
 // module (and the zod schemas those routes validate with).

@@ -22,6 +22,8 @@ export function tenantCors(): MiddlewareHandler<{ Bindings: Env; Variables: Requ
     }
     await next();
     if (origin === undefined || c.res.status === 101) return;
+    // Responses passed through from a Durable Object (live streams) have immutable headers.
+    c.res = new Response(c.res.body, c.res);
     c.res.headers.append("vary", "Origin");
     if (c.var.corsOrigins?.includes(origin)) {
       c.res.headers.set("access-control-allow-origin", origin);
