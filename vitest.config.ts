@@ -1,25 +1,50 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 
-// Every suite runs inside workerd with the real bindings declared in wrangler.toml: SQLite
-// Durable Objects, D1 and Queues (with their consumers). Only secrets are set here.
+// Two projects. `workers`: every suite under test/ runs inside workerd with the real bindings
+// declared in wrangler.toml (SQLite Durable Objects, D1, Queues with their consumers); only
+// secrets and bounds are set here. `browser`: test/browser/ runs in Node, starts `wrangler dev`
+// itself and drives Debian's Chromium through playwright-core.
 export default defineConfig({
-  plugins: [
-    cloudflareTest(async () => ({
-      main: "./worker.ts",
-      wrangler: { configPath: "./wrangler.toml" },
-      miniflare: {
-        bindings: {
-          ADMIN_TOKEN: "test-admin-token",
-          TEST_MIGRATIONS: await readD1Migrations("./migrations"),
+  test: {
+    // The runtime's own structured info/warn lines would drown the report; errors still show.
+    onConsoleLog: (log) => !/^\{"level":"(info|warn)"/.test(log),
+    projects: [
+      {
+        plugins: [
+          cloudflareTest(async () => ({
+            main: "./worker.ts",
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: {
+                ADMIN_TOKEN: "test-admin-token",
+                // Low enough that the backpressure suite reaches it quickly, above any burst other suites send.
+                ENTITY_MAX_BACKLOG: "250",
+                TEST_MIGRATIONS: await readD1Migrations("./migrations"),
+                // Runs of the model-based suite; raise it for a soak (FACTLINE_MODEL_RUNS=500 npm test).
+                MODEL_RUNS: process.env.FACTLINE_MODEL_RUNS ?? "12",
+              },
+            },
+          })),
+        ],
+        test: {
+          name: "workers",
+          include: ["test/**/*.test.ts"],
+          exclude: ["test/browser/**"],
+          setupFiles: ["./test/support/apply-migrations.ts"],
+          testTimeout: 30_000,
+          hookTimeout: 30_000,
         },
       },
-    })),
-  ],
-  test: {
-    include: ["test/**/*.test.ts"],
-    setupFiles: ["./test/support/apply-migrations.ts"],
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
+      {
+        test: {
+          name: "browser",
+          include: ["test/browser/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 90_000,
+          hookTimeout: 90_000,
+        },
+      },
+    ],
   },
 });

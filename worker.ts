@@ -6,8 +6,11 @@ import { methodNotAllowed } from "hono/method-not-allowed";
 import { secureHeaders } from "hono/secure-headers";
 import { adminOperations } from "./cloud/admin-operations.js";
 import { adminRoutes } from "./cloud/admin-routes.js";
+import { dashboardRoutes } from "./cloud/dashboard/routes.js";
 import { consumeDeadLetterQueue } from "./cloud/dead-letters.js";
 import { consumeFacts } from "./cloud/fact-consumer.js";
+import { flushMetricsSoon, recordRequest } from "./cloud/metrics-buffer.js";
+import { dashboardOperations } from "./cloud/dashboard-operations.js";
 import { viewOperations } from "./cloud/view-operations.js";
 import { projections } from "./cloud/projections/index.js";
 import { viewRoutes } from "./cloud/view-routes.js";
@@ -24,14 +27,19 @@ import type { RequestScope } from "./src/core/request-scope.js";
 import { continueTrace } from "./src/core/trace-context.js";
 import { domain } from "./src/domain/index.js";
 
+export { ProjectionRebuilder } from "./cloud/projection-rebuilder.js";
 export { EntityActor } from "./edge/entity-actor.js";
 export { TenantGate } from "./edge/tenant-gate.js";
+
+const ENTITY_PATH = /^\/v1\/entities\/([^/]+)\/([^/]+)(?:\/commands\/([^/]+))?/;
 
 /** The HTTP app (exported so the contract suite can compare its routes with the OpenAPI document). */
 export const app = new Hono<{ Bindings: Env; Variables: RequestScope }>();
 
 // Outermost, so that they also apply to what the inner middleware and the error handlers answer.
-const secure = secureHeaders();
+// Referrer-Policy same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on
+// same-origin form posts, which the dashboard's CSRF check (rightly) refuses.
+const secure = secureHeaders({ referrerPolicy: "same-origin" });
 // A WebSocket handshake's 101 has immutable headers, and no browser renders a handshake's answer.
 app.use("*", (c, next) => (c.req.header("upgrade")?.toLowerCase() === "websocket" ? next() : secure(c, next)));
 app.use(
@@ -44,6 +52,7 @@ app.use(
 );
 
 app.use("*", async (c, next) => {
+  const started = Date.now();
   const trace = continueTrace(c.req.header("traceparent"));
   c.set("requestId", c.req.header("x-request-id") ?? crypto.randomUUID());
   c.set("traceparent", trace.traceparent);
@@ -55,12 +64,36 @@ app.use("*", async (c, next) => {
     c.res.headers.set("traceparent", trace.traceparent);
     c.res.headers.set("x-request-id", c.var.requestId);
   }
+  const path = new URL(c.req.url).pathname;
+  const entity = ENTITY_PATH.exec(path);
+  const durationMs = Date.now() - started;
+  logEvent(c.res.status >= 500 ? "error" : "info", "request", {
+    requestId: c.var.requestId,
+    traceId: c.var.traceId,
+    tenant: c.var.tenant ?? null,
+    entityType: entity?.[1] ?? null,
+    entityId: entity?.[2] ?? null,
+    method: c.req.method,
+    path,
+    status: c.res.status,
+    durationMs,
+  });
+  if (c.var.tenant !== undefined) {
+    recordRequest({
+      tenant: c.var.tenant,
+      isCommand: c.req.method === "POST" && entity?.[3] !== undefined,
+      status: c.res.status,
+      durationMs,
+      factsRecorded: c.var.factsRecorded ?? 0,
+    });
+    c.executionCtx.waitUntil(flushMetricsSoon(c.env.DB));
+  }
 });
 
 app.get("/healthz", (c) => c.json({ status: "ok" }));
 // The API's description, built once per isolate from the operations declared beside each route
 // module (and the zod schemas those routes validate with).
-const openApi = apiDocument(() => [...entityOperations(domain), ...viewOperations(projections), ...adminOperations]);
+const openApi = apiDocument(() => [...entityOperations(domain), ...viewOperations(projections), ...adminOperations, ...dashboardOperations]);
 app.get("/openapi.json", (c) => c.json(openApi()));
 app.get("/docs", (c) => c.html(renderApiReference(openApi()), 200, { "content-security-policy": API_REFERENCE_CSP }));
 app.use("/v1/*", tenantCors());
@@ -68,6 +101,7 @@ app.use("/v1/*", tenantAuth());
 app.route("/v1/entities", entityRoutes);
 app.route("/v1/views", viewRoutes);
 app.route("/admin", adminRoutes);
+app.route("/dashboard", dashboardRoutes);
 
 app.notFound((c) => problemResponse(problem("not-found", `nothing at ${c.req.method} ${new URL(c.req.url).pathname}`)));
 app.onError((error, c) => {
@@ -89,8 +123,11 @@ app.onError((error, c) => {
 
 export default {
   fetch: app.fetch,
-  async queue(batch, env) {
+  async queue(batch, env, ctx) {
     if (batch.queue.endsWith("-dlq")) await consumeDeadLetterQueue(batch, drizzle(env.DB));
-    else await consumeFacts(batch, env);
+    else {
+      await consumeFacts(batch, env);
+      ctx.waitUntil(flushMetricsSoon(env.DB));
+    }
   },
 } satisfies ExportedHandler<Env>;

@@ -1,4 +1,4 @@
-// The admin API (`Authorization: Bearer <ADMIN_TOKEN>`): tenants and their keys, dead letters.
+// The admin API (`Authorization: Bearer <ADMIN_TOKEN>`): tenants and their keys, metrics, dead letters.
 import { count, desc, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { Hono, type MiddlewareHandler } from "hono";
@@ -11,8 +11,11 @@ import { readJsonBody } from "../src/core/request-body.js";
 import type { RequestScope } from "../src/core/request-scope.js";
 import { listDeadLetters, replayDeadLetter } from "./dead-letters.js";
 import type { Db } from "./projection.js";
+import { projectionLag } from "./projection-lag.js";
+import { projections } from "./projections/index.js";
 import { apiKeys, deadLetters, tenants } from "./schema.js";
 import { presentPolicy, pushTenantPolicy, tenantPolicyRoutes } from "./tenant-policy-routes.js";
+import { readTenantMetrics } from "./tenant-metrics.js";
 
 type AdminEnv = { Bindings: Env; Variables: RequestScope };
 
@@ -78,6 +81,17 @@ for (const [action, status] of [["suspend", "suspended"], ["resume", "active"]] 
   });
 }
 
+adminRoutes.get("/tenants/:id/metrics", async (c) => {
+  const minutes = c.req.query("minutes") ?? "60";
+  if (!/^\d{1,4}$/.test(minutes) || Number(minutes) < 1 || Number(minutes) > 1440) {
+    return problemResponse(problem("malformed-request", "minutes must be between 1 and 1440"));
+  }
+  const db: Db = drizzle(c.env.DB);
+  const tenant = (await db.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, c.req.param("id"))).limit(1))[0];
+  if (!tenant) return problemResponse(problem("not-found", `no tenant ${c.req.param("id")}`));
+  return c.json(await readTenantMetrics(db, tenant.id, Number(minutes)));
+});
+
 adminRoutes.post("/tenants/:id/keys", async (c) => {
   const db: Db = drizzle(c.env.DB);
   const tenant = (await db.select().from(tenants).where(eq(tenants.id, c.req.param("id"))).limit(1))[0];
@@ -109,6 +123,39 @@ adminRoutes.post("/dead-letters/:id/replay", async (c) => {
   if (!replayed) return problemResponse(problem("not-found", `no dead letter ${c.req.param("id")}`));
   return c.json({ replayed: true }, 202);
 });
+
+adminRoutes.get("/projections", async (c) => {
+  const db: Db = drizzle(c.env.DB);
+  const tenant = c.req.query("tenant") ?? null;
+  const items = await Promise.all(
+    projections.map(async (p) => ({
+      name: p.name,
+      follows: p.follows,
+      lag: await projectionLag(db, p, tenant),
+      rebuild: tenant === null ? null : await rebuilderFor(c.env, p.name, tenant).status(),
+    })),
+  );
+  return c.json({ items });
+});
+
+adminRoutes.post("/projections/:name/rebuild", async (c) => {
+  const tenant = c.req.query("tenant");
+  if (!tenant || !tenantIdSchema.safeParse(tenant).success) {
+    return problemResponse(problem("validation-failed", "name the tenant to rebuild for: ?tenant=<id>", { errors: [{ path: "tenant", message: "required" }] }));
+  }
+  const db: Db = drizzle(c.env.DB);
+  if (!(await db.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, tenant)).limit(1))[0]) {
+    return problemResponse(problem("not-found", `no tenant ${tenant}`));
+  }
+  const outcome = await rebuilderFor(c.env, c.req.param("name"), tenant).start(c.req.param("name"), tenant);
+  if (!outcome) return problemResponse(problem("not-found", `no projection ${c.req.param("name")}`));
+  if ("alreadyRunning" in outcome) return problemResponse(problem("conflict", `a rebuild of ${c.req.param("name")} for ${tenant} is already running`));
+  return c.json(outcome.started, 202);
+});
+
+function rebuilderFor(env: Env, projection: string, tenant: string) {
+  return env.REBUILDER.get(env.REBUILDER.idFromName(`${projection}:${tenant}`));
+}
 
 function present(t: typeof tenants.$inferSelect) {
   return { id: t.id, name: t.name, status: t.status, createdAt: new Date(t.createdAt).toISOString(), ...presentPolicy(t) };

@@ -1,20 +1,22 @@
-// Per (projection, entity) checkpoints: the last sequence number applied. Reads fetch a whole
-// batch's checkpoints in one indexed query; the advance is a guard statement that makes the
-// D1 batch it belongs to fail (and roll back) if another consumer moved the checkpoint first,
+// Per (projection generation, entity) checkpoints: the last sequence number applied. Reads fetch
+// a whole batch's checkpoints in one indexed query; the advance is a guard statement that makes
+// the D1 batch it belongs to fail (and roll back) if another consumer moved the checkpoint first,
 // so concurrent consumers can never apply the same fact twice.
 import { and, eq, sql } from "drizzle-orm";
-import type { Db, Statement } from "./projection.js";
+import type { RecordedEvent } from "../src/core/envelope.js";
+import type { Db, Projection, Statement } from "./projection.js";
 import { projectionCheckpoints as cp } from "./schema.js";
 
 export interface CheckpointKey {
   readonly projection: string;
+  readonly generation: number;
   readonly tenant: string;
   readonly entityType: string;
   readonly entityId: string;
 }
 
 export function checkpointId(k: CheckpointKey): string {
-  return `${k.projection}|${k.tenant}|${k.entityType}|${k.entityId}`;
+  return `${k.projection}|${k.generation}|${k.tenant}|${k.entityType}|${k.entityId}`;
 }
 
 /** Applied sequence per checkpoint id; missing means nothing applied yet (0). */
@@ -22,26 +24,42 @@ export async function readCheckpoints(db: Db, keys: readonly CheckpointKey[]): P
   const result = new Map<string, number>();
   if (keys.length === 0) return result;
   // One bound parameter whatever the batch size (D1 allows 100 per statement).
-  const wanted = JSON.stringify(keys.map((k) => [k.projection, k.tenant, k.entityType, k.entityId]));
-  const rows = await db.all<{ projection: string; tenant_id: string; entity_type: string; entity_id: string; seq: number }>(sql`
-    SELECT c.projection, c.tenant_id, c.entity_type, c.entity_id, c.seq
+  const wanted = JSON.stringify(keys.map((k) => [k.projection, k.generation, k.tenant, k.entityType, k.entityId]));
+  const rows = await db.all<{ projection: string; generation: number; tenant_id: string; entity_type: string; entity_id: string; seq: number }>(sql`
+    SELECT c.projection, c.generation, c.tenant_id, c.entity_type, c.entity_id, c.seq
       FROM json_each(${wanted}) AS j
       JOIN ${cp} AS c
-        ON c.projection = j.value ->> 0 AND c.tenant_id = j.value ->> 1
-       AND c.entity_type = j.value ->> 2 AND c.entity_id = j.value ->> 3`);
+        ON c.projection = j.value ->> 0 AND c.generation = j.value ->> 1 AND c.tenant_id = j.value ->> 2
+       AND c.entity_type = j.value ->> 3 AND c.entity_id = j.value ->> 4`);
   for (const r of rows) {
-    result.set(checkpointId({ projection: r.projection, tenant: r.tenant_id, entityType: r.entity_type, entityId: r.entity_id }), r.seq);
+    const key = { projection: r.projection, generation: r.generation, tenant: r.tenant_id, entityType: r.entity_type, entityId: r.entity_id };
+    result.set(checkpointId(key), r.seq);
   }
   return result;
 }
 
-/** Moves a checkpoint from `from` to `to`; fails its batch if it was not at `from`. */
-export function advanceCheckpoint(db: Db, k: CheckpointKey, from: number, to: number, recordedAt: number): Statement {
+/**
+ * The statements that apply `events` (the contiguous facts after `from`) to one projection
+ * generation: the checkpoint guard first, then each handler's statements.
+ */
+export function applyStatements(db: Db, projection: Projection, key: CheckpointKey, from: number, events: readonly RecordedEvent[]): Statement[] {
+  const last = events[events.length - 1];
+  if (!last) return [];
+  const statements = [advance(db, key, from, last.seq, Date.parse(last.meta.recordedAt))];
+  for (const event of events) {
+    const handler = projection.on[event.type];
+    if (handler) statements.push(...handler(db, event, key.generation));
+  }
+  return statements;
+}
+
+function advance(db: Db, k: CheckpointKey, from: number, to: number, recordedAt: number): Statement {
   const now = Date.now();
   if (from === 0) {
     // A plain insert: the primary key refuses it if another consumer got there first.
     return db.insert(cp).values({
       projection: k.projection,
+      generation: k.generation,
       tenantId: k.tenant,
       entityType: k.entityType,
       entityId: k.entityId,
@@ -55,6 +73,12 @@ export function advanceCheckpoint(db: Db, k: CheckpointKey, from: number, to: nu
     .update(cp)
     .set({ seq: sql`CASE WHEN ${cp.seq} = ${from} THEN ${to} ELSE NULL END`, recordedAt, appliedAt: now })
     .where(
-      and(eq(cp.projection, k.projection), eq(cp.tenantId, k.tenant), eq(cp.entityType, k.entityType), eq(cp.entityId, k.entityId)),
+      and(
+        eq(cp.projection, k.projection),
+        eq(cp.generation, k.generation),
+        eq(cp.tenantId, k.tenant),
+        eq(cp.entityType, k.entityType),
+        eq(cp.entityId, k.entityId),
+      ),
     );
 }

@@ -2,71 +2,60 @@
 // their entities, in as few D1 round trips as it can (one batch when nothing fails). It skips
 // what a checkpoint says is applied, repairs gaps by reading the missing range from the entity
 // itself, and isolates failures per entity: those retry with growing delay and, after the last
-// attempt, are recorded as dead letters with their error.
+// attempt, are recorded as dead letters with their error. Applied facts are acknowledged to their
+// entity, which bounds how far the edge runs ahead of the cloud tier.
 import { drizzle } from "drizzle-orm/d1";
+import { sql } from "drizzle-orm";
 import { backoffDelay } from "../src/core/backoff.js";
 import { cloudEventSchema, fromCloudEvent } from "../src/core/cloud-event.js";
-import type { EntityAddress, EntityRpc } from "../src/core/entity-protocol.js";
-import { faultPoint } from "../src/core/fault-injection.js";
+import type { EntityAddress } from "../src/core/entity-protocol.js";
 import type { RecordedEvent } from "../src/core/envelope.js";
+import { faultPoint } from "../src/core/fault-injection.js";
 import { entityObjectName } from "../src/core/identifiers.js";
 import { logEvent } from "../src/core/log.js";
 import { traceIdOf } from "../src/core/trace-context.js";
 import { domain } from "../src/domain/index.js";
-import { advanceCheckpoint, checkpointId, readCheckpoints, type CheckpointKey } from "./checkpoints.js";
+import { applyStatements, checkpointId, readCheckpoints, type CheckpointKey } from "./checkpoints.js";
+import { entityStub, readFromEntity } from "./entity-reader.js";
 import { recordDeadLetter } from "./dead-letters.js";
-import type { Db, Statement } from "./projection.js";
+import { generationsOf, liveGenerations, readGenerations, type Generations } from "./generations.js";
+import { recordFactApplied } from "./metrics-buffer.js";
+import type { Db, Projection, Statement } from "./projection.js";
 import { projections } from "./projections/index.js";
+import { entityHeads } from "./schema.js";
 
 /** Equal to the queue's max_retries: the last attempt records a dead letter itself. */
 export const MAX_ATTEMPTS = 5;
 const RETRY = { baseMs: 1_000, maxMs: 60_000 };
-const REPAIR_PAGE = 1000;
 
 interface EntityGroup {
-  readonly tenant: string;
-  readonly entityType: string;
-  readonly entityId: string;
+  readonly address: EntityAddress;
   readonly messages: Message<unknown>[];
   readonly events: Map<number, RecordedEvent>;
 }
 
 export async function consumeFacts(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   const db: Db = drizzle(env.DB);
-  const groups = new Map<string, EntityGroup>();
-  for (const message of batch.messages) {
-    const parsed = cloudEventSchema.safeParse(message.body);
-    if (!parsed.success) {
-      // Not ours, or corrupted: retrying cannot help.
-      await recordDeadLetter(db, message, null, `not a Factline fact: ${parsed.error.message}`);
-      message.ack();
-      continue;
-    }
-    const event = upcast(fromCloudEvent(parsed.data));
-    const key = entityObjectName(event.meta.tenant, event.meta.entityType, event.meta.entityId);
-    let group = groups.get(key);
-    if (!group) {
-      group = { tenant: event.meta.tenant, entityType: event.meta.entityType, entityId: event.meta.entityId, messages: [], events: new Map() };
-      groups.set(key, group);
-    }
-    group.messages.push(message);
-    group.events.set(event.seq, event);
-  }
-  if (groups.size === 0) return;
+  const groups = await groupByEntity(db, batch.messages);
+  if (groups.length === 0) return;
 
-  const keys = [...groups.values()].flatMap((g) => followers(g.entityType).map((p) => keyOf(p, g)));
+  const gens = await readGenerations(
+    db,
+    groups.flatMap((g) => followers(g.address.entityType).map((p) => ({ projection: p.name, tenant: g.address.tenant }))),
+  );
+  const keys = groups.flatMap((g) => targets(g, gens).map((t) => t.key));
   const applied = await readCheckpoints(db, keys);
 
   const plans: { group: EntityGroup; statements: Statement[] }[] = [];
-  for (const group of groups.values()) {
+  for (const group of groups) {
     try {
-      plans.push({ group, statements: await plan(env, db, group, applied) });
+      plans.push({ group, statements: [recordHead(db, group), ...(await plan(env, db, group, gens, applied))] });
     } catch (error) {
       await fail(db, group, error);
     }
   }
-  const all = plans.flatMap((p) => p.statements);
   const settled: EntityGroup[] = [];
+  const all = plans.flatMap((p) => p.statements);
   try {
     if (isNonEmpty(all)) await db.batch(all);
     settled.push(...plans.map((p) => p.group));
@@ -83,76 +72,96 @@ export async function consumeFacts(batch: MessageBatch<unknown>, env: Env): Prom
   }
   for (const group of settled) settle(group);
   // Tell each entity how far its facts are applied; a lost acknowledgement only delays the next.
-  await Promise.allSettled(settled.map((g) => entityStub(env, g).acknowledge(addressOf(g), Math.max(...g.events.keys()))));
+  await Promise.allSettled(settled.map((g) => entityStub(env, g.address).acknowledge(g.address, newest(g))));
 }
 
-function followers(entityType: string) {
+async function groupByEntity(db: Db, messages: readonly Message<unknown>[]): Promise<EntityGroup[]> {
+  const groups = new Map<string, EntityGroup>();
+  for (const message of messages) {
+    const parsed = cloudEventSchema.safeParse(message.body);
+    if (!parsed.success) {
+      // Not ours, or corrupted: retrying cannot help.
+      await recordDeadLetter(db, message, null, `not a Factline fact: ${parsed.error.message}`);
+      message.ack();
+      continue;
+    }
+    const event = upcast(fromCloudEvent(parsed.data));
+    const { tenant, entityType, entityId } = event.meta;
+    const key = entityObjectName(tenant, entityType, entityId);
+    let group = groups.get(key);
+    if (!group) {
+      group = { address: { tenant, entityType, entityId }, messages: [], events: new Map() };
+      groups.set(key, group);
+    }
+    group.messages.push(message);
+    group.events.set(event.seq, event);
+  }
+  return [...groups.values()];
+}
+
+function followers(entityType: string): Projection[] {
   return projections.filter((p) => p.follows.includes(entityType));
 }
 
-function keyOf(p: { name: string }, g: EntityGroup): CheckpointKey {
-  return { projection: p.name, tenant: g.tenant, entityType: g.entityType, entityId: g.entityId };
+/** Every (projection, generation) that this entity's facts must reach. */
+function targets(g: EntityGroup, gens: Map<string, Generations>): { projection: Projection; key: CheckpointKey }[] {
+  return followers(g.address.entityType).flatMap((projection) =>
+    liveGenerations(generationsOf(gens, projection.name, g.address.tenant)).map((generation) => ({
+      projection,
+      key: { projection: projection.name, generation, ...g.address },
+    })),
+  );
 }
 
-async function plan(env: Env, db: Db, group: EntityGroup, applied: Map<string, number>): Promise<Statement[]> {
-  faultPoint("consumer.apply", addressOf(group));
+async function plan(env: Env, db: Db, group: EntityGroup, gens: Map<string, Generations>, applied: Map<string, number>): Promise<Statement[]> {
+  faultPoint("consumer.apply", group.address);
   const statements: Statement[] = [];
-  const newest = Math.max(...group.events.keys());
-  for (const projection of followers(group.entityType)) {
-    const key = keyOf(projection, group);
+  const upTo = newest(group);
+  for (const { projection, key } of targets(group, gens)) {
     const from = applied.get(checkpointId(key)) ?? 0;
-    if (newest <= from) continue;
+    if (upTo <= from) continue;
     let pending: RecordedEvent[] = [];
-    for (let seq = from + 1; seq <= newest; seq++) {
+    for (let seq = from + 1; seq <= upTo; seq++) {
       const event = group.events.get(seq);
       if (!event) break;
       pending.push(event);
     }
-    if (pending.length < newest - from) {
+    if (pending.length < upTo - from) {
       // A gap: an earlier fact is late or lost. The entity's log is the truth; read it.
-      pending = await readFromEntity(env, group, from, newest);
-      if (pending.length !== newest - from) throw new Error(`entity log is missing facts ${from + 1}..${newest}`);
+      pending = await readFromEntity(env, group.address, from, upTo);
+      if (pending.length !== upTo - from) throw new Error(`entity log is missing facts ${from + 1}..${upTo}`);
     }
-    const last = pending[pending.length - 1];
-    if (!last) continue;
-    statements.push(advanceCheckpoint(db, key, from, last.seq, Date.parse(last.meta.recordedAt)));
-    for (const event of pending) {
-      const handler = projection.on[event.type];
-      if (handler) statements.push(...handler(db, event));
-    }
+    statements.push(...applyStatements(db, projection, key, from, pending));
   }
   return statements;
 }
 
-function entityStub(env: Env, g: EntityGroup): EntityRpc {
-  // The generated stub type cannot express payloads typed `unknown`; the protocol states them.
-  return env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(g.tenant, g.entityType, g.entityId))) as unknown as EntityRpc;
+/** Remembers the newest fact seen per entity, so lag can be measured against it. */
+function recordHead(db: Db, group: EntityGroup): Statement {
+  const head = group.events.get(newest(group));
+  const recordedAt = head ? Date.parse(head.meta.recordedAt) : Date.now();
+  return db
+    .insert(entityHeads)
+    .values({ tenantId: group.address.tenant, entityType: group.address.entityType, entityId: group.address.entityId, seq: newest(group), recordedAt })
+    .onConflictDoUpdate({
+      target: [entityHeads.tenantId, entityHeads.entityType, entityHeads.entityId],
+      set: {
+        recordedAt: sql`CASE WHEN excluded.seq > ${entityHeads.seq} THEN excluded.recorded_at ELSE ${entityHeads.recordedAt} END`,
+        seq: sql`max(${entityHeads.seq}, excluded.seq)`,
+      },
+    });
 }
 
-function addressOf(g: EntityGroup): EntityAddress {
-  return { tenant: g.tenant, entityType: g.entityType, entityId: g.entityId };
-}
-
-async function readFromEntity(env: Env, g: EntityGroup, after: number, upTo: number): Promise<RecordedEvent[]> {
-  const stub = entityStub(env, g);
-  const address = addressOf(g);
-  const events: RecordedEvent[] = [];
-  let cursor = after;
-  while (cursor < upTo) {
-    const page = await stub.events(address, cursor, Math.min(REPAIR_PAGE, upTo - cursor));
-    if (!page || page.events.length === 0) break;
-    events.push(...page.events);
-    cursor = page.events[page.events.length - 1]?.seq ?? upTo;
-  }
-  return events;
+function newest(group: EntityGroup): number {
+  return Math.max(...group.events.keys());
 }
 
 function settle(group: EntityGroup): void {
+  const now = Date.now();
   for (const event of group.events.values()) {
+    recordFactApplied(group.address.tenant, now - Date.parse(event.meta.recordedAt), now);
     logEvent("info", "fact applied", {
-      tenant: group.tenant,
-      entityType: group.entityType,
-      entityId: group.entityId,
+      ...group.address,
       seq: event.seq,
       eventType: event.type,
       traceId: traceIdOf(event.meta.traceparent),
@@ -163,7 +172,8 @@ function settle(group: EntityGroup): void {
 
 async function fail(db: Db, group: EntityGroup, error: unknown): Promise<void> {
   const detail = error instanceof Error ? error.message : String(error);
-  logEvent("warn", "fact batch failed", { tenant: group.tenant, entityType: group.entityType, entityId: group.entityId, error: detail });
+  logEvent("warn", "fact batch failed", { ...group.address, error: detail });
+  await db.batch([recordHead(db, group)]).catch(() => undefined);
   for (const m of group.messages) {
     if (m.attempts >= MAX_ATTEMPTS) {
       await recordDeadLetter(db, m, null, detail);

@@ -1,6 +1,9 @@
 // The projection definition API: which entity types a read model follows, how each event type
 // changes its drizzle tables, and how the view is read. Handlers return statements instead of
 // running them, so the consumer can put a whole batch (and its checkpoints) in one D1 batch.
+//
+// Rows carry a generation: reads see the tenant's active generation while a rebuild fills the
+// next one, so old rows keep serving until the new ones are complete.
 import type { BatchItem } from "drizzle-orm/batch";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import type { RecordedEvent } from "../src/core/envelope.js";
@@ -10,19 +13,25 @@ export type Statement = BatchItem<"sqlite">;
 
 export type ListQuery = Readonly<Record<string, string>>;
 
+/** Whose rows, in which generation. */
+export interface RowScope {
+  readonly tenant: string;
+  readonly generation: number;
+}
+
 export interface Projection {
   /** The `{view}` segment of `/v1/views/{view}`. */
   readonly name: string;
   /** Entity types whose whole logs this projection follows. */
   readonly follows: readonly string[];
   /** Statements that apply one event; event types without a handler only advance the checkpoint. */
-  readonly on: Readonly<Record<string, (db: Db, event: RecordedEvent) => readonly Statement[]>>;
-  /** Statements that remove every row of one tenant (for a rebuild). */
-  clear(db: Db, tenant: string): readonly Statement[];
+  readonly on: Readonly<Record<string, (db: Db, event: RecordedEvent, generation: number) => readonly Statement[]>>;
+  /** Statements that remove every row of one tenant's generation. */
+  clear(db: Db, scope: RowScope): readonly Statement[];
   /** Filters a list read accepts, each with a short description for the API reference. */
   readonly filters: Readonly<Record<string, string>>;
-  list(db: Db, tenant: string, query: ListQuery, limit: number): Promise<unknown[]>;
-  get(db: Db, tenant: string, key: string): Promise<unknown | undefined>;
+  list(db: Db, scope: RowScope, query: ListQuery, limit: number): Promise<unknown[]>;
+  get(db: Db, scope: RowScope, key: string): Promise<unknown | undefined>;
 }
 
 export function defineProjection(p: Projection): Projection {

@@ -28,11 +28,42 @@ export const apiKeys = sqliteTable(
   (t) => [index("api_keys_by_tenant").on(t.tenantId)],
 );
 
-/** How far each projection has applied each entity's log: the last sequence number applied. */
+/**
+ * Which generation of a projection's rows serves reads for a tenant, and which one a rebuild is
+ * filling. No row means generation 0 serves and nothing is being rebuilt.
+ */
+export const projectionGenerations = sqliteTable(
+  "projection_generations",
+  {
+    projection: text("projection").notNull(),
+    tenantId: text("tenant_id").notNull(),
+    active: integer("active").notNull(),
+    building: integer("building"),
+    rebuildStartedAt: integer("rebuild_started_at"),
+    rebuildCompletedAt: integer("rebuild_completed_at"),
+  },
+  (t) => [primaryKey({ columns: [t.projection, t.tenantId] })],
+);
+
+/** The newest fact the cloud tier has received per entity, for projection lag. */
+export const entityHeads = sqliteTable(
+  "entity_heads",
+  {
+    tenantId: text("tenant_id").notNull(),
+    entityType: text("entity_type").notNull(),
+    entityId: text("entity_id").notNull(),
+    seq: integer("seq").notNull(),
+    recordedAt: integer("recorded_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.entityType, t.entityId] })],
+);
+
+/** How far each projection generation has applied each entity's log: the last sequence applied. */
 export const projectionCheckpoints = sqliteTable(
   "projection_checkpoints",
   {
     projection: text("projection").notNull(),
+    generation: integer("generation").notNull(),
     tenantId: text("tenant_id").notNull(),
     entityType: text("entity_type").notNull(),
     entityId: text("entity_id").notNull(),
@@ -41,13 +72,17 @@ export const projectionCheckpoints = sqliteTable(
     recordedAt: integer("recorded_at").notNull(),
     appliedAt: integer("applied_at").notNull(),
   },
-  (t) => [primaryKey({ columns: [t.projection, t.tenantId, t.entityType, t.entityId] })],
+  (t) => [
+    primaryKey({ columns: [t.projection, t.generation, t.tenantId, t.entityType, t.entityId] }),
+    index("checkpoints_by_tenant").on(t.projection, t.tenantId, t.generation),
+  ],
 );
 
 export const inventoryView = sqliteTable(
   "inventory_view",
   {
     tenantId: text("tenant_id").notNull(),
+    generation: integer("generation").notNull(),
     sku: text("sku").notNull(),
     onHand: integer("on_hand").notNull().default(0),
     reserved: integer("reserved").notNull().default(0),
@@ -56,13 +91,14 @@ export const inventoryView = sqliteTable(
     version: integer("version").notNull().default(0),
     updatedAt: text("updated_at").notNull(),
   },
-  (t) => [primaryKey({ columns: [t.tenantId, t.sku] })],
+  (t) => [primaryKey({ columns: [t.tenantId, t.generation, t.sku] })],
 );
 
 export const ordersView = sqliteTable(
   "orders_view",
   {
     tenantId: text("tenant_id").notNull(),
+    generation: integer("generation").notNull(),
     orderId: text("order_id").notNull(),
     customerId: text("customer_id").notNull(),
     status: text("status").notNull(),
@@ -74,9 +110,9 @@ export const ordersView = sqliteTable(
     updatedAt: text("updated_at").notNull(),
   },
   (t) => [
-    primaryKey({ columns: [t.tenantId, t.orderId] }),
-    index("orders_by_status").on(t.tenantId, t.status),
-    index("orders_by_customer").on(t.tenantId, t.customerId),
+    primaryKey({ columns: [t.tenantId, t.generation, t.orderId] }),
+    index("orders_by_status").on(t.tenantId, t.generation, t.status),
+    index("orders_by_customer").on(t.tenantId, t.generation, t.customerId),
   ],
 );
 
@@ -99,4 +135,35 @@ export const deadLetters = sqliteTable(
   (t) => [index("dead_letters_by_tenant").on(t.tenantId, t.createdAt)],
 );
 
-
+/**
+ * Per-tenant counters in one-minute buckets (`minute` = epoch ms / 60 000). Isolates aggregate in
+ * memory and add their counts here every second or so, so the hot path never waits on D1.
+ * Latency is a histogram: `latLe<N>` counts requests that took at most N ms (and more than the
+ * previous bound); `latLeInf` the rest.
+ */
+export const tenantMetrics = sqliteTable(
+  "tenant_metrics",
+  {
+    tenantId: text("tenant_id").notNull(),
+    minute: integer("minute").notNull(),
+    requests: integer("requests").notNull().default(0),
+    commands: integer("commands").notNull().default(0),
+    factsRecorded: integer("facts_recorded").notNull().default(0),
+    factsApplied: integer("facts_applied").notNull().default(0),
+    rejections: integer("rejections").notNull().default(0),
+    errors: integer("errors").notNull().default(0),
+    shed: integer("shed").notNull().default(0),
+    queueLagMsSum: integer("queue_lag_ms_sum").notNull().default(0),
+    queueLagMsMax: integer("queue_lag_ms_max").notNull().default(0),
+    latLe5: integer("lat_le_5").notNull().default(0),
+    latLe10: integer("lat_le_10").notNull().default(0),
+    latLe25: integer("lat_le_25").notNull().default(0),
+    latLe50: integer("lat_le_50").notNull().default(0),
+    latLe100: integer("lat_le_100").notNull().default(0),
+    latLe250: integer("lat_le_250").notNull().default(0),
+    latLe500: integer("lat_le_500").notNull().default(0),
+    latLe1000: integer("lat_le_1000").notNull().default(0),
+    latLeInf: integer("lat_le_inf").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.minute] })],
+);

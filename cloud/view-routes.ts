@@ -7,6 +7,7 @@ import { decodeConsistencyToken } from "../src/core/consistency-token.js";
 import { problem, problemResponse } from "../src/core/problem.js";
 import type { RequestScope } from "../src/core/request-scope.js";
 import { checkpointId, readCheckpoints } from "./checkpoints.js";
+import { activeGeneration } from "./generations.js";
 import type { Db, Projection } from "./projection.js";
 import { projectionNamed } from "./projections/index.js";
 
@@ -37,7 +38,8 @@ viewRoutes.get("/:view", async (c) => {
   const db: Db = drizzle(c.env.DB);
   const fresh = await awaitConsistency(c, db, projection);
   if (fresh instanceof Response) return fresh;
-  const items = await projection.list(db, c.var.tenant, filters, Number(limit));
+  const scope = { tenant: c.var.tenant, generation: await activeGeneration(db, projection.name, c.var.tenant) };
+  const items = await projection.list(db, scope, filters, Number(limit));
   return c.json({ items }, 200, fresh ? {} : { "factline-stale": "true" });
 });
 
@@ -47,7 +49,8 @@ viewRoutes.get("/:view/:key", async (c) => {
   const db: Db = drizzle(c.env.DB);
   const fresh = await awaitConsistency(c, db, projection);
   if (fresh instanceof Response) return fresh;
-  const row = await projection.get(db, c.var.tenant, c.req.param("key"));
+  const scope = { tenant: c.var.tenant, generation: await activeGeneration(db, projection.name, c.var.tenant) };
+  const row = await projection.get(db, scope, c.req.param("key"));
   if (row === undefined) {
     return problemResponse(problem("not-found", `no ${projection.name} row ${c.req.param("key")}`), fresh ? {} : { "factline-stale": "true" });
   }
@@ -63,9 +66,10 @@ async function awaitConsistency(c: AppContext, db: Db, projection: Projection): 
     return problemResponse(problem("malformed-request", "Factline-Consistency is not a token this tenant was given"));
   }
   if (!projection.follows.includes(point.entityType)) return true;
-  const key = { projection: projection.name, tenant: point.tenant, entityType: point.entityType, entityId: point.entityId };
   const deadline = Date.now() + WAIT_MS;
   for (;;) {
+    const generation = await activeGeneration(db, projection.name, point.tenant);
+    const key = { projection: projection.name, generation, tenant: point.tenant, entityType: point.entityType, entityId: point.entityId };
     const applied = (await readCheckpoints(db, [key])).get(checkpointId(key)) ?? 0;
     if (applied >= point.seq) return true;
     if (Date.now() >= deadline) return false;

@@ -216,7 +216,8 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     const version = log.lastSeq();
     const lastHlc = log.lastHlc();
     this.#loaded = {
-      address,
+      // Callers pass whole envelopes; keep only the address.
+      address: { tenant: address.tenant, entityType: address.entityType, entityId: address.entityId },
       entity,
       log,
       idempotency: new IdempotencyStore(this.ctx.storage.sql),

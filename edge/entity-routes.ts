@@ -63,6 +63,7 @@ entityRoutes.post("/:type/:id/commands/:command", async (c) => {
   if (!outcome.ok) return problemResponse(outcome.problem);
 
   const { result } = outcome;
+  if (!outcome.replayed) c.set("factsRecorded", result.events.length);
   const headers: Record<string, string> = {
     etag: `"${result.version}"`,
     "factline-consistency": encodeConsistencyToken({ ...address, seq: result.version }),

@@ -9,7 +9,7 @@
 // are sent again after a timeout that grows while nothing is acknowledged.
 import { backoffDelay, type BackoffPolicy } from "../src/core/backoff.js";
 import { toCloudEvent, type FactCloudEvent } from "../src/core/cloud-event.js";
-import { faultPoint, type FaultContext } from "../src/core/fault-injection.js";
+import { faultPoint, transformPoint, type FaultContext } from "../src/core/fault-injection.js";
 import type { EventLog } from "./event-log.js";
 
 // Queue limits: 100 messages and 256 KB per sendBatch; leave headroom for framing.
@@ -119,7 +119,8 @@ export class OutboxRelay {
         const last = batch[batch.length - 1];
         if (!last) break;
         faultPoint("relay.send", context);
-        await this.#queue.sendBatch(batch.map((body) => ({ body, contentType: "json" as const })));
+        const outgoing = transformPoint("relay.batch", batch, context);
+        if (outgoing.length > 0) await this.#queue.sendBatch(outgoing.map((body) => ({ body, contentType: "json" as const })));
         faultPoint("relay.afterSend", context);
         this.#sql.exec("DELETE FROM outbox WHERE seq <= ?", last.seq);
         this.#pending = this.#count();

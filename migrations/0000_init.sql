@@ -24,8 +24,18 @@ CREATE TABLE `dead_letters` (
 );
 --> statement-breakpoint
 CREATE INDEX `dead_letters_by_tenant` ON `dead_letters` (`tenant_id`,`created_at`);--> statement-breakpoint
+CREATE TABLE `entity_heads` (
+	`tenant_id` text NOT NULL,
+	`entity_type` text NOT NULL,
+	`entity_id` text NOT NULL,
+	`seq` integer NOT NULL,
+	`recorded_at` integer NOT NULL,
+	PRIMARY KEY(`tenant_id`, `entity_type`, `entity_id`)
+);
+--> statement-breakpoint
 CREATE TABLE `inventory_view` (
 	`tenant_id` text NOT NULL,
+	`generation` integer NOT NULL,
 	`sku` text NOT NULL,
 	`on_hand` integer DEFAULT 0 NOT NULL,
 	`reserved` integer DEFAULT 0 NOT NULL,
@@ -33,11 +43,12 @@ CREATE TABLE `inventory_view` (
 	`shipped` integer DEFAULT 0 NOT NULL,
 	`version` integer DEFAULT 0 NOT NULL,
 	`updated_at` text NOT NULL,
-	PRIMARY KEY(`tenant_id`, `sku`)
+	PRIMARY KEY(`tenant_id`, `generation`, `sku`)
 );
 --> statement-breakpoint
 CREATE TABLE `orders_view` (
 	`tenant_id` text NOT NULL,
+	`generation` integer NOT NULL,
 	`order_id` text NOT NULL,
 	`customer_id` text NOT NULL,
 	`status` text NOT NULL,
@@ -47,20 +58,32 @@ CREATE TABLE `orders_view` (
 	`version` integer DEFAULT 0 NOT NULL,
 	`created_at` text NOT NULL,
 	`updated_at` text NOT NULL,
-	PRIMARY KEY(`tenant_id`, `order_id`)
+	PRIMARY KEY(`tenant_id`, `generation`, `order_id`)
 );
 --> statement-breakpoint
-CREATE INDEX `orders_by_status` ON `orders_view` (`tenant_id`,`status`);--> statement-breakpoint
-CREATE INDEX `orders_by_customer` ON `orders_view` (`tenant_id`,`customer_id`);--> statement-breakpoint
+CREATE INDEX `orders_by_status` ON `orders_view` (`tenant_id`,`generation`,`status`);--> statement-breakpoint
+CREATE INDEX `orders_by_customer` ON `orders_view` (`tenant_id`,`generation`,`customer_id`);--> statement-breakpoint
 CREATE TABLE `projection_checkpoints` (
 	`projection` text NOT NULL,
+	`generation` integer NOT NULL,
 	`tenant_id` text NOT NULL,
 	`entity_type` text NOT NULL,
 	`entity_id` text NOT NULL,
 	`seq` integer NOT NULL,
 	`recorded_at` integer NOT NULL,
 	`applied_at` integer NOT NULL,
-	PRIMARY KEY(`projection`, `tenant_id`, `entity_type`, `entity_id`)
+	PRIMARY KEY(`projection`, `generation`, `tenant_id`, `entity_type`, `entity_id`)
+);
+--> statement-breakpoint
+CREATE INDEX `checkpoints_by_tenant` ON `projection_checkpoints` (`projection`,`tenant_id`,`generation`);--> statement-breakpoint
+CREATE TABLE `projection_generations` (
+	`projection` text NOT NULL,
+	`tenant_id` text NOT NULL,
+	`active` integer NOT NULL,
+	`building` integer,
+	`rebuild_started_at` integer,
+	`rebuild_completed_at` integer,
+	PRIMARY KEY(`projection`, `tenant_id`)
 );
 --> statement-breakpoint
 CREATE TABLE `tenants` (

@@ -52,6 +52,7 @@ dev.stdout.on("data", (chunk: Buffer) => {
     const url = `http://127.0.0.1:${port}`;
     console.log(`
   Factline is running at ${url}
+  Dashboard:     ${url}/dashboard (sign in with ADMIN_TOKEN, or a tenant's API key)
   Admin token:   ADMIN_TOKEN in .dev.vars
   Demo tenant:   demo
   Demo API key:  ${key.apiKey}

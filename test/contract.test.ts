@@ -180,6 +180,10 @@ describe("every problem type", () => {
       await admin("POST", `/tenants/${t.id}/suspend`);
       await expectProblem(await tenantClient(t.apiKey).get("/v1/views/inventory"), "tenant-suspended", 403);
     },
+    forbidden: async () => {
+      const res = await call("/dashboard/sign-out", { method: "POST", headers: { origin: "https://evil.example.net" } });
+      await expectProblem(res, "forbidden", 403);
+    },
     "not-found": async () => {
       const t = await newTenant();
       const api = tenantClient(t.apiKey);

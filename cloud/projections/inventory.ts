@@ -1,7 +1,7 @@
 // The `inventory` view: on hand, reserved, available and shipped per SKU.
 import { and, asc, eq, sql } from "drizzle-orm";
 import type { RecordedEvent } from "../../src/core/envelope.js";
-import { defineProjection, type Db } from "../projection.js";
+import { defineProjection, type Db, type RowScope } from "../projection.js";
 import { inventoryView as t } from "../schema.js";
 
 interface Delta {
@@ -11,9 +11,10 @@ interface Delta {
   shipped?: number;
 }
 
-function adjust(db: Db, event: RecordedEvent, d: Delta) {
+function adjust(db: Db, event: RecordedEvent, generation: number, d: Delta) {
   const row = {
     tenantId: event.meta.tenant,
+    generation,
     sku: event.meta.entityId,
     onHand: d.onHand ?? 0,
     reserved: d.reserved ?? 0,
@@ -27,7 +28,7 @@ function adjust(db: Db, event: RecordedEvent, d: Delta) {
       .insert(t)
       .values(row)
       .onConflictDoUpdate({
-        target: [t.tenantId, t.sku],
+        target: [t.tenantId, t.generation, t.sku],
         set: {
           onHand: sql`${t.onHand} + ${row.onHand}`,
           reserved: sql`${t.reserved} + ${row.reserved}`,
@@ -41,22 +42,21 @@ function adjust(db: Db, event: RecordedEvent, d: Delta) {
 }
 
 const quantity = (e: RecordedEvent) => (e.data as { quantity: number }).quantity;
+const scoped = (s: RowScope) => and(eq(t.tenantId, s.tenant), eq(t.generation, s.generation));
 
 export const inventoryProjection = defineProjection({
   name: "inventory",
   follows: ["inventory"],
   on: {
-    Restocked: (db, e) => adjust(db, e, { onHand: quantity(e), available: quantity(e) }),
-    Reserved: (db, e) => adjust(db, e, { reserved: quantity(e), available: -quantity(e) }),
-    Released: (db, e) => adjust(db, e, { reserved: -quantity(e), available: quantity(e) }),
-    Shipped: (db, e) => adjust(db, e, { onHand: -quantity(e), reserved: -quantity(e), shipped: quantity(e) }),
+    Restocked: (db, e, g) => adjust(db, e, g, { onHand: quantity(e), available: quantity(e) }),
+    Reserved: (db, e, g) => adjust(db, e, g, { reserved: quantity(e), available: -quantity(e) }),
+    Released: (db, e, g) => adjust(db, e, g, { reserved: -quantity(e), available: quantity(e) }),
+    Shipped: (db, e, g) => adjust(db, e, g, { onHand: -quantity(e), reserved: -quantity(e), shipped: quantity(e) }),
   },
-  clear: (db, tenant) => [db.delete(t).where(eq(t.tenantId, tenant))],
+  clear: (db, scope) => [db.delete(t).where(scoped(scope))],
   filters: {},
-  list: (db, tenant, _query, limit) =>
-    db.select(columns).from(t).where(eq(t.tenantId, tenant)).orderBy(asc(t.sku)).limit(limit),
-  get: async (db, tenant, key) =>
-    (await db.select(columns).from(t).where(and(eq(t.tenantId, tenant), eq(t.sku, key))).limit(1))[0],
+  list: (db, scope, _query, limit) => db.select(columns).from(t).where(scoped(scope)).orderBy(asc(t.sku)).limit(limit),
+  get: async (db, scope, key) => (await db.select(columns).from(t).where(and(scoped(scope), eq(t.sku, key))).limit(1))[0],
 });
 
 const columns = {

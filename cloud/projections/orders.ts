@@ -1,7 +1,7 @@
 // The `orders` view: one row per order, listable by status and by customer.
 import { and, asc, eq, type SQL } from "drizzle-orm";
 import type { RecordedEvent } from "../../src/core/envelope.js";
-import { defineProjection, type Db } from "../projection.js";
+import { defineProjection, type Db, type RowScope } from "../projection.js";
 import { ordersView as t } from "../schema.js";
 
 interface Created {
@@ -10,12 +10,14 @@ interface Created {
   total: number;
 }
 
-function setStatus(db: Db, e: RecordedEvent, status: string, reason: string | null = null) {
+const scoped = (s: RowScope) => and(eq(t.tenantId, s.tenant), eq(t.generation, s.generation));
+
+function setStatus(db: Db, e: RecordedEvent, generation: number, status: string, reason: string | null = null) {
   return [
     db
       .update(t)
       .set({ status, reason, version: e.seq, updatedAt: e.meta.recordedAt })
-      .where(and(eq(t.tenantId, e.meta.tenant), eq(t.orderId, e.meta.entityId))),
+      .where(and(scoped({ tenant: e.meta.tenant, generation }), eq(t.orderId, e.meta.entityId))),
   ];
 }
 
@@ -23,13 +25,14 @@ export const ordersProjection = defineProjection({
   name: "orders",
   follows: ["orders"],
   on: {
-    OrderCreated: (db, e) => {
+    OrderCreated: (db, e, generation) => {
       const d = e.data as Created;
       return [
         db
           .insert(t)
           .values({
             tenantId: e.meta.tenant,
+            generation,
             orderId: e.meta.entityId,
             customerId: d.customerId,
             status: "pending",
@@ -42,20 +45,19 @@ export const ordersProjection = defineProjection({
           .onConflictDoNothing(),
       ];
     },
-    OrderConfirmed: (db, e) => setStatus(db, e, "confirmed"),
-    OrderShipped: (db, e) => setStatus(db, e, "shipped"),
-    OrderCancelled: (db, e) => setStatus(db, e, "cancelled", (e.data as { reason: string }).reason),
+    OrderConfirmed: (db, e, g) => setStatus(db, e, g, "confirmed"),
+    OrderShipped: (db, e, g) => setStatus(db, e, g, "shipped"),
+    OrderCancelled: (db, e, g) => setStatus(db, e, g, "cancelled", (e.data as { reason: string }).reason),
   },
-  clear: (db, tenant) => [db.delete(t).where(eq(t.tenantId, tenant))],
+  clear: (db, scope) => [db.delete(t).where(scoped(scope))],
   filters: { status: "pending, confirmed, shipped or cancelled", customerId: "the customer's id" },
-  list: (db, tenant, query, limit) => {
-    const where: SQL[] = [eq(t.tenantId, tenant)];
+  list: (db, scope, query, limit) => {
+    const where: (SQL | undefined)[] = [scoped(scope)];
     if (query.status !== undefined) where.push(eq(t.status, query.status));
     if (query.customerId !== undefined) where.push(eq(t.customerId, query.customerId));
     return db.select(columns).from(t).where(and(...where)).orderBy(asc(t.createdAt), asc(t.orderId)).limit(limit);
   },
-  get: async (db, tenant, key) =>
-    (await db.select(columns).from(t).where(and(eq(t.tenantId, tenant), eq(t.orderId, key))).limit(1))[0],
+  get: async (db, scope, key) => (await db.select(columns).from(t).where(and(scoped(scope), eq(t.orderId, key))).limit(1))[0],
 });
 
 const columns = {

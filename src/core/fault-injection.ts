@@ -10,6 +10,11 @@ export type FaultPoint =
   /** Before the consumer applies one entity's facts: fail or stall that entity's batch. */
   | "consumer.apply";
 
+/** Points where a test may rewrite what passes through (drop, duplicate, reorder, delay). */
+export type TransformPoint =
+  /** The batch of facts the relay is about to send; whatever is returned is sent, all is marked sent. */
+  "relay.batch";
+
 export interface FaultContext {
   readonly tenant?: string;
   readonly entityType?: string;
@@ -39,6 +44,24 @@ export function faultPoint(point: FaultPoint, context: FaultContext = {}): void 
     injected.set(point, (injected.get(point) ?? 0) + 1);
     throw error;
   }
+}
+
+type Transform = (value: unknown[], context: FaultContext) => unknown[];
+const transforms = new Map<TransformPoint, Transform>();
+
+/** Arms a rewrite of the values passing a point; returns the function that disarms it. */
+export function armTransform<T>(point: TransformPoint, transform: (value: T[], context: FaultContext) => T[]): () => void {
+  const t = transform as Transform;
+  transforms.set(point, t);
+  return () => {
+    if (transforms.get(point) === t) transforms.delete(point);
+  };
+}
+
+/** Called by the runtime where values may be rewritten. */
+export function transformPoint<T>(point: TransformPoint, value: T[], context: FaultContext = {}): T[] {
+  const t = transforms.get(point);
+  return t ? (t(value, context) as T[]) : value;
 }
 
 /** How many failures each point has injected since the start (for reports). */

@@ -6,6 +6,7 @@ const catalogue = {
   "validation-failed": { status: 400, title: "The request did not pass validation" },
   unauthorized: { status: 401, title: "Missing or invalid credentials" },
   "tenant-suspended": { status: 403, title: "The tenant is suspended" },
+  forbidden: { status: 403, title: "Forbidden" },
   "not-found": { status: 404, title: "Not found" },
   "method-not-allowed": { status: 405, title: "Method not allowed" },
   "idempotency-key-in-flight": { status: 409, title: "A request with this Idempotency-Key is still in flight" },

@@ -9,4 +9,6 @@ export interface RequestScope {
   corsOrigins?: readonly string[];
   traceparent: string;
   traceId: string;
+  /** Facts a command recorded (set by the entity routes, read by the metrics). */
+  factsRecorded?: number;
 }

@@ -1,0 +1,554 @@
+// The tenant admin dashboard at /dashboard: server-rendered pages (Hono JSX) for the platform
+// operator (every tenant) and for a tenant's admin (their own tenant only, any other is simply
+// not found). Sign-in sets a signed session cookie; every form carries the session's CSRF token
+// and every POST must come from this origin. Pages that change while open subscribe to /live
+// (SSE), which re-renders their panels every few seconds and sends what changed.
+import { drizzle } from "drizzle-orm/d1";
+import { Hono, type Context } from "hono";
+import type { Child } from "hono/jsx";
+import { streamSSE } from "hono/streaming";
+import { z } from "zod";
+import type { EntityAddress, EntityRpc } from "../../src/core/entity-protocol.js";
+import { entityIdSchema, entityObjectName, tenantIdSchema } from "../../src/core/identifiers.js";
+import { problem, problemResponse } from "../../src/core/problem.js";
+import type { RequestScope } from "../../src/core/request-scope.js";
+import { domain } from "../../src/domain/index.js";
+import { replayDeadLetter } from "../dead-letters.js";
+import type { Db } from "../projection.js";
+import { createTenant, issueKey, revokeKey, setTenantStatus } from "../tenant-admin.js";
+import { pushTenantPolicy } from "../tenant-policy-routes.js";
+import { findTenant, listKeys, listTenants, openDeadLetters, overview, projectionStatus, startRebuild, viewRows, type TenantRow } from "./data.js";
+import { EntityFinder, EntityView, TIMELINE_SCRIPT } from "./entity-page.js";
+import { Layout } from "./layout.js";
+import { AttentionList, DeadLetterTable, OverviewCharts, OverviewStats, ProjectionsTable, ViewTables } from "./panels.js";
+import { authenticate, currentSession, endSession, sameSecret, startSession, type Session } from "./session.js";
+
+type DashboardEnv = { Bindings: Env; Variables: RequestScope & { session: Session; nonce: string } };
+type Ctx = Context<DashboardEnv>;
+
+const LIVE_INTERVAL_MS = 2_000;
+// A live stream ends after this long; EventSource reconnects, which re-checks the session.
+const LIVE_LIFETIME_MS = 60_000;
+
+export const dashboardRoutes = new Hono<DashboardEnv>();
+
+dashboardRoutes.use("*", async (c, next) => {
+  const nonce = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
+  c.set("nonce", nonce);
+  if (c.req.method === "POST" && !sameOrigin(c)) {
+    return problemResponse(problem("forbidden", "dashboard forms must be posted from the dashboard itself"));
+  }
+  await next();
+  c.res.headers.set(
+    "content-security-policy",
+    `default-src 'self'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
+  );
+  c.res.headers.set("x-frame-options", "DENY");
+  c.res.headers.set("referrer-policy", "same-origin");
+  c.res.headers.set("x-content-type-options", "nosniff");
+  if (!c.res.headers.has("cache-control")) c.res.headers.set("cache-control", "no-store");
+});
+
+// ---- signing in and out -------------------------------------------------------------------
+
+dashboardRoutes.get("/sign-in", (c) => c.html(<SignInPage nonce={c.var.nonce} />));
+
+dashboardRoutes.post("/sign-in", async (c) => {
+  const form = await c.req.parseBody();
+  const secret = typeof form.secret === "string" ? form.secret : "";
+  const who = await authenticate(c.env, secret);
+  if (!who) return c.html(<SignInPage nonce={c.var.nonce} error="That token or API key is not valid." />, 401);
+  await startSession(c, who);
+  return c.redirect(who.role === "operator" ? "/dashboard/tenants" : `/dashboard/t/${who.tenant}`, 303);
+});
+
+dashboardRoutes.use("*", async (c, next) => {
+  const session = await currentSession(c);
+  if (!session) {
+    if (c.req.method === "GET" && (c.req.header("accept") ?? "").includes("text/html")) return c.redirect("/dashboard/sign-in", 303);
+    return problemResponse(problem("unauthorized", "sign in to the dashboard first"));
+  }
+  if (c.req.method === "POST") {
+    const form = await c.req.parseBody();
+    const token = typeof form._csrf === "string" ? form._csrf : "";
+    if (!(await sameSecret(token, session.csrf))) return problemResponse(problem("forbidden", "the form's CSRF token is missing or stale; reload the page"));
+  }
+  c.set("session", session);
+  await next();
+});
+
+dashboardRoutes.post("/sign-out", (c) => {
+  endSession(c);
+  return c.redirect("/dashboard/sign-in", 303);
+});
+
+dashboardRoutes.get("/", (c) => {
+  const s = c.var.session;
+  return c.redirect(s.role === "operator" ? "/dashboard/tenants" : `/dashboard/t/${s.tenant}`, 303);
+});
+
+// ---- tenants (operator) -------------------------------------------------------------------
+
+const createTenantForm = z.object({ id: tenantIdSchema, name: z.string().trim().min(1).max(200) });
+
+dashboardRoutes.get("/tenants", async (c) => {
+  if (c.var.session.role !== "operator") return notFound(c);
+  return c.html(<TenantsPage c={c} tenants={await listTenants(db(c))} />);
+});
+
+dashboardRoutes.post("/tenants", async (c) => {
+  if (c.var.session.role !== "operator") return notFound(c);
+  const parsed = createTenantForm.safeParse(await c.req.parseBody());
+  if (!parsed.success) {
+    const message = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    return c.html(<TenantsPage c={c} tenants={await listTenants(db(c))} error={`The tenant is invalid — ${message}`} />, 400);
+  }
+  const created = await createTenant(db(c), parsed.data.id, parsed.data.name);
+  if (!created.ok) return c.html(<TenantsPage c={c} tenants={await listTenants(db(c))} error={`Tenant ${parsed.data.id} already exists.`} />, 409);
+  return c.html(
+    <TenantsPage c={c} tenants={await listTenants(db(c))}>
+      <NewKey tenant={parsed.data.id} keyId={created.keyId} apiKey={created.apiKey} what={`Tenant ${parsed.data.id} created.`} />
+    </TenantsPage>,
+    201,
+  );
+});
+
+for (const [action, status] of [["suspend", "suspended"], ["resume", "active"]] as const) {
+  dashboardRoutes.post(`/t/:tenant/${action}`, async (c) => {
+    const tenant = await allowedTenant(c);
+    if (!tenant || c.var.session.role !== "operator") return notFound(c);
+    await setTenantStatus(db(c), tenant.id, status);
+    await pushTenantPolicy(c.env, tenant.id);
+    return c.redirect(`/dashboard/t/${tenant.id}`, 303);
+  });
+}
+
+// ---- one tenant -----------------------------------------------------------------------------
+
+dashboardRoutes.get("/t/:tenant", async (c) => {
+  const tenant = await allowedTenant(c);
+  if (!tenant) return notFound(c);
+  return c.html(<OverviewPage c={c} tenant={tenant} />);
+});
+
+dashboardRoutes.post("/t/:tenant/keys", async (c) => {
+  const tenant = await allowedTenant(c);
+  if (!tenant) return notFound(c);
+  const key = await issueKey(db(c), tenant.id);
+  return c.html(
+    <OverviewPage c={c} tenant={tenant}>
+      <NewKey tenant={tenant.id} keyId={key.keyId} apiKey={key.apiKey} what="A new API key was issued." />
+    </OverviewPage>,
+    201,
+  );
+});
+
+dashboardRoutes.post("/t/:tenant/keys/:keyId/revoke", async (c) => {
+  const tenant = await allowedTenant(c);
+  if (!tenant) return notFound(c);
+  if (!(await revokeKey(db(c), tenant.id, c.req.param("keyId")))) return notFound(c);
+  await pushTenantPolicy(c.env, tenant.id);
+  return c.redirect(`/dashboard/t/${tenant.id}`, 303);
+});
+
+dashboardRoutes.get("/t/:tenant/views", async (c) => {
+  const tenant = await allowedTenant(c);
+  if (!tenant) return notFound(c);
+  return page(c, "Views", tenant.id, "Views", (
+    <div data-live={liveHref(tenant.id, "views")}>
+      <p class="muted">Read models in D1, as the tenant API serves them; they update as facts are applied.</p>
+      <div id="views">
+        <ViewTables views={await viewRows(db(c), tenant.id)} />
+      </div>
+    </div>
+  ));
+});
+
+dashboardRoutes.get("/t/:tenant/projections", async (c) => {
+  const tenant = await allowedTenant(c);
+  if (!tenant) return notFound(c);
+  return page(c, "Projections", tenant.id, "Projections", (
+    <div data-live={liveHref(tenant.id, "projections")}>
+      {c.req.query("rebuild") ? (
+        <p class="card notice" role="status">
+          {c.req.query("rebuild") === "started" ? "Rebuild started: the old rows keep serving until the new generation is complete." : "A rebuild of that projection is already running."}
+        </p>
+      ) : null}
+      <div id="projections" class="card">
+        <ProjectionsTable items={await projectionStatus(c.env, db(c), tenant.id)} csrf={c.var.session.csrf} action={(name) => rebuildHref(tenant.id, name)} />
+      </div>
+    </div>
+  ));
+});
+
+dashboardRoutes.post("/t/:tenant/projections/:name/rebuild", async (c) => {
+  const tenant = await allowedTenant(c);
+  if (!tenant) return notFound(c);
+  const outcome = await startRebuild(c.env, c.req.param("name"), tenant.id);
+  if (!outcome) return notFound(c);
+  return c.redirect(`/dashboard/t/${tenant.id}/projections?rebuild=${"started" in outcome ? "started" : "running"}`, 303);
+});
+
+dashboardRoutes.get("/t/:tenant/dead-letters", async (c) => {
+  const tenant = await allowedTenant(c);
+  if (!tenant) return notFound(c);
+  const replayed = c.req.query("replayed");
+  return page(c, "Dead letters", tenant.id, "Dead letters", (
+    <div data-live={liveHref(tenant.id, "dead-letters")}>
+      {replayed ? (
+        <p class="card notice" role="status">
+          Replayed; the fact is back on the queue.
+        </p>
+      ) : null}
+      <div id="dead-letters">
+        <DeadLetterTable items={await openDeadLetters(db(c), tenant.id)} csrf={c.var.session.csrf} action={(id) => replayHref(tenant.id, id)} />
+      </div>
+    </div>
+  ));
+});
+
+dashboardRoutes.post("/t/:tenant/dead-letters/:id/replay", async (c) => {
+  const tenant = await allowedTenant(c);
+  if (!tenant) return notFound(c);
+  if (!(await replayDeadLetter(db(c), c.env.FACTS, c.req.param("id"), tenant.id))) return notFound(c);
+  return c.redirect(`/dashboard/t/${tenant.id}/dead-letters?replayed=1`, 303);
+});
+
+dashboardRoutes.get("/t/:tenant/entities", async (c) => {
+  const tenant = await allowedTenant(c);
+  if (!tenant) return notFound(c);
+  const types = domain.all().map((e) => e.type);
+  const type = c.req.query("type") ?? types[0] ?? "";
+  const id = c.req.query("id") ?? "";
+  const at = c.req.query("at");
+  const action = `/dashboard/t/${tenant.id}/entities`;
+  const finder = <EntityFinder action={action} types={types} type={type} id={id} />;
+  if (id === "") return page(c, "Entities", tenant.id, "Entities", finder);
+  if (!domain.get(type) || !entityIdSchema.safeParse(id).success || (at !== undefined && !/^\d{1,15}$/.test(at))) {
+    return page(c, "Entities", tenant.id, "Entities", <>{finder}<p class="card error" role="alert">Choose an entity type and an id of 1-128 letters, digits or . _ ~ -.</p></>, 400);
+  }
+  const address: EntityAddress = { tenant: tenant.id, entityType: type, entityId: id };
+  const stub = entityStub(c.env, address);
+  const [current, view, log] = await Promise.all([
+    stub.read(address, null),
+    stub.read(address, at === undefined ? null : Number(at)),
+    stub.events(address, 0, 200),
+  ]);
+  if (!current || !view || !log) {
+    return page(c, "Entities", tenant.id, "Entities", <>{finder}<p class="card" role="status">No {type} {id} has recorded anything.</p></>, 404);
+  }
+  const stateHref = (v: number) => `${action}?type=${encodeURIComponent(type)}&id=${encodeURIComponent(id)}&at=${v}`;
+  return page(c, `${type}/${id}`, tenant.id, "Entities", (
+    <>
+      {finder}
+      <EntityView
+        view={view}
+        latest={current.version}
+        events={log.events}
+        more={log.next !== null}
+        stateHref={stateHref}
+        streamHref={`${action}/${encodeURIComponent(type)}/${encodeURIComponent(id)}/stream`}
+      />
+      {log.next === null ? <script nonce={c.var.nonce} dangerouslySetInnerHTML={{ __html: TIMELINE_SCRIPT }} /> : null}
+    </>
+  ));
+});
+
+dashboardRoutes.get("/t/:tenant/entities/:type/:id/stream", async (c) => {
+  const tenant = await allowedTenant(c);
+  if (!tenant) return notFound(c);
+  const type = c.req.param("type");
+  const id = c.req.param("id");
+  const after = c.req.header("last-event-id") ?? c.req.query("after") ?? "0";
+  if (!domain.get(type) || !entityIdSchema.safeParse(id).success || !/^\d{1,15}$/.test(after)) {
+    return problemResponse(problem("malformed-request", "no such entity type, or a bad id or position"));
+  }
+  const address: EntityAddress = { tenant: tenant.id, entityType: type, entityId: id };
+  const url = new URL("https://entity/live");
+  url.searchParams.set("tenant", tenant.id);
+  url.searchParams.set("type", type);
+  url.searchParams.set("id", id);
+  url.searchParams.set("after", after);
+  const live = await entityStub(c.env, address).fetch(new Request(url, { headers: { accept: "text/event-stream" } }));
+  // A response from another object has immutable headers; copy it so the security headers apply.
+  return new Response(live.body, live);
+});
+
+const livePanels = z.enum(["overview", "views", "dead-letters", "projections"]);
+
+dashboardRoutes.get("/t/:tenant/live", async (c) => {
+  const tenant = await allowedTenant(c);
+  if (!tenant) return notFound(c);
+  const panel = livePanels.safeParse(c.req.query("panel"));
+  if (!panel.success) return problemResponse(problem("malformed-request", `panel must be one of ${livePanels.options.join(", ")}`));
+  const csrf = c.var.session.csrf;
+  return streamSSE(c, async (stream) => {
+    const until = Date.now() + LIVE_LIFETIME_MS;
+    let sent = "";
+    while (!stream.aborted && Date.now() < until) {
+      const parts = await renderPanel(c, tenant.id, panel.data, csrf);
+      const data = JSON.stringify(parts);
+      if (data !== sent) {
+        await stream.writeSSE({ data });
+        sent = data;
+      }
+      await stream.sleep(LIVE_INTERVAL_MS);
+    }
+  });
+});
+
+async function renderPanel(c: Ctx, tenant: string, panel: z.infer<typeof livePanels>, csrf: string): Promise<Record<string, string>> {
+  const d = db(c);
+  switch (panel) {
+    case "overview": {
+      const o = await overview(c.env, d, tenant);
+      return {
+        stats: await html(<OverviewStats o={o} />),
+        charts: await html(<OverviewCharts o={o} />),
+      };
+    }
+    case "views":
+      return { views: await html(<ViewTables views={await viewRows(d, tenant)} />) };
+    case "projections":
+      return {
+        projections: await html(<ProjectionsTable items={await projectionStatus(c.env, d, tenant)} csrf={csrf} action={(name) => rebuildHref(tenant, name)} />),
+      };
+    case "dead-letters":
+      return {
+        "dead-letters": await html(<DeadLetterTable items={await openDeadLetters(d, tenant)} csrf={csrf} action={(id) => replayHref(tenant, id)} />),
+      };
+  }
+}
+
+// ---- pages ------------------------------------------------------------------------------------
+
+function SignInPage({ nonce, error }: { nonce: string; error?: string }) {
+  return (
+    <Layout title="Sign in" nonce={nonce} session={null}>
+      <form method="post" action="/dashboard/sign-in" class="card">
+        {error ? (
+          <p class="error card" role="alert">
+            {error}
+          </p>
+        ) : null}
+        <label for="secret">Admin token or tenant API key</label>
+        <p class="muted" id="secret-help">
+          The platform operator signs in with ADMIN_TOKEN and sees every tenant; a tenant's API key shows that tenant only.
+        </p>
+        <input id="secret" name="secret" type="password" required autocomplete="current-password" aria-describedby="secret-help" size={48} />
+        <p>
+          <button type="submit">Sign in</button>
+        </p>
+      </form>
+    </Layout>
+  );
+}
+
+function TenantsPage({ c, tenants, error, children }: { c: Ctx; tenants: TenantRow[]; error?: string; children?: Child }) {
+  const csrf = c.var.session.csrf;
+  return (
+    <Layout title="Tenants" nonce={c.var.nonce} session={c.var.session} current="Tenants">
+      {children}
+      {error ? (
+        <p class="card error" role="alert">
+          {error}
+        </p>
+      ) : null}
+      <section aria-labelledby="create-heading">
+        <h2 id="create-heading">Create a tenant</h2>
+        <form method="post" action="/dashboard/tenants" class="row">
+          <input type="hidden" name="_csrf" value={csrf} />
+          <div>
+            <label for="tenant-id">Id</label>
+            <input id="tenant-id" name="id" required pattern="[a-z0-9](?:[a-z0-9\-]{0,38}[a-z0-9])?" maxlength={40} aria-describedby="tenant-id-help" />
+          </div>
+          <div>
+            <label for="tenant-name">Name</label>
+            <input id="tenant-name" name="name" required maxlength={200} />
+          </div>
+          <button type="submit">Create tenant</button>
+        </form>
+        <p class="muted" id="tenant-id-help">
+          Ids are 1-40 of a-z, 0-9 and inner hyphens. The tenant's first API key is shown once.
+        </p>
+      </section>
+      <section aria-labelledby="list-heading">
+        <h2 id="list-heading">All tenants</h2>
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Tenant</th>
+                <th scope="col">Name</th>
+                <th scope="col">Status</th>
+                <th scope="col">Created</th>
+              </tr>
+            </thead>
+            <tbody>
+              {tenants.map((t) => (
+                <tr>
+                  <th scope="row">
+                    <a href={`/dashboard/t/${t.id}`}>{t.id}</a>
+                  </th>
+                  <td>{t.name}</td>
+                  <td class={t.status === "active" ? undefined : "bad"}>{t.status}</td>
+                  <td>{new Date(t.createdAt).toISOString().slice(0, 16).replace("T", " ")}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      </section>
+    </Layout>
+  );
+}
+
+async function OverviewPage({ c, tenant, children }: { c: Ctx; tenant: TenantRow; children?: Child }) {
+  const d = db(c);
+  const [o, keys] = await Promise.all([overview(c.env, d, tenant.id), listKeys(d, tenant.id)]);
+  const session = c.var.session;
+  const csrf = session.csrf;
+  return (
+    <Layout title={`${tenant.name} (${tenant.id})`} nonce={c.var.nonce} session={session} tenant={tenant.id} current="Overview">
+      {children}
+      <div data-live={liveHref(tenant.id, "overview")}>
+        <p class="muted">
+          Status: <strong class={tenant.status === "active" ? undefined : "bad"}>{tenant.status}</strong> · last 30 minutes, updated live
+        </p>
+        <div id="stats">
+          <OverviewStats o={o} />
+        </div>
+        <h2>Activity</h2>
+        <div id="charts">
+          <OverviewCharts o={o} />
+        </div>
+      </div>
+      <div class="grid">
+        <AttentionList title="Open circuit breakers" a={o.breakers} empty="All breakers are closed." />
+        <AttentionList title="Sagas needing attention" a={o.sagas} empty="No saga needs attention." />
+      </div>
+      <section aria-labelledby="keys-heading">
+        <h2 id="keys-heading">API keys</h2>
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Key id</th>
+                <th scope="col">Created</th>
+                <th scope="col">Last used</th>
+                <th scope="col">State</th>
+              </tr>
+            </thead>
+            <tbody>
+              {keys.map((k) => (
+                <tr>
+                  <th scope="row">
+                    <code>{k.keyId}</code>
+                  </th>
+                  <td>{new Date(k.createdAt).toISOString().slice(0, 16).replace("T", " ")}</td>
+                  <td>{k.lastUsedAt === null ? "never" : new Date(k.lastUsedAt).toISOString().slice(0, 16).replace("T", " ")}</td>
+                  <td>
+                    {k.revokedAt !== null ? (
+                      "revoked"
+                    ) : (
+                      <form method="post" action={`/dashboard/t/${tenant.id}/keys/${k.keyId}/revoke`} class="inline">
+                        <input type="hidden" name="_csrf" value={csrf} />
+                        <button type="submit" class="danger" aria-label={`Revoke key ${k.keyId}`}>
+                          Revoke
+                        </button>
+                      </form>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+        <form method="post" action={`/dashboard/t/${tenant.id}/keys`}>
+          <input type="hidden" name="_csrf" value={csrf} />
+          <p>
+            <button type="submit">Issue a new key</button>
+          </p>
+        </form>
+      </section>
+      {session.role === "operator" ? (
+        <section aria-labelledby="status-heading">
+          <h2 id="status-heading">Tenant status</h2>
+          <form method="post" action={`/dashboard/t/${tenant.id}/${tenant.status === "active" ? "suspend" : "resume"}`}>
+            <input type="hidden" name="_csrf" value={csrf} />
+            <button type="submit" class={tenant.status === "active" ? "danger" : undefined}>
+              {tenant.status === "active" ? "Suspend tenant" : "Resume tenant"}
+            </button>
+          </form>
+        </section>
+      ) : null}
+    </Layout>
+  );
+}
+
+function NewKey({ tenant, keyId, apiKey, what }: { tenant: string; keyId: string; apiKey: string; what: string }) {
+  return (
+    <section class="notice" role="status" aria-labelledby="new-key-heading">
+      <h2 id="new-key-heading">{what}</h2>
+      <p>
+        API key <code>{keyId}</code> for tenant <a href={`/dashboard/t/${tenant}`}>{tenant}</a>. Copy it now: it is shown only this once.
+      </p>
+      <output class="secret" id="new-api-key" aria-label="New API key">
+        {apiKey}
+      </output>
+    </section>
+  );
+}
+
+// ---- helpers ----------------------------------------------------------------------------------
+
+function page(c: Ctx, title: string, tenant: string, current: string, body: Child, status: 200 | 400 | 404 = 200) {
+  return c.html(
+    <Layout title={title} nonce={c.var.nonce} session={c.var.session} tenant={tenant} current={current}>
+      {body}
+    </Layout>,
+    status,
+  );
+}
+
+/** The tenant named in the path, if this session may see it; otherwise undefined (a 404). */
+async function allowedTenant(c: Ctx): Promise<TenantRow | undefined> {
+  const id = c.req.param("tenant") ?? "";
+  const s = c.var.session;
+  if (s.role === "tenant" && s.tenant !== id) return undefined;
+  if (!tenantIdSchema.safeParse(id).success) return undefined;
+  return findTenant(db(c), id);
+}
+
+function notFound(c: Ctx) {
+  return c.html(
+    <Layout title="Not found" nonce={c.var.nonce} session={c.var.session}>
+      <p>There is nothing here, or it belongs to a tenant you cannot see.</p>
+    </Layout>,
+    404,
+  );
+}
+
+function sameOrigin(c: Ctx): boolean {
+  const origin = c.req.header("origin");
+  const site = c.req.header("sec-fetch-site");
+  if (origin !== undefined) return origin === new URL(c.req.url).origin;
+  return site === undefined || site === "same-origin" || site === "none";
+}
+
+function db(c: Ctx): Db {
+  return drizzle(c.env.DB);
+}
+
+function entityStub(env: Env, a: EntityAddress): EntityRpc {
+  // The generated stub type cannot express payloads typed `unknown`; the protocol states them.
+  return env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(a.tenant, a.entityType, a.entityId))) as unknown as EntityRpc;
+}
+
+const liveHref = (tenant: string, panel: string) => `/dashboard/t/${tenant}/live?panel=${panel}`;
+const rebuildHref = (tenant: string, name: string) => `/dashboard/t/${tenant}/projections/${encodeURIComponent(name)}/rebuild`;
+const replayHref = (tenant: string, id: string) => `/dashboard/t/${tenant}/dead-letters/${encodeURIComponent(id)}/replay`;
+
+async function html(node: Child): Promise<string> {
+  return String(await (node as { toString(): string | Promise<string> }).toString());
+}

@@ -1,0 +1,96 @@
+// Dashboard sessions: a signed, HttpOnly, SameSite=Strict cookie naming who signed in (the
+// platform operator, or one tenant's admin through one of its API keys), a per-session CSRF token
+// and an expiry. The signing key is derived from ADMIN_TOKEN, so rotating the token ends every
+// session. A tenant session is re-checked against D1 on every request: revoking its key or
+// suspending the tenant takes effect on the next click.
+import type { Context } from "hono";
+import { deleteCookie, getSignedCookie, setSignedCookie } from "hono/cookie";
+import { z } from "zod";
+import { apiKeyId, sha256Hex } from "../../src/core/api-key.js";
+
+const COOKIE = "factline_session";
+const LIFETIME_MS = 8 * 60 * 60 * 1000;
+
+const sessionSchema = z.discriminatedUnion("role", [
+  z.object({ role: z.literal("operator"), csrf: z.string().min(16), expires: z.number() }),
+  z.object({ role: z.literal("tenant"), tenant: z.string().min(1), keyId: z.string().min(1), csrf: z.string().min(16), expires: z.number() }),
+]);
+
+export type Session = z.infer<typeof sessionSchema>;
+export type Principal = { readonly role: "operator" } | { readonly role: "tenant"; readonly tenant: string; readonly keyId: string };
+
+type DashboardContext<E extends { Bindings: Env }> = Context<E>;
+
+async function signingKey(env: Env): Promise<ArrayBuffer> {
+  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(env.ADMIN_TOKEN), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  return crypto.subtle.sign("HMAC", key, new TextEncoder().encode("factline dashboard session v1"));
+}
+
+function randomToken(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(24)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Who a sign-in secret belongs to: the ADMIN_TOKEN, or a live API key of an active tenant. */
+export async function authenticate(env: Env, secret: string): Promise<Principal | null> {
+  const trimmed = secret.trim();
+  if (trimmed.length === 0 || trimmed.length > 512) return null;
+  if (env.ADMIN_TOKEN && (await sameSecret(trimmed, env.ADMIN_TOKEN))) return { role: "operator" };
+  const keyId = apiKeyId(trimmed);
+  if (!keyId) return null;
+  const row = await keyRecord(env.DB, keyId);
+  if (!row || row.revokedAt !== null || row.status !== "active") return null;
+  if (!(await sameSecret(await sha256Hex(trimmed), row.hash))) return null;
+  return { role: "tenant", tenant: row.tenant, keyId };
+}
+
+export async function startSession<E extends { Bindings: Env }>(c: DashboardContext<E>, who: Principal): Promise<void> {
+  const session: Session = { ...who, csrf: randomToken(), expires: Date.now() + LIFETIME_MS };
+  await setSignedCookie(c, COOKIE, btoa(JSON.stringify(session)), await signingKey(c.env), {
+    httpOnly: true,
+    sameSite: "Strict",
+    secure: new URL(c.req.url).protocol === "https:",
+    path: "/dashboard",
+    maxAge: LIFETIME_MS / 1000,
+  });
+}
+
+export function endSession<E extends { Bindings: Env }>(c: DashboardContext<E>): void {
+  deleteCookie(c, COOKIE, { path: "/dashboard" });
+}
+
+/** The request's valid session, or null (no cookie, bad signature, expired, or key revoked). */
+export async function currentSession<E extends { Bindings: Env }>(c: DashboardContext<E>): Promise<Session | null> {
+  if (!c.env.ADMIN_TOKEN) return null;
+  const raw = await getSignedCookie(c, await signingKey(c.env), COOKIE);
+  if (!raw) return null;
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(atob(raw));
+  } catch {
+    return null;
+  }
+  const parsed = sessionSchema.safeParse(decoded);
+  if (!parsed.success || parsed.data.expires < Date.now()) return null;
+  const session = parsed.data;
+  if (session.role === "tenant") {
+    const row = await keyRecord(c.env.DB, session.keyId);
+    if (!row || row.revokedAt !== null || row.status !== "active" || row.tenant !== session.tenant) return null;
+  }
+  return session;
+}
+
+export async function sameSecret(a: string, b: string): Promise<boolean> {
+  // Compare digests so neither content nor length leaks through timing.
+  const digest = async (s: string) => new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(s)));
+  return crypto.subtle.timingSafeEqual(await digest(a), await digest(b));
+}
+
+function keyRecord(db: D1Database, keyId: string) {
+  return db
+    .prepare(
+      `SELECT k.tenant_id AS tenant, k.key_hash AS hash, k.revoked_at AS revokedAt, t.status AS status
+         FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.id = ?`,
+    )
+    .bind(keyId)
+    .first<{ tenant: string; hash: string; revokedAt: number | null; status: string }>();
+}

@@ -1,0 +1,44 @@
+// Tenant administration as plain operations over D1: create a tenant with its first key, issue
+// and revoke keys, suspend and resume. Keys are random, returned once, stored only as digests.
+import { and, eq } from "drizzle-orm";
+import { issueApiKey } from "../src/core/api-key.js";
+import type { Db } from "./projection.js";
+import { apiKeys, tenants } from "./schema.js";
+
+export type CreateTenantOutcome =
+  | { readonly ok: true; readonly keyId: string; readonly apiKey: string }
+  | { readonly ok: false; readonly reason: "exists" };
+
+export async function createTenant(db: Db, id: string, name: string): Promise<CreateTenantOutcome> {
+  const key = await issueApiKey();
+  const now = Date.now();
+  try {
+    await db.batch([
+      db.insert(tenants).values({ id, name, status: "active", createdAt: now }),
+      db.insert(apiKeys).values({ id: key.keyId, tenantId: id, keyHash: key.hash, createdAt: now }),
+    ]);
+  } catch (error) {
+    if (String(error).includes("UNIQUE") || String(error).includes("PRIMARY KEY")) return { ok: false, reason: "exists" };
+    throw error;
+  }
+  return { ok: true, keyId: key.keyId, apiKey: key.apiKey };
+}
+
+export async function issueKey(db: Db, tenant: string): Promise<{ keyId: string; apiKey: string }> {
+  const key = await issueApiKey();
+  await db.insert(apiKeys).values({ id: key.keyId, tenantId: tenant, keyHash: key.hash, createdAt: Date.now() });
+  return { keyId: key.keyId, apiKey: key.apiKey };
+}
+
+/** Revokes one of the tenant's keys; false if the tenant has no such key. */
+export async function revokeKey(db: Db, tenant: string, keyId: string): Promise<boolean> {
+  const key = (await db.select().from(apiKeys).where(and(eq(apiKeys.id, keyId), eq(apiKeys.tenantId, tenant))).limit(1))[0];
+  if (!key) return false;
+  if (key.revokedAt === null) await db.update(apiKeys).set({ revokedAt: Date.now() }).where(eq(apiKeys.id, key.id));
+  return true;
+}
+
+export async function setTenantStatus(db: Db, tenant: string, status: "active" | "suspended"): Promise<boolean> {
+  const updated = await db.update(tenants).set({ status }).where(eq(tenants.id, tenant)).returning({ id: tenants.id });
+  return updated.length > 0;
+}

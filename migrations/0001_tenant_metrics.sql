@@ -1,0 +1,23 @@
+CREATE TABLE `tenant_metrics` (
+	`tenant_id` text NOT NULL,
+	`minute` integer NOT NULL,
+	`requests` integer DEFAULT 0 NOT NULL,
+	`commands` integer DEFAULT 0 NOT NULL,
+	`facts_recorded` integer DEFAULT 0 NOT NULL,
+	`facts_applied` integer DEFAULT 0 NOT NULL,
+	`rejections` integer DEFAULT 0 NOT NULL,
+	`errors` integer DEFAULT 0 NOT NULL,
+	`shed` integer DEFAULT 0 NOT NULL,
+	`queue_lag_ms_sum` integer DEFAULT 0 NOT NULL,
+	`queue_lag_ms_max` integer DEFAULT 0 NOT NULL,
+	`lat_le_5` integer DEFAULT 0 NOT NULL,
+	`lat_le_10` integer DEFAULT 0 NOT NULL,
+	`lat_le_25` integer DEFAULT 0 NOT NULL,
+	`lat_le_50` integer DEFAULT 0 NOT NULL,
+	`lat_le_100` integer DEFAULT 0 NOT NULL,
+	`lat_le_250` integer DEFAULT 0 NOT NULL,
+	`lat_le_500` integer DEFAULT 0 NOT NULL,
+	`lat_le_1000` integer DEFAULT 0 NOT NULL,
+	`lat_le_inf` integer DEFAULT 0 NOT NULL,
+	PRIMARY KEY(`tenant_id`, `minute`)
+);

@@ -1,0 +1,109 @@
+// The platform as a browser test sees it: `wrangler dev` on a free 127.0.0.1 port over a fresh
+// persisted state directory with the D1 migrations applied, and Debian's Chromium driven by
+// playwright-core with a fresh profile. Both are torn down by `stop()`.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium, type BrowserContext } from "playwright-core";
+
+const WRANGLER = join(process.cwd(), "node_modules", "wrangler", "bin", "wrangler.js");
+
+export interface LocalPlatform {
+  readonly url: string;
+  readonly adminToken: string;
+  readonly browser: BrowserContext;
+  stop(): Promise<void>;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+async function waitForHealth(url: string, dev: ChildProcess, output: () => string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (dev.exitCode !== null) throw new Error(`wrangler dev exited early:\n${output()}`);
+    try {
+      const res = await fetch(`${url}/healthz`);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`wrangler dev did not become healthy:\n${output()}`);
+}
+
+export async function startLocalPlatform(): Promise<LocalPlatform> {
+  const state = mkdtempSync(join(tmpdir(), "factline-browser-state-"));
+  const profile = mkdtempSync(join(tmpdir(), "factline-browser-profile-"));
+  const adminToken = `browser-admin-${Math.random().toString(36).slice(2)}`;
+  const env = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" };
+
+  const migrate = spawnSync(process.execPath, [WRANGLER, "d1", "migrations", "apply", "DB", "--local", "--persist-to", state], { env, encoding: "utf8" });
+  if (migrate.status !== 0) throw new Error(`migrations failed:\n${migrate.stdout}\n${migrate.stderr}`);
+
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  let log = "";
+  const dev = spawn(
+    process.execPath,
+    [WRANGLER, "dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--var", `ADMIN_TOKEN:${adminToken}`, "--show-interactive-dev-session=false"],
+    { env, detached: true, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  dev.stdout?.on("data", (chunk: Buffer) => (log += chunk.toString()));
+  dev.stderr?.on("data", (chunk: Buffer) => (log += chunk.toString()));
+  const stopDev = () => {
+    if (dev.pid !== undefined && dev.exitCode === null) {
+      try {
+        process.kill(-dev.pid, "SIGTERM");
+      } catch {
+        // already gone
+      }
+    }
+  };
+  try {
+    await waitForHealth(url, dev, () => log, 60_000);
+  } catch (error) {
+    stopDev();
+    throw error;
+  }
+
+  const browser = await chromium.launchPersistentContext(profile, {
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+    viewport: { width: 1200, height: 900 },
+  });
+
+  return {
+    url,
+    adminToken,
+    browser,
+    async stop() {
+      await browser.close().catch(() => undefined);
+      stopDev();
+      await new Promise((r) => setTimeout(r, 300));
+      rmSync(profile, { recursive: true, force: true });
+      rmSync(state, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,214 @@
+// Facts to the cloud: whatever the queue does — duplicates, reordering, loss, failures — the
+// views converge on the fold of the entity logs, and nothing is applied twice.
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it } from "vitest";
+import type { RecordedEvent } from "../src/core/envelope.js";
+import { armFault, InjectedFault } from "../src/core/fault-injection.js";
+import { inventory, type InventoryState } from "../src/domain/inventory.js";
+import { ADMIN_TOKEN, call, eventually, newTenant, tenantClient } from "./support/api.js";
+import { deliver, deliverRaw, failConsumerFor, holdRelay, logOf } from "./support/facts.js";
+
+const disarm: (() => void)[] = [];
+afterEach(() => {
+  while (disarm.length) disarm.pop()?.();
+});
+
+/** A tenant whose inventory item `sku` has a few facts recorded but not relayed. */
+async function heldFacts(sku = "sku-1") {
+  const tenant = await newTenant();
+  disarm.push(holdRelay(tenant.id));
+  const api = tenantClient(tenant.apiKey);
+  await api.command("inventory", sku, "restock", { quantity: 10 });
+  await api.command("inventory", sku, "reserve", { orderId: "o1", quantity: 3 });
+  await api.command("inventory", sku, "reserve", { orderId: "o2", quantity: 2 });
+  await api.command("inventory", sku, "release", { orderId: "o2" });
+  await api.command("inventory", sku, "ship", { orderId: "o1" });
+  const log = await logOf(tenant.apiKey, "inventory", sku);
+  return { tenant, api, log };
+}
+
+async function viewRow(apiKey: string, sku: string) {
+  const res = await tenantClient(apiKey).get(`/v1/views/inventory/${sku}`);
+  return res.status === 200 ? ((await res.json()) as Record<string, unknown>) : undefined;
+}
+
+function fold(log: readonly RecordedEvent[]) {
+  const s = inventory.fold(log) as InventoryState;
+  return { onHand: s.onHand, reserved: s.reserved, available: s.available, shipped: s.shipped, version: log.length };
+}
+
+describe("projection convergence", () => {
+  it("applies the same batch delivered twice only once", async () => {
+    const { tenant, log } = await heldFacts();
+    await deliver(log);
+    await deliver(log);
+    expect(await viewRow(tenant.apiKey, "sku-1")).toMatchObject(fold(log));
+  });
+
+  it("converges when a batch arrives in reverse order", async () => {
+    const { tenant, log } = await heldFacts();
+    await deliver([...log].reverse());
+    expect(await viewRow(tenant.apiKey, "sku-1")).toMatchObject(fold(log));
+  });
+
+  it("repairs a dropped message from the entity's own log", async () => {
+    const { tenant, log } = await heldFacts();
+    await deliver(log.filter((e) => e.seq !== 2));
+    expect(await viewRow(tenant.apiKey, "sku-1")).toMatchObject(fold(log));
+  });
+
+  it("repairs facts that arrive one at a time, newest first", async () => {
+    const { tenant, log } = await heldFacts();
+    for (const event of [...log].reverse()) await deliver([event]);
+    expect(await viewRow(tenant.apiKey, "sku-1")).toMatchObject(fold(log));
+  });
+});
+
+describe("consumer failures", () => {
+  it("retries only the failing entity of a batch and applies the rest", async () => {
+    const a = await heldFacts("a");
+    const b = await heldFacts("b");
+    const stopFailing = failConsumerFor(b.tenant.id, "b");
+    const result = await deliver([...a.log, ...b.log]);
+    expect(result.retryMessages.length).toBe(b.log.length);
+    expect(result.explicitAcks.length).toBe(a.log.length);
+    expect(await viewRow(a.tenant.apiKey, "a")).toMatchObject(fold(a.log));
+    expect(await viewRow(b.tenant.apiKey, "b")).toBeUndefined();
+
+    stopFailing();
+    await deliver(b.log, 2);
+    expect(await viewRow(b.tenant.apiKey, "b")).toMatchObject(fold(b.log));
+  });
+
+  it("records a message that is not a Factline fact as a dead letter without retrying it", async () => {
+    const result = await deliverRaw([{ hello: "world" }]);
+    expect(result.explicitAcks.length).toBe(1);
+    const letters = await call("/admin/dead-letters?tenant=(unknown)", { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const body = (await letters.json()) as { items: { error: string }[] };
+    expect(body.items.some((l) => l.error.startsWith("not a Factline fact"))).toBe(true);
+  });
+
+  it("dead-letters a fact that still fails on its last attempt, and replays it once the cause is fixed", async () => {
+    const { tenant, log } = await heldFacts();
+    const stopFailing = failConsumerFor(tenant.id);
+    const result = await deliver(log, 5);
+    expect(result.explicitAcks.length).toBe(log.length);
+    stopFailing();
+
+    const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    const listed = (await (await call(`/admin/dead-letters?tenant=${tenant.id}`, { headers: admin })).json()) as {
+      items: { id: string; error: string; seq: number }[];
+    };
+    expect(listed.items.length).toBe(log.length);
+    expect(listed.items[0]?.error).toContain("injected fault");
+
+    for (const letter of listed.items) {
+      const replay = await call(`/admin/dead-letters/${letter.id}/replay`, { method: "POST", headers: admin });
+      expect(replay.status).toBe(202);
+    }
+    const row = await eventually(async () => {
+      const r = await viewRow(tenant.apiKey, "sku-1");
+      return r?.version === log.length ? r : undefined;
+    });
+    expect(row).toMatchObject(fold(log));
+    const after = (await (await call(`/admin/dead-letters?tenant=${tenant.id}`, { headers: admin })).json()) as { items: unknown[] };
+    expect(after.items).toEqual([]);
+  });
+});
+
+describe("relay", () => {
+  it("absorbs the duplicate sent after a crash between send and mark", async () => {
+    const tenant = await newTenant();
+    let crashes = 0;
+    disarm.push(
+      armFault("relay.afterSend", (ctx) => {
+        if (ctx.tenant === tenant.id && crashes++ === 0) throw new InjectedFault("relay.afterSend");
+      }),
+    );
+    const api = tenantClient(tenant.apiKey);
+    await api.command("inventory", "dup", "restock", { quantity: 4 });
+    await api.command("inventory", "dup", "restock", { quantity: 1 });
+    const log = await logOf(tenant.apiKey, "inventory", "dup");
+    const row = await eventually(async () => {
+      const r = await viewRow(tenant.apiKey, "dup");
+      return r?.version === 2 ? r : undefined;
+    });
+    expect(crashes).toBeGreaterThan(1);
+    expect(row).toMatchObject(fold(log));
+  });
+
+  it("keeps failed sends in the outbox and delivers them once the queue accepts again", async () => {
+    const tenant = await newTenant();
+    const release = holdRelay(tenant.id);
+    const api = tenantClient(tenant.apiKey);
+    await api.command("inventory", "held", "restock", { quantity: 4 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await viewRow(tenant.apiKey, "held")).toBeUndefined();
+    release();
+    const row = await eventually(() => viewRow(tenant.apiKey, "held"), 20_000);
+    expect(row).toMatchObject({ onHand: 4, version: 1 });
+  });
+});
+
+describe("read your writes", () => {
+  it("answers Factline-Stale when the view has not caught up with the presented write", async () => {
+    const tenant = await newTenant();
+    disarm.push(holdRelay(tenant.id));
+    const api = tenantClient(tenant.apiKey);
+    const res = await api.command("inventory", "ryw", "restock", { quantity: 1 });
+    const token = res.headers.get("factline-consistency")!;
+    const list = await api.get("/v1/views/inventory", { "factline-consistency": token });
+    expect(list.status).toBe(200);
+    expect(list.headers.get("factline-stale")).toBe("true");
+  });
+
+  it("waits for the view to include the presented write", async () => {
+    const tenant = await newTenant();
+    const api = tenantClient(tenant.apiKey);
+    const res = await api.command("inventory", "ryw", "restock", { quantity: 1 });
+    const read = await api.get("/v1/views/inventory/ryw", { "factline-consistency": res.headers.get("factline-consistency")! });
+    expect(read.status).toBe(200);
+    expect(read.headers.get("factline-stale")).toBeNull();
+    expect(await read.json()).toMatchObject({ onHand: 1, version: 1 });
+  });
+
+  it("refuses another tenant's token", async () => {
+    const a = await newTenant();
+    const b = await newTenant();
+    const res = await tenantClient(a.apiKey).command("inventory", "x", "restock", { quantity: 1 });
+    const read = await tenantClient(b.apiKey).get("/v1/views/inventory", { "factline-consistency": res.headers.get("factline-consistency")! });
+    expect(read.status).toBe(400);
+  });
+});
+
+describe("backpressure", () => {
+  it("sheds commands with 429 and Retry-After while the consumer is stalled, then recovers without losing any", async () => {
+    const tenant = await newTenant();
+    const api = tenantClient(tenant.apiKey);
+    const resumeConsumer = failConsumerFor(tenant.id);
+    disarm.push(resumeConsumer);
+    const bound = Number(env.ENTITY_MAX_BACKLOG);
+    let accepted = 0;
+    let shed: Response | undefined;
+    while (!shed && accepted <= bound) {
+      const burst = await Promise.all(Array.from({ length: 25 }, () => api.command("inventory", "busy", "restock", { quantity: 1 })));
+      accepted += burst.filter((r) => r.status === 200).length;
+      shed = burst.find((r) => r.status !== 200);
+    }
+    expect(shed?.status).toBe(429);
+    expect(Number(shed?.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(await shed?.json()).toMatchObject({ type: "https://factline.dev/problems/backlog-full" });
+    // Reads keep working while writes are shed.
+    expect((await api.get("/v1/entities/inventory/busy")).status).toBe(200);
+
+    resumeConsumer();
+    const more = await eventually(async () => {
+      const res = await api.command("inventory", "busy", "restock", { quantity: 1 });
+      return res.status === 200 ? res : undefined;
+    }, 30_000);
+    expect(more.status).toBe(200);
+    accepted++;
+    const entity = (await (await api.get("/v1/entities/inventory/busy")).json()) as { version: number; state: { onHand: number } };
+    expect(entity).toMatchObject({ version: accepted, state: { onHand: accepted } });
+  });
+});
