@@ -20,6 +20,15 @@ export default defineConfig({
                 ADMIN_TOKEN: "test-admin-token",
                 // Low enough that the backpressure suite reaches it quickly, above any burst other suites send.
                 ENTITY_MAX_BACKLOG: "250",
+                // Sagas and guarded calls on a test clock: short backoff, timeouts and cool-downs.
+                SAGA_RETRY_BASE_MS: "50",
+                SAGA_RETRY_MAX_MS: "400",
+                SAGA_MAX_ATTEMPTS: "6",
+                SAGA_COMPENSATION_MAX_ATTEMPTS: "12",
+                SAGA_STAGE_TIMEOUTS: JSON.stringify({ charge: 20_000 }),
+                GATEWAY_TIMEOUT_MS: "3000",
+                BREAKER_FAILURE_THRESHOLD: "10",
+                BREAKER_OPEN_MS: "400",
                 TEST_MIGRATIONS: await readD1Migrations("./migrations"),
                 // Runs of the model-based suite; raise it for a soak (FACTLINE_MODEL_RUNS=500 npm test).
                 MODEL_RUNS: process.env.FACTLINE_MODEL_RUNS ?? "12",

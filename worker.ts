@@ -11,9 +11,11 @@ import { consumeDeadLetterQueue } from "./cloud/dead-letters.js";
 import { consumeFacts } from "./cloud/fact-consumer.js";
 import { flushMetricsSoon, recordRequest } from "./cloud/metrics-buffer.js";
 import { dashboardOperations } from "./cloud/dashboard-operations.js";
+import { sagaOperations } from "./cloud/saga-operations.js";
 import { viewOperations } from "./cloud/view-operations.js";
 import { projections } from "./cloud/projections/index.js";
 import { viewRoutes } from "./cloud/view-routes.js";
+import { paymentRoutes } from "./cloud/payment-routes.js";
 import { drizzle } from "drizzle-orm/d1";
 import { entityOperations } from "./edge/entity-operations.js";
 import { entityRoutes } from "./edge/entity-routes.js";
@@ -29,6 +31,9 @@ import { domain } from "./src/domain/index.js";
 
 export { ProjectionRebuilder } from "./cloud/projection-rebuilder.js";
 export { EntityActor } from "./edge/entity-actor.js";
+export { SagaHost } from "./cloud/saga-host.js";
+export { CircuitBreakerHost } from "./cloud/breaker-host.js";
+export { PaymentGatewaySim } from "./cloud/payment-gateway-sim.js";
 export { TenantGate } from "./edge/tenant-gate.js";
 
 const ENTITY_PATH = /^\/v1\/entities\/([^/]+)\/([^/]+)(?:\/commands\/([^/]+))?/;
@@ -93,13 +98,14 @@ app.use("*", async (c, next) => {
 app.get("/healthz", (c) => c.json({ status: "ok" }));
 // The API's description, built once per isolate from the operations declared beside each route
 // module (and the zod schemas those routes validate with).
-const openApi = apiDocument(() => [...entityOperations(domain), ...viewOperations(projections), ...adminOperations, ...dashboardOperations]);
+const openApi = apiDocument(() => [...entityOperations(domain), ...viewOperations(projections), ...adminOperations, ...sagaOperations, ...dashboardOperations]);
 app.get("/openapi.json", (c) => c.json(openApi()));
 app.get("/docs", (c) => c.html(renderApiReference(openApi()), 200, { "content-security-policy": API_REFERENCE_CSP }));
 app.use("/v1/*", tenantCors());
 app.use("/v1/*", tenantAuth());
 app.route("/v1/entities", entityRoutes);
 app.route("/v1/views", viewRoutes);
+app.route("/v1/payments", paymentRoutes);
 app.route("/admin", adminRoutes);
 app.route("/dashboard", dashboardRoutes);
 

@@ -13,6 +13,7 @@ import { listDeadLetters, replayDeadLetter } from "./dead-letters.js";
 import type { Db } from "./projection.js";
 import { projectionLag } from "./projection-lag.js";
 import { projections } from "./projections/index.js";
+import { sagaAdminRoutes } from "./saga-admin-routes.js";
 import { apiKeys, deadLetters, tenants } from "./schema.js";
 import { presentPolicy, pushTenantPolicy, tenantPolicyRoutes } from "./tenant-policy-routes.js";
 import { readTenantMetrics } from "./tenant-metrics.js";
@@ -24,6 +25,7 @@ export const createTenantSchema = z.object({ id: tenantIdSchema, name: z.string(
 export const adminRoutes = new Hono<AdminEnv>();
 
 adminRoutes.use("*", adminAuth());
+adminRoutes.route("/", sagaAdminRoutes);
 
 adminRoutes.post("/tenants", async (c) => {
   const body = await readJsonBody(c.req.raw);

@@ -23,6 +23,7 @@ import { recordFactApplied } from "./metrics-buffer.js";
 import type { Db, Projection, Statement } from "./projection.js";
 import { projections } from "./projections/index.js";
 import { entityHeads } from "./schema.js";
+import { routeFactsToSagas } from "./saga-router.js";
 
 /** Equal to the queue's max_retries: the last attempt records a dead letter itself. */
 export const MAX_ATTEMPTS = 5;
@@ -70,9 +71,23 @@ export async function consumeFacts(batch: MessageBatch<unknown>, env: Env): Prom
       }
     }
   }
-  for (const group of settled) settle(group);
-  // Tell each entity how far its facts are applied; a lost acknowledgement only delays the next.
-  await Promise.allSettled(settled.map((g) => entityStub(env, g.address).acknowledge(g.address, newest(g))));
+  // Projections are applied and checkpointed (a retry skips them); the sagas that follow come next.
+  const done = await Promise.all(
+    settled.map(async (group) => {
+      try {
+        await routeFactsToSagas(env, [...group.events.values()]);
+        settle(group);
+        return group;
+      } catch (error) {
+        await fail(db, group, error);
+        return undefined;
+      }
+    }),
+  );
+  // Tell each entity how far its facts are consumed; a lost acknowledgement only delays the next.
+  await Promise.allSettled(
+    done.flatMap((g) => (g ? [entityStub(env, g.address).acknowledge(g.address, newest(g))] : [])),
+  );
 }
 
 async function groupByEntity(db: Db, messages: readonly Message<unknown>[]): Promise<EntityGroup[]> {

@@ -167,3 +167,35 @@ export const tenantMetrics = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.minute] })],
 );
+
+
+/** Saga instances as the admin API lists them; written by each saga's object on status changes. */
+export const sagaInstances = sqliteTable(
+  "saga_instances",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id").notNull(),
+    saga: text("saga").notNull(),
+    instanceKey: text("instance_key").notNull(),
+    status: text("status").notNull(),
+    stage: text("stage"),
+    reason: text("reason"),
+    error: text("error"),
+    /** The saga log position this row reflects; older writes never overwrite newer ones. */
+    version: integer("version").notNull(),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [index("saga_instances_by_status").on(t.status, t.updatedAt), index("saga_instances_by_tenant").on(t.tenantId, t.status)],
+);
+
+/** Circuit breakers as the admin API lists them; written by each breaker's object on transitions. */
+export const circuitBreakers = sqliteTable("circuit_breakers", {
+  name: text("name").primaryKey(),
+  status: text("status").notNull(),
+  consecutiveFailures: integer("consecutive_failures").notNull(),
+  openedAt: integer("opened_at"),
+  lastReason: text("last_reason"),
+  version: integer("version").notNull(),
+  updatedAt: integer("updated_at").notNull(),
+});

@@ -9,6 +9,16 @@ CREATE TABLE `api_keys` (
 );
 --> statement-breakpoint
 CREATE INDEX `api_keys_by_tenant` ON `api_keys` (`tenant_id`);--> statement-breakpoint
+CREATE TABLE `circuit_breakers` (
+	`name` text PRIMARY KEY NOT NULL,
+	`status` text NOT NULL,
+	`consecutive_failures` integer NOT NULL,
+	`opened_at` integer,
+	`last_reason` text,
+	`version` integer NOT NULL,
+	`updated_at` integer NOT NULL
+);
+--> statement-breakpoint
 CREATE TABLE `dead_letters` (
 	`id` text PRIMARY KEY NOT NULL,
 	`tenant_id` text NOT NULL,
@@ -84,6 +94,46 @@ CREATE TABLE `projection_generations` (
 	`rebuild_started_at` integer,
 	`rebuild_completed_at` integer,
 	PRIMARY KEY(`projection`, `tenant_id`)
+);
+--> statement-breakpoint
+CREATE TABLE `saga_instances` (
+	`id` text PRIMARY KEY NOT NULL,
+	`tenant_id` text NOT NULL,
+	`saga` text NOT NULL,
+	`instance_key` text NOT NULL,
+	`status` text NOT NULL,
+	`stage` text,
+	`reason` text,
+	`error` text,
+	`version` integer NOT NULL,
+	`created_at` integer NOT NULL,
+	`updated_at` integer NOT NULL
+);
+--> statement-breakpoint
+CREATE INDEX `saga_instances_by_status` ON `saga_instances` (`status`,`updated_at`);--> statement-breakpoint
+CREATE INDEX `saga_instances_by_tenant` ON `saga_instances` (`tenant_id`,`status`);--> statement-breakpoint
+CREATE TABLE `tenant_metrics` (
+	`tenant_id` text NOT NULL,
+	`minute` integer NOT NULL,
+	`requests` integer DEFAULT 0 NOT NULL,
+	`commands` integer DEFAULT 0 NOT NULL,
+	`facts_recorded` integer DEFAULT 0 NOT NULL,
+	`facts_applied` integer DEFAULT 0 NOT NULL,
+	`rejections` integer DEFAULT 0 NOT NULL,
+	`errors` integer DEFAULT 0 NOT NULL,
+	`shed` integer DEFAULT 0 NOT NULL,
+	`queue_lag_ms_sum` integer DEFAULT 0 NOT NULL,
+	`queue_lag_ms_max` integer DEFAULT 0 NOT NULL,
+	`lat_le_5` integer DEFAULT 0 NOT NULL,
+	`lat_le_10` integer DEFAULT 0 NOT NULL,
+	`lat_le_25` integer DEFAULT 0 NOT NULL,
+	`lat_le_50` integer DEFAULT 0 NOT NULL,
+	`lat_le_100` integer DEFAULT 0 NOT NULL,
+	`lat_le_250` integer DEFAULT 0 NOT NULL,
+	`lat_le_500` integer DEFAULT 0 NOT NULL,
+	`lat_le_1000` integer DEFAULT 0 NOT NULL,
+	`lat_le_inf` integer DEFAULT 0 NOT NULL,
+	PRIMARY KEY(`tenant_id`, `minute`)
 );
 --> statement-breakpoint
 CREATE TABLE `tenants` (

@@ -1,0 +1,195 @@
+// The benchmark's Worker (bench/wrangler.bench.toml; never deployed). It serves everything the
+// production Worker serves, unchanged, and adds under /bench/ the baselines the figures are
+// compared with and the controls the harness needs (seeding, forced cold starts, synthetic facts,
+// applied counts). Baseline command routes sit behind the same tenant auth as /v1, so every
+// command path pays the same API-key check.
+import { Hono, type MiddlewareHandler } from "hono";
+import { z } from "zod";
+import { tenantAuth } from "../edge/tenant-auth.js";
+import { toCloudEvent, type FactCloudEvent } from "../src/core/cloud-event.js";
+import type { EntityAddress } from "../src/core/entity-protocol.js";
+import { encodeHlc, HLC_ZERO, tick } from "../src/core/hlc.js";
+import { entityObjectName } from "../src/core/identifiers.js";
+import type { RequestScope } from "../src/core/request-scope.js";
+import production from "../worker.js";
+import type { BareLog } from "./worker/bare-log.js";
+import type { EntityActor } from "./worker/bench-entity-actor.js";
+import type { CrudState } from "./worker/crud-state.js";
+import { consumeNaively, naivelyApplied } from "./worker/naive-consumer.js";
+
+export * from "../worker.js";
+export { EntityActor } from "./worker/bench-entity-actor.js";
+export { BareLog } from "./worker/bare-log.js";
+export { CrudState } from "./worker/crud-state.js";
+
+interface BenchEnv extends Omit<Env, "ENTITY"> {
+  ENTITY: DurableObjectNamespace<EntityActor>;
+  BARE: DurableObjectNamespace<BareLog>;
+  CRUD: DurableObjectNamespace<CrudState>;
+  NAIVE_FACTS: Queue<FactCloudEvent>;
+}
+
+const NAIVE_QUEUE = "factline-bench-naive";
+const SEND_BATCH = 100;
+
+const bench = new Hono<{ Bindings: BenchEnv; Variables: RequestScope }>();
+
+// Same middleware as /v1 (its Env type is production's; the bindings it reads are identical).
+bench.use("/bench/bare/*", tenantAuth() as unknown as MiddlewareHandler<{ Bindings: BenchEnv; Variables: RequestScope }>);
+bench.use("/bench/crud/*", tenantAuth() as unknown as MiddlewareHandler<{ Bindings: BenchEnv; Variables: RequestScope }>);
+bench.use("/bench/control/*", async (c, next) => {
+  if (c.req.header("authorization") !== `Bearer ${c.env.ADMIN_TOKEN}`) return c.json({ error: "admin token required" }, 401);
+  await next();
+});
+
+bench.post("/bench/bare/:type/:id/commands/:command", async (c) => {
+  const body = await c.req.text();
+  if (!isJson(body)) return c.json({ error: "the body must be JSON" }, 400);
+  const stub = c.env.BARE.get(c.env.BARE.idFromName(objectName(c.var.tenant, c.req.param("type"), c.req.param("id"))));
+  const version = await stub.append(body);
+  return c.json({ type: c.req.param("type"), id: c.req.param("id"), version }, 200, { etag: `"${version}"` });
+});
+
+bench.get("/bench/bare/:type/:id", async (c) => {
+  const stub = c.env.BARE.get(c.env.BARE.idFromName(objectName(c.var.tenant, c.req.param("type"), c.req.param("id"))));
+  return c.json({ type: c.req.param("type"), id: c.req.param("id"), version: await stub.count() });
+});
+
+const restock = z.object({ quantity: z.number().int().positive() }).strict();
+
+bench.post("/bench/crud/:type/:id/commands/restock", async (c) => {
+  const parsed = restock.safeParse(await c.req.json<unknown>().catch(() => undefined));
+  if (!parsed.success) return c.json({ error: "the restock command is invalid" }, 400);
+  const stub = c.env.CRUD.get(c.env.CRUD.idFromName(objectName(c.var.tenant, c.req.param("type"), c.req.param("id"))));
+  const item = await stub.restock(parsed.data.quantity);
+  return c.json({ type: c.req.param("type"), id: c.req.param("id"), version: item.version, state: item }, 200, {
+    etag: `"${item.version}"`,
+  });
+});
+
+const seedSchema = z.object({
+  kind: z.enum(["entity", "bare"]),
+  tenant: z.string().min(1),
+  id: z.string().min(1),
+  count: z.number().int().positive().max(200_000),
+  snapshots: z.boolean(),
+});
+
+bench.post("/bench/control/seed", async (c) => {
+  const s = seedSchema.parse(await c.req.json());
+  const address: EntityAddress = { tenant: s.tenant, entityType: "inventory", entityId: s.id };
+  const name = objectName(s.tenant, "inventory", s.id);
+  const seeded =
+    s.kind === "entity"
+      ? await c.env.ENTITY.get(c.env.ENTITY.idFromName(name)).benchSeed(address, s.count, s.snapshots)
+      : await c.env.BARE.get(c.env.BARE.idFromName(name)).seed(s.count, JSON.stringify(sampleFact(address, 1)));
+  return c.json({ seeded });
+});
+
+const abortSchema = z.object({ kind: z.enum(["entity", "bare"]), tenant: z.string().min(1), id: z.string().min(1) });
+
+bench.post("/bench/control/abort", async (c) => {
+  const a = abortSchema.parse(await c.req.json());
+  const name = objectName(a.tenant, "inventory", a.id);
+  // abort() resets the object and fails the call that asked for it: that failure is the success.
+  const outcome =
+    a.kind === "entity"
+      ? await c.env.ENTITY.get(c.env.ENTITY.idFromName(name)).benchAbort().then(() => "not aborted", () => "aborted")
+      : await c.env.BARE.get(c.env.BARE.idFromName(name)).abort().then(() => "not aborted", () => "aborted");
+  return c.json({ outcome }, outcome === "aborted" ? 200 : 500);
+});
+
+const factsSchema = z.object({
+  queue: z.enum(["factline", "naive"]),
+  tenant: z.string().min(1),
+  entities: z.number().int().positive().max(1000),
+  fromSeq: z.number().int().positive(),
+  toSeq: z.number().int().positive(),
+});
+
+/**
+ * Sends synthetic Restocked facts, seq-major (fromSeq of every entity, then the next seq…), so
+ * each queue batch mixes many entities: neither consumer gets facts pre-grouped for it.
+ */
+bench.post("/bench/control/facts", async (c) => {
+  const f = factsSchema.parse(await c.req.json());
+  const queue = f.queue === "naive" ? c.env.NAIVE_FACTS : (c.env.FACTS as Queue<FactCloudEvent>);
+  let batch: FactCloudEvent[] = [];
+  let sent = 0;
+  for (let seq = f.fromSeq; seq <= f.toSeq; seq++) {
+    for (let e = 0; e < f.entities; e++) {
+      batch.push(toCloudEvent(sampleFact({ tenant: f.tenant, entityType: "inventory", entityId: `sku-${e}` }, seq)));
+      if (batch.length === SEND_BATCH) {
+        await queue.sendBatch(batch.map((body) => ({ body, contentType: "json" as const })));
+        sent += batch.length;
+        batch = [];
+      }
+    }
+  }
+  if (batch.length > 0) {
+    await queue.sendBatch(batch.map((body) => ({ body, contentType: "json" as const })));
+    sent += batch.length;
+  }
+  return c.json({ sent });
+});
+
+/**
+ * Facts applied for a tenant: Factline's from its checkpoints in D1 (the sum of per-entity
+ * positions); the naive consumer's from its in-isolate count (it has no checkpoints, and it writes
+ * each fact before counting it).
+ */
+bench.get("/bench/control/applied", async (c) => {
+  const tenant = c.req.query("tenant") ?? "";
+  if (c.req.query("consumer") === "naive") return c.json({ applied: naivelyApplied(tenant) });
+  const row = await c.env.DB.prepare(
+    "SELECT coalesce(sum(seq), 0) AS n FROM projection_checkpoints WHERE tenant_id = ? AND projection = 'inventory'",
+  )
+    .bind(tenant)
+    .first<{ n: number }>();
+  return c.json({ applied: row?.n ?? 0 });
+});
+
+function sampleFact(address: EntityAddress, seq: number) {
+  const now = Date.now();
+  return {
+    seq,
+    type: "Restocked",
+    schemaVersion: 2,
+    data: { quantity: 1, source: "bench" },
+    meta: {
+      eventId: crypto.randomUUID(),
+      ...address,
+      hlc: encodeHlc(tick(HLC_ZERO, now)),
+      recordedAt: new Date(now).toISOString(),
+      correlationId: crypto.randomUUID(),
+      causationId: null,
+      idempotencyKey: null,
+      traceparent: null,
+    },
+  };
+}
+
+function objectName(tenant: string, type: string, id: string): string {
+  return entityObjectName(tenant, type, id);
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export default {
+  fetch(request, env, ctx) {
+    return new URL(request.url).pathname.startsWith("/bench/")
+      ? bench.fetch(request, env, ctx)
+      : production.fetch(request, env as unknown as Env, ctx);
+  },
+  async queue(batch, env, ctx) {
+    if (batch.queue === NAIVE_QUEUE) await consumeNaively(batch, env.DB);
+    else await production.queue(batch, env as unknown as Env, ctx);
+  },
+} satisfies ExportedHandler<BenchEnv>;

@@ -1,0 +1,174 @@
+// Runs the bench Worker on a private wrangler dev (workerd) for the length of a run: free ports
+// on 127.0.0.1, a temporary --persist-to directory with the D1 migrations applied first, output
+// captured to a log file, and the workerd process found so its memory can be read.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createWriteStream, readdirSync, readFileSync } from "node:fs";
+import net from "node:net";
+import { join } from "node:path";
+
+export interface DevServer {
+  readonly port: number;
+  readonly logFile: string;
+  /** Resident memory of the workerd processes wrangler started (summed), in bytes. */
+  rss(): number;
+  /** CPU time (user + system) used so far by the workerd processes and by wrangler's Node.js process, ms. */
+  cpuMs(): { workerd: number; wrangler: number };
+  stop(): Promise<void>;
+}
+
+export interface DevServerOptions {
+  readonly config: string;
+  readonly persistDir: string;
+  readonly adminToken: string;
+  readonly logFile: string;
+  /** wrangler's --log-level; "error" stops it printing every request and worker log line. */
+  readonly logLevel?: "log" | "error";
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export function applyMigrations(config: string, persistDir: string): void {
+  const run = spawnSync(
+    "npx",
+    ["wrangler", "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir, "--config", config],
+    { encoding: "utf8", env: { ...process.env, CI: "true" } },
+  );
+  if (run.status !== 0) throw new Error(`applying D1 migrations failed:\n${run.stdout}\n${run.stderr}`);
+}
+
+export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
+  const port = await freePort();
+  const inspectorPort = await freePort();
+  const log = createWriteStream(options.logFile);
+  // Its own process group, so stopping it ends wrangler and the workerd it started, nothing else.
+  const child = spawn(
+    "npx",
+    [
+      "wrangler", "dev",
+      "--config", options.config,
+      "--ip", "127.0.0.1",
+      "--port", String(port),
+      "--inspector-port", String(inspectorPort),
+      "--persist-to", options.persistDir,
+      "--var", `ADMIN_TOKEN:${options.adminToken}`,
+      "--show-interactive-dev-session=false",
+      ...(options.logLevel ? ["--log-level", options.logLevel] : []),
+    ],
+    { detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, CI: "true", NO_COLOR: "1" } },
+  );
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+
+  const ready = await waitForHealth(port, child, 90_000);
+  if (!ready) {
+    await stop(child, exited);
+    throw new Error(`wrangler dev did not become ready; see ${options.logFile}`);
+  }
+  const workerd = findWorkerd(child.pid ?? -1);
+  const wrangler = findDescendants(child.pid ?? -1, "node");
+  return {
+    cpuMs: () => ({ workerd: sumCpu(workerd), wrangler: sumCpu(wrangler) }),
+    port,
+    logFile: options.logFile,
+    rss: () => (workerd.length === 0 ? Number.NaN : workerd.reduce((sum, pid) => sum + readRss(pid), 0)),
+    stop: () => stop(child, exited),
+  };
+}
+
+async function waitForHealth(port: number, child: ChildProcess, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && child.exitCode === null) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+      await res.text();
+      if (res.ok) return true;
+    } catch {
+      // not listening yet
+    }
+    await sleep(250);
+  }
+  return false;
+}
+
+async function stop(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (child.exitCode !== null || child.pid === undefined) return;
+  const group = -child.pid;
+  try {
+    process.kill(group, "SIGTERM");
+  } catch {
+    return;
+  }
+  const killed = await Promise.race([exited.then(() => true), sleep(5_000).then(() => false)]);
+  if (!killed) {
+    try {
+      process.kill(group, "SIGKILL");
+    } catch {
+      // already gone
+    }
+    await exited;
+  }
+}
+
+/** The workerd processes among the descendants of `root` (wrangler starts two: proxy and user). */
+function findWorkerd(root: number): number[] {
+  return findDescendants(root, "workerd");
+}
+
+function findDescendants(root: number, command: string): number[] {
+  const parents = new Map<number, number>();
+  const names = new Map<number, string>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const close = stat.lastIndexOf(")");
+      names.set(Number(entry), stat.slice(stat.indexOf("(") + 1, close));
+      parents.set(Number(entry), Number(stat.slice(close + 2).split(" ")[1]));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const isDescendant = (pid: number): boolean => {
+    for (let p = parents.get(pid); p !== undefined && p > 1; p = parents.get(p)) if (p === root) return true;
+    return false;
+  };
+  return [...names].filter(([pid, name]) => name === command && isDescendant(pid)).map(([pid]) => pid);
+}
+
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+function sumCpu(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+    } catch {
+      // exited
+    }
+  }
+  return (ticks * 1000) / TICKS_PER_SECOND;
+}
+
+function readRss(pid: number): number {
+  const status = readFileSync(join("/proc", String(pid), "status"), "utf8");
+  const kb = /VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1];
+  return kb === undefined ? Number.NaN : Number(kb) * 1024;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,372 @@
+// `npm run bench [-- --quick] [-- --json]`: every Factline benchmark in one bounded run against
+// a private wrangler dev (workerd) on 127.0.0.1, each figure next to a baseline measured in the
+// same run. Writes docs/performance.md and docs/performance.svg; with --json also
+// bench/results.json. Full mode takes about 4-5 minutes on 2 cores, --quick about 1.
+import { execSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { applyMigrations, sleep, startDevServer, type DevServer } from "./dev-server.js";
+import { requestJson, runLoad, send, type LoadRequest, type LoadResult } from "./load.js";
+import { consoleTable, performanceMarkdown, ratioChartSvg, resultsJson, type Figure, type Machine } from "./report.js";
+import { median, percentile, ratio, round } from "./stats.js";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const argv = process.argv.slice(2);
+const args = new Set(argv);
+const quick = args.has("--quick");
+const writeJson = args.has("--json");
+// State lives in /dev/shm unless --disk: a local disk's fsync per SQLite commit (one per object
+// per request) would otherwise dominate every figure, and production storage works differently.
+const tmpfs = !args.has("--disk") && existsSync("/dev/shm");
+// --only commands,consumer runs a subset (for working on the harness; reports are not written).
+const only = argv.includes("--only") ? new Set((argv[argv.indexOf("--only") + 1] ?? "").split(",")) : undefined;
+const phase = (name: string) => only === undefined || only.has(name);
+// wrangler prints only errors unless --log-lines: printing a line per request and per worker log
+// costs CPU in wrangler's Node.js process on the same 2 cores (it halved every target's
+// throughput), while in production logs leave the Worker.
+const quietLogs = !args.has("--log-lines");
+
+const plan = quick
+  ? { rounds: 2, roundMs: 1_500, warmupMs: 2_000, concurrency: 16, e2eCommands: 300, e2eRounds: 1, consumerFacts: 1_000, consumerRounds: 1, wakeRounds: 3, memEntities: 100, drainMs: 20_000 }
+  : { rounds: 3, roundMs: 4_000, warmupMs: 6_000, concurrency: 16, e2eCommands: 1_000, e2eRounds: 2, consumerFacts: 2_000, consumerRounds: 2, wakeRounds: 7, memEntities: 300, drainMs: 45_000 };
+const SPREAD = 1_000;
+const WAKE_EVENTS = 10_000;
+const CONSUMER_ENTITIES = 100;
+
+const adminToken = randomBytes(18).toString("hex");
+const started = Date.now();
+const figures: Figure[] = [];
+const diagnostics: string[] = [];
+
+checkBindingsMirrored();
+const tmp = mkdtempSync(join(tmpfs ? "/dev/shm" : os.tmpdir(), "factline-bench-"));
+const config = join(root, "bench", "wrangler.bench.toml");
+log(`preparing ${quick ? "quick" : "full"} run in ${tmp}`);
+applyMigrations(config, join(tmp, "state"));
+const server = await startDevServer({ config, persistDir: join(tmp, "state"), adminToken, logFile: join(tmp, "wrangler.log"), ...(quietLogs ? { logLevel: "error" as const } : {}) });
+const port = server.port;
+const admin = { authorization: `Bearer ${adminToken}` };
+log(`wrangler dev on 127.0.0.1:${port} (log: ${server.logFile})`);
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    void server.stop().finally(() => {
+      rmSync(tmp, { recursive: true, force: true });
+      process.exit(130);
+    });
+  });
+}
+
+try {
+  if (phase("commands")) await commandFigures(await newTenant("bench-cmd"));
+  if (phase("e2e")) await endToEndFigure(await newTenant("bench-e2e"));
+  if (phase("consumer")) await consumerFigure();
+  if (phase("wake")) await wakeFigures(await newTenant("bench-wake"));
+  if (phase("memory")) await memoryFigure(await newTenant("bench-mem"));
+} finally {
+  await server.stop();
+  // Keep wrangler's output of the last run (errors included) where git ignores it.
+  mkdirSync(join(root, "bench", "tmp"), { recursive: true });
+  copyFileSync(server.logFile, join(root, "bench", "tmp", "wrangler.log"));
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+const durationS = Math.round((Date.now() - started) / 1000);
+console.log(`\n${consoleTable(figures)}\n`);
+for (const d of diagnostics) console.log(`- ${d}`);
+if (only === undefined) report(durationS);
+
+// ---------------------------------------------------------------------------------------------
+
+type Target = "factline" | "bare" | "crud";
+
+function commandRequest(target: Target, apiKey: string, entity: (i: number) => string): (i: number) => LoadRequest {
+  const prefix = target === "factline" ? "/v1/entities" : `/bench/${target}`;
+  const headers = { authorization: `Bearer ${apiKey}` };
+  return (i) => ({ method: "POST", path: `${prefix}/inventory/${entity(i)}/commands/restock`, headers, body: '{"quantity":1}' });
+}
+
+interface Rounds {
+  /** workerd CPU ms during the rounds, after them (Factline's relay and consumer catching up), and wrangler's. */
+  readonly cpu: { round: number; after: number; wrangler: number; commands: number };
+  readonly throughput: number[];
+  readonly p50: number[];
+  readonly p99: number[];
+  readonly failed: number;
+  readonly statuses: Record<string, number>;
+}
+
+/** Commands/s and latency, one entity and spread over 1,000, each target's rounds interleaved. */
+async function commandFigures(apiKey: string): Promise<void> {
+  for (const shape of ["one", "spread"] as const) {
+    const entity = shape === "one" ? () => "hot" : (i: number) => `e-${i % SPREAD}`;
+    const targets: Target[] = ["factline", "bare", "crud"];
+    const out = new Map<Target, Rounds>(targets.map((t) => [t, { cpu: { round: 0, after: 0, wrangler: 0, commands: 0 }, throughput: [], p50: [], p99: [], failed: 0, statuses: {} }]));
+    let factlineFacts = 0;
+    // Warm-up: every target wakes all its objects and the isolate compiles the hot paths.
+    for (const target of targets) {
+      const r = await runLoad({ port, concurrency: plan.concurrency, durationMs: plan.warmupMs, maxRequests: shape === "one" ? 300 : SPREAD, request: commandRequest(target, apiKey, entity) });
+      if (target === "factline") factlineFacts += r.ok;
+    }
+    factlineFacts = await drain("bench-cmd", factlineFacts);
+    for (let round = 0; round < plan.rounds; round++) {
+      for (const target of rotate(targets, round)) {
+        const cpu0 = server.cpuMs();
+        const r = await runLoad({ port, concurrency: plan.concurrency, durationMs: plan.roundMs, maxRequests: 1_000_000, request: commandRequest(target, apiKey, entity) });
+        const cpu1 = server.cpuMs();
+        const rounds = out.get(target);
+        record(rounds, r);
+        if (target === "factline") {
+          factlineFacts += r.ok;
+          // Let the cloud tier catch up so the next target does not share the machine with it.
+          factlineFacts = await drain("bench-cmd", factlineFacts);
+        }
+        const cpu2 = server.cpuMs();
+        if (rounds) {
+          rounds.cpu.round += cpu1.workerd - cpu0.workerd;
+          rounds.cpu.after += cpu2.workerd - cpu1.workerd;
+          rounds.cpu.wrangler += cpu2.wrangler - cpu0.wrangler;
+          rounds.cpu.commands += r.ok;
+        }
+      }
+    }
+    const f = out.get("factline") as Rounds;
+    const b = out.get("bare") as Rounds;
+    const c = out.get("crud") as Rounds;
+    const where = shape === "one" ? "one entity" : `${SPREAD.toLocaleString("en-US")} entities`;
+    const key = shape === "one" ? "one_entity" : "spread_1000";
+    push(`commands_per_s_${key}`, `commands/s, ${where}`, median(f.throughput), "cmd/s", median(b.throughput), "bare SQLite DO, one row per request", "higher", 0.9);
+    push(`commands_p50_ms_${key}`, `command p50, ${where}`, median(f.p50), "ms", median(b.p50), "bare SQLite DO p50", "lower");
+    push(`commands_p99_ms_${key}`, `command p99, ${where}`, median(f.p99), "ms", median(b.p99), "bare SQLite DO p99", "lower");
+    push(`commands_per_s_${key}_vs_crud`, `commands/s vs CRUD, ${where}`, median(f.throughput), "cmd/s", median(c.throughput), "hand-written CRUD DO (overwrite state)", "higher");
+    diagnostics.push(
+      `${where}: responses over all rounds: Factline ${fmtStatuses(f.statuses)}; bare ${fmtStatuses(b.statuses)}; CRUD ${fmtStatuses(c.statuses)}.`,
+      `${where}: CPU per command (workerd): Factline ${cpuPer(f, "round")} ms during its rounds + ${cpuPer(f, "after")} ms after them while relay and consumer catch up; bare ${cpuPer(b, "round")} ms; CRUD ${cpuPer(c, "round")} ms. wrangler's Node.js proxy and log printer: Factline ${cpuPer(f, "wrangler")} ms, bare ${cpuPer(b, "wrangler")} ms.`,
+    );
+  }
+  await floorDiagnostic();
+}
+
+/** How much of a request is the HTTP client, wrangler's proxy and workerd, before any object. */
+async function floorDiagnostic(): Promise<void> {
+  const r = await runLoad({ port, concurrency: plan.concurrency, durationMs: plan.roundMs, maxRequests: 1_000_000, request: () => ({ method: "GET", path: "/healthz" }) });
+  diagnostics.push(
+    `HTTP floor (GET /healthz, no auth, no object): ${round(r.ok / (r.elapsedMs / 1000))} req/s, p50 ${round(percentile(r.latenciesMs, 50))} ms at concurrency ${plan.concurrency}. ` +
+      `The load generator, wrangler's proxy and workerd share 2 cores, so every target is capped well below production.`,
+  );
+}
+
+function cpuPer(r: Rounds, part: "round" | "after" | "wrangler"): number {
+  return round(r.cpu[part] / Math.max(1, r.cpu.commands));
+}
+
+function record(rounds: Rounds | undefined, r: LoadResult): void {
+  if (!rounds) return;
+  rounds.throughput.push(r.ok / (r.elapsedMs / 1000));
+  rounds.p50.push(percentile(r.latenciesMs, 50));
+  rounds.p99.push(percentile(r.latenciesMs, 99));
+  for (const [status, n] of Object.entries(r.statuses)) rounds.statuses[status] = (rounds.statuses[status] ?? 0) + n;
+  (rounds as { failed: number }).failed += r.failed;
+}
+
+/** Waits (bounded) until the inventory view has applied `expected` facts of a tenant. */
+async function drain(tenant: string, expected: number, consumer: "factline" | "naive" = "factline", timeoutMs = plan.drainMs): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let applied = 0;
+  while (Date.now() < deadline) {
+    try {
+      applied = (await requestJson<{ applied: number }>(port, "GET", `/bench/control/applied?tenant=${tenant}&consumer=${consumer}`, admin, undefined, Math.max(1_000, deadline - Date.now()))).applied;
+    } catch (error) {
+      log(`poll failed (${String(error)}); polling again`);
+    }
+    if (applied >= expected) return expected;
+    await sleep(50);
+  }
+  log(`warning: ${tenant} applied ${applied} of ${expected} facts within ${timeoutMs} ms`);
+  return expected;
+}
+
+/** Facts/s from the first command sent to the last fact visible in the D1 view. */
+async function endToEndFigure(apiKey: string): Promise<void> {
+  const e2e: number[] = [];
+  const accepted: number[] = [];
+  let expected = 0;
+  for (let round = 0; round < plan.e2eRounds; round++) {
+    const t0 = performance.now();
+    const r = await runLoad({
+      port,
+      concurrency: plan.concurrency,
+      durationMs: 60_000,
+      maxRequests: plan.e2eCommands,
+      request: commandRequest("factline", apiKey, (i) => `r${round}-e${i % 100}`),
+    });
+    const tAccepted = performance.now();
+    expected += r.ok;
+    await drain("bench-e2e", expected, "factline", 120_000);
+    const tApplied = performance.now();
+    accepted.push(r.ok / ((tAccepted - t0) / 1000));
+    e2e.push(r.ok / ((tApplied - t0) / 1000));
+  }
+  push("facts_per_s_end_to_end", "facts/s, command → D1 view", median(e2e), "facts/s", median(accepted), "the same commands accepted at the edge (not waiting for the view)", "higher");
+}
+
+/** The facts consumer against a naive one-statement-per-fact consumer, same synthetic facts. */
+async function consumerFigure(): Promise<void> {
+  const perEntity = Math.ceil(plan.consumerFacts / CONSUMER_ENTITIES);
+  const total = perEntity * CONSUMER_ENTITIES;
+  const rates: Record<"factline" | "naive", number[]> = { factline: [], naive: [] };
+  for (let round = 0; round < plan.consumerRounds; round++) {
+    for (const consumer of round % 2 === 0 ? (["factline", "naive"] as const) : (["naive", "factline"] as const)) {
+      const tenant = `cons-${consumer}-${round}`;
+      const t0 = performance.now();
+      for (let from = 1; from <= perEntity; from += 20) {
+        await requestJson(port, "POST", "/bench/control/facts", admin, { queue: consumer, tenant, entities: CONSUMER_ENTITIES, fromSeq: from, toSeq: Math.min(perEntity, from + 19) });
+      }
+      await drain(tenant, total, consumer, 120_000);
+      rates[consumer].push(total / ((performance.now() - t0) / 1000));
+    }
+  }
+  push("consumer_facts_per_s", "consumer facts/s (queue → D1)", median(rates.factline), "facts/s", median(rates.naive), "naive consumer, one D1 statement per fact", "higher");
+}
+
+/** Cold wake-up (forced by aborting the object) and first read of a 10,000-event entity. */
+async function wakeFigures(apiKey: string): Promise<void> {
+  const auth = { authorization: `Bearer ${apiKey}` };
+  await requestJson(port, "POST", "/bench/control/seed", admin, { kind: "entity", tenant: "bench-wake", id: "snap", count: WAKE_EVENTS, snapshots: true });
+  await requestJson(port, "POST", "/bench/control/seed", admin, { kind: "entity", tenant: "bench-wake", id: "nosnap", count: WAKE_EVENTS, snapshots: false });
+  await requestJson(port, "POST", "/bench/control/seed", admin, { kind: "bare", tenant: "bench-wake", id: "bare", count: WAKE_EVENTS, snapshots: false });
+  const cases = [
+    { name: "snap", kind: "entity", path: "/v1/entities/inventory/snap" },
+    { name: "nosnap", kind: "entity", path: "/v1/entities/inventory/nosnap" },
+    { name: "bare", kind: "bare", path: "/bench/bare/inventory/bare" },
+  ] as const;
+  const times: Record<string, number[]> = { snap: [], nosnap: [], bare: [], warm: [] };
+  for (let round = 0; round < plan.wakeRounds; round++) {
+    for (const c of rotate([...cases], round)) {
+      await requestJson(port, "POST", "/bench/control/abort", admin, { kind: c.kind, tenant: "bench-wake", id: c.name });
+      const t0 = performance.now();
+      const status = await send(undefined, port, { method: "GET", path: c.path, headers: auth });
+      if (status !== 200) throw new Error(`cold read of ${c.path} answered ${status}`);
+      times[c.name]?.push(performance.now() - t0);
+    }
+    const t0 = performance.now();
+    await send(undefined, port, { method: "GET", path: "/v1/entities/inventory/snap", headers: auth });
+    times.warm?.push(performance.now() - t0);
+  }
+  const snap = median(times.snap ?? []);
+  const nosnap = median(times.nosnap ?? []);
+  const bare = median(times.bare ?? []);
+  push("wake_ms_10k_events_with_snapshots", "cold wake + read, 10k events, snapshots", snap, "ms", nosnap, "the same entity without snapshots (full replay)", "lower");
+  push("wake_ms_10k_events_without_snapshots", "cold wake + read, 10k events, no snapshots", nosnap, "ms", bare, "bare SQLite DO with 10k rows, cold count(*)", "lower");
+  diagnostics.push(`A warm read of the same 10k-event entity takes ${round(median(times.warm ?? []))} ms (median): wake-up cost is the difference.`);
+}
+
+/** workerd RSS growth per entity woken by one command, against bare objects woken the same way. */
+async function memoryFigure(apiKey: string): Promise<void> {
+  const perEntity: Record<"factline" | "bare", number> = { factline: Number.NaN, bare: Number.NaN };
+  for (const target of ["bare", "factline"] as const) {
+    await sleep(1_000);
+    const before = server.rss();
+    const r = await runLoad({
+      port,
+      concurrency: plan.concurrency,
+      durationMs: 60_000,
+      maxRequests: plan.memEntities,
+      request: commandRequest(target, apiKey, (i) => `mem-${i}`),
+    });
+    if (target === "factline") await drain("bench-mem", r.ok);
+    await sleep(1_000);
+    perEntity[target] = (server.rss() - before) / 1024 / Math.max(1, r.ok);
+  }
+  push("memory_kib_per_idle_entity", "memory per idle entity (workerd RSS)", perEntity.factline, "KiB", perEntity.bare, "bare SQLite DO woken the same way", "lower");
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function newTenant(id: string): Promise<string> {
+  const created = await requestJson<{ apiKey: string }>(port, "POST", "/admin/tenants", admin, { id, name: id });
+  return created.apiKey;
+}
+
+function push(name: string, label: string, value: number, unit: string, baseline: number, baselineLabel: string, better: "higher" | "lower", target?: number): void {
+  const f: Figure = { name, label, value: round(value), unit, baseline: round(baseline), baselineLabel, ratio: ratio(value, baseline), better, ...(target !== undefined ? { target } : {}) };
+  figures.push(f);
+  log(`${label}: ${f.value} ${unit} vs ${f.baseline} ${unit} → ${f.ratio}×`);
+}
+
+function rotate<T>(items: readonly T[], by: number): T[] {
+  const k = by % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}
+
+function fmtStatuses(statuses: Record<string, number>): string {
+  return Object.entries(statuses).map(([s, n]) => `${n}× ${s === "0" ? "network error" : s}`).join(", ") || "none";
+}
+
+/** Refuses to run when wrangler.toml gained a binding the bench config does not have. */
+function checkBindingsMirrored(): void {
+  const names = (text: string) => new Set([...text.matchAll(/^\s*(?:binding|name|class_name|queue)\s*=\s*"([^"]+)"/gm)].map((m) => m[1]));
+  const prod = names(readFileSync(join(root, "wrangler.toml"), "utf8"));
+  const bench = names(readFileSync(join(root, "bench", "wrangler.bench.toml"), "utf8"));
+  const missing = [...prod].filter((n) => n !== undefined && n !== "factline" && !bench.has(n));
+  if (missing.length > 0) {
+    console.error(`bench/wrangler.bench.toml lacks what wrangler.toml declares: ${missing.join(", ")}. Mirror it there.`);
+    process.exit(2);
+  }
+}
+
+function machine(): Machine {
+  const version = (pkg: string) => {
+    try {
+      return (JSON.parse(readFileSync(join(root, "node_modules", pkg, "package.json"), "utf8")) as { version: string }).version;
+    } catch {
+      return "unknown";
+    }
+  };
+  return {
+    cpus: os.cpus()[0]?.model.trim() ?? "unknown",
+    cores: os.cpus().length,
+    memoryGiB: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    workerd: version("workerd"),
+    wrangler: version("wrangler"),
+  };
+}
+
+function report(seconds: number): void {
+  let commit = "unknown";
+  try {
+    commit = execSync("git rev-parse --short HEAD", { cwd: root, encoding: "utf8" }).trim();
+  } catch {
+    // not a git checkout
+  }
+  const notes = [
+    `Everything runs on one local \`wrangler dev\` (workerd) started by the harness with bench/wrangler.bench.toml on a free 127.0.0.1 port, a fresh temporary --persist-to directory (${tmpfs ? "in /dev/shm, so SQLite commits do not wait for a disk fsync; \`--disk\` uses the OS temp directory instead" : "on disk (--disk)"}), and D1 migrations applied with \`wrangler d1 migrations apply DB --local\`. Requests go over real HTTP/1.1 keep-alive connections from a Node client (${plan.concurrency} concurrent), bounded in count and time.`,
+    `wrangler runs with ${quietLogs ? "--log-level error (\`--log-lines\` restores its per-request and per-log-line printing, which halves every target's throughput on this machine)" : "its default log level (--log-lines)"}.`,
+    `Rounds: a warm-up per target (up to ${plan.warmupMs / 1000} s or every object woken once), then ${plan.rounds} rounds of ${plan.roundMs / 1000} s per target, targets interleaved and rotated per round; figures are medians of per-round values (p50/p99 per round, then the median).`,
+    "Bare baseline: a SQLite Durable Object inserting one row per request, reached at /bench/bare/{type}/{id}/commands/{command} behind the same tenant auth middleware as /v1 (API-key check with its per-isolate cache), so both paths pay the same auth. It skips validation, decision, outbox, idempotency and snapshots: it is the substrate's limit, not a competitor.",
+    "CRUD baseline: a Durable Object that reads its state, applies the restock and overwrites it (storage.get/put) per request, with zod validation: what a team would write by hand without event sourcing.",
+    "Factline's commands are measured with the cloud tier live: each recorded fact is relayed to the queue and applied to D1 on the same 2 cores, and the entity sheds with 429 once 1,000 facts wait for acknowledgement (ENTITY_MAX_BACKLOG). After each Factline round the harness waits until the view has caught up, so baselines never share the machine with Factline's consumer.",
+    `End-to-end: ${plan.e2eCommands} restock commands over 100 entities; time from the first command to the moment projection checkpoints in D1 account for every accepted fact.`,
+    `Consumer: ${plan.consumerFacts.toLocaleString("en-US")} synthetic Restocked facts over ${CONSUMER_ENTITIES} entities sent seq-major (each queue batch mixes entities) to the real facts queue and consumer, and the same to a bench-only queue drained by a naive consumer (one awaited D1 upsert per fact). Both include queue delivery (local batches of up to 100, 1 s timeout). Emmett was not compared: \`@event-driven-io/emmett-sqlite\` needs the native \`sqlite3\` Node module and there is no Durable Object/D1 event store in the Emmett family on npm, so it cannot run inside workerd.`,
+    `Wake-up: entities seeded with ${WAKE_EVENTS.toLocaleString("en-US")} Restocked events by a bench-only method of the entity object (the same EventLog appends, snapshots every 100 events or none), then forced cold by a bench-only route that calls ctx.abort() on the object; the figure is the latency of the first GET /v1/entities/inventory/{id} after it (median of ${plan.wakeRounds}).`,
+    `Memory: workerd resident set (both workerd processes wrangler starts) before and after waking ${plan.memEntities} new entities with one command each, divided by the count; bare objects first, measured the same way. RSS includes allocator and V8 heap noise: treat it as an order of magnitude.`,
+    "Reading the CPU lines under 'Where the time goes': CPU time of the workerd processes and of wrangler's Node.js process (read from /proc) per successful command, during a target's rounds and, for Factline, while its relay and consumer catch up afterwards. The auth check is the same middleware with the same per-isolate key cache on every path, so it is not where the targets differ; what Factline adds is its command path (validation, decision, one transaction appending event, outbox row and relay cursor, alarm), its relay and consumer running on the same cores, and CPU in wrangler's Node.js process that only local emulation has (queue plumbing and log transport).",
+    "Failed responses are counted (the response lines above) and excluded from throughput and latency. 500s in the 1,000-entity rounds, when they appear, have so far been workerd answering SQLITE_NOMEM ('out of memory') with about 3,000 SQLite-backed objects open at once (1,000 per target), for Factline and for the bare baseline alike: a limit of this local setup that we have not traced further. wrangler's output of the last run is kept in bench/tmp/wrangler.log (git-ignored).",
+    "Projection rebuild of 100,000 events is not measured yet (the rebuild feature is being built on main); the consumer figure is the cost of folding facts through the same consumer path.",
+  ];
+  mkdirSync(join(root, "docs"), { recursive: true });
+  const m = machine();
+  writeFileSync(join(root, "docs", "performance.md"), performanceMarkdown(figures, m, { mode: quick ? "quick" : "full", startedAt: new Date(started).toISOString(), durationS: seconds, commit, notes, diagnostics }));
+  writeFileSync(join(root, "docs", "performance.svg"), ratioChartSvg(figures, `Factline vs baselines (${m.cores} cores, workerd ${m.workerd}, ${quick ? "quick" : "full"} run)`));
+  if (writeJson) writeFileSync(join(root, "bench", "results.json"), resultsJson(figures));
+  log(`wrangler's output: bench/tmp/wrangler.log`);
+  log(`wrote docs/performance.md, docs/performance.svg${writeJson ? ", bench/results.json" : ""} in ${seconds} s`);
+}
+
+function log(message: string): void {
+  console.log(`[bench ${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`);
+}

@@ -1,0 +1,33 @@
+// Baseline (a): the substrate's limit. A Durable Object that does nothing but insert one row per
+// request into its SQLite database and answer with the row's sequence number: no decision, no
+// outbox, no idempotency, no snapshots. Bench-only; never bound in production.
+import { DurableObject } from "cloudflare:workers";
+
+export class BareLog extends DurableObject {
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL)");
+  }
+
+  async append(body: string): Promise<number> {
+    return this.ctx.storage.sql.exec<{ seq: number }>("INSERT INTO log (body) VALUES (?) RETURNING seq", body).one().seq;
+  }
+
+  /** The number of rows, read from storage (a cold object must touch its database). */
+  async count(): Promise<number> {
+    return this.ctx.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM log").one().n;
+  }
+
+  /** Fills the log with `rows` rows shaped like entity events, for the cold-start comparison. */
+  async seed(rows: number, body: string): Promise<number> {
+    this.ctx.storage.transactionSync(() => {
+      for (let i = 0; i < rows; i++) this.ctx.storage.sql.exec("INSERT INTO log (body) VALUES (?)", body);
+    });
+    return this.count();
+  }
+
+  /** Throws away the in-memory instance so the next request starts it cold. */
+  async abort(): Promise<void> {
+    this.ctx.abort("bench: forced cold start");
+  }
+}

@@ -1,0 +1,48 @@
+// The client of the external payment gateway: speaks its HTTP contract over the gateway's
+// binding, validates every answer, and goes out only as a guarded call (timeout, shared
+// breaker, backoff). One merchant account, breaker and ledger per tenant.
+import type { BackoffPolicy } from "../src/core/backoff.js";
+import { breakerFor, guardedCall, type Guarded } from "./guarded-call.js";
+import {
+  chargeResponseSchema,
+  refundResponseSchema,
+  type ChargeRequest,
+  type ChargeResponse,
+} from "./payment-gateway-protocol.js";
+
+const BACKOFF: BackoffPolicy = { baseMs: 100, maxMs: 2_000 };
+
+export function gatewayBreakerName(tenant: string): string {
+  return `payment-gateway:${tenant}`;
+}
+
+export function gatewayStub(env: Env, tenant: string): DurableObjectStub {
+  return env.PAYMENT_GATEWAY.get(env.PAYMENT_GATEWAY.idFromName(tenant));
+}
+
+export interface PaymentGatewayClient {
+  charge(idempotencyKey: string, request: ChargeRequest): Promise<Guarded<ChargeResponse>>;
+  refund(chargeKey: string): Promise<Guarded<{ status: string }>>;
+}
+
+export function paymentGateway(env: Env, tenant: string, attempts: number): PaymentGatewayClient {
+  const breaker = breakerFor(env, gatewayBreakerName(tenant));
+  const options = { timeoutMs: Math.max(1, Number(env.GATEWAY_TIMEOUT_MS ?? 5_000)), attempts, backoff: BACKOFF };
+  const post = async (path: string, body: unknown, key: string, signal: AbortSignal): Promise<unknown> => {
+    const res = await gatewayStub(env, tenant).fetch(`https://payment-gateway.invalid${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "idempotency-key": key },
+      body: JSON.stringify(body),
+      signal,
+    });
+    // 402 is the gateway's business answer (declined); every other non-2xx is a failure.
+    if (!res.ok && res.status !== 402) throw new Error(`gateway answered ${res.status}`);
+    return res.json();
+  };
+  return {
+    charge: (key, request) =>
+      guardedCall(breaker, async (signal) => chargeResponseSchema.parse(await post("/charges", request, key, signal)), options),
+    refund: (chargeKey) =>
+      guardedCall(breaker, async (signal) => refundResponseSchema.parse(await post("/refunds", { chargeKey }, `refund:${chargeKey}`, signal)), options),
+  };
+}

@@ -1,0 +1,386 @@
+// The saga host: one Durable Object per saga instance (tenant, saga, instance key), a durable
+// state machine with its own event log. Facts delivered to it (at least once, in any order) are
+// deduplicated by event id; its alarm drives the saga: it runs due tasks (entity commands through
+// the ENTITY binding, external calls through guarded clients), records their outcomes, and
+// re-arms for the next retry or stage deadline. After a restart it folds its log and carries on.
+// Every task's action carries an idempotency key derived from (saga id, task), so a retry or a
+// second drive never executes a step twice.
+import { DurableObject } from "cloudflare:workers";
+import { drizzle } from "drizzle-orm/d1";
+import { sql } from "drizzle-orm";
+import { SQLSchemaMigrations } from "durable-utils/sql-migrations";
+import { backoffDelay } from "../src/core/backoff.js";
+import type { EntityRpc } from "../src/core/entity-protocol.js";
+import type { RecordedEvent } from "../src/core/envelope.js";
+import { commandFingerprint } from "../src/core/fingerprint.js";
+import { entityObjectName } from "../src/core/identifiers.js";
+import { logEvent } from "../src/core/log.js";
+import {
+  evolve,
+  factEvents,
+  NEW_SAGA,
+  operatorCompensate,
+  operatorRetry,
+  outcomeEvents,
+  plan,
+  sagaInstanceId,
+  taskIdempotencyKey,
+  type DueTask,
+  type SagaDefinition,
+  type SagaEvent,
+  type SagaRuntimePolicy,
+  type SagaState,
+  type TaskOutcome,
+} from "../src/core/saga.js";
+import { domain } from "../src/domain/index.js";
+import { sagaNamed } from "../src/domain/sagas.js";
+import { chargeRequestSchema } from "./payment-gateway-protocol.js";
+import { paymentGateway } from "./payment-gateway-client.js";
+import { sagaInstances } from "./schema.js";
+import { z } from "zod";
+
+/** Entity commands are internal calls: bounded by a timeout, retried by the saga. */
+const COMMAND_TIMEOUT_MS = 10_000;
+/** Transitions and task rounds one drive may take before it yields and re-arms. */
+const MAX_ROUNDS = 64;
+const PUBLISH_RETRY_MS = 5_000;
+
+export interface SagaAddress {
+  readonly tenant: string;
+  readonly saga: string;
+  readonly instanceKey: string;
+}
+
+export interface SagaView extends SagaAddress {
+  readonly id: string;
+  readonly status: SagaState["status"];
+  readonly stage: string | null;
+  readonly reason: string | null;
+  readonly error: string | null;
+  readonly done: readonly string[];
+  readonly log: readonly { readonly seq: number; readonly type: string; readonly at: number }[];
+}
+
+export type OperatorOutcome = { readonly ok: true; readonly view: SagaView } | { readonly ok: false; readonly status: string };
+
+/** The saga object's RPC contract: the fact consumer delivers, the admin API inspects and acts. */
+export interface SagaRpc {
+  deliver(address: SagaAddress, facts: readonly RecordedEvent[]): Promise<{ readonly recorded: number }>;
+  inspect(): Promise<SagaView | null>;
+  retry(): Promise<OperatorOutcome | null>;
+  compensate(): Promise<OperatorOutcome | null>;
+}
+
+const timeoutOverrides = z.record(z.string(), z.number().int().positive());
+
+export class SagaHost extends DurableObject<Env> implements SagaRpc {
+  #address: SagaAddress | null = null;
+  #definition: SagaDefinition<unknown> | null = null;
+  #state: SagaState = NEW_SAGA;
+  #seq = 0;
+  #published: string | null = null;
+  #driving: Promise<void> | null = null;
+  #again = false;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    void ctx.blockConcurrencyWhile(async () => {
+      await new SQLSchemaMigrations({
+        doStorage: ctx.storage,
+        migrations: [
+          {
+            idMonotonicInc: 1,
+            description: "saga identity and event log",
+            sql: `
+              CREATE TABLE IF NOT EXISTS saga_identity (
+                singleton INTEGER PRIMARY KEY CHECK (singleton = 1), tenant TEXT NOT NULL, saga TEXT NOT NULL, instance_key TEXT NOT NULL
+              );
+              CREATE TABLE IF NOT EXISTS saga_log (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, body TEXT NOT NULL, at INTEGER NOT NULL);
+            `,
+          },
+        ],
+      }).runAll();
+      const identity = ctx.storage.sql
+        .exec<{ tenant: string; saga: string; instance_key: string }>("SELECT tenant, saga, instance_key FROM saga_identity")
+        .toArray()[0];
+      if (!identity) return;
+      this.#bind({ tenant: identity.tenant, saga: identity.saga, instanceKey: identity.instance_key });
+      for (const row of ctx.storage.sql.exec<{ seq: number; body: string }>("SELECT seq, body FROM saga_log ORDER BY seq")) {
+        this.#state = evolve(this.#state, JSON.parse(row.body) as SagaEvent);
+        this.#seq = row.seq;
+      }
+      // A restart may have cut a drive short before it re-armed: an unfinished saga always has a timer.
+      const active = this.#state.status === "running" || this.#state.status === "compensating";
+      if (active && (await ctx.storage.getAlarm()) === null) await ctx.storage.setAlarm(Date.now());
+    });
+  }
+
+  async deliver(address: SagaAddress, facts: readonly RecordedEvent[]): Promise<{ recorded: number }> {
+    const definition = this.#bind(address);
+    const id = this.#id();
+    const now = Date.now();
+    let recorded = 0;
+    for (const fact of facts) {
+      const events = factEvents(definition, this.#state, id, fact, now);
+      if (events.length > 0 && this.#seq === 0) this.#storeIdentity(address);
+      recorded += this.#append(events);
+    }
+    if (recorded > 0) await this.#wake(now);
+    return { recorded };
+  }
+
+  async inspect(): Promise<SagaView | null> {
+    return this.#address && this.#seq > 0 ? this.#view() : null;
+  }
+
+  async retry(): Promise<OperatorOutcome | null> {
+    return this.#operator((state, now) => operatorRetry(state, now), "retry");
+  }
+
+  async compensate(): Promise<OperatorOutcome | null> {
+    return this.#operator((state, now) => (this.#definition ? operatorCompensate(this.#definition, state, now) : null), "compensate");
+  }
+
+  override async alarm(): Promise<void> {
+    try {
+      await this.#drive();
+    } catch (error) {
+      // A bug or a storage failure: keep the saga alive and try again shortly.
+      logEvent("error", "saga drive failed", { saga: this.#address ? this.#id() : null, error: error instanceof Error ? error.message : String(error) });
+      await this.ctx.storage.setAlarm(Date.now() + PUBLISH_RETRY_MS);
+    }
+  }
+
+  async #operator(decide: (state: SagaState, now: number) => SagaEvent[] | null, action: string): Promise<OperatorOutcome | null> {
+    if (!this.#address || this.#seq === 0) return null;
+    const events = decide(this.#state, Date.now());
+    if (!events) return { ok: false, status: this.#state.status };
+    this.#append(events);
+    logEvent("info", "saga operator action", { saga: this.#id(), action });
+    await this.#wake(Date.now());
+    return { ok: true, view: this.#view() };
+  }
+
+  /** Drives the saga until it waits; a drive requested while one runs makes that one go again. */
+  async #drive(): Promise<void> {
+    if (this.#driving) {
+      this.#again = true;
+      return this.#driving;
+    }
+    this.#driving = (async () => {
+      try {
+        do {
+          this.#again = false;
+          await this.#rounds();
+        } while (this.#again);
+      } finally {
+        this.#driving = null;
+      }
+    })();
+    return this.#driving;
+  }
+
+  async #rounds(): Promise<void> {
+    const definition = this.#definition;
+    if (!definition) return;
+    const policy = this.#policy();
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const now = Date.now();
+      const next = plan(definition, this.#state, now, policy);
+      if (next.kind === "record") {
+        this.#append(next.events);
+        continue;
+      }
+      if (next.kind === "wait") {
+        await this.#publish();
+        if (next.wakeAt !== null) await this.ctx.storage.setAlarm(Math.max(next.wakeAt, Date.now()));
+        return;
+      }
+      const outcomes = await Promise.all(next.tasks.map(async (due) => ({ due, outcome: await this.#run(due) })));
+      const at = Date.now();
+      for (const { due, outcome } of outcomes) {
+        const attempts = (this.#state.attempts[due.task.key]?.count ?? 0) + 1;
+        if (outcome.kind === "failed" || outcome.kind === "rejected") {
+          logEvent("warn", "saga task did not succeed", { saga: this.#id(), task: due.task.key, phase: due.phase, outcome: outcome.kind, detail: outcome.kind === "failed" ? outcome.error : outcome.reason });
+        }
+        this.#append(outcomeEvents(this.#state, due, outcome, at, backoffDelay(attempts, policy.retry)));
+      }
+      await this.#publish();
+    }
+    await this.ctx.storage.setAlarm(Date.now());
+  }
+
+  async #run(due: DueTask): Promise<TaskOutcome> {
+    const address = this.#address;
+    if (!address) throw new Error("saga object used before it was bound");
+    const key = taskIdempotencyKey(this.#id(), due.task.key, due.phase);
+    const action = due.action;
+    try {
+      if (action.kind === "command") return await this.#command(address, action, key);
+      if (action.service === "payment-gateway") return await this.#gateway(address, action.operation, action.data, key);
+      return { kind: "rejected", reason: `no service ${action.service}` };
+    } catch (error) {
+      return { kind: "failed", error: error instanceof Error ? error.message : String(error) };
+    }
+  }
+
+  async #command(address: SagaAddress, action: Extract<DueTask["action"], { kind: "command" }>, key: string): Promise<TaskOutcome> {
+    const entity = domain.get(action.entityType);
+    const parsed = entity?.parseCommand(action.command, action.data);
+    if (!parsed?.ok) return { kind: "rejected", reason: `invalid ${action.entityType}.${action.command}: ${JSON.stringify(parsed?.errors ?? "unknown")}` };
+    const stub = this.env.ENTITY.get(
+      this.env.ENTITY.idFromName(entityObjectName(address.tenant, action.entityType, action.entityId)),
+    ) as unknown as EntityRpc;
+    const outcome = await Promise.race([
+      stub.command({
+        tenant: address.tenant,
+        entityType: action.entityType,
+        entityId: action.entityId,
+        command: action.command,
+        data: parsed.command.data,
+        idempotencyKey: key,
+        fingerprint: await commandFingerprint(action.command, action.data),
+        expectedVersion: null,
+        causeHlc: this.#state.clock,
+        correlationId: this.#id(),
+        causationId: this.#state.causation,
+        traceparent: null,
+      }),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${COMMAND_TIMEOUT_MS} ms`)), COMMAND_TIMEOUT_MS)),
+    ]);
+    if (outcome.ok) {
+      const last = outcome.result.events[outcome.result.events.length - 1];
+      return { kind: "done", result: { version: outcome.result.version }, ...(last ? { clock: last.meta.hlc, eventId: last.meta.eventId } : {}) };
+    }
+    const p = outcome.problem;
+    if (p.status === 409 || p.status === 429 || p.status >= 500) {
+      return { kind: "failed", error: p.detail, ...(p.retryAfter !== undefined ? { retryAfterMs: p.retryAfter * 1000 } : {}) };
+    }
+    return { kind: "rejected", reason: p.code ? `${p.code}: ${p.detail}` : p.detail, ...(p.code ? { code: p.code } : {}) };
+  }
+
+  async #gateway(address: SagaAddress, operation: string, data: unknown, key: string): Promise<TaskOutcome> {
+    // Inside a saga each drive makes one attempt; the saga's own alarm retries with backoff.
+    const gateway = paymentGateway(this.env, address.tenant, 1);
+    if (operation === "charge") {
+      const request = chargeRequestSchema.parse(data);
+      const answer = await gateway.charge(key, request);
+      if (!answer.ok) return answer.kind === "open" ? { kind: "deferred", reason: "the payment gateway's circuit is open", retryAfterMs: answer.retryAfterMs } : { kind: "failed", error: answer.error };
+      return answer.value.status === "approved"
+        ? { kind: "done", result: { gatewayRef: answer.value.gatewayRef } }
+        : { kind: "rejected", reason: `payment declined: ${answer.value.reason}` };
+    }
+    if (operation === "refund") {
+      const { chargeKey } = z.object({ chargeKey: z.string() }).parse(data);
+      const answer = await gateway.refund(chargeKey);
+      if (!answer.ok) return answer.kind === "open" ? { kind: "deferred", reason: "the payment gateway's circuit is open", retryAfterMs: answer.retryAfterMs } : { kind: "failed", error: answer.error };
+      return { kind: "done", result: answer.value };
+    }
+    return { kind: "rejected", reason: `the payment gateway has no operation ${operation}` };
+  }
+
+  #append(events: readonly SagaEvent[]): number {
+    if (events.length === 0) return 0;
+    this.ctx.storage.transactionSync(() => {
+      for (const event of events) {
+        this.#seq++;
+        this.ctx.storage.sql.exec("INSERT INTO saga_log (seq, type, body, at) VALUES (?, ?, ?, ?)", this.#seq, event.type, JSON.stringify(event), event.at);
+      }
+    });
+    for (const event of events) this.#state = evolve(this.#state, event);
+    return events.length;
+  }
+
+  async #wake(at: number): Promise<void> {
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > at) await this.ctx.storage.setAlarm(at);
+  }
+
+  /** Mirrors status changes into D1 for the admin API; the saga's own log stays the truth. */
+  async #publish(): Promise<void> {
+    const address = this.#address;
+    if (!address) return;
+    const view = this.#view();
+    const signature = JSON.stringify([view.status, view.stage, view.reason, view.error]);
+    if (signature === this.#published) return;
+    logEvent(view.status === "attention" ? "error" : "info", "saga status", { saga: view.id, status: view.status, stage: view.stage, reason: view.reason, error: view.error });
+    const now = Date.now();
+    const row = { id: view.id, tenantId: address.tenant, saga: address.saga, instanceKey: address.instanceKey, status: view.status, stage: view.stage, reason: view.reason, error: view.error, version: this.#seq, createdAt: now, updatedAt: now };
+    try {
+      await drizzle(this.env.DB)
+        .insert(sagaInstances)
+        .values(row)
+        .onConflictDoUpdate({
+          target: sagaInstances.id,
+          set: { status: row.status, stage: row.stage, reason: row.reason, error: row.error, version: row.version, updatedAt: row.updatedAt },
+          setWhere: sql`${sagaInstances.version} < ${row.version}`,
+        });
+      this.#published = signature;
+    } catch (error) {
+      logEvent("warn", "saga status mirror failed", { saga: view.id, error: error instanceof Error ? error.message : String(error) });
+      await this.ctx.storage.setAlarm(Date.now() + PUBLISH_RETRY_MS);
+    }
+  }
+
+  #policy(): SagaRuntimePolicy {
+    const overrides = timeoutOverrides.safeParse(JSON.parse(this.env.SAGA_STAGE_TIMEOUTS || "{}"));
+    return {
+      retry: {
+        maxAttempts: Math.max(1, Number(this.env.SAGA_MAX_ATTEMPTS ?? 8)),
+        maxCompensationAttempts: Math.max(1, Number(this.env.SAGA_COMPENSATION_MAX_ATTEMPTS ?? 20)),
+        baseMs: Math.max(1, Number(this.env.SAGA_RETRY_BASE_MS ?? 500)),
+        maxMs: Math.max(1, Number(this.env.SAGA_RETRY_MAX_MS ?? 30_000)),
+      },
+      ...(overrides.success ? { timeoutOverrides: overrides.data } : {}),
+    };
+  }
+
+  #view(): SagaView {
+    const address = this.#address;
+    if (!address) throw new Error("saga object used before it was bound");
+    const s = this.#state;
+    const log = this.ctx.storage.sql
+      .exec<{ seq: number; type: string; at: number }>("SELECT seq, type, at FROM saga_log ORDER BY seq DESC LIMIT 100")
+      .toArray()
+      .reverse();
+    return {
+      ...address,
+      id: this.#id(),
+      status: s.status,
+      stage: this.#definition?.stages[s.stage]?.name ?? null,
+      reason: s.reason,
+      error: s.error,
+      done: Object.keys(s.done),
+      log,
+    };
+  }
+
+  #bind(address: SagaAddress): SagaDefinition<unknown> {
+    if (this.#address) {
+      const a = this.#address;
+      if (a.tenant !== address.tenant || a.saga !== address.saga || a.instanceKey !== address.instanceKey) {
+        throw new Error(`saga object for ${sagaInstanceId(a.tenant, a.saga, a.instanceKey)} addressed as another`);
+      }
+    }
+    const definition = sagaNamed(address.saga);
+    if (!definition) throw new Error(`no saga ${address.saga}`);
+    this.#address = address;
+    this.#definition = definition;
+    return definition;
+  }
+
+  #id(): string {
+    const a = this.#address;
+    if (!a) throw new Error("saga object used before it was bound");
+    return sagaInstanceId(a.tenant, a.saga, a.instanceKey);
+  }
+
+  #storeIdentity(address: SagaAddress): void {
+    this.ctx.storage.sql.exec(
+      "INSERT OR IGNORE INTO saga_identity (singleton, tenant, saga, instance_key) VALUES (1, ?, ?, ?)",
+      address.tenant,
+      address.saga,
+      address.instanceKey,
+    );
+  }
+}

@@ -1,0 +1,30 @@
+// Hands applied facts to the sagas that follow them: each fact goes to the saga instance it
+// concerns (one object per tenant, saga and instance key), one call per instance per batch.
+// Delivery is at least once and in any order; the saga object deduplicates and orders itself.
+import type { RecordedEvent } from "../src/core/envelope.js";
+import { sagaInstanceId } from "../src/core/saga.js";
+import { sagas } from "../src/domain/sagas.js";
+import type { SagaRpc } from "./saga-host.js";
+
+export function sagaStub(env: Env, id: string): SagaRpc {
+  return env.SAGA.get(env.SAGA.idFromName(id)) as unknown as SagaRpc;
+}
+
+export async function routeFactsToSagas(env: Env, facts: readonly RecordedEvent[]): Promise<void> {
+  const deliveries = new Map<string, { tenant: string; saga: string; instanceKey: string; facts: RecordedEvent[] }>();
+  for (const fact of facts) {
+    for (const saga of sagas) {
+      const instanceKey = saga.instanceOf(fact);
+      if (instanceKey === null) continue;
+      const id = sagaInstanceId(fact.meta.tenant, saga.name, instanceKey);
+      const d = deliveries.get(id) ?? { tenant: fact.meta.tenant, saga: saga.name, instanceKey, facts: [] };
+      d.facts.push(fact);
+      deliveries.set(id, d);
+    }
+  }
+  await Promise.all(
+    [...deliveries].map(([id, d]) =>
+      sagaStub(env, id).deliver({ tenant: d.tenant, saga: d.saga, instanceKey: d.instanceKey }, d.facts.sort((a, b) => a.seq - b.seq)),
+    ),
+  );
+}

@@ -1,0 +1,365 @@
+// The saga definition API and the saga state machine, pure. A saga is a sequence of stages; each
+// stage runs its tasks in parallel; each task is an entity command or an external service call,
+// with the compensating action that undoes it. A stage that does not finish within its timeout,
+// a task that is rejected, or one that keeps failing, turns the saga round: every task attempted
+// so far is compensated, newest stage first, then the saga's final compensating tasks run.
+// Compensation that keeps failing escalates to "attention" for an operator, never spins forever.
+//
+// The machine is event sourced: `plan` says what is due (saga events to record, or tasks to run),
+// `outcomeEvents` turns a task's outcome into saga events, and `evolve` folds them into state.
+// Hosts persist the events, run the tasks and wake up at `wakeAt`.
+import type { RecordedEvent } from "./envelope.js";
+
+export interface EntityCommandAction {
+  readonly kind: "command";
+  readonly entityType: string;
+  readonly entityId: string;
+  readonly command: string;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+export interface ServiceCallAction {
+  readonly kind: "call";
+  readonly service: string;
+  readonly operation: string;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+export type SagaAction = EntityCommandAction | ServiceCallAction;
+
+export interface SagaTask {
+  /** Unique within the saga; part of the task's idempotency key. */
+  readonly key: string;
+  readonly run: SagaAction;
+  /** Undoes `run`; must be harmless when `run` never took effect. */
+  readonly compensate?: SagaAction;
+  /** Rejection codes of `compensate` that mean there was nothing to undo (counted as done). */
+  readonly nothingToUndo?: readonly string[];
+}
+
+/** What running a task came to. `rejected` is final (a business answer); `failed` is retried. */
+export type TaskOutcome =
+  | { readonly kind: "done"; readonly result: unknown; readonly clock?: string; readonly eventId?: string }
+  | { readonly kind: "rejected"; readonly reason: string; readonly code?: string }
+  | { readonly kind: "failed"; readonly error: string; readonly retryAfterMs?: number }
+  /** Not attempted (e.g. the dependency's breaker is open): wait, without using up an attempt. */
+  | { readonly kind: "deferred"; readonly reason: string; readonly retryAfterMs: number };
+
+/** Results of the tasks done so far, by task key. */
+export type TaskResults = Readonly<Record<string, unknown>>;
+
+export interface SagaStage<C> {
+  readonly name: string;
+  readonly timeoutMs: number;
+  tasks(context: C, results: TaskResults): readonly SagaTask[];
+}
+
+export interface RetryPolicy {
+  /** Attempts of a forward task before the saga turns round and compensates. */
+  readonly maxAttempts: number;
+  /** Attempts of a compensating task before the saga escalates for attention (usually more). */
+  readonly maxCompensationAttempts: number;
+  readonly baseMs: number;
+  readonly maxMs: number;
+}
+
+/** How a host runs sagas: retries, and stage timeouts it may shorten or lengthen by stage name. */
+export interface SagaRuntimePolicy {
+  readonly retry: RetryPolicy;
+  readonly timeoutOverrides?: Readonly<Record<string, number>>;
+}
+
+export interface SagaDefinition<C> {
+  readonly name: string;
+  readonly startedBy: { readonly entityType: string; readonly eventType: string };
+  /** The instance a fact concerns (its key), or null when the saga does not care about it. */
+  instanceOf(fact: RecordedEvent): string | null;
+  /** The context of a new instance, from its starting fact. */
+  start(fact: RecordedEvent, sagaId: string): C;
+  readonly stages: readonly SagaStage<C>[];
+  /** A fact that makes a running instance give up, with the reason; null to carry on. */
+  abortOn?(fact: RecordedEvent, context: C): string | null;
+  /** What to do last when the saga has been compensated (e.g. cancel the order). */
+  finallyCompensate(context: C, reason: string): readonly SagaTask[];
+}
+
+export type SagaStatus = "running" | "compensating" | "completed" | "compensated" | "attention";
+
+export type SagaEvent =
+  | { readonly type: "SagaStarted"; readonly context: unknown; readonly fact: string; readonly at: number }
+  | { readonly type: "FactObserved"; readonly eventId: string; readonly fact: string; readonly clock: string; readonly at: number }
+  | { readonly type: "StageEntered"; readonly stage: number; readonly tasks: readonly SagaTask[]; readonly deadline: number; readonly at: number }
+  | { readonly type: "TaskDone"; readonly key: string; readonly result: unknown; readonly clock: string | null; readonly eventId: string | null; readonly at: number }
+  | { readonly type: "TaskFailed"; readonly key: string; readonly error: string; readonly retryAt: number; readonly at: number }
+  | { readonly type: "TaskRejected"; readonly key: string; readonly reason: string; readonly at: number }
+  | { readonly type: "TaskDeferred"; readonly key: string; readonly reason: string; readonly retryAt: number; readonly at: number }
+  | { readonly type: "CompensationBegan"; readonly reason: string; readonly groups: readonly (readonly SagaTask[])[]; readonly at: number }
+  | { readonly type: "CompensationDone"; readonly key: string; readonly at: number }
+  | { readonly type: "CompensationFailed"; readonly key: string; readonly error: string; readonly retryAt: number; readonly at: number }
+  | { readonly type: "SagaCompleted"; readonly at: number }
+  | { readonly type: "SagaCompensated"; readonly at: number }
+  | { readonly type: "AttentionNeeded"; readonly error: string; readonly at: number }
+  | { readonly type: "OperatorRetried"; readonly at: number };
+
+interface Attempts {
+  readonly count: number;
+  readonly retryAt: number;
+  readonly lastError: string | null;
+}
+
+export interface SagaState {
+  readonly status: SagaStatus | "new";
+  readonly context: unknown;
+  readonly stage: number;
+  readonly stageDeadline: number;
+  readonly tasks: readonly SagaTask[];
+  readonly done: TaskResults;
+  readonly attempts: Readonly<Record<string, Attempts>>;
+  /** Task keys of every stage entered so far, in order, for compensation. */
+  readonly history: readonly (readonly SagaTask[])[];
+  readonly reason: string | null;
+  readonly compensation: readonly (readonly SagaTask[])[];
+  readonly compensationGroup: number;
+  readonly compensated: readonly string[];
+  readonly error: string | null;
+  readonly seenFacts: readonly string[];
+  /** The newest clock seen (HLC), carried into the commands the saga issues. */
+  readonly clock: string | null;
+  /** The event that last drove the saga: the causation of what it does next. */
+  readonly causation: string | null;
+}
+
+export const NEW_SAGA: SagaState = {
+  status: "new",
+  context: null,
+  stage: -1,
+  stageDeadline: 0,
+  tasks: [],
+  done: {},
+  attempts: {},
+  history: [],
+  reason: null,
+  compensation: [],
+  compensationGroup: 0,
+  compensated: [],
+  error: null,
+  seenFacts: [],
+  clock: null,
+  causation: null,
+};
+
+export function defineSaga<C>(definition: SagaDefinition<C>): SagaDefinition<C> {
+  if (definition.stages.length === 0) throw new Error(`saga ${definition.name} has no stages`);
+  return definition;
+}
+
+/** The idempotency key of a task's action: the same for every retry and every redelivery. */
+export function taskIdempotencyKey(sagaId: string, taskKey: string, phase: "run" | "compensate"): string {
+  return `${sagaId}/${taskKey}${phase === "compensate" ? "/undo" : ""}`;
+}
+
+const maxClock = (a: string | null, b: string | null): string | null => (a === null ? b : b === null || a >= b ? a : b);
+
+export function evolve(state: SagaState, event: SagaEvent): SagaState {
+  switch (event.type) {
+    case "SagaStarted":
+      return { ...state, status: "running", context: event.context, causation: event.fact };
+    case "FactObserved":
+      return { ...state, seenFacts: [...state.seenFacts, event.eventId], clock: maxClock(state.clock, event.clock) };
+    case "StageEntered":
+      return {
+        ...state,
+        stage: event.stage,
+        tasks: event.tasks,
+        history: [...state.history, event.tasks],
+        stageDeadline: event.deadline,
+      };
+    case "TaskDone":
+      return {
+        ...state,
+        done: { ...state.done, [event.key]: event.result },
+        clock: maxClock(state.clock, event.clock),
+        causation: event.eventId ?? state.causation,
+      };
+    case "TaskFailed":
+    case "CompensationFailed": {
+      const prior = state.attempts[event.key]?.count ?? 0;
+      return { ...state, attempts: { ...state.attempts, [event.key]: { count: prior + 1, retryAt: event.retryAt, lastError: event.error } } };
+    }
+    case "TaskDeferred": {
+      const prior = state.attempts[event.key]?.count ?? 0;
+      return { ...state, attempts: { ...state.attempts, [event.key]: { count: prior, retryAt: event.retryAt, lastError: event.reason } } };
+    }
+    case "TaskRejected":
+      return { ...state, attempts: { ...state.attempts, [event.key]: { count: Infinity, retryAt: Infinity, lastError: event.reason } } };
+    case "CompensationBegan":
+      return { ...state, status: "compensating", reason: event.reason, compensation: event.groups, compensationGroup: 0, attempts: {} };
+    case "CompensationDone": {
+      const compensated = [...state.compensated, event.key];
+      let group = state.compensationGroup;
+      while (group < state.compensation.length && (state.compensation[group] ?? []).every((t) => compensated.includes(t.key))) group++;
+      return { ...state, compensated, compensationGroup: group };
+    }
+    case "SagaCompleted":
+      return { ...state, status: "completed" };
+    case "SagaCompensated":
+      return { ...state, status: "compensated" };
+    case "AttentionNeeded":
+      return { ...state, status: "attention", error: event.error };
+    case "OperatorRetried":
+      return { ...state, status: "compensating", error: null, attempts: {} };
+  }
+}
+
+export interface DueTask {
+  readonly task: SagaTask;
+  readonly phase: "run" | "compensate";
+  readonly action: SagaAction;
+}
+
+export type Plan =
+  | { readonly kind: "record"; readonly events: readonly SagaEvent[] }
+  | { readonly kind: "run"; readonly tasks: readonly DueTask[]; readonly wakeAt: number | null }
+  | { readonly kind: "wait"; readonly wakeAt: number | null };
+
+/** What the saga should do at `now`: record transitions, run due tasks, or sleep until `wakeAt`. */
+export function plan<C>(definition: SagaDefinition<C>, state: SagaState, now: number, policy: SagaRuntimePolicy): Plan {
+  if (state.status === "running") return planForward(definition, state, now, policy);
+  if (state.status === "compensating") return planCompensation(state, now, policy.retry);
+  return { kind: "wait", wakeAt: null };
+}
+
+function planForward<C>(definition: SagaDefinition<C>, state: SagaState, now: number, policy: SagaRuntimePolicy): Plan {
+  const context = state.context as C;
+  if (state.stage < 0 || state.tasks.every((t) => t.key in state.done)) {
+    const next = state.stage + 1;
+    const stage = definition.stages[next];
+    if (!stage) return { kind: "record", events: [{ type: "SagaCompleted", at: now }] };
+    const timeoutMs = policy.timeoutOverrides?.[stage.name] ?? stage.timeoutMs;
+    return {
+      kind: "record",
+      events: [{ type: "StageEntered", stage: next, tasks: stage.tasks(context, state.done), deadline: now + timeoutMs, at: now }],
+    };
+  }
+  const stageName = definition.stages[state.stage]?.name ?? String(state.stage);
+  for (const task of state.tasks) {
+    const a = state.attempts[task.key];
+    if (!a || task.key in state.done) continue;
+    if (a.count === Infinity) return begin(definition, state, `${task.key} was rejected: ${a.lastError ?? "no reason"}`, now);
+    if (a.count >= policy.retry.maxAttempts) {
+      return begin(definition, state, `${task.key} failed ${a.count} times; last: ${a.lastError ?? "unknown"}`, now);
+    }
+  }
+  if (now >= state.stageDeadline) return begin(definition, state, `stage ${stageName} timed out`, now);
+  const pending = state.tasks.filter((t) => !(t.key in state.done));
+  const due = pending.filter((t) => (state.attempts[t.key]?.retryAt ?? 0) <= now);
+  const wakeAt = Math.min(state.stageDeadline, ...pending.map((t) => state.attempts[t.key]?.retryAt ?? now));
+  if (due.length === 0) return { kind: "wait", wakeAt };
+  return { kind: "run", tasks: due.map((task) => ({ task, phase: "run", action: task.run })), wakeAt };
+}
+
+/**
+ * Turns the saga round: compensate every task of every stage entered so far, newest stage first.
+ * Even tasks with no known outcome: a request may have taken effect while its answer was lost,
+ * and compensations are harmless when the task never took effect.
+ */
+function begin<C>(definition: SagaDefinition<C>, state: SagaState, reason: string, now: number): Plan {
+  const groups: SagaTask[][] = [];
+  for (const stage of [...state.history].reverse()) {
+    const undo = stage.filter((t) => t.compensate !== undefined);
+    if (undo.length > 0) groups.push(undo);
+  }
+  const final = definition.finallyCompensate(state.context as C, reason);
+  if (final.length > 0) groups.push([...final]);
+  return { kind: "record", events: [{ type: "CompensationBegan", reason, groups, at: now }] };
+}
+
+function planCompensation(state: SagaState, now: number, policy: RetryPolicy): Plan {
+  const group = state.compensation[state.compensationGroup];
+  if (!group) return { kind: "record", events: [{ type: "SagaCompensated", at: now }] };
+  const pending = group.filter((t) => !state.compensated.includes(t.key));
+  for (const task of pending) {
+    const a = state.attempts[task.key];
+    if (a && a.count >= policy.maxCompensationAttempts) {
+      return {
+        kind: "record",
+        events: [{ type: "AttentionNeeded", error: `compensating ${task.key} failed ${a.count} times; last: ${a.lastError ?? "unknown"}`, at: now }],
+      };
+    }
+  }
+  const due = pending.filter((t) => (state.attempts[t.key]?.retryAt ?? 0) <= now);
+  const wakeAt = pending.length === 0 ? null : Math.min(...pending.map((t) => state.attempts[t.key]?.retryAt ?? now));
+  if (due.length === 0) return { kind: "wait", wakeAt };
+  return {
+    kind: "run",
+    // Final tasks (no compensate of their own) run their `run` action as the compensating step.
+    tasks: due.map((task) => ({ task, phase: "compensate", action: task.compensate ?? task.run })),
+    wakeAt,
+  };
+}
+
+/** The saga events a task's outcome records; `delayMs` is the backoff chosen for a retry. */
+export function outcomeEvents(state: SagaState, due: DueTask, outcome: TaskOutcome, now: number, delayMs: number): SagaEvent[] {
+  const key = due.task.key;
+  if (outcome.kind === "deferred") {
+    const live = due.phase === "run" ? state.status === "running" && !(key in state.done) : state.status === "compensating" && !state.compensated.includes(key);
+    return live ? [{ type: "TaskDeferred", key, reason: outcome.reason, retryAt: now + outcome.retryAfterMs, at: now }] : [];
+  }
+  if (due.phase === "run") {
+    if (state.status !== "running" || key in state.done || !state.tasks.some((t) => t.key === key)) return [];
+    switch (outcome.kind) {
+      case "done":
+        return [{ type: "TaskDone", key, result: outcome.result ?? null, clock: outcome.clock ?? null, eventId: outcome.eventId ?? null, at: now }];
+      case "rejected":
+        return [{ type: "TaskRejected", key, reason: outcome.reason, at: now }];
+      case "failed":
+        return [{ type: "TaskFailed", key, error: outcome.error, retryAt: now + Math.max(delayMs, outcome.retryAfterMs ?? 0), at: now }];
+    }
+  }
+  if (state.status !== "compensating" || state.compensated.includes(key)) return [];
+  if (outcome.kind === "done") return [{ type: "CompensationDone", key, at: now }];
+  if (outcome.kind === "rejected" && outcome.code !== undefined && due.task.nothingToUndo?.includes(outcome.code)) {
+    return [{ type: "CompensationDone", key, at: now }];
+  }
+  const error = outcome.kind === "rejected" ? `rejected: ${outcome.reason}` : outcome.error;
+  const retryAfter = outcome.kind === "failed" ? (outcome.retryAfterMs ?? 0) : 0;
+  return [{ type: "CompensationFailed", key, error, retryAt: now + Math.max(delayMs, retryAfter), at: now }];
+}
+
+/** The saga events a fact delivered to this instance records (none for a duplicate). */
+export function factEvents<C>(definition: SagaDefinition<C>, state: SagaState, sagaId: string, fact: RecordedEvent, now: number): SagaEvent[] {
+  if (state.seenFacts.includes(fact.meta.eventId)) return [];
+  const observed: SagaEvent = { type: "FactObserved", eventId: fact.meta.eventId, fact: `${fact.meta.entityType}/${fact.meta.entityId}#${fact.seq} ${fact.type}`, clock: fact.meta.hlc, at: now };
+  const starts = fact.meta.entityType === definition.startedBy.entityType && fact.type === definition.startedBy.eventType;
+  if (state.status === "new") {
+    // Facts about an instance that has not started (late or reordered) are not the saga's to act on.
+    if (!starts) return [];
+    return [observed, { type: "SagaStarted", context: definition.start(fact, sagaId), fact: fact.meta.eventId, at: now }];
+  }
+  if (state.status === "running" && definition.abortOn) {
+    const reason = definition.abortOn(fact, state.context as C);
+    if (reason !== null) {
+      const turn = begin(definition, state, reason, now);
+      return turn.kind === "record" ? [observed, ...turn.events] : [observed];
+    }
+  }
+  return [observed];
+}
+
+/** The operator's "retry": only a saga that needs attention resumes its compensation afresh. */
+export function operatorRetry(state: SagaState, now: number): SagaEvent[] | null {
+  return state.status === "attention" ? [{ type: "OperatorRetried", at: now }] : null;
+}
+
+/** The operator's "compensate": a running saga is turned round; one needing attention retries. */
+export function operatorCompensate<C>(definition: SagaDefinition<C>, state: SagaState, now: number): SagaEvent[] | null {
+  if (state.status === "attention") return [{ type: "OperatorRetried", at: now }];
+  if (state.status !== "running") return null;
+  const turn = begin(definition, state, "compensation forced by an operator", now);
+  return turn.kind === "record" ? [...turn.events] : null;
+}
+
+/** The id of one saga instance, which is also the name of the object that hosts it. */
+export function sagaInstanceId(tenant: string, sagaName: string, instanceKey: string): string {
+  return `${tenant}:${sagaName}:${instanceKey}`;
+}

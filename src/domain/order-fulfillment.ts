@@ -1,0 +1,136 @@
+// The order-fulfillment saga: OrderCreated → reserve every line (in parallel) → submit the
+// payment → charge it at the payment gateway → record the approval → confirm the order → ship
+// every line → ship the order. A rejected reservation, a declined charge, a step that keeps
+// failing or a stage that times out compensates: the charge is refunded (or voided), the
+// payment declined, every reservation released, and the order cancelled. So every order ends
+// shipped or cancelled, and stock is only ever moved from available to reserved to shipped.
+import { z } from "zod";
+import { defineSaga, taskIdempotencyKey, type SagaTask } from "../core/saga.js";
+
+const created = z.object({
+  customerId: z.string(),
+  items: z.array(z.object({ sku: z.string(), quantity: z.number(), unitPrice: z.number() })),
+  total: z.number(),
+});
+
+export interface FulfillmentContext {
+  readonly sagaId: string;
+  readonly orderId: string;
+  readonly items: readonly { readonly sku: string; readonly quantity: number }[];
+  readonly total: number;
+  readonly currency: string;
+}
+
+const orderIdOf = z.object({ orderId: z.string() });
+
+/** The payment of an order shares the order's id, so its facts find their saga. */
+export const paymentIdFor = (orderId: string): string => orderId;
+
+const chargeResult = z.object({ gatewayRef: z.string() });
+
+export const orderFulfillment = defineSaga<FulfillmentContext>({
+  name: "order-fulfillment",
+  startedBy: { entityType: "orders", eventType: "OrderCreated" },
+  instanceOf(fact) {
+    switch (fact.meta.entityType) {
+      case "orders":
+      case "payments":
+        return fact.meta.entityId;
+      case "inventory":
+        return orderIdOf.safeParse(fact.data).data?.orderId ?? null;
+      default:
+        return null;
+    }
+  },
+  start(fact, sagaId) {
+    const order = created.parse(fact.data);
+    return {
+      sagaId,
+      orderId: fact.meta.entityId,
+      items: order.items.map(({ sku, quantity }) => ({ sku, quantity })),
+      total: order.total,
+      currency: "EUR",
+    };
+  },
+  stages: [
+    {
+      name: "reserve",
+      timeoutMs: 30_000,
+      tasks: (o) =>
+        o.items.map((line) => ({
+          key: `reserve:${line.sku}`,
+          run: { kind: "command", entityType: "inventory", entityId: line.sku, command: "reserve", data: { orderId: o.orderId, quantity: line.quantity } },
+          compensate: { kind: "command", entityType: "inventory", entityId: line.sku, command: "release", data: { orderId: o.orderId } },
+        })),
+    },
+    {
+      name: "submit-payment",
+      timeoutMs: 30_000,
+      tasks: (o) => (o.total <= 0 ? [] : [submitPayment(o)]),
+    },
+    {
+      name: "charge",
+      timeoutMs: 60_000,
+      tasks: (o) => (o.total <= 0 ? [] : [charge(o)]),
+    },
+    {
+      name: "settle-payment",
+      timeoutMs: 30_000,
+      tasks: (o, results) => {
+        const charged = chargeResult.safeParse(results["charge"]);
+        if (!charged.success) return [];
+        const id = paymentIdFor(o.orderId);
+        return [{ key: "approve-payment", run: { kind: "command", entityType: "payments", entityId: id, command: "approve", data: { gatewayRef: charged.data.gatewayRef } } }];
+      },
+    },
+    {
+      name: "confirm",
+      timeoutMs: 30_000,
+      tasks: (o) => [
+        { key: "confirm-order", run: { kind: "command", entityType: "orders", entityId: o.orderId, command: "confirm", data: { paymentId: o.total <= 0 ? null : paymentIdFor(o.orderId) } } },
+      ],
+    },
+    {
+      name: "ship-lines",
+      timeoutMs: 30_000,
+      tasks: (o) =>
+        o.items.map((line) => ({
+          key: `ship:${line.sku}`,
+          run: { kind: "command", entityType: "inventory", entityId: line.sku, command: "ship", data: { orderId: o.orderId } },
+        })),
+    },
+    {
+      name: "ship-order",
+      timeoutMs: 30_000,
+      tasks: (o) => [{ key: "ship-order", run: { kind: "command", entityType: "orders", entityId: o.orderId, command: "ship", data: {} } }],
+    },
+  ],
+  abortOn(fact, o) {
+    return fact.meta.entityType === "orders" && fact.meta.entityId === o.orderId && fact.type === "OrderCancelled"
+      ? "the order was cancelled"
+      : null;
+  },
+  finallyCompensate: (o, reason) => [
+    { key: "cancel-order", run: { kind: "command", entityType: "orders", entityId: o.orderId, command: "cancel", data: { reason: reason.slice(0, 500) } } },
+  ],
+});
+
+function submitPayment(o: FulfillmentContext): SagaTask {
+  const id = paymentIdFor(o.orderId);
+  return {
+    key: "submit-payment",
+    run: { kind: "command", entityType: "payments", entityId: id, command: "submit", data: { orderId: o.orderId, amount: o.total, currency: o.currency } },
+    compensate: { kind: "command", entityType: "payments", entityId: id, command: "decline", data: { reason: "the order was not fulfilled" } },
+    // The submission may never have taken effect (its answer lost, or never sent).
+    nothingToUndo: ["no-payment"],
+  };
+}
+
+function charge(o: FulfillmentContext): SagaTask {
+  return {
+    key: "charge",
+    run: { kind: "call", service: "payment-gateway", operation: "charge", data: { reference: o.orderId, amount: o.total, currency: o.currency } },
+    // Refunds a charge that went through, or voids one still in flight or never received.
+    compensate: { kind: "call", service: "payment-gateway", operation: "refund", data: { chargeKey: taskIdempotencyKey(o.sagaId, "charge", "run") } },
+  };
+}

@@ -1,0 +1,80 @@
+// Guarded calls to the payment gateway through real bindings: the breaker shared in its own
+// object opens under sustained failure, fails fast while open (the gateway sees no calls and the
+// tenant gets 503 with Retry-After), and closes after a successful half-open probe.
+import { describe, expect, it } from "vitest";
+import { call, eventually, newTenant, tenantClient } from "./support/api.js";
+import { adminCall, gatewayCalls, readEntity, setGateway } from "./support/sagas.js";
+
+interface BreakerItem {
+  name: string;
+  state: { status: string };
+  transitions: { from: string; to: string; reason: string }[];
+}
+
+async function breakerOf(name: string): Promise<BreakerItem | undefined> {
+  const res = await adminCall("/admin/breakers");
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { items: BreakerItem[] }).items.find((b) => b.name === name);
+}
+
+describe("guarded payment gateway calls", () => {
+  it("settles a submitted payment directly through the gateway", async () => {
+    const tenant = await newTenant("pay");
+    const api = tenantClient(tenant.apiKey);
+    await api.command("payments", "p-1", "submit", { orderId: "o-1", amount: 20, currency: "EUR" });
+    const direct = await callSettle(tenant.apiKey, "p-1");
+    expect(direct.status).toBe(200);
+    expect((await readEntity(api, "payments", "p-1")).state).toMatchObject({ status: "approved" });
+  });
+
+  it("opens under sustained failure, fails fast while open, and closes after a successful probe", async () => {
+    const tenant = await newTenant("brk");
+    const api = tenantClient(tenant.apiKey);
+    const breaker = `payment-gateway:${tenant.id}`;
+    await api.command("payments", "p-1", "submit", { orderId: "o-1", amount: 20, currency: "EUR" });
+    await setGateway(tenant.id, { errorRate: 1 });
+
+    // Each settle makes up to 3 guarded attempts; the breaker opens after 10 failures in a row.
+    // Once it is open, a settle fails fast: 503 with Retry-After, and the gateway sees no call.
+    const failed = await eventually(async () => {
+      const before = await gatewayCalls(tenant.id);
+      const res = await callSettle(tenant.apiKey, "p-1");
+      const touched = (await gatewayCalls(tenant.id)) - before;
+      expect(res.status).toBe(503);
+      const body = (await res.json()) as { type: string; detail: string };
+      return body.detail.includes("circuit breaker is open") && touched === 0 ? { res, body } : undefined;
+    });
+    expect(failed.body.type).toBe("https://factline.dev/problems/dependency-unavailable");
+    expect(Number(failed.res.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect((await breakerOf(breaker))?.transitions.some((t) => t.from === "closed" && t.to === "open")).toBe(true);
+
+    await setGateway(tenant.id, { errorRate: 0 });
+    const ok = await eventually(async () => {
+      const res = await callSettle(tenant.apiKey, "p-1");
+      return res.status === 200 ? res : undefined;
+    });
+    expect(ok.status).toBe(200);
+    expect((await readEntity(api, "payments", "p-1")).state).toMatchObject({ status: "approved" });
+    const closed = await breakerOf(breaker);
+    expect(closed?.state.status).toBe("closed");
+    const path = [...(closed?.transitions ?? [])].reverse().map((t) => `${t.from}->${t.to}`);
+    // Probes that failed while the gateway was still down may sit in between.
+    expect(path[0]).toBe("closed->open");
+    expect(path.slice(-2)).toEqual(["open->half-open", "half-open->closed"]);
+  });
+
+  it("answers a payment that is not submitted with 422 and an unknown one with 404", async () => {
+    const tenant = await newTenant("pay");
+    expect((await callSettle(tenant.apiKey, "nope")).status).toBe(404);
+    const api = tenantClient(tenant.apiKey);
+    await api.command("payments", "p-2", "submit", { orderId: "o-2", amount: 5, currency: "EUR" });
+    expect((await callSettle(tenant.apiKey, "p-2")).status).toBe(200);
+    const again = await callSettle(tenant.apiKey, "p-2");
+    expect(again.status).toBe(422);
+    expect(((await again.json()) as { code: string }).code).toBe("not-submitted");
+  });
+});
+
+function callSettle(apiKey: string, paymentId: string): Promise<Response> {
+  return call(`/v1/payments/${paymentId}/settle`, { method: "POST", headers: { authorization: `Bearer ${apiKey}` } });
+}

@@ -1,0 +1,123 @@
+// At-least-once, unordered delivery of the facts that drive a saga: duplicates and reordered
+// facts, injected through the worker's own queue handler next to the real queue, never repeat a
+// step; and a saga object that restarts mid-flight continues where it stopped.
+import { createExecutionContext, createMessageBatch, getQueueResult, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { toCloudEvent } from "../src/core/cloud-event.js";
+import type { RecordedEvent } from "../src/core/envelope.js";
+import worker from "../worker.js";
+import { eventually, newTenant, tenantClient } from "./support/api.js";
+import { adminCall, gatewayLedger, orderEnds, readEntity, sagaId, setGateway } from "./support/sagas.js";
+
+type Api = ReturnType<typeof tenantClient>;
+
+async function log(api: Api, type: string, id: string): Promise<RecordedEvent[]> {
+  const res = await api.get(`/v1/entities/${type}/${id}/events?limit=1000`);
+  return ((await res.json()) as { events: RecordedEvent[] }).events;
+}
+
+/** Delivers facts to the worker's queue handler as one batch, as the queue would (again). */
+async function redeliver(facts: readonly RecordedEvent[]): Promise<{ retried: number }> {
+  const batch = createMessageBatch(
+    "factline-facts",
+    facts.map((f, i) => ({ id: `redelivery-${i}-${f.meta.eventId}`, timestamp: new Date(), attempts: 2, body: toCloudEvent(f) })),
+  );
+  const ctx = createExecutionContext();
+  await (worker.queue as ExportedHandlerQueueHandler<Env>)(batch, env, ctx);
+  const result = await getQueueResult(batch, ctx);
+  return { retried: result.retryMessages.length };
+}
+
+async function sagaLog(id: string): Promise<string[]> {
+  const res = await adminCall(`/admin/sagas/${id}`);
+  return ((await res.json()) as { log: { type: string }[] }).log.map((e) => e.type);
+}
+
+describe("saga delivery", () => {
+  it("does not repeat steps when driving facts arrive twice and out of order", async () => {
+    const tenant = await newTenant("dup");
+    const api = tenantClient(tenant.apiKey);
+    await api.command("inventory", "cup", "restock", { quantity: 10 });
+    await api.command("inventory", "mug", "restock", { quantity: 10 });
+    await api.command("orders", "o-1", "create", {
+      customerId: "c",
+      items: [
+        { sku: "cup", quantity: 2, unitPrice: 3 },
+        { sku: "mug", quantity: 1, unitPrice: 4 },
+      ],
+    });
+    // The starting fact again, three times, racing the real queue's own delivery (a consumer that
+    // loses the race on a projection checkpoint may ask for a retry: that is at-least-once too).
+    const created = await log(api, "orders", "o-1");
+    await Promise.all([redeliver(created), redeliver([...created, ...created])]);
+
+    expect(await orderEnds(api, "o-1")).toBe("shipped");
+    const id = sagaId(tenant.id, "o-1");
+    await eventually(async () => {
+      const res = await adminCall(`/admin/sagas/${id}`);
+      return ((await res.json()) as { status: string }).status === "completed" ? true : undefined;
+    });
+
+    // Every fact of the journey, duplicated and newest first.
+    const facts = [...(await log(api, "orders", "o-1")), ...(await log(api, "inventory", "cup")), ...(await log(api, "inventory", "mug")), ...(await log(api, "payments", "o-1"))];
+    const before = await sagaLog(id);
+    expect(await redeliver([...facts, ...facts].reverse())).toEqual({ retried: 0 });
+    // Facts the real queue had not yet brought are noted as observed; nothing else happens.
+    const after = await sagaLog(id);
+    expect(after.slice(0, before.length)).toEqual(before);
+    expect(after.slice(before.length).every((type) => type === "FactObserved")).toBe(true);
+    // And once seen, a fact is never noted again.
+    expect(await redeliver(facts)).toEqual({ retried: 0 });
+    expect(await sagaLog(id)).toEqual(after);
+
+    expect((await log(api, "orders", "o-1")).map((e) => e.type)).toEqual(["OrderCreated", "OrderConfirmed", "OrderShipped"]);
+    expect((await log(api, "payments", "o-1")).map((e) => e.type)).toEqual(["PaymentSubmitted", "PaymentApproved"]);
+    expect((await log(api, "inventory", "cup")).map((e) => e.type)).toEqual(["Restocked", "Reserved", "Shipped"]);
+    expect((await readEntity(api, "inventory", "cup")).state).toMatchObject({ onHand: 8, shipped: 2, reserved: 0 });
+    expect(await gatewayLedger(tenant.id)).toHaveLength(1);
+  });
+
+  it("carries the driving fact's clock and the saga's correlation into the commands it issues", async () => {
+    const tenant = await newTenant("hlc");
+    const api = tenantClient(tenant.apiKey);
+    await api.command("inventory", "pen", "restock", { quantity: 1 });
+    await api.command("orders", "o-1", "create", { customerId: "c", items: [{ sku: "pen", quantity: 1, unitPrice: 1 }] });
+    expect(await orderEnds(api, "o-1")).toBe("shipped");
+    const [created] = await log(api, "orders", "o-1");
+    const reserved = (await log(api, "inventory", "pen")).find((e) => e.type === "Reserved");
+    expect(created && reserved).toBeTruthy();
+    expect(reserved!.meta.hlc > created!.meta.hlc).toBe(true);
+    expect(reserved!.meta.correlationId).toBe(sagaId(tenant.id, "o-1"));
+    expect(reserved!.meta.causationId).toBe(created!.meta.eventId);
+    expect(reserved!.meta.idempotencyKey).toBe(`${sagaId(tenant.id, "o-1")}/reserve:pen`);
+  });
+
+  it("continues from its own log after the saga object restarts", async () => {
+    const tenant = await newTenant("rst");
+    const api = tenantClient(tenant.apiKey);
+    await api.command("inventory", "box", "restock", { quantity: 4 });
+    await setGateway(tenant.id, { errorRate: 1 });
+    await api.command("orders", "o-1", "create", { customerId: "c", items: [{ sku: "box", quantity: 3, unitPrice: 2 }] });
+    const id = sagaId(tenant.id, "o-1");
+
+    // With the gateway down the saga ends up waiting for an operator, its progress only in its log.
+    await eventually(async () => {
+      const res = await adminCall(`/admin/sagas/${id}`);
+      return res.status === 200 && ((await res.json()) as { status: string }).status === "attention" ? true : undefined;
+    }, 30_000);
+    const before = await sagaLog(id);
+    // Crash the object: its memory is gone, the next call constructs it anew from storage.
+    await runInDurableObject(env.SAGA.get(env.SAGA.idFromName(id)), (_saga, state) => state.abort("simulated crash")).catch(() => undefined);
+    await setGateway(tenant.id, { errorRate: 0 });
+    expect((await adminCall(`/admin/sagas/${id}/retry`, { method: "POST" })).status).toBe(202);
+
+    expect(await orderEnds(api, "o-1")).toBe("cancelled");
+    const after = await sagaLog(id);
+    expect(after.slice(0, before.length)).toEqual(before);
+    expect(after.filter((t) => t === "SagaStarted")).toHaveLength(1);
+    expect((await log(api, "inventory", "box")).map((e) => e.type)).toEqual(["Restocked", "Reserved", "Released"]);
+    expect((await log(api, "payments", "o-1")).map((e) => e.type)).toEqual(["PaymentSubmitted", "PaymentDeclined"]);
+    expect((await gatewayLedger(tenant.id)).filter((e) => e.status === "approved" && !e.refunded)).toEqual([]);
+  }, 60_000);
+});
