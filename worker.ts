@@ -2,30 +2,59 @@
 // and the cloud tier (views, admin API, queue consumers). The two never import each other; they
 // meet here and talk through bindings (the facts queue, entity object stubs, D1).
 import { Hono } from "hono";
+import { methodNotAllowed } from "hono/method-not-allowed";
+import { secureHeaders } from "hono/secure-headers";
+import { adminOperations } from "./cloud/admin-operations.js";
 import { adminRoutes } from "./cloud/admin-routes.js";
 import { dashboardRoutes } from "./cloud/dashboard/routes.js";
 import { consumeDeadLetterQueue } from "./cloud/dead-letters.js";
 import { consumeFacts } from "./cloud/fact-consumer.js";
 import { flushMetricsSoon, recordRequest } from "./cloud/metrics-buffer.js";
+import { dashboardOperations } from "./cloud/dashboard-operations.js";
+import { sagaOperations } from "./cloud/saga-operations.js";
+import { viewOperations } from "./cloud/view-operations.js";
+import { projections } from "./cloud/projections/index.js";
 import { viewRoutes } from "./cloud/view-routes.js";
 import { paymentRoutes } from "./cloud/payment-routes.js";
 import { drizzle } from "drizzle-orm/d1";
+import { entityOperations } from "./edge/entity-operations.js";
 import { entityRoutes } from "./edge/entity-routes.js";
 import { tenantAuth } from "./edge/tenant-auth.js";
+import { tenantCors } from "./edge/tenant-cors.js";
+import { API_REFERENCE_CSP, renderApiReference } from "./src/core/api-reference-page.js";
 import { logEvent } from "./src/core/log.js";
+import { apiDocument } from "./src/core/api-document.js";
 import { problem, problemResponse } from "./src/core/problem.js";
 import type { RequestScope } from "./src/core/request-scope.js";
 import { continueTrace } from "./src/core/trace-context.js";
+import { domain } from "./src/domain/index.js";
 
 export { ProjectionRebuilder } from "./cloud/projection-rebuilder.js";
 export { EntityActor } from "./edge/entity-actor.js";
 export { SagaHost } from "./cloud/saga-host.js";
 export { CircuitBreakerHost } from "./cloud/breaker-host.js";
 export { PaymentGatewaySim } from "./cloud/payment-gateway-sim.js";
+export { TenantGate } from "./edge/tenant-gate.js";
 
 const ENTITY_PATH = /^\/v1\/entities\/([^/]+)\/([^/]+)(?:\/commands\/([^/]+))?/;
 
-const app = new Hono<{ Bindings: Env; Variables: RequestScope }>();
+/** The HTTP app (exported so the contract suite can compare its routes with the OpenAPI document). */
+export const app = new Hono<{ Bindings: Env; Variables: RequestScope }>();
+
+// Outermost, so that they also apply to what the inner middleware and the error handlers answer.
+// Referrer-Policy same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on
+// same-origin form posts, which the dashboard's CSRF check (rightly) refuses.
+const secure = secureHeaders({ referrerPolicy: "same-origin" });
+// A WebSocket handshake's 101 has immutable headers, and no browser renders a handshake's answer.
+app.use("*", (c, next) => (c.req.header("upgrade")?.toLowerCase() === "websocket" ? next() : secure(c, next)));
+app.use(
+  "*",
+  methodNotAllowed({
+    app,
+    onMethodNotAllowed: (c, allowed) =>
+      problemResponse(problem("method-not-allowed", `${c.req.method} is not served here; use ${allowed.join(", ")}`), { allow: allowed.join(", ") }),
+  }),
+);
 
 app.use("*", async (c, next) => {
   const started = Date.now();
@@ -67,6 +96,12 @@ app.use("*", async (c, next) => {
 });
 
 app.get("/healthz", (c) => c.json({ status: "ok" }));
+// The API's description, built once per isolate from the operations declared beside each route
+// module (and the zod schemas those routes validate with).
+const openApi = apiDocument(() => [...entityOperations(domain), ...viewOperations(projections), ...adminOperations, ...sagaOperations, ...dashboardOperations]);
+app.get("/openapi.json", (c) => c.json(openApi()));
+app.get("/docs", (c) => c.html(renderApiReference(openApi()), 200, { "content-security-policy": API_REFERENCE_CSP }));
+app.use("/v1/*", tenantCors());
 app.use("/v1/*", tenantAuth());
 app.route("/v1/entities", entityRoutes);
 app.route("/v1/views", viewRoutes);

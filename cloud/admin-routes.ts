@@ -7,6 +7,7 @@ import { issueApiKey } from "../src/core/api-key.js";
 import { fieldErrors } from "../src/core/entity.js";
 import { tenantIdSchema } from "../src/core/identifiers.js";
 import { problem, problemResponse } from "../src/core/problem.js";
+import { readJsonBody } from "../src/core/request-body.js";
 import type { RequestScope } from "../src/core/request-scope.js";
 import { listDeadLetters, replayDeadLetter } from "./dead-letters.js";
 import type { Db } from "./projection.js";
@@ -14,11 +15,12 @@ import { projectionLag } from "./projection-lag.js";
 import { projections } from "./projections/index.js";
 import { sagaAdminRoutes } from "./saga-admin-routes.js";
 import { apiKeys, deadLetters, tenants } from "./schema.js";
+import { presentPolicy, pushTenantPolicy, tenantPolicyRoutes } from "./tenant-policy-routes.js";
 import { readTenantMetrics } from "./tenant-metrics.js";
 
 type AdminEnv = { Bindings: Env; Variables: RequestScope };
 
-const createTenantSchema = z.object({ id: tenantIdSchema, name: z.string().trim().min(1).max(200) }).strict();
+export const createTenantSchema = z.object({ id: tenantIdSchema, name: z.string().trim().min(1).max(200) }).strict();
 
 export const adminRoutes = new Hono<AdminEnv>();
 
@@ -26,16 +28,16 @@ adminRoutes.use("*", adminAuth());
 adminRoutes.route("/", sagaAdminRoutes);
 
 adminRoutes.post("/tenants", async (c) => {
-  const body = await c.req.json<unknown>().catch(() => undefined);
-  if (body === undefined) return problemResponse(problem("malformed-request", "the body must be JSON"));
-  const parsed = createTenantSchema.safeParse(body);
+  const body = await readJsonBody(c.req.raw);
+  if (!body.ok) return problemResponse(body.problem);
+  const parsed = createTenantSchema.safeParse(body.value);
   if (!parsed.success) {
     return problemResponse(problem("validation-failed", "the tenant is invalid", { errors: fieldErrors(parsed.error) }));
   }
   const db: Db = drizzle(c.env.DB);
   const key = await issueApiKey();
   const now = Date.now();
-  const tenant = { id: parsed.data.id, name: parsed.data.name, status: "active" as const, createdAt: now };
+  const tenant = { id: parsed.data.id, name: parsed.data.name, status: "active" as const, createdAt: now, rateLimitRps: null, rateLimitBurst: null, corsOrigins: [] };
   try {
     await db.batch([
       db.insert(tenants).values(tenant),
@@ -76,6 +78,7 @@ for (const [action, status] of [["suspend", "suspended"], ["resume", "active"]] 
     const updated = await db.update(tenants).set({ status }).where(eq(tenants.id, c.req.param("id"))).returning();
     const tenant = updated[0];
     if (!tenant) return problemResponse(problem("not-found", `no tenant ${c.req.param("id")}`));
+    await pushTenantPolicy(c.env, tenant.id);
     return c.json(present(tenant));
   });
 }
@@ -105,8 +108,11 @@ adminRoutes.delete("/tenants/:id/keys/:keyId", async (c) => {
   const key = (await db.select().from(apiKeys).where(eq(apiKeys.id, c.req.param("keyId"))).limit(1))[0];
   if (!key || key.tenantId !== c.req.param("id")) return problemResponse(problem("not-found", "no such key"));
   if (key.revokedAt === null) await db.update(apiKeys).set({ revokedAt: Date.now() }).where(eq(apiKeys.id, key.id));
+  await pushTenantPolicy(c.env, key.tenantId);
   return c.body(null, 204);
 });
+
+adminRoutes.route("/tenants", tenantPolicyRoutes);
 
 adminRoutes.get("/dead-letters", async (c) => {
   const db: Db = drizzle(c.env.DB);
@@ -154,7 +160,7 @@ function rebuilderFor(env: Env, projection: string, tenant: string) {
 }
 
 function present(t: typeof tenants.$inferSelect) {
-  return { id: t.id, name: t.name, status: t.status, createdAt: new Date(t.createdAt).toISOString() };
+  return { id: t.id, name: t.name, status: t.status, createdAt: new Date(t.createdAt).toISOString(), ...presentPolicy(t) };
 }
 
 function adminAuth(): MiddlewareHandler<AdminEnv> {

@@ -8,6 +8,11 @@ export const tenants = sqliteTable("tenants", {
   name: text("name").notNull(),
   status: text("status", { enum: ["active", "suspended"] }).notNull().default("active"),
   createdAt: integer("created_at").notNull(),
+  /** Fair use: a token bucket refilled at this rate (null: no limit). */
+  rateLimitRps: real("rate_limit_rps"),
+  rateLimitBurst: integer("rate_limit_burst"),
+  /** Browser origins allowed to call the tenant API (JSON array of origins). */
+  corsOrigins: text("cors_origins", { mode: "json" }).$type<string[]>().notNull().default([]),
 });
 
 export const apiKeys = sqliteTable(

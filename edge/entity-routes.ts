@@ -10,7 +10,7 @@ import { problem, problemResponse, type Problem } from "../src/core/problem.js";
 import type { RequestScope } from "../src/core/request-scope.js";
 import { domain } from "../src/domain/index.js";
 import type { EntityAddress, EntityRpc } from "../src/core/entity-protocol.js";
-import { readJsonBody } from "./request-body.js";
+import { readJsonBody } from "../src/core/request-body.js";
 
 type AppContext = Context<{ Bindings: Env; Variables: RequestScope }>;
 

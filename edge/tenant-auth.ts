@@ -1,11 +1,13 @@
 // Admits /v1 requests: `Authorization: Bearer <tenant api key>` decides the tenant. Keys are
-// looked up by id in D1 and compared by digest in constant time; a suspended tenant is refused.
-// Verified keys are cached per isolate for a few seconds, which bounds how long a revoked key
-// or a suspension takes to bite everywhere (stated in the README).
+// looked up by id in D1 and compared by digest in constant time. The key → tenant record is
+// cached per isolate for a few seconds (it never changes, except by revocation); whether the
+// tenant may run — suspension, revocation, its rate limit — is asked of the tenant's gate object
+// on every request, so those bite at once in every isolate.
 import type { MiddlewareHandler } from "hono";
 import { apiKeyId, sha256Hex } from "../src/core/api-key.js";
 import { problem, problemResponse } from "../src/core/problem.js";
 import type { RequestScope } from "../src/core/request-scope.js";
+import { tenantGateName, type TenantGateRpc } from "../src/core/tenant-policy.js";
 
 const CACHE_TTL_MS = 5_000;
 const LAST_USED_GRANULARITY_MS = 60_000;
@@ -13,7 +15,6 @@ const LAST_USED_GRANULARITY_MS = 60_000;
 interface KeyRecord {
   readonly tenant: string;
   readonly hash: string;
-  readonly status: string;
   readonly revoked: boolean;
   readonly lastUsedAt: number | null;
   readonly fetchedAt: number;
@@ -33,9 +34,19 @@ export function tenantAuth(): MiddlewareHandler<{ Bindings: Env; Variables: Requ
     const record = await lookup(c.env.DB, keyId, now);
     const digest = await sha256Hex(apiKey);
     if (!record || record.revoked || !constantTimeEqual(digest, record.hash)) return unauthorized();
-    if (record.status !== "active") {
-      return problemResponse(problem("tenant-suspended", `tenant ${record.tenant} is suspended`));
+    const gate = c.env.TENANT_GATE.get(c.env.TENANT_GATE.idFromName(tenantGateName(record.tenant))) as unknown as TenantGateRpc;
+    const admission = await gate.admit(record.tenant, keyId);
+    if (!admission.admitted) {
+      switch (admission.reason) {
+        case "suspended":
+          return problemResponse(problem("tenant-suspended", `tenant ${record.tenant} is suspended`));
+        case "rate-limited":
+          return problemResponse(problem("rate-limited", "this tenant's request rate is over its limit", { retryAfter: admission.retryAfter }));
+        default:
+          return unauthorized();
+      }
     }
+    c.set("corsOrigins", admission.corsOrigins);
     if (record.lastUsedAt === null || now - record.lastUsedAt > LAST_USED_GRANULARITY_MS) {
       cache.set(keyId, { ...record, lastUsedAt: now });
       c.executionCtx.waitUntil(
@@ -52,12 +63,11 @@ async function lookup(db: D1Database, keyId: string, now: number): Promise<KeyRe
   if (cached && now - cached.fetchedAt < CACHE_TTL_MS) return cached;
   const row = await db
     .prepare(
-      `SELECT k.tenant_id AS tenant, k.key_hash AS hash, k.revoked_at AS revokedAt, k.last_used_at AS lastUsedAt,
-              t.status AS status
-         FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.id = ?`,
+      `SELECT k.tenant_id AS tenant, k.key_hash AS hash, k.revoked_at AS revokedAt, k.last_used_at AS lastUsedAt
+         FROM api_keys k WHERE k.id = ?`,
     )
     .bind(keyId)
-    .first<{ tenant: string; hash: string; revokedAt: number | null; lastUsedAt: number | null; status: string }>();
+    .first<{ tenant: string; hash: string; revokedAt: number | null; lastUsedAt: number | null }>();
   if (!row) {
     cache.delete(keyId);
     return undefined;
@@ -65,7 +75,6 @@ async function lookup(db: D1Database, keyId: string, now: number): Promise<KeyRe
   const record: KeyRecord = {
     tenant: row.tenant,
     hash: row.hash,
-    status: row.status,
     revoked: row.revokedAt !== null,
     lastUsedAt: row.lastUsedAt,
     fetchedAt: now,

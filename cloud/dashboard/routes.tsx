@@ -16,6 +16,7 @@ import { domain } from "../../src/domain/index.js";
 import { replayDeadLetter } from "../dead-letters.js";
 import type { Db } from "../projection.js";
 import { createTenant, issueKey, revokeKey, setTenantStatus } from "../tenant-admin.js";
+import { pushTenantPolicy } from "../tenant-policy-routes.js";
 import { findTenant, listKeys, listTenants, openDeadLetters, overview, projectionStatus, startRebuild, viewRows, type TenantRow } from "./data.js";
 import { EntityFinder, EntityView, TIMELINE_SCRIPT } from "./entity-page.js";
 import { Layout } from "./layout.js";
@@ -118,6 +119,7 @@ for (const [action, status] of [["suspend", "suspended"], ["resume", "active"]] 
     const tenant = await allowedTenant(c);
     if (!tenant || c.var.session.role !== "operator") return notFound(c);
     await setTenantStatus(db(c), tenant.id, status);
+    await pushTenantPolicy(c.env, tenant.id);
     return c.redirect(`/dashboard/t/${tenant.id}`, 303);
   });
 }
@@ -146,6 +148,7 @@ dashboardRoutes.post("/t/:tenant/keys/:keyId/revoke", async (c) => {
   const tenant = await allowedTenant(c);
   if (!tenant) return notFound(c);
   if (!(await revokeKey(db(c), tenant.id, c.req.param("keyId")))) return notFound(c);
+  await pushTenantPolicy(c.env, tenant.id);
   return c.redirect(`/dashboard/t/${tenant.id}`, 303);
 });
 

@@ -5,6 +5,8 @@ export interface RequestScope {
   /** The authenticated tenant (set on /v1 routes only). */
   tenant: string;
   requestId: string;
+  /** Browser origins the tenant allows (set on /v1 routes once admitted). */
+  corsOrigins?: readonly string[];
   traceparent: string;
   traceId: string;
   /** Facts a command recorded (set by the entity routes, read by the metrics). */

@@ -1,6 +1,6 @@
 // Reads a JSON request body within a byte limit without buffering more than the limit: a large
 // body is refused as soon as its declared length or the bytes read so far pass the limit.
-import { problem, type Problem } from "../src/core/problem.js";
+import { problem, type Problem } from "./problem.js";
 
 export const MAX_BODY_BYTES = 64 * 1024;
 

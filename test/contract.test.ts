@@ -1,0 +1,251 @@
+// The public HTTP contract: the OpenAPI document is well formed, describes every route the app
+// serves (and nothing it does not), carries the domain's own command schemas; every problem type
+// in the catalogue is answered with its status; the README's table of problem types is true.
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import readme from "../README.md?raw";
+import { jsonSchema } from "../src/core/openapi.js";
+import { problemCatalogue } from "../src/core/problem.js";
+import { domain } from "../src/domain/index.js";
+import { app } from "../worker.js";
+import { admin } from "./support/admin.js";
+import { call, newTenant, tenantClient } from "./support/api.js";
+
+const PROBLEMS = "https://factline.dev/problems/";
+const METHODS = ["get", "post", "put", "patch", "delete", "options", "head"] as const;
+
+type Doc = { paths: Record<string, Record<string, { operationId: string; requestBody?: { content: Record<string, { schema: unknown }> } }>> };
+
+async function openApi(): Promise<Doc & Record<string, unknown>> {
+  const res = await call("/openapi.json");
+  expect(res.status).toBe(200);
+  return (await res.json()) as Doc & Record<string, unknown>;
+}
+
+const responseShape = z.object({ description: z.string().min(1) }).passthrough();
+const parameterShape = z
+  .object({ name: z.string().min(1), in: z.enum(["path", "query", "header", "cookie"]), required: z.boolean().optional(), schema: z.record(z.string(), z.unknown()) })
+  .passthrough();
+const operationShape = z
+  .object({
+    operationId: z.string().min(1),
+    summary: z.string().min(1),
+    parameters: z.array(parameterShape).optional(),
+    responses: z.record(z.string().regex(/^[1-5]\d\d$/), responseShape).refine((r) => Object.keys(r).length > 0, "no responses"),
+  })
+  .passthrough();
+const documentShape = z
+  .object({
+    openapi: z.string().regex(/^3\.1\.\d+$/),
+    info: z.object({ title: z.string().min(1), version: z.string().min(1) }).passthrough(),
+    paths: z.record(
+      z.string().regex(/^\//),
+      z.record(z.string(), z.unknown()).refine((item) => Object.keys(item).every((m) => (METHODS as readonly string[]).includes(m)), "unknown method"),
+    ),
+    components: z.object({ schemas: z.record(z.string(), z.unknown()), securitySchemes: z.record(z.string(), z.unknown()) }).passthrough(),
+  })
+  .passthrough();
+
+/** Hono's path pattern (`/v1/entities/:type/:id`) as segments. */
+function segments(path: string): string[] {
+  return path.split("/").filter(Boolean);
+}
+
+/** Whether a served route and a documented path can name the same URL. */
+function sameRoute(served: string, documented: string): boolean {
+  const a = segments(served);
+  const b = segments(documented);
+  return a.length === b.length && a.every((s, i) => s.startsWith(":") || /^\{.+\}$/.test(b[i] ?? "") || s === b[i]);
+}
+
+function servedRoutes(): { method: string; path: string }[] {
+  // Middleware is registered as method ALL; handlers have their own method.
+  const routes = app.routes.filter((r) => r.method !== "ALL").map((r) => ({ method: r.method.toLowerCase(), path: r.path }));
+  return [...new Map(routes.map((r) => [`${r.method} ${r.path}`, r])).values()];
+}
+
+describe("the OpenAPI document", () => {
+  it("is a well-formed OpenAPI 3.1 document whose every operation has responses", async () => {
+    const doc = await openApi();
+    documentShape.parse(doc);
+    const ids = new Set<string>();
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(item)) {
+        const op = operationShape.parse(operation);
+        expect(ids.has(op.operationId), `duplicate operationId ${op.operationId}`).toBe(false);
+        ids.add(op.operationId);
+        const declared = (op.parameters ?? []).filter((p) => p.in === "path").map((p) => p.name).sort();
+        const templated = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]).sort();
+        expect(declared, `${method} ${path} path parameters`).toEqual(templated);
+      }
+    }
+    const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1] ?? "");
+    for (const ref of refs) expect((doc.components as { schemas: Record<string, unknown> }).schemas).toHaveProperty(ref);
+  });
+
+  it("documents every route the app serves", async () => {
+    const doc = await openApi();
+    const documented = Object.entries(doc.paths).flatMap(([path, item]) => Object.keys(item).map((method) => ({ method, path })));
+    const undocumented = servedRoutes().filter((r) => !documented.some((d) => d.method === r.method && sameRoute(r.path, d.path)));
+    expect(undocumented).toEqual([]);
+  });
+
+  it("documents nothing the app does not serve", async () => {
+    const doc = await openApi();
+    const served = servedRoutes();
+    const phantom = Object.entries(doc.paths)
+      .flatMap(([path, item]) => Object.keys(item).map((method) => ({ method, path })))
+      .filter((d) => !served.some((r) => r.method === d.method && sameRoute(r.path, d.path)));
+    expect(phantom).toEqual([]);
+  });
+
+  it("carries each entity command with the very schema that validates it", async () => {
+    const doc = await openApi();
+    for (const entity of domain.all()) {
+      for (const command of entity.commandNames) {
+        const op = doc.paths[`/v1/entities/${entity.type}/{id}/commands/${command}`]?.post;
+        expect(op, `${entity.type}.${command}`).toBeDefined();
+        const schema = entity.commandSchema(command);
+        if (!schema) throw new Error(`no schema for ${command}`);
+        expect(op?.requestBody?.content["application/json"]?.schema).toEqual(jsonSchema(schema, "input"));
+      }
+    }
+  });
+
+  it("lists every problem type of the catalogue", async () => {
+    const doc = (await openApi()) as unknown as { components: { schemas: { Problem: { properties: { type: { enum: string[] } } } } } };
+    expect(doc.components.schemas.Problem.properties.type.enum.sort()).toEqual(problemCatalogue().map((p) => p.type).sort());
+  });
+});
+
+describe("the API reference page", () => {
+  it("renders every operation on one self-contained page", async () => {
+    const res = await call("/docs");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/html");
+    expect(res.headers.get("content-security-policy")).toContain("default-src 'none'");
+    const html = await res.text();
+    expect(html).not.toMatch(/<script|<link|https?:\/\/(?!factline\.dev)[^"'<\s]*\.(js|css)/i);
+    const doc = await openApi();
+    for (const item of Object.values(doc.paths)) {
+      for (const op of Object.values(item)) expect(html).toContain(`id="${op.operationId}"`);
+    }
+  });
+});
+
+describe("the README", () => {
+  it("lists exactly the problem types of the catalogue, with their statuses and titles", () => {
+    const table = /<!-- problem-types:start[^>]*-->([\s\S]*?)<!-- problem-types:end -->/.exec(readme)?.[1] ?? "";
+    const rows = [...table.matchAll(/^\| `([^`]+)` \| (\d{3}) \| ([^|]+?) \|/gm)].map((m) => ({ type: m[1], status: Number(m[2]), title: m[3] }));
+    expect(rows).toEqual(problemCatalogue().map((p) => ({ type: p.type, status: p.status, title: p.title })));
+  });
+});
+
+describe("every problem type", () => {
+  // Kinds no request can provoke in this suite, each with where it is answered.
+  const notDrivenHere: Record<string, string> = {
+    "idempotency-key-in-flight": "reserved: an entity decides a command in one synchronous step, so no key is ever in flight",
+    "backlog-full": "the entity sheds load past ENTITY_MAX_BACKLOG unsent facts (outbox relay)",
+    "dependency-unavailable": "an overloaded entity object or a guarded dependency (worker.ts onError)",
+    internal: "a bug; the fuzz suite checks that no client input provokes it",
+  };
+
+  async function expectProblem(res: Response, kind: string, status: number): Promise<Record<string, unknown>> {
+    expect(res.status).toBe(status);
+    expect(res.headers.get("content-type")).toBe("application/problem+json");
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({ type: PROBLEMS + kind, status });
+    expect(body.title).toEqual(expect.any(String));
+    expect(body.detail).toEqual(expect.any(String));
+    return body;
+  }
+
+  const driven: Record<string, () => Promise<void>> = {
+    "malformed-request": async () => {
+      const t = await newTenant();
+      const res = await call("/v1/entities/inventory/s/commands/restock", { method: "POST", headers: { authorization: `Bearer ${t.apiKey}`, "content-type": "application/json" }, body: "{" });
+      await expectProblem(res, "malformed-request", 400);
+    },
+    "validation-failed": async () => {
+      const t = await newTenant();
+      const body = await expectProblem(await tenantClient(t.apiKey).command("inventory", "s", "restock", { quantity: -2 }), "validation-failed", 400);
+      expect(body.errors).toEqual([expect.objectContaining({ path: "quantity" })]);
+    },
+    unauthorized: async () => {
+      await expectProblem(await call("/v1/views/inventory"), "unauthorized", 401);
+      await expectProblem(await call("/admin/tenants"), "unauthorized", 401);
+    },
+    "tenant-suspended": async () => {
+      const t = await newTenant();
+      await admin("POST", `/tenants/${t.id}/suspend`);
+      await expectProblem(await tenantClient(t.apiKey).get("/v1/views/inventory"), "tenant-suspended", 403);
+    },
+    forbidden: async () => {
+      const res = await call("/dashboard/sign-out", { method: "POST", headers: { origin: "https://evil.example.net" } });
+      await expectProblem(res, "forbidden", 403);
+    },
+    "not-found": async () => {
+      const t = await newTenant();
+      const api = tenantClient(t.apiKey);
+      await expectProblem(await api.get("/v1/entities/inventory/nothing-here"), "not-found", 404);
+      await expectProblem(await api.get("/v1/entities/no-such-type/x"), "not-found", 404);
+      await expectProblem(await api.command("inventory", "x", "no-such-command", {}), "not-found", 404);
+      await expectProblem(await api.get("/v1/views/no-such-view"), "not-found", 404);
+      await expectProblem(await call("/no/such/route"), "not-found", 404);
+    },
+    "method-not-allowed": async () => {
+      const res = await call("/healthz", { method: "POST" });
+      await expectProblem(res, "method-not-allowed", 405);
+      expect(res.headers.get("allow")).toContain("GET");
+    },
+    conflict: async () => {
+      const t = await newTenant();
+      await expectProblem(await admin("POST", "/tenants", { id: t.id, name: "again" }), "conflict", 409);
+    },
+    "version-mismatch": async () => {
+      const t = await newTenant();
+      const api = tenantClient(t.apiKey);
+      await api.command("inventory", "s", "restock", { quantity: 1 });
+      await expectProblem(await api.command("inventory", "s", "restock", { quantity: 1 }, { "if-match": '"7"' }), "version-mismatch", 412);
+    },
+    "payload-too-large": async () => {
+      const t = await newTenant();
+      const res = await tenantClient(t.apiKey).command("inventory", "s", "restock", { quantity: 1, source: "x".repeat(70_000) });
+      await expectProblem(res, "payload-too-large", 413);
+    },
+    "unsupported-media-type": async () => {
+      const t = await newTenant();
+      const res = await call("/v1/entities/inventory/s/commands/restock", { method: "POST", headers: { authorization: `Bearer ${t.apiKey}`, "content-type": "text/csv" }, body: "quantity\n1" });
+      await expectProblem(res, "unsupported-media-type", 415);
+    },
+    "idempotency-key-reused": async () => {
+      const t = await newTenant();
+      const api = tenantClient(t.apiKey);
+      await api.command("inventory", "s", "restock", { quantity: 1 }, { "idempotency-key": "k1" });
+      await expectProblem(await api.command("inventory", "s", "restock", { quantity: 2 }, { "idempotency-key": "k1" }), "idempotency-key-reused", 422);
+    },
+    "business-rule": async () => {
+      const t = await newTenant();
+      const body = await expectProblem(await tenantClient(t.apiKey).command("inventory", "s", "reserve", { orderId: "o", quantity: 1 }), "business-rule", 422);
+      expect(body.code).toBe("insufficient-stock");
+    },
+    "rate-limited": async () => {
+      const t = await newTenant();
+      await admin("PUT", `/tenants/${t.id}/rate-limit`, { requestsPerSecond: 0.01, burst: 1 });
+      const api = tenantClient(t.apiKey);
+      await api.get("/v1/views/inventory");
+      const res = await api.get("/v1/views/inventory");
+      await expectProblem(res, "rate-limited", 429);
+      expect(res.headers.get("retry-after")).toMatch(/^\d+$/);
+    },
+  };
+
+  it("is either driven by this suite or accounted for", () => {
+    const kinds = problemCatalogue().map((p) => p.type.slice(PROBLEMS.length)).sort();
+    expect([...Object.keys(driven), ...Object.keys(notDrivenHere)].sort()).toEqual(kinds);
+  });
+
+  for (const [kind, drive] of Object.entries(driven)) {
+    it(`answers ${kind} with its status and type`, drive);
+  }
+});

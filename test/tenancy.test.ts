@@ -1,0 +1,223 @@
+// Tenancy and fair use: API keys (shown once, stored as digests, revocable, last use recorded),
+// suspension, per-tenant rate limits, per-tenant CORS and the headers on every response.
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { sha256Hex } from "../src/core/api-key.js";
+import { admin } from "./support/admin.js";
+import { call, newTenant, tenantClient } from "./support/api.js";
+
+const PROBLEMS = "https://factline.dev/problems/";
+
+describe("API keys", () => {
+  it("are stored only as a digest, never as the key itself", async () => {
+    const tenant = await newTenant();
+    const rows = await env.DB.prepare("SELECT * FROM api_keys WHERE tenant_id = ?").bind(tenant.id).all();
+    expect(rows.results).toHaveLength(1);
+    const stored = JSON.stringify(rows.results);
+    expect(stored).not.toContain(tenant.apiKey);
+    expect(rows.results[0]).toMatchObject({ key_hash: await sha256Hex(tenant.apiKey) });
+  });
+
+  it("carry at least 128 random bits and are never shown again by the admin API", async () => {
+    const tenant = await newTenant();
+    const secret = tenant.apiKey.split("_").slice(2).join("_");
+    expect(secret.length * 6).toBeGreaterThanOrEqual(128);
+    const shown = await (await admin("GET", `/tenants/${tenant.id}`)).text();
+    expect(shown).not.toContain(secret);
+  });
+
+  it("record when they were last used", async () => {
+    const tenant = await newTenant();
+    const before = await env.DB.prepare("SELECT last_used_at FROM api_keys WHERE tenant_id = ?").bind(tenant.id).first<{ last_used_at: number | null }>();
+    expect(before?.last_used_at).toBeNull();
+    await tenantClient(tenant.apiKey).get("/v1/views/inventory");
+    const shown = (await (await admin("GET", `/tenants/${tenant.id}`)).json()) as { keys: { lastUsedAt: number | null }[] };
+    expect(shown.keys[0]?.lastUsedAt).toEqual(expect.any(Number));
+  });
+
+  it("stop working the moment they are revoked, while the tenant's other keys go on", async () => {
+    const tenant = await newTenant();
+    const api = tenantClient(tenant.apiKey);
+    const second = (await (await admin("POST", `/tenants/${tenant.id}/keys`)).json()) as { keyId: string; apiKey: string };
+    expect((await tenantClient(second.apiKey).get("/v1/views/inventory")).status).toBe(200);
+    // Used once so that the key sits in this isolate's cache when it is revoked.
+    expect(await admin("DELETE", `/tenants/${tenant.id}/keys/${second.keyId}`)).toHaveProperty("status", 204);
+
+    const refused = await tenantClient(second.apiKey).get("/v1/views/inventory");
+    expect(refused.status).toBe(401);
+    expect(await refused.json()).toMatchObject({ type: `${PROBLEMS}unauthorized` });
+    expect((await api.get("/v1/views/inventory")).status).toBe(200);
+  });
+
+  it("cannot be revoked through another tenant", async () => {
+    const a = await newTenant();
+    const b = await newTenant();
+    const key = (await (await admin("POST", `/tenants/${a.id}/keys`)).json()) as { keyId: string };
+    const res = await admin("DELETE", `/tenants/${b.id}/keys/${key.keyId}`);
+    expect(res.status).toBe(404);
+  });
+});
+
+describe("suspension", () => {
+  it("refuses a suspended tenant with 403 at once and records nothing of its commands", async () => {
+    const tenant = await newTenant();
+    const api = tenantClient(tenant.apiKey);
+    expect((await api.command("inventory", "sku-1", "restock", { quantity: 1 })).status).toBe(200);
+    expect((await admin("POST", `/tenants/${tenant.id}/suspend`)).status).toBe(200);
+
+    const refused = await api.command("inventory", "sku-1", "restock", { quantity: 5 });
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get("content-type")).toBe("application/problem+json");
+    expect(await refused.json()).toMatchObject({ type: `${PROBLEMS}tenant-suspended`, status: 403 });
+    expect((await api.get("/v1/entities/inventory/sku-1")).status).toBe(403);
+
+    expect((await admin("POST", `/tenants/${tenant.id}/resume`)).status).toBe(200);
+    const entity = (await (await api.get("/v1/entities/inventory/sku-1")).json()) as { version: number };
+    expect(entity.version).toBe(1);
+  });
+});
+
+describe("rate limits", () => {
+  it("answer 429 with Retry-After once a tenant's burst is spent, leaving other tenants alone", async () => {
+    const limited = await newTenant();
+    const other = await newTenant();
+    // One token per 100 s: the burst of 3 cannot refill while this test runs.
+    const set = await admin("PUT", `/tenants/${limited.id}/rate-limit`, { requestsPerSecond: 0.01, burst: 3 });
+    expect(set.status).toBe(200);
+    expect(await set.json()).toMatchObject({ rateLimit: { requestsPerSecond: 0.01, burst: 3 } });
+
+    const api = tenantClient(limited.apiKey);
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await api.get("/v1/views/inventory")).status);
+    expect(statuses).toEqual([200, 200, 200, 429]);
+
+    const refused = await api.get("/v1/views/inventory");
+    expect(refused.headers.get("content-type")).toBe("application/problem+json");
+    expect(await refused.json()).toMatchObject({ type: `${PROBLEMS}rate-limited`, status: 429 });
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+
+    expect((await tenantClient(other.apiKey).get("/v1/views/inventory")).status).toBe(200);
+  });
+
+  it("are shared by all of a tenant's keys", async () => {
+    const tenant = await newTenant();
+    const second = (await (await admin("POST", `/tenants/${tenant.id}/keys`)).json()) as { apiKey: string };
+    await admin("PUT", `/tenants/${tenant.id}/rate-limit`, { requestsPerSecond: 0.01, burst: 2 });
+    expect((await tenantClient(tenant.apiKey).get("/v1/views/inventory")).status).toBe(200);
+    expect((await tenantClient(second.apiKey).get("/v1/views/inventory")).status).toBe(200);
+    expect((await tenantClient(tenant.apiKey).get("/v1/views/inventory")).status).toBe(429);
+    expect((await tenantClient(second.apiKey).get("/v1/views/inventory")).status).toBe(429);
+  });
+
+  it("can be lifted", async () => {
+    const tenant = await newTenant();
+    const api = tenantClient(tenant.apiKey);
+    await admin("PUT", `/tenants/${tenant.id}/rate-limit`, { requestsPerSecond: 0.01, burst: 1 });
+    await api.get("/v1/views/inventory");
+    expect((await api.get("/v1/views/inventory")).status).toBe(429);
+    expect((await admin("DELETE", `/tenants/${tenant.id}/rate-limit`)).status).toBe(200);
+    expect((await api.get("/v1/views/inventory")).status).toBe(200);
+  });
+
+  it("are validated", async () => {
+    const tenant = await newTenant();
+    const res = await admin("PUT", `/tenants/${tenant.id}/rate-limit`, { requestsPerSecond: -1, burst: 0.5 });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { type: string; errors: { path: string }[] };
+    expect(body.type).toBe(`${PROBLEMS}validation-failed`);
+    expect(body.errors.map((e) => e.path).sort()).toEqual(["burst", "requestsPerSecond"]);
+    expect((await admin("PUT", `/tenants/nobody-here/rate-limit`, { requestsPerSecond: 1, burst: 1 })).status).toBe(404);
+  });
+});
+
+describe("CORS", () => {
+  it("allows only the origins a tenant has listed to read its answers", async () => {
+    const tenant = await newTenant();
+    const set = await admin("PUT", `/tenants/${tenant.id}/cors`, { origins: ["https://app.example.com"] });
+    expect(set.status).toBe(200);
+    const api = tenantClient(tenant.apiKey);
+
+    const allowed = await api.get("/v1/views/inventory", { origin: "https://app.example.com" });
+    expect(allowed.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
+    expect(allowed.headers.get("access-control-expose-headers")).toContain("factline-consistency");
+    expect(allowed.headers.get("vary")).toContain("Origin");
+
+    const other = await api.get("/v1/views/inventory", { origin: "https://evil.example.net" });
+    expect(other.status).toBe(200);
+    expect(other.headers.get("access-control-allow-origin")).toBeNull();
+  });
+
+  it("allows no origin for a tenant that listed none", async () => {
+    const tenant = await newTenant();
+    const res = await tenantClient(tenant.apiKey).get("/v1/views/inventory", { origin: "https://app.example.com" });
+    expect(res.headers.get("access-control-allow-origin")).toBeNull();
+  });
+
+  it("answers a preflight without credentials", async () => {
+    const res = await call("/v1/entities/inventory/sku-1/commands/restock", {
+      method: "OPTIONS",
+      headers: { origin: "https://app.example.com", "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type" },
+    });
+    expect(res.status).toBe(204);
+    expect(res.headers.get("access-control-allow-methods")).toContain("POST");
+    expect(res.headers.get("access-control-allow-headers")).toContain("authorization");
+  });
+
+  it("refuses origins that are not origins", async () => {
+    const tenant = await newTenant();
+    const res = await admin("PUT", `/tenants/${tenant.id}/cors`, { origins: ["https://app.example.com/path", "*"] });
+    expect(res.status).toBe(400);
+  });
+});
+
+describe("every response", () => {
+  it("carries the security headers, errors included", async () => {
+    for (const res of [await call("/healthz"), await call("/v1/entities/inventory/x"), await call("/nowhere")]) {
+      expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+      expect(res.headers.get("strict-transport-security")).toContain("max-age=");
+      expect(res.headers.get("x-frame-options")).toBe("SAMEORIGIN");
+      expect(res.headers.get("referrer-policy")).toBe("same-origin");
+    }
+  });
+});
+
+describe("request bodies", () => {
+  it("are refused with 413 past the limit even when sent chunked, without a length", async () => {
+    const tenant = await newTenant();
+    const chunk = new TextEncoder().encode(`"${"x".repeat(16 * 1024)}",`);
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        // Far more than the limit: the reader must stop early rather than buffer all of it.
+        if (sent++ < 1000) controller.enqueue(chunk);
+        else controller.close();
+      },
+    });
+    const res = await call("/v1/entities/inventory/sku-1/commands/restock", {
+      method: "POST",
+      headers: { authorization: `Bearer ${tenant.apiKey}`, "content-type": "application/json" },
+      body,
+      duplex: "half",
+    } as RequestInit);
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ type: `${PROBLEMS}payload-too-large` });
+    expect(sent).toBeLessThan(1000);
+  });
+
+  it("that are not JSON are refused with 415, on the admin API too", async () => {
+    const tenant = await newTenant();
+    const res = await call("/v1/entities/inventory/sku-1/commands/restock", {
+      method: "POST",
+      headers: { authorization: `Bearer ${tenant.apiKey}`, "content-type": "text/plain" },
+      body: '{"quantity": 1}',
+    });
+    expect(res.status).toBe(415);
+    const adminRes = await call("/admin/tenants", {
+      method: "POST",
+      headers: { authorization: "Bearer test-admin-token", "content-type": "application/x-www-form-urlencoded" },
+      body: "id=x&name=y",
+    });
+    expect(adminRes.status).toBe(415);
+    expect(await adminRes.json()).toMatchObject({ type: `${PROBLEMS}unsupported-media-type` });
+  });
+});
