@@ -44,6 +44,8 @@ export const dashboardOperations: readonly Operation[] = [
   page("/dashboard/t/{tenant}/views", "dashboard.views", "the tenant's views", [tenant]),
   page("/dashboard/t/{tenant}/projections", "dashboard.projections", "projection lag and rebuilds", [tenant]),
   form("/dashboard/t/{tenant}/projections/{name}/rebuild", "dashboard.projections.rebuild", "rebuild a projection", [tenant, pathParam("name")]),
+  form("/dashboard/t/{tenant}/sagas/{id}/retry", "dashboard.sagas.retry", "retry a saga that needs attention", [tenant, pathParam("id")]),
+  form("/dashboard/t/{tenant}/sagas/{id}/compensate", "dashboard.sagas.compensate", "force a saga to compensate", [tenant, pathParam("id")]),
   page("/dashboard/t/{tenant}/dead-letters", "dashboard.deadLetters", "dead letters", [tenant]),
   form("/dashboard/t/{tenant}/dead-letters/{id}/replay", "dashboard.deadLetters.replay", "replay a dead letter", [tenant, pathParam("id")]),
   page("/dashboard/t/{tenant}/entities", "dashboard.entities", "look up an entity", [tenant]),

@@ -140,5 +140,8 @@ CREATE TABLE `tenants` (
 	`id` text PRIMARY KEY NOT NULL,
 	`name` text NOT NULL,
 	`status` text DEFAULT 'active' NOT NULL,
-	`created_at` integer NOT NULL
+	`created_at` integer NOT NULL,
+	`rate_limit_rps` real,
+	`rate_limit_burst` integer,
+	`cors_origins` text DEFAULT '[]' NOT NULL
 );
