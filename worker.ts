@@ -64,8 +64,6 @@ app.use("*", async (c, next) => {
   c.set("traceId", trace.traceId);
   await next();
   if (c.res.status !== 101) {
-    // Responses passed through from a Durable Object (live streams) have immutable headers.
-    c.res = new Response(c.res.body, c.res);
     c.res.headers.set("traceparent", trace.traceparent);
     c.res.headers.set("x-request-id", c.var.requestId);
   }

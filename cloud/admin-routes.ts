@@ -3,7 +3,7 @@ import { count, desc, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { Hono, type MiddlewareHandler } from "hono";
 import { z } from "zod";
-import { issueApiKey } from "../src/core/api-key.js";
+import { sameSecret } from "../src/core/same-secret.js";
 import { fieldErrors } from "../src/core/entity.js";
 import { tenantIdSchema } from "../src/core/identifiers.js";
 import { problem, problemResponse } from "../src/core/problem.js";
@@ -15,6 +15,7 @@ import { projectionLag } from "./projection-lag.js";
 import { projections } from "./projections/index.js";
 import { sagaAdminRoutes } from "./saga-admin-routes.js";
 import { apiKeys, deadLetters, tenants } from "./schema.js";
+import { createTenant, issueKey, revokeKey, setTenantStatus } from "./tenant-admin.js";
 import { presentPolicy, pushTenantPolicy, tenantPolicyRoutes } from "./tenant-policy-routes.js";
 import { readTenantMetrics } from "./tenant-metrics.js";
 
@@ -34,22 +35,9 @@ adminRoutes.post("/tenants", async (c) => {
   if (!parsed.success) {
     return problemResponse(problem("validation-failed", "the tenant is invalid", { errors: fieldErrors(parsed.error) }));
   }
-  const db: Db = drizzle(c.env.DB);
-  const key = await issueApiKey();
-  const now = Date.now();
-  const tenant = { id: parsed.data.id, name: parsed.data.name, status: "active" as const, createdAt: now, rateLimitRps: null, rateLimitBurst: null, corsOrigins: [] };
-  try {
-    await db.batch([
-      db.insert(tenants).values(tenant),
-      db.insert(apiKeys).values({ id: key.keyId, tenantId: tenant.id, keyHash: key.hash, createdAt: now }),
-    ]);
-  } catch (error) {
-    if (String(error).includes("UNIQUE") || String(error).includes("PRIMARY KEY")) {
-      return problemResponse(problem("conflict", `tenant ${tenant.id} already exists`));
-    }
-    throw error;
-  }
-  return c.json({ tenant: present(tenant), apiKey: key.apiKey, keyId: key.keyId }, 201);
+  const created = await createTenant(drizzle(c.env.DB), parsed.data.id, parsed.data.name);
+  if (!created.ok) return problemResponse(problem("conflict", `tenant ${parsed.data.id} already exists`));
+  return c.json({ tenant: present(created.tenant), apiKey: created.apiKey, keyId: created.keyId }, 201);
 });
 
 adminRoutes.get("/tenants", async (c) => {
@@ -74,9 +62,7 @@ adminRoutes.get("/tenants/:id", async (c) => {
 
 for (const [action, status] of [["suspend", "suspended"], ["resume", "active"]] as const) {
   adminRoutes.post(`/tenants/:id/${action}`, async (c) => {
-    const db: Db = drizzle(c.env.DB);
-    const updated = await db.update(tenants).set({ status }).where(eq(tenants.id, c.req.param("id"))).returning();
-    const tenant = updated[0];
+    const tenant = await setTenantStatus(drizzle(c.env.DB), c.req.param("id"), status);
     if (!tenant) return problemResponse(problem("not-found", `no tenant ${c.req.param("id")}`));
     await pushTenantPolicy(c.env, tenant.id);
     return c.json(present(tenant));
@@ -98,17 +84,13 @@ adminRoutes.post("/tenants/:id/keys", async (c) => {
   const db: Db = drizzle(c.env.DB);
   const tenant = (await db.select().from(tenants).where(eq(tenants.id, c.req.param("id"))).limit(1))[0];
   if (!tenant) return problemResponse(problem("not-found", `no tenant ${c.req.param("id")}`));
-  const key = await issueApiKey();
-  await db.insert(apiKeys).values({ id: key.keyId, tenantId: tenant.id, keyHash: key.hash, createdAt: Date.now() });
-  return c.json({ keyId: key.keyId, apiKey: key.apiKey }, 201);
+  return c.json(await issueKey(db, tenant.id), 201);
 });
 
 adminRoutes.delete("/tenants/:id/keys/:keyId", async (c) => {
-  const db: Db = drizzle(c.env.DB);
-  const key = (await db.select().from(apiKeys).where(eq(apiKeys.id, c.req.param("keyId"))).limit(1))[0];
-  if (!key || key.tenantId !== c.req.param("id")) return problemResponse(problem("not-found", "no such key"));
-  if (key.revokedAt === null) await db.update(apiKeys).set({ revokedAt: Date.now() }).where(eq(apiKeys.id, key.id));
-  await pushTenantPolicy(c.env, key.tenantId);
+  const tenant = c.req.param("id");
+  if (!(await revokeKey(drizzle(c.env.DB), tenant, c.req.param("keyId")))) return problemResponse(problem("not-found", "no such key"));
+  await pushTenantPolicy(c.env, tenant);
   return c.body(null, 204);
 });
 
@@ -174,10 +156,4 @@ function adminAuth(): MiddlewareHandler<AdminEnv> {
     }
     await next();
   };
-}
-
-async function sameSecret(a: string, b: string): Promise<boolean> {
-  // Compare digests so neither the content nor the length of the token leaks through timing.
-  const digest = async (s: string) => new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(s)));
-  return crypto.subtle.timingSafeEqual(await digest(a), await digest(b));
 }

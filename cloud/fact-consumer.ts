@@ -26,7 +26,7 @@ import { entityHeads } from "./schema.js";
 import { routeFactsToSagas } from "./saga-router.js";
 
 /** Equal to the queue's max_retries: the last attempt records a dead letter itself. */
-export const MAX_ATTEMPTS = 5;
+const MAX_ATTEMPTS = 5;
 const RETRY = { baseMs: 1_000, maxMs: 60_000 };
 
 interface EntityGroup {

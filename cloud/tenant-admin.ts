@@ -5,23 +5,26 @@ import { issueApiKey } from "../src/core/api-key.js";
 import type { Db } from "./projection.js";
 import { apiKeys, tenants } from "./schema.js";
 
+type Tenant = typeof tenants.$inferSelect;
+
 export type CreateTenantOutcome =
-  | { readonly ok: true; readonly keyId: string; readonly apiKey: string }
+  | { readonly ok: true; readonly tenant: Tenant; readonly keyId: string; readonly apiKey: string }
   | { readonly ok: false; readonly reason: "exists" };
 
 export async function createTenant(db: Db, id: string, name: string): Promise<CreateTenantOutcome> {
   const key = await issueApiKey();
   const now = Date.now();
+  const tenant: Tenant = { id, name, status: "active", createdAt: now, rateLimitRps: null, rateLimitBurst: null, corsOrigins: [] };
   try {
     await db.batch([
-      db.insert(tenants).values({ id, name, status: "active", createdAt: now }),
+      db.insert(tenants).values(tenant),
       db.insert(apiKeys).values({ id: key.keyId, tenantId: id, keyHash: key.hash, createdAt: now }),
     ]);
   } catch (error) {
     if (String(error).includes("UNIQUE") || String(error).includes("PRIMARY KEY")) return { ok: false, reason: "exists" };
     throw error;
   }
-  return { ok: true, keyId: key.keyId, apiKey: key.apiKey };
+  return { ok: true, tenant, keyId: key.keyId, apiKey: key.apiKey };
 }
 
 export async function issueKey(db: Db, tenant: string): Promise<{ keyId: string; apiKey: string }> {
@@ -38,7 +41,7 @@ export async function revokeKey(db: Db, tenant: string, keyId: string): Promise<
   return true;
 }
 
-export async function setTenantStatus(db: Db, tenant: string, status: "active" | "suspended"): Promise<boolean> {
-  const updated = await db.update(tenants).set({ status }).where(eq(tenants.id, tenant)).returning({ id: tenants.id });
-  return updated.length > 0;
+/** The updated tenant, or undefined if there is no such tenant. */
+export async function setTenantStatus(db: Db, tenant: string, status: "active" | "suspended"): Promise<Tenant | undefined> {
+  return (await db.update(tenants).set({ status }).where(eq(tenants.id, tenant)).returning())[0];
 }

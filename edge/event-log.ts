@@ -71,7 +71,7 @@ export class EventLog {
   }
 
   /** The newest snapshot at or before `seq` written by the current state version, if any. */
-  snapshotAtOrBefore(seq: number): Snapshot | undefined {
+  #snapshotAtOrBefore(seq: number): Snapshot | undefined {
     const row = this.#sql
       .exec<{ seq: number; state: string }>(
         "SELECT seq, state FROM snapshots WHERE seq <= ? AND state_version = ? ORDER BY seq DESC LIMIT 1",
@@ -84,7 +84,7 @@ export class EventLog {
 
   /** State as of `seq`: the nearest snapshot plus the tail after it, never the whole log. */
   stateAt(seq: number, useSnapshots = true): unknown {
-    const snapshot = useSnapshots ? this.snapshotAtOrBefore(seq) : undefined;
+    const snapshot = useSnapshots ? this.#snapshotAtOrBefore(seq) : undefined;
     return this.#entity.fold(this.read(snapshot?.seq ?? 0, seq), snapshot?.state);
   }
 }

@@ -55,10 +55,6 @@ export class LiveFeed {
     }
   }
 
-  get subscribers(): number {
-    return this.#streams.size + this.#ctx.getWebSockets().length;
-  }
-
   #write(writer: WritableStreamDefaultWriter<Uint8Array>, text: string): void {
     const stream = this.#streams.get(writer);
     if (!stream) return;

@@ -72,10 +72,6 @@ export class OutboxRelay {
     return Math.max(0, head - this.#cursors.ackedUpTo);
   }
 
-  get acknowledged(): number {
-    return this.#cursors.ackedUpTo;
-  }
-
   /** Adds outbox rows; call inside the transaction that appends the events. */
   stage(seqs: readonly number[]): void {
     for (const seq of seqs) this.#sql.exec("INSERT INTO outbox (seq) VALUES (?)", seq);

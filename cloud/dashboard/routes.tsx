@@ -22,7 +22,8 @@ import { EntityFinder, EntityView, TIMELINE_SCRIPT } from "./entity-page.js";
 import { Layout } from "./layout.js";
 import { sagaStub } from "../saga-router.js";
 import { AttentionList, DeadLetterTable, OverviewCharts, OverviewStats, ProjectionsTable, ViewTables } from "./panels.js";
-import { authenticate, currentSession, endSession, sameSecret, startSession, type Session } from "./session.js";
+import { sameSecret } from "../../src/core/same-secret.js";
+import { authenticate, currentSession, endSession, startSession, type Session } from "./session.js";
 
 type DashboardEnv = { Bindings: Env; Variables: RequestScope & { session: Session; nonce: string } };
 type Ctx = Context<DashboardEnv>;

@@ -3,6 +3,7 @@
 // and an expiry. The signing key is derived from ADMIN_TOKEN, so rotating the token ends every
 // session. A tenant session is re-checked against D1 on every request: revoking its key or
 // suspending the tenant takes effect on the next click.
+import { sameSecret } from "../../src/core/same-secret.js";
 import type { Context } from "hono";
 import { deleteCookie, getSignedCookie, setSignedCookie } from "hono/cookie";
 import { z } from "zod";
@@ -79,11 +80,6 @@ export async function currentSession<E extends { Bindings: Env }>(c: DashboardCo
   return session;
 }
 
-export async function sameSecret(a: string, b: string): Promise<boolean> {
-  // Compare digests so neither content nor length leaks through timing.
-  const digest = async (s: string) => new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(s)));
-  return crypto.subtle.timingSafeEqual(await digest(a), await digest(b));
-}
 
 function keyRecord(db: D1Database, keyId: string) {
   return db

@@ -24,7 +24,6 @@ export interface FaultContext {
 export type Fault = (context: FaultContext) => void;
 
 const armed = new Map<FaultPoint, Fault>();
-const injected = new Map<FaultPoint, number>();
 
 /** Arms a fault (it throws to inject a failure); returns the function that disarms it. */
 export function armFault(point: FaultPoint, fault: Fault): () => void {
@@ -37,13 +36,7 @@ export function armFault(point: FaultPoint, fault: Fault): () => void {
 /** Called by the runtime at each fault point. */
 export function faultPoint(point: FaultPoint, context: FaultContext = {}): void {
   const fault = armed.get(point);
-  if (!fault) return;
-  try {
-    fault(context);
-  } catch (error) {
-    injected.set(point, (injected.get(point) ?? 0) + 1);
-    throw error;
-  }
+  fault?.(context);
 }
 
 type Transform = (value: unknown[], context: FaultContext) => unknown[];
@@ -64,10 +57,6 @@ export function transformPoint<T>(point: TransformPoint, value: T[], context: Fa
   return t ? (t(value, context) as T[]) : value;
 }
 
-/** How many failures each point has injected since the start (for reports). */
-export function injectedFaults(): ReadonlyMap<FaultPoint, number> {
-  return injected;
-}
 
 export class InjectedFault extends Error {
   constructor(point: string) {

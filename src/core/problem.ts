@@ -24,7 +24,7 @@ const catalogue = {
 
 export type ProblemKind = keyof typeof catalogue;
 
-export const PROBLEM_BASE = "https://factline.dev/problems/";
+const PROBLEM_BASE = "https://factline.dev/problems/";
 
 export interface FieldError {
   readonly path: string;
@@ -56,15 +56,6 @@ export function problemCatalogue(): ReadonlyArray<{ type: string; status: number
   return Object.entries(catalogue).map(([kind, c]) => ({ type: PROBLEM_BASE + kind, ...c }));
 }
 
-export function isProblem(value: unknown): value is Problem {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as { type?: unknown }).type === "string" &&
-    (value as { type: string }).type.startsWith(PROBLEM_BASE) &&
-    typeof (value as { status?: unknown }).status === "number"
-  );
-}
 
 /** The problem as an `application/problem+json` response (RFC 9457). */
 export function problemResponse(p: Problem, headers: Record<string, string> = {}): Response {

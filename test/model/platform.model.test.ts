@@ -15,7 +15,7 @@ import { armFault, armTransform, InjectedFault } from "../../src/core/fault-inje
 import { entityObjectName } from "../../src/core/identifiers.js";
 import { inventory, type InventoryState } from "../../src/domain/inventory.js";
 import { eventually, newTenant, tenantClient } from "../support/api.js";
-import { deliverCloudEvents, logOf } from "../support/facts.js";
+import { deliverRaw, logOf } from "../support/facts.js";
 
 const RUNS = Number((env as unknown as { MODEL_RUNS?: string }).MODEL_RUNS ?? "12");
 const SKUS = ["s0", "s1"] as const;
@@ -112,7 +112,7 @@ class DeliverDelayed implements fc.AsyncCommand<Model, Real> {
   check = (_m: Readonly<Model>) => true;
   async run(_m: Model, r: Real): Promise<void> {
     const late = r.delayed.splice(0);
-    if (late.length > 0) await deliverCloudEvents(late);
+    if (late.length > 0) await deliverRaw(late);
   }
   toString = () => "deliver the delayed messages";
 }
@@ -186,7 +186,7 @@ async function setUp(): Promise<Real> {
 /** Lets the system go quiet: faults off, late messages delivered, unacknowledged facts re-sent. */
 async function quiesce(m: Model, r: Real): Promise<void> {
   while (r.disarm.length) r.disarm.pop()?.();
-  if (r.delayed.length > 0) await deliverCloudEvents(r.delayed.splice(0));
+  if (r.delayed.length > 0) await deliverRaw(r.delayed.splice(0));
   for (const k of m.stock.keys()) {
     const [t, s] = k.split("/") as [string, string];
     const stub = stubOf(r.tenants[Number(t)]!.id, s);

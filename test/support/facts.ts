@@ -2,10 +2,11 @@
 // queue messages the relay would have sent, and deliver them in any order, any number of times.
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { toCloudEvent, type FactCloudEvent } from "../../src/core/cloud-event.js";
+import { toCloudEvent } from "../../src/core/cloud-event.js";
 import type { RecordedEvent } from "../../src/core/envelope.js";
 import { armFault, InjectedFault } from "../../src/core/fault-injection.js";
 import worker from "../../worker.js";
+import { call } from "./api.js";
 
 /** Keeps the relay of every entity of `tenant` from sending, until the returned function runs. */
 export function holdRelay(tenant: string): () => void {
@@ -22,35 +23,18 @@ export function failConsumerFor(tenant: string, entityId?: string): () => void {
 }
 
 export async function logOf(apiKey: string, type: string, id: string): Promise<RecordedEvent[]> {
-  const res = await fetchLog(apiKey, type, id);
-  return res.events;
-}
-
-async function fetchLog(apiKey: string, type: string, id: string): Promise<{ events: RecordedEvent[] }> {
-  const { call } = await import("./api.js");
   const res = await call(`/v1/entities/${type}/${id}/events?limit=1000`, { headers: { authorization: `Bearer ${apiKey}` } });
-  return (await res.json()) as { events: RecordedEvent[] };
+  return ((await res.json()) as { events: RecordedEvent[] }).events;
 }
 
 let messageCounter = 0;
 
 /** Delivers the events to the facts consumer as one batch, as the queue would. */
-export async function deliver(events: readonly RecordedEvent[], attempts = 1) {
-  const batch = createMessageBatch(
-    "factline-facts",
-    events.map((e) => ({ id: `m-${messageCounter++}`, timestamp: new Date(), attempts, body: toCloudEvent(e) })),
-  );
-  const ctx = createExecutionContext();
-  await worker.queue(batch, env, ctx);
-  return getQueueResult(batch, ctx);
+export function deliver(events: readonly RecordedEvent[], attempts = 1) {
+  return deliverRaw(events.map(toCloudEvent), attempts);
 }
 
-/** Delivers facts already on the wire as one batch. */
-export function deliverCloudEvents(events: readonly FactCloudEvent[]) {
-  return deliverRaw(events);
-}
-
-/** Delivers arbitrary bodies (for poison messages). */
+/** Delivers arbitrary bodies (facts already on the wire, or poison messages) as one batch. */
 export async function deliverRaw(bodies: readonly unknown[], attempts = 1) {
   const batch = createMessageBatch(
     "factline-facts",
