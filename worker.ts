@@ -22,7 +22,7 @@ import { entityRoutes } from "./edge/entity-routes.js";
 import { tenantAuth } from "./edge/tenant-auth.js";
 import { tenantCors } from "./edge/tenant-cors.js";
 import { API_REFERENCE_CSP, renderApiReference } from "./src/core/api-reference-page.js";
-import { logEvent } from "./src/core/log.js";
+import { logEvent, setLogLevel } from "./src/core/log.js";
 import { apiDocument } from "./src/core/api-document.js";
 import { problem, problemResponse } from "./src/core/problem.js";
 import type { RequestScope } from "./src/core/request-scope.js";
@@ -126,8 +126,12 @@ app.onError((error, c) => {
 });
 
 export default {
-  fetch: app.fetch,
+  fetch(request: Request, env: Env, ctx: ExecutionContext) {
+    setLogLevel(env.LOG_LEVEL);
+    return app.fetch(request, env, ctx);
+  },
   async queue(batch, env, ctx) {
+    setLogLevel(env.LOG_LEVEL);
     if (batch.queue.endsWith("-dlq")) await consumeDeadLetterQueue(batch, drizzle(env.DB));
     else {
       await consumeFacts(batch, env);

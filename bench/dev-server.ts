@@ -23,6 +23,8 @@ export interface DevServerOptions {
   readonly logFile: string;
   /** wrangler's --log-level; "error" stops it printing every request and worker log line. */
   readonly logLevel?: "log" | "error";
+  /** Overrides of the config's [vars]. */
+  readonly vars?: Readonly<Record<string, string>>;
 }
 
 export async function freePort(): Promise<number> {
@@ -62,6 +64,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       "--inspector-port", String(inspectorPort),
       "--persist-to", options.persistDir,
       "--var", `ADMIN_TOKEN:${options.adminToken}`,
+      ...Object.entries(options.vars ?? {}).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
       "--show-interactive-dev-session=false",
       ...(options.logLevel ? ["--log-level", options.logLevel] : []),
     ],

@@ -16,7 +16,7 @@ import {
   type BreakerStep,
   type BreakerTransition,
 } from "../src/core/circuit-breaker.js";
-import { logEvent } from "../src/core/log.js";
+import { logEvent, setLogLevel } from "../src/core/log.js";
 import { circuitBreakers } from "./schema.js";
 
 export interface BreakerView {
@@ -47,6 +47,7 @@ export class CircuitBreakerHost extends DurableObject<Env> implements BreakerRpc
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    setLogLevel(env.LOG_LEVEL);
     void ctx.blockConcurrencyWhile(async () => {
       await new SQLSchemaMigrations({
         doStorage: ctx.storage,

@@ -6,7 +6,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { and, eq, inArray, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { logEvent } from "../src/core/log.js";
+import { logEvent, setLogLevel } from "../src/core/log.js";
 import { applyStatements, checkpointId, readCheckpoints, type CheckpointKey } from "./checkpoints.js";
 import { entityStub, readFromEntity } from "./entity-reader.js";
 import type { Db } from "./projection.js";
@@ -32,6 +32,7 @@ export class ProjectionRebuilder extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    setLogLevel(env.LOG_LEVEL);
     this.#db = drizzle(env.DB);
     ctx.storage.sql.exec(`
       CREATE TABLE IF NOT EXISTS job (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), projection TEXT NOT NULL,

@@ -14,7 +14,7 @@ import type { EntityRpc } from "../src/core/entity-protocol.js";
 import type { RecordedEvent } from "../src/core/envelope.js";
 import { commandFingerprint } from "../src/core/fingerprint.js";
 import { entityObjectName } from "../src/core/identifiers.js";
-import { logEvent } from "../src/core/log.js";
+import { logEvent, setLogLevel } from "../src/core/log.js";
 import {
   evolve,
   factEvents,
@@ -84,6 +84,7 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    setLogLevel(env.LOG_LEVEL);
     void ctx.blockConcurrencyWhile(async () => {
       await new SQLSchemaMigrations({
         doStorage: ctx.storage,

@@ -8,13 +8,13 @@ import { isRejection, type EntityType } from "../src/core/entity.js";
 import type { CommandResult, EntitySnapshotView, EventPage, RecordedEvent } from "../src/core/envelope.js";
 import { decodeHlc, encodeHlc, HLC_ZERO, tick, type Hlc } from "../src/core/hlc.js";
 import type { CommandEnvelope, CommandOutcome, EntityAddress, EntityRpc } from "../src/core/entity-protocol.js";
-import { logEvent } from "../src/core/log.js";
+import { logEvent, setLogLevel } from "../src/core/log.js";
 import { problem } from "../src/core/problem.js";
 import { domain } from "../src/domain/index.js";
 import { EventLog } from "./event-log.js";
 import { IdempotencyStore } from "./idempotency-store.js";
 import { LiveFeed } from "./live-feed.js";
-import { OutboxRelay } from "./outbox-relay.js";
+import { OutboxRelay, type RelayOutcome } from "./outbox-relay.js";
 import { entityStorageMigrations } from "./storage-schema.js";
 
 const DEFAULT_MAX_BACKLOG = 1000;
@@ -36,6 +36,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    setLogLevel(env.LOG_LEVEL);
     this.#live = new LiveFeed(ctx);
     // Nothing else runs until the schema is current and the memory image is rebuilt.
     void ctx.blockConcurrencyWhile(async () => {
@@ -134,7 +135,8 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     entity.state = state;
     entity.version = version;
     entity.hlc = hlc;
-    this.#relay.committed(recorded.length);
+    const sending = this.#relay.committed(recorded.length, entity.log, entity.address);
+    if (sending) this.ctx.waitUntil(sending.then((outcome) => this.#logRelay(entity.address, outcome)));
     this.#live.publish(recorded);
     return { ok: true, result, replayed: false };
   }
@@ -177,10 +179,8 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
   override async alarm(): Promise<void> {
     const loaded = this.#loaded;
     if (!loaded) return;
-    const outcome = await this.#relay.flush(loaded.log, loaded.address);
+    this.#logRelay(loaded.address, await this.#relay.alarmFired(loaded.log, loaded.address));
     loaded.idempotency.purgeExpired(Date.now());
-    if (outcome.error) logEvent("warn", "relay send failed", { ...loaded.address, error: outcome.error });
-    if (outcome.redelivered > 0) logEvent("warn", "relay re-sent unacknowledged facts", { ...loaded.address, count: outcome.redelivered });
   }
 
   /** The consumer has applied this entity's facts up to `seq`. */
@@ -226,6 +226,11 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
       hlc: (lastHlc && decodeHlc(lastHlc)) || HLC_ZERO,
     };
     return this.#loaded;
+  }
+
+  #logRelay(address: EntityAddress, outcome: RelayOutcome): void {
+    if (outcome.error) logEvent("warn", "relay send failed", { ...address, error: outcome.error });
+    if (outcome.redelivered > 0) logEvent("warn", "relay re-sent unacknowledged facts", { ...address, count: outcome.redelivered });
   }
 
   #storeIdentity(address: EntityAddress): void {

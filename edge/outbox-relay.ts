@@ -1,7 +1,12 @@
 // The transactional outbox of one entity and its relay to the facts queue. Rows are written in
-// the same transaction as the events; the relay (driven by the object's alarm) sends them in
-// batches within the queue's limits and deletes them only after the send succeeded, so a crash
-// in between re-sends (a duplicate, absorbed downstream) and never loses a fact.
+// the same transaction as the events; the relay sends them in batches within the queue's limits
+// and deletes them only after the send succeeded, so a crash in between re-sends (a duplicate,
+// absorbed downstream) and never loses a fact.
+//
+// A commit starts a send at once unless one is in flight; facts committed meanwhile ride in the
+// next batch, so a busy entity sends large batches and an idle one sends without waiting. The
+// object's alarm is the safety net: it is armed before every send, so facts staged by an object
+// that is evicted before its send completed still leave, and it drives retries with backoff.
 //
 // The consumer acknowledges what it has applied. The distance between the log's head and that
 // acknowledgement is the entity's backlog, which bounds how far the edge may run ahead of a slow
@@ -18,9 +23,9 @@ const MAX_BATCH_BYTES = 240 * 1024;
 // One alarm run sends at most this many batches, then re-arms so other work can interleave.
 const MAX_BATCHES_PER_RUN = 20;
 
-// New facts wait this long for company before the relay sends them: under load one send then
-// carries many commands' facts instead of one alarm and one send per command.
-const COALESCE_MS = 10;
+// If the object is evicted before a send it started has completed, its alarm sends the facts
+// after this long.
+const SAFETY_NET_MS = 5_000;
 
 const SEND_RETRY: BackoffPolicy = { baseMs: 250, maxMs: 30_000 };
 const ACK_TIMEOUT_MS = 30_000;
@@ -48,6 +53,8 @@ export class OutboxRelay {
   #sendFailures = 0;
   /** When the alarm is set for, as far as this instance knows (null: unknown or none). */
   #armedAt: number | null = null;
+  /** The send in progress; there is never more than one. */
+  #flushing: Promise<RelayOutcome> | undefined;
 
   constructor(ctx: DurableObjectState, queue: Queue<FactCloudEvent>) {
     this.#ctx = ctx;
@@ -77,10 +84,23 @@ export class OutboxRelay {
     for (const seq of seqs) this.#sql.exec("INSERT INTO outbox (seq) VALUES (?)", seq);
   }
 
-  /** Call after the staging transaction committed. */
-  committed(count: number): void {
+  /**
+   * Call after the staging transaction committed. Starts a send unless one is in flight (it picks
+   * these facts up) or sends are failing (the alarm retries them with backoff); the returned
+   * outcome is that of the send these facts leave with, if one was started.
+   */
+  committed(count: number, log: EventLog, context: FaultContext): Promise<RelayOutcome> | undefined {
+    if (count === 0) return undefined;
     this.#pending += count;
-    if (count > 0) this.#arm(Date.now() + COALESCE_MS);
+    this.#arm(Date.now() + SAFETY_NET_MS);
+    if (this.#flushing || this.#sendFailures > 0) return undefined;
+    return this.flush(log, context);
+  }
+
+  /** The alarm fired: whatever was set has fired, and is set anew when the send ends. */
+  alarmFired(log: EventLog, context: FaultContext): Promise<RelayOutcome> {
+    this.#armedAt = null;
+    return this.flush(log, context);
   }
 
   /** The consumer has applied everything up to `seq`. */
@@ -95,9 +115,14 @@ export class OutboxRelay {
   }
 
   /** Sends what is pending, and re-sends what was never acknowledged once its timeout passed. */
-  async flush(log: EventLog, context: FaultContext): Promise<RelayOutcome> {
-    // This runs as the alarm: whatever was set has fired, and must be set anew below.
-    this.#armedAt = null;
+  flush(log: EventLog, context: FaultContext): Promise<RelayOutcome> {
+    this.#flushing ??= this.#flush(log, context).finally(() => {
+      this.#flushing = undefined;
+    });
+    return this.#flushing;
+  }
+
+  async #flush(log: EventLog, context: FaultContext): Promise<RelayOutcome> {
     const c = this.#cursors;
     let redelivered = 0;
     if (c.redeliverAt !== null && c.redeliverAt <= Date.now() && c.ackedUpTo < c.sentUpTo) {

@@ -1,9 +1,11 @@
 // Facts to the cloud: whatever the queue does — duplicates, reordering, loss, failures — the
 // views converge on the fold of the entity logs, and nothing is applied twice.
+import { evictDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import type { RecordedEvent } from "../src/core/envelope.js";
 import { armFault, InjectedFault } from "../src/core/fault-injection.js";
+import { entityObjectName } from "../src/core/identifiers.js";
 import { inventory, type InventoryState } from "../src/domain/inventory.js";
 import { ADMIN_TOKEN, call, eventually, newTenant, tenantClient } from "./support/api.js";
 import { deliver, deliverRaw, failConsumerFor, holdRelay, logOf } from "./support/facts.js";
@@ -147,6 +149,17 @@ describe("relay", () => {
     release();
     const row = await eventually(() => viewRow(tenant.apiKey, "held"), 20_000);
     expect(row).toMatchObject({ onHand: 4, version: 1 });
+  });
+
+  it("sends the facts an evicted object left in its outbox, from the object's alarm", async () => {
+    const tenant = await newTenant();
+    const release = holdRelay(tenant.id);
+    const api = tenantClient(tenant.apiKey);
+    await api.command("inventory", "evicted", "restock", { quantity: 2 });
+    await evictDurableObject(env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant.id, "inventory", "evicted"))));
+    release();
+    const row = await eventually(() => viewRow(tenant.apiKey, "evicted"), 20_000);
+    expect(row).toMatchObject({ onHand: 2, version: 1 });
   });
 });
 

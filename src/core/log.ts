@@ -1,9 +1,21 @@
 // Structured JSON logs: one object per line, so tenant, entity, request and trace ids can be
-// searched in Workers Logs or any log drain.
+// searched in Workers Logs or any log drain. LOG_LEVEL (info, warn or error) sets the lowest level
+// written; each entry point (the Worker, each Durable Object) applies it from its environment.
 
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
 
-export function logEvent(level: "info" | "warn" | "error", msg: string, fields: LogFields = {}): void {
+const LEVELS = { info: 0, warn: 1, error: 2 } as const;
+type Level = keyof typeof LEVELS;
+
+let threshold: number = LEVELS.info;
+
+/** Applies the LOG_LEVEL setting; unset or unknown means info, so nothing is hidden by a typo. */
+export function setLogLevel(level: string | undefined): void {
+  threshold = level !== undefined && level in LEVELS ? LEVELS[level as Level] : LEVELS.info;
+}
+
+export function logEvent(level: Level, msg: string, fields: LogFields = {}): void {
+  if (LEVELS[level] < threshold) return;
   const line = JSON.stringify({ level, msg, time: new Date().toISOString(), ...fields });
   if (level === "error") console.error(line);
   else if (level === "warn") console.warn(line);
