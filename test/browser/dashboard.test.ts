@@ -1,6 +1,8 @@
 // The dashboard in a real browser against the real platform (wrangler dev): the operator signs
 // in, creates a tenant and keys, the tenant's command shows up in the entity browser and (live)
-// in its views and timeline; then a tenant admin signs in and cannot see any other tenant.
+// in its views and timeline; a fact the consumer keeps failing on becomes a dead letter that the
+// operator replays once the fault is gone; then a tenant admin signs in and cannot see any other
+// tenant.
 // Screenshots of each page go to test-results/screenshots/.
 import { mkdirSync } from "node:fs";
 import type { Page } from "playwright-core";
@@ -113,11 +115,33 @@ describe("the tenant admin dashboard", () => {
     await page.getByRole("button", { name: "Rebuild inventory from the entity logs" }).click();
     await page.getByText("Rebuild started").waitFor();
     await shot("07-projections");
-    // No realistic way to make this domain's projections fail yet, so the page is shown empty.
     await page.getByRole("link", { name: "Dead letters" }).click();
     await page.getByText("No dead letters.").waitFor();
     await shot("08-dead-letters");
   });
+
+  it("shows a fact the consumer gave up on as a dead letter, and applies it when the operator replays it", async () => {
+    const broken = { tenant, entityType: "inventory", entityId: "sku-3" };
+    await platform.failConsumer(broken, true);
+    expect((await command(tenantKey, "inventory/sku-3/commands/restock", { quantity: 4 })).status).toBe(200);
+    // The dead-letter page is live: the letter appears once the consumer's last retry has failed.
+    const letter = page.getByRole("row", { name: /inventory\/sku-3 #1/ });
+    await letter.getByText("injected fault at consumer.apply").waitFor({ timeout: 75_000 });
+    expect(await letter.getByRole("cell").nth(1).textContent()).toBe("5");
+    const unapplied = await fetch(`${platform.url}/v1/views/inventory/sku-3`, { headers: { authorization: `Bearer ${tenantKey}` } });
+    expect(unapplied.status).toBe(404);
+    await shot("09-dead-letter");
+
+    await platform.failConsumer(broken, false);
+    await letter.getByRole("button", { name: "Replay inventory/sku-3 #1" }).click();
+    await page.getByRole("status").getByText("Replayed").waitFor();
+    await page.getByText("No dead letters.").waitFor();
+    await shot("10-dead-letter-replayed");
+
+    await page.getByRole("link", { name: "Views" }).click();
+    const onHand = page.locator('table[data-view="inventory"] tbody tr', { hasText: "sku-3" }).locator("td").nth(1);
+    await expect.poll(() => onHand.textContent(), { timeout: 15_000 }).toBe("4");
+  }, 120_000);
 
   it("is keyboard navigable and fits a phone screen", async () => {
     await page.goto(`${platform.url}/dashboard/t/${tenant}`);
@@ -125,7 +149,7 @@ describe("the tenant admin dashboard", () => {
     expect(await page.evaluate(() => document.activeElement?.textContent?.trim())).toBe("Skip to content");
     await page.setViewportSize({ width: 390, height: 844 });
     expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
-    await shot("09-overview-phone");
+    await shot("11-overview-phone");
     await page.setViewportSize({ width: 1200, height: 900 });
   });
 
@@ -146,7 +170,7 @@ describe("the tenant admin dashboard", () => {
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.getByRole("heading", { name: /Acme Corp/ }).waitFor();
     expect(await page.getByRole("link", { name: "Tenants" }).count()).toBe(0);
-    await shot("10-tenant-admin");
+    await shot("12-tenant-admin");
 
     const otherOverview = await page.goto(`${platform.url}/dashboard/t/${other}`);
     expect(otherOverview?.status()).toBe(404);

@@ -1,6 +1,9 @@
 // The platform as a browser test sees it: `wrangler dev` on a free 127.0.0.1 port over a fresh
 // persisted state directory with the D1 migrations applied, and Debian's Chromium driven by
-// playwright-core with a fresh profile. Both are torn down by `stop()`.
+// playwright-core with a fresh profile. Both are torn down by `stop()`. wrangler runs production's
+// own wrangler.toml (so bindings, queue settings and vars cannot drift) with one difference: its
+// entry is worker/fault-worker.ts, production's Worker plus a control that makes the real facts
+// consumer fail on one entity's facts.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -9,11 +12,20 @@ import { join } from "node:path";
 import { chromium, type BrowserContext } from "playwright-core";
 
 const WRANGLER = join(process.cwd(), "node_modules", "wrangler", "bin", "wrangler.js");
+const FAULT_WORKER = join(process.cwd(), "test", "browser", "worker", "fault-worker.ts");
+
+export interface EntityAddress {
+  readonly tenant: string;
+  readonly entityType: string;
+  readonly entityId: string;
+}
 
 export interface LocalPlatform {
   readonly url: string;
   readonly adminToken: string;
   readonly browser: BrowserContext;
+  /** Makes every attempt of the facts consumer to apply this entity's facts fail, or stops it. */
+  failConsumer(entity: EntityAddress, failing: boolean): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -57,7 +69,8 @@ export async function startLocalPlatform(): Promise<LocalPlatform> {
   let log = "";
   const dev = spawn(
     process.execPath,
-    [WRANGLER, "dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--var", `ADMIN_TOKEN:${adminToken}`, "--show-interactive-dev-session=false"],
+    // The entry argument replaces wrangler.toml's `main`; everything else comes from wrangler.toml.
+    [WRANGLER, "dev", FAULT_WORKER, "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--var", `ADMIN_TOKEN:${adminToken}`, "--show-interactive-dev-session=false"],
     { env, detached: true, stdio: ["ignore", "pipe", "pipe"] },
   );
   dev.stdout?.on("data", (chunk: Buffer) => (log += chunk.toString()));
@@ -98,6 +111,14 @@ export async function startLocalPlatform(): Promise<LocalPlatform> {
     url,
     adminToken,
     browser,
+    async failConsumer(entity, failing) {
+      const res = await fetch(`${url}/__test/faults/consumer`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+        body: JSON.stringify({ ...entity, failing }),
+      });
+      if (res.status !== 204) throw new Error(`arming the consumer fault answered ${res.status}: ${await res.text()}`);
+    },
     async stop() {
       await browser.close().catch(() => undefined);
       stopDev();
