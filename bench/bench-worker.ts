@@ -30,6 +30,7 @@ interface BenchEnv extends Omit<Env, "ENTITY"> {
 }
 
 const NAIVE_QUEUE = "factline-bench-naive";
+const FACTS_QUEUE = "factline-facts";
 const SEND_BATCH = 100;
 
 const bench = new Hono<{ Bindings: BenchEnv; Variables: RequestScope }>();
@@ -97,6 +98,17 @@ bench.post("/bench/control/abort", async (c) => {
       ? await c.env.ENTITY.get(c.env.ENTITY.idFromName(name)).benchAbort().then(() => "not aborted", () => "aborted")
       : await c.env.BARE.get(c.env.BARE.idFromName(name)).abort().then(() => "not aborted", () => "aborted");
   return c.json({ outcome }, outcome === "aborted" ? 200 : 500);
+});
+
+// While paused, the facts consumer holds the batch it was given (the local queue keeps the rest)
+// until resumed: the "edge alone" rounds measure commands without the cloud tier sharing
+// workerd's thread, as it would not in production. The held batch polls the flag: a promise
+// resolved by the resuming request would not resume code waiting in another invocation.
+let paused = false;
+
+bench.post("/bench/control/consumer", async (c) => {
+  paused = z.object({ pause: z.boolean() }).strict().parse(await c.req.json()).pause;
+  return c.json({ paused });
 });
 
 const factsSchema = z.object({
@@ -189,7 +201,8 @@ export default {
       : production.fetch(request, env as unknown as Env, ctx);
   },
   async queue(batch, env, ctx) {
-    if (batch.queue === NAIVE_QUEUE) await consumeNaively(batch, env.DB);
-    else await production.queue(batch, env as unknown as Env, ctx);
+    if (batch.queue === NAIVE_QUEUE) return consumeNaively(batch, env.DB);
+    while (paused && batch.queue === FACTS_QUEUE) await scheduler.wait(20);
+    await production.queue(batch, env as unknown as Env, ctx);
   },
 } satisfies ExportedHandler<BenchEnv>;

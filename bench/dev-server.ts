@@ -11,8 +11,8 @@ export interface DevServer {
   readonly logFile: string;
   /** Resident memory of the workerd processes wrangler started (summed), in bytes. */
   rss(): number;
-  /** CPU time (user + system) used so far by the workerd processes and by wrangler's Node.js process, ms. */
-  cpuMs(): { workerd: number; wrangler: number };
+  /** CPU time (user + system) used so far by the workerd processes, ms. */
+  cpuMs(): number;
   stop(): Promise<void>;
 }
 
@@ -80,9 +80,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     throw new Error(`wrangler dev did not become ready; see ${options.logFile}`);
   }
   const workerd = findWorkerd(child.pid ?? -1);
-  const wrangler = findDescendants(child.pid ?? -1, "node");
   return {
-    cpuMs: () => ({ workerd: sumCpu(workerd), wrangler: sumCpu(wrangler) }),
+    cpuMs: () => sumCpu(workerd),
     port,
     logFile: options.logFile,
     rss: () => (workerd.length === 0 ? Number.NaN : workerd.reduce((sum, pid) => sum + readRss(pid), 0)),

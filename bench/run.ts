@@ -81,17 +81,18 @@ if (only === undefined) report(durationS);
 
 // ---------------------------------------------------------------------------------------------
 
-type Target = "factline" | "bare" | "crud";
+/** "edge" is Factline with its facts consumer paused for the round (relay live, facts queued). */
+type Target = "factline" | "edge" | "bare" | "crud";
 
 function commandRequest(target: Target, apiKey: string, entity: (i: number) => string): (i: number) => LoadRequest {
-  const prefix = target === "factline" ? "/v1/entities" : `/bench/${target}`;
+  const prefix = target === "factline" || target === "edge" ? "/v1/entities" : `/bench/${target}`;
   const headers = { authorization: `Bearer ${apiKey}` };
   return (i) => ({ method: "POST", path: `${prefix}/inventory/${entity(i)}/commands/restock`, headers, body: '{"quantity":1}' });
 }
 
 interface Rounds {
-  /** workerd CPU ms during the rounds, after them (Factline's relay and consumer catching up), and wrangler's. */
-  readonly cpu: { round: number; after: number; wrangler: number; commands: number };
+  /** workerd CPU ms during the rounds and after them (Factline's relay and consumer catching up). */
+  readonly cpu: { round: number; after: number; commands: number };
   readonly throughput: number[];
   readonly p50: number[];
   readonly p99: number[];
@@ -103,48 +104,54 @@ interface Rounds {
 async function commandFigures(apiKey: string): Promise<void> {
   for (const shape of ["one", "spread"] as const) {
     const entity = shape === "one" ? () => "hot" : (i: number) => `e-${i % SPREAD}`;
-    const targets: Target[] = ["factline", "bare", "crud"];
-    const out = new Map<Target, Rounds>(targets.map((t) => [t, { cpu: { round: 0, after: 0, wrangler: 0, commands: 0 }, throughput: [], p50: [], p99: [], failed: 0, statuses: {} }]));
+    const targets: Target[] = ["factline", "edge", "bare", "crud"];
+    const out = new Map<Target, Rounds>(targets.map((t) => [t, { cpu: { round: 0, after: 0, commands: 0 }, throughput: [], p50: [], p99: [], failed: 0, statuses: {} }]));
     let factlineFacts = 0;
     // Warm-up: every target wakes all its objects and the isolate compiles the hot paths.
-    for (const target of targets) {
+    for (const target of targets.filter((t) => t !== "edge")) {
       const r = await runLoad({ port, concurrency: plan.concurrency, durationMs: plan.warmupMs, maxRequests: shape === "one" ? 300 : SPREAD, request: commandRequest(target, apiKey, entity) });
       if (target === "factline") factlineFacts += r.ok;
     }
     factlineFacts = await drain("bench-cmd", factlineFacts);
     for (let round = 0; round < plan.rounds; round++) {
       for (const target of rotate(targets, round)) {
+        if (target === "edge") await requestJson(port, "POST", "/bench/control/consumer", admin, { pause: true });
         const cpu0 = server.cpuMs();
         const r = await runLoad({ port, concurrency: plan.concurrency, durationMs: plan.roundMs, maxRequests: 1_000_000, request: commandRequest(target, apiKey, entity) });
         const cpu1 = server.cpuMs();
+        if (target === "edge") await requestJson(port, "POST", "/bench/control/consumer", admin, { pause: false });
         const rounds = out.get(target);
         record(rounds, r);
-        if (target === "factline") {
+        if (target === "factline" || target === "edge") {
           factlineFacts += r.ok;
           // Let the cloud tier catch up so the next target does not share the machine with it.
           factlineFacts = await drain("bench-cmd", factlineFacts);
         }
         const cpu2 = server.cpuMs();
         if (rounds) {
-          rounds.cpu.round += cpu1.workerd - cpu0.workerd;
-          rounds.cpu.after += cpu2.workerd - cpu1.workerd;
-          rounds.cpu.wrangler += cpu2.wrangler - cpu0.wrangler;
+          rounds.cpu.round += cpu1 - cpu0;
+          rounds.cpu.after += cpu2 - cpu1;
           rounds.cpu.commands += r.ok;
         }
       }
     }
     const f = out.get("factline") as Rounds;
+    const e = out.get("edge") as Rounds;
     const b = out.get("bare") as Rounds;
     const c = out.get("crud") as Rounds;
     const where = shape === "one" ? "one entity" : `${SPREAD.toLocaleString("en-US")} entities`;
     const key = shape === "one" ? "one_entity" : "spread_1000";
-    push(`commands_per_s_${key}`, `commands/s, ${where}`, median(f.throughput), "cmd/s", median(b.throughput), "bare SQLite DO, one row per request", "higher", 0.9);
-    push(`commands_p50_ms_${key}`, `command p50, ${where}`, median(f.p50), "ms", median(b.p50), "bare SQLite DO p50", "lower");
-    push(`commands_p99_ms_${key}`, `command p99, ${where}`, median(f.p99), "ms", median(b.p99), "bare SQLite DO p99", "lower");
-    push(`commands_per_s_${key}_vs_crud`, `commands/s vs CRUD, ${where}`, median(f.throughput), "cmd/s", median(c.throughput), "hand-written CRUD DO (overwrite state)", "higher");
+    const bare = "bare SQLite DO, one row per request";
+    push(`commands_per_s_${key}_edge`, `commands/s, ${where}, edge alone`, median(e.throughput), "cmd/s", median(b.throughput), bare, "higher", 0.9);
+    push(`commands_p50_ms_${key}_edge`, `command p50, ${where}, edge alone`, median(e.p50), "ms", median(b.p50), "bare SQLite DO p50", "lower");
+    push(`commands_p99_ms_${key}_edge`, `command p99, ${where}, edge alone`, median(e.p99), "ms", median(b.p99), "bare SQLite DO p99", "lower");
+    push(`commands_per_s_${key}_vs_crud`, `commands/s vs CRUD, ${where}, edge alone`, median(e.throughput), "cmd/s", median(c.throughput), "hand-written CRUD DO (overwrite state)", "higher");
+    push(`commands_per_s_${key}`, `commands/s, ${where}, whole platform`, median(f.throughput), "cmd/s", median(b.throughput), bare, "higher", 0.9);
+    push(`commands_p50_ms_${key}`, `command p50, ${where}, whole platform`, median(f.p50), "ms", median(b.p50), "bare SQLite DO p50", "lower");
+    push(`commands_p99_ms_${key}`, `command p99, ${where}, whole platform`, median(f.p99), "ms", median(b.p99), "bare SQLite DO p99", "lower");
     diagnostics.push(
-      `${where}: responses over all rounds: Factline ${fmtStatuses(f.statuses)}; bare ${fmtStatuses(b.statuses)}; CRUD ${fmtStatuses(c.statuses)}.`,
-      `${where}: CPU per command (workerd): Factline ${cpuPer(f, "round")} ms during its rounds + ${cpuPer(f, "after")} ms after them while relay and consumer catch up; bare ${cpuPer(b, "round")} ms; CRUD ${cpuPer(c, "round")} ms. wrangler's Node.js proxy and log printer: Factline ${cpuPer(f, "wrangler")} ms, bare ${cpuPer(b, "wrangler")} ms.`,
+      `${where}: responses over all rounds: whole platform ${fmtStatuses(f.statuses)}; edge alone ${fmtStatuses(e.statuses)}; bare ${fmtStatuses(b.statuses)}; CRUD ${fmtStatuses(c.statuses)}.`,
+      `${where}: workerd CPU per command: whole platform ${cpuPer(f, "round")} ms during its rounds + ${cpuPer(f, "after")} ms after them while relay and consumer catch up; edge alone ${cpuPer(e, "round")} ms + ${cpuPer(e, "after")} ms for the paused consumer's catch-up; bare ${cpuPer(b, "round")} ms; CRUD ${cpuPer(c, "round")} ms.`,
     );
   }
   await floorDiagnostic();
@@ -159,7 +166,7 @@ async function floorDiagnostic(): Promise<void> {
   );
 }
 
-function cpuPer(r: Rounds, part: "round" | "after" | "wrangler"): number {
+function cpuPer(r: Rounds, part: "round" | "after"): number {
   return round(r.cpu[part] / Math.max(1, r.cpu.commands));
 }
 
@@ -352,12 +359,12 @@ function report(seconds: number): void {
     `Rounds: a warm-up per target (up to ${plan.warmupMs / 1000} s or every object woken once), then ${plan.rounds} rounds of ${plan.roundMs / 1000} s per target, targets interleaved and rotated per round; figures are medians of per-round values (p50/p99 per round, then the median).`,
     "Bare baseline: a SQLite Durable Object inserting one row per request, reached at /bench/bare/{type}/{id}/commands/{command} behind the same tenant auth middleware as /v1 (API-key check with its per-isolate cache), so both paths pay the same auth. It skips validation, decision, outbox, idempotency and snapshots: it is the substrate's limit, not a competitor.",
     "CRUD baseline: a Durable Object that reads its state, applies the restock and overwrites it (storage.get/put) per request, with zod validation: what a team would write by hand without event sourcing.",
-    "Factline's commands are measured with the cloud tier live: each recorded fact is relayed to the queue and applied to D1 on the same 2 cores, and the entity sheds with 429 once 1,000 facts wait for acknowledgement (ENTITY_MAX_BACKLOG). After each Factline round the harness waits until the view has caught up, so baselines never share the machine with Factline's consumer.",
+    "Factline's commands are measured two ways, in interleaved rounds against the same entities. Whole platform: each recorded fact is relayed to the queue, applied to D1 and acknowledged back into its entity while the round runs, all on the same local workerd. Edge alone: the same command path and relay (facts are recorded, sent to the queue and their sends marked), with the facts consumer paused for the round by a bench-only control that holds the batch it was handed; the consumer then catches up before the next round. workerd runs every isolate and object on one thread, so in the whole-platform rounds the cloud tier (queue broker, consumer, D1, acknowledgements) takes turns with the commands on that thread; in production it runs on other machines. ENTITY_MAX_BACKLOG is 20,000 in the bench config so that the edge-alone rounds are not shed (backpressure is covered by the test suite). After each Factline round the harness waits until the view has caught up, so baselines never share the machine with Factline's consumer.",
     `End-to-end: ${plan.e2eCommands} restock commands over 100 entities; time from the first command to the moment projection checkpoints in D1 account for every accepted fact.`,
     `Consumer: ${plan.consumerFacts.toLocaleString("en-US")} synthetic Restocked facts over ${CONSUMER_ENTITIES} entities sent seq-major (each queue batch mixes entities) to the real facts queue and consumer, and the same to a bench-only queue drained by a naive consumer (one awaited D1 upsert per fact). Both include queue delivery (local batches of up to 100, 1 s timeout). Emmett was not compared: \`@event-driven-io/emmett-sqlite\` needs the native \`sqlite3\` Node module and there is no Durable Object/D1 event store in the Emmett family on npm, so it cannot run inside workerd.`,
     `Wake-up: entities seeded with ${WAKE_EVENTS.toLocaleString("en-US")} Restocked events by a bench-only method of the entity object (the same EventLog appends, snapshots every 100 events or none), then forced cold by a bench-only route that calls ctx.abort() on the object; the figure is the latency of the first GET /v1/entities/inventory/{id} after it (median of ${plan.wakeRounds}).`,
     `Memory: workerd resident set (both workerd processes wrangler starts) before and after waking ${plan.memEntities} new entities with one command each, divided by the count; bare objects first, measured the same way. RSS includes allocator and V8 heap noise: treat it as an order of magnitude.`,
-    "Reading the CPU lines under 'Where the time goes': CPU time of the workerd processes and of wrangler's Node.js process (read from /proc) per successful command, during a target's rounds and, for Factline, while its relay and consumer catch up afterwards. The auth check is the same middleware with the same per-isolate key cache on every path, so it is not where the targets differ; what Factline adds is its command path (validation, decision, one transaction appending event, outbox row and relay cursor, alarm), its relay and consumer running on the same cores, and CPU in wrangler's Node.js process that only local emulation has (queue plumbing and log transport).",
+    "Reading the CPU lines under 'Where the time goes': CPU time of the workerd processes (read from /proc) per successful command, during a target's rounds and, for Factline, while its relay and consumer catch up afterwards. The auth check is the same middleware with the same per-isolate key cache on every path, so it is not where the targets differ; what Factline adds is its command path (validation, decision, one transaction appending event, outbox row and idempotency record, the relay's send) and, in the whole-platform rounds, the cloud tier.",
     "Failed responses are counted (the response lines above) and excluded from throughput and latency. 500s in the 1,000-entity rounds, when they appear, have so far been workerd answering SQLITE_NOMEM ('out of memory') with about 3,000 SQLite-backed objects open at once (1,000 per target), for Factline and for the bare baseline alike: a limit of this local setup that we have not traced further. wrangler's output of the last run is kept in bench/tmp/wrangler.log (git-ignored).",
     "Projection rebuild of 100,000 events is not measured yet (the rebuild exists: POST /admin/projections/{name}/rebuild); the consumer figure is the cost of folding facts through the same consumer path.",
   ];

@@ -14,28 +14,13 @@ export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Pr
   if (!request.body) return { ok: true, value: {} };
 
   const contentType = request.headers.get("content-type");
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = request.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => undefined);
-      return tooLarge(limit);
-    }
-    chunks.push(value);
-  }
-  if (size === 0) return { ok: true, value: {} };
+  // A declared length within the limit is enforced by the runtime, so the body can be read
+  // whole; only a body of unknown length (chunked) is counted as it streams in.
+  const bytes = declared !== null ? new Uint8Array(await request.arrayBuffer()) : await readWithin(request.body, limit);
+  if (bytes === undefined) return tooLarge(limit);
+  if (bytes.byteLength === 0) return { ok: true, value: {} };
   if (contentType === null || !JSON_TYPE.test(contentType)) {
     return { ok: false, problem: problem("unsupported-media-type", "send the body as application/json") };
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
   }
   let text: string;
   try {
@@ -48,6 +33,30 @@ export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Pr
   } catch (error) {
     return { ok: false, problem: problem("malformed-request", `the body is not valid JSON: ${(error as Error).message}`) };
   }
+}
+
+/** The whole stream, or undefined as soon as it passes `limit` bytes. */
+async function readWithin(body: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array | undefined> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => undefined);
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
 }
 
 function tooLarge(limit: number): BodyResult {
