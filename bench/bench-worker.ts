@@ -1,17 +1,16 @@
 // The benchmark's Worker (bench/wrangler.bench.toml; never deployed). It serves everything the
 // production Worker serves, unchanged, and adds under /bench/ the baselines the figures are
 // compared with and the controls the harness needs (seeding, forced cold starts, synthetic facts,
-// applied counts). Baseline command routes sit behind the same tenant auth as /v1, so every
-// command path pays the same API-key check.
-import { Hono, type MiddlewareHandler } from "hono";
+// applied counts). Baseline command routes are mounted on production's app under /v1/bench, so
+// every command path runs the same middleware.
+import { Hono } from "hono";
 import { z } from "zod";
-import { tenantAuth } from "../edge/tenant-auth.js";
 import { toCloudEvent, type FactCloudEvent } from "../src/core/cloud-event.js";
 import type { EntityAddress } from "../src/core/entity-protocol.js";
 import { encodeHlc, HLC_ZERO, tick } from "../src/core/hlc.js";
 import { entityObjectName } from "../src/core/identifiers.js";
 import type { RequestScope } from "../src/core/request-scope.js";
-import production from "../worker.js";
+import production, { app } from "../worker.js";
 import type { BareLog } from "./worker/bare-log.js";
 import type { EntityActor } from "./worker/bench-entity-actor.js";
 import type { CrudState } from "./worker/crud-state.js";
@@ -34,16 +33,17 @@ const FACTS_QUEUE = "factline-facts";
 const SEND_BATCH = 100;
 
 const bench = new Hono<{ Bindings: BenchEnv; Variables: RequestScope }>();
-
-// Same middleware as /v1 (its Env type is production's; the bindings it reads are identical).
-bench.use("/bench/bare/*", tenantAuth() as unknown as MiddlewareHandler<{ Bindings: BenchEnv; Variables: RequestScope }>);
-bench.use("/bench/crud/*", tenantAuth() as unknown as MiddlewareHandler<{ Bindings: BenchEnv; Variables: RequestScope }>);
 bench.use("/bench/control/*", async (c, next) => {
   if (c.req.header("authorization") !== `Bearer ${c.env.ADMIN_TOKEN}`) return c.json({ error: "admin token required" }, 401);
   await next();
 });
 
-bench.post("/bench/bare/:type/:id/commands/:command", async (c) => {
+// The baselines are mounted on production's app under /v1/bench, so a baseline request takes the
+// same HTTP path as a command: every middleware (security headers, request id and trace, metrics,
+// CORS, tenant auth and gate) runs for it; only the handler and its object differ.
+const baselines = new Hono<{ Bindings: BenchEnv; Variables: RequestScope }>();
+
+baselines.post("/bare/:type/:id/commands/:command", async (c) => {
   const body = await c.req.text();
   if (!isJson(body)) return c.json({ error: "the body must be JSON" }, 400);
   const stub = c.env.BARE.get(c.env.BARE.idFromName(objectName(c.var.tenant, c.req.param("type"), c.req.param("id"))));
@@ -51,14 +51,14 @@ bench.post("/bench/bare/:type/:id/commands/:command", async (c) => {
   return c.json({ type: c.req.param("type"), id: c.req.param("id"), version }, 200, { etag: `"${version}"` });
 });
 
-bench.get("/bench/bare/:type/:id", async (c) => {
+baselines.get("/bare/:type/:id", async (c) => {
   const stub = c.env.BARE.get(c.env.BARE.idFromName(objectName(c.var.tenant, c.req.param("type"), c.req.param("id"))));
   return c.json({ type: c.req.param("type"), id: c.req.param("id"), version: await stub.count() });
 });
 
 const restock = z.object({ quantity: z.number().int().positive() }).strict();
 
-bench.post("/bench/crud/:type/:id/commands/restock", async (c) => {
+baselines.post("/crud/:type/:id/commands/restock", async (c) => {
   const parsed = restock.safeParse(await c.req.json<unknown>().catch(() => undefined));
   if (!parsed.success) return c.json({ error: "the restock command is invalid" }, 400);
   const stub = c.env.CRUD.get(c.env.CRUD.idFromName(objectName(c.var.tenant, c.req.param("type"), c.req.param("id"))));
@@ -67,6 +67,9 @@ bench.post("/bench/crud/:type/:id/commands/restock", async (c) => {
     etag: `"${item.version}"`,
   });
 });
+
+// Production's app is typed with production's Env; the bench Worker passes it the bench's.
+app.route("/v1/bench", baselines as unknown as Hono<{ Bindings: Env; Variables: RequestScope }>);
 
 const seedSchema = z.object({
   kind: z.enum(["entity", "bare"]),
