@@ -128,6 +128,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
       this.#relay.stage(recorded.map((e) => e.seq));
       if (envelope.idempotencyKey !== null && envelope.fingerprint !== null) {
         entity.idempotency.record(envelope.idempotencyKey, envelope.fingerprint, result, now);
+        entity.idempotency.purgeExpired(now);
       }
       if (Math.floor(version / every) > Math.floor(entity.version / every)) entity.log.writeSnapshot(version, state);
     });
@@ -180,7 +181,6 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     const loaded = this.#loaded;
     if (!loaded) return;
     this.#logRelay(loaded.address, await this.#relay.alarmFired(loaded.log, loaded.address));
-    loaded.idempotency.purgeExpired(Date.now());
   }
 
   /** The consumer has applied this entity's facts up to `seq`. */

@@ -4,7 +4,8 @@
 // absorbed downstream) and never loses a fact.
 //
 // A commit starts a send at once unless one is in flight; facts committed meanwhile ride in the
-// next batch, so a busy entity sends large batches and an idle one sends without waiting. The
+// next batch, sent a moment later, so a busy entity sends large batches and an idle one sends
+// without waiting. The
 // object's alarm is the safety net: it is armed before every send, so facts staged by an object
 // that is evicted before its send completed still leave, and it drives retries with backoff.
 //
@@ -22,6 +23,11 @@ const MAX_BATCH_MESSAGES = 100;
 const MAX_BATCH_BYTES = 240 * 1024;
 // One alarm run sends at most this many batches, then re-arms so other work can interleave.
 const MAX_BATCHES_PER_RUN = 20;
+
+// Between two sends of one run the relay waits this long unless a full batch is pending: a
+// send costs about the same for one fact as for a hundred, so a busy entity sends fewer, fuller
+// batches, while the first fact after a quiet spell still leaves at once.
+const SEND_SPACING_MS = 25;
 
 // If the object is evicted before a send it started has completed, its alarm sends the facts
 // after this long.
@@ -112,6 +118,8 @@ export class OutboxRelay {
     else c.redeliverAt = Date.now() + ACK_TIMEOUT_MS;
     c.redeliveries = 0;
     this.#saveCursors();
+    // Nothing left to send: the alarm is needed only for the re-send deadline, if any.
+    if (!this.#flushing && this.#pending === 0) this.#rearm(c.redeliverAt);
   }
 
   /** Sends what is pending, and re-sends what was never acknowledged once its timeout passed. */
@@ -140,6 +148,7 @@ export class OutboxRelay {
     let sent = 0;
     try {
       for (let i = 0; i < MAX_BATCHES_PER_RUN && this.#pending > 0; i++) {
+        if (i > 0 && this.#pending < MAX_BATCH_MESSAGES) await scheduler.wait(SEND_SPACING_MS);
         const batch = this.#nextBatch(log);
         const last = batch[batch.length - 1];
         if (!last) break;
@@ -155,6 +164,8 @@ export class OutboxRelay {
         sent += batch.length;
       }
       this.#sendFailures = 0;
+      // Once everything is sent, the alarm set before the send stays as it is: the acknowledgement
+      // usually comes first and clears it, else it re-arms for the re-send deadline.
       this.#arm(this.#pending > 0 ? Date.now() : (c.redeliverAt ?? Number.POSITIVE_INFINITY));
       return { sent, redelivered };
     } catch (error) {
@@ -201,10 +212,19 @@ export class OutboxRelay {
     );
   }
 
+  /** Makes sure the alarm fires by `at`. */
   #arm(at: number): void {
     if (!Number.isFinite(at) || (this.#armedAt !== null && this.#armedAt <= at)) return;
     this.#armedAt = at;
     // No await needed: the output gate holds replies until the alarm write is durable.
     void this.#ctx.storage.setAlarm(at);
+  }
+
+  /** Sets the alarm to exactly `at`, or clears it (null) when it has nothing left to do. */
+  #rearm(at: number | null): void {
+    if (at === this.#armedAt) return;
+    if (at === null) void this.#ctx.storage.deleteAlarm();
+    else void this.#ctx.storage.setAlarm(at);
+    this.#armedAt = at;
   }
 }

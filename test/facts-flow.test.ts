@@ -1,10 +1,10 @@
 // Facts to the cloud: whatever the queue does — duplicates, reordering, loss, failures — the
 // views converge on the fold of the entity logs, and nothing is applied twice.
-import { evictDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import type { RecordedEvent } from "../src/core/envelope.js";
-import { armFault, InjectedFault } from "../src/core/fault-injection.js";
+import { armFault, armTransform, InjectedFault } from "../src/core/fault-injection.js";
 import { entityObjectName } from "../src/core/identifiers.js";
 import { inventory, type InventoryState } from "../src/domain/inventory.js";
 import { ADMIN_TOKEN, call, eventually, newTenant, tenantClient } from "./support/api.js";
@@ -160,6 +160,30 @@ describe("relay", () => {
     release();
     const row = await eventually(() => viewRow(tenant.apiKey, "evicted"), 20_000);
     expect(row).toMatchObject({ onHand: 2, version: 1 });
+  });
+
+  it("re-sends a fact lost on the way once its acknowledgement is overdue", async () => {
+    const tenant = await newTenant();
+    let dropped = 0;
+    disarm.push(
+      armTransform<unknown>("relay.batch", (batch, ctx) => {
+        if (ctx.tenant !== tenant.id || dropped > 0) return batch;
+        dropped += batch.length;
+        return [];
+      }),
+    );
+    await tenantClient(tenant.apiKey).command("inventory", "lost", "restock", { quantity: 3 });
+    await eventually(async () => (dropped > 0 ? true : undefined));
+    const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant.id, "inventory", "lost")));
+    // The deadline passes at once instead of in 30 s (a restart makes the relay read it); the
+    // alarm must still be set for it.
+    await runInDurableObject(stub, (_actor, state) => {
+      state.storage.sql.exec("UPDATE relay_state SET redeliver_at = 0");
+    });
+    await evictDurableObject(stub);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const row = await eventually(() => viewRow(tenant.apiKey, "lost"), 20_000);
+    expect(row).toMatchObject({ onHand: 3, version: 1 });
   });
 });
 
