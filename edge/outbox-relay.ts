@@ -5,9 +5,9 @@
 //
 // A commit starts a send at once unless one is in flight; facts committed meanwhile ride in the
 // next batch, sent a moment later, so a busy entity sends large batches and an idle one sends
-// without waiting. The
-// object's alarm is the safety net: it is armed before every send, so facts staged by an object
-// that is evicted before its send completed still leave, and it drives retries with backoff.
+// without waiting. The object's alarm is the safety net: it is armed before every send, so facts
+// staged by an object evicted before its send completed still leave, and it drives retries with
+// backoff and re-sends of what is never acknowledged.
 //
 // The consumer acknowledges what it has applied. The distance between the log's head and that
 // acknowledgement is the entity's backlog, which bounds how far the edge may run ahead of a slow
@@ -21,7 +21,7 @@ import type { EventLog } from "./event-log.js";
 // Queue limits: 100 messages and 256 KB per sendBatch; leave headroom for framing.
 const MAX_BATCH_MESSAGES = 100;
 const MAX_BATCH_BYTES = 240 * 1024;
-// One alarm run sends at most this many batches, then re-arms so other work can interleave.
+// One run sends at most this many batches, then leaves the rest to the alarm.
 const MAX_BATCHES_PER_RUN = 20;
 
 // Between two sends of one run the relay waits this long unless a full batch is pending: a

@@ -17,7 +17,7 @@ export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Pr
   // A declared length within the limit is enforced by the runtime, so the body can be read
   // whole; only a body of unknown length (chunked) is counted as it streams in.
   const bytes = declared !== null ? new Uint8Array(await request.arrayBuffer()) : await readWithin(request.body, limit);
-  if (bytes === undefined) return tooLarge(limit);
+  if (bytes === undefined || bytes.byteLength > limit) return tooLarge(limit);
   if (bytes.byteLength === 0) return { ok: true, value: {} };
   if (contentType === null || !JSON_TYPE.test(contentType)) {
     return { ok: false, problem: problem("unsupported-media-type", "send the body as application/json") };
