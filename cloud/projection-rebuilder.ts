@@ -6,9 +6,9 @@
 import { DurableObject } from "cloudflare:workers";
 import { and, eq, inArray, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
+import type { RecordedEvent } from "../src/core/envelope.js";
 import { logEvent } from "../src/core/log.js";
 import { applyStatements, checkpointId, readCheckpoints, type CheckpointKey } from "./checkpoints.js";
-import type { RecordedEvent } from "../src/core/envelope.js";
 import { entityStub } from "./entity-reader.js";
 import type { Db, Statement } from "./projection.js";
 import { projectionNamed } from "./projections/index.js";
