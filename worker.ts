@@ -9,7 +9,7 @@ import { adminRoutes } from "./cloud/admin-routes.js";
 import { dashboardRoutes } from "./cloud/dashboard/routes.js";
 import { consumeDeadLetterQueue } from "./cloud/dead-letters.js";
 import { consumeFacts } from "./cloud/fact-consumer.js";
-import { flushMetricsSoon, recordRequest } from "./cloud/metrics-buffer.js";
+import { flushMetricsNow, flushMetricsSoon, recordRequest } from "./cloud/metrics-buffer.js";
 import { dashboardOperations } from "./cloud/dashboard-operations.js";
 import { sagaOperations } from "./cloud/saga-operations.js";
 import { viewOperations } from "./cloud/view-operations.js";
@@ -135,7 +135,7 @@ export default {
     if (batch.queue.endsWith("-dlq")) await consumeDeadLetterQueue(batch, drizzle(env.DB));
     else {
       await consumeFacts(batch, env);
-      ctx.waitUntil(flushMetricsSoon(env.DB));
+      ctx.waitUntil(flushMetricsNow(env.DB));
     }
   },
 } satisfies ExportedHandler<Env>;

@@ -3,8 +3,11 @@
 // compared with and the controls the harness needs (seeding, forced cold starts, synthetic facts,
 // applied counts). Baseline command routes are mounted on production's app under /v1/bench, so
 // every command path runs the same middleware.
+import { drizzle } from "drizzle-orm/d1";
 import { Hono } from "hono";
 import { z } from "zod";
+import { recordHeads } from "../cloud/entity-heads.js";
+import { readFromEntity } from "../cloud/entity-reader.js";
 import { toCloudEvent, type FactCloudEvent } from "../src/core/cloud-event.js";
 import type { EntityAddress } from "../src/core/entity-protocol.js";
 import { encodeHlc, HLC_ZERO, tick } from "../src/core/hlc.js";
@@ -77,6 +80,8 @@ const seedSchema = z.object({
   id: z.string().min(1),
   count: z.number().int().positive().max(200_000),
   snapshots: z.boolean(),
+  /** Also record the entity's head in D1 with the consumer's own statement, as if its facts had reached the cloud tier. */
+  heads: z.boolean().default(false),
 });
 
 bench.post("/bench/control/seed", async (c) => {
@@ -87,7 +92,44 @@ bench.post("/bench/control/seed", async (c) => {
     s.kind === "entity"
       ? await c.env.ENTITY.get(c.env.ENTITY.idFromName(name)).benchSeed(address, s.count, s.snapshots)
       : await c.env.BARE.get(c.env.BARE.idFromName(name)).seed(s.count, JSON.stringify(sampleFact(address, 1)));
+  if (s.heads) await drizzle(c.env.DB).batch([recordHeads(drizzle(c.env.DB), [{ ...address, seq: seeded, recordedAt: Date.now() }])]);
   return c.json({ seeded });
+});
+
+const copySchema = z.object({ tenant: z.string().min(1), ids: z.array(z.string().min(1)).min(1).max(1000), round: z.number().int().nonnegative() });
+const COPY_ROWS = 250;
+const COPY_PARALLEL = 20;
+
+/**
+ * The rebuild's baseline: copies every event of the given inventory entities, read from the
+ * entity objects the way a rebuild reads them (20 entities at a time, as a rebuild step does), into
+ * a plain D1 table, one row per event and one D1 batch per entity (no projection logic, no
+ * checkpoints, no guards).
+ */
+bench.post("/bench/control/copy", async (c) => {
+  const r = copySchema.parse(await c.req.json());
+  await c.env.DB.prepare(
+    `CREATE TABLE IF NOT EXISTS bench_event_copy (round INTEGER NOT NULL, tenant_id TEXT NOT NULL, entity_id TEXT NOT NULL,
+       seq INTEGER NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL, recorded_at TEXT NOT NULL, PRIMARY KEY (round, tenant_id, entity_id, seq))`,
+  ).run();
+  const insert = c.env.DB.prepare(
+    `INSERT INTO bench_event_copy SELECT ?, ?, ?, j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM json_each(?) AS j`,
+  );
+  let copied = 0;
+  const copyOne = async (id: string) => {
+    const address: EntityAddress = { tenant: r.tenant, entityType: "inventory", entityId: id };
+    const events = await readFromEntity(c.env as unknown as Env, address, 0, Number.MAX_SAFE_INTEGER);
+    const statements: D1PreparedStatement[] = [];
+    for (let i = 0; i < events.length; i += COPY_ROWS) {
+      const rows = events.slice(i, i + COPY_ROWS).map((e) => [e.seq, e.type, JSON.stringify(e.data), e.meta.recordedAt]);
+      statements.push(insert.bind(r.round, r.tenant, id, JSON.stringify(rows)));
+    }
+    if (statements.length > 0) await c.env.DB.batch(statements);
+    copied += events.length;
+  };
+  // As many entities at a time as a rebuild step replays.
+  for (let i = 0; i < r.ids.length; i += COPY_PARALLEL) await Promise.all(r.ids.slice(i, i + COPY_PARALLEL).map(copyOne));
+  return c.json({ copied });
 });
 
 const abortSchema = z.object({ kind: z.enum(["entity", "bare"]), tenant: z.string().min(1), id: z.string().min(1) });

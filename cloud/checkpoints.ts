@@ -46,6 +46,7 @@ export function applyStatements(db: Db, projection: Projection, key: CheckpointK
   const last = events[events.length - 1];
   if (!last) return [];
   const statements = [advance(db, key, from, last.seq, Date.parse(last.meta.recordedAt))];
+  if (projection.applyRun) return [...statements, ...projection.applyRun(db, events, key.generation)];
   for (const event of events) {
     const handler = projection.on[event.type];
     if (handler) statements.push(...handler(db, event, key.generation));

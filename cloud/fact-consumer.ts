@@ -5,7 +5,6 @@
 // attempt, are recorded as dead letters with their error. Applied facts are acknowledged to their
 // entity, which bounds how far the edge runs ahead of the cloud tier.
 import { drizzle } from "drizzle-orm/d1";
-import { sql } from "drizzle-orm";
 import { backoffDelay } from "../src/core/backoff.js";
 import { cloudEventSchema, fromCloudEvent } from "../src/core/cloud-event.js";
 import type { EntityAddress } from "../src/core/entity-protocol.js";
@@ -16,13 +15,13 @@ import { logEvent } from "../src/core/log.js";
 import { traceIdOf } from "../src/core/trace-context.js";
 import { domain } from "../src/domain/index.js";
 import { applyStatements, checkpointId, readCheckpoints, type CheckpointKey } from "./checkpoints.js";
+import { recordHeads, type EntityHead } from "./entity-heads.js";
 import { entityStub, readFromEntity } from "./entity-reader.js";
 import { recordDeadLetter } from "./dead-letters.js";
 import { generationsOf, liveGenerations, readGenerations, type Generations } from "./generations.js";
 import { recordFactApplied } from "./metrics-buffer.js";
 import type { Db, Projection, Statement } from "./projection.js";
 import { projections } from "./projections/index.js";
-import { entityHeads } from "./schema.js";
 import { routeFactsToSagas } from "./saga-router.js";
 
 /** Equal to the queue's max_retries: the last attempt records a dead letter itself. */
@@ -50,21 +49,20 @@ export async function consumeFacts(batch: MessageBatch<unknown>, env: Env): Prom
   const plans: { group: EntityGroup; statements: Statement[] }[] = [];
   for (const group of groups) {
     try {
-      plans.push({ group, statements: [recordHead(db, group), ...(await plan(env, db, group, gens, applied))] });
+      plans.push({ group, statements: await plan(env, db, group, gens, applied) });
     } catch (error) {
       await fail(db, group, error);
     }
   }
   const settled: EntityGroup[] = [];
-  const all = plans.flatMap((p) => p.statements);
   try {
-    if (isNonEmpty(all)) await db.batch(all);
+    if (plans.length > 0) await db.batch([recordHeads(db, plans.map((p) => headOf(p.group))), ...plans.flatMap((p) => p.statements)]);
     settled.push(...plans.map((p) => p.group));
   } catch {
     // One entity's failure must not hold back the rest: apply entity by entity.
     for (const p of plans) {
       try {
-        if (isNonEmpty(p.statements)) await db.batch(p.statements);
+        await db.batch([recordHeads(db, [headOf(p.group)]), ...p.statements]);
         settled.push(p.group);
       } catch (error) {
         await fail(db, p.group, error);
@@ -151,20 +149,11 @@ async function plan(env: Env, db: Db, group: EntityGroup, gens: Map<string, Gene
   return statements;
 }
 
-/** Remembers the newest fact seen per entity, so lag can be measured against it. */
-function recordHead(db: Db, group: EntityGroup): Statement {
-  const head = group.events.get(newest(group));
-  const recordedAt = head ? Date.parse(head.meta.recordedAt) : Date.now();
-  return db
-    .insert(entityHeads)
-    .values({ tenantId: group.address.tenant, entityType: group.address.entityType, entityId: group.address.entityId, seq: newest(group), recordedAt })
-    .onConflictDoUpdate({
-      target: [entityHeads.tenantId, entityHeads.entityType, entityHeads.entityId],
-      set: {
-        recordedAt: sql`CASE WHEN excluded.seq > ${entityHeads.seq} THEN excluded.recorded_at ELSE ${entityHeads.recordedAt} END`,
-        seq: sql`max(${entityHeads.seq}, excluded.seq)`,
-      },
-    });
+/** The newest fact seen per entity, so lag can be measured against it and rebuilds find it. */
+function headOf(group: EntityGroup): EntityHead {
+  const seq = newest(group);
+  const head = group.events.get(seq);
+  return { ...group.address, seq, recordedAt: head ? Date.parse(head.meta.recordedAt) : Date.now() };
 }
 
 function newest(group: EntityGroup): number {
@@ -188,7 +177,7 @@ function settle(group: EntityGroup): void {
 async function fail(db: Db, group: EntityGroup, error: unknown): Promise<void> {
   const detail = error instanceof Error ? error.message : String(error);
   logEvent("warn", "fact batch failed", { ...group.address, error: detail });
-  await db.batch([recordHead(db, group)]).catch(() => undefined);
+  await db.batch([recordHeads(db, [headOf(group)])]).catch(() => undefined);
   for (const m of group.messages) {
     if (m.attempts >= MAX_ATTEMPTS) {
       await recordDeadLetter(db, m, null, detail);
@@ -208,8 +197,4 @@ function upcast(event: RecordedEvent): RecordedEvent {
     schemaVersion: entity.eventVersion(event.type),
     data: entity.upcast(event.type, event.schemaVersion, event.data),
   };
-}
-
-function isNonEmpty<T>(items: T[]): items is [T, ...T[]] {
-  return items.length > 0;
 }

@@ -73,6 +73,15 @@ export function flushMetricsSoon(database: D1Database): Promise<void> {
   return scheduled;
 }
 
+/**
+ * Flushes what this isolate gathered now. For the queue consumer: a batch already gathers up to
+ * 100 facts, and a delayed flush in its waitUntil would hold the batch open (and the queue's next
+ * delivery back) for the whole delay.
+ */
+export function flushMetricsNow(database: D1Database): Promise<void> {
+  return flush(drizzle(database));
+}
+
 async function flush(db: Db): Promise<void> {
   const rows = [...pending.values()];
   pending.clear();

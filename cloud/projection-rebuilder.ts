@@ -6,15 +6,22 @@
 import { DurableObject } from "cloudflare:workers";
 import { and, eq, inArray, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
+import type { RecordedEvent } from "../src/core/envelope.js";
 import { logEvent, setLogLevel } from "../src/core/log.js";
 import { applyStatements, checkpointId, readCheckpoints, type CheckpointKey } from "./checkpoints.js";
-import { entityStub, readFromEntity } from "./entity-reader.js";
-import type { Db } from "./projection.js";
+import { entityStub } from "./entity-reader.js";
+import type { Db, Statement } from "./projection.js";
 import { projectionNamed } from "./projections/index.js";
 import { entityHeads, projectionCheckpoints, projectionGenerations } from "./schema.js";
 
-// Statements per alarm step, well inside D1's per-invocation and per-batch limits.
-const STEP_BUDGET = 400;
+// Per alarm step: up to ENTITIES_PER_STEP entities replayed together (their logs read in
+// parallel, their statements in one D1 batch) within STATEMENT_BUDGET statements, well inside
+// D1's per-invocation limits. A projection with `applyRun` folds an entity's run of events into a
+// few statements, so an entity brings a page of events per step; one without writes a statement
+// or more per event, so an entity brings at most a budget's worth.
+const ENTITIES_PER_STEP = 20;
+const STATEMENT_BUDGET = 400;
+const EVENTS_PER_PAGE = 1_000;
 
 export interface RebuildStatus {
   readonly projection: string;
@@ -97,37 +104,70 @@ export class ProjectionRebuilder extends DurableObject<Env> {
     const job = this.status();
     const projection = job && projectionNamed(job.projection);
     if (!job || !projection) return;
-    let budget = STEP_BUDGET;
     try {
-      while (budget > 0) {
-        const next = this.ctx.storage.sql
-          .exec<{ entity_type: string; entity_id: string }>("SELECT entity_type, entity_id FROM pending LIMIT 1")
-          .toArray()[0];
-        if (!next) return await this.#finish(job);
-        const key: CheckpointKey = {
-          projection: projection.name,
-          generation: job.generation,
-          tenant: job.tenant,
-          entityType: next.entity_type,
-          entityId: next.entity_id,
-        };
-        const from = (await readCheckpoints(this.#db, [key])).get(checkpointId(key)) ?? 0;
-        const address = { tenant: job.tenant, entityType: next.entity_type, entityId: next.entity_id };
-        const head = (await entityStub(this.env, address).read(address, null))?.version ?? 0;
-        const upTo = Math.min(head, from + budget);
-        const events = upTo > from ? await readFromEntity(this.env, address, from, upTo) : [];
-        const statements = applyStatements(this.#db, projection, key, from, events);
-        const [first, ...rest] = statements;
-        // A guard failure means the live consumer moved this checkpoint meanwhile: retry next step.
-        if (first) await this.#db.batch([first, ...rest]);
-        budget -= Math.max(1, statements.length);
-        if (upTo >= head) this.ctx.storage.sql.exec("DELETE FROM pending WHERE entity_type = ? AND entity_id = ?", next.entity_type, next.entity_id);
+      const next = this.ctx.storage.sql
+        .exec<{ entity_type: string; entity_id: string }>("SELECT entity_type, entity_id FROM pending LIMIT ?", ENTITIES_PER_STEP)
+        .toArray();
+      if (next.length === 0) return await this.#finish(job);
+      const keys: CheckpointKey[] = next.map((n) => ({
+        projection: projection.name,
+        generation: job.generation,
+        tenant: job.tenant,
+        entityType: n.entity_type,
+        entityId: n.entity_id,
+      }));
+      const applied = await readCheckpoints(this.#db, keys);
+      const cap = projection.applyRun ? EVENTS_PER_PAGE : STATEMENT_BUDGET - 1;
+      const steps = await Promise.all(
+        keys.map(async (key) => {
+          const from = applied.get(checkpointId(key)) ?? 0;
+          const { events, atHead } = await this.#readAfter(key, from, cap);
+          return { key, statements: applyStatements(this.#db, projection, key, from, events), atHead };
+        }),
+      );
+      // The first entities that fit the budget (at least one); the rest come again next step.
+      const packed: typeof steps = [];
+      let size = 0;
+      for (const step of steps) {
+        if (packed.length > 0 && size + step.statements.length > STATEMENT_BUDGET) break;
+        packed.push(step);
+        size += step.statements.length;
+      }
+      // One batch; if a guard fails (the live consumer moved a checkpoint meanwhile), the others
+      // go through one by one and the moved one is re-read next step.
+      const done = (await this.#apply(packed.flatMap((p) => p.statements))) ? packed : [];
+      if (done.length === 0 && packed.length > 1) {
+        for (const step of packed) if (await this.#apply(step.statements)) done.push(step);
+      }
+      const sqlStore = this.ctx.storage.sql;
+      for (const step of done) {
+        if (step.atHead) sqlStore.exec("DELETE FROM pending WHERE entity_type = ? AND entity_id = ?", step.key.entityType, step.key.entityId);
       }
     } catch (error) {
-      // Most often the live consumer moved a checkpoint under us; the next step re-reads it.
       logEvent("warn", "projection rebuild step failed", { projection: job.projection, tenant: job.tenant, error: String(error) });
     } finally {
       if (this.status()) await this.ctx.storage.setAlarm(Date.now() + 10);
+    }
+  }
+
+  /** Up to `cap` of the entity's events after `from`, and whether they reach its head. */
+  async #readAfter(key: CheckpointKey, from: number, cap: number): Promise<{ events: readonly RecordedEvent[]; atHead: boolean }> {
+    const address = { tenant: key.tenant, entityType: key.entityType, entityId: key.entityId };
+    const page = await entityStub(this.env, address).events(address, from, cap);
+    if (!page) return { events: [], atHead: true };
+    return { events: page.events, atHead: page.next === null };
+  }
+
+  /** Runs the statements as one D1 batch; false if it failed (most often a checkpoint guard). */
+  async #apply(statements: Statement[]): Promise<boolean> {
+    const [first, ...rest] = statements;
+    if (!first) return true;
+    try {
+      await this.#db.batch([first, ...rest]);
+      return true;
+    } catch (error) {
+      logEvent("warn", "projection rebuild batch failed", { error: String(error) });
+      return false;
     }
   }
 

@@ -54,6 +54,20 @@ describe("rebuild", () => {
     expect(rebuilt).toEqual(incremental);
   });
 
+  it("rebuilds every entity when a tenant has more of them than one rebuild step replays", async () => {
+    const tenant = await newTenant();
+    const api = tenantClient(tenant.apiKey);
+    const skus = Array.from({ length: 45 }, (_, i) => `sku-${String(i).padStart(2, "0")}`);
+    for (const [i, sku] of skus.entries()) await api.command("inventory", sku, "restock", { quantity: i + 1 });
+    const incremental = await settledList(tenant.apiKey, "inventory", skus.length);
+
+    const started = await call(`/admin/projections/inventory/rebuild?tenant=${tenant.id}`, { method: "POST", headers: admin });
+    expect(await started.json()).toMatchObject({ generation: 1, entitiesTotal: skus.length });
+    await eventually(async () => ((await projectionStatus(tenant.id, "inventory")).rebuild === null ? true : undefined));
+    const rebuilt = ((await (await api.get("/v1/views/inventory")).json()) as { items: unknown[] }).items;
+    expect(rebuilt).toEqual(incremental);
+  });
+
   it("keeps applying new facts during and after a rebuild", async () => {
     const tenant = await newTenant();
     const api = tenantClient(tenant.apiKey);

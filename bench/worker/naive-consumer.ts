@@ -1,12 +1,13 @@
 // Baseline (c): the consumer a team would write first. One D1 statement per fact, awaited one
 // after another, no batching and no checkpoints (the row's version guards against replays).
-// It keeps the same `inventory_view` rows as the real projection, under its own tenant ids.
+// It keeps the same `inventory_view` rows as the real projection, under its own tenant ids, in
+// generation 0 (the generation a tenant's rows have until its first rebuild).
 import { cloudEventSchema } from "../../src/core/cloud-event.js";
 
 const UPSERT = `
-  INSERT INTO inventory_view (tenant_id, sku, on_hand, reserved, available, shipped, version, updated_at)
-  VALUES (?, ?, ?, 0, ?, 0, ?, ?)
-  ON CONFLICT (tenant_id, sku) DO UPDATE SET
+  INSERT INTO inventory_view (tenant_id, generation, sku, on_hand, reserved, available, shipped, version, updated_at)
+  VALUES (?, 0, ?, ?, 0, ?, 0, ?, ?)
+  ON CONFLICT (tenant_id, generation, sku) DO UPDATE SET
     on_hand = on_hand + excluded.on_hand, available = available + excluded.available,
     version = excluded.version, updated_at = excluded.updated_at
   WHERE excluded.version > inventory_view.version`;

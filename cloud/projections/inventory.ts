@@ -44,14 +44,33 @@ function adjust(db: Db, event: RecordedEvent, generation: number, d: Delta) {
 const quantity = (e: RecordedEvent) => (e.data as { quantity: number }).quantity;
 const scoped = (s: RowScope) => and(eq(t.tenantId, s.tenant), eq(t.generation, s.generation));
 
+const deltas: Readonly<Record<string, (e: RecordedEvent) => Delta>> = {
+  Restocked: (e) => ({ onHand: quantity(e), available: quantity(e) }),
+  Reserved: (e) => ({ reserved: quantity(e), available: -quantity(e) }),
+  Released: (e) => ({ reserved: -quantity(e), available: quantity(e) }),
+  Shipped: (e) => ({ onHand: -quantity(e), reserved: -quantity(e), shipped: quantity(e) }),
+};
+
 export const inventoryProjection = defineProjection({
   name: "inventory",
   follows: ["inventory"],
-  on: {
-    Restocked: (db, e, g) => adjust(db, e, g, { onHand: quantity(e), available: quantity(e) }),
-    Reserved: (db, e, g) => adjust(db, e, g, { reserved: quantity(e), available: -quantity(e) }),
-    Released: (db, e, g) => adjust(db, e, g, { reserved: -quantity(e), available: quantity(e) }),
-    Shipped: (db, e, g) => adjust(db, e, g, { onHand: -quantity(e), reserved: -quantity(e), shipped: quantity(e) }),
+  on: Object.fromEntries(Object.entries(deltas).map(([type, delta]) => [type, (db: Db, e: RecordedEvent, g: number) => adjust(db, e, g, delta(e))])),
+  // The columns are sums, so a run of events is one upsert of the summed deltas, stamped with
+  // the last event that changed them.
+  applyRun: (db, events, g) => {
+    const sum: Required<Delta> = { onHand: 0, reserved: 0, available: 0, shipped: 0 };
+    let last: RecordedEvent | undefined;
+    for (const e of events) {
+      const delta = deltas[e.type];
+      if (!delta) continue;
+      const d = delta(e);
+      sum.onHand += d.onHand ?? 0;
+      sum.reserved += d.reserved ?? 0;
+      sum.available += d.available ?? 0;
+      sum.shipped += d.shipped ?? 0;
+      last = e;
+    }
+    return last ? adjust(db, last, g, sum) : [];
   },
   clear: (db, scope) => [db.delete(t).where(scoped(scope))],
   filters: {},
