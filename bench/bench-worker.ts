@@ -14,8 +14,8 @@ import { encodeHlc, HLC_ZERO, tick } from "../src/core/hlc.js";
 import { entityObjectName } from "../src/core/identifiers.js";
 import type { RequestScope } from "../src/core/request-scope.js";
 import production, { app } from "../worker.js";
-import type { BareLog } from "./worker/bare-log.js";
-import type { EntityActor } from "./worker/bench-entity-actor.js";
+import { bareWakes, type BareLog } from "./worker/bare-log.js";
+import { entityWakes, type EntityActor } from "./worker/bench-entity-actor.js";
 import type { CrudState } from "./worker/crud-state.js";
 import { consumeNaively, naivelyApplied } from "./worker/naive-consumer.js";
 
@@ -150,6 +150,9 @@ bench.post("/bench/control/abort", async (c) => {
 // workerd's thread, as it would not in production. The held batch polls the flag: a promise
 // resolved by the resuming request would not resume code waiting in another invocation.
 let paused = false;
+
+/** Objects started so far in this isolate (wake-ups), for the harness's diagnostics. */
+bench.get("/bench/control/wakes", (c) => c.json({ entity: entityWakes(), bare: bareWakes() }));
 
 bench.post("/bench/control/consumer", async (c) => {
   paused = z.object({ pause: z.boolean() }).strict().parse(await c.req.json()).pause;

@@ -95,6 +95,8 @@ function commandRequest(target: Target, apiKey: string, entity: (i: number) => s
 interface Rounds {
   /** workerd CPU ms during the rounds and after them (Factline's relay and consumer catching up). */
   readonly cpu: { round: number; after: number; commands: number };
+  /** Objects of the target woken (started from storage) during its rounds. */
+  wakes: number;
   readonly throughput: number[];
   readonly p50: number[];
   readonly p99: number[];
@@ -107,7 +109,7 @@ async function commandFigures(apiKey: string): Promise<void> {
   for (const shape of ["one", "spread"] as const) {
     const entity = shape === "one" ? () => "hot" : (i: number) => `e-${i % SPREAD}`;
     const targets: Target[] = ["factline", "edge", "bare", "crud"];
-    const out = new Map<Target, Rounds>(targets.map((t) => [t, { cpu: { round: 0, after: 0, commands: 0 }, throughput: [], p50: [], p99: [], failed: 0, statuses: {} }]));
+    const out = new Map<Target, Rounds>(targets.map((t) => [t, { cpu: { round: 0, after: 0, commands: 0 }, wakes: 0, throughput: [], p50: [], p99: [], failed: 0, statuses: {} }]));
     let factlineFacts = 0;
     // Warm-up: every target wakes all its objects and the isolate compiles the hot paths.
     for (const target of targets.filter((t) => t !== "edge")) {
@@ -118,9 +120,11 @@ async function commandFigures(apiKey: string): Promise<void> {
     for (let round = 0; round < plan.rounds; round++) {
       for (const target of rotate(targets, round)) {
         if (target === "edge") await requestJson(port, "POST", "/bench/control/consumer", admin, { pause: true });
+        const wakes0 = await wakes(target);
         const cpu0 = server.cpuMs();
         const r = await runLoad({ port, concurrency: plan.concurrency, durationMs: plan.roundMs, maxRequests: 1_000_000, request: commandRequest(target, apiKey, entity) });
         const cpu1 = server.cpuMs();
+        const woken = (await wakes(target)) - wakes0;
         if (target === "edge") await requestJson(port, "POST", "/bench/control/consumer", admin, { pause: false });
         const rounds = out.get(target);
         record(rounds, r);
@@ -134,6 +138,7 @@ async function commandFigures(apiKey: string): Promise<void> {
           rounds.cpu.round += cpu1 - cpu0;
           rounds.cpu.after += cpu2 - cpu1;
           rounds.cpu.commands += r.ok;
+          rounds.wakes += woken;
         }
       }
     }
@@ -153,6 +158,7 @@ async function commandFigures(apiKey: string): Promise<void> {
     push(`commands_p99_ms_${key}`, `command p99, ${where}, whole platform`, median(f.p99), "ms", median(b.p99), "bare SQLite DO p99", "lower");
     diagnostics.push(
       `${where}: responses over all rounds: whole platform ${fmtStatuses(f.statuses)}; edge alone ${fmtStatuses(e.statuses)}; bare ${fmtStatuses(b.statuses)}; CRUD ${fmtStatuses(c.statuses)}.`,
+      `${where}: objects started from storage per 100 commands during the rounds (workerd evicts idle objects; a Factline start rebuilds the memory image, a bare one opens its table): whole platform ${per100(f)}, edge alone ${per100(e)}, bare ${per100(b)}.`,
       `${where}: workerd CPU per command: whole platform ${cpuPer(f, "round")} ms during its rounds + ${cpuPer(f, "after")} ms after them while relay and consumer catch up; edge alone ${cpuPer(e, "round")} ms + ${cpuPer(e, "after")} ms for the paused consumer's catch-up; bare ${cpuPer(b, "round")} ms; CRUD ${cpuPer(c, "round")} ms.`,
     );
   }
@@ -166,6 +172,17 @@ async function floorDiagnostic(): Promise<void> {
     `HTTP floor (GET /healthz, no auth, no object): ${round(r.ok / (r.elapsedMs / 1000))} req/s, p50 ${round(percentile(r.latenciesMs, 50))} ms at concurrency ${plan.concurrency}. ` +
       `The load generator, wrangler's proxy and workerd share 2 cores, so every target is capped well below production.`,
   );
+}
+
+/** Objects of a target started so far (CRUD objects are not counted). */
+async function wakes(target: Target): Promise<number> {
+  if (target === "crud") return 0;
+  const w = await requestJson<{ entity: number; bare: number }>(port, "GET", "/bench/control/wakes", admin);
+  return target === "bare" ? w.bare : w.entity;
+}
+
+function per100(r: Rounds): number {
+  return round((100 * r.wakes) / Math.max(1, r.cpu.commands));
 }
 
 function cpuPer(r: Rounds, part: "round" | "after"): number {

@@ -3,9 +3,17 @@
 // outbox, no idempotency, no snapshots. Bench-only; never bound in production.
 import { DurableObject } from "cloudflare:workers";
 
+let wakes = 0;
+
+/** How many bare objects this isolate has started. */
+export function bareWakes(): number {
+  return wakes;
+}
+
 export class BareLog extends DurableObject {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    wakes++;
     ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL)");
   }
 

@@ -11,7 +11,19 @@ import { domain } from "../../src/domain/index.js";
 
 const SEED_CHUNK = 1000;
 
+let wakes = 0;
+
+/** How many entity objects this isolate has started (each start is a wake-up from storage). */
+export function entityWakes(): number {
+  return wakes;
+}
+
 export class EntityActor extends ProductionEntityActor {
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    wakes++;
+  }
+
   /**
    * Appends `count` Restocked events (as the command path would record them, snapshots every
    * `snapshotEvery` when asked) and marks them relayed and applied, so no relay work follows.
