@@ -136,7 +136,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     entity.state = state;
     entity.version = version;
     entity.hlc = hlc;
-    const sending = this.#relay.committed(recorded.length, entity.log, entity.address);
+    const sending = this.#relay.committed(recorded, entity.log, entity.address);
     if (sending) this.ctx.waitUntil(sending.then((outcome) => this.#logRelay(entity.address, outcome)));
     this.#live.publish(recorded);
     return { ok: true, result, replayed: false };

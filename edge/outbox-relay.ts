@@ -16,6 +16,7 @@
 import { backoffDelay, type BackoffPolicy } from "../src/core/backoff.js";
 import { toCloudEvent, type FactCloudEvent } from "../src/core/cloud-event.js";
 import { faultPoint, transformPoint, type FaultContext } from "../src/core/fault-injection.js";
+import type { RecordedEvent } from "../src/core/envelope.js";
 import type { EventLog } from "./event-log.js";
 
 // Queue limits: 100 messages and 256 KB per sendBatch; leave headroom for framing.
@@ -28,6 +29,9 @@ const MAX_BATCHES_PER_RUN = 20;
 // send costs about the same for one fact as for a hundred, so a busy entity sends fewer, fuller
 // batches, while the first fact after a quiet spell still leaves at once.
 const SEND_SPACING_MS = 25;
+
+// Facts a send can take from memory instead of reading them back from the log.
+const MAX_UNSENT_IN_MEMORY = 2 * MAX_BATCH_MESSAGES;
 
 // If the object is evicted before a send it started has completed, its alarm sends the facts
 // after this long.
@@ -61,6 +65,8 @@ export class OutboxRelay {
   #armedAt: number | null = null;
   /** The send in progress; there is never more than one. */
   #flushing: Promise<RelayOutcome> | undefined;
+  /** Facts committed by this instance and not yet sent, so a send need not read them back. */
+  readonly #unsent = new Map<number, RecordedEvent>();
 
   constructor(ctx: DurableObjectState, queue: Queue<FactCloudEvent>) {
     this.#ctx = ctx;
@@ -95,9 +101,11 @@ export class OutboxRelay {
    * these facts up) or sends are failing (the alarm retries them with backoff); the returned
    * outcome is that of the send these facts leave with, if one was started.
    */
-  committed(count: number, log: EventLog, context: FaultContext): Promise<RelayOutcome> | undefined {
-    if (count === 0) return undefined;
-    this.#pending += count;
+  committed(events: readonly RecordedEvent[], log: EventLog, context: FaultContext): Promise<RelayOutcome> | undefined {
+    if (events.length === 0) return undefined;
+    // Kept only while sends keep up: during a queue outage the log is the buffer, not memory.
+    if (this.#unsent.size < MAX_UNSENT_IN_MEMORY) for (const event of events) this.#unsent.set(event.seq, event);
+    this.#pending += events.length;
     this.#arm(Date.now() + SAFETY_NET_MS);
     if (this.#flushing || this.#sendFailures > 0) return undefined;
     return this.flush(log, context);
@@ -157,6 +165,7 @@ export class OutboxRelay {
         if (outgoing.length > 0) await this.#queue.sendBatch(outgoing.map((body) => ({ body, contentType: "json" as const })));
         faultPoint("relay.afterSend", context);
         this.#sql.exec("DELETE FROM outbox WHERE seq <= ?", last.seq);
+        for (const seq of this.#unsent.keys()) if (seq <= last.seq) this.#unsent.delete(seq);
         this.#pending = this.#count();
         c.sentUpTo = Math.max(c.sentUpTo, last.seq);
         c.redeliverAt ??= Date.now() + Math.min(MAX_ACK_TIMEOUT_MS, ACK_TIMEOUT_MS * 2 ** c.redeliveries);
@@ -187,7 +196,7 @@ export class OutboxRelay {
     const batch: FactCloudEvent[] = [];
     let bytes = 0;
     // Pending rows are always one contiguous range of the log: sends and re-sends both go in order.
-    for (const event of log.read(first - 1, last, MAX_BATCH_MESSAGES)) {
+    for (const event of this.#pendingEvents(log, first, Math.min(last, first + MAX_BATCH_MESSAGES - 1))) {
       const fact = toCloudEvent(event);
       const size = JSON.stringify(fact).length;
       if (batch.length > 0 && bytes + size > MAX_BATCH_BYTES) break;
@@ -195,6 +204,17 @@ export class OutboxRelay {
       bytes += size;
     }
     return batch;
+  }
+
+  /** Events first..last, from memory when this instance committed them all, else from the log. */
+  #pendingEvents(log: EventLog, first: number, last: number): Iterable<RecordedEvent> {
+    const events: RecordedEvent[] = [];
+    for (let seq = first; seq <= last; seq++) {
+      const event = this.#unsent.get(seq);
+      if (!event) return log.read(first - 1, last);
+      events.push(event);
+    }
+    return events;
   }
 
   #count(): number {
