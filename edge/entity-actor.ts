@@ -213,8 +213,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     const entity = domain.get(address.entityType);
     if (!entity) return undefined;
     const log = new EventLog(this.ctx.storage.sql, entity);
-    const version = log.lastSeq();
-    const lastHlc = log.lastHlc();
+    const { seq: version, hlc: lastHlc } = log.head();
     this.#loaded = {
       // Callers pass whole envelopes; keep only the address.
       address: { tenant: address.tenant, entityType: address.entityType, entityId: address.entityId },

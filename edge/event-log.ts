@@ -18,15 +18,10 @@ export class EventLog {
     this.#entity = entity;
   }
 
-  lastSeq(): number {
-    const row = this.#sql.exec<{ seq: number | null }>("SELECT max(seq) AS seq FROM events").one();
-    return row.seq ?? 0;
-  }
-
-  lastHlc(): string | null {
-    const rows = this.#sql.exec<{ meta: string }>("SELECT meta FROM events ORDER BY seq DESC LIMIT 1").toArray();
-    const row = rows[0];
-    return row ? (JSON.parse(row.meta) as EventMetadata).hlc : null;
+  /** The newest event's sequence number and clock (0 and null for an empty log). */
+  head(): { readonly seq: number; readonly hlc: string | null } {
+    const row = this.#sql.exec<{ seq: number; meta: string }>("SELECT seq, meta FROM events ORDER BY seq DESC LIMIT 1").toArray()[0];
+    return row ? { seq: row.seq, hlc: (JSON.parse(row.meta) as EventMetadata).hlc } : { seq: 0, hlc: null };
   }
 
   append(events: readonly RecordedEvent[]): void {

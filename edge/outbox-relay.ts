@@ -190,9 +190,8 @@ export class OutboxRelay {
   }
 
   #nextBatch(log: EventLog): FactCloudEvent[] {
-    const first = this.#sql.exec<{ seq: number | null }>("SELECT min(seq) AS seq FROM outbox").one().seq;
-    if (first === null) return [];
-    const last = this.#sql.exec<{ seq: number }>("SELECT max(seq) AS seq FROM outbox").one().seq;
+    const { first, last } = this.#sql.exec<{ first: number | null; last: number | null }>("SELECT min(seq) AS first, max(seq) AS last FROM outbox").one();
+    if (first === null || last === null) return [];
     const batch: FactCloudEvent[] = [];
     let bytes = 0;
     // Pending rows are always one contiguous range of the log: sends and re-sends both go in order.

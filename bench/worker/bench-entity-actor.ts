@@ -33,7 +33,7 @@ export class EntityActor extends ProductionEntityActor {
     if (!entity) throw new Error(`no entity type ${address.entityType}`);
     const sql = this.ctx.storage.sql;
     const log = new EventLog(sql, entity);
-    if (log.lastSeq() !== 0) throw new Error("benchSeed needs an empty entity");
+    if (log.head().seq !== 0) throw new Error("benchSeed needs an empty entity");
     let state = entity.initialState();
     let hlc = HLC_ZERO;
     for (let start = 1; start <= count; start += SEED_CHUNK) {
@@ -75,7 +75,7 @@ export class EntityActor extends ProductionEntityActor {
       address.entityId,
     );
     sql.exec("UPDATE relay_state SET sent_up_to = ?, acked_up_to = ?", count, count);
-    return log.lastSeq();
+    return log.head().seq;
   }
 
   /** Throws away the in-memory instance (memory image included); the next call wakes it cold. */
