@@ -10,7 +10,7 @@ import { backoffDelay } from "../src/core/backoff.js";
 import { cloudEventSchema, fromCloudEvent } from "../src/core/cloud-event.js";
 import type { EntityAddress } from "../src/core/entity-protocol.js";
 import type { RecordedEvent } from "../src/core/envelope.js";
-import { faultPoint } from "../src/core/fault-injection.js";
+import { faultPoint, type FaultContext } from "../src/core/fault-injection.js";
 import { entityObjectName } from "../src/core/identifiers.js";
 import { logEvent } from "../src/core/log.js";
 import { traceIdOf } from "../src/core/trace-context.js";
@@ -58,13 +58,13 @@ export async function consumeFacts(batch: MessageBatch<unknown>, env: Env): Prom
   const settled: EntityGroup[] = [];
   const all = plans.flatMap((p) => p.statements);
   try {
-    if (isNonEmpty(all)) await db.batch(all);
+    if (isNonEmpty(all)) await writeBatch(db, all, {});
     settled.push(...plans.map((p) => p.group));
   } catch {
     // One entity's failure must not hold back the rest: apply entity by entity.
     for (const p of plans) {
       try {
-        if (isNonEmpty(p.statements)) await db.batch(p.statements);
+        if (isNonEmpty(p.statements)) await writeBatch(db, p.statements, p.group.address);
         settled.push(p.group);
       } catch (error) {
         await fail(db, p.group, error);
@@ -208,6 +208,12 @@ function upcast(event: RecordedEvent): RecordedEvent {
     schemaVersion: entity.eventVersion(event.type),
     data: entity.upcast(event.type, event.schemaVersion, event.data),
   };
+}
+
+/** One D1 batch: atomic, so a failure leaves nothing of it applied. */
+async function writeBatch(db: Db, statements: [Statement, ...Statement[]], context: FaultContext): Promise<void> {
+  faultPoint("consumer.batch", context);
+  await db.batch(statements);
 }
 
 function isNonEmpty<T>(items: T[]): items is [T, ...T[]] {
