@@ -33,6 +33,8 @@ interface EntityGroup {
   readonly address: EntityAddress;
   readonly messages: Message<unknown>[];
   readonly events: Map<number, RecordedEvent>;
+  /** Earlier facts read back from the entity to fill a gap: the sagas must see them too. */
+  readonly repaired: Map<number, RecordedEvent>;
 }
 
 export async function consumeFacts(batch: MessageBatch<unknown>, env: Env): Promise<void> {
@@ -75,7 +77,8 @@ export async function consumeFacts(batch: MessageBatch<unknown>, env: Env): Prom
   const done = await Promise.all(
     settled.map(async (group) => {
       try {
-        await routeFactsToSagas(env, [...group.events.values()]);
+        // A lost fact that started a saga may reach the cloud only through gap repair.
+        await routeFactsToSagas(env, [...group.events.values(), ...group.repaired.values()]);
         settle(group);
         return group;
       } catch (error) {
@@ -105,7 +108,7 @@ async function groupByEntity(db: Db, messages: readonly Message<unknown>[]): Pro
     const key = entityObjectName(tenant, entityType, entityId);
     let group = groups.get(key);
     if (!group) {
-      group = { address: { tenant, entityType, entityId }, messages: [], events: new Map() };
+      group = { address: { tenant, entityType, entityId }, messages: [], events: new Map(), repaired: new Map() };
       groups.set(key, group);
     }
     group.messages.push(message);
@@ -145,6 +148,7 @@ async function plan(env: Env, db: Db, group: EntityGroup, gens: Map<string, Gene
       // A gap: an earlier fact is late or lost. The entity's log is the truth; read it.
       pending = await readFromEntity(env, group.address, from, upTo);
       if (pending.length !== upTo - from) throw new Error(`entity log is missing facts ${from + 1}..${upTo}`);
+      for (const event of pending) if (!group.events.has(event.seq)) group.repaired.set(event.seq, event);
     }
     statements.push(...applyStatements(db, projection, key, from, pending));
   }
