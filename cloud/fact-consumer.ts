@@ -9,7 +9,7 @@ import { backoffDelay } from "../src/core/backoff.js";
 import { cloudEventSchema, fromCloudEvent } from "../src/core/cloud-event.js";
 import type { EntityAddress } from "../src/core/entity-protocol.js";
 import type { RecordedEvent } from "../src/core/envelope.js";
-import { faultPoint } from "../src/core/fault-injection.js";
+import { faultPoint, type FaultContext } from "../src/core/fault-injection.js";
 import { entityObjectName } from "../src/core/identifiers.js";
 import { logEvent } from "../src/core/log.js";
 import { traceIdOf } from "../src/core/trace-context.js";
@@ -32,6 +32,8 @@ interface EntityGroup {
   readonly address: EntityAddress;
   readonly messages: Message<unknown>[];
   readonly events: Map<number, RecordedEvent>;
+  /** Earlier facts read back from the entity to fill a gap: the sagas must see them too. */
+  readonly repaired: Map<number, RecordedEvent>;
 }
 
 export async function consumeFacts(batch: MessageBatch<unknown>, env: Env): Promise<void> {
@@ -56,13 +58,13 @@ export async function consumeFacts(batch: MessageBatch<unknown>, env: Env): Prom
   }
   const settled: EntityGroup[] = [];
   try {
-    if (plans.length > 0) await db.batch([recordHeads(db, plans.map((p) => headOf(p.group))), ...plans.flatMap((p) => p.statements)]);
+    if (plans.length > 0) await writeBatch(db, [recordHeads(db, plans.map((p) => headOf(p.group))), ...plans.flatMap((p) => p.statements)], {});
     settled.push(...plans.map((p) => p.group));
   } catch {
     // One entity's failure must not hold back the rest: apply entity by entity.
     for (const p of plans) {
       try {
-        await db.batch([recordHeads(db, [headOf(p.group)]), ...p.statements]);
+        await writeBatch(db, [recordHeads(db, [headOf(p.group)]), ...p.statements], p.group.address);
         settled.push(p.group);
       } catch (error) {
         await fail(db, p.group, error);
@@ -73,7 +75,8 @@ export async function consumeFacts(batch: MessageBatch<unknown>, env: Env): Prom
   const done = await Promise.all(
     settled.map(async (group) => {
       try {
-        await routeFactsToSagas(env, [...group.events.values()]);
+        // A lost fact that started a saga may reach the cloud only through gap repair.
+        await routeFactsToSagas(env, [...group.events.values(), ...group.repaired.values()]);
         settle(group);
         return group;
       } catch (error) {
@@ -103,7 +106,7 @@ async function groupByEntity(db: Db, messages: readonly Message<unknown>[]): Pro
     const key = entityObjectName(tenant, entityType, entityId);
     let group = groups.get(key);
     if (!group) {
-      group = { address: { tenant, entityType, entityId }, messages: [], events: new Map() };
+      group = { address: { tenant, entityType, entityId }, messages: [], events: new Map(), repaired: new Map() };
       groups.set(key, group);
     }
     group.messages.push(message);
@@ -143,6 +146,7 @@ async function plan(env: Env, db: Db, group: EntityGroup, gens: Map<string, Gene
       // A gap: an earlier fact is late or lost. The entity's log is the truth; read it.
       pending = await readFromEntity(env, group.address, from, upTo);
       if (pending.length !== upTo - from) throw new Error(`entity log is missing facts ${from + 1}..${upTo}`);
+      for (const event of pending) if (!group.events.has(event.seq)) group.repaired.set(event.seq, event);
     }
     statements.push(...applyStatements(db, projection, key, from, pending));
   }
@@ -197,4 +201,10 @@ function upcast(event: RecordedEvent): RecordedEvent {
     schemaVersion: entity.eventVersion(event.type),
     data: entity.upcast(event.type, event.schemaVersion, event.data),
   };
+}
+
+/** One D1 batch: atomic, so a failure leaves nothing of it applied. */
+async function writeBatch(db: Db, statements: [Statement, ...Statement[]], context: FaultContext): Promise<void> {
+  faultPoint("consumer.batch", context);
+  await db.batch(statements);
 }

@@ -82,6 +82,42 @@ describe("consumer failures", () => {
     expect(await viewRow(b.tenant.apiKey, "b")).toMatchObject(fold(b.log));
   });
 
+  it("applies entity by entity when the delivery's one D1 batch fails", async () => {
+    const a = await heldFacts("a");
+    const b = await heldFacts("b");
+    // A D1 error on the whole write: nothing of it is applied; each entity's own batch then succeeds.
+    disarm.push(
+      armFault("consumer.batch", (ctx) => {
+        if (ctx.entityId === undefined) throw new InjectedFault("consumer.batch");
+      }),
+    );
+    const result = await deliver([...a.log, ...b.log]);
+    expect(result.retryMessages).toEqual([]);
+    expect(result.explicitAcks.length).toBe(a.log.length + b.log.length);
+    expect(await viewRow(a.tenant.apiKey, "a")).toMatchObject(fold(a.log));
+    expect(await viewRow(b.tenant.apiKey, "b")).toMatchObject(fold(b.log));
+  });
+
+  it("retries the facts whose D1 batch fails, then applies them exactly once", async () => {
+    const a = await heldFacts("a");
+    const b = await heldFacts("b");
+    const stopFailing = armFault("consumer.batch", (ctx) => {
+      if (ctx.entityId === undefined || ctx.tenant === b.tenant.id) throw new InjectedFault("consumer.batch");
+    });
+    disarm.push(stopFailing);
+    const result = await deliver([...a.log, ...b.log]);
+    expect(result.retryMessages.length).toBe(b.log.length);
+    expect(result.explicitAcks.length).toBe(a.log.length);
+    expect(await viewRow(a.tenant.apiKey, "a")).toMatchObject(fold(a.log));
+    expect(await viewRow(b.tenant.apiKey, "b")).toBeUndefined();
+
+    stopFailing();
+    // The retry, with a duplicate of what was already applied beside it: each fact counts once.
+    await deliver([...b.log, ...a.log], 2);
+    expect(await viewRow(a.tenant.apiKey, "a")).toMatchObject(fold(a.log));
+    expect(await viewRow(b.tenant.apiKey, "b")).toMatchObject(fold(b.log));
+  });
+
   it("records a message that is not a Factline fact as a dead letter without retrying it", async () => {
     const result = await deliverRaw([{ hello: "world" }]);
     expect(result.explicitAcks.length).toBe(1);

@@ -8,6 +8,7 @@ import { toCloudEvent } from "../src/core/cloud-event.js";
 import type { RecordedEvent } from "../src/core/envelope.js";
 import worker from "../worker.js";
 import { eventually, newTenant, tenantClient } from "./support/api.js";
+import { holdRelay } from "./support/facts.js";
 import { adminCall, gatewayLedger, orderEnds, readEntity, sagaId, setGateway } from "./support/sagas.js";
 
 type Api = ReturnType<typeof tenantClient>;
@@ -76,6 +77,30 @@ describe("saga delivery", () => {
     expect((await log(api, "inventory", "cup")).map((e) => e.type)).toEqual(["Restocked", "Reserved", "Shipped"]);
     expect((await readEntity(api, "inventory", "cup")).state).toMatchObject({ onHand: 8, shipped: 2, reserved: 0 });
     expect(await gatewayLedger(tenant.id)).toHaveLength(1);
+  });
+
+  it("starts a saga whose starting fact was lost, once a later fact of its order repairs the gap", async () => {
+    const tenant = await newTenant("gap");
+    const api = tenantClient(tenant.apiKey);
+    expect((await api.command("inventory", "s1", "restock", { quantity: 5 })).status).toBe(200);
+    const held = holdRelay(tenant.id);
+    try {
+      await api.command("orders", "o-1", "create", { customerId: "c", items: [{ sku: "s1", quantity: 2, unitPrice: 3 }] });
+      await api.command("orders", "o-1", "cancel", { reason: "changed my mind" });
+      const [created, cancelled] = await log(api, "orders", "o-1");
+      expect([created?.type, cancelled?.type]).toEqual(["OrderCreated", "OrderCancelled"]);
+      // OrderCreated never arrives: only OrderCancelled does, and the consumer reads seq 1 back.
+      await redeliver([cancelled!]);
+      const status = await eventually(async () => {
+        const res = await adminCall(`/admin/sagas/${sagaId(tenant.id, "o-1")}`);
+        const view = res.status === 200 ? ((await res.json()) as { status: string }) : undefined;
+        return view?.status === "compensated" ? view.status : undefined;
+      });
+      expect(status).toBe("compensated");
+      expect((await readEntity(api, "inventory", "s1")).state).toMatchObject({ onHand: 5, reserved: 0, available: 5 });
+    } finally {
+      held();
+    }
   });
 
   it("carries the driving fact's clock and the saga's correlation into the commands it issues", async () => {

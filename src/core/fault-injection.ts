@@ -8,7 +8,13 @@ export type FaultPoint =
   /** After the queue accepted a batch, before the outbox is marked: a crash here re-sends. */
   | "relay.afterSend"
   /** Before the consumer applies one entity's facts: fail or stall that entity's batch. */
-  | "consumer.apply";
+  | "consumer.apply"
+  /**
+   * Before the consumer's D1 `batch()`: throwing fails the write as a D1 error would. Fired for
+   * the whole delivery (no entity in the context) and, once that has failed, for each entity's own
+   * batch (its address in the context).
+   */
+  | "consumer.batch";
 
 /** Points where a test may rewrite what passes through (drop, duplicate, reorder, delay). */
 export type TransformPoint =
