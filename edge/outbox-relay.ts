@@ -28,7 +28,7 @@ const MAX_BATCHES_PER_RUN = 20;
 // Between two sends of one run the relay waits this long unless a full batch is pending: a
 // send costs about the same for one fact as for a hundred, so a busy entity sends fewer, fuller
 // batches, while the first fact after a quiet spell still leaves at once.
-const SEND_SPACING_MS = 25;
+const SEND_SPACING_MS = 50;
 
 // Facts a send can take from memory instead of reading them back from the log.
 const MAX_UNSENT_IN_MEMORY = 2 * MAX_BATCH_MESSAGES;
