@@ -31,8 +31,8 @@ const phase = (name: string) => only === undefined || only.has(name);
 const quietLogs = !args.has("--log-lines");
 
 const plan = quick
-  ? { rounds: 2, roundMs: 1_500, warmupMs: 2_000, concurrency: 16, e2eCommands: 300, e2eRounds: 1, consumerFacts: 1_000, consumerRounds: 1, wakeRounds: 3, memEntities: 300, memRounds: 2, drainMs: 20_000, rebuildEntities: 20, rebuildRounds: 2 }
-  : { rounds: 5, roundMs: 4_000, warmupMs: 6_000, concurrency: 16, e2eCommands: 1_000, e2eRounds: 2, consumerFacts: 2_000, consumerRounds: 2, wakeRounds: 7, memEntities: 1_000, memRounds: 3, drainMs: 45_000, rebuildEntities: 100, rebuildRounds: 3 };
+  ? { rounds: 2, roundMs: 1_500, warmupMs: 2_000, concurrency: 16, e2eCommands: 300, e2eRounds: 1, consumerFacts: 1_000, consumerRounds: 1, wakeRounds: 3, memEntities: 300, memRounds: 1, drainMs: 20_000, rebuildEntities: 20, rebuildRounds: 2 }
+  : { rounds: 5, roundMs: 4_000, warmupMs: 6_000, concurrency: 16, e2eCommands: 1_000, e2eRounds: 2, consumerFacts: 2_000, consumerRounds: 2, wakeRounds: 7, memEntities: 1_000, memRounds: 2, drainMs: 45_000, rebuildEntities: 100, rebuildRounds: 3 };
 const SPREAD = 1_000;
 const WAKE_EVENTS = 10_000;
 const CONSUMER_ENTITIES = 100;
@@ -67,7 +67,7 @@ try {
   if (phase("consumer")) await consumerFigure();
   if (phase("rebuild")) await rebuildFigures((await newTenant("bench-rebuild"), "bench-rebuild"));
   if (phase("wake")) await wakeFigures(await newTenant("bench-wake"));
-  if (phase("memory")) await memoryFigure(await newTenant("bench-mem"));
+  if (phase("memory")) await memoryFigure();
 } finally {
   await server.stop();
   // Keep wrangler's output of the last run (errors included) where git ignores it.
@@ -349,27 +349,34 @@ async function wakeFigures(apiKey: string): Promise<void> {
 }
 
 /** workerd RSS growth per entity woken by one command, against bare objects woken the same way. */
-async function memoryFigure(apiKey: string): Promise<void> {
-  const samples: Record<"factline" | "bare", number[]> = { factline: [], bare: [] };
-  let applied = 0;
+/**
+ * workerd RSS growth per entity woken by one command, against bare objects woken the same way.
+ * Each target gets a fresh wrangler dev of its own: in a server that has run other phases, new
+ * objects reuse memory freed by evicted ones and the growth reads near zero or below.
+ */
+async function memoryFigure(): Promise<void> {
+  const perEntity: Record<"factline" | "bare", number[]> = { factline: [], bare: [] };
   for (let round = 0; round < plan.memRounds; round++) {
     for (const target of rotate(["bare", "factline"] as const, round)) {
-      await sleep(1_000);
-      const before = server.rss();
-      const r = await runLoad({
-        port,
-        concurrency: plan.concurrency,
-        durationMs: 60_000,
-        maxRequests: plan.memEntities,
-        request: commandRequest(target, apiKey, (i) => `mem-${round}-${i}`),
-      });
-      // Sampled at once: workerd evicts idle objects within seconds, and then frees their memory.
-      samples[target].push((server.rss() - before) / 1024 / Math.max(1, r.ok));
-      if (target === "factline") await drain("bench-mem", (applied += r.ok));
+      const state = join(tmp, `mem-${target}-${round}`);
+      applyMigrations(config, state);
+      const fresh = await startDevServer({ config, persistDir: state, adminToken, logFile: join(tmp, `mem-${target}-${round}.log`), logLevel: "error" });
+      try {
+        const { apiKey } = await requestJson<{ apiKey: string }>(fresh.port, "POST", "/admin/tenants", admin, { id: "bench-mem", name: "bench-mem" });
+        // One command first, so the isolate, the tenant gate and the code paths exist before the baseline sample.
+        await runLoad({ port: fresh.port, concurrency: 1, durationMs: 10_000, maxRequests: 1, request: commandRequest(target, apiKey, () => "warm") });
+        await sleep(500);
+        const before = fresh.rss();
+        const r = await runLoad({ port: fresh.port, concurrency: plan.concurrency, durationMs: 60_000, maxRequests: plan.memEntities, request: commandRequest(target, apiKey, (i) => `mem-${i}`) });
+        // Sampled at once: workerd evicts idle objects within seconds and frees their memory.
+        perEntity[target].push((fresh.rss() - before) / 1024 / Math.max(1, r.ok));
+      } finally {
+        await fresh.stop();
+      }
     }
   }
-  push("memory_kib_per_idle_entity", "memory per idle entity (workerd RSS)", median(samples.factline), "KiB", median(samples.bare), "bare SQLite DO woken the same way", "lower");
-  diagnostics.push(`Memory per entity, per round (KiB): Factline ${samples.factline.map(round).join(", ")}; bare ${samples.bare.map(round).join(", ")}.`);
+  push("memory_kib_per_idle_entity", "memory per idle entity (workerd RSS)", median(perEntity.factline), "KiB", median(perEntity.bare), "bare SQLite DO woken the same way", "lower");
+  diagnostics.push(`Memory per entity, per round (KiB): Factline ${perEntity.factline.map(round).join(", ")}; bare ${perEntity.bare.map(round).join(", ")}.`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -448,7 +455,7 @@ function report(seconds: number): void {
     `End-to-end: ${plan.e2eCommands} restock commands over 100 entities; time from the first command to the moment projection checkpoints in D1 account for every accepted fact.`,
     `Consumer: ${plan.consumerFacts.toLocaleString("en-US")} synthetic Restocked facts over ${CONSUMER_ENTITIES} entities sent seq-major (each queue batch mixes entities) to the real facts queue and consumer, and the same to a bench-only queue drained by a naive consumer (one awaited D1 upsert per fact). Both include queue delivery (local batches of up to 100, 1 s timeout). Emmett was not compared: \`@event-driven-io/emmett-sqlite\` needs the native \`sqlite3\` Node module and there is no Durable Object/D1 event store in the Emmett family on npm, so it cannot run inside workerd.`,
     `Wake-up: entities seeded with ${WAKE_EVENTS.toLocaleString("en-US")} Restocked events by a bench-only method of the entity object (the same EventLog appends, snapshots every 100 events or none), then forced cold by a bench-only route that calls ctx.abort() on the object; the figure is the latency of the first GET /v1/entities/inventory/{id} after it (median of ${plan.wakeRounds}).`,
-    `Memory: workerd resident set (both workerd processes wrangler starts) just before and just after waking ${plan.memEntities.toLocaleString("en-US")} new entities with one command each, divided by the count; ${plan.memRounds} rounds alternating bare and Factline, median per target. It is sampled at once because workerd evicts idle objects within seconds and reuses their memory, which is also why later rounds read lower than the first (see the per-round line above). RSS includes allocator and V8 heap noise: treat it as an order of magnitude.`,
+    `Memory: workerd resident set (both workerd processes wrangler starts) just before and just after waking ${plan.memEntities.toLocaleString("en-US")} new entities with one command each, divided by the count, each target in a fresh wrangler dev of its own (one command first, so the isolate exists before the first sample); ${plan.memRounds} rounds, median per target. Sampled at once, because workerd evicts idle objects within seconds and frees their memory. RSS includes allocator and V8 heap noise: treat it as an order of magnitude.`,
     "Reading the CPU lines under 'Where the time goes': CPU time of the workerd processes (read from /proc) per successful command, during a target's rounds and, for Factline, while its relay and consumer catch up afterwards. Every target runs the same middleware, so that is not where they differ; what Factline adds is its command path (validation, decision, one transaction appending event, outbox row and idempotency record, the relay's send) and, in the whole-platform rounds, the cloud tier.",
     "Failed responses are counted (the response lines above) and excluded from throughput and latency. 500s in the 1,000-entity rounds, when they appear, have so far been workerd answering SQLITE_NOMEM ('out of memory') with about 3,000 SQLite-backed objects open at once (1,000 per target), for Factline and for the bare baseline alike: a limit of this local setup that we have not traced further. wrangler's output of the last run is kept in bench/tmp/wrangler.log (git-ignored).",
     `Rebuild: ${(plan.rebuildEntities * REBUILD_EVENTS_PER_ENTITY).toLocaleString("en-US")} Restocked events over ${plan.rebuildEntities} inventory entities of one tenant, seeded by the bench-only method of the entity object (marked relayed and acknowledged, so no relay work follows) while a bench-only route records each entity's head in D1's entity_heads with the consumer's own statement (cloud/entity-heads.ts), as if its facts had reached the cloud tier; generation 0 stays empty. The figure is the time from POST /admin/projections/inventory/rebuild to GET /admin/projections showing no rebuild running (polled every 100 ms), after which the harness checks that the new generation's checkpoints account for every event. Baseline, in the same run, rounds interleaved: a bench-only route that reads the same events from the same entity objects (pages of 1,000) and inserts one row per event into a plain D1 table, one D1 batch per entity, 20 entities at a time as a rebuild step reads them: the cost of moving the logs into D1 without projection logic, checkpoints or guards. Median of ${plan.rebuildRounds} round${plan.rebuildRounds === 1 ? "" : "s"}; every round rebuilds the same tenant into a new generation and drops the previous one.`,
