@@ -67,7 +67,7 @@ app.use("*", async (c, next) => {
     c.res.headers.set("traceparent", trace.traceparent);
     c.res.headers.set("x-request-id", c.var.requestId);
   }
-  const path = new URL(c.req.url).pathname;
+  const path = c.req.path;
   const entity = ENTITY_PATH.exec(path);
   const durationMs = Date.now() - started;
   logEvent(c.res.status >= 500 ? "error" : "info", "request", {

@@ -108,13 +108,13 @@ export class OutboxRelay {
     this.#pending += events.length;
     this.#arm(Date.now() + SAFETY_NET_MS);
     if (this.#flushing || this.#sendFailures > 0) return undefined;
-    return this.flush(log, context);
+    return this.#startFlush(log, context);
   }
 
   /** The alarm fired: whatever was set has fired, and is set anew when the send ends. */
   alarmFired(log: EventLog, context: FaultContext): Promise<RelayOutcome> {
     this.#armedAt = null;
-    return this.flush(log, context);
+    return this.#startFlush(log, context);
   }
 
   /** The consumer has applied everything up to `seq`. */
@@ -131,7 +131,7 @@ export class OutboxRelay {
   }
 
   /** Sends what is pending, and re-sends what was never acknowledged once its timeout passed. */
-  flush(log: EventLog, context: FaultContext): Promise<RelayOutcome> {
+  #startFlush(log: EventLog, context: FaultContext): Promise<RelayOutcome> {
     this.#flushing ??= this.#flush(log, context).finally(() => {
       this.#flushing = undefined;
     });
