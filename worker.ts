@@ -9,7 +9,7 @@ import { adminRoutes } from "./cloud/admin-routes.js";
 import { dashboardRoutes } from "./cloud/dashboard/routes.js";
 import { consumeDeadLetterQueue } from "./cloud/dead-letters.js";
 import { consumeFacts } from "./cloud/fact-consumer.js";
-import { flushMetricsNow, flushMetricsSoon, recordRequest } from "./cloud/metrics-buffer.js";
+import { flushMetricsNow, recordRequest, scheduleMetricsFlush } from "./cloud/metrics-buffer.js";
 import { dashboardOperations } from "./cloud/dashboard-operations.js";
 import { sagaOperations } from "./cloud/saga-operations.js";
 import { viewOperations } from "./cloud/view-operations.js";
@@ -89,7 +89,8 @@ app.use("*", async (c, next) => {
       durationMs,
       factsRecorded: c.var.factsRecorded ?? 0,
     });
-    c.executionCtx.waitUntil(flushMetricsSoon(c.env.DB));
+    const flushing = scheduleMetricsFlush(c.env.DB);
+    if (flushing) c.executionCtx.waitUntil(flushing);
   }
 });
 

@@ -63,13 +63,18 @@ export function recordFactApplied(tenant: string, lagMs: number, at = Date.now()
   row.queueLagMsMax = Math.max(row.queueLagMsMax ?? 0, lag);
 }
 
-/** Flushes what this isolate gathered, after a short delay that batches requests together. */
-export function flushMetricsSoon(database: D1Database): Promise<void> {
-  scheduled ??= new Promise<void>((resolve) => setTimeout(resolve, FLUSH_DELAY_MS))
-    .then(() => {
-      scheduled = undefined;
-      return flush(drizzle(database));
-    });
+/**
+ * Schedules a flush of what this isolate gathered, after a short delay that batches requests
+ * together. Only the request that schedules it gets the flush to keep alive (in `waitUntil`); the
+ * others get nothing: the flush runs on the scheduling request's timer, and a request that waits
+ * on another request's I/O is cancelled by workerd as hung (and logs an error for it).
+ */
+export function scheduleMetricsFlush(database: D1Database): Promise<void> | undefined {
+  if (scheduled) return undefined;
+  scheduled = new Promise<void>((resolve) => setTimeout(resolve, FLUSH_DELAY_MS)).then(() => {
+    scheduled = undefined;
+    return flush(drizzle(database));
+  });
   return scheduled;
 }
 

@@ -1,6 +1,8 @@
 // Per-tenant metrics: requests are counted per isolate, flushed to D1 minute buckets, and read
 // back through the admin API with totals, error rate, latency histogram and queue lag.
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { scheduleMetricsFlush } from "../cloud/metrics-buffer.js";
 import { ADMIN_TOKEN, call, eventually, newTenant, tenantClient } from "./support/api.js";
 
 interface Metrics {
@@ -41,6 +43,20 @@ describe("tenant metrics", () => {
     const bad = await metricsOf(tenant.id, "?minutes=0");
     expect(bad.status).toBe(400);
     expect(bad.headers.get("content-type")).toBe("application/problem+json");
+  });
+
+  it("gives the flush to keep alive only to the request that scheduled it, so no request waits on another's timer", async () => {
+    let first = scheduleMetricsFlush(env.DB);
+    // A request of another test may have scheduled one already: wait for a turn of our own.
+    while (!first) {
+      await scheduler.wait(100);
+      first = scheduleMetricsFlush(env.DB);
+    }
+    expect(scheduleMetricsFlush(env.DB)).toBeUndefined();
+    await first;
+    const next = scheduleMetricsFlush(env.DB);
+    expect(next).toBeInstanceOf(Promise);
+    await next;
   });
 
   it("requires the admin token", async () => {
