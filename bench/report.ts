@@ -76,7 +76,8 @@ ${run.mode} mode, ${run.durationS} s). Do not edit by hand: the harness rewrites
 ## Results
 
 Every figure is a median over rounds, next to its baseline measured in the same run; the ratio
-is Factline ÷ baseline (the \`better\` column says which direction is good).
+is Factline ÷ baseline (the \`better\` column says which direction is good). For commands, whose
+rounds run every target back to back, it is the median of the per-round ratios.
 
 ${table.join("\n")}
 

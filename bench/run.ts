@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { applyMigrations, sleep, startDevServer, type DevServer } from "./dev-server.js";
 import { requestJson, runLoad, send, type LoadRequest, type LoadResult } from "./load.js";
 import { consoleTable, performanceMarkdown, ratioChartSvg, resultsJson, type Figure, type Machine } from "./report.js";
-import { median, percentile, ratio, round } from "./stats.js";
+import { median, pairedRatio, percentile, ratio, round } from "./stats.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const argv = process.argv.slice(2);
@@ -32,7 +32,7 @@ const quietLogs = !args.has("--log-lines");
 
 const plan = quick
   ? { rounds: 2, roundMs: 1_500, warmupMs: 2_000, concurrency: 16, e2eCommands: 300, e2eRounds: 1, consumerFacts: 1_000, consumerRounds: 1, wakeRounds: 3, memEntities: 300, memRounds: 1, drainMs: 20_000, rebuildEntities: 20, rebuildRounds: 2 }
-  : { rounds: 5, roundMs: 4_000, warmupMs: 6_000, concurrency: 16, e2eCommands: 1_000, e2eRounds: 2, consumerFacts: 2_000, consumerRounds: 2, wakeRounds: 7, memEntities: 1_000, memRounds: 2, drainMs: 45_000, rebuildEntities: 100, rebuildRounds: 3 };
+  : { rounds: 7, roundMs: 4_000, warmupMs: 6_000, concurrency: 16, e2eCommands: 1_000, e2eRounds: 2, consumerFacts: 2_000, consumerRounds: 2, wakeRounds: 7, memEntities: 1_000, memRounds: 2, drainMs: 45_000, rebuildEntities: 100, rebuildRounds: 3 };
 const SPREAD = 1_000;
 const WAKE_EVENTS = 10_000;
 const CONSUMER_ENTITIES = 100;
@@ -73,6 +73,7 @@ try {
   // Keep wrangler's output of the last run (errors included) where git ignores it.
   mkdirSync(join(root, "bench", "tmp"), { recursive: true });
   copyFileSync(server.logFile, join(root, "bench", "tmp", "wrangler.log"));
+  diagnostics.push(loggedErrors(server.logFile));
   rmSync(tmp, { recursive: true, force: true });
 }
 
@@ -149,14 +150,16 @@ async function commandFigures(apiKey: string): Promise<void> {
     const where = shape === "one" ? "one entity" : `${SPREAD.toLocaleString("en-US")} entities`;
     const key = shape === "one" ? "one_entity" : "spread_1000";
     const bare = "bare SQLite DO, one row per request";
-    push(`commands_per_s_${key}_edge`, `commands/s, ${where}, edge alone`, median(e.throughput), "cmd/s", median(b.throughput), bare, "higher", 0.9);
-    push(`commands_p50_ms_${key}_edge`, `command p50, ${where}, edge alone`, median(e.p50), "ms", median(b.p50), "bare SQLite DO p50", "lower");
-    push(`commands_p99_ms_${key}_edge`, `command p99, ${where}, edge alone`, median(e.p99), "ms", median(b.p99), "bare SQLite DO p99", "lower");
-    push(`commands_per_s_${key}_vs_crud`, `commands/s vs CRUD, ${where}, edge alone`, median(e.throughput), "cmd/s", median(c.throughput), "hand-written CRUD DO (overwrite state)", "higher");
-    push(`commands_per_s_${key}`, `commands/s, ${where}, whole platform`, median(f.throughput), "cmd/s", median(b.throughput), bare, "higher", 0.9);
-    push(`commands_p50_ms_${key}`, `command p50, ${where}, whole platform`, median(f.p50), "ms", median(b.p50), "bare SQLite DO p50", "lower");
-    push(`commands_p99_ms_${key}`, `command p99, ${where}, whole platform`, median(f.p99), "ms", median(b.p99), "bare SQLite DO p99", "lower");
+    pushRounds(`commands_per_s_${key}_edge`, `commands/s, ${where}, edge alone`, e.throughput, "cmd/s", b.throughput, bare, "higher", 0.9);
+    pushRounds(`commands_p50_ms_${key}_edge`, `command p50, ${where}, edge alone`, e.p50, "ms", b.p50, "bare SQLite DO p50", "lower");
+    pushRounds(`commands_p99_ms_${key}_edge`, `command p99, ${where}, edge alone`, e.p99, "ms", b.p99, "bare SQLite DO p99", "lower");
+    pushRounds(`commands_per_s_${key}_vs_crud`, `commands/s vs CRUD, ${where}, edge alone`, e.throughput, "cmd/s", c.throughput, "hand-written CRUD DO (overwrite state)", "higher");
+    pushRounds(`commands_per_s_${key}`, `commands/s, ${where}, whole platform`, f.throughput, "cmd/s", b.throughput, bare, "higher", 0.9);
+    pushRounds(`commands_p50_ms_${key}`, `command p50, ${where}, whole platform`, f.p50, "ms", b.p50, "bare SQLite DO p50", "lower");
+    pushRounds(`commands_p99_ms_${key}`, `command p99, ${where}, whole platform`, f.p99, "ms", b.p99, "bare SQLite DO p99", "lower");
+    const perRound = (values: readonly number[]) => values.map((v, i) => ratio(v, b.throughput[i] ?? Number.NaN)).join(", ");
     diagnostics.push(
+      `${where}: commands/s ÷ bare, round by round: edge alone ${perRound(e.throughput)}; whole platform ${perRound(f.throughput)}.`,
       `${where}: responses over all rounds: whole platform ${fmtStatuses(f.statuses)}; edge alone ${fmtStatuses(e.statuses)}; bare ${fmtStatuses(b.statuses)}; CRUD ${fmtStatuses(c.statuses)}.`,
       `${where}: objects started from storage per 100 commands during the rounds (workerd evicts idle objects; a Factline start rebuilds the memory image, a bare one opens its table): whole platform ${per100(f)}, edge alone ${per100(e)}, bare ${per100(b)}.`,
       `${where}: workerd CPU per command: whole platform ${cpuPer(f, "round")} ms during its rounds + ${cpuPer(f, "after")} ms after them while relay and consumer catch up; edge alone ${cpuPer(e, "round")} ms + ${cpuPer(e, "after")} ms for the paused consumer's catch-up; bare ${cpuPer(b, "round")} ms; CRUD ${cpuPer(c, "round")} ms.`,
@@ -386,10 +389,32 @@ async function newTenant(id: string): Promise<string> {
   return created.apiKey;
 }
 
-function push(name: string, label: string, value: number, unit: string, baseline: number, baselineLabel: string, better: "higher" | "lower", target?: number): void {
-  const f: Figure = { name, label, value: round(value), unit, baseline: round(baseline), baselineLabel, ratio: ratio(value, baseline), better, ...(target !== undefined ? { target } : {}) };
+function push(name: string, label: string, value: number, unit: string, baseline: number, baselineLabel: string, better: "higher" | "lower", target?: number, ratioOf = ratio(value, baseline)): void {
+  const f: Figure = { name, label, value: round(value), unit, baseline: round(baseline), baselineLabel, ratio: ratioOf, better, ...(target !== undefined ? { target } : {}) };
   figures.push(f);
   log(`${label}: ${f.value} ${unit} vs ${f.baseline} ${unit} → ${f.ratio}×`);
+}
+
+/** A figure measured in rounds that ran it and its baseline back to back: medians, and the median per-round ratio. */
+function pushRounds(name: string, label: string, values: readonly number[], unit: string, baselines: readonly number[], baselineLabel: string, better: "higher" | "lower", target?: number): void {
+  push(name, label, median(values), unit, median(baselines), baselineLabel, better, target, pairedRatio(values, baselines));
+}
+
+/**
+ * What the Worker logged as errors during the run, by message: every figure is suspect while it
+ * logs errors at request rate (each line also costs wrangler's Node.js process on the same cores).
+ */
+function loggedErrors(logFile: string): string {
+  const counts = new Map<string, number>();
+  // wrangler colours its output; the escape codes are not part of the message.
+  for (const line of readFileSync(logFile, "utf8").replace(/\x1b\[[0-9;]*m/g, "").split("\n")) {
+    const message = /\[ERROR\]\s*(.*)/.exec(line)?.[1]?.trim().slice(0, 160);
+    if (message) counts.set(message, (counts.get(message) ?? 0) + 1);
+  }
+  const total = [...counts.values()].reduce((sum, n) => sum + n, 0);
+  if (total === 0) return "wrangler's log of the run has no errors.";
+  const top = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([m, n]) => `${n}× "${m}"`);
+  return `wrangler logged ${total} errors during the run (bench/tmp/wrangler.log), most often: ${top.join("; ")}.`;
 }
 
 function fmtSeconds(values: readonly number[]): string {
@@ -448,7 +473,7 @@ function report(seconds: number): void {
     quietLogs
       ? "Logs: the Worker runs with LOG_LEVEL=warn (no line per request or per fact applied) and wrangler with --log-level error. Locally every console line crosses the DevTools protocol into wrangler's Node.js process on the same 2 cores: a line per request alone cut the HTTP floor from about 950 to 250 req/s on this machine, a cost production (where logs leave the isolate for Workers Logs) does not have. `--log-lines` measures with both at their defaults."
       : "Logs: measured with --log-lines, so the Worker writes a line per request and per fact applied (LOG_LEVEL=info) and wrangler prints them; locally each line crosses the DevTools protocol into wrangler's Node.js process on the same 2 cores.",
-    `Rounds: a warm-up per target (up to ${plan.warmupMs / 1000} s or every object woken once), then ${plan.rounds} rounds of ${plan.roundMs / 1000} s per target, targets interleaved and rotated per round; figures are medians of per-round values (p50/p99 per round, then the median).`,
+    `Rounds: a warm-up per target (up to ${plan.warmupMs / 1000} s or every object woken once), then ${plan.rounds} rounds of ${plan.roundMs / 1000} s per target, targets interleaved and rotated per round; figures are medians of per-round values (p50/p99 per round, then the median), and a command figure's ratio is the median of its per-round ratios: both sides of a pair ran back to back, so a slowdown of the shared machine that outlasts a round moves both alike, where it would skew a ratio of two medians taken from different rounds.`,
     "Bare baseline: a SQLite Durable Object inserting one row per request (in a transactionSync, which on one object here ran about 1.6× faster than the same insert left to the implicit transaction), reached at /v1/bench/bare/{type}/{id}/commands/{command}, mounted on production's app so that it runs every middleware a command runs (security headers, request id and trace context, metrics, CORS, tenant auth with its per-isolate key cache, the tenant gate). It skips validation, decision, outbox, idempotency and snapshots: it is the substrate's limit, not a competitor.",
     "CRUD baseline: a Durable Object that reads its state, applies the restock and overwrites it (storage.get/put) per request, with zod validation: what a team would write by hand without event sourcing.",
     "Factline's commands are measured two ways, in interleaved rounds against the same entities. Whole platform: each recorded fact is relayed to the queue, applied to D1 and acknowledged back into its entity while the round runs, all on the same local workerd. Edge alone: the same command path and relay (facts are recorded, sent to the queue and their sends marked), with the facts consumer paused for the round by a bench-only control that holds the batch it was handed; the consumer then catches up before the next round, so the consumer's acknowledgements (one call into the entity per entity per consumer batch) also land after the round: on one entity that is one call per up to 100 facts, over 1,000 entities about one per command, which the edge-alone figure leaves out and the whole-platform figure includes. workerd runs every isolate and object on one thread, so in the whole-platform rounds the cloud tier (queue broker, consumer, D1, acknowledgements) takes turns with the commands on that thread; in production it runs on other machines. ENTITY_MAX_BACKLOG is 20,000 in the bench config so that the edge-alone rounds are not shed (backpressure is covered by the test suite). After each Factline round the harness waits until the view has caught up, so baselines never share the machine with Factline's consumer.",

@@ -27,6 +27,18 @@ export function ratio(value: number, baseline: number): number {
   return Math.round((value / baseline) * 1000) / 1000;
 }
 
+/**
+ * The median of the per-round ratios values[i] / baselines[i], rounded like `ratio`. Each round
+ * runs the value's target and the baseline back to back, so a slowdown of the whole machine
+ * that lasts longer than a round (other work on shared cores) moves both sides of a pair alike
+ * and cancels, where it would skew a ratio of two medians taken over different rounds.
+ */
+export function pairedRatio(values: readonly number[], baselines: readonly number[]): number {
+  if (values.length !== baselines.length) throw new RangeError(`${values.length} values but ${baselines.length} baselines`);
+  const pairs = values.map((v, i) => v / (baselines[i] as number)).filter((r) => Number.isFinite(r) && r > 0);
+  return pairs.length === 0 ? Number.NaN : Math.round(median(pairs) * 1000) / 1000;
+}
+
 /** Rounds to `digits` significant digits for display and results.json, keeping whole-number digits. */
 export function round(value: number, digits = 3): number {
   if (!Number.isFinite(value) || value === 0) return value;

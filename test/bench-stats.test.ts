@@ -1,7 +1,7 @@
 // The benchmark harness's statistics (bench/stats.ts): pure functions, checked here because the
 // figures in docs/performance.md are only as right as the median and percentile behind them.
 import { describe, expect, it } from "vitest";
-import { median, percentile, ratio, round } from "../bench/stats.js";
+import { median, pairedRatio, percentile, ratio, round } from "../bench/stats.js";
 
 describe("benchmark statistics", () => {
   it("takes the middle value of an odd count, whatever the input order", () => {
@@ -51,5 +51,16 @@ describe("benchmark statistics", () => {
     expect(round(12.345)).toBe(12.3);
     expect(round(0.012345)).toBe(0.0123);
     expect(round(0)).toBe(0);
+  });
+
+  it("pairs each round's value with the baseline of the same round and takes the median ratio", () => {
+    // Round ratios 0.9, 0.8 and 1.0 while the machine's speed halves and recovers.
+    expect(pairedRatio([90, 40, 100], [100, 50, 100])).toBe(0.9);
+  });
+
+  it("leaves out pairs whose baseline got nothing done, and refuses rounds that do not pair up", () => {
+    expect(pairedRatio([80, 90, 10], [100, 100, 0])).toBe(0.85);
+    expect(pairedRatio([1], [0])).toBeNaN();
+    expect(() => pairedRatio([1, 2], [1])).toThrow(RangeError);
   });
 });
