@@ -24,7 +24,9 @@ const recordedEvent = z.object({
     traceparent: z.string().nullable(),
   }),
 });
-const commandResult = z.object({ type: z.string(), id: z.string(), version: z.number().int(), events: z.array(recordedEvent) });
+// A command's response leaves out the metadata that echoes the request (see AcceptedEvent).
+const acceptedEvent = recordedEvent.extend({ meta: recordedEvent.shape.meta.pick({ eventId: true, hlc: true, recordedAt: true }) });
+const commandResult = z.object({ type: z.string(), id: z.string(), version: z.number().int(), events: z.array(acceptedEvent) });
 const entityRead = z.object({ type: z.string(), id: z.string(), version: z.number().int(), state: z.unknown() });
 const eventPage = z.object({ events: z.array(recordedEvent), next: z.number().int().nullable() });
 

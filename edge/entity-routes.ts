@@ -4,6 +4,7 @@
 import { Hono, type Context } from "hono";
 import { encodeConsistencyToken } from "../src/core/consistency-token.js";
 import type { EntityType } from "../src/core/entity.js";
+import { acceptedEvent } from "../src/core/envelope.js";
 import { commandFingerprint } from "../src/core/fingerprint.js";
 import { entityIdSchema, entityObjectName } from "../src/core/identifiers.js";
 import { problem, problemResponse, type Problem } from "../src/core/problem.js";
@@ -69,7 +70,7 @@ entityRoutes.post("/:type/:id/commands/:command", async (c) => {
     "factline-consistency": encodeConsistencyToken({ ...address, seq: result.version }),
   };
   if (outcome.replayed) headers["idempotent-replayed"] = "true";
-  return c.json(result, 200, headers);
+  return c.json({ ...result, events: result.events.map(acceptedEvent) }, 200, headers);
 });
 
 entityRoutes.get("/:type/:id", async (c) => {

@@ -201,6 +201,21 @@ describe("the log", () => {
     expect(last.next).toBeNull();
   });
 
+  it("answers a command with each event as the log holds it, less the metadata that echoes the request", async () => {
+    const { api } = await setup();
+    const res = await api.command("inventory", "echo", "restock", { quantity: 2 }, { "idempotency-key": "k-echo", "factline-correlation-id": "corr-1" });
+    const answered = ((await res.json()) as CommandResult).events[0];
+    const logged = ((await (await api.get("/v1/entities/inventory/echo/events")).json()) as { events: RecordedEvent[] }).events[0];
+    expect(logged?.meta).toMatchObject({ correlationId: "corr-1", idempotencyKey: "k-echo", entityId: "echo" });
+    expect(answered).toEqual({
+      seq: logged?.seq,
+      type: logged?.type,
+      schemaVersion: logged?.schemaVersion,
+      data: logged?.data,
+      meta: { eventId: logged?.meta.eventId, hlc: logged?.meta.hlc, recordedAt: logged?.meta.recordedAt },
+    });
+  });
+
   it("stamps an event caused by another fact with a later clock", async () => {
     const { api } = await setup();
     const cause = "999999999999999.000007";

@@ -126,7 +126,9 @@ describe("tenant B reaching for tenant A's data", () => {
     const replay = await tenantClient(b.apiKey).command("inventory", "sku-idem", "restock", { quantity: 10 }, { "idempotency-key": "shared-key" });
     expect(replay.status).toBe(200);
     expect(replay.headers.get("idempotent-replayed")).toBeNull();
-    expect(((await replay.json()) as { events: RecordedEvent[] }).events[0]?.meta.tenant).toBe(b.id);
+    expect(await replay.json()).toMatchObject({ version: 1, events: [{ seq: 1, data: { quantity: 10 } }] });
+    const logged = (await (await tenantClient(b.apiKey).get("/v1/entities/inventory/sku-idem/events")).json()) as { events: RecordedEvent[] };
+    expect(logged.events.map((e) => e.meta.tenant)).toEqual([b.id]);
     expect(await (await tenantClient(a.apiKey).get("/v1/entities/inventory/sku-1")).json()).toEqual(before);
   });
 });

@@ -27,8 +27,8 @@ describe("trace context", () => {
     const res = await tenantClient(tenant.apiKey).command("inventory", "sku-t", "restock", { quantity: 2 }, { traceparent: TRACEPARENT });
     expect(res.status).toBe(200);
     expect(res.headers.get("traceparent")).toMatch(new RegExp(`^00-${TRACE_ID}-[0-9a-f]{16}-01$`));
-    const body = (await res.json()) as { events: { meta: { traceparent: string } }[] };
-    expect(body.events[0]?.meta.traceparent).toContain(TRACE_ID);
+    const page = (await (await tenantClient(tenant.apiKey).get("/v1/entities/inventory/sku-t/events")).json()) as { events: { meta: { traceparent: string } }[] };
+    expect(page.events[0]?.meta.traceparent).toContain(TRACE_ID);
 
     const applied = await eventually(async () =>
       logLines(log).find((l) => l.msg === "fact applied" && l.tenant === tenant.id && l.entityId === "sku-t"),

@@ -23,6 +23,21 @@ export interface RecordedEvent extends DomainEvent {
   readonly meta: EventMetadata;
 }
 
+/**
+ * An event as a command's HTTP response states it: what the caller could not know before sending
+ * it. The rest of its metadata (tenant, entity, correlation and causation ids, idempotency key,
+ * trace context) echoes the request; the log and the facts carry all of it.
+ */
+export interface AcceptedEvent extends DomainEvent {
+  readonly seq: number;
+  readonly schemaVersion: number;
+  readonly meta: Pick<EventMetadata, "eventId" | "hlc" | "recordedAt">;
+}
+
+export function acceptedEvent(e: RecordedEvent): AcceptedEvent {
+  return { seq: e.seq, type: e.type, schemaVersion: e.schemaVersion, data: e.data, meta: { eventId: e.meta.eventId, hlc: e.meta.hlc, recordedAt: e.meta.recordedAt } };
+}
+
 export interface CommandResult {
   readonly type: string;
   readonly id: string;
