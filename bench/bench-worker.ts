@@ -148,8 +148,11 @@ bench.post("/bench/control/abort", async (c) => {
 // While paused, the facts consumer holds the batch it was given (the local queue keeps the rest)
 // until resumed: the "edge alone" rounds measure commands without the cloud tier sharing
 // workerd's thread, as it would not in production. The held batch polls the flag: a promise
-// resolved by the resuming request would not resume code waiting in another invocation.
+// resolved by the resuming request would not resume code waiting in another invocation. It polls
+// rarely, since up to max_concurrency batches are held at once and their wake-ups would be
+// charged to the commands of the round.
 let paused = false;
+const PAUSED_POLL_MS = 250;
 
 /** Objects started so far in this isolate (wake-ups), for the harness's diagnostics. */
 bench.get("/bench/control/wakes", (c) => c.json({ entity: entityWakes(), bare: bareWakes() }));
@@ -250,7 +253,7 @@ export default {
   },
   async queue(batch, env, ctx) {
     if (batch.queue === NAIVE_QUEUE) return consumeNaively(batch, env.DB);
-    while (paused && batch.queue === FACTS_QUEUE) await scheduler.wait(20);
+    while (paused && batch.queue === FACTS_QUEUE) await scheduler.wait(PAUSED_POLL_MS);
     await production.queue(batch, env as unknown as Env, ctx);
   },
 } satisfies ExportedHandler<BenchEnv>;

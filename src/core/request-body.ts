@@ -7,6 +7,8 @@ export const MAX_BODY_BYTES = 64 * 1024;
 export type BodyResult = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly problem: Problem };
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i;
+// One decoder serves every request: a non-streaming decode() keeps no state between calls.
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Promise<BodyResult> {
   const declared = request.headers.get("content-length");
@@ -24,7 +26,7 @@ export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Pr
   }
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+    text = utf8.decode(bytes);
   } catch {
     return { ok: false, problem: problem("malformed-request", "the body is not valid UTF-8") };
   }
