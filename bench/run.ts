@@ -410,13 +410,26 @@ function loggedErrors(logFile: string): string {
   const counts = new Map<string, number>();
   // wrangler colours its output; the escape codes are not part of the message.
   for (const line of readFileSync(logFile, "utf8").replace(/\x1b\[[0-9;]*m/g, "").split("\n")) {
-    const message = /\[ERROR\]\s*(.*)/.exec(line)?.[1]?.trim().slice(0, 160);
-    if (message) counts.set(message, (counts.get(message) ?? 0) + 1);
+    const text = /\[ERROR\]\s*(.*)/.exec(line)?.[1]?.trim();
+    if (!text) continue;
+    const message = (structuredLogMessage(text) ?? text).slice(0, 160);
+    counts.set(message, (counts.get(message) ?? 0) + 1);
   }
   const total = [...counts.values()].reduce((sum, n) => sum + n, 0);
   if (total === 0) return "wrangler's log of the run has no errors.";
   const top = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([m, n]) => `${n}× "${m}"`);
   return `wrangler logged ${total} errors during the run (bench/tmp/wrangler.log), most often: ${top.join("; ")}.`;
+}
+
+/** A structured log line (src/core/log.ts) by what it says, without its ids and time. */
+function structuredLogMessage(text: string): string | undefined {
+  if (!text.startsWith("{")) return undefined;
+  try {
+    const line = JSON.parse(text) as { msg?: unknown; status?: unknown; error?: unknown };
+    return [line.msg, line.status, line.error].filter((part) => part !== undefined).join(" ");
+  } catch {
+    return undefined;
+  }
 }
 
 function fmtSeconds(values: readonly number[]): string {
