@@ -49,13 +49,13 @@ const baselines = new Hono<{ Bindings: BenchEnv; Variables: RequestScope }>();
 baselines.post("/bare/:type/:id/commands/:command", async (c) => {
   const body = await c.req.text();
   if (!isJson(body)) return c.json({ error: "the body must be JSON" }, 400);
-  const stub = c.env.BARE.get(c.env.BARE.idFromName(objectName(c.var.tenant, c.req.param("type"), c.req.param("id"))));
+  const stub = c.env.BARE.get(c.env.BARE.idFromName(entityObjectName(c.var.tenant, c.req.param("type"), c.req.param("id"))));
   const version = await stub.append(body);
   return c.json({ type: c.req.param("type"), id: c.req.param("id"), version }, 200, { etag: `"${version}"` });
 });
 
 baselines.get("/bare/:type/:id", async (c) => {
-  const stub = c.env.BARE.get(c.env.BARE.idFromName(objectName(c.var.tenant, c.req.param("type"), c.req.param("id"))));
+  const stub = c.env.BARE.get(c.env.BARE.idFromName(entityObjectName(c.var.tenant, c.req.param("type"), c.req.param("id"))));
   return c.json({ type: c.req.param("type"), id: c.req.param("id"), version: await stub.count() });
 });
 
@@ -64,7 +64,7 @@ const restock = z.object({ quantity: z.number().int().positive() }).strict();
 baselines.post("/crud/:type/:id/commands/restock", async (c) => {
   const parsed = restock.safeParse(await c.req.json<unknown>().catch(() => undefined));
   if (!parsed.success) return c.json({ error: "the restock command is invalid" }, 400);
-  const stub = c.env.CRUD.get(c.env.CRUD.idFromName(objectName(c.var.tenant, c.req.param("type"), c.req.param("id"))));
+  const stub = c.env.CRUD.get(c.env.CRUD.idFromName(entityObjectName(c.var.tenant, c.req.param("type"), c.req.param("id"))));
   const item = await stub.restock(parsed.data.quantity);
   return c.json({ type: c.req.param("type"), id: c.req.param("id"), version: item.version, state: item }, 200, {
     etag: `"${item.version}"`,
@@ -87,7 +87,7 @@ const seedSchema = z.object({
 bench.post("/bench/control/seed", async (c) => {
   const s = seedSchema.parse(await c.req.json());
   const address: EntityAddress = { tenant: s.tenant, entityType: "inventory", entityId: s.id };
-  const name = objectName(s.tenant, "inventory", s.id);
+  const name = entityObjectName(s.tenant, "inventory", s.id);
   const seeded =
     s.kind === "entity"
       ? await c.env.ENTITY.get(c.env.ENTITY.idFromName(name)).benchSeed(address, s.count, s.snapshots)
@@ -136,7 +136,7 @@ const abortSchema = z.object({ kind: z.enum(["entity", "bare"]), tenant: z.strin
 
 bench.post("/bench/control/abort", async (c) => {
   const a = abortSchema.parse(await c.req.json());
-  const name = objectName(a.tenant, "inventory", a.id);
+  const name = entityObjectName(a.tenant, "inventory", a.id);
   // abort() resets the object and fails the call that asked for it: that failure is the success.
   const outcome =
     a.kind === "entity"
@@ -230,10 +230,6 @@ function sampleFact(address: EntityAddress, seq: number) {
       traceparent: null,
     },
   };
-}
-
-function objectName(tenant: string, type: string, id: string): string {
-  return entityObjectName(tenant, type, id);
 }
 
 function isJson(text: string): boolean {

@@ -26,8 +26,10 @@ async function heldFacts(sku = "sku-1") {
   await api.command("inventory", sku, "release", { orderId: "o2" });
   await api.command("inventory", sku, "ship", { orderId: "o1" });
   const log = await logOf(tenant.apiKey, "inventory", sku);
-  return { tenant, api, log };
+  return { tenant, api, log, sku };
 }
+
+type HeldFacts = Awaited<ReturnType<typeof heldFacts>>;
 
 async function viewRow(apiKey: string, sku: string) {
   const res = await tenantClient(apiKey).get(`/v1/views/inventory/${sku}`);
@@ -66,16 +68,21 @@ describe("projection convergence", () => {
   });
 });
 
+/** Delivers both entities' facts in one batch: `applied`'s reach the view, `retried`'s are all retried and none applied. */
+async function expectAppliedWhileRetried(applied: HeldFacts, retried: HeldFacts): Promise<void> {
+  const result = await deliver([...applied.log, ...retried.log]);
+  expect(result.retryMessages.length).toBe(retried.log.length);
+  expect(result.explicitAcks.length).toBe(applied.log.length);
+  expect(await viewRow(applied.tenant.apiKey, applied.sku)).toMatchObject(fold(applied.log));
+  expect(await viewRow(retried.tenant.apiKey, retried.sku)).toBeUndefined();
+}
+
 describe("consumer failures", () => {
   it("retries only the failing entity of a batch and applies the rest", async () => {
     const a = await heldFacts("a");
     const b = await heldFacts("b");
     const stopFailing = failConsumerFor(b.tenant.id, "b");
-    const result = await deliver([...a.log, ...b.log]);
-    expect(result.retryMessages.length).toBe(b.log.length);
-    expect(result.explicitAcks.length).toBe(a.log.length);
-    expect(await viewRow(a.tenant.apiKey, "a")).toMatchObject(fold(a.log));
-    expect(await viewRow(b.tenant.apiKey, "b")).toBeUndefined();
+    await expectAppliedWhileRetried(a, b);
 
     stopFailing();
     await deliver(b.log, 2);
@@ -105,11 +112,7 @@ describe("consumer failures", () => {
       if (ctx.entityId === undefined || ctx.tenant === b.tenant.id) throw new InjectedFault("consumer.batch");
     });
     disarm.push(stopFailing);
-    const result = await deliver([...a.log, ...b.log]);
-    expect(result.retryMessages.length).toBe(b.log.length);
-    expect(result.explicitAcks.length).toBe(a.log.length);
-    expect(await viewRow(a.tenant.apiKey, "a")).toMatchObject(fold(a.log));
-    expect(await viewRow(b.tenant.apiKey, "b")).toBeUndefined();
+    await expectAppliedWhileRetried(a, b);
 
     stopFailing();
     // The retry, with a duplicate of what was already applied beside it: each fact counts once.

@@ -63,7 +63,6 @@ export function transformPoint<T>(point: TransformPoint, value: T[], context: Fa
   return t ? (t(value, context) as T[]) : value;
 }
 
-
 export class InjectedFault extends Error {
   constructor(point: string) {
     super(`injected fault at ${point}`);
