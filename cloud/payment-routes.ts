@@ -2,13 +2,15 @@
 // submitted payment now (charge at the gateway, then record the approval or decline on the
 // payment entity). It is a guarded call: while the gateway's breaker is open, or the gateway
 // keeps failing, it answers 503 dependency-unavailable with Retry-After instead of waiting.
-import { Hono } from "hono";
-import type { EntityRpc } from "../src/core/entity-protocol.js";
+// It charges under the payment's own key (`paymentChargeKey`), the one the fulfilment saga uses
+// too, after claiming the settlement through the payment entity: one charge whoever settles.
+import { Hono, type Context } from "hono";
+import type { CommandOutcome, EntityAddress, EntityRpc } from "../src/core/entity-protocol.js";
 import { commandFingerprint } from "../src/core/fingerprint.js";
 import { entityIdSchema, entityObjectName } from "../src/core/identifiers.js";
-import { problem, problemResponse } from "../src/core/problem.js";
+import { problem, problemResponse, type Problem } from "../src/core/problem.js";
 import type { RequestScope } from "../src/core/request-scope.js";
-import type { PaymentState } from "../src/domain/payments.js";
+import { paymentChargeKey, type PaymentState } from "../src/domain/payments.js";
 import { paymentGateway } from "./payment-gateway-client.js";
 
 const ATTEMPTS = 3;
@@ -31,7 +33,13 @@ paymentRoutes.post("/:id/settle", async (c) => {
   }
   if (payment.orderId === null || payment.currency === null) throw new Error(`payment ${paymentId} is submitted without its details`);
 
-  const chargeKey = `${entityObjectName(tenant, "payments", paymentId)}/charge`;
+  // Claim the settlement through the payment's single writer: it refuses a payment that was
+  // settled, refunded or closed meanwhile, and fixes the key every caller charges under. A caller
+  // finding the claim already made charges under the same key and gets the gateway's one outcome.
+  const chargeKey = paymentChargeKey(paymentId);
+  const claim = await send(c, stub, address, "settle", { chargeKey }, null);
+  if (!claim.ok) return problemResponse(claimProblem(claim.problem));
+
   const answer = await paymentGateway(c.env, tenant, ATTEMPTS).charge(chargeKey, {
     reference: payment.orderId,
     amount: payment.amount,
@@ -45,19 +53,36 @@ paymentRoutes.post("/:id/settle", async (c) => {
   const verdict = answer.value;
   const command = verdict.status === "approved" ? "approve" : "decline";
   const data = verdict.status === "approved" ? { gatewayRef: verdict.gatewayRef } : { reason: verdict.reason };
-  const key = `${chargeKey}/${command}`;
-  const outcome = await stub.command({
+  const outcome = await send(c, stub, address, command, data, `${chargeKey}/${command}`);
+  if (!outcome.ok) return problemResponse(outcome.problem);
+  return c.json(outcome.result, 200, { etag: `"${outcome.result.version}"` });
+});
+
+async function send(
+  c: Context<{ Bindings: Env; Variables: RequestScope }>,
+  stub: EntityRpc,
+  address: EntityAddress,
+  command: string,
+  data: Readonly<Record<string, unknown>>,
+  idempotencyKey: string | null,
+): Promise<CommandOutcome> {
+  return stub.command({
     ...address,
     command,
     data,
-    idempotencyKey: key,
-    fingerprint: await commandFingerprint(command, data),
+    idempotencyKey,
+    fingerprint: idempotencyKey === null ? null : await commandFingerprint(command, data),
     expectedVersion: null,
     causeHlc: null,
     correlationId: c.var.requestId,
     causationId: null,
     traceparent: c.var.traceparent,
   });
-  if (!outcome.ok) return problemResponse(outcome.problem);
-  return c.json(outcome.result, 200, { etag: `"${outcome.result.version}"` });
-});
+}
+
+/** A claim refused because the payment moved on meanwhile reads as "not awaiting settlement". */
+function claimProblem(refusal: Problem): Problem {
+  return refusal.status === 422 && refusal.code !== "not-submitted"
+    ? problem("business-rule", refusal.detail, { code: "not-submitted" })
+    : refusal;
+}

@@ -214,8 +214,8 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
   async #run(due: DueTask): Promise<TaskOutcome> {
     const address = this.#address;
     if (!address) throw new Error("saga object used before it was bound");
-    const key = taskIdempotencyKey(this.#id(), due.task.key, due.phase);
     const action = due.action;
+    const key = (action.kind === "call" ? action.idempotencyKey : undefined) ?? taskIdempotencyKey(this.#id(), due.task.key, due.phase);
     try {
       if (action.kind === "command") return await this.#command(address, action, key);
       if (action.service === "payment-gateway") return await this.#gateway(address, action.operation, action.data, key);

@@ -36,7 +36,7 @@ export function entityOperations(registry: EntityRegistry): Operation[] {
   const types = registry.all().map((t) => t.type);
   const type: Parameter = { name: "type", in: "path", schema: z.enum(types as [string, ...string[]]), description: "the entity type" };
   const commands: Operation[] = registry.all().flatMap((entity) =>
-    entity.commandNames.map((command): Operation => ({
+    entity.publicCommandNames.map((command): Operation => ({
       method: "post",
       path: `/v1/entities/${entity.type}/{id}/commands/${command}`,
       operationId: `${entity.type}.${command}`,

@@ -26,7 +26,9 @@ entityRoutes.post("/:type/:id/commands/:command", async (c) => {
   if ("problem" in target) return problemResponse(target.problem);
   const { entity, address } = target;
   const commandName = c.req.param("command");
-  if (!entity.commandNames.includes(commandName)) {
+  // Internal commands (sent by sagas and platform routes over RPC) are not found here, exactly as
+  // a command that does not exist, so a tenant cannot tell them apart or reach them.
+  if (!entity.isPublicCommand(commandName)) {
     return problemResponse(problem("not-found", `${entity.type} has no command ${commandName}`));
   }
 

@@ -1,8 +1,8 @@
 // The order-fulfillment saga through real bindings: facts travel from the entities through the
 // queue to the saga's own object, which drives the entities and the (simulated) payment gateway.
 import { describe, expect, it } from "vitest";
-import { eventually, newTenant, tenantClient } from "./support/api.js";
-import { gatewayLedger, orderEnds, readEntity, setGateway } from "./support/sagas.js";
+import { call, eventually, newTenant, tenantClient } from "./support/api.js";
+import { adminCall, gatewayLedger, orderEnds, readEntity, sagaId, setGateway } from "./support/sagas.js";
 
 async function stocked(skus: Record<string, number>) {
   const tenant = await newTenant("saga");
@@ -71,5 +71,60 @@ describe("order fulfillment", () => {
     expect((await readEntity(api, "inventory", "tv")).state).toMatchObject({ onHand: 3, reserved: 0, available: 3 });
     const ledger = await gatewayLedger(tenant.id);
     expect(ledger.filter((e) => e.status === "approved" && !e.refunded)).toEqual([]);
+  });
+
+  it("charges an order once when its payment is settled through the route while the saga charges it", async () => {
+    const { tenant, api } = await stocked({ lamp: 5 });
+    await setGateway(tenant.id, { latencyMs: 1_500 });
+    await api.command("orders", "o-4", "create", { customerId: "c-1", items: [{ sku: "lamp", quantity: 1, unitPrice: 40 }] });
+    await eventually(async () => {
+      const res = await api.get("/v1/entities/payments/o-4");
+      return res.status === 200 && ((await res.json()) as { state: { status: string } }).state.status === "submitted" ? true : undefined;
+    });
+
+    const settled = await call("/v1/payments/o-4/settle", { method: "POST", headers: { authorization: `Bearer ${tenant.apiKey}` } });
+    expect(settled.status).toBe(200);
+
+    expect(await orderEnds(api, "o-4")).toBe("shipped");
+    const charges = (await gatewayLedger(tenant.id)).filter((e) => e.reference === "o-4");
+    expect(charges).toMatchObject([{ key: "payments/o-4/charge", status: "approved", refunded: false }]);
+    expect((await readEntity(api, "payments", "o-4")).state).toMatchObject({ status: "approved", chargeKey: "payments/o-4/charge" });
+  });
+
+  it("refuses to cancel an order once it is confirmed, and ships it", async () => {
+    const { tenant, api } = await stocked({ desk: 2 });
+    await api.command("orders", "o-5", "create", { customerId: "c-1", items: [{ sku: "desk", quantity: 1, unitPrice: 120 }] });
+    await orderEnds(api, "o-5", ["confirmed", "shipped"]);
+
+    const cancel = await api.command("orders", "o-5", "cancel", { reason: "changed my mind" });
+    expect(cancel.status).toBe(422);
+    expect(((await cancel.json()) as { code: string }).code).toBe("fulfilment-begun");
+
+    expect(await orderEnds(api, "o-5")).toBe("shipped");
+    expect((await readEntity(api, "inventory", "desk")).state).toMatchObject({ onHand: 1, reserved: 0, shipped: 1 });
+    expect((await readEntity(api, "payments", "o-5")).state).toMatchObject({ status: "approved" });
+    expect((await gatewayLedger(tenant.id)).filter((e) => e.refunded)).toEqual([]);
+  });
+
+  it("escalates a shipping step that keeps failing after confirmation to attention, and never refunds", async () => {
+    const { tenant, api } = await stocked({ sofa: 3 });
+    await setGateway(tenant.id, { latencyMs: 1_000 });
+    await api.command("orders", "o-6", "create", { customerId: "c-1", items: [{ sku: "sofa", quantity: 1, unitPrice: 700 }] });
+    // While the charge is in flight, the reservation disappears: shipping it will be refused.
+    await eventually(async () => (((await readEntity(api, "inventory", "sofa")).state["reserved"] as number) === 1 ? true : undefined));
+    expect((await api.command("inventory", "sofa", "release", { orderId: "o-6" })).status).toBe(200);
+
+    const id = sagaId(tenant.id, "o-6");
+    const stuck = await eventually(async () => {
+      const res = await adminCall(`/admin/sagas?status=attention&tenant=${tenant.id}`);
+      return ((await res.json()) as { items: { id: string; error: string | null }[] }).items.find((s) => s.id === id);
+    }, 20_000);
+    expect(stuck.error).toContain("ship:sofa");
+
+    const saga = (await (await adminCall(`/admin/sagas/${id}`)).json()) as { log: { type: string }[] };
+    expect(saga.log.map((e) => e.type)).not.toContain("CompensationBegan");
+    expect((await readEntity(api, "orders", "o-6")).state).toMatchObject({ status: "confirmed" });
+    expect((await readEntity(api, "payments", "o-6")).state).toMatchObject({ status: "approved" });
+    expect((await gatewayLedger(tenant.id)).filter((e) => e.reference === "o-6")).toMatchObject([{ status: "approved", refunded: false }]);
   });
 });

@@ -194,3 +194,103 @@ describe("saga state machine", () => {
     expect(outcomeEvents(turned, due[0] as DueTask, { kind: "done", result: null }, 2, 10)).toEqual([]);
   });
 });
+
+// A saga with a point of no return: book (compensable) → commit (the pivot) → deliver.
+const order = defineSaga<{ tripId: string }>({
+  name: "order",
+  startedBy: { entityType: "trips", eventType: "TripBooked" },
+  instanceOf: (fact) => fact.meta.entityId,
+  start: (fact) => ({ tripId: fact.meta.entityId }),
+  stages: [
+    { name: "book", timeoutMs: 1_000, tasks: (t) => [{ key: "hotel", run: cmd("hotels", "book", t.tripId), compensate: cmd("hotels", "cancel", t.tripId) }] },
+    { name: "commit", timeoutMs: 1_000, pivot: true, tasks: (t) => [{ key: "commit", run: cmd("trips", "confirm", t.tripId) }] },
+    { name: "deliver", timeoutMs: 1_000, tasks: (t) => [{ key: "deliver", run: cmd("tickets", "send", t.tripId) }] },
+  ],
+  abortOn: (fact) => (fact.type === "TripCancelled" ? "the traveller cancelled" : null),
+  finallyCompensate: (t) => [{ key: "cancel-trip", run: cmd("trips", "cancel", t.tripId) }],
+});
+
+function settlePivoting(state: SagaState, now: number): { state: SagaState; due: readonly DueTask[] } {
+  let s = state;
+  for (;;) {
+    const p = plan(order, s, now, policy);
+    if (p.kind === "record") s = fold(p.events, s);
+    else return { state: s, due: p.kind === "run" ? p.tasks : [] };
+  }
+}
+
+/** A saga of `order` whose book stage is done and whose pivot stage (commit) has been entered. */
+function atPivot(): { state: SagaState; due: readonly DueTask[] } {
+  let { state, due } = settlePivoting(fold(factEvents(order, NEW_SAGA, "t:order:trip-1", fact("TripBooked", "e1"), 0)), 0);
+  state = finish(state, due, 1);
+  return settlePivoting(state, 1);
+}
+
+/** The same saga past its pivot: commit done, deliver due. */
+function pastPivot(): { state: SagaState; due: readonly DueTask[] } {
+  const { state, due } = atPivot();
+  return settlePivoting(finish(state, due, 2), 2);
+}
+
+describe("saga state machine: the pivot (point of no return)", () => {
+  it("given the pivot stage entered, an abort fact is ignored and the saga carries on", () => {
+    const { state, due } = atPivot();
+    expect(due.map((d) => d.task.key)).toEqual(["commit"]);
+    const after = fold(factEvents(order, state, "t:order:trip-1", fact("TripCancelled", "e2"), 3), state);
+    expect(after.status).toBe("running");
+    expect(settlePivoting(after, 3).due.map((d) => d.task.key)).toEqual(["commit"]);
+  });
+
+  it("given the pivot stage entered, its deadline passing does not turn the saga round", () => {
+    const { state } = atPivot();
+    const late = settlePivoting(state, 60_000);
+    expect(late.state.status).toBe("running");
+    expect(late.due.map((d) => d.task.key)).toEqual(["commit"]);
+  });
+
+  it("given the pivot's own task refused by its owner, the saga still compensates what came before", () => {
+    const { state, due } = atPivot();
+    const refused = settlePivoting(finish(state, due, 2, "rejected"), 2);
+    expect(refused.state.status).toBe("compensating");
+    expect(refused.due.map((d) => [d.task.key, verb(d)])).toEqual([["hotel", "cancel"]]);
+  });
+
+  it("given a saga past its pivot, a task that keeps failing escalates to attention and nothing is compensated", () => {
+    let { state, due } = pastPivot();
+    expect(due.map((d) => d.task.key)).toEqual(["deliver"]);
+    for (let now = 100; now <= 300; now += 100) state = finish(state, due, now, "failed");
+    ({ state, due } = settlePivoting(state, 400));
+    expect(state.status).toBe("attention");
+    expect(state.error).toContain("deliver failed 3 times");
+    expect(state.compensation).toEqual([]);
+    expect(due).toEqual([]);
+  });
+
+  it("given a saga past its pivot, a rejected task escalates to attention instead of compensating", () => {
+    const { state, due } = pastPivot();
+    const after = settlePivoting(finish(state, due, 3, "rejected"), 3).state;
+    expect(after.status).toBe("attention");
+    expect(after.compensation).toEqual([]);
+  });
+
+  it("given a saga that escalated past its pivot, the operator's retry resumes it forward and compensate is refused", () => {
+    let { state, due } = pastPivot();
+    state = settlePivoting(finish(state, due, 3, "rejected"), 3).state;
+    expect(operatorCompensate(order, state, 4)).toBeNull();
+    state = fold(operatorRetry(state, 4) ?? [], state);
+    ({ state, due } = settlePivoting(state, 4));
+    expect(state.status).toBe("running");
+    expect(due.map((d) => [d.task.key, d.phase])).toEqual([["deliver", "run"]]);
+    state = finish(state, due, 5);
+    expect(settlePivoting(state, 5).state.status).toBe("completed");
+  });
+
+  it("given a running saga past its pivot, an operator cannot turn it round", () => {
+    expect(operatorCompensate(order, pastPivot().state, 3)).toBeNull();
+  });
+
+  it("refuses a saga with two pivots", () => {
+    const stage = { name: "s", timeoutMs: 1, pivot: true, tasks: () => [] };
+    expect(() => defineSaga({ ...order, stages: [stage, { ...stage, name: "t" }] })).toThrow(/more than one pivot/);
+  });
+});

@@ -45,6 +45,12 @@ export interface EntityDefinition<S, CS extends CommandSchemas, E extends Domain
   readonly initialState: S;
   /** One schema per command name: the anti-corruption layer at the boundary. */
   readonly commands: CS;
+  /**
+   * Commands only the platform may send (sagas over RPC, platform routes such as a payment's
+   * settle route); the tenant API answers them 404, exactly as a command that does not exist, and
+   * the API document leaves them out. Every other command is public. Default: none.
+   */
+  readonly internal?: readonly (keyof CS & string)[];
   readonly events: { readonly [K in E["type"]]: EventSpec };
   decide(state: S, command: CommandOf<CS>): readonly E[] | Rejection;
   evolve(state: S, event: E): S;
@@ -62,6 +68,10 @@ export type ParsedCommand =
 export interface EntityType {
   readonly type: string;
   readonly commandNames: readonly string[];
+  /** The commands a tenant may send over HTTP (commandNames less the internal ones). */
+  readonly publicCommandNames: readonly string[];
+  /** true when `name` is one of the entity's commands and a tenant may send it over HTTP. */
+  isPublicCommand(name: string): boolean;
   readonly eventTypes: readonly string[];
   readonly snapshotEvery: number;
   readonly stateVersion: number;
@@ -93,11 +103,19 @@ export function defineEntity<S, CS extends CommandSchemas, E extends DomainEvent
   // Snapshots are stored as JSON, so the initial state must survive a round trip unchanged.
   const initialJson = JSON.stringify(definition.initialState);
   const evolve = (state: unknown, event: DomainEvent): unknown => definition.evolve(state as S, event as E);
+  const commandNames = Object.keys(commandSchemas);
+  const internal = new Set<string>(definition.internal ?? []);
+  for (const name of internal) {
+    if (!Object.hasOwn(commandSchemas, name)) throw new Error(`${definition.type}: internal command ${name} is not a command`);
+  }
+  const publicCommandNames = commandNames.filter((name) => !internal.has(name));
 
   return {
     definition,
     type: definition.type,
-    commandNames: Object.keys(commandSchemas),
+    commandNames,
+    publicCommandNames,
+    isPublicCommand: (name) => publicCommandNames.includes(name),
     eventTypes: Object.keys(specs),
     snapshotEvery: definition.snapshotEvery ?? 100,
     stateVersion: definition.stateVersion ?? 1,
@@ -114,13 +132,13 @@ export function defineEntity<S, CS extends CommandSchemas, E extends DomainEvent
     initialState: () => JSON.parse(initialJson) as unknown,
     decide: (state, command) => definition.decide(state as S, command as CommandOf<CS>),
     evolve,
-    eventVersion: (eventType) => specs[eventType]?.version ?? 1,
+    eventVersion: (eventType) => (Object.hasOwn(specs, eventType) ? specs[eventType]?.version : undefined) ?? 1,
     upcast(eventType, storedVersion, data) {
-      const spec = specs[eventType];
+      const spec = Object.hasOwn(specs, eventType) ? specs[eventType] : undefined;
       const target = spec?.version ?? 1;
       let lifted = data;
       for (let v = storedVersion; v < target; v++) {
-        const step = spec?.upcast?.[v];
+        const step = spec?.upcast && Object.hasOwn(spec.upcast, v) ? spec.upcast[v] : undefined;
         if (!step) throw new Error(`${definition.type}: no upcaster for ${eventType} v${v} → v${v + 1}`);
         lifted = step(lifted);
       }

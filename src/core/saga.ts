@@ -4,6 +4,10 @@
 // a task that is rejected, or one that keeps failing, turns the saga round: every task attempted
 // so far is compensated, newest stage first, then the saga's final compensating tasks run.
 // Compensation that keeps failing escalates to "attention" for an operator, never spins forever.
+// A stage may be the saga's pivot (its point of no return): once it is entered, the saga no longer
+// turns round on a timeout, a failure or an abort; it retries forward, and what keeps failing
+// escalates to "attention". Only the pivot's own task being refused by its owner still turns the
+// saga round, since then the point of no return was not passed.
 //
 // The machine is event sourced: `plan` says what is due (saga events to record, or tasks to run),
 // `outcomeEvents` turns a task's outcome into saga events, and `evolve` folds them into state.
@@ -23,6 +27,12 @@ export interface ServiceCallAction {
   readonly service: string;
   readonly operation: string;
   readonly data: Readonly<Record<string, unknown>>;
+  /**
+   * The idempotency key the call is made under, when it belongs to the resource rather than to
+   * this saga (e.g. a payment's one charge key, shared with every other caller that charges it).
+   * Default: `taskIdempotencyKey(sagaId, taskKey, phase)`.
+   */
+  readonly idempotencyKey?: string;
 }
 
 export type SagaAction = EntityCommandAction | ServiceCallAction;
@@ -50,7 +60,15 @@ export type TaskResults = Readonly<Record<string, unknown>>;
 
 export interface SagaStage<C> {
   readonly name: string;
+  /** Past this the saga turns round; ignored from the pivot on. */
   readonly timeoutMs: number;
+  /**
+   * The saga's point of no return (at most one stage). Once it is entered: timeouts, failures and
+   * `abortOn` no longer compensate; a task failing `maxAttempts` times, or any rejection after the
+   * pivot, escalates to "attention", and the operator's retry resumes forward. A rejection of the
+   * pivot's own tasks still compensates: its owner refused it, so nothing irreversible happened.
+   */
+  readonly pivot?: boolean;
   tasks(context: C, results: TaskResults): readonly SagaTask[];
 }
 
@@ -88,7 +106,7 @@ export type SagaStatus = "running" | "compensating" | "completed" | "compensated
 export type SagaEvent =
   | { readonly type: "SagaStarted"; readonly context: unknown; readonly fact: string; readonly at: number }
   | { readonly type: "FactObserved"; readonly eventId: string; readonly fact: string; readonly clock: string; readonly at: number }
-  | { readonly type: "StageEntered"; readonly stage: number; readonly tasks: readonly SagaTask[]; readonly deadline: number; readonly at: number }
+  | { readonly type: "StageEntered"; readonly stage: number; readonly tasks: readonly SagaTask[]; readonly deadline: number; readonly pivot?: boolean; readonly at: number }
   | { readonly type: "TaskDone"; readonly key: string; readonly result: unknown; readonly clock: string | null; readonly eventId: string | null; readonly at: number }
   | { readonly type: "TaskFailed"; readonly key: string; readonly error: string; readonly retryAt: number; readonly at: number }
   | { readonly type: "TaskRejected"; readonly key: string; readonly reason: string; readonly at: number }
@@ -122,6 +140,10 @@ export interface SagaState {
   readonly compensationGroup: number;
   readonly compensated: readonly string[];
   readonly error: string | null;
+  /** The index of the pivot stage once it has been entered; null before (or when there is none). */
+  readonly pivotStage: number | null;
+  /** What the saga was doing when it escalated: the operator's retry resumes that. */
+  readonly escalatedFrom: "running" | "compensating" | null;
   readonly seenFacts: readonly string[];
   /** The newest clock seen (HLC), carried into the commands the saga issues. */
   readonly clock: string | null;
@@ -143,6 +165,8 @@ export const NEW_SAGA: SagaState = {
   compensationGroup: 0,
   compensated: [],
   error: null,
+  pivotStage: null,
+  escalatedFrom: null,
   seenFacts: [],
   clock: null,
   causation: null,
@@ -150,6 +174,7 @@ export const NEW_SAGA: SagaState = {
 
 export function defineSaga<C>(definition: SagaDefinition<C>): SagaDefinition<C> {
   if (definition.stages.length === 0) throw new Error(`saga ${definition.name} has no stages`);
+  if (definition.stages.filter((stage) => stage.pivot === true).length > 1) throw new Error(`saga ${definition.name} has more than one pivot`);
   return definition;
 }
 
@@ -173,6 +198,7 @@ export function evolve(state: SagaState, event: SagaEvent): SagaState {
         tasks: event.tasks,
         history: [...state.history, event.tasks],
         stageDeadline: event.deadline,
+        pivotStage: state.pivotStage ?? (event.pivot === true ? event.stage : null),
       };
     case "TaskDone":
       return {
@@ -183,11 +209,11 @@ export function evolve(state: SagaState, event: SagaEvent): SagaState {
       };
     case "TaskFailed":
     case "CompensationFailed": {
-      const prior = state.attempts[event.key]?.count ?? 0;
+      const prior = ownValue(state.attempts, event.key)?.count ?? 0;
       return { ...state, attempts: { ...state.attempts, [event.key]: { count: prior + 1, retryAt: event.retryAt, lastError: event.error } } };
     }
     case "TaskDeferred": {
-      const prior = state.attempts[event.key]?.count ?? 0;
+      const prior = ownValue(state.attempts, event.key)?.count ?? 0;
       return { ...state, attempts: { ...state.attempts, [event.key]: { count: prior, retryAt: event.retryAt, lastError: event.reason } } };
     }
     case "TaskRejected":
@@ -205,9 +231,9 @@ export function evolve(state: SagaState, event: SagaEvent): SagaState {
     case "SagaCompensated":
       return { ...state, status: "compensated" };
     case "AttentionNeeded":
-      return { ...state, status: "attention", error: event.error };
+      return { ...state, status: "attention", error: event.error, escalatedFrom: state.status === "running" ? "running" : "compensating" };
     case "OperatorRetried":
-      return { ...state, status: "compensating", error: null, attempts: {} };
+      return { ...state, status: state.escalatedFrom === "running" ? "running" : "compensating", error: null, attempts: {} };
   }
 }
 
@@ -229,31 +255,52 @@ export function plan<C>(definition: SagaDefinition<C>, state: SagaState, now: nu
   return { kind: "wait", wakeAt: null };
 }
 
+function escalate(error: string, now: number): Plan {
+  return { kind: "record", events: [{ type: "AttentionNeeded", error, at: now }] };
+}
+
+/** Task keys come from saga definitions (often built from ids); look them up as own keys only. */
+function ownValue<V>(record: Readonly<Record<string, V>>, key: string): V | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
+}
+
+function isDone(state: SagaState, key: string): boolean {
+  return Object.hasOwn(state.done, key);
+}
+
 function planForward<C>(definition: SagaDefinition<C>, state: SagaState, now: number, policy: SagaRuntimePolicy): Plan {
   const context = state.context as C;
-  if (state.stage < 0 || state.tasks.every((t) => t.key in state.done)) {
+  if (state.stage < 0 || state.tasks.every((t) => isDone(state, t.key))) {
     const next = state.stage + 1;
     const stage = definition.stages[next];
     if (!stage) return { kind: "record", events: [{ type: "SagaCompleted", at: now }] };
-    const timeoutMs = policy.timeoutOverrides?.[stage.name] ?? stage.timeoutMs;
-    return {
-      kind: "record",
-      events: [{ type: "StageEntered", stage: next, tasks: stage.tasks(context, state.done), deadline: now + timeoutMs, at: now }],
-    };
+    const overrides = policy.timeoutOverrides;
+    const timeoutMs = (overrides && Object.hasOwn(overrides, stage.name) ? overrides[stage.name] : undefined) ?? stage.timeoutMs;
+    const entered: SagaEvent = { type: "StageEntered", stage: next, tasks: stage.tasks(context, state.done), deadline: now + timeoutMs, at: now };
+    return { kind: "record", events: [stage.pivot === true ? { ...entered, pivot: true } : entered] };
   }
   const stageName = definition.stages[state.stage]?.name ?? String(state.stage);
+  const pivoting = state.pivotStage !== null;
   for (const task of state.tasks) {
-    const a = state.attempts[task.key];
-    if (!a || task.key in state.done) continue;
-    if (a.count === Infinity) return begin(definition, state, `${task.key} was rejected: ${a.lastError ?? "no reason"}`, now);
+    const a = ownValue(state.attempts, task.key);
+    if (!a || isDone(state, task.key)) continue;
+    if (a.count === Infinity) {
+      const why = `${task.key} was rejected: ${a.lastError ?? "no reason"}`;
+      // The pivot refused by its owner: the point of no return was not passed, so turn round.
+      if (!pivoting || state.stage === state.pivotStage) return begin(definition, state, why, now);
+      return escalate(`past the point of no return, ${why}`, now);
+    }
     if (a.count >= policy.retry.maxAttempts) {
-      return begin(definition, state, `${task.key} failed ${a.count} times; last: ${a.lastError ?? "unknown"}`, now);
+      const why = `${task.key} failed ${a.count} times; last: ${a.lastError ?? "unknown"}`;
+      return pivoting ? escalate(`past the point of no return, ${why}`, now) : begin(definition, state, why, now);
     }
   }
-  if (now >= state.stageDeadline) return begin(definition, state, `stage ${stageName} timed out`, now);
-  const pending = state.tasks.filter((t) => !(t.key in state.done));
-  const due = pending.filter((t) => (state.attempts[t.key]?.retryAt ?? 0) <= now);
-  const wakeAt = Math.min(state.stageDeadline, ...pending.map((t) => state.attempts[t.key]?.retryAt ?? now));
+  // From the pivot on, a slow stage is retried forward, never turned round.
+  if (!pivoting && now >= state.stageDeadline) return begin(definition, state, `stage ${stageName} timed out`, now);
+  const pending = state.tasks.filter((t) => !isDone(state, t.key));
+  const due = pending.filter((t) => (ownValue(state.attempts, t.key)?.retryAt ?? 0) <= now);
+  const retryAts = pending.map((t) => ownValue(state.attempts, t.key)?.retryAt ?? now);
+  const wakeAt = pivoting ? Math.min(...retryAts) : Math.min(state.stageDeadline, ...retryAts);
   if (due.length === 0) return { kind: "wait", wakeAt };
   return { kind: "run", tasks: due.map((task) => ({ task, phase: "run", action: task.run })), wakeAt };
 }
@@ -279,7 +326,7 @@ function planCompensation(state: SagaState, now: number, policy: RetryPolicy): P
   if (!group) return { kind: "record", events: [{ type: "SagaCompensated", at: now }] };
   const pending = group.filter((t) => !state.compensated.includes(t.key));
   for (const task of pending) {
-    const a = state.attempts[task.key];
+    const a = ownValue(state.attempts, task.key);
     if (a && a.count >= policy.maxCompensationAttempts) {
       return {
         kind: "record",
@@ -287,8 +334,8 @@ function planCompensation(state: SagaState, now: number, policy: RetryPolicy): P
       };
     }
   }
-  const due = pending.filter((t) => (state.attempts[t.key]?.retryAt ?? 0) <= now);
-  const wakeAt = pending.length === 0 ? null : Math.min(...pending.map((t) => state.attempts[t.key]?.retryAt ?? now));
+  const due = pending.filter((t) => (ownValue(state.attempts, t.key)?.retryAt ?? 0) <= now);
+  const wakeAt = pending.length === 0 ? null : Math.min(...pending.map((t) => ownValue(state.attempts, t.key)?.retryAt ?? now));
   if (due.length === 0) return { kind: "wait", wakeAt };
   return {
     kind: "run",
@@ -302,11 +349,11 @@ function planCompensation(state: SagaState, now: number, policy: RetryPolicy): P
 export function outcomeEvents(state: SagaState, due: DueTask, outcome: TaskOutcome, now: number, delayMs: number): SagaEvent[] {
   const key = due.task.key;
   if (outcome.kind === "deferred") {
-    const live = due.phase === "run" ? state.status === "running" && !(key in state.done) : state.status === "compensating" && !state.compensated.includes(key);
+    const live = due.phase === "run" ? state.status === "running" && !isDone(state, key) : state.status === "compensating" && !state.compensated.includes(key);
     return live ? [{ type: "TaskDeferred", key, reason: outcome.reason, retryAt: now + outcome.retryAfterMs, at: now }] : [];
   }
   if (due.phase === "run") {
-    if (state.status !== "running" || key in state.done || !state.tasks.some((t) => t.key === key)) return [];
+    if (state.status !== "running" || isDone(state, key) || !state.tasks.some((t) => t.key === key)) return [];
     switch (outcome.kind) {
       case "done":
         return [{ type: "TaskDone", key, result: outcome.result ?? null, clock: outcome.clock ?? null, eventId: outcome.eventId ?? null, at: now }];
@@ -336,7 +383,9 @@ export function factEvents<C>(definition: SagaDefinition<C>, state: SagaState, s
     if (!starts) return [];
     return [observed, { type: "SagaStarted", context: definition.start(fact, sagaId), fact: fact.meta.eventId, at: now }];
   }
-  if (state.status === "running" && definition.abortOn) {
+  // From the pivot on the saga goes forward whatever arrives; the pivot's owner refuses the late
+  // abort (e.g. an order refuses a cancel once confirmed).
+  if (state.status === "running" && state.pivotStage === null && definition.abortOn) {
     const reason = definition.abortOn(fact, state.context as C);
     if (reason !== null) {
       const turn = begin(definition, state, reason, now);
@@ -346,14 +395,21 @@ export function factEvents<C>(definition: SagaDefinition<C>, state: SagaState, s
   return [observed];
 }
 
-/** The operator's "retry": only a saga that needs attention resumes its compensation afresh. */
+/**
+ * The operator's "retry": only a saga that needs attention resumes, with fresh attempts, what it
+ * was doing when it escalated (its compensation, or its forward steps past the pivot).
+ */
 export function operatorRetry(state: SagaState, now: number): SagaEvent[] | null {
   return state.status === "attention" ? [{ type: "OperatorRetried", at: now }] : null;
 }
 
-/** The operator's "compensate": a running saga is turned round; one needing attention retries. */
+/**
+ * The operator's "compensate": a running saga is turned round; one needing attention in its
+ * compensation retries it. Refused (null) once the saga has passed its pivot: it can only go forward.
+ */
 export function operatorCompensate<C>(definition: SagaDefinition<C>, state: SagaState, now: number): SagaEvent[] | null {
-  if (state.status === "attention") return [{ type: "OperatorRetried", at: now }];
+  if (state.status === "attention") return state.escalatedFrom === "compensating" ? [{ type: "OperatorRetried", at: now }] : null;
+  if (state.pivotStage !== null) return null;
   if (state.status !== "running") return null;
   const turn = begin(definition, state, "compensation forced by an operator", now);
   return turn.kind === "record" ? [...turn.events] : null;

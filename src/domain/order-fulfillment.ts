@@ -1,11 +1,15 @@
 // The order-fulfillment saga: OrderCreated → reserve every line (in parallel) → submit the
-// payment → charge it at the payment gateway → record the approval → confirm the order → ship
-// every line → ship the order. A rejected reservation, a declined charge, a step that keeps
-// failing or a stage that times out compensates: the charge is refunded (or voided), the
-// payment declined, every reservation released, and the order cancelled. So every order ends
-// shipped or cancelled, and stock is only ever moved from available to reserved to shipped.
+// payment → claim its settlement → charge it at the payment gateway under the payment's own key →
+// record the approval → confirm the order (the pivot) → ship every line → ship the order. Before
+// the pivot, a rejected reservation, a declined charge, a step that keeps failing, a stage that
+// times out or a cancel compensates: the charge is refunded (or voided), the payment refunded or
+// declined, every reservation released, and the order cancelled. Confirming the order is the point
+// of no return: the order then refuses a cancel, and a shipping step that keeps failing escalates
+// to an operator instead of refunding an order whose stock may already have left. So every order
+// ends shipped or cancelled, and stock is only ever moved from available to reserved to shipped.
 import { z } from "zod";
-import { defineSaga, taskIdempotencyKey, type SagaTask } from "../core/saga.js";
+import { defineSaga, type SagaTask } from "../core/saga.js";
+import { paymentChargeKey } from "./payments.js";
 
 const created = z.object({
   customerId: z.string(),
@@ -69,6 +73,12 @@ export const orderFulfillment = defineSaga<FulfillmentContext>({
       tasks: (o) => (o.total <= 0 ? [] : [submitPayment(o)]),
     },
     {
+      // Claimed through the payment's single writer, which fixes the one key it is charged under.
+      name: "claim-payment",
+      timeoutMs: 30_000,
+      tasks: (o) => (o.total <= 0 ? [] : [claimPayment(o)]),
+    },
+    {
       name: "charge",
       timeoutMs: 60_000,
       tasks: (o) => (o.total <= 0 ? [] : [charge(o)]),
@@ -86,6 +96,9 @@ export const orderFulfillment = defineSaga<FulfillmentContext>({
     {
       name: "confirm",
       timeoutMs: 30_000,
+      // The order's single writer decides between this confirm and a cancel: once confirmed, the
+      // order refuses cancels and the saga only goes forward.
+      pivot: true,
       tasks: (o) => [
         { key: "confirm-order", run: { kind: "command", entityType: "orders", entityId: o.orderId, command: "confirm", data: { paymentId: o.total <= 0 ? null : paymentIdFor(o.orderId) } } },
       ],
@@ -120,17 +133,25 @@ function submitPayment(o: FulfillmentContext): SagaTask {
   return {
     key: "submit-payment",
     run: { kind: "command", entityType: "payments", entityId: id, command: "submit", data: { orderId: o.orderId, amount: o.total, currency: o.currency } },
-    compensate: { kind: "command", entityType: "payments", entityId: id, command: "decline", data: { reason: "the order was not fulfilled" } },
-    // The submission may never have taken effect (its answer lost, or never sent).
-    nothingToUndo: ["no-payment"],
+    // Runs after the charge was refunded or voided (an older stage compensates later): an approved
+    // payment becomes refunded, any other is declined, and one never submitted is closed so that a
+    // late submission is refused.
+    compensate: { kind: "command", entityType: "payments", entityId: id, command: "refund", data: { reason: "the order was not fulfilled" } },
   };
 }
 
+function claimPayment(o: FulfillmentContext): SagaTask {
+  const id = paymentIdFor(o.orderId);
+  return { key: "claim-payment", run: { kind: "command", entityType: "payments", entityId: id, command: "settle", data: { chargeKey: paymentChargeKey(id) } } };
+}
+
 function charge(o: FulfillmentContext): SagaTask {
+  const chargeKey = paymentChargeKey(paymentIdFor(o.orderId));
   return {
     key: "charge",
-    run: { kind: "call", service: "payment-gateway", operation: "charge", data: { reference: o.orderId, amount: o.total, currency: o.currency } },
-    // Refunds a charge that went through, or voids one still in flight or never received.
-    compensate: { kind: "call", service: "payment-gateway", operation: "refund", data: { chargeKey: taskIdempotencyKey(o.sagaId, "charge", "run") } },
+    // Under the payment's key, the one the settle route uses too: the gateway charges once.
+    run: { kind: "call", service: "payment-gateway", operation: "charge", idempotencyKey: chargeKey, data: { reference: o.orderId, amount: o.total, currency: o.currency } },
+    // Refunds the payment's charge whoever made it, or voids the key so a late charge is refused.
+    compensate: { kind: "call", service: "payment-gateway", operation: "refund", data: { chargeKey } },
   };
 }

@@ -1,5 +1,6 @@
 // An order: created pending, confirmed once stock and payment are secured, then shipped; or
-// cancelled. The order-fulfillment saga drives the transitions after `create`.
+// cancelled while pending (a confirmed order is being fulfilled and refuses a cancel). The
+// order-fulfillment saga drives the transitions after `create`.
 import { z } from "zod";
 import { defineEntity, reject, type DomainEvent, type Rejection } from "../core/entity.js";
 
@@ -51,6 +52,8 @@ export const orders = defineEntity({
     ship: z.object({}).strict(),
     cancel: z.object({ reason: z.string().min(1).max(500).default("cancelled by request") }).strict(),
   },
+  // Confirming and shipping are the fulfilment saga's steps, not a tenant's.
+  internal: ["confirm", "ship"],
   events: { OrderCreated: {}, OrderConfirmed: {}, OrderShipped: {}, OrderCancelled: {} },
   decide(state, command): OrderEvent[] | Rejection {
     switch (command.type) {
@@ -69,9 +72,13 @@ export const orders = defineEntity({
         return [{ type: "OrderShipped", data: {} }];
       case "cancel":
         if (state.status === "cancelled") return [];
-        if (state.status !== "pending" && state.status !== "confirmed") {
-          return reject("invalid-transition", `cannot cancel a ${state.status} order`);
+        // Confirmation is the fulfilment saga's point of no return (its pivot): from then on the
+        // order ships. This single writer decides between a cancel and the saga's confirm, so
+        // exactly one of them wins.
+        if (state.status === "confirmed" || state.status === "shipped") {
+          return reject("fulfilment-begun", `the order is ${state.status}; fulfilment has begun and it can no longer be cancelled`);
         }
+        if (state.status !== "pending") return reject("invalid-transition", `cannot cancel a ${state.status} order`);
         return [{ type: "OrderCancelled", data: command.data }];
     }
   },

@@ -1,27 +1,46 @@
-// A payment for an order: submitted, then settled by the external gateway as approved or
-// declined. Settlement is idempotent: a second verdict for a settled payment changes nothing.
+// A payment for an order: submitted, its settlement claimed under the payment's one charge key,
+// then settled by the external gateway as approved or declined, and refunded if the order is not
+// fulfilled. Every settlement step goes through this entity's single writer, so whoever settles
+// (the settle route or the fulfilment saga) charges under the same key, and a compensation that
+// ran first leaves a closed payment that refuses a late submission or claim.
 import { z } from "zod";
 import { defineEntity, reject, type DomainEvent, type Rejection } from "../core/entity.js";
 
-export type PaymentStatus = "none" | "submitted" | "approved" | "declined";
+export type PaymentStatus = "none" | "submitted" | "approved" | "declined" | "refunded";
 
 export interface PaymentState {
   readonly status: PaymentStatus;
   readonly orderId: string | null;
   readonly amount: number;
   readonly currency: string | null;
+  /** The gateway idempotency key the settlement was claimed under; null until claimed. */
+  readonly chargeKey: string | null;
   readonly gatewayRef: string | null;
   readonly reason: string | null;
 }
 
 export type PaymentEvent =
   | DomainEvent<"PaymentSubmitted", { orderId: string; amount: number; currency: string }>
+  | DomainEvent<"SettlementClaimed", { chargeKey: string }>
   | DomainEvent<"PaymentApproved", { gatewayRef: string }>
-  | DomainEvent<"PaymentDeclined", { reason: string }>;
+  | DomainEvent<"PaymentDeclined", { reason: string }>
+  | DomainEvent<"PaymentRefunded", { reason: string }>;
+
+/**
+ * The gateway idempotency key of a payment's one charge. It belongs to the payment, not to the
+ * caller: the settle route and the fulfilment saga both charge under it, so the gateway charges at
+ * most once, and a refund of this key covers whichever of them charged. The gateway is one
+ * merchant account per tenant, so the payment id alone makes the key unique there.
+ */
+export function paymentChargeKey(paymentId: string): string {
+  return `payments/${paymentId}/charge`;
+}
+
+const reason = z.string().min(1).max(500);
 
 export const payments = defineEntity({
   type: "payments",
-  initialState: { status: "none", orderId: null, amount: 0, currency: null, gatewayRef: null, reason: null } as PaymentState,
+  initialState: { status: "none", orderId: null, amount: 0, currency: null, chargeKey: null, gatewayRef: null, reason: null } as PaymentState,
   commands: {
     submit: z
       .object({
@@ -30,33 +49,61 @@ export const payments = defineEntity({
         currency: z.string().regex(/^[A-Z]{3}$/, "an ISO 4217 code such as EUR"),
       })
       .strict(),
+    settle: z.object({ chargeKey: z.string().min(1).max(255) }).strict(),
     approve: z.object({ gatewayRef: z.string().min(1).max(128) }).strict(),
-    decline: z.object({ reason: z.string().min(1).max(500) }).strict(),
+    decline: z.object({ reason }).strict(),
+    refund: z.object({ reason }).strict(),
   },
-  events: { PaymentSubmitted: {}, PaymentApproved: {}, PaymentDeclined: {} },
+  // Settlement is the platform's business (the settle route, the fulfilment saga): a tenant key
+  // could otherwise mark a payment approved with no charge at all.
+  internal: ["settle", "approve", "decline", "refund"],
+  events: { PaymentSubmitted: {}, SettlementClaimed: {}, PaymentApproved: {}, PaymentDeclined: {}, PaymentRefunded: {} },
   decide(state, command): PaymentEvent[] | Rejection {
     switch (command.type) {
       case "submit":
+        if (state.status === "declined" || state.status === "refunded") {
+          return reject("payment-closed", `this payment is ${state.status}; it cannot be submitted again`);
+        }
         if (state.status === "none") return [{ type: "PaymentSubmitted", data: command.data }];
         if (state.orderId === command.data.orderId && state.amount === command.data.amount) return [];
         return reject("payment-exists", "this payment was already submitted with other details");
-      case "approve":
-      case "decline":
+      case "settle":
+        // The claim: the first caller fixes the key; the same key again is a no-op (its caller
+        // charges under it and the gateway answers the one recorded outcome); another key is refused.
         if (state.status === "none") return reject("no-payment", "nothing has been submitted");
-        if (state.status !== "submitted") return [];
-        return command.type === "approve"
-          ? [{ type: "PaymentApproved", data: command.data }]
-          : [{ type: "PaymentDeclined", data: command.data }];
+        if (state.status === "approved") return [];
+        if (state.status !== "submitted") return reject("not-submitted", `the payment is ${state.status}`);
+        if (state.chargeKey === null) return [{ type: "SettlementClaimed", data: command.data }];
+        if (state.chargeKey === command.data.chargeKey) return [];
+        return reject("settlement-claimed", "the settlement was claimed under another charge key");
+      case "approve":
+        if (state.status === "none") return reject("no-payment", "nothing has been submitted");
+        return state.status === "submitted" ? [{ type: "PaymentApproved", data: command.data }] : [];
+      case "decline":
+        // A decline of a payment never submitted (a compensation that overtook its submission)
+        // still closes it, so the late submission is refused.
+        return state.status === "none" || state.status === "submitted" ? [{ type: "PaymentDeclined", data: command.data }] : [];
+      case "refund":
+        // Brings the payment to agree with a gateway whose charge was refunded, or voided before
+        // it was made: an approved payment is refunded, one not yet settled (or never submitted)
+        // is declined and closed.
+        if (state.status === "approved") return [{ type: "PaymentRefunded", data: command.data }];
+        if (state.status === "none" || state.status === "submitted") return [{ type: "PaymentDeclined", data: command.data }];
+        return [];
     }
   },
   evolve(state, event): PaymentState {
     switch (event.type) {
       case "PaymentSubmitted":
         return { ...state, status: "submitted", ...event.data };
+      case "SettlementClaimed":
+        return { ...state, chargeKey: event.data.chargeKey };
       case "PaymentApproved":
         return { ...state, status: "approved", gatewayRef: event.data.gatewayRef };
       case "PaymentDeclined":
         return { ...state, status: "declined", reason: event.data.reason };
+      case "PaymentRefunded":
+        return { ...state, status: "refunded", reason: event.data.reason };
     }
   },
 });

@@ -39,10 +39,18 @@ describe("orders", () => {
     scenario(orders).given(created, { type: "OrderCancelled", data: { reason: "x" } }).when("cancel", {}).expectEvents([]);
   });
 
+  it("refuses to cancel an order once it is confirmed: fulfilment has begun", () => {
+    scenario(orders).given(created, { type: "OrderConfirmed", data: { paymentId: null } }).when("cancel", {}).expectRejection("fulfilment-begun");
+  });
+
   it("refuses to cancel a shipped order", () => {
     scenario(orders)
       .given(created, { type: "OrderConfirmed", data: { paymentId: null } }, { type: "OrderShipped", data: {} })
       .when("cancel", {})
-      .expectRejection("invalid-transition");
+      .expectRejection("fulfilment-begun");
+  });
+
+  it("refuses a late confirm once the order was cancelled", () => {
+    scenario(orders).given(created, { type: "OrderCancelled", data: { reason: "x" } }).when("confirm", { paymentId: "p1" }).expectRejection("invalid-transition");
   });
 });

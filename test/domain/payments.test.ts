@@ -1,9 +1,11 @@
-// The payment entity: submitted once, settled once.
+// The payment entity: submitted once, its settlement claimed under one key, settled once, refunded.
 import { describe, it } from "vitest";
-import { payments, type PaymentEvent } from "../../src/domain/payments.js";
+import { paymentChargeKey, payments, type PaymentEvent } from "../../src/domain/payments.js";
 import { scenario } from "../../src/testing/given-when-then.js";
 
 const submitted: PaymentEvent = { type: "PaymentSubmitted", data: { orderId: "o1", amount: 20, currency: "EUR" } };
+const approved: PaymentEvent = { type: "PaymentApproved", data: { gatewayRef: "g1" } };
+const refunded: PaymentEvent = { type: "PaymentRefunded", data: { reason: "r" } };
 
 describe("payments", () => {
   it("submits a payment", () => {
@@ -18,6 +20,39 @@ describe("payments", () => {
   it("settles once: a second verdict changes nothing", () => {
     scenario(payments).given(submitted).when("approve", { gatewayRef: "g1" }).expectEvents([{ type: "PaymentApproved", data: { gatewayRef: "g1" } }]);
     scenario(payments).given(submitted, { type: "PaymentApproved", data: { gatewayRef: "g1" } }).when("decline", { reason: "late" }).expectEvents([]);
+  });
+
+  it("claims the settlement under one charge key: the same key again is a no-op, another is refused", () => {
+    const claimed: PaymentEvent = { type: "SettlementClaimed", data: { chargeKey: paymentChargeKey("p1") } };
+    scenario(payments).given(submitted).when("settle", { chargeKey: paymentChargeKey("p1") }).expectEvents([claimed]).expectState({ chargeKey: "payments/p1/charge" });
+    scenario(payments).given(submitted, claimed).when("settle", { chargeKey: paymentChargeKey("p1") }).expectEvents([]);
+    scenario(payments).given(submitted, claimed).when("settle", { chargeKey: "someone-else/charge" }).expectRejection("settlement-claimed");
+  });
+
+  it("refuses a settlement claim for a payment that was declined or refunded", () => {
+    scenario(payments).given(submitted, { type: "PaymentDeclined", data: { reason: "r" } }).when("settle", { chargeKey: "k" }).expectRejection("not-submitted");
+    scenario(payments).given(submitted, approved, refunded).when("settle", { chargeKey: "k" }).expectRejection("not-submitted");
+  });
+
+  it("refunds an approved payment, so it agrees with the gateway after a compensation refund", () => {
+    scenario(payments).given(submitted, approved).when("refund", { reason: "r" }).expectEvents([refunded]).expectState({ status: "refunded" });
+    scenario(payments).given(submitted, approved, refunded).when("refund", { reason: "r" }).expectEvents([]);
+  });
+
+  it("declines a payment refunded before it was settled (its charge was voided)", () => {
+    scenario(payments).given(submitted).when("refund", { reason: "r" }).expectEvents([{ type: "PaymentDeclined", data: { reason: "r" } }]);
+  });
+
+  it("leaves a tombstone when a compensation overtakes the submission: the late submit is refused", () => {
+    const closed = scenario(payments).given().when("refund", { reason: "r" }).expectEvents([{ type: "PaymentDeclined", data: { reason: "r" } }]);
+    scenario(payments).given(...(closed.decision as PaymentEvent[])).when("submit", { orderId: "o1", amount: 20, currency: "EUR" }).expectRejection("payment-closed");
+    scenario(payments).given({ type: "PaymentDeclined", data: { reason: "r" } }).when("decline", { reason: "again" }).expectEvents([]);
+    scenario(payments).given().when("decline", { reason: "r" }).expectEvents([{ type: "PaymentDeclined", data: { reason: "r" } }]);
+  });
+
+  it("ignores a late approval after the payment was declined or refunded", () => {
+    scenario(payments).given(submitted, { type: "PaymentDeclined", data: { reason: "r" } }).when("approve", { gatewayRef: "g1" }).expectEvents([]);
+    scenario(payments).given(submitted, approved, refunded).when("approve", { gatewayRef: "g2" }).expectEvents([]);
   });
 
   it("cannot settle what was never submitted", () => {
