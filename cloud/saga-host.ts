@@ -15,6 +15,7 @@ import type { RecordedEvent } from "../src/core/envelope.js";
 import { commandFingerprint } from "../src/core/fingerprint.js";
 import { entityObjectName } from "../src/core/identifiers.js";
 import { logEvent, setLogLevel } from "../src/core/log.js";
+import { ownValue } from "../src/core/records.js";
 import {
   evolve,
   factEvents,
@@ -200,7 +201,7 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
       const outcomes = await Promise.all(next.tasks.map(async (due) => ({ due, outcome: await this.#run(due) })));
       const at = Date.now();
       for (const { due, outcome } of outcomes) {
-        const attempts = (this.#state.attempts[due.task.key]?.count ?? 0) + 1;
+        const attempts = (ownValue(this.#state.attempts, due.task.key)?.count ?? 0) + 1;
         if (outcome.kind === "failed" || outcome.kind === "rejected") {
           logEvent("warn", "saga task did not succeed", { saga: this.#id(), task: due.task.key, phase: due.phase, outcome: outcome.kind, detail: outcome.kind === "failed" ? outcome.error : outcome.reason });
         }

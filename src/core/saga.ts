@@ -13,6 +13,7 @@
 // `outcomeEvents` turns a task's outcome into saga events, and `evolve` folds them into state.
 // Hosts persist the events, run the tasks and wake up at `wakeAt`.
 import type { RecordedEvent } from "./envelope.js";
+import { ownValue } from "./records.js";
 
 export interface EntityCommandAction {
   readonly kind: "command";
@@ -259,11 +260,7 @@ function escalate(error: string, now: number): Plan {
   return { kind: "record", events: [{ type: "AttentionNeeded", error, at: now }] };
 }
 
-/** Task keys come from saga definitions (often built from ids); look them up as own keys only. */
-function ownValue<V>(record: Readonly<Record<string, V>>, key: string): V | undefined {
-  return Object.hasOwn(record, key) ? record[key] : undefined;
-}
-
+/** Task keys are often built from ids (`reserve:{sku}`): only own keys of `done` count. */
 function isDone(state: SagaState, key: string): boolean {
   return Object.hasOwn(state.done, key);
 }

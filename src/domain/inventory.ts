@@ -1,7 +1,12 @@
 // Inventory of one SKU: stock on hand, reserved for orders, and shipped. Never oversells;
-// reserving twice for the same order is a no-op so that retried saga steps are harmless.
+// reserving twice for the same order is a no-op so that retried saga steps are harmless. An
+// order's reservation ends released or shipped, and that end is kept (a tombstone): a release
+// that overtook its reservation (a saga compensating a reserve whose answer it never got) still
+// records the release, so the late reserve is refused instead of holding stock for ever.
+// Order ids are the client's strings: every lookup by one sees own keys only (src/core/records.ts).
 import { z } from "zod";
 import { defineEntity, reject, type DomainEvent } from "../core/entity.js";
+import { ownValue, withEntry, withoutEntry } from "../core/records.js";
 
 const quantity = z.number().int().positive().max(1_000_000_000);
 const orderId = z.string().min(1).max(128);
@@ -13,6 +18,8 @@ export interface InventoryState {
   readonly shipped: number;
   /** Quantity reserved per order id. */
   readonly reservations: Readonly<Record<string, number>>;
+  /** How each order's reservation ended, per order id: kept so a late reserve cannot reopen it. */
+  readonly closed: Readonly<Record<string, "released" | "shipped">>;
 }
 
 export type InventoryEvent =
@@ -23,7 +30,9 @@ export type InventoryEvent =
 
 export const inventory = defineEntity({
   type: "inventory",
-  initialState: { onHand: 0, reserved: 0, available: 0, shipped: 0, reservations: {} } as InventoryState,
+  initialState: { onHand: 0, reserved: 0, available: 0, shipped: 0, reservations: {}, closed: {} } as InventoryState,
+  // v2 added `closed`: older snapshots are refolded from the log.
+  stateVersion: 2,
   commands: {
     restock: z.object({ quantity, source: z.string().min(1).max(64).default("manual") }).strict(),
     reserve: z.object({ orderId, quantity }).strict(),
@@ -43,20 +52,26 @@ export const inventory = defineEntity({
         return [{ type: "Restocked", data: command.data }];
       case "reserve": {
         const { orderId, quantity } = command.data;
-        if (state.reservations[orderId] !== undefined) return [];
+        const ended = ownValue(state.closed, orderId);
+        if (ended === "released") return reject("order-released", `the reservation of order ${orderId} was released; it cannot be reserved again`);
+        if (ended === "shipped" || ownValue(state.reservations, orderId) !== undefined) return [];
         if (quantity > state.available) {
           return reject("insufficient-stock", `only ${state.available} available, ${quantity} requested`);
         }
         return [{ type: "Reserved", data: { orderId, quantity } }];
       }
       case "release": {
-        const held = state.reservations[command.data.orderId];
-        return held === undefined ? [] : [{ type: "Released", data: { orderId: command.data.orderId, quantity: held } }];
+        const { orderId } = command.data;
+        if (ownValue(state.closed, orderId) !== undefined) return [];
+        // Nothing held yet still records the release (quantity 0): the tombstone a late reserve meets.
+        return [{ type: "Released", data: { orderId, quantity: ownValue(state.reservations, orderId) ?? 0 } }];
       }
       case "ship": {
-        const held = state.reservations[command.data.orderId];
-        if (held === undefined) return reject("no-reservation", `nothing is reserved for order ${command.data.orderId}`);
-        return [{ type: "Shipped", data: { orderId: command.data.orderId, quantity: held } }];
+        const { orderId } = command.data;
+        if (ownValue(state.closed, orderId) === "shipped") return [];
+        const held = ownValue(state.reservations, orderId);
+        if (held === undefined) return reject("no-reservation", `nothing is reserved for order ${orderId}`);
+        return [{ type: "Shipped", data: { orderId, quantity: held } }];
       }
     }
   },
@@ -69,14 +84,15 @@ export const inventory = defineEntity({
           ...state,
           reserved: state.reserved + event.data.quantity,
           available: state.available - event.data.quantity,
-          reservations: { ...state.reservations, [event.data.orderId]: event.data.quantity },
+          reservations: withEntry(state.reservations, event.data.orderId, event.data.quantity),
         };
       case "Released":
         return {
           ...state,
           reserved: state.reserved - event.data.quantity,
           available: state.available + event.data.quantity,
-          reservations: without(state.reservations, event.data.orderId),
+          reservations: withoutEntry(state.reservations, event.data.orderId),
+          closed: withEntry(state.closed, event.data.orderId, "released"),
         };
       case "Shipped":
         return {
@@ -84,13 +100,9 @@ export const inventory = defineEntity({
           onHand: state.onHand - event.data.quantity,
           reserved: state.reserved - event.data.quantity,
           shipped: state.shipped + event.data.quantity,
-          reservations: without(state.reservations, event.data.orderId),
+          reservations: withoutEntry(state.reservations, event.data.orderId),
+          closed: withEntry(state.closed, event.data.orderId, "shipped"),
         };
     }
   },
 });
-
-function without(record: Readonly<Record<string, number>>, key: string): Record<string, number> {
-  const { [key]: _dropped, ...rest } = record;
-  return rest;
-}

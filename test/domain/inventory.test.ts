@@ -35,8 +35,28 @@ describe("inventory", () => {
       .expectState({ reserved: 0, available: 5 });
   });
 
-  it("ignores a release for an order that holds nothing", () => {
-    scenario(inventory).given(restocked(5)).when("release", { orderId: "o9" }).expectEvents([]);
+  it("records a release for an order that holds nothing, so that a late reserve for it is refused", () => {
+    const released: InventoryEvent = { type: "Released", data: { orderId: "o9", quantity: 0 } };
+    scenario(inventory).given(restocked(5)).when("release", { orderId: "o9" }).expectEvents([released]).expectState({ reserved: 0, available: 5 });
+    scenario(inventory).given(restocked(5), released).when("reserve", { orderId: "o9", quantity: 1 }).expectRejection("order-released").expectState({ available: 5 });
+  });
+
+  it("refuses a reserve for an order whose reservation was released", () => {
+    scenario(inventory)
+      .given(restocked(5), reserved("o1", 3), { type: "Released", data: { orderId: "o1", quantity: 3 } })
+      .when("reserve", { orderId: "o1", quantity: 3 })
+      .expectRejection("order-released");
+  });
+
+  it("treats a second release, or a release after shipping, as a no-op", () => {
+    scenario(inventory).given(restocked(5), { type: "Released", data: { orderId: "o1", quantity: 0 } }).when("release", { orderId: "o1" }).expectEvents([]);
+    scenario(inventory).given(restocked(5), reserved("o1", 2), { type: "Shipped", data: { orderId: "o1", quantity: 2 } }).when("release", { orderId: "o1" }).expectEvents([]);
+  });
+
+  it("treats a late reserve or ship for a shipped order as a no-op", () => {
+    const history = [restocked(5), reserved("o1", 2), { type: "Shipped", data: { orderId: "o1", quantity: 2 } } as InventoryEvent];
+    scenario(inventory).given(...history).when("reserve", { orderId: "o1", quantity: 2 }).expectEvents([]).expectState({ available: 3 });
+    scenario(inventory).given(...history).when("ship", { orderId: "o1" }).expectEvents([]).expectState({ onHand: 3 });
   });
 
   it("ships a reservation out of stock on hand", () => {
