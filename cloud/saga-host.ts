@@ -82,26 +82,17 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
   #published: string | null = null;
   #driving: Promise<void> | null = null;
   #again = false;
+  #schemaReady = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     setLogLevel(env.LOG_LEVEL);
     void ctx.blockConcurrencyWhile(async () => {
-      await new SQLSchemaMigrations({
-        doStorage: ctx.storage,
-        migrations: [
-          {
-            idMonotonicInc: 1,
-            description: "saga identity and event log",
-            sql: `
-              CREATE TABLE IF NOT EXISTS saga_identity (
-                singleton INTEGER PRIMARY KEY CHECK (singleton = 1), tenant TEXT NOT NULL, saga TEXT NOT NULL, instance_key TEXT NOT NULL
-              );
-              CREATE TABLE IF NOT EXISTS saga_log (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, body TEXT NOT NULL, at INTEGER NOT NULL);
-            `,
-          },
-        ],
-      }).runAll();
+      // Any fact that names an instance reaches its object, started or not (an inventory fact
+      // carries whatever order id a client wrote): an object that never starts must leave no
+      // storage behind, so the schema is created on the first write (#ensureSchema), not here.
+      if (!this.#hasSchema()) return;
+      await this.#ensureSchema();
       const identity = ctx.storage.sql
         .exec<{ tenant: string; saga: string; instance_key: string }>("SELECT tenant, saga, instance_key FROM saga_identity")
         .toArray()[0];
@@ -124,7 +115,11 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
     let recorded = 0;
     for (const fact of facts) {
       const events = factEvents(definition, this.#state, id, fact, now);
-      if (events.length > 0 && this.#seq === 0) this.#storeIdentity(address);
+      if (events.length === 0) continue;
+      if (this.#seq === 0) {
+        await this.#ensureSchema();
+        this.#storeIdentity(address);
+      }
       recorded += this.#append(events);
     }
     if (recorded > 0) await this.#wake(now);
@@ -375,6 +370,31 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
     const a = this.#address;
     if (!a) throw new Error("saga object used before it was bound");
     return sagaInstanceId(a.tenant, a.saga, a.instanceKey);
+  }
+
+  #hasSchema(): boolean {
+    return this.ctx.storage.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'saga_log'").toArray().length > 0;
+  }
+
+  /** Creates (or migrates) the saga's tables; only storage work, so nothing interleaves with it. */
+  async #ensureSchema(): Promise<void> {
+    if (this.#schemaReady) return;
+    await new SQLSchemaMigrations({
+      doStorage: this.ctx.storage,
+      migrations: [
+        {
+          idMonotonicInc: 1,
+          description: "saga identity and event log",
+          sql: `
+            CREATE TABLE IF NOT EXISTS saga_identity (
+              singleton INTEGER PRIMARY KEY CHECK (singleton = 1), tenant TEXT NOT NULL, saga TEXT NOT NULL, instance_key TEXT NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS saga_log (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, body TEXT NOT NULL, at INTEGER NOT NULL);
+          `,
+        },
+      ],
+    }).runAll();
+    this.#schemaReady = true;
   }
 
   #storeIdentity(address: SagaAddress): void {

@@ -22,12 +22,14 @@ export const viewRoutes = new Hono<{ Bindings: Env; Variables: RequestScope }>()
 viewRoutes.get("/:view", async (c) => {
   const projection = projectionNamed(c.req.param("view"));
   if (!projection) return problemResponse(problem("not-found", `no view ${c.req.param("view")}`));
-  const query = c.req.query();
-  const { limit = "100", ...filters } = query;
+  const query = listQuery(new URL(c.req.url).searchParams);
+  const limit = query.get("limit") ?? "100";
+  query.delete("limit");
   if (!/^\d{1,4}$/.test(limit) || Number(limit) < 1 || Number(limit) > MAX_LIST) {
     return problemResponse(problem("malformed-request", `limit must be between 1 and ${MAX_LIST}`));
   }
-  const unknown = Object.keys(filters).filter((f) => !(f in projection.filters));
+  // Only the projection's own filters: `?constructor=` or `?__proto__=` are unknown like any other.
+  const unknown = [...query.keys()].filter((f) => !Object.hasOwn(projection.filters, f));
   if (unknown.length > 0) {
     return problemResponse(
       problem("validation-failed", `unknown filter ${unknown.join(", ")}`, {
@@ -39,7 +41,7 @@ viewRoutes.get("/:view", async (c) => {
   const fresh = await awaitConsistency(c, db, projection);
   if (fresh instanceof Response) return fresh;
   const scope = { tenant: c.var.tenant, generation: await activeGeneration(db, projection.name, c.var.tenant) };
-  const items = await projection.list(db, scope, filters, Number(limit));
+  const items = await projection.list(db, scope, Object.fromEntries(query), Number(limit));
   return c.json({ items }, 200, fresh ? {} : { "factline-stale": "true" });
 });
 
@@ -56,6 +58,16 @@ viewRoutes.get("/:view/:key", async (c) => {
   }
   return c.json(row, 200, fresh ? {} : { "factline-stale": "true" });
 });
+
+/**
+ * The query string as a Map, first value of each name (as Hono's `query()`), read from the URL
+ * itself: an object built by assignment would drop `__proto__` silently instead of refusing it.
+ */
+function listQuery(params: URLSearchParams): Map<string, string> {
+  const query = new Map<string, string>();
+  for (const [name, value] of params) if (!query.has(name)) query.set(name, value);
+  return query;
+}
 
 /** true: the view includes the token's write (or no token); false: still stale after waiting. */
 async function awaitConsistency(c: AppContext, db: Db, projection: Projection): Promise<boolean | Response> {

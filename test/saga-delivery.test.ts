@@ -73,7 +73,7 @@ describe("saga delivery", () => {
     expect(await sagaLog(id)).toEqual(after);
 
     expect((await log(api, "orders", "o-1")).map((e) => e.type)).toEqual(["OrderCreated", "OrderConfirmed", "OrderShipped"]);
-    expect((await log(api, "payments", "o-1")).map((e) => e.type)).toEqual(["PaymentSubmitted", "PaymentApproved"]);
+    expect((await log(api, "payments", "o-1")).map((e) => e.type)).toEqual(["PaymentSubmitted", "SettlementClaimed", "PaymentApproved"]);
     expect((await log(api, "inventory", "cup")).map((e) => e.type)).toEqual(["Restocked", "Reserved", "Shipped"]);
     expect((await readEntity(api, "inventory", "cup")).state).toMatchObject({ onHand: 8, shipped: 2, reserved: 0 });
     expect(await gatewayLedger(tenant.id)).toHaveLength(1);
@@ -142,7 +142,7 @@ describe("saga delivery", () => {
     expect(after.slice(0, before.length)).toEqual(before);
     expect(after.filter((t) => t === "SagaStarted")).toHaveLength(1);
     expect((await log(api, "inventory", "box")).map((e) => e.type)).toEqual(["Restocked", "Reserved", "Released"]);
-    expect((await log(api, "payments", "o-1")).map((e) => e.type)).toEqual(["PaymentSubmitted", "PaymentDeclined"]);
+    expect((await log(api, "payments", "o-1")).map((e) => e.type)).toEqual(["PaymentSubmitted", "SettlementClaimed", "PaymentDeclined"]);
     expect((await gatewayLedger(tenant.id)).filter((e) => e.status === "approved" && !e.refunded)).toEqual([]);
   }, 60_000);
 });

@@ -61,7 +61,7 @@ export const inventoryProjection = defineProjection({
     const sum: Required<Delta> = { onHand: 0, reserved: 0, available: 0, shipped: 0 };
     let last: RecordedEvent | undefined;
     for (const e of events) {
-      const delta = deltas[e.type];
+      const delta = Object.hasOwn(deltas, e.type) ? deltas[e.type] : undefined;
       if (!delta) continue;
       const d = delta(e);
       sum.onHand += d.onHand ?? 0;

@@ -74,3 +74,164 @@ function show(value: unknown): string {
 function fail(message: string): never {
   throw new Error(message);
 }
+
+/**
+ * Ids that name members of Object.prototype (and a few that are special to JSON or to property
+ * access): a state keyed by client strings through `record[id]` or `id in record` misbehaves on
+ * exactly these.
+ */
+export const ADVERSARIAL_IDS: readonly string[] = [
+  "__proto__",
+  "constructor",
+  "prototype",
+  "toString",
+  "toLocaleString",
+  "valueOf",
+  "hasOwnProperty",
+  "isPrototypeOf",
+  "propertyIsEnumerable",
+  "__defineGetter__",
+  "__lookupGetter__",
+];
+
+/** An ordinary id the adversarial runs are compared with (it must fit the entity's id grammar). */
+const BENIGN_ID = "benign-id-7q2x";
+
+/** One sample command of an adversarial-id check: its name and a valid body. */
+export interface SampleCommand<CS> {
+  readonly command: keyof CS & string;
+  readonly body: unknown;
+}
+
+export interface AdversarialIdCheck<S, CS, E> {
+  /** Events every run starts from (e.g. stock on hand). */
+  readonly given?: readonly E[];
+  /**
+   * Commands run in order, once per id. Each string field whose value can be replaced by an
+   * ordinary id (it still passes the command's schema) is replaced by the id under test.
+   */
+  readonly commands: readonly SampleCommand<CS>[];
+  /** Named properties every state must keep, e.g. `{ "never oversold": (s) => s.available >= 0 }`. */
+  readonly invariants?: Readonly<Record<string, (state: S) => boolean>>;
+  /** Ids to try; default ADVERSARIAL_IDS. */
+  readonly ids?: readonly string[];
+}
+
+/**
+ * Runs an entity's sample commands with ids such as `__proto__`, `constructor` and `toString`
+ * substituted into their string fields, each beside the same run with an ordinary id, and throws
+ * (listing every finding) when, at any step:
+ * - the state or a decided event is not plain JSON (a function, `undefined`, NaN, a foreign
+ *   prototype…), so it would not survive a snapshot or the wire unchanged;
+ * - a named invariant is broken;
+ * - the decision or the state differs from the ordinary id's run (other events, another rejection,
+ *   a command about an unknown id that is silently accepted or ignored): an id must be just a name.
+ * A body the command's schema refuses for an adversarial id is fine (the boundary protects) and
+ * ends that id's run. Pure and framework-free, like `scenario`.
+ */
+export function checkAdversarialIds<S, CS extends Record<string, import("zod").ZodType>, E extends DomainEvent>(
+  entity: Defined<S, CS, E>,
+  check: AdversarialIdCheck<S, CS, E>,
+): void {
+  const def = entity.definition;
+  const findings: string[] = [];
+  const slots = check.commands.map((sample) => substitutable(entity, sample));
+  const start = (): S => (check.given ?? []).reduce<S>((state, event) => def.evolve(state, event), structuredClone(def.initialState));
+
+  for (const id of check.ids ?? ADVERSARIAL_IDS) {
+    let benign = start();
+    let tested = start();
+    const as = (json: string) => json.split(BENIGN_ID).join(id);
+    for (const [i, sample] of check.commands.entries()) {
+      const step = `${def.type}.${sample.command} #${i + 1} with id ${JSON.stringify(id)}`;
+      const paths = slots[i] ?? [];
+      const plain = entity.parseCommand(sample.command, replaceAt(sample.body, paths, BENIGN_ID));
+      const parsed = entity.parseCommand(sample.command, replaceAt(sample.body, paths, id));
+      if (!plain?.ok) throw new Error(`${def.type}.${sample.command} #${i + 1}: the sample body is invalid`);
+      if (!parsed?.ok) break;
+      const expected = def.decide(benign, plain.command as CommandOf<CS>);
+      const decision = def.decide(tested, parsed.command as CommandOf<CS>);
+      if (!isRejection(decision)) {
+        for (const event of decision) {
+          const issue = jsonIssue(event, "event");
+          if (issue) findings.push(`${step}: decided ${issue}`);
+        }
+      }
+      if (decisionJson(decision) !== as(decisionJson(expected))) {
+        findings.push(`${step}: decided ${decisionJson(decision)}, where an ordinary id gives ${as(decisionJson(expected))}`);
+      }
+      if (!isRejection(expected)) benign = expected.reduce<S>((s, e) => def.evolve(s, e), benign);
+      if (!isRejection(decision)) tested = decision.reduce<S>((s, e) => def.evolve(s, e), tested);
+      const issue = jsonIssue(tested, "state");
+      if (issue) findings.push(`${step}: the state is not plain JSON: ${issue}`);
+      else if (JSON.stringify(tested) !== as(JSON.stringify(benign))) {
+        findings.push(`${step}: the state became ${JSON.stringify(tested)}, where an ordinary id gives ${as(JSON.stringify(benign))}`);
+      }
+      for (const [name, holds] of Object.entries(check.invariants ?? {})) {
+        if (!holds(tested)) findings.push(`${step}: breaks the invariant "${name}" in ${JSON.stringify(tested)}`);
+      }
+    }
+  }
+  if (findings.length > 0) {
+    const shown = findings.slice(0, 20);
+    const more = findings.length > shown.length ? `\n… and ${findings.length - shown.length} more` : "";
+    fail(`adversarial ids break ${def.type}:\n- ${shown.join("\n- ")}${more}`);
+  }
+}
+
+type Path = readonly (string | number)[];
+
+/** The paths of the sample's string fields that still pass the schema when given an ordinary id. */
+function substitutable<CS>(entity: EntityType, sample: SampleCommand<CS>): Path[] {
+  return stringPaths(sample.body).filter((path) => entity.parseCommand(sample.command, replaceAt(sample.body, [path], BENIGN_ID))?.ok === true);
+}
+
+function stringPaths(value: unknown, at: Path = []): Path[] {
+  if (typeof value === "string") return [at];
+  if (Array.isArray(value)) return value.flatMap((v, i) => stringPaths(v, [...at, i]));
+  if (value !== null && typeof value === "object") return Object.entries(value).flatMap(([k, v]) => stringPaths(v, [...at, k]));
+  return [];
+}
+
+function replaceAt(value: unknown, paths: readonly Path[], id: string, at: Path = []): unknown {
+  if (paths.some((p) => p.length === at.length && p.every((part, i) => part === at[i]))) return id;
+  if (Array.isArray(value)) return value.map((v, i) => replaceAt(v, paths, id, [...at, i]));
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, replaceAt(v, paths, id, [...at, k])]));
+  }
+  return value;
+}
+
+function decisionJson(decision: readonly DomainEvent[] | Rejection): string {
+  return isRejection(decision) ? `rejection ${decision.code}` : `events ${JSON.stringify(decision)}`;
+}
+
+/** Where `value` stops being plain JSON (what JSON.parse(JSON.stringify(value)) would change), or null. */
+function jsonIssue(value: unknown, path: string): string | null {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return null;
+    case "number":
+      return Number.isFinite(value) ? null : `${path} is ${value}`;
+    case "object": {
+      if (value === null) return null;
+      if (Array.isArray(value)) {
+        for (const [i, v] of value.entries()) {
+          const issue = jsonIssue(v, `${path}[${i}]`);
+          if (issue) return issue;
+        }
+        return null;
+      }
+      const proto: unknown = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) return `${path} has a prototype other than Object's`;
+      for (const [k, v] of Object.entries(value)) {
+        const issue = jsonIssue(v, `${path}.${k}`);
+        if (issue) return issue;
+      }
+      return null;
+    }
+    default:
+      return `${path} is a ${typeof value}`;
+  }
+}

@@ -1,7 +1,7 @@
 // The inventory entity as a specification: given past facts, when a command, then new facts.
 import { describe, it } from "vitest";
 import { inventory, type InventoryEvent } from "../../src/domain/inventory.js";
-import { scenario } from "../../src/testing/given-when-then.js";
+import { checkAdversarialIds, scenario } from "../../src/testing/given-when-then.js";
 
 const restocked = (quantity: number): InventoryEvent => ({ type: "Restocked", data: { quantity, source: "manual" } });
 const reserved = (orderId: string, quantity: number): InventoryEvent => ({ type: "Reserved", data: { orderId, quantity } });
@@ -74,5 +74,27 @@ describe("inventory", () => {
   it("lifts a v1 Restocked (no source) to v2", () => {
     const lifted = inventory.upcast("Restocked", 1, { quantity: 4 });
     if (JSON.stringify(lifted) !== JSON.stringify({ source: "unspecified", quantity: 4 })) throw new Error(JSON.stringify(lifted));
+  });
+
+  it("treats ids named like Object.prototype members (__proto__, constructor, toString…) as plain ids", () => {
+    checkAdversarialIds(inventory, {
+      given: [restocked(5)],
+      commands: [
+        { command: "ship", body: { orderId: "o1" } },
+        { command: "release", body: { orderId: "o2" } },
+        { command: "reserve", body: { orderId: "o2", quantity: 1 } },
+        { command: "reserve", body: { orderId: "o1", quantity: 2 } },
+        { command: "reserve", body: { orderId: "o1", quantity: 2 } },
+        { command: "reserve", body: { orderId: "big", quantity: 1_000_000 } },
+        { command: "ship", body: { orderId: "o1" } },
+        { command: "ship", body: { orderId: "o1" } },
+        { command: "restock", body: { quantity: 1, source: "manual" } },
+      ],
+      invariants: {
+        "available = onHand - reserved": (s) => s.available === s.onHand - s.reserved,
+        "never oversold": (s) => s.available >= 0 && s.reserved >= 0 && s.onHand >= 0,
+        "reserved is the sum of the reservations": (s) => s.reserved === Object.values(s.reservations).reduce((a, b) => a + b, 0),
+      },
+    });
   });
 });

@@ -1,7 +1,7 @@
 // The order entity as a specification of its status transitions.
 import { describe, it } from "vitest";
 import { orders, type OrderEvent } from "../../src/domain/orders.js";
-import { scenario } from "../../src/testing/given-when-then.js";
+import { checkAdversarialIds, scenario } from "../../src/testing/given-when-then.js";
 
 const items = [
   { sku: "a", quantity: 2, unitPrice: 1.5 },
@@ -52,5 +52,18 @@ describe("orders", () => {
 
   it("refuses a late confirm once the order was cancelled", () => {
     scenario(orders).given(created, { type: "OrderCancelled", data: { reason: "x" } }).when("confirm", { paymentId: "p1" }).expectRejection("invalid-transition");
+  });
+
+  it("treats ids named like Object.prototype members (__proto__, constructor, toString…) as plain ids", () => {
+    checkAdversarialIds(orders, {
+      commands: [
+        { command: "confirm", body: { paymentId: "p1" } },
+        { command: "create", body: { customerId: "c1", items: [{ sku: "a", quantity: 2, unitPrice: 1.5 }] } },
+        { command: "confirm", body: { paymentId: "p1" } },
+        { command: "cancel", body: { reason: "r" } },
+        { command: "ship", body: {} },
+      ],
+      invariants: { "the total is the sum of the lines": (s) => s.total === s.items.reduce((sum, i) => sum + i.quantity * i.unitPrice, 0) },
+    });
   });
 });

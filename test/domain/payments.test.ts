@@ -1,7 +1,7 @@
 // The payment entity: submitted once, its settlement claimed under one key, settled once, refunded.
 import { describe, it } from "vitest";
 import { paymentChargeKey, payments, type PaymentEvent } from "../../src/domain/payments.js";
-import { scenario } from "../../src/testing/given-when-then.js";
+import { checkAdversarialIds, scenario } from "../../src/testing/given-when-then.js";
 
 const submitted: PaymentEvent = { type: "PaymentSubmitted", data: { orderId: "o1", amount: 20, currency: "EUR" } };
 const approved: PaymentEvent = { type: "PaymentApproved", data: { gatewayRef: "g1" } };
@@ -57,5 +57,19 @@ describe("payments", () => {
 
   it("cannot settle what was never submitted", () => {
     scenario(payments).given().when("approve", { gatewayRef: "g1" }).expectRejection("no-payment");
+  });
+
+  it("treats ids named like Object.prototype members (__proto__, constructor, toString…) as plain ids", () => {
+    checkAdversarialIds(payments, {
+      commands: [
+        { command: "settle", body: { chargeKey: "k" } },
+        { command: "submit", body: { orderId: "o1", amount: 20, currency: "EUR" } },
+        { command: "settle", body: { chargeKey: "k" } },
+        { command: "approve", body: { gatewayRef: "g1" } },
+        { command: "refund", body: { reason: "r" } },
+        { command: "submit", body: { orderId: "o1", amount: 20, currency: "EUR" } },
+      ],
+      invariants: { "a settled payment was claimed": (s) => s.status !== "approved" || s.chargeKey !== null },
+    });
   });
 });
