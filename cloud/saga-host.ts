@@ -151,7 +151,12 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
   async #operator(decide: (state: SagaState, now: number) => SagaEvent[] | null, action: string): Promise<OperatorOutcome | null> {
     if (!this.#address || this.#seq === 0) return null;
     const events = decide(this.#state, Date.now());
-    if (!events) return { ok: false, status: this.#state.status };
+    if (!events) {
+      const s = this.#state;
+      // Past the pivot a saga only goes forward: say so, not just "running".
+      const forwardOnly = s.pivotStage !== null && (s.status === "running" || (s.status === "attention" && s.escalatedFrom === "running"));
+      return { ok: false, status: forwardOnly ? `${s.status} past its point of no return` : s.status };
+    }
     this.#append(events);
     logEvent("info", "saga operator action", { saga: this.#id(), action });
     await this.#wake(Date.now());

@@ -126,5 +126,9 @@ describe("order fulfillment", () => {
     expect((await readEntity(api, "orders", "o-6")).state).toMatchObject({ status: "confirmed" });
     expect((await readEntity(api, "payments", "o-6")).state).toMatchObject({ status: "approved" });
     expect((await gatewayLedger(tenant.id)).filter((e) => e.reference === "o-6")).toMatchObject([{ status: "approved", refunded: false }]);
+    // Nor can an operator turn it round: it can only be retried forward.
+    const forced = await adminCall(`/admin/sagas/${id}/compensate`, { method: "POST" });
+    expect(forced.status).toBe(409);
+    expect(((await forced.json()) as { detail: string }).detail).toContain("point of no return");
   });
 });

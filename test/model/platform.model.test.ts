@@ -5,8 +5,10 @@
 // declining or slow payment gateway), checked against a pure model once quiet: every accepted
 // command's events are in the log exactly once and gapless, every view equals the fold of its
 // log, inventory is never oversold, every saga has ended (completed or compensated) with its order
-// shipped or cancelled, stock is conserved, no order is charged twice, and no tenant sees
-// another's data. A failing run prints its seed and shrunk counterexample. FACTLINE_MODEL_RUNS
+// shipped or cancelled, stock is conserved, no order is charged twice, no cancelled order had
+// stock shipped, the payment entity agrees with the gateway's ledger, and no tenant sees
+// another's data. Operations include settling an order's payment through the settle route while
+// its saga runs, and cancelling after confirmation (refused: the pivot is passed). A failing run prints its seed and shrunk counterexample. FACTLINE_MODEL_RUNS
 // sets the run count.
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
@@ -18,7 +20,7 @@ import type { RecordedEvent } from "../../src/core/envelope.js";
 import { armFault, armTransform, InjectedFault } from "../../src/core/fault-injection.js";
 import { entityObjectName } from "../../src/core/identifiers.js";
 import { inventory, type InventoryState } from "../../src/domain/inventory.js";
-import { eventually, newTenant, tenantClient } from "../support/api.js";
+import { call, eventually, newTenant, tenantClient } from "../support/api.js";
 import { deliverRaw } from "../support/facts.js";
 import { adminCall, gatewayLedger, sagaId, setGateway } from "../support/sagas.js";
 
@@ -79,6 +81,8 @@ const stats = {
   shed: 0,
   orders: 0,
   cancelRequests: 0,
+  cancelsAfterConfirmation: 0,
+  settleRequests: 0,
   sagasChecked: 0,
   sagasCompleted: 0,
   sagasCompensated: 0,
@@ -182,19 +186,47 @@ class PlaceOrder implements fc.AsyncCommand<Model, Real> {
   toString = () => `order(t${this.tenant}, ${JSON.stringify(this.lines)})`;
 }
 
-/** A customer cancels an order, at whatever point its saga has reached. */
+/** A customer cancels an order, at whatever point its saga has reached (or once it is confirmed). */
 class CancelOrder implements fc.AsyncCommand<Model, Real> {
+  constructor(readonly pick: number, readonly afterConfirmation = false) {}
+  check = (m: Readonly<Model>) => m.orders.length > 0;
+  async run(m: Model, r: Real): Promise<void> {
+    const order = m.orders[this.pick % m.orders.length]!;
+    const api = tenantClient(r.tenants[order.tenant]!.apiKey);
+    // Waits (a little) for the saga to pass its pivot; a stalled saga is cancelled wherever it is.
+    const status = !this.afterConfirmation
+      ? undefined
+      : await eventually(async () => {
+          const res = await api.get(`/v1/entities/orders/${order.orderId}`);
+          const current = res.status === 200 ? ((await res.json()) as { state: { status: string } }).state.status : "pending";
+          return current === "pending" ? undefined : current;
+        }, 3_000).catch(() => undefined);
+    stats.commands++;
+    stats.cancelRequests++;
+    const res = await api.command("orders", order.orderId, "cancel", { reason: "the customer changed their mind" });
+    // Accepted while pending; refused once fulfilment has begun (confirmed or shipped).
+    expect([200, 422, 429]).toContain(res.status);
+    if (status === "confirmed" || status === "shipped") {
+      stats.cancelsAfterConfirmation++;
+      expect(res.status).toBe(422);
+      expect(((await res.json()) as { code?: string }).code).toBe("fulfilment-begun");
+    }
+  }
+  toString = () => `cancel order #${this.pick}${this.afterConfirmation ? " once confirmed" : ""}`;
+}
+
+/** The tenant settles an order's payment through the settle route while the order's saga runs. */
+class SettleRacingSaga implements fc.AsyncCommand<Model, Real> {
   constructor(readonly pick: number) {}
   check = (m: Readonly<Model>) => m.orders.length > 0;
   async run(m: Model, r: Real): Promise<void> {
     const order = m.orders[this.pick % m.orders.length]!;
-    stats.commands++;
-    stats.cancelRequests++;
-    const res = await tenantClient(r.tenants[order.tenant]!.apiKey).command("orders", order.orderId, "cancel", { reason: "the customer changed their mind" });
-    // Accepted while pending or confirmed; refused once shipped.
-    expect([200, 422, 429]).toContain(res.status);
+    stats.settleRequests++;
+    const res = await call(`/v1/payments/${order.orderId}/settle`, { method: "POST", headers: { authorization: `Bearer ${r.tenants[order.tenant]!.apiKey}` } });
+    // 404 before the saga submitted the payment, 422 once it is settled or closed, 503 while the gateway fails.
+    expect([200, 404, 422, 429, 503]).toContain(res.status);
   }
-  toString = () => `cancel order #${this.pick}`;
+  toString = () => `settle the payment of order #${this.pick}`;
 }
 
 class SetGateway implements fc.AsyncCommand<Model, Real> {
@@ -287,6 +319,9 @@ const commandList = fc.commands(
     fc.tuple(tenant, orderLines).map(([t, lines]) => new PlaceOrder(t, lines)),
     fc.tuple(tenant, orderLines).map(([t, lines]) => new PlaceOrder(t, lines)),
     pick.map((p) => new CancelOrder(p)),
+    pick.map((p) => new CancelOrder(p, true)),
+    pick.map((p) => new CancelOrder(p, true)),
+    pick.map((p) => new SettleRacingSaga(p)),
     fc.tuple(tenant, fc.constantFrom<Gateway>("failing", "declining", "slow", "healthy")).map(([t, g]) => new SetGateway(t, g)),
     pick.map((p) => new RestartSaga(p)),
     fc.tuple(fc.constantFrom<Toggle>("relay", "consumer", "d1"), tenant).map(([w, t]) => new ToggleFault(w, t)),
@@ -482,6 +517,14 @@ async function checkInvariants(m: Model, r: Real): Promise<void> {
       const charges = ledger.filter((e) => e.reference === o.orderId && e.status === "approved");
       expect(charges.length).toBeLessThanOrEqual(1);
       expect({ order: o.orderId, kept: charges.filter((e) => !e.refunded).length }).toEqual({ order: o.orderId, kept: shippedOrders.has(key(t, o.orderId)) ? 1 : 0 });
+      // The payment entity agrees with the ledger: approved ⇔ a kept charge (and the order shipped);
+      // refunded ⇒ its charge was refunded; a refunded charge ⇒ the payment is refunded or declined.
+      const res = await tenantClient(tenantRef.apiKey).get(`/v1/entities/payments/${o.orderId}`);
+      const payment = res.status === 200 ? ((await res.json()) as { state: { status: string } }).state.status : "none";
+      const kept = charges.some((e) => !e.refunded);
+      const refunded = charges.some((e) => e.refunded);
+      const agrees = (payment === "approved") === kept && (payment !== "refunded" || refunded) && (!refunded || kept || payment === "refunded" || payment === "declined");
+      expect({ order: o.orderId, payment, kept, refunded, agrees }).toEqual({ order: o.orderId, payment, kept, refunded, agrees: true });
     }
   }
 
@@ -499,7 +542,19 @@ async function checkInvariants(m: Model, r: Real): Promise<void> {
       .filter((l) => l.sku === s)
       .reduce((sum, l) => sum + l.quantity, 0);
     const restocked = m.restocked.get(k) ?? 0;
-    expect({ sku: k, ...state }).toEqual({ sku: k, onHand: restocked - shipped, reserved: 0, available: restocked - shipped, shipped, reservations: {} });
+    expect({ sku: k, onHand: state.onHand, reserved: state.reserved, available: state.available, shipped: state.shipped, reservations: state.reservations }).toEqual({
+      sku: k,
+      onHand: restocked - shipped,
+      reserved: 0,
+      available: restocked - shipped,
+      shipped,
+      reservations: {},
+    });
+    // No stock shipped for an order that ended cancelled.
+    for (const e of log.filter((x) => x.type === "Shipped")) {
+      const orderId = (e.data as { orderId: string }).orderId;
+      expect({ sku: k, shippedFor: orderId, orderShipped: shippedOrders.has(key(Number(t), orderId)) }).toEqual({ sku: k, shippedFor: orderId, orderShipped: true });
+    }
     if (log.length > 0) await viewConverges(tenantRef.apiKey, `/v1/views/inventory/${s}`, stockViewMatches(log, state));
   }
 
