@@ -42,6 +42,8 @@ export const sagaOperations: readonly Operation[] = [
     path: "/v1/payments/{id}/settle",
     operationId: "payments.settle",
     summary: "settle a submitted payment through the guarded gateway",
+    description:
+      "Claims the settlement through the payment entity, then charges under the payment's own key (the one the fulfilment saga uses too), so the gateway charges at most once. 422 `not-submitted` when the payment is settled, refunded or closed.",
     tag: "payments",
     auth: "tenant",
     parameters: [{ name: "id", in: "path", schema: z.string() }],
