@@ -114,12 +114,14 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
     const now = Date.now();
     let recorded = 0;
     for (const fact of facts) {
-      const events = factEvents(definition, this.#state, id, fact, now);
+      let events = factEvents(definition, this.#state, id, fact, now);
       if (events.length === 0) continue;
-      if (this.#seq === 0) {
+      if (!this.#schemaReady) {
         await this.#ensureSchema();
-        this.#storeIdentity(address);
+        // Decide again after the await: a twin delivery may have started the saga meanwhile.
+        events = factEvents(definition, this.#state, id, fact, now);
       }
+      if (this.#seq === 0 && events.length > 0) this.#storeIdentity(address);
       recorded += this.#append(events);
     }
     if (recorded > 0) await this.#wake(now);
