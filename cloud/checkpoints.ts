@@ -5,7 +5,8 @@
 import { and, eq, sql } from "drizzle-orm";
 import type { RecordedEvent } from "../src/core/envelope.js";
 import type { Db, Projection, Statement } from "./projection.js";
-import { projectionCheckpoints as cp } from "./schema.js";
+import { projectionCheckpoints as cp, sagaCheckpoints as sc } from "./schema.js";
+import type { EntityAddress } from "../src/core/entity-protocol.js";
 
 export interface CheckpointKey {
   readonly projection: string;
@@ -82,4 +83,44 @@ function advance(db: Db, k: CheckpointKey, from: number, to: number, recordedAt:
         eq(cp.entityId, k.entityId),
       ),
     );
+}
+
+function entityKey(a: EntityAddress): string {
+  return `${a.tenant}|${a.entityType}|${a.entityId}`;
+}
+
+/**
+ * How far the sagas have been handed each entity's log, keyed by `tenant|type|id` (missing: 0).
+ * One query whatever the count.
+ */
+export async function readSagaCheckpoints(db: Db, addresses: readonly EntityAddress[]): Promise<Map<string, number>> {
+  const result = new Map<string, number>();
+  if (addresses.length === 0) return result;
+  const wanted = JSON.stringify(addresses.map((a) => [a.tenant, a.entityType, a.entityId]));
+  const rows = await db.all<{ tenant_id: string; entity_type: string; entity_id: string; seq: number }>(sql`
+    SELECT c.tenant_id, c.entity_type, c.entity_id, c.seq
+      FROM json_each(${wanted}) AS j
+      JOIN ${sc} AS c ON c.tenant_id = j.value ->> 0 AND c.entity_type = j.value ->> 1 AND c.entity_id = j.value ->> 2`);
+  for (const r of rows) result.set(entityKey({ tenant: r.tenant_id, entityType: r.entity_type, entityId: r.entity_id }), r.seq);
+  return result;
+}
+
+export function sagaCheckpointOf(map: Map<string, number>, a: EntityAddress): number {
+  return map.get(entityKey(a)) ?? 0;
+}
+
+/**
+ * One statement that records, per entity, that every fact up to `seq` reached its sagas. Only
+ * ever raised: each writer names a seq after delivering everything from a checkpoint it read, so
+ * the highest one still means "all below delivered", whichever concurrent consumer wins.
+ */
+export function advanceSagaCheckpoints(db: Db, delivered: readonly { address: EntityAddress; seq: number }[]): Statement {
+  const rows = JSON.stringify(delivered.map((d) => [d.address.tenant, d.address.entityType, d.address.entityId, d.seq, Date.now()]));
+  return db
+    .insert(sc)
+    .select(sql`SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4 FROM json_each(${rows}) AS j WHERE true`)
+    .onConflictDoUpdate({
+      target: [sc.tenantId, sc.entityType, sc.entityId],
+      set: { seq: sql`max(${sc.seq}, excluded.seq)`, deliveredAt: sql`excluded.delivered_at` },
+    });
 }
