@@ -56,28 +56,29 @@ export async function consumeFacts(batch: MessageBatch<unknown>, env: Env): Prom
   const handed = await Promise.all(
     settled.map(async (group) => {
       try {
-        await deliverToSagas(env, group, sagaCheckpointOf(delivered, group.address));
-        return group;
+        return { group, advanced: await deliverToSagas(env, group, sagaCheckpointOf(delivered, group.address)) };
       } catch (error) {
         await fail(db, group, error);
         return undefined;
       }
     }),
   );
-  const done = handed.filter((g): g is EntityGroup => g !== undefined);
-  if (sagas.length > 0 && done.length > 0) {
+  const done = handed.flatMap((h) => (h ? [h.group] : []));
+  const advanced = handed.flatMap((h) => (h?.advanced ? [h.group] : []));
+  let consumed = done;
+  if (advanced.length > 0) {
     try {
-      await db.batch([advanceSagaCheckpoints(db, done.map((g) => ({ address: g.address, seq: newest(g) })))]);
+      await db.batch([advanceSagaCheckpoints(db, advanced.map((g) => ({ address: g.address, seq: newest(g) })))]);
     } catch (error) {
       // Delivered but not recorded: the retry hands the same facts again (sagas deduplicate).
-      for (const g of done) await fail(db, g, error);
-      return;
+      for (const g of advanced) await fail(db, g, error);
+      consumed = done.filter((g) => !advanced.includes(g));
     }
   }
-  for (const group of done) settle(group);
+  for (const group of consumed) settle(group);
   // Tell each entity how far its facts are consumed (by projections and sagas both); a lost
   // acknowledgement only delays the next.
-  await Promise.allSettled(done.map((g) => entityStub(env, g.address).acknowledge(g.address, newest(g))));
+  await Promise.allSettled(consumed.map((g) => entityStub(env, g.address).acknowledge(g.address, newest(g))));
 }
 
 /**
@@ -147,11 +148,12 @@ async function generationsMoved(db: Db, pairs: readonly { projection: string; te
 
 /**
  * Hands the entity's facts after `from` (the sagas' checkpoint) up to the group's newest to every
- * saga instance they concern, reading from the entity whatever the batch does not carry.
+ * saga instance they concern, reading from the entity whatever the batch does not carry. True if
+ * the sagas' checkpoint is to advance (false: they already had everything).
  */
-async function deliverToSagas(env: Env, group: EntityGroup, from: number): Promise<void> {
+async function deliverToSagas(env: Env, group: EntityGroup, from: number): Promise<boolean> {
   const upTo = newest(group);
-  if (sagas.length === 0 || upTo <= from) return;
+  if (sagas.length === 0 || upTo <= from) return false;
   faultPoint("saga.deliver", group.address);
   let facts = contiguous(group, from, upTo);
   if (facts.length < upTo - from) {
@@ -161,6 +163,7 @@ async function deliverToSagas(env: Env, group: EntityGroup, from: number): Promi
     for (const event of facts) if (!group.events.has(event.seq)) group.repaired.set(event.seq, event);
   }
   await routeFactsToSagas(env, facts);
+  return true;
 }
 
 /** The group's facts (its own and repaired ones) from `from + 1` on, as far as they run without a gap. */

@@ -95,13 +95,24 @@ export class ProjectionRebuilder extends DurableObject<Env> {
     setLogLevel(env.LOG_LEVEL);
     this.#db = drizzle(env.DB);
     ctx.storage.sql.exec(`
-      DROP TABLE IF EXISTS job;
       CREATE TABLE IF NOT EXISTS rebuild_job (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), projection TEXT NOT NULL,
         tenant TEXT NOT NULL, generation INTEGER NOT NULL, previous INTEGER NOT NULL, phase TEXT NOT NULL,
         total INTEGER NOT NULL, started_at INTEGER NOT NULL, failures INTEGER NOT NULL DEFAULT 0, last_error TEXT,
         retry_at INTEGER, rescans INTEGER NOT NULL DEFAULT 0);
       CREATE TABLE IF NOT EXISTS pending (entity_type TEXT NOT NULL, entity_id TEXT NOT NULL, PRIMARY KEY (entity_type, entity_id));
     `);
+    // A job of the previous layout (no previous generation recorded) starts again from its
+    // preparation: a fresh generation, and every other one cleared at the end.
+    const legacy = ctx.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'job'").one().n;
+    if (legacy > 0) {
+      ctx.storage.transactionSync(() => {
+        ctx.storage.sql.exec(`INSERT OR IGNORE INTO rebuild_job (singleton, projection, tenant, generation, previous, phase, total, started_at)
+          SELECT 1, projection, tenant, 0, 0, 'preparing', 0, started_at FROM job`);
+        ctx.storage.sql.exec("DELETE FROM pending");
+        ctx.storage.sql.exec("DROP TABLE job");
+      });
+      void ctx.blockConcurrencyWhile(() => ctx.storage.setAlarm(Date.now()));
+    }
   }
 
   /**

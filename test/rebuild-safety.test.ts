@@ -1,7 +1,7 @@
 // Projection rebuilds under crashes and races: every step may run twice, starts may race, and
 // consumer batches may read the generations just before a rebuild starts or switches. In every
 // case the view ends equal to the fold of the entity logs, with no rows left in other generations.
-import { runDurableObjectAlarm } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { drizzle } from "drizzle-orm/d1";
 import { afterEach, describe, expect, it } from "vitest";
@@ -115,6 +115,25 @@ describe("rebuild steps run twice", () => {
     expect([await chunk(), await chunk(), await chunk()]).toEqual([2, 1, 0]);
     const left = await env.DB.prepare("SELECT generation, sku FROM inventory_view WHERE tenant_id = ?").bind(tenant).all();
     expect(left.results).toEqual([{ generation: 1, sku: "a" }]);
+  });
+});
+
+describe("rebuild jobs of the previous layout", () => {
+  it("restarts a job left by the previous rebuilder from its preparation, and completes it", async () => {
+    const tenant = await newTenant("legacy");
+    await tenantClient(tenant.apiKey).command("inventory", "a", "restock", { quantity: 2 });
+    await settledRow(tenant.apiKey, "a", 1);
+    const stub = rebuilder(tenant.id);
+    await runInDurableObject(stub, (_instance, state) => {
+      state.storage.sql.exec("CREATE TABLE job (singleton INTEGER PRIMARY KEY, projection TEXT, tenant TEXT, generation INTEGER, total INTEGER, started_at INTEGER)");
+      state.storage.sql.exec("INSERT INTO job VALUES (1, 'inventory', ?, 7, 1, ?)", tenant.id, Date.now());
+    });
+    await evictDurableObject(stub);
+    expect(await rebuildOf(tenant.id)).toMatchObject({ phase: "preparing", generation: 0 });
+    await rebuilt(tenant.id);
+    const row = await rowAndState(tenant.apiKey, "a");
+    expect(row.row).toEqual(row.fold);
+    expect(await generationsWithData(tenant.id)).toEqual([1]);
   });
 });
 
