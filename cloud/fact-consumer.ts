@@ -224,8 +224,10 @@ async function plan(env: Env, db: Db, group: EntityGroup, gens: Map<string, Gene
     if (upTo <= from) continue;
     let pending = contiguous(group, from, upTo);
     if (pending.length < upTo - from) {
-      // The generation a rebuild is filling is the rebuilder's to catch up, from the log in pages;
-      // repairing it here would read whole logs of entities it has not reached yet.
+      // The generation a rebuild is filling gets only what the batch and the active generation's
+      // repair (done first) already hold: where it is further behind, the rebuilder has not
+      // reached the entity yet and reads its log in pages (or its re-scan before the switch
+      // finds it); repairing it here would read whole logs into memory.
       if (key.generation === generationsOf(gens, projection.name, group.address.tenant).building) continue;
       // A gap: an earlier fact is late or lost. The entity's log is the truth; read it.
       pending = await readFromEntity(env, group.address, from, upTo);

@@ -13,7 +13,7 @@ import { DurableObject } from "cloudflare:workers";
 import { and, eq, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { RecordedEvent } from "../src/core/envelope.js";
-import { faultPoint } from "../src/core/fault-injection.js";
+import { faultPoint, pausePoint } from "../src/core/fault-injection.js";
 import { logEvent, setLogLevel } from "../src/core/log.js";
 import { applyStatements, checkpointId, readCheckpoints, type CheckpointKey } from "./checkpoints.js";
 import { entityStub } from "./entity-reader.js";
@@ -33,8 +33,6 @@ const EVENTS_PER_PAGE = 1_000;
 export const CLEAR_CHUNK = 500;
 /** Entities one re-scan adds back before the switch. */
 const RESCAN_LIMIT = 100;
-/** Re-scans before a switch; each finds only entities the new generation is behind on. */
-const MAX_RESCANS = 5;
 const STEP_SPACING_MS = 10;
 /** If the object is evicted while preparing a job, its alarm resumes the job after this long. */
 const PREPARE_SAFETY_NET_MS = 30_000;
@@ -274,58 +272,64 @@ export class ProjectionRebuilder extends DurableObject<Env> {
 
   /**
    * Before switching: entities whose head the cloud tier has seen but the new generation is
-   * behind the active one on (or has never applied) go back to pending; the switch waits for
-   * them. Bounded by MAX_RESCANS so a steady stream of facts cannot hold the switch off for ever.
+   * behind the active one on (or has never applied) go back to pending, and the switch waits for
+   * them. The consumer keeps the new generation level with the active one for every entity it
+   * has reached, so these are entities first seen after the listing or left with a gap.
    */
   async #finishReplay(job: JobRow): Promise<void> {
-    const projection = projectionNamed(job.projection)!;
-    if (job.rescans < MAX_RESCANS) {
-      const behind = await this.#db.all<{ entity_type: string; entity_id: string }>(sql`
-        SELECT h.entity_type, h.entity_id
-          FROM ${entityHeads} AS h
-          LEFT JOIN ${projectionCheckpoints} AS n
-            ON n.projection = ${job.projection} AND n.generation = ${job.generation}
-           AND n.tenant_id = h.tenant_id AND n.entity_type = h.entity_type AND n.entity_id = h.entity_id
-          LEFT JOIN ${projectionCheckpoints} AS o
-            ON o.projection = ${job.projection} AND o.generation = ${job.previous}
-           AND o.tenant_id = h.tenant_id AND o.entity_type = h.entity_type AND o.entity_id = h.entity_id
-         WHERE h.tenant_id = ${job.tenant}
-           AND h.entity_type IN (SELECT value FROM json_each(${JSON.stringify(projection.follows)}))
-           AND (n.seq IS NULL OR n.seq < coalesce(o.seq, 0))
-         LIMIT ${RESCAN_LIMIT}`);
-      const sqlStore = this.ctx.storage.sql;
-      this.ctx.storage.transactionSync(() => {
-        sqlStore.exec("UPDATE rebuild_job SET rescans = rescans + 1");
-        for (const e of behind) sqlStore.exec("INSERT OR IGNORE INTO pending VALUES (?, ?)", e.entity_type, e.entity_id);
-      });
-      if (behind.length > 0) {
-        logEvent("warn", "projection rebuild found entities behind before its switch", { projection: job.projection, tenant: job.tenant, count: behind.length });
-        return;
-      }
+    const behind = await this.#db.all<{ entity_type: string; entity_id: string }>(sql`
+      SELECT h.entity_type, h.entity_id FROM ${entityHeads} AS h WHERE ${behindNewGeneration(job)} LIMIT ${RESCAN_LIMIT}`);
+    const sqlStore = this.ctx.storage.sql;
+    this.ctx.storage.transactionSync(() => {
+      sqlStore.exec("UPDATE rebuild_job SET rescans = rescans + 1");
+      for (const e of behind) sqlStore.exec("INSERT OR IGNORE INTO pending VALUES (?, ?)", e.entity_type, e.entity_id);
+    });
+    if (behind.length > 0) {
+      logEvent("warn", "projection rebuild found entities behind before its switch", { projection: job.projection, tenant: job.tenant, count: behind.length });
+      return;
     }
+    const paused = pausePoint("rebuild.beforeSwitch", { tenant: job.tenant });
+    if (paused) await paused;
     await this.#switch(job);
   }
 
   /**
-   * Activates the job's generation only if the active one is still `previous` and the job's is
-   * still the one building; a repeat finds it already active and goes on to the cleanup.
+   * Activates the job's generation only if the active one is still `previous`, the job's is still
+   * the one building, and no entity is behind in it — checked in the same statement, so a consumer
+   * write landing between the re-scan and the switch holds the switch off (the next step re-scans)
+   * instead of leaving the new generation stale. A repeat finds the generation already active and
+   * goes on to the cleanup.
    */
   async #switch(job: JobRow): Promise<void> {
     const where = and(eq(projectionGenerations.projection, job.projection), eq(projectionGenerations.tenantId, job.tenant));
     await this.#db
       .update(projectionGenerations)
       .set({ active: job.generation, building: null, rebuildCompletedAt: Date.now() })
-      .where(and(where, eq(projectionGenerations.active, job.previous), eq(projectionGenerations.building, job.generation)));
+      .where(
+        and(
+          where,
+          eq(projectionGenerations.active, job.previous),
+          eq(projectionGenerations.building, job.generation),
+          sql`NOT EXISTS (SELECT 1 FROM ${entityHeads} AS h WHERE ${behindNewGeneration(job)})`,
+        ),
+      );
     faultPoint("rebuild.afterSwitch", { tenant: job.tenant });
-    const now = (await this.#db.select({ active: projectionGenerations.active }).from(projectionGenerations).where(where).limit(1))[0];
-    if (now?.active !== job.generation) {
-      // Someone else changed the generations (an operator, or a job from an older deployment):
-      // this job's rows never served, and clearing anything now could remove the active ones.
-      logEvent("error", "projection rebuild abandoned: generations changed under it", { projection: job.projection, tenant: job.tenant, active: now?.active ?? null, generation: job.generation });
-      this.ctx.storage.sql.exec("DELETE FROM rebuild_job");
+    const now = (await this.#db.select().from(projectionGenerations).where(where).limit(1))[0];
+    if (now?.active === job.generation) {
+      this.ctx.storage.sql.exec("UPDATE rebuild_job SET phase = 'clearing'");
       return;
     }
-    this.ctx.storage.sql.exec("UPDATE rebuild_job SET phase = 'clearing'");
+    // Not switched because an entity fell behind meanwhile: the next step re-scans.
+    if (now?.active === job.previous && now.building === job.generation) return;
+    // Someone else changed the generations (an operator, or a job from an older deployment):
+    // this job's rows never served, and clearing anything now could remove the active ones.
+    logEvent("error", "projection rebuild abandoned: generations changed under it", {
+      projection: job.projection,
+      tenant: job.tenant,
+      active: now?.active ?? null,
+      generation: job.generation,
+    });
+    this.ctx.storage.sql.exec("DELETE FROM rebuild_job");
   }
 
   /**
@@ -367,6 +371,20 @@ export class ProjectionRebuilder extends DurableObject<Env> {
       return false;
     }
   }
+}
+
+/**
+ * The condition, over `entity_heads AS h`, that the job's generation is behind the previous one
+ * on that entity (or has never applied it), for the tenant's entities the projection follows.
+ */
+function behindNewGeneration(job: JobRow) {
+  const projection = projectionNamed(job.projection);
+  return sql`h.tenant_id = ${job.tenant}
+    AND h.entity_type IN (SELECT value FROM json_each(${JSON.stringify(projection?.follows ?? [])}))
+    AND coalesce((SELECT n.seq FROM ${projectionCheckpoints} AS n WHERE n.projection = ${job.projection} AND n.generation = ${job.generation}
+          AND n.tenant_id = h.tenant_id AND n.entity_type = h.entity_type AND n.entity_id = h.entity_id), -1)
+      < coalesce((SELECT o.seq FROM ${projectionCheckpoints} AS o WHERE o.projection = ${job.projection} AND o.generation = ${job.previous}
+          AND o.tenant_id = h.tenant_id AND o.entity_type = h.entity_type AND o.entity_id = h.entity_id), 0)`;
 }
 
 /** Rows a D1 write changed, from its result (`meta.changes`); unknown shapes count as a change, so cleanup goes on. */

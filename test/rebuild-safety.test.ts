@@ -118,6 +118,35 @@ describe("rebuild steps run twice", () => {
   });
 });
 
+describe("the switch", () => {
+  it("waits for an entity that fell behind in the new generation after the re-scan, then switches with it", async () => {
+    const tenant = await newTenant("hold");
+    const api = tenantClient(tenant.apiKey);
+    await api.command("inventory", "a", "restock", { quantity: 2 });
+    await api.command("inventory", "b", "restock", { quantity: 3 });
+    await settledRow(tenant.apiKey, "a", 1);
+    await settledRow(tenant.apiKey, "b", 1);
+    let held = 0;
+    disarm.push(
+      armPause("rebuild.beforeSwitch", async (ctx) => {
+        if (ctx.tenant !== tenant.id || held++ > 0) return;
+        // Entity b leaves the new generation (its row and checkpoint) right after the re-scan.
+        await env.DB.batch([
+          env.DB.prepare("DELETE FROM inventory_view WHERE tenant_id = ? AND generation = 1 AND sku = 'b'").bind(tenant.id),
+          env.DB.prepare("DELETE FROM projection_checkpoints WHERE projection = 'inventory' AND tenant_id = ? AND generation = 1 AND entity_id = 'b'").bind(tenant.id),
+        ]);
+      }),
+    );
+    expect((await startRebuild(tenant.id)).status).toBe(202);
+    await rebuilt(tenant.id);
+    expect(held).toBeGreaterThanOrEqual(2);
+    for (const sku of ["a", "b"]) {
+      const row = await rowAndState(tenant.apiKey, sku);
+      expect(row.row).toEqual(row.fold);
+    }
+  });
+});
+
 describe("rebuild jobs of the previous layout", () => {
   it("restarts a job left by the previous rebuilder from its preparation, and completes it", async () => {
     const tenant = await newTenant("legacy");

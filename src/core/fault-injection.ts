@@ -54,7 +54,9 @@ export function faultPoint(point: FaultPoint, context: FaultContext = {}): void 
 /** Points where a test may hold the runtime across an await, to interleave another actor there. */
 export type PausePoint =
   /** After the consumer read generations and checkpoints, before its D1 write. */
-  "consumer.beforeWrite";
+  | "consumer.beforeWrite"
+  /** After a rebuild's re-scan found no entity behind, before its conditional switch. */
+  | "rebuild.beforeSwitch";
 
 export type Pause = (context: FaultContext) => Promise<void>;
 const pauses = new Map<PausePoint, Pause>();
