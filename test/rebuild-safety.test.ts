@@ -175,7 +175,7 @@ describe("rebuild starts", () => {
     expect(statuses).toEqual([202, ...Array<number>(11).fill(409)]);
     for (const res of answers.filter((r) => r.status === 409)) {
       expect(res.headers.get("content-type")).toContain("application/problem+json");
-      expect(((await res.json()) as { type: string }).type).toBe("https://factline.dev/problems/conflict");
+      expect(((await res.json()) as { type: string }).type).toBe("https://factline.dev/problems/rebuild-in-progress");
     }
     await rebuilt(tenant.id);
   });
