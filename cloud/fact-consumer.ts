@@ -30,7 +30,7 @@ import { generationsGuard, generationsOf, liveGenerations, readGenerations, type
 import { recordFactApplied } from "./metrics-buffer.js";
 import type { Db, Projection, Statement } from "./projection.js";
 import { projections } from "./projections/index.js";
-import { routeFactsToSagas } from "./saga-router.js";
+import { concernsSagas, routeFactsToSagas } from "./saga-router.js";
 import { sagas } from "../src/domain/sagas.js";
 
 /** Equal to the queue's max_retries: the last attempt records a dead letter itself. */
@@ -50,11 +50,27 @@ export async function consumeFacts(batch: MessageBatch<unknown>, env: Env): Prom
   const groups = await groupByEntity(db, batch.messages);
   if (groups.length === 0) return;
 
-  const [settled, delivered] = await Promise.all([applyToProjections(env, db, groups), readSagaCheckpoints(db, groups.map((g) => g.address))]);
+  const delivered = await readSagaCheckpoints(db, groups.map((g) => g.address));
+  // Groups whose facts no saga follows: their saga checkpoint advances in the projections' own
+  // write, sparing a D1 round trip.
+  const sagaFree = new Set<EntityGroup>();
+  const settled = await applyToProjections(env, db, groups, (group) => {
+    const from = sagaCheckpointOf(delivered, group.address);
+    const upTo = newest(group);
+    if (sagas.length === 0 || upTo <= from) {
+      sagaFree.add(group);
+      return [];
+    }
+    const facts = contiguous(group, from, upTo);
+    if (facts.length < upTo - from || concernsSagas(facts)) return [];
+    sagaFree.add(group);
+    return [advanceSagaCheckpoints(db, [{ address: group.address, seq: upTo }])];
+  });
   // Projections are applied and checkpointed (a retry skips them); the sagas come next, from their
   // own checkpoint, so a fact projections applied but sagas never got is handed over on a retry.
   const handed = await Promise.all(
     settled.map(async (group) => {
+      if (sagaFree.has(group)) return { group, advanced: false };
       try {
         return { group, advanced: await deliverToSagas(env, group, sagaCheckpointOf(delivered, group.address)) };
       } catch (error) {
@@ -83,11 +99,17 @@ export async function consumeFacts(batch: MessageBatch<unknown>, env: Env): Prom
 
 /**
  * Applies the groups to every live generation of every projection that follows them; returns the
- * groups now applied (failed ones are already scheduled for retry). If a rebuild started or
+ * groups now applied (failed ones are already scheduled for retry), each written together with
+ * the statements `alongside` gives for it. If a rebuild started or
  * switched between reading the generations and writing, the write is refused by the generations
  * guard and planned once more against the new generations.
  */
-async function applyToProjections(env: Env, db: Db, groups: readonly EntityGroup[]): Promise<EntityGroup[]> {
+async function applyToProjections(
+  env: Env,
+  db: Db,
+  groups: readonly EntityGroup[],
+  alongside: (group: EntityGroup) => Statement[],
+): Promise<EntityGroup[]> {
   const pairs = uniquePairs(groups);
   for (let round = 0; ; round++) {
     const gens = await readGenerations(db, pairs);
@@ -96,7 +118,7 @@ async function applyToProjections(env: Env, db: Db, groups: readonly EntityGroup
     const unplanned: { group: EntityGroup; error: unknown }[] = [];
     for (const group of groups) {
       try {
-        plans.push({ group, statements: await plan(env, db, group, gens, applied) });
+        plans.push({ group, statements: [...(await plan(env, db, group, gens, applied)), ...alongside(group)] });
       } catch (error) {
         unplanned.push({ group, error });
       }
