@@ -14,6 +14,7 @@ import { entityObjectName } from "../src/core/identifiers.js";
 import { logEvent } from "../src/core/log.js";
 import { traceIdOf } from "../src/core/trace-context.js";
 import { domain } from "../src/domain/index.js";
+import { sagas } from "../src/domain/sagas.js";
 import {
   advanceSagaCheckpoints,
   applyStatements,
@@ -31,7 +32,6 @@ import { recordFactApplied } from "./metrics-buffer.js";
 import type { Db, Projection, Statement } from "./projection.js";
 import { projections } from "./projections/index.js";
 import { concernsSagas, routeFactsToSagas } from "./saga-router.js";
-import { sagas } from "../src/domain/sagas.js";
 
 /** Equal to the queue's max_retries: the last attempt records a dead letter itself. */
 const MAX_ATTEMPTS = 5;

@@ -87,6 +87,7 @@ export class ProjectionRebuilder extends DurableObject<Env> {
   readonly #db: Db;
   /** Steps run one at a time: the start request and the alarm never interleave their awaits. */
   #chain: Promise<unknown> = Promise.resolve();
+  #lastApplyError = "";
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -264,6 +265,9 @@ export class ProjectionRebuilder extends DurableObject<Env> {
     if (done.length === 0 && packed.length > 1) {
       for (const step of packed) if (await this.#apply(step.statements)) done.push(step);
     }
+    // Nothing applied at all is D1 failing (a guard conflict moves one entity, not every one):
+    // fail the step, so it backs off instead of spinning.
+    if (done.length === 0 && packed.some((p) => p.statements.length > 0)) throw new Error(`no entity could be applied: ${this.#lastApplyError}`);
     const sqlStore = this.ctx.storage.sql;
     for (const step of done) {
       if (step.atHead) sqlStore.exec("DELETE FROM pending WHERE entity_type = ? AND entity_id = ?", step.key.entityType, step.key.entityId);
@@ -329,6 +333,8 @@ export class ProjectionRebuilder extends DurableObject<Env> {
       active: now?.active ?? null,
       generation: job.generation,
     });
+    // Stop the consumer filling a generation no one will switch to (its rows go with the next rebuild's cleanup).
+    await this.#db.update(projectionGenerations).set({ building: null }).where(and(where, eq(projectionGenerations.building, job.generation)));
     this.ctx.storage.sql.exec("DELETE FROM rebuild_job");
   }
 
@@ -364,10 +370,12 @@ export class ProjectionRebuilder extends DurableObject<Env> {
     const [first, ...rest] = statements;
     if (!first) return true;
     try {
+      faultPoint("rebuild.batch", { tenant: this.#job()?.tenant });
       await this.#db.batch([first, ...rest]);
       return true;
     } catch (error) {
-      logEvent("warn", "projection rebuild batch failed", { error: String(error) });
+      this.#lastApplyError = error instanceof Error ? error.message : String(error);
+      logEvent("warn", "projection rebuild batch failed", { error: this.#lastApplyError });
       return false;
     }
   }

@@ -261,6 +261,28 @@ describe("rebuild failures and load", () => {
     expect(row.row).toEqual(row.fold);
   });
 
+  it("backs off, instead of spinning, while D1 refuses every replay batch", async () => {
+    const tenant = await newTenant("f15d");
+    await tenantClient(tenant.apiKey).command("inventory", "a", "restock", { quantity: 1 });
+    await settledRow(tenant.apiKey, "a", 1);
+    const stop = armFault("rebuild.batch", (ctx) => {
+      if (ctx.tenant === tenant.id) throw new InjectedFault("rebuild.batch");
+    });
+    disarm.push(stop);
+    expect((await startRebuild(tenant.id)).status).toBe(202);
+    const failing = await eventually(async () => {
+      const status = await rebuildOf(tenant.id);
+      return status && status.failures > 0 ? status : undefined;
+    });
+    expect(failing).toMatchObject({ phase: "replaying", failures: 1, lastError: "no entity could be applied: injected fault at rebuild.batch" });
+
+    stop();
+    await runDurableObjectAlarm(rebuilder(tenant.id));
+    await rebuilt(tenant.id);
+    const row = await rowAndState(tenant.apiKey, "a");
+    expect(row.row).toEqual(row.fold);
+  });
+
   it("leaves an entity the rebuilder has not reached to the rebuilder when the consumer sees a gap", async () => {
     const tenant = await newTenant("f15g");
     const api = tenantClient(tenant.apiKey);

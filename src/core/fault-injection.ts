@@ -19,6 +19,8 @@ export type FaultPoint =
   | "saga.deliver"
   /** At the start of each projection rebuild step: fail the step as a D1 or entity error would. */
   | "rebuild.step"
+  /** Before a rebuild step's D1 batch of replayed statements: fail it as a D1 error would. */
+  | "rebuild.batch"
   /** After a rebuild switched generations, before it cleaned up: a crash here repeats the finish. */
   | "rebuild.afterSwitch";
 
