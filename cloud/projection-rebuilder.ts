@@ -204,7 +204,14 @@ export class ProjectionRebuilder extends DurableObject<Env> {
     const where = and(eq(projectionGenerations.projection, job.projection), eq(projectionGenerations.tenantId, job.tenant));
     if (job.generation === 0) {
       const current = (await this.#db.select().from(projectionGenerations).where(where).limit(1))[0];
-      const generation = Math.max(current?.active ?? 0, current?.building ?? 0) + 1;
+      // Above any generation with checkpoints left too (an abandoned job's): a fresh one starts empty.
+      const written = (
+        await this.#db
+          .select({ top: sql<number | null>`max(${projectionCheckpoints.generation})` })
+          .from(projectionCheckpoints)
+          .where(and(eq(projectionCheckpoints.projection, job.projection), eq(projectionCheckpoints.tenantId, job.tenant)))
+      )[0]?.top;
+      const generation = Math.max(current?.active ?? 0, current?.building ?? 0, written ?? 0) + 1;
       this.ctx.storage.sql.exec("UPDATE rebuild_job SET generation = ?, previous = ?", generation, current?.active ?? 0);
     }
     const { generation, previous, started_at: startedAt } = this.#job()!;
