@@ -105,6 +105,7 @@ export async function readSagaCheckpoints(db: Db, addresses: readonly EntityAddr
   return result;
 }
 
+/** The sagas' checkpoint of one entity in a map from `readSagaCheckpoints` (0: nothing delivered yet). */
 export function sagaCheckpointOf(map: Map<string, number>, a: EntityAddress): number {
   return map.get(entityKey(a)) ?? 0;
 }

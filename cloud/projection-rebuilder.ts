@@ -67,6 +67,7 @@ export interface RebuildStatus {
   readonly retryAt: number | null;
 }
 
+/** What a start did: started this rebuild, or found one running (or still clearing). */
 export type RebuildStart = { readonly started: RebuildStatus } | { readonly alreadyRunning: RebuildStatus };
 
 type JobRow = {

@@ -60,6 +60,7 @@ export type PausePoint =
   /** After a rebuild's re-scan found no entity behind, before its conditional switch. */
   | "rebuild.beforeSwitch";
 
+/** A test's hold at a pause point: the runtime waits for the promise before it goes on. */
 export type Pause = (context: FaultContext) => Promise<void>;
 const pauses = new Map<PausePoint, Pause>();
 
