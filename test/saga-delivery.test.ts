@@ -9,6 +9,7 @@ import type { RecordedEvent } from "../src/core/envelope.js";
 import worker from "../worker.js";
 import { eventually, newTenant, tenantClient } from "./support/api.js";
 import { armFault, InjectedFault } from "../src/core/fault-injection.js";
+import { entityObjectName } from "../src/core/identifiers.js";
 import { holdRelay } from "./support/facts.js";
 import { adminCall, gatewayLedger, orderEnds, readEntity, sagaId, setGateway } from "./support/sagas.js";
 
@@ -29,6 +30,12 @@ async function redeliver(facts: readonly RecordedEvent[]): Promise<{ retried: nu
   await (worker.queue as ExportedHandlerQueueHandler<Env>)(batch, env, ctx);
   const result = await getQueueResult(batch, ctx);
   return { retried: result.retryMessages.length };
+}
+
+/** How far the entity has been told its facts are consumed. */
+function acknowledgedUpTo(tenant: string, type: string, id: string): Promise<number> {
+  const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant, type, id)));
+  return runInDurableObject(stub, (_actor, state) => state.storage.sql.exec<{ acked_up_to: number }>("SELECT acked_up_to FROM relay_state").one().acked_up_to);
 }
 
 async function sagaLog(id: string): Promise<string[]> {
@@ -120,9 +127,12 @@ describe("saga delivery", () => {
       expect(await redeliver([cancelled!])).toEqual({ retried: 1 });
       const view = await api.get("/v1/views/orders/o-1");
       expect(((await view.json()) as { status: string }).status).toBe("cancelled");
+      // Not acknowledged: the sagas have not consumed the facts yet.
+      expect(await acknowledgedUpTo(tenant.id, "orders", "o-1")).toBe(0);
       sagasDown();
       // The retry carries only OrderCancelled, and projections skip it; the sagas still get OrderCreated.
       expect(await redeliver([cancelled!])).toEqual({ retried: 0 });
+      expect(await acknowledgedUpTo(tenant.id, "orders", "o-1")).toBe(2);
       const status = await eventually(async () => {
         const res = await adminCall(`/admin/sagas/${sagaId(tenant.id, "o-1")}`);
         const saga = res.status === 200 ? ((await res.json()) as { status: string }) : undefined;
