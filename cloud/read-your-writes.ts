@@ -10,12 +10,13 @@ export const CONSISTENCY_WAIT = { firstMs: 25, totalMs: 2_000 } as const;
 
 /**
  * The gaps (ms) between successive probes: firstMs, 2·firstMs, … and a last gap that ends exactly
- * at totalMs. Pure; e.g. (25, 2000) → [25, 50, 100, 200, 400, 800, 425].
+ * at totalMs (a first gap below 1 ms counts as 1). Pure; e.g. (25, 2000) → [25, 50, 100, 200,
+ * 400, 800, 425].
  */
 export function probeDelays(firstMs: number, totalMs: number): number[] {
   const delays: number[] = [];
   let spent = 0;
-  for (let next = firstMs; spent < totalMs; next *= 2) {
+  for (let next = Math.max(1, firstMs); spent < totalMs; next *= 2) {
     const gap = Math.min(next, totalMs - spent);
     delays.push(gap);
     spent += gap;

@@ -33,5 +33,6 @@ describe("read-your-writes wait", () => {
   it("doubles the gaps and ends the last one exactly at the total wait", () => {
     expect(probeDelays(25, 2_000)).toEqual([25, 50, 100, 200, 400, 800, 425]);
     expect(probeDelays(100, 100)).toEqual([100]);
+    expect(probeDelays(0, 3)).toEqual([1, 2]);
   });
 });
