@@ -90,22 +90,39 @@ function entityKey(a: EntityAddress): string {
 }
 
 /**
- * How far the sagas have been handed each entity's log, keyed by `tenant|type|id` (missing: 0).
- * One query whatever the count.
+ * What `readCheckpoints` reads, and how far the sagas have been handed each entity's log, in one
+ * query (one D1 round trip for the consumer): projection checkpoints by checkpoint id, and the
+ * sagas' checkpoints by `tenant|type|id` (missing: 0).
  */
-export async function readSagaCheckpoints(db: Db, addresses: readonly EntityAddress[]): Promise<Map<string, number>> {
-  const result = new Map<string, number>();
-  if (addresses.length === 0) return result;
-  const wanted = JSON.stringify(addresses.map((a) => [a.tenant, a.entityType, a.entityId]));
-  const rows = await db.all<{ tenant_id: string; entity_type: string; entity_id: string; seq: number }>(sql`
-    SELECT c.tenant_id, c.entity_type, c.entity_id, c.seq
-      FROM json_each(${wanted}) AS j
-      JOIN ${sc} AS c ON c.tenant_id = j.value ->> 0 AND c.entity_type = j.value ->> 1 AND c.entity_id = j.value ->> 2`);
-  for (const r of rows) result.set(entityKey({ tenant: r.tenant_id, entityType: r.entity_type, entityId: r.entity_id }), r.seq);
-  return result;
+export async function readProgress(
+  db: Db,
+  keys: readonly CheckpointKey[],
+  addresses: readonly EntityAddress[],
+): Promise<{ applied: Map<string, number>; delivered: Map<string, number> }> {
+  const applied = new Map<string, number>();
+  const delivered = new Map<string, number>();
+  if (keys.length === 0 && addresses.length === 0) return { applied, delivered };
+  const wantedCheckpoints = JSON.stringify(keys.map((k) => [k.projection, k.generation, k.tenant, k.entityType, k.entityId]));
+  const wantedSagas = JSON.stringify(addresses.map((a) => [a.tenant, a.entityType, a.entityId]));
+  const rows = await db.all<{ projection: string | null; generation: number | null; tenant_id: string; entity_type: string; entity_id: string; seq: number }>(sql`
+    SELECT c.projection, c.generation, c.tenant_id, c.entity_type, c.entity_id, c.seq
+      FROM json_each(${wantedCheckpoints}) AS j
+      JOIN ${cp} AS c
+        ON c.projection = j.value ->> 0 AND c.generation = j.value ->> 1 AND c.tenant_id = j.value ->> 2
+       AND c.entity_type = j.value ->> 3 AND c.entity_id = j.value ->> 4
+    UNION ALL
+    SELECT NULL, NULL, s.tenant_id, s.entity_type, s.entity_id, s.seq
+      FROM json_each(${wantedSagas}) AS j
+      JOIN ${sc} AS s ON s.tenant_id = j.value ->> 0 AND s.entity_type = j.value ->> 1 AND s.entity_id = j.value ->> 2`);
+  for (const r of rows) {
+    const address = { tenant: r.tenant_id, entityType: r.entity_type, entityId: r.entity_id };
+    if (r.projection === null || r.generation === null) delivered.set(entityKey(address), r.seq);
+    else applied.set(checkpointId({ projection: r.projection, generation: r.generation, ...address }), r.seq);
+  }
+  return { applied, delivered };
 }
 
-/** The sagas' checkpoint of one entity in a map from `readSagaCheckpoints` (0: nothing delivered yet). */
+/** The sagas' checkpoint of one entity in the `delivered` map of `readProgress` (0: nothing delivered yet). */
 export function sagaCheckpointOf(map: Map<string, number>, a: EntityAddress): number {
   return map.get(entityKey(a)) ?? 0;
 }

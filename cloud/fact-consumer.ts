@@ -19,8 +19,7 @@ import {
   advanceSagaCheckpoints,
   applyStatements,
   checkpointId,
-  readCheckpoints,
-  readSagaCheckpoints,
+  readProgress,
   sagaCheckpointOf,
   type CheckpointKey,
 } from "./checkpoints.js";
@@ -50,11 +49,10 @@ export async function consumeFacts(batch: MessageBatch<unknown>, env: Env): Prom
   const groups = await groupByEntity(db, batch.messages);
   if (groups.length === 0) return;
 
-  const delivered = await readSagaCheckpoints(db, groups.map((g) => g.address));
   // Groups whose facts no saga follows: their saga checkpoint advances in the projections' own
   // write, sparing a D1 round trip.
   const sagaFree = new Set<EntityGroup>();
-  const settled = await applyToProjections(env, db, groups, (group) => {
+  const { settled, delivered } = await applyToProjections(env, db, groups, (group, delivered) => {
     const from = sagaCheckpointOf(delivered, group.address);
     const upTo = newest(group);
     if (sagas.length === 0 || upTo <= from) {
@@ -99,8 +97,9 @@ export async function consumeFacts(batch: MessageBatch<unknown>, env: Env): Prom
 
 /**
  * Applies the groups to every live generation of every projection that follows them; returns the
- * groups now applied (failed ones are already scheduled for retry), each written together with
- * the statements `alongside` gives for it. If a rebuild started or
+ * groups now applied (failed ones are already scheduled for retry) and the sagas' checkpoints it
+ * read, each group written together with
+ * the statements `alongside` gives for it (from the sagas' checkpoints, read in the same query). If a rebuild started or
  * switched between reading the generations and writing, the write is refused by the generations
  * guard and planned once more against the new generations.
  */
@@ -108,17 +107,18 @@ async function applyToProjections(
   env: Env,
   db: Db,
   groups: readonly EntityGroup[],
-  alongside: (group: EntityGroup) => Statement[],
-): Promise<EntityGroup[]> {
+  alongside: (group: EntityGroup, delivered: Map<string, number>) => Statement[],
+): Promise<{ settled: EntityGroup[]; delivered: Map<string, number> }> {
   const pairs = uniquePairs(groups);
   for (let round = 0; ; round++) {
     const gens = await readGenerations(db, pairs);
-    const applied = await readCheckpoints(db, groups.flatMap((g) => targets(g, gens).map((t) => t.key)));
+    const keys = groups.flatMap((g) => targets(g, gens).map((t) => t.key));
+    const { applied, delivered } = await readProgress(db, keys, groups.map((g) => g.address));
     const plans: { group: EntityGroup; statements: Statement[] }[] = [];
     const unplanned: { group: EntityGroup; error: unknown }[] = [];
     for (const group of groups) {
       try {
-        plans.push({ group, statements: [...(await plan(env, db, group, gens, applied)), ...alongside(group)] });
+        plans.push({ group, statements: [...(await plan(env, db, group, gens, applied)), ...alongside(group, delivered)] });
       } catch (error) {
         unplanned.push({ group, error });
       }
@@ -132,7 +132,7 @@ async function applyToProjections(
     try {
       if (plans.length > 0) await writeBatch(db, [guard, recordHeads(db, plans.map((p) => headOf(p.group))), ...plans.flatMap((p) => p.statements)], {});
       for (const u of unplanned) await fail(db, u.group, u.error);
-      return plans.map((p) => p.group);
+      return { settled: plans.map((p) => p.group), delivered };
     } catch {
       if (round === 0 && (await generationsMoved(db, pairs, gens))) continue;
       for (const u of unplanned) await fail(db, u.group, u.error);
@@ -146,7 +146,7 @@ async function applyToProjections(
           await fail(db, p.group, error);
         }
       }
-      return settled;
+      return { settled, delivered };
     }
   }
 }
