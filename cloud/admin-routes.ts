@@ -133,7 +133,12 @@ adminRoutes.post("/projections/:name/rebuild", async (c) => {
   }
   const outcome = await rebuilderFor(c.env, c.req.param("name"), tenant).start(c.req.param("name"), tenant);
   if (!outcome) return problemResponse(problem("not-found", `no projection ${c.req.param("name")}`));
-  if ("alreadyRunning" in outcome) return problemResponse(problem("conflict", `a rebuild of ${c.req.param("name")} for ${tenant} is already running`));
+  if ("alreadyRunning" in outcome) {
+    const running = outcome.alreadyRunning;
+    return problemResponse(
+      problem("rebuild-in-progress", `a rebuild of ${running.projection} for ${tenant} is ${running.phase === "clearing" ? "clearing the old rows" : "running"} (generation ${running.generation})`),
+    );
+  }
   return c.json(outcome.started, 202);
 });
 

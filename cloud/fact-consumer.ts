@@ -9,20 +9,28 @@ import { backoffDelay } from "../src/core/backoff.js";
 import { cloudEventSchema, fromCloudEvent } from "../src/core/cloud-event.js";
 import type { EntityAddress } from "../src/core/entity-protocol.js";
 import type { RecordedEvent } from "../src/core/envelope.js";
-import { faultPoint, type FaultContext } from "../src/core/fault-injection.js";
+import { faultPoint, pausePoint, type FaultContext } from "../src/core/fault-injection.js";
 import { entityObjectName } from "../src/core/identifiers.js";
 import { logEvent } from "../src/core/log.js";
 import { traceIdOf } from "../src/core/trace-context.js";
 import { domain } from "../src/domain/index.js";
-import { applyStatements, checkpointId, readCheckpoints, type CheckpointKey } from "./checkpoints.js";
+import { sagas } from "../src/domain/sagas.js";
+import {
+  advanceSagaCheckpoints,
+  applyStatements,
+  checkpointId,
+  readProgress,
+  sagaCheckpointOf,
+  type CheckpointKey,
+} from "./checkpoints.js";
 import { recordHeads, type EntityHead } from "./entity-heads.js";
 import { entityStub, readFromEntity } from "./entity-reader.js";
 import { recordDeadLetter } from "./dead-letters.js";
-import { generationsOf, liveGenerations, readGenerations, type Generations } from "./generations.js";
+import { generationsGuard, generationsOf, liveGenerations, readGenerations, type Generations } from "./generations.js";
 import { recordFactApplied } from "./metrics-buffer.js";
 import type { Db, Projection, Statement } from "./projection.js";
 import { projections } from "./projections/index.js";
-import { routeFactsToSagas } from "./saga-router.js";
+import { concernsSagas, routeFactsToSagas } from "./saga-router.js";
 
 /** Equal to the queue's max_retries: the last attempt records a dead letter itself. */
 const MAX_ATTEMPTS = 5;
@@ -41,54 +49,154 @@ export async function consumeFacts(batch: MessageBatch<unknown>, env: Env): Prom
   const groups = await groupByEntity(db, batch.messages);
   if (groups.length === 0) return;
 
-  const gens = await readGenerations(
-    db,
-    groups.flatMap((g) => followers(g.address.entityType).map((p) => ({ projection: p.name, tenant: g.address.tenant }))),
-  );
-  const keys = groups.flatMap((g) => targets(g, gens).map((t) => t.key));
-  const applied = await readCheckpoints(db, keys);
-
-  const plans: { group: EntityGroup; statements: Statement[] }[] = [];
-  for (const group of groups) {
-    try {
-      plans.push({ group, statements: await plan(env, db, group, gens, applied) });
-    } catch (error) {
-      await fail(db, group, error);
+  // Groups whose facts no saga follows: their saga checkpoint advances in the projections' own
+  // write, sparing a D1 round trip.
+  const sagaFree = new Set<EntityGroup>();
+  const { settled, delivered } = await applyToProjections(env, db, groups, (group, delivered) => {
+    const from = sagaCheckpointOf(delivered, group.address);
+    const upTo = newest(group);
+    if (sagas.length === 0 || upTo <= from) {
+      sagaFree.add(group);
+      return [];
     }
-  }
-  const settled: EntityGroup[] = [];
-  try {
-    if (plans.length > 0) await writeBatch(db, [recordHeads(db, plans.map((p) => headOf(p.group))), ...plans.flatMap((p) => p.statements)], {});
-    settled.push(...plans.map((p) => p.group));
-  } catch {
-    // One entity's failure must not hold back the rest: apply entity by entity.
-    for (const p of plans) {
-      try {
-        await writeBatch(db, [recordHeads(db, [headOf(p.group)]), ...p.statements], p.group.address);
-        settled.push(p.group);
-      } catch (error) {
-        await fail(db, p.group, error);
-      }
-    }
-  }
-  // Projections are applied and checkpointed (a retry skips them); the sagas that follow come next.
-  const done = await Promise.all(
+    const facts = contiguous(group, from, upTo);
+    if (facts.length < upTo - from || concernsSagas(facts)) return [];
+    sagaFree.add(group);
+    return [advanceSagaCheckpoints(db, [{ address: group.address, seq: upTo }])];
+  });
+  // Projections are applied and checkpointed (a retry skips them); the sagas come next, from their
+  // own checkpoint, so a fact projections applied but sagas never got is handed over on a retry.
+  const handed = await Promise.all(
     settled.map(async (group) => {
+      if (sagaFree.has(group)) return { group, advanced: false };
       try {
-        // A lost fact that started a saga may reach the cloud only through gap repair.
-        await routeFactsToSagas(env, [...group.events.values(), ...group.repaired.values()]);
-        settle(group);
-        return group;
+        return { group, advanced: await deliverToSagas(env, group, sagaCheckpointOf(delivered, group.address)) };
       } catch (error) {
         await fail(db, group, error);
         return undefined;
       }
     }),
   );
-  // Tell each entity how far its facts are consumed; a lost acknowledgement only delays the next.
-  await Promise.allSettled(
-    done.flatMap((g) => (g ? [entityStub(env, g.address).acknowledge(g.address, newest(g))] : [])),
-  );
+  const done = handed.flatMap((h) => (h ? [h.group] : []));
+  const advanced = handed.flatMap((h) => (h?.advanced ? [h.group] : []));
+  let consumed = done;
+  if (advanced.length > 0) {
+    try {
+      await db.batch([advanceSagaCheckpoints(db, advanced.map((g) => ({ address: g.address, seq: newest(g) })))]);
+    } catch (error) {
+      // Delivered but not recorded: the retry hands the same facts again (sagas deduplicate).
+      for (const g of advanced) await fail(db, g, error);
+      consumed = done.filter((g) => !advanced.includes(g));
+    }
+  }
+  for (const group of consumed) settle(group);
+  // Tell each entity how far its facts are consumed (by projections and sagas both); a lost
+  // acknowledgement only delays the next.
+  await Promise.allSettled(consumed.map((g) => entityStub(env, g.address).acknowledge(g.address, newest(g))));
+}
+
+/**
+ * Applies the groups to every live generation of every projection that follows them; returns the
+ * groups now applied (failed ones are already scheduled for retry) and the sagas' checkpoints it
+ * read, each group written together with
+ * the statements `alongside` gives for it (from the sagas' checkpoints, read in the same query). If a rebuild started or
+ * switched between reading the generations and writing, the write is refused by the generations
+ * guard and planned once more against the new generations.
+ */
+async function applyToProjections(
+  env: Env,
+  db: Db,
+  groups: readonly EntityGroup[],
+  alongside: (group: EntityGroup, delivered: Map<string, number>) => Statement[],
+): Promise<{ settled: EntityGroup[]; delivered: Map<string, number> }> {
+  const pairs = uniquePairs(groups);
+  for (let round = 0; ; round++) {
+    const gens = await readGenerations(db, pairs);
+    const keys = groups.flatMap((g) => targets(g, gens).map((t) => t.key));
+    const { applied, delivered } = await readProgress(db, keys, groups.map((g) => g.address));
+    const plans: { group: EntityGroup; statements: Statement[] }[] = [];
+    const unplanned: { group: EntityGroup; error: unknown }[] = [];
+    for (const group of groups) {
+      try {
+        plans.push({ group, statements: [...(await plan(env, db, group, gens, applied)), ...alongside(group, delivered)] });
+      } catch (error) {
+        unplanned.push({ group, error });
+      }
+    }
+    const guard = generationsGuard(
+      db,
+      pairs.map((p) => ({ ...p, gens: generationsOf(gens, p.projection, p.tenant) })),
+    );
+    const paused = pausePoint("consumer.beforeWrite", groups[0]?.address);
+    if (paused) await paused;
+    try {
+      if (plans.length > 0) await writeBatch(db, [guard, recordHeads(db, plans.map((p) => headOf(p.group))), ...plans.flatMap((p) => p.statements)], {});
+      for (const u of unplanned) await fail(db, u.group, u.error);
+      return { settled: plans.map((p) => p.group), delivered };
+    } catch {
+      if (round === 0 && (await generationsMoved(db, pairs, gens))) continue;
+      for (const u of unplanned) await fail(db, u.group, u.error);
+      // One entity's failure must not hold back the rest: apply entity by entity.
+      const settled: EntityGroup[] = [];
+      for (const p of plans) {
+        try {
+          await writeBatch(db, [guard, recordHeads(db, [headOf(p.group)]), ...p.statements], p.group.address);
+          settled.push(p.group);
+        } catch (error) {
+          await fail(db, p.group, error);
+        }
+      }
+      return { settled, delivered };
+    }
+  }
+}
+
+function uniquePairs(groups: readonly EntityGroup[]): { projection: string; tenant: string }[] {
+  const pairs = new Map<string, { projection: string; tenant: string }>();
+  for (const g of groups) {
+    for (const p of followers(g.address.entityType)) pairs.set(`${p.name}|${g.address.tenant}`, { projection: p.name, tenant: g.address.tenant });
+  }
+  return [...pairs.values()];
+}
+
+async function generationsMoved(db: Db, pairs: readonly { projection: string; tenant: string }[], read: Map<string, Generations>): Promise<boolean> {
+  const now = await readGenerations(db, pairs).catch(() => read);
+  return pairs.some((p) => {
+    const a = generationsOf(read, p.projection, p.tenant);
+    const b = generationsOf(now, p.projection, p.tenant);
+    return a.active !== b.active || a.building !== b.building;
+  });
+}
+
+/**
+ * Hands the entity's facts after `from` (the sagas' checkpoint) up to the group's newest to every
+ * saga instance they concern, reading from the entity whatever the batch does not carry. True if
+ * the sagas' checkpoint is to advance (false: they already had everything).
+ */
+async function deliverToSagas(env: Env, group: EntityGroup, from: number): Promise<boolean> {
+  const upTo = newest(group);
+  if (sagas.length === 0 || upTo <= from) return false;
+  faultPoint("saga.deliver", group.address);
+  let facts = contiguous(group, from, upTo);
+  if (facts.length < upTo - from) {
+    // A lost fact that started a saga may reach the cloud only through this repair.
+    facts = await readFromEntity(env, group.address, from, upTo);
+    if (facts.length !== upTo - from) throw new Error(`entity log is missing facts ${from + 1}..${upTo}`);
+    for (const event of facts) if (!group.events.has(event.seq)) group.repaired.set(event.seq, event);
+  }
+  await routeFactsToSagas(env, facts);
+  return true;
+}
+
+/** The group's facts (its own and repaired ones) from `from + 1` on, as far as they run without a gap. */
+function contiguous(group: EntityGroup, from: number, upTo: number): RecordedEvent[] {
+  const run: RecordedEvent[] = [];
+  for (let seq = from + 1; seq <= upTo; seq++) {
+    const event = group.events.get(seq) ?? group.repaired.get(seq);
+    if (!event) break;
+    run.push(event);
+  }
+  return run;
 }
 
 async function groupByEntity(db: Db, messages: readonly Message<unknown>[]): Promise<EntityGroup[]> {
@@ -136,13 +244,13 @@ async function plan(env: Env, db: Db, group: EntityGroup, gens: Map<string, Gene
   for (const { projection, key } of targets(group, gens)) {
     const from = applied.get(checkpointId(key)) ?? 0;
     if (upTo <= from) continue;
-    let pending: RecordedEvent[] = [];
-    for (let seq = from + 1; seq <= upTo; seq++) {
-      const event = group.events.get(seq);
-      if (!event) break;
-      pending.push(event);
-    }
+    let pending = contiguous(group, from, upTo);
     if (pending.length < upTo - from) {
+      // The generation a rebuild is filling gets only what the batch and the active generation's
+      // repair (done first) already hold: where it is further behind, the rebuilder has not
+      // reached the entity yet and reads its log in pages (or its re-scan before the switch
+      // finds it); repairing it here would read whole logs into memory.
+      if (key.generation === generationsOf(gens, projection.name, group.address.tenant).building) continue;
       // A gap: an earlier fact is late or lost. The entity's log is the truth; read it.
       pending = await readFromEntity(env, group.address, from, upTo);
       if (pending.length !== upTo - from) throw new Error(`entity log is missing facts ${from + 1}..${upTo}`);

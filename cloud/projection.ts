@@ -19,6 +19,12 @@ export interface RowScope {
   readonly generation: number;
 }
 
+/** Whose rows to clear: every generation of the tenant except the one kept. */
+export interface ClearScope {
+  readonly tenant: string;
+  readonly keep: number;
+}
+
 export interface Projection {
   /** The `{view}` segment of `/v1/views/{view}`. */
   readonly name: string;
@@ -32,8 +38,12 @@ export interface Projection {
    * that can fold a run into a few statements saves D1 a statement per event.
    */
   applyRun?(db: Db, events: readonly RecordedEvent[], generation: number): readonly Statement[];
-  /** Statements that remove every row of one tenant's generation. */
-  clear(db: Db, scope: RowScope): readonly Statement[];
+  /**
+   * Statements that each remove at most `limit` rows of one tenant in any generation other than
+   * `keep` (one chunk of a cleanup, small enough for D1's per-call time limit; run again until
+   * they remove nothing).
+   */
+  clear(db: Db, scope: ClearScope, limit: number): readonly Statement[];
   /** Filters a list read accepts, each with a short description for the API reference. */
   readonly filters: Readonly<Record<string, string>>;
   list(db: Db, scope: RowScope, query: ListQuery, limit: number): Promise<unknown[]>;

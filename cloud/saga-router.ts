@@ -10,6 +10,11 @@ export function sagaStub(env: Env, id: string): SagaRpc {
   return env.SAGA.get(env.SAGA.idFromName(id)) as unknown as SagaRpc;
 }
 
+/** Whether any saga follows any of these facts (if none does, handing them over is a no-op). */
+export function concernsSagas(facts: readonly RecordedEvent[]): boolean {
+  return facts.some((fact) => sagas.some((saga) => saga.instanceOf(fact) !== null));
+}
+
 export async function routeFactsToSagas(env: Env, facts: readonly RecordedEvent[]): Promise<void> {
   const deliveries = new Map<string, { tenant: string; saga: string; instanceKey: string; facts: RecordedEvent[] }>();
   for (const fact of facts) {

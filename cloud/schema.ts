@@ -78,6 +78,23 @@ export const projectionCheckpoints = sqliteTable(
   ],
 );
 
+/**
+ * How far the sagas have been handed each entity's log: the last sequence number delivered to
+ * every saga that follows it. Advanced only after delivery succeeded, apart from projection
+ * checkpoints, so a fact that projections applied but sagas never saw is delivered on a retry.
+ */
+export const sagaCheckpoints = sqliteTable(
+  "saga_checkpoints",
+  {
+    tenantId: text("tenant_id").notNull(),
+    entityType: text("entity_type").notNull(),
+    entityId: text("entity_id").notNull(),
+    seq: integer("seq").notNull(),
+    deliveredAt: integer("delivered_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.entityType, t.entityId] })],
+);
+
 export const inventoryView = sqliteTable(
   "inventory_view",
   {

@@ -6,15 +6,14 @@ import { Hono, type Context } from "hono";
 import { decodeConsistencyToken } from "../src/core/consistency-token.js";
 import { problem, problemResponse } from "../src/core/problem.js";
 import type { RequestScope } from "../src/core/request-scope.js";
-import { checkpointId, readCheckpoints } from "./checkpoints.js";
 import { activeGeneration } from "./generations.js";
 import type { Db, Projection } from "./projection.js";
 import { projectionNamed } from "./projections/index.js";
+import { appliedInActive, CONSISTENCY_WAIT, probeDelays, waitUntilApplied } from "./read-your-writes.js";
 
 type AppContext = Context<{ Bindings: Env; Variables: RequestScope }>;
 
-const WAIT_MS = 2_000;
-const POLL_MS = 50;
+const DELAYS = probeDelays(CONSISTENCY_WAIT.firstMs, CONSISTENCY_WAIT.totalMs);
 const MAX_LIST = 500;
 
 export const viewRoutes = new Hono<{ Bindings: Env; Variables: RequestScope }>();
@@ -78,13 +77,10 @@ async function awaitConsistency(c: AppContext, db: Db, projection: Projection): 
     return problemResponse(problem("malformed-request", "Factline-Consistency is not a token this tenant was given"));
   }
   if (!projection.follows.includes(point.entityType)) return true;
-  const deadline = Date.now() + WAIT_MS;
-  for (;;) {
-    const generation = await activeGeneration(db, projection.name, point.tenant);
-    const key = { projection: projection.name, generation, tenant: point.tenant, entityType: point.entityType, entityId: point.entityId };
-    const applied = (await readCheckpoints(db, [key])).get(checkpointId(key)) ?? 0;
-    if (applied >= point.seq) return true;
-    if (Date.now() >= deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-  }
+  const at = { projection: projection.name, tenant: point.tenant, entityType: point.entityType, entityId: point.entityId };
+  return waitUntilApplied(
+    async () => (await appliedInActive(db, at)).seq >= point.seq,
+    DELAYS,
+    (ms) => scheduler.wait(ms),
+  );
 }

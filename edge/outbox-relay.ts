@@ -121,7 +121,11 @@ export class OutboxRelay {
   acknowledge(seq: number): void {
     const c = this.#cursors;
     if (seq <= c.ackedUpTo) return;
-    c.ackedUpTo = Math.min(seq, c.sentUpTo);
+    // Not clamped to what this object has recorded as sent: the consumer may apply a batch (or
+    // read facts back to repair a gap) before the send that carried them is recorded here, and
+    // forgetting that acknowledgement would re-send the facts once the deadline passed. The
+    // caller bounds `seq` by the log's head.
+    c.ackedUpTo = seq;
     if (c.ackedUpTo >= c.sentUpTo) c.redeliverAt = null;
     else c.redeliverAt = Date.now() + ACK_TIMEOUT_MS;
     c.redeliveries = 0;
@@ -168,7 +172,8 @@ export class OutboxRelay {
         for (const seq of this.#unsent.keys()) if (seq <= last.seq) this.#unsent.delete(seq);
         this.#pending = this.#count();
         c.sentUpTo = Math.max(c.sentUpTo, last.seq);
-        c.redeliverAt ??= Date.now() + Math.min(MAX_ACK_TIMEOUT_MS, ACK_TIMEOUT_MS * 2 ** c.redeliveries);
+        // Facts already acknowledged (they reached the consumer another way) need no deadline.
+        if (c.ackedUpTo < c.sentUpTo) c.redeliverAt ??= Date.now() + Math.min(MAX_ACK_TIMEOUT_MS, ACK_TIMEOUT_MS * 2 ** c.redeliveries);
         this.#saveCursors();
         sent += batch.length;
       }

@@ -202,6 +202,13 @@ describe("every problem type", () => {
       const t = await newTenant();
       await expectProblem(await admin("POST", "/tenants", { id: t.id, name: "again" }), "conflict", 409);
     },
+    "rebuild-in-progress": async () => {
+      const t = await newTenant();
+      const start = () => admin("POST", `/projections/inventory/rebuild?tenant=${t.id}`);
+      const answers = await Promise.all([start(), start()]);
+      expect(answers.map((r) => r.status).sort()).toEqual([202, 409]);
+      await expectProblem(answers.find((r) => r.status === 409)!, "rebuild-in-progress", 409);
+    },
     "version-mismatch": async () => {
       const t = await newTenant();
       const api = tenantClient(t.apiKey);

@@ -8,6 +8,8 @@ import { toCloudEvent } from "../src/core/cloud-event.js";
 import type { RecordedEvent } from "../src/core/envelope.js";
 import worker from "../worker.js";
 import { eventually, newTenant, tenantClient } from "./support/api.js";
+import { armFault, InjectedFault } from "../src/core/fault-injection.js";
+import { entityObjectName } from "../src/core/identifiers.js";
 import { holdRelay } from "./support/facts.js";
 import { adminCall, gatewayLedger, orderEnds, readEntity, sagaId, setGateway } from "./support/sagas.js";
 
@@ -28,6 +30,12 @@ async function redeliver(facts: readonly RecordedEvent[]): Promise<{ retried: nu
   await (worker.queue as ExportedHandlerQueueHandler<Env>)(batch, env, ctx);
   const result = await getQueueResult(batch, ctx);
   return { retried: result.retryMessages.length };
+}
+
+/** How far the entity has been told its facts are consumed. */
+function acknowledgedUpTo(tenant: string, type: string, id: string): Promise<number> {
+  const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant, type, id)));
+  return runInDurableObject(stub, (_actor, state) => state.storage.sql.exec<{ acked_up_to: number }>("SELECT acked_up_to FROM relay_state").one().acked_up_to);
 }
 
 async function sagaLog(id: string): Promise<string[]> {
@@ -99,6 +107,40 @@ describe("saga delivery", () => {
       expect(status).toBe("compensated");
       expect((await readEntity(api, "inventory", "s1")).state).toMatchObject({ onHand: 5, reserved: 0, available: 5 });
     } finally {
+      held();
+    }
+  });
+
+  it("hands facts recovered by gap repair to the sagas on the retry after handing them over failed", async () => {
+    const tenant = await newTenant("f5");
+    const api = tenantClient(tenant.apiKey);
+    expect((await api.command("inventory", "s1", "restock", { quantity: 5 })).status).toBe(200);
+    const held = holdRelay(tenant.id);
+    const sagasDown = armFault("saga.deliver", (ctx) => {
+      if (ctx.tenant === tenant.id) throw new InjectedFault("saga.deliver");
+    });
+    try {
+      await api.command("orders", "o-1", "create", { customerId: "c", items: [{ sku: "s1", quantity: 2, unitPrice: 3 }] });
+      await api.command("orders", "o-1", "cancel", { reason: "changed my mind" });
+      const [, cancelled] = await log(api, "orders", "o-1");
+      // Projections apply OrderCreated (read back from the entity) and OrderCancelled; the sagas fail.
+      expect(await redeliver([cancelled!])).toEqual({ retried: 1 });
+      const view = await api.get("/v1/views/orders/o-1");
+      expect(((await view.json()) as { status: string }).status).toBe("cancelled");
+      // Not acknowledged: the sagas have not consumed the facts yet.
+      expect(await acknowledgedUpTo(tenant.id, "orders", "o-1")).toBe(0);
+      sagasDown();
+      // The retry carries only OrderCancelled, and projections skip it; the sagas still get OrderCreated.
+      expect(await redeliver([cancelled!])).toEqual({ retried: 0 });
+      expect(await acknowledgedUpTo(tenant.id, "orders", "o-1")).toBe(2);
+      const status = await eventually(async () => {
+        const res = await adminCall(`/admin/sagas/${sagaId(tenant.id, "o-1")}`);
+        const saga = res.status === 200 ? ((await res.json()) as { status: string }) : undefined;
+        return saga?.status === "compensated" ? saga.status : undefined;
+      });
+      expect(status).toBe("compensated");
+    } finally {
+      sagasDown();
       held();
     }
   });

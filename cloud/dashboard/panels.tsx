@@ -111,7 +111,8 @@ export function ProjectionsTable({ items, csrf, action }: { items: readonly Proj
               <td>
                 {p.rebuild ? (
                   <span role="status">
-                    generation {p.rebuild.generation}: {p.rebuild.entitiesDone} of {p.rebuild.entitiesTotal} entities, since {when(p.rebuild.startedAt)}
+                    generation {p.rebuild.generation} ({p.rebuild.phase}): {p.rebuild.entitiesDone} of {p.rebuild.entitiesTotal} entities, since {when(p.rebuild.startedAt)}
+                    {p.rebuild.failures > 0 ? <span class="bad"> — failed {p.rebuild.failures}× ({p.rebuild.lastError}), retrying</span> : null}
                   </span>
                 ) : (
                   <form method="post" action={action(p.name)} class="inline">

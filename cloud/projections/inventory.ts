@@ -72,7 +72,9 @@ export const inventoryProjection = defineProjection({
     }
     return last ? adjust(db, last, g, sum) : [];
   },
-  clear: (db, scope) => [db.delete(t).where(scoped(scope))],
+  clear: (db, scope, limit) => [
+    db.delete(t).where(sql`rowid IN (SELECT rowid FROM ${t} WHERE ${t.tenantId} = ${scope.tenant} AND ${t.generation} <> ${scope.keep} LIMIT ${limit})`),
+  ],
   filters: {},
   list: (db, scope, _query, limit) => db.select(columns).from(t).where(scoped(scope)).orderBy(asc(t.sku)).limit(limit),
   get: async (db, scope, key) => (await db.select(columns).from(t).where(and(scoped(scope), eq(t.sku, key))).limit(1))[0],

@@ -1,5 +1,5 @@
 // The `orders` view: one row per order, listable by status and by customer.
-import { and, asc, eq, type SQL } from "drizzle-orm";
+import { and, asc, eq, sql, type SQL } from "drizzle-orm";
 import type { RecordedEvent } from "../../src/core/envelope.js";
 import { defineProjection, type Db, type RowScope } from "../projection.js";
 import { ordersView as t } from "../schema.js";
@@ -49,7 +49,9 @@ export const ordersProjection = defineProjection({
     OrderShipped: (db, e, g) => setStatus(db, e, g, "shipped"),
     OrderCancelled: (db, e, g) => setStatus(db, e, g, "cancelled", (e.data as { reason: string }).reason),
   },
-  clear: (db, scope) => [db.delete(t).where(scoped(scope))],
+  clear: (db, scope, limit) => [
+    db.delete(t).where(sql`rowid IN (SELECT rowid FROM ${t} WHERE ${t.tenantId} = ${scope.tenant} AND ${t.generation} <> ${scope.keep} LIMIT ${limit})`),
+  ],
   filters: { status: "pending, confirmed, shipped or cancelled", customerId: "the customer's id" },
   list: (db, scope, query, limit) => {
     const where: (SQL | undefined)[] = [scoped(scope)];

@@ -14,7 +14,15 @@ export type FaultPoint =
    * the whole delivery (no entity in the context) and, once that has failed, for each entity's own
    * batch (its address in the context).
    */
-  | "consumer.batch";
+  | "consumer.batch"
+  /** Before the consumer hands an entity's facts to its sagas: fail that delivery. */
+  | "saga.deliver"
+  /** At the start of each projection rebuild step: fail the step as a D1 or entity error would. */
+  | "rebuild.step"
+  /** Before a rebuild step's D1 batch of replayed statements: fail it as a D1 error would. */
+  | "rebuild.batch"
+  /** After a rebuild switched generations, before it cleaned up: a crash here repeats the finish. */
+  | "rebuild.afterSwitch";
 
 /** Points where a test may rewrite what passes through (drop, duplicate, reorder, delay). */
 export type TransformPoint =
@@ -43,6 +51,30 @@ export function armFault(point: FaultPoint, fault: Fault): () => void {
 export function faultPoint(point: FaultPoint, context: FaultContext = {}): void {
   const fault = armed.get(point);
   fault?.(context);
+}
+
+/** Points where a test may hold the runtime across an await, to interleave another actor there. */
+export type PausePoint =
+  /** After the consumer read generations and checkpoints, before its D1 write. */
+  | "consumer.beforeWrite"
+  /** After a rebuild's re-scan found no entity behind, before its conditional switch. */
+  | "rebuild.beforeSwitch";
+
+/** A test's hold at a pause point: the runtime waits for the promise before it goes on. */
+export type Pause = (context: FaultContext) => Promise<void>;
+const pauses = new Map<PausePoint, Pause>();
+
+/** Arms a pause (the runtime awaits it at the point); returns the function that disarms it. */
+export function armPause(point: PausePoint, pause: Pause): () => void {
+  pauses.set(point, pause);
+  return () => {
+    if (pauses.get(point) === pause) pauses.delete(point);
+  };
+}
+
+/** Called by the runtime at each pause point: a promise to await, or undefined (never armed in production). */
+export function pausePoint(point: PausePoint, context: FaultContext = {}): Promise<void> | undefined {
+  return pauses.get(point)?.(context);
 }
 
 type Transform = (value: unknown[], context: FaultContext) => unknown[];

@@ -11,6 +11,7 @@ const catalogue = {
   "method-not-allowed": { status: 405, title: "Method not allowed" },
   "idempotency-key-in-flight": { status: 409, title: "A request with this Idempotency-Key is still in flight" },
   conflict: { status: 409, title: "Conflict" },
+  "rebuild-in-progress": { status: 409, title: "A rebuild of this projection is already running for the tenant" },
   "version-mismatch": { status: 412, title: "The entity is at another version" },
   "payload-too-large": { status: 413, title: "The request body is too large" },
   "unsupported-media-type": { status: 415, title: "The request body must be JSON" },

@@ -294,6 +294,22 @@ class Restart implements fc.AsyncCommand<Model, Real> {
   toString = () => `restart t${this.tenant}/${this.sku}`;
 }
 
+/** An operator rebuilds a projection while commands flow; sometimes two starts race. */
+class RebuildProjection implements fc.AsyncCommand<Model, Real> {
+  constructor(readonly tenant: number, readonly projection: "inventory" | "orders", readonly twice: boolean) {}
+  check = () => true;
+  async run(_m: Model, r: Real): Promise<void> {
+    countFault(this.twice ? "rebuild started twice at once" : "rebuild started");
+    const start = () => adminCall(`/admin/projections/${this.projection}/rebuild?tenant=${r.tenants[this.tenant]!.id}`, { method: "POST" });
+    const answers = await Promise.all(this.twice ? [start(), start()] : [start()]);
+    const statuses = answers.map((a) => a.status);
+    // One start wins; the other (or a start while an earlier rebuild runs) is a 409, never a 500.
+    expect(statuses.every((s) => s === 202 || s === 409)).toBe(true);
+    expect(statuses.filter((s) => s === 202).length).toBeLessThanOrEqual(1);
+  }
+  toString = () => `rebuild ${this.projection} (t${this.tenant})${this.twice ? ", two starts at once" : ""}`;
+}
+
 const stubOf = (tenant: string, type: string, id: string) => env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant, type, id)));
 const sagaStubOf = (tenant: string, orderId: string) => env.SAGA.get(env.SAGA.idFromName(sagaId(tenant, orderId)));
 
@@ -328,6 +344,7 @@ const commandList = fc.commands(
     fc.constantFrom<BatchOp>("drop", "duplicate", "reverse", "delay").map((op) => new NextBatch(op)),
     fc.constant(new DeliverDelayed()),
     fc.tuple(tenant, fc.constantFrom(...SKUS, ...ORDER_SKUS)).map(([t, s]) => new Restart(t, s)),
+    fc.tuple(tenant, fc.constantFrom<"inventory" | "orders">("inventory", "orders"), fc.boolean()).map(([t, p, twice]) => new RebuildProjection(t, p, twice)),
   ],
   { maxCommands: 30, size: "large" },
 );
@@ -431,6 +448,14 @@ async function quiesce(m: Model, r: Real): Promise<void> {
     await evictDurableObject(stub);
     await runDurableObjectAlarm(stub);
   }
+  // Every rebuild started during the run switches (the checks then read the rebuilt views).
+  await eventually(async () => {
+    for (const t of r.tenants) {
+      const res = await adminCall(`/admin/projections?tenant=${t.id}`);
+      if (((await res.json()) as { items: { rebuild: unknown }[] }).items.some((p) => p.rebuild !== null)) return undefined;
+    }
+    return true;
+  }, 60_000);
   // A saga that does not end in time is reported by the checks with the status it is stuck in.
   await eventually(async () => {
     for (const o of m.orders) {
@@ -556,6 +581,18 @@ async function checkInvariants(m: Model, r: Real): Promise<void> {
       expect({ sku: k, shippedFor: orderId, orderShipped: shippedOrders.has(key(Number(t), orderId)) }).toEqual({ sku: k, shippedFor: orderId, orderShipped: true });
     }
     if (log.length > 0) await viewConverges(tenantRef.apiKey, `/v1/views/inventory/${s}`, stockViewMatches(log, state));
+  }
+
+  // Rebuilds leave rows only in the generation that serves reads.
+  for (const t of r.tenants) {
+    const stray = await env.DB.prepare(
+      `SELECT v.p, v.generation FROM (SELECT 'inventory' AS p, generation FROM inventory_view WHERE tenant_id = ?1
+         UNION SELECT 'orders', generation FROM orders_view WHERE tenant_id = ?1) AS v
+        WHERE v.generation <> coalesce((SELECT g.active FROM projection_generations g WHERE g.projection = v.p AND g.tenant_id = ?1), 0)`,
+    )
+      .bind(t.id)
+      .all<{ p: string; generation: number }>();
+    expect({ tenant: t.id, stray: stray.results }).toEqual({ tenant: t.id, stray: [] });
   }
 
   // Facts dropped before later facts of their entity: the consumer had a gap to repair.

@@ -1,0 +1,319 @@
+// Projection rebuilds under crashes and races: every step may run twice, starts may race, and
+// consumer batches may read the generations just before a rebuild starts or switches. In every
+// case the view ends equal to the fold of the entity logs, with no rows left in other generations.
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { drizzle } from "drizzle-orm/d1";
+import { afterEach, describe, expect, it } from "vitest";
+import { inventoryProjection } from "../cloud/projections/inventory.js";
+import { rebuildRetryDelay } from "../cloud/projection-rebuilder.js";
+import { armFault, armPause, InjectedFault } from "../src/core/fault-injection.js";
+import { ADMIN_TOKEN, call, eventually, newTenant, tenantClient } from "./support/api.js";
+import { deliver, holdRelay, logOf } from "./support/facts.js";
+
+const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+const disarm: (() => void)[] = [];
+afterEach(() => {
+  while (disarm.length) disarm.pop()?.();
+});
+
+interface RebuildView {
+  generation: number;
+  phase: string;
+  failures: number;
+  lastError: string | null;
+  retryAt: number | null;
+}
+
+async function rebuildOf(tenant: string): Promise<RebuildView | null> {
+  const res = await call(`/admin/projections?tenant=${tenant}`, { headers: admin });
+  const body = (await res.json()) as { items: { name: string; rebuild: RebuildView | null }[] };
+  return body.items.find((p) => p.name === "inventory")!.rebuild;
+}
+
+function startRebuild(tenant: string): Promise<Response> {
+  return call(`/admin/projections/inventory/rebuild?tenant=${tenant}`, { method: "POST", headers: admin });
+}
+
+async function rebuilt(tenant: string): Promise<void> {
+  await eventually(async () => ((await rebuildOf(tenant)) === null ? true : undefined), 20_000);
+}
+
+function rebuilder(tenant: string) {
+  return env.REBUILDER.get(env.REBUILDER.idFromName(`inventory:${tenant}`));
+}
+
+/** The inventory view row and the entity's own state, which the row must equal. */
+async function rowAndState(apiKey: string, sku: string) {
+  const api = tenantClient(apiKey);
+  const row = (await (await api.get(`/v1/views/inventory/${sku}`)).json()) as Record<string, unknown>;
+  const entity = (await (await api.get(`/v1/entities/inventory/${sku}`)).json()) as { version: number; state: Record<string, unknown> };
+  return {
+    row: { onHand: row["onHand"], reserved: row["reserved"], available: row["available"], version: row["version"] },
+    fold: { onHand: entity.state["onHand"], reserved: entity.state["reserved"], available: entity.state["available"], version: entity.version },
+  };
+}
+
+/** Generations that still hold rows or checkpoints of the tenant's inventory view. */
+async function generationsWithData(tenant: string): Promise<number[]> {
+  const rows = await env.DB.prepare(
+    `SELECT generation FROM inventory_view WHERE tenant_id = ?1
+     UNION SELECT generation FROM projection_checkpoints WHERE projection = 'inventory' AND tenant_id = ?1 ORDER BY generation`,
+  )
+    .bind(tenant)
+    .all<{ generation: number }>();
+  return rows.results.map((r) => r.generation);
+}
+
+async function settledRow(apiKey: string, sku: string, version: number) {
+  return eventually(async () => {
+    const res = await tenantClient(apiKey).get(`/v1/views/inventory/${sku}`);
+    const row = res.status === 200 ? ((await res.json()) as { version: number }) : undefined;
+    return row?.version === version ? row : undefined;
+  });
+}
+
+describe("rebuild steps run twice", () => {
+  it("keeps the new generation when the finish runs again after its switch committed", async () => {
+    const tenant = await newTenant("f3");
+    const api = tenantClient(tenant.apiKey);
+    await api.command("inventory", "a", "restock", { quantity: 6 });
+    await api.command("inventory", "a", "reserve", { orderId: "o1", quantity: 2 });
+    await settledRow(tenant.apiKey, "a", 2);
+    let crashes = 0;
+    disarm.push(
+      armFault("rebuild.afterSwitch", (ctx) => {
+        // D1 committed the switch, then the step failed: the alarm runs the finish again.
+        if (ctx.tenant === tenant.id && crashes++ === 0) throw new InjectedFault("rebuild.afterSwitch");
+      }),
+    );
+    expect((await startRebuild(tenant.id)).status).toBe(202);
+    await rebuilt(tenant.id);
+    expect(crashes).toBeGreaterThanOrEqual(2);
+
+    const after = await rowAndState(tenant.apiKey, "a");
+    expect(after.row).toEqual(after.fold);
+    expect(await generationsWithData(tenant.id)).toEqual([1]);
+    // Later deltas land on the rebuilt row, not on a row cleared under its checkpoint.
+    await api.command("inventory", "a", "restock", { quantity: 1 });
+    await settledRow(tenant.apiKey, "a", 3);
+    const later = await rowAndState(tenant.apiKey, "a");
+    expect(later.row).toEqual(later.fold);
+  });
+
+  it("clears an old generation in chunks that never touch the kept one", async () => {
+    const tenant = `chunk-${Date.now().toString(36)}`;
+    const insert = (generation: number, sku: string) =>
+      env.DB.prepare("INSERT INTO inventory_view (tenant_id, generation, sku, updated_at) VALUES (?, ?, ?, '')").bind(tenant, generation, sku);
+    await env.DB.batch([insert(0, "a"), insert(0, "b"), insert(0, "c"), insert(1, "a")]);
+    const db = drizzle(env.DB);
+    const chunk = async () => {
+      const [statement] = inventoryProjection.clear(db, { tenant, keep: 1 }, 2);
+      const result = (await db.batch([statement!]))[0] as D1Result;
+      return result.meta.changes;
+    };
+    expect([await chunk(), await chunk(), await chunk()]).toEqual([2, 1, 0]);
+    const left = await env.DB.prepare("SELECT generation, sku FROM inventory_view WHERE tenant_id = ?").bind(tenant).all();
+    expect(left.results).toEqual([{ generation: 1, sku: "a" }]);
+  });
+});
+
+describe("the switch", () => {
+  it("waits for an entity that fell behind in the new generation after the re-scan, then switches with it", async () => {
+    const tenant = await newTenant("hold");
+    const api = tenantClient(tenant.apiKey);
+    await api.command("inventory", "a", "restock", { quantity: 2 });
+    await api.command("inventory", "b", "restock", { quantity: 3 });
+    await settledRow(tenant.apiKey, "a", 1);
+    await settledRow(tenant.apiKey, "b", 1);
+    let held = 0;
+    disarm.push(
+      armPause("rebuild.beforeSwitch", async (ctx) => {
+        if (ctx.tenant !== tenant.id || held++ > 0) return;
+        // Entity b leaves the new generation (its row and checkpoint) right after the re-scan.
+        await env.DB.batch([
+          env.DB.prepare("DELETE FROM inventory_view WHERE tenant_id = ? AND generation = 1 AND sku = 'b'").bind(tenant.id),
+          env.DB.prepare("DELETE FROM projection_checkpoints WHERE projection = 'inventory' AND tenant_id = ? AND generation = 1 AND entity_id = 'b'").bind(tenant.id),
+        ]);
+      }),
+    );
+    expect((await startRebuild(tenant.id)).status).toBe(202);
+    await rebuilt(tenant.id);
+    expect(held).toBeGreaterThanOrEqual(2);
+    for (const sku of ["a", "b"]) {
+      const row = await rowAndState(tenant.apiKey, sku);
+      expect(row.row).toEqual(row.fold);
+    }
+  });
+});
+
+describe("rebuild jobs of the previous layout", () => {
+  it("restarts a job left by the previous rebuilder from its preparation, and completes it", async () => {
+    const tenant = await newTenant("legacy");
+    await tenantClient(tenant.apiKey).command("inventory", "a", "restock", { quantity: 2 });
+    await settledRow(tenant.apiKey, "a", 1);
+    const stub = rebuilder(tenant.id);
+    await runInDurableObject(stub, (_instance, state) => {
+      state.storage.sql.exec("CREATE TABLE job (singleton INTEGER PRIMARY KEY, projection TEXT, tenant TEXT, generation INTEGER, total INTEGER, started_at INTEGER)");
+      state.storage.sql.exec("INSERT INTO job VALUES (1, 'inventory', ?, 7, 1, ?)", tenant.id, Date.now());
+    });
+    await evictDurableObject(stub);
+    expect(await rebuildOf(tenant.id)).toMatchObject({ phase: "preparing", generation: 0 });
+    await rebuilt(tenant.id);
+    const row = await rowAndState(tenant.apiKey, "a");
+    expect(row.row).toEqual(row.fold);
+    expect(await generationsWithData(tenant.id)).toEqual([1]);
+  });
+});
+
+describe("rebuild starts", () => {
+  it("answers twelve concurrent starts with one 202 and eleven 409 rebuild-in-progress", async () => {
+    const tenant = await newTenant("f6a");
+    await tenantClient(tenant.apiKey).command("inventory", "a", "restock", { quantity: 1 });
+    const answers = await Promise.all(Array.from({ length: 12 }, () => startRebuild(tenant.id)));
+    const statuses = answers.map((r) => r.status).sort();
+    expect(statuses).toEqual([202, ...Array<number>(11).fill(409)]);
+    for (const res of answers.filter((r) => r.status === 409)) {
+      expect(res.headers.get("content-type")).toContain("application/problem+json");
+      expect(((await res.json()) as { type: string }).type).toBe("https://factline.dev/problems/rebuild-in-progress");
+    }
+    await rebuilt(tenant.id);
+  });
+
+  it("keeps a new entity whose first fact was applied by a batch that read the generations before the start", async () => {
+    const tenant = await newTenant("f6b");
+    const api = tenantClient(tenant.apiKey);
+    await api.command("inventory", "old", "restock", { quantity: 1 });
+    await settledRow(tenant.apiKey, "old", 1);
+    const held = holdRelay(tenant.id);
+    disarm.push(held);
+    await api.command("inventory", "new", "restock", { quantity: 4 });
+    let paused = false;
+    disarm.push(
+      armPause("consumer.beforeWrite", async (ctx) => {
+        if (ctx.tenant !== tenant.id || paused) return;
+        paused = true;
+        // The batch has read "no rebuild"; the rebuild starts and lists entities before it writes.
+        expect((await startRebuild(tenant.id)).status).toBe(202);
+      }),
+    );
+    await deliver(await logOf(tenant.apiKey, "inventory", "new"));
+    expect(paused).toBe(true);
+    await rebuilt(tenant.id);
+
+    const row = await rowAndState(tenant.apiKey, "new");
+    expect(row.row).toEqual(row.fold);
+    expect(await generationsWithData(tenant.id)).toEqual([1]);
+  });
+
+  it("leaves no orphan rows when a batch that read the old generation writes after the switch", async () => {
+    const tenant = await newTenant("f16");
+    const api = tenantClient(tenant.apiKey);
+    await api.command("inventory", "a", "restock", { quantity: 1 });
+    await settledRow(tenant.apiKey, "a", 1);
+    const held = holdRelay(tenant.id);
+    disarm.push(held);
+    await api.command("inventory", "a", "restock", { quantity: 2 });
+    let paused = false;
+    disarm.push(
+      armPause("consumer.beforeWrite", async (ctx) => {
+        if (ctx.tenant !== tenant.id || paused) return;
+        paused = true;
+        // The batch has read generation 0 as active; a whole rebuild switches and clears it.
+        expect((await startRebuild(tenant.id)).status).toBe(202);
+        await rebuilt(tenant.id);
+      }),
+    );
+    await deliver(await logOf(tenant.apiKey, "inventory", "a"));
+    expect(paused).toBe(true);
+
+    expect(await generationsWithData(tenant.id)).toEqual([1]);
+    const row = await rowAndState(tenant.apiKey, "a");
+    expect(row.row).toEqual(row.fold);
+  });
+});
+
+describe("rebuild failures and load", () => {
+  it("retries a failing step with growing delay and shows the failures in the projection status", async () => {
+    const tenant = await newTenant("f15");
+    await tenantClient(tenant.apiKey).command("inventory", "a", "restock", { quantity: 1 });
+    await settledRow(tenant.apiKey, "a", 1);
+    const stop = armFault("rebuild.step", (ctx) => {
+      if (ctx.tenant === tenant.id) throw new InjectedFault("rebuild.step");
+    });
+    disarm.push(stop);
+    expect((await startRebuild(tenant.id)).status).toBe(202);
+    const first = (await rebuildOf(tenant.id))!;
+    expect(first).toMatchObject({ failures: 1, lastError: "injected fault at rebuild.step", phase: "preparing" });
+
+    const before = Date.now();
+    expect(await runDurableObjectAlarm(rebuilder(tenant.id))).toBe(true);
+    const second = (await rebuildOf(tenant.id))!;
+    expect(second.failures).toBe(2);
+    expect(second.retryAt! - before).toBeGreaterThanOrEqual(rebuildRetryDelay(2));
+    expect(rebuildRetryDelay(2)).toBe(2 * rebuildRetryDelay(1));
+    expect(rebuildRetryDelay(1_000)).toBe(rebuildRetryDelay(30));
+
+    stop();
+    await runDurableObjectAlarm(rebuilder(tenant.id));
+    await rebuilt(tenant.id);
+    const row = await rowAndState(tenant.apiKey, "a");
+    expect(row.row).toEqual(row.fold);
+  });
+
+  it("backs off, instead of spinning, while D1 refuses every replay batch", async () => {
+    const tenant = await newTenant("f15d");
+    await tenantClient(tenant.apiKey).command("inventory", "a", "restock", { quantity: 1 });
+    await settledRow(tenant.apiKey, "a", 1);
+    const stop = armFault("rebuild.batch", (ctx) => {
+      if (ctx.tenant === tenant.id) throw new InjectedFault("rebuild.batch");
+    });
+    disarm.push(stop);
+    expect((await startRebuild(tenant.id)).status).toBe(202);
+    const failing = await eventually(async () => {
+      const status = await rebuildOf(tenant.id);
+      return status && status.failures > 0 ? status : undefined;
+    });
+    expect(failing).toMatchObject({ phase: "replaying", failures: 1, lastError: "no entity could be applied: injected fault at rebuild.batch" });
+
+    stop();
+    await runDurableObjectAlarm(rebuilder(tenant.id));
+    await rebuilt(tenant.id);
+    const row = await rowAndState(tenant.apiKey, "a");
+    expect(row.row).toEqual(row.fold);
+  });
+
+  it("leaves an entity the rebuilder has not reached to the rebuilder when the consumer sees a gap", async () => {
+    const tenant = await newTenant("f15g");
+    const api = tenantClient(tenant.apiKey);
+    await api.command("inventory", "a", "restock", { quantity: 1 });
+    await settledRow(tenant.apiKey, "a", 1);
+    const held = holdRelay(tenant.id);
+    disarm.push(held);
+    await api.command("inventory", "a", "restock", { quantity: 2 });
+    await api.command("inventory", "a", "restock", { quantity: 3 });
+    // The rebuild prepares, then stalls before replaying anything.
+    let steps = 0;
+    const stall = armFault("rebuild.step", (ctx) => {
+      if (ctx.tenant === tenant.id && steps++ > 0) throw new InjectedFault("rebuild.step");
+    });
+    disarm.push(stall);
+    expect((await startRebuild(tenant.id)).status).toBe(202);
+    const [, , third] = await logOf(tenant.apiKey, "inventory", "a");
+    await deliver([third!]);
+
+    // The active generation was repaired from the log; the new one was left alone.
+    const checkpoints = await env.DB.prepare(
+      "SELECT generation, seq FROM projection_checkpoints WHERE projection = 'inventory' AND tenant_id = ? ORDER BY generation",
+    )
+      .bind(tenant.id)
+      .all();
+    expect(checkpoints.results).toEqual([{ generation: 0, seq: 3 }]);
+
+    stall();
+    await runDurableObjectAlarm(rebuilder(tenant.id));
+    await rebuilt(tenant.id);
+    const row = await rowAndState(tenant.apiKey, "a");
+    expect(row.row).toEqual(row.fold);
+  });
+});
