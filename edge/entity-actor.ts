@@ -6,7 +6,10 @@ import { DurableObject } from "cloudflare:workers";
 import { SQLSchemaMigrations } from "durable-utils/sql-migrations";
 import { isRejection, type EntityType } from "../src/core/entity.js";
 import type { CommandResult, EntitySnapshotView, EventPage, RecordedEvent } from "../src/core/envelope.js";
-import { decodeHlc, encodeHlc, HLC_ZERO, tick, type Hlc } from "../src/core/hlc.js";
+import { MAX_FACT_MESSAGE_BYTES, queueMessageBytes, toCloudEvent } from "../src/core/cloud-event.js";
+import { checkCommandMetadata, metadataProblem } from "../src/core/command-metadata.js";
+import { decodeHlc, decodeStoredHlc, encodeHlc, HLC_ZERO, tick, type Hlc } from "../src/core/hlc.js";
+import { ifMatchSatisfied, type IfMatch } from "../src/core/if-match.js";
 import type { CommandEnvelope, CommandOutcome, EntityAddress, EntityRpc } from "../src/core/entity-protocol.js";
 import { logEvent, setLogLevel } from "../src/core/log.js";
 import { problem } from "../src/core/problem.js";
@@ -60,6 +63,9 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     const now = Date.now();
     const entity = this.#bind(envelope);
     if (!entity) return { ok: false, problem: problem("not-found", `no entity type ${envelope.entityType}`) };
+    // The tenant API checked these already; sagas and other callers reach this over RPC.
+    const refused = checkCommandMetadata(envelope, now);
+    if (refused) return { ok: false, problem: metadataProblem(refused) };
 
     if (envelope.idempotencyKey !== null && envelope.fingerprint !== null) {
       const seen = entity.idempotency.lookup(envelope.idempotencyKey, envelope.fingerprint, now);
@@ -71,10 +77,12 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
         };
       }
     }
-    if (envelope.expectedVersion !== null && envelope.expectedVersion !== entity.version) {
+    const precondition: IfMatch | null =
+      envelope.ifMatch ?? (envelope.expectedVersion === null ? null : { kind: "versions", versions: [envelope.expectedVersion] });
+    if (precondition !== null && !ifMatchSatisfied(precondition, entity.version)) {
       return {
         ok: false,
-        problem: problem("version-mismatch", `expected version ${envelope.expectedVersion}, the entity is at ${entity.version}`),
+        problem: problem("version-mismatch", `If-Match does not name version ${entity.version}, the entity's current version`),
       };
     }
     const maxBacklog = Number(this.env.ENTITY_MAX_BACKLOG) || DEFAULT_MAX_BACKLOG;
@@ -93,7 +101,8 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
       return { ok: false, problem: problem("business-rule", decision.detail, { code: decision.code }) };
     }
 
-    const cause = envelope.causeHlc ? decodeHlc(envelope.causeHlc) : undefined;
+    // Checked above (checkCommandMetadata): well-formed and within the drift bound.
+    const cause = envelope.causeHlc === null ? undefined : decodeHlc(envelope.causeHlc);
     let hlc = entity.hlc;
     let state = entity.state;
     const recorded: RecordedEvent[] = decision.map((event, i) => {
@@ -118,6 +127,19 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
         },
       };
     });
+    // Facts are immutable: one the queue could never carry must not be recorded at all.
+    for (const event of recorded) {
+      const bytes = queueMessageBytes(toCloudEvent(event));
+      if (bytes > MAX_FACT_MESSAGE_BYTES) {
+        return {
+          ok: false,
+          problem: problem(
+            "fact-too-large",
+            `the ${event.type} fact would be ${bytes} bytes as a queue message; at most ${MAX_FACT_MESSAGE_BYTES} can be relayed`,
+          ),
+        };
+      }
+    }
     const version = entity.version + recorded.length;
     const result: CommandResult = { type: envelope.entityType, id: envelope.entityId, version, events: recorded };
     const every = entity.entity.snapshotEvery;
@@ -222,7 +244,8 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
       idempotency: new IdempotencyStore(this.ctx.storage.sql),
       state: log.stateAt(version),
       version,
-      hlc: (lastHlc && decodeHlc(lastHlc)) || HLC_ZERO,
+      // An undecodable head throws: restarting the clock from zero would stamp new events before old ones.
+      hlc: lastHlc === null ? HLC_ZERO : decodeStoredHlc(lastHlc),
     };
     return this.#loaded;
   }
