@@ -37,6 +37,18 @@ async function viewRow(apiKey: string, sku: string) {
   return res.status === 200 ? ((await res.json()) as Record<string, unknown>) : undefined;
 }
 
+/** A dashboard page as the tenant's operator sees it (signed in with the tenant's key). */
+async function dashboardPage(apiKey: string, path: string): Promise<string> {
+  const signIn = await call("/dashboard/sign-in", {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", origin: "https://factline.test" },
+    body: new URLSearchParams({ secret: apiKey }).toString(),
+    redirect: "manual",
+  });
+  const cookie = /factline_session=[^;]+/.exec(signIn.headers.get("set-cookie") ?? "")?.[0] ?? "";
+  return (await call(path, { headers: { cookie, accept: "text/html" }, redirect: "manual" })).text();
+}
+
 function entityStub(tenant: string, type: string, id: string): EntityRpc {
   return env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant, type, id))) as unknown as EntityRpc;
 }
@@ -189,6 +201,7 @@ describe("facts the queue could not carry", () => {
 
     const listed = (await (await admin("GET", `/parked-facts?tenant=${tenant.id}`)).json()) as { items: Record<string, unknown>[] };
     expect(listed.items).toEqual([expect.objectContaining({ tenantId: tenant.id, entityType: "inventory", entityId: "poison", seq: 1, eventType: "Restocked" })]);
+    expect(await dashboardPage(tenant.apiKey, `/dashboard/t/${tenant.id}/dead-letters`)).toMatch(/Parked facts[\s\S]*inventory\/poison #1 Restocked/);
     const id = String(listed.items[0]?.id);
     expect((await admin("POST", `/parked-facts/${encodeURIComponent(id)}/acknowledge`)).status).toBe(200);
     const after = (await (await admin("GET", `/parked-facts?tenant=${tenant.id}`)).json()) as { items: unknown[] };
