@@ -29,7 +29,8 @@ interface Loaded {
   readonly idempotency: IdempotencyStore;
   state: unknown;
   version: number;
-  hlc: Hlc;
+  /** The newest event's clock; the stored text when it does not decode (commands then fail). */
+  hlc: Hlc | string;
 }
 
 export class EntityActor extends DurableObject<Env> implements EntityRpc {
@@ -103,7 +104,9 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
 
     // Checked above (checkCommandMetadata): well-formed and within the drift bound.
     const cause = envelope.causeHlc === null ? undefined : decodeHlc(envelope.causeHlc);
-    let hlc = entity.hlc;
+    // An undecodable head fails the command: restarting the clock from zero would stamp new events
+    // before old ones. Reads keep working; the error names the stored value for an operator.
+    let hlc = typeof entity.hlc === "string" ? decodeStoredHlc(entity.hlc) : entity.hlc;
     let state = entity.state;
     const recorded: RecordedEvent[] = decision.map((event, i) => {
       hlc = tick(hlc, now, cause);
@@ -244,8 +247,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
       idempotency: new IdempotencyStore(this.ctx.storage.sql),
       state: log.stateAt(version),
       version,
-      // An undecodable head throws: restarting the clock from zero would stamp new events before old ones.
-      hlc: lastHlc === null ? HLC_ZERO : decodeStoredHlc(lastHlc),
+      hlc: lastHlc === null ? HLC_ZERO : (decodeHlc(lastHlc) ?? lastHlc),
     };
     return this.#loaded;
   }

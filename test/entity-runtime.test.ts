@@ -224,4 +224,37 @@ describe("the log", () => {
     const res = (await (await api.command("inventory", "hlc", "restock", { quantity: 1 }, { "factline-cause-clock": cause })).json()) as CommandResult;
     expect((res.events[0]?.meta.hlc ?? "") > cause).toBe(true);
   });
+
+  it("refuses a malformed Factline-Cause-Clock with 400 instead of ignoring it", async () => {
+    const { api } = await setup();
+    for (const clock of ["yesterday", "999999999999999.1000000", "1.1"]) {
+      const res = await api.command("inventory", "hlc-bad", "restock", { quantity: 1 }, { "factline-cause-clock": clock });
+      expect(res.status, clock).toBe(400);
+      expect(((await res.json()) as { type: string }).type).toBe("https://factline.dev/problems/malformed-request");
+    }
+    expect((await api.get("/v1/entities/inventory/hlc-bad")).status).toBe(404);
+  });
+
+  it("refuses a cause clock 10 years ahead (400), so later events are not dragged into the future", async () => {
+    const { api } = await setup();
+    const ahead = encodeHlc({ wall: Date.now() + 10 * 365 * 86_400_000, logical: 0 });
+    const res = await api.command("inventory", "hlc-far", "restock", { quantity: 1 }, { "factline-cause-clock": ahead });
+    expect(res.status).toBe(400);
+    const later = (await (await api.command("inventory", "hlc-far", "restock", { quantity: 1 })).json()) as CommandResult;
+    expect(Number(later.events[0]?.meta.hlc.slice(0, 15))).toBeLessThan(Date.now() + 60_000);
+  });
+
+  it("fails loudly when the stored clock of the newest event does not decode, recording nothing", async () => {
+    const { tenant, api } = await setup();
+    await api.command("inventory", "hlc-head", "restock", { quantity: 1 });
+    const stub = stubOf(tenant.id, "inventory", "hlc-head");
+    await runInDurableObject(stub, (_i, state) => {
+      state.storage.sql.exec(`UPDATE events SET meta = json_set(meta, '$.hlc', '999999999999999.1000000')`);
+    });
+    await evictDurableObject(stub);
+    const res = await api.command("inventory", "hlc-head", "restock", { quantity: 1 });
+    expect(res.status).toBe(500);
+    const seqs = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM events").one().n);
+    expect(seqs).toBe(1);
+  });
 });
