@@ -9,6 +9,7 @@ import type { CommandResult, EntitySnapshotView, EventPage, RecordedEvent } from
 import { MAX_FACT_MESSAGE_BYTES, queueMessageBytes, toCloudEvent } from "../src/core/cloud-event.js";
 import { checkCommandMetadata, metadataProblem } from "../src/core/command-metadata.js";
 import { decodeHlc, decodeStoredHlc, encodeHlc, HLC_ZERO, tick, type Hlc } from "../src/core/hlc.js";
+import { entityIdSchema } from "../src/core/identifiers.js";
 import { ifMatchSatisfied, type IfMatch } from "../src/core/if-match.js";
 import type { CommandEnvelope, CommandOutcome, EntityAddress, EntityRpc } from "../src/core/entity-protocol.js";
 import { logEvent, setLogLevel } from "../src/core/log.js";
@@ -62,6 +63,10 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
 
   async command(envelope: CommandEnvelope): Promise<CommandOutcome> {
     const now = Date.now();
+    // Sagas route commands here by ids taken from facts: the same grammar as a URL's.
+    if (!entityIdSchema.safeParse(envelope.entityId).success) {
+      return { ok: false, problem: problem("malformed-request", `${JSON.stringify(envelope.entityId.slice(0, 140))} is not an entity id`) };
+    }
     const entity = this.#bind(envelope);
     if (!entity) return { ok: false, problem: problem("not-found", `no entity type ${envelope.entityType}`) };
     // The tenant API checked these already; sagas and other callers reach this over RPC.

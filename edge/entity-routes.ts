@@ -126,7 +126,7 @@ function resolve(c: AppContext): { entity: EntityType; address: EntityAddress } 
   const entity = domain.get(type);
   if (!entity) return { problem: problem("not-found", `no entity type ${type}`) };
   if (!entityIdSchema.safeParse(id).success) {
-    return { problem: problem("malformed-request", "an entity id is 1-128 of A-Z a-z 0-9 . _ ~ -") };
+    return { problem: problem("malformed-request", "an entity id is 1-128 of A-Z a-z 0-9 . _ ~ - (not '.' or '..')") };
   }
   return { entity, address: { tenant: c.var.tenant, entityType: type, entityId: id } };
 }
