@@ -106,6 +106,36 @@ describe("optimistic concurrency", () => {
     expect(await res.json()).toMatchObject({ type: "https://factline.dev/problems/version-mismatch" });
     expect(((await (await api.get("/v1/entities/inventory/s1")).json()) as { version: number }).version).toBe(1);
   });
+
+  it("applies a command with If-Match: * to an entity that exists, and refuses it (412) for a fresh one", async () => {
+    const { api } = await setup();
+    expect((await api.command("inventory", "star", "restock", { quantity: 1 }, { "if-match": "*" })).status).toBe(412);
+    await api.command("inventory", "star", "restock", { quantity: 1 });
+    expect((await api.command("inventory", "star", "restock", { quantity: 1 }, { "if-match": "*" })).status).toBe(200);
+  });
+
+  it("applies a command whose If-Match list names the current version among others", async () => {
+    const { api } = await setup();
+    await api.command("inventory", "list", "restock", { quantity: 1 });
+    expect((await api.command("inventory", "list", "restock", { quantity: 1 }, { "if-match": '"5", "1"' })).status).toBe(200);
+    expect((await api.command("inventory", "list", "restock", { quantity: 1 }, { "if-match": '"5", "7"' })).status).toBe(412);
+  });
+
+  it("never matches a weak tag (412), as RFC 9110 requires for If-Match", async () => {
+    const { api } = await setup();
+    await api.command("inventory", "weak", "restock", { quantity: 1 });
+    expect((await api.command("inventory", "weak", "restock", { quantity: 1 }, { "if-match": 'W/"1"' })).status).toBe(412);
+    expect(((await (await api.get("/v1/entities/inventory/weak")).json()) as { version: number }).version).toBe(1);
+  });
+
+  it("refuses a malformed If-Match with 400", async () => {
+    const { api } = await setup();
+    await api.command("inventory", "bad-im", "restock", { quantity: 1 });
+    for (const value of ["1", '"1', '*, "1"', '"1" "2"', "W/1"]) {
+      const res = await api.command("inventory", "bad-im", "restock", { quantity: 1 }, { "if-match": value });
+      expect(res.status, value).toBe(400);
+    }
+  });
 });
 
 describe("business rules", () => {
