@@ -68,7 +68,10 @@ app.use("*", async (c, next) => {
   c.set("traceparent", trace.traceparent);
   c.set("traceId", trace.traceId);
   // It is logged, echoed and, on commands, recorded as the correlation id: bounded on every route.
+  const repeated = repeatedQueryParameter(c.req.url);
   if (badId) c.res = problemResponse(metadataProblem(badId));
+  // A query parameter given twice means two things; every route reads one value per name.
+  else if (repeated !== undefined) c.res = problemResponse(problem("malformed-request", `the query parameter ${JSON.stringify(repeated.slice(0, 64))} is given more than once`));
   else await next();
   if (c.res.status !== 101) {
     c.res.headers.set("traceparent", trace.traceparent);
@@ -132,6 +135,16 @@ app.onError((error, c) => {
   }
   return problemResponse(problem("internal", "an unexpected error occurred; it has been logged"));
 });
+
+/** The first query parameter name that occurs more than once in `url`, if any. */
+function repeatedQueryParameter(url: string): string | undefined {
+  const seen = new Set<string>();
+  for (const name of new URL(url).searchParams.keys()) {
+    if (seen.has(name)) return name;
+    seen.add(name);
+  }
+  return undefined;
+}
 
 export default {
   fetch(request: Request, env: Env, ctx: ExecutionContext) {

@@ -209,3 +209,43 @@ describe("facts the queue could not carry", () => {
     expect((await admin("POST", "/parked-facts/no-such-fact/acknowledge")).status).toBe(404);
   });
 });
+
+describe("requests that mean two things, or that a later hop would change", () => {
+  async function raw(apiKey: string, id: string, body: string): Promise<Response> {
+    return call(`/v1/entities/inventory/${id}/commands/restock`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+      body,
+    });
+  }
+
+  it("refuses a command body naming a key twice (400) and records nothing", async () => {
+    const { tenant, api } = await setup();
+    const res = await raw(tenant.apiKey, "dup", '{"quantity":1,"quantity":1000}');
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { type: string }).type).toBe(`${PROBLEMS}malformed-request`);
+    expect((await api.get("/v1/entities/inventory/dup")).status).toBe(404);
+  });
+
+  it("refuses a command body with a __proto__ key", async () => {
+    const { tenant } = await setup();
+    const res = await raw(tenant.apiKey, "proto", '{"quantity":1,"__proto__":{"quantity":5}}');
+    expect(res.status).toBe(400);
+    // Refused as JSON that means two things, before any schema sees it.
+    expect(((await res.json()) as { type: string }).type).toBe(`${PROBLEMS}malformed-request`);
+  });
+
+  it("refuses a string with a lone surrogate instead of recording what the queue would rewrite", async () => {
+    const { tenant, api } = await setup();
+    expect((await raw(tenant.apiKey, "sur", '{"quantity":1,"source":"a\\ud800"}')).status).toBe(400);
+    expect((await api.get("/v1/entities/inventory/sur")).status).toBe(404);
+  });
+
+  it("refuses a query parameter given twice", async () => {
+    const { api } = await setup();
+    await api.command("inventory", "q", "restock", { quantity: 1 });
+    const res = await api.get("/v1/entities/inventory/q/events?limit=1&limit=2");
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { type: string }).type).toBe(`${PROBLEMS}malformed-request`);
+  });
+});
