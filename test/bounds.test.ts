@@ -2,6 +2,7 @@
 // measured in the bytes the queue counts, a fact the queue could never carry is refused before it
 // is recorded, and one the queue refuses anyway is parked for an operator instead of wedging its
 // entity.
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { queueMessageBytes, QUEUE_LIMITS, type FactsQueueMessage } from "../src/core/cloud-event.js";
@@ -207,6 +208,38 @@ describe("facts the queue could not carry", () => {
     const after = (await (await admin("GET", `/parked-facts?tenant=${tenant.id}`)).json()) as { items: unknown[] };
     expect(after.items).toEqual([]);
     expect((await admin("POST", "/parked-facts/no-such-fact/acknowledge")).status).toBe(404);
+  });
+});
+
+describe("a fact already recorded over the queue's limit", () => {
+  it("is parked without being sent, reaches the view through its notice, and is listed for an operator", async () => {
+    const { tenant, api } = await setup();
+    const release = holdRelay(tenant.id);
+    await api.command("inventory", "legacy", "restock", { quantity: 3 });
+    const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant.id, "inventory", "legacy")));
+    // As a fact recorded before the decide-time bound existed: 130,000 bytes of data.
+    await runInDurableObject(stub, (_actor, state) => {
+      state.storage.sql.exec("UPDATE events SET data = json_set(data, '$.source', ?) WHERE seq = 1", "s".repeat(130_000));
+    });
+    await evictDurableObject(stub);
+    const sent: FactsQueueMessage[] = [];
+    disarm.push(
+      armTransform<FactsQueueMessage>("relay.batch", (batch, ctx) => {
+        if (ctx.tenant === tenant.id) sent.push(...batch);
+        return batch;
+      }),
+    );
+    release();
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const row = await eventually(async () => {
+      const r = await viewRow(tenant.apiKey, "legacy");
+      return r?.version === 1 ? r : undefined;
+    }, 20_000);
+    expect(row).toMatchObject({ onHand: 3 });
+    expect(sent).toEqual([expect.objectContaining({ kind: "factline.fact-parked", seq: 1 })]);
+    const listed = (await (await admin("GET", `/parked-facts?tenant=${tenant.id}`)).json()) as { items: { seq: number; bytes: number }[] };
+    expect(listed.items).toEqual([expect.objectContaining({ seq: 1, bytes: expect.any(Number) })]);
+    expect(listed.items[0]!.bytes).toBeGreaterThan(QUEUE_LIMITS.messageBytes);
   });
 });
 
