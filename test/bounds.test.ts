@@ -5,13 +5,13 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
-import { queueMessageBytes, QUEUE_LIMITS, type FactsQueueMessage } from "../src/core/cloud-event.js";
+import { queueMessageBytes, QUEUE_LIMITS, toCloudEvent, type FactsQueueMessage } from "../src/core/cloud-event.js";
 import type { CommandEnvelope, CommandOutcome, EntityRpc } from "../src/core/entity-protocol.js";
 import { armTransform } from "../src/core/fault-injection.js";
 import { entityObjectName } from "../src/core/identifiers.js";
 import { call, eventually, newTenant, tenantClient } from "./support/api.js";
 import { admin } from "./support/admin.js";
-import { holdRelay } from "./support/facts.js";
+import { deliverRaw, failConsumerFor, holdRelay, logOf } from "./support/facts.js";
 
 const disarm: (() => void)[] = [];
 afterEach(() => {
@@ -240,6 +240,28 @@ describe("a fact already recorded over the queue's limit", () => {
     const listed = (await (await admin("GET", `/parked-facts?tenant=${tenant.id}`)).json()) as { items: { seq: number; bytes: number }[] };
     expect(listed.items).toEqual([expect.objectContaining({ seq: 1, bytes: expect.any(Number) })]);
     expect(listed.items[0]!.bytes).toBeGreaterThan(QUEUE_LIMITS.messageBytes);
+  });
+});
+
+describe("a dead letter too large for the queue", () => {
+  it("is replayed as a parked-fact notice, and the consumer applies the fact from its entity", async () => {
+    const { tenant, api } = await setup();
+    disarm.push(holdRelay(tenant.id));
+    await api.command("inventory", "big-dl", "restock", { quantity: 2 });
+    const [fact] = await logOf(tenant.apiKey, "inventory", "big-dl");
+    // As a parked fact's stand-in that failed on its last attempt: the dead letter holds the whole fact.
+    const huge = { ...toCloudEvent(fact!), data: { quantity: 2, source: "s".repeat(130_000) } };
+    const stopFailing = failConsumerFor(tenant.id, "big-dl");
+    await deliverRaw([huge], 5);
+    stopFailing();
+    const letters = (await (await admin("GET", `/dead-letters?tenant=${tenant.id}`)).json()) as { items: { id: string }[] };
+    expect(letters.items).toHaveLength(1);
+    expect((await admin("POST", `/dead-letters/${encodeURIComponent(letters.items[0]!.id)}/replay`)).status).toBe(202);
+    const row = await eventually(async () => {
+      const r = await viewRow(tenant.apiKey, "big-dl");
+      return r?.version === 1 ? r : undefined;
+    }, 20_000);
+    expect(row).toMatchObject({ onHand: 2 });
   });
 });
 
