@@ -6,7 +6,7 @@ import { DurableObject } from "cloudflare:workers";
 import { SQLSchemaMigrations } from "durable-utils/sql-migrations";
 import { isRejection, type EntityType } from "../src/core/entity.js";
 import type { CommandResult, EntitySnapshotView, EventPage, RecordedEvent } from "../src/core/envelope.js";
-import { MAX_FACT_MESSAGE_BYTES, queueMessageBytes, toCloudEvent } from "../src/core/cloud-event.js";
+import { exceedsQueueBytes, MAX_FACT_MESSAGE_BYTES, toCloudEvent } from "../src/core/cloud-event.js";
 import { checkCommandMetadata, metadataProblem } from "../src/core/command-metadata.js";
 import { decodeHlc, decodeStoredHlc, encodeHlc, HLC_ZERO, tick, type Hlc } from "../src/core/hlc.js";
 import { entityIdSchema } from "../src/core/identifiers.js";
@@ -137,8 +137,8 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     });
     // Facts are immutable: one the queue could never carry must not be recorded at all.
     for (const event of recorded) {
-      const bytes = queueMessageBytes(toCloudEvent(event));
-      if (bytes > MAX_FACT_MESSAGE_BYTES) {
+      const { exceeds, bytes } = exceedsQueueBytes(toCloudEvent(event), MAX_FACT_MESSAGE_BYTES);
+      if (exceeds) {
         return {
           ok: false,
           problem: problem(

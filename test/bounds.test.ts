@@ -5,7 +5,7 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
-import { queueMessageBytes, QUEUE_LIMITS, toCloudEvent, type FactsQueueMessage } from "../src/core/cloud-event.js";
+import { exceedsQueueBytes, queueMessageBytes, QUEUE_LIMITS, toCloudEvent, utf8Length, type FactsQueueMessage } from "../src/core/cloud-event.js";
 import type { CommandEnvelope, CommandOutcome, EntityRpc } from "../src/core/entity-protocol.js";
 import { armTransform } from "../src/core/fault-injection.js";
 import { entityObjectName } from "../src/core/identifiers.js";
@@ -53,6 +53,20 @@ async function dashboardPage(apiKey: string, path: string): Promise<string> {
 function entityStub(tenant: string, type: string, id: string): EntityRpc {
   return env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant, type, id))) as unknown as EntityRpc;
 }
+
+describe("sizes as the queue counts them", () => {
+  it("counts UTF-8 bytes, not UTF-16 code units", () => {
+    expect(utf8Length("a\u00e9\u20ac\u{1f600}")).toBe(1 + 2 + 3 + 4);
+    expect(queueMessageBytes({ s: "\u20ac".repeat(10) })).toBe(JSON.stringify({ s: "" }).length + 30 + QUEUE_LIMITS.perMessageOverheadBytes);
+  });
+
+  it("decides whether a message passes a limit exactly at the boundary", () => {
+    const body = { s: "\u20ac".repeat(1_000) };
+    const bytes = queueMessageBytes(body);
+    expect(exceedsQueueBytes(body, bytes)).toEqual({ exceeds: false, bytes: expect.any(Number) });
+    expect(exceedsQueueBytes(body, bytes - 1)).toEqual({ exceeds: true, bytes });
+  });
+});
 
 describe("recorded headers", () => {
   it("refuses a restock with two 66,000-character metadata headers (400) and records nothing", async () => {

@@ -99,6 +99,19 @@ export function utf8Length(text: string): number {
   return encoder.encode(text).byteLength;
 }
 
+/**
+ * Whether a message with this JSON body would cost more than `limit` bytes (see
+ * `queueMessageBytes`). Cheap for the usual small fact: a UTF-16 code unit is at most 3 UTF-8
+ * bytes, so a short text is decided by its length without being encoded.
+ */
+export function exceedsQueueBytes(body: unknown, limit: number): { readonly exceeds: boolean; readonly bytes: number } {
+  const json = JSON.stringify(body);
+  const most = json.length * 3 + QUEUE_LIMITS.perMessageOverheadBytes;
+  if (most <= limit) return { exceeds: false, bytes: most };
+  const bytes = utf8Length(json) + QUEUE_LIMITS.perMessageOverheadBytes;
+  return { exceeds: bytes > limit, bytes };
+}
+
 /** Bytes one message with this JSON body costs against the queue's limits, metadata included. */
 export function queueMessageBytes(body: unknown): number {
   return utf8Length(JSON.stringify(body)) + QUEUE_LIMITS.perMessageOverheadBytes;
