@@ -11,8 +11,14 @@
 //
 // The consumer acknowledges what it has applied. The distance between the log's head and that
 // acknowledgement is the entity's backlog, which bounds how far the edge may run ahead of a slow
-// or failing cloud tier; and facts sent but never acknowledged (lost or dead-lettered on the way)
-// are sent again after a timeout that grows while nothing is acknowledged.
+// or failing cloud tier; and when facts sent stay unacknowledged (lost or dead-lettered on the
+// way), a probe — the newest of them, whose arrival makes the consumer repair the rest from the
+// log — is sent after a timeout that doubles while nothing is acknowledged.
+//
+// Sizes are counted as the queue counts them (UTF-8 bytes plus its per-message metadata). A fact
+// the queue cannot carry (over the message limit, or refused for size on its own) is parked, not
+// retried for ever ahead of every later fact: a small notice takes its place on the queue and the
+// consumer reads the fact itself from this entity.
 import { backoffDelay, type BackoffPolicy } from "../src/core/backoff.js";
 import {
   isQueueSizeRejection,
@@ -187,7 +193,7 @@ export class OutboxRelay {
           // fact that is refused on its own. Anything else is a failure to retry with backoff.
           const lone = batch.length === 1 ? batch[0] : undefined;
           if (!isQueueSizeRejection(error) || (lone && "kind" in lone.body)) throw error;
-          this.#sizeRejected(batch, error);
+          this.#sizeRejected(batch, error, context);
           continue;
         }
         faultPoint("relay.afterSend", context);
@@ -213,10 +219,12 @@ export class OutboxRelay {
   }
 
   /** The queue refused `batch` for its size: halve the next batch, or park its only fact. */
-  #sizeRejected(batch: readonly OutgoingMessage[], error: unknown): void {
+  #sizeRejected(batch: readonly OutgoingMessage[], error: unknown, context: FaultContext): void {
     const only = batch.length === 1 ? batch[0] : undefined;
+    const detail = error instanceof Error ? error.message : String(error);
     if (only) {
-      this.#park(only.seq, only.bytes, `the queue refused it: ${error instanceof Error ? error.message : String(error)}`);
+      this.#park(only.seq, only.bytes, `the queue refused it: ${detail}`);
+      logEvent("error", "fact parked: refused by the queue for its size", { ...context, seq: only.seq, bytes: only.bytes, error: detail });
     } else {
       this.#batchCap = Math.max(1, Math.floor(batch.length / 2));
     }
