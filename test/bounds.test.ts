@@ -6,6 +6,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { exceedsQueueBytes, queueMessageBytes, QUEUE_LIMITS, toCloudEvent, utf8Length, type FactsQueueMessage } from "../src/core/cloud-event.js";
+import { encodeConsistencyToken } from "../src/core/consistency-token.js";
 import type { CommandEnvelope, CommandOutcome, EntityRpc } from "../src/core/entity-protocol.js";
 import { armTransform } from "../src/core/fault-injection.js";
 import { entityObjectName } from "../src/core/identifiers.js";
@@ -308,6 +309,14 @@ describe("requests that mean two things, or that a later hop would change", () =
     const { tenant, api } = await setup();
     expect((await raw(tenant.apiKey, "sur", '{"quantity":1,"source":"a\\ud800"}')).status).toBe(400);
     expect((await api.get("/v1/entities/inventory/sur")).status).toBe(404);
+  });
+
+  it("refuses a consistency token naming an id no URL could (400), rather than waiting on it", async () => {
+    const { tenant, api } = await setup();
+    const forged = encodeConsistencyToken({ tenant: tenant.id, entityType: "inventory", entityId: "..", seq: 1 });
+    const res = await api.get("/v1/views/inventory", { "factline-consistency": forged });
+    expect(res.status).toBe(400);
+    expect((await api.get("/v1/views/inventory", { "factline-consistency": "A".repeat(66_000) })).status).toBe(400);
   });
 
   it("refuses a query parameter given twice", async () => {
