@@ -8,6 +8,7 @@ type ParkedFactRow = Pick<InferSelectModel<typeof parkedFacts>, "id" | "entityTy
 
 const when = (t: number) => new Date(t).toISOString().replace("T", " ").slice(0, 19) + " UTC";
 
+/** The tenant's unacknowledged parked facts, each with an Acknowledge form posting to `action(id)`. */
 export function ParkedFactTable({ items, action, csrf }: { items: readonly ParkedFactRow[]; action: (id: string) => string; csrf: string }) {
   if (items.length === 0) return <p class="muted">No parked facts. Facts too large for the queue appear here.</p>;
   return (

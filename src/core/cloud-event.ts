@@ -149,11 +149,13 @@ export const parkedFactNoticeSchema = z
   })
   .strict();
 
+/** A parked fact's notice as it travels on the facts queue. */
 export type ParkedFactNotice = z.infer<typeof parkedFactNoticeSchema>;
 
 /** What the relay puts on the facts queue: a fact, or the notice standing in for a parked one. */
 export type FactsQueueMessage = FactCloudEvent | ParkedFactNotice;
 
+/** The notice for `event`, parked at `parkedAt` (epoch ms) because it is `bytes` as a queue message. */
 export function parkedFactNotice(event: RecordedEvent, bytes: number, reason: string, parkedAt: number): ParkedFactNotice {
   return {
     kind: "factline.fact-parked",

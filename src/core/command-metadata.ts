@@ -24,6 +24,7 @@ export const METADATA_BOUNDS = {
   requestId: 128,
 } as const;
 
+/** A recorded metadata value, by its name in the command envelope. */
 export type MetadataField = keyof typeof METADATA_BOUNDS | "causeHlc";
 
 /** A refused metadata value: which field, and a sentence a client can act on. */
@@ -52,6 +53,7 @@ const CLOCK_DETAIL: Record<CauseClockError, string> = {
   "too-far-ahead": "Factline-Cause-Clock is more than 5 minutes ahead of this server's clock",
 };
 
+/** The metadata fields of a command envelope that are recorded with its facts. */
 export interface CommandMetadata {
   readonly idempotencyKey: string | null;
   readonly causeHlc: string | null;

@@ -31,6 +31,7 @@ export const MAX_LOGICAL = 999_999;
  */
 export const MAX_CAUSE_DRIFT_MS = 5 * 60_000;
 
+/** Negative, zero or positive as `a` is before, equal to or after `b`. */
 export function compareHlc(a: Hlc, b: Hlc): number {
   return a.wall - b.wall || a.logical - b.logical;
 }
