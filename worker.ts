@@ -9,6 +9,7 @@ import { adminRoutes } from "./cloud/admin-routes.js";
 import { dashboardRoutes } from "./cloud/dashboard/routes.js";
 import { consumeDeadLetterQueue } from "./cloud/dead-letters.js";
 import { consumeFacts } from "./cloud/fact-consumer.js";
+import { resolveParkedNotices } from "./cloud/parked-facts.js";
 import { flushMetricsNow, recordRequest, scheduleMetricsFlush } from "./cloud/metrics-buffer.js";
 import { dashboardOperations } from "./cloud/dashboard-operations.js";
 import { sagaOperations } from "./cloud/saga-operations.js";
@@ -24,6 +25,7 @@ import { tenantCors } from "./edge/tenant-cors.js";
 import { API_REFERENCE_CSP, renderApiReference } from "./src/core/api-reference-page.js";
 import { logEvent, setLogLevel } from "./src/core/log.js";
 import { apiDocument } from "./src/core/api-document.js";
+import { checkMetadataId, metadataProblem } from "./src/core/command-metadata.js";
 import { problem, problemResponse } from "./src/core/problem.js";
 import type { RequestScope } from "./src/core/request-scope.js";
 import { continueTrace } from "./src/core/trace-context.js";
@@ -58,11 +60,19 @@ app.use(
 
 app.use("*", async (c, next) => {
   const started = Date.now();
+  // An invalid traceparent starts a new trace (W3C Trace Context §4.3); only ours is recorded.
   const trace = continueTrace(c.req.header("traceparent"));
-  c.set("requestId", c.req.header("x-request-id") ?? crypto.randomUUID());
+  const sentId = c.req.header("x-request-id");
+  const badId = sentId === undefined ? undefined : checkMetadataId("requestId", sentId);
+  c.set("requestId", sentId === undefined || badId ? crypto.randomUUID() : sentId);
   c.set("traceparent", trace.traceparent);
   c.set("traceId", trace.traceId);
-  await next();
+  // It is logged, echoed and, on commands, recorded as the correlation id: bounded on every route.
+  const repeated = repeatedQueryParameter(c.req.url);
+  if (badId) c.res = problemResponse(metadataProblem(badId));
+  // A query parameter given twice means two things; every route reads one value per name.
+  else if (repeated !== undefined) c.res = problemResponse(problem("malformed-request", `the query parameter ${JSON.stringify(repeated.slice(0, 64))} is given more than once`));
+  else await next();
   if (c.res.status !== 101) {
     c.res.headers.set("traceparent", trace.traceparent);
     c.res.headers.set("x-request-id", c.var.requestId);
@@ -126,6 +136,16 @@ app.onError((error, c) => {
   return problemResponse(problem("internal", "an unexpected error occurred; it has been logged"));
 });
 
+/** The first query parameter name that occurs more than once in `url`, if any. */
+function repeatedQueryParameter(url: string): string | undefined {
+  const seen = new Set<string>();
+  for (const name of new URL(url).searchParams.keys()) {
+    if (seen.has(name)) return name;
+    seen.add(name);
+  }
+  return undefined;
+}
+
 export default {
   fetch(request: Request, env: Env, ctx: ExecutionContext) {
     setLogLevel(env.LOG_LEVEL);
@@ -135,7 +155,7 @@ export default {
     setLogLevel(env.LOG_LEVEL);
     if (batch.queue.endsWith("-dlq")) await consumeDeadLetterQueue(batch, drizzle(env.DB));
     else {
-      await consumeFacts(batch, env);
+      await consumeFacts(await resolveParkedNotices(batch, env), env);
       ctx.waitUntil(flushMetricsNow(env.DB));
     }
   },

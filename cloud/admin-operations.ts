@@ -32,6 +32,19 @@ const deadLetter = z.object({
   replayedAt: z.number().nullable(),
 });
 
+const parkedFact = z.object({
+  id: z.string(),
+  tenantId: z.string(),
+  entityType: z.string(),
+  entityId: z.string(),
+  seq: z.number().int(),
+  eventType: z.string(),
+  bytes: z.number().int(),
+  reason: z.string(),
+  parkedAt: z.number(),
+  acknowledgedAt: z.number().nullable(),
+});
+
 const tenantId: Parameter = { name: "id", in: "path", schema: tenantIdSchema, description: "the tenant's id" };
 
 function op(o: Omit<Operation, "tag" | "auth">): Operation {
@@ -137,6 +150,24 @@ export const adminOperations: readonly Operation[] = [
     summary: "send a dead letter to the facts queue again",
     parameters: [{ name: "id", in: "path", schema: z.string() }],
     responses: { 202: { description: "re-sent", content: { kind: "json", schema: z.object({ replayed: z.literal(true) }) } } },
+    problems: [404],
+  }),
+  op({
+    method: "get",
+    path: "/admin/parked-facts",
+    operationId: "admin.parkedFacts.list",
+    summary: "facts too large for the queue, parked by their entity's relay and not yet acknowledged",
+    description: "The consumer still applies a parked fact, reading it from its entity; the list is for the operator to act on its cause.",
+    parameters: [{ name: "tenant", in: "query", schema: tenantIdSchema }],
+    responses: { 200: { description: "the parked facts", content: { kind: "json", schema: z.object({ items: z.array(parkedFact) }) } } },
+  }),
+  op({
+    method: "post",
+    path: "/admin/parked-facts/{id}/acknowledge",
+    operationId: "admin.parkedFacts.acknowledge",
+    summary: "take a parked fact (by event id) off the list once its cause is dealt with",
+    parameters: [{ name: "id", in: "path", schema: z.string() }],
+    responses: { 200: { description: "acknowledged", content: { kind: "json", schema: z.object({ acknowledged: z.literal(true) }) } } },
     problems: [404],
   }),
   op({

@@ -10,6 +10,7 @@ import { problem, problemResponse } from "../src/core/problem.js";
 import { readJsonBody } from "../src/core/request-body.js";
 import type { RequestScope } from "../src/core/request-scope.js";
 import { listDeadLetters, replayDeadLetter } from "./dead-letters.js";
+import { acknowledgeParkedFact, listParkedFacts } from "./parked-facts.js";
 import type { Db } from "./projection.js";
 import { projectionLag } from "./projection-lag.js";
 import { projections } from "./projections/index.js";
@@ -106,6 +107,18 @@ adminRoutes.post("/dead-letters/:id/replay", async (c) => {
   const replayed = await replayDeadLetter(db, c.env.FACTS, c.req.param("id"), null);
   if (!replayed) return problemResponse(problem("not-found", `no dead letter ${c.req.param("id")}`));
   return c.json({ replayed: true }, 202);
+});
+
+adminRoutes.get("/parked-facts", async (c) => {
+  const db: Db = drizzle(c.env.DB);
+  return c.json({ items: await listParkedFacts(db, c.req.query("tenant") ?? null, 200) });
+});
+
+adminRoutes.post("/parked-facts/:id/acknowledge", async (c) => {
+  const db: Db = drizzle(c.env.DB);
+  const found = await acknowledgeParkedFact(db, c.req.param("id"), null);
+  if (!found) return problemResponse(problem("not-found", `no parked fact ${c.req.param("id")}`));
+  return c.json({ acknowledged: true });
 });
 
 adminRoutes.get("/projections", async (c) => {

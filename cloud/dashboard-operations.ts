@@ -48,6 +48,7 @@ export const dashboardOperations: readonly Operation[] = [
   form("/dashboard/t/{tenant}/sagas/{id}/compensate", "dashboard.sagas.compensate", "force a saga to compensate", [tenant, pathParam("id")]),
   page("/dashboard/t/{tenant}/dead-letters", "dashboard.deadLetters", "dead letters", [tenant]),
   form("/dashboard/t/{tenant}/dead-letters/{id}/replay", "dashboard.deadLetters.replay", "replay a dead letter", [tenant, pathParam("id")]),
+  form("/dashboard/t/{tenant}/parked-facts/{id}/acknowledge", "dashboard.parkedFacts.acknowledge", "acknowledge a parked fact (too large for the queue)", [tenant, pathParam("id")]),
   page("/dashboard/t/{tenant}/entities", "dashboard.entities", "look up an entity", [tenant]),
   {
     ...page("/dashboard/t/{tenant}/entities/{type}/{id}/stream", "dashboard.entity.stream", "an entity's live log for the page", [tenant, pathParam("type"), pathParam("id")]),

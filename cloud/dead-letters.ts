@@ -2,7 +2,14 @@
 // see why and replay them once the cause is fixed. Replaying re-sends the fact to the queue; the
 // checkpoints make a replay of something already applied harmless.
 import { and, desc, eq, isNull } from "drizzle-orm";
-import type { FactCloudEvent } from "../src/core/cloud-event.js";
+import {
+  cloudEventSchema,
+  fromCloudEvent,
+  parkedFactNotice,
+  QUEUE_LIMITS,
+  queueMessageBytes,
+  type FactCloudEvent,
+} from "../src/core/cloud-event.js";
 import type { Db } from "./projection.js";
 import { deadLetters } from "./schema.js";
 
@@ -38,9 +45,22 @@ export async function replayDeadLetter(db: Db, queue: Queue, id: string, tenant:
   const where = and(eq(deadLetters.id, id), tenant === null ? undefined : eq(deadLetters.tenantId, tenant));
   const row = (await db.select().from(deadLetters).where(where).limit(1))[0];
   if (!row) return false;
-  await queue.send(JSON.parse(row.body) as unknown, { contentType: "json" });
+  await queue.send(replayable(JSON.parse(row.body) as unknown), { contentType: "json" });
   await db.update(deadLetters).set({ replayedAt: Date.now() }).where(eq(deadLetters.id, id));
   return true;
+}
+
+/**
+ * What to put on the queue for a stored body: the body itself, or, for a fact too large for a
+ * queue message (one that reached the consumer as a parked fact), its parked-fact notice, which
+ * the consumer resolves from the entity again.
+ */
+function replayable(body: unknown): unknown {
+  const bytes = queueMessageBytes(body);
+  if (bytes <= QUEUE_LIMITS.messageBytes) return body;
+  const fact = cloudEventSchema.safeParse(body);
+  if (!fact.success) return body;
+  return parkedFactNotice(fromCloudEvent(fact.data), bytes, `replayed dead letter of ${bytes} bytes, too large for the queue`, Date.now());
 }
 
 /** The dead-letter queue's consumer: anything that reached it was not recorded by the consumer. */

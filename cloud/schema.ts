@@ -153,6 +153,29 @@ export const deadLetters = sqliteTable(
 );
 
 /**
+ * Facts an entity's relay parked because the queue cannot carry them (over its 128 KB message
+ * limit, or refused for size on their own). The consumer still applies them, reading them from
+ * their entity; this table is the operator's list until someone acknowledges each one. One row
+ * per fact (its event id); a repeated notice leaves the row as it is.
+ */
+export const parkedFacts = sqliteTable(
+  "parked_facts",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id").notNull(),
+    entityType: text("entity_type").notNull(),
+    entityId: text("entity_id").notNull(),
+    seq: integer("seq").notNull(),
+    eventType: text("event_type").notNull(),
+    bytes: integer("bytes").notNull(),
+    reason: text("reason").notNull(),
+    parkedAt: integer("parked_at").notNull(),
+    acknowledgedAt: integer("acknowledged_at"),
+  },
+  (t) => [index("parked_facts_by_tenant").on(t.tenantId, t.parkedAt)],
+);
+
+/**
  * Per-tenant counters in one-minute buckets (`minute` = epoch ms / 60 000). Isolates aggregate in
  * memory and add their counts here every second or so, so the hot path never waits on D1.
  * Latency is a histogram: `latLe<N>` counts requests that took at most N ms (and more than the

@@ -1,6 +1,7 @@
 // The OpenAPI description of the view routes (cloud/view-routes.ts): a list and a key read per
 // projection, with the projection's own filters.
 import { z } from "zod";
+import { entityIdSchema } from "../src/core/identifiers.js";
 import type { Operation, Parameter } from "../src/core/openapi.js";
 import type { Projection } from "./projection.js";
 
@@ -35,7 +36,7 @@ export function viewOperations(projections: readonly Projection[]): Operation[] 
       summary: `one row of the ${p.name} view`,
       tag: "views",
       auth: "tenant",
-      parameters: [{ name: "key", in: "path", schema: z.string() }, consistency],
+      parameters: [{ name: "key", in: "path", schema: entityIdSchema, description: "the entity id the row is keyed by" }, consistency],
       responses: { 200: { description: "the row", content: { kind: "json", schema: z.record(z.string(), z.unknown()) }, headers: ["factline-stale"] } },
       problems: [400, 404],
     },

@@ -4,6 +4,7 @@
 import { drizzle } from "drizzle-orm/d1";
 import { Hono, type Context } from "hono";
 import { decodeConsistencyToken } from "../src/core/consistency-token.js";
+import { entityIdSchema } from "../src/core/identifiers.js";
 import { problem, problemResponse } from "../src/core/problem.js";
 import type { RequestScope } from "../src/core/request-scope.js";
 import { activeGeneration } from "./generations.js";
@@ -47,6 +48,10 @@ viewRoutes.get("/:view", async (c) => {
 viewRoutes.get("/:view/:key", async (c) => {
   const projection = projectionNamed(c.req.param("view"));
   if (!projection) return problemResponse(problem("not-found", `no view ${c.req.param("view")}`));
+  // Views are keyed by entity ids: a key no entity can have is malformed, not merely absent.
+  if (!entityIdSchema.safeParse(c.req.param("key")).success) {
+    return problemResponse(problem("malformed-request", "a view key is an entity id: 1-128 of A-Z a-z 0-9 . _ ~ - (not '.' or '..')"));
+  }
   const db: Db = drizzle(c.env.DB);
   const fresh = await awaitConsistency(c, db, projection);
   if (fresh instanceof Response) return fresh;

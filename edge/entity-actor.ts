@@ -6,7 +6,11 @@ import { DurableObject } from "cloudflare:workers";
 import { SQLSchemaMigrations } from "durable-utils/sql-migrations";
 import { isRejection, type EntityType } from "../src/core/entity.js";
 import type { CommandResult, EntitySnapshotView, EventPage, RecordedEvent } from "../src/core/envelope.js";
-import { decodeHlc, encodeHlc, HLC_ZERO, tick, type Hlc } from "../src/core/hlc.js";
+import { exceedsQueueBytes, MAX_FACT_MESSAGE_BYTES, toCloudEvent } from "../src/core/cloud-event.js";
+import { checkCommandMetadata, metadataProblem } from "../src/core/command-metadata.js";
+import { decodeHlc, decodeStoredHlc, encodeHlc, HLC_ZERO, tick, type Hlc } from "../src/core/hlc.js";
+import { entityIdSchema } from "../src/core/identifiers.js";
+import { ifMatchSatisfied, type IfMatch } from "../src/core/if-match.js";
 import type { CommandEnvelope, CommandOutcome, EntityAddress, EntityRpc } from "../src/core/entity-protocol.js";
 import { logEvent, setLogLevel } from "../src/core/log.js";
 import { problem } from "../src/core/problem.js";
@@ -26,7 +30,8 @@ interface Loaded {
   readonly idempotency: IdempotencyStore;
   state: unknown;
   version: number;
-  hlc: Hlc;
+  /** The newest event's clock; the stored text when it does not decode (commands then fail). */
+  hlc: Hlc | string;
 }
 
 export class EntityActor extends DurableObject<Env> implements EntityRpc {
@@ -58,8 +63,15 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
 
   async command(envelope: CommandEnvelope): Promise<CommandOutcome> {
     const now = Date.now();
+    // Sagas route commands here by ids taken from facts: the same grammar as a URL's.
+    if (!entityIdSchema.safeParse(envelope.entityId).success) {
+      return { ok: false, problem: problem("malformed-request", `${JSON.stringify(envelope.entityId.slice(0, 140))} is not an entity id`) };
+    }
     const entity = this.#bind(envelope);
     if (!entity) return { ok: false, problem: problem("not-found", `no entity type ${envelope.entityType}`) };
+    // The tenant API checked these already; sagas and other callers reach this over RPC.
+    const refused = checkCommandMetadata(envelope, now);
+    if (refused) return { ok: false, problem: metadataProblem(refused) };
 
     if (envelope.idempotencyKey !== null && envelope.fingerprint !== null) {
       const seen = entity.idempotency.lookup(envelope.idempotencyKey, envelope.fingerprint, now);
@@ -71,10 +83,12 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
         };
       }
     }
-    if (envelope.expectedVersion !== null && envelope.expectedVersion !== entity.version) {
+    const precondition: IfMatch | null =
+      envelope.ifMatch ?? (envelope.expectedVersion === null ? null : { kind: "versions", versions: [envelope.expectedVersion] });
+    if (precondition !== null && !ifMatchSatisfied(precondition, entity.version)) {
       return {
         ok: false,
-        problem: problem("version-mismatch", `expected version ${envelope.expectedVersion}, the entity is at ${entity.version}`),
+        problem: problem("version-mismatch", `If-Match does not name version ${entity.version}, the entity's current version`),
       };
     }
     const maxBacklog = Number(this.env.ENTITY_MAX_BACKLOG) || DEFAULT_MAX_BACKLOG;
@@ -93,8 +107,11 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
       return { ok: false, problem: problem("business-rule", decision.detail, { code: decision.code }) };
     }
 
-    const cause = envelope.causeHlc ? decodeHlc(envelope.causeHlc) : undefined;
-    let hlc = entity.hlc;
+    // Checked above (checkCommandMetadata): well-formed and within the drift bound.
+    const cause = envelope.causeHlc === null ? undefined : decodeHlc(envelope.causeHlc);
+    // An undecodable head fails the command: restarting the clock from zero would stamp new events
+    // before old ones. Reads keep working; the error names the stored value for an operator.
+    let hlc = typeof entity.hlc === "string" ? decodeStoredHlc(entity.hlc) : entity.hlc;
     let state = entity.state;
     const recorded: RecordedEvent[] = decision.map((event, i) => {
       hlc = tick(hlc, now, cause);
@@ -118,6 +135,19 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
         },
       };
     });
+    // Facts are immutable: one the queue could never carry must not be recorded at all.
+    for (const event of recorded) {
+      const { exceeds, bytes } = exceedsQueueBytes(toCloudEvent(event), MAX_FACT_MESSAGE_BYTES);
+      if (exceeds) {
+        return {
+          ok: false,
+          problem: problem(
+            "fact-too-large",
+            `the ${event.type} fact would be ${bytes} bytes as a queue message; at most ${MAX_FACT_MESSAGE_BYTES} can be relayed`,
+          ),
+        };
+      }
+    }
     const version = entity.version + recorded.length;
     const result: CommandResult = { type: envelope.entityType, id: envelope.entityId, version, events: recorded };
     const every = entity.entity.snapshotEvery;
@@ -222,7 +252,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
       idempotency: new IdempotencyStore(this.ctx.storage.sql),
       state: log.stateAt(version),
       version,
-      hlc: (lastHlc && decodeHlc(lastHlc)) || HLC_ZERO,
+      hlc: lastHlc === null ? HLC_ZERO : (decodeHlc(lastHlc) ?? lastHlc),
     };
     return this.#loaded;
   }

@@ -45,8 +45,11 @@ export function entityOperations(registry: EntityRegistry): Operation[] {
       auth: "tenant",
       parameters: [
         id,
-        { name: "Idempotency-Key", in: "header", schema: z.string().regex(/^[\x21-\x7e]{1,255}$/), description: "the same key with the same body returns the stored response" },
-        { name: "If-Match", in: "header", schema: z.string(), description: 'the version the entity must be at, e.g. "3"' },
+        { name: "Idempotency-Key", in: "header", schema: z.string().regex(/^[\x21-\x7e]{1,255}$/), description: "the same key with the same body returns the stored response; 1-255 visible ASCII, sent once" },
+        { name: "If-Match", in: "header", schema: z.string().max(1024), description: 'RFC 9110: "*" (the entity exists) or a list of strong tags such as "3", "4"; a weak tag never matches' },
+        { name: "Factline-Cause-Clock", in: "header", schema: z.string().regex(/^\d{15}\.\d{6}$/), description: "the clock of the event that caused this command; at most 5 minutes ahead of the server's" },
+        { name: "Factline-Correlation-Id", in: "header", schema: z.string().regex(/^[\x21-\x7e]{1,256}$/), description: "recorded with the events (default: x-request-id)" },
+        { name: "Factline-Causation-Id", in: "header", schema: z.string().regex(/^[\x21-\x7e]{1,256}$/), description: "recorded with the events" },
       ],
       requestBody: entity.commandSchema(command) ?? z.unknown(),
       responses: { 200: { description: "the new version and the events recorded", content: { kind: "json", schema: commandResult }, headers: ["etag", "factline-consistency", "idempotent-replayed"] } },

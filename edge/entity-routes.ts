@@ -5,7 +5,9 @@ import { Hono, type Context } from "hono";
 import { encodeConsistencyToken } from "../src/core/consistency-token.js";
 import type { EntityType } from "../src/core/entity.js";
 import { acceptedEvent } from "../src/core/envelope.js";
+import { checkCommandMetadata, metadataProblem } from "../src/core/command-metadata.js";
 import { commandFingerprint } from "../src/core/fingerprint.js";
+import { parseIfMatch } from "../src/core/if-match.js";
 import { entityIdSchema, entityObjectName } from "../src/core/identifiers.js";
 import { problem, problemResponse, type Problem } from "../src/core/problem.js";
 import type { RequestScope } from "../src/core/request-scope.js";
@@ -16,8 +18,6 @@ import { readJsonBody } from "../src/core/request-body.js";
 type AppContext = Context<{ Bindings: Env; Variables: RequestScope }>;
 
 const MAX_PAGE = 1000;
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
-const IF_MATCH = /^(?:W\/)?"(\d{1,15})"$/;
 
 export const entityRoutes = new Hono<{ Bindings: Env; Variables: RequestScope }>();
 
@@ -32,14 +32,22 @@ entityRoutes.post("/:type/:id/commands/:command", async (c) => {
     return problemResponse(problem("not-found", `${entity.type} has no command ${commandName}`));
   }
 
-  const idempotencyKey = c.req.header("idempotency-key") ?? null;
-  if (idempotencyKey !== null && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
-    return problemResponse(problem("malformed-request", "Idempotency-Key must be 1-255 visible ASCII characters"));
-  }
-  const ifMatch = c.req.header("if-match");
-  const expected = ifMatch === undefined ? null : IF_MATCH.exec(ifMatch.trim());
-  if (ifMatch !== undefined && !expected) {
-    return problemResponse(problem("malformed-request", 'If-Match must be an entity version such as "3"'));
+  const metadata = {
+    idempotencyKey: c.req.header("idempotency-key") ?? null,
+    causeHlc: c.req.header("factline-cause-clock") ?? null,
+    correlationId: c.req.header("factline-correlation-id") ?? c.var.requestId,
+    causationId: c.req.header("factline-causation-id") ?? null,
+  };
+  const refused = checkCommandMetadata(metadata, Date.now());
+  if (refused) return problemResponse(metadataProblem(refused));
+  const ifMatchHeader = c.req.header("if-match");
+  const ifMatch = ifMatchHeader === undefined ? undefined : parseIfMatch(ifMatchHeader);
+  if (ifMatchHeader !== undefined && ifMatch === undefined) {
+    return problemResponse(
+      problem("malformed-request", 'If-Match must be "*" or a list of entity tags such as "3", "4"', {
+        errors: [{ path: "If-Match", message: "not an RFC 9110 If-Match value" }],
+      }),
+    );
   }
 
   const body = await readJsonBody(c.req.raw);
@@ -55,12 +63,10 @@ entityRoutes.post("/:type/:id/commands/:command", async (c) => {
     ...address,
     command: commandName,
     data: parsed.command.data,
-    idempotencyKey,
-    fingerprint: idempotencyKey === null ? null : await commandFingerprint(commandName, body.value),
-    expectedVersion: expected?.[1] === undefined ? null : Number(expected[1]),
-    causeHlc: c.req.header("factline-cause-clock") ?? null,
-    correlationId: c.req.header("factline-correlation-id") ?? c.var.requestId,
-    causationId: c.req.header("factline-causation-id") ?? null,
+    ...metadata,
+    fingerprint: metadata.idempotencyKey === null ? null : await commandFingerprint(commandName, body.value),
+    expectedVersion: null,
+    ...(ifMatch === undefined ? {} : { ifMatch }),
     traceparent: c.var.traceparent,
   });
   if (!outcome.ok) return problemResponse(outcome.problem);
@@ -122,7 +128,7 @@ function resolve(c: AppContext): { entity: EntityType; address: EntityAddress } 
   const entity = domain.get(type);
   if (!entity) return { problem: problem("not-found", `no entity type ${type}`) };
   if (!entityIdSchema.safeParse(id).success) {
-    return { problem: problem("malformed-request", "an entity id is 1-128 of A-Z a-z 0-9 . _ ~ -") };
+    return { problem: problem("malformed-request", "an entity id is 1-128 of A-Z a-z 0-9 . _ ~ - (not '.' or '..')") };
   }
   return { entity, address: { tenant: c.var.tenant, entityType: type, entityId: id } };
 }

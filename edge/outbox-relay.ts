@@ -11,17 +11,32 @@
 //
 // The consumer acknowledges what it has applied. The distance between the log's head and that
 // acknowledgement is the entity's backlog, which bounds how far the edge may run ahead of a slow
-// or failing cloud tier; and facts sent but never acknowledged (lost or dead-lettered on the way)
-// are sent again after a timeout that grows while nothing is acknowledged.
+// or failing cloud tier; and when facts sent stay unacknowledged (lost or dead-lettered on the
+// way), a probe — the newest of them, whose arrival makes the consumer repair the rest from the
+// log — is sent after a timeout that doubles while nothing is acknowledged.
+//
+// Sizes are counted as the queue counts them (UTF-8 bytes plus its per-message metadata). A fact
+// the queue cannot carry (over the message limit, or refused for size on its own) is parked, not
+// retried for ever ahead of every later fact: a small notice takes its place on the queue and the
+// consumer reads the fact itself from this entity.
 import { backoffDelay, type BackoffPolicy } from "../src/core/backoff.js";
-import { toCloudEvent, type FactCloudEvent } from "../src/core/cloud-event.js";
+import {
+  isQueueSizeRejection,
+  parkedFactNotice,
+  QUEUE_LIMITS,
+  queueMessageBytes,
+  toCloudEvent,
+  type FactsQueueMessage,
+} from "../src/core/cloud-event.js";
+import { logEvent } from "../src/core/log.js";
 import { faultPoint, transformPoint, type FaultContext } from "../src/core/fault-injection.js";
 import type { RecordedEvent } from "../src/core/envelope.js";
 import type { EventLog } from "./event-log.js";
 
-// Queue limits: 100 messages and 256 KB per sendBatch; leave headroom for framing.
-const MAX_BATCH_MESSAGES = 100;
-const MAX_BATCH_BYTES = 240 * 1024;
+// Queue limits: 100 messages and 256,000 bytes per sendBatch (counted as the queue counts them,
+// see queueMessageBytes); leave headroom for framing.
+const MAX_BATCH_MESSAGES: number = QUEUE_LIMITS.batchMessages;
+const MAX_BATCH_BYTES = QUEUE_LIMITS.batchBytes - 16_000;
 // One run sends at most this many batches, then leaves the rest to the alarm.
 const MAX_BATCHES_PER_RUN = 20;
 
@@ -41,6 +56,13 @@ const SEND_RETRY: BackoffPolicy = { baseMs: 250, maxMs: 30_000 };
 const ACK_TIMEOUT_MS = 30_000;
 const MAX_ACK_TIMEOUT_MS = 10 * 60_000;
 
+/** One message of a batch: the fact's position in the log, what goes on the queue, its size. */
+interface OutgoingMessage {
+  readonly seq: number;
+  readonly body: FactsQueueMessage;
+  readonly bytes: number;
+}
+
 export interface RelayOutcome {
   readonly sent: number;
   readonly redelivered: number;
@@ -56,11 +78,13 @@ interface Cursors {
 
 export class OutboxRelay {
   readonly #ctx: DurableObjectState;
-  readonly #queue: Queue<FactCloudEvent>;
+  readonly #queue: Queue<FactsQueueMessage>;
   readonly #sql: SqlStorage;
   readonly #cursors: Cursors;
   #pending: number;
   #sendFailures = 0;
+  /** Most messages the next batch may hold: halved by each size rejection, reset by a success. */
+  #batchCap = MAX_BATCH_MESSAGES;
   /** When the alarm is set for, as far as this instance knows (null: unknown or none). */
   #armedAt: number | null = null;
   /** The send in progress; there is never more than one. */
@@ -68,7 +92,7 @@ export class OutboxRelay {
   /** Facts committed by this instance and not yet sent, so a send need not read them back. */
   readonly #unsent = new Map<number, RecordedEvent>();
 
-  constructor(ctx: DurableObjectState, queue: Queue<FactCloudEvent>) {
+  constructor(ctx: DurableObjectState, queue: Queue<FactsQueueMessage>) {
     this.#ctx = ctx;
     this.#queue = queue;
     this.#sql = ctx.storage.sql;
@@ -146,12 +170,12 @@ export class OutboxRelay {
     const c = this.#cursors;
     let redelivered = 0;
     if (c.redeliverAt !== null && c.redeliverAt <= Date.now() && c.ackedUpTo < c.sentUpTo) {
-      redelivered = c.sentUpTo - c.ackedUpTo;
-      this.#sql.exec(
-        "INSERT OR IGNORE INTO outbox (seq) SELECT seq FROM events WHERE seq > ? AND seq <= ?",
-        c.ackedUpTo,
-        c.sentUpTo,
-      );
+      // A probe, not a flood: only the newest unacknowledged fact goes again. If it arrives, the
+      // consumer repairs everything before it from the log (its gap repair); if the consumer is
+      // merely behind, one message per entity is all this adds. Re-sending the whole range here
+      // would add load exactly when the consumer is slowest.
+      this.#sql.exec("INSERT OR IGNORE INTO outbox (seq) VALUES (?)", c.sentUpTo);
+      redelivered = 1;
       c.redeliveries++;
       c.redeliverAt = null;
       this.#saveCursors();
@@ -161,16 +185,26 @@ export class OutboxRelay {
     try {
       for (let i = 0; i < MAX_BATCHES_PER_RUN && this.#pending > 0; i++) {
         if (i > 0 && this.#pending < MAX_BATCH_MESSAGES) await scheduler.wait(SEND_SPACING_MS);
-        const batch = this.#nextBatch(log);
+        const batch = this.#nextBatch(log, context);
         const last = batch[batch.length - 1];
         if (!last) break;
-        faultPoint("relay.send", context);
-        const outgoing = transformPoint("relay.batch", batch, context);
-        if (outgoing.length > 0) await this.#queue.sendBatch(outgoing.map((body) => ({ body, contentType: "json" as const })));
+        try {
+          faultPoint("relay.send", context);
+          const outgoing = transformPoint("relay.batch", batch.map((m) => m.body), context);
+          if (outgoing.length > 0) await this.#queue.sendBatch(outgoing.map((body) => ({ body, contentType: "json" as const })));
+        } catch (error) {
+          // Sending the same thing again can never pass a size limit: shrink the batch, and park a
+          // fact that is refused on its own. Anything else is a failure to retry with backoff.
+          const lone = batch.length === 1 ? batch[0] : undefined;
+          if (!isQueueSizeRejection(error) || (lone && "kind" in lone.body)) throw error;
+          this.#sizeRejected(batch, error, context);
+          continue;
+        }
         faultPoint("relay.afterSend", context);
         this.#sql.exec("DELETE FROM outbox WHERE seq <= ?", last.seq);
         for (const seq of this.#unsent.keys()) if (seq <= last.seq) this.#unsent.delete(seq);
         this.#pending = this.#count();
+        this.#batchCap = MAX_BATCH_MESSAGES;
         c.sentUpTo = Math.max(c.sentUpTo, last.seq);
         // Facts already acknowledged (they reached the consumer another way) need no deadline.
         if (c.ackedUpTo < c.sentUpTo) c.redeliverAt ??= Date.now() + Math.min(MAX_ACK_TIMEOUT_MS, ACK_TIMEOUT_MS * 2 ** c.redeliveries);
@@ -189,22 +223,75 @@ export class OutboxRelay {
     }
   }
 
+  /** The queue refused `batch` for its size: halve the next batch, or park its only fact. */
+  #sizeRejected(batch: readonly OutgoingMessage[], error: unknown, context: FaultContext): void {
+    const only = batch.length === 1 ? batch[0] : undefined;
+    const detail = error instanceof Error ? error.message : String(error);
+    if (only) {
+      this.#park(only.seq, only.bytes, `the queue refused it: ${detail}`);
+      logEvent("error", "fact parked: refused by the queue for its size", { ...context, seq: only.seq, bytes: only.bytes, error: detail });
+    } else {
+      this.#batchCap = Math.max(1, Math.floor(batch.length / 2));
+    }
+  }
+
+  /**
+   * Records that fact `seq` cannot travel the queue. From now on a small notice goes in its place
+   * (in its position, so cursors and re-sends work as for any fact); the consumer reads the fact
+   * itself from this entity over RPC, and an operator sees it in the admin API.
+   */
+  #park(seq: number, bytes: number, reason: string): void {
+    this.#sql.exec(
+      "INSERT OR IGNORE INTO parked_facts (seq, bytes, reason, parked_at) VALUES (?, ?, ?, ?)",
+      seq,
+      bytes,
+      reason.slice(0, 500),
+      Date.now(),
+    );
+  }
+
   /** Seconds a shed client should wait before trying again. */
   retryAfterSeconds(): number {
     return this.#sendFailures === 0 ? 1 : Math.ceil(Math.min(SEND_RETRY.maxMs, SEND_RETRY.baseMs * 2 ** this.#sendFailures) / 1000);
   }
 
-  #nextBatch(log: EventLog): FactCloudEvent[] {
+  /**
+   * The next batch: pending facts in log order, within the queue's limits as the queue counts them
+   * (UTF-8 bytes plus per-message metadata) and within `#batchCap`. A fact over the message limit
+   * is parked here and its notice takes its place.
+   */
+  #nextBatch(log: EventLog, context: FaultContext): OutgoingMessage[] {
     const { first, last } = this.#sql.exec<{ first: number | null; last: number | null }>("SELECT min(seq) AS first, max(seq) AS last FROM outbox").one();
     if (first === null || last === null) return [];
-    const batch: FactCloudEvent[] = [];
+    const upTo = Math.min(last, first + this.#batchCap - 1);
+    const parked = new Map(
+      this.#sql
+        .exec<{ seq: number; bytes: number; reason: string; parked_at: number }>(
+          "SELECT seq, bytes, reason, parked_at FROM parked_facts WHERE seq >= ? AND seq <= ?",
+          first,
+          upTo,
+        )
+        .toArray()
+        .map((r) => [r.seq, r] as const),
+    );
+    const batch: OutgoingMessage[] = [];
     let bytes = 0;
-    // Pending rows are always one contiguous range of the log: sends and re-sends both go in order.
-    for (const event of this.#pendingEvents(log, first, Math.min(last, first + MAX_BATCH_MESSAGES - 1))) {
-      const fact = toCloudEvent(event);
-      const size = JSON.stringify(fact).length;
+    // Pending rows are always one contiguous range of the log: sends and probes both go in order.
+    for (const event of this.#pendingEvents(log, first, upTo)) {
+      let body: FactsQueueMessage = toCloudEvent(event);
+      let size = queueMessageBytes(body);
+      const known = parked.get(event.seq);
+      if (known || size > QUEUE_LIMITS.messageBytes) {
+        const reason = known?.reason ?? `${size} bytes as a queue message; the queue takes at most ${QUEUE_LIMITS.messageBytes}`;
+        if (!known) {
+          this.#park(event.seq, size, reason);
+          logEvent("error", "fact parked: too large for the queue", { ...context, seq: event.seq, bytes: size });
+        }
+        body = parkedFactNotice(event, known?.bytes ?? size, reason, known?.parked_at ?? Date.now());
+        size = queueMessageBytes(body);
+      }
       if (batch.length > 0 && bytes + size > MAX_BATCH_BYTES) break;
-      batch.push(fact);
+      batch.push({ seq: event.seq, body, bytes: size });
       bytes += size;
     }
     return batch;

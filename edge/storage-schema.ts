@@ -31,4 +31,13 @@ export const entityStorageMigrations: SQLSchemaMigration[] = [
       );
     `,
   },
+  {
+    idMonotonicInc: 2,
+    description: "parked facts: too large for the queue, sent as a notice the consumer resolves over RPC",
+    sql: `
+      CREATE TABLE IF NOT EXISTS parked_facts (
+        seq INTEGER PRIMARY KEY, bytes INTEGER NOT NULL, reason TEXT NOT NULL, parked_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];

@@ -4,6 +4,7 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { CommandResult, RecordedEvent } from "../src/core/envelope.js";
+import { encodeHlc } from "../src/core/hlc.js";
 import { entityObjectName } from "../src/core/identifiers.js";
 import { inventory } from "../src/domain/inventory.js";
 import { newTenant, tenantClient } from "./support/api.js";
@@ -104,6 +105,36 @@ describe("optimistic concurrency", () => {
     expect(res.status).toBe(412);
     expect(await res.json()).toMatchObject({ type: "https://factline.dev/problems/version-mismatch" });
     expect(((await (await api.get("/v1/entities/inventory/s1")).json()) as { version: number }).version).toBe(1);
+  });
+
+  it("applies a command with If-Match: * to an entity that exists, and refuses it (412) for a fresh one", async () => {
+    const { api } = await setup();
+    expect((await api.command("inventory", "star", "restock", { quantity: 1 }, { "if-match": "*" })).status).toBe(412);
+    await api.command("inventory", "star", "restock", { quantity: 1 });
+    expect((await api.command("inventory", "star", "restock", { quantity: 1 }, { "if-match": "*" })).status).toBe(200);
+  });
+
+  it("applies a command whose If-Match list names the current version among others", async () => {
+    const { api } = await setup();
+    await api.command("inventory", "list", "restock", { quantity: 1 });
+    expect((await api.command("inventory", "list", "restock", { quantity: 1 }, { "if-match": '"5", "1"' })).status).toBe(200);
+    expect((await api.command("inventory", "list", "restock", { quantity: 1 }, { "if-match": '"5", "7"' })).status).toBe(412);
+  });
+
+  it("never matches a weak tag (412), as RFC 9110 requires for If-Match", async () => {
+    const { api } = await setup();
+    await api.command("inventory", "weak", "restock", { quantity: 1 });
+    expect((await api.command("inventory", "weak", "restock", { quantity: 1 }, { "if-match": 'W/"1"' })).status).toBe(412);
+    expect(((await (await api.get("/v1/entities/inventory/weak")).json()) as { version: number }).version).toBe(1);
+  });
+
+  it("refuses a malformed If-Match with 400", async () => {
+    const { api } = await setup();
+    await api.command("inventory", "bad-im", "restock", { quantity: 1 });
+    for (const value of ["1", '"1', '*, "1"', '"1" "2"', "W/1"]) {
+      const res = await api.command("inventory", "bad-im", "restock", { quantity: 1 }, { "if-match": value });
+      expect(res.status, value).toBe(400);
+    }
   });
 });
 
@@ -218,8 +249,42 @@ describe("the log", () => {
 
   it("stamps an event caused by another fact with a later clock", async () => {
     const { api } = await setup();
-    const cause = "999999999999999.000007";
+    // A minute ahead of this server's clock: within the accepted drift.
+    const cause = encodeHlc({ wall: Date.now() + 60_000, logical: 7 });
     const res = (await (await api.command("inventory", "hlc", "restock", { quantity: 1 }, { "factline-cause-clock": cause })).json()) as CommandResult;
     expect((res.events[0]?.meta.hlc ?? "") > cause).toBe(true);
+  });
+
+  it("refuses a malformed Factline-Cause-Clock with 400 instead of ignoring it", async () => {
+    const { api } = await setup();
+    for (const clock of ["yesterday", "999999999999999.1000000", "1.1"]) {
+      const res = await api.command("inventory", "hlc-bad", "restock", { quantity: 1 }, { "factline-cause-clock": clock });
+      expect(res.status, clock).toBe(400);
+      expect(((await res.json()) as { type: string }).type).toBe("https://factline.dev/problems/malformed-request");
+    }
+    expect((await api.get("/v1/entities/inventory/hlc-bad")).status).toBe(404);
+  });
+
+  it("refuses a cause clock 10 years ahead (400), so later events are not dragged into the future", async () => {
+    const { api } = await setup();
+    const ahead = encodeHlc({ wall: Date.now() + 10 * 365 * 86_400_000, logical: 0 });
+    const res = await api.command("inventory", "hlc-far", "restock", { quantity: 1 }, { "factline-cause-clock": ahead });
+    expect(res.status).toBe(400);
+    const later = (await (await api.command("inventory", "hlc-far", "restock", { quantity: 1 })).json()) as CommandResult;
+    expect(Number(later.events[0]?.meta.hlc.slice(0, 15))).toBeLessThan(Date.now() + 60_000);
+  });
+
+  it("fails loudly when the stored clock of the newest event does not decode, recording nothing", async () => {
+    const { tenant, api } = await setup();
+    await api.command("inventory", "hlc-head", "restock", { quantity: 1 });
+    const stub = stubOf(tenant.id, "inventory", "hlc-head");
+    await runInDurableObject(stub, (_i, state) => {
+      state.storage.sql.exec(`UPDATE events SET meta = json_set(meta, '$.hlc', '999999999999999.1000000')`);
+    });
+    await evictDurableObject(stub);
+    const res = await api.command("inventory", "hlc-head", "restock", { quantity: 1 });
+    expect(res.status).toBe(500);
+    const seqs = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM events").one().n);
+    expect(seqs).toBe(1);
   });
 });

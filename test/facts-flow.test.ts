@@ -226,6 +226,67 @@ describe("relay", () => {
   });
 });
 
+describe("re-sends are probes, not floods", () => {
+  /** An entity whose five facts were all lost on the way, and whose re-send deadline has passed. */
+  async function lostTail(sku: string) {
+    const tenant = await newTenant();
+    const api = tenantClient(tenant.apiKey);
+    const release = holdRelay(tenant.id);
+    for (let i = 0; i < 5; i++) await api.command("inventory", sku, "restock", { quantity: 1 });
+    const sent: number[][] = [];
+    let dropping = true;
+    disarm.push(
+      armTransform<{ seq: number }>("relay.batch", (batch, ctx) => {
+        if (ctx.tenant !== tenant.id) return batch;
+        sent.push(batch.map((m) => m.seq));
+        return dropping ? [] : batch;
+      }),
+    );
+    release();
+    await eventually(async () => (sent.flat().length >= 5 ? true : undefined), 20_000);
+    const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant.id, "inventory", sku)));
+    const overdue = () =>
+      runInDurableObject(stub, (_actor, state) => {
+        state.storage.sql.exec("UPDATE relay_state SET redeliver_at = 0");
+      });
+    await overdue();
+    await evictDurableObject(stub);
+    return { tenant, stub, sent, overdue, deliver: () => void (dropping = false) };
+  }
+
+  it("re-sends only the newest unacknowledged fact, and the consumer repairs the rest from the log", async () => {
+    const { tenant, stub, sent, deliver } = await lostTail("probe");
+    sent.length = 0;
+    deliver();
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(sent).toEqual([[5]]);
+    const row = await eventually(async () => {
+      const r = await viewRow(tenant.apiKey, "probe");
+      return r?.version === 5 ? r : undefined;
+    }, 20_000);
+    expect(row).toMatchObject({ onHand: 5 });
+  });
+
+  it("doubles the wait before the next probe while nothing is acknowledged", async () => {
+    const { stub, sent, overdue } = await lostTail("backoff");
+    const deadline = () =>
+      runInDurableObject(stub, (_actor, state) =>
+        state.storage.sql.exec<{ redeliver_at: number; redeliveries: number }>("SELECT redeliver_at, redeliveries FROM relay_state").one(),
+      );
+    sent.length = 0;
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const first = await deadline();
+    await overdue();
+    await evictDurableObject(stub);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const second = await deadline();
+    expect(sent).toEqual([[5], [5]]);
+    expect(second.redeliveries).toBe(first.redeliveries + 1);
+    // 30 s × 2^n: each wait is twice the one before (measured from the probe, so allow the test's own time).
+    expect(second.redeliver_at - Date.now()).toBeGreaterThan(1.5 * (first.redeliver_at - Date.now()));
+  });
+});
+
 describe("read your writes", () => {
   it("answers Factline-Stale when the view has not caught up with the presented write", async () => {
     const tenant = await newTenant();

@@ -16,4 +16,38 @@ describe("request bodies", () => {
     const big = await readJsonBody(post(JSON.stringify({ pad: "x".repeat(100) })), 64);
     expect(big).toMatchObject({ ok: false, problem: { type: expect.stringContaining("payload-too-large") } });
   });
+
+  it("refuses a key given twice in one object, which JSON leaves to the parser to pick", async () => {
+    for (const text of ['{"a":1,"a":2}', '{"a":1,"\\u0061":2}', '{"x":{"b":1},"x":2}', '[{"k":1,"k":1}]']) {
+      const read = await readJsonBody(post(text));
+      expect(read, text).toMatchObject({ ok: false, problem: { status: 400, detail: expect.stringContaining("twice") } });
+    }
+    expect(await readJsonBody(post('{"a":{"a":1},"b":[{"a":2},{"a":3}]}'))).toMatchObject({ ok: true });
+  });
+
+  it("refuses a __proto__ key at any depth", async () => {
+    for (const text of ['{"__proto__":{"x":1}}', '{"items":[{"__proto__":null}]}', '{"\\u005f_proto__":1}']) {
+      expect(await readJsonBody(post(text)), text).toMatchObject({ ok: false, problem: { status: 400, detail: expect.stringContaining("__proto__") } });
+    }
+    expect(await readJsonBody(post('{"note":"__proto__"}'))).toMatchObject({ ok: true });
+  });
+
+  it("refuses a string with a lone surrogate, which a later hop would turn into U+FFFD", async () => {
+    for (const text of ['{"s":"\\ud800"}', '{"s":"a\\udc00b"}', '{"\\ud83d":1}']) {
+      expect(await readJsonBody(post(text)), text).toMatchObject({ ok: false, problem: { status: 400, detail: expect.stringContaining("surrogate") } });
+    }
+    expect(await readJsonBody(post('{"s":"\\ud83d\\ude00"}'))).toEqual({ ok: true, value: { s: "\u{1f600}" } });
+  });
+
+  it("refuses a number beyond the safe integer range or out of range, which would not survive a round trip", async () => {
+    for (const text of ['{"quantity":9007199254740993}', '{"n":-9007199254740992}', '{"n":1e400}', '{"n":1e16}']) {
+      expect(await readJsonBody(post(text)), text).toMatchObject({ ok: false, problem: { status: 400, detail: expect.stringContaining("2^53") } });
+    }
+    expect(await readJsonBody(post('{"n":9007199254740991,"m":-0.5,"e":1.5e3}'))).toMatchObject({ ok: true });
+  });
+
+  it("reads a deeply nested body without exhausting the stack", async () => {
+    const deep = "[".repeat(20_000) + "]".repeat(20_000);
+    expect(await readJsonBody(post(deep))).toMatchObject({ ok: true });
+  });
 });

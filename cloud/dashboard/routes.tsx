@@ -14,6 +14,8 @@ import { problem, problemResponse } from "../../src/core/problem.js";
 import type { RequestScope } from "../../src/core/request-scope.js";
 import { domain } from "../../src/domain/index.js";
 import { replayDeadLetter } from "../dead-letters.js";
+import { acknowledgeParkedFact, listParkedFacts } from "../parked-facts.js";
+import { ParkedFactTable } from "./parked-panel.js";
 import type { Db } from "../projection.js";
 import { createTenant, issueKey, revokeKey, setTenantStatus } from "../tenant-admin.js";
 import { pushTenantPolicy } from "../tenant-policy-routes.js";
@@ -216,8 +218,19 @@ dashboardRoutes.get("/t/:tenant/dead-letters", async (c) => {
       <div id="dead-letters">
         <DeadLetterTable items={await openDeadLetters(db(c), tenant.id)} csrf={c.var.session.csrf} action={(id) => replayHref(tenant.id, id)} />
       </div>
+      <h2>Parked facts</h2>
+      <div id="parked-facts">
+        <ParkedFactTable items={await listParkedFacts(db(c), tenant.id, 200)} csrf={c.var.session.csrf} action={(id) => acknowledgeParkedHref(tenant.id, id)} />
+      </div>
     </div>
   ));
+});
+
+dashboardRoutes.post("/t/:tenant/parked-facts/:id/acknowledge", async (c) => {
+  const tenant = await allowedTenant(c);
+  if (!tenant) return notFound(c);
+  if (!(await acknowledgeParkedFact(db(c), c.req.param("id"), tenant.id))) return notFound(c);
+  return c.redirect(`/dashboard/t/${tenant.id}/dead-letters`, 303);
 });
 
 dashboardRoutes.post("/t/:tenant/dead-letters/:id/replay", async (c) => {
@@ -329,6 +342,7 @@ async function renderPanel(c: Ctx, tenant: string, panel: z.infer<typeof livePan
     case "dead-letters":
       return {
         "dead-letters": await html(<DeadLetterTable items={await openDeadLetters(d, tenant)} csrf={csrf} action={(id) => replayHref(tenant, id)} />),
+        "parked-facts": await html(<ParkedFactTable items={await listParkedFacts(d, tenant, 200)} csrf={csrf} action={(id) => acknowledgeParkedHref(tenant, id)} />),
       };
   }
 }
@@ -574,6 +588,7 @@ const sagaActionHref = (tenant: string, id: string, action: "retry" | "compensat
   `/dashboard/t/${tenant}/sagas/${encodeURIComponent(id)}/${action}`;
 const rebuildHref = (tenant: string, name: string) => `/dashboard/t/${tenant}/projections/${encodeURIComponent(name)}/rebuild`;
 const replayHref = (tenant: string, id: string) => `/dashboard/t/${tenant}/dead-letters/${encodeURIComponent(id)}/replay`;
+const acknowledgeParkedHref = (tenant: string, id: string) => `/dashboard/t/${tenant}/parked-facts/${encodeURIComponent(id)}/acknowledge`;
 
 async function html(node: Child): Promise<string> {
   return String(await (node as { toString(): string | Promise<string> }).toString());

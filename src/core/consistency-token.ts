@@ -1,6 +1,7 @@
 // Read-your-writes: a command's response names the entity and the version it reached; a view
 // read that presents the token can tell whether its projection has caught up with that write.
 import { z } from "zod";
+import { entityIdSchema, entityTypeSchema, tenantIdSchema } from "./identifiers.js";
 
 export interface ConsistencyPoint {
   readonly tenant: string;
@@ -9,12 +10,18 @@ export interface ConsistencyPoint {
   readonly seq: number;
 }
 
-const pointSchema = z.object({
-  t: z.string().min(1),
-  e: z.string().min(1),
-  i: z.string().min(1),
-  s: z.number().int().nonnegative(),
-});
+// The same grammars as where the ids entered: a token names nothing a URL could not.
+const pointSchema = z
+  .object({
+    t: tenantIdSchema,
+    e: entityTypeSchema,
+    i: entityIdSchema,
+    s: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  })
+  .strict();
+
+// A token for the longest ids is about 300 characters; anything much longer is not one of ours.
+const MAX_TOKEN_LENGTH = 512;
 
 export function encodeConsistencyToken(p: ConsistencyPoint): string {
   const json = JSON.stringify({ t: p.tenant, e: p.entityType, i: p.entityId, s: p.seq });
@@ -22,6 +29,7 @@ export function encodeConsistencyToken(p: ConsistencyPoint): string {
 }
 
 export function decodeConsistencyToken(token: string): ConsistencyPoint | undefined {
+  if (token.length > MAX_TOKEN_LENGTH) return undefined;
   try {
     const padded = token.replaceAll("-", "+").replaceAll("_", "/");
     const json = decodeURIComponent(escape(atob(padded)));

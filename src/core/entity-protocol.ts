@@ -2,6 +2,7 @@
 // and reads; the projection consumer (cloud) reads log ranges to repair gaps. Both reach the
 // object only through its Durable Object binding.
 import type { CommandResult, EntitySnapshotView, EventPage } from "./envelope.js";
+import type { IfMatch } from "./if-match.js";
 import type { Problem } from "./problem.js";
 
 export interface EntityAddress {
@@ -18,6 +19,8 @@ export interface CommandEnvelope extends EntityAddress {
   /** Digest of (command, body) that the idempotency key is bound to. */
   readonly fingerprint: string | null;
   readonly expectedVersion: number | null;
+  /** An If-Match precondition (RFC 9110); when present it is checked instead of `expectedVersion`. */
+  readonly ifMatch?: IfMatch;
   /** Clock of the event that caused this command, if any (sagas carry it forward). */
   readonly causeHlc: string | null;
   readonly correlationId: string;

@@ -14,6 +14,7 @@ const catalogue = {
   "rebuild-in-progress": { status: 409, title: "A rebuild of this projection is already running for the tenant" },
   "version-mismatch": { status: 412, title: "The entity is at another version" },
   "payload-too-large": { status: 413, title: "The request body is too large" },
+  "fact-too-large": { status: 413, title: "A fact the command would record is too large to relay" },
   "unsupported-media-type": { status: 415, title: "The request body must be JSON" },
   "idempotency-key-reused": { status: 422, title: "This Idempotency-Key was used with another request" },
   "business-rule": { status: 422, title: "The command was rejected by a business rule" },

@@ -1,6 +1,7 @@
 // Reads a JSON request body within a byte limit without buffering more than the limit: a large
 // body is refused as soon as its declared length or the bytes read so far pass the limit.
 import { problem, type Problem } from "./problem.js";
+import { describeStrictJsonError, strictJsonProblem } from "./strict-json.js";
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -30,11 +31,16 @@ export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Pr
   } catch {
     return { ok: false, problem: problem("malformed-request", "the body is not valid UTF-8") };
   }
+  let value: unknown;
   try {
-    return { ok: true, value: JSON.parse(text) as unknown };
+    value = JSON.parse(text) as unknown;
   } catch (error) {
     return { ok: false, problem: problem("malformed-request", `the body is not valid JSON: ${(error as Error).message}`) };
   }
+  // Valid JSON that means two things, or that a later hop would change, is refused too.
+  const ambiguous = strictJsonProblem(text);
+  if (ambiguous) return { ok: false, problem: problem("malformed-request", describeStrictJsonError(ambiguous)) };
+  return { ok: true, value };
 }
 
 /** The whole stream, or undefined as soon as it passes `limit` bytes. */

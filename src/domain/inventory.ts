@@ -7,9 +7,11 @@
 import { z } from "zod";
 import { defineEntity, reject, type DomainEvent } from "../core/entity.js";
 import { ownValue, withEntry, withoutEntry } from "../core/records.js";
+import { entityIdSchema } from "../core/identifiers.js";
 
 const quantity = z.number().int().positive().max(1_000_000_000);
-const orderId = z.string().min(1).max(128);
+// An order id names an entity (and a saga instance): the one id grammar.
+const orderId = entityIdSchema;
 
 export interface InventoryState {
   readonly onHand: number;

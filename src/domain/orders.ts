@@ -3,12 +3,13 @@
 // order-fulfillment saga drives the transitions after `create`.
 import { z } from "zod";
 import { defineEntity, reject, type DomainEvent, type Rejection } from "../core/entity.js";
+import { entityIdSchema } from "../core/identifiers.js";
 
 export type OrderStatus = "pending" | "confirmed" | "shipped" | "cancelled";
 
 const line = z
   .object({
-    sku: z.string().regex(/^[A-Za-z0-9._~-]{1,128}$/, "a SKU is 1-128 of A-Z a-z 0-9 . _ ~ -"),
+    sku: entityIdSchema,
     quantity: z.number().int().positive().max(1_000_000),
     unitPrice: z.number().nonnegative().max(1_000_000_000),
   })
@@ -40,7 +41,7 @@ export const orders = defineEntity({
   commands: {
     create: z
       .object({
-        customerId: z.string().min(1).max(128),
+        customerId: entityIdSchema,
         items: z
           .array(line)
           .min(1)
@@ -48,7 +49,7 @@ export const orders = defineEntity({
           .refine((items) => new Set(items.map((i) => i.sku)).size === items.length, "each SKU at most once"),
       })
       .strict(),
-    confirm: z.object({ paymentId: z.string().min(1).max(128).nullable().default(null) }).strict(),
+    confirm: z.object({ paymentId: entityIdSchema.nullable().default(null) }).strict(),
     ship: z.object({}).strict(),
     cancel: z.object({ reason: z.string().min(1).max(500).default("cancelled by request") }).strict(),
   },

@@ -5,6 +5,7 @@
 // ran first leaves a closed payment that refuses a late submission or claim.
 import { z } from "zod";
 import { defineEntity, reject, type DomainEvent, type Rejection } from "../core/entity.js";
+import { entityIdSchema } from "../core/identifiers.js";
 
 export type PaymentStatus = "none" | "submitted" | "approved" | "declined" | "refunded";
 
@@ -44,7 +45,7 @@ export const payments = defineEntity({
   commands: {
     submit: z
       .object({
-        orderId: z.string().min(1).max(128),
+        orderId: entityIdSchema,
         amount: z.number().positive().max(1_000_000_000),
         currency: z.string().regex(/^[A-Z]{3}$/, "an ISO 4217 code such as EUR"),
       })

@@ -16,6 +16,7 @@ import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import type { FactCloudEvent } from "../../src/core/cloud-event.js";
 import { isRejection } from "../../src/core/entity.js";
+import { encodeHlc, MAX_LOGICAL } from "../../src/core/hlc.js";
 import type { RecordedEvent } from "../../src/core/envelope.js";
 import { armFault, armTransform, InjectedFault } from "../../src/core/fault-injection.js";
 import { entityObjectName } from "../../src/core/identifiers.js";
@@ -110,6 +111,7 @@ class SendCommand implements fc.AsyncCommand<Model, Real> {
     readonly sku: string,
     readonly command: "restock" | "reserve" | "release" | "ship",
     readonly body: Record<string, unknown>,
+    readonly headers: Record<string, string> = {},
   ) {}
   check = () => true;
   async run(m: Model, r: Real): Promise<void> {
@@ -118,7 +120,7 @@ class SendCommand implements fc.AsyncCommand<Model, Real> {
     const parsed = inventory.parseCommand(this.command, this.body);
     if (!parsed?.ok) throw new Error("generator produced an invalid command");
     const decision = inventory.decide(entry.state, parsed.command);
-    const res = await tenantClient(r.tenants[this.tenant]!.apiKey).command("inventory", this.sku, this.command, this.body);
+    const res = await tenantClient(r.tenants[this.tenant]!.apiKey).command("inventory", this.sku, this.command, this.body, this.headers);
     if (res.status === 429) {
       stats.shed++;
       return;
@@ -134,7 +136,25 @@ class SendCommand implements fc.AsyncCommand<Model, Real> {
     entry.events += decision.length;
     expect(entry.state.available).toBeGreaterThanOrEqual(0);
   }
-  toString = () => `${this.command}(t${this.tenant}/${this.sku}, ${JSON.stringify(this.body)})`;
+  toString = () => `${this.command}(t${this.tenant}/${this.sku}, ${JSON.stringify(this.body)}${Object.keys(this.headers).length > 0 ? ", maximal headers" : ""})`;
+}
+
+let maximalCounter = 0;
+
+/**
+ * A restock with every recorded header at its bound (and a cause clock whose logical part is
+ * full): the facts it records must still travel, be applied and fold like any other.
+ */
+function maximalHeaders(): Record<string, string> {
+  const unique = `${Date.now().toString(36)}-${(maximalCounter++).toString(36)}-`;
+  return {
+    "idempotency-key": unique.padEnd(255, "k"),
+    "factline-correlation-id": "c".repeat(256),
+    "factline-causation-id": "d".repeat(256),
+    "x-request-id": "r".repeat(128),
+    traceparent: `00-${"a".repeat(32)}-${"b".repeat(16)}-01`,
+    "factline-cause-clock": encodeHlc({ wall: Date.now(), logical: MAX_LOGICAL }),
+  };
 }
 
 /** Loses the first fact of the entity's next batch, then records two more: a gap to repair. */
@@ -330,6 +350,7 @@ const commandList = fc.commands(
     fc.tuple(tenant, sku, order, quantity).map(([t, s, o, q]) => new SendCommand(t, s, "reserve", { orderId: o, quantity: q })),
     fc.tuple(tenant, sku, order).map(([t, s, o]) => new SendCommand(t, s, "release", { orderId: o })),
     fc.tuple(tenant, sku, order).map(([t, s, o]) => new SendCommand(t, s, "ship", { orderId: o })),
+    fc.tuple(tenant, sku, quantity).map(([t, s, q]) => new SendCommand(t, s, "restock", { quantity: q }, maximalHeaders())),
     fc.tuple(tenant, sku, quantity, quantity).map(([t, s, a, b]) => new DropThenFollow(t, s, a, b)),
     fc.tuple(tenant, fc.constantFrom(...ORDER_SKUS), fc.integer({ min: 1, max: 6 })).map(([t, s, q]) => new RestockOrderStock(t, s, q)),
     fc.tuple(tenant, orderLines).map(([t, lines]) => new PlaceOrder(t, lines)),

@@ -1,0 +1,115 @@
+// One identifier grammar wherever an id enters — path segments, body fields that name entities,
+// RPC envelopes sagas send — and every id it accepts addresses the same entity by URL.
+import fc from "fast-check";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { CommandEnvelope, EntityRpc } from "../src/core/entity-protocol.js";
+import { entityIdSchema, entityObjectName } from "../src/core/identifiers.js";
+import { newTenant, tenantClient } from "./support/api.js";
+
+const PROBLEMS = "https://factline.dev/problems/";
+const accepted = (id: string) => entityIdSchema.safeParse(id).success;
+const grammarId = fc.stringMatching(/^[A-Za-z0-9._~-]{1,128}$/).filter(accepted);
+
+async function expectProblemType(res: Response, kind: string, status = 400): Promise<void> {
+  expect(res.status).toBe(status);
+  expect(((await res.json()) as { type: string }).type).toBe(PROBLEMS + kind);
+}
+
+describe("the entity id grammar", () => {
+  it("refuses the URL dot segments '.' and '..'", () => {
+    expect(accepted(".")).toBe(false);
+    expect(accepted("..")).toBe(false);
+    expect(accepted("...")).toBe(true);
+    expect(accepted(".a")).toBe(true);
+  });
+
+  it("refuses any id with a character that changes a URL's meaning or has several spellings", () => {
+    const bad = fc.constantFrom("/", "%", "?", "#", " ", "\t", "\u0000", "\u007f", ":", "\u00e9", "e\u0301", "\u{1f600}", "+", "&");
+    fc.assert(
+      fc.property(fc.string({ maxLength: 20 }), bad, fc.string({ maxLength: 20 }), (before, c, after) => {
+        expect(accepted(before + c + after)).toBe(false);
+      }),
+    );
+    expect(accepted("x".repeat(129))).toBe(false);
+    expect(accepted("")).toBe(false);
+  });
+
+  it("accepts only ids that a URL built with encodeURIComponent routes back to unchanged", () => {
+    fc.assert(
+      fc.property(grammarId, (id) => {
+        const url = new URL(`https://factline.test/v1/entities/inventory/${encodeURIComponent(id)}/commands/restock`);
+        const segments = url.pathname.split("/");
+        expect(segments).toHaveLength(7);
+        expect(decodeURIComponent(segments[4] ?? "")).toBe(id);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("records a command sent to any accepted id under exactly that id", async () => {
+    const tenant = await newTenant();
+    const api = tenantClient(tenant.apiKey);
+    await fc.assert(
+      fc.asyncProperty(grammarId, async (id) => {
+        const res = await api.command("inventory", encodeURIComponent(id), "restock", { quantity: 1 });
+        expect(res.status).toBe(200);
+        expect(((await res.json()) as { id: string }).id).toBe(id);
+        const read = await api.get(`/v1/entities/inventory/${encodeURIComponent(id)}`);
+        expect(((await read.json()) as { id: string }).id).toBe(id);
+      }),
+      { numRuns: 15 },
+    );
+  });
+});
+
+describe("ids in bodies and envelopes", () => {
+  it("refuses an order line whose SKU is '..' (400), so no saga reserves at an unaddressable entity", async () => {
+    const t = await newTenant();
+    const res = await tenantClient(t.apiKey).command("orders", "o-dots", "create", { customerId: "c-1", items: [{ sku: "..", quantity: 1, unitPrice: 1 }] });
+    await expectProblemType(res, "validation-failed");
+    expect((await tenantClient(t.apiKey).get("/v1/entities/orders/o-dots")).status).toBe(404);
+  });
+
+  it("refuses every body field that names an entity when it is not an entity id", async () => {
+    const t = await newTenant();
+    const api = tenantClient(t.apiKey);
+    await api.command("inventory", "s-1", "restock", { quantity: 5 });
+    const cases: [string, string, unknown][] = [
+      ["inventory", "reserve", { orderId: "..", quantity: 1 }],
+      ["inventory", "release", { orderId: "a/b" }],
+      ["inventory", "ship", { orderId: "o 1" }],
+      ["payments", "submit", { orderId: "%2e%2e", amount: 1, currency: "EUR" }],
+      ["orders", "create", { customerId: "c/1", items: [{ sku: "s-1", quantity: 1, unitPrice: 1 }] }],
+      ["orders", "confirm", { paymentId: "." }],
+    ];
+    for (const [type, command, body] of cases) {
+      await expectProblemType(await api.command(type, "s-1", command, body), "validation-failed");
+    }
+  });
+
+  it("refuses a view key that no entity can have (400), rather than looking it up", async () => {
+    const t = await newTenant();
+    await expectProblemType(await tenantClient(t.apiKey).get("/v1/views/inventory/a%20b"), "malformed-request");
+  });
+
+  it("refuses over RPC a command addressed to an id outside the grammar, as a saga routing one would", async () => {
+    const t = await newTenant();
+    const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(t.id, "inventory", ".."))) as unknown as EntityRpc;
+    const envelope: CommandEnvelope = {
+      tenant: t.id,
+      entityType: "inventory",
+      entityId: "..",
+      command: "restock",
+      data: { quantity: 1, source: "s" },
+      idempotencyKey: null,
+      fingerprint: null,
+      expectedVersion: null,
+      causeHlc: null,
+      correlationId: "c",
+      causationId: null,
+      traceparent: null,
+    };
+    expect(await stub.command(envelope)).toMatchObject({ ok: false, problem: { status: 400, type: `${PROBLEMS}malformed-request` } });
+  });
+});
