@@ -54,6 +54,7 @@ export function tenantAuth(): MiddlewareHandler<{ Bindings: Env; Variables: Requ
       );
     }
     c.set("tenant", record.tenant);
+    c.set("keyId", keyId);
     await next();
   };
 }

@@ -30,6 +30,14 @@ export class TenantGate extends DurableObject<Env> implements TenantGateRpc {
     return { admitted: true, corsOrigins: policy.corsOrigins };
   }
 
+  async standing(tenant: string, keyId: string | null): Promise<"ok" | "revoked" | "suspended"> {
+    const policy = await this.#load(tenant);
+    // A tenant that no longer exists has nothing left to stream.
+    if (!policy) return "suspended";
+    if (keyId !== null && this.#revoked.has(keyId)) return "revoked";
+    return policy.status === "active" ? "ok" : "suspended";
+  }
+
   async configure(_tenant: string, policy: TenantPolicy): Promise<void> {
     const before = this.#policy;
     await this.ctx.storage.put(POLICY_KEY, policy);

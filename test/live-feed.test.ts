@@ -1,8 +1,45 @@
 // Live subscriptions to an entity's log: SSE and WebSocket subscribers that disconnect and resume
 // get every event exactly once, in order.
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { EventLog } from "../edge/event-log.js";
 import type { RecordedEvent } from "../src/core/envelope.js";
+import { entityObjectName } from "../src/core/identifiers.js";
+import { domain } from "../src/domain/index.js";
 import { call, newTenant, tenantClient } from "./support/api.js";
+
+/**
+ * Writes `count` restocks straight into a fresh inventory entity's log, each carrying a
+ * 255-character Idempotency-Key as the API would record it; returns their SSE size in bytes.
+ * (Through the API the relay's backlog bound would shed most of them first.)
+ */
+async function seedLog(tenant: string, id: string, count: number): Promise<number> {
+  const events: RecordedEvent[] = Array.from({ length: count }, (_, i) => ({
+    seq: i + 1,
+    type: "Restocked",
+    schemaVersion: 2,
+    data: { quantity: 1, source: "seed" },
+    meta: {
+      eventId: crypto.randomUUID(),
+      tenant,
+      entityType: "inventory",
+      entityId: id,
+      hlc: `${String(1_700_000_000_000 + i).padStart(15, "0")}.000000`,
+      recordedAt: new Date().toISOString(),
+      correlationId: crypto.randomUUID(),
+      causationId: null,
+      idempotencyKey: `${i}-`.padEnd(255, "k"),
+      traceparent: null,
+    },
+  }));
+  const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant, "inventory", id)));
+  await runInDurableObject(stub, (_instance, state) => {
+    state.storage.sql.exec("INSERT INTO entity_identity (singleton, tenant, entity_type, entity_id) VALUES (1, ?, 'inventory', ?)", tenant, id);
+    new EventLog(state.storage.sql, domain.get("inventory")!).append(events);
+  });
+  return events.reduce((n, e) => n + new TextEncoder().encode(`id: ${e.seq}\ndata: ${JSON.stringify(e)}\n\n`).byteLength, 0);
+}
 
 interface SseMessage {
   id: string;
@@ -68,6 +105,22 @@ describe("server-sent events", () => {
     expect([...first, ...second].map((m) => m.id)).toEqual(["1", "2", "3"]);
   });
 
+  it("delivers a backlog larger than the slow-subscriber bound in order, and resumes it through Last-Event-ID", async () => {
+    const tenant = await newTenant();
+    const api = tenantClient(tenant.apiKey);
+    const bytes = await seedLog(tenant.id, "big", 1_600);
+    expect(bytes).toBeGreaterThan(1024 * 1024);
+
+    const first = await readSse(await api.get("/v1/entities/inventory/big/events?after=0", { accept: "text/event-stream" }), 700);
+    expect(first.map((m) => Number(m.id))).toEqual(Array.from({ length: 700 }, (_, i) => i + 1));
+    const second = await readSse(
+      await api.get("/v1/entities/inventory/big/events?after=0", { accept: "text/event-stream", "last-event-id": first[first.length - 1]!.id }),
+      900,
+    );
+    expect(second.map((m) => Number(m.id))).toEqual(Array.from({ length: 900 }, (_, i) => i + 701));
+    expect((JSON.parse(second[899]!.data) as RecordedEvent).meta.idempotencyKey).toMatch(/^1599-k+$/);
+  });
+
   it("refuses a stream without a tenant key", async () => {
     const res = await call("/v1/entities/inventory/x/events", { headers: { accept: "text/event-stream" } });
     expect(res.status).toBe(401);
@@ -106,5 +159,23 @@ describe("websocket", () => {
     second.socket.close(1000, "done");
 
     expect([...first.received, ...second.received].map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+  });
+
+  it("sends a backlog larger than the slow-subscriber bound in order, page by page", async () => {
+    const tenant = await newTenant();
+    await seedLog(tenant.id, "wsbig", 1_400);
+    const res = await tenantClient(tenant.apiKey).get("/v1/entities/inventory/wsbig/events?after=0", { upgrade: "websocket" });
+    const socket = res.webSocket!;
+    const seqs: number[] = [];
+    const all = new Promise<void>((resolve) =>
+      socket.addEventListener("message", (m) => {
+        seqs.push((JSON.parse(m.data as string) as RecordedEvent).seq);
+        if (seqs.length === 1_400) resolve();
+      }),
+    );
+    socket.accept();
+    await all;
+    socket.close(1000, "done");
+    expect(seqs).toEqual(Array.from({ length: 1_400 }, (_, i) => i + 1));
   });
 });

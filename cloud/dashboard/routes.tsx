@@ -282,6 +282,9 @@ dashboardRoutes.get("/t/:tenant/entities/:type/:id/stream", async (c) => {
   url.searchParams.set("type", type);
   url.searchParams.set("id", id);
   url.searchParams.set("after", after);
+  // A tenant admin's stream ends when their key is revoked or the tenant suspended.
+  const session = c.var.session;
+  url.searchParams.set("key", session.role === "tenant" ? session.keyId : "");
   const live = await entityStub(c.env, address).fetch(new Request(url, { headers: { accept: "text/event-stream" } }));
   // A response from another object has immutable headers; copy it so the security headers apply.
   return new Response(live.body, live);

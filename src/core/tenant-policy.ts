@@ -39,6 +39,11 @@ export type Admission =
 export interface TenantGateRpc {
   /** Decides one request by `keyId` of `tenant`; consumes a rate-limit token when admitted. */
   admit(tenant: string, keyId: string): Promise<Admission>;
+  /**
+   * Whether `keyId` of `tenant` may still read (null: the operator, for whom only the tenant's
+   * existence is checked). Consumes no rate-limit token: live streams re-check with it.
+   */
+  standing(tenant: string, keyId: string | null): Promise<"ok" | "revoked" | "suspended">;
   /** Replaces the whole policy (idempotent; the admin API sends it after every change). */
   configure(tenant: string, policy: TenantPolicy): Promise<void>;
 }
