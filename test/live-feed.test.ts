@@ -161,6 +161,19 @@ describe("websocket", () => {
     expect([...first.received, ...second.received].map((e) => e.seq)).toEqual([1, 2, 3, 4]);
   });
 
+  it("takes a socket dropped without a close frame (1006) quietly, answering no reserved code", async () => {
+    const tenant = await newTenant();
+    await tenantClient(tenant.apiKey).command("inventory", "drop", "restock", { quantity: 1 });
+    const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant.id, "inventory", "drop")));
+    await runInDurableObject(stub, async (instance, state) => {
+      for (const code of [1006, 1005, 1015, 1001]) {
+        const { 1: server } = new WebSocketPair();
+        state.acceptWebSocket(server);
+        await expect(instance.webSocketClose(server, code)).resolves.toBeUndefined();
+      }
+    });
+  });
+
   it("sends a backlog larger than the slow-subscriber bound in order, page by page", async () => {
     const tenant = await newTenant();
     await seedLog(tenant.id, "wsbig", 1_400);
