@@ -31,6 +31,9 @@ type Ctx = Context<DashboardEnv>;
 const LIVE_INTERVAL_MS = 2_000;
 // A live stream ends after this long; EventSource reconnects, which re-checks the session.
 const LIVE_LIFETIME_MS = 60_000;
+// Within its lifetime a panel stream re-checks its session this often, so a revoked key or a
+// suspended tenant stops seeing updates well before the 60 s bound.
+const LIVE_RECHECK_MS = 10_000;
 
 export const dashboardRoutes = new Hono<DashboardEnv>();
 
@@ -301,7 +304,12 @@ dashboardRoutes.get("/t/:tenant/live", async (c) => {
   return streamSSE(c, async (stream) => {
     const until = Date.now() + LIVE_LIFETIME_MS;
     let sent = "";
+    let checked = Date.now();
     while (!stream.aborted && Date.now() < until) {
+      if (Date.now() - checked >= LIVE_RECHECK_MS) {
+        checked = Date.now();
+        if (!(await currentSession(c))) break;
+      }
       const parts = await renderPanel(c, tenant.id, panel.data, csrf);
       const data = JSON.stringify(parts);
       if (data !== sent) {
