@@ -21,6 +21,7 @@ declare namespace Cloudflare {
 		BREAKER_OPEN_MS: "30000";
 		LIVE_REVALIDATE_MS: "20000";
 		ADMIN_TOKEN: string;
+		AUTH_FAILURES: RateLimit;
 		ENTITY: DurableObjectNamespace<import("./worker").EntityActor>;
 		REBUILDER: DurableObjectNamespace<import("./worker").ProjectionRebuilder>;
 		SAGA: DurableObjectNamespace<import("./worker").SagaHost>;
