@@ -14,7 +14,9 @@ export type FaultPoint =
    * the whole delivery (no entity in the context) and, once that has failed, for each entity's own
    * batch (its address in the context).
    */
-  | "consumer.batch";
+  | "consumer.batch"
+  /** Before the admin API pushes a tenant's policy to its gate: fail the push (context: tenant). */
+  | "tenant.push";
 
 /** Points where a test may rewrite what passes through (drop, duplicate, reorder, delay). */
 export type TransformPoint =
