@@ -4,10 +4,33 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { EventLog } from "../edge/event-log.js";
+import { LiveFeed, MAX_BUFFERED_BYTES, type LiveSource } from "../edge/live-feed.js";
 import type { RecordedEvent } from "../src/core/envelope.js";
 import { entityObjectName } from "../src/core/identifiers.js";
 import { domain } from "../src/domain/index.js";
 import { call, newTenant, tenantClient } from "./support/api.js";
+
+/** A restock of `id` as the log records it, with a 255-character Idempotency-Key. */
+function restocked(tenant: string, id: string, seq: number, source = "seed"): RecordedEvent {
+  return {
+    seq,
+    type: "Restocked",
+    schemaVersion: 2,
+    data: { quantity: 1, source },
+    meta: {
+      eventId: crypto.randomUUID(),
+      tenant,
+      entityType: "inventory",
+      entityId: id,
+      hlc: `${String(1_700_000_000_000 + seq).padStart(15, "0")}.000000`,
+      recordedAt: new Date().toISOString(),
+      correlationId: crypto.randomUUID(),
+      causationId: null,
+      idempotencyKey: `${seq - 1}-`.padEnd(255, "k"),
+      traceparent: null,
+    },
+  };
+}
 
 /**
  * Writes `count` restocks straight into a fresh inventory entity's log, each carrying a
@@ -15,24 +38,7 @@ import { call, newTenant, tenantClient } from "./support/api.js";
  * (Through the API the relay's backlog bound would shed most of them first.)
  */
 async function seedLog(tenant: string, id: string, count: number): Promise<number> {
-  const events: RecordedEvent[] = Array.from({ length: count }, (_, i) => ({
-    seq: i + 1,
-    type: "Restocked",
-    schemaVersion: 2,
-    data: { quantity: 1, source: "seed" },
-    meta: {
-      eventId: crypto.randomUUID(),
-      tenant,
-      entityType: "inventory",
-      entityId: id,
-      hlc: `${String(1_700_000_000_000 + i).padStart(15, "0")}.000000`,
-      recordedAt: new Date().toISOString(),
-      correlationId: crypto.randomUUID(),
-      causationId: null,
-      idempotencyKey: `${i}-`.padEnd(255, "k"),
-      traceparent: null,
-    },
-  }));
+  const events = Array.from({ length: count }, (_, i) => restocked(tenant, id, i + 1));
   const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant, "inventory", id)));
   await runInDurableObject(stub, (_instance, state) => {
     state.storage.sql.exec("INSERT INTO entity_identity (singleton, tenant, entity_type, entity_id) VALUES (1, ?, 'inventory', ?)", tenant, id);
@@ -119,6 +125,44 @@ describe("server-sent events", () => {
     );
     expect(second.map((m) => Number(m.id))).toEqual(Array.from({ length: 900 }, (_, i) => i + 701));
     expect((JSON.parse(second[899]!.data) as RecordedEvent).meta.idempotencyKey).toMatch(/^1599-k+$/);
+  });
+
+  it("sends a subscriber that leaves over 1 MiB of live events unread back to the log, missing nothing", async () => {
+    const tenant = await newTenant();
+    await tenantClient(tenant.apiKey).command("inventory", "slow", "restock", { quantity: 1 });
+    const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant.id, "inventory", "slow")));
+    const seqs = await runInDurableObject(stub, async (_instance, state) => {
+      // A log in memory stands in for the entity's; events are appended, then published, as a command does.
+      const log: RecordedEvent[] = [];
+      const source: LiveSource = { page: (after, limit) => log.filter((e) => e.seq > after).slice(0, limit) };
+      const feed = new LiveFeed(state, { revalidateMs: 3_600_000, standing: async () => "ok" }, () => source);
+      const reader = feed.openEventStream(source, 0, { tenant: tenant.id, keyId: null }).body!.pipeThrough(new TextDecoderStream()).getReader();
+      await reader.read(); // the subscription comment, then the (empty) backlog: it is live
+      const padding = "p".repeat(1_000);
+      let published = 0;
+      for (let seq = 1; seq <= 2_000; seq++) {
+        const event = restocked(tenant.id, "slow", seq, padding);
+        log.push(event);
+        feed.publish([event]);
+        published += padding.length;
+      }
+      expect(published).toBeGreaterThan(MAX_BUFFERED_BYTES);
+      const ids: number[] = [];
+      let text = "";
+      while (ids.length < 2_000) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        text += value;
+        for (let end = text.indexOf("\n\n"); end >= 0; end = text.indexOf("\n\n")) {
+          const id = /^id: (\d+)$/m.exec(text.slice(0, end))?.[1];
+          if (id) ids.push(Number(id));
+          text = text.slice(end + 2);
+        }
+      }
+      await reader.cancel();
+      return ids;
+    });
+    expect(seqs).toEqual(Array.from({ length: 2_000 }, (_, i) => i + 1));
   });
 
   it("refuses a stream without a tenant key", async () => {
