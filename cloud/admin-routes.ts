@@ -97,8 +97,10 @@ adminRoutes.delete("/tenants/:id/keys/:keyId", async (c) => {
 adminRoutes.route("/tenants", tenantPolicyRoutes);
 
 adminRoutes.get("/dead-letters", async (c) => {
+  const tenant = tenantQuery(c.req.query("tenant"));
+  if (tenant instanceof Response) return tenant;
   const db: Db = drizzle(c.env.DB);
-  return c.json({ items: await listDeadLetters(db, c.req.query("tenant") ?? null, 200) });
+  return c.json({ items: await listDeadLetters(db, tenant, 200) });
 });
 
 adminRoutes.post("/dead-letters/:id/replay", async (c) => {
@@ -109,8 +111,9 @@ adminRoutes.post("/dead-letters/:id/replay", async (c) => {
 });
 
 adminRoutes.get("/projections", async (c) => {
+  const tenant = tenantQuery(c.req.query("tenant"));
+  if (tenant instanceof Response) return tenant;
   const db: Db = drizzle(c.env.DB);
-  const tenant = c.req.query("tenant") ?? null;
   const items = await Promise.all(
     projections.map(async (p) => ({
       name: p.name,
@@ -139,6 +142,13 @@ adminRoutes.post("/projections/:name/rebuild", async (c) => {
 
 function rebuilderFor(env: Env, projection: string, tenant: string) {
   return env.REBUILDER.get(env.REBUILDER.idFromName(`${projection}:${tenant}`));
+}
+
+/** An optional `?tenant=` filter: null when absent, a 400 problem when it is no tenant id. */
+function tenantQuery(value: string | undefined): string | null | Response {
+  if (value === undefined) return null;
+  if (tenantIdSchema.safeParse(value).success) return value;
+  return problemResponse(problem("validation-failed", "tenant must be a tenant id", { errors: [{ path: "tenant", message: "not a tenant id" }] }));
 }
 
 function present(t: typeof tenants.$inferSelect) {
