@@ -223,7 +223,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
   }
 
   /** Whether a live subscriber's key and tenant may still read, as the tenant gate decides. */
-  async #standing(principal: LivePrincipal): Promise<Standing> {
+  async #standing(principal: LivePrincipal & { readonly keyId: string }): Promise<Standing> {
     const gate = this.env.TENANT_GATE.get(this.env.TENANT_GATE.idFromName(tenantGateName(principal.tenant))) as unknown as TenantGateRpc;
     return gate.standing(principal.tenant, principal.keyId);
   }

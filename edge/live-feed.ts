@@ -45,13 +45,14 @@ export interface LiveSource {
 export interface LiveFeedOptions {
   /** Interval between standing checks, ms. */
   readonly revalidateMs: number;
-  /** Asks the authority (the tenant gate) whether a principal may still read. */
-  readonly standing: (principal: LivePrincipal) => Promise<Standing>;
+  /** Asks the authority (the tenant gate) whether a tenant's key may still read. */
+  readonly standing: (principal: LivePrincipal & { readonly keyId: string }) => Promise<Standing>;
 }
 
 interface SseSubscriber {
   readonly controller: ReadableStreamDefaultController<Uint8Array>;
   readonly principal: LivePrincipal;
+  readonly source: LiveSource;
   cursor: number;
   live: boolean;
 }
@@ -89,20 +90,14 @@ export class LiveFeed {
     const body = new ReadableStream<Uint8Array>(
       {
         start: (controller) => {
-          subscriber = { controller, principal, cursor: after, live: false };
+          subscriber = { controller, principal, source, cursor: after, live: false };
           this.#streams.add(subscriber);
           controller.enqueue(encoder.encode(": subscribed\nretry: 1000\n\n"));
           this.#startTimer();
         },
         // Called only when the reader wants more (high-water mark 0): one page per call.
         pull: () => {
-          if (!subscriber || subscriber.live || !this.#streams.has(subscriber)) return;
-          const page = source.page(subscriber.cursor, PAGE_EVENTS);
-          if (page.length < PAGE_EVENTS) subscriber.live = true;
-          const last = page[page.length - 1];
-          if (!last) return;
-          subscriber.cursor = last.seq;
-          subscriber.controller.enqueue(encoder.encode(page.map(sseMessage).join("")));
+          if (subscriber && !subscriber.live && this.#streams.has(subscriber)) this.#page(subscriber);
         },
         cancel: () => {
           if (subscriber) this.#dropStream(subscriber);
@@ -136,6 +131,8 @@ export class LiveFeed {
       // A gap means the subscriber missed something: let it catch up from the log instead.
       if (head.seq !== s.cursor + 1 || !this.#push(s, fresh.map(sseMessage).join(""))) {
         s.live = false;
+        // With nothing unread it may have a read waiting, which no later pull would answer.
+        if ((s.controller.desiredSize ?? 0) >= 0) this.#page(s);
         continue;
       }
       s.cursor = fresh[fresh.length - 1]!.seq;
@@ -166,11 +163,12 @@ export class LiveFeed {
     if (this.#checking) return;
     this.#checking = true;
     try {
-      const principals = new Map<string, LivePrincipal>();
-      for (const s of this.#streams) principals.set(principalKey(s.principal), s.principal);
+      // The operator's subscriptions (no key) answer to ADMIN_TOKEN, not to the tenant's standing.
+      const principals = new Map<string, LivePrincipal & { readonly keyId: string }>();
+      for (const { principal: p } of this.#streams) if (p.keyId !== null) principals.set(principalKey(p), { tenant: p.tenant, keyId: p.keyId });
       for (const socket of this.#ctx.getWebSockets()) {
         const a = getAttachment(socket);
-        if (a) principals.set(principalKey(a), { tenant: a.tenant, keyId: a.keyId });
+        if (a && a.keyId !== null) principals.set(principalKey(a), { tenant: a.tenant, keyId: a.keyId });
       }
       const refused = new Map<string, Standing>();
       await Promise.all(
@@ -240,6 +238,23 @@ export class LiveFeed {
     }
   }
 
+  /**
+   * Queues the subscriber's next page from the log; a short page means it reached the head, and
+   * from this same synchronous step on `publish` pushes to it.
+   */
+  #page(s: SseSubscriber): void {
+    const page = s.source.page(s.cursor, PAGE_EVENTS);
+    if (page.length < PAGE_EVENTS) s.live = true;
+    const last = page[page.length - 1];
+    if (!last) return;
+    s.cursor = last.seq;
+    try {
+      s.controller.enqueue(encoder.encode(page.map(sseMessage).join("")));
+    } catch {
+      this.#dropStream(s);
+    }
+  }
+
   /** Queues a live write unless the subscriber already has the bound unread; false if not sent. */
   #push(s: SseSubscriber, text: string): boolean {
     const bytes = encoder.encode(text);
@@ -265,7 +280,8 @@ export class LiveFeed {
     this.#lastHeartbeat = Date.now();
     this.#timer = setInterval(() => {
       const now = Date.now();
-      if (now - this.#lastHeartbeat >= HEARTBEAT_MS) {
+      // Sent on the last tick before HEARTBEAT_MS would pass without one.
+      if (now - this.#lastHeartbeat + every > HEARTBEAT_MS) {
         this.#lastHeartbeat = now;
         // Only to subscribers with nothing unread: they are the ones a proxy might time out.
         for (const s of this.#streams) if ((s.controller.desiredSize ?? 0) >= 0) this.#push(s, ": heartbeat\n\n");

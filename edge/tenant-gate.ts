@@ -47,11 +47,11 @@ export class TenantGate extends DurableObject<Env> implements TenantGateRpc {
     return { admitted: true, corsOrigins: policy.corsOrigins };
   }
 
-  async standing(tenant: string, keyId: string | null): Promise<"ok" | "revoked" | "suspended"> {
+  async standing(tenant: string, keyId: string): Promise<"ok" | "revoked" | "suspended"> {
     const policy = await this.#current(tenant);
     // A tenant that no longer exists has nothing left to stream.
     if (!policy) return "suspended";
-    if (keyId !== null && this.#revoked.has(keyId)) return "revoked";
+    if (this.#revoked.has(keyId)) return "revoked";
     return policy.status === "active" ? "ok" : "suspended";
   }
 

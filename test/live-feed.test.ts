@@ -165,6 +165,41 @@ describe("server-sent events", () => {
     expect(seqs).toEqual(Array.from({ length: 2_000 }, (_, i) => i + 1));
   });
 
+  it("answers a waiting reader when one publish alone is over 1 MiB, from the log in order", async () => {
+    const tenant = await newTenant();
+    await tenantClient(tenant.apiKey).command("inventory", "burst", "restock", { quantity: 1 });
+    const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant.id, "inventory", "burst")));
+    const seqs = await runInDurableObject(stub, async (_instance, state) => {
+      const log: RecordedEvent[] = [];
+      const source: LiveSource = { page: (after, limit) => log.filter((e) => e.seq > after).slice(0, limit) };
+      const feed = new LiveFeed(state, { revalidateMs: 3_600_000, standing: async () => "ok" }, () => source);
+      // Read the body itself, with no pipe that would read ahead.
+      const reader = feed.openEventStream(source, 0, { tenant: tenant.id, keyId: null }).body!.getReader();
+      const decoder = new TextDecoder();
+      await reader.read();
+      const waiting = reader.read(); // live, nothing to send yet: this read waits
+      const burst = Array.from({ length: 1_200 }, (_, i) => restocked(tenant.id, "burst", i + 1, "p".repeat(1_000)));
+      log.push(...burst);
+      feed.publish(burst);
+      let text = decoder.decode((await waiting).value, { stream: true });
+      const ids: number[] = [];
+      while (ids.length < 1_200) {
+        for (let end = text.indexOf("\n\n"); end >= 0; end = text.indexOf("\n\n")) {
+          const id = /^id: (\d+)$/m.exec(text.slice(0, end))?.[1];
+          if (id) ids.push(Number(id));
+          text = text.slice(end + 2);
+        }
+        if (ids.length >= 1_200) break;
+        const { done, value } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+      }
+      await reader.cancel();
+      return ids;
+    });
+    expect(seqs).toEqual(Array.from({ length: 1_200 }, (_, i) => i + 1));
+  });
+
   it("refuses a stream without a tenant key", async () => {
     const res = await call("/v1/entities/inventory/x/events", { headers: { accept: "text/event-stream" } });
     expect(res.status).toBe(401);

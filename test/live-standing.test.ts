@@ -91,4 +91,32 @@ describe("the dashboard's entity stream", () => {
     expect((await admin("DELETE", `/tenants/${tenant.id}/keys/${keyId}`)).status).toBe(204);
     expect(await stream.text()).toContain("id: 1\n");
   });
+
+  it("keeps the operator's stream of a tenant's entity open through the tenant's suspension", async () => {
+    const tenant = await newTenant("dash");
+    const api = tenantClient(tenant.apiKey);
+    await api.command("inventory", "op", "restock", { quantity: 1 });
+    const signIn = await call("/dashboard/sign-in", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: "https://factline.test" },
+      body: new URLSearchParams({ secret: "test-admin-token" }).toString(),
+      redirect: "manual",
+    });
+    const cookie = /factline_session=[^;]+/.exec(signIn.headers.get("set-cookie") ?? "")?.[0] ?? "";
+    const operator = await call(`/dashboard/t/${tenant.id}/entities/inventory/op/stream`, { headers: { cookie, ...sse } });
+    const tenants = await api.get("/v1/entities/inventory/op/events", sse);
+
+    await admin("POST", `/tenants/${tenant.id}/suspend`);
+    await tenants.text(); // the tenant's own stream ended: the check has run
+    await admin("POST", `/tenants/${tenant.id}/resume`);
+    await api.command("inventory", "op", "restock", { quantity: 2 });
+    const reader = operator.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    while (!text.includes("id: 2\n")) {
+      const { done, value } = await reader.read();
+      expect(done).toBe(false);
+      text += value;
+    }
+    await reader.cancel();
+  });
 });

@@ -45,10 +45,10 @@ export interface TenantGateRpc {
   /** Decides one request by `keyId` of `tenant`; consumes a rate-limit token when admitted. */
   admit(tenant: string, keyId: string): Promise<Admission>;
   /**
-   * Whether `keyId` of `tenant` may still read (null: the operator, for whom only the tenant's
-   * existence is checked). Consumes no rate-limit token: live streams re-check with it.
+   * Whether `keyId` of `tenant` may still read: "revoked" for a revoked key, "suspended" for a
+   * suspended or unknown tenant. Consumes no rate-limit token: live streams re-check with it.
    */
-  standing(tenant: string, keyId: string | null): Promise<"ok" | "revoked" | "suspended">;
+  standing(tenant: string, keyId: string): Promise<"ok" | "revoked" | "suspended">;
   /**
    * Replaces the whole policy if `policy.version` is newer than the gate's (idempotent; the admin
    * API sends it after every change). Returns the version the gate holds afterwards.
