@@ -7,6 +7,7 @@
 // on every request, so those bite at once in every isolate.
 import type { MiddlewareHandler } from "hono";
 import { apiKeyId, sha256Hex } from "../src/core/api-key.js";
+import { AUTH_FAILURE_PERIOD_S, failingClient, isBlocked, recordFailure } from "../src/core/auth-failures.js";
 import { ExpiringCache } from "../src/core/expiring-cache.js";
 import { problem, problemResponse } from "../src/core/problem.js";
 import type { RequestScope } from "../src/core/request-scope.js";
@@ -18,9 +19,6 @@ const CACHE_CAPACITY = 10_000;
 // bits chosen at issue, so no client can present an id before it exists and see it cached.
 const NEGATIVE_TTL_MS = 30_000;
 const NEGATIVE_CAPACITY = 10_000;
-// A client whose failed attempts the AUTH_FAILURES binding refused makes no D1 lookup for this
-// long (the binding's period); keys already cached still authenticate.
-const FAILURE_BLOCK_MS = 60_000;
 const LAST_USED_GRANULARITY_MS = 60_000;
 
 interface KeyRecord {
@@ -33,7 +31,6 @@ interface KeyRecord {
 
 const cache = new ExpiringCache<string, KeyRecord>(CACHE_CAPACITY, CACHE_TTL_MS);
 const unknownKeys = new ExpiringCache<string, true>(NEGATIVE_CAPACITY, NEGATIVE_TTL_MS);
-const blockedClients = new ExpiringCache<string, true>(NEGATIVE_CAPACITY, FAILURE_BLOCK_MS);
 
 /** Observation seam for tests: D1 key lookups this isolate has made. */
 export const keyLookupCount = { value: 0 };
@@ -48,7 +45,7 @@ export function tenantAuth(): MiddlewareHandler<{ Bindings: Env; Variables: Requ
     if (!apiKey || !keyId) return unauthorized();
 
     const now = Date.now();
-    const client = clientOf(c.req.raw);
+    const client = failingClient(c.req.raw);
     const record = await lookup(c.env.DB, keyId, client, now);
     if (record === "blocked") return failuresLimited();
     const digest = await sha256Hex(apiKey);
@@ -86,7 +83,8 @@ async function lookup(db: D1Database, keyId: string, client: string, now: number
   const cached = cache.get(keyId, now);
   if (cached) return cached;
   if (unknownKeys.get(keyId, now)) return undefined;
-  if (blockedClients.get(client, now)) return "blocked";
+  // A blocked client's keys already cached above still authenticate; new ones are not looked up.
+  if (isBlocked(client, now)) return "blocked";
   keyLookupCount.value++;
   const row = await db
     .prepare(
@@ -113,24 +111,16 @@ async function lookup(db: D1Database, keyId: string, client: string, now: number
 
 /**
  * A well-formed key failed (unknown, revoked or wrong secret): counted against the client in the
- * AUTH_FAILURES rate-limit binding (shared by the isolates of a location); over the limit the
- * answer is 429 and the client makes no D1 lookup until the block lapses.
+ * AUTH_FAILURES rate-limit binding; over the limit the answer is 429 and the client makes no D1
+ * lookup until the block lapses.
  */
 async function failed(env: Env, client: string, now: number): Promise<Response> {
-  const outcome = await env.AUTH_FAILURES.limit({ key: client });
-  if (outcome.success) return unauthorized();
-  blockedClients.set(client, true, now);
-  return failuresLimited();
-}
-
-/** Who is failing: the connecting IP as Cloudflare states it (one shared bucket if absent). */
-function clientOf(request: Request): string {
-  return `ip:${request.headers.get("cf-connecting-ip") ?? "unknown"}`;
+  return (await recordFailure(env.AUTH_FAILURES, client, now)) === "limited" ? failuresLimited() : unauthorized();
 }
 
 function failuresLimited(): Response {
   return problemResponse(
-    problem("auth-failures-limited", "too many requests with an invalid API key from this client", { retryAfter: FAILURE_BLOCK_MS / 1000 }),
+    problem("auth-failures-limited", "too many requests with an invalid API key from this client", { retryAfter: AUTH_FAILURE_PERIOD_S }),
   );
 }
 

@@ -62,6 +62,30 @@ describe("failed authentication", () => {
   });
 });
 
+describe("failed dashboard sign-ins", () => {
+  const signIn = (secret: string, client: string) =>
+    call("/dashboard/sign-in", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: "https://factline.test", "cf-connecting-ip": client },
+      body: new URLSearchParams({ secret }).toString(),
+      redirect: "manual",
+    });
+
+  it("refuse a client with 429 after too many, even with a right secret, while other clients sign in", async () => {
+    const tenant = await newTenant();
+    const client = newClient();
+    let limited: Response | undefined;
+    for (let i = 0; i < 61 && !limited; i++) {
+      const res = await signIn(unknownKey(), client);
+      if (res.status === 429) limited = res;
+      else expect(res.status).toBe(401);
+    }
+    expect(limited?.headers.get("retry-after")).toBe("60");
+    expect((await signIn(tenant.apiKey, client)).status).toBe(429);
+    expect((await signIn(tenant.apiKey, newClient())).status).toBe(303);
+  });
+});
+
 describe("the isolate's expiring cache", () => {
   it("forgets an entry once its TTL has passed", () => {
     const cache = new ExpiringCache<string, number>(10, 1_000);

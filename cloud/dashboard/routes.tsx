@@ -9,6 +9,7 @@ import type { Child } from "hono/jsx";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { EntityAddress, EntityRpc } from "../../src/core/entity-protocol.js";
+import { AUTH_FAILURE_PERIOD_S, failingClient, isBlocked, recordFailure } from "../../src/core/auth-failures.js";
 import { entityIdSchema, entityObjectName, tenantIdSchema } from "../../src/core/identifiers.js";
 import { problem, problemResponse } from "../../src/core/problem.js";
 import type { RequestScope } from "../../src/core/request-scope.js";
@@ -61,8 +62,19 @@ dashboardRoutes.get("/sign-in", (c) => c.html(<SignInPage nonce={c.var.nonce} />
 dashboardRoutes.post("/sign-in", async (c) => {
   const form = await c.req.parseBody();
   const secret = typeof form.secret === "string" ? form.secret : "";
+  // Failed sign-ins count with the tenant API's failed keys: a client over the limit is refused
+  // before its secret costs a D1 lookup.
+  const client = failingClient(c.req.raw);
+  const tooMany = () =>
+    c.html(<SignInPage nonce={c.var.nonce} error="Too many failed sign-ins from here; wait a minute and try again." />, 429, {
+      "retry-after": String(AUTH_FAILURE_PERIOD_S),
+    });
+  if (isBlocked(client, Date.now())) return tooMany();
   const who = await authenticate(c.env, secret);
-  if (!who) return c.html(<SignInPage nonce={c.var.nonce} error="That token or API key is not valid." />, 401);
+  if (!who) {
+    if ((await recordFailure(c.env.AUTH_FAILURES, client, Date.now())) === "limited") return tooMany();
+    return c.html(<SignInPage nonce={c.var.nonce} error="That token or API key is not valid." />, 401);
+  }
   await startSession(c, who);
   return c.redirect(who.role === "operator" ? "/dashboard/tenants" : `/dashboard/t/${who.tenant}`, 303);
 });
