@@ -64,6 +64,7 @@ interface SocketAttachment {
   readonly keyId: string | null;
 }
 
+/** The live subscribers of one entity object: its SSE streams and hibernatable WebSockets. */
 export class LiveFeed {
   readonly #ctx: DurableObjectState;
   readonly #options: LiveFeedOptions;
@@ -120,9 +121,12 @@ export class LiveFeed {
     return new Response(null, { status: 101, webSocket: client });
   }
 
+  /**
+   * Hands events just committed (oldest first, contiguous) to the live subscribers; called in the
+   * same synchronous step as the commit. Subscribers still catching up read them from the log.
+   */
   publish(events: readonly RecordedEvent[]): void {
-    const first = events[0];
-    if (!first) return;
+    if (events.length === 0) return;
     for (const s of this.#streams) {
       if (!s.live) continue;
       const fresh = events.filter((e) => e.seq > s.cursor);

@@ -35,10 +35,12 @@ export class ExpiringCache<K, V> {
     }
   }
 
+  /** Forgets `key` at once. */
   delete(key: K): void {
     this.#entries.delete(key);
   }
 
+  /** Entries held, expired ones included until they are next looked up or evicted. */
   get size(): number {
     return this.#entries.size;
   }
