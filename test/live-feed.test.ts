@@ -217,7 +217,9 @@ describe("websocket", () => {
       expect(res.status).toBe(101);
       const socket = res.webSocket!;
       const received: RecordedEvent[] = [];
-      socket.addEventListener("message", (m) => received.push(JSON.parse(m.data as string) as RecordedEvent));
+      socket.addEventListener("message", (m) => {
+        received.push(JSON.parse(m.data as string) as RecordedEvent);
+      });
       socket.accept();
       return { socket, received };
     };
