@@ -6,23 +6,26 @@ import { describe, expect, it } from "vitest";
 import { EventLog } from "../edge/event-log.js";
 import { LiveFeed, MAX_BUFFERED_BYTES, type LiveSource } from "../edge/live-feed.js";
 import type { RecordedEvent } from "../src/core/envelope.js";
+import { encodeHlc } from "../src/core/hlc.js";
 import { entityObjectName } from "../src/core/identifiers.js";
 import { domain } from "../src/domain/index.js";
 import { call, newTenant, tenantClient } from "./support/api.js";
+
+const SEEDED_AT = Date.now() - 60_000;
 
 /** A restock of `id` as the log records it, with a 255-character Idempotency-Key. */
 function restocked(tenant: string, id: string, seq: number, source = "seed"): RecordedEvent {
   return {
     seq,
     type: "Restocked",
-    schemaVersion: 2,
+    schemaVersion: domain.get("inventory")!.eventVersion("Restocked"),
     data: { quantity: 1, source },
     meta: {
       eventId: crypto.randomUUID(),
       tenant,
       entityType: "inventory",
       entityId: id,
-      hlc: `${String(1_700_000_000_000 + seq).padStart(15, "0")}.000000`,
+      hlc: encodeHlc({ wall: SEEDED_AT + seq, logical: 0 }),
       recordedAt: new Date().toISOString(),
       correlationId: crypto.randomUUID(),
       causationId: null,
