@@ -26,6 +26,10 @@ export const DEFAULT_REVALIDATE_MS = 20_000;
 /** WebSocket close codes the feed sends (4000-4999 is the application range). */
 export const CLOSE_REVOKED = 4401;
 export const CLOSE_SUSPENDED = 4403;
+/** The backlog went past what one connection is sent: reconnect with `?after=` the last seq received. */
+export const CLOSE_RESUME = 4000;
+/** Bytes of backlog one WebSocket connection is sent at most (its events' JSON, UTF-8). */
+export const WS_BACKLOG_BYTES = 4 * 1024 * 1024;
 
 /** Who opened a subscription: the tenant and, for an API key, its id (null for the operator). */
 export interface LivePrincipal {
@@ -216,23 +220,35 @@ export class LiveFeed {
   }
 
   /**
-   * Sends a socket's backlog one page per turn, reading each page just before it is sent, so
-   * neither the log nor the socket's queue holds more than a page at once for it and commands
-   * interleave between pages. (workerd exposes no `bufferedAmount` to pace by; cloudflare/workerd#988.)
+   * Sends a socket's backlog one page per turn, reading each page just before it is sent, so the
+   * log is never read whole and commands interleave between pages. workerd gives a server socket
+   * no `bufferedAmount` to pace by (cloudflare/workerd#988), so what one connection may be sent of
+   * its backlog is bounded instead: past WS_BACKLOG_BYTES the socket is closed with
+   * CLOSE_RESUME, after the data, and the client reconnects with `?after=` its last seq.
    */
   async #pageSocket(socket: WebSocket, source: LiveSource): Promise<void> {
     if (this.#paging.has(socket)) return;
     this.#paging.add(socket);
+    let sent = 0;
     try {
       for (;;) {
         const attachment = getAttachment(socket);
         if (!attachment || !this.#paging.has(socket) || socket.readyState !== WebSocket.OPEN) return;
         const page = source.page(attachment.cursor, PAGE_EVENTS);
         const last = page[page.length - 1];
-        for (const event of page) socket.send(JSON.stringify(event));
+        for (const event of page) {
+          const text = JSON.stringify(event);
+          socket.send(text);
+          sent += encoder.encode(text).byteLength;
+        }
         if (last) setAttachment(socket, { ...attachment, cursor: last.seq });
         // Reached the head in this same step: from here `publish` pushes to it.
         if (page.length < PAGE_EVENTS) return;
+        if (sent >= WS_BACKLOG_BYTES) {
+          this.#paging.delete(socket);
+          socket.close(CLOSE_RESUME, `resume after ${last?.seq ?? attachment.cursor}`);
+          return;
+        }
         await new Promise((resolve) => setTimeout(resolve, 0));
       }
     } catch {

@@ -4,7 +4,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { EventLog } from "../edge/event-log.js";
-import { LiveFeed, MAX_BUFFERED_BYTES, type LiveSource } from "../edge/live-feed.js";
+import { CLOSE_RESUME, LiveFeed, MAX_BUFFERED_BYTES, WS_BACKLOG_BYTES, type LiveSource } from "../edge/live-feed.js";
 import type { RecordedEvent } from "../src/core/envelope.js";
 import { encodeHlc } from "../src/core/hlc.js";
 import { entityObjectName } from "../src/core/identifiers.js";
@@ -40,8 +40,8 @@ function restocked(tenant: string, id: string, seq: number, source = "seed"): Re
  * 255-character Idempotency-Key as the API would record it; returns their SSE size in bytes.
  * (Through the API the relay's backlog bound would shed most of them first.)
  */
-async function seedLog(tenant: string, id: string, count: number): Promise<number> {
-  const events = Array.from({ length: count }, (_, i) => restocked(tenant, id, i + 1));
+async function seedLog(tenant: string, id: string, count: number, source = "seed"): Promise<number> {
+  const events = Array.from({ length: count }, (_, i) => restocked(tenant, id, i + 1, source));
   const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant, "inventory", id)));
   await runInDurableObject(stub, (_instance, state) => {
     state.storage.sql.exec("INSERT INTO entity_identity (singleton, tenant, entity_type, entity_id) VALUES (1, ?, 'inventory', ?)", tenant, id);
@@ -243,6 +243,34 @@ describe("websocket", () => {
     second.socket.close(1000, "done");
 
     expect([...first.received, ...second.received].map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+  });
+
+  it("closes a socket whose backlog passes the per-connection bound after the data, and the reconnect resumes it", async () => {
+    const tenant = await newTenant();
+    const bytes = await seedLog(tenant.id, "wshuge", 1_600, "p".repeat(3_000));
+    expect(bytes).toBeGreaterThan(WS_BACKLOG_BYTES);
+    const receive = async (after: number, until: number) => {
+      const res = await tenantClient(tenant.apiKey).get(`/v1/entities/inventory/wshuge/events?after=${after}`, { upgrade: "websocket" });
+      const socket = res.webSocket!;
+      const seqs: number[] = [];
+      const ended = new Promise<number | null>((resolve) => {
+        socket.addEventListener("close", (e) => resolve(e.code));
+        socket.addEventListener("message", (m) => {
+          seqs.push((JSON.parse(m.data as string) as RecordedEvent).seq);
+          if (seqs[seqs.length - 1] === until) resolve(null);
+        });
+      });
+      socket.accept();
+      const code = await ended;
+      if (code === null) socket.close(1000, "done");
+      return { seqs, code };
+    };
+    const first = await receive(0, 1_600);
+    expect(first.code).toBe(CLOSE_RESUME);
+    const resumeAfter = first.seqs[first.seqs.length - 1]!;
+    expect(resumeAfter).toBeLessThan(1_600);
+    const second = await receive(resumeAfter, 1_600);
+    expect([...first.seqs, ...second.seqs]).toEqual(Array.from({ length: 1_600 }, (_, i) => i + 1));
   });
 
   it("takes a socket dropped without a close frame (1006) quietly, answering no reserved code", async () => {
