@@ -29,6 +29,10 @@ export default defineConfig({
                 GATEWAY_TIMEOUT_MS: "3000",
                 BREAKER_FAILURE_THRESHOLD: "10",
                 BREAKER_OPEN_MS: "400",
+                // Live streams re-check their key and tenant every 200 ms, so revocation tests end quickly.
+                LIVE_REVALIDATE_MS: "200",
+                // Gates re-read their tenant's policy from D1 after 1 s, so a lost push heals quickly.
+                TENANT_POLICY_MAX_AGE_MS: "1000",
                 TEST_MIGRATIONS: await readD1Migrations("./migrations"),
                 // Runs of the model-based suite; raise it for a soak (FACTLINE_MODEL_RUNS=500 npm test).
                 MODEL_RUNS: process.env.FACTLINE_MODEL_RUNS ?? "12",

@@ -99,6 +99,7 @@ adminRoutes.route("/tenants", tenantPolicyRoutes);
 
 adminRoutes.get("/dead-letters", async (c) => {
   const db: Db = drizzle(c.env.DB);
+  // Any string: a letter that is no Factline fact is filed under the tenant it claimed, or "(unknown)".
   return c.json({ items: await listDeadLetters(db, c.req.query("tenant") ?? null, 200) });
 });
 
@@ -122,8 +123,9 @@ adminRoutes.post("/parked-facts/:id/acknowledge", async (c) => {
 });
 
 adminRoutes.get("/projections", async (c) => {
+  const tenant = tenantQuery(c.req.query("tenant"));
+  if (tenant instanceof Response) return tenant;
   const db: Db = drizzle(c.env.DB);
-  const tenant = c.req.query("tenant") ?? null;
   const items = await Promise.all(
     projections.map(async (p) => ({
       name: p.name,
@@ -157,6 +159,13 @@ adminRoutes.post("/projections/:name/rebuild", async (c) => {
 
 function rebuilderFor(env: Env, projection: string, tenant: string) {
   return env.REBUILDER.get(env.REBUILDER.idFromName(`${projection}:${tenant}`));
+}
+
+/** An optional `?tenant=` filter: null when absent, a 400 problem when it is no tenant id. */
+function tenantQuery(value: string | undefined): string | null | Response {
+  if (value === undefined) return null;
+  if (tenantIdSchema.safeParse(value).success) return value;
+  return problemResponse(problem("validation-failed", "tenant must be a tenant id", { errors: [{ path: "tenant", message: "not a tenant id" }] }));
 }
 
 function present(t: typeof tenants.$inferSelect) {

@@ -13,6 +13,11 @@ export const tenants = sqliteTable("tenants", {
   rateLimitBurst: integer("rate_limit_burst"),
   /** Browser origins allowed to call the tenant API (JSON array of origins). */
   corsOrigins: text("cors_origins", { mode: "json" }).$type<string[]>().notNull().default([]),
+  /**
+   * Raised by one in the same statement as every change to the tenant's policy (status, limits,
+   * origins, a key revoked): the tenant's gate applies a pushed policy only if it is newer.
+   */
+  policyVersion: integer("policy_version").notNull().default(0),
 });
 
 export const apiKeys = sqliteTable(

@@ -8,10 +8,13 @@ import { fieldErrors } from "../src/core/entity.js";
 import { problem, problemResponse } from "../src/core/problem.js";
 import { readJsonBody } from "../src/core/request-body.js";
 import type { RequestScope } from "../src/core/request-scope.js";
-import { corsPolicySchema, rateLimitSchema, tenantGateName, type TenantGateRpc, type TenantPolicy } from "../src/core/tenant-policy.js";
+import { faultPoint } from "../src/core/fault-injection.js";
+import { logEvent } from "../src/core/log.js";
+import { corsPolicySchema, policyFromRow, rateLimitSchema, tenantGateName, type TenantGateRpc } from "../src/core/tenant-policy.js";
 import type { z } from "zod";
 import type { Db } from "./projection.js";
 import { apiKeys, tenants } from "./schema.js";
+import { nextPolicyVersion } from "./tenant-admin.js";
 
 type AdminEnv = { Bindings: Env; Variables: RequestScope };
 
@@ -31,7 +34,11 @@ tenantPolicyRoutes.put("/:id/cors", async (c) => {
   return update(c, { corsOrigins: [...new Set(body.origins)] });
 });
 
-/** Reads the tenant's whole policy from D1 and hands it to its gate; false if no such tenant. */
+/**
+ * Reads the tenant's whole policy (with its version) from D1 and hands it to its gate; false if
+ * no such tenant. Best effort by design: D1 is the record, and a gate that misses a push re-reads
+ * it within TENANT_POLICY_MAX_AGE_MS, so a failed push is logged, retried once, and not an error.
+ */
 export async function pushTenantPolicy(env: Env, tenantId: string): Promise<boolean> {
   const db: Db = drizzle(env.DB);
   const [rows, revoked] = await db.batch([
@@ -40,14 +47,18 @@ export async function pushTenantPolicy(env: Env, tenantId: string): Promise<bool
   ]);
   const t = rows[0];
   if (!t) return false;
-  const policy: TenantPolicy = {
-    status: t.status,
-    rateLimit: t.rateLimitRps !== null && t.rateLimitBurst !== null ? { requestsPerSecond: t.rateLimitRps, burst: t.rateLimitBurst } : null,
-    corsOrigins: t.corsOrigins,
-    revokedKeys: revoked.map((k) => k.id),
-  };
-  const gate = env.TENANT_GATE.get(env.TENANT_GATE.idFromName(tenantGateName(tenantId))) as unknown as TenantGateRpc;
-  await gate.configure(tenantId, policy);
+  const policy = policyFromRow(t, revoked.map((k) => k.id));
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    try {
+      faultPoint("tenant.push", { tenant: tenantId });
+      // A fresh stub per attempt: a stub that threw may be broken.
+      const gate = env.TENANT_GATE.get(env.TENANT_GATE.idFromName(tenantGateName(tenantId))) as unknown as TenantGateRpc;
+      await gate.configure(tenantId, policy);
+      return true;
+    } catch (error) {
+      logEvent("warn", "tenant policy push failed; the gate re-reads D1 within its bound", { tenant: tenantId, attempt, error: String(error) });
+    }
+  }
   return true;
 }
 
@@ -62,7 +73,7 @@ export function presentPolicy(t: typeof tenants.$inferSelect) {
 async function update(c: Context<AdminEnv>, set: Partial<typeof tenants.$inferInsert>): Promise<Response> {
   const id = c.req.param("id") ?? "";
   const db: Db = drizzle(c.env.DB);
-  const updated = (await db.update(tenants).set(set).where(eq(tenants.id, id)).returning())[0];
+  const updated = (await db.update(tenants).set({ ...set, ...nextPolicyVersion }).where(eq(tenants.id, id)).returning())[0];
   if (!updated) return problemResponse(problem("not-found", `no tenant ${id}`));
   await pushTenantPolicy(c.env, id);
   return c.json({ id: updated.id, status: updated.status, ...presentPolicy(updated) });

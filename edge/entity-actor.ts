@@ -14,10 +14,11 @@ import { ifMatchSatisfied, type IfMatch } from "../src/core/if-match.js";
 import type { CommandEnvelope, CommandOutcome, EntityAddress, EntityRpc } from "../src/core/entity-protocol.js";
 import { logEvent, setLogLevel } from "../src/core/log.js";
 import { problem } from "../src/core/problem.js";
+import { tenantGateName, type TenantGateRpc } from "../src/core/tenant-policy.js";
 import { domain } from "../src/domain/index.js";
 import { EventLog } from "./event-log.js";
 import { IdempotencyStore } from "./idempotency-store.js";
-import { LiveFeed } from "./live-feed.js";
+import { DEFAULT_REVALIDATE_MS, LiveFeed, type LivePrincipal, type Standing } from "./live-feed.js";
 import { OutboxRelay, type RelayOutcome } from "./outbox-relay.js";
 import { entityStorageMigrations } from "./storage-schema.js";
 
@@ -42,7 +43,11 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     setLogLevel(env.LOG_LEVEL);
-    this.#live = new LiveFeed(ctx);
+    this.#live = new LiveFeed(
+      ctx,
+      { revalidateMs: Number(env.LIVE_REVALIDATE_MS) || DEFAULT_REVALIDATE_MS, standing: (p) => this.#standing(p) },
+      () => this.#loaded && { page: (after, limit) => [...this.#loaded!.log.read(after, Number.MAX_SAFE_INTEGER, limit)] },
+    );
     // Nothing else runs until the schema is current and the memory image is rebuilt.
     void ctx.blockConcurrencyWhile(async () => {
       await new SQLSchemaMigrations({ doStorage: ctx.storage, migrations: entityStorageMigrations }).runAll();
@@ -190,7 +195,11 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     return { events, next: last && last.seq < entity.version ? last.seq : null };
   }
 
-  /** Live subscriptions: `GET …/events` as SSE or a WebSocket upgrade, after `?after=`. */
+  /**
+   * Live subscriptions: `GET …/events` as SSE or a WebSocket upgrade, after `?after=`. The caller
+   * (the tenant API or the dashboard, both already authenticated) names the principal in `key`
+   * (empty for the operator), so the feed can end the subscription when its standing lapses.
+   */
   override async fetch(request: Request): Promise<Response> {
     const url = new URL(request.url);
     const address: EntityAddress = {
@@ -199,12 +208,14 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
       entityId: url.searchParams.get("id") ?? "",
     };
     const after = Number(url.searchParams.get("after") ?? "0");
+    const principal: LivePrincipal = { tenant: address.tenant, keyId: url.searchParams.get("key") || null };
     const entity = this.#bind(address);
     if (!entity) return new Response(null, { status: 404 });
-    const backlog = entity.log.read(after);
+    // Pages are read on demand, never the whole log at once.
+    const source = { page: (from: number, limit: number) => [...entity.log.read(from, Number.MAX_SAFE_INTEGER, limit)] };
     return request.headers.get("upgrade")?.toLowerCase() === "websocket"
-      ? this.#live.openWebSocket(backlog)
-      : this.#live.openEventStream(backlog);
+      ? this.#live.openWebSocket(source, after, principal)
+      : this.#live.openEventStream(source, after, principal);
   }
 
   override async alarm(): Promise<void> {
@@ -223,8 +234,28 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     // Subscribers only listen; anything they send is ignored.
   }
 
+  /**
+   * A subscriber's socket ended. A clean close is answered with 1000 (echoing any code risks a
+   * reserved one); a drop without a close frame (1005, 1006, 1015) needs no answer at all.
+   */
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
-    ws.close(code === 1005 ? 1000 : code, "bye");
+    this.#live.forgetSocket(ws);
+    if (code === 1005 || code === 1006 || code === 1015) return;
+    try {
+      ws.close(1000, "bye");
+    } catch {
+      // Already closed (the runtime may have answered the close frame itself).
+    }
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    this.#live.forgetSocket(ws);
+  }
+
+  /** Whether a live subscriber's key and tenant may still read, as the tenant gate decides. */
+  async #standing(principal: LivePrincipal & { readonly keyId: string }): Promise<Standing> {
+    const gate = this.env.TENANT_GATE.get(this.env.TENANT_GATE.idFromName(tenantGateName(principal.tenant))) as unknown as TenantGateRpc;
+    return gate.standing(principal.tenant, principal.keyId);
   }
 
   /** Loads (once) the entity this object hosts, and checks every caller addresses the same one. */

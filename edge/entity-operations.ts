@@ -75,7 +75,9 @@ export function entityOperations(registry: EntityRegistry): Operation[] {
       operationId: "entities.events",
       summary: "an entity's log, paged; live as Server-Sent Events (Accept: text/event-stream) or a WebSocket (Upgrade)",
       description:
-        "Each SSE message is one event as JSON in `data` with `id: <seq>`; a reconnecting EventSource resumes after Last-Event-ID.",
+        "Each SSE message is one event as JSON in `data` with `id: <seq>`; a reconnecting EventSource resumes after Last-Event-ID. " +
+        "A live stream ends within 60 s of its key's revocation or its tenant's suspension (a WebSocket closes with 4401 or 4403). " +
+        "A WebSocket is sent at most 4 MiB of backlog, then closed with 4000: reconnect with ?after= the last seq received.",
       tag: "entities",
       auth: "tenant",
       parameters: [

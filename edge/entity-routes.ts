@@ -113,6 +113,7 @@ entityRoutes.get("/:type/:id/events", async (c) => {
     url.searchParams.set("type", target.address.entityType);
     url.searchParams.set("id", target.address.entityId);
     url.searchParams.set("after", resumeAfter);
+    url.searchParams.set("key", c.var.keyId ?? "");
     const live = await stub.fetch(new Request(url, { headers: c.req.raw.headers }));
     // An SSE response from the object has immutable headers: copy it so the app's headers apply.
     return live.status === 101 ? live : new Response(live.body, live);

@@ -1,8 +1,54 @@
 // Live subscriptions to an entity's log: SSE and WebSocket subscribers that disconnect and resume
 // get every event exactly once, in order.
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { EventLog } from "../edge/event-log.js";
+import { CLOSE_RESUME, LiveFeed, MAX_BUFFERED_BYTES, WS_BACKLOG_BYTES, type LiveSource } from "../edge/live-feed.js";
 import type { RecordedEvent } from "../src/core/envelope.js";
+import { encodeHlc } from "../src/core/hlc.js";
+import { entityObjectName } from "../src/core/identifiers.js";
+import { domain } from "../src/domain/index.js";
 import { call, newTenant, tenantClient } from "./support/api.js";
+
+const SEEDED_AT = Date.now() - 60_000;
+
+/** A restock of `id` as the log records it, with a 255-character Idempotency-Key. */
+function restocked(tenant: string, id: string, seq: number, source = "seed"): RecordedEvent {
+  return {
+    seq,
+    type: "Restocked",
+    schemaVersion: domain.get("inventory")!.eventVersion("Restocked"),
+    data: { quantity: 1, source },
+    meta: {
+      eventId: crypto.randomUUID(),
+      tenant,
+      entityType: "inventory",
+      entityId: id,
+      hlc: encodeHlc({ wall: SEEDED_AT + seq, logical: 0 }),
+      recordedAt: new Date().toISOString(),
+      correlationId: crypto.randomUUID(),
+      causationId: null,
+      idempotencyKey: `${seq - 1}-`.padEnd(255, "k"),
+      traceparent: null,
+    },
+  };
+}
+
+/**
+ * Writes `count` restocks straight into a fresh inventory entity's log, each carrying a
+ * 255-character Idempotency-Key as the API would record it; returns their SSE size in bytes.
+ * (Through the API the relay's backlog bound would shed most of them first.)
+ */
+async function seedLog(tenant: string, id: string, count: number, source = "seed"): Promise<number> {
+  const events = Array.from({ length: count }, (_, i) => restocked(tenant, id, i + 1, source));
+  const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant, "inventory", id)));
+  await runInDurableObject(stub, (_instance, state) => {
+    state.storage.sql.exec("INSERT INTO entity_identity (singleton, tenant, entity_type, entity_id) VALUES (1, ?, 'inventory', ?)", tenant, id);
+    new EventLog(state.storage.sql, domain.get("inventory")!).append(events);
+  });
+  return events.reduce((n, e) => n + new TextEncoder().encode(`id: ${e.seq}\ndata: ${JSON.stringify(e)}\n\n`).byteLength, 0);
+}
 
 interface SseMessage {
   id: string;
@@ -68,6 +114,95 @@ describe("server-sent events", () => {
     expect([...first, ...second].map((m) => m.id)).toEqual(["1", "2", "3"]);
   });
 
+  it("delivers a backlog larger than the slow-subscriber bound in order, and resumes it through Last-Event-ID", async () => {
+    const tenant = await newTenant();
+    const api = tenantClient(tenant.apiKey);
+    const bytes = await seedLog(tenant.id, "big", 1_600);
+    expect(bytes).toBeGreaterThan(1024 * 1024);
+
+    const first = await readSse(await api.get("/v1/entities/inventory/big/events?after=0", { accept: "text/event-stream" }), 700);
+    expect(first.map((m) => Number(m.id))).toEqual(Array.from({ length: 700 }, (_, i) => i + 1));
+    const second = await readSse(
+      await api.get("/v1/entities/inventory/big/events?after=0", { accept: "text/event-stream", "last-event-id": first[first.length - 1]!.id }),
+      900,
+    );
+    expect(second.map((m) => Number(m.id))).toEqual(Array.from({ length: 900 }, (_, i) => i + 701));
+    expect((JSON.parse(second[899]!.data) as RecordedEvent).meta.idempotencyKey).toMatch(/^1599-k+$/);
+  });
+
+  it("sends a subscriber that leaves over 1 MiB of live events unread back to the log, missing nothing", async () => {
+    const tenant = await newTenant();
+    await tenantClient(tenant.apiKey).command("inventory", "slow", "restock", { quantity: 1 });
+    const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant.id, "inventory", "slow")));
+    const seqs = await runInDurableObject(stub, async (_instance, state) => {
+      // A log in memory stands in for the entity's; events are appended, then published, as a command does.
+      const log: RecordedEvent[] = [];
+      const source: LiveSource = { page: (after, limit) => log.filter((e) => e.seq > after).slice(0, limit) };
+      const feed = new LiveFeed(state, { revalidateMs: 3_600_000, standing: async () => "ok" }, () => source);
+      const reader = feed.openEventStream(source, 0, { tenant: tenant.id, keyId: null }).body!.pipeThrough(new TextDecoderStream()).getReader();
+      await reader.read(); // the subscription comment, then the (empty) backlog: it is live
+      const padding = "p".repeat(1_000);
+      let published = 0;
+      for (let seq = 1; seq <= 2_000; seq++) {
+        const event = restocked(tenant.id, "slow", seq, padding);
+        log.push(event);
+        feed.publish([event]);
+        published += padding.length;
+      }
+      expect(published).toBeGreaterThan(MAX_BUFFERED_BYTES);
+      const ids: number[] = [];
+      let text = "";
+      while (ids.length < 2_000) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        text += value;
+        for (let end = text.indexOf("\n\n"); end >= 0; end = text.indexOf("\n\n")) {
+          const id = /^id: (\d+)$/m.exec(text.slice(0, end))?.[1];
+          if (id) ids.push(Number(id));
+          text = text.slice(end + 2);
+        }
+      }
+      await reader.cancel();
+      return ids;
+    });
+    expect(seqs).toEqual(Array.from({ length: 2_000 }, (_, i) => i + 1));
+  });
+
+  it("answers a waiting reader when one publish alone is over 1 MiB, from the log in order", async () => {
+    const tenant = await newTenant();
+    await tenantClient(tenant.apiKey).command("inventory", "burst", "restock", { quantity: 1 });
+    const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant.id, "inventory", "burst")));
+    const seqs = await runInDurableObject(stub, async (_instance, state) => {
+      const log: RecordedEvent[] = [];
+      const source: LiveSource = { page: (after, limit) => log.filter((e) => e.seq > after).slice(0, limit) };
+      const feed = new LiveFeed(state, { revalidateMs: 3_600_000, standing: async () => "ok" }, () => source);
+      // Read the body itself, with no pipe that would read ahead.
+      const reader = feed.openEventStream(source, 0, { tenant: tenant.id, keyId: null }).body!.getReader();
+      const decoder = new TextDecoder();
+      await reader.read();
+      const waiting = reader.read(); // live, nothing to send yet: this read waits
+      const burst = Array.from({ length: 1_200 }, (_, i) => restocked(tenant.id, "burst", i + 1, "p".repeat(1_000)));
+      log.push(...burst);
+      feed.publish(burst);
+      let text = decoder.decode((await waiting).value, { stream: true });
+      const ids: number[] = [];
+      while (ids.length < 1_200) {
+        for (let end = text.indexOf("\n\n"); end >= 0; end = text.indexOf("\n\n")) {
+          const id = /^id: (\d+)$/m.exec(text.slice(0, end))?.[1];
+          if (id) ids.push(Number(id));
+          text = text.slice(end + 2);
+        }
+        if (ids.length >= 1_200) break;
+        const { done, value } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+      }
+      await reader.cancel();
+      return ids;
+    });
+    expect(seqs).toEqual(Array.from({ length: 1_200 }, (_, i) => i + 1));
+  });
+
   it("refuses a stream without a tenant key", async () => {
     const res = await call("/v1/entities/inventory/x/events", { headers: { accept: "text/event-stream" } });
     expect(res.status).toBe(401);
@@ -85,7 +220,9 @@ describe("websocket", () => {
       expect(res.status).toBe(101);
       const socket = res.webSocket!;
       const received: RecordedEvent[] = [];
-      socket.addEventListener("message", (m) => received.push(JSON.parse(m.data as string) as RecordedEvent));
+      socket.addEventListener("message", (m) => {
+        received.push(JSON.parse(m.data as string) as RecordedEvent);
+      });
       socket.accept();
       return { socket, received };
     };
@@ -106,5 +243,64 @@ describe("websocket", () => {
     second.socket.close(1000, "done");
 
     expect([...first.received, ...second.received].map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+  });
+
+  it("closes a socket whose backlog passes the per-connection bound after the data, and the reconnect resumes it", async () => {
+    const tenant = await newTenant();
+    const bytes = await seedLog(tenant.id, "wshuge", 1_600, "p".repeat(3_000));
+    expect(bytes).toBeGreaterThan(WS_BACKLOG_BYTES);
+    const receive = async (after: number, until: number) => {
+      const res = await tenantClient(tenant.apiKey).get(`/v1/entities/inventory/wshuge/events?after=${after}`, { upgrade: "websocket" });
+      const socket = res.webSocket!;
+      const seqs: number[] = [];
+      const ended = new Promise<number | null>((resolve) => {
+        socket.addEventListener("close", (e) => resolve(e.code));
+        socket.addEventListener("message", (m) => {
+          seqs.push((JSON.parse(m.data as string) as RecordedEvent).seq);
+          if (seqs[seqs.length - 1] === until) resolve(null);
+        });
+      });
+      socket.accept();
+      const code = await ended;
+      if (code === null) socket.close(1000, "done");
+      return { seqs, code };
+    };
+    const first = await receive(0, 1_600);
+    expect(first.code).toBe(CLOSE_RESUME);
+    const resumeAfter = first.seqs[first.seqs.length - 1]!;
+    expect(resumeAfter).toBeLessThan(1_600);
+    const second = await receive(resumeAfter, 1_600);
+    expect([...first.seqs, ...second.seqs]).toEqual(Array.from({ length: 1_600 }, (_, i) => i + 1));
+  });
+
+  it("takes a socket dropped without a close frame (1006) quietly, answering no reserved code", async () => {
+    const tenant = await newTenant();
+    await tenantClient(tenant.apiKey).command("inventory", "drop", "restock", { quantity: 1 });
+    const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant.id, "inventory", "drop")));
+    await runInDurableObject(stub, async (instance, state) => {
+      for (const code of [1006, 1005, 1015, 1001]) {
+        const { 1: server } = new WebSocketPair();
+        state.acceptWebSocket(server);
+        await expect(instance.webSocketClose(server, code)).resolves.toBeUndefined();
+      }
+    });
+  });
+
+  it("sends a backlog larger than the slow-subscriber bound in order, page by page", async () => {
+    const tenant = await newTenant();
+    await seedLog(tenant.id, "wsbig", 1_400);
+    const res = await tenantClient(tenant.apiKey).get("/v1/entities/inventory/wsbig/events?after=0", { upgrade: "websocket" });
+    const socket = res.webSocket!;
+    const seqs: number[] = [];
+    const all = new Promise<void>((resolve) =>
+      socket.addEventListener("message", (m) => {
+        seqs.push((JSON.parse(m.data as string) as RecordedEvent).seq);
+        if (seqs.length === 1_400) resolve();
+      }),
+    );
+    socket.accept();
+    await all;
+    socket.close(1000, "done");
+    expect(seqs).toEqual(Array.from({ length: 1_400 }, (_, i) => i + 1));
   });
 });

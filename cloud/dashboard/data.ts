@@ -1,7 +1,7 @@
 // What the dashboard shows, read from D1 (and the rebuilder objects): tenants with their keys,
 // projection lag and rebuilds, the view rows, and the overview that the live stream re-sends,
 // including the sagas that need an operator and the circuit breakers that are not closed.
-import { and, count, desc, eq, isNull, ne } from "drizzle-orm";
+import { and, count, desc, eq, isNull, like, ne } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { Db } from "../projection.js";
 import { projections } from "../projections/index.js";
@@ -82,9 +82,11 @@ export interface Attention {
 }
 
 /**
- * Sagas of this tenant that escalated to an operator, and circuit breakers that are not closed
- * (breakers guard a shared dependency, so every tenant sees them). Both read the D1 index that
- * the saga and breaker objects keep; an operator acts through /admin/sagas/{id}/retry|compensate.
+ * Sagas of this tenant that escalated to an operator, and this tenant's circuit breakers that are
+ * not closed. A per-tenant breaker is named `<dependency>:<tenant>` (the payment gateway's is
+ * `payment-gateway:{tenant}`); another tenant's breaker names its tenant and its last error, so
+ * only the tenant's own are shown (the operator sees every breaker at /admin/breakers). Both
+ * read the D1 index that the saga and breaker objects keep.
  */
 export async function attention(env: Env, tenant: string, kind: "sagas" | "breakers"): Promise<Attention> {
   const db: Db = drizzle(env.DB);
@@ -97,7 +99,12 @@ export async function attention(env: Env, tenant: string, kind: "sagas" | "break
       .limit(50);
     return { items: rows.map((r) => ({ kind: r.saga, name: r.id, detail: r.error ?? r.reason ?? "needs attention" })) };
   }
-  const rows = await db.select().from(circuitBreakers).where(ne(circuitBreakers.status, "closed")).limit(50);
+  // Tenant ids are [a-z0-9-], so the id holds no LIKE wildcard.
+  const rows = await db
+    .select()
+    .from(circuitBreakers)
+    .where(and(ne(circuitBreakers.status, "closed"), like(circuitBreakers.name, `%:${tenant}`)))
+    .limit(50);
   return { items: rows.map((r) => ({ kind: r.status, name: r.name, detail: r.lastReason ?? "" })) };
 }
 

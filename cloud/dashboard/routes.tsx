@@ -9,6 +9,7 @@ import type { Child } from "hono/jsx";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { EntityAddress, EntityRpc } from "../../src/core/entity-protocol.js";
+import { AUTH_FAILURE_PERIOD_S, failingClient, isBlocked, recordFailure } from "../../src/core/auth-failures.js";
 import { entityIdSchema, entityObjectName, tenantIdSchema } from "../../src/core/identifiers.js";
 import { problem, problemResponse } from "../../src/core/problem.js";
 import type { RequestScope } from "../../src/core/request-scope.js";
@@ -33,6 +34,9 @@ type Ctx = Context<DashboardEnv>;
 const LIVE_INTERVAL_MS = 2_000;
 // A live stream ends after this long; EventSource reconnects, which re-checks the session.
 const LIVE_LIFETIME_MS = 60_000;
+// Within its lifetime a panel stream re-checks its session this often, so a revoked key or a
+// suspended tenant stops seeing updates well before the 60 s bound.
+const LIVE_RECHECK_MS = 10_000;
 
 export const dashboardRoutes = new Hono<DashboardEnv>();
 
@@ -60,8 +64,19 @@ dashboardRoutes.get("/sign-in", (c) => c.html(<SignInPage nonce={c.var.nonce} />
 dashboardRoutes.post("/sign-in", async (c) => {
   const form = await c.req.parseBody();
   const secret = typeof form.secret === "string" ? form.secret : "";
+  // Failed sign-ins count with the tenant API's failed keys: a client over the limit is refused
+  // before its secret costs a D1 lookup.
+  const client = failingClient(c.req.raw);
+  const tooMany = () =>
+    c.html(<SignInPage nonce={c.var.nonce} error="Too many failed sign-ins from here; wait a minute and try again." />, 429, {
+      "retry-after": String(AUTH_FAILURE_PERIOD_S),
+    });
+  if (isBlocked(client, Date.now())) return tooMany();
   const who = await authenticate(c.env, secret);
-  if (!who) return c.html(<SignInPage nonce={c.var.nonce} error="That token or API key is not valid." />, 401);
+  if (!who) {
+    if ((await recordFailure(c.env.AUTH_FAILURES, client, Date.now())) === "limited") return tooMany();
+    return c.html(<SignInPage nonce={c.var.nonce} error="That token or API key is not valid." />, 401);
+  }
   await startSession(c, who);
   return c.redirect(who.role === "operator" ? "/dashboard/tenants" : `/dashboard/t/${who.tenant}`, 303);
 });
@@ -295,6 +310,9 @@ dashboardRoutes.get("/t/:tenant/entities/:type/:id/stream", async (c) => {
   url.searchParams.set("type", type);
   url.searchParams.set("id", id);
   url.searchParams.set("after", after);
+  // A tenant admin's stream ends when their key is revoked or the tenant suspended.
+  const session = c.var.session;
+  url.searchParams.set("key", session.role === "tenant" ? session.keyId : "");
   const live = await entityStub(c.env, address).fetch(new Request(url, { headers: { accept: "text/event-stream" } }));
   // A response from another object has immutable headers; copy it so the security headers apply.
   return new Response(live.body, live);
@@ -311,7 +329,12 @@ dashboardRoutes.get("/t/:tenant/live", async (c) => {
   return streamSSE(c, async (stream) => {
     const until = Date.now() + LIVE_LIFETIME_MS;
     let sent = "";
+    let checked = Date.now();
     while (!stream.aborted && Date.now() < until) {
+      if (Date.now() - checked >= LIVE_RECHECK_MS) {
+        checked = Date.now();
+        if (!(await currentSession(c))) break;
+      }
       const parts = await renderPanel(c, tenant.id, panel.data, csrf);
       const data = JSON.stringify(parts);
       if (data !== sent) {

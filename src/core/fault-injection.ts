@@ -22,7 +22,9 @@ export type FaultPoint =
   /** Before a rebuild step's D1 batch of replayed statements: fail it as a D1 error would. */
   | "rebuild.batch"
   /** After a rebuild switched generations, before it cleaned up: a crash here repeats the finish. */
-  | "rebuild.afterSwitch";
+  | "rebuild.afterSwitch"
+  /** Before the admin API pushes a tenant's policy to its gate: fail the push (context: tenant). */
+  | "tenant.push";
 
 /** Points where a test may rewrite what passes through (drop, duplicate, reorder, delay). */
 export type TransformPoint =

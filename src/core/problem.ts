@@ -19,6 +19,7 @@ const catalogue = {
   "idempotency-key-reused": { status: 422, title: "This Idempotency-Key was used with another request" },
   "business-rule": { status: 422, title: "The command was rejected by a business rule" },
   "rate-limited": { status: 429, title: "Too many requests" },
+  "auth-failures-limited": { status: 429, title: "Too many failed authentication attempts" },
   "backlog-full": { status: 429, title: "The entity is shedding load until its backlog drains" },
   "dependency-unavailable": { status: 503, title: "A dependency is unavailable" },
   internal: { status: 500, title: "Internal error" },

@@ -4,6 +4,8 @@
 export interface RequestScope {
   /** The authenticated tenant (set on /v1 routes only). */
   tenant: string;
+  /** The id of the API key that authenticated the request (set on /v1 routes only). */
+  keyId?: string;
   requestId: string;
   /** Browser origins the tenant allows (set on /v1 routes once admitted). */
   corsOrigins?: readonly string[];

@@ -24,6 +24,11 @@ export const corsPolicySchema = z
   .strict();
 
 export interface TenantPolicy {
+  /**
+   * The tenant's `policy_version` in D1 when this policy was read: raised with every change, so
+   * a gate applies a policy only if it is newer than the one it holds (pushes may fail or cross).
+   */
+  readonly version: number;
   readonly status: "active" | "suspended";
   readonly rateLimit: RateLimit | null;
   readonly corsOrigins: readonly string[];
@@ -39,11 +44,51 @@ export type Admission =
 export interface TenantGateRpc {
   /** Decides one request by `keyId` of `tenant`; consumes a rate-limit token when admitted. */
   admit(tenant: string, keyId: string): Promise<Admission>;
-  /** Replaces the whole policy (idempotent; the admin API sends it after every change). */
-  configure(tenant: string, policy: TenantPolicy): Promise<void>;
+  /**
+   * Whether `keyId` of `tenant` may still read: "revoked" for a revoked key, "suspended" for a
+   * suspended or unknown tenant. Consumes no rate-limit token: live streams re-check with it.
+   */
+  standing(tenant: string, keyId: string): Promise<"ok" | "revoked" | "suspended">;
+  /**
+   * Replaces the whole policy if `policy.version` is newer than the gate's (idempotent; the admin
+   * API sends it after every change). Returns the version the gate holds afterwards.
+   */
+  configure(tenant: string, policy: TenantPolicy): Promise<number>;
 }
 
 /** The name of the Durable Object that gates one tenant. */
 export function tenantGateName(tenant: string): string {
   return `tenant:${tenant}`;
+}
+
+/** A tenant's policy row as D1 stores it (tenants joined with its revoked key ids). */
+export interface TenantPolicyRow {
+  readonly policyVersion: number;
+  readonly status: string;
+  readonly rateLimitRps: number | null;
+  readonly rateLimitBurst: number | null;
+  readonly corsOrigins: unknown;
+}
+
+/** The policy a D1 row states; anything but "active" counts as suspended (fail closed). */
+export function policyFromRow(row: TenantPolicyRow, revokedKeys: readonly string[]): TenantPolicy {
+  const origins = typeof row.corsOrigins === "string" ? safeJson(row.corsOrigins) : row.corsOrigins;
+  return {
+    version: row.policyVersion,
+    status: row.status === "active" ? "active" : "suspended",
+    rateLimit: row.rateLimitRps !== null && row.rateLimitBurst !== null ? { requestsPerSecond: row.rateLimitRps, burst: row.rateLimitBurst } : null,
+    corsOrigins: Array.isArray(origins) ? origins.filter((o): o is string => typeof o === "string") : [],
+    revokedKeys: [...revokedKeys],
+  };
+}
+
+/** Default age (ms) after which a gate re-reads its tenant's policy from D1 (README: tenancy bounds). */
+export const DEFAULT_POLICY_MAX_AGE_MS = 15_000;
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return [];
+  }
 }

@@ -8,7 +8,9 @@
 // shipped or cancelled, stock is conserved, no order is charged twice, no cancelled order had
 // stock shipped, the payment entity agrees with the gateway's ledger, and no tenant sees
 // another's data. Operations include settling an order's payment through the settle route while
-// its saga runs, and cancelling after confirmation (refused: the pivot is passed). A failing run prints its seed and shrunk counterexample. FACTLINE_MODEL_RUNS
+// its saga runs, and cancelling after confirmation (refused: the pivot is passed).
+// Keys are revoked and tenants suspended (and resumed) with live streams open: the streams end
+// and the old key is refused. A failing run prints its seed and shrunk counterexample. FACTLINE_MODEL_RUNS
 // sets the run count.
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
@@ -89,6 +91,8 @@ const stats = {
   sagasCompensated: 0,
   droppedMessages: 0,
   droppedBeforeLaterFacts: 0,
+  /** Live streams ended by a key revocation or a suspension. */
+  streamsEnded: 0,
   faults: new Map<string, number>(),
   anomalies: 0,
 };
@@ -303,6 +307,53 @@ class DeliverDelayed implements fc.AsyncCommand<Model, Real> {
   toString = () => "deliver the delayed messages";
 }
 
+/** An SSE stream and a WebSocket on one entity, opened with `apiKey`; `closed` gives the socket's close code. */
+async function openStreams(apiKey: string, sku: string): Promise<{ sse: Response; closed: Promise<number> }> {
+  const sse = await tenantClient(apiKey).get(`/v1/entities/inventory/${sku}/events`, { accept: "text/event-stream" });
+  expect(sse.status).toBe(200);
+  const upgraded = await tenantClient(apiKey).get(`/v1/entities/inventory/${sku}/events`, { upgrade: "websocket" });
+  expect(upgraded.status).toBe(101);
+  const socket = upgraded.webSocket!;
+  const closed = new Promise<number>((resolve) => socket.addEventListener("close", (e) => resolve(e.code)));
+  socket.accept();
+  return { sse, closed };
+}
+
+/** A second key of the tenant, with live streams open, is revoked: its streams end, it is refused, the first key goes on. */
+class RevokeKeyWithStreamsOpen implements fc.AsyncCommand<Model, Real> {
+  constructor(readonly tenant: number, readonly sku: string) {}
+  check = () => true;
+  async run(_m: Model, r: Real): Promise<void> {
+    const tenantRef = r.tenants[this.tenant]!;
+    const issued = (await (await adminCall(`/admin/tenants/${tenantRef.id}/keys`, { method: "POST" })).json()) as { keyId: string; apiKey: string };
+    const { sse, closed } = await openStreams(issued.apiKey, this.sku);
+    expect((await adminCall(`/admin/tenants/${tenantRef.id}/keys/${issued.keyId}`, { method: "DELETE" })).status).toBe(204);
+    expect(await closed).toBe(4401);
+    await sse.text(); // ends; the run would time out if it went on
+    expect((await tenantClient(issued.apiKey).get("/v1/views/inventory")).status).toBe(401);
+    expect((await tenantClient(tenantRef.apiKey).get("/v1/views/inventory")).status).toBe(200);
+    stats.streamsEnded += 2;
+  }
+  toString = () => `revoke a key of t${this.tenant} with streams open on ${this.sku}`;
+}
+
+/** The tenant is suspended with live streams open: they end and its key is refused; then it is resumed. */
+class SuspendWithStreamsOpen implements fc.AsyncCommand<Model, Real> {
+  constructor(readonly tenant: number, readonly sku: string) {}
+  check = () => true;
+  async run(_m: Model, r: Real): Promise<void> {
+    const tenantRef = r.tenants[this.tenant]!;
+    const { sse, closed } = await openStreams(tenantRef.apiKey, this.sku);
+    expect((await adminCall(`/admin/tenants/${tenantRef.id}/suspend`, { method: "POST" })).status).toBe(200);
+    expect(await closed).toBe(4403);
+    await sse.text();
+    expect((await tenantClient(tenantRef.apiKey).get("/v1/views/inventory")).status).toBe(403);
+    expect((await adminCall(`/admin/tenants/${tenantRef.id}/resume`, { method: "POST" })).status).toBe(200);
+    stats.streamsEnded += 2;
+  }
+  toString = () => `suspend and resume t${this.tenant} with streams open on ${this.sku}`;
+}
+
 class Restart implements fc.AsyncCommand<Model, Real> {
   constructor(readonly tenant: number, readonly sku: string) {}
   check = () => true;
@@ -366,6 +417,8 @@ const commandList = fc.commands(
     fc.constant(new DeliverDelayed()),
     fc.tuple(tenant, fc.constantFrom(...SKUS, ...ORDER_SKUS)).map(([t, s]) => new Restart(t, s)),
     fc.tuple(tenant, fc.constantFrom<"inventory" | "orders">("inventory", "orders"), fc.boolean()).map(([t, p, twice]) => new RebuildProjection(t, p, twice)),
+    fc.tuple(tenant, sku).map(([t, s]) => new RevokeKeyWithStreamsOpen(t, s)),
+    fc.tuple(tenant, sku).map(([t, s]) => new SuspendWithStreamsOpen(t, s)),
   ],
   { maxCommands: 30, size: "large" },
 );

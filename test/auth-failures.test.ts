@@ -1,0 +1,107 @@
+// Failed authentication is cheap and bounded: a key id with no record is remembered (no D1
+// query per attempt), and a client that keeps failing with well-formed keys is answered 429 with
+// Retry-After by the AUTH_FAILURES rate-limit binding (30 a minute per client in wrangler.toml),
+// without a D1 query, while other clients and keys already known keep working.
+import { describe, expect, it } from "vitest";
+import { keyLookupCount } from "../edge/tenant-auth.js";
+import { ExpiringCache } from "../src/core/expiring-cache.js";
+import { call, newTenant } from "./support/api.js";
+
+const PROBLEMS = "https://factline.dev/problems/";
+let clients = 0;
+
+/** A client IP of its own for each test, so their failure counts do not mix. */
+function newClient(): string {
+  return `198.51.100.${(Date.now() + clients++) % 250}`;
+}
+
+/** A well-formed key that no tenant has. */
+function unknownKey(): string {
+  const hex = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
+  return `fl_${hex}_${"x".repeat(32)}`;
+}
+
+function get(key: string, client: string): Promise<Response> {
+  return call("/v1/views/inventory", { headers: { authorization: `Bearer ${key}`, "cf-connecting-ip": client } });
+}
+
+describe("failed authentication", () => {
+  it("answers a repeated unknown key with 401 and looks it up in D1 only once", async () => {
+    const client = newClient();
+    const key = unknownKey();
+    const before = keyLookupCount.value;
+    for (let i = 0; i < 5; i++) {
+      const res = await get(key, client);
+      expect(res.status).toBe(401);
+      expect(await res.json()).toMatchObject({ type: `${PROBLEMS}unauthorized` });
+    }
+    expect(keyLookupCount.value - before).toBe(1);
+  });
+
+  it("limits a client that keeps failing with 429 and Retry-After, with no D1 lookup while it is blocked", async () => {
+    const tenant = await newTenant();
+    const client = newClient();
+    // Known to this isolate before the flood: a blocked client's known keys still work.
+    expect((await get(tenant.apiKey, client)).status).toBe(200);
+
+    let limited: Response | undefined;
+    // The binding counts in fixed windows; two windows' worth guarantees the limit is met.
+    for (let i = 0; i < 61 && !limited; i++) {
+      const res = await get(unknownKey(), client);
+      if (res.status === 429) limited = res;
+      else expect(res.status).toBe(401);
+    }
+    expect(limited?.headers.get("retry-after")).toBe("60");
+    expect(await limited?.json()).toMatchObject({ type: `${PROBLEMS}auth-failures-limited`, status: 429 });
+
+    const before = keyLookupCount.value;
+    for (let i = 0; i < 10; i++) expect((await get(unknownKey(), client)).status).toBe(429);
+    expect(keyLookupCount.value).toBe(before);
+    expect((await get(tenant.apiKey, client)).status).toBe(200);
+    expect((await get(unknownKey(), newClient())).status).toBe(401);
+  });
+});
+
+describe("failed dashboard sign-ins", () => {
+  const signIn = (secret: string, client: string) =>
+    call("/dashboard/sign-in", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: "https://factline.test", "cf-connecting-ip": client },
+      body: new URLSearchParams({ secret }).toString(),
+      redirect: "manual",
+    });
+
+  it("refuse a client with 429 after too many, even with a right secret, while other clients sign in", async () => {
+    const tenant = await newTenant();
+    const client = newClient();
+    let limited: Response | undefined;
+    for (let i = 0; i < 61 && !limited; i++) {
+      const res = await signIn(unknownKey(), client);
+      if (res.status === 429) limited = res;
+      else expect(res.status).toBe(401);
+    }
+    expect(limited?.headers.get("retry-after")).toBe("60");
+    expect((await signIn(tenant.apiKey, client)).status).toBe(429);
+    expect((await signIn(tenant.apiKey, newClient())).status).toBe(303);
+  });
+});
+
+describe("the isolate's expiring cache", () => {
+  it("forgets an entry once its TTL has passed", () => {
+    const cache = new ExpiringCache<string, number>(10, 1_000);
+    cache.set("k", 1, 0);
+    expect(cache.get("k", 999)).toBe(1);
+    expect(cache.get("k", 1_000)).toBeUndefined();
+  });
+
+  it("holds at most its capacity, evicting the least recently used", () => {
+    const cache = new ExpiringCache<string, number>(2, 1_000);
+    cache.set("a", 1, 0);
+    cache.set("b", 2, 0);
+    cache.get("a", 1);
+    cache.set("c", 3, 2);
+    expect(cache.size).toBe(2);
+    expect(cache.get("b", 3)).toBeUndefined();
+    expect(cache.get("a", 3)).toBe(1);
+  });
+});
