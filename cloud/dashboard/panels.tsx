@@ -5,7 +5,8 @@ import type { Attention, Overview, ProjectionStatus } from "./data.js";
 
 const percent = (x: number) => `${(x * 100).toFixed(1)}%`;
 const ms = (x: number | null) => (x === null ? "—" : x >= 1000 ? `${(x / 1000).toFixed(1)} s` : `${x} ms`);
-const when = (t: number | null) => (t === null ? "never" : new Date(t).toISOString().replace("T", " ").slice(0, 19) + " UTC");
+/** A UTC time as the dashboard shows it, to the second ("never" for null). */
+export const when = (t: number | null) => (t === null ? "never" : new Date(t).toISOString().replace("T", " ").slice(0, 19) + " UTC");
 
 export function OverviewStats({ o }: { o: Overview }) {
   const t = o.metrics.totals;
@@ -181,36 +182,44 @@ export interface DeadLetterRow {
   readonly createdAt: number;
 }
 
-export function DeadLetterTable({ items, action, csrf }: { items: readonly DeadLetterRow[]; action: (id: string) => string; csrf: string }) {
-  if (items.length === 0) return <p class="muted">No dead letters. Facts the consumer gives up on appear here.</p>;
+/**
+ * A table of facts an operator acts on one by one (dead letters, parked facts): the fact's address
+ * in the first column, the given detail columns, and a CSRF-guarded form posting to `action(id)`.
+ */
+export function FactActionTable<R extends { readonly id: string; readonly entityType: string; readonly entityId: string; readonly seq: number }>(props: {
+  readonly items: readonly R[];
+  readonly empty: string;
+  readonly columns: readonly { readonly heading: string; readonly cell: (row: R) => unknown }[];
+  readonly label: (row: R) => string;
+  readonly verb: string;
+  readonly action: (id: string) => string;
+  readonly csrf: string;
+}) {
+  if (props.items.length === 0) return <p class="muted">{props.empty}</p>;
   return (
     <div class="table-wrap">
       <table>
         <thead>
           <tr>
             <th scope="col">Fact</th>
-            <th scope="col">Error</th>
-            <th scope="col">Attempts</th>
-            <th scope="col">Recorded</th>
+            {props.columns.map((c) => (
+              <th scope="col">{c.heading}</th>
+            ))}
             <th scope="col">Action</th>
           </tr>
         </thead>
         <tbody>
-          {items.map((d) => (
+          {props.items.map((row) => (
             <tr>
-              <th scope="row">
-                {d.entityType}/{d.entityId} #{d.seq}
-              </th>
+              <th scope="row">{props.label(row)}</th>
+              {props.columns.map((c) => (
+                <td>{c.cell(row)}</td>
+              ))}
               <td>
-                <pre>{d.error}</pre>
-              </td>
-              <td>{d.attempts}</td>
-              <td>{when(d.createdAt)}</td>
-              <td>
-                <form method="post" action={action(d.id)} class="inline">
-                  <input type="hidden" name="_csrf" value={csrf} />
-                  <button type="submit" aria-label={`Replay ${d.entityType}/${d.entityId} #${d.seq}`}>
-                    Replay
+                <form method="post" action={props.action(row.id)} class="inline">
+                  <input type="hidden" name="_csrf" value={props.csrf} />
+                  <button type="submit" aria-label={`${props.verb} ${row.entityType}/${row.entityId} #${row.seq}`}>
+                    {props.verb}
                   </button>
                 </form>
               </td>
@@ -219,5 +228,23 @@ export function DeadLetterTable({ items, action, csrf }: { items: readonly DeadL
         </tbody>
       </table>
     </div>
+  );
+}
+
+export function DeadLetterTable({ items, action, csrf }: { items: readonly DeadLetterRow[]; action: (id: string) => string; csrf: string }) {
+  return (
+    <FactActionTable
+      items={items}
+      empty="No dead letters. Facts the consumer gives up on appear here."
+      columns={[
+        { heading: "Error", cell: (d) => <pre>{d.error}</pre> },
+        { heading: "Attempts", cell: (d) => d.attempts },
+        { heading: "Recorded", cell: (d) => when(d.createdAt) },
+      ]}
+      label={(d) => `${d.entityType}/${d.entityId} #${d.seq}`}
+      verb="Replay"
+      action={action}
+      csrf={csrf}
+    />
   );
 }
