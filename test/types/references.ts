@@ -1,6 +1,7 @@
 // Type-level specification: every cross-file reference a domain makes is checked by the compiler.
 // `tsc -p .` (the first step of `npm test`) compiles this file; each `@ts-expect-error` marks a
 // mistake that must not compile, and an unused one fails the build. Nothing here runs.
+import { defineProjection, type Db, type Statement } from "../../src/core/projection.js";
 import { defineSaga } from "../../src/core/saga.js";
 import { inventory } from "../../src/domain/inventory.js";
 import { orders } from "../../src/domain/orders.js";
@@ -243,3 +244,52 @@ export function kitMistakes(): void {
   // The correct forms compile.
   scenario(inventory).given({ type: "Restocked", data: { quantity: 1, source: "manual" } }).when("reserve", { orderId: "o1", quantity: 2 }).expectRejection("insufficient-stock");
 }
+
+const view = { clear: () => [], filters: {}, list: async () => [], get: async () => undefined } as const;
+const nothing = (_db: Db, _value: unknown): readonly Statement[] => [];
+
+// A correct projection compiles: handlers keyed by the followed entities' event names, data typed.
+export const correctProjection = defineProjection(inventory, orders)({
+  ...view,
+  name: "ok",
+  on: {
+    Reserved: (db, e) => nothing(db, e.data.quantity),
+    OrderCancelled: (db, e) => nothing(db, e.data.reason),
+  },
+  applyRun: (db, events) => events.flatMap((e) => (e.type === "Restocked" ? nothing(db, e.data.source) : [])),
+});
+
+export const projectionHandlerForUnknownEvent = defineProjection(inventory)({
+  ...view,
+  name: "x",
+  on: {
+    // @ts-expect-error inventory records no "Reservd"
+    Reservd: (db: Db) => nothing(db, null),
+  },
+});
+
+export const projectionHandlerForEntityNotFollowed = defineProjection(inventory)({
+  ...view,
+  name: "x",
+  on: {
+    // @ts-expect-error OrderCreated belongs to orders, which this projection does not follow
+    OrderCreated: (db: Db) => nothing(db, null),
+  },
+});
+
+export const projectionReadsAFieldTheEventLacks = defineProjection(inventory)({
+  ...view,
+  name: "x",
+  on: {
+    // @ts-expect-error Reserved's data has `quantity`, not `amount`
+    Reserved: (db, e) => nothing(db, e.data.amount),
+  },
+});
+
+export const projectionRunReadsAFieldTheEventLacks = defineProjection(orders)({
+  ...view,
+  name: "x",
+  on: {},
+  // @ts-expect-error OrderConfirmed's data has `paymentId`, not `paymentRef`
+  applyRun: (db, events) => events.flatMap((e) => (e.type === "OrderConfirmed" ? nothing(db, e.data.paymentRef) : [])),
+});
