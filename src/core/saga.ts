@@ -271,11 +271,17 @@ type AbortHandler<C> = (fact: RecordedEvent, context: C) => string | null;
 // they inferred together, the command literals in `stages` would widen them instead.
 export function defineSaga<const Xs extends readonly AnyEntity[]>(...entities: Xs) {
   const types = new Set(entities.map((entity) => entity.type));
-  return <C, const St extends SagaTrigger<Xs[number]>>(definition: TypedSagaDefinition<C, Xs[number], St>): SagaDefinition<C> =>
+  return <C, const St extends SagaTrigger<Xs[number]>>(definition: TypedSagaDefinition<C, Xs[number], St>): TypedSaga<C, Xs[number]> =>
     typedSaga(types, definition);
 }
 
-function typedSaga<C, X extends AnyEntity, St extends SagaTrigger<X>>(types: ReadonlySet<string>, definition: TypedSagaDefinition<C, X, St>): SagaDefinition<C> {
+/**
+ * A saga in the runtime's shape that remembers, for the compiler only, the entities it was
+ * defined over, so that the saga kit can check expected commands against them.
+ */
+export type TypedSaga<C, X extends AnyEntity> = SagaDefinition<C> & { readonly __entities?: X };
+
+function typedSaga<C, X extends AnyEntity, St extends SagaTrigger<X>>(types: ReadonlySet<string>, definition: TypedSagaDefinition<C, X, St>): TypedSaga<C, X> {
   if (!types.has(definition.startedBy.entityType)) throw new Error(`saga ${definition.name} starts on ${definition.startedBy.entityType}, which it does not list`);
   // The runtime calls these only with facts of the entity type and event name they are keyed by
   // (factEvents matches `startedBy`; the lookup below matches the abort keys): the one place the

@@ -6,7 +6,10 @@ import { defineSaga } from "../../src/core/saga.js";
 import { inventory } from "../../src/domain/inventory.js";
 import { orders } from "../../src/domain/orders.js";
 import { payments } from "../../src/domain/payments.js";
+import { orderFulfillment } from "../../src/domain/order-fulfillment.js";
+import { fact } from "../../src/testing/facts.js";
 import { scenario } from "../../src/testing/given-when-then.js";
+import { sagaScenario } from "../../src/testing/saga-scenario.js";
 
 const stage = { name: "s", timeoutMs: 1000 };
 const base = { instanceOf: () => null, finallyCompensate: () => [] } as const;
@@ -293,3 +296,19 @@ export const projectionRunReadsAFieldTheEventLacks = defineProjection(orders)({
   // @ts-expect-error OrderConfirmed's data has `paymentId`, not `paymentRef`
   applyRun: (db, events) => events.flatMap((e) => (e.type === "OrderConfirmed" ? nothing(db, e.data.paymentRef) : [])),
 });
+
+export function sagaKitMistakes(): void {
+  const run = sagaScenario(orderFulfillment);
+  // @ts-expect-error inventory has no command "hold"
+  run.expectCommands({ kind: "command", entityType: "inventory", entityId: "a", command: "hold", data: { orderId: "o" } });
+  // @ts-expect-error release takes `orderId`, not `order`
+  run.expectCompensations({ kind: "command", entityType: "inventory", entityId: "a", command: "release", data: { order: "o" } });
+  // @ts-expect-error no entity of the saga rejects with "sold-out"
+  run.whenRejected("reserve:a", "sold-out");
+  // @ts-expect-error a fact whose data lacks the event's fields
+  fact(orders, "o1", "OrderCancelled", { why: "x" });
+  // @ts-expect-error a fact of an event the entity does not record
+  fact(orders, "o1", "OrderPlaced", {});
+  // The correct forms compile.
+  run.whenRejected("reserve:a", "insufficient-stock").expectCompensations({ kind: "command", entityType: "inventory", entityId: "a", command: "release", data: { orderId: "o" } });
+}
