@@ -74,6 +74,12 @@ export interface TypedProjection<X extends AnyEntity> extends Omit<Projection, "
 }
 
 /**
+ * A projection in the runtime's shape that remembers, for the compiler only, the entities it
+ * follows, so that the projection kit can check the facts it is given.
+ */
+export type ProjectionOf<X extends AnyEntity> = Projection & { readonly __entities?: X };
+
+/**
  * Defines a projection over the entities it follows:
  * `defineProjection(inventory)({ name, on: { Reserved: (db, e, g) => … e.data.quantity … }, … })`.
  * `follows` is their type names. The result is the runtime's type-erased `Projection`.
@@ -81,7 +87,7 @@ export interface TypedProjection<X extends AnyEntity> extends Omit<Projection, "
 // Two steps, as defineSaga: the entities are fixed before the handlers are checked against them.
 export function defineProjection<const Xs extends readonly AnyEntity[]>(...entities: Xs) {
   const follows: readonly TypeNameOf<Xs[number]>[] = entities.map((entity) => entity.type);
-  return (projection: TypedProjection<Xs[number]>): Projection => {
+  return (projection: TypedProjection<Xs[number]>): ProjectionOf<Xs[number]> => {
     // The consumer hands a handler only facts of the entity types in `follows` whose type is the
     // handler's key, and a run only such facts: the one place erased facts meet typed handlers.
     const on = projection.on as Projection["on"];

@@ -7,8 +7,10 @@ import { inventory } from "../../src/domain/inventory.js";
 import { orders } from "../../src/domain/orders.js";
 import { payments } from "../../src/domain/payments.js";
 import { orderFulfillment } from "../../src/domain/order-fulfillment.js";
+import { inventoryProjection } from "../../src/domain/projections/inventory.js";
 import { fact } from "../../src/testing/facts.js";
 import { scenario } from "../../src/testing/given-when-then.js";
+import { projectionScenario } from "../../src/testing/projection-scenario.js";
 import { sagaScenario } from "../../src/testing/saga-scenario.js";
 
 const stage = { name: "s", timeoutMs: 1000 };
@@ -311,4 +313,12 @@ export function sagaKitMistakes(): void {
   fact(orders, "o1", "OrderPlaced", {});
   // The correct forms compile.
   run.whenRejected("reserve:a", "insufficient-stock").expectCompensations({ kind: "command", entityType: "inventory", entityId: "a", command: "release", data: { orderId: "o" } });
+}
+
+export async function projectionKitMistakes(db: Db): Promise<void> {
+  const run = projectionScenario(inventoryProjection, db);
+  // @ts-expect-error the inventory view does not follow orders
+  await run.given(fact(orders, "o1", "OrderCancelled", { reason: "x" }));
+  // The correct form compiles.
+  await run.given(fact(inventory, "sku-1", "Restocked", { quantity: 1, source: "manual" }));
 }
