@@ -139,8 +139,8 @@ export type Entity<T extends string, S, CS extends CommandSchemas, EV extends Ev
   readonly definition: EntityDefinition<T, S, CS, EV, R>;
 };
 
+// `decide` takes the state and command as parameters, so only `never` there accepts every entity.
 /** Any entity, whatever its types: the constraint of code generic over entities. */
-// Variance: `decide` and `evolve` take S and events as parameters, so only `never` accepts every entity there.
 export type AnyEntity = EntityType & {
   readonly type: string;
   readonly definition: { readonly type: string; readonly commands: CommandSchemas; readonly events: EventSpecs; decide(state: never, command: never): readonly DomainEvent[] | Rejection };

@@ -82,9 +82,9 @@ export type ProjectionOf<X extends AnyEntity> = Projection & { readonly __entiti
 /**
  * Defines a projection over the entities it follows:
  * `defineProjection(inventory)({ name, on: { Reserved: (db, e, g) => … e.data.quantity … }, … })`.
- * `follows` is their type names. The result is the runtime's type-erased `Projection`.
+ * `follows` is their type names. The result is the runtime's type-erased `Projection`. Two
+ * steps, as `defineSaga`: the entities are fixed before the handlers are checked against them.
  */
-// Two steps, as defineSaga: the entities are fixed before the handlers are checked against them.
 export function defineProjection<const Xs extends readonly AnyEntity[]>(...entities: Xs) {
   const follows: readonly TypeNameOf<Xs[number]>[] = entities.map((entity) => entity.type);
   return (projection: TypedProjection<Xs[number]>): ProjectionOf<Xs[number]> => {

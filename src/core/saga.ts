@@ -266,9 +266,9 @@ type AbortHandler<C> = (fact: RecordedEvent, context: C) => string | null;
  * `defineSaga(orders, inventory, payments)({ name, startedBy, start, stages, … })`. Every reference
  * to those entities is checked at compile time (see TypedSagaDefinition); the result is the
  * runtime's type-erased shape. Throws when the saga has no stage or more than one pivot.
+ * (Two steps, so that the entities are fixed before the definition is checked against them: were
+ * they inferred together, the command literals in `stages` would widen them instead.)
  */
-// Two steps, so that the entities are fixed before the definition is checked against them: were
-// they inferred together, the command literals in `stages` would widen them instead.
 export function defineSaga<const Xs extends readonly AnyEntity[]>(...entities: Xs) {
   const types = new Set(entities.map((entity) => entity.type));
   return <C, const St extends SagaTrigger<Xs[number]>>(definition: TypedSagaDefinition<C, Xs[number], St>): TypedSaga<C, Xs[number]> =>

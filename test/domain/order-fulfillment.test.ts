@@ -64,6 +64,14 @@ describe("order fulfilment saga", () => {
       .expectCompensations(release("sku-a", "o1"));
   });
 
+  it("carries on when a fact's type names an Object.prototype member instead of an abort handler", () => {
+    const odd = { ...fact(orders, "o1", "OrderCancelled", { reason: "x" }), type: "constructor" };
+    sagaScenario(orderFulfillment)
+      .given(created("o1", [line("sku-a", 2, 5)]), odd)
+      .expectStatus("running")
+      .expectCommands(reserve("sku-a", "o1", 2));
+  });
+
   it("refunds the charge and the payment when the gateway declines it", () => {
     sagaScenario(orderFulfillment)
       .given(created("o1", [line("sku-a", 1, 10)]))
