@@ -105,13 +105,12 @@ export const ADVERSARIAL_IDS: readonly string[] = [
 /** An ordinary id the adversarial runs are compared with (it must fit the entity's id grammar). */
 const BENIGN_ID = "benign-id-7q2x";
 
-/** One sample command of an adversarial-id check: its name and a valid body. */
-export interface SampleCommand<CS> {
-  readonly command: keyof CS & string;
-  readonly body: unknown;
-}
+/** One sample command of an adversarial-id check: its name and a valid body (typed as the command schema's input). */
+export type SampleCommand<CS extends CommandSchemas> = {
+  [K in keyof CS & string]: { readonly command: K; readonly body: z.input<CS[K]> };
+}[keyof CS & string];
 
-export interface AdversarialIdCheck<S, CS, E> {
+export interface AdversarialIdCheck<S, CS extends CommandSchemas, E> {
   /** Events every run starts from (e.g. stock on hand). */
   readonly given?: readonly E[];
   /**
@@ -190,7 +189,7 @@ export function checkAdversarialIds<T extends string, S, CS extends CommandSchem
 type Path = readonly (string | number)[];
 
 /** The paths of the sample's string fields that still pass the schema when given an ordinary id. */
-function substitutable<CS>(entity: EntityType, sample: SampleCommand<CS>): Path[] {
+function substitutable<CS extends CommandSchemas>(entity: EntityType, sample: SampleCommand<CS>): Path[] {
   return stringPaths(sample.body).filter((path) => entity.parseCommand(sample.command, replaceAt(sample.body, [path], BENIGN_ID))?.ok === true);
 }
 

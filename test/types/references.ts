@@ -9,7 +9,7 @@ import { payments } from "../../src/domain/payments.js";
 import { orderFulfillment } from "../../src/domain/order-fulfillment.js";
 import { inventoryProjection } from "../../src/domain/projections/inventory.js";
 import { fact } from "../../src/testing/facts.js";
-import { scenario } from "../../src/testing/given-when-then.js";
+import { checkAdversarialIds, scenario } from "../../src/testing/given-when-then.js";
 import { projectionScenario } from "../../src/testing/projection-scenario.js";
 import { sagaScenario } from "../../src/testing/saga-scenario.js";
 
@@ -246,6 +246,8 @@ export function kitMistakes(): void {
   scenario(payments).given({ type: "PaymentSubmitted", data: { orderId: "o", amount: 1, currency: "EUR", extra: 1 } });
   // @ts-expect-error a given event the entity does not record
   scenario(orders).given({ type: "OrderPlaced", data: {} });
+  // @ts-expect-error an adversarial-id sample body with a field reserve does not take
+  checkAdversarialIds(inventory, { commands: [{ command: "reserve", body: { orderId: "o1", qty: 1 } }] });
   // The correct forms compile.
   scenario(inventory).given({ type: "Restocked", data: { quantity: 1, source: "manual" } }).when("reserve", { orderId: "o1", quantity: 2 }).expectRejection("insufficient-stock");
 }
