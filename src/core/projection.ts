@@ -8,9 +8,11 @@
 // next one, so old rows keep serving until the new ones are complete.
 import type { BatchItem } from "drizzle-orm/batch";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
-import type { AnyEntity, EventNameOf, TypeNameOf } from "./entity.js";
+import type { AnyEntity, TypeNameOf } from "./entity.js";
 import type { RecordedEvent } from "./envelope.js";
-import type { FactOf } from "./saga.js";
+import type { AnyEventName, FactNamed, FactOfAny } from "./saga.js";
+
+export type { AnyEventName, FactNamed, FactOfAny };
 
 export type Db = DrizzleD1Database<Record<string, never>>;
 export type Statement = BatchItem<"sqlite">;
@@ -54,15 +56,6 @@ export interface Projection {
   list(db: Db, scope: RowScope, query: ListQuery, limit: number): Promise<unknown[]>;
   get(db: Db, scope: RowScope, key: string): Promise<unknown | undefined>;
 }
-
-/** Every event name of the entities `X` (a union). */
-export type AnyEventName<X extends AnyEntity> = X extends AnyEntity ? EventNameOf<X> : never;
-
-/** A fact named `K` of whichever of the entities `X` records it, its data typed. */
-export type FactNamed<X extends AnyEntity, K extends string> = X extends AnyEntity ? (K extends EventNameOf<X> ? FactOf<X, K> : never) : never;
-
-/** Any fact of the entities `X`, its data typed by its `type`. */
-export type FactOfAny<X extends AnyEntity> = FactNamed<X, AnyEventName<X>>;
 
 /**
  * A projection as a team writes it over the entities `X` it follows: `on` is keyed by their event

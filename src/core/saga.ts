@@ -214,6 +214,15 @@ export type SagaTrigger<X extends AnyEntity> = X extends AnyEntity
 /** A recorded fact of event type `K` of entity `X`, its data typed from the entity's `events`. */
 export type FactOf<X extends AnyEntity, K extends EventNameOf<X>> = RecordedEvent & { readonly type: K; readonly data: EventDataOf<X, K> };
 
+/** Every event name of the entities `X` (a union). */
+export type AnyEventName<X extends AnyEntity> = X extends AnyEntity ? EventNameOf<X> : never;
+
+/** A fact named `K` of whichever of the entities `X` records it, its data typed. */
+export type FactNamed<X extends AnyEntity, K extends string> = X extends AnyEntity ? (K extends EventNameOf<X> ? FactOf<X, K> : never) : never;
+
+/** Any fact of the entities `X`, its data typed by its `type`. */
+export type FactOfAny<X extends AnyEntity> = FactNamed<X, AnyEventName<X>>;
+
 /** The fact a trigger matches. */
 export type TriggeredFact<X extends AnyEntity, St extends SagaTrigger<X>> = St extends SagaTrigger<X>
   ? FactOf<EntityNamed<X, St["entityType"]>, St["eventType"] & EventNameOf<EntityNamed<X, St["entityType"]>>>
@@ -249,8 +258,11 @@ export type AbortTriggers<X extends AnyEntity, C> = {
 export interface TypedSagaDefinition<C, X extends AnyEntity, St extends SagaTrigger<X>> {
   readonly name: string;
   readonly startedBy: St;
-  /** The instance a fact concerns (its key), or null when the saga does not care about it. */
-  instanceOf(fact: RecordedEvent): string | null;
+  /**
+   * The instance a fact of one of the listed entities concerns (its key), or null when the saga
+   * does not care about it. Facts of other entity types never reach it (they concern no instance).
+   */
+  instanceOf(fact: FactOfAny<X>): string | null;
   /** The context of a new instance, from its starting fact (typed by `startedBy`). */
   start(fact: TriggeredFact<X, St>, sagaId: string): C;
   readonly stages: readonly TypedSagaStage<C, X>[];
@@ -288,10 +300,13 @@ function typedSaga<C, X extends AnyEntity, St extends SagaTrigger<X>>(types: Rea
   // erased facts meet the typed handlers.
   const handlers = definition.abortOn as Readonly<Record<string, Readonly<Record<string, AbortHandler<C> | undefined>> | undefined>> | undefined;
   const start = (fact: RecordedEvent, sagaId: string): C => definition.start(fact as TriggeredFact<X, St>, sagaId);
+  // A fact of a listed entity type is one of its declared events (decide only records those),
+  // upcast to their current version before anything reads it.
+  const instanceOf = (fact: RecordedEvent): string | null => (types.has(fact.meta.entityType) ? definition.instanceOf(fact as FactOfAny<X>) : null);
   return defineUntypedSaga<C>({
     name: definition.name,
     startedBy: definition.startedBy,
-    instanceOf: (fact) => definition.instanceOf(fact),
+    instanceOf,
     start,
     stages: definition.stages,
     ...(handlers === undefined

@@ -25,8 +25,6 @@ export interface FulfillmentContext {
   readonly currency: string;
 }
 
-const orderIdOf = z.object({ orderId: z.string() });
-
 /** The payment of an order shares the order's id, so its facts find their saga. */
 export const paymentIdFor = (orderId: string): string => orderId;
 
@@ -35,15 +33,16 @@ const chargeResult = z.object({ gatewayRef: z.string() });
 export const orderFulfillment = defineSaga(orders, inventory, payments)({
   name: "order-fulfillment",
   startedBy: { entityType: "orders", eventType: "OrderCreated" },
+  // An order's and its payment's facts carry the order's id as theirs; a stock movement names its
+  // order in its data, and a restock concerns no order.
   instanceOf(fact) {
-    switch (fact.meta.entityType) {
-      case "orders":
-      case "payments":
-        return fact.meta.entityId;
-      case "inventory":
-        return orderIdOf.safeParse(fact.data).data?.orderId ?? null;
+    switch (fact.type) {
+      case "Reserved":
+      case "Released":
+      case "Shipped":
+        return fact.data.orderId;
       default:
-        return null;
+        return fact.meta.entityType === "inventory" ? null : fact.meta.entityId;
     }
   },
   start(fact, sagaId): FulfillmentContext {

@@ -1,6 +1,6 @@
 // The order-fulfillment saga as a specification, on the pure saga machine: given these facts,
 // then these commands; given this refusal or failure, then this compensation.
-import { describe, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { inventory } from "../../src/domain/inventory.js";
 import { orderFulfillment } from "../../src/domain/order-fulfillment.js";
 import { orders } from "../../src/domain/orders.js";
@@ -27,6 +27,14 @@ describe("order fulfilment saga", () => {
 
   it("ignores facts of an order it was never started for", () => {
     sagaScenario(orderFulfillment).given(fact(inventory, "sku-a", "Reserved", { orderId: "o9", quantity: 1 })).expectStatus("new").expectCommands();
+  });
+
+  it("routes stock movements to their order's instance, and a restock or another entity type's fact to none", () => {
+    const orderCreated = created("o1", [line("sku-a", 1, 1)]);
+    expect(orderFulfillment.instanceOf(fact(inventory, "sku-a", "Reserved", { orderId: "o1", quantity: 1 }))).toBe("o1");
+    expect(orderFulfillment.instanceOf(fact(inventory, "sku-a", "Restocked", { quantity: 1, source: "manual" }))).toBeNull();
+    expect(orderFulfillment.instanceOf(orderCreated)).toBe("o1");
+    expect(orderFulfillment.instanceOf({ ...orderCreated, meta: { ...orderCreated.meta, entityType: "customers" } })).toBeNull();
   });
 
   it("submits the payment once every line is reserved, then claims its settlement", () => {

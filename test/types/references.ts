@@ -134,6 +134,16 @@ export const startReadsAFieldTheEventLacks = defineSaga(orders)({
   stages: [{ ...stage, tasks: () => [] }],
 });
 
+export const instanceOfReadsAFieldTheEventLacks = defineSaga(orders, inventory)({
+  ...base,
+  name: "x",
+  // @ts-expect-error Reserved's data has `orderId`, not `order`
+  instanceOf: (fact) => (fact.type === "Reserved" ? fact.data.order : null),
+  startedBy: { entityType: "orders", eventType: "OrderCreated" },
+  start: () => ({}),
+  stages: [{ ...stage, tasks: () => [] }],
+});
+
 export const abortOnUnknownEvent = defineSaga(orders)({
   ...base,
   name: "x",
