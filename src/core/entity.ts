@@ -52,7 +52,9 @@ export function event<D>(spec: Omit<EventSpec<D>, "__data"> = {}): EventSpec<D> 
   return spec;
 }
 
+/** An entity's command schemas, by command name. */
 export type CommandSchemas = Record<string, z.ZodType>;
+/** An entity's event declarations, by event name. */
 export type EventSpecs = Record<string, EventSpec<unknown>>;
 
 /** The data type an `EventSpec` declares. */
@@ -63,6 +65,7 @@ export type EventsOf<EV extends EventSpecs> = {
   [K in keyof EV & string]: DomainEvent<K, DataOf<EV[K]>>;
 }[keyof EV & string];
 
+/** The union of an entity's parsed commands, `{ type, data }`, data being each schema's output. */
 export type CommandOf<CS extends CommandSchemas> = {
   [K in keyof CS & string]: { readonly type: K; readonly data: z.output<CS[K]> };
 }[keyof CS & string];
@@ -122,6 +125,7 @@ export interface EntityType {
   fold(events: Iterable<DomainEvent>, from?: unknown): unknown;
 }
 
+/** A zod error as the problem document's field errors (`path` dotted, "(body)" for the root). */
 export function fieldErrors(error: z.ZodError): FieldError[] {
   return error.issues.map((issue) => ({
     path: issue.path.map(String).join(".") || "(body)",

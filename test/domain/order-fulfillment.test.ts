@@ -66,6 +66,19 @@ describe("order fulfilment saga", () => {
       .expectStatus("compensated");
   });
 
+  it("turns round once a reservation has failed as many times as the retry policy allows", () => {
+    sagaScenario(orderFulfillment)
+      .given(created("o1", [line("sku-a", 2, 5)]))
+      .whenFailed("reserve:sku-a")
+      .expectCommands()
+      .after(100)
+      .expectCommands(reserve("sku-a", "o1", 2))
+      .whenFailed("reserve:sku-a")
+      .after(100)
+      .whenFailed("reserve:sku-a")
+      .expectCompensations(release("sku-a", "o1"));
+  });
+
   it("turns round when the order is cancelled before it is confirmed", () => {
     sagaScenario(orderFulfillment)
       .given(created("o1", [line("sku-a", 2, 5)]), fact(orders, "o1", "OrderCancelled", { reason: "changed my mind" }))
