@@ -6,6 +6,7 @@ import type { AnyEntity } from "../core/entity.js";
 import { canonicalJson } from "../core/fingerprint.js";
 import type { Db, FactOfAny, ListQuery, ProjectionOf, RowScope, Statement } from "../core/projection.js";
 
+/** One scenario of a projection in the kit: facts in, rows read back; each step resolves to the run. */
 export interface ProjectionRun<X extends AnyEntity> {
   /** Whose rows the scenario reads and writes. */
   readonly scope: RowScope;

@@ -27,6 +27,7 @@ export type ExpectedAction<X extends AnyEntity> = SagaCommand<X> | ServiceCallAc
 /** Retries short enough to reason about: 3 attempts forward, 5 for a compensation, 100 ms backoff. */
 export const KIT_POLICY: SagaRuntimePolicy = { retry: { maxAttempts: 3, maxCompensationAttempts: 5, baseMs: 100, maxMs: 100 } };
 
+/** One run of a saga instance in the kit: steps (`given`, `when…`, `after`) and expectations, chainable. */
 export interface SagaRun<X extends AnyEntity> {
   /** The machine's state now. */
   readonly state: SagaState;

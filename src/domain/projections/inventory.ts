@@ -81,6 +81,7 @@ function delta(e: InventoryFact): Delta {
   }
 }
 
+/** The `inventory` view, over the inventory entity. */
 export const inventoryProjection = defineProjection(inventory)({
   name: "inventory",
   on: {

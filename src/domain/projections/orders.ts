@@ -41,6 +41,7 @@ function setStatus(db: Db, e: RecordedEvent, generation: number, status: string,
   ];
 }
 
+/** The `orders` view, over the orders entity. */
 export const ordersProjection = defineProjection(orders)({
   name: "orders",
   on: {
