@@ -1,5 +1,6 @@
 // The D1 schema of the cloud tier (drizzle). Migrations in migrations/ are generated from this
-// file by drizzle-kit (`npm run db:generate`). Every row is scoped by tenant.
+// file and the reference domain's view tables (src/domain/projections/) by drizzle-kit
+// (`npm run db:generate`). Every row is scoped by tenant.
 
 import { index, integer, primaryKey, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
@@ -98,44 +99,6 @@ export const sagaCheckpoints = sqliteTable(
     deliveredAt: integer("delivered_at").notNull(),
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.entityType, t.entityId] })],
-);
-
-export const inventoryView = sqliteTable(
-  "inventory_view",
-  {
-    tenantId: text("tenant_id").notNull(),
-    generation: integer("generation").notNull(),
-    sku: text("sku").notNull(),
-    onHand: integer("on_hand").notNull().default(0),
-    reserved: integer("reserved").notNull().default(0),
-    available: integer("available").notNull().default(0),
-    shipped: integer("shipped").notNull().default(0),
-    version: integer("version").notNull().default(0),
-    updatedAt: text("updated_at").notNull(),
-  },
-  (t) => [primaryKey({ columns: [t.tenantId, t.generation, t.sku] })],
-);
-
-export const ordersView = sqliteTable(
-  "orders_view",
-  {
-    tenantId: text("tenant_id").notNull(),
-    generation: integer("generation").notNull(),
-    orderId: text("order_id").notNull(),
-    customerId: text("customer_id").notNull(),
-    status: text("status").notNull(),
-    total: real("total").notNull(),
-    itemCount: integer("item_count").notNull(),
-    reason: text("reason"),
-    version: integer("version").notNull().default(0),
-    createdAt: text("created_at").notNull(),
-    updatedAt: text("updated_at").notNull(),
-  },
-  (t) => [
-    primaryKey({ columns: [t.tenantId, t.generation, t.orderId] }),
-    index("orders_by_status").on(t.tenantId, t.generation, t.status),
-    index("orders_by_customer").on(t.tenantId, t.generation, t.customerId),
-  ],
 );
 
 /** Facts the consumer gave up on, with the error, until an operator replays them. */

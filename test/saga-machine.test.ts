@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import type { RecordedEvent } from "../src/core/envelope.js";
 import {
-  defineSaga,
+  defineUntypedSaga,
   evolve,
   factEvents,
   NEW_SAGA,
@@ -16,7 +16,7 @@ import {
   type SagaState,
 } from "../src/core/saga.js";
 
-const trip = defineSaga<{ tripId: string }>({
+const trip = defineUntypedSaga<{ tripId: string }>({
   name: "trip",
   startedBy: { entityType: "trips", eventType: "TripBooked" },
   instanceOf: (fact) => fact.meta.entityId,
@@ -196,7 +196,7 @@ describe("saga state machine", () => {
 });
 
 // A saga with a point of no return: book (compensable) → commit (the pivot) → deliver.
-const order = defineSaga<{ tripId: string }>({
+const order = defineUntypedSaga<{ tripId: string }>({
   name: "order",
   startedBy: { entityType: "trips", eventType: "TripBooked" },
   instanceOf: (fact) => fact.meta.entityId,
@@ -291,6 +291,6 @@ describe("saga state machine: the pivot (point of no return)", () => {
 
   it("refuses a saga with two pivots", () => {
     const stage = { name: "s", timeoutMs: 1, pivot: true, tasks: () => [] };
-    expect(() => defineSaga({ ...order, stages: [stage, { ...stage, name: "t" }] })).toThrow(/more than one pivot/);
+    expect(() => defineUntypedSaga({ ...order, stages: [stage, { ...stage, name: "t" }] })).toThrow(/more than one pivot/);
   });
 });

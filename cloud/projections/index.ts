@@ -1,10 +1,2 @@
-// The read models this deployment keeps; adding one is a file and a line here.
-import type { Projection } from "../projection.js";
-import { inventoryProjection } from "./inventory.js";
-import { ordersProjection } from "./orders.js";
-
-export const projections: readonly Projection[] = [inventoryProjection, ordersProjection];
-
-export function projectionNamed(name: string): Projection | undefined {
-  return projections.find((p) => p.name === name);
-}
+// The read models this deployment keeps: the reference domain's (src/domain/projections/).
+export { projectionNamed, projections } from "../../src/domain/projections/index.js";

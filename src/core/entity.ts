@@ -9,15 +9,20 @@ export interface DomainEvent<T extends string = string, D = unknown> {
   readonly data: D;
 }
 
-/** A business-rule refusal: records nothing, is answered 422, and is safe to retry. */
-export interface Rejection {
+/**
+ * A business-rule refusal: records nothing, is answered 422, and is safe to retry. `C` is the
+ * union of codes a `decide` can produce: `defineEntity` infers it from its `reject(...)` calls, so
+ * test kits and sagas can only name codes that exist.
+ */
+export interface Rejection<C extends string = string> {
   readonly rejected: true;
   /** Stable, machine-readable reason, e.g. "insufficient-stock". */
-  readonly code: string;
+  readonly code: C;
   readonly detail: string;
 }
 
-export function reject(code: string, detail: string): Rejection {
+/** A refusal with the literal `code` kept in its type (see Rejection). */
+export function reject<const C extends string>(code: C, detail: string): Rejection<C> {
   return { rejected: true, code, detail };
 }
 
@@ -25,23 +30,54 @@ export function isRejection(value: unknown): value is Rejection {
   return typeof value === "object" && value !== null && (value as Rejection).rejected === true;
 }
 
-/** Schema evolution of one event type: its current version and how to lift older payloads. */
-export interface EventSpec {
+/**
+ * One event type of an entity: its data type `D` (compile time only), its current version and how
+ * to lift older payloads. Build it with `event<D>()`.
+ */
+export interface EventSpec<D = unknown> {
   /** The version new events of this type are written at (default 1). */
   readonly version?: number;
   /** `upcast[n]` turns a payload stored at version n into version n + 1. */
   readonly upcast?: Readonly<Record<number, (data: unknown) => unknown>>;
+  /** Never set: carries `D` so that sagas, projections and kits know the event's data type. */
+  readonly __data?: D;
 }
 
-type CommandSchemas = Record<string, z.ZodType>;
+/**
+ * Declares an event type whose data is `D`, e.g. `Reserved: event<{ orderId: string; quantity: number }>()`.
+ * The data is the entity's own output (its `decide`), so a type suffices; old stored versions are
+ * lifted by `upcast` before anything reads them.
+ */
+export function event<D>(spec: Omit<EventSpec<D>, "__data"> = {}): EventSpec<D> {
+  return spec;
+}
 
+/** An entity's command schemas, by command name. */
+export type CommandSchemas = Record<string, z.ZodType>;
+/** An entity's event declarations, by event name. */
+export type EventSpecs = Record<string, EventSpec<unknown>>;
+
+/** The data type an `EventSpec` declares. */
+export type DataOf<X> = X extends EventSpec<infer D> ? D : never;
+
+/** The union of an entity's events, `{ type, data }`, from its `events` declaration. */
+export type EventsOf<EV extends EventSpecs> = {
+  [K in keyof EV & string]: DomainEvent<K, DataOf<EV[K]>>;
+}[keyof EV & string];
+
+/** The union of an entity's parsed commands, `{ type, data }`, data being each schema's output. */
 export type CommandOf<CS extends CommandSchemas> = {
   [K in keyof CS & string]: { readonly type: K; readonly data: z.output<CS[K]> };
 }[keyof CS & string];
 
-export interface EntityDefinition<S, CS extends CommandSchemas, E extends DomainEvent> {
+/**
+ * What a team writes for one entity type. `T` is its type name, `S` its state, `CS` its command
+ * schemas, `EV` its event declarations and `R` the rejection codes `decide` can produce (all
+ * inferred by `defineEntity`).
+ */
+export interface EntityDefinition<T extends string, S, CS extends CommandSchemas, EV extends EventSpecs, R extends string = string> {
   /** The `{type}` segment of the entity's URL, e.g. "inventory". */
-  readonly type: string;
+  readonly type: T;
   readonly initialState: S;
   /** One schema per command name: the anti-corruption layer at the boundary. */
   readonly commands: CS;
@@ -51,9 +87,10 @@ export interface EntityDefinition<S, CS extends CommandSchemas, E extends Domain
    * the API document leaves them out. Every other command is public. Default: none.
    */
   readonly internal?: readonly (keyof CS & string)[];
-  readonly events: { readonly [K in E["type"]]: EventSpec };
-  decide(state: S, command: CommandOf<CS>): readonly E[] | Rejection;
-  evolve(state: S, event: E): S;
+  /** One `event<Data>()` per event type the entity records. */
+  readonly events: EV;
+  decide(state: S, command: CommandOf<CS>): readonly EventsOf<EV>[] | Rejection<R>;
+  evolve(state: S, event: EventsOf<EV>): S;
   /** Take a snapshot every this many events (default 100). */
   readonly snapshotEvery?: number;
   /** Bump when `evolve` or the state shape changes, so older snapshots are ignored. */
@@ -88,6 +125,7 @@ export interface EntityType {
   fold(events: Iterable<DomainEvent>, from?: unknown): unknown;
 }
 
+/** A zod error as the problem document's field errors (`path` dotted, "(body)" for the root). */
 export function fieldErrors(error: z.ZodError): FieldError[] {
   return error.issues.map((issue) => ({
     path: issue.path.map(String).join(".") || "(body)",
@@ -95,14 +133,52 @@ export function fieldErrors(error: z.ZodError): FieldError[] {
   }));
 }
 
-export function defineEntity<S, CS extends CommandSchemas, E extends DomainEvent>(
-  definition: EntityDefinition<S, CS, E>,
-): EntityType & { readonly definition: EntityDefinition<S, CS, E> } {
-  const specs = definition.events as Readonly<Record<string, EventSpec>>;
-  const commandSchemas = definition.commands as Readonly<Record<string, z.ZodType>>;
+/**
+ * An entity as the runtime sees it (`EntityType`), keeping its definition's types for the code
+ * that references it across files: sagas (`SagaCommand`), projections (`defineProjection`) and
+ * the test kits.
+ */
+export type Entity<T extends string, S, CS extends CommandSchemas, EV extends EventSpecs, R extends string> = EntityType & {
+  readonly type: T;
+  readonly definition: EntityDefinition<T, S, CS, EV, R>;
+};
+
+// `decide` takes the state and command as parameters, so only `never` there accepts every entity.
+/** Any entity, whatever its types: the constraint of code generic over entities. */
+export type AnyEntity = EntityType & {
+  readonly type: string;
+  readonly definition: { readonly type: string; readonly commands: CommandSchemas; readonly events: EventSpecs; decide(state: never, command: never): readonly DomainEvent[] | Rejection };
+};
+
+/** The type name of an entity, e.g. "inventory". */
+export type TypeNameOf<X extends AnyEntity> = X["definition"]["type"];
+/** The command schemas of an entity, by command name. */
+export type CommandsOf<X extends AnyEntity> = X["definition"]["commands"];
+/** The command names of an entity. */
+export type CommandNameOf<X extends AnyEntity> = keyof CommandsOf<X> & string;
+/** What a sender may put in a command's body (the schema's input: defaults may be left out). */
+export type CommandBody<X extends AnyEntity, K extends CommandNameOf<X>> = z.input<CommandsOf<X>[K]>;
+/** The event names of an entity. */
+export type EventNameOf<X extends AnyEntity> = keyof X["definition"]["events"] & string;
+/** The data of one event type of an entity. */
+export type EventDataOf<X extends AnyEntity, K extends EventNameOf<X>> = DataOf<X["definition"]["events"][K]>;
+/** The rejection codes an entity's `decide` can produce. */
+export type RejectionCodeOf<X extends AnyEntity> = Exclude<ReturnType<X["definition"]["decide"]>, readonly DomainEvent[]> extends Rejection<infer C> ? C : never;
+
+/**
+ * Checks an entity definition and gives the runtime its type-erased face. Throws when an
+ * `internal` command is not a command. The definition's types stay on the result (see Entity).
+ */
+export function defineEntity<const T extends string, S, CS extends CommandSchemas, EV extends EventSpecs, R extends string = never>(
+  definition: EntityDefinition<T, S, CS, EV, R>,
+): Entity<T, S, CS, EV, R> {
+  const specs: Readonly<Record<string, EventSpec>> = definition.events;
+  const commandSchemas: Readonly<Record<string, z.ZodType>> = definition.commands;
   // Snapshots are stored as JSON, so the initial state must survive a round trip unchanged.
   const initialJson = JSON.stringify(definition.initialState);
-  const evolve = (state: unknown, event: DomainEvent): unknown => definition.evolve(state as S, event as E);
+  // The runtime hands over what it read from the log (upcast to the current version) or parsed
+  // with the command's schema: the one place the erased face meets the typed definition.
+  const evolve = (state: unknown, event: DomainEvent): unknown => definition.evolve(state as S, event as EventsOf<EV>);
   const commandNames = Object.keys(commandSchemas);
   const internal = new Set<string>(definition.internal ?? []);
   for (const name of internal) {

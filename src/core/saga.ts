@@ -12,6 +12,7 @@
 // The machine is event sourced: `plan` says what is due (saga events to record, or tasks to run),
 // `outcomeEvents` turns a task's outcome into saga events, and `evolve` folds them into state.
 // Hosts persist the events, run the tasks and wake up at `wakeAt`.
+import type { AnyEntity, CommandBody, CommandNameOf, EventDataOf, EventNameOf, RejectionCodeOf, TypeNameOf } from "./entity.js";
 import type { RecordedEvent } from "./envelope.js";
 import { ownValue } from "./records.js";
 
@@ -20,7 +21,8 @@ export interface EntityCommandAction {
   readonly entityType: string;
   readonly entityId: string;
   readonly command: string;
-  readonly data: Readonly<Record<string, unknown>>;
+  /** The command's body; the entity parses it with the command's schema, as at the HTTP boundary. */
+  readonly data: unknown;
 }
 
 export interface ServiceCallAction {
@@ -173,10 +175,150 @@ export const NEW_SAGA: SagaState = {
   causation: null,
 };
 
-export function defineSaga<C>(definition: SagaDefinition<C>): SagaDefinition<C> {
+/**
+ * Checks a saga given in the runtime's type-erased shape (entity types, commands and events as
+ * plain strings). Domain code uses `defineSaga`, which checks those names against the entities at
+ * compile time. Throws when the saga has no stage or more than one pivot.
+ */
+export function defineUntypedSaga<C>(definition: SagaDefinition<C>): SagaDefinition<C> {
   if (definition.stages.length === 0) throw new Error(`saga ${definition.name} has no stages`);
   if (definition.stages.filter((stage) => stage.pivot === true).length > 1) throw new Error(`saga ${definition.name} has more than one pivot`);
   return definition;
+}
+
+/** The entity of `X` (a union of entities) whose type name is `T`. */
+export type EntityNamed<X extends AnyEntity, T extends string> = X extends AnyEntity ? (TypeNameOf<X> extends T ? X : never) : never;
+
+/**
+ * A command to one of the entities `X`: its type name, command name and body (the command schema's
+ * input) are checked against that entity's definition. A union over every entity and command, so
+ * a plain object literal is checked field by field.
+ */
+export type SagaCommand<X extends AnyEntity> = X extends AnyEntity
+  ? {
+      [K in CommandNameOf<X>]: {
+        readonly kind: "command";
+        readonly entityType: TypeNameOf<X>;
+        readonly entityId: string;
+        readonly command: K;
+        readonly data: CommandBody<X, K>;
+      };
+    }[CommandNameOf<X>]
+  : never;
+
+/** An event type of one of the entities `X`, by entity type name and event name. */
+export type SagaTrigger<X extends AnyEntity> = X extends AnyEntity
+  ? { [K in EventNameOf<X>]: { readonly entityType: TypeNameOf<X>; readonly eventType: K } }[EventNameOf<X>]
+  : never;
+
+/** A recorded fact of event type `K` of entity `X`, its data typed from the entity's `events`. */
+export type FactOf<X extends AnyEntity, K extends EventNameOf<X>> = RecordedEvent & { readonly type: K; readonly data: EventDataOf<X, K> };
+
+/** Every event name of the entities `X` (a union). */
+export type AnyEventName<X extends AnyEntity> = X extends AnyEntity ? EventNameOf<X> : never;
+
+/** A fact named `K` of whichever of the entities `X` records it, its data typed. */
+export type FactNamed<X extends AnyEntity, K extends string> = X extends AnyEntity ? (K extends EventNameOf<X> ? FactOf<X, K> : never) : never;
+
+/** Any fact of the entities `X`, its data typed by its `type`. */
+export type FactOfAny<X extends AnyEntity> = FactNamed<X, AnyEventName<X>>;
+
+/** The fact a trigger matches. */
+export type TriggeredFact<X extends AnyEntity, St extends SagaTrigger<X>> = St extends SagaTrigger<X>
+  ? FactOf<EntityNamed<X, St["entityType"]>, St["eventType"] & EventNameOf<EntityNamed<X, St["entityType"]>>>
+  : never;
+
+/** A task whose commands (run and compensation) and `nothingToUndo` codes are checked against the entities `X`. */
+export interface TypedSagaTask<X extends AnyEntity> extends SagaTask {
+  readonly run: SagaCommand<X> | ServiceCallAction;
+  readonly compensate?: SagaCommand<X> | ServiceCallAction;
+  readonly nothingToUndo?: readonly RejectionCodeOf<X>[];
+}
+
+/** A stage whose tasks are `TypedSagaTask`s. */
+export interface TypedSagaStage<C, X extends AnyEntity> extends SagaStage<C> {
+  tasks(context: C, results: TaskResults): readonly TypedSagaTask<X>[];
+}
+
+/**
+ * Facts that make a running instance give up, keyed by entity type name then event name (both
+ * checked), each handler given the typed fact and answering the reason, or null to carry on.
+ */
+export type AbortTriggers<X extends AnyEntity, C> = {
+  readonly [T in TypeNameOf<X>]?: {
+    readonly [K in EventNameOf<EntityNamed<X, T>>]?: (fact: FactOf<EntityNamed<X, T>, K>, context: C) => string | null;
+  };
+};
+
+/**
+ * A saga as a team writes it: `entities` lists the entity definitions it follows and commands, and
+ * every reference to them (trigger, commands, compensations, abort facts, nothing-to-undo codes)
+ * is checked against those definitions at compile time.
+ */
+export interface TypedSagaDefinition<C, X extends AnyEntity, St extends SagaTrigger<X>> {
+  readonly name: string;
+  readonly startedBy: St;
+  /**
+   * The instance a fact of one of the listed entities concerns (its key), or null when the saga
+   * does not care about it. Facts of other entity types never reach it (they concern no instance).
+   */
+  instanceOf(fact: FactOfAny<X>): string | null;
+  /** The context of a new instance, from its starting fact (typed by `startedBy`). */
+  start(fact: TriggeredFact<X, St>, sagaId: string): C;
+  readonly stages: readonly TypedSagaStage<C, X>[];
+  readonly abortOn?: AbortTriggers<X, C>;
+  /** What to do last when the saga has been compensated (e.g. cancel the order). */
+  finallyCompensate(context: C, reason: string): readonly TypedSagaTask<X>[];
+}
+
+type AbortHandler<C> = (fact: RecordedEvent, context: C) => string | null;
+
+/**
+ * Defines a saga over the entities it follows and commands:
+ * `defineSaga(orders, inventory, payments)({ name, startedBy, start, stages, … })`. Every reference
+ * to those entities is checked at compile time (see TypedSagaDefinition); the result is the
+ * runtime's type-erased shape. Throws when the saga has no stage or more than one pivot.
+ * (Two steps, so that the entities are fixed before the definition is checked against them: were
+ * they inferred together, the command literals in `stages` would widen them instead.)
+ */
+export function defineSaga<const Xs extends readonly AnyEntity[]>(...entities: Xs) {
+  const types = new Set(entities.map((entity) => entity.type));
+  return <C, const St extends SagaTrigger<Xs[number]>>(definition: TypedSagaDefinition<C, Xs[number], St>): TypedSaga<C, Xs[number]> =>
+    typedSaga(types, definition);
+}
+
+/**
+ * A saga in the runtime's shape that remembers, for the compiler only, the entities it was
+ * defined over, so that the saga kit can check expected commands against them.
+ */
+export type TypedSaga<C, X extends AnyEntity> = SagaDefinition<C> & { readonly __entities?: X };
+
+function typedSaga<C, X extends AnyEntity, St extends SagaTrigger<X>>(types: ReadonlySet<string>, definition: TypedSagaDefinition<C, X, St>): TypedSaga<C, X> {
+  if (!types.has(definition.startedBy.entityType)) throw new Error(`saga ${definition.name} starts on ${definition.startedBy.entityType}, which it does not list`);
+  // The runtime calls these only with facts of the entity type and event name they are keyed by
+  // (factEvents matches `startedBy`; the lookup below matches the abort keys): the one place the
+  // erased facts meet the typed handlers.
+  const handlers = definition.abortOn as Readonly<Record<string, Readonly<Record<string, AbortHandler<C> | undefined>> | undefined>> | undefined;
+  const start = (fact: RecordedEvent, sagaId: string): C => definition.start(fact as TriggeredFact<X, St>, sagaId);
+  // A fact of a listed entity type is one of its declared events (decide only records those),
+  // upcast to their current version before anything reads it.
+  const instanceOf = (fact: RecordedEvent): string | null => (types.has(fact.meta.entityType) ? definition.instanceOf(fact as FactOfAny<X>) : null);
+  return defineUntypedSaga<C>({
+    name: definition.name,
+    startedBy: definition.startedBy,
+    instanceOf,
+    start,
+    stages: definition.stages,
+    ...(handlers === undefined
+      ? {}
+      : {
+          abortOn(fact: RecordedEvent, context: C): string | null {
+            const handler = ownValue(ownValue(handlers, fact.meta.entityType) ?? {}, fact.type);
+            return handler ? handler(fact, context) : null;
+          },
+        }),
+    finallyCompensate: (context, reason) => definition.finallyCompensate(context, reason),
+  });
 }
 
 /** The idempotency key of a task's action: the same for every retry and every redelivery. */

@@ -5,7 +5,7 @@
 // records the release, so the late reserve is refused instead of holding stock for ever.
 // Order ids are the client's strings: every lookup by one sees own keys only (src/core/records.ts).
 import { z } from "zod";
-import { defineEntity, reject, type DomainEvent } from "../core/entity.js";
+import { defineEntity, event, reject, type EventsOf } from "../core/entity.js";
 import { ownValue, withEntry, withoutEntry } from "../core/records.js";
 import { entityIdSchema } from "../core/identifiers.js";
 
@@ -24,12 +24,6 @@ export interface InventoryState {
   readonly closed: Readonly<Record<string, "released" | "shipped">>;
 }
 
-export type InventoryEvent =
-  | DomainEvent<"Restocked", { quantity: number; source: string }>
-  | DomainEvent<"Reserved", { orderId: string; quantity: number }>
-  | DomainEvent<"Released", { orderId: string; quantity: number }>
-  | DomainEvent<"Shipped", { orderId: string; quantity: number }>;
-
 export const inventory = defineEntity({
   type: "inventory",
   initialState: { onHand: 0, reserved: 0, available: 0, shipped: 0, reservations: {}, closed: {} } as InventoryState,
@@ -43,12 +37,12 @@ export const inventory = defineEntity({
   },
   events: {
     // v1 carried only the quantity; v2 records where the stock came from.
-    Restocked: { version: 2, upcast: { 1: (data) => ({ source: "unspecified", ...(data as object) }) } },
-    Reserved: {},
-    Released: {},
-    Shipped: {},
+    Restocked: event<{ quantity: number; source: string }>({ version: 2, upcast: { 1: (data) => ({ source: "unspecified", ...(data as object) }) } }),
+    Reserved: event<{ orderId: string; quantity: number }>(),
+    Released: event<{ orderId: string; quantity: number }>(),
+    Shipped: event<{ orderId: string; quantity: number }>(),
   },
-  decide(state, command): InventoryEvent[] | ReturnType<typeof reject> {
+  decide(state, command) {
     switch (command.type) {
       case "restock":
         return [{ type: "Restocked", data: command.data }];
@@ -108,3 +102,5 @@ export const inventory = defineEntity({
     }
   },
 });
+
+export type InventoryEvent = EventsOf<typeof inventory.definition.events>;

@@ -8,14 +8,14 @@
 // to an operator instead of refunding an order whose stock may already have left. So every order
 // ends shipped or cancelled, and stock is only ever moved from available to reserved to shipped.
 import { z } from "zod";
-import { defineSaga, type SagaTask } from "../core/saga.js";
-import { paymentChargeKey } from "./payments.js";
+import { defineSaga, type TypedSagaTask } from "../core/saga.js";
+import { inventory } from "./inventory.js";
+import { orders } from "./orders.js";
+import { paymentChargeKey, payments } from "./payments.js";
 
-const created = z.object({
-  customerId: z.string(),
-  items: z.array(z.object({ sku: z.string(), quantity: z.number(), unitPrice: z.number() })),
-  total: z.number(),
-});
+/** What the saga commands and follows: every name below is checked against these definitions. */
+type Entities = typeof orders | typeof inventory | typeof payments;
+type Task = TypedSagaTask<Entities>;
 
 export interface FulfillmentContext {
   readonly sagaId: string;
@@ -25,29 +25,28 @@ export interface FulfillmentContext {
   readonly currency: string;
 }
 
-const orderIdOf = z.object({ orderId: z.string() });
-
 /** The payment of an order shares the order's id, so its facts find their saga. */
 export const paymentIdFor = (orderId: string): string => orderId;
 
 const chargeResult = z.object({ gatewayRef: z.string() });
 
-export const orderFulfillment = defineSaga<FulfillmentContext>({
+export const orderFulfillment = defineSaga(orders, inventory, payments)({
   name: "order-fulfillment",
   startedBy: { entityType: "orders", eventType: "OrderCreated" },
+  // An order's and its payment's facts carry the order's id as theirs; a stock movement names its
+  // order in its data, and a restock concerns no order.
   instanceOf(fact) {
-    switch (fact.meta.entityType) {
-      case "orders":
-      case "payments":
-        return fact.meta.entityId;
-      case "inventory":
-        return orderIdOf.safeParse(fact.data).data?.orderId ?? null;
+    switch (fact.type) {
+      case "Reserved":
+      case "Released":
+      case "Shipped":
+        return fact.data.orderId;
       default:
-        return null;
+        return fact.meta.entityType === "inventory" ? null : fact.meta.entityId;
     }
   },
-  start(fact, sagaId) {
-    const order = created.parse(fact.data);
+  start(fact, sagaId): FulfillmentContext {
+    const order = fact.data;
     return {
       sagaId,
       orderId: fact.meta.entityId,
@@ -118,17 +117,15 @@ export const orderFulfillment = defineSaga<FulfillmentContext>({
       tasks: (o) => [{ key: "ship-order", run: { kind: "command", entityType: "orders", entityId: o.orderId, command: "ship", data: {} } }],
     },
   ],
-  abortOn(fact, o) {
-    return fact.meta.entityType === "orders" && fact.meta.entityId === o.orderId && fact.type === "OrderCancelled"
-      ? "the order was cancelled"
-      : null;
+  abortOn: {
+    orders: { OrderCancelled: (fact, o) => (fact.meta.entityId === o.orderId ? "the order was cancelled" : null) },
   },
   finallyCompensate: (o, reason) => [
     { key: "cancel-order", run: { kind: "command", entityType: "orders", entityId: o.orderId, command: "cancel", data: { reason: reason.slice(0, 500) } } },
   ],
 });
 
-function submitPayment(o: FulfillmentContext): SagaTask {
+function submitPayment(o: FulfillmentContext): Task {
   const id = paymentIdFor(o.orderId);
   return {
     key: "submit-payment",
@@ -140,12 +137,12 @@ function submitPayment(o: FulfillmentContext): SagaTask {
   };
 }
 
-function claimPayment(o: FulfillmentContext): SagaTask {
+function claimPayment(o: FulfillmentContext): Task {
   const id = paymentIdFor(o.orderId);
   return { key: "claim-payment", run: { kind: "command", entityType: "payments", entityId: id, command: "settle", data: { chargeKey: paymentChargeKey(id) } } };
 }
 
-function charge(o: FulfillmentContext): SagaTask {
+function charge(o: FulfillmentContext): Task {
   const chargeKey = paymentChargeKey(paymentIdFor(o.orderId));
   return {
     key: "charge",

@@ -2,7 +2,7 @@
 // cancelled while pending (a confirmed order is being fulfilled and refuses a cancel). The
 // order-fulfillment saga drives the transitions after `create`.
 import { z } from "zod";
-import { defineEntity, reject, type DomainEvent, type Rejection } from "../core/entity.js";
+import { defineEntity, event, reject, type EventsOf } from "../core/entity.js";
 import { entityIdSchema } from "../core/identifiers.js";
 
 export type OrderStatus = "pending" | "confirmed" | "shipped" | "cancelled";
@@ -29,12 +29,6 @@ export interface OrderState {
   readonly reason: string | null;
 }
 
-export type OrderEvent =
-  | DomainEvent<"OrderCreated", { customerId: string; items: OrderLine[]; total: number }>
-  | DomainEvent<"OrderConfirmed", { paymentId: string | null }>
-  | DomainEvent<"OrderShipped", Record<string, never>>
-  | DomainEvent<"OrderCancelled", { reason: string }>;
-
 export const orders = defineEntity({
   type: "orders",
   initialState: { status: "none", customerId: null, items: [], total: 0, reason: null } as OrderState,
@@ -55,8 +49,13 @@ export const orders = defineEntity({
   },
   // Confirming and shipping are the fulfilment saga's steps, not a tenant's.
   internal: ["confirm", "ship"],
-  events: { OrderCreated: {}, OrderConfirmed: {}, OrderShipped: {}, OrderCancelled: {} },
-  decide(state, command): OrderEvent[] | Rejection {
+  events: {
+    OrderCreated: event<{ customerId: string; items: OrderLine[]; total: number }>(),
+    OrderConfirmed: event<{ paymentId: string | null }>(),
+    OrderShipped: event<Record<string, never>>(),
+    OrderCancelled: event<{ reason: string }>(),
+  },
+  decide(state, command) {
     switch (command.type) {
       case "create": {
         if (state.status !== "none") return reject("order-exists", "this order has already been created");
@@ -96,3 +95,5 @@ export const orders = defineEntity({
     }
   },
 });
+
+export type OrderEvent = EventsOf<typeof orders.definition.events>;

@@ -4,7 +4,7 @@
 // (the settle route or the fulfilment saga) charges under the same key, and a compensation that
 // ran first leaves a closed payment that refuses a late submission or claim.
 import { z } from "zod";
-import { defineEntity, reject, type DomainEvent, type Rejection } from "../core/entity.js";
+import { defineEntity, event, reject, type EventsOf } from "../core/entity.js";
 import { entityIdSchema } from "../core/identifiers.js";
 
 export type PaymentStatus = "none" | "submitted" | "approved" | "declined" | "refunded";
@@ -19,13 +19,6 @@ export interface PaymentState {
   readonly gatewayRef: string | null;
   readonly reason: string | null;
 }
-
-export type PaymentEvent =
-  | DomainEvent<"PaymentSubmitted", { orderId: string; amount: number; currency: string }>
-  | DomainEvent<"SettlementClaimed", { chargeKey: string }>
-  | DomainEvent<"PaymentApproved", { gatewayRef: string }>
-  | DomainEvent<"PaymentDeclined", { reason: string }>
-  | DomainEvent<"PaymentRefunded", { reason: string }>;
 
 /**
  * The gateway idempotency key of a payment's one charge. It belongs to the payment, not to the
@@ -58,8 +51,14 @@ export const payments = defineEntity({
   // Settlement is the platform's business (the settle route, the fulfilment saga): a tenant key
   // could otherwise mark a payment approved with no charge at all.
   internal: ["settle", "approve", "decline", "refund"],
-  events: { PaymentSubmitted: {}, SettlementClaimed: {}, PaymentApproved: {}, PaymentDeclined: {}, PaymentRefunded: {} },
-  decide(state, command): PaymentEvent[] | Rejection {
+  events: {
+    PaymentSubmitted: event<{ orderId: string; amount: number; currency: string }>(),
+    SettlementClaimed: event<{ chargeKey: string }>(),
+    PaymentApproved: event<{ gatewayRef: string }>(),
+    PaymentDeclined: event<{ reason: string }>(),
+    PaymentRefunded: event<{ reason: string }>(),
+  },
+  decide(state, command) {
     switch (command.type) {
       case "submit":
         if (state.status === "declined" || state.status === "refunded") {
@@ -108,3 +107,5 @@ export const payments = defineEntity({
     }
   },
 });
+
+export type PaymentEvent = EventsOf<typeof payments.definition.events>;

@@ -1,37 +1,45 @@
 // A given-when-then kit for entity definitions: given these past events, when this command
 // (validated by the entity's own schema, as at the HTTP boundary), then these new events or this
 // rejection. Framework-free: a failed expectation throws with both sides spelled out.
+import type { z } from "zod";
 import {
   isRejection,
   type CommandOf,
+  type CommandSchemas,
   type DomainEvent,
-  type EntityDefinition,
+  type Entity,
   type EntityType,
+  type EventSpecs,
+  type EventsOf,
   type Rejection,
 } from "../core/entity.js";
 import { canonicalJson } from "../core/fingerprint.js";
 
-type Defined<S, CS extends Record<string, import("zod").ZodType>, E extends DomainEvent> = EntityType & {
-  readonly definition: EntityDefinition<S, CS, E>;
-};
-
-export interface Outcome<S, E> {
+/** What `when` came to, with expectations that throw on a mismatch. `R`: the entity's rejection codes. */
+export interface Outcome<S, E, R extends string = string> {
   /** The events decided, or the rejection. */
-  readonly decision: readonly E[] | Rejection;
+  readonly decision: readonly E[] | Rejection<R>;
   /** The state after the given events and (if accepted) the new ones. */
   readonly state: S;
-  expectEvents(expected: readonly E[]): Outcome<S, E>;
-  expectRejection(code: string): Outcome<S, E>;
-  expectState(expected: Partial<S>): Outcome<S, E>;
+  expectEvents(expected: readonly E[]): Outcome<S, E, R>;
+  /** `code` is checked at compile time against the codes the entity's `decide` can produce. */
+  expectRejection(code: R): Outcome<S, E, R>;
+  expectState(expected: Partial<S>): Outcome<S, E, R>;
 }
 
-export function scenario<S, CS extends Record<string, import("zod").ZodType>, E extends DomainEvent>(entity: Defined<S, CS, E>) {
+/**
+ * Given past events, when a command (its body typed as the command schema's input and validated by
+ * that schema, as at the HTTP boundary), then events, a rejection or a state. An invalid body or
+ * an unknown command throws.
+ */
+export function scenario<T extends string, S, CS extends CommandSchemas, EV extends EventSpecs, R extends string>(entity: Entity<T, S, CS, EV, R>) {
   const def = entity.definition;
+  type E = EventsOf<EV>;
   return {
     given(...history: E[]) {
       const before = history.reduce<S>((state, event) => def.evolve(state, event), structuredClone(def.initialState));
       return {
-        when<K extends keyof CS & string>(command: K, body: unknown): Outcome<S, E> {
+        when<K extends keyof CS & string>(command: K, body: z.input<CS[K]>): Outcome<S, E, R> {
           const parsed = entity.parseCommand(command, body);
           if (!parsed) throw new Error(`${def.type} has no command ${command}`);
           if (!parsed.ok) throw new Error(`invalid ${command}: ${JSON.stringify(parsed.errors)}`);
@@ -44,8 +52,8 @@ export function scenario<S, CS extends Record<string, import("zod").ZodType>, E 
   };
 }
 
-function outcome<S, E>(decision: readonly E[] | Rejection, state: S): Outcome<S, E> {
-  const self: Outcome<S, E> = {
+function outcome<S, E, R extends string>(decision: readonly E[] | Rejection<R>, state: S): Outcome<S, E, R> {
+  const self: Outcome<S, E, R> = {
     decision,
     state,
     expectEvents(expected) {
@@ -97,13 +105,12 @@ export const ADVERSARIAL_IDS: readonly string[] = [
 /** An ordinary id the adversarial runs are compared with (it must fit the entity's id grammar). */
 const BENIGN_ID = "benign-id-7q2x";
 
-/** One sample command of an adversarial-id check: its name and a valid body. */
-export interface SampleCommand<CS> {
-  readonly command: keyof CS & string;
-  readonly body: unknown;
-}
+/** One sample command of an adversarial-id check: its name and a valid body (typed as the command schema's input). */
+export type SampleCommand<CS extends CommandSchemas> = {
+  [K in keyof CS & string]: { readonly command: K; readonly body: z.input<CS[K]> };
+}[keyof CS & string];
 
-export interface AdversarialIdCheck<S, CS, E> {
+export interface AdversarialIdCheck<S, CS extends CommandSchemas, E> {
   /** Events every run starts from (e.g. stock on hand). */
   readonly given?: readonly E[];
   /**
@@ -129,9 +136,9 @@ export interface AdversarialIdCheck<S, CS, E> {
  * A body the command's schema refuses for an adversarial id is fine (the boundary protects) and
  * ends that id's run. Pure and framework-free, like `scenario`.
  */
-export function checkAdversarialIds<S, CS extends Record<string, import("zod").ZodType>, E extends DomainEvent>(
-  entity: Defined<S, CS, E>,
-  check: AdversarialIdCheck<S, CS, E>,
+export function checkAdversarialIds<T extends string, S, CS extends CommandSchemas, EV extends EventSpecs, R extends string>(
+  entity: Entity<T, S, CS, EV, R>,
+  check: AdversarialIdCheck<S, CS, EventsOf<EV>>,
 ): void {
   const def = entity.definition;
   const findings: string[] = [];
@@ -182,7 +189,7 @@ export function checkAdversarialIds<S, CS extends Record<string, import("zod").Z
 type Path = readonly (string | number)[];
 
 /** The paths of the sample's string fields that still pass the schema when given an ordinary id. */
-function substitutable<CS>(entity: EntityType, sample: SampleCommand<CS>): Path[] {
+function substitutable<CS extends CommandSchemas>(entity: EntityType, sample: SampleCommand<CS>): Path[] {
   return stringPaths(sample.body).filter((path) => entity.parseCommand(sample.command, replaceAt(sample.body, [path], BENIGN_ID))?.ok === true);
 }
 

@@ -1,14 +1,34 @@
 // The `orders` view: one row per order, listable by status and by customer.
 import { and, asc, eq, sql, type SQL } from "drizzle-orm";
-import type { RecordedEvent } from "../../src/core/envelope.js";
-import { defineProjection, type Db, type RowScope } from "../projection.js";
-import { ordersView as t } from "../schema.js";
+import { index, integer, primaryKey, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import type { RecordedEvent } from "../../core/envelope.js";
+import { defineProjection, type Db, type RowScope } from "../../core/projection.js";
+import { orders } from "../orders.js";
 
-interface Created {
-  customerId: string;
-  items: unknown[];
-  total: number;
-}
+/** The view's D1 table (its migration is generated with the platform's tables: drizzle.config.ts). */
+export const ordersView = sqliteTable(
+  "orders_view",
+  {
+    tenantId: text("tenant_id").notNull(),
+    generation: integer("generation").notNull(),
+    orderId: text("order_id").notNull(),
+    customerId: text("customer_id").notNull(),
+    status: text("status").notNull(),
+    total: real("total").notNull(),
+    itemCount: integer("item_count").notNull(),
+    reason: text("reason"),
+    version: integer("version").notNull().default(0),
+    createdAt: text("created_at").notNull(),
+    updatedAt: text("updated_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.tenantId, t.generation, t.orderId] }),
+    index("orders_by_status").on(t.tenantId, t.generation, t.status),
+    index("orders_by_customer").on(t.tenantId, t.generation, t.customerId),
+  ],
+);
+
+const t = ordersView;
 
 const scoped = (s: RowScope) => and(eq(t.tenantId, s.tenant), eq(t.generation, s.generation));
 
@@ -21,12 +41,12 @@ function setStatus(db: Db, e: RecordedEvent, generation: number, status: string,
   ];
 }
 
-export const ordersProjection = defineProjection({
+/** The `orders` view, over the orders entity. */
+export const ordersProjection = defineProjection(orders)({
   name: "orders",
-  follows: ["orders"],
   on: {
     OrderCreated: (db, e, generation) => {
-      const d = e.data as Created;
+      const d = e.data;
       return [
         db
           .insert(t)
@@ -47,7 +67,7 @@ export const ordersProjection = defineProjection({
     },
     OrderConfirmed: (db, e, g) => setStatus(db, e, g, "confirmed"),
     OrderShipped: (db, e, g) => setStatus(db, e, g, "shipped"),
-    OrderCancelled: (db, e, g) => setStatus(db, e, g, "cancelled", (e.data as { reason: string }).reason),
+    OrderCancelled: (db, e, g) => setStatus(db, e, g, "cancelled", e.data.reason),
   },
   clear: (db, scope, limit) => [
     db.delete(t).where(sql`rowid IN (SELECT rowid FROM ${t} WHERE ${t.tenantId} = ${scope.tenant} AND ${t.generation} <> ${scope.keep} LIMIT ${limit})`),

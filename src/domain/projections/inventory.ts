@@ -1,8 +1,29 @@
 // The `inventory` view: on hand, reserved, available and shipped per SKU.
 import { and, asc, eq, sql } from "drizzle-orm";
-import type { RecordedEvent } from "../../src/core/envelope.js";
-import { defineProjection, type Db, type RowScope } from "../projection.js";
-import { inventoryView as t } from "../schema.js";
+import { integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import type { EventDataOf, EventNameOf } from "../../core/entity.js";
+import type { RecordedEvent } from "../../core/envelope.js";
+import { defineProjection, type Db, type RowScope } from "../../core/projection.js";
+import { inventory } from "../inventory.js";
+
+/** The view's D1 table (its migration is generated with the platform's tables: drizzle.config.ts). */
+export const inventoryView = sqliteTable(
+  "inventory_view",
+  {
+    tenantId: text("tenant_id").notNull(),
+    generation: integer("generation").notNull(),
+    sku: text("sku").notNull(),
+    onHand: integer("on_hand").notNull().default(0),
+    reserved: integer("reserved").notNull().default(0),
+    available: integer("available").notNull().default(0),
+    shipped: integer("shipped").notNull().default(0),
+    version: integer("version").notNull().default(0),
+    updatedAt: text("updated_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.generation, t.sku] })],
+);
+
+const t = inventoryView;
 
 interface Delta {
   onHand?: number;
@@ -41,28 +62,40 @@ function adjust(db: Db, event: RecordedEvent, generation: number, d: Delta) {
   ];
 }
 
-const quantity = (e: RecordedEvent) => (e.data as { quantity: number }).quantity;
 const scoped = (s: RowScope) => and(eq(t.tenantId, s.tenant), eq(t.generation, s.generation));
 
-const deltas: Readonly<Record<string, (e: RecordedEvent) => Delta>> = {
-  Restocked: (e) => ({ onHand: quantity(e), available: quantity(e) }),
-  Reserved: (e) => ({ reserved: quantity(e), available: -quantity(e) }),
-  Released: (e) => ({ reserved: -quantity(e), available: quantity(e) }),
-  Shipped: (e) => ({ onHand: -quantity(e), reserved: -quantity(e), shipped: quantity(e) }),
-};
+type Inventory = typeof inventory;
+type InventoryFact = { [K in EventNameOf<Inventory>]: RecordedEvent & { readonly type: K; readonly data: EventDataOf<Inventory, K> } }[EventNameOf<Inventory>];
 
-export const inventoryProjection = defineProjection({
+/** How each inventory event moves the view's columns. */
+function delta(e: InventoryFact): Delta {
+  switch (e.type) {
+    case "Restocked":
+      return { onHand: e.data.quantity, available: e.data.quantity };
+    case "Reserved":
+      return { reserved: e.data.quantity, available: -e.data.quantity };
+    case "Released":
+      return { reserved: -e.data.quantity, available: e.data.quantity };
+    case "Shipped":
+      return { onHand: -e.data.quantity, reserved: -e.data.quantity, shipped: e.data.quantity };
+  }
+}
+
+/** The `inventory` view, over the inventory entity. */
+export const inventoryProjection = defineProjection(inventory)({
   name: "inventory",
-  follows: ["inventory"],
-  on: Object.fromEntries(Object.entries(deltas).map(([type, delta]) => [type, (db: Db, e: RecordedEvent, g: number) => adjust(db, e, g, delta(e))])),
+  on: {
+    Restocked: (db, e, g) => adjust(db, e, g, delta(e)),
+    Reserved: (db, e, g) => adjust(db, e, g, delta(e)),
+    Released: (db, e, g) => adjust(db, e, g, delta(e)),
+    Shipped: (db, e, g) => adjust(db, e, g, delta(e)),
+  },
   // The columns are sums, so a run of events is one upsert of the summed deltas, stamped with
   // the last event that changed them.
   applyRun: (db, events, g) => {
     const sum: Required<Delta> = { onHand: 0, reserved: 0, available: 0, shipped: 0 };
     let last: RecordedEvent | undefined;
     for (const e of events) {
-      const delta = Object.hasOwn(deltas, e.type) ? deltas[e.type] : undefined;
-      if (!delta) continue;
       const d = delta(e);
       sum.onHand += d.onHand ?? 0;
       sum.reserved += d.reserved ?? 0;

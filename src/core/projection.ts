@@ -1,0 +1,90 @@
+// The projection definition API: which entities a read model follows, how each of their event
+// types changes its drizzle tables, and how the view is read. Handlers return statements instead
+// of running them, so the consumer can put a whole batch (and its checkpoints) in one D1 batch.
+// Pure: drizzle builds statements against the database handle it is given; nothing here holds a
+// binding.
+//
+// Rows carry a generation: reads see the tenant's active generation while a rebuild fills the
+// next one, so old rows keep serving until the new ones are complete.
+import type { BatchItem } from "drizzle-orm/batch";
+import type { DrizzleD1Database } from "drizzle-orm/d1";
+import type { AnyEntity, TypeNameOf } from "./entity.js";
+import type { RecordedEvent } from "./envelope.js";
+import type { AnyEventName, FactNamed, FactOfAny } from "./saga.js";
+
+export type { AnyEventName, FactNamed, FactOfAny };
+
+export type Db = DrizzleD1Database<Record<string, never>>;
+export type Statement = BatchItem<"sqlite">;
+
+export type ListQuery = Readonly<Record<string, string>>;
+
+/** Whose rows, in which generation. */
+export interface RowScope {
+  readonly tenant: string;
+  readonly generation: number;
+}
+
+/** Whose rows to clear: every generation of the tenant except the one kept. */
+export interface ClearScope {
+  readonly tenant: string;
+  readonly keep: number;
+}
+
+/** A projection as the runtime sees it: entity types and event names as plain strings. */
+export interface Projection {
+  /** The `{view}` segment of `/v1/views/{view}`. */
+  readonly name: string;
+  /** Entity types whose whole logs this projection follows. */
+  readonly follows: readonly string[];
+  /** Statements that apply one event; event types without a handler only advance the checkpoint. */
+  readonly on: Readonly<Record<string, (db: Db, event: RecordedEvent, generation: number) => readonly Statement[]>>;
+  /**
+   * Statements that apply a contiguous run of one entity's events at once, with the same outcome
+   * as each event's handler in turn. Optional: a rebuild replays whole logs, and a projection
+   * that can fold a run into a few statements saves D1 a statement per event.
+   */
+  applyRun?(db: Db, events: readonly RecordedEvent[], generation: number): readonly Statement[];
+  /**
+   * Statements that each remove at most `limit` rows of one tenant in any generation other than
+   * `keep` (one chunk of a cleanup, small enough for D1's per-call time limit; run again until
+   * they remove nothing).
+   */
+  clear(db: Db, scope: ClearScope, limit: number): readonly Statement[];
+  /** Filters a list read accepts, each with a short description for the API reference. */
+  readonly filters: Readonly<Record<string, string>>;
+  list(db: Db, scope: RowScope, query: ListQuery, limit: number): Promise<unknown[]>;
+  get(db: Db, scope: RowScope, key: string): Promise<unknown | undefined>;
+}
+
+/**
+ * A projection as a team writes it over the entities `X` it follows: `on` is keyed by their event
+ * names (an unknown name does not compile) and each handler gets the fact with its data typed.
+ */
+export interface TypedProjection<X extends AnyEntity> extends Omit<Projection, "follows" | "on" | "applyRun"> {
+  readonly on: { readonly [K in AnyEventName<X>]?: (db: Db, event: FactNamed<X, K>, generation: number) => readonly Statement[] };
+  applyRun?(db: Db, events: readonly FactOfAny<X>[], generation: number): readonly Statement[];
+}
+
+/**
+ * A projection in the runtime's shape that remembers, for the compiler only, the entities it
+ * follows, so that the projection kit can check the facts it is given.
+ */
+export type ProjectionOf<X extends AnyEntity> = Projection & { readonly __entities?: X };
+
+/**
+ * Defines a projection over the entities it follows:
+ * `defineProjection(inventory)({ name, on: { Reserved: (db, e, g) => … e.data.quantity … }, … })`.
+ * `follows` is their type names. The result is the runtime's type-erased `Projection`. Two
+ * steps, as `defineSaga`: the entities are fixed before the handlers are checked against them.
+ */
+export function defineProjection<const Xs extends readonly AnyEntity[]>(...entities: Xs) {
+  const follows: readonly TypeNameOf<Xs[number]>[] = entities.map((entity) => entity.type);
+  return (projection: TypedProjection<Xs[number]>): ProjectionOf<Xs[number]> => {
+    // The consumer hands a handler only facts of the entity types in `follows` whose type is the
+    // handler's key, and a run only such facts: the one place erased facts meet typed handlers.
+    const on = projection.on as Projection["on"];
+    const applyRun = projection.applyRun as Projection["applyRun"];
+    return { ...projection, follows, on, ...(applyRun === undefined ? {} : { applyRun }) };
+  };
+}

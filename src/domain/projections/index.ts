@@ -1,0 +1,10 @@
+// The reference domain's read models; adding one is a file and a line here.
+import type { Projection } from "../../core/projection.js";
+import { inventoryProjection } from "./inventory.js";
+import { ordersProjection } from "./orders.js";
+
+export const projections: readonly Projection[] = [inventoryProjection, ordersProjection];
+
+export function projectionNamed(name: string): Projection | undefined {
+  return projections.find((p) => p.name === name);
+}

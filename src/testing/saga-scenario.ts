@@ -1,0 +1,172 @@
+// A given-when-then kit for sagas, driving the pure saga machine (src/core/saga.ts) as a host
+// would, on a clock of its own: given these facts, then these commands; when a task is done,
+// rejected or fails, then the next commands or these compensations. Expected commands are checked
+// at compile time against the entities the saga was defined over. Framework-free: a failed
+// expectation throws with both sides spelled out.
+import type { AnyEntity, RejectionCodeOf } from "../core/entity.js";
+import type { RecordedEvent } from "../core/envelope.js";
+import { canonicalJson } from "../core/fingerprint.js";
+import {
+  evolve,
+  factEvents,
+  NEW_SAGA,
+  outcomeEvents,
+  plan,
+  type DueTask,
+  type SagaCommand,
+  type SagaRuntimePolicy,
+  type SagaState,
+  type ServiceCallAction,
+  type TaskOutcome,
+  type TypedSaga,
+} from "../core/saga.js";
+
+/** A step the saga is expected to take: a typed entity command or a service call. */
+export type ExpectedAction<X extends AnyEntity> = SagaCommand<X> | ServiceCallAction;
+
+/** Retries short enough to reason about: 3 attempts forward, 5 for a compensation, 100 ms backoff. */
+export const KIT_POLICY: SagaRuntimePolicy = { retry: { maxAttempts: 3, maxCompensationAttempts: 5, baseMs: 100, maxMs: 100 } };
+
+/** One run of a saga instance in the kit: steps (`given`, `when…`, `after`) and expectations, chainable. */
+export interface SagaRun<X extends AnyEntity> {
+  /** The machine's state now. */
+  readonly state: SagaState;
+  /** The tasks due now (run or compensate), in the saga's order. */
+  readonly due: readonly DueTask[];
+  /** Delivers facts one by one, as the consumer would; facts of another instance (or none) are ignored. */
+  given(...facts: readonly RecordedEvent[]): SagaRun<X>;
+  /** The due task `key` succeeded (with `result`, e.g. a gateway's answer). */
+  whenDone(key: string, result?: unknown): SagaRun<X>;
+  /** Every due task succeeded. */
+  whenAllDone(): SagaRun<X>;
+  /** The due task `key` was refused by its owner with `code`, one of the saga's entities' rejection codes. */
+  whenRejected(key: string, code: RejectionCodeOf<X>, reason?: string): SagaRun<X>;
+  /** The due service call `key` was refused (e.g. a charge declined): final, as a rejection. */
+  whenCallRejected(key: string, reason: string): SagaRun<X>;
+  /** The due task `key` failed (a transient error): it is retried after its backoff. */
+  whenFailed(key: string, error?: string): SagaRun<X>;
+  /** Moves the clock on by `ms` (stage timeouts, retry backoffs). */
+  after(ms: number): SagaRun<X>;
+  /** The forward steps due now are exactly these, in this order. */
+  expectCommands(...expected: readonly ExpectedAction<X>[]): SagaRun<X>;
+  /** The compensating steps due now are exactly these, in this order. */
+  expectCompensations(...expected: readonly ExpectedAction<X>[]): SagaRun<X>;
+  expectStatus(status: SagaState["status"]): SagaRun<X>;
+}
+
+/**
+ * Starts a run of `saga` for one instance (the first fact's, by the saga's `instanceOf`), at time
+ * 0, with `policy` (default KIT_POLICY). The host's transport, idempotency and persistence are
+ * not involved: what is checked is the saga's own logic.
+ */
+export function sagaScenario<C, X extends AnyEntity>(saga: TypedSaga<C, X>, policy: SagaRuntimePolicy = KIT_POLICY): SagaRun<X> {
+  let state: SagaState = NEW_SAGA;
+  let now = 0;
+  let instance: string | null = null;
+  let due: readonly DueTask[] = [];
+
+  // Records what the machine decides until it has tasks to run or waits.
+  const settle = () => {
+    for (let step = 0; step < 1000; step++) {
+      const next = plan(saga, state, now, policy);
+      if (next.kind === "record") {
+        state = next.events.reduce(evolve, state);
+        continue;
+      }
+      due = next.kind === "run" ? next.tasks : [];
+      return;
+    }
+    fail(`${saga.name} keeps recording without running or waiting`);
+  };
+  const dueTask = (key: string): DueTask => due.find((d) => d.task.key === key) ?? fail(`${key} is not due; due: ${keys(due)}`);
+  const outcome = (d: DueTask, result: TaskOutcome) => {
+    state = outcomeEvents(state, d, result, now, policy.retry.baseMs).reduce(evolve, state);
+  };
+  const expectActions = (phase: DueTask["phase"], expected: readonly ExpectedAction<X>[]) => {
+    const actual = due.filter((d) => d.phase === phase).map((d) => d.action);
+    const wrongPhase = due.filter((d) => d.phase !== phase);
+    if (canonicalJson(actual) !== canonicalJson(expected)) {
+      fail(`expected ${phase === "run" ? "commands" : "compensations"} ${show(expected)}, got ${show(actual)}${wrongPhase.length > 0 ? ` (and ${wrongPhase[0]?.phase} tasks ${keys(wrongPhase)})` : ""}; status ${state.status}`);
+    }
+  };
+
+  const run: SagaRun<X> = {
+    get state() {
+      return state;
+    },
+    get due() {
+      return due;
+    },
+    given(...facts) {
+      for (const f of facts) {
+        const key = saga.instanceOf(f);
+        if (key === null) continue;
+        instance ??= key;
+        if (key !== instance) continue;
+        const sagaId = `${f.meta.tenant}:${saga.name}:${instance}`;
+        state = factEvents(saga, state, sagaId, f, now).reduce(evolve, state);
+        // As a host does: what a fact started or turned round is planned before the next arrives.
+        settle();
+      }
+      return run;
+    },
+    whenDone(key, result = null) {
+      outcome(dueTask(key), { kind: "done", result });
+      settle();
+      return run;
+    },
+    whenAllDone() {
+      if (due.length === 0) fail(`nothing is due; status ${state.status}`);
+      for (const d of due) outcome(d, { kind: "done", result: null });
+      settle();
+      return run;
+    },
+    whenRejected(key, code, reason = code) {
+      outcome(dueTask(key), { kind: "rejected", reason, code });
+      settle();
+      return run;
+    },
+    whenCallRejected(key, reason) {
+      const d = dueTask(key);
+      if (d.action.kind !== "call") fail(`${key} is an entity command: use whenRejected with its code`);
+      outcome(d, { kind: "rejected", reason });
+      settle();
+      return run;
+    },
+    whenFailed(key, error = "injected failure") {
+      outcome(dueTask(key), { kind: "failed", error });
+      settle();
+      return run;
+    },
+    after(ms) {
+      now += ms;
+      settle();
+      return run;
+    },
+    expectCommands(...expected) {
+      expectActions("run", expected);
+      return run;
+    },
+    expectCompensations(...expected) {
+      expectActions("compensate", expected);
+      return run;
+    },
+    expectStatus(status) {
+      if (state.status !== status) fail(`expected status ${status}, got ${state.status}${state.error ? ` (${state.error})` : ""}`);
+      return run;
+    },
+  };
+  return run;
+}
+
+function keys(due: readonly DueTask[]): string {
+  return due.map((d) => d.task.key).join(", ") || "none";
+}
+
+function show(value: unknown): string {
+  return JSON.stringify(value);
+}
+
+function fail(message: string): never {
+  throw new Error(message);
+}
