@@ -33,10 +33,7 @@ import {
   type SagaState,
   type TaskOutcome,
 } from "../src/core/saga.js";
-import { domain } from "../src/domain/index.js";
-import { sagaNamed } from "../src/domain/sagas.js";
-import { chargeRequestSchema } from "./payment-gateway-protocol.js";
-import { paymentGateway } from "./payment-gateway-client.js";
+import { sagaNamed, serviceNamed, type CloudApp } from "./app.js";
 import { sagaInstances } from "./schema.js";
 import { z } from "zod";
 
@@ -74,7 +71,22 @@ export interface SagaRpc {
 
 const timeoutOverrides = z.record(z.string(), z.number().int().positive());
 
+/**
+ * The saga host class that runs `app`'s sagas, for the Worker to export under the name its
+ * wrangler binding gives (`SagaHost`). Durable Object classes are constructed by the runtime
+ * with `(ctx, env)` only, so the app is bound by subclassing: no module-level registry, and a
+ * test can build a host for any app.
+ */
+export function createSagaHost(app: CloudApp): new (ctx: DurableObjectState, env: Env) => SagaHost {
+  return class extends SagaHost {
+    constructor(ctx: DurableObjectState, env: Env) {
+      super(ctx, env, app);
+    }
+  };
+}
+
 export class SagaHost extends DurableObject<Env> implements SagaRpc {
+  readonly #app: CloudApp;
   #address: SagaAddress | null = null;
   #definition: SagaDefinition<unknown> | null = null;
   #state: SagaState = NEW_SAGA;
@@ -84,8 +96,9 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
   #again = false;
   #schemaReady = false;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: Env, app: CloudApp) {
     super(ctx, env);
+    this.#app = app;
     setLogLevel(env.LOG_LEVEL);
     void ctx.blockConcurrencyWhile(async () => {
       // Any fact that names an instance reaches its object, started or not (an inventory fact
@@ -221,15 +234,16 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
     const key = (action.kind === "call" ? action.idempotencyKey : undefined) ?? taskIdempotencyKey(this.#id(), due.task.key, due.phase);
     try {
       if (action.kind === "command") return await this.#command(address, action, key);
-      if (action.service === "payment-gateway") return await this.#gateway(address, action.operation, action.data, key);
-      return { kind: "rejected", reason: `no service ${action.service}` };
+      const service = serviceNamed(this.#app, action.service);
+      if (!service) return { kind: "rejected", reason: `no service ${action.service}` };
+      return await service.call(action.operation, action.data, { env: this.env, tenant: address.tenant, idempotencyKey: key });
     } catch (error) {
       return { kind: "failed", error: error instanceof Error ? error.message : String(error) };
     }
   }
 
   async #command(address: SagaAddress, action: Extract<DueTask["action"], { kind: "command" }>, key: string): Promise<TaskOutcome> {
-    const entity = domain.get(action.entityType);
+    const entity = this.#app.entities.get(action.entityType);
     const parsed = entity?.parseCommand(action.command, action.data);
     if (!parsed?.ok) return { kind: "rejected", reason: `invalid ${action.entityType}.${action.command}: ${JSON.stringify(parsed?.errors ?? "unknown")}` };
     const stub = this.env.ENTITY.get(
@@ -261,26 +275,6 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
       return { kind: "failed", error: p.detail, ...(p.retryAfter !== undefined ? { retryAfterMs: p.retryAfter * 1000 } : {}) };
     }
     return { kind: "rejected", reason: p.code ? `${p.code}: ${p.detail}` : p.detail, ...(p.code ? { code: p.code } : {}) };
-  }
-
-  async #gateway(address: SagaAddress, operation: string, data: unknown, key: string): Promise<TaskOutcome> {
-    // Inside a saga each drive makes one attempt; the saga's own alarm retries with backoff.
-    const gateway = paymentGateway(this.env, address.tenant, 1);
-    if (operation === "charge") {
-      const request = chargeRequestSchema.parse(data);
-      const answer = await gateway.charge(key, request);
-      if (!answer.ok) return answer.kind === "open" ? { kind: "deferred", reason: "the payment gateway's circuit is open", retryAfterMs: answer.retryAfterMs } : { kind: "failed", error: answer.error };
-      return answer.value.status === "approved"
-        ? { kind: "done", result: { gatewayRef: answer.value.gatewayRef } }
-        : { kind: "rejected", reason: `payment declined: ${answer.value.reason}` };
-    }
-    if (operation === "refund") {
-      const { chargeKey } = z.object({ chargeKey: z.string() }).parse(data);
-      const answer = await gateway.refund(chargeKey);
-      if (!answer.ok) return answer.kind === "open" ? { kind: "deferred", reason: "the payment gateway's circuit is open", retryAfterMs: answer.retryAfterMs } : { kind: "failed", error: answer.error };
-      return { kind: "done", result: answer.value };
-    }
-    return { kind: "rejected", reason: `the payment gateway has no operation ${operation}` };
   }
 
   #append(events: readonly SagaEvent[]): number {
@@ -366,7 +360,7 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
         throw new Error(`saga object for ${sagaInstanceId(a.tenant, a.saga, a.instanceKey)} addressed as another`);
       }
     }
-    const definition = sagaNamed(address.saga);
+    const definition = sagaNamed(this.#app, address.saga);
     if (!definition) throw new Error(`no saga ${address.saga}`);
     this.#address = address;
     this.#definition = definition;

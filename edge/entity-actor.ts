@@ -4,7 +4,7 @@
 // synchronous storage transaction, so no two commands can decide on the same version.
 import { DurableObject } from "cloudflare:workers";
 import { SQLSchemaMigrations } from "durable-utils/sql-migrations";
-import { isRejection, type EntityType } from "../src/core/entity.js";
+import { isRejection, type EntityRegistry, type EntityType } from "../src/core/entity.js";
 import type { CommandResult, EntitySnapshotView, EventPage, RecordedEvent } from "../src/core/envelope.js";
 import { exceedsQueueBytes, MAX_FACT_MESSAGE_BYTES, toCloudEvent } from "../src/core/cloud-event.js";
 import { checkCommandMetadata, metadataProblem } from "../src/core/command-metadata.js";
@@ -15,7 +15,6 @@ import type { CommandEnvelope, CommandOutcome, EntityAddress, EntityRpc } from "
 import { logEvent, setLogLevel } from "../src/core/log.js";
 import { problem } from "../src/core/problem.js";
 import { tenantGateName, type TenantGateRpc } from "../src/core/tenant-policy.js";
-import { domain } from "../src/domain/index.js";
 import { EventLog } from "./event-log.js";
 import { IdempotencyStore } from "./idempotency-store.js";
 import { DEFAULT_REVALIDATE_MS, LiveFeed, type LivePrincipal, type Standing } from "./live-feed.js";
@@ -35,13 +34,29 @@ interface Loaded {
   hlc: Hlc | string;
 }
 
+/**
+ * The entity host class for an app's entity types, for the Worker to export under its binding's
+ * class name (`EntityActor`). The runtime constructs a Durable Object with `(ctx, env)` only, so
+ * the entity types are bound by subclassing: no module-level registry that must be set before
+ * the first request, and a test or bench can build a host for any set of entity types.
+ */
+export function createEntityActor(entities: EntityRegistry): new (ctx: DurableObjectState, env: Env) => EntityActor {
+  return class extends EntityActor {
+    constructor(ctx: DurableObjectState, env: Env) {
+      super(ctx, env, entities);
+    }
+  };
+}
+
 export class EntityActor extends DurableObject<Env> implements EntityRpc {
+  readonly #entities: EntityRegistry;
   readonly #live: LiveFeed;
   #relayOrUndefined: OutboxRelay | undefined;
   #loaded: Loaded | undefined;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: Env, entities: EntityRegistry) {
     super(ctx, env);
+    this.#entities = entities;
     setLogLevel(env.LOG_LEVEL);
     this.#live = new LiveFeed(
       ctx,
@@ -271,7 +286,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
   }
 
   #load(address: EntityAddress): Loaded | undefined {
-    const entity = domain.get(address.entityType);
+    const entity = this.#entities.get(address.entityType);
     if (!entity) return undefined;
     const log = new EventLog(this.ctx.storage.sql, entity);
     const { seq: version, hlc: lastHlc } = log.head();

@@ -2,7 +2,7 @@
 // binding, validates every answer, and goes out only as a guarded call (timeout, shared
 // breaker, backoff). One merchant account, breaker and ledger per tenant.
 import type { BackoffPolicy } from "../src/core/backoff.js";
-import { breakerFor, guardedCall, type Guarded } from "./guarded-call.js";
+import { breakerFor, guardedCall, type Guarded } from "../cloud/guarded-call.js";
 import {
   chargeResponseSchema,
   refundResponseSchema,
