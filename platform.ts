@@ -36,6 +36,7 @@ import { tenantCors } from "./edge/tenant-cors.js";
 import { apiDocument } from "./src/core/api-document.js";
 import { API_REFERENCE_CSP, renderApiReference } from "./src/core/api-reference-page.js";
 import { checkMetadataId, metadataProblem } from "./src/core/command-metadata.js";
+import { describeConfigErrors, hostConfig, readConfig } from "./src/core/config.js";
 import { EntityRegistry, type EntityType } from "./src/core/entity.js";
 import { logEvent, setLogLevel } from "./src/core/log.js";
 import type { Operation } from "./src/core/openapi.js";
@@ -120,11 +121,18 @@ export function defineApp(definition: AppDefinition): FactlineApp {
     cloud,
     handler: {
       async fetch(request, env, ctx) {
-        setLogLevel(env.LOG_LEVEL);
+        const { config, errors } = readConfig(env);
+        setLogLevel(config.logLevel);
+        if (errors.length > 0) {
+          // Refuse at the door, where an operator sees it at once, rather than run on a value
+          // that would fail later in every alarm.
+          logEvent("error", "configuration invalid; refusing requests", { errors: describeConfigErrors(errors) });
+          return problemResponse(problem("config-invalid", `malformed settings: ${errors.map((e) => e.path).join(", ")}`, { errors }));
+        }
         return http.fetch(request, env, ctx);
       },
       async queue(batch, env, ctx) {
-        setLogLevel(env.LOG_LEVEL);
+        setLogLevel(hostConfig(env, "queue").logLevel);
         if (batch.queue.endsWith("-dlq")) await consumeDeadLetterQueue(batch, drizzle(env.DB));
         else {
           await consumeFacts(await resolveParkedNotices(batch, env), env, cloud);

@@ -16,6 +16,7 @@ import {
   type BreakerStep,
   type BreakerTransition,
 } from "../src/core/circuit-breaker.js";
+import { hostConfig } from "../src/core/config.js";
 import { logEvent, setLogLevel } from "../src/core/log.js";
 import { circuitBreakers } from "./schema.js";
 
@@ -32,11 +33,10 @@ export interface BreakerRpc {
   inspect(name: string): Promise<BreakerView>;
 }
 
+/** The breaker's thresholds from the settings (BREAKER_FAILURE_THRESHOLD, BREAKER_OPEN_MS). */
 export function breakerPolicy(env: Env): BreakerPolicy {
-  return {
-    failureThreshold: Math.max(1, Number(env.BREAKER_FAILURE_THRESHOLD ?? 5)),
-    openMs: Math.max(1, Number(env.BREAKER_OPEN_MS ?? 30_000)),
-  };
+  const config = hostConfig(env, "breaker");
+  return { failureThreshold: config.breakerFailureThreshold, openMs: config.breakerOpenMs };
 }
 
 export class CircuitBreakerHost extends DurableObject<Env> implements BreakerRpc {

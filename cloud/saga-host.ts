@@ -13,6 +13,7 @@ import { backoffDelay } from "../src/core/backoff.js";
 import type { EntityRpc } from "../src/core/entity-protocol.js";
 import type { RecordedEvent } from "../src/core/envelope.js";
 import { commandFingerprint } from "../src/core/fingerprint.js";
+import { hostConfig } from "../src/core/config.js";
 import { entityObjectName } from "../src/core/identifiers.js";
 import { logEvent, setLogLevel } from "../src/core/log.js";
 import { ownValue } from "../src/core/records.js";
@@ -35,7 +36,6 @@ import {
 } from "../src/core/saga.js";
 import { sagaNamed, serviceNamed, type CloudApp } from "./app.js";
 import { sagaInstances } from "./schema.js";
-import { z } from "zod";
 
 /** Entity commands are internal calls: bounded by a timeout, retried by the saga. */
 const COMMAND_TIMEOUT_MS = 10_000;
@@ -68,8 +68,6 @@ export interface SagaRpc {
   retry(): Promise<OperatorOutcome | null>;
   compensate(): Promise<OperatorOutcome | null>;
 }
-
-const timeoutOverrides = z.record(z.string(), z.number().int().positive());
 
 /**
  * The saga host class that runs `app`'s sagas, for the Worker to export under the name its
@@ -321,15 +319,15 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
   }
 
   #policy(): SagaRuntimePolicy {
-    const overrides = timeoutOverrides.safeParse(JSON.parse(this.env.SAGA_STAGE_TIMEOUTS || "{}"));
+    const config = hostConfig(this.env, "saga");
     return {
       retry: {
-        maxAttempts: Math.max(1, Number(this.env.SAGA_MAX_ATTEMPTS ?? 8)),
-        maxCompensationAttempts: Math.max(1, Number(this.env.SAGA_COMPENSATION_MAX_ATTEMPTS ?? 20)),
-        baseMs: Math.max(1, Number(this.env.SAGA_RETRY_BASE_MS ?? 500)),
-        maxMs: Math.max(1, Number(this.env.SAGA_RETRY_MAX_MS ?? 30_000)),
+        maxAttempts: config.sagaMaxAttempts,
+        maxCompensationAttempts: config.sagaCompensationMaxAttempts,
+        baseMs: config.sagaRetryBaseMs,
+        maxMs: config.sagaRetryMaxMs,
       },
-      ...(overrides.success ? { timeoutOverrides: overrides.data } : {}),
+      timeoutOverrides: config.sagaStageTimeouts,
     };
   }
 

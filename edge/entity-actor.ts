@@ -8,6 +8,7 @@ import { isRejection, type EntityRegistry, type EntityType } from "../src/core/e
 import type { CommandResult, EntitySnapshotView, EventPage, RecordedEvent } from "../src/core/envelope.js";
 import { exceedsQueueBytes, MAX_FACT_MESSAGE_BYTES, toCloudEvent } from "../src/core/cloud-event.js";
 import { checkCommandMetadata, metadataProblem } from "../src/core/command-metadata.js";
+import { hostConfig } from "../src/core/config.js";
 import { decodeHlc, decodeStoredHlc, encodeHlc, HLC_ZERO, tick, type Hlc } from "../src/core/hlc.js";
 import { entityIdSchema } from "../src/core/identifiers.js";
 import { ifMatchSatisfied, type IfMatch } from "../src/core/if-match.js";
@@ -17,11 +18,9 @@ import { problem } from "../src/core/problem.js";
 import { tenantGateName, type TenantGateRpc } from "../src/core/tenant-policy.js";
 import { EventLog } from "./event-log.js";
 import { IdempotencyStore } from "./idempotency-store.js";
-import { DEFAULT_REVALIDATE_MS, LiveFeed, type LivePrincipal, type Standing } from "./live-feed.js";
+import { LiveFeed, type LivePrincipal, type Standing } from "./live-feed.js";
 import { OutboxRelay, type RelayOutcome } from "./outbox-relay.js";
 import { entityStorageMigrations } from "./storage-schema.js";
-
-const DEFAULT_MAX_BACKLOG = 1000;
 
 interface Loaded {
   readonly address: EntityAddress;
@@ -60,7 +59,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     setLogLevel(env.LOG_LEVEL);
     this.#live = new LiveFeed(
       ctx,
-      { revalidateMs: Number(env.LIVE_REVALIDATE_MS) || DEFAULT_REVALIDATE_MS, standing: (p) => this.#standing(p) },
+      { revalidateMs: hostConfig(env, "entity").liveRevalidateMs, standing: (p) => this.#standing(p) },
       () => this.#loaded && { page: (after, limit) => [...this.#loaded!.log.read(after, Number.MAX_SAFE_INTEGER, limit)] },
     );
     // Nothing else runs until the schema is current and the memory image is rebuilt.
@@ -111,7 +110,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
         problem: problem("version-mismatch", `If-Match does not name version ${entity.version}, the entity's current version`),
       };
     }
-    const maxBacklog = Number(this.env.ENTITY_MAX_BACKLOG) || DEFAULT_MAX_BACKLOG;
+    const maxBacklog = hostConfig(this.env, "entity").entityMaxBacklog;
     const backlog = this.#relay.backlog(entity.version);
     if (backlog >= maxBacklog) {
       return {
