@@ -19,6 +19,7 @@ import { apiKeys, deadLetters, tenants } from "./schema.js";
 import { createTenant, issueKey, revokeKey, setTenantStatus } from "./tenant-admin.js";
 import { presentPolicy, pushTenantPolicy, tenantPolicyRoutes } from "./tenant-policy-routes.js";
 import { readTenantMetrics } from "./tenant-metrics.js";
+import { rebuilderStub } from "./stubs.js";
 
 type AdminEnv = CloudEnv;
 
@@ -168,7 +169,7 @@ platformAdminRoutes.post("/projections/:name/rebuild", async (c) => {
 });
 
 function rebuilderFor(env: Env, projection: string, tenant: string) {
-  return env.REBUILDER.get(env.REBUILDER.idFromName(`${projection}:${tenant}`));
+  return rebuilderStub(env, projection, tenant);
 }
 
 /** An optional `?tenant=` filter: null when absent, a 400 problem when it is no tenant id. */

@@ -22,7 +22,8 @@ import {
   type CheckpointKey,
 } from "./checkpoints.js";
 import { recordHeads, type EntityHead } from "./entity-heads.js";
-import { entityStub, readFromEntity } from "./entity-reader.js";
+import { readFromEntity } from "./entity-reader.js";
+import { entityStub } from "./stubs.js";
 import { recordDeadLetter } from "./dead-letters.js";
 import { generationsGuard, generationsOf, liveGenerations, readGenerations, type Generations } from "./generations.js";
 import { recordFactApplied } from "./metrics-buffer.js";

@@ -16,7 +16,7 @@ import type { RecordedEvent } from "../src/core/envelope.js";
 import { faultPoint, pausePoint } from "../src/core/fault-injection.js";
 import { logEvent, setLogLevel } from "../src/core/log.js";
 import { applyStatements, checkpointId, readCheckpoints, type CheckpointKey } from "./checkpoints.js";
-import { entityStub } from "./entity-reader.js";
+import { entityStub } from "./stubs.js";
 import type { Db, Projection, Statement } from "./projection.js";
 import { projectionNamed, type CloudApp } from "./app.js";
 import { entityHeads, projectionCheckpoints, projectionGenerations } from "./schema.js";

@@ -11,7 +11,7 @@ import { problem, problemResponse } from "../src/core/problem.js";
 import type { RequestScope } from "../src/core/request-scope.js";
 import { breakerFor } from "./guarded-call.js";
 import type { Db } from "./projection.js";
-import { sagaStub } from "./saga-router.js";
+import { sagaStub } from "./stubs.js";
 import { circuitBreakers, sagaInstances } from "./schema.js";
 
 const sagaStatus = z.enum(["running", "compensating", "completed", "compensated", "attention"]);

@@ -10,11 +10,10 @@ import { drizzle } from "drizzle-orm/d1";
 import { sql } from "drizzle-orm";
 import { SQLSchemaMigrations } from "durable-utils/sql-migrations";
 import { backoffDelay } from "../src/core/backoff.js";
-import type { EntityRpc } from "../src/core/entity-protocol.js";
 import type { RecordedEvent } from "../src/core/envelope.js";
 import { commandFingerprint } from "../src/core/fingerprint.js";
 import { hostConfig } from "../src/core/config.js";
-import { entityObjectName } from "../src/core/identifiers.js";
+import { withTimeout } from "../src/core/timeout.js";
 import { logEvent, setLogLevel } from "../src/core/log.js";
 import { ownValue } from "../src/core/records.js";
 import {
@@ -35,6 +34,7 @@ import {
   type TaskOutcome,
 } from "../src/core/saga.js";
 import { sagaNamed, serviceNamed, type CloudApp } from "./app.js";
+import { entityStub } from "./stubs.js";
 import { sagaInstances } from "./schema.js";
 
 /** Entity commands are internal calls: bounded by a timeout, retried by the saga. */
@@ -244,26 +244,23 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
     const entity = this.#app.entities.get(action.entityType);
     const parsed = entity?.parseCommand(action.command, action.data);
     if (!parsed?.ok) return { kind: "rejected", reason: `invalid ${action.entityType}.${action.command}: ${JSON.stringify(parsed?.errors ?? "unknown")}` };
-    const stub = this.env.ENTITY.get(
-      this.env.ENTITY.idFromName(entityObjectName(address.tenant, action.entityType, action.entityId)),
-    ) as unknown as EntityRpc;
-    const outcome = await Promise.race([
-      stub.command({
-        tenant: address.tenant,
-        entityType: action.entityType,
-        entityId: action.entityId,
-        command: action.command,
-        data: parsed.command.data,
-        idempotencyKey: key,
-        fingerprint: await commandFingerprint(action.command, action.data),
-        expectedVersion: null,
-        causeHlc: this.#state.clock,
-        correlationId: this.#id(),
-        causationId: this.#state.causation,
-        traceparent: null,
-      }),
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${COMMAND_TIMEOUT_MS} ms`)), COMMAND_TIMEOUT_MS)),
-    ]);
+    const stub = entityStub(this.env, { tenant: address.tenant, entityType: action.entityType, entityId: action.entityId });
+    const fingerprint = await commandFingerprint(action.command, action.data);
+    const envelope = {
+      tenant: address.tenant,
+      entityType: action.entityType,
+      entityId: action.entityId,
+      command: action.command,
+      data: parsed.command.data,
+      idempotencyKey: key,
+      fingerprint,
+      expectedVersion: null,
+      causeHlc: this.#state.clock,
+      correlationId: this.#id(),
+      causationId: this.#state.causation,
+      traceparent: null,
+    };
+    const outcome = await withTimeout(() => stub.command(envelope), COMMAND_TIMEOUT_MS);
     if (outcome.ok) {
       const last = outcome.result.events[outcome.result.events.length - 1];
       return { kind: "done", result: { version: outcome.result.version }, ...(last ? { clock: last.meta.hlc, eventId: last.meta.eventId } : {}) };

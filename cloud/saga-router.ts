@@ -4,11 +4,8 @@
 import type { RecordedEvent } from "../src/core/envelope.js";
 import { sagaInstanceId } from "../src/core/saga.js";
 import type { SagaDefinition } from "../src/core/saga.js";
-import type { SagaRpc } from "./saga-host.js";
+import { sagaStub } from "./stubs.js";
 
-export function sagaStub(env: Env, id: string): SagaRpc {
-  return env.SAGA.get(env.SAGA.idFromName(id)) as unknown as SagaRpc;
-}
 
 /** Whether any saga follows any of these facts (if none does, handing them over is a no-op). */
 export function concernsSagas(sagas: readonly SagaDefinition<unknown>[], facts: readonly RecordedEvent[]): boolean {

@@ -15,12 +15,12 @@ import { ifMatchSatisfied, type IfMatch } from "../src/core/if-match.js";
 import type { CommandEnvelope, CommandOutcome, EntityAddress, EntityRpc } from "../src/core/entity-protocol.js";
 import { logEvent, setLogLevel } from "../src/core/log.js";
 import { problem } from "../src/core/problem.js";
-import { tenantGateName, type TenantGateRpc } from "../src/core/tenant-policy.js";
 import { EventLog } from "./event-log.js";
 import { IdempotencyStore } from "./idempotency-store.js";
 import { LiveFeed, type LivePrincipal, type Standing } from "./live-feed.js";
 import { OutboxRelay, type RelayOutcome } from "./outbox-relay.js";
 import { entityStorageMigrations } from "./storage-schema.js";
+import { tenantGateStub } from "./stubs.js";
 
 interface Loaded {
   readonly address: EntityAddress;
@@ -268,7 +268,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
 
   /** Whether a live subscriber's key and tenant may still read, as the tenant gate decides. */
   async #standing(principal: LivePrincipal & { readonly keyId: string }): Promise<Standing> {
-    const gate = this.env.TENANT_GATE.get(this.env.TENANT_GATE.idFromName(tenantGateName(principal.tenant))) as unknown as TenantGateRpc;
+    const gate = tenantGateStub(this.env, principal.tenant);
     return gate.standing(principal.tenant, principal.keyId);
   }
 

@@ -8,11 +8,12 @@ import { acceptedEvent } from "../src/core/envelope.js";
 import { checkCommandMetadata, metadataProblem } from "../src/core/command-metadata.js";
 import { commandFingerprint } from "../src/core/fingerprint.js";
 import { parseIfMatch } from "../src/core/if-match.js";
-import { entityIdSchema, entityObjectName } from "../src/core/identifiers.js";
+import { entityIdSchema } from "../src/core/identifiers.js";
 import { problem, problemResponse, type Problem } from "../src/core/problem.js";
 import type { RequestScope } from "../src/core/request-scope.js";
 import type { EntityAddress, EntityRpc } from "../src/core/entity-protocol.js";
 import { readJsonBody } from "../src/core/request-body.js";
+import { entityStub } from "./stubs.js";
 
 /** The request scope of these routes: the platform's, plus the app's entity types. */
 export type EntityScope = RequestScope & { readonly entities: EntityRegistry };
@@ -150,8 +151,7 @@ function resolve(c: AppContext): { entity: EntityType; address: EntityAddress } 
 }
 
 function stubFor(c: AppContext, a: EntityAddress): EntityRpc {
-  // The generated stub type cannot express payloads typed `unknown`; the protocol states them.
-  return c.env.ENTITY.get(c.env.ENTITY.idFromName(entityObjectName(a.tenant, a.entityType, a.entityId))) as unknown as EntityRpc;
+  return entityStub(c.env, a);
 }
 
 function notFound(a: EntityAddress): Problem {

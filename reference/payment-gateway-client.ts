@@ -18,7 +18,7 @@ export function gatewayBreakerName(tenant: string): string {
 }
 
 export function gatewayStub(env: Env, tenant: string): DurableObjectStub {
-  return env.PAYMENT_GATEWAY.get(env.PAYMENT_GATEWAY.idFromName(tenant));
+  return env.PAYMENT_GATEWAY.getByName(tenant);
 }
 
 export interface PaymentGatewayClient {

@@ -10,6 +10,7 @@ import { projectionLag } from "../projection-lag.js";
 import type { RebuildStart, RebuildStatus } from "../projection-rebuilder.js";
 import { apiKeys, circuitBreakers, deadLetters, sagaInstances, tenants } from "../schema.js";
 import { readTenantMetrics, type TenantMetrics } from "../tenant-metrics.js";
+import { rebuilderStub } from "../stubs.js";
 
 export type TenantRow = typeof tenants.$inferSelect;
 
@@ -64,7 +65,7 @@ export function startRebuild(env: Env, projection: string, tenant: string): Prom
 }
 
 function rebuilderFor(env: Env, projection: string, tenant: string) {
-  return env.REBUILDER.get(env.REBUILDER.idFromName(`${projection}:${tenant}`));
+  return rebuilderStub(env, projection, tenant);
 }
 
 export function openDeadLetters(db: Db, tenant: string) {

@@ -8,9 +8,9 @@ import { Hono, type Context } from "hono";
 import type { Child } from "hono/jsx";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
-import type { EntityAddress, EntityRpc } from "../../src/core/entity-protocol.js";
+import type { EntityAddress } from "../../src/core/entity-protocol.js";
 import { AUTH_FAILURE_PERIOD_S, failingClient, isBlocked, recordFailure } from "../../src/core/auth-failures.js";
-import { entityIdSchema, entityObjectName, tenantIdSchema } from "../../src/core/identifiers.js";
+import { entityIdSchema, tenantIdSchema } from "../../src/core/identifiers.js";
 import { problem, problemResponse } from "../../src/core/problem.js";
 import type { CloudApp, CloudScope } from "../app.js";
 import { replayDeadLetter } from "../dead-letters.js";
@@ -22,7 +22,7 @@ import { pushTenantPolicy } from "../tenant-policy-routes.js";
 import { findTenant, listKeys, listTenants, openDeadLetters, overview, projectionStatus, startRebuild, viewRows, type TenantRow } from "./data.js";
 import { EntityFinder, EntityView, TIMELINE_SCRIPT } from "./entity-page.js";
 import { Layout } from "./layout.js";
-import { sagaStub } from "../saga-router.js";
+import { entityStub, sagaStub } from "../stubs.js";
 import { AttentionList, DeadLetterTable, OverviewCharts, OverviewStats, ProjectionsTable, ViewTables } from "./panels.js";
 import { sameSecret } from "../../src/core/same-secret.js";
 import { authenticate, currentSession, endSession, startSession, type Session } from "./session.js";
@@ -611,10 +611,6 @@ function db(c: Ctx): Db {
   return drizzle(c.env.DB);
 }
 
-function entityStub(env: Env, a: EntityAddress): EntityRpc {
-  // The generated stub type cannot express payloads typed `unknown`; the protocol states them.
-  return env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(a.tenant, a.entityType, a.entityId))) as unknown as EntityRpc;
-}
 
 const liveHref = (tenant: string, panel: string) => `/dashboard/t/${tenant}/live?panel=${panel}`;
 const sagaActionHref = (tenant: string, id: string, action: "retry" | "compensate") =>
