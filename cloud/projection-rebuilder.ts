@@ -14,6 +14,8 @@ import { and, eq, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { RecordedEvent } from "../src/core/envelope.js";
 import { faultPoint, pausePoint } from "../src/core/fault-injection.js";
+import { hostConfig } from "../src/core/config.js";
+import { REBUILDER_SCHEMA } from "./storage-schema.js";
 import { logEvent, setLogLevel } from "../src/core/log.js";
 import { applyStatements, checkpointId, readCheckpoints, type CheckpointKey } from "./checkpoints.js";
 import { entityStub } from "./stubs.js";
@@ -107,15 +109,9 @@ export class ProjectionRebuilder extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env, app: CloudApp) {
     super(ctx, env);
     this.#app = app;
-    setLogLevel(env.LOG_LEVEL);
+    setLogLevel(hostConfig(env, "rebuilder").logLevel);
     this.#db = drizzle(env.DB);
-    ctx.storage.sql.exec(`
-      CREATE TABLE IF NOT EXISTS rebuild_job (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), projection TEXT NOT NULL,
-        tenant TEXT NOT NULL, generation INTEGER NOT NULL, previous INTEGER NOT NULL, phase TEXT NOT NULL,
-        total INTEGER NOT NULL, started_at INTEGER NOT NULL, failures INTEGER NOT NULL DEFAULT 0, last_error TEXT,
-        retry_at INTEGER, rescans INTEGER NOT NULL DEFAULT 0);
-      CREATE TABLE IF NOT EXISTS pending (entity_type TEXT NOT NULL, entity_id TEXT NOT NULL, PRIMARY KEY (entity_type, entity_id));
-    `);
+    ctx.storage.sql.exec(REBUILDER_SCHEMA);
     // A job of the previous layout (no previous generation recorded) starts again from its
     // preparation: a fresh generation, and every other one cleared at the end.
     const legacy = ctx.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'job'").one().n;

@@ -35,6 +35,7 @@ import {
 } from "../src/core/saga.js";
 import { sagaNamed, serviceNamed, type CloudApp } from "./app.js";
 import { entityStub } from "./stubs.js";
+import { sagaStorageMigrations } from "./storage-schema.js";
 import { sagaInstances } from "./schema.js";
 
 /** Entity commands are internal calls: bounded by a timeout, retried by the saga. */
@@ -97,7 +98,7 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
   constructor(ctx: DurableObjectState, env: Env, app: CloudApp) {
     super(ctx, env);
     this.#app = app;
-    setLogLevel(env.LOG_LEVEL);
+    setLogLevel(hostConfig(env, "saga").logLevel);
     void ctx.blockConcurrencyWhile(async () => {
       // Any fact that names an instance reaches its object, started or not (an inventory fact
       // carries whatever order id a client wrote): an object that never starts must leave no
@@ -377,18 +378,7 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
     if (this.#schemaReady) return;
     await new SQLSchemaMigrations({
       doStorage: this.ctx.storage,
-      migrations: [
-        {
-          idMonotonicInc: 1,
-          description: "saga identity and event log",
-          sql: `
-            CREATE TABLE IF NOT EXISTS saga_identity (
-              singleton INTEGER PRIMARY KEY CHECK (singleton = 1), tenant TEXT NOT NULL, saga TEXT NOT NULL, instance_key TEXT NOT NULL
-            );
-            CREATE TABLE IF NOT EXISTS saga_log (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, body TEXT NOT NULL, at INTEGER NOT NULL);
-          `,
-        },
-      ],
+      migrations: sagaStorageMigrations,
     }).runAll();
     this.#schemaReady = true;
   }

@@ -56,7 +56,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
   constructor(ctx: DurableObjectState, env: Env, entities: EntityRegistry) {
     super(ctx, env);
     this.#entities = entities;
-    setLogLevel(env.LOG_LEVEL);
+    setLogLevel(hostConfig(env, "entity").logLevel);
     this.#live = new LiveFeed(
       ctx,
       { revalidateMs: hostConfig(env, "entity").liveRevalidateMs, standing: (p) => this.#standing(p) },
