@@ -1,7 +1,8 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 
-// Two projects. `workers`: every suite under test/ runs inside workerd with the real bindings
+// Three projects. `example-todo`: examples/todo/test/ inside workerd against the example app's
+// own Worker (examples/todo/wrangler.toml). `workers`: every suite under test/ runs inside workerd with the real bindings
 // declared in wrangler.toml (SQLite Durable Objects, D1, Queues with their consumers); only
 // secrets and bounds are set here. `browser`: test/browser/ runs in Node, starts `wrangler dev`
 // itself and drives Debian's Chromium through playwright-core.
@@ -44,6 +45,31 @@ export default defineConfig({
           name: "workers",
           include: ["test/**/*.test.ts"],
           exclude: ["test/browser/**"],
+          setupFiles: ["./test/support/apply-migrations.ts"],
+          testTimeout: 30_000,
+          hookTimeout: 30_000,
+        },
+      },
+      {
+        // The example app (examples/todo): a user's app composed by the same defineApp, in its
+        // own Worker, with the platform's migrations and then its own.
+        plugins: [
+          cloudflareTest(async () => ({
+            main: "./examples/todo/worker.ts",
+            wrangler: { configPath: "./examples/todo/wrangler.toml" },
+            miniflare: {
+              bindings: {
+                ADMIN_TOKEN: "test-admin-token",
+                SAGA_RETRY_BASE_MS: "50",
+                SAGA_RETRY_MAX_MS: "400",
+                TEST_MIGRATIONS: [...(await readD1Migrations("./migrations")), ...(await readD1Migrations("./examples/todo/migrations"))],
+              },
+            },
+          })),
+        ],
+        test: {
+          name: "example-todo",
+          include: ["examples/todo/test/**/*.test.ts"],
           setupFiles: ["./test/support/apply-migrations.ts"],
           testTimeout: 30_000,
           hookTimeout: 30_000,

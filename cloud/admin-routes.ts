@@ -8,28 +8,39 @@ import { fieldErrors } from "../src/core/entity.js";
 import { tenantIdSchema } from "../src/core/identifiers.js";
 import { problem, problemResponse } from "../src/core/problem.js";
 import { readJsonBody } from "../src/core/request-body.js";
-import type { RequestScope } from "../src/core/request-scope.js";
 import { listDeadLetters, replayDeadLetter } from "./dead-letters.js";
 import { acknowledgeParkedFact, listParkedFacts } from "./parked-facts.js";
 import type { Db } from "./projection.js";
 import { projectionLag } from "./projection-lag.js";
-import { projections } from "./projections/index.js";
+import type { RequestScope } from "../src/core/request-scope.js";
+import { servingApp, type CloudApp, type CloudEnv } from "./app.js";
 import { sagaAdminRoutes } from "./saga-admin-routes.js";
 import { apiKeys, deadLetters, tenants } from "./schema.js";
 import { createTenant, issueKey, revokeKey, setTenantStatus } from "./tenant-admin.js";
 import { presentPolicy, pushTenantPolicy, tenantPolicyRoutes } from "./tenant-policy-routes.js";
 import { readTenantMetrics } from "./tenant-metrics.js";
+import { rebuilderStub } from "./stubs.js";
 
-type AdminEnv = { Bindings: Env; Variables: RequestScope };
+type AdminEnv = CloudEnv;
 
 export const createTenantSchema = z.object({ id: tenantIdSchema, name: z.string().trim().min(1).max(200) }).strict();
 
-export const adminRoutes = new Hono<AdminEnv>();
+/**
+ * The admin API for `app` (mounted at `/admin`), with `extra` routes of the app's own (e.g. an
+ * integration's controls) behind the same admin token.
+ */
+export function adminRoutes(app: CloudApp, extra: readonly Hono<{ Bindings: Env; Variables: RequestScope }>[] = []): Hono<AdminEnv> {
+  const mounted = new Hono<AdminEnv>();
+  mounted.use("*", adminAuth());
+  for (const routes of extra) mounted.route("/", routes);
+  mounted.route("/", servingApp(app, platformAdminRoutes));
+  return mounted;
+}
 
-adminRoutes.use("*", adminAuth());
-adminRoutes.route("/", sagaAdminRoutes);
+const platformAdminRoutes = new Hono<AdminEnv>();
+platformAdminRoutes.route("/", sagaAdminRoutes);
 
-adminRoutes.post("/tenants", async (c) => {
+platformAdminRoutes.post("/tenants", async (c) => {
   const body = await readJsonBody(c.req.raw);
   if (!body.ok) return problemResponse(body.problem);
   const parsed = createTenantSchema.safeParse(body.value);
@@ -41,13 +52,13 @@ adminRoutes.post("/tenants", async (c) => {
   return c.json({ tenant: present(created.tenant), apiKey: created.apiKey, keyId: created.keyId }, 201);
 });
 
-adminRoutes.get("/tenants", async (c) => {
+platformAdminRoutes.get("/tenants", async (c) => {
   const db: Db = drizzle(c.env.DB);
   const rows = await db.select().from(tenants).orderBy(desc(tenants.createdAt));
   return c.json({ items: rows.map(present) });
 });
 
-adminRoutes.get("/tenants/:id", async (c) => {
+platformAdminRoutes.get("/tenants/:id", async (c) => {
   const db: Db = drizzle(c.env.DB);
   const tenant = (await db.select().from(tenants).where(eq(tenants.id, c.req.param("id"))).limit(1))[0];
   if (!tenant) return problemResponse(problem("not-found", `no tenant ${c.req.param("id")}`));
@@ -62,7 +73,7 @@ adminRoutes.get("/tenants/:id", async (c) => {
 });
 
 for (const [action, status] of [["suspend", "suspended"], ["resume", "active"]] as const) {
-  adminRoutes.post(`/tenants/:id/${action}`, async (c) => {
+  platformAdminRoutes.post(`/tenants/:id/${action}`, async (c) => {
     const tenant = await setTenantStatus(drizzle(c.env.DB), c.req.param("id"), status);
     if (!tenant) return problemResponse(problem("not-found", `no tenant ${c.req.param("id")}`));
     await pushTenantPolicy(c.env, tenant.id);
@@ -70,7 +81,7 @@ for (const [action, status] of [["suspend", "suspended"], ["resume", "active"]] 
   });
 }
 
-adminRoutes.get("/tenants/:id/metrics", async (c) => {
+platformAdminRoutes.get("/tenants/:id/metrics", async (c) => {
   const minutes = c.req.query("minutes") ?? "60";
   if (!/^\d{1,4}$/.test(minutes) || Number(minutes) < 1 || Number(minutes) > 1440) {
     return problemResponse(problem("malformed-request", "minutes must be between 1 and 1440"));
@@ -81,53 +92,53 @@ adminRoutes.get("/tenants/:id/metrics", async (c) => {
   return c.json(await readTenantMetrics(db, tenant.id, Number(minutes)));
 });
 
-adminRoutes.post("/tenants/:id/keys", async (c) => {
+platformAdminRoutes.post("/tenants/:id/keys", async (c) => {
   const db: Db = drizzle(c.env.DB);
   const tenant = (await db.select().from(tenants).where(eq(tenants.id, c.req.param("id"))).limit(1))[0];
   if (!tenant) return problemResponse(problem("not-found", `no tenant ${c.req.param("id")}`));
   return c.json(await issueKey(db, tenant.id), 201);
 });
 
-adminRoutes.delete("/tenants/:id/keys/:keyId", async (c) => {
+platformAdminRoutes.delete("/tenants/:id/keys/:keyId", async (c) => {
   const tenant = c.req.param("id");
   if (!(await revokeKey(drizzle(c.env.DB), tenant, c.req.param("keyId")))) return problemResponse(problem("not-found", "no such key"));
   await pushTenantPolicy(c.env, tenant);
   return c.body(null, 204);
 });
 
-adminRoutes.route("/tenants", tenantPolicyRoutes);
+platformAdminRoutes.route("/tenants", tenantPolicyRoutes);
 
-adminRoutes.get("/dead-letters", async (c) => {
+platformAdminRoutes.get("/dead-letters", async (c) => {
   const db: Db = drizzle(c.env.DB);
   // Any string: a letter that is no Factline fact is filed under the tenant it claimed, or "(unknown)".
   return c.json({ items: await listDeadLetters(db, c.req.query("tenant") ?? null, 200) });
 });
 
-adminRoutes.post("/dead-letters/:id/replay", async (c) => {
+platformAdminRoutes.post("/dead-letters/:id/replay", async (c) => {
   const db: Db = drizzle(c.env.DB);
   const replayed = await replayDeadLetter(db, c.env.FACTS, c.req.param("id"), null);
   if (!replayed) return problemResponse(problem("not-found", `no dead letter ${c.req.param("id")}`));
   return c.json({ replayed: true }, 202);
 });
 
-adminRoutes.get("/parked-facts", async (c) => {
+platformAdminRoutes.get("/parked-facts", async (c) => {
   const db: Db = drizzle(c.env.DB);
   return c.json({ items: await listParkedFacts(db, c.req.query("tenant") ?? null, 200) });
 });
 
-adminRoutes.post("/parked-facts/:id/acknowledge", async (c) => {
+platformAdminRoutes.post("/parked-facts/:id/acknowledge", async (c) => {
   const db: Db = drizzle(c.env.DB);
   const found = await acknowledgeParkedFact(db, c.req.param("id"), null);
   if (!found) return problemResponse(problem("not-found", `no parked fact ${c.req.param("id")}`));
   return c.json({ acknowledged: true });
 });
 
-adminRoutes.get("/projections", async (c) => {
+platformAdminRoutes.get("/projections", async (c) => {
   const tenant = tenantQuery(c.req.query("tenant"));
   if (tenant instanceof Response) return tenant;
   const db: Db = drizzle(c.env.DB);
   const items = await Promise.all(
-    projections.map(async (p) => ({
+    c.var.app.projections.map(async (p) => ({
       name: p.name,
       follows: p.follows,
       lag: await projectionLag(db, p, tenant),
@@ -137,7 +148,7 @@ adminRoutes.get("/projections", async (c) => {
   return c.json({ items });
 });
 
-adminRoutes.post("/projections/:name/rebuild", async (c) => {
+platformAdminRoutes.post("/projections/:name/rebuild", async (c) => {
   const tenant = c.req.query("tenant");
   if (!tenant || !tenantIdSchema.safeParse(tenant).success) {
     return problemResponse(problem("validation-failed", "name the tenant to rebuild for: ?tenant=<id>", { errors: [{ path: "tenant", message: "required" }] }));
@@ -158,7 +169,7 @@ adminRoutes.post("/projections/:name/rebuild", async (c) => {
 });
 
 function rebuilderFor(env: Env, projection: string, tenant: string) {
-  return env.REBUILDER.get(env.REBUILDER.idFromName(`${projection}:${tenant}`));
+  return rebuilderStub(env, projection, tenant);
 }
 
 /** An optional `?tenant=` filter: null when absent, a 400 problem when it is no tenant id. */

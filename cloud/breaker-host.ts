@@ -5,6 +5,7 @@ import { DurableObject } from "cloudflare:workers";
 import { drizzle } from "drizzle-orm/d1";
 import { sql } from "drizzle-orm";
 import { SQLSchemaMigrations } from "durable-utils/sql-migrations";
+import { breakerStorageMigrations } from "./storage-schema.js";
 import {
   admit,
   CLOSED_BREAKER,
@@ -16,6 +17,7 @@ import {
   type BreakerStep,
   type BreakerTransition,
 } from "../src/core/circuit-breaker.js";
+import { hostConfig } from "../src/core/config.js";
 import { logEvent, setLogLevel } from "../src/core/log.js";
 import { circuitBreakers } from "./schema.js";
 
@@ -32,11 +34,10 @@ export interface BreakerRpc {
   inspect(name: string): Promise<BreakerView>;
 }
 
+/** The breaker's thresholds from the settings (BREAKER_FAILURE_THRESHOLD, BREAKER_OPEN_MS). */
 export function breakerPolicy(env: Env): BreakerPolicy {
-  return {
-    failureThreshold: Math.max(1, Number(env.BREAKER_FAILURE_THRESHOLD ?? 5)),
-    openMs: Math.max(1, Number(env.BREAKER_OPEN_MS ?? 30_000)),
-  };
+  const config = hostConfig(env, "breaker");
+  return { failureThreshold: config.breakerFailureThreshold, openMs: config.breakerOpenMs };
 }
 
 export class CircuitBreakerHost extends DurableObject<Env> implements BreakerRpc {
@@ -47,23 +48,11 @@ export class CircuitBreakerHost extends DurableObject<Env> implements BreakerRpc
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    setLogLevel(env.LOG_LEVEL);
+    setLogLevel(hostConfig(env, "breaker").logLevel);
     void ctx.blockConcurrencyWhile(async () => {
       await new SQLSchemaMigrations({
         doStorage: ctx.storage,
-        migrations: [
-          {
-            idMonotonicInc: 1,
-            description: "breaker state and transition log",
-            sql: `
-              CREATE TABLE IF NOT EXISTS breaker_state (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), state TEXT NOT NULL);
-              CREATE TABLE IF NOT EXISTS breaker_log (
-                seq INTEGER PRIMARY KEY AUTOINCREMENT, from_status TEXT NOT NULL, to_status TEXT NOT NULL,
-                at INTEGER NOT NULL, reason TEXT NOT NULL
-              );
-            `,
-          },
-        ],
+        migrations: breakerStorageMigrations,
       }).runAll();
       const saved = ctx.storage.sql.exec<{ state: string }>("SELECT state FROM breaker_state").toArray()[0];
       if (saved) this.#state = JSON.parse(saved.state) as BreakerState;

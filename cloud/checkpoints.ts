@@ -49,7 +49,7 @@ export function applyStatements(db: Db, projection: Projection, key: CheckpointK
   const statements = [advance(db, key, from, last.seq, Date.parse(last.meta.recordedAt))];
   if (projection.applyRun) return [...statements, ...projection.applyRun(db, events, key.generation)];
   for (const event of events) {
-    const handler = projection.on[event.type];
+    const handler = Object.hasOwn(projection.on, event.type) ? projection.on[event.type] : undefined;
     if (handler) statements.push(...handler(db, event, key.generation));
   }
   return statements;

@@ -1,15 +1,11 @@
 // The cloud tier's view of an entity object: it reads ranges of the entity's log (to repair gaps
 // and to rebuild projections) and acknowledges applied facts, all through the ENTITY binding.
-import type { EntityAddress, EntityRpc } from "../src/core/entity-protocol.js";
+import type { EntityAddress } from "../src/core/entity-protocol.js";
 import type { RecordedEvent } from "../src/core/envelope.js";
-import { entityObjectName } from "../src/core/identifiers.js";
+import { entityStub } from "./stubs.js";
 
 const PAGE = 1000;
 
-export function entityStub(env: Env, a: EntityAddress): EntityRpc {
-  // The generated stub type cannot express payloads typed `unknown`; the protocol states them.
-  return env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(a.tenant, a.entityType, a.entityId))) as unknown as EntityRpc;
-}
 
 /** The entity's events with after < seq ≤ upTo, oldest first. */
 export async function readFromEntity(env: Env, address: EntityAddress, after: number, upTo: number): Promise<RecordedEvent[]> {

@@ -13,8 +13,6 @@ import { faultPoint, pausePoint, type FaultContext } from "../src/core/fault-inj
 import { entityObjectName } from "../src/core/identifiers.js";
 import { logEvent } from "../src/core/log.js";
 import { traceIdOf } from "../src/core/trace-context.js";
-import { domain } from "../src/domain/index.js";
-import { sagas } from "../src/domain/sagas.js";
 import {
   advanceSagaCheckpoints,
   applyStatements,
@@ -24,12 +22,13 @@ import {
   type CheckpointKey,
 } from "./checkpoints.js";
 import { recordHeads, type EntityHead } from "./entity-heads.js";
-import { entityStub, readFromEntity } from "./entity-reader.js";
+import { readFromEntity } from "./entity-reader.js";
+import { entityStub } from "./stubs.js";
 import { recordDeadLetter } from "./dead-letters.js";
 import { generationsGuard, generationsOf, liveGenerations, readGenerations, type Generations } from "./generations.js";
 import { recordFactApplied } from "./metrics-buffer.js";
 import type { Db, Projection, Statement } from "./projection.js";
-import { projections } from "./projections/index.js";
+import type { CloudApp } from "./app.js";
 import { concernsSagas, routeFactsToSagas } from "./saga-router.js";
 
 /** Equal to the queue's max_retries: the last attempt records a dead letter itself. */
@@ -44,23 +43,23 @@ interface EntityGroup {
   readonly repaired: Map<number, RecordedEvent>;
 }
 
-export async function consumeFacts(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+export async function consumeFacts(batch: MessageBatch<unknown>, env: Env, app: CloudApp): Promise<void> {
   const db: Db = drizzle(env.DB);
-  const groups = await groupByEntity(db, batch.messages);
+  const groups = await groupByEntity(db, app, batch.messages);
   if (groups.length === 0) return;
 
   // Groups whose facts no saga follows: their saga checkpoint advances in the projections' own
   // write, sparing a D1 round trip.
   const sagaFree = new Set<EntityGroup>();
-  const { settled, delivered } = await applyToProjections(env, db, groups, (group, delivered) => {
+  const { settled, delivered } = await applyToProjections(env, app, db, groups, (group, delivered) => {
     const from = sagaCheckpointOf(delivered, group.address);
     const upTo = newest(group);
-    if (sagas.length === 0 || upTo <= from) {
+    if (app.sagas.length === 0 || upTo <= from) {
       sagaFree.add(group);
       return [];
     }
     const facts = contiguous(group, from, upTo);
-    if (facts.length < upTo - from || concernsSagas(facts)) return [];
+    if (facts.length < upTo - from || concernsSagas(app.sagas, facts)) return [];
     sagaFree.add(group);
     return [advanceSagaCheckpoints(db, [{ address: group.address, seq: upTo }])];
   });
@@ -70,7 +69,7 @@ export async function consumeFacts(batch: MessageBatch<unknown>, env: Env): Prom
     settled.map(async (group) => {
       if (sagaFree.has(group)) return { group, advanced: false };
       try {
-        return { group, advanced: await deliverToSagas(env, group, sagaCheckpointOf(delivered, group.address)) };
+        return { group, advanced: await deliverToSagas(env, app, group, sagaCheckpointOf(delivered, group.address)) };
       } catch (error) {
         await fail(db, group, error);
         return undefined;
@@ -105,20 +104,21 @@ export async function consumeFacts(batch: MessageBatch<unknown>, env: Env): Prom
  */
 async function applyToProjections(
   env: Env,
+  app: CloudApp,
   db: Db,
   groups: readonly EntityGroup[],
   alongside: (group: EntityGroup, delivered: Map<string, number>) => Statement[],
 ): Promise<{ settled: EntityGroup[]; delivered: Map<string, number> }> {
-  const pairs = uniquePairs(groups);
+  const pairs = uniquePairs(app, groups);
   for (let round = 0; ; round++) {
     const gens = await readGenerations(db, pairs);
-    const keys = groups.flatMap((g) => targets(g, gens).map((t) => t.key));
+    const keys = groups.flatMap((g) => targets(app, g, gens).map((t) => t.key));
     const { applied, delivered } = await readProgress(db, keys, groups.map((g) => g.address));
     const plans: { group: EntityGroup; statements: Statement[] }[] = [];
     const unplanned: { group: EntityGroup; error: unknown }[] = [];
     for (const group of groups) {
       try {
-        plans.push({ group, statements: [...(await plan(env, db, group, gens, applied)), ...alongside(group, delivered)] });
+        plans.push({ group, statements: [...(await plan(env, app, db, group, gens, applied)), ...alongside(group, delivered)] });
       } catch (error) {
         unplanned.push({ group, error });
       }
@@ -151,10 +151,10 @@ async function applyToProjections(
   }
 }
 
-function uniquePairs(groups: readonly EntityGroup[]): { projection: string; tenant: string }[] {
+function uniquePairs(app: CloudApp, groups: readonly EntityGroup[]): { projection: string; tenant: string }[] {
   const pairs = new Map<string, { projection: string; tenant: string }>();
   for (const g of groups) {
-    for (const p of followers(g.address.entityType)) pairs.set(`${p.name}|${g.address.tenant}`, { projection: p.name, tenant: g.address.tenant });
+    for (const p of followers(app, g.address.entityType)) pairs.set(`${p.name}|${g.address.tenant}`, { projection: p.name, tenant: g.address.tenant });
   }
   return [...pairs.values()];
 }
@@ -173,9 +173,9 @@ async function generationsMoved(db: Db, pairs: readonly { projection: string; te
  * saga instance they concern, reading from the entity whatever the batch does not carry. True if
  * the sagas' checkpoint is to advance (false: they already had everything).
  */
-async function deliverToSagas(env: Env, group: EntityGroup, from: number): Promise<boolean> {
+async function deliverToSagas(env: Env, app: CloudApp, group: EntityGroup, from: number): Promise<boolean> {
   const upTo = newest(group);
-  if (sagas.length === 0 || upTo <= from) return false;
+  if (app.sagas.length === 0 || upTo <= from) return false;
   faultPoint("saga.deliver", group.address);
   let facts = contiguous(group, from, upTo);
   if (facts.length < upTo - from) {
@@ -184,7 +184,7 @@ async function deliverToSagas(env: Env, group: EntityGroup, from: number): Promi
     if (facts.length !== upTo - from) throw new Error(`entity log is missing facts ${from + 1}..${upTo}`);
     for (const event of facts) if (!group.events.has(event.seq)) group.repaired.set(event.seq, event);
   }
-  await routeFactsToSagas(env, facts);
+  await routeFactsToSagas(env, app.sagas, facts);
   return true;
 }
 
@@ -199,7 +199,7 @@ function contiguous(group: EntityGroup, from: number, upTo: number): RecordedEve
   return run;
 }
 
-async function groupByEntity(db: Db, messages: readonly Message<unknown>[]): Promise<EntityGroup[]> {
+async function groupByEntity(db: Db, app: CloudApp, messages: readonly Message<unknown>[]): Promise<EntityGroup[]> {
   const groups = new Map<string, EntityGroup>();
   for (const message of messages) {
     const parsed = cloudEventSchema.safeParse(message.body);
@@ -209,7 +209,7 @@ async function groupByEntity(db: Db, messages: readonly Message<unknown>[]): Pro
       message.ack();
       continue;
     }
-    const event = upcast(fromCloudEvent(parsed.data));
+    const event = upcast(app, fromCloudEvent(parsed.data));
     const { tenant, entityType, entityId } = event.meta;
     const key = entityObjectName(tenant, entityType, entityId);
     let group = groups.get(key);
@@ -223,13 +223,13 @@ async function groupByEntity(db: Db, messages: readonly Message<unknown>[]): Pro
   return [...groups.values()];
 }
 
-function followers(entityType: string): Projection[] {
-  return projections.filter((p) => p.follows.includes(entityType));
+function followers(app: CloudApp, entityType: string): Projection[] {
+  return app.projections.filter((p) => p.follows.includes(entityType));
 }
 
 /** Every (projection, generation) that this entity's facts must reach. */
-function targets(g: EntityGroup, gens: Map<string, Generations>): { projection: Projection; key: CheckpointKey }[] {
-  return followers(g.address.entityType).flatMap((projection) =>
+function targets(app: CloudApp, g: EntityGroup, gens: Map<string, Generations>): { projection: Projection; key: CheckpointKey }[] {
+  return followers(app, g.address.entityType).flatMap((projection) =>
     liveGenerations(generationsOf(gens, projection.name, g.address.tenant)).map((generation) => ({
       projection,
       key: { projection: projection.name, generation, ...g.address },
@@ -237,11 +237,11 @@ function targets(g: EntityGroup, gens: Map<string, Generations>): { projection: 
   );
 }
 
-async function plan(env: Env, db: Db, group: EntityGroup, gens: Map<string, Generations>, applied: Map<string, number>): Promise<Statement[]> {
+async function plan(env: Env, app: CloudApp, db: Db, group: EntityGroup, gens: Map<string, Generations>, applied: Map<string, number>): Promise<Statement[]> {
   faultPoint("consumer.apply", group.address);
   const statements: Statement[] = [];
   const upTo = newest(group);
-  for (const { projection, key } of targets(group, gens)) {
+  for (const { projection, key } of targets(app, group, gens)) {
     const from = applied.get(checkpointId(key)) ?? 0;
     if (upTo <= from) continue;
     let pending = contiguous(group, from, upTo);
@@ -301,8 +301,8 @@ async function fail(db: Db, group: EntityGroup, error: unknown): Promise<void> {
 }
 
 /** Facts sent before a schema change arrive at their old version: lift them here too. */
-function upcast(event: RecordedEvent): RecordedEvent {
-  const entity = domain.get(event.meta.entityType);
+function upcast(app: CloudApp, event: RecordedEvent): RecordedEvent {
+  const entity = app.entities.get(event.meta.entityType);
   if (!entity || event.schemaVersion >= entity.eventVersion(event.type)) return event;
   return {
     ...event,

@@ -2,7 +2,9 @@
 // shared circuit breaker (failing fast while it is open), and failures are retried with bounded
 // exponential backoff and full jitter. Business answers (a decline) are not failures.
 import { backoffDelay, type BackoffPolicy } from "../src/core/backoff.js";
+import { withTimeout } from "../src/core/timeout.js";
 import type { BreakerRpc } from "./breaker-host.js";
+import { breakerStub } from "./stubs.js";
 
 export interface GuardOptions {
   readonly timeoutMs: number;
@@ -16,14 +18,8 @@ export type Guarded<T> =
   | { readonly ok: false; readonly kind: "open"; readonly retryAfterMs: number }
   | { readonly ok: false; readonly kind: "failed"; readonly error: string };
 
-export class CallTimedOut extends Error {
-  constructor(ms: number) {
-    super(`no answer within ${ms} ms`);
-  }
-}
-
 export function breakerFor(env: Env, name: string): BreakerRpc & { readonly name: string } {
-  const stub = env.BREAKER.get(env.BREAKER.idFromName(name)) as unknown as BreakerRpc;
+  const stub = breakerStub(env, name);
   return {
     name,
     admit: () => stub.admit(name),
@@ -64,20 +60,4 @@ export async function guardedCall<T>(
 async function report(breaker: BreakerRpc & { readonly name: string }, ok: boolean, error: string | null, ms: number): Promise<void> {
   // A lost report only delays the breaker's reaction; it must not fail or hang the call.
   await withTimeout(() => breaker.report(breaker.name, ok, error), ms).catch(() => undefined);
-}
-
-async function withTimeout<T>(attempt: (signal: AbortSignal) => Promise<T>, ms: number): Promise<T> {
-  const controller = new AbortController();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      controller.abort();
-      reject(new CallTimedOut(ms));
-    }, ms);
-  });
-  try {
-    return await Promise.race([attempt(controller.signal), expired]);
-  } finally {
-    if (timer !== undefined) clearTimeout(timer);
-  }
 }

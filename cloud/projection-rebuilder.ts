@@ -14,11 +14,13 @@ import { and, eq, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { RecordedEvent } from "../src/core/envelope.js";
 import { faultPoint, pausePoint } from "../src/core/fault-injection.js";
+import { hostConfig } from "../src/core/config.js";
+import { REBUILDER_SCHEMA } from "./storage-schema.js";
 import { logEvent, setLogLevel } from "../src/core/log.js";
 import { applyStatements, checkpointId, readCheckpoints, type CheckpointKey } from "./checkpoints.js";
-import { entityStub } from "./entity-reader.js";
+import { entityStub } from "./stubs.js";
 import type { Db, Projection, Statement } from "./projection.js";
-import { projectionNamed } from "./projections/index.js";
+import { projectionNamed, type CloudApp } from "./app.js";
 import { entityHeads, projectionCheckpoints, projectionGenerations } from "./schema.js";
 
 // Per alarm step: up to ENTITIES_PER_STEP entities replayed together (their logs read in
@@ -84,23 +86,32 @@ type JobRow = {
   rescans: number;
 };
 
+/**
+ * The rebuilder class for `app`'s projections, for the Worker to export under its binding's class
+ * name (`ProjectionRebuilder`); the runtime constructs it with `(ctx, env)`, so the app is bound
+ * by subclassing (see `createSagaHost`).
+ */
+export function createProjectionRebuilder(app: CloudApp): new (ctx: DurableObjectState, env: Env) => ProjectionRebuilder {
+  return class extends ProjectionRebuilder {
+    constructor(ctx: DurableObjectState, env: Env) {
+      super(ctx, env, app);
+    }
+  };
+}
+
 export class ProjectionRebuilder extends DurableObject<Env> {
+  readonly #app: CloudApp;
   readonly #db: Db;
   /** Steps run one at a time: the start request and the alarm never interleave their awaits. */
   #chain: Promise<unknown> = Promise.resolve();
   #lastApplyError = "";
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: Env, app: CloudApp) {
     super(ctx, env);
-    setLogLevel(env.LOG_LEVEL);
+    this.#app = app;
+    setLogLevel(hostConfig(env, "rebuilder").logLevel);
     this.#db = drizzle(env.DB);
-    ctx.storage.sql.exec(`
-      CREATE TABLE IF NOT EXISTS rebuild_job (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), projection TEXT NOT NULL,
-        tenant TEXT NOT NULL, generation INTEGER NOT NULL, previous INTEGER NOT NULL, phase TEXT NOT NULL,
-        total INTEGER NOT NULL, started_at INTEGER NOT NULL, failures INTEGER NOT NULL DEFAULT 0, last_error TEXT,
-        retry_at INTEGER, rescans INTEGER NOT NULL DEFAULT 0);
-      CREATE TABLE IF NOT EXISTS pending (entity_type TEXT NOT NULL, entity_id TEXT NOT NULL, PRIMARY KEY (entity_type, entity_id));
-    `);
+    ctx.storage.sql.exec(REBUILDER_SCHEMA);
     // A job of the previous layout (no previous generation recorded) starts again from its
     // preparation: a fresh generation, and every other one cleared at the end.
     const legacy = ctx.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'job'").one().n;
@@ -120,7 +131,7 @@ export class ProjectionRebuilder extends DurableObject<Env> {
    * concurrent starts exactly one gets `started`. Null for an unknown projection.
    */
   async start(projectionName: string, tenant: string): Promise<RebuildStart | null> {
-    const projection = projectionNamed(projectionName);
+    const projection = projectionNamed(this.#app, projectionName);
     if (!projection) return null;
     const running = this.status();
     if (running) return { alreadyRunning: running };
@@ -175,7 +186,7 @@ export class ProjectionRebuilder extends DurableObject<Env> {
   /** Runs the job's next step; schedules the one after, or a retry with backoff if it failed. */
   async #step(): Promise<void> {
     const job = this.#job();
-    const projection = job && projectionNamed(job.projection);
+    const projection = job && projectionNamed(this.#app, job.projection);
     if (!job || !projection) return;
     try {
       faultPoint("rebuild.step", { tenant: job.tenant });
@@ -290,7 +301,7 @@ export class ProjectionRebuilder extends DurableObject<Env> {
    */
   async #finishReplay(job: JobRow): Promise<void> {
     const behind = await this.#db.all<{ entity_type: string; entity_id: string }>(sql`
-      SELECT h.entity_type, h.entity_id FROM ${entityHeads} AS h WHERE ${behindNewGeneration(job)} LIMIT ${RESCAN_LIMIT}`);
+      SELECT h.entity_type, h.entity_id FROM ${entityHeads} AS h WHERE ${behindNewGeneration(this.#app, job)} LIMIT ${RESCAN_LIMIT}`);
     const sqlStore = this.ctx.storage.sql;
     this.ctx.storage.transactionSync(() => {
       sqlStore.exec("UPDATE rebuild_job SET rescans = rescans + 1");
@@ -322,7 +333,7 @@ export class ProjectionRebuilder extends DurableObject<Env> {
           where,
           eq(projectionGenerations.active, job.previous),
           eq(projectionGenerations.building, job.generation),
-          sql`NOT EXISTS (SELECT 1 FROM ${entityHeads} AS h WHERE ${behindNewGeneration(job)})`,
+          sql`NOT EXISTS (SELECT 1 FROM ${entityHeads} AS h WHERE ${behindNewGeneration(this.#app, job)})`,
         ),
       );
     faultPoint("rebuild.afterSwitch", { tenant: job.tenant });
@@ -393,8 +404,8 @@ export class ProjectionRebuilder extends DurableObject<Env> {
  * The condition, over `entity_heads AS h`, that the job's generation is behind the previous one
  * on that entity (or has never applied it), for the tenant's entities the projection follows.
  */
-function behindNewGeneration(job: JobRow) {
-  const projection = projectionNamed(job.projection);
+function behindNewGeneration(app: CloudApp, job: JobRow) {
+  const projection = projectionNamed(app, job.projection);
   return sql`h.tenant_id = ${job.tenant}
     AND h.entity_type IN (SELECT value FROM json_each(${JSON.stringify(projection?.follows ?? [])}))
     AND coalesce((SELECT n.seq FROM ${projectionCheckpoints} AS n WHERE n.projection = ${job.projection} AND n.generation = ${job.generation}

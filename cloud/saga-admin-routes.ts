@@ -1,6 +1,6 @@
 // The supervisor's side of the admin API: sagas (list by status, inspect, retry, force
-// compensation), circuit breakers (state and transition facts), and the simulated payment
-// gateway's controls and ledger. Mounted under /admin, behind the admin token.
+// compensation) and circuit breakers (state and transition facts). Mounted under /admin, behind
+// the admin token.
 import { and, desc, eq, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { Hono } from "hono";
@@ -10,10 +10,8 @@ import { tenantIdSchema } from "../src/core/identifiers.js";
 import { problem, problemResponse } from "../src/core/problem.js";
 import type { RequestScope } from "../src/core/request-scope.js";
 import { breakerFor } from "./guarded-call.js";
-import { gatewayControlsSchema } from "./payment-gateway-protocol.js";
-import { gatewayStub } from "./payment-gateway-client.js";
 import type { Db } from "./projection.js";
-import { sagaStub } from "./saga-router.js";
+import { sagaStub } from "./stubs.js";
 import { circuitBreakers, sagaInstances } from "./schema.js";
 
 const sagaStatus = z.enum(["running", "compensating", "completed", "compensated", "attention"]);
@@ -64,22 +62,3 @@ sagaAdminRoutes.get("/breakers", async (c) => {
   const items = await Promise.all(rows.map((r) => breakerFor(c.env, r.name).inspect(r.name)));
   return c.json({ items });
 });
-
-sagaAdminRoutes.get("/gateway/:merchant/controls", (c) => forward(c.env, c.req.param("merchant"), "GET", "/controls"));
-sagaAdminRoutes.get("/gateway/:merchant/ledger", (c) => forward(c.env, c.req.param("merchant"), "GET", "/ledger"));
-sagaAdminRoutes.put("/gateway/:merchant/controls", async (c) => {
-  const body = await c.req.json<unknown>().catch(() => undefined);
-  if (body === undefined) return problemResponse(problem("malformed-request", "the body must be JSON"));
-  const parsed = gatewayControlsSchema.safeParse(body);
-  if (!parsed.success) return problemResponse(problem("validation-failed", "the controls are invalid", { errors: fieldErrors(parsed.error) }));
-  return forward(c.env, c.req.param("merchant"), "PUT", "/controls", parsed.data);
-});
-
-async function forward(env: Env, merchant: string, method: string, path: string, body?: unknown): Promise<Response> {
-  if (!tenantIdSchema.safeParse(merchant).success) return problemResponse(problem("malformed-request", "a merchant is a tenant id"));
-  const res = await gatewayStub(env, merchant).fetch(`https://payment-gateway.invalid${path}`, {
-    method,
-    ...(body === undefined ? {} : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
-  });
-  return new Response(res.body, { status: res.status, headers: { "content-type": "application/json" } });
-}

@@ -10,10 +10,10 @@ import { drizzle } from "drizzle-orm/d1";
 import { sql } from "drizzle-orm";
 import { SQLSchemaMigrations } from "durable-utils/sql-migrations";
 import { backoffDelay } from "../src/core/backoff.js";
-import type { EntityRpc } from "../src/core/entity-protocol.js";
 import type { RecordedEvent } from "../src/core/envelope.js";
 import { commandFingerprint } from "../src/core/fingerprint.js";
-import { entityObjectName } from "../src/core/identifiers.js";
+import { hostConfig } from "../src/core/config.js";
+import { withTimeout } from "../src/core/timeout.js";
 import { logEvent, setLogLevel } from "../src/core/log.js";
 import { ownValue } from "../src/core/records.js";
 import {
@@ -33,12 +33,10 @@ import {
   type SagaState,
   type TaskOutcome,
 } from "../src/core/saga.js";
-import { domain } from "../src/domain/index.js";
-import { sagaNamed } from "../src/domain/sagas.js";
-import { chargeRequestSchema } from "./payment-gateway-protocol.js";
-import { paymentGateway } from "./payment-gateway-client.js";
+import { sagaNamed, serviceNamed, type CloudApp } from "./app.js";
+import { entityStub } from "./stubs.js";
+import { sagaStorageMigrations } from "./storage-schema.js";
 import { sagaInstances } from "./schema.js";
-import { z } from "zod";
 
 /** Entity commands are internal calls: bounded by a timeout, retried by the saga. */
 const COMMAND_TIMEOUT_MS = 10_000;
@@ -72,9 +70,22 @@ export interface SagaRpc {
   compensate(): Promise<OperatorOutcome | null>;
 }
 
-const timeoutOverrides = z.record(z.string(), z.number().int().positive());
+/**
+ * The saga host class that runs `app`'s sagas, for the Worker to export under the name its
+ * wrangler binding gives (`SagaHost`). Durable Object classes are constructed by the runtime
+ * with `(ctx, env)` only, so the app is bound by subclassing: no module-level registry, and a
+ * test can build a host for any app.
+ */
+export function createSagaHost(app: CloudApp): new (ctx: DurableObjectState, env: Env) => SagaHost {
+  return class extends SagaHost {
+    constructor(ctx: DurableObjectState, env: Env) {
+      super(ctx, env, app);
+    }
+  };
+}
 
 export class SagaHost extends DurableObject<Env> implements SagaRpc {
+  readonly #app: CloudApp;
   #address: SagaAddress | null = null;
   #definition: SagaDefinition<unknown> | null = null;
   #state: SagaState = NEW_SAGA;
@@ -84,9 +95,10 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
   #again = false;
   #schemaReady = false;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: Env, app: CloudApp) {
     super(ctx, env);
-    setLogLevel(env.LOG_LEVEL);
+    this.#app = app;
+    setLogLevel(hostConfig(env, "saga").logLevel);
     void ctx.blockConcurrencyWhile(async () => {
       // Any fact that names an instance reaches its object, started or not (an inventory fact
       // carries whatever order id a client wrote): an object that never starts must leave no
@@ -221,37 +233,35 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
     const key = (action.kind === "call" ? action.idempotencyKey : undefined) ?? taskIdempotencyKey(this.#id(), due.task.key, due.phase);
     try {
       if (action.kind === "command") return await this.#command(address, action, key);
-      if (action.service === "payment-gateway") return await this.#gateway(address, action.operation, action.data, key);
-      return { kind: "rejected", reason: `no service ${action.service}` };
+      const service = serviceNamed(this.#app, action.service);
+      if (!service) return { kind: "rejected", reason: `no service ${action.service}` };
+      return await service.call(action.operation, action.data, { env: this.env, tenant: address.tenant, idempotencyKey: key });
     } catch (error) {
       return { kind: "failed", error: error instanceof Error ? error.message : String(error) };
     }
   }
 
   async #command(address: SagaAddress, action: Extract<DueTask["action"], { kind: "command" }>, key: string): Promise<TaskOutcome> {
-    const entity = domain.get(action.entityType);
+    const entity = this.#app.entities.get(action.entityType);
     const parsed = entity?.parseCommand(action.command, action.data);
     if (!parsed?.ok) return { kind: "rejected", reason: `invalid ${action.entityType}.${action.command}: ${JSON.stringify(parsed?.errors ?? "unknown")}` };
-    const stub = this.env.ENTITY.get(
-      this.env.ENTITY.idFromName(entityObjectName(address.tenant, action.entityType, action.entityId)),
-    ) as unknown as EntityRpc;
-    const outcome = await Promise.race([
-      stub.command({
-        tenant: address.tenant,
-        entityType: action.entityType,
-        entityId: action.entityId,
-        command: action.command,
-        data: parsed.command.data,
-        idempotencyKey: key,
-        fingerprint: await commandFingerprint(action.command, action.data),
-        expectedVersion: null,
-        causeHlc: this.#state.clock,
-        correlationId: this.#id(),
-        causationId: this.#state.causation,
-        traceparent: null,
-      }),
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${COMMAND_TIMEOUT_MS} ms`)), COMMAND_TIMEOUT_MS)),
-    ]);
+    const stub = entityStub(this.env, { tenant: address.tenant, entityType: action.entityType, entityId: action.entityId });
+    const fingerprint = await commandFingerprint(action.command, action.data);
+    const envelope = {
+      tenant: address.tenant,
+      entityType: action.entityType,
+      entityId: action.entityId,
+      command: action.command,
+      data: parsed.command.data,
+      idempotencyKey: key,
+      fingerprint,
+      expectedVersion: null,
+      causeHlc: this.#state.clock,
+      correlationId: this.#id(),
+      causationId: this.#state.causation,
+      traceparent: null,
+    };
+    const outcome = await withTimeout(() => stub.command(envelope), COMMAND_TIMEOUT_MS);
     if (outcome.ok) {
       const last = outcome.result.events[outcome.result.events.length - 1];
       return { kind: "done", result: { version: outcome.result.version }, ...(last ? { clock: last.meta.hlc, eventId: last.meta.eventId } : {}) };
@@ -261,26 +271,6 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
       return { kind: "failed", error: p.detail, ...(p.retryAfter !== undefined ? { retryAfterMs: p.retryAfter * 1000 } : {}) };
     }
     return { kind: "rejected", reason: p.code ? `${p.code}: ${p.detail}` : p.detail, ...(p.code ? { code: p.code } : {}) };
-  }
-
-  async #gateway(address: SagaAddress, operation: string, data: unknown, key: string): Promise<TaskOutcome> {
-    // Inside a saga each drive makes one attempt; the saga's own alarm retries with backoff.
-    const gateway = paymentGateway(this.env, address.tenant, 1);
-    if (operation === "charge") {
-      const request = chargeRequestSchema.parse(data);
-      const answer = await gateway.charge(key, request);
-      if (!answer.ok) return answer.kind === "open" ? { kind: "deferred", reason: "the payment gateway's circuit is open", retryAfterMs: answer.retryAfterMs } : { kind: "failed", error: answer.error };
-      return answer.value.status === "approved"
-        ? { kind: "done", result: { gatewayRef: answer.value.gatewayRef } }
-        : { kind: "rejected", reason: `payment declined: ${answer.value.reason}` };
-    }
-    if (operation === "refund") {
-      const { chargeKey } = z.object({ chargeKey: z.string() }).parse(data);
-      const answer = await gateway.refund(chargeKey);
-      if (!answer.ok) return answer.kind === "open" ? { kind: "deferred", reason: "the payment gateway's circuit is open", retryAfterMs: answer.retryAfterMs } : { kind: "failed", error: answer.error };
-      return { kind: "done", result: answer.value };
-    }
-    return { kind: "rejected", reason: `the payment gateway has no operation ${operation}` };
   }
 
   #append(events: readonly SagaEvent[]): number {
@@ -327,15 +317,15 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
   }
 
   #policy(): SagaRuntimePolicy {
-    const overrides = timeoutOverrides.safeParse(JSON.parse(this.env.SAGA_STAGE_TIMEOUTS || "{}"));
+    const config = hostConfig(this.env, "saga");
     return {
       retry: {
-        maxAttempts: Math.max(1, Number(this.env.SAGA_MAX_ATTEMPTS ?? 8)),
-        maxCompensationAttempts: Math.max(1, Number(this.env.SAGA_COMPENSATION_MAX_ATTEMPTS ?? 20)),
-        baseMs: Math.max(1, Number(this.env.SAGA_RETRY_BASE_MS ?? 500)),
-        maxMs: Math.max(1, Number(this.env.SAGA_RETRY_MAX_MS ?? 30_000)),
+        maxAttempts: config.sagaMaxAttempts,
+        maxCompensationAttempts: config.sagaCompensationMaxAttempts,
+        baseMs: config.sagaRetryBaseMs,
+        maxMs: config.sagaRetryMaxMs,
       },
-      ...(overrides.success ? { timeoutOverrides: overrides.data } : {}),
+      timeoutOverrides: config.sagaStageTimeouts,
     };
   }
 
@@ -366,7 +356,7 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
         throw new Error(`saga object for ${sagaInstanceId(a.tenant, a.saga, a.instanceKey)} addressed as another`);
       }
     }
-    const definition = sagaNamed(address.saga);
+    const definition = sagaNamed(this.#app, address.saga);
     if (!definition) throw new Error(`no saga ${address.saga}`);
     this.#address = address;
     this.#definition = definition;
@@ -388,18 +378,7 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
     if (this.#schemaReady) return;
     await new SQLSchemaMigrations({
       doStorage: this.ctx.storage,
-      migrations: [
-        {
-          idMonotonicInc: 1,
-          description: "saga identity and event log",
-          sql: `
-            CREATE TABLE IF NOT EXISTS saga_identity (
-              singleton INTEGER PRIMARY KEY CHECK (singleton = 1), tenant TEXT NOT NULL, saga TEXT NOT NULL, instance_key TEXT NOT NULL
-            );
-            CREATE TABLE IF NOT EXISTS saga_log (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, body TEXT NOT NULL, at INTEGER NOT NULL);
-          `,
-        },
-      ],
+      migrations: sagaStorageMigrations,
     }).runAll();
     this.#schemaReady = true;
   }

@@ -3,19 +3,17 @@
 // Delivery is at least once and in any order; the saga object deduplicates and orders itself.
 import type { RecordedEvent } from "../src/core/envelope.js";
 import { sagaInstanceId } from "../src/core/saga.js";
-import { sagas } from "../src/domain/sagas.js";
-import type { SagaRpc } from "./saga-host.js";
+import type { SagaDefinition } from "../src/core/saga.js";
+import { sagaStub } from "./stubs.js";
 
-export function sagaStub(env: Env, id: string): SagaRpc {
-  return env.SAGA.get(env.SAGA.idFromName(id)) as unknown as SagaRpc;
-}
 
 /** Whether any saga follows any of these facts (if none does, handing them over is a no-op). */
-export function concernsSagas(facts: readonly RecordedEvent[]): boolean {
+export function concernsSagas(sagas: readonly SagaDefinition<unknown>[], facts: readonly RecordedEvent[]): boolean {
   return facts.some((fact) => sagas.some((saga) => saga.instanceOf(fact) !== null));
 }
 
-export async function routeFactsToSagas(env: Env, facts: readonly RecordedEvent[]): Promise<void> {
+/** Delivers each fact to every instance of `sagas` it concerns, one call per instance. */
+export async function routeFactsToSagas(env: Env, sagas: readonly SagaDefinition<unknown>[], facts: readonly RecordedEvent[]): Promise<void> {
   const deliveries = new Map<string, { tenant: string; saga: string; instanceKey: string; facts: RecordedEvent[] }>();
   for (const fact of facts) {
     for (const saga of sagas) {

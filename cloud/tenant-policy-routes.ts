@@ -10,11 +10,12 @@ import { readJsonBody } from "../src/core/request-body.js";
 import type { RequestScope } from "../src/core/request-scope.js";
 import { faultPoint } from "../src/core/fault-injection.js";
 import { logEvent } from "../src/core/log.js";
-import { corsPolicySchema, policyFromRow, rateLimitSchema, tenantGateName, type TenantGateRpc } from "../src/core/tenant-policy.js";
+import { corsPolicySchema, policyFromRow, rateLimitSchema } from "../src/core/tenant-policy.js";
 import type { z } from "zod";
 import type { Db } from "./projection.js";
 import { apiKeys, tenants } from "./schema.js";
 import { nextPolicyVersion } from "./tenant-admin.js";
+import { tenantGateStub } from "./stubs.js";
 
 type AdminEnv = { Bindings: Env; Variables: RequestScope };
 
@@ -52,7 +53,7 @@ export async function pushTenantPolicy(env: Env, tenantId: string): Promise<bool
     try {
       faultPoint("tenant.push", { tenant: tenantId });
       // A fresh stub per attempt: a stub that threw may be broken.
-      const gate = env.TENANT_GATE.get(env.TENANT_GATE.idFromName(tenantGateName(tenantId))) as unknown as TenantGateRpc;
+      const gate = tenantGateStub(env, tenantId);
       await gate.configure(tenantId, policy);
       return true;
     } catch (error) {

@@ -6,21 +6,25 @@ import { Hono, type Context } from "hono";
 import { decodeConsistencyToken } from "../src/core/consistency-token.js";
 import { entityIdSchema } from "../src/core/identifiers.js";
 import { problem, problemResponse } from "../src/core/problem.js";
-import type { RequestScope } from "../src/core/request-scope.js";
 import { activeGeneration } from "./generations.js";
 import type { Db, Projection } from "./projection.js";
-import { projectionNamed } from "./projections/index.js";
+import { projectionNamed, servingApp, type CloudApp, type CloudEnv } from "./app.js";
 import { appliedInActive, CONSISTENCY_WAIT, probeDelays, waitUntilApplied } from "./read-your-writes.js";
 
-type AppContext = Context<{ Bindings: Env; Variables: RequestScope }>;
+type AppContext = Context<CloudEnv>;
 
 const DELAYS = probeDelays(CONSISTENCY_WAIT.firstMs, CONSISTENCY_WAIT.totalMs);
 const MAX_LIST = 500;
 
-export const viewRoutes = new Hono<{ Bindings: Env; Variables: RequestScope }>();
+/** The view routes of `app`'s projections (mounted at `/v1/views`, behind tenant auth). */
+export function viewRoutes(app: CloudApp): Hono<CloudEnv> {
+  return servingApp(app, routes);
+}
 
-viewRoutes.get("/:view", async (c) => {
-  const projection = projectionNamed(c.req.param("view"));
+const routes = new Hono<CloudEnv>();
+
+routes.get("/:view", async (c) => {
+  const projection = projectionNamed(c.var.app, c.req.param("view"));
   if (!projection) return problemResponse(problem("not-found", `no view ${c.req.param("view")}`));
   const query = listQuery(new URL(c.req.url).searchParams);
   const limit = query.get("limit") ?? "100";
@@ -45,8 +49,8 @@ viewRoutes.get("/:view", async (c) => {
   return c.json({ items }, 200, fresh ? {} : { "factline-stale": "true" });
 });
 
-viewRoutes.get("/:view/:key", async (c) => {
-  const projection = projectionNamed(c.req.param("view"));
+routes.get("/:view/:key", async (c) => {
+  const projection = projectionNamed(c.var.app, c.req.param("view"));
   if (!projection) return problemResponse(problem("not-found", `no view ${c.req.param("view")}`));
   // Views are keyed by entity ids: a key no entity can have is malformed, not merely absent.
   if (!entityIdSchema.safeParse(c.req.param("key")).success) {

@@ -4,25 +4,23 @@
 // synchronous storage transaction, so no two commands can decide on the same version.
 import { DurableObject } from "cloudflare:workers";
 import { SQLSchemaMigrations } from "durable-utils/sql-migrations";
-import { isRejection, type EntityType } from "../src/core/entity.js";
+import { isRejection, type EntityRegistry, type EntityType } from "../src/core/entity.js";
 import type { CommandResult, EntitySnapshotView, EventPage, RecordedEvent } from "../src/core/envelope.js";
 import { exceedsQueueBytes, MAX_FACT_MESSAGE_BYTES, toCloudEvent } from "../src/core/cloud-event.js";
 import { checkCommandMetadata, metadataProblem } from "../src/core/command-metadata.js";
+import { hostConfig } from "../src/core/config.js";
 import { decodeHlc, decodeStoredHlc, encodeHlc, HLC_ZERO, tick, type Hlc } from "../src/core/hlc.js";
 import { entityIdSchema } from "../src/core/identifiers.js";
 import { ifMatchSatisfied, type IfMatch } from "../src/core/if-match.js";
 import type { CommandEnvelope, CommandOutcome, EntityAddress, EntityRpc } from "../src/core/entity-protocol.js";
 import { logEvent, setLogLevel } from "../src/core/log.js";
 import { problem } from "../src/core/problem.js";
-import { tenantGateName, type TenantGateRpc } from "../src/core/tenant-policy.js";
-import { domain } from "../src/domain/index.js";
 import { EventLog } from "./event-log.js";
 import { IdempotencyStore } from "./idempotency-store.js";
-import { DEFAULT_REVALIDATE_MS, LiveFeed, type LivePrincipal, type Standing } from "./live-feed.js";
+import { LiveFeed, type LivePrincipal, type Standing } from "./live-feed.js";
 import { OutboxRelay, type RelayOutcome } from "./outbox-relay.js";
 import { entityStorageMigrations } from "./storage-schema.js";
-
-const DEFAULT_MAX_BACKLOG = 1000;
+import { tenantGateStub } from "./stubs.js";
 
 interface Loaded {
   readonly address: EntityAddress;
@@ -35,17 +33,33 @@ interface Loaded {
   hlc: Hlc | string;
 }
 
+/**
+ * The entity host class for an app's entity types, for the Worker to export under its binding's
+ * class name (`EntityActor`). The runtime constructs a Durable Object with `(ctx, env)` only, so
+ * the entity types are bound by subclassing: no module-level registry that must be set before
+ * the first request, and a test or bench can build a host for any set of entity types.
+ */
+export function createEntityActor(entities: EntityRegistry): new (ctx: DurableObjectState, env: Env) => EntityActor {
+  return class extends EntityActor {
+    constructor(ctx: DurableObjectState, env: Env) {
+      super(ctx, env, entities);
+    }
+  };
+}
+
 export class EntityActor extends DurableObject<Env> implements EntityRpc {
+  readonly #entities: EntityRegistry;
   readonly #live: LiveFeed;
   #relayOrUndefined: OutboxRelay | undefined;
   #loaded: Loaded | undefined;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: Env, entities: EntityRegistry) {
     super(ctx, env);
-    setLogLevel(env.LOG_LEVEL);
+    this.#entities = entities;
+    setLogLevel(hostConfig(env, "entity").logLevel);
     this.#live = new LiveFeed(
       ctx,
-      { revalidateMs: Number(env.LIVE_REVALIDATE_MS) || DEFAULT_REVALIDATE_MS, standing: (p) => this.#standing(p) },
+      { revalidateMs: hostConfig(env, "entity").liveRevalidateMs, standing: (p) => this.#standing(p) },
       () => this.#loaded && { page: (after, limit) => [...this.#loaded!.log.read(after, Number.MAX_SAFE_INTEGER, limit)] },
     );
     // Nothing else runs until the schema is current and the memory image is rebuilt.
@@ -96,7 +110,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
         problem: problem("version-mismatch", `If-Match does not name version ${entity.version}, the entity's current version`),
       };
     }
-    const maxBacklog = Number(this.env.ENTITY_MAX_BACKLOG) || DEFAULT_MAX_BACKLOG;
+    const maxBacklog = hostConfig(this.env, "entity").entityMaxBacklog;
     const backlog = this.#relay.backlog(entity.version);
     if (backlog >= maxBacklog) {
       return {
@@ -254,7 +268,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
 
   /** Whether a live subscriber's key and tenant may still read, as the tenant gate decides. */
   async #standing(principal: LivePrincipal & { readonly keyId: string }): Promise<Standing> {
-    const gate = this.env.TENANT_GATE.get(this.env.TENANT_GATE.idFromName(tenantGateName(principal.tenant))) as unknown as TenantGateRpc;
+    const gate = tenantGateStub(this.env, principal.tenant);
     return gate.standing(principal.tenant, principal.keyId);
   }
 
@@ -271,7 +285,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
   }
 
   #load(address: EntityAddress): Loaded | undefined {
-    const entity = domain.get(address.entityType);
+    const entity = this.#entities.get(address.entityType);
     if (!entity) return undefined;
     const log = new EventLog(this.ctx.storage.sql, entity);
     const { seq: version, hlc: lastHlc } = log.head();

@@ -3,25 +3,41 @@
 // so a bad request records nothing.
 import { Hono, type Context } from "hono";
 import { encodeConsistencyToken } from "../src/core/consistency-token.js";
-import type { EntityType } from "../src/core/entity.js";
+import type { EntityRegistry, EntityType } from "../src/core/entity.js";
 import { acceptedEvent } from "../src/core/envelope.js";
 import { checkCommandMetadata, metadataProblem } from "../src/core/command-metadata.js";
 import { commandFingerprint } from "../src/core/fingerprint.js";
 import { parseIfMatch } from "../src/core/if-match.js";
-import { entityIdSchema, entityObjectName } from "../src/core/identifiers.js";
+import { entityIdSchema } from "../src/core/identifiers.js";
 import { problem, problemResponse, type Problem } from "../src/core/problem.js";
 import type { RequestScope } from "../src/core/request-scope.js";
-import { domain } from "../src/domain/index.js";
 import type { EntityAddress, EntityRpc } from "../src/core/entity-protocol.js";
 import { readJsonBody } from "../src/core/request-body.js";
+import { entityStub } from "./stubs.js";
 
-type AppContext = Context<{ Bindings: Env; Variables: RequestScope }>;
+/** The request scope of these routes: the platform's, plus the app's entity types. */
+export type EntityScope = RequestScope & { readonly entities: EntityRegistry };
+type AppContext = Context<{ Bindings: Env; Variables: EntityScope }>;
 
 const MAX_PAGE = 1000;
 
-export const entityRoutes = new Hono<{ Bindings: Env; Variables: RequestScope }>();
+/**
+ * The tenant API for `entities` (mounted at `/v1/entities`, behind tenant auth): the handlers
+ * below are shared by every app; each app's routes carry its own registry into their scope.
+ */
+export function entityRoutes(entities: EntityRegistry): Hono<{ Bindings: Env; Variables: EntityScope }> {
+  const mounted = new Hono<{ Bindings: Env; Variables: EntityScope }>();
+  mounted.use("*", async (c, next) => {
+    c.set("entities", entities);
+    await next();
+  });
+  mounted.route("/", routes);
+  return mounted;
+}
 
-entityRoutes.post("/:type/:id/commands/:command", async (c) => {
+const routes = new Hono<{ Bindings: Env; Variables: EntityScope }>();
+
+routes.post("/:type/:id/commands/:command", async (c) => {
   const target = resolve(c);
   if ("problem" in target) return problemResponse(target.problem);
   const { entity, address } = target;
@@ -81,7 +97,7 @@ entityRoutes.post("/:type/:id/commands/:command", async (c) => {
   return c.json({ ...result, events: result.events.map(acceptedEvent) }, 200, headers);
 });
 
-entityRoutes.get("/:type/:id", async (c) => {
+routes.get("/:type/:id", async (c) => {
   const target = resolve(c);
   if ("problem" in target) return problemResponse(target.problem);
   const at = c.req.query("at");
@@ -93,7 +109,7 @@ entityRoutes.get("/:type/:id", async (c) => {
   return c.json(view, 200, { etag: `"${view.version}"` });
 });
 
-entityRoutes.get("/:type/:id/events", async (c) => {
+routes.get("/:type/:id/events", async (c) => {
   const target = resolve(c);
   if ("problem" in target) return problemResponse(target.problem);
   const after = c.req.query("after") ?? c.req.header("last-event-id") ?? "0";
@@ -126,7 +142,7 @@ entityRoutes.get("/:type/:id/events", async (c) => {
 function resolve(c: AppContext): { entity: EntityType; address: EntityAddress } | { problem: Problem } {
   const type = c.req.param("type") ?? "";
   const id = c.req.param("id") ?? "";
-  const entity = domain.get(type);
+  const entity = c.var.entities.get(type);
   if (!entity) return { problem: problem("not-found", `no entity type ${type}`) };
   if (!entityIdSchema.safeParse(id).success) {
     return { problem: problem("malformed-request", "an entity id is 1-128 of A-Z a-z 0-9 . _ ~ - (not '.' or '..')") };
@@ -135,8 +151,7 @@ function resolve(c: AppContext): { entity: EntityType; address: EntityAddress } 
 }
 
 function stubFor(c: AppContext, a: EntityAddress): EntityRpc {
-  // The generated stub type cannot express payloads typed `unknown`; the protocol states them.
-  return c.env.ENTITY.get(c.env.ENTITY.idFromName(entityObjectName(a.tenant, a.entityType, a.entityId))) as unknown as EntityRpc;
+  return entityStub(c.env, a);
 }
 
 function notFound(a: EntityAddress): Problem {

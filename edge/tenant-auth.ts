@@ -11,7 +11,7 @@ import { AUTH_FAILURE_PERIOD_S, failingClient, isBlocked, recordFailure } from "
 import { ExpiringCache } from "../src/core/expiring-cache.js";
 import { problem, problemResponse } from "../src/core/problem.js";
 import type { RequestScope } from "../src/core/request-scope.js";
-import { tenantGateName, type TenantGateRpc } from "../src/core/tenant-policy.js";
+import { tenantGateStub } from "./stubs.js";
 
 const CACHE_TTL_MS = 5_000;
 const CACHE_CAPACITY = 10_000;
@@ -50,7 +50,7 @@ export function tenantAuth(): MiddlewareHandler<{ Bindings: Env; Variables: Requ
     if (record === "blocked") return failuresLimited();
     const digest = await sha256Hex(apiKey);
     if (!record || record.revoked || !constantTimeEqual(digest, record.hash)) return failed(c.env, client, now);
-    const gate = c.env.TENANT_GATE.get(c.env.TENANT_GATE.idFromName(tenantGateName(record.tenant))) as unknown as TenantGateRpc;
+    const gate = tenantGateStub(c.env, record.tenant);
     const admission = await gate.admit(record.tenant, keyId);
     if (!admission.admitted) {
       switch (admission.reason) {

@@ -8,9 +8,9 @@
 // the admin Worker dying after its D1 write): so the gate also re-reads the policy from D1 once
 // its copy is older than TENANT_POLICY_MAX_AGE_MS, which bounds how long a lost push is missed.
 import { DurableObject } from "cloudflare:workers";
+import { hostConfig } from "../src/core/config.js";
 import { logEvent } from "../src/core/log.js";
 import {
-  DEFAULT_POLICY_MAX_AGE_MS,
   policyFromRow,
   type Admission,
   type TenantGateRpc,
@@ -64,7 +64,7 @@ export class TenantGate extends DurableObject<Env> implements TenantGateRpc {
   /** The policy, re-read from D1 when the copy held is older than the bound. */
   async #current(tenant: string): Promise<TenantPolicy | null> {
     await this.#restore();
-    const maxAge = Number(this.env.TENANT_POLICY_MAX_AGE_MS) || DEFAULT_POLICY_MAX_AGE_MS;
+    const maxAge = hostConfig(this.env, "tenant-gate").tenantPolicyMaxAgeMs;
     if (this.#policy !== undefined && Date.now() - this.#checkedAt < maxAge) return this.#policy;
     // One read serves every request that found the copy stale meanwhile.
     this.#refreshing ??= this.#refresh(tenant).finally(() => (this.#refreshing = undefined));
@@ -78,7 +78,7 @@ export class TenantGate extends DurableObject<Env> implements TenantGateRpc {
     } catch (error) {
       if (this.#policy === undefined) throw error;
       logEvent("warn", "tenant policy refresh failed; serving the copy held", { tenant, error: String(error) });
-      this.#checkedAt = Date.now() - (Number(this.env.TENANT_POLICY_MAX_AGE_MS) || DEFAULT_POLICY_MAX_AGE_MS) + REFRESH_RETRY_MS;
+      this.#checkedAt = Date.now() - hostConfig(this.env, "tenant-gate").tenantPolicyMaxAgeMs + REFRESH_RETRY_MS;
       return this.#policy;
     }
     if (fromD1) await this.#apply(fromD1);

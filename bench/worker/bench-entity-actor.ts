@@ -20,7 +20,7 @@ export function entityWakes(): number {
 
 export class EntityActor extends ProductionEntityActor {
   constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
+    super(ctx, env, domain);
     wakes++;
   }
 

@@ -4,12 +4,13 @@
 import { and, count, desc, eq, isNull, like, ne } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { Db } from "../projection.js";
-import { projections } from "../projections/index.js";
+import type { Projection } from "../projection.js";
 import { activeGeneration } from "../generations.js";
 import { projectionLag } from "../projection-lag.js";
 import type { RebuildStart, RebuildStatus } from "../projection-rebuilder.js";
 import { apiKeys, circuitBreakers, deadLetters, sagaInstances, tenants } from "../schema.js";
 import { readTenantMetrics, type TenantMetrics } from "../tenant-metrics.js";
+import { rebuilderStub } from "../stubs.js";
 
 export type TenantRow = typeof tenants.$inferSelect;
 
@@ -41,7 +42,7 @@ export interface ProjectionStatus {
 }
 
 /** Lag and rebuild progress of each projection for one tenant. */
-export async function projectionStatus(env: Env, db: Db, tenant: string): Promise<ProjectionStatus[]> {
+export async function projectionStatus(env: Env, db: Db, projections: readonly Projection[], tenant: string): Promise<ProjectionStatus[]> {
   return Promise.all(
     projections.map(async (p) => {
       const [lag, rebuild] = await Promise.all([projectionLag(db, p, tenant), rebuilderFor(env, p.name, tenant).status()]);
@@ -64,7 +65,7 @@ export function startRebuild(env: Env, projection: string, tenant: string): Prom
 }
 
 function rebuilderFor(env: Env, projection: string, tenant: string) {
-  return env.REBUILDER.get(env.REBUILDER.idFromName(`${projection}:${tenant}`));
+  return rebuilderStub(env, projection, tenant);
 }
 
 export function openDeadLetters(db: Db, tenant: string) {
@@ -116,18 +117,18 @@ export interface Overview {
   readonly breakers: Attention;
 }
 
-export async function overview(env: Env, db: Db, tenant: string): Promise<Overview> {
+export async function overview(env: Env, db: Db, projections: readonly Projection[], tenant: string): Promise<Overview> {
   const [metrics, letters, status, sagas, breakers] = await Promise.all([
     readTenantMetrics(db, tenant, 30),
     db.select({ n: count() }).from(deadLetters).where(and(eq(deadLetters.tenantId, tenant), isNull(deadLetters.replayedAt))),
-    projectionStatus(env, db, tenant),
+    projectionStatus(env, db, projections, tenant),
     attention(env, tenant, "sagas"),
     attention(env, tenant, "breakers"),
   ]);
   return { metrics, deadLetters: letters[0]?.n ?? 0, projections: status, sagas, breakers };
 }
 
-export async function viewRows(db: Db, tenant: string): Promise<{ name: string; rows: unknown[] }[]> {
+export async function viewRows(db: Db, projections: readonly Projection[], tenant: string): Promise<{ name: string; rows: unknown[] }[]> {
   return Promise.all(
     projections.map(async (p) => {
       const scope = { tenant, generation: await activeGeneration(db, p.name, tenant) };

@@ -8,12 +8,11 @@ import { Hono, type Context } from "hono";
 import type { Child } from "hono/jsx";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
-import type { EntityAddress, EntityRpc } from "../../src/core/entity-protocol.js";
+import type { EntityAddress } from "../../src/core/entity-protocol.js";
 import { AUTH_FAILURE_PERIOD_S, failingClient, isBlocked, recordFailure } from "../../src/core/auth-failures.js";
-import { entityIdSchema, entityObjectName, tenantIdSchema } from "../../src/core/identifiers.js";
+import { entityIdSchema, tenantIdSchema } from "../../src/core/identifiers.js";
 import { problem, problemResponse } from "../../src/core/problem.js";
-import type { RequestScope } from "../../src/core/request-scope.js";
-import { domain } from "../../src/domain/index.js";
+import type { CloudApp, CloudScope } from "../app.js";
 import { replayDeadLetter } from "../dead-letters.js";
 import { acknowledgeParkedFact, listParkedFacts } from "../parked-facts.js";
 import { ParkedFactTable } from "./parked-panel.js";
@@ -23,12 +22,12 @@ import { pushTenantPolicy } from "../tenant-policy-routes.js";
 import { findTenant, listKeys, listTenants, openDeadLetters, overview, projectionStatus, startRebuild, viewRows, type TenantRow } from "./data.js";
 import { EntityFinder, EntityView, TIMELINE_SCRIPT } from "./entity-page.js";
 import { Layout } from "./layout.js";
-import { sagaStub } from "../saga-router.js";
+import { entityStub, sagaStub } from "../stubs.js";
 import { AttentionList, DeadLetterTable, OverviewCharts, OverviewStats, ProjectionsTable, ViewTables } from "./panels.js";
 import { sameSecret } from "../../src/core/same-secret.js";
 import { authenticate, currentSession, endSession, startSession, type Session } from "./session.js";
 
-type DashboardEnv = { Bindings: Env; Variables: RequestScope & { session: Session; nonce: string } };
+type DashboardEnv = { Bindings: Env; Variables: CloudScope & { session: Session; nonce: string } };
 type Ctx = Context<DashboardEnv>;
 
 const LIVE_INTERVAL_MS = 2_000;
@@ -38,9 +37,20 @@ const LIVE_LIFETIME_MS = 60_000;
 // suspended tenant stops seeing updates well before the 60 s bound.
 const LIVE_RECHECK_MS = 10_000;
 
-export const dashboardRoutes = new Hono<DashboardEnv>();
+/** The operator's dashboard for `app` (mounted at `/dashboard`). */
+export function dashboardRoutes(app: CloudApp): Hono<DashboardEnv> {
+  const mounted = new Hono<DashboardEnv>();
+  mounted.use("*", async (c, next) => {
+    c.set("app", app);
+    await next();
+  });
+  mounted.route("/", routes);
+  return mounted;
+}
 
-dashboardRoutes.use("*", async (c, next) => {
+const routes = new Hono<DashboardEnv>();
+
+routes.use("*", async (c, next) => {
   const nonce = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
   c.set("nonce", nonce);
   if (c.req.method === "POST" && !sameOrigin(c)) {
@@ -59,9 +69,9 @@ dashboardRoutes.use("*", async (c, next) => {
 
 // ---- signing in and out -------------------------------------------------------------------
 
-dashboardRoutes.get("/sign-in", (c) => c.html(<SignInPage nonce={c.var.nonce} />));
+routes.get("/sign-in", (c) => c.html(<SignInPage nonce={c.var.nonce} />));
 
-dashboardRoutes.post("/sign-in", async (c) => {
+routes.post("/sign-in", async (c) => {
   const form = await c.req.parseBody();
   const secret = typeof form.secret === "string" ? form.secret : "";
   // Failed sign-ins count with the tenant API's failed keys: a client over the limit is refused
@@ -81,7 +91,7 @@ dashboardRoutes.post("/sign-in", async (c) => {
   return c.redirect(who.role === "operator" ? "/dashboard/tenants" : `/dashboard/t/${who.tenant}`, 303);
 });
 
-dashboardRoutes.use("*", async (c, next) => {
+routes.use("*", async (c, next) => {
   const session = await currentSession(c);
   if (!session) {
     if (c.req.method === "GET" && (c.req.header("accept") ?? "").includes("text/html")) return c.redirect("/dashboard/sign-in", 303);
@@ -96,12 +106,12 @@ dashboardRoutes.use("*", async (c, next) => {
   await next();
 });
 
-dashboardRoutes.post("/sign-out", (c) => {
+routes.post("/sign-out", (c) => {
   endSession(c);
   return c.redirect("/dashboard/sign-in", 303);
 });
 
-dashboardRoutes.get("/", (c) => {
+routes.get("/", (c) => {
   const s = c.var.session;
   return c.redirect(s.role === "operator" ? "/dashboard/tenants" : `/dashboard/t/${s.tenant}`, 303);
 });
@@ -110,12 +120,12 @@ dashboardRoutes.get("/", (c) => {
 
 const createTenantForm = z.object({ id: tenantIdSchema, name: z.string().trim().min(1).max(200) });
 
-dashboardRoutes.get("/tenants", async (c) => {
+routes.get("/tenants", async (c) => {
   if (c.var.session.role !== "operator") return notFound(c);
   return c.html(<TenantsPage c={c} tenants={await listTenants(db(c))} />);
 });
 
-dashboardRoutes.post("/tenants", async (c) => {
+routes.post("/tenants", async (c) => {
   if (c.var.session.role !== "operator") return notFound(c);
   const parsed = createTenantForm.safeParse(await c.req.parseBody());
   if (!parsed.success) {
@@ -133,7 +143,7 @@ dashboardRoutes.post("/tenants", async (c) => {
 });
 
 for (const [action, status] of [["suspend", "suspended"], ["resume", "active"]] as const) {
-  dashboardRoutes.post(`/t/:tenant/${action}`, async (c) => {
+  routes.post(`/t/:tenant/${action}`, async (c) => {
     const tenant = await allowedTenant(c);
     if (!tenant || c.var.session.role !== "operator") return notFound(c);
     await setTenantStatus(db(c), tenant.id, status);
@@ -144,13 +154,13 @@ for (const [action, status] of [["suspend", "suspended"], ["resume", "active"]] 
 
 // ---- one tenant -----------------------------------------------------------------------------
 
-dashboardRoutes.get("/t/:tenant", async (c) => {
+routes.get("/t/:tenant", async (c) => {
   const tenant = await allowedTenant(c);
   if (!tenant) return notFound(c);
   return c.html(<OverviewPage c={c} tenant={tenant} />);
 });
 
-dashboardRoutes.post("/t/:tenant/keys", async (c) => {
+routes.post("/t/:tenant/keys", async (c) => {
   const tenant = await allowedTenant(c);
   if (!tenant) return notFound(c);
   const key = await issueKey(db(c), tenant.id);
@@ -162,7 +172,7 @@ dashboardRoutes.post("/t/:tenant/keys", async (c) => {
   );
 });
 
-dashboardRoutes.post("/t/:tenant/keys/:keyId/revoke", async (c) => {
+routes.post("/t/:tenant/keys/:keyId/revoke", async (c) => {
   const tenant = await allowedTenant(c);
   if (!tenant) return notFound(c);
   if (!(await revokeKey(db(c), tenant.id, c.req.param("keyId")))) return notFound(c);
@@ -170,20 +180,20 @@ dashboardRoutes.post("/t/:tenant/keys/:keyId/revoke", async (c) => {
   return c.redirect(`/dashboard/t/${tenant.id}`, 303);
 });
 
-dashboardRoutes.get("/t/:tenant/views", async (c) => {
+routes.get("/t/:tenant/views", async (c) => {
   const tenant = await allowedTenant(c);
   if (!tenant) return notFound(c);
   return page(c, "Views", tenant.id, "Views", (
     <div data-live={liveHref(tenant.id, "views")}>
       <p class="muted">Read models in D1, as the tenant API serves them; they update as facts are applied.</p>
       <div id="views">
-        <ViewTables views={await viewRows(db(c), tenant.id)} />
+        <ViewTables views={await viewRows(db(c), c.var.app.projections, tenant.id)} />
       </div>
     </div>
   ));
 });
 
-dashboardRoutes.get("/t/:tenant/projections", async (c) => {
+routes.get("/t/:tenant/projections", async (c) => {
   const tenant = await allowedTenant(c);
   if (!tenant) return notFound(c);
   return page(c, "Projections", tenant.id, "Projections", (
@@ -194,13 +204,13 @@ dashboardRoutes.get("/t/:tenant/projections", async (c) => {
         </p>
       ) : null}
       <div id="projections" class="card">
-        <ProjectionsTable items={await projectionStatus(c.env, db(c), tenant.id)} csrf={c.var.session.csrf} action={(name) => rebuildHref(tenant.id, name)} />
+        <ProjectionsTable items={await projectionStatus(c.env, db(c), c.var.app.projections, tenant.id)} csrf={c.var.session.csrf} action={(name) => rebuildHref(tenant.id, name)} />
       </div>
     </div>
   ));
 });
 
-dashboardRoutes.post("/t/:tenant/projections/:name/rebuild", async (c) => {
+routes.post("/t/:tenant/projections/:name/rebuild", async (c) => {
   const tenant = await allowedTenant(c);
   if (!tenant) return notFound(c);
   const outcome = await startRebuild(c.env, c.req.param("name"), tenant.id);
@@ -208,7 +218,7 @@ dashboardRoutes.post("/t/:tenant/projections/:name/rebuild", async (c) => {
   return c.redirect(`/dashboard/t/${tenant.id}/projections?rebuild=${"started" in outcome ? "started" : "running"}`, 303);
 });
 
-dashboardRoutes.post("/t/:tenant/sagas/:id/:action{retry|compensate}", async (c) => {
+routes.post("/t/:tenant/sagas/:id/:action{retry|compensate}", async (c) => {
   const tenant = await allowedTenant(c);
   const id = c.req.param("id");
   // A saga id starts with its tenant: another tenant's saga is simply not found.
@@ -219,7 +229,7 @@ dashboardRoutes.post("/t/:tenant/sagas/:id/:action{retry|compensate}", async (c)
   return c.redirect(`/dashboard/t/${tenant.id}`, 303);
 });
 
-dashboardRoutes.get("/t/:tenant/dead-letters", async (c) => {
+routes.get("/t/:tenant/dead-letters", async (c) => {
   const tenant = await allowedTenant(c);
   if (!tenant) return notFound(c);
   const replayed = c.req.query("replayed");
@@ -241,31 +251,31 @@ dashboardRoutes.get("/t/:tenant/dead-letters", async (c) => {
   ));
 });
 
-dashboardRoutes.post("/t/:tenant/parked-facts/:id/acknowledge", async (c) => {
+routes.post("/t/:tenant/parked-facts/:id/acknowledge", async (c) => {
   const tenant = await allowedTenant(c);
   if (!tenant) return notFound(c);
   if (!(await acknowledgeParkedFact(db(c), c.req.param("id"), tenant.id))) return notFound(c);
   return c.redirect(`/dashboard/t/${tenant.id}/dead-letters`, 303);
 });
 
-dashboardRoutes.post("/t/:tenant/dead-letters/:id/replay", async (c) => {
+routes.post("/t/:tenant/dead-letters/:id/replay", async (c) => {
   const tenant = await allowedTenant(c);
   if (!tenant) return notFound(c);
   if (!(await replayDeadLetter(db(c), c.env.FACTS, c.req.param("id"), tenant.id))) return notFound(c);
   return c.redirect(`/dashboard/t/${tenant.id}/dead-letters?replayed=1`, 303);
 });
 
-dashboardRoutes.get("/t/:tenant/entities", async (c) => {
+routes.get("/t/:tenant/entities", async (c) => {
   const tenant = await allowedTenant(c);
   if (!tenant) return notFound(c);
-  const types = domain.all().map((e) => e.type);
+  const types = c.var.app.entities.all().map((e) => e.type);
   const type = c.req.query("type") ?? types[0] ?? "";
   const id = c.req.query("id") ?? "";
   const at = c.req.query("at");
   const action = `/dashboard/t/${tenant.id}/entities`;
   const finder = <EntityFinder action={action} types={types} type={type} id={id} />;
   if (id === "") return page(c, "Entities", tenant.id, "Entities", finder);
-  if (!domain.get(type) || !entityIdSchema.safeParse(id).success || (at !== undefined && !/^\d{1,15}$/.test(at))) {
+  if (!c.var.app.entities.get(type) || !entityIdSchema.safeParse(id).success || (at !== undefined && !/^\d{1,15}$/.test(at))) {
     return page(c, "Entities", tenant.id, "Entities", <>{finder}<p class="card error" role="alert">Choose an entity type and an id of 1-128 letters, digits or . _ ~ -.</p></>, 400);
   }
   const address: EntityAddress = { tenant: tenant.id, entityType: type, entityId: id };
@@ -295,13 +305,13 @@ dashboardRoutes.get("/t/:tenant/entities", async (c) => {
   ));
 });
 
-dashboardRoutes.get("/t/:tenant/entities/:type/:id/stream", async (c) => {
+routes.get("/t/:tenant/entities/:type/:id/stream", async (c) => {
   const tenant = await allowedTenant(c);
   if (!tenant) return notFound(c);
   const type = c.req.param("type");
   const id = c.req.param("id");
   const after = c.req.header("last-event-id") ?? c.req.query("after") ?? "0";
-  if (!domain.get(type) || !entityIdSchema.safeParse(id).success || !/^\d{1,15}$/.test(after)) {
+  if (!c.var.app.entities.get(type) || !entityIdSchema.safeParse(id).success || !/^\d{1,15}$/.test(after)) {
     return problemResponse(problem("malformed-request", "no such entity type, or a bad id or position"));
   }
   const address: EntityAddress = { tenant: tenant.id, entityType: type, entityId: id };
@@ -320,7 +330,7 @@ dashboardRoutes.get("/t/:tenant/entities/:type/:id/stream", async (c) => {
 
 const livePanels = z.enum(["overview", "views", "dead-letters", "projections"]);
 
-dashboardRoutes.get("/t/:tenant/live", async (c) => {
+routes.get("/t/:tenant/live", async (c) => {
   const tenant = await allowedTenant(c);
   if (!tenant) return notFound(c);
   const panel = livePanels.safeParse(c.req.query("panel"));
@@ -350,17 +360,17 @@ async function renderPanel(c: Ctx, tenant: string, panel: z.infer<typeof livePan
   const d = db(c);
   switch (panel) {
     case "overview": {
-      const o = await overview(c.env, d, tenant);
+      const o = await overview(c.env, d, c.var.app.projections, tenant);
       return {
         stats: await html(<OverviewStats o={o} />),
         charts: await html(<OverviewCharts o={o} />),
       };
     }
     case "views":
-      return { views: await html(<ViewTables views={await viewRows(d, tenant)} />) };
+      return { views: await html(<ViewTables views={await viewRows(d, c.var.app.projections, tenant)} />) };
     case "projections":
       return {
-        projections: await html(<ProjectionsTable items={await projectionStatus(c.env, d, tenant)} csrf={csrf} action={(name) => rebuildHref(tenant, name)} />),
+        projections: await html(<ProjectionsTable items={await projectionStatus(c.env, d, c.var.app.projections, tenant)} csrf={csrf} action={(name) => rebuildHref(tenant, name)} />),
       };
     case "dead-letters":
       return {
@@ -455,7 +465,7 @@ function TenantsPage({ c, tenants, error, children }: { c: Ctx; tenants: TenantR
 
 async function OverviewPage({ c, tenant, children }: { c: Ctx; tenant: TenantRow; children?: Child }) {
   const d = db(c);
-  const [o, keys] = await Promise.all([overview(c.env, d, tenant.id), listKeys(d, tenant.id)]);
+  const [o, keys] = await Promise.all([overview(c.env, d, c.var.app.projections, tenant.id), listKeys(d, tenant.id)]);
   const session = c.var.session;
   const csrf = session.csrf;
   return (
@@ -601,10 +611,6 @@ function db(c: Ctx): Db {
   return drizzle(c.env.DB);
 }
 
-function entityStub(env: Env, a: EntityAddress): EntityRpc {
-  // The generated stub type cannot express payloads typed `unknown`; the protocol states them.
-  return env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(a.tenant, a.entityType, a.entityId))) as unknown as EntityRpc;
-}
 
 const liveHref = (tenant: string, panel: string) => `/dashboard/t/${tenant}/live?panel=${panel}`;
 const sagaActionHref = (tenant: string, id: string, action: "retry" | "compensate") =>

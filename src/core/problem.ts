@@ -23,6 +23,7 @@ const catalogue = {
   "backlog-full": { status: 429, title: "The entity is shedding load until its backlog drains" },
   "dependency-unavailable": { status: 503, title: "A dependency is unavailable" },
   internal: { status: 500, title: "Internal error" },
+  "config-invalid": { status: 500, title: "The service is misconfigured" },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ProblemKind = keyof typeof catalogue;

@@ -5,6 +5,3 @@ import { ordersProjection } from "./orders.js";
 
 export const projections: readonly Projection[] = [inventoryProjection, ordersProjection];
 
-export function projectionNamed(name: string): Projection | undefined {
-  return projections.find((p) => p.name === name);
-}

@@ -7,11 +7,12 @@
 import { Hono, type Context } from "hono";
 import type { CommandOutcome, EntityAddress, EntityRpc } from "../src/core/entity-protocol.js";
 import { commandFingerprint } from "../src/core/fingerprint.js";
-import { entityIdSchema, entityObjectName } from "../src/core/identifiers.js";
+import { entityIdSchema } from "../src/core/identifiers.js";
 import { problem, problemResponse, type Problem } from "../src/core/problem.js";
 import type { RequestScope } from "../src/core/request-scope.js";
 import { paymentChargeKey, type PaymentState } from "../src/domain/payments.js";
 import { paymentGateway } from "./payment-gateway-client.js";
+import { entityStub } from "../cloud/stubs.js";
 
 const ATTEMPTS = 3;
 
@@ -24,7 +25,7 @@ paymentRoutes.post("/:id/settle", async (c) => {
   }
   const tenant = c.var.tenant;
   const address = { tenant, entityType: "payments", entityId: paymentId };
-  const stub = c.env.ENTITY.get(c.env.ENTITY.idFromName(entityObjectName(tenant, "payments", paymentId))) as unknown as EntityRpc;
+  const stub = entityStub(c.env, address);
   const current = await stub.read(address, null);
   if (!current) return problemResponse(problem("not-found", `no payments ${paymentId}`));
   const payment = current.state as PaymentState;

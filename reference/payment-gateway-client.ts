@@ -2,7 +2,8 @@
 // binding, validates every answer, and goes out only as a guarded call (timeout, shared
 // breaker, backoff). One merchant account, breaker and ledger per tenant.
 import type { BackoffPolicy } from "../src/core/backoff.js";
-import { breakerFor, guardedCall, type Guarded } from "./guarded-call.js";
+import { hostConfig } from "../src/core/config.js";
+import { breakerFor, guardedCall, type Guarded } from "../cloud/guarded-call.js";
 import {
   chargeResponseSchema,
   refundResponseSchema,
@@ -17,7 +18,7 @@ export function gatewayBreakerName(tenant: string): string {
 }
 
 export function gatewayStub(env: Env, tenant: string): DurableObjectStub {
-  return env.PAYMENT_GATEWAY.get(env.PAYMENT_GATEWAY.idFromName(tenant));
+  return env.PAYMENT_GATEWAY.getByName(tenant);
 }
 
 export interface PaymentGatewayClient {
@@ -27,7 +28,7 @@ export interface PaymentGatewayClient {
 
 export function paymentGateway(env: Env, tenant: string, attempts: number): PaymentGatewayClient {
   const breaker = breakerFor(env, gatewayBreakerName(tenant));
-  const options = { timeoutMs: Math.max(1, Number(env.GATEWAY_TIMEOUT_MS ?? 5_000)), attempts, backoff: BACKOFF };
+  const options = { timeoutMs: hostConfig(env, "payment-gateway").gatewayTimeoutMs, attempts, backoff: BACKOFF };
   const post = async (path: string, body: unknown, key: string, signal: AbortSignal): Promise<unknown> => {
     const res = await gatewayStub(env, tenant).fetch(`https://payment-gateway.invalid${path}`, {
       method: "POST",

@@ -1,0 +1,28 @@
+// The example app's saga: when a list is closed, tell its owner, through the app's `notifier`
+// service (a saga's `call` task names a service and an operation; the platform looks the service
+// up in the app's `services`, runs it under a stable idempotency key and retries it with backoff).
+import { defineSaga } from "../../src/core/saga.js";
+import { todoLists } from "./todo-list.js";
+
+export interface NotifyContext {
+  readonly listId: string;
+  readonly items: number;
+}
+
+export const notifyOnClose = defineSaga(todoLists)({
+  name: "notify-on-close",
+  startedBy: { entityType: "todo-lists", eventType: "ListClosed" },
+  // One instance per list; only the closing fact concerns it.
+  instanceOf: (fact) => (fact.type === "ListClosed" ? fact.meta.entityId : null),
+  start: (fact): NotifyContext => ({ listId: fact.meta.entityId, items: fact.data.items }),
+  stages: [
+    {
+      name: "notify",
+      timeoutMs: 60_000,
+      tasks: (c) => [
+        { key: "notify", run: { kind: "call", service: "notifier", operation: "send", data: { listId: c.listId, message: `list ${c.listId} is done (${c.items} items)` } } },
+      ],
+    },
+  ],
+  finallyCompensate: () => [],
+});

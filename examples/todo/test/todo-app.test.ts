@@ -1,0 +1,67 @@
+// The example app (examples/todo) run through the same composition as the reference app, in its
+// own Worker: its entity, view, saga and service work with no platform file naming them.
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { call, eventually, newTenant, tenantClient } from "../../../test/support/api.js";
+
+async function todoTenant() {
+  const tenant = await newTenant("todo");
+  return { ...tenant, api: tenantClient(tenant.apiKey) };
+}
+
+describe("the to-do example app", () => {
+  it("records a command of its own entity type through the platform's tenant API", async () => {
+    const { api } = await todoTenant();
+    const res = await api.command("todo-lists", "groceries", "add", { itemId: "milk", title: "Milk" });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { version: number; events: { type: string }[] };
+    expect(body.version).toBe(1);
+    expect(body.events.map((e) => e.type)).toEqual(["ItemAdded"]);
+  });
+
+  it("answers its own business rules as 422 with the rule's code", async () => {
+    const { api } = await todoTenant();
+    await api.command("todo-lists", "chores", "add", { itemId: "dishes", title: "Dishes" });
+    const res = await api.command("todo-lists", "chores", "close", {});
+    expect(res.status).toBe(422);
+    expect(((await res.json()) as { code: string }).code).toBe("items-open");
+  });
+
+  it("does not serve the reference app's entity types", async () => {
+    const { api } = await todoTenant();
+    const res = await api.command("inventory", "sku-1", "restock", { quantity: 1 });
+    expect(res.status).toBe(404);
+  });
+
+  it("keeps its view in D1 from the facts queue", async () => {
+    const { api } = await todoTenant();
+    await api.command("todo-lists", "trip", "add", { itemId: "tickets", title: "Tickets" });
+    await api.command("todo-lists", "trip", "add", { itemId: "bags", title: "Bags" });
+    await api.command("todo-lists", "trip", "complete", { itemId: "bags" });
+    const row = await eventually(async () => {
+      const res = await api.get("/v1/views/todo-lists/trip");
+      if (res.status !== 200) return undefined;
+      const r = (await res.json()) as { open: number; done: number; version: number };
+      return r.version === 3 ? r : undefined;
+    });
+    expect(row).toMatchObject({ listId: "trip", open: 1, done: 1, closed: false });
+  });
+
+  it("runs its saga, which calls its own service once, when a list is closed", async () => {
+    const { id, api } = await todoTenant();
+    await api.command("todo-lists", "week", "add", { itemId: "gym", title: "Gym" });
+    await api.command("todo-lists", "week", "complete", { itemId: "gym" });
+    expect((await api.command("todo-lists", "week", "close", {})).status).toBe(200);
+    const sent = await eventually(async () => {
+      const { results } = await env.DB.prepare("SELECT list_id, message FROM todo_notifications WHERE tenant_id = ?").bind(id).all<{ list_id: string; message: string }>();
+      return results.length > 0 ? results : undefined;
+    });
+    expect(sent).toEqual([{ list_id: "week", message: "list week is done (1 items)" }]);
+  });
+
+  it("documents its entity and view in the API document", async () => {
+    const doc = (await (await call("/openapi.json")).json()) as { paths: Record<string, unknown> };
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/v1/entities/todo-lists/{id}/commands/add", "/v1/views/todo-lists"]));
+    expect(Object.keys(doc.paths).some((p) => p.includes("inventory") || p.includes("payments"))).toBe(false);
+  });
+});

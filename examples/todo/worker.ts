@@ -1,0 +1,24 @@
+// The example app's entry: a to-do list (one entity, one view, one saga calling one service),
+// composed by the same `defineApp` as the reference app, with no platform file touched. Its
+// wrangler config (examples/todo/wrangler.toml) binds the platform's Durable Object classes by
+// these export names; `npm test` runs examples/todo/test/ against it (vitest project "example-todo").
+import { defineApp } from "../../platform.js";
+import { notifier } from "./notifier.js";
+import { notifyOnClose } from "./notify-on-close.js";
+import { todoLists } from "./todo-list.js";
+import { todoListsProjection } from "./todo-lists-view.js";
+
+export { CircuitBreakerHost, TenantGate } from "../../platform.js";
+
+const factline = defineApp({
+  entities: [todoLists],
+  projections: [todoListsProjection],
+  sagas: [notifyOnClose],
+  services: { notifier },
+});
+
+export const EntityActor = factline.EntityActor;
+export const SagaHost = factline.SagaHost;
+export const ProjectionRebuilder = factline.ProjectionRebuilder;
+
+export default factline.handler;

@@ -1,0 +1,276 @@
+// The one composition point: `defineApp` takes an app's domain (entity types, projections, sagas,
+// the outside services its sagas call, and any routes of its own) and builds what a Worker
+// exports: the `fetch` and `queue` handlers and the Durable Object classes that wrangler binds.
+// No platform file (src/core, edge, cloud) imports an app; an app's entry module (the reference
+// app's is worker.ts) calls `defineApp` and exports its result.
+//
+// Durable Object classes are constructed by the runtime with `(ctx, env)` alone, so each host
+// that needs the app is a factory (`createEntityActor(entities)`, `createSagaHost(app)`,
+// `createProjectionRebuilder(app)`) returning a subclass bound to it: typed, no module-level
+// registry that must be filled before the first request, and a test can compose any app.
+// Routes get the app the same way, through their mount (`entityRoutes(entities)`, `viewRoutes(app)`…).
+import { Hono } from "hono";
+import { methodNotAllowed } from "hono/method-not-allowed";
+import { secureHeaders } from "hono/secure-headers";
+import { drizzle } from "drizzle-orm/d1";
+import { adminOperations } from "./cloud/admin-operations.js";
+import { adminRoutes } from "./cloud/admin-routes.js";
+import type { CloudApp, Services } from "./cloud/app.js";
+import { dashboardRoutes } from "./cloud/dashboard/routes.js";
+import { dashboardOperations } from "./cloud/dashboard-operations.js";
+import { consumeDeadLetterQueue } from "./cloud/dead-letters.js";
+import { consumeFacts } from "./cloud/fact-consumer.js";
+import { flushMetricsNow, recordRequest, scheduleMetricsFlush } from "./cloud/metrics-buffer.js";
+import { resolveParkedNotices } from "./cloud/parked-facts.js";
+import type { Projection } from "./cloud/projection.js";
+import { createProjectionRebuilder, type ProjectionRebuilder } from "./cloud/projection-rebuilder.js";
+import { createSagaHost, type SagaHost } from "./cloud/saga-host.js";
+import { sagaOperations } from "./cloud/saga-operations.js";
+import { viewOperations } from "./cloud/view-operations.js";
+import { viewRoutes } from "./cloud/view-routes.js";
+import { createEntityActor, type EntityActor } from "./edge/entity-actor.js";
+import { entityOperations } from "./edge/entity-operations.js";
+import { entityRoutes } from "./edge/entity-routes.js";
+import { tenantAuth } from "./edge/tenant-auth.js";
+import { tenantCors } from "./edge/tenant-cors.js";
+import { apiDocument } from "./src/core/api-document.js";
+import { API_REFERENCE_CSP, renderApiReference } from "./src/core/api-reference-page.js";
+import { checkMetadataId, metadataProblem } from "./src/core/command-metadata.js";
+import { describeConfigErrors, hostConfig, readConfig } from "./src/core/config.js";
+import { EntityRegistry, type EntityType } from "./src/core/entity.js";
+import { logEvent, setLogLevel } from "./src/core/log.js";
+import type { Operation } from "./src/core/openapi.js";
+import { problem, problemResponse } from "./src/core/problem.js";
+import type { RequestScope } from "./src/core/request-scope.js";
+import type { SagaDefinition } from "./src/core/saga.js";
+import { continueTrace } from "./src/core/trace-context.js";
+
+export { CircuitBreakerHost } from "./cloud/breaker-host.js";
+export { TenantGate } from "./edge/tenant-gate.js";
+
+/** Routes an app adds to the platform's, typed like the platform's own. */
+export type AppRoutes = Hono<{ Bindings: Env; Variables: RequestScope }>;
+
+/** An app: what a team writes. Only `entities` and `projections` are required. */
+export interface AppDefinition {
+  /** Entity types; each is served at `/v1/entities/{type}` (names must be unique). */
+  readonly entities: readonly EntityType[];
+  /** Read models, each served at `/v1/views/{name}` and fed from the facts queue. */
+  readonly projections: readonly Projection[];
+  /** Sagas, fed from the facts queue (default: none). */
+  readonly sagas?: readonly SagaDefinition<unknown>[];
+  /** Outside systems saga `call` tasks name (default: none; a call to a missing service is rejected). */
+  readonly services?: Services;
+  /**
+   * Tenant routes of the app's own, by the first path segment under `/v1` (`{ payments: routes }`
+   * serves `/v1/payments/...`), behind the same tenant auth, CORS and limits as the platform's.
+   */
+  readonly tenantRoutes?: Readonly<Record<string, AppRoutes>>;
+  /** Admin routes of the app's own, mounted under `/admin` behind the admin token. */
+  readonly adminRoutes?: readonly AppRoutes[];
+  /** The OpenAPI operations of the app's own routes (the contract suite checks they match). */
+  readonly operations?: readonly Operation[];
+}
+
+type HostClass<T> = new (ctx: DurableObjectState, env: Env) => T;
+
+/** A Worker's default export, with both handlers always present. */
+export interface WorkerHandler {
+  fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response>;
+  queue(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext): Promise<void>;
+}
+
+/** What a Worker built from an app exports (see worker.ts). */
+export interface FactlineApp {
+  /** The HTTP app (for tests that compare its routes with the API document). */
+  readonly http: Hono<{ Bindings: Env; Variables: RequestScope }>;
+  /** The Worker's default export: `fetch` and `queue`. */
+  readonly handler: WorkerHandler;
+  readonly EntityActor: HostClass<EntityActor>;
+  readonly SagaHost: HostClass<SagaHost>;
+  readonly ProjectionRebuilder: HostClass<ProjectionRebuilder>;
+  /** The app as the cloud tier sees it. */
+  readonly cloud: CloudApp;
+}
+
+/** Segments of `/v1` the platform serves itself: an app's `tenantRoutes` may not take them. */
+const RESERVED_SEGMENTS = new Set(["entities", "views"]);
+const SEGMENT = /^[a-z][a-z0-9-]{0,39}$/;
+const ENTITY_PATH = /^\/v1\/entities\/([^/]+)\/([^/]+)(?:\/commands\/([^/]+))?/;
+
+/**
+ * Builds the Worker for `definition`. Throws (at module load, so `wrangler dev` and the test
+ * pool fail at once) when two entity types, projections or sagas share a name, or a tenant route
+ * segment is malformed or one the platform serves.
+ */
+export function defineApp(definition: AppDefinition): FactlineApp {
+  const entities = new EntityRegistry(definition.entities);
+  const cloud: CloudApp = {
+    entities,
+    projections: unique(definition.projections, "projection"),
+    sagas: unique(definition.sagas ?? [], "saga"),
+    services: definition.services ?? {},
+  };
+  const tenantExtras = Object.entries(definition.tenantRoutes ?? {});
+  for (const [segment] of tenantExtras) {
+    if (!SEGMENT.test(segment) || RESERVED_SEGMENTS.has(segment)) throw new Error(`tenant routes cannot be mounted at /v1/${segment}`);
+  }
+  const http = httpApp(cloud, tenantExtras, definition.adminRoutes ?? [], definition.operations ?? []);
+  return {
+    http,
+    cloud,
+    handler: {
+      async fetch(request, env, ctx) {
+        const { config, errors } = readConfig(env);
+        setLogLevel(config.logLevel);
+        if (errors.length > 0) {
+          // Refuse at the door, where an operator sees it at once, rather than run on a value
+          // that would fail later in every alarm.
+          logEvent("error", "configuration invalid; refusing requests", { errors: describeConfigErrors(errors) });
+          return problemResponse(problem("config-invalid", `malformed settings: ${errors.map((e) => e.path).join(", ")}`, { errors }));
+        }
+        return http.fetch(request, env, ctx);
+      },
+      async queue(batch, env, ctx) {
+        setLogLevel(hostConfig(env, "queue").logLevel);
+        if (batch.queue.endsWith("-dlq")) await consumeDeadLetterQueue(batch, drizzle(env.DB));
+        else {
+          await consumeFacts(await resolveParkedNotices(batch, env), env, cloud);
+          ctx.waitUntil(flushMetricsNow(env.DB));
+        }
+      },
+    },
+    EntityActor: createEntityActor(entities),
+    SagaHost: createSagaHost(cloud),
+    ProjectionRebuilder: createProjectionRebuilder(cloud),
+  } satisfies FactlineApp & { handler: ExportedHandler<Env> };
+}
+
+function unique<T extends { readonly name: string }>(items: readonly T[], kind: string): readonly T[] {
+  const seen = new Set<string>();
+  for (const item of items) {
+    if (seen.has(item.name)) throw new Error(`${kind} defined twice: ${item.name}`);
+    seen.add(item.name);
+  }
+  return items;
+}
+
+function httpApp(
+  cloud: CloudApp,
+  tenantExtras: readonly [string, AppRoutes][],
+  adminExtras: readonly AppRoutes[],
+  operations: readonly Operation[],
+): Hono<{ Bindings: Env; Variables: RequestScope }> {
+  const app = new Hono<{ Bindings: Env; Variables: RequestScope }>();
+
+  // Outermost, so that they also apply to what the inner middleware and the error handlers answer.
+  // Referrer-Policy same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on
+  // same-origin form posts, which the dashboard's CSRF check (rightly) refuses.
+  const secure = secureHeaders({ referrerPolicy: "same-origin" });
+  // A WebSocket handshake's 101 has immutable headers, and no browser renders a handshake's answer.
+  app.use("*", (c, next) => (c.req.header("upgrade")?.toLowerCase() === "websocket" ? next() : secure(c, next)));
+  app.use(
+    "*",
+    methodNotAllowed({
+      app,
+      onMethodNotAllowed: (c, allowed) =>
+        problemResponse(problem("method-not-allowed", `${c.req.method} is not served here; use ${allowed.join(", ")}`), { allow: allowed.join(", ") }),
+    }),
+  );
+
+  app.use("*", async (c, next) => {
+    const started = Date.now();
+    // An invalid traceparent starts a new trace (W3C Trace Context §4.3); only ours is recorded.
+    const trace = continueTrace(c.req.header("traceparent"));
+    const sentId = c.req.header("x-request-id");
+    const badId = sentId === undefined ? undefined : checkMetadataId("requestId", sentId);
+    c.set("requestId", sentId === undefined || badId ? crypto.randomUUID() : sentId);
+    c.set("traceparent", trace.traceparent);
+    c.set("traceId", trace.traceId);
+    // It is logged, echoed and, on commands, recorded as the correlation id: bounded on every route.
+    const repeated = repeatedQueryParameter(c.req.url);
+    if (badId) c.res = problemResponse(metadataProblem(badId));
+    // A query parameter given twice means two things; every route reads one value per name.
+    else if (repeated !== undefined) c.res = problemResponse(problem("malformed-request", `the query parameter ${JSON.stringify(repeated.slice(0, 64))} is given more than once`));
+    else await next();
+    if (c.res.status !== 101) {
+      c.res.headers.set("traceparent", trace.traceparent);
+      c.res.headers.set("x-request-id", c.var.requestId);
+    }
+    const path = c.req.path;
+    const entity = ENTITY_PATH.exec(path);
+    const durationMs = Date.now() - started;
+    logEvent(c.res.status >= 500 ? "error" : "info", "request", {
+      requestId: c.var.requestId,
+      traceId: c.var.traceId,
+      tenant: c.var.tenant ?? null,
+      entityType: entity?.[1] ?? null,
+      entityId: entity?.[2] ?? null,
+      method: c.req.method,
+      path,
+      status: c.res.status,
+      durationMs,
+    });
+    if (c.var.tenant !== undefined) {
+      recordRequest({
+        tenant: c.var.tenant,
+        isCommand: c.req.method === "POST" && entity?.[3] !== undefined,
+        status: c.res.status,
+        durationMs,
+        factsRecorded: c.var.factsRecorded ?? 0,
+      });
+      const flushing = scheduleMetricsFlush(c.env.DB);
+      if (flushing) c.executionCtx.waitUntil(flushing);
+    }
+  });
+
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+  // The API's description, built once per isolate from the operations declared beside each route
+  // module (and the zod schemas those routes validate with).
+  const openApi = apiDocument(() => [
+    ...entityOperations(cloud.entities),
+    ...viewOperations(cloud.projections),
+    ...adminOperations,
+    ...sagaOperations,
+    ...dashboardOperations,
+    ...operations,
+  ]);
+  app.get("/openapi.json", (c) => c.json(openApi()));
+  app.get("/docs", (c) => c.html(renderApiReference(openApi()), 200, { "content-security-policy": API_REFERENCE_CSP }));
+  app.use("/v1/*", tenantCors());
+  app.use("/v1/*", tenantAuth());
+  app.route("/v1/entities", entityRoutes(cloud.entities));
+  app.route("/v1/views", viewRoutes(cloud));
+  for (const [segment, routes] of tenantExtras) app.route(`/v1/${segment}`, routes);
+  app.route("/admin", adminRoutes(cloud, adminExtras));
+  app.route("/dashboard", dashboardRoutes(cloud));
+
+  app.notFound((c) => problemResponse(problem("not-found", `nothing at ${c.req.method} ${new URL(c.req.url).pathname}`)));
+  app.onError((error, c) => {
+    const retryable = (error as { retryable?: boolean }).retryable === true;
+    const overloaded = (error as { overloaded?: boolean }).overloaded === true;
+    logEvent("error", "request failed", {
+      requestId: c.var.requestId,
+      traceId: c.var.traceId,
+      tenant: c.var.tenant,
+      path: new URL(c.req.url).pathname,
+      error: error.message,
+      overloaded,
+    });
+    if (overloaded || retryable) {
+      return problemResponse(problem("dependency-unavailable", "the entity is busy; retry shortly", { retryAfter: overloaded ? 5 : 1 }));
+    }
+    return problemResponse(problem("internal", "an unexpected error occurred; it has been logged"));
+  });
+  return app;
+}
+
+/** The first query parameter name that occurs more than once in `url`, if any. */
+function repeatedQueryParameter(url: string): string | undefined {
+  const seen = new Set<string>();
+  for (const name of new URL(url).searchParams.keys()) {
+    if (seen.has(name)) return name;
+    seen.add(name);
+  }
+  return undefined;
+}

@@ -1,0 +1,31 @@
+// The simulated payment gateway's controls and ledger, for an operator: part of the reference
+// app, mounted by it under /admin (behind the admin token) through `defineApp({ adminRoutes })`.
+import { Hono } from "hono";
+import { fieldErrors } from "../src/core/entity.js";
+import { tenantIdSchema } from "../src/core/identifiers.js";
+import { problem, problemResponse } from "../src/core/problem.js";
+import type { RequestScope } from "../src/core/request-scope.js";
+import { gatewayControlsSchema } from "./payment-gateway-protocol.js";
+import { gatewayStub } from "./payment-gateway-client.js";
+
+/** `GET/PUT /gateway/{merchant}/controls`, `GET /gateway/{merchant}/ledger` (a merchant is a tenant id). */
+export const gatewayAdminRoutes = new Hono<{ Bindings: Env; Variables: RequestScope }>();
+
+gatewayAdminRoutes.get("/gateway/:merchant/controls", (c) => forward(c.env, c.req.param("merchant"), "GET", "/controls"));
+gatewayAdminRoutes.get("/gateway/:merchant/ledger", (c) => forward(c.env, c.req.param("merchant"), "GET", "/ledger"));
+gatewayAdminRoutes.put("/gateway/:merchant/controls", async (c) => {
+  const body = await c.req.json<unknown>().catch(() => undefined);
+  if (body === undefined) return problemResponse(problem("malformed-request", "the body must be JSON"));
+  const parsed = gatewayControlsSchema.safeParse(body);
+  if (!parsed.success) return problemResponse(problem("validation-failed", "the controls are invalid", { errors: fieldErrors(parsed.error) }));
+  return forward(c.env, c.req.param("merchant"), "PUT", "/controls", parsed.data);
+});
+
+async function forward(env: Env, merchant: string, method: string, path: string, body?: unknown): Promise<Response> {
+  if (!tenantIdSchema.safeParse(merchant).success) return problemResponse(problem("malformed-request", "a merchant is a tenant id"));
+  const res = await gatewayStub(env, merchant).fetch(`https://payment-gateway.invalid${path}`, {
+    method,
+    ...(body === undefined ? {} : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
+  });
+  return new Response(res.body, { status: res.status, headers: { "content-type": "application/json" } });
+}

@@ -1,0 +1,56 @@
+/// <reference types="vite/client" />
+// The composition point: the platform takes an app as input (platform.ts `defineApp`), and no
+// platform module names an app. What it refuses, and how an app's services are looked up.
+import { describe, expect, it } from "vitest";
+import { serviceNamed, type CloudApp, type Service } from "../cloud/app.js";
+import { defineProjection } from "../cloud/projection.js";
+import { EntityRegistry } from "../src/core/entity.js";
+import { defineApp } from "../platform.js";
+import { call, newTenant } from "./support/api.js";
+
+// Every platform source file, as text (Vite's glob import, resolved when the suite is built).
+const platformSources = import.meta.glob<string>(["../src/core/**/*.ts", "../edge/**/*.ts", "../cloud/**/*.{ts,tsx}"], {
+  query: "?raw",
+  import: "default",
+  eager: true,
+});
+
+const emptyProjection = (name: string) =>
+  defineProjection()({ name, on: {}, clear: () => [], filters: {}, list: async () => [], get: async () => undefined });
+
+const done: Service = { call: async () => ({ kind: "done", result: null }) };
+const appWith = (services: CloudApp["services"]): CloudApp => ({ entities: new EntityRegistry([]), projections: [], sagas: [], services });
+
+describe("the composition point", () => {
+  it("no platform module imports the reference app, its integrations or the example app", () => {
+    const files = Object.entries(platformSources);
+    expect(files.length).toBeGreaterThan(40);
+    const offenders = files.filter(([, text]) => /from\s+"[^"]*\/(domain|reference|examples|projections)\//.test(text) || /from\s+"[^"]*\/worker\.js"/.test(text));
+    expect(offenders.map(([path]) => path)).toEqual([]);
+  });
+
+  it("finds a service by the app's own names only, never a member of Object.prototype", () => {
+    const app = appWith({ notifier: done });
+    expect(serviceNamed(app, "notifier")).toBe(done);
+    for (const name of ["constructor", "toString", "__proto__", "hasOwnProperty", "payment-gateway"]) expect(serviceNamed(app, name)).toBeUndefined();
+  });
+
+  it("refuses two projections with one name", () => {
+    expect(() => defineApp({ entities: [], projections: [emptyProjection("things"), emptyProjection("things")] })).toThrow(/projection defined twice: things/);
+  });
+
+  it("refuses app routes on a path the platform serves, or on a malformed segment", () => {
+    const routes = defineApp({ entities: [], projections: [] }).http;
+    for (const segment of ["entities", "views", "Payments", "a/b", ""]) {
+      expect(() => defineApp({ entities: [], projections: [], tenantRoutes: { [segment]: routes } })).toThrow(/cannot be mounted/);
+    }
+  });
+
+  it("serves an app's own tenant routes behind the tenant API's authentication", async () => {
+    const res = await call("/v1/payments/p-1/settle", { method: "POST" });
+    expect(res.status).toBe(401);
+    const { apiKey } = await newTenant("cmp");
+    const known = await call("/v1/payments/p-1/settle", { method: "POST", headers: { authorization: `Bearer ${apiKey}` } });
+    expect(known.status).toBe(404);
+  });
+});
