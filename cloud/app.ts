@@ -3,10 +3,10 @@
 // it one, and every host (consumer, saga host, rebuilder, admin, dashboard) takes it as an
 // argument, so the same platform code runs the reference app and a user's.
 import { Hono } from "hono";
-import type { EntityRegistry } from "../src/core/entity.js";
-import type { RequestScope } from "../src/core/request-scope.js";
-import type { SagaDefinition, TaskOutcome } from "../src/core/saga.js";
-import type { Projection } from "./projection.js";
+import type { EntityRegistry } from "../src/core/model/entity.js";
+import type { RequestScope } from "../src/core/http/request-scope.js";
+import type { SagaDefinition, TaskOutcome } from "../src/core/model/saga.js";
+import type { Projection } from "./projections/projection.js";
 
 /**
  * What a service call gets besides its operation and data: the bindings (a service reaches its

@@ -1,9 +1,9 @@
 // Every Durable Object the edge calls, looked up by name in one place. Each stub is typed by the
 // object's RPC contract (the generated stub type is assignable to it, so no cast), and each
 // object's name is built here from what identifies it, never by a caller.
-import type { EntityAddress, EntityRpc } from "../src/core/entity-protocol.js";
-import { entityObjectName } from "../src/core/identifiers.js";
-import { tenantGateName, type TenantGateRpc } from "../src/core/tenant-policy.js";
+import type { EntityAddress, EntityRpc } from "../src/core/protocol/entity-protocol.js";
+import { entityObjectName } from "../src/core/protocol/identifiers.js";
+import { tenantGateName, type TenantGateRpc } from "../src/core/security/tenant-policy.js";
 
 /** The entity object of `a` (one per tenant, type and id). */
 export function entityStub(env: Env, a: EntityAddress): EntityRpc {

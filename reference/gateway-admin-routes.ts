@@ -1,10 +1,10 @@
 // The simulated payment gateway's controls and ledger, for an operator: part of the reference
 // app, mounted by it under /admin (behind the admin token) through `defineApp({ adminRoutes })`.
 import { Hono } from "hono";
-import { fieldErrors } from "../src/core/entity.js";
-import { tenantIdSchema } from "../src/core/identifiers.js";
-import { problem, problemResponse } from "../src/core/problem.js";
-import type { RequestScope } from "../src/core/request-scope.js";
+import { fieldErrors } from "../src/core/model/entity.js";
+import { tenantIdSchema } from "../src/core/protocol/identifiers.js";
+import { problem, problemResponse } from "../src/core/http/problem.js";
+import type { RequestScope } from "../src/core/http/request-scope.js";
 import { gatewayControlsSchema } from "./payment-gateway-protocol.js";
 import { gatewayStub } from "./payment-gateway-client.js";
 

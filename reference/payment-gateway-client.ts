@@ -1,9 +1,9 @@
 // The client of the external payment gateway: speaks its HTTP contract over the gateway's
 // binding, validates every answer, and goes out only as a guarded call (timeout, shared
 // breaker, backoff). One merchant account, breaker and ledger per tenant.
-import type { BackoffPolicy } from "../src/core/backoff.js";
-import { hostConfig } from "../src/core/config.js";
-import { breakerFor, guardedCall, type Guarded } from "../cloud/guarded-call.js";
+import type { BackoffPolicy } from "../src/core/resilience/backoff.js";
+import { hostConfig } from "../src/core/runtime/config.js";
+import { breakerFor, guardedCall, type Guarded } from "../cloud/sagas/guarded-call.js";
 import {
   chargeResponseSchema,
   refundResponseSchema,

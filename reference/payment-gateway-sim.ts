@@ -6,8 +6,8 @@
 // declining. By default it approves everything at once. Reached only through its binding.
 import { DurableObject } from "cloudflare:workers";
 import { SQLSchemaMigrations } from "durable-utils/sql-migrations";
-import { fieldErrors } from "../src/core/entity.js";
-import { canonicalJson } from "../src/core/fingerprint.js";
+import { fieldErrors } from "../src/core/model/entity.js";
+import { canonicalJson } from "../src/core/protocol/fingerprint.js";
 import {
   chargeRequestSchema,
   gatewayControlsSchema,

@@ -1,7 +1,7 @@
 // The OpenAPI description of the reference app's own routes (reference/payment-routes.ts,
 // reference/gateway-admin-routes.ts): payment settlement and the simulated gateway's controls.
 import { z } from "zod";
-import type { Operation, Parameter } from "../src/core/openapi.js";
+import type { Operation, Parameter } from "../src/core/http/openapi.js";
 
 const json = (description: string) => ({ description, content: { kind: "json" as const, schema: z.record(z.string(), z.unknown()) } });
 const merchant: Parameter = { name: "merchant", in: "path", schema: z.string(), description: "the gateway merchant account (a tenant id)" };

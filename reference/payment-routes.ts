@@ -5,11 +5,11 @@
 // It charges under the payment's own key (`paymentChargeKey`), the one the fulfilment saga uses
 // too, after claiming the settlement through the payment entity: one charge whoever settles.
 import { Hono, type Context } from "hono";
-import type { CommandOutcome, EntityAddress, EntityRpc } from "../src/core/entity-protocol.js";
-import { commandFingerprint } from "../src/core/fingerprint.js";
-import { entityIdSchema } from "../src/core/identifiers.js";
-import { problem, problemResponse, type Problem } from "../src/core/problem.js";
-import type { RequestScope } from "../src/core/request-scope.js";
+import type { CommandOutcome, EntityAddress, EntityRpc } from "../src/core/protocol/entity-protocol.js";
+import { commandFingerprint } from "../src/core/protocol/fingerprint.js";
+import { entityIdSchema } from "../src/core/protocol/identifiers.js";
+import { problem, problemResponse, type Problem } from "../src/core/http/problem.js";
+import type { RequestScope } from "../src/core/http/request-scope.js";
 import { paymentChargeKey, type PaymentState } from "../src/domain/payments.js";
 import { paymentGateway } from "./payment-gateway-client.js";
 import { entityStub } from "../cloud/stubs.js";

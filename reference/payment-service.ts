@@ -3,7 +3,7 @@
 // it with the operations `charge` and `refund`. Each call is one guarded attempt (timeout,
 // shared breaker); the saga's alarm retries.
 import { z } from "zod";
-import type { TaskOutcome } from "../src/core/saga.js";
+import type { TaskOutcome } from "../src/core/model/saga.js";
 import type { Service } from "../cloud/app.js";
 import { chargeRequestSchema } from "./payment-gateway-protocol.js";
 import { paymentGateway } from "./payment-gateway-client.js";

@@ -3,7 +3,7 @@
 // demo tenant with a fresh API key, then runs wrangler dev and prints how to use it.
 import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync } from "node:fs";
-import { issueApiKey } from "../src/core/api-key.js";
+import { issueApiKey } from "../src/core/security/api-key.js";
 
 const args = process.argv.slice(2);
 const portFlag = args.indexOf("--port");

@@ -3,8 +3,8 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
-import { armTransform } from "../src/core/fault-injection.js";
-import { entityObjectName } from "../src/core/identifiers.js";
+import { armTransform } from "../src/core/resilience/fault-injection.js";
+import { entityObjectName } from "../src/core/protocol/identifiers.js";
 import { eventually, newTenant, tenantClient } from "./support/api.js";
 import { deliver, holdRelay, logOf } from "./support/facts.js";
 

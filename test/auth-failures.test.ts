@@ -3,8 +3,8 @@
 // Retry-After by the AUTH_FAILURES rate-limit binding (30 a minute per client in wrangler.toml),
 // without a D1 query, while other clients and keys already known keep working.
 import { describe, expect, it } from "vitest";
-import { keyLookupCount } from "../edge/tenant-auth.js";
-import { ExpiringCache } from "../src/core/expiring-cache.js";
+import { keyLookupCount } from "../edge/tenancy/tenant-auth.js";
+import { ExpiringCache } from "../src/core/runtime/expiring-cache.js";
 import { call, newTenant } from "./support/api.js";
 
 const PROBLEMS = "https://factline.dev/problems/";

@@ -5,11 +5,11 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
-import { exceedsQueueBytes, queueMessageBytes, QUEUE_LIMITS, toCloudEvent, utf8Length, type FactsQueueMessage } from "../src/core/cloud-event.js";
-import { encodeConsistencyToken } from "../src/core/consistency-token.js";
-import type { CommandEnvelope, CommandOutcome, EntityRpc } from "../src/core/entity-protocol.js";
-import { armTransform } from "../src/core/fault-injection.js";
-import { entityObjectName } from "../src/core/identifiers.js";
+import { exceedsQueueBytes, queueMessageBytes, QUEUE_LIMITS, toCloudEvent, utf8Length, type FactsQueueMessage } from "../src/core/protocol/cloud-event.js";
+import { encodeConsistencyToken } from "../src/core/protocol/consistency-token.js";
+import type { CommandEnvelope, CommandOutcome, EntityRpc } from "../src/core/protocol/entity-protocol.js";
+import { armTransform } from "../src/core/resilience/fault-injection.js";
+import { entityObjectName } from "../src/core/protocol/identifiers.js";
 import { call, eventually, newTenant, tenantClient } from "./support/api.js";
 import { admin } from "./support/admin.js";
 import { deliverRaw, failConsumerFor, holdRelay, logOf } from "./support/facts.js";

@@ -4,9 +4,9 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { RecordedEvent } from "../src/core/envelope.js";
-import { sagaInstanceId } from "../src/core/saga.js";
-import type { SagaRpc } from "../cloud/saga-host.js";
+import type { RecordedEvent } from "../src/core/model/envelope.js";
+import { sagaInstanceId } from "../src/core/model/saga.js";
+import type { SagaRpc } from "../cloud/sagas/saga-host.js";
 import { eventually, newTenant, tenantClient } from "./support/api.js";
 
 async function setup() {

@@ -4,7 +4,7 @@
 import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { DEFAULT_CONFIG, hostConfig, readConfig } from "../src/core/config.js";
+import { DEFAULT_CONFIG, hostConfig, readConfig } from "../src/core/runtime/config.js";
 import worker from "../worker.js";
 
 describe("the configuration", () => {

@@ -4,8 +4,8 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import readme from "../README.md?raw";
-import { jsonSchema } from "../src/core/openapi.js";
-import { problemCatalogue } from "../src/core/problem.js";
+import { jsonSchema } from "../src/core/http/openapi.js";
+import { problemCatalogue } from "../src/core/http/problem.js";
 import { domain } from "../src/domain/index.js";
 import { app } from "../worker.js";
 import { admin } from "./support/admin.js";

@@ -3,7 +3,7 @@
 // cloud/stubs.ts (typed by their RPC contracts, no casts), and one bounded wait
 // (src/core/timeout.ts) whose timer never outlives the call.
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { CallTimedOut, withTimeout } from "../src/core/timeout.js";
+import { CallTimedOut, withTimeout } from "../src/core/resilience/timeout.js";
 
 const platformSources = import.meta.glob<string>(["../src/core/**/*.ts", "../edge/**/*.ts", "../cloud/**/*.{ts,tsx}", "../reference/**/*.ts", "../platform.ts"], {
   query: "?raw",

@@ -3,9 +3,9 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { CommandResult, RecordedEvent } from "../src/core/envelope.js";
-import { encodeHlc } from "../src/core/hlc.js";
-import { entityObjectName } from "../src/core/identifiers.js";
+import type { CommandResult, RecordedEvent } from "../src/core/model/envelope.js";
+import { encodeHlc } from "../src/core/protocol/hlc.js";
+import { entityObjectName } from "../src/core/protocol/identifiers.js";
 import { inventory } from "../src/domain/inventory.js";
 import { newTenant, tenantClient } from "./support/api.js";
 

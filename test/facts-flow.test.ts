@@ -3,9 +3,9 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
-import type { RecordedEvent } from "../src/core/envelope.js";
-import { armFault, armTransform, InjectedFault } from "../src/core/fault-injection.js";
-import { entityObjectName } from "../src/core/identifiers.js";
+import type { RecordedEvent } from "../src/core/model/envelope.js";
+import { armFault, armTransform, InjectedFault } from "../src/core/resilience/fault-injection.js";
+import { entityObjectName } from "../src/core/protocol/identifiers.js";
 import { inventory, type InventoryState } from "../src/domain/inventory.js";
 import { ADMIN_TOKEN, call, eventually, newTenant, tenantClient } from "./support/api.js";
 import { deliver, deliverRaw, failConsumerFor, holdRelay, logOf } from "./support/facts.js";

@@ -3,8 +3,8 @@
 import fc from "fast-check";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { CommandEnvelope, EntityRpc } from "../src/core/entity-protocol.js";
-import { entityIdSchema, entityObjectName } from "../src/core/identifiers.js";
+import type { CommandEnvelope, EntityRpc } from "../src/core/protocol/entity-protocol.js";
+import { entityIdSchema, entityObjectName } from "../src/core/protocol/identifiers.js";
 import { newTenant, tenantClient } from "./support/api.js";
 
 const PROBLEMS = "https://factline.dev/problems/";

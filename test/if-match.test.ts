@@ -1,6 +1,6 @@
 // If-Match as RFC 9110 §13.1.1 defines it, for entity versions: "*", lists, strong comparison.
 import { describe, expect, it } from "vitest";
-import { ifMatchSatisfied, parseIfMatch } from "../src/core/if-match.js";
+import { ifMatchSatisfied, parseIfMatch } from "../src/core/protocol/if-match.js";
 
 describe("If-Match", () => {
   it("reads * as 'the entity exists'", () => {

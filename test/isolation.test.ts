@@ -4,7 +4,7 @@
 // for the same request about something that exists nowhere, and A's data is left untouched.
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { RecordedEvent } from "../src/core/envelope.js";
+import type { RecordedEvent } from "../src/core/model/envelope.js";
 import { admin } from "./support/admin.js";
 import { call, eventually, newTenant, tenantClient } from "./support/api.js";
 

@@ -3,11 +3,11 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { EventLog } from "../edge/event-log.js";
-import { CLOSE_RESUME, LiveFeed, MAX_BUFFERED_BYTES, WS_BACKLOG_BYTES, type LiveSource } from "../edge/live-feed.js";
-import type { RecordedEvent } from "../src/core/envelope.js";
-import { encodeHlc } from "../src/core/hlc.js";
-import { entityObjectName } from "../src/core/identifiers.js";
+import { EventLog } from "../edge/entity/event-log.js";
+import { CLOSE_RESUME, LiveFeed, MAX_BUFFERED_BYTES, WS_BACKLOG_BYTES, type LiveSource } from "../edge/entity/live-feed.js";
+import type { RecordedEvent } from "../src/core/model/envelope.js";
+import { encodeHlc } from "../src/core/protocol/hlc.js";
+import { entityObjectName } from "../src/core/protocol/identifiers.js";
 import { domain } from "../src/domain/index.js";
 import { call, newTenant, tenantClient } from "./support/api.js";
 

@@ -2,7 +2,7 @@
 // revoked or its tenant suspended (README: within 60 s; LIVE_REVALIDATE_MS is 200 ms in tests),
 // and a reconnect with the old key is refused. Streams of the tenant's other keys go on.
 import { describe, expect, it } from "vitest";
-import type { RecordedEvent } from "../src/core/envelope.js";
+import type { RecordedEvent } from "../src/core/model/envelope.js";
 import { admin } from "./support/admin.js";
 import { call, newTenant, tenantClient } from "./support/api.js";
 

@@ -2,7 +2,7 @@
 // back through the admin API with totals, error rate, latency histogram and queue lag.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { scheduleMetricsFlush } from "../cloud/metrics-buffer.js";
+import { scheduleMetricsFlush } from "../cloud/metrics/metrics-buffer.js";
 import { ADMIN_TOKEN, call, eventually, newTenant, tenantClient } from "./support/api.js";
 
 interface Metrics {

@@ -1,7 +1,7 @@
 // Reading a JSON request body (src/core/request-body.ts): one UTF-8 decoder serves every request,
 // so refusing one body must leave it able to read the next.
 import { describe, expect, it } from "vitest";
-import { readJsonBody } from "../src/core/request-body.js";
+import { readJsonBody } from "../src/core/http/request-body.js";
 
 const post = (body: BodyInit) => new Request("https://factline.test/", { method: "POST", headers: { "content-type": "application/json" }, body });
 

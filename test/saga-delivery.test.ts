@@ -4,12 +4,12 @@
 import { createExecutionContext, createMessageBatch, getQueueResult, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { toCloudEvent } from "../src/core/cloud-event.js";
-import type { RecordedEvent } from "../src/core/envelope.js";
+import { toCloudEvent } from "../src/core/protocol/cloud-event.js";
+import type { RecordedEvent } from "../src/core/model/envelope.js";
 import worker from "../worker.js";
 import { eventually, newTenant, tenantClient } from "./support/api.js";
-import { armFault, InjectedFault } from "../src/core/fault-injection.js";
-import { entityObjectName } from "../src/core/identifiers.js";
+import { armFault, InjectedFault } from "../src/core/resilience/fault-injection.js";
+import { entityObjectName } from "../src/core/protocol/identifiers.js";
 import { holdRelay } from "./support/facts.js";
 import { adminCall, gatewayLedger, orderEnds, readEntity, sagaId, setGateway } from "./support/sagas.js";
 

@@ -1,7 +1,7 @@
 // The saga state machine, pure: given the events so far, when something happens, then these
 // saga events are recorded or these tasks are due. Uses a small two-stage saga defined here.
 import { describe, expect, it } from "vitest";
-import type { RecordedEvent } from "../src/core/envelope.js";
+import type { RecordedEvent } from "../src/core/model/envelope.js";
 import {
   defineUntypedSaga,
   evolve,
@@ -14,7 +14,7 @@ import {
   type DueTask,
   type SagaEvent,
   type SagaState,
-} from "../src/core/saga.js";
+} from "../src/core/model/saga.js";
 
 const trip = defineUntypedSaga<{ tripId: string }>({
   name: "trip",

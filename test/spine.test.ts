@@ -3,7 +3,7 @@
 import { evictDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { entityObjectName } from "../src/core/identifiers.js";
+import { entityObjectName } from "../src/core/protocol/identifiers.js";
 import { call, eventually, newTenant, tenantClient } from "./support/api.js";
 
 describe("the first vertical slice", () => {

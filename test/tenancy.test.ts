@@ -2,7 +2,7 @@
 // suspension, per-tenant rate limits, per-tenant CORS and the headers on every response.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { sha256Hex } from "../src/core/api-key.js";
+import { sha256Hex } from "../src/core/security/api-key.js";
 import { admin } from "./support/admin.js";
 import { call, newTenant, tenantClient } from "./support/api.js";
 

@@ -3,8 +3,8 @@
 // healed when the gate re-reads D1 (TENANT_POLICY_MAX_AGE_MS, 1 s in tests).
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { armFault } from "../src/core/fault-injection.js";
-import { tenantGateName, type TenantPolicy } from "../src/core/tenant-policy.js";
+import { armFault } from "../src/core/resilience/fault-injection.js";
+import { tenantGateName, type TenantPolicy } from "../src/core/security/tenant-policy.js";
 import { admin } from "./support/admin.js";
 import { eventually, newTenant, tenantClient } from "./support/api.js";
 

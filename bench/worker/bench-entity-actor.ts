@@ -2,11 +2,11 @@
 // bench/wrangler.bench.toml: seeding a long log quickly (so wake-up can be measured on 10,000
 // events without sending 10,000 commands), and aborting itself (a forced cold start). Everything
 // the figures measure (commands, reads, wake-up) is the inherited production code.
-import { EntityActor as ProductionEntityActor } from "../../edge/entity-actor.js";
-import { EventLog } from "../../edge/event-log.js";
-import type { EntityAddress } from "../../src/core/entity-protocol.js";
-import type { RecordedEvent } from "../../src/core/envelope.js";
-import { encodeHlc, HLC_ZERO, tick } from "../../src/core/hlc.js";
+import { EntityActor as ProductionEntityActor } from "../../edge/entity/entity-actor.js";
+import { EventLog } from "../../edge/entity/event-log.js";
+import type { EntityAddress } from "../../src/core/protocol/entity-protocol.js";
+import type { RecordedEvent } from "../../src/core/model/envelope.js";
+import { encodeHlc, HLC_ZERO, tick } from "../../src/core/protocol/hlc.js";
 import { domain } from "../../src/domain/index.js";
 
 const SEED_CHUNK = 1000;

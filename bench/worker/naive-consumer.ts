@@ -2,7 +2,7 @@
 // after another, no batching and no checkpoints (the row's version guards against replays).
 // It keeps the same `inventory_view` rows as the real projection, under its own tenant ids, in
 // generation 0 (the generation a tenant's rows have until its first rebuild).
-import { cloudEventSchema } from "../../src/core/cloud-event.js";
+import { cloudEventSchema } from "../../src/core/protocol/cloud-event.js";
 
 const UPSERT = `
   INSERT INTO inventory_view (tenant_id, generation, sku, on_hand, reserved, available, shipped, version, updated_at)

@@ -3,13 +3,13 @@
 // including the sagas that need an operator and the circuit breakers that are not closed.
 import { and, count, desc, eq, isNull, like, ne } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import type { Db } from "../projection.js";
-import type { Projection } from "../projection.js";
-import { activeGeneration } from "../generations.js";
-import { projectionLag } from "../projection-lag.js";
-import type { RebuildStart, RebuildStatus } from "../projection-rebuilder.js";
+import type { Db } from "../projections/projection.js";
+import type { Projection } from "../projections/projection.js";
+import { activeGeneration } from "../projections/generations.js";
+import { projectionLag } from "../projections/projection-lag.js";
+import type { RebuildStart, RebuildStatus } from "../projections/projection-rebuilder.js";
 import { apiKeys, circuitBreakers, deadLetters, sagaInstances, tenants } from "../schema.js";
-import { readTenantMetrics, type TenantMetrics } from "../tenant-metrics.js";
+import { readTenantMetrics, type TenantMetrics } from "../metrics/tenant-metrics.js";
 import { rebuilderStub } from "../stubs.js";
 
 export type TenantRow = typeof tenants.$inferSelect;

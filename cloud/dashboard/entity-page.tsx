@@ -1,7 +1,7 @@
 // The entity browser's content: find an entity by type and id, see its state (now or as of any
 // past version) and its event timeline with metadata. The timeline grows live from the entity's
 // own event stream, proxied by the dashboard so the browser needs no API key.
-import type { EntitySnapshotView, RecordedEvent } from "../../src/core/envelope.js";
+import type { EntitySnapshotView, RecordedEvent } from "../../src/core/model/envelope.js";
 
 interface FinderProps {
   readonly action: string;

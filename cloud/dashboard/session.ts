@@ -3,11 +3,11 @@
 // and an expiry. The signing key is derived from ADMIN_TOKEN, so rotating the token ends every
 // session. A tenant session is re-checked against D1 on every request: revoking its key or
 // suspending the tenant takes effect on the next click.
-import { sameSecret } from "../../src/core/same-secret.js";
+import { sameSecret } from "../../src/core/security/same-secret.js";
 import type { Context } from "hono";
 import { deleteCookie, getSignedCookie, setSignedCookie } from "hono/cookie";
 import { z } from "zod";
-import { apiKeyId, sha256Hex } from "../../src/core/api-key.js";
+import { apiKeyId, sha256Hex } from "../../src/core/security/api-key.js";
 
 const COOKIE = "factline_session";
 const LIFETIME_MS = 8 * 60 * 60 * 1000;

@@ -2,8 +2,8 @@
 // per list. Each handler returns statements; the platform runs them with its checkpoints in one
 // D1 batch, so a fact is applied once however often it is delivered.
 import { and, asc, eq, sql } from "drizzle-orm";
-import type { RecordedEvent } from "../../src/core/envelope.js";
-import { defineProjection, type Db, type RowScope } from "../../cloud/projection.js";
+import type { RecordedEvent } from "../../src/core/model/envelope.js";
+import { defineProjection, type Db, type RowScope } from "../../cloud/projections/projection.js";
 import { todoListsView as t } from "./schema.js";
 import { todoLists } from "./todo-list.js";
 

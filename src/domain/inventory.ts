@@ -5,9 +5,9 @@
 // records the release, so the late reserve is refused instead of holding stock for ever.
 // Order ids are the client's strings: every lookup by one sees own keys only (src/core/records.ts).
 import { z } from "zod";
-import { defineEntity, event, reject, type EventsOf } from "../core/entity.js";
-import { ownValue, withEntry, withoutEntry } from "../core/records.js";
-import { entityIdSchema } from "../core/identifiers.js";
+import { defineEntity, event, reject, type EventsOf } from "../core/model/entity.js";
+import { ownValue, withEntry, withoutEntry } from "../core/model/records.js";
+import { entityIdSchema } from "../core/protocol/identifiers.js";
 
 const quantity = z.number().int().positive().max(1_000_000_000);
 // An order id names an entity (and a saga instance): the one id grammar.

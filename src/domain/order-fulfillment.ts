@@ -8,7 +8,7 @@
 // to an operator instead of refunding an order whose stock may already have left. So every order
 // ends shipped or cancelled, and stock is only ever moved from available to reserved to shipped.
 import { z } from "zod";
-import { defineSaga, type TypedSagaTask } from "../core/saga.js";
+import { defineSaga, type TypedSagaTask } from "../core/model/saga.js";
 import { inventory } from "./inventory.js";
 import { orders } from "./orders.js";
 import { paymentChargeKey, payments } from "./payments.js";

@@ -2,8 +2,8 @@
 // cancelled while pending (a confirmed order is being fulfilled and refuses a cancel). The
 // order-fulfillment saga drives the transitions after `create`.
 import { z } from "zod";
-import { defineEntity, event, reject, type EventsOf } from "../core/entity.js";
-import { entityIdSchema } from "../core/identifiers.js";
+import { defineEntity, event, reject, type EventsOf } from "../core/model/entity.js";
+import { entityIdSchema } from "../core/protocol/identifiers.js";
 
 export type OrderStatus = "pending" | "confirmed" | "shipped" | "cancelled";
 

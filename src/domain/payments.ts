@@ -4,8 +4,8 @@
 // (the settle route or the fulfilment saga) charges under the same key, and a compensation that
 // ran first leaves a closed payment that refuses a late submission or claim.
 import { z } from "zod";
-import { defineEntity, event, reject, type EventsOf } from "../core/entity.js";
-import { entityIdSchema } from "../core/identifiers.js";
+import { defineEntity, event, reject, type EventsOf } from "../core/model/entity.js";
+import { entityIdSchema } from "../core/protocol/identifiers.js";
 
 export type PaymentStatus = "none" | "submitted" | "approved" | "declined" | "refunded";
 

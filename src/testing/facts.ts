@@ -1,7 +1,7 @@
 // Typed facts for the kits: a recorded event of a given entity, its type and data checked against
 // the entity's `events`, with the metadata the runtime would have given it.
-import type { AnyEntity, EventDataOf, EventNameOf } from "../core/entity.js";
-import type { FactOf } from "../core/saga.js";
+import type { AnyEntity, EventDataOf, EventNameOf } from "../core/model/entity.js";
+import type { FactOf } from "../core/model/saga.js";
 
 let counter = 0;
 const seqs = new Map<string, number>();

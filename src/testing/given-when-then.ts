@@ -12,8 +12,8 @@ import {
   type EventSpecs,
   type EventsOf,
   type Rejection,
-} from "../core/entity.js";
-import { canonicalJson } from "../core/fingerprint.js";
+} from "../core/model/entity.js";
+import { canonicalJson } from "../core/protocol/fingerprint.js";
 
 /** What `when` came to, with expectations that throw on a mismatch. `R`: the entity's rejection codes. */
 export interface Outcome<S, E, R extends string = string> {

@@ -2,9 +2,9 @@
 // the projection's own `get` and `list`. It runs the projection's statements against the database
 // handle the test gives it (real D1 inside workerd), under a tenant of its own, so scenarios never
 // see each other's rows. Framework-free: a failed expectation throws with both sides spelled out.
-import type { AnyEntity } from "../core/entity.js";
-import { canonicalJson } from "../core/fingerprint.js";
-import type { Db, FactOfAny, ListQuery, ProjectionOf, RowScope, Statement } from "../core/projection.js";
+import type { AnyEntity } from "../core/model/entity.js";
+import { canonicalJson } from "../core/protocol/fingerprint.js";
+import type { Db, FactOfAny, ListQuery, ProjectionOf, RowScope, Statement } from "../core/model/projection.js";
 
 /** One scenario of a projection in the kit: facts in, rows read back; each step resolves to the run. */
 export interface ProjectionRun<X extends AnyEntity> {

@@ -3,9 +3,9 @@
 // rejected or fails, then the next commands or these compensations. Expected commands are checked
 // at compile time against the entities the saga was defined over. Framework-free: a failed
 // expectation throws with both sides spelled out.
-import type { AnyEntity, RejectionCodeOf } from "../core/entity.js";
-import type { RecordedEvent } from "../core/envelope.js";
-import { canonicalJson } from "../core/fingerprint.js";
+import type { AnyEntity, RejectionCodeOf } from "../core/model/entity.js";
+import type { RecordedEvent } from "../core/model/envelope.js";
+import { canonicalJson } from "../core/protocol/fingerprint.js";
 import {
   evolve,
   factEvents,
@@ -19,7 +19,7 @@ import {
   type ServiceCallAction,
   type TaskOutcome,
   type TypedSaga,
-} from "../core/saga.js";
+} from "../core/model/saga.js";
 
 /** A step the saga is expected to take: a typed entity command or a service call. */
 export type ExpectedAction<X extends AnyEntity> = SagaCommand<X> | ServiceCallAction;

@@ -12,7 +12,7 @@ import {
   parseCauseClock,
   tick,
   type Hlc,
-} from "../../src/core/hlc.js";
+} from "../../src/core/protocol/hlc.js";
 
 const NOW = Date.UTC(2026, 11, 1);
 const hlc = (maxWall = NOW + MAX_CAUSE_DRIFT_MS): fc.Arbitrary<Hlc> =>

@@ -16,12 +16,12 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import type { FactCloudEvent } from "../../src/core/cloud-event.js";
-import { isRejection } from "../../src/core/entity.js";
-import { encodeHlc, MAX_LOGICAL } from "../../src/core/hlc.js";
-import type { RecordedEvent } from "../../src/core/envelope.js";
-import { armFault, armTransform, InjectedFault } from "../../src/core/fault-injection.js";
-import { entityObjectName } from "../../src/core/identifiers.js";
+import type { FactCloudEvent } from "../../src/core/protocol/cloud-event.js";
+import { isRejection } from "../../src/core/model/entity.js";
+import { encodeHlc, MAX_LOGICAL } from "../../src/core/protocol/hlc.js";
+import type { RecordedEvent } from "../../src/core/model/envelope.js";
+import { armFault, armTransform, InjectedFault } from "../../src/core/resilience/fault-injection.js";
+import { entityObjectName } from "../../src/core/protocol/identifiers.js";
 import { inventory, type InventoryState } from "../../src/domain/inventory.js";
 import { call, eventually, newTenant, tenantClient } from "../support/api.js";
 import { deliverRaw } from "../support/facts.js";

@@ -2,9 +2,9 @@
 // queue messages the relay would have sent, and deliver them in any order, any number of times.
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { toCloudEvent } from "../../src/core/cloud-event.js";
-import type { RecordedEvent } from "../../src/core/envelope.js";
-import { armFault, InjectedFault } from "../../src/core/fault-injection.js";
+import { toCloudEvent } from "../../src/core/protocol/cloud-event.js";
+import type { RecordedEvent } from "../../src/core/model/envelope.js";
+import { armFault, InjectedFault } from "../../src/core/resilience/fault-injection.js";
 import worker from "../../worker.js";
 import { call } from "./api.js";
 

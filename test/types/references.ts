@@ -1,8 +1,8 @@
 // Type-level specification: every cross-file reference a domain makes is checked by the compiler.
 // `tsc -p .` (the first step of `npm test`) compiles this file; each `@ts-expect-error` marks a
 // mistake that must not compile, and an unused one fails the build. Nothing here runs.
-import { defineProjection, type Db, type Statement } from "../../src/core/projection.js";
-import { defineSaga } from "../../src/core/saga.js";
+import { defineProjection, type Db, type Statement } from "../../src/core/model/projection.js";
+import { defineSaga } from "../../src/core/model/saga.js";
 import { inventory } from "../../src/domain/inventory.js";
 import { orders } from "../../src/domain/orders.js";
 import { payments } from "../../src/domain/payments.js";

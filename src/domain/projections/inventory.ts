@@ -1,9 +1,9 @@
 // The `inventory` view: on hand, reserved, available and shipped per SKU.
 import { and, asc, eq, sql } from "drizzle-orm";
 import { integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
-import type { EventDataOf, EventNameOf } from "../../core/entity.js";
-import type { RecordedEvent } from "../../core/envelope.js";
-import { defineProjection, type Db, type RowScope } from "../../core/projection.js";
+import type { EventDataOf, EventNameOf } from "../../core/model/entity.js";
+import type { RecordedEvent } from "../../core/model/envelope.js";
+import { defineProjection, type Db, type RowScope } from "../../core/model/projection.js";
 import { inventory } from "../inventory.js";
 
 /** The view's D1 table (its migration is generated with the platform's tables: drizzle.config.ts). */

@@ -1,8 +1,8 @@
 // The `orders` view: one row per order, listable by status and by customer.
 import { and, asc, eq, sql, type SQL } from "drizzle-orm";
 import { index, integer, primaryKey, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
-import type { RecordedEvent } from "../../core/envelope.js";
-import { defineProjection, type Db, type RowScope } from "../../core/projection.js";
+import type { RecordedEvent } from "../../core/model/envelope.js";
+import { defineProjection, type Db, type RowScope } from "../../core/model/projection.js";
 import { orders } from "../orders.js";
 
 /** The view's D1 table (its migration is generated with the platform's tables: drizzle.config.ts). */

@@ -5,9 +5,9 @@
 // the Worker's own isolate can arm it; a browser test cannot reach it any other way.
 import { Hono } from "hono";
 import { z } from "zod";
-import { armFault, InjectedFault, type FaultContext } from "../../../src/core/fault-injection.js";
-import { problem, problemResponse } from "../../../src/core/problem.js";
-import { sameSecret } from "../../../src/core/same-secret.js";
+import { armFault, InjectedFault, type FaultContext } from "../../../src/core/resilience/fault-injection.js";
+import { problem, problemResponse } from "../../../src/core/http/problem.js";
+import { sameSecret } from "../../../src/core/security/same-secret.js";
 import production from "../../../worker.js";
 
 export * from "../../../worker.js";

@@ -1,0 +1,95 @@
+// The tenant API for read models: `GET /v1/views/{view}` and `/v1/views/{view}/{key}`, served
+// from D1. A request presenting a command's consistency token gets data that includes that
+// write, waiting briefly if needed, or an explicit `Factline-Stale: true`; never silently stale.
+import { drizzle } from "drizzle-orm/d1";
+import { Hono, type Context } from "hono";
+import { decodeConsistencyToken } from "../../src/core/protocol/consistency-token.js";
+import { entityIdSchema } from "../../src/core/protocol/identifiers.js";
+import { problem, problemResponse } from "../../src/core/http/problem.js";
+import { activeGeneration } from "./generations.js";
+import type { Db, Projection } from "./projection.js";
+import { projectionNamed, servingApp, type CloudApp, type CloudEnv } from "../app.js";
+import { appliedInActive, CONSISTENCY_WAIT, probeDelays, waitUntilApplied } from "./read-your-writes.js";
+
+type AppContext = Context<CloudEnv>;
+
+const DELAYS = probeDelays(CONSISTENCY_WAIT.firstMs, CONSISTENCY_WAIT.totalMs);
+const MAX_LIST = 500;
+
+/** The view routes of `app`'s projections (mounted at `/v1/views`, behind tenant auth). */
+export function viewRoutes(app: CloudApp): Hono<CloudEnv> {
+  return servingApp(app, routes);
+}
+
+const routes = new Hono<CloudEnv>();
+
+routes.get("/:view", async (c) => {
+  const projection = projectionNamed(c.var.app, c.req.param("view"));
+  if (!projection) return problemResponse(problem("not-found", `no view ${c.req.param("view")}`));
+  const query = listQuery(new URL(c.req.url).searchParams);
+  const limit = query.get("limit") ?? "100";
+  query.delete("limit");
+  if (!/^\d{1,4}$/.test(limit) || Number(limit) < 1 || Number(limit) > MAX_LIST) {
+    return problemResponse(problem("malformed-request", `limit must be between 1 and ${MAX_LIST}`));
+  }
+  // Only the projection's own filters: `?constructor=` or `?__proto__=` are unknown like any other.
+  const unknown = [...query.keys()].filter((f) => !Object.hasOwn(projection.filters, f));
+  if (unknown.length > 0) {
+    return problemResponse(
+      problem("validation-failed", `unknown filter ${unknown.join(", ")}`, {
+        errors: unknown.map((path) => ({ path, message: `filters are: ${Object.keys(projection.filters).join(", ") || "none"}` })),
+      }),
+    );
+  }
+  const db: Db = drizzle(c.env.DB);
+  const fresh = await awaitConsistency(c, db, projection);
+  if (fresh instanceof Response) return fresh;
+  const scope = { tenant: c.var.tenant, generation: await activeGeneration(db, projection.name, c.var.tenant) };
+  const items = await projection.list(db, scope, Object.fromEntries(query), Number(limit));
+  return c.json({ items }, 200, fresh ? {} : { "factline-stale": "true" });
+});
+
+routes.get("/:view/:key", async (c) => {
+  const projection = projectionNamed(c.var.app, c.req.param("view"));
+  if (!projection) return problemResponse(problem("not-found", `no view ${c.req.param("view")}`));
+  // Views are keyed by entity ids: a key no entity can have is malformed, not merely absent.
+  if (!entityIdSchema.safeParse(c.req.param("key")).success) {
+    return problemResponse(problem("malformed-request", "a view key is an entity id: 1-128 of A-Z a-z 0-9 . _ ~ - (not '.' or '..')"));
+  }
+  const db: Db = drizzle(c.env.DB);
+  const fresh = await awaitConsistency(c, db, projection);
+  if (fresh instanceof Response) return fresh;
+  const scope = { tenant: c.var.tenant, generation: await activeGeneration(db, projection.name, c.var.tenant) };
+  const row = await projection.get(db, scope, c.req.param("key"));
+  if (row === undefined) {
+    return problemResponse(problem("not-found", `no ${projection.name} row ${c.req.param("key")}`), fresh ? {} : { "factline-stale": "true" });
+  }
+  return c.json(row, 200, fresh ? {} : { "factline-stale": "true" });
+});
+
+/**
+ * The query string as a Map, first value of each name (as Hono's `query()`), read from the URL
+ * itself: an object built by assignment would drop `__proto__` silently instead of refusing it.
+ */
+function listQuery(params: URLSearchParams): Map<string, string> {
+  const query = new Map<string, string>();
+  for (const [name, value] of params) if (!query.has(name)) query.set(name, value);
+  return query;
+}
+
+/** true: the view includes the token's write (or no token); false: still stale after waiting. */
+async function awaitConsistency(c: AppContext, db: Db, projection: Projection): Promise<boolean | Response> {
+  const token = c.req.header("factline-consistency");
+  if (token === undefined) return true;
+  const point = decodeConsistencyToken(token);
+  if (!point || point.tenant !== c.var.tenant) {
+    return problemResponse(problem("malformed-request", "Factline-Consistency is not a token this tenant was given"));
+  }
+  if (!projection.follows.includes(point.entityType)) return true;
+  const at = { projection: projection.name, tenant: point.tenant, entityType: point.entityType, entityId: point.entityId };
+  return waitUntilApplied(
+    async () => (await appliedInActive(db, at)).seq >= point.seq,
+    DELAYS,
+    (ms) => scheduler.wait(ms),
+  );
+}

@@ -1,0 +1,318 @@
+// The entity host: one Durable Object per (tenant, entity type, entity id), the single writer of
+// that entity. It keeps the entity's state in memory (the memory image), decides commands
+// against it, and records the resulting events, outbox rows and idempotency record in one
+// synchronous storage transaction, so no two commands can decide on the same version.
+import { DurableObject } from "cloudflare:workers";
+import { SQLSchemaMigrations } from "durable-utils/sql-migrations";
+import { isRejection, type EntityRegistry, type EntityType } from "../../src/core/model/entity.js";
+import type { CommandResult, EntitySnapshotView, EventPage, RecordedEvent } from "../../src/core/model/envelope.js";
+import { exceedsQueueBytes, MAX_FACT_MESSAGE_BYTES, toCloudEvent } from "../../src/core/protocol/cloud-event.js";
+import { checkCommandMetadata, metadataProblem } from "../../src/core/protocol/command-metadata.js";
+import { hostConfig } from "../../src/core/runtime/config.js";
+import { decodeHlc, decodeStoredHlc, encodeHlc, HLC_ZERO, tick, type Hlc } from "../../src/core/protocol/hlc.js";
+import { entityIdSchema } from "../../src/core/protocol/identifiers.js";
+import { ifMatchSatisfied, type IfMatch } from "../../src/core/protocol/if-match.js";
+import type { CommandEnvelope, CommandOutcome, EntityAddress, EntityRpc } from "../../src/core/protocol/entity-protocol.js";
+import { logEvent, setLogLevel } from "../../src/core/runtime/log.js";
+import { problem } from "../../src/core/http/problem.js";
+import { EventLog } from "./event-log.js";
+import { IdempotencyStore } from "./idempotency-store.js";
+import { LiveFeed, type LivePrincipal, type Standing } from "./live-feed.js";
+import { OutboxRelay, type RelayOutcome } from "./outbox-relay.js";
+import { entityStorageMigrations } from "./storage-schema.js";
+import { tenantGateStub } from "../stubs.js";
+
+interface Loaded {
+  readonly address: EntityAddress;
+  readonly entity: EntityType;
+  readonly log: EventLog;
+  readonly idempotency: IdempotencyStore;
+  state: unknown;
+  version: number;
+  /** The newest event's clock; the stored text when it does not decode (commands then fail). */
+  hlc: Hlc | string;
+}
+
+/**
+ * The entity host class for an app's entity types, for the Worker to export under its binding's
+ * class name (`EntityActor`). The runtime constructs a Durable Object with `(ctx, env)` only, so
+ * the entity types are bound by subclassing: no module-level registry that must be set before
+ * the first request, and a test or bench can build a host for any set of entity types.
+ */
+export function createEntityActor(entities: EntityRegistry): new (ctx: DurableObjectState, env: Env) => EntityActor {
+  return class extends EntityActor {
+    constructor(ctx: DurableObjectState, env: Env) {
+      super(ctx, env, entities);
+    }
+  };
+}
+
+export class EntityActor extends DurableObject<Env> implements EntityRpc {
+  readonly #entities: EntityRegistry;
+  readonly #live: LiveFeed;
+  #relayOrUndefined: OutboxRelay | undefined;
+  #loaded: Loaded | undefined;
+
+  constructor(ctx: DurableObjectState, env: Env, entities: EntityRegistry) {
+    super(ctx, env);
+    this.#entities = entities;
+    setLogLevel(hostConfig(env, "entity").logLevel);
+    this.#live = new LiveFeed(
+      ctx,
+      { revalidateMs: hostConfig(env, "entity").liveRevalidateMs, standing: (p) => this.#standing(p) },
+      () => this.#loaded && { page: (after, limit) => [...this.#loaded!.log.read(after, Number.MAX_SAFE_INTEGER, limit)] },
+    );
+    // Nothing else runs until the schema is current and the memory image is rebuilt.
+    void ctx.blockConcurrencyWhile(async () => {
+      await new SQLSchemaMigrations({ doStorage: ctx.storage, migrations: entityStorageMigrations }).runAll();
+      this.#relayOrUndefined = new OutboxRelay(ctx, env.FACTS);
+      const row = ctx.storage.sql
+        .exec<{ tenant: string; entity_type: string; entity_id: string }>(
+          "SELECT tenant, entity_type, entity_id FROM entity_identity",
+        )
+        .toArray()[0];
+      if (row) this.#load({ tenant: row.tenant, entityType: row.entity_type, entityId: row.entity_id });
+    });
+  }
+
+  get #relay(): OutboxRelay {
+    if (!this.#relayOrUndefined) throw new Error("entity object used before its wake-up finished");
+    return this.#relayOrUndefined;
+  }
+
+  async command(envelope: CommandEnvelope): Promise<CommandOutcome> {
+    const now = Date.now();
+    // Sagas route commands here by ids taken from facts: the same grammar as a URL's.
+    if (!entityIdSchema.safeParse(envelope.entityId).success) {
+      return { ok: false, problem: problem("malformed-request", `${JSON.stringify(envelope.entityId.slice(0, 140))} is not an entity id`) };
+    }
+    const entity = this.#bind(envelope);
+    if (!entity) return { ok: false, problem: problem("not-found", `no entity type ${envelope.entityType}`) };
+    // The tenant API checked these already; sagas and other callers reach this over RPC.
+    const refused = checkCommandMetadata(envelope, now);
+    if (refused) return { ok: false, problem: metadataProblem(refused) };
+
+    if (envelope.idempotencyKey !== null && envelope.fingerprint !== null) {
+      const seen = entity.idempotency.lookup(envelope.idempotencyKey, envelope.fingerprint, now);
+      if (seen.kind === "replay") return { ok: true, result: seen.result, replayed: true };
+      if (seen.kind === "mismatch") {
+        return {
+          ok: false,
+          problem: problem("idempotency-key-reused", "this Idempotency-Key was first used with another command or body"),
+        };
+      }
+    }
+    const precondition: IfMatch | null =
+      envelope.ifMatch ?? (envelope.expectedVersion === null ? null : { kind: "versions", versions: [envelope.expectedVersion] });
+    if (precondition !== null && !ifMatchSatisfied(precondition, entity.version)) {
+      return {
+        ok: false,
+        problem: problem("version-mismatch", `If-Match does not name version ${entity.version}, the entity's current version`),
+      };
+    }
+    const maxBacklog = hostConfig(this.env, "entity").entityMaxBacklog;
+    const backlog = this.#relay.backlog(entity.version);
+    if (backlog >= maxBacklog) {
+      return {
+        ok: false,
+        problem: problem("backlog-full", `${backlog} facts are waiting to reach the read models`, {
+          retryAfter: this.#relay.retryAfterSeconds(),
+        }),
+      };
+    }
+
+    const decision = entity.entity.decide(entity.state, { type: envelope.command, data: envelope.data });
+    if (isRejection(decision)) {
+      return { ok: false, problem: problem("business-rule", decision.detail, { code: decision.code }) };
+    }
+
+    // Checked above (checkCommandMetadata): well-formed and within the drift bound.
+    const cause = envelope.causeHlc === null ? undefined : decodeHlc(envelope.causeHlc);
+    // An undecodable head fails the command: restarting the clock from zero would stamp new events
+    // before old ones. Reads keep working; the error names the stored value for an operator.
+    let hlc = typeof entity.hlc === "string" ? decodeStoredHlc(entity.hlc) : entity.hlc;
+    let state = entity.state;
+    const recorded: RecordedEvent[] = decision.map((event, i) => {
+      hlc = tick(hlc, now, cause);
+      state = entity.entity.evolve(state, event);
+      return {
+        seq: entity.version + i + 1,
+        type: event.type,
+        schemaVersion: entity.entity.eventVersion(event.type),
+        data: event.data,
+        meta: {
+          eventId: crypto.randomUUID(),
+          tenant: envelope.tenant,
+          entityType: envelope.entityType,
+          entityId: envelope.entityId,
+          hlc: encodeHlc(hlc),
+          recordedAt: new Date(now).toISOString(),
+          correlationId: envelope.correlationId,
+          causationId: envelope.causationId,
+          idempotencyKey: envelope.idempotencyKey,
+          traceparent: envelope.traceparent,
+        },
+      };
+    });
+    // Facts are immutable: one the queue could never carry must not be recorded at all.
+    for (const event of recorded) {
+      const { exceeds, bytes } = exceedsQueueBytes(toCloudEvent(event), MAX_FACT_MESSAGE_BYTES);
+      if (exceeds) {
+        return {
+          ok: false,
+          problem: problem(
+            "fact-too-large",
+            `the ${event.type} fact would be ${bytes} bytes as a queue message; at most ${MAX_FACT_MESSAGE_BYTES} can be relayed`,
+          ),
+        };
+      }
+    }
+    const version = entity.version + recorded.length;
+    const result: CommandResult = { type: envelope.entityType, id: envelope.entityId, version, events: recorded };
+    const every = entity.entity.snapshotEvery;
+
+    this.ctx.storage.transactionSync(() => {
+      if (entity.version === 0 && recorded.length > 0) this.#storeIdentity(envelope);
+      entity.log.append(recorded);
+      this.#relay.stage(recorded.map((e) => e.seq));
+      if (envelope.idempotencyKey !== null && envelope.fingerprint !== null) {
+        entity.idempotency.record(envelope.idempotencyKey, envelope.fingerprint, result, now);
+        entity.idempotency.purgeExpired(now);
+      }
+      if (Math.floor(version / every) > Math.floor(entity.version / every)) entity.log.writeSnapshot(version, state);
+    });
+
+    entity.state = state;
+    entity.version = version;
+    entity.hlc = hlc;
+    const sending = this.#relay.committed(recorded, entity.log, entity.address);
+    if (sending) this.ctx.waitUntil(sending.then((outcome) => this.#logRelay(entity.address, outcome)));
+    this.#live.publish(recorded);
+    return { ok: true, result, replayed: false };
+  }
+
+  /** Current state, or the state as of version `at`; null if the entity has no events. */
+  async read(address: EntityAddress, at: number | null): Promise<EntitySnapshotView | null> {
+    const entity = this.#bind(address);
+    if (!entity || entity.version === 0) return null;
+    if (at === null || at >= entity.version) {
+      return { type: address.entityType, id: address.entityId, version: entity.version, state: entity.state };
+    }
+    return { type: address.entityType, id: address.entityId, version: at, state: entity.log.stateAt(at) };
+  }
+
+  async events(address: EntityAddress, after: number, limit: number): Promise<EventPage | null> {
+    const entity = this.#bind(address);
+    if (!entity || entity.version === 0) return null;
+    const events = [...entity.log.read(after, Number.MAX_SAFE_INTEGER, limit)];
+    const last = events[events.length - 1];
+    return { events, next: last && last.seq < entity.version ? last.seq : null };
+  }
+
+  /**
+   * Live subscriptions: `GET …/events` as SSE or a WebSocket upgrade, after `?after=`. The caller
+   * (the tenant API or the dashboard, both already authenticated) names the principal in `key`
+   * (empty for the operator), so the feed can end the subscription when its standing lapses.
+   */
+  override async fetch(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    const address: EntityAddress = {
+      tenant: url.searchParams.get("tenant") ?? "",
+      entityType: url.searchParams.get("type") ?? "",
+      entityId: url.searchParams.get("id") ?? "",
+    };
+    const after = Number(url.searchParams.get("after") ?? "0");
+    const principal: LivePrincipal = { tenant: address.tenant, keyId: url.searchParams.get("key") || null };
+    const entity = this.#bind(address);
+    if (!entity) return new Response(null, { status: 404 });
+    // Pages are read on demand, never the whole log at once.
+    const source = { page: (from: number, limit: number) => [...entity.log.read(from, Number.MAX_SAFE_INTEGER, limit)] };
+    return request.headers.get("upgrade")?.toLowerCase() === "websocket"
+      ? this.#live.openWebSocket(source, after, principal)
+      : this.#live.openEventStream(source, after, principal);
+  }
+
+  override async alarm(): Promise<void> {
+    const loaded = this.#loaded;
+    if (!loaded) return;
+    this.#logRelay(loaded.address, await this.#relay.alarmFired(loaded.log, loaded.address));
+  }
+
+  /** The consumer has applied this entity's facts up to `seq`. */
+  async acknowledge(address: EntityAddress, seq: number): Promise<void> {
+    const entity = this.#bind(address);
+    if (entity) this.#relay.acknowledge(Math.min(seq, entity.version));
+  }
+
+  override async webSocketMessage(): Promise<void> {
+    // Subscribers only listen; anything they send is ignored.
+  }
+
+  /**
+   * A subscriber's socket ended. A clean close is answered with 1000 (echoing any code risks a
+   * reserved one); a drop without a close frame (1005, 1006, 1015) needs no answer at all.
+   */
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    this.#live.forgetSocket(ws);
+    if (code === 1005 || code === 1006 || code === 1015) return;
+    try {
+      ws.close(1000, "bye");
+    } catch {
+      // Already closed (the runtime may have answered the close frame itself).
+    }
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    this.#live.forgetSocket(ws);
+  }
+
+  /** Whether a live subscriber's key and tenant may still read, as the tenant gate decides. */
+  async #standing(principal: LivePrincipal & { readonly keyId: string }): Promise<Standing> {
+    const gate = tenantGateStub(this.env, principal.tenant);
+    return gate.standing(principal.tenant, principal.keyId);
+  }
+
+  /** Loads (once) the entity this object hosts, and checks every caller addresses the same one. */
+  #bind(address: EntityAddress): Loaded | undefined {
+    if (this.#loaded) {
+      const a = this.#loaded.address;
+      if (a.tenant !== address.tenant || a.entityType !== address.entityType || a.entityId !== address.entityId) {
+        throw new Error(`entity object for ${a.tenant}:${a.entityType}:${a.entityId} addressed as another`);
+      }
+      return this.#loaded;
+    }
+    return this.#load(address);
+  }
+
+  #load(address: EntityAddress): Loaded | undefined {
+    const entity = this.#entities.get(address.entityType);
+    if (!entity) return undefined;
+    const log = new EventLog(this.ctx.storage.sql, entity);
+    const { seq: version, hlc: lastHlc } = log.head();
+    this.#loaded = {
+      // Callers pass whole envelopes; keep only the address.
+      address: { tenant: address.tenant, entityType: address.entityType, entityId: address.entityId },
+      entity,
+      log,
+      idempotency: new IdempotencyStore(this.ctx.storage.sql),
+      state: log.stateAt(version),
+      version,
+      hlc: lastHlc === null ? HLC_ZERO : (decodeHlc(lastHlc) ?? lastHlc),
+    };
+    return this.#loaded;
+  }
+
+  #logRelay(address: EntityAddress, outcome: RelayOutcome): void {
+    if (outcome.error) logEvent("warn", "relay send failed", { ...address, error: outcome.error });
+    if (outcome.redelivered > 0) logEvent("warn", "relay re-sent unacknowledged facts", { ...address, count: outcome.redelivered });
+  }
+
+  #storeIdentity(address: EntityAddress): void {
+    this.ctx.storage.sql.exec(
+      "INSERT OR IGNORE INTO entity_identity (singleton, tenant, entity_type, entity_id) VALUES (1, ?, ?, ?)",
+      address.tenant,
+      address.entityType,
+      address.entityId,
+    );
+  }
+}

@@ -1,0 +1,85 @@
+// One entity's event log and snapshots in the Durable Object's SQLite database. Appends are
+// synchronous so the caller can put them in the same transaction as the outbox and the
+// idempotency record; reads lift stored payloads to the current schema version.
+import type { EntityType } from "../../src/core/model/entity.js";
+import type { EventMetadata, RecordedEvent } from "../../src/core/model/envelope.js";
+
+export interface Snapshot {
+  readonly seq: number;
+  readonly state: unknown;
+}
+
+export class EventLog {
+  readonly #sql: SqlStorage;
+  readonly #entity: EntityType;
+
+  constructor(sql: SqlStorage, entity: EntityType) {
+    this.#sql = sql;
+    this.#entity = entity;
+  }
+
+  /** The newest event's sequence number and clock (0 and null for an empty log). */
+  head(): { readonly seq: number; readonly hlc: string | null } {
+    const row = this.#sql.exec<{ seq: number; meta: string }>("SELECT seq, meta FROM events ORDER BY seq DESC LIMIT 1").toArray()[0];
+    return row ? { seq: row.seq, hlc: (JSON.parse(row.meta) as EventMetadata).hlc } : { seq: 0, hlc: null };
+  }
+
+  append(events: readonly RecordedEvent[]): void {
+    for (const e of events) {
+      this.#sql.exec(
+        "INSERT INTO events (seq, type, schema_version, data, meta) VALUES (?, ?, ?, ?, ?)",
+        e.seq,
+        e.type,
+        e.schemaVersion,
+        JSON.stringify(e.data),
+        JSON.stringify(e.meta),
+      );
+    }
+  }
+
+  /** Events with after < seq ≤ upTo, oldest first, at most `limit`. */
+  *read(after: number, upTo = Number.MAX_SAFE_INTEGER, limit = Number.MAX_SAFE_INTEGER): Generator<RecordedEvent> {
+    const cursor = this.#sql.exec<{ seq: number; type: string; schema_version: number; data: string; meta: string }>(
+      "SELECT seq, type, schema_version, data, meta FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+      after,
+      upTo,
+      limit,
+    );
+    for (const row of cursor) {
+      yield {
+        seq: row.seq,
+        type: row.type,
+        schemaVersion: this.#entity.eventVersion(row.type),
+        data: this.#entity.upcast(row.type, row.schema_version, JSON.parse(row.data)),
+        meta: JSON.parse(row.meta) as EventMetadata,
+      };
+    }
+  }
+
+  writeSnapshot(seq: number, state: unknown): void {
+    this.#sql.exec(
+      "INSERT OR REPLACE INTO snapshots (seq, state_version, state) VALUES (?, ?, ?)",
+      seq,
+      this.#entity.stateVersion,
+      JSON.stringify(state),
+    );
+  }
+
+  /** The newest snapshot at or before `seq` written by the current state version, if any. */
+  #snapshotAtOrBefore(seq: number): Snapshot | undefined {
+    const row = this.#sql
+      .exec<{ seq: number; state: string }>(
+        "SELECT seq, state FROM snapshots WHERE seq <= ? AND state_version = ? ORDER BY seq DESC LIMIT 1",
+        seq,
+        this.#entity.stateVersion,
+      )
+      .toArray()[0];
+    return row ? { seq: row.seq, state: JSON.parse(row.state) as unknown } : undefined;
+  }
+
+  /** State as of `seq`: the nearest snapshot plus the tail after it, never the whole log. */
+  stateAt(seq: number, useSnapshots = true): unknown {
+    const snapshot = useSnapshots ? this.#snapshotAtOrBefore(seq) : undefined;
+    return this.#entity.fold(this.read(snapshot?.seq ?? 0, seq), snapshot?.state);
+  }
+}

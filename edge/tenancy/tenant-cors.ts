@@ -1,0 +1,33 @@
+// CORS for browser clients of the tenant API, per tenant. A preflight carries no credentials, so
+// it cannot name a tenant: it is answered for any origin, and the real request decides — its
+// response allows the origin only if the tenant (known once the key is admitted) lists it, so a
+// browser on any other origin never gets to read an answer.
+import type { MiddlewareHandler } from "hono";
+import type { RequestScope } from "../../src/core/http/request-scope.js";
+
+const ALLOW_HEADERS = "authorization, content-type, idempotency-key, if-match, factline-consistency, factline-cause-clock, factline-correlation-id, factline-causation-id, last-event-id, traceparent, x-request-id";
+const EXPOSE_HEADERS = "etag, factline-consistency, factline-stale, idempotent-replayed, retry-after, traceparent, x-request-id";
+
+export function tenantCors(): MiddlewareHandler<{ Bindings: Env; Variables: RequestScope }> {
+  return async (c, next) => {
+    const origin = c.req.header("origin");
+    if (c.req.method === "OPTIONS" && origin !== undefined && c.req.header("access-control-request-method") !== undefined) {
+      return c.body(null, 204, {
+        "access-control-allow-origin": origin,
+        "access-control-allow-methods": "GET, POST",
+        "access-control-allow-headers": ALLOW_HEADERS,
+        "access-control-max-age": "600",
+        vary: "Origin",
+      });
+    }
+    await next();
+    if (origin === undefined || c.res.status === 101) return;
+    // Responses passed through from a Durable Object (live streams) have immutable headers.
+    c.res = new Response(c.res.body, c.res);
+    c.res.headers.append("vary", "Origin");
+    if (c.var.corsOrigins?.includes(origin)) {
+      c.res.headers.set("access-control-allow-origin", origin);
+      c.res.headers.set("access-control-expose-headers", EXPOSE_HEADERS);
+    }
+  };
+}

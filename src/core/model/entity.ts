@@ -1,0 +1,251 @@
+// The entity definition API: what a team writes to get an event-sourced actor. Plain data and
+// pure functions only: `decide(state, command) → events | rejection`, `evolve(state, event) →
+// state`. Persistence, concurrency, transport and retries belong to the runtime, not here.
+import type { z } from "zod";
+import type { FieldError } from "../http/problem.js";
+
+export interface DomainEvent<T extends string = string, D = unknown> {
+  readonly type: T;
+  readonly data: D;
+}
+
+/**
+ * A business-rule refusal: records nothing, is answered 422, and is safe to retry. `C` is the
+ * union of codes a `decide` can produce: `defineEntity` infers it from its `reject(...)` calls, so
+ * test kits and sagas can only name codes that exist.
+ */
+export interface Rejection<C extends string = string> {
+  readonly rejected: true;
+  /** Stable, machine-readable reason, e.g. "insufficient-stock". */
+  readonly code: C;
+  readonly detail: string;
+}
+
+/** A refusal with the literal `code` kept in its type (see Rejection). */
+export function reject<const C extends string>(code: C, detail: string): Rejection<C> {
+  return { rejected: true, code, detail };
+}
+
+export function isRejection(value: unknown): value is Rejection {
+  return typeof value === "object" && value !== null && (value as Rejection).rejected === true;
+}
+
+/**
+ * One event type of an entity: its data type `D` (compile time only), its current version and how
+ * to lift older payloads. Build it with `event<D>()`.
+ */
+export interface EventSpec<D = unknown> {
+  /** The version new events of this type are written at (default 1). */
+  readonly version?: number;
+  /** `upcast[n]` turns a payload stored at version n into version n + 1. */
+  readonly upcast?: Readonly<Record<number, (data: unknown) => unknown>>;
+  /** Never set: carries `D` so that sagas, projections and kits know the event's data type. */
+  readonly __data?: D;
+}
+
+/**
+ * Declares an event type whose data is `D`, e.g. `Reserved: event<{ orderId: string; quantity: number }>()`.
+ * The data is the entity's own output (its `decide`), so a type suffices; old stored versions are
+ * lifted by `upcast` before anything reads them.
+ */
+export function event<D>(spec: Omit<EventSpec<D>, "__data"> = {}): EventSpec<D> {
+  return spec;
+}
+
+/** An entity's command schemas, by command name. */
+export type CommandSchemas = Record<string, z.ZodType>;
+/** An entity's event declarations, by event name. */
+export type EventSpecs = Record<string, EventSpec<unknown>>;
+
+/** The data type an `EventSpec` declares. */
+export type DataOf<X> = X extends EventSpec<infer D> ? D : never;
+
+/** The union of an entity's events, `{ type, data }`, from its `events` declaration. */
+export type EventsOf<EV extends EventSpecs> = {
+  [K in keyof EV & string]: DomainEvent<K, DataOf<EV[K]>>;
+}[keyof EV & string];
+
+/** The union of an entity's parsed commands, `{ type, data }`, data being each schema's output. */
+export type CommandOf<CS extends CommandSchemas> = {
+  [K in keyof CS & string]: { readonly type: K; readonly data: z.output<CS[K]> };
+}[keyof CS & string];
+
+/**
+ * What a team writes for one entity type. `T` is its type name, `S` its state, `CS` its command
+ * schemas, `EV` its event declarations and `R` the rejection codes `decide` can produce (all
+ * inferred by `defineEntity`).
+ */
+export interface EntityDefinition<T extends string, S, CS extends CommandSchemas, EV extends EventSpecs, R extends string = string> {
+  /** The `{type}` segment of the entity's URL, e.g. "inventory". */
+  readonly type: T;
+  readonly initialState: S;
+  /** One schema per command name: the anti-corruption layer at the boundary. */
+  readonly commands: CS;
+  /**
+   * Commands only the platform may send (sagas over RPC, platform routes such as a payment's
+   * settle route); the tenant API answers them 404, exactly as a command that does not exist, and
+   * the API document leaves them out. Every other command is public. Default: none.
+   */
+  readonly internal?: readonly (keyof CS & string)[];
+  /** One `event<Data>()` per event type the entity records. */
+  readonly events: EV;
+  decide(state: S, command: CommandOf<CS>): readonly EventsOf<EV>[] | Rejection<R>;
+  evolve(state: S, event: EventsOf<EV>): S;
+  /** Take a snapshot every this many events (default 100). */
+  readonly snapshotEvery?: number;
+  /** Bump when `evolve` or the state shape changes, so older snapshots are ignored. */
+  readonly stateVersion?: number;
+}
+
+export type ParsedCommand =
+  | { readonly ok: true; readonly command: DomainEvent }
+  | { readonly ok: false; readonly errors: readonly FieldError[] };
+
+/** The type-erased face of an entity definition that the runtime works with. */
+export interface EntityType {
+  readonly type: string;
+  readonly commandNames: readonly string[];
+  /** The commands a tenant may send over HTTP (commandNames less the internal ones). */
+  readonly publicCommandNames: readonly string[];
+  /** true when `name` is one of the entity's commands and a tenant may send it over HTTP. */
+  isPublicCommand(name: string): boolean;
+  readonly eventTypes: readonly string[];
+  readonly snapshotEvery: number;
+  readonly stateVersion: number;
+  commandSchema(name: string): z.ZodType | undefined;
+  /** undefined when the entity has no such command. */
+  parseCommand(name: string, body: unknown): ParsedCommand | undefined;
+  initialState(): unknown;
+  decide(state: unknown, command: DomainEvent): readonly DomainEvent[] | Rejection;
+  evolve(state: unknown, event: DomainEvent): unknown;
+  /** The version new events of `eventType` are written at. */
+  eventVersion(eventType: string): number;
+  /** Lift a stored payload to the current version of its type. */
+  upcast(eventType: string, storedVersion: number, data: unknown): unknown;
+  fold(events: Iterable<DomainEvent>, from?: unknown): unknown;
+}
+
+/** A zod error as the problem document's field errors (`path` dotted, "(body)" for the root). */
+export function fieldErrors(error: z.ZodError): FieldError[] {
+  return error.issues.map((issue) => ({
+    path: issue.path.map(String).join(".") || "(body)",
+    message: issue.message,
+  }));
+}
+
+/**
+ * An entity as the runtime sees it (`EntityType`), keeping its definition's types for the code
+ * that references it across files: sagas (`SagaCommand`), projections (`defineProjection`) and
+ * the test kits.
+ */
+export type Entity<T extends string, S, CS extends CommandSchemas, EV extends EventSpecs, R extends string> = EntityType & {
+  readonly type: T;
+  readonly definition: EntityDefinition<T, S, CS, EV, R>;
+};
+
+// `decide` takes the state and command as parameters, so only `never` there accepts every entity.
+/** Any entity, whatever its types: the constraint of code generic over entities. */
+export type AnyEntity = EntityType & {
+  readonly type: string;
+  readonly definition: { readonly type: string; readonly commands: CommandSchemas; readonly events: EventSpecs; decide(state: never, command: never): readonly DomainEvent[] | Rejection };
+};
+
+/** The type name of an entity, e.g. "inventory". */
+export type TypeNameOf<X extends AnyEntity> = X["definition"]["type"];
+/** The command schemas of an entity, by command name. */
+export type CommandsOf<X extends AnyEntity> = X["definition"]["commands"];
+/** The command names of an entity. */
+export type CommandNameOf<X extends AnyEntity> = keyof CommandsOf<X> & string;
+/** What a sender may put in a command's body (the schema's input: defaults may be left out). */
+export type CommandBody<X extends AnyEntity, K extends CommandNameOf<X>> = z.input<CommandsOf<X>[K]>;
+/** The event names of an entity. */
+export type EventNameOf<X extends AnyEntity> = keyof X["definition"]["events"] & string;
+/** The data of one event type of an entity. */
+export type EventDataOf<X extends AnyEntity, K extends EventNameOf<X>> = DataOf<X["definition"]["events"][K]>;
+/** The rejection codes an entity's `decide` can produce. */
+export type RejectionCodeOf<X extends AnyEntity> = Exclude<ReturnType<X["definition"]["decide"]>, readonly DomainEvent[]> extends Rejection<infer C> ? C : never;
+
+/**
+ * Checks an entity definition and gives the runtime its type-erased face. Throws when an
+ * `internal` command is not a command. The definition's types stay on the result (see Entity).
+ */
+export function defineEntity<const T extends string, S, CS extends CommandSchemas, EV extends EventSpecs, R extends string = never>(
+  definition: EntityDefinition<T, S, CS, EV, R>,
+): Entity<T, S, CS, EV, R> {
+  const specs: Readonly<Record<string, EventSpec>> = definition.events;
+  const commandSchemas: Readonly<Record<string, z.ZodType>> = definition.commands;
+  // Snapshots are stored as JSON, so the initial state must survive a round trip unchanged.
+  const initialJson = JSON.stringify(definition.initialState);
+  // The runtime hands over what it read from the log (upcast to the current version) or parsed
+  // with the command's schema: the one place the erased face meets the typed definition.
+  const evolve = (state: unknown, event: DomainEvent): unknown => definition.evolve(state as S, event as EventsOf<EV>);
+  const commandNames = Object.keys(commandSchemas);
+  const internal = new Set<string>(definition.internal ?? []);
+  for (const name of internal) {
+    if (!Object.hasOwn(commandSchemas, name)) throw new Error(`${definition.type}: internal command ${name} is not a command`);
+  }
+  const publicCommandNames = commandNames.filter((name) => !internal.has(name));
+
+  return {
+    definition,
+    type: definition.type,
+    commandNames,
+    publicCommandNames,
+    isPublicCommand: (name) => publicCommandNames.includes(name),
+    eventTypes: Object.keys(specs),
+    snapshotEvery: definition.snapshotEvery ?? 100,
+    stateVersion: definition.stateVersion ?? 1,
+    commandSchema: (name) => (Object.hasOwn(commandSchemas, name) ? commandSchemas[name] : undefined),
+    parseCommand(name, body) {
+      if (!Object.hasOwn(commandSchemas, name)) return undefined;
+      const schema = commandSchemas[name];
+      if (!schema) return undefined;
+      const parsed = schema.safeParse(body);
+      return parsed.success
+        ? { ok: true, command: { type: name, data: parsed.data } }
+        : { ok: false, errors: fieldErrors(parsed.error) };
+    },
+    initialState: () => JSON.parse(initialJson) as unknown,
+    decide: (state, command) => definition.decide(state as S, command as CommandOf<CS>),
+    evolve,
+    eventVersion: (eventType) => (Object.hasOwn(specs, eventType) ? specs[eventType]?.version : undefined) ?? 1,
+    upcast(eventType, storedVersion, data) {
+      const spec = Object.hasOwn(specs, eventType) ? specs[eventType] : undefined;
+      const target = spec?.version ?? 1;
+      let lifted = data;
+      for (let v = storedVersion; v < target; v++) {
+        const step = spec?.upcast && Object.hasOwn(spec.upcast, v) ? spec.upcast[v] : undefined;
+        if (!step) throw new Error(`${definition.type}: no upcaster for ${eventType} v${v} → v${v + 1}`);
+        lifted = step(lifted);
+      }
+      return lifted;
+    },
+    fold(events, from) {
+      let state = from ?? (JSON.parse(initialJson) as unknown);
+      for (const event of events) state = evolve(state, event);
+      return state;
+    },
+  };
+}
+
+/** The set of entity types a deployment serves, looked up by their URL segment. */
+export class EntityRegistry {
+  readonly #types: ReadonlyMap<string, EntityType>;
+
+  constructor(types: readonly EntityType[]) {
+    const map = new Map<string, EntityType>();
+    for (const t of types) {
+      if (map.has(t.type)) throw new Error(`entity type registered twice: ${t.type}`);
+      map.set(t.type, t);
+    }
+    this.#types = map;
+  }
+
+  get(type: string): EntityType | undefined {
+    return this.#types.get(type);
+  }
+
+  all(): EntityType[] {
+    return [...this.#types.values()];
+  }
+}

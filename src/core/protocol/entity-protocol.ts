@@ -1,0 +1,45 @@
+// The contract of an entity object, as its callers see it: the tenant API (edge) sends commands
+// and reads; the projection consumer (cloud) reads log ranges to repair gaps. Both reach the
+// object only through its Durable Object binding.
+import type { CommandResult, EntitySnapshotView, EventPage } from "../model/envelope.js";
+import type { IfMatch } from "./if-match.js";
+import type { Problem } from "../http/problem.js";
+
+export interface EntityAddress {
+  readonly tenant: string;
+  readonly entityType: string;
+  readonly entityId: string;
+}
+
+export interface CommandEnvelope extends EntityAddress {
+  readonly command: string;
+  /** Already validated against the command's schema at the boundary. */
+  readonly data: unknown;
+  readonly idempotencyKey: string | null;
+  /** Digest of (command, body) that the idempotency key is bound to. */
+  readonly fingerprint: string | null;
+  readonly expectedVersion: number | null;
+  /** An If-Match precondition (RFC 9110); when present it is checked instead of `expectedVersion`. */
+  readonly ifMatch?: IfMatch;
+  /** Clock of the event that caused this command, if any (sagas carry it forward). */
+  readonly causeHlc: string | null;
+  readonly correlationId: string;
+  readonly causationId: string | null;
+  readonly traceparent: string | null;
+}
+
+export type CommandOutcome =
+  | { readonly ok: true; readonly result: CommandResult; readonly replayed: boolean }
+  | { readonly ok: false; readonly problem: Problem };
+
+export interface EntityRpc {
+  command(envelope: CommandEnvelope): Promise<CommandOutcome>;
+  /** Current state, or as of version `at`; null when the entity has no events. */
+  read(address: EntityAddress, at: number | null): Promise<EntitySnapshotView | null>;
+  /** Events after `after`, at most `limit`; null when the entity has no events. */
+  events(address: EntityAddress, after: number, limit: number): Promise<EventPage | null>;
+  /** The facts consumer has applied everything up to `seq` (bounds the entity's backlog). */
+  acknowledge(address: EntityAddress, seq: number): Promise<void>;
+  /** Live subscription (SSE or WebSocket upgrade) on `/live?tenant&type&id&after`. */
+  fetch(request: Request): Promise<Response>;
+}

@@ -1,0 +1,37 @@
+// Failed authentication, limited per client: every failure is counted in a shared limiter (the
+// Workers rate-limit binding `AUTH_FAILURES` — per location, shared by its isolates); once it
+// refuses a client, this isolate remembers the client as blocked for the limiter's period, so a
+// blocked client's further attempts cost no lookup at all. Pure: the limiter is passed in.
+import { ExpiringCache } from "../runtime/expiring-cache.js";
+
+/** The limiter's period (s): the binding's `simple.period` in wrangler.toml, and the Retry-After. */
+export const AUTH_FAILURE_PERIOD_S = 60;
+const BLOCKED_CAPACITY = 10_000;
+
+/** What the rate-limit binding offers (`RateLimit` in the Workers types). */
+export interface FailureLimiter {
+  limit(options: { key: string }): Promise<{ success: boolean }>;
+}
+
+const blocked = new ExpiringCache<string, true>(BLOCKED_CAPACITY, AUTH_FAILURE_PERIOD_S * 1000);
+
+/** Who is failing: the connecting IP as Cloudflare states it (one shared bucket if absent). */
+export function failingClient(request: Request): string {
+  return `ip:${request.headers.get("cf-connecting-ip") ?? "unknown"}`;
+}
+
+/** Whether this isolate saw the limiter refuse `client` within the period (at `now`, ms). */
+export function isBlocked(client: string, now: number): boolean {
+  return blocked.get(client, now) === true;
+}
+
+/**
+ * Counts one failed attempt of `client`; "limited" once the limiter refuses it (the client is
+ * then blocked in this isolate for the period), else "counted".
+ */
+export async function recordFailure(limiter: FailureLimiter, client: string, now: number): Promise<"counted" | "limited"> {
+  const outcome = await limiter.limit({ key: client });
+  if (outcome.success) return "counted";
+  blocked.set(client, true, now);
+  return "limited";
+}
