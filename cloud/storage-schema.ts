@@ -2,7 +2,7 @@
 // circuit breaker's as ordered migrations run by durable-utils' SQLSchemaMigrations (tracked per
 // object, so old objects upgrade in place), the rebuilder's as idempotent DDL run synchronously in
 // its constructor (it then upgrades a job of the previous layout itself). The entity object's is
-// in edge/storage-schema.ts.
+// in edge/entity/storage-schema.ts.
 import type { SQLSchemaMigration } from "durable-utils/sql-migrations";
 
 /** The saga host: its identity and its own event log (created on the first recorded event). */

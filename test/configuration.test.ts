@@ -1,4 +1,4 @@
-// One typed configuration (src/core/config.ts): the `[vars]` parsed once with zod, defaults for
+// One typed configuration (src/core/runtime/config.ts): the `[vars]` parsed once with zod, defaults for
 // what is unset, and a malformed value refused at the Worker's door with a clear problem
 // instead of surfacing as NaN or a JSON error inside every alarm.
 import { createExecutionContext } from "cloudflare:test";

@@ -1,7 +1,7 @@
 /// <reference types="vite/client" />
 // Durable Object plumbing in one place: stubs looked up by name in edge/stubs.ts and
 // cloud/stubs.ts (typed by their RPC contracts, no casts), and one bounded wait
-// (src/core/timeout.ts) whose timer never outlives the call.
+// (src/core/resilience/timeout.ts) whose timer never outlives the call.
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { CallTimedOut, withTimeout } from "../src/core/resilience/timeout.js";
 

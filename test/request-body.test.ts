@@ -1,4 +1,4 @@
-// Reading a JSON request body (src/core/request-body.ts): one UTF-8 decoder serves every request,
+// Reading a JSON request body (src/core/http/request-body.ts): one UTF-8 decoder serves every request,
 // so refusing one body must leave it able to read the next.
 import { describe, expect, it } from "vitest";
 import { readJsonBody } from "../src/core/http/request-body.js";

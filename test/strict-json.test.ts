@@ -1,4 +1,4 @@
-// The strict-JSON check (src/core/strict-json.ts): no false alarms on JSON that means one thing,
+// The strict-JSON check (src/core/http/strict-json.ts): no false alarms on JSON that means one thing,
 // and every repeated key found, at any depth and in any spelling.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";

@@ -1,4 +1,4 @@
-// The OpenAPI description of the admin API (cloud/admin-routes.ts, cloud/tenant-policy-routes.ts).
+// The OpenAPI description of the admin API (cloud/admin/admin-routes.ts, cloud/admin/tenant-policy-routes.ts).
 // A route added to the admin API is documented by adding its operation here; the contract suite
 // fails for any route the app serves that no operation describes.
 import { z } from "zod";

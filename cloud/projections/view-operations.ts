@@ -1,4 +1,4 @@
-// The OpenAPI description of the view routes (cloud/view-routes.ts): a list and a key read per
+// The OpenAPI description of the view routes (cloud/projections/view-routes.ts): a list and a key read per
 // projection, with the projection's own filters.
 import { z } from "zod";
 import { entityIdSchema } from "../../src/core/protocol/identifiers.js";

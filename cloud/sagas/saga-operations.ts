@@ -1,4 +1,4 @@
-// The OpenAPI description of the saga routes (cloud/saga-admin-routes.ts): sagas needing
+// The OpenAPI description of the saga routes (cloud/sagas/saga-admin-routes.ts): sagas needing
 // attention and circuit breakers.
 import { z } from "zod";
 import type { Operation, Parameter } from "../../src/core/http/openapi.js";

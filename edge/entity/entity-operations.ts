@@ -1,4 +1,4 @@
-// The OpenAPI description of the entity routes (edge/entity-routes.ts): one operation per
+// The OpenAPI description of the entity routes (edge/entity/entity-routes.ts): one operation per
 // entity type and command, with the command's own zod schema as its request body, plus the
 // reads, the log and its live stream.
 import { z } from "zod";

@@ -1,5 +1,5 @@
 // The example app's D1 table (drizzle), created by examples/todo/migrations/0100_todo_lists.sql.
-// Like every projection table it carries the tenant and the generation (see cloud/projection.ts).
+// Like every projection table it carries the tenant and the generation (see cloud/projections/projection.ts).
 import { integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 export const todoListsView = sqliteTable(

@@ -1,4 +1,4 @@
-// A given-when-then kit for sagas, driving the pure saga machine (src/core/saga.ts) as a host
+// A given-when-then kit for sagas, driving the pure saga machine (src/core/model/saga.ts) as a host
 // would, on a clock of its own: given these facts, then these commands; when a task is done,
 // rejected or fails, then the next commands or these compensations. Expected commands are checked
 // at compile time against the entities the saga was defined over. Framework-free: a failed
