@@ -29,7 +29,7 @@ import { generationsGuard, generationsOf, liveGenerations, readGenerations, type
 import { recordFactApplied } from "../metrics/metrics-buffer.js";
 import type { Db, Projection, Statement } from "../projections/projection.js";
 import type { CloudApp } from "../app.js";
-import { concernsSagas, routeFactsToSagas } from "../sagas/saga-router.js";
+import { concernsSagas, deliverFactsToSagas } from "../sagas/saga-delivery.js";
 
 /** Equal to the queue's max_retries: the last attempt records a dead letter itself. */
 const MAX_ATTEMPTS = 5;
@@ -184,7 +184,7 @@ async function deliverToSagas(env: Env, app: CloudApp, group: EntityGroup, from:
     if (facts.length !== upTo - from) throw new Error(`entity log is missing facts ${from + 1}..${upTo}`);
     for (const event of facts) if (!group.events.has(event.seq)) group.repaired.set(event.seq, event);
   }
-  await routeFactsToSagas(env, app.sagas, facts);
+  await deliverFactsToSagas(env, app.sagas, facts);
   return true;
 }
 

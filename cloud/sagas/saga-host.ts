@@ -15,7 +15,7 @@ import { commandFingerprint } from "../../src/core/protocol/fingerprint.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { withTimeout } from "../../src/core/resilience/timeout.js";
 import { logEvent, setLogLevel } from "../../src/core/runtime/log.js";
-import { ownValue } from "../../src/core/model/records.js";
+import { ownValue } from "../../src/core/model/own-keys.js";
 import {
   evolve,
   factEvents,

@@ -22,7 +22,11 @@ import { OutboxRelay, type RelayOutcome } from "./outbox-relay.js";
 import { entityStorageMigrations } from "./storage-schema.js";
 import { tenantGateStub } from "../stubs.js";
 
-interface Loaded {
+/**
+ * The one entity this object hosts, as held in memory after the first call (the memory image):
+ * its address, definition, log and idempotency store, and its current state, version and clock.
+ */
+interface HostedEntity {
   readonly address: EntityAddress;
   readonly entity: EntityType;
   readonly log: EventLog;
@@ -51,7 +55,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
   readonly #entities: EntityRegistry;
   readonly #live: LiveFeed;
   #relayOrUndefined: OutboxRelay | undefined;
-  #loaded: Loaded | undefined;
+  #hosted: HostedEntity | undefined;
 
   constructor(ctx: DurableObjectState, env: Env, entities: EntityRegistry) {
     super(ctx, env);
@@ -60,7 +64,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     this.#live = new LiveFeed(
       ctx,
       { revalidateMs: hostConfig(env, "entity").liveRevalidateMs, standing: (p) => this.#standing(p) },
-      () => this.#loaded && { page: (after, limit) => [...this.#loaded!.log.read(after, Number.MAX_SAFE_INTEGER, limit)] },
+      () => this.#hosted && { page: (after, limit) => [...this.#hosted!.log.read(after, Number.MAX_SAFE_INTEGER, limit)] },
     );
     // Nothing else runs until the schema is current and the memory image is rebuilt.
     void ctx.blockConcurrencyWhile(async () => {
@@ -233,9 +237,9 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
   }
 
   override async alarm(): Promise<void> {
-    const loaded = this.#loaded;
-    if (!loaded) return;
-    this.#logRelay(loaded.address, await this.#relay.alarmFired(loaded.log, loaded.address));
+    const hosted = this.#hosted;
+    if (!hosted) return;
+    this.#logRelay(hosted.address, await this.#relay.alarmFired(hosted.log, hosted.address));
   }
 
   /** The consumer has applied this entity's facts up to `seq`. */
@@ -273,23 +277,23 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
   }
 
   /** Loads (once) the entity this object hosts, and checks every caller addresses the same one. */
-  #bind(address: EntityAddress): Loaded | undefined {
-    if (this.#loaded) {
-      const a = this.#loaded.address;
+  #bind(address: EntityAddress): HostedEntity | undefined {
+    if (this.#hosted) {
+      const a = this.#hosted.address;
       if (a.tenant !== address.tenant || a.entityType !== address.entityType || a.entityId !== address.entityId) {
         throw new Error(`entity object for ${a.tenant}:${a.entityType}:${a.entityId} addressed as another`);
       }
-      return this.#loaded;
+      return this.#hosted;
     }
     return this.#load(address);
   }
 
-  #load(address: EntityAddress): Loaded | undefined {
+  #load(address: EntityAddress): HostedEntity | undefined {
     const entity = this.#entities.get(address.entityType);
     if (!entity) return undefined;
     const log = new EventLog(this.ctx.storage.sql, entity);
     const { seq: version, hlc: lastHlc } = log.head();
-    this.#loaded = {
+    this.#hosted = {
       // Callers pass whole envelopes; keep only the address.
       address: { tenant: address.tenant, entityType: address.entityType, entityId: address.entityId },
       entity,
@@ -299,7 +303,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
       version,
       hlc: lastHlc === null ? HLC_ZERO : (decodeHlc(lastHlc) ?? lastHlc),
     };
-    return this.#loaded;
+    return this.#hosted;
   }
 
   #logRelay(address: EntityAddress, outcome: RelayOutcome): void {

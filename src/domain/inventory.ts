@@ -3,10 +3,10 @@
 // order's reservation ends released or shipped, and that end is kept (a tombstone): a release
 // that overtook its reservation (a saga compensating a reserve whose answer it never got) still
 // records the release, so the late reserve is refused instead of holding stock for ever.
-// Order ids are the client's strings: every lookup by one sees own keys only (src/core/model/records.ts).
+// Order ids are the client's strings: every lookup by one sees own keys only (src/core/model/own-keys.ts).
 import { z } from "zod";
 import { defineEntity, event, reject, type EventsOf } from "../core/model/entity.js";
-import { ownValue, withEntry, withoutEntry } from "../core/model/records.js";
+import { ownValue, withEntry, withoutEntry } from "../core/model/own-keys.js";
 import { entityIdSchema } from "../core/protocol/identifiers.js";
 
 const quantity = z.number().int().positive().max(1_000_000_000);

@@ -14,7 +14,7 @@
 // Hosts persist the events, run the tasks and wake up at `wakeAt`.
 import type { AnyEntity, CommandBody, CommandNameOf, EventDataOf, EventNameOf, RejectionCodeOf, TypeNameOf } from "./entity.js";
 import type { RecordedEvent } from "./envelope.js";
-import { ownValue } from "./records.js";
+import { ownValue } from "./own-keys.js";
 
 export interface EntityCommandAction {
   readonly kind: "command";
@@ -426,16 +426,16 @@ function planForward<C>(definition: SagaDefinition<C>, state: SagaState, now: nu
     if (a.count === Infinity) {
       const why = `${task.key} was rejected: ${a.lastError ?? "no reason"}`;
       // The pivot refused by its owner: the point of no return was not passed, so turn round.
-      if (!pivoting || state.stage === state.pivotStage) return begin(definition, state, why, now);
+      if (!pivoting || state.stage === state.pivotStage) return beginCompensation(definition, state, why, now);
       return escalate(`past the point of no return, ${why}`, now);
     }
     if (a.count >= policy.retry.maxAttempts) {
       const why = `${task.key} failed ${a.count} times; last: ${a.lastError ?? "unknown"}`;
-      return pivoting ? escalate(`past the point of no return, ${why}`, now) : begin(definition, state, why, now);
+      return pivoting ? escalate(`past the point of no return, ${why}`, now) : beginCompensation(definition, state, why, now);
     }
   }
   // From the pivot on, a slow stage is retried forward, never turned round.
-  if (!pivoting && now >= state.stageDeadline) return begin(definition, state, `stage ${stageName} timed out`, now);
+  if (!pivoting && now >= state.stageDeadline) return beginCompensation(definition, state, `stage ${stageName} timed out`, now);
   const pending = state.tasks.filter((t) => !isDone(state, t.key));
   const due = pending.filter((t) => (ownValue(state.attempts, t.key)?.retryAt ?? 0) <= now);
   const retryAts = pending.map((t) => ownValue(state.attempts, t.key)?.retryAt ?? now);
@@ -445,11 +445,11 @@ function planForward<C>(definition: SagaDefinition<C>, state: SagaState, now: nu
 }
 
 /**
- * Turns the saga round: compensate every task of every stage entered so far, newest stage first.
- * Even tasks with no known outcome: a request may have taken effect while its answer was lost,
+ * Turns the saga round: the `CompensationBegan` plan, which compensates every task of every stage
+ * entered so far, newest stage first, then the definition's `finallyCompensate` tasks. Even tasks with no known outcome: a request may have taken effect while its answer was lost,
  * and compensations are harmless when the task never took effect.
  */
-function begin<C>(definition: SagaDefinition<C>, state: SagaState, reason: string, now: number): Plan {
+function beginCompensation<C>(definition: SagaDefinition<C>, state: SagaState, reason: string, now: number): Plan {
   const groups: SagaTask[][] = [];
   for (const stage of [...state.history].reverse()) {
     const undo = stage.filter((t) => t.compensate !== undefined);
@@ -527,7 +527,7 @@ export function factEvents<C>(definition: SagaDefinition<C>, state: SagaState, s
   if (state.status === "running" && state.pivotStage === null && definition.abortOn) {
     const reason = definition.abortOn(fact, state.context as C);
     if (reason !== null) {
-      const turn = begin(definition, state, reason, now);
+      const turn = beginCompensation(definition, state, reason, now);
       return turn.kind === "record" ? [observed, ...turn.events] : [observed];
     }
   }
@@ -550,7 +550,7 @@ export function operatorCompensate<C>(definition: SagaDefinition<C>, state: Saga
   if (state.status === "attention") return state.escalatedFrom === "compensating" ? [{ type: "OperatorRetried", at: now }] : null;
   if (state.pivotStage !== null) return null;
   if (state.status !== "running") return null;
-  const turn = begin(definition, state, "compensation forced by an operator", now);
+  const turn = beginCompensation(definition, state, "compensation forced by an operator", now);
   return turn.kind === "record" ? [...turn.events] : null;
 }
 

@@ -1,5 +1,5 @@
-// Records keyed by strings a client chose (order ids, SKUs, task keys). A plain object looked up
-// with `record[key]` or `key in record` answers for `toString`, `constructor`, `__proto__`… from
+// Own-key lookups in records keyed by strings a client chose (order ids, SKUs, task keys). A plain
+// object looked up with `record[key]` or `key in record` answers for `toString`, `constructor`, `__proto__`… from
 // Object.prototype; these helpers only ever see the record's own keys. They keep records plain
 // objects, so entity state stays JSON (snapshots, the wire) and survives a round trip unchanged:
 // a computed key or a spread defines `__proto__` as an own property, and JSON.parse restores it as one.
