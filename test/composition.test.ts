@@ -55,3 +55,25 @@ describe("the composition point", () => {
     expect(known.status).toBe(404);
   });
 });
+
+describe("the platform's layout", () => {
+  // A newcomer finds a concern by its folder's name; a file dropped loose at a tier's top level
+  // would start the flat list again. The few top-level files are the tier's own plumbing.
+  const loose = (root: string, allowed: readonly string[]) =>
+    Object.keys(platformSources)
+      .filter((path) => path.startsWith(root) && !path.slice(root.length).includes("/"))
+      .map((path) => path.slice(root.length))
+      .filter((name) => !allowed.includes(name));
+
+  it("keeps every pure core module in a capability folder", () => {
+    expect(loose("../src/core/", [])).toEqual([]);
+  });
+
+  it("keeps only the cloud tier's plumbing at its top level", () => {
+    expect(loose("../cloud/", ["app.ts", "schema.ts", "storage-schema.ts", "stubs.ts"])).toEqual([]);
+  });
+
+  it("keeps only the edge's stub lookup at its top level", () => {
+    expect(loose("../edge/", ["stubs.ts"])).toEqual([]);
+  });
+});
