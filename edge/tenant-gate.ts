@@ -1,6 +1,8 @@
-// The gate of one tenant: a Durable Object every /v1 request of that tenant passes through. It is
-// the authority for suspension and key revocation (so they bite at once, in every isolate) and
-// holds the fair-use token bucket (so the limit is one limit, not one per isolate).
+// The gate of one tenant: a Durable Object that no request passes on its own. It holds the
+// tenant's fair-use token bucket (one limit, not one per isolate), from which isolates lease
+// tokens a batch at a time (src/core/token-bucket.ts: one call per ~100 requests at 1,000/s, none
+// for a tenant without a limit), and answers live streams' periodic standing checks.
+// Admission itself is decided in each isolate from D1 (src/core/tenant-admission.ts).
 //
 // D1 is the record of the policy; the admin API pushes every change here, each carrying the
 // tenant's `policy_version`, and the gate keeps only the newest version it has seen, so pushes
@@ -12,12 +14,11 @@ import { logEvent } from "../src/core/log.js";
 import {
   DEFAULT_POLICY_MAX_AGE_MS,
   policyFromRow,
-  type Admission,
   type TenantGateRpc,
   type TenantPolicy,
   type TenantPolicyRow,
 } from "../src/core/tenant-policy.js";
-import { fullBucket, takeToken, type Bucket } from "../src/core/token-bucket.js";
+import { fullBucket, limitKey, takeTokens, type Bucket, type Limit } from "../src/core/token-bucket.js";
 
 const POLICY_KEY = "policy";
 // After a failed D1 read the old policy serves this long before the next attempt.
@@ -30,21 +31,16 @@ export class TenantGate extends DurableObject<Env> implements TenantGateRpc {
   #checkedAt = 0;
   #refreshing: Promise<TenantPolicy | null> | undefined;
   // The bucket lives in memory only: losing it on eviction refills it, which errs on the side of
-  // admitting and costs no storage write per request.
-  #bucket: Bucket | undefined;
+  // admitting and costs no storage write per lease. A new limit (another key) starts full.
+  #bucket: { readonly key: string; readonly bucket: Bucket } | undefined;
 
-  async admit(tenant: string, keyId: string): Promise<Admission> {
-    const policy = await this.#current(tenant);
-    if (!policy) return { admitted: false, reason: "unknown-tenant" };
-    if (this.#revoked.has(keyId)) return { admitted: false, reason: "revoked" };
-    if (policy.status !== "active") return { admitted: false, reason: "suspended" };
-    if (policy.rateLimit) {
-      const now = Date.now();
-      const taken = takeToken(this.#bucket ?? fullBucket(policy.rateLimit.burst, now), policy.rateLimit, now);
-      this.#bucket = taken.bucket;
-      if (!taken.ok) return { admitted: false, reason: "rate-limited", retryAfter: taken.retryAfter };
-    }
-    return { admitted: true, corsOrigins: policy.corsOrigins };
+  async lease(_tenant: string, limit: Limit, want: number): Promise<{ granted: number; retryAfter: number }> {
+    const now = Date.now();
+    const key = limitKey(limit);
+    const held = this.#bucket?.key === key ? this.#bucket.bucket : fullBucket(limit.burst, now);
+    const taken = takeTokens(held, limit, want, now);
+    this.#bucket = { key, bucket: taken.bucket };
+    return { granted: taken.granted, retryAfter: taken.retryAfter };
   }
 
   async standing(tenant: string, keyId: string): Promise<"ok" | "revoked" | "suspended"> {
@@ -96,10 +92,8 @@ export class TenantGate extends DurableObject<Env> implements TenantGateRpc {
     await this.ctx.storage.put(POLICY_KEY, policy);
     // A newer version may have been applied while the write was in flight.
     if (this.#policy && this.#policy.version > policy.version) return;
-    const limitChanged = JSON.stringify(held?.rateLimit ?? null) !== JSON.stringify(policy.rateLimit);
     this.#policy = policy;
     this.#revoked = new Set(policy.revokedKeys);
-    if (limitChanged) this.#bucket = undefined;
   }
 
   /** After a restart: the stored copy (if any) counts as stale, so the next request re-reads D1. */
