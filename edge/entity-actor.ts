@@ -12,6 +12,7 @@ import { decodeHlc, decodeStoredHlc, encodeHlc, HLC_ZERO, tick, type Hlc } from 
 import { entityIdSchema } from "../src/core/identifiers.js";
 import { ifMatchSatisfied, type IfMatch } from "../src/core/if-match.js";
 import type { CommandEnvelope, CommandOutcome, EntityAddress, EntityRpc } from "../src/core/entity-protocol.js";
+import { queueDelayExceeded, SHED_RETRY_AFTER_S } from "../src/core/in-flight.js";
 import { logEvent, setLogLevel } from "../src/core/log.js";
 import { problem } from "../src/core/problem.js";
 import { tenantGateName, type TenantGateRpc } from "../src/core/tenant-policy.js";
@@ -23,6 +24,7 @@ import { OutboxRelay, type RelayOutcome } from "./outbox-relay.js";
 import { entityStorageMigrations } from "./storage-schema.js";
 
 const DEFAULT_MAX_BACKLOG = 1000;
+const DEFAULT_MAX_QUEUE_DELAY_MS = 500;
 
 interface Loaded {
   readonly address: EntityAddress;
@@ -68,6 +70,17 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
 
   async command(envelope: CommandEnvelope): Promise<CommandOutcome> {
     const now = Date.now();
+    // First, before any work: a command that waited past the target is answered at once, so
+    // the queue behind a hot entity drains instead of growing (src/core/in-flight.ts).
+    const maxDelayMs = Number(this.env.ENTITY_MAX_QUEUE_DELAY_MS) || DEFAULT_MAX_QUEUE_DELAY_MS;
+    if (queueDelayExceeded(envelope.sentAt, now, maxDelayMs)) {
+      return {
+        ok: false,
+        problem: problem("overloaded", `the command waited over ${maxDelayMs} ms for its entity; it was not decided`, {
+          retryAfter: SHED_RETRY_AFTER_S,
+        }),
+      };
+    }
     // Sagas route commands here by ids taken from facts: the same grammar as a URL's.
     if (!entityIdSchema.safeParse(envelope.entityId).success) {
       return { ok: false, problem: problem("malformed-request", `${JSON.stringify(envelope.entityId.slice(0, 140))} is not an entity id`) };

@@ -12,12 +12,16 @@ import { entityIdSchema, entityObjectName } from "../src/core/identifiers.js";
 import { problem, problemResponse, type Problem } from "../src/core/problem.js";
 import type { RequestScope } from "../src/core/request-scope.js";
 import { domain } from "../src/domain/index.js";
-import type { EntityAddress, EntityRpc } from "../src/core/entity-protocol.js";
+import type { CommandOutcome, EntityAddress, EntityRpc } from "../src/core/entity-protocol.js";
+import { InFlight, SHED_RETRY_AFTER_S } from "../src/core/in-flight.js";
 import { readJsonBody } from "../src/core/request-body.js";
 
 type AppContext = Context<{ Bindings: Env; Variables: RequestScope }>;
 
 const MAX_PAGE = 1000;
+// Commands of one entity this isolate lets wait on its object at once (ENTITY_MAX_IN_FLIGHT).
+const DEFAULT_ENTITY_MAX_IN_FLIGHT = 64;
+const commandsInFlight = new InFlight();
 
 export const entityRoutes = new Hono<{ Bindings: Env; Variables: RequestScope }>();
 
@@ -59,16 +63,29 @@ entityRoutes.post("/:type/:id/commands/:command", async (c) => {
     );
   }
 
-  const outcome = await stubFor(c, address).command({
-    ...address,
-    command: commandName,
-    data: parsed.command.data,
-    ...metadata,
-    fingerprint: metadata.idempotencyKey === null ? null : await commandFingerprint(commandName, body.value),
-    expectedVersion: null,
-    ...(ifMatch === undefined ? {} : { ifMatch }),
-    traceparent: c.var.traceparent,
-  });
+  const fingerprint = metadata.idempotencyKey === null ? null : await commandFingerprint(commandName, body.value);
+  // Shed before the object is reached when this isolate already has the entity's fill waiting.
+  const name = entityObjectName(address.tenant, address.entityType, address.entityId);
+  const maxInFlight = Number(c.env.ENTITY_MAX_IN_FLIGHT) || DEFAULT_ENTITY_MAX_IN_FLIGHT;
+  if (!commandsInFlight.tryEnter(name, maxInFlight)) {
+    return problemResponse(problem("overloaded", `${maxInFlight} commands of this entity are already waiting`, { retryAfter: SHED_RETRY_AFTER_S }));
+  }
+  let outcome: CommandOutcome;
+  try {
+    outcome = await stubFor(c, address).command({
+      ...address,
+      command: commandName,
+      data: parsed.command.data,
+      ...metadata,
+      fingerprint,
+      expectedVersion: null,
+      ...(ifMatch === undefined ? {} : { ifMatch }),
+      traceparent: c.var.traceparent,
+      sentAt: Date.now(),
+    });
+  } finally {
+    commandsInFlight.leave(name);
+  }
   if (!outcome.ok) return problemResponse(outcome.problem);
 
   const { result } = outcome;

@@ -11,6 +11,7 @@ import type { MiddlewareHandler } from "hono";
 import { apiKeyId, sha256Hex } from "../src/core/api-key.js";
 import { AUTH_FAILURE_PERIOD_S, failingClient, isBlocked, recordFailure } from "../src/core/auth-failures.js";
 import { ExpiringCache } from "../src/core/expiring-cache.js";
+import { InFlight, SHED_RETRY_AFTER_S } from "../src/core/in-flight.js";
 import { problem, problemResponse } from "../src/core/problem.js";
 import type { RequestScope } from "../src/core/request-scope.js";
 import {
@@ -32,6 +33,9 @@ const CACHE_CAPACITY = 10_000;
 const NEGATIVE_TTL_MS = 30_000;
 const NEGATIVE_CAPACITY = 10_000;
 const LAST_USED_GRANULARITY_MS = 60_000;
+// Requests of one tenant this isolate serves at once (TENANT_MAX_IN_FLIGHT).
+const DEFAULT_TENANT_MAX_IN_FLIGHT = 256;
+const tenantsInFlight = new InFlight();
 
 // Entries are judged by `freshness` (their age and generation); the cache's TTL only bounds memory.
 const cache = new ExpiringCache<string, CachedStanding>(CACHE_CAPACITY, 10 * 60_000);
@@ -75,7 +79,17 @@ export function tenantAuth(): MiddlewareHandler<{ Bindings: Env; Variables: Requ
     }
     c.set("tenant", record.tenant);
     c.set("keyId", keyId);
-    await next();
+    // Every tenant has a ceiling on what it keeps in flight in one isolate, limit or not, so one
+    // tenant's flood cannot queue the isolate's work behind it; over it the answer costs no more.
+    const maxInFlight = Number(c.env.TENANT_MAX_IN_FLIGHT) || DEFAULT_TENANT_MAX_IN_FLIGHT;
+    if (!tenantsInFlight.tryEnter(record.tenant, maxInFlight)) {
+      return problemResponse(problem("overloaded", `${maxInFlight} requests of this tenant are already in flight`, { retryAfter: SHED_RETRY_AFTER_S }));
+    }
+    try {
+      await next();
+    } finally {
+      tenantsInFlight.leave(record.tenant);
+    }
   };
 }
 
