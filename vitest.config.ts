@@ -38,8 +38,8 @@ export default defineConfig({
                 TENANT_ADMISSION_MAX_STALE_MS: "400",
                 // Shedding caps above any burst other suites send (the shedding suite sends more);
                 // the queueing-delay target far above what a loaded test machine ever waits.
-                TENANT_MAX_IN_FLIGHT: "160",
-                ENTITY_MAX_IN_FLIGHT: "110",
+                TENANT_MAX_IN_FLIGHT: "300",
+                ENTITY_MAX_IN_FLIGHT: "250",
                 ENTITY_MAX_QUEUE_DELAY_MS: "30000",
                 TEST_MIGRATIONS: await readD1Migrations("./migrations"),
                 // Runs of the model-based suite; raise it for a soak (FACTLINE_MODEL_RUNS=500 npm test).

@@ -21,7 +21,8 @@ type AppContext = Context<{ Bindings: Env; Variables: RequestScope }>;
 const MAX_PAGE = 1000;
 // Commands of one entity this isolate lets wait on its object at once (ENTITY_MAX_IN_FLIGHT).
 const DEFAULT_ENTITY_MAX_IN_FLIGHT = 64;
-const commandsInFlight = new InFlight();
+/** Commands of each entity (by object name) in flight from this isolate; exported as a test seam. */
+export const commandsInFlight = new InFlight();
 
 export const entityRoutes = new Hono<{ Bindings: Env; Variables: RequestScope }>();
 

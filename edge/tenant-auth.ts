@@ -35,7 +35,8 @@ const NEGATIVE_CAPACITY = 10_000;
 const LAST_USED_GRANULARITY_MS = 60_000;
 // Requests of one tenant this isolate serves at once (TENANT_MAX_IN_FLIGHT).
 const DEFAULT_TENANT_MAX_IN_FLIGHT = 256;
-const tenantsInFlight = new InFlight();
+/** Requests of each tenant in flight in this isolate; exported as a test seam. */
+export const tenantsInFlight = new InFlight();
 
 // Entries are judged by `freshness` (their age and generation); the cache's TTL only bounds memory.
 const cache = new ExpiringCache<string, CachedStanding>(CACHE_CAPACITY, 10 * 60_000);
