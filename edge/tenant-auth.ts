@@ -46,6 +46,9 @@ const reading = new Map<string, Promise<CachedStanding | undefined>>();
 // Rate-limit tokens this isolate leased from each tenant's gate and has not spent yet.
 const leases = new ExpiringCache<string, { tokens: number; readonly limit: string; readonly expiresAt: number }>(CACHE_CAPACITY, LEASE_TTL_MS);
 
+// Keys that matched their digest, by key id (see secretMatches).
+const verifiedKeys = new ExpiringCache<string, { readonly key: string; readonly hash: string }>(CACHE_CAPACITY, 10 * 60_000);
+
 /** Observation seams for tests: D1 key reads and gate lease calls this isolate has made. */
 export const keyLookupCount = { value: 0 };
 export const gateLeaseCount = { value: 0 };
@@ -64,8 +67,8 @@ export function tenantAuth(): MiddlewareHandler<{ Bindings: Env; Variables: Requ
     const maxStaleMs = Number(c.env.TENANT_ADMISSION_MAX_STALE_MS) || DEFAULT_ADMISSION_MAX_STALE_MS;
     const found = await lookup(c.env.DB, keyId, client, now, maxStaleMs, (p) => c.executionCtx.waitUntil(p));
     if (found === "blocked") return failuresLimited();
-    const [digest, record] = [await sha256Hex(apiKey), found?.standing];
-    if (!record || !record.tenantKnown || record.revoked || !constantTimeEqual(digest, record.hash)) return failed(c.env, client, now);
+    const record = found?.standing;
+    if (!record || !record.tenantKnown || record.revoked || !(await secretMatches(keyId, apiKey, record.hash))) return failed(c.env, client, now);
     if (record.status !== "active") return problemResponse(problem("tenant-suspended", `tenant ${record.tenant} is suspended`));
     if (record.rateLimit) {
       const refused = await spendToken(c.env, record.tenant, record.rateLimit, now);
@@ -147,6 +150,19 @@ async function readOnce(db: D1Database, keyId: string): Promise<CachedStanding |
   const entry: CachedStanding = { standing, fetchedAt: started, generation };
   cache.set(keyId, entry, started);
   return entry;
+}
+
+/**
+ * Whether `apiKey` is the key whose digest is `hash`: once a key has matched, this isolate keeps
+ * it and compares the next presentation with it directly (constant time), so a known key costs
+ * no SHA-256 per request. Revocation is not decided here but by the key's standing.
+ */
+async function secretMatches(keyId: string, apiKey: string, hash: string): Promise<boolean> {
+  const known = verifiedKeys.get(keyId, Date.now());
+  if (known !== undefined && known.hash === hash) return constantTimeEqual(apiKey, known.key);
+  if (!constantTimeEqual(await sha256Hex(apiKey), hash)) return false;
+  verifiedKeys.set(keyId, { key: apiKey, hash }, Date.now());
+  return true;
 }
 
 /**

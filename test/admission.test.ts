@@ -49,6 +49,18 @@ describe("admission without a per-request hop", () => {
   });
 });
 
+describe("a known key", () => {
+  it("is refused with another secret after its right secret was accepted and remembered", async () => {
+    const tenant = await newTenant();
+    expect((await tenantClient(tenant.apiKey).get("/v1/views/inventory")).status).toBe(200);
+    // The same key id, its secret's last character changed.
+    const forged = `${tenant.apiKey.slice(0, -1)}${tenant.apiKey.endsWith("A") ? "B" : "A"}`;
+    const refused = await tenantClient(forged).get("/v1/views/inventory");
+    expect(refused.status).toBe(401);
+    expect((await tenantClient(tenant.apiKey).get("/v1/views/inventory")).status).toBe(200);
+  });
+});
+
 describe("changes made by another isolate", () => {
   it("suspend a tenant everywhere once the staleness bound has passed", async () => {
     const tenant = await newTenant();
