@@ -65,7 +65,13 @@ export function tenantAuth(): MiddlewareHandler<{ Bindings: Env; Variables: Requ
     const now = Date.now();
     const client = failingClient(c.req.raw);
     const maxStaleMs = Number(c.env.TENANT_ADMISSION_MAX_STALE_MS) || DEFAULT_ADMISSION_MAX_STALE_MS;
-    const found = await lookup(c.env.DB, keyId, client, now, maxStaleMs, (p) => c.executionCtx.waitUntil(p));
+    let found: Awaited<ReturnType<typeof lookup>>;
+    try {
+      found = await lookup(c.env.DB, keyId, client, now, maxStaleMs, (p) => c.executionCtx.waitUntil(p));
+    } catch {
+      // D1 unreachable and no copy within the bound: serving an older one would break the bound.
+      return problemResponse(problem("dependency-unavailable", "the tenant directory is unavailable; retry shortly", { retryAfter: 1 }));
+    }
     if (found === "blocked") return failuresLimited();
     const record = found?.standing;
     if (!record || !record.tenantKnown || record.revoked || !(await secretMatches(keyId, apiKey, record.hash))) return failed(c.env, client, now);
