@@ -11,6 +11,7 @@ import type { MiddlewareHandler } from "hono";
 import { apiKeyId, sha256Hex } from "../src/core/api-key.js";
 import { AUTH_FAILURE_PERIOD_S, failingClient, isBlocked, recordFailure } from "../src/core/auth-failures.js";
 import { ExpiringCache } from "../src/core/expiring-cache.js";
+import { faultPoint } from "../src/core/fault-injection.js";
 import { InFlight, SHED_RETRY_AFTER_S } from "../src/core/in-flight.js";
 import { problem, problemResponse } from "../src/core/problem.js";
 import type { RequestScope } from "../src/core/request-scope.js";
@@ -144,6 +145,7 @@ async function readOnce(db: D1Database, keyId: string): Promise<CachedStanding |
   keyLookupCount.value++;
   const started = Date.now();
   const generation = admissionGeneration();
+  faultPoint("tenant.lookup");
   const row = await db.prepare(KEY_STANDING_SQL).bind(keyId).first<KeyStandingRow>();
   if (!row) {
     cache.delete(keyId);

@@ -7,6 +7,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { gateLeaseCount } from "../edge/tenant-auth.js";
+import { armFault } from "../src/core/fault-injection.js";
 import { admissionGeneration, forgetTenantAdmission, freshness, type CachedStanding } from "../src/core/tenant-admission.js";
 import { fullBucket, leaseSize, takeTokens } from "../src/core/token-bucket.js";
 import { admin } from "./support/admin.js";
@@ -57,6 +58,25 @@ describe("a known key", () => {
     const forged = `${tenant.apiKey.slice(0, -1)}${tenant.apiKey.endsWith("A") ? "B" : "A"}`;
     const refused = await tenantClient(forged).get("/v1/views/inventory");
     expect(refused.status).toBe(401);
+    expect((await tenantClient(tenant.apiKey).get("/v1/views/inventory")).status).toBe(200);
+  });
+});
+
+describe("when D1 cannot be read", () => {
+  it("answers 503 with Retry-After when D1 cannot be read and no copy is within the bound", async () => {
+    const tenant = await newTenant();
+    const disarm = armFault("tenant.lookup", () => {
+      throw new Error("D1 unreachable");
+    });
+    let refused: Response;
+    try {
+      refused = await tenantClient(tenant.apiKey).get("/v1/views/inventory");
+    } finally {
+      disarm();
+    }
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("retry-after")).toBe("1");
+    expect(await refused.json()).toMatchObject({ type: `${PROBLEMS}dependency-unavailable` });
     expect((await tenantClient(tenant.apiKey).get("/v1/views/inventory")).status).toBe(200);
   });
 });
