@@ -34,6 +34,14 @@ export default defineConfig({
                 LIVE_REVALIDATE_MS: "200",
                 // Gates re-read their tenant's policy from D1 after 1 s, so a lost push heals quickly.
                 TENANT_POLICY_MAX_AGE_MS: "1000",
+                // Isolates trust their copy of a key and its tenant's policy for 400 ms, so the
+                // admission suite can wait the bound out.
+                TENANT_ADMISSION_MAX_STALE_MS: "400",
+                // Shedding caps above any burst other suites send (the shedding suite sends more);
+                // the queueing-delay target far above what a loaded test machine ever waits.
+                TENANT_MAX_IN_FLIGHT: "300",
+                ENTITY_MAX_IN_FLIGHT: "250",
+                ENTITY_MAX_QUEUE_DELAY_MS: "30000",
                 TEST_MIGRATIONS: await readD1Migrations("./migrations"),
                 // Runs of the model-based suite; raise it for a soak (FACTLINE_MODEL_RUNS=500 npm test).
                 MODEL_RUNS: process.env.FACTLINE_MODEL_RUNS ?? "12",

@@ -21,6 +21,10 @@ declare namespace Cloudflare {
 		BREAKER_OPEN_MS: "30000";
 		LIVE_REVALIDATE_MS: "20000";
 		TENANT_POLICY_MAX_AGE_MS: "15000";
+		TENANT_ADMISSION_MAX_STALE_MS: "5000";
+		TENANT_MAX_IN_FLIGHT: "256";
+		ENTITY_MAX_IN_FLIGHT: "64";
+		ENTITY_MAX_QUEUE_DELAY_MS: "500";
 		ADMIN_TOKEN: string;
 		AUTH_FAILURES: RateLimit;
 		ENTITY: DurableObjectNamespace<import("./worker").EntityActor>;
@@ -36,7 +40,7 @@ type StringifyValues<EnvType extends Record<string, unknown>> = {
 	[Binding in keyof EnvType]: EnvType[Binding] extends string ? EnvType[Binding] : string;
 };
 declare namespace NodeJS {
-	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "LOG_LEVEL" | "ENTITY_MAX_BACKLOG" | "SAGA_MAX_ATTEMPTS" | "SAGA_COMPENSATION_MAX_ATTEMPTS" | "SAGA_RETRY_BASE_MS" | "SAGA_RETRY_MAX_MS" | "SAGA_STAGE_TIMEOUTS" | "GATEWAY_TIMEOUT_MS" | "BREAKER_FAILURE_THRESHOLD" | "BREAKER_OPEN_MS" | "LIVE_REVALIDATE_MS" | "TENANT_POLICY_MAX_AGE_MS" | "ADMIN_TOKEN">> {}
+	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "LOG_LEVEL" | "ENTITY_MAX_BACKLOG" | "SAGA_MAX_ATTEMPTS" | "SAGA_COMPENSATION_MAX_ATTEMPTS" | "SAGA_RETRY_BASE_MS" | "SAGA_RETRY_MAX_MS" | "SAGA_STAGE_TIMEOUTS" | "GATEWAY_TIMEOUT_MS" | "BREAKER_FAILURE_THRESHOLD" | "BREAKER_OPEN_MS" | "LIVE_REVALIDATE_MS" | "TENANT_POLICY_MAX_AGE_MS" | "TENANT_ADMISSION_MAX_STALE_MS" | "TENANT_MAX_IN_FLIGHT" | "ENTITY_MAX_IN_FLIGHT" | "ENTITY_MAX_QUEUE_DELAY_MS" | "ADMIN_TOKEN">> {}
 }
 
 // Begin runtime types

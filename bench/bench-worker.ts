@@ -241,11 +241,27 @@ function isJson(text: string): boolean {
   }
 }
 
+const SUBSTRATE_PATH = /^\/substrate\/([^/]+)\/([^/]+)\/commands\/[^/]+$/;
+
+/**
+ * The headline baseline: the substrate itself. A Worker that hands the body to a SQLite Durable
+ * Object inserting one row, with no router, middleware, authentication or validation beyond
+ * "is it JSON" — what a user would write without Factline. Not mounted on production's app.
+ */
+async function substrate(request: Request, env: BenchEnv, match: RegExpExecArray): Promise<Response> {
+  const body = await request.text();
+  if (!isJson(body)) return new Response('{"error":"the body must be JSON"}', { status: 400, headers: { "content-type": "application/json" } });
+  const stub = env.BARE.get(env.BARE.idFromName(`substrate:${match[1]}:${match[2]}`));
+  const version = await stub.append(body);
+  return new Response(JSON.stringify({ type: match[1], id: match[2], version }), { headers: { "content-type": "application/json", etag: `"${version}"` } });
+}
+
 export default {
   fetch(request, env, ctx) {
-    return new URL(request.url).pathname.startsWith("/bench/")
-      ? bench.fetch(request, env, ctx)
-      : production.fetch(request, env as unknown as Env, ctx);
+    const path = new URL(request.url).pathname;
+    const bare = request.method === "POST" ? SUBSTRATE_PATH.exec(path) : null;
+    if (bare) return substrate(request, env, bare);
+    return path.startsWith("/bench/") ? bench.fetch(request, env, ctx) : production.fetch(request, env as unknown as Env, ctx);
   },
   async queue(batch, env, ctx) {
     if (batch.queue === NAIVE_QUEUE) return consumeNaively(batch, env.DB);

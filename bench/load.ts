@@ -17,6 +17,8 @@ export interface LoadSpec {
   readonly maxRequests: number;
   /** The i-th request of the run (0-based, in send order). */
   readonly request: (i: number) => LoadRequest;
+  /** Check that 429/503 answers carry Retry-After (counted in `withoutRetryAfter`). */
+  readonly withRetryAfter?: boolean;
 }
 
 export interface LoadResult {
@@ -26,6 +28,8 @@ export interface LoadResult {
   /** Latencies of the successful (2xx) requests, in milliseconds. */
   readonly latenciesMs: readonly number[];
   readonly elapsedMs: number;
+  /** 429 and 503 answers that carried no Retry-After (every shed answer must carry one). */
+  readonly withoutRetryAfter?: number;
 }
 
 const HOST = "127.0.0.1";
@@ -37,6 +41,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   let issued = 0;
   let ok = 0;
   let failed = 0;
+  let withoutRetryAfter = 0;
   const start = performance.now();
   const deadline = start + spec.durationMs;
 
@@ -44,7 +49,8 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     while (issued < spec.maxRequests && performance.now() < deadline) {
       const req = spec.request(issued++);
       const t0 = performance.now();
-      const status = await send(agent, spec.port, req).catch(() => 0);
+      const { status, retryAfter } = await sendDetailed(agent, spec.port, req).catch(() => ({ status: 0, retryAfter: false }));
+      if ((status === 429 || status === 503) && !retryAfter) withoutRetryAfter++;
       const t1 = performance.now();
       statuses[String(status)] = (statuses[String(status)] ?? 0) + 1;
       if (status >= 200 && status < 300) {
@@ -59,11 +65,16 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   await Promise.all(Array.from({ length: spec.concurrency }, () => worker()));
   const elapsedMs = performance.now() - start;
   agent.destroy();
-  return { ok, failed, statuses, latenciesMs: latencies, elapsedMs };
+  return { ok, failed, statuses, latenciesMs: latencies, elapsedMs, ...(spec.withRetryAfter ? { withoutRetryAfter } : {}) };
 }
 
 /** One request; resolves to the status once the body has been read in full. */
-export function send(agent: http.Agent | undefined, port: number, req: LoadRequest): Promise<number> {
+export async function send(agent: http.Agent | undefined, port: number, req: LoadRequest): Promise<number> {
+  return (await sendDetailed(agent, port, req)).status;
+}
+
+/** One request; its status and whether it carried Retry-After, once the body has been read. */
+function sendDetailed(agent: http.Agent | undefined, port: number, req: LoadRequest): Promise<{ status: number; retryAfter: boolean }> {
   return new Promise((resolve, reject) => {
     const body = req.body === undefined ? undefined : Buffer.from(req.body);
     const r = http.request(
@@ -78,7 +89,7 @@ export function send(agent: http.Agent | undefined, port: number, req: LoadReque
       },
       (res) => {
         res.on("data", () => undefined);
-        res.on("end", () => resolve(res.statusCode ?? 0));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers["retry-after"] !== undefined }));
         res.on("error", reject);
       },
     );

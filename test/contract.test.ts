@@ -147,6 +147,7 @@ describe("every problem type", () => {
     "idempotency-key-in-flight": "reserved: an entity decides a command in one synchronous step, so no key is ever in flight",
     "auth-failures-limited": "a client over the AUTH_FAILURES limit (test/auth-failures.test.ts drives it with its own client IP)",
     "backlog-full": "the entity sheds load past ENTITY_MAX_BACKLOG unsent facts (outbox relay)",
+    overloaded: "in-flight caps and the queueing-delay target (test/shedding.test.ts drives each)",
     "dependency-unavailable": "an overloaded entity object or a guarded dependency (platform.ts onError)",
     "fact-too-large": "a fact over the queue's message limit; the 64 KiB body bounds HTTP commands, so only an RPC caller (a saga) can ask for one (test/bounds.test.ts)",
     internal: "a bug; the fuzz suite checks that no client input provokes it",

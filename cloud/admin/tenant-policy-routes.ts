@@ -1,6 +1,7 @@
 // Admin routes for a tenant's policy: its fair-use rate limit and its CORS origins. Every change
-// to a tenant's policy (these, suspend/resume, key revocation) is written to D1 and then pushed
-// whole to the tenant's gate object at the edge, which enforces it for every request at once.
+// to a tenant's policy (these, suspend/resume, key revocation) is written to D1, dropped from
+// this isolate's admission cache, and pushed whole to the tenant's gate object (live streams'
+// standing checks); other isolates see it within TENANT_ADMISSION_MAX_STALE_MS.
 import { and, eq, isNotNull } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { Hono, type Context } from "hono";
@@ -10,6 +11,7 @@ import { readJsonBody } from "../../src/core/http/request-body.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
 import { faultPoint } from "../../src/core/resilience/fault-injection.js";
 import { logEvent } from "../../src/core/runtime/log.js";
+import { forgetTenantAdmission } from "../../src/core/security/tenant-admission.js";
 import { corsPolicySchema, policyFromRow, rateLimitSchema } from "../../src/core/security/tenant-policy.js";
 import type { z } from "zod";
 import type { Db } from "../projections/projection.js";
@@ -41,6 +43,8 @@ tenantPolicyRoutes.put("/:id/cors", async (c) => {
  * it within TENANT_POLICY_MAX_AGE_MS, so a failed push is logged, retried once, and not an error.
  */
 export async function pushTenantPolicy(env: Env, tenantId: string): Promise<boolean> {
+  // This isolate's admission copies go at once; other isolates' lapse within their bound.
+  forgetTenantAdmission(tenantId);
   const db: Db = drizzle(env.DB);
   const [rows, revoked] = await db.batch([
     db.select().from(tenants).where(eq(tenants.id, tenantId)).limit(1),

@@ -13,6 +13,7 @@ import { decodeHlc, decodeStoredHlc, encodeHlc, HLC_ZERO, tick, type Hlc } from 
 import { entityIdSchema } from "../../src/core/protocol/identifiers.js";
 import { ifMatchSatisfied, type IfMatch } from "../../src/core/protocol/if-match.js";
 import type { CommandEnvelope, CommandOutcome, EntityAddress, EntityRpc } from "../../src/core/protocol/entity-protocol.js";
+import { queueDelayExceeded, SHED_RETRY_AFTER_S } from "../../src/core/resilience/in-flight.js";
 import { logEvent, setLogLevel } from "../../src/core/runtime/log.js";
 import { problem } from "../../src/core/http/problem.js";
 import { EventLog } from "./event-log.js";
@@ -86,6 +87,17 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
 
   async command(envelope: CommandEnvelope): Promise<CommandOutcome> {
     const now = Date.now();
+    // First, before any work: a command that waited past the target is answered at once, so
+    // the queue behind a hot entity drains instead of growing (src/core/resilience/in-flight.ts).
+    const maxDelayMs = hostConfig(this.env, "entity").entityMaxQueueDelayMs;
+    if (queueDelayExceeded(envelope.sentAt, now, maxDelayMs)) {
+      return {
+        ok: false,
+        problem: problem("overloaded", `the command waited over ${maxDelayMs} ms for its entity; it was not decided`, {
+          retryAfter: SHED_RETRY_AFTER_S,
+        }),
+      };
+    }
     // Sagas route commands here by ids taken from facts: the same grammar as a URL's.
     if (!entityIdSchema.safeParse(envelope.entityId).success) {
       return { ok: false, problem: problem("malformed-request", `${JSON.stringify(envelope.entityId.slice(0, 140))} is not an entity id`) };

@@ -8,10 +8,12 @@ import { acceptedEvent } from "../../src/core/model/envelope.js";
 import { checkCommandMetadata, metadataProblem } from "../../src/core/protocol/command-metadata.js";
 import { commandFingerprint } from "../../src/core/protocol/fingerprint.js";
 import { parseIfMatch } from "../../src/core/protocol/if-match.js";
-import { entityIdSchema } from "../../src/core/protocol/identifiers.js";
+import { entityIdSchema, entityObjectName } from "../../src/core/protocol/identifiers.js";
 import { problem, problemResponse, type Problem } from "../../src/core/http/problem.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
-import type { EntityAddress, EntityRpc } from "../../src/core/protocol/entity-protocol.js";
+import type { CommandOutcome, EntityAddress, EntityRpc } from "../../src/core/protocol/entity-protocol.js";
+import { InFlight, SHED_RETRY_AFTER_S } from "../../src/core/resilience/in-flight.js";
+import { hostConfig } from "../../src/core/runtime/config.js";
 import { readJsonBody } from "../../src/core/http/request-body.js";
 import { entityStub } from "../stubs.js";
 
@@ -20,6 +22,8 @@ export type EntityScope = RequestScope & { readonly entities: EntityRegistry };
 type AppContext = Context<{ Bindings: Env; Variables: EntityScope }>;
 
 const MAX_PAGE = 1000;
+/** Commands of each entity (by object name) in flight from this isolate; exported as a test seam. */
+export const commandsInFlight = new InFlight();
 
 /**
  * The tenant API for `entities` (mounted at `/v1/entities`, behind tenant auth): the handlers
@@ -75,16 +79,29 @@ routes.post("/:type/:id/commands/:command", async (c) => {
     );
   }
 
-  const outcome = await stubFor(c, address).command({
-    ...address,
-    command: commandName,
-    data: parsed.command.data,
-    ...metadata,
-    fingerprint: metadata.idempotencyKey === null ? null : await commandFingerprint(commandName, body.value),
-    expectedVersion: null,
-    ...(ifMatch === undefined ? {} : { ifMatch }),
-    traceparent: c.var.traceparent,
-  });
+  const fingerprint = metadata.idempotencyKey === null ? null : await commandFingerprint(commandName, body.value);
+  // Shed before the object is reached when this isolate already has the entity's fill waiting.
+  const name = entityObjectName(address.tenant, address.entityType, address.entityId);
+  const maxInFlight = hostConfig(c.env, "edge").entityMaxInFlight;
+  if (!commandsInFlight.tryEnter(name, maxInFlight)) {
+    return problemResponse(problem("overloaded", `${maxInFlight} commands of this entity are already waiting`, { retryAfter: SHED_RETRY_AFTER_S }));
+  }
+  let outcome: CommandOutcome;
+  try {
+    outcome = await stubFor(c, address).command({
+      ...address,
+      command: commandName,
+      data: parsed.command.data,
+      ...metadata,
+      fingerprint,
+      expectedVersion: null,
+      ...(ifMatch === undefined ? {} : { ifMatch }),
+      traceparent: c.var.traceparent,
+      sentAt: Date.now(),
+    });
+  } finally {
+    commandsInFlight.leave(name);
+  }
   if (!outcome.ok) return problemResponse(outcome.problem);
 
   const { result } = outcome;

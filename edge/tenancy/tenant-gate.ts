@@ -1,6 +1,8 @@
-// The gate of one tenant: a Durable Object every /v1 request of that tenant passes through. It is
-// the authority for suspension and key revocation (so they bite at once, in every isolate) and
-// holds the fair-use token bucket (so the limit is one limit, not one per isolate).
+// The gate of one tenant: a Durable Object that no request passes on its own. It holds the
+// tenant's fair-use token bucket (one limit, not one per isolate), from which isolates lease
+// tokens a batch at a time (src/core/resilience/token-bucket.ts: one call per ~100 requests at 1,000/s, none
+// for a tenant without a limit), and answers live streams' periodic standing checks.
+// Admission itself is decided in each isolate from D1 (src/core/security/tenant-admission.ts).
 //
 // D1 is the record of the policy; the admin API pushes every change here, each carrying the
 // tenant's `policy_version`, and the gate keeps only the newest version it has seen, so pushes
@@ -12,14 +14,15 @@ import { hostConfig } from "../../src/core/runtime/config.js";
 import { logEvent } from "../../src/core/runtime/log.js";
 import {
   policyFromRow,
-  type Admission,
   type TenantGateRpc,
   type TenantPolicy,
   type TenantPolicyRow,
 } from "../../src/core/security/tenant-policy.js";
-import { fullBucket, takeToken, type Bucket } from "../../src/core/resilience/token-bucket.js";
+import { fullBucket, limitKey, takeTokens, type Bucket, type Limit } from "../../src/core/resilience/token-bucket.js";
 
 const POLICY_KEY = "policy";
+// Buckets kept, one per limit isolates lease under (a limit change leaves two for a few seconds).
+const MAX_BUCKETS = 4;
 // After a failed D1 read the old policy serves this long before the next attempt.
 const REFRESH_RETRY_MS = 1_000;
 
@@ -30,21 +33,22 @@ export class TenantGate extends DurableObject<Env> implements TenantGateRpc {
   #checkedAt = 0;
   #refreshing: Promise<TenantPolicy | null> | undefined;
   // The bucket lives in memory only: losing it on eviction refills it, which errs on the side of
-  // admitting and costs no storage write per request.
-  #bucket: Bucket | undefined;
+  // admitting and costs no storage write per lease. A new limit starts a full bucket of its own.
+  #buckets = new Map<string, Bucket>();
 
-  async admit(tenant: string, keyId: string): Promise<Admission> {
-    const policy = await this.#current(tenant);
-    if (!policy) return { admitted: false, reason: "unknown-tenant" };
-    if (this.#revoked.has(keyId)) return { admitted: false, reason: "revoked" };
-    if (policy.status !== "active") return { admitted: false, reason: "suspended" };
-    if (policy.rateLimit) {
-      const now = Date.now();
-      const taken = takeToken(this.#bucket ?? fullBucket(policy.rateLimit.burst, now), policy.rateLimit, now);
-      this.#bucket = taken.bucket;
-      if (!taken.ok) return { admitted: false, reason: "rate-limited", retryAfter: taken.retryAfter };
+  async lease(_tenant: string, limit: Limit, want: number): Promise<{ granted: number; retryAfter: number }> {
+    const now = Date.now();
+    const key = limitKey(limit);
+    const taken = takeTokens(this.#buckets.get(key) ?? fullBucket(limit.burst, now), limit, want, now);
+    // Newest last; isolates that still hold the old limit (within their staleness bound) keep
+    // draining its bucket instead of resetting a shared one to full at every switch.
+    this.#buckets.delete(key);
+    this.#buckets.set(key, taken.bucket);
+    for (const oldest of this.#buckets.keys()) {
+      if (this.#buckets.size <= MAX_BUCKETS) break;
+      this.#buckets.delete(oldest);
     }
-    return { admitted: true, corsOrigins: policy.corsOrigins };
+    return { granted: taken.granted, retryAfter: taken.retryAfter };
   }
 
   async standing(tenant: string, keyId: string): Promise<"ok" | "revoked" | "suspended"> {
@@ -96,10 +100,8 @@ export class TenantGate extends DurableObject<Env> implements TenantGateRpc {
     await this.ctx.storage.put(POLICY_KEY, policy);
     // A newer version may have been applied while the write was in flight.
     if (this.#policy && this.#policy.version > policy.version) return;
-    const limitChanged = JSON.stringify(held?.rateLimit ?? null) !== JSON.stringify(policy.rateLimit);
     this.#policy = policy;
     this.#revoked = new Set(policy.revokedKeys);
-    if (limitChanged) this.#bucket = undefined;
   }
 
   /** After a restart: the stored copy (if any) counts as stale, so the next request re-reads D1. */

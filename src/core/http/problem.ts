@@ -21,6 +21,7 @@ const catalogue = {
   "rate-limited": { status: 429, title: "Too many requests" },
   "auth-failures-limited": { status: 429, title: "Too many failed authentication attempts" },
   "backlog-full": { status: 429, title: "The entity is shedding load until its backlog drains" },
+  overloaded: { status: 429, title: "Too many requests are waiting" },
   "dependency-unavailable": { status: 503, title: "A dependency is unavailable" },
   internal: { status: 500, title: "Internal error" },
   "config-invalid": { status: 500, title: "The service is misconfigured" },

@@ -26,6 +26,12 @@ export interface CommandEnvelope extends EntityAddress {
   readonly correlationId: string;
   readonly causationId: string | null;
   readonly traceparent: string | null;
+  /**
+   * When the tenant API sent the command (ms since epoch): the object sheds it (429 `overloaded`)
+   * if it waited longer than ENTITY_MAX_QUEUE_DELAY_MS to start. Absent for internal callers
+   * (sagas), whose commands are never shed for delay.
+   */
+  readonly sentAt?: number;
 }
 
 export type CommandOutcome =

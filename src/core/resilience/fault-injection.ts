@@ -24,7 +24,9 @@ export type FaultPoint =
   /** After a rebuild switched generations, before it cleaned up: a crash here repeats the finish. */
   | "rebuild.afterSwitch"
   /** Before the admin API pushes a tenant's policy to its gate: fail the push (context: tenant). */
-  | "tenant.push";
+  | "tenant.push"
+  /** Before an isolate reads a key's standing from D1 (tenant admission): fail the read. */
+  | "tenant.lookup";
 
 /** Points where a test may rewrite what passes through (drop, duplicate, reorder, delay). */
 export type TransformPoint =

@@ -28,6 +28,14 @@ export interface Config {
   readonly breakerOpenMs: number;
   readonly liveRevalidateMs: number;
   readonly tenantPolicyMaxAgeMs: number;
+  /** How long an isolate trusts its copy of a key's and tenant's standing (admission staleness). */
+  readonly tenantAdmissionMaxStaleMs: number;
+  /** Requests of one tenant one isolate serves at once before shedding with 429 `overloaded`. */
+  readonly tenantMaxInFlight: number;
+  /** Commands of one entity one isolate lets wait on its object at once before shedding. */
+  readonly entityMaxInFlight: number;
+  /** Longest a command may wait for its entity before it is shed instead of decided. */
+  readonly entityMaxQueueDelayMs: number;
 }
 
 // A `[vars]` value is a string (or, written unquoted in wrangler.toml, a number); unset or empty
@@ -84,6 +92,10 @@ const varsSchema = z.object({
   BREAKER_OPEN_MS: positiveInt(30_000, DAY_MS),
   LIVE_REVALIDATE_MS: positiveInt(20_000, DAY_MS),
   TENANT_POLICY_MAX_AGE_MS: positiveInt(15_000, DAY_MS),
+  TENANT_ADMISSION_MAX_STALE_MS: positiveInt(5_000, 600_000),
+  TENANT_MAX_IN_FLIGHT: positiveInt(256, 1_000_000),
+  ENTITY_MAX_IN_FLIGHT: positiveInt(64, 1_000_000),
+  ENTITY_MAX_QUEUE_DELAY_MS: positiveInt(500, 600_000),
 });
 
 type Vars = z.output<typeof varsSchema>;
@@ -103,6 +115,10 @@ function toConfig(v: Vars): Config {
     breakerOpenMs: v.BREAKER_OPEN_MS,
     liveRevalidateMs: v.LIVE_REVALIDATE_MS,
     tenantPolicyMaxAgeMs: v.TENANT_POLICY_MAX_AGE_MS,
+    tenantAdmissionMaxStaleMs: v.TENANT_ADMISSION_MAX_STALE_MS,
+    tenantMaxInFlight: v.TENANT_MAX_IN_FLIGHT,
+    entityMaxInFlight: v.ENTITY_MAX_IN_FLIGHT,
+    entityMaxQueueDelayMs: v.ENTITY_MAX_QUEUE_DELAY_MS,
   };
 }
 

@@ -1,7 +1,8 @@
 // A tenant's policy as the edge enforces it: whether it may run at all, which keys are revoked,
 // its fair-use rate limit and the browser origins it allows. The admin API (cloud) owns the
-// record in D1 and pushes every change to the tenant's gate object (edge), which is the
-// authority every request consults; the schemas here validate what the admin API accepts.
+// record in D1; isolates admit requests from their own bounded-stale copy of it
+// (tenant-admission.ts), and the tenant's gate object holds the rate-limit bucket and answers
+// live streams' standing checks; the schemas here validate what the admin API accepts.
 import { z } from "zod";
 
 export const rateLimitSchema = z
@@ -35,15 +36,14 @@ export interface TenantPolicy {
   readonly revokedKeys: readonly string[];
 }
 
-export type Admission =
-  | { readonly admitted: true; readonly corsOrigins: readonly string[] }
-  | { readonly admitted: false; readonly reason: "suspended" | "revoked" | "unknown-tenant" }
-  | { readonly admitted: false; readonly reason: "rate-limited"; readonly retryAfter: number };
-
 /** The RPC contract of the per-tenant gate object. */
 export interface TenantGateRpc {
-  /** Decides one request by `keyId` of `tenant`; consumes a rate-limit token when admitted. */
-  admit(tenant: string, keyId: string): Promise<Admission>;
+  /**
+   * Grants up to `want` tokens of `tenant`'s bucket under `limit` (the limit as the caller's
+   * isolate read it from D1; a changed limit starts a full bucket). `granted` may be 0, then
+   * `retryAfter` (s) says when one is there.
+   */
+  lease(tenant: string, limit: RateLimit, want: number): Promise<{ granted: number; retryAfter: number }>;
   /**
    * Whether `keyId` of `tenant` may still read: "revoked" for a revoked key, "suspended" for a
    * suspended or unknown tenant. Consumes no rate-limit token: live streams re-check with it.

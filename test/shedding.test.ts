@@ -1,0 +1,125 @@
+// Shedding is cheap and decided before the expensive work: a tenant's requests and an entity's
+// commands beyond their in-flight caps in the isolate are answered 429 `overloaded` with
+// Retry-After before anything reaches the entity's object, and a command that waited in its
+// entity's queue past ENTITY_MAX_QUEUE_DELAY_MS is answered undecided. Caps in vitest.config.ts:
+// 300 requests per tenant, 250 commands per entity (above any burst the other suites send).
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { CommandEnvelope, EntityRpc } from "../src/core/protocol/entity-protocol.js";
+import { entityObjectName } from "../src/core/protocol/identifiers.js";
+import { InFlight, queueDelayExceeded } from "../src/core/resilience/in-flight.js";
+import { commandsInFlight } from "../edge/entity/entity-routes.js";
+import { tenantsInFlight } from "../edge/tenancy/tenant-auth.js";
+import { newTenant, tenantClient } from "./support/api.js";
+
+const OVERLOADED = "https://factline.dev/problems/overloaded";
+const TENANT_CAP = Number(env.TENANT_MAX_IN_FLIGHT);
+const ENTITY_CAP = Number(env.ENTITY_MAX_IN_FLIGHT);
+
+interface Answer {
+  readonly status: number;
+  readonly retryAfter: string | null;
+  readonly type: string | undefined;
+}
+
+/** Status, Retry-After and problem type of an answer. */
+async function answer(res: Promise<Response>): Promise<Answer> {
+  const r = await res;
+  const body = (await r.json()) as { type?: string };
+  return { status: r.status, retryAfter: r.headers.get("retry-after"), type: body.type };
+}
+
+/**
+ * Occupies `n` places of `key` in an in-flight count, as `n` requests still waiting would (the
+ * test cannot hold hundreds of real requests open at once), and returns their release.
+ */
+function occupy(inFlight: InFlight, key: string, n: number): () => void {
+  for (let i = 0; i < n; i++) expect(inFlight.tryEnter(key, Number.MAX_SAFE_INTEGER)).toBe(true);
+  return () => {
+    for (let i = 0; i < n; i++) inFlight.leave(key);
+  };
+}
+
+describe("shedding before the entity's object", () => {
+  it("answers a command beyond its entity's in-flight cap with 429 overloaded, without reaching the object", async () => {
+    const tenant = await newTenant();
+    const api = tenantClient(tenant.apiKey);
+    const release = occupy(commandsInFlight, entityObjectName(tenant.id, "inventory", "hot"), ENTITY_CAP);
+    try {
+      const shed = await answer(api.command("inventory", "hot", "restock", { quantity: 1 }));
+      expect(shed).toEqual({ status: 429, retryAfter: "1", type: OVERLOADED });
+      // Another entity of the tenant is not held back.
+      expect((await api.command("inventory", "cold", "restock", { quantity: 1 })).status).toBe(200);
+    } finally {
+      release();
+    }
+    expect((await api.get("/v1/entities/inventory/hot")).status).toBe(404);
+    expect((await api.command("inventory", "hot", "restock", { quantity: 1 })).status).toBe(200);
+  });
+
+  it("answers a tenant's request beyond its in-flight cap with 429 overloaded, reads included, other tenants unaffected", async () => {
+    const tenant = await newTenant();
+    const other = await newTenant();
+    const api = tenantClient(tenant.apiKey);
+    const release = occupy(tenantsInFlight, tenant.id, TENANT_CAP);
+    try {
+      expect(await answer(api.get("/v1/views/inventory"))).toEqual({ status: 429, retryAfter: "1", type: OVERLOADED });
+      expect(await answer(api.command("inventory", "any", "restock", { quantity: 1 }))).toMatchObject({ status: 429, type: OVERLOADED });
+      expect((await tenantClient(other.apiKey).get("/v1/views/inventory")).status).toBe(200);
+    } finally {
+      release();
+    }
+    expect((await api.get("/v1/views/inventory")).status).toBe(200);
+    expect(tenantsInFlight.count(tenant.id)).toBe(0);
+  });
+});
+
+describe("shedding by queueing delay", () => {
+  const envelope = (tenant: string, sentAt: number): CommandEnvelope => ({
+    tenant,
+    entityType: "inventory",
+    entityId: "queued",
+    command: "restock",
+    data: { quantity: 1 },
+    idempotencyKey: null,
+    fingerprint: null,
+    expectedVersion: null,
+    causeHlc: null,
+    correlationId: crypto.randomUUID(),
+    causationId: null,
+    traceparent: null,
+    sentAt,
+  });
+
+  it("answers a command that waited past the target undecided, with 429 and Retry-After", async () => {
+    const tenant = `queued-${crypto.randomUUID()}`;
+    const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant, "inventory", "queued"))) as unknown as EntityRpc;
+    const late = await stub.command(envelope(tenant, Date.now() - Number(env.ENTITY_MAX_QUEUE_DELAY_MS) - 1_000));
+    expect(late).toMatchObject({ ok: false, problem: { type: OVERLOADED, status: 429, retryAfter: 1 } });
+    expect(await stub.read({ tenant, entityType: "inventory", entityId: "queued" }, null)).toBeNull();
+    const prompt = await stub.command(envelope(tenant, Date.now()));
+    expect(prompt).toMatchObject({ ok: true, result: { version: 1 } });
+  });
+
+  it("never sheds a command with no send time (internal callers such as sagas)", () => {
+    expect(queueDelayExceeded(undefined, 1_000_000, 10)).toBe(false);
+    expect(queueDelayExceeded(0, 1_000_000, 10)).toBe(true);
+    expect(queueDelayExceeded(999_995, 1_000_000, 10)).toBe(false);
+  });
+});
+
+describe("the in-flight count", () => {
+  it("lets in up to its limit per key, and one more once one leaves", () => {
+    const inFlight = new InFlight();
+    expect(inFlight.tryEnter("a", 2)).toBe(true);
+    expect(inFlight.tryEnter("a", 2)).toBe(true);
+    expect(inFlight.tryEnter("a", 2)).toBe(false);
+    expect(inFlight.tryEnter("b", 2)).toBe(true);
+    inFlight.leave("a");
+    expect(inFlight.tryEnter("a", 2)).toBe(true);
+    inFlight.leave("a");
+    inFlight.leave("a");
+    inFlight.leave("b");
+    expect(inFlight.count("a")).toBe(0);
+  });
+});
