@@ -7,8 +7,16 @@ import type { TaskOutcome } from "../src/core/saga.js";
 import type { Service } from "../cloud/app.js";
 import { chargeRequestSchema } from "./payment-gateway-protocol.js";
 import { paymentGateway } from "./payment-gateway-client.js";
+import { entityIdSchema } from "../src/core/identifiers.js";
+import { commandFingerprint } from "../src/core/fingerprint.js";
+import { entityStub } from "../cloud/stubs.js";
 
-const refundRequestSchema = z.object({ chargeKey: z.string() });
+/**
+ * `paymentId` (with `reason`) names the payment whose charge this is: when the gateway's answer
+ * shows it had approved that charge, the payment records the approval and the refund, so it agrees
+ * with the ledger even when the saga turned round while the charge was in flight.
+ */
+const refundRequestSchema = z.object({ chargeKey: z.string(), paymentId: entityIdSchema.optional(), reason: z.string().min(1).max(500).optional() });
 
 /** `charge {orderId, amount, currency}` → done `{gatewayRef}` or rejected (declined); `refund {chargeKey}` → done. */
 export const paymentGatewayService: Service = {
@@ -28,8 +36,36 @@ export const paymentGatewayService: Service = {
       if (!request.success) return { kind: "rejected", reason: `invalid refund: ${request.error.message}` };
       const answer = await gateway.refund(request.data.chargeKey);
       if (!answer.ok) return answer.kind === "open" ? { kind: "deferred", reason: "the payment gateway's circuit is open", retryAfterMs: answer.retryAfterMs } : { kind: "failed", error: answer.error };
+      const { paymentId, reason } = request.data;
+      if (answer.value.status === "refunded" && answer.value.gatewayRef !== null && paymentId !== undefined) {
+        const recorded = await recordRefund(env, tenant, paymentId, { reason: reason ?? "the charge was refunded", gatewayRef: answer.value.gatewayRef }, idempotencyKey);
+        if (recorded !== null) return { kind: "failed", error: recorded };
+      }
       return { kind: "done", result: answer.value };
     }
     return { kind: "rejected", reason: `the payment gateway has no operation ${operation}` };
   },
 };
+
+/**
+ * Records on the payment that its approved charge was refunded (`refund {reason, gatewayRef}`),
+ * under a key of this compensation so that a retry is a replay. Answers null when recorded, or the
+ * error to retry with (the gateway refund is idempotent, so the whole step can run again).
+ */
+async function recordRefund(env: Env, tenant: string, paymentId: string, data: { reason: string; gatewayRef: string }, callKey: string): Promise<string | null> {
+  const address = { tenant, entityType: "payments", entityId: paymentId };
+  const key = `${callKey}/record`;
+  const outcome = await entityStub(env, address).command({
+    ...address,
+    command: "refund",
+    data,
+    idempotencyKey: key,
+    fingerprint: await commandFingerprint("refund", data),
+    expectedVersion: null,
+    causeHlc: null,
+    correlationId: callKey,
+    causationId: null,
+    traceparent: null,
+  });
+  return outcome.ok ? null : `recording the refund on payment ${paymentId}: ${outcome.problem.detail}`;
+}

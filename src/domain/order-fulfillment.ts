@@ -148,7 +148,9 @@ function charge(o: FulfillmentContext): Task {
     key: "charge",
     // Under the payment's key, the one the settle route uses too: the gateway charges once.
     run: { kind: "call", service: "payment-gateway", operation: "charge", idempotencyKey: chargeKey, data: { reference: o.orderId, amount: o.total, currency: o.currency } },
-    // Refunds the payment's charge whoever made it, or voids the key so a late charge is refused.
-    compensate: { kind: "call", service: "payment-gateway", operation: "refund", data: { chargeKey } },
+    // Refunds the payment's charge whoever made it, or voids the key so a late charge is refused;
+    // a refund that found an approved charge is recorded on the payment (approved, then refunded),
+    // since the saga may have turned round before it recorded the approval.
+    compensate: { kind: "call", service: "payment-gateway", operation: "refund", data: { chargeKey, paymentId: paymentIdFor(o.orderId), reason: "the order was not fulfilled" } },
   };
 }

@@ -46,7 +46,12 @@ export const payments = defineEntity({
     settle: z.object({ chargeKey: z.string().min(1).max(255) }).strict(),
     approve: z.object({ gatewayRef: z.string().min(1).max(128) }).strict(),
     decline: z.object({ reason }).strict(),
-    refund: z.object({ reason }).strict(),
+    /**
+     * `gatewayRef` is present when the gateway's refund found an approved charge under the
+     * payment's key (and refunded it): the payment then records that approval before the refund,
+     * so it agrees with the ledger even when the saga turned round before it recorded the charge.
+     */
+    refund: z.object({ reason, gatewayRef: z.string().min(1).max(128).optional() }).strict(),
   },
   // Settlement is the platform's business (the settle route, the fulfilment saga): a tenant key
   // could otherwise mark a payment approved with no charge at all.
@@ -87,8 +92,17 @@ export const payments = defineEntity({
         // Brings the payment to agree with a gateway whose charge was refunded, or voided before
         // it was made: an approved payment is refunded, one not yet settled (or never submitted)
         // is declined and closed.
-        if (state.status === "approved") return [{ type: "PaymentRefunded", data: command.data }];
-        if (state.status === "none" || state.status === "submitted") return [{ type: "PaymentDeclined", data: command.data }];
+        // is declined and closed, unless the gateway says it had charged it (`gatewayRef`): then the
+        // approval it never recorded comes first, and the refund after it. Only a refund that found
+        // no charge records a decline.
+        if (state.status === "approved") return [{ type: "PaymentRefunded", data: { reason: command.data.reason } }];
+        if (state.status === "submitted" && command.data.gatewayRef !== undefined) {
+          return [
+            { type: "PaymentApproved", data: { gatewayRef: command.data.gatewayRef } },
+            { type: "PaymentRefunded", data: { reason: command.data.reason } },
+          ];
+        }
+        if (state.status === "none" || state.status === "submitted") return [{ type: "PaymentDeclined", data: { reason: command.data.reason } }];
         return [];
     }
   },

@@ -39,6 +39,17 @@ describe("payments", () => {
     scenario(payments).given(submitted, approved, refunded).when("refund", { reason: "r" }).expectEvents([]);
   });
 
+  it("records a charge the gateway approved and then refunded as approved then refunded, not declined", () => {
+    const claimed: PaymentEvent = { type: "SettlementClaimed", data: { chargeKey: paymentChargeKey("o1") } };
+    scenario(payments)
+      .given(submitted, claimed)
+      .when("refund", { reason: "r", gatewayRef: "g1" })
+      .expectEvents([approved, refunded])
+      .expectState({ status: "refunded", gatewayRef: "g1" });
+    scenario(payments).given(submitted, approved).when("refund", { reason: "r", gatewayRef: "g1" }).expectEvents([refunded]);
+    scenario(payments).given(submitted, approved, refunded).when("refund", { reason: "r", gatewayRef: "g1" }).expectEvents([]);
+  });
+
   it("declines a payment refunded before it was settled (its charge was voided)", () => {
     scenario(payments).given(submitted).when("refund", { reason: "r" }).expectEvents([{ type: "PaymentDeclined", data: { reason: "r" } }]);
   });
