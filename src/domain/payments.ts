@@ -32,6 +32,9 @@ export function paymentChargeKey(paymentId: string): string {
 
 const reason = z.string().min(1).max(500);
 
+/** The largest amount a payment accepts (the gateway's limit), in the currency's major unit. */
+export const MAX_PAYMENT_AMOUNT = 1_000_000_000;
+
 export const payments = defineEntity({
   type: "payments",
   initialState: { status: "none", orderId: null, amount: 0, currency: null, chargeKey: null, gatewayRef: null, reason: null } as PaymentState,
@@ -39,7 +42,7 @@ export const payments = defineEntity({
     submit: z
       .object({
         orderId: entityIdSchema,
-        amount: z.number().positive().max(1_000_000_000),
+        amount: z.number().positive().max(MAX_PAYMENT_AMOUNT),
         currency: z.string().regex(/^[A-Z]{3}$/, "an ISO 4217 code such as EUR"),
       })
       .strict(),
