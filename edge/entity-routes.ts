@@ -106,6 +106,12 @@ routes.get("/:type/:id", async (c) => {
   }
   const view = await stubFor(c, target.address).read(target.address, at === undefined ? null : Number(at));
   if (!view) return problemResponse(notFound(target.address));
+  // A version not yet recorded has no state: answering the latest under another number would be
+  // a state the caller did not ask for.
+  if (at !== undefined && Number(at) > view.version) {
+    const { entityType, entityId } = target.address;
+    return problemResponse(problem("not-found", `${entityType} ${entityId} has no version ${at}: its latest is ${view.version}`));
+  }
   return c.json(view, 200, { etag: `"${view.version}"` });
 });
 
