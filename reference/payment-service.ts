@@ -8,6 +8,7 @@ import type { Service } from "../cloud/app.js";
 import { chargeRequestSchema } from "./payment-gateway-protocol.js";
 import { paymentGateway } from "./payment-gateway-client.js";
 import { entityIdSchema } from "../src/core/identifiers.js";
+import { describeFieldErrors, fieldErrors } from "../src/core/entity.js";
 import { commandFingerprint } from "../src/core/fingerprint.js";
 import { entityStub } from "../cloud/stubs.js";
 
@@ -24,7 +25,7 @@ export const paymentGatewayService: Service = {
     const gateway = paymentGateway(env, tenant, 1);
     if (operation === "charge") {
       const request = chargeRequestSchema.safeParse(data);
-      if (!request.success) return { kind: "rejected", reason: `invalid charge: ${request.error.message}` };
+      if (!request.success) return { kind: "rejected", reason: `invalid charge: ${describeFieldErrors(fieldErrors(request.error))}` };
       const answer = await gateway.charge(idempotencyKey, request.data);
       if (!answer.ok) return answer.kind === "open" ? { kind: "deferred", reason: "the payment gateway's circuit is open", retryAfterMs: answer.retryAfterMs } : { kind: "failed", error: answer.error };
       return answer.value.status === "approved"
@@ -33,7 +34,7 @@ export const paymentGatewayService: Service = {
     }
     if (operation === "refund") {
       const request = refundRequestSchema.safeParse(data);
-      if (!request.success) return { kind: "rejected", reason: `invalid refund: ${request.error.message}` };
+      if (!request.success) return { kind: "rejected", reason: `invalid refund: ${describeFieldErrors(fieldErrors(request.error))}` };
       const answer = await gateway.refund(request.data.chargeKey);
       if (!answer.ok) return answer.kind === "open" ? { kind: "deferred", reason: "the payment gateway's circuit is open", retryAfterMs: answer.retryAfterMs } : { kind: "failed", error: answer.error };
       const { paymentId, reason } = request.data;

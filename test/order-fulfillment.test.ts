@@ -88,6 +88,8 @@ describe("order fulfillment", () => {
 
     const settled = await call("/v1/payments/o-4/settle", { method: "POST", headers: { authorization: `Bearer ${tenant.apiKey}` } });
     expect(settled.status).toBe(200);
+    // Whoever recorded it, the answer carries the payment's outcome.
+    expect(await settled.json()).toMatchObject({ payment: { status: "approved", gatewayRef: expect.stringMatching(/^gw_/) } });
 
     expect(await orderEnds(api, "o-4")).toBe("shipped");
     const charges = (await gatewayLedger(tenant.id)).filter((e) => e.reference === "o-4");

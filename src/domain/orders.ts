@@ -77,6 +77,11 @@ export const orders = defineEntity({
     OrderCancelled: event<{ reason: string }>(),
   },
   decide(state, command) {
+    // The rule for every reference entity: a command that needs the entity, sent before it was
+    // created, is refused as `<entity>-not-found`, not described as a transition from "none".
+    if (state.status === "none" && command.type !== "create") {
+      return reject("order-not-found", `there is no such order: create it before you ${command.type} it`);
+    }
     switch (command.type) {
       case "create": {
         if (state.status !== "none") return reject("order-exists", "this order has already been created");

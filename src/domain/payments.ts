@@ -78,14 +78,14 @@ export const payments = defineEntity({
       case "settle":
         // The claim: the first caller fixes the key; the same key again is a no-op (its caller
         // charges under it and the gateway answers the one recorded outcome); another key is refused.
-        if (state.status === "none") return reject("no-payment", "nothing has been submitted");
+        if (state.status === "none") return reject("payment-not-found", "there is no such payment: submit it first");
         if (state.status === "approved") return [];
         if (state.status !== "submitted") return reject("not-submitted", `the payment is ${state.status}`);
         if (state.chargeKey === null) return [{ type: "SettlementClaimed", data: command.data }];
         if (state.chargeKey === command.data.chargeKey) return [];
         return reject("settlement-claimed", "the settlement was claimed under another charge key");
       case "approve":
-        if (state.status === "none") return reject("no-payment", "nothing has been submitted");
+        if (state.status === "none") return reject("payment-not-found", "there is no such payment: submit it first");
         return state.status === "submitted" ? [{ type: "PaymentApproved", data: command.data }] : [];
       case "decline":
         // A decline of a payment never submitted (a compensation that overtook its submission)

@@ -28,6 +28,12 @@ describe("orders", () => {
     expect(refused([{ sku: "a", quantity: 1, unitPrice: 1e9 }])).toMatchObject({ ok: true });
   });
 
+  it("refuses a cancel, confirm or ship of an order that was never created as order-not-found", () => {
+    scenario(orders).given().when("cancel", { reason: "x" }).expectRejection("order-not-found");
+    scenario(orders).given().when("confirm", { paymentId: null }).expectRejection("order-not-found");
+    scenario(orders).given().when("ship", {}).expectRejection("order-not-found");
+  });
+
   it("refuses to create the same order twice", () => {
     scenario(orders).given(created).when("create", { customerId: "c1", items }).expectRejection("order-exists");
   });
