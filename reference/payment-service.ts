@@ -19,7 +19,11 @@ import { entityStub } from "../cloud/stubs.js";
  */
 const refundRequestSchema = z.object({ chargeKey: z.string(), paymentId: entityIdSchema.optional(), reason: z.string().min(1).max(500).optional() });
 
-/** `charge {orderId, amount, currency}` → done `{gatewayRef}` or rejected (declined); `refund {chargeKey}` → done. */
+/**
+ * `charge {orderId, amount, currency}` → done `{gatewayRef}` or rejected (declined);
+ * `refund {chargeKey, paymentId?, reason?}` → done `{status, chargeKey, gatewayRef}`, after
+ * recording the answer on the payment when `paymentId` is given.
+ */
 export const paymentGatewayService: Service = {
   async call(operation, data, { env, tenant, idempotencyKey }): Promise<TaskOutcome> {
     const gateway = paymentGateway(env, tenant, 1);
@@ -38,8 +42,11 @@ export const paymentGatewayService: Service = {
       const answer = await gateway.refund(request.data.chargeKey);
       if (!answer.ok) return answer.kind === "open" ? { kind: "deferred", reason: "the payment gateway's circuit is open", retryAfterMs: answer.retryAfterMs } : { kind: "failed", error: answer.error };
       const { paymentId, reason } = request.data;
-      if (answer.value.status === "refunded" && answer.value.gatewayRef !== null && paymentId !== undefined) {
-        const recorded = await recordRefund(env, tenant, paymentId, { reason: reason ?? "the charge was refunded", gatewayRef: answer.value.gatewayRef }, idempotencyKey);
+      if (paymentId !== undefined) {
+        // After the gateway answered, so the payment records what the ledger now says: approved
+        // and refunded, or (no charge found, the key voided) declined and closed.
+        const refunded = answer.value.status === "refunded" && answer.value.gatewayRef !== null ? { gatewayRef: answer.value.gatewayRef } : {};
+        const recorded = await recordRefund(env, tenant, paymentId, { reason: reason ?? "the charge was refunded", ...refunded }, idempotencyKey);
         if (recorded !== null) return { kind: "failed", error: recorded };
       }
       return { kind: "done", result: answer.value };
@@ -49,11 +56,12 @@ export const paymentGatewayService: Service = {
 };
 
 /**
- * Records on the payment that its approved charge was refunded (`refund {reason, gatewayRef}`),
- * under a key of this compensation so that a retry is a replay. Answers null when recorded, or the
+ * Records the gateway's refund answer on the payment (`refund {reason, gatewayRef?}`: with the
+ * reference when an approved charge was refunded, without when none was found), under a key of
+ * this compensation so that a retry is a replay. Answers null when recorded, or the
  * error to retry with (the gateway refund is idempotent, so the whole step can run again).
  */
-async function recordRefund(env: Env, tenant: string, paymentId: string, data: { reason: string; gatewayRef: string }, callKey: string): Promise<string | null> {
+async function recordRefund(env: Env, tenant: string, paymentId: string, data: { reason: string; gatewayRef?: string }, callKey: string): Promise<string | null> {
   const address = { tenant, entityType: "payments", entityId: paymentId };
   const key = `${callKey}/record`;
   const outcome = await entityStub(env, address).command({

@@ -161,4 +161,35 @@ describe("order fulfillment", () => {
     expect(log.events.map((e) => e.type)).toEqual(["PaymentSubmitted", "PaymentApproved", "PaymentRefunded"]);
     expect(await gatewayLedger(tenant.id)).toMatchObject([{ key: chargeKey, status: "approved", refunded: true }]);
   });
+
+  it("refunds at the gateway a charge the settle route made when the saga compensates the payment", async () => {
+    const { tenant, api } = await stocked({});
+    expect((await api.command("payments", "p-route", "submit", { orderId: "o-route", amount: 9, currency: "EUR" })).status).toBe(200);
+    const settled = await call("/v1/payments/p-route/settle", { method: "POST", headers: { authorization: `Bearer ${tenant.apiKey}` } });
+    expect(settled.status).toBe(200);
+
+    // The payment's compensation (a saga that turned round before it reached its own charge).
+    const undo = await paymentGatewayService.call(
+      "refund",
+      { chargeKey: paymentChargeKey("p-route"), paymentId: "p-route", reason: "the order was not fulfilled" },
+      { env, tenant: tenant.id, idempotencyKey: "saga-route/submit-payment/undo" },
+    );
+    expect(undo.kind).toBe("done");
+    expect((await readEntity(api, "payments", "p-route")).state).toMatchObject({ status: "refunded" });
+    expect(await gatewayLedger(tenant.id)).toMatchObject([{ key: paymentChargeKey("p-route"), status: "approved", refunded: true }]);
+  });
+
+  it("declines a payment and voids its key when the compensation finds no charge, so a late charge is refused", async () => {
+    const { tenant, api } = await stocked({});
+    expect((await api.command("payments", "p-void", "submit", { orderId: "o-void", amount: 9, currency: "EUR" })).status).toBe(200);
+    const undo = await paymentGatewayService.call(
+      "refund",
+      { chargeKey: paymentChargeKey("p-void"), paymentId: "p-void", reason: "the order was not fulfilled" },
+      { env, tenant: tenant.id, idempotencyKey: "saga-void/submit-payment/undo" },
+    );
+    expect(undo.kind).toBe("done");
+    expect((await readEntity(api, "payments", "p-void")).state).toMatchObject({ status: "declined" });
+    const late = await paymentGateway(env, tenant.id, 1).charge(paymentChargeKey("p-void"), { reference: "o-void", amount: 9, currency: "EUR" });
+    expect(late.ok && late.value.status).toBe("declined");
+  });
 });
