@@ -166,7 +166,9 @@ function httpApp(
   // Outermost, so that they also apply to what the inner middleware and the error handlers answer.
   // Referrer-Policy same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on
   // same-origin form posts, which the dashboard's CSRF check (rightly) refuses.
-  const secure = secureHeaders({ referrerPolicy: "same-origin" });
+  // X-Frame-Options DENY (Hono's default is SAMEORIGIN): nothing frames the dashboard or the API
+  // reference, so no page of ours may be framed, even by our own origin (clickjacking).
+  const secure = secureHeaders({ referrerPolicy: "same-origin", xFrameOptions: "DENY" });
   // A WebSocket handshake's 101 has immutable headers, and no browser renders a handshake's answer.
   app.use("*", (c, next) => (c.req.header("upgrade")?.toLowerCase() === "websocket" ? next() : secure(c, next)));
   app.use(

@@ -5,6 +5,7 @@ import { fieldErrors } from "../src/core/model/entity.js";
 import { tenantIdSchema } from "../src/core/protocol/identifiers.js";
 import { problem, problemResponse } from "../src/core/http/problem.js";
 import type { RequestScope } from "../src/core/http/request-scope.js";
+import { readJsonBody } from "../src/core/http/request-body.js";
 import { gatewayControlsSchema } from "./payment-gateway-protocol.js";
 import { gatewayStub } from "./payment-gateway-client.js";
 
@@ -14,9 +15,10 @@ export const gatewayAdminRoutes = new Hono<{ Bindings: Env; Variables: RequestSc
 gatewayAdminRoutes.get("/gateway/:merchant/controls", (c) => forward(c.env, c.req.param("merchant"), "GET", "/controls"));
 gatewayAdminRoutes.get("/gateway/:merchant/ledger", (c) => forward(c.env, c.req.param("merchant"), "GET", "/ledger"));
 gatewayAdminRoutes.put("/gateway/:merchant/controls", async (c) => {
-  const body = await c.req.json<unknown>().catch(() => undefined);
-  if (body === undefined) return problemResponse(problem("malformed-request", "the body must be JSON"));
-  const parsed = gatewayControlsSchema.safeParse(body);
+  // The same body rules as every other JSON route (size, media type, charset, coding, strict JSON).
+  const body = await readJsonBody(c.req.raw);
+  if (!body.ok) return problemResponse(body.problem);
+  const parsed = gatewayControlsSchema.safeParse(body.value);
   if (!parsed.success) return problemResponse(problem("validation-failed", "the controls are invalid", { errors: fieldErrors(parsed.error) }));
   return forward(c.env, c.req.param("merchant"), "PUT", "/controls", parsed.data);
 });

@@ -9,6 +9,7 @@ import {
   refundResponseSchema,
   type ChargeRequest,
   type ChargeResponse,
+  type RefundResponse,
 } from "./payment-gateway-protocol.js";
 
 const BACKOFF: BackoffPolicy = { baseMs: 100, maxMs: 2_000 };
@@ -23,7 +24,7 @@ export function gatewayStub(env: Env, tenant: string): DurableObjectStub {
 
 export interface PaymentGatewayClient {
   charge(idempotencyKey: string, request: ChargeRequest): Promise<Guarded<ChargeResponse>>;
-  refund(chargeKey: string): Promise<Guarded<{ status: string }>>;
+  refund(chargeKey: string): Promise<Guarded<RefundResponse>>;
 }
 
 export function paymentGateway(env: Env, tenant: string, attempts: number): PaymentGatewayClient {

@@ -20,7 +20,13 @@ export const chargeResponseSchema = z.discriminatedUnion("status", [
 ]);
 export type ChargeResponse = z.infer<typeof chargeResponseSchema>;
 
-export const refundResponseSchema = z.object({ status: z.enum(["refunded", "voided", "nothing-to-refund"]), chargeKey: z.string() });
+/** `gatewayRef` names the approved charge a `refunded` answer refunded (null for the others). */
+export const refundResponseSchema = z.object({
+  status: z.enum(["refunded", "voided", "nothing-to-refund"]),
+  chargeKey: z.string(),
+  gatewayRef: z.string().nullable().default(null),
+});
+export type RefundResponse = z.infer<typeof refundResponseSchema>;
 
 /** The simulator's knobs: latency, injected failures, and a decline rule. Defaults approve all. */
 export const gatewayControlsSchema = z

@@ -136,7 +136,7 @@ export class PaymentGatewaySim extends DurableObject<Env> {
     }
     if (seen.status !== "approved") return Response.json({ status: seen.status === "voided" ? "voided" : "nothing-to-refund", chargeKey });
     if (seen.refunded_at === null) this.ctx.storage.sql.exec("UPDATE ledger SET refunded_at = ? WHERE key = ?", Date.now(), chargeKey);
-    return Response.json({ status: "refunded", chargeKey });
+    return Response.json({ status: "refunded", chargeKey, gatewayRef: seen.gateway_ref });
   }
 
   async #setControls(request: Request): Promise<Response> {

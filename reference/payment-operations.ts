@@ -28,7 +28,7 @@ export const paymentOperations: readonly Operation[] = [
     operationId: "payments.settle",
     summary: "settle a submitted payment through the guarded gateway",
     description:
-      "Claims the settlement through the payment entity, then charges under the payment's own key (the one the fulfilment saga uses too), so the gateway charges at most once. 422 `not-submitted` when the payment is settled, refunded or closed.",
+      "Claims the settlement through the payment entity, then charges under the payment's own key (the one the fulfilment saga uses too), so the gateway charges at most once. 200 answers `{version, events, payment: {status, gatewayRef, reason}}`: the payment's outcome, even when the saga recorded it first and this request recorded no event. 422 `not-submitted` when the payment is settled, refunded or closed.",
     tag: "payments",
     auth: "tenant",
     parameters: [{ name: "id", in: "path", schema: z.string() }],

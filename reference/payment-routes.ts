@@ -56,7 +56,15 @@ paymentRoutes.post("/:id/settle", async (c) => {
   const data = verdict.status === "approved" ? { gatewayRef: verdict.gatewayRef } : { reason: verdict.reason };
   const outcome = await send(c, stub, address, command, data, `${chargeKey}/${command}`);
   if (!outcome.ok) return problemResponse(outcome.problem);
-  return c.json(outcome.result, 200, { etag: `"${outcome.result.version}"` });
+  // The outcome is the payment's, not this request's events: a settle racing the saga may record
+  // nothing itself (the saga got there first), and its caller still needs to know how it ended.
+  const settled = await stub.read(address, null);
+  const after = (settled?.state ?? payment) as PaymentState;
+  return c.json(
+    { ...outcome.result, payment: { status: after.status, gatewayRef: after.gatewayRef, reason: after.reason } },
+    200,
+    { etag: `"${settled?.version ?? outcome.result.version}"` },
+  );
 });
 
 async function send(

@@ -48,6 +48,15 @@ describe("client-keyed lookups", () => {
     expect((await api.get("/v1/views/orders?status=pending")).status).toBe(200);
   });
 
+  it("refuses view filter values no row can have (a customer id outside the id grammar, an unknown status)", async () => {
+    const { api } = await setup();
+    for (const query of ["customerId=a%20b", `customerId=${"c".repeat(129)}`, "status=nope", "status=PENDING"]) {
+      const res = await api.get(`/v1/views/orders?${query}`);
+      expect({ query, problem: await problemOf(res) }).toMatchObject({ query, problem: { status: 400, type: "https://factline.dev/problems/validation-failed" } });
+    }
+    expect((await api.get("/v1/views/orders?customerId=c-1&status=cancelled")).status).toBe(200);
+  });
+
   it("answers 404 for commands and entity types named like Object.prototype members", async () => {
     const { api } = await setup();
     for (const command of ["constructor", "__proto__", "toString", "hasOwnProperty"]) {

@@ -203,6 +203,15 @@ describe("memory image and snapshots", () => {
     expect(past.headers.get("etag")).toBe('"2"');
     expect(await past.json()).toMatchObject({ version: 2, state: { onHand: 5, reserved: 2, shipped: 0 } });
   });
+
+  it("refuses a version not yet recorded instead of answering the latest under it", async () => {
+    const { api } = await setup();
+    await api.command("inventory", "tf", "restock", { quantity: 5 });
+    const future = await api.get("/v1/entities/inventory/tf?at=2");
+    expect(future.status).toBe(404);
+    expect(await future.json()).toMatchObject({ type: "https://factline.dev/problems/not-found", detail: expect.stringContaining("no version 2") });
+    expect((await api.get("/v1/entities/inventory/tf?at=1")).status).toBe(200);
+  });
 });
 
 describe("schema evolution", () => {

@@ -22,8 +22,14 @@ describe("If-Match", () => {
     expect(parseIfMatch('"abc", W/"7", "07"')).toEqual({ kind: "versions", versions: [] });
   });
 
+  it("ignores empty list elements before and after the tags alike", () => {
+    for (const value of ['"4",', ', "4"', ',,"4" , ,', ' , "4", , "5" ']) {
+      expect(parseIfMatch(value), value).toMatchObject({ kind: "versions", versions: expect.arrayContaining([4]) });
+    }
+  });
+
   it("refuses what is not an If-Match value", () => {
-    for (const value of ["", "7", '"7', '*, "7"', '"7" "8"', 'w/"7"', '"a"b"', '"7";', "x".repeat(2000)]) {
+    for (const value of ["", ",", " , ,", "7", '"7', '*, "7"', '"7" "8"', 'w/"7"', '"a"b"', '"7";', "x".repeat(2000)]) {
       expect(parseIfMatch(value), value).toBeUndefined();
     }
   });

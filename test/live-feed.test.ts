@@ -83,6 +83,16 @@ async function readSse(res: Response, count: number): Promise<SseMessage[]> {
 }
 
 describe("server-sent events", () => {
+  it("answers the JSON page when the client refuses event streams (q=0) or prefers JSON", async () => {
+    const api = tenantClient((await newTenant()).apiKey);
+    await api.command("inventory", "neg", "restock", { quantity: 1 });
+    for (const accept of ["text/event-stream;q=0, application/json", "application/json, text/event-stream;q=0.5", "*/*"]) {
+      const res = await api.get("/v1/entities/inventory/neg/events", { accept });
+      expect({ accept, type: res.headers.get("content-type") }).toEqual({ accept, type: expect.stringContaining("application/json") });
+      await res.body?.cancel();
+    }
+  });
+
   it("streams the backlog after ?after= and then new events, each as a plain message with its seq as id", async () => {
     const tenant = await newTenant();
     const api = tenantClient(tenant.apiKey);

@@ -1,6 +1,10 @@
 // The order-fulfillment saga through real bindings: facts travel from the entities through the
 // queue to the saga's own object, which drives the entities and the (simulated) payment gateway.
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { paymentGateway } from "../reference/payment-gateway-client.js";
+import { paymentGatewayService } from "../reference/payment-service.js";
+import { paymentChargeKey } from "../src/domain/payments.js";
 import { call, eventually, newTenant, tenantClient } from "./support/api.js";
 import { adminCall, gatewayLedger, orderEnds, readEntity, sagaId, setGateway } from "./support/sagas.js";
 
@@ -84,6 +88,8 @@ describe("order fulfillment", () => {
 
     const settled = await call("/v1/payments/o-4/settle", { method: "POST", headers: { authorization: `Bearer ${tenant.apiKey}` } });
     expect(settled.status).toBe(200);
+    // Whoever recorded it, the answer carries the payment's outcome.
+    expect(await settled.json()).toMatchObject({ payment: { status: "approved", gatewayRef: expect.stringMatching(/^gw_/) } });
 
     expect(await orderEnds(api, "o-4")).toBe("shipped");
     const charges = (await gatewayLedger(tenant.id)).filter((e) => e.reference === "o-4");
@@ -130,5 +136,60 @@ describe("order fulfillment", () => {
     const forced = await adminCall(`/admin/sagas/${id}/compensate`, { method: "POST" });
     expect(forced.status).toBe(409);
     expect(((await forced.json()) as { detail: string }).detail).toContain("point of no return");
+  });
+
+  it("records a payment as refunded, not declined, when the compensation refunds a charge the saga never recorded", async () => {
+    // The race of a cancel while the charge is in flight: the gateway approved the charge under the
+    // payment's key, but the saga turned round before it recorded the approval. Its compensations
+    // then run in order: the charge's refund at the gateway, then the payment's own refund.
+    const { tenant, api } = await stocked({});
+    expect((await api.command("payments", "p-race", "submit", { orderId: "o-race", amount: 7, currency: "EUR" })).status).toBe(200);
+    const chargeKey = paymentChargeKey("p-race");
+    const charged = await paymentGateway(env, tenant.id, 1).charge(chargeKey, { reference: "o-race", amount: 7, currency: "EUR" });
+    expect(charged.ok && charged.value.status).toBe("approved");
+
+    const refund = await paymentGatewayService.call(
+      "refund",
+      { chargeKey, paymentId: "p-race", reason: "the order was not fulfilled" },
+      { env, tenant: tenant.id, idempotencyKey: "saga-race/charge/undo" },
+    );
+    expect(refund.kind).toBe("done");
+
+    const { state } = await readEntity(api, "payments", "p-race");
+    expect(state).toMatchObject({ status: "refunded", gatewayRef: charged.ok && charged.value.status === "approved" ? charged.value.gatewayRef : null });
+    const log = (await (await api.get("/v1/entities/payments/p-race/events")).json()) as { events: { type: string }[] };
+    expect(log.events.map((e) => e.type)).toEqual(["PaymentSubmitted", "PaymentApproved", "PaymentRefunded"]);
+    expect(await gatewayLedger(tenant.id)).toMatchObject([{ key: chargeKey, status: "approved", refunded: true }]);
+  });
+
+  it("refunds at the gateway a charge the settle route made when the saga compensates the payment", async () => {
+    const { tenant, api } = await stocked({});
+    expect((await api.command("payments", "p-route", "submit", { orderId: "o-route", amount: 9, currency: "EUR" })).status).toBe(200);
+    const settled = await call("/v1/payments/p-route/settle", { method: "POST", headers: { authorization: `Bearer ${tenant.apiKey}` } });
+    expect(settled.status).toBe(200);
+
+    // The payment's compensation (a saga that turned round before it reached its own charge).
+    const undo = await paymentGatewayService.call(
+      "refund",
+      { chargeKey: paymentChargeKey("p-route"), paymentId: "p-route", reason: "the order was not fulfilled" },
+      { env, tenant: tenant.id, idempotencyKey: "saga-route/submit-payment/undo" },
+    );
+    expect(undo.kind).toBe("done");
+    expect((await readEntity(api, "payments", "p-route")).state).toMatchObject({ status: "refunded" });
+    expect(await gatewayLedger(tenant.id)).toMatchObject([{ key: paymentChargeKey("p-route"), status: "approved", refunded: true }]);
+  });
+
+  it("declines a payment and voids its key when the compensation finds no charge, so a late charge is refused", async () => {
+    const { tenant, api } = await stocked({});
+    expect((await api.command("payments", "p-void", "submit", { orderId: "o-void", amount: 9, currency: "EUR" })).status).toBe(200);
+    const undo = await paymentGatewayService.call(
+      "refund",
+      { chargeKey: paymentChargeKey("p-void"), paymentId: "p-void", reason: "the order was not fulfilled" },
+      { env, tenant: tenant.id, idempotencyKey: "saga-void/submit-payment/undo" },
+    );
+    expect(undo.kind).toBe("done");
+    expect((await readEntity(api, "payments", "p-void")).state).toMatchObject({ status: "declined" });
+    const late = await paymentGateway(env, tenant.id, 1).charge(paymentChargeKey("p-void"), { reference: "o-void", amount: 9, currency: "EUR" });
+    expect(late.ok && late.value.status).toBe("declined");
   });
 });

@@ -2,6 +2,8 @@
 // so refusing one body must leave it able to read the next.
 import { describe, expect, it } from "vitest";
 import { readJsonBody } from "../src/core/http/request-body.js";
+import { adminCall } from "./support/sagas.js";
+import { newTenant, tenantClient } from "./support/api.js";
 
 const post = (body: BodyInit) => new Request("https://factline.test/", { method: "POST", headers: { "content-type": "application/json" }, body });
 
@@ -49,5 +51,34 @@ describe("request bodies", () => {
   it("reads a deeply nested body without exhausting the stack", async () => {
     const deep = "[".repeat(20_000) + "]".repeat(20_000);
     expect(await readJsonBody(post(deep))).toMatchObject({ ok: true });
+  });
+
+  it("refuses a JSON body sent with a content coding, which would be recorded undecoded", async () => {
+    const api = tenantClient((await newTenant()).apiKey);
+    for (const coding of ["br", "gzip", "identity, gzip"]) {
+      const res = await api.command("inventory", "s1", "restock", { quantity: 1 }, { "content-encoding": coding });
+      expect({ coding, status: res.status, type: ((await res.json()) as { type: string }).type }).toEqual({ coding, status: 415, type: "https://factline.dev/problems/unsupported-media-type" });
+    }
+    expect((await api.command("inventory", "s1", "restock", { quantity: 1 }, { "content-encoding": "identity" })).status).toBe(200);
+  });
+
+  it("refuses a JSON body declared in a charset other than UTF-8, and reads one declared as UTF-8", async () => {
+    const api = tenantClient((await newTenant()).apiKey);
+    for (const contentType of ["application/json; charset=iso-8859-1", "application/json;charset=\"utf-16\"", "application/json; charset="]) {
+      const res = await api.command("inventory", "s1", "restock", { quantity: 1 }, { "content-type": contentType });
+      expect({ contentType, status: res.status }).toEqual({ contentType, status: 415 });
+    }
+    for (const contentType of ["application/json; charset=utf-8", "application/json; charset=\"UTF-8\""]) {
+      expect((await api.command("inventory", "s1", "restock", { quantity: 1 }, { "content-type": contentType })).status).toBe(200);
+    }
+  });
+
+  it("applies the same body rules to the gateway controls an operator sets", async () => {
+    const res = await adminCall("/admin/gateway/some-tenant/controls", {
+      method: "PUT",
+      headers: { "content-type": "application/json", "content-encoding": "gzip" },
+      body: JSON.stringify({ latencyMs: 0 }),
+    });
+    expect(res.status).toBe(415);
   });
 });

@@ -184,7 +184,13 @@ describe("saga delivery", () => {
     expect(after.slice(0, before.length)).toEqual(before);
     expect(after.filter((t) => t === "SagaStarted")).toHaveLength(1);
     expect((await log(api, "inventory", "box")).map((e) => e.type)).toEqual(["Restocked", "Reserved", "Released"]);
-    expect((await log(api, "payments", "o-1")).map((e) => e.type)).toEqual(["PaymentSubmitted", "SettlementClaimed", "PaymentDeclined"]);
-    expect((await gatewayLedger(tenant.id)).filter((e) => e.status === "approved" && !e.refunded)).toEqual([]);
+    // A failing gateway may have charged before its answer was lost: the payment then records the
+    // charge and its refund, as the ledger does; with no charge made, it is declined.
+    const ledger = await gatewayLedger(tenant.id);
+    expect(ledger.filter((e) => e.status === "approved" && !e.refunded)).toEqual([]);
+    const charged = ledger.some((e) => e.status === "approved" && e.refunded);
+    expect((await log(api, "payments", "o-1")).map((e) => e.type)).toEqual(
+      charged ? ["PaymentSubmitted", "SettlementClaimed", "PaymentApproved", "PaymentRefunded"] : ["PaymentSubmitted", "SettlementClaimed", "PaymentDeclined"],
+    );
   }, 60_000);
 });

@@ -175,7 +175,7 @@ describe("every response", () => {
     for (const res of [await call("/healthz"), await call("/v1/entities/inventory/x"), await call("/nowhere")]) {
       expect(res.headers.get("x-content-type-options")).toBe("nosniff");
       expect(res.headers.get("strict-transport-security")).toContain("max-age=");
-      expect(res.headers.get("x-frame-options")).toBe("SAMEORIGIN");
+      expect(res.headers.get("x-frame-options")).toBe("DENY");
       expect(res.headers.get("referrer-policy")).toBe("same-origin");
     }
   });

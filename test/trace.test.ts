@@ -45,4 +45,29 @@ describe("trace context", () => {
     const line = logLines(log).find((l) => l.msg === "request" && l.requestId === "req-42");
     expect(line).toMatchObject({ tenant: tenant.id, entityType: "inventory", entityId: "sku-u", traceId, status: 200, method: "POST" });
   });
+
+  it("starts a new trace for an invalid traceparent (all-zero parent or trace id, version ff) instead of continuing it", async () => {
+    const tenant = await newTenant("trace");
+    const api = tenantClient(tenant.apiKey);
+    const invalid = [
+      `00-${TRACE_ID}-0000000000000000-01`,
+      "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+      `ff-${TRACE_ID}-00f067aa0ba902b7-01`,
+      `00-${TRACE_ID}-00f067aa0ba902b7-01-extra`,
+    ];
+    for (const [i, traceparent] of invalid.entries()) {
+      const res = await api.command("inventory", `sku-bad-${i}`, "restock", { quantity: 1 }, { traceparent });
+      expect(res.status).toBe(200);
+      expect({ traceparent, answered: res.headers.get("traceparent") }).toEqual({ traceparent, answered: expect.not.stringContaining(TRACE_ID) });
+      const page = (await (await api.get(`/v1/entities/inventory/sku-bad-${i}/events`)).json()) as { events: { meta: { traceparent: string } }[] };
+      expect(page.events[0]?.meta.traceparent).toMatch(/^00-(?!0{32})[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+      expect(page.events[0]?.meta.traceparent).not.toContain(TRACE_ID);
+    }
+  });
+
+  it("continues a trace sent in a later version with extra fields, answering in version 00", async () => {
+    const api = tenantClient((await newTenant("trace")).apiKey);
+    const res = await api.command("inventory", "sku-v1", "restock", { quantity: 1 }, { traceparent: `01-${TRACE_ID}-00f067aa0ba902b7-01-what-comes-next` });
+    expect(res.headers.get("traceparent")).toMatch(new RegExp(`^00-${TRACE_ID}-[0-9a-f]{16}-01$`));
+  });
 });

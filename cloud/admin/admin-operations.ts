@@ -140,8 +140,9 @@ export const adminOperations: readonly Operation[] = [
     path: "/admin/dead-letters",
     operationId: "admin.deadLetters.list",
     summary: "facts the consumer gave up on, not yet replayed",
-    parameters: [{ name: "tenant", in: "query", schema: tenantIdSchema }],
+    parameters: [{ name: "tenant", in: "query", schema: z.union([tenantIdSchema, z.literal("(unknown)")]), description: "a tenant id, or (unknown) for letters that named no valid tenant" }],
     responses: { 200: { description: "the dead letters", content: { kind: "json", schema: z.object({ items: z.array(deadLetter) }) } } },
+    problems: [400],
   }),
   op({
     method: "post",

@@ -8,7 +8,7 @@ import { fieldErrors } from "../../src/core/model/entity.js";
 import { tenantIdSchema } from "../../src/core/protocol/identifiers.js";
 import { problem, problemResponse } from "../../src/core/http/problem.js";
 import { readJsonBody } from "../../src/core/http/request-body.js";
-import { listDeadLetters, replayDeadLetter } from "../consumer/dead-letters.js";
+import { listDeadLetters, replayDeadLetter, UNKNOWN_TENANT } from "../consumer/dead-letters.js";
 import { acknowledgeParkedFact, listParkedFacts } from "../consumer/parked-facts.js";
 import type { Db } from "../projections/projection.js";
 import { projectionLag } from "../projections/projection-lag.js";
@@ -110,8 +110,12 @@ platformAdminRoutes.route("/tenants", tenantPolicyRoutes);
 
 platformAdminRoutes.get("/dead-letters", async (c) => {
   const db: Db = drizzle(c.env.DB);
-  // Any string: a letter that is no Factline fact is filed under the tenant it claimed, or "(unknown)".
-  return c.json({ items: await listDeadLetters(db, c.req.query("tenant") ?? null, 200) });
+  // A tenant id, or UNKNOWN_TENANT for letters that named no valid tenant; anything else is 400,
+  // as on /admin/sagas, rather than an empty list.
+  const requested = c.req.query("tenant");
+  const tenant = requested === UNKNOWN_TENANT ? UNKNOWN_TENANT : tenantQuery(requested);
+  if (tenant instanceof Response) return tenant;
+  return c.json({ items: await listDeadLetters(db, tenant, 200) });
 });
 
 platformAdminRoutes.post("/dead-letters/:id/replay", async (c) => {

@@ -10,15 +10,24 @@ import {
   queueMessageBytes,
   type FactCloudEvent,
 } from "../../src/core/protocol/cloud-event.js";
+import { tenantIdSchema } from "../../src/core/protocol/identifiers.js";
 import type { Db } from "../projections/projection.js";
 import { deadLetters } from "../schema.js";
+
+/**
+ * The tenant a dead letter is filed under when its body names no valid tenant (a message that is no
+ * Factline fact): listable as `?tenant=(unknown)`, and never a tenant id (parentheses are outside
+ * the tenant grammar), so no tenant's letters mix with it.
+ */
+export const UNKNOWN_TENANT = "(unknown)";
 
 export async function recordDeadLetter(db: Db, message: Message<unknown>, projection: string | null, error: string): Promise<void> {
   const body = message.body as Partial<FactCloudEvent> | null;
   const field = (v: unknown, fallback: string) => (typeof v === "string" && v.length > 0 ? v : fallback);
   const row = {
     id: field(body?.id, message.id),
-    tenantId: field(body?.tenant, "(unknown)"),
+    // Only a tenant id files it under a tenant, so every listed tenant is one `?tenant=` can name.
+    tenantId: tenantIdSchema.safeParse(body?.tenant).success ? field(body?.tenant, UNKNOWN_TENANT) : UNKNOWN_TENANT,
     projection,
     entityType: field(body?.entitytype, "(unknown)"),
     entityId: field(body?.entityid, "(unknown)"),

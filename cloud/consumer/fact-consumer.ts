@@ -4,6 +4,7 @@
 // itself, and isolates failures per entity: those retry with growing delay and, after the last
 // attempt, are recorded as dead letters with their error. Applied facts are acknowledged to their
 // entity, which bounds how far the edge runs ahead of the cloud tier.
+import { describeFieldErrors, fieldErrors } from "../../src/core/model/entity.js";
 import { drizzle } from "drizzle-orm/d1";
 import { backoffDelay } from "../../src/core/resilience/backoff.js";
 import { cloudEventSchema, fromCloudEvent } from "../../src/core/protocol/cloud-event.js";
@@ -205,7 +206,7 @@ async function groupByEntity(db: Db, app: CloudApp, messages: readonly Message<u
     const parsed = cloudEventSchema.safeParse(message.body);
     if (!parsed.success) {
       // Not ours, or corrupted: retrying cannot help.
-      await recordDeadLetter(db, message, null, `not a Factline fact: ${parsed.error.message}`);
+      await recordDeadLetter(db, message, null, `not a Factline fact: ${describeFieldErrors(fieldErrors(parsed.error))}`);
       message.ack();
       continue;
     }

@@ -24,7 +24,7 @@ export function viewOperations(projections: readonly Projection[]): Operation[] 
       parameters: [
         consistency,
         { name: "limit", in: "query", schema: z.string().regex(/^\d{1,4}$/), description: "1-500, default 100" },
-        ...Object.entries(p.filters).map(([name, description]): Parameter => ({ name, in: "query", schema: z.string(), description })),
+        ...Object.entries(p.filters).map(([name, schema]): Parameter => ({ name, in: "query", schema, description: schema.description ?? name })),
       ],
       responses: { 200: { description: "the rows", content: { kind: "json", schema: z.object({ items: z.array(z.record(z.string(), z.unknown())) }) }, headers: ["factline-stale"] } },
       problems: [400, 404],

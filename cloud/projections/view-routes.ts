@@ -41,6 +41,15 @@ routes.get("/:view", async (c) => {
       }),
     );
   }
+  // A value no row can have (a customer id outside the id grammar, a status that does not exist)
+  // is the client's mistake, answered as such rather than with an empty list.
+  const invalid = [...query].flatMap(([name, value]) => {
+    const parsed = projection.filters[name]?.safeParse(value);
+    return parsed && !parsed.success ? [{ path: name, message: parsed.error.issues[0]?.message ?? "invalid" }] : [];
+  });
+  if (invalid.length > 0) {
+    return problemResponse(problem("validation-failed", `invalid filter ${invalid.map((e) => e.path).join(", ")}`, { errors: invalid }));
+  }
   const db: Db = drizzle(c.env.DB);
   const fresh = await awaitConsistency(c, db, projection);
   if (fresh instanceof Response) return fresh;

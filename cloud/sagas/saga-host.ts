@@ -5,6 +5,7 @@
 // re-arms for the next retry or stage deadline. After a restart it folds its log and carries on.
 // Every task's action carries an idempotency key derived from (saga id, task), so a retry or a
 // second drive never executes a step twice.
+import { describeFieldErrors } from "../../src/core/model/entity.js";
 import { DurableObject } from "cloudflare:workers";
 import { drizzle } from "drizzle-orm/d1";
 import { sql } from "drizzle-orm";
@@ -244,7 +245,7 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
   async #command(address: SagaAddress, action: Extract<DueTask["action"], { kind: "command" }>, key: string): Promise<TaskOutcome> {
     const entity = this.#app.entities.get(action.entityType);
     const parsed = entity?.parseCommand(action.command, action.data);
-    if (!parsed?.ok) return { kind: "rejected", reason: `invalid ${action.entityType}.${action.command}: ${JSON.stringify(parsed?.errors ?? "unknown")}` };
+    if (!parsed?.ok) return { kind: "rejected", reason: `invalid ${action.entityType}.${action.command}: ${parsed ? describeFieldErrors(parsed.errors) : "no such command"}` };
     const stub = entityStub(this.env, { tenant: address.tenant, entityType: action.entityType, entityId: action.entityId });
     const fingerprint = await commandFingerprint(action.command, action.data);
     const envelope = {

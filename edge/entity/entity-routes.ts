@@ -123,6 +123,12 @@ routes.get("/:type/:id", async (c) => {
   }
   const view = await stubFor(c, target.address).read(target.address, at === undefined ? null : Number(at));
   if (!view) return problemResponse(notFound(target.address));
+  // A version not yet recorded has no state: answering the latest under another number would be
+  // a state the caller did not ask for.
+  if (at !== undefined && Number(at) > view.version) {
+    const { entityType, entityId } = target.address;
+    return problemResponse(problem("not-found", `${entityType} ${entityId} has no version ${at}: its latest is ${view.version}`));
+  }
   return c.json(view, 200, { etag: `"${view.version}"` });
 });
 
@@ -175,6 +181,22 @@ function notFound(a: EntityAddress): Problem {
   return problem("not-found", `no ${a.entityType} ${a.entityId}`);
 }
 
-function acceptsEventStream(accept: string | undefined): boolean {
-  return accept !== undefined && accept.toLowerCase().includes("text/event-stream");
+/**
+ * Whether the client asked for the log as Server-Sent Events: `text/event-stream` named in
+ * `Accept` with a non-zero weight no lower than JSON's (RFC 9110 §12.5.1: `q=0` means "not
+ * acceptable"). A wildcard alone never opens a stream: a plain client gets the JSON page.
+ */
+export function acceptsEventStream(accept: string | undefined): boolean {
+  if (accept === undefined) return false;
+  const ranges = accept.split(",").flatMap((element) => {
+    const [range = "", ...parameters] = element.split(";").map((p) => p.trim().toLowerCase());
+    if (range === "") return [];
+    const q = parameters.find((p) => p.startsWith("q="));
+    const weight = q === undefined ? 1 : Number(q.slice(2));
+    return [{ range, weight: Number.isFinite(weight) ? weight : 0 }];
+  });
+  const sse = ranges.find((r) => r.range === "text/event-stream");
+  if (sse === undefined || sse.weight <= 0) return false;
+  const json = ranges.find((r) => r.range === "application/json") ?? ranges.find((r) => r.range === "application/*") ?? ranges.find((r) => r.range === "*/*");
+  return json === undefined || sse.weight >= json.weight;
 }

@@ -130,10 +130,11 @@ function submitPayment(o: FulfillmentContext): Task {
   return {
     key: "submit-payment",
     run: { kind: "command", entityType: "payments", entityId: id, command: "submit", data: { orderId: o.orderId, amount: o.total, currency: o.currency } },
-    // Runs after the charge was refunded or voided (an older stage compensates later): an approved
-    // payment becomes refunded, any other is declined, and one never submitted is closed so that a
-    // late submission is refused.
-    compensate: { kind: "command", entityType: "payments", entityId: id, command: "refund", data: { reason: "the order was not fulfilled" } },
+    // Refunds (or voids) the payment's key at the gateway and records the answer on the payment:
+    // approved then refunded when a charge was found — whoever made it, the saga or the settle
+    // route, even one this saga never saw —, else declined; one never submitted is closed so that
+    // a late submission is refused.
+    compensate: { kind: "call", service: "payment-gateway", operation: "refund", data: { chargeKey: paymentChargeKey(id), paymentId: id, reason: "the order was not fulfilled" } },
   };
 }
 
@@ -148,7 +149,9 @@ function charge(o: FulfillmentContext): Task {
     key: "charge",
     // Under the payment's key, the one the settle route uses too: the gateway charges once.
     run: { kind: "call", service: "payment-gateway", operation: "charge", idempotencyKey: chargeKey, data: { reference: o.orderId, amount: o.total, currency: o.currency } },
-    // Refunds the payment's charge whoever made it, or voids the key so a late charge is refused.
-    compensate: { kind: "call", service: "payment-gateway", operation: "refund", data: { chargeKey } },
+    // Refunds the payment's charge whoever made it, or voids the key so a late charge is refused;
+    // a refund that found an approved charge is recorded on the payment (approved, then refunded),
+    // since the saga may have turned round before it recorded the approval.
+    compensate: { kind: "call", service: "payment-gateway", operation: "refund", data: { chargeKey, paymentId: paymentIdFor(o.orderId), reason: "the order was not fulfilled" } },
   };
 }

@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { defineEntity, event, reject, type EventsOf } from "../core/model/entity.js";
 import { entityIdSchema } from "../core/protocol/identifiers.js";
+import { MAX_PAYMENT_AMOUNT } from "./payments.js";
 
 export type OrderStatus = "pending" | "confirmed" | "shipped" | "cancelled";
 
@@ -11,9 +12,24 @@ const line = z
   .object({
     sku: entityIdSchema,
     quantity: z.number().int().positive().max(1_000_000),
-    unitPrice: z.number().nonnegative().max(1_000_000_000),
+    // In the currency's major unit with at most two decimals (cents): a price the payment can
+    // carry exactly, so the order's total is what is charged.
+    unitPrice: z
+      .number()
+      .nonnegative()
+      .max(MAX_PAYMENT_AMOUNT)
+      .refine((price) => Math.abs(price * 100 - Math.round(price * 100)) < 1e-6, "at most two decimals (whole cents)"),
   })
   .strict();
+
+/**
+ * An order's total in cents: the sum of quantity × unit price, computed in whole cents so that it
+ * is exact (unit prices carry at most two decimals; quantities and lines are bounded, so the sum
+ * stays far below 2^53).
+ */
+function totalCents(items: readonly { quantity: number; unitPrice: number }[]): number {
+  return items.reduce((sum, i) => sum + i.quantity * Math.round(i.unitPrice * 100), 0);
+}
 
 export interface OrderLine {
   readonly sku: string;
@@ -40,7 +56,12 @@ export const orders = defineEntity({
           .array(line)
           .min(1)
           .max(50)
-          .refine((items) => new Set(items.map((i) => i.sku)).size === items.length, "each SKU at most once"),
+          .refine((items) => new Set(items.map((i) => i.sku)).size === items.length, "each SKU at most once")
+          // An order that cannot be paid is refused here, not cancelled by its saga after it
+          // reserved stock: the total must be one its payment accepts (more than 0, at most
+          // MAX_PAYMENT_AMOUNT), and an order for nothing would ship without any payment.
+          .refine((items) => totalCents(items) > 0, "the order's total must be more than 0")
+          .refine((items) => totalCents(items) <= MAX_PAYMENT_AMOUNT * 100, `the order's total must be at most ${MAX_PAYMENT_AMOUNT}, the most a payment accepts`),
       })
       .strict(),
     confirm: z.object({ paymentId: entityIdSchema.nullable().default(null) }).strict(),
@@ -56,11 +77,15 @@ export const orders = defineEntity({
     OrderCancelled: event<{ reason: string }>(),
   },
   decide(state, command) {
+    // The rule for every reference entity: a command that needs the entity, sent before it was
+    // created, is refused as `<entity>-not-found`, not described as a transition from "none".
+    if (state.status === "none" && command.type !== "create") {
+      return reject("order-not-found", `there is no such order: create it before you ${command.type} it`);
+    }
     switch (command.type) {
       case "create": {
         if (state.status !== "none") return reject("order-exists", "this order has already been created");
-        const total = command.data.items.reduce((sum, i) => sum + i.quantity * i.unitPrice, 0);
-        return [{ type: "OrderCreated", data: { ...command.data, total: Math.round(total * 100) / 100 } }];
+        return [{ type: "OrderCreated", data: { ...command.data, total: totalCents(command.data.items) / 100 } }];
       }
       case "confirm":
         if (state.status === "confirmed") return [];

@@ -32,6 +32,9 @@ export function paymentChargeKey(paymentId: string): string {
 
 const reason = z.string().min(1).max(500);
 
+/** The largest amount a payment accepts (the gateway's limit), in the currency's major unit. */
+export const MAX_PAYMENT_AMOUNT = 1_000_000_000;
+
 export const payments = defineEntity({
   type: "payments",
   initialState: { status: "none", orderId: null, amount: 0, currency: null, chargeKey: null, gatewayRef: null, reason: null } as PaymentState,
@@ -39,14 +42,19 @@ export const payments = defineEntity({
     submit: z
       .object({
         orderId: entityIdSchema,
-        amount: z.number().positive().max(1_000_000_000),
+        amount: z.number().positive().max(MAX_PAYMENT_AMOUNT),
         currency: z.string().regex(/^[A-Z]{3}$/, "an ISO 4217 code such as EUR"),
       })
       .strict(),
     settle: z.object({ chargeKey: z.string().min(1).max(255) }).strict(),
     approve: z.object({ gatewayRef: z.string().min(1).max(128) }).strict(),
     decline: z.object({ reason }).strict(),
-    refund: z.object({ reason }).strict(),
+    /**
+     * `gatewayRef` is present when the gateway's refund found an approved charge under the
+     * payment's key (and refunded it): the payment then records that approval before the refund,
+     * so it agrees with the ledger even when the saga turned round before it recorded the charge.
+     */
+    refund: z.object({ reason, gatewayRef: z.string().min(1).max(128).optional() }).strict(),
   },
   // Settlement is the platform's business (the settle route, the fulfilment saga): a tenant key
   // could otherwise mark a payment approved with no charge at all.
@@ -70,14 +78,14 @@ export const payments = defineEntity({
       case "settle":
         // The claim: the first caller fixes the key; the same key again is a no-op (its caller
         // charges under it and the gateway answers the one recorded outcome); another key is refused.
-        if (state.status === "none") return reject("no-payment", "nothing has been submitted");
+        if (state.status === "none") return reject("payment-not-found", "there is no such payment: submit it first");
         if (state.status === "approved") return [];
         if (state.status !== "submitted") return reject("not-submitted", `the payment is ${state.status}`);
         if (state.chargeKey === null) return [{ type: "SettlementClaimed", data: command.data }];
         if (state.chargeKey === command.data.chargeKey) return [];
         return reject("settlement-claimed", "the settlement was claimed under another charge key");
       case "approve":
-        if (state.status === "none") return reject("no-payment", "nothing has been submitted");
+        if (state.status === "none") return reject("payment-not-found", "there is no such payment: submit it first");
         return state.status === "submitted" ? [{ type: "PaymentApproved", data: command.data }] : [];
       case "decline":
         // A decline of a payment never submitted (a compensation that overtook its submission)
@@ -87,8 +95,17 @@ export const payments = defineEntity({
         // Brings the payment to agree with a gateway whose charge was refunded, or voided before
         // it was made: an approved payment is refunded, one not yet settled (or never submitted)
         // is declined and closed.
-        if (state.status === "approved") return [{ type: "PaymentRefunded", data: command.data }];
-        if (state.status === "none" || state.status === "submitted") return [{ type: "PaymentDeclined", data: command.data }];
+        // is declined and closed, unless the gateway says it had charged it (`gatewayRef`): then the
+        // approval it never recorded comes first, and the refund after it. Only a refund that found
+        // no charge records a decline.
+        if (state.status === "approved") return [{ type: "PaymentRefunded", data: { reason: command.data.reason } }];
+        if (state.status === "submitted" && command.data.gatewayRef !== undefined) {
+          return [
+            { type: "PaymentApproved", data: { gatewayRef: command.data.gatewayRef } },
+            { type: "PaymentRefunded", data: { reason: command.data.reason } },
+          ];
+        }
+        if (state.status === "none" || state.status === "submitted") return [{ type: "PaymentDeclined", data: { reason: command.data.reason } }];
         return [];
     }
   },

@@ -100,9 +100,9 @@ describe("order fulfilment saga", () => {
       .whenDone("submit-payment")
       .whenDone("claim-payment")
       .whenCallRejected("charge", "card declined")
-      .expectCompensations({ kind: "call", service: "payment-gateway", operation: "refund", data: { chargeKey: paymentChargeKey("o1") } })
+      .expectCompensations({ kind: "call", service: "payment-gateway", operation: "refund", data: { chargeKey: paymentChargeKey("o1"), paymentId: "o1", reason: "the order was not fulfilled" } })
       .whenAllDone()
-      .expectCompensations({ kind: "command", entityType: "payments", entityId: "o1", command: "refund", data: { reason: "the order was not fulfilled" } })
+      .expectCompensations({ kind: "call", service: "payment-gateway", operation: "refund", data: { chargeKey: paymentChargeKey("o1"), paymentId: "o1", reason: "the order was not fulfilled" } })
       .whenAllDone()
       .expectCompensations(release("sku-a", "o1"));
   });

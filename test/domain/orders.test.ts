@@ -1,5 +1,5 @@
 // The order entity as a specification of its status transitions.
-import { describe, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { orders, type OrderEvent } from "../../src/domain/orders.js";
 import { checkAdversarialIds, scenario } from "../../src/testing/given-when-then.js";
 
@@ -12,6 +12,26 @@ const created: OrderEvent = { type: "OrderCreated", data: { customerId: "c1", it
 describe("orders", () => {
   it("creates a pending order with its total", () => {
     scenario(orders).given().when("create", { customerId: "c1", items }).expectEvents([created]).expectState({ status: "pending", total: 13 });
+  });
+
+  it("totals prices with cents exactly", () => {
+    const lines = [{ sku: "a", quantity: 3, unitPrice: 0.1 }, { sku: "b", quantity: 1, unitPrice: 0.2 }];
+    scenario(orders).given().when("create", { customerId: "c1", items: lines }).expectState({ total: 0.5 });
+  });
+
+  it("refuses to create an order that can never be paid: a total of 0, above what a payment accepts, or a price finer than a cent", () => {
+    const refused = (lines: unknown) => orders.parseCommand("create", { customerId: "c1", items: lines });
+    expect(refused([{ sku: "a", quantity: 3, unitPrice: 1e9 }])).toMatchObject({ ok: false, errors: [{ path: "items" }] });
+    expect(refused([{ sku: "a", quantity: 1_000_000, unitPrice: 1e9 }])).toMatchObject({ ok: false, errors: [{ path: "items" }] });
+    expect(refused([{ sku: "a", quantity: 1, unitPrice: 0 }])).toMatchObject({ ok: false, errors: [{ path: "items" }] });
+    expect(refused([{ sku: "a", quantity: 1, unitPrice: 0.004 }])).toMatchObject({ ok: false, errors: expect.arrayContaining([expect.objectContaining({ path: "items.0.unitPrice" })]) });
+    expect(refused([{ sku: "a", quantity: 1, unitPrice: 1e9 }])).toMatchObject({ ok: true });
+  });
+
+  it("refuses a cancel, confirm or ship of an order that was never created as order-not-found", () => {
+    scenario(orders).given().when("cancel", { reason: "x" }).expectRejection("order-not-found");
+    scenario(orders).given().when("confirm", { paymentId: null }).expectRejection("order-not-found");
+    scenario(orders).given().when("ship", {}).expectRejection("order-not-found");
   });
 
   it("refuses to create the same order twice", () => {

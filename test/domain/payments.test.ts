@@ -1,5 +1,6 @@
 // The payment entity: submitted once, its settlement claimed under one key, settled once, refunded.
-import { describe, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { describeFieldErrors } from "../../src/core/model/entity.js";
 import { paymentChargeKey, payments, type PaymentEvent } from "../../src/domain/payments.js";
 import { checkAdversarialIds, scenario } from "../../src/testing/given-when-then.js";
 
@@ -39,6 +40,24 @@ describe("payments", () => {
     scenario(payments).given(submitted, approved, refunded).when("refund", { reason: "r" }).expectEvents([]);
   });
 
+  it("records a charge the gateway approved and then refunded as approved then refunded, not declined", () => {
+    const claimed: PaymentEvent = { type: "SettlementClaimed", data: { chargeKey: paymentChargeKey("o1") } };
+    scenario(payments)
+      .given(submitted, claimed)
+      .when("refund", { reason: "r", gatewayRef: "g1" })
+      .expectEvents([approved, refunded])
+      .expectState({ status: "refunded", gatewayRef: "g1" });
+    scenario(payments).given(submitted, approved).when("refund", { reason: "r", gatewayRef: "g1" }).expectEvents([refunded]);
+    scenario(payments).given(submitted, approved, refunded).when("refund", { reason: "r", gatewayRef: "g1" }).expectEvents([]);
+  });
+
+  it("describes an invalid command in words a person reads (as saga and order reasons carry it), not as JSON", () => {
+    const parsed = payments.parseCommand("submit", { orderId: "o1", amount: 3e9, currency: "eur" });
+    const reason = parsed && !parsed.ok ? describeFieldErrors(parsed.errors) : "";
+    expect(reason).toMatch(/^amount: .+; currency: an ISO 4217 code such as EUR$/);
+    expect(reason).not.toMatch(/[{}[\]"]/);
+  });
+
   it("declines a payment refunded before it was settled (its charge was voided)", () => {
     scenario(payments).given(submitted).when("refund", { reason: "r" }).expectEvents([{ type: "PaymentDeclined", data: { reason: "r" } }]);
   });
@@ -56,7 +75,7 @@ describe("payments", () => {
   });
 
   it("cannot settle what was never submitted", () => {
-    scenario(payments).given().when("approve", { gatewayRef: "g1" }).expectRejection("no-payment");
+    scenario(payments).given().when("approve", { gatewayRef: "g1" }).expectRejection("payment-not-found");
   });
 
   it("treats ids named like Object.prototype members (__proto__, constructor, toString…) as plain ids", () => {

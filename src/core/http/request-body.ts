@@ -25,6 +25,8 @@ export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Pr
   if (contentType === null || !JSON_TYPE.test(contentType)) {
     return { ok: false, problem: problem("unsupported-media-type", "send the body as application/json") };
   }
+  const unsupported = bodyEncodingProblem(contentType, request.headers.get("content-encoding"));
+  if (unsupported) return { ok: false, problem: unsupported };
   let text: string;
   try {
     text = utf8.decode(bytes);
@@ -41,6 +43,29 @@ export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Pr
   const ambiguous = strictJsonProblem(text);
   if (ambiguous) return { ok: false, problem: problem("malformed-request", describeStrictJsonError(ambiguous)) };
   return { ok: true, value };
+}
+
+/**
+ * A body whose bytes would mean something else than the UTF-8 JSON we decode is refused, not
+ * guessed at (RFC 9110 §8.3.2, §8.4, §15.5.16): a `charset` other than utf-8 in `contentType`, or
+ * any content coding (`Content-Encoding` other than `identity`; we decode none). Answers the 415
+ * problem, or null when the body can be decoded as UTF-8 JSON.
+ */
+export function bodyEncodingProblem(contentType: string, contentEncoding: string | null): Problem | null {
+  const codings = (contentEncoding ?? "")
+    .split(",")
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c !== "" && c !== "identity");
+  if (codings.length > 0) {
+    return problem("unsupported-media-type", `Content-Encoding ${codings.join(", ")} is not supported: send the JSON body unencoded`);
+  }
+  for (const parameter of contentType.split(";").slice(1)) {
+    const [name = "", ...rest] = parameter.split("=");
+    if (name.trim().toLowerCase() !== "charset") continue;
+    const charset = rest.join("=").trim().replace(/^"(.*)"$/, "$1").toLowerCase();
+    if (charset !== "utf-8") return problem("unsupported-media-type", `charset ${charset || "(empty)"} is not supported: send the JSON body as UTF-8`);
+  }
+  return null;
 }
 
 /** The whole stream, or undefined as soon as it passes `limit` bytes. */

@@ -134,6 +134,14 @@ export function fieldErrors(error: z.ZodError): FieldError[] {
 }
 
 /**
+ * Field errors as one line a person reads (`amount: Too big…; items.0.sku: …`), for reasons that
+ * end up in logs, saga histories and views, where a JSON dump of the errors would be noise.
+ */
+export function describeFieldErrors(errors: readonly FieldError[]): string {
+  return errors.map((e) => `${e.path}: ${e.message}`).join("; ") || "invalid";
+}
+
+/**
  * An entity as the runtime sees it (`EntityType`), keeping its definition's types for the code
  * that references it across files: sagas (`SagaCommand`), projections (`defineProjection`) and
  * the test kits.

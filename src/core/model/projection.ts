@@ -7,6 +7,7 @@
 // Rows carry a generation: reads see the tenant's active generation while a rebuild fills the
 // next one, so old rows keep serving until the new ones are complete.
 import type { BatchItem } from "drizzle-orm/batch";
+import type { z } from "zod";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import type { AnyEntity, TypeNameOf } from "./entity.js";
 import type { RecordedEvent } from "./envelope.js";
@@ -51,8 +52,12 @@ export interface Projection {
    * they remove nothing).
    */
   clear(db: Db, scope: ClearScope, limit: number): readonly Statement[];
-  /** Filters a list read accepts, each with a short description for the API reference. */
-  readonly filters: Readonly<Record<string, string>>;
+  /**
+   * Filters a list read accepts, by query name, each a schema of its value: a value that fails it
+   * is refused (400 `validation-failed`), not answered with an empty list; its `.describe()` text
+   * documents it in the API reference.
+   */
+  readonly filters: Readonly<Record<string, z.ZodType<string>>>;
   list(db: Db, scope: RowScope, query: ListQuery, limit: number): Promise<unknown[]>;
   get(db: Db, scope: RowScope, key: string): Promise<unknown | undefined>;
 }

@@ -7,8 +7,9 @@
 // - A list matches when any of its tags matches by the strong comparison (§8.8.3.2): both tags
 //   strong and their opaque tags equal. A weak tag `W/"7"` therefore never matches, and a strong
 //   tag that is not a version (`"abc"`) is well-formed but matches nothing.
-// - Anything else (an unquoted `5`, an unterminated quote, `*` inside a list, an empty value) is
-//   malformed: 400.
+// - Empty list elements (`"4",` or `, "5"`) are ignored, wherever they are (§5.6.1.2).
+// - Anything else (an unquoted `5`, an unterminated quote, `*` inside a list, an empty value or
+//   only commas) is malformed: 400.
 
 /** The precondition an If-Match header states. */
 export type IfMatch =
@@ -27,7 +28,10 @@ export function parseIfMatch(header: string): IfMatch | undefined {
   if (text.length === 0 || text.length > MAX_IF_MATCH_LENGTH) return undefined;
   if (text === "*") return { kind: "any" };
   const versions: number[] = [];
-  let rest = text;
+  // A list may have empty elements anywhere, leading and trailing included, which a recipient
+  // must ignore (RFC 9110 §5.6.1.2); at least one element must remain (`1#entity-tag`).
+  let rest = text.replace(/^[ \t,]*/, "");
+  if (rest.length === 0) return undefined;
   for (;;) {
     const m = ENTITY_TAG.exec(rest);
     if (!m) return undefined;

@@ -1,7 +1,9 @@
 // The `orders` view: one row per order, listable by status and by customer.
 import { and, asc, eq, sql, type SQL } from "drizzle-orm";
 import { index, integer, primaryKey, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { z } from "zod";
 import type { RecordedEvent } from "../../core/model/envelope.js";
+import { entityIdSchema } from "../../core/protocol/identifiers.js";
 import { defineProjection, type Db, type RowScope } from "../../core/model/projection.js";
 import { orders } from "../orders.js";
 
@@ -72,7 +74,10 @@ export const ordersProjection = defineProjection(orders)({
   clear: (db, scope, limit) => [
     db.delete(t).where(sql`rowid IN (SELECT rowid FROM ${t} WHERE ${t.tenantId} = ${scope.tenant} AND ${t.generation} <> ${scope.keep} LIMIT ${limit})`),
   ],
-  filters: { status: "pending, confirmed, shipped or cancelled", customerId: "the customer's id" },
+  filters: {
+    status: z.enum(["pending", "confirmed", "shipped", "cancelled"]).describe("pending, confirmed, shipped or cancelled"),
+    customerId: entityIdSchema.describe("the customer's id"),
+  },
   list: (db, scope, query, limit) => {
     const where: (SQL | undefined)[] = [scoped(scope)];
     if (query.status !== undefined) where.push(eq(t.status, query.status));
