@@ -3,6 +3,7 @@
 // state`. Persistence, concurrency, transport and retries belong to the runtime, not here.
 import type { z } from "zod";
 import type { FieldError } from "../http/problem.js";
+import { ownValue } from "./own-keys.js";
 
 export interface DomainEvent<T extends string = string, D = unknown> {
   readonly type: T;
@@ -184,6 +185,9 @@ export function defineEntity<const T extends string, S, CS extends CommandSchema
   const commandSchemas: Readonly<Record<string, z.ZodType>> = definition.commands;
   // Snapshots are stored as JSON, so the initial state must survive a round trip unchanged.
   const initialJson = JSON.stringify(definition.initialState);
+  const initialState = (): unknown => JSON.parse(initialJson) as unknown;
+  const commandSchema = (name: string): z.ZodType | undefined => ownValue(commandSchemas, name);
+  const specOf = (eventType: string): EventSpec | undefined => ownValue(specs, eventType);
   // The runtime hands over what it read from the log (upcast to the current version) or parsed
   // with the command's schema: the one place the erased face meets the typed definition.
   const evolve = (state: unknown, event: DomainEvent): unknown => definition.evolve(state as S, event as EventsOf<EV>);
@@ -203,22 +207,21 @@ export function defineEntity<const T extends string, S, CS extends CommandSchema
     eventTypes: Object.keys(specs),
     snapshotEvery: definition.snapshotEvery ?? 100,
     stateVersion: definition.stateVersion ?? 1,
-    commandSchema: (name) => (Object.hasOwn(commandSchemas, name) ? commandSchemas[name] : undefined),
+    commandSchema,
     parseCommand(name, body) {
-      if (!Object.hasOwn(commandSchemas, name)) return undefined;
-      const schema = commandSchemas[name];
+      const schema = commandSchema(name);
       if (!schema) return undefined;
       const parsed = schema.safeParse(body);
       return parsed.success
         ? { ok: true, command: { type: name, data: parsed.data } }
         : { ok: false, errors: fieldErrors(parsed.error) };
     },
-    initialState: () => JSON.parse(initialJson) as unknown,
+    initialState,
     decide: (state, command) => definition.decide(state as S, command as CommandOf<CS>),
     evolve,
-    eventVersion: (eventType) => (Object.hasOwn(specs, eventType) ? specs[eventType]?.version : undefined) ?? 1,
+    eventVersion: (eventType) => specOf(eventType)?.version ?? 1,
     upcast(eventType, storedVersion, data) {
-      const spec = Object.hasOwn(specs, eventType) ? specs[eventType] : undefined;
+      const spec = specOf(eventType);
       const target = spec?.version ?? 1;
       let lifted = data;
       for (let v = storedVersion; v < target; v++) {
@@ -229,7 +232,7 @@ export function defineEntity<const T extends string, S, CS extends CommandSchema
       return lifted;
     },
     fold(events, from) {
-      let state = from ?? (JSON.parse(initialJson) as unknown);
+      let state = from ?? initialState();
       for (const event of events) state = evolve(state, event);
       return state;
     },

@@ -413,8 +413,7 @@ function planForward<C>(definition: SagaDefinition<C>, state: SagaState, now: nu
     const next = state.stage + 1;
     const stage = definition.stages[next];
     if (!stage) return { kind: "record", events: [{ type: "SagaCompleted", at: now }] };
-    const overrides = policy.timeoutOverrides;
-    const timeoutMs = (overrides && Object.hasOwn(overrides, stage.name) ? overrides[stage.name] : undefined) ?? stage.timeoutMs;
+    const timeoutMs = ownValue(policy.timeoutOverrides ?? {}, stage.name) ?? stage.timeoutMs;
     const entered: SagaEvent = { type: "StageEntered", stage: next, tasks: stage.tasks(context, state.done), deadline: now + timeoutMs, at: now };
     return { kind: "record", events: [stage.pivot === true ? { ...entered, pivot: true } : entered] };
   }
