@@ -18,7 +18,7 @@ import { logEvent, setLogLevel } from "../../src/core/runtime/log.js";
 import { problem } from "../../src/core/http/problem.js";
 import { EventLog } from "./event-log.js";
 import { IdempotencyStore } from "./idempotency-store.js";
-import { LiveFeed, type LivePrincipal, type Standing } from "./live-feed.js";
+import { LiveFeed, type LivePrincipal, type LiveSource, type Standing } from "./live-feed.js";
 import { OutboxRelay, type RelayOutcome } from "./outbox-relay.js";
 import { entityStorageMigrations } from "./storage-schema.js";
 import { tenantGateStub } from "../stubs.js";
@@ -65,7 +65,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     this.#live = new LiveFeed(
       ctx,
       { revalidateMs: hostConfig(env, "entity").liveRevalidateMs, standing: (p) => this.#standing(p) },
-      () => this.#hosted && { page: (after, limit) => [...this.#hosted!.log.read(after, Number.MAX_SAFE_INTEGER, limit)] },
+      () => this.#hosted && liveSource(this.#hosted.log),
     );
     // Nothing else runs until the schema is current and the memory image is rebuilt.
     void ctx.blockConcurrencyWhile(async () => {
@@ -241,8 +241,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     const principal: LivePrincipal = { tenant: address.tenant, keyId: url.searchParams.get("key") || null };
     const entity = this.#bind(address);
     if (!entity) return new Response(null, { status: 404 });
-    // Pages are read on demand, never the whole log at once.
-    const source = { page: (from: number, limit: number) => [...entity.log.read(from, Number.MAX_SAFE_INTEGER, limit)] };
+    const source = liveSource(entity.log);
     return request.headers.get("upgrade")?.toLowerCase() === "websocket"
       ? this.#live.openWebSocket(source, after, principal)
       : this.#live.openEventStream(source, after, principal);
@@ -331,4 +330,9 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
       address.entityId,
     );
   }
+}
+
+/** The log as the live feed reads it: pages on demand, never the whole log at once. */
+function liveSource(log: EventLog): LiveSource {
+  return { page: (after, limit) => [...log.read(after, Number.MAX_SAFE_INTEGER, limit)] };
 }

@@ -11,7 +11,7 @@ import { parseIfMatch } from "../../src/core/protocol/if-match.js";
 import { entityIdSchema, entityObjectName } from "../../src/core/protocol/identifiers.js";
 import { problem, problemResponse, type Problem } from "../../src/core/http/problem.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
-import type { CommandOutcome, EntityAddress, EntityRpc } from "../../src/core/protocol/entity-protocol.js";
+import type { CommandOutcome, EntityAddress } from "../../src/core/protocol/entity-protocol.js";
 import { InFlight, SHED_RETRY_AFTER_S } from "../../src/core/resilience/in-flight.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { readJsonBody } from "../../src/core/http/request-body.js";
@@ -88,7 +88,7 @@ routes.post("/:type/:id/commands/:command", async (c) => {
   }
   let outcome: CommandOutcome;
   try {
-    outcome = await stubFor(c, address).command({
+    outcome = await entityStub(c.env, address).command({
       ...address,
       command: commandName,
       data: parsed.command.data,
@@ -121,7 +121,7 @@ routes.get("/:type/:id", async (c) => {
   if (at !== undefined && !/^\d{1,15}$/.test(at)) {
     return problemResponse(problem("malformed-request", "at must be a non-negative version number"));
   }
-  const view = await stubFor(c, target.address).read(target.address, at === undefined ? null : Number(at));
+  const view = await entityStub(c.env, target.address).read(target.address, at === undefined ? null : Number(at));
   if (!view) return problemResponse(notFound(target.address));
   // A version not yet recorded has no state: answering the latest under another number would be
   // a state the caller did not ask for.
@@ -141,7 +141,7 @@ routes.get("/:type/:id/events", async (c) => {
   if (!/^\d{1,4}$/.test(limit) || Number(limit) < 1 || Number(limit) > MAX_PAGE) {
     return problemResponse(problem("malformed-request", `limit must be between 1 and ${MAX_PAGE}`));
   }
-  const stub = stubFor(c, target.address);
+  const stub = entityStub(c.env, target.address);
   const live = c.req.header("upgrade")?.toLowerCase() === "websocket" || acceptsEventStream(c.req.header("accept"));
   if (live) {
     // Last-Event-ID (sent by a reconnecting EventSource) wins over the original ?after=.
@@ -171,10 +171,6 @@ function resolve(c: AppContext): { entity: EntityType; address: EntityAddress } 
     return { problem: problem("malformed-request", "an entity id is 1-128 of A-Z a-z 0-9 . _ ~ - (not '.' or '..')") };
   }
   return { entity, address: { tenant: c.var.tenant, entityType: type, entityId: id } };
-}
-
-function stubFor(c: AppContext, a: EntityAddress): EntityRpc {
-  return entityStub(c.env, a);
 }
 
 function notFound(a: EntityAddress): Problem {

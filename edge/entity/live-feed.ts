@@ -20,8 +20,6 @@ export const MAX_BUFFERED_BYTES = 1024 * 1024;
 /** Events read from the log per page, for an SSE read or a WebSocket send. */
 export const PAGE_EVENTS = 100;
 const HEARTBEAT_MS = 25_000;
-/** Default interval between standing checks of open subscriptions (README bound: 60 s). */
-export const DEFAULT_REVALIDATE_MS = 20_000;
 
 /** WebSocket close codes the feed sends (4000-4999 is the application range). */
 export const CLOSE_REVOKED = 4401;

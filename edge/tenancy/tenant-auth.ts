@@ -25,7 +25,7 @@ import {
   type KeyStanding,
   type KeyStandingRow,
 } from "../../src/core/security/tenant-admission.js";
-import { tenantGateName, type RateLimit, type TenantGateRpc } from "../../src/core/security/tenant-policy.js";
+import type { RateLimit } from "../../src/core/security/tenant-policy.js";
 import { LEASE_TTL_MS, leaseSize, limitKey } from "../../src/core/resilience/token-bucket.js";
 import { tenantGateStub } from "../stubs.js";
 

@@ -10,9 +10,6 @@ export const tenantIdSchema = z
 
 export const entityTypeSchema = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/);
 
-/** Most characters in an entity id. */
-export const MAX_ENTITY_ID_LENGTH = 128;
-
 /**
  * An entity id: 1-128 of the URL's unreserved characters (RFC 3986 §2.3: A-Z a-z 0-9 - . _ ~),
  * except the dot segments `.` and `..`, which a URL parser removes (RFC 3986 §5.2.4) so no URL

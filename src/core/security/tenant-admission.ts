@@ -7,10 +7,7 @@
 // one D1 read), and at once in the isolate that made the change (it calls `forgetTenantAdmission`).
 // Pure: no bindings; the caller reads D1 and passes the clock.
 import { ExpiringCache } from "../runtime/expiring-cache.js";
-import type { RateLimit } from "./tenant-policy.js";
-
-/** Default bound (ms) on how old an isolate's copy of a key and its tenant's policy may be. */
-export const DEFAULT_ADMISSION_MAX_STALE_MS = 5_000;
+import { corsOriginsFromColumn, rateLimitFromColumns, type RateLimit } from "./tenant-policy.js";
 
 /** A key's record joined with its tenant's policy, as one D1 read returned it. */
 export interface KeyStanding {
@@ -86,7 +83,6 @@ export interface KeyStandingRow {
 
 /** The standing a row states; a status other than "active" counts as suspended (fail closed). */
 export function standingFromRow(row: KeyStandingRow): KeyStanding {
-  const origins = typeof row.corsOrigins === "string" ? safeJson(row.corsOrigins) : row.corsOrigins;
   return {
     tenant: row.tenant,
     hash: row.hash,
@@ -95,9 +91,8 @@ export function standingFromRow(row: KeyStandingRow): KeyStanding {
     tenantKnown: row.status !== null,
     policyVersion: row.policyVersion ?? -1,
     status: row.status === "active" ? "active" : "suspended",
-    rateLimit:
-      row.rateLimitRps !== null && row.rateLimitBurst !== null ? { requestsPerSecond: row.rateLimitRps, burst: row.rateLimitBurst } : null,
-    corsOrigins: Array.isArray(origins) ? origins.filter((o): o is string => typeof o === "string") : [],
+    rateLimit: rateLimitFromColumns(row.rateLimitRps, row.rateLimitBurst),
+    corsOrigins: corsOriginsFromColumn(row.corsOrigins),
   };
 }
 
@@ -106,11 +101,3 @@ export const KEY_STANDING_SQL = `SELECT k.tenant_id AS tenant, k.key_hash AS has
        t.policy_version AS policyVersion, t.status AS status, t.rate_limit_rps AS rateLimitRps,
        t.rate_limit_burst AS rateLimitBurst, t.cors_origins AS corsOrigins
   FROM api_keys k LEFT JOIN tenants t ON t.id = k.tenant_id WHERE k.id = ?`;
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return [];
-  }
-}

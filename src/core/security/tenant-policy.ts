@@ -72,18 +72,25 @@ export interface TenantPolicyRow {
 
 /** The policy a D1 row states; anything but "active" counts as suspended (fail closed). */
 export function policyFromRow(row: TenantPolicyRow, revokedKeys: readonly string[]): TenantPolicy {
-  const origins = typeof row.corsOrigins === "string" ? safeJson(row.corsOrigins) : row.corsOrigins;
   return {
     version: row.policyVersion,
     status: row.status === "active" ? "active" : "suspended",
-    rateLimit: row.rateLimitRps !== null && row.rateLimitBurst !== null ? { requestsPerSecond: row.rateLimitRps, burst: row.rateLimitBurst } : null,
-    corsOrigins: Array.isArray(origins) ? origins.filter((o): o is string => typeof o === "string") : [],
+    rateLimit: rateLimitFromColumns(row.rateLimitRps, row.rateLimitBurst),
+    corsOrigins: corsOriginsFromColumn(row.corsOrigins),
     revokedKeys: [...revokedKeys],
   };
 }
 
-/** Default age (ms) after which a gate re-reads its tenant's policy from D1 (README: tenancy bounds). */
-export const DEFAULT_POLICY_MAX_AGE_MS = 15_000;
+/** The rate limit the `tenants` columns state: none unless both are set. */
+export function rateLimitFromColumns(rps: number | null, burst: number | null): RateLimit | null {
+  return rps !== null && burst !== null ? { requestsPerSecond: rps, burst } : null;
+}
+
+/** The origins the `tenants.cors_origins` column states (JSON text or parsed); [] if malformed. */
+export function corsOriginsFromColumn(column: unknown): string[] {
+  const origins = typeof column === "string" ? safeJson(column) : column;
+  return Array.isArray(origins) ? origins.filter((o): o is string => typeof o === "string") : [];
+}
 
 function safeJson(text: string): unknown {
   try {
