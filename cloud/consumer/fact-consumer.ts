@@ -181,12 +181,18 @@ async function deliverToSagas(env: Env, app: CloudApp, group: EntityGroup, from:
   let facts = contiguous(group, from, upTo);
   if (facts.length < upTo - from) {
     // A lost fact that started a saga may reach the cloud only through this repair.
-    facts = await readFromEntity(env, group.address, from, upTo);
-    if (facts.length !== upTo - from) throw new Error(`entity log is missing facts ${from + 1}..${upTo}`);
-    for (const event of facts) if (!group.events.has(event.seq)) group.repaired.set(event.seq, event);
+    facts = await repair(env, group, from, upTo);
   }
   await deliverFactsToSagas(env, app.sagas, facts);
   return true;
+}
+
+/** Reads the facts after `from` up to `upTo` from the entity itself, keeping those the batch lacks in `repaired`. */
+async function repair(env: Env, group: EntityGroup, from: number, upTo: number): Promise<RecordedEvent[]> {
+  const facts = await readFromEntity(env, group.address, from, upTo);
+  if (facts.length !== upTo - from) throw new Error(`entity log is missing facts ${from + 1}..${upTo}`);
+  for (const event of facts) if (!group.events.has(event.seq)) group.repaired.set(event.seq, event);
+  return facts;
 }
 
 /** The group's facts (its own and repaired ones) from `from + 1` on, as far as they run without a gap. */
@@ -253,9 +259,7 @@ async function plan(env: Env, app: CloudApp, db: Db, group: EntityGroup, gens: M
       // finds it); repairing it here would read whole logs into memory.
       if (key.generation === generationsOf(gens, projection.name, group.address.tenant).building) continue;
       // A gap: an earlier fact is late or lost. The entity's log is the truth; read it.
-      pending = await readFromEntity(env, group.address, from, upTo);
-      if (pending.length !== upTo - from) throw new Error(`entity log is missing facts ${from + 1}..${upTo}`);
-      for (const event of pending) if (!group.events.has(event.seq)) group.repaired.set(event.seq, event);
+      pending = await repair(env, group, from, upTo);
     }
     statements.push(...applyStatements(db, projection, key, from, pending));
   }

@@ -22,21 +22,7 @@ export function checkpointId(k: CheckpointKey): string {
 
 /** Applied sequence per checkpoint id; missing means nothing applied yet (0). */
 export async function readCheckpoints(db: Db, keys: readonly CheckpointKey[]): Promise<Map<string, number>> {
-  const result = new Map<string, number>();
-  if (keys.length === 0) return result;
-  // One bound parameter whatever the batch size (D1 allows 100 per statement).
-  const wanted = JSON.stringify(keys.map((k) => [k.projection, k.generation, k.tenant, k.entityType, k.entityId]));
-  const rows = await db.all<{ projection: string; generation: number; tenant_id: string; entity_type: string; entity_id: string; seq: number }>(sql`
-    SELECT c.projection, c.generation, c.tenant_id, c.entity_type, c.entity_id, c.seq
-      FROM json_each(${wanted}) AS j
-      JOIN ${cp} AS c
-        ON c.projection = j.value ->> 0 AND c.generation = j.value ->> 1 AND c.tenant_id = j.value ->> 2
-       AND c.entity_type = j.value ->> 3 AND c.entity_id = j.value ->> 4`);
-  for (const r of rows) {
-    const key = { projection: r.projection, generation: r.generation, tenant: r.tenant_id, entityType: r.entity_type, entityId: r.entity_id };
-    result.set(checkpointId(key), r.seq);
-  }
-  return result;
+  return (await readProgress(db, keys, [])).applied;
 }
 
 /**

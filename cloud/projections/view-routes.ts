@@ -51,11 +51,10 @@ routes.get("/:view", async (c) => {
     return problemResponse(problem("validation-failed", `invalid filter ${invalid.map((e) => e.path).join(", ")}`, { errors: invalid }));
   }
   const db: Db = drizzle(c.env.DB);
-  const fresh = await awaitConsistency(c, db, projection);
-  if (fresh instanceof Response) return fresh;
-  const scope = { tenant: c.var.tenant, generation: await activeGeneration(db, projection.name, c.var.tenant) };
-  const items = await projection.list(db, scope, Object.fromEntries(query), Number(limit));
-  return c.json({ items }, 200, fresh ? {} : { "factline-stale": "true" });
+  const read = await consistentRead(c, db, projection);
+  if (read instanceof Response) return read;
+  const items = await projection.list(db, read.scope, Object.fromEntries(query), Number(limit));
+  return c.json({ items }, 200, read.headers);
 });
 
 routes.get("/:view/:key", async (c) => {
@@ -66,14 +65,13 @@ routes.get("/:view/:key", async (c) => {
     return problemResponse(problem("malformed-request", "a view key is an entity id: 1-128 of A-Z a-z 0-9 . _ ~ - (not '.' or '..')"));
   }
   const db: Db = drizzle(c.env.DB);
-  const fresh = await awaitConsistency(c, db, projection);
-  if (fresh instanceof Response) return fresh;
-  const scope = { tenant: c.var.tenant, generation: await activeGeneration(db, projection.name, c.var.tenant) };
-  const row = await projection.get(db, scope, c.req.param("key"));
+  const read = await consistentRead(c, db, projection);
+  if (read instanceof Response) return read;
+  const row = await projection.get(db, read.scope, c.req.param("key"));
   if (row === undefined) {
-    return problemResponse(problem("not-found", `no ${projection.name} row ${c.req.param("key")}`), fresh ? {} : { "factline-stale": "true" });
+    return problemResponse(problem("not-found", `no ${projection.name} row ${c.req.param("key")}`), read.headers);
   }
-  return c.json(row, 200, fresh ? {} : { "factline-stale": "true" });
+  return c.json(row, 200, read.headers);
 });
 
 /**
@@ -86,19 +84,35 @@ function listQuery(params: URLSearchParams): Map<string, string> {
   return query;
 }
 
-/** true: the view includes the token's write (or no token); false: still stale after waiting. */
-async function awaitConsistency(c: AppContext, db: Db, projection: Projection): Promise<boolean | Response> {
+/**
+ * The scope to read `projection` in, and its headers (`factline-stale` when the token's write is
+ * still missing after waiting); or the refusal of a token this tenant was not given. The probes
+ * read the active generation along with the checkpoint, so a token read looks it up only once.
+ */
+async function consistentRead(
+  c: AppContext,
+  db: Db,
+  projection: Projection,
+): Promise<Response | { scope: { tenant: string; generation: number }; headers: Record<string, string> }> {
+  const tenant = c.var.tenant;
   const token = c.req.header("factline-consistency");
-  if (token === undefined) return true;
-  const point = decodeConsistencyToken(token);
-  if (!point || point.tenant !== c.var.tenant) {
+  const point = token === undefined ? undefined : decodeConsistencyToken(token);
+  if (token !== undefined && (!point || point.tenant !== tenant)) {
     return problemResponse(problem("malformed-request", "Factline-Consistency is not a token this tenant was given"));
   }
-  if (!projection.follows.includes(point.entityType)) return true;
+  if (!point || !projection.follows.includes(point.entityType)) {
+    return { scope: { tenant, generation: await activeGeneration(db, projection.name, tenant) }, headers: {} };
+  }
   const at = { projection: projection.name, tenant: point.tenant, entityType: point.entityType, entityId: point.entityId };
-  return waitUntilApplied(
-    async () => (await appliedInActive(db, at)).seq >= point.seq,
+  let generation = 0;
+  const fresh = await waitUntilApplied(
+    async () => {
+      const applied = await appliedInActive(db, at);
+      generation = applied.generation;
+      return applied.seq >= point.seq;
+    },
     DELAYS,
     (ms) => scheduler.wait(ms),
   );
+  return { scope: { tenant, generation }, headers: fresh ? {} : { "factline-stale": "true" } };
 }
