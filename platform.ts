@@ -22,7 +22,7 @@ import { consumeDeadLetterQueue } from "./cloud/consumer/dead-letters.js";
 import { consumeFacts } from "./cloud/consumer/fact-consumer.js";
 import { flushMetricsNow, recordRequest, scheduleMetricsFlush } from "./cloud/metrics/metrics-buffer.js";
 import { resolveParkedNotices } from "./cloud/consumer/parked-facts.js";
-import type { Projection } from "./cloud/projections/projection.js";
+import type { Projection } from "./src/core/model/projection.js";
 import { createProjectionRebuilder, type ProjectionRebuilder } from "./cloud/projections/projection-rebuilder.js";
 import { createSagaHost, type SagaHost } from "./cloud/sagas/saga-host.js";
 import { sagaOperations } from "./cloud/sagas/saga-operations.js";

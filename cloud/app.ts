@@ -6,7 +6,7 @@ import { Hono } from "hono";
 import type { EntityRegistry } from "../src/core/model/entity.js";
 import type { RequestScope } from "../src/core/http/request-scope.js";
 import type { SagaDefinition, TaskOutcome } from "../src/core/model/saga.js";
-import type { Projection } from "./projections/projection.js";
+import type { Projection } from "../src/core/model/projection.js";
 
 /**
  * What a service call gets besides its operation and data: the bindings (a service reaches its

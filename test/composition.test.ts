@@ -3,7 +3,7 @@
 // platform module names an app. What it refuses, and how an app's services are looked up.
 import { describe, expect, it } from "vitest";
 import { serviceNamed, type CloudApp, type Service } from "../cloud/app.js";
-import { defineProjection } from "../cloud/projections/projection.js";
+import { defineProjection } from "../src/core/model/projection.js";
 import { EntityRegistry } from "../src/core/model/entity.js";
 import { defineApp } from "../platform.js";
 import { call, newTenant } from "./support/api.js";

@@ -10,7 +10,7 @@ import { problem, problemResponse } from "../../src/core/http/problem.js";
 import { readJsonBody } from "../../src/core/http/request-body.js";
 import { listDeadLetters, replayDeadLetter, UNKNOWN_TENANT } from "../consumer/dead-letters.js";
 import { acknowledgeParkedFact, listParkedFacts } from "../consumer/parked-facts.js";
-import type { Db } from "../projections/projection.js";
+import type { Db } from "../../src/core/model/projection.js";
 import { projectionLag } from "../projections/projection-lag.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
 import { servingApp, type CloudApp, type CloudEnv } from "../app.js";

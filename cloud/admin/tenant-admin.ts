@@ -2,7 +2,7 @@
 // and revoke keys, suspend and resume. Keys are random, returned once, stored only as digests.
 import { and, eq, sql } from "drizzle-orm";
 import { issueApiKey } from "../../src/core/security/api-key.js";
-import type { Db } from "../projections/projection.js";
+import type { Db } from "../../src/core/model/projection.js";
 import { apiKeys, tenants } from "../schema.js";
 
 type Tenant = typeof tenants.$inferSelect;

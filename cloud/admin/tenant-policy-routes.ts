@@ -14,7 +14,7 @@ import { logEvent } from "../../src/core/runtime/log.js";
 import { forgetTenantAdmission } from "../../src/core/security/tenant-admission.js";
 import { corsPolicySchema, policyFromRow, rateLimitSchema } from "../../src/core/security/tenant-policy.js";
 import type { z } from "zod";
-import type { Db } from "../projections/projection.js";
+import type { Db } from "../../src/core/model/projection.js";
 import { apiKeys, tenants } from "../schema.js";
 import { nextPolicyVersion } from "./tenant-admin.js";
 import { tenantGateStub } from "../stubs.js";

@@ -11,7 +11,7 @@ import {
   type FactCloudEvent,
 } from "../../src/core/protocol/cloud-event.js";
 import { tenantIdSchema } from "../../src/core/protocol/identifiers.js";
-import type { Db } from "../projections/projection.js";
+import type { Db } from "../../src/core/model/projection.js";
 import { deadLetters } from "../schema.js";
 
 /**

@@ -1,7 +1,7 @@
 // entity_heads: the newest fact the cloud tier has seen per entity. Projection lag is measured
 // against it, and a rebuild lists the entities to replay from it.
 import { sql } from "drizzle-orm";
-import type { Db, Statement } from "../projections/projection.js";
+import type { Db, Statement } from "../../src/core/model/projection.js";
 import { entityHeads as h } from "../schema.js";
 
 export interface EntityHead {

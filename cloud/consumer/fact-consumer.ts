@@ -28,7 +28,7 @@ import { entityStub } from "../stubs.js";
 import { recordDeadLetter } from "./dead-letters.js";
 import { generationsGuard, generationsOf, liveGenerations, readGenerations, type Generations } from "../projections/generations.js";
 import { recordFactApplied } from "../metrics/metrics-buffer.js";
-import type { Db, Projection, Statement } from "../projections/projection.js";
+import type { Db, Projection, Statement } from "../../src/core/model/projection.js";
 import type { CloudApp } from "../app.js";
 import { concernsSagas, deliverFactsToSagas } from "../sagas/saga-delivery.js";
 

@@ -8,7 +8,7 @@ import { parkedFactNoticeSchema, toCloudEvent, type ParkedFactNotice } from "../
 import type { EntityAddress } from "../../src/core/protocol/entity-protocol.js";
 import { logEvent } from "../../src/core/runtime/log.js";
 import { readFromEntity } from "./entity-reader.js";
-import type { Db } from "../projections/projection.js";
+import type { Db } from "../../src/core/model/projection.js";
 import { parkedFacts } from "../schema.js";
 
 // A notice whose fact cannot be read yet (the entity busy or unreachable) is retried after this.

@@ -3,7 +3,7 @@
 // including the sagas that need an operator and the circuit breakers that are not closed.
 import { and, count, desc, eq, isNull, like, ne } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import type { Db, Projection } from "../projections/projection.js";
+import type { Db, Projection } from "../../src/core/model/projection.js";
 import { activeGeneration } from "../projections/generations.js";
 import { projectionLag } from "../projections/projection-lag.js";
 import type { RebuildStart, RebuildStatus } from "../projections/projection-rebuilder.js";

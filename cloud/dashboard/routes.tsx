@@ -16,7 +16,7 @@ import type { CloudApp, CloudScope } from "../app.js";
 import { replayDeadLetter } from "../consumer/dead-letters.js";
 import { acknowledgeParkedFact, listParkedFacts } from "../consumer/parked-facts.js";
 import { ParkedFactTable } from "./parked-panel.js";
-import type { Db } from "../projections/projection.js";
+import type { Db } from "../../src/core/model/projection.js";
 import { createTenant, issueKey, revokeKey, setTenantStatus } from "../admin/tenant-admin.js";
 import { pushTenantPolicy } from "../admin/tenant-policy-routes.js";
 import { findTenant, listKeys, listTenants, openDeadLetters, overview, projectionStatus, startRebuild, viewRows, type TenantRow } from "./data.js";

@@ -4,7 +4,7 @@
 import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { logEvent } from "../../src/core/runtime/log.js";
-import type { Db } from "../projections/projection.js";
+import type { Db } from "../../src/core/model/projection.js";
 import { tenantMetrics as t } from "../schema.js";
 
 /** Upper bounds (ms) of the latency histogram's buckets, matching the `latLe*` columns. */

@@ -3,7 +3,7 @@
 // the histogram, and queue lag. Served by the admin API and drawn by the dashboard.
 import { and, asc, eq, gte } from "drizzle-orm";
 import { LATENCY_BOUNDS } from "./metrics-buffer.js";
-import type { Db } from "../projections/projection.js";
+import type { Db } from "../../src/core/model/projection.js";
 import { tenantMetrics as t } from "../schema.js";
 
 export interface MinuteMetrics {

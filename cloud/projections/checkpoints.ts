@@ -4,7 +4,7 @@
 // so concurrent consumers can never apply the same fact twice.
 import { and, eq, sql } from "drizzle-orm";
 import type { RecordedEvent } from "../../src/core/model/envelope.js";
-import type { Db, Projection, Statement } from "./projection.js";
+import type { Db, Projection, Statement } from "../../src/core/model/projection.js";
 import { projectionCheckpoints as cp, sagaCheckpoints as sc } from "../schema.js";
 import type { EntityAddress } from "../../src/core/protocol/entity-protocol.js";
 

@@ -1,6 +1,6 @@
 // Projection generations per tenant: the one that serves reads, and the one a rebuild is filling.
 import { and, eq, sql } from "drizzle-orm";
-import type { Db, Statement } from "./projection.js";
+import type { Db, Statement } from "../../src/core/model/projection.js";
 import { projectionGenerations as g } from "../schema.js";
 
 export interface Generations {

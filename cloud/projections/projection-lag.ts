@@ -2,7 +2,7 @@
 // applied, and how long the newest of them has waited (a lower bound on the oldest one's wait).
 // Facts still in an entity's outbox or in flight in the queue show up at the edge, as its backlog.
 import { sql } from "drizzle-orm";
-import type { Db, Projection } from "./projection.js";
+import type { Db, Projection } from "../../src/core/model/projection.js";
 
 export interface ProjectionLag {
   readonly tenant: string;

@@ -19,7 +19,7 @@ import { REBUILDER_SCHEMA } from "../storage-schema.js";
 import { logEvent, setLogLevel } from "../../src/core/runtime/log.js";
 import { applyStatements, checkpointId, readCheckpoints, type CheckpointKey } from "./checkpoints.js";
 import { entityStub } from "../stubs.js";
-import type { Db, Projection, Statement } from "./projection.js";
+import type { Db, Projection, Statement } from "../../src/core/model/projection.js";
 import { projectionNamed, type CloudApp } from "../app.js";
 import { entityHeads, projectionCheckpoints, projectionGenerations } from "../schema.js";
 

@@ -3,7 +3,7 @@
 // probes with doubling gaps, each probe one D1 query, so a stale read costs at most
 // `probeDelays(...).length + 1` queries, whatever D1's speed (it used to poll every 50 ms: ~80).
 import { sql } from "drizzle-orm";
-import type { Db } from "./projection.js";
+import type { Db } from "../../src/core/model/projection.js";
 
 /** Gaps between probes: doubling from 25 ms, 2 s in all (the README's promise). */
 export const CONSISTENCY_WAIT = { firstMs: 25, totalMs: 2_000 } as const;

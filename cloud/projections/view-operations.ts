@@ -3,7 +3,7 @@
 import { z } from "zod";
 import { entityIdSchema } from "../../src/core/protocol/identifiers.js";
 import type { Operation, Parameter } from "../../src/core/http/openapi.js";
-import type { Projection } from "./projection.js";
+import type { Projection } from "../../src/core/model/projection.js";
 
 const consistency: Parameter = {
   name: "Factline-Consistency",

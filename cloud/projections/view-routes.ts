@@ -7,7 +7,7 @@ import { decodeConsistencyToken } from "../../src/core/protocol/consistency-toke
 import { entityIdSchema } from "../../src/core/protocol/identifiers.js";
 import { problem, problemResponse } from "../../src/core/http/problem.js";
 import { activeGeneration } from "./generations.js";
-import type { Db, Projection } from "./projection.js";
+import type { Db, Projection } from "../../src/core/model/projection.js";
 import { projectionNamed, servingApp, type CloudApp, type CloudEnv } from "../app.js";
 import { appliedInActive, CONSISTENCY_WAIT, probeDelays, waitUntilApplied } from "./read-your-writes.js";
 

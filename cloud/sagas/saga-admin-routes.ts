@@ -10,7 +10,7 @@ import { tenantIdSchema } from "../../src/core/protocol/identifiers.js";
 import { problem, problemResponse } from "../../src/core/http/problem.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
 import { breakerFor } from "./guarded-call.js";
-import type { Db } from "../projections/projection.js";
+import type { Db } from "../../src/core/model/projection.js";
 import { sagaStub } from "../stubs.js";
 import { circuitBreakers, sagaInstances } from "../schema.js";
 

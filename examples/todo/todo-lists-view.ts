@@ -3,7 +3,7 @@
 // D1 batch, so a fact is applied once however often it is delivered.
 import { and, asc, eq, sql } from "drizzle-orm";
 import type { RecordedEvent } from "../../src/core/model/envelope.js";
-import { defineProjection, type Db, type RowScope } from "../../cloud/projections/projection.js";
+import { defineProjection, type Db, type RowScope } from "../../src/core/model/projection.js";
 import { todoListsView as t } from "./schema.js";
 import { todoLists } from "./todo-list.js";
 
