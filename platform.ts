@@ -9,15 +9,13 @@
 // `createProjectionRebuilder(app)`) returning a subclass bound to it: typed, no module-level
 // registry that must be filled before the first request, and a test can compose any app.
 // Routes get the app the same way, through their mount (`entityRoutes(entities)`, `viewRoutes(app)`…).
-import { Hono } from "hono";
+import type { OpenAPIHono } from "@hono/zod-openapi";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { secureHeaders } from "hono/secure-headers";
 import { drizzle } from "drizzle-orm/d1";
-import { adminOperations } from "./cloud/admin/admin-operations.js";
 import { adminRoutes } from "./cloud/admin/admin-routes.js";
 import type { CloudApp, Services } from "./cloud/app.js";
 import { dashboardRoutes } from "./cloud/dashboard/routes.js";
-import { dashboardOperations } from "./cloud/dashboard/dashboard-operations.js";
 import { consumeDeadLetterQueue } from "./cloud/consumer/dead-letters.js";
 import { consumeFacts } from "./cloud/consumer/fact-consumer.js";
 import { flushMetricsNow, recordRequest, scheduleMetricsFlush } from "./cloud/metrics/metrics-buffer.js";
@@ -25,22 +23,19 @@ import { resolveParkedNotices } from "./cloud/consumer/parked-facts.js";
 import type { Projection } from "./src/core/model/projection.js";
 import { createProjectionRebuilder, type ProjectionRebuilder } from "./cloud/projections/projection-rebuilder.js";
 import { createSagaHost, type SagaHost } from "./cloud/sagas/saga-host.js";
-import { sagaOperations } from "./cloud/sagas/saga-operations.js";
-import { viewOperations } from "./cloud/projections/view-operations.js";
 import { viewRoutes } from "./cloud/projections/view-routes.js";
 import { createEntityActor, type EntityActor } from "./edge/entity/entity-actor.js";
-import { entityOperations } from "./edge/entity/entity-operations.js";
 import { entityRoutes } from "./edge/entity/entity-routes.js";
 import { tenantAuth } from "./edge/tenancy/tenant-auth.js";
 import { tenantCors } from "./edge/tenancy/tenant-cors.js";
-import { apiDocument } from "./src/core/http/api-document.js";
-import { API_REFERENCE_CSP, renderApiReference } from "./src/core/http/api-reference-page.js";
+import { renderError } from "./src/core/http/error-handler.js";
+import { routeTable } from "./src/core/http/openapi.js";
+import { apiDocument, platformRoutes } from "./src/core/http/platform-routes.js";
 import { checkMetadataId, metadataProblem } from "./src/core/protocol/command-metadata.js";
 import { describeConfigErrors, hostConfig, readConfig } from "./src/core/runtime/config.js";
 import { EntityRegistry, type EntityType } from "./src/core/model/entity.js";
 import { logEvent, setLogLevel } from "./src/core/runtime/log.js";
-import type { Operation } from "./src/core/http/openapi.js";
-import { problem, problemResponse } from "./src/core/http/problem.js";
+import { fail, problem, problemResponse } from "./src/core/http/problem.js";
 import type { RequestScope } from "./src/core/http/request-scope.js";
 import type { SagaDefinition } from "./src/core/model/saga.js";
 import { continueTrace } from "./src/core/http/trace-context.js";
@@ -48,8 +43,12 @@ import { continueTrace } from "./src/core/http/trace-context.js";
 export { CircuitBreakerHost } from "./cloud/sagas/breaker-host.js";
 export { TenantGate } from "./edge/tenancy/tenant-gate.js";
 
-/** Routes an app adds to the platform's, typed like the platform's own. */
-export type AppRoutes = Hono<{ Bindings: Env; Variables: RequestScope }>;
+/**
+ * Routes an app adds to the platform's, typed like the platform's own: a route table
+ * (`routeTable()` from src/core/http/openapi.ts) whose routes are declared with `createRoute`, so
+ * they are validated and documented like the platform's (README "Declaring your own routes").
+ */
+export type AppRoutes = OpenAPIHono<{ Bindings: Env; Variables: RequestScope }>;
 
 /** An app: what a team writes. Only `entities` and `projections` are required. */
 export interface AppDefinition {
@@ -68,8 +67,6 @@ export interface AppDefinition {
   readonly tenantRoutes?: Readonly<Record<string, AppRoutes>>;
   /** Admin routes of the app's own, mounted under `/admin` behind the admin token. */
   readonly adminRoutes?: readonly AppRoutes[];
-  /** The OpenAPI operations of the app's own routes (the contract suite checks they match). */
-  readonly operations?: readonly Operation[];
 }
 
 type HostClass<T> = new (ctx: DurableObjectState, env: Env) => T;
@@ -83,7 +80,7 @@ export interface WorkerHandler {
 /** What a Worker built from an app exports (see worker.ts). */
 export interface FactlineApp {
   /** The HTTP app (for tests that compare its routes with the API document). */
-  readonly http: Hono<{ Bindings: Env; Variables: RequestScope }>;
+  readonly http: OpenAPIHono<{ Bindings: Env; Variables: RequestScope }>;
   /** The Worker's default export: `fetch` and `queue`. */
   readonly handler: WorkerHandler;
   readonly EntityActor: HostClass<EntityActor>;
@@ -115,7 +112,7 @@ export function defineApp(definition: AppDefinition): FactlineApp {
   for (const [segment] of tenantExtras) {
     if (!SEGMENT.test(segment) || RESERVED_SEGMENTS.has(segment)) throw new Error(`tenant routes cannot be mounted at /v1/${segment}`);
   }
-  const http = httpApp(cloud, tenantExtras, definition.adminRoutes ?? [], definition.operations ?? []);
+  const http = httpApp(cloud, tenantExtras, definition.adminRoutes ?? []);
   return {
     http,
     cloud,
@@ -159,9 +156,9 @@ function httpApp(
   cloud: CloudApp,
   tenantExtras: readonly [string, AppRoutes][],
   adminExtras: readonly AppRoutes[],
-  operations: readonly Operation[],
-): Hono<{ Bindings: Env; Variables: RequestScope }> {
-  const app = new Hono<{ Bindings: Env; Variables: RequestScope }>();
+): OpenAPIHono<{ Bindings: Env; Variables: RequestScope }> {
+  const app = routeTable<{ Bindings: Env; Variables: RequestScope }>();
+  const document = apiDocument(app);
 
   // Outermost, so that they also apply to what the inner middleware and the error handlers answer.
   // Referrer-Policy same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on
@@ -175,8 +172,9 @@ function httpApp(
     "*",
     methodNotAllowed({
       app,
-      onMethodNotAllowed: (c, allowed) =>
-        problemResponse(problem("method-not-allowed", `${c.req.method} is not served here; use ${allowed.join(", ")}`), { allow: allowed.join(", ") }),
+      onMethodNotAllowed: (c, allowed) => {
+        throw fail("method-not-allowed", `${c.req.method} is not served here; use ${allowed.join(", ")}`, {}, { allow: allowed.join(", ") });
+      },
     }),
   );
 
@@ -226,19 +224,8 @@ function httpApp(
     }
   });
 
-  app.get("/healthz", (c) => c.json({ status: "ok" }));
-  // The API's description, built once per isolate from the operations declared beside each route
-  // module (and the zod schemas those routes validate with).
-  const openApi = apiDocument(() => [
-    ...entityOperations(cloud.entities),
-    ...viewOperations(cloud.projections),
-    ...adminOperations,
-    ...sagaOperations,
-    ...dashboardOperations,
-    ...operations,
-  ]);
-  app.get("/openapi.json", (c) => c.json(openApi()));
-  app.get("/docs", (c) => c.html(renderApiReference(openApi()), 200, { "content-security-policy": API_REFERENCE_CSP }));
+  // The API document is generated from every route declaration mounted below (createRoute).
+  app.route("/", platformRoutes(document));
   app.use("/v1/*", tenantCors());
   app.use("/v1/*", tenantAuth());
   app.route("/v1/entities", entityRoutes(cloud.entities));
@@ -248,22 +235,8 @@ function httpApp(
   app.route("/dashboard", dashboardRoutes(cloud));
 
   app.notFound((c) => problemResponse(problem("not-found", `nothing at ${c.req.method} ${new URL(c.req.url).pathname}`)));
-  app.onError((error, c) => {
-    const retryable = (error as { retryable?: boolean }).retryable === true;
-    const overloaded = (error as { overloaded?: boolean }).overloaded === true;
-    logEvent("error", "request failed", {
-      requestId: c.var.requestId,
-      traceId: c.var.traceId,
-      tenant: c.var.tenant,
-      path: new URL(c.req.url).pathname,
-      error: error.message,
-      overloaded,
-    });
-    if (overloaded || retryable) {
-      return problemResponse(problem("dependency-unavailable", "the entity is busy; retry shortly", { retryAfter: overloaded ? 5 : 1 }));
-    }
-    return problemResponse(problem("internal", "an unexpected error occurred; it has been logged"));
-  });
+  // The one place errors become responses: thrown problems, Hono's HTTPException, bugs.
+  app.onError(renderError);
   return app;
 }
 

@@ -6,7 +6,6 @@
 import { defineApp } from "./platform.js";
 import { projections } from "./src/domain/projections/index.js";
 import { gatewayAdminRoutes } from "./reference/gateway-admin-routes.js";
-import { paymentOperations } from "./reference/payment-operations.js";
 import { paymentRoutes } from "./reference/payment-routes.js";
 import { paymentGatewayService } from "./reference/payment-service.js";
 import { domain } from "./src/domain/index.js";
@@ -22,7 +21,6 @@ const factline = defineApp({
   services: { "payment-gateway": paymentGatewayService },
   tenantRoutes: { payments: paymentRoutes },
   adminRoutes: [gatewayAdminRoutes],
-  operations: paymentOperations,
 });
 
 /** The HTTP app (exported so the contract suite can compare its routes with the OpenAPI document). */

@@ -2,7 +2,8 @@
 // sagas call. The cloud tier never imports an app; the composition root (`platform.ts`) hands
 // it one, and every host (consumer, saga host, rebuilder, admin, dashboard) takes it as an
 // argument, so the same platform code runs the reference app and a user's.
-import { Hono } from "hono";
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import { routeTable } from "../src/core/http/openapi.js";
 import type { EntityRegistry } from "../src/core/model/entity.js";
 import type { RequestScope } from "../src/core/http/request-scope.js";
 import type { SagaDefinition, TaskOutcome } from "../src/core/model/saga.js";
@@ -66,8 +67,8 @@ export type CloudEnv = { Bindings: Env; Variables: CloudScope };
  * `routes` serving `app`: route handlers are written once, against `c.var.app`; each app's
  * mount carries its own app into their scope (no module-level app, so any app can be served).
  */
-export function servingApp(app: CloudApp, routes: Hono<CloudEnv>): Hono<CloudEnv> {
-  const mounted = new Hono<CloudEnv>();
+export function servingApp(app: CloudApp, routes: OpenAPIHono<CloudEnv>): OpenAPIHono<CloudEnv> {
+  const mounted = routeTable<CloudEnv>();
   mounted.use("*", async (c, next) => {
     c.set("app", app);
     await next();

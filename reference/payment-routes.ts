@@ -4,11 +4,14 @@
 // keeps failing, it answers 503 dependency-unavailable with Retry-After instead of waiting.
 // It charges under the payment's own key (`paymentChargeKey`), the one the fulfilment saga uses
 // too, after claiming the settlement through the payment entity: one charge whoever settles.
-import { Hono, type Context } from "hono";
+import { createRoute } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { z } from "zod";
 import type { CommandOutcome, EntityAddress, EntityRpc } from "../src/core/protocol/entity-protocol.js";
 import { commandFingerprint } from "../src/core/protocol/fingerprint.js";
 import { entityIdSchema } from "../src/core/protocol/identifiers.js";
-import { problem, problemResponse, type Problem } from "../src/core/http/problem.js";
+import { json, problems, routeTable, security } from "../src/core/http/openapi.js";
+import { fail, problem, ProblemError, type Problem } from "../src/core/http/problem.js";
 import type { RequestScope } from "../src/core/http/request-scope.js";
 import { paymentChargeKey, type PaymentState } from "../src/domain/payments.js";
 import { paymentGateway } from "./payment-gateway-client.js";
@@ -16,21 +19,35 @@ import { entityStub } from "../cloud/stubs.js";
 
 const ATTEMPTS = 3;
 
-export const paymentRoutes = new Hono<{ Bindings: Env; Variables: RequestScope }>();
+/** `POST /{id}/settle`, mounted by the reference app at `/v1/payments` (`defineApp({ tenantRoutes })`). */
+export const paymentRoutes = routeTable<{ Bindings: Env; Variables: RequestScope }>();
 
-paymentRoutes.post("/:id/settle", async (c) => {
-  const paymentId = c.req.param("id");
-  if (!entityIdSchema.safeParse(paymentId).success) {
-    return problemResponse(problem("malformed-request", "a payment id is 1-128 of A-Z a-z 0-9 . _ ~ -"));
-  }
+const settleRoute = createRoute({
+  method: "post",
+  path: "/{id}/settle",
+  operationId: "payments.settle",
+  summary: "settle a submitted payment through the guarded gateway",
+  description:
+    "Claims the settlement through the payment entity, then charges under the payment's own key (the one the fulfilment saga uses too), so the gateway charges at most once. 200 answers `{version, events, payment: {status, gatewayRef, reason}}`: the payment's outcome, even when the saga recorded it first and this request recorded no event. 422 `not-submitted` when the payment is settled, refunded or closed.",
+  tags: ["payments"],
+  security: security("tenant"),
+  request: { params: z.object({ id: entityIdSchema.describe("the payment's id") }) },
+  responses: {
+    200: json(z.unknown().openapi({ type: "object" }), "the command's result and the payment's outcome"),
+    ...problems("tenant", 400, 404, 422, 503),
+  },
+});
+
+paymentRoutes.openapi(settleRoute, async (c) => {
+  const paymentId = c.req.valid("param").id;
   const tenant = c.var.tenant;
   const address = { tenant, entityType: "payments", entityId: paymentId };
   const stub = entityStub(c.env, address);
   const current = await stub.read(address, null);
-  if (!current) return problemResponse(problem("not-found", `no payments ${paymentId}`));
+  if (!current) throw fail("not-found", `no payments ${paymentId}`);
   const payment = current.state as PaymentState;
   if (payment.status !== "submitted") {
-    return problemResponse(problem("business-rule", `the payment is ${payment.status}`, { code: "not-submitted" }));
+    throw fail("business-rule", `the payment is ${payment.status}`, { code: "not-submitted" });
   }
   if (payment.orderId === null || payment.currency === null) throw new Error(`payment ${paymentId} is submitted without its details`);
 
@@ -39,7 +56,7 @@ paymentRoutes.post("/:id/settle", async (c) => {
   // finding the claim already made charges under the same key and gets the gateway's one outcome.
   const chargeKey = paymentChargeKey(paymentId);
   const claim = await send(c, stub, address, "settle", { chargeKey }, null);
-  if (!claim.ok) return problemResponse(claimProblem(claim.problem));
+  if (!claim.ok) throw new ProblemError(claimProblem(claim.problem));
 
   const answer = await paymentGateway(c.env, tenant, ATTEMPTS).charge(chargeKey, {
     reference: payment.orderId,
@@ -49,13 +66,13 @@ paymentRoutes.post("/:id/settle", async (c) => {
   if (!answer.ok) {
     const retryAfter = answer.kind === "open" ? answer.retryAfterMs / 1000 : 1;
     const detail = answer.kind === "open" ? "the payment gateway is failing; its circuit breaker is open" : `the payment gateway failed: ${answer.error}`;
-    return problemResponse(problem("dependency-unavailable", detail, { retryAfter }));
+    throw fail("dependency-unavailable", detail, { retryAfter });
   }
   const verdict = answer.value;
   const command = verdict.status === "approved" ? "approve" : "decline";
   const data = verdict.status === "approved" ? { gatewayRef: verdict.gatewayRef } : { reason: verdict.reason };
   const outcome = await send(c, stub, address, command, data, `${chargeKey}/${command}`);
-  if (!outcome.ok) return problemResponse(outcome.problem);
+  if (!outcome.ok) throw new ProblemError(outcome.problem);
   // The outcome is the payment's, not this request's events: a settle racing the saga may record
   // nothing itself (the saga got there first), and its caller still needs to know how it ended.
   const settled = await stub.read(address, null);

@@ -1,13 +1,16 @@
-// The admin API (`Authorization: Bearer <ADMIN_TOKEN>`): tenants and their keys, metrics, dead letters.
+// The admin API (`Authorization: Bearer <ADMIN_TOKEN>`): tenants and their keys, metrics, dead
+// letters, parked facts and projections, each route declared once (`createRoute`).
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { count, desc, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { Hono, type MiddlewareHandler } from "hono";
+import type { MiddlewareHandler } from "hono";
+import { bearerAuth } from "hono/bearer-auth";
 import { z } from "zod";
 import { sameSecret } from "../../src/core/security/same-secret.js";
-import { fieldErrors } from "../../src/core/model/entity.js";
 import { tenantIdSchema } from "../../src/core/protocol/identifiers.js";
-import { problem, problemResponse } from "../../src/core/http/problem.js";
-import { readJsonBody } from "../../src/core/http/request-body.js";
+import { json, jsonBody, problems, routeTable, security } from "../../src/core/http/openapi.js";
+import { fail } from "../../src/core/http/problem.js";
+import { strictJsonBody } from "../../src/core/http/json-body.js";
 import { listDeadLetters, replayDeadLetter, UNKNOWN_TENANT } from "../consumer/dead-letters.js";
 import { acknowledgeParkedFact, listParkedFacts } from "../consumer/parked-facts.js";
 import type { Db } from "../../src/core/model/projection.js";
@@ -17,11 +20,12 @@ import { servingApp, type CloudApp, type CloudEnv } from "../app.js";
 import { sagaAdminRoutes } from "../sagas/saga-admin-routes.js";
 import { apiKeys, deadLetters, tenants } from "../schema.js";
 import { createTenant, issueKey, revokeKey, setTenantStatus } from "./tenant-admin.js";
-import { presentPolicy, pushTenantPolicy, tenantPolicyRoutes } from "./tenant-policy-routes.js";
+import { presentPolicy, pushTenantPolicy, tenantPolicyRoutes, tenantShape } from "./tenant-policy-routes.js";
 import { readTenantMetrics } from "../metrics/tenant-metrics.js";
 import { rebuilderStub } from "../stubs.js";
 
 type AdminEnv = CloudEnv;
+type PlatformEnv = { Bindings: Env; Variables: RequestScope };
 
 export const createTenantSchema = z.object({ id: tenantIdSchema, name: z.string().trim().min(1).max(200) }).strict();
 
@@ -29,173 +33,369 @@ export const createTenantSchema = z.object({ id: tenantIdSchema, name: z.string(
  * The admin API for `app` (mounted at `/admin`), with `extra` routes of the app's own (e.g. an
  * integration's controls) behind the same admin token.
  */
-export function adminRoutes(app: CloudApp, extra: readonly Hono<{ Bindings: Env; Variables: RequestScope }>[] = []): Hono<AdminEnv> {
-  const mounted = new Hono<AdminEnv>();
+export function adminRoutes(app: CloudApp, extra: readonly OpenAPIHono<PlatformEnv>[] = []): OpenAPIHono<PlatformEnv> {
+  const mounted = routeTable<PlatformEnv>();
   mounted.use("*", adminAuth());
   for (const routes of extra) mounted.route("/", routes);
   mounted.route("/", servingApp(app, platformAdminRoutes));
   return mounted;
 }
 
-const platformAdminRoutes = new Hono<AdminEnv>();
-platformAdminRoutes.route("/", sagaAdminRoutes);
+// ---- shapes -------------------------------------------------------------------------------------
 
-platformAdminRoutes.post("/tenants", async (c) => {
-  const body = await readJsonBody(c.req.raw);
-  if (!body.ok) return problemResponse(body.problem);
-  const parsed = createTenantSchema.safeParse(body.value);
-  if (!parsed.success) {
-    return problemResponse(problem("validation-failed", "the tenant is invalid", { errors: fieldErrors(parsed.error) }));
-  }
-  const created = await createTenant(drizzle(c.env.DB), parsed.data.id, parsed.data.name);
-  if (!created.ok) return problemResponse(problem("conflict", `tenant ${parsed.data.id} already exists`));
-  return c.json({ tenant: present(created.tenant), apiKey: created.apiKey, keyId: created.keyId }, 201);
+const key = z.object({ keyId: z.string(), createdAt: z.number(), revokedAt: z.number().nullable(), lastUsedAt: z.number().nullable() });
+const tenantShown = tenantShape.extend({ keys: z.array(key), stats: z.object({ deadLetters: z.number().int() }) });
+const deadLetter = z.object({
+  id: z.string(),
+  tenantId: z.string(),
+  projection: z.string().nullable(),
+  entityType: z.string(),
+  entityId: z.string(),
+  seq: z.number().int(),
+  body: z.string(),
+  error: z.string(),
+  attempts: z.number().int(),
+  createdAt: z.number(),
+  replayedAt: z.number().nullable(),
 });
-
-platformAdminRoutes.get("/tenants", async (c) => {
-  const db: Db = drizzle(c.env.DB);
-  const rows = await db.select().from(tenants).orderBy(desc(tenants.createdAt));
-  return c.json({ items: rows.map(present) });
+const parkedFact = z.object({
+  id: z.string(),
+  tenantId: z.string(),
+  entityType: z.string(),
+  entityId: z.string(),
+  seq: z.number().int(),
+  eventType: z.string(),
+  bytes: z.number().int(),
+  reason: z.string(),
+  parkedAt: z.number(),
+  acknowledgedAt: z.number().nullable(),
 });
+// Objects other modules define (TenantMetrics, a projection's lag and rebuild status).
+const anyObject = z.unknown().openapi({ type: "object" });
+const tenantParam = z.object({ id: z.string().describe("the tenant's id") });
+const tenantFilter = tenantIdSchema.optional().describe("only this tenant's");
 
-platformAdminRoutes.get("/tenants/:id", async (c) => {
-  const db: Db = drizzle(c.env.DB);
-  const tenant = (await db.select().from(tenants).where(eq(tenants.id, c.req.param("id"))).limit(1))[0];
-  if (!tenant) return problemResponse(problem("not-found", `no tenant ${c.req.param("id")}`));
-  const [keys, letters] = await db.batch([
-    db
-      .select({ keyId: apiKeys.id, createdAt: apiKeys.createdAt, revokedAt: apiKeys.revokedAt, lastUsedAt: apiKeys.lastUsedAt })
-      .from(apiKeys)
-      .where(eq(apiKeys.tenantId, tenant.id)),
-    db.select({ n: count() }).from(deadLetters).where(eq(deadLetters.tenantId, tenant.id)),
-  ]);
-  return c.json({ ...present(tenant), keys, stats: { deadLetters: letters[0]?.n ?? 0 } });
-});
-
-for (const [action, status] of [["suspend", "suspended"], ["resume", "active"]] as const) {
-  platformAdminRoutes.post(`/tenants/:id/${action}`, async (c) => {
-    const tenant = await setTenantStatus(drizzle(c.env.DB), c.req.param("id"), status);
-    if (!tenant) return problemResponse(problem("not-found", `no tenant ${c.req.param("id")}`));
-    await pushTenantPolicy(c.env, tenant.id);
-    return c.json(present(tenant));
-  });
+function adminRoute<const R extends Omit<Parameters<typeof createRoute>[0], "security">>(r: R) {
+  return createRoute({ ...r, security: security("admin") });
 }
 
-platformAdminRoutes.get("/tenants/:id/metrics", async (c) => {
-  const minutes = c.req.query("minutes") ?? "60";
-  if (!/^\d{1,4}$/.test(minutes) || Number(minutes) < 1 || Number(minutes) > 1440) {
-    return problemResponse(problem("malformed-request", "minutes must be between 1 and 1440"));
-  }
-  const db: Db = drizzle(c.env.DB);
-  const tenant = (await db.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, c.req.param("id"))).limit(1))[0];
-  if (!tenant) return problemResponse(problem("not-found", `no tenant ${c.req.param("id")}`));
-  return c.json(await readTenantMetrics(db, tenant.id, Number(minutes)));
-});
+// ---- tenants --------------------------------------------------------------------------------------
 
-platformAdminRoutes.post("/tenants/:id/keys", async (c) => {
-  const db: Db = drizzle(c.env.DB);
-  const tenant = (await db.select().from(tenants).where(eq(tenants.id, c.req.param("id"))).limit(1))[0];
-  if (!tenant) return problemResponse(problem("not-found", `no tenant ${c.req.param("id")}`));
-  return c.json(await issueKey(db, tenant.id), 201);
-});
+const platformAdminRoutes = routeTable<AdminEnv>();
+platformAdminRoutes.route("/", sagaAdminRoutes);
 
-platformAdminRoutes.delete("/tenants/:id/keys/:keyId", async (c) => {
-  const tenant = c.req.param("id");
-  if (!(await revokeKey(drizzle(c.env.DB), tenant, c.req.param("keyId")))) return problemResponse(problem("not-found", "no such key"));
-  await pushTenantPolicy(c.env, tenant);
-  return c.body(null, 204);
-});
+platformAdminRoutes.openapi(
+  adminRoute({
+    method: "post",
+    path: "/tenants",
+    operationId: "admin.tenants.create",
+    summary: "create a tenant and its first API key (shown once)",
+    tags: ["admin"],
+    middleware: [strictJsonBody()] as const,
+    request: { body: jsonBody(createTenantSchema) },
+    responses: {
+      201: json(z.object({ tenant: tenantShape, apiKey: z.string(), keyId: z.string() }), "the tenant and its key"),
+      ...problems("admin", 400, 409, 413, 415),
+    },
+  }),
+  async (c) => {
+    const { id, name } = c.req.valid("json");
+    const created = await createTenant(drizzle(c.env.DB), id, name);
+    if (!created.ok) throw fail("conflict", `tenant ${id} already exists`);
+    return c.json({ tenant: present(created.tenant), apiKey: created.apiKey, keyId: created.keyId }, 201);
+  },
+);
+
+platformAdminRoutes.openapi(
+  adminRoute({
+    method: "get",
+    path: "/tenants",
+    operationId: "admin.tenants.list",
+    summary: "list tenants",
+    tags: ["admin"],
+    responses: { 200: json(z.object({ items: z.array(tenantShape) }), "the tenants"), ...problems("admin") },
+  }),
+  async (c) => {
+    const db: Db = drizzle(c.env.DB);
+    const rows = await db.select().from(tenants).orderBy(desc(tenants.createdAt));
+    return c.json({ items: rows.map(present) }, 200);
+  },
+);
+
+platformAdminRoutes.openapi(
+  adminRoute({
+    method: "get",
+    path: "/tenants/{id}",
+    operationId: "admin.tenants.show",
+    summary: "a tenant with its keys (never the keys themselves) and stats",
+    tags: ["admin"],
+    request: { params: tenantParam },
+    responses: { 200: json(tenantShown, "the tenant"), ...problems("admin", 404) },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const db: Db = drizzle(c.env.DB);
+    const tenant = (await db.select().from(tenants).where(eq(tenants.id, id)).limit(1))[0];
+    if (!tenant) throw fail("not-found", `no tenant ${id}`);
+    const [keys, letters] = await db.batch([
+      db
+        .select({ keyId: apiKeys.id, createdAt: apiKeys.createdAt, revokedAt: apiKeys.revokedAt, lastUsedAt: apiKeys.lastUsedAt })
+        .from(apiKeys)
+        .where(eq(apiKeys.tenantId, tenant.id)),
+      db.select({ n: count() }).from(deadLetters).where(eq(deadLetters.tenantId, tenant.id)),
+    ]);
+    return c.json({ ...present(tenant), keys, stats: { deadLetters: letters[0]?.n ?? 0 } }, 200);
+  },
+);
+
+for (const [action, status] of [["suspend", "suspended"], ["resume", "active"]] as const) {
+  platformAdminRoutes.openapi(
+    adminRoute({
+      method: "post",
+      path: `/tenants/{id}/${action}`,
+      operationId: `admin.tenants.${action}`,
+      summary: action === "suspend" ? "suspend a tenant: its requests are refused with 403 at once" : "resume a suspended tenant",
+      tags: ["admin"],
+      request: { params: tenantParam },
+      responses: { 200: json(tenantShape, "the tenant"), ...problems("admin", 404) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const tenant = await setTenantStatus(drizzle(c.env.DB), id, status);
+      if (!tenant) throw fail("not-found", `no tenant ${id}`);
+      await pushTenantPolicy(c.env, tenant.id);
+      return c.json(present(tenant), 200);
+    },
+  );
+}
+
+platformAdminRoutes.openapi(
+  adminRoute({
+    method: "get",
+    path: "/tenants/{id}/metrics",
+    operationId: "admin.tenants.metrics",
+    summary: "the tenant's per-minute request, command and latency metrics",
+    tags: ["admin"],
+    request: {
+      params: tenantParam,
+      query: z.object({
+        minutes: z
+          .string()
+          .regex(/^\d{1,4}$/)
+          .refine((m) => Number(m) >= 1 && Number(m) <= 1440, "minutes must be between 1 and 1440")
+          .optional()
+          .describe("window, 1-1440 (default 60)"),
+      }),
+    },
+    responses: { 200: json(anyObject, "the metrics"), ...problems("admin", 400, 404) },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const minutes = Number(c.req.valid("query").minutes ?? "60");
+    const db: Db = drizzle(c.env.DB);
+    const tenant = (await db.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, id)).limit(1))[0];
+    if (!tenant) throw fail("not-found", `no tenant ${id}`);
+    return c.json(await readTenantMetrics(db, tenant.id, minutes), 200);
+  },
+);
+
+platformAdminRoutes.openapi(
+  adminRoute({
+    method: "post",
+    path: "/tenants/{id}/keys",
+    operationId: "admin.keys.issue",
+    summary: "issue another API key (shown once)",
+    tags: ["admin"],
+    request: { params: tenantParam },
+    responses: { 201: json(z.object({ keyId: z.string(), apiKey: z.string() }), "the key"), ...problems("admin", 404) },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const db: Db = drizzle(c.env.DB);
+    const tenant = (await db.select().from(tenants).where(eq(tenants.id, id)).limit(1))[0];
+    if (!tenant) throw fail("not-found", `no tenant ${id}`);
+    return c.json(await issueKey(db, tenant.id), 201);
+  },
+);
+
+platformAdminRoutes.openapi(
+  adminRoute({
+    method: "delete",
+    path: "/tenants/{id}/keys/{keyId}",
+    operationId: "admin.keys.revoke",
+    summary: "revoke an API key: refused with 401 at once",
+    tags: ["admin"],
+    request: { params: tenantParam.extend({ keyId: z.string() }) },
+    responses: { 204: { description: "revoked" }, ...problems("admin", 404) },
+  }),
+  async (c) => {
+    const { id, keyId } = c.req.valid("param");
+    if (!(await revokeKey(drizzle(c.env.DB), id, keyId))) throw fail("not-found", "no such key");
+    await pushTenantPolicy(c.env, id);
+    return c.body(null, 204);
+  },
+);
 
 platformAdminRoutes.route("/tenants", tenantPolicyRoutes);
 
-platformAdminRoutes.get("/dead-letters", async (c) => {
-  const db: Db = drizzle(c.env.DB);
-  // A tenant id, or UNKNOWN_TENANT for letters that named no valid tenant; anything else is 400,
-  // as on /admin/sagas, rather than an empty list.
-  const requested = c.req.query("tenant");
-  const tenant = requested === UNKNOWN_TENANT ? UNKNOWN_TENANT : tenantQuery(requested);
-  if (tenant instanceof Response) return tenant;
-  return c.json({ items: await listDeadLetters(db, tenant, 200) });
-});
+// ---- dead letters and parked facts -----------------------------------------------------------------
 
-platformAdminRoutes.post("/dead-letters/:id/replay", async (c) => {
-  const db: Db = drizzle(c.env.DB);
-  const replayed = await replayDeadLetter(db, c.env.FACTS, c.req.param("id"), null);
-  if (!replayed) return problemResponse(problem("not-found", `no dead letter ${c.req.param("id")}`));
-  return c.json({ replayed: true }, 202);
-});
+platformAdminRoutes.openapi(
+  adminRoute({
+    method: "get",
+    path: "/dead-letters",
+    operationId: "admin.deadLetters.list",
+    summary: "facts the consumer gave up on, not yet replayed",
+    tags: ["admin"],
+    request: {
+      query: z.object({
+        // A tenant id, or UNKNOWN_TENANT for letters that named no valid tenant; anything else is
+        // 400, as on /admin/sagas, rather than an empty list.
+        tenant: z
+          .union([tenantIdSchema, z.literal(UNKNOWN_TENANT)])
+          .optional()
+          .describe("a tenant id, or (unknown) for letters that named no valid tenant"),
+      }),
+    },
+    responses: { 200: json(z.object({ items: z.array(deadLetter) }), "the dead letters"), ...problems("admin", 400) },
+  }),
+  async (c) => {
+    const db: Db = drizzle(c.env.DB);
+    return c.json({ items: await listDeadLetters(db, c.req.valid("query").tenant ?? null, 200) }, 200);
+  },
+);
 
-platformAdminRoutes.get("/parked-facts", async (c) => {
-  const db: Db = drizzle(c.env.DB);
-  return c.json({ items: await listParkedFacts(db, c.req.query("tenant") ?? null, 200) });
-});
+platformAdminRoutes.openapi(
+  adminRoute({
+    method: "post",
+    path: "/dead-letters/{id}/replay",
+    operationId: "admin.deadLetters.replay",
+    summary: "send a dead letter to the facts queue again",
+    tags: ["admin"],
+    request: { params: z.object({ id: z.string() }) },
+    responses: { 202: json(z.object({ replayed: z.literal(true) }), "re-sent"), ...problems("admin", 404) },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const replayed = await replayDeadLetter(drizzle(c.env.DB), c.env.FACTS, id, null);
+    if (!replayed) throw fail("not-found", `no dead letter ${id}`);
+    return c.json({ replayed: true as const }, 202);
+  },
+);
 
-platformAdminRoutes.post("/parked-facts/:id/acknowledge", async (c) => {
-  const db: Db = drizzle(c.env.DB);
-  const found = await acknowledgeParkedFact(db, c.req.param("id"), null);
-  if (!found) return problemResponse(problem("not-found", `no parked fact ${c.req.param("id")}`));
-  return c.json({ acknowledged: true });
-});
+platformAdminRoutes.openapi(
+  adminRoute({
+    method: "get",
+    path: "/parked-facts",
+    operationId: "admin.parkedFacts.list",
+    summary: "facts too large for the queue, parked by their entity's relay and not yet acknowledged",
+    description: "The consumer still applies a parked fact, reading it from its entity; the list is for the operator to act on its cause.",
+    tags: ["admin"],
+    request: { query: z.object({ tenant: tenantFilter }) },
+    responses: { 200: json(z.object({ items: z.array(parkedFact) }), "the parked facts"), ...problems("admin", 400) },
+  }),
+  async (c) => {
+    const db: Db = drizzle(c.env.DB);
+    return c.json({ items: await listParkedFacts(db, c.req.valid("query").tenant ?? null, 200) }, 200);
+  },
+);
 
-platformAdminRoutes.get("/projections", async (c) => {
-  const tenant = tenantQuery(c.req.query("tenant"));
-  if (tenant instanceof Response) return tenant;
-  const db: Db = drizzle(c.env.DB);
-  const items = await Promise.all(
-    c.var.app.projections.map(async (p) => ({
-      name: p.name,
-      follows: p.follows,
-      lag: await projectionLag(db, p, tenant),
-      rebuild: tenant === null ? null : await rebuilderFor(c.env, p.name, tenant).status(),
-    })),
-  );
-  return c.json({ items });
-});
+platformAdminRoutes.openapi(
+  adminRoute({
+    method: "post",
+    path: "/parked-facts/{id}/acknowledge",
+    operationId: "admin.parkedFacts.acknowledge",
+    summary: "take a parked fact (by event id) off the list once its cause is dealt with",
+    tags: ["admin"],
+    request: { params: z.object({ id: z.string() }) },
+    responses: { 200: json(z.object({ acknowledged: z.literal(true) }), "acknowledged"), ...problems("admin", 404) },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const found = await acknowledgeParkedFact(drizzle(c.env.DB), id, null);
+    if (!found) throw fail("not-found", `no parked fact ${id}`);
+    return c.json({ acknowledged: true as const }, 200);
+  },
+);
 
-platformAdminRoutes.post("/projections/:name/rebuild", async (c) => {
-  const tenant = c.req.query("tenant");
-  if (!tenant || !tenantIdSchema.safeParse(tenant).success) {
-    return problemResponse(problem("validation-failed", "name the tenant to rebuild for: ?tenant=<id>", { errors: [{ path: "tenant", message: "required" }] }));
-  }
-  const db: Db = drizzle(c.env.DB);
-  if (!(await db.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, tenant)).limit(1))[0]) {
-    return problemResponse(problem("not-found", `no tenant ${tenant}`));
-  }
-  const outcome = await rebuilderFor(c.env, c.req.param("name"), tenant).start(c.req.param("name"), tenant);
-  if (!outcome) return problemResponse(problem("not-found", `no projection ${c.req.param("name")}`));
-  if ("alreadyRunning" in outcome) {
-    const running = outcome.alreadyRunning;
-    return problemResponse(
-      problem("rebuild-in-progress", `a rebuild of ${running.projection} for ${tenant} is ${running.phase === "clearing" ? "clearing the old rows" : "running"} (generation ${running.generation})`),
+// ---- projections -------------------------------------------------------------------------------------
+
+platformAdminRoutes.openapi(
+  adminRoute({
+    method: "get",
+    path: "/projections",
+    operationId: "admin.projections.list",
+    summary: "projections with their lag (and rebuild status, for one tenant)",
+    tags: ["admin"],
+    request: { query: z.object({ tenant: tenantFilter }) },
+    responses: { 200: json(z.object({ items: z.array(anyObject) }), "the projections"), ...problems("admin", 400) },
+  }),
+  async (c) => {
+    const tenant = c.req.valid("query").tenant ?? null;
+    const db: Db = drizzle(c.env.DB);
+    const items = await Promise.all(
+      c.var.app.projections.map(async (p) => ({
+        name: p.name,
+        follows: p.follows,
+        lag: await projectionLag(db, p, tenant),
+        rebuild: tenant === null ? null : await rebuilderFor(c.env, p.name, tenant).status(),
+      })),
     );
-  }
-  return c.json(outcome.started, 202);
-});
+    return c.json({ items }, 200);
+  },
+);
+
+platformAdminRoutes.openapi(
+  adminRoute({
+    method: "post",
+    path: "/projections/{name}/rebuild",
+    operationId: "admin.projections.rebuild",
+    summary: "rebuild one projection for one tenant from the entities' logs",
+    tags: ["admin"],
+    request: {
+      params: z.object({ name: z.string() }),
+      query: z.object({ tenant: tenantIdSchema.describe("name the tenant to rebuild for: ?tenant=<id>") }),
+    },
+    responses: { 202: json(anyObject, "the rebuild started"), ...problems("admin", 400, 404, 409) },
+  }),
+  async (c) => {
+    const { name } = c.req.valid("param");
+    const { tenant } = c.req.valid("query");
+    const db: Db = drizzle(c.env.DB);
+    if (!(await db.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, tenant)).limit(1))[0]) {
+      throw fail("not-found", `no tenant ${tenant}`);
+    }
+    const outcome = await rebuilderFor(c.env, name, tenant).start(name, tenant);
+    if (!outcome) throw fail("not-found", `no projection ${name}`);
+    if ("alreadyRunning" in outcome) {
+      const running = outcome.alreadyRunning;
+      throw fail(
+        "rebuild-in-progress",
+        `a rebuild of ${running.projection} for ${tenant} is ${running.phase === "clearing" ? "clearing the old rows" : "running"} (generation ${running.generation})`,
+      );
+    }
+    return c.json(outcome.started, 202);
+  },
+);
 
 function rebuilderFor(env: Env, projection: string, tenant: string) {
   return rebuilderStub(env, projection, tenant);
-}
-
-/** An optional `?tenant=` filter: null when absent, a 400 problem when it is no tenant id. */
-function tenantQuery(value: string | undefined): string | null | Response {
-  if (value === undefined) return null;
-  if (tenantIdSchema.safeParse(value).success) return value;
-  return problemResponse(problem("validation-failed", "tenant must be a tenant id", { errors: [{ path: "tenant", message: "not a tenant id" }] }));
 }
 
 function present(t: typeof tenants.$inferSelect) {
   return { id: t.id, name: t.name, status: t.status, createdAt: new Date(t.createdAt).toISOString(), ...presentPolicy(t) };
 }
 
-function adminAuth(): MiddlewareHandler<AdminEnv> {
-  return async (c, next) => {
-    const expected = c.env.ADMIN_TOKEN;
-    const presented = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "")?.[1];
-    if (!expected || !presented || !(await sameSecret(presented, expected))) {
-      return problemResponse(problem("unauthorized", "send Authorization: Bearer <ADMIN_TOKEN>"), {
-        "www-authenticate": 'Bearer realm="factline-admin"',
-      });
-    }
-    await next();
-  };
+/**
+ * The admin token check (Hono's `bearerAuth`, RFC 6750): the token is compared in constant time
+ * (`sameSecret`); a refusal is thrown as an `HTTPException` with its `WWW-Authenticate` challenge
+ * and rendered as problem+json by the one error handler.
+ */
+function adminAuth(): MiddlewareHandler<PlatformEnv> {
+  return bearerAuth<PlatformEnv>({
+    realm: "factline-admin",
+    verifyToken: async (token, c) => Boolean(c.env.ADMIN_TOKEN) && (await sameSecret(token, c.env.ADMIN_TOKEN)),
+    noAuthenticationHeader: { message: "send Authorization: Bearer <ADMIN_TOKEN>" },
+    invalidToken: { message: "send Authorization: Bearer <ADMIN_TOKEN>" },
+  });
 }

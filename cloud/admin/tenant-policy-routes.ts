@@ -2,40 +2,87 @@
 // to a tenant's policy (these, suspend/resume, key revocation) is written to D1, dropped from
 // this isolate's admission cache, and pushed whole to the tenant's gate object (live streams'
 // standing checks); other isolates see it within TENANT_ADMISSION_MAX_STALE_MS.
+import { createRoute } from "@hono/zod-openapi";
 import { and, eq, isNotNull } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { Hono, type Context } from "hono";
-import { fieldErrors } from "../../src/core/model/entity.js";
-import { problem, problemResponse } from "../../src/core/http/problem.js";
-import { readJsonBody } from "../../src/core/http/request-body.js";
-import type { RequestScope } from "../../src/core/http/request-scope.js";
+import type { Context } from "hono";
+import { z } from "zod";
+import { json, jsonBody, problems, routeTable, security } from "../../src/core/http/openapi.js";
+import { fail } from "../../src/core/http/problem.js";
+import { strictJsonBody } from "../../src/core/http/json-body.js";
 import { faultPoint } from "../../src/core/resilience/fault-injection.js";
 import { logEvent } from "../../src/core/runtime/log.js";
 import { forgetTenantAdmission } from "../../src/core/security/tenant-admission.js";
 import { corsPolicySchema, policyFromRow, rateLimitSchema } from "../../src/core/security/tenant-policy.js";
-import type { z } from "zod";
 import type { Db } from "../../src/core/model/projection.js";
+import type { CloudEnv } from "../app.js";
 import { apiKeys, tenants } from "../schema.js";
 import { nextPolicyVersion } from "./tenant-admin.js";
 import { tenantGateStub } from "../stubs.js";
 
-type AdminEnv = { Bindings: Env; Variables: RequestScope };
+type AdminEnv = CloudEnv;
 
-export const tenantPolicyRoutes = new Hono<AdminEnv>();
-
-tenantPolicyRoutes.put("/:id/rate-limit", async (c) => {
-  const body = await parseBody(c, rateLimitSchema, "the rate limit is invalid");
-  if (body instanceof Response) return body;
-  return update(c, { rateLimitRps: body.requestsPerSecond, rateLimitBurst: body.burst });
+/** A tenant as the admin API shows it. */
+export const tenantShape = z.object({
+  id: z.string(),
+  name: z.string(),
+  status: z.enum(["active", "suspended"]),
+  createdAt: z.string(),
+  rateLimit: rateLimitSchema.nullable(),
+  corsOrigins: z.array(z.string()),
 });
+const policy = tenantShape.pick({ id: true, status: true, rateLimit: true, corsOrigins: true });
+const tenantParam = z.object({ id: z.string().describe("the tenant's id") });
 
-tenantPolicyRoutes.delete("/:id/rate-limit", (c) => update(c, { rateLimitRps: null, rateLimitBurst: null }));
+/** `PUT`/`DELETE /{id}/rate-limit`, `PUT /{id}/cors` (mounted at `/admin/tenants`). */
+export const tenantPolicyRoutes = routeTable<AdminEnv>();
 
-tenantPolicyRoutes.put("/:id/cors", async (c) => {
-  const body = await parseBody(c, corsPolicySchema, "the CORS policy is invalid");
-  if (body instanceof Response) return body;
-  return update(c, { corsOrigins: [...new Set(body.origins)] });
-});
+tenantPolicyRoutes.openapi(
+  createRoute({
+    method: "put",
+    path: "/{id}/rate-limit",
+    operationId: "admin.tenants.setRateLimit",
+    summary: "set the tenant's fair-use limit: a token bucket shared by all its keys and isolates",
+    tags: ["admin"],
+    security: security("admin"),
+    middleware: [strictJsonBody()] as const,
+    request: { params: tenantParam, body: jsonBody(rateLimitSchema) },
+    responses: { 200: json(policy, "the tenant's policy"), ...problems("admin", 400, 404, 413, 415) },
+  }),
+  async (c) => {
+    const body = c.req.valid("json");
+    return c.json(await update(c, c.req.valid("param").id, { rateLimitRps: body.requestsPerSecond, rateLimitBurst: body.burst }), 200);
+  },
+);
+
+tenantPolicyRoutes.openapi(
+  createRoute({
+    method: "delete",
+    path: "/{id}/rate-limit",
+    operationId: "admin.tenants.clearRateLimit",
+    summary: "lift the tenant's rate limit",
+    tags: ["admin"],
+    security: security("admin"),
+    request: { params: tenantParam },
+    responses: { 200: json(policy, "the tenant's policy"), ...problems("admin", 404) },
+  }),
+  async (c) => c.json(await update(c, c.req.valid("param").id, { rateLimitRps: null, rateLimitBurst: null }), 200),
+);
+
+tenantPolicyRoutes.openapi(
+  createRoute({
+    method: "put",
+    path: "/{id}/cors",
+    operationId: "admin.tenants.setCors",
+    summary: "set the browser origins allowed to call the tenant API",
+    tags: ["admin"],
+    security: security("admin"),
+    middleware: [strictJsonBody()] as const,
+    request: { params: tenantParam, body: jsonBody(corsPolicySchema) },
+    responses: { 200: json(policy, "the tenant's policy"), ...problems("admin", 400, 404, 413, 415) },
+  }),
+  async (c) => c.json(await update(c, c.req.valid("param").id, { corsOrigins: [...new Set(c.req.valid("json").origins)] }), 200),
+);
 
 /**
  * Reads the tenant's whole policy (with its version) from D1 and hands it to its gate; false if
@@ -75,19 +122,11 @@ export function presentPolicy(t: typeof tenants.$inferSelect) {
   };
 }
 
-async function update(c: Context<AdminEnv>, set: Partial<typeof tenants.$inferInsert>): Promise<Response> {
-  const id = c.req.param("id") ?? "";
+/** Writes `set` to tenant `id`'s policy and pushes it; throws not-found for no such tenant. */
+async function update(c: Context<AdminEnv>, id: string, set: Partial<typeof tenants.$inferInsert>) {
   const db: Db = drizzle(c.env.DB);
   const updated = (await db.update(tenants).set({ ...set, ...nextPolicyVersion }).where(eq(tenants.id, id)).returning())[0];
-  if (!updated) return problemResponse(problem("not-found", `no tenant ${id}`));
+  if (!updated) throw fail("not-found", `no tenant ${id}`);
   await pushTenantPolicy(c.env, id);
-  return c.json({ id: updated.id, status: updated.status, ...presentPolicy(updated) });
-}
-
-async function parseBody<S extends z.ZodType>(c: Context<AdminEnv>, schema: S, title: string): Promise<z.output<S> | Response> {
-  const body = await readJsonBody(c.req.raw);
-  if (!body.ok) return problemResponse(body.problem);
-  const parsed = schema.safeParse(body.value);
-  if (!parsed.success) return problemResponse(problem("validation-failed", title, { errors: fieldErrors(parsed.error) }));
-  return parsed.data;
+  return { id: updated.id, status: updated.status, ...presentPolicy(updated) };
 }

@@ -4,14 +4,16 @@
 // and every POST must come from this origin. Pages that change while open subscribe to /live
 // (SSE), which re-renders their panels every few seconds and sends what changed.
 import { drizzle } from "drizzle-orm/d1";
-import { Hono, type Context } from "hono";
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import type { Child } from "hono/jsx";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { EntityAddress } from "../../src/core/protocol/entity-protocol.js";
 import { AUTH_FAILURE_PERIOD_S, failingClient, isBlocked, recordFailure } from "../../src/core/security/auth-failures.js";
 import { entityIdSchema, tenantIdSchema } from "../../src/core/protocol/identifiers.js";
-import { problem, problemResponse } from "../../src/core/http/problem.js";
+import { eventStream, html, problems, routeTable } from "../../src/core/http/openapi.js";
+import { fail } from "../../src/core/http/problem.js";
 import type { CloudApp, CloudScope } from "../app.js";
 import { replayDeadLetter } from "../consumer/dead-letters.js";
 import { acknowledgeParkedFact, listParkedFacts } from "../consumer/parked-facts.js";
@@ -38,8 +40,8 @@ const LIVE_LIFETIME_MS = 60_000;
 const LIVE_RECHECK_MS = 10_000;
 
 /** The operator's dashboard for `app` (mounted at `/dashboard`). */
-export function dashboardRoutes(app: CloudApp): Hono<DashboardEnv> {
-  const mounted = new Hono<DashboardEnv>();
+export function dashboardRoutes(app: CloudApp): OpenAPIHono<DashboardEnv> {
+  const mounted = routeTable<DashboardEnv>();
   mounted.use("*", async (c, next) => {
     c.set("app", app);
     await next();
@@ -48,13 +50,70 @@ export function dashboardRoutes(app: CloudApp): Hono<DashboardEnv> {
   return mounted;
 }
 
-const routes = new Hono<DashboardEnv>();
+const routes = routeTable<DashboardEnv>();
+
+// ---- declarations: pages (HTML), form posts and event streams -------------------------------------
+
+/** The path parameters a dashboard path names (`{tenant}`, `{id}`…), each a plain string. */
+function pathParams(path: string) {
+  const names = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1] ?? "");
+  return z.object(Object.fromEntries(names.map((n) => [n, z.string()])));
+}
+
+function queryParams(query: Readonly<Record<string, string>>) {
+  return z.object(Object.fromEntries(Object.entries(query).map(([name, description]) => [name, z.string().optional().describe(description)])));
+}
+
+/** A page: HTML for a signed-in session (a visitor without one is redirected to sign in). */
+function pageRoute<const P extends string>(path: P, operationId: string, summary: string, query: Readonly<Record<string, string>> = {}) {
+  return createRoute({
+    method: "get",
+    path,
+    operationId,
+    summary,
+    tags: ["dashboard"],
+    request: { params: pathParams(path), query: queryParams(query) },
+    responses: { 200: html("an HTML page"), 303: { description: "to the sign-in page, or the page that applies" }, ...problems("none", 401, 404) },
+  });
+}
+
+/** A form post: refused with 403 unless it comes from this origin with the session's CSRF token. */
+function formRoute<const P extends string>(path: P, operationId: string, summary: string) {
+  return createRoute({
+    method: "post",
+    path,
+    operationId,
+    summary,
+    description: "A form post (application/x-www-form-urlencoded); refused with 403 unless it comes from the dashboard's own origin with the session's CSRF token.",
+    tags: ["dashboard"],
+    request: { params: pathParams(path) },
+    responses: {
+      200: html("an HTML page"),
+      201: html("an HTML page showing what was created"),
+      303: { description: "redirect to the page that shows the result" },
+      ...problems("none", 400, 401, 403, 404, 409, 429),
+    },
+  });
+}
+
+/** An event stream a page subscribes to. */
+function streamRoute<const P extends string>(path: P, operationId: string, summary: string, query: Readonly<Record<string, string>>) {
+  return createRoute({
+    method: "get",
+    path,
+    operationId,
+    summary,
+    tags: ["dashboard"],
+    request: { params: pathParams(path), query: queryParams(query) },
+    responses: { 200: eventStream("Server-Sent Events"), ...problems("none", 400, 401, 404) },
+  });
+}
 
 routes.use("*", async (c, next) => {
   const nonce = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
   c.set("nonce", nonce);
   if (c.req.method === "POST" && !sameOrigin(c)) {
-    return problemResponse(problem("forbidden", "dashboard forms must be posted from the dashboard itself"));
+    throw fail("forbidden", "dashboard forms must be posted from the dashboard itself");
   }
   await next();
   c.res.headers.set(
@@ -69,9 +128,9 @@ routes.use("*", async (c, next) => {
 
 // ---- signing in and out -------------------------------------------------------------------
 
-routes.get("/sign-in", (c) => c.html(<SignInPage nonce={c.var.nonce} />));
+routes.openapi(pageRoute("/sign-in", "dashboard.signIn.page", "the sign-in page"), (c) => c.html(<SignInPage nonce={c.var.nonce} />));
 
-routes.post("/sign-in", async (c) => {
+routes.openapi(formRoute("/sign-in", "dashboard.signIn", "sign in with a tenant API key or the admin token"), async (c) => {
   const form = await c.req.parseBody();
   const secret = typeof form.secret === "string" ? form.secret : "";
   // Failed sign-ins count with the tenant API's failed keys: a client over the limit is refused
@@ -95,23 +154,23 @@ routes.use("*", async (c, next) => {
   const session = await currentSession(c);
   if (!session) {
     if (c.req.method === "GET" && (c.req.header("accept") ?? "").includes("text/html")) return c.redirect("/dashboard/sign-in", 303);
-    return problemResponse(problem("unauthorized", "sign in to the dashboard first"));
+    throw fail("unauthorized", "sign in to the dashboard first");
   }
   if (c.req.method === "POST") {
     const form = await c.req.parseBody();
     const token = typeof form._csrf === "string" ? form._csrf : "";
-    if (!(await sameSecret(token, session.csrf))) return problemResponse(problem("forbidden", "the form's CSRF token is missing or stale; reload the page"));
+    if (!(await sameSecret(token, session.csrf))) throw fail("forbidden", "the form's CSRF token is missing or stale; reload the page");
   }
   c.set("session", session);
   await next();
 });
 
-routes.post("/sign-out", (c) => {
+routes.openapi(formRoute("/sign-out", "dashboard.signOut", "sign out"), (c) => {
   endSession(c);
   return c.redirect("/dashboard/sign-in", 303);
 });
 
-routes.get("/", (c) => {
+routes.openapi(pageRoute("/", "dashboard.home", "the dashboard's home (redirects to the signed-in tenant or the tenant list)"), (c) => {
   const s = c.var.session;
   return c.redirect(s.role === "operator" ? "/dashboard/tenants" : `/dashboard/t/${s.tenant}`, 303);
 });
@@ -120,12 +179,12 @@ routes.get("/", (c) => {
 
 const createTenantForm = z.object({ id: tenantIdSchema, name: z.string().trim().min(1).max(200) });
 
-routes.get("/tenants", async (c) => {
+routes.openapi(pageRoute("/tenants", "dashboard.tenants", "all tenants (operator)"), async (c) => {
   if (c.var.session.role !== "operator") return notFound(c);
   return c.html(<TenantsPage c={c} tenants={await listTenants(db(c))} />);
 });
 
-routes.post("/tenants", async (c) => {
+routes.openapi(formRoute("/tenants", "dashboard.tenants.create", "create a tenant (operator)"), async (c) => {
   if (c.var.session.role !== "operator") return notFound(c);
   const parsed = createTenantForm.safeParse(await c.req.parseBody());
   if (!parsed.success) {
@@ -143,7 +202,7 @@ routes.post("/tenants", async (c) => {
 });
 
 for (const [action, status] of [["suspend", "suspended"], ["resume", "active"]] as const) {
-  routes.post(`/t/:tenant/${action}`, async (c) => {
+  routes.openapi(formRoute(`/t/{tenant}/${action}`, `dashboard.tenant.${action}`, `${action} the tenant (operator)`), async (c) => {
     const tenant = await allowedTenant(c);
     if (!tenant || c.var.session.role !== "operator") return notFound(c);
     await setTenantStatus(db(c), tenant.id, status);
@@ -154,13 +213,13 @@ for (const [action, status] of [["suspend", "suspended"], ["resume", "active"]] 
 
 // ---- one tenant -----------------------------------------------------------------------------
 
-routes.get("/t/:tenant", async (c) => {
+routes.openapi(pageRoute("/t/{tenant}", "dashboard.tenant", "the tenant's overview: status, keys, metrics"), async (c) => {
   const tenant = await allowedTenant(c);
   if (!tenant) return notFound(c);
   return c.html(<OverviewPage c={c} tenant={tenant} />);
 });
 
-routes.post("/t/:tenant/keys", async (c) => {
+routes.openapi(formRoute("/t/{tenant}/keys", "dashboard.keys.issue", "issue an API key (shown once)"), async (c) => {
   const tenant = await allowedTenant(c);
   if (!tenant) return notFound(c);
   const key = await issueKey(db(c), tenant.id);
@@ -172,7 +231,7 @@ routes.post("/t/:tenant/keys", async (c) => {
   );
 });
 
-routes.post("/t/:tenant/keys/:keyId/revoke", async (c) => {
+routes.openapi(formRoute("/t/{tenant}/keys/{keyId}/revoke", "dashboard.keys.revoke", "revoke an API key"), async (c) => {
   const tenant = await allowedTenant(c);
   if (!tenant) return notFound(c);
   if (!(await revokeKey(db(c), tenant.id, c.req.param("keyId")))) return notFound(c);
@@ -180,7 +239,7 @@ routes.post("/t/:tenant/keys/:keyId/revoke", async (c) => {
   return c.redirect(`/dashboard/t/${tenant.id}`, 303);
 });
 
-routes.get("/t/:tenant/views", async (c) => {
+routes.openapi(pageRoute("/t/{tenant}/views", "dashboard.views", "the tenant's views"), async (c) => {
   const tenant = await allowedTenant(c);
   if (!tenant) return notFound(c);
   return page(c, "Views", tenant.id, "Views", (
@@ -193,7 +252,7 @@ routes.get("/t/:tenant/views", async (c) => {
   ));
 });
 
-routes.get("/t/:tenant/projections", async (c) => {
+routes.openapi(pageRoute("/t/{tenant}/projections", "dashboard.projections", "projection lag and rebuilds", { rebuild: "started or running, after a rebuild form" }), async (c) => {
   const tenant = await allowedTenant(c);
   if (!tenant) return notFound(c);
   return page(c, "Projections", tenant.id, "Projections", (
@@ -210,7 +269,7 @@ routes.get("/t/:tenant/projections", async (c) => {
   ));
 });
 
-routes.post("/t/:tenant/projections/:name/rebuild", async (c) => {
+routes.openapi(formRoute("/t/{tenant}/projections/{name}/rebuild", "dashboard.projections.rebuild", "rebuild a projection"), async (c) => {
   const tenant = await allowedTenant(c);
   if (!tenant) return notFound(c);
   const outcome = await startRebuild(c.env, c.req.param("name"), tenant.id);
@@ -218,18 +277,21 @@ routes.post("/t/:tenant/projections/:name/rebuild", async (c) => {
   return c.redirect(`/dashboard/t/${tenant.id}/projections?rebuild=${"started" in outcome ? "started" : "running"}`, 303);
 });
 
-routes.post("/t/:tenant/sagas/:id/:action{retry|compensate}", async (c) => {
-  const tenant = await allowedTenant(c);
-  const id = c.req.param("id");
-  // A saga id starts with its tenant: another tenant's saga is simply not found.
-  if (!tenant || !id.startsWith(`${tenant.id}:`)) return notFound(c);
-  const stub = sagaStub(c.env, id);
-  const outcome = c.req.param("action") === "retry" ? await stub.retry() : await stub.compensate();
-  if (!outcome) return notFound(c);
-  return c.redirect(`/dashboard/t/${tenant.id}`, 303);
-});
+for (const action of ["retry", "compensate"] as const) {
+  const summary = action === "retry" ? "retry a saga that needs attention" : "force a saga to compensate";
+  routes.openapi(formRoute(`/t/{tenant}/sagas/{id}/${action}`, `dashboard.sagas.${action}`, summary), async (c) => {
+    const tenant = await allowedTenant(c);
+    const id = c.req.param("id");
+    // A saga id starts with its tenant: another tenant's saga is simply not found.
+    if (!tenant || !id.startsWith(`${tenant.id}:`)) return notFound(c);
+    const stub = sagaStub(c.env, id);
+    const outcome = action === "retry" ? await stub.retry() : await stub.compensate();
+    if (!outcome) return notFound(c);
+    return c.redirect(`/dashboard/t/${tenant.id}`, 303);
+  });
+}
 
-routes.get("/t/:tenant/dead-letters", async (c) => {
+routes.openapi(pageRoute("/t/{tenant}/dead-letters", "dashboard.deadLetters", "dead letters", { replayed: "set after a replay" }), async (c) => {
   const tenant = await allowedTenant(c);
   if (!tenant) return notFound(c);
   const replayed = c.req.query("replayed");
@@ -251,21 +313,21 @@ routes.get("/t/:tenant/dead-letters", async (c) => {
   ));
 });
 
-routes.post("/t/:tenant/parked-facts/:id/acknowledge", async (c) => {
+routes.openapi(formRoute("/t/{tenant}/parked-facts/{id}/acknowledge", "dashboard.parkedFacts.acknowledge", "acknowledge a parked fact (too large for the queue)"), async (c) => {
   const tenant = await allowedTenant(c);
   if (!tenant) return notFound(c);
   if (!(await acknowledgeParkedFact(db(c), c.req.param("id"), tenant.id))) return notFound(c);
   return c.redirect(`/dashboard/t/${tenant.id}/dead-letters`, 303);
 });
 
-routes.post("/t/:tenant/dead-letters/:id/replay", async (c) => {
+routes.openapi(formRoute("/t/{tenant}/dead-letters/{id}/replay", "dashboard.deadLetters.replay", "replay a dead letter"), async (c) => {
   const tenant = await allowedTenant(c);
   if (!tenant) return notFound(c);
   if (!(await replayDeadLetter(db(c), c.env.FACTS, c.req.param("id"), tenant.id))) return notFound(c);
   return c.redirect(`/dashboard/t/${tenant.id}/dead-letters?replayed=1`, 303);
 });
 
-routes.get("/t/:tenant/entities", async (c) => {
+routes.openapi(pageRoute("/t/{tenant}/entities", "dashboard.entities", "look up an entity", { type: "the entity type", id: "the entity id", at: "a past version" }), async (c) => {
   const tenant = await allowedTenant(c);
   if (!tenant) return notFound(c);
   const types = c.var.app.entities.all().map((e) => e.type);
@@ -305,14 +367,14 @@ routes.get("/t/:tenant/entities", async (c) => {
   ));
 });
 
-routes.get("/t/:tenant/entities/:type/:id/stream", async (c) => {
+routes.openapi(streamRoute("/t/{tenant}/entities/{type}/{id}/stream", "dashboard.entity.stream", "an entity's live log for the page", { after: "the last sequence number already shown" }), async (c) => {
   const tenant = await allowedTenant(c);
   if (!tenant) return notFound(c);
   const type = c.req.param("type");
   const id = c.req.param("id");
   const after = c.req.header("last-event-id") ?? c.req.query("after") ?? "0";
   if (!c.var.app.entities.get(type) || !entityIdSchema.safeParse(id).success || !/^\d{1,15}$/.test(after)) {
-    return problemResponse(problem("malformed-request", "no such entity type, or a bad id or position"));
+    throw fail("malformed-request", "no such entity type, or a bad id or position");
   }
   const address: EntityAddress = { tenant: tenant.id, entityType: type, entityId: id };
   const url = new URL("https://entity/live");
@@ -330,11 +392,11 @@ routes.get("/t/:tenant/entities/:type/:id/stream", async (c) => {
 
 const livePanels = z.enum(["overview", "views", "dead-letters", "projections"]);
 
-routes.get("/t/:tenant/live", async (c) => {
+routes.openapi(streamRoute("/t/{tenant}/live", "dashboard.live", "live metrics for the page", { panel: "overview, views, dead-letters or projections" }), async (c) => {
   const tenant = await allowedTenant(c);
   if (!tenant) return notFound(c);
   const panel = livePanels.safeParse(c.req.query("panel"));
-  if (!panel.success) return problemResponse(problem("malformed-request", `panel must be one of ${livePanels.options.join(", ")}`));
+  if (!panel.success) throw fail("malformed-request", `panel must be one of ${livePanels.options.join(", ")}`);
   const csrf = c.var.session.csrf;
   return streamSSE(c, async (stream) => {
     const until = Date.now() + LIVE_LIFETIME_MS;
@@ -362,20 +424,20 @@ async function renderPanel(c: Ctx, tenant: string, panel: z.infer<typeof livePan
     case "overview": {
       const o = await overview(c.env, d, c.var.app.projections, tenant);
       return {
-        stats: await html(<OverviewStats o={o} />),
-        charts: await html(<OverviewCharts o={o} />),
+        stats: await markup(<OverviewStats o={o} />),
+        charts: await markup(<OverviewCharts o={o} />),
       };
     }
     case "views":
-      return { views: await html(<ViewTables views={await viewRows(d, c.var.app.projections, tenant)} />) };
+      return { views: await markup(<ViewTables views={await viewRows(d, c.var.app.projections, tenant)} />) };
     case "projections":
       return {
-        projections: await html(<ProjectionsTable items={await projectionStatus(c.env, d, c.var.app.projections, tenant)} csrf={csrf} action={(name) => rebuildHref(tenant, name)} />),
+        projections: await markup(<ProjectionsTable items={await projectionStatus(c.env, d, c.var.app.projections, tenant)} csrf={csrf} action={(name) => rebuildHref(tenant, name)} />),
       };
     case "dead-letters":
       return {
-        "dead-letters": await html(<DeadLetterTable items={await openDeadLetters(d, tenant)} csrf={csrf} action={(id) => replayHref(tenant, id)} />),
-        "parked-facts": await html(<ParkedFactTable items={await listParkedFacts(d, tenant, 200)} csrf={csrf} action={(id) => acknowledgeParkedHref(tenant, id)} />),
+        "dead-letters": await markup(<DeadLetterTable items={await openDeadLetters(d, tenant)} csrf={csrf} action={(id) => replayHref(tenant, id)} />),
+        "parked-facts": await markup(<ParkedFactTable items={await listParkedFacts(d, tenant, 200)} csrf={csrf} action={(id) => acknowledgeParkedHref(tenant, id)} />),
       };
   }
 }
@@ -619,6 +681,6 @@ const rebuildHref = (tenant: string, name: string) => `/dashboard/t/${tenant}/pr
 const replayHref = (tenant: string, id: string) => `/dashboard/t/${tenant}/dead-letters/${encodeURIComponent(id)}/replay`;
 const acknowledgeParkedHref = (tenant: string, id: string) => `/dashboard/t/${tenant}/parked-facts/${encodeURIComponent(id)}/acknowledge`;
 
-async function html(node: Child): Promise<string> {
+async function markup(node: Child): Promise<string> {
   return String(await (node as { toString(): string | Promise<string> }).toString());
 }

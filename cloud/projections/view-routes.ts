@@ -1,14 +1,19 @@
-// The tenant API for read models: `GET /v1/views/{view}` and `/v1/views/{view}/{key}`, served
+// The tenant API for read models: `GET /v1/views/{view}` and `/v1/views/{view}/{key}` for each of
+// the app's projections, declared once (`createRoute`) with the projection's own filters, served
 // from D1. A request presenting a command's consistency token gets data that includes that
 // write, waiting briefly if needed, or an explicit `Factline-Stale: true`; never silently stale.
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { drizzle } from "drizzle-orm/d1";
-import { Hono, type Context } from "hono";
+import type { Context } from "hono";
+import { z } from "zod";
 import { decodeConsistencyToken } from "../../src/core/protocol/consistency-token.js";
 import { entityIdSchema } from "../../src/core/protocol/identifiers.js";
-import { problem, problemResponse } from "../../src/core/http/problem.js";
+import { json, problems, security } from "../../src/core/http/openapi.js";
+import { fail } from "../../src/core/http/problem.js";
 import { activeGeneration } from "./generations.js";
 import type { Db, Projection } from "../../src/core/model/projection.js";
-import { projectionNamed, servingApp, type CloudApp, type CloudEnv } from "../app.js";
+import { servingApp, type CloudApp, type CloudEnv } from "../app.js";
+import { routeTable } from "../../src/core/http/openapi.js";
 import { appliedInActive, CONSISTENCY_WAIT, probeDelays, waitUntilApplied } from "./read-your-writes.js";
 
 type AppContext = Context<CloudEnv>;
@@ -16,63 +21,89 @@ type AppContext = Context<CloudEnv>;
 const DELAYS = probeDelays(CONSISTENCY_WAIT.firstMs, CONSISTENCY_WAIT.totalMs);
 const MAX_LIST = 500;
 
-/** The view routes of `app`'s projections (mounted at `/v1/views`, behind tenant auth). */
-export function viewRoutes(app: CloudApp): Hono<CloudEnv> {
+const consistencyHeader = z.object({
+  "factline-consistency": z
+    .string()
+    .optional()
+    .describe("a command's consistency token: the answer reflects that write, or says Factline-Stale: true"),
+});
+const staleHeader = z.object({ "Factline-Stale": z.literal("true").optional().describe("present when a view could not yet reflect a presented token") });
+// A row is the projection's own shape (its `get`/`list` answer it), one JSON object.
+const viewRow = z.unknown().describe("a row of the view, as the projection defines it");
+const limitQuery = z
+  .string()
+  .regex(/^\d{1,4}$/)
+  .refine((n) => Number(n) >= 1 && Number(n) <= MAX_LIST, `limit must be between 1 and ${MAX_LIST}`)
+  .optional()
+  .describe(`1-${MAX_LIST}, default 100`);
+
+/** The view routes of `app`'s projections (mounted at `/v1/views`, behind tenant auth): a list and a key read each. */
+export function viewRoutes(app: CloudApp): OpenAPIHono<CloudEnv> {
+  const routes = routeTable<CloudEnv>();
+  for (const projection of app.projections) projectionRoutes(routes, projection);
   return servingApp(app, routes);
 }
 
-const routes = new Hono<CloudEnv>();
-
-routes.get("/:view", async (c) => {
-  const projection = projectionNamed(c.var.app, c.req.param("view"));
-  if (!projection) return problemResponse(problem("not-found", `no view ${c.req.param("view")}`));
-  const query = listQuery(new URL(c.req.url).searchParams);
-  const limit = query.get("limit") ?? "100";
-  query.delete("limit");
-  if (!/^\d{1,4}$/.test(limit) || Number(limit) < 1 || Number(limit) > MAX_LIST) {
-    return problemResponse(problem("malformed-request", `limit must be between 1 and ${MAX_LIST}`));
-  }
-  // Only the projection's own filters: `?constructor=` or `?__proto__=` are unknown like any other.
-  const unknown = [...query.keys()].filter((f) => !Object.hasOwn(projection.filters, f));
-  if (unknown.length > 0) {
-    return problemResponse(
-      problem("validation-failed", `unknown filter ${unknown.join(", ")}`, {
-        errors: unknown.map((path) => ({ path, message: `filters are: ${Object.keys(projection.filters).join(", ") || "none"}` })),
-      }),
-    );
-  }
-  // A value no row can have (a customer id outside the id grammar, a status that does not exist)
-  // is the client's mistake, answered as such rather than with an empty list.
-  const invalid = [...query].flatMap(([name, value]) => {
-    const parsed = projection.filters[name]?.safeParse(value);
-    return parsed && !parsed.success ? [{ path: name, message: parsed.error.issues[0]?.message ?? "invalid" }] : [];
+function projectionRoutes(routes: OpenAPIHono<CloudEnv>, projection: Projection): void {
+  const filters = Object.fromEntries(
+    Object.entries(projection.filters).map(([name, schema]) => [name, schema.optional().describe(schema.description ?? name)]),
+  );
+  const list = createRoute({
+    method: "get",
+    path: `/${projection.name}`,
+    operationId: `views.${projection.name}.list`,
+    summary: `list the ${projection.name} view`,
+    tags: ["views"],
+    security: security("tenant"),
+    request: { headers: consistencyHeader, query: z.object({ limit: limitQuery, ...filters }) },
+    responses: {
+      200: json(z.object({ items: z.array(viewRow) }), "the rows", staleHeader),
+      ...problems("tenant", 400, 404),
+    },
   });
-  if (invalid.length > 0) {
-    return problemResponse(problem("validation-failed", `invalid filter ${invalid.map((e) => e.path).join(", ")}`, { errors: invalid }));
-  }
-  const db: Db = drizzle(c.env.DB);
-  const read = await consistentRead(c, db, projection);
-  if (read instanceof Response) return read;
-  const items = await projection.list(db, read.scope, Object.fromEntries(query), Number(limit));
-  return c.json({ items }, 200, read.headers);
-});
+  routes.openapi(list, async (c) => {
+    const query = listQuery(new URL(c.req.url).searchParams);
+    const limit = query.get("limit") ?? "100";
+    query.delete("limit");
+    // Only the projection's own filters: `?constructor=` or `?__proto__=` are unknown like any other.
+    const unknown = [...query.keys()].filter((f) => !Object.hasOwn(projection.filters, f));
+    if (unknown.length > 0) {
+      throw fail("validation-failed", `unknown filter ${unknown.join(", ")}`, {
+        errors: unknown.map((path) => ({ path, message: `filters are: ${Object.keys(projection.filters).join(", ") || "none"}` })),
+      });
+    }
+    const db: Db = drizzle(c.env.DB);
+    const read = await consistentRead(c, db, projection);
+    const items = await projection.list(db, read.scope, Object.fromEntries(query), Number(limit));
+    return c.json({ items }, 200, read.headers);
+  });
 
-routes.get("/:view/:key", async (c) => {
-  const projection = projectionNamed(c.var.app, c.req.param("view"));
-  if (!projection) return problemResponse(problem("not-found", `no view ${c.req.param("view")}`));
-  // Views are keyed by entity ids: a key no entity can have is malformed, not merely absent.
-  if (!entityIdSchema.safeParse(c.req.param("key")).success) {
-    return problemResponse(problem("malformed-request", "a view key is an entity id: 1-128 of A-Z a-z 0-9 . _ ~ - (not '.' or '..')"));
-  }
-  const db: Db = drizzle(c.env.DB);
-  const read = await consistentRead(c, db, projection);
-  if (read instanceof Response) return read;
-  const row = await projection.get(db, read.scope, c.req.param("key"));
-  if (row === undefined) {
-    return problemResponse(problem("not-found", `no ${projection.name} row ${c.req.param("key")}`), read.headers);
-  }
-  return c.json(row, 200, read.headers);
-});
+  const one = createRoute({
+    method: "get",
+    path: `/${projection.name}/{key}`,
+    operationId: `views.${projection.name}.get`,
+    summary: `one row of the ${projection.name} view`,
+    tags: ["views"],
+    security: security("tenant"),
+    request: {
+      // Views are keyed by entity ids: a key no entity can have is malformed, not merely absent.
+      params: z.object({ key: entityIdSchema.describe("the entity id the row is keyed by") }),
+      headers: consistencyHeader,
+    },
+    responses: {
+      200: json(viewRow, "the row", staleHeader),
+      ...problems("tenant", 400, 404),
+    },
+  });
+  routes.openapi(one, async (c) => {
+    const { key } = c.req.valid("param");
+    const db: Db = drizzle(c.env.DB);
+    const read = await consistentRead(c, db, projection);
+    const row = await projection.get(db, read.scope, key);
+    if (row === undefined) throw fail("not-found", `no ${projection.name} row ${key}`, {}, read.headers);
+    return c.json(row, 200, read.headers);
+  });
+}
 
 /**
  * The query string as a Map, first value of each name (as Hono's `query()`), read from the URL
@@ -86,19 +117,19 @@ function listQuery(params: URLSearchParams): Map<string, string> {
 
 /**
  * The scope to read `projection` in, and its headers (`factline-stale` when the token's write is
- * still missing after waiting); or the refusal of a token this tenant was not given. The probes
+ * still missing after waiting). Throws the refusal of a token this tenant was not given. The probes
  * read the active generation along with the checkpoint, so a token read looks it up only once.
  */
 async function consistentRead(
   c: AppContext,
   db: Db,
   projection: Projection,
-): Promise<Response | { scope: { tenant: string; generation: number }; headers: Record<string, string> }> {
+): Promise<{ scope: { tenant: string; generation: number }; headers: Record<string, string> }> {
   const tenant = c.var.tenant;
   const token = c.req.header("factline-consistency");
   const point = token === undefined ? undefined : decodeConsistencyToken(token);
   if (token !== undefined && (!point || point.tenant !== tenant)) {
-    return problemResponse(problem("malformed-request", "Factline-Consistency is not a token this tenant was given"));
+    throw fail("malformed-request", "Factline-Consistency is not a token this tenant was given");
   }
   if (!point || !projection.follows.includes(point.entityType)) {
     return { scope: { tenant, generation: await activeGeneration(db, projection.name, tenant) }, headers: {} };

@@ -1,180 +1,291 @@
 // The tenant API for entities: commands, strongly consistent reads, the paged log and live
-// streams. Everything a client sends is validated here, before the entity's object is touched,
-// so a bad request records nothing.
-import { Hono, type Context } from "hono";
+// streams, each declared once (`createRoute`) with the schemas the router validates with and the
+// API document shows. One command route per public command of each entity type, with the
+// command's own zod schema as its body. Everything a client sends is validated here, before the
+// entity's object is touched, so a bad request records nothing.
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { z } from "zod";
 import { encodeConsistencyToken } from "../../src/core/protocol/consistency-token.js";
 import type { EntityRegistry, EntityType } from "../../src/core/model/entity.js";
 import { acceptedEvent } from "../../src/core/model/envelope.js";
-import { checkCommandMetadata, metadataProblem } from "../../src/core/protocol/command-metadata.js";
+import { checkCommandMetadata, METADATA_BOUNDS, metadataProblem } from "../../src/core/protocol/command-metadata.js";
 import { commandFingerprint } from "../../src/core/protocol/fingerprint.js";
 import { parseIfMatch } from "../../src/core/protocol/if-match.js";
 import { entityIdSchema, entityObjectName } from "../../src/core/protocol/identifiers.js";
-import { problem, problemResponse, type Problem } from "../../src/core/http/problem.js";
+import { json, jsonBody, problems, routeTable, security } from "../../src/core/http/openapi.js";
+import { fail, ProblemError } from "../../src/core/http/problem.js";
+import { strictJsonBody } from "../../src/core/http/json-body.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
-import type { CommandOutcome, EntityAddress } from "../../src/core/protocol/entity-protocol.js";
+import type { EntityAddress } from "../../src/core/protocol/entity-protocol.js";
 import { InFlight, SHED_RETRY_AFTER_S } from "../../src/core/resilience/in-flight.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
-import { readJsonBody } from "../../src/core/http/request-body.js";
 import { entityStub } from "../stubs.js";
 
 /** The request scope of these routes: the platform's, plus the app's entity types. */
 export type EntityScope = RequestScope & { readonly entities: EntityRegistry };
-type AppContext = Context<{ Bindings: Env; Variables: EntityScope }>;
+type EntityEnv = { Bindings: Env; Variables: EntityScope };
 
 const MAX_PAGE = 1000;
 /** Commands of each entity (by object name) in flight from this isolate; exported as a test seam. */
 export const commandsInFlight = new InFlight();
 
+// ---- shapes -------------------------------------------------------------------------------------
+
+const recordedEvent = z.object({
+  seq: z.number().int(),
+  type: z.string(),
+  schemaVersion: z.number().int(),
+  data: z.unknown(),
+  meta: z.object({
+    eventId: z.string(),
+    tenant: z.string(),
+    entityType: z.string(),
+    entityId: z.string(),
+    hlc: z.string(),
+    recordedAt: z.string(),
+    correlationId: z.string(),
+    causationId: z.string().nullable(),
+    idempotencyKey: z.string().nullable(),
+    traceparent: z.string().nullable(),
+  }),
+});
+// A command's response leaves out the metadata that echoes the request (see AcceptedEvent).
+const acceptedEventShape = recordedEvent.extend({ meta: recordedEvent.shape.meta.pick({ eventId: true, hlc: true, recordedAt: true }) });
+const commandResult = z.object({ type: z.string(), id: z.string(), version: z.number().int(), events: z.array(acceptedEventShape) });
+const entityRead = z.object({ type: z.string(), id: z.string(), version: z.number().int(), state: z.unknown() });
+const eventPage = z.object({ events: z.array(recordedEvent), next: z.number().int().nullable() });
+
+const SEQ = /^\d{1,15}$/;
+const idParam = entityIdSchema.describe("the entity's id");
+
+/** A recorded id header: visible ASCII, no space, within its bound (command-metadata.ts). */
+function metadataHeader(field: keyof typeof METADATA_BOUNDS, label: string, description: string) {
+  const max = METADATA_BOUNDS[field];
+  return z
+    .string()
+    .regex(new RegExp(`^[\\x21-\\x7e]{1,${max}}$`), `${label} must be 1-${max} visible ASCII characters (no spaces; sent once)`)
+    .optional()
+    .describe(description);
+}
+
+const commandHeaders = z.object({
+  "idempotency-key": metadataHeader("idempotencyKey", "Idempotency-Key", "the same key with the same body returns the stored response; 1-255 visible ASCII, sent once"),
+  "if-match": z
+    .string()
+    .max(1024)
+    .refine((v) => parseIfMatch(v) !== undefined, 'If-Match must be "*" or a list of entity tags such as "3", "4"')
+    .optional()
+    .describe('RFC 9110: "*" (the entity exists) or a list of strong tags such as "3", "4"; a weak tag never matches'),
+  "factline-cause-clock": z
+    .string()
+    .regex(/^\d{15}\.\d{6}$/, "Factline-Cause-Clock must be a hybrid logical clock as events carry it: 15 digits, '.', 6 digits")
+    .optional()
+    .describe("the clock of the event that caused this command; at most 5 minutes ahead of the server's"),
+  "factline-correlation-id": metadataHeader("correlationId", "Factline-Correlation-Id", "recorded with the events (default: x-request-id)"),
+  "factline-causation-id": metadataHeader("causationId", "Factline-Causation-Id", "recorded with the events"),
+});
+
+const commandResponseHeaders = z.object({
+  ETag: z.string().describe('The entity version, e.g. "3"'),
+  "Factline-Consistency": z.string().describe("A token to present on view reads for read-your-writes"),
+  "Idempotent-Replayed": z.literal("true").optional().describe("present when the stored response of an Idempotency-Key is returned"),
+});
+
+// ---- routes -------------------------------------------------------------------------------------
+
 /**
- * The tenant API for `entities` (mounted at `/v1/entities`, behind tenant auth): the handlers
- * below are shared by every app; each app's routes carry its own registry into their scope.
+ * The tenant API for `entities` (mounted at `/v1/entities`, behind tenant auth): a command route
+ * per public command of each type (internal commands, sent by sagas over RPC, have none, so a
+ * tenant cannot tell them from commands that do not exist), the read and the log.
  */
-export function entityRoutes(entities: EntityRegistry): Hono<{ Bindings: Env; Variables: EntityScope }> {
-  const mounted = new Hono<{ Bindings: Env; Variables: EntityScope }>();
-  mounted.use("*", async (c, next) => {
+export function entityRoutes(entities: EntityRegistry): OpenAPIHono<EntityEnv> {
+  const routes = routeTable<EntityEnv>();
+  routes.use("*", async (c, next) => {
     c.set("entities", entities);
     await next();
   });
-  mounted.route("/", routes);
-  return mounted;
+  for (const entity of entities.all()) {
+    for (const command of entity.publicCommandNames) commandRoute(routes, entity, command);
+  }
+  readRoutes(routes);
+  return routes;
 }
 
-const routes = new Hono<{ Bindings: Env; Variables: EntityScope }>();
+function commandRoute(routes: OpenAPIHono<EntityEnv>, entity: EntityType, command: string): void {
+  const route = createRoute({
+    method: "post",
+    path: `/${entity.type}/{id}/commands/${command}`,
+    operationId: `${entity.type}.${command}`,
+    summary: `${command} a ${entity.type} entity`,
+    tags: [entity.type],
+    security: security("tenant"),
+    middleware: [strictJsonBody()] as const,
+    request: { params: z.object({ id: idParam }), headers: commandHeaders, body: jsonBody(entity.commandSchema(command) ?? z.unknown()) },
+    responses: {
+      200: json(commandResult, "the new version and the events recorded", commandResponseHeaders),
+      ...problems("tenant", 400, 404, 409, 412, 413, 415, 422, 503),
+    },
+  });
+  routes.openapi(route, async (c) => {
+    const address: EntityAddress = { tenant: c.var.tenant, entityType: entity.type, entityId: c.req.valid("param").id };
+    const headers = c.req.valid("header");
+    const metadata = {
+      idempotencyKey: headers["idempotency-key"] ?? null,
+      causeHlc: headers["factline-cause-clock"] ?? null,
+      correlationId: headers["factline-correlation-id"] ?? c.var.requestId,
+      causationId: headers["factline-causation-id"] ?? null,
+    };
+    // The grammar is the router's; what depends on now (the cause clock's drift) is checked here.
+    const refused = checkCommandMetadata(metadata, Date.now());
+    if (refused) throw new ProblemError(metadataProblem(refused));
+    const ifMatch = headers["if-match"] === undefined ? undefined : parseIfMatch(headers["if-match"]);
+    const data = c.req.valid("json");
+    // The fingerprint is of the body as sent, not as parsed (defaults filled in).
+    const fingerprint = metadata.idempotencyKey === null ? null : await commandFingerprint(command, await c.req.json());
 
-routes.post("/:type/:id/commands/:command", async (c) => {
-  const target = resolve(c);
-  if ("problem" in target) return problemResponse(target.problem);
-  const { entity, address } = target;
-  const commandName = c.req.param("command");
-  // Internal commands (sent by sagas and platform routes over RPC) are not found here, exactly as
-  // a command that does not exist, so a tenant cannot tell them apart or reach them.
-  if (!entity.isPublicCommand(commandName)) {
-    return problemResponse(problem("not-found", `${entity.type} has no command ${commandName}`));
-  }
+    // Shed before the object is reached when this isolate already has the entity's fill waiting.
+    const name = entityObjectName(address.tenant, address.entityType, address.entityId);
+    const maxInFlight = hostConfig(c.env, "edge").entityMaxInFlight;
+    if (!commandsInFlight.tryEnter(name, maxInFlight)) {
+      throw fail("overloaded", `${maxInFlight} commands of this entity are already waiting`, { retryAfter: SHED_RETRY_AFTER_S });
+    }
+    let outcome;
+    try {
+      outcome = await entityStub(c.env, address).command({
+        ...address,
+        command,
+        data: data as Readonly<Record<string, unknown>>,
+        ...metadata,
+        fingerprint,
+        expectedVersion: null,
+        ...(ifMatch === undefined ? {} : { ifMatch }),
+        traceparent: c.var.traceparent,
+        sentAt: Date.now(),
+      });
+    } finally {
+      commandsInFlight.leave(name);
+    }
+    if (!outcome.ok) throw new ProblemError(outcome.problem);
 
-  const metadata = {
-    idempotencyKey: c.req.header("idempotency-key") ?? null,
-    causeHlc: c.req.header("factline-cause-clock") ?? null,
-    correlationId: c.req.header("factline-correlation-id") ?? c.var.requestId,
-    causationId: c.req.header("factline-causation-id") ?? null,
-  };
-  const refused = checkCommandMetadata(metadata, Date.now());
-  if (refused) return problemResponse(metadataProblem(refused));
-  const ifMatchHeader = c.req.header("if-match");
-  const ifMatch = ifMatchHeader === undefined ? undefined : parseIfMatch(ifMatchHeader);
-  if (ifMatchHeader !== undefined && ifMatch === undefined) {
-    return problemResponse(
-      problem("malformed-request", 'If-Match must be "*" or a list of entity tags such as "3", "4"', {
-        errors: [{ path: "If-Match", message: "not an RFC 9110 If-Match value" }],
-      }),
-    );
-  }
-
-  const body = await readJsonBody(c.req.raw);
-  if (!body.ok) return problemResponse(body.problem);
-  const parsed = entity.parseCommand(commandName, body.value);
-  if (!parsed?.ok) {
-    return problemResponse(
-      problem("validation-failed", `the ${commandName} command is invalid`, { errors: parsed?.errors ?? [] }),
-    );
-  }
-
-  const fingerprint = metadata.idempotencyKey === null ? null : await commandFingerprint(commandName, body.value);
-  // Shed before the object is reached when this isolate already has the entity's fill waiting.
-  const name = entityObjectName(address.tenant, address.entityType, address.entityId);
-  const maxInFlight = hostConfig(c.env, "edge").entityMaxInFlight;
-  if (!commandsInFlight.tryEnter(name, maxInFlight)) {
-    return problemResponse(problem("overloaded", `${maxInFlight} commands of this entity are already waiting`, { retryAfter: SHED_RETRY_AFTER_S }));
-  }
-  let outcome: CommandOutcome;
-  try {
-    outcome = await entityStub(c.env, address).command({
-      ...address,
-      command: commandName,
-      data: parsed.command.data,
-      ...metadata,
-      fingerprint,
-      expectedVersion: null,
-      ...(ifMatch === undefined ? {} : { ifMatch }),
-      traceparent: c.var.traceparent,
-      sentAt: Date.now(),
-    });
-  } finally {
-    commandsInFlight.leave(name);
-  }
-  if (!outcome.ok) return problemResponse(outcome.problem);
-
-  const { result } = outcome;
-  if (!outcome.replayed) c.set("factsRecorded", result.events.length);
-  const headers: Record<string, string> = {
-    etag: `"${result.version}"`,
-    "factline-consistency": encodeConsistencyToken({ ...address, seq: result.version }),
-  };
-  if (outcome.replayed) headers["idempotent-replayed"] = "true";
-  return c.json({ ...result, events: result.events.map(acceptedEvent) }, 200, headers);
-});
-
-routes.get("/:type/:id", async (c) => {
-  const target = resolve(c);
-  if ("problem" in target) return problemResponse(target.problem);
-  const at = c.req.query("at");
-  if (at !== undefined && !/^\d{1,15}$/.test(at)) {
-    return problemResponse(problem("malformed-request", "at must be a non-negative version number"));
-  }
-  const view = await entityStub(c.env, target.address).read(target.address, at === undefined ? null : Number(at));
-  if (!view) return problemResponse(notFound(target.address));
-  // A version not yet recorded has no state: answering the latest under another number would be
-  // a state the caller did not ask for.
-  if (at !== undefined && Number(at) > view.version) {
-    const { entityType, entityId } = target.address;
-    return problemResponse(problem("not-found", `${entityType} ${entityId} has no version ${at}: its latest is ${view.version}`));
-  }
-  return c.json(view, 200, { etag: `"${view.version}"` });
-});
-
-routes.get("/:type/:id/events", async (c) => {
-  const target = resolve(c);
-  if ("problem" in target) return problemResponse(target.problem);
-  const after = c.req.query("after") ?? c.req.header("last-event-id") ?? "0";
-  const limit = c.req.query("limit") ?? "100";
-  if (!/^\d{1,15}$/.test(after)) return problemResponse(problem("malformed-request", "after must be a sequence number"));
-  if (!/^\d{1,4}$/.test(limit) || Number(limit) < 1 || Number(limit) > MAX_PAGE) {
-    return problemResponse(problem("malformed-request", `limit must be between 1 and ${MAX_PAGE}`));
-  }
-  const stub = entityStub(c.env, target.address);
-  const live = c.req.header("upgrade")?.toLowerCase() === "websocket" || acceptsEventStream(c.req.header("accept"));
-  if (live) {
-    // Last-Event-ID (sent by a reconnecting EventSource) wins over the original ?after=.
-    const resumeAfter = c.req.header("last-event-id") ?? after;
-    if (!/^\d{1,15}$/.test(resumeAfter)) return problemResponse(problem("malformed-request", "Last-Event-ID must be a sequence number"));
-    const url = new URL("https://entity/live");
-    url.searchParams.set("tenant", target.address.tenant);
-    url.searchParams.set("type", target.address.entityType);
-    url.searchParams.set("id", target.address.entityId);
-    url.searchParams.set("after", resumeAfter);
-    url.searchParams.set("key", c.var.keyId ?? "");
-    const live = await stub.fetch(new Request(url, { headers: c.req.raw.headers }));
-    // An SSE response from the object has immutable headers: copy it so the app's headers apply.
-    return live.status === 101 ? live : new Response(live.body, live);
-  }
-  const page = await stub.events(target.address, Number(after), Number(limit));
-  if (!page) return problemResponse(notFound(target.address));
-  return c.json(page);
-});
-
-function resolve(c: AppContext): { entity: EntityType; address: EntityAddress } | { problem: Problem } {
-  const type = c.req.param("type") ?? "";
-  const id = c.req.param("id") ?? "";
-  const entity = c.var.entities.get(type);
-  if (!entity) return { problem: problem("not-found", `no entity type ${type}`) };
-  if (!entityIdSchema.safeParse(id).success) {
-    return { problem: problem("malformed-request", "an entity id is 1-128 of A-Z a-z 0-9 . _ ~ - (not '.' or '..')") };
-  }
-  return { entity, address: { tenant: c.var.tenant, entityType: type, entityId: id } };
+    const { result } = outcome;
+    if (!outcome.replayed) c.set("factsRecorded", result.events.length);
+    const responseHeaders: Record<string, string> = {
+      etag: `"${result.version}"`,
+      "factline-consistency": encodeConsistencyToken({ ...address, seq: result.version }),
+    };
+    if (outcome.replayed) responseHeaders["idempotent-replayed"] = "true";
+    return c.json({ ...result, events: result.events.map(acceptedEvent) }, 200, responseHeaders);
+  });
 }
 
-function notFound(a: EntityAddress): Problem {
-  return problem("not-found", `no ${a.entityType} ${a.entityId}`);
+const typeParam = z.string().describe("the entity type");
+
+const readRoute = createRoute({
+  method: "get",
+  path: "/{type}/{id}",
+  operationId: "entities.read",
+  summary: "an entity's current state and version (strongly consistent)",
+  tags: ["entities"],
+  security: security("tenant"),
+  request: {
+    params: z.object({ type: typeParam, id: idParam }),
+    query: z.object({ at: z.string().regex(SEQ, "at must be a non-negative version number").optional().describe("the state as of this version") }),
+  },
+  responses: {
+    200: json(entityRead, "the entity", z.object({ ETag: z.string().describe('The entity version, e.g. "3"') })),
+    ...problems("tenant", 400, 404, 503),
+  },
+});
+
+const eventsRoute = createRoute({
+  method: "get",
+  path: "/{type}/{id}/events",
+  operationId: "entities.events",
+  summary: "an entity's log, paged; live as Server-Sent Events (Accept: text/event-stream) or a WebSocket (Upgrade)",
+  description:
+    "Each SSE message is one event as JSON in `data` with `id: <seq>`; a reconnecting EventSource resumes after Last-Event-ID. " +
+    "A live stream ends within 60 s of its key's revocation or its tenant's suspension (a WebSocket closes with 4401 or 4403). " +
+    "A WebSocket is sent at most 4 MiB of backlog, then closed with 4000: reconnect with ?after= the last seq received.",
+  tags: ["entities"],
+  security: security("tenant"),
+  request: {
+    params: z.object({ type: typeParam, id: idParam }),
+    query: z.object({
+      after: z.string().regex(SEQ, "after must be a sequence number").optional().describe("the last sequence number already seen"),
+      limit: z
+        .string()
+        .regex(/^\d{1,4}$/)
+        .refine((n) => Number(n) >= 1 && Number(n) <= MAX_PAGE, `limit must be between 1 and ${MAX_PAGE}`)
+        .optional()
+        .describe(`1-${MAX_PAGE}, default 100`),
+    }),
+    headers: z.object({
+      "last-event-id": z.string().regex(SEQ, "Last-Event-ID must be a sequence number").optional().describe("resume a live stream after this sequence"),
+    }),
+  },
+  responses: {
+    101: { description: "switched to a WebSocket carrying one event as JSON per message" },
+    200: {
+      description: "a page of the log (or, live, the event stream)",
+      content: {
+        "application/json": { schema: eventPage },
+        "text/event-stream": { schema: z.string().describe("one event as JSON per message, id: <seq>") },
+      },
+    },
+    ...problems("tenant", 400, 404, 503),
+  },
+});
+
+function readRoutes(routes: OpenAPIHono<EntityEnv>): void {
+  routes.openapi(readRoute, async (c) => {
+    const { entity, address } = resolve(c, c.req.valid("param"));
+    const at = c.req.valid("query").at;
+    const view = await entityStub(c.env, address).read(address, at === undefined ? null : Number(at));
+    if (!view) throw notFound(address);
+    // A version not yet recorded has no state: answering the latest under another number would be
+    // a state the caller did not ask for.
+    if (at !== undefined && Number(at) > view.version) {
+      throw fail("not-found", `${entity.type} ${address.entityId} has no version ${at}: its latest is ${view.version}`);
+    }
+    return c.json(view, 200, { etag: `"${view.version}"` });
+  });
+
+  routes.openapi(eventsRoute, async (c) => {
+    const { address } = resolve(c, c.req.valid("param"));
+    const query = c.req.valid("query");
+    const lastEventId = c.req.valid("header")["last-event-id"];
+    const after = query.after ?? lastEventId ?? "0";
+    const limit = query.limit ?? "100";
+    const stub = entityStub(c.env, address);
+    const live = c.req.header("upgrade")?.toLowerCase() === "websocket" || acceptsEventStream(c.req.header("accept"));
+    if (live) {
+      // Last-Event-ID (sent by a reconnecting EventSource) wins over the original ?after=.
+      const url = new URL("https://entity/live");
+      url.searchParams.set("tenant", address.tenant);
+      url.searchParams.set("type", address.entityType);
+      url.searchParams.set("id", address.entityId);
+      url.searchParams.set("after", lastEventId ?? after);
+      url.searchParams.set("key", c.var.keyId ?? "");
+      const stream = await stub.fetch(new Request(url, { headers: c.req.raw.headers }));
+      // An SSE response from the object has immutable headers: copy it so the app's headers apply.
+      return stream.status === 101 ? stream : new Response(stream.body, stream);
+    }
+    const page = await stub.events(address, Number(after), Number(limit));
+    if (!page) throw notFound(address);
+    return c.json(page, 200);
+  });
+}
+
+/** The entity type and address a read names; an unknown type is not found. */
+function resolve(c: Context<EntityEnv>, params: { type: string; id: string }): { entity: EntityType; address: EntityAddress } {
+  const entity = c.var.entities.get(params.type);
+  if (!entity) throw fail("not-found", `no entity type ${params.type}`);
+  return { entity, address: { tenant: c.var.tenant, entityType: entity.type, entityId: params.id } };
+}
+
+function notFound(a: EntityAddress): ProblemError {
+  return fail("not-found", `no ${a.entityType} ${a.entityId}`);
 }
 
 /**

@@ -1,138 +1,122 @@
-// The OpenAPI 3.1 document of the HTTP API, built from operation descriptions that sit next to
-// the routes and from the same zod schemas that validate requests, so the document cannot drift
-// from what the API accepts. Errors are described once, from the problem catalogue.
+// What every route declaration shares. Routes are declared once with `@hono/zod-openapi`'s
+// `createRoute` (path, parameters, body schema, responses and problems): the router validates
+// what a declaration names and `GET /openapi.json` is generated from the same declarations
+// (OpenAPI 3.1), so the document cannot drift from what the API accepts. This file gives the
+// declarations their common parts — the security each audience implies, the problem responses
+// (one `Problem` component, from the catalogue), JSON and HTML content — and the route table
+// factory whose validation hook answers RFC 9457 problem+json instead of zod's raw error.
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Env } from "hono";
 import { z } from "zod";
-import { problemCatalogue } from "./problem.js";
+import { fieldErrors } from "../model/entity.js";
+import { fail, problemCatalogue, problemSchema, type ProblemError } from "./problem.js";
 
-export type HttpMethod = "get" | "post" | "put" | "patch" | "delete" | "options";
+/** Who may call a route: a tenant API key, the ADMIN_TOKEN, or anyone. */
+export type Audience = "tenant" | "admin" | "none";
 
-export interface Parameter {
-  readonly name: string;
-  readonly in: "path" | "query" | "header";
-  readonly schema: z.ZodType;
-  readonly description?: string;
-  readonly required?: boolean;
+/** Error statuses a route may declare; each is answered as problem+json (see problem.ts). */
+export type ProblemStatus = 400 | 401 | 403 | 404 | 405 | 409 | 412 | 413 | 415 | 422 | 429 | 500 | 503;
+
+/** The `$ref` every problem response carries; the component is registered by `registerComponents`. */
+const PROBLEM_REF = { $ref: "#/components/schemas/Problem" } as const;
+
+const AUDIENCE_PROBLEMS: Record<Audience, readonly ProblemStatus[]> = { tenant: [401, 403, 429], admin: [401], none: [] };
+
+/** The OpenAPI security requirement of an audience (schemes registered by `registerComponents`). */
+export function security(audience: Audience): Array<Record<string, string[]>> {
+  return audience === "tenant" ? [{ tenantKey: [] }] : audience === "admin" ? [{ adminToken: [] }] : [];
 }
 
-export type Content =
-  | { readonly kind: "json"; readonly schema: z.ZodType }
-  | { readonly kind: "html" }
-  | { readonly kind: "event-stream" }
-  | { readonly kind: "none" };
-
-export interface Operation {
-  readonly method: HttpMethod;
-  /** OpenAPI path template, e.g. `/v1/entities/{type}/{id}`. */
-  readonly path: string;
-  readonly operationId: string;
-  readonly summary: string;
-  readonly description?: string;
-  readonly tag: string;
-  readonly auth: "tenant" | "admin" | "none";
-  readonly parameters?: readonly Parameter[];
-  readonly requestBody?: z.ZodType;
-  /** Success responses by status. */
-  readonly responses: Readonly<Record<number, { readonly description: string; readonly content: Content; readonly headers?: readonly string[] }>>;
-  /** Error statuses this operation may answer (as problem+json), beyond those of its auth. */
-  readonly problems?: readonly number[];
+interface ProblemResponse {
+  readonly description: string;
+  readonly content: { readonly "application/problem+json": { readonly schema: typeof PROBLEM_REF } };
+  readonly headers?: z.ZodObject;
 }
 
-const RESPONSE_HEADERS: Record<string, { description: string; schema: object }> = {
-  etag: { description: 'The entity version, e.g. "3"', schema: { type: "string" } },
-  "factline-consistency": { description: "A token to present on view reads for read-your-writes", schema: { type: "string" } },
-  "factline-stale": { description: "present (true) when a view could not yet reflect a presented token", schema: { type: "string", enum: ["true"] } },
-  "idempotent-replayed": { description: "present (true) when the stored response of an Idempotency-Key is returned", schema: { type: "string", enum: ["true"] } },
-  "retry-after": { description: "seconds to wait before retrying", schema: { type: "integer" } },
-};
+const retryAfterHeader = z.object({ "Retry-After": z.string().regex(/^\d+$/).describe("seconds to wait before retrying") });
 
-const AUTH_PROBLEMS = { tenant: [401, 403, 429], admin: [401], none: [] } as const;
-
-/** JSON Schema of a zod schema as a request (input) or response (output) body. */
-export function jsonSchema(schema: z.ZodType, io: "input" | "output"): Record<string, unknown> {
-  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: "any", target: "draft-2020-12" }) as Record<string, unknown>;
-  return rest;
-}
-
-export function openApiDocument(info: { title: string; version: string; description: string }, operations: readonly Operation[]): Record<string, unknown> {
+/**
+ * The problem responses of a route: those its audience implies (401 for a missing key, 403 for a
+ * suspended tenant, 429 for rate limits), the `statuses` it names, and 500. Each is described by
+ * the catalogue's titles for that status; 429 and 503 carry `Retry-After`.
+ */
+export function problems(audience: Audience, ...statuses: ProblemStatus[]): Record<number, ProblemResponse> {
   const catalogue = problemCatalogue();
-  const paths: Record<string, Record<string, unknown>> = {};
-  for (const op of operations) {
-    const item = (paths[op.path] ??= {});
-    if (item[op.method]) throw new Error(`operation documented twice: ${op.method.toUpperCase()} ${op.path}`);
-    const responses: Record<string, unknown> = {};
-    for (const [status, r] of Object.entries(op.responses)) {
-      responses[status] = {
-        description: r.description,
-        ...content(r.content),
-        ...(r.headers?.length ? { headers: Object.fromEntries(r.headers.map((h) => [h, RESPONSE_HEADERS[h] ?? { schema: { type: "string" } }])) } : {}),
-      };
-    }
-    const statuses = [...new Set([...AUTH_PROBLEMS[op.auth], ...(op.problems ?? []), 500])].sort((a, b) => a - b);
-    for (const status of statuses) {
-      const kinds = catalogue.filter((p) => p.status === status);
-      responses[String(status)] = {
-        description: kinds.map((k) => k.title).join("; ") || "Error",
-        content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
-        ...(status === 429 || status === 503 ? { headers: { "retry-after": RESPONSE_HEADERS["retry-after"] } } : {}),
-      };
-    }
-    item[op.method] = {
-      operationId: op.operationId,
-      summary: op.summary,
-      ...(op.description ? { description: op.description } : {}),
-      tags: [op.tag],
-      security: op.auth === "tenant" ? [{ tenantKey: [] }] : op.auth === "admin" ? [{ adminToken: [] }] : [],
-      parameters: (op.parameters ?? []).map((p) => ({
-        name: p.name,
-        in: p.in,
-        required: p.in === "path" ? true : (p.required ?? false),
-        ...(p.description ? { description: p.description } : {}),
-        schema: jsonSchema(p.schema, "input"),
-      })),
-      ...(op.requestBody ? { requestBody: { required: true, content: { "application/json": { schema: jsonSchema(op.requestBody, "input") } } } } : {}),
-      responses,
-    };
-  }
-  return {
-    openapi: "3.1.0",
-    info,
-    paths,
-    components: {
-      securitySchemes: {
-        tenantKey: { type: "http", scheme: "bearer", description: "A tenant API key (fl_…), shown once when issued" },
-        adminToken: { type: "http", scheme: "bearer", description: "The ADMIN_TOKEN Workers secret" },
+  const all = [...new Set([...AUDIENCE_PROBLEMS[audience], ...statuses, 500 as const])].sort((a, b) => a - b);
+  return Object.fromEntries(
+    all.map((status) => [
+      status,
+      {
+        description: catalogue.filter((p) => p.status === status).map((p) => p.title).join("; ") || "Error",
+        content: { "application/problem+json": { schema: PROBLEM_REF } },
+        ...(status === 429 || status === 503 ? { headers: retryAfterHeader } : {}),
       },
-      schemas: {
-        Problem: {
-          type: "object",
-          description: "RFC 9457 problem details",
-          required: ["type", "title", "status", "detail"],
-          properties: {
-            type: { type: "string", enum: catalogue.map((p) => p.type) },
-            title: { type: "string" },
-            status: { type: "integer" },
-            detail: { type: "string" },
-            code: { type: "string", description: "the domain's own reason for a business-rule rejection" },
-            errors: {
-              type: "array",
-              items: { type: "object", required: ["path", "message"], properties: { path: { type: "string" }, message: { type: "string" } } },
-            },
-          },
-        },
-      },
-    },
-  };
+    ]),
+  );
 }
 
-function content(c: Content): Record<string, unknown> {
-  switch (c.kind) {
-    case "json":
-      return { content: { "application/json": { schema: jsonSchema(c.schema, "output") } } };
-    case "html":
-      return { content: { "text/html": { schema: { type: "string" } } } };
-    case "event-stream":
-      return { content: { "text/event-stream": { schema: { type: "string", description: "one event as JSON per message, id: <seq>" } } } };
-    case "none":
-      return {};
+/** A JSON response of `schema` (zod; its output type), with optional response `headers`. */
+export function json<S extends z.ZodType>(schema: S, description: string, headers?: z.ZodObject) {
+  return { description, content: { "application/json": { schema } }, ...(headers ? { headers } : {}) };
+}
+
+/** An HTML page. */
+export function html(description: string) {
+  return { description, content: { "text/html": { schema: z.string() } } };
+}
+
+/** A Server-Sent Events stream. */
+export function eventStream(description: string) {
+  return { description, content: { "text/event-stream": { schema: z.string().describe("one event as JSON per message, id: <seq>") } } };
+}
+
+/** A JSON request body of `schema`, validated by the router (after the strict reader, json-body.ts). */
+export function jsonBody<S extends z.ZodType>(schema: S) {
+  return { required: true, content: { "application/json": { schema } } } as const;
+}
+
+/**
+ * Answers a failed validation as a problem, by what failed: the body or the query is
+ * `validation-failed` with per-field `errors`; a path parameter, a header or a cookie is
+ * `malformed-request` (the request names something no resource can be), its `errors` naming the
+ * header as clients write it (`Idempotency-Key`).
+ */
+export function validationProblem(target: string, error: z.ZodError): ProblemError {
+  const errors = fieldErrors(error);
+  if (target === "json" || target === "form" || target === "query") {
+    return fail("validation-failed", `the request ${target === "query" ? "query" : "body"} is invalid`, { errors });
   }
+  const named = target === "header" ? errors.map((e) => ({ ...e, path: headerName(e.path) })) : errors;
+  return fail("malformed-request", error.issues[0]?.message ?? `the request's ${target} is malformed`, { errors: named });
+}
+
+/** `idempotency-key` as clients and the RFCs write it: `Idempotency-Key`. */
+function headerName(lower: string): string {
+  return lower.replace(/(^|-)([a-z])/g, (_, dash: string, ch: string) => dash + ch.toUpperCase());
+}
+
+/** The router's validation hook: a failure is thrown as a problem, rendered by the one `onError`. */
+export function problemHook(result: { readonly target: string } & ({ readonly success: true } | { readonly success: false; readonly error: z.ZodError })): undefined {
+  if (!result.success) throw validationProblem(result.target, result.error);
+  return undefined;
+}
+
+/**
+ * A route table whose declarations are validated with `problemHook`. Every route module makes its
+ * table with this, so validation answers alike wherever a table is mounted.
+ */
+export function routeTable<E extends Env>(): OpenAPIHono<E> {
+  return new OpenAPIHono<E>({ defaultHook: problemHook });
+}
+
+/** Registers the components every declaration refers to: `Problem` and the two bearer schemes. */
+export function registerComponents(app: Pick<OpenAPIHono, "openAPIRegistry">): void {
+  const registry = app.openAPIRegistry;
+  registry.register("Problem", problemSchema);
+  registry.registerComponent("securitySchemes", "tenantKey", {
+    type: "http",
+    scheme: "bearer",
+    description: "A tenant API key (fl_…), shown once when issued",
+  });
+  registry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer", description: "The ADMIN_TOKEN Workers secret" });
 }

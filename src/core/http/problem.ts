@@ -1,5 +1,8 @@
 // The catalogue of problems a client can be told about (RFC 9457). Each has a stable `type` URI
 // that clients may switch on; titles and statuses live here so every layer answers alike.
+// Handlers throw a `ProblemError`; the one error handler (error-handler.ts) renders it. Our own
+// catalogue, not a library's: the `type` URIs are part of the public contract (README, tests).
+import { z } from "zod";
 
 const catalogue = {
   "malformed-request": { status: 400, title: "The request could not be parsed" },
@@ -61,6 +64,65 @@ export function problemCatalogue(): ReadonlyArray<{ type: string; status: number
   return Object.entries(catalogue).map(([kind, c]) => ({ type: PROBLEM_BASE + kind, ...c }));
 }
 
+/**
+ * A problem thrown by a handler or middleware, rendered as problem+json by the app's one
+ * `onError` (src/core/http/error-handler.ts). `headers` are added to the response (e.g. `Allow`,
+ * `WWW-Authenticate`, a view read's `Factline-Stale`).
+ */
+export class ProblemError extends Error {
+  constructor(
+    readonly problem: Problem,
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(problem.detail);
+    this.name = "ProblemError";
+  }
+}
+
+/** Throws `kind` with `detail` (and `extra`) as a `ProblemError`: `throw fail(...)` reads as a refusal. */
+export function fail(
+  kind: ProblemKind,
+  detail: string,
+  extra: { errors?: readonly FieldError[]; retryAfter?: number; code?: string } = {},
+  headers: Readonly<Record<string, string>> = {},
+): ProblemError {
+  return new ProblemError(problem(kind, detail, extra), headers);
+}
+
+// The kind a bare status stands for, where the catalogue has more than one kind for it.
+const KIND_FOR_STATUS: Readonly<Record<number, ProblemKind>> = {
+  400: "malformed-request",
+  401: "unauthorized",
+  403: "forbidden",
+  404: "not-found",
+  405: "method-not-allowed",
+  409: "conflict",
+  412: "version-mismatch",
+  413: "payload-too-large",
+  415: "unsupported-media-type",
+  429: "rate-limited",
+  503: "dependency-unavailable",
+};
+
+/**
+ * The catalogue kind a bare HTTP status stands for (an `HTTPException` thrown by Hono or one of
+ * its middleware carries only a status); another 4xx is `malformed-request`, another 5xx `internal`.
+ */
+export function kindForStatus(status: number): ProblemKind {
+  return KIND_FOR_STATUS[status] ?? (status >= 500 ? "internal" : "malformed-request");
+}
+
+/** The problem document (RFC 9457 §3) as a zod schema: the API document's `Problem` component. */
+export const problemSchema = z
+  .object({
+    type: z.enum(Object.keys(catalogue).map((k) => PROBLEM_BASE + k) as [string, ...string[]]),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    code: z.string().optional().describe("the domain's own reason for a business-rule rejection"),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  })
+  .describe("RFC 9457 problem details");
 
 /** The problem as an `application/problem+json` response (RFC 9457). */
 export function problemResponse(p: Problem, headers: Record<string, string> = {}): Response {

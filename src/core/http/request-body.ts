@@ -5,7 +5,10 @@ import { describeStrictJsonError, strictJsonProblem } from "./strict-json.js";
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
-export type BodyResult = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly problem: Problem };
+/** A body read whole: its value and the JSON text it was parsed from (`{}` for no body). */
+export type BodyResult = { readonly ok: true; readonly value: unknown; readonly text: string } | { readonly ok: false; readonly problem: Problem };
+
+const EMPTY: BodyResult = { ok: true, value: {}, text: "{}" };
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i;
 // One decoder serves every request: a non-streaming decode() keeps no state between calls.
@@ -14,14 +17,14 @@ const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Promise<BodyResult> {
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > limit) return tooLarge(limit);
-  if (!request.body) return { ok: true, value: {} };
+  if (!request.body) return EMPTY;
 
   const contentType = request.headers.get("content-type");
   // A declared length within the limit is enforced by the runtime, so the body can be read
   // whole; only a body of unknown length (chunked) is counted as it streams in.
   const bytes = declared !== null ? new Uint8Array(await request.arrayBuffer()) : await readWithin(request.body, limit);
   if (bytes === undefined || bytes.byteLength > limit) return tooLarge(limit);
-  if (bytes.byteLength === 0) return { ok: true, value: {} };
+  if (bytes.byteLength === 0) return EMPTY;
   if (contentType === null || !JSON_TYPE.test(contentType)) {
     return { ok: false, problem: problem("unsupported-media-type", "send the body as application/json") };
   }
@@ -42,7 +45,7 @@ export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Pr
   // Valid JSON that means two things, or that a later hop would change, is refused too.
   const ambiguous = strictJsonProblem(text);
   if (ambiguous) return { ok: false, problem: problem("malformed-request", describeStrictJsonError(ambiguous)) };
-  return { ok: true, value };
+  return { ok: true, value, text };
 }
 
 /**
