@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import os from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { applyMigrations, sleep, startDevServer, type DevServer } from "./dev-server.js";
+import { applyMigrations, sleep, startDevServer } from "./dev-server.js";
 import { requestJson, runLoad, send, type LoadRequest, type LoadResult } from "./load.js";
 import { consoleTable, performanceMarkdown, ratioChartSvg, resultsJson, type Figure, type Machine } from "./report.js";
 import { median, pairedRatio, percentile, ratio, round } from "./stats.js";
@@ -72,7 +72,10 @@ try {
   if (phase("overload")) await overloadFigures(await newTenant("bench-over"));
   if (phase("e2e")) await endToEndFigure(await newTenant("bench-e2e"));
   if (phase("consumer")) await consumerFigure();
-  if (phase("rebuild")) await rebuildFigures((await newTenant("bench-rebuild"), "bench-rebuild"));
+  if (phase("rebuild")) {
+    await newTenant("bench-rebuild");
+    await rebuildFigures("bench-rebuild");
+  }
   if (phase("wake")) await wakeFigures(await newTenant("bench-wake"));
   if (phase("memory")) await memoryFigure();
 } finally {
@@ -487,6 +490,7 @@ function pushRounds(name: string, label: string, values: readonly number[], unit
 function loggedErrors(logFile: string): string {
   const counts = new Map<string, number>();
   // wrangler colours its output; the escape codes are not part of the message.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the regex strips ANSI colour codes (ESC [ … m)
   for (const line of readFileSync(logFile, "utf8").replace(/\x1b\[[0-9;]*m/g, "").split("\n")) {
     const text = /\[ERROR\]\s*(.*)/.exec(line)?.[1]?.trim();
     if (!text) continue;
@@ -562,7 +566,7 @@ function report(seconds: number): void {
     // not a git checkout
   }
   const notes = [
-    `Everything runs on one local \`wrangler dev\` (workerd) started by the harness with bench/wrangler.bench.toml on a free 127.0.0.1 port, a fresh temporary --persist-to directory (${tmpfs ? "in /dev/shm, so SQLite commits do not wait for a disk fsync; \`--disk\` uses the OS temp directory instead" : "on disk (--disk)"}), and D1 migrations applied with \`wrangler d1 migrations apply DB --local\`. Requests go over real HTTP/1.1 keep-alive connections from a Node client (${plan.concurrency} concurrent), bounded in count and time.`,
+    `Everything runs on one local \`wrangler dev\` (workerd) started by the harness with bench/wrangler.bench.toml on a free 127.0.0.1 port, a fresh temporary --persist-to directory (${tmpfs ? "in /dev/shm, so SQLite commits do not wait for a disk fsync; `--disk` uses the OS temp directory instead" : "on disk (--disk)"}), and D1 migrations applied with \`wrangler d1 migrations apply DB --local\`. Requests go over real HTTP/1.1 keep-alive connections from a Node client (${plan.concurrency} concurrent), bounded in count and time.`,
     quietLogs
       ? "Logs: the Worker runs with LOG_LEVEL=warn (no line per request or per fact applied) and wrangler with --log-level error. Locally every console line crosses the DevTools protocol into wrangler's Node.js process on the same 2 cores: a line per request alone cut the HTTP floor from about 950 to 250 req/s on this machine, a cost production (where logs leave the isolate for Workers Logs) does not have. `--log-lines` measures with both at their defaults."
       : "Logs: measured with --log-lines, so the Worker writes a line per request and per fact applied (LOG_LEVEL=info) and wrangler prints them; locally each line crosses the DevTools protocol into wrangler's Node.js process on the same 2 cores.",

@@ -251,7 +251,10 @@ describe("re-sends are probes, not floods", () => {
       });
     await overdue();
     await evictDurableObject(stub);
-    return { tenant, stub, sent, overdue, deliver: () => void (dropping = false) };
+    return { tenant, stub, sent, overdue, deliver: () => {
+        dropping = false;
+      },
+    };
   }
 
   it("re-sends only the newest unacknowledged fact, and the consumer repairs the rest from the log", async () => {

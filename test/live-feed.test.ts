@@ -65,8 +65,7 @@ async function readSse(res: Response, count: number): Promise<SseMessage[]> {
     const { done, value } = await reader.read();
     if (done) break;
     buffer += value;
-    let end: number;
-    while ((end = buffer.indexOf("\n\n")) >= 0) {
+    for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
       const block = buffer.slice(0, end);
       buffer = buffer.slice(end + 2);
       const fields = Object.fromEntries(

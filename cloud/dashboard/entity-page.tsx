@@ -12,6 +12,7 @@ interface FinderProps {
 
 export function EntityFinder({ action, types, type, id }: FinderProps) {
   return (
+    // biome-ignore lint/a11y/useSemanticElements: the form is the search landmark; <search> is too new for older browsers
     <form method="get" action={action} class="card row" role="search" aria-label="Find an entity">
       <div>
         <label for="entity-type">Entity type</label>

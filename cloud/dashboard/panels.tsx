@@ -6,7 +6,7 @@ import type { Attention, Overview, ProjectionStatus } from "./data.js";
 const percent = (x: number) => `${(x * 100).toFixed(1)}%`;
 const ms = (x: number | null) => (x === null ? "—" : x >= 1000 ? `${(x / 1000).toFixed(1)} s` : `${x} ms`);
 /** A UTC time as the dashboard shows it, to the second ("never" for null). */
-export const when = (t: number | null) => (t === null ? "never" : new Date(t).toISOString().replace("T", " ").slice(0, 19) + " UTC");
+export const when = (t: number | null) => (t === null ? "never" : `${new Date(t).toISOString().replace("T", " ").slice(0, 19)} UTC`);
 
 export function OverviewStats({ o }: { o: Overview }) {
   const t = o.metrics.totals;

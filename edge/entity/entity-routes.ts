@@ -17,7 +17,7 @@ import { json, jsonBody, problems, routeTable, security } from "../../src/core/h
 import { fail, ProblemError } from "../../src/core/http/problem.js";
 import { strictJsonBody } from "../../src/core/http/json-body.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
-import type { EntityAddress } from "../../src/core/protocol/entity-protocol.js";
+import type { CommandOutcome, EntityAddress } from "../../src/core/protocol/entity-protocol.js";
 import { InFlight, SHED_RETRY_AFTER_S } from "../../src/core/resilience/in-flight.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { entityStub } from "../stubs.js";
@@ -150,7 +150,7 @@ function commandRoute(routes: OpenAPIHono<EntityEnv>, entity: EntityType, comman
     if (!commandsInFlight.tryEnter(name, maxInFlight)) {
       throw fail("overloaded", `${maxInFlight} commands of this entity are already waiting`, { retryAfter: SHED_RETRY_AFTER_S });
     }
-    let outcome;
+    let outcome: CommandOutcome;
     try {
       outcome = await entityStub(c.env, address).command({
         ...address,

@@ -74,7 +74,7 @@ export function tenantAuth(): MiddlewareHandler<{ Bindings: Env; Variables: Requ
     }
     if (found === "blocked") return failuresLimited();
     const record = found?.standing;
-    if (!record || !record.tenantKnown || record.revoked || !(await secretMatches(keyId, apiKey, record.hash))) return failed(c.env, client, now);
+    if (!record?.tenantKnown || record.revoked || !(await secretMatches(keyId, apiKey, record.hash))) return failed(c.env, client, now);
     if (record.status !== "active") return problemResponse(problem("tenant-suspended", `tenant ${record.tenant} is suspended`));
     if (record.rateLimit) {
       const refused = await spendToken(c.env, record.tenant, record.rateLimit, now);
