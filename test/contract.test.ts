@@ -177,6 +177,26 @@ describe("the API reference page", () => {
 });
 
 describe("the README", () => {
+  /** The rows of the README's route table: `METHOD /path` (a `{name}` segment stands for any). */
+  function readmeRoutes(): { method: string; path: string }[] {
+    const table = /<!-- routes:start[^>]*-->([\s\S]*?)<!-- routes:end -->/.exec(readme)?.[1] ?? "";
+    return [...table.matchAll(/^\| `([A-Z]+) (\/[^`]*)` \|/gm)].map((m) => ({ method: (m[1] ?? "").toLowerCase(), path: m[2] ?? "" }));
+  }
+  const matches = (a: string, b: string) => {
+    const x = segments(a);
+    const y = segments(b);
+    return x.length === y.length && x.every((s, i) => s === y[i] || /^\{.+\}$/.test(s) || /^\{.+\}$/.test(y[i] ?? ""));
+  };
+
+  it("has a route table that names only documented routes, and every documented route", async () => {
+    const doc = await openApi();
+    const documented = Object.entries(doc.paths).flatMap(([path, item]) => Object.keys(item).map((method) => ({ method, path })));
+    const rows = readmeRoutes();
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.filter((r) => !documented.some((d) => d.method === r.method && matches(r.path, d.path)))).toEqual([]);
+    expect(documented.filter((d) => !rows.some((r) => r.method === d.method && matches(r.path, d.path)))).toEqual([]);
+  });
+
   it("lists exactly the problem types of the catalogue, with their statuses and titles", () => {
     const table = /<!-- problem-types:start[^>]*-->([\s\S]*?)<!-- problem-types:end -->/.exec(readme)?.[1] ?? "";
     const rows = [...table.matchAll(/^\| `([^`]+)` \| (\d{3}) \| ([^|]+?) \|/gm)].map((m) => ({ type: m[1], status: Number(m[2]), title: m[3] }));
