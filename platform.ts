@@ -15,7 +15,7 @@ import { secureHeaders } from "hono/secure-headers";
 import { drizzle } from "drizzle-orm/d1";
 import { adminRoutes } from "./cloud/admin/admin-routes.js";
 import type { CloudApp, Services } from "./cloud/app.js";
-import { dashboardRoutes } from "./cloud/dashboard/routes.js";
+import { dashboardNotFound, dashboardRoutes } from "./cloud/dashboard/routes.js";
 import { consumeDeadLetterQueue } from "./cloud/consumer/dead-letters.js";
 import { consumeFacts } from "./cloud/consumer/fact-consumer.js";
 import { flushMetricsNow, recordRequest, scheduleMetricsFlush } from "./cloud/metrics/metrics-buffer.js";
@@ -234,10 +234,18 @@ function httpApp(
   app.route("/admin", adminRoutes(cloud, adminExtras));
   app.route("/dashboard", dashboardRoutes(cloud));
 
-  app.notFound((c) => problemResponse(problem("not-found", `nothing at ${c.req.method} ${new URL(c.req.url).pathname}`)));
+  app.notFound((c) => {
+    // A browser on a dashboard path gets the dashboard's own HTML page (its renderer is set by then).
+    if (isDashboardPath(c.req.path) && (c.req.header("accept") ?? "").includes("text/html")) return dashboardNotFound(c);
+    return problemResponse(problem("not-found", `nothing at ${c.req.method} ${new URL(c.req.url).pathname}`));
+  });
   // The one place errors become responses: thrown problems, Hono's HTTPException, bugs.
   app.onError(renderError);
   return app;
+}
+
+function isDashboardPath(path: string): boolean {
+  return path === "/dashboard" || path.startsWith("/dashboard/");
 }
 
 /** The first query parameter name that occurs more than once in `url`, if any. */

@@ -57,7 +57,7 @@ describe("dashboard sign-in and sessions", () => {
   it("sets an HttpOnly, SameSite=Strict session cookie and rejects a tampered one", async () => {
     const res = await call("/dashboard/sign-in", {
       method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded" },
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: ORIGIN },
       body: new URLSearchParams({ secret: ADMIN_TOKEN }).toString(),
       redirect: "manual",
     });
@@ -68,6 +68,37 @@ describe("dashboard sign-in and sessions", () => {
     expect((await page(cookie, "/dashboard/tenants")).status).toBe(200);
     const forged = cookie.replace(/factline_session=[A-Za-z0-9]/, (m) => m.slice(0, -1) + (m.endsWith("A") ? "B" : "A"));
     expect((await page(forged, "/dashboard/tenants")).status).toBe(303);
+  });
+
+  it("refuses a sign-in form that names no origin at all (neither Origin nor Sec-Fetch-Site)", async () => {
+    const res = await call("/dashboard/sign-in", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ secret: ADMIN_TOKEN }).toString(),
+      redirect: "manual",
+    });
+    expect(res.status).toBe(403);
+    expect(res.headers.get("content-type")).toBe("application/problem+json");
+    expect(res.headers.get("set-cookie")).toBeNull();
+  });
+
+  it("renders an unknown dashboard page as an HTML not-found page for a browser", async () => {
+    const { cookie } = await signIn(ADMIN_TOKEN);
+    const res = await page(cookie ?? "", "/dashboard/no/such/page");
+    expect(res.status).toBe(404);
+    expect(res.headers.get("content-type")).toContain("text/html");
+    const html = await res.text();
+    expect(html).toContain("<title>Not found · Factline</title>");
+    // The page's styles run under the response's CSP nonce.
+    const nonce = /'nonce-([^']+)'/.exec(res.headers.get("content-security-policy") ?? "")?.[1];
+    expect(html).toContain(`<style nonce="${nonce}"`);
+  });
+
+  it("answers an unknown dashboard path with problem+json when the client asks for JSON", async () => {
+    const { cookie } = await signIn(ADMIN_TOKEN);
+    const res = await call("/dashboard/no/such/page", { headers: { cookie: cookie ?? "", accept: "application/json" } });
+    expect(res.status).toBe(404);
+    expect(res.headers.get("content-type")).toBe("application/problem+json");
   });
 
   it("refuses a form without the session's CSRF token", async () => {

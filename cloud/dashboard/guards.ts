@@ -1,0 +1,67 @@
+// The dashboard's guards, in the order they run: response headers (a per-request CSP nonce from
+// Hono's secureHeaders, no caching), the origin check on form posts (Hono's csrf), and the session
+// guard (a signed-in session, and on every post the session's CSRF token). The session guard runs
+// after the sign-in routes, which are the only ones a visitor without a session may reach.
+import type { MiddlewareHandler } from "hono";
+import { csrf } from "hono/csrf";
+import { NONCE, secureHeaders } from "hono/secure-headers";
+import { fail } from "../../src/core/http/problem.js";
+import { sameSecret } from "../../src/core/security/same-secret.js";
+import type { DashboardEnv } from "./context.js";
+import { currentSession } from "./session.js";
+
+/**
+ * A Content-Security-Policy whose scripts and styles must carry this request's nonce (the nonce is
+ * `c.var.secureHeadersNonce`), and `Cache-Control: no-store` unless a page set its own.
+ */
+export function dashboardHeaders(): MiddlewareHandler<DashboardEnv> {
+  const headers = secureHeaders({
+    contentSecurityPolicy: {
+      defaultSrc: ["'self'"],
+      scriptSrc: [NONCE],
+      styleSrc: [NONCE],
+      imgSrc: ["'self'", "data:"],
+      connectSrc: ["'self'"],
+      formAction: ["'self'"],
+      frameAncestors: ["'none'"],
+      baseUri: ["'none'"],
+    },
+    xFrameOptions: "DENY",
+    referrerPolicy: "same-origin",
+  });
+  return async (c, next) => {
+    await headers(c, async () => {
+      await next();
+      if (!c.res.headers.has("cache-control")) c.res.headers.set("cache-control", "no-store");
+    });
+  };
+}
+
+/**
+ * Form posts come from this origin only (Hono's csrf: `Origin`, or `Sec-Fetch-Site: same-origin`);
+ * a refusal is a 403 HTTPException, rendered as the `forbidden` problem.
+ */
+export function sameOriginForms(): MiddlewareHandler<DashboardEnv> {
+  return csrf({ secFetchSite: ["same-origin", "none"] });
+}
+
+/**
+ * A signed-in session, or a visitor sent to the sign-in page (a browser's GET) or refused (401);
+ * every post must carry the session's CSRF token (403 otherwise). Sets `c.var.session`.
+ */
+export function sessionGuard(): MiddlewareHandler<DashboardEnv> {
+  return async (c, next) => {
+    const session = await currentSession(c);
+    if (!session) {
+      if (c.req.method === "GET" && (c.req.header("accept") ?? "").includes("text/html")) return c.redirect("/dashboard/sign-in", 303);
+      throw fail("unauthorized", "sign in to the dashboard first");
+    }
+    if (c.req.method === "POST") {
+      const form = await c.req.parseBody();
+      const token = typeof form._csrf === "string" ? form._csrf : "";
+      if (!(await sameSecret(token, session.csrf))) throw fail("forbidden", "the form's CSRF token is missing or stale; reload the page");
+    }
+    c.set("session", session);
+    await next();
+  };
+}

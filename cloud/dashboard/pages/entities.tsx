@@ -1,0 +1,112 @@
+// Looking up one entity: its state at any version, its log, and (for the whole log on one page)
+// the log live, through the entity's own stream.
+import type { HtmlEscapedString } from "hono/utils/html";
+import { routeTable } from "../../../src/core/http/openapi.js";
+import { fail } from "../../../src/core/http/problem.js";
+import type { EntityAddress } from "../../../src/core/protocol/entity-protocol.js";
+import { entityIdSchema } from "../../../src/core/protocol/identifiers.js";
+import { entityStub } from "../../stubs.js";
+import { allowedTenant, nonceOf, type Ctx, type DashboardEnv } from "../context.js";
+import { pageRoute, streamRoute } from "../declarations.js";
+import { EntityFinder, EntityView, TIMELINE_SCRIPT } from "../entity-page.js";
+import { notFound } from "../renderer.js";
+
+export const entityPages = routeTable<DashboardEnv>();
+
+const SEQ = /^\d{1,15}$/;
+
+entityPages.openapi(
+  pageRoute("/t/{tenant}/entities", "dashboard.entities", "look up an entity", { type: "the entity type", id: "the entity id", at: "a past version" }),
+  async (c) => {
+    const tenant = await allowedTenant(c);
+    if (!tenant) return notFound(c);
+    const types = c.var.app.entities.all().map((e) => e.type);
+    const type = c.req.query("type") ?? types[0] ?? "";
+    const id = c.req.query("id") ?? "";
+    const at = c.req.query("at");
+    const action = `/dashboard/t/${tenant.id}/entities`;
+    const finder = <EntityFinder action={action} types={types} type={type} id={id} />;
+    const page = (body: HtmlEscapedString | Promise<HtmlEscapedString>, title = "Entities", status: 200 | 400 | 404 = 200) => {
+      c.status(status);
+      return c.render(body, { title, tenant: tenant.id, current: "Entities" });
+    };
+    if (id === "") return page(finder);
+    if (!c.var.app.entities.get(type) || !entityIdSchema.safeParse(id).success || (at !== undefined && !SEQ.test(at))) {
+      return page(
+        <>
+          {finder}
+          <p class="card error" role="alert">
+            Choose an entity type and an id of 1-128 letters, digits or . _ ~ -.
+          </p>
+        </>,
+        "Entities",
+        400,
+      );
+    }
+    const address: EntityAddress = { tenant: tenant.id, entityType: type, entityId: id };
+    const stub = entityStub(c.env, address);
+    const [current, view, log] = await Promise.all([
+      stub.read(address, null),
+      stub.read(address, at === undefined ? null : Number(at)),
+      stub.events(address, 0, 200),
+    ]);
+    if (!current || !view || !log) {
+      return page(
+        <>
+          {finder}
+          <p class="card" role="status">
+            No {type} {id} has recorded anything.
+          </p>
+        </>,
+        "Entities",
+        404,
+      );
+    }
+    const stateHref = (v: number) => `${action}?type=${encodeURIComponent(type)}&id=${encodeURIComponent(id)}&at=${v}`;
+    return page(
+      <>
+        {finder}
+        <EntityView
+          view={view}
+          latest={current.version}
+          events={log.events}
+          more={log.next !== null}
+          stateHref={stateHref}
+          streamHref={`${action}/${encodeURIComponent(type)}/${encodeURIComponent(id)}/stream`}
+        />
+        {log.next === null ? <script nonce={nonceOf(c)} dangerouslySetInnerHTML={{ __html: TIMELINE_SCRIPT }} /> : null}
+      </>,
+      `${type}/${id}`,
+    );
+  },
+);
+
+entityPages.openapi(
+  streamRoute("/t/{tenant}/entities/{type}/{id}/stream", "dashboard.entity.stream", "an entity's live log for the page", {
+    after: "the last sequence number already shown",
+  }),
+  async (c) => streamEntity(c),
+);
+
+async function streamEntity(c: Ctx): Promise<Response> {
+  const tenant = await allowedTenant(c);
+  if (!tenant) return notFound(c);
+  const type = c.req.param("type") ?? "";
+  const id = c.req.param("id") ?? "";
+  const after = c.req.header("last-event-id") ?? c.req.query("after") ?? "0";
+  if (!c.var.app.entities.get(type) || !entityIdSchema.safeParse(id).success || !SEQ.test(after)) {
+    throw fail("malformed-request", "no such entity type, or a bad id or position");
+  }
+  const address: EntityAddress = { tenant: tenant.id, entityType: type, entityId: id };
+  const url = new URL("https://entity/live");
+  url.searchParams.set("tenant", tenant.id);
+  url.searchParams.set("type", type);
+  url.searchParams.set("id", id);
+  url.searchParams.set("after", after);
+  // A tenant admin's stream ends when their key is revoked or the tenant suspended.
+  const session = c.var.session;
+  url.searchParams.set("key", session.role === "tenant" ? session.keyId : "");
+  const live = await entityStub(c.env, address).fetch(new Request(url, { headers: { accept: "text/event-stream" } }));
+  // A response from another object has immutable headers; copy it so the security headers apply.
+  return new Response(live.body, live);
+}

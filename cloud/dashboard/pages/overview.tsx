@@ -1,0 +1,155 @@
+// A tenant's overview (status, live stats and charts, breakers and sagas needing attention, API
+// keys) and what can be done from it: issue or revoke a key, retry or compensate a saga.
+import type { Child } from "hono/jsx";
+import { routeTable } from "../../../src/core/http/openapi.js";
+import { issueKey, revokeKey } from "../../admin/tenant-admin.js";
+import { pushTenantPolicy } from "../../admin/tenant-policy-routes.js";
+import { sagaStub } from "../../stubs.js";
+import { allowedTenant, db, liveHref, sagaActionHref, type Ctx, type DashboardEnv } from "../context.js";
+import { listKeys, overview, type TenantRow } from "../data.js";
+import { formRoute, pageRoute } from "../declarations.js";
+import { AttentionList, OverviewCharts, OverviewStats } from "../panels.js";
+import { notFound } from "../renderer.js";
+import { NewKey } from "./new-key.js";
+
+export const overviewPages = routeTable<DashboardEnv>();
+
+overviewPages.openapi(pageRoute("/t/{tenant}", "dashboard.tenant", "the tenant's overview: status, keys, metrics"), async (c) => {
+  const tenant = await allowedTenant(c);
+  if (!tenant) return notFound(c);
+  return overviewPage(c, tenant);
+});
+
+overviewPages.openapi(formRoute("/t/{tenant}/keys", "dashboard.keys.issue", "issue an API key (shown once)"), async (c) => {
+  const tenant = await allowedTenant(c);
+  if (!tenant) return notFound(c);
+  const key = await issueKey(db(c), tenant.id);
+  c.status(201);
+  return overviewPage(c, tenant, <NewKey tenant={tenant.id} keyId={key.keyId} apiKey={key.apiKey} what="A new API key was issued." />);
+});
+
+overviewPages.openapi(formRoute("/t/{tenant}/keys/{keyId}/revoke", "dashboard.keys.revoke", "revoke an API key"), async (c) => {
+  const tenant = await allowedTenant(c);
+  if (!tenant) return notFound(c);
+  if (!(await revokeKey(db(c), tenant.id, c.req.param("keyId")))) return notFound(c);
+  await pushTenantPolicy(c.env, tenant.id);
+  return c.redirect(`/dashboard/t/${tenant.id}`, 303);
+});
+
+for (const action of ["retry", "compensate"] as const) {
+  const summary = action === "retry" ? "retry a saga that needs attention" : "force a saga to compensate";
+  overviewPages.openapi(formRoute(`/t/{tenant}/sagas/{id}/${action}`, `dashboard.sagas.${action}`, summary), async (c) => {
+    const tenant = await allowedTenant(c);
+    const id = c.req.param("id");
+    // A saga id starts with its tenant: another tenant's saga is simply not found.
+    if (!tenant || !id.startsWith(`${tenant.id}:`)) return notFound(c);
+    const stub = sagaStub(c.env, id);
+    const outcome = action === "retry" ? await stub.retry() : await stub.compensate();
+    if (!outcome) return notFound(c);
+    return c.redirect(`/dashboard/t/${tenant.id}`, 303);
+  });
+}
+
+function overviewPage(c: Ctx, tenant: TenantRow, notice?: Child) {
+  return c.render(
+    <OverviewPage c={c} tenant={tenant}>
+      {notice}
+    </OverviewPage>,
+    { title: `${tenant.name} (${tenant.id})`, tenant: tenant.id, current: "Overview" },
+  );
+}
+
+async function OverviewPage({ c, tenant, children }: { c: Ctx; tenant: TenantRow; children?: Child }) {
+  const d = db(c);
+  const [o, keys] = await Promise.all([overview(c.env, d, c.var.app.projections, tenant.id), listKeys(d, tenant.id)]);
+  const session = c.var.session;
+  const csrf = session.csrf;
+  return (
+    <>
+      {children}
+      <div data-live={liveHref(tenant.id, "overview")}>
+        <p class="muted">
+          Status: <strong class={tenant.status === "active" ? undefined : "bad"}>{tenant.status}</strong> · last 30 minutes, updated live
+        </p>
+        <div id="stats">
+          <OverviewStats o={o} />
+        </div>
+        <h2>Activity</h2>
+        <div id="charts">
+          <OverviewCharts o={o} />
+        </div>
+      </div>
+      <div class="grid">
+        <AttentionList title="Open circuit breakers" a={o.breakers} empty="All breakers are closed." />
+        <AttentionList
+          title="Sagas needing attention"
+          a={o.sagas}
+          empty="No saga needs attention."
+          actions={{
+            csrf,
+            forms: (id) => [
+              { label: "Retry", href: sagaActionHref(tenant.id, id, "retry") },
+              { label: "Compensate", href: sagaActionHref(tenant.id, id, "compensate") },
+            ],
+          }}
+        />
+      </div>
+      <section aria-labelledby="keys-heading">
+        <h2 id="keys-heading">API keys</h2>
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Key id</th>
+                <th scope="col">Created</th>
+                <th scope="col">Last used</th>
+                <th scope="col">State</th>
+              </tr>
+            </thead>
+            <tbody>
+              {keys.map((k) => (
+                <tr>
+                  <th scope="row">
+                    <code>{k.keyId}</code>
+                  </th>
+                  <td>{new Date(k.createdAt).toISOString().slice(0, 16).replace("T", " ")}</td>
+                  <td>{k.lastUsedAt === null ? "never" : new Date(k.lastUsedAt).toISOString().slice(0, 16).replace("T", " ")}</td>
+                  <td>
+                    {k.revokedAt !== null ? (
+                      "revoked"
+                    ) : (
+                      <form method="post" action={`/dashboard/t/${tenant.id}/keys/${k.keyId}/revoke`} class="inline">
+                        <input type="hidden" name="_csrf" value={csrf} />
+                        <button type="submit" class="danger" aria-label={`Revoke key ${k.keyId}`}>
+                          Revoke
+                        </button>
+                      </form>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+        <form method="post" action={`/dashboard/t/${tenant.id}/keys`}>
+          <input type="hidden" name="_csrf" value={csrf} />
+          <p>
+            <button type="submit">Issue a new key</button>
+          </p>
+        </form>
+      </section>
+      {session.role === "operator" ? (
+        <section aria-labelledby="status-heading">
+          <h2 id="status-heading">Tenant status</h2>
+          <form method="post" action={`/dashboard/t/${tenant.id}/${tenant.status === "active" ? "suspend" : "resume"}`}>
+            <input type="hidden" name="_csrf" value={csrf} />
+            <button type="submit" class={tenant.status === "active" ? "danger" : undefined}>
+              {tenant.status === "active" ? "Suspend tenant" : "Resume tenant"}
+            </button>
+          </form>
+        </section>
+      ) : null}
+    </>
+  );
+}
+
