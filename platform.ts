@@ -182,6 +182,9 @@ function httpApp(
     const started = Date.now();
     // An invalid traceparent starts a new trace (W3C Trace Context §4.3); only ours is recorded.
     const trace = continueTrace(c.req.header("traceparent"));
+    // Not hono/request-id: it silently replaces an id outside its grammar, while ours is recorded
+    // as a command's correlation id, so a malformed or oversized one is refused (400) like every
+    // recorded header (command-metadata.ts), and its grammar is visible ASCII, not [\w=-].
     const sentId = c.req.header("x-request-id");
     const badId = sentId === undefined ? undefined : checkMetadataId("requestId", sentId);
     c.set("requestId", sentId === undefined || badId ? crypto.randomUUID() : sentId);

@@ -16,7 +16,7 @@ export const gatewayAdminRoutes = routeTable<{ Bindings: Env; Variables: Request
 
 const merchant = z.object({ merchant: tenantIdSchema.describe("the gateway merchant account (a tenant id)") });
 // The simulator's own shapes (payment-gateway-protocol.ts), forwarded as it answers them.
-const simulatorAnswer = z.unknown().openapi({ type: "object" });
+const simulatorAnswer = z.unknown().meta({ type: "object" });
 
 gatewayAdminRoutes.openapi(
   createRoute({

@@ -33,7 +33,7 @@ const settleRoute = createRoute({
   security: security("tenant"),
   request: { params: z.object({ id: entityIdSchema.describe("the payment's id") }) },
   responses: {
-    200: json(z.unknown().openapi({ type: "object" }), "the command's result and the payment's outcome"),
+    200: json(z.unknown().meta({ type: "object" }), "the command's result and the payment's outcome"),
     ...problems("tenant", 400, 404, 422, 503),
   },
 });

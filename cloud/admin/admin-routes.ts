@@ -71,7 +71,7 @@ const parkedFact = z.object({
   acknowledgedAt: z.number().nullable(),
 });
 // Objects other modules define (TenantMetrics, a projection's lag and rebuild status).
-const anyObject = z.unknown().openapi({ type: "object" });
+const anyObject = z.unknown().meta({ type: "object" });
 const tenantParam = z.object({ id: z.string().describe("the tenant's id") });
 const tenantFilter = tenantIdSchema.optional().describe("only this tenant's");
 

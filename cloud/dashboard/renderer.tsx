@@ -19,6 +19,7 @@ export interface PageProps {
 
 declare module "hono" {
   interface ContextRenderer {
+    // biome-ignore lint/style/useShorthandFunctionType: declaration merging with Hono's interface needs an interface
     (content: string | Promise<string>, props: PageProps): Response | Promise<Response>;
   }
 }

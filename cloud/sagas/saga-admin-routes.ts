@@ -20,7 +20,7 @@ const sagaId = z
   .regex(/^[a-z0-9-]{1,40}:[a-z0-9-]{1,40}:[A-Za-z0-9._~-]{1,128}$/, "a saga id is tenant:saga:instance")
   .describe("tenant:saga:instance");
 // Shapes the saga host and breaker objects define (SagaView, BreakerView): objects, described there.
-const anyObject = z.unknown().openapi({ type: "object" });
+const anyObject = z.unknown().meta({ type: "object" });
 
 export const sagaAdminRoutes = routeTable<CloudEnv>();
 

@@ -260,6 +260,8 @@ function readRoutes(routes: OpenAPIHono<EntityEnv>): void {
     const stub = entityStub(c.env, address);
     const live = c.req.header("upgrade")?.toLowerCase() === "websocket" || acceptsEventStream(c.req.header("accept"));
     if (live) {
+      // Not Hono's streamSSE: the entity object writes the stream itself, a pull stream that pages
+      // its log only as the client reads (live-feed.ts); this route forwards it unbuffered.
       // Last-Event-ID (sent by a reconnecting EventSource) wins over the original ?after=.
       const url = new URL("https://entity/live");
       url.searchParams.set("tenant", address.tenant);

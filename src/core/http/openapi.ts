@@ -17,8 +17,6 @@ export type Audience = "tenant" | "admin" | "none";
 /** Error statuses a route may declare; each is answered as problem+json (see problem.ts). */
 export type ProblemStatus = 400 | 401 | 403 | 404 | 405 | 409 | 412 | 413 | 415 | 422 | 429 | 500 | 503;
 
-/** The `$ref` every problem response carries; the component is registered by `registerComponents`. */
-const PROBLEM_REF = { $ref: "#/components/schemas/Problem" } as const;
 
 const AUDIENCE_PROBLEMS: Record<Audience, readonly ProblemStatus[]> = { tenant: [401, 403, 429], admin: [401], none: [] };
 
@@ -29,7 +27,7 @@ export function security(audience: Audience): Array<Record<string, string[]>> {
 
 interface ProblemResponse {
   readonly description: string;
-  readonly content: { readonly "application/problem+json": { readonly schema: typeof PROBLEM_REF } };
+  readonly content: { readonly "application/problem+json": { readonly schema: typeof problemSchema } };
   readonly headers?: z.ZodObject;
 }
 
@@ -48,7 +46,7 @@ export function problems(audience: Audience, ...statuses: ProblemStatus[]): Reco
       status,
       {
         description: catalogue.filter((p) => p.status === status).map((p) => p.title).join("; ") || "Error",
-        content: { "application/problem+json": { schema: PROBLEM_REF } },
+        content: { "application/problem+json": { schema: problemSchema } },
         ...(status === 429 || status === 503 ? { headers: retryAfterHeader } : {}),
       },
     ]),
@@ -109,10 +107,14 @@ export function routeTable<E extends Env>(): OpenAPIHono<E> {
   return new OpenAPIHono<E>({ defaultHook: problemHook });
 }
 
-/** Registers the components every declaration refers to: `Problem` and the two bearer schemes. */
+/**
+ * Registers the security schemes every declaration's `security` names. (`Problem` needs no
+ * registering: its schema carries its component id.) Schemas here carry their OpenAPI details
+ * with zod's own `.meta()`, never the `.openapi()` extension: that method exists only on schemas
+ * created after `@hono/zod-openapi` was first imported, an order a bundler does not promise.
+ */
 export function registerComponents(app: Pick<OpenAPIHono, "openAPIRegistry">): void {
   const registry = app.openAPIRegistry;
-  registry.register("Problem", problemSchema);
   registry.registerComponent("securitySchemes", "tenantKey", {
     type: "http",
     scheme: "bearer",

@@ -122,7 +122,8 @@ export const problemSchema = z
     code: z.string().optional().describe("the domain's own reason for a business-rule rejection"),
     errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
   })
-  .describe("RFC 9457 problem details");
+  // `id` makes the document generator emit it once, as the `Problem` component, and refer to it.
+  .meta({ id: "Problem", description: "RFC 9457 problem details" });
 
 /** The problem as an `application/problem+json` response (RFC 9457). */
 export function problemResponse(p: Problem, headers: Record<string, string> = {}): Response {
