@@ -14,7 +14,7 @@ import { problemCatalogue } from "../src/core/http/problem.js";
 import { domain } from "../src/domain/index.js";
 import { app } from "../worker.js";
 import { admin } from "./support/admin.js";
-import { call, newTenant, tenantClient } from "./support/api.js";
+import { ADMIN_TOKEN, call, newTenant, tenantClient } from "./support/api.js";
 
 const PROBLEMS = "https://factline.dev/problems/";
 const METHODS = ["get", "post", "put", "patch", "delete", "options", "head"] as const;
@@ -201,6 +201,28 @@ describe("the README", () => {
     const table = /<!-- problem-types:start[^>]*-->([\s\S]*?)<!-- problem-types:end -->/.exec(readme)?.[1] ?? "";
     const rows = [...table.matchAll(/^\| `([^`]+)` \| (\d{3}) \| ([^|]+?) \|/gm)].map((m) => ({ type: m[1], status: Number(m[2]), title: m[3] }));
     expect(rows).toEqual(problemCatalogue().map((p) => ({ type: p.type, status: p.status, title: p.title })));
+  });
+});
+
+describe("errors thrown by Hono's own middleware", () => {
+  it("answer a missing, malformed or wrong admin token with 401 problem+json and a bearer challenge", async () => {
+    for (const authorization of [undefined, "Basic dGVzdDp0ZXN0", "Bearer not-the-token", "Bearer two words"]) {
+      const res = await call("/admin/tenants", { headers: authorization === undefined ? {} : { authorization } });
+      expect(res.status, authorization).toBe(401);
+      expect(res.headers.get("content-type")).toBe("application/problem+json");
+      expect(res.headers.get("www-authenticate")).toMatch(/^Bearer /);
+      expect(await res.json()).toMatchObject({ type: `${PROBLEMS}unauthorized`, status: 401, detail: expect.stringContaining("ADMIN_TOKEN") });
+    }
+  });
+
+  it("leave a refusal from behind the admin check as it was (a malformed body is 400, not 401)", async () => {
+    const res = await call("/admin/tenants", {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+      body: '{"id":"x",',
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ type: `${PROBLEMS}malformed-request` });
   });
 });
 

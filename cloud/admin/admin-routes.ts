@@ -5,6 +5,7 @@ import { count, desc, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { MiddlewareHandler } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
+import { HTTPException } from "hono/http-exception";
 import { z } from "zod";
 import { sameSecret } from "../../src/core/security/same-secret.js";
 import { tenantIdSchema } from "../../src/core/protocol/identifiers.js";
@@ -389,13 +390,30 @@ function present(t: typeof tenants.$inferSelect) {
 /**
  * The admin token check (Hono's `bearerAuth`, RFC 6750): the token is compared in constant time
  * (`sameSecret`); a refusal is thrown as an `HTTPException` with its `WWW-Authenticate` challenge
- * and rendered as problem+json by the one error handler.
+ * and rendered as problem+json by the one error handler. An Authorization header that is not a
+ * bearer token at all is refused as 401 too (bearerAuth says 400): to a client it is no key.
  */
 function adminAuth(): MiddlewareHandler<PlatformEnv> {
-  return bearerAuth<PlatformEnv>({
+  const message = "send Authorization: Bearer <ADMIN_TOKEN>";
+  const bearer = bearerAuth<PlatformEnv>({
     realm: "factline-admin",
     verifyToken: async (token, c) => Boolean(c.env.ADMIN_TOKEN) && (await sameSecret(token, c.env.ADMIN_TOKEN)),
-    noAuthenticationHeader: { message: "send Authorization: Bearer <ADMIN_TOKEN>" },
-    invalidToken: { message: "send Authorization: Bearer <ADMIN_TOKEN>" },
+    noAuthenticationHeader: { message },
+    invalidToken: { message },
   });
+  return async (c, next) => {
+    let admitted = false;
+    try {
+      await bearer(c, async () => {
+        admitted = true;
+        await next();
+      });
+    } catch (error) {
+      // Only the check's own refusal: what the routes behind it throw passes through untouched.
+      if (!admitted && error instanceof HTTPException && error.status === 400) {
+        throw fail("unauthorized", message, {}, { "www-authenticate": 'Bearer realm="factline-admin", error="invalid_request"' });
+      }
+      throw error;
+    }
+  };
 }

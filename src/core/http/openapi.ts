@@ -17,7 +17,6 @@ export type Audience = "tenant" | "admin" | "none";
 /** Error statuses a route may declare; each is answered as problem+json (see problem.ts). */
 export type ProblemStatus = 400 | 401 | 403 | 404 | 405 | 409 | 412 | 413 | 415 | 422 | 429 | 500 | 503;
 
-
 const AUDIENCE_PROBLEMS: Record<Audience, readonly ProblemStatus[]> = { tenant: [401, 403, 429], admin: [401], none: [] };
 
 /** The OpenAPI security requirement of an audience (schemes registered by `registerComponents`). */
