@@ -17,7 +17,7 @@ export type Audience = "tenant" | "admin" | "none";
 /** Error statuses a route may declare; each is answered as problem+json (see problem.ts). */
 export type ProblemStatus = 400 | 401 | 403 | 404 | 405 | 409 | 412 | 413 | 415 | 422 | 429 | 500 | 503;
 
-const AUDIENCE_PROBLEMS: Record<Audience, readonly ProblemStatus[]> = { tenant: [401, 403, 429], admin: [401], none: [] };
+const AUDIENCE_PROBLEMS = { tenant: [401, 403, 429], admin: [401], none: [] } as const satisfies Record<Audience, readonly ProblemStatus[]>;
 
 /** The OpenAPI security requirement of an audience (schemes registered by `registerComponents`). */
 export function security(audience: Audience): Array<Record<string, string[]>> {
@@ -37,9 +37,13 @@ const retryAfterHeader = z.object({ "Retry-After": z.string().regex(/^\d+$/).des
  * suspended tenant, 429 for rate limits), the `statuses` it names, and 500. Each is described by
  * the catalogue's titles for that status; 429 and 503 carry `Retry-After`.
  */
-export function problems(audience: Audience, ...statuses: ProblemStatus[]): Record<number, ProblemResponse> {
+export function problems<A extends Audience, const S extends readonly ProblemStatus[]>(
+  audience: A,
+  ...statuses: S
+): Record<(typeof AUDIENCE_PROBLEMS)[A][number] | S[number] | 500, ProblemResponse> {
   const catalogue = problemCatalogue();
-  const all = [...new Set([...AUDIENCE_PROBLEMS[audience], ...statuses, 500 as const])].sort((a, b) => a - b);
+  const all: readonly ProblemStatus[] = [...new Set<ProblemStatus>([...AUDIENCE_PROBLEMS[audience], ...statuses, 500])].sort((a, b) => a - b);
+  // Built from exactly the statuses the return type names (fromEntries cannot say so itself).
   return Object.fromEntries(
     all.map((status) => [
       status,
@@ -49,7 +53,7 @@ export function problems(audience: Audience, ...statuses: ProblemStatus[]): Reco
         ...(status === 429 || status === 503 ? { headers: retryAfterHeader } : {}),
       },
     ]),
-  );
+  ) as Record<(typeof AUDIENCE_PROBLEMS)[A][number] | S[number] | 500, ProblemResponse>;
 }
 
 /** A JSON response of `schema` (zod; its output type), with optional response `headers`. */
