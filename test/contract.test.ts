@@ -155,6 +155,12 @@ describe("the OpenAPI document", () => {
     }
   });
 
+  it("documents the {type} of an entity read as the app's entity types", async () => {
+    const doc = (await openApi()) as unknown as { paths: Record<string, { get?: { parameters: { name: string; schema: { enum?: string[] } }[] } }> };
+    const type = doc.paths["/v1/entities/{type}/{id}"]?.get?.parameters.find((p) => p.name === "type");
+    expect(type?.schema.enum?.sort()).toEqual(domain.all().map((e) => e.type).sort());
+  });
+
   it("lists every problem type of the catalogue", async () => {
     const doc = (await openApi()) as unknown as { components: { schemas: { Problem: { properties: { type: { enum: string[] } } } } } };
     expect(doc.components.schemas.Problem.properties.type.enum.sort()).toEqual(problemCatalogue().map((p) => p.type).sort());

@@ -108,7 +108,7 @@ export function entityRoutes(entities: EntityRegistry): OpenAPIHono<EntityEnv> {
   for (const entity of entities.all()) {
     for (const command of entity.publicCommandNames) commandRoute(routes, entity, command);
   }
-  readRoutes(routes);
+  readRoutes(routes, entities.all().map((e) => e.type));
   return routes;
 }
 
@@ -179,9 +179,16 @@ function commandRoute(routes: OpenAPIHono<EntityEnv>, entity: EntityType, comman
   });
 }
 
-const typeParam = z.string().describe("the entity type");
+/**
+ * The `{type}` parameter: documented as the app's types; any other is answered 404 by the handler,
+ * as an unknown type is not a malformed request.
+ */
+function typeParam(types: readonly string[]) {
+  return z.string().meta({ description: "the entity type", enum: [...types] });
+}
 
-const readRoute = createRoute({
+const readRoute = (types: readonly string[]) =>
+  createRoute({
   method: "get",
   path: "/{type}/{id}",
   operationId: "entities.read",
@@ -189,7 +196,7 @@ const readRoute = createRoute({
   tags: ["entities"],
   security: security("tenant"),
   request: {
-    params: z.object({ type: typeParam, id: idParam }),
+    params: z.object({ type: typeParam(types), id: idParam }),
     query: z.object({ at: z.string().regex(SEQ, "at must be a non-negative version number").optional().describe("the state as of this version") }),
   },
   responses: {
@@ -198,7 +205,8 @@ const readRoute = createRoute({
   },
 });
 
-const eventsRoute = createRoute({
+const eventsRoute = (types: readonly string[]) =>
+  createRoute({
   method: "get",
   path: "/{type}/{id}/events",
   operationId: "entities.events",
@@ -210,7 +218,7 @@ const eventsRoute = createRoute({
   tags: ["entities"],
   security: security("tenant"),
   request: {
-    params: z.object({ type: typeParam, id: idParam }),
+    params: z.object({ type: typeParam(types), id: idParam }),
     query: z.object({
       after: z.string().regex(SEQ, "after must be a sequence number").optional().describe("the last sequence number already seen"),
       limit: z
@@ -237,8 +245,8 @@ const eventsRoute = createRoute({
   },
 });
 
-function readRoutes(routes: OpenAPIHono<EntityEnv>): void {
-  routes.openapi(readRoute, async (c) => {
+function readRoutes(routes: OpenAPIHono<EntityEnv>, types: readonly string[]): void {
+  routes.openapi(readRoute(types), async (c) => {
     const { entity, address } = resolve(c, c.req.valid("param"));
     const at = c.req.valid("query").at;
     const view = await entityStub(c.env, address).read(address, at === undefined ? null : Number(at));
@@ -251,7 +259,7 @@ function readRoutes(routes: OpenAPIHono<EntityEnv>): void {
     return c.json(view, 200, { etag: `"${view.version}"` });
   });
 
-  routes.openapi(eventsRoute, async (c) => {
+  routes.openapi(eventsRoute(types), async (c) => {
     const { address } = resolve(c, c.req.valid("param"));
     const query = c.req.valid("query");
     const lastEventId = c.req.valid("header")["last-event-id"];
