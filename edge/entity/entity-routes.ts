@@ -55,7 +55,7 @@ routes.post("/:type/:id/commands/:command", async (c) => {
   const metadata = {
     idempotencyKey: c.req.header("idempotency-key") ?? null,
     causeHlc: c.req.header("factline-cause-clock") ?? null,
-    correlationId: c.req.header("factline-correlation-id") ?? c.var.requestId,
+    correlationId: c.req.header("factline-correlation-id") ?? c.get("requestId"),
     causationId: c.req.header("factline-causation-id") ?? null,
   };
   const refused = checkCommandMetadata(metadata, Date.now());
@@ -96,7 +96,7 @@ routes.post("/:type/:id/commands/:command", async (c) => {
       fingerprint,
       expectedVersion: null,
       ...(ifMatch === undefined ? {} : { ifMatch }),
-      traceparent: c.var.traceparent,
+      traceparent: c.get("traceparent"),
       sentAt: Date.now(),
     });
   } finally {
@@ -165,12 +165,12 @@ routes.get("/:type/:id/events", async (c) => {
 function resolve(c: AppContext): { entity: EntityType; address: EntityAddress } | { problem: Problem } {
   const type = c.req.param("type") ?? "";
   const id = c.req.param("id") ?? "";
-  const entity = c.var.entities.get(type);
+  const entity = c.get("entities").get(type);
   if (!entity) return { problem: problem("not-found", `no entity type ${type}`) };
   if (!entityIdSchema.safeParse(id).success) {
     return { problem: problem("malformed-request", "an entity id is 1-128 of A-Z a-z 0-9 . _ ~ - (not '.' or '..')") };
   }
-  return { entity, address: { tenant: c.var.tenant, entityType: type, entityId: id } };
+  return { entity, address: { tenant: c.get("tenant"), entityType: type, entityId: id } };
 }
 
 function notFound(a: EntityAddress): Problem {
