@@ -12,7 +12,7 @@ import { entityIdSchema, entityObjectName } from "../../src/core/protocol/identi
 import { problem, problemResponse, type Problem } from "../../src/core/http/problem.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
 import type { CommandOutcome, EntityAddress } from "../../src/core/protocol/entity-protocol.js";
-import { InFlight, SHED_RETRY_AFTER_S } from "../../src/core/resilience/in-flight.js";
+import { AdaptiveLimit, COMMAND_LIMIT_POLICY, InFlight, SHED_RETRY_AFTER_S } from "../../src/core/resilience/in-flight.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { readJsonBody } from "../../src/core/http/request-body.js";
 import { entityStub } from "../stubs.js";
@@ -24,6 +24,8 @@ type AppContext = Context<{ Bindings: Env; Variables: EntityScope }>;
 const MAX_PAGE = 1000;
 /** Commands of each entity (by object name) in flight from this isolate; exported as a test seam. */
 export const commandsInFlight = new InFlight();
+/** Commands of every entity in flight from this isolate, under a limit that follows queueing delay; a test seam. */
+export const isolateCommands = new AdaptiveLimit(COMMAND_LIMIT_POLICY);
 
 /**
  * The tenant API for `entities` (mounted at `/v1/entities`, behind tenant auth): the handlers
@@ -70,24 +72,35 @@ routes.post("/:type/:id/commands/:command", async (c) => {
     );
   }
 
-  const body = await readJsonBody(c.req.raw);
-  if (!body.ok) return problemResponse(body.problem);
-  const parsed = entity.parseCommand(commandName, body.value);
-  if (!parsed?.ok) {
-    return problemResponse(
-      problem("validation-failed", `the ${commandName} command is invalid`, { errors: parsed?.errors ?? [] }),
-    );
-  }
-
-  const fingerprint = metadata.idempotencyKey === null ? null : await commandFingerprint(commandName, body.value);
-  // Shed before the object is reached when this isolate already has the entity's fill waiting.
+  // Shed before any expensive work (reading and validating the body, reaching the object): over
+  // the entity's cap in this isolate, or over the isolate's command limit, which follows queueing
+  // delay (src/core/resilience/in-flight.ts). A shed answer costs the key check and nothing else.
   const name = entityObjectName(address.tenant, address.entityType, address.entityId);
   const maxInFlight = hostConfig(c.env, "edge").entityMaxInFlight;
   if (!commandsInFlight.tryEnter(name, maxInFlight)) {
     return problemResponse(problem("overloaded", `${maxInFlight} commands of this entity are already waiting`, { retryAfter: SHED_RETRY_AFTER_S }));
   }
+  if (!isolateCommands.tryEnter()) {
+    commandsInFlight.leave(name);
+    return problemResponse(
+      problem("overloaded", `this host is at its limit of ${isolateCommands.limit} commands waiting; commands queue longer than their target`, {
+        retryAfter: SHED_RETRY_AFTER_S,
+      }),
+    );
+  }
+  let roundTripMs: number | undefined;
   let outcome: CommandOutcome;
   try {
+    const body = await readJsonBody(c.req.raw);
+    if (!body.ok) return problemResponse(body.problem);
+    const parsed = entity.parseCommand(commandName, body.value);
+    if (!parsed?.ok) {
+      return problemResponse(
+        problem("validation-failed", `the ${commandName} command is invalid`, { errors: parsed?.errors ?? [] }),
+      );
+    }
+    const fingerprint = metadata.idempotencyKey === null ? null : await commandFingerprint(commandName, body.value);
+    const sentAt = Date.now();
     outcome = await entityStub(c.env, address).command({
       ...address,
       command: commandName,
@@ -97,10 +110,12 @@ routes.post("/:type/:id/commands/:command", async (c) => {
       expectedVersion: null,
       ...(ifMatch === undefined ? {} : { ifMatch }),
       traceparent: c.get("traceparent"),
-      sentAt: Date.now(),
+      sentAt,
     });
+    roundTripMs = Date.now() - sentAt;
   } finally {
     commandsInFlight.leave(name);
+    isolateCommands.leave(roundTripMs, Date.now());
   }
   if (!outcome.ok) return problemResponse(outcome.problem);
 
