@@ -85,6 +85,8 @@ export interface OpenLoadResult extends LoadResult {
   readonly notSent: number;
   /** Latencies of the shed answers (429/503), ms. */
   readonly shedLatenciesMs: readonly number[];
+  /** How late each request left against its schedule, ms: the load generator falling behind. */
+  readonly sendLagsMs: readonly number[];
 }
 
 /**
@@ -98,6 +100,7 @@ export async function runOpenLoad(spec: OpenLoadSpec): Promise<OpenLoadResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: spec.maxOutstanding });
   const latencies: number[] = [];
   const shedLatencies: number[] = [];
+  const sendLags: number[] = [];
   const statuses: Record<string, number> = {};
   let ok = 0;
   let failed = 0;
@@ -111,6 +114,7 @@ export async function runOpenLoad(spec: OpenLoadSpec): Promise<OpenLoadResult> {
 
   const one = async (i: number, scheduled: number): Promise<void> => {
     outstanding++;
+    sendLags.push(performance.now() - scheduled);
     const answer: { status: number; retryAfter: boolean; problem?: string } = await sendDetailed(agent, spec.port, spec.request(i)).catch(() => ({ status: 0, retryAfter: false }));
     const { status, retryAfter } = answer;
     outstanding--;
@@ -142,7 +146,7 @@ export async function runOpenLoad(spec: OpenLoadSpec): Promise<OpenLoadResult> {
   await Promise.all(answers);
   const elapsedMs = performance.now() - start;
   agent.destroy();
-  return { ok, failed, statuses, latenciesMs: latencies, elapsedMs, withoutRetryAfter, offered, notSent, shedLatenciesMs: shedLatencies };
+  return { ok, failed, statuses, latenciesMs: latencies, elapsedMs, withoutRetryAfter, offered, notSent, shedLatenciesMs: shedLatencies, sendLagsMs: sendLags };
 }
 
 /** One request; resolves to the status once the body has been read in full. */

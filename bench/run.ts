@@ -273,7 +273,8 @@ async function overloadFigures(apiKey: string): Promise<void> {
         `At 2× (open loop, ${round(capacity * 2)}/s offered for ${overloadMs / 1000} s, ${over.offered} offered, ${over.notSent} not sent for the client's cap of 1,024 outstanding): ${fmtStatuses(over.statuses)}; ` +
         `${round(over.ok / (over.elapsedMs / 1000))} accepted/s; ${over.withoutRetryAfter ?? 0} of ${shed} shed answers lacked Retry-After; ${bad.length === 0 ? "no other status" : `other statuses: ${bad.map(([st, n]) => `${n}× ${st}`).join(", ")}`}; ` +
         `accepted p50/p99 ${round(percentile(over.latenciesMs, 50))}/${round(percentile(over.latenciesMs, 99))} ms, shed answers p50/p99 ${round(percentile(over.shedLatenciesMs, 50))}/${round(percentile(over.shedLatenciesMs, 99))} ms; ` +
-        `workerd CPU ${round(cpuOver / Math.max(1, over.ok + shed))} ms per answer; the isolate's command limit ended at ${limit.limit}. ` +
+        `workerd CPU ${round(cpuOver / Math.max(1, over.ok + shed))} ms per answer; the isolate's command limit ended at ${limit.limit}; ` +
+        `the load generator sent its requests ${round(percentile(over.sendLagsMs, 50))}/${round(percentile(over.sendLagsMs, 99))} ms (p50/p99) behind schedule (counted in the latencies). ` +
         `At C/2 (${round(capacity / 2)}/s for ${halfMs / 1000} s): ${fmtStatuses(half.statuses)}, accepted p50/p99 ${round(percentile(half.latenciesMs, 50))}/${round(percentile(half.latenciesMs, 99))} ms, workerd CPU ${round(cpuHalf / Math.max(1, half.ok))} ms per command.`,
     );
 
