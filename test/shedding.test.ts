@@ -79,7 +79,7 @@ describe("shedding at the isolate's command limit", () => {
     const tenant = await newTenant();
     const api = tenantClient(tenant.apiKey);
     let held = 0;
-    while (isolateCommands.tryEnter()) held++;
+    while (isolateCommands.tryEnter(Date.now())) held++;
     try {
       // A body that would be refused with 400 is not even read: the shed answer comes first.
       const res = call("/v1/entities/inventory/door/commands/restock", {
@@ -96,24 +96,24 @@ describe("shedding at the isolate's command limit", () => {
 });
 
 describe("the limit that follows queueing delay", () => {
-  const policy: AdaptiveLimitPolicy = { min: 2, max: 20, targetQueueMs: 10, intervalMs: 100, minSamples: 3, baseWindowMs: 10_000 };
+  const policy: AdaptiveLimitPolicy = { min: 2, max: 20, targetQueueMs: 10, intervalMs: 100, minSamples: 3, baseWindowMs: 10_000, idleResetMs: 1_000 };
 
   /** Reports `rtts` as round trips spread over one interval starting at `t`; returns the interval's end. */
   function interval(limit: AdaptiveLimit, t: number, rtts: readonly number[]): number {
     rtts.forEach((rtt, i) => {
-      expect(limit.tryEnter()).toBe(true);
+      expect(limit.tryEnter(t)).toBe(true);
       limit.leave(rtt, t + (i * policy.intervalMs) / rtts.length);
     });
-    expect(limit.tryEnter()).toBe(true);
+    expect(limit.tryEnter(t)).toBe(true);
     limit.leave(rtts[0] ?? 0, t + policy.intervalMs);
     return t + policy.intervalMs + 1;
   }
 
   it("lets in up to the limit and one more once one leaves", () => {
     const limit = new AdaptiveLimit({ ...policy, max: 2 });
-    expect([limit.tryEnter(), limit.tryEnter(), limit.tryEnter()]).toEqual([true, true, false]);
+    expect([limit.tryEnter(0), limit.tryEnter(0), limit.tryEnter(0)]).toEqual([true, true, false]);
     limit.leave(undefined, 0);
-    expect(limit.tryEnter()).toBe(true);
+    expect(limit.tryEnter(0)).toBe(true);
   });
 
   it("shrinks when even the shortest round trip of an interval waited past the target", () => {
@@ -141,6 +141,18 @@ describe("the limit that follows queueing delay", () => {
     t = interval(limit, t, [5, 6, 7]);
     expect(limit.limit).toBe(3);
     for (let i = 0; i < 40; i++) t = interval(limit, t, [5, 6, 7]);
+    expect(limit.limit).toBe(policy.max);
+  });
+
+  it("starts again at its maximum once the host has been idle, as no queue can be left", () => {
+    const limit = new AdaptiveLimit(policy);
+    let t = interval(limit, 0, [5, 5, 5]);
+    for (let i = 0; i < 10; i++) t = interval(limit, t, [50, 50, 50]);
+    expect(limit.limit).toBe(policy.min);
+    expect(limit.tryEnter(t + policy.idleResetMs - 10)).toBe(true);
+    expect(limit.limit).toBe(policy.min);
+    limit.leave(undefined, t);
+    expect(limit.tryEnter(t + policy.idleResetMs)).toBe(true);
     expect(limit.limit).toBe(policy.max);
   });
 

@@ -80,7 +80,7 @@ routes.post("/:type/:id/commands/:command", async (c) => {
   if (!commandsInFlight.tryEnter(name, maxInFlight)) {
     return problemResponse(problem("overloaded", `${maxInFlight} commands of this entity are already waiting`, { retryAfter: SHED_RETRY_AFTER_S }));
   }
-  if (!isolateCommands.tryEnter()) {
+  if (!isolateCommands.tryEnter(Date.now())) {
     commandsInFlight.leave(name);
     return problemResponse(
       problem("overloaded", `this host is at its limit of ${isolateCommands.limit} commands waiting; commands queue longer than their target`, {

@@ -55,6 +55,8 @@ export interface AdaptiveLimitPolicy {
   readonly minSamples: number;
   /** The no-load round trip is the shortest seen over the last one to two windows of this, ms. */
   readonly baseWindowMs: number;
+  /** With nothing in flight and no round trip for this long, ms, no queue is left: the limit resets to `max`. */
+  readonly idleResetMs: number;
 }
 
 /**
@@ -68,6 +70,7 @@ export const COMMAND_LIMIT_POLICY: AdaptiveLimitPolicy = {
   intervalMs: 100,
   minSamples: 8,
   baseWindowMs: 10_000,
+  idleResetMs: 1_000,
 };
 
 /**
@@ -91,6 +94,7 @@ export class AdaptiveLimit {
   #base = Number.POSITIVE_INFINITY;
   #nextBase = Number.POSITIVE_INFINITY;
   #baseRotatesAt: number | undefined;
+  #lastSampleAt: number | undefined;
 
   constructor(policy: AdaptiveLimitPolicy) {
     this.#policy = policy;
@@ -107,8 +111,13 @@ export class AdaptiveLimit {
     return this.#inFlight;
   }
 
-  /** Counts a request in unless the limit is reached; true when it got in. */
-  tryEnter(): boolean {
+  /**
+   * Counts a request in at `now` (ms) unless the limit is reached; true when it got in. An idle
+   * host starts again at the maximum: a limit cut during a past overload says nothing of now.
+   */
+  tryEnter(now: number): boolean {
+    const last = this.#lastSampleAt;
+    if (this.#inFlight === 0 && last !== undefined && now - last >= this.#policy.idleResetMs) this.#limit = this.#policy.max;
     if (this.#inFlight >= this.limit) return false;
     this.#inFlight++;
     return true;
@@ -125,6 +134,7 @@ export class AdaptiveLimit {
 
   #sample(rtt: number, now: number): void {
     const p = this.#policy;
+    this.#lastSampleAt = now;
     if (this.#baseRotatesAt === undefined || now >= this.#baseRotatesAt) {
       // The no-load round trip may drift (another placement, a slower network): forget old minima.
       this.#base = this.#nextBase;
