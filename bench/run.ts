@@ -24,6 +24,8 @@ const tmpfs = !args.has("--disk") && existsSync("/dev/shm");
 // --only commands,consumer runs a subset (for working on the harness; reports are not written).
 const only = argv.includes("--only") ? new Set((argv[argv.indexOf("--only") + 1] ?? "").split(",")) : undefined;
 const phase = (name: string) => only === undefined || only.has(name);
+// --note "…" adds what the harness cannot know to the report (who else was using the machine).
+const runNote = argv.includes("--note") ? argv[argv.indexOf("--note") + 1] : undefined;
 // Only warnings and errors are logged and printed unless --log-lines: locally each log line
 // crosses the DevTools protocol into wrangler's Node.js process on the same 2 cores (a line per
 // request cut the HTTP floor from ~950 to ~250 req/s here), while in production logs leave the
@@ -655,6 +657,7 @@ function report(seconds: number): void {
     "Reading the CPU lines under 'Where the time goes': CPU time of the workerd processes (read from /proc) per successful command, during a target's rounds and, for Factline, while its relay and consumer catch up afterwards. Every target but the true bare one runs the same middleware (its share is the difference between the two bare rows); what Factline adds is its command path (validation, decision, one transaction appending event, outbox row and idempotency record, the relay's send) and, in the whole-platform rounds, the cloud tier.",
     "Failed responses are counted (the response lines above) and excluded from throughput and latency. 500s in the 1,000-entity rounds, when they appear, have so far been workerd answering SQLITE_NOMEM ('out of memory') with about 3,000 SQLite-backed objects open at once (1,000 per target), for Factline and for the bare baseline alike: a limit of this local setup that we have not traced further. wrangler's output of the last run is kept in bench/tmp/wrangler.log (git-ignored).",
     `Rebuild: ${(plan.rebuildEntities * REBUILD_EVENTS_PER_ENTITY).toLocaleString("en-US")} Restocked events over ${plan.rebuildEntities} inventory entities of one tenant, seeded by the bench-only method of the entity object (marked relayed and acknowledged, so no relay work follows) while a bench-only route records each entity's head in D1's entity_heads with the consumer's own statement (cloud/consumer/entity-heads.ts), as if its facts had reached the cloud tier; generation 0 stays empty. The figure is the time from POST /admin/projections/inventory/rebuild to GET /admin/projections showing no rebuild running (polled every 100 ms), after which the harness checks that the new generation's checkpoints account for every event. Baseline, in the same run, rounds interleaved: a bench-only route that reads the same events from the same entity objects (pages of 1,000) and inserts one row per event into a plain D1 table, one D1 batch per entity, 20 entities at a time as a rebuild step reads them: the cost of moving the logs into D1 without projection logic, checkpoints or guards. Median of ${plan.rebuildRounds} round${plan.rebuildRounds === 1 ? "" : "s"}; every round rebuilds the same tenant into a new generation and drops the previous one.`,
+    ...(runNote ? [`Note for this run: ${runNote}`] : []),
   ];
   mkdirSync(join(root, "docs"), { recursive: true });
   const m = machine();
