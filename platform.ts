@@ -196,17 +196,20 @@ function httpApp(
     // A query parameter given twice means two things; every route reads one value per name.
     else if (repeated !== undefined) c.res = problemResponse(problem("malformed-request", `the query parameter ${JSON.stringify(repeated.slice(0, 64))} is given more than once`));
     else await next();
+    // c.get, not c.var: Hono's c.var copies every variable into a new object on each access.
+    const requestId = c.get("requestId");
+    const tenant = c.get("tenant");
     if (c.res.status !== 101) {
       c.res.headers.set("traceparent", trace.traceparent);
-      c.res.headers.set("x-request-id", c.var.requestId);
+      c.res.headers.set("x-request-id", requestId);
     }
     const path = c.req.path;
     const entity = ENTITY_PATH.exec(path);
     const durationMs = Date.now() - started;
     logEvent(c.res.status >= 500 ? "error" : "info", "request", {
-      requestId: c.var.requestId,
-      traceId: c.var.traceId,
-      tenant: c.var.tenant ?? null,
+      requestId,
+      traceId: trace.traceId,
+      tenant: tenant ?? null,
       entityType: entity?.[1] ?? null,
       entityId: entity?.[2] ?? null,
       method: c.req.method,
@@ -214,13 +217,13 @@ function httpApp(
       status: c.res.status,
       durationMs,
     });
-    if (c.var.tenant !== undefined) {
+    if (tenant !== undefined) {
       recordRequest({
-        tenant: c.var.tenant,
+        tenant,
         isCommand: c.req.method === "POST" && entity?.[3] !== undefined,
         status: c.res.status,
         durationMs,
-        factsRecorded: c.var.factsRecorded ?? 0,
+        factsRecorded: c.get("factsRecorded") ?? 0,
       });
       const flushing = scheduleMetricsFlush(c.env.DB);
       if (flushing) c.executionCtx.waitUntil(flushing);

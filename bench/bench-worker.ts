@@ -12,6 +12,7 @@ import { toCloudEvent, type FactCloudEvent } from "../src/core/protocol/cloud-ev
 import type { EntityAddress } from "../src/core/protocol/entity-protocol.js";
 import { encodeHlc, HLC_ZERO, tick } from "../src/core/protocol/hlc.js";
 import { entityObjectName } from "../src/core/protocol/identifiers.js";
+import { commandsInFlight, isolateCommands } from "../edge/entity/entity-routes.js";
 import type { RequestScope } from "../src/core/http/request-scope.js";
 import production, { app } from "../worker.js";
 import { bareWakes, type BareLog } from "./worker/bare-log.js";
@@ -161,6 +162,27 @@ bench.post("/bench/control/consumer", async (c) => {
   paused = z.object({ pause: z.boolean() }).strict().parse(await c.req.json()).pause;
   return c.json({ paused });
 });
+
+/**
+ * Holds (or releases) `places` of an entity's in-flight count in this isolate, as that many
+ * commands still waiting on its object would: every command to it is then shed by the production
+ * path, so the harness can measure what a shed answer costs on its own.
+ */
+bench.post("/bench/control/hold-entity", async (c) => {
+  const h = z
+    .object({ tenant: z.string().min(1), entityType: z.string().min(1), entityId: z.string().min(1), places: z.number().int().positive().max(100_000), hold: z.boolean() })
+    .strict()
+    .parse(await c.req.json());
+  const name = entityObjectName(h.tenant, h.entityType, h.entityId);
+  for (let i = 0; i < h.places; i++) {
+    if (h.hold) commandsInFlight.tryEnter(name, Number.MAX_SAFE_INTEGER);
+    else commandsInFlight.leave(name);
+  }
+  return c.json({ inFlight: commandsInFlight.count(name) });
+});
+
+/** The isolate's adaptive command limit and what it has in flight now. */
+bench.get("/bench/control/command-limit", (c) => c.json({ limit: isolateCommands.limit, inFlight: isolateCommands.inFlight }));
 
 const factsSchema = z.object({
   queue: z.enum(["factline", "naive"]),

@@ -68,13 +68,94 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   return { ok, failed, statuses, latenciesMs: latencies, elapsedMs, ...(spec.withRetryAfter ? { withoutRetryAfter } : {}) };
 }
 
+export interface OpenLoadSpec {
+  readonly port: number;
+  /** Requests offered per second, on a fixed schedule whatever the answers (an open loop). */
+  readonly ratePerS: number;
+  readonly durationMs: number;
+  /** Requests outstanding at most; one due beyond it is not sent and counted in `notSent`. */
+  readonly maxOutstanding: number;
+  readonly request: (i: number) => LoadRequest;
+}
+
+export interface OpenLoadResult extends LoadResult {
+  /** Requests the schedule offered. */
+  readonly offered: number;
+  /** Of those, not sent because `maxOutstanding` were already waiting (the client's cap, not the server's answer). */
+  readonly notSent: number;
+  /** Latencies of the shed answers (429/503), ms. */
+  readonly shedLatenciesMs: readonly number[];
+  /** How late each request left against its schedule, ms: the load generator falling behind. */
+  readonly sendLagsMs: readonly number[];
+}
+
+/**
+ * An open loop: requests leave on a fixed schedule (`ratePerS`) whether or not earlier ones were
+ * answered, as independent clients would send them, so offering twice what the server can serve
+ * really offers twice (closed-loop clients slow down with the server and never overload it).
+ * Latency is from each request's scheduled time to the end of its answer, so a client that falls
+ * behind its schedule counts against the server, not in its favour (no coordinated omission).
+ */
+export async function runOpenLoad(spec: OpenLoadSpec): Promise<OpenLoadResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: spec.maxOutstanding });
+  const latencies: number[] = [];
+  const shedLatencies: number[] = [];
+  const sendLags: number[] = [];
+  const statuses: Record<string, number> = {};
+  let ok = 0;
+  let failed = 0;
+  let withoutRetryAfter = 0;
+  let outstanding = 0;
+  let offered = 0;
+  let notSent = 0;
+  const answers: Promise<void>[] = [];
+  const start = performance.now();
+  const intervalMs = 1000 / spec.ratePerS;
+
+  const one = async (i: number, scheduled: number): Promise<void> => {
+    outstanding++;
+    sendLags.push(performance.now() - scheduled);
+    const answer: { status: number; retryAfter: boolean; problem?: string } = await sendDetailed(agent, spec.port, spec.request(i)).catch(() => ({ status: 0, retryAfter: false }));
+    const { status, retryAfter } = answer;
+    outstanding--;
+    const latency = performance.now() - scheduled;
+    const label = answer.problem ? `${status} ${answer.problem}` : String(status);
+    statuses[label] = (statuses[label] ?? 0) + 1;
+    if (status >= 200 && status < 300) {
+      ok++;
+      latencies.push(latency);
+    } else {
+      failed++;
+      if (status === 429 || status === 503) {
+        shedLatencies.push(latency);
+        if (!retryAfter) withoutRetryAfter++;
+      }
+    }
+  };
+
+  while (performance.now() - start < spec.durationMs) {
+    const due = Math.floor((performance.now() - start) / intervalMs) + 1;
+    while (offered < due) {
+      const scheduled = start + offered * intervalMs;
+      if (outstanding >= spec.maxOutstanding) notSent++;
+      else answers.push(one(offered, scheduled));
+      offered++;
+    }
+    await new Promise((r) => setTimeout(r, Math.max(1, Math.min(5, intervalMs))));
+  }
+  await Promise.all(answers);
+  const elapsedMs = performance.now() - start;
+  agent.destroy();
+  return { ok, failed, statuses, latenciesMs: latencies, elapsedMs, withoutRetryAfter, offered, notSent, shedLatenciesMs: shedLatencies, sendLagsMs: sendLags };
+}
+
 /** One request; resolves to the status once the body has been read in full. */
 export async function send(agent: http.Agent | undefined, port: number, req: LoadRequest): Promise<number> {
   return (await sendDetailed(agent, port, req)).status;
 }
 
 /** One request; its status and whether it carried Retry-After, once the body has been read. */
-function sendDetailed(agent: http.Agent | undefined, port: number, req: LoadRequest): Promise<{ status: number; retryAfter: boolean }> {
+function sendDetailed(agent: http.Agent | undefined, port: number, req: LoadRequest): Promise<{ status: number; retryAfter: boolean; problem?: string }> {
   return new Promise((resolve, reject) => {
     const body = req.body === undefined ? undefined : Buffer.from(req.body);
     const r = http.request(
@@ -88,8 +169,16 @@ function sendDetailed(agent: http.Agent | undefined, port: number, req: LoadRequ
         timeout: 30_000,
       },
       (res) => {
-        res.on("data", () => undefined);
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers["retry-after"] !== undefined }));
+        // Error answers are read to name their problem type (the last path segment of `type`).
+        const chunks: Buffer[] = [];
+        const failing = (res.statusCode ?? 0) >= 400;
+        res.on("data", (chunk: Buffer) => (failing ? chunks.push(chunk) : undefined));
+        res.on("end", () => {
+          const text = failing ? Buffer.concat(chunks).toString("utf8") : "";
+          // Not a Factline problem: name it by the start of its body (a proxy's or the runtime's answer).
+          const problem = failing ? (/"type":"[^"]*\/([^"/]+)"/.exec(text)?.[1] ?? JSON.stringify(text.slice(0, 40))) : undefined;
+          resolve({ status: res.statusCode ?? 0, retryAfter: res.headers["retry-after"] !== undefined, ...(problem ? { problem } : {}) });
+        });
         res.on("error", reject);
       },
     );

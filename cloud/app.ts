@@ -64,7 +64,7 @@ export type CloudScope = RequestScope & { readonly app: CloudApp };
 export type CloudEnv = { Bindings: Env; Variables: CloudScope };
 
 /**
- * `routes` serving `app`: route handlers are written once, against `c.var.app`; each app's
+ * `routes` serving `app`: route handlers are written once, against `c.get("app")`; each app's
  * mount carries its own app into their scope (no module-level app, so any app can be served).
  */
 export function servingApp(app: CloudApp, routes: OpenAPIHono<CloudEnv>): OpenAPIHono<CloudEnv> {

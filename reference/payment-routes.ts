@@ -40,7 +40,7 @@ const settleRoute = createRoute({
 
 paymentRoutes.openapi(settleRoute, async (c) => {
   const paymentId = c.req.valid("param").id;
-  const tenant = c.var.tenant;
+  const tenant = c.get("tenant");
   const address = { tenant, entityType: "payments", entityId: paymentId };
   const stub = entityStub(c.env, address);
   const current = await stub.read(address, null);
@@ -100,9 +100,9 @@ async function send(
     fingerprint: idempotencyKey === null ? null : await commandFingerprint(command, data),
     expectedVersion: null,
     causeHlc: null,
-    correlationId: c.var.requestId,
+    correlationId: c.get("requestId"),
     causationId: null,
-    traceparent: c.var.traceparent,
+    traceparent: c.get("traceparent"),
   });
 }
 

@@ -7,10 +7,10 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { CommandEnvelope, EntityRpc } from "../src/core/protocol/entity-protocol.js";
 import { entityObjectName } from "../src/core/protocol/identifiers.js";
-import { InFlight, queueDelayExceeded } from "../src/core/resilience/in-flight.js";
-import { commandsInFlight } from "../edge/entity/entity-routes.js";
+import { AdaptiveLimit, InFlight, queueDelayExceeded, type AdaptiveLimitPolicy } from "../src/core/resilience/in-flight.js";
+import { commandsInFlight, isolateCommands } from "../edge/entity/entity-routes.js";
 import { tenantsInFlight } from "../edge/tenancy/tenant-auth.js";
-import { newTenant, tenantClient } from "./support/api.js";
+import { call, newTenant, tenantClient } from "./support/api.js";
 
 const OVERLOADED = "https://factline.dev/problems/overloaded";
 const TENANT_CAP = Number(env.TENANT_MAX_IN_FLIGHT);
@@ -71,6 +71,96 @@ describe("shedding before the entity's object", () => {
     }
     expect((await api.get("/v1/views/inventory")).status).toBe(200);
     expect(tenantsInFlight.count(tenant.id)).toBe(0);
+  });
+});
+
+describe("shedding at the isolate's command limit", () => {
+  it("answers a command over the limit with 429 overloaded before its body is read, then admits again", async () => {
+    const tenant = await newTenant();
+    const api = tenantClient(tenant.apiKey);
+    let held = 0;
+    while (isolateCommands.tryEnter(Date.now())) held++;
+    try {
+      // A body that would be refused with 400 is not even read: the shed answer comes first.
+      const res = call("/v1/entities/inventory/door/commands/restock", {
+        method: "POST",
+        headers: { authorization: `Bearer ${tenant.apiKey}`, "content-type": "application/json" },
+        body: "{not json",
+      });
+      expect(await answer(res)).toEqual({ status: 429, retryAfter: "1", type: OVERLOADED });
+    } finally {
+      for (let i = 0; i < held; i++) isolateCommands.leave(undefined, Date.now());
+    }
+    expect((await api.command("inventory", "door", "restock", { quantity: 1 })).status).toBe(200);
+  });
+});
+
+describe("the limit that follows queueing delay", () => {
+  const policy: AdaptiveLimitPolicy = { min: 2, max: 20, targetQueueMs: 10, intervalMs: 100, minSamples: 3, baseWindowMs: 10_000, idleResetMs: 1_000 };
+
+  /** Reports `rtts` as round trips spread over one interval starting at `t`; returns the interval's end. */
+  function interval(limit: AdaptiveLimit, t: number, rtts: readonly number[]): number {
+    rtts.forEach((rtt, i) => {
+      expect(limit.tryEnter(t)).toBe(true);
+      limit.leave(rtt, t + (i * policy.intervalMs) / rtts.length);
+    });
+    expect(limit.tryEnter(t)).toBe(true);
+    limit.leave(rtts[0] ?? 0, t + policy.intervalMs);
+    return t + policy.intervalMs + 1;
+  }
+
+  it("lets in up to the limit and one more once one leaves", () => {
+    const limit = new AdaptiveLimit({ ...policy, max: 2 });
+    expect([limit.tryEnter(0), limit.tryEnter(0), limit.tryEnter(0)]).toEqual([true, true, false]);
+    limit.leave(undefined, 0);
+    expect(limit.tryEnter(0)).toBe(true);
+  });
+
+  it("shrinks when even the shortest round trip of an interval waited past the target", () => {
+    const limit = new AdaptiveLimit(policy);
+    let t = interval(limit, 0, [5, 5, 5, 5]);
+    expect(limit.limit).toBe(20);
+    t = interval(limit, t, [40, 45, 50, 60]);
+    expect(limit.limit).toBe(14);
+    for (let i = 0; i < 10; i++) t = interval(limit, t, [40, 45, 50, 60]);
+    expect(limit.limit).toBe(policy.min);
+  });
+
+  it("does not shrink for a burst: slow round trips next to a fast one are no standing queue", () => {
+    const limit = new AdaptiveLimit(policy);
+    let t = interval(limit, 0, [5, 5, 5]);
+    t = interval(limit, t, [6, 80, 90, 120]);
+    expect(limit.limit).toBe(20);
+  });
+
+  it("grows back once the queue is gone, never above its maximum", () => {
+    const limit = new AdaptiveLimit(policy);
+    let t = interval(limit, 0, [5, 5, 5]);
+    for (let i = 0; i < 10; i++) t = interval(limit, t, [50, 50, 50]);
+    expect(limit.limit).toBe(policy.min);
+    t = interval(limit, t, [5, 6, 7]);
+    expect(limit.limit).toBe(3);
+    for (let i = 0; i < 40; i++) t = interval(limit, t, [5, 6, 7]);
+    expect(limit.limit).toBe(policy.max);
+  });
+
+  it("starts again at its maximum once the host has been idle, as no queue can be left", () => {
+    const limit = new AdaptiveLimit(policy);
+    let t = interval(limit, 0, [5, 5, 5]);
+    for (let i = 0; i < 10; i++) t = interval(limit, t, [50, 50, 50]);
+    expect(limit.limit).toBe(policy.min);
+    expect(limit.tryEnter(t + policy.idleResetMs - 10)).toBe(true);
+    expect(limit.limit).toBe(policy.min);
+    limit.leave(undefined, t);
+    expect(limit.tryEnter(t + policy.idleResetMs)).toBe(true);
+    expect(limit.limit).toBe(policy.max);
+  });
+
+  it("judges no interval on too few round trips", () => {
+    const limit = new AdaptiveLimit(policy);
+    let t = interval(limit, 0, [5, 5, 5]);
+    t = interval(limit, t, [80]);
+    expect(limit.limit).toBe(20);
   });
 });
 

@@ -335,7 +335,7 @@ platformAdminRoutes.openapi(
     const tenant = c.req.valid("query").tenant ?? null;
     const db: Db = drizzle(c.env.DB);
     const items = await Promise.all(
-      c.var.app.projections.map(async (p) => ({
+      c.get("app").projections.map(async (p) => ({
         name: p.name,
         follows: p.follows,
         lag: await projectionLag(db, p, tenant),

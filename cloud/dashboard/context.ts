@@ -17,7 +17,7 @@ export type Ctx = Context<DashboardEnv>;
 
 /** The request's CSP nonce (set by the dashboard's secureHeaders, guards.ts). */
 export function nonceOf(c: Ctx): string {
-  return c.var.secureHeadersNonce ?? "";
+  return c.get("secureHeadersNonce") ?? "";
 }
 
 export function db(c: Ctx): Db {
@@ -27,7 +27,7 @@ export function db(c: Ctx): Db {
 /** The tenant named in the path, if this session may see it; otherwise undefined (a 404). */
 export async function allowedTenant(c: Ctx): Promise<TenantRow | undefined> {
   const id = c.req.param("tenant") ?? "";
-  const s = c.var.session;
+  const s = c.get("session");
   if (s.role === "tenant" && s.tenant !== id) return undefined;
   if (!tenantIdSchema.safeParse(id).success) return undefined;
   return findTenant(db(c), id);

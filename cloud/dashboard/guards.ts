@@ -12,7 +12,7 @@ import { currentSession } from "./session.js";
 
 /**
  * A Content-Security-Policy whose scripts and styles must carry this request's nonce (the nonce is
- * `c.var.secureHeadersNonce`), and `Cache-Control: no-store` unless a page set its own.
+ * `c.get("secureHeadersNonce")`), and `Cache-Control: no-store` unless a page set its own.
  */
 export function dashboardHeaders(): MiddlewareHandler<DashboardEnv> {
   const headers = secureHeaders({
@@ -47,7 +47,7 @@ export function sameOriginForms(): MiddlewareHandler<DashboardEnv> {
 
 /**
  * A signed-in session, or a visitor sent to the sign-in page (a browser's GET) or refused (401);
- * every post must carry the session's CSRF token (403 otherwise). Sets `c.var.session`.
+ * every post must carry the session's CSRF token (403 otherwise). Sets `c.get("session")`.
  */
 export function sessionGuard(): MiddlewareHandler<DashboardEnv> {
   return async (c, next) => {

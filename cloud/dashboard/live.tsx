@@ -34,7 +34,7 @@ liveUpdates.openapi(
     if (!tenant) return notFound(c);
     const panel = livePanels.safeParse(c.req.query("panel"));
     if (!panel.success) throw fail("malformed-request", `panel must be one of ${livePanels.options.join(", ")}`);
-    const csrf = c.var.session.csrf;
+    const csrf = c.get("session").csrf;
     return streamSSE(c, async (stream) => {
       const until = Date.now() + LIVE_LIFETIME_MS;
       let sent = "";
@@ -60,17 +60,17 @@ async function renderPanel(c: Ctx, tenant: string, panel: z.infer<typeof livePan
   const d = db(c);
   switch (panel) {
     case "overview": {
-      const o = await overview(c.env, d, c.var.app.projections, tenant);
+      const o = await overview(c.env, d, c.get("app").projections, tenant);
       return {
         stats: await markup(<OverviewStats o={o} />),
         charts: await markup(<OverviewCharts o={o} />),
       };
     }
     case "views":
-      return { views: await markup(<ViewTables views={await viewRows(d, c.var.app.projections, tenant)} />) };
+      return { views: await markup(<ViewTables views={await viewRows(d, c.get("app").projections, tenant)} />) };
     case "projections":
       return {
-        projections: await markup(<ProjectionsTable items={await projectionStatus(c.env, d, c.var.app.projections, tenant)} csrf={csrf} action={(name) => rebuildHref(tenant, name)} />),
+        projections: await markup(<ProjectionsTable items={await projectionStatus(c.env, d, c.get("app").projections, tenant)} csrf={csrf} action={(name) => rebuildHref(tenant, name)} />),
       };
     case "dead-letters":
       return {

@@ -37,7 +37,7 @@ export function dashboardRoutes(app: CloudApp): OpenAPIHono<DashboardEnv> {
   dashboard.use("*", sessionGuard());
   dashboard.route("/", signOutPages);
   dashboard.openapi(homeRoute, (c) => {
-    const s = c.var.session;
+    const s = c.get("session");
     return c.redirect(s.role === "operator" ? "/dashboard/tenants" : `/dashboard/t/${s.tenant}`, 303);
   });
   for (const pages of [tenantPages, overviewPages, viewPages, projectionPages, deadLetterPages, entityPages, liveUpdates]) {

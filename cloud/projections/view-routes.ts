@@ -125,7 +125,7 @@ async function consistentRead(
   db: Db,
   projection: Projection,
 ): Promise<{ scope: { tenant: string; generation: number }; headers: Record<string, string> }> {
-  const tenant = c.var.tenant;
+  const tenant = c.get("tenant");
   const token = c.req.header("factline-consistency");
   const point = token === undefined ? undefined : decodeConsistencyToken(token);
   if (token !== undefined && (!point || point.tenant !== tenant)) {

@@ -6,7 +6,7 @@ import { DurableObject } from "cloudflare:workers";
 import { SQLSchemaMigrations } from "durable-utils/sql-migrations";
 import { isRejection, type EntityRegistry, type EntityType } from "../../src/core/model/entity.js";
 import type { CommandResult, EntitySnapshotView, EventPage, RecordedEvent } from "../../src/core/model/envelope.js";
-import { exceedsQueueBytes, MAX_FACT_MESSAGE_BYTES, toCloudEvent } from "../../src/core/protocol/cloud-event.js";
+import { factMessage, MAX_FACT_MESSAGE_BYTES } from "../../src/core/protocol/cloud-event.js";
 import { checkCommandMetadata, metadataProblem } from "../../src/core/protocol/command-metadata.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { decodeHlc, decodeStoredHlc, encodeHlc, HLC_ZERO, tick, type Hlc } from "../../src/core/protocol/hlc.js";
@@ -170,18 +170,18 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
         },
       };
     });
-    // Facts are immutable: one the queue could never carry must not be recorded at all.
-    for (const event of recorded) {
-      const { exceeds, bytes } = exceedsQueueBytes(toCloudEvent(event), MAX_FACT_MESSAGE_BYTES);
-      if (exceeds) {
-        return {
-          ok: false,
-          problem: problem(
-            "fact-too-large",
-            `the ${event.type} fact would be ${bytes} bytes as a queue message; at most ${MAX_FACT_MESSAGE_BYTES} can be relayed`,
-          ),
-        };
-      }
+    // Facts are immutable: one the queue could never carry must not be recorded at all. The
+    // messages measured here are the ones the relay sends (one encoding per fact).
+    const messages = recorded.map(factMessage);
+    const tooLarge = messages.find((m) => m.bytes > MAX_FACT_MESSAGE_BYTES);
+    if (tooLarge) {
+      return {
+        ok: false,
+        problem: problem(
+          "fact-too-large",
+          `the ${tooLarge.body.eventtype} fact would be ${tooLarge.bytes} bytes as a queue message; at most ${MAX_FACT_MESSAGE_BYTES} can be relayed`,
+        ),
+      };
     }
     const version = entity.version + recorded.length;
     const result: CommandResult = { type: envelope.entityType, id: envelope.entityId, version, events: recorded };
@@ -201,7 +201,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     entity.state = state;
     entity.version = version;
     entity.hlc = hlc;
-    const sending = this.#relay.committed(recorded, entity.log, entity.address);
+    const sending = this.#relay.committed(recorded, messages, entity.log, entity.address);
     if (sending) this.ctx.waitUntil(sending.then((outcome) => this.#logRelay(entity.address, outcome)));
     this.#live.publish(recorded);
     return { ok: true, result, replayed: false };

@@ -4,7 +4,7 @@
 // command's own zod schema as its body. Everything a client sends is validated here, before the
 // entity's object is touched, so a bad request records nothing.
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { encodeConsistencyToken } from "../../src/core/protocol/consistency-token.js";
 import type { EntityRegistry, EntityType } from "../../src/core/model/entity.js";
@@ -18,17 +18,23 @@ import { fail, ProblemError } from "../../src/core/http/problem.js";
 import { strictJsonBody } from "../../src/core/http/json-body.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
 import type { CommandOutcome, EntityAddress } from "../../src/core/protocol/entity-protocol.js";
-import { InFlight, SHED_RETRY_AFTER_S } from "../../src/core/resilience/in-flight.js";
+import { AdaptiveLimit, COMMAND_LIMIT_POLICY, InFlight, SHED_RETRY_AFTER_S } from "../../src/core/resilience/in-flight.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { entityStub } from "../stubs.js";
 
 /** The request scope of these routes: the platform's, plus the app's entity types. */
-export type EntityScope = RequestScope & { readonly entities: EntityRegistry };
+export type EntityScope = RequestScope & {
+  readonly entities: EntityRegistry;
+  /** How long the command waited on its entity's object (ms), for the isolate's command limit. */
+  readonly commandRoundTripMs?: number;
+};
 type EntityEnv = { Bindings: Env; Variables: EntityScope };
 
 const MAX_PAGE = 1000;
 /** Commands of each entity (by object name) in flight from this isolate; exported as a test seam. */
 export const commandsInFlight = new InFlight();
+/** Commands of every entity in flight from this isolate, under a limit that follows queueing delay; a test seam. */
+export const isolateCommands = new AdaptiveLimit(COMMAND_LIMIT_POLICY);
 
 // ---- shapes -------------------------------------------------------------------------------------
 
@@ -120,7 +126,7 @@ function commandRoute(routes: OpenAPIHono<EntityEnv>, entity: EntityType, comman
     summary: `${command} a ${entity.type} entity`,
     tags: [entity.type],
     security: security("tenant"),
-    middleware: [strictJsonBody()] as const,
+    middleware: [shedAtTheDoor(entity.type), strictJsonBody()] as const,
     request: { params: z.object({ id: idParam }), headers: commandHeaders, body: jsonBody(entity.commandSchema(command) ?? z.unknown()) },
     responses: {
       200: json(commandResult, "the new version and the events recorded", commandResponseHeaders),
@@ -128,12 +134,12 @@ function commandRoute(routes: OpenAPIHono<EntityEnv>, entity: EntityType, comman
     },
   });
   routes.openapi(route, async (c) => {
-    const address: EntityAddress = { tenant: c.var.tenant, entityType: entity.type, entityId: c.req.valid("param").id };
+    const address: EntityAddress = { tenant: c.get("tenant"), entityType: entity.type, entityId: c.req.valid("param").id };
     const headers = c.req.valid("header");
     const metadata = {
       idempotencyKey: headers["idempotency-key"] ?? null,
       causeHlc: headers["factline-cause-clock"] ?? null,
-      correlationId: headers["factline-correlation-id"] ?? c.var.requestId,
+      correlationId: headers["factline-correlation-id"] ?? c.get("requestId"),
       causationId: headers["factline-causation-id"] ?? null,
     };
     // The grammar is the router's; what depends on now (the cause clock's drift) is checked here.
@@ -144,28 +150,19 @@ function commandRoute(routes: OpenAPIHono<EntityEnv>, entity: EntityType, comman
     // The fingerprint is of the body as sent, not as parsed (defaults filled in).
     const fingerprint = metadata.idempotencyKey === null ? null : await commandFingerprint(command, await c.req.json());
 
-    // Shed before the object is reached when this isolate already has the entity's fill waiting.
-    const name = entityObjectName(address.tenant, address.entityType, address.entityId);
-    const maxInFlight = hostConfig(c.env, "edge").entityMaxInFlight;
-    if (!commandsInFlight.tryEnter(name, maxInFlight)) {
-      throw fail("overloaded", `${maxInFlight} commands of this entity are already waiting`, { retryAfter: SHED_RETRY_AFTER_S });
-    }
-    let outcome: CommandOutcome;
-    try {
-      outcome = await entityStub(c.env, address).command({
-        ...address,
-        command,
-        data: data as Readonly<Record<string, unknown>>,
-        ...metadata,
-        fingerprint,
-        expectedVersion: null,
-        ...(ifMatch === undefined ? {} : { ifMatch }),
-        traceparent: c.var.traceparent,
-        sentAt: Date.now(),
-      });
-    } finally {
-      commandsInFlight.leave(name);
-    }
+    const sentAt = Date.now();
+    const outcome: CommandOutcome = await entityStub(c.env, address).command({
+      ...address,
+      command,
+      data: data as Readonly<Record<string, unknown>>,
+      ...metadata,
+      fingerprint,
+      expectedVersion: null,
+      ...(ifMatch === undefined ? {} : { ifMatch }),
+      traceparent: c.get("traceparent"),
+      sentAt,
+    });
+    c.set("commandRoundTripMs", Date.now() - sentAt);
     if (!outcome.ok) throw new ProblemError(outcome.problem);
 
     const { result } = outcome;
@@ -177,6 +174,36 @@ function commandRoute(routes: OpenAPIHono<EntityEnv>, entity: EntityType, comman
     if (outcome.replayed) responseHeaders["idempotent-replayed"] = "true";
     return c.json({ ...result, events: result.events.map(acceptedEvent) }, 200, responseHeaders);
   });
+}
+
+/**
+ * Sheds a command before any expensive work (reading and validating its body, reaching the
+ * object): over the entity's cap of commands waiting from this isolate, or over the isolate's
+ * command limit, which follows queueing delay (src/core/resilience/in-flight.ts). A shed answer
+ * costs the key check and nothing else: 429 `overloaded` with Retry-After.
+ */
+function shedAtTheDoor(entityType: string): MiddlewareHandler<EntityEnv> {
+  return async (c, next) => {
+    const name = entityObjectName(c.get("tenant"), entityType, c.req.param("id") ?? "");
+    const maxInFlight = hostConfig(c.env, "edge").entityMaxInFlight;
+    if (!commandsInFlight.tryEnter(name, maxInFlight)) {
+      throw fail("overloaded", `${maxInFlight} commands of this entity are already waiting`, { retryAfter: SHED_RETRY_AFTER_S });
+    }
+    if (!isolateCommands.tryEnter(Date.now())) {
+      commandsInFlight.leave(name);
+      throw fail(
+        "overloaded",
+        `this host is at its limit of ${isolateCommands.limit} commands waiting; commands queue longer than their target`,
+        { retryAfter: SHED_RETRY_AFTER_S },
+      );
+    }
+    try {
+      await next();
+    } finally {
+      commandsInFlight.leave(name);
+      isolateCommands.leave(c.get("commandRoundTripMs"), Date.now());
+    }
+  };
 }
 
 /**
@@ -276,7 +303,7 @@ function readRoutes(routes: OpenAPIHono<EntityEnv>, types: readonly string[]): v
       url.searchParams.set("type", address.entityType);
       url.searchParams.set("id", address.entityId);
       url.searchParams.set("after", lastEventId ?? after);
-      url.searchParams.set("key", c.var.keyId ?? "");
+      url.searchParams.set("key", c.get("keyId") ?? "");
       const stream = await stub.fetch(new Request(url, { headers: c.req.raw.headers }));
       // An SSE response from the object has immutable headers: copy it so the app's headers apply.
       return stream.status === 101 ? stream : new Response(stream.body, stream);
@@ -289,9 +316,9 @@ function readRoutes(routes: OpenAPIHono<EntityEnv>, types: readonly string[]): v
 
 /** The entity type and address a read names; an unknown type is not found. */
 function resolve(c: Context<EntityEnv>, params: { type: string; id: string }): { entity: EntityType; address: EntityAddress } {
-  const entity = c.var.entities.get(params.type);
+  const entity = c.get("entities").get(params.type);
   if (!entity) throw fail("not-found", `no entity type ${params.type}`);
-  return { entity, address: { tenant: c.var.tenant, entityType: entity.type, entityId: params.id } };
+  return { entity, address: { tenant: c.get("tenant"), entityType: entity.type, entityId: params.id } };
 }
 
 function notFound(a: EntityAddress): ProblemError {

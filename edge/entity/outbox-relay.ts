@@ -21,11 +21,12 @@
 // consumer reads the fact itself from this entity.
 import { backoffDelay, type BackoffPolicy } from "../../src/core/resilience/backoff.js";
 import {
+  factMessage,
   isQueueSizeRejection,
   parkedFactNotice,
   QUEUE_LIMITS,
   queueMessageBytes,
-  toCloudEvent,
+  type FactMessage,
   type FactsQueueMessage,
 } from "../../src/core/protocol/cloud-event.js";
 import { logEvent } from "../../src/core/runtime/log.js";
@@ -63,6 +64,12 @@ interface OutgoingMessage {
   readonly bytes: number;
 }
 
+/** A fact waiting to be sent, with its queue message (built once, see `FactMessage`). */
+interface PendingFact {
+  readonly event: RecordedEvent;
+  readonly message: FactMessage;
+}
+
 export interface RelayOutcome {
   readonly sent: number;
   readonly redelivered: number;
@@ -89,8 +96,11 @@ export class OutboxRelay {
   #armedAt: number | null = null;
   /** The send in progress; there is never more than one. */
   #flushing: Promise<RelayOutcome> | undefined;
-  /** Facts committed by this instance and not yet sent, so a send need not read them back. */
-  readonly #unsent = new Map<number, RecordedEvent>();
+  /**
+   * Facts committed by this instance and not yet sent, with their messages as the entity measured
+   * them, so a send need neither read them back nor encode them again.
+   */
+  readonly #unsent = new Map<number, PendingFact>();
 
   constructor(ctx: DurableObjectState, queue: Queue<FactsQueueMessage>) {
     this.#ctx = ctx;
@@ -125,10 +135,17 @@ export class OutboxRelay {
    * these facts up) or sends are failing (the alarm retries them with backoff); the returned
    * outcome is that of the send these facts leave with, if one was started.
    */
-  committed(events: readonly RecordedEvent[], log: EventLog, context: FaultContext): Promise<RelayOutcome> | undefined {
+  committed(
+    events: readonly RecordedEvent[],
+    messages: readonly FactMessage[],
+    log: EventLog,
+    context: FaultContext,
+  ): Promise<RelayOutcome> | undefined {
     if (events.length === 0) return undefined;
     // Kept only while sends keep up: during a queue outage the log is the buffer, not memory.
-    if (this.#unsent.size < MAX_UNSENT_IN_MEMORY) for (const event of events) this.#unsent.set(event.seq, event);
+    if (this.#unsent.size < MAX_UNSENT_IN_MEMORY) {
+      for (const [i, event] of events.entries()) this.#unsent.set(event.seq, { event, message: messages[i] ?? factMessage(event) });
+    }
     this.#pending += events.length;
     this.#arm(Date.now() + SAFETY_NET_MS);
     if (this.#flushing || this.#sendFailures > 0) return undefined;
@@ -277,9 +294,9 @@ export class OutboxRelay {
     const batch: OutgoingMessage[] = [];
     let bytes = 0;
     // Pending rows are always one contiguous range of the log: sends and probes both go in order.
-    for (const event of this.#pendingEvents(log, first, upTo)) {
-      let body: FactsQueueMessage = toCloudEvent(event);
-      let size = queueMessageBytes(body);
+    for (const { event, message } of this.#pendingFacts(log, first, upTo)) {
+      let body: FactsQueueMessage = message.body;
+      let size = message.bytes;
       const known = parked.get(event.seq);
       if (known || size > QUEUE_LIMITS.messageBytes) {
         const reason = known?.reason ?? `${size} bytes as a queue message; the queue takes at most ${QUEUE_LIMITS.messageBytes}`;
@@ -297,15 +314,15 @@ export class OutboxRelay {
     return batch;
   }
 
-  /** Events first..last, from memory when this instance committed them all, else from the log. */
-  #pendingEvents(log: EventLog, first: number, last: number): Iterable<RecordedEvent> {
-    const events: RecordedEvent[] = [];
+  /** Facts first..last, from memory when this instance committed them all, else from the log. */
+  #pendingFacts(log: EventLog, first: number, last: number): readonly PendingFact[] {
+    const facts: PendingFact[] = [];
     for (let seq = first; seq <= last; seq++) {
-      const event = this.#unsent.get(seq);
-      if (!event) return log.read(first - 1, last);
-      events.push(event);
+      const fact = this.#unsent.get(seq);
+      if (!fact) return Array.from(log.read(first - 1, last), (event) => ({ event, message: factMessage(event) }));
+      facts.push(fact);
     }
-    return events;
+    return facts;
   }
 
   #count(): number {

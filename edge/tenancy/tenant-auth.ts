@@ -47,7 +47,9 @@ const reading = new Map<string, Promise<CachedStanding | undefined>>();
 const leases = new ExpiringCache<string, { tokens: number; readonly limit: string; readonly expiresAt: number }>(CACHE_CAPACITY, LEASE_TTL_MS);
 
 // Keys that matched their digest, by key id (see secretMatches).
-const verifiedKeys = new ExpiringCache<string, { readonly key: string; readonly hash: string }>(CACHE_CAPACITY, 10 * 60_000);
+// The key is kept as UTF-8 bytes, so each presentation costs one encoding and one comparison.
+const verifiedKeys = new ExpiringCache<string, { readonly key: Uint8Array; readonly hash: string }>(CACHE_CAPACITY, 10 * 60_000);
+const utf8 = new TextEncoder();
 
 /** Observation seams for tests: D1 key reads and gate lease calls this isolate has made. */
 export const keyLookupCount = { value: 0 };
@@ -166,9 +168,10 @@ async function readOnce(db: D1Database, keyId: string): Promise<CachedStanding |
  */
 async function secretMatches(keyId: string, apiKey: string, hash: string): Promise<boolean> {
   const known = verifiedKeys.get(keyId, Date.now());
-  if (known !== undefined && known.hash === hash) return constantTimeEqual(apiKey, known.key);
-  if (!constantTimeEqual(await sha256Hex(apiKey), hash)) return false;
-  verifiedKeys.set(keyId, { key: apiKey, hash }, Date.now());
+  const presented = utf8.encode(apiKey);
+  if (known !== undefined && known.hash === hash) return constantTimeEqual(presented, known.key);
+  if (!constantTimeEqual(utf8.encode(await sha256Hex(apiKey)), utf8.encode(hash))) return false;
+  verifiedKeys.set(keyId, { key: presented, hash }, Date.now());
   return true;
 }
 
@@ -209,9 +212,7 @@ function failuresLimited(): Response {
   );
 }
 
-function constantTimeEqual(a: string, b: string): boolean {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
+function constantTimeEqual(x: Uint8Array, y: Uint8Array): boolean {
   if (x.byteLength !== y.byteLength) return false;
   return crypto.subtle.timingSafeEqual(x, y);
 }

@@ -25,7 +25,7 @@ export function tenantCors(): MiddlewareHandler<{ Bindings: Env; Variables: Requ
     // Responses passed through from a Durable Object (live streams) have immutable headers.
     c.res = new Response(c.res.body, c.res);
     c.res.headers.append("vary", "Origin");
-    if (c.var.corsOrigins?.includes(origin)) {
+    if (c.get("corsOrigins")?.includes(origin)) {
       c.res.headers.set("access-control-allow-origin", origin);
       c.res.headers.set("access-control-expose-headers", EXPOSE_HEADERS);
     }

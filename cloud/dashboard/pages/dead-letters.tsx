@@ -14,7 +14,7 @@ export const deadLetterPages = routeTable<DashboardEnv>();
 deadLetterPages.openapi(pageRoute("/t/{tenant}/dead-letters", "dashboard.deadLetters", "dead letters", { replayed: "set after a replay" }), async (c) => {
   const tenant = await allowedTenant(c);
   if (!tenant) return notFound(c);
-  const csrf = c.var.session.csrf;
+  const csrf = c.get("session").csrf;
   return c.render(
     <div data-live={liveHref(tenant.id, "dead-letters")}>
       {c.req.query("replayed") ? (

@@ -20,7 +20,7 @@ entityPages.openapi(
   async (c) => {
     const tenant = await allowedTenant(c);
     if (!tenant) return notFound(c);
-    const types = c.var.app.entities.all().map((e) => e.type);
+    const types = c.get("app").entities.all().map((e) => e.type);
     const type = c.req.query("type") ?? types[0] ?? "";
     const id = c.req.query("id") ?? "";
     const at = c.req.query("at");
@@ -31,7 +31,7 @@ entityPages.openapi(
       return c.render(body, { title, tenant: tenant.id, current: "Entities" });
     };
     if (id === "") return page(finder);
-    if (!c.var.app.entities.get(type) || !entityIdSchema.safeParse(id).success || (at !== undefined && !SEQ.test(at))) {
+    if (!c.get("app").entities.get(type) || !entityIdSchema.safeParse(id).success || (at !== undefined && !SEQ.test(at))) {
       return page(
         <>
           {finder}
@@ -94,7 +94,7 @@ async function streamEntity(c: Ctx): Promise<Response> {
   const type = c.req.param("type") ?? "";
   const id = c.req.param("id") ?? "";
   const after = c.req.header("last-event-id") ?? c.req.query("after") ?? "0";
-  if (!c.var.app.entities.get(type) || !entityIdSchema.safeParse(id).success || !SEQ.test(after)) {
+  if (!c.get("app").entities.get(type) || !entityIdSchema.safeParse(id).success || !SEQ.test(after)) {
     throw fail("malformed-request", "no such entity type, or a bad id or position");
   }
   const address: EntityAddress = { tenant: tenant.id, entityType: type, entityId: id };
@@ -104,7 +104,7 @@ async function streamEntity(c: Ctx): Promise<Response> {
   url.searchParams.set("id", id);
   url.searchParams.set("after", after);
   // A tenant admin's stream ends when their key is revoked or the tenant suspended.
-  const session = c.var.session;
+  const session = c.get("session");
   url.searchParams.set("key", session.role === "tenant" ? session.keyId : "");
   const live = await entityStub(c.env, address).fetch(new Request(url, { headers: { accept: "text/event-stream" } }));
   // A response from another object has immutable headers; copy it so the security headers apply.

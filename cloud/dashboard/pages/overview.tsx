@@ -61,8 +61,8 @@ function overviewPage(c: Ctx, tenant: TenantRow, notice?: Child) {
 
 async function OverviewPage({ c, tenant, children }: { c: Ctx; tenant: TenantRow; children?: Child }) {
   const d = db(c);
-  const [o, keys] = await Promise.all([overview(c.env, d, c.var.app.projections, tenant.id), listKeys(d, tenant.id)]);
-  const session = c.var.session;
+  const [o, keys] = await Promise.all([overview(c.env, d, c.get("app").projections, tenant.id), listKeys(d, tenant.id)]);
+  const session = c.get("session");
   const csrf = session.csrf;
   return (
     <>

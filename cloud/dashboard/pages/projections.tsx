@@ -23,8 +23,8 @@ projectionPages.openapi(
         ) : null}
         <div id="projections" class="card">
           <ProjectionsTable
-            items={await projectionStatus(c.env, db(c), c.var.app.projections, tenant.id)}
-            csrf={c.var.session.csrf}
+            items={await projectionStatus(c.env, db(c), c.get("app").projections, tenant.id)}
+            csrf={c.get("session").csrf}
             action={(name) => rebuildHref(tenant.id, name)}
           />
         </div>

@@ -17,12 +17,12 @@ export const tenantPages = routeTable<DashboardEnv>();
 const createTenantForm = z.object({ id: tenantIdSchema, name: z.string().trim().min(1).max(200) });
 
 tenantPages.openapi(pageRoute("/tenants", "dashboard.tenants", "all tenants (operator)"), async (c) => {
-  if (c.var.session.role !== "operator") return notFound(c);
+  if (c.get("session").role !== "operator") return notFound(c);
   return tenantsPage(c, {});
 });
 
 tenantPages.openapi(formRoute("/tenants", "dashboard.tenants.create", "create a tenant (operator)"), async (c) => {
-  if (c.var.session.role !== "operator") return notFound(c);
+  if (c.get("session").role !== "operator") return notFound(c);
   const parsed = createTenantForm.safeParse(await c.req.parseBody());
   if (!parsed.success) {
     const message = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
@@ -37,7 +37,7 @@ tenantPages.openapi(formRoute("/tenants", "dashboard.tenants.create", "create a 
 for (const [action, status] of [["suspend", "suspended"], ["resume", "active"]] as const) {
   tenantPages.openapi(formRoute(`/t/{tenant}/${action}`, `dashboard.tenant.${action}`, `${action} the tenant (operator)`), async (c) => {
     const tenant = await allowedTenant(c);
-    if (!tenant || c.var.session.role !== "operator") return notFound(c);
+    if (!tenant || c.get("session").role !== "operator") return notFound(c);
     await setTenantStatus(db(c), tenant.id, status);
     await pushTenantPolicy(c.env, tenant.id);
     return c.redirect(`/dashboard/t/${tenant.id}`, 303);
@@ -48,7 +48,7 @@ async function tenantsPage(c: Ctx, { error, notice }: { error?: string; notice?:
   const tenants = await listTenants(db(c));
   c.status(status);
   return c.render(
-    <TenantsPage csrf={c.var.session.csrf} tenants={tenants} error={error}>
+    <TenantsPage csrf={c.get("session").csrf} tenants={tenants} error={error}>
       {notice}
     </TenantsPage>,
     { title: "Tenants", current: "Tenants" },

@@ -15,7 +15,7 @@ viewPages.openapi(pageRoute("/t/{tenant}/views", "dashboard.views", "the tenant'
     <div data-live={liveHref(tenant.id, "views")}>
       <p class="muted">Read models in D1, as the tenant API serves them; they update as facts are applied.</p>
       <div id="views">
-        <ViewTables views={await viewRows(db(c), c.var.app.projections, tenant.id)} />
+        <ViewTables views={await viewRows(db(c), c.get("app").projections, tenant.id)} />
       </div>
     </div>,
     { title: "Views", tenant: tenant.id, current: "Views" },

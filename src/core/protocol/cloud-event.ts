@@ -92,17 +92,28 @@ export const QUEUE_LIMITS = {
  */
 export const MAX_FACT_MESSAGE_BYTES = 120_000;
 
-const encoder = new TextEncoder();
-
-/** Length of `text` in UTF-8 bytes (what the queue, D1 and HTTP limits count, not UTF-16 units). */
+/**
+ * Length of `text` in UTF-8 bytes (what the queue, D1 and HTTP limits count, not UTF-16 units),
+ * counted without encoding it: a lone surrogate counts 3, as `TextEncoder` writes it (U+FFFD).
+ */
 export function utf8Length(text: string): number {
-  return encoder.encode(text).byteLength;
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) continue;
+    if (unit < 0x800) bytes += 1;
+    else if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 2; // a surrogate pair: two units, four bytes
+      i++;
+    } else bytes += 2;
+  }
+  return bytes;
 }
 
 /**
  * Whether a message with this JSON body would cost more than `limit` bytes (see
  * `queueMessageBytes`). Cheap for the usual small fact: a UTF-16 code unit is at most 3 UTF-8
- * bytes, so a short text is decided by its length without being encoded.
+ * bytes, so a short text is decided by its length without being counted.
  */
 export function exceedsQueueBytes(body: unknown, limit: number): { readonly exceeds: boolean; readonly bytes: number } {
   const json = JSON.stringify(body);
@@ -115,6 +126,23 @@ export function exceedsQueueBytes(body: unknown, limit: number): { readonly exce
 /** Bytes one message with this JSON body costs against the queue's limits, metadata included. */
 export function queueMessageBytes(body: unknown): number {
   return utf8Length(JSON.stringify(body)) + QUEUE_LIMITS.perMessageOverheadBytes;
+}
+
+/**
+ * A fact as the relay puts it on the facts queue: its CloudEvent and its size as a queue message
+ * (`queueMessageBytes`). Built once, when the entity decides: the decide-time size check
+ * (`MAX_FACT_MESSAGE_BYTES`) and the relay's batch packing share the one JSON encoding, and the
+ * runtime's own serialization in `sendBatch` is the only other.
+ */
+export interface FactMessage {
+  readonly body: FactCloudEvent;
+  readonly bytes: number;
+}
+
+/** `event` as a queue message, measured with one JSON encoding (see `FactMessage`). */
+export function factMessage(event: RecordedEvent): FactMessage {
+  const body = toCloudEvent(event);
+  return { body, bytes: queueMessageBytes(body) };
 }
 
 /**
