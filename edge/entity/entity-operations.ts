@@ -50,6 +50,16 @@ export function entityOperations(registry: EntityRegistry): Operation[] {
         { name: "Factline-Cause-Clock", in: "header", schema: z.string().regex(/^\d{15}\.\d{6}$/), description: "the clock of the event that caused this command; at most 5 minutes ahead of the server's" },
         { name: "Factline-Correlation-Id", in: "header", schema: z.string().regex(/^[\x21-\x7e]{1,256}$/), description: "recorded with the events (default: x-request-id)" },
         { name: "Factline-Causation-Id", in: "header", schema: z.string().regex(/^[\x21-\x7e]{1,256}$/), description: "recorded with the events" },
+        {
+          name: "Factline-Client-Session",
+          in: "header",
+          schema: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/),
+          description:
+            "an offline client's random session id, sent with Factline-Client-Seq (not with Idempotency-Key): the entity decides each numbered command at most once, " +
+            "however late it arrives; a retry of the last one decided is answered again (Idempotent-Replayed: true), an earlier one is 409 client-command-answered. " +
+            "Commands to one entity must be sent in number order, one at a time. Records are kept 180 days after their last use.",
+        },
+        { name: "Factline-Client-Seq", in: "header", schema: z.string().regex(/^[1-9]\d{0,15}$/), description: "the command's number in its client session: 1, 2, 3… in the order the client made its commands" },
       ],
       requestBody: entity.commandSchema(command) ?? z.unknown(),
       responses: { 200: { description: "the new version and the events recorded", content: { kind: "json", schema: commandResult }, headers: ["etag", "factline-consistency", "idempotent-replayed"] } },

@@ -6,6 +6,7 @@ import { encodeConsistencyToken } from "../../src/core/protocol/consistency-toke
 import type { EntityRegistry, EntityType } from "../../src/core/model/entity.js";
 import { acceptedEvent } from "../../src/core/model/envelope.js";
 import { checkCommandMetadata, metadataProblem } from "../../src/core/protocol/command-metadata.js";
+import { parseClientSessionHeaders } from "../../src/core/protocol/client-session.js";
 import { commandFingerprint } from "../../src/core/protocol/fingerprint.js";
 import { parseIfMatch } from "../../src/core/protocol/if-match.js";
 import { entityIdSchema, entityObjectName } from "../../src/core/protocol/identifiers.js";
@@ -60,6 +61,8 @@ routes.post("/:type/:id/commands/:command", async (c) => {
   };
   const refused = checkCommandMetadata(metadata, Date.now());
   if (refused) return problemResponse(metadataProblem(refused));
+  const session = parseClientSessionHeaders(c.req.header("factline-client-session"), c.req.header("factline-client-seq"), metadata.idempotencyKey);
+  if (!session.ok) return problemResponse(session.problem);
   const ifMatchHeader = c.req.header("if-match");
   const ifMatch = ifMatchHeader === undefined ? undefined : parseIfMatch(ifMatchHeader);
   if (ifMatchHeader !== undefined && ifMatch === undefined) {
@@ -79,7 +82,7 @@ routes.post("/:type/:id/commands/:command", async (c) => {
     );
   }
 
-  const fingerprint = metadata.idempotencyKey === null ? null : await commandFingerprint(commandName, body.value);
+  const fingerprint = metadata.idempotencyKey === null && session.id === null ? null : await commandFingerprint(commandName, body.value);
   // Shed before the object is reached when this isolate already has the entity's fill waiting.
   const name = entityObjectName(address.tenant, address.entityType, address.entityId);
   const maxInFlight = hostConfig(c.env, "edge").entityMaxInFlight;
@@ -96,6 +99,7 @@ routes.post("/:type/:id/commands/:command", async (c) => {
       fingerprint,
       expectedVersion: null,
       ...(ifMatch === undefined ? {} : { ifMatch }),
+      ...(session.id === null ? {} : { clientSession: session.id }),
       traceparent: c.var.traceparent,
       sentAt: Date.now(),
     });
