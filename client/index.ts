@@ -1,0 +1,19 @@
+// factline/client: the offline-first client library (README "Build an offline-first app").
+// Browsers and Node; imports only the platform's pure core (src/core), never edge/ or cloud/.
+// The file outbox for Node is its own entry (factline/client/file-outbox), so browser bundles
+// never see node:fs.
+export {
+  createClient,
+  FactlineClient,
+  type ClientOptions,
+  type CommandProblem,
+  type ConnectionState,
+  type Enqueued,
+  type EntityHandle,
+  type PendingCommand,
+  type RejectedCommand,
+  type StateOf,
+  type SyncStatus,
+} from "./factline-client.js";
+export { MemoryOutboxStore, type ConfirmedState, type OutboxContents, type OutboxStore, type QueuedCommand } from "./outbox.js";
+export { openIndexedDbOutbox } from "./indexeddb-outbox.js";

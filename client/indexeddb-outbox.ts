@@ -1,0 +1,63 @@
+// The outbox in a browser's IndexedDB (through `idb`): commands survive reloads and restarts.
+// Object stores: `commands` (by seq), `meta` (session and next number), `confirmed` (by entity key).
+import { openDB, type DBSchema, type IDBPDatabase } from "idb";
+import type { ConfirmedState, OutboxContents, OutboxStore, QueuedCommand } from "./outbox.js";
+
+interface OutboxSchema extends DBSchema {
+  commands: { key: number; value: QueuedCommand };
+  meta: { key: "session"; value: { session: string; nextSeq: number } };
+  confirmed: { key: string; value: ConfirmedState };
+}
+
+/**
+ * Opens (creating if needed) the IndexedDB database `name` as an outbox. Every tab of one origin
+ * that opens the same name shares one outbox and one client session.
+ */
+export async function openIndexedDbOutbox(name = "factline-outbox"): Promise<OutboxStore> {
+  const db = await openDB<OutboxSchema>(name, 1, {
+    upgrade(database) {
+      database.createObjectStore("commands", { keyPath: "seq" });
+      database.createObjectStore("meta");
+      database.createObjectStore("confirmed");
+    },
+  });
+  return new IndexedDbOutboxStore(db);
+}
+
+class IndexedDbOutboxStore implements OutboxStore {
+  readonly #db: IDBPDatabase<OutboxSchema>;
+
+  constructor(db: IDBPDatabase<OutboxSchema>) {
+    this.#db = db;
+  }
+
+  async load(): Promise<OutboxContents> {
+    const tx = this.#db.transaction(["commands", "meta", "confirmed"]);
+    const [commands, meta, keys, states] = await Promise.all([
+      tx.objectStore("commands").getAll(),
+      tx.objectStore("meta").get("session"),
+      tx.objectStore("confirmed").getAllKeys(),
+      tx.objectStore("confirmed").getAll(),
+    ]);
+    const confirmed: Record<string, ConfirmedState> = {};
+    keys.forEach((key, i) => {
+      const state = states[i];
+      if (state !== undefined) Object.defineProperty(confirmed, key, { value: state, enumerable: true });
+    });
+    return { session: meta?.session ?? null, nextSeq: meta?.nextSeq ?? 1, commands, confirmed };
+  }
+
+  async add(command: QueuedCommand, session: string, nextSeq: number): Promise<void> {
+    // One transaction: the number and the command are durable together, or neither is.
+    const tx = this.#db.transaction(["commands", "meta"], "readwrite");
+    await Promise.all([tx.objectStore("commands").put(command), tx.objectStore("meta").put({ session, nextSeq }, "session"), tx.done]);
+  }
+
+  async remove(seq: number): Promise<void> {
+    await this.#db.delete("commands", seq);
+  }
+
+  async saveConfirmed(key: string, confirmed: ConfirmedState): Promise<void> {
+    await this.#db.put("confirmed", confirmed, key);
+  }
+}
