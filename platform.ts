@@ -68,6 +68,12 @@ export interface AppDefinition {
   readonly tenantRoutes?: Readonly<Record<string, AppRoutes>>;
   /** Admin routes of the app's own, mounted under `/admin` behind the admin token. */
   readonly adminRoutes?: readonly AppRoutes[];
+  /**
+   * Public pages of the app's own, by their path's first segment (`{ demo: routes }` serves
+   * `/demo` and below), with no authentication: a page that calls the tenant API asks its user
+   * for a key. The segment may not be one the platform serves (`v1`, `admin`, `dashboard`, …).
+   */
+  readonly pages?: Readonly<Record<string, AppRoutes>>;
   /** The OpenAPI operations of the app's own routes (the contract suite checks they match). */
   readonly operations?: readonly Operation[];
 }
@@ -96,6 +102,8 @@ export interface FactlineApp {
 /** Segments of `/v1` the platform serves itself: an app's `tenantRoutes` may not take them. */
 const RESERVED_SEGMENTS = new Set(["entities", "views"]);
 const SEGMENT = /^[a-z][a-z0-9-]{0,39}$/;
+/** Top-level path segments the platform serves itself: an app's `pages` may not take them. */
+const RESERVED_PAGES = new Set(["v1", "admin", "dashboard", "docs", "healthz", "openapi.json", "__test"]);
 const ENTITY_PATH = /^\/v1\/entities\/([^/]+)\/([^/]+)(?:\/commands\/([^/]+))?/;
 
 /**
@@ -115,7 +123,11 @@ export function defineApp(definition: AppDefinition): FactlineApp {
   for (const [segment] of tenantExtras) {
     if (!SEGMENT.test(segment) || RESERVED_SEGMENTS.has(segment)) throw new Error(`tenant routes cannot be mounted at /v1/${segment}`);
   }
-  const http = httpApp(cloud, tenantExtras, definition.adminRoutes ?? [], definition.operations ?? []);
+  const pages = Object.entries(definition.pages ?? {});
+  for (const [segment] of pages) {
+    if (!SEGMENT.test(segment) || RESERVED_PAGES.has(segment)) throw new Error(`pages cannot be mounted at /${segment}`);
+  }
+  const http = httpApp(cloud, tenantExtras, definition.adminRoutes ?? [], definition.operations ?? [], pages);
   return {
     http,
     cloud,
@@ -160,6 +172,7 @@ function httpApp(
   tenantExtras: readonly [string, AppRoutes][],
   adminExtras: readonly AppRoutes[],
   operations: readonly Operation[],
+  pages: readonly [string, AppRoutes][] = [],
 ): Hono<{ Bindings: Env; Variables: RequestScope }> {
   const app = new Hono<{ Bindings: Env; Variables: RequestScope }>();
 
@@ -246,6 +259,7 @@ function httpApp(
   for (const [segment, routes] of tenantExtras) app.route(`/v1/${segment}`, routes);
   app.route("/admin", adminRoutes(cloud, adminExtras));
   app.route("/dashboard", dashboardRoutes(cloud));
+  for (const [segment, routes] of pages) app.route(`/${segment}`, routes);
 
   app.notFound((c) => problemResponse(problem("not-found", `nothing at ${c.req.method} ${new URL(c.req.url).pathname}`)));
   app.onError((error, c) => {

@@ -1,5 +1,10 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
+import { buildDemo } from "./scripts/build-demo.js";
+
+// worker.ts serves the demo board's bundle, which wrangler's [build] writes before dev and deploy;
+// the test pool does not run [build], so the bundle is written here first.
+await buildDemo();
 
 // Three projects. `example-todo`: examples/todo/test/ inside workerd against the example app's
 // own Worker (examples/todo/wrangler.toml). `workers`: every suite under test/ runs inside workerd with the real bindings

@@ -5,6 +5,8 @@
 // domain"). The Durable Object classes are exported under the names wrangler.toml binds.
 import { defineApp } from "./platform.js";
 import { projections } from "./src/domain/projections/index.js";
+import { demoOperations } from "./reference/demo/demo-operations.js";
+import { demoRoutes } from "./reference/demo/demo-routes.js";
 import { gatewayAdminRoutes } from "./reference/gateway-admin-routes.js";
 import { paymentOperations } from "./reference/payment-operations.js";
 import { paymentRoutes } from "./reference/payment-routes.js";
@@ -22,7 +24,9 @@ const factline = defineApp({
   services: { "payment-gateway": paymentGatewayService },
   tenantRoutes: { payments: paymentRoutes },
   adminRoutes: [gatewayAdminRoutes],
-  operations: paymentOperations,
+  operations: [...paymentOperations, ...demoOperations],
+  // The collaborative inventory board built on factline/client (README "Build an offline-first app").
+  pages: { demo: demoRoutes },
 });
 
 /** The HTTP app (exported so the contract suite can compare its routes with the OpenAPI document). */
