@@ -103,8 +103,8 @@ const keyOf = (type: string, id: string) => `${type}/${id}`;
 
 /** The browser's `online` event, where there is one (Node and workerd have none). */
 interface OnlineEvents {
-  addEventListener?(type: "online", listener: () => void): void;
-  removeEventListener?(type: "online", listener: () => void): void;
+  addEventListener?(type: "online" | "offline", listener: () => void): void;
+  removeEventListener?(type: "online" | "offline", listener: () => void): void;
 }
 const onlineEvents: OnlineEvents = globalThis as OnlineEvents;
 
@@ -145,6 +145,12 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     for (const wake of this.#sleepers) wake();
     this.sync();
   };
+  /** Open live streams, cut when the browser says it is offline (a stream can outlive the network silently). */
+  readonly #streams = new Set<AbortController>();
+  readonly #onOffline = () => {
+    for (const stream of this.#streams) stream.abort();
+    this.#setConnection("offline");
+  };
 
   constructor(options: ClientOptions<E>) {
     this.#base = options.baseUrl.replace(/\/+$/, "");
@@ -164,6 +170,7 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
       this.sync();
     });
     onlineEvents.addEventListener?.("online", this.#onOnline);
+    onlineEvents.addEventListener?.("offline", this.#onOffline);
   }
 
   /** Resolves once the outbox is loaded (commands made before are queued again). */
@@ -268,6 +275,7 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     for (const abort of this.#aborts) abort.abort();
     for (const wake of this.#sleepers) wake();
     onlineEvents.removeEventListener?.("online", this.#onOnline);
+    onlineEvents.removeEventListener?.("offline", this.#onOffline);
   }
 
   #emit(): void {
@@ -473,11 +481,15 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     void (async () => {
       let failures = 0;
       while (!abort.signal.aborted && !this.#closed) {
+        const stream = new AbortController();
+        const stop = () => stream.abort();
+        abort.signal.addEventListener("abort", stop);
+        this.#streams.add(stream);
         try {
           // Exact resume: after the last event applied, whichever way it arrived.
           const res = await this.#fetch(`${this.#base}/v1/entities/${mirror.type}/${encodeURIComponent(mirror.id)}/events?after=${mirror.confirmed.version}`, {
             headers: { authorization: this.#auth, accept: "text/event-stream" },
-            signal: abort.signal,
+            signal: stream.signal,
           });
           if (res.ok) {
             failures = 0;
@@ -495,6 +507,9 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
         } catch {
           if (abort.signal.aborted) break;
           this.#setConnection("offline");
+        } finally {
+          abort.signal.removeEventListener("abort", stop);
+          this.#streams.delete(stream);
         }
         failures++;
         await this.#sleep(Math.random() * Math.min(this.#retry.maxMs, this.#retry.baseMs * 2 ** Math.min(failures, 16)));

@@ -152,7 +152,7 @@ function board(client: Client): void {
 
   async function discover(): Promise<void> {
     try {
-      const { body } = await client.view<{ items: { sku: string }[] }>("inventory?limit=1000");
+      const { body } = await client.view<{ items: { sku: string }[] }>("inventory?limit=500");
       for (const item of body.items) card(item.sku);
     } catch {
       // Offline: the SKUs already known stay on the board.
