@@ -324,12 +324,16 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     await this.#ready;
     do {
       this.#drainAgain = false;
+      // One lane per entity, taken by one worker at a time (so each entity's commands go in order,
+      // one in flight); a worker sends a lane's next command and puts the lane back at the end, so
+      // consecutive requests go to different entities, each object's previous work done meanwhile.
       const lanes = [...new Set(this.#queue.map((c) => keyOf(c.entityType, c.entityId)))];
       let failed: Answer | undefined;
       const run = async (): Promise<void> => {
         for (let key = lanes.shift(); key !== undefined && !this.#closed; key = lanes.shift()) {
-          const outcome = await this.#drainLane(key);
+          const outcome = await this.#sendNext(key);
           if (outcome.kind === "retry") failed ??= outcome;
+          else if (outcome.more) lanes.push(key);
         }
       };
       await Promise.all(Array.from({ length: Math.min(this.#concurrency, lanes.length) }, run));
@@ -343,17 +347,16 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     } while (this.#drainAgain && !this.#closed);
   }
 
-  /** Sends one entity's commands, in order, each once answered; stops at the first that must wait. */
-  async #drainLane(key: string): Promise<Answer> {
-    for (;;) {
-      const head = this.#queue.find((c) => keyOf(c.entityType, c.entityId) === key);
-      if (!head || this.#closed) return { kind: "done" };
-      const answer = await this.#send(head);
-      if (answer.kind === "retry") return answer;
-      this.#queue = this.#queue.filter((c) => c.seq !== head.seq);
-      await this.#store.remove(head.seq);
-      this.#emit();
-    }
+  /** Sends an entity's oldest waiting command; `more` when the entity has another waiting. */
+  async #sendNext(key: string): Promise<{ readonly kind: "done"; readonly more: boolean } | Extract<Answer, { kind: "retry" }>> {
+    const head = this.#queue.find((c) => keyOf(c.entityType, c.entityId) === key);
+    if (!head) return { kind: "done", more: false };
+    const answer = await this.#send(head);
+    if (answer.kind === "retry") return answer;
+    this.#queue = this.#queue.filter((c) => c.seq !== head.seq);
+    await this.#store.remove(head.seq);
+    this.#emit();
+    return { kind: "done", more: this.#queue.some((c) => keyOf(c.entityType, c.entityId) === key) };
   }
 
   async #send(command: QueuedCommand): Promise<Answer> {
