@@ -57,7 +57,7 @@ export default defineConfig({
         test: {
           name: "workers",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/browser/**"],
+          exclude: ["test/browser/**", "test/client-node/**"],
           setupFiles: ["./test/support/apply-migrations.ts"],
           testTimeout: 30_000,
           hookTimeout: 30_000,
@@ -86,6 +86,14 @@ export default defineConfig({
           setupFiles: ["./test/support/apply-migrations.ts"],
           testTimeout: 30_000,
           hookTimeout: 30_000,
+        },
+      },
+      {
+        // factline/client in Node (its file outbox; imported by the package's own name).
+        test: {
+          name: "client-node",
+          include: ["test/client-node/**/*.test.ts"],
+          environment: "node",
         },
       },
       {

@@ -236,8 +236,15 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
   async view<R = unknown>(path: string): Promise<{ readonly body: R; readonly stale: boolean }> {
     const headers: Record<string, string> = { authorization: this.#auth };
     if (this.#consistency !== null) headers["factline-consistency"] = this.#consistency;
-    const res = await this.#fetch(`${this.#base}/v1/views/${path}`, { headers });
+    let res: Response;
+    try {
+      res = await this.#fetch(`${this.#base}/v1/views/${path}`, { headers });
+    } catch (error) {
+      this.#setConnection("offline");
+      throw error;
+    }
     if (!res.ok) throw new Error(`view ${path} answered ${res.status}`);
+    this.#answered();
     return { body: (await res.json()) as R, stale: res.headers.get("factline-stale") === "true" };
   }
 

@@ -16,4 +16,4 @@ export {
   type SyncStatus,
 } from "./factline-client.js";
 export { MemoryOutboxStore, type ConfirmedState, type OutboxContents, type OutboxStore, type QueuedCommand } from "./outbox.js";
-export { openIndexedDbOutbox } from "./indexeddb-outbox.js";
+export { openIndexedDbOutbox, OutboxInUseError } from "./indexeddb-outbox.js";

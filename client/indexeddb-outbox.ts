@@ -9,11 +9,37 @@ interface OutboxSchema extends DBSchema {
   confirmed: { key: string; value: ConfirmedState };
 }
 
+/** The outbox is open in another tab (or worker) of this origin: one writer at a time. */
+export class OutboxInUseError extends Error {
+  constructor(name: string) {
+    super(`the outbox ${name} is open in another tab of this browser`);
+    this.name = "OutboxInUseError";
+  }
+}
+
+/** The Web Locks API (lib.dom's LockManager), where the browser has it. */
+interface Locks {
+  request(name: string, options: { ifAvailable: boolean }, callback: (lock: unknown) => Promise<void>): Promise<void>;
+}
+
 /**
- * Opens (creating if needed) the IndexedDB database `name` as an outbox. Every tab of one origin
- * that opens the same name shares one outbox and one client session.
+ * Opens (creating if needed) the IndexedDB database `name` as an outbox, for this page's lifetime.
+ * One page at a time: two tabs numbering commands in one client session could give two commands
+ * the same number, so the outbox is held under a Web Lock and a second tab is refused with
+ * OutboxInUseError (it can ask its user to close the other, or use another name and session).
  */
 export async function openIndexedDbOutbox(name = "factline-outbox"): Promise<OutboxStore> {
+  const locks = typeof navigator === "undefined" ? undefined : (navigator as { locks?: Locks }).locks;
+  if (locks) {
+    const held = await new Promise<boolean>((resolve) => {
+      // The callback's promise never settles: the lock is released when the page goes away.
+      void locks.request(`factline-outbox:${name}`, { ifAvailable: true }, (lock) => {
+        resolve(lock !== null);
+        return lock === null ? Promise.resolve() : new Promise<void>(() => undefined);
+      });
+    });
+    if (!held) throw new OutboxInUseError(name);
+  }
   const db = await openDB<OutboxSchema>(name, 1, {
     upgrade(database) {
       database.createObjectStore("commands", { keyPath: "seq" });

@@ -2,7 +2,7 @@
 // /demo/board.js): one card per SKU with its optimistic stock, restock and reserve buttons that
 // work offline, everyone's changes live, and the changes the server rejected. Built on
 // factline/client with the reference domain's own inventory definition.
-import { createClient, openIndexedDbOutbox, type FactlineClient, type RejectedCommand } from "../../../client/index.js";
+import { createClient, openIndexedDbOutbox, OutboxInUseError, type FactlineClient, type RejectedCommand } from "../../../client/index.js";
 import { inventory } from "../../../src/domain/inventory.js";
 
 const KEY_ITEM = "factline-demo-api-key";
@@ -183,8 +183,15 @@ async function main(): Promise<void> {
   void keepForOffline();
   // One outbox per key: commands queued under one tenant are never sent with another's key.
   const keyId = /^fl_([0-9a-f]+)_/.exec(apiKey)?.[1] ?? "key";
-  const client = createClient({ baseUrl: location.origin, apiKey, entities: [inventory], outbox: await openIndexedDbOutbox(`factline-demo-${keyId}`) });
-  board(client);
+  let outbox;
+  try {
+    outbox = await openIndexedDbOutbox(`factline-demo-${keyId}`);
+  } catch (error) {
+    if (!(error instanceof OutboxInUseError)) throw error;
+    element("board").textContent = "This board is open in another tab of this browser: close it, then reload this one.";
+    return;
+  }
+  board(createClient({ baseUrl: location.origin, apiKey, entities: [inventory], outbox }));
 }
 
 void main();
