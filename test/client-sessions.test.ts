@@ -46,6 +46,27 @@ describe("client sessions: exactly once for any delay", () => {
     expect(await stateOf(api, "late")).toMatchObject({ version: 1, state: { onHand: 5 } });
   });
 
+  it("keeps a record alive while its command is retried: retries 100 and 200 days after the decision replay it", async () => {
+    const { tenant, api } = await setup();
+    await api.command("inventory", "retried", "restock", { quantity: 4 }, asClient(session(12), 1));
+    for (const _ of [100, 200]) {
+      await age(tenant, "retried", 100);
+      await evictDurableObject(stubOf(tenant, "retried"));
+      const retry = await api.command("inventory", "retried", "restock", { quantity: 4 }, asClient(session(12), 1));
+      expect(retry.headers.get("idempotent-replayed")).toBe("true");
+    }
+    expect(await stateOf(api, "retried")).toMatchObject({ version: 1, state: { onHand: 4 } });
+  });
+
+  it("keeps an applied answer as a range of the log, not a copy of its events", async () => {
+    const { tenant, api } = await setup();
+    await api.command("inventory", "small", "restock", { quantity: 4, source: "x".repeat(60) }, asClient(session(13), 1));
+    const stored = await runInDurableObject(stubOf(tenant, "small"), (_i, state) =>
+      state.storage.sql.exec<{ answer: string }>("SELECT answer FROM client_sessions").one().answer,
+    );
+    expect(JSON.parse(stored)).toEqual({ kind: "applied", version: 1, events: 1 });
+  });
+
   it("decides a command first sent 30 days after the previous one of its session", async () => {
     const { tenant, api } = await setup();
     expect((await api.command("inventory", "gap", "restock", { quantity: 1 }, asClient(session(2), 1))).status).toBe(200);

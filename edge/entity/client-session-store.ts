@@ -1,10 +1,11 @@
 // The client-session records of one entity (src/core/protocol/client-session.ts): per session
-// that sent this entity commands, the last command decided and its answer. Written in the same
-// synchronous transaction as the events the command recorded, so an answer is remembered if and
-// only if its decision was.
-import type { CommandResult } from "../../src/core/model/envelope.js";
+// that sent this entity commands, the last command decided and its answer (an applied one as the
+// range of the log it recorded). Written in the same synchronous transaction as the events the
+// command recorded, so an answer is remembered if and only if its decision was.
+import type { CommandResult, RecordedEvent } from "../../src/core/model/envelope.js";
 import type { Problem } from "../../src/core/http/problem.js";
 import {
+  appliedAnswer,
   classifySessionCommand,
   CLIENT_SESSION_RETENTION_MS,
   recordAnswer,
@@ -16,12 +17,17 @@ import type { CommandEnvelope, CommandOutcome } from "../../src/core/protocol/en
 /** How often expired records are looked for (ms): a purge is one indexed DELETE. */
 const PURGE_EVERY_MS = 60_000;
 
+/** Reads the log's events with `after < seq <= upTo` (an applied answer is rebuilt from them). */
+export type LogRange = (after: number, upTo: number) => readonly RecordedEvent[];
+
 export class ClientSessionStore {
   readonly #sql: SqlStorage;
+  readonly #range: LogRange;
   #purgedAt = 0;
 
-  constructor(sql: SqlStorage) {
+  constructor(sql: SqlStorage, range: LogRange) {
     this.#sql = sql;
+    this.#range = range;
     // Created here rather than in storage-schema.ts's numbered migrations: idempotent, and it keeps
     // this capability's storage in one file.
     this.#sql.exec(`
@@ -41,13 +47,17 @@ export class ClientSessionStore {
     const id = envelope.clientSession;
     if (id === undefined) return undefined;
     const verdict = classifySessionCommand(this.#read(id.session), id, envelope.fingerprint ?? "", now);
+    if (verdict.kind === "new") return undefined;
+    // The session reached this entity again: its record lives 180 days from now.
+    this.#sql.exec("UPDATE client_sessions SET touched_at = ? WHERE session = ?", now, id.session);
     switch (verdict.kind) {
-      case "new":
-        return undefined;
-      case "replay":
-        return verdict.answer.kind === "applied"
-          ? { ok: true, result: verdict.answer.result, replayed: true }
-          : { ok: false, problem: verdict.answer.problem };
+      case "replay": {
+        const answer = verdict.answer;
+        if (answer.kind === "rejected") return { ok: false, problem: answer.problem };
+        const { entityType: type, entityId: id } = envelope;
+        const result: CommandResult = { type, id, version: answer.version, events: this.#range(answer.version - answer.events, answer.version) };
+        return { ok: true, result, replayed: true };
+      }
       case "reused":
       case "duplicate":
         return { ok: false, problem: verdict.problem };
@@ -58,7 +68,7 @@ export class ClientSessionStore {
   remember(envelope: CommandEnvelope, answer: { result: CommandResult } | { problem: Problem }, now: number): void {
     const id = envelope.clientSession;
     if (id === undefined) return;
-    const stored: SessionAnswer = "result" in answer ? { kind: "applied", result: answer.result } : { kind: "rejected", problem: answer.problem };
+    const stored: SessionAnswer = "result" in answer ? appliedAnswer(answer.result) : { kind: "rejected", problem: answer.problem };
     const record = recordAnswer(id, envelope.fingerprint ?? "", stored, now);
     this.#sql.exec(
       "INSERT OR REPLACE INTO client_sessions (session, seq, fingerprint, answer, touched_at) VALUES (?, ?, ?, ?, ?)",

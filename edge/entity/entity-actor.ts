@@ -317,7 +317,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
       entity,
       log,
       idempotency: new IdempotencyStore(this.ctx.storage.sql),
-      sessions: new ClientSessionStore(this.ctx.storage.sql),
+      sessions: new ClientSessionStore(this.ctx.storage.sql, (after, upTo) => [...log.read(after, upTo)]),
       state: log.stateAt(version),
       version,
       hlc: lastHlc === null ? HLC_ZERO : (decodeHlc(lastHlc) ?? lastHlc),

@@ -13,7 +13,7 @@
 // answer. A retry of that number is answered from the record; a lower number is a command whose
 // answer the client already had (answered as a duplicate, never decided again); a higher one is
 // new. Storage is one row per (session, entity), removed after CLIENT_SESSION_RETENTION_MS
-// without use.
+// without use (any command of the session reaching the entity counts as use).
 import { problem, type Problem } from "../http/problem.js";
 import type { CommandResult } from "../model/envelope.js";
 
@@ -29,7 +29,7 @@ export const CLIENT_SEQUENCE_HEADER = "Factline-Client-Seq";
 /**
  * How long an entity keeps a session's record after its last use: 180 days. A retry of a command
  * whose answer was lost is deduplicated if it reaches the entity within this time of the previous
- * attempt; a command that never reached the entity has no deadline at all.
+ * attempt that reached it; a command that never reached the entity has no deadline at all.
  */
 export const CLIENT_SESSION_RETENTION_MS = 180 * 24 * 60 * 60 * 1000;
 
@@ -40,10 +40,19 @@ export interface ClientCommandId {
   readonly seq: number;
 }
 
-/** The answer an entity gave a session's command: what a retry of it is answered again. */
+/**
+ * The answer an entity gave a session's command: what a retry of it is answered again. An applied
+ * command is kept as the range of the log it recorded (its events are immutable and stay in the
+ * log), so a record is a few dozen bytes whatever the events weigh.
+ */
 export type SessionAnswer =
-  | { readonly kind: "applied"; readonly result: CommandResult }
+  | { readonly kind: "applied"; readonly version: number; readonly events: number }
   | { readonly kind: "rejected"; readonly problem: Problem };
+
+/** The stored form of an applied command's answer. */
+export function appliedAnswer(result: CommandResult): SessionAnswer {
+  return { kind: "applied", version: result.version, events: result.events.length };
+}
 
 /** What an entity remembers of one session: the last command it decided and its answer. */
 export interface SessionRecord {
@@ -51,7 +60,7 @@ export interface SessionRecord {
   /** Digest of (command, body): a retry must be the same command (see fingerprint.ts). */
   readonly fingerprint: string;
   readonly answer: SessionAnswer;
-  /** When the record was last written (epoch ms). */
+  /** When the session last reached this entity (epoch ms): a decision or a retry answered from the record. */
   readonly touchedAt: number;
 }
 
