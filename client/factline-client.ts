@@ -134,6 +134,8 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
   #connection: ConnectionState = "connecting";
   #lastSyncAt: number | null = null;
   #consistency: string | null = null;
+  /** Counts changes of confirmed state (watchView re-reads after them). */
+  #confirmations = 0;
   #draining = false;
   #drainAgain = false;
   #failures = 0;
@@ -248,6 +250,59 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     return { body: (await res.json()) as R, stale: res.headers.get("factline-stale") === "true" };
   }
 
+  /**
+   * Follows a view (`/v1/views/{path}`): reads it now, again after every change this client
+   * confirms (its own answers and the entities it follows live, at most every 250 ms) and at least
+   * every `everyMs` (default 5 s), and calls `listener` with each answer. Views are read models
+   * with no stream of their own, so this is polling with read-your-writes, not an exact resume.
+   * Returns a stop function.
+   */
+  watchView<R = unknown>(path: string, listener: (body: R, stale: boolean) => void, options: { readonly everyMs?: number } = {}): () => void {
+    let stopped = false;
+    let seen = -1;
+    let reading = false;
+    let again = false;
+    const read = async () => {
+      if (stopped) return;
+      if (reading) {
+        again = true;
+        return;
+      }
+      reading = true;
+      try {
+        do {
+          again = false;
+          seen = this.#confirmations;
+          const { body, stale } = await this.view<R>(path);
+          if (stopped) return;
+          listener(body, stale);
+          // Stale: the read model has not caught up with our writes yet (the server waited 2 s); read again.
+          if (stale) again = true;
+        } while (again && !stopped);
+      } catch {
+        // Offline or refused: the next change or tick reads again.
+      } finally {
+        reading = false;
+      }
+    };
+    let pending: ReturnType<typeof setTimeout> | undefined;
+    const unsubscribe = this.subscribe(() => {
+      if (this.#confirmations === seen || pending !== undefined) return;
+      pending = setTimeout(() => {
+        pending = undefined;
+        void read();
+      }, 250);
+    });
+    const timer = setInterval(() => void read(), options.everyMs ?? 5000);
+    void read();
+    return () => {
+      stopped = true;
+      unsubscribe();
+      clearInterval(timer);
+      if (pending !== undefined) clearTimeout(pending);
+    };
+  }
+
   /** Sends what is queued now (also done on its own after each command, on `online`, and with backoff after failures). */
   sync(): void {
     if (this.#closed) return;
@@ -257,9 +312,7 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     }
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
     this.#draining = true;
-    void this.#drain().finally(() => {
-      this.#draining = false;
-    });
+    void this.#drain();
   }
 
   /** Resolves once the queue is empty (every command answered). */
@@ -327,31 +380,47 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     return { queued: true, seq };
   }
 
+  /**
+   * Sends until the queue is empty or a command must wait (then schedules a retry). `#draining` is
+   * cleared in the same turn as the last check of `#drainAgain`, so a sync() that arrives while
+   * the last round ends is never lost, and two drains never run at once (one command in flight
+   * per entity).
+   */
   async #drain(): Promise<void> {
-    await this.#ready;
-    do {
-      this.#drainAgain = false;
-      // One lane per entity, taken by one worker at a time (so each entity's commands go in order,
-      // one in flight); a worker sends a lane's next command and puts the lane back at the end, so
-      // consecutive requests go to different entities, each object's previous work done meanwhile.
-      const lanes = [...new Set(this.#queue.map((c) => keyOf(c.entityType, c.entityId)))];
-      let failed: Answer | undefined;
-      const run = async (): Promise<void> => {
-        for (let key = lanes.shift(); key !== undefined && !this.#closed; key = lanes.shift()) {
-          const outcome = await this.#sendNext(key);
-          if (outcome.kind === "retry") failed ??= outcome;
-          else if (outcome.more) lanes.push(key);
+    let retryInMs: number | undefined;
+    try {
+      await this.#ready;
+      do {
+        this.#drainAgain = false;
+        // One lane per entity, taken by one worker at a time (so each entity's commands go in order,
+        // one in flight); a worker sends a lane's next command and puts the lane back at the end, so
+        // consecutive requests go to different entities, each object's previous work done meanwhile.
+        const lanes = [...new Set(this.#queue.map((c) => keyOf(c.entityType, c.entityId)))];
+        let failed: Extract<Answer, { kind: "retry" }> | undefined;
+        const run = async (): Promise<void> => {
+          for (let key = lanes.shift(); key !== undefined && !this.#closed; key = lanes.shift()) {
+            // A store that fails to remove an answered command (quota, a closed database) retries
+            // later: the command is sent again and answered from its record.
+            const outcome = await this.#sendNext(key).catch((): Answer => ({ kind: "retry", afterMs: null }));
+            if (outcome.kind === "retry") failed ??= outcome;
+            else if ("more" in outcome && outcome.more) lanes.push(key);
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(this.#concurrency, lanes.length) }, run));
+        if (failed !== undefined) {
+          this.#failures++;
+          this.#setConnection(failed.unauthorized ? "unauthorized" : "offline");
+          const backoff = Math.random() * Math.min(this.#retry.maxMs, this.#retry.baseMs * 2 ** Math.min(this.#failures, 16));
+          retryInMs = Math.max(failed.afterMs ?? 0, backoff);
+          break;
         }
-      };
-      await Promise.all(Array.from({ length: Math.min(this.#concurrency, lanes.length) }, run));
-      if (failed?.kind === "retry") {
-        this.#failures++;
-        this.#setConnection(failed.unauthorized ? "unauthorized" : "offline");
-        const backoff = Math.random() * Math.min(this.#retry.maxMs, this.#retry.baseMs * 2 ** Math.min(this.#failures, 16));
-        if (!this.#closed) this.#retryTimer = setTimeout(() => this.sync(), Math.max(failed.afterMs ?? 0, backoff));
-        return;
-      }
-    } while (this.#drainAgain && !this.#closed);
+      } while (this.#drainAgain && !this.#closed);
+    } catch {
+      // A bug or a broken store: try again later rather than stop syncing for good.
+      retryInMs = this.#retry.maxMs;
+    }
+    this.#draining = false;
+    if (retryInMs !== undefined && !this.#closed) this.#retryTimer = setTimeout(() => this.sync(), retryInMs);
   }
 
   /** Sends an entity's oldest waiting command; `more` when the entity has another waiting. */
@@ -393,17 +462,24 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
       const after = Number(res.headers.get("retry-after"));
       return { kind: "retry", afterMs: Number.isFinite(after) && after > 0 ? after * 1000 : null };
     }
-    this.#answered();
     if (res.ok) {
-      const result = (await res.json()) as { version: number; events: SequencedEvent[] };
+      let result: { version: number; events: SequencedEvent[] };
+      try {
+        result = (await res.json()) as { version: number; events: SequencedEvent[] };
+      } catch {
+        // The answer broke off: the command was decided; sending it again is answered from its record.
+        return { kind: "retry", afterMs: null };
+      }
+      this.#answered();
       this.#consistency = res.headers.get("factline-consistency") ?? this.#consistency;
       this.#confirm(mirror, result.events);
       return { kind: "done" };
     }
+    this.#answered();
     const problem = (await res.json().catch(() => ({ type: "about:blank", title: res.statusText, status: res.status, detail: "" }))) as CommandProblem;
     // Answered before: the client already had this answer (it crashed before removing the command).
     if (problem.type.endsWith("/client-command-answered")) {
-      void this.#refresh(mirror);
+      void this.#catchUp(mirror);
       return { kind: "done" };
     }
     this.#rejections = [
@@ -432,6 +508,7 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     const { confirmed, gap } = applyConfirmed(mirror.entity, mirror.confirmed, events);
     if (confirmed !== mirror.confirmed) {
       mirror.confirmed = confirmed;
+      this.#confirmations++;
       void this.#store.saveConfirmed(keyOf(mirror.type, mirror.id), confirmed);
       this.#emit();
     }
@@ -468,6 +545,7 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     const read = (await res.json()) as { version: number; state: unknown };
     if (read.version > mirror.confirmed.version) {
       mirror.confirmed = { version: read.version, state: read.state };
+      this.#confirmations++;
       void this.#store.saveConfirmed(keyOf(mirror.type, mirror.id), mirror.confirmed);
       this.#emit();
     }

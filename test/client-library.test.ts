@@ -161,6 +161,16 @@ describe("the offline-first client", () => {
     client.close();
   });
 
+  it("follows a view, reading it again after its own commands are answered", async () => {
+    const { client } = await setup();
+    const seen: { sku: string; onHand: number }[][] = [];
+    const stop = client.watchView<{ items: { sku: string; onHand: number }[] }>("inventory", (body) => seen.push(body.items), { everyMs: 60_000 });
+    await client.entity("inventory", "viewed").command("restock", { quantity: 6 });
+    await eventually(async () => (seen.at(-1)?.some((row) => row.sku === "viewed" && row.onHand === 6) ? true : undefined));
+    stop();
+    client.close();
+  });
+
   it("follows an entity live and resumes after a disconnect, missing and repeating nothing", async () => {
     const tenant = await newTenant("client");
     const api = tenantClient(tenant.apiKey);
