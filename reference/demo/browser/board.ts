@@ -150,15 +150,6 @@ function board(client: Client): void {
     );
   }
 
-  async function discover(): Promise<void> {
-    try {
-      const { body } = await client.view<{ items: { sku: string }[] }>("inventory?limit=500");
-      for (const item of body.items) card(item.sku);
-    } catch {
-      // Offline: the SKUs already known stay on the board.
-    }
-    render();
-  }
 
   element<HTMLFormElement>("add-form").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -172,8 +163,15 @@ function board(client: Client): void {
   for (const sku of skus) card(sku);
   client.subscribe(render);
   render();
-  void discover();
-  setInterval(() => void discover(), DISCOVER_EVERY_MS);
+  // SKUs others added appear through the inventory view; offline, the SKUs already known stay.
+  client.watchView<{ items: { sku: string }[] }>(
+    "inventory?limit=500",
+    (body) => {
+      for (const item of body.items) card(item.sku);
+      render();
+    },
+    { everyMs: DISCOVER_EVERY_MS },
+  );
 }
 
 async function main(): Promise<void> {
