@@ -105,6 +105,15 @@ describe("client sessions: exactly once for any delay", () => {
     expect(await stateOf(api, "rej")).toMatchObject({ version: 1, state: { reserved: 0 } });
   });
 
+  it("decides a command once when it races its twin", async () => {
+    const { api } = await setup();
+    const send = () => api.command("inventory", "race", "restock", { quantity: 2 }, asClient(session(14), 1));
+    const answers = await Promise.all([send(), send(), send()]);
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(answers.filter((r) => r.headers.get("idempotent-replayed") === "true")).toHaveLength(2);
+    expect(await stateOf(api, "race")).toMatchObject({ version: 1, state: { onHand: 2 } });
+  });
+
   it("keeps sessions apart: the same number from two sessions is two commands", async () => {
     const { api } = await setup();
     await api.command("inventory", "two", "restock", { quantity: 1 }, asClient(session(7), 1));
