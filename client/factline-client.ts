@@ -6,7 +6,7 @@ import type { AnyEntity, CommandBody, CommandNameOf, EntityType, Rejection, Type
 import type { FieldError } from "../src/core/http/problem.js";
 import { applyConfirmed, optimisticState, type SequencedEvent } from "./entity-mirror.js";
 import { readEventStream } from "./event-stream.js";
-import { MemoryOutboxStore, type ConfirmedState, type OutboxStore, type QueuedCommand } from "./outbox.js";
+import { MemoryOutboxStore, type CommandProblem, type ConfirmedState, type OutboxStore, type QueuedCommand, type RejectedCommand } from "./outbox.js";
 
 /** The state type of an entity definition. */
 export type StateOf<X extends AnyEntity> = X["definition"] extends { readonly initialState: infer S } ? S : unknown;
@@ -21,28 +21,6 @@ export interface SyncStatus {
   readonly queueLength: number;
   /** When the server last answered a command or sent an event (epoch ms), or null. */
   readonly lastSyncAt: number | null;
-}
-
-/** The problem document (RFC 9457) the server answered a command with. */
-export interface CommandProblem {
-  readonly type: string;
-  readonly title: string;
-  readonly status: number;
-  readonly detail: string;
-  /** The domain's rejection code (business-rule rejections). */
-  readonly code?: string;
-  readonly errors?: readonly FieldError[];
-}
-
-/** A command the server refused for good: what was asked and why, for the application to show. */
-export interface RejectedCommand {
-  readonly seq: number;
-  readonly entityType: string;
-  readonly entityId: string;
-  readonly command: string;
-  readonly body: unknown;
-  readonly problem: CommandProblem;
-  readonly rejectedAt: number;
 }
 
 /** The result of making a command: queued durably (with its number), or invalid and not queued. */
@@ -89,7 +67,7 @@ export interface ClientOptions<E extends readonly AnyEntity[]> {
   readonly fetch?: typeof fetch;
 }
 
-type Answer = { readonly kind: "done" } | { readonly kind: "retry"; readonly afterMs: number | null; readonly unauthorized?: boolean };
+type Answer = { readonly kind: "done"; readonly rejection?: RejectedCommand } | { readonly kind: "retry"; readonly afterMs: number | null; readonly unauthorized?: boolean };
 
 interface Mirror {
   readonly entity: EntityType;
@@ -167,6 +145,7 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
       this.#nextSeq = contents.nextSeq;
       this.#queue = [...contents.commands];
       this.#storedConfirmed = contents.confirmed;
+      this.#rejections = [...contents.rejections];
       for (const mirror of this.#mirrors.values()) this.#seedFromStore(mirror);
       this.#emit();
       this.sync();
@@ -185,14 +164,15 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     return { connection: this.#connection, queueLength: this.#queue.length, lastSyncAt: this.#lastSyncAt };
   }
 
-  /** Commands the server refused since this client started, oldest first. */
+  /** Commands the server refused and the application has not dismissed (kept in the outbox across reloads), oldest first. */
   get rejections(): readonly RejectedCommand[] {
     return this.#rejections;
   }
 
-  /** Forgets a shown rejection. */
+  /** Forgets a shown rejection (here and in the outbox). */
   dismiss(seq: number): void {
     this.#rejections = this.#rejections.filter((r) => r.seq !== seq);
+    void this.#store.dismiss(seq).catch(() => undefined);
     this.#emit();
   }
 
@@ -429,8 +409,9 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     if (!head) return { kind: "done", more: false };
     const answer = await this.#send(head);
     if (answer.kind === "retry") return answer;
+    await this.#store.remove(head.seq, answer.rejection);
     this.#queue = this.#queue.filter((c) => c.seq !== head.seq);
-    await this.#store.remove(head.seq);
+    if (answer.rejection) this.#rejections = [...this.#rejections, answer.rejection];
     this.#emit();
     return { kind: "done", more: this.#queue.some((c) => keyOf(c.entityType, c.entityId) === key) };
   }
@@ -482,13 +463,12 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
       void this.#catchUp(mirror);
       return { kind: "done" };
     }
-    this.#rejections = [
-      ...this.#rejections,
-      { seq: command.seq, entityType: command.entityType, entityId: command.entityId, command: command.command, body: command.body, problem, rejectedAt: Date.now() },
-    ];
     // A rejection usually means the entity moved on without us: rebase on its log.
     void this.#catchUp(mirror);
-    return { kind: "done" };
+    return {
+      kind: "done",
+      rejection: { seq: command.seq, entityType: command.entityType, entityId: command.entityId, command: command.command, body: command.body, problem, rejectedAt: Date.now() },
+    };
   }
 
   #answered(): void {

@@ -1,20 +1,21 @@
 // The outbox in a JSON file, for Node: commands survive restarts. Every change rewrites the file
 // through a temporary file and a rename, so a crash leaves the old or the new contents, never half.
 import { readFile, rename, writeFile } from "node:fs/promises";
-import type { ConfirmedState, OutboxContents, OutboxStore, QueuedCommand } from "./outbox.js";
+import type { ConfirmedState, OutboxContents, OutboxStore, QueuedCommand, RejectedCommand } from "./outbox.js";
 
 interface FileContents {
   session: string | null;
   nextSeq: number;
   commands: QueuedCommand[];
   confirmed: Record<string, ConfirmedState>;
+  rejections: RejectedCommand[];
 }
 
 /** Opens the outbox kept in `path` (created on the first write). One process per file. */
 export async function openFileOutbox(path: string): Promise<OutboxStore> {
-  let contents: FileContents = { session: null, nextSeq: 1, commands: [], confirmed: {} };
+  let contents: FileContents = { session: null, nextSeq: 1, commands: [], confirmed: {}, rejections: [] };
   try {
-    contents = JSON.parse(await readFile(path, "utf8")) as FileContents;
+    contents = { ...contents, ...(JSON.parse(await readFile(path, "utf8")) as Partial<FileContents>) };
   } catch (error) {
     if ((error as { code?: string }).code !== "ENOENT") throw error;
   }
@@ -36,8 +37,12 @@ export async function openFileOutbox(path: string): Promise<OutboxStore> {
       contents = { ...contents, session, nextSeq, commands: [...contents.commands, command] };
       return persist();
     },
-    remove(seq) {
-      contents = { ...contents, commands: contents.commands.filter((c) => c.seq !== seq) };
+    remove(seq, rejection) {
+      contents = { ...contents, commands: contents.commands.filter((c) => c.seq !== seq), rejections: rejection ? [...contents.rejections, rejection] : contents.rejections };
+      return persist();
+    },
+    dismiss(seq) {
+      contents = { ...contents, rejections: contents.rejections.filter((r) => r.seq !== seq) };
       return persist();
     },
     saveConfirmed(key, confirmed) {

@@ -6,14 +6,20 @@ export {
   createClient,
   FactlineClient,
   type ClientOptions,
-  type CommandProblem,
   type ConnectionState,
   type Enqueued,
   type EntityHandle,
   type PendingCommand,
-  type RejectedCommand,
   type StateOf,
   type SyncStatus,
 } from "./factline-client.js";
-export { MemoryOutboxStore, type ConfirmedState, type OutboxContents, type OutboxStore, type QueuedCommand } from "./outbox.js";
+export {
+  MemoryOutboxStore,
+  type CommandProblem,
+  type ConfirmedState,
+  type OutboxContents,
+  type OutboxStore,
+  type QueuedCommand,
+  type RejectedCommand,
+} from "./outbox.js";
 export { openIndexedDbOutbox, OutboxInUseError } from "./indexeddb-outbox.js";

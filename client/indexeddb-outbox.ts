@@ -1,12 +1,14 @@
 // The outbox in a browser's IndexedDB (through `idb`): commands survive reloads and restarts.
-// Object stores: `commands` (by seq), `meta` (session and next number), `confirmed` (by entity key).
+// Object stores: `commands` (by seq), `meta` (session and next number), `confirmed` (by entity key),
+// `rejections` (by seq).
 import { openDB, type DBSchema, type IDBPDatabase } from "idb";
-import type { ConfirmedState, OutboxContents, OutboxStore, QueuedCommand } from "./outbox.js";
+import type { ConfirmedState, OutboxContents, OutboxStore, QueuedCommand, RejectedCommand } from "./outbox.js";
 
 interface OutboxSchema extends DBSchema {
   commands: { key: number; value: QueuedCommand };
   meta: { key: "session"; value: { session: string; nextSeq: number } };
   confirmed: { key: string; value: ConfirmedState };
+  rejections: { key: number; value: RejectedCommand };
 }
 
 /** The outbox is open in another tab (or worker) of this origin: one writer at a time. */
@@ -40,11 +42,14 @@ export async function openIndexedDbOutbox(name = "factline-outbox"): Promise<Out
     });
     if (!held) throw new OutboxInUseError(name);
   }
-  const db = await openDB<OutboxSchema>(name, 1, {
-    upgrade(database) {
-      database.createObjectStore("commands", { keyPath: "seq" });
-      database.createObjectStore("meta");
-      database.createObjectStore("confirmed");
+  const db = await openDB<OutboxSchema>(name, 2, {
+    upgrade(database, oldVersion) {
+      if (oldVersion < 1) {
+        database.createObjectStore("commands", { keyPath: "seq" });
+        database.createObjectStore("meta");
+        database.createObjectStore("confirmed");
+      }
+      if (oldVersion < 2) database.createObjectStore("rejections", { keyPath: "seq" });
     },
   });
   return new IndexedDbOutboxStore(db);
@@ -58,19 +63,20 @@ class IndexedDbOutboxStore implements OutboxStore {
   }
 
   async load(): Promise<OutboxContents> {
-    const tx = this.#db.transaction(["commands", "meta", "confirmed"]);
-    const [commands, meta, keys, states] = await Promise.all([
+    const tx = this.#db.transaction(["commands", "meta", "confirmed", "rejections"]);
+    const [commands, meta, keys, states, rejections] = await Promise.all([
       tx.objectStore("commands").getAll(),
       tx.objectStore("meta").get("session"),
       tx.objectStore("confirmed").getAllKeys(),
       tx.objectStore("confirmed").getAll(),
+      tx.objectStore("rejections").getAll(),
     ]);
     const confirmed: Record<string, ConfirmedState> = {};
     keys.forEach((key, i) => {
       const state = states[i];
       if (state !== undefined) Object.defineProperty(confirmed, key, { value: state, enumerable: true });
     });
-    return { session: meta?.session ?? null, nextSeq: meta?.nextSeq ?? 1, commands, confirmed };
+    return { session: meta?.session ?? null, nextSeq: meta?.nextSeq ?? 1, commands, confirmed, rejections };
   }
 
   async add(command: QueuedCommand, session: string, nextSeq: number): Promise<void> {
@@ -79,8 +85,13 @@ class IndexedDbOutboxStore implements OutboxStore {
     await Promise.all([tx.objectStore("commands").put(command), tx.objectStore("meta").put({ session, nextSeq }, "session"), tx.done]);
   }
 
-  async remove(seq: number): Promise<void> {
-    await this.#db.delete("commands", seq);
+  async remove(seq: number, rejection?: RejectedCommand): Promise<void> {
+    const tx = this.#db.transaction(["commands", "rejections"], "readwrite");
+    await Promise.all([tx.objectStore("commands").delete(seq), rejection ? tx.objectStore("rejections").put(rejection) : undefined, tx.done]);
+  }
+
+  async dismiss(seq: number): Promise<void> {
+    await this.#db.delete("rejections", seq);
   }
 
   async saveConfirmed(key: string, confirmed: ConfirmedState): Promise<void> {

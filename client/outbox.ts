@@ -1,6 +1,7 @@
 // The client's durable outbox: the commands a user made that the server has not yet answered, in
-// the order they were made, with the client session they are numbered in, plus the last confirmed
-// state of each entity the client mirrors (so an offline reload shows something). One interface,
+// the order they were made, with the client session they are numbered in, the rejections not yet
+// dismissed, and the last confirmed state of each entity the client mirrors (so an offline reload
+// shows something). One interface,
 // three stores: memory (tests, short-lived scripts), IndexedDB (browsers, indexeddb-outbox.ts) and
 // a JSON file (Node, file-outbox.ts).
 
@@ -14,6 +15,28 @@ export interface QueuedCommand {
   readonly body: unknown;
   /** When the user made it (epoch ms). */
   readonly madeAt: number;
+}
+
+/** The problem document (RFC 9457) the server answered a command with. */
+export interface CommandProblem {
+  readonly type: string;
+  readonly title: string;
+  readonly status: number;
+  readonly detail: string;
+  /** The domain's rejection code (business-rule rejections). */
+  readonly code?: string;
+  readonly errors?: readonly { readonly path: string; readonly message: string }[];
+}
+
+/** A command the server refused for good: what was asked and why, for the application to show. */
+export interface RejectedCommand {
+  readonly seq: number;
+  readonly entityType: string;
+  readonly entityId: string;
+  readonly command: string;
+  readonly body: unknown;
+  readonly problem: CommandProblem;
+  readonly rejectedAt: number;
 }
 
 /** An entity's state as the server last confirmed it. */
@@ -32,6 +55,8 @@ export interface OutboxContents {
   readonly commands: readonly QueuedCommand[];
   /** Confirmed states by entity key (`type/id`). */
   readonly confirmed: Readonly<Record<string, ConfirmedState>>;
+  /** Rejections not yet dismissed, oldest first. */
+  readonly rejections: readonly RejectedCommand[];
 }
 
 /**
@@ -42,7 +67,10 @@ export interface OutboxContents {
 export interface OutboxStore {
   load(): Promise<OutboxContents>;
   add(command: QueuedCommand, session: string, nextSeq: number): Promise<void>;
-  remove(seq: number): Promise<void>;
+  /** Removes an answered command; with a rejection, keeps the rejection in the same write. */
+  remove(seq: number, rejection?: RejectedCommand): Promise<void>;
+  /** Forgets a rejection the application has shown. */
+  dismiss(seq: number): Promise<void>;
   saveConfirmed(key: string, confirmed: ConfirmedState): Promise<void>;
 }
 
@@ -52,6 +80,7 @@ export class MemoryOutboxStore implements OutboxStore {
   #nextSeq = 1;
   readonly #commands = new Map<number, QueuedCommand>();
   readonly #confirmed = new Map<string, ConfirmedState>();
+  readonly #rejections = new Map<number, RejectedCommand>();
 
   async load(): Promise<OutboxContents> {
     return {
@@ -59,6 +88,7 @@ export class MemoryOutboxStore implements OutboxStore {
       nextSeq: this.#nextSeq,
       commands: [...this.#commands.values()].sort((a, b) => a.seq - b.seq),
       confirmed: Object.fromEntries(this.#confirmed),
+      rejections: [...this.#rejections.values()].sort((a, b) => a.seq - b.seq),
     };
   }
 
@@ -68,8 +98,13 @@ export class MemoryOutboxStore implements OutboxStore {
     this.#commands.set(command.seq, command);
   }
 
-  async remove(seq: number): Promise<void> {
+  async remove(seq: number, rejection?: RejectedCommand): Promise<void> {
     this.#commands.delete(seq);
+    if (rejection) this.#rejections.set(seq, rejection);
+  }
+
+  async dismiss(seq: number): Promise<void> {
+    this.#rejections.delete(seq);
   }
 
   async saveConfirmed(key: string, confirmed: ConfirmedState): Promise<void> {

@@ -142,6 +142,19 @@ describe("the offline-first client", () => {
     client.close();
   });
 
+  it("keeps a rejection in the outbox until it is dismissed, so a restarted client still shows it", async () => {
+    const { client, outbox, tenant } = await setup();
+    await client.entity("inventory", "kept").command("reserve", { orderId: "o1", quantity: 1 });
+    await client.drained();
+    client.close();
+    const restarted = createClient({ baseUrl: BASE, apiKey: tenant.apiKey, entities: [inventory], outbox, fetch: network().fetch });
+    await restarted.ready();
+    expect(restarted.rejections).toMatchObject([{ entityId: "kept", problem: { code: "insufficient-stock" } }]);
+    restarted.dismiss(restarted.rejections[0]!.seq);
+    expect((await outbox.load()).rejections).toEqual([]);
+    restarted.close();
+  });
+
   it("predicts locally a command its decide would reject, and queues it for the server to settle", async () => {
     const { client, net } = await setup();
     net.setOnline(false);

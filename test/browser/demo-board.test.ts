@@ -118,4 +118,15 @@ describe("the offline-first inventory board", () => {
       ...Array.from({ length: 9 }, (_, i) => `Restocked ${i + 1}`),
     ]);
   });
+
+  it("keeps the rejection across a reload until it is dismissed", async () => {
+    await first.page.reload();
+    const rejected = first.page.locator("#rejections li");
+    await expect.poll(() => rejected.count(), WITHIN).toBe(1);
+    await rejected.getByRole("button", { name: "Dismiss" }).click();
+    await expect.poll(() => rejected.count(), WITHIN).toBe(0);
+    await first.page.reload();
+    await expect.poll(() => number(first.page, "onHand"), WITHIN).toBe(70);
+    expect(await rejected.count()).toBe(0);
+  });
 });
