@@ -67,6 +67,12 @@ export interface AppDefinition {
   readonly tenantRoutes?: Readonly<Record<string, AppRoutes>>;
   /** Admin routes of the app's own, mounted under `/admin` behind the admin token. */
   readonly adminRoutes?: readonly AppRoutes[];
+  /**
+   * Public pages of the app's own, by their path's first segment (`{ demo: routes }` serves
+   * `/demo` and below), with no authentication: a page that calls the tenant API asks its user
+   * for a key. The segment may not be one the platform serves (`v1`, `admin`, `dashboard`, …).
+   */
+  readonly pages?: Readonly<Record<string, AppRoutes>>;
 }
 
 type HostClass<T> = new (ctx: DurableObjectState, env: Env) => T;
@@ -93,6 +99,8 @@ export interface FactlineApp {
 /** Segments of `/v1` the platform serves itself: an app's `tenantRoutes` may not take them. */
 const RESERVED_SEGMENTS = new Set(["entities", "views"]);
 const SEGMENT = /^[a-z][a-z0-9-]{0,39}$/;
+/** Top-level path segments the platform serves itself: an app's `pages` may not take them. */
+const RESERVED_PAGES = new Set(["v1", "admin", "dashboard", "docs", "healthz", "openapi.json", "__test"]);
 const ENTITY_PATH = /^\/v1\/entities\/([^/]+)\/([^/]+)(?:\/commands\/([^/]+))?/;
 
 /**
@@ -112,7 +120,11 @@ export function defineApp(definition: AppDefinition): FactlineApp {
   for (const [segment] of tenantExtras) {
     if (!SEGMENT.test(segment) || RESERVED_SEGMENTS.has(segment)) throw new Error(`tenant routes cannot be mounted at /v1/${segment}`);
   }
-  const http = httpApp(cloud, tenantExtras, definition.adminRoutes ?? []);
+  const pages = Object.entries(definition.pages ?? {});
+  for (const [segment] of pages) {
+    if (!SEGMENT.test(segment) || RESERVED_PAGES.has(segment)) throw new Error(`pages cannot be mounted at /${segment}`);
+  }
+  const http = httpApp(cloud, tenantExtras, definition.adminRoutes ?? [], pages);
   return {
     http,
     cloud,
@@ -156,6 +168,7 @@ function httpApp(
   cloud: CloudApp,
   tenantExtras: readonly [string, AppRoutes][],
   adminExtras: readonly AppRoutes[],
+  pages: readonly [string, AppRoutes][],
 ): OpenAPIHono<{ Bindings: Env; Variables: RequestScope }> {
   const app = routeTable<{ Bindings: Env; Variables: RequestScope }>();
   const document = apiDocument(app);
@@ -239,6 +252,7 @@ function httpApp(
   for (const [segment, routes] of tenantExtras) app.route(`/v1/${segment}`, routes);
   app.route("/admin", adminRoutes(cloud, adminExtras));
   app.route("/dashboard", dashboardRoutes(cloud));
+  for (const [segment, routes] of pages) app.route(`/${segment}`, routes);
 
   app.notFound((c) => {
     // A browser on a dashboard path gets the dashboard's own HTML page (its renderer is set by then).

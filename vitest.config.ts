@@ -1,5 +1,10 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
+import { buildDemo } from "./scripts/build-demo.js";
+
+// worker.ts serves the demo board's bundle, which wrangler's [build] writes before dev and deploy;
+// the test pool does not run [build], so the bundle is written here first.
+await buildDemo();
 
 // Three projects. `example-todo`: examples/todo/test/ inside workerd against the example app's
 // own Worker (examples/todo/wrangler.toml). `workers`: every suite under test/ runs inside workerd with the real bindings
@@ -52,7 +57,7 @@ export default defineConfig({
         test: {
           name: "workers",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/browser/**"],
+          exclude: ["test/browser/**", "test/client-node/**"],
           setupFiles: ["./test/support/apply-migrations.ts"],
           testTimeout: 30_000,
           hookTimeout: 30_000,
@@ -81,6 +86,14 @@ export default defineConfig({
           setupFiles: ["./test/support/apply-migrations.ts"],
           testTimeout: 30_000,
           hookTimeout: 30_000,
+        },
+      },
+      {
+        // factline/client in Node (its file outbox; imported by the package's own name).
+        test: {
+          name: "client-node",
+          include: ["test/client-node/**/*.test.ts"],
+          environment: "node",
         },
       },
       {

@@ -5,6 +5,7 @@
 // domain"). The Durable Object classes are exported under the names wrangler.toml binds.
 import { defineApp } from "./platform.js";
 import { projections } from "./src/domain/projections/index.js";
+import { demoRoutes } from "./reference/demo/demo-routes.js";
 import { gatewayAdminRoutes } from "./reference/gateway-admin-routes.js";
 import { paymentRoutes } from "./reference/payment-routes.js";
 import { paymentGatewayService } from "./reference/payment-service.js";
@@ -21,6 +22,8 @@ const factline = defineApp({
   services: { "payment-gateway": paymentGatewayService },
   tenantRoutes: { payments: paymentRoutes },
   adminRoutes: [gatewayAdminRoutes],
+  // The collaborative inventory board built on factline/client (README "Build an offline-first app").
+  pages: { demo: demoRoutes },
 });
 
 /** The HTTP app (exported so the contract suite can compare its routes with the OpenAPI document). */

@@ -56,6 +56,8 @@ dev.stdout.on("data", (chunk: Buffer) => {
   Admin token:   ADMIN_TOKEN in .dev.vars
   Demo tenant:   demo
   Demo API key:  ${key.apiKey}
+  Demo board:    ${url}/demo#key=${key.apiKey}
+                 (the offline-first inventory board; the key rides in the link's fragment, never sent to the server)
 
   curl -X POST ${url}/v1/entities/inventory/sku-1/commands/restock \\
        -H 'authorization: Bearer ${key.apiKey}' -H 'content-type: application/json' -d '{"quantity": 5}'

@@ -326,6 +326,21 @@ describe("every problem type", () => {
       await api.command("inventory", "s", "restock", { quantity: 1 }, { "idempotency-key": "k1" });
       await expectProblem(await api.command("inventory", "s", "restock", { quantity: 2 }, { "idempotency-key": "k1" }), "idempotency-key-reused", 422);
     },
+    "client-command-answered": async () => {
+      const t = await newTenant();
+      const api = tenantClient(t.apiKey);
+      const as = (seq: number) => ({ "factline-client-session": "contract-session-0001", "factline-client-seq": String(seq) });
+      await api.command("inventory", "s", "restock", { quantity: 1 }, as(1));
+      await api.command("inventory", "s", "restock", { quantity: 1 }, as(2));
+      await expectProblem(await api.command("inventory", "s", "restock", { quantity: 1 }, as(1)), "client-command-answered", 409);
+    },
+    "client-sequence-reused": async () => {
+      const t = await newTenant();
+      const api = tenantClient(t.apiKey);
+      const as = { "factline-client-session": "contract-session-0002", "factline-client-seq": "1" };
+      await api.command("inventory", "s", "restock", { quantity: 1 }, as);
+      await expectProblem(await api.command("inventory", "s", "restock", { quantity: 2 }, as), "client-sequence-reused", 422);
+    },
     "business-rule": async () => {
       const t = await newTenant();
       const body = await expectProblem(await tenantClient(t.apiKey).command("inventory", "s", "reserve", { orderId: "o", quantity: 1 }), "business-rule", 422);

@@ -17,6 +17,7 @@ import { queueDelayExceeded, SHED_RETRY_AFTER_S } from "../../src/core/resilienc
 import { logEvent, setLogLevel } from "../../src/core/runtime/log.js";
 import { problem } from "../../src/core/http/problem.js";
 import { EventLog } from "./event-log.js";
+import { ClientSessionStore } from "./client-session-store.js";
 import { IdempotencyStore } from "./idempotency-store.js";
 import { LiveFeed, type LivePrincipal, type LiveSource, type Standing } from "./live-feed.js";
 import { OutboxRelay, type RelayOutcome } from "./outbox-relay.js";
@@ -32,6 +33,7 @@ interface HostedEntity {
   readonly entity: EntityType;
   readonly log: EventLog;
   readonly idempotency: IdempotencyStore;
+  readonly sessions: ClientSessionStore;
   state: unknown;
   version: number;
   /** The newest event's clock; the stored text when it does not decode (commands then fail). */
@@ -108,6 +110,8 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     const refused = checkCommandMetadata(envelope, now);
     if (refused) return { ok: false, problem: metadataProblem(refused) };
 
+    const answered = entity.sessions.check(envelope, now);
+    if (answered) return answered;
     if (envelope.idempotencyKey !== null && envelope.fingerprint !== null) {
       const seen = entity.idempotency.lookup(envelope.idempotencyKey, envelope.fingerprint, now);
       if (seen.kind === "replay") return { ok: true, result: seen.result, replayed: true };
@@ -139,7 +143,9 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
 
     const decision = entity.entity.decide(entity.state, { type: envelope.command, data: envelope.data });
     if (isRejection(decision)) {
-      return { ok: false, problem: problem("business-rule", decision.detail, { code: decision.code }) };
+      const refused = problem("business-rule", decision.detail, { code: decision.code });
+      entity.sessions.remember(envelope, { problem: refused }, now);
+      return { ok: false, problem: refused };
     }
 
     // Checked above (checkCommandMetadata): well-formed and within the drift bound.
@@ -195,6 +201,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
         entity.idempotency.record(envelope.idempotencyKey, envelope.fingerprint, result, now);
         entity.idempotency.purgeExpired(now);
       }
+      entity.sessions.remember(envelope, { result }, now);
       if (Math.floor(version / every) > Math.floor(entity.version / every)) entity.log.writeSnapshot(version, state);
     });
 
@@ -310,6 +317,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
       entity,
       log,
       idempotency: new IdempotencyStore(this.ctx.storage.sql),
+      sessions: new ClientSessionStore(this.ctx.storage.sql, (after, upTo) => [...log.read(after, upTo)]),
       state: log.stateAt(version),
       version,
       hlc: lastHlc === null ? HLC_ZERO : (decodeHlc(lastHlc) ?? lastHlc),

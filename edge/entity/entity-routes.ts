@@ -10,6 +10,7 @@ import { encodeConsistencyToken } from "../../src/core/protocol/consistency-toke
 import type { EntityRegistry, EntityType } from "../../src/core/model/entity.js";
 import { acceptedEvent } from "../../src/core/model/envelope.js";
 import { checkCommandMetadata, METADATA_BOUNDS, metadataProblem } from "../../src/core/protocol/command-metadata.js";
+import { parseClientSessionHeaders } from "../../src/core/protocol/client-session.js";
 import { commandFingerprint } from "../../src/core/protocol/fingerprint.js";
 import { parseIfMatch } from "../../src/core/protocol/if-match.js";
 import { entityIdSchema, entityObjectName } from "../../src/core/protocol/identifiers.js";
@@ -90,6 +91,22 @@ const commandHeaders = z.object({
     .describe("the clock of the event that caused this command; at most 5 minutes ahead of the server's"),
   "factline-correlation-id": metadataHeader("correlationId", "Factline-Correlation-Id", "recorded with the events (default: x-request-id)"),
   "factline-causation-id": metadataHeader("causationId", "Factline-Causation-Id", "recorded with the events"),
+  // Their joint rules (both or neither, never with Idempotency-Key) are parseClientSessionHeaders'.
+  "factline-client-session": z
+    .string()
+    .max(64)
+    .optional()
+    .describe(
+      "an offline client's random session id (16-64 of A-Z a-z 0-9 _ -), sent with Factline-Client-Seq (not with Idempotency-Key): " +
+        "the entity decides each numbered command at most once, however late it arrives; a retry of the last one decided is answered again " +
+        "(Idempotent-Replayed: true), an earlier one is 409 client-command-answered. Commands to one entity must be sent in number order, " +
+        "one at a time. Records are kept 180 days after their last use.",
+    ),
+  "factline-client-seq": z
+    .string()
+    .max(16)
+    .optional()
+    .describe("the command's number in its client session: 1, 2, 3… in the order the client made its commands"),
 });
 
 const commandResponseHeaders = z.object({
@@ -145,10 +162,13 @@ function commandRoute(routes: OpenAPIHono<EntityEnv>, entity: EntityType, comman
     // The grammar is the router's; what depends on now (the cause clock's drift) is checked here.
     const refused = checkCommandMetadata(metadata, Date.now());
     if (refused) throw new ProblemError(metadataProblem(refused));
+    const session = parseClientSessionHeaders(headers["factline-client-session"], headers["factline-client-seq"], metadata.idempotencyKey);
+    if (!session.ok) throw new ProblemError(session.problem);
     const ifMatch = headers["if-match"] === undefined ? undefined : parseIfMatch(headers["if-match"]);
     const data = c.req.valid("json");
     // The fingerprint is of the body as sent, not as parsed (defaults filled in).
-    const fingerprint = metadata.idempotencyKey === null ? null : await commandFingerprint(command, await c.req.json());
+    const fingerprint =
+      metadata.idempotencyKey === null && session.id === null ? null : await commandFingerprint(command, await c.req.json());
 
     const sentAt = Date.now();
     const outcome: CommandOutcome = await entityStub(c.env, address).command({
@@ -159,6 +179,7 @@ function commandRoute(routes: OpenAPIHono<EntityEnv>, entity: EntityType, comman
       fingerprint,
       expectedVersion: null,
       ...(ifMatch === undefined ? {} : { ifMatch }),
+      ...(session.id === null ? {} : { clientSession: session.id }),
       traceparent: c.get("traceparent"),
       sentAt,
     });

@@ -5,7 +5,7 @@
 import type { MiddlewareHandler } from "hono";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
 
-const ALLOW_HEADERS = "authorization, content-type, idempotency-key, if-match, factline-consistency, factline-cause-clock, factline-correlation-id, factline-causation-id, last-event-id, traceparent, x-request-id";
+const ALLOW_HEADERS = "authorization, content-type, idempotency-key, if-match, factline-consistency, factline-cause-clock, factline-correlation-id, factline-causation-id, factline-client-session, factline-client-seq, last-event-id, traceparent, x-request-id";
 const EXPOSE_HEADERS = "etag, factline-consistency, factline-stale, idempotent-replayed, retry-after, traceparent, x-request-id";
 
 export function tenantCors(): MiddlewareHandler<{ Bindings: Env; Variables: RequestScope }> {

@@ -2,6 +2,7 @@
 // and reads; the projection consumer (cloud) reads log ranges to repair gaps. Both reach the
 // object only through its Durable Object binding.
 import type { CommandResult, EntitySnapshotView, EventPage } from "../model/envelope.js";
+import type { ClientCommandId } from "./client-session.js";
 import type { IfMatch } from "./if-match.js";
 import type { Problem } from "../http/problem.js";
 
@@ -16,7 +17,9 @@ export interface CommandEnvelope extends EntityAddress {
   /** Already validated against the command's schema at the boundary. */
   readonly data: unknown;
   readonly idempotencyKey: string | null;
-  /** Digest of (command, body) that the idempotency key is bound to. */
+  /** The command's identity in an offline client's session: decided at most once, whatever the delay (client-session.ts). */
+  readonly clientSession?: ClientCommandId;
+  /** Digest of (command, body) that the idempotency key or client session number is bound to. */
   readonly fingerprint: string | null;
   readonly expectedVersion: number | null;
   /** An If-Match precondition (RFC 9110); when present it is checked instead of `expectedVersion`. */

@@ -1,0 +1,591 @@
+// The offline-first client: a durable outbox of the user's commands, synced to the tenant API
+// exactly once (client sessions: src/core/protocol/client-session.ts), mirrors of the entities the
+// application looks at (confirmed by the server, followed live, optimistic with the commands still
+// waiting) and the state of the connection. Runs in browsers and Node (fetch, streams, crypto).
+import type { AnyEntity, CommandBody, CommandNameOf, EntityType, Rejection, TypeNameOf } from "../src/core/model/entity.js";
+import type { FieldError } from "../src/core/http/problem.js";
+import { applyConfirmed, optimisticState, type SequencedEvent } from "./entity-mirror.js";
+import { readEventStream } from "./event-stream.js";
+import { MemoryOutboxStore, type CommandProblem, type ConfirmedState, type OutboxStore, type QueuedCommand, type RejectedCommand } from "./outbox.js";
+
+/** The state type of an entity definition. */
+export type StateOf<X extends AnyEntity> = X["definition"] extends { readonly initialState: infer S } ? S : unknown;
+
+/** How the client reaches the server: `connecting` until the first answer, `offline` while requests fail. */
+export type ConnectionState = "connecting" | "online" | "offline" | "unauthorized";
+
+/** What an application shows about syncing. */
+export interface SyncStatus {
+  readonly connection: ConnectionState;
+  /** Commands made and not yet answered by the server. */
+  readonly queueLength: number;
+  /** When the server last answered a command or sent an event (epoch ms), or null. */
+  readonly lastSyncAt: number | null;
+}
+
+/** The result of making a command: queued durably (with its number), or invalid and not queued. */
+export type Enqueued = { readonly queued: true; readonly seq: number } | { readonly queued: false; readonly errors: readonly FieldError[] };
+
+/** A waiting command as an entity handle lists it, with the local prediction of its answer. */
+export interface PendingCommand extends QueuedCommand {
+  /** The rejection the local `decide` predicts (the server's answer settles it), or null. */
+  readonly predictedRejection: Rejection | null;
+}
+
+/** One entity, as the application sees it. */
+export interface EntityHandle<X extends AnyEntity> {
+  readonly type: TypeNameOf<X>;
+  readonly id: string;
+  /** The optimistic state: the confirmed state with the waiting commands applied. */
+  readonly state: StateOf<X>;
+  /** What the server last confirmed (version 0: nothing known yet, or no events). */
+  readonly confirmed: { readonly version: number; readonly state: StateOf<X> };
+  /** This entity's waiting commands, in the order they were made. */
+  readonly pending: readonly PendingCommand[];
+  /** Queues a command (durably) and starts sending it; invalid bodies are answered at once. */
+  command<K extends CommandNameOf<X>>(name: K, body: CommandBody<X, K>): Promise<Enqueued>;
+  /** Follows the entity live (Server-Sent Events, resumed after the last event applied); returns a stop function. */
+  follow(): () => void;
+  /** Reads the entity's current state from the server. */
+  refresh(): Promise<void>;
+}
+
+export interface ClientOptions<E extends readonly AnyEntity[]> {
+  /** The platform's origin, e.g. "https://factline.example" (in a browser: `location.origin`). */
+  readonly baseUrl: string;
+  /** A tenant API key. */
+  readonly apiKey: string;
+  /** The app's entity definitions (the same the server runs): types and optimistic decisions come from them. */
+  readonly entities: E;
+  /** Where queued commands are kept (default: memory). */
+  readonly outbox?: OutboxStore;
+  /** Entities synced at once, each in order (default 16). */
+  readonly concurrency?: number;
+  /** Backoff between failed attempts (ms; default 500 to 30,000, full jitter). */
+  readonly retry?: { readonly baseMs: number; readonly maxMs: number };
+  /** The fetch to use (default: the global one). */
+  readonly fetch?: typeof fetch;
+}
+
+type Answer = { readonly kind: "done"; readonly rejection?: RejectedCommand } | { readonly kind: "retry"; readonly afterMs: number | null; readonly unauthorized?: boolean };
+
+interface Mirror {
+  readonly entity: EntityType;
+  readonly type: string;
+  readonly id: string;
+  confirmed: ConfirmedState;
+  catchingUp: Promise<void> | null;
+}
+
+const keyOf = (type: string, id: string) => `${type}/${id}`;
+
+/** The browser's `online` event, where there is one (Node and workerd have none). */
+interface OnlineEvents {
+  addEventListener?(type: "online" | "offline", listener: () => void): void;
+  removeEventListener?(type: "online" | "offline", listener: () => void): void;
+}
+const onlineEvents: OnlineEvents = globalThis as OnlineEvents;
+
+/** Creates a client for `options.entities`; call `close()` when done. */
+export function createClient<const E extends readonly AnyEntity[]>(options: ClientOptions<E>): FactlineClient<E> {
+  return new FactlineClient(options);
+}
+
+export class FactlineClient<E extends readonly AnyEntity[]> {
+  readonly #base: string;
+  readonly #auth: string;
+  readonly #fetch: typeof fetch;
+  readonly #store: OutboxStore;
+  readonly #entities = new Map<string, EntityType>();
+  readonly #concurrency: number;
+  readonly #retry: { readonly baseMs: number; readonly maxMs: number };
+  readonly #ready: Promise<void>;
+  readonly #listeners = new Set<() => void>();
+  readonly #mirrors = new Map<string, Mirror>();
+  readonly #handles = new Map<string, EntityHandle<E[number]>>();
+  readonly #aborts = new Set<AbortController>();
+  #session: string | null = null;
+  #nextSeq = 1;
+  #queue: QueuedCommand[] = [];
+  #storedConfirmed: Readonly<Record<string, ConfirmedState>> = {};
+  #rejections: RejectedCommand[] = [];
+  #connection: ConnectionState = "connecting";
+  #lastSyncAt: number | null = null;
+  #consistency: string | null = null;
+  /** Counts changes of confirmed state (watchView re-reads after them). */
+  #confirmations = 0;
+  #draining = false;
+  #drainAgain = false;
+  #failures = 0;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+  /** Sleeping live-follow loops, woken early when the browser says it is online again. */
+  readonly #sleepers = new Set<() => void>();
+  readonly #onOnline = () => {
+    for (const wake of this.#sleepers) wake();
+    this.sync();
+  };
+  /** Open live streams, cut when the browser says it is offline (a stream can outlive the network silently). */
+  readonly #streams = new Set<AbortController>();
+  readonly #onOffline = () => {
+    for (const stream of this.#streams) stream.abort();
+    this.#setConnection("offline");
+  };
+
+  constructor(options: ClientOptions<E>) {
+    this.#base = options.baseUrl.replace(/\/+$/, "");
+    this.#auth = `Bearer ${options.apiKey}`;
+    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.#store = options.outbox ?? new MemoryOutboxStore();
+    for (const entity of options.entities) this.#entities.set(entity.type, entity);
+    this.#concurrency = options.concurrency ?? 16;
+    this.#retry = options.retry ?? { baseMs: 500, maxMs: 30_000 };
+    this.#ready = this.#store.load().then((contents) => {
+      this.#session = contents.session;
+      this.#nextSeq = contents.nextSeq;
+      this.#queue = [...contents.commands];
+      this.#storedConfirmed = contents.confirmed;
+      this.#rejections = [...contents.rejections];
+      for (const mirror of this.#mirrors.values()) this.#seedFromStore(mirror);
+      this.#emit();
+      this.sync();
+    });
+    onlineEvents.addEventListener?.("online", this.#onOnline);
+    onlineEvents.addEventListener?.("offline", this.#onOffline);
+  }
+
+  /** Resolves once the outbox is loaded (commands made before are queued again). */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  /** Connection, queue length and last sync. */
+  get status(): SyncStatus {
+    return { connection: this.#connection, queueLength: this.#queue.length, lastSyncAt: this.#lastSyncAt };
+  }
+
+  /** Commands the server refused and the application has not dismissed (kept in the outbox across reloads), oldest first. */
+  get rejections(): readonly RejectedCommand[] {
+    return this.#rejections;
+  }
+
+  /** Forgets a shown rejection (here and in the outbox). */
+  dismiss(seq: number): void {
+    this.#rejections = this.#rejections.filter((r) => r.seq !== seq);
+    void this.#store.dismiss(seq).catch(() => undefined);
+    this.#emit();
+  }
+
+  /** Calls `listener` after any change (state, queue, connection, rejections); returns an unsubscribe function. */
+  subscribe(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** The entity `type`/`id`: a wrong type, command or field is a compile error. */
+  entity<T extends TypeNameOf<E[number]>>(type: T, id: string): EntityHandle<Extract<E[number], { readonly type: T }>> {
+    const key = keyOf(type, id);
+    const known = this.#handles.get(key);
+    if (known) return known as EntityHandle<Extract<E[number], { readonly type: T }>>;
+    const mirror = this.#mirror(type, id);
+    const client = this;
+    const handle: EntityHandle<E[number]> = {
+      type,
+      id,
+      get state() {
+        return optimisticState(mirror.entity, mirror.confirmed, client.#pendingOf(key)).state as StateOf<E[number]>;
+      },
+      get confirmed() {
+        return mirror.confirmed as { version: number; state: StateOf<E[number]> };
+      },
+      get pending() {
+        const pending = client.#pendingOf(key);
+        const { predictions } = optimisticState(mirror.entity, mirror.confirmed, pending);
+        return pending.map((c, i) => ({ ...c, predictedRejection: predictions[i]?.rejection ?? null }));
+      },
+      command: (name, body) => client.#enqueue(mirror, name, body),
+      follow: () => client.#follow(mirror),
+      refresh: () => client.#refresh(mirror),
+    };
+    this.#handles.set(key, handle);
+    return handle as EntityHandle<Extract<E[number], { readonly type: T }>>;
+  }
+
+  /**
+   * Reads a view (`/v1/views/{path}`), reflecting every command this client has had answered
+   * (the read-your-writes token); `stale` when the server could not wait for it.
+   */
+  async view<R = unknown>(path: string): Promise<{ readonly body: R; readonly stale: boolean }> {
+    const headers: Record<string, string> = { authorization: this.#auth };
+    if (this.#consistency !== null) headers["factline-consistency"] = this.#consistency;
+    let res: Response;
+    try {
+      res = await this.#fetch(`${this.#base}/v1/views/${path}`, { headers });
+    } catch (error) {
+      this.#setConnection("offline");
+      throw error;
+    }
+    if (!res.ok) throw new Error(`view ${path} answered ${res.status}`);
+    this.#answered();
+    return { body: (await res.json()) as R, stale: res.headers.get("factline-stale") === "true" };
+  }
+
+  /**
+   * Follows a view (`/v1/views/{path}`): reads it now, again after every change this client
+   * confirms (its own answers and the entities it follows live, at most every 250 ms) and at least
+   * every `everyMs` (default 5 s), and calls `listener` with each answer. Views are read models
+   * with no stream of their own, so this is polling with read-your-writes, not an exact resume.
+   * Returns a stop function.
+   */
+  watchView<R = unknown>(path: string, listener: (body: R, stale: boolean) => void, options: { readonly everyMs?: number } = {}): () => void {
+    let stopped = false;
+    let seen = -1;
+    let reading = false;
+    let again = false;
+    const read = async () => {
+      if (stopped) return;
+      if (reading) {
+        again = true;
+        return;
+      }
+      reading = true;
+      try {
+        do {
+          again = false;
+          seen = this.#confirmations;
+          const { body, stale } = await this.view<R>(path);
+          if (stopped) return;
+          listener(body, stale);
+          // Stale: the read model has not caught up with our writes yet (the server waited 2 s); read again.
+          if (stale) again = true;
+        } while (again && !stopped);
+      } catch {
+        // Offline or refused: the next change or tick reads again.
+      } finally {
+        reading = false;
+      }
+    };
+    let pending: ReturnType<typeof setTimeout> | undefined;
+    const unsubscribe = this.subscribe(() => {
+      if (this.#confirmations === seen || pending !== undefined) return;
+      pending = setTimeout(() => {
+        pending = undefined;
+        void read();
+      }, 250);
+    });
+    const timer = setInterval(() => void read(), options.everyMs ?? 5000);
+    void read();
+    return () => {
+      stopped = true;
+      unsubscribe();
+      clearInterval(timer);
+      if (pending !== undefined) clearTimeout(pending);
+    };
+  }
+
+  /** Sends what is queued now (also done on its own after each command, on `online`, and with backoff after failures). */
+  sync(): void {
+    if (this.#closed) return;
+    if (this.#draining) {
+      this.#drainAgain = true;
+      return;
+    }
+    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
+    this.#draining = true;
+    void this.#drain();
+  }
+
+  /** Resolves once the queue is empty (every command answered). */
+  async drained(): Promise<void> {
+    await this.#ready;
+    while (this.#queue.length > 0 && !this.#closed) {
+      await new Promise<void>((resolve) => {
+        const stop = this.subscribe(() => {
+          stop();
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Stops syncing and following; queued commands stay in the outbox for the next client. */
+  close(): void {
+    this.#closed = true;
+    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
+    for (const abort of this.#aborts) abort.abort();
+    for (const wake of this.#sleepers) wake();
+    onlineEvents.removeEventListener?.("online", this.#onOnline);
+    onlineEvents.removeEventListener?.("offline", this.#onOffline);
+  }
+
+  #emit(): void {
+    for (const listener of this.#listeners) listener();
+  }
+
+  #pendingOf(key: string): QueuedCommand[] {
+    return this.#queue.filter((c) => keyOf(c.entityType, c.entityId) === key);
+  }
+
+  #mirror(type: string, id: string): Mirror {
+    const key = keyOf(type, id);
+    const known = this.#mirrors.get(key);
+    if (known) return known;
+    const entity = this.#entities.get(type);
+    if (!entity) throw new Error(`no entity type ${type} was given to this client`);
+    const mirror: Mirror = { entity, type, id, confirmed: { version: 0, state: entity.initialState() }, catchingUp: null };
+    this.#seedFromStore(mirror);
+    this.#mirrors.set(key, mirror);
+    return mirror;
+  }
+
+  #seedFromStore(mirror: Mirror): void {
+    const key = keyOf(mirror.type, mirror.id);
+    const stored = Object.hasOwn(this.#storedConfirmed, key) ? this.#storedConfirmed[key] : undefined;
+    if (stored && stored.version > mirror.confirmed.version) mirror.confirmed = stored;
+  }
+
+  async #enqueue(mirror: Mirror, name: string, body: unknown): Promise<Enqueued> {
+    const parsed = mirror.entity.parseCommand(name, body);
+    if (!parsed) return { queued: false, errors: [{ path: "(command)", message: `${mirror.type} has no command ${name}` }] };
+    if (!parsed.ok) return { queued: false, errors: parsed.errors };
+    await this.#ready;
+    this.#session ??= crypto.randomUUID();
+    const seq = this.#nextSeq++;
+    const command: QueuedCommand = { seq, entityType: mirror.type, entityId: mirror.id, command: name, body, madeAt: Date.now() };
+    await this.#store.add(command, this.#session, this.#nextSeq);
+    // Adds may finish out of order; the queue stays in the order the commands were made.
+    this.#queue = [...this.#queue, command].sort((a, b) => a.seq - b.seq);
+    this.#emit();
+    this.sync();
+    return { queued: true, seq };
+  }
+
+  /**
+   * Sends until the queue is empty or a command must wait (then schedules a retry). `#draining` is
+   * cleared in the same turn as the last check of `#drainAgain`, so a sync() that arrives while
+   * the last round ends is never lost, and two drains never run at once (one command in flight
+   * per entity).
+   */
+  async #drain(): Promise<void> {
+    let retryInMs: number | undefined;
+    try {
+      await this.#ready;
+      do {
+        this.#drainAgain = false;
+        // One lane per entity, taken by one worker at a time (so each entity's commands go in order,
+        // one in flight); a worker sends a lane's next command and puts the lane back at the end, so
+        // consecutive requests go to different entities, each object's previous work done meanwhile.
+        const lanes = [...new Set(this.#queue.map((c) => keyOf(c.entityType, c.entityId)))];
+        let failed: Extract<Answer, { kind: "retry" }> | undefined;
+        const run = async (): Promise<void> => {
+          for (let key = lanes.shift(); key !== undefined && !this.#closed; key = lanes.shift()) {
+            // A store that fails to remove an answered command (quota, a closed database) retries
+            // later: the command is sent again and answered from its record.
+            const outcome = await this.#sendNext(key).catch((): Answer => ({ kind: "retry", afterMs: null }));
+            if (outcome.kind === "retry") failed ??= outcome;
+            else if ("more" in outcome && outcome.more) lanes.push(key);
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(this.#concurrency, lanes.length) }, run));
+        if (failed !== undefined) {
+          this.#failures++;
+          this.#setConnection(failed.unauthorized ? "unauthorized" : "offline");
+          const backoff = Math.random() * Math.min(this.#retry.maxMs, this.#retry.baseMs * 2 ** Math.min(this.#failures, 16));
+          retryInMs = Math.max(failed.afterMs ?? 0, backoff);
+          break;
+        }
+      } while (this.#drainAgain && !this.#closed);
+    } catch {
+      // A bug or a broken store: try again later rather than stop syncing for good.
+      retryInMs = this.#retry.maxMs;
+    }
+    this.#draining = false;
+    if (retryInMs !== undefined && !this.#closed) this.#retryTimer = setTimeout(() => this.sync(), retryInMs);
+  }
+
+  /** Sends an entity's oldest waiting command; `more` when the entity has another waiting. */
+  async #sendNext(key: string): Promise<{ readonly kind: "done"; readonly more: boolean } | Extract<Answer, { kind: "retry" }>> {
+    const head = this.#queue.find((c) => keyOf(c.entityType, c.entityId) === key);
+    if (!head) return { kind: "done", more: false };
+    const answer = await this.#send(head);
+    if (answer.kind === "retry") return answer;
+    await this.#store.remove(head.seq, answer.rejection);
+    this.#queue = this.#queue.filter((c) => c.seq !== head.seq);
+    if (answer.rejection) this.#rejections = [...this.#rejections, answer.rejection];
+    this.#emit();
+    return { kind: "done", more: this.#queue.some((c) => keyOf(c.entityType, c.entityId) === key) };
+  }
+
+  async #send(command: QueuedCommand): Promise<Answer> {
+    const session = this.#session;
+    if (session === null) throw new Error("a queued command without a client session");
+    const mirror = this.#mirror(command.entityType, command.entityId);
+    let res: Response;
+    try {
+      res = await this.#fetch(
+        `${this.#base}/v1/entities/${command.entityType}/${encodeURIComponent(command.entityId)}/commands/${command.command}`,
+        {
+          method: "POST",
+          headers: {
+            authorization: this.#auth,
+            "content-type": "application/json",
+            "factline-client-session": session,
+            "factline-client-seq": String(command.seq),
+          },
+          body: JSON.stringify(command.body),
+        },
+      );
+    } catch {
+      return { kind: "retry", afterMs: null };
+    }
+    if (res.status === 401 || res.status === 403) return { kind: "retry", afterMs: null, unauthorized: true };
+    if (res.status === 429 || res.status >= 500) {
+      const after = Number(res.headers.get("retry-after"));
+      return { kind: "retry", afterMs: Number.isFinite(after) && after > 0 ? after * 1000 : null };
+    }
+    if (res.ok) {
+      let result: { version: number; events: SequencedEvent[] };
+      try {
+        result = (await res.json()) as { version: number; events: SequencedEvent[] };
+      } catch {
+        // The answer broke off: the command was decided; sending it again is answered from its record.
+        return { kind: "retry", afterMs: null };
+      }
+      this.#answered();
+      this.#consistency = res.headers.get("factline-consistency") ?? this.#consistency;
+      this.#confirm(mirror, result.events);
+      return { kind: "done" };
+    }
+    this.#answered();
+    const problem = (await res.json().catch(() => ({ type: "about:blank", title: res.statusText, status: res.status, detail: "" }))) as CommandProblem;
+    // Answered before: the client already had this answer (it crashed before removing the command).
+    if (problem.type.endsWith("/client-command-answered")) {
+      void this.#catchUp(mirror);
+      return { kind: "done" };
+    }
+    // A rejection usually means the entity moved on without us: rebase on its log.
+    void this.#catchUp(mirror);
+    return {
+      kind: "done",
+      rejection: { seq: command.seq, entityType: command.entityType, entityId: command.entityId, command: command.command, body: command.body, problem, rejectedAt: Date.now() },
+    };
+  }
+
+  #answered(): void {
+    this.#failures = 0;
+    this.#lastSyncAt = Date.now();
+    this.#setConnection("online");
+  }
+
+  #setConnection(connection: ConnectionState): void {
+    if (this.#connection === connection) return;
+    this.#connection = connection;
+    this.#emit();
+  }
+
+  /** Applies confirmed events; a gap is filled from the log. */
+  #confirm(mirror: Mirror, events: readonly SequencedEvent[]): void {
+    const { confirmed, gap } = applyConfirmed(mirror.entity, mirror.confirmed, events);
+    if (confirmed !== mirror.confirmed) {
+      mirror.confirmed = confirmed;
+      this.#confirmations++;
+      void this.#store.saveConfirmed(keyOf(mirror.type, mirror.id), confirmed);
+      this.#emit();
+    }
+    if (gap) void this.#catchUp(mirror);
+  }
+
+  /** Reads the log after the confirmed version, page by page, until the end. */
+  #catchUp(mirror: Mirror): Promise<void> {
+    mirror.catchingUp ??= (async () => {
+      try {
+        for (;;) {
+          const res = await this.#fetch(`${this.#base}/v1/entities/${mirror.type}/${encodeURIComponent(mirror.id)}/events?after=${mirror.confirmed.version}&limit=1000`, {
+            headers: { authorization: this.#auth },
+          });
+          if (!res.ok) return;
+          const page = (await res.json()) as { events: SequencedEvent[]; next: number | null };
+          this.#confirm(mirror, page.events);
+          if (page.next === null) return;
+        }
+      } catch {
+        // Offline: the next answer or live event tries again.
+      } finally {
+        mirror.catchingUp = null;
+      }
+    })();
+    return mirror.catchingUp;
+  }
+
+  async #refresh(mirror: Mirror): Promise<void> {
+    const res = await this.#fetch(`${this.#base}/v1/entities/${mirror.type}/${encodeURIComponent(mirror.id)}`, { headers: { authorization: this.#auth } });
+    if (res.status === 404) return;
+    if (!res.ok) throw new Error(`reading ${mirror.type} ${mirror.id} answered ${res.status}`);
+    this.#answered();
+    const read = (await res.json()) as { version: number; state: unknown };
+    if (read.version > mirror.confirmed.version) {
+      mirror.confirmed = { version: read.version, state: read.state };
+      this.#confirmations++;
+      void this.#store.saveConfirmed(keyOf(mirror.type, mirror.id), mirror.confirmed);
+      this.#emit();
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.#sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.#sleepers.add(wake);
+    });
+  }
+
+  #follow(mirror: Mirror): () => void {
+    const abort = new AbortController();
+    this.#aborts.add(abort);
+    void (async () => {
+      let failures = 0;
+      while (!abort.signal.aborted && !this.#closed) {
+        const stream = new AbortController();
+        const stop = () => stream.abort();
+        abort.signal.addEventListener("abort", stop);
+        this.#streams.add(stream);
+        try {
+          // Exact resume: after the last event applied, whichever way it arrived.
+          const res = await this.#fetch(`${this.#base}/v1/entities/${mirror.type}/${encodeURIComponent(mirror.id)}/events?after=${mirror.confirmed.version}`, {
+            headers: { authorization: this.#auth, accept: "text/event-stream" },
+            signal: stream.signal,
+          });
+          if (res.ok) {
+            failures = 0;
+            this.#answered();
+            await readEventStream(res, (message) => {
+              this.#lastSyncAt = Date.now();
+              this.#confirm(mirror, [JSON.parse(message.data) as SequencedEvent]);
+            });
+            // The server ended the stream (a revalidation, a restart): reconnect soon, after the last event.
+            await this.#sleep(Math.random() * this.#retry.baseMs);
+            continue;
+          }
+          await res.body?.cancel();
+          if (res.status === 401 || res.status === 403) this.#setConnection("unauthorized");
+        } catch {
+          if (abort.signal.aborted) break;
+          this.#setConnection("offline");
+        } finally {
+          abort.signal.removeEventListener("abort", stop);
+          this.#streams.delete(stream);
+        }
+        failures++;
+        await this.#sleep(Math.random() * Math.min(this.#retry.maxMs, this.#retry.baseMs * 2 ** Math.min(failures, 16)));
+      }
+    })();
+    return () => {
+      abort.abort();
+      this.#aborts.delete(abort);
+    };
+  }
+}

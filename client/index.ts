@@ -1,0 +1,25 @@
+// factline/client: the offline-first client library (README "Build an offline-first app").
+// Browsers and Node; imports only the platform's pure core (src/core), never edge/ or cloud/.
+// The file outbox for Node is its own entry (factline/client/file-outbox), so browser bundles
+// never see node:fs.
+export {
+  createClient,
+  FactlineClient,
+  type ClientOptions,
+  type ConnectionState,
+  type Enqueued,
+  type EntityHandle,
+  type PendingCommand,
+  type StateOf,
+  type SyncStatus,
+} from "./factline-client.js";
+export {
+  MemoryOutboxStore,
+  type CommandProblem,
+  type ConfirmedState,
+  type OutboxContents,
+  type OutboxStore,
+  type QueuedCommand,
+  type RejectedCommand,
+} from "./outbox.js";
+export { openIndexedDbOutbox, OutboxInUseError } from "./indexeddb-outbox.js";

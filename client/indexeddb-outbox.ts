@@ -1,0 +1,100 @@
+// The outbox in a browser's IndexedDB (through `idb`): commands survive reloads and restarts.
+// Object stores: `commands` (by seq), `meta` (session and next number), `confirmed` (by entity key),
+// `rejections` (by seq).
+import { openDB, type DBSchema, type IDBPDatabase } from "idb";
+import type { ConfirmedState, OutboxContents, OutboxStore, QueuedCommand, RejectedCommand } from "./outbox.js";
+
+interface OutboxSchema extends DBSchema {
+  commands: { key: number; value: QueuedCommand };
+  meta: { key: "session"; value: { session: string; nextSeq: number } };
+  confirmed: { key: string; value: ConfirmedState };
+  rejections: { key: number; value: RejectedCommand };
+}
+
+/** The outbox is open in another tab (or worker) of this origin: one writer at a time. */
+export class OutboxInUseError extends Error {
+  constructor(name: string) {
+    super(`the outbox ${name} is open in another tab of this browser`);
+    this.name = "OutboxInUseError";
+  }
+}
+
+/** The Web Locks API (lib.dom's LockManager), where the browser has it. */
+interface Locks {
+  request(name: string, options: { ifAvailable: boolean }, callback: (lock: unknown) => Promise<void>): Promise<void>;
+}
+
+/**
+ * Opens (creating if needed) the IndexedDB database `name` as an outbox, for this page's lifetime.
+ * One page at a time: two tabs numbering commands in one client session could give two commands
+ * the same number, so the outbox is held under a Web Lock and a second tab is refused with
+ * OutboxInUseError (it can ask its user to close the other, or use another name and session).
+ */
+export async function openIndexedDbOutbox(name = "factline-outbox"): Promise<OutboxStore> {
+  const locks = typeof navigator === "undefined" ? undefined : (navigator as { locks?: Locks }).locks;
+  if (locks) {
+    const held = await new Promise<boolean>((resolve) => {
+      // The callback's promise never settles: the lock is released when the page goes away.
+      void locks.request(`factline-outbox:${name}`, { ifAvailable: true }, (lock) => {
+        resolve(lock !== null);
+        return lock === null ? Promise.resolve() : new Promise<void>(() => undefined);
+      });
+    });
+    if (!held) throw new OutboxInUseError(name);
+  }
+  const db = await openDB<OutboxSchema>(name, 2, {
+    upgrade(database, oldVersion) {
+      if (oldVersion < 1) {
+        database.createObjectStore("commands", { keyPath: "seq" });
+        database.createObjectStore("meta");
+        database.createObjectStore("confirmed");
+      }
+      if (oldVersion < 2) database.createObjectStore("rejections", { keyPath: "seq" });
+    },
+  });
+  return new IndexedDbOutboxStore(db);
+}
+
+class IndexedDbOutboxStore implements OutboxStore {
+  readonly #db: IDBPDatabase<OutboxSchema>;
+
+  constructor(db: IDBPDatabase<OutboxSchema>) {
+    this.#db = db;
+  }
+
+  async load(): Promise<OutboxContents> {
+    const tx = this.#db.transaction(["commands", "meta", "confirmed", "rejections"]);
+    const [commands, meta, keys, states, rejections] = await Promise.all([
+      tx.objectStore("commands").getAll(),
+      tx.objectStore("meta").get("session"),
+      tx.objectStore("confirmed").getAllKeys(),
+      tx.objectStore("confirmed").getAll(),
+      tx.objectStore("rejections").getAll(),
+    ]);
+    const confirmed: Record<string, ConfirmedState> = {};
+    keys.forEach((key, i) => {
+      const state = states[i];
+      if (state !== undefined) Object.defineProperty(confirmed, key, { value: state, enumerable: true });
+    });
+    return { session: meta?.session ?? null, nextSeq: meta?.nextSeq ?? 1, commands, confirmed, rejections };
+  }
+
+  async add(command: QueuedCommand, session: string, nextSeq: number): Promise<void> {
+    // One transaction: the number and the command are durable together, or neither is.
+    const tx = this.#db.transaction(["commands", "meta"], "readwrite");
+    await Promise.all([tx.objectStore("commands").put(command), tx.objectStore("meta").put({ session, nextSeq }, "session"), tx.done]);
+  }
+
+  async remove(seq: number, rejection?: RejectedCommand): Promise<void> {
+    const tx = this.#db.transaction(["commands", "rejections"], "readwrite");
+    await Promise.all([tx.objectStore("commands").delete(seq), rejection ? tx.objectStore("rejections").put(rejection) : undefined, tx.done]);
+  }
+
+  async dismiss(seq: number): Promise<void> {
+    await this.#db.delete("rejections", seq);
+  }
+
+  async saveConfirmed(key: string, confirmed: ConfirmedState): Promise<void> {
+    await this.#db.put("confirmed", confirmed, key);
+  }
+}
