@@ -1,11 +1,12 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 
-// Three projects. `example-todo`: examples/todo/test/ inside workerd against the example app's
+// Four projects. `example-todo`: examples/todo/test/ inside workerd against the example app's
 // own Worker (examples/todo/wrangler.toml). `workers`: every suite under test/ runs inside workerd with the real bindings
 // declared in wrangler.toml (SQLite Durable Objects, D1, Queues with their consumers); only
 // secrets and bounds are set here. `browser`: test/browser/ runs in Node, starts `wrangler dev`
-// itself and drives Debian's Chromium through playwright-core.
+// itself and drives Debian's Chromium through playwright-core. `simulation`: test/simulation/
+// runs the deterministic simulation and the pure machines' specifications in Node.
 export default defineConfig({
   test: {
     // The runtime's own structured info/warn lines would drown the report; errors still show.
@@ -52,7 +53,7 @@ export default defineConfig({
         test: {
           name: "workers",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/browser/**"],
+          exclude: ["test/browser/**", "test/simulation/**"],
           setupFiles: ["./test/support/apply-migrations.ts"],
           testTimeout: 30_000,
           hookTimeout: 30_000,
@@ -81,6 +82,15 @@ export default defineConfig({
           setupFiles: ["./test/support/apply-migrations.ts"],
           testTimeout: 30_000,
           hookTimeout: 30_000,
+        },
+      },
+      {
+        // The deterministic simulation (src/simulation/): pure TypeScript in Node, no workerd.
+        test: {
+          name: "simulation",
+          include: ["test/simulation/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 180_000,
         },
       },
       {

@@ -46,7 +46,7 @@ export const DEFAULT_FAULTS: FaultRates = {
   d1FailAfter: 0.01,
   rpcFailBefore: 0.01,
   rpcTimeoutAfter: 0.01,
-  rpcStall: 0.002,
+  rpcStall: 0.004,
   outboundFailBefore: 0.03,
   outboundTimeoutAfter: 0.03,
   decline: 0.05,

@@ -5,6 +5,7 @@
 // docs/reliability.md records.
 import { defineEntity, reject } from "../core/model/entity.js";
 import { inventory, type InventoryState } from "../domain/inventory.js";
+import { orders, type OrderState } from "../domain/orders.js";
 import type { ReferenceMutations } from "./apps/reference.js";
 import { runCampaign, type CampaignResult } from "./campaign.js";
 import type { Mutations } from "./world.js";
@@ -45,6 +46,15 @@ export const prototypeLookupInventory = defineEntity({
   },
 });
 
+/** The orders entity as it was before F2's fix: a confirmed order still accepts a cancel. */
+export const cancelAfterConfirmOrders = defineEntity({
+  ...orders.definition,
+  decide(state: OrderState, command) {
+    if (command.type === "cancel" && state.status === "confirmed") return [{ type: "OrderCancelled", data: command.data }];
+    return orders.definition.decide(state, command);
+  },
+});
+
 export interface Mutant {
   readonly id: string;
   readonly finding: string;
@@ -53,7 +63,7 @@ export interface Mutant {
 
 export const MUTANTS: readonly Mutant[] = [
   { id: "F1", finding: "the settle route charges under its own key, beside the saga's", mutations: { settleChargesUnderOwnKey: true } },
-  { id: "F2", finding: "no pivot: the saga compensates after the order is confirmed", mutations: { noPivot: true } },
+  { id: "F2", finding: "no pivot, and a confirmed order accepts a cancel: the saga compensates after confirming", mutations: { noPivot: true, ordersOverride: cancelAfterConfirmOrders } },
   { id: "F3", finding: "a repeated rebuild switch clears the generation it activated", mutations: { rebuildSwitchReadsActive: true } },
   { id: "F5", finding: "facts recovered by gap repair do not reach the sagas", mutations: { sagasSkipGapRepair: true } },
   { id: "T09", finding: "ids named like Object.prototype members corrupt inventory state", mutations: { prototypeLookups: true, inventoryOverride: prototypeLookupInventory } },

@@ -75,6 +75,7 @@ export const WORLD_LIMITS = {
   rpcLatencyMs: 2,
   d1LatencyMs: 3,
   stallMs: 45_000,
+  sagaCommandTimeoutMs: 10_000,
   sagaPolicy: { retry: { maxAttempts: 6, maxCompensationAttempts: 12, baseMs: 50, maxMs: 2_000 } } satisfies SagaRuntimePolicy,
 } as const;
 
@@ -791,7 +792,8 @@ export class SimSaga extends SimObject {
     const type = world.entityType(action.entityType);
     const parsed = type.parseCommand(action.command, action.data);
     if (!parsed?.ok) return { kind: "rejected", reason: `invalid ${action.entityType}.${action.command}` };
-    const outcome = await world.rpcCommand({
+    // The saga host bounds an entity command by a timeout (COMMAND_TIMEOUT_MS); the command may still run later.
+    const outcome = await Promise.race([world.clock.sleep(WORLD_LIMITS.sagaCommandTimeoutMs).then(() => "failed" as const), world.rpcCommand({
       tenant: this.tenant,
       entityType: action.entityType,
       entityId: action.entityId,
@@ -804,7 +806,7 @@ export class SimSaga extends SimObject {
       correlationId: this.id,
       causationId: this.state.causation,
       traceparent: null,
-    });
+    })]);
     if (outcome === "failed") return { kind: "failed", error: "the entity did not answer" };
     if (outcome.ok) {
       const last = outcome.result.events[outcome.result.events.length - 1];

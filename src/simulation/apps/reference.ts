@@ -76,8 +76,10 @@ export interface ReferenceMutations {
   readonly noPivot?: boolean;
   /** FINDINGS T09: inventory looks reservations up on plain objects (`record[orderId]`). */
   readonly prototypeLookups?: boolean;
-  /** The entity types to use instead of the real ones (the T09 mutant's inventory). */
+  /** The inventory entity to use instead of the real one (the T09 mutant's). */
   readonly inventoryOverride?: EntityType;
+  /** The orders entity to use instead of the real one (the F2 mutant's). */
+  readonly ordersOverride?: EntityType;
 }
 
 async function command(world: World, tenant: string, entityType: string, entityId: string, name: string, data: Record<string, unknown>, key: string | null) {
@@ -226,7 +228,7 @@ function workload(tenants: readonly string[]): Workload {
         return prng.chance(0.5) ? cmd(tenant, "inventory", sku, "restock", { quantity: -1 }) : cmd(tenant, "orders", "o-1", "create", { customerId: "c1", items: [] });
       }
       if (r < 0.765) return { kind: "operator-retry", tenant };
-      if (r < 0.768) return { kind: "rebuild", tenant, projection: prng.pick(["orders", "inventory"]) };
+      if (r < 0.775) return { kind: "rebuild", tenant, projection: prng.pick(["orders", "inventory"]) };
       return { kind: "wait", ms: prng.int(20) };
     },
   };
@@ -288,7 +290,7 @@ export function referenceApp(mutations: ReferenceMutations = {}): SimApp {
     : (orderFulfillment as SagaDefinition<unknown>);
   return {
     name: "reference",
-    entities: [orders, mutations.inventoryOverride ?? inventory, payments],
+    entities: [mutations.ordersOverride ?? orders, mutations.inventoryOverride ?? inventory, payments],
     sagas: [saga],
     projections: projections.map((p) => ({ name: p.name, follows: p.follows })),
     services: { "payment-gateway": gatewayService(gateway) },
