@@ -33,6 +33,8 @@ export type Operation =
     }
   | { readonly kind: "app"; readonly tenant: string; readonly name: string; readonly args: Readonly<Record<string, string>> }
   | { readonly kind: "rebuild"; readonly tenant: string; readonly projection: string }
+  /** A live subscription (SSE) to an entity's events after `after`, open until the run ends. */
+  | { readonly kind: "subscribe"; readonly tenant: string; readonly entityType: string; readonly entityId: string; readonly after: number }
   | { readonly kind: "operator-retry"; readonly tenant: string }
   | { readonly kind: "wait"; readonly ms: number };
 

@@ -129,6 +129,9 @@ async function perform(world: World, op: Operation): Promise<void> {
     case "rebuild":
       world.startRebuild(op.projection, op.tenant);
       return;
+    case "subscribe":
+      world.subscribe(op.tenant, { tenant: op.tenant, entityType: op.entityType, entityId: op.entityId }, op.after);
+      return;
     case "operator-retry":
       for (const saga of world.sagas.values()) if (saga.tenant === op.tenant && saga.state.status === "attention") saga.operatorRetry();
       return;

@@ -39,6 +39,8 @@ import {
   type RelayCursors,
   type RelayMemory,
 } from "../core/outbox/relay.js";
+import { afterBacklogPage, livePush } from "../core/live/subscription.js";
+import { afterSwitch, chooseGenerations, clearedByCleanup, switchAllowed } from "../core/projection/rebuild-rules.js";
 import { queueMessageBytes, toCloudEvent } from "../core/protocol/cloud-event.js";
 import type { CommandEnvelope, CommandOutcome, EntityAddress } from "../core/protocol/entity-protocol.js";
 import { decodeHlc, HLC_ZERO } from "../core/protocol/hlc.js";
@@ -145,6 +147,44 @@ abstract class SimObject {
   }
 }
 
+/**
+ * A live subscriber (an SSE client): the entity object holds its connection and cursor in memory,
+ * so an eviction ends the connection, and the client reconnects after the last seq it received
+ * (Last-Event-ID). `seen` is the client's side: every event must arrive as `seen + 1`.
+ */
+export class SimSubscriber {
+  readonly tenant: string;
+  readonly entity: SimEntity;
+  seen: number;
+  cursor: number;
+  live = false;
+  connected = false;
+  readonly #world: World;
+
+  constructor(world: World, tenant: string, entity: SimEntity, after: number) {
+    this.#world = world;
+    this.tenant = tenant;
+    this.entity = entity;
+    this.seen = after;
+    this.cursor = after;
+  }
+
+  receive(events: readonly RecordedEvent[]): void {
+    for (const e of events) {
+      if (e.seq !== this.seen + 1) this.#world.anomaly(`subscriber of ${this.entity.address.entityId} after ${this.seen} was sent ${e.seq}`);
+      if (e.meta.tenant !== this.tenant) this.#world.anomaly(`a subscriber of tenant ${this.tenant} was sent tenant ${e.meta.tenant}'s event`);
+      this.seen = Math.max(this.seen, e.seq);
+    }
+  }
+
+  /** The connection ended: the client reconnects a moment later after the last seq it has. */
+  dropped(): void {
+    this.connected = false;
+    this.live = false;
+    this.#world.clock.at(200 + this.#world.faults.int(800), () => this.entity.subscribe(this));
+  }
+}
+
 /** An entity object: its log, outbox, relay cursors and idempotency records (durable), and its memory image and relay memory (not). */
 export class SimEntity extends SimObject {
   readonly address: EntityAddress;
@@ -158,6 +198,46 @@ export class SimEntity extends SimObject {
   #armedAt: number | null = null;
   #flushing: Promise<void> | null = null;
   readonly #sizes = new Map<number, number>();
+  readonly #subscribers = new Set<SimSubscriber>();
+
+  get subscribers(): ReadonlySet<SimSubscriber> {
+    return this.#subscribers;
+  }
+
+  /** Opens (or reopens) a live subscription from the subscriber's last seq: the backlog page by page, then live. */
+  subscribe(sub: SimSubscriber): void {
+    sub.connected = true;
+    sub.live = false;
+    sub.cursor = sub.seen;
+    this.#subscribers.add(sub);
+    void this.#catchUp(sub).catch(ignoreEviction);
+  }
+
+  async #catchUp(sub: SimSubscriber): Promise<void> {
+    while (sub.connected && !sub.live) {
+      await this.boundary(1);
+      // Read, send and (at the head) turn live in one synchronous step: nothing falls between.
+      const page = this.log.slice(sub.cursor, sub.cursor + 50);
+      sub.receive(page);
+      const next = afterBacklogPage(sub.cursor, page, this.log.length);
+      sub.cursor = next.cursor;
+      sub.live = next.live;
+    }
+  }
+
+  #publish(events: readonly RecordedEvent[]): void {
+    for (const sub of this.#subscribers) {
+      if (!sub.live) continue;
+      const push = livePush(sub.cursor, events);
+      if (push.kind === "push") {
+        sub.receive(events.slice(push.from));
+        sub.cursor = push.cursor;
+      } else if (push.kind === "catch-up") {
+        sub.live = false;
+        void this.#catchUp(sub).catch(ignoreEviction);
+      }
+    }
+  }
 
   constructor(world: World, address: EntityAddress, type: EntityType) {
     super(world);
@@ -166,6 +246,9 @@ export class SimEntity extends SimObject {
   }
 
   protected onEvict(): void {
+    const subscribers = [...this.#subscribers];
+    this.#subscribers.clear();
+    for (const sub of subscribers) sub.dropped();
     this.#image = null;
     this.#memory = RELAY_MEMORY_AT_WAKE;
     this.#armedAt = null;
@@ -208,6 +291,7 @@ export class SimEntity extends SimObject {
     for (const e of step.recorded) this.outbox.add(e.seq);
     if (keyed) this.idempotency.set(envelope.idempotencyKey, { fingerprint: envelope.fingerprint, result: step.result });
     this.#image = step.image;
+    this.#publish(step.recorded);
     if (step.recorded.length > 0) {
       this.#arm(now + RELAY_POLICY.safetyNetMs);
       if (sendOnCommit(this.#memory, this.#flushing !== null)) void this.#startFlush().catch(ignoreEviction);
@@ -829,9 +913,10 @@ interface RebuildJob {
 
 /**
  * A projection rebuilder (one object per projection and tenant), stepping as
- * cloud/projections/projection-rebuilder.ts does: claim, prepare (record the previous generation,
- * mark the next as building, list the entities), replay logs into the new generation under the
- * same checkpoint guards as the consumer, re-scan, switch conditionally, clear the others.
+ * cloud/projections/projection-rebuilder.ts does, with the same decisions
+ * (src/core/projection/rebuild-rules.ts): claim, prepare (record the previous generation, mark
+ * the next as building, list the entities), replay logs into the new generation under the same
+ * checkpoint guards as the consumer, re-scan, switch conditionally, clear the others.
  */
 export class SimRebuilder extends SimObject {
   readonly projection: string;
@@ -887,10 +972,15 @@ export class SimRebuilder extends SimObject {
 
   async #prepare(job: RebuildJob): Promise<void> {
     const world = this.world;
-    const current = world.d1.generations.get(this.#gensKey()) ?? NO_GENERATIONS;
     if (job.generation === 0) {
-      job.generation = Math.max(current.active, current.building ?? 0) + 1;
-      job.previous = current.active;
+      let written: number | null = null;
+      for (const k of world.d1.checkpoints.keys()) {
+        const [p, g, t] = k.split("|");
+        if (p === this.projection && t === this.tenant) written = Math.max(written ?? 0, Number(g));
+      }
+      const chosen = chooseGenerations(world.d1.generations.get(this.#gensKey()) ?? null, written);
+      job.generation = chosen.generation;
+      job.previous = chosen.previous;
     }
     const { generation, previous } = job;
     const key = this.#gensKey();
@@ -947,26 +1037,30 @@ export class SimRebuilder extends SimObject {
       this.job = null;
       return;
     }
-    const { previous, generation } = job;
+    const { generation } = job;
     await world.d1Batch([
       (tx) => {
-        const now = tx.db.generations.get(key) ?? NO_GENERATIONS;
-        if (now.active === previous && now.building === generation) tx.set("generations", key, { active: generation, building: null });
+        const anyBehind = this.#known().some((k) => k.seq > (tx.db.checkpoints.get(rowKey(this.projection, generation, k.key)) ?? 0));
+        if (switchAllowed(job, tx.db.generations.get(key) ?? null, anyBehind)) tx.set("generations", key, { active: generation, building: null });
       },
     ]);
     await this.boundary(0);
-    const now = world.d1.generations.get(key) ?? NO_GENERATIONS;
-    if (now.active === previous && now.building === generation) return;
-    job.phase = "clearing";
+    const next = afterSwitch(job, world.d1.generations.get(key) ?? null);
+    if (next === "rescan") return;
+    if (next === "clear") {
+      job.phase = "clearing";
+      return;
+    }
+    world.anomaly(`rebuild of ${this.projection} for ${this.tenant} abandoned: generations changed under it`);
+    this.job = null;
   }
 
   /** Clears every generation of this projection and tenant but the job's own, then ends the job. */
   async #clear(job: RebuildJob): Promise<void> {
     const { projection, tenant } = this;
-    const keep = job.generation;
     const others = (k: string): boolean => {
       const [p, g, t] = k.split("|");
-      return p === projection && t === tenant && Number(g) !== keep;
+      return p === projection && t === tenant && clearedByCleanup(job, Number(g));
     };
     await this.world.d1Batch([
       (tx) => {
@@ -1001,6 +1095,7 @@ export class World {
   readonly entities = new Map<string, SimEntity>();
   readonly sagas = new Map<string, SimSaga>();
   readonly rebuilders = new Map<string, SimRebuilder>();
+  readonly subscribers: SimSubscriber[] = [];
   readonly anomalies: string[] = [];
   readonly stats: WorldStats = { commands: 0, accepted: 0, probes: 0, queueDeadLetters: 0, rebuilds: 0 };
   /** Every event id an accepted command was answered with, and where it must be in the log. */
@@ -1144,6 +1239,14 @@ export class World {
     );
   }
 
+  /** A client of `tenant` subscribes to an entity's events after `after`. */
+  subscribe(tenant: string, address: EntityAddress, after: number): void {
+    const entity = this.entity(address);
+    const sub = new SimSubscriber(this, tenant, entity, after);
+    this.subscribers.push(sub);
+    entity.subscribe(sub);
+  }
+
   /** Starts a rebuild of `projection` for `tenant`; false when one is already running (409). */
   startRebuild(projection: string, tenant: string): boolean {
     const key = generationsKey(projection, tenant);
@@ -1171,6 +1274,7 @@ export class World {
       if (status === "running" || status === "compensating") return false;
     }
     for (const r of this.rebuilders.values()) if (r.job) return false;
+    for (const sub of this.subscribers) if (!sub.live || sub.seen < sub.entity.log.length) return false;
     return true;
   }
 
@@ -1214,6 +1318,9 @@ export class World {
       if (Number(generation) !== gens.active && Number(generation) !== gens.building) continue;
       if (!this.entities.get(entityKey(tenant ?? "", type ?? "", id.join("|")))?.log.length) this.anomaly(`view ${projection}: orphan row ${key}`);
       if (row.tenant !== tenant) this.anomaly(`view ${projection}: row ${key} holds tenant ${row.tenant}'s data`);
+    }
+    for (const sub of this.subscribers) {
+      if (sub.seen !== sub.entity.log.length) this.anomaly(`a subscriber of ${sub.entity.address.entityId} has ${sub.seen} of ${sub.entity.log.length} events once quiet`);
     }
     for (const s of this.sagas.values()) {
       if (s.log.length === 0) continue;

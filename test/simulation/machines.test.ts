@@ -7,6 +7,8 @@ import { onFailure, planSagas, planTarget, repairComplete, type EntityFacts } fr
 import type { RecordedEvent } from "../../src/core/model/envelope.js";
 import { acknowledge, batchAccepted, batchLength, onSendRefused, probeDue, RELAY_CURSORS_AT_START, RELAY_POLICY } from "../../src/core/outbox/relay.js";
 import { HLC_ZERO } from "../../src/core/protocol/hlc.js";
+import { afterBacklogPage, livePush } from "../../src/core/live/subscription.js";
+import { afterSwitch, chooseGenerations, clearedByCleanup, switchAllowed } from "../../src/core/projection/rebuild-rules.js";
 import { inventory } from "../../src/domain/inventory.js";
 
 const fact = (seq: number, type = "Restocked"): RecordedEvent => ({
@@ -153,5 +155,47 @@ describe("entity command step", () => {
   it("refuses with 422 what the entity's rules reject, recording nothing", () => {
     const step = commandStep(input({ envelope: { ...input().envelope, command: "ship", data: { orderId: "toString" } } }));
     expect(step.kind === "refused" && step.problem.status).toBe(422);
+  });
+});
+
+describe("projection rebuild rules", () => {
+  const job = { generation: 3, previous: 1 };
+
+  it("fills a generation above every one in use or with checkpoints left, recording the active one as previous", () => {
+    expect(chooseGenerations({ active: 1, building: null }, 2)).toEqual({ generation: 3, previous: 1 });
+    expect(chooseGenerations(null, null)).toEqual({ generation: 1, previous: 0 });
+  });
+
+  it("switches only while the active generation is still the previous one, its own is building, and none is behind", () => {
+    expect(switchAllowed(job, { active: 1, building: 3 }, false)).toBe(true);
+    expect(switchAllowed(job, { active: 1, building: 3 }, true)).toBe(false);
+    expect(switchAllowed(job, { active: 3, building: null }, false)).toBe(false);
+  });
+
+  it("goes on to the cleanup when its switch already ran, so a repeated finish never treats its own generation as old (F3)", () => {
+    expect(afterSwitch(job, { active: 3, building: null })).toBe("clear");
+    expect(clearedByCleanup(job, 3)).toBe(false);
+    expect(clearedByCleanup(job, 1)).toBe(true);
+  });
+
+  it("re-scans when the switch was held off, and abandons when someone else moved the generations", () => {
+    expect(afterSwitch(job, { active: 1, building: 3 })).toBe("rescan");
+    expect(afterSwitch(job, { active: 2, building: null })).toBe("abandon");
+  });
+});
+
+describe("live subscription", () => {
+  it("pushes recorded events that continue the cursor, skipping those it already has", () => {
+    expect(livePush(2, [fact(2), fact(3), fact(4)])).toEqual({ kind: "push", from: 1, cursor: 4 });
+    expect(livePush(4, [fact(3), fact(4)])).toEqual({ kind: "none" });
+  });
+
+  it("sends a subscriber whose cursor the events do not continue back to the log", () => {
+    expect(livePush(2, [fact(4)])).toEqual({ kind: "catch-up" });
+  });
+
+  it("turns live with the backlog page that reaches the head", () => {
+    expect(afterBacklogPage(0, [fact(1), fact(2)], 2)).toEqual({ cursor: 2, live: true });
+    expect(afterBacklogPage(0, [fact(1), fact(2)], 5)).toEqual({ cursor: 2, live: false });
   });
 });

@@ -229,6 +229,12 @@ function workload(tenants: readonly string[]): Workload {
       }
       if (r < 0.765) return { kind: "operator-retry", tenant };
       if (r < 0.775) return { kind: "rebuild", tenant, projection: prng.pick(["orders", "inventory"]) };
+      if (r < 0.78) {
+        const id = someOrder();
+        return prng.chance(0.5) || id === undefined
+          ? { kind: "subscribe", tenant, entityType: "inventory", entityId: sku, after: prng.int(3) }
+          : { kind: "subscribe", tenant, entityType: "orders", entityId: id, after: 0 };
+      }
       return { kind: "wait", ms: prng.int(20) };
     },
   };

@@ -24,6 +24,7 @@ function workload(tenants: readonly string[]): Workload {
       if (r < 0.8) return { ...base, command: "complete", data: { itemId: prng.pick(ITEM_IDS) } };
       if (r < 0.95) return { ...base, command: "close", data: {}, ...(prng.chance(0.3) ? { idempotencyKey: `close-${list}`, repeats: 1 } : {}) };
       if (r < 0.96) return { kind: "rebuild", tenant, projection: "todo-lists" };
+      if (r < 0.97) return { kind: "subscribe", tenant, entityType: "todo-lists", entityId: list, after: 0 };
       return { kind: "wait", ms: prng.int(20) };
     },
   };
