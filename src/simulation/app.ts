@@ -30,11 +30,16 @@ export type Operation =
       /** Send the same request this many extra times (a client retrying). */
       readonly repeats?: number;
       readonly correlationId?: string;
+      /** The API key the client sends (admission decides by it); none for callers inside the platform. */
+      readonly key?: string;
     }
   | { readonly kind: "app"; readonly tenant: string; readonly name: string; readonly args: Readonly<Record<string, string>> }
   | { readonly kind: "rebuild"; readonly tenant: string; readonly projection: string }
   /** A live subscription (SSE) to an entity's events after `after`, open until the run ends. */
-  | { readonly kind: "subscribe"; readonly tenant: string; readonly entityType: string; readonly entityId: string; readonly after: number }
+  | { readonly kind: "subscribe"; readonly tenant: string; readonly key: string; readonly entityType: string; readonly entityId: string; readonly after: number }
+  /** The operator suspends or resumes a tenant, or revokes one of its keys. */
+  | { readonly kind: "suspend"; readonly tenant: string; readonly suspended: boolean }
+  | { readonly kind: "revoke"; readonly tenant: string; readonly key: string }
   | { readonly kind: "operator-retry"; readonly tenant: string }
   | { readonly kind: "wait"; readonly ms: number };
 

@@ -130,7 +130,13 @@ async function perform(world: World, op: Operation): Promise<void> {
       world.startRebuild(op.projection, op.tenant);
       return;
     case "subscribe":
-      world.subscribe(op.tenant, { tenant: op.tenant, entityType: op.entityType, entityId: op.entityId }, op.after);
+      await world.subscribe(op.tenant, op.key, { tenant: op.tenant, entityType: op.entityType, entityId: op.entityId }, op.after);
+      return;
+    case "suspend":
+      world.admission.setSuspended(op.tenant, op.suspended);
+      return;
+    case "revoke":
+      world.admission.revoke(op.tenant, op.key);
       return;
     case "operator-retry":
       for (const saga of world.sagas.values()) if (saga.tenant === op.tenant && saga.state.status === "attention") saga.operatorRetry();
@@ -142,6 +148,7 @@ async function perform(world: World, op: Operation): Promise<void> {
       const type = world.entityType(op.entityType);
       const parsed = type.isPublicCommand(op.command) ? type.parseCommand(op.command, op.data) : undefined;
       if (!parsed?.ok) return; // 400/404 at the boundary: nothing reaches the entity
+      if (op.key !== undefined && !(await world.admission.admit(op.tenant, op.key))) return; // 401/403/503
       const key = op.idempotencyKey ?? null;
       let first: readonly string[] | null = null;
       for (let i = 0; i <= (op.repeats ?? 0); i++) {

@@ -47,6 +47,7 @@ import { decodeHlc, HLC_ZERO } from "../core/protocol/hlc.js";
 import { backoffDelay } from "../core/resilience/backoff.js";
 import { ownValue } from "../core/model/own-keys.js";
 import type { SimApp } from "./app.js";
+import { ADMISSION_LIMITS, SimAdmission } from "./admission.js";
 import { D1Model, entityKey, generationsKey, NO_GENERATIONS, rowKey, type Generations, type SimStatement } from "./d1-model.js";
 import type { Faults } from "./faults.js";
 import type { Prng } from "./prng.js";
@@ -154,19 +155,45 @@ abstract class SimObject {
  */
 export class SimSubscriber {
   readonly tenant: string;
+  readonly keyId: string;
   readonly entity: SimEntity;
   seen: number;
   cursor: number;
   live = false;
   connected = false;
+  /** Ended for good: its key or tenant lost its standing (the client gets 401/403 on reconnect). */
+  ended = false;
   readonly #world: World;
 
-  constructor(world: World, tenant: string, entity: SimEntity, after: number) {
+  constructor(world: World, tenant: string, keyId: string, entity: SimEntity, after: number) {
     this.#world = world;
     this.tenant = tenant;
+    this.keyId = keyId;
     this.entity = entity;
     this.seen = after;
     this.cursor = after;
+  }
+
+  /** Connects through the tenant API (admission first), then opens the stream on the entity. */
+  async connect(): Promise<void> {
+    if (!(await this.#world.admission.admit(this.tenant, this.keyId))) {
+      // Refused: a failed read is retried, a lost standing ends the subscription.
+      if (this.#world.admission.standing(this.tenant, this.keyId)) this.#world.clock.at(1_000, () => void this.connect());
+      else this.ended = true;
+      return;
+    }
+    this.entity.subscribe(this);
+    this.#revalidate();
+  }
+
+  /** The stream re-checks its key and tenant with the gate every LIVE_REVALIDATE_MS and ends when they lapse. */
+  #revalidate(): void {
+    this.#world.clock.at(ADMISSION_LIMITS.liveRevalidateMs, () => {
+      if (!this.connected || this.ended) return;
+      if (this.#world.admission.standing(this.tenant, this.keyId)) return this.#revalidate();
+      this.ended = true;
+      this.entity.unsubscribe(this);
+    });
   }
 
   receive(events: readonly RecordedEvent[]): void {
@@ -174,6 +201,7 @@ export class SimSubscriber {
       if (e.seq !== this.seen + 1) this.#world.anomaly(`subscriber of ${this.entity.address.entityId} after ${this.seen} was sent ${e.seq}`);
       if (e.meta.tenant !== this.tenant) this.#world.anomaly(`a subscriber of tenant ${this.tenant} was sent tenant ${e.meta.tenant}'s event`);
       this.seen = Math.max(this.seen, e.seq);
+      this.#world.admission.checkLive(this.tenant, this.keyId);
     }
   }
 
@@ -181,7 +209,7 @@ export class SimSubscriber {
   dropped(): void {
     this.connected = false;
     this.live = false;
-    this.#world.clock.at(200 + this.#world.faults.int(800), () => this.entity.subscribe(this));
+    this.#world.clock.at(200 + this.#world.faults.int(800), () => void this.connect());
   }
 }
 
@@ -211,6 +239,13 @@ export class SimEntity extends SimObject {
     sub.cursor = sub.seen;
     this.#subscribers.add(sub);
     void this.#catchUp(sub).catch(ignoreEviction);
+  }
+
+  /** Ends a subscription (its standing lapsed). */
+  unsubscribe(sub: SimSubscriber): void {
+    sub.connected = false;
+    sub.live = false;
+    this.#subscribers.delete(sub);
   }
 
   async #catchUp(sub: SimSubscriber): Promise<void> {
@@ -1092,6 +1127,7 @@ export class World {
   readonly d1 = new D1Model();
   readonly queue: SimQueue;
   readonly consumer: SimConsumer;
+  readonly admission: SimAdmission;
   readonly entities = new Map<string, SimEntity>();
   readonly sagas = new Map<string, SimSaga>();
   readonly rebuilders = new Map<string, SimRebuilder>();
@@ -1111,6 +1147,7 @@ export class World {
     this.mutations = mutations;
     this.queue = new SimQueue(this);
     this.consumer = new SimConsumer(this);
+    this.admission = new SimAdmission(this);
     this.#types = new Map(app.entities.map((e) => [e.type, e]));
   }
 
@@ -1239,12 +1276,11 @@ export class World {
     );
   }
 
-  /** A client of `tenant` subscribes to an entity's events after `after`. */
-  subscribe(tenant: string, address: EntityAddress, after: number): void {
-    const entity = this.entity(address);
-    const sub = new SimSubscriber(this, tenant, entity, after);
+  /** A client of `tenant` subscribes under `keyId` to an entity's events after `after`. */
+  async subscribe(tenant: string, keyId: string, address: EntityAddress, after: number): Promise<void> {
+    const sub = new SimSubscriber(this, tenant, keyId, this.entity(address), after);
     this.subscribers.push(sub);
-    entity.subscribe(sub);
+    await sub.connect();
   }
 
   /** Starts a rebuild of `projection` for `tenant`; false when one is already running (409). */
@@ -1274,7 +1310,7 @@ export class World {
       if (status === "running" || status === "compensating") return false;
     }
     for (const r of this.rebuilders.values()) if (r.job) return false;
-    for (const sub of this.subscribers) if (!sub.live || sub.seen < sub.entity.log.length) return false;
+    for (const sub of this.subscribers) if (!sub.ended && (!sub.live || sub.seen < sub.entity.log.length)) return false;
     return true;
   }
 
@@ -1320,7 +1356,7 @@ export class World {
       if (row.tenant !== tenant) this.anomaly(`view ${projection}: row ${key} holds tenant ${row.tenant}'s data`);
     }
     for (const sub of this.subscribers) {
-      if (sub.seen !== sub.entity.log.length) this.anomaly(`a subscriber of ${sub.entity.address.entityId} has ${sub.seen} of ${sub.entity.log.length} events once quiet`);
+      if (!sub.ended && sub.seen !== sub.entity.log.length) this.anomaly(`a subscriber of ${sub.entity.address.entityId} has ${sub.seen} of ${sub.entity.log.length} events once quiet`);
     }
     for (const s of this.sagas.values()) {
       if (s.log.length === 0) continue;

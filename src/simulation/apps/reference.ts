@@ -14,6 +14,7 @@ import { projections } from "../../domain/projections/index.js";
 import type { Operation, SimApp, SimService, Workload } from "../app.js";
 import type { Prng } from "../prng.js";
 import type { World } from "../world.js";
+import { KEY_IDS } from "../admission.js";
 
 /** SKUs, some named like Object.prototype members (FINDINGS T09). */
 const SKUS = ["s1", "s2", "s3", "__proto__", "constructor", "toString"] as const;
@@ -179,8 +180,10 @@ function workload(tenants: readonly string[]): Workload {
     entityId,
     command: name,
     data,
+    key: KEY_IDS[keyDraws++ % KEY_IDS.length] ?? "k1",
     ...extra,
   });
+  let keyDraws = 0;
   return {
     next(prng: Prng): Operation {
       const tenant = prng.pick(tenants);
@@ -231,10 +234,15 @@ function workload(tenants: readonly string[]): Workload {
       if (r < 0.775) return { kind: "rebuild", tenant, projection: prng.pick(["orders", "inventory"]) };
       if (r < 0.78) {
         const id = someOrder();
+        const key = prng.pick(KEY_IDS);
         return prng.chance(0.5) || id === undefined
-          ? { kind: "subscribe", tenant, entityType: "inventory", entityId: sku, after: prng.int(3) }
-          : { kind: "subscribe", tenant, entityType: "orders", entityId: id, after: 0 };
+          ? { kind: "subscribe", tenant, key, entityType: "inventory", entityId: sku, after: prng.int(3) }
+          : { kind: "subscribe", tenant, key, entityType: "orders", entityId: id, after: 0 };
       }
+      // Operators: suspend a tenant for a while, resume it, revoke a key for good.
+      if (r < 0.7815) return { kind: "suspend", tenant, suspended: true };
+      if (r < 0.7845) return { kind: "suspend", tenant, suspended: false };
+      if (r < 0.7848) return { kind: "revoke", tenant, key: prng.pick(KEY_IDS) };
       return { kind: "wait", ms: prng.int(20) };
     },
   };

@@ -9,6 +9,7 @@ import { todoListsProjection } from "../../../examples/todo/todo-lists-view.js";
 import type { Operation, SimApp, Workload } from "../app.js";
 import type { Prng } from "../prng.js";
 import type { World } from "../world.js";
+import { KEY_IDS } from "../admission.js";
 
 const LIST_IDS = ["l1", "l2", "l3", "__proto__", "constructor", "toString"] as const;
 const ITEM_IDS = ["i1", "i2", "valueOf", "hasOwnProperty", "__proto__"] as const;
@@ -19,12 +20,15 @@ function workload(tenants: readonly string[]): Workload {
       const tenant = prng.pick(tenants);
       const list = `${prng.pick(LIST_IDS)}${prng.chance(0.5) ? "" : `-${prng.int(50)}`}`;
       const r = prng.next();
-      const base = { kind: "command" as const, tenant, entityType: "todo-lists", entityId: list };
+      const key = prng.pick(KEY_IDS);
+      const base = { kind: "command" as const, tenant, key, entityType: "todo-lists", entityId: list };
       if (r < 0.45) return { ...base, command: "add", data: { itemId: prng.pick(ITEM_IDS), title: prng.chance(0.9) ? "do it" : "other" } };
       if (r < 0.8) return { ...base, command: "complete", data: { itemId: prng.pick(ITEM_IDS) } };
       if (r < 0.95) return { ...base, command: "close", data: {}, ...(prng.chance(0.3) ? { idempotencyKey: `close-${list}`, repeats: 1 } : {}) };
       if (r < 0.96) return { kind: "rebuild", tenant, projection: "todo-lists" };
-      if (r < 0.97) return { kind: "subscribe", tenant, entityType: "todo-lists", entityId: list, after: 0 };
+      if (r < 0.97) return { kind: "subscribe", tenant, key, entityType: "todo-lists", entityId: list, after: 0 };
+      if (r < 0.972) return { kind: "suspend", tenant, suspended: true };
+      if (r < 0.978) return { kind: "suspend", tenant, suspended: false };
       return { kind: "wait", ms: prng.int(20) };
     },
   };
