@@ -3,7 +3,7 @@
 // (src/core/security/tenant-admission.ts `freshness`), operators who suspend and resume tenants
 // and revoke keys (forgetting the tenant in the isolate that made the change), and the bound the
 // README promises: a change bites in every isolate within TENANT_ADMISSION_MAX_STALE_MS (plus a
-// D1 read), and an open live stream ends within LIVE_REVALIDATE_MS.
+// D1 read), and a live stream ends within TENANT_ADMISSION_MAX_STALE_MS + LIVE_REVALIDATE_MS.
 import { freshness, type CachedStanding, type KeyStanding } from "../core/security/tenant-admission.js";
 import type { World } from "./world.js";
 
@@ -100,10 +100,15 @@ export class SimAdmission {
     }
   }
 
-  /** A live stream sent an event: anomaly if its key or tenant has been blocked longer than the stream's bound. */
+  /**
+   * A live stream sent an event: anomaly if its key or tenant has been blocked longer than the
+   * stream's bound. A stream may be opened (or reopened after an eviction) through a copy up to
+   * `maxStaleMs` old, and lives until its first re-check: the bound is the sum of both (production
+   * adds the gate's own policy age, TENANT_POLICY_MAX_AGE_MS; the simulated gate reads D1).
+   */
   checkLive(tenant: string, keyId: string): void {
     const now = this.#world.clock.now;
-    const bound = ADMISSION_LIMITS.liveRevalidateMs + ADMISSION_LIMITS.slackMs;
+    const bound = ADMISSION_LIMITS.maxStaleMs + ADMISSION_LIMITS.liveRevalidateMs + ADMISSION_LIMITS.slackMs;
     for (const id of [tenant, `${tenant}|${keyId}`]) {
       for (const b of this.#blocked.get(id) ?? []) {
         if (b.from + bound <= now && now < b.to) this.#world.anomaly(`a live stream of ${tenant} (key ${keyId}) was sent an event ${now - b.from} ms after it was blocked`);

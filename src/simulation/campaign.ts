@@ -7,7 +7,7 @@ import { referenceApp, type ReferenceMutations } from "./apps/reference.js";
 import { todoApp } from "./apps/todo.js";
 import type { FaultRates } from "./faults.js";
 import { runSimulation, shrink, type RunResult } from "./run.js";
-import type { Mutations } from "./world.js";
+import type { Mutations } from "./config.js";
 import type { Operation } from "./app.js";
 
 export interface CampaignOptions {

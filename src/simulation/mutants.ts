@@ -8,7 +8,7 @@ import { inventory, type InventoryState } from "../domain/inventory.js";
 import { orders, type OrderState } from "../domain/orders.js";
 import type { ReferenceMutations } from "./apps/reference.js";
 import { runCampaign, type CampaignResult } from "./campaign.js";
-import type { Mutations } from "./world.js";
+import type { Mutations } from "./config.js";
 
 /** A plain-object lookup: answers Object.prototype members for `toString`, `constructor`… (the T09 bug). */
 function inherited<V>(record: Readonly<Record<string, V>>, key: string): V | undefined {

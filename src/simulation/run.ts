@@ -7,7 +7,8 @@ import type { Operation, SimApp } from "./app.js";
 import { DEFAULT_FAULTS, Faults, scaleFaults, type FaultRates } from "./faults.js";
 import { Prng } from "./prng.js";
 import { Scheduler } from "./scheduler.js";
-import { fingerprintOf, World, type Mutations } from "./world.js";
+import { fingerprintOf, type Mutations } from "./config.js";
+import { World } from "./world.js";
 
 /** 2026-01-01T00:00:00Z: the simulated clock's start (any fixed instant would do). */
 const EPOCH = 1_767_225_600_000;
