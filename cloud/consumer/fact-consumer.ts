@@ -3,7 +3,9 @@
 // what a checkpoint says is applied, repairs gaps by reading the missing range from the entity
 // itself, and isolates failures per entity: those retry with growing delay and, after the last
 // attempt, are recorded as dead letters with their error. Applied facts are acknowledged to their
-// entity, which bounds how far the edge runs ahead of the cloud tier.
+// entity, which bounds how far the edge runs ahead of the cloud tier. The per-entity rules (skip,
+// apply, repair, the sagas' checkpoint, retry or dead letter) are src/core/consumer/entity-plan.ts,
+// shared with the simulator; this file performs their effects with the bindings.
 import { describeFieldErrors, fieldErrors } from "../../src/core/model/entity.js";
 import { drizzle } from "drizzle-orm/d1";
 import { newestSeq, onFailure, planSagas, planTarget, repairComplete } from "../../src/core/consumer/entity-plan.js";

@@ -1,7 +1,8 @@
 // The entity host: one Durable Object per (tenant, entity type, entity id), the single writer of
 // that entity. It keeps the entity's state in memory (the memory image), decides commands
 // against it, and records the resulting events, outbox rows and idempotency record in one
-// synchronous storage transaction, so no two commands can decide on the same version.
+// synchronous storage transaction, so no two commands can decide on the same version. The
+// decision itself is src/core/entity/command-step.ts, shared with the simulator.
 import { DurableObject } from "cloudflare:workers";
 import { SQLSchemaMigrations } from "durable-utils/sql-migrations";
 import type { EntityRegistry, EntityType } from "../../src/core/model/entity.js";

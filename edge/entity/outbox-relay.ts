@@ -19,6 +19,9 @@
 // the queue cannot carry (over the message limit, or refused for size on its own) is parked, not
 // retried for ever ahead of every later fact: a small notice takes its place on the queue and the
 // consumer reads the fact itself from this entity.
+//
+// The rules (batch sizes, cursors, probes, size refusals, alarms) are src/core/outbox/relay.ts,
+// shared with the simulator; this class performs their effects with SQL storage and the queue.
 import {
   acknowledge,
   alarmAfterRun,
