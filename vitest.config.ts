@@ -6,11 +6,12 @@ import { buildDemo } from "./scripts/build-demo.js";
 // the test pool does not run [build], so the bundle is written here first.
 await buildDemo();
 
-// Three projects. `example-todo`: examples/todo/test/ inside workerd against the example app's
+// Five projects. `example-todo`: examples/todo/test/ inside workerd against the example app's
 // own Worker (examples/todo/wrangler.toml). `workers`: every suite under test/ runs inside workerd with the real bindings
 // declared in wrangler.toml (SQLite Durable Objects, D1, Queues with their consumers); only
 // secrets and bounds are set here. `browser`: test/browser/ runs in Node, starts `wrangler dev`
-// itself and drives Debian's Chromium through playwright-core.
+// itself and drives Debian's Chromium through playwright-core. `simulation`: test/simulation/
+// runs the deterministic simulation and the pure machines' specifications in Node.
 export default defineConfig({
   test: {
     // The runtime's own structured info/warn lines would drown the report; errors still show.
@@ -57,7 +58,7 @@ export default defineConfig({
         test: {
           name: "workers",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/browser/**", "test/client-node/**"],
+          exclude: ["test/browser/**", "test/client-node/**", "test/simulation/**"],
           setupFiles: ["./test/support/apply-migrations.ts"],
           testTimeout: 30_000,
           hookTimeout: 30_000,
@@ -94,6 +95,15 @@ export default defineConfig({
           name: "client-node",
           include: ["test/client-node/**/*.test.ts"],
           environment: "node",
+        },
+      },
+      {
+        // The deterministic simulation (src/simulation/): pure TypeScript in Node, no workerd.
+        test: {
+          name: "simulation",
+          include: ["test/simulation/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 180_000,
         },
       },
       {

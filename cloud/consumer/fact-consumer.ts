@@ -3,10 +3,12 @@
 // what a checkpoint says is applied, repairs gaps by reading the missing range from the entity
 // itself, and isolates failures per entity: those retry with growing delay and, after the last
 // attempt, are recorded as dead letters with their error. Applied facts are acknowledged to their
-// entity, which bounds how far the edge runs ahead of the cloud tier.
+// entity, which bounds how far the edge runs ahead of the cloud tier. The per-entity rules (skip,
+// apply, repair, the sagas' checkpoint, retry or dead letter) are src/core/consumer/entity-plan.ts,
+// shared with the simulator; this file performs their effects with the bindings.
 import { describeFieldErrors, fieldErrors } from "../../src/core/model/entity.js";
 import { drizzle } from "drizzle-orm/d1";
-import { backoffDelay } from "../../src/core/resilience/backoff.js";
+import { newestSeq, onFailure, planSagas, planTarget, repairComplete } from "../../src/core/consumer/entity-plan.js";
 import { cloudEventSchema, fromCloudEvent } from "../../src/core/protocol/cloud-event.js";
 import type { EntityAddress } from "../../src/core/protocol/entity-protocol.js";
 import type { RecordedEvent } from "../../src/core/model/envelope.js";
@@ -32,10 +34,6 @@ import type { Db, Projection, Statement } from "../../src/core/model/projection.
 import type { CloudApp } from "../app.js";
 import { concernsSagas, deliverFactsToSagas } from "../sagas/saga-delivery.js";
 
-/** Equal to the queue's max_retries: the last attempt records a dead letter itself. */
-const MAX_ATTEMPTS = 5;
-const RETRY = { baseMs: 1_000, maxMs: 60_000 };
-
 interface EntityGroup {
   readonly address: EntityAddress;
   readonly messages: Message<unknown>[];
@@ -53,16 +51,10 @@ export async function consumeFacts(batch: MessageBatch<unknown>, env: Env, app: 
   // write, sparing a D1 round trip.
   const sagaFree = new Set<EntityGroup>();
   const { settled, delivered } = await applyToProjections(env, app, db, groups, (group, delivered) => {
-    const from = sagaCheckpointOf(delivered, group.address);
-    const upTo = newest(group);
-    if (app.sagas.length === 0 || upTo <= from) {
-      sagaFree.add(group);
-      return [];
-    }
-    const facts = contiguous(group, from, upTo);
-    if (facts.length < upTo - from || concernsSagas(app.sagas, facts)) return [];
+    const sagas = planSagas(group, sagaCheckpointOf(delivered, group.address), app.sagas.length > 0, (facts) => concernsSagas(app.sagas, facts));
+    if (sagas.kind === "deliver" || sagas.kind === "repair") return [];
     sagaFree.add(group);
-    return [advanceSagaCheckpoints(db, [{ address: group.address, seq: upTo }])];
+    return sagas.kind === "advance" ? [advanceSagaCheckpoints(db, [{ address: group.address, seq: sagas.upTo }])] : [];
   });
   // Projections are applied and checkpointed (a retry skips them); the sagas come next, from their
   // own checkpoint, so a fact projections applied but sagas never got is handed over on a retry.
@@ -175,35 +167,25 @@ async function generationsMoved(db: Db, pairs: readonly { projection: string; te
  * the sagas' checkpoint is to advance (false: they already had everything).
  */
 async function deliverToSagas(env: Env, app: CloudApp, group: EntityGroup, from: number): Promise<boolean> {
-  const upTo = newest(group);
-  if (app.sagas.length === 0 || upTo <= from) return false;
+  const concerns = (facts: readonly RecordedEvent[]): boolean => concernsSagas(app.sagas, facts);
+  let sagas = planSagas(group, from, app.sagas.length > 0, concerns);
+  if (sagas.kind === "none") return false;
   faultPoint("saga.deliver", group.address);
-  let facts = contiguous(group, from, upTo);
-  if (facts.length < upTo - from) {
+  if (sagas.kind === "repair") {
     // A lost fact that started a saga may reach the cloud only through this repair.
-    facts = await repair(env, group, from, upTo);
+    await repair(env, group, sagas.from, sagas.upTo);
+    sagas = planSagas(group, from, true, concerns);
   }
-  await deliverFactsToSagas(env, app.sagas, facts);
+  if (sagas.kind === "deliver") await deliverFactsToSagas(env, app.sagas, sagas.events);
   return true;
 }
 
 /** Reads the facts after `from` up to `upTo` from the entity itself, keeping those the batch lacks in `repaired`. */
 async function repair(env: Env, group: EntityGroup, from: number, upTo: number): Promise<RecordedEvent[]> {
   const facts = await readFromEntity(env, group.address, from, upTo);
-  if (facts.length !== upTo - from) throw new Error(`entity log is missing facts ${from + 1}..${upTo}`);
+  if (!repairComplete(facts, from, upTo)) throw new Error(`entity log is missing facts ${from + 1}..${upTo}`);
   for (const event of facts) if (!group.events.has(event.seq)) group.repaired.set(event.seq, event);
   return facts;
-}
-
-/** The group's facts (its own and repaired ones) from `from + 1` on, as far as they run without a gap. */
-function contiguous(group: EntityGroup, from: number, upTo: number): RecordedEvent[] {
-  const run: RecordedEvent[] = [];
-  for (let seq = from + 1; seq <= upTo; seq++) {
-    const event = group.events.get(seq) ?? group.repaired.get(seq);
-    if (!event) break;
-    run.push(event);
-  }
-  return run;
 }
 
 async function groupByEntity(db: Db, app: CloudApp, messages: readonly Message<unknown>[]): Promise<EntityGroup[]> {
@@ -250,18 +232,14 @@ async function plan(env: Env, app: CloudApp, db: Db, group: EntityGroup, gens: M
   const upTo = newest(group);
   for (const { projection, key } of targets(app, group, gens)) {
     const from = applied.get(checkpointId(key)) ?? 0;
-    if (upTo <= from) continue;
-    let pending = contiguous(group, from, upTo);
-    if (pending.length < upTo - from) {
-      // The generation a rebuild is filling gets only what the batch and the active generation's
-      // repair (done first) already hold: where it is further behind, the rebuilder has not
-      // reached the entity yet and reads its log in pages (or its re-scan before the switch
-      // finds it); repairing it here would read whole logs into memory.
-      if (key.generation === generationsOf(gens, projection.name, group.address.tenant).building) continue;
+    const building = key.generation === generationsOf(gens, projection.name, group.address.tenant).building;
+    let step = planTarget(group, from, upTo, building);
+    if (step.kind === "repair") {
       // A gap: an earlier fact is late or lost. The entity's log is the truth; read it.
-      pending = await repair(env, group, from, upTo);
+      await repair(env, group, step.from, step.upTo);
+      step = planTarget(group, from, upTo, building);
     }
-    statements.push(...applyStatements(db, projection, key, from, pending));
+    if (step.kind === "apply") statements.push(...applyStatements(db, projection, key, step.from, step.events));
   }
   return statements;
 }
@@ -274,7 +252,7 @@ function headOf(group: EntityGroup): EntityHead {
 }
 
 function newest(group: EntityGroup): number {
-  return Math.max(...group.events.keys());
+  return newestSeq(group);
 }
 
 function settle(group: EntityGroup): void {
@@ -296,11 +274,12 @@ async function fail(db: Db, group: EntityGroup, error: unknown): Promise<void> {
   logEvent("warn", "fact batch failed", { ...group.address, error: detail });
   await db.batch([recordHeads(db, [headOf(group)])]).catch(() => undefined);
   for (const m of group.messages) {
-    if (m.attempts >= MAX_ATTEMPTS) {
+    const disposition = onFailure(m.attempts);
+    if (disposition.kind === "dead-letter") {
       await recordDeadLetter(db, m, null, detail);
       m.ack();
     } else {
-      m.retry({ delaySeconds: Math.ceil(backoffDelay(m.attempts, RETRY) / 1000) });
+      m.retry({ delaySeconds: disposition.delaySeconds });
     }
   }
 }

@@ -18,6 +18,7 @@ import { hostConfig } from "../../src/core/runtime/config.js";
 import { REBUILDER_SCHEMA } from "../storage-schema.js";
 import { logEvent, setLogLevel } from "../../src/core/runtime/log.js";
 import { applyStatements, checkpointId, readCheckpoints, type CheckpointKey } from "./checkpoints.js";
+import { afterSwitch, chooseGenerations } from "../../src/core/projection/rebuild-rules.js";
 import { entityStub } from "../stubs.js";
 import type { Db, Projection, Statement } from "../../src/core/model/projection.js";
 import { projectionNamed, type CloudApp } from "../app.js";
@@ -223,8 +224,8 @@ export class ProjectionRebuilder extends DurableObject<Env> {
           .from(projectionCheckpoints)
           .where(and(eq(projectionCheckpoints.projection, job.projection), eq(projectionCheckpoints.tenantId, job.tenant)))
       )[0]?.top;
-      const generation = Math.max(current?.active ?? 0, current?.building ?? 0, written ?? 0) + 1;
-      this.ctx.storage.sql.exec("UPDATE rebuild_job SET generation = ?, previous = ?", generation, current?.active ?? 0);
+      const { generation, previous } = chooseGenerations(current ?? null, written ?? null);
+      this.ctx.storage.sql.exec("UPDATE rebuild_job SET generation = ?, previous = ?", generation, previous);
     }
     const { generation, previous, started_at: startedAt } = this.#job()!;
     await this.#db
@@ -338,12 +339,13 @@ export class ProjectionRebuilder extends DurableObject<Env> {
       );
     faultPoint("rebuild.afterSwitch", { tenant: job.tenant });
     const now = (await this.#db.select().from(projectionGenerations).where(where).limit(1))[0];
-    if (now?.active === job.generation) {
+    const next = afterSwitch(job, now ?? null);
+    if (next === "clear") {
       this.ctx.storage.sql.exec("UPDATE rebuild_job SET phase = 'clearing'");
       return;
     }
     // Not switched because an entity fell behind meanwhile: the next step re-scans.
-    if (now?.active === job.previous && now.building === job.generation) return;
+    if (next === "rescan") return;
     // Someone else changed the generations (an operator, or a job from an older deployment):
     // this job's rows never served, and clearing anything now could remove the active ones.
     logEvent("error", "projection rebuild abandoned: generations changed under it", {

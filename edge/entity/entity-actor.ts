@@ -1,17 +1,17 @@
 // The entity host: one Durable Object per (tenant, entity type, entity id), the single writer of
 // that entity. It keeps the entity's state in memory (the memory image), decides commands
 // against it, and records the resulting events, outbox rows and idempotency record in one
-// synchronous storage transaction, so no two commands can decide on the same version.
+// synchronous storage transaction, so no two commands can decide on the same version. The
+// decision itself is src/core/entity/command-step.ts, shared with the simulator.
 import { DurableObject } from "cloudflare:workers";
 import { SQLSchemaMigrations } from "durable-utils/sql-migrations";
-import { isRejection, type EntityRegistry, type EntityType } from "../../src/core/model/entity.js";
-import type { CommandResult, EntitySnapshotView, EventPage, RecordedEvent } from "../../src/core/model/envelope.js";
-import { factMessage, MAX_FACT_MESSAGE_BYTES } from "../../src/core/protocol/cloud-event.js";
+import type { EntityRegistry, EntityType } from "../../src/core/model/entity.js";
+import type { EntitySnapshotView, EventPage } from "../../src/core/model/envelope.js";
+import { commandStep } from "../../src/core/entity/command-step.js";
 import { checkCommandMetadata, metadataProblem } from "../../src/core/protocol/command-metadata.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
-import { decodeHlc, decodeStoredHlc, encodeHlc, HLC_ZERO, tick, type Hlc } from "../../src/core/protocol/hlc.js";
+import { decodeHlc, HLC_ZERO, type Hlc } from "../../src/core/protocol/hlc.js";
 import { entityIdSchema } from "../../src/core/protocol/identifiers.js";
-import { ifMatchSatisfied, type IfMatch } from "../../src/core/protocol/if-match.js";
 import type { CommandEnvelope, CommandOutcome, EntityAddress, EntityRpc } from "../../src/core/protocol/entity-protocol.js";
 import { queueDelayExceeded, SHED_RETRY_AFTER_S } from "../../src/core/resilience/in-flight.js";
 import { logEvent, setLogLevel } from "../../src/core/runtime/log.js";
@@ -112,86 +112,25 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
 
     const answered = entity.sessions.check(envelope, now);
     if (answered) return answered;
-    if (envelope.idempotencyKey !== null && envelope.fingerprint !== null) {
-      const seen = entity.idempotency.lookup(envelope.idempotencyKey, envelope.fingerprint, now);
-      if (seen.kind === "replay") return { ok: true, result: seen.result, replayed: true };
-      if (seen.kind === "mismatch") {
-        return {
-          ok: false,
-          problem: problem("idempotency-key-reused", "this Idempotency-Key was first used with another command or body"),
-        };
-      }
-    }
-    const precondition: IfMatch | null =
-      envelope.ifMatch ?? (envelope.expectedVersion === null ? null : { kind: "versions", versions: [envelope.expectedVersion] });
-    if (precondition !== null && !ifMatchSatisfied(precondition, entity.version)) {
-      return {
-        ok: false,
-        problem: problem("version-mismatch", `If-Match does not name version ${entity.version}, the entity's current version`),
-      };
-    }
-    const maxBacklog = hostConfig(this.env, "entity").entityMaxBacklog;
-    const backlog = this.#relay.backlog(entity.version);
-    if (backlog >= maxBacklog) {
-      return {
-        ok: false,
-        problem: problem("backlog-full", `${backlog} facts are waiting to reach the read models`, {
-          retryAfter: this.#relay.retryAfterSeconds(),
-        }),
-      };
-    }
-
-    const decision = entity.entity.decide(entity.state, { type: envelope.command, data: envelope.data });
-    if (isRejection(decision)) {
-      const refused = problem("business-rule", decision.detail, { code: decision.code });
-      entity.sessions.remember(envelope, { problem: refused }, now);
-      return { ok: false, problem: refused };
-    }
-
-    // Checked above (checkCommandMetadata): well-formed and within the drift bound.
-    const cause = envelope.causeHlc === null ? undefined : decodeHlc(envelope.causeHlc);
-    // An undecodable head fails the command: restarting the clock from zero would stamp new events
-    // before old ones. Reads keep working; the error names the stored value for an operator.
-    let hlc = typeof entity.hlc === "string" ? decodeStoredHlc(entity.hlc) : entity.hlc;
-    let state = entity.state;
-    const recorded: RecordedEvent[] = decision.map((event, i) => {
-      hlc = tick(hlc, now, cause);
-      state = entity.entity.evolve(state, event);
-      return {
-        seq: entity.version + i + 1,
-        type: event.type,
-        schemaVersion: entity.entity.eventVersion(event.type),
-        data: event.data,
-        meta: {
-          eventId: crypto.randomUUID(),
-          tenant: envelope.tenant,
-          entityType: envelope.entityType,
-          entityId: envelope.entityId,
-          hlc: encodeHlc(hlc),
-          recordedAt: new Date(now).toISOString(),
-          correlationId: envelope.correlationId,
-          causationId: envelope.causationId,
-          idempotencyKey: envelope.idempotencyKey,
-          traceparent: envelope.traceparent,
-        },
-      };
+    const keyed = envelope.idempotencyKey !== null && envelope.fingerprint !== null;
+    const step = commandStep({
+      entity: entity.entity,
+      image: entity,
+      envelope,
+      now,
+      idempotency: keyed ? entity.idempotency.lookup(envelope.idempotencyKey, envelope.fingerprint, now) : null,
+      backlog: this.#relay.backlog(entity.version),
+      maxBacklog: hostConfig(this.env, "entity").entityMaxBacklog,
+      backlogRetryAfterS: this.#relay.retryAfterSeconds(),
+      newEventId: () => crypto.randomUUID(),
     });
-    // Facts are immutable: one the queue could never carry must not be recorded at all. The
-    // messages measured here are the ones the relay sends (one encoding per fact).
-    const messages = recorded.map(factMessage);
-    const tooLarge = messages.find((m) => m.bytes > MAX_FACT_MESSAGE_BYTES);
-    if (tooLarge) {
-      return {
-        ok: false,
-        problem: problem(
-          "fact-too-large",
-          `the ${tooLarge.body.eventtype} fact would be ${tooLarge.bytes} bytes as a queue message; at most ${MAX_FACT_MESSAGE_BYTES} can be relayed`,
-        ),
-      };
-    }
-    const version = entity.version + recorded.length;
-    const result: CommandResult = { type: envelope.entityType, id: envelope.entityId, version, events: recorded };
-    const every = entity.entity.snapshotEvery;
+    if (step.kind === "replay") return { ok: true, result: step.result, replayed: true };
+    // A client session keeps the domain's rejection as its answer; other refusals (backlog,
+    // precondition, size) leave the command free to be retried under the same number.
+    if (step.kind === "rejected") entity.sessions.remember(envelope, { problem: step.problem }, now);
+    if (step.kind === "refused" || step.kind === "rejected") return { ok: false, problem: step.problem };
+    const { recorded, result, messages } = step;
+    const { state, version, hlc } = step.image;
 
     this.ctx.storage.transactionSync(() => {
       if (entity.version === 0 && recorded.length > 0) this.#storeIdentity(envelope);
@@ -202,7 +141,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
         entity.idempotency.purgeExpired(now);
       }
       entity.sessions.remember(envelope, { result }, now);
-      if (Math.floor(version / every) > Math.floor(entity.version / every)) entity.log.writeSnapshot(version, state);
+      if (step.snapshot) entity.log.writeSnapshot(version, state);
     });
 
     entity.state = state;

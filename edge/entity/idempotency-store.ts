@@ -1,14 +1,12 @@
 // Idempotency records of one entity: the key, a fingerprint of the request it was first used
 // with, and the stored result to replay. Written in the same transaction as the events.
 import type { CommandResult } from "../../src/core/model/envelope.js";
+import type { IdempotencyLookup } from "../../src/core/entity/command-step.js";
+
+export type { IdempotencyLookup };
 
 /** How long a key is remembered. Stated in the README. */
 export const IDEMPOTENCY_RETENTION_MS = 24 * 60 * 60 * 1000;
-
-export type IdempotencyLookup =
-  | { readonly kind: "new" }
-  | { readonly kind: "replay"; readonly result: CommandResult }
-  | { readonly kind: "mismatch" };
 
 export class IdempotencyStore {
   readonly #sql: SqlStorage;

@@ -19,12 +19,28 @@
 // the queue cannot carry (over the message limit, or refused for size on its own) is parked, not
 // retried for ever ahead of every later fact: a small notice takes its place on the queue and the
 // consumer reads the fact itself from this entity.
-import { backoffDelay, type BackoffPolicy } from "../../src/core/resilience/backoff.js";
+//
+// The rules (batch sizes, cursors, probes, size refusals, alarms) are src/core/outbox/relay.ts,
+// shared with the simulator; this class performs their effects with SQL storage and the queue.
+import {
+  acknowledge,
+  alarmAfterRun,
+  batchAccepted,
+  batchLength,
+  onSendRefused,
+  overMessageLimit,
+  probeDue,
+  RELAY_MEMORY_AT_WAKE,
+  RELAY_POLICY,
+  retryAfterSeconds,
+  sendOnCommit,
+  type RelayCursors,
+  type RelayMemory,
+} from "../../src/core/outbox/relay.js";
 import {
   factMessage,
   isQueueSizeRejection,
   parkedFactNotice,
-  QUEUE_LIMITS,
   queueMessageBytes,
   type FactMessage,
   type FactsQueueMessage,
@@ -34,28 +50,8 @@ import { faultPoint, transformPoint, type FaultContext } from "../../src/core/re
 import type { RecordedEvent } from "../../src/core/model/envelope.js";
 import type { EventLog } from "./event-log.js";
 
-// Queue limits: 100 messages and 256,000 bytes per sendBatch (counted as the queue counts them,
-// see queueMessageBytes); leave headroom for framing.
-const MAX_BATCH_MESSAGES: number = QUEUE_LIMITS.batchMessages;
-const MAX_BATCH_BYTES = QUEUE_LIMITS.batchBytes - 16_000;
-// One run sends at most this many batches, then leaves the rest to the alarm.
-const MAX_BATCHES_PER_RUN = 20;
-
-// Between two sends of one run the relay waits this long unless a full batch is pending: a
-// send costs about the same for one fact as for a hundred, so a busy entity sends fewer, fuller
-// batches, while the first fact after a quiet spell still leaves at once.
-const SEND_SPACING_MS = 50;
-
 // Facts a send can take from memory instead of reading them back from the log.
-const MAX_UNSENT_IN_MEMORY = 2 * MAX_BATCH_MESSAGES;
-
-// If the object is evicted before a send it started has completed, its alarm sends the facts
-// after this long.
-const SAFETY_NET_MS = 5_000;
-
-const SEND_RETRY: BackoffPolicy = { baseMs: 250, maxMs: 30_000 };
-const ACK_TIMEOUT_MS = 30_000;
-const MAX_ACK_TIMEOUT_MS = 10 * 60_000;
+const MAX_UNSENT_IN_MEMORY = 2 * RELAY_POLICY.batchMessages;
 
 /** One message of a batch: the fact's position in the log, what goes on the queue, its size. */
 interface OutgoingMessage {
@@ -76,22 +72,14 @@ export interface RelayOutcome {
   readonly error?: string;
 }
 
-interface Cursors {
-  sentUpTo: number;
-  ackedUpTo: number;
-  redeliverAt: number | null;
-  redeliveries: number;
-}
-
 export class OutboxRelay {
   readonly #ctx: DurableObjectState;
   readonly #queue: Queue<FactsQueueMessage>;
   readonly #sql: SqlStorage;
-  readonly #cursors: Cursors;
+  /** Durable cursors (mirrored in `relay_state`) and in-memory state, as src/core/outbox/relay.ts defines them. */
+  #cursors: RelayCursors;
+  #memory: RelayMemory = RELAY_MEMORY_AT_WAKE;
   #pending: number;
-  #sendFailures = 0;
-  /** Most messages the next batch may hold: halved by each size rejection, reset by a success. */
-  #batchCap = MAX_BATCH_MESSAGES;
   /** When the alarm is set for, as far as this instance knows (null: unknown or none). */
   #armedAt: number | null = null;
   /** The send in progress; there is never more than one. */
@@ -147,8 +135,8 @@ export class OutboxRelay {
       for (const [i, event] of events.entries()) this.#unsent.set(event.seq, { event, message: messages[i] ?? factMessage(event) });
     }
     this.#pending += events.length;
-    this.#arm(Date.now() + SAFETY_NET_MS);
-    if (this.#flushing || this.#sendFailures > 0) return undefined;
+    this.#arm(Date.now() + RELAY_POLICY.safetyNetMs);
+    if (!sendOnCommit(this.#memory, this.#flushing !== undefined)) return undefined;
     return this.#startFlush(log, context);
   }
 
@@ -160,19 +148,13 @@ export class OutboxRelay {
 
   /** The consumer has applied everything up to `seq`. */
   acknowledge(seq: number): void {
-    const c = this.#cursors;
-    if (seq <= c.ackedUpTo) return;
-    // Not clamped to what this object has recorded as sent: the consumer may apply a batch (or
-    // read facts back to repair a gap) before the send that carried them is recorded here, and
-    // forgetting that acknowledgement would re-send the facts once the deadline passed. The
-    // caller bounds `seq` by the log's head.
-    c.ackedUpTo = seq;
-    if (c.ackedUpTo >= c.sentUpTo) c.redeliverAt = null;
-    else c.redeliverAt = Date.now() + ACK_TIMEOUT_MS;
-    c.redeliveries = 0;
+    // The caller bounds `seq` by the log's head.
+    const next = acknowledge(this.#cursors, seq, Date.now());
+    if (!next) return;
+    this.#cursors = next;
     this.#saveCursors();
     // Nothing left to send: the alarm is needed only for the re-send deadline, if any.
-    if (!this.#flushing && this.#pending === 0) this.#rearm(c.redeliverAt);
+    if (!this.#flushing && this.#pending === 0) this.#rearm(next.redeliverAt);
   }
 
   /** Sends what is pending, and re-sends what was never acknowledged once its timeout passed. */
@@ -184,24 +166,19 @@ export class OutboxRelay {
   }
 
   async #flush(log: EventLog, context: FaultContext): Promise<RelayOutcome> {
-    const c = this.#cursors;
     let redelivered = 0;
-    if (c.redeliverAt !== null && c.redeliverAt <= Date.now() && c.ackedUpTo < c.sentUpTo) {
-      // A probe, not a flood: only the newest unacknowledged fact goes again. If it arrives, the
-      // consumer repairs everything before it from the log (its gap repair); if the consumer is
-      // merely behind, one message per entity is all this adds. Re-sending the whole range here
-      // would add load exactly when the consumer is slowest.
-      this.#sql.exec("INSERT OR IGNORE INTO outbox (seq) VALUES (?)", c.sentUpTo);
+    const probe = probeDue(this.#cursors, Date.now());
+    if (probe) {
+      this.#sql.exec("INSERT OR IGNORE INTO outbox (seq) VALUES (?)", probe.seq);
       redelivered = 1;
-      c.redeliveries++;
-      c.redeliverAt = null;
+      this.#cursors = probe.cursors;
       this.#saveCursors();
       this.#pending = this.#count();
     }
     let sent = 0;
     try {
-      for (let i = 0; i < MAX_BATCHES_PER_RUN && this.#pending > 0; i++) {
-        if (i > 0 && this.#pending < MAX_BATCH_MESSAGES) await scheduler.wait(SEND_SPACING_MS);
+      for (let i = 0; i < RELAY_POLICY.batchesPerRun && this.#pending > 0; i++) {
+        if (i > 0 && this.#pending < RELAY_POLICY.batchMessages) await scheduler.wait(RELAY_POLICY.sendSpacingMs);
         const batch = this.#nextBatch(log, context);
         const last = batch[batch.length - 1];
         if (!last) break;
@@ -210,46 +187,39 @@ export class OutboxRelay {
           const outgoing = transformPoint("relay.batch", batch.map((m) => m.body), context);
           if (outgoing.length > 0) await this.#queue.sendBatch(outgoing.map((body) => ({ body, contentType: "json" as const })));
         } catch (error) {
-          // Sending the same thing again can never pass a size limit: shrink the batch, and park a
-          // fact that is refused on its own. Anything else is a failure to retry with backoff.
-          const lone = batch.length === 1 ? batch[0] : undefined;
-          if (!isQueueSizeRejection(error) || (lone && "kind" in lone.body)) throw error;
-          this.#sizeRejected(batch, error, context);
+          const refused = onSendRefused(batch.length, isQueueSizeRejection(error), batch.length === 1 && batch[0] !== undefined && "kind" in batch[0].body);
+          if (refused.kind === "retry") throw error;
+          if (refused.kind === "halve") this.#memory = { ...this.#memory, batchCap: refused.batchCap };
+          else this.#parkRefused(last, error, context);
           continue;
         }
         faultPoint("relay.afterSend", context);
         this.#sql.exec("DELETE FROM outbox WHERE seq <= ?", last.seq);
         for (const seq of this.#unsent.keys()) if (seq <= last.seq) this.#unsent.delete(seq);
         this.#pending = this.#count();
-        this.#batchCap = MAX_BATCH_MESSAGES;
-        c.sentUpTo = Math.max(c.sentUpTo, last.seq);
-        // Facts already acknowledged (they reached the consumer another way) need no deadline.
-        if (c.ackedUpTo < c.sentUpTo) c.redeliverAt ??= Date.now() + Math.min(MAX_ACK_TIMEOUT_MS, ACK_TIMEOUT_MS * 2 ** c.redeliveries);
+        this.#memory = { ...this.#memory, batchCap: RELAY_POLICY.batchMessages };
+        this.#cursors = batchAccepted(this.#cursors, last.seq, Date.now());
         this.#saveCursors();
         sent += batch.length;
       }
-      this.#sendFailures = 0;
+      this.#memory = { ...this.#memory, sendFailures: 0 };
       // Once everything is sent, the alarm set before the send stays as it is: the acknowledgement
       // usually comes first and clears it, else it re-arms for the re-send deadline.
-      this.#arm(this.#pending > 0 ? Date.now() : (c.redeliverAt ?? Number.POSITIVE_INFINITY));
+      this.#arm(alarmAfterRun({ failed: false, pending: this.#pending, sendFailures: 0 }, this.#cursors, Date.now()) ?? Number.POSITIVE_INFINITY);
       return { sent, redelivered };
     } catch (error) {
-      this.#sendFailures++;
-      this.#arm(Date.now() + backoffDelay(this.#sendFailures, SEND_RETRY));
+      const sendFailures = this.#memory.sendFailures + 1;
+      this.#memory = { ...this.#memory, sendFailures };
+      this.#arm(alarmAfterRun({ failed: true, pending: this.#pending, sendFailures }, this.#cursors, Date.now()) ?? Date.now());
       return { sent, redelivered, error: error instanceof Error ? error.message : String(error) };
     }
   }
 
-  /** The queue refused `batch` for its size: halve the next batch, or park its only fact. */
-  #sizeRejected(batch: readonly OutgoingMessage[], error: unknown, context: FaultContext): void {
-    const only = batch.length === 1 ? batch[0] : undefined;
+  /** The queue refused a lone fact for its size: park it for an operator. */
+  #parkRefused(only: OutgoingMessage, error: unknown, context: FaultContext): void {
     const detail = error instanceof Error ? error.message : String(error);
-    if (only) {
-      this.#park(only.seq, only.bytes, `the queue refused it: ${detail}`);
-      logEvent("error", "fact parked: refused by the queue for its size", { ...context, seq: only.seq, bytes: only.bytes, error: detail });
-    } else {
-      this.#batchCap = Math.max(1, Math.floor(batch.length / 2));
-    }
+    this.#park(only.seq, only.bytes, `the queue refused it: ${detail}`);
+    logEvent("error", "fact parked: refused by the queue for its size", { ...context, seq: only.seq, bytes: only.bytes, error: detail });
   }
 
   /**
@@ -269,7 +239,7 @@ export class OutboxRelay {
 
   /** Seconds a shed client should wait before trying again. */
   retryAfterSeconds(): number {
-    return this.#sendFailures === 0 ? 1 : Math.ceil(Math.min(SEND_RETRY.maxMs, SEND_RETRY.baseMs * 2 ** this.#sendFailures) / 1000);
+    return retryAfterSeconds(this.#memory);
   }
 
   /**
@@ -280,7 +250,7 @@ export class OutboxRelay {
   #nextBatch(log: EventLog, context: FaultContext): OutgoingMessage[] {
     const { first, last } = this.#sql.exec<{ first: number | null; last: number | null }>("SELECT min(seq) AS first, max(seq) AS last FROM outbox").one();
     if (first === null || last === null) return [];
-    const upTo = Math.min(last, first + this.#batchCap - 1);
+    const upTo = Math.min(last, first + this.#memory.batchCap - 1);
     const parked = new Map(
       this.#sql
         .exec<{ seq: number; bytes: number; reason: string; parked_at: number }>(
@@ -291,15 +261,14 @@ export class OutboxRelay {
         .toArray()
         .map((r) => [r.seq, r] as const),
     );
-    const batch: OutgoingMessage[] = [];
-    let bytes = 0;
+    const candidates: OutgoingMessage[] = [];
     // Pending rows are always one contiguous range of the log: sends and probes both go in order.
     for (const { event, message } of this.#pendingFacts(log, first, upTo)) {
       let body: FactsQueueMessage = message.body;
       let size = message.bytes;
       const known = parked.get(event.seq);
-      if (known || size > QUEUE_LIMITS.messageBytes) {
-        const reason = known?.reason ?? `${size} bytes as a queue message; the queue takes at most ${QUEUE_LIMITS.messageBytes}`;
+      if (known || overMessageLimit(size)) {
+        const reason = known?.reason ?? `${size} bytes as a queue message; the queue takes at most ${RELAY_POLICY.messageBytes}`;
         if (!known) {
           this.#park(event.seq, size, reason);
           logEvent("error", "fact parked: too large for the queue", { ...context, seq: event.seq, bytes: size });
@@ -307,11 +276,9 @@ export class OutboxRelay {
         body = parkedFactNotice(event, known?.bytes ?? size, reason, known?.parked_at ?? Date.now());
         size = queueMessageBytes(body);
       }
-      if (batch.length > 0 && bytes + size > MAX_BATCH_BYTES) break;
-      batch.push({ seq: event.seq, body, bytes: size });
-      bytes += size;
+      candidates.push({ seq: event.seq, body, bytes: size });
     }
-    return batch;
+    return candidates.slice(0, batchLength(candidates.map((m) => m.bytes)));
   }
 
   /** Facts first..last, from memory when this instance committed them all, else from the log. */

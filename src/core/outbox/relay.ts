@@ -1,0 +1,154 @@
+// The outbox relay's rules as a pure state machine: what to send next, within the queue's
+// limits; what an accepted batch, a refused batch and an acknowledgement do to the relay's
+// cursors; when a probe (a re-send of the newest unacknowledged fact) is due; and when the alarm
+// must fire. The Durable Object (edge/entity/outbox-relay.ts) and the simulator
+// (src/simulation/) both run exactly these functions; only the effects differ (SQL rows and a
+// real queue there, plain data here and a simulated queue there).
+//
+// The state splits as a Durable Object's does: `RelayCursors` are durable (a row beside the log),
+// `RelayMemory` lives in memory only and is lost on eviction, which these rules must survive.
+import { QUEUE_LIMITS } from "../protocol/cloud-event.js";
+import { backoffDelay, type BackoffPolicy } from "../resilience/backoff.js";
+
+/** The relay's durable cursors (the `relay_state` row). */
+export interface RelayCursors {
+  /** The newest seq the queue has accepted (never lowered). */
+  readonly sentUpTo: number;
+  /** The newest seq the consumer acknowledged as applied (never lowered). */
+  readonly ackedUpTo: number;
+  /** When a probe is due if nothing more is acknowledged (ms since epoch), or null. */
+  readonly redeliverAt: number | null;
+  /** Probes sent since the last acknowledgement: the ack timeout doubles with each. */
+  readonly redeliveries: number;
+}
+
+/** What the relay holds only in memory: reset to `RELAY_MEMORY_AT_WAKE` on eviction. */
+export interface RelayMemory {
+  /** Consecutive failed runs: the alarm backs off by it, commits stop starting sends while > 0. */
+  readonly sendFailures: number;
+  /** Most messages the next batch may hold: halved by each size rejection, reset by a success. */
+  readonly batchCap: number;
+}
+
+export const RELAY_CURSORS_AT_START: RelayCursors = { sentUpTo: 0, ackedUpTo: 0, redeliverAt: null, redeliveries: 0 };
+
+/** Queue limits the relay works within, and its timers (all ms). */
+export interface RelayPolicy {
+  /** Messages per sendBatch (Queues: 100). */
+  readonly batchMessages: number;
+  /** Bytes per sendBatch as the queue counts them, less headroom for framing (Queues: 256,000). */
+  readonly batchBytes: number;
+  /** Bytes per message as the queue counts them (Queues: 128,000); above it a fact is parked. */
+  readonly messageBytes: number;
+  /** Batches one run sends at most; the alarm sends the rest. */
+  readonly batchesPerRun: number;
+  /** Wait between two sends of one run unless a full batch is pending. */
+  readonly sendSpacingMs: number;
+  /** An evicted object's alarm sends what it staged after this long. */
+  readonly safetyNetMs: number;
+  readonly sendRetry: BackoffPolicy;
+  /** First wait for an acknowledgement before a probe; doubles per probe up to the max. */
+  readonly ackTimeoutMs: number;
+  readonly maxAckTimeoutMs: number;
+}
+
+/** Cloudflare Queues' producer limits (developers.cloudflare.com/queues/platform/limits) and Factline's timers. */
+export const RELAY_POLICY: RelayPolicy = {
+  batchMessages: QUEUE_LIMITS.batchMessages,
+  batchBytes: QUEUE_LIMITS.batchBytes - 16_000,
+  messageBytes: QUEUE_LIMITS.messageBytes,
+  batchesPerRun: 20,
+  sendSpacingMs: 50,
+  safetyNetMs: 5_000,
+  sendRetry: { baseMs: 250, maxMs: 30_000 },
+  ackTimeoutMs: 30_000,
+  maxAckTimeoutMs: 10 * 60_000,
+};
+
+export const RELAY_MEMORY_AT_WAKE: RelayMemory = { sendFailures: 0, batchCap: RELAY_POLICY.batchMessages };
+
+/**
+ * The consumer applied everything up to `seq` (already bounded by the log's head by the caller).
+ * Not clamped to `sentUpTo`: the consumer may apply a batch, or read facts back to repair a gap,
+ * before the send that carried them is recorded here; forgetting that would re-send them later.
+ * Returns null when nothing changes (an old or repeated acknowledgement).
+ */
+export function acknowledge(c: RelayCursors, seq: number, now: number, policy: RelayPolicy = RELAY_POLICY): RelayCursors | null {
+  if (seq <= c.ackedUpTo) return null;
+  return { sentUpTo: c.sentUpTo, ackedUpTo: seq, redeliverAt: seq >= c.sentUpTo ? null : now + policy.ackTimeoutMs, redeliveries: 0 };
+}
+
+/**
+ * Whether a probe is due at `now`: facts were sent, stay unacknowledged, and their deadline
+ * passed. A probe, not a flood: only the newest unacknowledged fact (`seq`) goes again; if it
+ * arrives, the consumer repairs everything before it from the log (its gap repair); if the
+ * consumer is merely behind, one message per entity is all it adds (FINDINGS F14).
+ */
+export function probeDue(c: RelayCursors, now: number): { readonly cursors: RelayCursors; readonly seq: number } | null {
+  if (c.redeliverAt === null || c.redeliverAt > now || c.ackedUpTo >= c.sentUpTo) return null;
+  return { cursors: { ...c, redeliveries: c.redeliveries + 1, redeliverAt: null }, seq: c.sentUpTo };
+}
+
+/** The queue accepted a batch whose newest fact is `lastSeq`: move `sentUpTo`, set the ack deadline. */
+export function batchAccepted(c: RelayCursors, lastSeq: number, now: number, policy: RelayPolicy = RELAY_POLICY): RelayCursors {
+  const sentUpTo = Math.max(c.sentUpTo, lastSeq);
+  // Facts already acknowledged (they reached the consumer another way) need no deadline.
+  const redeliverAt = c.ackedUpTo < sentUpTo ? (c.redeliverAt ?? now + ackTimeout(c.redeliveries, policy)) : c.redeliverAt;
+  return { ...c, sentUpTo, redeliverAt };
+}
+
+function ackTimeout(redeliveries: number, policy: RelayPolicy): number {
+  return Math.min(policy.maxAckTimeoutMs, policy.ackTimeoutMs * 2 ** redeliveries);
+}
+
+/** Whether a fact of `bytes` (as a queue message) can never travel the queue and must be parked. */
+export function overMessageLimit(bytes: number, policy: RelayPolicy = RELAY_POLICY): boolean {
+  return bytes > policy.messageBytes;
+}
+
+/**
+ * How many of the next messages (sizes in queue bytes, in log order) one batch takes: as many as
+ * fit the batch's byte limit, at least one (a lone message over it is the queue's to refuse).
+ */
+export function batchLength(sizes: Iterable<number>, policy: RelayPolicy = RELAY_POLICY): number {
+  let n = 0;
+  let bytes = 0;
+  for (const size of sizes) {
+    if (n > 0 && bytes + size > policy.batchBytes) break;
+    n++;
+    bytes += size;
+  }
+  return n;
+}
+
+/**
+ * What to do when the queue refused a batch of `length` messages. A size refusal can never pass
+ * by sending the same thing again: shrink the next batch, or park a lone fact (a lone parked
+ * notice refused for size is a failure like any other). Anything else retries with backoff.
+ */
+export function onSendRefused(length: number, sizeRejection: boolean, loneIsNotice: boolean): { readonly kind: "retry" } | { readonly kind: "halve"; readonly batchCap: number } | { readonly kind: "park" } {
+  if (!sizeRejection || (length === 1 && loneIsNotice)) return { kind: "retry" };
+  return length === 1 ? { kind: "park" } : { kind: "halve", batchCap: Math.max(1, Math.floor(length / 2)) };
+}
+
+/** When the alarm must fire after a run, from the outcome of that run. */
+export function alarmAfterRun(
+  outcome: { readonly failed: boolean; readonly pending: number; readonly sendFailures: number },
+  c: RelayCursors,
+  now: number,
+  policy: RelayPolicy = RELAY_POLICY,
+): number | null {
+  if (outcome.failed) return now + backoffDelay(outcome.sendFailures, policy.sendRetry);
+  if (outcome.pending > 0) return now;
+  return c.redeliverAt;
+}
+
+/** Whether a commit starts a send at once: not while one runs, nor while sends fail (the alarm retries them). */
+export function sendOnCommit(memory: RelayMemory, flushing: boolean): boolean {
+  return !flushing && memory.sendFailures === 0;
+}
+
+/** Seconds a client shed for backlog should wait: longer while sends fail. */
+export function retryAfterSeconds(memory: RelayMemory, policy: RelayPolicy = RELAY_POLICY): number {
+  return memory.sendFailures === 0 ? 1 : Math.ceil(Math.min(policy.sendRetry.maxMs, policy.sendRetry.baseMs * 2 ** memory.sendFailures) / 1000);
+}

@@ -1,0 +1,197 @@
+// One simulation run: a seed, an app and a workload of client operations, run over the simulated
+// platform with faults until every operation has had its answer; then the faults stop (the
+// network heals), the operator retries what needs attention, and once the system is quiet every
+// invariant is checked. A run is a pure function of (seed, app, options): `--replay <seed>`
+// reproduces it exactly, and `shrink` finds a shorter trace of operations that still fails.
+import type { Operation, SimApp } from "./app.js";
+import { DEFAULT_FAULTS, Faults, scaleFaults, type FaultRates } from "./faults.js";
+import { Prng } from "./prng.js";
+import { Scheduler } from "./scheduler.js";
+import { fingerprintOf, type Mutations } from "./config.js";
+import { World } from "./world.js";
+
+/** 2026-01-01T00:00:00Z: the simulated clock's start (any fixed instant would do). */
+const EPOCH = 1_767_225_600_000;
+/** How long the healed system may take to become quiet before the run counts as stuck. */
+const QUIET_DEADLINE_MS = 12 * 60 * 60_000;
+const OPERATOR_EVERY_MS = 10_000;
+
+export interface RunOptions {
+  readonly seed: number;
+  readonly app: () => SimApp;
+  /** Client operations to generate (ignored when `ops` is given). */
+  readonly operations: number;
+  /** The operations to run instead of generating them (a replayed or shrunk trace). */
+  readonly ops?: readonly Operation[];
+  readonly faults?: FaultRates;
+  readonly mutations?: Mutations;
+  readonly tenants?: readonly string[];
+}
+
+export interface RunResult {
+  readonly seed: number;
+  readonly app: string;
+  /** Entity commands executed (clients' and sagas'). */
+  readonly commands: number;
+  readonly accepted: number;
+  readonly faults: number;
+  readonly faultsByKind: Readonly<Record<string, number>>;
+  readonly anomalies: readonly string[];
+  readonly ops: readonly Operation[];
+  readonly simulatedMs: number;
+  readonly sagas: number;
+  readonly rebuilds: number;
+}
+
+/** Generates the workload of a run from its seed alone (never from the world's state), so a trace replays. */
+export function generateOps(seed: number, app: SimApp, count: number, tenants: readonly string[]): Operation[] {
+  const prng = new Prng(seed).fork();
+  const workload = app.workload(tenants);
+  const ops: Operation[] = [];
+  for (let i = 0; i < count; i++) ops.push(workload.next(prng));
+  return ops;
+}
+
+/** Runs one simulation. Math.random (used by backoff jitter) draws from the seed while it runs. */
+export async function runSimulation(options: RunOptions): Promise<RunResult> {
+  const app = options.app();
+  const tenants = options.tenants ?? ["t1", "t2"];
+  const root = new Prng(options.seed);
+  root.fork(); // the workload's stream (generateOps)
+  const faultStream = root.fork();
+  const jitter = root.fork();
+  const timing = root.fork();
+  const ops = options.ops ?? generateOps(options.seed, app, options.operations, tenants);
+  const clock = new Scheduler(EPOCH);
+  const faults = new Faults(faultStream, options.faults ?? DEFAULT_FAULTS);
+  const world = new World(app, clock, faults, root.fork(), options.mutations ?? {});
+  const random = Math.random;
+  Math.random = () => jitter.next();
+  try {
+    let outstanding = 0;
+    let issued = 0;
+    let at = 0;
+    for (const op of ops) {
+      at += op.kind === "wait" ? op.ms : timing.int(6);
+      clock.at(at, () => {
+        issued++;
+        outstanding++;
+        void perform(world, op)
+          .catch((error: unknown) => world.anomaly(`operation ${JSON.stringify(op)} threw: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`))
+          .finally(() => outstanding--);
+      });
+    }
+    await clock.run(() => issued === ops.length && outstanding === 0, Number.POSITIVE_INFINITY);
+    // Heal: no more faults; an operator retries whatever needs attention until all is quiet.
+    faults.rates = scaleFaults(faults.rates, 0);
+    const operator = (): void => {
+      for (const saga of world.sagas.values()) if (saga.state.status === "attention") saga.operatorRetry();
+      if (!world.quiet()) clock.at(OPERATOR_EVERY_MS, operator);
+    };
+    clock.at(0, operator);
+    const quiet = await clock.run(() => world.quiet(), clock.now + QUIET_DEADLINE_MS);
+    if (!quiet) world.anomaly(`not quiet ${QUIET_DEADLINE_MS / 3_600_000} h after the faults stopped: ${unquiet(world)}`);
+    world.checkQuiet();
+    return {
+      seed: options.seed,
+      app: app.name,
+      commands: world.stats.commands,
+      accepted: world.stats.accepted,
+      faults: faults.total,
+      faultsByKind: Object.fromEntries(faults.injected),
+      anomalies: [...world.anomalies],
+      ops,
+      simulatedMs: clock.now - EPOCH,
+      sagas: world.sagas.size,
+      rebuilds: world.stats.rebuilds,
+    };
+  } finally {
+    Math.random = random;
+  }
+}
+
+function unquiet(world: World): string {
+  const parts: string[] = [];
+  if (world.queue.messages.size > 0) parts.push(`${world.queue.messages.size} queued messages`);
+  const behind = [...world.entities.values()].filter((e) => e.outbox.size > 0 || e.cursors.ackedUpTo < e.log.length);
+  if (behind.length > 0) parts.push(`${behind.length} entities unacknowledged (e.g. ${behind[0]?.address.entityId} acked ${behind[0]?.cursors.ackedUpTo}/${behind[0]?.log.length})`);
+  const active = [...world.sagas.values()].filter((s) => s.state.status === "running" || s.state.status === "compensating");
+  if (active.length > 0) parts.push(`${active.length} sagas active (e.g. ${active[0]?.id})`);
+  const rebuilding = [...world.rebuilders.values()].filter((r) => r.job);
+  if (rebuilding.length > 0) parts.push(`${rebuilding.length} rebuilds running`);
+  return parts.join(", ");
+}
+
+/** Performs one client operation against the world, as the tenant API would. */
+async function perform(world: World, op: Operation): Promise<void> {
+  switch (op.kind) {
+    case "wait":
+      return;
+    case "rebuild":
+      world.startRebuild(op.projection, op.tenant);
+      return;
+    case "subscribe":
+      await world.subscribe(op.tenant, op.key, { tenant: op.tenant, entityType: op.entityType, entityId: op.entityId }, op.after);
+      return;
+    case "suspend":
+      world.admission.setSuspended(op.tenant, op.suspended);
+      return;
+    case "revoke":
+      world.admission.revoke(op.tenant, op.key);
+      return;
+    case "operator-retry":
+      for (const saga of world.sagas.values()) if (saga.tenant === op.tenant && saga.state.status === "attention") saga.operatorRetry();
+      return;
+    case "app":
+      await world.app.runOperation?.(world, op);
+      return;
+    case "command": {
+      const type = world.entityType(op.entityType);
+      const parsed = type.isPublicCommand(op.command) ? type.parseCommand(op.command, op.data) : undefined;
+      if (!parsed?.ok) return; // 400/404 at the boundary: nothing reaches the entity
+      if (op.key !== undefined && !(await world.admission.admit(op.tenant, op.key))) return; // 401/403/503
+      const key = op.idempotencyKey ?? null;
+      let first: readonly string[] | null = null;
+      for (let i = 0; i <= (op.repeats ?? 0); i++) {
+        const outcome = await world.rpcCommand({
+          tenant: op.tenant,
+          entityType: op.entityType,
+          entityId: op.entityId,
+          command: op.command,
+          data: parsed.command.data,
+          idempotencyKey: key,
+          fingerprint: key === null ? null : fingerprintOf(op.command, op.data),
+          expectedVersion: null,
+          causeHlc: null,
+          correlationId: op.correlationId ?? world.newId("req"),
+          causationId: null,
+          traceparent: null,
+        });
+        if (outcome === "failed" || !outcome.ok || key === null) continue;
+        const ids = outcome.result.events.map((e) => e.meta.eventId);
+        if (first === null) first = ids;
+        else if (outcome.replayed && ids.join() !== first.join()) world.anomaly(`${op.entityType}/${op.entityId}: a replay under ${key} answered other events`);
+      }
+      return;
+    }
+  }
+}
+
+/**
+ * Shrinks a failing trace: removes ever smaller chunks of operations while the run still finds an
+ * anomaly (delta debugging, Zeller 2002), within `budget` runs. The fault stream stays the seed's.
+ */
+export async function shrink(options: RunOptions, failing: readonly Operation[], budget = 60): Promise<readonly Operation[]> {
+  let ops = [...failing];
+  let runs = 0;
+  for (let chunk = Math.ceil(ops.length / 2); chunk >= 1 && runs < budget; chunk = Math.floor(chunk / 2)) {
+    for (let start = 0; start < ops.length && runs < budget; ) {
+      const candidate = [...ops.slice(0, start), ...ops.slice(start + chunk)];
+      runs++;
+      const result = await runSimulation({ ...options, ops: candidate });
+      if (result.anomalies.length > 0) ops = candidate;
+      else start += chunk;
+    }
+  }
+  return ops;
+}
