@@ -8,8 +8,7 @@
 // A failing run prints its seed, its anomalies and a shrunk trace of operations. The last line is
 // JSON: {"seed","runs","commands","faults","anomalies","seconds"}.
 import { parseArgs } from "node:util";
-import { referenceApp } from "../src/simulation/apps/reference.js";
-import { todoApp } from "../src/simulation/apps/todo.js";
+import { appNamed, appsFor } from "./sim-apps.js";
 import { runCampaign } from "../src/simulation/campaign.js";
 import { runSimulation, shrink } from "../src/simulation/run.js";
 
@@ -29,7 +28,7 @@ const ops = Number(values.ops ?? 2500);
 
 if (values.replay !== undefined) {
   const seed = Number(values.replay) >>> 0;
-  const app = values.app === "todo" ? todoApp : () => referenceApp();
+  const app = appNamed(values.app);
   const started = Date.now();
   const run = await runSimulation({ seed, app, operations: ops });
   for (const a of run.anomalies) console.log(`anomaly: ${a}`);
@@ -50,6 +49,7 @@ const result = await runCampaign({
   commands: minutes === null ? Number(values.commands ?? 100_000) : Number.POSITIVE_INFINITY,
   wallMs: minutes === null ? Number.POSITIVE_INFINITY : minutes * 60_000,
   operationsPerRun: ops,
+  appForRun: appsFor(),
   shrinkRuns: values["no-shrink"] ? 0 : 40,
   log: (line) => console.log(line),
 });

@@ -1,6 +1,6 @@
 // What the simulator needs of an app: its definitions (the same objects the Worker composes with
 // defineApp), a model of each outside service its sagas call, a workload of operations, and the
-// app's own invariants. src/simulation/apps/ holds the reference domain's and the example's.
+// app's own invariants. The reference domain's is reference/simulation.ts, the example's examples/todo/simulation.ts.
 import type { EntityType } from "../core/model/entity.js";
 import type { SagaDefinition, TaskOutcome } from "../core/model/saga.js";
 import type { Prng } from "./prng.js";

@@ -3,8 +3,6 @@
 // time is spent. A failing run is shrunk to a short trace that replays it. Used by `npm run sim`
 // (scripts/sim.ts), the CI test (test/simulation/) and the mutation check.
 import type { SimApp } from "./app.js";
-import { referenceApp, type ReferenceMutations } from "./apps/reference.js";
-import { todoApp } from "./apps/todo.js";
 import type { FaultRates } from "./faults.js";
 import { runSimulation, shrink, type RunResult } from "./run.js";
 import type { Mutations } from "./config.js";
@@ -19,7 +17,10 @@ export interface CampaignOptions {
   /** Client operations per run. */
   readonly operationsPerRun: number;
   readonly faults?: FaultRates;
-  readonly mutations?: Mutations & ReferenceMutations;
+  /** The app run `i` simulates (its composition: reference/simulation.ts, examples/todo/simulation.ts). */
+  readonly appForRun: (run: number) => () => SimApp;
+  /** Platform-level defect switches (the mutation check); an app's own are baked into its `appForRun`. */
+  readonly mutations?: Mutations;
   /** Stop at the first failing run (the mutation check). */
   readonly stopAtFirstFailure?: boolean;
   /** Shrink a failing run's trace (costs up to `shrinkRuns` more runs). */
@@ -45,11 +46,6 @@ export interface CampaignResult {
   readonly faultsByKind: Readonly<Record<string, number>>;
 }
 
-/** The app a run of index `i` simulates: the reference domain twice, then the example. */
-export function appForRun(i: number, mutations: Mutations & ReferenceMutations = {}): () => SimApp {
-  return i % 3 === 2 ? todoApp : () => referenceApp(mutations);
-}
-
 /** The seed of run `i` of a campaign. */
 export function runSeed(campaignSeed: number, i: number): number {
   return (campaignSeed + i * 0x9e3779b1) >>> 0;
@@ -65,7 +61,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
   let anomalies = 0;
   while (commands < options.commands && Date.now() - started < options.wallMs) {
     const seed = runSeed(options.seed, runs);
-    const app = appForRun(runs, options.mutations);
+    const app = options.appForRun(runs);
     const run: RunResult = await runSimulation({ seed, app, operations: options.operationsPerRun, ...(options.faults ? { faults: options.faults } : {}), ...(options.mutations ? { mutations: options.mutations } : {}) });
     runs++;
     commands += run.commands;

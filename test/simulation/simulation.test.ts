@@ -3,9 +3,10 @@
 // exact replay from a seed; shrinking; and the mutation check, which shows that the simulator
 // finds each of five fixed defects re-introduced one at a time.
 import { describe, expect, it } from "vitest";
-import { referenceApp } from "../../src/simulation/apps/reference.js";
+import { MUTANTS, runMutants } from "../../reference/simulation-mutants.js";
+import { referenceApp } from "../../reference/simulation.js";
+import { appsFor } from "../../scripts/sim-apps.js";
 import { runCampaign } from "../../src/simulation/campaign.js";
-import { MUTANTS, runMutants } from "../../src/simulation/mutants.js";
 import { runSimulation, shrink } from "../../src/simulation/run.js";
 
 const OPS_PER_RUN = 2500;
@@ -14,7 +15,7 @@ describe("deterministic simulation", () => {
   it("simulates 100,000 commands under 10,000 injected faults with no anomaly", async () => {
     const seed = Math.floor(Math.random() * 2 ** 32);
     console.log(`simulation seed ${seed} (reproduce: npm run sim -- --seed ${seed})`);
-    const result = await runCampaign({ seed, commands: 100_000, wallMs: Number.POSITIVE_INFINITY, operationsPerRun: OPS_PER_RUN, shrinkRuns: 20 });
+    const result = await runCampaign({ seed, commands: 100_000, wallMs: Number.POSITIVE_INFINITY, operationsPerRun: OPS_PER_RUN, appForRun: appsFor(), shrinkRuns: 20 });
     console.log(JSON.stringify({ seed: result.seed, runs: result.runs, commands: result.commands, faults: result.faults, anomalies: result.anomalies, seconds: result.seconds }));
     const failure = result.failures[0];
     expect(
@@ -44,7 +45,7 @@ describe("deterministic simulation", () => {
   });
 
   it("finds each re-introduced defect (F1, F2, F3, F5, T09) within the CI budget", async () => {
-    const results = await runMutants(11, 100_000, OPS_PER_RUN, (line) => console.log(line));
+    const results = await runMutants(11, 100_000, OPS_PER_RUN, appsFor, (line) => console.log(line));
     expect(results.map((r) => [r.mutant.id, r.killed])).toEqual(MUTANTS.map((m) => [m.id, true]));
   });
 });

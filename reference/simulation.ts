@@ -4,17 +4,17 @@
 // with adversarial ids, and the domain's invariants: never oversold, stock conserved, every order
 // shipped or cancelled, nothing shipped for a cancelled order, one unrefunded charge per shipped
 // order and none for a cancelled one. The one place besides worker.ts that composes the domain.
-import type { EntityType } from "../../core/model/entity.js";
-import type { SagaDefinition, TaskOutcome } from "../../core/model/saga.js";
-import { inventory, type InventoryState } from "../../domain/inventory.js";
-import { orderFulfillment } from "../../domain/order-fulfillment.js";
-import { orders, type OrderState } from "../../domain/orders.js";
-import { paymentChargeKey, payments, type PaymentState } from "../../domain/payments.js";
-import { projections } from "../../domain/projections/index.js";
-import type { Operation, SimApp, SimService, Workload } from "../app.js";
-import type { Prng } from "../prng.js";
-import type { World } from "../world.js";
-import { KEY_IDS } from "../admission.js";
+import type { EntityType } from "../src/core/model/entity.js";
+import type { SagaDefinition, TaskOutcome } from "../src/core/model/saga.js";
+import { inventory, type InventoryState } from "../src/domain/inventory.js";
+import { orderFulfillment } from "../src/domain/order-fulfillment.js";
+import { orders, type OrderState } from "../src/domain/orders.js";
+import { paymentChargeKey, payments, type PaymentState } from "../src/domain/payments.js";
+import { projections } from "../src/domain/projections/index.js";
+import type { Operation, SimApp, SimService, Workload } from "../src/simulation/app.js";
+import type { Prng } from "../src/simulation/prng.js";
+import type { World } from "../src/simulation/world.js";
+import { KEY_IDS } from "../src/simulation/admission.js";
 
 /** SKUs, some named like Object.prototype members (FINDINGS T09). */
 const SKUS = ["s1", "s2", "s3", "__proto__", "constructor", "toString"] as const;

@@ -3,12 +3,13 @@
 // CI budget to show the simulator finds it. A mutant the simulator does not kill means the
 // simulator cannot see that kind of defect. `npm run sim:mutants` prints the table that
 // docs/reliability.md records.
-import { defineEntity, reject } from "../core/model/entity.js";
-import { inventory, type InventoryState } from "../domain/inventory.js";
-import { orders, type OrderState } from "../domain/orders.js";
-import type { ReferenceMutations } from "./apps/reference.js";
-import { runCampaign, type CampaignResult } from "./campaign.js";
-import type { Mutations } from "./config.js";
+import { defineEntity, reject } from "../src/core/model/entity.js";
+import { inventory, type InventoryState } from "../src/domain/inventory.js";
+import { orders, type OrderState } from "../src/domain/orders.js";
+import type { ReferenceMutations } from "./simulation.js";
+import { runCampaign, type CampaignResult } from "../src/simulation/campaign.js";
+import type { SimApp } from "../src/simulation/app.js";
+import type { Mutations } from "../src/simulation/config.js";
 
 /** A plain-object lookup: answers Object.prototype members for `toString`, `constructor`… (the T09 bug). */
 function inherited<V>(record: Readonly<Record<string, V>>, key: string): V | undefined {
@@ -75,11 +76,20 @@ export interface MutantResult {
   readonly campaign: CampaignResult;
 }
 
+/** Which app run `i` simulates, given a mutant's switches (scripts/sim-apps.ts). */
+export type AppsFor = (mutations: Mutations & ReferenceMutations) => (run: number) => () => SimApp;
+
 /** Runs each mutant's campaign (stopping at its first failing run) within `commands` simulated commands. */
-export async function runMutants(seed: number, commands: number, operationsPerRun: number, log?: (line: string) => void): Promise<MutantResult[]> {
+export async function runMutants(
+  seed: number,
+  commands: number,
+  operationsPerRun: number,
+  appsFor: AppsFor,
+  log?: (line: string) => void,
+): Promise<MutantResult[]> {
   const results: MutantResult[] = [];
   for (const mutant of MUTANTS) {
-    const campaign = await runCampaign({ seed, commands, wallMs: Number.POSITIVE_INFINITY, operationsPerRun, mutations: mutant.mutations, stopAtFirstFailure: true });
+    const campaign = await runCampaign({ seed, commands, wallMs: Number.POSITIVE_INFINITY, operationsPerRun, appForRun: appsFor(mutant.mutations), mutations: mutant.mutations, stopAtFirstFailure: true });
     const killed = campaign.anomalies > 0;
     log?.(`${mutant.id} (${mutant.finding}): ${killed ? `found after ${campaign.commands} commands in ${campaign.runs} runs, ${campaign.seconds.toFixed(1)} s: ${campaign.failures[0]?.anomalies[0] ?? ""}` : `NOT found in ${campaign.commands} commands`}`);
     results.push({ mutant, killed, campaign });

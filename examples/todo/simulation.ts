@@ -2,14 +2,14 @@
 // ids, their view, and the notify-on-close saga calling a notifier modelled as an outside service
 // that may fail before or after acting. Its invariants: every closed list is notified exactly
 // once, and a list never closes with an open item.
-import type { SagaDefinition } from "../../core/model/saga.js";
-import { notifyOnClose } from "../../../examples/todo/notify-on-close.js";
-import { todoLists, type TodoListState } from "../../../examples/todo/todo-list.js";
-import { todoListsProjection } from "../../../examples/todo/todo-lists-view.js";
-import type { Operation, SimApp, Workload } from "../app.js";
-import type { Prng } from "../prng.js";
-import type { World } from "../world.js";
-import { KEY_IDS } from "../admission.js";
+import type { SagaDefinition } from "../../src/core/model/saga.js";
+import { notifyOnClose } from "./notify-on-close.js";
+import { todoLists, type TodoListState } from "./todo-list.js";
+import { todoListsProjection } from "./todo-lists-view.js";
+import type { Operation, SimApp, Workload } from "../../src/simulation/app.js";
+import type { Prng } from "../../src/simulation/prng.js";
+import type { World } from "../../src/simulation/world.js";
+import { KEY_IDS } from "../../src/simulation/admission.js";
 
 const LIST_IDS = ["l1", "l2", "l3", "__proto__", "constructor", "toString"] as const;
 const ITEM_IDS = ["i1", "i2", "valueOf", "hasOwnProperty", "__proto__"] as const;
