@@ -152,9 +152,9 @@ describe("entity command step", () => {
     expect(step.kind === "refused" && step.problem.status).toBe(429);
   });
 
-  it("refuses with 422 what the entity's rules reject, recording nothing", () => {
+  it("rejects with 422 what the entity's rules refuse, recording nothing", () => {
     const step = commandStep(input({ envelope: { ...input().envelope, command: "ship", data: { orderId: "toString" } } }));
-    expect(step.kind === "refused" && step.problem.status).toBe(422);
+    expect(step.kind === "rejected" && step.problem.status).toBe(422);
   });
 });
 
