@@ -31,6 +31,7 @@ import { viewRoutes } from "./cloud/projections/view-routes.js";
 import { createEntityActor, type EntityActor } from "./edge/entity/entity-actor.js";
 import { entityOperations } from "./edge/entity/entity-operations.js";
 import { entityRoutes } from "./edge/entity/entity-routes.js";
+import { streamRoutes } from "./edge/streams/stream-routes.js";
 import { tenantAuth } from "./edge/tenancy/tenant-auth.js";
 import { tenantCors } from "./edge/tenancy/tenant-cors.js";
 import { apiDocument } from "./src/core/http/api-document.js";
@@ -47,6 +48,7 @@ import { continueTrace } from "./src/core/http/trace-context.js";
 
 export { CircuitBreakerHost } from "./cloud/sagas/breaker-host.js";
 export { TenantGate } from "./edge/tenancy/tenant-gate.js";
+export { DurableStreamHost } from "./edge/streams/durable-stream-host.js";
 
 /** Routes an app adds to the platform's, typed like the platform's own. */
 export type AppRoutes = Hono<{ Bindings: Env; Variables: RequestScope }>;
@@ -94,7 +96,7 @@ export interface FactlineApp {
 }
 
 /** Segments of `/v1` the platform serves itself: an app's `tenantRoutes` may not take them. */
-const RESERVED_SEGMENTS = new Set(["entities", "views"]);
+const RESERVED_SEGMENTS = new Set(["entities", "views", "stream"]);
 const SEGMENT = /^[a-z][a-z0-9-]{0,39}$/;
 const ENTITY_PATH = /^\/v1\/entities\/([^/]+)\/([^/]+)(?:\/commands\/([^/]+))?/;
 
@@ -243,6 +245,8 @@ function httpApp(
   app.use("/v1/*", tenantAuth());
   app.route("/v1/entities", entityRoutes(cloud.entities));
   app.route("/v1/views", viewRoutes(cloud));
+  // Durable Streams protocol (edge/streams/): tenant streams, one object each.
+  app.route("/v1/stream", streamRoutes());
   for (const [segment, routes] of tenantExtras) app.route(`/v1/${segment}`, routes);
   app.route("/admin", adminRoutes(cloud, adminExtras));
   app.route("/dashboard", dashboardRoutes(cloud));

@@ -1,0 +1,28 @@
+// The official Durable Streams server conformance suite (@durable-streams/server-conformance-tests,
+// pinned in package-lock.json), unmodified, against tenant streams at /v1/stream/{name} of a
+// `wrangler dev` this file starts. The suite sends no credentials: a wrapper around `fetch` adds
+// the tenant's API key to requests for that origin. The long-poll timeout is 1 s here so the
+// suite's long-poll tests get their 204 well within their own timeouts. The optional webhook
+// `subscriptions` group is off (Factline does not serve the reserved `__ds` subscription APIs).
+import { runConformanceTests } from "@durable-streams/server-conformance-tests";
+import { afterAll, beforeAll, describe } from "vitest";
+import { authorizeFetch, startLocalWrangler, type LocalWrangler } from "./local-wrangler.js";
+
+const config = { baseUrl: "" };
+let platform: LocalWrangler | undefined;
+let restoreFetch: (() => void) | undefined;
+
+beforeAll(async () => {
+  platform = await startLocalWrangler({ STREAM_LONG_POLL_TIMEOUT_MS: "1000" });
+  config.baseUrl = platform.url;
+  restoreFetch = authorizeFetch(platform.url, platform.apiKey);
+}, 120_000);
+
+afterAll(async () => {
+  restoreFetch?.();
+  await platform?.stop();
+});
+
+describe("Durable Streams conformance (official suite)", () => {
+  runConformanceTests(config);
+});
