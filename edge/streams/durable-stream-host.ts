@@ -132,10 +132,10 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
 
   async #create(request: Request, tenant: string): Promise<Response> {
     this.#rememberTenant(tenant);
-    const req = parseCreate(request.headers);
-    if (isProblem(req)) return problemResponse(req);
     const body = await readBody(request);
     if (body === undefined) return tooLarge();
+    const req = parseCreate(request.headers);
+    if (isProblem(req)) return problemResponse(req);
     const existing = await this.#current(tenant);
     const sourceName = request.headers.get(STREAM_FORK_SOURCE_HEADER) ?? undefined;
     if (existing !== undefined) {
@@ -239,10 +239,11 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
   // ---- Append and close ------------------------------------------------------------------------
 
   async #append(request: Request, tenant: string): Promise<Response> {
-    const req = parseAppend(request.headers);
-    if (isProblem(req)) return problemResponse(req);
+    // The body is read before any refusal: an answer that leaves it unread fails the caller's upload.
     const body = await readBody(request);
     if (body === undefined) return tooLarge();
+    const req = parseAppend(request.headers);
+    if (isProblem(req)) return problemResponse(req);
     if (body.byteLength === 0 && !req.close) return answer("malformed-request", "an append needs a body (an empty POST only closes, with Stream-Closed: true)");
     if (body.byteLength > 0 && req.contentType === undefined) return answer("malformed-request", "an append with a body needs a Content-Type");
     const meta = await this.#current(tenant);
@@ -423,19 +424,22 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
         const current = await this.#current(tenant);
         if (current === undefined || current.softDeleted) break;
         const messages = this.#store.read(at, MAX_READ_BYTES);
+        // A data event and its control event go out in one write, so no reader sees one without the other.
+        const parts: Uint8Array[] = [];
         if (messages.length > 0) {
-          await writer.write(sseEvent("data", dataPayload(current.contentType, messages, binary)));
+          parts.push(sseEvent("data", dataPayload(current.contentType, messages, binary)));
           at = messages.at(-1)?.seq ?? at;
         }
         const upToDate = at >= current.tail;
         const closed = current.closed && upToDate;
-        await writer.write(
+        parts.push(
           controlEvent(
             closed
               ? { streamNextOffset: formatOffset(at), streamClosed: true, upToDate: true }
               : { streamNextOffset: formatOffset(at), streamCursor: responseCursor(cursor, Date.now(), Math.random()), ...(upToDate ? { upToDate: true as const } : {}) },
           ),
         );
+        await writer.write(concat(parts));
         if (closed) break;
         if (!upToDate) continue;
         if (Date.now() >= deadline) break;
@@ -517,11 +521,39 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
   }
 }
 
+/** The request body, or undefined when it is over MAX_APPEND_BYTES (read no further than that). */
 async function readBody(request: Request): Promise<Bytes | undefined> {
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > MAX_APPEND_BYTES) return undefined;
-  const body = new Uint8Array(await request.arrayBuffer());
-  return body.byteLength > MAX_APPEND_BYTES ? undefined : body;
+  if (request.body === null) return new Uint8Array();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_APPEND_BYTES) {
+      await reader.cancel().catch(() => undefined);
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
 }
 
 function renderBody(contentType: string, messages: readonly StoredMessage[]): BodyInit | null {
