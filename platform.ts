@@ -31,6 +31,8 @@ import { viewRoutes } from "./cloud/projections/view-routes.js";
 import { createEntityActor, type EntityActor } from "./edge/entity/entity-actor.js";
 import { entityOperations } from "./edge/entity/entity-operations.js";
 import { entityRoutes } from "./edge/entity/entity-routes.js";
+import { entityStreamRoutes } from "./edge/streams/entity-stream-routes.js";
+import { streamOperations } from "./edge/streams/stream-operations.js";
 import { streamRoutes } from "./edge/streams/stream-routes.js";
 import { tenantAuth } from "./edge/tenancy/tenant-auth.js";
 import { tenantCors } from "./edge/tenancy/tenant-cors.js";
@@ -234,6 +236,7 @@ function httpApp(
   const openApi = apiDocument(() => [
     ...entityOperations(cloud.entities),
     ...viewOperations(cloud.projections),
+    ...streamOperations,
     ...adminOperations,
     ...sagaOperations,
     ...dashboardOperations,
@@ -247,6 +250,7 @@ function httpApp(
   app.route("/v1/views", viewRoutes(cloud));
   // Durable Streams protocol (edge/streams/): tenant streams, one object each.
   app.route("/v1/stream", streamRoutes());
+  app.route("/v1/entities", entityStreamRoutes(cloud.entities));
   for (const [segment, routes] of tenantExtras) app.route(`/v1/${segment}`, routes);
   app.route("/admin", adminRoutes(cloud, adminExtras));
   app.route("/dashboard", dashboardRoutes(cloud));

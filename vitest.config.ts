@@ -42,6 +42,8 @@ export default defineConfig({
                 TENANT_MAX_IN_FLIGHT: "300",
                 ENTITY_MAX_IN_FLIGHT: "250",
                 ENTITY_MAX_QUEUE_DELAY_MS: "30000",
+                // Durable Streams long-polls answer 204 after 1 s (test/streams.test.ts waits them out).
+                STREAM_LONG_POLL_TIMEOUT_MS: "1000",
                 TEST_MIGRATIONS: await readD1Migrations("./migrations"),
                 // Runs of the model-based suite; raise it for a soak (FACTLINE_MODEL_RUNS=500 npm test).
                 MODEL_RUNS: process.env.FACTLINE_MODEL_RUNS ?? "12",

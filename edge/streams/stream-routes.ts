@@ -10,7 +10,8 @@ import { forkSourceName, STREAM_FORK_SOURCE_HEADER, STREAM_TENANT_HEADER, stream
 /** Routes of `/v1/stream` (mount with `app.route("/v1/stream", streamRoutes())`). */
 export function streamRoutes(): Hono<{ Bindings: Env; Variables: RequestScope }> {
   const app = new Hono<{ Bindings: Env; Variables: RequestScope }>();
-  app.on(["GET", "HEAD", "PUT", "POST", "DELETE"], "/:name{.+}", async (c) => {
+  // Hono serves HEAD through the GET route (c.req.method stays HEAD, and is forwarded as such).
+  app.on(["GET", "PUT", "POST", "DELETE"], "/:name{.+}", async (c) => {
     const tenant = c.var.tenant;
     if (tenant === undefined) return problemResponse(problem("unauthorized", "no tenant"));
     const name = c.req.param("name");

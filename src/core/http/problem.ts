@@ -23,6 +23,8 @@ const catalogue = {
   "backlog-full": { status: 429, title: "The entity is shedding load until its backlog drains" },
   overloaded: { status: 429, title: "Too many requests are waiting" },
   "dependency-unavailable": { status: 503, title: "A dependency is unavailable" },
+  internal: { status: 500, title: "Internal error" },
+  "config-invalid": { status: 500, title: "The service is misconfigured" },
   // Durable Streams (PROTOCOL.md §5): the statuses the protocol names, each with its own type.
   "stream-gone": { status: 410, title: "The stream was deleted; its forks still read its data" },
   "stream-closed": { status: 409, title: "The stream is closed" },
@@ -31,9 +33,6 @@ const catalogue = {
   "stream-seq-regression": { status: 409, title: "Stream-Seq is not above the stream's last one" },
   "producer-sequence-gap": { status: 409, title: "Producer-Seq skips ahead of the expected sequence" },
   "stale-producer-epoch": { status: 403, title: "Producer-Epoch is older than the producer's current epoch" },
-  "read-only-stream": { status: 405, title: "This stream changes only through commands" },
-  internal: { status: 500, title: "Internal error" },
-  "config-invalid": { status: 500, title: "The service is misconfigured" },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ProblemKind = keyof typeof catalogue;
