@@ -37,7 +37,7 @@ export interface AppendRequest {
   readonly producer: ProducerClaim | undefined;
 }
 
-/** Longest `Producer-Id` and `Stream-Seq` accepted: they are stored, so bounded. */
+/** Longest `Producer-Id`, `Stream-Seq` and `Content-Type` accepted: they are stored, so bounded. */
 export const MAX_TOKEN_LENGTH = 256;
 const DECIMAL = /^(0|[1-9]\d*)$/;
 const DIGITS = /^\d+$/;
@@ -69,6 +69,7 @@ export function closedHeader(value: string | null): boolean {
 /** Parses a `PUT`'s headers; a problem (400) names the first malformed one. */
 export function parseCreate(h: HeaderSource): CreateRequest | Problem {
   const rawType = h.get("content-type");
+  if (rawType !== null && rawType.length > MAX_TOKEN_LENGTH) return bad(`Content-Type must be at most ${MAX_TOKEN_LENGTH} characters`);
   const contentType = rawType !== null && MEDIA_TYPE.test(rawType.trim()) ? rawType.trim() : undefined;
   const ttl = h.get("stream-ttl");
   const expires = h.get("stream-expires-at");
