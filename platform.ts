@@ -28,6 +28,7 @@ import { createSagaHost, type SagaHost } from "./cloud/sagas/saga-host.js";
 import { sagaOperations } from "./cloud/sagas/saga-operations.js";
 import { viewOperations } from "./cloud/projections/view-operations.js";
 import { viewRoutes } from "./cloud/projections/view-routes.js";
+import { viewChangeRoutes } from "./cloud/projections/view-change-stream.js";
 import { createEntityActor, type EntityActor } from "./edge/entity/entity-actor.js";
 import { entityOperations } from "./edge/entity/entity-operations.js";
 import { entityRoutes } from "./edge/entity/entity-routes.js";
@@ -251,6 +252,7 @@ function httpApp(
   // Durable Streams protocol (edge/streams/): tenant streams, one object each.
   app.route("/v1/stream", streamRoutes());
   app.route("/v1/entities", entityStreamRoutes(cloud.entities));
+  app.route("/v1/views", viewChangeRoutes(cloud.projections));
   for (const [segment, routes] of tenantExtras) app.route(`/v1/${segment}`, routes);
   app.route("/admin", adminRoutes(cloud, adminExtras));
   app.route("/dashboard", dashboardRoutes(cloud));

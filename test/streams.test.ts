@@ -5,7 +5,7 @@
 import { stream } from "@durable-streams/client";
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call, newTenant, tenantClient } from "./support/api.js";
+import { call, eventually, newTenant, tenantClient } from "./support/api.js";
 
 const PROBLEMS = "https://factline.dev/problems/";
 const ORIGIN = "https://factline.test";
@@ -177,5 +177,55 @@ describe("entity logs as streams", () => {
     for (const quantity of [3, 4]) expect((await api.command("inventory", sku, "restock", { quantity })).status).toBe(200);
     const second = await follow(first.last, 4);
     expect(second.seen).toEqual([3, 4]);
+  });
+});
+
+describe("view change feeds as streams", () => {
+  type Change = { entity: { type: string; id: string }; seq: number; type: string };
+
+  it("list the facts that changed the tenant's view, in the order they were applied", async () => {
+    const t = await newTenant();
+    const api = tenantClient(t.apiKey);
+    const sku = `sku-${crypto.randomUUID().slice(0, 8)}`;
+    for (const quantity of [1, 2]) expect((await api.command("inventory", sku, "restock", { quantity })).status).toBe(200);
+    const changes = await eventually(async () => {
+      const res = await api.get("/v1/views/inventory/changes/stream?offset=-1");
+      const body = (await res.json()) as Change[];
+      return body.length >= 2 ? body : undefined;
+    });
+    expect(changes.map((c) => [c.entity.id, c.seq, c.type])).toEqual([
+      [sku, 1, "Restocked"],
+      [sku, 2, "Restocked"],
+    ]);
+  });
+
+  it("are the tenant's own", async () => {
+    const a = tenantClient((await newTenant()).apiKey);
+    const b = tenantClient((await newTenant()).apiKey);
+    expect((await a.command("inventory", "only-a", "restock", { quantity: 1 })).status).toBe(200);
+    await eventually(async () => (((await (await a.get("/v1/views/inventory/changes/stream")).json()) as Change[]).length > 0 ? true : undefined));
+    expect(await (await b.get("/v1/views/inventory/changes/stream")).json()).toEqual([]);
+  });
+
+  it("resume after the offset a read returned, with nothing repeated", async () => {
+    const t = await newTenant();
+    const api = tenantClient(t.apiKey);
+    expect((await api.command("inventory", "r-1", "restock", { quantity: 1 })).status).toBe(200);
+    const first = await eventually(async () => {
+      const res = await api.get("/v1/views/inventory/changes/stream");
+      return ((await res.clone().json()) as Change[]).length === 1 ? res : undefined;
+    });
+    const offset = first.headers.get("stream-next-offset") ?? "";
+    expect((await api.command("inventory", "r-1", "restock", { quantity: 2 })).status).toBe(200);
+    const resumed = await eventually(async () => {
+      const changes = (await (await api.get(`/v1/views/inventory/changes/stream?offset=${offset}`)).json()) as Change[];
+      return changes.length > 0 ? changes : undefined;
+    });
+    expect(resumed.map((c) => c.seq)).toEqual([2]);
+  });
+
+  it("answer an unknown view with not-found", async () => {
+    const api = tenantClient((await newTenant()).apiKey);
+    await expectProblem(await api.get("/v1/views/no-such-view/changes/stream"), "not-found", 404);
   });
 });

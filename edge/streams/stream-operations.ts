@@ -64,4 +64,20 @@ export const streamOperations: readonly Operation[] = [
     responses: { 200: { description: "a JSON array of the recorded events after the offset", content: { kind: "event-stream" } }, 204: none("long-poll timed out"), 304: none("If-None-Match matched") },
     problems: [400, 404],
   },
+  {
+    method: "get",
+    path: "/v1/views/{view}/changes/stream",
+    operationId: "streams.viewChanges",
+    tag: "streams",
+    auth: "tenant",
+    summary: "a view's change feed as a read-only Durable Stream (application/json messages {entity, seq, type, recordedAt}); catch-up, long-poll or SSE; HEAD gives the tail",
+    parameters: [
+      { name: "view", in: "path", schema: z.string(), description: "view name" },
+      { name: "offset", in: "query", schema: z.string(), description: "-1 (start), now (tail), or a Stream-Next-Offset" },
+      { name: "live", in: "query", schema: z.enum(["long-poll", "sse"]), description: "live mode" },
+      { name: "cursor", in: "query", schema: z.string(), description: "the last Stream-Cursor, echoed" },
+    ],
+    responses: { 200: { description: "a JSON array of the changes after the offset", content: { kind: "event-stream" } }, 204: none("long-poll timed out"), 304: none("If-None-Match matched") },
+    problems: [400, 404],
+  },
 ];
