@@ -3,6 +3,7 @@
 // same run. Writes docs/performance.md and docs/performance.svg; with --json also
 // bench/results.json. Full mode takes about 4-5 minutes on 2 cores, --quick about 1.
 import { execSync } from "node:child_process";
+import http from "node:http";
 import { randomBytes } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -40,6 +41,8 @@ const OVERLOAD_FACTOR = 2;
 const WAKE_EVENTS = 10_000;
 const CONSUMER_ENTITIES = 100;
 const REBUILD_EVENTS_PER_ENTITY = 1_000;
+const STREAM_CATCHUP_MESSAGES = 100_000;
+const STREAM_FOLLOWERS = 1_000;
 
 const adminToken = randomBytes(18).toString("hex");
 // The machine may be shared (other test runs, other benches): its load is part of the report.
@@ -75,6 +78,7 @@ try {
   if (phase("rebuild")) await rebuildFigures((await newTenant("bench-rebuild"), "bench-rebuild"));
   if (phase("wake")) await wakeFigures(await newTenant("bench-wake"));
   if (phase("memory")) await memoryFigure();
+  if (phase("streams")) await streamFigures(await newTenant("bench-streams"), "bench-streams");
 } finally {
   await server.stop();
   // Keep wrangler's output of the last run (errors included) where git ignores it.
@@ -460,6 +464,105 @@ async function memoryFigure(): Promise<void> {
   }
   push("memory_kib_per_idle_entity", "memory per idle entity (workerd RSS)", median(perEntity.factline), "KiB", median(perEntity.bare), "bare SQLite DO woken the same way", "lower");
   diagnostics.push(`Memory per entity, per round (KiB): Factline ${perEntity.factline.map(round).join(", ")}; bare ${perEntity.bare.map(round).join(", ")}.`);
+}
+
+/**
+ * Durable Streams (edge/streams/), three figures each beside a baseline measured in the same run:
+ * appends/s to one stream against the bare SQLite DO inserting one row behind the same middleware
+ * (rounds interleaved); a catch-up read of STREAM_CATCHUP_MESSAGES messages in MB/s against the
+ * same bytes paged out of the bare object by the same HTTP path; and workerd memory per idle SSE
+ * follower of one stream against the same number of followers of one entity's own `/events` SSE.
+ */
+async function streamFigures(apiKey: string, tenant: string): Promise<void> {
+  const auth = { authorization: `Bearer ${apiKey}` };
+  const json = { ...auth, "content-type": "application/json" };
+  const put = async (path: string, headers: Record<string, string>) => {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`, { method: "PUT", headers });
+    if (res.status !== 201) throw new Error(`PUT ${path} answered ${res.status}`);
+  };
+  await put("/v1/stream/bench-append", json);
+  // Appends: the same JSON body to one stream and to one bare object, rounds interleaved.
+  const appendRounds: Record<"stream" | "bare", number[]> = { stream: [], bare: [] };
+  for (let round = 0; round < plan.rounds; round++) {
+    for (const target of rotate(["stream", "bare"] as const, round)) {
+      const path = target === "stream" ? "/v1/stream/bench-append" : "/v1/bench/bare/inventory/stream-hot/commands/restock";
+      const r = await runLoad({ port, concurrency: plan.concurrency, durationMs: plan.roundMs, maxRequests: 1_000_000, request: () => ({ method: "POST", path, headers: auth, body: '{"quantity":1}' }) });
+      appendRounds[target].push(r.ok / (r.elapsedMs / 1000));
+      if (r.failed > 0) diagnostics.push(`stream appends, ${target}: ${fmtStatuses(r.statuses)}.`);
+    }
+  }
+  pushRounds("stream_appends_per_s_one_stream", "appends/s to one Durable Stream", appendRounds.stream, "appends/s", appendRounds.bare, "bare SQLite DO inserting one row, behind the same middleware", "higher", 0.9);
+
+  // Catch-up: the stream and the bare object hold the same messages; both are paged out over HTTP, 1 MiB a page.
+  await put("/v1/stream/bench-catchup", { ...auth, "content-type": "text/plain" });
+  await requestJson(port, "POST", "/bench/control/seed-stream", admin, { tenant, name: "bench-catchup", id: "bench-catchup", count: STREAM_CATCHUP_MESSAGES });
+  await requestJson(port, "POST", "/bench/control/seed", admin, { kind: "bare", tenant, id: "bench-catchup", count: STREAM_CATCHUP_MESSAGES, snapshots: false });
+  const catchup: Record<"stream" | "bare", number[]> = { stream: [], bare: [] };
+  for (let round = 0; round < Math.max(2, Math.ceil(plan.rounds / 3)); round++) {
+    for (const target of rotate(["stream", "bare"] as const, round)) {
+      const t0 = performance.now();
+      let bytes = 0;
+      let after = target === "stream" ? "-1" : "0";
+      for (let pages = 0; pages < 10_000; pages++) {
+        const res = await fetch(`http://127.0.0.1:${port}${target === "stream" ? `/v1/stream/bench-catchup?offset=${after}` : `/v1/bench/bare/inventory/bench-catchup/read?after=${after}`}`, { headers: auth });
+        const body = new Uint8Array(await res.arrayBuffer());
+        if (res.status !== 200) throw new Error(`catch-up read answered ${res.status}`);
+        bytes += body.byteLength;
+        const next = target === "stream" ? res.headers.get("stream-next-offset") : res.headers.get("x-next");
+        if (next === null || next === after || body.byteLength === 0) break;
+        after = next;
+        if (target === "stream" && res.headers.get("stream-up-to-date") === "true") break;
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      catchup[target].push(bytes / 1e6 / seconds);
+      diagnostics.push(`catch-up read, ${target}, round ${round + 1}: ${(bytes / 1e6).toFixed(1)} MB in ${seconds.toFixed(2)} s.`);
+    }
+  }
+  pushRounds("stream_catchup_mb_per_s", `catch-up read of ${STREAM_CATCHUP_MESSAGES.toLocaleString("en-US")} messages`, catchup.stream, "MB/s", catchup.bare, "the same rows paged out of the bare SQLite DO, 1 MiB a page, same HTTP path", "higher");
+
+  // Idle SSE followers: memory per follower of one stream against followers of one entity's /events feed.
+  await put("/v1/stream/bench-followers", json);
+  await requestJson(port, "POST", "/v1/entities/inventory/bench-followed/commands/restock", json, { quantity: 1 });
+  const perFollower: Record<"stream" | "entity", number[]> = { stream: [], entity: [] };
+  for (let round = 0; round < plan.memRounds; round++) {
+    for (const target of rotate(["stream", "entity"] as const, round)) {
+      const path = target === "stream" ? "/v1/stream/bench-followers?offset=now&live=sse" : "/v1/entities/inventory/bench-followed/events?after=1";
+      await sleep(1_000);
+      const before = server.rss();
+      const followers = await openFollowers(path, { ...auth, accept: "text/event-stream" }, STREAM_FOLLOWERS);
+      await sleep(1_000);
+      perFollower[target].push((server.rss() - before) / 1024 / Math.max(1, followers.open));
+      diagnostics.push(`SSE followers, ${target}, round ${round + 1}: ${followers.open} of ${STREAM_FOLLOWERS} open.`);
+      followers.close();
+    }
+  }
+  push("stream_sse_follower_kib", `memory per idle SSE follower of one stream (${STREAM_FOLLOWERS.toLocaleString("en-US")} followers, workerd RSS)`, median(perFollower.stream), "KiB", median(perFollower.entity), "a follower of one entity's own /events SSE feed", "lower");
+}
+
+/** Opens `count` SSE connections to `path` and waits until each has received its first bytes. */
+async function openFollowers(path: string, headers: Record<string, string>, count: number): Promise<{ open: number; close(): void }> {
+  const agent = new http.Agent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY });
+  const requests: http.ClientRequest[] = [];
+  const opened = await Promise.all(
+    Array.from({ length: count }, () =>
+      new Promise<boolean>((resolve) => {
+        const r = http.get({ host: "127.0.0.1", port, path, headers, agent }, (res) => {
+          res.once("data", () => resolve(res.statusCode === 200));
+          res.on("error", () => resolve(false));
+        });
+        r.on("error", () => resolve(false));
+        r.setTimeout(30_000, () => resolve(false));
+        requests.push(r);
+      }),
+    ),
+  );
+  return {
+    open: opened.filter(Boolean).length,
+    close() {
+      for (const r of requests) r.destroy();
+      agent.destroy();
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,21 @@
+// The production Durable Stream object with one bench-only ability, bound as `DurableStreamHost`
+// only in bench/wrangler.bench.toml: seeding a long stream quickly (so a catch-up read of 100,000
+// messages can be measured without 100,000 appends). Reads and appends are the inherited
+// production code.
+import { DurableStreamHost as ProductionStreamHost } from "../../edge/streams/durable-stream-host.js";
+
+const encoder = new TextEncoder();
+
+export class DurableStreamHost extends ProductionStreamHost {
+  /** Appends `count` copies of `message` (one append each) to the existing stream; answers the new tail. */
+  async benchSeed(count: number, message: string): Promise<number> {
+    const data = encoder.encode(message);
+    const sql = this.ctx.storage.sql;
+    return this.ctx.storage.transactionSync(() => {
+      const tail = sql.exec<{ tail: number }>("SELECT tail FROM stream_meta WHERE id = 1").one().tail;
+      for (let i = 1; i <= count; i++) sql.exec("INSERT INTO stream_messages (seq, data) VALUES (?, ?)", tail + i, data);
+      sql.exec("UPDATE stream_meta SET tail = ? WHERE id = 1", tail + count);
+      return tail + count;
+    });
+  }
+}
