@@ -11,11 +11,12 @@ export class DurableStreamHost extends ProductionStreamHost {
   async benchSeed(count: number, message: string): Promise<number> {
     const data = encoder.encode(message);
     const sql = this.ctx.storage.sql;
-    return this.ctx.storage.transactionSync(() => {
-      const tail = sql.exec<{ tail: number }>("SELECT tail FROM stream_meta WHERE id = 1").one().tail;
-      for (let i = 1; i <= count; i++) sql.exec("INSERT INTO stream_messages (seq, data) VALUES (?, ?)", tail + i, data);
-      sql.exec("UPDATE stream_meta SET tail = ? WHERE id = 1", tail + count);
-      return tail + count;
+    const tail = this.ctx.storage.transactionSync(() => {
+      const from = sql.exec<{ tail: number }>("SELECT MAX(tail, COALESCE((SELECT MAX(seq) FROM stream_messages), 0)) AS tail FROM stream_meta WHERE id = 1").one().tail;
+      for (let i = 1; i <= count; i++) sql.exec("INSERT INTO stream_messages (seq, data) VALUES (?, ?)", from + i, data);
+      return from + count;
     });
+    this.reloadState();
+    return tail;
   }
 }

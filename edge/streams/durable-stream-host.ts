@@ -218,7 +218,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
       refCount: 0,
       softDeleted: false,
     };
-    this.ctx.storage.transactionSync(() => {
+    this.#transaction(() => {
       this.#store.purge();
       this.#store.create(meta);
       for (const m of inherited) this.#store.insertMessage(m.seq, m.data);
@@ -256,7 +256,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
   #closeOnly(meta: StreamMeta, req: AppendRequest, now: number): Response {
     const p = req.producer;
     if (p === undefined) {
-      this.ctx.storage.transactionSync(() => {
+      this.#transaction(() => {
         if (!meta.closed) this.#store.advance(meta.tail, undefined, null, now);
         else this.#store.touch(now);
       });
@@ -270,7 +270,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     const verdict = judgeProducer(this.#store.producer(p.id), p);
     if (verdict.status === "duplicate") return new Response(null, { status: 204, headers: { ...closedHeaders(meta.tail), ...producerHeaders(p.epoch, verdict.lastSeq) } });
     if (verdict.status !== "accepted") return producerRefusal(verdict);
-    this.ctx.storage.transactionSync(() => {
+    this.#transaction(() => {
       this.#store.saveProducer(p.id, verdict.next);
       this.#store.advance(meta.tail, undefined, producerTuple(p), now);
     });
@@ -314,7 +314,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
       data = encoder.encode(batch.messages.join(","));
     }
     const seq = meta.tail + 1;
-    this.ctx.storage.transactionSync(() => {
+    this.#transaction(() => {
       this.#store.insertMessage(seq, data);
       if (accepted !== undefined && next !== undefined) this.#store.saveProducer(accepted.id, next);
       this.#store.advance(seq, req.streamSeq, req.close ? (accepted ? producerTuple(accepted) : null) : undefined, now);
@@ -503,6 +503,21 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     const waiting = [...this.#waiters];
     this.#waiters.clear();
     for (const wake of waiting) wake();
+  }
+
+  /** Runs `fn` as one SQLite transaction; on failure the cached meta row is re-read (the writes rolled back). */
+  #transaction(fn: () => void): void {
+    try {
+      this.ctx.storage.transactionSync(fn);
+    } catch (error) {
+      this.#store.reload();
+      throw error;
+    }
+  }
+
+  /** Drops the in-memory copy of the stream's state (for writes made outside this class, e.g. bench seeding). */
+  protected reloadState(): void {
+    this.#store.reload();
   }
 
   #serially(task: () => Promise<Response>): Promise<Response> {

@@ -5,6 +5,7 @@
 import { Hono } from "hono";
 import { problem, problemResponse } from "../../src/core/http/problem.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
+import { MAX_APPEND_BYTES } from "./durable-stream-host.js";
 import { forkSourceName, STREAM_FORK_SOURCE_HEADER, STREAM_TENANT_HEADER, streamNameProblem, streamObjectName } from "./stream-names.js";
 
 /** Routes of `/v1/stream` (mount with `app.route("/v1/stream", streamRoutes())`). */
@@ -27,8 +28,15 @@ export function streamRoutes(): Hono<{ Bindings: Env; Variables: RequestScope }>
       headers.set(STREAM_FORK_SOURCE_HEADER, source);
     }
     const stub = c.env.DURABLE_STREAMS.getByName(streamObjectName(tenant, name));
-    const hasBody = c.req.method === "PUT" || c.req.method === "POST";
-    const res = await stub.fetch(c.req.url, { method: c.req.method, headers, body: hasBody ? c.req.raw.body : null });
+    let body: ArrayBuffer | null = null;
+    if (c.req.method === "PUT" || c.req.method === "POST") {
+      // Buffered here (bounded): one copy to the object beats a streamed body for small appends.
+      if (Number(c.req.header("content-length") ?? "0") > MAX_APPEND_BYTES) return problemResponse(problem("payload-too-large", `a body may carry at most ${MAX_APPEND_BYTES} bytes`));
+      body = await c.req.arrayBuffer();
+      if (body.byteLength > MAX_APPEND_BYTES) return problemResponse(problem("payload-too-large", `a body may carry at most ${MAX_APPEND_BYTES} bytes`));
+      headers.delete("transfer-encoding");
+    }
+    const res = await stub.fetch(c.req.url, { method: c.req.method, headers, body });
     // Responses from an object have immutable headers; the platform's middleware adds its own.
     const out = new Response(c.req.method === "HEAD" ? null : res.body, res);
     if (res.status === 201) out.headers.set("location", new URL(c.req.url).origin + new URL(c.req.url).pathname);

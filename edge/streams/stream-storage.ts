@@ -78,9 +78,16 @@ export function producerTuple(p: { readonly id: string; readonly epoch: number; 
   return `${p.epoch}:${p.seq}:${p.id}`;
 }
 
-/** Typed access to one object's stream tables (synchronous: callers group writes in `transactionSync`). */
+/**
+ * Typed access to one object's stream tables (synchronous: callers group writes in
+ * `transactionSync`). The meta row is cached in memory and every write here updates the copy, so
+ * an append is one INSERT (the tail is not rewritten per append: it is the larger of the meta
+ * row's `tail`, set at creation, and the last message's seq, read once on load).
+ */
 export class StreamStorage {
   readonly #sql: SqlStorage;
+  /** The meta row as last written; null: not read yet; undefined: no stream. */
+  #meta: StreamMeta | undefined | null = null;
 
   constructor(sql: SqlStorage) {
     this.#sql = sql;
@@ -88,8 +95,24 @@ export class StreamStorage {
   }
 
   meta(): StreamMeta | undefined {
+    if (this.#meta === null) this.#meta = this.#load();
+    return this.#meta;
+  }
+
+  /** Forgets the cached meta row (after a failed transaction, or a write made behind this class's back). */
+  reload(): void {
+    this.#meta = null;
+  }
+
+  #set(patch: Partial<StreamMeta>): void {
+    const m = this.meta();
+    if (m !== undefined) this.#meta = { ...m, ...patch };
+  }
+
+  #load(): StreamMeta | undefined {
     const row = this.#sql.exec<MetaRow>("SELECT * FROM stream_meta WHERE id = 1").toArray()[0];
     if (row === undefined) return undefined;
+    const last = this.#sql.exec<{ seq: number | null }>("SELECT MAX(seq) AS seq FROM stream_messages").toArray()[0]?.seq ?? 0;
     return {
       incarnation: row.incarnation,
       contentType: row.content_type,
@@ -100,7 +123,7 @@ export class StreamStorage {
       closed: row.closed === 1,
       closedBy: row.closed_by ?? undefined,
       lastStreamSeq: row.last_stream_seq ?? undefined,
-      tail: row.tail,
+      tail: Math.max(row.tail, last),
       touchedAt: row.touched_at,
       forkedFrom: row.forked_from ?? undefined,
       forkOffset: row.fork_offset ?? undefined,
@@ -133,6 +156,7 @@ export class StreamStorage {
       m.refCount,
       m.softDeleted ? 1 : 0,
     );
+    this.#meta = m;
   }
 
   /** Stores `data` at `seq` (the new tail). */
@@ -140,31 +164,49 @@ export class StreamStorage {
     this.#sql.exec("INSERT INTO stream_messages (seq, data) VALUES (?, ?)", seq, data);
   }
 
-  /** Records an append: the new tail, and optionally the Stream-Seq and closure it carried. */
+  /**
+   * Records an append (or a close): the new tail, and the Stream-Seq, closure (`closedBy`: the
+   * producer tuple, null for none, undefined when not closing) and TTL touch it carried. Writes
+   * the meta row only when one of those changes it.
+   */
   advance(tail: number, streamSeq: string | undefined, closedBy: string | null | undefined, now: number): void {
-    this.#sql.exec(
-      `UPDATE stream_meta SET tail = ?, last_stream_seq = COALESCE(?, last_stream_seq),
-         closed = CASE WHEN ? THEN 1 ELSE closed END, closed_by = COALESCE(?, closed_by), touched_at = ? WHERE id = 1`,
+    const m = this.meta();
+    if (m === undefined) return;
+    const closing = closedBy !== undefined && !m.closed;
+    if (streamSeq !== undefined || closing || m.ttlSeconds !== undefined) {
+      this.#sql.exec(
+        `UPDATE stream_meta SET last_stream_seq = COALESCE(?, last_stream_seq),
+           closed = CASE WHEN ? THEN 1 ELSE closed END, closed_by = COALESCE(?, closed_by), touched_at = ? WHERE id = 1`,
+        streamSeq ?? null,
+        closing ? 1 : 0,
+        closing ? (closedBy ?? null) : null,
+        now,
+      );
+    }
+    this.#set({
       tail,
-      streamSeq ?? null,
-      closedBy === undefined ? 0 : 1,
-      closedBy ?? null,
-      now,
-    );
+      touchedAt: now,
+      ...(streamSeq !== undefined ? { lastStreamSeq: streamSeq } : {}),
+      ...(closing ? { closed: true, closedBy: closedBy ?? undefined } : {}),
+    });
   }
 
   touch(now: number): void {
     this.#sql.exec("UPDATE stream_meta SET touched_at = ? WHERE id = 1", now);
+    this.#set({ touchedAt: now });
   }
 
   setSoftDeleted(): void {
     this.#sql.exec("UPDATE stream_meta SET soft_deleted = 1 WHERE id = 1");
+    this.#set({ softDeleted: true });
   }
 
   /** Adds `delta` to the count of live forks; answers the new count. */
   addRef(delta: number): number {
     const row = this.#sql.exec<{ ref_count: number }>("UPDATE stream_meta SET ref_count = MAX(0, ref_count + ?) WHERE id = 1 RETURNING ref_count", delta).toArray()[0];
-    return row?.ref_count ?? 0;
+    const refCount = row?.ref_count ?? 0;
+    this.#set({ refCount });
+    return refCount;
   }
 
   /** Messages after `after`, in order, until `maxBytes` is reached (always at least one when any exists). */
@@ -194,5 +236,6 @@ export class StreamStorage {
     this.#sql.exec("DELETE FROM stream_messages");
     this.#sql.exec("DELETE FROM stream_producers");
     this.#sql.exec("DELETE FROM stream_meta");
+    this.#meta = undefined;
   }
 }
