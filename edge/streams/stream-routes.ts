@@ -28,19 +28,48 @@ export function streamRoutes(): Hono<{ Bindings: Env; Variables: RequestScope }>
       headers.set(STREAM_FORK_SOURCE_HEADER, source);
     }
     const stub = c.env.DURABLE_STREAMS.getByName(streamObjectName(tenant, name));
-    let body: ArrayBuffer | null = null;
+    let body: Uint8Array | null = null;
     if (c.req.method === "PUT" || c.req.method === "POST") {
       // Buffered here (bounded): one copy to the object beats a streamed body for small appends.
-      if (Number(c.req.header("content-length") ?? "0") > MAX_APPEND_BYTES) return problemResponse(problem("payload-too-large", `a body may carry at most ${MAX_APPEND_BYTES} bytes`));
-      body = await c.req.arrayBuffer();
-      if (body.byteLength > MAX_APPEND_BYTES) return problemResponse(problem("payload-too-large", `a body may carry at most ${MAX_APPEND_BYTES} bytes`));
+      const read = await readBounded(c.req.raw.body, MAX_APPEND_BYTES);
+      if (read === undefined) return problemResponse(problem("payload-too-large", `a body may carry at most ${MAX_APPEND_BYTES} bytes`));
+      body = read;
       headers.delete("transfer-encoding");
     }
-    const res = await stub.fetch(c.req.url, { method: c.req.method, headers, body });
-    // Responses from an object have immutable headers; the platform's middleware adds its own.
-    const out = new Response(c.req.method === "HEAD" ? null : res.body, res);
+    const res = await stub.serve(c.req.method, c.req.url, [...headers], body);
+    const out = new Response(c.req.method === "HEAD" || res.status === 204 || res.status === 304 ? null : res.body, { status: res.status, headers: res.headers });
     if (res.status === 201) out.headers.set("location", new URL(c.req.url).origin + new URL(c.req.url).pathname);
     return out;
   });
   return app;
+}
+
+// An over-large body is still read to its end (and dropped), up to this much: answering before
+// the upload ends makes many clients see a reset connection instead of the 413.
+const DRAIN_LIMIT = 64 * 1024 * 1024;
+
+/** The body's bytes, or undefined when it is over `max` bytes (then drained, not kept). */
+async function readBounded(stream: ReadableStream<Uint8Array> | null, max: number): Promise<Uint8Array | undefined> {
+  if (stream === null) return new Uint8Array();
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > DRAIN_LIMIT) {
+      await reader.cancel().catch(() => undefined);
+      return undefined;
+    }
+    if (size <= max) chunks.push(value);
+  }
+  if (size > max) return undefined;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return out;
 }
