@@ -43,6 +43,7 @@ const CONSUMER_ENTITIES = 100;
 const REBUILD_EVENTS_PER_ENTITY = 1_000;
 const STREAM_CATCHUP_MESSAGES = 100_000;
 const STREAM_FOLLOWERS = 1_000;
+const FOLLOWER_WAVE = 100;
 
 const adminToken = randomBytes(18).toString("hex");
 // The machine may be shared (other test runs, other benches): its load is part of the report.
@@ -539,25 +540,30 @@ async function streamFigures(apiKey: string, tenant: string): Promise<void> {
   push("stream_sse_follower_kib", `memory per idle SSE follower of one stream (${STREAM_FOLLOWERS.toLocaleString("en-US")} followers, workerd RSS)`, median(perFollower.stream), "KiB", median(perFollower.entity), "a follower of one entity's own /events SSE feed", "lower");
 }
 
-/** Opens `count` SSE connections to `path` and waits until each has received its first bytes. */
+/**
+ * Opens `count` SSE connections to `path`, FOLLOWER_WAVE at a time (a burst of all at once would
+ * meet the tenant's in-flight cap, TENANT_MAX_IN_FLIGHT), each counted once its first bytes arrive.
+ */
 async function openFollowers(path: string, headers: Record<string, string>, count: number): Promise<{ open: number; close(): void }> {
   const agent = new http.Agent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY });
   const requests: http.ClientRequest[] = [];
-  const opened = await Promise.all(
-    Array.from({ length: count }, () =>
-      new Promise<boolean>((resolve) => {
-        const r = http.get({ host: "127.0.0.1", port, path, headers, agent }, (res) => {
-          res.once("data", () => resolve(res.statusCode === 200));
-          res.on("error", () => resolve(false));
-        });
-        r.on("error", () => resolve(false));
-        r.setTimeout(30_000, () => resolve(false));
-        requests.push(r);
-      }),
-    ),
-  );
+  const openOne = () =>
+    new Promise<boolean>((resolve) => {
+      const r = http.get({ host: "127.0.0.1", port, path, headers, agent }, (res) => {
+        res.once("data", () => resolve(res.statusCode === 200));
+        res.on("error", () => resolve(false));
+      });
+      r.on("error", () => resolve(false));
+      r.setTimeout(30_000, () => resolve(false));
+      requests.push(r);
+    });
+  let open = 0;
+  for (let i = 0; i < count; i += FOLLOWER_WAVE) {
+    const wave = await Promise.all(Array.from({ length: Math.min(FOLLOWER_WAVE, count - i) }, openOne));
+    open += wave.filter(Boolean).length;
+  }
   return {
-    open: opened.filter(Boolean).length,
+    open,
     close() {
       for (const r of requests) r.destroy();
       agent.destroy();

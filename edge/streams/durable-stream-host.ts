@@ -105,9 +105,15 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
 
   // RPC rather than `fetch`: measured faster for the small requests appends are (docs/performance.md).
   async serve(method: string, url: string, headers: [string, string][], body: Uint8Array | null): Promise<WireResponse> {
-    const res = await this.fetch(new Request(url, { method, headers, body }));
+    const tenant = headers.find(([name]) => name === STREAM_TENANT_HEADER)?.[1];
+    // Appends, the hot path, skip building a Request around bytes the route already holds.
+    const res =
+      method === "POST" && tenant !== undefined && body !== null && body.byteLength <= MAX_APPEND_BYTES
+        ? await this.#appendBytes(new Headers(headers), body, tenant)
+        : await this.fetch(new Request(url, { method, headers, body }));
     const live = res.headers.get("content-type") === "text/event-stream";
-    return { status: res.status, headers: [...res.headers], body: res.body === null ? null : live ? res.body : new Uint8Array(await res.arrayBuffer()) };
+    const raw = rawBodies.get(res);
+    return { status: res.status, headers: [...res.headers], body: raw ?? (res.body === null ? null : live ? res.body : new Uint8Array(await res.arrayBuffer())) };
   }
 
   async forkSnapshot(offset: number | undefined, subOffset: number, contentType: string | undefined): Promise<ForkSnapshot> {
@@ -258,7 +264,11 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     // The body is read before any refusal: an answer that leaves it unread fails the caller's upload.
     const body = await readBody(request);
     if (body === undefined) return tooLarge();
-    const req = parseAppend(request.headers);
+    return this.#appendBytes(request.headers, body, tenant);
+  }
+
+  async #appendBytes(headers: Headers, body: Uint8Array, tenant: string): Promise<Response> {
+    const req = parseAppend(headers);
     if (isProblem(req)) return problemResponse(req);
     if (body.byteLength === 0 && !req.close) return answer("malformed-request", "an append needs a body (an empty POST only closes, with Stream-Closed: true)");
     if (body.byteLength > 0 && req.contentType === undefined) return answer("malformed-request", "an append with a body needs a Content-Type");
@@ -294,7 +304,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     return new Response(null, { status: 204, headers: { ...closedHeaders(meta.tail), ...producerHeaders(p.epoch, p.seq) } });
   }
 
-  #appendBody(meta: StreamMeta, req: AppendRequest, body: Bytes, now: number): Response {
+  #appendBody(meta: StreamMeta, req: AppendRequest, body: Uint8Array, now: number): Response {
     const p = req.producer;
     if (meta.closed) {
       if (p !== undefined && meta.closedBy === producerTuple(p)) {
@@ -425,7 +435,11 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     // A chunk with data never changes, so it may be cached (§10.1); an empty answer at an open tail may.
     h.set("cache-control", messages.length > 0 || eof ? "private, max-age=60, stale-while-revalidate=300" : "no-store");
     if (request.headers.get("if-none-match") === tag) return new Response(null, { status: 304, headers: { etag: tag, "cache-control": h.get("cache-control") ?? "no-store" } });
-    return new Response(renderBody(current.contentType, messages), { status: 200, headers: h });
+    const bytes = renderBody(current.contentType, messages);
+    const res = new Response(bytes, { status: 200, headers: h });
+    // serve() hands these bytes on as they are, instead of reading them back out of the Response.
+    rawBodies.set(res, bytes);
+    return res;
   }
 
   #sse(meta: StreamMeta, from: number, cursor: string | null, tenant: string): Response {
@@ -587,10 +601,12 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-function renderBody(contentType: string, messages: readonly StoredMessage[]): BodyInit | null {
-  if (isJsonType(contentType)) return jsonArray(messages.map((m) => decoder.decode(m.data)).filter((t) => t !== ""));
-  if (messages.length === 0) return null;
-  if (messages.length === 1) return messages[0]?.data ?? null;
+/** Bodies of catch-up responses by response, so serve() need not copy them out again. */
+const rawBodies = new WeakMap<Response, Uint8Array>();
+
+function renderBody(contentType: string, messages: readonly StoredMessage[]): Uint8Array {
+  if (isJsonType(contentType)) return encoder.encode(jsonArray(messages.map((m) => decoder.decode(m.data)).filter((t) => t !== "")));
+  if (messages.length === 1 && messages[0] !== undefined) return messages[0].data;
   const total = messages.reduce((n, m) => n + m.data.byteLength, 0);
   const out = new Uint8Array(total);
   let at = 0;
@@ -603,8 +619,7 @@ function renderBody(contentType: string, messages: readonly StoredMessage[]): Bo
 
 function dataPayload(contentType: string, messages: readonly StoredMessage[], binary: boolean): string {
   if (isJsonType(contentType)) return jsonArray(messages.map((m) => decoder.decode(m.data)).filter((t) => t !== ""));
-  const body = renderBody(contentType, messages);
-  const bytes = body instanceof Uint8Array ? body : new Uint8Array();
+  const bytes = renderBody(contentType, messages);
   return binary ? base64(bytes) : decoder.decode(bytes);
 }
 
