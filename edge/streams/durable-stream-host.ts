@@ -27,6 +27,8 @@ import { producerTuple, StreamStorage, type StoredMessage, type StreamMeta } fro
 export const MAX_APPEND_BYTES = 1024 * 1024;
 /** Bytes one catch-up read or SSE data event carries at most (at least one message). */
 export const MAX_READ_BYTES = 1024 * 1024;
+/** Bytes a fork may inherit: they are copied over RPC (limit 32 MiB a message) into the fork's own SQLite. */
+export const MAX_FORK_COPY_BYTES = 16 * 1024 * 1024;
 /** An SSE connection is closed after this long so CDNs can collapse readers (§10.2); clients resume. */
 export const SSE_MAX_CONNECTION_MS = 60_000;
 
@@ -138,7 +140,10 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
         prefix = next.data.slice(0, subOffset);
       }
     }
-    const messages = this.#store.read(0, Number.MAX_SAFE_INTEGER, at);
+    const messages = this.#store.read(0, MAX_FORK_COPY_BYTES + 1, at);
+    if (messages.at(-1)?.seq !== at && at > 0) {
+      return { ok: false, kind: "payload-too-large", detail: `a fork copies the data it inherits, at most ${MAX_FORK_COPY_BYTES} bytes; fork at an earlier offset` };
+    }
     this.#store.addRef(1);
     return { ok: true, contentType: meta.contentType, ttlSeconds: meta.ttlSeconds, expiresAt: meta.expiresAt, offset: at, messages, prefix };
   }
