@@ -213,11 +213,11 @@ export class StreamStorage {
   read(after: number, maxBytes: number, upTo = Number.MAX_SAFE_INTEGER): StoredMessage[] {
     const out: StoredMessage[] = [];
     let bytes = 0;
-    for (const row of this.#sql.exec<{ seq: number; data: ArrayBuffer }>("SELECT seq, data FROM stream_messages WHERE seq > ? AND seq <= ? ORDER BY seq", after, upTo)) {
-      const data = new Uint8Array(row.data);
-      if (out.length > 0 && bytes + data.byteLength > maxBytes) break;
-      out.push({ seq: row.seq, data });
-      bytes += data.byteLength;
+    // raw(): rows as arrays, not objects with named keys, on the catch-up hot path.
+    for (const [seq, buffer] of this.#sql.exec("SELECT seq, data FROM stream_messages WHERE seq > ? AND seq <= ? ORDER BY seq", after, upTo).raw<[number, ArrayBuffer]>()) {
+      if (out.length > 0 && bytes + buffer.byteLength > maxBytes) break;
+      out.push({ seq, data: new Uint8Array(buffer) });
+      bytes += buffer.byteLength;
     }
     return out;
   }
