@@ -18,8 +18,9 @@ export function streamRoutes(): Hono<{ Bindings: Env; Variables: RequestScope }>
     const name = c.req.param("name");
     const bad = streamNameProblem(name);
     if (bad !== undefined) return problemResponse(problem("not-found", bad));
-    const headers = new Headers(c.req.raw.headers);
-    headers.delete(STREAM_FORK_SOURCE_HEADER);
+    // Only the protocol's headers reach the object (never the client's credentials, nor an internal header it sent).
+    const headers = new Headers();
+    for (const [header, value] of c.req.raw.headers) if (FORWARDED.test(header)) headers.set(header, value);
     headers.set(STREAM_TENANT_HEADER, tenant);
     const forkedFrom = headers.get("stream-forked-from");
     if (forkedFrom !== null) {
@@ -43,6 +44,9 @@ export function streamRoutes(): Hono<{ Bindings: Env; Variables: RequestScope }>
   });
   return app;
 }
+
+/** Request headers the object reads (PROTOCOL.md §5): content type, conditional reads, Stream-*, Producer-*. */
+const FORWARDED = /^(content-type|if-none-match|stream-[a-z-]+|producer-(id|epoch|seq))$/;
 
 // An over-large body is still read to its end (and dropped), up to this much: answering before
 // the upload ends makes many clients see a reset connection instead of the 413.
