@@ -105,6 +105,15 @@ describe("tenant streams", () => {
     await expectProblem(await s("stray", { method: "PUT", headers: { "stream-forked-from": "/v1/entities/orders/o-1" } }), "malformed-request", 400);
   });
 
+  it("keep a text stream's bytes exactly, UTF-8 or not", async () => {
+    const s = streams((await newTenant()).apiKey);
+    await s("mixed", { method: "PUT", headers: text });
+    const notUtf8 = new Uint8Array([0x61, 0xff, 0xfe, 0x62]);
+    const bom = new Uint8Array([0xef, 0xbb, 0xbf, 0x63]);
+    for (const body of [notUtf8, bom]) expect((await s("mixed", { method: "POST", headers: text, body })).status).toBe(204);
+    expect([...new Uint8Array(await (await s("mixed")).arrayBuffer())]).toEqual([...notUtf8, ...bom]);
+  });
+
   it("refuse an append over 1 MiB with 413 and keep the stream as it was", async () => {
     const s = streams((await newTenant()).apiKey);
     await s("bounded", { method: "PUT", headers: { "content-type": "application/octet-stream" } });

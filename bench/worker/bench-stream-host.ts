@@ -4,12 +4,11 @@
 // production code.
 import { DurableStreamHost as ProductionStreamHost } from "../../edge/streams/durable-stream-host.js";
 
-const encoder = new TextEncoder();
-
 export class DurableStreamHost extends ProductionStreamHost {
   /** Appends `count` copies of `message` (one append each) to the existing stream; answers the new tail. */
   async benchSeed(count: number, message: string): Promise<number> {
-    const data = encoder.encode(message);
+    // A text/plain stream stores UTF-8 messages as TEXT, as an append would.
+    const data = message;
     const sql = this.ctx.storage.sql;
     const tail = this.ctx.storage.transactionSync(() => {
       const from = sql.exec<{ tail: number }>("SELECT MAX(tail, COALESCE((SELECT MAX(seq) FROM stream_messages), 0)) AS tail FROM stream_meta WHERE id = 1").one().tail;

@@ -45,7 +45,7 @@ export type ForkSnapshot =
       readonly offset: number;
       readonly messages: readonly StoredMessage[];
       /** The first `subOffset` bytes or JSON messages of the next append, when asked for. */
-      readonly prefix: Uint8Array | undefined;
+      readonly prefix: Uint8Array | string | undefined;
     }
   | { readonly ok: false; readonly kind: ProblemKind; readonly detail: string };
 
@@ -127,17 +127,18 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     }
     const at = offset ?? meta.tail;
     if (at > meta.tail) return { ok: false, kind: "malformed-request", detail: "Stream-Fork-Offset is beyond the source stream's tail" };
-    let prefix: Uint8Array | undefined;
+    let prefix: Uint8Array | string | undefined;
     if (subOffset > 0) {
       const next = this.#store.read(at, 0, at + 1)[0];
       if (next === undefined) return { ok: false, kind: "malformed-request", detail: "Stream-Fork-Sub-Offset names a position past the source's data" };
       if (isJsonType(meta.contentType)) {
-        const values = JSON.parse(`[${decoder.decode(next.data)}]`) as unknown[];
+        const values = JSON.parse(`[${textOf(next.data)}]`) as unknown[];
         if (subOffset > values.length) return { ok: false, kind: "malformed-request", detail: "Stream-Fork-Sub-Offset is past the next append's messages" };
-        prefix = encoder.encode(values.slice(0, subOffset).map((v) => JSON.stringify(v)).join(","));
+        prefix = values.slice(0, subOffset).map((v) => JSON.stringify(v)).join(",");
       } else {
-        if (subOffset > next.data.byteLength) return { ok: false, kind: "malformed-request", detail: "Stream-Fork-Sub-Offset is past the next append's bytes" };
-        prefix = next.data.slice(0, subOffset);
+        const bytes = bytesOf(next.data);
+        if (subOffset > bytes.byteLength) return { ok: false, kind: "malformed-request", detail: "Stream-Fork-Sub-Offset is past the next append's bytes" };
+        prefix = bytes.slice(0, subOffset);
       }
     }
     const messages = this.#store.read(0, MAX_FORK_COPY_BYTES + 1, at);
@@ -181,16 +182,16 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     }
 
     let contentType = req.contentType ?? "application/octet-stream";
-    let initial: Uint8Array | undefined;
+    let initial: Uint8Array | string | undefined;
     const checkInitial = (type: string): Problem | undefined => {
       if (body.byteLength === 0) return undefined;
       if (!isJsonType(type)) {
-        initial = body;
+        initial = storedForm(type, body);
         return undefined;
       }
       const batch = jsonMessages(body, true);
       if (!batch.ok) return problem("malformed-request", "the initial body is not valid JSON");
-      initial = batch.messages.length === 0 ? undefined : encoder.encode(batch.messages.join(","));
+      initial = batch.messages.length === 0 ? undefined : batch.messages.join(",");
       return undefined;
     };
 
@@ -219,7 +220,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
       life = forkLifetime(life, snap);
       anchor = snap.offset;
       // A sub-offset materializes the inherited part of the source's next append as the fork's own first message.
-      inherited = snap.prefix !== undefined && snap.prefix.byteLength > 0 ? [...snap.messages, { seq: snap.offset + 1, data: snap.prefix }] : snap.messages;
+      inherited = snap.prefix !== undefined && sizeOf(snap.prefix) > 0 ? [...snap.messages, { seq: snap.offset + 1, data: snap.prefix }] : snap.messages;
       tail = inherited.at(-1)?.seq ?? snap.offset;
       tail = Math.max(tail, snap.offset);
     } else {
@@ -338,12 +339,12 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     if (req.streamSeq !== undefined && meta.lastStreamSeq !== undefined && req.streamSeq <= meta.lastStreamSeq) {
       return answer("stream-seq-regression", "Stream-Seq must be greater (byte-wise) than the last one appended");
     }
-    let data: Uint8Array = body;
+    let data: Uint8Array | string;
     if (isJsonType(meta.contentType)) {
       const batch = jsonMessages(body, false);
       if (!batch.ok) return answer("malformed-request", batch.reason === "empty-array" ? "an empty JSON array appends nothing" : "the body is not valid JSON");
-      data = encoder.encode(batch.messages.join(","));
-    }
+      data = batch.messages.join(",");
+    } else data = storedForm(meta.contentType, body);
     const seq = meta.tail + 1;
     this.#transaction(() => {
       this.#store.insertMessage(seq, data);
@@ -610,22 +611,48 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
 const rawBodies = new WeakMap<Response, Uint8Array>();
 
 function renderBody(contentType: string, messages: readonly StoredMessage[]): Uint8Array {
-  if (isJsonType(contentType)) return encoder.encode(jsonArray(messages.map((m) => decoder.decode(m.data)).filter((t) => t !== "")));
-  if (messages.length === 1 && messages[0] !== undefined) return messages[0].data;
-  const total = messages.reduce((n, m) => n + m.data.byteLength, 0);
-  const out = new Uint8Array(total);
+  if (isJsonType(contentType)) return encoder.encode(jsonArray(messages.map((m) => textOf(m.data)).filter((t) => t !== "")));
+  if (messages.every((m) => typeof m.data === "string")) return encoder.encode(messages.map((m) => textOf(m.data)).join(""));
+  if (messages.length === 1 && messages[0] !== undefined) return bytesOf(messages[0].data);
+  const parts = messages.map((m) => bytesOf(m.data));
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
   let at = 0;
-  for (const m of messages) {
-    out.set(m.data, at);
-    at += m.data.byteLength;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
   }
   return out;
 }
 
 function dataPayload(contentType: string, messages: readonly StoredMessage[], binary: boolean): string {
-  if (isJsonType(contentType)) return jsonArray(messages.map((m) => decoder.decode(m.data)).filter((t) => t !== ""));
+  if (isJsonType(contentType)) return jsonArray(messages.map((m) => textOf(m.data)).filter((t) => t !== ""));
+  if (!binary && messages.every((m) => typeof m.data === "string")) return messages.map((m) => textOf(m.data)).join("");
   const bytes = renderBody(contentType, messages);
   return binary ? base64(bytes) : decoder.decode(bytes);
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** How a message is stored: text for text and JSON streams when it is UTF-8, else bytes (byte-exact either way). */
+function storedForm(contentType: string, bytes: Uint8Array): Uint8Array | string {
+  if (!isTextType(contentType)) return bytes;
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return bytes;
+  }
+}
+
+function bytesOf(data: Uint8Array | string): Uint8Array {
+  return typeof data === "string" ? encoder.encode(data) : data;
+}
+
+function textOf(data: Uint8Array | string): string {
+  return typeof data === "string" ? data : decoder.decode(data);
+}
+
+function sizeOf(data: Uint8Array | string): number {
+  return typeof data === "string" ? data.length : data.byteLength;
 }
 
 /** `"{incarnation}:{start}:{end}[:c]"`: varies with the range and with closure (§10.1). */

@@ -48,10 +48,13 @@ export interface StreamMeta {
   readonly softDeleted: boolean;
 }
 
-/** One stored append. */
+/**
+ * One stored append. Text and JSON streams store valid UTF-8 as TEXT (a string: reads join strings
+ * instead of allocating a buffer per row); anything else, and any bytes that are not UTF-8, as a BLOB.
+ */
 export interface StoredMessage {
   readonly seq: number;
-  readonly data: Uint8Array;
+  readonly data: Uint8Array | string;
 }
 
 type MetaRow = {
@@ -160,7 +163,7 @@ export class StreamStorage {
   }
 
   /** Stores `data` at `seq` (the new tail). */
-  insertMessage(seq: number, data: Uint8Array): void {
+  insertMessage(seq: number, data: Uint8Array | string): void {
     this.#sql.exec("INSERT INTO stream_messages (seq, data) VALUES (?, ?)", seq, data);
   }
 
@@ -214,10 +217,12 @@ export class StreamStorage {
     const out: StoredMessage[] = [];
     let bytes = 0;
     // raw(): rows as arrays, not objects with named keys, on the catch-up hot path.
-    for (const [seq, buffer] of this.#sql.exec("SELECT seq, data FROM stream_messages WHERE seq > ? AND seq <= ? ORDER BY seq", after, upTo).raw<[number, ArrayBuffer]>()) {
-      if (out.length > 0 && bytes + buffer.byteLength > maxBytes) break;
-      out.push({ seq, data: new Uint8Array(buffer) });
-      bytes += buffer.byteLength;
+    for (const [seq, stored] of this.#sql.exec("SELECT seq, data FROM stream_messages WHERE seq > ? AND seq <= ? ORDER BY seq", after, upTo).raw<[number, ArrayBuffer | string]>()) {
+      // A string's length in UTF-16 units bounds the page as well as its UTF-8 length would.
+      const size = typeof stored === "string" ? stored.length : stored.byteLength;
+      if (out.length > 0 && bytes + size > maxBytes) break;
+      out.push({ seq, data: typeof stored === "string" ? stored : new Uint8Array(stored) });
+      bytes += size;
     }
     return out;
   }
