@@ -18,9 +18,11 @@ import { expiryTime, forkLifetime, isExpired } from "../../src/core/streams/expi
 import { jsonArray, jsonMessages } from "../../src/core/streams/json-mode.js";
 import { formatOffset, parseReadStart } from "../../src/core/streams/offsets.js";
 import { judgeProducer, type ProducerClaim } from "../../src/core/streams/producer.js";
+import { concatBytes } from "../../src/core/streams/read-only-stream.js";
 import { base64, controlEvent, sseEvent } from "../../src/core/streams/sse-events.js";
 import { isJsonType, isProblem, isTextType, mediaType, parseAppend, parseCreate, type AppendRequest } from "../../src/core/streams/stream-request.js";
-import { STREAM_FORK_SOURCE_HEADER, STREAM_TENANT_HEADER, streamObjectName } from "./stream-names.js";
+import { durableStreamStub } from "../stubs.js";
+import { STREAM_FORK_SOURCE_HEADER, STREAM_TENANT_HEADER } from "./stream-names.js";
 import { producerTuple, StreamStorage, type StoredMessage, type StreamMeta } from "./stream-storage.js";
 
 /** Largest body one append (or a create's initial body) may carry: under SQLite's 2 MB row limit. */
@@ -52,14 +54,14 @@ export type ForkSnapshot =
 /** A protocol response as it crosses RPC: a live read's body is a byte stream, any other is bytes. */
 export interface WireResponse {
   readonly status: number;
-  readonly headers: [string, string][];
+  readonly headers: Record<string, string>;
   readonly body: Uint8Array | ReadableStream<Uint8Array> | null;
 }
 
 /** The RPC surface one stream object offers the route and its forks. */
 export interface DurableStreamRpc {
   /** Serves one protocol request (the route has authenticated it and named the tenant in its headers). */
-  serve(method: string, url: string, headers: [string, string][], body: Uint8Array | null): Promise<WireResponse>;
+  serve(method: string, url: string, headers: Record<string, string>, body: Uint8Array | null): Promise<WireResponse>;
   forkSnapshot(offset: number | undefined, subOffset: number, contentType: string | undefined): Promise<ForkSnapshot>;
   releaseFork(): Promise<void>;
 }
@@ -106,8 +108,8 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
   // ---- RPC ---------------------------------------------------------------------------------------
 
   // RPC rather than `fetch`: measured faster for the small requests appends are (docs/performance.md).
-  async serve(method: string, url: string, headers: [string, string][], body: Uint8Array | null): Promise<WireResponse> {
-    const tenant = headers.find(([name]) => name === STREAM_TENANT_HEADER)?.[1];
+  async serve(method: string, url: string, headers: Record<string, string>, body: Uint8Array | null): Promise<WireResponse> {
+    const tenant = Object.hasOwn(headers, STREAM_TENANT_HEADER) ? headers[STREAM_TENANT_HEADER] : undefined;
     // Appends, the hot path, skip building a Request around bytes the route already holds.
     const res =
       method === "POST" && tenant !== undefined && body !== null && body.byteLength <= MAX_APPEND_BYTES
@@ -115,7 +117,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
         : await this.fetch(new Request(url, { method, headers, body }));
     const live = res.headers.get("content-type") === "text/event-stream";
     const raw = rawBodies.get(res);
-    return { status: res.status, headers: [...res.headers], body: raw ?? (res.body === null ? null : live ? res.body : new Uint8Array(await res.arrayBuffer())) };
+    return { status: res.status, headers: Object.fromEntries(res.headers), body: raw ?? (res.body === null ? null : live ? res.body : new Uint8Array(await res.arrayBuffer())) };
   }
 
   async forkSnapshot(offset: number | undefined, subOffset: number, contentType: string | undefined): Promise<ForkSnapshot> {
@@ -206,7 +208,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
         const bad = checkInitial(req.contentType);
         if (bad) return problemResponse(bad);
       }
-      const source = this.env.DURABLE_STREAMS.getByName(streamObjectName(tenant, sourceName));
+      const source = durableStreamStub(this.env, tenant, sourceName);
       const snap = await source.forkSnapshot(req.fork.offset, req.fork.subOffset, req.contentType);
       if (!snap.ok) return answer(snap.kind, snap.detail);
       contentType = req.contentType ?? snap.contentType;
@@ -371,7 +373,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
   }
 
   async #head(tenant: string): Promise<Response> {
-    const meta = await this.#current(tenant, false);
+    const meta = await this.#current(tenant);
     if (meta === undefined) return new Response(null, { status: 404, headers: { "cache-control": "no-store" } });
     if (meta.softDeleted) return new Response(null, { status: 410, headers: { "cache-control": "no-store" } });
     const h = new Headers({
@@ -475,7 +477,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
               : { streamNextOffset: formatOffset(at), streamCursor: responseCursor(cursor, Date.now(), Math.random()), ...(upToDate ? { upToDate: true as const } : {}) },
           ),
         );
-        await writer.write(concat(parts));
+        await writer.write(concatBytes(parts));
         if (closed) break;
         if (!upToDate) continue;
         if (Date.now() >= deadline) break;
@@ -495,7 +497,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
   // ---- Lifecycle -------------------------------------------------------------------------------
 
   /** The stream, or undefined when it does not exist; an expired stream is purged (or soft-deleted if forks read it). */
-  async #current(tenant: string, _touching = true): Promise<StreamMeta | undefined> {
+  async #current(tenant: string): Promise<StreamMeta | undefined> {
     const meta = this.#store.meta();
     if (meta === undefined || meta.softDeleted) return meta;
     if (!isExpired(meta, meta.touchedAt, Date.now())) return meta;
@@ -518,7 +520,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     this.#store.purge();
     this.#wake();
     await this.ctx.storage.deleteAlarm();
-    if (meta?.forkedFrom !== undefined) await this.env.DURABLE_STREAMS.getByName(streamObjectName(tenant, meta.forkedFrom)).releaseFork();
+    if (meta?.forkedFrom !== undefined) await durableStreamStub(this.env, tenant, meta.forkedFrom).releaseFork();
   }
 
   #waitForChange(timeoutMs: number): Promise<boolean> {
@@ -597,15 +599,6 @@ async function readBody(request: Request): Promise<Bytes | undefined> {
   return out;
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
-}
 
 /** Bodies of catch-up responses by response, so serve() need not copy them out again. */
 const rawBodies = new WeakMap<Response, Uint8Array>();

@@ -6,7 +6,8 @@ import { Hono } from "hono";
 import { problem, problemResponse } from "../../src/core/http/problem.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
 import { MAX_APPEND_BYTES } from "./durable-stream-host.js";
-import { forkSourceName, STREAM_FORK_SOURCE_HEADER, STREAM_TENANT_HEADER, streamNameProblem, streamObjectName } from "./stream-names.js";
+import { durableStreamStub } from "../stubs.js";
+import { forkSourceName, STREAM_FORK_SOURCE_HEADER, STREAM_TENANT_HEADER, streamNameProblem } from "./stream-names.js";
 
 /** Routes of `/v1/stream` (mount with `app.route("/v1/stream", streamRoutes())`). */
 export function streamRoutes(): Hono<{ Bindings: Env; Variables: RequestScope }> {
@@ -28,7 +29,7 @@ export function streamRoutes(): Hono<{ Bindings: Env; Variables: RequestScope }>
       if (source === undefined) return problemResponse(problem("malformed-request", "Stream-Forked-From must be the path of a stream of this tenant (/v1/stream/{name})"));
       headers.set(STREAM_FORK_SOURCE_HEADER, source);
     }
-    const stub = c.env.DURABLE_STREAMS.getByName(streamObjectName(tenant, name));
+    const stub = durableStreamStub(c.env, tenant, name);
     let body: Uint8Array | null = null;
     if (c.req.method === "PUT" || c.req.method === "POST") {
       // Buffered here (bounded): one copy to the object beats a streamed body for small appends.
@@ -37,7 +38,7 @@ export function streamRoutes(): Hono<{ Bindings: Env; Variables: RequestScope }>
       body = read;
       headers.delete("transfer-encoding");
     }
-    const res = await stub.serve(c.req.method, c.req.url, [...headers], body);
+    const res = await stub.serve(c.req.method, c.req.url, Object.fromEntries(headers), body);
     const out = new Response(c.req.method === "HEAD" || res.status === 204 || res.status === 304 ? null : res.body, { status: res.status, headers: res.headers });
     if (res.status === 201) out.headers.set("location", new URL(c.req.url).origin + new URL(c.req.url).pathname);
     return out;
