@@ -1,7 +1,7 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 
-// Three projects. `example-todo`: examples/todo/test/ inside workerd against the example app's
+// Four projects (the fourth, `conformance`, is described where it is declared). `example-todo`: examples/todo/test/ inside workerd against the example app's
 // own Worker (examples/todo/wrangler.toml). `workers`: every suite under test/ runs inside workerd with the real bindings
 // declared in wrangler.toml (SQLite Durable Objects, D1, Queues with their consumers); only
 // secrets and bounds are set here. `browser`: test/browser/ runs in Node, starts `wrangler dev`
