@@ -24,8 +24,11 @@ import type { Projection } from "./src/core/model/projection.js";
 import { createProjectionRebuilder, type ProjectionRebuilder } from "./cloud/projections/projection-rebuilder.js";
 import { createSagaHost, type SagaHost } from "./cloud/sagas/saga-host.js";
 import { viewRoutes } from "./cloud/projections/view-routes.js";
+import { viewChangeRoutes } from "./cloud/projections/view-change-stream.js";
 import { createEntityActor, type EntityActor } from "./edge/entity/entity-actor.js";
 import { entityRoutes } from "./edge/entity/entity-routes.js";
+import { entityStreamRoutes } from "./edge/streams/entity-stream-routes.js";
+import { streamRoutes } from "./edge/streams/stream-routes.js";
 import { tenantAuth } from "./edge/tenancy/tenant-auth.js";
 import { tenantCors } from "./edge/tenancy/tenant-cors.js";
 import { renderError } from "./src/core/http/error-handler.js";
@@ -42,6 +45,7 @@ import { continueTrace } from "./src/core/http/trace-context.js";
 
 export { CircuitBreakerHost } from "./cloud/sagas/breaker-host.js";
 export { TenantGate } from "./edge/tenancy/tenant-gate.js";
+export { DurableStreamHost } from "./edge/streams/durable-stream-host.js";
 
 /**
  * Routes an app adds to the platform's, typed like the platform's own: a route table
@@ -97,7 +101,7 @@ export interface FactlineApp {
 }
 
 /** Segments of `/v1` the platform serves itself: an app's `tenantRoutes` may not take them. */
-const RESERVED_SEGMENTS = new Set(["entities", "views"]);
+const RESERVED_SEGMENTS = new Set(["entities", "views", "stream"]);
 const SEGMENT = /^[a-z][a-z0-9-]{0,39}$/;
 /** Top-level path segments the platform serves itself: an app's `pages` may not take them. */
 const RESERVED_PAGES = new Set(["v1", "admin", "dashboard", "docs", "healthz", "openapi.json", "__test"]);
@@ -249,6 +253,10 @@ function httpApp(
   app.use("/v1/*", tenantAuth());
   app.route("/v1/entities", entityRoutes(cloud.entities));
   app.route("/v1/views", viewRoutes(cloud));
+  // Durable Streams protocol (edge/streams/): tenant streams, one object each.
+  app.route("/v1/stream", streamRoutes());
+  app.route("/v1/entities", entityStreamRoutes(cloud.entities));
+  app.route("/v1/views", viewChangeRoutes(cloud.projections));
   for (const [segment, routes] of tenantExtras) app.route(`/v1/${segment}`, routes);
   app.route("/admin", adminRoutes(cloud, adminExtras));
   app.route("/dashboard", dashboardRoutes(cloud));

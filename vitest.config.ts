@@ -6,7 +6,7 @@ import { buildDemo } from "./scripts/build-demo.js";
 // the test pool does not run [build], so the bundle is written here first.
 await buildDemo();
 
-// Five projects. `example-todo`: examples/todo/test/ inside workerd against the example app's
+// Six projects (`conformance` is described where it is declared). `example-todo`: examples/todo/test/ inside workerd against the example app's
 // own Worker (examples/todo/wrangler.toml). `workers`: every suite under test/ runs inside workerd with the real bindings
 // declared in wrangler.toml (SQLite Durable Objects, D1, Queues with their consumers); only
 // secrets and bounds are set here. `browser`: test/browser/ runs in Node, starts `wrangler dev`
@@ -48,6 +48,8 @@ export default defineConfig({
                 TENANT_MAX_IN_FLIGHT: "300",
                 ENTITY_MAX_IN_FLIGHT: "250",
                 ENTITY_MAX_QUEUE_DELAY_MS: "30000",
+                // Durable Streams long-polls answer 204 after 1 s (test/streams.test.ts waits them out).
+                STREAM_LONG_POLL_TIMEOUT_MS: "1000",
                 TEST_MIGRATIONS: await readD1Migrations("./migrations"),
                 // Runs of the model-based suite; raise it for a soak (FACTLINE_MODEL_RUNS=500 npm test).
                 MODEL_RUNS: process.env.FACTLINE_MODEL_RUNS ?? "12",
@@ -58,7 +60,7 @@ export default defineConfig({
         test: {
           name: "workers",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/browser/**", "test/client-node/**", "test/simulation/**"],
+          exclude: ["test/browser/**", "test/client-node/**", "test/simulation/**", "test/conformance/**"],
           setupFiles: ["./test/support/apply-migrations.ts"],
           testTimeout: 30_000,
           hookTimeout: 30_000,
@@ -104,6 +106,17 @@ export default defineConfig({
           include: ["test/simulation/**/*.test.ts"],
           environment: "node",
           testTimeout: 180_000,
+        },
+      },
+      {
+        // The official Durable Streams conformance suite, in Node, against a `wrangler dev` the
+        // test file starts (test/conformance/). Its tests share one stream server, so one file.
+        test: {
+          name: "conformance",
+          include: ["test/conformance/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 30_000,
+          hookTimeout: 120_000,
         },
       },
       {

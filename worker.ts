@@ -12,7 +12,7 @@ import { paymentGatewayService } from "./reference/payment-service.js";
 import { domain } from "./src/domain/index.js";
 import { sagas } from "./src/domain/sagas.js";
 
-export { CircuitBreakerHost, TenantGate } from "./platform.js";
+export { CircuitBreakerHost, DurableStreamHost, TenantGate } from "./platform.js";
 export { PaymentGatewaySim } from "./reference/payment-gateway-sim.js";
 
 const factline = defineApp({

@@ -18,15 +18,19 @@ import production, { app } from "../worker.js";
 import { bareWakes, type BareLog } from "./worker/bare-log.js";
 import { entityWakes, type EntityActor } from "./worker/bench-entity-actor.js";
 import type { CrudState } from "./worker/crud-state.js";
+import type { DurableStreamHost } from "./worker/bench-stream-host.js";
+import { streamObjectName } from "../edge/streams/stream-names.js";
 import { consumeNaively, naivelyApplied } from "./worker/naive-consumer.js";
 
 export * from "../worker.js";
 export { EntityActor } from "./worker/bench-entity-actor.js";
 export { BareLog } from "./worker/bare-log.js";
 export { CrudState } from "./worker/crud-state.js";
+export { DurableStreamHost } from "./worker/bench-stream-host.js";
 
-interface BenchEnv extends Omit<Env, "ENTITY"> {
+interface BenchEnv extends Omit<Env, "ENTITY" | "DURABLE_STREAMS"> {
   ENTITY: DurableObjectNamespace<EntityActor>;
+  DURABLE_STREAMS: DurableObjectNamespace<DurableStreamHost>;
   BARE: DurableObjectNamespace<BareLog>;
   CRUD: DurableObjectNamespace<CrudState>;
   NAIVE_FACTS: Queue<FactCloudEvent>;
@@ -58,6 +62,13 @@ baselines.post("/bare/:type/:id/commands/:command", async (c) => {
 baselines.get("/bare/:type/:id", async (c) => {
   const stub = c.env.BARE.get(c.env.BARE.idFromName(entityObjectName(c.var.tenant, c.req.param("type"), c.req.param("id"))));
   return c.json({ type: c.req.param("type"), id: c.req.param("id"), version: await stub.count() });
+});
+
+// The catch-up baseline: the bare object's rows after `after`, up to 1 MiB (a stream read's bound), as one body.
+baselines.get("/bare/:type/:id/read", async (c) => {
+  const stub = c.env.BARE.get(c.env.BARE.idFromName(entityObjectName(c.var.tenant, c.req.param("type"), c.req.param("id"))));
+  const { body, last } = await stub.read(Number(c.req.query("after") ?? "0"), 1024 * 1024);
+  return c.body(body, 200, { "content-type": "application/octet-stream", "x-next": String(last) });
 });
 
 const restock = z.object({ quantity: z.number().int().positive() }).strict();
@@ -95,6 +106,19 @@ bench.post("/bench/control/seed", async (c) => {
       : await c.env.BARE.get(c.env.BARE.idFromName(name)).seed(s.count, JSON.stringify(sampleFact(address, 1)));
   if (s.heads) await drizzle(c.env.DB).batch([recordHeads(drizzle(c.env.DB), [{ ...address, seq: seeded, recordedAt: Date.now() }])]);
   return c.json({ seeded });
+});
+
+const streamSeedSchema = z.object({ tenant: z.string().min(1), name: z.string().min(1), id: z.string().min(1), count: z.number().int().positive().max(200_000) });
+
+/**
+ * Seeds an existing Durable Stream with `count` appends of the very fact the bare seed writes for
+ * entity `id` (same bytes, so the catch-up figure and its baseline read the same data).
+ */
+bench.post("/bench/control/seed-stream", async (c) => {
+  const s = streamSeedSchema.parse(await c.req.json());
+  const message = JSON.stringify(sampleFact({ tenant: s.tenant, entityType: "inventory", entityId: s.id }, 1));
+  const tail = await c.env.DURABLE_STREAMS.getByName(streamObjectName(s.tenant, s.name)).benchSeed(s.count, message);
+  return c.json({ tail });
 });
 
 const copySchema = z.object({ tenant: z.string().min(1), ids: z.array(z.string().min(1)).min(1).max(1000), round: z.number().int().nonnegative() });

@@ -3,13 +3,14 @@
 // same run. Writes docs/performance.md and docs/performance.svg; with --json also
 // bench/results.json. Full mode takes about 4-5 minutes on 2 cores, --quick about 1.
 import { execSync } from "node:child_process";
+import http from "node:http";
 import { randomBytes } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CLIENT_COMMANDS, CLIENT_CONCURRENCY, CLIENT_ENTITIES, clientBundleBytes, clientSync, concurrentLoops, plainLoop } from "./client-sync.js";
-import { applyMigrations, sleep, startDevServer, type DevServer } from "./dev-server.js";
+import { applyMigrations, sleep, startDevServer } from "./dev-server.js";
 import { requestJson, runLoad, runOpenLoad, send, type LoadRequest, type LoadResult, type OpenLoadResult } from "./load.js";
 import { consoleTable, performanceMarkdown, ratioChartSvg, resultsJson, type Figure, type Machine } from "./report.js";
 import { median, pairedRatio, percentile, ratio, round } from "./stats.js";
@@ -43,6 +44,9 @@ const OVERLOAD_HALF_MS = 8_000;
 const WAKE_EVENTS = 10_000;
 const CONSUMER_ENTITIES = 100;
 const REBUILD_EVENTS_PER_ENTITY = 1_000;
+const STREAM_CATCHUP_MESSAGES = 100_000;
+const STREAM_FOLLOWERS = 1_000;
+const FOLLOWER_WAVE = 100;
 
 const adminToken = randomBytes(18).toString("hex");
 // The machine may be shared (other test runs, other benches): its load is part of the report.
@@ -82,6 +86,7 @@ try {
   if (phase("wake")) await wakeFigures(await newTenant("bench-wake"));
   if (phase("memory")) await memoryFigure();
   if (phase("client")) await clientFigures(await newTenant("bench-client"));
+  if (phase("streams")) await streamFigures(await newTenant("bench-streams"), "bench-streams");
 } finally {
   await server.stop();
   // Keep wrangler's output of the last run (errors included) where git ignores it.
@@ -564,6 +569,110 @@ async function memoryFigure(): Promise<void> {
   diagnostics.push(`Memory per entity, per round (KiB): Factline ${perEntity.factline.map(round).join(", ")}; bare ${perEntity.bare.map(round).join(", ")}.`);
 }
 
+/**
+ * Durable Streams (edge/streams/), three figures each beside a baseline measured in the same run:
+ * appends/s to one stream against the bare SQLite DO inserting one row behind the same middleware
+ * (rounds interleaved); a catch-up read of STREAM_CATCHUP_MESSAGES messages in MB/s against the
+ * same bytes paged out of the bare object by the same HTTP path; and workerd memory per idle SSE
+ * follower of one stream against the same number of followers of one entity's own `/events` SSE.
+ */
+async function streamFigures(apiKey: string, tenant: string): Promise<void> {
+  const auth = { authorization: `Bearer ${apiKey}` };
+  const json = { ...auth, "content-type": "application/json" };
+  const put = async (path: string, headers: Record<string, string>) => {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`, { method: "PUT", headers });
+    if (res.status !== 201) throw new Error(`PUT ${path} answered ${res.status}`);
+  };
+  await put("/v1/stream/bench-append", json);
+  // Appends: the same JSON body to one stream and to one bare object, rounds interleaved.
+  const appendRounds: Record<"stream" | "bare", number[]> = { stream: [], bare: [] };
+  for (let round = 0; round < plan.rounds; round++) {
+    for (const target of rotate(["stream", "bare"] as const, round)) {
+      const path = target === "stream" ? "/v1/stream/bench-append" : "/v1/bench/bare/inventory/stream-hot/commands/restock";
+      const r = await runLoad({ port, concurrency: plan.concurrency, durationMs: plan.roundMs, maxRequests: 1_000_000, request: () => ({ method: "POST", path, headers: auth, body: '{"quantity":1}' }) });
+      appendRounds[target].push(r.ok / (r.elapsedMs / 1000));
+      if (r.failed > 0) diagnostics.push(`stream appends, ${target}: ${fmtStatuses(r.statuses)}.`);
+    }
+  }
+  pushRounds("stream_appends_per_s_one_stream", "appends/s to one Durable Stream", appendRounds.stream, "appends/s", appendRounds.bare, "bare SQLite DO inserting one row, behind the same middleware", "higher", 0.9);
+
+  // Catch-up: the stream and the bare object hold the same messages; both are paged out over HTTP, 1 MiB a page.
+  await put("/v1/stream/bench-catchup", { ...auth, "content-type": "text/plain" });
+  await requestJson(port, "POST", "/bench/control/seed-stream", admin, { tenant, name: "bench-catchup", id: "bench-catchup", count: STREAM_CATCHUP_MESSAGES });
+  await requestJson(port, "POST", "/bench/control/seed", admin, { kind: "bare", tenant, id: "bench-catchup", count: STREAM_CATCHUP_MESSAGES, snapshots: false });
+  const catchup: Record<"stream" | "bare", number[]> = { stream: [], bare: [] };
+  for (let round = 0; round < Math.max(2, Math.ceil(plan.rounds / 3)); round++) {
+    for (const target of rotate(["stream", "bare"] as const, round)) {
+      const t0 = performance.now();
+      let bytes = 0;
+      let after = target === "stream" ? "-1" : "0";
+      for (let pages = 0; pages < 10_000; pages++) {
+        const res = await fetch(`http://127.0.0.1:${port}${target === "stream" ? `/v1/stream/bench-catchup?offset=${after}` : `/v1/bench/bare/inventory/bench-catchup/read?after=${after}`}`, { headers: auth });
+        const body = new Uint8Array(await res.arrayBuffer());
+        if (res.status !== 200) throw new Error(`catch-up read answered ${res.status}`);
+        bytes += body.byteLength;
+        const next = target === "stream" ? res.headers.get("stream-next-offset") : res.headers.get("x-next");
+        if (next === null || next === after || body.byteLength === 0) break;
+        after = next;
+        if (target === "stream" && res.headers.get("stream-up-to-date") === "true") break;
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      catchup[target].push(bytes / 1e6 / seconds);
+      diagnostics.push(`catch-up read, ${target}, round ${round + 1}: ${(bytes / 1e6).toFixed(1)} MB in ${seconds.toFixed(2)} s.`);
+    }
+  }
+  pushRounds("stream_catchup_mb_per_s", `catch-up read of ${STREAM_CATCHUP_MESSAGES.toLocaleString("en-US")} messages`, catchup.stream, "MB/s", catchup.bare, "the same rows paged out of the bare SQLite DO, 1 MiB a page, same HTTP path", "higher");
+
+  // Idle SSE followers: memory per follower of one stream against followers of one entity's /events feed.
+  await put("/v1/stream/bench-followers", json);
+  await requestJson(port, "POST", "/v1/entities/inventory/bench-followed/commands/restock", json, { quantity: 1 });
+  const perFollower: Record<"stream" | "entity", number[]> = { stream: [], entity: [] };
+  for (let round = 0; round < plan.memRounds; round++) {
+    for (const target of rotate(["stream", "entity"] as const, round)) {
+      const path = target === "stream" ? "/v1/stream/bench-followers?offset=now&live=sse" : "/v1/entities/inventory/bench-followed/events?after=1";
+      await sleep(1_000);
+      const before = server.rss();
+      const followers = await openFollowers(path, { ...auth, accept: "text/event-stream" }, STREAM_FOLLOWERS);
+      await sleep(1_000);
+      perFollower[target].push((server.rss() - before) / 1024 / Math.max(1, followers.open));
+      diagnostics.push(`SSE followers, ${target}, round ${round + 1}: ${followers.open} of ${STREAM_FOLLOWERS} open.`);
+      followers.close();
+    }
+  }
+  push("stream_sse_follower_kib", `memory per idle SSE follower of one stream (${STREAM_FOLLOWERS.toLocaleString("en-US")} followers, workerd RSS)`, median(perFollower.stream), "KiB", median(perFollower.entity), "a follower of one entity's own /events SSE feed", "lower");
+}
+
+/**
+ * Opens `count` SSE connections to `path`, FOLLOWER_WAVE at a time (a burst of all at once would
+ * meet the tenant's in-flight cap, TENANT_MAX_IN_FLIGHT), each counted once its first bytes arrive.
+ */
+async function openFollowers(path: string, headers: Record<string, string>, count: number): Promise<{ open: number; close(): void }> {
+  const agent = new http.Agent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY });
+  const requests: http.ClientRequest[] = [];
+  const openOne = () =>
+    new Promise<boolean>((resolve) => {
+      const r = http.get({ host: "127.0.0.1", port, path, headers, agent }, (res) => {
+        res.once("data", () => resolve(res.statusCode === 200));
+        res.on("error", () => resolve(false));
+      });
+      r.on("error", () => resolve(false));
+      r.setTimeout(30_000, () => resolve(false));
+      requests.push(r);
+    });
+  let open = 0;
+  for (let i = 0; i < count; i += FOLLOWER_WAVE) {
+    const wave = await Promise.all(Array.from({ length: Math.min(FOLLOWER_WAVE, count - i) }, openOne));
+    open += wave.filter(Boolean).length;
+  }
+  return {
+    open,
+    close() {
+      for (const r of requests) r.destroy();
+      agent.destroy();
+    },
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async function newTenant(id: string): Promise<string> {
@@ -692,6 +801,7 @@ function report(seconds: number): void {
     "Failed responses are counted (the response lines above) and excluded from throughput and latency. 500s in the 1,000-entity rounds, when they appear, have so far been workerd answering SQLITE_NOMEM ('out of memory') with about 3,000 SQLite-backed objects open at once (1,000 per target), for Factline and for the bare baseline alike: a limit of this local setup that we have not traced further. wrangler's output of the last run is kept in bench/tmp/wrangler.log (git-ignored).",
     `Rebuild: ${(plan.rebuildEntities * REBUILD_EVENTS_PER_ENTITY).toLocaleString("en-US")} Restocked events over ${plan.rebuildEntities} inventory entities of one tenant, seeded by the bench-only method of the entity object (marked relayed and acknowledged, so no relay work follows) while a bench-only route records each entity's head in D1's entity_heads with the consumer's own statement (cloud/consumer/entity-heads.ts), as if its facts had reached the cloud tier; generation 0 stays empty. The figure is the time from POST /admin/projections/inventory/rebuild to GET /admin/projections showing no rebuild running (polled every 100 ms), after which the harness checks that the new generation's checkpoints account for every event. Baseline, in the same run, rounds interleaved: a bench-only route that reads the same events from the same entity objects (pages of 1,000) and inserts one row per event into a plain D1 table, one D1 batch per entity, 20 entities at a time as a rebuild step reads them: the cost of moving the logs into D1 without projection logic, checkpoints or guards. Median of ${plan.rebuildRounds} round${plan.rebuildRounds === 1 ? "" : "s"}; every round rebuilds the same tenant into a new generation and drops the previous one.`,
     ...(runNote ? [`Note for this run: ${runNote}`] : []),
+    `Durable Streams (edge/streams/; \`--only streams\` runs just this phase): appends — ${plan.rounds} rounds of ${plan.roundMs / 1000} s, interleaved, of POST /v1/stream/bench-append (an application/json stream, body {"quantity":1}) against POST /v1/bench/bare/…/commands/restock (the bare SQLite DO inserting one row, behind the same middleware, the same body); catch-up — a text/plain stream and a bare object seeded by bench-only methods with the same ${STREAM_CATCHUP_MESSAGES.toLocaleString("en-US")} messages (the bare seed's fact JSON, ~400 bytes each), both paged out over HTTP 1 MiB a page (the stream by Stream-Next-Offset, the bare object by a bench-only GET …/read?after=), MB/s of bodies received; followers — workerd RSS before and 1 s after ${STREAM_FOLLOWERS.toLocaleString("en-US")} SSE connections (opened ${FOLLOWER_WAVE} at a time) to one stream at offset=now, against as many to one entity's /events SSE feed, ${plan.memRounds} rounds, median.`,
   ];
   mkdirSync(join(root, "docs"), { recursive: true });
   const m = machine();

@@ -207,3 +207,25 @@ export const circuitBreakers = sqliteTable("circuit_breakers", {
   version: integer("version").notNull(),
   updatedAt: integer("updated_at").notNull(),
 });
+
+/**
+ * Change feeds of the views, read as Durable Streams (`/v1/views/{view}/changes/stream`): one row
+ * per fact applied to the generation that serves reads, written in the same D1 batch as the view's
+ * own statements (so a change is in the feed exactly when the view shows it), its autoincrement
+ * `id` the feed's offset (stable and increasing; ids are shared by all feeds, so a feed's
+ * offsets have gaps). See cloud/projections/view-changes.ts.
+ */
+export const viewChanges = sqliteTable(
+  "view_changes",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    tenantId: text("tenant_id").notNull(),
+    projection: text("projection").notNull(),
+    entityType: text("entity_type").notNull(),
+    entityId: text("entity_id").notNull(),
+    seq: integer("seq").notNull(),
+    eventType: text("event_type").notNull(),
+    recordedAt: integer("recorded_at").notNull(),
+  },
+  (t) => [index("view_changes_by_feed").on(t.tenantId, t.projection, t.id)],
+);

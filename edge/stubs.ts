@@ -4,6 +4,8 @@
 import type { EntityAddress, EntityRpc } from "../src/core/protocol/entity-protocol.js";
 import { entityObjectName } from "../src/core/protocol/identifiers.js";
 import { tenantGateName, type TenantGateRpc } from "../src/core/security/tenant-policy.js";
+import type { DurableStreamRpc } from "./streams/durable-stream-host.js";
+import { streamObjectName } from "./streams/stream-names.js";
 
 /** The entity object of `a` (one per tenant, type and id). */
 export function entityStub(env: Env, a: EntityAddress): EntityRpc {
@@ -13,4 +15,9 @@ export function entityStub(env: Env, a: EntityAddress): EntityRpc {
 /** The tenant's gate (suspension, revocation, rate limit). */
 export function tenantGateStub(env: Env, tenant: string): TenantGateRpc {
   return env.TENANT_GATE.getByName(tenantGateName(tenant));
+}
+
+/** The Durable Stream object of the tenant's stream `name` (edge/streams/). */
+export function durableStreamStub(env: Env, tenant: string, name: string): DurableStreamRpc {
+  return env.DURABLE_STREAMS.getByName(streamObjectName(tenant, name));
 }

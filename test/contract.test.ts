@@ -243,6 +243,14 @@ describe("every problem type", () => {
     "fact-too-large": "a fact over the queue's message limit; the 64 KiB body bounds HTTP commands, so only an RPC caller (a saga) can ask for one (test/bounds.test.ts)",
     internal: "a bug; the fuzz suite checks that no client input provokes it",
     "config-invalid": "a malformed [vars] setting; this suite's Worker is configured well (test/configuration.test.ts drives it)",
+    // Durable Streams: the official conformance suite (test/conformance/) and test/streams.test.ts drive each.
+    "stream-gone": "a deleted stream read by its forks (test/streams.test.ts)",
+    "stream-closed": "an append to a closed stream (test/streams.test.ts)",
+    "stream-exists": "a PUT with another configuration (test/streams.test.ts)",
+    "content-type-mismatch": "an append of another content type (test/streams.test.ts)",
+    "stream-seq-regression": "a Stream-Seq not above the last (test/conformance/)",
+    "producer-sequence-gap": "a Producer-Seq gap (test/streams.test.ts)",
+    "stale-producer-epoch": "a fenced producer epoch (test/streams.test.ts)",
   };
 
   async function expectProblem(res: Response, kind: string, status: number): Promise<Record<string, unknown>> {

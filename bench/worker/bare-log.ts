@@ -35,6 +35,21 @@ export class BareLog extends DurableObject {
     return this.count();
   }
 
+  /**
+   * Rows after `after` until `maxBytes` of bodies (at least one row), concatenated, and the last
+   * seq read: the baseline of a stream's catch-up read (the same bytes, no protocol).
+   */
+  async read(after: number, maxBytes: number): Promise<{ body: string; last: number }> {
+    let body = "";
+    let last = after;
+    for (const row of this.ctx.storage.sql.exec<{ seq: number; body: string }>("SELECT seq, body FROM log WHERE seq > ? ORDER BY seq", after)) {
+      if (body.length > 0 && body.length + row.body.length > maxBytes) break;
+      body += row.body;
+      last = row.seq;
+    }
+    return { body, last };
+  }
+
   /** Throws away the in-memory instance so the next request starts it cold. */
   async abort(): Promise<void> {
     this.ctx.abort("bench: forced cold start");

@@ -7,6 +7,7 @@ import type { RecordedEvent } from "../../src/core/model/envelope.js";
 import type { Db, Projection, Statement } from "../../src/core/model/projection.js";
 import { projectionCheckpoints as cp, sagaCheckpoints as sc } from "../schema.js";
 import type { EntityAddress } from "../../src/core/protocol/entity-protocol.js";
+import { changeStatements } from "./view-changes.js";
 
 export interface CheckpointKey {
   readonly projection: string;
@@ -33,12 +34,13 @@ export function applyStatements(db: Db, projection: Projection, key: CheckpointK
   const last = events[events.length - 1];
   if (!last) return [];
   const statements = [advance(db, key, from, last.seq, Date.parse(last.meta.recordedAt))];
-  if (projection.applyRun) return [...statements, ...projection.applyRun(db, events, key.generation)];
+  if (projection.applyRun) return [...statements, ...projection.applyRun(db, events, key.generation), ...changeStatements(db, projection, key, events)];
   for (const event of events) {
     const handler = Object.hasOwn(projection.on, event.type) ? projection.on[event.type] : undefined;
     if (handler) statements.push(...handler(db, event, key.generation));
   }
-  return statements;
+  // The view's change feed, in the same batch (cloud/projections/view-changes.ts).
+  return [...statements, ...changeStatements(db, projection, key, events)];
 }
 
 function advance(db: Db, k: CheckpointKey, from: number, to: number, recordedAt: number): Statement {

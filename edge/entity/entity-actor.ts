@@ -12,7 +12,7 @@ import { checkCommandMetadata, metadataProblem } from "../../src/core/protocol/c
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { decodeHlc, HLC_ZERO, type Hlc } from "../../src/core/protocol/hlc.js";
 import { entityIdSchema } from "../../src/core/protocol/identifiers.js";
-import type { CommandEnvelope, CommandOutcome, EntityAddress, EntityRpc } from "../../src/core/protocol/entity-protocol.js";
+import type { CommandEnvelope, CommandOutcome, EntityAddress, EntityRpc, LogRead } from "../../src/core/protocol/entity-protocol.js";
 import { queueDelayExceeded, SHED_RETRY_AFTER_S } from "../../src/core/resilience/in-flight.js";
 import { logEvent, setLogLevel } from "../../src/core/runtime/log.js";
 import { problem } from "../../src/core/http/problem.js";
@@ -57,6 +57,8 @@ export function createEntityActor(entities: EntityRegistry): new (ctx: DurableOb
 export class EntityActor extends DurableObject<Env> implements EntityRpc {
   readonly #entities: EntityRegistry;
   readonly #live: LiveFeed;
+  /** Durable Streams readers of the log (edge/streams/entity-stream-routes.ts) waiting for the next event. */
+  readonly #logWaiters = new Set<() => void>();
   #relayOrUndefined: OutboxRelay | undefined;
   #hosted: HostedEntity | undefined;
 
@@ -150,6 +152,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     const sending = this.#relay.committed(recorded, messages, entity.log, entity.address);
     if (sending) this.ctx.waitUntil(sending.then((outcome) => this.#logRelay(entity.address, outcome)));
     this.#live.publish(recorded);
+    for (const wake of [...this.#logWaiters]) wake();
     return { ok: true, result, replayed: false };
   }
 
@@ -169,6 +172,23 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     const events = [...entity.log.read(after, Number.MAX_SAFE_INTEGER, limit)];
     const last = events[events.length - 1];
     return { events, next: last && last.seq < entity.version ? last.seq : null };
+  }
+
+  async streamRead(address: EntityAddress, after: number, limit: number, waitMs: number): Promise<LogRead | null> {
+    const entity = this.#bind(address);
+    if (!entity) return null;
+    if (waitMs > 0 && entity.version <= after) {
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          this.#logWaiters.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, waitMs);
+        this.#logWaiters.add(wake);
+      });
+    }
+    return { events: [...entity.log.read(after, Number.MAX_SAFE_INTEGER, limit)], version: entity.version };
   }
 
   /**

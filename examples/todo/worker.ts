@@ -8,7 +8,7 @@ import { notifyOnClose } from "./notify-on-close.js";
 import { todoLists } from "./todo-list.js";
 import { todoListsProjection } from "./todo-lists-view.js";
 
-export { CircuitBreakerHost, TenantGate } from "../../platform.js";
+export { CircuitBreakerHost, DurableStreamHost, TenantGate } from "../../platform.js";
 
 const factline = defineApp({
   entities: [todoLists],

@@ -15,7 +15,7 @@ import { fail, problemCatalogue, problemSchema, type ProblemError } from "./prob
 export type Audience = "tenant" | "admin" | "none";
 
 /** Error statuses a route may declare; each is answered as problem+json (see problem.ts). */
-export type ProblemStatus = 400 | 401 | 403 | 404 | 405 | 409 | 412 | 413 | 415 | 422 | 429 | 500 | 503;
+export type ProblemStatus = 400 | 401 | 403 | 404 | 405 | 409 | 410 | 412 | 413 | 415 | 422 | 429 | 500 | 503;
 
 const AUDIENCE_PROBLEMS = { tenant: [401, 403, 429], admin: [401], none: [] } as const satisfies Record<Audience, readonly ProblemStatus[]>;
 

@@ -21,7 +21,17 @@ const INFO = {
 export function apiDocument(app: Pick<OpenAPIHono, "openAPIRegistry" | "getOpenAPI31Document">): () => Record<string, unknown> {
   let built: Record<string, unknown> | undefined;
   registerComponents(app);
-  return () => (built ??= { ...app.getOpenAPI31Document({ openapi: "3.1.0", info: INFO }) });
+  return () => (built ??= { ...documented(app.getOpenAPI31Document({ openapi: "3.1.0", info: INFO })) });
+}
+
+/**
+ * The document with Hono's regex path parameters (`{name{.+}}`, a name spanning segments) written
+ * as the plain templates OpenAPI knows (`{name}`); the parameter's description says what it spans.
+ */
+function documented<D extends { paths?: Record<string, unknown> }>(doc: D): D {
+  if (!doc.paths) return doc;
+  const paths = Object.fromEntries(Object.entries(doc.paths).map(([path, item]) => [path.replaceAll(/\{(\w+)\{[^}]*\}\}/g, "{$1}"), item]));
+  return { ...doc, paths };
 }
 
 /** `GET /healthz`, `GET /openapi.json` (answering `document()`) and `GET /docs`. */

@@ -30,6 +30,14 @@ const catalogue = {
   "dependency-unavailable": { status: 503, title: "A dependency is unavailable" },
   internal: { status: 500, title: "Internal error" },
   "config-invalid": { status: 500, title: "The service is misconfigured" },
+  // Durable Streams (PROTOCOL.md §5): the statuses the protocol names, each with its own type.
+  "stream-gone": { status: 410, title: "The stream was deleted; its forks still read its data" },
+  "stream-closed": { status: 409, title: "The stream is closed" },
+  "stream-exists": { status: 409, title: "A stream with another configuration exists at this URL" },
+  "content-type-mismatch": { status: 409, title: "The content type differs from the stream's" },
+  "stream-seq-regression": { status: 409, title: "Stream-Seq is not above the stream's last one" },
+  "producer-sequence-gap": { status: 409, title: "Producer-Seq skips ahead of the expected sequence" },
+  "stale-producer-epoch": { status: 403, title: "Producer-Epoch is older than the producer's current epoch" },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ProblemKind = keyof typeof catalogue;

@@ -1,7 +1,7 @@
 // The contract of an entity object, as its callers see it: the tenant API (edge) sends commands
 // and reads; the projection consumer (cloud) reads log ranges to repair gaps. Both reach the
 // object only through its Durable Object binding.
-import type { CommandResult, EntitySnapshotView, EventPage } from "../model/envelope.js";
+import type { CommandResult, EntitySnapshotView, EventPage, RecordedEvent } from "../model/envelope.js";
 import type { ClientCommandId } from "./client-session.js";
 import type { IfMatch } from "./if-match.js";
 import type { Problem } from "../http/problem.js";
@@ -41,12 +41,24 @@ export type CommandOutcome =
   | { readonly ok: true; readonly result: CommandResult; readonly replayed: boolean }
   | { readonly ok: false; readonly problem: Problem };
 
+/** A page of an entity's log with the entity's version at the time it was read. */
+export interface LogRead {
+  readonly events: readonly RecordedEvent[];
+  readonly version: number;
+}
+
 export interface EntityRpc {
   command(envelope: CommandEnvelope): Promise<CommandOutcome>;
   /** Current state, or as of version `at`; null when the entity has no events. */
   read(address: EntityAddress, at: number | null): Promise<EntitySnapshotView | null>;
   /** Events after `after`, at most `limit`; null when the entity has no events. */
   events(address: EntityAddress, after: number, limit: number): Promise<EventPage | null>;
+  /**
+   * Events after `after` (at most `limit`) and the entity's version (0 before its first event);
+   * when none is after `after`, waits up to `waitMs` for the next. Null for an unknown type.
+   * Serves entity logs as Durable Streams (edge/streams/entity-stream-routes.ts).
+   */
+  streamRead(address: EntityAddress, after: number, limit: number, waitMs: number): Promise<LogRead | null>;
   /** The facts consumer has applied everything up to `seq` (bounds the entity's backlog). */
   acknowledge(address: EntityAddress, seq: number): Promise<void>;
   /** Live subscription (SSE or WebSocket upgrade) on `/live?tenant&type&id&after`. */

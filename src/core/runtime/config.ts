@@ -36,6 +36,8 @@ export interface Config {
   readonly entityMaxInFlight: number;
   /** Longest a command may wait for its entity before it is shed instead of decided. */
   readonly entityMaxQueueDelayMs: number;
+  /** How long a Durable Streams long-poll waits for data before answering 204 (ms). */
+  readonly streamLongPollTimeoutMs: number;
 }
 
 // A `[vars]` value is a string (or, written unquoted in wrangler.toml, a number); unset or empty
@@ -96,6 +98,7 @@ const varsSchema = z.object({
   TENANT_MAX_IN_FLIGHT: positiveInt(256, 1_000_000),
   ENTITY_MAX_IN_FLIGHT: positiveInt(64, 1_000_000),
   ENTITY_MAX_QUEUE_DELAY_MS: positiveInt(500, 600_000),
+  STREAM_LONG_POLL_TIMEOUT_MS: positiveInt(20_000, 600_000),
 });
 
 type Vars = z.output<typeof varsSchema>;
@@ -119,6 +122,7 @@ function toConfig(v: Vars): Config {
     tenantMaxInFlight: v.TENANT_MAX_IN_FLIGHT,
     entityMaxInFlight: v.ENTITY_MAX_IN_FLIGHT,
     entityMaxQueueDelayMs: v.ENTITY_MAX_QUEUE_DELAY_MS,
+    streamLongPollTimeoutMs: v.STREAM_LONG_POLL_TIMEOUT_MS,
   };
 }
 

@@ -1,0 +1,69 @@
+// A view's change feed as a read-only Durable Stream: `GET /v1/views/{view}/changes/stream`, an
+// `application/json` stream of the facts that changed the tenant's view (`{entity: {type, id},
+// seq, type, recordedAt}`), oldest first, its offsets the feed's change ids (stable, increasing,
+// with gaps). Written transactionally with the view (view-changes.ts). Long-polls and SSE poll D1
+// every VIEW_FEED_POLL_MS while they wait, one query per waiting reader per poll: D1 serves one
+// query at a time, so many idle followers of a view cost D1 time (entity streams, woken by their
+// object, do not).
+import { drizzle } from "drizzle-orm/d1";
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
+import { z } from "zod";
+import { problems, routeTable, security } from "../../src/core/http/openapi.js";
+import { fail } from "../../src/core/http/problem.js";
+import { readOnlyStreamResponses, streamReadQuery } from "../../src/core/streams/stream-openapi.js";
+import type { Projection } from "../../src/core/model/projection.js";
+import type { RequestScope } from "../../src/core/http/request-scope.js";
+import { hostConfig } from "../../src/core/runtime/config.js";
+import { serveReadOnlyStream, type LogSource } from "../../src/core/streams/read-only-stream.js";
+import { changeTail, readChanges } from "./view-changes.js";
+
+/** How often a waiting reader of a change feed looks for new changes (ms). */
+export const VIEW_FEED_POLL_MS = 500;
+const PAGE = 500;
+const SSE_MAX_MS = 60_000;
+
+/** Routes of `/v1/views/{view}/changes/stream` (mount with `app.route("/v1/views", …)`). */
+export function viewChangeRoutes(projections: readonly Projection[]): OpenAPIHono<{ Bindings: Env; Variables: RequestScope }> {
+  const app = routeTable<{ Bindings: Env; Variables: RequestScope }>();
+  const names = new Set(projections.map((p) => p.name));
+  const route = createRoute({
+    method: "get",
+    path: "/{view}/changes/stream",
+    operationId: "streams.viewChanges",
+    summary:
+      "a view's change feed as a read-only Durable Stream (application/json messages {entity, seq, type, recordedAt}); catch-up, long-poll or SSE; HEAD gives the tail",
+    tags: ["streams"],
+    security: security("tenant"),
+    request: {
+      params: z.object({ view: z.string().max(128).meta({ description: "the view's name", enum: [...names] }) }),
+      query: streamReadQuery,
+    },
+    responses: { ...readOnlyStreamResponses, ...problems("tenant", 400, 404) },
+  });
+  // Hono serves HEAD through the GET route; the request's method stays HEAD.
+  app.openapi(route, async (c) => {
+    const { view } = c.req.valid("param");
+    if (!names.has(view)) throw fail("not-found", `no view ${view}`);
+    const db = drizzle(c.env.DB);
+    const tenant = c.get("tenant");
+    const source: LogSource = async (after, waitMs) => {
+      const deadline = Date.now() + waitMs;
+      for (;;) {
+        const rows = await readChanges(db, tenant, view, after, PAGE);
+        if (rows.length > 0 || Date.now() >= deadline) {
+          // Fewer than a page means nothing newer exists: the tail is the last change read (or `after`).
+          const complete = rows.length < PAGE && after !== Number.MAX_SAFE_INTEGER;
+          const tail = complete ? (rows.at(-1)?.id ?? after) : await changeTail(db, tenant, view);
+          return { messages: rows.map((r) => ({ key: r.id, json: JSON.stringify(r.change) })), tail };
+        }
+        await new Promise((r) => setTimeout(r, Math.min(VIEW_FEED_POLL_MS, Math.max(1, deadline - Date.now()))));
+      }
+    };
+    return serveReadOnlyStream(c.req.raw, source, {
+      longPollTimeoutMs: hostConfig(c.env, "view-feed").streamLongPollTimeoutMs,
+      sseMaxMs: SSE_MAX_MS,
+      etagPrefix: `view:${view}`,
+    });
+  });
+  return app;
+}

@@ -1,0 +1,153 @@
+// The Worker's side of tenant streams: `/v1/stream/{name}` for every protocol method, behind the
+// tenant auth every `/v1` route has. It names the stream's object from the tenant and the path,
+// resolves a fork's source path, and forwards the request (body and all) to the object, which
+// answers in the protocol's terms. Each method is declared once (createRoute); the protocol's
+// headers carry most of the meaning (PROTOCOL.md §5), so the declarations name the operations,
+// their statuses and their problems. A name spans segments (`/v1/stream/a/b`): the path's
+// parameter is Hono's `{name{.+}}`, documented as `{name}` (src/core/http/platform-routes.ts).
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { z } from "zod";
+import { problems, routeTable, security, type ProblemStatus } from "../../src/core/http/openapi.js";
+import { fail } from "../../src/core/http/problem.js";
+import { noBody, streamBytes, streamReadQuery } from "../../src/core/streams/stream-openapi.js";
+import type { RequestScope } from "../../src/core/http/request-scope.js";
+import { MAX_APPEND_BYTES } from "./durable-stream-host.js";
+import { durableStreamStub } from "../stubs.js";
+import { forkSourceName, STREAM_FORK_SOURCE_HEADER, STREAM_TENANT_HEADER, streamNameProblem } from "./stream-names.js";
+
+type StreamEnv = { Bindings: Env; Variables: RequestScope };
+
+const nameParam = z.object({
+  name: z.string().describe("the stream's name: /-separated segments of A-Z a-z 0-9 . _ ~ -"),
+});
+
+/** One protocol method on `/v1/stream/{name}`. */
+function streamRoute<M extends "get" | "put" | "post" | "delete", const S extends readonly ProblemStatus[]>(
+  method: M,
+  operationId: string,
+  summary: string,
+  responses: Record<number, { description: string }>,
+  ...statuses: S
+) {
+  return createRoute({
+    method,
+    path: "/{name{.+}}",
+    operationId,
+    summary,
+    tags: ["streams"],
+    security: security("tenant"),
+    request: method === "get" ? { params: nameParam, query: streamReadQuery } : { params: nameParam },
+    responses: { ...responses, ...problems("tenant", ...statuses) },
+  });
+}
+
+/** Routes of `/v1/stream` (mount with `app.route("/v1/stream", streamRoutes())`). */
+export function streamRoutes(): OpenAPIHono<StreamEnv> {
+  const app = routeTable<StreamEnv>();
+  app.openapi(
+    streamRoute(
+      "put",
+      "streams.create",
+      "create a stream, or a fork of one (idempotent for the same configuration). Headers: Content-Type, Stream-TTL or Stream-Expires-At, Stream-Closed, Stream-Forked-From, Stream-Fork-Offset, Stream-Fork-Sub-Offset; the body, if any, is the first message",
+      { 201: noBody("created; Location and Stream-Next-Offset are set"), 200: noBody("already exists with this configuration") },
+      400, 404, 409, 413,
+    ),
+    serveStream,
+  );
+  app.openapi(
+    streamRoute(
+      "post",
+      "streams.append",
+      "append to a stream, optionally closing it (Stream-Closed: true); idempotent with Producer-Id/Epoch/Seq",
+      { 200: noBody("appended by an idempotent producer"), 204: noBody("appended, or closed, or a producer's duplicate") },
+      400, 403, 404, 409, 410, 413,
+    ),
+    serveStream,
+  );
+  // Hono serves HEAD through the GET route (c.req.method stays HEAD, and is forwarded as such).
+  app.openapi(
+    streamRoute(
+      "get",
+      "streams.read",
+      "read from an offset: catch-up, long-poll (live=long-poll) or Server-Sent Events (live=sse); HEAD gives the metadata",
+      {
+        200: streamBytes("the stream's bytes from the offset (a JSON array for application/json streams)"),
+        204: noBody("long-poll timed out, or the stream is closed at this offset"),
+        304: noBody("If-None-Match matched"),
+      },
+      400, 404, 410,
+    ),
+    serveStream,
+  );
+  app.openapi(
+    streamRoute("delete", "streams.delete", "delete a stream (soft-deleted while forks of it exist)", { 204: noBody("deleted") }, 404, 410),
+    serveStream,
+  );
+  return app;
+}
+
+/** Every method: names the stream's object, forwards the protocol's part of the request, relays the answer. */
+async function serveStream(c: Context<StreamEnv>): Promise<Response> {
+  const tenant = c.get("tenant");
+  if (tenant === undefined) throw fail("unauthorized", "no tenant");
+  const name = c.req.param("name") ?? "";
+  const bad = streamNameProblem(name);
+  if (bad !== undefined) throw fail("not-found", bad);
+  // Only the protocol's headers reach the object (never the client's credentials, nor an internal header it sent).
+  const headers = new Headers();
+  for (const [header, value] of c.req.raw.headers) if (FORWARDED.test(header)) headers.set(header, value);
+  headers.set(STREAM_TENANT_HEADER, tenant);
+  const forkedFrom = headers.get("stream-forked-from");
+  if (forkedFrom !== null) {
+    const source = forkSourceName(forkedFrom, new URL(c.req.url).origin);
+    if (source === undefined) throw fail("malformed-request", "Stream-Forked-From must be the path of a stream of this tenant (/v1/stream/{name})");
+    headers.set(STREAM_FORK_SOURCE_HEADER, source);
+  }
+  const stub = durableStreamStub(c.env, tenant, name);
+  let body: Uint8Array | null = null;
+  if (c.req.method === "PUT" || c.req.method === "POST") {
+    // Buffered here (bounded): one copy to the object beats a streamed body for small appends.
+    const read = await readBounded(c.req.raw.body, MAX_APPEND_BYTES);
+    if (read === undefined) throw fail("payload-too-large", `a body may carry at most ${MAX_APPEND_BYTES} bytes`);
+    body = read;
+    headers.delete("transfer-encoding");
+  }
+  const res = await stub.serve(c.req.method, c.req.url, Object.fromEntries(headers), body);
+  const out = new Response(c.req.method === "HEAD" || res.status === 204 || res.status === 304 ? null : res.body, { status: res.status, headers: res.headers });
+  if (res.status === 201) out.headers.set("location", new URL(c.req.url).origin + new URL(c.req.url).pathname);
+  return out;
+}
+
+/** Request headers the object reads (PROTOCOL.md §5): content type, conditional reads, Stream-*, Producer-*. */
+const FORWARDED = /^(content-type|if-none-match|stream-[a-z-]+|producer-(id|epoch|seq))$/;
+
+// An over-large body is still read to its end (and dropped), up to this much: answering before
+// the upload ends makes many clients see a reset connection instead of the 413.
+const DRAIN_LIMIT = 64 * 1024 * 1024;
+
+/** The body's bytes, or undefined when it is over `max` bytes (then drained, not kept). */
+async function readBounded(stream: ReadableStream<Uint8Array> | null, max: number): Promise<Uint8Array | undefined> {
+  if (stream === null) return new Uint8Array();
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > DRAIN_LIMIT) {
+      await reader.cancel().catch(() => undefined);
+      return undefined;
+    }
+    if (size <= max) chunks.push(value);
+  }
+  if (size > max) return undefined;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return out;
+}

@@ -1,0 +1,113 @@
+// A read-only JSON Durable Stream (PROTOCOL.md §5.5-5.8, §9.1) over any ordered source of
+// messages keyed by a number — an entity's log (key = seq) or a view's change feed (key = change
+// id). It answers catch-up reads, long-polls, SSE and HEAD from a `LogSource`; a source need not
+// number its messages densely. Never closed. Pure over web standards (Request/Response/streams):
+// the Worker's routes supply the source and the settings.
+import { problem, problemResponse } from "../http/problem.js";
+import { responseCursor } from "./cursor.js";
+import { jsonArray } from "./json-mode.js";
+import { formatOffset, parseReadStart } from "./offsets.js";
+import { controlEvent, sseEvent } from "./sse-events.js";
+
+/** One message: its key (the offset after it names it) and its JSON text. */
+export interface LogMessage {
+  readonly key: number;
+  readonly json: string;
+}
+
+/**
+ * Where a stream's messages come from: those after `after` (oldest first, a bounded page), and the
+ * key of the newest message (the tail). With `waitMs` > 0 and nothing after `after`, it may wait up
+ * to that long for the next.
+ */
+export type LogSource = (after: number, waitMs: number) => Promise<{ readonly messages: readonly LogMessage[]; readonly tail: number }>;
+
+/** How a read-only stream answers. */
+export interface ReadOnlyStreamOptions {
+  /** Long-poll wait, and the SSE keep-alive interval (ms). */
+  readonly longPollTimeoutMs: number;
+  /** An SSE connection ends after this long (§10.2); the client resumes and is authenticated again. */
+  readonly sseMaxMs: number;
+  /** Names the stream in ETags (any stable string). */
+  readonly etagPrefix: string;
+}
+
+/** Answers a GET or HEAD of a read-only JSON stream from `source`. */
+export async function serveReadOnlyStream(request: Request, source: LogSource, options: ReadOnlyStreamOptions): Promise<Response> {
+  const url = new URL(request.url);
+  if (request.method === "HEAD") {
+    const { tail } = await source(Number.MAX_SAFE_INTEGER, 0);
+    return new Response(null, { status: 200, headers: { "content-type": "application/json", "stream-next-offset": formatOffset(tail), "cache-control": "no-store" } });
+  }
+  const rawOffset = url.searchParams.get("offset") ?? undefined;
+  const live = url.searchParams.get("live");
+  if (live !== null && live !== "long-poll" && live !== "sse") return problemResponse(problem("malformed-request", "live must be long-poll or sse"));
+  if (live !== null && rawOffset === undefined) return problemResponse(problem("malformed-request", `live=${live} needs an offset`));
+  const start = parseReadStart(rawOffset);
+  if (start === undefined) return problemResponse(problem("malformed-request", "offset must be -1, now, or a Stream-Next-Offset this stream returned"));
+  const cursor = url.searchParams.get("cursor");
+  let after = start.kind === "after" ? start.count : 0;
+  if (start.kind === "now") after = (await source(Number.MAX_SAFE_INTEGER, 0)).tail;
+  if (live === "sse") return eventStream(source, after, cursor, options);
+  if (start.kind === "now" && live === null) {
+    return new Response("[]", { status: 200, headers: { "content-type": "application/json", "stream-next-offset": formatOffset(after), "stream-up-to-date": "true", "cache-control": "no-store" } });
+  }
+  let page = await source(after, 0);
+  if (live === "long-poll" && page.messages.length === 0) {
+    page = await source(after, options.longPollTimeoutMs);
+    if (page.messages.length === 0) {
+      return new Response(null, {
+        status: 204,
+        headers: { "stream-next-offset": formatOffset(after), "stream-up-to-date": "true", "stream-cursor": responseCursor(cursor, Date.now(), Math.random()), "cache-control": "no-store" },
+      });
+    }
+  }
+  const next = page.messages.at(-1)?.key ?? after;
+  const tag = `"${options.etagPrefix}:${rawOffset ?? "-1"}:${formatOffset(next)}"`;
+  const headers = new Headers({ "content-type": "application/json", "stream-next-offset": formatOffset(next), etag: tag });
+  if (next >= page.tail) headers.set("stream-up-to-date", "true");
+  if (live === "long-poll") headers.set("stream-cursor", responseCursor(cursor, Date.now(), Math.random()));
+  // Messages never change: a non-empty chunk may be cached; an empty one at the tail may not.
+  headers.set("cache-control", page.messages.length > 0 ? "private, max-age=60, stale-while-revalidate=300" : "no-store");
+  if (request.headers.get("if-none-match") === tag) return new Response(null, { status: 304, headers: { etag: tag, "cache-control": headers.get("cache-control") ?? "no-store" } });
+  return new Response(jsonArray(page.messages.map((m) => m.json)), { status: 200, headers });
+}
+
+/** SSE: a data event per page, each followed by its control event in the same write, until the connection's time is up. */
+function eventStream(source: LogSource, from: number, cursor: string | null, options: ReadOnlyStreamOptions): Response {
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+  const writer = writable.getWriter();
+  const deadline = Date.now() + options.sseMaxMs;
+  const run = async () => {
+    let after = from;
+    let waitMs = 0;
+    for (;;) {
+      const page = await source(after, waitMs);
+      const parts: Uint8Array[] = [];
+      if (page.messages.length > 0) {
+        parts.push(sseEvent("data", jsonArray(page.messages.map((m) => m.json))));
+        after = page.messages.at(-1)?.key ?? after;
+      }
+      const upToDate = after >= page.tail;
+      parts.push(controlEvent({ streamNextOffset: formatOffset(after), streamCursor: responseCursor(cursor, Date.now(), Math.random()), ...(upToDate ? { upToDate: true as const } : {}) }));
+      await writer.write(concatBytes(parts));
+      if (Date.now() >= deadline) break;
+      waitMs = upToDate ? Math.min(options.longPollTimeoutMs, Math.max(1, deadline - Date.now())) : 0;
+    }
+  };
+  run()
+    .catch(() => undefined)
+    .finally(() => writer.close().catch(() => undefined));
+  return new Response(readable, { status: 200, headers: { "content-type": "text/event-stream", "cache-control": "no-cache" } });
+}
+
+/** The bytes of `parts`, one after another. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}

@@ -1,0 +1,133 @@
+// The request headers of the Durable Streams protocol (PROTOCOL.md §4.2, §5.1, §5.2, §5.2.1), parsed
+// into plain data or refused with a problem naming the header. Pure: the host hands in a header
+// getter (a `Headers` is one) and acts on the result.
+import { problem, type Problem } from "../http/problem.js";
+import { parseOffset } from "./offsets.js";
+import type { ProducerClaim } from "./producer.js";
+
+/** Reads one request header (case-insensitive), null when absent; `Headers` satisfies it. */
+export interface HeaderSource {
+  get(name: string): string | null;
+}
+
+/** A stream's configuration as a `PUT` asks for it. */
+export interface CreateRequest {
+  /** As sent (the type stored and answered on reads); undefined when absent or not a media type. */
+  readonly contentType: string | undefined;
+  readonly ttlSeconds: number | undefined;
+  /** RFC 3339, as sent (answered back verbatim on HEAD). */
+  readonly expiresAt: string | undefined;
+  readonly closed: boolean;
+  readonly fork: ForkRequest | undefined;
+}
+
+/** `Stream-Forked-From` and its companions: the source's path, where to diverge, and how far into the next message. */
+export interface ForkRequest {
+  readonly sourcePath: string;
+  /** Message count in the source to inherit; undefined: the source's tail. */
+  readonly offset: number | undefined;
+  readonly subOffset: number;
+}
+
+/** What a `POST` declares besides its body. */
+export interface AppendRequest {
+  readonly contentType: string | undefined;
+  readonly close: boolean;
+  readonly streamSeq: string | undefined;
+  readonly producer: ProducerClaim | undefined;
+}
+
+/** Longest `Producer-Id`, `Stream-Seq` and `Content-Type` accepted: they are stored, so bounded. */
+export const MAX_TOKEN_LENGTH = 256;
+const DECIMAL = /^(0|[1-9]\d*)$/;
+const DIGITS = /^\d+$/;
+const MEDIA_TYPE = /^[\w.+-]+\/[\w.+-]+/;
+// RFC 3339 date-time (§5.6), with a zone: `Z` or ±hh:mm.
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/** The media type of a `Content-Type` value, lower-cased, without parameters ("" when absent). */
+export function mediaType(contentType: string | undefined | null): string {
+  return (contentType ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+}
+
+/** JSON mode (§9.1) applies to `application/json` streams. */
+export function isJsonType(contentType: string | undefined): boolean {
+  return mediaType(contentType) === "application/json";
+}
+
+/** SSE carries `text/*` and JSON as text; every other type is base64-encoded (§5.8). */
+export function isTextType(contentType: string | undefined): boolean {
+  const t = mediaType(contentType);
+  return t.startsWith("text/") || t === "application/json";
+}
+
+/** `Stream-Closed` counts only when it is exactly `true`, in any case (§4.1). */
+export function closedHeader(value: string | null): boolean {
+  return value !== null && value.toLowerCase() === "true";
+}
+
+/** Parses a `PUT`'s headers; a problem (400) names the first malformed one. */
+export function parseCreate(h: HeaderSource): CreateRequest | Problem {
+  const rawType = h.get("content-type");
+  if (rawType !== null && rawType.length > MAX_TOKEN_LENGTH) return bad(`Content-Type must be at most ${MAX_TOKEN_LENGTH} characters`);
+  const contentType = rawType !== null && MEDIA_TYPE.test(rawType.trim()) ? rawType.trim() : undefined;
+  const ttl = h.get("stream-ttl");
+  const expires = h.get("stream-expires-at");
+  if (ttl !== null && expires !== null) return bad("Stream-TTL and Stream-Expires-At are exclusive; send one");
+  let ttlSeconds: number | undefined;
+  if (ttl !== null) {
+    if (!DECIMAL.test(ttl) || !Number.isSafeInteger(Number(ttl))) return bad("Stream-TTL must be a whole number of seconds without sign, leading zeros or exponent");
+    ttlSeconds = Number(ttl);
+  }
+  if (expires !== null && (!RFC3339.test(expires) || Number.isNaN(Date.parse(expires)))) return bad("Stream-Expires-At must be an RFC 3339 timestamp");
+  const sourcePath = h.get("stream-forked-from");
+  const forkOffset = h.get("stream-fork-offset");
+  const subOffset = h.get("stream-fork-sub-offset");
+  let fork: ForkRequest | undefined;
+  if (sourcePath === null) {
+    if (forkOffset !== null || subOffset !== null) return bad("Stream-Fork-Offset and Stream-Fork-Sub-Offset need Stream-Forked-From");
+  } else {
+    let offset: number | undefined;
+    if (forkOffset !== null) {
+      offset = parseOffset(forkOffset);
+      if (offset === undefined) return bad("Stream-Fork-Offset is not an offset this server issued");
+    }
+    let sub = 0;
+    if (subOffset !== null) {
+      if (!DECIMAL.test(subOffset) || !Number.isSafeInteger(Number(subOffset))) return bad("Stream-Fork-Sub-Offset must be a non-negative whole number");
+      sub = Number(subOffset);
+      if (sub > 0 && offset === undefined) return bad("Stream-Fork-Sub-Offset needs Stream-Fork-Offset");
+    }
+    fork = { sourcePath, offset, subOffset: sub };
+  }
+  return { contentType, ttlSeconds, expiresAt: expires ?? undefined, closed: closedHeader(h.get("stream-closed")), fork };
+}
+
+/** Parses a `POST`'s headers; a problem (400) names the first malformed one. */
+export function parseAppend(h: HeaderSource): AppendRequest | Problem {
+  const id = h.get("producer-id");
+  const epoch = h.get("producer-epoch");
+  const seq = h.get("producer-seq");
+  let producer: ProducerClaim | undefined;
+  if (id !== null || epoch !== null || seq !== null) {
+    if (id === null || epoch === null || seq === null) return bad("Producer-Id, Producer-Epoch and Producer-Seq go together");
+    if (id === "" || id.length > MAX_TOKEN_LENGTH) return bad(`Producer-Id must be 1 to ${MAX_TOKEN_LENGTH} characters`);
+    const e = DIGITS.test(epoch) ? Number(epoch) : Number.NaN;
+    const s = DIGITS.test(seq) ? Number(seq) : Number.NaN;
+    if (!Number.isSafeInteger(e)) return bad("Producer-Epoch must be a whole number up to 2^53-1");
+    if (!Number.isSafeInteger(s)) return bad("Producer-Seq must be a whole number up to 2^53-1");
+    producer = { id, epoch: e, seq: s };
+  }
+  const streamSeq = h.get("stream-seq") ?? undefined;
+  if (streamSeq !== undefined && (streamSeq === "" || streamSeq.length > MAX_TOKEN_LENGTH)) return bad(`Stream-Seq must be 1 to ${MAX_TOKEN_LENGTH} characters`);
+  return { contentType: h.get("content-type") ?? undefined, close: closedHeader(h.get("stream-closed")), streamSeq, producer };
+}
+
+/** True when `x` is a problem rather than a parsed request. */
+export function isProblem(x: object): x is Problem {
+  return "status" in x && "type" in x;
+}
+
+function bad(detail: string): Problem {
+  return problem("malformed-request", detail);
+}

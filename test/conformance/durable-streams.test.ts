@@ -1,0 +1,40 @@
+// The official Durable Streams server conformance suite (@durable-streams/server-conformance-tests,
+// pinned in package-lock.json), unmodified, against tenant streams at /v1/stream/{name} of a
+// `wrangler dev` this file starts. The suite sends no credentials: a wrapper around `fetch` adds
+// the tenant's API key to requests for that origin. The long-poll timeout is 1 s here so the
+// suite's long-poll tests get their 204 well within their own timeouts. The optional webhook
+// `subscriptions` group is off (Factline does not serve the reserved `__ds` subscription APIs).
+import { readFileSync } from "node:fs";
+import { runConformanceTests } from "@durable-streams/server-conformance-tests";
+import { afterAll, beforeAll, beforeEach, describe } from "vitest";
+import { authorizeFetch, startLocalWrangler, type LocalWrangler } from "./local-wrangler.js";
+
+const config = { baseUrl: "" };
+let platform: LocalWrangler | undefined;
+let restoreFetch: (() => void) | undefined;
+const tally = { passed: 0, failed: 0 };
+const suiteVersion = (JSON.parse(readFileSync("node_modules/@durable-streams/server-conformance-tests/package.json", "utf8")) as { version: string }).version;
+
+beforeAll(async () => {
+  platform = await startLocalWrangler({ STREAM_LONG_POLL_TIMEOUT_MS: "1000" });
+  config.baseUrl = platform.url;
+  restoreFetch = authorizeFetch(platform.url, platform.apiKey);
+}, 120_000);
+
+// Counts the suite's own outcomes, printed at the end so `npm test` shows how many of its tests pass.
+beforeEach(({ onTestFinished }) => {
+  onTestFinished(({ task }) => {
+    if (task.result?.state === "pass") tally.passed++;
+    else if (task.result?.state === "fail") tally.failed++;
+  });
+});
+
+afterAll(async () => {
+  console.log(`Durable Streams conformance suite ${suiteVersion}: ${tally.passed} passed, ${tally.failed} failed (subscriptions group off)`);
+  restoreFetch?.();
+  await platform?.stop();
+});
+
+describe("Durable Streams conformance (official suite)", () => {
+  runConformanceTests(config);
+});

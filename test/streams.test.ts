@@ -1,0 +1,240 @@
+// Durable Streams in Factline (edge/streams/): tenant streams at /v1/stream/{name} are the
+// tenant's own and answer refusals in the protocol's statuses with problem+json bodies; entity
+// logs read as JSON streams whose offsets are their sequence numbers, followed and resumed by the
+// official client. The protocol as a whole is specified by the official suite (test/conformance/).
+import { stream } from "@durable-streams/client";
+import { exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { call, eventually, newTenant, tenantClient } from "./support/api.js";
+
+const PROBLEMS = "https://factline.dev/problems/";
+const ORIGIN = "https://factline.test";
+
+function streams(apiKey: string) {
+  const auth = { authorization: `Bearer ${apiKey}` };
+  return (path: string, init: RequestInit = {}) => call(`/v1/stream/${path}`, { ...init, headers: { ...auth, ...(init.headers as Record<string, string>) } });
+}
+
+async function expectProblem(res: Response, kind: string, status: number): Promise<void> {
+  expect(res.status).toBe(status);
+  expect(res.headers.get("content-type")).toBe("application/problem+json");
+  expect(await res.json()).toMatchObject({ type: PROBLEMS + kind, status });
+}
+
+const text = { "content-type": "text/plain" };
+
+describe("tenant streams", () => {
+  it("are the tenant's own: another tenant's key finds nothing at the same name", async () => {
+    const a = streams((await newTenant()).apiKey);
+    const b = streams((await newTenant()).apiKey);
+    expect((await a("shared-name", { method: "PUT", headers: text, body: "mine" })).status).toBe(201);
+    await expectProblem(await b("shared-name"), "not-found", 404);
+    expect(await (await a("shared-name")).text()).toBe("mine");
+  });
+
+  it("ignore a tenant named by the client in the route's internal header", async () => {
+    const owner = await newTenant();
+    const intruder = streams((await newTenant()).apiKey);
+    expect((await streams(owner.apiKey)("private", { method: "PUT", headers: text, body: "secret" })).status).toBe(201);
+    const res = await intruder("private", { headers: { "factline-stream-tenant": owner.id } });
+    await expectProblem(res, "not-found", 404);
+  });
+
+  it("refuse a name under the protocol's reserved __ds prefix", async () => {
+    const s = streams((await newTenant()).apiKey);
+    await expectProblem(await s("__ds/subscriptions/x", { method: "PUT", headers: text }), "not-found", 404);
+  });
+
+  it("need the tenant's key", async () => {
+    await expectProblem(await call("/v1/stream/anything"), "unauthorized", 401);
+  });
+
+  it("answer an append to a closed stream with stream-closed and the final offset", async () => {
+    const s = streams((await newTenant()).apiKey);
+    const created = await s("finished", { method: "PUT", headers: { ...text, "stream-closed": "true" }, body: "all" });
+    expect(created.status).toBe(201);
+    const res = await s("finished", { method: "POST", headers: text, body: "more" });
+    expect(res.headers.get("stream-closed")).toBe("true");
+    expect(res.headers.get("stream-next-offset")).toBe(created.headers.get("stream-next-offset"));
+    await expectProblem(res, "stream-closed", 409);
+  });
+
+  it("answer a PUT with another configuration with stream-exists", async () => {
+    const s = streams((await newTenant()).apiKey);
+    await s("typed", { method: "PUT", headers: text });
+    await expectProblem(await s("typed", { method: "PUT", headers: { "content-type": "application/json" } }), "stream-exists", 409);
+  });
+
+  it("answer an append of another content type with content-type-mismatch", async () => {
+    const s = streams((await newTenant()).apiKey);
+    await s("plain", { method: "PUT", headers: text });
+    await expectProblem(await s("plain", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" }), "content-type-mismatch", 409);
+  });
+
+  it("fence a producer's stale epoch with stale-producer-epoch and the current epoch", async () => {
+    const s = streams((await newTenant()).apiKey);
+    await s("fenced", { method: "PUT", headers: text });
+    const as = (epoch: number, seq: number) => ({ ...text, "producer-id": "p", "producer-epoch": String(epoch), "producer-seq": String(seq) });
+    expect((await s("fenced", { method: "POST", headers: as(1, 0), body: "new" })).status).toBe(200);
+    const res = await s("fenced", { method: "POST", headers: as(0, 1), body: "zombie" });
+    expect(res.headers.get("producer-epoch")).toBe("1");
+    await expectProblem(res, "stale-producer-epoch", 403);
+  });
+
+  it("refuse a producer's sequence gap with producer-sequence-gap, naming expected and received", async () => {
+    const s = streams((await newTenant()).apiKey);
+    await s("gappy", { method: "PUT", headers: text });
+    const as = (seq: number) => ({ ...text, "producer-id": "p", "producer-epoch": "0", "producer-seq": String(seq) });
+    await s("gappy", { method: "POST", headers: as(0), body: "a" });
+    const res = await s("gappy", { method: "POST", headers: as(5), body: "b" });
+    expect([res.headers.get("producer-expected-seq"), res.headers.get("producer-received-seq")]).toEqual(["1", "5"]);
+    await expectProblem(res, "producer-sequence-gap", 409);
+  });
+
+  it("answer stream-gone for a deleted stream its fork still reads from", async () => {
+    const s = streams((await newTenant()).apiKey);
+    await s("origin", { method: "PUT", headers: text, body: "shared" });
+    expect((await s("branch", { method: "PUT", headers: { "stream-forked-from": "/v1/stream/origin" } })).status).toBe(201);
+    expect((await s("origin", { method: "DELETE" })).status).toBe(204);
+    await expectProblem(await s("origin"), "stream-gone", 410);
+    expect(await (await s("branch")).text()).toBe("shared");
+  });
+
+  it("refuse a fork whose source is not a stream path of this API", async () => {
+    const s = streams((await newTenant()).apiKey);
+    await expectProblem(await s("stray", { method: "PUT", headers: { "stream-forked-from": "/v1/entities/orders/o-1" } }), "malformed-request", 400);
+  });
+
+  it("keep a text stream's bytes exactly, UTF-8 or not", async () => {
+    const s = streams((await newTenant()).apiKey);
+    await s("mixed", { method: "PUT", headers: text });
+    const notUtf8 = new Uint8Array([0x61, 0xff, 0xfe, 0x62]);
+    const bom = new Uint8Array([0xef, 0xbb, 0xbf, 0x63]);
+    for (const body of [notUtf8, bom]) expect((await s("mixed", { method: "POST", headers: text, body })).status).toBe(204);
+    expect([...new Uint8Array(await (await s("mixed")).arrayBuffer())]).toEqual([...notUtf8, ...bom]);
+  });
+
+  it("refuse an append over 1 MiB with 413 and keep the stream as it was", async () => {
+    const s = streams((await newTenant()).apiKey);
+    await s("bounded", { method: "PUT", headers: { "content-type": "application/octet-stream" } });
+    const res = await s("bounded", { method: "POST", headers: { "content-type": "application/octet-stream" }, body: new Uint8Array(1024 * 1024 + 1) });
+    await expectProblem(res, "payload-too-large", 413);
+    expect((await s("bounded", { method: "HEAD" })).headers.get("stream-next-offset")).toBe("0000000000000000_0000000000000000");
+  });
+});
+
+describe("entity logs as streams", () => {
+  async function restocked(times: number) {
+    const t = await newTenant();
+    const api = tenantClient(t.apiKey);
+    const sku = `sku-${crypto.randomUUID().slice(0, 8)}`;
+    for (let i = 1; i <= times; i++) expect((await api.command("inventory", sku, "restock", { quantity: i })).status).toBe(200);
+    return { t, api, path: `/v1/entities/inventory/${sku}/stream`, sku };
+  }
+
+  it("read as a JSON array of the recorded events, the offset after event N naming N", async () => {
+    const { api, path } = await restocked(3);
+    const res = await api.get(`${path}?offset=0000000000000000_0000000000000001`);
+    expect(res.headers.get("content-type")).toBe("application/json");
+    expect(res.headers.get("stream-next-offset")).toBe("0000000000000000_0000000000000003");
+    expect(res.headers.get("stream-up-to-date")).toBe("true");
+    const events = (await res.json()) as { seq: number; type: string }[];
+    expect(events.map((e) => [e.seq, e.type])).toEqual([
+      [2, "Restocked"],
+      [3, "Restocked"],
+    ]);
+  });
+
+  it("answer a long-poll at the tail with the next command's event", async () => {
+    const { api, path, sku } = await restocked(1);
+    const waiting = api.get(`${path}?offset=0000000000000000_0000000000000001&live=long-poll`);
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await api.command("inventory", sku, "restock", { quantity: 7 })).status).toBe(200);
+    const res = await waiting;
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { seq: number }[]).map((e) => e.seq)).toEqual([2]);
+  });
+
+  it("refuse appends: the log changes only through commands", async () => {
+    const { t, path } = await restocked(1);
+    const res = await call(path, { method: "POST", headers: { authorization: `Bearer ${t.apiKey}`, "content-type": "application/json" }, body: "{}" });
+    expect(res.status).toBe(405);
+    expect(res.headers.get("allow")).toContain("GET");
+  });
+
+  it("are followed by @durable-streams/client, which resumes exactly after a disconnect", async () => {
+    const { t, api, path, sku } = await restocked(2);
+    const fetchThroughWorker: typeof fetch = (input, init) => exports.default.fetch(new Request(input instanceof Request ? input : new URL(String(input), ORIGIN), init));
+    const follow = async (offset: string | undefined, until: number) => {
+      const controller = new AbortController();
+      const seen: number[] = [];
+      let last = offset;
+      const res = await stream<{ seq: number }>({ url: `${ORIGIN}${path}`, headers: { authorization: `Bearer ${t.apiKey}` }, fetch: fetchThroughWorker, offset, live: "long-poll", signal: controller.signal });
+      await new Promise<void>((resolve) => {
+        res.subscribeJson(async (batch) => {
+          seen.push(...batch.items.map((e) => e.seq));
+          last = batch.offset;
+          if (seen.length > 0 && (seen.at(-1) ?? 0) >= until) resolve();
+        });
+      });
+      controller.abort();
+      return { seen, last };
+    };
+    const first = await follow(undefined, 2);
+    expect(first.seen).toEqual([1, 2]);
+    // While nobody follows, two more facts are recorded; the follower resumes from its saved offset.
+    for (const quantity of [3, 4]) expect((await api.command("inventory", sku, "restock", { quantity })).status).toBe(200);
+    const second = await follow(first.last, 4);
+    expect(second.seen).toEqual([3, 4]);
+  });
+});
+
+describe("view change feeds as streams", () => {
+  type Change = { entity: { type: string; id: string }; seq: number; type: string };
+
+  it("list the facts that changed the tenant's view, in the order they were applied", async () => {
+    const t = await newTenant();
+    const api = tenantClient(t.apiKey);
+    const sku = `sku-${crypto.randomUUID().slice(0, 8)}`;
+    for (const quantity of [1, 2]) expect((await api.command("inventory", sku, "restock", { quantity })).status).toBe(200);
+    const changes = await eventually(async () => {
+      const res = await api.get("/v1/views/inventory/changes/stream?offset=-1");
+      const body = (await res.json()) as Change[];
+      return body.length >= 2 ? body : undefined;
+    });
+    expect(changes.map((c) => [c.entity.id, c.seq, c.type])).toEqual([
+      [sku, 1, "Restocked"],
+      [sku, 2, "Restocked"],
+    ]);
+  });
+
+  it("are the tenant's own", async () => {
+    const a = tenantClient((await newTenant()).apiKey);
+    const b = tenantClient((await newTenant()).apiKey);
+    expect((await a.command("inventory", "only-a", "restock", { quantity: 1 })).status).toBe(200);
+    await eventually(async () => (((await (await a.get("/v1/views/inventory/changes/stream")).json()) as Change[]).length > 0 ? true : undefined));
+    expect(await (await b.get("/v1/views/inventory/changes/stream")).json()).toEqual([]);
+  });
+
+  it("resume after the offset a read returned, with nothing repeated", async () => {
+    const t = await newTenant();
+    const api = tenantClient(t.apiKey);
+    expect((await api.command("inventory", "r-1", "restock", { quantity: 1 })).status).toBe(200);
+    const first = await eventually(async () => {
+      const res = await api.get("/v1/views/inventory/changes/stream");
+      return ((await res.clone().json()) as Change[]).length === 1 ? res : undefined;
+    });
+    const offset = first.headers.get("stream-next-offset") ?? "";
+    expect((await api.command("inventory", "r-1", "restock", { quantity: 2 })).status).toBe(200);
+    const resumed = await eventually(async () => {
+      const changes = (await (await api.get(`/v1/views/inventory/changes/stream?offset=${offset}`)).json()) as Change[];
+      return changes.length > 0 ? changes : undefined;
+    });
+    expect(resumed.map((c) => c.seq)).toEqual([2]);
+  });
+
+  it("answer an unknown view with not-found", async () => {
+    const api = tenantClient((await newTenant()).apiKey);
+    await expectProblem(await api.get("/v1/views/no-such-view/changes/stream"), "not-found", 404);
+  });
+});
