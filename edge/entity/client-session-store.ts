@@ -28,15 +28,7 @@ export class ClientSessionStore {
   constructor(sql: SqlStorage, range: LogRange) {
     this.#sql = sql;
     this.#range = range;
-    // Created here rather than in storage-schema.ts's numbered migrations: idempotent, and it keeps
-    // this capability's storage in one file.
-    this.#sql.exec(`
-      CREATE TABLE IF NOT EXISTS client_sessions (
-        session TEXT PRIMARY KEY, seq INTEGER NOT NULL, fingerprint TEXT NOT NULL,
-        answer TEXT NOT NULL, touched_at INTEGER NOT NULL
-      );
-      CREATE INDEX IF NOT EXISTS client_sessions_by_age ON client_sessions (touched_at);
-    `);
+    // The table is migration 3 of storage-schema.ts.
   }
 
   /**

@@ -40,4 +40,15 @@ export const entityStorageMigrations: SQLSchemaMigration[] = [
       );
     `,
   },
+  {
+    idMonotonicInc: 3,
+    description: "client sessions: per offline client, the last command decided here and its answer (client-session-store.ts)",
+    sql: `
+      CREATE TABLE IF NOT EXISTS client_sessions (
+        session TEXT PRIMARY KEY, seq INTEGER NOT NULL, fingerprint TEXT NOT NULL,
+        answer TEXT NOT NULL, touched_at INTEGER NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS client_sessions_by_age ON client_sessions (touched_at);
+    `,
+  },
 ];

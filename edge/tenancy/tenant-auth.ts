@@ -7,13 +7,16 @@
 // failed attempts are rate limited per client (AUTH_FAILURES), so a flood of bad keys costs
 // neither a D1 query each nor unbounded memory. A tenant's configured rate limit is one token
 // bucket in its gate object, leased to isolates a batch at a time (src/core/resilience/token-bucket.ts).
+// Refusals are thrown as problems and rendered by the app's one error handler. Hono's bearerAuth
+// is not used here: admission needs the key's id before any comparison (the negative cache and the
+// per-client failure limit are keyed by it), and bearerAuth's fixed answers would replace them.
 import type { MiddlewareHandler } from "hono";
 import { apiKeyId, sha256Hex } from "../../src/core/security/api-key.js";
 import { AUTH_FAILURE_PERIOD_S, failingClient, isBlocked, recordFailure } from "../../src/core/security/auth-failures.js";
 import { ExpiringCache } from "../../src/core/runtime/expiring-cache.js";
 import { faultPoint } from "../../src/core/resilience/fault-injection.js";
 import { InFlight, SHED_RETRY_AFTER_S } from "../../src/core/resilience/in-flight.js";
-import { problem, problemResponse } from "../../src/core/http/problem.js";
+import { fail, type ProblemError } from "../../src/core/http/problem.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
 import {
@@ -62,7 +65,7 @@ export function tenantAuth(): MiddlewareHandler<{ Bindings: Env; Variables: Requ
     const apiKey = match?.[1];
     const keyId = apiKey ? apiKeyId(apiKey) : undefined;
     // Without a well-formed key nothing is looked up, so nothing is worth limiting.
-    if (!apiKey || !keyId) return unauthorized();
+    if (!apiKey || !keyId) throw unauthorized();
 
     const now = Date.now();
     const client = failingClient(c.req.raw);
@@ -72,16 +75,16 @@ export function tenantAuth(): MiddlewareHandler<{ Bindings: Env; Variables: Requ
       found = await lookup(c.env.DB, keyId, client, now, maxStaleMs, (p) => c.executionCtx.waitUntil(p));
     } catch {
       // D1 unreachable and no copy within the bound: serving an older one would break the bound.
-      return problemResponse(problem("dependency-unavailable", "the tenant directory is unavailable; retry shortly", { retryAfter: 1 }));
+      throw fail("dependency-unavailable", "the tenant directory is unavailable; retry shortly", { retryAfter: 1 });
     }
-    if (found === "blocked") return failuresLimited();
+    if (found === "blocked") throw failuresLimited();
     const record = found?.standing;
-    if (!record?.tenantKnown || record.revoked || !(await secretMatches(keyId, apiKey, record.hash))) return failed(c.env, client, now);
-    if (record.status !== "active") return problemResponse(problem("tenant-suspended", `tenant ${record.tenant} is suspended`));
+    if (!record?.tenantKnown || record.revoked || !(await secretMatches(keyId, apiKey, record.hash))) throw await failed(c.env, client, now);
+    if (record.status !== "active") throw fail("tenant-suspended", `tenant ${record.tenant} is suspended`);
     if (record.rateLimit) {
       const refused = await spendToken(c.env, record.tenant, record.rateLimit, now);
       if (refused !== undefined) {
-        return problemResponse(problem("rate-limited", "this tenant's request rate is over its limit", { retryAfter: refused }));
+        throw fail("rate-limited", "this tenant's request rate is over its limit", { retryAfter: refused });
       }
     }
     c.set("corsOrigins", record.corsOrigins);
@@ -95,7 +98,7 @@ export function tenantAuth(): MiddlewareHandler<{ Bindings: Env; Variables: Requ
     // tenant's flood cannot queue the isolate's work behind it; over it the answer costs no more.
     const maxInFlight = hostConfig(c.env, "edge").tenantMaxInFlight;
     if (!tenantsInFlight.tryEnter(record.tenant, maxInFlight)) {
-      return problemResponse(problem("overloaded", `${maxInFlight} requests of this tenant are already in flight`, { retryAfter: SHED_RETRY_AFTER_S }));
+      throw fail("overloaded", `${maxInFlight} requests of this tenant are already in flight`, { retryAfter: SHED_RETRY_AFTER_S });
     }
     try {
       await next();
@@ -202,14 +205,12 @@ async function spendToken(env: Env, tenant: string, limit: RateLimit, now: numbe
  * AUTH_FAILURES rate-limit binding; over the limit the answer is 429 and the client makes no D1
  * lookup until the block lapses.
  */
-async function failed(env: Env, client: string, now: number): Promise<Response> {
+async function failed(env: Env, client: string, now: number): Promise<ProblemError> {
   return (await recordFailure(env.AUTH_FAILURES, client, now)) === "limited" ? failuresLimited() : unauthorized();
 }
 
-function failuresLimited(): Response {
-  return problemResponse(
-    problem("auth-failures-limited", "too many requests with an invalid API key from this client", { retryAfter: AUTH_FAILURE_PERIOD_S }),
-  );
+function failuresLimited(): ProblemError {
+  return fail("auth-failures-limited", "too many requests with an invalid API key from this client", { retryAfter: AUTH_FAILURE_PERIOD_S });
 }
 
 function constantTimeEqual(x: Uint8Array, y: Uint8Array): boolean {
@@ -217,8 +218,6 @@ function constantTimeEqual(x: Uint8Array, y: Uint8Array): boolean {
   return crypto.subtle.timingSafeEqual(x, y);
 }
 
-function unauthorized(): Response {
-  return problemResponse(problem("unauthorized", "send Authorization: Bearer <tenant api key>"), {
-    "www-authenticate": 'Bearer realm="factline"',
-  });
+function unauthorized(): ProblemError {
+  return fail("unauthorized", "send Authorization: Bearer <tenant api key>", {}, { "www-authenticate": 'Bearer realm="factline"' });
 }
