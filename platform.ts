@@ -122,11 +122,13 @@ export function defineApp(definition: AppDefinition): FactlineApp {
   };
   const tenantExtras = Object.entries(definition.tenantRoutes ?? {});
   for (const [segment] of tenantExtras) {
-    if (!SEGMENT.test(segment) || RESERVED_SEGMENTS.has(segment)) throw new Error(`tenant routes cannot be mounted at /v1/${segment}`);
+    if (!SEGMENT.test(segment) || RESERVED_SEGMENTS.has(segment))
+      throw new Error(`tenant routes cannot be mounted at /v1/${segment}`);
   }
   const pages = Object.entries(definition.pages ?? {});
   for (const [segment] of pages) {
-    if (!SEGMENT.test(segment) || RESERVED_PAGES.has(segment)) throw new Error(`pages cannot be mounted at /${segment}`);
+    if (!SEGMENT.test(segment) || RESERVED_PAGES.has(segment))
+      throw new Error(`pages cannot be mounted at /${segment}`);
   }
   const http = httpApp(cloud, tenantExtras, definition.adminRoutes ?? [], pages);
   return {
@@ -140,7 +142,9 @@ export function defineApp(definition: AppDefinition): FactlineApp {
           // Refuse at the door, where an operator sees it at once, rather than run on a value
           // that would fail later in every alarm.
           logEvent("error", "configuration invalid; refusing requests", { errors: describeConfigErrors(errors) });
-          return problemResponse(problem("config-invalid", `malformed settings: ${errors.map((e) => e.path).join(", ")}`, { errors }));
+          return problemResponse(
+            problem("config-invalid", `malformed settings: ${errors.map((e) => e.path).join(", ")}`, { errors }),
+          );
         }
         return http.fetch(request, env, ctx);
       },
@@ -190,7 +194,12 @@ function httpApp(
     methodNotAllowed({
       app,
       onMethodNotAllowed: (c, allowed) => {
-        throw fail("method-not-allowed", `${c.req.method} is not served here; use ${allowed.join(", ")}`, {}, { allow: allowed.join(", ") });
+        throw fail(
+          "method-not-allowed",
+          `${c.req.method} is not served here; use ${allowed.join(", ")}`,
+          {},
+          { allow: allowed.join(", ") },
+        );
       },
     }),
   );
@@ -211,7 +220,13 @@ function httpApp(
     const repeated = repeatedQueryParameter(c.req.url);
     if (badId) c.res = problemResponse(metadataProblem(badId));
     // A query parameter given twice means two things; every route reads one value per name.
-    else if (repeated !== undefined) c.res = problemResponse(problem("malformed-request", `the query parameter ${JSON.stringify(repeated.slice(0, 64))} is given more than once`));
+    else if (repeated !== undefined)
+      c.res = problemResponse(
+        problem(
+          "malformed-request",
+          `the query parameter ${JSON.stringify(repeated.slice(0, 64))} is given more than once`,
+        ),
+      );
     else await next();
     // c.get, not c.var: Hono's c.var copies every variable into a new object on each access.
     const requestId = c.get("requestId");
@@ -264,7 +279,8 @@ function httpApp(
 
   app.notFound((c) => {
     // A browser on a dashboard path gets the dashboard's own HTML page (its renderer is set by then).
-    if (isDashboardPath(c.req.path) && (c.req.header("accept") ?? "").includes("text/html")) return dashboardNotFound(c);
+    if (isDashboardPath(c.req.path) && (c.req.header("accept") ?? "").includes("text/html"))
+      return dashboardNotFound(c);
     return problemResponse(problem("not-found", `nothing at ${c.req.method} ${new URL(c.req.url).pathname}`));
   });
   // The one place errors become responses: thrown problems, Hono's HTTPException, bugs.

@@ -78,7 +78,10 @@ export default defineConfig({
                 ADMIN_TOKEN: "test-admin-token",
                 SAGA_RETRY_BASE_MS: "50",
                 SAGA_RETRY_MAX_MS: "400",
-                TEST_MIGRATIONS: [...(await readD1Migrations("./migrations")), ...(await readD1Migrations("./examples/todo/migrations"))],
+                TEST_MIGRATIONS: [
+                  ...(await readD1Migrations("./migrations")),
+                  ...(await readD1Migrations("./examples/todo/migrations")),
+                ],
               },
             },
           })),

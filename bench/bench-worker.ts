@@ -42,7 +42,8 @@ const SEND_BATCH = 100;
 
 const bench = new Hono<{ Bindings: BenchEnv; Variables: RequestScope }>();
 bench.use("/bench/control/*", async (c, next) => {
-  if (c.req.header("authorization") !== `Bearer ${c.env.ADMIN_TOKEN}`) return c.json({ error: "admin token required" }, 401);
+  if (c.req.header("authorization") !== `Bearer ${c.env.ADMIN_TOKEN}`)
+    return c.json({ error: "admin token required" }, 401);
   await next();
 });
 
@@ -54,19 +55,25 @@ const baselines = new Hono<{ Bindings: BenchEnv; Variables: RequestScope }>();
 baselines.post("/bare/:type/:id/commands/:command", async (c) => {
   const body = await c.req.text();
   if (!isJson(body)) return c.json({ error: "the body must be JSON" }, 400);
-  const stub = c.env.BARE.get(c.env.BARE.idFromName(entityObjectName(c.var.tenant, c.req.param("type"), c.req.param("id"))));
+  const stub = c.env.BARE.get(
+    c.env.BARE.idFromName(entityObjectName(c.var.tenant, c.req.param("type"), c.req.param("id"))),
+  );
   const version = await stub.append(body);
   return c.json({ type: c.req.param("type"), id: c.req.param("id"), version }, 200, { etag: `"${version}"` });
 });
 
 baselines.get("/bare/:type/:id", async (c) => {
-  const stub = c.env.BARE.get(c.env.BARE.idFromName(entityObjectName(c.var.tenant, c.req.param("type"), c.req.param("id"))));
+  const stub = c.env.BARE.get(
+    c.env.BARE.idFromName(entityObjectName(c.var.tenant, c.req.param("type"), c.req.param("id"))),
+  );
   return c.json({ type: c.req.param("type"), id: c.req.param("id"), version: await stub.count() });
 });
 
 // The catch-up baseline: the bare object's rows after `after`, up to 1 MiB (a stream read's bound), as one body.
 baselines.get("/bare/:type/:id/read", async (c) => {
-  const stub = c.env.BARE.get(c.env.BARE.idFromName(entityObjectName(c.var.tenant, c.req.param("type"), c.req.param("id"))));
+  const stub = c.env.BARE.get(
+    c.env.BARE.idFromName(entityObjectName(c.var.tenant, c.req.param("type"), c.req.param("id"))),
+  );
   const { body, last } = await stub.read(Number(c.req.query("after") ?? "0"), 1024 * 1024);
   return c.body(body, 200, { "content-type": "application/octet-stream", "x-next": String(last) });
 });
@@ -76,7 +83,9 @@ const restock = z.object({ quantity: z.number().int().positive() }).strict();
 baselines.post("/crud/:type/:id/commands/restock", async (c) => {
   const parsed = restock.safeParse(await c.req.json<unknown>().catch(() => undefined));
   if (!parsed.success) return c.json({ error: "the restock command is invalid" }, 400);
-  const stub = c.env.CRUD.get(c.env.CRUD.idFromName(entityObjectName(c.var.tenant, c.req.param("type"), c.req.param("id"))));
+  const stub = c.env.CRUD.get(
+    c.env.CRUD.idFromName(entityObjectName(c.var.tenant, c.req.param("type"), c.req.param("id"))),
+  );
   const item = await stub.restock(parsed.data.quantity);
   return c.json({ type: c.req.param("type"), id: c.req.param("id"), version: item.version, state: item }, 200, {
     etag: `"${item.version}"`,
@@ -104,11 +113,19 @@ bench.post("/bench/control/seed", async (c) => {
     s.kind === "entity"
       ? await c.env.ENTITY.get(c.env.ENTITY.idFromName(name)).benchSeed(address, s.count, s.snapshots)
       : await c.env.BARE.get(c.env.BARE.idFromName(name)).seed(s.count, JSON.stringify(sampleFact(address, 1)));
-  if (s.heads) await drizzle(c.env.DB).batch([recordHeads(drizzle(c.env.DB), [{ ...address, seq: seeded, recordedAt: Date.now() }])]);
+  if (s.heads)
+    await drizzle(c.env.DB).batch([
+      recordHeads(drizzle(c.env.DB), [{ ...address, seq: seeded, recordedAt: Date.now() }]),
+    ]);
   return c.json({ seeded });
 });
 
-const streamSeedSchema = z.object({ tenant: z.string().min(1), name: z.string().min(1), id: z.string().min(1), count: z.number().int().positive().max(200_000) });
+const streamSeedSchema = z.object({
+  tenant: z.string().min(1),
+  name: z.string().min(1),
+  id: z.string().min(1),
+  count: z.number().int().positive().max(200_000),
+});
 
 /**
  * Seeds an existing Durable Stream with `count` appends of the very fact the bare seed writes for
@@ -121,7 +138,11 @@ bench.post("/bench/control/seed-stream", async (c) => {
   return c.json({ tail });
 });
 
-const copySchema = z.object({ tenant: z.string().min(1), ids: z.array(z.string().min(1)).min(1).max(1000), round: z.number().int().nonnegative() });
+const copySchema = z.object({
+  tenant: z.string().min(1),
+  ids: z.array(z.string().min(1)).min(1).max(1000),
+  round: z.number().int().nonnegative(),
+});
 const COPY_ROWS = 250;
 const COPY_PARALLEL = 20;
 
@@ -146,14 +167,17 @@ bench.post("/bench/control/copy", async (c) => {
     const events = await readFromEntity(c.env as unknown as Env, address, 0, Number.MAX_SAFE_INTEGER);
     const statements: D1PreparedStatement[] = [];
     for (let i = 0; i < events.length; i += COPY_ROWS) {
-      const rows = events.slice(i, i + COPY_ROWS).map((e) => [e.seq, e.type, JSON.stringify(e.data), e.meta.recordedAt]);
+      const rows = events
+        .slice(i, i + COPY_ROWS)
+        .map((e) => [e.seq, e.type, JSON.stringify(e.data), e.meta.recordedAt]);
       statements.push(insert.bind(r.round, r.tenant, id, JSON.stringify(rows)));
     }
     if (statements.length > 0) await c.env.DB.batch(statements);
     copied += events.length;
   };
   // As many entities at a time as a rebuild step replays.
-  for (let i = 0; i < r.ids.length; i += COPY_PARALLEL) await Promise.all(r.ids.slice(i, i + COPY_PARALLEL).map(copyOne));
+  for (let i = 0; i < r.ids.length; i += COPY_PARALLEL)
+    await Promise.all(r.ids.slice(i, i + COPY_PARALLEL).map(copyOne));
   return c.json({ copied });
 });
 
@@ -165,8 +189,18 @@ bench.post("/bench/control/abort", async (c) => {
   // abort() resets the object and fails the call that asked for it: that failure is the success.
   const outcome =
     a.kind === "entity"
-      ? await c.env.ENTITY.get(c.env.ENTITY.idFromName(name)).benchAbort().then(() => "not aborted", () => "aborted")
-      : await c.env.BARE.get(c.env.BARE.idFromName(name)).abort().then(() => "not aborted", () => "aborted");
+      ? await c.env.ENTITY.get(c.env.ENTITY.idFromName(name))
+          .benchAbort()
+          .then(
+            () => "not aborted",
+            () => "aborted",
+          )
+      : await c.env.BARE.get(c.env.BARE.idFromName(name))
+          .abort()
+          .then(
+            () => "not aborted",
+            () => "aborted",
+          );
   return c.json({ outcome }, outcome === "aborted" ? 200 : 500);
 });
 
@@ -183,7 +217,10 @@ const PAUSED_POLL_MS = 250;
 bench.get("/bench/control/wakes", (c) => c.json({ entity: entityWakes(), bare: bareWakes() }));
 
 bench.post("/bench/control/consumer", async (c) => {
-  paused = z.object({ pause: z.boolean() }).strict().parse(await c.req.json()).pause;
+  paused = z
+    .object({ pause: z.boolean() })
+    .strict()
+    .parse(await c.req.json()).pause;
   return c.json({ paused });
 });
 
@@ -194,7 +231,13 @@ bench.post("/bench/control/consumer", async (c) => {
  */
 bench.post("/bench/control/hold-entity", async (c) => {
   const h = z
-    .object({ tenant: z.string().min(1), entityType: z.string().min(1), entityId: z.string().min(1), places: z.number().int().positive().max(100_000), hold: z.boolean() })
+    .object({
+      tenant: z.string().min(1),
+      entityType: z.string().min(1),
+      entityId: z.string().min(1),
+      places: z.number().int().positive().max(100_000),
+      hold: z.boolean(),
+    })
     .strict()
     .parse(await c.req.json());
   const name = entityObjectName(h.tenant, h.entityType, h.entityId);
@@ -206,7 +249,9 @@ bench.post("/bench/control/hold-entity", async (c) => {
 });
 
 /** The isolate's adaptive command limit and what it has in flight now. */
-bench.get("/bench/control/command-limit", (c) => c.json({ limit: isolateCommands.limit, inFlight: isolateCommands.inFlight }));
+bench.get("/bench/control/command-limit", (c) =>
+  c.json({ limit: isolateCommands.limit, inFlight: isolateCommands.inFlight }),
+);
 
 const factsSchema = z.object({
   queue: z.enum(["factline", "naive"]),
@@ -296,10 +341,16 @@ const SUBSTRATE_PATH = /^\/substrate\/([^/]+)\/([^/]+)\/commands\/[^/]+$/;
  */
 async function substrate(request: Request, env: BenchEnv, match: RegExpExecArray): Promise<Response> {
   const body = await request.text();
-  if (!isJson(body)) return new Response('{"error":"the body must be JSON"}', { status: 400, headers: { "content-type": "application/json" } });
+  if (!isJson(body))
+    return new Response('{"error":"the body must be JSON"}', {
+      status: 400,
+      headers: { "content-type": "application/json" },
+    });
   const stub = env.BARE.get(env.BARE.idFromName(`substrate:${match[1]}:${match[2]}`));
   const version = await stub.append(body);
-  return new Response(JSON.stringify({ type: match[1], id: match[2], version }), { headers: { "content-type": "application/json", etag: `"${version}"` } });
+  return new Response(JSON.stringify({ type: match[1], id: match[2], version }), {
+    headers: { "content-type": "application/json", etag: `"${version}"` },
+  });
 }
 
 export default {
@@ -307,7 +358,9 @@ export default {
     const path = new URL(request.url).pathname;
     const bare = request.method === "POST" ? SUBSTRATE_PATH.exec(path) : null;
     if (bare) return substrate(request, env, bare);
-    return path.startsWith("/bench/") ? bench.fetch(request, env, ctx) : production.fetch(request, env as unknown as Env, ctx);
+    return path.startsWith("/bench/")
+      ? bench.fetch(request, env, ctx)
+      : production.fetch(request, env as unknown as Env, ctx);
   },
   async queue(batch, env, ctx) {
     if (batch.queue === NAIVE_QUEUE) return consumeNaively(batch, env.DB);

@@ -18,7 +18,10 @@ interface Command {
 }
 
 function commands(prefix: string): Command[] {
-  return Array.from({ length: CLIENT_COMMANDS }, (_, i) => ({ entity: `${prefix}-${i % CLIENT_ENTITIES}`, quantity: (i % 7) + 1 }));
+  return Array.from({ length: CLIENT_COMMANDS }, (_, i) => ({
+    entity: `${prefix}-${i % CLIENT_ENTITIES}`,
+    quantity: (i % 7) + 1,
+  }));
 }
 
 async function post(base: string, apiKey: string, c: Command): Promise<void> {
@@ -44,7 +47,8 @@ export async function concurrentLoops(base: string, apiKey: string, prefix: stri
   const started = performance.now();
   await Promise.all(
     Array.from({ length: CLIENT_CONCURRENCY }, async (_, lane) => {
-      for (const c of all.filter((x) => Number(x.entity.slice(prefix.length + 1)) % CLIENT_CONCURRENCY === lane)) await post(base, apiKey, c);
+      for (const c of all.filter((x) => Number(x.entity.slice(prefix.length + 1)) % CLIENT_CONCURRENCY === lane))
+        await post(base, apiKey, c);
     }),
   );
   return (performance.now() - started) / 1000;
@@ -57,10 +61,27 @@ export async function clientSync(base: string, apiKey: string, prefix: string): 
   let seq = 0;
   for (const c of commands(prefix)) {
     seq++;
-    await outbox.add({ seq, entityType: "inventory", entityId: c.entity, command: "restock", body: { quantity: c.quantity }, madeAt: Date.now() }, session, seq + 1);
+    await outbox.add(
+      {
+        seq,
+        entityType: "inventory",
+        entityId: c.entity,
+        command: "restock",
+        body: { quantity: c.quantity },
+        madeAt: Date.now(),
+      },
+      session,
+      seq + 1,
+    );
   }
   const started = performance.now();
-  const client = createClient({ baseUrl: base, apiKey, entities: [inventory], outbox, concurrency: CLIENT_CONCURRENCY });
+  const client = createClient({
+    baseUrl: base,
+    apiKey,
+    entities: [inventory],
+    outbox,
+    concurrency: CLIENT_CONCURRENCY,
+  });
   await client.drained();
   const seconds = (performance.now() - started) / 1000;
   client.close();

@@ -49,7 +49,10 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     while (issued < spec.maxRequests && performance.now() < deadline) {
       const req = spec.request(issued++);
       const t0 = performance.now();
-      const { status, retryAfter } = await sendDetailed(agent, spec.port, req).catch(() => ({ status: 0, retryAfter: false }));
+      const { status, retryAfter } = await sendDetailed(agent, spec.port, req).catch(() => ({
+        status: 0,
+        retryAfter: false,
+      }));
       if ((status === 429 || status === 503) && !retryAfter) withoutRetryAfter++;
       const t1 = performance.now();
       statuses[String(status)] = (statuses[String(status)] ?? 0) + 1;
@@ -65,7 +68,14 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   await Promise.all(Array.from({ length: spec.concurrency }, () => worker()));
   const elapsedMs = performance.now() - start;
   agent.destroy();
-  return { ok, failed, statuses, latenciesMs: latencies, elapsedMs, ...(spec.withRetryAfter ? { withoutRetryAfter } : {}) };
+  return {
+    ok,
+    failed,
+    statuses,
+    latenciesMs: latencies,
+    elapsedMs,
+    ...(spec.withRetryAfter ? { withoutRetryAfter } : {}),
+  };
 }
 
 export interface OpenLoadSpec {
@@ -115,7 +125,11 @@ export async function runOpenLoad(spec: OpenLoadSpec): Promise<OpenLoadResult> {
   const one = async (i: number, scheduled: number): Promise<void> => {
     outstanding++;
     sendLags.push(performance.now() - scheduled);
-    const answer: { status: number; retryAfter: boolean; problem?: string } = await sendDetailed(agent, spec.port, spec.request(i)).catch(() => ({ status: 0, retryAfter: false }));
+    const answer: { status: number; retryAfter: boolean; problem?: string } = await sendDetailed(
+      agent,
+      spec.port,
+      spec.request(i),
+    ).catch(() => ({ status: 0, retryAfter: false }));
     const { status, retryAfter } = answer;
     outstanding--;
     const latency = performance.now() - scheduled;
@@ -146,7 +160,18 @@ export async function runOpenLoad(spec: OpenLoadSpec): Promise<OpenLoadResult> {
   await Promise.all(answers);
   const elapsedMs = performance.now() - start;
   agent.destroy();
-  return { ok, failed, statuses, latenciesMs: latencies, elapsedMs, withoutRetryAfter, offered, notSent, shedLatenciesMs: shedLatencies, sendLagsMs: sendLags };
+  return {
+    ok,
+    failed,
+    statuses,
+    latenciesMs: latencies,
+    elapsedMs,
+    withoutRetryAfter,
+    offered,
+    notSent,
+    shedLatenciesMs: shedLatencies,
+    sendLagsMs: sendLags,
+  };
 }
 
 /** One request; resolves to the status once the body has been read in full. */
@@ -155,7 +180,11 @@ export async function send(agent: http.Agent | undefined, port: number, req: Loa
 }
 
 /** One request; its status and whether it carried Retry-After, once the body has been read. */
-function sendDetailed(agent: http.Agent | undefined, port: number, req: LoadRequest): Promise<{ status: number; retryAfter: boolean; problem?: string }> {
+function sendDetailed(
+  agent: http.Agent | undefined,
+  port: number,
+  req: LoadRequest,
+): Promise<{ status: number; retryAfter: boolean; problem?: string }> {
   return new Promise((resolve, reject) => {
     const body = req.body === undefined ? undefined : Buffer.from(req.body);
     const r = http.request(
@@ -165,7 +194,10 @@ function sendDetailed(agent: http.Agent | undefined, port: number, req: LoadRequ
         method: req.method,
         path: req.path,
         agent,
-        headers: { ...req.headers, ...(body ? { "content-type": "application/json", "content-length": body.length } : {}) },
+        headers: {
+          ...req.headers,
+          ...(body ? { "content-type": "application/json", "content-length": body.length } : {}),
+        },
         timeout: 30_000,
       },
       (res) => {
@@ -176,8 +208,14 @@ function sendDetailed(agent: http.Agent | undefined, port: number, req: LoadRequ
         res.on("end", () => {
           const text = failing ? Buffer.concat(chunks).toString("utf8") : "";
           // Not a Factline problem: name it by the start of its body (a proxy's or the runtime's answer).
-          const problem = failing ? (/"type":"[^"]*\/([^"/]+)"/.exec(text)?.[1] ?? JSON.stringify(text.slice(0, 40))) : undefined;
-          resolve({ status: res.statusCode ?? 0, retryAfter: res.headers["retry-after"] !== undefined, ...(problem ? { problem } : {}) });
+          const problem = failing
+            ? (/"type":"[^"]*\/([^"/]+)"/.exec(text)?.[1] ?? JSON.stringify(text.slice(0, 40)))
+            : undefined;
+          resolve({
+            status: res.statusCode ?? 0,
+            retryAfter: res.headers["retry-after"] !== undefined,
+            ...(problem ? { problem } : {}),
+          });
         });
         res.on("error", reject);
       },
@@ -190,7 +228,14 @@ function sendDetailed(agent: http.Agent | undefined, port: number, req: LoadRequ
 }
 
 /** One JSON request on a fresh connection (control calls, not measured); throws unless 2xx. */
-export function requestJson<T>(port: number, method: string, path: string, headers: Record<string, string>, body?: unknown, timeoutMs = 120_000): Promise<T> {
+export function requestJson<T>(
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: unknown,
+  timeoutMs = 120_000,
+): Promise<T> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
     const r = http.request(
@@ -200,7 +245,10 @@ export function requestJson<T>(port: number, method: string, path: string, heade
         method,
         path,
         agent: false,
-        headers: { ...headers, ...(payload ? { "content-type": "application/json", "content-length": payload.length } : {}) },
+        headers: {
+          ...headers,
+          ...(payload ? { "content-type": "application/json", "content-length": payload.length } : {}),
+        },
         timeout: timeoutMs,
       },
       (res) => {
@@ -210,7 +258,8 @@ export function requestJson<T>(port: number, method: string, path: string, heade
         res.on("end", () => {
           const text = Buffer.concat(chunks).toString("utf8");
           const status = res.statusCode ?? 0;
-          if (status < 200 || status >= 300) reject(new Error(`${method} ${path} answered ${status}: ${text.slice(0, 300)}`));
+          if (status < 200 || status >= 300)
+            reject(new Error(`${method} ${path} answered ${status}: ${text.slice(0, 300)}`));
           else resolve(JSON.parse(text) as T);
         });
       },

@@ -112,7 +112,8 @@ export function ratioChartSvg(figures: readonly Figure[], title: string): string
   const width = labelW + plotW + valueW;
   const height = top + figures.length * rowH + 40;
   const maxLog = 5; // 1/32× … 32×
-  const x = (r: number) => labelW + ((Math.max(-maxLog, Math.min(maxLog, Math.log2(r))) + maxLog) / (2 * maxLog)) * plotW;
+  const x = (r: number) =>
+    labelW + ((Math.max(-maxLog, Math.min(maxLog, Math.log2(r))) + maxLog) / (2 * maxLog)) * plotW;
   const ticks = [1 / 32, 1 / 8, 1 / 2, 1, 2, 8, 32];
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="12">`,
@@ -122,8 +123,12 @@ export function ratioChartSvg(figures: readonly Figure[], title: string): string
   ];
   for (const t of ticks) {
     const tx = x(t);
-    parts.push(`<line x1="${tx}" y1="${top - 4}" x2="${tx}" y2="${top + figures.length * rowH}" stroke="${t === 1 ? "#333" : "#ddd"}"/>`);
-    parts.push(`<text x="${tx}" y="${top + figures.length * rowH + 16}" text-anchor="middle" fill="#555">${t < 1 ? `1/${1 / t}` : t}×</text>`);
+    parts.push(
+      `<line x1="${tx}" y1="${top - 4}" x2="${tx}" y2="${top + figures.length * rowH}" stroke="${t === 1 ? "#333" : "#ddd"}"/>`,
+    );
+    parts.push(
+      `<text x="${tx}" y="${top + figures.length * rowH + 16}" text-anchor="middle" fill="#555">${t < 1 ? `1/${1 / t}` : t}×</text>`,
+    );
   }
   figures.forEach((f, i) => {
     const y = top + i * rowH;
@@ -135,7 +140,9 @@ export function ratioChartSvg(figures: readonly Figure[], title: string): string
     parts.push(`<rect x="${x0}" y="${y + 7}" width="${w}" height="16" fill="${good ? "#2e9d5b" : "#d0473d"}"/>`);
     if (f.target !== undefined) {
       const tx = x(f.target);
-      parts.push(`<line x1="${tx}" y1="${y + 3}" x2="${tx}" y2="${y + 27}" stroke="#1f5fbf" stroke-width="2" stroke-dasharray="3,2"/>`);
+      parts.push(
+        `<line x1="${tx}" y1="${y + 3}" x2="${tx}" y2="${y + 27}" stroke="#1f5fbf" stroke-width="2" stroke-dasharray="3,2"/>`,
+      );
     }
     parts.push(
       `<text x="${labelW + plotW + 8}" y="${y + 19}">${esc(`${fmt(f.ratio)}× (${fmt(f.value)} vs ${fmt(f.baseline)} ${f.unit})`)}</text>`,

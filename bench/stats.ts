@@ -6,7 +6,9 @@ export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 /**
@@ -34,7 +36,8 @@ export function ratio(value: number, baseline: number): number {
  * and cancels, where it would skew a ratio of two medians taken over different rounds.
  */
 export function pairedRatio(values: readonly number[], baselines: readonly number[]): number {
-  if (values.length !== baselines.length) throw new RangeError(`${values.length} values but ${baselines.length} baselines`);
+  if (values.length !== baselines.length)
+    throw new RangeError(`${values.length} values but ${baselines.length} baselines`);
   const pairs = values.map((v, i) => v / (baselines[i] as number)).filter((r) => Number.isFinite(r) && r > 0);
   return pairs.length === 0 ? Number.NaN : Math.round(median(pairs) * 1000) / 1000;
 }

@@ -17,7 +17,11 @@ export interface SequencedEvent {
  * below the version are already in (skipped). `gap` is true when an event was missing: the caller
  * fetches the log after `confirmed.version` to fill it.
  */
-export function applyConfirmed(entity: EntityType, confirmed: ConfirmedState, events: readonly SequencedEvent[]): { confirmed: ConfirmedState; gap: boolean } {
+export function applyConfirmed(
+  entity: EntityType,
+  confirmed: ConfirmedState,
+  events: readonly SequencedEvent[],
+): { confirmed: ConfirmedState; gap: boolean } {
   let { version, state } = confirmed;
   let gap = false;
   for (const event of [...events].sort((a, b) => a.seq - b.seq)) {
@@ -43,13 +47,20 @@ export interface Prediction {
  * on the confirmed state. A command the local `decide` rejects changes nothing here and is
  * predicted rejected; only the server's answer settles it.
  */
-export function optimisticState(entity: EntityType, confirmed: ConfirmedState, pending: readonly QueuedCommand[]): { state: unknown; predictions: Prediction[] } {
+export function optimisticState(
+  entity: EntityType,
+  confirmed: ConfirmedState,
+  pending: readonly QueuedCommand[],
+): { state: unknown; predictions: Prediction[] } {
   let state = confirmed.state;
   const predictions: Prediction[] = [];
   for (const command of pending) {
     const parsed = entity.parseCommand(command.command, command.body);
     if (!parsed?.ok) {
-      predictions.push({ seq: command.seq, rejection: { rejected: true, code: "invalid", detail: "the command does not fit its schema" } });
+      predictions.push({
+        seq: command.seq,
+        rejection: { rejected: true, code: "invalid", detail: "the command does not fit its schema" },
+      });
       continue;
     }
     const decision = entity.decide(state, parsed.command);

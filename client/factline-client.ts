@@ -2,11 +2,25 @@
 // exactly once (client sessions: src/core/protocol/client-session.ts), mirrors of the entities the
 // application looks at (confirmed by the server, followed live, optimistic with the commands still
 // waiting) and the state of the connection. Runs in browsers and Node (fetch, streams, crypto).
-import type { AnyEntity, CommandBody, CommandNameOf, EntityType, Rejection, TypeNameOf } from "../src/core/model/entity.js";
+import type {
+  AnyEntity,
+  CommandBody,
+  CommandNameOf,
+  EntityType,
+  Rejection,
+  TypeNameOf,
+} from "../src/core/model/entity.js";
 import type { FieldError } from "../src/core/http/problem.js";
 import { applyConfirmed, optimisticState, type SequencedEvent } from "./entity-mirror.js";
 import { readEventStream } from "./event-stream.js";
-import { MemoryOutboxStore, type CommandProblem, type ConfirmedState, type OutboxStore, type QueuedCommand, type RejectedCommand } from "./outbox.js";
+import {
+  MemoryOutboxStore,
+  type CommandProblem,
+  type ConfirmedState,
+  type OutboxStore,
+  type QueuedCommand,
+  type RejectedCommand,
+} from "./outbox.js";
 
 /** The state type of an entity definition. */
 export type StateOf<X extends AnyEntity> = X["definition"] extends { readonly initialState: infer S } ? S : unknown;
@@ -24,7 +38,9 @@ export interface SyncStatus {
 }
 
 /** The result of making a command: queued durably (with its number), or invalid and not queued. */
-export type Enqueued = { readonly queued: true; readonly seq: number } | { readonly queued: false; readonly errors: readonly FieldError[] };
+export type Enqueued =
+  | { readonly queued: true; readonly seq: number }
+  | { readonly queued: false; readonly errors: readonly FieldError[] };
 
 /** A waiting command as an entity handle lists it, with the local prediction of its answer. */
 export interface PendingCommand extends QueuedCommand {
@@ -67,7 +83,9 @@ export interface ClientOptions<E extends readonly AnyEntity[]> {
   readonly fetch?: typeof fetch;
 }
 
-type Answer = { readonly kind: "done"; readonly rejection?: RejectedCommand } | { readonly kind: "retry"; readonly afterMs: number | null; readonly unauthorized?: boolean };
+type Answer =
+  | { readonly kind: "done"; readonly rejection?: RejectedCommand }
+  | { readonly kind: "retry"; readonly afterMs: number | null; readonly unauthorized?: boolean };
 
 interface Mirror {
   readonly entity: EntityType;
@@ -237,7 +255,11 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
    * with no stream of their own, so this is polling with read-your-writes, not an exact resume.
    * Returns a stop function.
    */
-  watchView<R = unknown>(path: string, listener: (body: R, stale: boolean) => void, options: { readonly everyMs?: number } = {}): () => void {
+  watchView<R = unknown>(
+    path: string,
+    listener: (body: R, stale: boolean) => void,
+    options: { readonly everyMs?: number } = {},
+  ): () => void {
     let stopped = false;
     let seen = -1;
     let reading = false;
@@ -332,7 +354,13 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     if (known) return known;
     const entity = this.#entities.get(type);
     if (!entity) throw new Error(`no entity type ${type} was given to this client`);
-    const mirror: Mirror = { entity, type, id, confirmed: { version: 0, state: entity.initialState() }, catchingUp: null };
+    const mirror: Mirror = {
+      entity,
+      type,
+      id,
+      confirmed: { version: 0, state: entity.initialState() },
+      catchingUp: null,
+    };
     this.#seedFromStore(mirror);
     this.#mirrors.set(key, mirror);
     return mirror;
@@ -346,12 +374,20 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
 
   async #enqueue(mirror: Mirror, name: string, body: unknown): Promise<Enqueued> {
     const parsed = mirror.entity.parseCommand(name, body);
-    if (!parsed) return { queued: false, errors: [{ path: "(command)", message: `${mirror.type} has no command ${name}` }] };
+    if (!parsed)
+      return { queued: false, errors: [{ path: "(command)", message: `${mirror.type} has no command ${name}` }] };
     if (!parsed.ok) return { queued: false, errors: parsed.errors };
     await this.#ready;
     this.#session ??= crypto.randomUUID();
     const seq = this.#nextSeq++;
-    const command: QueuedCommand = { seq, entityType: mirror.type, entityId: mirror.id, command: name, body, madeAt: Date.now() };
+    const command: QueuedCommand = {
+      seq,
+      entityType: mirror.type,
+      entityId: mirror.id,
+      command: name,
+      body,
+      madeAt: Date.now(),
+    };
     await this.#store.add(command, this.#session, this.#nextSeq);
     // Adds may finish out of order; the queue stays in the order the commands were made.
     this.#queue = [...this.#queue, command].sort((a, b) => a.seq - b.seq);
@@ -390,7 +426,8 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
         if (failed !== undefined) {
           this.#failures++;
           this.#setConnection(failed.unauthorized ? "unauthorized" : "offline");
-          const backoff = Math.random() * Math.min(this.#retry.maxMs, this.#retry.baseMs * 2 ** Math.min(this.#failures, 16));
+          const backoff =
+            Math.random() * Math.min(this.#retry.maxMs, this.#retry.baseMs * 2 ** Math.min(this.#failures, 16));
           retryInMs = Math.max(failed.afterMs ?? 0, backoff);
           break;
         }
@@ -404,7 +441,9 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
   }
 
   /** Sends an entity's oldest waiting command; `more` when the entity has another waiting. */
-  async #sendNext(key: string): Promise<{ readonly kind: "done"; readonly more: boolean } | Extract<Answer, { kind: "retry" }>> {
+  async #sendNext(
+    key: string,
+  ): Promise<{ readonly kind: "done"; readonly more: boolean } | Extract<Answer, { kind: "retry" }>> {
     const head = this.#queue.find((c) => keyOf(c.entityType, c.entityId) === key);
     if (!head) return { kind: "done", more: false };
     const answer = await this.#send(head);
@@ -457,7 +496,9 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
       return { kind: "done" };
     }
     this.#answered();
-    const problem = (await res.json().catch(() => ({ type: "about:blank", title: res.statusText, status: res.status, detail: "" }))) as CommandProblem;
+    const problem = (await res
+      .json()
+      .catch(() => ({ type: "about:blank", title: res.statusText, status: res.status, detail: "" }))) as CommandProblem;
     // Answered before: the client already had this answer (it crashed before removing the command).
     if (problem.type.endsWith("/client-command-answered")) {
       void this.#catchUp(mirror);
@@ -467,7 +508,15 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     void this.#catchUp(mirror);
     return {
       kind: "done",
-      rejection: { seq: command.seq, entityType: command.entityType, entityId: command.entityId, command: command.command, body: command.body, problem, rejectedAt: Date.now() },
+      rejection: {
+        seq: command.seq,
+        entityType: command.entityType,
+        entityId: command.entityId,
+        command: command.command,
+        body: command.body,
+        problem,
+        rejectedAt: Date.now(),
+      },
     };
   }
 
@@ -500,9 +549,12 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     mirror.catchingUp ??= (async () => {
       try {
         for (;;) {
-          const res = await this.#fetch(`${this.#base}/v1/entities/${mirror.type}/${encodeURIComponent(mirror.id)}/events?after=${mirror.confirmed.version}&limit=1000`, {
-            headers: { authorization: this.#auth },
-          });
+          const res = await this.#fetch(
+            `${this.#base}/v1/entities/${mirror.type}/${encodeURIComponent(mirror.id)}/events?after=${mirror.confirmed.version}&limit=1000`,
+            {
+              headers: { authorization: this.#auth },
+            },
+          );
           if (!res.ok) return;
           const page = (await res.json()) as { events: SequencedEvent[]; next: number | null };
           this.#confirm(mirror, page.events);
@@ -518,7 +570,9 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
   }
 
   async #refresh(mirror: Mirror): Promise<void> {
-    const res = await this.#fetch(`${this.#base}/v1/entities/${mirror.type}/${encodeURIComponent(mirror.id)}`, { headers: { authorization: this.#auth } });
+    const res = await this.#fetch(`${this.#base}/v1/entities/${mirror.type}/${encodeURIComponent(mirror.id)}`, {
+      headers: { authorization: this.#auth },
+    });
     if (res.status === 404) return;
     if (!res.ok) throw new Error(`reading ${mirror.type} ${mirror.id} answered ${res.status}`);
     this.#answered();
@@ -555,10 +609,13 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
         this.#streams.add(stream);
         try {
           // Exact resume: after the last event applied, whichever way it arrived.
-          const res = await this.#fetch(`${this.#base}/v1/entities/${mirror.type}/${encodeURIComponent(mirror.id)}/events?after=${mirror.confirmed.version}`, {
-            headers: { authorization: this.#auth, accept: "text/event-stream" },
-            signal: stream.signal,
-          });
+          const res = await this.#fetch(
+            `${this.#base}/v1/entities/${mirror.type}/${encodeURIComponent(mirror.id)}/events?after=${mirror.confirmed.version}`,
+            {
+              headers: { authorization: this.#auth, accept: "text/event-stream" },
+              signal: stream.signal,
+            },
+          );
           if (res.ok) {
             failures = 0;
             this.#answered();
@@ -580,7 +637,9 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
           this.#streams.delete(stream);
         }
         failures++;
-        await this.#sleep(Math.random() * Math.min(this.#retry.maxMs, this.#retry.baseMs * 2 ** Math.min(failures, 16)));
+        await this.#sleep(
+          Math.random() * Math.min(this.#retry.maxMs, this.#retry.baseMs * 2 ** Math.min(failures, 16)),
+        );
       }
     })();
     return () => {

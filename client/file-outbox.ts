@@ -38,7 +38,11 @@ export async function openFileOutbox(path: string): Promise<OutboxStore> {
       return persist();
     },
     remove(seq, rejection) {
-      contents = { ...contents, commands: contents.commands.filter((c) => c.seq !== seq), rejections: rejection ? [...contents.rejections, rejection] : contents.rejections };
+      contents = {
+        ...contents,
+        commands: contents.commands.filter((c) => c.seq !== seq),
+        rejections: rejection ? [...contents.rejections, rejection] : contents.rejections,
+      };
       return persist();
     },
     dismiss(seq) {

@@ -82,12 +82,20 @@ class IndexedDbOutboxStore implements OutboxStore {
   async add(command: QueuedCommand, session: string, nextSeq: number): Promise<void> {
     // One transaction: the number and the command are durable together, or neither is.
     const tx = this.#db.transaction(["commands", "meta"], "readwrite");
-    await Promise.all([tx.objectStore("commands").put(command), tx.objectStore("meta").put({ session, nextSeq }, "session"), tx.done]);
+    await Promise.all([
+      tx.objectStore("commands").put(command),
+      tx.objectStore("meta").put({ session, nextSeq }, "session"),
+      tx.done,
+    ]);
   }
 
   async remove(seq: number, rejection?: RejectedCommand): Promise<void> {
     const tx = this.#db.transaction(["commands", "rejections"], "readwrite");
-    await Promise.all([tx.objectStore("commands").delete(seq), rejection ? tx.objectStore("rejections").put(rejection) : undefined, tx.done]);
+    await Promise.all([
+      tx.objectStore("commands").delete(seq),
+      rejection ? tx.objectStore("rejections").put(rejection) : undefined,
+      tx.done,
+    ]);
   }
 
   async dismiss(seq: number): Promise<void> {

@@ -7,7 +7,9 @@ import { index, integer, primaryKey, real, sqliteTable, text } from "drizzle-orm
 export const tenants = sqliteTable("tenants", {
   id: text("id").primaryKey(),
   name: text("name").notNull(),
-  status: text("status", { enum: ["active", "suspended"] }).notNull().default("active"),
+  status: text("status", { enum: ["active", "suspended"] })
+    .notNull()
+    .default("active"),
   createdAt: integer("created_at").notNull(),
   /** Fair use: a token bucket refilled at this rate (null: no limit). */
   rateLimitRps: real("rate_limit_rps"),
@@ -25,7 +27,9 @@ export const apiKeys = sqliteTable(
   "api_keys",
   {
     id: text("id").primaryKey(),
-    tenantId: text("tenant_id").notNull().references(() => tenants.id),
+    tenantId: text("tenant_id")
+      .notNull()
+      .references(() => tenants.id),
     keyHash: text("key_hash").notNull(),
     createdAt: integer("created_at").notNull(),
     revokedAt: integer("revoked_at"),
@@ -176,7 +180,6 @@ export const tenantMetrics = sqliteTable(
   (t) => [primaryKey({ columns: [t.tenantId, t.minute] })],
 );
 
-
 /** Saga instances as the admin API lists them; written by each saga's object on status changes. */
 export const sagaInstances = sqliteTable(
   "saga_instances",
@@ -194,7 +197,10 @@ export const sagaInstances = sqliteTable(
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
   },
-  (t) => [index("saga_instances_by_status").on(t.status, t.updatedAt), index("saga_instances_by_tenant").on(t.tenantId, t.status)],
+  (t) => [
+    index("saga_instances_by_status").on(t.status, t.updatedAt),
+    index("saga_instances_by_tenant").on(t.tenantId, t.status),
+  ],
 );
 
 /** Circuit breakers as the admin API lists them; written by each breaker's object on transitions. */

@@ -59,7 +59,8 @@ gatewayAdminRoutes.openapi(
     request: { params: merchant, body: jsonBody(gatewayControlsSchema) },
     responses: { 200: json(simulatorAnswer, "the controls"), ...problems("admin", 400, 413, 415) },
   }),
-  async (c) => c.json(await forward(c.env, c.req.valid("param").merchant, "PUT", "/controls", c.req.valid("json")), 200),
+  async (c) =>
+    c.json(await forward(c.env, c.req.valid("param").merchant, "PUT", "/controls", c.req.valid("json")), 200),
 );
 
 /** The simulator's JSON answer to `method path` for `merchant`; a failure of the simulator is 503. */

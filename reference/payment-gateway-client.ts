@@ -43,8 +43,17 @@ export function paymentGateway(env: Env, tenant: string, attempts: number): Paym
   };
   return {
     charge: (key, request) =>
-      guardedCall(breaker, async (signal) => chargeResponseSchema.parse(await post("/charges", request, key, signal)), options),
+      guardedCall(
+        breaker,
+        async (signal) => chargeResponseSchema.parse(await post("/charges", request, key, signal)),
+        options,
+      ),
     refund: (chargeKey) =>
-      guardedCall(breaker, async (signal) => refundResponseSchema.parse(await post("/refunds", { chargeKey }, `refund:${chargeKey}`, signal)), options),
+      guardedCall(
+        breaker,
+        async (signal) =>
+          refundResponseSchema.parse(await post("/refunds", { chargeKey }, `refund:${chargeKey}`, signal)),
+        options,
+      ),
   };
 }

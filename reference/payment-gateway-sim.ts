@@ -76,7 +76,9 @@ export class PaymentGatewaySim extends DurableObject<Env> {
 
   /** Latency and injected failures around an operation, as a flaky remote service shows them. */
   async #faulty(operation: () => Promise<Response>): Promise<Response> {
-    this.ctx.storage.sql.exec("INSERT INTO counters (name, n) VALUES ('calls', 1) ON CONFLICT (name) DO UPDATE SET n = n + 1");
+    this.ctx.storage.sql.exec(
+      "INSERT INTO counters (name, n) VALUES ('calls', 1) ON CONFLICT (name) DO UPDATE SET n = n + 1",
+    );
     const c = this.#controls;
     const delay = c.latencyMs + Math.floor(Math.random() * (c.latencyJitterMs + 1));
     if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
@@ -90,15 +92,19 @@ export class PaymentGatewaySim extends DurableObject<Env> {
 
   async #charge(request: Request): Promise<Response> {
     const key = request.headers.get("idempotency-key");
-    if (!key || !IDEMPOTENCY_KEY.test(key)) return Response.json({ error: "Idempotency-Key is required" }, { status: 400 });
+    if (!key || !IDEMPOTENCY_KEY.test(key))
+      return Response.json({ error: "Idempotency-Key is required" }, { status: 400 });
     const parsed = chargeRequestSchema.safeParse(await request.json().catch(() => undefined));
-    if (!parsed.success) return Response.json({ error: "invalid charge", errors: fieldErrors(parsed.error) }, { status: 400 });
+    if (!parsed.success)
+      return Response.json({ error: "invalid charge", errors: fieldErrors(parsed.error) }, { status: 400 });
     const body = canonicalJson(parsed.data);
     // No await from here on: the look-up and the insert are one atomic step of this object.
     const seen = this.#row(key);
     if (seen) {
-      if (seen.status === "voided") return Response.json({ status: "declined", reason: "the charge was voided", key }, { status: 402 });
-      if (seen.request !== body) return Response.json({ error: "Idempotency-Key reused with another charge" }, { status: 422 });
+      if (seen.status === "voided")
+        return Response.json({ status: "declined", reason: "the charge was voided", key }, { status: 402 });
+      if (seen.request !== body)
+        return Response.json({ error: "Idempotency-Key reused with another charge" }, { status: 422 });
       return answer(seen);
     }
     const c = this.#controls;
@@ -123,7 +129,8 @@ export class PaymentGatewaySim extends DurableObject<Env> {
 
   async #refund(request: Request): Promise<Response> {
     const parsed = refundRequestSchema.safeParse(await request.json().catch(() => undefined));
-    if (!parsed.success) return Response.json({ error: "invalid refund", errors: fieldErrors(parsed.error) }, { status: 400 });
+    if (!parsed.success)
+      return Response.json({ error: "invalid refund", errors: fieldErrors(parsed.error) }, { status: 400 });
     const { chargeKey } = parsed.data;
     const seen = this.#row(chargeKey);
     if (!seen) {
@@ -134,16 +141,22 @@ export class PaymentGatewaySim extends DurableObject<Env> {
       );
       return Response.json({ status: "voided", chargeKey });
     }
-    if (seen.status !== "approved") return Response.json({ status: seen.status === "voided" ? "voided" : "nothing-to-refund", chargeKey });
-    if (seen.refunded_at === null) this.ctx.storage.sql.exec("UPDATE ledger SET refunded_at = ? WHERE key = ?", Date.now(), chargeKey);
+    if (seen.status !== "approved")
+      return Response.json({ status: seen.status === "voided" ? "voided" : "nothing-to-refund", chargeKey });
+    if (seen.refunded_at === null)
+      this.ctx.storage.sql.exec("UPDATE ledger SET refunded_at = ? WHERE key = ?", Date.now(), chargeKey);
     return Response.json({ status: "refunded", chargeKey, gatewayRef: seen.gateway_ref });
   }
 
   async #setControls(request: Request): Promise<Response> {
     const parsed = gatewayControlsSchema.safeParse(await request.json().catch(() => undefined));
-    if (!parsed.success) return Response.json({ error: "invalid controls", errors: fieldErrors(parsed.error) }, { status: 400 });
+    if (!parsed.success)
+      return Response.json({ error: "invalid controls", errors: fieldErrors(parsed.error) }, { status: 400 });
     this.#controls = parsed.data;
-    this.ctx.storage.sql.exec("INSERT OR REPLACE INTO controls (singleton, body) VALUES (1, ?)", JSON.stringify(parsed.data));
+    this.ctx.storage.sql.exec(
+      "INSERT OR REPLACE INTO controls (singleton, body) VALUES (1, ?)",
+      JSON.stringify(parsed.data),
+    );
     return Response.json(parsed.data);
   }
 

@@ -49,7 +49,8 @@ paymentRoutes.openapi(settleRoute, async (c) => {
   if (payment.status !== "submitted") {
     throw fail("business-rule", `the payment is ${payment.status}`, { code: "not-submitted" });
   }
-  if (payment.orderId === null || payment.currency === null) throw new Error(`payment ${paymentId} is submitted without its details`);
+  if (payment.orderId === null || payment.currency === null)
+    throw new Error(`payment ${paymentId} is submitted without its details`);
 
   // Claim the settlement through the payment's single writer: it refuses a payment that was
   // settled, refunded or closed meanwhile, and fixes the key every caller charges under. A caller
@@ -65,7 +66,10 @@ paymentRoutes.openapi(settleRoute, async (c) => {
   });
   if (!answer.ok) {
     const retryAfter = answer.kind === "open" ? answer.retryAfterMs / 1000 : 1;
-    const detail = answer.kind === "open" ? "the payment gateway is failing; its circuit breaker is open" : `the payment gateway failed: ${answer.error}`;
+    const detail =
+      answer.kind === "open"
+        ? "the payment gateway is failing; its circuit breaker is open"
+        : `the payment gateway failed: ${answer.error}`;
     throw fail("dependency-unavailable", detail, { retryAfter });
   }
   const verdict = answer.value;

@@ -17,7 +17,11 @@ import { entityStub } from "../cloud/stubs.js";
  * shows it had approved that charge, the payment records the approval and the refund, so it agrees
  * with the ledger even when the saga turned round while the charge was in flight.
  */
-const refundRequestSchema = z.object({ chargeKey: z.string(), paymentId: entityIdSchema.optional(), reason: z.string().min(1).max(500).optional() });
+const refundRequestSchema = z.object({
+  chargeKey: z.string(),
+  paymentId: entityIdSchema.optional(),
+  reason: z.string().min(1).max(500).optional(),
+});
 
 /**
  * `charge {orderId, amount, currency}` → done `{gatewayRef}` or rejected (declined);
@@ -29,24 +33,41 @@ export const paymentGatewayService: Service = {
     const gateway = paymentGateway(env, tenant, 1);
     if (operation === "charge") {
       const request = chargeRequestSchema.safeParse(data);
-      if (!request.success) return { kind: "rejected", reason: `invalid charge: ${describeFieldErrors(fieldErrors(request.error))}` };
+      if (!request.success)
+        return { kind: "rejected", reason: `invalid charge: ${describeFieldErrors(fieldErrors(request.error))}` };
       const answer = await gateway.charge(idempotencyKey, request.data);
-      if (!answer.ok) return answer.kind === "open" ? { kind: "deferred", reason: "the payment gateway's circuit is open", retryAfterMs: answer.retryAfterMs } : { kind: "failed", error: answer.error };
+      if (!answer.ok)
+        return answer.kind === "open"
+          ? { kind: "deferred", reason: "the payment gateway's circuit is open", retryAfterMs: answer.retryAfterMs }
+          : { kind: "failed", error: answer.error };
       return answer.value.status === "approved"
         ? { kind: "done", result: { gatewayRef: answer.value.gatewayRef } }
         : { kind: "rejected", reason: `payment declined: ${answer.value.reason}` };
     }
     if (operation === "refund") {
       const request = refundRequestSchema.safeParse(data);
-      if (!request.success) return { kind: "rejected", reason: `invalid refund: ${describeFieldErrors(fieldErrors(request.error))}` };
+      if (!request.success)
+        return { kind: "rejected", reason: `invalid refund: ${describeFieldErrors(fieldErrors(request.error))}` };
       const answer = await gateway.refund(request.data.chargeKey);
-      if (!answer.ok) return answer.kind === "open" ? { kind: "deferred", reason: "the payment gateway's circuit is open", retryAfterMs: answer.retryAfterMs } : { kind: "failed", error: answer.error };
+      if (!answer.ok)
+        return answer.kind === "open"
+          ? { kind: "deferred", reason: "the payment gateway's circuit is open", retryAfterMs: answer.retryAfterMs }
+          : { kind: "failed", error: answer.error };
       const { paymentId, reason } = request.data;
       if (paymentId !== undefined) {
         // After the gateway answered, so the payment records what the ledger now says: approved
         // and refunded, or (no charge found, the key voided) declined and closed.
-        const refunded = answer.value.status === "refunded" && answer.value.gatewayRef !== null ? { gatewayRef: answer.value.gatewayRef } : {};
-        const recorded = await recordRefund(env, tenant, paymentId, { reason: reason ?? "the charge was refunded", ...refunded }, idempotencyKey);
+        const refunded =
+          answer.value.status === "refunded" && answer.value.gatewayRef !== null
+            ? { gatewayRef: answer.value.gatewayRef }
+            : {};
+        const recorded = await recordRefund(
+          env,
+          tenant,
+          paymentId,
+          { reason: reason ?? "the charge was refunded", ...refunded },
+          idempotencyKey,
+        );
         if (recorded !== null) return { kind: "failed", error: recorded };
       }
       return { kind: "done", result: answer.value };
@@ -61,7 +82,13 @@ export const paymentGatewayService: Service = {
  * this compensation so that a retry is a replay. Answers null when recorded, or the
  * error to retry with (the gateway refund is idempotent, so the whole step can run again).
  */
-async function recordRefund(env: Env, tenant: string, paymentId: string, data: { reason: string; gatewayRef?: string }, callKey: string): Promise<string | null> {
+async function recordRefund(
+  env: Env,
+  tenant: string,
+  paymentId: string,
+  data: { reason: string; gatewayRef?: string },
+  callKey: string,
+): Promise<string | null> {
   const address = { tenant, entityType: "payments", entityId: paymentId };
   const key = `${callKey}/record`;
   const outcome = await entityStub(env, address).command({

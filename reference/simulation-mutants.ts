@@ -51,7 +51,8 @@ export const prototypeLookupInventory = defineEntity({
 export const cancelAfterConfirmOrders = defineEntity({
   ...orders.definition,
   decide(state: OrderState, command) {
-    if (command.type === "cancel" && state.status === "confirmed") return [{ type: "OrderCancelled", data: command.data }];
+    if (command.type === "cancel" && state.status === "confirmed")
+      return [{ type: "OrderCancelled", data: command.data }];
     return orders.definition.decide(state, command);
   },
 });
@@ -63,11 +64,31 @@ export interface Mutant {
 }
 
 export const MUTANTS: readonly Mutant[] = [
-  { id: "F1", finding: "the settle route charges under its own key, beside the saga's", mutations: { settleChargesUnderOwnKey: true } },
-  { id: "F2", finding: "no pivot, and a confirmed order accepts a cancel: the saga compensates after confirming", mutations: { noPivot: true, ordersOverride: cancelAfterConfirmOrders } },
-  { id: "F3", finding: "a repeated rebuild switch clears the generation it activated", mutations: { rebuildSwitchReadsActive: true } },
-  { id: "F5", finding: "facts recovered by gap repair do not reach the sagas", mutations: { sagasSkipGapRepair: true } },
-  { id: "T09", finding: "ids named like Object.prototype members corrupt inventory state", mutations: { prototypeLookups: true, inventoryOverride: prototypeLookupInventory } },
+  {
+    id: "F1",
+    finding: "the settle route charges under its own key, beside the saga's",
+    mutations: { settleChargesUnderOwnKey: true },
+  },
+  {
+    id: "F2",
+    finding: "no pivot, and a confirmed order accepts a cancel: the saga compensates after confirming",
+    mutations: { noPivot: true, ordersOverride: cancelAfterConfirmOrders },
+  },
+  {
+    id: "F3",
+    finding: "a repeated rebuild switch clears the generation it activated",
+    mutations: { rebuildSwitchReadsActive: true },
+  },
+  {
+    id: "F5",
+    finding: "facts recovered by gap repair do not reach the sagas",
+    mutations: { sagasSkipGapRepair: true },
+  },
+  {
+    id: "T09",
+    finding: "ids named like Object.prototype members corrupt inventory state",
+    mutations: { prototypeLookups: true, inventoryOverride: prototypeLookupInventory },
+  },
 ];
 
 export interface MutantResult {
@@ -89,9 +110,19 @@ export async function runMutants(
 ): Promise<MutantResult[]> {
   const results: MutantResult[] = [];
   for (const mutant of MUTANTS) {
-    const campaign = await runCampaign({ seed, commands, wallMs: Number.POSITIVE_INFINITY, operationsPerRun, appForRun: appsFor(mutant.mutations), mutations: mutant.mutations, stopAtFirstFailure: true });
+    const campaign = await runCampaign({
+      seed,
+      commands,
+      wallMs: Number.POSITIVE_INFINITY,
+      operationsPerRun,
+      appForRun: appsFor(mutant.mutations),
+      mutations: mutant.mutations,
+      stopAtFirstFailure: true,
+    });
     const killed = campaign.anomalies > 0;
-    log?.(`${mutant.id} (${mutant.finding}): ${killed ? `found after ${campaign.commands} commands in ${campaign.runs} runs, ${campaign.seconds.toFixed(1)} s: ${campaign.failures[0]?.anomalies[0] ?? ""}` : `NOT found in ${campaign.commands} commands`}`);
+    log?.(
+      `${mutant.id} (${mutant.finding}): ${killed ? `found after ${campaign.commands} commands in ${campaign.runs} runs, ${campaign.seconds.toFixed(1)} s: ${campaign.failures[0]?.anomalies[0] ?? ""}` : `NOT found in ${campaign.commands} commands`}`,
+    );
     results.push({ mutant, killed, campaign });
   }
   return results;

@@ -50,20 +50,30 @@ export class GatewayModel {
     const seen = ledger.get(key);
     if (seen) return seen.status === "voided" ? { ...seen, status: "declined" } : seen;
     const declined = world.faults.strike("decline");
-    const entry: LedgerEntry = { reference, amount, status: declined ? "declined" : "approved", gatewayRef: declined ? null : world.newId("gw"), refunded: false };
+    const entry: LedgerEntry = {
+      reference,
+      amount,
+      status: declined ? "declined" : "approved",
+      gatewayRef: declined ? null : world.newId("gw"),
+      refunded: false,
+    };
     ledger.set(key, entry);
     return entry;
   }
 
   /** A refund of `key`: refunds an approved charge, voids a key never charged. */
-  refund(tenant: string, key: string): { status: "refunded" | "voided" | "nothing-to-refund"; gatewayRef: string | null } {
+  refund(
+    tenant: string,
+    key: string,
+  ): { status: "refunded" | "voided" | "nothing-to-refund"; gatewayRef: string | null } {
     const ledger = this.ledger(tenant);
     const seen = ledger.get(key);
     if (!seen) {
       ledger.set(key, { reference: "", amount: 0, status: "voided", gatewayRef: null, refunded: false });
       return { status: "voided", gatewayRef: null };
     }
-    if (seen.status !== "approved") return { status: seen.status === "voided" ? "voided" : "nothing-to-refund", gatewayRef: null };
+    if (seen.status !== "approved")
+      return { status: seen.status === "voided" ? "voided" : "nothing-to-refund", gatewayRef: null };
     seen.refunded = true;
     return { status: "refunded", gatewayRef: seen.gatewayRef };
   }
@@ -83,7 +93,15 @@ export interface ReferenceMutations {
   readonly ordersOverride?: EntityType;
 }
 
-async function command(world: World, tenant: string, entityType: string, entityId: string, name: string, data: Record<string, unknown>, key: string | null) {
+async function command(
+  world: World,
+  tenant: string,
+  entityType: string,
+  entityId: string,
+  name: string,
+  data: Record<string, unknown>,
+  key: string | null,
+) {
   return world.rpcCommand({
     tenant,
     entityType,
@@ -109,7 +127,9 @@ function gatewayService(gateway: GatewayModel): SimService {
       if (operation === "charge") {
         const entry = gateway.charge(world, tenant, idempotencyKey, String(data["reference"]), Number(data["amount"]));
         if (world.faults.strike("outboundTimeoutAfter")) return { kind: "failed", error: "gateway timed out" };
-        return entry.status === "approved" ? { kind: "done", result: { gatewayRef: entry.gatewayRef } } : { kind: "rejected", reason: "payment declined" };
+        return entry.status === "approved"
+          ? { kind: "done", result: { gatewayRef: entry.gatewayRef } }
+          : { kind: "rejected", reason: "payment declined" };
       }
       if (operation === "refund") {
         const answer = gateway.refund(tenant, String(data["chargeKey"]));
@@ -117,8 +137,19 @@ function gatewayService(gateway: GatewayModel): SimService {
         const paymentId = data["paymentId"];
         if (typeof paymentId === "string") {
           const reason = typeof data["reason"] === "string" ? data["reason"] : "the charge was refunded";
-          const body = answer.status === "refunded" && answer.gatewayRef !== null ? { reason, gatewayRef: answer.gatewayRef } : { reason };
-          const recorded = await command(world, tenant, "payments", paymentId, "refund", body, `${idempotencyKey}/record`);
+          const body =
+            answer.status === "refunded" && answer.gatewayRef !== null
+              ? { reason, gatewayRef: answer.gatewayRef }
+              : { reason };
+          const recorded = await command(
+            world,
+            tenant,
+            "payments",
+            paymentId,
+            "refund",
+            body,
+            `${idempotencyKey}/record`,
+          );
           if (recorded === "failed" || !recorded.ok) return { kind: "failed", error: "recording the refund failed" };
         }
         return { kind: "done", result: answer };
@@ -129,7 +160,13 @@ function gatewayService(gateway: GatewayModel): SimService {
 }
 
 /** The settle route (reference/payment-routes.ts): claim through the payment, charge under its key, record the answer. */
-async function settle(world: World, gateway: GatewayModel, tenant: string, paymentId: string, mutations: ReferenceMutations): Promise<void> {
+async function settle(
+  world: World,
+  gateway: GatewayModel,
+  tenant: string,
+  paymentId: string,
+  mutations: ReferenceMutations,
+): Promise<void> {
   const entity = world.entity({ tenant, entityType: "payments", entityId: paymentId });
   await world.clock.sleep(2);
   const payment = entity.image.state as PaymentState;
@@ -150,7 +187,16 @@ async function settle(world: World, gateway: GatewayModel, tenant: string, payme
     verdict = entry;
   }
   if (!verdict) return;
-  if (verdict.status === "approved") await command(world, tenant, "payments", paymentId, "approve", { gatewayRef: verdict.gatewayRef ?? "" }, `${chargeKey}/approve`);
+  if (verdict.status === "approved")
+    await command(
+      world,
+      tenant,
+      "payments",
+      paymentId,
+      "approve",
+      { gatewayRef: verdict.gatewayRef ?? "" },
+      `${chargeKey}/approve`,
+    );
   else await command(world, tenant, "payments", paymentId, "decline", { reason: "declined" }, `${chargeKey}/decline`);
 }
 
@@ -172,8 +218,17 @@ interface TenantPlan {
 }
 
 function workload(tenants: readonly string[]): Workload {
-  const plans = new Map<string, TenantPlan>(tenants.map((t) => [t, { nextOrder: 1, orders: [], adversarialLeft: [...ADVERSARIAL_ORDER_IDS] }]));
-  const cmd = (tenant: string, entityType: string, entityId: string, name: string, data: unknown, extra: Partial<Extract<Operation, { kind: "command" }>> = {}): Operation => ({
+  const plans = new Map<string, TenantPlan>(
+    tenants.map((t) => [t, { nextOrder: 1, orders: [], adversarialLeft: [...ADVERSARIAL_ORDER_IDS] }]),
+  );
+  const cmd = (
+    tenant: string,
+    entityType: string,
+    entityId: string,
+    name: string,
+    data: unknown,
+    extra: Partial<Extract<Operation, { kind: "command" }>> = {},
+  ): Operation => ({
     kind: "command",
     tenant,
     entityType,
@@ -191,23 +246,54 @@ function workload(tenants: readonly string[]): Workload {
       if (!plan) throw new Error("unknown tenant");
       const r = prng.next();
       const sku = prng.pick(SKUS);
-      const someOrder = (): string | undefined => (plan.orders.length === 0 ? undefined : plan.orders[plan.orders.length - 1 - prng.int(Math.min(plan.orders.length, 40))]);
+      const someOrder = (): string | undefined =>
+        plan.orders.length === 0
+          ? undefined
+          : plan.orders[plan.orders.length - 1 - prng.int(Math.min(plan.orders.length, 40))];
       if (r < 0.27) {
-        const id = plan.adversarialLeft.length > 0 && prng.chance(0.02) ? (plan.adversarialLeft.shift() ?? "o-x") : `o-${plan.nextOrder++}`;
+        const id =
+          plan.adversarialLeft.length > 0 && prng.chance(0.02)
+            ? (plan.adversarialLeft.shift() ?? "o-x")
+            : `o-${plan.nextOrder++}`;
         plan.orders.push(id);
         const lines = 1 + prng.int(3);
         const skus = shuffled(prng, SKUS).slice(0, lines);
-        const items = skus.map((s) => ({ sku: s, quantity: prng.chance(0.03) ? 1_000_000 : 1 + prng.int(4), unitPrice: (1 + prng.int(10_000)) / 100 }));
-        return cmd(tenant, "orders", id, "create", { customerId: prng.pick(["c1", "c2", "constructor"]), items }, prng.chance(0.3) ? { idempotencyKey: `create-${id}`, repeats: prng.int(2) } : {});
+        const items = skus.map((s) => ({
+          sku: s,
+          quantity: prng.chance(0.03) ? 1_000_000 : 1 + prng.int(4),
+          unitPrice: (1 + prng.int(10_000)) / 100,
+        }));
+        return cmd(
+          tenant,
+          "orders",
+          id,
+          "create",
+          { customerId: prng.pick(["c1", "c2", "constructor"]), items },
+          prng.chance(0.3) ? { idempotencyKey: `create-${id}`, repeats: prng.int(2) } : {},
+        );
       }
       if (r < 0.47) {
         const quantity = 1 + prng.int(10);
         if (prng.chance(0.15)) {
           // A retried request under an Idempotency-Key, sometimes reused with another body (422).
-          return cmd(tenant, "inventory", sku, "restock", { quantity: prng.chance(0.2) ? quantity + 1 : quantity }, { idempotencyKey: `k-${prng.int(30)}`, repeats: 1 + prng.int(2) });
+          return cmd(
+            tenant,
+            "inventory",
+            sku,
+            "restock",
+            { quantity: prng.chance(0.2) ? quantity + 1 : quantity },
+            { idempotencyKey: `k-${prng.int(30)}`, repeats: 1 + prng.int(2) },
+          );
         }
         // Maximal recorded headers: the correlation id at its bound.
-        return cmd(tenant, "inventory", sku, "restock", { quantity }, prng.chance(0.05) ? { correlationId: "c".repeat(256) } : {});
+        return cmd(
+          tenant,
+          "inventory",
+          sku,
+          "restock",
+          { quantity },
+          prng.chance(0.05) ? { correlationId: "c".repeat(256) } : {},
+        );
       }
       if (r < 0.55) {
         const id = someOrder();
@@ -215,12 +301,20 @@ function workload(tenants: readonly string[]): Workload {
       }
       if (r < 0.61) {
         const id = someOrder();
-        return id === undefined ? { kind: "wait", ms: 5 } : { kind: "app", tenant, name: "settle", args: { paymentId: id } };
+        return id === undefined
+          ? { kind: "wait", ms: 5 }
+          : { kind: "app", tenant, name: "settle", args: { paymentId: id } };
       }
       if (r < 0.7) {
         const orderId = prng.pick(LOOSE_ORDER_IDS);
         const name = prng.pick(["reserve", "release", "ship", "reserve"]);
-        return cmd(tenant, "inventory", sku, name, name === "reserve" ? { orderId, quantity: prng.chance(0.1) ? 1_000_000 : 1 + prng.int(3) } : { orderId });
+        return cmd(
+          tenant,
+          "inventory",
+          sku,
+          name,
+          name === "reserve" ? { orderId, quantity: prng.chance(0.1) ? 1_000_000 : 1 + prng.int(3) } : { orderId },
+        );
       }
       if (r < 0.74) {
         const id = prng.pick(LOOSE_ORDER_IDS);
@@ -228,7 +322,9 @@ function workload(tenants: readonly string[]): Workload {
       }
       if (r < 0.76) {
         // Invalid bodies and unknown commands: refused at the boundary, nothing recorded.
-        return prng.chance(0.5) ? cmd(tenant, "inventory", sku, "restock", { quantity: -1 }) : cmd(tenant, "orders", "o-1", "create", { customerId: "c1", items: [] });
+        return prng.chance(0.5)
+          ? cmd(tenant, "inventory", sku, "restock", { quantity: -1 })
+          : cmd(tenant, "orders", "o-1", "create", { customerId: "c1", items: [] });
       }
       if (r < 0.765) return { kind: "operator-retry", tenant };
       if (r < 0.775) return { kind: "rebuild", tenant, projection: prng.pick(["orders", "inventory"]) };
@@ -251,8 +347,10 @@ function workload(tenants: readonly string[]): Workload {
 function checkState(entityType: string, state: unknown): string | null {
   if (entityType !== "inventory") return null;
   const s = state as InventoryState;
-  if (!(s.onHand >= 0 && s.reserved >= 0 && s.available >= 0)) return `negative stock ${JSON.stringify({ onHand: s.onHand, reserved: s.reserved, available: s.available })}`;
-  if (s.available !== s.onHand - s.reserved) return `available ${s.available} is not on hand ${s.onHand} less reserved ${s.reserved}`;
+  if (!(s.onHand >= 0 && s.reserved >= 0 && s.available >= 0))
+    return `negative stock ${JSON.stringify({ onHand: s.onHand, reserved: s.reserved, available: s.available })}`;
+  if (s.available !== s.onHand - s.reserved)
+    return `available ${s.available} is not on hand ${s.onHand} less reserved ${s.reserved}`;
   const held = Object.values(s.reservations).reduce((a, b) => a + b, 0);
   if (held !== s.reserved) return `reservations sum to ${held}, reserved is ${s.reserved}`;
   return null;
@@ -274,24 +372,35 @@ function checkQuiet(world: World, gateway: GatewayModel): string[] {
       }
     }
     const s = e.image.state as InventoryState;
-    if (s.onHand !== restocked - shipped) anomalies.push(`inventory ${e.address.tenant}/${e.address.entityId}: on hand ${s.onHand}, restocked ${restocked} less shipped ${shipped}`);
+    if (s.onHand !== restocked - shipped)
+      anomalies.push(
+        `inventory ${e.address.tenant}/${e.address.entityId}: on hand ${s.onHand}, restocked ${restocked} less shipped ${shipped}`,
+      );
     const broken = checkState("inventory", s);
     if (broken) anomalies.push(`inventory ${e.address.tenant}/${e.address.entityId}: ${broken}`);
   }
   for (const e of world.logsOf("orders")) {
     const o = e.image.state as OrderState;
     const { tenant, entityId: id } = e.address;
-    if (o.status !== "shipped" && o.status !== "cancelled") anomalies.push(`order ${tenant}/${id} is ${o.status} once quiet`);
+    if (o.status !== "shipped" && o.status !== "cancelled")
+      anomalies.push(`order ${tenant}/${id} is ${o.status} once quiet`);
     const saga = world.sagas.get(`${tenant}:${orderFulfillment.name}:${id}`);
     if (!saga || saga.log.length === 0) anomalies.push(`order ${tenant}/${id} never reached its saga`);
     const shippedSkus = shippedFor.get(`${tenant}|${id}`) ?? new Set();
-    if (o.status === "cancelled" && shippedSkus.size > 0) anomalies.push(`order ${tenant}/${id} is cancelled but stock was shipped for it`);
-    if (o.status === "shipped" && o.items.some((i) => !shippedSkus.has(i.sku))) anomalies.push(`order ${tenant}/${id} is shipped but not every line was`);
-    const live = [...gateway.ledger(tenant).values()].filter((c) => c.reference === id && c.status === "approved" && !c.refunded).length;
-    if (o.status === "shipped" && live !== 1) anomalies.push(`order ${tenant}/${id} is shipped with ${live} unrefunded charges`);
-    if (o.status === "cancelled" && live !== 0) anomalies.push(`order ${tenant}/${id} is cancelled with ${live} unrefunded charges`);
+    if (o.status === "cancelled" && shippedSkus.size > 0)
+      anomalies.push(`order ${tenant}/${id} is cancelled but stock was shipped for it`);
+    if (o.status === "shipped" && o.items.some((i) => !shippedSkus.has(i.sku)))
+      anomalies.push(`order ${tenant}/${id} is shipped but not every line was`);
+    const live = [...gateway.ledger(tenant).values()].filter(
+      (c) => c.reference === id && c.status === "approved" && !c.refunded,
+    ).length;
+    if (o.status === "shipped" && live !== 1)
+      anomalies.push(`order ${tenant}/${id} is shipped with ${live} unrefunded charges`);
+    if (o.status === "cancelled" && live !== 0)
+      anomalies.push(`order ${tenant}/${id} is cancelled with ${live} unrefunded charges`);
     const payment = world.entities.get(`${tenant}|payments|${id}`)?.image.state as PaymentState | undefined;
-    if (o.status === "shipped" && payment?.status !== "approved") anomalies.push(`order ${tenant}/${id} is shipped, its payment ${payment?.status ?? "missing"}`);
+    if (o.status === "shipped" && payment?.status !== "approved")
+      anomalies.push(`order ${tenant}/${id} is shipped, its payment ${payment?.status ?? "missing"}`);
   }
   return anomalies;
 }
@@ -311,7 +420,8 @@ export function referenceApp(mutations: ReferenceMutations = {}): SimApp {
     workload,
     runOperation: async (world, op) => {
       const paymentId = op.args["paymentId"];
-      if (op.name === "settle" && paymentId !== undefined) await settle(world, gateway, op.tenant, paymentId, mutations);
+      if (op.name === "settle" && paymentId !== undefined)
+        await settle(world, gateway, op.tenant, paymentId, mutations);
     },
     checkState,
     checkQuiet: (world) => checkQuiet(world, gateway),

@@ -12,7 +12,16 @@ const OUTPUT = join(ROOT, "reference", "demo", "board-bundle.generated.ts");
 
 /** Bundles `entry` for browsers (ES modules, minified); returns the JavaScript. */
 export async function bundleForBrowser(entry: string): Promise<string> {
-  const result = await build({ entryPoints: [entry], bundle: true, minify: true, format: "esm", target: "es2022", platform: "browser", write: false, logLevel: "error" });
+  const result = await build({
+    entryPoints: [entry],
+    bundle: true,
+    minify: true,
+    format: "esm",
+    target: "es2022",
+    platform: "browser",
+    write: false,
+    logLevel: "error",
+  });
   const output = result.outputFiles[0];
   if (!output) throw new Error(`esbuild produced nothing for ${entry}`);
   return output.text;

@@ -5,10 +5,32 @@ import { parseArgs } from "node:util";
 import { runMutants } from "../reference/simulation-mutants.js";
 import { appsFor } from "./sim-apps.js";
 
-const { values } = parseArgs({ options: { seed: { type: "string" }, commands: { type: "string" }, ops: { type: "string" } } });
+const { values } = parseArgs({
+  options: { seed: { type: "string" }, commands: { type: "string" }, ops: { type: "string" } },
+});
 const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 32) : Number(values.seed) >>> 0;
 console.log(`mutation check, seed ${seed}`);
-const results = await runMutants(seed, Number(values.commands ?? 100_000), Number(values.ops ?? 2500), appsFor, (line) => console.log(line));
+const results = await runMutants(
+  seed,
+  Number(values.commands ?? 100_000),
+  Number(values.ops ?? 2500),
+  appsFor,
+  (line) => console.log(line),
+);
 const survivors = results.filter((r) => !r.killed).map((r) => r.mutant.id);
-console.log(JSON.stringify({ seed, mutants: results.length, killed: results.length - survivors.length, survivors, results: results.map((r) => ({ id: r.mutant.id, killed: r.killed, commands: r.campaign.commands, runs: r.campaign.runs, seconds: r.campaign.seconds })) }));
+console.log(
+  JSON.stringify({
+    seed,
+    mutants: results.length,
+    killed: results.length - survivors.length,
+    survivors,
+    results: results.map((r) => ({
+      id: r.mutant.id,
+      killed: r.killed,
+      commands: r.campaign.commands,
+      runs: r.campaign.runs,
+      seconds: r.campaign.seconds,
+    })),
+  }),
+);
 process.exit(survivors.length > 0 ? 1 : 0);

@@ -37,7 +37,16 @@ if (values.replay !== undefined) {
     console.log(`shrunk trace (${trace.length} of ${run.ops.length} operations):`);
     for (const op of trace) console.log(`  ${JSON.stringify(op)}`);
   }
-  console.log(JSON.stringify({ seed, runs: 1, commands: run.commands, faults: run.faults, anomalies: run.anomalies.length, seconds: (Date.now() - started) / 1000 }));
+  console.log(
+    JSON.stringify({
+      seed,
+      runs: 1,
+      commands: run.commands,
+      faults: run.faults,
+      anomalies: run.anomalies.length,
+      seconds: (Date.now() - started) / 1000,
+    }),
+  );
   process.exit(run.anomalies.length > 0 ? 1 : 0);
 }
 
@@ -54,11 +63,22 @@ const result = await runCampaign({
   log: (line) => console.log(line),
 });
 for (const f of result.failures) {
-  console.log(`\nFAILED seed ${f.seed} (${f.app}); replay: npm run sim -- --replay ${f.seed} --app ${f.app} --ops ${ops}`);
+  console.log(
+    `\nFAILED seed ${f.seed} (${f.app}); replay: npm run sim -- --replay ${f.seed} --app ${f.app} --ops ${ops}`,
+  );
   for (const a of f.anomalies.slice(0, 10)) console.log(`  anomaly: ${a}`);
   console.log(`  trace (${f.trace.length} operations):`);
   for (const op of f.trace.slice(0, 200)) console.log(`    ${JSON.stringify(op)}`);
 }
 console.log(`faults injected by kind: ${JSON.stringify(result.faultsByKind)}`);
-console.log(JSON.stringify({ seed: result.seed, runs: result.runs, commands: result.commands, faults: result.faults, anomalies: result.anomalies, seconds: result.seconds }));
+console.log(
+  JSON.stringify({
+    seed: result.seed,
+    runs: result.runs,
+    commands: result.commands,
+    faults: result.faults,
+    anomalies: result.anomalies,
+    seconds: result.seconds,
+  }),
+);
 process.exit(result.anomalies > 0 ? 1 : 0);

@@ -21,7 +21,10 @@ if (!existsSync(".dev.vars")) {
 }
 
 function wrangler(...wranglerArgs: string[]): void {
-  const run = spawnSync("npx", ["wrangler", ...wranglerArgs], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, CI: "true" } });
+  const run = spawnSync("npx", ["wrangler", ...wranglerArgs], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, CI: "true" },
+  });
   if (run.status !== 0) {
     process.stderr.write(run.stdout);
     process.stderr.write(run.stderr);
@@ -34,7 +37,13 @@ wrangler("d1", "migrations", "apply", "DB", "--local", "--persist-to", persist);
 const key = await issueApiKey();
 const now = Date.now();
 wrangler(
-  "d1", "execute", "DB", "--local", "--persist-to", persist, "--command",
+  "d1",
+  "execute",
+  "DB",
+  "--local",
+  "--persist-to",
+  persist,
+  "--command",
   `INSERT OR IGNORE INTO tenants (id, name, status, created_at) VALUES ('demo', 'Demo tenant', 'active', ${now});
    INSERT INTO api_keys (id, tenant_id, key_hash, created_at) VALUES ('${key.keyId}', 'demo', '${key.hash}', ${now});`,
 );

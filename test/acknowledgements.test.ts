@@ -22,7 +22,11 @@ interface RelayCursors {
 function relayOf(tenant: string, sku: string): Promise<RelayCursors> {
   const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant, "inventory", sku)));
   return runInDurableObject(stub, (_actor, state) =>
-    state.storage.sql.exec<{ sent_up_to: number; acked_up_to: number; redeliver_at: number | null }>("SELECT sent_up_to, acked_up_to, redeliver_at FROM relay_state").one(),
+    state.storage.sql
+      .exec<{ sent_up_to: number; acked_up_to: number; redeliver_at: number | null }>(
+        "SELECT sent_up_to, acked_up_to, redeliver_at FROM relay_state",
+      )
+      .one(),
   );
 }
 

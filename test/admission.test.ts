@@ -8,7 +8,12 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { gateLeaseCount } from "../edge/tenancy/tenant-auth.js";
 import { armFault } from "../src/core/resilience/fault-injection.js";
-import { admissionGeneration, forgetTenantAdmission, freshness, type CachedStanding } from "../src/core/security/tenant-admission.js";
+import {
+  admissionGeneration,
+  forgetTenantAdmission,
+  freshness,
+  type CachedStanding,
+} from "../src/core/security/tenant-admission.js";
 import { fullBucket, leaseSize, takeTokens } from "../src/core/resilience/token-bucket.js";
 import { admin } from "./support/admin.js";
 import { newTenant, tenantClient } from "./support/api.js";
@@ -44,7 +49,9 @@ describe("admission without a per-request hop", () => {
     const tenant = await newTenant();
     await admin("PUT", `/tenants/${tenant.id}/rate-limit`, { requestsPerSecond: 0.01, burst: 5 });
     const api = tenantClient(tenant.apiKey);
-    const statuses = await Promise.all(Array.from({ length: 12 }, async () => (await api.get("/v1/views/inventory")).status));
+    const statuses = await Promise.all(
+      Array.from({ length: 12 }, async () => (await api.get("/v1/views/inventory")).status),
+    );
     expect(statuses.filter((s) => s === 200)).toHaveLength(5);
     expect(statuses.filter((s) => s === 429)).toHaveLength(7);
   });
@@ -86,7 +93,9 @@ describe("changes made by another isolate", () => {
     const tenant = await newTenant();
     const api = tenantClient(tenant.apiKey);
     expect((await api.get("/v1/views/inventory")).status).toBe(200);
-    await env.DB.prepare("UPDATE tenants SET status = 'suspended', policy_version = policy_version + 1 WHERE id = ?").bind(tenant.id).run();
+    await env.DB.prepare("UPDATE tenants SET status = 'suspended', policy_version = policy_version + 1 WHERE id = ?")
+      .bind(tenant.id)
+      .run();
     await waitTheBound();
     const refused = await api.command("inventory", "sku-1", "restock", { quantity: 1 });
     expect(refused.status).toBe(403);
@@ -108,7 +117,9 @@ describe("changes made by another isolate", () => {
     const tenant = await newTenant();
     const api = tenantClient(tenant.apiKey);
     expect((await api.get("/v1/views/inventory")).status).toBe(200);
-    await env.DB.prepare("UPDATE tenants SET rate_limit_rps = 0.01, rate_limit_burst = 1, policy_version = policy_version + 1 WHERE id = ?")
+    await env.DB.prepare(
+      "UPDATE tenants SET rate_limit_rps = 0.01, rate_limit_burst = 1, policy_version = policy_version + 1 WHERE id = ?",
+    )
       .bind(tenant.id)
       .run();
     await waitTheBound();

@@ -66,7 +66,11 @@ describe("failed dashboard sign-ins", () => {
   const signIn = (secret: string, client: string) =>
     call("/dashboard/sign-in", {
       method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded", origin: "https://factline.test", "cf-connecting-ip": client },
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        origin: "https://factline.test",
+        "cf-connecting-ip": client,
+      },
       body: new URLSearchParams({ secret }).toString(),
       redirect: "manual",
     });

@@ -5,7 +5,14 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
-import { exceedsQueueBytes, queueMessageBytes, QUEUE_LIMITS, toCloudEvent, utf8Length, type FactsQueueMessage } from "../src/core/protocol/cloud-event.js";
+import {
+  exceedsQueueBytes,
+  queueMessageBytes,
+  QUEUE_LIMITS,
+  toCloudEvent,
+  utf8Length,
+  type FactsQueueMessage,
+} from "../src/core/protocol/cloud-event.js";
 import { encodeConsistencyToken } from "../src/core/protocol/consistency-token.js";
 import type { CommandEnvelope, CommandOutcome, EntityRpc } from "../src/core/protocol/entity-protocol.js";
 import { armTransform } from "../src/core/resilience/fault-injection.js";
@@ -58,7 +65,9 @@ function entityStub(tenant: string, type: string, id: string): EntityRpc {
 describe("sizes as the queue counts them", () => {
   it("counts UTF-8 bytes, not UTF-16 code units", () => {
     expect(utf8Length("a\u00e9\u20ac\u{1f600}")).toBe(1 + 2 + 3 + 4);
-    expect(queueMessageBytes({ s: "\u20ac".repeat(10) })).toBe(JSON.stringify({ s: "" }).length + 30 + QUEUE_LIMITS.perMessageOverheadBytes);
+    expect(queueMessageBytes({ s: "\u20ac".repeat(10) })).toBe(
+      JSON.stringify({ s: "" }).length + 30 + QUEUE_LIMITS.perMessageOverheadBytes,
+    );
   });
 
   it("decides whether a message passes a limit exactly at the boundary", () => {
@@ -72,10 +81,16 @@ describe("sizes as the queue counts them", () => {
 describe("recorded headers", () => {
   it("refuses a restock with two 66,000-character metadata headers (400) and records nothing", async () => {
     const { api } = await setup();
-    const res = await api.command("inventory", "f4", "restock", { quantity: 1 }, {
-      "factline-correlation-id": "c".repeat(66_000),
-      "factline-causation-id": "d".repeat(66_000),
-    });
+    const res = await api.command(
+      "inventory",
+      "f4",
+      "restock",
+      { quantity: 1 },
+      {
+        "factline-correlation-id": "c".repeat(66_000),
+        "factline-causation-id": "d".repeat(66_000),
+      },
+    );
     await expectMalformed(res, "Factline-Correlation-Id");
     expect((await api.get("/v1/entities/inventory/f4")).status).toBe(404);
   });
@@ -89,15 +104,26 @@ describe("recorded headers", () => {
   for (const [header, label, max] of bounds) {
     it(`accepts ${label} at ${max} characters and refuses one more with 400`, async () => {
       const { api } = await setup();
-      expect((await api.command("inventory", "edge", "restock", { quantity: 1 }, { [header]: "k".repeat(max) })).status).toBe(200);
-      await expectMalformed(await api.command("inventory", "edge", "restock", { quantity: 1 }, { [header]: "k".repeat(max + 1) }), label);
+      expect(
+        (await api.command("inventory", "edge", "restock", { quantity: 1 }, { [header]: "k".repeat(max) })).status,
+      ).toBe(200);
+      await expectMalformed(
+        await api.command("inventory", "edge", "restock", { quantity: 1 }, { [header]: "k".repeat(max + 1) }),
+        label,
+      );
     });
   }
 
   it("refuses a metadata header with a space or a non-ASCII character", async () => {
     const { api } = await setup();
-    await expectMalformed(await api.command("inventory", "sp", "restock", { quantity: 1 }, { "factline-causation-id": "a b" }), "Factline-Causation-Id");
-    await expectMalformed(await api.command("inventory", "sp", "restock", { quantity: 1 }, { "factline-correlation-id": "caf\u00e9" }), "Factline-Correlation-Id");
+    await expectMalformed(
+      await api.command("inventory", "sp", "restock", { quantity: 1 }, { "factline-causation-id": "a b" }),
+      "Factline-Causation-Id",
+    );
+    await expectMalformed(
+      await api.command("inventory", "sp", "restock", { quantity: 1 }, { "factline-correlation-id": "caf\u00e9" }),
+      "Factline-Correlation-Id",
+    );
   });
 
   it("refuses an Idempotency-Key sent twice, which would mean two keys", async () => {
@@ -108,7 +134,11 @@ describe("recorded headers", () => {
       ["idempotency-key", "k-1"],
       ["idempotency-key", "k-2"],
     ]);
-    const res = await call("/v1/entities/inventory/twice/commands/restock", { method: "POST", headers, body: '{"quantity":1}' });
+    const res = await call("/v1/entities/inventory/twice/commands/restock", {
+      method: "POST",
+      headers,
+      body: '{"quantity":1}',
+    });
     await expectMalformed(res, "Idempotency-Key");
   });
 
@@ -120,9 +150,17 @@ describe("recorded headers", () => {
 
   it("records its own traceparent, never an oversized one a client sent", async () => {
     const { api } = await setup();
-    const res = await api.command("inventory", "tp", "restock", { quantity: 1 }, { traceparent: `00-${"a".repeat(66_000)}` });
+    const res = await api.command(
+      "inventory",
+      "tp",
+      "restock",
+      { quantity: 1 },
+      { traceparent: `00-${"a".repeat(66_000)}` },
+    );
     expect(res.status).toBe(200);
-    const log = (await (await api.get("/v1/entities/inventory/tp/events")).json()) as { events: { meta: { traceparent: string } }[] };
+    const log = (await (await api.get("/v1/entities/inventory/tp/events")).json()) as {
+      events: { meta: { traceparent: string } }[];
+    };
     expect(log.events[0]?.meta.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/);
   });
 });
@@ -150,7 +188,9 @@ describe("facts the queue could not carry", () => {
     // Only a caller the 64 KiB body limit does not bound (a saga, over RPC) can ask for such a fact.
     const { tenant, api } = await setup();
     const stub = entityStub(tenant.id, "inventory", "huge");
-    const outcome: CommandOutcome = await stub.command(envelope(tenant.id, "huge", { quantity: 1, source: "\u20ac".repeat(45_000) }));
+    const outcome: CommandOutcome = await stub.command(
+      envelope(tenant.id, "huge", { quantity: 1, source: "\u20ac".repeat(45_000) }),
+    );
     expect(outcome.ok).toBe(false);
     if (outcome.ok) return;
     expect(outcome.problem).toMatchObject({ type: `${PROBLEMS}fact-too-large`, status: 413 });
@@ -172,7 +212,9 @@ describe("facts the queue could not carry", () => {
     // three-byte characters: 60,000 bytes each, but only 20,000 UTF-16 code units.
     const stub = entityStub(tenant.id, "inventory", "wide");
     for (let i = 0; i < 6; i++) {
-      expect(await stub.command(envelope(tenant.id, "wide", { quantity: 1, source: "\u20ac".repeat(20_000) }))).toMatchObject({ ok: true });
+      expect(
+        await stub.command(envelope(tenant.id, "wide", { quantity: 1, source: "\u20ac".repeat(20_000) })),
+      ).toMatchObject({ ok: true });
     }
     const batches: number[][] = [];
     disarm.push(
@@ -215,9 +257,21 @@ describe("facts the queue could not carry", () => {
     expect(row).toMatchObject({ onHand: 7 });
     expect(rejected.at(-1)).toBe(1);
 
-    const listed = (await (await admin("GET", `/parked-facts?tenant=${tenant.id}`)).json()) as { items: Record<string, unknown>[] };
-    expect(listed.items).toEqual([expect.objectContaining({ tenantId: tenant.id, entityType: "inventory", entityId: "poison", seq: 1, eventType: "Restocked" })]);
-    expect(await dashboardPage(tenant.apiKey, `/dashboard/t/${tenant.id}/dead-letters`)).toMatch(/Parked facts[\s\S]*inventory\/poison #1 Restocked/);
+    const listed = (await (await admin("GET", `/parked-facts?tenant=${tenant.id}`)).json()) as {
+      items: Record<string, unknown>[];
+    };
+    expect(listed.items).toEqual([
+      expect.objectContaining({
+        tenantId: tenant.id,
+        entityType: "inventory",
+        entityId: "poison",
+        seq: 1,
+        eventType: "Restocked",
+      }),
+    ]);
+    expect(await dashboardPage(tenant.apiKey, `/dashboard/t/${tenant.id}/dead-letters`)).toMatch(
+      /Parked facts[\s\S]*inventory\/poison #1 Restocked/,
+    );
     const id = String(listed.items[0]?.id);
     expect((await admin("POST", `/parked-facts/${encodeURIComponent(id)}/acknowledge`)).status).toBe(200);
     const after = (await (await admin("GET", `/parked-facts?tenant=${tenant.id}`)).json()) as { items: unknown[] };
@@ -234,7 +288,10 @@ describe("a fact already recorded over the queue's limit", () => {
     const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant.id, "inventory", "legacy")));
     // As a fact recorded before the decide-time bound existed: 130,000 bytes of data.
     await runInDurableObject(stub, (_actor, state) => {
-      state.storage.sql.exec("UPDATE events SET data = json_set(data, '$.source', ?) WHERE seq = 1", "s".repeat(130_000));
+      state.storage.sql.exec(
+        "UPDATE events SET data = json_set(data, '$.source', ?) WHERE seq = 1",
+        "s".repeat(130_000),
+      );
     });
     await evictDurableObject(stub);
     const sent: FactsQueueMessage[] = [];
@@ -252,7 +309,9 @@ describe("a fact already recorded over the queue's limit", () => {
     }, 20_000);
     expect(row).toMatchObject({ onHand: 3 });
     expect(sent).toEqual([expect.objectContaining({ kind: "factline.fact-parked", seq: 1 })]);
-    const listed = (await (await admin("GET", `/parked-facts?tenant=${tenant.id}`)).json()) as { items: { seq: number; bytes: number }[] };
+    const listed = (await (await admin("GET", `/parked-facts?tenant=${tenant.id}`)).json()) as {
+      items: { seq: number; bytes: number }[];
+    };
     expect(listed.items).toEqual([expect.objectContaining({ seq: 1, bytes: expect.any(Number) })]);
     expect(listed.items[0]!.bytes).toBeGreaterThan(QUEUE_LIMITS.messageBytes);
   });
@@ -269,7 +328,9 @@ describe("a dead letter too large for the queue", () => {
     const stopFailing = failConsumerFor(tenant.id, "big-dl");
     await deliverRaw([huge], 5);
     stopFailing();
-    const letters = (await (await admin("GET", `/dead-letters?tenant=${tenant.id}`)).json()) as { items: { id: string }[] };
+    const letters = (await (await admin("GET", `/dead-letters?tenant=${tenant.id}`)).json()) as {
+      items: { id: string }[];
+    };
     expect(letters.items).toHaveLength(1);
     expect((await admin("POST", `/dead-letters/${encodeURIComponent(letters.items[0]!.id)}/replay`)).status).toBe(202);
     const row = await eventually(async () => {

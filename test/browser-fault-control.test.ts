@@ -24,7 +24,10 @@ function control(body: unknown, token = ADMIN_TOKEN): Promise<Response> {
 
 describe("the browser suite's consumer fault control", () => {
   it("refuses a caller without the admin token", async () => {
-    const res = await control({ tenant: "t", entityType: "inventory", entityId: "sku-1", failing: true }, "not-the-token");
+    const res = await control(
+      { tenant: "t", entityType: "inventory", entityId: "sku-1", failing: true },
+      "not-the-token",
+    );
     expect(res.status).toBe(401);
     expect(res.headers.get("content-type")).toBe("application/problem+json");
   });

@@ -1,6 +1,12 @@
 // The circuit breaker's state machine, given-when-then, with the clock passed in.
 import { describe, expect, it } from "vitest";
-import { admit, CLOSED_BREAKER, recordFailure, recordSuccess, type BreakerState } from "../src/core/resilience/circuit-breaker.js";
+import {
+  admit,
+  CLOSED_BREAKER,
+  recordFailure,
+  recordSuccess,
+  type BreakerState,
+} from "../src/core/resilience/circuit-breaker.js";
 
 const policy = { failureThreshold: 3, openMs: 1_000 };
 

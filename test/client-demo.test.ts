@@ -28,6 +28,8 @@ describe("the demo board", () => {
   });
 
   it.each(["v1", "admin", "dashboard", "Demo"])("refuses a page mounted at /%s", (segment) => {
-    expect(() => defineApp({ entities: [], projections: [], pages: { [segment]: demoRoutes } })).toThrow(/pages cannot be mounted/);
+    expect(() => defineApp({ entities: [], projections: [], pages: { [segment]: demoRoutes } })).toThrow(
+      /pages cannot be mounted/,
+    );
   });
 });

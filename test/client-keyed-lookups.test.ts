@@ -23,8 +23,13 @@ describe("client-keyed lookups", () => {
   it("answers the T09 sequence correctly: no phantom shipment, no oversell, a reservation for 'constructor'", async () => {
     const { api } = await setup();
     expect((await api.command("inventory", "s1", "restock", { quantity: 5 })).status).toBe(200);
-    expect(await problemOf(await api.command("inventory", "s1", "ship", { orderId: "toString" }))).toMatchObject({ status: 422, code: "no-reservation" });
-    expect(await problemOf(await api.command("inventory", "s1", "reserve", { orderId: "big", quantity: 1_000_000 }))).toMatchObject({ status: 422, code: "insufficient-stock" });
+    expect(await problemOf(await api.command("inventory", "s1", "ship", { orderId: "toString" }))).toMatchObject({
+      status: 422,
+      code: "no-reservation",
+    });
+    expect(
+      await problemOf(await api.command("inventory", "s1", "reserve", { orderId: "big", quantity: 1_000_000 })),
+    ).toMatchObject({ status: 422, code: "insufficient-stock" });
     const reserved = await api.command("inventory", "s1", "reserve", { orderId: "constructor", quantity: 1 });
     expect(reserved.status).toBe(200);
     expect(((await reserved.json()) as { events: { type: string }[] }).events.map((e) => e.type)).toEqual(["Reserved"]);
@@ -43,7 +48,10 @@ describe("client-keyed lookups", () => {
   it("refuses view filters named like Object.prototype members, as any unknown filter", async () => {
     const { api } = await setup();
     for (const name of ["constructor", "__proto__", "toString", "hasOwnProperty", "bogus"]) {
-      expect(await problemOf(await api.get(`/v1/views/orders?${name}=x`))).toMatchObject({ status: 400, type: "https://factline.dev/problems/validation-failed" });
+      expect(await problemOf(await api.get(`/v1/views/orders?${name}=x`))).toMatchObject({
+        status: 400,
+        type: "https://factline.dev/problems/validation-failed",
+      });
     }
     expect((await api.get("/v1/views/orders?status=pending")).status).toBe(200);
   });
@@ -52,7 +60,10 @@ describe("client-keyed lookups", () => {
     const { api } = await setup();
     for (const query of ["customerId=a%20b", `customerId=${"c".repeat(129)}`, "status=nope", "status=PENDING"]) {
       const res = await api.get(`/v1/views/orders?${query}`);
-      expect({ query, problem: await problemOf(res) }).toMatchObject({ query, problem: { status: 400, type: "https://factline.dev/problems/validation-failed" } });
+      expect({ query, problem: await problemOf(res) }).toMatchObject({
+        query,
+        problem: { status: 400, type: "https://factline.dev/problems/validation-failed" },
+      });
     }
     expect((await api.get("/v1/views/orders?customerId=c-1&status=cancelled")).status).toBe(200);
   });
@@ -60,7 +71,10 @@ describe("client-keyed lookups", () => {
   it("answers 404 for commands and entity types named like Object.prototype members", async () => {
     const { api } = await setup();
     for (const command of ["constructor", "__proto__", "toString", "hasOwnProperty"]) {
-      expect(await problemOf(await api.command("inventory", "s1", command, {}))).toMatchObject({ status: 404, type: "https://factline.dev/problems/not-found" });
+      expect(await problemOf(await api.command("inventory", "s1", command, {}))).toMatchObject({
+        status: 404,
+        type: "https://factline.dev/problems/not-found",
+      });
     }
     for (const type of ["toString", "__proto__", "constructor"]) {
       expect(await problemOf(await api.command(type, "s1", "restock", { quantity: 1 }))).toMatchObject({ status: 404 });
@@ -73,7 +87,10 @@ describe("command visibility", () => {
   it("answers a tenant's internal command (a saga step) with 404, as a command that does not exist", async () => {
     const { api } = await setup();
     await api.command("payments", "o-1", "submit", { orderId: "o-1", amount: 20, currency: "EUR" });
-    expect(await problemOf(await api.command("payments", "o-1", "approve", { gatewayRef: "x" }))).toMatchObject({ status: 404, type: "https://factline.dev/problems/not-found" });
+    expect(await problemOf(await api.command("payments", "o-1", "approve", { gatewayRef: "x" }))).toMatchObject({
+      status: 404,
+      type: "https://factline.dev/problems/not-found",
+    });
     for (const [type, command, body] of [
       ["payments", "decline", { reason: "x" }],
       ["payments", "settle", { chargeKey: "k" }],
@@ -83,7 +100,10 @@ describe("command visibility", () => {
     ] as const) {
       expect((await api.command(type, "o-1", command, body)).status).toBe(404);
     }
-    const payment = (await (await api.get("/v1/entities/payments/o-1")).json()) as { version: number; state: { status: string } };
+    const payment = (await (await api.get("/v1/entities/payments/o-1")).json()) as {
+      version: number;
+      state: { status: string };
+    };
     expect(payment).toMatchObject({ version: 1, state: { status: "submitted" } });
   });
 
@@ -112,7 +132,9 @@ describe("saga objects for instances that never start", () => {
     const address = { tenant: tenant.id, saga: "order-fulfillment", instanceKey: "ghost-order" };
     expect(await saga.deliver(address, reservedFact ? [reservedFact] : [])).toEqual({ recorded: 0 });
     const stored = await runInDurableObject(stub, async (_instance, state) => ({
-      tables: state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE name NOT LIKE '\\_cf\\_%' ESCAPE '\\'").toArray(),
+      tables: state.storage.sql
+        .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE name NOT LIKE '\\_cf\\_%' ESCAPE '\\'")
+        .toArray(),
       keys: [...(await state.storage.list()).keys()],
       alarm: await state.storage.getAlarm(),
     }));

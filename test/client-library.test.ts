@@ -42,7 +42,10 @@ async function setup(outbox: OutboxStore = new MemoryOutboxStore()) {
 }
 
 async function serverState(api: ReturnType<typeof tenantClient>, id: string) {
-  return (await (await api.get(`/v1/entities/inventory/${id}`)).json()) as { version: number; state: { onHand: number; available: number } };
+  return (await (await api.get(`/v1/entities/inventory/${id}`)).json()) as {
+    version: number;
+    state: { onHand: number; available: number };
+  };
 }
 
 describe("the offline-first client", () => {
@@ -55,7 +58,9 @@ describe("the offline-first client", () => {
       await b.command("restock", { quantity: 10 * i });
     }
     await client.drained();
-    const log = (await (await api.get("/v1/entities/inventory/a/events")).json()) as { events: { data: { quantity: number } }[] };
+    const log = (await (await api.get("/v1/entities/inventory/a/events")).json()) as {
+      events: { data: { quantity: number } }[];
+    };
     expect(log.events.map((e) => e.data.quantity)).toEqual([1, 2, 3, 4, 5]);
     expect(await serverState(api, "b")).toMatchObject({ version: 5, state: { onHand: 150 } });
     expect(a.confirmed).toMatchObject({ version: 5, state: { onHand: 15 } });
@@ -89,7 +94,14 @@ describe("the offline-first client", () => {
     await first.client.entity("inventory", "restart").command("restock", { quantity: 2 });
     first.client.close();
 
-    const second = createClient({ baseUrl: BASE, apiKey: first.tenant.apiKey, entities: [inventory], outbox, fetch: network().fetch, retry: { baseMs: 10, maxMs: 50 } });
+    const second = createClient({
+      baseUrl: BASE,
+      apiKey: first.tenant.apiKey,
+      entities: [inventory],
+      outbox,
+      fetch: network().fetch,
+      retry: { baseMs: 10, maxMs: 50 },
+    });
     await second.ready();
     expect(second.status.queueLength).toBe(1);
     await second.drained();
@@ -106,7 +118,13 @@ describe("the offline-first client", () => {
       if (init?.method === "POST" && lost++ % 2 === 0) throw new TypeError("connection reset");
       return res;
     };
-    const client = createClient({ baseUrl: BASE, apiKey: tenant.apiKey, entities: [inventory], fetch: losing, retry: { baseMs: 10, maxMs: 50 } });
+    const client = createClient({
+      baseUrl: BASE,
+      apiKey: tenant.apiKey,
+      entities: [inventory],
+      fetch: losing,
+      retry: { baseMs: 10, maxMs: 50 },
+    });
     const sku = client.entity("inventory", "lost");
     await sku.command("restock", { quantity: 5 });
     await sku.command("restock", { quantity: 6 });
@@ -133,7 +151,12 @@ describe("the offline-first client", () => {
     client.sync();
     await client.drained();
     expect(client.rejections).toMatchObject([
-      { seq: made.queued ? made.seq : -1, entityId: "contested", command: "reserve", problem: { status: 422, code: "insufficient-stock" } },
+      {
+        seq: made.queued ? made.seq : -1,
+        entityId: "contested",
+        command: "reserve",
+        problem: { status: 422, code: "insufficient-stock" },
+      },
     ]);
     await eventually(async () => (sku.confirmed.version === 2 ? true : undefined));
     expect(sku.state).toMatchObject({ available: 1, reserved: 4 });
@@ -147,7 +170,13 @@ describe("the offline-first client", () => {
     await client.entity("inventory", "kept").command("reserve", { orderId: "o1", quantity: 1 });
     await client.drained();
     client.close();
-    const restarted = createClient({ baseUrl: BASE, apiKey: tenant.apiKey, entities: [inventory], outbox, fetch: network().fetch });
+    const restarted = createClient({
+      baseUrl: BASE,
+      apiKey: tenant.apiKey,
+      entities: [inventory],
+      outbox,
+      fetch: network().fetch,
+    });
     await restarted.ready();
     expect(restarted.rejections).toMatchObject([{ entityId: "kept", problem: { code: "insufficient-stock" } }]);
     restarted.dismiss(restarted.rejections[0]!.seq);
@@ -177,9 +206,15 @@ describe("the offline-first client", () => {
   it("follows a view, reading it again after its own commands are answered", async () => {
     const { client } = await setup();
     const seen: { sku: string; onHand: number }[][] = [];
-    const stop = client.watchView<{ items: { sku: string; onHand: number }[] }>("inventory", (body) => seen.push(body.items), { everyMs: 60_000 });
+    const stop = client.watchView<{ items: { sku: string; onHand: number }[] }>(
+      "inventory",
+      (body) => seen.push(body.items),
+      { everyMs: 60_000 },
+    );
     await client.entity("inventory", "viewed").command("restock", { quantity: 6 });
-    await eventually(async () => (seen.at(-1)?.some((row) => row.sku === "viewed" && row.onHand === 6) ? true : undefined));
+    await eventually(async () =>
+      seen.at(-1)?.some((row) => row.sku === "viewed" && row.onHand === 6) ? true : undefined,
+    );
     stop();
     client.close();
   });
@@ -195,7 +230,13 @@ describe("the offline-first client", () => {
       streams.add(abort);
       return exports.default.fetch(new Request(input, { ...init, signal: abort.signal }));
     };
-    const client = createClient({ baseUrl: BASE, apiKey: tenant.apiKey, entities: [inventory], fetch: cuttable, retry: { baseMs: 10, maxMs: 50 } });
+    const client = createClient({
+      baseUrl: BASE,
+      apiKey: tenant.apiKey,
+      entities: [inventory],
+      fetch: cuttable,
+      retry: { baseMs: 10, maxMs: 50 },
+    });
     const sku = client.entity("inventory", "live");
     const stop = sku.follow();
     await api.command("inventory", "live", "restock", { quantity: 1 });

@@ -4,12 +4,18 @@
 import { describe, expect, it } from "vitest";
 import { applyConfirmed, optimisticState } from "../client/entity-mirror.js";
 import { sseParser } from "../client/event-stream.js";
-import { classifySessionCommand, CLIENT_SESSION_RETENTION_MS, recordAnswer, type SessionRecord } from "../src/core/protocol/client-session.js";
+import {
+  classifySessionCommand,
+  CLIENT_SESSION_RETENTION_MS,
+  recordAnswer,
+  type SessionRecord,
+} from "../src/core/protocol/client-session.js";
 import { inventory } from "../src/domain/inventory.js";
 
 const NOW = 1_800_000_000_000;
 const id = (seq: number) => ({ session: "session-0000000000000001", seq });
-const decided = (seq: number, at = NOW): SessionRecord => recordAnswer(id(seq), "fp", { kind: "applied", version: seq, events: 1 }, at);
+const decided = (seq: number, at = NOW): SessionRecord =>
+  recordAnswer(id(seq), "fp", { kind: "applied", version: seq, events: 1 }, at);
 
 describe("the client-session rule", () => {
   it("decides a session's first command", () => {
@@ -21,20 +27,31 @@ describe("the client-session rule", () => {
   });
 
   it("answers the last command decided again from the record", () => {
-    expect(classifySessionCommand(decided(4), id(4), "fp", NOW)).toEqual({ kind: "replay", answer: { kind: "applied", version: 4, events: 1 } });
+    expect(classifySessionCommand(decided(4), id(4), "fp", NOW)).toEqual({
+      kind: "replay",
+      answer: { kind: "applied", version: 4, events: 1 },
+    });
   });
 
   it("refuses the last number with another command or body", () => {
-    expect(classifySessionCommand(decided(4), id(4), "other", NOW)).toMatchObject({ kind: "reused", problem: { status: 422 } });
+    expect(classifySessionCommand(decided(4), id(4), "other", NOW)).toMatchObject({
+      kind: "reused",
+      problem: { status: 422 },
+    });
   });
 
   it("answers a number below the last one decided as a duplicate", () => {
-    expect(classifySessionCommand(decided(4), id(3), "fp", NOW)).toMatchObject({ kind: "duplicate", problem: { status: 409 } });
+    expect(classifySessionCommand(decided(4), id(3), "fp", NOW)).toMatchObject({
+      kind: "duplicate",
+      problem: { status: 409 },
+    });
   });
 
   it("keeps a record for the whole retention and forgets it after", () => {
     expect(classifySessionCommand(decided(4, NOW - CLIENT_SESSION_RETENTION_MS), id(4), "fp", NOW).kind).toBe("replay");
-    expect(classifySessionCommand(decided(4, NOW - CLIENT_SESSION_RETENTION_MS - 1), id(4), "fp", NOW).kind).toBe("new");
+    expect(classifySessionCommand(decided(4, NOW - CLIENT_SESSION_RETENTION_MS - 1), id(4), "fp", NOW).kind).toBe(
+      "new",
+    );
   });
 });
 
@@ -49,17 +66,30 @@ describe("the client's confirmed state", () => {
   });
 
   it("stops at a missing event and says so", () => {
-    expect(applyConfirmed(inventory, empty, [restocked(1, 2), restocked(3, 4)])).toMatchObject({ confirmed: { version: 1, state: { onHand: 2 } }, gap: true });
+    expect(applyConfirmed(inventory, empty, [restocked(1, 2), restocked(3, 4)])).toMatchObject({
+      confirmed: { version: 1, state: { onHand: 2 } },
+      gap: true,
+    });
   });
 
   it("applies the waiting commands on top, predicting the rejections its decide gives", () => {
     const pending = [
       { seq: 1, entityType: "inventory", entityId: "s", command: "restock", body: { quantity: 2 }, madeAt: 0 },
-      { seq: 2, entityType: "inventory", entityId: "s", command: "reserve", body: { orderId: "o", quantity: 5 }, madeAt: 0 },
+      {
+        seq: 2,
+        entityType: "inventory",
+        entityId: "s",
+        command: "reserve",
+        body: { orderId: "o", quantity: 5 },
+        madeAt: 0,
+      },
     ];
     const { state, predictions } = optimisticState(inventory, empty, pending);
     expect(state).toMatchObject({ onHand: 2, reserved: 0 });
-    expect(predictions).toMatchObject([{ seq: 1, rejection: null }, { seq: 2, rejection: { code: "insufficient-stock" } }]);
+    expect(predictions).toMatchObject([
+      { seq: 1, rejection: null },
+      { seq: 2, rejection: { code: "insufficient-stock" } },
+    ]);
   });
 });
 

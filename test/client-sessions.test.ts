@@ -10,7 +10,8 @@ import { newTenant, tenantClient } from "./support/api.js";
 
 const PROBLEMS = "https://factline.dev/problems/";
 const DAY_MS = 24 * 60 * 60 * 1000;
-const stubOf = (tenant: string, id: string) => env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant, "inventory", id)));
+const stubOf = (tenant: string, id: string) =>
+  env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant, "inventory", id)));
 const session = (n: number) => `session-${String(n).padStart(8, "0")}-abcdef`;
 const asClient = (s: string, seq: number) => ({ "factline-client-session": s, "factline-client-seq": String(seq) });
 
@@ -20,7 +21,10 @@ async function setup() {
 }
 
 async function stateOf(api: ReturnType<typeof tenantClient>, id: string) {
-  return (await (await api.get(`/v1/entities/inventory/${id}`)).json()) as { version: number; state: { onHand: number; reserved: number } };
+  return (await (await api.get(`/v1/entities/inventory/${id}`)).json()) as {
+    version: number;
+    state: { onHand: number; reserved: number };
+  };
 }
 
 /** Moves every stored session record of an entity `days` into the past. */
@@ -60,18 +64,29 @@ describe("client sessions: exactly once for any delay", () => {
 
   it("keeps an applied answer as a range of the log, not a copy of its events", async () => {
     const { tenant, api } = await setup();
-    await api.command("inventory", "small", "restock", { quantity: 4, source: "x".repeat(60) }, asClient(session(13), 1));
-    const stored = await runInDurableObject(stubOf(tenant, "small"), (_i, state) =>
-      state.storage.sql.exec<{ answer: string }>("SELECT answer FROM client_sessions").one().answer,
+    await api.command(
+      "inventory",
+      "small",
+      "restock",
+      { quantity: 4, source: "x".repeat(60) },
+      asClient(session(13), 1),
+    );
+    const stored = await runInDurableObject(
+      stubOf(tenant, "small"),
+      (_i, state) => state.storage.sql.exec<{ answer: string }>("SELECT answer FROM client_sessions").one().answer,
     );
     expect(JSON.parse(stored)).toEqual({ kind: "applied", version: 1, events: 1 });
   });
 
   it("decides a command first sent 30 days after the previous one of its session", async () => {
     const { tenant, api } = await setup();
-    expect((await api.command("inventory", "gap", "restock", { quantity: 1 }, asClient(session(2), 1))).status).toBe(200);
+    expect((await api.command("inventory", "gap", "restock", { quantity: 1 }, asClient(session(2), 1))).status).toBe(
+      200,
+    );
     await age(tenant, "gap", 30);
-    expect((await api.command("inventory", "gap", "restock", { quantity: 2 }, asClient(session(2), 2))).status).toBe(200);
+    expect((await api.command("inventory", "gap", "restock", { quantity: 2 }, asClient(session(2), 2))).status).toBe(
+      200,
+    );
     expect(await stateOf(api, "gap")).toMatchObject({ version: 2, state: { onHand: 3 } });
   });
 
@@ -96,10 +111,22 @@ describe("client sessions: exactly once for any delay", () => {
 
   it("answers a retried rejection with the same rejection even once it would succeed", async () => {
     const { api } = await setup();
-    const refused = await api.command("inventory", "rej", "reserve", { orderId: "o1", quantity: 3 }, asClient(session(5), 1));
+    const refused = await api.command(
+      "inventory",
+      "rej",
+      "reserve",
+      { orderId: "o1", quantity: 3 },
+      asClient(session(5), 1),
+    );
     expect(refused.status).toBe(422);
     await api.command("inventory", "rej", "restock", { quantity: 10 }, asClient(session(6), 1));
-    const retry = await api.command("inventory", "rej", "reserve", { orderId: "o1", quantity: 3 }, asClient(session(5), 1));
+    const retry = await api.command(
+      "inventory",
+      "rej",
+      "reserve",
+      { orderId: "o1", quantity: 3 },
+      asClient(session(5), 1),
+    );
     expect(retry.status).toBe(422);
     expect(await retry.json()).toMatchObject({ type: `${PROBLEMS}business-rule`, code: "insufficient-stock" });
     expect(await stateOf(api, "rej")).toMatchObject({ version: 1, state: { reserved: 0 } });
@@ -144,7 +171,10 @@ describe("client sessions: exactly once for any delay", () => {
     await evictDurableObject(stubOf(tenant, "old"));
     await api.command("inventory", "old", "restock", { quantity: 1 }, asClient(session(11), 1));
     const sessions = await runInDurableObject(stubOf(tenant, "old"), (_i, state) =>
-      state.storage.sql.exec<{ session: string }>("SELECT session FROM client_sessions").toArray().map((r) => r.session),
+      state.storage.sql
+        .exec<{ session: string }>("SELECT session FROM client_sessions")
+        .toArray()
+        .map((r) => r.session),
     );
     expect(sessions).toEqual([session(11)]);
   });
@@ -178,7 +208,8 @@ describe("client sessions: exactly once for any delay", () => {
               clientSession: { session: session(1000 + c), seq },
             };
             const outcome = await instance.command(envelope);
-            if (!outcome.ok || outcome.replayed) throw new Error(`command ${seq} of client ${c} was not decided: ${JSON.stringify(outcome)}`);
+            if (!outcome.ok || outcome.replayed)
+              throw new Error(`command ${seq} of client ${c} was not decided: ${JSON.stringify(outcome)}`);
           }
         }
         return state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM client_sessions").one().n;

@@ -19,31 +19,44 @@ const emptyProjection = (name: string) =>
   defineProjection()({ name, on: {}, clear: () => [], filters: {}, list: async () => [], get: async () => undefined });
 
 const done: Service = { call: async () => ({ kind: "done", result: null }) };
-const appWith = (services: CloudApp["services"]): CloudApp => ({ entities: new EntityRegistry([]), projections: [], sagas: [], services });
+const appWith = (services: CloudApp["services"]): CloudApp => ({
+  entities: new EntityRegistry([]),
+  projections: [],
+  sagas: [],
+  services,
+});
 
 describe("the composition point", () => {
   it("no platform module imports the reference app, its integrations or the example app", () => {
     const files = Object.entries(platformSources);
     expect(files.length).toBeGreaterThan(40);
     // The app's projections live under src/domain/, so "domain" covers them; cloud/projections/ is the platform's own runtime.
-    const offenders = files.filter(([, text]) => /from\s+"[^"]*\/(domain|reference|examples)\//.test(text) || /from\s+"[^"]*\/worker\.js"/.test(text));
+    const offenders = files.filter(
+      ([, text]) =>
+        /from\s+"[^"]*\/(domain|reference|examples)\//.test(text) || /from\s+"[^"]*\/worker\.js"/.test(text),
+    );
     expect(offenders.map(([path]) => path)).toEqual([]);
   });
 
   it("finds a service by the app's own names only, never a member of Object.prototype", () => {
     const app = appWith({ notifier: done });
     expect(serviceNamed(app, "notifier")).toBe(done);
-    for (const name of ["constructor", "toString", "__proto__", "hasOwnProperty", "payment-gateway"]) expect(serviceNamed(app, name)).toBeUndefined();
+    for (const name of ["constructor", "toString", "__proto__", "hasOwnProperty", "payment-gateway"])
+      expect(serviceNamed(app, name)).toBeUndefined();
   });
 
   it("refuses two projections with one name", () => {
-    expect(() => defineApp({ entities: [], projections: [emptyProjection("things"), emptyProjection("things")] })).toThrow(/projection defined twice: things/);
+    expect(() =>
+      defineApp({ entities: [], projections: [emptyProjection("things"), emptyProjection("things")] }),
+    ).toThrow(/projection defined twice: things/);
   });
 
   it("refuses app routes on a path the platform serves, or on a malformed segment", () => {
     const routes = defineApp({ entities: [], projections: [] }).http;
     for (const segment of ["entities", "views", "Payments", "a/b", ""]) {
-      expect(() => defineApp({ entities: [], projections: [], tenantRoutes: { [segment]: routes } })).toThrow(/cannot be mounted/);
+      expect(() => defineApp({ entities: [], projections: [], tenantRoutes: { [segment]: routes } })).toThrow(
+        /cannot be mounted/,
+      );
     }
   });
 
@@ -51,7 +64,10 @@ describe("the composition point", () => {
     const res = await call("/v1/payments/p-1/settle", { method: "POST" });
     expect(res.status).toBe(401);
     const { apiKey } = await newTenant("cmp");
-    const known = await call("/v1/payments/p-1/settle", { method: "POST", headers: { authorization: `Bearer ${apiKey}` } });
+    const known = await call("/v1/payments/p-1/settle", {
+      method: "POST",
+      headers: { authorization: `Bearer ${apiKey}` },
+    });
     expect(known.status).toBe(404);
   });
 });

@@ -12,11 +12,22 @@ describe("the configuration", () => {
     const { config, errors } = readConfig({ SAGA_MAX_ATTEMPTS: "" });
     expect(errors).toEqual([]);
     expect(config).toEqual(DEFAULT_CONFIG);
-    expect(config).toMatchObject({ entityMaxBacklog: 1000, sagaMaxAttempts: 8, sagaRetryBaseMs: 500, gatewayTimeoutMs: 5000, breakerOpenMs: 30_000, tenantPolicyMaxAgeMs: 15_000 });
+    expect(config).toMatchObject({
+      entityMaxBacklog: 1000,
+      sagaMaxAttempts: 8,
+      sagaRetryBaseMs: 500,
+      gatewayTimeoutMs: 5000,
+      breakerOpenMs: 30_000,
+      tenantPolicyMaxAgeMs: 15_000,
+    });
   });
 
   it("reads numbers written as strings or unquoted, and stage timeouts as JSON", () => {
-    const { config, errors } = readConfig({ ENTITY_MAX_BACKLOG: "250", BREAKER_OPEN_MS: 400, SAGA_STAGE_TIMEOUTS: '{"charge": 20000}' });
+    const { config, errors } = readConfig({
+      ENTITY_MAX_BACKLOG: "250",
+      BREAKER_OPEN_MS: 400,
+      SAGA_STAGE_TIMEOUTS: '{"charge": 20000}',
+    });
     expect(errors).toEqual([]);
     expect(config.entityMaxBacklog).toBe(250);
     expect(config.breakerOpenMs).toBe(400);
@@ -46,7 +57,10 @@ describe("the configuration", () => {
 
   it("refuses every request with 500 config-invalid naming the malformed setting", async () => {
     // Env types each var as its wrangler.toml literal; an operator can deploy any string.
-    const broken: Env = Object.assign(Object.create(null) as Env, env, { SAGA_STAGE_TIMEOUTS: "{not json", ENTITY_MAX_BACKLOG: "lots" });
+    const broken: Env = Object.assign(Object.create(null) as Env, env, {
+      SAGA_STAGE_TIMEOUTS: "{not json",
+      ENTITY_MAX_BACKLOG: "lots",
+    });
     const res = await worker.fetch(new Request("https://factline.test/healthz"), broken, createExecutionContext());
     expect(res.status).toBe(500);
     expect(res.headers.get("content-type")).toContain("application/problem+json");

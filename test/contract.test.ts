@@ -19,7 +19,12 @@ import { ADMIN_TOKEN, call, newTenant, tenantClient } from "./support/api.js";
 const PROBLEMS = "https://factline.dev/problems/";
 const METHODS = ["get", "post", "put", "patch", "delete", "options", "head"] as const;
 
-type Doc = { paths: Record<string, Record<string, { operationId: string; requestBody?: { content: Record<string, { schema: unknown }> } }>> };
+type Doc = {
+  paths: Record<
+    string,
+    Record<string, { operationId: string; requestBody?: { content: Record<string, { schema: unknown }> } }>
+  >;
+};
 
 async function openApi(): Promise<Doc & Record<string, unknown>> {
   const res = await call("/openapi.json");
@@ -29,14 +34,21 @@ async function openApi(): Promise<Doc & Record<string, unknown>> {
 
 const responseShape = z.object({ description: z.string().min(1) }).passthrough();
 const parameterShape = z
-  .object({ name: z.string().min(1), in: z.enum(["path", "query", "header", "cookie"]), required: z.boolean().optional(), schema: z.record(z.string(), z.unknown()) })
+  .object({
+    name: z.string().min(1),
+    in: z.enum(["path", "query", "header", "cookie"]),
+    required: z.boolean().optional(),
+    schema: z.record(z.string(), z.unknown()),
+  })
   .passthrough();
 const operationShape = z
   .object({
     operationId: z.string().min(1),
     summary: z.string().min(1),
     parameters: z.array(parameterShape).optional(),
-    responses: z.record(z.string().regex(/^[1-5]\d\d$/), responseShape).refine((r) => Object.keys(r).length > 0, "no responses"),
+    responses: z
+      .record(z.string().regex(/^[1-5]\d\d$/), responseShape)
+      .refine((r) => Object.keys(r).length > 0, "no responses"),
   })
   .passthrough();
 const documentShape = z
@@ -45,9 +57,13 @@ const documentShape = z
     info: z.object({ title: z.string().min(1), version: z.string().min(1) }).passthrough(),
     paths: z.record(
       z.string().regex(/^\//),
-      z.record(z.string(), z.unknown()).refine((item) => Object.keys(item).every((m) => (METHODS as readonly string[]).includes(m)), "unknown method"),
+      z
+        .record(z.string(), z.unknown())
+        .refine((item) => Object.keys(item).every((m) => (METHODS as readonly string[]).includes(m)), "unknown method"),
     ),
-    components: z.object({ schemas: z.record(z.string(), z.unknown()), securitySchemes: z.record(z.string(), z.unknown()) }).passthrough(),
+    components: z
+      .object({ schemas: z.record(z.string(), z.unknown()), securitySchemes: z.record(z.string(), z.unknown()) })
+      .passthrough(),
   })
   .passthrough();
 
@@ -65,7 +81,9 @@ function sameRoute(served: string, documented: string): boolean {
 
 function servedRoutes(): { method: string; path: string }[] {
   // Middleware is registered as method ALL; handlers have their own method.
-  const routes = app.routes.filter((r) => r.method !== "ALL").map((r) => ({ method: r.method.toLowerCase(), path: r.path }));
+  const routes = app.routes
+    .filter((r) => r.method !== "ALL")
+    .map((r) => ({ method: r.method.toLowerCase(), path: r.path }));
   return [...new Map(routes.map((r) => [`${r.method} ${r.path}`, r])).values()];
 }
 
@@ -86,8 +104,14 @@ class BundledValidator extends Validator {
 /** How the document generator renders `schema` as a request body, on a route of its own. */
 function documentedBody(schema: z.ZodType): unknown {
   const probe = new OpenAPIHono();
-  probe.openapi(createRoute({ method: "post", path: "/probe", request: { body: jsonBody(schema) }, responses: { 204: { description: "done" } } }), (c) =>
-    c.body(null, 204),
+  probe.openapi(
+    createRoute({
+      method: "post",
+      path: "/probe",
+      request: { body: jsonBody(schema) },
+      responses: { 204: { description: "done" } },
+    }),
+    (c) => c.body(null, 204),
   );
   const doc = probe.getOpenAPI31Document({ openapi: "3.1.0", info: { title: "probe", version: "1" } });
   const body = doc.paths?.["/probe"]?.post?.requestBody;
@@ -117,19 +141,27 @@ describe("the OpenAPI document", () => {
         const op = operationShape.parse(operation);
         expect(ids.has(op.operationId), `duplicate operationId ${op.operationId}`).toBe(false);
         ids.add(op.operationId);
-        const declared = (op.parameters ?? []).filter((p) => p.in === "path").map((p) => p.name).sort();
+        const declared = (op.parameters ?? [])
+          .filter((p) => p.in === "path")
+          .map((p) => p.name)
+          .sort();
         const templated = [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]).sort();
         expect(declared, `${method} ${path} path parameters`).toEqual(templated);
       }
     }
     const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1] ?? "");
-    for (const ref of refs) expect((doc.components as { schemas: Record<string, unknown> }).schemas).toHaveProperty(ref);
+    for (const ref of refs)
+      expect((doc.components as { schemas: Record<string, unknown> }).schemas).toHaveProperty(ref);
   });
 
   it("documents every route the app serves", async () => {
     const doc = await openApi();
-    const documented = Object.entries(doc.paths).flatMap(([path, item]) => Object.keys(item).map((method) => ({ method, path })));
-    const undocumented = servedRoutes().filter((r) => !documented.some((d) => d.method === r.method && sameRoute(r.path, d.path)));
+    const documented = Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.keys(item).map((method) => ({ method, path })),
+    );
+    const undocumented = servedRoutes().filter(
+      (r) => !documented.some((d) => d.method === r.method && sameRoute(r.path, d.path)),
+    );
     expect(undocumented).toEqual([]);
   });
 
@@ -156,14 +188,27 @@ describe("the OpenAPI document", () => {
   });
 
   it("documents the {type} of an entity read as the app's entity types", async () => {
-    const doc = (await openApi()) as unknown as { paths: Record<string, { get?: { parameters: { name: string; schema: { enum?: string[] } }[] } }> };
+    const doc = (await openApi()) as unknown as {
+      paths: Record<string, { get?: { parameters: { name: string; schema: { enum?: string[] } }[] } }>;
+    };
     const type = doc.paths["/v1/entities/{type}/{id}"]?.get?.parameters.find((p) => p.name === "type");
-    expect(type?.schema.enum?.sort()).toEqual(domain.all().map((e) => e.type).sort());
+    expect(type?.schema.enum?.sort()).toEqual(
+      domain
+        .all()
+        .map((e) => e.type)
+        .sort(),
+    );
   });
 
   it("lists every problem type of the catalogue", async () => {
-    const doc = (await openApi()) as unknown as { components: { schemas: { Problem: { properties: { type: { enum: string[] } } } } } };
-    expect(doc.components.schemas.Problem.properties.type.enum.sort()).toEqual(problemCatalogue().map((p) => p.type).sort());
+    const doc = (await openApi()) as unknown as {
+      components: { schemas: { Problem: { properties: { type: { enum: string[] } } } } };
+    };
+    expect(doc.components.schemas.Problem.properties.type.enum.sort()).toEqual(
+      problemCatalogue()
+        .map((p) => p.type)
+        .sort(),
+    );
   });
 });
 
@@ -186,7 +231,10 @@ describe("the README", () => {
   /** The rows of the README's route table: `METHOD /path` (a `{name}` segment stands for any). */
   function readmeRoutes(): { method: string; path: string }[] {
     const table = /<!-- routes:start[^>]*-->([\s\S]*?)<!-- routes:end -->/.exec(readme)?.[1] ?? "";
-    return [...table.matchAll(/^\| `([A-Z]+) (\/[^`]*)` \|/gm)].map((m) => ({ method: (m[1] ?? "").toLowerCase(), path: m[2] ?? "" }));
+    return [...table.matchAll(/^\| `([A-Z]+) (\/[^`]*)` \|/gm)].map((m) => ({
+      method: (m[1] ?? "").toLowerCase(),
+      path: m[2] ?? "",
+    }));
   }
   const matches = (a: string, b: string) => {
     const x = segments(a);
@@ -196,7 +244,9 @@ describe("the README", () => {
 
   it("has a route table that names only documented routes, and every documented route", async () => {
     const doc = await openApi();
-    const documented = Object.entries(doc.paths).flatMap(([path, item]) => Object.keys(item).map((method) => ({ method, path })));
+    const documented = Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.keys(item).map((method) => ({ method, path })),
+    );
     const rows = readmeRoutes();
     expect(rows.length).toBeGreaterThan(0);
     expect(rows.filter((r) => !documented.some((d) => d.method === r.method && matches(r.path, d.path)))).toEqual([]);
@@ -205,7 +255,11 @@ describe("the README", () => {
 
   it("lists exactly the problem types of the catalogue, with their statuses and titles", () => {
     const table = /<!-- problem-types:start[^>]*-->([\s\S]*?)<!-- problem-types:end -->/.exec(readme)?.[1] ?? "";
-    const rows = [...table.matchAll(/^\| `([^`]+)` \| (\d{3}) \| ([^|]+?) \|/gm)].map((m) => ({ type: m[1], status: Number(m[2]), title: m[3] }));
+    const rows = [...table.matchAll(/^\| `([^`]+)` \| (\d{3}) \| ([^|]+?) \|/gm)].map((m) => ({
+      type: m[1],
+      status: Number(m[2]),
+      title: m[3],
+    }));
     expect(rows).toEqual(problemCatalogue().map((p) => ({ type: p.type, status: p.status, title: p.title })));
   });
 });
@@ -217,7 +271,11 @@ describe("errors thrown by Hono's own middleware", () => {
       expect(res.status, authorization).toBe(401);
       expect(res.headers.get("content-type")).toBe("application/problem+json");
       expect(res.headers.get("www-authenticate")).toMatch(/^Bearer /);
-      expect(await res.json()).toMatchObject({ type: `${PROBLEMS}unauthorized`, status: 401, detail: expect.stringContaining("ADMIN_TOKEN") });
+      expect(await res.json()).toMatchObject({
+        type: `${PROBLEMS}unauthorized`,
+        status: 401,
+        detail: expect.stringContaining("ADMIN_TOKEN"),
+      });
     }
   });
 
@@ -235,14 +293,18 @@ describe("errors thrown by Hono's own middleware", () => {
 describe("every problem type", () => {
   // Kinds no request can provoke in this suite, each with where it is answered.
   const notDrivenHere: Record<string, string> = {
-    "idempotency-key-in-flight": "reserved: an entity decides a command in one synchronous step, so no key is ever in flight",
-    "auth-failures-limited": "a client over the AUTH_FAILURES limit (test/auth-failures.test.ts drives it with its own client IP)",
+    "idempotency-key-in-flight":
+      "reserved: an entity decides a command in one synchronous step, so no key is ever in flight",
+    "auth-failures-limited":
+      "a client over the AUTH_FAILURES limit (test/auth-failures.test.ts drives it with its own client IP)",
     "backlog-full": "the entity sheds load past ENTITY_MAX_BACKLOG unsent facts (outbox relay)",
     overloaded: "in-flight caps and the queueing-delay target (test/shedding.test.ts drives each)",
     "dependency-unavailable": "an overloaded entity object or a guarded dependency (platform.ts onError)",
-    "fact-too-large": "a fact over the queue's message limit; the 64 KiB body bounds HTTP commands, so only an RPC caller (a saga) can ask for one (test/bounds.test.ts)",
+    "fact-too-large":
+      "a fact over the queue's message limit; the 64 KiB body bounds HTTP commands, so only an RPC caller (a saga) can ask for one (test/bounds.test.ts)",
     internal: "a bug; the fuzz suite checks that no client input provokes it",
-    "config-invalid": "a malformed [vars] setting; this suite's Worker is configured well (test/configuration.test.ts drives it)",
+    "config-invalid":
+      "a malformed [vars] setting; this suite's Worker is configured well (test/configuration.test.ts drives it)",
     // Durable Streams: the official conformance suite (test/conformance/) and test/streams.test.ts drive each.
     "stream-gone": "a deleted stream read by its forks (test/streams.test.ts)",
     "stream-closed": "an append to a closed stream (test/streams.test.ts)",
@@ -266,12 +328,20 @@ describe("every problem type", () => {
   const driven: Record<string, () => Promise<void>> = {
     "malformed-request": async () => {
       const t = await newTenant();
-      const res = await call("/v1/entities/inventory/s/commands/restock", { method: "POST", headers: { authorization: `Bearer ${t.apiKey}`, "content-type": "application/json" }, body: "{" });
+      const res = await call("/v1/entities/inventory/s/commands/restock", {
+        method: "POST",
+        headers: { authorization: `Bearer ${t.apiKey}`, "content-type": "application/json" },
+        body: "{",
+      });
       await expectProblem(res, "malformed-request", 400);
     },
     "validation-failed": async () => {
       const t = await newTenant();
-      const body = await expectProblem(await tenantClient(t.apiKey).command("inventory", "s", "restock", { quantity: -2 }), "validation-failed", 400);
+      const body = await expectProblem(
+        await tenantClient(t.apiKey).command("inventory", "s", "restock", { quantity: -2 }),
+        "validation-failed",
+        400,
+      );
       expect(body.errors).toEqual([expect.objectContaining({ path: "quantity" })]);
     },
     unauthorized: async () => {
@@ -284,7 +354,10 @@ describe("every problem type", () => {
       await expectProblem(await tenantClient(t.apiKey).get("/v1/views/inventory"), "tenant-suspended", 403);
     },
     forbidden: async () => {
-      const res = await call("/dashboard/sign-out", { method: "POST", headers: { origin: "https://evil.example.net" } });
+      const res = await call("/dashboard/sign-out", {
+        method: "POST",
+        headers: { origin: "https://evil.example.net" },
+      });
       await expectProblem(res, "forbidden", 403);
     },
     "not-found": async () => {
@@ -316,42 +389,72 @@ describe("every problem type", () => {
       const t = await newTenant();
       const api = tenantClient(t.apiKey);
       await api.command("inventory", "s", "restock", { quantity: 1 });
-      await expectProblem(await api.command("inventory", "s", "restock", { quantity: 1 }, { "if-match": '"7"' }), "version-mismatch", 412);
+      await expectProblem(
+        await api.command("inventory", "s", "restock", { quantity: 1 }, { "if-match": '"7"' }),
+        "version-mismatch",
+        412,
+      );
     },
     "payload-too-large": async () => {
       const t = await newTenant();
-      const res = await tenantClient(t.apiKey).command("inventory", "s", "restock", { quantity: 1, source: "x".repeat(70_000) });
+      const res = await tenantClient(t.apiKey).command("inventory", "s", "restock", {
+        quantity: 1,
+        source: "x".repeat(70_000),
+      });
       await expectProblem(res, "payload-too-large", 413);
     },
     "unsupported-media-type": async () => {
       const t = await newTenant();
-      const res = await call("/v1/entities/inventory/s/commands/restock", { method: "POST", headers: { authorization: `Bearer ${t.apiKey}`, "content-type": "text/csv" }, body: "quantity\n1" });
+      const res = await call("/v1/entities/inventory/s/commands/restock", {
+        method: "POST",
+        headers: { authorization: `Bearer ${t.apiKey}`, "content-type": "text/csv" },
+        body: "quantity\n1",
+      });
       await expectProblem(res, "unsupported-media-type", 415);
     },
     "idempotency-key-reused": async () => {
       const t = await newTenant();
       const api = tenantClient(t.apiKey);
       await api.command("inventory", "s", "restock", { quantity: 1 }, { "idempotency-key": "k1" });
-      await expectProblem(await api.command("inventory", "s", "restock", { quantity: 2 }, { "idempotency-key": "k1" }), "idempotency-key-reused", 422);
+      await expectProblem(
+        await api.command("inventory", "s", "restock", { quantity: 2 }, { "idempotency-key": "k1" }),
+        "idempotency-key-reused",
+        422,
+      );
     },
     "client-command-answered": async () => {
       const t = await newTenant();
       const api = tenantClient(t.apiKey);
-      const as = (seq: number) => ({ "factline-client-session": "contract-session-0001", "factline-client-seq": String(seq) });
+      const as = (seq: number) => ({
+        "factline-client-session": "contract-session-0001",
+        "factline-client-seq": String(seq),
+      });
       await api.command("inventory", "s", "restock", { quantity: 1 }, as(1));
       await api.command("inventory", "s", "restock", { quantity: 1 }, as(2));
-      await expectProblem(await api.command("inventory", "s", "restock", { quantity: 1 }, as(1)), "client-command-answered", 409);
+      await expectProblem(
+        await api.command("inventory", "s", "restock", { quantity: 1 }, as(1)),
+        "client-command-answered",
+        409,
+      );
     },
     "client-sequence-reused": async () => {
       const t = await newTenant();
       const api = tenantClient(t.apiKey);
       const as = { "factline-client-session": "contract-session-0002", "factline-client-seq": "1" };
       await api.command("inventory", "s", "restock", { quantity: 1 }, as);
-      await expectProblem(await api.command("inventory", "s", "restock", { quantity: 2 }, as), "client-sequence-reused", 422);
+      await expectProblem(
+        await api.command("inventory", "s", "restock", { quantity: 2 }, as),
+        "client-sequence-reused",
+        422,
+      );
     },
     "business-rule": async () => {
       const t = await newTenant();
-      const body = await expectProblem(await tenantClient(t.apiKey).command("inventory", "s", "reserve", { orderId: "o", quantity: 1 }), "business-rule", 422);
+      const body = await expectProblem(
+        await tenantClient(t.apiKey).command("inventory", "s", "reserve", { orderId: "o", quantity: 1 }),
+        "business-rule",
+        422,
+      );
       expect(body.code).toBe("insufficient-stock");
     },
     "rate-limited": async () => {
@@ -366,7 +469,9 @@ describe("every problem type", () => {
   };
 
   it("is either driven by this suite or accounted for", () => {
-    const kinds = problemCatalogue().map((p) => p.type.slice(PROBLEMS.length)).sort();
+    const kinds = problemCatalogue()
+      .map((p) => p.type.slice(PROBLEMS.length))
+      .sort();
     expect([...Object.keys(driven), ...Object.keys(notDrivenHere)].sort()).toEqual(kinds);
   });
 

@@ -66,7 +66,10 @@ describe("dashboard sign-in and sessions", () => {
     expect(setCookie).toMatch(/SameSite=Strict/i);
     const cookie = /factline_session=[^;]+/.exec(setCookie)?.[0] ?? "";
     expect((await page(cookie, "/dashboard/tenants")).status).toBe(200);
-    const forged = cookie.replace(/factline_session=[A-Za-z0-9]/, (m) => m.slice(0, -1) + (m.endsWith("A") ? "B" : "A"));
+    const forged = cookie.replace(
+      /factline_session=[A-Za-z0-9]/,
+      (m) => m.slice(0, -1) + (m.endsWith("A") ? "B" : "A"),
+    );
     expect((await page(forged, "/dashboard/tenants")).status).toBe(303);
   });
 
@@ -96,7 +99,9 @@ describe("dashboard sign-in and sessions", () => {
 
   it("answers an unknown dashboard path with problem+json when the client asks for JSON", async () => {
     const { cookie } = await signIn(ADMIN_TOKEN);
-    const res = await call("/dashboard/no/such/page", { headers: { cookie: cookie ?? "", accept: "application/json" } });
+    const res = await call("/dashboard/no/such/page", {
+      headers: { cookie: cookie ?? "", accept: "application/json" },
+    });
     expect(res.status).toBe(404);
     expect(res.headers.get("content-type")).toBe("application/problem+json");
   });
@@ -106,13 +111,20 @@ describe("dashboard sign-in and sessions", () => {
     const res = await post(cookie ?? "", "/dashboard/tenants", { id: "csrf-victim", name: "x" });
     expect(res.status).toBe(403);
     expect(res.headers.get("content-type")).toBe("application/problem+json");
-    expect((await call("/admin/tenants/csrf-victim", { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status).toBe(404);
+    expect(
+      (await call("/admin/tenants/csrf-victim", { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status,
+    ).toBe(404);
   });
 
   it("refuses a form posted from another origin even with a valid token", async () => {
     const { cookie } = await signIn(ADMIN_TOKEN);
     const csrf = await csrfOf(cookie ?? "", "/dashboard/tenants");
-    const res = await post(cookie ?? "", "/dashboard/tenants", { _csrf: csrf, id: "cross-site", name: "x" }, "https://evil.example");
+    const res = await post(
+      cookie ?? "",
+      "/dashboard/tenants",
+      { _csrf: csrf, id: "cross-site", name: "x" },
+      "https://evil.example",
+    );
     expect(res.status).toBe(403);
   });
 
@@ -130,7 +142,10 @@ describe("dashboard sign-in and sessions", () => {
     expect(status).toBe(303);
     expect((await page(cookie ?? "", `/dashboard/t/${tenant.id}`)).status).toBe(200);
     const keyId = tenant.apiKey.split("_")[1];
-    const revoked = await call(`/admin/tenants/${tenant.id}/keys/${keyId}`, { method: "DELETE", headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const revoked = await call(`/admin/tenants/${tenant.id}/keys/${keyId}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
     expect(revoked.status).toBe(204);
     const after = await page(cookie ?? "", `/dashboard/t/${tenant.id}`);
     expect(after.status).toBe(303);
@@ -183,7 +198,9 @@ describe("dashboard dead letters", () => {
     const other = await newTenant("dash");
     // A corrupted fact (no sequence number): the real consumer records it as a dead letter at once.
     const corrupted = { id: `bad-${tenant.id}`, tenant: tenant.id, entitytype: "inventory", entityid: "sku-x" };
-    const batch = createMessageBatch("factline-facts", [{ id: "m-1", timestamp: new Date(), attempts: 1, body: corrupted }]);
+    const batch = createMessageBatch("factline-facts", [
+      { id: "m-1", timestamp: new Date(), attempts: 1, body: corrupted },
+    ]);
     const ctx = createExecutionContext();
     await worker.queue(batch, env, ctx);
     await getQueueResult(batch, ctx);
@@ -196,17 +213,23 @@ describe("dashboard dead letters", () => {
 
     const otherSession = (await signIn(other.apiKey)).cookie ?? "";
     const otherCsrf = await csrfOf(otherSession, `/dashboard/t/${other.id}`);
-    const refused = await post(otherSession, `/dashboard/t/${other.id}/dead-letters/${corrupted.id}/replay`, { _csrf: otherCsrf });
+    const refused = await post(otherSession, `/dashboard/t/${other.id}/dead-letters/${corrupted.id}/replay`, {
+      _csrf: otherCsrf,
+    });
     expect(refused.status).toBe(404);
 
-    const before = await env.DB.prepare("SELECT created_at AS createdAt FROM dead_letters WHERE id = ?").bind(corrupted.id).first<{ createdAt: number }>();
+    const before = await env.DB.prepare("SELECT created_at AS createdAt FROM dead_letters WHERE id = ?")
+      .bind(corrupted.id)
+      .first<{ createdAt: number }>();
     expect(before).not.toBeNull();
     const replayed = await post(c, `/dashboard/t/${tenant.id}/dead-letters/${corrupted.id}/replay`, { _csrf: csrf });
     expect(replayed.status).toBe(303);
     expect(replayed.headers.get("location")).toBe(`/dashboard/t/${tenant.id}/dead-letters?replayed=1`);
     // It went back through the queue: the consumer refused it again and recorded it afresh.
     const again = await eventually(async () => {
-      const row = await env.DB.prepare("SELECT attempts, created_at AS createdAt, replayed_at AS replayedAt FROM dead_letters WHERE id = ?")
+      const row = await env.DB.prepare(
+        "SELECT attempts, created_at AS createdAt, replayed_at AS replayedAt FROM dead_letters WHERE id = ?",
+      )
         .bind(corrupted.id)
         .first<{ attempts: number; createdAt: number; replayedAt: number | null }>();
       return row && row.replayedAt === null && row.createdAt > (before?.createdAt ?? Infinity) ? row : undefined;
@@ -224,7 +247,9 @@ describe("dashboard projections", () => {
     const started = await post(c, `/dashboard/t/${tenant.id}/projections/inventory/rebuild`, { _csrf: csrf });
     expect(started.status).toBe(303);
     expect(started.headers.get("location")).toBe(`/dashboard/t/${tenant.id}/projections?rebuild=started`);
-    expect((await post(c, `/dashboard/t/${tenant.id}/projections/no-such-view/rebuild`, { _csrf: csrf })).status).toBe(404);
+    expect((await post(c, `/dashboard/t/${tenant.id}/projections/no-such-view/rebuild`, { _csrf: csrf })).status).toBe(
+      404,
+    );
   });
 });
 
@@ -234,7 +259,10 @@ describe("dashboard: sagas needing attention", () => {
     const api = tenantClient(tenant.apiKey);
     await api.command("inventory", "tv", "restock", { quantity: 2 });
     await setGateway(tenant.id, { errorRate: 1 });
-    await api.command("orders", "o-1", "create", { customerId: "c", items: [{ sku: "tv", quantity: 1, unitPrice: 300 }] });
+    await api.command("orders", "o-1", "create", {
+      customerId: "c",
+      items: [{ sku: "tv", quantity: 1, unitPrice: 300 }],
+    });
     const id = sagaId(tenant.id, "o-1");
 
     const { cookie } = await signIn(ADMIN_TOKEN);
@@ -247,7 +275,9 @@ describe("dashboard: sagas needing attention", () => {
     const action = `/dashboard/t/${tenant.id}/sagas/${encodeURIComponent(id)}/retry`;
 
     const other = await newTenant("dsb");
-    const wrongTenant = await post(cookie!, `/dashboard/t/${other.id}/sagas/${encodeURIComponent(id)}/retry`, { _csrf: csrf });
+    const wrongTenant = await post(cookie!, `/dashboard/t/${other.id}/sagas/${encodeURIComponent(id)}/retry`, {
+      _csrf: csrf,
+    });
     expect(wrongTenant.status).toBe(404);
 
     await setGateway(tenant.id, { errorRate: 0 });

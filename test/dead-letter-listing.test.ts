@@ -21,7 +21,12 @@ describe("dead-letter listing", () => {
 
   it("files a letter naming no valid tenant under (unknown), which stays listable", async () => {
     const id = `dl-${crypto.randomUUID()}`;
-    await recordDeadLetter(drizzle(env.DB), letter(id, { id, tenant: "A B", entitytype: "inventory", entityid: "s" }), null, "not a fact");
+    await recordDeadLetter(
+      drizzle(env.DB),
+      letter(id, { id, tenant: "A B", entitytype: "inventory", entityid: "s" }),
+      null,
+      "not a fact",
+    );
     const res = await adminCall(`/admin/dead-letters?tenant=${encodeURIComponent(UNKNOWN_TENANT)}`);
     expect(res.status).toBe(200);
     const { items } = (await res.json()) as { items: { id: string; tenantId: string }[] };

@@ -5,11 +5,14 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { CallTimedOut, withTimeout } from "../src/core/resilience/timeout.js";
 
-const platformSources = import.meta.glob<string>(["../src/core/**/*.ts", "../edge/**/*.ts", "../cloud/**/*.{ts,tsx}", "../reference/**/*.ts", "../platform.ts"], {
-  query: "?raw",
-  import: "default",
-  eager: true,
-});
+const platformSources = import.meta.glob<string>(
+  ["../src/core/**/*.ts", "../edge/**/*.ts", "../cloud/**/*.{ts,tsx}", "../reference/**/*.ts", "../platform.ts"],
+  {
+    query: "?raw",
+    import: "default",
+    eager: true,
+  },
+);
 
 describe("Durable Object plumbing", () => {
   afterEach(() => {
@@ -20,7 +23,9 @@ describe("Durable Object plumbing", () => {
     const files = Object.entries(platformSources);
     expect(files.length).toBeGreaterThan(40);
     expect(files.filter(([, text]) => text.includes("as unknown as")).map(([path]) => path)).toEqual([]);
-    const lookups = files.filter(([path, text]) => /\.(idFromName|getByName)\(/.test(text) && !/\/stubs\.ts$/.test(path)).map(([path]) => path);
+    const lookups = files
+      .filter(([path, text]) => /\.(idFromName|getByName)\(/.test(text) && !/\/stubs\.ts$/.test(path))
+      .map(([path]) => path);
     // The payment gateway is the reference app's own binding, looked up in its client.
     expect(lookups).toEqual(["../reference/payment-gateway-client.ts"]);
   });

@@ -9,7 +9,8 @@ import { entityObjectName } from "../src/core/protocol/identifiers.js";
 import { inventory } from "../src/domain/inventory.js";
 import { newTenant, tenantClient } from "./support/api.js";
 
-const stubOf = (tenant: string, type: string, id: string) => env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant, type, id)));
+const stubOf = (tenant: string, type: string, id: string) =>
+  env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant, type, id)));
 
 async function setup() {
   const tenant = await newTenant();
@@ -21,7 +22,9 @@ describe("single writer", () => {
     const { api } = await setup();
     await api.command("inventory", "hot", "restock", { quantity: 120 });
     const responses = await Promise.all(
-      Array.from({ length: 200 }, (_, i) => api.command("inventory", "hot", "reserve", { orderId: `o${i}`, quantity: 1 })),
+      Array.from({ length: 200 }, (_, i) =>
+        api.command("inventory", "hot", "reserve", { orderId: `o${i}`, quantity: 1 }),
+      ),
     );
     const accepted = responses.filter((r) => r.status === 200);
     const rejected = responses.filter((r) => r.status === 422);
@@ -29,12 +32,19 @@ describe("single writer", () => {
     expect(rejected.length).toBe(80);
 
     const results = (await Promise.all(accepted.map((r) => r.json()))) as CommandResult[];
-    const page = (await (await api.get("/v1/entities/inventory/hot/events?limit=1000")).json()) as { events: RecordedEvent[] };
+    const page = (await (await api.get("/v1/entities/inventory/hot/events?limit=1000")).json()) as {
+      events: RecordedEvent[];
+    };
     expect(page.events.map((e) => e.seq)).toEqual(Array.from({ length: 121 }, (_, i) => i + 1));
-    const logged = page.events.filter((e) => e.type === "Reserved").map((e) => e.meta.eventId).sort();
+    const logged = page.events
+      .filter((e) => e.type === "Reserved")
+      .map((e) => e.meta.eventId)
+      .sort();
     expect(logged).toEqual(results.flatMap((r) => r.events.map((e) => e.meta.eventId)).sort());
 
-    const entity = (await (await api.get("/v1/entities/inventory/hot")).json()) as { state: { available: number; reserved: number } };
+    const entity = (await (await api.get("/v1/entities/inventory/hot")).json()) as {
+      state: { available: number; reserved: number };
+    };
     expect(entity.state).toMatchObject({ available: 0, reserved: 120 });
   });
 });
@@ -54,7 +64,13 @@ describe("idempotency", () => {
   it("matches the body by meaning, not by key order or whitespace", async () => {
     const { api } = await setup();
     await api.command("inventory", "s1", "restock", { quantity: 2, source: "dock" }, { "idempotency-key": "k-2" });
-    const again = await api.command("inventory", "s1", "restock", { source: "dock", quantity: 2 }, { "idempotency-key": "k-2" });
+    const again = await api.command(
+      "inventory",
+      "s1",
+      "restock",
+      { source: "dock", quantity: 2 },
+      { "idempotency-key": "k-2" },
+    );
     expect(again.headers.get("idempotent-replayed")).toBe("true");
   });
 
@@ -69,22 +85,43 @@ describe("idempotency", () => {
   it("records concurrent duplicates once", async () => {
     const { api } = await setup();
     const responses = await Promise.all(
-      Array.from({ length: 20 }, () => api.command("inventory", "s1", "restock", { quantity: 1 }, { "idempotency-key": "k-4" })),
+      Array.from({ length: 20 }, () =>
+        api.command("inventory", "s1", "restock", { quantity: 1 }, { "idempotency-key": "k-4" }),
+      ),
     );
     const statuses = new Set(responses.map((r) => r.status));
     expect([...statuses].every((s) => s === 200 || s === 409)).toBe(true);
-    const versions = new Set((await Promise.all(responses.filter((r) => r.status === 200).map((r) => r.json()))).map((b) => (b as CommandResult).version));
+    const versions = new Set(
+      (await Promise.all(responses.filter((r) => r.status === 200).map((r) => r.json()))).map(
+        (b) => (b as CommandResult).version,
+      ),
+    );
     expect([...versions]).toEqual([1]);
-    const entity = (await (await api.get("/v1/entities/inventory/s1")).json()) as { version: number; state: { onHand: number } };
+    const entity = (await (await api.get("/v1/entities/inventory/s1")).json()) as {
+      version: number;
+      state: { onHand: number };
+    };
     expect(entity).toMatchObject({ version: 1, state: { onHand: 1 } });
   });
 
   it("does not remember rejected commands, so they can be retried once the rule allows them", async () => {
     const { api } = await setup();
-    const refused = await api.command("inventory", "s1", "reserve", { orderId: "o1", quantity: 1 }, { "idempotency-key": "k-5" });
+    const refused = await api.command(
+      "inventory",
+      "s1",
+      "reserve",
+      { orderId: "o1", quantity: 1 },
+      { "idempotency-key": "k-5" },
+    );
     expect(refused.status).toBe(422);
     await api.command("inventory", "s1", "restock", { quantity: 1 });
-    const retried = await api.command("inventory", "s1", "reserve", { orderId: "o1", quantity: 1 }, { "idempotency-key": "k-5" });
+    const retried = await api.command(
+      "inventory",
+      "s1",
+      "reserve",
+      { orderId: "o1", quantity: 1 },
+      { "idempotency-key": "k-5" },
+    );
     expect(retried.status).toBe(200);
   });
 });
@@ -117,14 +154,20 @@ describe("optimistic concurrency", () => {
   it("applies a command whose If-Match list names the current version among others", async () => {
     const { api } = await setup();
     await api.command("inventory", "list", "restock", { quantity: 1 });
-    expect((await api.command("inventory", "list", "restock", { quantity: 1 }, { "if-match": '"5", "1"' })).status).toBe(200);
-    expect((await api.command("inventory", "list", "restock", { quantity: 1 }, { "if-match": '"5", "7"' })).status).toBe(412);
+    expect(
+      (await api.command("inventory", "list", "restock", { quantity: 1 }, { "if-match": '"5", "1"' })).status,
+    ).toBe(200);
+    expect(
+      (await api.command("inventory", "list", "restock", { quantity: 1 }, { "if-match": '"5", "7"' })).status,
+    ).toBe(412);
   });
 
   it("never matches a weak tag (412), as RFC 9110 requires for If-Match", async () => {
     const { api } = await setup();
     await api.command("inventory", "weak", "restock", { quantity: 1 });
-    expect((await api.command("inventory", "weak", "restock", { quantity: 1 }, { "if-match": 'W/"1"' })).status).toBe(412);
+    expect((await api.command("inventory", "weak", "restock", { quantity: 1 }, { "if-match": 'W/"1"' })).status).toBe(
+      412,
+    );
     expect(((await (await api.get("/v1/entities/inventory/weak")).json()) as { version: number }).version).toBe(1);
   });
 
@@ -145,7 +188,10 @@ describe("business rules", () => {
     const res = await api.command("inventory", "s1", "reserve", { orderId: "o1", quantity: 2 });
     expect(res.status).toBe(422);
     expect(res.headers.get("content-type")).toBe("application/problem+json");
-    expect(await res.json()).toMatchObject({ type: "https://factline.dev/problems/business-rule", code: "insufficient-stock" });
+    expect(await res.json()).toMatchObject({
+      type: "https://factline.dev/problems/business-rule",
+      code: "insufficient-stock",
+    });
     expect(((await (await api.get("/v1/entities/inventory/s1")).json()) as { version: number }).version).toBe(1);
   });
 
@@ -159,7 +205,10 @@ describe("business rules", () => {
     const { api } = await setup();
     const res = await api.command("inventory", "s1", "restock", { quantity: -1 });
     expect(res.status).toBe(400);
-    expect(await res.json()).toMatchObject({ type: "https://factline.dev/problems/validation-failed", errors: [{ path: "quantity" }] });
+    expect(await res.json()).toMatchObject({
+      type: "https://factline.dev/problems/validation-failed",
+      errors: [{ path: "quantity" }],
+    });
   });
 });
 
@@ -167,7 +216,11 @@ describe("memory image and snapshots", () => {
   it("wakes after a restart into the state it had before", async () => {
     const { tenant, api } = await setup();
     await Promise.all(Array.from({ length: 20 }, () => api.command("inventory", "wake", "restock", { quantity: 1 })));
-    await Promise.all(Array.from({ length: 5 }, (_, i) => api.command("inventory", "wake", "reserve", { orderId: `o${i}`, quantity: 2 })));
+    await Promise.all(
+      Array.from({ length: 5 }, (_, i) =>
+        api.command("inventory", "wake", "reserve", { orderId: `o${i}`, quantity: 2 }),
+      ),
+    );
     const before = await (await api.get("/v1/entities/inventory/wake")).json();
     await evictDurableObject(stubOf(tenant.id, "inventory", "wake"));
     const after = await (await api.get("/v1/entities/inventory/wake")).json();
@@ -180,15 +233,23 @@ describe("memory image and snapshots", () => {
     await Promise.all(Array.from({ length: 105 }, () => api.command("inventory", "snap", "restock", { quantity: 2 })));
     const stub = stubOf(tenant.id, "inventory", "snap");
     const snapshots = await runInDurableObject(stub, (_i, state) =>
-      state.storage.sql.exec<{ seq: number }>("SELECT seq FROM snapshots").toArray().map((r) => r.seq),
+      state.storage.sql
+        .exec<{ seq: number }>("SELECT seq FROM snapshots")
+        .toArray()
+        .map((r) => r.seq),
     );
     expect(snapshots).toEqual([100]);
     await evictDurableObject(stub);
-    const woken = (await (await api.get("/v1/entities/inventory/snap")).json()) as { version: number; state: { onHand: number } };
+    const woken = (await (await api.get("/v1/entities/inventory/snap")).json()) as {
+      version: number;
+      state: { onHand: number };
+    };
     expect(woken).toMatchObject({ version: 105, state: { onHand: 210 } });
     // A full replay of the log, ignoring snapshots, reaches the same state.
     const replayed = await runInDurableObject(stub, (_i, state) => {
-      const rows = state.storage.sql.exec<{ type: string; data: string }>("SELECT type, data FROM events ORDER BY seq").toArray();
+      const rows = state.storage.sql
+        .exec<{ type: string; data: string }>("SELECT type, data FROM events ORDER BY seq")
+        .toArray();
       return inventory.fold(rows.map((r) => ({ type: r.type, data: JSON.parse(r.data) as unknown })));
     });
     expect(replayed).toEqual(woken.state);
@@ -209,7 +270,10 @@ describe("memory image and snapshots", () => {
     await api.command("inventory", "tf", "restock", { quantity: 5 });
     const future = await api.get("/v1/entities/inventory/tf?at=2");
     expect(future.status).toBe(404);
-    expect(await future.json()).toMatchObject({ type: "https://factline.dev/problems/not-found", detail: expect.stringContaining("no version 2") });
+    expect(await future.json()).toMatchObject({
+      type: "https://factline.dev/problems/not-found",
+      detail: expect.stringContaining("no version 2"),
+    });
     expect((await api.get("/v1/entities/inventory/tf?at=1")).status).toBe(200);
   });
 });
@@ -221,11 +285,18 @@ describe("schema evolution", () => {
     const stub = stubOf(tenant.id, "inventory", "old");
     // Rewrite the stored event as an older deployment would have written it.
     await runInDurableObject(stub, (_i, state) => {
-      state.storage.sql.exec("UPDATE events SET schema_version = 1, data = ? WHERE seq = 1", JSON.stringify({ quantity: 1 }));
+      state.storage.sql.exec(
+        "UPDATE events SET schema_version = 1, data = ? WHERE seq = 1",
+        JSON.stringify({ quantity: 1 }),
+      );
     });
     await evictDurableObject(stub);
     const page = (await (await api.get("/v1/entities/inventory/old/events")).json()) as { events: RecordedEvent[] };
-    expect(page.events[0]).toMatchObject({ type: "Restocked", schemaVersion: 2, data: { quantity: 1, source: "unspecified" } });
+    expect(page.events[0]).toMatchObject({
+      type: "Restocked",
+      schemaVersion: 2,
+      data: { quantity: 1, source: "unspecified" },
+    });
   });
 });
 
@@ -233,19 +304,32 @@ describe("the log", () => {
   it("pages by after and limit, with next pointing at the following page", async () => {
     const { api } = await setup();
     for (let i = 0; i < 5; i++) await api.command("inventory", "pg", "restock", { quantity: 1 });
-    const first = (await (await api.get("/v1/entities/inventory/pg/events?limit=2")).json()) as { events: RecordedEvent[]; next: number | null };
+    const first = (await (await api.get("/v1/entities/inventory/pg/events?limit=2")).json()) as {
+      events: RecordedEvent[];
+      next: number | null;
+    };
     expect(first.events.map((e) => e.seq)).toEqual([1, 2]);
     expect(first.next).toBe(2);
-    const last = (await (await api.get("/v1/entities/inventory/pg/events?after=4&limit=2")).json()) as { events: RecordedEvent[]; next: number | null };
+    const last = (await (await api.get("/v1/entities/inventory/pg/events?after=4&limit=2")).json()) as {
+      events: RecordedEvent[];
+      next: number | null;
+    };
     expect(last.events.map((e) => e.seq)).toEqual([5]);
     expect(last.next).toBeNull();
   });
 
   it("answers a command with each event as the log holds it, less the metadata that echoes the request", async () => {
     const { api } = await setup();
-    const res = await api.command("inventory", "echo", "restock", { quantity: 2 }, { "idempotency-key": "k-echo", "factline-correlation-id": "corr-1" });
+    const res = await api.command(
+      "inventory",
+      "echo",
+      "restock",
+      { quantity: 2 },
+      { "idempotency-key": "k-echo", "factline-correlation-id": "corr-1" },
+    );
     const answered = ((await res.json()) as CommandResult).events[0];
-    const logged = ((await (await api.get("/v1/entities/inventory/echo/events")).json()) as { events: RecordedEvent[] }).events[0];
+    const logged = ((await (await api.get("/v1/entities/inventory/echo/events")).json()) as { events: RecordedEvent[] })
+      .events[0];
     expect(logged?.meta).toMatchObject({ correlationId: "corr-1", idempotencyKey: "k-echo", entityId: "echo" });
     expect(answered).toEqual({
       seq: logged?.seq,
@@ -260,14 +344,22 @@ describe("the log", () => {
     const { api } = await setup();
     // A minute ahead of this server's clock: within the accepted drift.
     const cause = encodeHlc({ wall: Date.now() + 60_000, logical: 7 });
-    const res = (await (await api.command("inventory", "hlc", "restock", { quantity: 1 }, { "factline-cause-clock": cause })).json()) as CommandResult;
+    const res = (await (
+      await api.command("inventory", "hlc", "restock", { quantity: 1 }, { "factline-cause-clock": cause })
+    ).json()) as CommandResult;
     expect((res.events[0]?.meta.hlc ?? "") > cause).toBe(true);
   });
 
   it("refuses a malformed Factline-Cause-Clock with 400 instead of ignoring it", async () => {
     const { api } = await setup();
     for (const clock of ["yesterday", "999999999999999.1000000", "1.1"]) {
-      const res = await api.command("inventory", "hlc-bad", "restock", { quantity: 1 }, { "factline-cause-clock": clock });
+      const res = await api.command(
+        "inventory",
+        "hlc-bad",
+        "restock",
+        { quantity: 1 },
+        { "factline-cause-clock": clock },
+      );
       expect(res.status, clock).toBe(400);
       expect(((await res.json()) as { type: string }).type).toBe("https://factline.dev/problems/malformed-request");
     }
@@ -277,9 +369,17 @@ describe("the log", () => {
   it("refuses a cause clock 10 years ahead (400), so later events are not dragged into the future", async () => {
     const { api } = await setup();
     const ahead = encodeHlc({ wall: Date.now() + 10 * 365 * 86_400_000, logical: 0 });
-    const res = await api.command("inventory", "hlc-far", "restock", { quantity: 1 }, { "factline-cause-clock": ahead });
+    const res = await api.command(
+      "inventory",
+      "hlc-far",
+      "restock",
+      { quantity: 1 },
+      { "factline-cause-clock": ahead },
+    );
     expect(res.status).toBe(400);
-    const later = (await (await api.command("inventory", "hlc-far", "restock", { quantity: 1 })).json()) as CommandResult;
+    const later = (await (
+      await api.command("inventory", "hlc-far", "restock", { quantity: 1 })
+    ).json()) as CommandResult;
     expect(Number(later.events[0]?.meta.hlc.slice(0, 15))).toBeLessThan(Date.now() + 60_000);
   });
 
@@ -293,7 +393,10 @@ describe("the log", () => {
     await evictDurableObject(stub);
     const res = await api.command("inventory", "hlc-head", "restock", { quantity: 1 });
     expect(res.status).toBe(500);
-    const seqs = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM events").one().n);
+    const seqs = await runInDurableObject(
+      stub,
+      (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM events").one().n,
+    );
     expect(seqs).toBe(1);
   });
 });

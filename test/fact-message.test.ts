@@ -34,13 +34,25 @@ describe("a fact's queue message", () => {
   it("counts the UTF-8 bytes of its JSON plus the queue's per-message overhead", () => {
     const event = fact({ note: "caf\u00e9 \u20ac \u{1f600}" });
     const json = JSON.stringify(toCloudEvent(event));
-    expect(factMessage(event).bytes).toBe(new TextEncoder().encode(json).byteLength + QUEUE_LIMITS.perMessageOverheadBytes);
+    expect(factMessage(event).bytes).toBe(
+      new TextEncoder().encode(json).byteLength + QUEUE_LIMITS.perMessageOverheadBytes,
+    );
   });
 });
 
 describe("UTF-8 length without encoding", () => {
   it("agrees with TextEncoder on every kind of code unit, lone surrogates included", () => {
-    for (const text of ["", "ascii", "\u00e9\u07ff", "\u0800\uffff", "\u{10000}\u{10ffff}", "\ud800", "a\udc00b", "\ud800\ud800\udc00", "x\ud83d"]) {
+    for (const text of [
+      "",
+      "ascii",
+      "\u00e9\u07ff",
+      "\u0800\uffff",
+      "\u{10000}\u{10ffff}",
+      "\ud800",
+      "a\udc00b",
+      "\ud800\ud800\udc00",
+      "x\ud83d",
+    ]) {
       expect({ text, bytes: utf8Length(text) }).toEqual({ text, bytes: new TextEncoder().encode(text).byteLength });
     }
   });

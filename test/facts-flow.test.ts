@@ -124,7 +124,9 @@ describe("consumer failures", () => {
   it("records a message that is not a Factline fact as a dead letter without retrying it", async () => {
     const result = await deliverRaw([{ hello: "world" }]);
     expect(result.explicitAcks.length).toBe(1);
-    const letters = await call("/admin/dead-letters?tenant=(unknown)", { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const letters = await call("/admin/dead-letters?tenant=(unknown)", {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
     const body = (await letters.json()) as { items: { error: string }[] };
     expect(body.items.some((l) => l.error.startsWith("not a Factline fact"))).toBe(true);
   });
@@ -152,7 +154,9 @@ describe("consumer failures", () => {
       return r?.version === log.length ? r : undefined;
     });
     expect(row).toMatchObject(fold(log));
-    const after = (await (await call(`/admin/dead-letters?tenant=${tenant.id}`, { headers: admin })).json()) as { items: unknown[] };
+    const after = (await (await call(`/admin/dead-letters?tenant=${tenant.id}`, { headers: admin })).json()) as {
+      items: unknown[];
+    };
     expect(after.items).toEqual([]);
   });
 });
@@ -195,7 +199,9 @@ describe("relay", () => {
     const release = holdRelay(tenant.id);
     const api = tenantClient(tenant.apiKey);
     await api.command("inventory", "evicted", "restock", { quantity: 2 });
-    await evictDurableObject(env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant.id, "inventory", "evicted"))));
+    await evictDurableObject(
+      env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant.id, "inventory", "evicted"))),
+    );
     release();
     const row = await eventually(() => viewRow(tenant.apiKey, "evicted"), 20_000);
     expect(row).toMatchObject({ onHand: 2, version: 1 });
@@ -251,7 +257,12 @@ describe("re-sends are probes, not floods", () => {
       });
     await overdue();
     await evictDurableObject(stub);
-    return { tenant, stub, sent, overdue, deliver: () => {
+    return {
+      tenant,
+      stub,
+      sent,
+      overdue,
+      deliver: () => {
         dropping = false;
       },
     };
@@ -274,7 +285,9 @@ describe("re-sends are probes, not floods", () => {
     const { stub, sent, overdue } = await lostTail("backoff");
     const deadline = () =>
       runInDurableObject(stub, (_actor, state) =>
-        state.storage.sql.exec<{ redeliver_at: number; redeliveries: number }>("SELECT redeliver_at, redeliveries FROM relay_state").one(),
+        state.storage.sql
+          .exec<{ redeliver_at: number; redeliveries: number }>("SELECT redeliver_at, redeliveries FROM relay_state")
+          .one(),
       );
     sent.length = 0;
     expect(await runDurableObjectAlarm(stub)).toBe(true);
@@ -306,7 +319,9 @@ describe("read your writes", () => {
     const tenant = await newTenant();
     const api = tenantClient(tenant.apiKey);
     const res = await api.command("inventory", "ryw", "restock", { quantity: 1 });
-    const read = await api.get("/v1/views/inventory/ryw", { "factline-consistency": res.headers.get("factline-consistency")! });
+    const read = await api.get("/v1/views/inventory/ryw", {
+      "factline-consistency": res.headers.get("factline-consistency")!,
+    });
     expect(read.status).toBe(200);
     expect(read.headers.get("factline-stale")).toBeNull();
     expect(await read.json()).toMatchObject({ onHand: 1, version: 1 });
@@ -316,7 +331,9 @@ describe("read your writes", () => {
     const a = await newTenant();
     const b = await newTenant();
     const res = await tenantClient(a.apiKey).command("inventory", "x", "restock", { quantity: 1 });
-    const read = await tenantClient(b.apiKey).get("/v1/views/inventory", { "factline-consistency": res.headers.get("factline-consistency")! });
+    const read = await tenantClient(b.apiKey).get("/v1/views/inventory", {
+      "factline-consistency": res.headers.get("factline-consistency")!,
+    });
     expect(read.status).toBe(400);
   });
 });
@@ -331,7 +348,9 @@ describe("backpressure", () => {
     let accepted = 0;
     let shed: Response | undefined;
     while (!shed && accepted <= bound) {
-      const burst = await Promise.all(Array.from({ length: 25 }, () => api.command("inventory", "busy", "restock", { quantity: 1 })));
+      const burst = await Promise.all(
+        Array.from({ length: 25 }, () => api.command("inventory", "busy", "restock", { quantity: 1 })),
+      );
       accepted += burst.filter((r) => r.status === 200).length;
       shed = burst.find((r) => r.status !== 200);
     }
@@ -348,7 +367,10 @@ describe("backpressure", () => {
     }, 30_000);
     expect(more.status).toBe(200);
     accepted++;
-    const entity = (await (await api.get("/v1/entities/inventory/busy")).json()) as { version: number; state: { onHand: number } };
+    const entity = (await (await api.get("/v1/entities/inventory/busy")).json()) as {
+      version: number;
+      state: { onHand: number };
+    };
     expect(entity).toMatchObject({ version: accepted, state: { onHand: accepted } });
   });
 });

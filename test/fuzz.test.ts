@@ -53,9 +53,30 @@ const oddText = fc.oneof(
 );
 
 const segment = fc.oneof(
-  fc.constantFrom("..", ".", "%2e%2e", "%2F", "..%2F..%2F", "%3A", ":", "a:b:c", `%00`, "%", "%zz", "%E0%A4%A", "~", "-", "", " ", "%20"),
+  fc.constantFrom(
+    "..",
+    ".",
+    "%2e%2e",
+    "%2F",
+    "..%2F..%2F",
+    "%3A",
+    ":",
+    "a:b:c",
+    `%00`,
+    "%",
+    "%zz",
+    "%E0%A4%A",
+    "~",
+    "-",
+    "",
+    " ",
+    "%20",
+  ),
   fc.constantFrom(...IDS, ...TYPES, "commands", "events", "views", "admin", "v1", "tenants"),
-  fc.string({ unit: fc.constantFrom("a", "Z", "0", ".", "_", "~", "-", ":", "%", "/", "?", "#", "é", "\u202e"), maxLength: 20 }),
+  fc.string({
+    unit: fc.constantFrom("a", "Z", "0", ".", "_", "~", "-", ":", "%", "/", "?", "#", "é", "\u202e"),
+    maxLength: 20,
+  }),
   fc.constant("x".repeat(300)),
 );
 
@@ -73,8 +94,25 @@ const body = fc.oneof(
   fc
     .oneof(
       fc.jsonValue({ maxDepth: 3 }),
-      fc.dictionary(fc.constantFrom("quantity", "orderId", "customerId", "items", "amount", "currency", "source", "reason", "sku", "__proto__", "constructor"), fc.oneof(fc.jsonValue({ maxDepth: 2 }), oddText)),
-      fc.record({ quantity: fc.oneof(fc.double(), fc.string(), fc.constant(null), fc.integer({ max: 0 }), fc.constant(1e300)) }),
+      fc.dictionary(
+        fc.constantFrom(
+          "quantity",
+          "orderId",
+          "customerId",
+          "items",
+          "amount",
+          "currency",
+          "source",
+          "reason",
+          "sku",
+          "__proto__",
+          "constructor",
+        ),
+        fc.oneof(fc.jsonValue({ maxDepth: 2 }), oddText),
+      ),
+      fc.record({
+        quantity: fc.oneof(fc.double(), fc.string(), fc.constant(null), fc.integer({ max: 0 }), fc.constant(1e300)),
+      }),
     )
     .map((v) => JSON.stringify(v) ?? "null")
     .filter((text) => !acceptedBySomeCommand(JSON.parse(text) as unknown)),
@@ -88,8 +126,14 @@ const auth = (): fc.Arbitrary<[string, string][]> =>
   fc.oneof(
     fc.constant([["authorization", `Bearer ${tenant.apiKey}`]] as [string, string][]),
     fc.constant([] as [string, string][]),
-    fc.constant([["authorization", `Bearer ${tenant.apiKey}`], ["authorization", `Bearer ${tenant.apiKey}`]] as [string, string][]),
-    fc.constant([["authorization", `Bearer ${tenant.apiKey}`], ["authorization", "Bearer fl_0000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"]] as [string, string][]),
+    fc.constant([
+      ["authorization", `Bearer ${tenant.apiKey}`],
+      ["authorization", `Bearer ${tenant.apiKey}`],
+    ] as [string, string][]),
+    fc.constant([
+      ["authorization", `Bearer ${tenant.apiKey}`],
+      ["authorization", "Bearer fl_0000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"],
+    ] as [string, string][]),
     headerValue.map((v) => [["authorization", v]] as [string, string][]),
     fc.constant([["authorization", `bearer   ${tenant.apiKey}   `]] as [string, string][]),
     fc.constant([["authorization", `Basic ${btoa(tenant.apiKey)}`]] as [string, string][]),
@@ -97,39 +141,84 @@ const auth = (): fc.Arbitrary<[string, string][]> =>
 
 const extraHeaders = fc.array(
   fc.tuple(
-    fc.constantFrom("content-type", "idempotency-key", "if-match", "last-event-id", "accept", "factline-consistency", "factline-cause-clock", "factline-correlation-id", "traceparent", "x-request-id", "origin"),
-    fc.oneof(headerValue, fc.constantFrom("application/json", "application/json; charset=utf-8", "text/plain", "application/problem+json", "text/event-stream", "*/*")),
+    fc.constantFrom(
+      "content-type",
+      "idempotency-key",
+      "if-match",
+      "last-event-id",
+      "accept",
+      "factline-consistency",
+      "factline-cause-clock",
+      "factline-correlation-id",
+      "traceparent",
+      "x-request-id",
+      "origin",
+    ),
+    fc.oneof(
+      headerValue,
+      fc.constantFrom(
+        "application/json",
+        "application/json; charset=utf-8",
+        "text/plain",
+        "application/problem+json",
+        "text/event-stream",
+        "*/*",
+      ),
+    ),
   ),
   { maxLength: 5 },
 );
 
 const commandRequest = (): fc.Arbitrary<FuzzRequest> =>
   fc
-  .tuple(fc.constantFrom(...COMMANDS), fc.constantFrom(...IDS), body, fc.boolean(), extraHeaders, auth())
-  .map(([[type, command], id, b, json, extra, a]) => ({
-    method: "POST",
-    path: `/v1/entities/${type}/${id}/commands/${command}`,
-    headers: [...a, ...(json ? [["content-type", "application/json"] as [string, string]] : []), ...extra],
-    body: b,
-  }));
+    .tuple(fc.constantFrom(...COMMANDS), fc.constantFrom(...IDS), body, fc.boolean(), extraHeaders, auth())
+    .map(([[type, command], id, b, json, extra, a]) => ({
+      method: "POST",
+      path: `/v1/entities/${type}/${id}/commands/${command}`,
+      headers: [...a, ...(json ? [["content-type", "application/json"] as [string, string]] : []), ...extra],
+      body: b,
+    }));
 
 const pathRequest = (): fc.Arbitrary<FuzzRequest> =>
   fc
-  .tuple(
-    fc.constantFrom("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"),
-    fc.constantFrom("/v1/entities", "/v1/views", "/admin/tenants", "/admin/dead-letters", "/v1", "", "/healthz", "/openapi.json", "//v1//entities"),
-    fc.array(segment, { minLength: 0, maxLength: 6 }),
-    fc.oneof(fc.constant(""), fc.constantFrom("?after=-1", "?limit=0", "?limit=99999", "?at=x", "?after=1e3", "?status=%00", "?limit=1&limit=2", "?tenant=..%2F", "?a[b]=c")),
-    fc.oneof(fc.constant(null), body),
-    extraHeaders,
-    auth(),
-  )
-  .map(([method, prefix, segs, query, b, extra, a]) => ({
-    method,
-    path: `${prefix}/${segs.join("/")}${query}`,
-    headers: [...a, ["content-type", "application/json"] as [string, string], ...extra],
-    body: method === "GET" || method === "HEAD" ? null : b,
-  }));
+    .tuple(
+      fc.constantFrom("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"),
+      fc.constantFrom(
+        "/v1/entities",
+        "/v1/views",
+        "/admin/tenants",
+        "/admin/dead-letters",
+        "/v1",
+        "",
+        "/healthz",
+        "/openapi.json",
+        "//v1//entities",
+      ),
+      fc.array(segment, { minLength: 0, maxLength: 6 }),
+      fc.oneof(
+        fc.constant(""),
+        fc.constantFrom(
+          "?after=-1",
+          "?limit=0",
+          "?limit=99999",
+          "?at=x",
+          "?after=1e3",
+          "?status=%00",
+          "?limit=1&limit=2",
+          "?tenant=..%2F",
+          "?a[b]=c",
+        ),
+      ),
+      fc.oneof(fc.constant(null), body),
+      extraHeaders,
+      auth(),
+    )
+    .map(([method, prefix, segs, query, b, extra, a]) => ({
+      method,
+      path: `${prefix}/${segs.join("/")}${query}`,
+      headers: [...a, ["content-type", "application/json"] as [string, string], ...extra],
+      body: method === "GET" || method === "HEAD" ? null : b,
+    }));
 
 async function send(r: FuzzRequest): Promise<Response | undefined> {
   const headers = new Headers();
@@ -190,7 +279,9 @@ describe("malformed requests", () => {
       }
     }
     for (const table of ["inventory_view", "orders_view", "projection_checkpoints", "dead_letters"]) {
-      const row = await env.DB.prepare(`SELECT count(*) AS n FROM ${table} WHERE tenant_id = ?`).bind(tenant.id).first<{ n: number }>();
+      const row = await env.DB.prepare(`SELECT count(*) AS n FROM ${table} WHERE tenant_id = ?`)
+        .bind(tenant.id)
+        .first<{ n: number }>();
       expect(row?.n, table).toBe(0);
     }
     const shown = await call(`/admin/tenants/${tenant.id}`, { headers: { authorization: "Bearer test-admin-token" } });

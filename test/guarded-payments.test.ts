@@ -24,7 +24,9 @@ describe("guarded payment gateway calls", () => {
     await api.command("payments", "p-1", "submit", { orderId: "o-1", amount: 20, currency: "EUR" });
     const direct = await callSettle(tenant.apiKey, "p-1");
     expect(direct.status).toBe(200);
-    expect(await direct.json()).toMatchObject({ payment: { status: "approved", gatewayRef: expect.stringMatching(/^gw_/), reason: null } });
+    expect(await direct.json()).toMatchObject({
+      payment: { status: "approved", gatewayRef: expect.stringMatching(/^gw_/), reason: null },
+    });
     expect((await readEntity(api, "payments", "p-1")).state).toMatchObject({ status: "approved" });
   });
 

@@ -25,7 +25,22 @@ describe("the entity id grammar", () => {
   });
 
   it("refuses any id with a character that changes a URL's meaning or has several spellings", () => {
-    const bad = fc.constantFrom("/", "%", "?", "#", " ", "\t", "\u0000", "\u007f", ":", "\u00e9", "e\u0301", "\u{1f600}", "+", "&");
+    const bad = fc.constantFrom(
+      "/",
+      "%",
+      "?",
+      "#",
+      " ",
+      "\t",
+      "\u0000",
+      "\u007f",
+      ":",
+      "\u00e9",
+      "e\u0301",
+      "\u{1f600}",
+      "+",
+      "&",
+    );
     fc.assert(
       fc.property(fc.string({ maxLength: 20 }), bad, fc.string({ maxLength: 20 }), (before, c, after) => {
         expect(accepted(before + c + after)).toBe(false);
@@ -66,7 +81,10 @@ describe("the entity id grammar", () => {
 describe("ids in bodies and envelopes", () => {
   it("refuses an order line whose SKU is '..' (400), so no saga reserves at an unaddressable entity", async () => {
     const t = await newTenant();
-    const res = await tenantClient(t.apiKey).command("orders", "o-dots", "create", { customerId: "c-1", items: [{ sku: "..", quantity: 1, unitPrice: 1 }] });
+    const res = await tenantClient(t.apiKey).command("orders", "o-dots", "create", {
+      customerId: "c-1",
+      items: [{ sku: "..", quantity: 1, unitPrice: 1 }],
+    });
     await expectProblemType(res, "validation-failed");
     expect((await tenantClient(t.apiKey).get("/v1/entities/orders/o-dots")).status).toBe(404);
   });
@@ -95,7 +113,9 @@ describe("ids in bodies and envelopes", () => {
 
   it("refuses over RPC a command addressed to an id outside the grammar, as a saga routing one would", async () => {
     const t = await newTenant();
-    const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(t.id, "inventory", ".."))) as unknown as EntityRpc;
+    const stub = env.ENTITY.get(
+      env.ENTITY.idFromName(entityObjectName(t.id, "inventory", "..")),
+    ) as unknown as EntityRpc;
     const envelope: CommandEnvelope = {
       tenant: t.id,
       entityType: "inventory",
@@ -110,6 +130,9 @@ describe("ids in bodies and envelopes", () => {
       causationId: null,
       traceparent: null,
     };
-    expect(await stub.command(envelope)).toMatchObject({ ok: false, problem: { status: 400, type: `${PROBLEMS}malformed-request` } });
+    expect(await stub.command(envelope)).toMatchObject({
+      ok: false,
+      problem: { status: 400, type: `${PROBLEMS}malformed-request` },
+    });
   });
 });

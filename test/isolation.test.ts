@@ -19,7 +19,10 @@ async function answer(res: Response): Promise<{ status: number; headers: [string
 }
 
 function as(tenant: Tenant, path: string, init: RequestInit = {}): Promise<Response> {
-  return call(path, { ...init, headers: { authorization: `Bearer ${tenant.apiKey}`, ...(init.headers as Record<string, string> | undefined) } });
+  return call(path, {
+    ...init,
+    headers: { authorization: `Bearer ${tenant.apiKey}`, ...(init.headers as Record<string, string> | undefined) },
+  });
 }
 
 let a: Tenant;
@@ -34,7 +37,10 @@ beforeAll(async () => {
   empty = await newTenant("e");
   const api = tenantClient(a.apiKey);
   await api.command("inventory", "sku-1", "restock", { quantity: 10 }, { "idempotency-key": "shared-key" });
-  const created = await api.command("orders", "o-1", "create", { customerId: "c-1", items: [{ sku: "sku-1", quantity: 1, unitPrice: 5 }] });
+  const created = await api.command("orders", "o-1", "create", {
+    customerId: "c-1",
+    items: [{ sku: "sku-1", quantity: 1, unitPrice: 5 }],
+  });
   aToken = created.headers.get("factline-consistency") ?? "";
   await eventually(async () => ((await api.get("/v1/views/inventory/sku-1")).status === 200 ? true : undefined));
   aDeadLetterId = `dl-${a.id}`;
@@ -62,12 +68,18 @@ describe("tenant B reaching for tenant A's data", () => {
   ];
 
   // A's ids, and ids of the same length that no tenant has ever used.
-  const nowhere: [string, string][] = [["sku-1", "sku-Q"], ["o-1", "o-Q"], ["c-1", "c-Q"]];
-  const swap = (text: string, from: 0 | 1) => nowhere.reduce((t, pair) => t.replaceAll(pair[from], pair[from === 0 ? 1 : 0]), text);
+  const nowhere: [string, string][] = [
+    ["sku-1", "sku-Q"],
+    ["o-1", "o-Q"],
+    ["c-1", "c-Q"],
+  ];
+  const swap = (text: string, from: 0 | 1) =>
+    nowhere.reduce((t, pair) => t.replaceAll(pair[from], pair[from === 0 ? 1 : 0]), text);
 
   for (const [what, path, headers] of reads) {
     it(`gets for ${what} exactly what it gets for something that exists nowhere`, async () => {
-      const h = (token: string) => Object.fromEntries(Object.entries(headers ?? {}).map(([k, v]) => [k, v === "<token>" ? token : v]));
+      const h = (token: string) =>
+        Object.fromEntries(Object.entries(headers ?? {}).map(([k, v]) => [k, v === "<token>" ? token : v]));
       const asB = await answer(await as(b, path, { headers: h(aToken) }));
       const baseline = await answer(await as(b, swap(path, 0), { headers: h("not-a-token") }));
       expect(asB).toEqual({ ...baseline, body: swap(baseline.body, 1) });
@@ -87,9 +99,13 @@ describe("tenant B reaching for tenant A's data", () => {
 
   it("subscribes to a stream of its own, empty entity, never A's", async () => {
     const res = await as(b, "/v1/entities/inventory/sku-1/events", { headers: { accept: "text/event-stream" } });
-    const baseline = await as(empty, "/v1/entities/inventory/sku-1/events", { headers: { accept: "text/event-stream" } });
+    const baseline = await as(empty, "/v1/entities/inventory/sku-1/events", {
+      headers: { accept: "text/event-stream" },
+    });
     expect(res.status).toBe(baseline.status);
-    expect((await answer(new Response(null, res))).headers).toEqual((await answer(new Response(null, baseline))).headers);
+    expect((await answer(new Response(null, res))).headers).toEqual(
+      (await answer(new Response(null, baseline))).headers,
+    );
     await baseline.body?.cancel();
 
     const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
@@ -118,16 +134,28 @@ describe("tenant B reaching for tenant A's data", () => {
       ["ship", { orderId: "o-1" }, {}],
     ];
     for (const [command, body, headers] of commands) {
-      const init = { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) };
+      const init = {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: JSON.stringify(body),
+      };
       const asB = await answer(await as(b, `/v1/entities/inventory/sku-x/commands/${command}`, init));
       const asEmpty = await answer(await as(empty, `/v1/entities/inventory/sku-x/commands/${command}`, init));
       expect(asB).toEqual(asEmpty);
     }
-    const replay = await tenantClient(b.apiKey).command("inventory", "sku-idem", "restock", { quantity: 10 }, { "idempotency-key": "shared-key" });
+    const replay = await tenantClient(b.apiKey).command(
+      "inventory",
+      "sku-idem",
+      "restock",
+      { quantity: 10 },
+      { "idempotency-key": "shared-key" },
+    );
     expect(replay.status).toBe(200);
     expect(replay.headers.get("idempotent-replayed")).toBeNull();
     expect(await replay.json()).toMatchObject({ version: 1, events: [{ seq: 1, data: { quantity: 10 } }] });
-    const logged = (await (await tenantClient(b.apiKey).get("/v1/entities/inventory/sku-idem/events")).json()) as { events: RecordedEvent[] };
+    const logged = (await (await tenantClient(b.apiKey).get("/v1/entities/inventory/sku-idem/events")).json()) as {
+      events: RecordedEvent[];
+    };
     expect(logged.events.map((e) => e.meta.tenant)).toEqual([b.id]);
     expect(await (await tenantClient(a.apiKey).get("/v1/entities/inventory/sku-1")).json()).toEqual(before);
   });
@@ -163,10 +191,17 @@ describe("tenant B reaching for admin routes", () => {
   }
 
   it("leaves A active, unlimited, with its dead letter unreplayed", async () => {
-    const shown = (await (await admin("GET", `/tenants/${a.id}`)).json()) as { status: string; rateLimit: unknown; corsOrigins: string[]; keys: unknown[] };
+    const shown = (await (await admin("GET", `/tenants/${a.id}`)).json()) as {
+      status: string;
+      rateLimit: unknown;
+      corsOrigins: string[];
+      keys: unknown[];
+    };
     expect(shown).toMatchObject({ status: "active", rateLimit: null, corsOrigins: [] });
     expect(shown.keys).toHaveLength(1);
-    const letter = await env.DB.prepare("SELECT replayed_at FROM dead_letters WHERE id = ?").bind(aDeadLetterId).first<{ replayed_at: number | null }>();
+    const letter = await env.DB.prepare("SELECT replayed_at FROM dead_letters WHERE id = ?")
+      .bind(aDeadLetterId)
+      .first<{ replayed_at: number | null }>();
     expect(letter?.replayed_at).toBeNull();
   });
 });

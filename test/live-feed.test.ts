@@ -4,7 +4,13 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { EventLog } from "../edge/entity/event-log.js";
-import { CLOSE_RESUME, LiveFeed, MAX_BUFFERED_BYTES, WS_BACKLOG_BYTES, type LiveSource } from "../edge/entity/live-feed.js";
+import {
+  CLOSE_RESUME,
+  LiveFeed,
+  MAX_BUFFERED_BYTES,
+  WS_BACKLOG_BYTES,
+  type LiveSource,
+} from "../edge/entity/live-feed.js";
 import type { RecordedEvent } from "../src/core/model/envelope.js";
 import { encodeHlc } from "../src/core/protocol/hlc.js";
 import { entityObjectName } from "../src/core/protocol/identifiers.js";
@@ -44,10 +50,17 @@ async function seedLog(tenant: string, id: string, count: number, source = "seed
   const events = Array.from({ length: count }, (_, i) => restocked(tenant, id, i + 1, source));
   const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant, "inventory", id)));
   await runInDurableObject(stub, (_instance, state) => {
-    state.storage.sql.exec("INSERT INTO entity_identity (singleton, tenant, entity_type, entity_id) VALUES (1, ?, 'inventory', ?)", tenant, id);
+    state.storage.sql.exec(
+      "INSERT INTO entity_identity (singleton, tenant, entity_type, entity_id) VALUES (1, ?, 'inventory', ?)",
+      tenant,
+      id,
+    );
     new EventLog(state.storage.sql, domain.get("inventory")!).append(events);
   });
-  return events.reduce((n, e) => n + new TextEncoder().encode(`id: ${e.seq}\ndata: ${JSON.stringify(e)}\n\n`).byteLength, 0);
+  return events.reduce(
+    (n, e) => n + new TextEncoder().encode(`id: ${e.seq}\ndata: ${JSON.stringify(e)}\n\n`).byteLength,
+    0,
+  );
 }
 
 interface SseMessage {
@@ -85,9 +98,16 @@ describe("server-sent events", () => {
   it("answers the JSON page when the client refuses event streams (q=0) or prefers JSON", async () => {
     const api = tenantClient((await newTenant()).apiKey);
     await api.command("inventory", "neg", "restock", { quantity: 1 });
-    for (const accept of ["text/event-stream;q=0, application/json", "application/json, text/event-stream;q=0.5", "*/*"]) {
+    for (const accept of [
+      "text/event-stream;q=0, application/json",
+      "application/json, text/event-stream;q=0.5",
+      "*/*",
+    ]) {
       const res = await api.get("/v1/entities/inventory/neg/events", { accept });
-      expect({ accept, type: res.headers.get("content-type") }).toEqual({ accept, type: expect.stringContaining("application/json") });
+      expect({ accept, type: res.headers.get("content-type") }).toEqual({
+        accept,
+        type: expect.stringContaining("application/json"),
+      });
       await res.body?.cancel();
     }
   });
@@ -111,13 +131,19 @@ describe("server-sent events", () => {
     const tenant = await newTenant();
     const api = tenantClient(tenant.apiKey);
     await api.command("inventory", "resume", "restock", { quantity: 1 });
-    const first = await readSse(await api.get("/v1/entities/inventory/resume/events", { accept: "text/event-stream" }), 1);
+    const first = await readSse(
+      await api.get("/v1/entities/inventory/resume/events", { accept: "text/event-stream" }),
+      1,
+    );
     // While disconnected, more facts are recorded.
     await api.command("inventory", "resume", "restock", { quantity: 2 });
     await api.command("inventory", "resume", "restock", { quantity: 3 });
     const lastId = first[first.length - 1]!.id;
     const second = await readSse(
-      await api.get("/v1/entities/inventory/resume/events?after=0", { accept: "text/event-stream", "last-event-id": lastId }),
+      await api.get("/v1/entities/inventory/resume/events?after=0", {
+        accept: "text/event-stream",
+        "last-event-id": lastId,
+      }),
       2,
     );
     expect([...first, ...second].map((m) => m.id)).toEqual(["1", "2", "3"]);
@@ -129,10 +155,16 @@ describe("server-sent events", () => {
     const bytes = await seedLog(tenant.id, "big", 1_600);
     expect(bytes).toBeGreaterThan(1024 * 1024);
 
-    const first = await readSse(await api.get("/v1/entities/inventory/big/events?after=0", { accept: "text/event-stream" }), 700);
+    const first = await readSse(
+      await api.get("/v1/entities/inventory/big/events?after=0", { accept: "text/event-stream" }),
+      700,
+    );
     expect(first.map((m) => Number(m.id))).toEqual(Array.from({ length: 700 }, (_, i) => i + 1));
     const second = await readSse(
-      await api.get("/v1/entities/inventory/big/events?after=0", { accept: "text/event-stream", "last-event-id": first[first.length - 1]!.id }),
+      await api.get("/v1/entities/inventory/big/events?after=0", {
+        accept: "text/event-stream",
+        "last-event-id": first[first.length - 1]!.id,
+      }),
       900,
     );
     expect(second.map((m) => Number(m.id))).toEqual(Array.from({ length: 900 }, (_, i) => i + 701));
@@ -148,7 +180,10 @@ describe("server-sent events", () => {
       const log: RecordedEvent[] = [];
       const source: LiveSource = { page: (after, limit) => log.filter((e) => e.seq > after).slice(0, limit) };
       const feed = new LiveFeed(state, { revalidateMs: 3_600_000, standing: async () => "ok" }, () => source);
-      const reader = feed.openEventStream(source, 0, { tenant: tenant.id, keyId: null }).body!.pipeThrough(new TextDecoderStream()).getReader();
+      const reader = feed
+        .openEventStream(source, 0, { tenant: tenant.id, keyId: null })
+        .body!.pipeThrough(new TextDecoderStream())
+        .getReader();
       await reader.read(); // the subscription comment, then the (empty) backlog: it is live
       const padding = "p".repeat(1_000);
       let published = 0;
@@ -259,7 +294,9 @@ describe("websocket", () => {
     const bytes = await seedLog(tenant.id, "wshuge", 1_600, "p".repeat(3_000));
     expect(bytes).toBeGreaterThan(WS_BACKLOG_BYTES);
     const receive = async (after: number, until: number) => {
-      const res = await tenantClient(tenant.apiKey).get(`/v1/entities/inventory/wshuge/events?after=${after}`, { upgrade: "websocket" });
+      const res = await tenantClient(tenant.apiKey).get(`/v1/entities/inventory/wshuge/events?after=${after}`, {
+        upgrade: "websocket",
+      });
       const socket = res.webSocket!;
       const seqs: number[] = [];
       const ended = new Promise<number | null>((resolve) => {
@@ -298,7 +335,9 @@ describe("websocket", () => {
   it("sends a backlog larger than the slow-subscriber bound in order, page by page", async () => {
     const tenant = await newTenant();
     await seedLog(tenant.id, "wsbig", 1_400);
-    const res = await tenantClient(tenant.apiKey).get("/v1/entities/inventory/wsbig/events?after=0", { upgrade: "websocket" });
+    const res = await tenantClient(tenant.apiKey).get("/v1/entities/inventory/wsbig/events?after=0", {
+      upgrade: "websocket",
+    });
     const socket = res.webSocket!;
     const seqs: number[] = [];
     const all = new Promise<void>((resolve) =>

@@ -28,7 +28,10 @@ async function openSocket(apiKey: string, path: string): Promise<{ socket: WebSo
 describe("live streams and key revocation", () => {
   it("ends an SSE stream once its key is revoked, and the old key cannot reopen it", async () => {
     const tenant = await newTenant();
-    const second = (await (await admin("POST", `/tenants/${tenant.id}/keys`)).json()) as { keyId: string; apiKey: string };
+    const second = (await (await admin("POST", `/tenants/${tenant.id}/keys`)).json()) as {
+      keyId: string;
+      apiKey: string;
+    };
     const api = tenantClient(second.apiKey);
     await api.command("inventory", "rv", "restock", { quantity: 1 });
     const stream = await api.get("/v1/entities/inventory/rv/events", sse);
@@ -42,7 +45,10 @@ describe("live streams and key revocation", () => {
 
   it("closes a WebSocket once its key is revoked, while a socket of another key of the tenant goes on", async () => {
     const tenant = await newTenant();
-    const second = (await (await admin("POST", `/tenants/${tenant.id}/keys`)).json()) as { keyId: string; apiKey: string };
+    const second = (await (await admin("POST", `/tenants/${tenant.id}/keys`)).json()) as {
+      keyId: string;
+      apiKey: string;
+    };
     await tenantClient(tenant.apiKey).command("inventory", "rw", "restock", { quantity: 1 });
     const doomed = await openSocket(second.apiKey, "/v1/entities/inventory/rw/events");
     const kept = await openSocket(tenant.apiKey, "/v1/entities/inventory/rw/events");
@@ -84,7 +90,9 @@ describe("the dashboard's entity stream", () => {
       redirect: "manual",
     });
     const cookie = /factline_session=[^;]+/.exec(signIn.headers.get("set-cookie") ?? "")?.[0] ?? "";
-    const stream = await call(`/dashboard/t/${tenant.id}/entities/inventory/ds/stream`, { headers: { cookie, ...sse } });
+    const stream = await call(`/dashboard/t/${tenant.id}/entities/inventory/ds/stream`, {
+      headers: { cookie, ...sse },
+    });
     expect(stream.status).toBe(200);
     const keyId = tenant.apiKey.split("_")[1]!;
 
@@ -103,7 +111,9 @@ describe("the dashboard's entity stream", () => {
       redirect: "manual",
     });
     const cookie = /factline_session=[^;]+/.exec(signIn.headers.get("set-cookie") ?? "")?.[0] ?? "";
-    const operator = await call(`/dashboard/t/${tenant.id}/entities/inventory/op/stream`, { headers: { cookie, ...sse } });
+    const operator = await call(`/dashboard/t/${tenant.id}/entities/inventory/op/stream`, {
+      headers: { cookie, ...sse },
+    });
     const tenants = await api.get("/v1/entities/inventory/op/events", sse);
 
     await admin("POST", `/tenants/${tenant.id}/suspend`);

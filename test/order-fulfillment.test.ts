@@ -30,8 +30,18 @@ describe("order fulfillment", () => {
     expect(created.status).toBe(200);
 
     expect(await orderEnds(api, "o-1")).toBe("shipped");
-    expect((await readEntity(api, "inventory", "apple")).state).toMatchObject({ onHand: 7, reserved: 0, available: 7, shipped: 3 });
-    expect((await readEntity(api, "inventory", "pear")).state).toMatchObject({ onHand: 4, reserved: 0, available: 4, shipped: 1 });
+    expect((await readEntity(api, "inventory", "apple")).state).toMatchObject({
+      onHand: 7,
+      reserved: 0,
+      available: 7,
+      shipped: 3,
+    });
+    expect((await readEntity(api, "inventory", "pear")).state).toMatchObject({
+      onHand: 4,
+      reserved: 0,
+      available: 4,
+      shipped: 1,
+    });
     expect((await readEntity(api, "payments", "o-1")).state).toMatchObject({ status: "approved", amount: 11 });
 
     const ledger = await gatewayLedger(tenant.id);
@@ -61,14 +71,22 @@ describe("order fulfillment", () => {
     expect(await orderEnds(api, "o-2")).toBe("cancelled");
     const { state } = await readEntity(api, "orders", "o-2");
     expect(String(state["reason"])).toContain("insufficient-stock");
-    expect((await readEntity(api, "inventory", "apple")).state).toMatchObject({ onHand: 10, reserved: 0, available: 10, shipped: 0 });
+    expect((await readEntity(api, "inventory", "apple")).state).toMatchObject({
+      onHand: 10,
+      reserved: 0,
+      available: 10,
+      shipped: 0,
+    });
     expect((await readEntity(api, "inventory", "pear")).state).toMatchObject({ onHand: 1, reserved: 0, available: 1 });
   });
 
   it("cancels an order whose payment is declined, releasing its stock and charging nothing", async () => {
     const { tenant, api } = await stocked({ tv: 3 });
     await setGateway(tenant.id, { declineAbove: 500 });
-    await api.command("orders", "o-3", "create", { customerId: "c-1", items: [{ sku: "tv", quantity: 1, unitPrice: 900 }] });
+    await api.command("orders", "o-3", "create", {
+      customerId: "c-1",
+      items: [{ sku: "tv", quantity: 1, unitPrice: 900 }],
+    });
 
     expect(await orderEnds(api, "o-3")).toBe("cancelled");
     expect((await readEntity(api, "payments", "o-3")).state).toMatchObject({ status: "declined" });
@@ -80,26 +98,42 @@ describe("order fulfillment", () => {
   it("charges an order once when its payment is settled through the route while the saga charges it", async () => {
     const { tenant, api } = await stocked({ lamp: 5 });
     await setGateway(tenant.id, { latencyMs: 1_500 });
-    await api.command("orders", "o-4", "create", { customerId: "c-1", items: [{ sku: "lamp", quantity: 1, unitPrice: 40 }] });
+    await api.command("orders", "o-4", "create", {
+      customerId: "c-1",
+      items: [{ sku: "lamp", quantity: 1, unitPrice: 40 }],
+    });
     await eventually(async () => {
       const res = await api.get("/v1/entities/payments/o-4");
-      return res.status === 200 && ((await res.json()) as { state: { status: string } }).state.status === "submitted" ? true : undefined;
+      return res.status === 200 && ((await res.json()) as { state: { status: string } }).state.status === "submitted"
+        ? true
+        : undefined;
     });
 
-    const settled = await call("/v1/payments/o-4/settle", { method: "POST", headers: { authorization: `Bearer ${tenant.apiKey}` } });
+    const settled = await call("/v1/payments/o-4/settle", {
+      method: "POST",
+      headers: { authorization: `Bearer ${tenant.apiKey}` },
+    });
     expect(settled.status).toBe(200);
     // Whoever recorded it, the answer carries the payment's outcome.
-    expect(await settled.json()).toMatchObject({ payment: { status: "approved", gatewayRef: expect.stringMatching(/^gw_/) } });
+    expect(await settled.json()).toMatchObject({
+      payment: { status: "approved", gatewayRef: expect.stringMatching(/^gw_/) },
+    });
 
     expect(await orderEnds(api, "o-4")).toBe("shipped");
     const charges = (await gatewayLedger(tenant.id)).filter((e) => e.reference === "o-4");
     expect(charges).toMatchObject([{ key: "payments/o-4/charge", status: "approved", refunded: false }]);
-    expect((await readEntity(api, "payments", "o-4")).state).toMatchObject({ status: "approved", chargeKey: "payments/o-4/charge" });
+    expect((await readEntity(api, "payments", "o-4")).state).toMatchObject({
+      status: "approved",
+      chargeKey: "payments/o-4/charge",
+    });
   });
 
   it("refuses to cancel an order once it is confirmed, and ships it", async () => {
     const { tenant, api } = await stocked({ desk: 2 });
-    await api.command("orders", "o-5", "create", { customerId: "c-1", items: [{ sku: "desk", quantity: 1, unitPrice: 120 }] });
+    await api.command("orders", "o-5", "create", {
+      customerId: "c-1",
+      items: [{ sku: "desk", quantity: 1, unitPrice: 120 }],
+    });
     await orderEnds(api, "o-5", ["confirmed", "shipped"]);
 
     const cancel = await api.command("orders", "o-5", "cancel", { reason: "changed my mind" });
@@ -115,9 +149,14 @@ describe("order fulfillment", () => {
   it("escalates a shipping step that keeps failing after confirmation to attention, and never refunds", async () => {
     const { tenant, api } = await stocked({ sofa: 3 });
     await setGateway(tenant.id, { latencyMs: 1_000 });
-    await api.command("orders", "o-6", "create", { customerId: "c-1", items: [{ sku: "sofa", quantity: 1, unitPrice: 700 }] });
+    await api.command("orders", "o-6", "create", {
+      customerId: "c-1",
+      items: [{ sku: "sofa", quantity: 1, unitPrice: 700 }],
+    });
     // While the charge is in flight, the reservation disappears: shipping it will be refused.
-    await eventually(async () => (((await readEntity(api, "inventory", "sofa")).state["reserved"] as number) === 1 ? true : undefined));
+    await eventually(async () =>
+      ((await readEntity(api, "inventory", "sofa")).state["reserved"] as number) === 1 ? true : undefined,
+    );
     expect((await api.command("inventory", "sofa", "release", { orderId: "o-6" })).status).toBe(200);
 
     const id = sagaId(tenant.id, "o-6");
@@ -131,7 +170,9 @@ describe("order fulfillment", () => {
     expect(saga.log.map((e) => e.type)).not.toContain("CompensationBegan");
     expect((await readEntity(api, "orders", "o-6")).state).toMatchObject({ status: "confirmed" });
     expect((await readEntity(api, "payments", "o-6")).state).toMatchObject({ status: "approved" });
-    expect((await gatewayLedger(tenant.id)).filter((e) => e.reference === "o-6")).toMatchObject([{ status: "approved", refunded: false }]);
+    expect((await gatewayLedger(tenant.id)).filter((e) => e.reference === "o-6")).toMatchObject([
+      { status: "approved", refunded: false },
+    ]);
     // Nor can an operator turn it round: it can only be retried forward.
     const forced = await adminCall(`/admin/sagas/${id}/compensate`, { method: "POST" });
     expect(forced.status).toBe(409);
@@ -143,9 +184,15 @@ describe("order fulfillment", () => {
     // payment's key, but the saga turned round before it recorded the approval. Its compensations
     // then run in order: the charge's refund at the gateway, then the payment's own refund.
     const { tenant, api } = await stocked({});
-    expect((await api.command("payments", "p-race", "submit", { orderId: "o-race", amount: 7, currency: "EUR" })).status).toBe(200);
+    expect(
+      (await api.command("payments", "p-race", "submit", { orderId: "o-race", amount: 7, currency: "EUR" })).status,
+    ).toBe(200);
     const chargeKey = paymentChargeKey("p-race");
-    const charged = await paymentGateway(env, tenant.id, 1).charge(chargeKey, { reference: "o-race", amount: 7, currency: "EUR" });
+    const charged = await paymentGateway(env, tenant.id, 1).charge(chargeKey, {
+      reference: "o-race",
+      amount: 7,
+      currency: "EUR",
+    });
     expect(charged.ok && charged.value.status).toBe("approved");
 
     const refund = await paymentGatewayService.call(
@@ -156,7 +203,10 @@ describe("order fulfillment", () => {
     expect(refund.kind).toBe("done");
 
     const { state } = await readEntity(api, "payments", "p-race");
-    expect(state).toMatchObject({ status: "refunded", gatewayRef: charged.ok && charged.value.status === "approved" ? charged.value.gatewayRef : null });
+    expect(state).toMatchObject({
+      status: "refunded",
+      gatewayRef: charged.ok && charged.value.status === "approved" ? charged.value.gatewayRef : null,
+    });
     const log = (await (await api.get("/v1/entities/payments/p-race/events")).json()) as { events: { type: string }[] };
     expect(log.events.map((e) => e.type)).toEqual(["PaymentSubmitted", "PaymentApproved", "PaymentRefunded"]);
     expect(await gatewayLedger(tenant.id)).toMatchObject([{ key: chargeKey, status: "approved", refunded: true }]);
@@ -164,8 +214,13 @@ describe("order fulfillment", () => {
 
   it("refunds at the gateway a charge the settle route made when the saga compensates the payment", async () => {
     const { tenant, api } = await stocked({});
-    expect((await api.command("payments", "p-route", "submit", { orderId: "o-route", amount: 9, currency: "EUR" })).status).toBe(200);
-    const settled = await call("/v1/payments/p-route/settle", { method: "POST", headers: { authorization: `Bearer ${tenant.apiKey}` } });
+    expect(
+      (await api.command("payments", "p-route", "submit", { orderId: "o-route", amount: 9, currency: "EUR" })).status,
+    ).toBe(200);
+    const settled = await call("/v1/payments/p-route/settle", {
+      method: "POST",
+      headers: { authorization: `Bearer ${tenant.apiKey}` },
+    });
     expect(settled.status).toBe(200);
 
     // The payment's compensation (a saga that turned round before it reached its own charge).
@@ -176,12 +231,16 @@ describe("order fulfillment", () => {
     );
     expect(undo.kind).toBe("done");
     expect((await readEntity(api, "payments", "p-route")).state).toMatchObject({ status: "refunded" });
-    expect(await gatewayLedger(tenant.id)).toMatchObject([{ key: paymentChargeKey("p-route"), status: "approved", refunded: true }]);
+    expect(await gatewayLedger(tenant.id)).toMatchObject([
+      { key: paymentChargeKey("p-route"), status: "approved", refunded: true },
+    ]);
   });
 
   it("declines a payment and voids its key when the compensation finds no charge, so a late charge is refused", async () => {
     const { tenant, api } = await stocked({});
-    expect((await api.command("payments", "p-void", "submit", { orderId: "o-void", amount: 9, currency: "EUR" })).status).toBe(200);
+    expect(
+      (await api.command("payments", "p-void", "submit", { orderId: "o-void", amount: 9, currency: "EUR" })).status,
+    ).toBe(200);
     const undo = await paymentGatewayService.call(
       "refund",
       { chargeKey: paymentChargeKey("p-void"), paymentId: "p-void", reason: "the order was not fulfilled" },
@@ -189,7 +248,11 @@ describe("order fulfillment", () => {
     );
     expect(undo.kind).toBe("done");
     expect((await readEntity(api, "payments", "p-void")).state).toMatchObject({ status: "declined" });
-    const late = await paymentGateway(env, tenant.id, 1).charge(paymentChargeKey("p-void"), { reference: "o-void", amount: 9, currency: "EUR" });
+    const late = await paymentGateway(env, tenant.id, 1).charge(paymentChargeKey("p-void"), {
+      reference: "o-void",
+      amount: 9,
+      currency: "EUR",
+    });
     expect(late.ok && late.value.status).toBe("declined");
   });
 });

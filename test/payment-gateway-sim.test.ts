@@ -46,7 +46,9 @@ describe("simulated payment gateway", () => {
     const res = await gw.post("/charges", charge, "k-1");
     expect(res.status).toBe(402);
     expect(await res.json()).toMatchObject({ status: "declined" });
-    expect(await (await gw.post("/refunds", { chargeKey: "k-1" }, "r-1")).json()).toMatchObject({ status: "nothing-to-refund" });
+    expect(await (await gw.post("/refunds", { chargeKey: "k-1" }, "r-1")).json()).toMatchObject({
+      status: "nothing-to-refund",
+    });
   });
 
   it("voids a key refunded before its charge arrived, so the late charge is declined", async () => {
@@ -72,13 +74,19 @@ describe("simulated payment gateway", () => {
       body: JSON.stringify({ errorRate: 2 }),
     });
     expect(res.status).toBe(400);
-    expect(await res.json()).toMatchObject({ type: "https://factline.dev/problems/validation-failed", errors: [{ path: "errorRate" }] });
+    expect(await res.json()).toMatchObject({
+      type: "https://factline.dev/problems/validation-failed",
+      errors: [{ path: "errorRate" }],
+    });
     expect((await adminCall("/admin/gateway/NOT_A_TENANT/ledger")).status).toBe(400);
   });
 
   it("answers a malformed payment id on the settle route with 400", async () => {
     const tenant = await newTenant("gw");
-    const res = await call("/v1/payments/bad%20id/settle", { method: "POST", headers: { authorization: `Bearer ${tenant.apiKey}` } });
+    const res = await call("/v1/payments/bad%20id/settle", {
+      method: "POST",
+      headers: { authorization: `Bearer ${tenant.apiKey}` },
+    });
     expect(res.status).toBe(400);
   });
 });

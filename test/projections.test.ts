@@ -43,13 +43,18 @@ describe("rebuild", () => {
     await api.command("inventory", "b", "release", { orderId: "o1" });
     const incremental = await settledList(tenant.apiKey, "inventory", 8);
 
-    const started = await call(`/admin/projections/inventory/rebuild?tenant=${tenant.id}`, { method: "POST", headers: admin });
+    const started = await call(`/admin/projections/inventory/rebuild?tenant=${tenant.id}`, {
+      method: "POST",
+      headers: admin,
+    });
     expect(started.status).toBe(202);
     expect(await started.json()).toMatchObject({ generation: 1, entitiesTotal: 3 });
     // Reads are answered from the old generation meanwhile.
     expect(((await (await api.get("/v1/views/inventory")).json()) as { items: unknown[] }).items).toEqual(incremental);
 
-    await eventually(async () => ((await projectionStatus(tenant.id, "inventory")).rebuild === null ? true : undefined));
+    await eventually(async () =>
+      (await projectionStatus(tenant.id, "inventory")).rebuild === null ? true : undefined,
+    );
     const rebuilt = ((await (await api.get("/v1/views/inventory")).json()) as { items: unknown[] }).items;
     expect(rebuilt).toEqual(incremental);
   });
@@ -61,9 +66,14 @@ describe("rebuild", () => {
     for (const [i, sku] of skus.entries()) await api.command("inventory", sku, "restock", { quantity: i + 1 });
     const incremental = await settledList(tenant.apiKey, "inventory", skus.length);
 
-    const started = await call(`/admin/projections/inventory/rebuild?tenant=${tenant.id}`, { method: "POST", headers: admin });
+    const started = await call(`/admin/projections/inventory/rebuild?tenant=${tenant.id}`, {
+      method: "POST",
+      headers: admin,
+    });
     expect(await started.json()).toMatchObject({ generation: 1, entitiesTotal: skus.length });
-    await eventually(async () => ((await projectionStatus(tenant.id, "inventory")).rebuild === null ? true : undefined));
+    await eventually(async () =>
+      (await projectionStatus(tenant.id, "inventory")).rebuild === null ? true : undefined,
+    );
     const rebuilt = ((await (await api.get("/v1/views/inventory")).json()) as { items: unknown[] }).items;
     expect(rebuilt).toEqual(incremental);
   });
@@ -76,7 +86,9 @@ describe("rebuild", () => {
     await call(`/admin/projections/inventory/rebuild?tenant=${tenant.id}`, { method: "POST", headers: admin });
     await api.command("inventory", "a", "restock", { quantity: 2 });
     await api.command("inventory", "b", "restock", { quantity: 3 });
-    await eventually(async () => ((await projectionStatus(tenant.id, "inventory")).rebuild === null ? true : undefined));
+    await eventually(async () =>
+      (await projectionStatus(tenant.id, "inventory")).rebuild === null ? true : undefined,
+    );
     const rows = await settledList(tenant.apiKey, "inventory", 3);
     expect(rows).toMatchObject([
       { sku: "a", onHand: 3, version: 2 },
@@ -89,12 +101,23 @@ describe("rebuild", () => {
     const api = tenantClient(tenant.apiKey);
     await api.command("inventory", "a", "restock", { quantity: 1 });
     await settledList(tenant.apiKey, "inventory", 1);
-    const first = await call(`/admin/projections/inventory/rebuild?tenant=${tenant.id}`, { method: "POST", headers: admin });
-    const second = await call(`/admin/projections/inventory/rebuild?tenant=${tenant.id}`, { method: "POST", headers: admin });
+    const first = await call(`/admin/projections/inventory/rebuild?tenant=${tenant.id}`, {
+      method: "POST",
+      headers: admin,
+    });
+    const second = await call(`/admin/projections/inventory/rebuild?tenant=${tenant.id}`, {
+      method: "POST",
+      headers: admin,
+    });
     expect(first.status).toBe(202);
     expect([202, 409]).toContain(second.status); // 202 only if the first had already finished
-    expect((await call(`/admin/projections/nope/rebuild?tenant=${tenant.id}`, { method: "POST", headers: admin })).status).toBe(404);
-    expect((await call(`/admin/projections/inventory/rebuild?tenant=nobody-here`, { method: "POST", headers: admin })).status).toBe(404);
+    expect(
+      (await call(`/admin/projections/nope/rebuild?tenant=${tenant.id}`, { method: "POST", headers: admin })).status,
+    ).toBe(404);
+    expect(
+      (await call(`/admin/projections/inventory/rebuild?tenant=nobody-here`, { method: "POST", headers: admin }))
+        .status,
+    ).toBe(404);
     expect((await call(`/admin/projections/inventory/rebuild`, { method: "POST", headers: admin })).status).toBe(400);
   });
 });

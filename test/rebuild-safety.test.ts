@@ -47,10 +47,18 @@ function rebuilder(tenant: string) {
 async function rowAndState(apiKey: string, sku: string) {
   const api = tenantClient(apiKey);
   const row = (await (await api.get(`/v1/views/inventory/${sku}`)).json()) as Record<string, unknown>;
-  const entity = (await (await api.get(`/v1/entities/inventory/${sku}`)).json()) as { version: number; state: Record<string, unknown> };
+  const entity = (await (await api.get(`/v1/entities/inventory/${sku}`)).json()) as {
+    version: number;
+    state: Record<string, unknown>;
+  };
   return {
     row: { onHand: row["onHand"], reserved: row["reserved"], available: row["available"], version: row["version"] },
-    fold: { onHand: entity.state["onHand"], reserved: entity.state["reserved"], available: entity.state["available"], version: entity.version },
+    fold: {
+      onHand: entity.state["onHand"],
+      reserved: entity.state["reserved"],
+      available: entity.state["available"],
+      version: entity.version,
+    },
   };
 }
 
@@ -104,7 +112,11 @@ describe("rebuild steps run twice", () => {
   it("clears an old generation in chunks that never touch the kept one", async () => {
     const tenant = `chunk-${Date.now().toString(36)}`;
     const insert = (generation: number, sku: string) =>
-      env.DB.prepare("INSERT INTO inventory_view (tenant_id, generation, sku, updated_at) VALUES (?, ?, ?, '')").bind(tenant, generation, sku);
+      env.DB.prepare("INSERT INTO inventory_view (tenant_id, generation, sku, updated_at) VALUES (?, ?, ?, '')").bind(
+        tenant,
+        generation,
+        sku,
+      );
     await env.DB.batch([insert(0, "a"), insert(0, "b"), insert(0, "c"), insert(1, "a")]);
     const db = drizzle(env.DB);
     const chunk = async () => {
@@ -113,7 +125,9 @@ describe("rebuild steps run twice", () => {
       return result.meta.changes;
     };
     expect([await chunk(), await chunk(), await chunk()]).toEqual([2, 1, 0]);
-    const left = await env.DB.prepare("SELECT generation, sku FROM inventory_view WHERE tenant_id = ?").bind(tenant).all();
+    const left = await env.DB.prepare("SELECT generation, sku FROM inventory_view WHERE tenant_id = ?")
+      .bind(tenant)
+      .all();
     expect(left.results).toEqual([{ generation: 1, sku: "a" }]);
   });
 });
@@ -132,8 +146,12 @@ describe("the switch", () => {
         if (ctx.tenant !== tenant.id || held++ > 0) return;
         // Entity b leaves the new generation (its row and checkpoint) right after the re-scan.
         await env.DB.batch([
-          env.DB.prepare("DELETE FROM inventory_view WHERE tenant_id = ? AND generation = 1 AND sku = 'b'").bind(tenant.id),
-          env.DB.prepare("DELETE FROM projection_checkpoints WHERE projection = 'inventory' AND tenant_id = ? AND generation = 1 AND entity_id = 'b'").bind(tenant.id),
+          env.DB.prepare("DELETE FROM inventory_view WHERE tenant_id = ? AND generation = 1 AND sku = 'b'").bind(
+            tenant.id,
+          ),
+          env.DB.prepare(
+            "DELETE FROM projection_checkpoints WHERE projection = 'inventory' AND tenant_id = ? AND generation = 1 AND entity_id = 'b'",
+          ).bind(tenant.id),
         ]);
       }),
     );
@@ -154,7 +172,9 @@ describe("rebuild jobs of the previous layout", () => {
     await settledRow(tenant.apiKey, "a", 1);
     const stub = rebuilder(tenant.id);
     await runInDurableObject(stub, (_instance, state) => {
-      state.storage.sql.exec("CREATE TABLE job (singleton INTEGER PRIMARY KEY, projection TEXT, tenant TEXT, generation INTEGER, total INTEGER, started_at INTEGER)");
+      state.storage.sql.exec(
+        "CREATE TABLE job (singleton INTEGER PRIMARY KEY, projection TEXT, tenant TEXT, generation INTEGER, total INTEGER, started_at INTEGER)",
+      );
       state.storage.sql.exec("INSERT INTO job VALUES (1, 'inventory', ?, 7, 1, ?)", tenant.id, Date.now());
     });
     await evictDurableObject(stub);
@@ -274,7 +294,11 @@ describe("rebuild failures and load", () => {
       const status = await rebuildOf(tenant.id);
       return status && status.failures > 0 ? status : undefined;
     });
-    expect(failing).toMatchObject({ phase: "replaying", failures: 1, lastError: "no entity could be applied: injected fault at rebuild.batch" });
+    expect(failing).toMatchObject({
+      phase: "replaying",
+      failures: 1,
+      lastError: "no entity could be applied: injected fault at rebuild.batch",
+    });
 
     stop();
     await runDurableObjectAlarm(rebuilder(tenant.id));

@@ -24,7 +24,12 @@ async function log(api: Api, type: string, id: string): Promise<RecordedEvent[]>
 async function redeliver(facts: readonly RecordedEvent[]): Promise<{ retried: number }> {
   const batch = createMessageBatch(
     "factline-facts",
-    facts.map((f, i) => ({ id: `redelivery-${i}-${f.meta.eventId}`, timestamp: new Date(), attempts: 2, body: toCloudEvent(f) })),
+    facts.map((f, i) => ({
+      id: `redelivery-${i}-${f.meta.eventId}`,
+      timestamp: new Date(),
+      attempts: 2,
+      body: toCloudEvent(f),
+    })),
   );
   const ctx = createExecutionContext();
   await (worker.queue as ExportedHandlerQueueHandler<Env>)(batch, env, ctx);
@@ -35,7 +40,11 @@ async function redeliver(facts: readonly RecordedEvent[]): Promise<{ retried: nu
 /** How far the entity has been told its facts are consumed. */
 function acknowledgedUpTo(tenant: string, type: string, id: string): Promise<number> {
   const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant, type, id)));
-  return runInDurableObject(stub, (_actor, state) => state.storage.sql.exec<{ acked_up_to: number }>("SELECT acked_up_to FROM relay_state").one().acked_up_to);
+  return runInDurableObject(
+    stub,
+    (_actor, state) =>
+      state.storage.sql.exec<{ acked_up_to: number }>("SELECT acked_up_to FROM relay_state").one().acked_up_to,
+  );
 }
 
 async function sagaLog(id: string): Promise<string[]> {
@@ -69,7 +78,12 @@ describe("saga delivery", () => {
     });
 
     // Every fact of the journey, duplicated and newest first.
-    const facts = [...(await log(api, "orders", "o-1")), ...(await log(api, "inventory", "cup")), ...(await log(api, "inventory", "mug")), ...(await log(api, "payments", "o-1"))];
+    const facts = [
+      ...(await log(api, "orders", "o-1")),
+      ...(await log(api, "inventory", "cup")),
+      ...(await log(api, "inventory", "mug")),
+      ...(await log(api, "payments", "o-1")),
+    ];
     const before = await sagaLog(id);
     expect(await redeliver([...facts, ...facts].reverse())).toEqual({ retried: 0 });
     // Facts the real queue had not yet brought are noted as observed; nothing else happens.
@@ -80,8 +94,16 @@ describe("saga delivery", () => {
     expect(await redeliver(facts)).toEqual({ retried: 0 });
     expect(await sagaLog(id)).toEqual(after);
 
-    expect((await log(api, "orders", "o-1")).map((e) => e.type)).toEqual(["OrderCreated", "OrderConfirmed", "OrderShipped"]);
-    expect((await log(api, "payments", "o-1")).map((e) => e.type)).toEqual(["PaymentSubmitted", "SettlementClaimed", "PaymentApproved"]);
+    expect((await log(api, "orders", "o-1")).map((e) => e.type)).toEqual([
+      "OrderCreated",
+      "OrderConfirmed",
+      "OrderShipped",
+    ]);
+    expect((await log(api, "payments", "o-1")).map((e) => e.type)).toEqual([
+      "PaymentSubmitted",
+      "SettlementClaimed",
+      "PaymentApproved",
+    ]);
     expect((await log(api, "inventory", "cup")).map((e) => e.type)).toEqual(["Restocked", "Reserved", "Shipped"]);
     expect((await readEntity(api, "inventory", "cup")).state).toMatchObject({ onHand: 8, shipped: 2, reserved: 0 });
     expect(await gatewayLedger(tenant.id)).toHaveLength(1);
@@ -93,7 +115,10 @@ describe("saga delivery", () => {
     expect((await api.command("inventory", "s1", "restock", { quantity: 5 })).status).toBe(200);
     const held = holdRelay(tenant.id);
     try {
-      await api.command("orders", "o-1", "create", { customerId: "c", items: [{ sku: "s1", quantity: 2, unitPrice: 3 }] });
+      await api.command("orders", "o-1", "create", {
+        customerId: "c",
+        items: [{ sku: "s1", quantity: 2, unitPrice: 3 }],
+      });
       await api.command("orders", "o-1", "cancel", { reason: "changed my mind" });
       const [created, cancelled] = await log(api, "orders", "o-1");
       expect([created?.type, cancelled?.type]).toEqual(["OrderCreated", "OrderCancelled"]);
@@ -120,7 +145,10 @@ describe("saga delivery", () => {
       if (ctx.tenant === tenant.id) throw new InjectedFault("saga.deliver");
     });
     try {
-      await api.command("orders", "o-1", "create", { customerId: "c", items: [{ sku: "s1", quantity: 2, unitPrice: 3 }] });
+      await api.command("orders", "o-1", "create", {
+        customerId: "c",
+        items: [{ sku: "s1", quantity: 2, unitPrice: 3 }],
+      });
       await api.command("orders", "o-1", "cancel", { reason: "changed my mind" });
       const [, cancelled] = await log(api, "orders", "o-1");
       // Projections apply OrderCreated (read back from the entity) and OrderCancelled; the sagas fail.
@@ -149,7 +177,10 @@ describe("saga delivery", () => {
     const tenant = await newTenant("hlc");
     const api = tenantClient(tenant.apiKey);
     await api.command("inventory", "pen", "restock", { quantity: 1 });
-    await api.command("orders", "o-1", "create", { customerId: "c", items: [{ sku: "pen", quantity: 1, unitPrice: 1 }] });
+    await api.command("orders", "o-1", "create", {
+      customerId: "c",
+      items: [{ sku: "pen", quantity: 1, unitPrice: 1 }],
+    });
     expect(await orderEnds(api, "o-1")).toBe("shipped");
     const [created] = await log(api, "orders", "o-1");
     const reserved = (await log(api, "inventory", "pen")).find((e) => e.type === "Reserved");
@@ -165,7 +196,10 @@ describe("saga delivery", () => {
     const api = tenantClient(tenant.apiKey);
     await api.command("inventory", "box", "restock", { quantity: 4 });
     await setGateway(tenant.id, { errorRate: 1 });
-    await api.command("orders", "o-1", "create", { customerId: "c", items: [{ sku: "box", quantity: 3, unitPrice: 2 }] });
+    await api.command("orders", "o-1", "create", {
+      customerId: "c",
+      items: [{ sku: "box", quantity: 3, unitPrice: 2 }],
+    });
     const id = sagaId(tenant.id, "o-1");
 
     // With the gateway down the saga ends up waiting for an operator, its progress only in its log.
@@ -175,7 +209,9 @@ describe("saga delivery", () => {
     }, 30_000);
     const before = await sagaLog(id);
     // Crash the object: its memory is gone, the next call constructs it anew from storage.
-    await runInDurableObject(env.SAGA.get(env.SAGA.idFromName(id)), (_saga, state) => state.abort("simulated crash")).catch(() => undefined);
+    await runInDurableObject(env.SAGA.get(env.SAGA.idFromName(id)), (_saga, state) =>
+      state.abort("simulated crash"),
+    ).catch(() => undefined);
     await setGateway(tenant.id, { errorRate: 0 });
     expect((await adminCall(`/admin/sagas/${id}/retry`, { method: "POST" })).status).toBe(202);
 
@@ -190,7 +226,9 @@ describe("saga delivery", () => {
     expect(ledger.filter((e) => e.status === "approved" && !e.refunded)).toEqual([]);
     const charged = ledger.some((e) => e.status === "approved" && e.refunded);
     expect((await log(api, "payments", "o-1")).map((e) => e.type)).toEqual(
-      charged ? ["PaymentSubmitted", "SettlementClaimed", "PaymentApproved", "PaymentRefunded"] : ["PaymentSubmitted", "SettlementClaimed", "PaymentDeclined"],
+      charged
+        ? ["PaymentSubmitted", "SettlementClaimed", "PaymentApproved", "PaymentRefunded"]
+        : ["PaymentSubmitted", "SettlementClaimed", "PaymentDeclined"],
     );
   }, 60_000);
 });

@@ -30,7 +30,13 @@ const trip = defineUntypedSaga<{ tripId: string }>({
         { key: "flight", run: cmd("flights", "book", t.tripId), compensate: cmd("flights", "cancel", t.tripId) },
       ],
     },
-    { name: "pay", timeoutMs: 1_000, tasks: (t) => [{ key: "pay", run: cmd("payments", "charge", t.tripId), compensate: cmd("payments", "refund", t.tripId) }] },
+    {
+      name: "pay",
+      timeoutMs: 1_000,
+      tasks: (t) => [
+        { key: "pay", run: cmd("payments", "charge", t.tripId), compensate: cmd("payments", "refund", t.tripId) },
+      ],
+    },
   ],
   abortOn: (fact) => (fact.type === "TripCancelled" ? "the traveller cancelled" : null),
   finallyCompensate: (t) => [{ key: "cancel-trip", run: cmd("trips", "cancel", t.tripId) }],
@@ -48,7 +54,18 @@ function fact(type: string, eventId: string, entityType = "trips"): RecordedEven
     type,
     schemaVersion: 1,
     data: {},
-    meta: { eventId, tenant: "t", entityType, entityId: "trip-1", hlc: "000000000000001.000000", recordedAt: "", correlationId: "c", causationId: null, idempotencyKey: null, traceparent: null },
+    meta: {
+      eventId,
+      tenant: "t",
+      entityType,
+      entityId: "trip-1",
+      hlc: "000000000000001.000000",
+      recordedAt: "",
+      correlationId: "c",
+      causationId: null,
+      idempotencyKey: null,
+      traceparent: null,
+    },
   };
 }
 
@@ -70,10 +87,16 @@ function started(now = 0): SagaState {
   return fold(factEvents(trip, NEW_SAGA, "t:trip:trip-1", fact("TripBooked", "e1"), now));
 }
 
-function finish(state: SagaState, due: readonly DueTask[], now: number, kind: "done" | "rejected" | "failed" = "done"): SagaState {
+function finish(
+  state: SagaState,
+  due: readonly DueTask[],
+  now: number,
+  kind: "done" | "rejected" | "failed" = "done",
+): SagaState {
   let s = state;
   for (const d of due) {
-    const outcome = kind === "done" ? { kind, result: null } : kind === "rejected" ? { kind, reason: "no" } : { kind, error: "down" };
+    const outcome =
+      kind === "done" ? { kind, result: null } : kind === "rejected" ? { kind, reason: "no" } : { kind, error: "down" };
     s = fold(outcomeEvents(s, d, outcome, now, 10), s);
   }
   return s;
@@ -82,7 +105,10 @@ function finish(state: SagaState, due: readonly DueTask[], now: number, kind: "d
 describe("saga state machine", () => {
   it("given a starting fact, when it arrives, the saga starts and its first stage's tasks are due together", () => {
     const { due } = settle(started(), 0);
-    expect(due.map((d) => [d.task.key, d.phase])).toEqual([["hotel", "run"], ["flight", "run"]]);
+    expect(due.map((d) => [d.task.key, d.phase])).toEqual([
+      ["hotel", "run"],
+      ["flight", "run"],
+    ]);
   });
 
   it("given a started saga, when the starting fact arrives again, nothing is recorded", () => {
@@ -131,7 +157,13 @@ describe("saga state machine", () => {
 
   it("given a task that keeps failing, after its attempts the saga compensates", () => {
     let { state, due } = settle(started(), 0);
-    for (let now = 100; now <= 300; now += 100) state = finish(state, due.filter((d) => d.task.key === "hotel"), now, "failed");
+    for (let now = 100; now <= 300; now += 100)
+      state = finish(
+        state,
+        due.filter((d) => d.task.key === "hotel"),
+        now,
+        "failed",
+      );
     ({ state } = settle(state, 400));
     expect(state.status).toBe("compensating");
     expect(state.reason).toContain("hotel failed 3 times");
@@ -141,7 +173,10 @@ describe("saga state machine", () => {
     let { state, due } = settle(started(), 0);
     const hotel = due.filter((d) => d.task.key === "hotel");
     for (let now = 1; now <= 10; now++) {
-      state = fold(outcomeEvents(state, hotel[0] as DueTask, { kind: "deferred", reason: "open", retryAfterMs: 1 }, now, 10), state);
+      state = fold(
+        outcomeEvents(state, hotel[0] as DueTask, { kind: "deferred", reason: "open", retryAfterMs: 1 }, now, 10),
+        state,
+      );
     }
     expect(state.attempts["hotel"]?.count).toBe(0);
     expect(settle(state, 20).state.status).toBe("running");
@@ -181,11 +216,23 @@ describe("saga state machine", () => {
   });
 
   it("given a compensation rejected with a code its task declares as nothing to undo, it counts as done", () => {
-    const task = { key: "pay", run: cmd("payments", "submit", "trip-1"), compensate: cmd("payments", "decline", "trip-1"), nothingToUndo: ["no-payment"] };
-    const state = fold([{ type: "SagaStarted", context: { tripId: "trip-1" }, fact: "e1", at: 0 }, { type: "CompensationBegan", reason: "r", groups: [[task]], at: 1 }]);
+    const task = {
+      key: "pay",
+      run: cmd("payments", "submit", "trip-1"),
+      compensate: cmd("payments", "decline", "trip-1"),
+      nothingToUndo: ["no-payment"],
+    };
+    const state = fold([
+      { type: "SagaStarted", context: { tripId: "trip-1" }, fact: "e1", at: 0 },
+      { type: "CompensationBegan", reason: "r", groups: [[task]], at: 1 },
+    ]);
     const due: DueTask = { task, phase: "compensate", action: task.compensate };
-    expect(outcomeEvents(state, due, { kind: "rejected", reason: "nothing submitted", code: "no-payment" }, 2, 10)).toEqual([{ type: "CompensationDone", key: "pay", at: 2 }]);
-    expect(outcomeEvents(state, due, { kind: "rejected", reason: "other", code: "other" }, 2, 10)).toMatchObject([{ type: "CompensationFailed", key: "pay" }]);
+    expect(
+      outcomeEvents(state, due, { kind: "rejected", reason: "nothing submitted", code: "no-payment" }, 2, 10),
+    ).toEqual([{ type: "CompensationDone", key: "pay", at: 2 }]);
+    expect(outcomeEvents(state, due, { kind: "rejected", reason: "other", code: "other" }, 2, 10)).toMatchObject([
+      { type: "CompensationFailed", key: "pay" },
+    ]);
   });
 
   it("given a late outcome of a task from before compensation began, it records nothing", () => {
@@ -202,8 +249,19 @@ const order = defineUntypedSaga<{ tripId: string }>({
   instanceOf: (fact) => fact.meta.entityId,
   start: (fact) => ({ tripId: fact.meta.entityId }),
   stages: [
-    { name: "book", timeoutMs: 1_000, tasks: (t) => [{ key: "hotel", run: cmd("hotels", "book", t.tripId), compensate: cmd("hotels", "cancel", t.tripId) }] },
-    { name: "commit", timeoutMs: 1_000, pivot: true, tasks: (t) => [{ key: "commit", run: cmd("trips", "confirm", t.tripId) }] },
+    {
+      name: "book",
+      timeoutMs: 1_000,
+      tasks: (t) => [
+        { key: "hotel", run: cmd("hotels", "book", t.tripId), compensate: cmd("hotels", "cancel", t.tripId) },
+      ],
+    },
+    {
+      name: "commit",
+      timeoutMs: 1_000,
+      pivot: true,
+      tasks: (t) => [{ key: "commit", run: cmd("trips", "confirm", t.tripId) }],
+    },
     { name: "deliver", timeoutMs: 1_000, tasks: (t) => [{ key: "deliver", run: cmd("tickets", "send", t.tripId) }] },
   ],
   abortOn: (fact) => (fact.type === "TripCancelled" ? "the traveller cancelled" : null),
@@ -221,7 +279,10 @@ function settlePivoting(state: SagaState, now: number): { state: SagaState; due:
 
 /** A saga of `order` whose book stage is done and whose pivot stage (commit) has been entered. */
 function atPivot(): { state: SagaState; due: readonly DueTask[] } {
-  let { state, due } = settlePivoting(fold(factEvents(order, NEW_SAGA, "t:order:trip-1", fact("TripBooked", "e1"), 0)), 0);
+  let { state, due } = settlePivoting(
+    fold(factEvents(order, NEW_SAGA, "t:order:trip-1", fact("TripBooked", "e1"), 0)),
+    0,
+  );
   state = finish(state, due, 1);
   return settlePivoting(state, 1);
 }
@@ -291,6 +352,8 @@ describe("saga state machine: the pivot (point of no return)", () => {
 
   it("refuses a saga with two pivots", () => {
     const stage = { name: "s", timeoutMs: 1, pivot: true, tasks: () => [] };
-    expect(() => defineUntypedSaga({ ...order, stages: [stage, { ...stage, name: "t" }] })).toThrow(/more than one pivot/);
+    expect(() => defineUntypedSaga({ ...order, stages: [stage, { ...stage, name: "t" }] })).toThrow(
+      /more than one pivot/,
+    );
   });
 });

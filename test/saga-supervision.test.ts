@@ -24,7 +24,10 @@ describe("saga supervision", () => {
     const api = tenantClient(tenant.apiKey);
     await api.command("inventory", "tv", "restock", { quantity: 2 });
     await setGateway(tenant.id, { errorRate: 1 });
-    await api.command("orders", "o-1", "create", { customerId: "c", items: [{ sku: "tv", quantity: 1, unitPrice: 300 }] });
+    await api.command("orders", "o-1", "create", {
+      customerId: "c",
+      items: [{ sku: "tv", quantity: 1, unitPrice: 300 }],
+    });
     const id = sagaId(tenant.id, "o-1");
 
     const stuck = await eventually(async () => {
@@ -55,7 +58,10 @@ describe("saga supervision", () => {
     const api = tenantClient(tenant.apiKey);
     await api.command("inventory", "lamp", "restock", { quantity: 5 });
     await setGateway(tenant.id, { latencyMs: 1_500 });
-    await api.command("orders", "o-2", "create", { customerId: "c", items: [{ sku: "lamp", quantity: 2, unitPrice: 30 }] });
+    await api.command("orders", "o-2", "create", {
+      customerId: "c",
+      items: [{ sku: "lamp", quantity: 2, unitPrice: 30 }],
+    });
     const id = sagaId(tenant.id, "o-2");
 
     await eventually(async () => {
@@ -66,7 +72,9 @@ describe("saga supervision", () => {
     expect(forced.status).toBe(202);
 
     expect(await orderEnds(api, "o-2")).toBe("cancelled");
-    expect((await readEntity(api, "orders", "o-2")).state).toMatchObject({ reason: "compensation forced by an operator" });
+    expect((await readEntity(api, "orders", "o-2")).state).toMatchObject({
+      reason: "compensation forced by an operator",
+    });
     expect((await readEntity(api, "inventory", "lamp")).state).toMatchObject({ onHand: 5, reserved: 0, available: 5 });
     await eventually(async () => ((await sagaView(id)).status === "compensated" ? true : undefined));
     expect((await gatewayLedger(tenant.id)).filter((e) => e.status === "approved" && !e.refunded)).toEqual([]);

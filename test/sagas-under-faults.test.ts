@@ -15,7 +15,8 @@ describe("order fulfillment under a failing, slow payment gateway", () => {
   it(`ends each of ${ORDERS} orders shipped or cancelled, conserving stock and charging at most once`, async () => {
     const tenant = await newTenant("load");
     const api = tenantClient(tenant.apiKey);
-    for (const sku of SKUS) expect((await api.command("inventory", sku, "restock", { quantity: STOCK })).status).toBe(200);
+    for (const sku of SKUS)
+      expect((await api.command("inventory", sku, "restock", { quantity: STOCK })).status).toBe(200);
     await setGateway(tenant.id, { errorRate: 0.5, latencyMs: 20, latencyJitterMs: 150 });
 
     // A fixed pattern of one or two lines of 1-3 units: about 300 units wanted, 250 in stock.
@@ -51,7 +52,12 @@ describe("order fulfillment under a failing, slow payment gateway", () => {
         .flatMap((o) => o.lines)
         .filter((l) => l.sku === sku)
         .reduce((sum, l) => sum + l.quantity, 0);
-      expect(state).toMatchObject({ reserved: 0, reservations: {}, shipped: shippedByOrders, onHand: STOCK - shippedByOrders });
+      expect(state).toMatchObject({
+        reserved: 0,
+        reservations: {},
+        shipped: shippedByOrders,
+        onHand: STOCK - shippedByOrders,
+      });
     }
 
     const ledger = await gatewayLedger(tenant.id);

@@ -7,7 +7,12 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { CommandEnvelope, EntityRpc } from "../src/core/protocol/entity-protocol.js";
 import { entityObjectName } from "../src/core/protocol/identifiers.js";
-import { AdaptiveLimit, InFlight, queueDelayExceeded, type AdaptiveLimitPolicy } from "../src/core/resilience/in-flight.js";
+import {
+  AdaptiveLimit,
+  InFlight,
+  queueDelayExceeded,
+  type AdaptiveLimitPolicy,
+} from "../src/core/resilience/in-flight.js";
 import { commandsInFlight, isolateCommands } from "../edge/entity/entity-routes.js";
 import { tenantsInFlight } from "../edge/tenancy/tenant-auth.js";
 import { call, newTenant, tenantClient } from "./support/api.js";
@@ -64,7 +69,10 @@ describe("shedding before the entity's object", () => {
     const release = occupy(tenantsInFlight, tenant.id, TENANT_CAP);
     try {
       expect(await answer(api.get("/v1/views/inventory"))).toEqual({ status: 429, retryAfter: "1", type: OVERLOADED });
-      expect(await answer(api.command("inventory", "any", "restock", { quantity: 1 }))).toMatchObject({ status: 429, type: OVERLOADED });
+      expect(await answer(api.command("inventory", "any", "restock", { quantity: 1 }))).toMatchObject({
+        status: 429,
+        type: OVERLOADED,
+      });
       expect((await tenantClient(other.apiKey).get("/v1/views/inventory")).status).toBe(200);
     } finally {
       release();
@@ -96,7 +104,15 @@ describe("shedding at the isolate's command limit", () => {
 });
 
 describe("the limit that follows queueing delay", () => {
-  const policy: AdaptiveLimitPolicy = { min: 2, max: 20, targetQueueMs: 10, intervalMs: 100, minSamples: 3, baseWindowMs: 10_000, idleResetMs: 1_000 };
+  const policy: AdaptiveLimitPolicy = {
+    min: 2,
+    max: 20,
+    targetQueueMs: 10,
+    intervalMs: 100,
+    minSamples: 3,
+    baseWindowMs: 10_000,
+    idleResetMs: 1_000,
+  };
 
   /** Reports `rtts` as round trips spread over one interval starting at `t`; returns the interval's end. */
   function interval(limit: AdaptiveLimit, t: number, rtts: readonly number[]): number {
@@ -183,7 +199,9 @@ describe("shedding by queueing delay", () => {
 
   it("answers a command that waited past the target undecided, with 429 and Retry-After", async () => {
     const tenant = `queued-${crypto.randomUUID()}`;
-    const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant, "inventory", "queued"))) as unknown as EntityRpc;
+    const stub = env.ENTITY.get(
+      env.ENTITY.idFromName(entityObjectName(tenant, "inventory", "queued")),
+    ) as unknown as EntityRpc;
     const late = await stub.command(envelope(tenant, Date.now() - Number(env.ENTITY_MAX_QUEUE_DELAY_MS) - 1_000));
     expect(late).toMatchObject({ ok: false, problem: { type: OVERLOADED, status: 429, retryAfter: 1 } });
     expect(await stub.read({ tenant, entityType: "inventory", entityId: "queued" }, null)).toBeNull();

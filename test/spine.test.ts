@@ -19,7 +19,12 @@ describe("the first vertical slice", () => {
     expect(body.events).toMatchObject([{ seq: 1, type: "Restocked", data: { quantity: 5, source: "manual" } }]);
 
     const entity = await api.get("/v1/entities/inventory/sku-1");
-    expect(await entity.json()).toMatchObject({ type: "inventory", id: "sku-1", version: 1, state: { onHand: 5, available: 5 } });
+    expect(await entity.json()).toMatchObject({
+      type: "inventory",
+      id: "sku-1",
+      version: 1,
+      state: { onHand: 5, available: 5 },
+    });
 
     const row = await eventually(async () => {
       const view = await api.get("/v1/views/inventory/sku-1");
@@ -61,7 +66,9 @@ describe("the first vertical slice", () => {
     const res = await call("/v1/entities/inventory/sku-1");
     expect(res.status).toBe(401);
     expect(res.headers.get("content-type")).toBe("application/problem+json");
-    const forged = await call("/v1/entities/inventory/sku-1", { headers: { authorization: "Bearer fl_0000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" } });
+    const forged = await call("/v1/entities/inventory/sku-1", {
+      headers: { authorization: "Bearer fl_0000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" },
+    });
     expect(forged.status).toBe(401);
   });
 

@@ -23,30 +23,58 @@ describe("offsets (§8)", () => {
   });
 
   it("take -1 and an absent offset as the start, now as the tail", () => {
-    expect([parseReadStart(undefined), parseReadStart("-1"), parseReadStart("now")]).toEqual([{ kind: "start" }, { kind: "start" }, { kind: "now" }]);
+    expect([parseReadStart(undefined), parseReadStart("-1"), parseReadStart("now")]).toEqual([
+      { kind: "start" },
+      { kind: "start" },
+      { kind: "now" },
+    ]);
   });
 
   it("refuse anything this server did not mint", () => {
-    for (const raw of ["", "abc", "1,2", "0000000000000000_00000000000000 1", "../etc", "0000000000000001_0000000000000000", "-2"]) expect(parseReadStart(raw)).toBeUndefined();
+    for (const raw of [
+      "",
+      "abc",
+      "1,2",
+      "0000000000000000_00000000000000 1",
+      "../etc",
+      "0000000000000001_0000000000000000",
+      "-2",
+    ])
+      expect(parseReadStart(raw)).toBeUndefined();
   });
 });
 
 describe("idempotent producers (§5.2.1)", () => {
   it("accept a new producer only from seq 0", () => {
-    expect(judgeProducer(undefined, { id: "p", epoch: 0, seq: 0 })).toEqual({ status: "accepted", next: { epoch: 0, lastSeq: 0 } });
-    expect(judgeProducer(undefined, { id: "p", epoch: 0, seq: 3 })).toEqual({ status: "sequence-gap", expectedSeq: 0, receivedSeq: 3 });
+    expect(judgeProducer(undefined, { id: "p", epoch: 0, seq: 0 })).toEqual({
+      status: "accepted",
+      next: { epoch: 0, lastSeq: 0 },
+    });
+    expect(judgeProducer(undefined, { id: "p", epoch: 0, seq: 3 })).toEqual({
+      status: "sequence-gap",
+      expectedSeq: 0,
+      receivedSeq: 3,
+    });
   });
 
   it("deduplicate a retry, answering the highest accepted seq", () => {
-    expect(judgeProducer({ epoch: 2, lastSeq: 7 }, { id: "p", epoch: 2, seq: 5 })).toEqual({ status: "duplicate", lastSeq: 7 });
+    expect(judgeProducer({ epoch: 2, lastSeq: 7 }, { id: "p", epoch: 2, seq: 5 })).toEqual({
+      status: "duplicate",
+      lastSeq: 7,
+    });
   });
 
   it("fence an older epoch", () => {
-    expect(judgeProducer({ epoch: 2, lastSeq: 7 }, { id: "p", epoch: 1, seq: 8 })).toEqual({ status: "stale-epoch", currentEpoch: 2 });
+    expect(judgeProducer({ epoch: 2, lastSeq: 7 }, { id: "p", epoch: 1, seq: 8 })).toEqual({
+      status: "stale-epoch",
+      currentEpoch: 2,
+    });
   });
 
   it("start a newer epoch only at seq 0", () => {
-    expect(judgeProducer({ epoch: 2, lastSeq: 7 }, { id: "p", epoch: 3, seq: 1 })).toEqual({ status: "epoch-must-start-at-zero" });
+    expect(judgeProducer({ epoch: 2, lastSeq: 7 }, { id: "p", epoch: 3, seq: 1 })).toEqual({
+      status: "epoch-must-start-at-zero",
+    });
     expect(judgeProducer({ epoch: 2, lastSeq: 7 }, { id: "p", epoch: 3, seq: 0 }).status).toBe("accepted");
   });
 });
@@ -89,17 +117,23 @@ describe("JSON mode (§9.1)", () => {
   });
 
   it("keeps a key named __proto__ as data", () => {
-    expect(jsonMessages(bytes('{"__proto__":{"x":1}}'), false)).toEqual({ ok: true, messages: ['{"__proto__":{"x":1}}'] });
+    expect(jsonMessages(bytes('{"__proto__":{"x":1}}'), false)).toEqual({
+      ok: true,
+      messages: ['{"__proto__":{"x":1}}'],
+    });
   });
 });
 
 describe("request headers (§5.1, §5.2)", () => {
   it("refuse a TTL with a sign, leading zero, fraction or exponent", () => {
-    for (const ttl of ["+1", "01", "1.0", "1e3", "-1", "0x10"]) expect(isProblem(parseCreate(headers({ "stream-ttl": ttl }))), ttl).toBe(true);
+    for (const ttl of ["+1", "01", "1.0", "1e3", "-1", "0x10"])
+      expect(isProblem(parseCreate(headers({ "stream-ttl": ttl }))), ttl).toBe(true);
   });
 
   it("refuse a TTL together with an expiry", () => {
-    expect(isProblem(parseCreate(headers({ "stream-ttl": "5", "stream-expires-at": "2030-01-01T00:00:00Z" })))).toBe(true);
+    expect(isProblem(parseCreate(headers({ "stream-ttl": "5", "stream-expires-at": "2030-01-01T00:00:00Z" })))).toBe(
+      true,
+    );
   });
 
   it("refuse a fork sub-offset without a source", () => {
@@ -112,7 +146,9 @@ describe("request headers (§5.1, §5.2)", () => {
 
   it("refuse a Producer-Id or Stream-Seq over 256 characters", () => {
     const long = "x".repeat(257);
-    expect(isProblem(parseAppend(headers({ "producer-id": long, "producer-epoch": "0", "producer-seq": "0" })))).toBe(true);
+    expect(isProblem(parseAppend(headers({ "producer-id": long, "producer-epoch": "0", "producer-seq": "0" })))).toBe(
+      true,
+    );
     expect(isProblem(parseAppend(headers({ "stream-seq": long })))).toBe(true);
   });
 
@@ -131,6 +167,9 @@ describe("lifetimes (§4.2)", () => {
   it("give a fork its source's lifetime unless it asks for its own", () => {
     const source = { ttlSeconds: 60, expiresAt: undefined };
     expect(forkLifetime({ ttlSeconds: undefined, expiresAt: undefined }, source)).toEqual(source);
-    expect(forkLifetime({ ttlSeconds: undefined, expiresAt: "2030-01-01T00:00:00Z" }, source)).toEqual({ ttlSeconds: undefined, expiresAt: "2030-01-01T00:00:00Z" });
+    expect(forkLifetime({ ttlSeconds: undefined, expiresAt: "2030-01-01T00:00:00Z" }, source)).toEqual({
+      ttlSeconds: undefined,
+      expiresAt: "2030-01-01T00:00:00Z",
+    });
   });
 });

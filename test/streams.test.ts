@@ -12,7 +12,8 @@ const ORIGIN = "https://factline.test";
 
 function streams(apiKey: string) {
   const auth = { authorization: `Bearer ${apiKey}` };
-  return (path: string, init: RequestInit = {}) => call(`/v1/stream/${path}`, { ...init, headers: { ...auth, ...(init.headers as Record<string, string>) } });
+  return (path: string, init: RequestInit = {}) =>
+    call(`/v1/stream/${path}`, { ...init, headers: { ...auth, ...(init.headers as Record<string, string>) } });
 }
 
 async function expectProblem(res: Response, kind: string, status: number): Promise<void> {
@@ -62,19 +63,32 @@ describe("tenant streams", () => {
   it("answer a PUT with another configuration with stream-exists", async () => {
     const s = streams((await newTenant()).apiKey);
     await s("typed", { method: "PUT", headers: text });
-    await expectProblem(await s("typed", { method: "PUT", headers: { "content-type": "application/json" } }), "stream-exists", 409);
+    await expectProblem(
+      await s("typed", { method: "PUT", headers: { "content-type": "application/json" } }),
+      "stream-exists",
+      409,
+    );
   });
 
   it("answer an append of another content type with content-type-mismatch", async () => {
     const s = streams((await newTenant()).apiKey);
     await s("plain", { method: "PUT", headers: text });
-    await expectProblem(await s("plain", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" }), "content-type-mismatch", 409);
+    await expectProblem(
+      await s("plain", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" }),
+      "content-type-mismatch",
+      409,
+    );
   });
 
   it("fence a producer's stale epoch with stale-producer-epoch and the current epoch", async () => {
     const s = streams((await newTenant()).apiKey);
     await s("fenced", { method: "PUT", headers: text });
-    const as = (epoch: number, seq: number) => ({ ...text, "producer-id": "p", "producer-epoch": String(epoch), "producer-seq": String(seq) });
+    const as = (epoch: number, seq: number) => ({
+      ...text,
+      "producer-id": "p",
+      "producer-epoch": String(epoch),
+      "producer-seq": String(seq),
+    });
     expect((await s("fenced", { method: "POST", headers: as(1, 0), body: "new" })).status).toBe(200);
     const res = await s("fenced", { method: "POST", headers: as(0, 1), body: "zombie" });
     expect(res.headers.get("producer-epoch")).toBe("1");
@@ -94,7 +108,9 @@ describe("tenant streams", () => {
   it("answer stream-gone for a deleted stream its fork still reads from", async () => {
     const s = streams((await newTenant()).apiKey);
     await s("origin", { method: "PUT", headers: text, body: "shared" });
-    expect((await s("branch", { method: "PUT", headers: { "stream-forked-from": "/v1/stream/origin" } })).status).toBe(201);
+    expect((await s("branch", { method: "PUT", headers: { "stream-forked-from": "/v1/stream/origin" } })).status).toBe(
+      201,
+    );
     expect((await s("origin", { method: "DELETE" })).status).toBe(204);
     await expectProblem(await s("origin"), "stream-gone", 410);
     expect(await (await s("branch")).text()).toBe("shared");
@@ -102,7 +118,11 @@ describe("tenant streams", () => {
 
   it("refuse a fork whose source is not a stream path of this API", async () => {
     const s = streams((await newTenant()).apiKey);
-    await expectProblem(await s("stray", { method: "PUT", headers: { "stream-forked-from": "/v1/entities/orders/o-1" } }), "malformed-request", 400);
+    await expectProblem(
+      await s("stray", { method: "PUT", headers: { "stream-forked-from": "/v1/entities/orders/o-1" } }),
+      "malformed-request",
+      400,
+    );
   });
 
   it("keep a text stream's bytes exactly, UTF-8 or not", async () => {
@@ -110,16 +130,23 @@ describe("tenant streams", () => {
     await s("mixed", { method: "PUT", headers: text });
     const notUtf8 = new Uint8Array([0x61, 0xff, 0xfe, 0x62]);
     const bom = new Uint8Array([0xef, 0xbb, 0xbf, 0x63]);
-    for (const body of [notUtf8, bom]) expect((await s("mixed", { method: "POST", headers: text, body })).status).toBe(204);
+    for (const body of [notUtf8, bom])
+      expect((await s("mixed", { method: "POST", headers: text, body })).status).toBe(204);
     expect([...new Uint8Array(await (await s("mixed")).arrayBuffer())]).toEqual([...notUtf8, ...bom]);
   });
 
   it("refuse an append over 1 MiB with 413 and keep the stream as it was", async () => {
     const s = streams((await newTenant()).apiKey);
     await s("bounded", { method: "PUT", headers: { "content-type": "application/octet-stream" } });
-    const res = await s("bounded", { method: "POST", headers: { "content-type": "application/octet-stream" }, body: new Uint8Array(1024 * 1024 + 1) });
+    const res = await s("bounded", {
+      method: "POST",
+      headers: { "content-type": "application/octet-stream" },
+      body: new Uint8Array(1024 * 1024 + 1),
+    });
     await expectProblem(res, "payload-too-large", 413);
-    expect((await s("bounded", { method: "HEAD" })).headers.get("stream-next-offset")).toBe("0000000000000000_0000000000000000");
+    expect((await s("bounded", { method: "HEAD" })).headers.get("stream-next-offset")).toBe(
+      "0000000000000000_0000000000000000",
+    );
   });
 });
 
@@ -128,7 +155,8 @@ describe("entity logs as streams", () => {
     const t = await newTenant();
     const api = tenantClient(t.apiKey);
     const sku = `sku-${crypto.randomUUID().slice(0, 8)}`;
-    for (let i = 1; i <= times; i++) expect((await api.command("inventory", sku, "restock", { quantity: i })).status).toBe(200);
+    for (let i = 1; i <= times; i++)
+      expect((await api.command("inventory", sku, "restock", { quantity: i })).status).toBe(200);
     return { t, api, path: `/v1/entities/inventory/${sku}/stream`, sku };
   }
 
@@ -157,19 +185,31 @@ describe("entity logs as streams", () => {
 
   it("refuse appends: the log changes only through commands", async () => {
     const { t, path } = await restocked(1);
-    const res = await call(path, { method: "POST", headers: { authorization: `Bearer ${t.apiKey}`, "content-type": "application/json" }, body: "{}" });
+    const res = await call(path, {
+      method: "POST",
+      headers: { authorization: `Bearer ${t.apiKey}`, "content-type": "application/json" },
+      body: "{}",
+    });
     expect(res.status).toBe(405);
     expect(res.headers.get("allow")).toContain("GET");
   });
 
   it("are followed by @durable-streams/client, which resumes exactly after a disconnect", async () => {
     const { t, api, path, sku } = await restocked(2);
-    const fetchThroughWorker: typeof fetch = (input, init) => exports.default.fetch(new Request(input instanceof Request ? input : new URL(String(input), ORIGIN), init));
+    const fetchThroughWorker: typeof fetch = (input, init) =>
+      exports.default.fetch(new Request(input instanceof Request ? input : new URL(String(input), ORIGIN), init));
     const follow = async (offset: string | undefined, until: number) => {
       const controller = new AbortController();
       const seen: number[] = [];
       let last = offset;
-      const res = await stream<{ seq: number }>({ url: `${ORIGIN}${path}`, headers: { authorization: `Bearer ${t.apiKey}` }, fetch: fetchThroughWorker, offset, live: "long-poll", signal: controller.signal });
+      const res = await stream<{ seq: number }>({
+        url: `${ORIGIN}${path}`,
+        headers: { authorization: `Bearer ${t.apiKey}` },
+        fetch: fetchThroughWorker,
+        offset,
+        live: "long-poll",
+        signal: controller.signal,
+      });
       await new Promise<void>((resolve) => {
         res.subscribeJson(async (batch) => {
           seen.push(...batch.items.map((e) => e.seq));
@@ -183,7 +223,8 @@ describe("entity logs as streams", () => {
     const first = await follow(undefined, 2);
     expect(first.seen).toEqual([1, 2]);
     // While nobody follows, two more facts are recorded; the follower resumes from its saved offset.
-    for (const quantity of [3, 4]) expect((await api.command("inventory", sku, "restock", { quantity })).status).toBe(200);
+    for (const quantity of [3, 4])
+      expect((await api.command("inventory", sku, "restock", { quantity })).status).toBe(200);
     const second = await follow(first.last, 4);
     expect(second.seen).toEqual([3, 4]);
   });
@@ -196,7 +237,8 @@ describe("view change feeds as streams", () => {
     const t = await newTenant();
     const api = tenantClient(t.apiKey);
     const sku = `sku-${crypto.randomUUID().slice(0, 8)}`;
-    for (const quantity of [1, 2]) expect((await api.command("inventory", sku, "restock", { quantity })).status).toBe(200);
+    for (const quantity of [1, 2])
+      expect((await api.command("inventory", sku, "restock", { quantity })).status).toBe(200);
     const changes = await eventually(async () => {
       const res = await api.get("/v1/views/inventory/changes/stream?offset=-1");
       const body = (await res.json()) as Change[];
@@ -212,7 +254,9 @@ describe("view change feeds as streams", () => {
     const a = tenantClient((await newTenant()).apiKey);
     const b = tenantClient((await newTenant()).apiKey);
     expect((await a.command("inventory", "only-a", "restock", { quantity: 1 })).status).toBe(200);
-    await eventually(async () => (((await (await a.get("/v1/views/inventory/changes/stream")).json()) as Change[]).length > 0 ? true : undefined));
+    await eventually(async () =>
+      ((await (await a.get("/v1/views/inventory/changes/stream")).json()) as Change[]).length > 0 ? true : undefined,
+    );
     expect(await (await b.get("/v1/views/inventory/changes/stream")).json()).toEqual([]);
   });
 

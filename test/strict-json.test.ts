@@ -30,15 +30,23 @@ describe("strict JSON", () => {
 
   it("finds a key repeated in any object, at any depth, whatever its escaping", () => {
     fc.assert(
-      fc.property(fc.dictionary(key, value, { minKeys: 1, maxKeys: 4 }), fc.nat({ max: 3 }), fc.boolean(), (obj, depth, escaped) => {
-        const repeated = Object.keys(obj)[0] ?? "";
-        // Every UTF-16 code unit as a \uXXXX escape: the same key, spelled differently.
-        const units = Array.from({ length: repeated.length }, (_, i) => `\\u${repeated.charCodeAt(i).toString(16).padStart(4, "0")}`);
-        const spelled = escaped ? `"${units.join("")}"` : JSON.stringify(repeated);
-        let text = `${JSON.stringify(obj).slice(0, -1)},${spelled}:0}`;
-        for (let i = 0; i < depth; i++) text = `{"wrap":[${text}]}`;
-        expect(strictJsonProblem(text)).toEqual({ kind: "duplicate-key", key: repeated });
-      }),
+      fc.property(
+        fc.dictionary(key, value, { minKeys: 1, maxKeys: 4 }),
+        fc.nat({ max: 3 }),
+        fc.boolean(),
+        (obj, depth, escaped) => {
+          const repeated = Object.keys(obj)[0] ?? "";
+          // Every UTF-16 code unit as a \uXXXX escape: the same key, spelled differently.
+          const units = Array.from(
+            { length: repeated.length },
+            (_, i) => `\\u${repeated.charCodeAt(i).toString(16).padStart(4, "0")}`,
+          );
+          const spelled = escaped ? `"${units.join("")}"` : JSON.stringify(repeated);
+          let text = `${JSON.stringify(obj).slice(0, -1)},${spelled}:0}`;
+          for (let i = 0; i < depth; i++) text = `{"wrap":[${text}]}`;
+          expect(strictJsonProblem(text)).toEqual({ kind: "duplicate-key", key: repeated });
+        },
+      ),
       { numRuns: 300 },
     );
   });

@@ -28,17 +28,24 @@ describe("API keys", () => {
 
   it("record when they were last used", async () => {
     const tenant = await newTenant();
-    const before = await env.DB.prepare("SELECT last_used_at FROM api_keys WHERE tenant_id = ?").bind(tenant.id).first<{ last_used_at: number | null }>();
+    const before = await env.DB.prepare("SELECT last_used_at FROM api_keys WHERE tenant_id = ?")
+      .bind(tenant.id)
+      .first<{ last_used_at: number | null }>();
     expect(before?.last_used_at).toBeNull();
     await tenantClient(tenant.apiKey).get("/v1/views/inventory");
-    const shown = (await (await admin("GET", `/tenants/${tenant.id}`)).json()) as { keys: { lastUsedAt: number | null }[] };
+    const shown = (await (await admin("GET", `/tenants/${tenant.id}`)).json()) as {
+      keys: { lastUsedAt: number | null }[];
+    };
     expect(shown.keys[0]?.lastUsedAt).toEqual(expect.any(Number));
   });
 
   it("stop working the moment they are revoked, while the tenant's other keys go on", async () => {
     const tenant = await newTenant();
     const api = tenantClient(tenant.apiKey);
-    const second = (await (await admin("POST", `/tenants/${tenant.id}/keys`)).json()) as { keyId: string; apiKey: string };
+    const second = (await (await admin("POST", `/tenants/${tenant.id}/keys`)).json()) as {
+      keyId: string;
+      apiKey: string;
+    };
     expect((await tenantClient(second.apiKey).get("/v1/views/inventory")).status).toBe(200);
     // Used once so that the key sits in this isolate's cache when it is revoked.
     expect(await admin("DELETE", `/tenants/${tenant.id}/keys/${second.keyId}`)).toHaveProperty("status", 204);
@@ -126,7 +133,9 @@ describe("rate limits", () => {
     const body = (await res.json()) as { type: string; errors: { path: string }[] };
     expect(body.type).toBe(`${PROBLEMS}validation-failed`);
     expect(body.errors.map((e) => e.path).sort()).toEqual(["burst", "requestsPerSecond"]);
-    expect((await admin("PUT", `/tenants/nobody-here/rate-limit`, { requestsPerSecond: 1, burst: 1 })).status).toBe(404);
+    expect((await admin("PUT", `/tenants/nobody-here/rate-limit`, { requestsPerSecond: 1, burst: 1 })).status).toBe(
+      404,
+    );
   });
 });
 
@@ -156,7 +165,11 @@ describe("CORS", () => {
   it("answers a preflight without credentials", async () => {
     const res = await call("/v1/entities/inventory/sku-1/commands/restock", {
       method: "OPTIONS",
-      headers: { origin: "https://app.example.com", "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type" },
+      headers: {
+        origin: "https://app.example.com",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization, content-type",
+      },
     });
     expect(res.status).toBe(204);
     expect(res.headers.get("access-control-allow-methods")).toContain("POST");

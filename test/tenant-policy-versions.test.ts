@@ -13,7 +13,9 @@ function gateOf(tenant: string) {
 }
 
 async function policyVersion(tenant: string): Promise<number> {
-  const row = await env.DB.prepare("SELECT policy_version AS v FROM tenants WHERE id = ?").bind(tenant).first<{ v: number }>();
+  const row = await env.DB.prepare("SELECT policy_version AS v FROM tenants WHERE id = ?")
+    .bind(tenant)
+    .first<{ v: number }>();
   return row?.v ?? -1;
 }
 

@@ -64,7 +64,16 @@ async function firstPanel(cookie: string, path: string): Promise<string> {
   return text;
 }
 
-const markersOfA = (a: Tenant) => [a.id, "sku-of-a", "letter-of-a", "error-of-a", "saga-error-of-a", "order-of-a", "breaker-reason-of-a", a.apiKey.split("_")[1]!];
+const markersOfA = (a: Tenant) => [
+  a.id,
+  "sku-of-a",
+  "letter-of-a",
+  "error-of-a",
+  "saga-error-of-a",
+  "order-of-a",
+  "breaker-reason-of-a",
+  a.apiKey.split("_")[1]!,
+];
 
 function expectNoneOf(text: string, markers: readonly string[]): void {
   for (const marker of markers) expect(text, marker).not.toContain(marker);
@@ -86,7 +95,9 @@ describe("the dashboard shows tenant B none of tenant A's data", () => {
 
   it("on B's views page and views panel, once A's row is in its view", async () => {
     const { a, b, cookieA, cookieB } = await twoTenants();
-    await eventually(async () => ((await pageText(cookieA, `/dashboard/t/${a.id}/views`)).includes("sku-of-a") ? true : undefined));
+    await eventually(async () =>
+      (await pageText(cookieA, `/dashboard/t/${a.id}/views`)).includes("sku-of-a") ? true : undefined,
+    );
     expectNoneOf(await pageText(cookieB, `/dashboard/t/${b.id}/views`), markersOfA(a));
     expectNoneOf(await firstPanel(cookieB, `/dashboard/t/${b.id}/live?panel=views`), markersOfA(a));
   });
@@ -106,7 +117,9 @@ describe("the dashboard shows tenant B none of tenant A's data", () => {
 
   it("in B's entity browser: the same id is B's own entity, which has recorded nothing", async () => {
     const { a, b, cookieB } = await twoTenants();
-    const res = await call(`/dashboard/t/${b.id}/entities?type=inventory&id=sku-of-a`, { headers: { cookie: cookieB } });
+    const res = await call(`/dashboard/t/${b.id}/entities?type=inventory&id=sku-of-a`, {
+      headers: { cookie: cookieB },
+    });
     expect(res.status).toBe(404);
     expect(await res.text()).not.toContain(a.id);
   });
@@ -114,12 +127,17 @@ describe("the dashboard shows tenant B none of tenant A's data", () => {
   it("in B's entity stream: the same id streams B's own log", async () => {
     const { b, cookieB } = await twoTenants();
     await tenantClient(b.apiKey).command("inventory", "sku-of-a", "restock", { quantity: 7 });
-    const res = await call(`/dashboard/t/${b.id}/entities/inventory/sku-of-a/stream`, { headers: { cookie: cookieB, accept: "text/event-stream" } });
+    const res = await call(`/dashboard/t/${b.id}/entities/inventory/sku-of-a/stream`, {
+      headers: { cookie: cookieB, accept: "text/event-stream" },
+    });
     const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
     let text = "";
     while (!/^data: .*$/m.test(text)) text += (await reader.read()).value ?? "";
     await reader.cancel();
-    const event = JSON.parse(/^data: (.*)$/m.exec(text)![1]!) as { data: { quantity: number }; meta: { tenant: string } };
+    const event = JSON.parse(/^data: (.*)$/m.exec(text)![1]!) as {
+      data: { quantity: number };
+      meta: { tenant: string };
+    };
     expect(event).toMatchObject({ data: { quantity: 7 }, meta: { tenant: b.id } });
   });
 });
@@ -127,7 +145,10 @@ describe("the dashboard shows tenant B none of tenant A's data", () => {
 describe("the admin API scoped to tenant B answers none of tenant A's data", () => {
   it("tenant B's record: only B's keys, B's dead-letter count", async () => {
     const { a, b } = await twoTenants();
-    const shown = (await (await admin("GET", `/tenants/${b.id}`)).json()) as { keys: { keyId: string }[]; stats: { deadLetters: number } };
+    const shown = (await (await admin("GET", `/tenants/${b.id}`)).json()) as {
+      keys: { keyId: string }[];
+      stats: { deadLetters: number };
+    };
     expect(shown.keys.map((k) => k.keyId)).toEqual([b.apiKey.split("_")[1]]);
     expect(shown.stats.deadLetters).toBe(0);
     expectNoneOf(JSON.stringify(shown), markersOfA(a));
@@ -137,7 +158,10 @@ describe("the admin API scoped to tenant B answers none of tenant A's data", () 
     const { a, b } = await twoTenants();
     const ofA = (await (await admin("GET", `/tenants/${a.id}/metrics`)).json()) as { tenant: string };
     expect(ofA.tenant).toBe(a.id);
-    const ofB = (await (await admin("GET", `/tenants/${b.id}/metrics`)).json()) as { tenant: string; totals: { commands: number; factsRecorded: number } };
+    const ofB = (await (await admin("GET", `/tenants/${b.id}/metrics`)).json()) as {
+      tenant: string;
+      totals: { commands: number; factsRecorded: number };
+    };
     expect(ofB).toMatchObject({ tenant: b.id, totals: { commands: 0, factsRecorded: 0 } });
   });
 

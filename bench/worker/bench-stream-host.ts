@@ -11,8 +11,13 @@ export class DurableStreamHost extends ProductionStreamHost {
     const data = message;
     const sql = this.ctx.storage.sql;
     const tail = this.ctx.storage.transactionSync(() => {
-      const from = sql.exec<{ tail: number }>("SELECT MAX(tail, COALESCE((SELECT MAX(seq) FROM stream_messages), 0)) AS tail FROM stream_meta WHERE id = 1").one().tail;
-      for (let i = 1; i <= count; i++) sql.exec("INSERT INTO stream_messages (seq, data) VALUES (?, ?)", from + i, data);
+      const from = sql
+        .exec<{ tail: number }>(
+          "SELECT MAX(tail, COALESCE((SELECT MAX(seq) FROM stream_messages), 0)) AS tail FROM stream_meta WHERE id = 1",
+        )
+        .one().tail;
+      for (let i = 1; i <= count; i++)
+        sql.exec("INSERT INTO stream_messages (seq, data) VALUES (?, ?)", from + i, data);
       return from + count;
     });
     this.reloadState();

@@ -44,7 +44,12 @@ export function adminRoutes(app: CloudApp, extra: readonly OpenAPIHono<PlatformE
 
 // ---- shapes -------------------------------------------------------------------------------------
 
-const key = z.object({ keyId: z.string(), createdAt: z.number(), revokedAt: z.number().nullable(), lastUsedAt: z.number().nullable() });
+const key = z.object({
+  keyId: z.string(),
+  createdAt: z.number(),
+  revokedAt: z.number().nullable(),
+  lastUsedAt: z.number().nullable(),
+});
 const tenantShown = tenantShape.extend({ keys: z.array(key), stats: z.object({ deadLetters: z.number().int() }) });
 const deadLetter = z.object({
   id: z.string(),
@@ -140,7 +145,12 @@ platformAdminRoutes.openapi(
     if (!tenant) throw fail("not-found", `no tenant ${id}`);
     const [keys, letters] = await db.batch([
       db
-        .select({ keyId: apiKeys.id, createdAt: apiKeys.createdAt, revokedAt: apiKeys.revokedAt, lastUsedAt: apiKeys.lastUsedAt })
+        .select({
+          keyId: apiKeys.id,
+          createdAt: apiKeys.createdAt,
+          revokedAt: apiKeys.revokedAt,
+          lastUsedAt: apiKeys.lastUsedAt,
+        })
         .from(apiKeys)
         .where(eq(apiKeys.tenantId, tenant.id)),
       db.select({ n: count() }).from(deadLetters).where(eq(deadLetters.tenantId, tenant.id)),
@@ -149,13 +159,19 @@ platformAdminRoutes.openapi(
   },
 );
 
-for (const [action, status] of [["suspend", "suspended"], ["resume", "active"]] as const) {
+for (const [action, status] of [
+  ["suspend", "suspended"],
+  ["resume", "active"],
+] as const) {
   platformAdminRoutes.openapi(
     adminRoute({
       method: "post",
       path: `/tenants/{id}/${action}`,
       operationId: `admin.tenants.${action}`,
-      summary: action === "suspend" ? "suspend a tenant: its requests are refused with 403 at once" : "resume a suspended tenant",
+      summary:
+        action === "suspend"
+          ? "suspend a tenant: its requests are refused with 403 at once"
+          : "resume a suspended tenant",
       tags: ["admin"],
       request: { params: tenantParam },
       responses: { 200: json(tenantShape, "the tenant"), ...problems("admin", 404) },
@@ -290,7 +306,8 @@ platformAdminRoutes.openapi(
     path: "/parked-facts",
     operationId: "admin.parkedFacts.list",
     summary: "facts too large for the queue, parked by their entity's relay and not yet acknowledged",
-    description: "The consumer still applies a parked fact, reading it from its entity; the list is for the operator to act on its cause.",
+    description:
+      "The consumer still applies a parked fact, reading it from its entity; the list is for the operator to act on its cause.",
     tags: ["admin"],
     request: { query: z.object({ tenant: tenantFilter }) },
     responses: { 200: json(z.object({ items: z.array(parkedFact) }), "the parked facts"), ...problems("admin", 400) },
@@ -384,7 +401,13 @@ function rebuilderFor(env: Env, projection: string, tenant: string) {
 }
 
 function present(t: typeof tenants.$inferSelect) {
-  return { id: t.id, name: t.name, status: t.status, createdAt: new Date(t.createdAt).toISOString(), ...presentPolicy(t) };
+  return {
+    id: t.id,
+    name: t.name,
+    status: t.status,
+    createdAt: new Date(t.createdAt).toISOString(),
+    ...presentPolicy(t),
+  };
 }
 
 /**
@@ -411,7 +434,12 @@ function adminAuth(): MiddlewareHandler<PlatformEnv> {
     } catch (error) {
       // Only the check's own refusal: what the routes behind it throw passes through untouched.
       if (!admitted && error instanceof HTTPException && error.status === 400) {
-        throw fail("unauthorized", message, {}, { "www-authenticate": 'Bearer realm="factline-admin", error="invalid_request"' });
+        throw fail(
+          "unauthorized",
+          message,
+          {},
+          { "www-authenticate": 'Bearer realm="factline-admin", error="invalid_request"' },
+        );
       }
       throw error;
     }

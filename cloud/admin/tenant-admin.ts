@@ -14,14 +14,24 @@ export type CreateTenantOutcome =
 export async function createTenant(db: Db, id: string, name: string): Promise<CreateTenantOutcome> {
   const key = await issueApiKey();
   const now = Date.now();
-  const tenant: Tenant = { id, name, status: "active", createdAt: now, rateLimitRps: null, rateLimitBurst: null, corsOrigins: [], policyVersion: 0 };
+  const tenant: Tenant = {
+    id,
+    name,
+    status: "active",
+    createdAt: now,
+    rateLimitRps: null,
+    rateLimitBurst: null,
+    corsOrigins: [],
+    policyVersion: 0,
+  };
   try {
     await db.batch([
       db.insert(tenants).values(tenant),
       db.insert(apiKeys).values({ id: key.keyId, tenantId: id, keyHash: key.hash, createdAt: now }),
     ]);
   } catch (error) {
-    if (String(error).includes("UNIQUE") || String(error).includes("PRIMARY KEY")) return { ok: false, reason: "exists" };
+    if (String(error).includes("UNIQUE") || String(error).includes("PRIMARY KEY"))
+      return { ok: false, reason: "exists" };
     throw error;
   }
   return { ok: true, tenant, keyId: key.keyId, apiKey: key.apiKey };
@@ -35,7 +45,13 @@ export async function issueKey(db: Db, tenant: string): Promise<{ keyId: string;
 
 /** Revokes one of the tenant's keys (and raises its policy version with it); false if the tenant has no such key. */
 export async function revokeKey(db: Db, tenant: string, keyId: string): Promise<boolean> {
-  const key = (await db.select().from(apiKeys).where(and(eq(apiKeys.id, keyId), eq(apiKeys.tenantId, tenant))).limit(1))[0];
+  const key = (
+    await db
+      .select()
+      .from(apiKeys)
+      .where(and(eq(apiKeys.id, keyId), eq(apiKeys.tenantId, tenant)))
+      .limit(1)
+  )[0];
   if (!key) return false;
   if (key.revokedAt === null) {
     await db.batch([
@@ -47,8 +63,18 @@ export async function revokeKey(db: Db, tenant: string, keyId: string): Promise<
 }
 
 /** The updated tenant, or undefined if there is no such tenant. */
-export async function setTenantStatus(db: Db, tenant: string, status: "active" | "suspended"): Promise<Tenant | undefined> {
-  return (await db.update(tenants).set({ status, ...nextPolicyVersion }).where(eq(tenants.id, tenant)).returning())[0];
+export async function setTenantStatus(
+  db: Db,
+  tenant: string,
+  status: "active" | "suspended",
+): Promise<Tenant | undefined> {
+  return (
+    await db
+      .update(tenants)
+      .set({ status, ...nextPolicyVersion })
+      .where(eq(tenants.id, tenant))
+      .returning()
+  )[0];
 }
 
 /**

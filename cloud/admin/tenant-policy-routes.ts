@@ -51,7 +51,10 @@ tenantPolicyRoutes.openapi(
   }),
   async (c) => {
     const body = c.req.valid("json");
-    return c.json(await update(c, c.req.valid("param").id, { rateLimitRps: body.requestsPerSecond, rateLimitBurst: body.burst }), 200);
+    return c.json(
+      await update(c, c.req.valid("param").id, { rateLimitRps: body.requestsPerSecond, rateLimitBurst: body.burst }),
+      200,
+    );
   },
 );
 
@@ -81,7 +84,8 @@ tenantPolicyRoutes.openapi(
     request: { params: tenantParam, body: jsonBody(corsPolicySchema) },
     responses: { 200: json(policy, "the tenant's policy"), ...problems("admin", 400, 404, 413, 415) },
   }),
-  async (c) => c.json(await update(c, c.req.valid("param").id, { corsOrigins: [...new Set(c.req.valid("json").origins)] }), 200),
+  async (c) =>
+    c.json(await update(c, c.req.valid("param").id, { corsOrigins: [...new Set(c.req.valid("json").origins)] }), 200),
 );
 
 /**
@@ -95,11 +99,17 @@ export async function pushTenantPolicy(env: Env, tenantId: string): Promise<bool
   const db: Db = drizzle(env.DB);
   const [rows, revoked] = await db.batch([
     db.select().from(tenants).where(eq(tenants.id, tenantId)).limit(1),
-    db.select({ id: apiKeys.id }).from(apiKeys).where(and(eq(apiKeys.tenantId, tenantId), isNotNull(apiKeys.revokedAt))),
+    db
+      .select({ id: apiKeys.id })
+      .from(apiKeys)
+      .where(and(eq(apiKeys.tenantId, tenantId), isNotNull(apiKeys.revokedAt))),
   ]);
   const t = rows[0];
   if (!t) return false;
-  const policy = policyFromRow(t, revoked.map((k) => k.id));
+  const policy = policyFromRow(
+    t,
+    revoked.map((k) => k.id),
+  );
   for (let attempt = 1; attempt <= 2; attempt++) {
     try {
       faultPoint("tenant.push", { tenant: tenantId });
@@ -108,7 +118,11 @@ export async function pushTenantPolicy(env: Env, tenantId: string): Promise<bool
       await gate.configure(tenantId, policy);
       return true;
     } catch (error) {
-      logEvent("warn", "tenant policy push failed; the gate re-reads D1 within its bound", { tenant: tenantId, attempt, error: String(error) });
+      logEvent("warn", "tenant policy push failed; the gate re-reads D1 within its bound", {
+        tenant: tenantId,
+        attempt,
+        error: String(error),
+      });
     }
   }
   return true;
@@ -117,7 +131,10 @@ export async function pushTenantPolicy(env: Env, tenantId: string): Promise<bool
 /** The policy fields of a tenant as the admin API shows them. */
 export function presentPolicy(t: typeof tenants.$inferSelect) {
   return {
-    rateLimit: t.rateLimitRps !== null && t.rateLimitBurst !== null ? { requestsPerSecond: t.rateLimitRps, burst: t.rateLimitBurst } : null,
+    rateLimit:
+      t.rateLimitRps !== null && t.rateLimitBurst !== null
+        ? { requestsPerSecond: t.rateLimitRps, burst: t.rateLimitBurst }
+        : null,
     corsOrigins: t.corsOrigins,
   };
 }
@@ -125,7 +142,13 @@ export function presentPolicy(t: typeof tenants.$inferSelect) {
 /** Writes `set` to tenant `id`'s policy and pushes it; throws not-found for no such tenant. */
 async function update(c: Context<AdminEnv>, id: string, set: Partial<typeof tenants.$inferInsert>) {
   const db: Db = drizzle(c.env.DB);
-  const updated = (await db.update(tenants).set({ ...set, ...nextPolicyVersion }).where(eq(tenants.id, id)).returning())[0];
+  const updated = (
+    await db
+      .update(tenants)
+      .set({ ...set, ...nextPolicyVersion })
+      .where(eq(tenants.id, id))
+      .returning()
+  )[0];
   if (!updated) throw fail("not-found", `no tenant ${id}`);
   await pushTenantPolicy(c.env, id);
   return { id: updated.id, status: updated.status, ...presentPolicy(updated) };

@@ -21,7 +21,12 @@ import { deadLetters } from "../schema.js";
  */
 export const UNKNOWN_TENANT = "(unknown)";
 
-export async function recordDeadLetter(db: Db, message: Message<unknown>, projection: string | null, error: string): Promise<void> {
+export async function recordDeadLetter(
+  db: Db,
+  message: Message<unknown>,
+  projection: string | null,
+  error: string,
+): Promise<void> {
   const body = message.body as Partial<FactCloudEvent> | null;
   const field = (v: unknown, fallback: string) => (typeof v === "string" && v.length > 0 ? v : fallback);
   const row = {
@@ -41,7 +46,10 @@ export async function recordDeadLetter(db: Db, message: Message<unknown>, projec
   await db
     .insert(deadLetters)
     .values(row)
-    .onConflictDoUpdate({ target: deadLetters.id, set: { error: row.error, attempts: row.attempts, createdAt: row.createdAt, replayedAt: null } });
+    .onConflictDoUpdate({
+      target: deadLetters.id,
+      set: { error: row.error, attempts: row.attempts, createdAt: row.createdAt, replayedAt: null },
+    });
 }
 
 export function listDeadLetters(db: Db, tenant: string | null, limit: number) {
@@ -69,13 +77,23 @@ function replayable(body: unknown): unknown {
   if (bytes <= QUEUE_LIMITS.messageBytes) return body;
   const fact = cloudEventSchema.safeParse(body);
   if (!fact.success) return body;
-  return parkedFactNotice(fromCloudEvent(fact.data), bytes, `replayed dead letter of ${bytes} bytes, too large for the queue`, Date.now());
+  return parkedFactNotice(
+    fromCloudEvent(fact.data),
+    bytes,
+    `replayed dead letter of ${bytes} bytes, too large for the queue`,
+    Date.now(),
+  );
 }
 
 /** The dead-letter queue's consumer: anything that reached it was not recorded by the consumer. */
 export async function consumeDeadLetterQueue(batch: MessageBatch<unknown>, db: Db): Promise<void> {
   for (const message of batch.messages) {
-    await recordDeadLetter(db, message, null, "delivered to the dead-letter queue after the consumer's retries ran out");
+    await recordDeadLetter(
+      db,
+      message,
+      null,
+      "delivered to the dead-letter queue after the consumer's retries ran out",
+    );
     message.ack();
   }
 }

@@ -24,7 +24,9 @@ export function recordHeads(db: Db, heads: readonly EntityHead[]): Statement {
   // belongs to the INSERT, not to the SELECT.
   return db
     .insert(h)
-    .select(sql`SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4 FROM json_each(${rows}) AS j WHERE true`)
+    .select(
+      sql`SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4 FROM json_each(${rows}) AS j WHERE true`,
+    )
     .onConflictDoUpdate({
       target: [h.tenantId, h.entityType, h.entityId],
       set: {

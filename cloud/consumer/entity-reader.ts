@@ -6,9 +6,13 @@ import { entityStub } from "../stubs.js";
 
 const PAGE = 1000;
 
-
 /** The entity's events with after < seq ≤ upTo, oldest first. */
-export async function readFromEntity(env: Env, address: EntityAddress, after: number, upTo: number): Promise<RecordedEvent[]> {
+export async function readFromEntity(
+  env: Env,
+  address: EntityAddress,
+  after: number,
+  upTo: number,
+): Promise<RecordedEvent[]> {
   const stub = entityStub(env, address);
   const events: RecordedEvent[] = [];
   let cursor = after;

@@ -28,7 +28,13 @@ import { recordHeads, type EntityHead } from "./entity-heads.js";
 import { readFromEntity } from "./entity-reader.js";
 import { entityStub } from "../stubs.js";
 import { recordDeadLetter } from "./dead-letters.js";
-import { generationsGuard, generationsOf, liveGenerations, readGenerations, type Generations } from "../projections/generations.js";
+import {
+  generationsGuard,
+  generationsOf,
+  liveGenerations,
+  readGenerations,
+  type Generations,
+} from "../projections/generations.js";
 import { recordFactApplied } from "../metrics/metrics-buffer.js";
 import type { Db, Projection, Statement } from "../../src/core/model/projection.js";
 import type { CloudApp } from "../app.js";
@@ -51,7 +57,9 @@ export async function consumeFacts(batch: MessageBatch<unknown>, env: Env, app: 
   // write, sparing a D1 round trip.
   const sagaFree = new Set<EntityGroup>();
   const { settled, delivered } = await applyToProjections(env, app, db, groups, (group, delivered) => {
-    const sagas = planSagas(group, sagaCheckpointOf(delivered, group.address), app.sagas.length > 0, (facts) => concernsSagas(app.sagas, facts));
+    const sagas = planSagas(group, sagaCheckpointOf(delivered, group.address), app.sagas.length > 0, (facts) =>
+      concernsSagas(app.sagas, facts),
+    );
     if (sagas.kind === "deliver" || sagas.kind === "repair") return [];
     sagaFree.add(group);
     return sagas.kind === "advance" ? [advanceSagaCheckpoints(db, [{ address: group.address, seq: sagas.upTo }])] : [];
@@ -74,7 +82,12 @@ export async function consumeFacts(batch: MessageBatch<unknown>, env: Env, app: 
   let consumed = done;
   if (advanced.length > 0) {
     try {
-      await db.batch([advanceSagaCheckpoints(db, advanced.map((g) => ({ address: g.address, seq: newest(g) })))]);
+      await db.batch([
+        advanceSagaCheckpoints(
+          db,
+          advanced.map((g) => ({ address: g.address, seq: newest(g) })),
+        ),
+      ]);
     } catch (error) {
       // Delivered but not recorded: the retry hands the same facts again (sagas deduplicate).
       for (const g of advanced) await fail(db, g, error);
@@ -106,12 +119,19 @@ async function applyToProjections(
   for (let round = 0; ; round++) {
     const gens = await readGenerations(db, pairs);
     const keys = groups.flatMap((g) => targets(app, g, gens).map((t) => t.key));
-    const { applied, delivered } = await readProgress(db, keys, groups.map((g) => g.address));
+    const { applied, delivered } = await readProgress(
+      db,
+      keys,
+      groups.map((g) => g.address),
+    );
     const plans: { group: EntityGroup; statements: Statement[] }[] = [];
     const unplanned: { group: EntityGroup; error: unknown }[] = [];
     for (const group of groups) {
       try {
-        plans.push({ group, statements: [...(await plan(env, app, db, group, gens, applied)), ...alongside(group, delivered)] });
+        plans.push({
+          group,
+          statements: [...(await plan(env, app, db, group, gens, applied)), ...alongside(group, delivered)],
+        });
       } catch (error) {
         unplanned.push({ group, error });
       }
@@ -123,7 +143,19 @@ async function applyToProjections(
     const paused = pausePoint("consumer.beforeWrite", groups[0]?.address);
     if (paused) await paused;
     try {
-      if (plans.length > 0) await writeBatch(db, [guard, recordHeads(db, plans.map((p) => headOf(p.group))), ...plans.flatMap((p) => p.statements)], {});
+      if (plans.length > 0)
+        await writeBatch(
+          db,
+          [
+            guard,
+            recordHeads(
+              db,
+              plans.map((p) => headOf(p.group)),
+            ),
+            ...plans.flatMap((p) => p.statements),
+          ],
+          {},
+        );
       for (const u of unplanned) await fail(db, u.group, u.error);
       return { settled: plans.map((p) => p.group), delivered };
     } catch {
@@ -147,12 +179,17 @@ async function applyToProjections(
 function uniquePairs(app: CloudApp, groups: readonly EntityGroup[]): { projection: string; tenant: string }[] {
   const pairs = new Map<string, { projection: string; tenant: string }>();
   for (const g of groups) {
-    for (const p of followers(app, g.address.entityType)) pairs.set(`${p.name}|${g.address.tenant}`, { projection: p.name, tenant: g.address.tenant });
+    for (const p of followers(app, g.address.entityType))
+      pairs.set(`${p.name}|${g.address.tenant}`, { projection: p.name, tenant: g.address.tenant });
   }
   return [...pairs.values()];
 }
 
-async function generationsMoved(db: Db, pairs: readonly { projection: string; tenant: string }[], read: Map<string, Generations>): Promise<boolean> {
+async function generationsMoved(
+  db: Db,
+  pairs: readonly { projection: string; tenant: string }[],
+  read: Map<string, Generations>,
+): Promise<boolean> {
   const now = await readGenerations(db, pairs).catch(() => read);
   return pairs.some((p) => {
     const a = generationsOf(read, p.projection, p.tenant);
@@ -194,7 +231,12 @@ async function groupByEntity(db: Db, app: CloudApp, messages: readonly Message<u
     const parsed = cloudEventSchema.safeParse(message.body);
     if (!parsed.success) {
       // Not ours, or corrupted: retrying cannot help.
-      await recordDeadLetter(db, message, null, `not a Factline fact: ${describeFieldErrors(fieldErrors(parsed.error))}`);
+      await recordDeadLetter(
+        db,
+        message,
+        null,
+        `not a Factline fact: ${describeFieldErrors(fieldErrors(parsed.error))}`,
+      );
       message.ack();
       continue;
     }
@@ -217,7 +259,11 @@ function followers(app: CloudApp, entityType: string): Projection[] {
 }
 
 /** Every (projection, generation) that this entity's facts must reach. */
-function targets(app: CloudApp, g: EntityGroup, gens: Map<string, Generations>): { projection: Projection; key: CheckpointKey }[] {
+function targets(
+  app: CloudApp,
+  g: EntityGroup,
+  gens: Map<string, Generations>,
+): { projection: Projection; key: CheckpointKey }[] {
   return followers(app, g.address.entityType).flatMap((projection) =>
     liveGenerations(generationsOf(gens, projection.name, g.address.tenant)).map((generation) => ({
       projection,
@@ -226,7 +272,14 @@ function targets(app: CloudApp, g: EntityGroup, gens: Map<string, Generations>):
   );
 }
 
-async function plan(env: Env, app: CloudApp, db: Db, group: EntityGroup, gens: Map<string, Generations>, applied: Map<string, number>): Promise<Statement[]> {
+async function plan(
+  env: Env,
+  app: CloudApp,
+  db: Db,
+  group: EntityGroup,
+  gens: Map<string, Generations>,
+  applied: Map<string, number>,
+): Promise<Statement[]> {
   faultPoint("consumer.apply", group.address);
   const statements: Statement[] = [];
   const upTo = newest(group);

@@ -31,12 +31,20 @@ export async function resolveParkedNotices(batch: MessageBatch<unknown>, env: En
     }
     try {
       await recordParkedFact(db, notice.data);
-      const address: EntityAddress = { tenant: notice.data.tenant, entityType: notice.data.entitytype, entityId: notice.data.entityid };
+      const address: EntityAddress = {
+        tenant: notice.data.tenant,
+        entityType: notice.data.entitytype,
+        entityId: notice.data.entityid,
+      };
       const [event] = await readFromEntity(env, address, notice.data.seq - 1, notice.data.seq);
-      if (!event || event.meta.eventId !== notice.data.eventid) throw new Error(`entity log has no fact ${notice.data.seq} ${notice.data.eventid}`);
+      if (!event || event.meta.eventId !== notice.data.eventid)
+        throw new Error(`entity log has no fact ${notice.data.seq} ${notice.data.eventid}`);
       messages.push(standIn(message, toCloudEvent(event)));
     } catch (error) {
-      logEvent("warn", "parked fact not resolved", { ...notice.data, error: error instanceof Error ? error.message : String(error) });
+      logEvent("warn", "parked fact not resolved", {
+        ...notice.data,
+        error: error instanceof Error ? error.message : String(error),
+      });
       message.retry({ delaySeconds: RETRY_DELAY_SECONDS });
     }
   }
@@ -91,8 +99,15 @@ export function listParkedFacts(db: Db, tenant: string | null, limit: number) {
  */
 export async function acknowledgeParkedFact(db: Db, id: string, tenant: string | null): Promise<boolean> {
   const where = and(eq(parkedFacts.id, id), tenant === null ? undefined : eq(parkedFacts.tenantId, tenant));
-  const row = (await db.select({ id: parkedFacts.id, acknowledgedAt: parkedFacts.acknowledgedAt }).from(parkedFacts).where(where).limit(1))[0];
+  const row = (
+    await db
+      .select({ id: parkedFacts.id, acknowledgedAt: parkedFacts.acknowledgedAt })
+      .from(parkedFacts)
+      .where(where)
+      .limit(1)
+  )[0];
   if (!row) return false;
-  if (row.acknowledgedAt === null) await db.update(parkedFacts).set({ acknowledgedAt: Date.now() }).where(eq(parkedFacts.id, id));
+  if (row.acknowledgedAt === null)
+    await db.update(parkedFacts).set({ acknowledgedAt: Date.now() }).where(eq(parkedFacts.id, id));
   return true;
 }

@@ -26,12 +26,24 @@ export function BarChart({ label, values, unit }: SeriesChartProps) {
           {unit}
         </strong>
       </figcaption>
-      <svg viewBox={`0 0 ${W} ${H}`} preserveAspectRatio="none" role="img" aria-label={`${label}: ${latest}${unit} in the last minute, ${total} over ${values.length} minutes, peak ${top}`}>
+      <svg
+        viewBox={`0 0 ${W} ${H}`}
+        preserveAspectRatio="none"
+        role="img"
+        aria-label={`${label}: ${latest}${unit} in the last minute, ${total} over ${values.length} minutes, peak ${top}`}
+      >
         <title>{label}</title>
         <line x1="0" y1={H - 0.5} x2={W} y2={H - 0.5} class="axis" />
         {values.map((v, i) => {
           const h = v === 0 ? 0 : Math.max(1.5, (v / top) * (H - 4));
-          return <rect x={(i * step + 0.5).toFixed(2)} y={(H - h).toFixed(2)} width={Math.max(0.5, step - 1).toFixed(2)} height={h.toFixed(2)} />;
+          return (
+            <rect
+              x={(i * step + 0.5).toFixed(2)}
+              y={(H - h).toFixed(2)}
+              width={Math.max(0.5, step - 1).toFixed(2)}
+              height={h.toFixed(2)}
+            />
+          );
         })}
       </svg>
     </figure>
@@ -59,7 +71,12 @@ export function Histogram({ label, buckets }: HistogramProps) {
           const h = b.count === 0 ? 0 : Math.max(1.5, (b.count / top) * (H - 4));
           return (
             <g>
-              <rect x={(i * step + 2).toFixed(2)} y={(H - h).toFixed(2)} width={(step - 4).toFixed(2)} height={h.toFixed(2)} />
+              <rect
+                x={(i * step + 2).toFixed(2)}
+                y={(H - h).toFixed(2)}
+                width={(step - 4).toFixed(2)}
+                height={h.toFixed(2)}
+              />
               <text x={(i * step + step / 2).toFixed(2)} y={H + 11} text-anchor="middle">
                 {b.leMs === null ? ">1s" : `${b.leMs}`}
               </text>

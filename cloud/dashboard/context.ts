@@ -36,8 +36,10 @@ export async function allowedTenant(c: Ctx): Promise<TenantRow | undefined> {
 export const liveHref = (tenant: string, panel: string) => `/dashboard/t/${tenant}/live?panel=${panel}`;
 export const sagaActionHref = (tenant: string, id: string, action: "retry" | "compensate") =>
   `/dashboard/t/${tenant}/sagas/${encodeURIComponent(id)}/${action}`;
-export const rebuildHref = (tenant: string, name: string) => `/dashboard/t/${tenant}/projections/${encodeURIComponent(name)}/rebuild`;
-export const replayHref = (tenant: string, id: string) => `/dashboard/t/${tenant}/dead-letters/${encodeURIComponent(id)}/replay`;
+export const rebuildHref = (tenant: string, name: string) =>
+  `/dashboard/t/${tenant}/projections/${encodeURIComponent(name)}/rebuild`;
+export const replayHref = (tenant: string, id: string) =>
+  `/dashboard/t/${tenant}/dead-letters/${encodeURIComponent(id)}/replay`;
 export const acknowledgeParkedHref = (tenant: string, id: string) =>
   `/dashboard/t/${tenant}/parked-facts/${encodeURIComponent(id)}/acknowledge`;
 

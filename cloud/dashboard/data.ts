@@ -23,7 +23,12 @@ export async function findTenant(db: Db, id: string): Promise<TenantRow | undefi
 
 export function listKeys(db: Db, tenant: string) {
   return db
-    .select({ keyId: apiKeys.id, createdAt: apiKeys.createdAt, revokedAt: apiKeys.revokedAt, lastUsedAt: apiKeys.lastUsedAt })
+    .select({
+      keyId: apiKeys.id,
+      createdAt: apiKeys.createdAt,
+      revokedAt: apiKeys.revokedAt,
+      lastUsedAt: apiKeys.lastUsedAt,
+    })
     .from(apiKeys)
     .where(eq(apiKeys.tenantId, tenant))
     .orderBy(desc(apiKeys.createdAt));
@@ -41,10 +46,18 @@ export interface ProjectionStatus {
 }
 
 /** Lag and rebuild progress of each projection for one tenant. */
-export async function projectionStatus(env: Env, db: Db, projections: readonly Projection[], tenant: string): Promise<ProjectionStatus[]> {
+export async function projectionStatus(
+  env: Env,
+  db: Db,
+  projections: readonly Projection[],
+  tenant: string,
+): Promise<ProjectionStatus[]> {
   return Promise.all(
     projections.map(async (p) => {
-      const [lag, rebuild] = await Promise.all([projectionLag(db, p, tenant), rebuilderFor(env, p.name, tenant).status()]);
+      const [lag, rebuild] = await Promise.all([
+        projectionLag(db, p, tenant),
+        rebuilderFor(env, p.name, tenant).status(),
+      ]);
       const mine = lag.find((l) => l.tenant === tenant);
       return {
         name: p.name,
@@ -116,10 +129,18 @@ export interface Overview {
   readonly breakers: Attention;
 }
 
-export async function overview(env: Env, db: Db, projections: readonly Projection[], tenant: string): Promise<Overview> {
+export async function overview(
+  env: Env,
+  db: Db,
+  projections: readonly Projection[],
+  tenant: string,
+): Promise<Overview> {
   const [metrics, letters, status, sagas, breakers] = await Promise.all([
     readTenantMetrics(db, tenant, 30),
-    db.select({ n: count() }).from(deadLetters).where(and(eq(deadLetters.tenantId, tenant), isNull(deadLetters.replayedAt))),
+    db
+      .select({ n: count() })
+      .from(deadLetters)
+      .where(and(eq(deadLetters.tenantId, tenant), isNull(deadLetters.replayedAt))),
     projectionStatus(env, db, projections, tenant),
     attention(env, tenant, "sagas"),
     attention(env, tenant, "breakers"),
@@ -127,7 +148,11 @@ export async function overview(env: Env, db: Db, projections: readonly Projectio
   return { metrics, deadLetters: letters[0]?.n ?? 0, projections: status, sagas, breakers };
 }
 
-export async function viewRows(db: Db, projections: readonly Projection[], tenant: string): Promise<{ name: string; rows: unknown[] }[]> {
+export async function viewRows(
+  db: Db,
+  projections: readonly Projection[],
+  tenant: string,
+): Promise<{ name: string; rows: unknown[] }[]> {
   return Promise.all(
     projections.map(async (p) => {
       const scope = { tenant, generation: await activeGeneration(db, p.name, tenant) };

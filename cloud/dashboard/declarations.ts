@@ -14,12 +14,19 @@ function pathParams(path: string) {
 
 function queryParams(query: Readonly<Record<string, string>>) {
   return z.object(
-    Object.fromEntries(Object.entries(query).map(([name, description]) => [name, z.string().optional().describe(description)])),
+    Object.fromEntries(
+      Object.entries(query).map(([name, description]) => [name, z.string().optional().describe(description)]),
+    ),
   );
 }
 
 /** A page: HTML for a signed-in session (a visitor without one is redirected to sign in). */
-export function pageRoute<const P extends string>(path: P, operationId: string, summary: string, query: Readonly<Record<string, string>> = {}) {
+export function pageRoute<const P extends string>(
+  path: P,
+  operationId: string,
+  summary: string,
+  query: Readonly<Record<string, string>> = {},
+) {
   return createRoute({
     method: "get",
     path,
@@ -56,7 +63,12 @@ export function formRoute<const P extends string>(path: P, operationId: string, 
 }
 
 /** An event stream a page subscribes to. */
-export function streamRoute<const P extends string>(path: P, operationId: string, summary: string, query: Readonly<Record<string, string>>) {
+export function streamRoute<const P extends string>(
+  path: P,
+  operationId: string,
+  summary: string,
+  query: Readonly<Record<string, string>>,
+) {
   return createRoute({
     method: "get",
     path,

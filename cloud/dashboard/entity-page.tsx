@@ -26,7 +26,15 @@ export function EntityFinder({ action, types, type, id }: FinderProps) {
       </div>
       <div>
         <label for="entity-id">Entity id</label>
-        <input id="entity-id" name="id" value={id} required maxlength={128} pattern="[A-Za-z0-9._~\-]{1,128}" autocomplete="off" />
+        <input
+          id="entity-id"
+          name="id"
+          value={id}
+          required
+          maxlength={128}
+          pattern="[A-Za-z0-9._~\-]{1,128}"
+          autocomplete="off"
+        />
       </div>
       <button type="submit">Show</button>
     </form>
@@ -49,7 +57,14 @@ export function EventItem({ event, stateHref }: { event: RecordedEvent; stateHre
         <summary>Metadata</summary>
         <pre>
           {JSON.stringify(
-            { eventId: m.eventId, hlc: m.hlc, correlationId: m.correlationId, causationId: m.causationId, idempotencyKey: m.idempotencyKey, traceparent: m.traceparent },
+            {
+              eventId: m.eventId,
+              hlc: m.hlc,
+              correlationId: m.correlationId,
+              causationId: m.causationId,
+              idempotencyKey: m.idempotencyKey,
+              traceparent: m.traceparent,
+            },
             null,
             2,
           )}
@@ -86,8 +101,16 @@ export function EntityView({ view, latest, events, more, stateHref, streamHref }
       </section>
       <section aria-labelledby="timeline-heading">
         <h2 id="timeline-heading">Timeline</h2>
-        {more ? <p class="muted">Showing the first {events.length} events; new ones appear as they are recorded.</p> : null}
-        <ol class="timeline" id="timeline" aria-live="polite" data-stream={streamHref} data-state-base={stateHref(0).replace(/0$/, "")}>
+        {more ? (
+          <p class="muted">Showing the first {events.length} events; new ones appear as they are recorded.</p>
+        ) : null}
+        <ol
+          class="timeline"
+          id="timeline"
+          aria-live="polite"
+          data-stream={streamHref}
+          data-state-base={stateHref(0).replace(/0$/, "")}
+        >
           {events.map((e) => (
             <EventItem event={e} stateHref={stateHref(e.seq)} />
           ))}

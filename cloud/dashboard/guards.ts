@@ -53,13 +53,15 @@ export function sessionGuard(): MiddlewareHandler<DashboardEnv> {
   return async (c, next) => {
     const session = await currentSession(c);
     if (!session) {
-      if (c.req.method === "GET" && (c.req.header("accept") ?? "").includes("text/html")) return c.redirect("/dashboard/sign-in", 303);
+      if (c.req.method === "GET" && (c.req.header("accept") ?? "").includes("text/html"))
+        return c.redirect("/dashboard/sign-in", 303);
       throw fail("unauthorized", "sign in to the dashboard first");
     }
     if (c.req.method === "POST") {
       const form = await c.req.parseBody();
       const token = typeof form._csrf === "string" ? form._csrf : "";
-      if (!(await sameSecret(token, session.csrf))) throw fail("forbidden", "the form's CSRF token is missing or stale; reload the page");
+      if (!(await sameSecret(token, session.csrf)))
+        throw fail("forbidden", "the form's CSRF token is missing or stale; reload the page");
     }
     c.set("session", session);
     await next();

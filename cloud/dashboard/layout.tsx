@@ -31,46 +31,46 @@ export function Layout({ title, nonce, session, tenant, current, children }: Lay
     <>
       {raw("<!DOCTYPE html>")}
       <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <title>{`${title} · Factline`}</title>
-        <style nonce={nonce} dangerouslySetInnerHTML={{ __html: STYLES }} />
-      </head>
-      <body>
-        <a class="skip" href="#main">
-          Skip to content
-        </a>
-        <header>
-          <span class="brand">Factline</span>
-          {tenant ? <span class="tenant">tenant {tenant}</span> : null}
-          {links.length > 0 ? (
-            <nav aria-label="Dashboard">
-              <ul>
-                {links.map(([label, href]) => (
-                  <li>
-                    <a href={href} aria-current={current === label ? "page" : undefined}>
-                      {label}
-                    </a>
-                  </li>
-                ))}
-              </ul>
-            </nav>
-          ) : null}
-          {session ? (
-            <form method="post" action="/dashboard/sign-out" class="signout">
-              <input type="hidden" name="_csrf" value={session.csrf} />
-              <button type="submit">Sign out</button>
-            </form>
-          ) : null}
-        </header>
-        <main id="main" tabindex={-1}>
-          <h1>{title}</h1>
-          {children}
-        </main>
-        <script nonce={nonce} dangerouslySetInnerHTML={{ __html: LIVE_SCRIPT }} />
-      </body>
-    </html>
+        <head>
+          <meta charset="utf-8" />
+          <meta name="viewport" content="width=device-width, initial-scale=1" />
+          <title>{`${title} · Factline`}</title>
+          <style nonce={nonce} dangerouslySetInnerHTML={{ __html: STYLES }} />
+        </head>
+        <body>
+          <a class="skip" href="#main">
+            Skip to content
+          </a>
+          <header>
+            <span class="brand">Factline</span>
+            {tenant ? <span class="tenant">tenant {tenant}</span> : null}
+            {links.length > 0 ? (
+              <nav aria-label="Dashboard">
+                <ul>
+                  {links.map(([label, href]) => (
+                    <li>
+                      <a href={href} aria-current={current === label ? "page" : undefined}>
+                        {label}
+                      </a>
+                    </li>
+                  ))}
+                </ul>
+              </nav>
+            ) : null}
+            {session ? (
+              <form method="post" action="/dashboard/sign-out" class="signout">
+                <input type="hidden" name="_csrf" value={session.csrf} />
+                <button type="submit">Sign out</button>
+              </form>
+            ) : null}
+          </header>
+          <main id="main" tabindex={-1}>
+            <h1>{title}</h1>
+            {children}
+          </main>
+          <script nonce={nonce} dangerouslySetInnerHTML={{ __html: LIVE_SCRIPT }} />
+        </body>
+      </html>
     </>
   );
 }

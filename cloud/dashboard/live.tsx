@@ -8,7 +8,16 @@ import { z } from "zod";
 import { routeTable } from "../../src/core/http/openapi.js";
 import { fail } from "../../src/core/http/problem.js";
 import { listParkedFacts } from "../consumer/parked-facts.js";
-import { acknowledgeParkedHref, allowedTenant, db, markup, rebuildHref, replayHref, type Ctx, type DashboardEnv } from "./context.js";
+import {
+  acknowledgeParkedHref,
+  allowedTenant,
+  db,
+  markup,
+  rebuildHref,
+  replayHref,
+  type Ctx,
+  type DashboardEnv,
+} from "./context.js";
 import { openDeadLetters, overview, projectionStatus, viewRows } from "./data.js";
 import { streamRoute } from "./declarations.js";
 import { DeadLetterTable, OverviewCharts, OverviewStats, ProjectionsTable, ViewTables } from "./panels.js";
@@ -28,7 +37,9 @@ const livePanels = z.enum(["overview", "views", "dead-letters", "projections"]);
 export const liveUpdates = routeTable<DashboardEnv>();
 
 liveUpdates.openapi(
-  streamRoute("/t/{tenant}/live", "dashboard.live", "live metrics for the page", { panel: "overview, views, dead-letters or projections" }),
+  streamRoute("/t/{tenant}/live", "dashboard.live", "live metrics for the page", {
+    panel: "overview, views, dead-letters or projections",
+  }),
   async (c) => {
     const tenant = await allowedTenant(c);
     if (!tenant) return notFound(c);
@@ -56,7 +67,12 @@ liveUpdates.openapi(
   },
 );
 
-async function renderPanel(c: Ctx, tenant: string, panel: z.infer<typeof livePanels>, csrf: string): Promise<Record<string, string>> {
+async function renderPanel(
+  c: Ctx,
+  tenant: string,
+  panel: z.infer<typeof livePanels>,
+  csrf: string,
+): Promise<Record<string, string>> {
   const d = db(c);
   switch (panel) {
     case "overview": {
@@ -70,13 +86,30 @@ async function renderPanel(c: Ctx, tenant: string, panel: z.infer<typeof livePan
       return { views: await markup(<ViewTables views={await viewRows(d, c.get("app").projections, tenant)} />) };
     case "projections":
       return {
-        projections: await markup(<ProjectionsTable items={await projectionStatus(c.env, d, c.get("app").projections, tenant)} csrf={csrf} action={(name) => rebuildHref(tenant, name)} />),
+        projections: await markup(
+          <ProjectionsTable
+            items={await projectionStatus(c.env, d, c.get("app").projections, tenant)}
+            csrf={csrf}
+            action={(name) => rebuildHref(tenant, name)}
+          />,
+        ),
       };
     case "dead-letters":
       return {
-        "dead-letters": await markup(<DeadLetterTable items={await openDeadLetters(d, tenant)} csrf={csrf} action={(id) => replayHref(tenant, id)} />),
-        "parked-facts": await markup(<ParkedFactTable items={await listParkedFacts(d, tenant, 200)} csrf={csrf} action={(id) => acknowledgeParkedHref(tenant, id)} />),
+        "dead-letters": await markup(
+          <DeadLetterTable
+            items={await openDeadLetters(d, tenant)}
+            csrf={csrf}
+            action={(id) => replayHref(tenant, id)}
+          />,
+        ),
+        "parked-facts": await markup(
+          <ParkedFactTable
+            items={await listParkedFacts(d, tenant, 200)}
+            csrf={csrf}
+            action={(id) => acknowledgeParkedHref(tenant, id)}
+          />,
+        ),
       };
   }
 }
-

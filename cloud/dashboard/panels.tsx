@@ -6,7 +6,8 @@ import type { Attention, Overview, ProjectionStatus } from "./data.js";
 const percent = (x: number) => `${(x * 100).toFixed(1)}%`;
 const ms = (x: number | null) => (x === null ? "—" : x >= 1000 ? `${(x / 1000).toFixed(1)} s` : `${x} ms`);
 /** A UTC time as the dashboard shows it, to the second ("never" for null). */
-export const when = (t: number | null) => (t === null ? "never" : `${new Date(t).toISOString().replace("T", " ").slice(0, 19)} UTC`);
+export const when = (t: number | null) =>
+  t === null ? "never" : `${new Date(t).toISOString().replace("T", " ").slice(0, 19)} UTC`;
 
 export function OverviewStats({ o }: { o: Overview }) {
   const t = o.metrics.totals;
@@ -43,7 +44,11 @@ export function OverviewCharts({ o }: { o: Overview }) {
     <div class="grid">
       <BarChart label="Commands per minute" unit="/min" values={m.map((x) => x.commands)} />
       <BarChart label="Facts applied per minute" unit="/min" values={m.map((x) => x.factsApplied)} />
-      <BarChart label="Rejections, errors and shed per minute" unit="/min" values={m.map((x) => x.rejections + x.errors + x.shed)} />
+      <BarChart
+        label="Rejections, errors and shed per minute"
+        unit="/min"
+        values={m.map((x) => x.rejections + x.errors + x.shed)}
+      />
       <BarChart label="Queue lag (max per minute)" unit=" ms" values={m.map((x) => x.queueLagMsMax)} />
       <Histogram label="Request latency (30 min)" buckets={o.metrics.latency.buckets} />
     </div>
@@ -86,11 +91,22 @@ export function AttentionList({
   );
 }
 
-export function ProjectionsTable({ items, csrf, action }: { items: readonly ProjectionStatus[]; csrf: string; action: (name: string) => string }) {
+export function ProjectionsTable({
+  items,
+  csrf,
+  action,
+}: {
+  items: readonly ProjectionStatus[];
+  csrf: string;
+  action: (name: string) => string;
+}) {
   return (
     <div class="table-wrap">
       <table>
-        <caption class="muted">Per projection: entities followed, facts received but not yet applied and how long the newest has waited, and any rebuild in progress.</caption>
+        <caption class="muted">
+          Per projection: entities followed, facts received but not yet applied and how long the newest has waited, and
+          any rebuild in progress.
+        </caption>
         <thead>
           <tr>
             <th scope="col">Projection</th>
@@ -112,8 +128,14 @@ export function ProjectionsTable({ items, csrf, action }: { items: readonly Proj
               <td>
                 {p.rebuild ? (
                   <span role="status">
-                    generation {p.rebuild.generation} ({p.rebuild.phase}): {p.rebuild.entitiesDone} of {p.rebuild.entitiesTotal} entities, since {when(p.rebuild.startedAt)}
-                    {p.rebuild.failures > 0 ? <span class="bad"> — failed {p.rebuild.failures}× ({p.rebuild.lastError}), retrying</span> : null}
+                    generation {p.rebuild.generation} ({p.rebuild.phase}): {p.rebuild.entitiesDone} of{" "}
+                    {p.rebuild.entitiesTotal} entities, since {when(p.rebuild.startedAt)}
+                    {p.rebuild.failures > 0 ? (
+                      <span class="bad">
+                        {" "}
+                        — failed {p.rebuild.failures}× ({p.rebuild.lastError}), retrying
+                      </span>
+                    ) : null}
                   </span>
                 ) : (
                   <form method="post" action={action(p.name)} class="inline">
@@ -186,7 +208,9 @@ export interface DeadLetterRow {
  * A table of facts an operator acts on one by one (dead letters, parked facts): the fact's address
  * in the first column, the given detail columns, and a CSRF-guarded form posting to `action(id)`.
  */
-export function FactActionTable<R extends { readonly id: string; readonly entityType: string; readonly entityId: string; readonly seq: number }>(props: {
+export function FactActionTable<
+  R extends { readonly id: string; readonly entityType: string; readonly entityId: string; readonly seq: number },
+>(props: {
   readonly items: readonly R[];
   readonly empty: string;
   readonly columns: readonly { readonly heading: string; readonly cell: (row: R) => unknown }[];
@@ -231,7 +255,15 @@ export function FactActionTable<R extends { readonly id: string; readonly entity
   );
 }
 
-export function DeadLetterTable({ items, action, csrf }: { items: readonly DeadLetterRow[]; action: (id: string) => string; csrf: string }) {
+export function DeadLetterTable({
+  items,
+  action,
+  csrf,
+}: {
+  items: readonly DeadLetterRow[];
+  action: (id: string) => string;
+  csrf: string;
+}) {
   return (
     <FactActionTable
       items={items}

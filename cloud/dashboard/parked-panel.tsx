@@ -5,10 +5,21 @@ import type { InferSelectModel } from "drizzle-orm";
 import type { parkedFacts } from "../schema.js";
 import { FactActionTable, when } from "./panels.js";
 
-type ParkedFactRow = Pick<InferSelectModel<typeof parkedFacts>, "id" | "entityType" | "entityId" | "seq" | "eventType" | "bytes" | "reason" | "parkedAt">;
+type ParkedFactRow = Pick<
+  InferSelectModel<typeof parkedFacts>,
+  "id" | "entityType" | "entityId" | "seq" | "eventType" | "bytes" | "reason" | "parkedAt"
+>;
 
 /** The tenant's unacknowledged parked facts, each with an Acknowledge form posting to `action(id)`. */
-export function ParkedFactTable({ items, action, csrf }: { items: readonly ParkedFactRow[]; action: (id: string) => string; csrf: string }) {
+export function ParkedFactTable({
+  items,
+  action,
+  csrf,
+}: {
+  items: readonly ParkedFactRow[];
+  action: (id: string) => string;
+  csrf: string;
+}) {
   return (
     <FactActionTable
       items={items}

@@ -34,7 +34,13 @@ function sessionOf(c: Context): Session | null {
 export function pageRenderer(): MiddlewareHandler {
   return jsxRenderer(
     ({ children, title, tenant, current }, c) => (
-      <Layout title={title} nonce={c.get("secureHeadersNonce") ?? ""} session={sessionOf(c)} tenant={tenant} current={current}>
+      <Layout
+        title={title}
+        nonce={c.get("secureHeadersNonce") ?? ""}
+        session={sessionOf(c)}
+        tenant={tenant}
+        current={current}
+      >
         {children}
       </Layout>
     ),

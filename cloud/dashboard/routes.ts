@@ -21,7 +21,11 @@ import { pageRenderer } from "./renderer.js";
 
 export { notFound as dashboardNotFound } from "./renderer.js";
 
-const homeRoute = pageRoute("/", "dashboard.home", "the dashboard's home (redirects to the signed-in tenant or the tenant list)");
+const homeRoute = pageRoute(
+  "/",
+  "dashboard.home",
+  "the dashboard's home (redirects to the signed-in tenant or the tenant list)",
+);
 
 /** The operator's dashboard for `app` (mounted at `/dashboard`). Order matters: guards before the pages they guard. */
 export function dashboardRoutes(app: CloudApp): OpenAPIHono<DashboardEnv> {
@@ -40,7 +44,15 @@ export function dashboardRoutes(app: CloudApp): OpenAPIHono<DashboardEnv> {
     const s = c.get("session");
     return c.redirect(s.role === "operator" ? "/dashboard/tenants" : `/dashboard/t/${s.tenant}`, 303);
   });
-  for (const pages of [tenantPages, overviewPages, viewPages, projectionPages, deadLetterPages, entityPages, liveUpdates]) {
+  for (const pages of [
+    tenantPages,
+    overviewPages,
+    viewPages,
+    projectionPages,
+    deadLetterPages,
+    entityPages,
+    liveUpdates,
+  ]) {
     dashboard.route("/", pages);
   }
   return dashboard;

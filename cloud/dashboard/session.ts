@@ -14,16 +14,30 @@ const LIFETIME_MS = 8 * 60 * 60 * 1000;
 
 const sessionSchema = z.discriminatedUnion("role", [
   z.object({ role: z.literal("operator"), csrf: z.string().min(16), expires: z.number() }),
-  z.object({ role: z.literal("tenant"), tenant: z.string().min(1), keyId: z.string().min(1), csrf: z.string().min(16), expires: z.number() }),
+  z.object({
+    role: z.literal("tenant"),
+    tenant: z.string().min(1),
+    keyId: z.string().min(1),
+    csrf: z.string().min(16),
+    expires: z.number(),
+  }),
 ]);
 
 export type Session = z.infer<typeof sessionSchema>;
-export type Principal = { readonly role: "operator" } | { readonly role: "tenant"; readonly tenant: string; readonly keyId: string };
+export type Principal =
+  | { readonly role: "operator" }
+  | { readonly role: "tenant"; readonly tenant: string; readonly keyId: string };
 
 type DashboardContext<E extends { Bindings: Env }> = Context<E>;
 
 async function signingKey(env: Env): Promise<ArrayBuffer> {
-  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(env.ADMIN_TOKEN), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const key = await crypto.subtle.importKey(
+    "raw",
+    new TextEncoder().encode(env.ADMIN_TOKEN),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
   return crypto.subtle.sign("HMAC", key, new TextEncoder().encode("factline dashboard session v1"));
 }
 
@@ -79,7 +93,6 @@ export async function currentSession<E extends { Bindings: Env }>(c: DashboardCo
   }
   return session;
 }
-
 
 function keyRecord(db: D1Database, keyId: string) {
   return db

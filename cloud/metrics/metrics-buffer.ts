@@ -9,7 +9,17 @@ import { tenantMetrics as t } from "../schema.js";
 
 /** Upper bounds (ms) of the latency histogram's buckets, matching the `latLe*` columns. */
 export const LATENCY_BOUNDS = [5, 10, 25, 50, 100, 250, 500, 1000, Infinity] as const;
-const LATENCY_COLUMNS = ["latLe5", "latLe10", "latLe25", "latLe50", "latLe100", "latLe250", "latLe500", "latLe1000", "latLeInf"] as const;
+const LATENCY_COLUMNS = [
+  "latLe5",
+  "latLe10",
+  "latLe25",
+  "latLe50",
+  "latLe100",
+  "latLe250",
+  "latLe500",
+  "latLe1000",
+  "latLeInf",
+] as const;
 const FLUSH_DELAY_MS = 1_000;
 
 type Row = typeof t.$inferInsert & { tenantId: string; minute: number };
@@ -124,7 +134,10 @@ async function flush(db: Db): Promise<void> {
   } catch (error) {
     // Metrics must never fail a request; keep the counts for the next flush instead.
     for (const row of rows) merge(row);
-    logEvent("warn", "metrics flush failed", { error: error instanceof Error ? error.message : String(error), rows: rows.length });
+    logEvent("warn", "metrics flush failed", {
+      error: error instanceof Error ? error.message : String(error),
+      rows: rows.length,
+    });
   }
 }
 

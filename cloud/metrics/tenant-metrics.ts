@@ -44,12 +44,31 @@ export interface TenantMetrics {
   readonly queueLag: { readonly avgMs: number | null; readonly maxMs: number | null };
 }
 
-const LATENCY_KEYS = ["latLe5", "latLe10", "latLe25", "latLe50", "latLe100", "latLe250", "latLe500", "latLe1000", "latLeInf"] as const;
+const LATENCY_KEYS = [
+  "latLe5",
+  "latLe10",
+  "latLe25",
+  "latLe50",
+  "latLe100",
+  "latLe250",
+  "latLe500",
+  "latLe1000",
+  "latLeInf",
+] as const;
 
-export async function readTenantMetrics(db: Db, tenant: string, windowMinutes: number, now = Date.now()): Promise<TenantMetrics> {
+export async function readTenantMetrics(
+  db: Db,
+  tenant: string,
+  windowMinutes: number,
+  now = Date.now(),
+): Promise<TenantMetrics> {
   const last = Math.floor(now / 60_000);
   const first = last - windowMinutes + 1;
-  const rows = await db.select().from(t).where(and(eq(t.tenantId, tenant), gte(t.minute, first))).orderBy(asc(t.minute));
+  const rows = await db
+    .select()
+    .from(t)
+    .where(and(eq(t.tenantId, tenant), gte(t.minute, first)))
+    .orderBy(asc(t.minute));
   const byMinute = new Map(rows.map((r) => [r.minute, r]));
   const minutes: MinuteMetrics[] = [];
   for (let m = first; m <= last; m++) {

@@ -30,11 +30,22 @@ export async function readCheckpoints(db: Db, keys: readonly CheckpointKey[]): P
  * The statements that apply `events` (the contiguous facts after `from`) to one projection
  * generation: the checkpoint guard first, then each handler's statements.
  */
-export function applyStatements(db: Db, projection: Projection, key: CheckpointKey, from: number, events: readonly RecordedEvent[]): Statement[] {
+export function applyStatements(
+  db: Db,
+  projection: Projection,
+  key: CheckpointKey,
+  from: number,
+  events: readonly RecordedEvent[],
+): Statement[] {
   const last = events[events.length - 1];
   if (!last) return [];
   const statements = [advance(db, key, from, last.seq, Date.parse(last.meta.recordedAt))];
-  if (projection.applyRun) return [...statements, ...projection.applyRun(db, events, key.generation), ...changeStatements(db, projection, key, events)];
+  if (projection.applyRun)
+    return [
+      ...statements,
+      ...projection.applyRun(db, events, key.generation),
+      ...changeStatements(db, projection, key, events),
+    ];
   for (const event of events) {
     const handler = Object.hasOwn(projection.on, event.type) ? projection.on[event.type] : undefined;
     if (handler) statements.push(...handler(db, event, key.generation));
@@ -90,9 +101,18 @@ export async function readProgress(
   const applied = new Map<string, number>();
   const delivered = new Map<string, number>();
   if (keys.length === 0 && addresses.length === 0) return { applied, delivered };
-  const wantedCheckpoints = JSON.stringify(keys.map((k) => [k.projection, k.generation, k.tenant, k.entityType, k.entityId]));
+  const wantedCheckpoints = JSON.stringify(
+    keys.map((k) => [k.projection, k.generation, k.tenant, k.entityType, k.entityId]),
+  );
   const wantedSagas = JSON.stringify(addresses.map((a) => [a.tenant, a.entityType, a.entityId]));
-  const rows = await db.all<{ projection: string | null; generation: number | null; tenant_id: string; entity_type: string; entity_id: string; seq: number }>(sql`
+  const rows = await db.all<{
+    projection: string | null;
+    generation: number | null;
+    tenant_id: string;
+    entity_type: string;
+    entity_id: string;
+    seq: number;
+  }>(sql`
     SELECT c.projection, c.generation, c.tenant_id, c.entity_type, c.entity_id, c.seq
       FROM json_each(${wantedCheckpoints}) AS j
       JOIN ${cp} AS c
@@ -120,11 +140,18 @@ export function sagaCheckpointOf(map: Map<string, number>, a: EntityAddress): nu
  * ever raised: each writer names a seq after delivering everything from a checkpoint it read, so
  * the highest one still means "all below delivered", whichever concurrent consumer wins.
  */
-export function advanceSagaCheckpoints(db: Db, delivered: readonly { address: EntityAddress; seq: number }[]): Statement {
-  const rows = JSON.stringify(delivered.map((d) => [d.address.tenant, d.address.entityType, d.address.entityId, d.seq, Date.now()]));
+export function advanceSagaCheckpoints(
+  db: Db,
+  delivered: readonly { address: EntityAddress; seq: number }[],
+): Statement {
+  const rows = JSON.stringify(
+    delivered.map((d) => [d.address.tenant, d.address.entityType, d.address.entityId, d.seq, Date.now()]),
+  );
   return db
     .insert(sc)
-    .select(sql`SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4 FROM json_each(${rows}) AS j WHERE true`)
+    .select(
+      sql`SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4 FROM json_each(${rows}) AS j WHERE true`,
+    )
     .onConflictDoUpdate({
       target: [sc.tenantId, sc.entityType, sc.entityId],
       set: { seq: sql`max(${sc.seq}, excluded.seq)`, deliveredAt: sql`excluded.delivered_at` },

@@ -10,7 +10,10 @@ export interface Generations {
 
 const NONE: Generations = { active: 0, building: null };
 
-export async function readGenerations(db: Db, pairs: readonly { projection: string; tenant: string }[]): Promise<Map<string, Generations>> {
+export async function readGenerations(
+  db: Db,
+  pairs: readonly { projection: string; tenant: string }[],
+): Promise<Map<string, Generations>> {
   const result = new Map<string, Generations>();
   if (pairs.length === 0) return result;
   const wanted = JSON.stringify(pairs.map((p) => [p.projection, p.tenant]));
@@ -43,10 +46,14 @@ export function generationsGuard(db: Db, reads: readonly GenerationsRead[]): Sta
   // to the INSERT, not to the SELECT.
   return db
     .insert(g)
-    .select(sql`SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, NULL, NULL FROM json_each(${rows}) AS j WHERE true`)
+    .select(
+      sql`SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, NULL, NULL FROM json_each(${rows}) AS j WHERE true`,
+    )
     .onConflictDoUpdate({
       target: [g.projection, g.tenantId],
-      set: { active: sql`CASE WHEN ${g.active} = excluded.active AND ${g.building} IS excluded.building THEN ${g.active} ELSE NULL END` },
+      set: {
+        active: sql`CASE WHEN ${g.active} = excluded.active AND ${g.building} IS excluded.building THEN ${g.active} ELSE NULL END`,
+      },
     });
 }
 
@@ -61,6 +68,12 @@ export function liveGenerations(gens: Generations): number[] {
 
 /** The generation that serves reads (0 when the pair has no row). */
 export async function activeGeneration(db: Db, projection: string, tenant: string): Promise<number> {
-  const row = (await db.select({ active: g.active }).from(g).where(and(eq(g.projection, projection), eq(g.tenantId, tenant))).limit(1))[0];
+  const row = (
+    await db
+      .select({ active: g.active })
+      .from(g)
+      .where(and(eq(g.projection, projection), eq(g.tenantId, tenant)))
+      .limit(1)
+  )[0];
   return row?.active ?? 0;
 }

@@ -92,7 +92,12 @@ type JobRow = {
  * name (`ProjectionRebuilder`); the runtime constructs it with `(ctx, env)`, so the app is bound
  * by subclassing (see `createSagaHost`).
  */
-export function createProjectionRebuilder(app: CloudApp): new (ctx: DurableObjectState, env: Env) => ProjectionRebuilder {
+export function createProjectionRebuilder(
+  app: CloudApp,
+): new (
+  ctx: DurableObjectState,
+  env: Env,
+) => ProjectionRebuilder {
   return class extends ProjectionRebuilder {
     constructor(ctx: DurableObjectState, env: Env) {
       super(ctx, env, app);
@@ -115,7 +120,9 @@ export class ProjectionRebuilder extends DurableObject<Env> {
     ctx.storage.sql.exec(REBUILDER_SCHEMA);
     // A job of the previous layout (no previous generation recorded) starts again from its
     // preparation: a fresh generation, and every other one cleared at the end.
-    const legacy = ctx.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'job'").one().n;
+    const legacy = ctx.storage.sql
+      .exec<{ n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'job'")
+      .one().n;
     if (legacy > 0) {
       ctx.storage.transactionSync(() => {
         ctx.storage.sql.exec(`INSERT OR IGNORE INTO rebuild_job (singleton, projection, tenant, generation, previous, phase, total, started_at)
@@ -202,8 +209,18 @@ export class ProjectionRebuilder extends DurableObject<Env> {
       const failures = job.failures + 1;
       const retryAt = Date.now() + rebuildRetryDelay(failures);
       const detail = error instanceof Error ? error.message : String(error);
-      this.ctx.storage.sql.exec("UPDATE rebuild_job SET failures = ?, last_error = ?, retry_at = ?", failures, detail, retryAt);
-      logEvent("warn", "projection rebuild step failed", { projection: job.projection, tenant: job.tenant, failures, error: detail });
+      this.ctx.storage.sql.exec(
+        "UPDATE rebuild_job SET failures = ?, last_error = ?, retry_at = ?",
+        failures,
+        detail,
+        retryAt,
+      );
+      logEvent("warn", "projection rebuild step failed", {
+        projection: job.projection,
+        tenant: job.tenant,
+        failures,
+        error: detail,
+      });
       await this.ctx.storage.setAlarm(retryAt);
     }
   }
@@ -214,7 +231,10 @@ export class ProjectionRebuilder extends DurableObject<Env> {
    * Every part may run again.
    */
   async #prepare(job: JobRow, projection: Projection): Promise<void> {
-    const where = and(eq(projectionGenerations.projection, job.projection), eq(projectionGenerations.tenantId, job.tenant));
+    const where = and(
+      eq(projectionGenerations.projection, job.projection),
+      eq(projectionGenerations.tenantId, job.tenant),
+    );
     if (job.generation === 0) {
       const current = (await this.#db.select().from(projectionGenerations).where(where).limit(1))[0];
       // Above any generation with checkpoints left too (an abandoned job's): a fresh one starts empty.
@@ -222,7 +242,9 @@ export class ProjectionRebuilder extends DurableObject<Env> {
         await this.#db
           .select({ top: sql<number | null>`max(${projectionCheckpoints.generation})` })
           .from(projectionCheckpoints)
-          .where(and(eq(projectionCheckpoints.projection, job.projection), eq(projectionCheckpoints.tenantId, job.tenant)))
+          .where(
+            and(eq(projectionCheckpoints.projection, job.projection), eq(projectionCheckpoints.tenantId, job.tenant)),
+          )
       )[0]?.top;
       const { generation, previous } = chooseGenerations(current ?? null, written ?? null);
       this.ctx.storage.sql.exec("UPDATE rebuild_job SET generation = ?, previous = ?", generation, previous);
@@ -230,7 +252,13 @@ export class ProjectionRebuilder extends DurableObject<Env> {
     const { generation, previous, started_at: startedAt } = this.#job()!;
     await this.#db
       .insert(projectionGenerations)
-      .values({ projection: job.projection, tenantId: job.tenant, active: previous, building: generation, rebuildStartedAt: startedAt })
+      .values({
+        projection: job.projection,
+        tenantId: job.tenant,
+        active: previous,
+        building: generation,
+        rebuildStartedAt: startedAt,
+      })
       .onConflictDoUpdate({
         target: [projectionGenerations.projection, projectionGenerations.tenantId],
         set: { building: generation, rebuildStartedAt: startedAt, rebuildCompletedAt: null },
@@ -241,7 +269,12 @@ export class ProjectionRebuilder extends DurableObject<Env> {
     const entities = await this.#db
       .select({ entityType: entityHeads.entityType, entityId: entityHeads.entityId })
       .from(entityHeads)
-      .where(and(eq(entityHeads.tenantId, job.tenant), sql`${entityHeads.entityType} IN (SELECT value FROM json_each(${JSON.stringify(projection.follows)}))`));
+      .where(
+        and(
+          eq(entityHeads.tenantId, job.tenant),
+          sql`${entityHeads.entityType} IN (SELECT value FROM json_each(${JSON.stringify(projection.follows)}))`,
+        ),
+      );
     const sqlStore = this.ctx.storage.sql;
     this.ctx.storage.transactionSync(() => {
       for (const e of entities) sqlStore.exec("INSERT OR IGNORE INTO pending VALUES (?, ?)", e.entityType, e.entityId);
@@ -252,7 +285,10 @@ export class ProjectionRebuilder extends DurableObject<Env> {
   /** Replays the next pending entities; with none left, re-scans, then switches. */
   async #replay(job: JobRow, projection: Projection): Promise<void> {
     const next = this.ctx.storage.sql
-      .exec<{ entity_type: string; entity_id: string }>("SELECT entity_type, entity_id FROM pending LIMIT ?", ENTITIES_PER_STEP)
+      .exec<{ entity_type: string; entity_id: string }>(
+        "SELECT entity_type, entity_id FROM pending LIMIT ?",
+        ENTITIES_PER_STEP,
+      )
       .toArray();
     if (next.length === 0) return this.#finishReplay(job);
     const keys: CheckpointKey[] = next.map((n) => ({
@@ -287,10 +323,16 @@ export class ProjectionRebuilder extends DurableObject<Env> {
     }
     // Nothing applied at all is D1 failing (a guard conflict moves one entity, not every one):
     // fail the step, so it backs off instead of spinning.
-    if (done.length === 0 && packed.some((p) => p.statements.length > 0)) throw new Error(`no entity could be applied: ${this.#lastApplyError}`);
+    if (done.length === 0 && packed.some((p) => p.statements.length > 0))
+      throw new Error(`no entity could be applied: ${this.#lastApplyError}`);
     const sqlStore = this.ctx.storage.sql;
     for (const step of done) {
-      if (step.atHead) sqlStore.exec("DELETE FROM pending WHERE entity_type = ? AND entity_id = ?", step.key.entityType, step.key.entityId);
+      if (step.atHead)
+        sqlStore.exec(
+          "DELETE FROM pending WHERE entity_type = ? AND entity_id = ?",
+          step.key.entityType,
+          step.key.entityId,
+        );
     }
   }
 
@@ -309,7 +351,11 @@ export class ProjectionRebuilder extends DurableObject<Env> {
       for (const e of behind) sqlStore.exec("INSERT OR IGNORE INTO pending VALUES (?, ?)", e.entity_type, e.entity_id);
     });
     if (behind.length > 0) {
-      logEvent("warn", "projection rebuild found entities behind before its switch", { projection: job.projection, tenant: job.tenant, count: behind.length });
+      logEvent("warn", "projection rebuild found entities behind before its switch", {
+        projection: job.projection,
+        tenant: job.tenant,
+        count: behind.length,
+      });
       return;
     }
     const paused = pausePoint("rebuild.beforeSwitch", { tenant: job.tenant });
@@ -325,7 +371,10 @@ export class ProjectionRebuilder extends DurableObject<Env> {
    * goes on to the cleanup.
    */
   async #switch(job: JobRow): Promise<void> {
-    const where = and(eq(projectionGenerations.projection, job.projection), eq(projectionGenerations.tenantId, job.tenant));
+    const where = and(
+      eq(projectionGenerations.projection, job.projection),
+      eq(projectionGenerations.tenantId, job.tenant),
+    );
     await this.#db
       .update(projectionGenerations)
       .set({ active: job.generation, building: null, rebuildCompletedAt: Date.now() })
@@ -355,7 +404,10 @@ export class ProjectionRebuilder extends DurableObject<Env> {
       generation: job.generation,
     });
     // Stop the consumer filling a generation no one will switch to (its rows go with the next rebuild's cleanup).
-    await this.#db.update(projectionGenerations).set({ building: null }).where(and(where, eq(projectionGenerations.building, job.generation)));
+    await this.#db
+      .update(projectionGenerations)
+      .set({ building: null })
+      .where(and(where, eq(projectionGenerations.building, job.generation)));
     this.ctx.storage.sql.exec("DELETE FROM rebuild_job");
   }
 
@@ -379,7 +431,11 @@ export class ProjectionRebuilder extends DurableObject<Env> {
   }
 
   /** Up to `cap` of the entity's events after `from`, and whether they reach its head. */
-  async #readAfter(key: CheckpointKey, from: number, cap: number): Promise<{ events: readonly RecordedEvent[]; atHead: boolean }> {
+  async #readAfter(
+    key: CheckpointKey,
+    from: number,
+    cap: number,
+  ): Promise<{ events: readonly RecordedEvent[]; atHead: boolean }> {
     const address = { tenant: key.tenant, entityType: key.entityType, entityId: key.entityId };
     const page = await entityStub(this.env, address).events(address, from, cap);
     if (!page) return { events: [], atHead: true };

@@ -28,7 +28,11 @@ export function probeDelays(firstMs: number, totalMs: number): number[] {
  * Probes until `applied()` is true, sleeping the given gaps in between; false if the last probe
  * still says no. Probes at most `delays.length + 1` times.
  */
-export async function waitUntilApplied(applied: () => Promise<boolean>, delays: readonly number[], sleep: (ms: number) => Promise<void>): Promise<boolean> {
+export async function waitUntilApplied(
+  applied: () => Promise<boolean>,
+  delays: readonly number[],
+  sleep: (ms: number) => Promise<void>,
+): Promise<boolean> {
   if (await applied()) return true;
   for (const delay of delays) {
     await sleep(delay);

@@ -23,7 +23,9 @@ const PAGE = 500;
 const SSE_MAX_MS = 60_000;
 
 /** Routes of `/v1/views/{view}/changes/stream` (mount with `app.route("/v1/views", …)`). */
-export function viewChangeRoutes(projections: readonly Projection[]): OpenAPIHono<{ Bindings: Env; Variables: RequestScope }> {
+export function viewChangeRoutes(
+  projections: readonly Projection[],
+): OpenAPIHono<{ Bindings: Env; Variables: RequestScope }> {
   const app = routeTable<{ Bindings: Env; Variables: RequestScope }>();
   const names = new Set(projections.map((p) => p.name));
   const route = createRoute({
@@ -35,7 +37,12 @@ export function viewChangeRoutes(projections: readonly Projection[]): OpenAPIHon
     tags: ["streams"],
     security: security("tenant"),
     request: {
-      params: z.object({ view: z.string().max(128).meta({ description: "the view's name", enum: [...names] }) }),
+      params: z.object({
+        view: z
+          .string()
+          .max(128)
+          .meta({ description: "the view's name", enum: [...names] }),
+      }),
       query: streamReadQuery,
     },
     responses: { ...readOnlyStreamResponses, ...problems("tenant", 400, 404) },

@@ -15,20 +15,23 @@ import type { CheckpointKey } from "./checkpoints.js";
 const CHUNK = 500;
 
 /** Statements that record `events`, applied to `key`'s generation, in the view's change feed. */
-export function changeStatements(db: Db, projection: Projection, key: CheckpointKey, all: readonly RecordedEvent[]): Statement[] {
+export function changeStatements(
+  db: Db,
+  projection: Projection,
+  key: CheckpointKey,
+  all: readonly RecordedEvent[],
+): Statement[] {
   // Only facts the view handles change it; the rest just advance its checkpoint.
   const events = all.filter((e) => Object.hasOwn(projection.on, e.type));
   const out: Statement[] = [];
   for (let i = 0; i < events.length; i += CHUNK) {
     const rows = JSON.stringify(events.slice(i, i + CHUNK).map((e) => [e.seq, e.type, Date.parse(e.meta.recordedAt)]));
     out.push(
-      db
-        .insert(vc)
-        .select(
-          sql`SELECT NULL, ${key.tenant}, ${key.projection}, ${key.entityType}, ${key.entityId}, j.value ->> 0, j.value ->> 1, j.value ->> 2
+      db.insert(vc).select(
+        sql`SELECT NULL, ${key.tenant}, ${key.projection}, ${key.entityType}, ${key.entityId}, j.value ->> 0, j.value ->> 1, j.value ->> 2
                 FROM json_each(${rows}) AS j
                WHERE ${key.generation} = COALESCE((SELECT ${g.active} FROM ${g} WHERE ${g.projection} = ${key.projection} AND ${g.tenantId} = ${key.tenant}), 0)`,
-        ),
+      ),
     );
   }
   return out;
@@ -43,16 +46,39 @@ export interface ViewChange {
 }
 
 /** Changes of one tenant's view after `after` (an id), oldest first, at most `limit`; with each its id. */
-export async function readChanges(db: Db, tenant: string, projection: string, after: number, limit: number): Promise<{ id: number; change: ViewChange }[]> {
-  const rows = await db.all<{ id: number; entity_type: string; entity_id: string; seq: number; event_type: string; recorded_at: number }>(sql`
+export async function readChanges(
+  db: Db,
+  tenant: string,
+  projection: string,
+  after: number,
+  limit: number,
+): Promise<{ id: number; change: ViewChange }[]> {
+  const rows = await db.all<{
+    id: number;
+    entity_type: string;
+    entity_id: string;
+    seq: number;
+    event_type: string;
+    recorded_at: number;
+  }>(sql`
     SELECT id, entity_type, entity_id, seq, event_type, recorded_at FROM ${vc}
      WHERE ${vc.tenantId} = ${tenant} AND ${vc.projection} = ${projection} AND ${vc.id} > ${after}
      ORDER BY ${vc.id} LIMIT ${limit}`);
-  return rows.map((r) => ({ id: r.id, change: { entity: { type: r.entity_type, id: r.entity_id }, seq: r.seq, type: r.event_type, recordedAt: new Date(r.recorded_at).toISOString() } }));
+  return rows.map((r) => ({
+    id: r.id,
+    change: {
+      entity: { type: r.entity_type, id: r.entity_id },
+      seq: r.seq,
+      type: r.event_type,
+      recordedAt: new Date(r.recorded_at).toISOString(),
+    },
+  }));
 }
 
 /** The id of the tenant view's newest change (0 when none): the feed's tail. */
 export async function changeTail(db: Db, tenant: string, projection: string): Promise<number> {
-  const rows = await db.all<{ tail: number | null }>(sql`SELECT MAX(${vc.id}) AS tail FROM ${vc} WHERE ${vc.tenantId} = ${tenant} AND ${vc.projection} = ${projection}`);
+  const rows = await db.all<{ tail: number | null }>(
+    sql`SELECT MAX(${vc.id}) AS tail FROM ${vc} WHERE ${vc.tenantId} = ${tenant} AND ${vc.projection} = ${projection}`,
+  );
   return rows[0]?.tail ?? 0;
 }

@@ -27,7 +27,12 @@ const consistencyHeader = z.object({
     .optional()
     .describe("a command's consistency token: the answer reflects that write, or says Factline-Stale: true"),
 });
-const staleHeader = z.object({ "Factline-Stale": z.literal("true").optional().describe("present when a view could not yet reflect a presented token") });
+const staleHeader = z.object({
+  "Factline-Stale": z
+    .literal("true")
+    .optional()
+    .describe("present when a view could not yet reflect a presented token"),
+});
 // A row is the projection's own shape (its `get`/`list` answer it), one JSON object.
 const viewRow = z.unknown().describe("a row of the view, as the projection defines it");
 const limitQuery = z
@@ -46,7 +51,10 @@ export function viewRoutes(app: CloudApp): OpenAPIHono<CloudEnv> {
 
 function projectionRoutes(routes: OpenAPIHono<CloudEnv>, projection: Projection): void {
   const filters = Object.fromEntries(
-    Object.entries(projection.filters).map(([name, schema]) => [name, schema.optional().describe(schema.description ?? name)]),
+    Object.entries(projection.filters).map(([name, schema]) => [
+      name,
+      schema.optional().describe(schema.description ?? name),
+    ]),
   );
   const list = createRoute({
     method: "get",
@@ -69,7 +77,10 @@ function projectionRoutes(routes: OpenAPIHono<CloudEnv>, projection: Projection)
     const unknown = [...query.keys()].filter((f) => !Object.hasOwn(projection.filters, f));
     if (unknown.length > 0) {
       throw fail("validation-failed", `unknown filter ${unknown.join(", ")}`, {
-        errors: unknown.map((path) => ({ path, message: `filters are: ${Object.keys(projection.filters).join(", ") || "none"}` })),
+        errors: unknown.map((path) => ({
+          path,
+          message: `filters are: ${Object.keys(projection.filters).join(", ") || "none"}`,
+        })),
       });
     }
     const db: Db = drizzle(c.env.DB);
@@ -134,7 +145,12 @@ async function consistentRead(
   if (!point || !projection.follows.includes(point.entityType)) {
     return { scope: { tenant, generation: await activeGeneration(db, projection.name, tenant) }, headers: {} };
   }
-  const at = { projection: projection.name, tenant: point.tenant, entityType: point.entityType, entityId: point.entityId };
+  const at = {
+    projection: projection.name,
+    tenant: point.tenant,
+    entityType: point.entityType,
+    entityId: point.entityId,
+  };
   let generation = 0;
   const fresh = await waitUntilApplied(
     async () => {

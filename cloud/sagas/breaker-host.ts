@@ -68,7 +68,9 @@ export class CircuitBreakerHost extends DurableObject<Env> implements BreakerRpc
 
   async report(name: string, ok: boolean, error: string | null): Promise<void> {
     const now = Date.now();
-    const step = ok ? recordSuccess(this.#state, now) : recordFailure(this.#state, breakerPolicy(this.env), now, error ?? "failed");
+    const step = ok
+      ? recordSuccess(this.#state, now)
+      : recordFailure(this.#state, breakerPolicy(this.env), now, error ?? "failed");
     await this.#commit(name, step);
   }
 
@@ -78,7 +80,13 @@ export class CircuitBreakerHost extends DurableObject<Env> implements BreakerRpc
         "SELECT * FROM breaker_log ORDER BY seq DESC LIMIT 50",
       )
       .toArray()
-      .map((r) => ({ seq: r.seq, from: r.from_status as BreakerState["status"], to: r.to_status as BreakerState["status"], at: r.at, reason: r.reason }));
+      .map((r) => ({
+        seq: r.seq,
+        from: r.from_status as BreakerState["status"],
+        to: r.to_status as BreakerState["status"],
+        at: r.at,
+        reason: r.reason,
+      }));
     return { name, state: this.#state, transitions };
   }
 
@@ -88,8 +96,18 @@ export class CircuitBreakerHost extends DurableObject<Env> implements BreakerRpc
     const t = step.transition;
     if (changed) {
       this.ctx.storage.transactionSync(() => {
-        this.ctx.storage.sql.exec("INSERT OR REPLACE INTO breaker_state (singleton, state) VALUES (1, ?)", JSON.stringify(step.state));
-        if (t) this.ctx.storage.sql.exec("INSERT INTO breaker_log (from_status, to_status, at, reason) VALUES (?, ?, ?, ?)", t.from, t.to, t.at, t.reason);
+        this.ctx.storage.sql.exec(
+          "INSERT OR REPLACE INTO breaker_state (singleton, state) VALUES (1, ?)",
+          JSON.stringify(step.state),
+        );
+        if (t)
+          this.ctx.storage.sql.exec(
+            "INSERT INTO breaker_log (from_status, to_status, at, reason) VALUES (?, ?, ?, ?)",
+            t.from,
+            t.to,
+            t.at,
+            t.reason,
+          );
       });
     }
     if (t) {
@@ -120,11 +138,21 @@ export class CircuitBreakerHost extends DurableObject<Env> implements BreakerRpc
         .values(row)
         .onConflictDoUpdate({
           target: circuitBreakers.name,
-          set: { status: row.status, consecutiveFailures: row.consecutiveFailures, openedAt: row.openedAt, lastReason: row.lastReason, version: row.version, updatedAt: row.updatedAt },
+          set: {
+            status: row.status,
+            consecutiveFailures: row.consecutiveFailures,
+            openedAt: row.openedAt,
+            lastReason: row.lastReason,
+            version: row.version,
+            updatedAt: row.updatedAt,
+          },
           setWhere: sql`${circuitBreakers.version} < ${row.version}`,
         });
     } catch (error) {
-      logEvent("warn", "breaker mirror failed", { breaker: name, error: error instanceof Error ? error.message : String(error) });
+      logEvent("warn", "breaker mirror failed", {
+        breaker: name,
+        error: error instanceof Error ? error.message : String(error),
+      });
     }
   }
 }

@@ -57,7 +57,12 @@ export async function guardedCall<T>(
   return { ok: false, kind: "failed", error };
 }
 
-async function report(breaker: BreakerRpc & { readonly name: string }, ok: boolean, error: string | null, ms: number): Promise<void> {
+async function report(
+  breaker: BreakerRpc & { readonly name: string },
+  ok: boolean,
+  error: string | null,
+  ms: number,
+): Promise<void> {
   // A lost report only delays the breaker's reaction; it must not fail or hang the call.
   await withTimeout(() => breaker.report(breaker.name, ok, error), ms).catch(() => undefined);
 }

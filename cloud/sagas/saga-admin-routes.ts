@@ -47,7 +47,12 @@ sagaAdminRoutes.openapi(listRoute, async (c) => {
   if (status) where.push(eq(sagaInstances.status, status));
   if (tenant) where.push(eq(sagaInstances.tenantId, tenant));
   const db: Db = drizzle(c.env.DB);
-  const items = await db.select().from(sagaInstances).where(and(...where)).orderBy(desc(sagaInstances.updatedAt)).limit(limit);
+  const items = await db
+    .select()
+    .from(sagaInstances)
+    .where(and(...where))
+    .orderBy(desc(sagaInstances.updatedAt))
+    .limit(limit);
   return c.json({ items }, 200);
 });
 
@@ -102,7 +107,11 @@ const breakersRoute = createRoute({
 
 sagaAdminRoutes.openapi(breakersRoute, async (c) => {
   const db: Db = drizzle(c.env.DB);
-  const rows = await db.select({ name: circuitBreakers.name }).from(circuitBreakers).orderBy(circuitBreakers.name).limit(500);
+  const rows = await db
+    .select({ name: circuitBreakers.name })
+    .from(circuitBreakers)
+    .orderBy(circuitBreakers.name)
+    .limit(500);
   // D1 lists which breakers exist; each one's own object holds its current state and facts.
   const items = await Promise.all(rows.map((r) => breakerFor(c.env, r.name).inspect(r.name)));
   return c.json({ items }, 200);

@@ -13,7 +13,11 @@ export function concernsSagas(sagas: readonly SagaDefinition<unknown>[], facts: 
 }
 
 /** Delivers each fact to every instance of `sagas` it concerns, one call per instance. */
-export async function deliverFactsToSagas(env: Env, sagas: readonly SagaDefinition<unknown>[], facts: readonly RecordedEvent[]): Promise<void> {
+export async function deliverFactsToSagas(
+  env: Env,
+  sagas: readonly SagaDefinition<unknown>[],
+  facts: readonly RecordedEvent[],
+): Promise<void> {
   const deliveries = new Map<string, { tenant: string; saga: string; instanceKey: string; facts: RecordedEvent[] }>();
   for (const fact of facts) {
     for (const saga of sagas) {
@@ -27,7 +31,10 @@ export async function deliverFactsToSagas(env: Env, sagas: readonly SagaDefiniti
   }
   await Promise.all(
     [...deliveries].map(([id, d]) =>
-      sagaStub(env, id).deliver({ tenant: d.tenant, saga: d.saga, instanceKey: d.instanceKey }, d.facts.sort((a, b) => a.seq - b.seq)),
+      sagaStub(env, id).deliver(
+        { tenant: d.tenant, saga: d.saga, instanceKey: d.instanceKey },
+        d.facts.sort((a, b) => a.seq - b.seq),
+      ),
     ),
   );
 }

@@ -61,7 +61,9 @@ export interface SagaView extends SagaAddress {
   readonly log: readonly { readonly seq: number; readonly type: string; readonly at: number }[];
 }
 
-export type OperatorOutcome = { readonly ok: true; readonly view: SagaView } | { readonly ok: false; readonly status: string };
+export type OperatorOutcome =
+  | { readonly ok: true; readonly view: SagaView }
+  | { readonly ok: false; readonly status: string };
 
 /** The saga object's RPC contract: the fact consumer delivers, the admin API inspects and acts. */
 export interface SagaRpc {
@@ -107,11 +109,15 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
       if (!this.#hasSchema()) return;
       await this.#ensureSchema();
       const identity = ctx.storage.sql
-        .exec<{ tenant: string; saga: string; instance_key: string }>("SELECT tenant, saga, instance_key FROM saga_identity")
+        .exec<{ tenant: string; saga: string; instance_key: string }>(
+          "SELECT tenant, saga, instance_key FROM saga_identity",
+        )
         .toArray()[0];
       if (!identity) return;
       this.#bind({ tenant: identity.tenant, saga: identity.saga, instanceKey: identity.instance_key });
-      for (const row of ctx.storage.sql.exec<{ seq: number; body: string }>("SELECT seq, body FROM saga_log ORDER BY seq")) {
+      for (const row of ctx.storage.sql.exec<{ seq: number; body: string }>(
+        "SELECT seq, body FROM saga_log ORDER BY seq",
+      )) {
         this.#state = evolve(this.#state, JSON.parse(row.body) as SagaEvent);
         this.#seq = row.seq;
       }
@@ -150,7 +156,10 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
   }
 
   async compensate(): Promise<OperatorOutcome | null> {
-    return this.#operator((state, now) => (this.#definition ? operatorCompensate(this.#definition, state, now) : null), "compensate");
+    return this.#operator(
+      (state, now) => (this.#definition ? operatorCompensate(this.#definition, state, now) : null),
+      "compensate",
+    );
   }
 
   override async alarm(): Promise<void> {
@@ -158,18 +167,26 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
       await this.#drive();
     } catch (error) {
       // A bug or a storage failure: keep the saga alive and try again shortly.
-      logEvent("error", "saga drive failed", { saga: this.#address ? this.#id() : null, error: error instanceof Error ? error.message : String(error) });
+      logEvent("error", "saga drive failed", {
+        saga: this.#address ? this.#id() : null,
+        error: error instanceof Error ? error.message : String(error),
+      });
       await this.ctx.storage.setAlarm(Date.now() + PUBLISH_RETRY_MS);
     }
   }
 
-  async #operator(decide: (state: SagaState, now: number) => SagaEvent[] | null, action: string): Promise<OperatorOutcome | null> {
+  async #operator(
+    decide: (state: SagaState, now: number) => SagaEvent[] | null,
+    action: string,
+  ): Promise<OperatorOutcome | null> {
     if (!this.#address || this.#seq === 0) return null;
     const events = decide(this.#state, Date.now());
     if (!events) {
       const s = this.#state;
       // Past the pivot a saga only goes forward: say so, not just "running".
-      const forwardOnly = s.pivotStage !== null && (s.status === "running" || (s.status === "attention" && s.escalatedFrom === "running"));
+      const forwardOnly =
+        s.pivotStage !== null &&
+        (s.status === "running" || (s.status === "attention" && s.escalatedFrom === "running"));
       return { ok: false, status: forwardOnly ? `${s.status} past its point of no return` : s.status };
     }
     this.#append(events);
@@ -218,7 +235,13 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
       for (const { due, outcome } of outcomes) {
         const attempts = (ownValue(this.#state.attempts, due.task.key)?.count ?? 0) + 1;
         if (outcome.kind === "failed" || outcome.kind === "rejected") {
-          logEvent("warn", "saga task did not succeed", { saga: this.#id(), task: due.task.key, phase: due.phase, outcome: outcome.kind, detail: outcome.kind === "failed" ? outcome.error : outcome.reason });
+          logEvent("warn", "saga task did not succeed", {
+            saga: this.#id(),
+            task: due.task.key,
+            phase: due.phase,
+            outcome: outcome.kind,
+            detail: outcome.kind === "failed" ? outcome.error : outcome.reason,
+          });
         }
         this.#append(outcomeEvents(this.#state, due, outcome, at, backoffDelay(attempts, policy.retry)));
       }
@@ -231,22 +254,40 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
     const address = this.#address;
     if (!address) throw new Error("saga object used before it was bound");
     const action = due.action;
-    const key = (action.kind === "call" ? action.idempotencyKey : undefined) ?? taskIdempotencyKey(this.#id(), due.task.key, due.phase);
+    const key =
+      (action.kind === "call" ? action.idempotencyKey : undefined) ??
+      taskIdempotencyKey(this.#id(), due.task.key, due.phase);
     try {
       if (action.kind === "command") return await this.#command(address, action, key);
       const service = serviceNamed(this.#app, action.service);
       if (!service) return { kind: "rejected", reason: `no service ${action.service}` };
-      return await service.call(action.operation, action.data, { env: this.env, tenant: address.tenant, idempotencyKey: key });
+      return await service.call(action.operation, action.data, {
+        env: this.env,
+        tenant: address.tenant,
+        idempotencyKey: key,
+      });
     } catch (error) {
       return { kind: "failed", error: error instanceof Error ? error.message : String(error) };
     }
   }
 
-  async #command(address: SagaAddress, action: Extract<DueTask["action"], { kind: "command" }>, key: string): Promise<TaskOutcome> {
+  async #command(
+    address: SagaAddress,
+    action: Extract<DueTask["action"], { kind: "command" }>,
+    key: string,
+  ): Promise<TaskOutcome> {
     const entity = this.#app.entities.get(action.entityType);
     const parsed = entity?.parseCommand(action.command, action.data);
-    if (!parsed?.ok) return { kind: "rejected", reason: `invalid ${action.entityType}.${action.command}: ${parsed ? describeFieldErrors(parsed.errors) : "no such command"}` };
-    const stub = entityStub(this.env, { tenant: address.tenant, entityType: action.entityType, entityId: action.entityId });
+    if (!parsed?.ok)
+      return {
+        kind: "rejected",
+        reason: `invalid ${action.entityType}.${action.command}: ${parsed ? describeFieldErrors(parsed.errors) : "no such command"}`,
+      };
+    const stub = entityStub(this.env, {
+      tenant: address.tenant,
+      entityType: action.entityType,
+      entityId: action.entityId,
+    });
     const fingerprint = await commandFingerprint(action.command, action.data);
     const envelope = {
       tenant: address.tenant,
@@ -265,13 +306,25 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
     const outcome = await withTimeout(() => stub.command(envelope), COMMAND_TIMEOUT_MS);
     if (outcome.ok) {
       const last = outcome.result.events[outcome.result.events.length - 1];
-      return { kind: "done", result: { version: outcome.result.version }, ...(last ? { clock: last.meta.hlc, eventId: last.meta.eventId } : {}) };
+      return {
+        kind: "done",
+        result: { version: outcome.result.version },
+        ...(last ? { clock: last.meta.hlc, eventId: last.meta.eventId } : {}),
+      };
     }
     const p = outcome.problem;
     if (p.status === 409 || p.status === 429 || p.status >= 500) {
-      return { kind: "failed", error: p.detail, ...(p.retryAfter !== undefined ? { retryAfterMs: p.retryAfter * 1000 } : {}) };
+      return {
+        kind: "failed",
+        error: p.detail,
+        ...(p.retryAfter !== undefined ? { retryAfterMs: p.retryAfter * 1000 } : {}),
+      };
     }
-    return { kind: "rejected", reason: p.code ? `${p.code}: ${p.detail}` : p.detail, ...(p.code ? { code: p.code } : {}) };
+    return {
+      kind: "rejected",
+      reason: p.code ? `${p.code}: ${p.detail}` : p.detail,
+      ...(p.code ? { code: p.code } : {}),
+    };
   }
 
   #append(events: readonly SagaEvent[]): number {
@@ -279,7 +332,13 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
     this.ctx.storage.transactionSync(() => {
       for (const event of events) {
         this.#seq++;
-        this.ctx.storage.sql.exec("INSERT INTO saga_log (seq, type, body, at) VALUES (?, ?, ?, ?)", this.#seq, event.type, JSON.stringify(event), event.at);
+        this.ctx.storage.sql.exec(
+          "INSERT INTO saga_log (seq, type, body, at) VALUES (?, ?, ?, ?)",
+          this.#seq,
+          event.type,
+          JSON.stringify(event),
+          event.at,
+        );
       }
     });
     for (const event of events) this.#state = evolve(this.#state, event);
@@ -298,21 +357,49 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
     const view = this.#view();
     const signature = JSON.stringify([view.status, view.stage, view.reason, view.error]);
     if (signature === this.#published) return;
-    logEvent(view.status === "attention" ? "error" : "info", "saga status", { saga: view.id, status: view.status, stage: view.stage, reason: view.reason, error: view.error });
+    logEvent(view.status === "attention" ? "error" : "info", "saga status", {
+      saga: view.id,
+      status: view.status,
+      stage: view.stage,
+      reason: view.reason,
+      error: view.error,
+    });
     const now = Date.now();
-    const row = { id: view.id, tenantId: address.tenant, saga: address.saga, instanceKey: address.instanceKey, status: view.status, stage: view.stage, reason: view.reason, error: view.error, version: this.#seq, createdAt: now, updatedAt: now };
+    const row = {
+      id: view.id,
+      tenantId: address.tenant,
+      saga: address.saga,
+      instanceKey: address.instanceKey,
+      status: view.status,
+      stage: view.stage,
+      reason: view.reason,
+      error: view.error,
+      version: this.#seq,
+      createdAt: now,
+      updatedAt: now,
+    };
     try {
       await drizzle(this.env.DB)
         .insert(sagaInstances)
         .values(row)
         .onConflictDoUpdate({
           target: sagaInstances.id,
-          set: { status: row.status, stage: row.stage, reason: row.reason, error: row.error, version: row.version, updatedAt: row.updatedAt },
+          set: {
+            status: row.status,
+            stage: row.stage,
+            reason: row.reason,
+            error: row.error,
+            version: row.version,
+            updatedAt: row.updatedAt,
+          },
           setWhere: sql`${sagaInstances.version} < ${row.version}`,
         });
       this.#published = signature;
     } catch (error) {
-      logEvent("warn", "saga status mirror failed", { saga: view.id, error: error instanceof Error ? error.message : String(error) });
+      logEvent("warn", "saga status mirror failed", {
+        saga: view.id,
+        error: error instanceof Error ? error.message : String(error),
+      });
       await this.ctx.storage.setAlarm(Date.now() + PUBLISH_RETRY_MS);
     }
   }
@@ -371,7 +458,10 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
   }
 
   #hasSchema(): boolean {
-    return this.ctx.storage.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'saga_log'").toArray().length > 0;
+    return (
+      this.ctx.storage.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'saga_log'").toArray()
+        .length > 0
+    );
   }
 
   /** Creates (or migrates) the saga's tables; only storage work, so nothing interleaves with it. */

@@ -47,7 +47,12 @@ export class ClientSessionStore {
         const answer = verdict.answer;
         if (answer.kind === "rejected") return { ok: false, problem: answer.problem };
         const { entityType: type, entityId: id } = envelope;
-        const result: CommandResult = { type, id, version: answer.version, events: this.#range(answer.version - answer.events, answer.version) };
+        const result: CommandResult = {
+          type,
+          id,
+          version: answer.version,
+          events: this.#range(answer.version - answer.events, answer.version),
+        };
         return { ok: true, result, replayed: true };
       }
       case "reused":
@@ -60,7 +65,8 @@ export class ClientSessionStore {
   remember(envelope: CommandEnvelope, answer: { result: CommandResult } | { problem: Problem }, now: number): void {
     const id = envelope.clientSession;
     if (id === undefined) return;
-    const stored: SessionAnswer = "result" in answer ? appliedAnswer(answer.result) : { kind: "rejected", problem: answer.problem };
+    const stored: SessionAnswer =
+      "result" in answer ? appliedAnswer(answer.result) : { kind: "rejected", problem: answer.problem };
     const record = recordAnswer(id, envelope.fingerprint ?? "", stored, now);
     this.#sql.exec(
       "INSERT OR REPLACE INTO client_sessions (session, seq, fingerprint, answer, touched_at) VALUES (?, ?, ?, ?, ?)",

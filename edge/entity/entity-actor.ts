@@ -12,7 +12,13 @@ import { checkCommandMetadata, metadataProblem } from "../../src/core/protocol/c
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { decodeHlc, HLC_ZERO, type Hlc } from "../../src/core/protocol/hlc.js";
 import { entityIdSchema } from "../../src/core/protocol/identifiers.js";
-import type { CommandEnvelope, CommandOutcome, EntityAddress, EntityRpc, LogRead } from "../../src/core/protocol/entity-protocol.js";
+import type {
+  CommandEnvelope,
+  CommandOutcome,
+  EntityAddress,
+  EntityRpc,
+  LogRead,
+} from "../../src/core/protocol/entity-protocol.js";
 import { queueDelayExceeded, SHED_RETRY_AFTER_S } from "../../src/core/resilience/in-flight.js";
 import { logEvent, setLogLevel } from "../../src/core/runtime/log.js";
 import { problem } from "../../src/core/http/problem.js";
@@ -104,7 +110,10 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     }
     // Sagas route commands here by ids taken from facts: the same grammar as a URL's.
     if (!entityIdSchema.safeParse(envelope.entityId).success) {
-      return { ok: false, problem: problem("malformed-request", `${JSON.stringify(envelope.entityId.slice(0, 140))} is not an entity id`) };
+      return {
+        ok: false,
+        problem: problem("malformed-request", `${JSON.stringify(envelope.entityId.slice(0, 140))} is not an entity id`),
+      };
     }
     const entity = this.#bind(envelope);
     if (!entity) return { ok: false, problem: problem("not-found", `no entity type ${envelope.entityType}`) };
@@ -286,7 +295,8 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
 
   #logRelay(address: EntityAddress, outcome: RelayOutcome): void {
     if (outcome.error) logEvent("warn", "relay send failed", { ...address, error: outcome.error });
-    if (outcome.redelivered > 0) logEvent("warn", "relay re-sent unacknowledged facts", { ...address, count: outcome.redelivered });
+    if (outcome.redelivered > 0)
+      logEvent("warn", "relay re-sent unacknowledged facts", { ...address, count: outcome.redelivered });
   }
 
   #storeIdentity(address: EntityAddress): void {

@@ -19,7 +19,12 @@ import { fail, ProblemError } from "../../src/core/http/problem.js";
 import { strictJsonBody } from "../../src/core/http/json-body.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
 import type { CommandOutcome, EntityAddress } from "../../src/core/protocol/entity-protocol.js";
-import { AdaptiveLimit, COMMAND_LIMIT_POLICY, InFlight, SHED_RETRY_AFTER_S } from "../../src/core/resilience/in-flight.js";
+import {
+  AdaptiveLimit,
+  COMMAND_LIMIT_POLICY,
+  InFlight,
+  SHED_RETRY_AFTER_S,
+} from "../../src/core/resilience/in-flight.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { entityStub } from "../stubs.js";
 
@@ -58,8 +63,15 @@ const recordedEvent = z.object({
   }),
 });
 // A command's response leaves out the metadata that echoes the request (see AcceptedEvent).
-const acceptedEventShape = recordedEvent.extend({ meta: recordedEvent.shape.meta.pick({ eventId: true, hlc: true, recordedAt: true }) });
-const commandResult = z.object({ type: z.string(), id: z.string(), version: z.number().int(), events: z.array(acceptedEventShape) });
+const acceptedEventShape = recordedEvent.extend({
+  meta: recordedEvent.shape.meta.pick({ eventId: true, hlc: true, recordedAt: true }),
+});
+const commandResult = z.object({
+  type: z.string(),
+  id: z.string(),
+  version: z.number().int(),
+  events: z.array(acceptedEventShape),
+});
 const entityRead = z.object({ type: z.string(), id: z.string(), version: z.number().int(), state: z.unknown() });
 const eventPage = z.object({ events: z.array(recordedEvent), next: z.number().int().nullable() });
 
@@ -71,13 +83,20 @@ function metadataHeader(field: keyof typeof METADATA_BOUNDS, label: string, desc
   const max = METADATA_BOUNDS[field];
   return z
     .string()
-    .regex(new RegExp(`^[\\x21-\\x7e]{1,${max}}$`), `${label} must be 1-${max} visible ASCII characters (no spaces; sent once)`)
+    .regex(
+      new RegExp(`^[\\x21-\\x7e]{1,${max}}$`),
+      `${label} must be 1-${max} visible ASCII characters (no spaces; sent once)`,
+    )
     .optional()
     .describe(description);
 }
 
 const commandHeaders = z.object({
-  "idempotency-key": metadataHeader("idempotencyKey", "Idempotency-Key", "the same key with the same body returns the stored response; 1-255 visible ASCII, sent once"),
+  "idempotency-key": metadataHeader(
+    "idempotencyKey",
+    "Idempotency-Key",
+    "the same key with the same body returns the stored response; 1-255 visible ASCII, sent once",
+  ),
   "if-match": z
     .string()
     .max(1024)
@@ -86,10 +105,17 @@ const commandHeaders = z.object({
     .describe('RFC 9110: "*" (the entity exists) or a list of strong tags such as "3", "4"; a weak tag never matches'),
   "factline-cause-clock": z
     .string()
-    .regex(/^\d{15}\.\d{6}$/, "Factline-Cause-Clock must be a hybrid logical clock as events carry it: 15 digits, '.', 6 digits")
+    .regex(
+      /^\d{15}\.\d{6}$/,
+      "Factline-Cause-Clock must be a hybrid logical clock as events carry it: 15 digits, '.', 6 digits",
+    )
     .optional()
     .describe("the clock of the event that caused this command; at most 5 minutes ahead of the server's"),
-  "factline-correlation-id": metadataHeader("correlationId", "Factline-Correlation-Id", "recorded with the events (default: x-request-id)"),
+  "factline-correlation-id": metadataHeader(
+    "correlationId",
+    "Factline-Correlation-Id",
+    "recorded with the events (default: x-request-id)",
+  ),
   "factline-causation-id": metadataHeader("causationId", "Factline-Causation-Id", "recorded with the events"),
   // Their joint rules (both or neither, never with Idempotency-Key) are parseClientSessionHeaders'.
   "factline-client-session": z
@@ -112,7 +138,10 @@ const commandHeaders = z.object({
 const commandResponseHeaders = z.object({
   ETag: z.string().describe('The entity version, e.g. "3"'),
   "Factline-Consistency": z.string().describe("A token to present on view reads for read-your-writes"),
-  "Idempotent-Replayed": z.literal("true").optional().describe("present when the stored response of an Idempotency-Key is returned"),
+  "Idempotent-Replayed": z
+    .literal("true")
+    .optional()
+    .describe("present when the stored response of an Idempotency-Key is returned"),
 });
 
 // ---- routes -------------------------------------------------------------------------------------
@@ -131,7 +160,10 @@ export function entityRoutes(entities: EntityRegistry): OpenAPIHono<EntityEnv> {
   for (const entity of entities.all()) {
     for (const command of entity.publicCommandNames) commandRoute(routes, entity, command);
   }
-  readRoutes(routes, entities.all().map((e) => e.type));
+  readRoutes(
+    routes,
+    entities.all().map((e) => e.type),
+  );
   return routes;
 }
 
@@ -144,14 +176,22 @@ function commandRoute(routes: OpenAPIHono<EntityEnv>, entity: EntityType, comman
     tags: [entity.type],
     security: security("tenant"),
     middleware: [shedAtTheDoor(entity.type), strictJsonBody()] as const,
-    request: { params: z.object({ id: idParam }), headers: commandHeaders, body: jsonBody(entity.commandSchema(command) ?? z.unknown()) },
+    request: {
+      params: z.object({ id: idParam }),
+      headers: commandHeaders,
+      body: jsonBody(entity.commandSchema(command) ?? z.unknown()),
+    },
     responses: {
       200: json(commandResult, "the new version and the events recorded", commandResponseHeaders),
       ...problems("tenant", 400, 404, 409, 412, 413, 415, 422, 503),
     },
   });
   routes.openapi(route, async (c) => {
-    const address: EntityAddress = { tenant: c.get("tenant"), entityType: entity.type, entityId: c.req.valid("param").id };
+    const address: EntityAddress = {
+      tenant: c.get("tenant"),
+      entityType: entity.type,
+      entityId: c.req.valid("param").id,
+    };
     const headers = c.req.valid("header");
     const metadata = {
       idempotencyKey: headers["idempotency-key"] ?? null,
@@ -162,13 +202,19 @@ function commandRoute(routes: OpenAPIHono<EntityEnv>, entity: EntityType, comman
     // The grammar is the router's; what depends on now (the cause clock's drift) is checked here.
     const refused = checkCommandMetadata(metadata, Date.now());
     if (refused) throw new ProblemError(metadataProblem(refused));
-    const session = parseClientSessionHeaders(headers["factline-client-session"], headers["factline-client-seq"], metadata.idempotencyKey);
+    const session = parseClientSessionHeaders(
+      headers["factline-client-session"],
+      headers["factline-client-seq"],
+      metadata.idempotencyKey,
+    );
     if (!session.ok) throw new ProblemError(session.problem);
     const ifMatch = headers["if-match"] === undefined ? undefined : parseIfMatch(headers["if-match"]);
     const data = c.req.valid("json");
     // The fingerprint is of the body as sent, not as parsed (defaults filled in).
     const fingerprint =
-      metadata.idempotencyKey === null && session.id === null ? null : await commandFingerprint(command, await c.req.json());
+      metadata.idempotencyKey === null && session.id === null
+        ? null
+        : await commandFingerprint(command, await c.req.json());
 
     const sentAt = Date.now();
     const outcome: CommandOutcome = await entityStub(c.env, address).command({
@@ -208,7 +254,9 @@ function shedAtTheDoor(entityType: string): MiddlewareHandler<EntityEnv> {
     const name = entityObjectName(c.get("tenant"), entityType, c.req.param("id") ?? "");
     const maxInFlight = hostConfig(c.env, "edge").entityMaxInFlight;
     if (!commandsInFlight.tryEnter(name, maxInFlight)) {
-      throw fail("overloaded", `${maxInFlight} commands of this entity are already waiting`, { retryAfter: SHED_RETRY_AFTER_S });
+      throw fail("overloaded", `${maxInFlight} commands of this entity are already waiting`, {
+        retryAfter: SHED_RETRY_AFTER_S,
+      });
     }
     if (!isolateCommands.tryEnter(Date.now())) {
       commandsInFlight.leave(name);
@@ -237,61 +285,75 @@ function typeParam(types: readonly string[]) {
 
 const readRoute = (types: readonly string[]) =>
   createRoute({
-  method: "get",
-  path: "/{type}/{id}",
-  operationId: "entities.read",
-  summary: "an entity's current state and version (strongly consistent)",
-  tags: ["entities"],
-  security: security("tenant"),
-  request: {
-    params: z.object({ type: typeParam(types), id: idParam }),
-    query: z.object({ at: z.string().regex(SEQ, "at must be a non-negative version number").optional().describe("the state as of this version") }),
-  },
-  responses: {
-    200: json(entityRead, "the entity", z.object({ ETag: z.string().describe('The entity version, e.g. "3"') })),
-    ...problems("tenant", 400, 404, 503),
-  },
-});
+    method: "get",
+    path: "/{type}/{id}",
+    operationId: "entities.read",
+    summary: "an entity's current state and version (strongly consistent)",
+    tags: ["entities"],
+    security: security("tenant"),
+    request: {
+      params: z.object({ type: typeParam(types), id: idParam }),
+      query: z.object({
+        at: z
+          .string()
+          .regex(SEQ, "at must be a non-negative version number")
+          .optional()
+          .describe("the state as of this version"),
+      }),
+    },
+    responses: {
+      200: json(entityRead, "the entity", z.object({ ETag: z.string().describe('The entity version, e.g. "3"') })),
+      ...problems("tenant", 400, 404, 503),
+    },
+  });
 
 const eventsRoute = (types: readonly string[]) =>
   createRoute({
-  method: "get",
-  path: "/{type}/{id}/events",
-  operationId: "entities.events",
-  summary: "an entity's log, paged; live as Server-Sent Events (Accept: text/event-stream) or a WebSocket (Upgrade)",
-  description:
-    "Each SSE message is one event as JSON in `data` with `id: <seq>`; a reconnecting EventSource resumes after Last-Event-ID. " +
-    "A live stream ends within 60 s of its key's revocation or its tenant's suspension (a WebSocket closes with 4401 or 4403). " +
-    "A WebSocket is sent at most 4 MiB of backlog, then closed with 4000: reconnect with ?after= the last seq received.",
-  tags: ["entities"],
-  security: security("tenant"),
-  request: {
-    params: z.object({ type: typeParam(types), id: idParam }),
-    query: z.object({
-      after: z.string().regex(SEQ, "after must be a sequence number").optional().describe("the last sequence number already seen"),
-      limit: z
-        .string()
-        .regex(/^\d{1,4}$/)
-        .refine((n) => Number(n) >= 1 && Number(n) <= MAX_PAGE, `limit must be between 1 and ${MAX_PAGE}`)
-        .optional()
-        .describe(`1-${MAX_PAGE}, default 100`),
-    }),
-    headers: z.object({
-      "last-event-id": z.string().regex(SEQ, "Last-Event-ID must be a sequence number").optional().describe("resume a live stream after this sequence"),
-    }),
-  },
-  responses: {
-    101: { description: "switched to a WebSocket carrying one event as JSON per message" },
-    200: {
-      description: "a page of the log (or, live, the event stream)",
-      content: {
-        "application/json": { schema: eventPage },
-        "text/event-stream": { schema: z.string().describe("one event as JSON per message, id: <seq>") },
-      },
+    method: "get",
+    path: "/{type}/{id}/events",
+    operationId: "entities.events",
+    summary: "an entity's log, paged; live as Server-Sent Events (Accept: text/event-stream) or a WebSocket (Upgrade)",
+    description:
+      "Each SSE message is one event as JSON in `data` with `id: <seq>`; a reconnecting EventSource resumes after Last-Event-ID. " +
+      "A live stream ends within 60 s of its key's revocation or its tenant's suspension (a WebSocket closes with 4401 or 4403). " +
+      "A WebSocket is sent at most 4 MiB of backlog, then closed with 4000: reconnect with ?after= the last seq received.",
+    tags: ["entities"],
+    security: security("tenant"),
+    request: {
+      params: z.object({ type: typeParam(types), id: idParam }),
+      query: z.object({
+        after: z
+          .string()
+          .regex(SEQ, "after must be a sequence number")
+          .optional()
+          .describe("the last sequence number already seen"),
+        limit: z
+          .string()
+          .regex(/^\d{1,4}$/)
+          .refine((n) => Number(n) >= 1 && Number(n) <= MAX_PAGE, `limit must be between 1 and ${MAX_PAGE}`)
+          .optional()
+          .describe(`1-${MAX_PAGE}, default 100`),
+      }),
+      headers: z.object({
+        "last-event-id": z
+          .string()
+          .regex(SEQ, "Last-Event-ID must be a sequence number")
+          .optional()
+          .describe("resume a live stream after this sequence"),
+      }),
     },
-    ...problems("tenant", 400, 404, 503),
-  },
-});
+    responses: {
+      101: { description: "switched to a WebSocket carrying one event as JSON per message" },
+      200: {
+        description: "a page of the log (or, live, the event stream)",
+        content: {
+          "application/json": { schema: eventPage },
+          "text/event-stream": { schema: z.string().describe("one event as JSON per message, id: <seq>") },
+        },
+      },
+      ...problems("tenant", 400, 404, 503),
+    },
+  });
 
 function readRoutes(routes: OpenAPIHono<EntityEnv>, types: readonly string[]): void {
   routes.openapi(readRoute(types), async (c) => {
@@ -336,7 +398,10 @@ function readRoutes(routes: OpenAPIHono<EntityEnv>, types: readonly string[]): v
 }
 
 /** The entity type and address a read names; an unknown type is not found. */
-function resolve(c: Context<EntityEnv>, params: { type: string; id: string }): { entity: EntityType; address: EntityAddress } {
+function resolve(
+  c: Context<EntityEnv>,
+  params: { type: string; id: string },
+): { entity: EntityType; address: EntityAddress } {
   const entity = c.get("entities").get(params.type);
   if (!entity) throw fail("not-found", `no entity type ${params.type}`);
   return { entity, address: { tenant: c.get("tenant"), entityType: entity.type, entityId: params.id } };
@@ -362,6 +427,9 @@ export function acceptsEventStream(accept: string | undefined): boolean {
   });
   const sse = ranges.find((r) => r.range === "text/event-stream");
   if (sse === undefined || sse.weight <= 0) return false;
-  const json = ranges.find((r) => r.range === "application/json") ?? ranges.find((r) => r.range === "application/*") ?? ranges.find((r) => r.range === "*/*");
+  const json =
+    ranges.find((r) => r.range === "application/json") ??
+    ranges.find((r) => r.range === "application/*") ??
+    ranges.find((r) => r.range === "*/*");
   return json === undefined || sse.weight >= json.weight;
 }

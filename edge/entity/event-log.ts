@@ -20,7 +20,9 @@ export class EventLog {
 
   /** The newest event's sequence number and clock (0 and null for an empty log). */
   head(): { readonly seq: number; readonly hlc: string | null } {
-    const row = this.#sql.exec<{ seq: number; meta: string }>("SELECT seq, meta FROM events ORDER BY seq DESC LIMIT 1").toArray()[0];
+    const row = this.#sql
+      .exec<{ seq: number; meta: string }>("SELECT seq, meta FROM events ORDER BY seq DESC LIMIT 1")
+      .toArray()[0];
     return row ? { seq: row.seq, hlc: (JSON.parse(row.meta) as EventMetadata).hlc } : { seq: 0, hlc: null };
   }
 

@@ -171,7 +171,8 @@ export class LiveFeed {
     try {
       // The operator's subscriptions (no key) answer to ADMIN_TOKEN, not to the tenant's standing.
       const principals = new Map<string, LivePrincipal & { readonly keyId: string }>();
-      for (const { principal: p } of this.#streams) if (p.keyId !== null) principals.set(principalKey(p), { tenant: p.tenant, keyId: p.keyId });
+      for (const { principal: p } of this.#streams)
+        if (p.keyId !== null) principals.set(principalKey(p), { tenant: p.tenant, keyId: p.keyId });
       for (const socket of this.#ctx.getWebSockets()) {
         const a = getAttachment(socket);
         if (a && a.keyId !== null) principals.set(principalKey(a), { tenant: a.tenant, keyId: a.keyId });
@@ -328,7 +329,8 @@ function getAttachment(socket: WebSocket): SocketAttachment | undefined {
   const raw: unknown = socket.deserializeAttachment();
   if (typeof raw !== "object" || raw === null) return undefined;
   const { cursor, tenant, keyId } = raw as Record<string, unknown>;
-  if (typeof cursor !== "number" || typeof tenant !== "string" || (keyId !== null && typeof keyId !== "string")) return undefined;
+  if (typeof cursor !== "number" || typeof tenant !== "string" || (keyId !== null && typeof keyId !== "string"))
+    return undefined;
   return { cursor, tenant, keyId };
 }
 

@@ -132,7 +132,8 @@ export class OutboxRelay {
     if (events.length === 0) return undefined;
     // Kept only while sends keep up: during a queue outage the log is the buffer, not memory.
     if (this.#unsent.size < MAX_UNSENT_IN_MEMORY) {
-      for (const [i, event] of events.entries()) this.#unsent.set(event.seq, { event, message: messages[i] ?? factMessage(event) });
+      for (const [i, event] of events.entries())
+        this.#unsent.set(event.seq, { event, message: messages[i] ?? factMessage(event) });
     }
     this.#pending += events.length;
     this.#arm(Date.now() + RELAY_POLICY.safetyNetMs);
@@ -184,10 +185,19 @@ export class OutboxRelay {
         if (!last) break;
         try {
           faultPoint("relay.send", context);
-          const outgoing = transformPoint("relay.batch", batch.map((m) => m.body), context);
-          if (outgoing.length > 0) await this.#queue.sendBatch(outgoing.map((body) => ({ body, contentType: "json" as const })));
+          const outgoing = transformPoint(
+            "relay.batch",
+            batch.map((m) => m.body),
+            context,
+          );
+          if (outgoing.length > 0)
+            await this.#queue.sendBatch(outgoing.map((body) => ({ body, contentType: "json" as const })));
         } catch (error) {
-          const refused = onSendRefused(batch.length, isQueueSizeRejection(error), batch.length === 1 && batch[0] !== undefined && "kind" in batch[0].body);
+          const refused = onSendRefused(
+            batch.length,
+            isQueueSizeRejection(error),
+            batch.length === 1 && batch[0] !== undefined && "kind" in batch[0].body,
+          );
           if (refused.kind === "retry") throw error;
           if (refused.kind === "halve") this.#memory = { ...this.#memory, batchCap: refused.batchCap };
           else this.#parkRefused(last, error, context);
@@ -205,12 +215,17 @@ export class OutboxRelay {
       this.#memory = { ...this.#memory, sendFailures: 0 };
       // Once everything is sent, the alarm set before the send stays as it is: the acknowledgement
       // usually comes first and clears it, else it re-arms for the re-send deadline.
-      this.#arm(alarmAfterRun({ failed: false, pending: this.#pending, sendFailures: 0 }, this.#cursors, Date.now()) ?? Number.POSITIVE_INFINITY);
+      this.#arm(
+        alarmAfterRun({ failed: false, pending: this.#pending, sendFailures: 0 }, this.#cursors, Date.now()) ??
+          Number.POSITIVE_INFINITY,
+      );
       return { sent, redelivered };
     } catch (error) {
       const sendFailures = this.#memory.sendFailures + 1;
       this.#memory = { ...this.#memory, sendFailures };
-      this.#arm(alarmAfterRun({ failed: true, pending: this.#pending, sendFailures }, this.#cursors, Date.now()) ?? Date.now());
+      this.#arm(
+        alarmAfterRun({ failed: true, pending: this.#pending, sendFailures }, this.#cursors, Date.now()) ?? Date.now(),
+      );
       return { sent, redelivered, error: error instanceof Error ? error.message : String(error) };
     }
   }
@@ -219,7 +234,12 @@ export class OutboxRelay {
   #parkRefused(only: OutgoingMessage, error: unknown, context: FaultContext): void {
     const detail = error instanceof Error ? error.message : String(error);
     this.#park(only.seq, only.bytes, `the queue refused it: ${detail}`);
-    logEvent("error", "fact parked: refused by the queue for its size", { ...context, seq: only.seq, bytes: only.bytes, error: detail });
+    logEvent("error", "fact parked: refused by the queue for its size", {
+      ...context,
+      seq: only.seq,
+      bytes: only.bytes,
+      error: detail,
+    });
   }
 
   /**
@@ -248,7 +268,9 @@ export class OutboxRelay {
    * is parked here and its notice takes its place.
    */
   #nextBatch(log: EventLog, context: FaultContext): OutgoingMessage[] {
-    const { first, last } = this.#sql.exec<{ first: number | null; last: number | null }>("SELECT min(seq) AS first, max(seq) AS last FROM outbox").one();
+    const { first, last } = this.#sql
+      .exec<{ first: number | null; last: number | null }>("SELECT min(seq) AS first, max(seq) AS last FROM outbox")
+      .one();
     if (first === null || last === null) return [];
     const upTo = Math.min(last, first + this.#memory.batchCap - 1);
     const parked = new Map(
@@ -268,7 +290,8 @@ export class OutboxRelay {
       let size = message.bytes;
       const known = parked.get(event.seq);
       if (known || overMessageLimit(size)) {
-        const reason = known?.reason ?? `${size} bytes as a queue message; the queue takes at most ${RELAY_POLICY.messageBytes}`;
+        const reason =
+          known?.reason ?? `${size} bytes as a queue message; the queue takes at most ${RELAY_POLICY.messageBytes}`;
         if (!known) {
           this.#park(event.seq, size, reason);
           logEvent("error", "fact parked: too large for the queue", { ...context, seq: event.seq, bytes: size });

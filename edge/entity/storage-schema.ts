@@ -42,7 +42,8 @@ export const entityStorageMigrations: SQLSchemaMigration[] = [
   },
   {
     idMonotonicInc: 3,
-    description: "client sessions: per offline client, the last command decided here and its answer (client-session-store.ts)",
+    description:
+      "client sessions: per offline client, the last command decided here and its answer (client-session-store.ts)",
     sql: `
       CREATE TABLE IF NOT EXISTS client_sessions (
         session TEXT PRIMARY KEY, seq INTEGER NOT NULL, fingerprint TEXT NOT NULL,

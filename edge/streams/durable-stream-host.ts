@@ -20,7 +20,15 @@ import { formatOffset, parseReadStart } from "../../src/core/streams/offsets.js"
 import { judgeProducer, type ProducerClaim } from "../../src/core/streams/producer.js";
 import { concatBytes } from "../../src/core/streams/read-only-stream.js";
 import { base64, controlEvent, sseEvent } from "../../src/core/streams/sse-events.js";
-import { isJsonType, isProblem, isTextType, mediaType, parseAppend, parseCreate, type AppendRequest } from "../../src/core/streams/stream-request.js";
+import {
+  isJsonType,
+  isProblem,
+  isTextType,
+  mediaType,
+  parseAppend,
+  parseCreate,
+  type AppendRequest,
+} from "../../src/core/streams/stream-request.js";
 import { durableStreamStub } from "../stubs.js";
 import { STREAM_FORK_SOURCE_HEADER, STREAM_TENANT_HEADER } from "./stream-names.js";
 import { producerTuple, StreamStorage, type StoredMessage, type StreamMeta } from "./stream-storage.js";
@@ -95,7 +103,9 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
       case "DELETE":
         return this.#serially(() => this.#delete(tenant));
       default:
-        return problemResponse(problem("method-not-allowed", `${request.method} is not part of the protocol`), { allow: "GET, HEAD, PUT, POST, DELETE" });
+        return problemResponse(problem("method-not-allowed", `${request.method} is not part of the protocol`), {
+          allow: "GET, HEAD, PUT, POST, DELETE",
+        });
     }
   }
 
@@ -108,7 +118,12 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
   // ---- RPC ---------------------------------------------------------------------------------------
 
   // RPC rather than `fetch`: measured faster for the small requests appends are (docs/performance.md).
-  async serve(method: string, url: string, headers: Record<string, string>, body: Uint8Array | null): Promise<WireResponse> {
+  async serve(
+    method: string,
+    url: string,
+    headers: Record<string, string>,
+    body: Uint8Array | null,
+  ): Promise<WireResponse> {
     const tenant = Object.hasOwn(headers, STREAM_TENANT_HEADER) ? headers[STREAM_TENANT_HEADER] : undefined;
     // Appends, the hot path, skip building a Request around bytes the route already holds.
     const res =
@@ -117,38 +132,78 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
         : await this.fetch(new Request(url, { method, headers, body }));
     const live = res.headers.get("content-type") === "text/event-stream";
     const raw = rawBodies.get(res);
-    return { status: res.status, headers: Object.fromEntries(res.headers), body: raw ?? (res.body === null ? null : live ? res.body : new Uint8Array(await res.arrayBuffer())) };
+    return {
+      status: res.status,
+      headers: Object.fromEntries(res.headers),
+      body: raw ?? (res.body === null ? null : live ? res.body : new Uint8Array(await res.arrayBuffer())),
+    };
   }
 
-  async forkSnapshot(offset: number | undefined, subOffset: number, contentType: string | undefined): Promise<ForkSnapshot> {
+  async forkSnapshot(
+    offset: number | undefined,
+    subOffset: number,
+    contentType: string | undefined,
+  ): Promise<ForkSnapshot> {
     const meta = await this.#current(this.#tenantOf());
     if (meta === undefined) return { ok: false, kind: "not-found", detail: "the source stream does not exist" };
-    if (meta.softDeleted) return { ok: false, kind: "conflict", detail: "the source stream was deleted; it cannot be forked" };
+    if (meta.softDeleted)
+      return { ok: false, kind: "conflict", detail: "the source stream was deleted; it cannot be forked" };
     if (contentType !== undefined && mediaType(contentType) !== mediaType(meta.contentType)) {
       return { ok: false, kind: "content-type-mismatch", detail: `the source stream is ${meta.contentType}` };
     }
     const at = offset ?? meta.tail;
-    if (at > meta.tail) return { ok: false, kind: "malformed-request", detail: "Stream-Fork-Offset is beyond the source stream's tail" };
+    if (at > meta.tail)
+      return { ok: false, kind: "malformed-request", detail: "Stream-Fork-Offset is beyond the source stream's tail" };
     let prefix: Uint8Array | string | undefined;
     if (subOffset > 0) {
       const next = this.#store.read(at, 0, at + 1)[0];
-      if (next === undefined) return { ok: false, kind: "malformed-request", detail: "Stream-Fork-Sub-Offset names a position past the source's data" };
+      if (next === undefined)
+        return {
+          ok: false,
+          kind: "malformed-request",
+          detail: "Stream-Fork-Sub-Offset names a position past the source's data",
+        };
       if (isJsonType(meta.contentType)) {
         const values = JSON.parse(`[${textOf(next.data)}]`) as unknown[];
-        if (subOffset > values.length) return { ok: false, kind: "malformed-request", detail: "Stream-Fork-Sub-Offset is past the next append's messages" };
-        prefix = values.slice(0, subOffset).map((v) => JSON.stringify(v)).join(",");
+        if (subOffset > values.length)
+          return {
+            ok: false,
+            kind: "malformed-request",
+            detail: "Stream-Fork-Sub-Offset is past the next append's messages",
+          };
+        prefix = values
+          .slice(0, subOffset)
+          .map((v) => JSON.stringify(v))
+          .join(",");
       } else {
         const bytes = bytesOf(next.data);
-        if (subOffset > bytes.byteLength) return { ok: false, kind: "malformed-request", detail: "Stream-Fork-Sub-Offset is past the next append's bytes" };
+        if (subOffset > bytes.byteLength)
+          return {
+            ok: false,
+            kind: "malformed-request",
+            detail: "Stream-Fork-Sub-Offset is past the next append's bytes",
+          };
         prefix = bytes.slice(0, subOffset);
       }
     }
     const messages = this.#store.read(0, MAX_FORK_COPY_BYTES + 1, at);
     if (messages.at(-1)?.seq !== at && at > 0) {
-      return { ok: false, kind: "payload-too-large", detail: `a fork copies the data it inherits, at most ${MAX_FORK_COPY_BYTES} bytes; fork at an earlier offset` };
+      return {
+        ok: false,
+        kind: "payload-too-large",
+        detail: `a fork copies the data it inherits, at most ${MAX_FORK_COPY_BYTES} bytes; fork at an earlier offset`,
+      };
     }
     this.#store.addRef(1);
-    return { ok: true, contentType: meta.contentType, ttlSeconds: meta.ttlSeconds, expiresAt: meta.expiresAt, offset: at, messages, prefix };
+    return {
+      ok: true,
+      contentType: meta.contentType,
+      ttlSeconds: meta.ttlSeconds,
+      expiresAt: meta.expiresAt,
+      offset: at,
+      messages,
+      prefix,
+    };
   }
 
   async releaseFork(): Promise<void> {
@@ -169,8 +224,11 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     const existing = await this.#current(tenant);
     const sourceName = request.headers.get(STREAM_FORK_SOURCE_HEADER) ?? undefined;
     if (existing !== undefined) {
-      if (existing.softDeleted) return answer("stream-exists", "a deleted stream still read by its forks holds this URL");
-      const sameType = mediaType(req.contentType ?? (req.fork ? existing.contentType : "application/octet-stream")) === mediaType(existing.contentType);
+      if (existing.softDeleted)
+        return answer("stream-exists", "a deleted stream still read by its forks holds this URL");
+      const sameType =
+        mediaType(req.contentType ?? (req.fork ? existing.contentType : "application/octet-stream")) ===
+        mediaType(existing.contentType);
       const same =
         sameType &&
         req.ttlSeconds === existing.requestedTtlSeconds &&
@@ -179,7 +237,8 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
         sourceName === existing.forkedFrom &&
         (req.fork?.offset === undefined || req.fork.offset === existing.forkOffset) &&
         (req.fork?.subOffset ?? 0) === existing.forkSubOffset;
-      if (!same) return answer("stream-exists", "the stream exists with another content type, lifetime, closure or fork origin");
+      if (!same)
+        return answer("stream-exists", "the stream exists with another content type, lifetime, closure or fork origin");
       return new Response(null, { status: 200, headers: this.#createdHeaders(existing) });
     }
 
@@ -203,7 +262,11 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     let inherited: readonly StoredMessage[] = [];
     let life = { ttlSeconds: req.ttlSeconds, expiresAt: req.expiresAt };
     if (req.fork !== undefined) {
-      if (sourceName === undefined) return answer("malformed-request", "Stream-Forked-From must be the path of a stream of this tenant (/v1/stream/{name})");
+      if (sourceName === undefined)
+        return answer(
+          "malformed-request",
+          "Stream-Forked-From must be the path of a stream of this tenant (/v1/stream/{name})",
+        );
       if (req.contentType !== undefined) {
         const bad = checkInitial(req.contentType);
         if (bad) return problemResponse(bad);
@@ -222,7 +285,10 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
       life = forkLifetime(life, snap);
       anchor = snap.offset;
       // A sub-offset materializes the inherited part of the source's next append as the fork's own first message.
-      inherited = snap.prefix !== undefined && sizeOf(snap.prefix) > 0 ? [...snap.messages, { seq: snap.offset + 1, data: snap.prefix }] : snap.messages;
+      inherited =
+        snap.prefix !== undefined && sizeOf(snap.prefix) > 0
+          ? [...snap.messages, { seq: snap.offset + 1, data: snap.prefix }]
+          : snap.messages;
       tail = inherited.at(-1)?.seq ?? snap.offset;
       tail = Math.max(tail, snap.offset);
     } else {
@@ -278,8 +344,13 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
   async #appendBytes(headers: Headers, body: Uint8Array, tenant: string): Promise<Response> {
     const req = parseAppend(headers);
     if (isProblem(req)) return problemResponse(req);
-    if (body.byteLength === 0 && !req.close) return answer("malformed-request", "an append needs a body (an empty POST only closes, with Stream-Closed: true)");
-    if (body.byteLength > 0 && req.contentType === undefined) return answer("malformed-request", "an append with a body needs a Content-Type");
+    if (body.byteLength === 0 && !req.close)
+      return answer(
+        "malformed-request",
+        "an append needs a body (an empty POST only closes, with Stream-Closed: true)",
+      );
+    if (body.byteLength > 0 && req.contentType === undefined)
+      return answer("malformed-request", "an append with a body needs a Content-Type");
     const meta = await this.#current(tenant);
     if (meta === undefined) return answer("not-found", "no stream at this URL");
     if (meta.softDeleted) return answer("stream-gone", "the stream was deleted");
@@ -298,25 +369,39 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
       return new Response(null, { status: 204, headers: closedHeaders(meta.tail) });
     }
     if (meta.closed) {
-      if (meta.closedBy === producerTuple(p)) return new Response(null, { status: 204, headers: { ...closedHeaders(meta.tail), ...producerHeaders(p.epoch, p.seq) } });
+      if (meta.closedBy === producerTuple(p))
+        return new Response(null, {
+          status: 204,
+          headers: { ...closedHeaders(meta.tail), ...producerHeaders(p.epoch, p.seq) },
+        });
       return closedConflict(meta.tail);
     }
     const verdict = judgeProducer(this.#store.producer(p.id), p);
-    if (verdict.status === "duplicate") return new Response(null, { status: 204, headers: { ...closedHeaders(meta.tail), ...producerHeaders(p.epoch, verdict.lastSeq) } });
+    if (verdict.status === "duplicate")
+      return new Response(null, {
+        status: 204,
+        headers: { ...closedHeaders(meta.tail), ...producerHeaders(p.epoch, verdict.lastSeq) },
+      });
     if (verdict.status !== "accepted") return producerRefusal(verdict);
     this.#transaction(() => {
       this.#store.saveProducer(p.id, verdict.next);
       this.#store.advance(meta.tail, undefined, producerTuple(p), now);
     });
     this.#wake();
-    return new Response(null, { status: 204, headers: { ...closedHeaders(meta.tail), ...producerHeaders(p.epoch, p.seq) } });
+    return new Response(null, {
+      status: 204,
+      headers: { ...closedHeaders(meta.tail), ...producerHeaders(p.epoch, p.seq) },
+    });
   }
 
   #appendBody(meta: StreamMeta, req: AppendRequest, body: Uint8Array, now: number): Response {
     const p = req.producer;
     if (meta.closed) {
       if (p !== undefined && meta.closedBy === producerTuple(p)) {
-        return new Response(null, { status: 204, headers: { ...closedHeaders(meta.tail), ...producerHeaders(p.epoch, p.seq) } });
+        return new Response(null, {
+          status: 204,
+          headers: { ...closedHeaders(meta.tail), ...producerHeaders(p.epoch, p.seq) },
+        });
       }
       if (p !== undefined) {
         const verdict = judgeProducer(this.#store.producer(p.id), p);
@@ -324,7 +409,8 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
       }
       return closedConflict(meta.tail);
     }
-    if (mediaType(req.contentType) !== mediaType(meta.contentType)) return answer("content-type-mismatch", `the stream is ${meta.contentType}`);
+    if (mediaType(req.contentType) !== mediaType(meta.contentType))
+      return answer("content-type-mismatch", `the stream is ${meta.contentType}`);
     let accepted: ProducerClaim | undefined;
     let next: { epoch: number; lastSeq: number } | undefined;
     if (p !== undefined) {
@@ -344,7 +430,11 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     let data: Uint8Array | string;
     if (isJsonType(meta.contentType)) {
       const batch = jsonMessages(body, false);
-      if (!batch.ok) return answer("malformed-request", batch.reason === "empty-array" ? "an empty JSON array appends nothing" : "the body is not valid JSON");
+      if (!batch.ok)
+        return answer(
+          "malformed-request",
+          batch.reason === "empty-array" ? "an empty JSON array appends nothing" : "the body is not valid JSON",
+        );
       data = batch.messages.join(",");
     } else data = storedForm(meta.contentType, body);
     const seq = meta.tail + 1;
@@ -394,10 +484,12 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     const url = new URL(request.url);
     const rawOffset = url.searchParams.get("offset") ?? undefined;
     const live = url.searchParams.get("live");
-    if (live !== null && live !== "long-poll" && live !== "sse") return answer("malformed-request", "live must be long-poll or sse");
+    if (live !== null && live !== "long-poll" && live !== "sse")
+      return answer("malformed-request", "live must be long-poll or sse");
     if (live !== null && rawOffset === undefined) return answer("malformed-request", `live=${live} needs an offset`);
     const start = parseReadStart(rawOffset);
-    if (start === undefined) return answer("malformed-request", "offset must be -1, now, or a Stream-Next-Offset this stream returned");
+    if (start === undefined)
+      return answer("malformed-request", "offset must be -1, now, or a Stream-Next-Offset this stream returned");
     const meta = await this.#current(tenant);
     if (meta === undefined) return answer("not-found", "no stream at this URL");
     if (meta.softDeleted) return answer("stream-gone", "the stream was deleted");
@@ -407,7 +499,12 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     if (live === "sse") return this.#sse(meta, from, cursor, tenant);
 
     if (start.kind === "now" && live === null) {
-      const h = new Headers({ "content-type": meta.contentType, "stream-next-offset": formatOffset(meta.tail), "stream-up-to-date": "true", "cache-control": "no-store" });
+      const h = new Headers({
+        "content-type": meta.contentType,
+        "stream-next-offset": formatOffset(meta.tail),
+        "stream-up-to-date": "true",
+        "cache-control": "no-store",
+      });
       if (meta.closed) h.set("stream-closed", "true");
       return new Response(isJsonType(meta.contentType) ? "[]" : null, { status: 200, headers: h });
     }
@@ -425,7 +522,11 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
         messages = this.#store.read(from, MAX_READ_BYTES);
       }
       if (messages.length === 0) {
-        const h = new Headers({ "stream-next-offset": formatOffset(from), "stream-up-to-date": "true", "cache-control": "no-store" });
+        const h = new Headers({
+          "stream-next-offset": formatOffset(from),
+          "stream-up-to-date": "true",
+          "cache-control": "no-store",
+        });
         if (current.closed) h.set("stream-closed", "true");
         else h.set("stream-cursor", responseCursor(cursor, Date.now(), Math.random()));
         return new Response(null, { status: 204, headers: h });
@@ -442,7 +543,11 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     if (live === "long-poll" && !eof) h.set("stream-cursor", responseCursor(cursor, Date.now(), Math.random()));
     // A chunk with data never changes, so it may be cached (§10.1); an empty answer at an open tail may.
     h.set("cache-control", messages.length > 0 || eof ? "private, max-age=60, stale-while-revalidate=300" : "no-store");
-    if (request.headers.get("if-none-match") === tag) return new Response(null, { status: 304, headers: { etag: tag, "cache-control": h.get("cache-control") ?? "no-store" } });
+    if (request.headers.get("if-none-match") === tag)
+      return new Response(null, {
+        status: 304,
+        headers: { etag: tag, "cache-control": h.get("cache-control") ?? "no-store" },
+      });
     const bytes = renderBody(current.contentType, messages);
     const res = new Response(bytes, { status: 200, headers: h });
     // serve() hands these bytes on as they are, instead of reading them back out of the Response.
@@ -474,7 +579,11 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
           controlEvent(
             closed
               ? { streamNextOffset: formatOffset(at), streamClosed: true, upToDate: true }
-              : { streamNextOffset: formatOffset(at), streamCursor: responseCursor(cursor, Date.now(), Math.random()), ...(upToDate ? { upToDate: true as const } : {}) },
+              : {
+                  streamNextOffset: formatOffset(at),
+                  streamCursor: responseCursor(cursor, Date.now(), Math.random()),
+                  ...(upToDate ? { upToDate: true as const } : {}),
+                },
           ),
         );
         await writer.write(concatBytes(parts));
@@ -599,13 +708,14 @@ async function readBody(request: Request): Promise<Bytes | undefined> {
   return out;
 }
 
-
 /** Bodies of catch-up responses by response, so serve() need not copy them out again. */
 const rawBodies = new WeakMap<Response, Uint8Array>();
 
 function renderBody(contentType: string, messages: readonly StoredMessage[]): Uint8Array {
-  if (isJsonType(contentType)) return encoder.encode(jsonArray(messages.map((m) => textOf(m.data)).filter((t) => t !== "")));
-  if (messages.every((m) => typeof m.data === "string")) return encoder.encode(messages.map((m) => textOf(m.data)).join(""));
+  if (isJsonType(contentType))
+    return encoder.encode(jsonArray(messages.map((m) => textOf(m.data)).filter((t) => t !== "")));
+  if (messages.every((m) => typeof m.data === "string"))
+    return encoder.encode(messages.map((m) => textOf(m.data)).join(""));
   if (messages.length === 1 && messages[0] !== undefined) return bytesOf(messages[0].data);
   const parts = messages.map((m) => bytesOf(m.data));
   const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
@@ -676,7 +786,9 @@ function closedConflict(tail: number): Response {
 function producerRefusal(verdict: ReturnType<typeof judgeProducer>): Response {
   switch (verdict.status) {
     case "stale-epoch":
-      return answer("stale-producer-epoch", "a newer epoch of this producer has written", { "producer-epoch": String(verdict.currentEpoch) });
+      return answer("stale-producer-epoch", "a newer epoch of this producer has written", {
+        "producer-epoch": String(verdict.currentEpoch),
+      });
     case "epoch-must-start-at-zero":
       return answer("malformed-request", "a new Producer-Epoch must start at Producer-Seq 0");
     case "sequence-gap":

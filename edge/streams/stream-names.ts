@@ -23,7 +23,8 @@ const SEGMENT = /^[A-Za-z0-9._~-]+$/;
 export function streamNameProblem(name: string): string | undefined {
   if (name.length === 0 || name.length > MAX_STREAM_NAME) return `a stream name is 1 to ${MAX_STREAM_NAME} characters`;
   const segments = name.split("/");
-  if (segments.some((s) => !SEGMENT.test(s) || s === "." || s === "..")) return "a stream name is /-separated segments of letters, digits, '.', '_', '~' and '-'";
+  if (segments.some((s) => !SEGMENT.test(s) || s === "." || s === ".."))
+    return "a stream name is /-separated segments of letters, digits, '.', '_', '~' and '-'";
   if (segments[0] === "__ds") return "names under __ds/ are reserved for the protocol's control APIs";
   return undefined;
 }

@@ -50,8 +50,14 @@ export function streamRoutes(): OpenAPIHono<StreamEnv> {
       "put",
       "streams.create",
       "create a stream, or a fork of one (idempotent for the same configuration). Headers: Content-Type, Stream-TTL or Stream-Expires-At, Stream-Closed, Stream-Forked-From, Stream-Fork-Offset, Stream-Fork-Sub-Offset; the body, if any, is the first message",
-      { 201: noBody("created; Location and Stream-Next-Offset are set"), 200: noBody("already exists with this configuration") },
-      400, 404, 409, 413,
+      {
+        201: noBody("created; Location and Stream-Next-Offset are set"),
+        200: noBody("already exists with this configuration"),
+      },
+      400,
+      404,
+      409,
+      413,
     ),
     serveStream,
   );
@@ -60,8 +66,16 @@ export function streamRoutes(): OpenAPIHono<StreamEnv> {
       "post",
       "streams.append",
       "append to a stream, optionally closing it (Stream-Closed: true); idempotent with Producer-Id/Epoch/Seq",
-      { 200: noBody("appended by an idempotent producer"), 204: noBody("appended, or closed, or a producer's duplicate") },
-      400, 403, 404, 409, 410, 413,
+      {
+        200: noBody("appended by an idempotent producer"),
+        204: noBody("appended, or closed, or a producer's duplicate"),
+      },
+      400,
+      403,
+      404,
+      409,
+      410,
+      413,
     ),
     serveStream,
   );
@@ -76,12 +90,21 @@ export function streamRoutes(): OpenAPIHono<StreamEnv> {
         204: noBody("long-poll timed out, or the stream is closed at this offset"),
         304: noBody("If-None-Match matched"),
       },
-      400, 404, 410,
+      400,
+      404,
+      410,
     ),
     serveStream,
   );
   app.openapi(
-    streamRoute("delete", "streams.delete", "delete a stream (soft-deleted while forks of it exist)", { 204: noBody("deleted") }, 404, 410),
+    streamRoute(
+      "delete",
+      "streams.delete",
+      "delete a stream (soft-deleted while forks of it exist)",
+      { 204: noBody("deleted") },
+      404,
+      410,
+    ),
     serveStream,
   );
   return app;
@@ -101,7 +124,11 @@ async function serveStream(c: Context<StreamEnv>): Promise<Response> {
   const forkedFrom = headers.get("stream-forked-from");
   if (forkedFrom !== null) {
     const source = forkSourceName(forkedFrom, new URL(c.req.url).origin);
-    if (source === undefined) throw fail("malformed-request", "Stream-Forked-From must be the path of a stream of this tenant (/v1/stream/{name})");
+    if (source === undefined)
+      throw fail(
+        "malformed-request",
+        "Stream-Forked-From must be the path of a stream of this tenant (/v1/stream/{name})",
+      );
     headers.set(STREAM_FORK_SOURCE_HEADER, source);
   }
   const stub = durableStreamStub(c.env, tenant, name);
@@ -114,7 +141,10 @@ async function serveStream(c: Context<StreamEnv>): Promise<Response> {
     headers.delete("transfer-encoding");
   }
   const res = await stub.serve(c.req.method, c.req.url, Object.fromEntries(headers), body);
-  const out = new Response(c.req.method === "HEAD" || res.status === 204 || res.status === 304 ? null : res.body, { status: res.status, headers: res.headers });
+  const out = new Response(c.req.method === "HEAD" || res.status === 204 || res.status === 304 ? null : res.body, {
+    status: res.status,
+    headers: res.headers,
+  });
   if (res.status === 201) out.headers.set("location", new URL(c.req.url).origin + new URL(c.req.url).pathname);
   return out;
 }

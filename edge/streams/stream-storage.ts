@@ -115,7 +115,8 @@ export class StreamStorage {
   #load(): StreamMeta | undefined {
     const row = this.#sql.exec<MetaRow>("SELECT * FROM stream_meta WHERE id = 1").toArray()[0];
     if (row === undefined) return undefined;
-    const last = this.#sql.exec<{ seq: number | null }>("SELECT MAX(seq) AS seq FROM stream_messages").toArray()[0]?.seq ?? 0;
+    const last =
+      this.#sql.exec<{ seq: number | null }>("SELECT MAX(seq) AS seq FROM stream_messages").toArray()[0]?.seq ?? 0;
     return {
       incarnation: row.incarnation,
       contentType: row.content_type,
@@ -206,7 +207,12 @@ export class StreamStorage {
 
   /** Adds `delta` to the count of live forks; answers the new count. */
   addRef(delta: number): number {
-    const row = this.#sql.exec<{ ref_count: number }>("UPDATE stream_meta SET ref_count = MAX(0, ref_count + ?) WHERE id = 1 RETURNING ref_count", delta).toArray()[0];
+    const row = this.#sql
+      .exec<{ ref_count: number }>(
+        "UPDATE stream_meta SET ref_count = MAX(0, ref_count + ?) WHERE id = 1 RETURNING ref_count",
+        delta,
+      )
+      .toArray()[0];
     const refCount = row?.ref_count ?? 0;
     this.#set({ refCount });
     return refCount;
@@ -217,7 +223,9 @@ export class StreamStorage {
     const out: StoredMessage[] = [];
     let bytes = 0;
     // raw(): rows as arrays, not objects with named keys, on the catch-up hot path.
-    for (const [seq, stored] of this.#sql.exec("SELECT seq, data FROM stream_messages WHERE seq > ? AND seq <= ? ORDER BY seq", after, upTo).raw<[number, ArrayBuffer | string]>()) {
+    for (const [seq, stored] of this.#sql
+      .exec("SELECT seq, data FROM stream_messages WHERE seq > ? AND seq <= ? ORDER BY seq", after, upTo)
+      .raw<[number, ArrayBuffer | string]>()) {
       // A string's length in UTF-16 units bounds the page as well as its UTF-8 length would.
       const size = typeof stored === "string" ? stored.length : stored.byteLength;
       if (out.length > 0 && bytes + size > maxBytes) break;
@@ -228,12 +236,19 @@ export class StreamStorage {
   }
 
   producer(id: string): { epoch: number; lastSeq: number } | undefined {
-    const row = this.#sql.exec<{ epoch: number; last_seq: number }>("SELECT epoch, last_seq FROM stream_producers WHERE id = ?", id).toArray()[0];
+    const row = this.#sql
+      .exec<{ epoch: number; last_seq: number }>("SELECT epoch, last_seq FROM stream_producers WHERE id = ?", id)
+      .toArray()[0];
     return row === undefined ? undefined : { epoch: row.epoch, lastSeq: row.last_seq };
   }
 
   saveProducer(id: string, state: { readonly epoch: number; readonly lastSeq: number }): void {
-    this.#sql.exec("INSERT INTO stream_producers (id, epoch, last_seq) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET epoch = excluded.epoch, last_seq = excluded.last_seq", id, state.epoch, state.lastSeq);
+    this.#sql.exec(
+      "INSERT INTO stream_producers (id, epoch, last_seq) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET epoch = excluded.epoch, last_seq = excluded.last_seq",
+      id,
+      state.epoch,
+      state.lastSeq,
+    );
   }
 
   /** Forgets the stream entirely (its data, producers and meta). */

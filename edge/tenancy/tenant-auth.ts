@@ -12,7 +12,12 @@
 // per-client failure limit are keyed by it), and bearerAuth's fixed answers would replace them.
 import type { MiddlewareHandler } from "hono";
 import { apiKeyId, sha256Hex } from "../../src/core/security/api-key.js";
-import { AUTH_FAILURE_PERIOD_S, failingClient, isBlocked, recordFailure } from "../../src/core/security/auth-failures.js";
+import {
+  AUTH_FAILURE_PERIOD_S,
+  failingClient,
+  isBlocked,
+  recordFailure,
+} from "../../src/core/security/auth-failures.js";
 import { ExpiringCache } from "../../src/core/runtime/expiring-cache.js";
 import { faultPoint } from "../../src/core/resilience/fault-injection.js";
 import { InFlight, SHED_RETRY_AFTER_S } from "../../src/core/resilience/in-flight.js";
@@ -47,11 +52,17 @@ const unknownKeys = new ExpiringCache<string, true>(NEGATIVE_CAPACITY, NEGATIVE_
 // One D1 read per key at a time: requests that find the copy stale meanwhile share it.
 const reading = new Map<string, Promise<CachedStanding | undefined>>();
 // Rate-limit tokens this isolate leased from each tenant's gate and has not spent yet.
-const leases = new ExpiringCache<string, { tokens: number; readonly limit: string; readonly expiresAt: number }>(CACHE_CAPACITY, LEASE_TTL_MS);
+const leases = new ExpiringCache<string, { tokens: number; readonly limit: string; readonly expiresAt: number }>(
+  CACHE_CAPACITY,
+  LEASE_TTL_MS,
+);
 
 // Keys that matched their digest, by key id (see secretMatches).
 // The key is kept as UTF-8 bytes, so each presentation costs one encoding and one comparison.
-const verifiedKeys = new ExpiringCache<string, { readonly key: Uint8Array; readonly hash: string }>(CACHE_CAPACITY, 10 * 60_000);
+const verifiedKeys = new ExpiringCache<string, { readonly key: Uint8Array; readonly hash: string }>(
+  CACHE_CAPACITY,
+  10 * 60_000,
+);
 const utf8 = new TextEncoder();
 
 /** Observation seams for tests: D1 key reads and gate lease calls this isolate has made. */
@@ -79,7 +90,8 @@ export function tenantAuth(): MiddlewareHandler<{ Bindings: Env; Variables: Requ
     }
     if (found === "blocked") throw failuresLimited();
     const record = found?.standing;
-    if (!record?.tenantKnown || record.revoked || !(await secretMatches(keyId, apiKey, record.hash))) throw await failed(c.env, client, now);
+    if (!record?.tenantKnown || record.revoked || !(await secretMatches(keyId, apiKey, record.hash)))
+      throw await failed(c.env, client, now);
     if (record.status !== "active") throw fail("tenant-suspended", `tenant ${record.tenant} is suspended`);
     if (record.rateLimit) {
       const refused = await spendToken(c.env, record.tenant, record.rateLimit, now);
@@ -90,7 +102,9 @@ export function tenantAuth(): MiddlewareHandler<{ Bindings: Env; Variables: Requ
     c.set("corsOrigins", record.corsOrigins);
     if (found && (record.lastUsedAt === null || now - record.lastUsedAt > LAST_USED_GRANULARITY_MS)) {
       cache.set(keyId, { ...found, standing: { ...record, lastUsedAt: now } }, now);
-      c.executionCtx.waitUntil(c.env.DB.prepare("UPDATE api_keys SET last_used_at = ? WHERE id = ?").bind(now, keyId).run());
+      c.executionCtx.waitUntil(
+        c.env.DB.prepare("UPDATE api_keys SET last_used_at = ? WHERE id = ?").bind(now, keyId).run(),
+      );
     }
     c.set("tenant", record.tenant);
     c.set("keyId", keyId);
@@ -98,7 +112,9 @@ export function tenantAuth(): MiddlewareHandler<{ Bindings: Env; Variables: Requ
     // tenant's flood cannot queue the isolate's work behind it; over it the answer costs no more.
     const maxInFlight = hostConfig(c.env, "edge").tenantMaxInFlight;
     if (!tenantsInFlight.tryEnter(record.tenant, maxInFlight)) {
-      throw fail("overloaded", `${maxInFlight} requests of this tenant are already in flight`, { retryAfter: SHED_RETRY_AFTER_S });
+      throw fail("overloaded", `${maxInFlight} requests of this tenant are already in flight`, {
+        retryAfter: SHED_RETRY_AFTER_S,
+      });
     }
     try {
       await next();
@@ -210,7 +226,9 @@ async function failed(env: Env, client: string, now: number): Promise<ProblemErr
 }
 
 function failuresLimited(): ProblemError {
-  return fail("auth-failures-limited", "too many requests with an invalid API key from this client", { retryAfter: AUTH_FAILURE_PERIOD_S });
+  return fail("auth-failures-limited", "too many requests with an invalid API key from this client", {
+    retryAfter: AUTH_FAILURE_PERIOD_S,
+  });
 }
 
 function constantTimeEqual(x: Uint8Array, y: Uint8Array): boolean {
@@ -219,5 +237,10 @@ function constantTimeEqual(x: Uint8Array, y: Uint8Array): boolean {
 }
 
 function unauthorized(): ProblemError {
-  return fail("unauthorized", "send Authorization: Bearer <tenant api key>", {}, { "www-authenticate": 'Bearer realm="factline"' });
+  return fail(
+    "unauthorized",
+    "send Authorization: Bearer <tenant api key>",
+    {},
+    { "www-authenticate": 'Bearer realm="factline"' },
+  );
 }

@@ -10,13 +10,18 @@ const ALLOW_HEADERS =
   "factline-client-session, factline-client-seq, last-event-id, traceparent, x-request-id, " +
   // Durable Streams (edge/streams/): request headers of the protocol, and conditional reads.
   "if-none-match, stream-seq, stream-ttl, stream-expires-at, stream-closed, stream-forked-from, stream-fork-offset, stream-fork-sub-offset, producer-id, producer-epoch, producer-seq";
-const EXPOSE_HEADERS = "etag, factline-consistency, factline-stale, idempotent-replayed, retry-after, traceparent, x-request-id, " +
+const EXPOSE_HEADERS =
+  "etag, factline-consistency, factline-stale, idempotent-replayed, retry-after, traceparent, x-request-id, " +
   "location, stream-next-offset, stream-cursor, stream-up-to-date, stream-closed, stream-ttl, stream-expires-at, stream-sse-data-encoding, producer-epoch, producer-seq, producer-expected-seq, producer-received-seq";
 
 export function tenantCors(): MiddlewareHandler<{ Bindings: Env; Variables: RequestScope }> {
   return async (c, next) => {
     const origin = c.req.header("origin");
-    if (c.req.method === "OPTIONS" && origin !== undefined && c.req.header("access-control-request-method") !== undefined) {
+    if (
+      c.req.method === "OPTIONS" &&
+      origin !== undefined &&
+      c.req.header("access-control-request-method") !== undefined
+    ) {
       return c.body(null, 204, {
         "access-control-allow-origin": origin,
         "access-control-allow-methods": "GET, HEAD, PUT, POST, DELETE",

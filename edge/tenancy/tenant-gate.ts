@@ -127,5 +127,8 @@ async function readPolicy(db: D1Database, tenant: string): Promise<TenantPolicy 
   ]);
   const row = tenantRows?.results[0] as TenantPolicyRow | undefined;
   if (!row) return null;
-  return policyFromRow(row, (keyRows?.results ?? []).map((r) => String((r as { id: unknown }).id)));
+  return policyFromRow(
+    row,
+    (keyRows?.results ?? []).map((r) => String((r as { id: unknown }).id)),
+  );
 }

@@ -20,7 +20,15 @@ export const notifyOnClose = defineSaga(todoLists)({
       name: "notify",
       timeoutMs: 60_000,
       tasks: (c) => [
-        { key: "notify", run: { kind: "call", service: "notifier", operation: "send", data: { listId: c.listId, message: `list ${c.listId} is done (${c.items} items)` } } },
+        {
+          key: "notify",
+          run: {
+            kind: "call",
+            service: "notifier",
+            operation: "send",
+            data: { listId: c.listId, message: `list ${c.listId} is done (${c.items} items)` },
+          },
+        },
       ],
     },
   ],

@@ -22,9 +22,20 @@ function workload(tenants: readonly string[]): Workload {
       const r = prng.next();
       const key = prng.pick(KEY_IDS);
       const base = { kind: "command" as const, tenant, key, entityType: "todo-lists", entityId: list };
-      if (r < 0.45) return { ...base, command: "add", data: { itemId: prng.pick(ITEM_IDS), title: prng.chance(0.9) ? "do it" : "other" } };
+      if (r < 0.45)
+        return {
+          ...base,
+          command: "add",
+          data: { itemId: prng.pick(ITEM_IDS), title: prng.chance(0.9) ? "do it" : "other" },
+        };
       if (r < 0.8) return { ...base, command: "complete", data: { itemId: prng.pick(ITEM_IDS) } };
-      if (r < 0.95) return { ...base, command: "close", data: {}, ...(prng.chance(0.3) ? { idempotencyKey: `close-${list}`, repeats: 1 } : {}) };
+      if (r < 0.95)
+        return {
+          ...base,
+          command: "close",
+          data: {},
+          ...(prng.chance(0.3) ? { idempotencyKey: `close-${list}`, repeats: 1 } : {}),
+        };
       if (r < 0.96) return { kind: "rebuild", tenant, projection: "todo-lists" };
       if (r < 0.97) return { kind: "subscribe", tenant, key, entityType: "todo-lists", entityId: list, after: 0 };
       if (r < 0.972) return { kind: "suspend", tenant, suspended: true };
@@ -68,8 +79,10 @@ export function todoApp(): SimApp {
       for (const e of world.logsOf("todo-lists")) {
         const closed = (e.image.state as TodoListState).closed;
         const n = notified.get(`${e.address.tenant}|${e.address.entityId}`) ?? 0;
-        if (closed && n !== 1) anomalies.push(`list ${e.address.tenant}/${e.address.entityId} is closed and was notified ${n} times`);
-        if (!closed && n !== 0) anomalies.push(`list ${e.address.tenant}/${e.address.entityId} is open and was notified`);
+        if (closed && n !== 1)
+          anomalies.push(`list ${e.address.tenant}/${e.address.entityId} is closed and was notified ${n} times`);
+        if (!closed && n !== 0)
+          anomalies.push(`list ${e.address.tenant}/${e.address.entityId} is open and was notified`);
       }
       return anomalies;
     },

@@ -37,7 +37,10 @@ export const todoLists = defineEntity({
     switch (command.type) {
       case "add": {
         const existing = state.items.find((i) => i.itemId === command.data.itemId);
-        if (existing) return existing.title === command.data.title ? [] : reject("duplicate-item", `item ${command.data.itemId} exists`);
+        if (existing)
+          return existing.title === command.data.title
+            ? []
+            : reject("duplicate-item", `item ${command.data.itemId} exists`);
         if (state.items.length >= MAX_ITEMS) return reject("list-full", `a list holds at most ${MAX_ITEMS} items`);
         return [{ type: "ItemAdded", data: command.data }];
       }
@@ -54,7 +57,10 @@ export const todoLists = defineEntity({
   evolve(state, event): TodoListState {
     switch (event.type) {
       case "ItemAdded":
-        return { ...state, items: [...state.items, { itemId: event.data.itemId, title: event.data.title, done: false }] };
+        return {
+          ...state,
+          items: [...state.items, { itemId: event.data.itemId, title: event.data.title, done: false }],
+        };
       case "ItemCompleted":
         return { ...state, items: state.items.map((i) => (i.itemId === event.data.itemId ? { ...i, done: true } : i)) };
       case "ListClosed":

@@ -17,10 +17,23 @@ function upsert(db: Db, event: RecordedEvent, generation: number, d: Delta) {
   return [
     db
       .insert(t)
-      .values({ tenantId: event.meta.tenant, generation, listId: event.meta.entityId, open: d.open, done: d.done, closed: d.closed, version: event.seq })
+      .values({
+        tenantId: event.meta.tenant,
+        generation,
+        listId: event.meta.entityId,
+        open: d.open,
+        done: d.done,
+        closed: d.closed,
+        version: event.seq,
+      })
       .onConflictDoUpdate({
         target: [t.tenantId, t.generation, t.listId],
-        set: { open: sql`${t.open} + ${d.open}`, done: sql`${t.done} + ${d.done}`, closed: sql`${t.closed} OR ${d.closed}`, version: event.seq },
+        set: {
+          open: sql`${t.open} + ${d.open}`,
+          done: sql`${t.done} + ${d.done}`,
+          closed: sql`${t.closed} OR ${d.closed}`,
+          version: event.seq,
+        },
       }),
   ];
 }
@@ -36,9 +49,21 @@ export const todoListsProjection = defineProjection(todoLists)({
     ListClosed: (db, e, g) => upsert(db, e, g, { open: 0, done: 0, closed: true }),
   },
   clear: (db, scope, limit) => [
-    db.delete(t).where(sql`rowid IN (SELECT rowid FROM ${t} WHERE ${t.tenantId} = ${scope.tenant} AND ${t.generation} <> ${scope.keep} LIMIT ${limit})`),
+    db
+      .delete(t)
+      .where(
+        sql`rowid IN (SELECT rowid FROM ${t} WHERE ${t.tenantId} = ${scope.tenant} AND ${t.generation} <> ${scope.keep} LIMIT ${limit})`,
+      ),
   ],
   filters: {},
-  list: (db, scope, _query, limit) => db.select(columns).from(t).where(scoped(scope)).orderBy(asc(t.listId)).limit(limit),
-  get: async (db, scope, key) => (await db.select(columns).from(t).where(and(scoped(scope), eq(t.listId, key))).limit(1))[0],
+  list: (db, scope, _query, limit) =>
+    db.select(columns).from(t).where(scoped(scope)).orderBy(asc(t.listId)).limit(limit),
+  get: async (db, scope, key) =>
+    (
+      await db
+        .select(columns)
+        .from(t)
+        .where(and(scoped(scope), eq(t.listId, key)))
+        .limit(1)
+    )[0],
 });

@@ -9,7 +9,8 @@ import { html, routeTable, security } from "../../src/core/http/openapi.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
 import { boardScript } from "./board-bundle.generated.js";
 
-const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; worker-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+const PAGE_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; worker-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 // Network first, so a deploy is picked up at once; the cache answers only when the network fails.
 // Requests outside the shell (the tenant API) are left to the network: the client has its own outbox.
@@ -115,7 +116,8 @@ demoRoutes.openapi(
     method: "get",
     path: "/",
     operationId: "demo.board",
-    summary: "the collaborative inventory board (asks for a tenant API key, or reads it from the link's #key= fragment)",
+    summary:
+      "the collaborative inventory board (asks for a tenant API key, or reads it from the link's #key= fragment)",
     tags: ["demo"],
     security: security("none"),
     responses: { 200: html("an HTML page") },
@@ -123,7 +125,11 @@ demoRoutes.openapi(
   (c) => c.html(PAGE, 200, { "content-security-policy": PAGE_CSP, "cache-control": "no-cache" }),
 );
 demoRoutes.openapi(
-  script("/board.js", "demo.script", "the board's script: factline/client and the inventory domain, bundled for browsers"),
+  script(
+    "/board.js",
+    "demo.script",
+    "the board's script: factline/client and the inventory domain, bundled for browsers",
+  ),
   (c) => c.body(boardScript, 200, { "content-type": "text/javascript; charset=utf-8", "cache-control": "no-cache" }),
 );
 // Its scope is /demo (the page itself), one level above the script's own folder: allowed by header.

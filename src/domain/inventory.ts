@@ -37,7 +37,10 @@ export const inventory = defineEntity({
   },
   events: {
     // v1 carried only the quantity; v2 records where the stock came from.
-    Restocked: event<{ quantity: number; source: string }>({ version: 2, upcast: { 1: (data) => ({ source: "unspecified", ...(data as object) }) } }),
+    Restocked: event<{ quantity: number; source: string }>({
+      version: 2,
+      upcast: { 1: (data) => ({ source: "unspecified", ...(data as object) }) },
+    }),
     Reserved: event<{ orderId: string; quantity: number }>(),
     Released: event<{ orderId: string; quantity: number }>(),
     Shipped: event<{ orderId: string; quantity: number }>(),
@@ -49,7 +52,11 @@ export const inventory = defineEntity({
       case "reserve": {
         const { orderId, quantity } = command.data;
         const ended = ownValue(state.closed, orderId);
-        if (ended === "released") return reject("order-released", `the reservation of order ${orderId} was released; it cannot be reserved again`);
+        if (ended === "released")
+          return reject(
+            "order-released",
+            `the reservation of order ${orderId} was released; it cannot be reserved again`,
+          );
         if (ended === "shipped" || ownValue(state.reservations, orderId) !== undefined) return [];
         if (quantity > state.available) {
           return reject("insufficient-stock", `only ${state.available} available, ${quantity} requested`);
@@ -74,7 +81,11 @@ export const inventory = defineEntity({
   evolve(state, event): InventoryState {
     switch (event.type) {
       case "Restocked":
-        return { ...state, onHand: state.onHand + event.data.quantity, available: state.available + event.data.quantity };
+        return {
+          ...state,
+          onHand: state.onHand + event.data.quantity,
+          available: state.available + event.data.quantity,
+        };
       case "Reserved":
         return {
           ...state,

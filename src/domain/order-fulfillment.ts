@@ -30,7 +30,11 @@ export const paymentIdFor = (orderId: string): string => orderId;
 
 const chargeResult = z.object({ gatewayRef: z.string() });
 
-export const orderFulfillment = defineSaga(orders, inventory, payments)({
+export const orderFulfillment = defineSaga(
+  orders,
+  inventory,
+  payments,
+)({
   name: "order-fulfillment",
   startedBy: { entityType: "orders", eventType: "OrderCreated" },
   // An order's and its payment's facts carry the order's id as theirs; a stock movement names its
@@ -62,8 +66,20 @@ export const orderFulfillment = defineSaga(orders, inventory, payments)({
       tasks: (o) =>
         o.items.map((line) => ({
           key: `reserve:${line.sku}`,
-          run: { kind: "command", entityType: "inventory", entityId: line.sku, command: "reserve", data: { orderId: o.orderId, quantity: line.quantity } },
-          compensate: { kind: "command", entityType: "inventory", entityId: line.sku, command: "release", data: { orderId: o.orderId } },
+          run: {
+            kind: "command",
+            entityType: "inventory",
+            entityId: line.sku,
+            command: "reserve",
+            data: { orderId: o.orderId, quantity: line.quantity },
+          },
+          compensate: {
+            kind: "command",
+            entityType: "inventory",
+            entityId: line.sku,
+            command: "release",
+            data: { orderId: o.orderId },
+          },
         })),
     },
     {
@@ -89,7 +105,18 @@ export const orderFulfillment = defineSaga(orders, inventory, payments)({
         const charged = chargeResult.safeParse(results["charge"]);
         if (!charged.success) return [];
         const id = paymentIdFor(o.orderId);
-        return [{ key: "approve-payment", run: { kind: "command", entityType: "payments", entityId: id, command: "approve", data: { gatewayRef: charged.data.gatewayRef } } }];
+        return [
+          {
+            key: "approve-payment",
+            run: {
+              kind: "command",
+              entityType: "payments",
+              entityId: id,
+              command: "approve",
+              data: { gatewayRef: charged.data.gatewayRef },
+            },
+          },
+        ];
       },
     },
     {
@@ -99,7 +126,16 @@ export const orderFulfillment = defineSaga(orders, inventory, payments)({
       // order refuses cancels and the saga only goes forward.
       pivot: true,
       tasks: (o) => [
-        { key: "confirm-order", run: { kind: "command", entityType: "orders", entityId: o.orderId, command: "confirm", data: { paymentId: o.total <= 0 ? null : paymentIdFor(o.orderId) } } },
+        {
+          key: "confirm-order",
+          run: {
+            kind: "command",
+            entityType: "orders",
+            entityId: o.orderId,
+            command: "confirm",
+            data: { paymentId: o.total <= 0 ? null : paymentIdFor(o.orderId) },
+          },
+        },
       ],
     },
     {
@@ -108,20 +144,40 @@ export const orderFulfillment = defineSaga(orders, inventory, payments)({
       tasks: (o) =>
         o.items.map((line) => ({
           key: `ship:${line.sku}`,
-          run: { kind: "command", entityType: "inventory", entityId: line.sku, command: "ship", data: { orderId: o.orderId } },
+          run: {
+            kind: "command",
+            entityType: "inventory",
+            entityId: line.sku,
+            command: "ship",
+            data: { orderId: o.orderId },
+          },
         })),
     },
     {
       name: "ship-order",
       timeoutMs: 30_000,
-      tasks: (o) => [{ key: "ship-order", run: { kind: "command", entityType: "orders", entityId: o.orderId, command: "ship", data: {} } }],
+      tasks: (o) => [
+        {
+          key: "ship-order",
+          run: { kind: "command", entityType: "orders", entityId: o.orderId, command: "ship", data: {} },
+        },
+      ],
     },
   ],
   abortOn: {
     orders: { OrderCancelled: (fact, o) => (fact.meta.entityId === o.orderId ? "the order was cancelled" : null) },
   },
   finallyCompensate: (o, reason) => [
-    { key: "cancel-order", run: { kind: "command", entityType: "orders", entityId: o.orderId, command: "cancel", data: { reason: reason.slice(0, 500) } } },
+    {
+      key: "cancel-order",
+      run: {
+        kind: "command",
+        entityType: "orders",
+        entityId: o.orderId,
+        command: "cancel",
+        data: { reason: reason.slice(0, 500) },
+      },
+    },
   ],
 });
 
@@ -129,18 +185,38 @@ function submitPayment(o: FulfillmentContext): Task {
   const id = paymentIdFor(o.orderId);
   return {
     key: "submit-payment",
-    run: { kind: "command", entityType: "payments", entityId: id, command: "submit", data: { orderId: o.orderId, amount: o.total, currency: o.currency } },
+    run: {
+      kind: "command",
+      entityType: "payments",
+      entityId: id,
+      command: "submit",
+      data: { orderId: o.orderId, amount: o.total, currency: o.currency },
+    },
     // Refunds (or voids) the payment's key at the gateway and records the answer on the payment:
     // approved then refunded when a charge was found — whoever made it, the saga or the settle
     // route, even one this saga never saw —, else declined; one never submitted is closed so that
     // a late submission is refused.
-    compensate: { kind: "call", service: "payment-gateway", operation: "refund", data: { chargeKey: paymentChargeKey(id), paymentId: id, reason: "the order was not fulfilled" } },
+    compensate: {
+      kind: "call",
+      service: "payment-gateway",
+      operation: "refund",
+      data: { chargeKey: paymentChargeKey(id), paymentId: id, reason: "the order was not fulfilled" },
+    },
   };
 }
 
 function claimPayment(o: FulfillmentContext): Task {
   const id = paymentIdFor(o.orderId);
-  return { key: "claim-payment", run: { kind: "command", entityType: "payments", entityId: id, command: "settle", data: { chargeKey: paymentChargeKey(id) } } };
+  return {
+    key: "claim-payment",
+    run: {
+      kind: "command",
+      entityType: "payments",
+      entityId: id,
+      command: "settle",
+      data: { chargeKey: paymentChargeKey(id) },
+    },
+  };
 }
 
 function charge(o: FulfillmentContext): Task {
@@ -148,10 +224,21 @@ function charge(o: FulfillmentContext): Task {
   return {
     key: "charge",
     // Under the payment's key, the one the settle route uses too: the gateway charges once.
-    run: { kind: "call", service: "payment-gateway", operation: "charge", idempotencyKey: chargeKey, data: { reference: o.orderId, amount: o.total, currency: o.currency } },
+    run: {
+      kind: "call",
+      service: "payment-gateway",
+      operation: "charge",
+      idempotencyKey: chargeKey,
+      data: { reference: o.orderId, amount: o.total, currency: o.currency },
+    },
     // Refunds the payment's charge whoever made it, or voids the key so a late charge is refused;
     // a refund that found an approved charge is recorded on the payment (approved, then refunded),
     // since the saga may have turned round before it recorded the approval.
-    compensate: { kind: "call", service: "payment-gateway", operation: "refund", data: { chargeKey, paymentId: paymentIdFor(o.orderId), reason: "the order was not fulfilled" } },
+    compensate: {
+      kind: "call",
+      service: "payment-gateway",
+      operation: "refund",
+      data: { chargeKey, paymentId: paymentIdFor(o.orderId), reason: "the order was not fulfilled" },
+    },
   };
 }

@@ -61,7 +61,10 @@ export const orders = defineEntity({
           // reserved stock: the total must be one its payment accepts (more than 0, at most
           // MAX_PAYMENT_AMOUNT), and an order for nothing would ship without any payment.
           .refine((items) => totalCents(items) > 0, "the order's total must be more than 0")
-          .refine((items) => totalCents(items) <= MAX_PAYMENT_AMOUNT * 100, `the order's total must be at most ${MAX_PAYMENT_AMOUNT}, the most a payment accepts`),
+          .refine(
+            (items) => totalCents(items) <= MAX_PAYMENT_AMOUNT * 100,
+            `the order's total must be at most ${MAX_PAYMENT_AMOUNT}, the most a payment accepts`,
+          ),
       })
       .strict(),
     confirm: z.object({ paymentId: entityIdSchema.nullable().default(null) }).strict(),
@@ -101,7 +104,10 @@ export const orders = defineEntity({
         // order ships. This single writer decides between a cancel and the saga's confirm, so
         // exactly one of them wins.
         if (state.status === "confirmed" || state.status === "shipped") {
-          return reject("fulfilment-begun", `the order is ${state.status}; fulfilment has begun and it can no longer be cancelled`);
+          return reject(
+            "fulfilment-begun",
+            `the order is ${state.status}; fulfilment has begun and it can no longer be cancelled`,
+          );
         }
         if (state.status !== "pending") return reject("invalid-transition", `cannot cancel a ${state.status} order`);
         return [{ type: "OrderCancelled", data: command.data }];

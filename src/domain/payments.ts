@@ -37,7 +37,15 @@ export const MAX_PAYMENT_AMOUNT = 1_000_000_000;
 
 export const payments = defineEntity({
   type: "payments",
-  initialState: { status: "none", orderId: null, amount: 0, currency: null, chargeKey: null, gatewayRef: null, reason: null } as PaymentState,
+  initialState: {
+    status: "none",
+    orderId: null,
+    amount: 0,
+    currency: null,
+    chargeKey: null,
+    gatewayRef: null,
+    reason: null,
+  } as PaymentState,
   commands: {
     submit: z
       .object({
@@ -90,7 +98,9 @@ export const payments = defineEntity({
       case "decline":
         // A decline of a payment never submitted (a compensation that overtook its submission)
         // still closes it, so the late submission is refused.
-        return state.status === "none" || state.status === "submitted" ? [{ type: "PaymentDeclined", data: command.data }] : [];
+        return state.status === "none" || state.status === "submitted"
+          ? [{ type: "PaymentDeclined", data: command.data }]
+          : [];
       case "refund":
         // Brings the payment to agree with a gateway whose charge was refunded, or voided before
         // it was made: an approved payment is refunded, one not yet settled (or never submitted)
@@ -105,7 +115,8 @@ export const payments = defineEntity({
             { type: "PaymentRefunded", data: { reason: command.data.reason } },
           ];
         }
-        if (state.status === "none" || state.status === "submitted") return [{ type: "PaymentDeclined", data: { reason: command.data.reason } }];
+        if (state.status === "none" || state.status === "submitted")
+          return [{ type: "PaymentDeclined", data: { reason: command.data.reason } }];
         return [];
     }
   },

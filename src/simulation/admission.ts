@@ -30,7 +30,10 @@ export class SimAdmission {
   readonly #revoked = new Set<string>();
   /** When each key (tenant|key) or tenant was blocked in D1, and until when (Infinity: still). */
   readonly #blocked = new Map<string, Blocked[]>();
-  readonly #isolates: Map<string, CachedStanding>[] = Array.from({ length: ADMISSION_LIMITS.isolates }, () => new Map());
+  readonly #isolates: Map<string, CachedStanding>[] = Array.from(
+    { length: ADMISSION_LIMITS.isolates },
+    () => new Map(),
+  );
   admitted = 0;
   refused = 0;
 
@@ -95,7 +98,8 @@ export class SimAdmission {
     const bound = ADMISSION_LIMITS.maxStaleMs + ADMISSION_LIMITS.slackMs;
     for (const id of [tenant, `${tenant}|${keyId}`]) {
       for (const b of this.#blocked.get(id) ?? []) {
-        if (b.from + bound <= now && now < b.to) this.#world.anomaly(`${what} of ${tenant} (key ${keyId}) ${now - b.from} ms after it was blocked`);
+        if (b.from + bound <= now && now < b.to)
+          this.#world.anomaly(`${what} of ${tenant} (key ${keyId}) ${now - b.from} ms after it was blocked`);
       }
     }
   }
@@ -111,7 +115,10 @@ export class SimAdmission {
     const bound = ADMISSION_LIMITS.maxStaleMs + ADMISSION_LIMITS.liveRevalidateMs + ADMISSION_LIMITS.slackMs;
     for (const id of [tenant, `${tenant}|${keyId}`]) {
       for (const b of this.#blocked.get(id) ?? []) {
-        if (b.from + bound <= now && now < b.to) this.#world.anomaly(`a live stream of ${tenant} (key ${keyId}) was sent an event ${now - b.from} ms after it was blocked`);
+        if (b.from + bound <= now && now < b.to)
+          this.#world.anomaly(
+            `a live stream of ${tenant} (key ${keyId}) was sent an event ${now - b.from} ms after it was blocked`,
+          );
       }
     }
   }

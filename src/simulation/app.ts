@@ -14,7 +14,11 @@ export interface SimProjection {
 
 /** An outside service as the simulator models it (faults come from the world). */
 export interface SimService {
-  call(operation: string, data: Readonly<Record<string, unknown>>, context: { readonly tenant: string; readonly idempotencyKey: string; readonly world: World }): Promise<TaskOutcome>;
+  call(
+    operation: string,
+    data: Readonly<Record<string, unknown>>,
+    context: { readonly tenant: string; readonly idempotencyKey: string; readonly world: World },
+  ): Promise<TaskOutcome>;
 }
 
 /** One client operation: plain data, so a trace prints, shrinks and replays. */
@@ -33,10 +37,22 @@ export type Operation =
       /** The API key the client sends (admission decides by it); none for callers inside the platform. */
       readonly key?: string;
     }
-  | { readonly kind: "app"; readonly tenant: string; readonly name: string; readonly args: Readonly<Record<string, string>> }
+  | {
+      readonly kind: "app";
+      readonly tenant: string;
+      readonly name: string;
+      readonly args: Readonly<Record<string, string>>;
+    }
   | { readonly kind: "rebuild"; readonly tenant: string; readonly projection: string }
   /** A live subscription (SSE) to an entity's events after `after`, open until the run ends. */
-  | { readonly kind: "subscribe"; readonly tenant: string; readonly key: string; readonly entityType: string; readonly entityId: string; readonly after: number }
+  | {
+      readonly kind: "subscribe";
+      readonly tenant: string;
+      readonly key: string;
+      readonly entityType: string;
+      readonly entityId: string;
+      readonly after: number;
+    }
   /** The operator suspends or resumes a tenant, or revokes one of its keys. */
   | { readonly kind: "suspend"; readonly tenant: string; readonly suspended: boolean }
   | { readonly kind: "revoke"; readonly tenant: string; readonly key: string }

@@ -62,7 +62,13 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
   while (commands < options.commands && Date.now() - started < options.wallMs) {
     const seed = runSeed(options.seed, runs);
     const app = options.appForRun(runs);
-    const run: RunResult = await runSimulation({ seed, app, operations: options.operationsPerRun, ...(options.faults ? { faults: options.faults } : {}), ...(options.mutations ? { mutations: options.mutations } : {}) });
+    const run: RunResult = await runSimulation({
+      seed,
+      app,
+      operations: options.operationsPerRun,
+      ...(options.faults ? { faults: options.faults } : {}),
+      ...(options.mutations ? { mutations: options.mutations } : {}),
+    });
     runs++;
     commands += run.commands;
     faults += run.faults;
@@ -71,12 +77,33 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       anomalies += run.anomalies.length;
       let trace = run.ops;
       if ((options.shrinkRuns ?? 0) > 0) {
-        trace = await shrink({ seed, app, operations: options.operationsPerRun, ...(options.faults ? { faults: options.faults } : {}), ...(options.mutations ? { mutations: options.mutations } : {}) }, run.ops, options.shrinkRuns);
+        trace = await shrink(
+          {
+            seed,
+            app,
+            operations: options.operationsPerRun,
+            ...(options.faults ? { faults: options.faults } : {}),
+            ...(options.mutations ? { mutations: options.mutations } : {}),
+          },
+          run.ops,
+          options.shrinkRuns,
+        );
       }
       failures.push({ seed, app: run.app, anomalies: run.anomalies, trace });
-      options.log?.(`run ${runs} (seed ${seed}, ${run.app}): ${run.anomalies.length} anomalies; first: ${run.anomalies[0]}`);
+      options.log?.(
+        `run ${runs} (seed ${seed}, ${run.app}): ${run.anomalies.length} anomalies; first: ${run.anomalies[0]}`,
+      );
       if (options.stopAtFirstFailure) break;
     }
   }
-  return { seed: options.seed, runs, commands, faults, anomalies, seconds: (Date.now() - started) / 1000, failures, faultsByKind: byKind };
+  return {
+    seed: options.seed,
+    runs,
+    commands,
+    faults,
+    anomalies,
+    seconds: (Date.now() - started) / 1000,
+    failures,
+    faultsByKind: byKind,
+  };
 }

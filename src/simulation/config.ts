@@ -21,7 +21,9 @@ export const WORLD_LIMITS = {
   d1LatencyMs: 3,
   stallMs: 45_000,
   sagaCommandTimeoutMs: 10_000,
-  sagaPolicy: { retry: { maxAttempts: 6, maxCompensationAttempts: 12, baseMs: 50, maxMs: 2_000 } } satisfies SagaRuntimePolicy,
+  sagaPolicy: {
+    retry: { maxAttempts: 6, maxCompensationAttempts: 12, baseMs: 50, maxMs: 2_000 },
+  } satisfies SagaRuntimePolicy,
 } as const;
 
 /** A canonical fingerprint of (command, body): equal for equal requests (production hashes the same text). */

@@ -1,6 +1,13 @@
 // The queue consumer in the simulator, as cloud/consumer/fact-consumer.ts does it, with the same
 // planning rules (src/core/consumer/entity-plan.ts) over the D1 model.
-import { newestSeq, onFailure, planSagas, planTarget, repairComplete, type EntityFacts } from "../core/consumer/entity-plan.js";
+import {
+  newestSeq,
+  onFailure,
+  planSagas,
+  planTarget,
+  repairComplete,
+  type EntityFacts,
+} from "../core/consumer/entity-plan.js";
 import type { RecordedEvent } from "../core/model/envelope.js";
 import type { EntityAddress } from "../core/protocol/entity-protocol.js";
 import { entityKey, generationsKey, NO_GENERATIONS, rowKey, type Generations, type SimStatement } from "./d1-model.js";
@@ -49,7 +56,13 @@ export class SimConsumer {
     const sagaFree = new Set<Group>();
     const hasSagas = world.app.sagas.length > 0;
     const { settled, delivered } = await this.#applyToProjections(all, (g, delivered) => {
-      const sagas = planSagas(g, delivered.get(g.key) ?? 0, hasSagas, (facts) => world.concernsSagas(facts), world.mutations);
+      const sagas = planSagas(
+        g,
+        delivered.get(g.key) ?? 0,
+        hasSagas,
+        (facts) => world.concernsSagas(facts),
+        world.mutations,
+      );
       if (sagas.kind === "deliver" || sagas.kind === "repair") return [];
       sagaFree.add(g);
       return sagas.kind === "advance" ? [advanceSagaCheckpoint(g.key, sagas.upTo)] : [];
@@ -86,7 +99,9 @@ export class SimConsumer {
   ): Promise<{ settled: Group[]; delivered: ReadonlyMap<string, number> }> {
     const world = this.#world;
     const pairs = new Map<string, { projection: string; tenant: string }>();
-    for (const g of groups) for (const p of world.followers(g.address.entityType)) pairs.set(generationsKey(p.name, g.address.tenant), { projection: p.name, tenant: g.address.tenant });
+    for (const g of groups)
+      for (const p of world.followers(g.address.entityType))
+        pairs.set(generationsKey(p.name, g.address.tenant), { projection: p.name, tenant: g.address.tenant });
     for (let round = 0; ; round++) {
       await world.clock.sleep(WORLD_LIMITS.d1LatencyMs);
       const gens = new Map([...pairs.keys()].map((k) => [k, world.d1.generations.get(k) ?? NO_GENERATIONS] as const));
@@ -117,11 +132,14 @@ export class SimConsumer {
       }
       const guard = generationsGuard(gens);
       try {
-        if (plans.length > 0) await world.d1Batch([guard, recordHeads(plans.map((p) => p.g)), ...plans.flatMap((p) => p.statements)]);
+        if (plans.length > 0)
+          await world.d1Batch([guard, recordHeads(plans.map((p) => p.g)), ...plans.flatMap((p) => p.statements)]);
         for (const u of unplanned) await this.#fail(u.g, u.error);
         return { settled: plans.map((p) => p.g), delivered };
       } catch {
-        const moved = [...gens].some(([k, read]) => !sameGenerations(world.d1.generations.get(k) ?? NO_GENERATIONS, read));
+        const moved = [...gens].some(
+          ([k, read]) => !sameGenerations(world.d1.generations.get(k) ?? NO_GENERATIONS, read),
+        );
         if (round === 0 && moved) continue;
         for (const u of unplanned) await this.#fail(u.g, u.error);
         const settled: Group[] = [];
@@ -138,7 +156,11 @@ export class SimConsumer {
     }
   }
 
-  async #plan(g: Group, gens: ReadonlyMap<string, Generations>, applied: ReadonlyMap<string, number>): Promise<SimStatement[]> {
+  async #plan(
+    g: Group,
+    gens: ReadonlyMap<string, Generations>,
+    applied: ReadonlyMap<string, number>,
+  ): Promise<SimStatement[]> {
     const world = this.#world;
     if (world.faults.strike("consumerApplyFail")) throw new Error("planning failed");
     const statements: SimStatement[] = [];
@@ -155,7 +177,8 @@ export class SimConsumer {
           await this.#repair(g, step.from, step.upTo);
           step = planTarget(g, from, upTo, building);
         }
-        if (step.kind === "apply") statements.push(applyToView(projection.name, generation, g.key, g.address.tenant, step.from, step.events));
+        if (step.kind === "apply")
+          statements.push(applyToView(projection.name, generation, g.key, g.address.tenant, step.from, step.events));
       }
     }
     return statements;
@@ -187,7 +210,12 @@ export class SimConsumer {
     for (const m of g.messages) {
       const disposition = onFailure(m.attempts);
       if (disposition.kind === "dead-letter") {
-        world.d1.deadLetters.push({ tenant: g.address.tenant, entityKey: g.key, seq: m.event.seq, error: error instanceof Error ? error.message : String(error) });
+        world.d1.deadLetters.push({
+          tenant: g.address.tenant,
+          entityKey: g.key,
+          seq: m.event.seq,
+          error: error instanceof Error ? error.message : String(error),
+        });
         m.ack();
       } else {
         m.retry(disposition.delaySeconds);
@@ -211,7 +239,8 @@ function sameGenerations(a: Generations, b: Generations): boolean {
 /** Fails the batch unless every pair still has the generations the writer read. */
 function generationsGuard(read: ReadonlyMap<string, Generations>): SimStatement {
   return (tx) => {
-    for (const [k, gens] of read) if (!sameGenerations(tx.db.generations.get(k) ?? NO_GENERATIONS, gens)) throw new Error("generations moved");
+    for (const [k, gens] of read)
+      if (!sameGenerations(tx.db.generations.get(k) ?? NO_GENERATIONS, gens)) throw new Error("generations moved");
   };
 }
 
@@ -238,7 +267,14 @@ function advanceSagaCheckpoint(key: string, seq: number): SimStatement {
  * The row folds a digest of the facts applied, in order: equal to the digest of the log exactly
  * when every fact was applied once, in order, with none missing.
  */
-export function applyToView(projection: string, generation: number, entity: string, tenant: string, from: number, events: readonly RecordedEvent[]): SimStatement {
+export function applyToView(
+  projection: string,
+  generation: number,
+  entity: string,
+  tenant: string,
+  from: number,
+  events: readonly RecordedEvent[],
+): SimStatement {
   return (tx) => {
     const last = events[events.length - 1];
     if (!last) return;
@@ -247,7 +283,8 @@ export function applyToView(projection: string, generation: number, entity: stri
     if (from === 0 ? current !== undefined : current !== from) throw new Error(`checkpoint ${checkpoint} moved`);
     tx.set("checkpoints", checkpoint, last.seq);
     let row = tx.db.views.get(checkpoint) ?? { tenant, digest: 0, applied: 0, lastSeq: 0 };
-    for (const e of events) row = { tenant, digest: chainDigest(row.digest, e), applied: row.applied + 1, lastSeq: e.seq };
+    for (const e of events)
+      row = { tenant, digest: chainDigest(row.digest, e), applied: row.applied + 1, lastSeq: e.seq };
     tx.set("views", checkpoint, row);
   };
 }

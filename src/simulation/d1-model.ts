@@ -42,7 +42,10 @@ export class D1Model {
   readonly generations = new Map<string, Generations>();
   readonly checkpoints = new Map<string, number>();
   readonly sagaCheckpoints = new Map<string, number>();
-  readonly heads = new Map<string, { readonly tenant: string; readonly entityType: string; readonly entityId: string; readonly seq: number }>();
+  readonly heads = new Map<
+    string,
+    { readonly tenant: string; readonly entityType: string; readonly entityId: string; readonly seq: number }
+  >();
   readonly views = new Map<string, ViewRow>();
   readonly deadLetters: DeadLetter[] = [];
 

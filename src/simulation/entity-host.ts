@@ -4,7 +4,20 @@
 import { commandStep, type IdempotencyLookup, type MemoryImage } from "../core/entity/command-step.js";
 import type { EntityType } from "../core/model/entity.js";
 import type { CommandResult, RecordedEvent } from "../core/model/envelope.js";
-import { acknowledge, alarmAfterRun, batchAccepted, batchLength, probeDue, RELAY_CURSORS_AT_START, RELAY_MEMORY_AT_WAKE, RELAY_POLICY, retryAfterSeconds, sendOnCommit, type RelayCursors, type RelayMemory } from "../core/outbox/relay.js";
+import {
+  acknowledge,
+  alarmAfterRun,
+  batchAccepted,
+  batchLength,
+  probeDue,
+  RELAY_CURSORS_AT_START,
+  RELAY_MEMORY_AT_WAKE,
+  RELAY_POLICY,
+  retryAfterSeconds,
+  sendOnCommit,
+  type RelayCursors,
+  type RelayMemory,
+} from "../core/outbox/relay.js";
 import { afterBacklogPage, livePush } from "../core/live/subscription.js";
 import { queueMessageBytes, toCloudEvent } from "../core/protocol/cloud-event.js";
 import type { CommandEnvelope, CommandOutcome, EntityAddress } from "../core/protocol/entity-protocol.js";
@@ -44,7 +57,8 @@ export class SimSubscriber {
   async connect(): Promise<void> {
     if (!(await this.#world.admission.admit(this.tenant, this.keyId))) {
       // Refused: a failed read is retried, a lost standing ends the subscription.
-      if (this.#world.admission.standing(this.tenant, this.keyId)) this.#world.clock.at(1_000, () => void this.connect());
+      if (this.#world.admission.standing(this.tenant, this.keyId))
+        this.#world.clock.at(1_000, () => void this.connect());
       else this.ended = true;
       return;
     }
@@ -64,8 +78,10 @@ export class SimSubscriber {
 
   receive(events: readonly RecordedEvent[]): void {
     for (const e of events) {
-      if (e.seq !== this.seen + 1) this.#world.anomaly(`subscriber of ${this.entity.address.entityId} after ${this.seen} was sent ${e.seq}`);
-      if (e.meta.tenant !== this.tenant) this.#world.anomaly(`a subscriber of tenant ${this.tenant} was sent tenant ${e.meta.tenant}'s event`);
+      if (e.seq !== this.seen + 1)
+        this.#world.anomaly(`subscriber of ${this.entity.address.entityId} after ${this.seen} was sent ${e.seq}`);
+      if (e.meta.tenant !== this.tenant)
+        this.#world.anomaly(`a subscriber of tenant ${this.tenant} was sent tenant ${e.meta.tenant}'s event`);
       this.seen = Math.max(this.seen, e.seq);
       this.#world.admission.checkLive(this.tenant, this.keyId);
     }
@@ -165,7 +181,11 @@ export class SimEntity extends SimObject {
   get image(): MemoryImage {
     if (!this.#image) {
       const last = this.log[this.log.length - 1];
-      this.#image = { state: this.type.fold(this.log), version: this.log.length, hlc: last ? (decodeHlc(last.meta.hlc) ?? last.meta.hlc) : HLC_ZERO };
+      this.#image = {
+        state: this.type.fold(this.log),
+        version: this.log.length,
+        hlc: last ? (decodeHlc(last.meta.hlc) ?? last.meta.hlc) : HLC_ZERO,
+      };
     }
     return this.#image;
   }
@@ -190,7 +210,8 @@ export class SimEntity extends SimObject {
     // One synchronous transaction: events, outbox rows, idempotency record.
     this.log.push(...step.recorded);
     for (const e of step.recorded) this.outbox.add(e.seq);
-    if (keyed) this.idempotency.set(envelope.idempotencyKey, { fingerprint: envelope.fingerprint, result: step.result });
+    if (keyed)
+      this.idempotency.set(envelope.idempotencyKey, { fingerprint: envelope.fingerprint, result: step.result });
     this.#image = step.image;
     this.#publish(step.recorded);
     if (step.recorded.length > 0) {
@@ -251,12 +272,18 @@ export class SimEntity extends SimObject {
         this.cursors = batchAccepted(this.cursors, last.seq, world.clock.now);
       }
       this.#memory = { ...this.#memory, sendFailures: 0 };
-      this.#arm(alarmAfterRun({ failed: false, pending: this.outbox.size, sendFailures: 0 }, this.cursors, world.clock.now) ?? Number.POSITIVE_INFINITY);
+      this.#arm(
+        alarmAfterRun({ failed: false, pending: this.outbox.size, sendFailures: 0 }, this.cursors, world.clock.now) ??
+          Number.POSITIVE_INFINITY,
+      );
     } catch (error) {
       if (error instanceof Evicted) throw error;
       const sendFailures = this.#memory.sendFailures + 1;
       this.#memory = { ...this.#memory, sendFailures };
-      this.#arm(alarmAfterRun({ failed: true, pending: this.outbox.size, sendFailures }, this.cursors, world.clock.now) ?? world.clock.now);
+      this.#arm(
+        alarmAfterRun({ failed: true, pending: this.outbox.size, sendFailures }, this.cursors, world.clock.now) ??
+          world.clock.now,
+      );
     }
   }
 

@@ -57,7 +57,8 @@ export abstract class SimObject {
     } catch (error) {
       if (!(error instanceof Evicted)) throw error;
       // Alarms are at least once: a handler cut short is retried (with backoff, a few times).
-      if (this.#alarmRetries++ < 6 && this.alarmAt === null) this.setAlarm(Math.max(at, this.world.clock.now) + 1_000 * 2 ** this.#alarmRetries);
+      if (this.#alarmRetries++ < 6 && this.alarmAt === null)
+        this.setAlarm(Math.max(at, this.world.clock.now) + 1_000 * 2 ** this.#alarmRetries);
     }
   }
 }

@@ -93,7 +93,7 @@ export class SimQueue {
     try {
       await world.consumer.consume(handles);
     } catch (error) {
-      world.anomaly(`the consumer threw: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+      world.anomaly(`the consumer threw: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     }
     for (const m of batch) {
       const outcome = outcomes.get(m.id) ?? { kind: "retry" as const, delaySeconds: 1 };

@@ -72,7 +72,9 @@ export class SimRebuilder extends SimObject {
   /** Entity keys whose head the cloud tier has seen, for this tenant and projection. */
   #known(): { key: string; seq: number }[] {
     const follows = this.#follows();
-    return [...this.world.d1.heads].filter(([, h]) => h.tenant === this.tenant && follows.includes(h.entityType)).map(([key, h]) => ({ key, seq: h.seq }));
+    return [...this.world.d1.heads]
+      .filter(([, h]) => h.tenant === this.tenant && follows.includes(h.entityType))
+      .map(([key, h]) => ({ key, seq: h.seq }));
   }
 
   async #prepare(job: RebuildJob): Promise<void> {
@@ -110,7 +112,8 @@ export class SimRebuilder extends SimObject {
       const from = world.d1.checkpoints.get(rowKey(this.projection, job.generation, key)) ?? 0;
       const events = await world.readEntity(entity.address, from, from + 1_000);
       await this.boundary(0);
-      if (events.length > 0) statements.push(applyToView(this.projection, job.generation, key, this.tenant, from, events));
+      if (events.length > 0)
+        statements.push(applyToView(this.projection, job.generation, key, this.tenant, from, events));
       if (from + events.length >= entity.log.length) caughtUp.push(key);
     }
     if (statements.length > 0) await world.d1Batch(statements);
@@ -121,7 +124,9 @@ export class SimRebuilder extends SimObject {
   /** Re-scans for entities behind in the new generation; with none, switches. */
   async #finishReplay(job: RebuildJob): Promise<void> {
     const world = this.world;
-    const behind = this.#known().filter((k) => k.seq > (world.d1.checkpoints.get(rowKey(this.projection, job.generation, k.key)) ?? 0));
+    const behind = this.#known().filter(
+      (k) => k.seq > (world.d1.checkpoints.get(rowKey(this.projection, job.generation, k.key)) ?? 0),
+    );
     if (behind.length > 0) {
       job.pending = behind.map((k) => k.key);
       return;
@@ -135,7 +140,8 @@ export class SimRebuilder extends SimObject {
       await world.d1Batch([
         (tx) => tx.set("generations", key, { active: job.generation, building: null }),
         (tx) => {
-          for (const k of [...tx.db.views.keys()]) if (k.startsWith(`${projection}|${old}|${tenant}|`)) tx.delete("views", k);
+          for (const k of [...tx.db.views.keys()])
+            if (k.startsWith(`${projection}|${old}|${tenant}|`)) tx.delete("views", k);
         },
       ]);
       await this.boundary(0);
@@ -145,8 +151,11 @@ export class SimRebuilder extends SimObject {
     const { generation } = job;
     await world.d1Batch([
       (tx) => {
-        const anyBehind = this.#known().some((k) => k.seq > (tx.db.checkpoints.get(rowKey(this.projection, generation, k.key)) ?? 0));
-        if (switchAllowed(job, tx.db.generations.get(key) ?? null, anyBehind)) tx.set("generations", key, { active: generation, building: null });
+        const anyBehind = this.#known().some(
+          (k) => k.seq > (tx.db.checkpoints.get(rowKey(this.projection, generation, k.key)) ?? 0),
+        );
+        if (switchAllowed(job, tx.db.generations.get(key) ?? null, anyBehind))
+          tx.set("generations", key, { active: generation, building: null });
       },
     ]);
     await this.boundary(0);

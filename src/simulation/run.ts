@@ -77,7 +77,11 @@ export async function runSimulation(options: RunOptions): Promise<RunResult> {
         issued++;
         outstanding++;
         void perform(world, op)
-          .catch((error: unknown) => world.anomaly(`operation ${JSON.stringify(op)} threw: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`))
+          .catch((error: unknown) =>
+            world.anomaly(
+              `operation ${JSON.stringify(op)} threw: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+            ),
+          )
           .finally(() => outstanding--);
       });
     }
@@ -90,7 +94,8 @@ export async function runSimulation(options: RunOptions): Promise<RunResult> {
     };
     clock.at(0, operator);
     const quiet = await clock.run(() => world.quiet(), clock.now + QUIET_DEADLINE_MS);
-    if (!quiet) world.anomaly(`not quiet ${QUIET_DEADLINE_MS / 3_600_000} h after the faults stopped: ${unquiet(world)}`);
+    if (!quiet)
+      world.anomaly(`not quiet ${QUIET_DEADLINE_MS / 3_600_000} h after the faults stopped: ${unquiet(world)}`);
     world.checkQuiet();
     return {
       seed: options.seed,
@@ -114,8 +119,13 @@ function unquiet(world: World): string {
   const parts: string[] = [];
   if (world.queue.messages.size > 0) parts.push(`${world.queue.messages.size} queued messages`);
   const behind = [...world.entities.values()].filter((e) => e.outbox.size > 0 || e.cursors.ackedUpTo < e.log.length);
-  if (behind.length > 0) parts.push(`${behind.length} entities unacknowledged (e.g. ${behind[0]?.address.entityId} acked ${behind[0]?.cursors.ackedUpTo}/${behind[0]?.log.length})`);
-  const active = [...world.sagas.values()].filter((s) => s.state.status === "running" || s.state.status === "compensating");
+  if (behind.length > 0)
+    parts.push(
+      `${behind.length} entities unacknowledged (e.g. ${behind[0]?.address.entityId} acked ${behind[0]?.cursors.ackedUpTo}/${behind[0]?.log.length})`,
+    );
+  const active = [...world.sagas.values()].filter(
+    (s) => s.state.status === "running" || s.state.status === "compensating",
+  );
   if (active.length > 0) parts.push(`${active.length} sagas active (e.g. ${active[0]?.id})`);
   const rebuilding = [...world.rebuilders.values()].filter((r) => r.job);
   if (rebuilding.length > 0) parts.push(`${rebuilding.length} rebuilds running`);
@@ -131,7 +141,12 @@ async function perform(world: World, op: Operation): Promise<void> {
       world.startRebuild(op.projection, op.tenant);
       return;
     case "subscribe":
-      await world.subscribe(op.tenant, op.key, { tenant: op.tenant, entityType: op.entityType, entityId: op.entityId }, op.after);
+      await world.subscribe(
+        op.tenant,
+        op.key,
+        { tenant: op.tenant, entityType: op.entityType, entityId: op.entityId },
+        op.after,
+      );
       return;
     case "suspend":
       world.admission.setSuspended(op.tenant, op.suspended);
@@ -140,7 +155,8 @@ async function perform(world: World, op: Operation): Promise<void> {
       world.admission.revoke(op.tenant, op.key);
       return;
     case "operator-retry":
-      for (const saga of world.sagas.values()) if (saga.tenant === op.tenant && saga.state.status === "attention") saga.operatorRetry();
+      for (const saga of world.sagas.values())
+        if (saga.tenant === op.tenant && saga.state.status === "attention") saga.operatorRetry();
       return;
     case "app":
       await world.app.runOperation?.(world, op);
@@ -170,7 +186,8 @@ async function perform(world: World, op: Operation): Promise<void> {
         if (outcome === "failed" || !outcome.ok || key === null) continue;
         const ids = outcome.result.events.map((e) => e.meta.eventId);
         if (first === null) first = ids;
-        else if (outcome.replayed && ids.join() !== first.join()) world.anomaly(`${op.entityType}/${op.entityId}: a replay under ${key} answered other events`);
+        else if (outcome.replayed && ids.join() !== first.join())
+          world.anomaly(`${op.entityType}/${op.entityId}: a replay under ${key} answered other events`);
       }
       return;
     }
@@ -181,7 +198,11 @@ async function perform(world: World, op: Operation): Promise<void> {
  * Shrinks a failing trace: removes ever smaller chunks of operations while the run still finds an
  * anomaly (delta debugging, Zeller 2002), within `budget` runs. The fault stream stays the seed's.
  */
-export async function shrink(options: RunOptions, failing: readonly Operation[], budget = 60): Promise<readonly Operation[]> {
+export async function shrink(
+  options: RunOptions,
+  failing: readonly Operation[],
+  budget = 60,
+): Promise<readonly Operation[]> {
   let ops = [...failing];
   let runs = 0;
   for (let chunk = Math.ceil(ops.length / 2); chunk >= 1 && runs < budget; chunk = Math.floor(chunk / 2)) {

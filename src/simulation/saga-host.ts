@@ -1,7 +1,21 @@
 // The saga object in the simulator, driving the saga engine (src/core/model/saga.ts) as
 // cloud/sagas/saga-host.ts does: its log and alarm survive an eviction, its state does not.
 import type { RecordedEvent } from "../core/model/envelope.js";
-import { evolve as evolveSaga, factEvents, NEW_SAGA, operatorRetry, outcomeEvents, plan as planSaga, sagaInstanceId, taskIdempotencyKey, type DueTask, type SagaDefinition, type SagaEvent, type SagaState, type TaskOutcome } from "../core/model/saga.js";
+import {
+  evolve as evolveSaga,
+  factEvents,
+  NEW_SAGA,
+  operatorRetry,
+  outcomeEvents,
+  plan as planSaga,
+  sagaInstanceId,
+  taskIdempotencyKey,
+  type DueTask,
+  type SagaDefinition,
+  type SagaEvent,
+  type SagaState,
+  type TaskOutcome,
+} from "../core/model/saga.js";
 import { backoffDelay } from "../core/resilience/backoff.js";
 import { ownValue } from "../core/model/own-keys.js";
 import { WORLD_LIMITS, fingerprintOf } from "./config.js";
@@ -31,7 +45,8 @@ export class SimSaga extends SimObject {
       for (const e of this.log) s = evolveSaga(s, e);
       this.#state = s;
       // A restart may have cut a drive short before it re-armed: an unfinished saga always has a timer.
-      if ((s.status === "running" || s.status === "compensating") && this.alarmAt === null) this.setAlarm(this.world.clock.now);
+      if ((s.status === "running" || s.status === "compensating") && this.alarmAt === null)
+        this.setAlarm(this.world.clock.now);
     }
     return this.#state;
   }
@@ -125,7 +140,9 @@ export class SimSaga extends SimObject {
   async #run(due: DueTask): Promise<TaskOutcome> {
     const world = this.world;
     const action = due.action;
-    const key = (action.kind === "call" ? action.idempotencyKey : undefined) ?? taskIdempotencyKey(this.id, due.task.key, due.phase);
+    const key =
+      (action.kind === "call" ? action.idempotencyKey : undefined) ??
+      taskIdempotencyKey(this.id, due.task.key, due.phase);
     if (action.kind === "call") {
       const service = ownValue(world.app.services, action.service);
       if (!service) return { kind: "rejected", reason: `no service ${action.service}` };
@@ -135,24 +152,31 @@ export class SimSaga extends SimObject {
     const parsed = type.parseCommand(action.command, action.data);
     if (!parsed?.ok) return { kind: "rejected", reason: `invalid ${action.entityType}.${action.command}` };
     // The saga host bounds an entity command by a timeout (COMMAND_TIMEOUT_MS); the command may still run later.
-    const outcome = await Promise.race([world.clock.sleep(WORLD_LIMITS.sagaCommandTimeoutMs).then(() => "failed" as const), world.rpcCommand({
-      tenant: this.tenant,
-      entityType: action.entityType,
-      entityId: action.entityId,
-      command: action.command,
-      data: parsed.command.data,
-      idempotencyKey: key,
-      fingerprint: fingerprintOf(action.command, action.data),
-      expectedVersion: null,
-      causeHlc: this.state.clock,
-      correlationId: this.id,
-      causationId: this.state.causation,
-      traceparent: null,
-    })]);
+    const outcome = await Promise.race([
+      world.clock.sleep(WORLD_LIMITS.sagaCommandTimeoutMs).then(() => "failed" as const),
+      world.rpcCommand({
+        tenant: this.tenant,
+        entityType: action.entityType,
+        entityId: action.entityId,
+        command: action.command,
+        data: parsed.command.data,
+        idempotencyKey: key,
+        fingerprint: fingerprintOf(action.command, action.data),
+        expectedVersion: null,
+        causeHlc: this.state.clock,
+        correlationId: this.id,
+        causationId: this.state.causation,
+        traceparent: null,
+      }),
+    ]);
     if (outcome === "failed") return { kind: "failed", error: "the entity did not answer" };
     if (outcome.ok) {
       const last = outcome.result.events[outcome.result.events.length - 1];
-      return { kind: "done", result: { version: outcome.result.version }, ...(last ? { clock: last.meta.hlc, eventId: last.meta.eventId } : {}) };
+      return {
+        kind: "done",
+        result: { version: outcome.result.version },
+        ...(last ? { clock: last.meta.hlc, eventId: last.meta.eventId } : {}),
+      };
     }
     const p = outcome.problem;
     if (p.status === 409 || p.status === 429 || p.status >= 500) return { kind: "failed", error: p.detail };

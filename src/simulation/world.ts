@@ -86,7 +86,11 @@ export class World {
     const key = entityKey(address.tenant, address.entityType, address.entityId);
     let e = this.entities.get(key);
     if (!e) {
-      e = new SimEntity(this, { tenant: address.tenant, entityType: address.entityType, entityId: address.entityId }, this.entityType(address.entityType));
+      e = new SimEntity(
+        this,
+        { tenant: address.tenant, entityType: address.entityType, entityId: address.entityId },
+        this.entityType(address.entityType),
+      );
       this.entities.set(key, e);
     }
     return e;
@@ -127,8 +131,10 @@ export class World {
     const key = entityKey(envelope.tenant, envelope.entityType, envelope.entityId);
     for (const e of outcome.result.events) {
       const at = target.log[e.seq - 1];
-      if (!at || at.meta.eventId !== e.meta.eventId) this.anomaly(`${key}: answered event ${e.seq} (${e.type}) is not in the log at its seq`);
-      if (e.meta.tenant !== envelope.tenant) this.anomaly(`${key}: event of tenant ${e.meta.tenant} answered to tenant ${envelope.tenant}`);
+      if (!at || at.meta.eventId !== e.meta.eventId)
+        this.anomaly(`${key}: answered event ${e.seq} (${e.type}) is not in the log at its seq`);
+      if (e.meta.tenant !== envelope.tenant)
+        this.anomaly(`${key}: event of tenant ${e.meta.tenant} answered to tenant ${envelope.tenant}`);
       if (!outcome.replayed) {
         if (this.accepted.has(e.meta.eventId)) this.anomaly(`${key}: event id ${e.meta.eventId} recorded twice`);
         this.accepted.set(e.meta.eventId, { key, seq: e.seq });
@@ -240,7 +246,8 @@ export class World {
     }
     for (const [eventId, where] of this.accepted) {
       const e = this.entities.get(where.key);
-      if (e?.log[where.seq - 1]?.meta.eventId !== eventId) this.anomaly(`${where.key}: accepted event ${where.seq} missing from the log`);
+      if (e?.log[where.seq - 1]?.meta.eventId !== eventId)
+        this.anomaly(`${where.key}: accepted event ${where.seq} missing from the log`);
     }
     // Every view equals the fold of the logs it follows, in the active generation of each tenant.
     for (const projection of this.app.projections) {
@@ -250,8 +257,15 @@ export class World {
         const row = this.d1.views.get(rowKey(projection.name, gens.active, key));
         const digest = e.log.reduce(chainDigest, 0);
         if (!row) this.anomaly(`view ${projection.name}: no row for ${key} (head ${e.log.length})`);
-        else if (row.applied !== e.log.length || row.lastSeq !== e.log.length || row.digest !== digest || row.tenant !== e.address.tenant) {
-          this.anomaly(`view ${projection.name}: row for ${key} applied ${row.applied} facts up to ${row.lastSeq}, the log has ${e.log.length}${row.digest === digest ? "" : "; not the log's facts in its order"}`);
+        else if (
+          row.applied !== e.log.length ||
+          row.lastSeq !== e.log.length ||
+          row.digest !== digest ||
+          row.tenant !== e.address.tenant
+        ) {
+          this.anomaly(
+            `view ${projection.name}: row for ${key} applied ${row.applied} facts up to ${row.lastSeq}, the log has ${e.log.length}${row.digest === digest ? "" : "; not the log's facts in its order"}`,
+          );
         }
       }
     }
@@ -259,22 +273,28 @@ export class World {
     for (const [key, e] of this.entities) {
       if (e.log.length === 0) continue;
       const json = JSON.stringify(e.image.state);
-      if (json !== JSON.stringify(e.type.fold(e.log)) || JSON.stringify(JSON.parse(json)) !== json) this.anomaly(`${key}: state differs from the fold of its log or does not survive a JSON round trip`);
+      if (json !== JSON.stringify(e.type.fold(e.log)) || JSON.stringify(JSON.parse(json)) !== json)
+        this.anomaly(`${key}: state differs from the fold of its log or does not survive a JSON round trip`);
     }
     for (const [key, row] of this.d1.views) {
       const [projection, generation, tenant, type, ...id] = key.split("|");
       const gens = this.d1.generations.get(generationsKey(projection ?? "", tenant ?? "")) ?? NO_GENERATIONS;
       if (Number(generation) !== gens.active && Number(generation) !== gens.building) continue;
-      if (!this.entities.get(entityKey(tenant ?? "", type ?? "", id.join("|")))?.log.length) this.anomaly(`view ${projection}: orphan row ${key}`);
+      if (!this.entities.get(entityKey(tenant ?? "", type ?? "", id.join("|")))?.log.length)
+        this.anomaly(`view ${projection}: orphan row ${key}`);
       if (row.tenant !== tenant) this.anomaly(`view ${projection}: row ${key} holds tenant ${row.tenant}'s data`);
     }
     for (const sub of this.subscribers) {
-      if (!sub.ended && sub.seen !== sub.entity.log.length) this.anomaly(`a subscriber of ${sub.entity.address.entityId} has ${sub.seen} of ${sub.entity.log.length} events once quiet`);
+      if (!sub.ended && sub.seen !== sub.entity.log.length)
+        this.anomaly(
+          `a subscriber of ${sub.entity.address.entityId} has ${sub.seen} of ${sub.entity.log.length} events once quiet`,
+        );
     }
     for (const s of this.sagas.values()) {
       if (s.log.length === 0) continue;
       const status = s.state.status;
-      if (status !== "completed" && status !== "compensated") this.anomaly(`saga ${s.id} is ${status}${s.state.error ? `: ${s.state.error}` : ""}`);
+      if (status !== "completed" && status !== "compensated")
+        this.anomaly(`saga ${s.id} is ${status}${s.state.error ? `: ${s.state.error}` : ""}`);
     }
     for (const text of this.app.checkQuiet?.(this) ?? []) this.anomaly(text);
   }

@@ -32,7 +32,9 @@ export interface Outcome<S, E, R extends string = string> {
  * that schema, as at the HTTP boundary), then events, a rejection or a state. An invalid body or
  * an unknown command throws.
  */
-export function scenario<T extends string, S, CS extends CommandSchemas, EV extends EventSpecs, R extends string>(entity: Entity<T, S, CS, EV, R>) {
+export function scenario<T extends string, S, CS extends CommandSchemas, EV extends EventSpecs, R extends string>(
+  entity: Entity<T, S, CS, EV, R>,
+) {
   const def = entity.definition;
   type E = EventsOf<EV>;
   return {
@@ -57,8 +59,10 @@ function outcome<S, E, R extends string>(decision: readonly E[] | Rejection<R>, 
     decision,
     state,
     expectEvents(expected) {
-      if (isRejection(decision)) fail(`expected events ${show(expected)}, got rejection ${decision.code}: ${decision.detail}`);
-      else if (canonicalJson(decision) !== canonicalJson(expected)) fail(`expected events ${show(expected)}, got ${show(decision)}`);
+      if (isRejection(decision))
+        fail(`expected events ${show(expected)}, got rejection ${decision.code}: ${decision.detail}`);
+      else if (canonicalJson(decision) !== canonicalJson(expected))
+        fail(`expected events ${show(expected)}, got ${show(decision)}`);
       return self;
     },
     expectRejection(code) {
@@ -68,7 +72,8 @@ function outcome<S, E, R extends string>(decision: readonly E[] | Rejection<R>, 
     },
     expectState(expected) {
       const actual = Object.fromEntries(Object.keys(expected).map((k) => [k, (state as Record<string, unknown>)[k]]));
-      if (canonicalJson(actual) !== canonicalJson(expected)) fail(`expected state ${show(expected)}, got ${show(actual)}`);
+      if (canonicalJson(actual) !== canonicalJson(expected))
+        fail(`expected state ${show(expected)}, got ${show(actual)}`);
       return self;
     },
   };
@@ -136,14 +141,18 @@ export interface AdversarialIdCheck<S, CS extends CommandSchemas, E> {
  * A body the command's schema refuses for an adversarial id is fine (the boundary protects) and
  * ends that id's run. Pure and framework-free, like `scenario`.
  */
-export function checkAdversarialIds<T extends string, S, CS extends CommandSchemas, EV extends EventSpecs, R extends string>(
-  entity: Entity<T, S, CS, EV, R>,
-  check: AdversarialIdCheck<S, CS, EventsOf<EV>>,
-): void {
+export function checkAdversarialIds<
+  T extends string,
+  S,
+  CS extends CommandSchemas,
+  EV extends EventSpecs,
+  R extends string,
+>(entity: Entity<T, S, CS, EV, R>, check: AdversarialIdCheck<S, CS, EventsOf<EV>>): void {
   const def = entity.definition;
   const findings: string[] = [];
   const slots = check.commands.map((sample) => substitutable(entity, sample));
-  const start = (): S => (check.given ?? []).reduce<S>((state, event) => def.evolve(state, event), structuredClone(def.initialState));
+  const start = (): S =>
+    (check.given ?? []).reduce<S>((state, event) => def.evolve(state, event), structuredClone(def.initialState));
 
   for (const id of check.ids ?? ADVERSARIAL_IDS) {
     let benign = start();
@@ -165,14 +174,18 @@ export function checkAdversarialIds<T extends string, S, CS extends CommandSchem
         }
       }
       if (decisionJson(decision) !== as(decisionJson(expected))) {
-        findings.push(`${step}: decided ${decisionJson(decision)}, where an ordinary id gives ${as(decisionJson(expected))}`);
+        findings.push(
+          `${step}: decided ${decisionJson(decision)}, where an ordinary id gives ${as(decisionJson(expected))}`,
+        );
       }
       if (!isRejection(expected)) benign = expected.reduce<S>((s, e) => def.evolve(s, e), benign);
       if (!isRejection(decision)) tested = decision.reduce<S>((s, e) => def.evolve(s, e), tested);
       const issue = jsonIssue(tested, "state");
       if (issue) findings.push(`${step}: the state is not plain JSON: ${issue}`);
       else if (JSON.stringify(tested) !== as(JSON.stringify(benign))) {
-        findings.push(`${step}: the state became ${JSON.stringify(tested)}, where an ordinary id gives ${as(JSON.stringify(benign))}`);
+        findings.push(
+          `${step}: the state became ${JSON.stringify(tested)}, where an ordinary id gives ${as(JSON.stringify(benign))}`,
+        );
       }
       for (const [name, holds] of Object.entries(check.invariants ?? {})) {
         if (!holds(tested)) findings.push(`${step}: breaks the invariant "${name}" in ${JSON.stringify(tested)}`);
@@ -190,13 +203,16 @@ type Path = readonly (string | number)[];
 
 /** The paths of the sample's string fields that still pass the schema when given an ordinary id. */
 function substitutable<CS extends CommandSchemas>(entity: EntityType, sample: SampleCommand<CS>): Path[] {
-  return stringPaths(sample.body).filter((path) => entity.parseCommand(sample.command, replaceAt(sample.body, [path], BENIGN_ID))?.ok === true);
+  return stringPaths(sample.body).filter(
+    (path) => entity.parseCommand(sample.command, replaceAt(sample.body, [path], BENIGN_ID))?.ok === true,
+  );
 }
 
 function stringPaths(value: unknown, at: Path = []): Path[] {
   if (typeof value === "string") return [at];
   if (Array.isArray(value)) return value.flatMap((v, i) => stringPaths(v, [...at, i]));
-  if (value !== null && typeof value === "object") return Object.entries(value).flatMap(([k, v]) => stringPaths(v, [...at, k]));
+  if (value !== null && typeof value === "object")
+    return Object.entries(value).flatMap(([k, v]) => stringPaths(v, [...at, k]));
   return [];
 }
 

@@ -24,7 +24,8 @@ export interface ProjectionRun<X extends AnyEntity> {
 export function projectionScenario<X extends AnyEntity>(projection: ProjectionOf<X>, db: Db): ProjectionRun<X> {
   const scope: RowScope = { tenant: `kit-${crypto.randomUUID()}`, generation: 0 };
   // The facts' own tenant is replaced by the scenario's, so its rows are the scenario's alone.
-  const own = (facts: readonly FactOfAny<X>[]) => facts.map((f) => ({ ...f, meta: { ...f.meta, tenant: scope.tenant } }));
+  const own = (facts: readonly FactOfAny<X>[]) =>
+    facts.map((f) => ({ ...f, meta: { ...f.meta, tenant: scope.tenant } }));
   const apply = async (statements: readonly Statement[]) => {
     const [first, ...rest] = statements;
     if (first) await db.batch([first, ...rest]);
@@ -51,13 +52,15 @@ export function projectionScenario<X extends AnyEntity>(projection: ProjectionOf
       }
       if (row === undefined) fail(`expected ${projection.name} row ${key} ${show(expected)}, got none`);
       const actual = subset(row, expected);
-      if (canonicalJson(actual) !== canonicalJson(expected)) fail(`expected ${projection.name} row ${key} ${show(expected)}, got ${show(row)}`);
+      if (canonicalJson(actual) !== canonicalJson(expected))
+        fail(`expected ${projection.name} row ${key} ${show(expected)}, got ${show(row)}`);
       return run;
     },
     async expectList(query, expected) {
       const rows = await projection.list(db, scope, query, 1000);
       const actual = rows.map((row, i) => subset(row, expected[i] ?? {}));
-      if (canonicalJson(actual) !== canonicalJson(expected)) fail(`expected ${projection.name} list ${show(query)} ${show(expected)}, got ${show(rows)}`);
+      if (canonicalJson(actual) !== canonicalJson(expected))
+        fail(`expected ${projection.name} list ${show(query)} ${show(expected)}, got ${show(rows)}`);
       return run;
     },
   };
@@ -68,7 +71,9 @@ export function projectionScenario<X extends AnyEntity>(projection: ProjectionOf
 function subset(row: unknown, expected: Readonly<Record<string, unknown>>): unknown {
   if (row === null || typeof row !== "object") return row;
   const names = Object.keys(expected);
-  return Object.fromEntries(names.map((name) => [name, Object.hasOwn(row, name) ? (row as Record<string, unknown>)[name] : undefined]));
+  return Object.fromEntries(
+    names.map((name) => [name, Object.hasOwn(row, name) ? (row as Record<string, unknown>)[name] : undefined]),
+  );
 }
 
 function show(value: unknown): string {

@@ -25,7 +25,9 @@ import {
 export type ExpectedAction<X extends AnyEntity> = SagaCommand<X> | ServiceCallAction;
 
 /** Retries short enough to reason about: 3 attempts forward, 5 for a compensation, 100 ms backoff. */
-export const KIT_POLICY: SagaRuntimePolicy = { retry: { maxAttempts: 3, maxCompensationAttempts: 5, baseMs: 100, maxMs: 100 } };
+export const KIT_POLICY: SagaRuntimePolicy = {
+  retry: { maxAttempts: 3, maxCompensationAttempts: 5, baseMs: 100, maxMs: 100 },
+};
 
 /** One run of a saga instance in the kit: steps (`given`, `when…`, `after`) and expectations, chainable. */
 export interface SagaRun<X extends AnyEntity> {
@@ -59,7 +61,10 @@ export interface SagaRun<X extends AnyEntity> {
  * 0, with `policy` (default KIT_POLICY). The host's transport, idempotency and persistence are
  * not involved: what is checked is the saga's own logic.
  */
-export function sagaScenario<C, X extends AnyEntity>(saga: TypedSaga<C, X>, policy: SagaRuntimePolicy = KIT_POLICY): SagaRun<X> {
+export function sagaScenario<C, X extends AnyEntity>(
+  saga: TypedSaga<C, X>,
+  policy: SagaRuntimePolicy = KIT_POLICY,
+): SagaRun<X> {
   let state: SagaState = NEW_SAGA;
   let now = 0;
   let instance: string | null = null;
@@ -78,7 +83,8 @@ export function sagaScenario<C, X extends AnyEntity>(saga: TypedSaga<C, X>, poli
     }
     fail(`${saga.name} keeps recording without running or waiting`);
   };
-  const dueTask = (key: string): DueTask => due.find((d) => d.task.key === key) ?? fail(`${key} is not due; due: ${keys(due)}`);
+  const dueTask = (key: string): DueTask =>
+    due.find((d) => d.task.key === key) ?? fail(`${key} is not due; due: ${keys(due)}`);
   const outcome = (d: DueTask, result: TaskOutcome) => {
     state = outcomeEvents(state, d, result, now, policy.retry.baseMs).reduce(evolve, state);
   };
@@ -86,7 +92,9 @@ export function sagaScenario<C, X extends AnyEntity>(saga: TypedSaga<C, X>, poli
     const actual = due.filter((d) => d.phase === phase).map((d) => d.action);
     const wrongPhase = due.filter((d) => d.phase !== phase);
     if (canonicalJson(actual) !== canonicalJson(expected)) {
-      fail(`expected ${phase === "run" ? "commands" : "compensations"} ${show(expected)}, got ${show(actual)}${wrongPhase.length > 0 ? ` (and ${wrongPhase[0]?.phase} tasks ${keys(wrongPhase)})` : ""}; status ${state.status}`);
+      fail(
+        `expected ${phase === "run" ? "commands" : "compensations"} ${show(expected)}, got ${show(actual)}${wrongPhase.length > 0 ? ` (and ${wrongPhase[0]?.phase} tasks ${keys(wrongPhase)})` : ""}; status ${state.status}`,
+      );
     }
   };
 
@@ -152,7 +160,8 @@ export function sagaScenario<C, X extends AnyEntity>(saga: TypedSaga<C, X>, poli
       return run;
     },
     expectStatus(status) {
-      if (state.status !== status) fail(`expected status ${status}, got ${state.status}${state.error ? ` (${state.error})` : ""}`);
+      if (state.status !== status)
+        fail(`expected status ${status}, got ${state.status}${state.error ? ` (${state.error})` : ""}`);
       return run;
     },
   };

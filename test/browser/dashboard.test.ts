@@ -55,19 +55,28 @@ describe("the tenant admin dashboard", () => {
     await page.getByRole("button", { name: "Create tenant" }).click();
     tenantKey = (await page.locator("#new-api-key").textContent())?.trim() ?? "";
     expect(tenantKey).toMatch(/^fl_[0-9a-f]{16}_/);
-    await page.getByRole("row", { name: new RegExp(tenant) }).getByRole("link", { name: tenant }).waitFor();
+    await page
+      .getByRole("row", { name: new RegExp(tenant) })
+      .getByRole("link", { name: tenant })
+      .waitFor();
     await shot("02-tenants");
   });
 
   it("issues and revokes a second key from the tenant overview", async () => {
-    await page.getByRole("row", { name: new RegExp(tenant) }).getByRole("link", { name: tenant }).click();
+    await page
+      .getByRole("row", { name: new RegExp(tenant) })
+      .getByRole("link", { name: tenant })
+      .click();
     await page.getByRole("button", { name: "Issue a new key" }).click();
     const second = (await page.locator("#new-api-key").textContent())?.trim() ?? "";
     expect(second).toMatch(/^fl_/);
     expect(second).not.toBe(tenantKey);
     const secondId = second.split("_")[1] ?? "";
     await page.getByRole("button", { name: `Revoke key ${secondId}` }).click();
-    await page.getByRole("row", { name: new RegExp(secondId) }).getByText("revoked").waitFor();
+    await page
+      .getByRole("row", { name: new RegExp(secondId) })
+      .getByText("revoked")
+      .waitFor();
     const refused = await command(second, "inventory/sku-1/commands/restock", { quantity: 1 });
     expect(refused.status).toBe(401);
     await shot("03-overview-keys");
@@ -128,7 +137,9 @@ describe("the tenant admin dashboard", () => {
     const letter = page.getByRole("row", { name: /inventory\/sku-3 #1/ });
     await letter.getByText("injected fault at consumer.apply").waitFor({ timeout: 75_000 });
     expect(await letter.getByRole("cell").nth(1).textContent()).toBe("5");
-    const unapplied = await fetch(`${platform.url}/v1/views/inventory/sku-3`, { headers: { authorization: `Bearer ${tenantKey}` } });
+    const unapplied = await fetch(`${platform.url}/v1/views/inventory/sku-3`, {
+      headers: { authorization: `Bearer ${tenantKey}` },
+    });
     expect(unapplied.status).toBe(404);
     await shot("09-dead-letter");
 

@@ -55,7 +55,20 @@ describe("the offline-first inventory board", () => {
       body: JSON.stringify({ id: `board-${Date.now().toString(36)}`, name: "Board" }),
     });
     apiKey = ((await created.json()) as { apiKey: string }).apiKey;
-    browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
+    browser = await chromium.launch({
+      executablePath: "/usr/bin/chromium",
+      headless: true,
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    });
     first = await openBoard();
     second = await openBoard();
   });
@@ -97,7 +110,9 @@ describe("the offline-first inventory board", () => {
     await first.context.setOffline(false);
     await expect.poll(() => queued(first.page), { ...WITHIN, timeout: 60_000 }).toBe(0);
     // The reservation became impossible: shown as rejected; the board shows the server's truth.
-    await expect.poll(() => first.page.locator("#rejections li").allTextContents(), WITHIN).toEqual([expect.stringMatching(/reserve 24 on widget .*only 5 available/)]);
+    await expect
+      .poll(() => first.page.locator("#rejections li").allTextContents(), WITHIN)
+      .toEqual([expect.stringMatching(/reserve 24 on widget .*only 5 available/)]);
     await expect.poll(() => number(first.page, "reserved"), WITHIN).toBe(20);
     expect(await number(first.page, "onHand")).toBe(70);
     expect(await number(first.page, "available")).toBe(50);
@@ -108,7 +123,11 @@ describe("the offline-first inventory board", () => {
     expect(await number(second.page, "available")).toBe(50);
 
     // The log: every change once, in the order it was made.
-    const log = (await (await fetch(`${platform.url}/v1/entities/inventory/${SKU}/events?limit=100`, { headers: { authorization: `Bearer ${apiKey}` } })).json()) as {
+    const log = (await (
+      await fetch(`${platform.url}/v1/entities/inventory/${SKU}/events?limit=100`, {
+        headers: { authorization: `Bearer ${apiKey}` },
+      })
+    ).json()) as {
       events: { type: string; data: { quantity: number } }[];
     };
     expect(log.events.map((e) => `${e.type} ${e.data.quantity}`)).toEqual([

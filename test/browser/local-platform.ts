@@ -35,7 +35,9 @@ function freePort(): Promise<number> {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
     });
   });
 }
@@ -61,7 +63,11 @@ export async function startLocalPlatform(): Promise<LocalPlatform> {
   const adminToken = `browser-admin-${Math.random().toString(36).slice(2)}`;
   const env = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" };
 
-  const migrate = spawnSync(process.execPath, [WRANGLER, "d1", "migrations", "apply", "DB", "--local", "--persist-to", state], { env, encoding: "utf8" });
+  const migrate = spawnSync(
+    process.execPath,
+    [WRANGLER, "d1", "migrations", "apply", "DB", "--local", "--persist-to", state],
+    { env, encoding: "utf8" },
+  );
   if (migrate.status !== 0) throw new Error(`migrations failed:\n${migrate.stdout}\n${migrate.stderr}`);
 
   const port = await freePort();
@@ -70,7 +76,20 @@ export async function startLocalPlatform(): Promise<LocalPlatform> {
   const dev = spawn(
     process.execPath,
     // The entry argument replaces wrangler.toml's `main`; everything else comes from wrangler.toml.
-    [WRANGLER, "dev", FAULT_WORKER, "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--var", `ADMIN_TOKEN:${adminToken}`, "--show-interactive-dev-session=false"],
+    [
+      WRANGLER,
+      "dev",
+      FAULT_WORKER,
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--persist-to",
+      state,
+      "--var",
+      `ADMIN_TOKEN:${adminToken}`,
+      "--show-interactive-dev-session=false",
+    ],
     { env, detached: true, stdio: ["ignore", "pipe", "pipe"] },
   );
   dev.stdout?.on("data", (chunk: Buffer) => (log += chunk.toString()));

@@ -13,7 +13,11 @@ const config = { baseUrl: "" };
 let platform: LocalWrangler | undefined;
 let restoreFetch: (() => void) | undefined;
 const tally = { passed: 0, failed: 0 };
-const suiteVersion = (JSON.parse(readFileSync("node_modules/@durable-streams/server-conformance-tests/package.json", "utf8")) as { version: string }).version;
+const suiteVersion = (
+  JSON.parse(readFileSync("node_modules/@durable-streams/server-conformance-tests/package.json", "utf8")) as {
+    version: string;
+  }
+).version;
 
 beforeAll(async () => {
   platform = await startLocalWrangler({ STREAM_LONG_POLL_TIMEOUT_MS: "1000" });
@@ -30,7 +34,9 @@ beforeEach(({ onTestFinished }) => {
 });
 
 afterAll(async () => {
-  console.log(`Durable Streams conformance suite ${suiteVersion}: ${tally.passed} passed, ${tally.failed} failed (subscriptions group off)`);
+  console.log(
+    `Durable Streams conformance suite ${suiteVersion}: ${tally.passed} passed, ${tally.failed} failed (subscriptions group off)`,
+  );
   restoreFetch?.();
   await platform?.stop();
 });

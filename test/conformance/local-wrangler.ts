@@ -24,7 +24,9 @@ function freePort(): Promise<number> {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
     });
   });
 }
@@ -34,17 +36,39 @@ export async function startLocalWrangler(vars: Readonly<Record<string, string>> 
   const state = mkdtempSync(join(tmpdir(), "factline-conformance-"));
   const adminToken = `conformance-admin-${Math.random().toString(36).slice(2)}`;
   const env = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" };
-  const migrate = spawnSync(process.execPath, [WRANGLER, "d1", "migrations", "apply", "DB", "--local", "--persist-to", state], { env, encoding: "utf8" });
+  const migrate = spawnSync(
+    process.execPath,
+    [WRANGLER, "d1", "migrations", "apply", "DB", "--local", "--persist-to", state],
+    { env, encoding: "utf8" },
+  );
   if (migrate.status !== 0) throw new Error(`migrations failed:\n${migrate.stdout}\n${migrate.stderr}`);
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const varArgs = Object.entries({ ADMIN_TOKEN: adminToken, LOG_LEVEL: "error", ...vars }).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
+  const varArgs = Object.entries({ ADMIN_TOKEN: adminToken, LOG_LEVEL: "error", ...vars }).flatMap(([k, v]) => [
+    "--var",
+    `${k}:${v}`,
+  ]);
   let log = "";
-  const dev = spawn(process.execPath, [WRANGLER, "dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, ...varArgs, "--show-interactive-dev-session=false"], {
-    env,
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const dev = spawn(
+    process.execPath,
+    [
+      WRANGLER,
+      "dev",
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--persist-to",
+      state,
+      ...varArgs,
+      "--show-interactive-dev-session=false",
+    ],
+    {
+      env,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   dev.stdout?.on("data", (chunk: Buffer) => (log = (log + chunk.toString()).slice(-20_000)));
   dev.stderr?.on("data", (chunk: Buffer) => (log = (log + chunk.toString()).slice(-20_000)));
   const stopDev = () => {
@@ -61,7 +85,10 @@ export async function startLocalWrangler(vars: Readonly<Record<string, string>> 
     for (;;) {
       if (dev.exitCode !== null) throw new Error(`wrangler dev exited early:\n${log}`);
       if (Date.now() > deadline) throw new Error(`wrangler dev did not become healthy:\n${log}`);
-      const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
+      const ok = await fetch(`${url}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ok) break;
       await new Promise((r) => setTimeout(r, 250));
     }

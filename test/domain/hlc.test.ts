@@ -60,14 +60,27 @@ describe("hybrid logical clock", () => {
   });
 
   it("accepts a cause up to 5 minutes ahead of the local wall clock and refuses one beyond", () => {
-    expect(parseCauseClock(encodeHlc({ wall: NOW + MAX_CAUSE_DRIFT_MS, logical: 999_999 }), NOW)).toMatchObject({ ok: true });
-    expect(parseCauseClock(encodeHlc({ wall: NOW + MAX_CAUSE_DRIFT_MS + 1, logical: 0 }), NOW)).toEqual({ ok: false, error: "too-far-ahead" });
+    expect(parseCauseClock(encodeHlc({ wall: NOW + MAX_CAUSE_DRIFT_MS, logical: 999_999 }), NOW)).toMatchObject({
+      ok: true,
+    });
+    expect(parseCauseClock(encodeHlc({ wall: NOW + MAX_CAUSE_DRIFT_MS + 1, logical: 0 }), NOW)).toEqual({
+      ok: false,
+      error: "too-far-ahead",
+    });
     expect(parseCauseClock("999999999999999.999999", NOW)).toEqual({ ok: false, error: "too-far-ahead" });
     expect(parseCauseClock(encodeHlc({ wall: 0, logical: 1 }), NOW)).toMatchObject({ ok: true });
   });
 
   it("refuses a cause that is not exactly the fixed-width form", () => {
-    for (const text of ["", "1.1", "999999999999999.1000000", "00000000000001.000000", " 000000000000001.000000", "000000000000001.00000a", "1e14.000000"]) {
+    for (const text of [
+      "",
+      "1.1",
+      "999999999999999.1000000",
+      "00000000000001.000000",
+      " 000000000000001.000000",
+      "000000000000001.00000a",
+      "1e14.000000",
+    ]) {
       expect(parseCauseClock(text, NOW), text).toEqual({ ok: false, error: "malformed" });
     }
   });

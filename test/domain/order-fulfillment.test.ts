@@ -10,12 +10,25 @@ import { sagaScenario } from "../../src/testing/saga-scenario.js";
 
 const line = (sku: string, quantity: number, unitPrice: number) => ({ sku, quantity, unitPrice });
 const created = (orderId: string, items: ReturnType<typeof line>[]) =>
-  fact(orders, orderId, "OrderCreated", { customerId: "c1", items, total: items.reduce((sum, i) => sum + i.quantity * i.unitPrice, 0) });
+  fact(orders, orderId, "OrderCreated", {
+    customerId: "c1",
+    items,
+    total: items.reduce((sum, i) => sum + i.quantity * i.unitPrice, 0),
+  });
 const reserve = (sku: string, orderId: string, quantity: number) =>
-  ({ kind: "command", entityType: "inventory", entityId: sku, command: "reserve", data: { orderId, quantity } }) as const;
-const release = (sku: string, orderId: string) => ({ kind: "command", entityType: "inventory", entityId: sku, command: "release", data: { orderId } }) as const;
-const ship = (sku: string, orderId: string) => ({ kind: "command", entityType: "inventory", entityId: sku, command: "ship", data: { orderId } }) as const;
-const cancel = (orderId: string, reason: string) => ({ kind: "command", entityType: "orders", entityId: orderId, command: "cancel", data: { reason } }) as const;
+  ({
+    kind: "command",
+    entityType: "inventory",
+    entityId: sku,
+    command: "reserve",
+    data: { orderId, quantity },
+  }) as const;
+const release = (sku: string, orderId: string) =>
+  ({ kind: "command", entityType: "inventory", entityId: sku, command: "release", data: { orderId } }) as const;
+const ship = (sku: string, orderId: string) =>
+  ({ kind: "command", entityType: "inventory", entityId: sku, command: "ship", data: { orderId } }) as const;
+const cancel = (orderId: string, reason: string) =>
+  ({ kind: "command", entityType: "orders", entityId: orderId, command: "cancel", data: { reason } }) as const;
 
 describe("order fulfilment saga", () => {
   it("reserves every line of a new order, in parallel", () => {
@@ -26,31 +39,58 @@ describe("order fulfilment saga", () => {
   });
 
   it("ignores facts of an order it was never started for", () => {
-    sagaScenario(orderFulfillment).given(fact(inventory, "sku-a", "Reserved", { orderId: "o9", quantity: 1 })).expectStatus("new").expectCommands();
+    sagaScenario(orderFulfillment)
+      .given(fact(inventory, "sku-a", "Reserved", { orderId: "o9", quantity: 1 }))
+      .expectStatus("new")
+      .expectCommands();
   });
 
   it("routes stock movements to their order's instance, and a restock or another entity type's fact to none", () => {
     const orderCreated = created("o1", [line("sku-a", 1, 1)]);
-    expect(orderFulfillment.instanceOf(fact(inventory, "sku-a", "Reserved", { orderId: "o1", quantity: 1 }))).toBe("o1");
-    expect(orderFulfillment.instanceOf(fact(inventory, "sku-a", "Restocked", { quantity: 1, source: "manual" }))).toBeNull();
+    expect(orderFulfillment.instanceOf(fact(inventory, "sku-a", "Reserved", { orderId: "o1", quantity: 1 }))).toBe(
+      "o1",
+    );
+    expect(
+      orderFulfillment.instanceOf(fact(inventory, "sku-a", "Restocked", { quantity: 1, source: "manual" })),
+    ).toBeNull();
     expect(orderFulfillment.instanceOf(orderCreated)).toBe("o1");
-    expect(orderFulfillment.instanceOf({ ...orderCreated, meta: { ...orderCreated.meta, entityType: "customers" } })).toBeNull();
+    expect(
+      orderFulfillment.instanceOf({ ...orderCreated, meta: { ...orderCreated.meta, entityType: "customers" } }),
+    ).toBeNull();
   });
 
   it("submits the payment once every line is reserved, then claims its settlement", () => {
     sagaScenario(orderFulfillment)
       .given(created("o1", [line("sku-a", 2, 5)]))
       .whenDone("reserve:sku-a")
-      .expectCommands({ kind: "command", entityType: "payments", entityId: "o1", command: "submit", data: { orderId: "o1", amount: 10, currency: "EUR" } })
+      .expectCommands({
+        kind: "command",
+        entityType: "payments",
+        entityId: "o1",
+        command: "submit",
+        data: { orderId: "o1", amount: 10, currency: "EUR" },
+      })
       .whenDone("submit-payment")
-      .expectCommands({ kind: "command", entityType: "payments", entityId: "o1", command: "settle", data: { chargeKey: paymentChargeKey("o1") } });
+      .expectCommands({
+        kind: "command",
+        entityType: "payments",
+        entityId: "o1",
+        command: "settle",
+        data: { chargeKey: paymentChargeKey("o1") },
+      });
   });
 
   it("skips payment for an order that costs nothing and confirms it with no payment", () => {
     sagaScenario(orderFulfillment)
       .given(created("o1", [line("sku-a", 1, 0)]))
       .whenDone("reserve:sku-a")
-      .expectCommands({ kind: "command", entityType: "orders", entityId: "o1", command: "confirm", data: { paymentId: null } });
+      .expectCommands({
+        kind: "command",
+        entityType: "orders",
+        entityId: "o1",
+        command: "confirm",
+        data: { paymentId: null },
+      });
   });
 
   it("releases every line, newest stage first, then cancels the order when a reservation is refused", () => {
@@ -100,9 +140,19 @@ describe("order fulfilment saga", () => {
       .whenDone("submit-payment")
       .whenDone("claim-payment")
       .whenCallRejected("charge", "card declined")
-      .expectCompensations({ kind: "call", service: "payment-gateway", operation: "refund", data: { chargeKey: paymentChargeKey("o1"), paymentId: "o1", reason: "the order was not fulfilled" } })
+      .expectCompensations({
+        kind: "call",
+        service: "payment-gateway",
+        operation: "refund",
+        data: { chargeKey: paymentChargeKey("o1"), paymentId: "o1", reason: "the order was not fulfilled" },
+      })
       .whenAllDone()
-      .expectCompensations({ kind: "call", service: "payment-gateway", operation: "refund", data: { chargeKey: paymentChargeKey("o1"), paymentId: "o1", reason: "the order was not fulfilled" } })
+      .expectCompensations({
+        kind: "call",
+        service: "payment-gateway",
+        operation: "refund",
+        data: { chargeKey: paymentChargeKey("o1"), paymentId: "o1", reason: "the order was not fulfilled" },
+      })
       .whenAllDone()
       .expectCompensations(release("sku-a", "o1"));
   });

@@ -11,20 +11,39 @@ const created: OrderEvent = { type: "OrderCreated", data: { customerId: "c1", it
 
 describe("orders", () => {
   it("creates a pending order with its total", () => {
-    scenario(orders).given().when("create", { customerId: "c1", items }).expectEvents([created]).expectState({ status: "pending", total: 13 });
+    scenario(orders)
+      .given()
+      .when("create", { customerId: "c1", items })
+      .expectEvents([created])
+      .expectState({ status: "pending", total: 13 });
   });
 
   it("totals prices with cents exactly", () => {
-    const lines = [{ sku: "a", quantity: 3, unitPrice: 0.1 }, { sku: "b", quantity: 1, unitPrice: 0.2 }];
+    const lines = [
+      { sku: "a", quantity: 3, unitPrice: 0.1 },
+      { sku: "b", quantity: 1, unitPrice: 0.2 },
+    ];
     scenario(orders).given().when("create", { customerId: "c1", items: lines }).expectState({ total: 0.5 });
   });
 
   it("refuses to create an order that can never be paid: a total of 0, above what a payment accepts, or a price finer than a cent", () => {
     const refused = (lines: unknown) => orders.parseCommand("create", { customerId: "c1", items: lines });
-    expect(refused([{ sku: "a", quantity: 3, unitPrice: 1e9 }])).toMatchObject({ ok: false, errors: [{ path: "items" }] });
-    expect(refused([{ sku: "a", quantity: 1_000_000, unitPrice: 1e9 }])).toMatchObject({ ok: false, errors: [{ path: "items" }] });
-    expect(refused([{ sku: "a", quantity: 1, unitPrice: 0 }])).toMatchObject({ ok: false, errors: [{ path: "items" }] });
-    expect(refused([{ sku: "a", quantity: 1, unitPrice: 0.004 }])).toMatchObject({ ok: false, errors: expect.arrayContaining([expect.objectContaining({ path: "items.0.unitPrice" })]) });
+    expect(refused([{ sku: "a", quantity: 3, unitPrice: 1e9 }])).toMatchObject({
+      ok: false,
+      errors: [{ path: "items" }],
+    });
+    expect(refused([{ sku: "a", quantity: 1_000_000, unitPrice: 1e9 }])).toMatchObject({
+      ok: false,
+      errors: [{ path: "items" }],
+    });
+    expect(refused([{ sku: "a", quantity: 1, unitPrice: 0 }])).toMatchObject({
+      ok: false,
+      errors: [{ path: "items" }],
+    });
+    expect(refused([{ sku: "a", quantity: 1, unitPrice: 0.004 }])).toMatchObject({
+      ok: false,
+      errors: expect.arrayContaining([expect.objectContaining({ path: "items.0.unitPrice" })]),
+    });
     expect(refused([{ sku: "a", quantity: 1, unitPrice: 1e9 }])).toMatchObject({ ok: true });
   });
 
@@ -39,7 +58,10 @@ describe("orders", () => {
   });
 
   it("confirms a pending order and ships a confirmed one", () => {
-    scenario(orders).given(created).when("confirm", { paymentId: "p1" }).expectEvents([{ type: "OrderConfirmed", data: { paymentId: "p1" } }]);
+    scenario(orders)
+      .given(created)
+      .when("confirm", { paymentId: "p1" })
+      .expectEvents([{ type: "OrderConfirmed", data: { paymentId: "p1" } }]);
     scenario(orders)
       .given(created, { type: "OrderConfirmed", data: { paymentId: "p1" } })
       .when("ship", {})
@@ -56,11 +78,17 @@ describe("orders", () => {
       .given(created)
       .when("cancel", { reason: "payment declined" })
       .expectEvents([{ type: "OrderCancelled", data: { reason: "payment declined" } }]);
-    scenario(orders).given(created, { type: "OrderCancelled", data: { reason: "x" } }).when("cancel", {}).expectEvents([]);
+    scenario(orders)
+      .given(created, { type: "OrderCancelled", data: { reason: "x" } })
+      .when("cancel", {})
+      .expectEvents([]);
   });
 
   it("refuses to cancel an order once it is confirmed: fulfilment has begun", () => {
-    scenario(orders).given(created, { type: "OrderConfirmed", data: { paymentId: null } }).when("cancel", {}).expectRejection("fulfilment-begun");
+    scenario(orders)
+      .given(created, { type: "OrderConfirmed", data: { paymentId: null } })
+      .when("cancel", {})
+      .expectRejection("fulfilment-begun");
   });
 
   it("refuses to cancel a shipped order", () => {
@@ -71,7 +99,10 @@ describe("orders", () => {
   });
 
   it("refuses a late confirm once the order was cancelled", () => {
-    scenario(orders).given(created, { type: "OrderCancelled", data: { reason: "x" } }).when("confirm", { paymentId: "p1" }).expectRejection("invalid-transition");
+    scenario(orders)
+      .given(created, { type: "OrderCancelled", data: { reason: "x" } })
+      .when("confirm", { paymentId: "p1" })
+      .expectRejection("invalid-transition");
   });
 
   it("treats ids named like Object.prototype members (__proto__, constructor, toString…) as plain ids", () => {
@@ -83,7 +114,10 @@ describe("orders", () => {
         { command: "cancel", body: { reason: "r" } },
         { command: "ship", body: {} },
       ],
-      invariants: { "the total is the sum of the lines": (s) => s.total === s.items.reduce((sum, i) => sum + i.quantity * i.unitPrice, 0) },
+      invariants: {
+        "the total is the sum of the lines": (s) =>
+          s.total === s.items.reduce((sum, i) => sum + i.quantity * i.unitPrice, 0),
+      },
     });
   });
 });

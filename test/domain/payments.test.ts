@@ -15,28 +15,57 @@ describe("payments", () => {
 
   it("treats the same submission again as a no-op, and another one as a conflict", () => {
     scenario(payments).given(submitted).when("submit", { orderId: "o1", amount: 20, currency: "EUR" }).expectEvents([]);
-    scenario(payments).given(submitted).when("submit", { orderId: "o1", amount: 99, currency: "EUR" }).expectRejection("payment-exists");
+    scenario(payments)
+      .given(submitted)
+      .when("submit", { orderId: "o1", amount: 99, currency: "EUR" })
+      .expectRejection("payment-exists");
   });
 
   it("settles once: a second verdict changes nothing", () => {
-    scenario(payments).given(submitted).when("approve", { gatewayRef: "g1" }).expectEvents([{ type: "PaymentApproved", data: { gatewayRef: "g1" } }]);
-    scenario(payments).given(submitted, { type: "PaymentApproved", data: { gatewayRef: "g1" } }).when("decline", { reason: "late" }).expectEvents([]);
+    scenario(payments)
+      .given(submitted)
+      .when("approve", { gatewayRef: "g1" })
+      .expectEvents([{ type: "PaymentApproved", data: { gatewayRef: "g1" } }]);
+    scenario(payments)
+      .given(submitted, { type: "PaymentApproved", data: { gatewayRef: "g1" } })
+      .when("decline", { reason: "late" })
+      .expectEvents([]);
   });
 
   it("claims the settlement under one charge key: the same key again is a no-op, another is refused", () => {
     const claimed: PaymentEvent = { type: "SettlementClaimed", data: { chargeKey: paymentChargeKey("p1") } };
-    scenario(payments).given(submitted).when("settle", { chargeKey: paymentChargeKey("p1") }).expectEvents([claimed]).expectState({ chargeKey: "payments/p1/charge" });
-    scenario(payments).given(submitted, claimed).when("settle", { chargeKey: paymentChargeKey("p1") }).expectEvents([]);
-    scenario(payments).given(submitted, claimed).when("settle", { chargeKey: "someone-else/charge" }).expectRejection("settlement-claimed");
+    scenario(payments)
+      .given(submitted)
+      .when("settle", { chargeKey: paymentChargeKey("p1") })
+      .expectEvents([claimed])
+      .expectState({ chargeKey: "payments/p1/charge" });
+    scenario(payments)
+      .given(submitted, claimed)
+      .when("settle", { chargeKey: paymentChargeKey("p1") })
+      .expectEvents([]);
+    scenario(payments)
+      .given(submitted, claimed)
+      .when("settle", { chargeKey: "someone-else/charge" })
+      .expectRejection("settlement-claimed");
   });
 
   it("refuses a settlement claim for a payment that was declined or refunded", () => {
-    scenario(payments).given(submitted, { type: "PaymentDeclined", data: { reason: "r" } }).when("settle", { chargeKey: "k" }).expectRejection("not-submitted");
-    scenario(payments).given(submitted, approved, refunded).when("settle", { chargeKey: "k" }).expectRejection("not-submitted");
+    scenario(payments)
+      .given(submitted, { type: "PaymentDeclined", data: { reason: "r" } })
+      .when("settle", { chargeKey: "k" })
+      .expectRejection("not-submitted");
+    scenario(payments)
+      .given(submitted, approved, refunded)
+      .when("settle", { chargeKey: "k" })
+      .expectRejection("not-submitted");
   });
 
   it("refunds an approved payment, so it agrees with the gateway after a compensation refund", () => {
-    scenario(payments).given(submitted, approved).when("refund", { reason: "r" }).expectEvents([refunded]).expectState({ status: "refunded" });
+    scenario(payments)
+      .given(submitted, approved)
+      .when("refund", { reason: "r" })
+      .expectEvents([refunded])
+      .expectState({ status: "refunded" });
     scenario(payments).given(submitted, approved, refunded).when("refund", { reason: "r" }).expectEvents([]);
   });
 
@@ -47,8 +76,14 @@ describe("payments", () => {
       .when("refund", { reason: "r", gatewayRef: "g1" })
       .expectEvents([approved, refunded])
       .expectState({ status: "refunded", gatewayRef: "g1" });
-    scenario(payments).given(submitted, approved).when("refund", { reason: "r", gatewayRef: "g1" }).expectEvents([refunded]);
-    scenario(payments).given(submitted, approved, refunded).when("refund", { reason: "r", gatewayRef: "g1" }).expectEvents([]);
+    scenario(payments)
+      .given(submitted, approved)
+      .when("refund", { reason: "r", gatewayRef: "g1" })
+      .expectEvents([refunded]);
+    scenario(payments)
+      .given(submitted, approved, refunded)
+      .when("refund", { reason: "r", gatewayRef: "g1" })
+      .expectEvents([]);
   });
 
   it("describes an invalid command in words a person reads (as saga and order reasons carry it), not as JSON", () => {
@@ -59,18 +94,36 @@ describe("payments", () => {
   });
 
   it("declines a payment refunded before it was settled (its charge was voided)", () => {
-    scenario(payments).given(submitted).when("refund", { reason: "r" }).expectEvents([{ type: "PaymentDeclined", data: { reason: "r" } }]);
+    scenario(payments)
+      .given(submitted)
+      .when("refund", { reason: "r" })
+      .expectEvents([{ type: "PaymentDeclined", data: { reason: "r" } }]);
   });
 
   it("leaves a tombstone when a compensation overtakes the submission: the late submit is refused", () => {
-    const closed = scenario(payments).given().when("refund", { reason: "r" }).expectEvents([{ type: "PaymentDeclined", data: { reason: "r" } }]);
-    scenario(payments).given(...(closed.decision as PaymentEvent[])).when("submit", { orderId: "o1", amount: 20, currency: "EUR" }).expectRejection("payment-closed");
-    scenario(payments).given({ type: "PaymentDeclined", data: { reason: "r" } }).when("decline", { reason: "again" }).expectEvents([]);
-    scenario(payments).given().when("decline", { reason: "r" }).expectEvents([{ type: "PaymentDeclined", data: { reason: "r" } }]);
+    const closed = scenario(payments)
+      .given()
+      .when("refund", { reason: "r" })
+      .expectEvents([{ type: "PaymentDeclined", data: { reason: "r" } }]);
+    scenario(payments)
+      .given(...(closed.decision as PaymentEvent[]))
+      .when("submit", { orderId: "o1", amount: 20, currency: "EUR" })
+      .expectRejection("payment-closed");
+    scenario(payments)
+      .given({ type: "PaymentDeclined", data: { reason: "r" } })
+      .when("decline", { reason: "again" })
+      .expectEvents([]);
+    scenario(payments)
+      .given()
+      .when("decline", { reason: "r" })
+      .expectEvents([{ type: "PaymentDeclined", data: { reason: "r" } }]);
   });
 
   it("ignores a late approval after the payment was declined or refunded", () => {
-    scenario(payments).given(submitted, { type: "PaymentDeclined", data: { reason: "r" } }).when("approve", { gatewayRef: "g1" }).expectEvents([]);
+    scenario(payments)
+      .given(submitted, { type: "PaymentDeclined", data: { reason: "r" } })
+      .when("approve", { gatewayRef: "g1" })
+      .expectEvents([]);
     scenario(payments).given(submitted, approved, refunded).when("approve", { gatewayRef: "g2" }).expectEvents([]);
   });
 

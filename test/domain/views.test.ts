@@ -36,22 +36,39 @@ describe("inventory view", () => {
       fact(inventory, "sku-b", "Restocked", { quantity: 1, source: "manual" }),
       fact(inventory, "sku-a", "Restocked", { quantity: 2, source: "manual" }),
     );
-    await view.expectList({}, [{ sku: "sku-a", onHand: 2 }, { sku: "sku-b", onHand: 1 }]);
+    await view.expectList({}, [
+      { sku: "sku-a", onHand: 2 },
+      { sku: "sku-b", onHand: 1 },
+    ]);
     await view.expectRow("sku-z", null);
   });
 });
 
 describe("orders view", () => {
   const created = (orderId: string, customerId: string) =>
-    fact(orders, orderId, "OrderCreated", { customerId, items: [{ sku: "sku-1", quantity: 2, unitPrice: 5 }], total: 10 });
+    fact(orders, orderId, "OrderCreated", {
+      customerId,
+      items: [{ sku: "sku-1", quantity: 2, unitPrice: 5 }],
+      total: 10,
+    });
 
   it("records a new order as pending with its total and item count", async () => {
     const view = await projectionScenario(ordersProjection, db).given(created("o1", "c1"));
-    await view.expectRow("o1", { customerId: "c1", status: "pending", total: 10, itemCount: 1, reason: null, version: 1 });
+    await view.expectRow("o1", {
+      customerId: "c1",
+      status: "pending",
+      total: 10,
+      itemCount: 1,
+      reason: null,
+      version: 1,
+    });
   });
 
   it("keeps the reason of a cancelled order", async () => {
-    const view = await projectionScenario(ordersProjection, db).given(created("o2", "c1"), fact(orders, "o2", "OrderCancelled", { reason: "changed my mind" }));
+    const view = await projectionScenario(ordersProjection, db).given(
+      created("o2", "c1"),
+      fact(orders, "o2", "OrderCancelled", { reason: "changed my mind" }),
+    );
     await view.expectRow("o2", { status: "cancelled", reason: "changed my mind", version: 2 });
   });
 

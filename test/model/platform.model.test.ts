@@ -49,7 +49,11 @@ const GATEWAY_CONTROLS: Record<Gateway, Record<string, unknown>> = {
   healthy: {},
 };
 
-const TOGGLE_FAULT: Record<Toggle, string> = { relay: "queue send failing", consumer: "consumer stalled", d1: "D1 batch failing" };
+const TOGGLE_FAULT: Record<Toggle, string> = {
+  relay: "queue send failing",
+  consumer: "consumer stalled",
+  d1: "D1 batch failing",
+};
 
 interface PlacedOrder {
   readonly tenant: number;
@@ -124,7 +128,13 @@ class SendCommand implements fc.AsyncCommand<Model, Real> {
     const parsed = inventory.parseCommand(this.command, this.body);
     if (!parsed?.ok) throw new Error("generator produced an invalid command");
     const decision = inventory.decide(entry.state, parsed.command);
-    const res = await tenantClient(r.tenants[this.tenant]!.apiKey).command("inventory", this.sku, this.command, this.body, this.headers);
+    const res = await tenantClient(r.tenants[this.tenant]!.apiKey).command(
+      "inventory",
+      this.sku,
+      this.command,
+      this.body,
+      this.headers,
+    );
     if (res.status === 429) {
       stats.shed++;
       return;
@@ -140,7 +150,8 @@ class SendCommand implements fc.AsyncCommand<Model, Real> {
     entry.events += decision.length;
     expect(entry.state.available).toBeGreaterThanOrEqual(0);
   }
-  toString = () => `${this.command}(t${this.tenant}/${this.sku}, ${JSON.stringify(this.body)}${Object.keys(this.headers).length > 0 ? ", maximal headers" : ""})`;
+  toString = () =>
+    `${this.command}(t${this.tenant}/${this.sku}, ${JSON.stringify(this.body)}${Object.keys(this.headers).length > 0 ? ", maximal headers" : ""})`;
 }
 
 let maximalCounter = 0;
@@ -163,22 +174,34 @@ function maximalHeaders(): Record<string, string> {
 
 /** Loses the first fact of the entity's next batch, then records two more: a gap to repair. */
 class DropThenFollow implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly tenant: number, readonly sku: string, readonly first: number, readonly second: number) {}
+  constructor(
+    readonly tenant: number,
+    readonly sku: string,
+    readonly first: number,
+    readonly second: number,
+  ) {}
   check = () => true;
   async run(m: Model, r: Real): Promise<void> {
     r.dropFirstOf = entityObjectName(r.tenants[this.tenant]!.id, "inventory", this.sku);
     await new SendCommand(this.tenant, this.sku, "restock", { quantity: this.first }).run(m, r);
     await new SendCommand(this.tenant, this.sku, "restock", { quantity: this.second }).run(m, r);
   }
-  toString = () => `drop the next fact of t${this.tenant}/${this.sku}, then restock it ${this.first} and ${this.second}`;
+  toString = () =>
+    `drop the next fact of t${this.tenant}/${this.sku}, then restock it ${this.first} and ${this.second}`;
 }
 
 class RestockOrderStock implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly tenant: number, readonly sku: string, readonly quantity: number) {}
+  constructor(
+    readonly tenant: number,
+    readonly sku: string,
+    readonly quantity: number,
+  ) {}
   check = () => true;
   async run(m: Model, r: Real): Promise<void> {
     stats.commands++;
-    const res = await tenantClient(r.tenants[this.tenant]!.apiKey).command("inventory", this.sku, "restock", { quantity: this.quantity });
+    const res = await tenantClient(r.tenants[this.tenant]!.apiKey).command("inventory", this.sku, "restock", {
+      quantity: this.quantity,
+    });
     if (res.status === 429) {
       stats.shed++;
       return;
@@ -192,12 +215,18 @@ class RestockOrderStock implements fc.AsyncCommand<Model, Real> {
 
 /** Creates an order: its fulfillment saga starts once the OrderCreated fact reaches the cloud. */
 class PlaceOrder implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly tenant: number, readonly lines: PlacedOrder["lines"]) {}
+  constructor(
+    readonly tenant: number,
+    readonly lines: PlacedOrder["lines"],
+  ) {}
   check = () => true;
   async run(m: Model, r: Real): Promise<void> {
     stats.commands++;
     const order: PlacedOrder = { tenant: this.tenant, orderId: `n${m.orders.length}`, lines: this.lines };
-    const res = await tenantClient(r.tenants[this.tenant]!.apiKey).command("orders", order.orderId, "create", { customerId: "c", items: this.lines });
+    const res = await tenantClient(r.tenants[this.tenant]!.apiKey).command("orders", order.orderId, "create", {
+      customerId: "c",
+      items: this.lines,
+    });
     if (res.status === 429) {
       stats.shed++;
       return;
@@ -212,7 +241,10 @@ class PlaceOrder implements fc.AsyncCommand<Model, Real> {
 
 /** A customer cancels an order, at whatever point its saga has reached (or once it is confirmed). */
 class CancelOrder implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly pick: number, readonly afterConfirmation = false) {}
+  constructor(
+    readonly pick: number,
+    readonly afterConfirmation = false,
+  ) {}
   check = (m: Readonly<Model>) => m.orders.length > 0;
   async run(m: Model, r: Real): Promise<void> {
     const order = m.orders[this.pick % m.orders.length]!;
@@ -222,7 +254,8 @@ class CancelOrder implements fc.AsyncCommand<Model, Real> {
       ? undefined
       : await eventually(async () => {
           const res = await api.get(`/v1/entities/orders/${order.orderId}`);
-          const current = res.status === 200 ? ((await res.json()) as { state: { status: string } }).state.status : "pending";
+          const current =
+            res.status === 200 ? ((await res.json()) as { state: { status: string } }).state.status : "pending";
           return current === "pending" ? undefined : current;
         }, 3_000).catch(() => undefined);
     stats.commands++;
@@ -246,7 +279,10 @@ class SettleRacingSaga implements fc.AsyncCommand<Model, Real> {
   async run(m: Model, r: Real): Promise<void> {
     const order = m.orders[this.pick % m.orders.length]!;
     stats.settleRequests++;
-    const res = await call(`/v1/payments/${order.orderId}/settle`, { method: "POST", headers: { authorization: `Bearer ${r.tenants[order.tenant]!.apiKey}` } });
+    const res = await call(`/v1/payments/${order.orderId}/settle`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${r.tenants[order.tenant]!.apiKey}` },
+    });
     // 404 before the saga submitted the payment, 422 once it is settled or closed, 503 while the gateway fails.
     expect([200, 404, 422, 429, 503]).toContain(res.status);
   }
@@ -254,7 +290,10 @@ class SettleRacingSaga implements fc.AsyncCommand<Model, Real> {
 }
 
 class SetGateway implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly tenant: number, readonly behaviour: Gateway) {}
+  constructor(
+    readonly tenant: number,
+    readonly behaviour: Gateway,
+  ) {}
   check = () => true;
   async run(_m: Model, r: Real): Promise<void> {
     await setGateway(r.tenants[this.tenant]!.id, GATEWAY_CONTROLS[this.behaviour]);
@@ -275,7 +314,10 @@ class RestartSaga implements fc.AsyncCommand<Model, Real> {
 }
 
 class ToggleFault implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly where: Toggle, readonly tenant: number) {}
+  constructor(
+    readonly where: Toggle,
+    readonly tenant: number,
+  ) {}
   check = () => true;
   async run(_m: Model, r: Real): Promise<void> {
     const set = r.failing[this.where];
@@ -321,13 +363,21 @@ async function openStreams(apiKey: string, sku: string): Promise<{ sse: Response
 
 /** A second key of the tenant, with live streams open, is revoked: its streams end, it is refused, the first key goes on. */
 class RevokeKeyWithStreamsOpen implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly tenant: number, readonly sku: string) {}
+  constructor(
+    readonly tenant: number,
+    readonly sku: string,
+  ) {}
   check = () => true;
   async run(_m: Model, r: Real): Promise<void> {
     const tenantRef = r.tenants[this.tenant]!;
-    const issued = (await (await adminCall(`/admin/tenants/${tenantRef.id}/keys`, { method: "POST" })).json()) as { keyId: string; apiKey: string };
+    const issued = (await (await adminCall(`/admin/tenants/${tenantRef.id}/keys`, { method: "POST" })).json()) as {
+      keyId: string;
+      apiKey: string;
+    };
     const { sse, closed } = await openStreams(issued.apiKey, this.sku);
-    expect((await adminCall(`/admin/tenants/${tenantRef.id}/keys/${issued.keyId}`, { method: "DELETE" })).status).toBe(204);
+    expect((await adminCall(`/admin/tenants/${tenantRef.id}/keys/${issued.keyId}`, { method: "DELETE" })).status).toBe(
+      204,
+    );
     expect(await closed).toBe(4401);
     await sse.text(); // ends; the run would time out if it went on
     expect((await tenantClient(issued.apiKey).get("/v1/views/inventory")).status).toBe(401);
@@ -339,7 +389,10 @@ class RevokeKeyWithStreamsOpen implements fc.AsyncCommand<Model, Real> {
 
 /** The tenant is suspended with live streams open: they end and its key is refused; then it is resumed. */
 class SuspendWithStreamsOpen implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly tenant: number, readonly sku: string) {}
+  constructor(
+    readonly tenant: number,
+    readonly sku: string,
+  ) {}
   check = () => true;
   async run(_m: Model, r: Real): Promise<void> {
     const tenantRef = r.tenants[this.tenant]!;
@@ -355,7 +408,10 @@ class SuspendWithStreamsOpen implements fc.AsyncCommand<Model, Real> {
 }
 
 class Restart implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly tenant: number, readonly sku: string) {}
+  constructor(
+    readonly tenant: number,
+    readonly sku: string,
+  ) {}
   check = () => true;
   async run(m: Model, r: Real): Promise<void> {
     if (!m.stock.has(key(this.tenant, this.sku)) && !m.restocked.has(key(this.tenant, this.sku))) return;
@@ -367,11 +423,18 @@ class Restart implements fc.AsyncCommand<Model, Real> {
 
 /** An operator rebuilds a projection while commands flow; sometimes two starts race. */
 class RebuildProjection implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly tenant: number, readonly projection: "inventory" | "orders", readonly twice: boolean) {}
+  constructor(
+    readonly tenant: number,
+    readonly projection: "inventory" | "orders",
+    readonly twice: boolean,
+  ) {}
   check = () => true;
   async run(_m: Model, r: Real): Promise<void> {
     countFault(this.twice ? "rebuild started twice at once" : "rebuild started");
-    const start = () => adminCall(`/admin/projections/${this.projection}/rebuild?tenant=${r.tenants[this.tenant]!.id}`, { method: "POST" });
+    const start = () =>
+      adminCall(`/admin/projections/${this.projection}/rebuild?tenant=${r.tenants[this.tenant]!.id}`, {
+        method: "POST",
+      });
     const answers = await Promise.all(this.twice ? [start(), start()] : [start()]);
     const statuses = answers.map((a) => a.status);
     // One start wins; the other (or a start while an earlier rebuild runs) is a 409, never a 500.
@@ -381,7 +444,8 @@ class RebuildProjection implements fc.AsyncCommand<Model, Real> {
   toString = () => `rebuild ${this.projection} (t${this.tenant})${this.twice ? ", two starts at once" : ""}`;
 }
 
-const stubOf = (tenant: string, type: string, id: string) => env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant, type, id)));
+const stubOf = (tenant: string, type: string, id: string) =>
+  env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant, type, id)));
 const sagaStubOf = (tenant: string, orderId: string) => env.SAGA.get(env.SAGA.idFromName(sagaId(tenant, orderId)));
 
 const quantity = fc.integer({ min: 1, max: 5 });
@@ -389,7 +453,11 @@ const sku = fc.constantFrom(...SKUS);
 const order = fc.constantFrom(...ORDERS);
 const tenant = fc.integer({ min: 0, max: 1 });
 const orderLines = fc.uniqueArray(
-  fc.record({ sku: fc.constantFrom<string>(...ORDER_SKUS), quantity: fc.integer({ min: 1, max: 3 }), unitPrice: fc.integer({ min: 5, max: 40 }) }),
+  fc.record({
+    sku: fc.constantFrom<string>(...ORDER_SKUS),
+    quantity: fc.integer({ min: 1, max: 3 }),
+    unitPrice: fc.integer({ min: 5, max: 40 }),
+  }),
   { minLength: 1, maxLength: 2, selector: (line) => line.sku },
 );
 const pick = fc.nat({ max: 20 });
@@ -398,25 +466,35 @@ const commandList = fc.commands(
   [
     fc.tuple(tenant, sku, quantity).map(([t, s, q]) => new SendCommand(t, s, "restock", { quantity: q })),
     fc.tuple(tenant, sku, quantity).map(([t, s, q]) => new SendCommand(t, s, "restock", { quantity: q })),
-    fc.tuple(tenant, sku, order, quantity).map(([t, s, o, q]) => new SendCommand(t, s, "reserve", { orderId: o, quantity: q })),
+    fc
+      .tuple(tenant, sku, order, quantity)
+      .map(([t, s, o, q]) => new SendCommand(t, s, "reserve", { orderId: o, quantity: q })),
     fc.tuple(tenant, sku, order).map(([t, s, o]) => new SendCommand(t, s, "release", { orderId: o })),
     fc.tuple(tenant, sku, order).map(([t, s, o]) => new SendCommand(t, s, "ship", { orderId: o })),
-    fc.tuple(tenant, sku, quantity).map(([t, s, q]) => new SendCommand(t, s, "restock", { quantity: q }, maximalHeaders())),
+    fc
+      .tuple(tenant, sku, quantity)
+      .map(([t, s, q]) => new SendCommand(t, s, "restock", { quantity: q }, maximalHeaders())),
     fc.tuple(tenant, sku, quantity, quantity).map(([t, s, a, b]) => new DropThenFollow(t, s, a, b)),
-    fc.tuple(tenant, fc.constantFrom(...ORDER_SKUS), fc.integer({ min: 1, max: 6 })).map(([t, s, q]) => new RestockOrderStock(t, s, q)),
+    fc
+      .tuple(tenant, fc.constantFrom(...ORDER_SKUS), fc.integer({ min: 1, max: 6 }))
+      .map(([t, s, q]) => new RestockOrderStock(t, s, q)),
     fc.tuple(tenant, orderLines).map(([t, lines]) => new PlaceOrder(t, lines)),
     fc.tuple(tenant, orderLines).map(([t, lines]) => new PlaceOrder(t, lines)),
     pick.map((p) => new CancelOrder(p)),
     pick.map((p) => new CancelOrder(p, true)),
     pick.map((p) => new CancelOrder(p, true)),
     pick.map((p) => new SettleRacingSaga(p)),
-    fc.tuple(tenant, fc.constantFrom<Gateway>("failing", "declining", "slow", "healthy")).map(([t, g]) => new SetGateway(t, g)),
+    fc
+      .tuple(tenant, fc.constantFrom<Gateway>("failing", "declining", "slow", "healthy"))
+      .map(([t, g]) => new SetGateway(t, g)),
     pick.map((p) => new RestartSaga(p)),
     fc.tuple(fc.constantFrom<Toggle>("relay", "consumer", "d1"), tenant).map(([w, t]) => new ToggleFault(w, t)),
     fc.constantFrom<BatchOp>("drop", "duplicate", "reverse", "delay").map((op) => new NextBatch(op)),
     fc.constant(new DeliverDelayed()),
     fc.tuple(tenant, fc.constantFrom(...SKUS, ...ORDER_SKUS)).map(([t, s]) => new Restart(t, s)),
-    fc.tuple(tenant, fc.constantFrom<"inventory" | "orders">("inventory", "orders"), fc.boolean()).map(([t, p, twice]) => new RebuildProjection(t, p, twice)),
+    fc
+      .tuple(tenant, fc.constantFrom<"inventory" | "orders">("inventory", "orders"), fc.boolean())
+      .map(([t, p, twice]) => new RebuildProjection(t, p, twice)),
     fc.tuple(tenant, sku).map(([t, s]) => new RevokeKeyWithStreamsOpen(t, s)),
     fc.tuple(tenant, sku).map(([t, s]) => new SuspendWithStreamsOpen(t, s)),
   ],
@@ -439,7 +517,10 @@ async function setUp(m: Model): Promise<Real> {
   };
   for (const [t, tenantRef] of r.tenants.entries()) {
     for (const s of ORDER_SKUS) {
-      expect((await tenantClient(tenantRef.apiKey).command("inventory", s, "restock", { quantity: INITIAL_ORDER_STOCK })).status).toBe(200);
+      expect(
+        (await tenantClient(tenantRef.apiKey).command("inventory", s, "restock", { quantity: INITIAL_ORDER_STOCK }))
+          .status,
+      ).toBe(200);
       m.restocked.set(key(t, s), INITIAL_ORDER_STOCK);
     }
   }
@@ -457,12 +538,18 @@ async function setUp(m: Model): Promise<Real> {
     }),
     // A D1 error fails the delivery's whole batch; the failing tenant's own batches fail after it.
     armFault("consumer.batch", (ctx) => {
-      if (r.failing.d1.size > 0 && (ctx.tenant === undefined || r.failing.d1.has(ctx.tenant))) throw new InjectedFault("consumer.batch");
+      if (r.failing.d1.size > 0 && (ctx.tenant === undefined || r.failing.d1.has(ctx.tenant)))
+        throw new InjectedFault("consumer.batch");
     }),
     armTransform<FactCloudEvent>("relay.batch", (batch, ctx) => {
       const first = batch[0];
       if (!first || !ctx.tenant || !mine.has(ctx.tenant)) return batch;
-      if (r.dropFirstOf !== null && ctx.entityType && ctx.entityId && entityObjectName(ctx.tenant, ctx.entityType, ctx.entityId) === r.dropFirstOf) {
+      if (
+        r.dropFirstOf !== null &&
+        ctx.entityType &&
+        ctx.entityId &&
+        entityObjectName(ctx.tenant, ctx.entityType, ctx.entityId) === r.dropFirstOf
+      ) {
         r.dropFirstOf = null;
         countFault("message dropped, later facts follow");
         drop(first);
@@ -526,7 +613,8 @@ async function quiesce(m: Model, r: Real): Promise<void> {
   await eventually(async () => {
     for (const t of r.tenants) {
       const res = await adminCall(`/admin/projections?tenant=${t.id}`);
-      if (((await res.json()) as { items: { rebuild: unknown }[] }).items.some((p) => p.rebuild !== null)) return undefined;
+      if (((await res.json()) as { items: { rebuild: unknown }[] }).items.some((p) => p.rebuild !== null))
+        return undefined;
     }
     return true;
   }, 60_000);
@@ -546,7 +634,11 @@ async function sagaStatus(tenantId: string, orderId: string): Promise<string | u
 }
 
 /** The entity's log, checked gapless, unique and the tenant's own. */
-async function checkedLog(tenantRef: { id: string; apiKey: string }, type: string, id: string): Promise<RecordedEvent[]> {
+async function checkedLog(
+  tenantRef: { id: string; apiKey: string },
+  type: string,
+  id: string,
+): Promise<RecordedEvent[]> {
   const res = await tenantClient(tenantRef.apiKey).get(`/v1/entities/${type}/${id}/events?limit=1000`);
   if (res.status === 404) return [];
   expect(res.status).toBe(200);
@@ -567,7 +659,11 @@ function foldStock(log: readonly RecordedEvent[]): InventoryState {
   return state;
 }
 
-async function viewConverges(apiKey: string, path: string, matches: (row: Record<string, unknown>) => boolean): Promise<void> {
+async function viewConverges(
+  apiKey: string,
+  path: string,
+  matches: (row: Record<string, unknown>) => boolean,
+): Promise<void> {
   await eventually(async () => {
     const res = await tenantClient(apiKey).get(path);
     if (res.status !== 200) return undefined;
@@ -576,7 +672,11 @@ async function viewConverges(apiKey: string, path: string, matches: (row: Record
 }
 
 const stockViewMatches = (log: readonly RecordedEvent[], s: InventoryState) => (row: Record<string, unknown>) =>
-  row["version"] === log.length && row["onHand"] === s.onHand && row["reserved"] === s.reserved && row["available"] === s.available && row["shipped"] === s.shipped;
+  row["version"] === log.length &&
+  row["onHand"] === s.onHand &&
+  row["reserved"] === s.reserved &&
+  row["available"] === s.available &&
+  row["shipped"] === s.shipped;
 
 async function checkInvariants(m: Model, r: Real): Promise<void> {
   const lengths = new Map<string, number>();
@@ -598,7 +698,10 @@ async function checkInvariants(m: Model, r: Real): Promise<void> {
     const tenantRef = r.tenants[o.tenant]!;
     const status = await sagaStatus(tenantRef.id, o.orderId);
     stats.sagasChecked++;
-    expect({ order: o.orderId, saga: status }).toEqual({ order: o.orderId, saga: expect.stringMatching(/^(completed|compensated)$/) });
+    expect({ order: o.orderId, saga: status }).toEqual({
+      order: o.orderId,
+      saga: expect.stringMatching(/^(completed|compensated)$/),
+    });
     if (status === "completed") stats.sagasCompleted++;
     else stats.sagasCompensated++;
     const log = await checkedLog(tenantRef, "orders", o.orderId);
@@ -606,7 +709,11 @@ async function checkInvariants(m: Model, r: Real): Promise<void> {
     const final = log[log.length - 1]?.type;
     expect(final).toBe(status === "completed" ? "OrderShipped" : "OrderCancelled");
     if (status === "completed") shippedOrders.add(key(o.tenant, o.orderId));
-    await viewConverges(tenantRef.apiKey, `/v1/views/orders/${o.orderId}`, (row) => row["version"] === log.length && row["status"] === (status === "completed" ? "shipped" : "cancelled"));
+    await viewConverges(
+      tenantRef.apiKey,
+      `/v1/views/orders/${o.orderId}`,
+      (row) => row["version"] === log.length && row["status"] === (status === "completed" ? "shipped" : "cancelled"),
+    );
     const payments = await checkedLog(tenantRef, "payments", o.orderId);
     lengths.set(entityObjectName(tenantRef.id, "payments", o.orderId), payments.length);
   }
@@ -615,7 +722,10 @@ async function checkInvariants(m: Model, r: Real): Promise<void> {
     for (const o of m.orders.filter((x) => x.tenant === t)) {
       const charges = ledger.filter((e) => e.reference === o.orderId && e.status === "approved");
       expect(charges.length).toBeLessThanOrEqual(1);
-      expect({ order: o.orderId, kept: charges.filter((e) => !e.refunded).length }).toEqual({ order: o.orderId, kept: shippedOrders.has(key(t, o.orderId)) ? 1 : 0 });
+      expect({ order: o.orderId, kept: charges.filter((e) => !e.refunded).length }).toEqual({
+        order: o.orderId,
+        kept: shippedOrders.has(key(t, o.orderId)) ? 1 : 0,
+      });
       // The payment entity agrees with the ledger: approved ⇔ a kept charge (and the order shipped);
       // refunded ⇔ its charge was refunded (a compensation that refunds a charge the saga never
       // recorded records the approval and the refund on the payment, never a decline).
@@ -624,12 +734,21 @@ async function checkInvariants(m: Model, r: Real): Promise<void> {
       const kept = charges.some((e) => !e.refunded);
       const refunded = charges.some((e) => e.refunded);
       const agrees = (payment === "approved") === kept && (payment === "refunded") === refunded;
-      expect({ order: o.orderId, payment, kept, refunded, agrees }).toEqual({ order: o.orderId, payment, kept, refunded, agrees: true });
+      expect({ order: o.orderId, payment, kept, refunded, agrees }).toEqual({
+        order: o.orderId,
+        payment,
+        kept,
+        refunded,
+        agrees: true,
+      });
     }
   }
 
   // Order stock is conserved: nothing left reserved, and only shipped orders took any away.
-  const orderStock = new Set([...m.restocked.keys(), ...m.orders.flatMap((o) => o.lines.map((l) => key(o.tenant, l.sku)))]);
+  const orderStock = new Set([
+    ...m.restocked.keys(),
+    ...m.orders.flatMap((o) => o.lines.map((l) => key(o.tenant, l.sku))),
+  ]);
   for (const k of orderStock) {
     const [t, s] = k.split("/") as [string, string];
     const tenantRef = r.tenants[Number(t)]!;
@@ -642,7 +761,14 @@ async function checkInvariants(m: Model, r: Real): Promise<void> {
       .filter((l) => l.sku === s)
       .reduce((sum, l) => sum + l.quantity, 0);
     const restocked = m.restocked.get(k) ?? 0;
-    expect({ sku: k, onHand: state.onHand, reserved: state.reserved, available: state.available, shipped: state.shipped, reservations: state.reservations }).toEqual({
+    expect({
+      sku: k,
+      onHand: state.onHand,
+      reserved: state.reserved,
+      available: state.available,
+      shipped: state.shipped,
+      reservations: state.reservations,
+    }).toEqual({
       sku: k,
       onHand: restocked - shipped,
       reserved: 0,
@@ -653,7 +779,11 @@ async function checkInvariants(m: Model, r: Real): Promise<void> {
     // No stock shipped for an order that ended cancelled.
     for (const e of log.filter((x) => x.type === "Shipped")) {
       const orderId = (e.data as { orderId: string }).orderId;
-      expect({ sku: k, shippedFor: orderId, orderShipped: shippedOrders.has(key(Number(t), orderId)) }).toEqual({ sku: k, shippedFor: orderId, orderShipped: true });
+      expect({ sku: k, shippedFor: orderId, orderShipped: shippedOrders.has(key(Number(t), orderId)) }).toEqual({
+        sku: k,
+        shippedFor: orderId,
+        orderShipped: true,
+      });
     }
     if (log.length > 0) await viewConverges(tenantRef.apiKey, `/v1/views/inventory/${s}`, stockViewMatches(log, state));
   }
@@ -680,27 +810,31 @@ describe("the platform against its model", () => {
     console.log(`model-based: ${JSON.stringify({ ...stats, faults })}`);
   });
 
-  it("keeps every promise under random commands, sagas and faults", async () => {
-    let shrinking = false;
-    await fc.assert(
-      fc.asyncProperty(commands, async (cmds) => {
-        if (!shrinking) stats.runs++;
-        const model: Model = { stock: new Map(), restocked: new Map(), orders: [] };
-        const real = await setUp(model);
-        try {
-          await fc.asyncModelRun(() => ({ model, real }), cmds);
-          await quiesce(model, real);
-          await checkInvariants(model, real);
-        } catch (error) {
-          // The first failure is the anomaly; the runs after it only shrink it.
-          if (!shrinking) stats.anomalies++;
-          shrinking = true;
-          throw error;
-        } finally {
-          while (real.disarm.length) real.disarm.pop()?.();
-        }
-      }),
-      { numRuns: RUNS },
-    );
-  }, (RUNS + MAX_SHRINKS) * 60_000);
+  it(
+    "keeps every promise under random commands, sagas and faults",
+    async () => {
+      let shrinking = false;
+      await fc.assert(
+        fc.asyncProperty(commands, async (cmds) => {
+          if (!shrinking) stats.runs++;
+          const model: Model = { stock: new Map(), restocked: new Map(), orders: [] };
+          const real = await setUp(model);
+          try {
+            await fc.asyncModelRun(() => ({ model, real }), cmds);
+            await quiesce(model, real);
+            await checkInvariants(model, real);
+          } catch (error) {
+            // The first failure is the anomaly; the runs after it only shrink it.
+            if (!shrinking) stats.anomalies++;
+            shrinking = true;
+            throw error;
+          } finally {
+            while (real.disarm.length) real.disarm.pop()?.();
+          }
+        }),
+        { numRuns: RUNS },
+      );
+    },
+    (RUNS + MAX_SHRINKS) * 60_000,
+  );
 });

@@ -3,12 +3,31 @@
 // (src/core/consumer/entity-plan.ts) and the entity command step (src/core/entity/command-step.ts).
 import { describe, expect, it } from "vitest";
 import { commandStep, type CommandStepInput } from "../../src/core/entity/command-step.js";
-import { onFailure, planSagas, planTarget, repairComplete, type EntityFacts } from "../../src/core/consumer/entity-plan.js";
+import {
+  onFailure,
+  planSagas,
+  planTarget,
+  repairComplete,
+  type EntityFacts,
+} from "../../src/core/consumer/entity-plan.js";
 import type { RecordedEvent } from "../../src/core/model/envelope.js";
-import { acknowledge, batchAccepted, batchLength, onSendRefused, probeDue, RELAY_CURSORS_AT_START, RELAY_POLICY } from "../../src/core/outbox/relay.js";
+import {
+  acknowledge,
+  batchAccepted,
+  batchLength,
+  onSendRefused,
+  probeDue,
+  RELAY_CURSORS_AT_START,
+  RELAY_POLICY,
+} from "../../src/core/outbox/relay.js";
 import { HLC_ZERO } from "../../src/core/protocol/hlc.js";
 import { afterBacklogPage, livePush } from "../../src/core/live/subscription.js";
-import { afterSwitch, chooseGenerations, clearedByCleanup, switchAllowed } from "../../src/core/projection/rebuild-rules.js";
+import {
+  afterSwitch,
+  chooseGenerations,
+  clearedByCleanup,
+  switchAllowed,
+} from "../../src/core/projection/rebuild-rules.js";
 import { inventory } from "../../src/domain/inventory.js";
 
 const fact = (seq: number, type = "Restocked"): RecordedEvent => ({
@@ -16,7 +35,18 @@ const fact = (seq: number, type = "Restocked"): RecordedEvent => ({
   type,
   schemaVersion: 1,
   data: { quantity: 1 },
-  meta: { eventId: `e${seq}`, tenant: "t", entityType: "inventory", entityId: "s", hlc: "0", recordedAt: "2026-01-01T00:00:00.000Z", correlationId: "c", causationId: null, idempotencyKey: null, traceparent: null },
+  meta: {
+    eventId: `e${seq}`,
+    tenant: "t",
+    entityType: "inventory",
+    entityId: "s",
+    hlc: "0",
+    recordedAt: "2026-01-01T00:00:00.000Z",
+    correlationId: "c",
+    causationId: null,
+    idempotencyKey: null,
+    traceparent: null,
+  },
 });
 const facts = (own: number[], repaired: number[] = []): EntityFacts => ({
   events: new Map(own.map((s) => [s, fact(s)])),
@@ -153,7 +183,9 @@ describe("entity command step", () => {
   });
 
   it("rejects with 422 what the entity's rules refuse, recording nothing", () => {
-    const step = commandStep(input({ envelope: { ...input().envelope, command: "ship", data: { orderId: "toString" } } }));
+    const step = commandStep(
+      input({ envelope: { ...input().envelope, command: "ship", data: { orderId: "toString" } } }),
+    );
     expect(step.kind === "rejected" && step.problem.status).toBe(422);
   });
 });

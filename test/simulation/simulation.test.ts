@@ -15,11 +15,33 @@ describe("deterministic simulation", () => {
   it("simulates 100,000 commands under 10,000 injected faults with no anomaly", async () => {
     const seed = Math.floor(Math.random() * 2 ** 32);
     console.log(`simulation seed ${seed} (reproduce: npm run sim -- --seed ${seed})`);
-    const result = await runCampaign({ seed, commands: 100_000, wallMs: Number.POSITIVE_INFINITY, operationsPerRun: OPS_PER_RUN, appForRun: appsFor(), shrinkRuns: 20 });
-    console.log(JSON.stringify({ seed: result.seed, runs: result.runs, commands: result.commands, faults: result.faults, anomalies: result.anomalies, seconds: result.seconds }));
+    const result = await runCampaign({
+      seed,
+      commands: 100_000,
+      wallMs: Number.POSITIVE_INFINITY,
+      operationsPerRun: OPS_PER_RUN,
+      appForRun: appsFor(),
+      shrinkRuns: 20,
+    });
+    console.log(
+      JSON.stringify({
+        seed: result.seed,
+        runs: result.runs,
+        commands: result.commands,
+        faults: result.faults,
+        anomalies: result.anomalies,
+        seconds: result.seconds,
+      }),
+    );
     const failure = result.failures[0];
     expect(
-      failure && { seed: failure.seed, app: failure.app, replay: `npm run sim -- --replay ${failure.seed} --app ${failure.app} --ops ${OPS_PER_RUN}`, anomalies: failure.anomalies.slice(0, 5), trace: failure.trace.slice(0, 50) },
+      failure && {
+        seed: failure.seed,
+        app: failure.app,
+        replay: `npm run sim -- --replay ${failure.seed} --app ${failure.app} --ops ${OPS_PER_RUN}`,
+        anomalies: failure.anomalies.slice(0, 5),
+        trace: failure.trace.slice(0, 50),
+      },
     ).toBeUndefined();
     expect(result.commands).toBeGreaterThanOrEqual(100_000);
     expect(result.faults).toBeGreaterThanOrEqual(10_000);

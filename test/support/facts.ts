@@ -18,12 +18,15 @@ export function holdRelay(tenant: string): () => void {
 /** Makes the consumer fail every batch of the given entity, until the returned function runs. */
 export function failConsumerFor(tenant: string, entityId?: string): () => void {
   return armFault("consumer.apply", (ctx) => {
-    if (ctx.tenant === tenant && (entityId === undefined || ctx.entityId === entityId)) throw new InjectedFault("consumer.apply");
+    if (ctx.tenant === tenant && (entityId === undefined || ctx.entityId === entityId))
+      throw new InjectedFault("consumer.apply");
   });
 }
 
 export async function logOf(apiKey: string, type: string, id: string): Promise<RecordedEvent[]> {
-  const res = await call(`/v1/entities/${type}/${id}/events?limit=1000`, { headers: { authorization: `Bearer ${apiKey}` } });
+  const res = await call(`/v1/entities/${type}/${id}/events?limit=1000`, {
+    headers: { authorization: `Bearer ${apiKey}` },
+  });
   return ((await res.json()) as { events: RecordedEvent[] }).events;
 }
 

@@ -39,14 +39,23 @@ interface EntityRead {
 }
 
 /** Reads an entity through the tenant API (strongly consistent). */
-export async function readEntity(api: { get(path: string): Promise<Response> }, type: string, id: string): Promise<EntityRead> {
+export async function readEntity(
+  api: { get(path: string): Promise<Response> },
+  type: string,
+  id: string,
+): Promise<EntityRead> {
   const res = await api.get(`/v1/entities/${type}/${id}`);
   if (res.status !== 200) throw new Error(`${type}/${id}: ${res.status}`);
   return (await res.json()) as EntityRead;
 }
 
 /** Waits until the order's status is one of `statuses`, and returns it. */
-export function orderEnds(api: { get(path: string): Promise<Response> }, orderId: string, statuses = ["shipped", "cancelled"], timeoutMs = 20_000): Promise<string> {
+export function orderEnds(
+  api: { get(path: string): Promise<Response> },
+  orderId: string,
+  statuses = ["shipped", "cancelled"],
+  timeoutMs = 20_000,
+): Promise<string> {
   return eventually(async () => {
     const { state } = await readEntity(api, "orders", orderId);
     return statuses.includes(String(state["status"])) ? String(state["status"]) : undefined;

@@ -11,31 +11,46 @@ import { notFound } from "../renderer.js";
 
 export const deadLetterPages = routeTable<DashboardEnv>();
 
-deadLetterPages.openapi(pageRoute("/t/{tenant}/dead-letters", "dashboard.deadLetters", "dead letters", { replayed: "set after a replay" }), async (c) => {
-  const tenant = await allowedTenant(c);
-  if (!tenant) return notFound(c);
-  const csrf = c.get("session").csrf;
-  return c.render(
-    <div data-live={liveHref(tenant.id, "dead-letters")}>
-      {c.req.query("replayed") ? (
-        <p class="card notice" role="status">
-          Replayed; the fact is back on the queue.
-        </p>
-      ) : null}
-      <div id="dead-letters">
-        <DeadLetterTable items={await openDeadLetters(db(c), tenant.id)} csrf={csrf} action={(id) => replayHref(tenant.id, id)} />
-      </div>
-      <h2>Parked facts</h2>
-      <div id="parked-facts">
-        <ParkedFactTable items={await listParkedFacts(db(c), tenant.id, 200)} csrf={csrf} action={(id) => acknowledgeParkedHref(tenant.id, id)} />
-      </div>
-    </div>,
-    { title: "Dead letters", tenant: tenant.id, current: "Dead letters" },
-  );
-});
+deadLetterPages.openapi(
+  pageRoute("/t/{tenant}/dead-letters", "dashboard.deadLetters", "dead letters", { replayed: "set after a replay" }),
+  async (c) => {
+    const tenant = await allowedTenant(c);
+    if (!tenant) return notFound(c);
+    const csrf = c.get("session").csrf;
+    return c.render(
+      <div data-live={liveHref(tenant.id, "dead-letters")}>
+        {c.req.query("replayed") ? (
+          <p class="card notice" role="status">
+            Replayed; the fact is back on the queue.
+          </p>
+        ) : null}
+        <div id="dead-letters">
+          <DeadLetterTable
+            items={await openDeadLetters(db(c), tenant.id)}
+            csrf={csrf}
+            action={(id) => replayHref(tenant.id, id)}
+          />
+        </div>
+        <h2>Parked facts</h2>
+        <div id="parked-facts">
+          <ParkedFactTable
+            items={await listParkedFacts(db(c), tenant.id, 200)}
+            csrf={csrf}
+            action={(id) => acknowledgeParkedHref(tenant.id, id)}
+          />
+        </div>
+      </div>,
+      { title: "Dead letters", tenant: tenant.id, current: "Dead letters" },
+    );
+  },
+);
 
 deadLetterPages.openapi(
-  formRoute("/t/{tenant}/parked-facts/{id}/acknowledge", "dashboard.parkedFacts.acknowledge", "acknowledge a parked fact (too large for the queue)"),
+  formRoute(
+    "/t/{tenant}/parked-facts/{id}/acknowledge",
+    "dashboard.parkedFacts.acknowledge",
+    "acknowledge a parked fact (too large for the queue)",
+  ),
   async (c) => {
     const tenant = await allowedTenant(c);
     if (!tenant) return notFound(c);
@@ -44,9 +59,12 @@ deadLetterPages.openapi(
   },
 );
 
-deadLetterPages.openapi(formRoute("/t/{tenant}/dead-letters/{id}/replay", "dashboard.deadLetters.replay", "replay a dead letter"), async (c) => {
-  const tenant = await allowedTenant(c);
-  if (!tenant) return notFound(c);
-  if (!(await replayDeadLetter(db(c), c.env.FACTS, c.req.param("id"), tenant.id))) return notFound(c);
-  return c.redirect(`/dashboard/t/${tenant.id}/dead-letters?replayed=1`, 303);
-});
+deadLetterPages.openapi(
+  formRoute("/t/{tenant}/dead-letters/{id}/replay", "dashboard.deadLetters.replay", "replay a dead letter"),
+  async (c) => {
+    const tenant = await allowedTenant(c);
+    if (!tenant) return notFound(c);
+    if (!(await replayDeadLetter(db(c), c.env.FACTS, c.req.param("id"), tenant.id))) return notFound(c);
+    return c.redirect(`/dashboard/t/${tenant.id}/dead-letters?replayed=1`, 303);
+  },
+);

@@ -16,22 +16,37 @@ export const entityPages = routeTable<DashboardEnv>();
 const SEQ = /^\d{1,15}$/;
 
 entityPages.openapi(
-  pageRoute("/t/{tenant}/entities", "dashboard.entities", "look up an entity", { type: "the entity type", id: "the entity id", at: "a past version" }),
+  pageRoute("/t/{tenant}/entities", "dashboard.entities", "look up an entity", {
+    type: "the entity type",
+    id: "the entity id",
+    at: "a past version",
+  }),
   async (c) => {
     const tenant = await allowedTenant(c);
     if (!tenant) return notFound(c);
-    const types = c.get("app").entities.all().map((e) => e.type);
+    const types = c
+      .get("app")
+      .entities.all()
+      .map((e) => e.type);
     const type = c.req.query("type") ?? types[0] ?? "";
     const id = c.req.query("id") ?? "";
     const at = c.req.query("at");
     const action = `/dashboard/t/${tenant.id}/entities`;
     const finder = <EntityFinder action={action} types={types} type={type} id={id} />;
-    const page = (body: HtmlEscapedString | Promise<HtmlEscapedString>, title = "Entities", status: 200 | 400 | 404 = 200) => {
+    const page = (
+      body: HtmlEscapedString | Promise<HtmlEscapedString>,
+      title = "Entities",
+      status: 200 | 400 | 404 = 200,
+    ) => {
       c.status(status);
       return c.render(body, { title, tenant: tenant.id, current: "Entities" });
     };
     if (id === "") return page(finder);
-    if (!c.get("app").entities.get(type) || !entityIdSchema.safeParse(id).success || (at !== undefined && !SEQ.test(at))) {
+    if (
+      !c.get("app").entities.get(type) ||
+      !entityIdSchema.safeParse(id).success ||
+      (at !== undefined && !SEQ.test(at))
+    ) {
       return page(
         <>
           {finder}
@@ -82,9 +97,14 @@ entityPages.openapi(
 );
 
 entityPages.openapi(
-  streamRoute("/t/{tenant}/entities/{type}/{id}/stream", "dashboard.entity.stream", "an entity's live log for the page", {
-    after: "the last sequence number already shown",
-  }),
+  streamRoute(
+    "/t/{tenant}/entities/{type}/{id}/stream",
+    "dashboard.entity.stream",
+    "an entity's live log for the page",
+    {
+      after: "the last sequence number already shown",
+    },
+  ),
   async (c) => streamEntity(c),
 );
 

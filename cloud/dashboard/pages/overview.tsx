@@ -14,40 +14,56 @@ import { NewKey } from "./new-key.js";
 
 export const overviewPages = routeTable<DashboardEnv>();
 
-overviewPages.openapi(pageRoute("/t/{tenant}", "dashboard.tenant", "the tenant's overview: status, keys, metrics"), async (c) => {
-  const tenant = await allowedTenant(c);
-  if (!tenant) return notFound(c);
-  return overviewPage(c, tenant);
-});
+overviewPages.openapi(
+  pageRoute("/t/{tenant}", "dashboard.tenant", "the tenant's overview: status, keys, metrics"),
+  async (c) => {
+    const tenant = await allowedTenant(c);
+    if (!tenant) return notFound(c);
+    return overviewPage(c, tenant);
+  },
+);
 
-overviewPages.openapi(formRoute("/t/{tenant}/keys", "dashboard.keys.issue", "issue an API key (shown once)"), async (c) => {
-  const tenant = await allowedTenant(c);
-  if (!tenant) return notFound(c);
-  const key = await issueKey(db(c), tenant.id);
-  c.status(201);
-  return overviewPage(c, tenant, <NewKey tenant={tenant.id} keyId={key.keyId} apiKey={key.apiKey} what="A new API key was issued." />);
-});
+overviewPages.openapi(
+  formRoute("/t/{tenant}/keys", "dashboard.keys.issue", "issue an API key (shown once)"),
+  async (c) => {
+    const tenant = await allowedTenant(c);
+    if (!tenant) return notFound(c);
+    const key = await issueKey(db(c), tenant.id);
+    c.status(201);
+    return overviewPage(
+      c,
+      tenant,
+      <NewKey tenant={tenant.id} keyId={key.keyId} apiKey={key.apiKey} what="A new API key was issued." />,
+    );
+  },
+);
 
-overviewPages.openapi(formRoute("/t/{tenant}/keys/{keyId}/revoke", "dashboard.keys.revoke", "revoke an API key"), async (c) => {
-  const tenant = await allowedTenant(c);
-  if (!tenant) return notFound(c);
-  if (!(await revokeKey(db(c), tenant.id, c.req.param("keyId")))) return notFound(c);
-  await pushTenantPolicy(c.env, tenant.id);
-  return c.redirect(`/dashboard/t/${tenant.id}`, 303);
-});
+overviewPages.openapi(
+  formRoute("/t/{tenant}/keys/{keyId}/revoke", "dashboard.keys.revoke", "revoke an API key"),
+  async (c) => {
+    const tenant = await allowedTenant(c);
+    if (!tenant) return notFound(c);
+    if (!(await revokeKey(db(c), tenant.id, c.req.param("keyId")))) return notFound(c);
+    await pushTenantPolicy(c.env, tenant.id);
+    return c.redirect(`/dashboard/t/${tenant.id}`, 303);
+  },
+);
 
 for (const action of ["retry", "compensate"] as const) {
   const summary = action === "retry" ? "retry a saga that needs attention" : "force a saga to compensate";
-  overviewPages.openapi(formRoute(`/t/{tenant}/sagas/{id}/${action}`, `dashboard.sagas.${action}`, summary), async (c) => {
-    const tenant = await allowedTenant(c);
-    const id = c.req.param("id");
-    // A saga id starts with its tenant: another tenant's saga is simply not found.
-    if (!tenant || !id.startsWith(`${tenant.id}:`)) return notFound(c);
-    const stub = sagaStub(c.env, id);
-    const outcome = action === "retry" ? await stub.retry() : await stub.compensate();
-    if (!outcome) return notFound(c);
-    return c.redirect(`/dashboard/t/${tenant.id}`, 303);
-  });
+  overviewPages.openapi(
+    formRoute(`/t/{tenant}/sagas/{id}/${action}`, `dashboard.sagas.${action}`, summary),
+    async (c) => {
+      const tenant = await allowedTenant(c);
+      const id = c.req.param("id");
+      // A saga id starts with its tenant: another tenant's saga is simply not found.
+      if (!tenant || !id.startsWith(`${tenant.id}:`)) return notFound(c);
+      const stub = sagaStub(c.env, id);
+      const outcome = action === "retry" ? await stub.retry() : await stub.compensate();
+      if (!outcome) return notFound(c);
+      return c.redirect(`/dashboard/t/${tenant.id}`, 303);
+    },
+  );
 }
 
 function overviewPage(c: Ctx, tenant: TenantRow, notice?: Child) {
@@ -61,7 +77,10 @@ function overviewPage(c: Ctx, tenant: TenantRow, notice?: Child) {
 
 async function OverviewPage({ c, tenant, children }: { c: Ctx; tenant: TenantRow; children?: Child }) {
   const d = db(c);
-  const [o, keys] = await Promise.all([overview(c.env, d, c.get("app").projections, tenant.id), listKeys(d, tenant.id)]);
+  const [o, keys] = await Promise.all([
+    overview(c.env, d, c.get("app").projections, tenant.id),
+    listKeys(d, tenant.id),
+  ]);
   const session = c.get("session");
   const csrf = session.csrf;
   return (
@@ -69,7 +88,8 @@ async function OverviewPage({ c, tenant, children }: { c: Ctx; tenant: TenantRow
       {children}
       <div data-live={liveHref(tenant.id, "overview")}>
         <p class="muted">
-          Status: <strong class={tenant.status === "active" ? undefined : "bad"}>{tenant.status}</strong> · last 30 minutes, updated live
+          Status: <strong class={tenant.status === "active" ? undefined : "bad"}>{tenant.status}</strong> · last 30
+          minutes, updated live
         </p>
         <div id="stats">
           <OverviewStats o={o} />
@@ -113,7 +133,11 @@ async function OverviewPage({ c, tenant, children }: { c: Ctx; tenant: TenantRow
                     <code>{k.keyId}</code>
                   </th>
                   <td>{new Date(k.createdAt).toISOString().slice(0, 16).replace("T", " ")}</td>
-                  <td>{k.lastUsedAt === null ? "never" : new Date(k.lastUsedAt).toISOString().slice(0, 16).replace("T", " ")}</td>
+                  <td>
+                    {k.lastUsedAt === null
+                      ? "never"
+                      : new Date(k.lastUsedAt).toISOString().slice(0, 16).replace("T", " ")}
+                  </td>
                   <td>
                     {k.revokedAt !== null ? (
                       "revoked"
@@ -152,4 +176,3 @@ async function OverviewPage({ c, tenant, children }: { c: Ctx; tenant: TenantRow
     </>
   );
 }
-

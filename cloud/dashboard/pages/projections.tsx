@@ -9,7 +9,9 @@ import { notFound } from "../renderer.js";
 export const projectionPages = routeTable<DashboardEnv>();
 
 projectionPages.openapi(
-  pageRoute("/t/{tenant}/projections", "dashboard.projections", "projection lag and rebuilds", { rebuild: "started or running, after a rebuild form" }),
+  pageRoute("/t/{tenant}/projections", "dashboard.projections", "projection lag and rebuilds", {
+    rebuild: "started or running, after a rebuild form",
+  }),
   async (c) => {
     const tenant = await allowedTenant(c);
     if (!tenant) return notFound(c);
@@ -18,7 +20,9 @@ projectionPages.openapi(
       <div data-live={liveHref(tenant.id, "projections")}>
         {rebuild ? (
           <p class="card notice" role="status">
-            {rebuild === "started" ? "Rebuild started: the old rows keep serving until the new generation is complete." : "A rebuild of that projection is already running."}
+            {rebuild === "started"
+              ? "Rebuild started: the old rows keep serving until the new generation is complete."
+              : "A rebuild of that projection is already running."}
           </p>
         ) : null}
         <div id="projections" class="card">
@@ -34,10 +38,16 @@ projectionPages.openapi(
   },
 );
 
-projectionPages.openapi(formRoute("/t/{tenant}/projections/{name}/rebuild", "dashboard.projections.rebuild", "rebuild a projection"), async (c) => {
-  const tenant = await allowedTenant(c);
-  if (!tenant) return notFound(c);
-  const outcome = await startRebuild(c.env, c.req.param("name"), tenant.id);
-  if (!outcome) return notFound(c);
-  return c.redirect(`/dashboard/t/${tenant.id}/projections?rebuild=${"started" in outcome ? "started" : "running"}`, 303);
-});
+projectionPages.openapi(
+  formRoute("/t/{tenant}/projections/{name}/rebuild", "dashboard.projections.rebuild", "rebuild a projection"),
+  async (c) => {
+    const tenant = await allowedTenant(c);
+    if (!tenant) return notFound(c);
+    const outcome = await startRebuild(c.env, c.req.param("name"), tenant.id);
+    if (!outcome) return notFound(c);
+    return c.redirect(
+      `/dashboard/t/${tenant.id}/projections?rebuild=${"started" in outcome ? "started" : "running"}`,
+      303,
+    );
+  },
+);

@@ -1,6 +1,11 @@
 // Signing in and out: the only dashboard routes a visitor without a session reaches (sign-out
 // sits behind the session guard). A sign-in sets the signed session cookie (session.ts).
-import { AUTH_FAILURE_PERIOD_S, failingClient, isBlocked, recordFailure } from "../../../src/core/security/auth-failures.js";
+import {
+  AUTH_FAILURE_PERIOD_S,
+  failingClient,
+  isBlocked,
+  recordFailure,
+} from "../../../src/core/security/auth-failures.js";
 import { routeTable } from "../../../src/core/http/openapi.js";
 import type { Ctx, DashboardEnv } from "../context.js";
 import { formRoute, pageRoute } from "../declarations.js";
@@ -11,25 +16,28 @@ export const signInPages = routeTable<DashboardEnv>();
 
 signInPages.openapi(pageRoute("/sign-in", "dashboard.signIn.page", "the sign-in page"), (c) => signInPage(c));
 
-signInPages.openapi(formRoute("/sign-in", "dashboard.signIn", "sign in with a tenant API key or the admin token"), async (c) => {
-  const form = await c.req.parseBody();
-  const secret = typeof form.secret === "string" ? form.secret : "";
-  // Failed sign-ins count with the tenant API's failed keys: a client over the limit is refused
-  // before its secret costs a D1 lookup.
-  const client = failingClient(c.req.raw);
-  const tooMany = () => {
-    c.header("retry-after", String(AUTH_FAILURE_PERIOD_S));
-    return signInPage(c, "Too many failed sign-ins from here; wait a minute and try again.", 429);
-  };
-  if (isBlocked(client, Date.now())) return tooMany();
-  const who = await authenticate(c.env, secret);
-  if (!who) {
-    if ((await recordFailure(c.env.AUTH_FAILURES, client, Date.now())) === "limited") return tooMany();
-    return signInPage(c, "That token or API key is not valid.", 401);
-  }
-  await startSession(c, who);
-  return c.redirect(who.role === "operator" ? "/dashboard/tenants" : `/dashboard/t/${who.tenant}`, 303);
-});
+signInPages.openapi(
+  formRoute("/sign-in", "dashboard.signIn", "sign in with a tenant API key or the admin token"),
+  async (c) => {
+    const form = await c.req.parseBody();
+    const secret = typeof form.secret === "string" ? form.secret : "";
+    // Failed sign-ins count with the tenant API's failed keys: a client over the limit is refused
+    // before its secret costs a D1 lookup.
+    const client = failingClient(c.req.raw);
+    const tooMany = () => {
+      c.header("retry-after", String(AUTH_FAILURE_PERIOD_S));
+      return signInPage(c, "Too many failed sign-ins from here; wait a minute and try again.", 429);
+    };
+    if (isBlocked(client, Date.now())) return tooMany();
+    const who = await authenticate(c.env, secret);
+    if (!who) {
+      if ((await recordFailure(c.env.AUTH_FAILURES, client, Date.now())) === "limited") return tooMany();
+      return signInPage(c, "That token or API key is not valid.", 401);
+    }
+    await startSession(c, who);
+    return c.redirect(who.role === "operator" ? "/dashboard/tenants" : `/dashboard/t/${who.tenant}`, 303);
+  },
+);
 
 /** `POST /sign-out` (behind the session guard). */
 export const signOutPages = routeTable<DashboardEnv>();
@@ -50,9 +58,18 @@ function signInPage(c: Ctx, error?: string, status: 200 | 401 | 429 = 200) {
       ) : null}
       <label for="secret">Admin token or tenant API key</label>
       <p class="muted" id="secret-help">
-        The platform operator signs in with ADMIN_TOKEN and sees every tenant; a tenant's API key shows that tenant only.
+        The platform operator signs in with ADMIN_TOKEN and sees every tenant; a tenant's API key shows that tenant
+        only.
       </p>
-      <input id="secret" name="secret" type="password" required autocomplete="current-password" aria-describedby="secret-help" size={48} />
+      <input
+        id="secret"
+        name="secret"
+        type="password"
+        required
+        autocomplete="current-password"
+        aria-describedby="secret-help"
+        size={48}
+      />
       <p>
         <button type="submit">Sign in</button>
       </p>

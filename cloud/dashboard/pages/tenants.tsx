@@ -30,21 +30,38 @@ tenantPages.openapi(formRoute("/tenants", "dashboard.tenants.create", "create a 
   }
   const created = await createTenant(db(c), parsed.data.id, parsed.data.name);
   if (!created.ok) return tenantsPage(c, { error: `Tenant ${parsed.data.id} already exists.` }, 409);
-  const notice = <NewKey tenant={parsed.data.id} keyId={created.keyId} apiKey={created.apiKey} what={`Tenant ${parsed.data.id} created.`} />;
+  const notice = (
+    <NewKey
+      tenant={parsed.data.id}
+      keyId={created.keyId}
+      apiKey={created.apiKey}
+      what={`Tenant ${parsed.data.id} created.`}
+    />
+  );
   return tenantsPage(c, { notice }, 201);
 });
 
-for (const [action, status] of [["suspend", "suspended"], ["resume", "active"]] as const) {
-  tenantPages.openapi(formRoute(`/t/{tenant}/${action}`, `dashboard.tenant.${action}`, `${action} the tenant (operator)`), async (c) => {
-    const tenant = await allowedTenant(c);
-    if (!tenant || c.get("session").role !== "operator") return notFound(c);
-    await setTenantStatus(db(c), tenant.id, status);
-    await pushTenantPolicy(c.env, tenant.id);
-    return c.redirect(`/dashboard/t/${tenant.id}`, 303);
-  });
+for (const [action, status] of [
+  ["suspend", "suspended"],
+  ["resume", "active"],
+] as const) {
+  tenantPages.openapi(
+    formRoute(`/t/{tenant}/${action}`, `dashboard.tenant.${action}`, `${action} the tenant (operator)`),
+    async (c) => {
+      const tenant = await allowedTenant(c);
+      if (!tenant || c.get("session").role !== "operator") return notFound(c);
+      await setTenantStatus(db(c), tenant.id, status);
+      await pushTenantPolicy(c.env, tenant.id);
+      return c.redirect(`/dashboard/t/${tenant.id}`, 303);
+    },
+  );
 }
 
-async function tenantsPage(c: Ctx, { error, notice }: { error?: string; notice?: Child }, status: 200 | 201 | 400 | 409 = 200) {
+async function tenantsPage(
+  c: Ctx,
+  { error, notice }: { error?: string; notice?: Child },
+  status: 200 | 201 | 400 | 409 = 200,
+) {
   const tenants = await listTenants(db(c));
   c.status(status);
   return c.render(
@@ -55,7 +72,17 @@ async function tenantsPage(c: Ctx, { error, notice }: { error?: string; notice?:
   );
 }
 
-function TenantsPage({ csrf, tenants, error, children }: { csrf: string; tenants: TenantRow[]; error?: string; children?: Child }) {
+function TenantsPage({
+  csrf,
+  tenants,
+  error,
+  children,
+}: {
+  csrf: string;
+  tenants: TenantRow[];
+  error?: string;
+  children?: Child;
+}) {
   return (
     <>
       {children}
@@ -70,7 +97,14 @@ function TenantsPage({ csrf, tenants, error, children }: { csrf: string; tenants
           <input type="hidden" name="_csrf" value={csrf} />
           <div>
             <label for="tenant-id">Id</label>
-            <input id="tenant-id" name="id" required pattern="[a-z0-9](?:[a-z0-9\-]{0,38}[a-z0-9])?" maxlength={40} aria-describedby="tenant-id-help" />
+            <input
+              id="tenant-id"
+              name="id"
+              required
+              pattern="[a-z0-9](?:[a-z0-9\-]{0,38}[a-z0-9])?"
+              maxlength={40}
+              aria-describedby="tenant-id-help"
+            />
           </div>
           <div>
             <label for="tenant-name">Name</label>
@@ -112,4 +146,3 @@ function TenantsPage({ csrf, tenants, error, children }: { csrf: string; tenants
     </>
   );
 }
-

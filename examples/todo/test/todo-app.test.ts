@@ -53,7 +53,9 @@ describe("the to-do example app", () => {
     await api.command("todo-lists", "week", "complete", { itemId: "gym" });
     expect((await api.command("todo-lists", "week", "close", {})).status).toBe(200);
     const sent = await eventually(async () => {
-      const { results } = await env.DB.prepare("SELECT list_id, message FROM todo_notifications WHERE tenant_id = ?").bind(id).all<{ list_id: string; message: string }>();
+      const { results } = await env.DB.prepare("SELECT list_id, message FROM todo_notifications WHERE tenant_id = ?")
+        .bind(id)
+        .all<{ list_id: string; message: string }>();
       return results.length > 0 ? results : undefined;
     });
     expect(sent).toEqual([{ list_id: "week", message: "list week is done (1 items)" }]);
@@ -61,7 +63,9 @@ describe("the to-do example app", () => {
 
   it("documents its entity and view in the API document", async () => {
     const doc = (await (await call("/openapi.json")).json()) as { paths: Record<string, unknown> };
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/v1/entities/todo-lists/{id}/commands/add", "/v1/views/todo-lists"]));
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(["/v1/entities/todo-lists/{id}/commands/add", "/v1/views/todo-lists"]),
+    );
     expect(Object.keys(doc.paths).some((p) => p.includes("inventory") || p.includes("payments"))).toBe(false);
   });
 });

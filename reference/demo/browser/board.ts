@@ -2,7 +2,14 @@
 // /demo/board.js): one card per SKU with its optimistic stock, restock and reserve buttons that
 // work offline, everyone's changes live, and the changes the server rejected. Built on
 // factline/client with the reference domain's own inventory definition.
-import { createClient, openIndexedDbOutbox, OutboxInUseError, type FactlineClient, type OutboxStore, type RejectedCommand } from "../../../client/index.js";
+import {
+  createClient,
+  openIndexedDbOutbox,
+  OutboxInUseError,
+  type FactlineClient,
+  type OutboxStore,
+  type RejectedCommand,
+} from "../../../client/index.js";
 import { inventory } from "../../../src/domain/inventory.js";
 
 const KEY_ITEM = "factline-demo-api-key";
@@ -19,7 +26,11 @@ function element<T extends HTMLElement>(id: string): T {
   return found as T;
 }
 
-function make<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
+function make<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Partial<HTMLElementTagNameMap[K]> = {},
+  ...children: (Node | string)[]
+): HTMLElementTagNameMap[K] {
   const node = Object.assign(document.createElement(tag), props);
   node.append(...children);
   return node;
@@ -62,7 +73,8 @@ interface Card {
 
 function describeRejection(r: RejectedCommand): string {
   const body = r.body as { quantity?: number };
-  const what = r.command === "reserve" || r.command === "restock" ? `${r.command} ${body.quantity ?? ""}`.trim() : r.command;
+  const what =
+    r.command === "reserve" || r.command === "restock" ? `${r.command} ${body.quantity ?? ""}`.trim() : r.command;
   return `${what} on ${r.entityId} (change #${r.seq}): ${r.problem.detail}`;
 }
 
@@ -81,12 +93,30 @@ function board(client: Client): void {
       node.dataset.field = field;
       return node;
     };
-    const fields = { onHand: dd("onHand"), reserved: dd("reserved"), available: dd("available"), version: dd("version") };
-    const restockQty = make("input", { type: "number", min: "1", value: "5", ariaLabel: `Restock quantity for ${sku}` });
-    const reserveQty = make("input", { type: "number", min: "1", value: "1", ariaLabel: `Reserve quantity for ${sku}` });
+    const fields = {
+      onHand: dd("onHand"),
+      reserved: dd("reserved"),
+      available: dd("available"),
+      version: dd("version"),
+    };
+    const restockQty = make("input", {
+      type: "number",
+      min: "1",
+      value: "5",
+      ariaLabel: `Restock quantity for ${sku}`,
+    });
+    const reserveQty = make("input", {
+      type: "number",
+      min: "1",
+      value: "1",
+      ariaLabel: `Reserve quantity for ${sku}`,
+    });
     const restock = make("button", { type: "button", textContent: "Restock", ariaLabel: `Restock ${sku}` });
     const reserve = make("button", { type: "button", textContent: "Reserve", ariaLabel: `Reserve ${sku}` });
-    restock.addEventListener("click", () => void handle.command("restock", { quantity: Number(restockQty.value) }).then(report));
+    restock.addEventListener(
+      "click",
+      () => void handle.command("restock", { quantity: Number(restockQty.value) }).then(report),
+    );
     reserve.addEventListener("click", () => {
       // Each reservation is its own order: reserving twice for one order is a no-op by design.
       const orderId = `board-${tag}-${Date.now().toString(36)}-${orderCounter++}`;
@@ -97,7 +127,18 @@ function board(client: Client): void {
       "article",
       { className: "sku", ariaLabel: `SKU ${sku}` },
       make("h2", { textContent: sku }),
-      make("dl", {}, make("dt", { textContent: "On hand" }), fields.onHand, make("dt", { textContent: "Reserved" }), fields.reserved, make("dt", { textContent: "Available" }), fields.available, make("dt", { textContent: "Confirmed version" }), fields.version),
+      make(
+        "dl",
+        {},
+        make("dt", { textContent: "On hand" }),
+        fields.onHand,
+        make("dt", { textContent: "Reserved" }),
+        fields.reserved,
+        make("dt", { textContent: "Available" }),
+        fields.available,
+        make("dt", { textContent: "Confirmed version" }),
+        fields.version,
+      ),
       make("div", {}, restockQty, restock),
       make("div", {}, reserveQty, reserve),
       pending,
@@ -126,7 +167,8 @@ function board(client: Client): void {
     connection.textContent = status.connection;
     connection.dataset.connection = status.connection;
     element("queue-length").textContent = String(status.queueLength);
-    element("last-sync").textContent = status.lastSyncAt === null ? "never" : new Date(status.lastSyncAt).toLocaleTimeString();
+    element("last-sync").textContent =
+      status.lastSyncAt === null ? "never" : new Date(status.lastSyncAt).toLocaleTimeString();
     for (const [sku, c] of cards) {
       const handle = client.entity("inventory", sku);
       const { state, pending, confirmed } = handle;
@@ -135,7 +177,10 @@ function board(client: Client): void {
       c.fields.available.textContent = String(state.available);
       c.fields.version.textContent = String(confirmed.version);
       const doomed = pending.filter((p) => p.predictedRejection !== null).length;
-      c.pending.textContent = pending.length === 0 ? "" : `${pending.length} change(s) waiting to sync${doomed ? `, ${doomed} likely to be rejected` : ""}`;
+      c.pending.textContent =
+        pending.length === 0
+          ? ""
+          : `${pending.length} change(s) waiting to sync${doomed ? `, ${doomed} likely to be rejected` : ""}`;
     }
     const section = element("rejections");
     const list = section.querySelector("ul");
@@ -150,13 +195,15 @@ function board(client: Client): void {
     );
   }
 
-
   element<HTMLFormElement>("add-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const sku = element<HTMLInputElement>("new-sku").value.trim();
     if (!SKU_ID.test(sku)) return;
     card(sku);
-    void client.entity("inventory", sku).command("restock", { quantity: Number(element<HTMLInputElement>("new-quantity").value) }).then(report);
+    void client
+      .entity("inventory", sku)
+      .command("restock", { quantity: Number(element<HTMLInputElement>("new-quantity").value) })
+      .then(report);
     element<HTMLInputElement>("new-sku").value = "";
   });
 

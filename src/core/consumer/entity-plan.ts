@@ -113,10 +113,16 @@ export const CONSUMER_MAX_ATTEMPTS = 5;
 export const CONSUMER_RETRY: BackoffPolicy = { baseMs: 1_000, maxMs: 60_000 };
 
 /** What a failed message turns into on its `attempts`-th attempt (counting from 1). */
-export type FailureDisposition = { readonly kind: "dead-letter" } | { readonly kind: "retry"; readonly delaySeconds: number };
+export type FailureDisposition =
+  | { readonly kind: "dead-letter" }
+  | { readonly kind: "retry"; readonly delaySeconds: number };
 
 /** A failed message retries with growing delay, and after the last attempt is recorded as a dead letter. */
-export function onFailure(attempts: number, maxAttempts: number = CONSUMER_MAX_ATTEMPTS, policy: BackoffPolicy = CONSUMER_RETRY): FailureDisposition {
+export function onFailure(
+  attempts: number,
+  maxAttempts: number = CONSUMER_MAX_ATTEMPTS,
+  policy: BackoffPolicy = CONSUMER_RETRY,
+): FailureDisposition {
   if (attempts >= maxAttempts) return { kind: "dead-letter" };
   return { kind: "retry", delaySeconds: Math.ceil(backoffDelay(attempts, policy) / 1000) };
 }

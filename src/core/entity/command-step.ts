@@ -74,21 +74,34 @@ export function commandStep(input: CommandStepInput): CommandStep {
   const seen = input.idempotency;
   if (seen?.kind === "replay") return { kind: "replay", result: seen.result };
   if (seen?.kind === "mismatch") {
-    return { kind: "refused", problem: problem("idempotency-key-reused", "this Idempotency-Key was first used with another command or body") };
+    return {
+      kind: "refused",
+      problem: problem("idempotency-key-reused", "this Idempotency-Key was first used with another command or body"),
+    };
   }
   const precondition: IfMatch | null =
-    envelope.ifMatch ?? (envelope.expectedVersion === null ? null : { kind: "versions", versions: [envelope.expectedVersion] });
+    envelope.ifMatch ??
+    (envelope.expectedVersion === null ? null : { kind: "versions", versions: [envelope.expectedVersion] });
   if (precondition !== null && !ifMatchSatisfied(precondition, image.version)) {
-    return { kind: "refused", problem: problem("version-mismatch", `If-Match does not name version ${image.version}, the entity's current version`) };
+    return {
+      kind: "refused",
+      problem: problem(
+        "version-mismatch",
+        `If-Match does not name version ${image.version}, the entity's current version`,
+      ),
+    };
   }
   if (input.backlog >= input.maxBacklog) {
     return {
       kind: "refused",
-      problem: problem("backlog-full", `${input.backlog} facts are waiting to reach the read models`, { retryAfter: input.backlogRetryAfterS }),
+      problem: problem("backlog-full", `${input.backlog} facts are waiting to reach the read models`, {
+        retryAfter: input.backlogRetryAfterS,
+      }),
     };
   }
   const decision = entity.decide(image.state, { type: envelope.command, data: envelope.data });
-  if (isRejection(decision)) return { kind: "rejected", problem: problem("business-rule", decision.detail, { code: decision.code }) };
+  if (isRejection(decision))
+    return { kind: "rejected", problem: problem("business-rule", decision.detail, { code: decision.code }) };
 
   // The host checked the cause clock (checkCommandMetadata): well-formed and within the drift bound.
   const cause = envelope.causeHlc === null ? undefined : decodeHlc(envelope.causeHlc);

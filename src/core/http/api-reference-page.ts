@@ -5,9 +5,13 @@
 type Json = Record<string, unknown>;
 
 const esc = (s: unknown): string =>
-  String(s).replace(/[&<>"']/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[ch] ?? ch);
+  String(s).replace(
+    /[&<>"']/g,
+    (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[ch] ?? ch,
+  );
 
-export const API_REFERENCE_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+export const API_REFERENCE_CSP =
+  "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 export function renderApiReference(doc: Json): string {
   const info = (doc.info ?? {}) as Json;
@@ -46,12 +50,16 @@ ${[...byTag].map(([tag, ops]) => `<h2 id="${esc(tag)}">${esc(tag)}</h2>\n${ops.j
 
 function operation(method: string, path: string, op: Json): string {
   const params = (op.parameters as Json[] | undefined) ?? [];
-  const body = ((op.requestBody as Json | undefined)?.content as Json | undefined)?.["application/json"] as Json | undefined;
+  const body = ((op.requestBody as Json | undefined)?.content as Json | undefined)?.["application/json"] as
+    | Json
+    | undefined;
   const responses = (op.responses ?? {}) as Record<string, Json>;
   return `<details id="${esc(op.operationId)}"><summary><span class="m ${esc(method)}">${esc(method)}</span> <code>${esc(path)}</code> — ${esc(op.summary)}</summary>
 ${op.description ? `<p>${esc(op.description)}</p>` : ""}
 ${params.length ? `<table><tr><th>parameter</th><th>in</th><th>description</th></tr>${params.map((p) => `<tr><td><code>${esc(p.name)}</code>${p.required ? " *" : ""}</td><td>${esc(p.in)}</td><td>${esc(p.description ?? "")}</td></tr>`).join("")}</table>` : ""}
 ${body ? `<p>Request body (application/json):</p><pre>${esc(JSON.stringify(body.schema, null, 2))}</pre>` : ""}
-<p>Responses:</p><ul>${Object.entries(responses).map(([status, r]) => `<li><b>${esc(status)}</b> ${esc(r.description)}</li>`).join("")}</ul>
+<p>Responses:</p><ul>${Object.entries(responses)
+    .map(([status, r]) => `<li><b>${esc(status)}</b> ${esc(r.description)}</li>`)
+    .join("")}</ul>
 </details>`;
 }

@@ -46,7 +46,9 @@ export async function renderError(error: Error, c: Context): Promise<Response> {
     overloaded,
   });
   if (overloaded || retryable) {
-    return problemResponse(problem("dependency-unavailable", "the entity is busy; retry shortly", { retryAfter: overloaded ? 5 : 1 }));
+    return problemResponse(
+      problem("dependency-unavailable", "the entity is busy; retry shortly", { retryAfter: overloaded ? 5 : 1 }),
+    );
   }
   return problemResponse(problem("internal", "an unexpected error occurred; it has been logged"));
 }

@@ -17,7 +17,10 @@ export type Audience = "tenant" | "admin" | "none";
 /** Error statuses a route may declare; each is answered as problem+json (see problem.ts). */
 export type ProblemStatus = 400 | 401 | 403 | 404 | 405 | 409 | 410 | 412 | 413 | 415 | 422 | 429 | 500 | 503;
 
-const AUDIENCE_PROBLEMS = { tenant: [401, 403, 429], admin: [401], none: [] } as const satisfies Record<Audience, readonly ProblemStatus[]>;
+const AUDIENCE_PROBLEMS = { tenant: [401, 403, 429], admin: [401], none: [] } as const satisfies Record<
+  Audience,
+  readonly ProblemStatus[]
+>;
 
 /** The OpenAPI security requirement of an audience (schemes registered by `registerComponents`). */
 export function security(audience: Audience): Array<Record<string, string[]>> {
@@ -30,7 +33,9 @@ interface ProblemResponse {
   readonly headers?: z.ZodObject;
 }
 
-const retryAfterHeader = z.object({ "Retry-After": z.string().regex(/^\d+$/).describe("seconds to wait before retrying") });
+const retryAfterHeader = z.object({
+  "Retry-After": z.string().regex(/^\d+$/).describe("seconds to wait before retrying"),
+});
 
 /**
  * The problem responses of a route: those its audience implies (401 for a missing key, 403 for a
@@ -42,13 +47,19 @@ export function problems<A extends Audience, const S extends readonly ProblemSta
   ...statuses: S
 ): Record<(typeof AUDIENCE_PROBLEMS)[A][number] | S[number] | 500, ProblemResponse> {
   const catalogue = problemCatalogue();
-  const all: readonly ProblemStatus[] = [...new Set<ProblemStatus>([...AUDIENCE_PROBLEMS[audience], ...statuses, 500])].sort((a, b) => a - b);
+  const all: readonly ProblemStatus[] = [
+    ...new Set<ProblemStatus>([...AUDIENCE_PROBLEMS[audience], ...statuses, 500]),
+  ].sort((a, b) => a - b);
   // Built from exactly the statuses the return type names (fromEntries cannot say so itself).
   return Object.fromEntries(
     all.map((status) => [
       status,
       {
-        description: catalogue.filter((p) => p.status === status).map((p) => p.title).join("; ") || "Error",
+        description:
+          catalogue
+            .filter((p) => p.status === status)
+            .map((p) => p.title)
+            .join("; ") || "Error",
         content: { "application/problem+json": { schema: problemSchema } },
         ...(status === 429 || status === 503 ? { headers: retryAfterHeader } : {}),
       },
@@ -68,7 +79,10 @@ export function html(description: string) {
 
 /** A Server-Sent Events stream. */
 export function eventStream(description: string) {
-  return { description, content: { "text/event-stream": { schema: z.string().describe("one event as JSON per message, id: <seq>") } } };
+  return {
+    description,
+    content: { "text/event-stream": { schema: z.string().describe("one event as JSON per message, id: <seq>") } },
+  };
 }
 
 /** A JSON request body of `schema`, validated by the router (after the strict reader, json-body.ts). */
@@ -88,7 +102,9 @@ export function validationProblem(target: string, error: z.ZodError): ProblemErr
     return fail("validation-failed", `the request ${target === "query" ? "query" : "body"} is invalid`, { errors });
   }
   const named = target === "header" ? errors.map((e) => ({ ...e, path: headerName(e.path) })) : errors;
-  return fail("malformed-request", error.issues[0]?.message ?? `the request's ${target} is malformed`, { errors: named });
+  return fail("malformed-request", error.issues[0]?.message ?? `the request's ${target} is malformed`, {
+    errors: named,
+  });
 }
 
 /** `idempotency-key` as clients and the RFCs write it: `Idempotency-Key`. */
@@ -97,7 +113,12 @@ function headerName(lower: string): string {
 }
 
 /** The router's validation hook: a failure is thrown as a problem, rendered by the one `onError`. */
-export function problemHook(result: { readonly target: string } & ({ readonly success: true } | { readonly success: false; readonly error: z.ZodError })): undefined {
+export function problemHook(
+  result: { readonly target: string } & (
+    | { readonly success: true }
+    | { readonly success: false; readonly error: z.ZodError }
+  ),
+): undefined {
   if (!result.success) throw validationProblem(result.target, result.error);
   return undefined;
 }
@@ -123,5 +144,9 @@ export function registerComponents(app: Pick<OpenAPIHono, "openAPIRegistry">): v
     scheme: "bearer",
     description: "A tenant API key (fl_…), shown once when issued",
   });
-  registry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer", description: "The ADMIN_TOKEN Workers secret" });
+  registry.registerComponent("securitySchemes", "adminToken", {
+    type: "http",
+    scheme: "bearer",
+    description: "The ADMIN_TOKEN Workers secret",
+  });
 }

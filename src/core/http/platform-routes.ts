@@ -18,7 +18,9 @@ const INFO = {
  * The OpenAPI 3.1 document of everything declared on `app` (and the tables mounted on it before
  * the first call), built on the first call and kept for the isolate's life.
  */
-export function apiDocument(app: Pick<OpenAPIHono, "openAPIRegistry" | "getOpenAPI31Document">): () => Record<string, unknown> {
+export function apiDocument(
+  app: Pick<OpenAPIHono, "openAPIRegistry" | "getOpenAPI31Document">,
+): () => Record<string, unknown> {
   let built: Record<string, unknown> | undefined;
   registerComponents(app);
   return () => (built ??= { ...documented(app.getOpenAPI31Document({ openapi: "3.1.0", info: INFO })) });
@@ -30,7 +32,9 @@ export function apiDocument(app: Pick<OpenAPIHono, "openAPIRegistry" | "getOpenA
  */
 function documented<D extends { paths?: Record<string, unknown> }>(doc: D): D {
   if (!doc.paths) return doc;
-  const paths = Object.fromEntries(Object.entries(doc.paths).map(([path, item]) => [path.replaceAll(/\{(\w+)\{[^}]*\}\}/g, "{$1}"), item]));
+  const paths = Object.fromEntries(
+    Object.entries(doc.paths).map(([path, item]) => [path.replaceAll(/\{(\w+)\{[^}]*\}\}/g, "{$1}"), item]),
+  );
   return { ...doc, paths };
 }
 

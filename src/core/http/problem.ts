@@ -21,7 +21,10 @@ const catalogue = {
   "unsupported-media-type": { status: 415, title: "The request body must be JSON" },
   "idempotency-key-reused": { status: 422, title: "This Idempotency-Key was used with another request" },
   "client-command-answered": { status: 409, title: "This command of the client session was answered already" },
-  "client-sequence-reused": { status: 422, title: "This client session's command number was used with another command" },
+  "client-sequence-reused": {
+    status: 422,
+    title: "This client session's command number was used with another command",
+  },
   "business-rule": { status: 422, title: "The command was rejected by a business rule" },
   "rate-limited": { status: 429, title: "Too many requests" },
   "auth-failures-limited": { status: 429, title: "Too many failed authentication attempts" },

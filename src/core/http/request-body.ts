@@ -6,7 +6,9 @@ import { describeStrictJsonError, strictJsonProblem } from "./strict-json.js";
 export const MAX_BODY_BYTES = 64 * 1024;
 
 /** A body read whole: its value and the JSON text it was parsed from (`{}` for no body). */
-export type BodyResult = { readonly ok: true; readonly value: unknown; readonly text: string } | { readonly ok: false; readonly problem: Problem };
+export type BodyResult =
+  | { readonly ok: true; readonly value: unknown; readonly text: string }
+  | { readonly ok: false; readonly problem: Problem };
 
 const EMPTY: BodyResult = { ok: true, value: {}, text: "{}" };
 
@@ -40,7 +42,10 @@ export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Pr
   try {
     value = JSON.parse(text) as unknown;
   } catch (error) {
-    return { ok: false, problem: problem("malformed-request", `the body is not valid JSON: ${(error as Error).message}`) };
+    return {
+      ok: false,
+      problem: problem("malformed-request", `the body is not valid JSON: ${(error as Error).message}`),
+    };
   }
   // Valid JSON that means two things, or that a later hop would change, is refused too.
   const ambiguous = strictJsonProblem(text);
@@ -60,13 +65,24 @@ export function bodyEncodingProblem(contentType: string, contentEncoding: string
     .map((c) => c.trim().toLowerCase())
     .filter((c) => c !== "" && c !== "identity");
   if (codings.length > 0) {
-    return problem("unsupported-media-type", `Content-Encoding ${codings.join(", ")} is not supported: send the JSON body unencoded`);
+    return problem(
+      "unsupported-media-type",
+      `Content-Encoding ${codings.join(", ")} is not supported: send the JSON body unencoded`,
+    );
   }
   for (const parameter of contentType.split(";").slice(1)) {
     const [name = "", ...rest] = parameter.split("=");
     if (name.trim().toLowerCase() !== "charset") continue;
-    const charset = rest.join("=").trim().replace(/^"(.*)"$/, "$1").toLowerCase();
-    if (charset !== "utf-8") return problem("unsupported-media-type", `charset ${charset || "(empty)"} is not supported: send the JSON body as UTF-8`);
+    const charset = rest
+      .join("=")
+      .trim()
+      .replace(/^"(.*)"$/, "$1")
+      .toLowerCase();
+    if (charset !== "utf-8")
+      return problem(
+        "unsupported-media-type",
+        `charset ${charset || "(empty)"} is not supported: send the JSON body as UTF-8`,
+      );
   }
   return null;
 }

@@ -29,7 +29,11 @@ export function strictJsonProblem(text: string): StrictJsonError | undefined {
   while (i < text.length) {
     const c = text.charCodeAt(i);
     switch (c) {
-      case 0x20: case 0x09: case 0x0a: case 0x0d: case 0x3a: // whitespace, ':'
+      case 0x20:
+      case 0x09:
+      case 0x0a:
+      case 0x0d:
+      case 0x3a: // whitespace, ':'
         i++;
         continue;
       case 0x7b: // {
@@ -41,7 +45,8 @@ export function strictJsonProblem(text: string): StrictJsonError | undefined {
         open.push(null);
         i++;
         continue;
-      case 0x7d: case 0x5d: // } ]
+      case 0x7d:
+      case 0x5d: // } ]
         open.pop();
         expectKey = false;
         i++;
@@ -50,7 +55,8 @@ export function strictJsonProblem(text: string): StrictJsonError | undefined {
         expectKey = open[open.length - 1] instanceof Set;
         i++;
         continue;
-      case 0x22: { // "
+      case 0x22: {
+        // "
         const end = stringEnd(text, i);
         const value = JSON.parse(text.slice(i, end)) as string;
         if (LONE_SURROGATE.test(value)) return { kind: "lone-surrogate" };
@@ -64,7 +70,8 @@ export function strictJsonProblem(text: string): StrictJsonError | undefined {
         i = end;
         continue;
       }
-      case 0x74: case 0x6e: // true, null
+      case 0x74:
+      case 0x6e: // true, null
         i += 4;
         continue;
       case 0x66: // false
@@ -76,7 +83,8 @@ export function strictJsonProblem(text: string): StrictJsonError | undefined {
         // Unreachable for a text JSON.parse accepted; refuse rather than loop.
         if (!literal) return { kind: "unsafe-number", literal: text.slice(i, i + 20) };
         const n = Number(literal);
-        if (!Number.isFinite(n) || Math.abs(n) > Number.MAX_SAFE_INTEGER) return { kind: "unsafe-number", literal: literal.slice(0, 40) };
+        if (!Number.isFinite(n) || Math.abs(n) > Number.MAX_SAFE_INTEGER)
+          return { kind: "unsafe-number", literal: literal.slice(0, 40) };
         i += literal.length;
       }
     }

@@ -23,12 +23,17 @@ export function livePush(cursor: number, events: readonly Sequenced[]): LivePush
   const from = events.findIndex((e) => e.seq > cursor);
   if (from < 0) return { kind: "none" };
   if (events[from]?.seq !== cursor + 1) return { kind: "catch-up" };
-  for (let i = from + 1; i < events.length; i++) if (events[i]?.seq !== (events[i - 1]?.seq ?? 0) + 1) return { kind: "catch-up" };
+  for (let i = from + 1; i < events.length; i++)
+    if (events[i]?.seq !== (events[i - 1]?.seq ?? 0) + 1) return { kind: "catch-up" };
   return { kind: "push", from, cursor: events[events.length - 1]?.seq ?? cursor };
 }
 
 /** After a backlog page read at `head` (the log's newest seq): the new cursor, and whether it is live now. */
-export function afterBacklogPage(cursor: number, page: readonly Sequenced[], head: number): { readonly cursor: number; readonly live: boolean } {
+export function afterBacklogPage(
+  cursor: number,
+  page: readonly Sequenced[],
+  head: number,
+): { readonly cursor: number; readonly live: boolean } {
   const next = page[page.length - 1]?.seq ?? cursor;
   return { cursor: next, live: next >= head };
 }

@@ -76,7 +76,13 @@ export type CommandOf<CS extends CommandSchemas> = {
  * schemas, `EV` its event declarations and `R` the rejection codes `decide` can produce (all
  * inferred by `defineEntity`).
  */
-export interface EntityDefinition<T extends string, S, CS extends CommandSchemas, EV extends EventSpecs, R extends string = string> {
+export interface EntityDefinition<
+  T extends string,
+  S,
+  CS extends CommandSchemas,
+  EV extends EventSpecs,
+  R extends string = string,
+> {
   /** The `{type}` segment of the entity's URL, e.g. "inventory". */
   readonly type: T;
   readonly initialState: S;
@@ -147,7 +153,13 @@ export function describeFieldErrors(errors: readonly FieldError[]): string {
  * that references it across files: sagas (`SagaCommand`), projections (`defineProjection`) and
  * the test kits.
  */
-export type Entity<T extends string, S, CS extends CommandSchemas, EV extends EventSpecs, R extends string> = EntityType & {
+export type Entity<
+  T extends string,
+  S,
+  CS extends CommandSchemas,
+  EV extends EventSpecs,
+  R extends string,
+> = EntityType & {
   readonly type: T;
   readonly definition: EntityDefinition<T, S, CS, EV, R>;
 };
@@ -156,7 +168,12 @@ export type Entity<T extends string, S, CS extends CommandSchemas, EV extends Ev
 /** Any entity, whatever its types: the constraint of code generic over entities. */
 export type AnyEntity = EntityType & {
   readonly type: string;
-  readonly definition: { readonly type: string; readonly commands: CommandSchemas; readonly events: EventSpecs; decide(state: never, command: never): readonly DomainEvent[] | Rejection };
+  readonly definition: {
+    readonly type: string;
+    readonly commands: CommandSchemas;
+    readonly events: EventSpecs;
+    decide(state: never, command: never): readonly DomainEvent[] | Rejection;
+  };
 };
 
 /** The type name of an entity, e.g. "inventory". */
@@ -172,15 +189,20 @@ export type EventNameOf<X extends AnyEntity> = keyof X["definition"]["events"] &
 /** The data of one event type of an entity. */
 export type EventDataOf<X extends AnyEntity, K extends EventNameOf<X>> = DataOf<X["definition"]["events"][K]>;
 /** The rejection codes an entity's `decide` can produce. */
-export type RejectionCodeOf<X extends AnyEntity> = Exclude<ReturnType<X["definition"]["decide"]>, readonly DomainEvent[]> extends Rejection<infer C> ? C : never;
+export type RejectionCodeOf<X extends AnyEntity> =
+  Exclude<ReturnType<X["definition"]["decide"]>, readonly DomainEvent[]> extends Rejection<infer C> ? C : never;
 
 /**
  * Checks an entity definition and gives the runtime its type-erased face. Throws when an
  * `internal` command is not a command. The definition's types stay on the result (see Entity).
  */
-export function defineEntity<const T extends string, S, CS extends CommandSchemas, EV extends EventSpecs, R extends string = never>(
-  definition: EntityDefinition<T, S, CS, EV, R>,
-): Entity<T, S, CS, EV, R> {
+export function defineEntity<
+  const T extends string,
+  S,
+  CS extends CommandSchemas,
+  EV extends EventSpecs,
+  R extends string = never,
+>(definition: EntityDefinition<T, S, CS, EV, R>): Entity<T, S, CS, EV, R> {
   const specs: Readonly<Record<string, EventSpec>> = definition.events;
   const commandSchemas: Readonly<Record<string, z.ZodType>> = definition.commands;
   // Snapshots are stored as JSON, so the initial state must survive a round trip unchanged.
@@ -194,7 +216,8 @@ export function defineEntity<const T extends string, S, CS extends CommandSchema
   const commandNames = Object.keys(commandSchemas);
   const internal = new Set<string>(definition.internal ?? []);
   for (const name of internal) {
-    if (!Object.hasOwn(commandSchemas, name)) throw new Error(`${definition.type}: internal command ${name} is not a command`);
+    if (!Object.hasOwn(commandSchemas, name))
+      throw new Error(`${definition.type}: internal command ${name} is not a command`);
   }
   const publicCommandNames = commandNames.filter((name) => !internal.has(name));
 

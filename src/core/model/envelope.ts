@@ -35,7 +35,13 @@ export interface AcceptedEvent extends DomainEvent {
 }
 
 export function acceptedEvent(e: RecordedEvent): AcceptedEvent {
-  return { seq: e.seq, type: e.type, schemaVersion: e.schemaVersion, data: e.data, meta: { eventId: e.meta.eventId, hlc: e.meta.hlc, recordedAt: e.meta.recordedAt } };
+  return {
+    seq: e.seq,
+    type: e.type,
+    schemaVersion: e.schemaVersion,
+    data: e.data,
+    meta: { eventId: e.meta.eventId, hlc: e.meta.hlc, recordedAt: e.meta.recordedAt },
+  };
 }
 
 export interface CommandResult {

@@ -67,7 +67,9 @@ export interface Projection {
  * names (an unknown name does not compile) and each handler gets the fact with its data typed.
  */
 export interface TypedProjection<X extends AnyEntity> extends Omit<Projection, "follows" | "on" | "applyRun"> {
-  readonly on: { readonly [K in AnyEventName<X>]?: (db: Db, event: FactNamed<X, K>, generation: number) => readonly Statement[] };
+  readonly on: {
+    readonly [K in AnyEventName<X>]?: (db: Db, event: FactNamed<X, K>, generation: number) => readonly Statement[];
+  };
   applyRun?(db: Db, events: readonly FactOfAny<X>[], generation: number): readonly Statement[];
 }
 

@@ -12,7 +12,15 @@
 // The machine is event sourced: `plan` says what is due (saga events to record, or tasks to run),
 // `outcomeEvents` turns a task's outcome into saga events, and `evolve` folds them into state.
 // Hosts persist the events, run the tasks and wake up at `wakeAt`.
-import type { AnyEntity, CommandBody, CommandNameOf, EventDataOf, EventNameOf, RejectionCodeOf, TypeNameOf } from "./entity.js";
+import type {
+  AnyEntity,
+  CommandBody,
+  CommandNameOf,
+  EventDataOf,
+  EventNameOf,
+  RejectionCodeOf,
+  TypeNameOf,
+} from "./entity.js";
 import type { RecordedEvent } from "./envelope.js";
 import { ownValue } from "./own-keys.js";
 
@@ -108,15 +116,58 @@ export type SagaStatus = "running" | "compensating" | "completed" | "compensated
 
 export type SagaEvent =
   | { readonly type: "SagaStarted"; readonly context: unknown; readonly fact: string; readonly at: number }
-  | { readonly type: "FactObserved"; readonly eventId: string; readonly fact: string; readonly clock: string; readonly at: number }
-  | { readonly type: "StageEntered"; readonly stage: number; readonly tasks: readonly SagaTask[]; readonly deadline: number; readonly pivot?: boolean; readonly at: number }
-  | { readonly type: "TaskDone"; readonly key: string; readonly result: unknown; readonly clock: string | null; readonly eventId: string | null; readonly at: number }
-  | { readonly type: "TaskFailed"; readonly key: string; readonly error: string; readonly retryAt: number; readonly at: number }
+  | {
+      readonly type: "FactObserved";
+      readonly eventId: string;
+      readonly fact: string;
+      readonly clock: string;
+      readonly at: number;
+    }
+  | {
+      readonly type: "StageEntered";
+      readonly stage: number;
+      readonly tasks: readonly SagaTask[];
+      readonly deadline: number;
+      readonly pivot?: boolean;
+      readonly at: number;
+    }
+  | {
+      readonly type: "TaskDone";
+      readonly key: string;
+      readonly result: unknown;
+      readonly clock: string | null;
+      readonly eventId: string | null;
+      readonly at: number;
+    }
+  | {
+      readonly type: "TaskFailed";
+      readonly key: string;
+      readonly error: string;
+      readonly retryAt: number;
+      readonly at: number;
+    }
   | { readonly type: "TaskRejected"; readonly key: string; readonly reason: string; readonly at: number }
-  | { readonly type: "TaskDeferred"; readonly key: string; readonly reason: string; readonly retryAt: number; readonly at: number }
-  | { readonly type: "CompensationBegan"; readonly reason: string; readonly groups: readonly (readonly SagaTask[])[]; readonly at: number }
+  | {
+      readonly type: "TaskDeferred";
+      readonly key: string;
+      readonly reason: string;
+      readonly retryAt: number;
+      readonly at: number;
+    }
+  | {
+      readonly type: "CompensationBegan";
+      readonly reason: string;
+      readonly groups: readonly (readonly SagaTask[])[];
+      readonly at: number;
+    }
   | { readonly type: "CompensationDone"; readonly key: string; readonly at: number }
-  | { readonly type: "CompensationFailed"; readonly key: string; readonly error: string; readonly retryAt: number; readonly at: number }
+  | {
+      readonly type: "CompensationFailed";
+      readonly key: string;
+      readonly error: string;
+      readonly retryAt: number;
+      readonly at: number;
+    }
   | { readonly type: "SagaCompleted"; readonly at: number }
   | { readonly type: "SagaCompensated"; readonly at: number }
   | { readonly type: "AttentionNeeded"; readonly error: string; readonly at: number }
@@ -182,12 +233,17 @@ export const NEW_SAGA: SagaState = {
  */
 export function defineUntypedSaga<C>(definition: SagaDefinition<C>): SagaDefinition<C> {
   if (definition.stages.length === 0) throw new Error(`saga ${definition.name} has no stages`);
-  if (definition.stages.filter((stage) => stage.pivot === true).length > 1) throw new Error(`saga ${definition.name} has more than one pivot`);
+  if (definition.stages.filter((stage) => stage.pivot === true).length > 1)
+    throw new Error(`saga ${definition.name} has more than one pivot`);
   return definition;
 }
 
 /** The entity of `X` (a union of entities) whose type name is `T`. */
-export type EntityNamed<X extends AnyEntity, T extends string> = X extends AnyEntity ? (TypeNameOf<X> extends T ? X : never) : never;
+export type EntityNamed<X extends AnyEntity, T extends string> = X extends AnyEntity
+  ? TypeNameOf<X> extends T
+    ? X
+    : never
+  : never;
 
 /**
  * A command to one of the entities `X`: its type name, command name and body (the command schema's
@@ -212,21 +268,29 @@ export type SagaTrigger<X extends AnyEntity> = X extends AnyEntity
   : never;
 
 /** A recorded fact of event type `K` of entity `X`, its data typed from the entity's `events`. */
-export type FactOf<X extends AnyEntity, K extends EventNameOf<X>> = RecordedEvent & { readonly type: K; readonly data: EventDataOf<X, K> };
+export type FactOf<X extends AnyEntity, K extends EventNameOf<X>> = RecordedEvent & {
+  readonly type: K;
+  readonly data: EventDataOf<X, K>;
+};
 
 /** Every event name of the entities `X` (a union). */
 export type AnyEventName<X extends AnyEntity> = X extends AnyEntity ? EventNameOf<X> : never;
 
 /** A fact named `K` of whichever of the entities `X` records it, its data typed. */
-export type FactNamed<X extends AnyEntity, K extends string> = X extends AnyEntity ? (K extends EventNameOf<X> ? FactOf<X, K> : never) : never;
+export type FactNamed<X extends AnyEntity, K extends string> = X extends AnyEntity
+  ? K extends EventNameOf<X>
+    ? FactOf<X, K>
+    : never
+  : never;
 
 /** Any fact of the entities `X`, its data typed by its `type`. */
 export type FactOfAny<X extends AnyEntity> = FactNamed<X, AnyEventName<X>>;
 
 /** The fact a trigger matches. */
-export type TriggeredFact<X extends AnyEntity, St extends SagaTrigger<X>> = St extends SagaTrigger<X>
-  ? FactOf<EntityNamed<X, St["entityType"]>, St["eventType"] & EventNameOf<EntityNamed<X, St["entityType"]>>>
-  : never;
+export type TriggeredFact<X extends AnyEntity, St extends SagaTrigger<X>> =
+  St extends SagaTrigger<X>
+    ? FactOf<EntityNamed<X, St["entityType"]>, St["eventType"] & EventNameOf<EntityNamed<X, St["entityType"]>>>
+    : never;
 
 /** A task whose commands (run and compensation) and `nothingToUndo` codes are checked against the entities `X`. */
 export interface TypedSagaTask<X extends AnyEntity> extends SagaTask {
@@ -283,8 +347,9 @@ type AbortHandler<C> = (fact: RecordedEvent, context: C) => string | null;
  */
 export function defineSaga<const Xs extends readonly AnyEntity[]>(...entities: Xs) {
   const types = new Set(entities.map((entity) => entity.type));
-  return <C, const St extends SagaTrigger<Xs[number]>>(definition: TypedSagaDefinition<C, Xs[number], St>): TypedSaga<C, Xs[number]> =>
-    typedSaga(types, definition);
+  return <C, const St extends SagaTrigger<Xs[number]>>(
+    definition: TypedSagaDefinition<C, Xs[number], St>,
+  ): TypedSaga<C, Xs[number]> => typedSaga(types, definition);
 }
 
 /**
@@ -293,16 +358,23 @@ export function defineSaga<const Xs extends readonly AnyEntity[]>(...entities: X
  */
 export type TypedSaga<C, X extends AnyEntity> = SagaDefinition<C> & { readonly __entities?: X };
 
-function typedSaga<C, X extends AnyEntity, St extends SagaTrigger<X>>(types: ReadonlySet<string>, definition: TypedSagaDefinition<C, X, St>): TypedSaga<C, X> {
-  if (!types.has(definition.startedBy.entityType)) throw new Error(`saga ${definition.name} starts on ${definition.startedBy.entityType}, which it does not list`);
+function typedSaga<C, X extends AnyEntity, St extends SagaTrigger<X>>(
+  types: ReadonlySet<string>,
+  definition: TypedSagaDefinition<C, X, St>,
+): TypedSaga<C, X> {
+  if (!types.has(definition.startedBy.entityType))
+    throw new Error(`saga ${definition.name} starts on ${definition.startedBy.entityType}, which it does not list`);
   // The runtime calls these only with facts of the entity type and event name they are keyed by
   // (factEvents matches `startedBy`; the lookup below matches the abort keys): the one place the
   // erased facts meet the typed handlers.
-  const handlers = definition.abortOn as Readonly<Record<string, Readonly<Record<string, AbortHandler<C> | undefined>> | undefined>> | undefined;
+  const handlers = definition.abortOn as
+    | Readonly<Record<string, Readonly<Record<string, AbortHandler<C> | undefined>> | undefined>>
+    | undefined;
   const start = (fact: RecordedEvent, sagaId: string): C => definition.start(fact as TriggeredFact<X, St>, sagaId);
   // A fact of a listed entity type is one of its declared events (decide only records those),
   // upcast to their current version before anything reads it.
-  const instanceOf = (fact: RecordedEvent): string | null => (types.has(fact.meta.entityType) ? definition.instanceOf(fact as FactOfAny<X>) : null);
+  const instanceOf = (fact: RecordedEvent): string | null =>
+    types.has(fact.meta.entityType) ? definition.instanceOf(fact as FactOfAny<X>) : null;
   return defineUntypedSaga<C>({
     name: definition.name,
     startedBy: definition.startedBy,
@@ -353,20 +425,43 @@ export function evolve(state: SagaState, event: SagaEvent): SagaState {
     case "TaskFailed":
     case "CompensationFailed": {
       const prior = ownValue(state.attempts, event.key)?.count ?? 0;
-      return { ...state, attempts: { ...state.attempts, [event.key]: { count: prior + 1, retryAt: event.retryAt, lastError: event.error } } };
+      return {
+        ...state,
+        attempts: {
+          ...state.attempts,
+          [event.key]: { count: prior + 1, retryAt: event.retryAt, lastError: event.error },
+        },
+      };
     }
     case "TaskDeferred": {
       const prior = ownValue(state.attempts, event.key)?.count ?? 0;
-      return { ...state, attempts: { ...state.attempts, [event.key]: { count: prior, retryAt: event.retryAt, lastError: event.reason } } };
+      return {
+        ...state,
+        attempts: { ...state.attempts, [event.key]: { count: prior, retryAt: event.retryAt, lastError: event.reason } },
+      };
     }
     case "TaskRejected":
-      return { ...state, attempts: { ...state.attempts, [event.key]: { count: Infinity, retryAt: Infinity, lastError: event.reason } } };
+      return {
+        ...state,
+        attempts: { ...state.attempts, [event.key]: { count: Infinity, retryAt: Infinity, lastError: event.reason } },
+      };
     case "CompensationBegan":
-      return { ...state, status: "compensating", reason: event.reason, compensation: event.groups, compensationGroup: 0, attempts: {} };
+      return {
+        ...state,
+        status: "compensating",
+        reason: event.reason,
+        compensation: event.groups,
+        compensationGroup: 0,
+        attempts: {},
+      };
     case "CompensationDone": {
       const compensated = [...state.compensated, event.key];
       let group = state.compensationGroup;
-      while (group < state.compensation.length && (state.compensation[group] ?? []).every((t) => compensated.includes(t.key))) group++;
+      while (
+        group < state.compensation.length &&
+        (state.compensation[group] ?? []).every((t) => compensated.includes(t.key))
+      )
+        group++;
       return { ...state, compensated, compensationGroup: group };
     }
     case "SagaCompleted":
@@ -374,9 +469,19 @@ export function evolve(state: SagaState, event: SagaEvent): SagaState {
     case "SagaCompensated":
       return { ...state, status: "compensated" };
     case "AttentionNeeded":
-      return { ...state, status: "attention", error: event.error, escalatedFrom: state.status === "running" ? "running" : "compensating" };
+      return {
+        ...state,
+        status: "attention",
+        error: event.error,
+        escalatedFrom: state.status === "running" ? "running" : "compensating",
+      };
     case "OperatorRetried":
-      return { ...state, status: state.escalatedFrom === "running" ? "running" : "compensating", error: null, attempts: {} };
+      return {
+        ...state,
+        status: state.escalatedFrom === "running" ? "running" : "compensating",
+        error: null,
+        attempts: {},
+      };
   }
 }
 
@@ -414,7 +519,13 @@ function planForward<C>(definition: SagaDefinition<C>, state: SagaState, now: nu
     const stage = definition.stages[next];
     if (!stage) return { kind: "record", events: [{ type: "SagaCompleted", at: now }] };
     const timeoutMs = ownValue(policy.timeoutOverrides ?? {}, stage.name) ?? stage.timeoutMs;
-    const entered: SagaEvent = { type: "StageEntered", stage: next, tasks: stage.tasks(context, state.done), deadline: now + timeoutMs, at: now };
+    const entered: SagaEvent = {
+      type: "StageEntered",
+      stage: next,
+      tasks: stage.tasks(context, state.done),
+      deadline: now + timeoutMs,
+      at: now,
+    };
     return { kind: "record", events: [stage.pivot === true ? { ...entered, pivot: true } : entered] };
   }
   const stageName = definition.stages[state.stage]?.name ?? String(state.stage);
@@ -430,11 +541,14 @@ function planForward<C>(definition: SagaDefinition<C>, state: SagaState, now: nu
     }
     if (a.count >= policy.retry.maxAttempts) {
       const why = `${task.key} failed ${a.count} times; last: ${a.lastError ?? "unknown"}`;
-      return pivoting ? escalate(`past the point of no return, ${why}`, now) : beginCompensation(definition, state, why, now);
+      return pivoting
+        ? escalate(`past the point of no return, ${why}`, now)
+        : beginCompensation(definition, state, why, now);
     }
   }
   // From the pivot on, a slow stage is retried forward, never turned round.
-  if (!pivoting && now >= state.stageDeadline) return beginCompensation(definition, state, `stage ${stageName} timed out`, now);
+  if (!pivoting && now >= state.stageDeadline)
+    return beginCompensation(definition, state, `stage ${stageName} timed out`, now);
   const pending = state.tasks.filter((t) => !isDone(state, t.key));
   const due = pending.filter((t) => (ownValue(state.attempts, t.key)?.retryAt ?? 0) <= now);
   const retryAts = pending.map((t) => ownValue(state.attempts, t.key)?.retryAt ?? now);
@@ -468,12 +582,19 @@ function planCompensation(state: SagaState, now: number, policy: RetryPolicy): P
     if (a && a.count >= policy.maxCompensationAttempts) {
       return {
         kind: "record",
-        events: [{ type: "AttentionNeeded", error: `compensating ${task.key} failed ${a.count} times; last: ${a.lastError ?? "unknown"}`, at: now }],
+        events: [
+          {
+            type: "AttentionNeeded",
+            error: `compensating ${task.key} failed ${a.count} times; last: ${a.lastError ?? "unknown"}`,
+            at: now,
+          },
+        ],
       };
     }
   }
   const due = pending.filter((t) => (ownValue(state.attempts, t.key)?.retryAt ?? 0) <= now);
-  const wakeAt = pending.length === 0 ? null : Math.min(...pending.map((t) => ownValue(state.attempts, t.key)?.retryAt ?? now));
+  const wakeAt =
+    pending.length === 0 ? null : Math.min(...pending.map((t) => ownValue(state.attempts, t.key)?.retryAt ?? now));
   if (due.length === 0) return { kind: "wait", wakeAt };
   return {
     kind: "run",
@@ -484,21 +605,49 @@ function planCompensation(state: SagaState, now: number, policy: RetryPolicy): P
 }
 
 /** The saga events a task's outcome records; `delayMs` is the backoff chosen for a retry. */
-export function outcomeEvents(state: SagaState, due: DueTask, outcome: TaskOutcome, now: number, delayMs: number): SagaEvent[] {
+export function outcomeEvents(
+  state: SagaState,
+  due: DueTask,
+  outcome: TaskOutcome,
+  now: number,
+  delayMs: number,
+): SagaEvent[] {
   const key = due.task.key;
   if (outcome.kind === "deferred") {
-    const live = due.phase === "run" ? state.status === "running" && !isDone(state, key) : state.status === "compensating" && !state.compensated.includes(key);
-    return live ? [{ type: "TaskDeferred", key, reason: outcome.reason, retryAt: now + outcome.retryAfterMs, at: now }] : [];
+    const live =
+      due.phase === "run"
+        ? state.status === "running" && !isDone(state, key)
+        : state.status === "compensating" && !state.compensated.includes(key);
+    return live
+      ? [{ type: "TaskDeferred", key, reason: outcome.reason, retryAt: now + outcome.retryAfterMs, at: now }]
+      : [];
   }
   if (due.phase === "run") {
     if (state.status !== "running" || isDone(state, key) || !state.tasks.some((t) => t.key === key)) return [];
     switch (outcome.kind) {
       case "done":
-        return [{ type: "TaskDone", key, result: outcome.result ?? null, clock: outcome.clock ?? null, eventId: outcome.eventId ?? null, at: now }];
+        return [
+          {
+            type: "TaskDone",
+            key,
+            result: outcome.result ?? null,
+            clock: outcome.clock ?? null,
+            eventId: outcome.eventId ?? null,
+            at: now,
+          },
+        ];
       case "rejected":
         return [{ type: "TaskRejected", key, reason: outcome.reason, at: now }];
       case "failed":
-        return [{ type: "TaskFailed", key, error: outcome.error, retryAt: now + Math.max(delayMs, outcome.retryAfterMs ?? 0), at: now }];
+        return [
+          {
+            type: "TaskFailed",
+            key,
+            error: outcome.error,
+            retryAt: now + Math.max(delayMs, outcome.retryAfterMs ?? 0),
+            at: now,
+          },
+        ];
     }
   }
   if (state.status !== "compensating" || state.compensated.includes(key)) return [];
@@ -512,14 +661,30 @@ export function outcomeEvents(state: SagaState, due: DueTask, outcome: TaskOutco
 }
 
 /** The saga events a fact delivered to this instance records (none for a duplicate). */
-export function factEvents<C>(definition: SagaDefinition<C>, state: SagaState, sagaId: string, fact: RecordedEvent, now: number): SagaEvent[] {
+export function factEvents<C>(
+  definition: SagaDefinition<C>,
+  state: SagaState,
+  sagaId: string,
+  fact: RecordedEvent,
+  now: number,
+): SagaEvent[] {
   if (state.seenFacts.includes(fact.meta.eventId)) return [];
-  const observed: SagaEvent = { type: "FactObserved", eventId: fact.meta.eventId, fact: `${fact.meta.entityType}/${fact.meta.entityId}#${fact.seq} ${fact.type}`, clock: fact.meta.hlc, at: now };
-  const starts = fact.meta.entityType === definition.startedBy.entityType && fact.type === definition.startedBy.eventType;
+  const observed: SagaEvent = {
+    type: "FactObserved",
+    eventId: fact.meta.eventId,
+    fact: `${fact.meta.entityType}/${fact.meta.entityId}#${fact.seq} ${fact.type}`,
+    clock: fact.meta.hlc,
+    at: now,
+  };
+  const starts =
+    fact.meta.entityType === definition.startedBy.entityType && fact.type === definition.startedBy.eventType;
   if (state.status === "new") {
     // Facts about an instance that has not started (late or reordered) are not the saga's to act on.
     if (!starts) return [];
-    return [observed, { type: "SagaStarted", context: definition.start(fact, sagaId), fact: fact.meta.eventId, at: now }];
+    return [
+      observed,
+      { type: "SagaStarted", context: definition.start(fact, sagaId), fact: fact.meta.eventId, at: now },
+    ];
   }
   // From the pivot on the saga goes forward whatever arrives; the pivot's owner refuses the late
   // abort (e.g. an order refuses a cancel once confirmed).
@@ -545,8 +710,13 @@ export function operatorRetry(state: SagaState, now: number): SagaEvent[] | null
  * The operator's "compensate": a running saga is turned round; one needing attention in its
  * compensation retries it. Refused (null) once the saga has passed its pivot: it can only go forward.
  */
-export function operatorCompensate<C>(definition: SagaDefinition<C>, state: SagaState, now: number): SagaEvent[] | null {
-  if (state.status === "attention") return state.escalatedFrom === "compensating" ? [{ type: "OperatorRetried", at: now }] : null;
+export function operatorCompensate<C>(
+  definition: SagaDefinition<C>,
+  state: SagaState,
+  now: number,
+): SagaEvent[] | null {
+  if (state.status === "attention")
+    return state.escalatedFrom === "compensating" ? [{ type: "OperatorRetried", at: now }] : null;
   if (state.pivotStage !== null) return null;
   if (state.status !== "running") return null;
   const turn = beginCompensation(definition, state, "compensation forced by an operator", now);

@@ -73,9 +73,19 @@ export const RELAY_MEMORY_AT_WAKE: RelayMemory = { sendFailures: 0, batchCap: RE
  * before the send that carried them is recorded here; forgetting that would re-send them later.
  * Returns null when nothing changes (an old or repeated acknowledgement).
  */
-export function acknowledge(c: RelayCursors, seq: number, now: number, policy: RelayPolicy = RELAY_POLICY): RelayCursors | null {
+export function acknowledge(
+  c: RelayCursors,
+  seq: number,
+  now: number,
+  policy: RelayPolicy = RELAY_POLICY,
+): RelayCursors | null {
   if (seq <= c.ackedUpTo) return null;
-  return { sentUpTo: c.sentUpTo, ackedUpTo: seq, redeliverAt: seq >= c.sentUpTo ? null : now + policy.ackTimeoutMs, redeliveries: 0 };
+  return {
+    sentUpTo: c.sentUpTo,
+    ackedUpTo: seq,
+    redeliverAt: seq >= c.sentUpTo ? null : now + policy.ackTimeoutMs,
+    redeliveries: 0,
+  };
 }
 
 /**
@@ -84,16 +94,25 @@ export function acknowledge(c: RelayCursors, seq: number, now: number, policy: R
  * arrives, the consumer repairs everything before it from the log (its gap repair); if the
  * consumer is merely behind, one message per entity is all it adds (FINDINGS F14).
  */
-export function probeDue(c: RelayCursors, now: number): { readonly cursors: RelayCursors; readonly seq: number } | null {
+export function probeDue(
+  c: RelayCursors,
+  now: number,
+): { readonly cursors: RelayCursors; readonly seq: number } | null {
   if (c.redeliverAt === null || c.redeliverAt > now || c.ackedUpTo >= c.sentUpTo) return null;
   return { cursors: { ...c, redeliveries: c.redeliveries + 1, redeliverAt: null }, seq: c.sentUpTo };
 }
 
 /** The queue accepted a batch whose newest fact is `lastSeq`: move `sentUpTo`, set the ack deadline. */
-export function batchAccepted(c: RelayCursors, lastSeq: number, now: number, policy: RelayPolicy = RELAY_POLICY): RelayCursors {
+export function batchAccepted(
+  c: RelayCursors,
+  lastSeq: number,
+  now: number,
+  policy: RelayPolicy = RELAY_POLICY,
+): RelayCursors {
   const sentUpTo = Math.max(c.sentUpTo, lastSeq);
   // Facts already acknowledged (they reached the consumer another way) need no deadline.
-  const redeliverAt = c.ackedUpTo < sentUpTo ? (c.redeliverAt ?? now + ackTimeout(c.redeliveries, policy)) : c.redeliverAt;
+  const redeliverAt =
+    c.ackedUpTo < sentUpTo ? (c.redeliverAt ?? now + ackTimeout(c.redeliveries, policy)) : c.redeliverAt;
   return { ...c, sentUpTo, redeliverAt };
 }
 
@@ -126,7 +145,11 @@ export function batchLength(sizes: Iterable<number>, policy: RelayPolicy = RELAY
  * by sending the same thing again: shrink the next batch, or park a lone fact (a lone parked
  * notice refused for size is a failure like any other). Anything else retries with backoff.
  */
-export function onSendRefused(length: number, sizeRejection: boolean, loneIsNotice: boolean): { readonly kind: "retry" } | { readonly kind: "halve"; readonly batchCap: number } | { readonly kind: "park" } {
+export function onSendRefused(
+  length: number,
+  sizeRejection: boolean,
+  loneIsNotice: boolean,
+): { readonly kind: "retry" } | { readonly kind: "halve"; readonly batchCap: number } | { readonly kind: "park" } {
   if (!sizeRejection || (length === 1 && loneIsNotice)) return { kind: "retry" };
   return length === 1 ? { kind: "park" } : { kind: "halve", batchCap: Math.max(1, Math.floor(length / 2)) };
 }
@@ -150,5 +173,7 @@ export function sendOnCommit(memory: RelayMemory, flushing: boolean): boolean {
 
 /** Seconds a client shed for backlog should wait: longer while sends fail. */
 export function retryAfterSeconds(memory: RelayMemory, policy: RelayPolicy = RELAY_POLICY): number {
-  return memory.sendFailures === 0 ? 1 : Math.ceil(Math.min(policy.sendRetry.maxMs, policy.sendRetry.baseMs * 2 ** memory.sendFailures) / 1000);
+  return memory.sendFailures === 0
+    ? 1
+    : Math.ceil(Math.min(policy.sendRetry.maxMs, policy.sendRetry.baseMs * 2 ** memory.sendFailures) / 1000);
 }

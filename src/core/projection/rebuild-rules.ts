@@ -25,7 +25,10 @@ export interface JobGenerations {
  * job's), so a fresh one starts empty; `previous` is the active one. `current` is null when the
  * pair has no row yet (active 0).
  */
-export function chooseGenerations(current: GenerationsRow | null, highestWithCheckpoints: number | null): JobGenerations {
+export function chooseGenerations(
+  current: GenerationsRow | null,
+  highestWithCheckpoints: number | null,
+): JobGenerations {
   return {
     generation: Math.max(current?.active ?? 0, current?.building ?? 0, highestWithCheckpoints ?? 0) + 1,
     previous: current?.active ?? 0,

@@ -96,7 +96,10 @@ export function classifySessionCommand(
     if (record.fingerprint !== fingerprint) {
       return {
         kind: "reused",
-        problem: problem("client-sequence-reused", `command ${id.seq} of this client session was another command or body`),
+        problem: problem(
+          "client-sequence-reused",
+          `command ${id.seq} of this client session was another command or body`,
+        ),
       };
     }
     return { kind: "replay", answer: record.answer };
@@ -111,12 +114,19 @@ export function classifySessionCommand(
 }
 
 /** The record to keep after deciding command `id` with `answer` at `now`. */
-export function recordAnswer(id: ClientCommandId, fingerprint: string, answer: SessionAnswer, now: number): SessionRecord {
+export function recordAnswer(
+  id: ClientCommandId,
+  fingerprint: string,
+  answer: SessionAnswer,
+  now: number,
+): SessionRecord {
   return { seq: id.seq, fingerprint, answer, touchedAt: now };
 }
 
 /** A refused pair of session headers: a 400 naming the header. */
-export type ClientSessionHeaders = { readonly ok: true; readonly id: ClientCommandId | null } | { readonly ok: false; readonly problem: Problem };
+export type ClientSessionHeaders =
+  | { readonly ok: true; readonly id: ClientCommandId | null }
+  | { readonly ok: false; readonly problem: Problem };
 
 /**
  * Reads `Factline-Client-Session` and `Factline-Client-Seq` (both or neither). Refuses, as 400
@@ -135,13 +145,22 @@ export function parseClientSessionHeaders(
     problem: problem("malformed-request", message, { errors: [{ path, message }] }),
   });
   if (session === undefined || !SESSION_ID.test(session)) {
-    return refuse(CLIENT_SESSION_HEADER, `${CLIENT_SESSION_HEADER} must be 16-64 of A-Z a-z 0-9 _ - (sent with ${CLIENT_SEQUENCE_HEADER})`);
+    return refuse(
+      CLIENT_SESSION_HEADER,
+      `${CLIENT_SESSION_HEADER} must be 16-64 of A-Z a-z 0-9 _ - (sent with ${CLIENT_SEQUENCE_HEADER})`,
+    );
   }
   if (seq === undefined || !SEQUENCE.test(seq) || !Number.isSafeInteger(Number(seq))) {
-    return refuse(CLIENT_SEQUENCE_HEADER, `${CLIENT_SEQUENCE_HEADER} must be a whole number from 1 to 2^53 - 1 (sent with ${CLIENT_SESSION_HEADER})`);
+    return refuse(
+      CLIENT_SEQUENCE_HEADER,
+      `${CLIENT_SEQUENCE_HEADER} must be a whole number from 1 to 2^53 - 1 (sent with ${CLIENT_SESSION_HEADER})`,
+    );
   }
   if (idempotencyKey !== null) {
-    return refuse("Idempotency-Key", `a command with ${CLIENT_SESSION_HEADER} is deduplicated by its session; send no Idempotency-Key`);
+    return refuse(
+      "Idempotency-Key",
+      `a command with ${CLIENT_SESSION_HEADER} is deduplicated by its session; send no Idempotency-Key`,
+    );
   }
   return { ok: true, id: { session, seq: Number(seq) } };
 }

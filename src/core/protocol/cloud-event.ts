@@ -184,7 +184,12 @@ export type ParkedFactNotice = z.infer<typeof parkedFactNoticeSchema>;
 export type FactsQueueMessage = FactCloudEvent | ParkedFactNotice;
 
 /** The notice for `event`, parked at `parkedAt` (epoch ms) because it is `bytes` as a queue message. */
-export function parkedFactNotice(event: RecordedEvent, bytes: number, reason: string, parkedAt: number): ParkedFactNotice {
+export function parkedFactNotice(
+  event: RecordedEvent,
+  bytes: number,
+  reason: string,
+  parkedAt: number,
+): ParkedFactNotice {
   return {
     kind: "factline.fact-parked",
     tenant: event.meta.tenant,

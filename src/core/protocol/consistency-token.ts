@@ -25,7 +25,10 @@ const MAX_TOKEN_LENGTH = 512;
 
 export function encodeConsistencyToken(p: ConsistencyPoint): string {
   const json = JSON.stringify({ t: p.tenant, e: p.entityType, i: p.entityId, s: p.seq });
-  return btoa(unescape(encodeURIComponent(json))).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+  return btoa(unescape(encodeURIComponent(json)))
+    .replaceAll("+", "-")
+    .replaceAll("/", "_")
+    .replace(/=+$/, "");
 }
 
 export function decodeConsistencyToken(token: string): ConsistencyPoint | undefined {

@@ -84,7 +84,10 @@ export type CauseClockError = "malformed" | "too-far-ahead";
  * local wall clock `now` (epoch ms): the fixed-width form, at most MAX_CAUSE_DRIFT_MS ahead.
  * A cause in the past is always fine (the local clock wins).
  */
-export function parseCauseClock(text: string, now: number): { ok: true; hlc: Hlc } | { ok: false; error: CauseClockError } {
+export function parseCauseClock(
+  text: string,
+  now: number,
+): { ok: true; hlc: Hlc } | { ok: false; error: CauseClockError } {
   const h = decodeHlc(text);
   if (!h) return { ok: false, error: "malformed" };
   if (h.wall > now + MAX_CAUSE_DRIFT_MS) return { ok: false, error: "too-far-ahead" };
@@ -92,5 +95,12 @@ export function parseCauseClock(text: string, now: number): { ok: true; hlc: Hlc
 }
 
 function isBounded(h: Hlc): boolean {
-  return Number.isSafeInteger(h.wall) && Number.isSafeInteger(h.logical) && h.wall >= 0 && h.wall <= MAX_WALL && h.logical >= 0 && h.logical <= MAX_LOGICAL;
+  return (
+    Number.isSafeInteger(h.wall) &&
+    Number.isSafeInteger(h.logical) &&
+    h.wall >= 0 &&
+    h.wall <= MAX_WALL &&
+    h.logical >= 0 &&
+    h.logical <= MAX_LOGICAL
+  );
 }

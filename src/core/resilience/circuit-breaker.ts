@@ -38,7 +38,12 @@ export interface BreakerStep<T = undefined> {
   readonly verdict: T;
 }
 
-export const CLOSED_BREAKER: BreakerState = { status: "closed", consecutiveFailures: 0, openedAt: null, probeSince: null };
+export const CLOSED_BREAKER: BreakerState = {
+  status: "closed",
+  consecutiveFailures: 0,
+  openedAt: null,
+  probeSince: null,
+};
 
 /** May a call go out now? While open, fail fast; after the cool-down, exactly one probe goes. */
 export function admit(state: BreakerState, policy: BreakerPolicy, now: number): BreakerStep<Admission> {
@@ -47,7 +52,8 @@ export function admit(state: BreakerState, policy: BreakerPolicy, now: number): 
       return { state, transition: null, verdict: { allowed: true, probe: false } };
     case "open": {
       const reopensAt = (state.openedAt ?? now) + policy.openMs;
-      if (now < reopensAt) return { state, transition: null, verdict: { allowed: false, retryAfterMs: reopensAt - now } };
+      if (now < reopensAt)
+        return { state, transition: null, verdict: { allowed: false, retryAfterMs: reopensAt - now } };
       return {
         state: { ...state, status: "half-open", probeSince: now },
         transition: { from: "open", to: "half-open", at: now, reason: `open for ${policy.openMs} ms; probing` },
@@ -57,7 +63,8 @@ export function admit(state: BreakerState, policy: BreakerPolicy, now: number): 
     case "half-open": {
       // A probe whose answer never came back must not wedge the breaker: allow another later.
       const probeExpiresAt = (state.probeSince ?? now) + policy.openMs;
-      if (now < probeExpiresAt) return { state, transition: null, verdict: { allowed: false, retryAfterMs: probeExpiresAt - now } };
+      if (now < probeExpiresAt)
+        return { state, transition: null, verdict: { allowed: false, retryAfterMs: probeExpiresAt - now } };
       return { state: { ...state, probeSince: now }, transition: null, verdict: { allowed: true, probe: true } };
     }
   }
@@ -91,5 +98,9 @@ export function recordFailure(state: BreakerState, policy: BreakerPolicy, now: n
     };
   }
   // Failures reported while already open (calls admitted before it opened) change nothing.
-  return { state: state.status === "open" ? state : { ...state, consecutiveFailures: failures }, transition: null, verdict: undefined };
+  return {
+    state: state.status === "open" ? state : { ...state, consecutiveFailures: failures },
+    transition: null,
+    verdict: undefined,
+  };
 }

@@ -85,7 +85,10 @@ type Transform = (value: unknown[], context: FaultContext) => unknown[];
 const transforms = new Map<TransformPoint, Transform>();
 
 /** Arms a rewrite of the values passing a point; returns the function that disarms it. */
-export function armTransform<T>(point: TransformPoint, transform: (value: T[], context: FaultContext) => T[]): () => void {
+export function armTransform<T>(
+  point: TransformPoint,
+  transform: (value: T[], context: FaultContext) => T[],
+): () => void {
   const t = transform as Transform;
   transforms.set(point, t);
   return () => {

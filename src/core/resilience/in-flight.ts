@@ -117,7 +117,8 @@ export class AdaptiveLimit {
    */
   tryEnter(now: number): boolean {
     const last = this.#lastSampleAt;
-    if (this.#inFlight === 0 && last !== undefined && now - last >= this.#policy.idleResetMs) this.#limit = this.#policy.max;
+    if (this.#inFlight === 0 && last !== undefined && now - last >= this.#policy.idleResetMs)
+      this.#limit = this.#policy.max;
     if (this.#inFlight >= this.limit) return false;
     this.#inFlight++;
     return true;
@@ -150,7 +151,8 @@ export class AdaptiveLimit {
     if (this.#intervalSamples >= p.minSamples) {
       const queued = this.#intervalMin - this.#base;
       if (queued > p.targetQueueMs) this.#limit = Math.max(p.min, this.#limit * 0.7);
-      else if (queued < p.targetQueueMs / 2) this.#limit = Math.min(p.max, this.#limit + Math.max(1, this.#limit * 0.1));
+      else if (queued < p.targetQueueMs / 2)
+        this.#limit = Math.min(p.max, this.#limit + Math.max(1, this.#limit * 0.1));
     }
     this.#intervalEndsAt = now + p.intervalMs;
     this.#intervalMin = Number.POSITIVE_INFINITY;

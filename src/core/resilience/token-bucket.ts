@@ -13,7 +13,9 @@ export interface Bucket {
   readonly updatedAt: number;
 }
 
-export type Take = { readonly ok: true; readonly bucket: Bucket } | { readonly ok: false; readonly bucket: Bucket; readonly retryAfter: number };
+export type Take =
+  | { readonly ok: true; readonly bucket: Bucket }
+  | { readonly ok: false; readonly bucket: Bucket; readonly retryAfter: number };
 
 /** A tenant's configured limit: `requestsPerSecond` refill, `burst` tokens at most. */
 export interface Limit {
@@ -27,7 +29,9 @@ export function fullBucket(burst: number, now: number): Bucket {
 
 export function takeToken(bucket: Bucket, limit: Limit, now: number): Take {
   const taken = takeTokens(bucket, limit, 1, now);
-  return taken.granted === 1 ? { ok: true, bucket: taken.bucket } : { ok: false, bucket: taken.bucket, retryAfter: taken.retryAfter };
+  return taken.granted === 1
+    ? { ok: true, bucket: taken.bucket }
+    : { ok: false, bucket: taken.bucket, retryAfter: taken.retryAfter };
 }
 
 /** Tokens granted by the gate to one isolate: spend them before `expiresAt` (ms) or lose them. */
@@ -44,7 +48,11 @@ export function takeTokens(bucket: Bucket, limit: Limit, want: number, now: numb
   const tokens = Math.min(limit.burst, bucket.tokens + elapsed * limit.requestsPerSecond);
   const granted = Math.max(0, Math.min(Math.floor(want), Math.floor(tokens)));
   const left = tokens - granted;
-  return { granted, bucket: { tokens: left, updatedAt: now }, retryAfter: Math.max(1, Math.ceil((1 - left) / limit.requestsPerSecond)) };
+  return {
+    granted,
+    bucket: { tokens: left, updatedAt: now },
+    retryAfter: Math.max(1, Math.ceil((1 - left) / limit.requestsPerSecond)),
+  };
 }
 
 /** How long (ms) an isolate may spend a lease before its tokens lapse. */

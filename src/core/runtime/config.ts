@@ -50,7 +50,10 @@ const positiveInt = (fallback: number, max: number) =>
       if (v === undefined || v === "") return fallback;
       const n = typeof v === "number" ? v : /^\s*\d+\s*$/.test(v) ? Number(v) : Number.NaN;
       if (!Number.isSafeInteger(n) || n < 1 || n > max) {
-        ctx.addIssue({ code: "custom", message: `expected a whole number from 1 to ${max}, got ${JSON.stringify(v).slice(0, 40)}` });
+        ctx.addIssue({
+          code: "custom",
+          message: `expected a whole number from 1 to ${max}, got ${JSON.stringify(v).slice(0, 40)}`,
+        });
         return z.NEVER;
       }
       return n;
@@ -179,7 +182,10 @@ export function hostConfig(vars: object, host: string): Config {
   const reading = readConfig(vars);
   if (reading.errors.length > 0 && !logged.has(reading)) {
     logged.add(reading);
-    logEvent("error", "configuration invalid; using defaults for these settings", { host, errors: describeConfigErrors(reading.errors) });
+    logEvent("error", "configuration invalid; using defaults for these settings", {
+      host,
+      errors: describeConfigErrors(reading.errors),
+    });
   }
   return reading.config;
 }

@@ -29,7 +29,11 @@ export function isBlocked(client: string, now: number): boolean {
  * Counts one failed attempt of `client`; "limited" once the limiter refuses it (the client is
  * then blocked in this isolate for the period), else "counted".
  */
-export async function recordFailure(limiter: FailureLimiter, client: string, now: number): Promise<"counted" | "limited"> {
+export async function recordFailure(
+  limiter: FailureLimiter,
+  client: string,
+  now: number,
+): Promise<"counted" | "limited"> {
   const outcome = await limiter.limit({ key: client });
   if (outcome.success) return "counted";
   blocked.set(client, true, now);

@@ -15,7 +15,10 @@ const MAX_JITTER_S = 3600;
  */
 export function responseCursor(clientCursor: string | null | undefined, nowMs: number, random: number): string {
   const current = Math.floor((nowMs - CURSOR_EPOCH_MS) / (CURSOR_INTERVAL_S * 1000));
-  const echoed = clientCursor === null || clientCursor === undefined || !/^\d{1,15}$/.test(clientCursor) ? Number.NaN : Number(clientCursor);
+  const echoed =
+    clientCursor === null || clientCursor === undefined || !/^\d{1,15}$/.test(clientCursor)
+      ? Number.NaN
+      : Number(clientCursor);
   if (Number.isNaN(echoed) || echoed < current) return String(current);
   const jitterS = 1 + Math.floor(random * MAX_JITTER_S);
   return String(echoed + Math.max(1, Math.ceil(jitterS / CURSOR_INTERVAL_S)));

@@ -5,7 +5,9 @@
 // read is a join, not a re-parse.
 
 /** The messages a JSON body holds, as canonical JSON texts; `invalid` when it does not parse. */
-export type JsonBatch = { readonly ok: true; readonly messages: readonly string[] } | { readonly ok: false; readonly reason: "invalid-json" | "empty-array" };
+export type JsonBatch =
+  | { readonly ok: true; readonly messages: readonly string[] }
+  | { readonly ok: false; readonly reason: "invalid-json" | "empty-array" };
 
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 

@@ -25,7 +25,10 @@ export function parseOffset(raw: string): number | undefined {
 }
 
 /** Where a read starts: the beginning (`-1` or no offset), the tail (`now`), or after `count` messages. */
-export type ReadStart = { readonly kind: "start" } | { readonly kind: "now" } | { readonly kind: "after"; readonly count: number };
+export type ReadStart =
+  | { readonly kind: "start" }
+  | { readonly kind: "now" }
+  | { readonly kind: "after"; readonly count: number };
 
 /**
  * The `offset` query parameter of a read (§5.6, §8): absent or `-1` is the start, `now` the tail,

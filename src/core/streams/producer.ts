@@ -27,11 +27,15 @@ export type ProducerVerdict =
 /** Judges `claim` against the producer's remembered state (undefined: never seen on this stream). */
 export function judgeProducer(state: ProducerState | undefined, claim: ProducerClaim): ProducerVerdict {
   if (state === undefined) {
-    return claim.seq === 0 ? { status: "accepted", next: { epoch: claim.epoch, lastSeq: 0 } } : { status: "sequence-gap", expectedSeq: 0, receivedSeq: claim.seq };
+    return claim.seq === 0
+      ? { status: "accepted", next: { epoch: claim.epoch, lastSeq: 0 } }
+      : { status: "sequence-gap", expectedSeq: 0, receivedSeq: claim.seq };
   }
   if (claim.epoch < state.epoch) return { status: "stale-epoch", currentEpoch: state.epoch };
   if (claim.epoch > state.epoch) {
-    return claim.seq === 0 ? { status: "accepted", next: { epoch: claim.epoch, lastSeq: 0 } } : { status: "epoch-must-start-at-zero" };
+    return claim.seq === 0
+      ? { status: "accepted", next: { epoch: claim.epoch, lastSeq: 0 } }
+      : { status: "epoch-must-start-at-zero" };
   }
   if (claim.seq <= state.lastSeq) return { status: "duplicate", lastSeq: state.lastSeq };
   if (claim.seq === state.lastSeq + 1) return { status: "accepted", next: { epoch: claim.epoch, lastSeq: claim.seq } };

@@ -20,7 +20,10 @@ export interface LogMessage {
  * key of the newest message (the tail). With `waitMs` > 0 and nothing after `after`, it may wait up
  * to that long for the next.
  */
-export type LogSource = (after: number, waitMs: number) => Promise<{ readonly messages: readonly LogMessage[]; readonly tail: number }>;
+export type LogSource = (
+  after: number,
+  waitMs: number,
+) => Promise<{ readonly messages: readonly LogMessage[]; readonly tail: number }>;
 
 /** How a read-only stream answers. */
 export interface ReadOnlyStreamOptions {
@@ -33,24 +36,48 @@ export interface ReadOnlyStreamOptions {
 }
 
 /** Answers a GET or HEAD of a read-only JSON stream from `source`. */
-export async function serveReadOnlyStream(request: Request, source: LogSource, options: ReadOnlyStreamOptions): Promise<Response> {
+export async function serveReadOnlyStream(
+  request: Request,
+  source: LogSource,
+  options: ReadOnlyStreamOptions,
+): Promise<Response> {
   const url = new URL(request.url);
   if (request.method === "HEAD") {
     const { tail } = await source(Number.MAX_SAFE_INTEGER, 0);
-    return new Response(null, { status: 200, headers: { "content-type": "application/json", "stream-next-offset": formatOffset(tail), "cache-control": "no-store" } });
+    return new Response(null, {
+      status: 200,
+      headers: {
+        "content-type": "application/json",
+        "stream-next-offset": formatOffset(tail),
+        "cache-control": "no-store",
+      },
+    });
   }
   const rawOffset = url.searchParams.get("offset") ?? undefined;
   const live = url.searchParams.get("live");
-  if (live !== null && live !== "long-poll" && live !== "sse") return problemResponse(problem("malformed-request", "live must be long-poll or sse"));
-  if (live !== null && rawOffset === undefined) return problemResponse(problem("malformed-request", `live=${live} needs an offset`));
+  if (live !== null && live !== "long-poll" && live !== "sse")
+    return problemResponse(problem("malformed-request", "live must be long-poll or sse"));
+  if (live !== null && rawOffset === undefined)
+    return problemResponse(problem("malformed-request", `live=${live} needs an offset`));
   const start = parseReadStart(rawOffset);
-  if (start === undefined) return problemResponse(problem("malformed-request", "offset must be -1, now, or a Stream-Next-Offset this stream returned"));
+  if (start === undefined)
+    return problemResponse(
+      problem("malformed-request", "offset must be -1, now, or a Stream-Next-Offset this stream returned"),
+    );
   const cursor = url.searchParams.get("cursor");
   let after = start.kind === "after" ? start.count : 0;
   if (start.kind === "now") after = (await source(Number.MAX_SAFE_INTEGER, 0)).tail;
   if (live === "sse") return eventStream(source, after, cursor, options);
   if (start.kind === "now" && live === null) {
-    return new Response("[]", { status: 200, headers: { "content-type": "application/json", "stream-next-offset": formatOffset(after), "stream-up-to-date": "true", "cache-control": "no-store" } });
+    return new Response("[]", {
+      status: 200,
+      headers: {
+        "content-type": "application/json",
+        "stream-next-offset": formatOffset(after),
+        "stream-up-to-date": "true",
+        "cache-control": "no-store",
+      },
+    });
   }
   let page = await source(after, 0);
   if (live === "long-poll" && page.messages.length === 0) {
@@ -58,18 +85,34 @@ export async function serveReadOnlyStream(request: Request, source: LogSource, o
     if (page.messages.length === 0) {
       return new Response(null, {
         status: 204,
-        headers: { "stream-next-offset": formatOffset(after), "stream-up-to-date": "true", "stream-cursor": responseCursor(cursor, Date.now(), Math.random()), "cache-control": "no-store" },
+        headers: {
+          "stream-next-offset": formatOffset(after),
+          "stream-up-to-date": "true",
+          "stream-cursor": responseCursor(cursor, Date.now(), Math.random()),
+          "cache-control": "no-store",
+        },
       });
     }
   }
   const next = page.messages.at(-1)?.key ?? after;
   const tag = `"${options.etagPrefix}:${rawOffset ?? "-1"}:${formatOffset(next)}"`;
-  const headers = new Headers({ "content-type": "application/json", "stream-next-offset": formatOffset(next), etag: tag });
+  const headers = new Headers({
+    "content-type": "application/json",
+    "stream-next-offset": formatOffset(next),
+    etag: tag,
+  });
   if (next >= page.tail) headers.set("stream-up-to-date", "true");
   if (live === "long-poll") headers.set("stream-cursor", responseCursor(cursor, Date.now(), Math.random()));
   // Messages never change: a non-empty chunk may be cached; an empty one at the tail may not.
-  headers.set("cache-control", page.messages.length > 0 ? "private, max-age=60, stale-while-revalidate=300" : "no-store");
-  if (request.headers.get("if-none-match") === tag) return new Response(null, { status: 304, headers: { etag: tag, "cache-control": headers.get("cache-control") ?? "no-store" } });
+  headers.set(
+    "cache-control",
+    page.messages.length > 0 ? "private, max-age=60, stale-while-revalidate=300" : "no-store",
+  );
+  if (request.headers.get("if-none-match") === tag)
+    return new Response(null, {
+      status: 304,
+      headers: { etag: tag, "cache-control": headers.get("cache-control") ?? "no-store" },
+    });
   return new Response(jsonArray(page.messages.map((m) => m.json)), { status: 200, headers });
 }
 
@@ -89,7 +132,13 @@ function eventStream(source: LogSource, from: number, cursor: string | null, opt
         after = page.messages.at(-1)?.key ?? after;
       }
       const upToDate = after >= page.tail;
-      parts.push(controlEvent({ streamNextOffset: formatOffset(after), streamCursor: responseCursor(cursor, Date.now(), Math.random()), ...(upToDate ? { upToDate: true as const } : {}) }));
+      parts.push(
+        controlEvent({
+          streamNextOffset: formatOffset(after),
+          streamCursor: responseCursor(cursor, Date.now(), Math.random()),
+          ...(upToDate ? { upToDate: true as const } : {}),
+        }),
+      );
       await writer.write(concatBytes(parts));
       if (Date.now() >= deadline) break;
       waitMs = upToDate ? Math.min(options.longPollTimeoutMs, Math.max(1, deadline - Date.now())) : 0;
@@ -98,7 +147,10 @@ function eventStream(source: LogSource, from: number, cursor: string | null, opt
   run()
     .catch(() => undefined)
     .finally(() => writer.close().catch(() => undefined));
-  return new Response(readable, { status: 200, headers: { "content-type": "text/event-stream", "cache-control": "no-cache" } });
+  return new Response(readable, {
+    status: 200,
+    headers: { "content-type": "text/event-stream", "cache-control": "no-cache" },
+  });
 }
 
 /** The bytes of `parts`, one after another. */

@@ -69,23 +69,27 @@ export function closedHeader(value: string | null): boolean {
 /** Parses a `PUT`'s headers; a problem (400) names the first malformed one. */
 export function parseCreate(h: HeaderSource): CreateRequest | Problem {
   const rawType = h.get("content-type");
-  if (rawType !== null && rawType.length > MAX_TOKEN_LENGTH) return bad(`Content-Type must be at most ${MAX_TOKEN_LENGTH} characters`);
+  if (rawType !== null && rawType.length > MAX_TOKEN_LENGTH)
+    return bad(`Content-Type must be at most ${MAX_TOKEN_LENGTH} characters`);
   const contentType = rawType !== null && MEDIA_TYPE.test(rawType.trim()) ? rawType.trim() : undefined;
   const ttl = h.get("stream-ttl");
   const expires = h.get("stream-expires-at");
   if (ttl !== null && expires !== null) return bad("Stream-TTL and Stream-Expires-At are exclusive; send one");
   let ttlSeconds: number | undefined;
   if (ttl !== null) {
-    if (!DECIMAL.test(ttl) || !Number.isSafeInteger(Number(ttl))) return bad("Stream-TTL must be a whole number of seconds without sign, leading zeros or exponent");
+    if (!DECIMAL.test(ttl) || !Number.isSafeInteger(Number(ttl)))
+      return bad("Stream-TTL must be a whole number of seconds without sign, leading zeros or exponent");
     ttlSeconds = Number(ttl);
   }
-  if (expires !== null && (!RFC3339.test(expires) || Number.isNaN(Date.parse(expires)))) return bad("Stream-Expires-At must be an RFC 3339 timestamp");
+  if (expires !== null && (!RFC3339.test(expires) || Number.isNaN(Date.parse(expires))))
+    return bad("Stream-Expires-At must be an RFC 3339 timestamp");
   const sourcePath = h.get("stream-forked-from");
   const forkOffset = h.get("stream-fork-offset");
   const subOffset = h.get("stream-fork-sub-offset");
   let fork: ForkRequest | undefined;
   if (sourcePath === null) {
-    if (forkOffset !== null || subOffset !== null) return bad("Stream-Fork-Offset and Stream-Fork-Sub-Offset need Stream-Forked-From");
+    if (forkOffset !== null || subOffset !== null)
+      return bad("Stream-Fork-Offset and Stream-Fork-Sub-Offset need Stream-Forked-From");
   } else {
     let offset: number | undefined;
     if (forkOffset !== null) {
@@ -94,13 +98,20 @@ export function parseCreate(h: HeaderSource): CreateRequest | Problem {
     }
     let sub = 0;
     if (subOffset !== null) {
-      if (!DECIMAL.test(subOffset) || !Number.isSafeInteger(Number(subOffset))) return bad("Stream-Fork-Sub-Offset must be a non-negative whole number");
+      if (!DECIMAL.test(subOffset) || !Number.isSafeInteger(Number(subOffset)))
+        return bad("Stream-Fork-Sub-Offset must be a non-negative whole number");
       sub = Number(subOffset);
       if (sub > 0 && offset === undefined) return bad("Stream-Fork-Sub-Offset needs Stream-Fork-Offset");
     }
     fork = { sourcePath, offset, subOffset: sub };
   }
-  return { contentType, ttlSeconds, expiresAt: expires ?? undefined, closed: closedHeader(h.get("stream-closed")), fork };
+  return {
+    contentType,
+    ttlSeconds,
+    expiresAt: expires ?? undefined,
+    closed: closedHeader(h.get("stream-closed")),
+    fork,
+  };
 }
 
 /** Parses a `POST`'s headers; a problem (400) names the first malformed one. */
@@ -110,8 +121,10 @@ export function parseAppend(h: HeaderSource): AppendRequest | Problem {
   const seq = h.get("producer-seq");
   let producer: ProducerClaim | undefined;
   if (id !== null || epoch !== null || seq !== null) {
-    if (id === null || epoch === null || seq === null) return bad("Producer-Id, Producer-Epoch and Producer-Seq go together");
-    if (id === "" || id.length > MAX_TOKEN_LENGTH) return bad(`Producer-Id must be 1 to ${MAX_TOKEN_LENGTH} characters`);
+    if (id === null || epoch === null || seq === null)
+      return bad("Producer-Id, Producer-Epoch and Producer-Seq go together");
+    if (id === "" || id.length > MAX_TOKEN_LENGTH)
+      return bad(`Producer-Id must be 1 to ${MAX_TOKEN_LENGTH} characters`);
     const e = DIGITS.test(epoch) ? Number(epoch) : Number.NaN;
     const s = DIGITS.test(seq) ? Number(seq) : Number.NaN;
     if (!Number.isSafeInteger(e)) return bad("Producer-Epoch must be a whole number up to 2^53-1");
@@ -119,8 +132,14 @@ export function parseAppend(h: HeaderSource): AppendRequest | Problem {
     producer = { id, epoch: e, seq: s };
   }
   const streamSeq = h.get("stream-seq") ?? undefined;
-  if (streamSeq !== undefined && (streamSeq === "" || streamSeq.length > MAX_TOKEN_LENGTH)) return bad(`Stream-Seq must be 1 to ${MAX_TOKEN_LENGTH} characters`);
-  return { contentType: h.get("content-type") ?? undefined, close: closedHeader(h.get("stream-closed")), streamSeq, producer };
+  if (streamSeq !== undefined && (streamSeq === "" || streamSeq.length > MAX_TOKEN_LENGTH))
+    return bad(`Stream-Seq must be 1 to ${MAX_TOKEN_LENGTH} characters`);
+  return {
+    contentType: h.get("content-type") ?? undefined,
+    close: closedHeader(h.get("stream-closed")),
+    streamSeq,
+    producer,
+  };
 }
 
 /** True when `x` is a problem rather than a parsed request. */

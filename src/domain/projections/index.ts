@@ -4,4 +4,3 @@ import { inventoryProjection } from "./inventory.js";
 import { ordersProjection } from "./orders.js";
 
 export const projections: readonly Projection[] = [inventoryProjection, ordersProjection];
-

@@ -65,7 +65,9 @@ function adjust(db: Db, event: RecordedEvent, generation: number, d: Delta) {
 const scoped = (s: RowScope) => and(eq(t.tenantId, s.tenant), eq(t.generation, s.generation));
 
 type Inventory = typeof inventory;
-type InventoryFact = { [K in EventNameOf<Inventory>]: RecordedEvent & { readonly type: K; readonly data: EventDataOf<Inventory, K> } }[EventNameOf<Inventory>];
+type InventoryFact = {
+  [K in EventNameOf<Inventory>]: RecordedEvent & { readonly type: K; readonly data: EventDataOf<Inventory, K> };
+}[EventNameOf<Inventory>];
 
 /** How each inventory event moves the view's columns. */
 function delta(e: InventoryFact): Delta {
@@ -106,11 +108,22 @@ export const inventoryProjection = defineProjection(inventory)({
     return last ? adjust(db, last, g, sum) : [];
   },
   clear: (db, scope, limit) => [
-    db.delete(t).where(sql`rowid IN (SELECT rowid FROM ${t} WHERE ${t.tenantId} = ${scope.tenant} AND ${t.generation} <> ${scope.keep} LIMIT ${limit})`),
+    db
+      .delete(t)
+      .where(
+        sql`rowid IN (SELECT rowid FROM ${t} WHERE ${t.tenantId} = ${scope.tenant} AND ${t.generation} <> ${scope.keep} LIMIT ${limit})`,
+      ),
   ],
   filters: {},
   list: (db, scope, _query, limit) => db.select(columns).from(t).where(scoped(scope)).orderBy(asc(t.sku)).limit(limit),
-  get: async (db, scope, key) => (await db.select(columns).from(t).where(and(scoped(scope), eq(t.sku, key))).limit(1))[0],
+  get: async (db, scope, key) =>
+    (
+      await db
+        .select(columns)
+        .from(t)
+        .where(and(scoped(scope), eq(t.sku, key)))
+        .limit(1)
+    )[0],
 });
 
 const columns = {

@@ -72,19 +72,37 @@ export const ordersProjection = defineProjection(orders)({
     OrderCancelled: (db, e, g) => setStatus(db, e, g, "cancelled", e.data.reason),
   },
   clear: (db, scope, limit) => [
-    db.delete(t).where(sql`rowid IN (SELECT rowid FROM ${t} WHERE ${t.tenantId} = ${scope.tenant} AND ${t.generation} <> ${scope.keep} LIMIT ${limit})`),
+    db
+      .delete(t)
+      .where(
+        sql`rowid IN (SELECT rowid FROM ${t} WHERE ${t.tenantId} = ${scope.tenant} AND ${t.generation} <> ${scope.keep} LIMIT ${limit})`,
+      ),
   ],
   filters: {
-    status: z.enum(["pending", "confirmed", "shipped", "cancelled"]).describe("pending, confirmed, shipped or cancelled"),
+    status: z
+      .enum(["pending", "confirmed", "shipped", "cancelled"])
+      .describe("pending, confirmed, shipped or cancelled"),
     customerId: entityIdSchema.describe("the customer's id"),
   },
   list: (db, scope, query, limit) => {
     const where: (SQL | undefined)[] = [scoped(scope)];
     if (query.status !== undefined) where.push(eq(t.status, query.status));
     if (query.customerId !== undefined) where.push(eq(t.customerId, query.customerId));
-    return db.select(columns).from(t).where(and(...where)).orderBy(asc(t.createdAt), asc(t.orderId)).limit(limit);
+    return db
+      .select(columns)
+      .from(t)
+      .where(and(...where))
+      .orderBy(asc(t.createdAt), asc(t.orderId))
+      .limit(limit);
   },
-  get: async (db, scope, key) => (await db.select(columns).from(t).where(and(scoped(scope), eq(t.orderId, key))).limit(1))[0],
+  get: async (db, scope, key) =>
+    (
+      await db
+        .select(columns)
+        .from(t)
+        .where(and(scoped(scope), eq(t.orderId, key)))
+        .limit(1)
+    )[0],
 });
 
 const columns = {

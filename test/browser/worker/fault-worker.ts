@@ -31,7 +31,12 @@ function setFailing(context: FaultContext, on: boolean): void {
 }
 
 const faultSchema = z
-  .object({ tenant: z.string().min(1), entityType: z.string().min(1), entityId: z.string().min(1), failing: z.boolean() })
+  .object({
+    tenant: z.string().min(1),
+    entityType: z.string().min(1),
+    entityId: z.string().min(1),
+    failing: z.boolean(),
+  })
   .strict();
 
 const control = new Hono<{ Bindings: Env }>();
@@ -56,7 +61,9 @@ control.notFound((c) => problemResponse(problem("not-found", `no test control at
 
 export default {
   fetch(request: Request, env: Env, ctx: ExecutionContext) {
-    return new URL(request.url).pathname.startsWith("/__test/") ? control.fetch(request, env, ctx) : production.fetch(request, env, ctx);
+    return new URL(request.url).pathname.startsWith("/__test/")
+      ? control.fetch(request, env, ctx)
+      : production.fetch(request, env, ctx);
   },
   queue: (batch, env, ctx) => production.queue(batch, env, ctx),
 } satisfies ExportedHandler<Env>;
