@@ -6,10 +6,10 @@
 // consumer fail on one entity's facts.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext } from "playwright-core";
+import { freePort } from "../../bench/dev-server.js";
 
 const WRANGLER = join(process.cwd(), "node_modules", "wrangler", "bin", "wrangler.js");
 const FAULT_WORKER = join(process.cwd(), "test", "browser", "worker", "fault-worker.ts");
@@ -27,19 +27,6 @@ export interface LocalPlatform {
   /** Makes every attempt of the facts consumer to apply this entity's facts fail, or stops it. */
   failConsumer(entity: EntityAddress, failing: boolean): Promise<void>;
   stop(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
 }
 
 async function waitForHealth(url: string, dev: ChildProcess, output: () => string, timeoutMs: number): Promise<void> {
