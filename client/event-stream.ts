@@ -1,9 +1,11 @@
 // Server-Sent Events over fetch, so a request can carry `Authorization` (EventSource cannot) in
 // browsers and Node alike. Parses the text/event-stream format (WHATWG HTML §9.2.6): `data:`
-// lines joined by "\n", `id:` kept, comments and `retry:` ignored, a blank line ends a message.
+// lines joined by "\n", `id:` and `event:` kept, comments and `retry:` ignored, a blank line ends a
+// message.
 
-/** One SSE message: its data and the `id` it carried (null if none). */
+/** One SSE message: its data, the `id` it carried (null if none) and its `event` type (absent if none: "message"). */
 export interface StreamMessage {
+  readonly event?: string;
   readonly id: string | null;
   readonly data: string;
 }
@@ -16,6 +18,7 @@ export function sseParser(): (chunk: string) => StreamMessage[] {
   let buffer = "";
   let data: string[] = [];
   let id: string | null = null;
+  let event: string | null = null;
   return (chunk) => {
     buffer += chunk;
     const messages: StreamMessage[] = [];
@@ -25,8 +28,10 @@ export function sseParser(): (chunk: string) => StreamMessage[] {
       const line = buffer.slice(0, end);
       buffer = buffer.slice(end + (buffer.startsWith("\r\n", end) ? 2 : 1));
       if (line === "") {
-        if (data.length > 0) messages.push({ id, data: data.join("\n") });
+        if (data.length > 0) messages.push({ id, data: data.join("\n"), ...(event === null ? {} : { event }) });
         data = [];
+        // The type is per message; the id persists, as EventSource's last event ID does.
+        event = null;
         continue;
       }
       if (line.startsWith(":")) continue;
@@ -34,6 +39,7 @@ export function sseParser(): (chunk: string) => StreamMessage[] {
       const field = colon < 0 ? line : line.slice(0, colon);
       const value = colon < 0 ? "" : line.slice(colon + (line[colon + 1] === " " ? 2 : 1));
       if (field === "data") data.push(value);
+      else if (field === "event") event = value;
       else if (field === "id" && !value.includes("\0")) id = value;
     }
     return messages;

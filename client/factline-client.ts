@@ -13,6 +13,7 @@ import type {
 import type { FieldError } from "../src/core/http/problem.js";
 import { applyConfirmed, optimisticState, type SequencedEvent } from "./entity-mirror.js";
 import { readEventStream } from "./event-stream.js";
+import { parseControlOffset, parseViewChanges, viewNameOf } from "./view-feed.js";
 import {
   MemoryOutboxStore,
   type CommandProblem,
@@ -249,11 +250,13 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
   }
 
   /**
-   * Follows a view (`/v1/views/{path}`): reads it now, again after every change this client
-   * confirms (its own answers and the entities it follows live, at most every 250 ms) and at least
-   * every `everyMs` (default 5 s), and calls `listener` with each answer. Views are read models
-   * with no stream of their own, so this is polling with read-your-writes, not an exact resume.
-   * Returns a stop function.
+   * Follows a view (`/v1/views/{path}`) and calls `listener` with each read of it. Reads it once
+   * the view's change feed (`/v1/views/{view}/changes/stream`, SSE) has told its offset, then again
+   * whenever the feed reports changes (a burst read once: one read in flight, at most one more
+   * queued), each read with the read-your-writes token, and again while the answer is stale. The
+   * feed is resumed after a disconnect from the last offset seen, so no change is missed. A server
+   * without change feeds (404) is polled instead: after every change this client confirms (at most
+   * every 250 ms) and at least every `everyMs` (default 5 s). Returns a stop function.
    */
   watchView<R = unknown>(
     path: string,
@@ -261,9 +264,9 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     options: { readonly everyMs?: number } = {},
   ): () => void {
     let stopped = false;
-    let seen = -1;
     let reading = false;
     let again = false;
+    let seen = -1;
     const read = async () => {
       if (stopped) return;
       if (reading) {
@@ -282,26 +285,43 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
           if (stale) again = true;
         } while (again && !stopped);
       } catch {
-        // Offline or refused: the next change or tick reads again.
+        // Offline or refused: the feed's next change (or the next poll) reads again.
       } finally {
         reading = false;
       }
     };
-    let pending: ReturnType<typeof setTimeout> | undefined;
-    const unsubscribe = this.subscribe(() => {
-      if (this.#confirmations === seen || pending !== undefined) return;
-      pending = setTimeout(() => {
-        pending = undefined;
-        void read();
-      }, 250);
+    // The fallback for servers without change feeds: what watchView did before them.
+    let stopPolling: (() => void) | undefined;
+    const poll = () => {
+      let pending: ReturnType<typeof setTimeout> | undefined;
+      const unsubscribe = this.subscribe(() => {
+        if (this.#confirmations === seen || pending !== undefined) return;
+        pending = setTimeout(() => {
+          pending = undefined;
+          void read();
+        }, 250);
+      });
+      const timer = setInterval(() => void read(), options.everyMs ?? 5000);
+      void read();
+      return () => {
+        unsubscribe();
+        clearInterval(timer);
+        if (pending !== undefined) clearTimeout(pending);
+      };
+    };
+    const abort = new AbortController();
+    this.#aborts.add(abort);
+    void this.#followViewFeed(viewNameOf(path), abort.signal, {
+      changed: () => void read(),
+      missing: () => {
+        if (!stopped) stopPolling = poll();
+      },
     });
-    const timer = setInterval(() => void read(), options.everyMs ?? 5000);
-    void read();
     return () => {
       stopped = true;
-      unsubscribe();
-      clearInterval(timer);
-      if (pending !== undefined) clearTimeout(pending);
+      abort.abort();
+      this.#aborts.delete(abort);
+      stopPolling?.();
     };
   }
 
@@ -646,5 +666,67 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
       abort.abort();
       this.#aborts.delete(abort);
     };
+  }
+  /**
+   * Follows a view's change feed over SSE from the tail (`offset=now`), calling `changed` once the
+   * first control event has fixed the offset (the view read then covers every change up to it) and
+   * after each control event that follows changes; `missing` (and stops) if the server has no feed.
+   * SSE rather than long-poll: one request per minute while idle instead of one per timeout, and
+   * the data of a page and its offset arrive together. The offset moves only on a control event,
+   * so a connection cut between the two resumes before those changes and reports them again.
+   */
+  async #followViewFeed(
+    view: string,
+    signal: AbortSignal,
+    on: { readonly changed: () => void; readonly missing: () => void },
+  ): Promise<void> {
+    let offset = "now";
+    let started = false;
+    let failures = 0;
+    while (!signal.aborted && !this.#closed) {
+      const stream = new AbortController();
+      const stop = () => stream.abort();
+      signal.addEventListener("abort", stop);
+      this.#streams.add(stream);
+      try {
+        const res = await this.#fetch(
+          `${this.#base}/v1/views/${encodeURIComponent(view)}/changes/stream?offset=${offset}&live=sse`,
+          { headers: { authorization: this.#auth, accept: "text/event-stream" }, signal: stream.signal },
+        );
+        if (res.status === 404) {
+          await res.body?.cancel();
+          on.missing();
+          return;
+        }
+        if (res.ok) {
+          failures = 0;
+          this.#answered();
+          let changes = 0;
+          await readEventStream(res, (message) => {
+            this.#lastSyncAt = Date.now();
+            if (message.event === "data") changes += parseViewChanges(message.data).length;
+            if (message.event !== "control") return;
+            offset = parseControlOffset(message.data);
+            if (!started || changes > 0) on.changed();
+            started = true;
+            changes = 0;
+          });
+          // The server ended the stream (every 60 s, to re-authenticate): reconnect soon, from the offset.
+          await this.#sleep(Math.random() * this.#retry.baseMs);
+          continue;
+        }
+        await res.body?.cancel();
+        if (res.status === 401 || res.status === 403) this.#setConnection("unauthorized");
+      } catch {
+        if (signal.aborted) break;
+        // A network error or a message that is not the feed's: reconnect from the last offset.
+        this.#setConnection("offline");
+      } finally {
+        signal.removeEventListener("abort", stop);
+        this.#streams.delete(stream);
+      }
+      failures++;
+      await this.#sleep(Math.random() * Math.min(this.#retry.maxMs, this.#retry.baseMs * 2 ** Math.min(failures, 16)));
+    }
   }
 }

@@ -27,6 +27,45 @@ function network() {
   };
 }
 
+/**
+ * The Worker under test as the client's fetch for following views: counts reads of views (not of
+ * their feeds), records the offset of each feed request, can cut every open response as a
+ * dropped connection would, and can fail every request as if offline.
+ */
+function viewNetwork(options: { readonly feed: boolean } = { feed: true }) {
+  let online = true;
+  let viewReads = 0;
+  const feedOffsets: string[] = [];
+  const open = new Set<AbortController>();
+  const fetch: Fetch = async (input, init) => {
+    if (!online) throw new TypeError("Failed to fetch (offline)");
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    if (url.pathname.endsWith("/changes/stream")) {
+      // An older server: no change feeds.
+      if (!options.feed) return Response.json({ type: "about:blank", status: 404 }, { status: 404 });
+      feedOffsets.push(url.searchParams.get("offset") ?? "");
+    } else if (url.pathname.startsWith("/v1/views/")) viewReads++;
+    const abort = new AbortController();
+    init?.signal?.addEventListener("abort", () => abort.abort());
+    open.add(abort);
+    return exports.default.fetch(new Request(input, { ...init, signal: abort.signal }));
+  };
+  return {
+    fetch,
+    setOnline: (value: boolean) => (online = value),
+    cut: () => {
+      for (const abort of open) abort.abort();
+      open.clear();
+    },
+    viewReads: () => viewReads,
+    feedOffsets,
+  };
+}
+
+type InventoryRow = { sku: string; onHand: number };
+const shows = (rows: readonly InventoryRow[] | undefined, sku: string, onHand: number) =>
+  rows?.some((row) => row.sku === sku && row.onHand === onHand) ?? false;
+
 async function setup(outbox: OutboxStore = new MemoryOutboxStore()) {
   const tenant = await newTenant("client");
   const net = network();
@@ -215,6 +254,76 @@ describe("the offline-first client", () => {
     await eventually(async () =>
       seen.at(-1)?.some((row) => row.sku === "viewed" && row.onHand === 6) ? true : undefined,
     );
+    stop();
+    client.close();
+  });
+
+  it("follows a view's change feed: a watcher sees a change someone else makes after it started", async () => {
+    const tenant = await newTenant("client");
+    const api = tenantClient(tenant.apiKey);
+    const net = viewNetwork();
+    const client = createClient({ baseUrl: BASE, apiKey: tenant.apiKey, entities: [inventory], fetch: net.fetch });
+    const seen: InventoryRow[][] = [];
+    const stop = client.watchView<{ items: InventoryRow[] }>("inventory", (body) => seen.push(body.items));
+    await eventually(async () => (seen.length > 0 ? true : undefined));
+    expect(net.feedOffsets).toEqual(["now"]);
+
+    await api.command("inventory", "theirs", "restock", { quantity: 4 });
+    await eventually(async () => (shows(seen.at(-1), "theirs", 4) ? true : undefined));
+    stop();
+    client.close();
+  });
+
+  it("resumes a view's feed from its offset after a disconnect, missing nothing and reading once per burst", async () => {
+    const tenant = await newTenant("client");
+    const api = tenantClient(tenant.apiKey);
+    const net = viewNetwork();
+    const client = createClient({
+      baseUrl: BASE,
+      apiKey: tenant.apiKey,
+      entities: [inventory],
+      fetch: net.fetch,
+      retry: { baseMs: 10, maxMs: 50 },
+    });
+    const seen: InventoryRow[][] = [];
+    const stop = client.watchView<{ items: InventoryRow[] }>("inventory", (body) => seen.push(body.items));
+    await eventually(async () => (seen.length > 0 ? true : undefined));
+    await api.command("inventory", "before", "restock", { quantity: 1 });
+    await eventually(async () => (shows(seen.at(-1), "before", 1) ? true : undefined));
+
+    net.setOnline(false);
+    net.cut();
+    const burst = ["burst-1", "burst-2", "burst-3"];
+    for (const sku of burst) await api.command("inventory", sku, "restock", { quantity: 2 });
+    // The whole burst is in the feed before the watcher can reconnect, so it comes back as one page.
+    await eventually(async () => {
+      const changes = (await (await api.get("/v1/views/inventory/changes/stream?offset=-1")).json()) as unknown[];
+      return changes.length === 1 + burst.length ? true : undefined;
+    });
+    const readsBefore = net.viewReads();
+    net.setOnline(true);
+
+    await eventually(async () => (burst.every((sku) => shows(seen.at(-1), sku, 2)) ? true : undefined));
+    expect(net.viewReads() - readsBefore).toBe(1);
+    // It started at the tail and reconnected from an offset the feed gave it, never from the tail again.
+    expect(net.feedOffsets[0]).toBe("now");
+    expect(net.feedOffsets.slice(1).every((offset) => /^\d{16}_\d{16}$/.test(offset))).toBe(true);
+    expect(net.feedOffsets.length).toBeGreaterThan(1);
+    stop();
+    client.close();
+  });
+
+  it("polls a view when the server has no change feeds (404), reading again after its own commands", async () => {
+    const tenant = await newTenant("client");
+    const net = viewNetwork({ feed: false });
+    const client = createClient({ baseUrl: BASE, apiKey: tenant.apiKey, entities: [inventory], fetch: net.fetch });
+    const seen: InventoryRow[][] = [];
+    const stop = client.watchView<{ items: InventoryRow[] }>("inventory", (body) => seen.push(body.items), {
+      everyMs: 60_000,
+    });
+    await client.entity("inventory", "polled").command("restock", { quantity: 3 });
+    await eventually(async () => (shows(seen.at(-1), "polled", 3) ? true : undefined));
+    expect(net.feedOffsets).toEqual([]);
     stop();
     client.close();
   });
