@@ -307,6 +307,7 @@ describe("every problem type", () => {
       "a malformed [vars] setting; this suite's Worker is configured well (test/configuration.test.ts drives it)",
     // Durable Streams: the official conformance suite (test/conformance/) and test/streams.test.ts drive each.
     "stream-gone": "a deleted stream read by its forks (test/streams.test.ts)",
+    "offset-gone": "an offset before a view change feed's retained window (test/streams.test.ts)",
     "stream-closed": "an append to a closed stream (test/streams.test.ts)",
     "stream-exists": "a PUT with another configuration (test/streams.test.ts)",
     "content-type-mismatch": "an append of another content type (test/streams.test.ts)",

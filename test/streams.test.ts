@@ -3,8 +3,10 @@
 // logs read as JSON streams whose offsets are their sequence numbers, followed and resumed by the
 // official client. The protocol as a whole is specified by the official suite (test/conformance/).
 import { stream } from "@durable-streams/client";
-import { exports } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
+import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, it } from "vitest";
+import { pruneViewChanges, type Retention } from "../cloud/projections/view-changes.js";
 import { call, eventually, newTenant, tenantClient } from "./support/api.js";
 
 const PROBLEMS = "https://factline.dev/problems/";
@@ -280,5 +282,84 @@ describe("view change feeds as streams", () => {
   it("answer an unknown view with not-found", async () => {
     const api = tenantClient((await newTenant()).apiKey);
     await expectProblem(await api.get("/v1/views/no-such-view/changes/stream"), "not-found", 404);
+  });
+});
+
+describe("view change feeds' retention", () => {
+  const HOUR = 3_600_000;
+  const DAY = 24 * HOUR;
+  // Retention that keeps every change recorded in the last hour: the feeds other tests write,
+  // all recorded just now, keep everything; only the back-dated changes below can be pruned.
+  const retention = (retainCount: number, chunkRows = 1000, maxChunks = 100): Retention => ({
+    retainCount,
+    retainAgeMs: HOUR,
+    chunkRows,
+    maxChunks,
+  });
+
+  /** Records changes of `tenant`'s inventory feed directly, one per `recordedAt`; their ids, oldest first. */
+  async function record(tenant: string, recordedAt: readonly number[]): Promise<number[]> {
+    const ids: number[] = [];
+    for (const [i, at] of recordedAt.entries()) {
+      const row = await env.DB.prepare(
+        `INSERT INTO view_changes (tenant_id, projection, entity_type, entity_id, seq, event_type, recorded_at)
+         VALUES (?, 'inventory', 'inventory', 'sku-kept', ?, 'Restocked', ?) RETURNING id`,
+      )
+        .bind(tenant, i + 1, at)
+        .first<{ id: number }>();
+      ids.push(row?.id ?? 0);
+    }
+    return ids;
+  }
+
+  async function remaining(tenant: string): Promise<number[]> {
+    const { results } = await env.DB.prepare("SELECT id FROM view_changes WHERE tenant_id = ? ORDER BY id")
+      .bind(tenant)
+      .all<{ id: number }>();
+    return results.map((r) => r.id);
+  }
+
+  it("keep the newest changes and the young ones, whichever are more, deleting the rest in bounded chunks", async () => {
+    const now = Date.now();
+    const tenant = `retain-${crypto.randomUUID()}`;
+    // 15 changes two days old, then 10 from now: the age window (10) keeps more than the count (8).
+    const ids = await record(tenant, [...Array(15).fill(now - 2 * DAY), ...Array(10).fill(now)]);
+    const db = drizzle(env.DB);
+    // Two chunks of four per run: the 15 old changes go over two runs, the window stays.
+    expect(await pruneViewChanges(db, retention(8, 4, 2), now)).toBe(8);
+    expect(await remaining(tenant)).toEqual(ids.slice(8));
+    expect(await pruneViewChanges(db, retention(8, 4, 2), now)).toBe(7);
+    expect(await remaining(tenant)).toEqual(ids.slice(15));
+    expect(await pruneViewChanges(db, retention(8, 4, 2), now)).toBe(0);
+  });
+
+  it("keep the newest N changes when fewer are young", async () => {
+    const now = Date.now();
+    const tenant = `retain-${crypto.randomUUID()}`;
+    const ids = await record(tenant, Array(12).fill(now - 2 * DAY));
+    await pruneViewChanges(drizzle(env.DB), retention(5), now);
+    expect(await remaining(tenant)).toEqual(ids.slice(7));
+  });
+
+  it("answer an offset before the retained window with 410 offset-gone, and start -1 at the window", async () => {
+    const now = Date.now();
+    const t = await newTenant();
+    const api = tenantClient(t.apiKey);
+    const ids = await record(t.id, Array(6).fill(now - 2 * DAY));
+    const offsets = ids.map((id) => `0000000000000000_${String(id).padStart(16, "0")}`);
+    await pruneViewChanges(drizzle(env.DB), retention(3), now);
+    const feed = "/v1/views/inventory/changes/stream";
+
+    // A reader that had read the second change: the third is gone, so it must not be resumed silently.
+    for (const live of ["", "&live=long-poll", "&live=sse"])
+      await expectProblem(await api.get(`${feed}?offset=${offsets[1]}${live}`), "offset-gone", 410);
+    // The last pruned change's offset too: without a watermark it cannot be told from an older one.
+    await expectProblem(await api.get(`${feed}?offset=${offsets[2]}`), "offset-gone", 410);
+
+    const fromStart = await api.get(`${feed}?offset=-1`);
+    expect(((await fromStart.json()) as { seq: number }[]).map((c) => c.seq)).toEqual([4, 5, 6]);
+    const inWindow = await api.get(`${feed}?offset=${offsets[3]}`);
+    expect(((await inWindow.json()) as { seq: number }[]).map((c) => c.seq)).toEqual([5, 6]);
+    expect(inWindow.headers.get("stream-next-offset")).toBe(offsets[5]);
   });
 });

@@ -15,6 +15,8 @@ import type { RecordedEvent } from "../../src/core/model/envelope.js";
 import { faultPoint, pausePoint, type FaultContext } from "../../src/core/resilience/fault-injection.js";
 import { entityObjectName } from "../../src/core/protocol/identifiers.js";
 import { logEvent } from "../../src/core/runtime/log.js";
+import { hostConfig } from "../../src/core/runtime/config.js";
+import { maybePruneViewChanges } from "../projections/view-changes.js";
 import { traceIdOf } from "../../src/core/http/trace-context.js";
 import {
   advanceSagaCheckpoints,
@@ -98,6 +100,14 @@ export async function consumeFacts(batch: MessageBatch<unknown>, env: Env, app: 
   // Tell each entity how far its facts are consumed (by projections and sagas both); a lost
   // acknowledgement only delays the next.
   await Promise.allSettled(consumed.map((g) => entityStub(env, g.address).acknowledge(g.address, newest(g))));
+  // The change feeds' retention, at most once a minute per isolate, once this batch's work is done
+  // (cloud/projections/view-changes.ts says why here).
+  const config = hostConfig(env, "consumer");
+  await maybePruneViewChanges(
+    db,
+    { retainCount: config.viewChangesRetainCount, retainAgeMs: config.viewChangesRetainAgeMs },
+    Date.now(),
+  );
 }
 
 /**

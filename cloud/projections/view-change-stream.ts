@@ -5,6 +5,14 @@
 // every VIEW_FEED_POLL_MS while they wait, one query per waiting reader per poll: D1 serves one
 // query at a time, so many idle followers of a view cost D1 time (entity streams, woken by their
 // object, do not).
+//
+// Retention (view-changes.ts) prunes each feed's oldest changes. Every offset this stream hands
+// out above 0 is the id of one of the feed's changes, and the retained window is contiguous, so an
+// offset whose change no longer exists may have had later changes pruned after it: it is answered
+// 410 `offset-gone` (the protocol's status for an offset before the retained data; the body is
+// ours, problem+json) rather than served from the window with a silent gap. The reader starts
+// again from `-1`, the oldest retained change. (An offset whose change was the last one pruned
+// loses nothing, but is answered 410 too: without a stored watermark the two cannot be told apart.)
 import { drizzle } from "drizzle-orm/d1";
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
@@ -15,6 +23,7 @@ import type { Projection } from "../../src/core/model/projection.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { serveReadOnlyStream, type LogSource } from "../../src/core/streams/read-only-stream.js";
+import { formatOffset, parseReadStart } from "../../src/core/streams/offsets.js";
 import { changeTail, readChanges } from "./view-changes.js";
 
 /** How often a waiting reader of a change feed looks for new changes (ms). */
@@ -45,7 +54,7 @@ export function viewChangeRoutes(
       }),
       query: streamReadQuery,
     },
-    responses: { ...readOnlyStreamResponses, ...problems("tenant", 400, 404) },
+    responses: { ...readOnlyStreamResponses, ...problems("tenant", 400, 404, 410) },
   });
   // Hono serves HEAD through the GET route; the request's method stays HEAD.
   app.openapi(route, async (c) => {
@@ -53,10 +62,23 @@ export function viewChangeRoutes(
     if (!names.has(view)) throw fail("not-found", `no view ${view}`);
     const db = drizzle(c.env.DB);
     const tenant = c.get("tenant");
+    const gone = (after: number) =>
+      fail("offset-gone", `offset ${formatOffset(after)} is before the feed's retained window; read again from -1`);
+    // Checked before answering, so SSE and long-poll readers get the 410 too, not an event stream.
+    const start = parseReadStart(c.req.query("offset"));
+    if (c.req.method !== "HEAD" && start?.kind === "after" && start.count > 0) {
+      const own = await readChanges(db, tenant, view, start.count, 1, true);
+      if (own[0]?.id !== start.count) throw gone(start.count);
+    }
     const source: LogSource = async (after, waitMs) => {
       const deadline = Date.now() + waitMs;
       for (;;) {
-        const rows = await readChanges(db, tenant, view, after, PAGE);
+        // With an offset, read its own change too: if pruning overtook the reader (an SSE
+        // connection far behind), the next page would otherwise skip what was pruned.
+        const checked = after > 0 && after !== Number.MAX_SAFE_INTEGER;
+        const read = await readChanges(db, tenant, view, after, checked ? PAGE + 1 : PAGE, checked);
+        if (checked && read[0]?.id !== after) throw gone(after);
+        const rows = checked ? read.slice(1) : read;
         if (rows.length > 0 || Date.now() >= deadline) {
           // Fewer than a page means nothing newer exists: the tail is the last change read (or `after`).
           const complete = rows.length < PAGE && after !== Number.MAX_SAFE_INTEGER;

@@ -5,7 +5,14 @@
 // the generation that serves reads records changes — decided inside the batch against
 // `projection_generations`, so it agrees with a concurrent rebuild's switch; a rebuild replaying
 // history into the next generation records none.
+//
+// Retention: each feed (tenant, view) keeps a contiguous window of its newest changes — its
+// newest `retainCount` and every change from the oldest one recorded within `retainAgeMs` on,
+// whichever keeps more — and `pruneViewChanges` deletes the prefix before it. Contiguous by id,
+// so "an offset's own change is gone" means exactly "changes after it may be gone" (see
+// view-change-stream.ts, which answers such an offset 410 offset-gone).
 import { sql } from "drizzle-orm";
+import { logEvent } from "../../src/core/runtime/log.js";
 import type { RecordedEvent } from "../../src/core/model/envelope.js";
 import type { Db, Projection, Statement } from "../../src/core/model/projection.js";
 import { projectionGenerations as g, viewChanges as vc } from "../schema.js";
@@ -45,13 +52,18 @@ export interface ViewChange {
   readonly recordedAt: string;
 }
 
-/** Changes of one tenant's view after `after` (an id), oldest first, at most `limit`; with each its id. */
+/**
+ * Changes of one tenant's view after `after` (an id), oldest first, at most `limit`; with each its
+ * id. With `inclusive`, the change `after` itself comes first when it still exists (the stream
+ * uses it to tell a pruned offset from a live one in the same query).
+ */
 export async function readChanges(
   db: Db,
   tenant: string,
   projection: string,
   after: number,
   limit: number,
+  inclusive = false,
 ): Promise<{ id: number; change: ViewChange }[]> {
   const rows = await db.all<{
     id: number;
@@ -62,7 +74,7 @@ export async function readChanges(
     recorded_at: number;
   }>(sql`
     SELECT id, entity_type, entity_id, seq, event_type, recorded_at FROM ${vc}
-     WHERE ${vc.tenantId} = ${tenant} AND ${vc.projection} = ${projection} AND ${vc.id} > ${after}
+     WHERE ${vc.tenantId} = ${tenant} AND ${vc.projection} = ${projection} AND ${vc.id} ${inclusive ? sql`>=` : sql`>`} ${after}
      ORDER BY ${vc.id} LIMIT ${limit}`);
   return rows.map((r) => ({
     id: r.id,
@@ -81,4 +93,101 @@ export async function changeTail(db: Db, tenant: string, projection: string): Pr
     sql`SELECT MAX(${vc.id}) AS tail FROM ${vc} WHERE ${vc.tenantId} = ${tenant} AND ${vc.projection} = ${projection}`,
   );
   return rows[0]?.tail ?? 0;
+}
+
+/** How much of each feed to keep, and how much to delete per run (see `pruneViewChanges`). */
+export interface Retention {
+  /** Keep at least the newest this many changes of each feed. */
+  readonly retainCount: number;
+  /** …and every change from the oldest recorded at or after `now - retainAgeMs` on. */
+  readonly retainAgeMs: number;
+  /** Rows one DELETE removes: keeps each statement short, so D1 (one query at a time) stays responsive. */
+  readonly chunkRows: number;
+  /** DELETEs one run issues at most, over all feeds; what is left is pruned by the next run. */
+  readonly maxChunks: number;
+}
+
+/**
+ * Deletes, in chunks of at most `chunkRows` and at most `maxChunks` of them, the changes of each
+ * feed before its retained window (see the module comment) as of `nowMs`. Returns how many rows
+ * it deleted; a feed with more to prune than the run's budget is finished by later runs.
+ */
+export async function pruneViewChanges(db: Db, retention: Retention, nowMs: number): Promise<number> {
+  const feeds = await db.all<{ tenant_id: string; projection: string }>(
+    sql`SELECT DISTINCT ${vc.tenantId} AS tenant_id, ${vc.projection} AS projection FROM ${vc}`,
+  );
+  let chunks = 0;
+  let deleted = 0;
+  for (const feed of feeds) {
+    const floor = await windowStart(db, feed.tenant_id, feed.projection, retention, nowMs);
+    if (floor === undefined) continue;
+    while (chunks < retention.maxChunks) {
+      const gone = await db.all<{ id: number }>(sql`
+        DELETE FROM ${vc} WHERE ${vc.id} IN (
+          SELECT ${vc.id} FROM ${vc}
+           WHERE ${vc.tenantId} = ${feed.tenant_id} AND ${vc.projection} = ${feed.projection} AND ${vc.id} < ${floor}
+           ORDER BY ${vc.id} LIMIT ${retention.chunkRows})
+        RETURNING id`);
+      chunks++;
+      deleted += gone.length;
+      if (gone.length < retention.chunkRows) break;
+    }
+    if (chunks >= retention.maxChunks) break;
+  }
+  return deleted;
+}
+
+/** The id of a feed's oldest retained change, or undefined when the feed keeps everything it has. */
+async function windowStart(
+  db: Db,
+  tenant: string,
+  projection: string,
+  retention: Retention,
+  nowMs: number,
+): Promise<number | undefined> {
+  // The newest `retainCount` changes: the window starts no later than the oldest of them.
+  const byCount = await db.all<{ id: number }>(sql`
+    SELECT ${vc.id} AS id FROM ${vc} WHERE ${vc.tenantId} = ${tenant} AND ${vc.projection} = ${projection}
+     ORDER BY ${vc.id} DESC LIMIT 1 OFFSET ${retention.retainCount - 1}`);
+  const countFloor = byCount[0]?.id;
+  if (countFloor === undefined) return undefined;
+  // The oldest young change (walking the feed's index from its oldest: the rows it passes are the
+  // ones to prune). recorded_at need not grow with id, so everything after it stays too.
+  const byAge = await db.all<{ id: number }>(sql`
+    SELECT ${vc.id} AS id FROM ${vc} WHERE ${vc.tenantId} = ${tenant} AND ${vc.projection} = ${projection}
+       AND ${vc.recordedAt} >= ${nowMs - retention.retainAgeMs}
+     ORDER BY ${vc.id} LIMIT 1`);
+  const ageFloor = byAge[0]?.id;
+  const floor = ageFloor === undefined ? countFloor : Math.min(countFloor, ageFloor);
+  // Nothing before the window: no DELETE, so a run's budget goes to feeds with something to prune.
+  const oldest = await db.all<{ id: number }>(sql`
+    SELECT ${vc.id} AS id FROM ${vc} WHERE ${vc.tenantId} = ${tenant} AND ${vc.projection} = ${projection}
+     ORDER BY ${vc.id} LIMIT 1`);
+  return oldest[0] !== undefined && oldest[0].id < floor ? floor : undefined;
+}
+
+/** Pruning runs at most this often per isolate: retention is coarse, and each run costs D1 time. */
+export const PRUNE_INTERVAL_MS = 60_000;
+let lastPruneMs = Number.NEGATIVE_INFINITY;
+
+/**
+ * Prunes the change feeds if this isolate has not done so in the last PRUNE_INTERVAL_MS. Called
+ * at the end of the queue consumer's batch, after the batch's facts are applied and acknowledged:
+ * off every request's path, and tied to the traffic that grows the feeds (no cron trigger to keep
+ * in step; a quiet deployment has nothing new to prune). Never throws: a failed run is logged and
+ * retried by a later batch.
+ */
+export async function maybePruneViewChanges(
+  db: Db,
+  retention: Pick<Retention, "retainCount" | "retainAgeMs">,
+  nowMs: number,
+): Promise<void> {
+  if (nowMs - lastPruneMs < PRUNE_INTERVAL_MS) return;
+  lastPruneMs = nowMs;
+  try {
+    const deleted = await pruneViewChanges(db, { ...retention, chunkRows: 1000, maxChunks: 20 }, nowMs);
+    if (deleted > 0) logEvent("info", "view changes pruned", { deleted });
+  } catch (err) {
+    logEvent("warn", "view changes pruning failed; a later batch retries", { error: String(err) });
+  }
 }

@@ -38,6 +38,10 @@ export interface Config {
   readonly entityMaxQueueDelayMs: number;
   /** How long a Durable Streams long-poll waits for data before answering 204 (ms). */
   readonly streamLongPollTimeoutMs: number;
+  /** A view's change feed keeps at least its newest this many changes (retention by count). */
+  readonly viewChangesRetainCount: number;
+  /** …and every change recorded less than this long ago, whichever keeps more (retention by age, ms). */
+  readonly viewChangesRetainAgeMs: number;
 }
 
 // A `[vars]` value is a string (or, written unquoted in wrangler.toml, a number); unset or empty
@@ -102,6 +106,9 @@ const varsSchema = z.object({
   ENTITY_MAX_IN_FLIGHT: positiveInt(64, 1_000_000),
   ENTITY_MAX_QUEUE_DELAY_MS: positiveInt(500, 600_000),
   STREAM_LONG_POLL_TIMEOUT_MS: positiveInt(20_000, 600_000),
+  // 10,000 changes / 7 days; at most 10 million / 365 days, so a typo cannot mean "for ever".
+  VIEW_CHANGES_RETAIN_COUNT: positiveInt(10_000, 10_000_000),
+  VIEW_CHANGES_RETAIN_AGE_MS: positiveInt(7 * DAY_MS, 365 * DAY_MS),
 });
 
 type Vars = z.output<typeof varsSchema>;
@@ -126,6 +133,8 @@ function toConfig(v: Vars): Config {
     entityMaxInFlight: v.ENTITY_MAX_IN_FLIGHT,
     entityMaxQueueDelayMs: v.ENTITY_MAX_QUEUE_DELAY_MS,
     streamLongPollTimeoutMs: v.STREAM_LONG_POLL_TIMEOUT_MS,
+    viewChangesRetainCount: v.VIEW_CHANGES_RETAIN_COUNT,
+    viewChangesRetainAgeMs: v.VIEW_CHANGES_RETAIN_AGE_MS,
   };
 }
 
