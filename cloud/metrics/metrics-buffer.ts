@@ -9,7 +9,8 @@ import { tenantMetrics as t } from "../schema.js";
 
 /** Upper bounds (ms) of the latency histogram's buckets, matching the `latLe*` columns. */
 export const LATENCY_BOUNDS = [5, 10, 25, 50, 100, 250, 500, 1000, Infinity] as const;
-const LATENCY_COLUMNS = [
+/** The `latLe*` columns of tenant_metrics, one per bucket of LATENCY_BOUNDS. */
+export const LATENCY_COLUMNS = [
   "latLe5",
   "latLe10",
   "latLe25",

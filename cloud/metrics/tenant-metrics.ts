@@ -5,6 +5,7 @@ import { and, asc, eq, gte } from "drizzle-orm";
 import { LATENCY_BOUNDS } from "./metrics-buffer.js";
 import type { Db } from "../../src/core/model/projection.js";
 import { tenantMetrics as t } from "../schema.js";
+import { LATENCY_COLUMNS } from "./metrics-buffer.js";
 
 export interface MinuteMetrics {
   readonly minute: string;
@@ -44,18 +45,6 @@ export interface TenantMetrics {
   readonly queueLag: { readonly avgMs: number | null; readonly maxMs: number | null };
 }
 
-const LATENCY_KEYS = [
-  "latLe5",
-  "latLe10",
-  "latLe25",
-  "latLe50",
-  "latLe100",
-  "latLe250",
-  "latLe500",
-  "latLe1000",
-  "latLeInf",
-] as const;
-
 export async function readTenantMetrics(
   db: Db,
   tenant: string,
@@ -90,7 +79,7 @@ export async function readTenantMetrics(
   const commands = sum((r) => r.commands);
   const failures = sum((r) => r.rejections + r.errors + r.shed);
   const applied = sum((r) => r.factsApplied);
-  const counts = LATENCY_KEYS.map((k) => sum((r) => r[k]));
+  const counts = LATENCY_COLUMNS.map((k) => sum((r) => r[k]));
   return {
     tenant,
     windowMinutes,

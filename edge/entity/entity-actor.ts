@@ -140,7 +140,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     // precondition, size) leave the command free to be retried under the same number.
     if (step.kind === "rejected") entity.sessions.remember(envelope, { problem: step.problem }, now);
     if (step.kind === "refused" || step.kind === "rejected") return { ok: false, problem: step.problem };
-    const { recorded, result, messages } = step;
+    const { recorded, result, facts } = step;
     const { state, version, hlc } = step.image;
 
     this.ctx.storage.transactionSync(() => {
@@ -158,7 +158,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     entity.state = state;
     entity.version = version;
     entity.hlc = hlc;
-    const sending = this.#relay.committed(recorded, messages, entity.log, entity.address);
+    const sending = this.#relay.committed(facts, entity.log, entity.address);
     if (sending) this.ctx.waitUntil(sending.then((outcome) => this.#logRelay(entity.address, outcome)));
     this.#live.publish(recorded);
     for (const wake of [...this.#logWaiters]) wake();

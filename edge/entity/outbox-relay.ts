@@ -123,19 +123,13 @@ export class OutboxRelay {
    * these facts up) or sends are failing (the alarm retries them with backoff); the returned
    * outcome is that of the send these facts leave with, if one was started.
    */
-  committed(
-    events: readonly RecordedEvent[],
-    messages: readonly FactMessage[],
-    log: EventLog,
-    context: FaultContext,
-  ): Promise<RelayOutcome> | undefined {
-    if (events.length === 0) return undefined;
+  committed(facts: readonly PendingFact[], log: EventLog, context: FaultContext): Promise<RelayOutcome> | undefined {
+    if (facts.length === 0) return undefined;
     // Kept only while sends keep up: during a queue outage the log is the buffer, not memory.
     if (this.#unsent.size < MAX_UNSENT_IN_MEMORY) {
-      for (const [i, event] of events.entries())
-        this.#unsent.set(event.seq, { event, message: messages[i] ?? factMessage(event) });
+      for (const fact of facts) this.#unsent.set(fact.event.seq, fact);
     }
-    this.#pending += events.length;
+    this.#pending += facts.length;
     this.#arm(Date.now() + RELAY_POLICY.safetyNetMs);
     if (!sendOnCommit(this.#memory, this.#flushing !== undefined)) return undefined;
     return this.#startFlush(log, context);

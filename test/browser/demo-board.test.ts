@@ -7,7 +7,7 @@
 import { mkdirSync } from "node:fs";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startLocalPlatform, type LocalPlatform } from "./local-platform.js";
+import { CHROMIUM, startLocalPlatform, type LocalPlatform } from "./local-platform.js";
 
 const SHOTS = "test-results/screenshots";
 const SKU = "widget";
@@ -55,20 +55,7 @@ describe("the offline-first inventory board", () => {
       body: JSON.stringify({ id: `board-${Date.now().toString(36)}`, name: "Board" }),
     });
     apiKey = ((await created.json()) as { apiKey: string }).apiKey;
-    browser = await chromium.launch({
-      executablePath: "/usr/bin/chromium",
-      headless: true,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await chromium.launch(CHROMIUM);
     first = await openBoard();
     second = await openBoard();
   });

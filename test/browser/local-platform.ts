@@ -14,6 +14,22 @@ import { freePort } from "../../bench/dev-server.js";
 const WRANGLER = join(process.cwd(), "node_modules", "wrangler", "bin", "wrangler.js");
 const FAULT_WORKER = join(process.cwd(), "test", "browser", "worker", "fault-worker.ts");
 
+/** Debian's Chromium, headless, with nothing that reaches beyond 127.0.0.1 (the machine's rules). */
+export const CHROMIUM: { readonly executablePath: string; readonly headless: boolean; readonly args: string[] } = {
+  executablePath: "/usr/bin/chromium",
+  headless: true,
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+};
+
 export interface EntityAddress {
   readonly tenant: string;
   readonly entityType: string;
@@ -98,18 +114,7 @@ export async function startLocalPlatform(): Promise<LocalPlatform> {
   }
 
   const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
+    ...CHROMIUM,
     viewport: { width: 1200, height: 900 },
   });
 

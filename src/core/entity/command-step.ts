@@ -53,8 +53,8 @@ export type CommandStep =
   | {
       readonly kind: "record";
       readonly recorded: readonly RecordedEvent[];
-      /** Each fact as the queue message the relay sends, encoded and measured once, here. */
-      readonly messages: readonly FactMessage[];
+      /** Each fact with the queue message the relay sends, encoded and measured once, here. */
+      readonly facts: readonly { readonly event: RecordedEvent; readonly message: FactMessage }[];
       readonly image: MemoryImage;
       readonly result: CommandResult;
       /** Whether the new version crosses a multiple of the entity's `snapshotEvery`. */
@@ -130,8 +130,8 @@ export function commandStep(input: CommandStepInput): CommandStep {
       },
     };
   });
-  const messages = recorded.map(factMessage);
-  const tooLarge = messages.find((m) => m.bytes > MAX_FACT_MESSAGE_BYTES);
+  const facts = recorded.map((event) => ({ event, message: factMessage(event) }));
+  const tooLarge = facts.find((f) => f.message.bytes > MAX_FACT_MESSAGE_BYTES)?.message;
   if (tooLarge) {
     return {
       kind: "refused",
@@ -146,7 +146,7 @@ export function commandStep(input: CommandStepInput): CommandStep {
   return {
     kind: "record",
     recorded,
-    messages,
+    facts,
     image: { state, version, hlc },
     result: { type: envelope.entityType, id: envelope.entityId, version, events: recorded },
     snapshot: Math.floor(version / every) > Math.floor(image.version / every),
