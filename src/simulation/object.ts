@@ -1,5 +1,10 @@
 // A simulated Durable Object: storage and alarm that survive an eviction, an incarnation that
 // an eviction bumps, and the effect boundary at which code of a dead incarnation stops.
+//
+// Code of a dead incarnation stops the way it does when a real object is evicted: the await it
+// was at never returns. No exception runs through its catch and finally blocks, so host code
+// shared with production (which catches a failed send, say) cannot mistake an eviction for a
+// failure and go on writing storage from an instance that no longer exists.
 import type { World } from "./world.js";
 
 /** Thrown into code in flight on an object that was evicted: it stops there. */
@@ -10,12 +15,17 @@ export function ignoreEviction(error: unknown): void {
   if (!(error instanceof Evicted)) throw error;
 }
 
+/** What an await of an evicted incarnation waits on: nothing, for ever (the simulator's crash). */
+export const NEVER: Promise<never> = new Promise<never>(() => {});
+
 /** One Durable Object's storage and alarm, and its incarnation (bumped by each eviction). */
 export abstract class SimObject {
   alarmAt: number | null = null;
   incarnation = 0;
   protected readonly world: World;
   #alarmRetries = 0;
+  /** The alarm whose handler is running, and in which incarnation (an eviction cuts it short). */
+  #firing: { readonly at: number; readonly incarnation: number } | null = null;
 
   constructor(world: World) {
     this.world = world;
@@ -27,14 +37,22 @@ export abstract class SimObject {
   evict(): void {
     this.incarnation++;
     this.onEvict();
+    const cut = this.#firing;
+    if (cut && cut.incarnation === this.incarnation - 1) {
+      this.#firing = null;
+      this.#retryAlarm(cut.at);
+    }
   }
 
-  /** An effect boundary: time passes, the object may be evicted, and code of a dead incarnation stops. */
+  /**
+   * An effect boundary: time passes and the object may be evicted; code of a dead incarnation
+   * stops here for good (the returned promise never settles, see NEVER).
+   */
   async boundary(latencyMs: number): Promise<void> {
     const incarnation = this.incarnation;
     await this.world.clock.sleep(latencyMs);
     if (this.world.faults.strike("evict")) this.evict();
-    if (this.incarnation !== incarnation) throw new Evicted();
+    if (this.incarnation !== incarnation) return NEVER;
   }
 
   setAlarm(at: number): void {
@@ -51,14 +69,22 @@ export abstract class SimObject {
   }
 
   async #fire(at: number): Promise<void> {
+    const firing = { at, incarnation: this.incarnation };
+    this.#firing = firing;
     try {
       await this.onAlarm();
       this.#alarmRetries = 0;
     } catch (error) {
       if (!(error instanceof Evicted)) throw error;
-      // Alarms are at least once: a handler cut short is retried (with backoff, a few times).
-      if (this.#alarmRetries++ < 6 && this.alarmAt === null)
-        this.setAlarm(Math.max(at, this.world.clock.now) + 1_000 * 2 ** this.#alarmRetries);
+      this.#retryAlarm(at);
+    } finally {
+      if (this.#firing === firing) this.#firing = null;
     }
+  }
+
+  /** Alarms are at least once: a handler cut short is retried (with backoff, a few times). */
+  #retryAlarm(at: number): void {
+    if (this.#alarmRetries++ < 6 && this.alarmAt === null)
+      this.setAlarm(Math.max(at, this.world.clock.now) + 1_000 * 2 ** this.#alarmRetries);
   }
 }
