@@ -1,6 +1,8 @@
-// Runs the bench Worker on a private wrangler dev (workerd) for the length of a run: free ports
-// on 127.0.0.1, a temporary --persist-to directory with the D1 migrations applied first, output
-// captured to a log file, and the workerd process found so its memory can be read.
+// Runs a Worker on a private wrangler dev (workerd) for the length of a bench run or a Node-side
+// test suite: free ports on 127.0.0.1, a temporary --persist-to directory with the D1 migrations
+// applied first, output captured to a log file, and the workerd processes found so their memory
+// and CPU can be read. The bench passes its own config; test suites run production's
+// wrangler.toml (optionally with another entry module), so bindings and vars cannot drift.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createWriteStream, readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
@@ -17,7 +19,10 @@ export interface DevServer {
 }
 
 export interface DevServerOptions {
-  readonly config: string;
+  /** The wrangler config; production's wrangler.toml when absent. */
+  readonly config?: string;
+  /** An entry module replacing the config's `main` (a test Worker wrapping production's). */
+  readonly entry?: string;
   readonly persistDir: string;
   readonly adminToken: string;
   readonly logFile: string;
@@ -40,10 +45,21 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export function applyMigrations(config: string, persistDir: string): void {
+/** Applies the D1 migrations to the local state in `persistDir` (production's config when `config` is absent). */
+export function applyMigrations(config: string | undefined, persistDir: string): void {
   const run = spawnSync(
     "npx",
-    ["wrangler", "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir, "--config", config],
+    [
+      "wrangler",
+      "d1",
+      "migrations",
+      "apply",
+      "DB",
+      "--local",
+      "--persist-to",
+      persistDir,
+      ...(config === undefined ? [] : ["--config", config]),
+    ],
     { encoding: "utf8", env: { ...process.env, CI: "true" } },
   );
   if (run.status !== 0) throw new Error(`applying D1 migrations failed:\n${run.stdout}\n${run.stderr}`);
@@ -59,8 +75,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     [
       "wrangler",
       "dev",
-      "--config",
-      options.config,
+      ...(options.entry === undefined ? [] : [options.entry]),
+      ...(options.config === undefined ? [] : ["--config", options.config]),
       "--ip",
       "127.0.0.1",
       "--port",
@@ -75,7 +91,11 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       "--show-interactive-dev-session=false",
       ...(options.logLevel ? ["--log-level", options.logLevel] : []),
     ],
-    { detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, CI: "true", NO_COLOR: "1" } },
+    {
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, CI: "true", NO_COLOR: "1", WRANGLER_SEND_METRICS: "false" },
+    },
   );
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
@@ -84,7 +104,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   const ready = await waitForHealth(port, child, 90_000);
   if (!ready) {
     await stop(child, exited);
-    throw new Error(`wrangler dev did not become ready; see ${options.logFile}`);
+    log.end();
+    throw new Error(`wrangler dev did not become ready (${options.logFile}):\n${logTail(options.logFile)}`);
   }
   const workerd = findWorkerd(child.pid ?? -1);
   return {
@@ -94,6 +115,14 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     rss: () => (workerd.length === 0 ? Number.NaN : workerd.reduce((sum, pid) => sum + readRss(pid), 0)),
     stop: () => stop(child, exited),
   };
+}
+
+function logTail(file: string): string {
+  try {
+    return readFileSync(file, "utf8").slice(-8_000);
+  } catch {
+    return "(no log)";
+  }
 }
 
 async function waitForHealth(port: number, child: ChildProcess, timeoutMs: number): Promise<boolean> {

@@ -4,14 +4,12 @@
 // own wrangler.toml (so bindings, queue settings and vars cannot drift) with one difference: its
 // entry is worker/fault-worker.ts, production's Worker plus a control that makes the real facts
 // consumer fail on one entity's facts.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext } from "playwright-core";
-import { freePort } from "../../bench/dev-server.js";
+import { applyMigrations, startDevServer } from "../../bench/dev-server.js";
 
-const WRANGLER = join(process.cwd(), "node_modules", "wrangler", "bin", "wrangler.js");
 const FAULT_WORKER = join(process.cwd(), "test", "browser", "worker", "fault-worker.ts");
 
 /** Debian's Chromium, headless, with nothing that reaches beyond 127.0.0.1 (the machine's rules). */
@@ -45,78 +43,25 @@ export interface LocalPlatform {
   stop(): Promise<void>;
 }
 
-async function waitForHealth(url: string, dev: ChildProcess, output: () => string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (dev.exitCode !== null) throw new Error(`wrangler dev exited early:\n${output()}`);
-    try {
-      const res = await fetch(`${url}/healthz`);
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`wrangler dev did not become healthy:\n${output()}`);
-}
-
 export async function startLocalPlatform(): Promise<LocalPlatform> {
   const state = mkdtempSync(join(tmpdir(), "factline-browser-state-"));
   const profile = mkdtempSync(join(tmpdir(), "factline-browser-profile-"));
   const adminToken = `browser-admin-${Math.random().toString(36).slice(2)}`;
-  const env = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" };
-
-  const migrate = spawnSync(
-    process.execPath,
-    [WRANGLER, "d1", "migrations", "apply", "DB", "--local", "--persist-to", state],
-    { env, encoding: "utf8" },
-  );
-  if (migrate.status !== 0) throw new Error(`migrations failed:\n${migrate.stdout}\n${migrate.stderr}`);
-
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  let log = "";
-  const dev = spawn(
-    process.execPath,
-    // The entry argument replaces wrangler.toml's `main`; everything else comes from wrangler.toml.
-    [
-      WRANGLER,
-      "dev",
-      FAULT_WORKER,
-      "--ip",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--persist-to",
-      state,
-      "--var",
-      `ADMIN_TOKEN:${adminToken}`,
-      "--show-interactive-dev-session=false",
-    ],
-    { env, detached: true, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  dev.stdout?.on("data", (chunk: Buffer) => (log += chunk.toString()));
-  dev.stderr?.on("data", (chunk: Buffer) => (log += chunk.toString()));
-  const stopDev = () => {
-    if (dev.pid !== undefined && dev.exitCode === null) {
-      try {
-        process.kill(-dev.pid, "SIGTERM");
-      } catch {
-        // already gone
-      }
-    }
-  };
-  try {
-    await waitForHealth(url, dev, () => log, 60_000);
-  } catch (error) {
-    stopDev();
-    throw error;
-  }
-
-  const browser = await chromium.launchPersistentContext(profile, {
-    ...CHROMIUM,
-    viewport: { width: 1200, height: 900 },
+  applyMigrations(undefined, state);
+  // The entry argument replaces wrangler.toml's `main`; everything else comes from wrangler.toml.
+  const dev = await startDevServer({
+    entry: FAULT_WORKER,
+    persistDir: state,
+    adminToken,
+    logFile: join(state, "wrangler.log"),
   });
+  const url = `http://127.0.0.1:${dev.port}`;
+  const browser = await chromium
+    .launchPersistentContext(profile, { ...CHROMIUM, viewport: { width: 1200, height: 900 } })
+    .catch(async (error: unknown) => {
+      await dev.stop();
+      throw error;
+    });
 
   return {
     url,
@@ -132,8 +77,7 @@ export async function startLocalPlatform(): Promise<LocalPlatform> {
     },
     async stop() {
       await browser.close().catch(() => undefined);
-      stopDev();
-      await new Promise((r) => setTimeout(r, 300));
+      await dev.stop();
       rmSync(profile, { recursive: true, force: true });
       rmSync(state, { recursive: true, force: true });
     },
