@@ -2,6 +2,7 @@
 // sign-out form, and the small client script (constant text, so it is inlined unescaped) that keeps `data-live` regions current over SSE.
 import { raw } from "hono/html";
 import type { Child } from "hono/jsx";
+import { PostButton } from "./post-button.js";
 import type { Session } from "./session.js";
 
 interface LayoutProps {
@@ -58,10 +59,9 @@ export function Layout({ title, nonce, session, tenant, current, children }: Lay
               </nav>
             ) : null}
             {session ? (
-              <form method="post" action="/dashboard/sign-out" class="signout">
-                <input type="hidden" name="_csrf" value={session.csrf} />
-                <button type="submit">Sign out</button>
-              </form>
+              <PostButton action="/dashboard/sign-out" csrf={session.csrf} formClass="signout">
+                Sign out
+              </PostButton>
             ) : null}
           </header>
           <main id="main" tabindex={-1}>

@@ -2,6 +2,7 @@
 // page and re-rendered by the live stream, which sends the new HTML for the page to swap in.
 import { BarChart, Histogram } from "./charts.js";
 import type { Attention, Overview, ProjectionStatus } from "./data.js";
+import { PostButton } from "./post-button.js";
 
 const percent = (x: number) => `${(x * 100).toFixed(1)}%`;
 const ms = (x: number | null) => (x === null ? "—" : x >= 1000 ? `${(x / 1000).toFixed(1)} s` : `${x} ms`);
@@ -78,10 +79,9 @@ export function AttentionList({
             <li>
               <strong>{i.name}</strong> — {i.detail}
               {actions?.forms(i.name).map((f) => (
-                <form method="post" action={f.href} class="inline">
-                  <input type="hidden" name="_csrf" value={actions.csrf} />
-                  <button type="submit">{f.label}</button>
-                </form>
+                <PostButton action={f.href} csrf={actions.csrf} formClass="inline">
+                  {f.label}
+                </PostButton>
               ))}
             </li>
           ))}
@@ -138,12 +138,15 @@ export function ProjectionsTable({
                     ) : null}
                   </span>
                 ) : (
-                  <form method="post" action={action(p.name)} class="inline">
-                    <input type="hidden" name="_csrf" value={csrf} />
-                    <button type="submit" class="secondary" aria-label={`Rebuild ${p.name} from the entity logs`}>
-                      Rebuild
-                    </button>
-                  </form>
+                  <PostButton
+                    action={action(p.name)}
+                    csrf={csrf}
+                    formClass="inline"
+                    buttonClass="secondary"
+                    label={`Rebuild ${p.name} from the entity logs`}
+                  >
+                    Rebuild
+                  </PostButton>
                 )}
               </td>
             </tr>
@@ -240,12 +243,14 @@ export function FactActionTable<
                 <td>{c.cell(row)}</td>
               ))}
               <td>
-                <form method="post" action={props.action(row.id)} class="inline">
-                  <input type="hidden" name="_csrf" value={props.csrf} />
-                  <button type="submit" aria-label={`${props.verb} ${row.entityType}/${row.entityId} #${row.seq}`}>
-                    {props.verb}
-                  </button>
-                </form>
+                <PostButton
+                  action={props.action(row.id)}
+                  csrf={props.csrf}
+                  formClass="inline"
+                  label={`${props.verb} ${row.entityType}/${row.entityId} #${row.seq}`}
+                >
+                  {props.verb}
+                </PostButton>
               </td>
             </tr>
           ))}

@@ -9,6 +9,7 @@ import { allowedTenant, db, liveHref, sagaActionHref, type Ctx, type DashboardEn
 import { listKeys, overview, type TenantRow } from "../data.js";
 import { formRoute, pageRoute } from "../declarations.js";
 import { AttentionList, OverviewCharts, OverviewStats } from "../panels.js";
+import { PostButton } from "../post-button.js";
 import { notFound } from "../renderer.js";
 import { NewKey } from "./new-key.js";
 
@@ -142,12 +143,15 @@ async function OverviewPage({ c, tenant, children }: { c: Ctx; tenant: TenantRow
                     {k.revokedAt !== null ? (
                       "revoked"
                     ) : (
-                      <form method="post" action={`/dashboard/t/${tenant.id}/keys/${k.keyId}/revoke`} class="inline">
-                        <input type="hidden" name="_csrf" value={csrf} />
-                        <button type="submit" class="danger" aria-label={`Revoke key ${k.keyId}`}>
-                          Revoke
-                        </button>
-                      </form>
+                      <PostButton
+                        action={`/dashboard/t/${tenant.id}/keys/${k.keyId}/revoke`}
+                        csrf={csrf}
+                        formClass="inline"
+                        buttonClass="danger"
+                        label={`Revoke key ${k.keyId}`}
+                      >
+                        Revoke
+                      </PostButton>
                     )}
                   </td>
                 </tr>
@@ -165,12 +169,13 @@ async function OverviewPage({ c, tenant, children }: { c: Ctx; tenant: TenantRow
       {session.role === "operator" ? (
         <section aria-labelledby="status-heading">
           <h2 id="status-heading">Tenant status</h2>
-          <form method="post" action={`/dashboard/t/${tenant.id}/${tenant.status === "active" ? "suspend" : "resume"}`}>
-            <input type="hidden" name="_csrf" value={csrf} />
-            <button type="submit" class={tenant.status === "active" ? "danger" : undefined}>
-              {tenant.status === "active" ? "Suspend tenant" : "Resume tenant"}
-            </button>
-          </form>
+          <PostButton
+            action={`/dashboard/t/${tenant.id}/${tenant.status === "active" ? "suspend" : "resume"}`}
+            csrf={csrf}
+            buttonClass={tenant.status === "active" ? "danger" : undefined}
+          >
+            {tenant.status === "active" ? "Suspend tenant" : "Resume tenant"}
+          </PostButton>
         </section>
       ) : null}
     </>
