@@ -19,8 +19,8 @@ import { projectionLag } from "../projections/projection-lag.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
 import { servingApp, type CloudApp, type CloudEnv } from "../app.js";
 import { sagaAdminRoutes } from "../sagas/saga-admin-routes.js";
-import { apiKeys, deadLetters, tenants } from "../schema.js";
-import { createTenant, issueKey, revokeKey, setTenantStatus } from "./tenant-admin.js";
+import { deadLetters, tenants } from "../schema.js";
+import { createTenant, findTenant, issueKey, listKeys, revokeKey, setTenantStatus } from "./tenant-admin.js";
 import { presentPolicy, pushTenantPolicy, tenantPolicyRoutes, tenantShape } from "./tenant-policy-routes.js";
 import { readTenantMetrics } from "../metrics/tenant-metrics.js";
 import { rebuilderStub } from "../stubs.js";
@@ -141,18 +141,10 @@ platformAdminRoutes.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     const db: Db = drizzle(c.env.DB);
-    const tenant = (await db.select().from(tenants).where(eq(tenants.id, id)).limit(1))[0];
+    const tenant = await findTenant(db, id);
     if (!tenant) throw fail("not-found", `no tenant ${id}`);
     const [keys, letters] = await db.batch([
-      db
-        .select({
-          keyId: apiKeys.id,
-          createdAt: apiKeys.createdAt,
-          revokedAt: apiKeys.revokedAt,
-          lastUsedAt: apiKeys.lastUsedAt,
-        })
-        .from(apiKeys)
-        .where(eq(apiKeys.tenantId, tenant.id)),
+      listKeys(db, tenant.id),
       db.select({ n: count() }).from(deadLetters).where(eq(deadLetters.tenantId, tenant.id)),
     ]);
     return c.json({ ...present(tenant), keys, stats: { deadLetters: letters[0]?.n ?? 0 } }, 200);

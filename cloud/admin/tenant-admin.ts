@@ -1,11 +1,30 @@
 // Tenant administration as plain operations over D1: create a tenant with its first key, issue
 // and revoke keys, suspend and resume. Keys are random, returned once, stored only as digests.
-import { and, eq, sql } from "drizzle-orm";
+import { and, desc, eq, sql } from "drizzle-orm";
 import { issueApiKey } from "../../src/core/security/api-key.js";
 import type { Db } from "../../src/core/model/projection.js";
 import { apiKeys, tenants } from "../schema.js";
 
 type Tenant = typeof tenants.$inferSelect;
+
+/** The tenant row with this id, if any. */
+export async function findTenant(db: Db, id: string): Promise<Tenant | undefined> {
+  return (await db.select().from(tenants).where(eq(tenants.id, id)).limit(1))[0];
+}
+
+/** A tenant's keys, newest first: ids and times only (never the digest). */
+export function listKeys(db: Db, tenant: string) {
+  return db
+    .select({
+      keyId: apiKeys.id,
+      createdAt: apiKeys.createdAt,
+      revokedAt: apiKeys.revokedAt,
+      lastUsedAt: apiKeys.lastUsedAt,
+    })
+    .from(apiKeys)
+    .where(eq(apiKeys.tenantId, tenant))
+    .orderBy(desc(apiKeys.createdAt));
+}
 
 export type CreateTenantOutcome =
   | { readonly ok: true; readonly tenant: Tenant; readonly keyId: string; readonly apiKey: string }

@@ -8,7 +8,8 @@ import type { SecureHeadersVariables } from "hono/secure-headers";
 import { tenantIdSchema } from "../../src/core/protocol/identifiers.js";
 import type { Db } from "../../src/core/model/projection.js";
 import type { CloudScope } from "../app.js";
-import { findTenant, type TenantRow } from "./data.js";
+import { findTenant } from "../admin/tenant-admin.js";
+import type { TenantRow } from "./data.js";
 import type { Session } from "./session.js";
 
 /** The dashboard's Hono environment: `session` is set behind the session guard (guards.ts). */

@@ -7,7 +7,7 @@ import type { Db, Projection } from "../../src/core/model/projection.js";
 import { activeGeneration } from "../projections/generations.js";
 import { projectionLag } from "../projections/projection-lag.js";
 import type { RebuildStart, RebuildStatus } from "../projections/projection-rebuilder.js";
-import { apiKeys, circuitBreakers, deadLetters, sagaInstances, tenants } from "../schema.js";
+import { circuitBreakers, deadLetters, sagaInstances, tenants } from "../schema.js";
 import { readTenantMetrics, type TenantMetrics } from "../metrics/tenant-metrics.js";
 import { rebuilderStub } from "../stubs.js";
 
@@ -15,23 +15,6 @@ export type TenantRow = typeof tenants.$inferSelect;
 
 export async function listTenants(db: Db): Promise<TenantRow[]> {
   return db.select().from(tenants).orderBy(desc(tenants.createdAt)).limit(500);
-}
-
-export async function findTenant(db: Db, id: string): Promise<TenantRow | undefined> {
-  return (await db.select().from(tenants).where(eq(tenants.id, id)).limit(1))[0];
-}
-
-export function listKeys(db: Db, tenant: string) {
-  return db
-    .select({
-      keyId: apiKeys.id,
-      createdAt: apiKeys.createdAt,
-      revokedAt: apiKeys.revokedAt,
-      lastUsedAt: apiKeys.lastUsedAt,
-    })
-    .from(apiKeys)
-    .where(eq(apiKeys.tenantId, tenant))
-    .orderBy(desc(apiKeys.createdAt));
 }
 
 export interface ProjectionStatus {

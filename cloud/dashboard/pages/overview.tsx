@@ -2,11 +2,11 @@
 // keys) and what can be done from it: issue or revoke a key, retry or compensate a saga.
 import type { Child } from "hono/jsx";
 import { routeTable } from "../../../src/core/http/openapi.js";
-import { issueKey, revokeKey } from "../../admin/tenant-admin.js";
+import { issueKey, listKeys, revokeKey } from "../../admin/tenant-admin.js";
 import { pushTenantPolicy } from "../../admin/tenant-policy-routes.js";
 import { sagaStub } from "../../stubs.js";
 import { allowedTenant, db, liveHref, sagaActionHref, type Ctx, type DashboardEnv } from "../context.js";
-import { listKeys, overview, type TenantRow } from "../data.js";
+import { overview, type TenantRow } from "../data.js";
 import { formRoute, pageRoute } from "../declarations.js";
 import { AttentionList, OverviewCharts, OverviewStats } from "../panels.js";
 import { PostButton } from "../post-button.js";
