@@ -9,7 +9,7 @@
 // JSON: {"seed","runs","commands","faults","anomalies","seconds"}.
 import { parseArgs } from "node:util";
 import { appNamed, appsFor } from "./sim-apps.js";
-import { runCampaign } from "../src/simulation/campaign.js";
+import { runCampaign, summaryLine } from "../src/simulation/campaign.js";
 import { runSimulation, shrink } from "../src/simulation/run.js";
 
 const { values } = parseArgs({
@@ -71,14 +71,5 @@ for (const f of result.failures) {
   for (const op of f.trace.slice(0, 200)) console.log(`    ${JSON.stringify(op)}`);
 }
 console.log(`faults injected by kind: ${JSON.stringify(result.faultsByKind)}`);
-console.log(
-  JSON.stringify({
-    seed: result.seed,
-    runs: result.runs,
-    commands: result.commands,
-    faults: result.faults,
-    anomalies: result.anomalies,
-    seconds: result.seconds,
-  }),
-);
+console.log(summaryLine(result));
 process.exit(result.anomalies > 0 ? 1 : 0);

@@ -46,6 +46,15 @@ export interface CampaignResult {
   readonly faultsByKind: Readonly<Record<string, number>>;
 }
 
+/**
+ * The campaign's figures as the one JSON line `npm run sim` ends with (issue #15):
+ * `{"seed","runs","commands","faults","anomalies","seconds"}`.
+ */
+export function summaryLine(result: CampaignResult): string {
+  const { seed, runs, commands, faults, anomalies, seconds } = result;
+  return JSON.stringify({ seed, runs, commands, faults, anomalies, seconds });
+}
+
 /** The seed of run `i` of a campaign. */
 export function runSeed(campaignSeed: number, i: number): number {
   return (campaignSeed + i * 0x9e3779b1) >>> 0;

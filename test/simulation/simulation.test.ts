@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { MUTANTS, runMutants } from "../../reference/simulation-mutants.js";
 import { referenceApp } from "../../reference/simulation.js";
 import { appsFor } from "../../scripts/sim-apps.js";
-import { runCampaign } from "../../src/simulation/campaign.js";
+import { runCampaign, summaryLine } from "../../src/simulation/campaign.js";
 import { runSimulation, shrink } from "../../src/simulation/run.js";
 
 const OPS_PER_RUN = 2500;
@@ -23,16 +23,7 @@ describe("deterministic simulation", () => {
       appForRun: appsFor(),
       shrinkRuns: 20,
     });
-    console.log(
-      JSON.stringify({
-        seed: result.seed,
-        runs: result.runs,
-        commands: result.commands,
-        faults: result.faults,
-        anomalies: result.anomalies,
-        seconds: result.seconds,
-      }),
-    );
+    console.log(summaryLine(result));
     const failure = result.failures[0];
     expect(
       failure && {
