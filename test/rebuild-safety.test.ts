@@ -6,7 +6,7 @@ import { env } from "cloudflare:workers";
 import { drizzle } from "drizzle-orm/d1";
 import { afterEach, describe, expect, it } from "vitest";
 import { inventoryProjection } from "../src/domain/projections/inventory.js";
-import { rebuildRetryDelay } from "../cloud/projections/projection-rebuilder.js";
+import { rebuildRetryDelay } from "../src/core/projection/rebuild-job.js";
 import { armFault, armPause, InjectedFault } from "../src/core/resilience/fault-injection.js";
 import { ADMIN_TOKEN, call, eventually, newTenant, tenantClient } from "./support/api.js";
 import { deliver, holdRelay, logOf } from "./support/facts.js";
