@@ -9,7 +9,7 @@
 // each step decides only from what the job recorded before it acted (FINDINGS F3).
 import type { RecordedEvent } from "../model/envelope.js";
 import { faultPoint, pausePoint } from "../resilience/fault-injection.js";
-import { afterSwitch, chooseGenerations, type GenerationsRow } from "./rebuild-rules.js";
+import { afterSwitch, chooseGenerations, keptByCleanup, type GenerationsRow } from "./rebuild-rules.js";
 
 /** Up to this many entities are replayed per step (their logs read in parallel, one D1 batch). */
 export const ENTITIES_PER_STEP = 20;
@@ -317,8 +317,9 @@ export class RebuildJob<S> {
   /** The F3 mutant's finish (see `RebuildMutations`): never set in production. */
   async #finishAsBeforeF3(job: RebuildJobRecord): Promise<void> {
     const port = this.#port;
+    // The old generation is whatever is active now: on a repeat, the job's own.
     const old = (await port.readGenerations())?.active ?? 0;
-    // The rows of `old` are every generation's but the one that is not `old` of the pair.
+    // The port clears "every generation but one": to clear `old`, keep the other of the job's pair.
     const keep = old === job.generation ? job.previous : job.generation;
     await port.batch([port.activate(job, false), ...port.clearRows(keep, CLEAR_CHUNK)]);
     faultPoint("rebuild.afterSwitch", { tenant: job.tenant });
@@ -327,14 +328,12 @@ export class RebuildJob<S> {
 
   /**
    * One chunk of the cleanup: at most CLEAR_CHUNK rows per table and CLEAR_CHUNK checkpoints of
-   * every generation but the job's own (`clearedByCleanup`). The job ends once a chunk removes nothing.
+   * every generation but the job's own. The job ends once a chunk removes nothing.
    */
   async #clear(job: RebuildJobRecord): Promise<void> {
     const port = this.#port;
-    const changed = await port.batch([
-      ...port.clearRows(job.generation, CLEAR_CHUNK),
-      port.clearCheckpoints(job.generation, CLEAR_CHUNK),
-    ]);
+    const keep = keptByCleanup(job);
+    const changed = await port.batch([...port.clearRows(keep, CLEAR_CHUNK), port.clearCheckpoints(keep, CLEAR_CHUNK)]);
     if (changed === 0) port.store.end();
   }
 }
