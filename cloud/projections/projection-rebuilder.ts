@@ -145,7 +145,6 @@ type JobRow = {
   failures: number;
   last_error: string | null;
   retry_at: number | null;
-  rescans: number;
 };
 
 type PendingRow = { entity_type: string; entity_id: string };
