@@ -76,7 +76,6 @@ export function createProjectionRebuilder(
 
 export class ProjectionRebuilder extends DurableObject<Env> {
   readonly #app: CloudApp;
-  readonly #db: Db;
   readonly #store: SqlRebuildStore;
   readonly #job: RebuildJob<Statement>;
   /** Steps run one at a time: the start request and the alarm never interleave their awaits. */
@@ -86,7 +85,6 @@ export class ProjectionRebuilder extends DurableObject<Env> {
     super(ctx, env);
     this.#app = app;
     setLogLevel(hostConfig(env, "rebuilder").logLevel);
-    this.#db = drizzle(env.DB);
     ctx.storage.sql.exec(REBUILDER_SCHEMA);
     // A job of the previous layout (no previous generation recorded) starts again from its
     // preparation: a fresh generation, and every other one cleared at the end.
@@ -103,7 +101,7 @@ export class ProjectionRebuilder extends DurableObject<Env> {
       void ctx.blockConcurrencyWhile(() => ctx.storage.setAlarm(Date.now()));
     }
     this.#store = new SqlRebuildStore(ctx.storage);
-    this.#job = new RebuildJob(new D1RebuildPort(ctx.storage, env, this.#db, app, this.#store));
+    this.#job = new RebuildJob(new D1RebuildPort(ctx.storage, env, drizzle(env.DB), app, this.#store));
   }
 
   /**
@@ -113,7 +111,7 @@ export class ProjectionRebuilder extends DurableObject<Env> {
   async start(projectionName: string, tenant: string): Promise<RebuildStart | null> {
     const projection = projectionNamed(this.#app, projectionName);
     if (!projection) return null;
-    if (!this.#job.claim(projection.name, tenant).claimed) return { alreadyRunning: this.status()! };
+    if (!this.#job.claim(projection.name, tenant)) return { alreadyRunning: this.status()! };
     await this.ctx.storage.setAlarm(Date.now() + PREPARE_SAFETY_NET_MS);
     await this.#serial(() => this.#job.step());
     return { started: this.status()! };

@@ -18,20 +18,26 @@ import { SimObject } from "./object.js";
 import { applyToView } from "./consumer.js";
 import type { World } from "./world.js";
 
+type StoredJob = RebuildJobRecord & { readonly pending: readonly RebuildEntity[] };
+
+function sameEntity(a: RebuildEntity, b: RebuildEntity): boolean {
+  return a.entityType === b.entityType && a.entityId === b.entityId;
+}
+
 /** The job and its pending entities, as the rebuilder object's storage holds them. */
 class SimRebuildStore implements RebuildStore {
-  record: (RebuildJobRecord & { readonly pending: readonly RebuildEntity[] }) | null = null;
+  #record: StoredJob | null = null;
 
   job(): RebuildJobRecord | null {
-    return this.record;
+    return this.#record;
   }
 
-  #update(change: Partial<RebuildJobRecord & { pending: readonly RebuildEntity[] }>): void {
-    if (this.record) this.record = { ...this.record, ...change };
+  #update(change: Partial<StoredJob>): void {
+    if (this.#record) this.#record = { ...this.#record, ...change };
   }
 
   claim(projection: string, tenant: string, startedAt: number): void {
-    this.record = {
+    this.#record = {
       projection,
       tenant,
       generation: 0,
@@ -53,21 +59,18 @@ class SimRebuildStore implements RebuildStore {
   }
 
   pending(limit: number): RebuildEntity[] {
-    return this.record?.pending.slice(0, limit) ?? [];
+    return this.#record?.pending.slice(0, limit) ?? [];
   }
 
   addPending(entities: readonly RebuildEntity[]): void {
-    const pending = [...(this.record?.pending ?? [])];
-    for (const e of entities)
-      if (!pending.some((p) => p.entityType === e.entityType && p.entityId === e.entityId)) pending.push(e);
+    const pending = [...(this.#record?.pending ?? [])];
+    for (const e of entities) if (!pending.some((p) => sameEntity(p, e))) pending.push(e);
     this.#update({ pending });
   }
 
   replayed(entities: readonly RebuildEntity[]): void {
-    const pending = this.record?.pending ?? [];
-    this.#update({
-      pending: pending.filter((p) => !entities.some((e) => e.entityType === p.entityType && e.entityId === p.entityId)),
-    });
+    const pending = this.#record?.pending ?? [];
+    this.#update({ pending: pending.filter((p) => !entities.some((e) => sameEntity(p, e))) });
   }
 
   beginClearing(): void {
@@ -75,7 +78,7 @@ class SimRebuildStore implements RebuildStore {
   }
 
   end(): void {
-    this.record = null;
+    this.#record = null;
   }
 
   recordOutcome(failures: number): void {
@@ -113,7 +116,7 @@ export class SimRebuilder extends SimObject {
 
   /** Claims the job before any await; false (409) when one runs. */
   start(): boolean {
-    if (!this.#job.claim(this.projection, this.tenant).claimed) return false;
+    if (!this.#job.claim(this.projection, this.tenant)) return false;
     this.setAlarm(this.world.clock.now);
     return true;
   }
@@ -128,16 +131,16 @@ class SimRebuildPort implements RebuildPort<SimStatement> {
   readonly foldsRuns = true;
   readonly #world: World;
   readonly #object: SimRebuilder;
-  readonly projection: string;
-  readonly tenant: string;
+  readonly #projection: string;
+  readonly #tenant: string;
   /** Rows the batch running now has removed (its clear statements count them). */
   #changes = 0;
 
   constructor(world: World, object: SimRebuilder) {
     this.#world = world;
     this.#object = object;
-    this.projection = object.projection;
-    this.tenant = object.tenant;
+    this.#projection = object.projection;
+    this.#tenant = object.tenant;
   }
 
   get store(): SimRebuildStore {
@@ -156,7 +159,7 @@ class SimRebuildPort implements RebuildPort<SimStatement> {
 
   report(level: "warn" | "error", message: string): void {
     // Nothing in the simulation changes generations but rebuild jobs, so an abandoned one is a defect.
-    if (level === "error") this.#world.anomaly(`rebuild of ${this.projection} for ${this.tenant}: ${message}`);
+    if (level === "error") this.#world.anomaly(`rebuild of ${this.#projection} for ${this.#tenant}: ${message}`);
   }
 
   // The port: reads of the D1 model, each one round trip at which the object may be evicted.
@@ -167,15 +170,15 @@ class SimRebuildPort implements RebuildPort<SimStatement> {
   }
 
   #entityKey(entity: RebuildEntity): string {
-    return entityKey(this.tenant, entity.entityType, entity.entityId);
+    return entityKey(this.#tenant, entity.entityType, entity.entityId);
   }
 
   #checkpoint(checkpoints: ReadonlyMap<string, number>, generation: number, entity: RebuildEntity): number {
-    return checkpoints.get(rowKey(this.projection, generation, this.#entityKey(entity))) ?? 0;
+    return checkpoints.get(rowKey(this.#projection, generation, this.#entityKey(entity))) ?? 0;
   }
 
   readGenerations(): Promise<GenerationsRow | null> {
-    return this.#read(() => this.#world.d1.generations.get(generationsKey(this.projection, this.tenant)) ?? null);
+    return this.#read(() => this.#world.d1.generations.get(generationsKey(this.#projection, this.#tenant)) ?? null);
   }
 
   highestCheckpointed(): Promise<number | null> {
@@ -183,7 +186,7 @@ class SimRebuildPort implements RebuildPort<SimStatement> {
       let top: number | null = null;
       for (const k of this.#world.d1.checkpoints.keys()) {
         const [p, g, t] = k.split("|");
-        if (p === this.projection && t === this.tenant) top = Math.max(top ?? 0, Number(g));
+        if (p === this.#projection && t === this.#tenant) top = Math.max(top ?? 0, Number(g));
       }
       return top;
     });
@@ -191,15 +194,15 @@ class SimRebuildPort implements RebuildPort<SimStatement> {
 
   /** The tenant's entities the projection follows whose head the cloud tier has seen. */
   #known(): RebuildEntity[] {
-    const follows = this.#world.app.projections.find((p) => p.name === this.projection)?.follows ?? [];
+    const follows = this.#world.app.projections.find((p) => p.name === this.#projection)?.follows ?? [];
     return [...this.#world.d1.heads.values()]
-      .filter((h) => h.tenant === this.tenant && follows.includes(h.entityType))
+      .filter((h) => h.tenant === this.#tenant && follows.includes(h.entityType))
       .map((h) => ({ entityType: h.entityType, entityId: h.entityId }));
   }
 
   /** Whether the job's generation is behind the previous one on the entity, or has never applied it (as production's query). */
   #isBehind(checkpoints: ReadonlyMap<string, number>, job: RebuildJobRecord, entity: RebuildEntity): boolean {
-    const own = checkpoints.get(rowKey(this.projection, job.generation, this.#entityKey(entity))) ?? -1;
+    const own = checkpoints.get(rowKey(this.#projection, job.generation, this.#entityKey(entity))) ?? -1;
     return own < this.#checkpoint(checkpoints, job.previous, entity);
   }
 
@@ -233,11 +236,11 @@ class SimRebuildPort implements RebuildPort<SimStatement> {
 
   apply(generation: number, entity: RebuildEntity, from: number, events: readonly RecordedEvent[]): SimStatement[] {
     if (events.length === 0) return [];
-    return [applyToView(this.projection, generation, this.#entityKey(entity), this.tenant, from, events)];
+    return [applyToView(this.#projection, generation, this.#entityKey(entity), this.#tenant, from, events)];
   }
 
   markBuilding(job: RebuildJobRecord): SimStatement {
-    const key = generationsKey(this.projection, this.tenant);
+    const key = generationsKey(this.#projection, this.#tenant);
     return (tx) => {
       const current = tx.db.generations.get(key);
       tx.set("generations", key, { active: current?.active ?? job.previous, building: job.generation });
@@ -245,7 +248,7 @@ class SimRebuildPort implements RebuildPort<SimStatement> {
   }
 
   activate(job: RebuildJobRecord, guarded: boolean): SimStatement {
-    const key = generationsKey(this.projection, this.tenant);
+    const key = generationsKey(this.#projection, this.#tenant);
     return (tx) => {
       const anyBehind = this.#known().some((e) => this.#isBehind(tx.db.checkpoints, job, e));
       if (!guarded || switchAllowed(job, tx.db.generations.get(key) ?? null, anyBehind))
@@ -254,7 +257,7 @@ class SimRebuildPort implements RebuildPort<SimStatement> {
   }
 
   stopBuilding(job: RebuildJobRecord): SimStatement {
-    const key = generationsKey(this.projection, this.tenant);
+    const key = generationsKey(this.#projection, this.#tenant);
     return (tx) => {
       const current = tx.db.generations.get(key);
       if (current?.building === job.generation) tx.set("generations", key, { active: current.active, building: null });
@@ -268,7 +271,7 @@ class SimRebuildPort implements RebuildPort<SimStatement> {
       for (const k of [...tx.db[table].keys()]) {
         if (removed >= limit) break;
         const [p, g, t] = k.split("|");
-        if (p !== this.projection || t !== this.tenant || Number(g) === keep) continue;
+        if (p !== this.#projection || t !== this.#tenant || Number(g) === keep) continue;
         tx.delete(table, k);
         removed++;
       }

@@ -141,9 +141,6 @@ export interface RebuildMutations {
   readonly rebuildSwitchReadsActive?: boolean;
 }
 
-/** What `claim` did: claimed a new job, or found one (running, or still clearing). */
-export type RebuildClaim = { readonly claimed: true } | { readonly claimed: false; readonly running: RebuildJobRecord };
-
 /** One rebuilder object's job: its claim and its steps. Holds no state of its own (all is in the port). */
 export class RebuildJob<S> {
   readonly #port: RebuildPort<S>;
@@ -154,13 +151,15 @@ export class RebuildJob<S> {
     this.#mutations = mutations;
   }
 
-  /** Claims the job synchronously, before any await, so of concurrent starts exactly one claims it. */
-  claim(projection: string, tenant: string): RebuildClaim {
+  /**
+   * Claims the job synchronously, before any await, so of concurrent starts exactly one claims it;
+   * false when a job is stored (running, or still clearing).
+   */
+  claim(projection: string, tenant: string): boolean {
     const store = this.#port.store;
-    const running = store.job();
-    if (running) return { claimed: false, running };
+    if (store.job()) return false;
     store.claim(projection, tenant, this.#port.now());
-    return { claimed: true };
+    return true;
   }
 
   /** Runs the job's next step; schedules the one after, or a retry with backoff if it failed. */
