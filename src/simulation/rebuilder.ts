@@ -250,9 +250,11 @@ class SimRebuildPort implements RebuildPort<SimStatement> {
   activate(job: RebuildJobRecord, guarded: boolean): SimStatement {
     const key = generationsKey(this.#projection, this.#tenant);
     return (tx) => {
-      const anyBehind = this.#known().some((e) => this.#isBehind(tx.db.checkpoints, job, e));
-      if (!guarded || switchAllowed(job, tx.db.generations.get(key) ?? null, anyBehind))
-        tx.set("generations", key, { active: job.generation, building: null });
+      const allowed = (): boolean => {
+        const anyBehind = this.#known().some((e) => this.#isBehind(tx.db.checkpoints, job, e));
+        return switchAllowed(job, tx.db.generations.get(key) ?? null, anyBehind);
+      };
+      if (!guarded || allowed()) tx.set("generations", key, { active: job.generation, building: null });
     };
   }
 

@@ -123,7 +123,10 @@ export interface RebuildPort<S> {
   clearRows(keep: number, limit: number): readonly S[];
   /** Removes at most `limit` checkpoints of every generation but `keep`. */
   clearCheckpoints(keep: number, limit: number): S;
-  /** Runs the statements as one all-or-nothing batch; the rows it changed. Throws if it failed. */
+  /**
+   * Runs the statements as one all-or-nothing batch; throws if it failed. Answers how many rows it
+   * changed — at least those it deleted, which is all the job reads (after a cleanup chunk).
+   */
   batch(statements: readonly S[]): Promise<number>;
 }
 
