@@ -6,7 +6,8 @@ import { env } from "cloudflare:workers";
 import { drizzle } from "drizzle-orm/d1";
 import { afterEach, describe, expect, it } from "vitest";
 import { inventoryProjection } from "../src/domain/projections/inventory.js";
-import { rebuildRetryDelay } from "../cloud/projections/projection-rebuilder.js";
+import { rebuildRetryDelay } from "../src/core/projection/rebuild-job.js";
+import type { ProjectionRebuilder } from "../cloud/projections/projection-rebuilder.js";
 import { armFault, armPause, InjectedFault } from "../src/core/resilience/fault-injection.js";
 import { ADMIN_TOKEN, call, eventually, newTenant, tenantClient } from "./support/api.js";
 import { deliver, holdRelay, logOf } from "./support/facts.js";
@@ -279,6 +280,28 @@ describe("rebuild failures and load", () => {
     await rebuilt(tenant.id);
     const row = await rowAndState(tenant.apiKey, "a");
     expect(row.row).toEqual(row.fold);
+  });
+
+  it("fails, with backoff, the steps of a job whose projection the deployment no longer has", async () => {
+    const tenant = `gone-${Date.now().toString(36)}`;
+    const stub = rebuilder(tenant);
+    await runInDurableObject(stub, (_instance, state) => {
+      state.storage.sql.exec(
+        "INSERT INTO rebuild_job (singleton, projection, tenant, generation, previous, phase, total, started_at) VALUES (1, 'gone', ?, 0, 0, 'preparing', 0, ?)",
+        tenant,
+        Date.now(),
+      );
+      return state.storage.setAlarm(Date.now() + 60_000);
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const status = await runInDurableObject(stub, (instance: ProjectionRebuilder) => instance.status());
+    expect(status).toMatchObject({
+      projection: "gone",
+      phase: "preparing",
+      failures: 1,
+      lastError: "no rebuild job of a known projection",
+    });
+    expect(status?.retryAt).not.toBeNull();
   });
 
   it("backs off, instead of spinning, while D1 refuses every replay batch", async () => {

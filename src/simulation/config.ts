@@ -1,13 +1,11 @@
 // The simulated platform's configuration: its bounds and timers, the test-only mutation switches,
 // and the fingerprint a request's idempotency key is bound to.
 import type { ConsumerMutations } from "../core/consumer/entity-plan.js";
+import type { RebuildMutations } from "../core/projection/rebuild-job.js";
 import type { SagaRuntimePolicy } from "../core/model/saga.js";
 
 /** Test-only switches that re-introduce fixed defects (see `npm run sim:mutants`). */
-export interface Mutations extends ConsumerMutations {
-  /** FINDINGS F3: the rebuild switch reads the active generation at finish time and clears it, unconditionally. */
-  readonly rebuildSwitchReadsActive?: boolean;
-}
+export interface Mutations extends ConsumerMutations, RebuildMutations {}
 
 /** Bounds of the world (the platform's configuration in the simulator). */
 export const WORLD_LIMITS = {

@@ -1,188 +1,298 @@
-// The projection rebuilder in the simulator, with the rebuild rules production uses
-// (src/core/projection/rebuild-rules.ts).
-import { afterSwitch, chooseGenerations, clearedByCleanup, switchAllowed } from "../core/projection/rebuild-rules.js";
-import { generationsKey, NO_GENERATIONS, rowKey, type SimStatement } from "./d1-model.js";
+// The projection rebuilder in the simulator: the shared rebuild job
+// (src/core/projection/rebuild-job.ts), the same steps production's rebuilder object runs, over a
+// port onto the simulator's models — the job in the object's storage (which survives an
+// eviction), D1 as the model's tables, the entity logs read over simulated RPC.
+import {
+  RebuildJob,
+  type LogPage,
+  type RebuildEntity,
+  type RebuildJobRecord,
+  type RebuildPort,
+  type RebuildStore,
+} from "../core/projection/rebuild-job.js";
+import { switchAllowed, type GenerationsRow } from "../core/projection/rebuild-rules.js";
+import type { RecordedEvent } from "../core/model/envelope.js";
+import { entityKey, generationsKey, rowKey, type SimStatement } from "./d1-model.js";
 import { WORLD_LIMITS } from "./config.js";
-import { Evicted, SimObject } from "./object.js";
+import { SimObject } from "./object.js";
 import { applyToView } from "./consumer.js";
 import type { World } from "./world.js";
 
-/** A rebuild job as the rebuilder object stores it. */
-interface RebuildJob {
-  phase: "preparing" | "replaying" | "clearing";
-  generation: number;
-  previous: number;
-  pending: string[];
-  failures: number;
+type StoredJob = RebuildJobRecord & { readonly pending: readonly RebuildEntity[] };
+
+function sameEntity(a: RebuildEntity, b: RebuildEntity): boolean {
+  return a.entityType === b.entityType && a.entityId === b.entityId;
+}
+
+/** The job and its pending entities, as the rebuilder object's storage holds them. */
+class SimRebuildStore implements RebuildStore {
+  #record: StoredJob | null = null;
+
+  job(): RebuildJobRecord | null {
+    return this.#record;
+  }
+
+  #update(change: Partial<StoredJob>): void {
+    if (this.#record) this.#record = { ...this.#record, ...change };
+  }
+
+  claim(projection: string, tenant: string, startedAt: number): void {
+    this.#record = {
+      projection,
+      tenant,
+      generation: 0,
+      previous: 0,
+      phase: "preparing",
+      startedAt,
+      failures: 0,
+      pending: [],
+    };
+  }
+
+  recordGenerations(generation: number, previous: number): void {
+    this.#update({ generation, previous });
+  }
+
+  beginReplay(entities: readonly RebuildEntity[]): void {
+    this.addPending(entities);
+    this.#update({ phase: "replaying" });
+  }
+
+  pending(limit: number): RebuildEntity[] {
+    return this.#record?.pending.slice(0, limit) ?? [];
+  }
+
+  addPending(entities: readonly RebuildEntity[]): void {
+    const pending = [...(this.#record?.pending ?? [])];
+    for (const e of entities) if (!pending.some((p) => sameEntity(p, e))) pending.push(e);
+    this.#update({ pending });
+  }
+
+  replayed(entities: readonly RebuildEntity[]): void {
+    const pending = this.#record?.pending ?? [];
+    this.#update({ pending: pending.filter((p) => !entities.some((e) => sameEntity(p, e))) });
+  }
+
+  beginClearing(): void {
+    this.#update({ phase: "clearing" });
+  }
+
+  end(): void {
+    this.#record = null;
+  }
+
+  recordOutcome(failures: number): void {
+    this.#update({ failures });
+  }
 }
 
 /**
- * A projection rebuilder (one object per projection and tenant), stepping as
- * cloud/projections/projection-rebuilder.ts does, with the same decisions
- * (src/core/projection/rebuild-rules.ts): claim, prepare (record the previous generation, mark
- * the next as building, list the entities), replay logs into the new generation under the same
- * checkpoint guards as the consumer, re-scan, switch conditionally, clear the others.
+ * A projection rebuilder object (one per projection and tenant). Its storage (the job) survives an
+ * eviction; after one it builds a fresh job over that storage, as a new Durable Object instance does.
  */
 export class SimRebuilder extends SimObject {
   readonly projection: string;
   readonly tenant: string;
-  job: RebuildJob | null = null;
+  readonly store = new SimRebuildStore();
+  readonly #port: SimRebuildPort;
+  #job: RebuildJob<SimStatement>;
 
   constructor(world: World, projection: string, tenant: string) {
     super(world);
     this.projection = projection;
     this.tenant = tenant;
+    this.#port = new SimRebuildPort(world, this);
+    this.#job = new RebuildJob(this.#port, world.mutations);
   }
 
-  protected onEvict(): void {}
+  /** The job in progress, null when none runs. */
+  get job(): RebuildJobRecord | null {
+    return this.store.job();
+  }
+
+  protected onEvict(): void {
+    this.#job = new RebuildJob(this.#port, this.world.mutations);
+  }
 
   /** Claims the job before any await; false (409) when one runs. */
   start(): boolean {
-    if (this.job) return false;
-    this.job = { phase: "preparing", generation: 0, previous: 0, pending: [], failures: 0 };
+    if (!this.#job.claim(this.projection, this.tenant)) return false;
     this.setAlarm(this.world.clock.now);
     return true;
   }
 
   protected async onAlarm(): Promise<void> {
-    const job = this.job;
-    if (!job) return;
-    try {
-      await this.boundary(WORLD_LIMITS.d1LatencyMs);
-      if (job.phase === "preparing") await this.#prepare(job);
-      else if (job.phase === "replaying") await this.#replay(job);
-      else await this.#clear(job);
-      job.failures = 0;
-      if (this.job) this.setAlarm(this.world.clock.now + 10);
-    } catch (error) {
-      if (error instanceof Evicted) throw error;
-      job.failures++;
-      this.setAlarm(this.world.clock.now + Math.min(300_000, 1_000 * 2 ** (job.failures - 1)));
-    }
+    await this.#job.step();
+  }
+}
+
+/** The rebuild job's port onto the simulator's models, for one rebuilder object. */
+class SimRebuildPort implements RebuildPort<SimStatement> {
+  readonly foldsRuns = true;
+  readonly #world: World;
+  readonly #object: SimRebuilder;
+  readonly #projection: string;
+  readonly #tenant: string;
+  /** Rows the batch running now has removed (its clear statements count them). */
+  #changes = 0;
+
+  constructor(world: World, object: SimRebuilder) {
+    this.#world = world;
+    this.#object = object;
+    this.#projection = object.projection;
+    this.#tenant = object.tenant;
   }
 
-  #gensKey(): string {
-    return generationsKey(this.projection, this.tenant);
+  get store(): SimRebuildStore {
+    return this.#object.store;
   }
 
-  #follows(): readonly string[] {
-    return this.world.app.projections.find((p) => p.name === this.projection)?.follows ?? [];
+  // The port: the object's clock and alarm.
+
+  now(): number {
+    return this.#world.clock.now;
   }
 
-  /** Entity keys whose head the cloud tier has seen, for this tenant and projection. */
-  #known(): { key: string; seq: number }[] {
-    const follows = this.#follows();
-    return [...this.world.d1.heads]
-      .filter(([, h]) => h.tenant === this.tenant && follows.includes(h.entityType))
-      .map(([key, h]) => ({ key, seq: h.seq }));
+  async setAlarm(at: number): Promise<void> {
+    this.#object.setAlarm(at);
   }
 
-  async #prepare(job: RebuildJob): Promise<void> {
-    const world = this.world;
-    if (job.generation === 0) {
-      let written: number | null = null;
-      for (const k of world.d1.checkpoints.keys()) {
+  report(level: "warn" | "error", message: string): void {
+    // Nothing in the simulation changes generations but rebuild jobs, so an abandoned one is a defect.
+    if (level === "error") this.#world.anomaly(`rebuild of ${this.#projection} for ${this.#tenant}: ${message}`);
+  }
+
+  // The port: reads of the D1 model, each one round trip at which the object may be evicted.
+
+  async #read<T>(read: () => T): Promise<T> {
+    await this.#object.boundary(WORLD_LIMITS.d1LatencyMs);
+    return read();
+  }
+
+  #entityKey(entity: RebuildEntity): string {
+    return entityKey(this.#tenant, entity.entityType, entity.entityId);
+  }
+
+  #checkpoint(checkpoints: ReadonlyMap<string, number>, generation: number, entity: RebuildEntity): number {
+    return checkpoints.get(rowKey(this.#projection, generation, this.#entityKey(entity))) ?? 0;
+  }
+
+  readGenerations(): Promise<GenerationsRow | null> {
+    return this.#read(() => this.#world.d1.generations.get(generationsKey(this.#projection, this.#tenant)) ?? null);
+  }
+
+  highestCheckpointed(): Promise<number | null> {
+    return this.#read(() => {
+      let top: number | null = null;
+      for (const k of this.#world.d1.checkpoints.keys()) {
         const [p, g, t] = k.split("|");
-        if (p === this.projection && t === this.tenant) written = Math.max(written ?? 0, Number(g));
+        if (p === this.#projection && t === this.#tenant) top = Math.max(top ?? 0, Number(g));
       }
-      const chosen = chooseGenerations(world.d1.generations.get(this.#gensKey()) ?? null, written);
-      job.generation = chosen.generation;
-      job.previous = chosen.previous;
-    }
-    const { generation, previous } = job;
-    const key = this.#gensKey();
-    await world.d1Batch([(tx) => tx.set("generations", key, { active: previous, building: generation })]);
-    await this.boundary(0);
-    job.pending = this.#known().map((k) => k.key);
-    job.phase = "replaying";
+      return top;
+    });
   }
 
-  async #replay(job: RebuildJob): Promise<void> {
-    const world = this.world;
-    const batch = job.pending.slice(0, 20);
-    if (batch.length === 0) return this.#finishReplay(job);
-    const statements: SimStatement[] = [];
-    const caughtUp: string[] = [];
-    for (const key of batch) {
-      const entity = world.entities.get(key);
-      if (!entity) {
-        caughtUp.push(key);
-        continue;
-      }
-      const from = world.d1.checkpoints.get(rowKey(this.projection, job.generation, key)) ?? 0;
-      const events = await world.readEntity(entity.address, from, from + 1_000);
-      await this.boundary(0);
-      if (events.length > 0)
-        statements.push(applyToView(this.projection, job.generation, key, this.tenant, from, events));
-      if (from + events.length >= entity.log.length) caughtUp.push(key);
-    }
-    if (statements.length > 0) await world.d1Batch(statements);
-    await this.boundary(0);
-    job.pending = job.pending.filter((k) => !caughtUp.includes(k));
+  /** The tenant's entities the projection follows whose head the cloud tier has seen. */
+  #known(): RebuildEntity[] {
+    const follows = this.#world.app.projections.find((p) => p.name === this.#projection)?.follows ?? [];
+    return [...this.#world.d1.heads.values()]
+      .filter((h) => h.tenant === this.#tenant && follows.includes(h.entityType))
+      .map((h) => ({ entityType: h.entityType, entityId: h.entityId }));
   }
 
-  /** Re-scans for entities behind in the new generation; with none, switches. */
-  async #finishReplay(job: RebuildJob): Promise<void> {
-    const world = this.world;
-    const behind = this.#known().filter(
-      (k) => k.seq > (world.d1.checkpoints.get(rowKey(this.projection, job.generation, k.key)) ?? 0),
+  /** Whether the job's generation is behind the previous one on the entity, or has never applied it (as production's query). */
+  #isBehind(checkpoints: ReadonlyMap<string, number>, job: RebuildJobRecord, entity: RebuildEntity): boolean {
+    const own = checkpoints.get(rowKey(this.#projection, job.generation, this.#entityKey(entity))) ?? -1;
+    return own < this.#checkpoint(checkpoints, job.previous, entity);
+  }
+
+  listEntities(): Promise<RebuildEntity[]> {
+    return this.#read(() => this.#known());
+  }
+
+  behind(job: RebuildJobRecord, limit: number): Promise<RebuildEntity[]> {
+    return this.#read(() =>
+      this.#known()
+        .filter((e) => this.#isBehind(this.#world.d1.checkpoints, job, e))
+        .slice(0, limit),
     );
-    if (behind.length > 0) {
-      job.pending = behind.map((k) => k.key);
-      return;
-    }
-    const key = this.#gensKey();
-    if (world.mutations.rebuildSwitchReadsActive) {
-      // F3 as it was: the old generation is whatever is active now; switch and clear it in one batch.
-      const old = (world.d1.generations.get(key) ?? NO_GENERATIONS).active;
-      const projection = this.projection;
-      const tenant = this.tenant;
-      await world.d1Batch([
-        (tx) => tx.set("generations", key, { active: job.generation, building: null }),
-        (tx) => {
-          for (const k of [...tx.db.views.keys()])
-            if (k.startsWith(`${projection}|${old}|${tenant}|`)) tx.delete("views", k);
-        },
-      ]);
-      await this.boundary(0);
-      this.job = null;
-      return;
-    }
-    const { generation } = job;
-    await world.d1Batch([
-      (tx) => {
-        const anyBehind = this.#known().some(
-          (k) => k.seq > (tx.db.checkpoints.get(rowKey(this.projection, generation, k.key)) ?? 0),
-        );
-        if (switchAllowed(job, tx.db.generations.get(key) ?? null, anyBehind))
-          tx.set("generations", key, { active: generation, building: null });
-      },
-    ]);
-    await this.boundary(0);
-    const next = afterSwitch(job, world.d1.generations.get(key) ?? null);
-    if (next === "rescan") return;
-    if (next === "clear") {
-      job.phase = "clearing";
-      return;
-    }
-    world.anomaly(`rebuild of ${this.projection} for ${this.tenant} abandoned: generations changed under it`);
-    this.job = null;
   }
 
-  /** Clears every generation of this projection and tenant but the job's own, then ends the job. */
-  async #clear(job: RebuildJob): Promise<void> {
-    const { projection, tenant } = this;
-    const others = (k: string): boolean => {
-      const [p, g, t] = k.split("|");
-      return p === projection && t === tenant && clearedByCleanup(job, Number(g));
+  checkpoints(generation: number, entities: readonly RebuildEntity[]): Promise<number[]> {
+    return this.#read(() => entities.map((e) => this.#checkpoint(this.#world.d1.checkpoints, generation, e)));
+  }
+
+  // The port: entity logs, read over simulated RPC.
+
+  async readLog(entity: RebuildEntity, from: number, cap: number): Promise<LogPage> {
+    const target = this.#world.entities.get(this.#entityKey(entity));
+    if (!target) return { events: [], atHead: true };
+    const events = await this.#world.readEntity(target.address, from, from + cap);
+    await this.#object.boundary(0);
+    return { events, atHead: from + events.length >= target.log.length };
+  }
+
+  // The port: statements over the D1 model and its batches.
+
+  apply(generation: number, entity: RebuildEntity, from: number, events: readonly RecordedEvent[]): SimStatement[] {
+    if (events.length === 0) return [];
+    return [applyToView(this.#projection, generation, this.#entityKey(entity), this.#tenant, from, events)];
+  }
+
+  markBuilding(job: RebuildJobRecord): SimStatement {
+    const key = generationsKey(this.#projection, this.#tenant);
+    return (tx) => {
+      const current = tx.db.generations.get(key);
+      tx.set("generations", key, { active: current?.active ?? job.previous, building: job.generation });
     };
-    await this.world.d1Batch([
-      (tx) => {
-        for (const k of [...tx.db.views.keys()]) if (others(k)) tx.delete("views", k);
-        for (const k of [...tx.db.checkpoints.keys()]) if (others(k)) tx.delete("checkpoints", k);
-      },
-    ]);
-    await this.boundary(0);
-    this.job = null;
+  }
+
+  activate(job: RebuildJobRecord, guarded: boolean): SimStatement {
+    const key = generationsKey(this.#projection, this.#tenant);
+    return (tx) => {
+      const allowed = (): boolean => {
+        const anyBehind = this.#known().some((e) => this.#isBehind(tx.db.checkpoints, job, e));
+        return switchAllowed(job, tx.db.generations.get(key) ?? null, anyBehind);
+      };
+      if (!guarded || allowed()) tx.set("generations", key, { active: job.generation, building: null });
+    };
+  }
+
+  stopBuilding(job: RebuildJobRecord): SimStatement {
+    const key = generationsKey(this.#projection, this.#tenant);
+    return (tx) => {
+      const current = tx.db.generations.get(key);
+      if (current?.building === job.generation) tx.set("generations", key, { active: current.active, building: null });
+    };
+  }
+
+  /** A statement deleting at most `limit` keys of `table` of this projection and tenant in generations but `keep`. */
+  #clear(table: "views" | "checkpoints", keep: number, limit: number): SimStatement {
+    return (tx) => {
+      let removed = 0;
+      for (const k of [...tx.db[table].keys()]) {
+        if (removed >= limit) break;
+        const [p, g, t] = k.split("|");
+        if (p !== this.#projection || t !== this.#tenant || Number(g) === keep) continue;
+        tx.delete(table, k);
+        removed++;
+      }
+      this.#changes += removed;
+    };
+  }
+
+  clearRows(keep: number, limit: number): SimStatement[] {
+    return [this.#clear("views", keep, limit)];
+  }
+
+  clearCheckpoints(keep: number, limit: number): SimStatement {
+    return this.#clear("checkpoints", keep, limit);
+  }
+
+  async batch(statements: readonly SimStatement[]): Promise<number> {
+    this.#changes = 0;
+    await this.#world.d1Batch(statements);
+    await this.#object.boundary(0);
+    return this.#changes;
   }
 }

@@ -25,7 +25,7 @@ import { afterBacklogPage, livePush } from "../../src/core/live/subscription.js"
 import {
   afterSwitch,
   chooseGenerations,
-  clearedByCleanup,
+  keptByCleanup,
   switchAllowed,
 } from "../../src/core/projection/rebuild-rules.js";
 import { inventory } from "../../src/domain/inventory.js";
@@ -206,8 +206,7 @@ describe("projection rebuild rules", () => {
 
   it("goes on to the cleanup when its switch already ran, so a repeated finish never treats its own generation as old (F3)", () => {
     expect(afterSwitch(job, { active: 3, building: null })).toBe("clear");
-    expect(clearedByCleanup(job, 3)).toBe(false);
-    expect(clearedByCleanup(job, 1)).toBe(true);
+    expect(keptByCleanup(job)).toBe(3);
   });
 
   it("re-scans when the switch was held off, and abandons when someone else moved the generations", () => {

@@ -1,8 +1,7 @@
 // The projection rebuilder's decisions as pure functions: which generation a job fills and which
 // it records as the previous one, whether its switch may happen, what a finish step does after
-// trying to switch, and which generations its cleanup clears. The rebuilder object
-// (cloud/projections/projection-rebuilder.ts) and the simulator's (src/simulation/world.ts) both
-// decide with these. Every step may run twice (an object evicted after its D1 write, or D1 failing
+// trying to switch, and which generation its cleanup keeps. The shared rebuild job
+// (rebuild-job.ts), run by production's rebuilder object and the simulator's, decides with these. Every step may run twice (an object evicted after its D1 write, or D1 failing
 // after commit), so each decision depends only on what the job recorded before it acted
 // (FINDINGS F3: never on the active generation read at finish time).
 
@@ -55,7 +54,10 @@ export function afterSwitch(job: JobGenerations, now: GenerationsRow | null): "c
   return "abandon";
 }
 
-/** Whether the job's cleanup clears rows and checkpoints of `generation`: every one but the job's own. */
-export function clearedByCleanup(job: JobGenerations, generation: number): boolean {
-  return generation !== job.generation;
+/**
+ * The one generation the job's cleanup keeps: its own. Every other one (the previous, an abandoned
+ * job's) is cleared, so a repeated cleanup never removes the rows it switched to (F3).
+ */
+export function keptByCleanup(job: JobGenerations): number {
+  return job.generation;
 }
