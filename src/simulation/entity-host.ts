@@ -3,10 +3,8 @@
 // live subscribers (not). Commands run production's own sequence (src/core/entity/command-host.ts)
 // over models of that storage; it performs the effects of the relay (src/core/outbox/relay.ts).
 import { entityCommand, EntityCommands } from "../core/entity/command-host.js";
-import type { StoredIdempotency } from "../core/entity/idempotency.js";
 import type { EntityType } from "../core/model/entity.js";
 import type { RecordedEvent } from "../core/model/envelope.js";
-import type { SessionRecord } from "../core/protocol/client-session.js";
 import {
   acknowledge,
   alarmAfterRun,
@@ -28,6 +26,7 @@ import type { CommandEnvelope, CommandOutcome, EntityAddress } from "../core/pro
 import { decodeHlc, HLC_ZERO } from "../core/protocol/hlc.js";
 import { ADMISSION_LIMITS } from "./admission.js";
 import { WORLD_LIMITS } from "./config.js";
+import { MapIdempotencyRecords, MapSessionRecords } from "./entity-records.js";
 import { Evicted, ignoreEviction, SimObject } from "./object.js";
 import type { World } from "./world.js";
 
@@ -111,8 +110,8 @@ export class SimEntity extends SimObject {
   readonly snapshots = new Map<number, string>();
   readonly outbox = new Set<number>();
   cursors: RelayCursors = RELAY_CURSORS_AT_START;
-  readonly idempotency = new Map<string, StoredIdempotency>();
-  readonly sessions = new Map<string, SessionRecord>();
+  readonly idempotency = new MapIdempotencyRecords();
+  readonly sessions = new MapSessionRecords();
   #commands: EntityCommands | null = null;
   #memory: RelayMemory = RELAY_MEMORY_AT_WAKE;
   #armedAt: number | null = null;
@@ -231,24 +230,8 @@ export class SimEntity extends SimObject {
         append: (events) => this.log.push(...events),
         writeSnapshot: (seq, state) => this.snapshots.set(seq, JSON.stringify(state)),
         read: (after, upTo) => this.read(after, upTo),
-        idempotency: {
-          get: (key) => this.idempotency.get(key),
-          put: (key, record) => this.idempotency.set(key, record),
-          deleteCreatedBefore: (before) => {
-            for (const [key, r] of this.idempotency) if (r.createdAt < before) this.idempotency.delete(key);
-          },
-        },
-        sessions: {
-          get: (session) => this.sessions.get(session),
-          put: (session, record) => this.sessions.set(session, record),
-          touch: (session, now) => {
-            const record = this.sessions.get(session);
-            if (record) this.sessions.set(session, { ...record, touchedAt: now });
-          },
-          deleteTouchedBefore: (before) => {
-            for (const [session, r] of this.sessions) if (r.touchedAt < before) this.sessions.delete(session);
-          },
-        },
+        idempotency: this.idempotency,
+        sessions: this.sessions,
       },
       relay: {
         backlog: (version) => Math.max(0, version - this.cursors.ackedUpTo),

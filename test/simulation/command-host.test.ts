@@ -9,14 +9,13 @@ import {
   type EntityCommandPorts,
   type RecordedFacts,
 } from "../../src/core/entity/command-host.js";
-import type { StoredIdempotency } from "../../src/core/entity/idempotency.js";
 import { IDEMPOTENCY_RETENTION_MS } from "../../src/core/entity/idempotency.js";
 import type { RecordedEvent } from "../../src/core/model/envelope.js";
-import type { SessionRecord } from "../../src/core/protocol/client-session.js";
 import type { CommandEnvelope, CommandOutcome } from "../../src/core/protocol/entity-protocol.js";
 import { HLC_ZERO } from "../../src/core/protocol/hlc.js";
 import { METADATA_BOUNDS } from "../../src/core/protocol/command-metadata.js";
 import { inventory } from "../../src/domain/inventory.js";
+import { MapIdempotencyRecords, MapSessionRecords } from "../../src/simulation/entity-records.js";
 
 const NOW = 1_767_225_600_000;
 const ADDRESS = { tenant: "t", entityType: "inventory", entityId: "s1" } as const;
@@ -25,11 +24,11 @@ const ADDRESS = { tenant: "t", entityType: "inventory", entityId: "s1" } as cons
 class Storage {
   readonly log: RecordedEvent[] = [];
   readonly snapshots = new Map<number, unknown>();
-  readonly idempotency = new Map<string, StoredIdempotency>();
-  readonly sessions = new Map<string, SessionRecord>();
+  readonly idempotency = new MapIdempotencyRecords();
+  readonly sessions = new MapSessionRecords();
   readonly effects: string[] = [];
   backlog = 0;
-  /** Makes the next transaction fail after its writes (they are then undone, as SQLite does). */
+  /** Makes the next transaction fail after its writes (its events are then undone, as SQLite does). */
   failNextTransaction = false;
 }
 
@@ -39,14 +38,12 @@ function host(storage: Storage): EntityCommands {
   const ports: EntityCommandPorts = {
     storage: {
       transaction: (writes) => {
-        const undo = { log: storage.log.length, sessions: new Map(storage.sessions) };
+        const head = storage.log.length;
         storage.effects.push("begin");
         writes();
         if (storage.failNextTransaction) {
           storage.failNextTransaction = false;
-          storage.log.length = undo.log;
-          storage.sessions.clear();
-          for (const [k, v] of undo.sessions) storage.sessions.set(k, v);
+          storage.log.length = head;
           throw new Error("disk full");
         }
         storage.effects.push("commit");
@@ -58,22 +55,8 @@ function host(storage: Storage): EntityCommands {
       },
       writeSnapshot: (seq, state) => storage.snapshots.set(seq, state),
       read: (after, upTo) => storage.log.slice(after, upTo),
-      idempotency: {
-        get: (key) => storage.idempotency.get(key),
-        put: (key, record) => storage.idempotency.set(key, record),
-        deleteCreatedBefore: (before) => {
-          for (const [key, r] of storage.idempotency) if (r.createdAt < before) storage.idempotency.delete(key);
-        },
-      },
-      sessions: {
-        get: (session) => storage.sessions.get(session),
-        put: (session, record) => storage.sessions.set(session, record),
-        touch: (session, now) => {
-          const record = storage.sessions.get(session);
-          if (record) storage.sessions.set(session, { ...record, touchedAt: now });
-        },
-        deleteTouchedBefore: () => {},
-      },
+      idempotency: storage.idempotency,
+      sessions: storage.sessions,
     },
     relay: {
       backlog: () => storage.backlog,
