@@ -18,12 +18,16 @@ interface LastDecided {
   readonly seq: number;
   readonly fingerprint: string;
   readonly answer: Decided;
+  /** The entity object's incarnation that decided it. */
+  readonly incarnation: number;
 }
 
 /** Counts of what the session commands met, so a test can tell the workload reached each rule. */
 export interface SessionCounts {
   decided: number;
   replayed: number;
+  /** Answered again by a later incarnation of the entity object (after an eviction), from storage alone. */
+  replayedAfterEviction: number;
   answeredBefore: number;
   reused: number;
 }
@@ -36,14 +40,19 @@ const UNDECIDED = new Set(
 );
 
 export class SessionLedger {
-  readonly counts: SessionCounts = { decided: 0, replayed: 0, answeredBefore: 0, reused: 0 };
+  readonly counts: SessionCounts = { decided: 0, replayed: 0, replayedAfterEviction: 0, answeredBefore: 0, reused: 0 };
   readonly #last = new Map<string, LastDecided>();
 
   /**
-   * Checks the outcome of a session command at the entity `entityKey` (ignores other commands);
-   * returns what broke the rule, or undefined.
+   * Checks the outcome of a session command at the entity `entityKey`, in the object's
+   * `incarnation` (ignores other commands); returns what broke the rule, or undefined.
    */
-  observe(entityKey: string, envelope: CommandEnvelope, outcome: CommandOutcome): string | undefined {
+  observe(
+    entityKey: string,
+    incarnation: number,
+    envelope: CommandEnvelope,
+    outcome: CommandOutcome,
+  ): string | undefined {
     const id = envelope.clientSession;
     if (id === undefined) return undefined;
     const where = `${entityKey}: session command ${id.seq}`;
@@ -55,7 +64,7 @@ export class SessionLedger {
     if (last === undefined || id.seq > last.seq) {
       if (!answer || (outcome.ok && outcome.replayed))
         return `${where} (new) was answered ${describe(outcome)} instead of being decided`;
-      this.#last.set(lane, { seq: id.seq, fingerprint, answer });
+      this.#last.set(lane, { seq: id.seq, fingerprint, answer, incarnation });
       this.counts.decided++;
       return undefined;
     }
@@ -75,6 +84,7 @@ export class SessionLedger {
     if (!answer || JSON.stringify(answer) !== JSON.stringify(last.answer))
       return `${where} sent again was answered ${describe(outcome)}, first ${JSON.stringify(last.answer)}`;
     this.counts.replayed++;
+    if (incarnation !== last.incarnation) this.counts.replayedAfterEviction++;
     return undefined;
   }
 }

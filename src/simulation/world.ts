@@ -129,14 +129,19 @@ export class World {
       );
     this.#check(target, envelope, outcome);
     await this.clock.sleep(WORLD_LIMITS.rpcLatencyMs);
-    if (this.faults.strike("rpcTimeoutAfter")) return "failed";
+    if (this.faults.strike("rpcTimeoutAfter")) {
+      // Half the answers lost after acting are lost to the object crashing after its commit: the
+      // caller's retry meets a fresh incarnation, which must answer from storage alone.
+      if (this.faults.int(2) === 0) target.evict();
+      return "failed";
+    }
     return outcome;
   }
 
   /** Checked on every answer: the client-session rule, events exactly once where the answer says, and the app's state rules. */
   #check(target: SimEntity, envelope: CommandEnvelope, outcome: CommandOutcome): void {
     const key = entityKey(envelope.tenant, envelope.entityType, envelope.entityId);
-    const broken = this.sessions.observe(key, envelope, outcome);
+    const broken = this.sessions.observe(key, target.incarnation, envelope, outcome);
     if (broken) this.anomaly(broken);
     if (!outcome.ok) return;
     for (const e of outcome.result.events) {

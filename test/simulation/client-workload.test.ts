@@ -1,5 +1,6 @@
 // The simulator's clients reach what the campaign is meant to check: every rule of client
-// sessions (decided, answered again, refused as answered before, refused as a reused number) and
+// sessions (decided, answered again — also by an object evicted since —, refused as answered
+// before, refused as a reused number) and
 // both sides of each recorded header's bound — so a campaign with no anomaly means those rules held,
 // not that the workload never got there.
 import { describe, expect, it } from "vitest";
@@ -12,6 +13,7 @@ describe("simulated clients", () => {
     expect(result.anomalies).toEqual([]);
     expect(result.sessions.decided).toBeGreaterThan(0);
     expect(result.sessions.replayed).toBeGreaterThan(0);
+    expect(result.sessions.replayedAfterEviction).toBeGreaterThan(0);
     expect(result.sessions.answeredBefore).toBeGreaterThan(0);
     expect(result.sessions.reused).toBeGreaterThan(0);
     expect(result.headers.recordedAtBound).toBeGreaterThan(0);
