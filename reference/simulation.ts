@@ -15,6 +15,7 @@ import type { Operation, SimApp, SimService, Workload } from "../src/simulation/
 import type { Prng } from "../src/simulation/prng.js";
 import type { World } from "../src/simulation/world.js";
 import { KEY_IDS } from "../src/simulation/admission.js";
+import { METADATA_BOUNDS } from "../src/core/protocol/command-metadata.js";
 
 /** SKUs, some named like Object.prototype members (FINDINGS T09). */
 const SKUS = ["s1", "s2", "s3", "__proto__", "constructor", "toString"] as const;
@@ -215,11 +216,71 @@ interface TenantPlan {
   nextOrder: number;
   readonly orders: string[];
   readonly adversarialLeft: string[];
+  /** Offline clients' sessions: each id, the last number it gave a command, and its latest commands. */
+  readonly sessions: { readonly id: string; last: number; readonly sent: CommandOp[] }[];
+}
+
+/** Offline clients per tenant, each with its own client session (README "Client sessions"). */
+const SESSIONS_PER_TENANT = 3;
+
+type CommandOp = Extract<Operation, { kind: "command" }>;
+type CommandExtras = Partial<CommandOp>;
+
+/**
+ * Sometimes, `op` as a command of one of the tenant's offline clients: under the session's next
+ * number, sent again after its answer now and then; or, instead, one of the session's latest
+ * commands sent again as it was (a client restored from a backup), which its entity answers from
+ * its record or refuses as answered before, never deciding it again; a restock sent again
+ * sometimes has another quantity (a client bug: the number reused for another body, refused).
+ */
+function sessioned(prng: Prng, plan: TenantPlan, op: Operation): Operation {
+  if (op.kind !== "command" || op.idempotencyKey !== undefined || !prng.chance(0.3)) return op;
+  const session = prng.pick(plan.sessions);
+  const old = prng.chance(0.1) ? session.sent[prng.int(session.sent.length)] : undefined;
+  if (old) {
+    const quantity = (old.data as { quantity?: unknown }).quantity;
+    const reused = old.command === "restock" && typeof quantity === "number" && prng.chance(0.3);
+    return { ...old, repeats: 0, ...(reused ? { data: { quantity: quantity + 1 } } : {}) };
+  }
+  session.last++;
+  const sent: CommandOp = { ...op, session: { id: session.id, seq: session.last }, repeats: prng.chance(0.1) ? 1 : 0 };
+  session.sent.push(sent);
+  if (session.sent.length > 8) session.sent.shift();
+  return sent;
+}
+
+/**
+ * Recorded headers at their bounds (METADATA_BOUNDS: recorded whole) and just over them, or
+ * sent twice (refused with 400, recording nothing).
+ */
+function boundedHeaders(prng: Prng): CommandExtras {
+  const r = prng.next();
+  const { correlationId, causationId, requestId } = METADATA_BOUNDS;
+  if (r < 0.03) return { correlationId: "c".repeat(correlationId) };
+  if (r < 0.05) return { causationId: "k".repeat(causationId) };
+  if (r < 0.06) return { requestId: "r".repeat(requestId) };
+  if (r < 0.07) return { correlationId: "c".repeat(correlationId + 1) };
+  if (r < 0.08) return { causationId: "k".repeat(causationId + 1) };
+  if (r < 0.085) return { requestId: "r".repeat(requestId + 1) };
+  if (r < 0.09) return { correlationId: "c-1, c-2" };
+  return {};
 }
 
 function workload(tenants: readonly string[]): Workload {
   const plans = new Map<string, TenantPlan>(
-    tenants.map((t) => [t, { nextOrder: 1, orders: [], adversarialLeft: [...ADVERSARIAL_ORDER_IDS] }]),
+    tenants.map((t) => [
+      t,
+      {
+        nextOrder: 1,
+        orders: [],
+        adversarialLeft: [...ADVERSARIAL_ORDER_IDS],
+        sessions: Array.from({ length: SESSIONS_PER_TENANT }, (_, i) => ({
+          id: `${t}-offline-client-${i}`,
+          last: 0,
+          sent: [],
+        })),
+      },
+    ]),
   );
   const cmd = (
     tenant: string,
@@ -227,7 +288,7 @@ function workload(tenants: readonly string[]): Workload {
     entityId: string,
     name: string,
     data: unknown,
-    extra: Partial<Extract<Operation, { kind: "command" }>> = {},
+    extra: CommandExtras = {},
   ): Operation => ({
     kind: "command",
     tenant,
@@ -285,19 +346,13 @@ function workload(tenants: readonly string[]): Workload {
             { idempotencyKey: `k-${prng.int(30)}`, repeats: 1 + prng.int(2) },
           );
         }
-        // Maximal recorded headers: the correlation id at its bound.
-        return cmd(
-          tenant,
-          "inventory",
-          sku,
-          "restock",
-          { quantity },
-          prng.chance(0.05) ? { correlationId: "c".repeat(256) } : {},
-        );
+        return sessioned(prng, plan, cmd(tenant, "inventory", sku, "restock", { quantity }, boundedHeaders(prng)));
       }
       if (r < 0.55) {
         const id = someOrder();
-        return id === undefined ? { kind: "wait", ms: 5 } : cmd(tenant, "orders", id, "cancel", {});
+        return id === undefined
+          ? { kind: "wait", ms: 5 }
+          : sessioned(prng, plan, cmd(tenant, "orders", id, "cancel", {}));
       }
       if (r < 0.61) {
         const id = someOrder();
@@ -308,12 +363,17 @@ function workload(tenants: readonly string[]): Workload {
       if (r < 0.7) {
         const orderId = prng.pick(LOOSE_ORDER_IDS);
         const name = prng.pick(["reserve", "release", "ship", "reserve"]);
-        return cmd(
-          tenant,
-          "inventory",
-          sku,
-          name,
-          name === "reserve" ? { orderId, quantity: prng.chance(0.1) ? 1_000_000 : 1 + prng.int(3) } : { orderId },
+        return sessioned(
+          prng,
+          plan,
+          cmd(
+            tenant,
+            "inventory",
+            sku,
+            name,
+            name === "reserve" ? { orderId, quantity: prng.chance(0.1) ? 1_000_000 : 1 + prng.int(3) } : { orderId },
+            boundedHeaders(prng),
+          ),
         );
       }
       if (r < 0.74) {

@@ -2,16 +2,15 @@
 // that entity. It keeps the entity's state in memory (the memory image), decides commands
 // against it, and records the resulting events, outbox rows and idempotency record in one
 // synchronous storage transaction, so no two commands can decide on the same version. The
-// decision itself is src/core/entity/command-step.ts, shared with the simulator.
+// command sequence itself is src/core/entity/command-host.ts, shared with the simulator; this
+// object gives it its ports (SQLite storage, the relay, the live feed).
 import { DurableObject } from "cloudflare:workers";
 import { SQLSchemaMigrations } from "durable-utils/sql-migrations";
 import type { EntityRegistry, EntityType } from "../../src/core/model/entity.js";
 import type { EntitySnapshotView, EventPage } from "../../src/core/model/envelope.js";
-import { commandStep } from "../../src/core/entity/command-step.js";
-import { checkCommandMetadata, metadataProblem } from "../../src/core/protocol/command-metadata.js";
+import { entityCommand, EntityCommands } from "../../src/core/entity/command-host.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
-import { decodeHlc, HLC_ZERO, type Hlc } from "../../src/core/protocol/hlc.js";
-import { entityIdSchema } from "../../src/core/protocol/identifiers.js";
+import { decodeHlc, HLC_ZERO } from "../../src/core/protocol/hlc.js";
 import type {
   CommandEnvelope,
   CommandOutcome,
@@ -19,31 +18,24 @@ import type {
   EntityRpc,
   LogRead,
 } from "../../src/core/protocol/entity-protocol.js";
-import { queueDelayExceeded, SHED_RETRY_AFTER_S } from "../../src/core/resilience/in-flight.js";
 import { logEvent, setLogLevel } from "../../src/core/runtime/log.js";
-import { problem } from "../../src/core/http/problem.js";
 import { EventLog } from "./event-log.js";
-import { ClientSessionStore } from "./client-session-store.js";
-import { IdempotencyStore } from "./idempotency-store.js";
+import { SqlSessionRecords } from "./client-session-store.js";
+import { SqlIdempotencyRecords } from "./idempotency-store.js";
 import { LiveFeed, type LivePrincipal, type LiveSource, type Standing } from "./live-feed.js";
 import { OutboxRelay, type RelayOutcome } from "./outbox-relay.js";
 import { entityStorageMigrations } from "./storage-schema.js";
 import { tenantGateStub } from "../stubs.js";
 
 /**
- * The one entity this object hosts, as held in memory after the first call (the memory image):
- * its address, definition, log and idempotency store, and its current state, version and clock.
+ * The one entity this object hosts, as held in memory after the first call: its address,
+ * definition and log, and its command sequence, which holds the memory image (state, version, clock).
  */
 interface HostedEntity {
   readonly address: EntityAddress;
   readonly entity: EntityType;
   readonly log: EventLog;
-  readonly idempotency: IdempotencyStore;
-  readonly sessions: ClientSessionStore;
-  state: unknown;
-  version: number;
-  /** The newest event's clock; the stored text when it does not decode (commands then fail). */
-  hlc: Hlc | string;
+  readonly commands: EntityCommands;
 }
 
 /**
@@ -96,97 +88,32 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
   }
 
   async command(envelope: CommandEnvelope): Promise<CommandOutcome> {
-    const now = Date.now();
-    // First, before any work: a command that waited past the target is answered at once, so
-    // the queue behind a hot entity drains instead of growing (src/core/resilience/in-flight.ts).
     const maxDelayMs = hostConfig(this.env, "entity").entityMaxQueueDelayMs;
-    if (queueDelayExceeded(envelope.sentAt, now, maxDelayMs)) {
-      return {
-        ok: false,
-        problem: problem("overloaded", `the command waited over ${maxDelayMs} ms for its entity; it was not decided`, {
-          retryAfter: SHED_RETRY_AFTER_S,
-        }),
-      };
-    }
-    // Sagas route commands here by ids taken from facts: the same grammar as a URL's.
-    if (!entityIdSchema.safeParse(envelope.entityId).success) {
-      return {
-        ok: false,
-        problem: problem("malformed-request", `${JSON.stringify(envelope.entityId.slice(0, 140))} is not an entity id`),
-      };
-    }
-    const entity = this.#bind(envelope);
-    if (!entity) return { ok: false, problem: problem("not-found", `no entity type ${envelope.entityType}`) };
-    // The tenant API checked these already; sagas and other callers reach this over RPC.
-    const refused = checkCommandMetadata(envelope, now);
-    if (refused) return { ok: false, problem: metadataProblem(refused) };
-
-    const answered = entity.sessions.check(envelope, now);
-    if (answered) return answered;
-    const keyed = envelope.idempotencyKey !== null && envelope.fingerprint !== null;
-    const step = commandStep({
-      entity: entity.entity,
-      image: entity,
-      envelope,
-      now,
-      idempotency: keyed ? entity.idempotency.lookup(envelope.idempotencyKey, envelope.fingerprint, now) : null,
-      backlog: this.#relay.backlog(entity.version),
-      maxBacklog: hostConfig(this.env, "entity").entityMaxBacklog,
-      backlogRetryAfterS: this.#relay.retryAfterSeconds(),
-      newEventId: () => crypto.randomUUID(),
-    });
-    if (step.kind === "replay") return { ok: true, result: step.result, replayed: true };
-    // A client session keeps the domain's rejection as its answer; other refusals (backlog,
-    // precondition, size) leave the command free to be retried under the same number.
-    if (step.kind === "rejected") entity.sessions.remember(envelope, { problem: step.problem }, now);
-    if (step.kind === "refused" || step.kind === "rejected") return { ok: false, problem: step.problem };
-    const { recorded, result, facts } = step;
-    const { state, version, hlc } = step.image;
-
-    this.ctx.storage.transactionSync(() => {
-      if (entity.version === 0 && recorded.length > 0) this.#storeIdentity(envelope);
-      entity.log.append(recorded);
-      this.#relay.stage(recorded.map((e) => e.seq));
-      if (envelope.idempotencyKey !== null && envelope.fingerprint !== null) {
-        entity.idempotency.record(envelope.idempotencyKey, envelope.fingerprint, result, now);
-        entity.idempotency.purgeExpired(now);
-      }
-      entity.sessions.remember(envelope, { result }, now);
-      if (step.snapshot) entity.log.writeSnapshot(version, state);
-    });
-
-    entity.state = state;
-    entity.version = version;
-    entity.hlc = hlc;
-    const sending = this.#relay.committed(facts, entity.log, entity.address);
-    if (sending) this.ctx.waitUntil(sending.then((outcome) => this.#logRelay(entity.address, outcome)));
-    this.#live.publish(recorded);
-    for (const wake of [...this.#logWaiters]) wake();
-    return { ok: true, result, replayed: false };
+    return entityCommand(envelope, Date.now(), maxDelayMs, (address) => this.#bind(address)?.commands);
   }
 
   /** Current state, or the state as of version `at`; null if the entity has no events. */
   async read(address: EntityAddress, at: number | null): Promise<EntitySnapshotView | null> {
     const entity = this.#bind(address);
-    if (!entity || entity.version === 0) return null;
-    if (at === null || at >= entity.version) {
-      return { type: address.entityType, id: address.entityId, version: entity.version, state: entity.state };
-    }
+    if (!entity || entity.commands.image.version === 0) return null;
+    const { version, state } = entity.commands.image;
+    if (at === null || at >= version) return { type: address.entityType, id: address.entityId, version, state };
     return { type: address.entityType, id: address.entityId, version: at, state: entity.log.stateAt(at) };
   }
 
   async events(address: EntityAddress, after: number, limit: number): Promise<EventPage | null> {
     const entity = this.#bind(address);
-    if (!entity || entity.version === 0) return null;
+    if (!entity || entity.commands.image.version === 0) return null;
+    const version = entity.commands.image.version;
     const events = [...entity.log.read(after, Number.MAX_SAFE_INTEGER, limit)];
     const last = events[events.length - 1];
-    return { events, next: last && last.seq < entity.version ? last.seq : null };
+    return { events, next: last && last.seq < version ? last.seq : null };
   }
 
   async streamRead(address: EntityAddress, after: number, limit: number, waitMs: number): Promise<LogRead | null> {
     const entity = this.#bind(address);
     if (!entity) return null;
-    if (waitMs > 0 && entity.version <= after) {
+    if (waitMs > 0 && entity.commands.image.version <= after) {
       await new Promise<void>((resolve) => {
         const wake = () => {
           clearTimeout(timer);
@@ -197,7 +124,10 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
         this.#logWaiters.add(wake);
       });
     }
-    return { events: [...entity.log.read(after, Number.MAX_SAFE_INTEGER, limit)], version: entity.version };
+    return {
+      events: [...entity.log.read(after, Number.MAX_SAFE_INTEGER, limit)],
+      version: entity.commands.image.version,
+    };
   }
 
   /**
@@ -231,7 +161,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
   /** The consumer has applied this entity's facts up to `seq`. */
   async acknowledge(address: EntityAddress, seq: number): Promise<void> {
     const entity = this.#bind(address);
-    if (entity) this.#relay.acknowledge(Math.min(seq, entity.version));
+    if (entity) this.#relay.acknowledge(Math.min(seq, entity.commands.image.version));
   }
 
   override async webSocketMessage(): Promise<void> {
@@ -274,22 +204,46 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     return this.#load(address);
   }
 
-  #load(address: EntityAddress): HostedEntity | undefined {
-    const entity = this.#entities.get(address.entityType);
+  #load(bound: EntityAddress): HostedEntity | undefined {
+    const entity = this.#entities.get(bound.entityType);
     if (!entity) return undefined;
-    const log = new EventLog(this.ctx.storage.sql, entity);
+    // Callers pass whole envelopes; keep only the address.
+    const address = { tenant: bound.tenant, entityType: bound.entityType, entityId: bound.entityId };
+    const sql = this.ctx.storage.sql;
+    const log = new EventLog(sql, entity);
     const { seq: version, hlc: lastHlc } = log.head();
-    this.#hosted = {
-      // Callers pass whole envelopes; keep only the address.
-      address: { tenant: address.tenant, entityType: address.entityType, entityId: address.entityId },
-      entity,
-      log,
-      idempotency: new IdempotencyStore(this.ctx.storage.sql),
-      sessions: new ClientSessionStore(this.ctx.storage.sql, (after, upTo) => [...log.read(after, upTo)]),
+    const image = {
       state: log.stateAt(version),
       version,
       hlc: lastHlc === null ? HLC_ZERO : (decodeHlc(lastHlc) ?? lastHlc),
     };
+    const commands = new EntityCommands(entity, address, image, {
+      storage: {
+        transaction: (writes) => this.ctx.storage.transactionSync(writes),
+        storeIdentity: (a) => this.#storeIdentity(a),
+        append: (events) => log.append(events),
+        writeSnapshot: (seq, state) => log.writeSnapshot(seq, state),
+        read: (after, upTo) => [...log.read(after, upTo)],
+        idempotency: new SqlIdempotencyRecords(sql),
+        sessions: new SqlSessionRecords(sql),
+      },
+      relay: {
+        backlog: (upTo) => this.#relay.backlog(upTo),
+        retryAfterSeconds: () => this.#relay.retryAfterSeconds(),
+        stage: (recorded) => this.#relay.stage(recorded.map((e) => e.seq)),
+        committed: (facts) => {
+          const sending = this.#relay.committed(facts, log, address);
+          if (sending) this.ctx.waitUntil(sending.then((outcome) => this.#logRelay(address, outcome)));
+        },
+      },
+      published: (recorded) => {
+        this.#live.publish(recorded);
+        for (const wake of [...this.#logWaiters]) wake();
+      },
+      newEventId: () => crypto.randomUUID(),
+      maxBacklog: hostConfig(this.env, "entity").entityMaxBacklog,
+    });
+    this.#hosted = { address, entity, log, commands };
     return this.#hosted;
   }
 

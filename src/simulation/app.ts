@@ -34,6 +34,14 @@ export type Operation =
       /** Send the same request this many extra times (a client retrying). */
       readonly repeats?: number;
       readonly correlationId?: string;
+      readonly causationId?: string;
+      /** The x-request-id header (the default correlation id). */
+      readonly requestId?: string;
+      /**
+       * An offline client's command identity (Factline-Client-Session / -Seq): the client sends a
+       * session's commands to an entity one at a time, in order, each retried until answered.
+       */
+      readonly session?: { readonly id: string; readonly seq: number };
       /** The API key the client sends (admission decides by it); none for callers inside the platform. */
       readonly key?: string;
     }

@@ -10,6 +10,8 @@ export interface Mutations extends ConsumerMutations, RebuildMutations {}
 /** Bounds of the world (the platform's configuration in the simulator). */
 export const WORLD_LIMITS = {
   entityMaxBacklog: 250,
+  /** ENTITY_MAX_QUEUE_DELAY_MS (the default): a client command that waited longer is shed, not decided. */
+  entityMaxQueueDelayMs: 500,
   consumerMaxBatch: 25,
   consumerMaxConcurrency: 3,
   maxQueueDelayMs: 20_000,

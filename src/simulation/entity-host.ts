@@ -1,9 +1,10 @@
-// The entity object in the simulator: its log, outbox, relay cursors and idempotency records
-// (durable), its memory image, relay memory and live subscribers (not). It performs the effects of
-// the command step (src/core/entity/command-step.ts) and the relay (src/core/outbox/relay.ts).
-import { commandStep, type IdempotencyLookup, type MemoryImage } from "../core/entity/command-step.js";
+// The entity object in the simulator: its log, snapshots, outbox, relay cursors, idempotency and
+// client-session records (durable), its command sequence with the memory image, relay memory and
+// live subscribers (not). Commands run production's own sequence (src/core/entity/command-host.ts)
+// over models of that storage; it performs the effects of the relay (src/core/outbox/relay.ts).
+import { entityCommand, EntityCommands } from "../core/entity/command-host.js";
 import type { EntityType } from "../core/model/entity.js";
-import type { CommandResult, RecordedEvent } from "../core/model/envelope.js";
+import type { RecordedEvent } from "../core/model/envelope.js";
 import {
   acknowledge,
   alarmAfterRun,
@@ -20,10 +21,12 @@ import {
 } from "../core/outbox/relay.js";
 import { afterBacklogPage, livePush } from "../core/live/subscription.js";
 import { queueMessageBytes, toCloudEvent } from "../core/protocol/cloud-event.js";
+import type { MemoryImage } from "../core/entity/command-step.js";
 import type { CommandEnvelope, CommandOutcome, EntityAddress } from "../core/protocol/entity-protocol.js";
 import { decodeHlc, HLC_ZERO } from "../core/protocol/hlc.js";
 import { ADMISSION_LIMITS } from "./admission.js";
 import { WORLD_LIMITS } from "./config.js";
+import { MapIdempotencyRecords, MapSessionRecords } from "./entity-records.js";
 import { Evicted, ignoreEviction, SimObject } from "./object.js";
 import type { World } from "./world.js";
 
@@ -95,15 +98,21 @@ export class SimSubscriber {
   }
 }
 
-/** An entity object: its log, outbox, relay cursors and idempotency records (durable), and its memory image and relay memory (not). */
+/**
+ * An entity object: its log, snapshots, outbox, relay cursors, idempotency and client-session
+ * records (durable), and its command sequence with the memory image, and relay memory (not).
+ */
 export class SimEntity extends SimObject {
   readonly address: EntityAddress;
   readonly type: EntityType;
   readonly log: RecordedEvent[] = [];
+  /** Snapshots by version, stored as JSON text as production stores them. */
+  readonly snapshots = new Map<number, string>();
   readonly outbox = new Set<number>();
   cursors: RelayCursors = RELAY_CURSORS_AT_START;
-  readonly idempotency = new Map<string, { readonly fingerprint: string; readonly result: CommandResult }>();
-  #image: MemoryImage | null = null;
+  readonly idempotency = new MapIdempotencyRecords();
+  readonly sessions = new MapSessionRecords();
+  #commands: EntityCommands | null = null;
   #memory: RelayMemory = RELAY_MEMORY_AT_WAKE;
   #armedAt: number | null = null;
   #flushing: Promise<void> | null = null;
@@ -166,7 +175,7 @@ export class SimEntity extends SimObject {
     const subscribers = [...this.#subscribers];
     this.#subscribers.clear();
     for (const sub of subscribers) sub.dropped();
-    this.#image = null;
+    this.#commands = null;
     this.#memory = RELAY_MEMORY_AT_WAKE;
     this.#armedAt = null;
     this.#flushing = null;
@@ -177,54 +186,70 @@ export class SimEntity extends SimObject {
     await this.#startFlush();
   }
 
-  /** The memory image, rebuilt from the log after a wake-up (production: snapshot + tail). */
+  /** The memory image: the command sequence's, rebuilt after a wake-up. */
   get image(): MemoryImage {
-    if (!this.#image) {
-      const last = this.log[this.log.length - 1];
-      this.#image = {
-        state: this.type.fold(this.log),
-        version: this.log.length,
-        hlc: last ? (decodeHlc(last.meta.hlc) ?? last.meta.hlc) : HLC_ZERO,
-      };
-    }
-    return this.#image;
+    return this.#host().image;
   }
 
-  /** The command step, then its one storage transaction, then the relay's commit hook. */
+  /** Production's command sequence (src/core/entity/command-host.ts) over this object's storage model. */
   command(envelope: CommandEnvelope): CommandOutcome {
-    const now = this.world.clock.now;
-    const keyed = envelope.idempotencyKey !== null && envelope.fingerprint !== null;
-    const step = commandStep({
-      entity: this.type,
-      image: this.image,
-      envelope,
-      now,
-      idempotency: keyed ? this.#lookup(envelope.idempotencyKey, envelope.fingerprint) : null,
-      backlog: Math.max(0, this.image.version - this.cursors.ackedUpTo),
-      maxBacklog: WORLD_LIMITS.entityMaxBacklog,
-      backlogRetryAfterS: retryAfterSeconds(this.#memory),
-      newEventId: () => this.world.newId("ev"),
+    const address = this.address;
+    return entityCommand(envelope, this.world.clock.now, WORLD_LIMITS.entityMaxQueueDelayMs, (bound) => {
+      if (
+        bound.tenant !== address.tenant ||
+        bound.entityType !== address.entityType ||
+        bound.entityId !== address.entityId
+      )
+        throw new Error(`entity object for ${address.entityId} addressed as ${bound.entityId}`);
+      return this.#host();
     });
-    if (step.kind === "replay") return { ok: true, result: step.result, replayed: true };
-    if (step.kind === "refused" || step.kind === "rejected") return { ok: false, problem: step.problem };
-    // One synchronous transaction: events, outbox rows, idempotency record.
-    this.log.push(...step.recorded);
-    for (const e of step.recorded) this.outbox.add(e.seq);
-    if (keyed)
-      this.idempotency.set(envelope.idempotencyKey, { fingerprint: envelope.fingerprint, result: step.result });
-    this.#image = step.image;
-    this.#publish(step.recorded);
-    if (step.recorded.length > 0) {
-      this.#arm(now + RELAY_POLICY.safetyNetMs);
-      if (sendOnCommit(this.#memory, this.#flushing !== null)) void this.#startFlush().catch(ignoreEviction);
-    }
-    return { ok: true, result: step.result, replayed: false };
   }
 
-  #lookup(key: string, fingerprint: string): IdempotencyLookup {
-    const seen = this.idempotency.get(key);
-    if (!seen) return { kind: "new" };
-    return seen.fingerprint === fingerprint ? { kind: "replay", result: seen.result } : { kind: "mismatch" };
+  /**
+   * The command sequence of this incarnation, built on first use after a wake-up over the
+   * surviving storage, from the newest snapshot and the log's tail (as production does).
+   */
+  #host(): EntityCommands {
+    if (this.#commands) return this.#commands;
+    const version = this.log.length;
+    const last = this.log[version - 1];
+    const snapshotAt = Math.max(0, ...[...this.snapshots.keys()].filter((seq) => seq <= version));
+    const snapshot = this.snapshots.get(snapshotAt);
+    const image = {
+      state: this.type.fold(this.log.slice(snapshotAt), snapshot === undefined ? undefined : JSON.parse(snapshot)),
+      version,
+      hlc: last ? (decodeHlc(last.meta.hlc) ?? last.meta.hlc) : HLC_ZERO,
+    };
+    const world = this.world;
+    this.#commands = new EntityCommands(this.type, this.address, image, {
+      storage: {
+        // Synchronous like transactionSync: no effect boundary inside, so no eviction tears it.
+        transaction: (writes) => writes(),
+        // The simulated object is built knowing its address; nothing reads an identity back.
+        storeIdentity: () => {},
+        append: (events) => this.log.push(...events),
+        writeSnapshot: (seq, state) => this.snapshots.set(seq, JSON.stringify(state)),
+        read: (after, upTo) => this.read(after, upTo),
+        idempotency: this.idempotency,
+        sessions: this.sessions,
+      },
+      relay: {
+        backlog: (version) => Math.max(0, version - this.cursors.ackedUpTo),
+        retryAfterSeconds: () => retryAfterSeconds(this.#memory),
+        stage: (recorded) => {
+          for (const e of recorded) this.outbox.add(e.seq);
+        },
+        committed: (facts) => {
+          if (facts.length === 0) return;
+          this.#arm(world.clock.now + RELAY_POLICY.safetyNetMs);
+          if (sendOnCommit(this.#memory, this.#flushing !== null)) void this.#startFlush().catch(ignoreEviction);
+        },
+      },
+      published: (recorded) => this.#publish(recorded),
+      newEventId: () => world.newId("ev"),
+      maxBacklog: WORLD_LIMITS.entityMaxBacklog,
+    });
+    return this.#commands;
   }
 
   /** The consumer applied facts up to `seq`. */

@@ -7,7 +7,9 @@ import type { Operation, SimApp } from "./app.js";
 import { DEFAULT_FAULTS, Faults, scaleFaults, type FaultRates } from "./faults.js";
 import { Prng } from "./prng.js";
 import { Scheduler } from "./scheduler.js";
-import { fingerprintOf, type Mutations } from "./config.js";
+import type { Mutations } from "./config.js";
+import { SimClients, type HeaderCounts } from "./client.js";
+import type { SessionCounts } from "./session-ledger.js";
 import { World } from "./world.js";
 
 /** 2026-01-01T00:00:00Z: the simulated clock's start (any fixed instant would do). */
@@ -41,6 +43,10 @@ export interface RunResult {
   readonly simulatedMs: number;
   readonly sagas: number;
   readonly rebuilds: number;
+  /** What client-session commands met (decided, answered again, refused). */
+  readonly sessions: SessionCounts;
+  /** Commands with recorded headers at and over their bounds. */
+  readonly headers: HeaderCounts;
 }
 
 /** Generates the workload of a run from its seed alone (never from the world's state), so a trace replays. */
@@ -65,6 +71,7 @@ export async function runSimulation(options: RunOptions): Promise<RunResult> {
   const clock = new Scheduler(EPOCH);
   const faults = new Faults(faultStream, options.faults ?? DEFAULT_FAULTS);
   const world = new World(app, clock, faults, root.fork(), options.mutations ?? {});
+  const clients = new SimClients(world);
   const random = Math.random;
   Math.random = () => jitter.next();
   try {
@@ -76,7 +83,7 @@ export async function runSimulation(options: RunOptions): Promise<RunResult> {
       clock.at(at, () => {
         issued++;
         outstanding++;
-        void perform(world, op)
+        void perform(world, clients, op)
           .catch((error: unknown) =>
             world.anomaly(
               `operation ${JSON.stringify(op)} threw: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
@@ -109,6 +116,8 @@ export async function runSimulation(options: RunOptions): Promise<RunResult> {
       simulatedMs: clock.now - EPOCH,
       sagas: world.sagas.size,
       rebuilds: world.stats.rebuilds,
+      sessions: { ...world.sessions.counts },
+      headers: { ...clients.headers },
     };
   } finally {
     Math.random = random;
@@ -133,7 +142,7 @@ function unquiet(world: World): string {
 }
 
 /** Performs one client operation against the world, as the tenant API would. */
-async function perform(world: World, op: Operation): Promise<void> {
+async function perform(world: World, clients: SimClients, op: Operation): Promise<void> {
   switch (op.kind) {
     case "wait":
       return;
@@ -161,36 +170,9 @@ async function perform(world: World, op: Operation): Promise<void> {
     case "app":
       await world.app.runOperation?.(world, op);
       return;
-    case "command": {
-      const type = world.entityType(op.entityType);
-      const parsed = type.isPublicCommand(op.command) ? type.parseCommand(op.command, op.data) : undefined;
-      if (!parsed?.ok) return; // 400/404 at the boundary: nothing reaches the entity
-      if (op.key !== undefined && !(await world.admission.admit(op.tenant, op.key))) return; // 401/403/503
-      const key = op.idempotencyKey ?? null;
-      let first: readonly string[] | null = null;
-      for (let i = 0; i <= (op.repeats ?? 0); i++) {
-        const outcome = await world.rpcCommand({
-          tenant: op.tenant,
-          entityType: op.entityType,
-          entityId: op.entityId,
-          command: op.command,
-          data: parsed.command.data,
-          idempotencyKey: key,
-          fingerprint: key === null ? null : fingerprintOf(op.command, op.data),
-          expectedVersion: null,
-          causeHlc: null,
-          correlationId: op.correlationId ?? world.newId("req"),
-          causationId: null,
-          traceparent: null,
-        });
-        if (outcome === "failed" || !outcome.ok || key === null) continue;
-        const ids = outcome.result.events.map((e) => e.meta.eventId);
-        if (first === null) first = ids;
-        else if (outcome.replayed && ids.join() !== first.join())
-          world.anomaly(`${op.entityType}/${op.entityId}: a replay under ${key} answered other events`);
-      }
+    case "command":
+      await clients.command(op);
       return;
-    }
   }
 }
 

@@ -20,6 +20,7 @@ import { SimQueue } from "./queue.js";
 import { SimConsumer, chainDigest } from "./consumer.js";
 import { SimSaga } from "./saga-host.js";
 import { SimRebuilder } from "./rebuilder.js";
+import { SessionLedger } from "./session-ledger.js";
 
 /** Counters of what happened in a run. */
 export interface WorldStats {
@@ -49,6 +50,8 @@ export class World {
   readonly stats: WorldStats = { commands: 0, accepted: 0, probes: 0, queueDeadLetters: 0, rebuilds: 0 };
   /** Every event id an accepted command was answered with, and where it must be in the log. */
   readonly accepted = new Map<string, { readonly key: string; readonly seq: number }>();
+  /** What each client session's commands were answered (the at-most-once invariant, session-ledger.ts). */
+  readonly sessions = new SessionLedger();
   readonly #types: ReadonlyMap<string, EntityType>;
   #ids = 0;
 
@@ -118,17 +121,29 @@ export class World {
     if (this.faults.strike("evict")) target.evict();
     if (this.faults.strike("rpcFailBefore")) return "failed";
     this.stats.commands++;
+    const head = target.log.length;
     const outcome = target.command(envelope);
+    if ((!outcome.ok || outcome.replayed) && target.log.length !== head)
+      this.anomaly(
+        `${entityKey(target.address.tenant, target.address.entityType, target.address.entityId)}: a command answered without recording anything grew the log`,
+      );
     this.#check(target, envelope, outcome);
     await this.clock.sleep(WORLD_LIMITS.rpcLatencyMs);
-    if (this.faults.strike("rpcTimeoutAfter")) return "failed";
+    if (this.faults.strike("rpcTimeoutAfter")) {
+      // Half the answers lost after acting are lost to the object crashing after its commit: the
+      // caller's retry meets a fresh incarnation, which must answer from storage alone.
+      if (this.faults.int(2) === 0) target.evict();
+      return "failed";
+    }
     return outcome;
   }
 
-  /** Checked on every answer: events exactly once where the answer says, and the app's state rules. */
+  /** Checked on every answer: the client-session rule, events exactly once where the answer says, and the app's state rules. */
   #check(target: SimEntity, envelope: CommandEnvelope, outcome: CommandOutcome): void {
-    if (!outcome.ok) return;
     const key = entityKey(envelope.tenant, envelope.entityType, envelope.entityId);
+    const broken = this.sessions.observe(key, target.incarnation, envelope, outcome);
+    if (broken) this.anomaly(broken);
+    if (!outcome.ok) return;
     for (const e of outcome.result.events) {
       const at = target.log[e.seq - 1];
       if (!at || at.meta.eventId !== e.meta.eventId)
@@ -142,9 +157,8 @@ export class World {
     }
     if (outcome.replayed) return;
     this.stats.accepted++;
-    const state = target.image.state;
-    const broken = this.app.checkState?.(envelope.entityType, state);
-    if (broken) this.anomaly(`${key}: ${broken} after ${envelope.command} ${JSON.stringify(envelope.data)}`);
+    const wrong = this.app.checkState?.(envelope.entityType, target.image.state);
+    if (wrong) this.anomaly(`${key}: ${wrong} after ${envelope.command} ${JSON.stringify(envelope.data)}`);
   }
 
   /** The consumer reads an entity's log over RPC (gap repair). */

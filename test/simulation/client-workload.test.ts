@@ -1,0 +1,22 @@
+// The simulator's clients reach what the campaign is meant to check: every rule of client
+// sessions (decided, answered again — also by an object evicted since —, refused as answered
+// before, refused as a reused number) and
+// both sides of each recorded header's bound — so a campaign with no anomaly means those rules held,
+// not that the workload never got there.
+import { describe, expect, it } from "vitest";
+import { referenceApp } from "../../reference/simulation.js";
+import { runSimulation } from "../../src/simulation/run.js";
+
+describe("simulated clients", () => {
+  it("reach every client-session rule and both sides of the header bounds in one run, with no anomaly", async () => {
+    const result = await runSimulation({ seed: 11, app: () => referenceApp(), operations: 1000 });
+    expect(result.anomalies).toEqual([]);
+    expect(result.sessions.decided).toBeGreaterThan(0);
+    expect(result.sessions.replayed).toBeGreaterThan(0);
+    expect(result.sessions.replayedAfterEviction).toBeGreaterThan(0);
+    expect(result.sessions.answeredBefore).toBeGreaterThan(0);
+    expect(result.sessions.reused).toBeGreaterThan(0);
+    expect(result.headers.recordedAtBound).toBeGreaterThan(0);
+    expect(result.headers.refusedOverBound).toBeGreaterThan(0);
+  });
+});
