@@ -1,12 +1,58 @@
 // Reading a JSON request body (src/core/http/request-body.ts): one UTF-8 decoder serves every request,
 // so refusing one body must leave it able to read the next.
 import { describe, expect, it } from "vitest";
+import { readBodyWithin } from "../src/core/http/bounded-body.js";
 import { readJsonBody } from "../src/core/http/request-body.js";
 import { adminCall } from "./support/sagas.js";
 import { newTenant, tenantClient } from "./support/api.js";
 
+/** A stream of `chunks` that records how many of them were pulled and whether it was cancelled. */
+function chunked(chunks: readonly string[]) {
+  const seen = { pulled: 0, cancelled: false };
+  const encoder = new TextEncoder();
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      const next = chunks[seen.pulled];
+      if (next === undefined) controller.close();
+      else {
+        seen.pulled += 1;
+        controller.enqueue(encoder.encode(next));
+      }
+    },
+    cancel() {
+      seen.cancelled = true;
+    },
+  });
+  return { stream, seen };
+}
+
 const post = (body: BodyInit) =>
   new Request("https://factline.test/", { method: "POST", headers: { "content-type": "application/json" }, body });
+
+describe("bounded body reads", () => {
+  it("reads a body of chunks within the limit whole", async () => {
+    const { stream } = chunked(["ab", "cd", "e"]);
+    expect(new TextDecoder().decode(await readBodyWithin(stream, 5))).toBe("abcde");
+  });
+
+  it("gives up on a body over the limit as soon as it passes it, and cancels the stream", async () => {
+    const { stream, seen } = chunked(["abc", "def", "ghi", "jkl"]);
+    expect(await readBodyWithin(stream, 5)).toBeUndefined();
+    // The stream may pull one chunk ahead of the reader; the last is never pulled.
+    expect(seen.cancelled).toBe(true);
+    expect(seen.pulled).toBeLessThan(4);
+  });
+
+  it("drains a body over the limit to its end when a drain limit allows, and still refuses it", async () => {
+    const { stream, seen } = chunked(["abc", "def", "ghi", "jkl"]);
+    expect(await readBodyWithin(stream, 5, 100)).toBeUndefined();
+    expect(seen).toEqual({ pulled: 4, cancelled: false });
+  });
+
+  it("reads no body as empty", async () => {
+    expect(await readBodyWithin(null, 5)).toEqual(new Uint8Array());
+  });
+});
 
 describe("request bodies", () => {
   it("refuses a body that is not valid UTF-8, then reads the next valid one", async () => {

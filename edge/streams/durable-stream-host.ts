@@ -18,7 +18,7 @@ import { expiryTime, forkLifetime, isExpired } from "../../src/core/streams/expi
 import { jsonArray, jsonMessages } from "../../src/core/streams/json-mode.js";
 import { formatOffset, parseReadStart } from "../../src/core/streams/offsets.js";
 import { judgeProducer, type ProducerClaim } from "../../src/core/streams/producer.js";
-import { concatBytes } from "../../src/core/streams/read-only-stream.js";
+import { concatBytes, readBodyWithin } from "../../src/core/http/bounded-body.js";
 import { base64, controlEvent, sseEvent } from "../../src/core/streams/sse-events.js";
 import {
   isJsonType,
@@ -73,8 +73,6 @@ export interface DurableStreamRpc {
   forkSnapshot(offset: number | undefined, subOffset: number, contentType: string | undefined): Promise<ForkSnapshot>;
   releaseFork(): Promise<void>;
 }
-
-type Bytes = Uint8Array<ArrayBuffer>;
 
 export class DurableStreamHost extends DurableObject<Env> implements DurableStreamRpc {
   readonly #store: StreamStorage;
@@ -217,7 +215,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
 
   async #create(request: Request, tenant: string): Promise<Response> {
     this.#rememberTenant(tenant);
-    const body = await readBody(request);
+    const body = await readBodyWithin(request.body, MAX_APPEND_BYTES);
     if (body === undefined) return tooLarge();
     const req = parseCreate(request.headers);
     if (isProblem(req)) return problemResponse(req);
@@ -336,7 +334,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
 
   async #append(request: Request, tenant: string): Promise<Response> {
     // The body is read before any refusal: an answer that leaves it unread fails the caller's upload.
-    const body = await readBody(request);
+    const body = await readBodyWithin(request.body, MAX_APPEND_BYTES);
     if (body === undefined) return tooLarge();
     return this.#appendBytes(request.headers, body, tenant);
   }
@@ -681,31 +679,6 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
   #tenantOf(): string {
     return this.ctx.storage.kv.get<string>("tenant") ?? "";
   }
-}
-
-/** The request body, or undefined when it is over MAX_APPEND_BYTES (read no further than that). */
-async function readBody(request: Request): Promise<Bytes | undefined> {
-  if (request.body === null) return new Uint8Array();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = request.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_APPEND_BYTES) {
-      await reader.cancel().catch(() => undefined);
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
 }
 
 /** Bodies of catch-up responses by response, so serve() need not copy them out again. */

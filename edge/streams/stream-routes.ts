@@ -9,6 +9,7 @@ import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { z } from "zod";
 import { problems, routeTable, security, type ProblemStatus } from "../../src/core/http/openapi.js";
+import { readBodyWithin } from "../../src/core/http/bounded-body.js";
 import { fail } from "../../src/core/http/problem.js";
 import { noBody, streamBytes, streamReadQuery } from "../../src/core/streams/stream-openapi.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
@@ -135,7 +136,7 @@ async function serveStream(c: Context<StreamEnv>): Promise<Response> {
   let body: Uint8Array | null = null;
   if (c.req.method === "PUT" || c.req.method === "POST") {
     // Buffered here (bounded): one copy to the object beats a streamed body for small appends.
-    const read = await readBounded(c.req.raw.body, MAX_APPEND_BYTES);
+    const read = await readBodyWithin(c.req.raw.body, MAX_APPEND_BYTES, DRAIN_LIMIT);
     if (read === undefined) throw fail("payload-too-large", `a body may carry at most ${MAX_APPEND_BYTES} bytes`);
     body = read;
     headers.delete("transfer-encoding");
@@ -155,29 +156,3 @@ const FORWARDED = /^(content-type|if-none-match|stream-[a-z-]+|producer-(id|epoc
 // An over-large body is still read to its end (and dropped), up to this much: answering before
 // the upload ends makes many clients see a reset connection instead of the 413.
 const DRAIN_LIMIT = 64 * 1024 * 1024;
-
-/** The body's bytes, or undefined when it is over `max` bytes (then drained, not kept). */
-async function readBounded(stream: ReadableStream<Uint8Array> | null, max: number): Promise<Uint8Array | undefined> {
-  if (stream === null) return new Uint8Array();
-  const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > DRAIN_LIMIT) {
-      await reader.cancel().catch(() => undefined);
-      return undefined;
-    }
-    if (size <= max) chunks.push(value);
-  }
-  if (size > max) return undefined;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return out;
-}

@@ -1,5 +1,6 @@
 // Reads a JSON request body within a byte limit without buffering more than the limit: a large
 // body is refused as soon as its declared length or the bytes read so far pass the limit.
+import { readBodyWithin } from "./bounded-body.js";
 import { problem, type Problem } from "./problem.js";
 import { describeStrictJsonError, strictJsonProblem } from "./strict-json.js";
 
@@ -24,7 +25,8 @@ export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Pr
   const contentType = request.headers.get("content-type");
   // A declared length within the limit is enforced by the runtime, so the body can be read
   // whole; only a body of unknown length (chunked) is counted as it streams in.
-  const bytes = declared !== null ? new Uint8Array(await request.arrayBuffer()) : await readWithin(request.body, limit);
+  const bytes =
+    declared !== null ? new Uint8Array(await request.arrayBuffer()) : await readBodyWithin(request.body, limit);
   if (bytes === undefined || bytes.byteLength > limit) return tooLarge(limit);
   if (bytes.byteLength === 0) return EMPTY;
   if (contentType === null || !JSON_TYPE.test(contentType)) {
@@ -85,30 +87,6 @@ export function bodyEncodingProblem(contentType: string, contentEncoding: string
       );
   }
   return null;
-}
-
-/** The whole stream, or undefined as soon as it passes `limit` bytes. */
-async function readWithin(body: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array | undefined> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => undefined);
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
 }
 
 function tooLarge(limit: number): BodyResult {

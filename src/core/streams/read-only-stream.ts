@@ -3,6 +3,7 @@
 // id). It answers catch-up reads, long-polls, SSE and HEAD from a `LogSource`; a source need not
 // number its messages densely. Never closed. Pure over web standards (Request/Response/streams):
 // the Worker's routes supply the source and the settings.
+import { concatBytes } from "../http/bounded-body.js";
 import { problem, problemResponse } from "../http/problem.js";
 import { responseCursor } from "./cursor.js";
 import { jsonArray } from "./json-mode.js";
@@ -151,15 +152,4 @@ function eventStream(source: LogSource, from: number, cursor: string | null, opt
     status: 200,
     headers: { "content-type": "text/event-stream", "cache-control": "no-cache" },
   });
-}
-
-/** The bytes of `parts`, one after another. */
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
 }

@@ -1,0 +1,41 @@
+// Reading a request body into memory without holding more than a bound: the one reader behind
+// the JSON API's bodies and the Durable Streams appends.
+
+/** The bytes of `parts`, one after another. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+/**
+ * The whole of `body` (empty for none), or undefined when it is over `limit` bytes. No more than
+ * `limit` bytes are kept. Past `limit` the rest is read and dropped up to `drainLimit` bytes in all
+ * (default: `limit`, i.e. cancel at once), then the stream is cancelled: a client whose upload is
+ * answered before it ends often sees a reset connection instead of the 413 (RFC 9110 §15.5.14).
+ */
+export async function readBodyWithin(
+  body: ReadableStream<Uint8Array> | null,
+  limit: number,
+  drainLimit = limit,
+): Promise<Uint8Array | undefined> {
+  if (body === null) return new Uint8Array();
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > Math.max(limit, drainLimit)) {
+      await reader.cancel().catch(() => undefined);
+      return undefined;
+    }
+    if (size <= limit) chunks.push(value);
+  }
+  return size > limit ? undefined : concatBytes(chunks);
+}
