@@ -107,6 +107,10 @@ class Fakes {
   poisoned: string | null = null;
   /** Fails the next N saga deliveries. */
   sagaFailures = 0;
+  /** The 1-based numbers of the D1 batches to refuse (counting every batch the consumer sends). */
+  readonly refusedBatches = new Set<number>();
+  /** Planning this entity's facts fails (the consumer.apply fault point). */
+  unplannable: string | null = null;
   /** Runs once, between the consumer's reads and its write (a rebuild starting, say). */
   beforeWrite: (() => void) | null = null;
 
@@ -170,6 +174,7 @@ class Fakes {
       },
       batch: async (statements) => {
         this.batches.push([...statements]);
+        if (this.refusedBatches.has(this.batches.length)) throw new Error("D1 unavailable");
         const next = copy(this.tables);
         for (const s of statements) s(next);
         this.tables = next;
@@ -191,7 +196,9 @@ class Fakes {
       recordDeadLetter: async (m, error) => {
         this.deadLetters.push({ body: m.body, error });
       },
-      fault: () => undefined,
+      fault: (point, address) => {
+        if (point === "consumer.apply" && address?.entityId === this.unplannable) throw new Error("planning failed");
+      },
       pauseBeforeWrite: () => {
         const hook = this.beforeWrite;
         this.beforeWrite = null;
@@ -406,6 +413,40 @@ describe("the shared queue consumer", () => {
     await w.consume([retry]);
     expect(w.view("a")).toEqual([1]);
     expect(w.sagaDeliveries).toEqual([[1]]);
+    expect(w.tables.sagaCheckpoints.get("a")).toBe(1);
+    expect(retry.outcome).toEqual({ kind: "ack" });
+  });
+
+  it("retries an entity whose planning failed, and writes the others in the one batch", async () => {
+    const w = new Fakes();
+    w.unplannable = "a";
+    const failing = carrying(fact("a", 1));
+    const healthy = carrying(fact("b", 1));
+    await w.consume([failing, healthy]);
+    expect(failing.outcome).toEqual(retried);
+    expect(healthy.outcome).toEqual({ kind: "ack" });
+    expect(w.view("a")).toBeUndefined();
+    expect(w.view("b")).toEqual([1]);
+    // The projections' batch, then the failed entity's head on its own.
+    expect(w.batches).toHaveLength(2);
+    expect(w.tables.heads.get("a")).toBe(1);
+  });
+
+  it("retries an entity whose sagas' checkpoint could not be written after delivery, and hands the facts again on the retry", async () => {
+    const w = new Fakes();
+    w.hasSagas = true;
+    // Batch 1 applies the projections; batch 2 would record the sagas' checkpoint.
+    w.refusedBatches.add(2);
+    const started = fact("a", 1, "started");
+    const first = carrying(started);
+    await w.consume([first]);
+    expect(first.outcome).toEqual(retried);
+    expect(w.sagaDeliveries).toEqual([[1]]);
+    expect(w.tables.sagaCheckpoints.get("a")).toBeUndefined();
+
+    const retry = carrying(started, 2);
+    await w.consume([retry]);
+    expect(w.sagaDeliveries).toEqual([[1], [1]]);
     expect(w.tables.sagaCheckpoints.get("a")).toBe(1);
     expect(retry.outcome).toEqual({ kind: "ack" });
   });
