@@ -22,6 +22,7 @@ import {
   repairComplete,
   type ConsumerMutations,
   type EntityFacts,
+  type SagaPlan,
 } from "./entity-plan.js";
 
 /** A notice whose fact cannot be read yet (the entity busy or unreachable) is retried after this (s). */
@@ -146,16 +147,12 @@ export interface FactConsumerPorts<M extends ConsumerMessage, S, N> {
 }
 
 /** One entity's share of a batch: its messages, its facts, and earlier ones read back to fill a gap. */
-interface EntityGroup extends EntityFacts {
+interface EntityGroup<M extends ConsumerMessage> extends EntityFacts {
   readonly address: EntityAddress;
-  readonly messages: ConsumerMessage[];
+  readonly messages: M[];
   readonly events: Map<number, RecordedEvent>;
   /** Earlier facts read back from the entity to fill a gap: the sagas must see them too. */
   readonly repaired: Map<number, RecordedEvent>;
-}
-
-interface GroupOf<M extends ConsumerMessage> extends EntityGroup {
-  readonly messages: M[];
 }
 
 /**
@@ -180,7 +177,7 @@ export class FactConsumer<M extends ConsumerMessage, S, N> {
 
     // Groups whose facts no saga follows: their saga checkpoint advances in the projections' own
     // write, sparing a D1 round trip.
-    const sagaFree = new Set<GroupOf<M>>();
+    const sagaFree = new Set<EntityGroup<M>>();
     const { settled, progress } = await this.#applyToProjections(groups, (group, progress) => {
       const sagas = this.#planSagas(group, progress.delivered(group.address), ports.hasSagas);
       if (sagas.kind === "deliver" || sagas.kind === "repair") return [];
@@ -227,9 +224,9 @@ export class FactConsumer<M extends ConsumerMessage, S, N> {
   }
 
   /** Decodes the messages into per-entity groups; settles at once what is no fact, or a parked one not yet readable. */
-  async #groupByEntity(messages: readonly M[]): Promise<GroupOf<M>[]> {
+  async #groupByEntity(messages: readonly M[]): Promise<EntityGroup<M>[]> {
     const ports = this.#ports;
-    const groups = new Map<string, GroupOf<M>>();
+    const groups = new Map<string, EntityGroup<M>>();
     for (const message of messages) {
       const decoded = ports.decode(message);
       let event: RecordedEvent;
@@ -271,9 +268,9 @@ export class FactConsumer<M extends ConsumerMessage, S, N> {
    * against the new generations.
    */
   async #applyToProjections(
-    groups: readonly GroupOf<M>[],
-    alongside: (group: GroupOf<M>, progress: ConsumerProgress) => S[],
-  ): Promise<{ settled: GroupOf<M>[]; progress: ConsumerProgress }> {
+    groups: readonly EntityGroup<M>[],
+    alongside: (group: EntityGroup<M>, progress: ConsumerProgress) => S[],
+  ): Promise<{ settled: EntityGroup<M>[]; progress: ConsumerProgress }> {
     const ports = this.#ports;
     const pairs = this.#uniquePairs(groups);
     for (let round = 0; ; round++) {
@@ -283,8 +280,8 @@ export class FactConsumer<M extends ConsumerMessage, S, N> {
         keys,
         groups.map((g) => g.address),
       );
-      const plans: { group: GroupOf<M>; statements: S[] }[] = [];
-      const unplanned: { group: GroupOf<M>; error: unknown }[] = [];
+      const plans: { group: EntityGroup<M>; statements: S[] }[] = [];
+      const unplanned: { group: EntityGroup<M>; error: unknown }[] = [];
       for (const group of groups) {
         try {
           plans.push({
@@ -313,7 +310,7 @@ export class FactConsumer<M extends ConsumerMessage, S, N> {
         if (round === 0 && (await this.#generationsMoved(pairs, gens))) continue;
         for (const u of unplanned) await this.#fail(u.group, u.error);
         // One entity's failure must not hold back the rest: apply entity by entity.
-        const settled: GroupOf<M>[] = [];
+        const settled: EntityGroup<M>[] = [];
         for (const p of plans) {
           try {
             ports.fault("consumer.batch", p.group.address);
@@ -329,7 +326,7 @@ export class FactConsumer<M extends ConsumerMessage, S, N> {
   }
 
   /** Every (projection, tenant) the groups' facts reach, once each. */
-  #uniquePairs(groups: readonly EntityGroup[]): ProjectionPair[] {
+  #uniquePairs(groups: readonly EntityGroup<M>[]): ProjectionPair[] {
     const pairs = new Map<string, ProjectionPair>();
     for (const g of groups)
       for (const projection of this.#ports.followers(g.address.entityType))
@@ -357,7 +354,7 @@ export class FactConsumer<M extends ConsumerMessage, S, N> {
 
   /** Every (projection, live generation) that this entity's facts must reach. */
   #targets(
-    group: EntityGroup,
+    group: EntityGroup<M>,
     gens: (pair: ProjectionPair) => Generations,
   ): { key: CheckpointKey; building: boolean }[] {
     return this.#ports.followers(group.address.entityType).flatMap((projection) => {
@@ -372,7 +369,7 @@ export class FactConsumer<M extends ConsumerMessage, S, N> {
 
   /** The statements applying the group to each of its targets, repairing a gap from the entity's log first. */
   async #plan(
-    group: EntityGroup,
+    group: EntityGroup<M>,
     gens: (pair: ProjectionPair) => Generations,
     progress: ConsumerProgress,
   ): Promise<S[]> {
@@ -392,7 +389,7 @@ export class FactConsumer<M extends ConsumerMessage, S, N> {
     return statements;
   }
 
-  #planSagas(group: EntityGroup, from: number, hasSagas: boolean) {
+  #planSagas(group: EntityGroup<M>, from: number, hasSagas: boolean): SagaPlan {
     return planSagas(group, from, hasSagas, (facts) => this.#ports.concernsSagas(facts), this.#mutations);
   }
 
@@ -401,7 +398,7 @@ export class FactConsumer<M extends ConsumerMessage, S, N> {
    * every saga instance they concern, reading from the entity whatever the batch does not carry.
    * True if the sagas' checkpoint is to advance (false: they already had everything).
    */
-  async #deliverToSagas(group: EntityGroup, from: number): Promise<boolean> {
+  async #deliverToSagas(group: EntityGroup<M>, from: number): Promise<boolean> {
     let sagas = this.#planSagas(group, from, this.#ports.hasSagas);
     if (sagas.kind === "none") return false;
     this.#ports.fault("saga.deliver", group.address);
@@ -415,21 +412,21 @@ export class FactConsumer<M extends ConsumerMessage, S, N> {
   }
 
   /** Reads the facts after `from` up to `upTo` from the entity itself, keeping those the batch lacks in `repaired`. */
-  async #repair(group: EntityGroup, from: number, upTo: number): Promise<void> {
+  async #repair(group: EntityGroup<M>, from: number, upTo: number): Promise<void> {
     const facts = await this.#ports.readEntity(group.address, from, upTo);
     if (!repairComplete(facts, from, upTo)) throw new Error(`entity log is missing facts ${from + 1}..${upTo}`);
     for (const event of facts) if (!group.events.has(event.seq)) group.repaired.set(event.seq, event);
   }
 
   /** The newest fact seen of the entity, so lag can be measured against it and rebuilds find it. */
-  #headOf(group: EntityGroup): EntityHead {
+  #headOf(group: EntityGroup<M>): EntityHead {
     const seq = newestSeq(group);
     const head = group.events.get(seq);
     return { ...group.address, seq, recordedAt: head ? Date.parse(head.meta.recordedAt) : this.#ports.now() };
   }
 
   /** The group failed: its head is still recorded, and each message retries with backoff or, after its last attempt, is a dead letter. */
-  async #fail(group: GroupOf<M>, error: unknown): Promise<void> {
+  async #fail(group: EntityGroup<M>, error: unknown): Promise<void> {
     const ports = this.#ports;
     const detail = error instanceof Error ? error.message : String(error);
     ports.failed(group.address, detail);
