@@ -19,7 +19,6 @@ import { dashboardNotFound, dashboardRoutes } from "./cloud/dashboard/routes.js"
 import { consumeDeadLetterQueue } from "./cloud/consumer/dead-letters.js";
 import { consumeFacts } from "./cloud/consumer/fact-consumer.js";
 import { flushMetricsNow, recordRequest, scheduleMetricsFlush } from "./cloud/metrics/metrics-buffer.js";
-import { resolveParkedNotices } from "./cloud/consumer/parked-facts.js";
 import type { Projection } from "./src/core/model/projection.js";
 import { createProjectionRebuilder, type ProjectionRebuilder } from "./cloud/projections/projection-rebuilder.js";
 import { createSagaHost, type SagaHost } from "./cloud/sagas/saga-host.js";
@@ -152,7 +151,7 @@ export function defineApp(definition: AppDefinition): FactlineApp {
         setLogLevel(hostConfig(env, "queue").logLevel);
         if (batch.queue.endsWith("-dlq")) await consumeDeadLetterQueue(batch, drizzle(env.DB));
         else {
-          await consumeFacts(await resolveParkedNotices(batch, env), env, cloud);
+          await consumeFacts(batch, env, cloud);
           ctx.waitUntil(flushMetricsNow(env.DB));
         }
       },

@@ -17,7 +17,7 @@ export interface Generations {
 
 export const NO_GENERATIONS: Generations = { active: 0, building: null };
 
-/** One view row: a digest of the facts applied to it, in order (see world.ts `chainDigest`). */
+/** One view row: a digest of the facts applied to it, in order (see consumer.ts `chainDigest`). */
 export interface ViewRow {
   readonly tenant: string;
   readonly digest: number;

@@ -2,9 +2,10 @@
 // entity (and those read back from its log), the checkpoints it read, and the live generations,
 // what to apply to each projection generation, what to hand the sagas, when the log must be read
 // to repair a gap, how far the entity may be acknowledged, and what a failure turns into (a retry
-// with backoff, or a dead letter after the last attempt). The queue consumer
-// (cloud/consumer/fact-consumer.ts) and the simulator (src/simulation/) run exactly these; only
-// the effects differ (D1 batches, entity RPC and queue acks there; plain data in the simulator).
+// with backoff, or a dead letter after the last attempt). The consumer's batch sequence
+// (consumer-host.ts), which production's queue handler and the simulator share, runs exactly
+// these; only the ports under it differ (D1, entity RPC and queue acks there; models in the
+// simulator).
 import type { RecordedEvent } from "../model/envelope.js";
 import { backoffDelay, type BackoffPolicy } from "../resilience/backoff.js";
 
