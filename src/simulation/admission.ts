@@ -205,7 +205,8 @@ export class SimAdmission {
    */
   async request(tenant: string, keyName: string): Promise<Admitted | undefined> {
     const world = this.#world;
-    if (this.#prng.chance(ADMISSION_LIMITS.strayChance)) void this.#stray(tenant);
+    if (this.#prng.chance(ADMISSION_LIMITS.strayChance))
+      void this.#stray(tenant).catch((error: unknown) => world.anomaly(`a stray request threw: ${String(error)}`));
     const isolate = this.#isolates[world.faults.int(this.#isolates.length)];
     if (!isolate) throw new Error("no isolate");
     const key = this.#key(tenant, keyName);

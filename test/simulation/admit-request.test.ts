@@ -2,6 +2,7 @@
 // built here: what a request with a given key is answered, and what it costs (D1 reads, digests,
 // gate leases, failures counted) — the rules the Hono adapter and the simulator's isolates share.
 import { describe, expect, it } from "vitest";
+import { problem } from "../../src/core/http/problem.js";
 import { AdmissionIsolate, type Admission, type AdmissionPorts } from "../../src/core/security/admit-request.js";
 import { issueApiKey, sha256Hex } from "../../src/core/security/api-key.js";
 import { BlockedClients } from "../../src/core/security/auth-failures.js";
@@ -201,6 +202,41 @@ describe("the admission sequence", () => {
   });
 });
 
+describe("a refusal", () => {
+  it("states the status the problem catalogue gives its type", async () => {
+    const { world, ports } = fakeWorld({ failuresAllowed: 0, maxInFlight: 1 });
+    const suspended = await issue(world.rows, "initech", { status: "suspended" });
+    const limited = await issue(world.rows, "acme", { rateLimit: { requestsPerSecond: 0.01, burst: 1 } });
+    const busy = await issue(world.rows, "globex");
+    const isolate = newIsolate();
+    const refusals = [
+      await isolate.admit({ authorization: undefined, client: "ip:1" }, ports),
+      await isolate.admit(bearer(unknownKey(1), "ip:2"), ports),
+      await isolate.admit(bearer(suspended.apiKey), ports),
+      await isolate.admit(bearer(limited.apiKey), ports), // admitted: spends the one token
+      await isolate.admit(bearer(limited.apiKey), ports),
+      await isolate.admit(bearer(busy.apiKey), ports), // admitted: holds globex's one slot
+      await isolate.admit(bearer(busy.apiKey), ports),
+    ];
+    world.d1Down = true;
+    refusals.push(await isolate.admit(bearer(unknownKey(2), "ip:3"), ports));
+    const types = [];
+    for (const r of refusals) {
+      if (r.ok) continue;
+      types.push(r.type);
+      expect(r.status).toBe(problem(r.type, r.detail).status);
+    }
+    expect(types).toEqual([
+      "unauthorized",
+      "auth-failures-limited",
+      "tenant-suspended",
+      "rate-limited",
+      "overloaded",
+      "dependency-unavailable",
+    ]);
+  });
+});
+
 describe("an isolate's copy of a key's standing", () => {
   it("serves without a read for half the bound", async () => {
     const { world, ports } = fakeWorld();
@@ -270,6 +306,14 @@ describe("a tenant's rate limit", () => {
     const isolate = newIsolate();
     for (let i = 0; i < 10; i++) expect((await isolate.admit(bearer(key.apiKey), ports)).ok).toBe(true);
     expect(world.leases).toBe(1);
+  });
+
+  it("spends a lease one token per request: the eleventh request at 100/s leases again", async () => {
+    const { world, ports } = fakeWorld();
+    const key = await issue(world.rows, "acme", { rateLimit: limit });
+    const isolate = newIsolate();
+    for (let i = 0; i < 11; i++) await isolate.admit(bearer(key.apiKey), ports);
+    expect(world.leases).toBe(2);
   });
 
   it("admits no more than the burst at once across isolates, then answers 429 with the gate's Retry-After", async () => {
