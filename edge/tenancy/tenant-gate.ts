@@ -18,11 +18,9 @@ import {
   type TenantPolicy,
   type TenantPolicyRow,
 } from "../../src/core/security/tenant-policy.js";
-import { fullBucket, limitKey, takeTokens, type Bucket, type Limit } from "../../src/core/resilience/token-bucket.js";
+import { LimitBuckets, type Limit } from "../../src/core/resilience/token-bucket.js";
 
 const POLICY_KEY = "policy";
-// Buckets kept, one per limit isolates lease under (a limit change leaves two for a few seconds).
-const MAX_BUCKETS = 4;
 // After a failed D1 read the old policy serves this long before the next attempt.
 const REFRESH_RETRY_MS = 1_000;
 
@@ -34,21 +32,10 @@ export class TenantGate extends DurableObject<Env> implements TenantGateRpc {
   #refreshing: Promise<TenantPolicy | null> | undefined;
   // The bucket lives in memory only: losing it on eviction refills it, which errs on the side of
   // admitting and costs no storage write per lease. A new limit starts a full bucket of its own.
-  #buckets = new Map<string, Bucket>();
+  readonly #buckets = new LimitBuckets();
 
   async lease(_tenant: string, limit: Limit, want: number): Promise<{ granted: number; retryAfter: number }> {
-    const now = Date.now();
-    const key = limitKey(limit);
-    const taken = takeTokens(this.#buckets.get(key) ?? fullBucket(limit.burst, now), limit, want, now);
-    // Newest last; isolates that still hold the old limit (within their staleness bound) keep
-    // draining its bucket instead of resetting a shared one to full at every switch.
-    this.#buckets.delete(key);
-    this.#buckets.set(key, taken.bucket);
-    for (const oldest of this.#buckets.keys()) {
-      if (this.#buckets.size <= MAX_BUCKETS) break;
-      this.#buckets.delete(oldest);
-    }
-    return { granted: taken.granted, retryAfter: taken.retryAfter };
+    return this.#buckets.lease(limit, want, Date.now());
   }
 
   async standing(tenant: string, keyId: string): Promise<"ok" | "revoked" | "suspended"> {

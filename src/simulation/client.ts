@@ -59,7 +59,19 @@ export class SimClients {
     const type = world.entityType(op.entityType);
     const parsed = type.isPublicCommand(op.command) ? type.parseCommand(op.command, op.data) : undefined;
     if (!parsed?.ok) return; // 400/404 at the boundary: nothing reaches the entity
-    if (op.key !== undefined && !(await world.admission.admit(op.tenant, op.key))) return; // 401/403/503
+    if (op.key === undefined) return this.#admitted(op, parsed.command.data);
+    const admitted = await world.admission.request(op.tenant, op.key);
+    if (!admitted) return; // 401/403/429/503
+    try {
+      await this.#admitted(op, parsed.command.data);
+    } finally {
+      admitted.release();
+    }
+  }
+
+  /** The request once admitted (or sent by a caller inside the platform), `data` parsed by the boundary. */
+  async #admitted(op: CommandOperation, data: unknown): Promise<void> {
+    const world = this.#world;
     // The request-id middleware refuses an x-request-id out of bounds before any route (400).
     if (op.requestId !== undefined && checkMetadataId("requestId", op.requestId)) return;
     const key = op.idempotencyKey ?? null;
@@ -78,7 +90,7 @@ export class SimClients {
       entityType: op.entityType,
       entityId: op.entityId,
       command: op.command,
-      data: parsed.command.data,
+      data,
       ...metadata,
       fingerprint: key === null && op.session === undefined ? null : fingerprintOf(op.command, op.data),
       ...(op.session === undefined ? {} : { clientSession: { session: op.session.id, seq: op.session.seq } }),

@@ -11,6 +11,7 @@ import type { Mutations } from "./config.js";
 import { SimClients, type HeaderCounts } from "./client.js";
 import type { SessionCounts } from "./session-ledger.js";
 import { World } from "./world.js";
+import type { AdmissionCounts } from "./admission.js";
 
 /** 2026-01-01T00:00:00Z: the simulated clock's start (any fixed instant would do). */
 const EPOCH = 1_767_225_600_000;
@@ -47,6 +48,8 @@ export interface RunResult {
   readonly sessions: SessionCounts;
   /** Commands with recorded headers at and over their bounds. */
   readonly headers: HeaderCounts;
+  /** What tenant admission admitted and refused (by problem type), stray bad keys included. */
+  readonly admission: AdmissionCounts;
 }
 
 /** Generates the workload of a run from its seed alone (never from the world's state), so a trace replays. */
@@ -118,6 +121,7 @@ export async function runSimulation(options: RunOptions): Promise<RunResult> {
       rebuilds: world.stats.rebuilds,
       sessions: { ...world.sessions.counts },
       headers: { ...clients.headers },
+      admission: { ...world.admission.counts, refused: { ...world.admission.counts.refused } },
     };
   } finally {
     Math.random = random;

@@ -6,7 +6,11 @@
 // (`LEASE_TTL_MS`). Every admitted request still spends a token of the one bucket, so leases never
 // admit more than the limit; tokens an isolate leased and did not spend lapse unused, so a busy
 // tenant spread over many isolates may see up to one lease per isolate per TTL less than its
-// limit (erring towards refusing, never towards admitting).
+// limit (erring towards refusing, never towards admitting). The one slack is in time: a token is
+// spent up to LEASE_TTL_MS after the gate granted it, so over any window of W ms a tenant is
+// admitted at most burst + requestsPerSecond · (W + LEASE_TTL_MS) / 1000 requests (the simulator
+// checks this bound, src/simulation/admission.ts) — as long as its gate keeps its bucket: a gate
+// evicted from memory starts a full one.
 
 export interface Bucket {
   readonly tokens: number;
@@ -70,4 +74,30 @@ export function leaseSize(limit: Limit): number {
 /** A stable key of a limit, so a bucket or lease for an old limit is not spent under a new one. */
 export function limitKey(limit: Limit): string {
   return `${limit.requestsPerSecond}/${limit.burst}`;
+}
+
+// Buckets kept per tenant, one per limit isolates lease under (a limit change leaves two for a few seconds).
+const MAX_BUCKETS = 4;
+
+/**
+ * One tenant's buckets as its gate holds them (edge/tenancy/tenant-gate.ts; the simulator's gate
+ * model runs this too): one per limit, so isolates that still hold the old limit (within their
+ * staleness bound) keep draining its bucket instead of resetting a shared one to full at every
+ * switch; a new limit starts a full bucket of its own. At most four are kept, newest last.
+ */
+export class LimitBuckets {
+  readonly #buckets = new Map<string, Bucket>();
+
+  /** Grants up to `want` tokens under `limit` at `now` (ms); `retryAfter` (s) matters when none is granted. */
+  lease(limit: Limit, want: number, now: number): { granted: number; retryAfter: number } {
+    const key = limitKey(limit);
+    const taken = takeTokens(this.#buckets.get(key) ?? fullBucket(limit.burst, now), limit, want, now);
+    this.#buckets.delete(key);
+    this.#buckets.set(key, taken.bucket);
+    for (const oldest of this.#buckets.keys()) {
+      if (this.#buckets.size <= MAX_BUCKETS) break;
+      this.#buckets.delete(oldest);
+    }
+    return { granted: taken.granted, retryAfter: taken.retryAfter };
+  }
 }

@@ -1,7 +1,8 @@
 // Failed authentication, limited per client: every failure is counted in a shared limiter (the
 // Workers rate-limit binding `AUTH_FAILURES` — per location, shared by its isolates); once it
-// refuses a client, this isolate remembers the client as blocked for the limiter's period, so a
-// blocked client's further attempts cost no lookup at all. Pure: the limiter is passed in.
+// refuses a client, the isolate remembers the client as blocked for the limiter's period, so a
+// blocked client's further attempts cost no lookup at all. Pure: the limiter and the clock are
+// passed in, and each isolate (production's one, each of the simulator's) holds its own blocks.
 import { ExpiringCache } from "../runtime/expiring-cache.js";
 
 /** The limiter's period (s): the binding's `simple.period` in wrangler.toml, and the Retry-After. */
@@ -13,29 +14,42 @@ export interface FailureLimiter {
   limit(options: { key: string }): Promise<{ success: boolean }>;
 }
 
-const blocked = new ExpiringCache<string, true>(BLOCKED_CAPACITY, AUTH_FAILURE_PERIOD_S * 1000);
-
 /** Who is failing: the connecting IP as Cloudflare states it (one shared bucket if absent). */
 export function failingClient(request: Request): string {
   return `ip:${request.headers.get("cf-connecting-ip") ?? "unknown"}`;
 }
 
-/** Whether this isolate saw the limiter refuse `client` within the period (at `now`, ms). */
-export function isBlocked(client: string, now: number): boolean {
-  return blocked.get(client, now) === true;
+/** The clients one isolate saw the limiter refuse, each remembered for AUTH_FAILURE_PERIOD_S. */
+export class BlockedClients {
+  readonly #blocked = new ExpiringCache<string, true>(BLOCKED_CAPACITY, AUTH_FAILURE_PERIOD_S * 1000);
+
+  /** Whether this isolate saw the limiter refuse `client` within the period (at `now`, ms). */
+  isBlocked(client: string, now: number): boolean {
+    return this.#blocked.get(client, now) === true;
+  }
+
+  /**
+   * Counts one failed attempt of `client` in `limiter`; "limited" once the limiter refuses it
+   * (the client is then blocked in this isolate for the period from `now`, ms), else "counted".
+   * A limiter that throws propagates (a bug or an outage of the binding, not a refusal).
+   */
+  async recordFailure(limiter: FailureLimiter, client: string, now: number): Promise<"counted" | "limited"> {
+    const outcome = await limiter.limit({ key: client });
+    if (outcome.success) return "counted";
+    this.#blocked.set(client, true, now);
+    return "limited";
+  }
 }
 
-/**
- * Counts one failed attempt of `client`; "limited" once the limiter refuses it (the client is
- * then blocked in this isolate for the period), else "counted".
- */
-export async function recordFailure(
-  limiter: FailureLimiter,
-  client: string,
-  now: number,
-): Promise<"counted" | "limited"> {
-  const outcome = await limiter.limit({ key: client });
-  if (outcome.success) return "counted";
-  blocked.set(client, true, now);
-  return "limited";
+/** This isolate's blocked clients: the tenant API's admission and the dashboard's sign-in share them. */
+export const isolateBlockedClients = new BlockedClients();
+
+/** Whether this isolate saw the limiter refuse `client` within the period (at `now`, ms). */
+export function isBlocked(client: string, now: number): boolean {
+  return isolateBlockedClients.isBlocked(client, now);
+}
+
+/** Counts one failed attempt of `client` in this isolate's blocks (see BlockedClients.recordFailure). */
+export function recordFailure(limiter: FailureLimiter, client: string, now: number): Promise<"counted" | "limited"> {
+  return isolateBlockedClients.recordFailure(limiter, client, now);
 }

@@ -36,26 +36,56 @@ export interface CachedStanding {
 export type Freshness = "fresh" | "refresh-behind" | "expired";
 
 /**
- * How `cached` may serve at `now` (ms) under the bound `maxStaleMs`: "expired" once it is that
- * old or its tenant was forgotten since it was read; "refresh-behind" past half the bound.
+ * The changes one isolate made to tenants' admission: a generation raised by each, and per
+ * tenant the generation of its last change. A copy read from D1 at generation g is stale once its
+ * tenant changed after g. An evicted tenant reads 0: only after 10 min or 10,000 newer changes,
+ * when every copy older than the change is past its bound anyway. Production has one per isolate
+ * (`isolateGenerations`); the simulator one per simulated isolate.
  */
-export function freshness(cached: CachedStanding, now: number, maxStaleMs: number): Freshness {
-  if ((changedAt.get(cached.standing.tenant, now) ?? 0) > cached.generation) return "expired";
+export class AdmissionGenerations {
+  #generation = 0;
+  readonly #changedAt = new ExpiringCache<string, number>(10_000, 10 * 60_000);
+
+  /** The generation to record with a copy whose D1 read starts now. */
+  current(): number {
+    return this.#generation;
+  }
+
+  /** Marks `tenant` changed at `now` (ms): copies read before this call are expired. */
+  forget(tenant: string, now: number): void {
+    this.#generation++;
+    this.#changedAt.set(tenant, this.#generation, now);
+  }
+
+  /** Whether `tenant` changed in this isolate after `generation` (as of `now`, ms). */
+  changedSince(tenant: string, generation: number, now: number): boolean {
+    return (this.#changedAt.get(tenant, now) ?? 0) > generation;
+  }
+}
+
+/** This isolate's generations (production: the admin API and admission share one isolate's). */
+export const isolateGenerations = new AdmissionGenerations();
+
+/**
+ * How `cached` may serve at `now` (ms) under the bound `maxStaleMs`: "expired" once it is that
+ * old or its tenant was forgotten (in `generations`) since it was read; "refresh-behind" past
+ * half the bound.
+ */
+export function freshness(
+  cached: CachedStanding,
+  now: number,
+  maxStaleMs: number,
+  generations: AdmissionGenerations = isolateGenerations,
+): Freshness {
+  if (generations.changedSince(cached.standing.tenant, cached.generation, now)) return "expired";
   const age = now - cached.fetchedAt;
   if (age >= maxStaleMs || age < 0) return "expired";
   return age >= maxStaleMs / 2 ? "refresh-behind" : "fresh";
 }
 
-// Changes made in this isolate: a generation raised by each, and per tenant the generation of
-// its last change. A copy read from D1 at generation g is stale once its tenant changed after g.
-// An evicted tenant reads 0: only after 10 min or 10,000 newer changes, when every copy older than
-// the change is past its bound anyway.
-let generation = 0;
-const changedAt = new ExpiringCache<string, number>(10_000, 10 * 60_000);
-
-/** The generation to record with a copy whose D1 read starts now. */
+/** The generation to record with a copy whose D1 read starts now (this isolate's). */
 export function admissionGeneration(): number {
-  return generation;
+  return isolateGenerations.current();
 }
 
 /**
@@ -64,8 +94,7 @@ export function admissionGeneration(): number {
  * and within the bound everywhere else.
  */
 export function forgetTenantAdmission(tenant: string): void {
-  generation++;
-  changedAt.set(tenant, generation, Date.now());
+  isolateGenerations.forget(tenant, Date.now());
 }
 
 /** A D1 row of `api_keys` left-joined with `tenants` (column aliases as the query names them). */
