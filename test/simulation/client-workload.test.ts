@@ -8,8 +8,10 @@ import { referenceApp } from "../../reference/simulation.js";
 import { runSimulation } from "../../src/simulation/run.js";
 
 describe("simulated clients", () => {
+  // A whole run (2,500 operations): since admission refuses a share of the commands (suspended
+  // tenants, rate limits), a shorter one may not reach a session retry after an eviction.
   it("reach every client-session rule and both sides of the header bounds in one run, with no anomaly", async () => {
-    const result = await runSimulation({ seed: 11, app: () => referenceApp(), operations: 1000 });
+    const result = await runSimulation({ seed: 11, app: () => referenceApp(), operations: 2500 });
     expect(result.anomalies).toEqual([]);
     expect(result.sessions.decided).toBeGreaterThan(0);
     expect(result.sessions.replayed).toBeGreaterThan(0);
