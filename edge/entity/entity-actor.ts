@@ -23,18 +23,21 @@ import { EventLog } from "./event-log.js";
 import { SqlSessionRecords } from "./client-session-store.js";
 import { SqlIdempotencyRecords } from "./idempotency-store.js";
 import { LiveFeed, type LivePrincipal, type LiveSource, type Standing } from "./live-feed.js";
-import { OutboxRelay, type RelayOutcome } from "./outbox-relay.js";
+import { outboxRelay, type RelayOutcome } from "./outbox-relay.js";
+import type { OutboxRelayHost } from "../../src/core/outbox/relay-host.js";
 import { entityStorageMigrations } from "./storage-schema.js";
 import { tenantGateStub } from "../stubs.js";
 
 /**
  * The one entity this object hosts, as held in memory after the first call: its address,
- * definition and log, and its command sequence, which holds the memory image (state, version, clock).
+ * definition and log, its outbox relay, and its command sequence, which holds the memory image
+ * (state, version, clock).
  */
 interface HostedEntity {
   readonly address: EntityAddress;
   readonly entity: EntityType;
   readonly log: EventLog;
+  readonly relay: OutboxRelayHost;
   readonly commands: EntityCommands;
 }
 
@@ -57,7 +60,6 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
   readonly #live: LiveFeed;
   /** Durable Streams readers of the log (edge/streams/entity-stream-routes.ts) waiting for the next event. */
   readonly #logWaiters = new Set<() => void>();
-  #relayOrUndefined: OutboxRelay | undefined;
   #hosted: HostedEntity | undefined;
 
   constructor(ctx: DurableObjectState, env: Env, entities: EntityRegistry) {
@@ -72,7 +74,6 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     // Nothing else runs until the schema is current and the memory image is rebuilt.
     void ctx.blockConcurrencyWhile(async () => {
       await new SQLSchemaMigrations({ doStorage: ctx.storage, migrations: entityStorageMigrations }).runAll();
-      this.#relayOrUndefined = new OutboxRelay(ctx, env.FACTS);
       const row = ctx.storage.sql
         .exec<{ tenant: string; entity_type: string; entity_id: string }>(
           "SELECT tenant, entity_type, entity_id FROM entity_identity",
@@ -80,11 +81,6 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
         .toArray()[0];
       if (row) this.#load({ tenant: row.tenant, entityType: row.entity_type, entityId: row.entity_id });
     });
-  }
-
-  get #relay(): OutboxRelay {
-    if (!this.#relayOrUndefined) throw new Error("entity object used before its wake-up finished");
-    return this.#relayOrUndefined;
   }
 
   async command(envelope: CommandEnvelope): Promise<CommandOutcome> {
@@ -155,13 +151,13 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
   override async alarm(): Promise<void> {
     const hosted = this.#hosted;
     if (!hosted) return;
-    this.#logRelay(hosted.address, await this.#relay.alarmFired(hosted.log, hosted.address));
+    this.#logRelay(hosted.address, await hosted.relay.alarmFired());
   }
 
   /** The consumer has applied this entity's facts up to `seq`. */
   async acknowledge(address: EntityAddress, seq: number): Promise<void> {
     const entity = this.#bind(address);
-    if (entity) this.#relay.acknowledge(Math.min(seq, entity.commands.image.version));
+    if (entity) entity.relay.acknowledge(Math.min(seq, entity.commands.image.version));
   }
 
   override async webSocketMessage(): Promise<void> {
@@ -217,6 +213,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
       version,
       hlc: lastHlc === null ? HLC_ZERO : (decodeHlc(lastHlc) ?? lastHlc),
     };
+    const relay = outboxRelay(this.ctx, this.env.FACTS, log, address, (outcome) => this.#logRelay(address, outcome));
     const commands = new EntityCommands(entity, address, image, {
       storage: {
         transaction: (writes) => this.ctx.storage.transactionSync(writes),
@@ -227,15 +224,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
         idempotency: new SqlIdempotencyRecords(sql),
         sessions: new SqlSessionRecords(sql),
       },
-      relay: {
-        backlog: (upTo) => this.#relay.backlog(upTo),
-        retryAfterSeconds: () => this.#relay.retryAfterSeconds(),
-        stage: (recorded) => this.#relay.stage(recorded.map((e) => e.seq)),
-        committed: (facts) => {
-          const sending = this.#relay.committed(facts, log, address);
-          if (sending) this.ctx.waitUntil(sending.then((outcome) => this.#logRelay(address, outcome)));
-        },
-      },
+      relay,
       published: (recorded) => {
         this.#live.publish(recorded);
         for (const wake of [...this.#logWaiters]) wake();
@@ -243,7 +232,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
       newEventId: () => crypto.randomUUID(),
       maxBacklog: hostConfig(this.env, "entity").entityMaxBacklog,
     });
-    this.#hosted = { address, entity, log, commands };
+    this.#hosted = { address, entity, log, relay, commands };
     return this.#hosted;
   }
 

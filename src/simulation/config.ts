@@ -3,6 +3,9 @@
 import type { ConsumerMutations } from "../core/consumer/entity-plan.js";
 import type { RebuildMutations } from "../core/projection/rebuild-job.js";
 import type { SagaRuntimePolicy } from "../core/model/saga.js";
+import { RELAY_POLICY, type RelayPolicy } from "../core/outbox/relay.js";
+import { QUEUE_LIMITS } from "../core/protocol/cloud-event.js";
+import { Prng } from "./prng.js";
 
 /** Test-only switches that re-introduce fixed defects (see `npm run sim:mutants`). */
 export interface Mutations extends ConsumerMutations, RebuildMutations {}
@@ -38,4 +41,40 @@ function canonicalJson(value: unknown): string {
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
   }
   return JSON.stringify(value) ?? "null";
+}
+
+/**
+ * The facts queue's message limit in one run, in bytes as the queue counts them: what the relay
+ * believes (`relay`, its policy) and what the simulated queue enforces (`queueMessageBytes`). Most
+ * runs have production's limits, under which no fact of the workloads comes near the limit; one
+ * run in four (drawn from its seed) gets a tight limit so that facts are parked: those over the
+ * relay's limit before any send, and those between the queue's slightly lower limit and the
+ * relay's when the queue refuses them (the relay halves its batch, then parks the lone fact).
+ */
+export interface QueueLimits {
+  readonly relay: RelayPolicy;
+  readonly queueMessageBytes: number;
+  readonly tight: boolean;
+}
+
+/** Production's limits (Cloudflare Queues'), as the relay and the queue both count them. */
+export const PRODUCTION_QUEUE_LIMITS: QueueLimits = {
+  relay: RELAY_POLICY,
+  queueMessageBytes: QUEUE_LIMITS.messageBytes,
+  tight: false,
+};
+
+/** The range of a tight run's message limit, and by how much at most the queue's is below the relay's. */
+const TIGHT_MESSAGE_BYTES = { min: 560, max: 640, queueBelowRelay: 40 } as const;
+
+/** The queue limits of the run with `seed` (its own stream: the run's other draws are unchanged). */
+export function queueLimitsFor(seed: number): QueueLimits {
+  const prng = new Prng((seed ^ 0x7a11ed) >>> 0);
+  if (prng.int(4) !== 0) return PRODUCTION_QUEUE_LIMITS;
+  const messageBytes = TIGHT_MESSAGE_BYTES.min + prng.int(TIGHT_MESSAGE_BYTES.max - TIGHT_MESSAGE_BYTES.min);
+  return {
+    relay: { ...RELAY_POLICY, messageBytes },
+    queueMessageBytes: messageBytes - prng.int(TIGHT_MESSAGE_BYTES.queueBelowRelay),
+    tight: true,
+  };
 }

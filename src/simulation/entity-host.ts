@@ -1,33 +1,22 @@
-// The entity object in the simulator: its log, snapshots, outbox, relay cursors, idempotency and
-// client-session records (durable), its command sequence with the memory image, relay memory and
-// live subscribers (not). Commands run production's own sequence (src/core/entity/command-host.ts)
-// over models of that storage; it performs the effects of the relay (src/core/outbox/relay.ts).
+// The entity object in the simulator: its log, snapshots, outbox, relay cursors, parked facts,
+// idempotency and client-session records (durable), its command sequence with the memory image,
+// its relay with the relay's memory, and live subscribers (not). Commands run production's own
+// sequence (src/core/entity/command-host.ts) and the relay production's own host
+// (src/core/outbox/relay-host.ts), each over models of that storage, the simulated queue and the
+// object's alarm, built anew after every eviction.
 import { entityCommand, EntityCommands } from "../core/entity/command-host.js";
 import type { EntityType } from "../core/model/entity.js";
 import type { RecordedEvent } from "../core/model/envelope.js";
-import {
-  acknowledge,
-  alarmAfterRun,
-  batchAccepted,
-  batchLength,
-  probeDue,
-  RELAY_CURSORS_AT_START,
-  RELAY_MEMORY_AT_WAKE,
-  RELAY_POLICY,
-  retryAfterSeconds,
-  sendOnCommit,
-  type RelayCursors,
-  type RelayMemory,
-} from "../core/outbox/relay.js";
+import { RELAY_CURSORS_AT_START, type RelayCursors } from "../core/outbox/relay.js";
+import { OutboxRelayHost, type ParkedFact, type RelayOutcome } from "../core/outbox/relay-host.js";
 import { afterBacklogPage, livePush } from "../core/live/subscription.js";
-import { queueMessageBytes, toCloudEvent } from "../core/protocol/cloud-event.js";
 import type { MemoryImage } from "../core/entity/command-step.js";
 import type { CommandEnvelope, CommandOutcome, EntityAddress } from "../core/protocol/entity-protocol.js";
 import { decodeHlc, HLC_ZERO } from "../core/protocol/hlc.js";
 import { ADMISSION_LIMITS } from "./admission.js";
 import { WORLD_LIMITS } from "./config.js";
 import { MapIdempotencyRecords, MapSessionRecords } from "./entity-records.js";
-import { Evicted, ignoreEviction, SimObject } from "./object.js";
+import { ignoreEviction, SimObject } from "./object.js";
 import type { World } from "./world.js";
 
 /**
@@ -99,8 +88,9 @@ export class SimSubscriber {
 }
 
 /**
- * An entity object: its log, snapshots, outbox, relay cursors, idempotency and client-session
- * records (durable), and its command sequence with the memory image, and relay memory (not).
+ * An entity object: its log, snapshots, outbox, relay cursors, parked facts, idempotency and
+ * client-session records (durable), and its command sequence with the memory image, and its
+ * relay with the relay's memory (not).
  */
 export class SimEntity extends SimObject {
   readonly address: EntityAddress;
@@ -110,13 +100,12 @@ export class SimEntity extends SimObject {
   readonly snapshots = new Map<number, string>();
   readonly outbox = new Set<number>();
   cursors: RelayCursors = RELAY_CURSORS_AT_START;
+  /** Facts the queue cannot carry, by seq (production: the `parked_facts` table). */
+  readonly parked = new Map<number, ParkedFact>();
   readonly idempotency = new MapIdempotencyRecords();
   readonly sessions = new MapSessionRecords();
   #commands: EntityCommands | null = null;
-  #memory: RelayMemory = RELAY_MEMORY_AT_WAKE;
-  #armedAt: number | null = null;
-  #flushing: Promise<void> | null = null;
-  readonly #sizes = new Map<number, number>();
+  #relayHost: OutboxRelayHost | null = null;
   readonly #subscribers = new Set<SimSubscriber>();
 
   get subscribers(): ReadonlySet<SimSubscriber> {
@@ -176,14 +165,11 @@ export class SimEntity extends SimObject {
     this.#subscribers.clear();
     for (const sub of subscribers) sub.dropped();
     this.#commands = null;
-    this.#memory = RELAY_MEMORY_AT_WAKE;
-    this.#armedAt = null;
-    this.#flushing = null;
+    this.#relayHost = null;
   }
 
   protected async onAlarm(): Promise<void> {
-    this.#armedAt = null;
-    await this.#startFlush();
+    this.#counted(await this.#relay().alarmFired());
   }
 
   /** The memory image: the command sequence's, rebuilt after a wake-up. */
@@ -233,18 +219,7 @@ export class SimEntity extends SimObject {
         idempotency: this.idempotency,
         sessions: this.sessions,
       },
-      relay: {
-        backlog: (version) => Math.max(0, version - this.cursors.ackedUpTo),
-        retryAfterSeconds: () => retryAfterSeconds(this.#memory),
-        stage: (recorded) => {
-          for (const e of recorded) this.outbox.add(e.seq);
-        },
-        committed: (facts) => {
-          if (facts.length === 0) return;
-          this.#arm(world.clock.now + RELAY_POLICY.safetyNetMs);
-          if (sendOnCommit(this.#memory, this.#flushing !== null)) void this.#startFlush().catch(ignoreEviction);
-        },
-      },
+      relay: this.#relay(),
       published: (recorded) => this.#publish(recorded),
       newEventId: () => world.newId("ev"),
       maxBacklog: WORLD_LIMITS.entityMaxBacklog,
@@ -252,98 +227,82 @@ export class SimEntity extends SimObject {
     return this.#commands;
   }
 
+  /**
+   * Production's relay (src/core/outbox/relay-host.ts) of this incarnation, built on first use
+   * after a wake-up over the surviving outbox, cursors and parked facts, with the run's queue
+   * limits. Its awaits are this object's effect boundaries, where an eviction stops it for good.
+   */
+  #relay(): OutboxRelayHost {
+    if (this.#relayHost) return this.#relayHost;
+    const world = this.world;
+    const outbox = this.outbox;
+    this.#relayHost = new OutboxRelayHost(
+      {
+        storage: {
+          readCursors: () => this.cursors,
+          saveCursors: (cursors) => {
+            this.cursors = cursors;
+          },
+          addToOutbox: (seqs) => {
+            for (const seq of seqs) outbox.add(seq);
+          },
+          removeFromOutbox: (upTo) => {
+            for (const seq of outbox) if (seq <= upTo) outbox.delete(seq);
+          },
+          outboxRange: () => {
+            let first = Number.POSITIVE_INFINITY;
+            let last = 0;
+            for (const seq of outbox) {
+              if (seq < first) first = seq;
+              if (seq > last) last = seq;
+            }
+            return last === 0 ? null : { first, last };
+          },
+          outboxSize: () => outbox.size,
+          parked: (first, last) => {
+            const found = new Map<number, ParkedFact>();
+            if (this.parked.size === 0) return found;
+            for (const [seq, fact] of this.parked) if (seq >= first && seq <= last) found.set(seq, fact);
+            return found;
+          },
+          park: (fact) => {
+            if (this.parked.has(fact.seq)) return;
+            this.parked.set(fact.seq, fact);
+            world.stats.parked++;
+          },
+        },
+        read: (after, upTo) => this.read(after, upTo),
+        send: async (messages) => {
+          await this.boundary(WORLD_LIMITS.rpcLatencyMs);
+          if (world.faults.strike("sendFail")) throw new Error("queue sendBatch failed");
+          world.queue.sendBatch(messages);
+        },
+        // A crash here (after the queue accepted, before the outbox is marked) re-sends: a duplicate.
+        afterSend: () => this.boundary(0),
+        sleep: (ms) => this.boundary(ms),
+        now: () => world.clock.now,
+        setAlarm: (at) => this.setAlarm(at),
+        deleteAlarm: () => this.deleteAlarm(),
+        background: (work) => void work.then((outcome) => this.#counted(outcome)).catch(ignoreEviction),
+        // Counted where it is stored (above): a fact is parked once however often it is reported.
+        parked: () => {},
+      },
+      world.queueLimits.relay,
+    );
+    return this.#relayHost;
+  }
+
+  #counted(outcome: RelayOutcome): void {
+    this.world.stats.probes += outcome.redelivered;
+  }
+
   /** The consumer applied facts up to `seq`. */
   acknowledge(seq: number): void {
-    const next = acknowledge(this.cursors, Math.min(seq, this.image.version), this.world.clock.now);
-    if (!next) return;
-    this.cursors = next;
-    if (!this.#flushing && this.outbox.size === 0) this.#rearm(next.redeliverAt);
+    this.#relay().acknowledge(Math.min(seq, this.image.version));
   }
 
   /** Facts after `after` up to `upTo` (the consumer's and rebuilder's read-back). */
   read(after: number, upTo: number): RecordedEvent[] {
     return this.log.slice(after, Math.min(upTo, this.log.length));
-  }
-
-  #startFlush(): Promise<void> {
-    const incarnation = this.incarnation;
-    this.#flushing ??= this.#flush().finally(() => {
-      if (this.incarnation === incarnation) this.#flushing = null;
-    });
-    return this.#flushing;
-  }
-
-  async #flush(): Promise<void> {
-    const world = this.world;
-    const probe = probeDue(this.cursors, world.clock.now);
-    if (probe) {
-      this.outbox.add(probe.seq);
-      this.cursors = probe.cursors;
-      world.stats.probes++;
-    }
-    try {
-      for (let i = 0; i < RELAY_POLICY.batchesPerRun && this.outbox.size > 0; i++) {
-        if (i > 0 && this.outbox.size < RELAY_POLICY.batchMessages) await this.boundary(RELAY_POLICY.sendSpacingMs);
-        const batch = this.#nextBatch();
-        const last = batch[batch.length - 1];
-        if (!last) break;
-        await this.boundary(WORLD_LIMITS.rpcLatencyMs);
-        if (world.faults.strike("sendFail")) throw new Error("queue sendBatch failed");
-        world.queue.enqueue(batch);
-        // A crash here (after the queue accepted, before the outbox is marked) re-sends: a duplicate.
-        await this.boundary(0);
-        for (const seq of [...this.outbox]) if (seq <= last.seq) this.outbox.delete(seq);
-        this.#memory = { ...this.#memory, batchCap: RELAY_POLICY.batchMessages };
-        this.cursors = batchAccepted(this.cursors, last.seq, world.clock.now);
-      }
-      this.#memory = { ...this.#memory, sendFailures: 0 };
-      this.#arm(
-        alarmAfterRun({ failed: false, pending: this.outbox.size, sendFailures: 0 }, this.cursors, world.clock.now) ??
-          Number.POSITIVE_INFINITY,
-      );
-    } catch (error) {
-      if (error instanceof Evicted) throw error;
-      const sendFailures = this.#memory.sendFailures + 1;
-      this.#memory = { ...this.#memory, sendFailures };
-      this.#arm(
-        alarmAfterRun({ failed: true, pending: this.outbox.size, sendFailures }, this.cursors, world.clock.now) ??
-          world.clock.now,
-      );
-    }
-  }
-
-  /** The pending range in log order, as many as one batch takes within the queue's limits. */
-  #nextBatch(): RecordedEvent[] {
-    let first = Number.POSITIVE_INFINITY;
-    let last = 0;
-    for (const seq of this.outbox) {
-      if (seq < first) first = seq;
-      if (seq > last) last = seq;
-    }
-    if (last === 0) return [];
-    const upTo = Math.min(last, first + this.#memory.batchCap - 1);
-    const events = this.log.slice(first - 1, upTo);
-    const sizes = events.map((e) => {
-      let size = this.#sizes.get(e.seq);
-      if (size === undefined) {
-        size = queueMessageBytes(toCloudEvent(e));
-        this.#sizes.set(e.seq, size);
-      }
-      return size;
-    });
-    return events.slice(0, batchLength(sizes));
-  }
-
-  #arm(at: number): void {
-    if (!Number.isFinite(at) || (this.#armedAt !== null && this.#armedAt <= at)) return;
-    this.#armedAt = at;
-    this.setAlarm(at);
-  }
-
-  #rearm(at: number | null): void {
-    if (at === this.#armedAt) return;
-    if (at === null) this.deleteAlarm();
-    else this.setAlarm(at);
-    this.#armedAt = at;
   }
 }

@@ -7,7 +7,7 @@ import type { Operation, SimApp } from "./app.js";
 import { DEFAULT_FAULTS, Faults, scaleFaults, type FaultRates } from "./faults.js";
 import { Prng } from "./prng.js";
 import { Scheduler } from "./scheduler.js";
-import type { Mutations } from "./config.js";
+import { queueLimitsFor, type Mutations, type QueueLimits } from "./config.js";
 import { SimClients, type HeaderCounts } from "./client.js";
 import type { SessionCounts } from "./session-ledger.js";
 import { World } from "./world.js";
@@ -29,6 +29,8 @@ export interface RunOptions {
   readonly faults?: FaultRates;
   readonly mutations?: Mutations;
   readonly tenants?: readonly string[];
+  /** The facts queue's message limit (default: drawn from the seed, see `queueLimitsFor`). */
+  readonly queueLimits?: QueueLimits;
 }
 
 export interface RunResult {
@@ -44,6 +46,8 @@ export interface RunResult {
   readonly simulatedMs: number;
   readonly sagas: number;
   readonly rebuilds: number;
+  /** Facts parked by their relay (only runs with a tight queue message limit park any). */
+  readonly parked: number;
   /** What client-session commands met (decided, answered again, refused). */
   readonly sessions: SessionCounts;
   /** Commands with recorded headers at and over their bounds. */
@@ -73,7 +77,14 @@ export async function runSimulation(options: RunOptions): Promise<RunResult> {
   const ops = options.ops ?? generateOps(options.seed, app, options.operations, tenants);
   const clock = new Scheduler(EPOCH);
   const faults = new Faults(faultStream, options.faults ?? DEFAULT_FAULTS);
-  const world = new World(app, clock, faults, root.fork(), options.mutations ?? {});
+  const world = new World(
+    app,
+    clock,
+    faults,
+    root.fork(),
+    options.mutations ?? {},
+    options.queueLimits ?? queueLimitsFor(options.seed),
+  );
   const clients = new SimClients(world);
   const random = Math.random;
   Math.random = () => jitter.next();
@@ -119,6 +130,7 @@ export async function runSimulation(options: RunOptions): Promise<RunResult> {
       simulatedMs: clock.now - EPOCH,
       sagas: world.sagas.size,
       rebuilds: world.stats.rebuilds,
+      parked: world.stats.parked,
       sessions: { ...world.sessions.counts },
       headers: { ...clients.headers },
       admission: { ...world.admission.counts, refused: { ...world.admission.counts.refused } },

@@ -14,7 +14,7 @@ import { D1Model, entityKey, generationsKey, NO_GENERATIONS, rowKey, type SimSta
 import type { Faults } from "./faults.js";
 import type { Prng } from "./prng.js";
 import type { Scheduler } from "./scheduler.js";
-import { WORLD_LIMITS, type Mutations } from "./config.js";
+import { PRODUCTION_QUEUE_LIMITS, WORLD_LIMITS, type Mutations, type QueueLimits } from "./config.js";
 import { SimSubscriber, SimEntity } from "./entity-host.js";
 import { SimQueue } from "./queue.js";
 import { SimConsumer, chainDigest } from "./consumer.js";
@@ -27,6 +27,8 @@ export interface WorldStats {
   commands: number;
   accepted: number;
   probes: number;
+  /** Facts parked by their entity's relay (too large for the run's queue message limit). */
+  parked: number;
   queueDeadLetters: number;
   rebuilds: number;
 }
@@ -38,6 +40,8 @@ export class World {
   readonly faults: Faults;
   readonly prng: Prng;
   readonly mutations: Mutations;
+  /** The facts queue's message limit in this run, as the relay and the queue count it. */
+  readonly queueLimits: QueueLimits;
   readonly d1 = new D1Model();
   readonly queue: SimQueue;
   readonly consumer: SimConsumer;
@@ -47,7 +51,14 @@ export class World {
   readonly rebuilders = new Map<string, SimRebuilder>();
   readonly subscribers: SimSubscriber[] = [];
   readonly anomalies: string[] = [];
-  readonly stats: WorldStats = { commands: 0, accepted: 0, probes: 0, queueDeadLetters: 0, rebuilds: 0 };
+  readonly stats: WorldStats = {
+    commands: 0,
+    accepted: 0,
+    probes: 0,
+    parked: 0,
+    queueDeadLetters: 0,
+    rebuilds: 0,
+  };
   /** Every event id an accepted command was answered with, and where it must be in the log. */
   readonly accepted = new Map<string, { readonly key: string; readonly seq: number }>();
   /** What each client session's commands were answered (the at-most-once invariant, session-ledger.ts). */
@@ -55,12 +66,20 @@ export class World {
   readonly #types: ReadonlyMap<string, EntityType>;
   #ids = 0;
 
-  constructor(app: SimApp, clock: Scheduler, faults: Faults, prng: Prng, mutations: Mutations = {}) {
+  constructor(
+    app: SimApp,
+    clock: Scheduler,
+    faults: Faults,
+    prng: Prng,
+    mutations: Mutations = {},
+    queueLimits: QueueLimits = PRODUCTION_QUEUE_LIMITS,
+  ) {
     this.app = app;
     this.clock = clock;
     this.faults = faults;
     this.prng = prng;
     this.mutations = mutations;
+    this.queueLimits = queueLimits;
     this.queue = new SimQueue(this);
     this.consumer = new SimConsumer(this);
     this.admission = new SimAdmission(this);

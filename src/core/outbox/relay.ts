@@ -1,9 +1,9 @@
 // The outbox relay's rules as a pure state machine: what to send next, within the queue's
 // limits; what an accepted batch, a refused batch and an acknowledgement do to the relay's
 // cursors; when a probe (a re-send of the newest unacknowledged fact) is due; and when the alarm
-// must fire. The Durable Object (edge/entity/outbox-relay.ts) and the simulator
-// (src/simulation/) both run exactly these functions; only the effects differ (SQL rows and a
-// real queue there, plain data here and a simulated queue there).
+// must fire. The relay's host (relay-host.ts) performs their effects in order, over ports the
+// Durable Object (edge/entity/outbox-relay.ts: SQL rows and a real queue) and the simulator
+// (src/simulation/entity-host.ts: plain data and a simulated queue) give it.
 //
 // The state splits as a Durable Object's does: `RelayCursors` are durable (a row beside the log),
 // `RelayMemory` lives in memory only and is lost on eviction, which these rules must survive.

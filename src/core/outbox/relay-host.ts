@@ -1,0 +1,362 @@
+// The outbox relay's whole effect sequence, one implementation for the Durable Object
+// (edge/entity/outbox-relay.ts gives it ports over SQLite, the facts queue and the object's alarm)
+// and the simulator (src/simulation/entity-host.ts gives it ports over its storage model and
+// simulated queue): send on commit unless a send is in flight, batches within the queue's limits,
+// the alarm armed before each send, the cursor moved only after the queue accepted, backoff on
+// failure, acknowledgements and the backlog, the probe with its doubling deadline, size refusals
+// (halve the batch, park a lone fact) and facts too large for the queue parked with a notice sent
+// in their place, and the alarm's re-run. The rules themselves are src/core/outbox/relay.ts; this
+// file owns the order in which their effects happen. Build one per object incarnation: the
+// cursors are read back from storage, the memory (`RelayMemory`, facts not yet sent) starts empty.
+import type { CommandRelay, RecordedFacts } from "../entity/command-host.js";
+import type { RecordedEvent } from "../model/envelope.js";
+import {
+  factMessage,
+  isQueueSizeRejection,
+  parkedFactNotice,
+  queueMessageBytes,
+  type FactMessage,
+  type FactsQueueMessage,
+} from "../protocol/cloud-event.js";
+import {
+  acknowledge,
+  alarmAfterRun,
+  batchAccepted,
+  batchLength,
+  onSendRefused,
+  overMessageLimit,
+  probeDue,
+  RELAY_MEMORY_AT_WAKE,
+  RELAY_POLICY,
+  retryAfterSeconds,
+  sendOnCommit,
+  type RelayCursors,
+  type RelayMemory,
+  type RelayPolicy,
+} from "./relay.js";
+
+/** A fact the queue cannot carry (production: a `parked_facts` row). */
+export interface ParkedFact {
+  readonly seq: number;
+  /** Its size as a queue message, in bytes as the queue counts them. */
+  readonly bytes: number;
+  /** Why it was parked (at most 500 characters). */
+  readonly reason: string;
+  /** Epoch ms at which it was parked. */
+  readonly parkedAt: number;
+}
+
+/** The relay's durable storage: its cursors, its outbox rows and its parked facts. */
+export interface RelayStorage {
+  /** The durable cursors as stored (production: the `relay_state` row). */
+  readCursors(): RelayCursors;
+  saveCursors(cursors: RelayCursors): void;
+  /** Adds outbox rows; a seq already there stays as it is. */
+  addToOutbox(seqs: readonly number[]): void;
+  /** Deletes the outbox rows with seq ≤ `upTo`. */
+  removeFromOutbox(upTo: number): void;
+  /** The oldest and newest seq in the outbox, or null when it is empty. */
+  outboxRange(): { readonly first: number; readonly last: number } | null;
+  /** How many rows the outbox holds. */
+  outboxSize(): number;
+  /** Parked facts with `first ≤ seq ≤ last`, by seq. */
+  parked(first: number, last: number): ReadonlyMap<number, ParkedFact>;
+  /** Records a parked fact; one already recorded for that seq stays as it is. */
+  park(fact: ParkedFact): void;
+}
+
+/** What the relay needs of its host. All times are epoch ms. */
+export interface RelayPorts {
+  readonly storage: RelayStorage;
+  /** Facts of the entity's log with `after < seq ≤ upTo`, oldest first. */
+  read(after: number, upTo: number): Iterable<RecordedEvent>;
+  /**
+   * Puts one batch on the facts queue. Rejects when the queue refuses it: a refusal for size must
+   * be recognisable by `isQueueSizeRejection` (the queue's own wording), anything else is retried.
+   */
+  send(messages: readonly FactsQueueMessage[]): Promise<void>;
+  /**
+   * Between the queue accepting a batch and the outbox rows being deleted: where a crash makes the
+   * next send a duplicate (production: a fault point; the simulator: an effect boundary).
+   */
+  afterSend(): void | Promise<void>;
+  /** Waits `ms` between two sends of one run (production: `scheduler.wait`). */
+  sleep(ms: number): Promise<void>;
+  now(): number;
+  /** Sets the object's alarm to `at` (replacing any set), without waiting for it to be durable. */
+  setAlarm(at: number): void;
+  deleteAlarm(): void;
+  /** Keeps work nobody awaits alive past the call that started it (production: `ctx.waitUntil`). */
+  background(work: Promise<RelayOutcome>): void;
+  /**
+   * A fact was just parked, too large for the message limit as the relay counts it, or refused by
+   * the queue for its size on its own (`error`: the queue's words). Production logs it for operators.
+   */
+  parked(
+    fact: ParkedFact,
+    cause: { readonly kind: "too-large" } | { readonly kind: "refused"; readonly error: string },
+  ): void;
+}
+
+/** What one run of the relay did. */
+export interface RelayOutcome {
+  /** Messages the queue accepted. */
+  readonly sent: number;
+  /** Probes sent (0 or 1). */
+  readonly redelivered: number;
+  /** Why the run stopped early, when a send failed (the alarm retries with backoff). */
+  readonly error?: string;
+}
+
+/** One message of a batch: the fact's position in the log, what goes on the queue, its size. */
+interface OutgoingMessage {
+  readonly seq: number;
+  readonly body: FactsQueueMessage;
+  readonly bytes: number;
+}
+
+/** A fact waiting to be sent, with its queue message (built once, see `FactMessage`). */
+interface PendingFact {
+  readonly event: RecordedEvent;
+  readonly message: FactMessage;
+}
+
+/**
+ * One entity's outbox relay for one object incarnation. It is also the command sequence's
+ * `CommandRelay` (stage inside the transaction, committed after it, backlog and Retry-After).
+ */
+export class OutboxRelayHost implements CommandRelay {
+  readonly #ports: RelayPorts;
+  readonly #storage: RelayStorage;
+  readonly #policy: RelayPolicy;
+  /** Facts a send can take from memory instead of reading them back from the log. */
+  readonly #maxUnsent: number;
+  #cursors: RelayCursors;
+  #memory: RelayMemory;
+  #pending: number;
+  /** When the alarm is set for, as far as this instance knows (null: unknown or none). */
+  #armedAt: number | null = null;
+  /** The send in progress; there is never more than one. */
+  #flushing: Promise<RelayOutcome> | undefined;
+  /**
+   * Facts committed by this instance and not yet sent, with their messages as the entity measured
+   * them, so a send need neither read them back nor encode them again.
+   */
+  readonly #unsent = new Map<number, PendingFact>();
+
+  /** `policy`: the queue's limits and the timers (production: `RELAY_POLICY`). */
+  constructor(ports: RelayPorts, policy: RelayPolicy = RELAY_POLICY) {
+    this.#ports = ports;
+    this.#storage = ports.storage;
+    this.#policy = policy;
+    this.#maxUnsent = 2 * policy.batchMessages;
+    this.#memory = { ...RELAY_MEMORY_AT_WAKE, batchCap: policy.batchMessages };
+    this.#cursors = ports.storage.readCursors();
+    this.#pending = ports.storage.outboxSize();
+  }
+
+  /** The durable cursors as this instance holds them. */
+  get cursors(): RelayCursors {
+    return this.#cursors;
+  }
+
+  /** Facts recorded up to `head` that the consumer has not acknowledged yet. */
+  backlog(head: number): number {
+    return Math.max(0, head - this.#cursors.ackedUpTo);
+  }
+
+  /** Seconds a client shed for backlog should wait before trying again. */
+  retryAfterSeconds(): number {
+    return retryAfterSeconds(this.#memory, this.#policy);
+  }
+
+  /** Adds outbox rows for facts just recorded; call inside the transaction that appends them. */
+  stage(recorded: readonly RecordedEvent[]): void {
+    this.#storage.addToOutbox(recorded.map((e) => e.seq));
+  }
+
+  /**
+   * Call after the staging transaction committed. Arms the safety net, then starts a send unless
+   * one is in flight (it picks these facts up) or sends are failing (the alarm retries them with
+   * backoff); a send started runs in the background.
+   */
+  committed(facts: RecordedFacts): void {
+    if (facts.length === 0) return;
+    // Kept only while sends keep up: during a queue outage the log is the buffer, not memory.
+    if (this.#unsent.size < this.#maxUnsent) for (const fact of facts) this.#unsent.set(fact.event.seq, fact);
+    this.#pending += facts.length;
+    this.#arm(this.#ports.now() + this.#policy.safetyNetMs);
+    if (!sendOnCommit(this.#memory, this.#flushing !== undefined)) return;
+    this.#ports.background(this.#startFlush());
+  }
+
+  /** The alarm fired: whatever was set has fired, and is set anew when the send ends. */
+  alarmFired(): Promise<RelayOutcome> {
+    this.#armedAt = null;
+    return this.#startFlush();
+  }
+
+  /** The consumer has applied everything up to `seq` (the caller bounds it by the log's head). */
+  acknowledge(seq: number): void {
+    const next = acknowledge(this.#cursors, seq, this.#ports.now(), this.#policy);
+    if (!next) return;
+    this.#cursors = next;
+    this.#storage.saveCursors(next);
+    // Nothing left to send: the alarm is needed only for the re-send deadline, if any.
+    if (!this.#flushing && this.#pending === 0) this.#rearm(next.redeliverAt);
+  }
+
+  #startFlush(): Promise<RelayOutcome> {
+    this.#flushing ??= this.#flush().finally(() => {
+      this.#flushing = undefined;
+    });
+    return this.#flushing;
+  }
+
+  /** Sends what is pending, and probes with the newest unacknowledged fact once its deadline passed. */
+  async #flush(): Promise<RelayOutcome> {
+    const ports = this.#ports;
+    const policy = this.#policy;
+    let redelivered = 0;
+    const probe = probeDue(this.#cursors, ports.now());
+    if (probe) {
+      this.#storage.addToOutbox([probe.seq]);
+      redelivered = 1;
+      this.#cursors = probe.cursors;
+      this.#storage.saveCursors(probe.cursors);
+      this.#pending = this.#storage.outboxSize();
+    }
+    let sent = 0;
+    try {
+      for (let i = 0; i < policy.batchesPerRun && this.#pending > 0; i++) {
+        if (i > 0 && this.#pending < policy.batchMessages) await ports.sleep(policy.sendSpacingMs);
+        const batch = this.#nextBatch();
+        const last = batch[batch.length - 1];
+        if (!last) break;
+        try {
+          await ports.send(batch.map((m) => m.body));
+        } catch (error) {
+          const refused = onSendRefused(
+            batch.length,
+            isQueueSizeRejection(error),
+            batch.length === 1 && batch[0] !== undefined && "kind" in batch[0].body,
+          );
+          if (refused.kind === "retry") throw error;
+          if (refused.kind === "halve") this.#memory = { ...this.#memory, batchCap: refused.batchCap };
+          else this.#parkRefused(last, error);
+          continue;
+        }
+        const crash = ports.afterSend();
+        if (crash) await crash;
+        this.#storage.removeFromOutbox(last.seq);
+        for (const seq of this.#unsent.keys()) if (seq <= last.seq) this.#unsent.delete(seq);
+        this.#pending = this.#storage.outboxSize();
+        this.#memory = { ...this.#memory, batchCap: policy.batchMessages };
+        this.#cursors = batchAccepted(this.#cursors, last.seq, ports.now(), policy);
+        this.#storage.saveCursors(this.#cursors);
+        sent += batch.length;
+      }
+      this.#memory = { ...this.#memory, sendFailures: 0 };
+      // Once everything is sent, the alarm set before the send stays as it is: the acknowledgement
+      // usually comes first and clears it, else it re-arms for the re-send deadline.
+      this.#arm(
+        alarmAfterRun({ failed: false, pending: this.#pending, sendFailures: 0 }, this.#cursors, ports.now(), policy) ??
+          Number.POSITIVE_INFINITY,
+      );
+      return { sent, redelivered };
+    } catch (error) {
+      const sendFailures = this.#memory.sendFailures + 1;
+      this.#memory = { ...this.#memory, sendFailures };
+      this.#arm(
+        alarmAfterRun({ failed: true, pending: this.#pending, sendFailures }, this.#cursors, ports.now(), policy) ??
+          ports.now(),
+      );
+      return { sent, redelivered, error: error instanceof Error ? error.message : String(error) };
+    }
+  }
+
+  /** The queue refused a lone fact for its size: park it; its notice goes in its place from now on. */
+  #parkRefused(only: OutgoingMessage, error: unknown): void {
+    const detail = error instanceof Error ? error.message : String(error);
+    const fact = this.#park(only.seq, only.bytes, `the queue refused it: ${detail}`);
+    this.#ports.parked(fact, { kind: "refused", error: detail });
+  }
+
+  /**
+   * Records that fact `seq` cannot travel the queue. From now on a small notice goes in its place
+   * (in its position, so cursors and re-sends work as for any fact); the consumer reads the fact
+   * itself from the entity, and an operator sees it in the admin API.
+   */
+  #park(seq: number, bytes: number, reason: string): ParkedFact {
+    const fact: ParkedFact = { seq, bytes, reason: reason.slice(0, 500), parkedAt: this.#ports.now() };
+    this.#storage.park(fact);
+    return fact;
+  }
+
+  /**
+   * The next batch: pending facts in log order, within the queue's limits as the queue counts them
+   * (UTF-8 bytes plus per-message metadata) and within the batch cap. A fact over the message
+   * limit is parked here and its notice takes its place.
+   */
+  #nextBatch(): OutgoingMessage[] {
+    const range = this.#storage.outboxRange();
+    if (!range) return [];
+    const { first, last } = range;
+    const upTo = Math.min(last, first + this.#memory.batchCap - 1);
+    const parked = this.#storage.parked(first, upTo);
+    const candidates: OutgoingMessage[] = [];
+    // Pending rows are always one contiguous range of the log: sends and probes both go in order.
+    for (const { event, message } of this.#pendingFacts(first, upTo)) {
+      let body: FactsQueueMessage = message.body;
+      let size = message.bytes;
+      const known = parked.get(event.seq);
+      if (known || overMessageLimit(size, this.#policy)) {
+        const fact =
+          known ??
+          this.#park(
+            event.seq,
+            size,
+            `${size} bytes as a queue message; the queue takes at most ${this.#policy.messageBytes}`,
+          );
+        if (!known) this.#ports.parked(fact, { kind: "too-large" });
+        body = parkedFactNotice(event, fact.bytes, fact.reason, fact.parkedAt);
+        size = queueMessageBytes(body);
+      }
+      candidates.push({ seq: event.seq, body, bytes: size });
+    }
+    return candidates.slice(
+      0,
+      batchLength(
+        candidates.map((m) => m.bytes),
+        this.#policy,
+      ),
+    );
+  }
+
+  /** Facts first..last, from memory when this instance committed them all, else from the log. */
+  #pendingFacts(first: number, last: number): readonly PendingFact[] {
+    const facts: PendingFact[] = [];
+    for (let seq = first; seq <= last; seq++) {
+      const fact = this.#unsent.get(seq);
+      if (!fact)
+        return Array.from(this.#ports.read(first - 1, last), (event) => ({ event, message: factMessage(event) }));
+      facts.push(fact);
+    }
+    return facts;
+  }
+
+  /** Makes sure the alarm fires by `at`. */
+  #arm(at: number): void {
+    if (!Number.isFinite(at) || (this.#armedAt !== null && this.#armedAt <= at)) return;
+    this.#armedAt = at;
+    this.#ports.setAlarm(at);
+  }
+
+  /** Sets the alarm to exactly `at`, or clears it (null) when it has nothing left to do. */
+  #rearm(at: number | null): void {
+    if (at === this.#armedAt) return;
+    if (at === null) this.#ports.deleteAlarm();
+    else this.#ports.setAlarm(at);
+    this.#armedAt = at;
+  }
+}

@@ -1,0 +1,365 @@
+// Specifications of the outbox relay's effect sequence (src/core/outbox/relay-host.ts), which the
+// Durable Object and the simulator both run: when a send starts, what a batch holds, when the
+// outbox and the cursors move, what a failure, an acknowledgement, a missing acknowledgement and a
+// size refusal do, and what a fresh incarnation picks up. The ports here are plain in-memory
+// storage, a scripted queue and a hand-moved clock.
+import { describe, expect, it } from "vitest";
+import type { RecordedEvent } from "../../src/core/model/envelope.js";
+import { RELAY_CURSORS_AT_START, RELAY_POLICY, type RelayCursors } from "../../src/core/outbox/relay.js";
+import {
+  OutboxRelayHost,
+  type ParkedFact,
+  type RelayOutcome,
+  type RelayPorts,
+} from "../../src/core/outbox/relay-host.js";
+import { factMessage, type FactsQueueMessage } from "../../src/core/protocol/cloud-event.js";
+
+const NOW = 1_767_225_600_000;
+
+/** One entity's durable storage, its queue and alarm, and a clock, as a relay host sees them. */
+class Entity {
+  readonly log: RecordedEvent[] = [];
+  readonly outbox = new Set<number>();
+  readonly parked = new Map<number, ParkedFact>();
+  cursors: RelayCursors = RELAY_CURSORS_AT_START;
+  now = NOW;
+  alarm: number | null = null;
+  /** Batches the queue accepted, each as the seqs it carried (a notice as `p<seq>`). */
+  readonly accepted: string[][] = [];
+  /** Decides each send: an error refuses it, undefined accepts it. */
+  refuse: (messages: readonly FactsQueueMessage[]) => Error | undefined = () => undefined;
+  /** Sends in progress that the test releases by hand, when set. */
+  hold: (() => void)[] | null = null;
+  readonly background: Promise<RelayOutcome>[] = [];
+  readonly reported: string[] = [];
+
+  /** Records facts 1..n more, `bytes` of data each, as a command's transaction does. */
+  record(n: number, dataBytes = 10): { event: RecordedEvent; message: ReturnType<typeof factMessage> }[] {
+    const facts = [];
+    for (let i = 0; i < n; i++) {
+      const seq = this.log.length + 1;
+      const event: RecordedEvent = {
+        seq,
+        type: "Restocked",
+        schemaVersion: 1,
+        data: { note: "x".repeat(dataBytes) },
+        meta: {
+          eventId: `ev-${seq}`,
+          tenant: "t",
+          entityType: "inventory",
+          entityId: "s1",
+          hlc: `hlc-${seq}`,
+          recordedAt: new Date(this.now).toISOString(),
+          correlationId: "c",
+          causationId: null,
+          idempotencyKey: null,
+          traceparent: null,
+        },
+      };
+      this.log.push(event);
+      facts.push({ event, message: factMessage(event) });
+    }
+    return facts;
+  }
+
+  ports(): RelayPorts {
+    return {
+      storage: {
+        readCursors: () => this.cursors,
+        saveCursors: (c) => {
+          this.cursors = c;
+        },
+        addToOutbox: (seqs) => {
+          for (const seq of seqs) this.outbox.add(seq);
+        },
+        removeFromOutbox: (upTo) => {
+          for (const seq of this.outbox) if (seq <= upTo) this.outbox.delete(seq);
+        },
+        outboxRange: () =>
+          this.outbox.size === 0 ? null : { first: Math.min(...this.outbox), last: Math.max(...this.outbox) },
+        outboxSize: () => this.outbox.size,
+        parked: (first, last) => new Map([...this.parked].filter(([seq]) => seq >= first && seq <= last)),
+        park: (fact) => {
+          if (!this.parked.has(fact.seq)) this.parked.set(fact.seq, fact);
+        },
+      },
+      read: (after, upTo) => this.log.slice(after, upTo),
+      send: async (messages) => {
+        if (this.hold) await new Promise<void>((release) => this.hold?.push(release));
+        const refused = this.refuse(messages);
+        if (refused) throw refused;
+        this.accepted.push(messages.map((m) => ("kind" in m ? `p${m.seq}` : String(m.seq))));
+      },
+      afterSend: () => {},
+      sleep: async () => {},
+      now: () => this.now,
+      setAlarm: (at) => {
+        this.alarm = at;
+      },
+      deleteAlarm: () => {
+        this.alarm = null;
+      },
+      background: (work) => {
+        this.background.push(work);
+      },
+      parked: (fact, cause) => this.reported.push(`${fact.seq} ${cause.kind}`),
+    };
+  }
+
+  /** A relay as a freshly woken object builds it over this storage. */
+  relay(policy = RELAY_POLICY): OutboxRelayHost {
+    return new OutboxRelayHost(this.ports(), policy);
+  }
+
+  /** One command's transaction and commit: the facts recorded, staged, then handed to the relay. */
+  commit(relay: OutboxRelayHost, n: number, dataBytes = 10): void {
+    const facts = this.record(n, dataBytes);
+    relay.stage(facts.map((f) => f.event));
+    relay.committed(facts);
+  }
+
+  /** Lets the sends held so far go on, and holds no more. */
+  release(): void {
+    const held = this.hold ?? [];
+    this.hold = null;
+    for (const go of held) go();
+  }
+
+  async settled(): Promise<RelayOutcome[]> {
+    return Promise.all(this.background);
+  }
+}
+
+/** Size refusals in the queue's own words. */
+function tooLarge(): Error {
+  return new Error("message size of 130000 bytes exceeds limit of 128000");
+}
+
+describe("sending on commit", () => {
+  it("sends a commit's facts at once and only then deletes their outbox rows and moves the sent cursor", async () => {
+    const entity = new Entity();
+    const relay = entity.relay();
+    entity.commit(relay, 2);
+    expect(entity.outbox).toEqual(new Set([1, 2]));
+    expect(await entity.settled()).toEqual([{ sent: 2, redelivered: 0 }]);
+    expect(entity.accepted).toEqual([["1", "2"]]);
+    expect(entity.outbox.size).toBe(0);
+    expect(entity.cursors.sentUpTo).toBe(2);
+  });
+
+  it("arms the alarm as a safety net before the send, so an object evicted mid-send still sends", () => {
+    const entity = new Entity();
+    entity.hold = [];
+    entity.commit(entity.relay(), 1);
+    expect(entity.alarm).toBe(NOW + RELAY_POLICY.safetyNetMs);
+    expect(entity.accepted).toEqual([]);
+  });
+
+  it("starts no second send while one is in flight: facts committed meanwhile leave in its next batch", async () => {
+    const entity = new Entity();
+    entity.hold = [];
+    const relay = entity.relay();
+    entity.commit(relay, 1);
+    entity.commit(relay, 2);
+    expect(entity.background).toHaveLength(1);
+    entity.release();
+    await entity.settled();
+    expect(entity.accepted).toEqual([["1"], ["2", "3"]]);
+  });
+
+  it("keeps a batch within the queue's message count and sends the rest in the same run", async () => {
+    const entity = new Entity();
+    entity.commit(entity.relay(), 150);
+    await entity.settled();
+    expect(entity.accepted.map((b) => b.length)).toEqual([100, 50]);
+  });
+
+  it("keeps a batch within the queue's byte limit as the queue counts them", async () => {
+    const entity = new Entity();
+    const relay = entity.relay({ ...RELAY_POLICY, batchBytes: 2_000 });
+    entity.commit(relay, 6, 400);
+    await entity.settled();
+    expect(entity.accepted.map((b) => b.length)).toEqual([2, 2, 2]);
+  });
+});
+
+describe("failed sends", () => {
+  it("keeps the facts in the outbox and retries them from the alarm after a backoff", async () => {
+    const entity = new Entity();
+    entity.refuse = () => new Error("queue unavailable");
+    const relay = entity.relay();
+    entity.commit(relay, 1);
+    const [outcome] = await entity.settled();
+    expect(outcome?.error).toBe("queue unavailable");
+    expect(entity.outbox).toEqual(new Set([1]));
+    expect(entity.alarm).toBeGreaterThan(NOW);
+    expect(entity.alarm).toBeLessThanOrEqual(NOW + RELAY_POLICY.sendRetry.maxMs);
+
+    entity.refuse = () => undefined;
+    expect(await relay.alarmFired()).toEqual({ sent: 1, redelivered: 0 });
+    expect(entity.outbox.size).toBe(0);
+  });
+
+  it("leaves sends to the alarm while they fail: a commit starts none", async () => {
+    const entity = new Entity();
+    entity.refuse = () => new Error("queue unavailable");
+    const relay = entity.relay();
+    entity.commit(relay, 1);
+    await entity.settled();
+    entity.commit(relay, 1);
+    expect(entity.background).toHaveLength(1);
+    expect(entity.outbox).toEqual(new Set([1, 2]));
+  });
+
+  it("asks shed clients to wait longer while sends fail", async () => {
+    const entity = new Entity();
+    entity.refuse = () => new Error("queue unavailable");
+    const relay = entity.relay();
+    expect(relay.retryAfterSeconds()).toBe(1);
+    entity.commit(relay, 1);
+    await entity.settled();
+    await relay.alarmFired();
+    await relay.alarmFired();
+    await relay.alarmFired();
+    expect(relay.retryAfterSeconds()).toBeGreaterThan(1);
+  });
+});
+
+describe("acknowledgements", () => {
+  it("bounds the backlog by what the consumer acknowledged and clears the alarm once all is acknowledged", async () => {
+    const entity = new Entity();
+    const relay = entity.relay();
+    entity.commit(relay, 3);
+    await entity.settled();
+    expect(relay.backlog(3)).toBe(3);
+    relay.acknowledge(3);
+    expect(relay.backlog(3)).toBe(0);
+    expect(entity.cursors.ackedUpTo).toBe(3);
+    expect(entity.alarm).toBeNull();
+  });
+
+  it("keeps the alarm for the re-send deadline while part of what was sent is unacknowledged", async () => {
+    const entity = new Entity();
+    const relay = entity.relay();
+    entity.commit(relay, 3);
+    await entity.settled();
+    entity.now += 1_000;
+    relay.acknowledge(2);
+    expect(entity.alarm).toBe(entity.now + RELAY_POLICY.ackTimeoutMs);
+  });
+});
+
+describe("probes", () => {
+  it("re-sends only the newest unacknowledged fact once its acknowledgement is overdue", async () => {
+    const entity = new Entity();
+    const relay = entity.relay();
+    entity.commit(relay, 3);
+    await entity.settled();
+    entity.now += RELAY_POLICY.ackTimeoutMs;
+    expect(await relay.alarmFired()).toEqual({ sent: 1, redelivered: 1 });
+    expect(entity.accepted).toEqual([["1", "2", "3"], ["3"]]);
+  });
+
+  it("doubles the wait before the next probe while nothing is acknowledged", async () => {
+    const entity = new Entity();
+    const relay = entity.relay();
+    entity.commit(relay, 1);
+    await entity.settled();
+    entity.now += RELAY_POLICY.ackTimeoutMs;
+    await relay.alarmFired();
+    expect(entity.alarm).toBe(entity.now + 2 * RELAY_POLICY.ackTimeoutMs);
+  });
+
+  it("sends no probe before the deadline", async () => {
+    const entity = new Entity();
+    const relay = entity.relay();
+    entity.commit(relay, 1);
+    await entity.settled();
+    entity.now += RELAY_POLICY.ackTimeoutMs - 1;
+    expect(await relay.alarmFired()).toEqual({ sent: 0, redelivered: 0 });
+  });
+});
+
+describe("facts the queue cannot carry", () => {
+  it("parks a fact over the message limit before sending and sends its notice in its place", async () => {
+    const entity = new Entity();
+    const relay = entity.relay({ ...RELAY_POLICY, messageBytes: 1_000 });
+    entity.commit(relay, 1);
+    entity.commit(relay, 1, 2_000);
+    entity.commit(relay, 1);
+    await entity.settled();
+    expect(entity.accepted.flat()).toEqual(["1", "p2", "3"]);
+    expect([...entity.parked.keys()]).toEqual([2]);
+    expect(entity.reported).toEqual(["2 too-large"]);
+    expect(entity.cursors.sentUpTo).toBe(3);
+  });
+
+  it("halves a batch the queue refuses for its size, and parks a fact it refuses on its own", async () => {
+    const entity = new Entity();
+    entity.refuse = (messages) => (messages.some((m) => !("kind" in m) && m.seq === 3) ? tooLarge() : undefined);
+    entity.commit(entity.relay(), 4);
+    await entity.settled();
+    expect(entity.accepted).toEqual([["1", "2"], ["p3"], ["4"]]);
+    expect(entity.reported).toEqual(["3 refused"]);
+    expect(entity.parked.get(3)?.reason).toMatch(/^the queue refused it: message size/);
+  });
+
+  it("sends a parked fact's notice again, not the fact, when the fact must go again", async () => {
+    const entity = new Entity();
+    const relay = entity.relay({ ...RELAY_POLICY, messageBytes: 1_000 });
+    entity.commit(relay, 1, 2_000);
+    await entity.settled();
+    entity.now += RELAY_POLICY.ackTimeoutMs;
+    await relay.alarmFired();
+    expect(entity.accepted).toEqual([["p1"], ["p1"]]);
+    expect(entity.reported).toEqual(["1 too-large"]);
+  });
+
+  it("retries with backoff, parking nothing, when the queue refuses a lone notice for its size", async () => {
+    const entity = new Entity();
+    entity.refuse = tooLarge;
+    const relay = entity.relay({ ...RELAY_POLICY, messageBytes: 1_000 });
+    entity.commit(relay, 1, 2_000);
+    const [outcome] = await entity.settled();
+    expect(outcome?.error).toMatch(/exceeds limit/);
+    expect(entity.outbox).toEqual(new Set([1]));
+    expect(entity.reported).toEqual(["1 too-large"]);
+  });
+});
+
+describe("a fresh incarnation", () => {
+  it("sends from the log, on its alarm, what an evicted incarnation staged and never sent", async () => {
+    const entity = new Entity();
+    entity.hold = [];
+    entity.commit(entity.relay(), 2);
+    // Evicted mid-send: that incarnation's send never completes; storage and alarm survive.
+    const woken = entity.relay();
+    entity.hold = null;
+    expect(await woken.alarmFired()).toEqual({ sent: 2, redelivered: 0 });
+    expect(entity.accepted).toEqual([["1", "2"]]);
+    expect(entity.cursors.sentUpTo).toBe(2);
+  });
+
+  it("reads its cursors back: the backlog survives an eviction", async () => {
+    const entity = new Entity();
+    const relay = entity.relay();
+    entity.commit(relay, 3);
+    await entity.settled();
+    relay.acknowledge(1);
+    expect(entity.relay().backlog(3)).toBe(2);
+  });
+
+  it("re-sends a batch whose outbox rows a crash left after the queue accepted it: a duplicate, never a loss", async () => {
+    const entity = new Entity();
+    const ports = entity.ports();
+    const crashed = new OutboxRelayHost({ ...ports, afterSend: () => new Promise<void>(() => {}) });
+    const facts = entity.record(1);
+    crashed.stage(facts.map((f) => f.event));
+    crashed.committed(facts);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(entity.outbox).toEqual(new Set([1]));
+    await entity.relay().alarmFired();
+    expect(entity.accepted).toEqual([["1"], ["1"]]);
+    expect(entity.outbox.size).toBe(0);
+  });
+});
