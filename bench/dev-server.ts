@@ -3,10 +3,18 @@
 // applied first, output captured to a log file, and the workerd processes found so their memory
 // and CPU can be read. The bench passes its own config; test suites run production's
 // wrangler.toml (optionally with another entry module), so bindings and vars cannot drift.
+//
+// The config's custom [build] is run once here and left out of the config wrangler sees: wrangler
+// dev always re-runs a custom build when its file watcher becomes ready and then restarts the
+// runtime, and on a loaded machine that restart can race the first runtime for the port and die
+// with "Address already in use" (seen in CI). A server under test has nothing to rebuild.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { createWriteStream, readdirSync, readFileSync } from "node:fs";
+import { createWriteStream, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
+import { buildDemo } from "../scripts/build-demo.js";
+
+const PRODUCTION_CONFIG = join(import.meta.dirname, "..", "wrangler.toml");
 
 export interface DevServer {
   readonly port: number;
@@ -65,7 +73,27 @@ export function applyMigrations(config: string | undefined, persistDir: string):
   if (run.status !== 0) throw new Error(`applying D1 migrations failed:\n${run.stdout}\n${run.stderr}`);
 }
 
+/**
+ * Writes a copy of the TOML config at `config` without its `[build]` table beside it (so its
+ * relative paths resolve alike) and returns the copy's path; the caller deletes it.
+ */
+function withoutCustomBuild(config: string): string {
+  const lines = readFileSync(config, "utf8").split("\n");
+  const kept: string[] = [];
+  let inBuild = false;
+  for (const line of lines) {
+    if (/^\s*\[/.test(line)) inBuild = /^\s*\[build\]\s*(#.*)?$/.test(line);
+    if (!inBuild) kept.push(line);
+  }
+  const copy = join(dirname(config), `.${basename(config, ".toml")}.no-build-${process.pid}-${Date.now()}.toml`);
+  writeFileSync(copy, kept.join("\n"));
+  return copy;
+}
+
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
+  await buildDemo();
+  const config = withoutCustomBuild(options.config ?? PRODUCTION_CONFIG);
+  const removeConfig = () => rmSync(config, { force: true });
   const port = await freePort();
   const inspectorPort = await freePort();
   const log = createWriteStream(options.logFile);
@@ -76,7 +104,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       "wrangler",
       "dev",
       ...(options.entry === undefined ? [] : [options.entry]),
-      ...(options.config === undefined ? [] : ["--config", options.config]),
+      "--config",
+      config,
       "--ip",
       "127.0.0.1",
       "--port",
@@ -99,7 +128,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   );
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve())).finally(removeConfig);
 
   const ready = await waitForHealth(port, child, 90_000);
   if (!ready) {
