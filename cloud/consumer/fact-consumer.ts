@@ -5,7 +5,6 @@
 // bindings — D1 through drizzle (the projections' own handlers supply the statements), the
 // Queues messages, entity and saga RPC, the fault-injection seam, logs and metrics.
 import { drizzle } from "drizzle-orm/d1";
-import { describeFieldErrors, fieldErrors } from "../../src/core/model/entity.js";
 import {
   FactConsumer,
   NO_GENERATIONS,
@@ -13,10 +12,10 @@ import {
   type DecodedMessage,
   type FactConsumerPorts,
 } from "../../src/core/consumer/consumer-host.js";
+import { decodeFactsMessage, resolveParkedFact } from "../../src/core/consumer/facts-message.js";
 import {
   cloudEventSchema,
   fromCloudEvent,
-  parkedFactNoticeSchema,
   toCloudEvent,
   type ParkedFactNotice,
 } from "../../src/core/protocol/cloud-event.js";
@@ -85,21 +84,16 @@ function factConsumerPorts(env: Env, app: CloudApp, db: Db): FactConsumerPorts<Q
   const followers = new Map<string, string[]>();
   return {
     decode: (delivery): DecodedMessage<ParkedNotice> => {
-      const body = delivery.current.body;
-      const notice = parkedFactNoticeSchema.safeParse(body);
-      if (notice.success) return { kind: "parked", notice: { data: notice.data, delivery } };
-      const parsed = cloudEventSchema.safeParse(body);
-      if (!parsed.success)
-        return { kind: "invalid", error: `not a Factline fact: ${describeFieldErrors(fieldErrors(parsed.error))}` };
-      return { kind: "fact", event: upcast(app, fromCloudEvent(parsed.data)) };
+      const decoded = decodeFactsMessage(delivery.current.body);
+      if (decoded.kind === "parked") return { kind: "parked", notice: { data: decoded.notice, delivery } };
+      return decoded.kind === "fact" ? { kind: "fact", event: upcast(app, decoded.event) } : decoded;
     },
     fetchParked: async ({ data, delivery }) => {
       try {
         await recordParkedFact(db, data);
-        const address = { tenant: data.tenant, entityType: data.entitytype, entityId: data.entityid };
-        const [event] = await readFromEntity(env, address, data.seq - 1, data.seq);
-        if (!event || event.meta.eventId !== data.eventid)
-          throw new Error(`entity log has no fact ${data.seq} ${data.eventid}`);
+        const event = await resolveParkedFact(data, (address, after, upTo) =>
+          readFromEntity(env, address, after, upTo),
+        );
         // The fact as it would have travelled: a CloudEvent, read back as any message is.
         const body = toCloudEvent(event);
         delivery.current = standIn(delivery.current, body);

@@ -2,28 +2,37 @@
 // very batch sequence production's queue handler runs, over ports onto the simulator's models —
 // D1 as the model's tables (a view row's statement folds a digest of the facts applied, see
 // d1-model.ts), entity logs and acknowledgements over simulated RPC, the sagas' deliveries, and
-// the consumer's fault rates at the host's fault points.
+// the consumer's fault rates at the host's fault points. Message bodies are read, and parked
+// facts' notices resolved from their entity, by production's own functions (facts-message.ts).
 import {
   FactConsumer,
   type ConsumerMessage as HostMessage,
   type FactConsumerPorts,
 } from "../core/consumer/consumer-host.js";
+import { decodeFactsMessage, noticeAddress, resolveParkedFact } from "../core/consumer/facts-message.js";
 import type { RecordedEvent } from "../core/model/envelope.js";
+import type { ParkedFactNotice } from "../core/protocol/cloud-event.js";
 import { entityKey, generationsKey, NO_GENERATIONS, rowKey, type SimStatement } from "./d1-model.js";
 import { WORLD_LIMITS } from "./config.js";
 import type { World } from "./world.js";
 
 /** A message as the simulated queue hands it to the consumer (production: the Queues `Message`). */
 export interface ConsumerMessage extends HostMessage {
-  readonly event: RecordedEvent;
+  /** What was put on the queue: a fact's CloudEvent, a parked fact's notice, or anything else. */
+  readonly body: unknown;
+  /** The fact it carries, once read (a parked notice's once resolved): what a dead letter records. */
+  event?: RecordedEvent;
 }
 
-/**
- * The simulator's consumer: the shared host over the world's models. The simulated relay sends
- * every fact itself (no parked-fact notices yet), so its notice type is `never`.
- */
+/** A parked fact's notice, with the message that carried it. */
+interface SimNotice {
+  readonly data: ParkedFactNotice;
+  readonly message: ConsumerMessage;
+}
+
+/** The simulator's consumer: the shared host over the world's models. */
 export class SimConsumer {
-  readonly #host: FactConsumer<ConsumerMessage, SimStatement, never>;
+  readonly #host: FactConsumer<ConsumerMessage, SimStatement, SimNotice>;
 
   constructor(world: World) {
     this.#host = new FactConsumer(simConsumerPorts(world), world.mutations);
@@ -35,12 +44,31 @@ export class SimConsumer {
   }
 }
 
-function simConsumerPorts(world: World): FactConsumerPorts<ConsumerMessage, SimStatement, never> {
+function simConsumerPorts(world: World): FactConsumerPorts<ConsumerMessage, SimStatement, SimNotice> {
   const d1 = world.d1;
   return {
-    decode: (message) => ({ kind: "fact", event: message.event }),
-    // No notice is ever decoded (see SimConsumer), so there is nothing to fetch.
-    fetchParked: (notice) => notice,
+    decode: (message) => {
+      const decoded = decodeFactsMessage(message.body);
+      if (decoded.kind === "parked") return { kind: "parked", notice: { data: decoded.notice, message } };
+      if (decoded.kind === "fact") message.event = decoded.event;
+      return decoded;
+    },
+    // As production's: the notice recorded for operators (once), then the fact read from its entity.
+    fetchParked: async ({ data, message }) => {
+      const address = noticeAddress(data);
+      const record: SimStatement = (tx) => {
+        if (!tx.db.parkedFacts.has(data.eventid))
+          tx.set("parkedFacts", data.eventid, {
+            tenant: data.tenant,
+            entityKey: entityKey(address.tenant, address.entityType, address.entityId),
+            seq: data.seq,
+          });
+      };
+      await world.d1Batch([record]);
+      const event = await resolveParkedFact(data, (a, after, upTo) => world.readEntity(a, after, upTo));
+      message.event = event;
+      return event;
+    },
     followers: (entityType) => world.followers(entityType).map((p) => p.name),
     hasSagas: world.app.sagas.length > 0,
     concernsSagas: (facts) => world.concernsSagas(facts),
@@ -103,11 +131,11 @@ function simConsumerPorts(world: World): FactConsumerPorts<ConsumerMessage, SimS
     deliverToSagas: (facts) => world.deliverToSagas(facts),
     acknowledge: (address, seq) => world.acknowledgeEntity(address, seq),
     recordDeadLetter: async (message, error) => {
-      const { tenant, entityType, entityId } = message.event.meta;
+      const meta = message.event?.meta;
       d1.deadLetters.push({
-        tenant,
-        entityKey: entityKey(tenant, entityType, entityId),
-        seq: message.event.seq,
+        tenant: meta?.tenant ?? null,
+        entityKey: meta ? entityKey(meta.tenant, meta.entityType, meta.entityId) : null,
+        seq: message.event?.seq ?? null,
         error,
       });
     },

@@ -2,7 +2,7 @@
 // statements in order, all or nothing (a statement that throws rolls the whole batch back). The
 // rows are what the real schema holds (cloud/schema.ts): projection generations, checkpoints per
 // (projection, generation, entity), the sagas' checkpoints per entity, entity heads, dead
-// letters, and the views. A view row here records what was applied to it (how many facts, the
+// letters, parked facts' notices, and the views. A view row here records what was applied to it (how many facts, the
 // last seq, a digest of them in order): the simulator checks the consumer's delivery discipline —
 // exactly once, in order, per generation — against the entity logs; the projections' SQL
 // handlers themselves are covered by the workerd suites (test/projections.test.ts and others).
@@ -25,17 +25,25 @@ export interface ViewRow {
   readonly lastSeq: number;
 }
 
+/** A dead letter: a fact that kept failing (its entity and seq), or a message that is no fact (null for each). */
 export interface DeadLetter {
+  readonly tenant: string | null;
+  readonly entityKey: string | null;
+  readonly seq: number | null;
+  readonly error: string;
+}
+
+/** A parked fact's notice as recorded for operators (production: the `parked_facts` table, keyed by event id). */
+export interface ParkedRecord {
   readonly tenant: string;
   readonly entityKey: string;
   readonly seq: number;
-  readonly error: string;
 }
 
 /** A statement: reads and writes the tables through the transaction it runs in; throws to fail. */
 export type SimStatement = (tx: Tx) => void;
 
-type TableName = "generations" | "checkpoints" | "sagaCheckpoints" | "heads" | "views";
+type TableName = "generations" | "checkpoints" | "sagaCheckpoints" | "heads" | "views" | "parkedFacts";
 
 /** The tables, each a map keyed as the real table's primary key (fields joined with `|`). */
 export class D1Model {
@@ -47,6 +55,7 @@ export class D1Model {
     { readonly tenant: string; readonly entityType: string; readonly entityId: string; readonly seq: number }
   >();
   readonly views = new Map<string, ViewRow>();
+  readonly parkedFacts = new Map<string, ParkedRecord>();
   readonly deadLetters: DeadLetter[] = [];
 
   /** Runs `statements` as one D1 batch: all applied, or (on a throw) none. */

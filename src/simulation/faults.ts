@@ -10,6 +10,8 @@ export interface FaultRates {
   readonly queueDuplicate: number;
   /** A message is delayed by up to `maxQueueDelayMs` (so batches arrive out of order). */
   readonly queueDelay: number;
+  /** A stray producer puts a message that is no fact on the facts queue (per relay send). */
+  readonly queueStray: number;
   /** `sendBatch` fails (the relay retries with backoff). */
   readonly sendFail: number;
   /** An object (entity, saga, rebuilder) is evicted at an effect boundary: memory lost, storage kept. */
@@ -40,6 +42,7 @@ export const DEFAULT_FAULTS: FaultRates = {
   queueDrop: 0.01,
   queueDuplicate: 0.02,
   queueDelay: 0.05,
+  queueStray: 0.002,
   sendFail: 0.02,
   evict: 0.01,
   d1FailBefore: 0.01,
@@ -60,6 +63,7 @@ export function scaleFaults(rates: FaultRates, factor: number): FaultRates {
     queueDrop: Math.min(1, rates.queueDrop * factor),
     queueDuplicate: Math.min(1, rates.queueDuplicate * factor),
     queueDelay: Math.min(1, rates.queueDelay * factor),
+    queueStray: Math.min(1, rates.queueStray * factor),
     sendFail: Math.min(1, rates.sendFail * factor),
     evict: Math.min(1, rates.evict * factor),
     d1FailBefore: Math.min(1, rates.d1FailBefore * factor),

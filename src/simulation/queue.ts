@@ -1,18 +1,9 @@
 // The facts queue in the simulator: at least once and in no order; drops, duplicates and delays
 // are faults; consumer invocations take random batches, up to the consumer's concurrency. It
-// carries what production's does (a fact's CloudEvent, or the notice of a parked fact), refuses a
-// batch over the run's size limits with the queue's own wording, and resolves each parked fact's
-// notice into the fact, read from its entity, before the consumer sees the batch (production's
-// consumer does this itself, through the `fetchParked` port of src/core/consumer/consumer-host.ts;
-// moving it there in the simulator too is still to do).
-import type { RecordedEvent } from "../core/model/envelope.js";
-import {
-  fromCloudEvent,
-  QUEUE_LIMITS,
-  queueMessageBytes,
-  type FactsQueueMessage,
-  type ParkedFactNotice,
-} from "../core/protocol/cloud-event.js";
+// carries what production's does (a fact's CloudEvent, or the notice of a parked fact, which the
+// consumer resolves from its entity) and, now and then, a stray producer's message that is no
+// fact at all; it refuses a batch over the run's size limits with the queue's own wording.
+import { QUEUE_LIMITS, queueMessageBytes, type FactsQueueMessage } from "../core/protocol/cloud-event.js";
 import { WORLD_LIMITS } from "./config.js";
 import type { ConsumerMessage } from "./consumer.js";
 import type { World } from "./world.js";
@@ -29,13 +20,22 @@ function checkSizes(bodies: readonly FactsQueueMessage[], messageBytes: number):
     throw new Error(`batch size of ${total} bytes exceeds limit of ${QUEUE_LIMITS.batchBytes}`);
 }
 
-/** A parked fact's notice that cannot be resolved yet is retried after this (production's delay). */
-const NOTICE_RETRY_DELAY_SECONDS = 5;
+/**
+ * What a stray producer (another service bound to the queue, a hand-sent test message) may put on
+ * the facts queue: nothing here is a fact or a notice, though some come close.
+ */
+const STRAY_BODIES: readonly unknown[] = [
+  null,
+  "restocked",
+  {},
+  { specversion: "1.0", type: "Restocked", source: "factline", id: "x" },
+  { kind: "factline.fact-parked", tenant: "t1" },
+];
 
 /** A message on the facts queue. */
 interface QueuedMessage {
   readonly id: number;
-  readonly body: FactsQueueMessage;
+  readonly body: unknown;
   attempts: number;
   visibleAt: number;
   inFlight: boolean;
@@ -48,6 +48,8 @@ export class SimQueue {
   #nextId = 1;
   #pollAt: number | null = null;
   inFlight = 0;
+  /** Stray messages put on the queue (each must end as one dead letter, never in a view). */
+  strays = 0;
 
   constructor(world: World) {
     this.#world = world;
@@ -59,7 +61,7 @@ export class SimQueue {
    * queue counts them.
    */
   sendBatch(bodies: readonly FactsQueueMessage[]): void {
-    const { faults, clock, queueLimits } = this.#world;
+    const { faults, queueLimits } = this.#world;
     // Under production's limits nothing the relay packs can pass them (facts are bounded when
     // decided, batches packed by size): only a run with a tight limit pays for counting bytes.
     if (queueLimits.tight) checkSizes(bodies, queueLimits.queueMessageBytes);
@@ -68,11 +70,19 @@ export class SimQueue {
       const copies = faults.strike("queueDuplicate") ? 2 : 1;
       for (let i = 0; i < copies; i++) {
         const delay = faults.strike("queueDelay") ? faults.int(WORLD_LIMITS.maxQueueDelayMs) : 0;
-        const id = this.#nextId++;
-        this.messages.set(id, { id, body, attempts: 0, visibleAt: clock.now + delay, inFlight: false });
-        this.#kick(delay);
+        this.#enqueue(body, delay);
       }
     }
+    if (faults.strike("queueStray")) {
+      this.strays++;
+      this.#enqueue(STRAY_BODIES[faults.int(STRAY_BODIES.length)], 0);
+    }
+  }
+
+  #enqueue(body: unknown, delayMs: number): void {
+    const id = this.#nextId++;
+    this.messages.set(id, { id, body, attempts: 0, visibleAt: this.#world.clock.now + delayMs, inFlight: false });
+    this.#kick(delayMs);
   }
 
   #kick(delayMs: number): void {
@@ -116,39 +126,17 @@ export class SimQueue {
     if (Number.isFinite(nextVisible)) this.#kick(nextVisible - now);
   }
 
-  /**
-   * The parked fact a notice names, read from its entity over RPC and checked to be that fact;
-   * undefined when it cannot be read now (the notice is retried after a delay, as production's).
-   */
-  async #resolve(notice: ParkedFactNotice): Promise<RecordedEvent | undefined> {
-    const address = { tenant: notice.tenant, entityType: notice.entitytype, entityId: notice.entityid };
-    try {
-      const [event] = await this.#world.readEntity(address, notice.seq - 1, notice.seq);
-      return event?.meta.eventId === notice.eventid ? event : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
   async #deliver(batch: QueuedMessage[]): Promise<void> {
     const world = this.#world;
     const outcomes = new Map<number, { kind: "ack" } | { kind: "retry"; delaySeconds: number }>();
-    const handles: ConsumerMessage[] = [];
-    for (const m of batch) {
-      const event = "kind" in m.body ? await this.#resolve(m.body) : fromCloudEvent(m.body);
-      if (!event) {
-        outcomes.set(m.id, { kind: "retry", delaySeconds: NOTICE_RETRY_DELAY_SECONDS });
-        continue;
-      }
-      handles.push({
-        event,
-        attempts: m.attempts,
-        ack: () => outcomes.set(m.id, { kind: "ack" }),
-        retry: (delaySeconds) => outcomes.set(m.id, { kind: "retry", delaySeconds }),
-      });
-    }
+    const handles: ConsumerMessage[] = batch.map((m) => ({
+      body: m.body,
+      attempts: m.attempts,
+      ack: () => outcomes.set(m.id, { kind: "ack" }),
+      retry: (delaySeconds) => outcomes.set(m.id, { kind: "retry", delaySeconds }),
+    }));
     try {
-      if (handles.length > 0) await world.consumer.consume(handles);
+      await world.consumer.consume(handles);
     } catch (error) {
       world.anomaly(`the consumer threw: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     }

@@ -48,6 +48,10 @@ export interface RunResult {
   readonly rebuilds: number;
   /** Facts parked by their relay (only runs with a tight queue message limit park any). */
   readonly parked: number;
+  /** Parked facts' notices the consumer recorded in D1 for operators (each once). */
+  readonly parkedRecorded: number;
+  /** Messages that are no fact put on the queue by a stray producer (each dead-lettered once). */
+  readonly strays: number;
   /** What client-session commands met (decided, answered again, refused). */
   readonly sessions: SessionCounts;
   /** Commands with recorded headers at and over their bounds. */
@@ -131,6 +135,8 @@ export async function runSimulation(options: RunOptions): Promise<RunResult> {
       sagas: world.sagas.size,
       rebuilds: world.stats.rebuilds,
       parked: world.stats.parked,
+      parkedRecorded: world.d1.parkedFacts.size,
+      strays: world.queue.strays,
       sessions: { ...world.sessions.counts },
       headers: { ...clients.headers },
       admission: { ...world.admission.counts, refused: { ...world.admission.counts.refused } },

@@ -323,6 +323,19 @@ export class World {
           `a subscriber of ${sub.entity.address.entityId} has ${sub.seen} of ${sub.entity.log.length} events once quiet`,
         );
     }
+    // A message that is no fact is dead-lettered once, as it came (no entity); a parked fact's
+    // notice is recorded for operators as its entity parked it.
+    const stray = this.d1.deadLetters.filter((d) => d.entityKey === null).length;
+    if (stray !== this.queue.strays)
+      this.anomaly(`${this.queue.strays} stray messages were put on the queue, ${stray} dead-lettered as no fact`);
+    for (const [eventId, record] of this.d1.parkedFacts) {
+      const entity = this.entities.get(record.entityKey);
+      const fact = entity?.parked.has(record.seq) ? entity.log[record.seq - 1] : undefined;
+      if (fact?.meta.eventId !== eventId || fact.meta.tenant !== record.tenant)
+        this.anomaly(
+          `parked fact ${eventId} recorded for ${record.entityKey} ${record.seq}, which its entity never parked`,
+        );
+    }
     for (const s of this.sagas.values()) {
       if (s.log.length === 0) continue;
       const status = s.state.status;

@@ -19,6 +19,18 @@ describe("parked facts in the simulator", () => {
     expect(run.anomalies).toEqual([]);
   });
 
+  it("has the consumer record each parked fact's notice for operators once, as it resolves it", async () => {
+    const run = await runSimulation({
+      seed: 7,
+      app: () => referenceApp(),
+      operations: 400,
+      queueLimits: { relay: { ...RELAY_POLICY, messageBytes: 570 }, queueMessageBytes: 550, tight: true },
+    });
+    expect(run.parkedRecorded).toBeGreaterThan(0);
+    expect(run.parkedRecorded).toBeLessThanOrEqual(run.parked);
+    expect(run.anomalies).toEqual([]);
+  });
+
   it("parks nothing under production's limits", async () => {
     const run = await runSimulation({
       seed: 7,
