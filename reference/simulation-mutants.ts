@@ -1,4 +1,4 @@
-// The mutation check: five fixed defects from ../shared/FINDINGS.md re-introduced one at a time
+// The mutation check: six fixed defects from ../shared/FINDINGS.md re-introduced one at a time
 // behind test-only switches that production never sets, each run through a campaign within the
 // CI budget to show the simulator finds it. A mutant the simulator does not kill means the
 // simulator cannot see that kind of defect. `npm run sim:mutants` prints the table that
@@ -83,6 +83,11 @@ export const MUTANTS: readonly Mutant[] = [
     id: "F5",
     finding: "facts recovered by gap repair do not reach the sagas",
     mutations: { sagasSkipGapRepair: true },
+  },
+  {
+    id: "L1",
+    finding: "a live push does not check the subscriber's cursor",
+    mutations: { livePushIgnoresCursor: true },
   },
   {
     id: "T09",

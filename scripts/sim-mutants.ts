@@ -1,4 +1,4 @@
-// `npm run sim:mutants`: the mutation check. Re-introduces F1, F2, F3, F5 and T09 (FINDINGS.md)
+// `npm run sim:mutants`: the mutation check. Re-introduces F1, F2, F3, F5, L1 and T09 (FINDINGS.md; L1 in docs/reliability.md)
 // one at a time and shows the simulator finds each within the CI budget (100,000 commands).
 // Flags: --seed N (default: random, printed), --commands K, --ops N. Exits 1 if a mutant survives.
 import { parseArgs } from "node:util";

@@ -6,10 +6,12 @@ import { describe, expect, it } from "vitest";
 import { EventLog } from "../edge/entity/event-log.js";
 import {
   CLOSE_RESUME,
+  CLOSE_REVOKED,
   LiveFeed,
   MAX_BUFFERED_BYTES,
   WS_BACKLOG_BYTES,
   type LiveSource,
+  type Standing,
 } from "../edge/entity/live-feed.js";
 import type { RecordedEvent } from "../src/core/model/envelope.js";
 import { encodeHlc } from "../src/core/protocol/hlc.js";
@@ -181,7 +183,7 @@ describe("server-sent events", () => {
       const source: LiveSource = { page: (after, limit) => log.filter((e) => e.seq > after).slice(0, limit) };
       const feed = new LiveFeed(state, { revalidateMs: 3_600_000, standing: async () => "ok" }, () => source);
       const reader = feed
-        .openEventStream(source, 0, { tenant: tenant.id, keyId: null })
+        .openEventStream(0, { tenant: tenant.id, keyId: null })
         .body!.pipeThrough(new TextDecoderStream())
         .getReader();
       await reader.read(); // the subscription comment, then the (empty) backlog: it is live
@@ -221,7 +223,7 @@ describe("server-sent events", () => {
       const source: LiveSource = { page: (after, limit) => log.filter((e) => e.seq > after).slice(0, limit) };
       const feed = new LiveFeed(state, { revalidateMs: 3_600_000, standing: async () => "ok" }, () => source);
       // Read the body itself, with no pipe that would read ahead.
-      const reader = feed.openEventStream(source, 0, { tenant: tenant.id, keyId: null }).body!.getReader();
+      const reader = feed.openEventStream(0, { tenant: tenant.id, keyId: null }).body!.getReader();
       const decoder = new TextDecoder();
       await reader.read();
       const waiting = reader.read(); // live, nothing to send yet: this read waits
@@ -350,5 +352,64 @@ describe("websocket", () => {
     await all;
     socket.close(1000, "done");
     expect(seqs).toEqual(Array.from({ length: 1_400 }, (_, i) => i + 1));
+  });
+
+  it("sends a socket that outlived its object nothing until a standing check answers, and closes it when its key was revoked", async () => {
+    const tenant = await newTenant();
+    await tenantClient(tenant.apiKey).command("inventory", "outlived", "restock", { quantity: 1 });
+    const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant.id, "inventory", "outlived")));
+    const outcome = await runInDurableObject(stub, async (_instance, state) => {
+      const log = [restocked(tenant.id, "outlived", 1)];
+      const source: LiveSource = { page: (after, limit) => log.filter((e) => e.seq > after).slice(0, limit) };
+      // A socket an earlier incarnation of the object accepted and sent seq 1, for a key since revoked.
+      const { 0: client, 1: server } = new WebSocketPair();
+      state.acceptWebSocket(server);
+      server.serializeAttachment({ cursor: 1, tenant: tenant.id, keyId: "revoked-key" });
+      const received: number[] = [];
+      client.addEventListener("message", (m) => {
+        received.push((JSON.parse(m.data as string) as RecordedEvent).seq);
+      });
+      const closed = new Promise<number>((resolve) => client.addEventListener("close", (e) => resolve(e.code)));
+      client.accept();
+      let answer: (standing: Standing) => void = () => {};
+      const standing = new Promise<Standing>((resolve) => {
+        answer = resolve;
+      });
+      // The object restarts with no memory and finds the socket; an event is committed before the gate answers.
+      const feed = new LiveFeed(state, { revalidateMs: 3_600_000, standing: () => standing }, () => source);
+      const event = restocked(tenant.id, "outlived", 2);
+      log.push(event);
+      feed.publish([event]);
+      answer("revoked");
+      return { code: await closed, received };
+    });
+    expect(outcome).toEqual({ code: CLOSE_REVOKED, received: [] });
+  });
+
+  it("resumes on the next tick a socket whose backlog page could not be read, with no new event to wake it", async () => {
+    const tenant = await newTenant();
+    await tenantClient(tenant.apiKey).command("inventory", "stalled", "restock", { quantity: 1 });
+    const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant.id, "inventory", "stalled")));
+    const seqs = await runInDurableObject(stub, async (_instance, state) => {
+      const log = [1, 2, 3].map((seq) => restocked(tenant.id, "stalled", seq));
+      let failures = 1;
+      const source: LiveSource = {
+        page: (after, limit) => {
+          if (failures-- > 0) throw new Error("SQLITE_BUSY");
+          return log.filter((e) => e.seq > after).slice(0, limit);
+        },
+      };
+      const feed = new LiveFeed(state, { revalidateMs: 20, standing: async () => "ok" }, () => source);
+      const client = feed.openWebSocket(0, { tenant: tenant.id, keyId: null }).webSocket!;
+      const received: number[] = [];
+      client.addEventListener("message", (m) => {
+        received.push((JSON.parse(m.data as string) as RecordedEvent).seq);
+      });
+      client.accept();
+      for (let i = 0; i < 200 && received.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+      client.close(1000, "done");
+      return received;
+    });
+    expect(seqs).toEqual([1, 2, 3]);
   });
 });

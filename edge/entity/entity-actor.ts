@@ -140,12 +140,10 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     };
     const after = Number(url.searchParams.get("after") ?? "0");
     const principal: LivePrincipal = { tenant: address.tenant, keyId: url.searchParams.get("key") || null };
-    const entity = this.#bind(address);
-    if (!entity) return new Response(null, { status: 404 });
-    const source = liveSource(entity.log);
+    if (!this.#bind(address)) return new Response(null, { status: 404 });
     return request.headers.get("upgrade")?.toLowerCase() === "websocket"
-      ? this.#live.openWebSocket(source, after, principal)
-      : this.#live.openEventStream(source, after, principal);
+      ? this.#live.openWebSocket(after, principal)
+      : this.#live.openEventStream(after, principal);
   }
 
   override async alarm(): Promise<void> {

@@ -18,6 +18,7 @@ import {
   type Admitted,
 } from "../core/security/admit-request.js";
 import { AUTH_FAILURE_PERIOD_S, BlockedClients, type FailureLimiter } from "../core/security/auth-failures.js";
+import type { Standing } from "../core/live/live-feed-host.js";
 import { AdmissionGenerations, type KeyStanding } from "../core/security/tenant-admission.js";
 import type { RateLimit } from "../core/security/tenant-policy.js";
 import { InFlight } from "../core/resilience/in-flight.js";
@@ -280,8 +281,14 @@ export class SimAdmission {
 
   /** Whether the gate (authoritative: it reads D1) lets a live stream of `tenant` under `keyId` go on. */
   standing(tenant: string, keyName: string): boolean {
+    return this.standingOf(tenant, keyName) === "ok";
+  }
+
+  /** What the gate answers a live feed's standing check with (production: `TenantGate.standing`). */
+  standingOf(tenant: string, keyName: string): Standing {
     const s = this.#read(this.#key(tenant, keyName).keyId);
-    return s !== undefined && !s.revoked && s.status === "active";
+    if (s === undefined || s.revoked) return "revoked";
+    return s.status === "active" ? "ok" : "suspended";
   }
 
   /** Anomaly if `tenant`'s key has been blocked for longer than the bound. */

@@ -1,6 +1,7 @@
 // The simulated platform's configuration: its bounds and timers, the test-only mutation switches,
 // and the fingerprint a request's idempotency key is bound to.
 import type { ConsumerMutations } from "../core/consumer/entity-plan.js";
+import type { LiveMutations } from "../core/live/live-feed-host.js";
 import type { RebuildMutations } from "../core/projection/rebuild-job.js";
 import type { SagaRuntimePolicy } from "../core/model/saga.js";
 import { RELAY_POLICY, type RelayPolicy } from "../core/outbox/relay.js";
@@ -8,7 +9,7 @@ import { QUEUE_LIMITS } from "../core/protocol/cloud-event.js";
 import { Prng } from "./prng.js";
 
 /** Test-only switches that re-introduce fixed defects (see `npm run sim:mutants`). */
-export interface Mutations extends ConsumerMutations, RebuildMutations {}
+export interface Mutations extends ConsumerMutations, RebuildMutations, LiveMutations {}
 
 /** Bounds of the world (the platform's configuration in the simulator). */
 export const WORLD_LIMITS = {

@@ -230,7 +230,9 @@ export class World {
 
   /** A client of `tenant` subscribes under `keyId` to an entity's events after `after`. */
   async subscribe(tenant: string, keyId: string, address: EntityAddress, after: number): Promise<void> {
-    const sub = new SimSubscriber(this, tenant, keyId, this.entity(address), after);
+    // Every other subscription is a hibernatable WebSocket, the rest SSE.
+    const transport = this.subscribers.length % 2 === 0 ? "sse" : "websocket";
+    const sub = new SimSubscriber(this, tenant, keyId, this.entity(address), after, transport);
     this.subscribers.push(sub);
     await sub.connect();
   }
@@ -262,7 +264,7 @@ export class World {
       if (status === "running" || status === "compensating") return false;
     }
     for (const r of this.rebuilders.values()) if (r.job) return false;
-    for (const sub of this.subscribers) if (!sub.ended && (!sub.live || sub.seen < sub.entity.log.length)) return false;
+    for (const sub of this.subscribers) if (!sub.settled()) return false;
     return true;
   }
 

@@ -21,7 +21,7 @@ import {
   RELAY_POLICY,
 } from "../../src/core/outbox/relay.js";
 import { HLC_ZERO } from "../../src/core/protocol/hlc.js";
-import { afterBacklogPage, livePush } from "../../src/core/live/subscription.js";
+import { livePush } from "../../src/core/live/subscription.js";
 import {
   afterSwitch,
   chooseGenerations,
@@ -223,10 +223,5 @@ describe("live subscription", () => {
 
   it("sends a subscriber whose cursor the events do not continue back to the log", () => {
     expect(livePush(2, [fact(4)])).toEqual({ kind: "catch-up" });
-  });
-
-  it("turns live with the backlog page that reaches the head", () => {
-    expect(afterBacklogPage(0, [fact(1), fact(2)], 2)).toEqual({ cursor: 2, live: true });
-    expect(afterBacklogPage(0, [fact(1), fact(2)], 5)).toEqual({ cursor: 2, live: false });
   });
 });

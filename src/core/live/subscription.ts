@@ -2,9 +2,9 @@
 // carries a cursor (the last seq it was given) and is either catching up (reading the log page by
 // page) or live (given events as they are recorded). A live push is taken only when it continues
 // the cursor exactly; anything else sends the subscriber back to catching up from the log, the
-// truth. Catching up turns live in the same synchronous step that reads the page reaching the
-// head, so no event falls between the two. edge/entity/live-feed.ts follows this rule; the
-// simulator's subscribers (src/simulation/world.ts) decide with these functions.
+// truth. The feed's effect sequence (src/core/live/live-feed-host.ts, run by the entity's Durable
+// Object and by the simulator) decides every push with `livePush`; catching up turns live in the
+// same synchronous step that reads a short page, so no event falls between the two.
 
 interface Sequenced {
   readonly seq: number;
@@ -26,14 +26,4 @@ export function livePush(cursor: number, events: readonly Sequenced[]): LivePush
   for (let i = from + 1; i < events.length; i++)
     if (events[i]?.seq !== (events[i - 1]?.seq ?? 0) + 1) return { kind: "catch-up" };
   return { kind: "push", from, cursor: events[events.length - 1]?.seq ?? cursor };
-}
-
-/** After a backlog page read at `head` (the log's newest seq): the new cursor, and whether it is live now. */
-export function afterBacklogPage(
-  cursor: number,
-  page: readonly Sequenced[],
-  head: number,
-): { readonly cursor: number; readonly live: boolean } {
-  const next = page[page.length - 1]?.seq ?? cursor;
-  return { cursor: next, live: next >= head };
 }
