@@ -152,6 +152,10 @@ function unquiet(world: World): string {
     (s) => s.state.status === "running" || s.state.status === "compensating",
   );
   if (active.length > 0) parts.push(`${active.length} sagas active (e.g. ${active[0]?.id})`);
+  const stale = [...world.sagas.values()].filter(
+    (s) => s.log.length > 0 && world.d1.sagaInstances.get(s.id)?.status !== s.state.status,
+  );
+  if (stale.length > 0) parts.push(`${stale.length} saga status rows stale (e.g. ${stale[0]?.id})`);
   const rebuilding = [...world.rebuilders.values()].filter((r) => r.job);
   if (rebuilding.length > 0) parts.push(`${rebuilding.length} rebuilds running`);
   return parts.join(", ");

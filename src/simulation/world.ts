@@ -222,7 +222,7 @@ export class World {
         await this.clock.sleep(WORLD_LIMITS.rpcLatencyMs);
         if (this.faults.strike("rpcFailBefore")) throw new Error("saga unavailable");
         if (this.faults.strike("evict")) saga.evict();
-        saga.deliver(list.sort((a, b) => a.seq - b.seq));
+        await saga.deliver(list.sort((a, b) => a.seq - b.seq));
         if (this.faults.strike("rpcTimeoutAfter")) throw new Error("saga answer lost");
       }),
     );
@@ -260,6 +260,8 @@ export class World {
     for (const s of this.sagas.values()) {
       const status = s.state.status;
       if (status === "running" || status === "compensating") return false;
+      // The status mirror catches up through the saga's alarm after a failed write.
+      if (s.log.length > 0 && this.d1.sagaInstances.get(s.id)?.status !== status) return false;
     }
     for (const r of this.rebuilders.values()) if (r.job) return false;
     for (const sub of this.subscribers) if (!sub.ended && (!sub.live || sub.seen < sub.entity.log.length)) return false;
@@ -328,6 +330,9 @@ export class World {
       const status = s.state.status;
       if (status !== "completed" && status !== "compensated")
         this.anomaly(`saga ${s.id} is ${status}${s.state.error ? `: ${s.state.error}` : ""}`);
+      const mirrored = this.d1.sagaInstances.get(s.id)?.status;
+      if (mirrored !== status)
+        this.anomaly(`saga ${s.id} is ${status}, its status row in D1 says ${mirrored ?? "nothing"}`);
     }
     for (const text of this.app.checkQuiet?.(this) ?? []) this.anomaly(text);
   }
