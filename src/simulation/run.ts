@@ -3,6 +3,7 @@
 // network heals), the operator retries what needs attention, and once the system is quiet every
 // invariant is checked. A run is a pure function of (seed, app, options): `--replay <seed>`
 // reproduces it exactly, and `shrink` finds a shorter trace of operations that still fails.
+import type { BreakerCounts } from "./breaker.js";
 import type { Operation, SimApp } from "./app.js";
 import { DEFAULT_FAULTS, Faults, scaleFaults, type FaultRates } from "./faults.js";
 import { Prng } from "./prng.js";
@@ -54,6 +55,8 @@ export interface RunResult {
   readonly headers: HeaderCounts;
   /** What tenant admission admitted and refused (by problem type), stray bad keys included. */
   readonly admission: AdmissionCounts;
+  /** What the circuit breakers did: transitions, refused calls, dependency outages. */
+  readonly breakers: BreakerCounts;
 }
 
 /** Generates the workload of a run from its seed alone (never from the world's state), so a trace replays. */
@@ -134,6 +137,7 @@ export async function runSimulation(options: RunOptions): Promise<RunResult> {
       sessions: { ...world.sessions.counts },
       headers: { ...clients.headers },
       admission: { ...world.admission.counts, refused: { ...world.admission.counts.refused } },
+      breakers: { ...world.breakers.counts },
     };
   } finally {
     Math.random = random;

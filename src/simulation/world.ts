@@ -20,6 +20,7 @@ import { SimQueue } from "./queue.js";
 import { SimConsumer, chainDigest } from "./consumer.js";
 import { SimSaga } from "./saga-host.js";
 import { SimRebuilder } from "./rebuilder.js";
+import { SimBreakers } from "./breaker.js";
 import { SessionLedger } from "./session-ledger.js";
 
 /** Counters of what happened in a run. */
@@ -46,6 +47,8 @@ export class World {
   readonly queue: SimQueue;
   readonly consumer: SimConsumer;
   readonly admission: SimAdmission;
+  /** The circuit breaker objects in front of the outside services (breaker.ts). */
+  readonly breakers: SimBreakers;
   readonly entities = new Map<string, SimEntity>();
   readonly sagas = new Map<string, SimSaga>();
   readonly rebuilders = new Map<string, SimRebuilder>();
@@ -83,6 +86,7 @@ export class World {
     this.queue = new SimQueue(this);
     this.consumer = new SimConsumer(this);
     this.admission = new SimAdmission(this);
+    this.breakers = new SimBreakers(this);
     this.#types = new Map(app.entities.map((e) => [e.type, e]));
   }
 
