@@ -1,11 +1,13 @@
 // The reference domain in the simulator: orders, inventory and payments, the order-fulfillment
 // saga, the orders and inventory views, a model of the payment gateway (idempotency keys, voids,
-// declines, failures before and after acting), the settle route that races the saga, a workload
+// declines, failures before and after acting, outages) reached through guarded calls and the
+// tenant's gateway breaker, the settle route that races the saga, a workload
 // with adversarial ids, and the domain's invariants: never oversold, stock conserved, every order
 // shipped or cancelled, nothing shipped for a cancelled order, one unrefunded charge per shipped
 // order and none for a cancelled one. The one place besides worker.ts that composes the domain.
 import type { EntityType } from "../src/core/model/entity.js";
 import type { SagaDefinition, TaskOutcome } from "../src/core/model/saga.js";
+import type { Guarded } from "../src/core/resilience/guarded-call.js";
 import { inventory, type InventoryState } from "../src/domain/inventory.js";
 import { orderFulfillment } from "../src/domain/order-fulfillment.js";
 import { orders, type OrderState } from "../src/domain/orders.js";
@@ -119,22 +121,55 @@ async function command(
   });
 }
 
-/** The payment gateway service as reference/payment-service.ts adapts it, over the gateway model. */
+/** The breaker in front of a tenant's gateway, as reference/payment-gateway-client.ts names it (`gatewayBreakerName`). */
+function gatewayBreaker(tenant: string): string {
+  return `payment-gateway:${tenant}`;
+}
+
+/**
+ * One call reaching the tenant's gateway: it fails before acting while the gateway is down or
+ * when the call fails, and loses its answer after acting when it times out.
+ */
+async function reachGateway<T>(world: World, tenant: string, act: () => T): Promise<T> {
+  await world.clock.sleep(5);
+  if (world.breakers.down(gatewayBreaker(tenant)) || world.faults.strike("outboundFailBefore"))
+    throw new Error("gateway unavailable");
+  const answer = act();
+  if (world.faults.strike("outboundTimeoutAfter")) throw new Error("gateway timed out");
+  return answer;
+}
+
+/** What a guarded call that got no answer means to the saga: deferred while the breaker is open, else failed. */
+function unanswered(answer: Exclude<Guarded<unknown>, { ok: true }>): TaskOutcome {
+  return answer.kind === "open"
+    ? { kind: "deferred", reason: "the payment gateway's circuit is open", retryAfterMs: answer.retryAfterMs }
+    : { kind: "failed", error: answer.error };
+}
+
+/**
+ * The payment gateway service as reference/payment-service.ts adapts it, over the gateway model:
+ * each call one guarded attempt through the tenant's gateway breaker (production's sequence).
+ */
 function gatewayService(gateway: GatewayModel): SimService {
   return {
     async call(operation, data, { tenant, idempotencyKey, world }): Promise<TaskOutcome> {
-      await world.clock.sleep(5);
-      if (world.faults.strike("outboundFailBefore")) return { kind: "failed", error: "gateway unavailable" };
       if (operation === "charge") {
-        const entry = gateway.charge(world, tenant, idempotencyKey, String(data["reference"]), Number(data["amount"]));
-        if (world.faults.strike("outboundTimeoutAfter")) return { kind: "failed", error: "gateway timed out" };
-        return entry.status === "approved"
-          ? { kind: "done", result: { gatewayRef: entry.gatewayRef } }
+        const answer = await world.breakers.guarded(gatewayBreaker(tenant), () =>
+          reachGateway(world, tenant, () =>
+            gateway.charge(world, tenant, idempotencyKey, String(data["reference"]), Number(data["amount"])),
+          ),
+        );
+        if (!answer.ok) return unanswered(answer);
+        return answer.value.status === "approved"
+          ? { kind: "done", result: { gatewayRef: answer.value.gatewayRef } }
           : { kind: "rejected", reason: "payment declined" };
       }
       if (operation === "refund") {
-        const answer = gateway.refund(tenant, String(data["chargeKey"]));
-        if (world.faults.strike("outboundTimeoutAfter")) return { kind: "failed", error: "gateway timed out" };
+        const guarded = await world.breakers.guarded(gatewayBreaker(tenant), () =>
+          reachGateway(world, tenant, () => gateway.refund(tenant, String(data["chargeKey"]))),
+        );
+        if (!guarded.ok) return unanswered(guarded);
+        const answer = guarded.value;
         const paymentId = data["paymentId"];
         if (typeof paymentId === "string") {
           const reason = typeof data["reason"] === "string" ? data["reason"] : "the charge was refunded";
@@ -179,15 +214,15 @@ async function settle(
     const claim = await command(world, tenant, "payments", paymentId, "settle", { chargeKey }, null);
     if (claim === "failed" || !claim.ok) return;
   }
-  let verdict: LedgerEntry | null = null;
-  for (let attempt = 0; attempt < 3 && verdict === null; attempt++) {
-    await world.clock.sleep(5);
-    if (world.faults.strike("outboundFailBefore")) continue;
-    const entry = gateway.charge(world, tenant, chargeKey, payment.orderId, payment.amount);
-    if (world.faults.strike("outboundTimeoutAfter")) continue;
-    verdict = entry;
-  }
-  if (!verdict) return;
+  const orderId = payment.orderId;
+  // The route's guarded call: three attempts through the tenant's gateway breaker (ATTEMPTS).
+  const answer = await world.breakers.guarded(
+    gatewayBreaker(tenant),
+    () => reachGateway(world, tenant, () => gateway.charge(world, tenant, chargeKey, orderId, payment.amount)),
+    3,
+  );
+  if (!answer.ok) return;
+  const verdict = answer.value;
   if (verdict.status === "approved")
     await command(
       world,

@@ -1,55 +1,33 @@
 // The saga host: one Durable Object per saga instance (tenant, saga, instance key), a durable
 // state machine with its own event log. Facts delivered to it (at least once, in any order) are
 // deduplicated by event id; its alarm drives the saga: it runs due tasks (entity commands through
-// the ENTITY binding, external calls through guarded clients), records their outcomes, and
+// the ENTITY binding, external calls through the app's services), records their outcomes, and
 // re-arms for the next retry or stage deadline. After a restart it folds its log and carries on.
-// Every task's action carries an idempotency key derived from (saga id, task), so a retry or a
-// second drive never executes a step twice.
-import { describeFieldErrors } from "../../src/core/model/entity.js";
+// The whole effect sequence is the shared `SagaRunner` (src/core/saga/saga-runner.ts), which the
+// simulator runs too; this object gives it ports over its SQLite log, its alarm, entity RPC, the
+// app's services and D1, binds the instance's address, and renders the admin API's view.
 import { DurableObject } from "cloudflare:workers";
 import { drizzle } from "drizzle-orm/d1";
 import { sql } from "drizzle-orm";
 import { SQLSchemaMigrations } from "durable-utils/sql-migrations";
-import { backoffDelay } from "../../src/core/resilience/backoff.js";
 import type { RecordedEvent } from "../../src/core/model/envelope.js";
 import { commandFingerprint } from "../../src/core/protocol/fingerprint.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { withTimeout } from "../../src/core/resilience/timeout.js";
 import { logEvent, setLogLevel } from "../../src/core/runtime/log.js";
-import { ownValue } from "../../src/core/model/own-keys.js";
+import type { SagaDefinition, SagaEvent, SagaRuntimePolicy, SagaState } from "../../src/core/model/saga.js";
 import {
-  evolve,
-  factEvents,
-  NEW_SAGA,
-  operatorCompensate,
-  operatorRetry,
-  outcomeEvents,
-  plan,
-  sagaInstanceId,
-  taskIdempotencyKey,
-  type DueTask,
-  type SagaDefinition,
-  type SagaEvent,
-  type SagaRuntimePolicy,
-  type SagaState,
-  type TaskOutcome,
-} from "../../src/core/model/saga.js";
+  SagaRunner,
+  type SagaAddress,
+  type SagaRunnerPorts,
+  type SagaStatusRow,
+} from "../../src/core/saga/saga-runner.js";
 import { sagaNamed, serviceNamed, type CloudApp } from "../app.js";
 import { entityStub } from "../stubs.js";
 import { sagaStorageMigrations } from "../storage-schema.js";
 import { sagaInstances } from "../schema.js";
 
-/** Entity commands are internal calls: bounded by a timeout, retried by the saga. */
-const COMMAND_TIMEOUT_MS = 10_000;
-/** Transitions and task rounds one drive may take before it yields and re-arms. */
-const MAX_ROUNDS = 64;
-const PUBLISH_RETRY_MS = 5_000;
-
-export interface SagaAddress {
-  readonly tenant: string;
-  readonly saga: string;
-  readonly instanceKey: string;
-}
+export type { SagaAddress } from "../../src/core/saga/saga-runner.js";
 
 export interface SagaView extends SagaAddress {
   readonly id: string;
@@ -89,13 +67,8 @@ export function createSagaHost(app: CloudApp): new (ctx: DurableObjectState, env
 
 export class SagaHost extends DurableObject<Env> implements SagaRpc {
   readonly #app: CloudApp;
-  #address: SagaAddress | null = null;
-  #definition: SagaDefinition<unknown> | null = null;
-  #state: SagaState = NEW_SAGA;
-  #seq = 0;
-  #published: string | null = null;
-  #driving: Promise<void> | null = null;
-  #again = false;
+  /** The shared sequence for this incarnation, once the object knows which instance it hosts. */
+  #runner: SagaRunner | null = null;
   #schemaReady = false;
 
   constructor(ctx: DurableObjectState, env: Env, app: CloudApp) {
@@ -105,7 +78,7 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
     void ctx.blockConcurrencyWhile(async () => {
       // Any fact that names an instance reaches its object, started or not (an inventory fact
       // carries whatever order id a client wrote): an object that never starts must leave no
-      // storage behind, so the schema is created on the first write (#ensureSchema), not here.
+      // storage behind, so the schema is created on the first write (`prepare`), not here.
       if (!this.#hasSchema()) return;
       await this.#ensureSchema();
       const identity = ctx.storage.sql
@@ -114,294 +87,136 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
         )
         .toArray()[0];
       if (!identity) return;
-      this.#bind({ tenant: identity.tenant, saga: identity.saga, instanceKey: identity.instance_key });
-      for (const row of ctx.storage.sql.exec<{ seq: number; body: string }>(
-        "SELECT seq, body FROM saga_log ORDER BY seq",
-      )) {
-        this.#state = evolve(this.#state, JSON.parse(row.body) as SagaEvent);
-        this.#seq = row.seq;
-      }
-      // A restart may have cut a drive short before it re-armed: an unfinished saga always has a timer.
-      const active = this.#state.status === "running" || this.#state.status === "compensating";
-      if (active && (await ctx.storage.getAlarm()) === null) await ctx.storage.setAlarm(Date.now());
+      await this.#bind({ tenant: identity.tenant, saga: identity.saga, instanceKey: identity.instance_key }).resume();
     });
   }
 
   async deliver(address: SagaAddress, facts: readonly RecordedEvent[]): Promise<{ recorded: number }> {
-    const definition = this.#bind(address);
-    const id = this.#id();
-    const now = Date.now();
-    let recorded = 0;
-    for (const fact of facts) {
-      let events = factEvents(definition, this.#state, id, fact, now);
-      if (events.length === 0) continue;
-      if (!this.#schemaReady) {
-        await this.#ensureSchema();
-        // Decide again after the await: a twin delivery may have started the saga meanwhile.
-        events = factEvents(definition, this.#state, id, fact, now);
-      }
-      if (this.#seq === 0 && events.length > 0) this.#storeIdentity(address);
-      recorded += this.#append(events);
-    }
-    if (recorded > 0) await this.#wake(now);
-    return { recorded };
+    return { recorded: await this.#bind(address).deliver(facts) };
   }
 
   async inspect(): Promise<SagaView | null> {
-    return this.#address && this.#seq > 0 ? this.#view() : null;
+    const runner = this.#runner;
+    return runner && runner.seq > 0 ? this.#view(runner) : null;
   }
 
   async retry(): Promise<OperatorOutcome | null> {
-    return this.#operator((state, now) => operatorRetry(state, now), "retry");
+    return this.#operator((runner) => runner.retry());
   }
 
   async compensate(): Promise<OperatorOutcome | null> {
-    return this.#operator(
-      (state, now) => (this.#definition ? operatorCompensate(this.#definition, state, now) : null),
-      "compensate",
-    );
+    return this.#operator((runner) => runner.compensate());
   }
 
   override async alarm(): Promise<void> {
-    try {
-      await this.#drive();
-    } catch (error) {
-      // A bug or a storage failure: keep the saga alive and try again shortly.
-      logEvent("error", "saga drive failed", {
-        saga: this.#address ? this.#id() : null,
-        error: error instanceof Error ? error.message : String(error),
-      });
-      await this.ctx.storage.setAlarm(Date.now() + PUBLISH_RETRY_MS);
-    }
+    await this.#runner?.alarmFired();
   }
 
-  async #operator(
-    decide: (state: SagaState, now: number) => SagaEvent[] | null,
-    action: string,
-  ): Promise<OperatorOutcome | null> {
-    if (!this.#address || this.#seq === 0) return null;
-    const events = decide(this.#state, Date.now());
-    if (!events) {
-      const s = this.#state;
-      // Past the pivot a saga only goes forward: say so, not just "running".
-      const forwardOnly =
-        s.pivotStage !== null &&
-        (s.status === "running" || (s.status === "attention" && s.escalatedFrom === "running"));
-      return { ok: false, status: forwardOnly ? `${s.status} past its point of no return` : s.status };
-    }
-    this.#append(events);
-    logEvent("info", "saga operator action", { saga: this.#id(), action });
-    await this.#wake(Date.now());
-    return { ok: true, view: this.#view() };
+  async #operator(act: (runner: SagaRunner) => ReturnType<SagaRunner["retry"]>): Promise<OperatorOutcome | null> {
+    const runner = this.#runner;
+    if (!runner) return null;
+    const outcome = await act(runner);
+    if (!outcome) return null;
+    return outcome.ok ? { ok: true, view: this.#view(runner) } : outcome;
   }
 
-  /** Drives the saga until it waits; a drive requested while one runs makes that one go again. */
-  async #drive(): Promise<void> {
-    if (this.#driving) {
-      this.#again = true;
-      return this.#driving;
-    }
-    this.#driving = (async () => {
-      try {
-        do {
-          this.#again = false;
-          await this.#rounds();
-        } while (this.#again);
-      } finally {
-        this.#driving = null;
+  /** The runner for `address`, built on first use; an object addressed as another instance is a bug. */
+  #bind(address: SagaAddress): SagaRunner {
+    const bound = this.#runner;
+    if (bound) {
+      const a = bound.address;
+      if (a.tenant !== address.tenant || a.saga !== address.saga || a.instanceKey !== address.instanceKey) {
+        throw new Error(`saga object for ${bound.id} addressed as another`);
       }
-    })();
-    return this.#driving;
+      return bound;
+    }
+    const definition: SagaDefinition<unknown> | undefined = sagaNamed(this.#app, address.saga);
+    if (!definition) throw new Error(`no saga ${address.saga}`);
+    this.#runner = new SagaRunner(this.#ports(address), address, definition, this.#policy());
+    return this.#runner;
   }
 
-  async #rounds(): Promise<void> {
-    const definition = this.#definition;
-    if (!definition) return;
-    const policy = this.#policy();
-    for (let round = 0; round < MAX_ROUNDS; round++) {
-      const now = Date.now();
-      const next = plan(definition, this.#state, now, policy);
-      if (next.kind === "record") {
-        this.#append(next.events);
-        continue;
-      }
-      if (next.kind === "wait") {
-        await this.#publish();
-        if (next.wakeAt !== null) await this.ctx.storage.setAlarm(Math.max(next.wakeAt, Date.now()));
-        return;
-      }
-      const outcomes = await Promise.all(next.tasks.map(async (due) => ({ due, outcome: await this.#run(due) })));
-      const at = Date.now();
-      for (const { due, outcome } of outcomes) {
-        const attempts = (ownValue(this.#state.attempts, due.task.key)?.count ?? 0) + 1;
-        if (outcome.kind === "failed" || outcome.kind === "rejected") {
-          logEvent("warn", "saga task did not succeed", {
-            saga: this.#id(),
-            task: due.task.key,
-            phase: due.phase,
-            outcome: outcome.kind,
-            detail: outcome.kind === "failed" ? outcome.error : outcome.reason,
-          });
-        }
-        this.#append(outcomeEvents(this.#state, due, outcome, at, backoffDelay(attempts, policy.retry)));
-      }
-      await this.#publish();
-    }
-    await this.ctx.storage.setAlarm(Date.now());
-  }
-
-  async #run(due: DueTask): Promise<TaskOutcome> {
-    const address = this.#address;
-    if (!address) throw new Error("saga object used before it was bound");
-    const action = due.action;
-    const key =
-      (action.kind === "call" ? action.idempotencyKey : undefined) ??
-      taskIdempotencyKey(this.#id(), due.task.key, due.phase);
-    try {
-      if (action.kind === "command") return await this.#command(address, action, key);
-      const service = serviceNamed(this.#app, action.service);
-      if (!service) return { kind: "rejected", reason: `no service ${action.service}` };
-      return await service.call(action.operation, action.data, {
-        env: this.env,
-        tenant: address.tenant,
-        idempotencyKey: key,
-      });
-    } catch (error) {
-      return { kind: "failed", error: error instanceof Error ? error.message : String(error) };
-    }
-  }
-
-  async #command(
-    address: SagaAddress,
-    action: Extract<DueTask["action"], { kind: "command" }>,
-    key: string,
-  ): Promise<TaskOutcome> {
-    const entity = this.#app.entities.get(action.entityType);
-    const parsed = entity?.parseCommand(action.command, action.data);
-    if (!parsed?.ok)
-      return {
-        kind: "rejected",
-        reason: `invalid ${action.entityType}.${action.command}: ${parsed ? describeFieldErrors(parsed.errors) : "no such command"}`,
-      };
-    const stub = entityStub(this.env, {
-      tenant: address.tenant,
-      entityType: action.entityType,
-      entityId: action.entityId,
-    });
-    const fingerprint = await commandFingerprint(action.command, action.data);
-    const envelope = {
-      tenant: address.tenant,
-      entityType: action.entityType,
-      entityId: action.entityId,
-      command: action.command,
-      data: parsed.command.data,
-      idempotencyKey: key,
-      fingerprint,
-      expectedVersion: null,
-      causeHlc: this.#state.clock,
-      correlationId: this.#id(),
-      causationId: this.#state.causation,
-      traceparent: null,
-    };
-    const outcome = await withTimeout(() => stub.command(envelope), COMMAND_TIMEOUT_MS);
-    if (outcome.ok) {
-      const last = outcome.result.events[outcome.result.events.length - 1];
-      return {
-        kind: "done",
-        result: { version: outcome.result.version },
-        ...(last ? { clock: last.meta.hlc, eventId: last.meta.eventId } : {}),
-      };
-    }
-    const p = outcome.problem;
-    if (p.status === 409 || p.status === 429 || p.status >= 500) {
-      return {
-        kind: "failed",
-        error: p.detail,
-        ...(p.retryAfter !== undefined ? { retryAfterMs: p.retryAfter * 1000 } : {}),
-      };
-    }
+  /** The runner's ports over this object's SQLite log and alarm, entity RPC, the services and D1. */
+  #ports(address: SagaAddress): SagaRunnerPorts {
+    const storage = this.ctx.storage;
+    const env = this.env;
+    const app = this.#app;
     return {
-      kind: "rejected",
-      reason: p.code ? `${p.code}: ${p.detail}` : p.detail,
-      ...(p.code ? { code: p.code } : {}),
+      storage: {
+        read: () =>
+          this.#schemaReady
+            ? storage.sql
+                .exec<{ body: string }>("SELECT body FROM saga_log ORDER BY seq")
+                .toArray()
+                .map((row) => JSON.parse(row.body) as SagaEvent)
+            : [],
+        prepare: () => this.#ensureSchema(),
+        append: (events, firstSeq) =>
+          storage.transactionSync(() => {
+            if (firstSeq === 1)
+              storage.sql.exec(
+                "INSERT OR IGNORE INTO saga_identity (singleton, tenant, saga, instance_key) VALUES (1, ?, ?, ?)",
+                address.tenant,
+                address.saga,
+                address.instanceKey,
+              );
+            events.forEach((event, i) => {
+              storage.sql.exec(
+                "INSERT INTO saga_log (seq, type, body, at) VALUES (?, ?, ?, ?)",
+                firstSeq + i,
+                event.type,
+                JSON.stringify(event),
+                event.at,
+              );
+            });
+          }),
+      },
+      now: () => Date.now(),
+      getAlarm: () => storage.getAlarm(),
+      setAlarm: (at) => storage.setAlarm(at),
+      bounded: (work, ms) => withTimeout(() => work(), ms),
+      parseCommand: (type, command, data) => app.entities.get(type)?.parseCommand(command, data),
+      fingerprint: (command, data) => commandFingerprint(command, data),
+      command: (envelope) => entityStub(env, envelope).command(envelope),
+      service: (name) => {
+        const service = serviceNamed(app, name);
+        return service && { call: (operation, data, context) => service.call(operation, data, { ...context, env }) };
+      },
+      mirror: (row) => this.#mirror(row),
+      log: (level, message, fields) => logEvent(level, message, fields),
     };
   }
 
-  #append(events: readonly SagaEvent[]): number {
-    if (events.length === 0) return 0;
-    this.ctx.storage.transactionSync(() => {
-      for (const event of events) {
-        this.#seq++;
-        this.ctx.storage.sql.exec(
-          "INSERT INTO saga_log (seq, type, body, at) VALUES (?, ?, ?, ?)",
-          this.#seq,
-          event.type,
-          JSON.stringify(event),
-          event.at,
-        );
-      }
-    });
-    for (const event of events) this.#state = evolve(this.#state, event);
-    return events.length;
-  }
-
-  async #wake(at: number): Promise<void> {
-    const current = await this.ctx.storage.getAlarm();
-    if (current === null || current > at) await this.ctx.storage.setAlarm(at);
-  }
-
-  /** Mirrors status changes into D1 for the admin API; the saga's own log stays the truth. */
-  async #publish(): Promise<void> {
-    const address = this.#address;
-    if (!address) return;
-    const view = this.#view();
-    const signature = JSON.stringify([view.status, view.stage, view.reason, view.error]);
-    if (signature === this.#published) return;
-    logEvent(view.status === "attention" ? "error" : "info", "saga status", {
-      saga: view.id,
-      status: view.status,
-      stage: view.stage,
-      reason: view.reason,
-      error: view.error,
-    });
+  /** Upserts the status row, never over a newer version (two incarnations may race on it). */
+  async #mirror(row: SagaStatusRow): Promise<void> {
     const now = Date.now();
-    const row = {
-      id: view.id,
-      tenantId: address.tenant,
-      saga: address.saga,
-      instanceKey: address.instanceKey,
-      status: view.status,
-      stage: view.stage,
-      reason: view.reason,
-      error: view.error,
-      version: this.#seq,
-      createdAt: now,
-      updatedAt: now,
-    };
-    try {
-      await drizzle(this.env.DB)
-        .insert(sagaInstances)
-        .values(row)
-        .onConflictDoUpdate({
-          target: sagaInstances.id,
-          set: {
-            status: row.status,
-            stage: row.stage,
-            reason: row.reason,
-            error: row.error,
-            version: row.version,
-            updatedAt: row.updatedAt,
-          },
-          setWhere: sql`${sagaInstances.version} < ${row.version}`,
-        });
-      this.#published = signature;
-    } catch (error) {
-      logEvent("warn", "saga status mirror failed", {
-        saga: view.id,
-        error: error instanceof Error ? error.message : String(error),
+    await drizzle(this.env.DB)
+      .insert(sagaInstances)
+      .values({
+        id: row.id,
+        tenantId: row.address.tenant,
+        saga: row.address.saga,
+        instanceKey: row.address.instanceKey,
+        status: row.status,
+        stage: row.stage,
+        reason: row.reason,
+        error: row.error,
+        version: row.version,
+        createdAt: now,
+        updatedAt: now,
+      })
+      .onConflictDoUpdate({
+        target: sagaInstances.id,
+        set: {
+          status: row.status,
+          stage: row.stage,
+          reason: row.reason,
+          error: row.error,
+          version: row.version,
+          updatedAt: now,
+        },
+        setWhere: sql`${sagaInstances.version} < ${row.version}`,
       });
-      await this.ctx.storage.setAlarm(Date.now() + PUBLISH_RETRY_MS);
-    }
   }
 
   #policy(): SagaRuntimePolicy {
@@ -417,44 +232,22 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
     };
   }
 
-  #view(): SagaView {
-    const address = this.#address;
-    if (!address) throw new Error("saga object used before it was bound");
-    const s = this.#state;
+  #view(runner: SagaRunner): SagaView {
+    const s = runner.state;
     const log = this.ctx.storage.sql
       .exec<{ seq: number; type: string; at: number }>("SELECT seq, type, at FROM saga_log ORDER BY seq DESC LIMIT 100")
       .toArray()
       .reverse();
     return {
-      ...address,
-      id: this.#id(),
+      ...runner.address,
+      id: runner.id,
       status: s.status,
-      stage: this.#definition?.stages[s.stage]?.name ?? null,
+      stage: runner.stageName,
       reason: s.reason,
       error: s.error,
       done: Object.keys(s.done),
       log,
     };
-  }
-
-  #bind(address: SagaAddress): SagaDefinition<unknown> {
-    if (this.#address) {
-      const a = this.#address;
-      if (a.tenant !== address.tenant || a.saga !== address.saga || a.instanceKey !== address.instanceKey) {
-        throw new Error(`saga object for ${sagaInstanceId(a.tenant, a.saga, a.instanceKey)} addressed as another`);
-      }
-    }
-    const definition = sagaNamed(this.#app, address.saga);
-    if (!definition) throw new Error(`no saga ${address.saga}`);
-    this.#address = address;
-    this.#definition = definition;
-    return definition;
-  }
-
-  #id(): string {
-    const a = this.#address;
-    if (!a) throw new Error("saga object used before it was bound");
-    return sagaInstanceId(a.tenant, a.saga, a.instanceKey);
   }
 
   #hasSchema(): boolean {
@@ -472,14 +265,5 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
       migrations: sagaStorageMigrations,
     }).runAll();
     this.#schemaReady = true;
-  }
-
-  #storeIdentity(address: SagaAddress): void {
-    this.ctx.storage.sql.exec(
-      "INSERT OR IGNORE INTO saga_identity (singleton, tenant, saga, instance_key) VALUES (1, ?, ?, ?)",
-      address.tenant,
-      address.saga,
-      address.instanceKey,
-    );
   }
 }

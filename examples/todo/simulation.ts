@@ -56,13 +56,21 @@ export function todoApp(): SimApp {
     projections: [{ name: todoListsProjection.name, follows: todoListsProjection.follows }],
     services: {
       notifier: {
+        // One guarded attempt through the notifier's breaker (as a real notifier would wrap its
+        // e-mail or chat API in `guardedCall`); refused while the breaker is open, the saga defers.
         async call(operation, data, { tenant, idempotencyKey, world }) {
-          await world.clock.sleep(5);
           if (operation !== "send") return { kind: "rejected", reason: `no operation ${operation}` };
-          if (world.faults.strike("outboundFailBefore")) return { kind: "failed", error: "notifier unavailable" };
-          if (!sent.has(idempotencyKey)) sent.set(idempotencyKey, `${tenant}|${String(data["listId"])}`);
-          if (world.faults.strike("outboundTimeoutAfter")) return { kind: "failed", error: "notifier timed out" };
-          return { kind: "done", result: { sent: true } };
+          const answer = await world.breakers.guarded("notifier", async () => {
+            await world.clock.sleep(5);
+            if (world.breakers.down("notifier") || world.faults.strike("outboundFailBefore"))
+              throw new Error("notifier unavailable");
+            if (!sent.has(idempotencyKey)) sent.set(idempotencyKey, `${tenant}|${String(data["listId"])}`);
+            if (world.faults.strike("outboundTimeoutAfter")) throw new Error("notifier timed out");
+          });
+          if (answer.ok) return { kind: "done", result: { sent: true } };
+          return answer.kind === "open"
+            ? { kind: "deferred", reason: "the notifier's circuit is open", retryAfterMs: answer.retryAfterMs }
+            : { kind: "failed", error: answer.error };
         },
       },
     },

@@ -9,6 +9,8 @@
 // A row is a digest of the facts applied to it rather than the view's columns: equal digests
 // mean the same facts in the same order, so the row equals the fold of the log.
 
+import type { SagaStatusRow } from "../core/saga/saga-runner.js";
+
 /** The generations of one (projection, tenant): the one serving reads and the one a rebuild fills. */
 export interface Generations {
   readonly active: number;
@@ -57,6 +59,8 @@ export class D1Model {
   readonly views = new Map<string, ViewRow>();
   readonly parkedFacts = new Map<string, ParkedRecord>();
   readonly deadLetters: DeadLetter[] = [];
+  /** The sagas' status mirror (`saga_instances`), by saga id: what the admin API lists. */
+  readonly sagaInstances = new Map<string, SagaStatusRow>();
 
   /** Runs `statements` as one D1 batch: all applied, or (on a throw) none. */
   batch(statements: readonly SimStatement[]): void {

@@ -30,6 +30,8 @@ export interface FaultRates {
   readonly outboundFailBefore: number;
   /** An outbound call acts, then times out (the answer is lost). */
   readonly outboundTimeoutAfter: number;
+  /** A guarded dependency (a tenant's gateway, the notifier) goes down for a few seconds: every call fails. */
+  readonly outage: number;
   /** The gateway declines a charge. */
   readonly decline: number;
   /** The consumer fails planning one entity's facts (a bug or a transient read error). */
@@ -52,6 +54,7 @@ export const DEFAULT_FAULTS: FaultRates = {
   rpcStall: 0.004,
   outboundFailBefore: 0.03,
   outboundTimeoutAfter: 0.03,
+  outage: 0.01,
   decline: 0.05,
   consumerApplyFail: 0.01,
   sagaDeliverFail: 0.02,
@@ -73,6 +76,7 @@ export function scaleFaults(rates: FaultRates, factor: number): FaultRates {
     rpcStall: Math.min(1, rates.rpcStall * factor),
     outboundFailBefore: Math.min(1, rates.outboundFailBefore * factor),
     outboundTimeoutAfter: Math.min(1, rates.outboundTimeoutAfter * factor),
+    outage: Math.min(1, rates.outage * factor),
     decline: Math.min(1, rates.decline * factor),
     consumerApplyFail: Math.min(1, rates.consumerApplyFail * factor),
     sagaDeliverFail: Math.min(1, rates.sagaDeliverFail * factor),

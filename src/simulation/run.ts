@@ -3,6 +3,7 @@
 // network heals), the operator retries what needs attention, and once the system is quiet every
 // invariant is checked. A run is a pure function of (seed, app, options): `--replay <seed>`
 // reproduces it exactly, and `shrink` finds a shorter trace of operations that still fails.
+import type { BreakerCounts } from "./breaker.js";
 import type { Operation, SimApp } from "./app.js";
 import { DEFAULT_FAULTS, Faults, scaleFaults, type FaultRates } from "./faults.js";
 import { Prng } from "./prng.js";
@@ -58,6 +59,8 @@ export interface RunResult {
   readonly headers: HeaderCounts;
   /** What tenant admission admitted and refused (by problem type), stray bad keys included. */
   readonly admission: AdmissionCounts;
+  /** What the circuit breakers did: transitions, refused calls, dependency outages. */
+  readonly breakers: BreakerCounts;
 }
 
 /** Generates the workload of a run from its seed alone (never from the world's state), so a trace replays. */
@@ -140,6 +143,7 @@ export async function runSimulation(options: RunOptions): Promise<RunResult> {
       sessions: { ...world.sessions.counts },
       headers: { ...clients.headers },
       admission: { ...world.admission.counts, refused: { ...world.admission.counts.refused } },
+      breakers: { ...world.breakers.counts },
     };
   } finally {
     Math.random = random;
@@ -158,6 +162,10 @@ function unquiet(world: World): string {
     (s) => s.state.status === "running" || s.state.status === "compensating",
   );
   if (active.length > 0) parts.push(`${active.length} sagas active (e.g. ${active[0]?.id})`);
+  const stale = [...world.sagas.values()].filter(
+    (s) => s.log.length > 0 && world.d1.sagaInstances.get(s.id)?.status !== s.state.status,
+  );
+  if (stale.length > 0) parts.push(`${stale.length} saga status rows stale (e.g. ${stale[0]?.id})`);
   const rebuilding = [...world.rebuilders.values()].filter((r) => r.job);
   if (rebuilding.length > 0) parts.push(`${rebuilding.length} rebuilds running`);
   return parts.join(", ");

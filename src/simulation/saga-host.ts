@@ -1,185 +1,135 @@
-// The saga object in the simulator, driving the saga engine (src/core/model/saga.ts) as
-// cloud/sagas/saga-host.ts does: its log and alarm survive an eviction, its state does not.
+// The saga object in the simulator: its event log and alarm (durable) and production's own saga
+// sequence (src/core/saga/saga-runner.ts, the code cloud/sagas/saga-host.ts runs) over ports on
+// this object's models — the log, the alarm, entity commands over the world's RPC (bounded by the
+// runner's timeout on the simulated clock), the app's service models and D1's `saga_instances`
+// rows (the status mirror). The runner is built anew after every eviction, from the log alone.
 import type { RecordedEvent } from "../core/model/envelope.js";
-import {
-  evolve as evolveSaga,
-  factEvents,
-  NEW_SAGA,
-  operatorRetry,
-  outcomeEvents,
-  plan as planSaga,
-  sagaInstanceId,
-  taskIdempotencyKey,
-  type DueTask,
-  type SagaDefinition,
-  type SagaEvent,
-  type SagaState,
-  type TaskOutcome,
-} from "../core/model/saga.js";
-import { backoffDelay } from "../core/resilience/backoff.js";
 import { ownValue } from "../core/model/own-keys.js";
+import { sagaInstanceId, type SagaDefinition, type SagaEvent, type SagaState } from "../core/model/saga.js";
+import { CallTimedOut } from "../core/resilience/timeout.js";
+import { SagaRunner, type SagaRunnerPorts } from "../core/saga/saga-runner.js";
 import { WORLD_LIMITS, fingerprintOf } from "./config.js";
-import { Evicted, SimObject } from "./object.js";
+import { NEVER, SimObject } from "./object.js";
 import type { World } from "./world.js";
 
-/** A saga object: its event log and alarm (durable), its folded state (memory). */
+/** A saga object: its event log and alarm (durable), its runner with the folded state (memory). */
 export class SimSaga extends SimObject {
   readonly id: string;
   readonly tenant: string;
+  readonly instanceKey: string;
   readonly definition: SagaDefinition<unknown>;
   readonly log: SagaEvent[] = [];
-  #state: SagaState | null = null;
-  #driving: Promise<void> | null = null;
-  #again = false;
+  #runner: SagaRunner | null = null;
 
   constructor(world: World, tenant: string, definition: SagaDefinition<unknown>, instanceKey: string) {
     super(world);
     this.tenant = tenant;
     this.definition = definition;
+    this.instanceKey = instanceKey;
     this.id = sagaInstanceId(tenant, definition.name, instanceKey);
   }
 
+  /** The folded state of the log (this incarnation's runner, built on first use). */
   get state(): SagaState {
-    if (!this.#state) {
-      let s = NEW_SAGA;
-      for (const e of this.log) s = evolveSaga(s, e);
-      this.#state = s;
-      // A restart may have cut a drive short before it re-armed: an unfinished saga always has a timer.
-      if ((s.status === "running" || s.status === "compensating") && this.alarmAt === null)
-        this.setAlarm(this.world.clock.now);
-    }
-    return this.#state;
+    return this.#host().state;
   }
 
   protected onEvict(): void {
-    this.#state = null;
-    this.#driving = null;
-    this.#again = false;
+    this.#runner = null;
   }
 
   protected async onAlarm(): Promise<void> {
-    await this.#drive();
+    const outcome = await this.#host().alarmFired();
+    if (outcome.error) this.world.anomaly(`saga ${this.id}: its drive threw: ${outcome.error}`);
   }
 
-  deliver(facts: readonly RecordedEvent[]): void {
-    const now = this.world.clock.now;
-    let recorded = 0;
-    for (const fact of facts) recorded += this.#append(factEvents(this.definition, this.state, this.id, fact, now));
-    if (recorded > 0) this.#wake(now);
+  /** Facts concerning this instance (the consumer's delivery); answers how many events were recorded. */
+  deliver(facts: readonly RecordedEvent[]): Promise<number> {
+    return this.#host().deliver(facts);
   }
 
   /** The operator's retry of a saga that needs attention. */
-  operatorRetry(): boolean {
-    const events = operatorRetry(this.state, this.world.clock.now);
-    if (!events) return false;
-    this.#append(events);
-    this.#wake(this.world.clock.now);
-    return true;
+  operatorRetry(): void {
+    void this.#host().retry();
   }
 
-  #append(events: readonly SagaEvent[]): number {
-    let s = this.state;
-    for (const e of events) {
-      this.log.push(e);
-      s = evolveSaga(s, e);
-    }
-    this.#state = s;
-    return events.length;
+  /**
+   * Production's runner of this incarnation over this object's models. Built on first use after
+   * a wake-up; as production's object does when it wakes, it arms the alarm of an unfinished saga
+   * that has none.
+   */
+  #host(): SagaRunner {
+    if (this.#runner) return this.#runner;
+    const world = this.world;
+    const ports: SagaRunnerPorts = {
+      storage: {
+        read: () => this.log,
+        prepare: async () => {},
+        // Synchronous like transactionSync: no effect boundary inside, so no eviction tears it.
+        append: (events, firstSeq) => {
+          if (firstSeq !== this.log.length + 1)
+            throw new Error(`saga ${this.id}: append at ${firstSeq}, log at ${this.log.length}`);
+          this.log.push(...events);
+        },
+      },
+      now: () => world.clock.now,
+      getAlarm: async () => this.alarmAt,
+      setAlarm: async (at) => this.setAlarm(at),
+      bounded: (work, ms) => this.#answer(() => Promise.race([work(), world.clock.sleep(ms).then(() => timedOut(ms))])),
+      parseCommand: (type, command, data) =>
+        world.app.entities.find((e) => e.type === type)?.parseCommand(command, data),
+      fingerprint: async (command, data) => fingerprintOf(command, data),
+      command: async (envelope) => {
+        const outcome = await world.rpcCommand(envelope);
+        if (outcome === "failed") throw new Error("the entity did not answer");
+        return outcome;
+      },
+      service: (name) => {
+        const service = ownValue(world.app.services, name);
+        return (
+          service && {
+            call: (operation, data, context) =>
+              this.#answer(() => service.call(operation, data, { ...context, world })),
+          }
+        );
+      },
+      mirror: async (row) => {
+        await this.boundary(WORLD_LIMITS.d1LatencyMs);
+        if (world.faults.strike("d1FailBefore")) throw new Error("D1 unavailable");
+        const stored = world.d1.sagaInstances.get(row.id);
+        if (!stored || stored.version < row.version) world.d1.sagaInstances.set(row.id, row);
+        if (world.faults.strike("d1FailAfter")) throw new Error("D1 answer lost after commit");
+      },
+      log: () => {},
+    };
+    const runner = new SagaRunner(
+      ports,
+      { tenant: this.tenant, saga: this.definition.name, instanceKey: this.instanceKey },
+      this.definition,
+      WORLD_LIMITS.sagaPolicy,
+    );
+    this.#runner = runner;
+    void runner.resume();
+    return runner;
   }
 
-  #wake(at: number): void {
-    if (this.alarmAt === null || this.alarmAt > at) this.setAlarm(at);
-  }
-
-  async #drive(): Promise<void> {
-    if (this.#driving) {
-      this.#again = true;
-      return this.#driving;
-    }
+  /**
+   * Awaits an outside answer (an RPC, a service call) as the object's effect boundary: an
+   * incarnation evicted meanwhile never sees it (see NEVER), and the object may be evicted here.
+   */
+  async #answer<T>(work: () => Promise<T>): Promise<T> {
     const incarnation = this.incarnation;
-    this.#driving = (async () => {
-      try {
-        do {
-          this.#again = false;
-          await this.#rounds();
-        } while (this.#again);
-      } finally {
-        if (this.incarnation === incarnation) this.#driving = null;
-      }
-    })();
-    return this.#driving;
+    const settled = await work().then(
+      (value) => ({ ok: true as const, value }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
+    if (this.incarnation !== incarnation) return NEVER;
+    await this.boundary(0);
+    if (!settled.ok) throw settled.error;
+    return settled.value;
   }
+}
 
-  async #rounds(): Promise<void> {
-    const world = this.world;
-    const policy = WORLD_LIMITS.sagaPolicy;
-    for (let round = 0; round < 64; round++) {
-      const now = world.clock.now;
-      const next = planSaga(this.definition, this.state, now, policy);
-      if (next.kind === "record") {
-        this.#append(next.events);
-        continue;
-      }
-      if (next.kind === "wait") {
-        if (next.wakeAt !== null) this.setAlarm(Math.max(next.wakeAt, now));
-        return;
-      }
-      const incarnation = this.incarnation;
-      const outcomes = await Promise.all(next.tasks.map(async (due) => ({ due, outcome: await this.#run(due) })));
-      if (this.incarnation !== incarnation) throw new Evicted();
-      const at = world.clock.now;
-      for (const { due, outcome } of outcomes) {
-        const attempts = (ownValue(this.state.attempts, due.task.key)?.count ?? 0) + 1;
-        this.#append(outcomeEvents(this.state, due, outcome, at, backoffDelay(attempts, policy.retry)));
-      }
-      await this.boundary(0);
-    }
-    this.setAlarm(world.clock.now);
-  }
-
-  async #run(due: DueTask): Promise<TaskOutcome> {
-    const world = this.world;
-    const action = due.action;
-    const key =
-      (action.kind === "call" ? action.idempotencyKey : undefined) ??
-      taskIdempotencyKey(this.id, due.task.key, due.phase);
-    if (action.kind === "call") {
-      const service = ownValue(world.app.services, action.service);
-      if (!service) return { kind: "rejected", reason: `no service ${action.service}` };
-      return service.call(action.operation, action.data, { tenant: this.tenant, idempotencyKey: key, world });
-    }
-    const type = world.entityType(action.entityType);
-    const parsed = type.parseCommand(action.command, action.data);
-    if (!parsed?.ok) return { kind: "rejected", reason: `invalid ${action.entityType}.${action.command}` };
-    // The saga host bounds an entity command by a timeout (COMMAND_TIMEOUT_MS); the command may still run later.
-    const outcome = await Promise.race([
-      world.clock.sleep(WORLD_LIMITS.sagaCommandTimeoutMs).then(() => "failed" as const),
-      world.rpcCommand({
-        tenant: this.tenant,
-        entityType: action.entityType,
-        entityId: action.entityId,
-        command: action.command,
-        data: parsed.command.data,
-        idempotencyKey: key,
-        fingerprint: fingerprintOf(action.command, action.data),
-        expectedVersion: null,
-        causeHlc: this.state.clock,
-        correlationId: this.id,
-        causationId: this.state.causation,
-        traceparent: null,
-      }),
-    ]);
-    if (outcome === "failed") return { kind: "failed", error: "the entity did not answer" };
-    if (outcome.ok) {
-      const last = outcome.result.events[outcome.result.events.length - 1];
-      return {
-        kind: "done",
-        result: { version: outcome.result.version },
-        ...(last ? { clock: last.meta.hlc, eventId: last.meta.eventId } : {}),
-      };
-    }
-    const p = outcome.problem;
-    if (p.status === 409 || p.status === 429 || p.status >= 500) return { kind: "failed", error: p.detail };
-    return { kind: "rejected", reason: p.detail, ...(p.code ? { code: p.code } : {}) };
-  }
+function timedOut(ms: number): never {
+  throw new CallTimedOut(ms);
 }

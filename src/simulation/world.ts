@@ -20,6 +20,7 @@ import { SimQueue } from "./queue.js";
 import { SimConsumer, chainDigest } from "./consumer.js";
 import { SimSaga } from "./saga-host.js";
 import { SimRebuilder } from "./rebuilder.js";
+import { SimBreakers } from "./breaker.js";
 import { SessionLedger } from "./session-ledger.js";
 
 /** Counters of what happened in a run. */
@@ -46,6 +47,8 @@ export class World {
   readonly queue: SimQueue;
   readonly consumer: SimConsumer;
   readonly admission: SimAdmission;
+  /** The circuit breaker objects in front of the outside services (breaker.ts). */
+  readonly breakers: SimBreakers;
   readonly entities = new Map<string, SimEntity>();
   readonly sagas = new Map<string, SimSaga>();
   readonly rebuilders = new Map<string, SimRebuilder>();
@@ -83,6 +86,7 @@ export class World {
     this.queue = new SimQueue(this);
     this.consumer = new SimConsumer(this);
     this.admission = new SimAdmission(this);
+    this.breakers = new SimBreakers(this);
     this.#types = new Map(app.entities.map((e) => [e.type, e]));
   }
 
@@ -222,7 +226,7 @@ export class World {
         await this.clock.sleep(WORLD_LIMITS.rpcLatencyMs);
         if (this.faults.strike("rpcFailBefore")) throw new Error("saga unavailable");
         if (this.faults.strike("evict")) saga.evict();
-        saga.deliver(list.sort((a, b) => a.seq - b.seq));
+        await saga.deliver(list.sort((a, b) => a.seq - b.seq));
         if (this.faults.strike("rpcTimeoutAfter")) throw new Error("saga answer lost");
       }),
     );
@@ -262,6 +266,8 @@ export class World {
     for (const s of this.sagas.values()) {
       const status = s.state.status;
       if (status === "running" || status === "compensating") return false;
+      // The status mirror catches up through the saga's alarm after a failed write.
+      if (s.log.length > 0 && this.d1.sagaInstances.get(s.id)?.status !== status) return false;
     }
     for (const r of this.rebuilders.values()) if (r.job) return false;
     for (const sub of this.subscribers) if (!sub.settled()) return false;
@@ -343,6 +349,9 @@ export class World {
       const status = s.state.status;
       if (status !== "completed" && status !== "compensated")
         this.anomaly(`saga ${s.id} is ${status}${s.state.error ? `: ${s.state.error}` : ""}`);
+      const mirrored = this.d1.sagaInstances.get(s.id)?.status;
+      if (mirrored !== status)
+        this.anomaly(`saga ${s.id} is ${status}, its status row in D1 says ${mirrored ?? "nothing"}`);
     }
     for (const text of this.app.checkQuiet?.(this) ?? []) this.anomaly(text);
   }

@@ -1,0 +1,415 @@
+// The saga object's whole effect sequence, one implementation for the Durable Object
+// (cloud/sagas/saga-host.ts gives it ports over SQLite, the object's alarm, entity RPC, the app's
+// services and D1) and the simulator (src/simulation/saga-host.ts gives it ports over its models):
+// facts delivered (deduplicated, the log's storage made ready before the first event), the alarm
+// woken, the drive (rounds of `plan`: transitions recorded, due tasks run concurrently — entity
+// commands bounded by a timeout, service calls through the app's services — their outcomes
+// recorded with backoff, at most MAX_ROUNDS rounds before it yields and re-arms), the status
+// mirrored to D1 when it changed (retried after MIRROR_RETRY_MS when D1 fails), the operator's
+// retry and compensate, and the wake-up check that an unfinished saga always has an alarm. The
+// rules themselves are the pure saga engine (src/core/model/saga.ts); this file owns the order in
+// which their effects happen. Build one per object incarnation: the log survives, memory does not.
+import { describeFieldErrors, type ParsedCommand } from "../model/entity.js";
+import type { RecordedEvent } from "../model/envelope.js";
+import { ownValue } from "../model/own-keys.js";
+import {
+  evolve,
+  factEvents,
+  NEW_SAGA,
+  operatorCompensate,
+  operatorRetry,
+  outcomeEvents,
+  plan,
+  sagaInstanceId,
+  taskIdempotencyKey,
+  type DueTask,
+  type EntityCommandAction,
+  type SagaDefinition,
+  type SagaEvent,
+  type SagaRuntimePolicy,
+  type SagaState,
+  type TaskOutcome,
+} from "../model/saga.js";
+import type { CommandEnvelope, CommandOutcome } from "../protocol/entity-protocol.js";
+import { backoffDelay } from "../resilience/backoff.js";
+
+/** Entity commands are internal calls: bounded by this timeout (ms), retried by the saga. */
+export const COMMAND_TIMEOUT_MS = 10_000;
+/** Transitions and task rounds one drive may take before it yields and re-arms its alarm. */
+export const MAX_ROUNDS = 64;
+/** After a failed status mirror or a drive that threw, the alarm fires again this much later (ms). */
+export const MIRROR_RETRY_MS = 5_000;
+
+/** Which saga instance an object hosts (the object's name is its `sagaInstanceId`). */
+export interface SagaAddress {
+  readonly tenant: string;
+  readonly saga: string;
+  readonly instanceKey: string;
+}
+
+/** The status the admin API lists, mirrored to D1 (`saga_instances`); `version` is the log's seq. */
+export interface SagaStatusRow {
+  readonly id: string;
+  readonly address: SagaAddress;
+  readonly status: SagaState["status"];
+  /** The current stage's name, null before the first stage. */
+  readonly stage: string | null;
+  readonly reason: string | null;
+  readonly error: string | null;
+  readonly version: number;
+}
+
+/** An outside service as a saga's `call` task reaches it (production binds the Worker's env). */
+export interface SagaService {
+  call(
+    operation: string,
+    data: Readonly<Record<string, unknown>>,
+    context: { readonly tenant: string; readonly idempotencyKey: string },
+  ): Promise<TaskOutcome>;
+}
+
+/** The saga's durable log (production: the `saga_log` and `saga_identity` tables). */
+export interface SagaLogStorage {
+  /** The events stored, oldest first (empty before the first). Read once per incarnation. */
+  read(): Iterable<SagaEvent>;
+  /**
+   * Makes storage ready for the first event (production: creates the tables). Awaited once, only
+   * while the log is empty; the runner decides again after it, since a twin delivery may have
+   * started the saga meanwhile.
+   */
+  prepare(): Promise<void>;
+  /**
+   * Appends `events` as seqs `firstSeq`, `firstSeq + 1`, …, all or none, durable when it returns
+   * (production: one `transactionSync`; with `firstSeq === 1` it stores the address too).
+   */
+  append(events: readonly SagaEvent[], firstSeq: number): void;
+}
+
+/** What the runner needs of its host. All times are epoch ms. */
+export interface SagaRunnerPorts {
+  readonly storage: SagaLogStorage;
+  now(): number;
+  /** The alarm's time, or null when none is set. */
+  getAlarm(): Promise<number | null>;
+  /** Sets the object's alarm to `at`, replacing any set. */
+  setAlarm(at: number): Promise<void>;
+  /**
+   * `work`'s answer, or a rejection with `CallTimedOut` after `ms` (production: `withTimeout`);
+   * the work itself may still finish later.
+   */
+  bounded<T>(work: () => Promise<T>, ms: number): Promise<T>;
+  /** A command's body parsed by its entity's schema, as at the HTTP boundary; undefined for no such entity or command. */
+  parseCommand(entityType: string, command: string, data: unknown): ParsedCommand | undefined;
+  /** The digest of (command, body) an idempotency key is bound to (production: `commandFingerprint`). */
+  fingerprint(command: string, data: unknown): Promise<string>;
+  /** One command over RPC to its entity's object; rejects when the RPC fails. */
+  command(envelope: CommandEnvelope): Promise<CommandOutcome>;
+  /** The app's service named `name` (own names only), or undefined. */
+  service(name: string): SagaService | undefined;
+  /** Writes the status row, unless the stored one has an equal or higher version; rejects when D1 fails. */
+  mirror(row: SagaStatusRow): Promise<void>;
+  /** A structured log line for operators. */
+  log(level: "info" | "warn" | "error", message: string, fields: Readonly<Record<string, string | null>>): void;
+}
+
+/** What the operator's action came to: done, or refused with the saga's status (why not). */
+export type OperatorActionOutcome = { readonly ok: true } | { readonly ok: false; readonly status: string };
+
+/**
+ * One saga instance for one object incarnation: the log folded into state at construction, the
+ * drive and the status mirror in memory. `definition` is the app's saga named in `address`.
+ */
+export class SagaRunner {
+  readonly address: SagaAddress;
+  readonly id: string;
+  readonly definition: SagaDefinition<unknown>;
+  readonly #ports: SagaRunnerPorts;
+  readonly #policy: SagaRuntimePolicy;
+  #state: SagaState = NEW_SAGA;
+  #seq = 0;
+  /** The status last mirrored by this incarnation (a fresh one mirrors again once). */
+  #mirrored: string | null = null;
+  #driving: Promise<void> | null = null;
+  #again = false;
+
+  constructor(
+    ports: SagaRunnerPorts,
+    address: SagaAddress,
+    definition: SagaDefinition<unknown>,
+    policy: SagaRuntimePolicy,
+  ) {
+    this.#ports = ports;
+    this.address = address;
+    this.definition = definition;
+    this.#policy = policy;
+    this.id = sagaInstanceId(address.tenant, address.saga, address.instanceKey);
+    for (const event of ports.storage.read()) {
+      this.#state = evolve(this.#state, event);
+      this.#seq++;
+    }
+  }
+
+  /** The folded state of the log. */
+  get state(): SagaState {
+    return this.#state;
+  }
+
+  /** Events in the log (0: the saga never started, and the object stored nothing). */
+  get seq(): number {
+    return this.#seq;
+  }
+
+  /** The current stage's name, null before the first. */
+  get stageName(): string | null {
+    return this.definition.stages[this.#state.stage]?.name ?? null;
+  }
+
+  /**
+   * Call once after a wake-up: a restart may have cut a drive short before it re-armed, so an
+   * unfinished saga without an alarm gets one now.
+   */
+  async resume(): Promise<void> {
+    const active = this.#state.status === "running" || this.#state.status === "compensating";
+    if (active && (await this.#ports.getAlarm()) === null) await this.#ports.setAlarm(this.#ports.now());
+  }
+
+  /**
+   * Facts concerning this instance (at least once, in any order): each records what the engine
+   * says (nothing for a duplicate or a fact before the start), then the alarm is woken. Answers
+   * how many events were recorded.
+   */
+  async deliver(facts: readonly RecordedEvent[]): Promise<number> {
+    const now = this.#ports.now();
+    let recorded = 0;
+    for (const fact of facts) {
+      let events = factEvents(this.definition, this.#state, this.id, fact, now);
+      if (events.length === 0) continue;
+      if (this.#seq === 0) {
+        await this.#ports.storage.prepare();
+        events = factEvents(this.definition, this.#state, this.id, fact, now);
+      }
+      recorded += this.#append(events);
+    }
+    if (recorded > 0) await this.#wake(now);
+    return recorded;
+  }
+
+  /** The operator's retry of a saga that needs attention (`operatorRetry`); null before the saga started. */
+  retry(): Promise<OperatorActionOutcome | null> {
+    return this.#operator((state, now) => operatorRetry(state, now), "retry");
+  }
+
+  /** The operator's forced compensation (`operatorCompensate`); null before the saga started. */
+  compensate(): Promise<OperatorActionOutcome | null> {
+    return this.#operator((state, now) => operatorCompensate(this.definition, state, now), "compensate");
+  }
+
+  /**
+   * The alarm fired: drive the saga until it waits. A drive that throws (a bug, a storage failure)
+   * is logged and the alarm set again after MIRROR_RETRY_MS, so the saga stays alive; its error is
+   * answered for the host to count.
+   */
+  async alarmFired(): Promise<{ readonly error?: string }> {
+    try {
+      await this.#drive();
+      return {};
+    } catch (error) {
+      const text = error instanceof Error ? error.message : String(error);
+      this.#ports.log("error", "saga drive failed", { saga: this.id, error: text });
+      await this.#ports.setAlarm(this.#ports.now() + MIRROR_RETRY_MS);
+      return { error: text };
+    }
+  }
+
+  async #operator(
+    decide: (state: SagaState, now: number) => SagaEvent[] | null,
+    action: string,
+  ): Promise<OperatorActionOutcome | null> {
+    if (this.#seq === 0) return null;
+    const events = decide(this.#state, this.#ports.now());
+    if (!events) {
+      const s = this.#state;
+      // Past the pivot a saga only goes forward: say so, not just "running".
+      const forwardOnly =
+        s.pivotStage !== null &&
+        (s.status === "running" || (s.status === "attention" && s.escalatedFrom === "running"));
+      return { ok: false, status: forwardOnly ? `${s.status} past its point of no return` : s.status };
+    }
+    this.#append(events);
+    this.#ports.log("info", "saga operator action", { saga: this.id, action });
+    await this.#wake(this.#ports.now());
+    return { ok: true };
+  }
+
+  /** Drives the saga until it waits; a drive requested while one runs makes that one go again. */
+  #drive(): Promise<void> {
+    if (this.#driving) {
+      this.#again = true;
+      return this.#driving;
+    }
+    this.#driving = (async () => {
+      try {
+        do {
+          this.#again = false;
+          await this.#rounds();
+        } while (this.#again);
+      } finally {
+        this.#driving = null;
+      }
+    })();
+    return this.#driving;
+  }
+
+  async #rounds(): Promise<void> {
+    const ports = this.#ports;
+    const policy = this.#policy;
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const next = plan(this.definition, this.#state, ports.now(), policy);
+      if (next.kind === "record") {
+        this.#append(next.events);
+        continue;
+      }
+      if (next.kind === "wait") {
+        await this.#mirror();
+        if (next.wakeAt !== null) await ports.setAlarm(Math.max(next.wakeAt, ports.now()));
+        return;
+      }
+      const outcomes = await Promise.all(next.tasks.map(async (due) => ({ due, outcome: await this.#run(due) })));
+      const at = ports.now();
+      for (const { due, outcome } of outcomes) {
+        const attempts = (ownValue(this.#state.attempts, due.task.key)?.count ?? 0) + 1;
+        if (outcome.kind === "failed" || outcome.kind === "rejected") {
+          ports.log("warn", "saga task did not succeed", {
+            saga: this.id,
+            task: due.task.key,
+            phase: due.phase,
+            outcome: outcome.kind,
+            detail: outcome.kind === "failed" ? outcome.error : outcome.reason,
+          });
+        }
+        this.#append(outcomeEvents(this.#state, due, outcome, at, backoffDelay(attempts, policy.retry)));
+      }
+      await this.#mirror();
+    }
+    // Yield: the next alarm carries on, so one saga cannot hold its object for ever.
+    await ports.setAlarm(ports.now());
+  }
+
+  /** Runs one due task under its stable idempotency key; a throw is a failed attempt. */
+  async #run(due: DueTask): Promise<TaskOutcome> {
+    const action = due.action;
+    const key =
+      (action.kind === "call" ? action.idempotencyKey : undefined) ??
+      taskIdempotencyKey(this.id, due.task.key, due.phase);
+    try {
+      if (action.kind === "command") return await this.#command(action, key);
+      const service = this.#ports.service(action.service);
+      if (!service) return { kind: "rejected", reason: `no service ${action.service}` };
+      return await service.call(action.operation, action.data, { tenant: this.address.tenant, idempotencyKey: key });
+    } catch (error) {
+      return { kind: "failed", error: error instanceof Error ? error.message : String(error) };
+    }
+  }
+
+  /**
+   * An entity command: parsed as at the HTTP boundary, sent under `key` with the saga's clock,
+   * correlation and causation, bounded by COMMAND_TIMEOUT_MS. 409, 429 and 5xx are failures to
+   * retry (after the entity's Retry-After at least); any other problem is the entity's refusal.
+   */
+  async #command(action: EntityCommandAction, key: string): Promise<TaskOutcome> {
+    const ports = this.#ports;
+    const parsed = ports.parseCommand(action.entityType, action.command, action.data);
+    if (!parsed?.ok)
+      return {
+        kind: "rejected",
+        reason: `invalid ${action.entityType}.${action.command}: ${parsed ? describeFieldErrors(parsed.errors) : "no such command"}`,
+      };
+    const envelope: CommandEnvelope = {
+      tenant: this.address.tenant,
+      entityType: action.entityType,
+      entityId: action.entityId,
+      command: action.command,
+      data: parsed.command.data,
+      idempotencyKey: key,
+      fingerprint: await ports.fingerprint(action.command, action.data),
+      expectedVersion: null,
+      causeHlc: this.#state.clock,
+      correlationId: this.id,
+      causationId: this.#state.causation,
+      traceparent: null,
+    };
+    const outcome = await ports.bounded(() => ports.command(envelope), COMMAND_TIMEOUT_MS);
+    if (outcome.ok) {
+      const last = outcome.result.events[outcome.result.events.length - 1];
+      return {
+        kind: "done",
+        result: { version: outcome.result.version },
+        ...(last ? { clock: last.meta.hlc, eventId: last.meta.eventId } : {}),
+      };
+    }
+    const p = outcome.problem;
+    if (p.status === 409 || p.status === 429 || p.status >= 500) {
+      return {
+        kind: "failed",
+        error: p.detail,
+        ...(p.retryAfter !== undefined ? { retryAfterMs: p.retryAfter * 1000 } : {}),
+      };
+    }
+    return {
+      kind: "rejected",
+      reason: p.code ? `${p.code}: ${p.detail}` : p.detail,
+      ...(p.code ? { code: p.code } : {}),
+    };
+  }
+
+  #append(events: readonly SagaEvent[]): number {
+    if (events.length === 0) return 0;
+    this.#ports.storage.append(events, this.#seq + 1);
+    this.#seq += events.length;
+    for (const event of events) this.#state = evolve(this.#state, event);
+    return events.length;
+  }
+
+  /** Makes sure the alarm fires by `at`. */
+  async #wake(at: number): Promise<void> {
+    const current = await this.#ports.getAlarm();
+    if (current === null || current > at) await this.#ports.setAlarm(at);
+  }
+
+  /**
+   * Mirrors a changed status into D1 for the admin API; the saga's own log stays the truth. A
+   * failed write is retried by the alarm after MIRROR_RETRY_MS.
+   */
+  async #mirror(): Promise<void> {
+    const ports = this.#ports;
+    const s = this.#state;
+    const row: SagaStatusRow = {
+      id: this.id,
+      address: this.address,
+      status: s.status,
+      stage: this.stageName,
+      reason: s.reason,
+      error: s.error,
+      version: this.#seq,
+    };
+    const signature = JSON.stringify([row.status, row.stage, row.reason, row.error]);
+    if (signature === this.#mirrored) return;
+    ports.log(row.status === "attention" ? "error" : "info", "saga status", {
+      saga: row.id,
+      status: row.status,
+      stage: row.stage,
+      reason: row.reason,
+      error: row.error,
+    });
+    try {
+      await ports.mirror(row);
+      this.#mirrored = signature;
+    } catch (error) {
+      ports.log("warn", "saga status mirror failed", {
+        saga: row.id,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      await ports.setAlarm(ports.now() + MIRROR_RETRY_MS);
+    }
+  }
+}

@@ -1,0 +1,476 @@
+// Specifications of the saga object's effect sequence (src/core/saga/saga-runner.ts), which the
+// Durable Object and the simulator both run: what a delivered fact records and wakes, what a
+// drive runs and records, what a failure, a rejection, a timeout, the pivot and the operator's
+// retry do, what a fresh incarnation picks up from the log, and when the status is mirrored. The
+// ports here are a plain log, an alarm and a clock the test moves, and entities and a service
+// that answer what each test scripts.
+import { describe, expect, it } from "vitest";
+import type { RecordedEvent } from "../../src/core/model/envelope.js";
+import {
+  defineUntypedSaga,
+  type SagaDefinition,
+  type SagaEvent,
+  type SagaStage,
+  type TaskOutcome,
+} from "../../src/core/model/saga.js";
+import type { CommandEnvelope, CommandOutcome } from "../../src/core/protocol/entity-protocol.js";
+import { CallTimedOut } from "../../src/core/resilience/timeout.js";
+import {
+  COMMAND_TIMEOUT_MS,
+  MIRROR_RETRY_MS,
+  SagaRunner,
+  type SagaRunnerPorts,
+  type SagaStatusRow,
+} from "../../src/core/saga/saga-runner.js";
+
+const NOW = 1_767_225_600_000;
+const POLICY = { retry: { maxAttempts: 3, maxCompensationAttempts: 3, baseMs: 100, maxMs: 1_000 } };
+const ADDRESS = { tenant: "t1", saga: "fulfil", instanceKey: "o-1" };
+
+/** A fact of order o-1 (`Placed` starts the saga). */
+function fact(seq: number, type: string): RecordedEvent {
+  return {
+    seq,
+    type,
+    schemaVersion: 1,
+    data: {},
+    meta: {
+      eventId: `ev-${seq}`,
+      tenant: "t1",
+      entityType: "orders",
+      entityId: "o-1",
+      hlc: `hlc-${seq}`,
+      recordedAt: new Date(NOW).toISOString(),
+      correlationId: "c",
+      causationId: null,
+      idempotencyKey: null,
+      traceparent: null,
+    },
+  };
+}
+
+const reserve: SagaStage<unknown> = {
+  name: "reserve",
+  timeoutMs: 60_000,
+  tasks: () => [
+    {
+      key: "reserve",
+      run: { kind: "command", entityType: "inventory", entityId: "sku-1", command: "reserve", data: { qty: 1 } },
+      compensate: { kind: "command", entityType: "inventory", entityId: "sku-1", command: "release", data: {} },
+    },
+  ],
+};
+
+const notify: SagaStage<unknown> = {
+  name: "notify",
+  timeoutMs: 60_000,
+  tasks: () => [{ key: "notify", run: { kind: "call", service: "mail", operation: "send", data: {} } }],
+};
+
+/** A saga over `stages`; when compensated it cancels the order. */
+function saga(...stages: SagaStage<unknown>[]): SagaDefinition<unknown> {
+  return defineUntypedSaga({
+    name: "fulfil",
+    startedBy: { entityType: "orders", eventType: "Placed" },
+    instanceOf: (f) => f.meta.entityId,
+    start: () => ({}),
+    stages,
+    finallyCompensate: () => [
+      { key: "cancel", run: { kind: "command", entityType: "orders", entityId: "o-1", command: "cancel", data: {} } },
+    ],
+  });
+}
+
+const ACCEPTED: CommandOutcome = {
+  ok: true,
+  replayed: false,
+  result: { type: "inventory", id: "sku-1", version: 1, events: [] },
+};
+
+function problem(status: number, detail: string, extra: { code?: string; retryAfter?: number } = {}): CommandOutcome {
+  return { ok: false, problem: { type: "about:blank", title: detail, status, detail, ...extra } };
+}
+
+/** One saga object's storage, alarm and clock, and the world it calls, as a runner sees them. */
+class SagaObject {
+  readonly log: SagaEvent[] = [];
+  now = NOW;
+  alarm: number | null = null;
+  prepared = 0;
+  /** Every command sent, as `entity.command key`. */
+  readonly sent: string[] = [];
+  readonly envelopes: CommandEnvelope[] = [];
+  readonly rows: SagaStatusRow[] = [];
+  readonly calls: string[] = [];
+  /** Answers each command; by default accepted. */
+  answer: (envelope: CommandEnvelope) => Promise<CommandOutcome> = async () => ACCEPTED;
+  /** Answers each service call; by default done. */
+  serviceAnswer: () => Promise<TaskOutcome> = async () => ({ kind: "done", result: null });
+  /** When set, `bounded` gives up at once (the time was up) and leaves the work running. */
+  timeUp = false;
+  mirrorFails = false;
+  /** The alarm ports of the current incarnation; set false to make them hang (the object evicted there). */
+  alarmWorks = true;
+
+  ports(): SagaRunnerPorts {
+    return {
+      storage: {
+        read: () => [...this.log],
+        prepare: async () => {
+          this.prepared++;
+        },
+        append: (events, firstSeq) => {
+          expect(firstSeq).toBe(this.log.length + 1);
+          this.log.push(...events);
+        },
+      },
+      now: () => this.now,
+      getAlarm: async () => (this.alarmWorks ? this.alarm : new Promise<never>(() => {})),
+      setAlarm: async (at) => {
+        if (!this.alarmWorks) return new Promise<never>(() => {});
+        this.alarm = at;
+      },
+      bounded: async (work, ms) => {
+        const answer = work();
+        if (this.timeUp) {
+          expect(ms).toBe(COMMAND_TIMEOUT_MS);
+          throw new CallTimedOut(ms);
+        }
+        return answer;
+      },
+      parseCommand: (entityType, command, data) =>
+        entityType === "inventory" || entityType === "orders"
+          ? { ok: true, command: { type: command, data } }
+          : undefined,
+      fingerprint: async (command) => `fp:${command}`,
+      command: (envelope) => {
+        this.sent.push(`${envelope.entityType}.${envelope.command} ${envelope.idempotencyKey}`);
+        this.envelopes.push(envelope);
+        return this.answer(envelope);
+      },
+      service: (name) =>
+        name === "mail"
+          ? {
+              call: (operation, _data, context) => {
+                this.calls.push(`${name}.${operation} ${context.idempotencyKey}`);
+                return this.serviceAnswer();
+              },
+            }
+          : undefined,
+      mirror: async (row) => {
+        if (this.mirrorFails) throw new Error("D1 unavailable");
+        this.rows.push(row);
+      },
+      log: () => {},
+    };
+  }
+
+  /** A runner as a freshly woken object builds it over this storage. */
+  runner(definition: SagaDefinition<unknown>): SagaRunner {
+    return new SagaRunner(this.ports(), ADDRESS, definition, POLICY);
+  }
+
+  types(): string[] {
+    return this.log.map((e) => e.type);
+  }
+}
+
+describe("delivering facts", () => {
+  it("records the start of the saga from its starting fact and wakes the alarm now", async () => {
+    const object = new SagaObject();
+    const runner = object.runner(saga(reserve));
+    expect(await runner.deliver([fact(1, "Placed")])).toBe(2);
+    expect(object.types()).toEqual(["FactObserved", "SagaStarted"]);
+    expect(object.alarm).toBe(NOW);
+    expect(object.prepared).toBe(1);
+  });
+
+  it("records nothing for a fact delivered again, and leaves the alarm alone", async () => {
+    const object = new SagaObject();
+    const runner = object.runner(saga(reserve));
+    await runner.deliver([fact(1, "Placed")]);
+    object.alarm = NOW + 500;
+    expect(await runner.deliver([fact(1, "Placed")])).toBe(0);
+    expect(object.log).toHaveLength(2);
+    expect(object.alarm).toBe(NOW + 500);
+  });
+
+  it("records nothing and prepares no storage for a fact of an instance that never started", async () => {
+    const object = new SagaObject();
+    expect(await object.runner(saga(reserve)).deliver([fact(2, "Paid")])).toBe(0);
+    expect(object.log).toHaveLength(0);
+    expect(object.prepared).toBe(0);
+    expect(object.alarm).toBeNull();
+  });
+
+  it("starts the saga once when a twin delivery arrives while storage is being prepared", async () => {
+    const object = new SagaObject();
+    const runner = object.runner(saga(reserve));
+    await Promise.all([runner.deliver([fact(1, "Placed")]), runner.deliver([fact(1, "Placed")])]);
+    expect(object.types()).toEqual(["FactObserved", "SagaStarted"]);
+  });
+});
+
+describe("a drive", () => {
+  it("runs the due command under the task's stable key, records it done, completes and mirrors the status", async () => {
+    const object = new SagaObject();
+    const runner = object.runner(saga(reserve));
+    await runner.deliver([fact(1, "Placed")]);
+    await runner.alarmFired();
+    expect(object.sent).toEqual(["inventory.reserve t1:fulfil:o-1/reserve"]);
+    expect(object.envelopes[0]).toMatchObject({
+      correlationId: "t1:fulfil:o-1",
+      causationId: "ev-1",
+      causeHlc: "hlc-1",
+    });
+    expect(object.types()).toEqual(["FactObserved", "SagaStarted", "StageEntered", "TaskDone", "SagaCompleted"]);
+    expect(object.rows.at(-1)).toMatchObject({ status: "completed", stage: "reserve", version: 5 });
+  });
+
+  it("mirrors a status only when it changed", async () => {
+    const object = new SagaObject();
+    const runner = object.runner(saga(reserve));
+    await runner.deliver([fact(1, "Placed")]);
+    await runner.alarmFired();
+    const mirrored = object.rows.length;
+    await runner.alarmFired();
+    expect(object.rows).toHaveLength(mirrored);
+  });
+
+  it("calls a service under the task's key and records its answer", async () => {
+    const object = new SagaObject();
+    const runner = object.runner(saga(notify));
+    await runner.deliver([fact(1, "Placed")]);
+    await runner.alarmFired();
+    expect(object.calls).toEqual(["mail.send t1:fulfil:o-1/notify"]);
+    expect(runner.state.status).toBe("completed");
+  });
+
+  it("records a task its service defers without using up an attempt, and wakes when it said", async () => {
+    const object = new SagaObject();
+    object.serviceAnswer = async () => ({ kind: "deferred", reason: "breaker open", retryAfterMs: 700 });
+    const runner = object.runner(saga(notify));
+    await runner.deliver([fact(1, "Placed")]);
+    await runner.alarmFired();
+    expect(object.types().at(-1)).toBe("TaskDeferred");
+    expect(runner.state.attempts.notify?.count).toBe(0);
+    expect(object.alarm).toBe(NOW + 700);
+  });
+
+  it("yields after its bounded number of rounds and sets the alarm to carry on", async () => {
+    const object = new SagaObject();
+    // Each stage takes two rounds (entered, then its task run): 80 in all.
+    const stages = Array.from({ length: 40 }, (_, i) => ({
+      ...notify,
+      name: `s${i}`,
+      tasks: () => [{ key: `n${i}`, run: { kind: "call" as const, service: "mail", operation: "send", data: {} } }],
+    }));
+    const runner = object.runner(saga(...stages));
+    await runner.deliver([fact(1, "Placed")]);
+    object.alarm = null;
+    await runner.alarmFired();
+    expect(runner.state.status).toBe("running");
+    expect(object.alarm).toBe(NOW);
+  });
+});
+
+describe("failures", () => {
+  it("records a failed command and sets the alarm for its backoff", async () => {
+    const object = new SagaObject();
+    object.answer = async () => problem(503, "busy");
+    const runner = object.runner(saga(reserve));
+    await runner.deliver([fact(1, "Placed")]);
+    await runner.alarmFired();
+    const failed = object.log.at(-1);
+    expect(failed?.type).toBe("TaskFailed");
+    const retryAt = failed?.type === "TaskFailed" ? failed.retryAt : 0;
+    expect(retryAt).toBeGreaterThanOrEqual(NOW);
+    expect(retryAt).toBeLessThanOrEqual(NOW + POLICY.retry.maxMs);
+    expect(object.alarm).toBe(retryAt);
+  });
+
+  it("waits at least the entity's Retry-After before trying again", async () => {
+    const object = new SagaObject();
+    object.answer = async () => problem(429, "backlog", { retryAfter: 30 });
+    const runner = object.runner(saga(reserve));
+    await runner.deliver([fact(1, "Placed")]);
+    await runner.alarmFired();
+    expect(object.alarm).toBe(NOW + 30_000);
+  });
+
+  it("counts a command whose RPC threw as a failed attempt", async () => {
+    const object = new SagaObject();
+    object.answer = async () => {
+      throw new Error("network lost");
+    };
+    const runner = object.runner(saga(reserve));
+    await runner.deliver([fact(1, "Placed")]);
+    await runner.alarmFired();
+    expect(object.log.at(-1)).toMatchObject({ type: "TaskFailed", error: "network lost" });
+  });
+
+  it("counts a command that did not answer in time as failed, and ignores its late answer", async () => {
+    const object = new SagaObject();
+    let answerLate: (outcome: CommandOutcome) => void = () => {};
+    object.answer = () => new Promise((resolve) => (answerLate = resolve));
+    object.timeUp = true;
+    const runner = object.runner(saga(reserve));
+    await runner.deliver([fact(1, "Placed")]);
+    await runner.alarmFired();
+    answerLate(ACCEPTED);
+    await Promise.resolve();
+    expect(object.types().slice(-1)).toEqual(["TaskFailed"]);
+    expect(object.log.at(-1)).toMatchObject({ error: `no answer within ${COMMAND_TIMEOUT_MS} ms` });
+  });
+
+  it("compensates what it attempted after the last attempt, newest first, then ends compensated", async () => {
+    const object = new SagaObject();
+    object.answer = async (e) => (e.command === "reserve" ? problem(503, "busy") : ACCEPTED);
+    const runner = object.runner(saga(reserve));
+    await runner.deliver([fact(1, "Placed")]);
+    for (let i = 0; i < POLICY.retry.maxAttempts + 2; i++) {
+      object.now = object.alarm ?? object.now;
+      await runner.alarmFired();
+    }
+    expect(object.sent.filter((s) => s.startsWith("inventory.reserve"))).toHaveLength(POLICY.retry.maxAttempts);
+    expect(object.sent.slice(-2)).toEqual([
+      "inventory.release t1:fulfil:o-1/reserve/undo",
+      "orders.cancel t1:fulfil:o-1/cancel/undo",
+    ]);
+    expect(runner.state.status).toBe("compensated");
+    expect(object.rows.at(-1)?.status).toBe("compensated");
+  });
+
+  it("compensates at once when the entity refuses a task", async () => {
+    const object = new SagaObject();
+    object.answer = async (e) => (e.command === "reserve" ? problem(422, "no stock", { code: "no-stock" }) : ACCEPTED);
+    const runner = object.runner(saga(reserve));
+    await runner.deliver([fact(1, "Placed")]);
+    await runner.alarmFired();
+    expect(runner.state.reason).toBe("reserve was rejected: no-stock: no stock");
+    expect(runner.state.status).toBe("compensated");
+  });
+
+  it("refuses a command its entity cannot parse without sending it", async () => {
+    const object = new SagaObject();
+    const bad: SagaStage<unknown> = {
+      ...reserve,
+      tasks: () => [
+        { key: "x", run: { kind: "command", entityType: "nowhere", entityId: "1", command: "go", data: {} } },
+      ],
+    };
+    const runner = object.runner(saga(bad));
+    await runner.deliver([fact(1, "Placed")]);
+    await runner.alarmFired();
+    expect(object.sent.filter((s) => s.startsWith("nowhere"))).toEqual([]);
+    expect(runner.state.reason).toBe("x was rejected: invalid nowhere.go: no such command");
+  });
+
+  it("retries a failed status write through the alarm", async () => {
+    const object = new SagaObject();
+    object.mirrorFails = true;
+    const runner = object.runner(saga(reserve));
+    await runner.deliver([fact(1, "Placed")]);
+    await runner.alarmFired();
+    expect(runner.state.status).toBe("completed");
+    expect(object.alarm).toBe(NOW + MIRROR_RETRY_MS);
+    object.mirrorFails = false;
+    await runner.alarmFired();
+    expect(object.rows.at(-1)?.status).toBe("completed");
+  });
+});
+
+describe("the pivot and the operator", () => {
+  const pivot: SagaStage<unknown> = { ...notify, name: "ship", pivot: true };
+
+  it("escalates a task failing past the pivot for attention instead of compensating", async () => {
+    const object = new SagaObject();
+    object.serviceAnswer = async () => ({ kind: "failed", error: "mail down" });
+    const runner = object.runner(saga(reserve, pivot));
+    await runner.deliver([fact(1, "Placed")]);
+    for (let i = 0; i < POLICY.retry.maxAttempts + 1; i++) {
+      object.now = object.alarm ?? object.now;
+      await runner.alarmFired();
+    }
+    expect(runner.state.status).toBe("attention");
+    expect(object.sent.some((s) => s.includes("release"))).toBe(false);
+    expect(object.rows.at(-1)?.status).toBe("attention");
+  });
+
+  it("resumes a saga needing attention forward on the operator's retry", async () => {
+    const object = new SagaObject();
+    object.serviceAnswer = async () => ({ kind: "failed", error: "mail down" });
+    const runner = object.runner(saga(reserve, pivot));
+    await runner.deliver([fact(1, "Placed")]);
+    for (let i = 0; i < POLICY.retry.maxAttempts + 1; i++) {
+      object.now = object.alarm ?? object.now;
+      await runner.alarmFired();
+    }
+    object.serviceAnswer = async () => ({ kind: "done", result: null });
+    object.alarm = null;
+    expect(await runner.retry()).toEqual({ ok: true });
+    expect(object.alarm).toBe(object.now);
+    await runner.alarmFired();
+    expect(runner.state.status).toBe("completed");
+  });
+
+  it("refuses the operator's retry of a saga that needs no attention, saying its status", async () => {
+    const object = new SagaObject();
+    const runner = object.runner(saga(reserve));
+    expect(await runner.retry()).toBeNull();
+    await runner.deliver([fact(1, "Placed")]);
+    expect(await runner.retry()).toEqual({ ok: false, status: "running" });
+  });
+
+  it("refuses to compensate a saga past its pivot, saying so", async () => {
+    const object = new SagaObject();
+    object.serviceAnswer = () => new Promise<never>(() => {});
+    const runner = object.runner(saga(reserve, pivot));
+    await runner.deliver([fact(1, "Placed")]);
+    void runner.alarmFired();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(runner.state.pivotStage).toBe(1);
+    expect(await runner.compensate()).toEqual({ ok: false, status: "running past its point of no return" });
+  });
+});
+
+describe("a fresh incarnation", () => {
+  it("arms the alarm of an unfinished saga evicted between its append and its alarm", async () => {
+    const object = new SagaObject();
+    object.alarmWorks = false;
+    void object.runner(saga(reserve)).deliver([fact(1, "Placed")]);
+    await Promise.resolve();
+    expect(object.log).toHaveLength(2);
+    expect(object.alarm).toBeNull();
+    object.alarmWorks = true;
+    object.now += 1_000;
+    const fresh = object.runner(saga(reserve));
+    await fresh.resume();
+    expect(object.alarm).toBe(object.now);
+    await fresh.alarmFired();
+    expect(fresh.state.status).toBe("completed");
+  });
+
+  it("leaves a finished saga without an alarm when it wakes", async () => {
+    const object = new SagaObject();
+    const runner = object.runner(saga(reserve));
+    await runner.deliver([fact(1, "Placed")]);
+    await runner.alarmFired();
+    object.alarm = null;
+    await object.runner(saga(reserve)).resume();
+    expect(object.alarm).toBeNull();
+  });
+
+  it("folds the log and carries on from where the last one stopped, mirroring its status once", async () => {
+    const object = new SagaObject();
+    const runner = object.runner(saga(reserve, notify));
+    await runner.deliver([fact(1, "Placed")]);
+    await runner.alarmFired();
+    const fresh = object.runner(saga(reserve, notify));
+    expect(fresh.seq).toBe(object.log.length);
+    expect(fresh.state).toEqual(runner.state);
+    const mirrored = object.rows.length;
+    await fresh.alarmFired();
+    expect(object.rows).toHaveLength(mirrored + 1);
+  });
+});
