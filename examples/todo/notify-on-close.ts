@@ -18,6 +18,10 @@ export const notifyOnClose = defineSaga(todoLists)({
   stages: [
     {
       name: "notify",
+      // Nothing undoes a closed list and its owner must hear of it: the notification is the
+      // point of no return, so a call that keeps failing (a notifier outage outlasting the
+      // attempts) escalates to an operator ("attention") instead of giving up silently.
+      pivot: true,
       timeoutMs: 60_000,
       tasks: (c) => [
         {

@@ -159,7 +159,7 @@ function unquiet(world: World): string {
       `${behind.length} entities unacknowledged (e.g. ${behind[0]?.address.entityId} acked ${behind[0]?.cursors.ackedUpTo}/${behind[0]?.log.length})`,
     );
   const active = [...world.sagas.values()].filter(
-    (s) => s.state.status === "running" || s.state.status === "compensating",
+    (s) => s.state.status === "running" || s.state.status === "compensating" || s.state.status === "attention",
   );
   if (active.length > 0) parts.push(`${active.length} sagas active (e.g. ${active[0]?.id})`);
   const stale = [...world.sagas.values()].filter(

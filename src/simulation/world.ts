@@ -259,13 +259,16 @@ export class World {
     for (const e of this.entities.values()) yield* e.log;
   }
 
-  /** Whether nothing is left to do: queue empty, every fact acknowledged, every saga waiting on nothing. */
+  /**
+   * Whether nothing is left to do: queue empty, every fact acknowledged, every saga ended (one
+   * waiting for an operator is not: the healing operator retries it), every rebuild done.
+   */
   quiet(): boolean {
     if (this.queue.messages.size > 0 || this.queue.inFlight > 0) return false;
     for (const e of this.entities.values()) if (e.outbox.size > 0 || e.cursors.ackedUpTo < e.log.length) return false;
     for (const s of this.sagas.values()) {
       const status = s.state.status;
-      if (status === "running" || status === "compensating") return false;
+      if (status === "running" || status === "compensating" || status === "attention") return false;
       // The status mirror catches up through the saga's alarm after a failed write.
       if (s.log.length > 0 && this.d1.sagaInstances.get(s.id)?.status !== status) return false;
     }
