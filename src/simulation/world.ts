@@ -4,6 +4,7 @@
 // and once the system is quiet. The hosts (entity-host.ts, saga-host.ts, rebuilder.ts,
 // consumer.ts) perform the effects of the same pure machines production runs, against models of
 // storage that survive an eviction and memory that does not.
+import { concernsSagas, sagaDeliveries } from "../core/saga/saga-delivery.js";
 import type { EntityType } from "../core/model/entity.js";
 import type { RecordedEvent } from "../core/model/envelope.js";
 import { sagaInstanceId, type SagaDefinition } from "../core/model/saga.js";
@@ -123,7 +124,7 @@ export class World {
   }
 
   concernsSagas(facts: readonly RecordedEvent[]): boolean {
-    return facts.some((f) => this.app.sagas.some((s) => s.instanceOf(f) !== null));
+    return concernsSagas(this.app.sagas, facts);
   }
 
   /** One D1 round trip running `statements` as a batch; fails before or after committing as faults say. */
@@ -212,21 +213,13 @@ export class World {
 
   /** Hands facts to every saga instance they concern, one call per instance; each call may fail before or after acting. */
   async deliverToSagas(facts: readonly RecordedEvent[]): Promise<void> {
-    const deliveries = new Map<SimSaga, RecordedEvent[]>();
-    for (const fact of facts) {
-      for (const definition of this.app.sagas) {
-        const instanceKey = definition.instanceOf(fact);
-        if (instanceKey === null) continue;
-        const saga = this.saga(fact.meta.tenant, definition, instanceKey);
-        deliveries.set(saga, [...(deliveries.get(saga) ?? []), fact]);
-      }
-    }
     await Promise.all(
-      [...deliveries].map(async ([saga, list]) => {
+      sagaDeliveries(this.app.sagas, facts).map(async (d) => {
+        const saga = this.saga(d.tenant, d.saga, d.instanceKey);
         await this.clock.sleep(WORLD_LIMITS.rpcLatencyMs);
         if (this.faults.strike("rpcFailBefore")) throw new Error("saga unavailable");
         if (this.faults.strike("evict")) saga.evict();
-        await saga.deliver(list.sort((a, b) => a.seq - b.seq));
+        await saga.deliver(d.facts);
         if (this.faults.strike("rpcTimeoutAfter")) throw new Error("saga answer lost");
       }),
     );
