@@ -31,7 +31,9 @@ import { tenantGateStub } from "../stubs.js";
 /**
  * The one entity this object hosts, as held in memory after the first call: its address,
  * definition and log, its outbox relay, and its command sequence, which holds the memory image
- * (state, version, clock).
+ * (state, version, clock). The image is rebuilt (snapshot plus the log's tail) on the first use
+ * of `commands`, not on wake-up: an object woken by the consumer's acknowledgement or by its
+ * relay's alarm needs only the relay's cursors and the log's head.
  */
 interface HostedEntity {
   readonly address: EntityAddress;
@@ -39,6 +41,8 @@ interface HostedEntity {
   readonly log: EventLog;
   readonly relay: OutboxRelayHost;
   readonly commands: EntityCommands;
+  /** The log's newest seq: the image's version once built, else one indexed read. */
+  head(): number;
 }
 
 /**
@@ -71,7 +75,8 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
       { revalidateMs: hostConfig(env, "entity").liveRevalidateMs, standing: (p) => this.#standing(p) },
       () => this.#hosted && liveSource(this.#hosted.log),
     );
-    // Nothing else runs until the schema is current and the memory image is rebuilt.
+    // Nothing else runs until the schema is current and the hosted entity is known (its memory
+    // image is rebuilt on first use: see HostedEntity).
     void ctx.blockConcurrencyWhile(async () => {
       await new SQLSchemaMigrations({ doStorage: ctx.storage, migrations: entityStorageMigrations }).runAll();
       const row = ctx.storage.sql
@@ -155,7 +160,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
   /** The consumer has applied this entity's facts up to `seq`. */
   async acknowledge(address: EntityAddress, seq: number): Promise<void> {
     const entity = this.#bind(address);
-    if (entity) entity.relay.acknowledge(Math.min(seq, entity.commands.image.version));
+    if (entity) entity.relay.acknowledge(Math.min(seq, entity.head()));
   }
 
   override async webSocketMessage(): Promise<void> {
@@ -205,14 +210,34 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     const address = { tenant: bound.tenant, entityType: bound.entityType, entityId: bound.entityId };
     const sql = this.ctx.storage.sql;
     const log = new EventLog(sql, entity);
+    const relay = outboxRelay(this.ctx, this.env.FACTS, log, address, (outcome) => this.#logRelay(address, outcome));
+    let commands: EntityCommands | undefined;
+    const hosted: HostedEntity = {
+      address,
+      entity,
+      log,
+      relay,
+      get commands() {
+        commands ??= buildCommands();
+        return commands;
+      },
+      head: () => (commands ? commands.image.version : log.head().seq),
+    };
+    const buildCommands = () => this.#commands(hosted);
+    this.#hosted = hosted;
+    return hosted;
+  }
+
+  /** The command sequence of `hosted` over this object's storage, with the memory image rebuilt from its log. */
+  #commands({ address, entity, log, relay }: HostedEntity): EntityCommands {
+    const sql = this.ctx.storage.sql;
     const { seq: version, hlc: lastHlc } = log.head();
     const image = {
       state: log.stateAt(version),
       version,
       hlc: lastHlc === null ? HLC_ZERO : (decodeHlc(lastHlc) ?? lastHlc),
     };
-    const relay = outboxRelay(this.ctx, this.env.FACTS, log, address, (outcome) => this.#logRelay(address, outcome));
-    const commands = new EntityCommands(entity, address, image, {
+    return new EntityCommands(entity, address, image, {
       storage: {
         transaction: (writes) => this.ctx.storage.transactionSync(writes),
         storeIdentity: (a) => this.#storeIdentity(a),
@@ -230,8 +255,6 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
       newEventId: () => crypto.randomUUID(),
       maxBacklog: hostConfig(this.env, "entity").entityMaxBacklog,
     });
-    this.#hosted = { address, entity, log, relay, commands };
-    return this.#hosted;
   }
 
   #logRelay(address: EntityAddress, outcome: RelayOutcome): void {

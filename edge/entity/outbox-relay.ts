@@ -77,9 +77,16 @@ export function outboxRelay(
   });
 }
 
+const NONE_PARKED: ReadonlyMap<number, ParkedFact> = new Map();
+
 /** The relay's rows in the object's SQLite (schema: storage-schema.ts). */
 class SqlRelayStorage implements RelayStorage {
   readonly #sql: SqlStorage;
+  /**
+   * The newest parked seq (0: none), read on the first lookup: facts are parked only through
+   * `park` below, and rarely, so a batch beyond it needs no query of `parked_facts` per send.
+   */
+  #newestParked: number | undefined;
 
   constructor(sql: SqlStorage) {
     this.#sql = sql;
@@ -129,6 +136,9 @@ class SqlRelayStorage implements RelayStorage {
   }
 
   parked(first: number, last: number): ReadonlyMap<number, ParkedFact> {
+    this.#newestParked ??=
+      this.#sql.exec<{ seq: number | null }>("SELECT max(seq) AS seq FROM parked_facts").one().seq ?? 0;
+    if (first > this.#newestParked) return NONE_PARKED;
     return new Map(
       this.#sql
         .exec<{ seq: number; bytes: number; reason: string; parked_at: number }>(
@@ -142,6 +152,7 @@ class SqlRelayStorage implements RelayStorage {
   }
 
   park(fact: ParkedFact): void {
+    this.#newestParked = Math.max(this.#newestParked ?? 0, fact.seq);
     this.#sql.exec(
       "INSERT OR IGNORE INTO parked_facts (seq, bytes, reason, parked_at) VALUES (?, ?, ?, ?)",
       fact.seq,

@@ -270,6 +270,24 @@ describe("probes", () => {
     expect(entity.alarm).toBe(entity.now + 2 * RELAY_POLICY.ackTimeoutMs);
   });
 
+  it("sends a probe and the facts committed after it in one run, leaving the outbox empty", async () => {
+    const entity = new Entity();
+    const relay = entity.relay();
+    entity.commit(relay, 3);
+    await entity.settled();
+    entity.now += RELAY_POLICY.ackTimeoutMs;
+    entity.commit(relay, 150);
+    expect(await entity.settled()).toEqual([
+      { sent: 3, redelivered: 0 },
+      { sent: 151, redelivered: 1 },
+    ]);
+    expect(entity.accepted.slice(1).map((b) => [b[0], b.length])).toEqual([
+      ["3", 100],
+      ["103", 51],
+    ]);
+    expect(entity.outbox.size).toBe(0);
+  });
+
   it("sends no probe before the deadline", async () => {
     const entity = new Entity();
     const relay = entity.relay();

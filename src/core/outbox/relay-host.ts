@@ -250,7 +250,10 @@ export class OutboxRelayHost implements CommandRelay {
         if (crash) await crash;
         this.#storage.removeFromOutbox(last.seq);
         for (const seq of this.#unsent.keys()) if (seq <= last.seq) this.#unsent.delete(seq);
-        this.#pending = this.#storage.outboxSize();
+        // The batch held one message per outbox row from the range's first row on (the rows are one
+        // contiguous range, and only this run removes any), so exactly that many rows went: no
+        // count(*) per send. Rows committed during the send were counted by `committed`.
+        this.#pending = Math.max(0, this.#pending - batch.length);
         this.#memory = { ...this.#memory, batchCap: policy.batchMessages };
         this.#cursors = batchAccepted(this.#cursors, last.seq, ports.now(), policy);
         this.#storage.saveCursors(this.#cursors);
