@@ -11,6 +11,6 @@ export function appsFor(mutations: ReferenceMutations = {}): (run: number) => ()
 }
 
 /** An app by the name a failure prints (`--app reference|todo`). */
-export function appNamed(name: string | undefined): () => SimApp {
+export function appNamed(name: "reference" | "todo"): () => SimApp {
   return name === "todo" ? todoApp : () => referenceApp();
 }

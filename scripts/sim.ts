@@ -5,30 +5,21 @@
 //   --ops N         client operations per run (default 2500)
 //   --replay S      replay the one run of seed S exactly (with --app reference|todo, --ops N)
 //   --no-shrink     print a failing run's whole trace instead of shrinking it
+//   --app A         with --replay: the app the run simulated (reference, the default, or todo)
 // A failing run prints its seed, its anomalies and a shrunk trace of operations. The last line is
-// JSON: {"seed","runs","commands","faults","anomalies","seconds"}.
-import { parseArgs } from "node:util";
+// JSON: {"seed","runs","commands","faults","anomalies","seconds"}. A flag it does not accept is an
+// error (exit 2, see sim-args.ts).
 import { appNamed, appsFor } from "./sim-apps.js";
+import { orExit, parseSimArgs } from "./sim-args.js";
 import { runCampaign, summaryLine } from "../src/simulation/campaign.js";
 import { runSimulation, shrink } from "../src/simulation/run.js";
 
-const { values } = parseArgs({
-  options: {
-    seed: { type: "string" },
-    commands: { type: "string" },
-    minutes: { type: "string" },
-    ops: { type: "string" },
-    replay: { type: "string" },
-    app: { type: "string" },
-    "no-shrink": { type: "boolean" },
-  },
-});
-
-const ops = Number(values.ops ?? 2500);
+const values = orExit(parseSimArgs(process.argv.slice(2)));
+const ops = values.ops ?? 2500;
 
 if (values.replay !== undefined) {
-  const seed = Number(values.replay) >>> 0;
-  const app = appNamed(values.app);
+  const seed = values.replay;
+  const app = appNamed(values.app ?? "reference");
   const started = Date.now();
   const run = await runSimulation({ seed, app, operations: ops });
   for (const a of run.anomalies) console.log(`anomaly: ${a}`);
@@ -50,12 +41,12 @@ if (values.replay !== undefined) {
   process.exit(run.anomalies.length > 0 ? 1 : 0);
 }
 
-const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 32) : Number(values.seed) >>> 0;
-const minutes = values.minutes === undefined ? null : Number(values.minutes);
+const seed = values.seed ?? Math.floor(Math.random() * 2 ** 32);
+const minutes = values.minutes ?? null;
 console.log(`simulation seed ${seed}`);
 const result = await runCampaign({
   seed,
-  commands: minutes === null ? Number(values.commands ?? 100_000) : Number.POSITIVE_INFINITY,
+  commands: minutes === null ? (values.commands ?? 100_000) : Number.POSITIVE_INFINITY,
   wallMs: minutes === null ? Number.POSITIVE_INFINITY : minutes * 60_000,
   operationsPerRun: ops,
   appForRun: appsFor(),
