@@ -358,6 +358,21 @@ describe("a fresh incarnation", () => {
     expect(entity.cursors.sentUpTo).toBe(2);
   });
 
+  it("arms its own safety net when an alarm starts a run, so a run cut short is sent again from the next alarm", async () => {
+    const entity = new Entity();
+    for (const f of entity.record(2)) entity.outbox.add(f.event.seq);
+    const woken = entity.relay();
+    entity.alarm = null; // the alarm that woke it has fired
+    entity.hold = [];
+    void woken.alarmFired();
+    // Evicted mid-send: the run never completes, and the fired alarm is spent.
+    expect(entity.alarm).toBe(NOW + RELAY_POLICY.safetyNetMs);
+    entity.hold = null;
+    entity.now = NOW + RELAY_POLICY.safetyNetMs;
+    expect(await entity.relay().alarmFired()).toEqual({ sent: 2, redelivered: 0 });
+    expect(entity.outbox.size).toBe(0);
+  });
+
   it("reads its cursors back: the backlog survives an eviction", async () => {
     const entity = new Entity();
     const relay = entity.relay();

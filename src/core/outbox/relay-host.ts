@@ -226,6 +226,12 @@ export class OutboxRelayHost implements CommandRelay {
       this.#storage.saveCursors(probe.cursors);
       this.#pending = this.#storage.outboxSize();
     }
+    // A run the alarm started has no alarm behind it: arm the safety net, as a commit does. A run
+    // cut short (the object evicted or restarted mid-run) leaves its outbox rows behind, and an
+    // alarm handler cut short is retried only a few times (at least once, a bounded number of
+    // retries), so without an alarm of its own nothing would send them until the next command.
+    const safetyNet = this.#pending > 0 && this.#armedAt === null;
+    if (safetyNet) this.#arm(ports.now() + policy.safetyNetMs);
     let sent = 0;
     try {
       for (let i = 0; i < policy.batchesPerRun && this.#pending > 0; i++) {
@@ -260,12 +266,17 @@ export class OutboxRelayHost implements CommandRelay {
         sent += batch.length;
       }
       this.#memory = { ...this.#memory, sendFailures: 0 };
-      // Once everything is sent, the alarm set before the send stays as it is: the acknowledgement
-      // usually comes first and clears it, else it re-arms for the re-send deadline.
-      this.#arm(
-        alarmAfterRun({ failed: false, pending: this.#pending, sendFailures: 0 }, this.#cursors, ports.now(), policy) ??
-          Number.POSITIVE_INFINITY,
+      const after = alarmAfterRun(
+        { failed: false, pending: this.#pending, sendFailures: 0 },
+        this.#cursors,
+        ports.now(),
+        policy,
       );
+      // The run's own safety net has served once all is sent: the alarm is what comes next. A
+      // commit's stays as it is: the acknowledgement usually comes first and clears it, else it
+      // re-arms for the re-send deadline.
+      if (safetyNet && this.#pending === 0) this.#rearm(after);
+      else this.#arm(after ?? Number.POSITIVE_INFINITY);
       return { sent, redelivered };
     } catch (error) {
       const sendFailures = this.#memory.sendFailures + 1;
