@@ -15,8 +15,15 @@ export function ignoreEviction(error: unknown): void {
   if (!(error instanceof Evicted)) throw error;
 }
 
-/** What an await of an evicted incarnation waits on: nothing, for ever (the simulator's crash). */
-export const NEVER: Promise<never> = new Promise<never>(() => {});
+/**
+ * What an await of an evicted incarnation waits on: nothing, for ever (the simulator's crash).
+ * A fresh promise each time: one shared pending promise would hold every continuation ever
+ * parked on it (and through them every run's whole world) for the life of the process, which a
+ * soak of some minutes grew past the heap; a fresh one is collected with what awaits it.
+ */
+export function never(): Promise<never> {
+  return new Promise<never>(() => {});
+}
 
 /** One Durable Object's storage and alarm, and its incarnation (bumped by each eviction). */
 export abstract class SimObject {
@@ -46,13 +53,13 @@ export abstract class SimObject {
 
   /**
    * An effect boundary: time passes and the object may be evicted; code of a dead incarnation
-   * stops here for good (the returned promise never settles, see NEVER).
+   * stops here for good (the returned promise never settles, see `never`).
    */
   async boundary(latencyMs: number): Promise<void> {
     const incarnation = this.incarnation;
     await this.world.clock.sleep(latencyMs);
     if (this.world.faults.strike("evict")) this.evict();
-    if (this.incarnation !== incarnation) return NEVER;
+    if (this.incarnation !== incarnation) return never();
   }
 
   setAlarm(at: number): void {

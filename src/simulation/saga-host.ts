@@ -9,7 +9,7 @@ import { sagaInstanceId, type SagaDefinition, type SagaEvent, type SagaState } f
 import { CallTimedOut } from "../core/resilience/timeout.js";
 import { SagaRunner, type SagaRunnerPorts } from "../core/saga/saga-runner.js";
 import { WORLD_LIMITS, fingerprintOf } from "./config.js";
-import { NEVER, SimObject } from "./object.js";
+import { never, SimObject } from "./object.js";
 import type { World } from "./world.js";
 
 /** A saga object: its event log and alarm (durable), its runner with the folded state (memory). */
@@ -115,7 +115,7 @@ export class SimSaga extends SimObject {
 
   /**
    * Awaits an outside answer (an RPC, a service call) as the object's effect boundary: an
-   * incarnation evicted meanwhile never sees it (see NEVER), and the object may be evicted here.
+   * incarnation evicted meanwhile never sees it (see `never`), and the object may be evicted here.
    */
   async #answer<T>(work: () => Promise<T>): Promise<T> {
     const incarnation = this.incarnation;
@@ -123,7 +123,7 @@ export class SimSaga extends SimObject {
       (value) => ({ ok: true as const, value }),
       (error: unknown) => ({ ok: false as const, error }),
     );
-    if (this.incarnation !== incarnation) return NEVER;
+    if (this.incarnation !== incarnation) return never();
     await this.boundary(0);
     if (!settled.ok) throw settled.error;
     return settled.value;
