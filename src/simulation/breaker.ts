@@ -77,13 +77,11 @@ export class SimBreaker extends SimObject {
           }
         },
         now: () => world.clock.now,
-        mirror: async (row) => {
-          await this.boundary(WORLD_LIMITS.d1LatencyMs);
-          if (world.faults.strike("d1FailBefore")) throw new Error("D1 unavailable");
-          const stored = world.breakers.rows.get(row.name);
-          if (!stored || stored.version < row.version) world.breakers.rows.set(row.name, row);
-          if (world.faults.strike("d1FailAfter")) throw new Error("D1 answer lost after commit");
-        },
+        mirror: (row) =>
+          this.d1Write(() => {
+            const stored = world.breakers.rows.get(row.name);
+            if (!stored || stored.version < row.version) world.breakers.rows.set(row.name, row);
+          }),
         log: () => {},
       },
       this.name,

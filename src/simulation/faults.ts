@@ -62,25 +62,9 @@ export const DEFAULT_FAULTS: FaultRates = {
 
 /** Every rate multiplied by `factor` (0: no faults at all, for the quiet phase that lets the system heal). */
 export function scaleFaults(rates: FaultRates, factor: number): FaultRates {
-  return {
-    queueDrop: Math.min(1, rates.queueDrop * factor),
-    queueDuplicate: Math.min(1, rates.queueDuplicate * factor),
-    queueDelay: Math.min(1, rates.queueDelay * factor),
-    queueStray: Math.min(1, rates.queueStray * factor),
-    sendFail: Math.min(1, rates.sendFail * factor),
-    evict: Math.min(1, rates.evict * factor),
-    d1FailBefore: Math.min(1, rates.d1FailBefore * factor),
-    d1FailAfter: Math.min(1, rates.d1FailAfter * factor),
-    rpcFailBefore: Math.min(1, rates.rpcFailBefore * factor),
-    rpcTimeoutAfter: Math.min(1, rates.rpcTimeoutAfter * factor),
-    rpcStall: Math.min(1, rates.rpcStall * factor),
-    outboundFailBefore: Math.min(1, rates.outboundFailBefore * factor),
-    outboundTimeoutAfter: Math.min(1, rates.outboundTimeoutAfter * factor),
-    outage: Math.min(1, rates.outage * factor),
-    decline: Math.min(1, rates.decline * factor),
-    consumerApplyFail: Math.min(1, rates.consumerApplyFail * factor),
-    sagaDeliverFail: Math.min(1, rates.sagaDeliverFail * factor),
-  };
+  const scaled: { -readonly [K in keyof FaultRates]: number } = { ...rates };
+  for (const kind of Object.keys(rates) as (keyof FaultRates)[]) scaled[kind] = Math.min(1, rates[kind] * factor);
+  return scaled;
 }
 
 /** Draws faults from its own stream and counts each one injected, by kind. */

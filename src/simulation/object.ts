@@ -5,6 +5,7 @@
 // was at never returns. No exception runs through its catch and finally blocks, so host code
 // shared with production (which catches a failed send, say) cannot mistake an eviction for a
 // failure and go on writing storage from an instance that no longer exists.
+import { WORLD_LIMITS } from "./config.js";
 import type { World } from "./world.js";
 
 /** Thrown into code in flight on an object that was evicted: it stops there. */
@@ -60,6 +61,17 @@ export abstract class SimObject {
     await this.world.clock.sleep(latencyMs);
     if (this.world.faults.strike("evict")) this.evict();
     if (this.incarnation !== incarnation) return never();
+  }
+
+  /**
+   * One D1 write from this object (a status mirror row): a D1 round trip at which the object may
+   * be evicted, failing before it commits or after, as the run's D1 faults say.
+   */
+  protected async d1Write(write: () => void): Promise<void> {
+    await this.boundary(WORLD_LIMITS.d1LatencyMs);
+    if (this.world.faults.strike("d1FailBefore")) throw new Error("D1 unavailable");
+    write();
+    if (this.world.faults.strike("d1FailAfter")) throw new Error("D1 answer lost after commit");
   }
 
   setAlarm(at: number): void {

@@ -158,9 +158,7 @@ function unquiet(world: World): string {
     parts.push(
       `${behind.length} entities unacknowledged (e.g. ${behind[0]?.address.entityId} acked ${behind[0]?.cursors.ackedUpTo}/${behind[0]?.log.length})`,
     );
-  const active = [...world.sagas.values()].filter(
-    (s) => s.state.status === "running" || s.state.status === "compensating" || s.state.status === "attention",
-  );
+  const active = [...world.sagas.values()].filter((s) => s.unfinished);
   if (active.length > 0) parts.push(`${active.length} sagas active (e.g. ${active[0]?.id})`);
   const stale = [...world.sagas.values()].filter(
     (s) => s.log.length > 0 && world.d1.sagaInstances.get(s.id)?.status !== s.state.status,

@@ -14,6 +14,12 @@ import type { World } from "./world.js";
 
 /** A saga object: its event log and alarm (durable), its runner with the folded state (memory). */
 export class SimSaga extends SimObject {
+  /** Whether it still has work or waits for an operator (not yet completed or compensated). */
+  get unfinished(): boolean {
+    const status = this.state.status;
+    return status === "running" || status === "compensating" || status === "attention";
+  }
+
   readonly id: string;
   readonly tenant: string;
   readonly instanceKey: string;
@@ -93,13 +99,11 @@ export class SimSaga extends SimObject {
           }
         );
       },
-      mirror: async (row) => {
-        await this.boundary(WORLD_LIMITS.d1LatencyMs);
-        if (world.faults.strike("d1FailBefore")) throw new Error("D1 unavailable");
-        const stored = world.d1.sagaInstances.get(row.id);
-        if (!stored || stored.version < row.version) world.d1.sagaInstances.set(row.id, row);
-        if (world.faults.strike("d1FailAfter")) throw new Error("D1 answer lost after commit");
-      },
+      mirror: (row) =>
+        this.d1Write(() => {
+          const stored = world.d1.sagaInstances.get(row.id);
+          if (!stored || stored.version < row.version) world.d1.sagaInstances.set(row.id, row);
+        }),
       log: () => {},
     };
     const runner = new SagaRunner(

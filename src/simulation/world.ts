@@ -260,10 +260,9 @@ export class World {
     if (this.queue.messages.size > 0 || this.queue.inFlight > 0) return false;
     for (const e of this.entities.values()) if (e.outbox.size > 0 || e.cursors.ackedUpTo < e.log.length) return false;
     for (const s of this.sagas.values()) {
-      const status = s.state.status;
-      if (status === "running" || status === "compensating" || status === "attention") return false;
+      if (s.unfinished) return false;
       // The status mirror catches up through the saga's alarm after a failed write.
-      if (s.log.length > 0 && this.d1.sagaInstances.get(s.id)?.status !== status) return false;
+      if (s.log.length > 0 && this.d1.sagaInstances.get(s.id)?.status !== s.state.status) return false;
     }
     for (const r of this.rebuilders.values()) if (r.job) return false;
     for (const sub of this.subscribers) if (!sub.settled()) return false;

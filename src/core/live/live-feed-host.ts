@@ -10,6 +10,7 @@
 // with it; WebSockets are the runtime's, outlive it, and are found again through `sockets()` with
 // their cursor and principal in their serialized attachment.
 import type { RecordedEvent } from "../model/envelope.js";
+import { utf8Length } from "../protocol/cloud-event.js";
 import { livePush, type LivePush } from "./subscription.js";
 
 const encoder = new TextEncoder();
@@ -284,12 +285,7 @@ export class LiveFeedHost<W> {
       for (;;) {
         const attachment = readAttachment(this.#ports.attachment(socket));
         if (!attachment || !this.#paging.has(socket) || !this.#ports.isOpen(socket)) return;
-        let page: readonly RecordedEvent[] | undefined;
-        try {
-          page = this.#ports.page(attachment.cursor, PAGE_EVENTS);
-        } catch {
-          page = undefined;
-        }
+        const page = this.#readPage(attachment.cursor);
         if (page === undefined) {
           this.#stalled.add(socket);
           return;
@@ -310,6 +306,15 @@ export class LiveFeedHost<W> {
     }
   }
 
+  /** The page of the log after `cursor`, or undefined when it cannot be read now. */
+  #readPage(cursor: number): readonly RecordedEvent[] | undefined {
+    try {
+      return this.#ports.page(cursor, PAGE_EVENTS);
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Sends events one message each and moves the cursor past those sent; bytes sent. */
   #sendAll(socket: W, attachment: SocketAttachment, events: readonly RecordedEvent[]): number {
     let bytes = 0;
@@ -319,7 +324,7 @@ export class LiveFeedHost<W> {
         const text = JSON.stringify(event);
         this.#ports.send(socket, text);
         cursor = event.seq;
-        bytes += encoder.encode(text).byteLength;
+        bytes += utf8Length(text);
       }
     } catch {
       // A socket that is closing misses nothing: its client resumes from the last seq it saw.
@@ -334,12 +339,7 @@ export class LiveFeedHost<W> {
    * stream: its client resumes after the last id it received.
    */
   #page(s: StreamState): void {
-    let page: readonly RecordedEvent[] | undefined;
-    try {
-      page = this.#ports.page(s.cursor, PAGE_EVENTS);
-    } catch {
-      page = undefined;
-    }
+    const page = this.#readPage(s.cursor);
     if (page === undefined) {
       this.#dropStream(s);
       s.sink.close();
