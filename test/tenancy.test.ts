@@ -190,7 +190,18 @@ describe("every response", () => {
       expect(res.headers.get("strict-transport-security")).toContain("max-age=");
       expect(res.headers.get("x-frame-options")).toBe("DENY");
       expect(res.headers.get("referrer-policy")).toBe("same-origin");
+      expect(res.headers.get("cross-origin-resource-policy")).toBe("same-origin");
     }
+  });
+
+  it("leaves the document-only headers to pages: the tenant API answers JSON, never a page", async () => {
+    const page = await call("/docs");
+    expect(page.headers.get("cross-origin-opener-policy")).toBe("same-origin");
+    expect(page.headers.get("x-xss-protection")).toBe("0");
+    const api = await call("/v1/entities/inventory/x");
+    expect(api.headers.get("cross-origin-opener-policy")).toBeNull();
+    expect(api.headers.get("x-xss-protection")).toBeNull();
+    expect(api.headers.get("x-download-options")).toBeNull();
   });
 });
 
