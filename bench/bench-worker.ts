@@ -332,7 +332,7 @@ function isJson(text: string): boolean {
   }
 }
 
-const SUBSTRATE_PATH = /^\/substrate\/([^/]+)\/([^/]+)\/commands\/[^/]+$/;
+const SUBSTRATE_PATH = /^\/substrate\/([^/]+)\/([^/]+)\/([^/]+)\/commands\/[^/]+$/;
 
 /**
  * The headline baseline: the substrate itself. A Worker that hands the body to a SQLite Durable
@@ -346,9 +346,10 @@ async function substrate(request: Request, env: BenchEnv, match: RegExpExecArray
       status: 400,
       headers: { "content-type": "application/json" },
     });
-  const stub = env.BARE.get(env.BARE.idFromName(`substrate:${match[1]}:${match[2]}`));
+  // The object the bare route behind the middleware uses for the same tenant, type and id.
+  const stub = env.BARE.get(env.BARE.idFromName(entityObjectName(match[1] ?? "", match[2] ?? "", match[3] ?? "")));
   const version = await stub.append(body);
-  return new Response(JSON.stringify({ type: match[1], id: match[2], version }), {
+  return new Response(JSON.stringify({ type: match[2], id: match[3], version }), {
     headers: { "content-type": "application/json", etag: `"${version}"` },
   });
 }

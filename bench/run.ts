@@ -84,6 +84,12 @@ const plan = quick
       rebuildRounds: 3,
     };
 const SPREAD = 1_000;
+/**
+ * The tenant of the command figures. The true bare Worker takes it in its path and names its
+ * object as the middleware-laden bare route does (`tenant:type:id`), so the two baselines share
+ * their 1,000 objects: fewer objects open at once under workerd's cap on SQLite's heap.
+ */
+const COMMAND_TENANT = "bench-cmd";
 // The open-loop overload rounds (issue #19: 2× capacity for 20 s) and the half-capacity rounds.
 const OVERLOAD_MS = 20_000;
 const OVERLOAD_HALF_MS = 8_000;
@@ -126,8 +132,14 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 }
 
 try {
-  if (phase("commands")) await commandFigures(await newTenant("bench-cmd"));
-  if (phase("tenants")) await tenantsFigure();
+  if (phase("commands")) {
+    await commandFigures(await newTenant(COMMAND_TENANT));
+    await letIdleObjectsGo();
+  }
+  if (phase("tenants")) {
+    await tenantsFigure();
+    await letIdleObjectsGo();
+  }
   if (phase("overload")) await overloadFigures(await newTenant("bench-over"));
   if (phase("e2e")) await endToEndFigure(await newTenant("bench-e2e"));
   if (phase("consumer")) await consumerFigure();
@@ -164,7 +176,7 @@ function commandRequest(target: Target, apiKey: string, entity: (i: number) => s
     target === "factline" || target === "edge"
       ? "/v1/entities"
       : target === "substrate"
-        ? "/substrate"
+        ? `/substrate/${COMMAND_TENANT}`
         : `/v1/bench/${target}`;
   const headers = { authorization: `Bearer ${apiKey}` };
   return (i) => ({
@@ -193,7 +205,7 @@ async function commandFigures(apiKey: string): Promise<void> {
     const entity = shape === "one" ? () => "hot" : (i: number) => `e-${i % SPREAD}`;
     // No CRUD target over 1,000 entities: its 1,000 more objects would share SQLite's heap, which
     // workerd caps for the whole process (sqlite3_hard_heap_limit64, 512 MiB in this workerd), and
-    // past about 3,000 open objects every target's commands fail with SQLITE_NOMEM.
+    // with about 3,000 objects open every target's commands fail with SQLITE_NOMEM.
     const targets: Target[] =
       shape === "one" ? ["factline", "edge", "substrate", "bare", "crud"] : ["factline", "edge", "substrate", "bare"];
     const out = new Map<Target, Rounds>(
@@ -222,7 +234,7 @@ async function commandFigures(apiKey: string): Promise<void> {
       });
       if (target === "factline") factlineFacts += r.ok;
     }
-    factlineFacts = await drain("bench-cmd", factlineFacts);
+    factlineFacts = await drain(COMMAND_TENANT, factlineFacts);
     for (let round = 0; round < plan.rounds; round++) {
       for (const target of rotate(targets, round)) {
         if (shape === "spread") {
@@ -239,7 +251,7 @@ async function commandFigures(apiKey: string): Promise<void> {
             request: commandRequest(target, apiKey, entity),
           });
           if (target === "factline" || target === "edge")
-            factlineFacts = await drain("bench-cmd", factlineFacts + warm.ok);
+            factlineFacts = await drain(COMMAND_TENANT, factlineFacts + warm.ok);
         }
         if (target === "edge") await requestJson(port, "POST", "/bench/control/consumer", admin, { pause: true });
         const wakes0 = await wakes(target);
@@ -259,7 +271,7 @@ async function commandFigures(apiKey: string): Promise<void> {
         if (target === "factline" || target === "edge") {
           factlineFacts += r.ok;
           // Let the cloud tier catch up so the next target does not share the machine with it.
-          factlineFacts = await drain("bench-cmd", factlineFacts);
+          factlineFacts = await drain(COMMAND_TENANT, factlineFacts);
         }
         const cpu2 = server.cpuMs();
         if (rounds) {
@@ -422,7 +434,7 @@ async function clientFigures(apiKey: string): Promise<void> {
     1,
   );
   diagnostics.push(
-    `Client sync: seconds per ${CLIENT_COMMANDS.toLocaleString("en-US")} commands, round by round: client ${seconds.client.map((v) => v.toFixed(2)).join(", ")}; plain loop ${seconds.plain.map((v) => v.toFixed(2)).join(", ")}; ${CLIENT_CONCURRENCY} concurrent loops ${seconds.concurrent.map((v) => v.toFixed(2)).join(", ")}. Client bundle: ${(size.minified / 1000).toFixed(1)} kB minified, ${(size.gzipped / 1000).toFixed(1)} kB gzipped (idb included; no domain, no zod).`,
+    `Client sync: seconds per ${CLIENT_COMMANDS.toLocaleString("en-US")} commands, round by round: client ${seconds.client.map((v) => v.toFixed(2)).join(", ")}; plain loop ${seconds.plain.map((v) => v.toFixed(2)).join(", ")}; ${CLIENT_CONCURRENCY} concurrent loops ${seconds.concurrent.map((v) => v.toFixed(2)).join(", ")}. Client bundle: ${(size.minified / 1000).toFixed(1)} kB minified, ${(size.gzipped / 1000).toFixed(1)} kB gzipped (idb and zod/mini included; no domain).`,
   );
 }
 
@@ -1273,6 +1285,15 @@ function fmtSeconds(values: readonly number[]): string {
   return values.map((v) => round(v)).join(", ");
 }
 
+/**
+ * Waits until workerd has evicted the objects a 1,000-entity phase left open (idle for 10 s), so
+ * the next phase does not run beside them: they hold memory and share SQLite's heap, capped for
+ * the whole process.
+ */
+async function letIdleObjectsGo(): Promise<void> {
+  await sleep(12_000);
+}
+
 function rotate<T>(items: readonly T[], by: number): T[] {
   const k = by % items.length;
   return [...items.slice(k), ...items.slice(0, k)];
@@ -1339,7 +1360,7 @@ function report(seconds: number): void {
       ? "Logs: the Worker runs with LOG_LEVEL=warn (no line per request or per fact applied) and wrangler with --log-level error. Locally every console line crosses the DevTools protocol into wrangler's Node.js process on the same 2 cores: a line per request alone cut the HTTP floor from about 950 to 250 req/s on this machine, a cost production (where logs leave the isolate for Workers Logs) does not have. `--log-lines` measures with both at their defaults."
       : "Logs: measured with --log-lines, so the Worker writes a line per request and per fact applied (LOG_LEVEL=info) and wrangler prints them; locally each line crosses the DevTools protocol into wrangler's Node.js process on the same 2 cores.",
     `Rounds: a warm-up per target (up to ${plan.warmupMs / 1000} s or every object woken once; over 1,000 entities again before each round, untimed, since workerd evicts objects idle for about 10 s and the other targets' rounds take longer than that), then ${plan.rounds} rounds of ${plan.roundMs / 1000} s per target, targets interleaved and rotated per round; figures are medians of per-round values (p50/p99 per round, then the median), and a command figure's ratio is the median of its per-round ratios: both sides of a pair ran back to back, so a slowdown of the shared machine that outlasts a round moves both alike, where it would skew a ratio of two medians taken from different rounds.`,
-    "True bare baseline (the headline): a Worker whose fetch handler hands the body to a SQLite Durable Object inserting one row per request (in a transactionSync, which on one object here ran about 1.6× faster than the same insert left to the implicit transaction), reached at /substrate/{type}/{id}/commands/{command} with no router, middleware, authentication or validation beyond 'is it JSON': the substrate itself, what a user would write without Factline.",
+    "True bare baseline (the headline): a Worker whose fetch handler hands the body to a SQLite Durable Object inserting one row per request (in a transactionSync, which on one object here ran about 1.6× faster than the same insert left to the implicit transaction), reached at /substrate/{tenant}/{type}/{id}/commands/{command} with no router, middleware, authentication or validation beyond 'is it JSON': the substrate itself, what a user would write without Factline. Its object for a tenant, type and id is the one the bare route behind the middleware (next) uses, so the two baselines share their objects.",
     "Bare baseline behind the middleware (second row): the same object reached at /v1/bench/bare/{type}/{id}/commands/{command}, mounted on production's app so that it runs every middleware a command runs (security headers, request id and trace context, metrics, CORS, tenant admission from the isolate's cache); its ratio to the true bare object is the middleware's cost. Neither baseline validates, decides, or writes outbox, idempotency or snapshots.",
     "Tenants: the same commands over 1,000 entities (edge alone, consumer paused) sent with one tenant's key, or with ten tenants' keys (each entity belonging to one of them), rounds interleaved; the ratio shows whether anything per tenant caps a tenant.",
     `Overload (whole platform, consumer live): on one entity and over 200, a warm-up, then capacity C measured as the commands accepted per second from 64 closed-loop connections, then an open loop (requests leave on a fixed schedule whatever the answers, latency counted from each request's scheduled time, at most 1,024 outstanding) at C/2 for ${OVERLOAD_HALF_MS / 1000} s and at 2×C for ${OVERLOAD_MS / 1000} s; the figure is accepted commands' p99 at 2×C against their p99 at C/2, and the line under 'Where the time goes' lists every status and whether every 429/503 carried Retry-After. A shed answer's CPU: the same open loop at C/2 against an entity whose in-flight places a bench control holds (so the production path sheds every command to it at the door), workerd CPU per answer against workerd CPU per accepted command in the C/2 round (one rate for both: workerd's CPU per request falls as the rate rises); GET /healthz offered at C/2 is the floor.`,
@@ -1353,13 +1374,13 @@ function report(seconds: number): void {
       )} at the end of the run on ${os.cpus().length} cores; anything above about 1 means other work (other test suites or benches on a shared machine) took turns with this run, which widens every figure's spread.`,
     "CRUD baseline: a Durable Object that reads its state, applies the restock and overwrites it (storage.get/put) per request, with zod validation: what a team would write by hand without event sourcing. Measured on one entity only (see the note on SQLITE_NOMEM below).",
     "Factline's commands are measured two ways, in interleaved rounds against the same entities. Whole platform: each recorded fact is relayed to the queue, applied to D1 and acknowledged back into its entity while the round runs, all on the same local workerd. Edge alone: the same command path and relay (facts are recorded, sent to the queue and their sends marked), with the facts consumer paused for the round by a bench-only control that holds the batch it was handed; the consumer then catches up before the next round, so the consumer's acknowledgements (one call into the entity per entity per consumer batch) also land after the round: on one entity that is one call per up to 100 facts, over 1,000 entities about one per command, which the edge-alone figure leaves out and the whole-platform figure includes. workerd runs every isolate and object on one thread, so in the whole-platform rounds the cloud tier (queue broker, consumer, D1, acknowledgements) takes turns with the commands on that thread; in production it runs on other machines. The 0.9× target of issue 3 is held by the edge-alone figures, which measure the entity runtime against the bare object on equal terms; the whole-platform figures add the cloud tier's work for every fact on the same 2 cores (the CPU lines below show how much) and are reported beside them, without a target. ENTITY_MAX_BACKLOG is 20,000 in the bench config so that the edge-alone rounds are not shed (backpressure is covered by the test suite). After each Factline round the harness waits until the view has caught up, so baselines never share the machine with Factline's consumer.",
-    `Client sync (issue #18): ${CLIENT_COMMANDS.toLocaleString("en-US")} restocks to ${CLIENT_ENTITIES} entities, queued in a factline/client memory outbox and synced by a client created on it (${CLIENT_CONCURRENCY} entities at once, each in order, every command with its client-session headers), timed from the client's creation until every command is answered; baselines in the same rounds, arms rotated: the same commands posted by a plain loop awaiting each answer, and by ${CLIENT_CONCURRENCY} plain loops each owning a share of the entities (the client's own schedule, written by hand). All arms use Node's fetch against the same wrangler dev, and the harness waits for the consumer to catch up between arms. Size: client/index.ts bundled by esbuild for browsers (ES modules, minified) and gzipped at level 9; the domain (and zod) is the application's and is not counted.`,
+    `Client sync (issue #18): ${CLIENT_COMMANDS.toLocaleString("en-US")} restocks to ${CLIENT_ENTITIES} entities, queued in a factline/client memory outbox and synced by a client created on it (${CLIENT_CONCURRENCY} entities at once, each in order, every command with its client-session headers), timed from the client's creation until every command is answered; baselines in the same rounds, arms rotated: the same commands posted by a plain loop awaiting each answer, and by ${CLIENT_CONCURRENCY} plain loops each owning a share of the entities (the client's own schedule, written by hand). All arms use Node's fetch against the same wrangler dev, and the harness waits for the consumer to catch up between arms. Size: client/index.ts bundled by esbuild for browsers (ES modules, minified) and gzipped at level 9; the domain (and the zod its schemas use) is the application's and is not counted; the client's own checks of what the view feed sends use zod/mini, which is.`,
     `End-to-end: ${plan.e2eCommands} restock commands over 100 entities; time from the first command to the moment projection checkpoints in D1 account for every accepted fact.`,
     `Consumer: ${plan.consumerFacts.toLocaleString("en-US")} synthetic Restocked facts over ${CONSUMER_ENTITIES} entities sent seq-major (each queue batch mixes entities) to the real facts queue and consumer, and the same to a bench-only queue drained by a naive consumer (one awaited D1 upsert per fact). Both include queue delivery (local batches of up to 100, 1 s timeout). Emmett was not compared: \`@event-driven-io/emmett-sqlite\` needs the native \`sqlite3\` Node module and there is no Durable Object/D1 event store in the Emmett family on npm, so it cannot run inside workerd.`,
     `Wake-up: entities seeded with ${WAKE_EVENTS.toLocaleString("en-US")} Restocked events by a bench-only method of the entity object (the same EventLog appends, snapshots every 100 events or none), then forced cold by a bench-only route that calls ctx.abort() on the object; the figure is the latency of the first GET /v1/entities/inventory/{id} after it (median of ${plan.wakeRounds}).`,
     `Memory: workerd resident set (both workerd processes wrangler starts) just before and just after waking ${plan.memEntities.toLocaleString("en-US")} new entities with one command each, divided by the count, each target in a fresh wrangler dev of its own (one command first, so the isolate exists before the first sample); ${plan.memRounds} rounds, median per target. Sampled at once, because workerd evicts idle objects within seconds and frees their memory. RSS includes allocator and V8 heap noise: treat it as an order of magnitude.`,
     "Reading the CPU lines under 'Where the time goes': CPU time of the workerd processes (read from /proc) per successful command, during a target's rounds and, for Factline, while its relay and consumer catch up afterwards. Every target but the true bare one runs the same middleware (its share is the difference between the two bare rows); what Factline adds is its command path (validation, decision, one transaction appending event, outbox row and idempotency record, the relay's send) and, in the whole-platform rounds, the cloud tier.",
-    "Failed responses are counted (the response lines above) and excluded from throughput and latency. wrangler's output of the last run is kept in bench/tmp/wrangler.log (git-ignored). Earlier runs had 500s in the 1,000-entity rounds: workerd answering SQLITE_NOMEM ('out of memory') for Factline and the baselines alike. workerd caps SQLite's heap for the whole process (sqlite3_hard_heap_limit64, 512 MiB in this version; workerd PR 6570 raises it behind an autogate), shared by every open object's page cache and prepared statements: with about 4,000 objects open (1,000 per target, CRUD's included) it was reached. The 1,000-entity rounds therefore leave the CRUD target out; with workerd evicting objects idle for 10 s, the objects open at once stay near 3,000 or fewer.",
+    "Failed responses are counted (the response lines above) and excluded from throughput and latency. wrangler's output of the last run is kept in bench/tmp/wrangler.log (git-ignored). Earlier runs had 500s in the 1,000-entity rounds: workerd answering SQLITE_NOMEM ('out of memory') for Factline and the baselines alike. workerd caps SQLite's heap for the whole process (sqlite3_hard_heap_limit64, 512 MiB in this version; workerd PR 6570 raises it behind an autogate), shared by every open object's page cache and prepared statements: with about 4,000 objects open (1,000 per target, CRUD's included) it was reached. The 1,000-entity rounds therefore leave the CRUD target out, and the two bare baselines share their objects, so about 2,000 objects are open at once.",
     `Rebuild: ${(plan.rebuildEntities * REBUILD_EVENTS_PER_ENTITY).toLocaleString("en-US")} Restocked events over ${plan.rebuildEntities} inventory entities of one tenant, seeded by the bench-only method of the entity object (marked relayed and acknowledged, so no relay work follows) while a bench-only route records each entity's head in D1's entity_heads with the consumer's own statement (cloud/consumer/entity-heads.ts), as if its facts had reached the cloud tier; generation 0 stays empty. The figure is the time from POST /admin/projections/inventory/rebuild to GET /admin/projections showing no rebuild running (polled every 100 ms), after which the harness checks that the new generation's checkpoints account for every event. Baseline, in the same run, rounds interleaved: a bench-only route that reads the same events from the same entity objects (pages of 1,000) and inserts one row per event into a plain D1 table, one D1 batch per entity, 20 entities at a time as a rebuild step reads them: the cost of moving the logs into D1 without projection logic, checkpoints or guards. Median of ${plan.rebuildRounds} round${plan.rebuildRounds === 1 ? "" : "s"}; every round rebuilds the same tenant into a new generation and drops the previous one.`,
     ...(runNote ? [`Note for this run: ${runNote}`] : []),
     `Durable Streams (edge/streams/; \`--only streams\` runs just this phase): appends — ${plan.rounds} rounds of ${plan.roundMs / 1000} s, interleaved, of POST /v1/stream/bench-append (an application/json stream, body {"quantity":1}) against POST /v1/bench/bare/…/commands/restock (the bare SQLite DO inserting one row, behind the same middleware, the same body); catch-up — a text/plain stream and a bare object seeded by bench-only methods with the same ${STREAM_CATCHUP_MESSAGES.toLocaleString("en-US")} messages (the bare seed's fact JSON, ~400 bytes each), both paged out over HTTP 1 MiB a page (the stream by Stream-Next-Offset, the bare object by a bench-only GET …/read?after=), MB/s of bodies received; followers — workerd RSS before and 1 s after ${STREAM_FOLLOWERS.toLocaleString("en-US")} SSE connections (opened ${FOLLOWER_WAVE} at a time) to one stream at offset=now, against as many to one entity's /events SSE feed, ${plan.memRounds} rounds, median.`,
