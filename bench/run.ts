@@ -1134,25 +1134,58 @@ async function streamFigures(apiKey: string, tenant: string): Promise<void> {
     "higher",
   );
 
-  // Idle SSE followers: memory per follower of one stream against followers of one entity's /events feed.
-  await put("/v1/stream/bench-followers", json);
-  await requestJson(port, "POST", "/v1/entities/inventory/bench-followed/commands/restock", json, { quantity: 1 });
+  // Idle SSE followers: memory per follower of one stream against followers of one entity's /events
+  // feed, each round in a fresh wrangler dev of its own (as the memory phase): in this one, the
+  // objects earlier phases left open are evicted while the followers open, and RSS fell under them.
   const perFollower: Record<"stream" | "entity", number[]> = { stream: [], entity: [] };
   for (let round = 0; round < plan.memRounds; round++) {
     for (const target of rotate(["stream", "entity"] as const, round)) {
-      const path =
-        target === "stream"
-          ? "/v1/stream/bench-followers?offset=now&live=sse"
-          : "/v1/entities/inventory/bench-followed/events?after=1";
-      // Objects the earlier phases (and this phase's catch-up) left open are evicted meanwhile,
-      // which would lower the RSS under the followers being counted.
-      await letIdleObjectsGo();
-      const before = server.rss();
-      const followers = await openFollowers(path, { ...auth, accept: "text/event-stream" }, STREAM_FOLLOWERS);
-      await sleep(1_000);
-      perFollower[target].push((server.rss() - before) / 1024 / Math.max(1, followers.open));
-      diagnostics.push(`SSE followers, ${target}, round ${round + 1}: ${followers.open} of ${STREAM_FOLLOWERS} open.`);
-      followers.close();
+      const state = join(tmp, `followers-${target}-${round}`);
+      applyMigrations(config, state);
+      const fresh = await startDevServer({
+        config,
+        persistDir: state,
+        adminToken,
+        logFile: join(tmp, `followers-${target}-${round}.log`),
+        logLevel: "error",
+      });
+      try {
+        const created = await requestJson<{ apiKey: string }>(fresh.port, "POST", "/admin/tenants", admin, {
+          id: "bench-followers",
+          name: "bench-followers",
+        });
+        const own = { authorization: `Bearer ${created.apiKey}`, "content-type": "application/json" };
+        if (target === "stream") {
+          const res = await fetch(`http://127.0.0.1:${fresh.port}/v1/stream/bench-followers`, {
+            method: "PUT",
+            headers: own,
+          });
+          if (res.status !== 201) throw new Error(`PUT /v1/stream/bench-followers answered ${res.status}`);
+        } else
+          await requestJson(fresh.port, "POST", "/v1/entities/inventory/bench-followed/commands/restock", own, {
+            quantity: 1,
+          });
+        const path =
+          target === "stream"
+            ? "/v1/stream/bench-followers?offset=now&live=sse"
+            : "/v1/entities/inventory/bench-followed/events?after=1";
+        await sleep(1_000);
+        const before = fresh.rss();
+        const followers = await openFollowers(
+          fresh.port,
+          path,
+          { authorization: own.authorization, accept: "text/event-stream" },
+          STREAM_FOLLOWERS,
+        );
+        await sleep(1_000);
+        perFollower[target].push((fresh.rss() - before) / 1024 / Math.max(1, followers.open));
+        diagnostics.push(
+          `SSE followers, ${target}, round ${round + 1}: ${followers.open} of ${STREAM_FOLLOWERS} open.`,
+        );
+        followers.close();
+      } finally {
+        await fresh.stop();
+      }
     }
   }
   push(
@@ -1171,6 +1204,7 @@ async function streamFigures(apiKey: string, tenant: string): Promise<void> {
  * meet the tenant's in-flight cap, TENANT_MAX_IN_FLIGHT), each counted once its first bytes arrive.
  */
 async function openFollowers(
+  port: number,
   path: string,
   headers: Record<string, string>,
   count: number,
@@ -1402,7 +1436,7 @@ function report(seconds: number): void {
     "Failed responses are counted (the response lines above) and excluded from throughput and latency. wrangler's output of the last run is kept in bench/tmp/wrangler.log (git-ignored). Earlier runs had 500s in the 1,000-entity rounds: workerd answering SQLITE_NOMEM ('out of memory') for Factline and the baselines alike. workerd caps SQLite's heap for the whole process (sqlite3_hard_heap_limit64, 512 MiB in this version; workerd PR 6570 raises it behind an autogate), shared by every open object's page cache and prepared statements: with about 4,000 objects open (1,000 per target, CRUD's included) it was reached. The 1,000-entity rounds therefore leave the CRUD target out, and the two bare baselines share their objects, so about 2,000 objects are open at once.",
     `Rebuild: ${(plan.rebuildEntities * REBUILD_EVENTS_PER_ENTITY).toLocaleString("en-US")} Restocked events over ${plan.rebuildEntities} inventory entities of one tenant, seeded by the bench-only method of the entity object (marked relayed and acknowledged, so no relay work follows) while a bench-only route records each entity's head in D1's entity_heads with the consumer's own statement (cloud/consumer/entity-heads.ts), as if its facts had reached the cloud tier; generation 0 stays empty. The figure is the time from POST /admin/projections/inventory/rebuild to GET /admin/projections showing no rebuild running (polled every 100 ms), after which the harness checks that the new generation's checkpoints account for every event. Baseline, in the same run, rounds interleaved: a bench-only route that reads the same events from the same entity objects (pages of 1,000) and inserts one row per event into a plain D1 table, one D1 batch per entity, 20 entities at a time as a rebuild step reads them: the cost of moving the logs into D1 without projection logic, checkpoints or guards. Median of ${plan.rebuildRounds} round${plan.rebuildRounds === 1 ? "" : "s"}; every round rebuilds the same tenant into a new generation and drops the previous one.`,
     ...(runNote ? [`Note for this run: ${runNote}`] : []),
-    `Durable Streams (edge/streams/; \`--only streams\` runs just this phase): appends — ${plan.rounds} rounds of ${plan.roundMs / 1000} s, interleaved, of POST /v1/stream/bench-append (an application/json stream, body {"quantity":1}) against POST /v1/bench/bare/…/commands/restock (the bare SQLite DO inserting one row, behind the same middleware, the same body); catch-up — a text/plain stream and a bare object seeded by bench-only methods with the same ${STREAM_CATCHUP_MESSAGES.toLocaleString("en-US")} messages (the bare seed's fact JSON, ~400 bytes each), both paged out over HTTP 1 MiB a page (the stream by Stream-Next-Offset, the bare object by a bench-only GET …/read?after=), MB/s of bodies received; followers — workerd RSS before and 1 s after ${STREAM_FOLLOWERS.toLocaleString("en-US")} SSE connections (opened ${FOLLOWER_WAVE} at a time) to one stream at offset=now, against as many to one entity's /events SSE feed, ${plan.memRounds} rounds, median.`,
+    `Durable Streams (edge/streams/; \`--only streams\` runs just this phase): appends — ${plan.rounds} rounds of ${plan.roundMs / 1000} s, interleaved, of POST /v1/stream/bench-append (an application/json stream, body {"quantity":1}) against POST /v1/bench/bare/…/commands/restock (the bare SQLite DO inserting one row, behind the same middleware, the same body); catch-up — a text/plain stream and a bare object seeded by bench-only methods with the same ${STREAM_CATCHUP_MESSAGES.toLocaleString("en-US")} messages (the bare seed's fact JSON, ~400 bytes each), both paged out over HTTP 1 MiB a page (the stream by Stream-Next-Offset, the bare object by a bench-only GET …/read?after=), MB/s of bodies received; followers — in a fresh wrangler dev per round and target (as the memory phase), workerd RSS before and 1 s after ${STREAM_FOLLOWERS.toLocaleString("en-US")} SSE connections (opened ${FOLLOWER_WAVE} at a time) to one stream at offset=now, against as many to one entity's /events SSE feed, ${plan.memRounds} rounds, median.`,
   ];
   mkdirSync(join(root, "docs"), { recursive: true });
   const m = machine();
