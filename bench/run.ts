@@ -18,7 +18,7 @@ import {
   concurrentLoops,
   plainLoop,
 } from "./client-sync.js";
-import { applyMigrations, sleep, startDevServer } from "./dev-server.js";
+import { applyMigrations, sleep, startDevServer, type DevServer } from "./dev-server.js";
 import {
   requestJson,
   runLoad,
@@ -988,16 +988,7 @@ async function memoryFigure(): Promise<void> {
   const perEntity: Record<"factline" | "bare", number[]> = { factline: [], bare: [] };
   for (let round = 0; round < plan.memRounds; round++) {
     for (const target of rotate(["bare", "factline"] as const, round)) {
-      const state = join(tmp, `mem-${target}-${round}`);
-      applyMigrations(config, state);
-      const fresh = await startDevServer({
-        config,
-        persistDir: state,
-        adminToken,
-        logFile: join(tmp, `mem-${target}-${round}.log`),
-        logLevel: "error",
-      });
-      try {
+      await withFreshServer(`mem-${target}-${round}`, async (fresh) => {
         const { apiKey } = await requestJson<{ apiKey: string }>(fresh.port, "POST", "/admin/tenants", admin, {
           id: "bench-mem",
           name: "bench-mem",
@@ -1021,9 +1012,7 @@ async function memoryFigure(): Promise<void> {
         });
         // Sampled at once: workerd evicts idle objects within seconds and frees their memory.
         perEntity[target].push((fresh.rss() - before) / 1024 / Math.max(1, r.ok));
-      } finally {
-        await fresh.stop();
-      }
+      });
     }
   }
   push(
@@ -1140,16 +1129,7 @@ async function streamFigures(apiKey: string, tenant: string): Promise<void> {
   const perFollower: Record<"stream" | "entity", number[]> = { stream: [], entity: [] };
   for (let round = 0; round < plan.memRounds; round++) {
     for (const target of rotate(["stream", "entity"] as const, round)) {
-      const state = join(tmp, `followers-${target}-${round}`);
-      applyMigrations(config, state);
-      const fresh = await startDevServer({
-        config,
-        persistDir: state,
-        adminToken,
-        logFile: join(tmp, `followers-${target}-${round}.log`),
-        logLevel: "error",
-      });
-      try {
+      await withFreshServer(`followers-${target}-${round}`, async (fresh) => {
         const created = await requestJson<{ apiKey: string }>(fresh.port, "POST", "/admin/tenants", admin, {
           id: "bench-followers",
           name: "bench-followers",
@@ -1183,9 +1163,7 @@ async function streamFigures(apiKey: string, tenant: string): Promise<void> {
           `SSE followers, ${target}, round ${round + 1}: ${followers.open} of ${STREAM_FOLLOWERS} open.`,
         );
         followers.close();
-      } finally {
-        await fresh.stop();
-      }
+      });
     }
   }
   push(
@@ -1329,6 +1307,27 @@ function structuredLogMessage(text: string): string | undefined {
 
 function fmtSeconds(values: readonly number[]): string {
   return values.map((v) => round(v)).join(", ");
+}
+
+/**
+ * Runs `work` against a wrangler dev of its own, on a fresh state directory `name` under the run's
+ * temporary directory (D1 migrated, logging only errors), and stops it afterwards.
+ */
+async function withFreshServer(name: string, work: (fresh: DevServer) => Promise<void>): Promise<void> {
+  const state = join(tmp, name);
+  applyMigrations(config, state);
+  const fresh = await startDevServer({
+    config,
+    persistDir: state,
+    adminToken,
+    logFile: join(tmp, `${name}.log`),
+    logLevel: "error",
+  });
+  try {
+    await work(fresh);
+  } finally {
+    await fresh.stop();
+  }
 }
 
 /**
