@@ -18,8 +18,6 @@ const PRODUCTION_CONFIG = join(import.meta.dirname, "..", "wrangler.toml");
 
 export interface DevServer {
   readonly port: number;
-  /** wrangler's DevTools inspector (a V8 CPU profile of the Worker is taken through it). */
-  readonly inspectorPort: number;
   readonly logFile: string;
   /** Resident memory of the workerd processes wrangler started (summed), in bytes. */
   rss(): number;
@@ -142,7 +140,6 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   return {
     cpuMs: () => sumCpu(workerd),
     port,
-    inspectorPort,
     logFile: options.logFile,
     rss: () => (workerd.length === 0 ? Number.NaN : workerd.reduce((sum, pid) => sum + readRss(pid), 0)),
     stop: () => stop(child, exited),
