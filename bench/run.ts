@@ -1039,11 +1039,7 @@ async function memoryFigure(): Promise<void> {
 async function streamFigures(apiKey: string, tenant: string): Promise<void> {
   const auth = { authorization: `Bearer ${apiKey}` };
   const json = { ...auth, "content-type": "application/json" };
-  const put = async (path: string, headers: Record<string, string>) => {
-    const res = await fetch(`http://127.0.0.1:${port}${path}`, { method: "PUT", headers });
-    if (res.status !== 201) throw new Error(`PUT ${path} answered ${res.status}`);
-  };
-  await put("/v1/stream/bench-append", json);
+  await createStream(port, "/v1/stream/bench-append", json);
   // Appends: the same JSON body to one stream and to one bare object, rounds interleaved.
   const appendRounds: Record<"stream" | "bare", number[]> = { stream: [], bare: [] };
   for (let round = 0; round < plan.rounds; round++) {
@@ -1073,7 +1069,7 @@ async function streamFigures(apiKey: string, tenant: string): Promise<void> {
   );
 
   // Catch-up: the stream and the bare object hold the same messages; both are paged out over HTTP, 1 MiB a page.
-  await put("/v1/stream/bench-catchup", { ...auth, "content-type": "text/plain" });
+  await createStream(port, "/v1/stream/bench-catchup", { ...auth, "content-type": "text/plain" });
   await requestJson(port, "POST", "/bench/control/seed-stream", admin, {
     tenant,
     name: "bench-catchup",
@@ -1134,14 +1130,10 @@ async function streamFigures(apiKey: string, tenant: string): Promise<void> {
           id: "bench-followers",
           name: "bench-followers",
         });
-        const own = { authorization: `Bearer ${created.apiKey}`, "content-type": "application/json" };
-        if (target === "stream") {
-          const res = await fetch(`http://127.0.0.1:${fresh.port}/v1/stream/bench-followers`, {
-            method: "PUT",
-            headers: own,
-          });
-          if (res.status !== 201) throw new Error(`PUT /v1/stream/bench-followers answered ${res.status}`);
-        } else
+        const own = { authorization: `Bearer ${created.apiKey}` };
+        if (target === "stream")
+          await createStream(fresh.port, "/v1/stream/bench-followers", { ...own, "content-type": "application/json" });
+        else
           await requestJson(fresh.port, "POST", "/v1/entities/inventory/bench-followed/commands/restock", own, {
             quantity: 1,
           });
@@ -1154,7 +1146,7 @@ async function streamFigures(apiKey: string, tenant: string): Promise<void> {
         const followers = await openFollowers(
           fresh.port,
           path,
-          { authorization: own.authorization, accept: "text/event-stream" },
+          { ...own, accept: "text/event-stream" },
           STREAM_FOLLOWERS,
         );
         await sleep(1_000);
@@ -1175,6 +1167,12 @@ async function streamFigures(apiKey: string, tenant: string): Promise<void> {
     "a follower of one entity's own /events SSE feed",
     "lower",
   );
+}
+
+/** Creates the Durable Stream at `path` (PUT, expecting 201) on the wrangler dev at `port`. */
+async function createStream(port: number, path: string, headers: Record<string, string>): Promise<void> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, { method: "PUT", headers });
+  if (res.status !== 201) throw new Error(`PUT ${path} answered ${res.status}`);
 }
 
 /**
