@@ -37,6 +37,7 @@ interface BenchEnv extends Omit<Env, "ENTITY" | "DURABLE_STREAMS"> {
 }
 
 const NAIVE_QUEUE = "factline-bench-naive";
+const SENT_ROWS_QUEUE = "factline-bench-sent-rows";
 const FACTS_QUEUE = "factline-facts";
 const SEND_BATCH = 100;
 
@@ -332,12 +333,14 @@ function isJson(text: string): boolean {
   }
 }
 
-const SUBSTRATE_PATH = /^\/substrate\/([^/]+)\/([^/]+)\/([^/]+)\/commands\/[^/]+$/;
+const SUBSTRATE_PATH = /^\/substrate(-send)?\/([^/]+)\/([^/]+)\/([^/]+)\/commands\/[^/]+$/;
 
 /**
  * The headline baseline: the substrate itself. A Worker that hands the body to a SQLite Durable
  * Object inserting one row, with no router, middleware, authentication or validation beyond
  * "is it JSON" — what a user would write without Factline. Not mounted on production's app.
+ * Under /substrate-send/ the object also puts each row on a queue after its commit: the floor of
+ * any outbox on this substrate.
  */
 async function substrate(request: Request, env: BenchEnv, match: RegExpExecArray): Promise<Response> {
   const body = await request.text();
@@ -347,9 +350,10 @@ async function substrate(request: Request, env: BenchEnv, match: RegExpExecArray
       headers: { "content-type": "application/json" },
     });
   // The object the bare route behind the middleware uses for the same tenant, type and id.
-  const stub = env.BARE.get(env.BARE.idFromName(entityObjectName(match[1] ?? "", match[2] ?? "", match[3] ?? "")));
-  const version = await stub.append(body);
-  return new Response(JSON.stringify({ type: match[2], id: match[3], version }), {
+  const [, send, tenant = "", type = "", id = ""] = match;
+  const stub = env.BARE.get(env.BARE.idFromName(entityObjectName(tenant, type, id)));
+  const version = await (send ? stub.appendAndSend(body) : stub.append(body));
+  return new Response(JSON.stringify({ type, id, version }), {
     headers: { "content-type": "application/json", etag: `"${version}"` },
   });
 }
@@ -365,6 +369,8 @@ export default {
   },
   async queue(batch, env, ctx) {
     if (batch.queue === NAIVE_QUEUE) return consumeNaively(batch, env.DB);
+    // The outbox floor's rows: acknowledged as delivered, nothing applied.
+    if (batch.queue === SENT_ROWS_QUEUE) return;
     while (paused && batch.queue === FACTS_QUEUE) await scheduler.wait(PAUSED_POLL_MS);
     await production.queue(batch, env as unknown as Env, ctx);
   },

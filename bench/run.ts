@@ -169,14 +169,15 @@ if (only === undefined) report(durationS);
 
 /** "edge" is Factline with its facts consumer paused for the round (relay live, facts queued). */
 /** "substrate" is a bare SQLite DO behind a Worker with no Factline middleware at all (the headline baseline). */
-type Target = "factline" | "edge" | "substrate" | "bare" | "crud";
+/** "substrate-send" is the same object also putting each row on a queue after its commit (an outbox's floor). */
+type Target = "factline" | "edge" | "substrate" | "substrate-send" | "bare" | "crud";
 
 function commandRequest(target: Target, apiKey: string, entity: (i: number) => string): (i: number) => LoadRequest {
   const prefix =
     target === "factline" || target === "edge"
       ? "/v1/entities"
-      : target === "substrate"
-        ? `/substrate/${COMMAND_TENANT}`
+      : target === "substrate" || target === "substrate-send"
+        ? `/${target}/${COMMAND_TENANT}`
         : `/v1/bench/${target}`;
   const headers = { authorization: `Bearer ${apiKey}` };
   return (i) => ({
@@ -207,7 +208,9 @@ async function commandFigures(apiKey: string): Promise<void> {
     // workerd caps for the whole process (sqlite3_hard_heap_limit64, 512 MiB in this workerd), and
     // with about 3,000 objects open every target's commands fail with SQLITE_NOMEM.
     const targets: Target[] =
-      shape === "one" ? ["factline", "edge", "substrate", "bare", "crud"] : ["factline", "edge", "substrate", "bare"];
+      shape === "one"
+        ? ["factline", "edge", "substrate", "substrate-send", "bare", "crud"]
+        : ["factline", "edge", "substrate", "substrate-send", "bare"];
     const out = new Map<Target, Rounds>(
       targets.map((t) => [
         t,
@@ -272,6 +275,9 @@ async function commandFigures(apiKey: string): Promise<void> {
           factlineFacts += r.ok;
           // Let the cloud tier catch up so the next target does not share the machine with it.
           factlineFacts = await drain(COMMAND_TENANT, factlineFacts);
+        } else if (target === "substrate-send") {
+          // Its last rows reach their consumer within the queue's batch timeout (1 s).
+          await sleep(1_500);
         }
         const cpu2 = server.cpuMs();
         if (rounds) {
@@ -285,6 +291,7 @@ async function commandFigures(apiKey: string): Promise<void> {
     const f = out.get("factline") as Rounds;
     const e = out.get("edge") as Rounds;
     const t = out.get("substrate") as Rounds;
+    const s = out.get("substrate-send") as Rounds;
     const b = out.get("bare") as Rounds;
     const c = out.get("crud");
     const where = shape === "one" ? "one entity" : `${SPREAD.toLocaleString("en-US")} entities`;
@@ -359,6 +366,26 @@ async function commandFigures(apiKey: string): Promise<void> {
       "bare SQLite DO behind the same middleware",
       "higher",
     );
+    // What shipping each fact through a queue costs on this substrate, with no Factline at all:
+    // locally the queue's broker runs in the same workerd as the objects, so its work shares their cores.
+    pushRounds(
+      `commands_per_s_${key}_send_floor`,
+      `bare DO + one queue send per row (an outbox's floor), ${where}`,
+      s.throughput,
+      "cmd/s",
+      t.throughput,
+      truth,
+      "higher",
+    );
+    pushRounds(
+      `commands_per_s_${key}_edge_vs_send_floor`,
+      `commands/s, ${where}, edge alone vs bare DO + one queue send per row`,
+      e.throughput,
+      "cmd/s",
+      s.throughput,
+      "bare SQLite DO that also puts each row on a queue after its commit, no middleware",
+      "higher",
+    );
     if (c)
       pushRounds(
         `commands_per_s_${key}_vs_crud`,
@@ -372,10 +399,10 @@ async function commandFigures(apiKey: string): Promise<void> {
     const perRound = (values: readonly number[]) =>
       values.map((v, i) => ratio(v, t.throughput[i] ?? Number.NaN)).join(", ");
     diagnostics.push(
-      `${where}: commands/s ÷ true bare, round by round: edge alone ${perRound(e.throughput)}; whole platform ${perRound(f.throughput)}; bare behind the middleware ${perRound(b.throughput)}.`,
-      `${where}: responses over all rounds: whole platform ${fmtStatuses(f.statuses)}; edge alone ${fmtStatuses(e.statuses)}; true bare ${fmtStatuses(t.statuses)}; bare behind the middleware ${fmtStatuses(b.statuses)}${c ? `; CRUD ${fmtStatuses(c.statuses)}` : ""}.`,
+      `${where}: commands/s ÷ true bare, round by round: edge alone ${perRound(e.throughput)}; whole platform ${perRound(f.throughput)}; bare + queue send ${perRound(s.throughput)}; bare behind the middleware ${perRound(b.throughput)}.`,
+      `${where}: responses over all rounds: whole platform ${fmtStatuses(f.statuses)}; edge alone ${fmtStatuses(e.statuses)}; true bare ${fmtStatuses(t.statuses)}; bare + queue send ${fmtStatuses(s.statuses)}; bare behind the middleware ${fmtStatuses(b.statuses)}${c ? `; CRUD ${fmtStatuses(c.statuses)}` : ""}.`,
       `${where}: objects started from storage per 100 commands during the rounds (workerd evicts idle objects; a Factline start rebuilds the memory image, a bare one opens its table): whole platform ${per100(f)}, edge alone ${per100(e)}, bare ${per100(b)}.`,
-      `${where}: workerd CPU per command: whole platform ${cpuPer(f, "round")} ms during its rounds + ${cpuPer(f, "after")} ms after them while relay and consumer catch up; edge alone ${cpuPer(e, "round")} ms + ${cpuPer(e, "after")} ms for the paused consumer's catch-up; true bare ${cpuPer(t, "round")} ms; bare behind the middleware ${cpuPer(b, "round")} ms (the middleware's share: ${round(cpuPer(b, "round") - cpuPer(t, "round"))} ms)${c ? `; CRUD ${cpuPer(c, "round")} ms` : ""}.`,
+      `${where}: workerd CPU per command: whole platform ${cpuPer(f, "round")} ms during its rounds + ${cpuPer(f, "after")} ms after them while relay and consumer catch up; edge alone ${cpuPer(e, "round")} ms + ${cpuPer(e, "after")} ms for the paused consumer's catch-up; true bare ${cpuPer(t, "round")} ms; bare + queue send ${cpuPer(s, "round")} ms (the send's share, queue broker and delivery included: ${round(cpuPer(s, "round") - cpuPer(t, "round"))} ms); bare behind the middleware ${cpuPer(b, "round")} ms (the middleware's share: ${round(cpuPer(b, "round") - cpuPer(t, "round"))} ms)${c ? `; CRUD ${cpuPer(c, "round")} ms` : ""}.`,
     );
   }
   await floorDiagnostic();
@@ -655,6 +682,10 @@ async function overloadFigures(apiKey: string): Promise<void> {
         `the floor, GET /healthz at the same rate (no key, no object): ${perFloorRounds.map((v) => round(v)).join(", ")} ms each (${fmtStatuses(sumStatuses(floors))}). ` +
         `workerd CPU sums both workerd processes wrangler runs (its HTTP proxy and the Worker), so every request pays the proxy's share too; ` +
         `workerd's idle CPU, measured before the phase, was ${round(idlePerS)} ms per second (not subtracted).`,
+      // Whether any admission policy in the Worker could hold latency at 2×C here: capacity uses the
+      // cores for C accepted commands, and 2×C asks for C accepted plus C shed answers on top.
+      `At 2× capacity, answering every request (C accepted, C shed) needs about ${round(1 + perShed / perAccepted)}× the workerd CPU that capacity used, and shedding all 2×C ${round((2 * perShed) / perAccepted)}× (from the per-answer CPU above, at one rate); ` +
+        `above 1×, whatever the policy, requests wait before the Worker sees them (in wrangler's proxy and the sockets), where no admission decision can reach them and their wait counts in the accepted p99.`,
     );
   }
 }
@@ -676,7 +707,7 @@ async function floorDiagnostic(): Promise<void> {
 
 /** Objects of a target started so far (CRUD objects are not counted). */
 async function wakes(target: Target): Promise<number> {
-  if (target === "crud" || target === "substrate") return 0;
+  if (target === "crud" || target === "substrate" || target === "substrate-send") return 0;
   const w = await requestJson<{ entity: number; bare: number }>(port, "GET", "/bench/control/wakes", admin);
   return target === "bare" ? w.bare : w.entity;
 }
@@ -1411,6 +1442,7 @@ function report(seconds: number): void {
       : "Logs: measured with --log-lines, so the Worker writes a line per request and per fact applied (LOG_LEVEL=info) and wrangler prints them; locally each line crosses the DevTools protocol into wrangler's Node.js process on the same 2 cores.",
     `Rounds: a warm-up per target (up to ${plan.warmupMs / 1000} s or every object woken once; over 1,000 entities again before each round, untimed, since workerd evicts objects idle for about 10 s and the other targets' rounds take longer than that), then ${plan.rounds} rounds of ${plan.roundMs / 1000} s per target, targets interleaved and rotated per round; figures are medians of per-round values (p50/p99 per round, then the median), and a command figure's ratio is the median of its per-round ratios: both sides of a pair ran back to back, so a slowdown of the shared machine that outlasts a round moves both alike, where it would skew a ratio of two medians taken from different rounds.`,
     "True bare baseline (the headline): a Worker whose fetch handler hands the body to a SQLite Durable Object inserting one row per request (in a transactionSync, which on one object here ran about 1.6× faster than the same insert left to the implicit transaction), reached at /substrate/{tenant}/{type}/{id}/commands/{command} with no router, middleware, authentication or validation beyond 'is it JSON': the substrate itself, what a user would write without Factline. Its object for a tenant, type and id is the one the bare route behind the middleware (next) uses, so the two baselines share their objects.",
+    "Outbox floor: the same Worker and objects at /substrate-send/…, where the object, after its insert commits, also puts the row on a queue (one send per row, in the background as Factline's relay sends; a consumer with the facts consumer's batch settings acknowledges each batch at once). No outbox row, cursor or retry: what any design that ships every fact through a queue pays on this substrate. Locally the queue's broker runs inside the same workerd as the objects, so its work takes turns with theirs; in production it runs elsewhere. Over 1,000 entities Factline's relay sends one message per command (each entity has one new fact per send), on one entity it batches up to 100, so this row explains most of the gap between the two shapes.",
     "Bare baseline behind the middleware (second row): the same object reached at /v1/bench/bare/{type}/{id}/commands/{command}, mounted on production's app so that it runs every middleware a command runs (security headers, request id and trace context, metrics, CORS, tenant admission from the isolate's cache); its ratio to the true bare object is the middleware's cost. Neither baseline validates, decides, or writes outbox, idempotency or snapshots.",
     "Tenants: the same commands over 1,000 entities (edge alone, consumer paused) sent with one tenant's key, or with ten tenants' keys (each entity belonging to one of them), rounds interleaved; the ratio shows whether anything per tenant caps a tenant.",
     `Overload (whole platform, consumer live): on one entity and over 200, a warm-up, then capacity C measured as the commands accepted per second from 64 closed-loop connections, then an open loop (requests leave on a fixed schedule whatever the answers, latency counted from each request's scheduled time, at most 1,024 outstanding) at C/2 for ${OVERLOAD_HALF_MS / 1000} s and at 2×C for ${OVERLOAD_MS / 1000} s; the figure is accepted commands' p99 at 2×C against their p99 at C/2, and the line under 'Where the time goes' lists every status and whether every 429/503 carried Retry-After. A shed answer's CPU: the same open loop at C/2 against an entity whose in-flight places a bench control holds (so the production path sheds every command to it at the door), workerd CPU per answer against workerd CPU per accepted command in the C/2 round (one rate for both: workerd's CPU per request falls as the rate rises); GET /healthz offered at C/2 is the floor, its rounds alternating with the shed rounds (3 of each, half the C/2 round's length), medians of the per-round figures.`,

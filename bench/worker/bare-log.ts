@@ -10,8 +10,13 @@ export function bareWakes(): number {
   return wakes;
 }
 
-export class BareLog extends DurableObject {
-  constructor(ctx: DurableObjectState, env: Env) {
+/** The bench-only binding of the outbox-floor baseline (bench/wrangler.bench.toml). */
+interface BareEnv {
+  readonly SENT_ROWS: Queue<{ readonly seq: number; readonly body: string }>;
+}
+
+export class BareLog extends DurableObject<BareEnv> {
+  constructor(ctx: DurableObjectState, env: BareEnv) {
     super(ctx, env);
     wakes++;
     ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL)");
@@ -23,6 +28,17 @@ export class BareLog extends DurableObject {
       () =>
         this.ctx.storage.sql.exec<{ seq: number }>("INSERT INTO log (body) VALUES (?) RETURNING seq", body).one().seq,
     );
+  }
+
+  /**
+   * The outbox's floor on this substrate: `append`, then the row put on a queue after the commit,
+   * in the background as Factline's relay sends (a consumer acknowledges it at once). No outbox
+   * row, cursor or retry: only what any design that ships each fact through a queue must pay.
+   */
+  async appendAndSend(body: string): Promise<number> {
+    const seq = await this.append(body);
+    this.ctx.waitUntil(this.env.SENT_ROWS.send({ seq, body }, { contentType: "json" }));
+    return seq;
   }
 
   /** The number of rows, read from storage (a cold object must touch its database). */
