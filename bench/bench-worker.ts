@@ -293,13 +293,14 @@ bench.post("/bench/control/facts", async (c) => {
  * positions); the naive consumer's from its in-isolate count (it has no checkpoints, and it writes
  * each fact before counting it).
  */
+// Facts applied for `tenant`, or summed over several (comma-separated) for the Factline consumer.
 bench.get("/bench/control/applied", async (c) => {
   const tenant = c.req.query("tenant") ?? "";
   if (c.req.query("consumer") === "naive") return c.json({ applied: naivelyApplied(tenant) });
   const row = await c.env.DB.prepare(
-    "SELECT coalesce(sum(seq), 0) AS n FROM projection_checkpoints WHERE tenant_id = ? AND projection = 'inventory'",
+    "SELECT coalesce(sum(seq), 0) AS n FROM projection_checkpoints WHERE tenant_id IN (SELECT value FROM json_each(?)) AND projection = 'inventory'",
   )
-    .bind(tenant)
+    .bind(JSON.stringify(tenant.split(",")))
     .first<{ n: number }>();
   return c.json({ applied: row?.n ?? 0 });
 });
