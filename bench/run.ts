@@ -41,7 +41,13 @@ const writeJson = args.has("--json");
 const tmpfs = !args.has("--disk") && existsSync("/dev/shm");
 // --only commands,consumer runs a subset (for working on the harness; reports are not written).
 const only = argv.includes("--only") ? new Set((argv[argv.indexOf("--only") + 1] ?? "").split(",")) : undefined;
-const phase = (name: string) => only === undefined || only.has(name);
+/** Each phase run, with the number of error lines wrangler had logged when it began. */
+const phasesRun: { readonly name: string; readonly errorsBefore: number }[] = [];
+const phase = (name: string) => {
+  const on = only === undefined || only.has(name);
+  if (on) phasesRun.push({ name, errorsBefore: errorMessages(server.logFile).length });
+  return on;
+};
 // --note "…" adds what the harness cannot know to the report (who else was using the machine).
 const runNote = argv.includes("--note") ? argv[argv.indexOf("--note") + 1] : undefined;
 // Only warnings and errors are logged and printed unless --log-lines: locally each log line
@@ -1319,24 +1325,36 @@ function pushRounds(
  * What the Worker logged as errors during the run, by message: every figure is suspect while it
  * logs errors at request rate (each line also costs wrangler's Node.js process on the same cores).
  */
-function loggedErrors(logFile: string): string {
-  const counts = new Map<string, number>();
+/** The error lines of wrangler's log, each by what it says (160 characters at most). */
+function errorMessages(logFile: string): string[] {
+  if (!existsSync(logFile)) return [];
+  const messages: string[] = [];
   // wrangler colours its output; the escape codes are not part of the message.
   for (const line of readFileSync(logFile, "utf8")
     .replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g"), "")
     .split("\n")) {
-    const text = /\[ERROR\]\s*(.*)/.exec(line)?.[1]?.trim();
-    if (!text) continue;
-    const message = (structuredLogMessage(text) ?? text).slice(0, 160);
-    counts.set(message, (counts.get(message) ?? 0) + 1);
+    // wrangler's own "[ERROR]" lines, and "[wrangler:error]" for what miniflare's internal
+    // workers (the queue broker, for one) throw.
+    const text = /\[(?:ERROR|wrangler:error)\]\s*(.*)/.exec(line)?.[1]?.trim();
+    if (text) messages.push((structuredLogMessage(text) ?? text).slice(0, 160));
   }
-  const total = [...counts.values()].reduce((sum, n) => sum + n, 0);
-  if (total === 0) return "wrangler's log of the run has no errors.";
+  return messages;
+}
+
+function loggedErrors(logFile: string): string {
+  const messages = errorMessages(logFile);
+  if (messages.length === 0) return "wrangler's log of the run has no errors.";
+  const counts = new Map<string, number>();
+  for (const message of messages) counts.set(message, (counts.get(message) ?? 0) + 1);
   const top = [...counts]
     .sort((a, b) => b[1] - a[1])
     .slice(0, 3)
     .map(([m, n]) => `${n}× "${m}"`);
-  return `wrangler logged ${total} errors during the run (bench/tmp/wrangler.log), most often: ${top.join("; ")}.`;
+  const byPhase = phasesRun
+    .map((p, i) => [p.name, (phasesRun[i + 1]?.errorsBefore ?? messages.length) - p.errorsBefore] as const)
+    .filter(([, n]) => n > 0)
+    .map(([name, n]) => `${name} ${n}`);
+  return `wrangler logged ${messages.length} errors during the run (bench/tmp/wrangler.log), by phase: ${byPhase.join(", ")}; most often: ${top.join("; ")}.`;
 }
 
 /** A structured log line (src/core/runtime/log.ts) by what it says, without its ids and time. */
