@@ -290,10 +290,9 @@ bench.post("/bench/control/facts", async (c) => {
 
 /**
  * Facts applied for a tenant: Factline's from its checkpoints in D1 (the sum of per-entity
- * positions); the naive consumer's from its in-isolate count (it has no checkpoints, and it writes
- * each fact before counting it).
+ * positions; `tenant` may list several, comma-separated, for their sum); the naive consumer's from
+ * its in-isolate count (it has no checkpoints, and it writes each fact before counting it).
  */
-// Facts applied for `tenant`, or summed over several (comma-separated) for the Factline consumer.
 bench.get("/bench/control/applied", async (c) => {
   const tenant = c.req.query("tenant") ?? "";
   if (c.req.query("consumer") === "naive") return c.json({ applied: naivelyApplied(tenant) });

@@ -1321,10 +1321,6 @@ function pushRounds(
   );
 }
 
-/**
- * What the Worker logged as errors during the run, by message: every figure is suspect while it
- * logs errors at request rate (each line also costs wrangler's Node.js process on the same cores).
- */
 /** The error lines of wrangler's log, each by what it says (160 characters at most). */
 function errorMessages(logFile: string): string[] {
   if (!existsSync(logFile)) return [];
@@ -1341,6 +1337,11 @@ function errorMessages(logFile: string): string[] {
   return messages;
 }
 
+/**
+ * What the Worker logged as errors during the run, by message and by phase: every figure is
+ * suspect while it logs errors at request rate (each line also costs wrangler's Node.js process
+ * on the same cores).
+ */
 function loggedErrors(logFile: string): string {
   const messages = errorMessages(logFile);
   if (messages.length === 0) return "wrangler's log of the run has no errors.";
