@@ -5,7 +5,16 @@
 import { execSync } from "node:child_process";
 import http from "node:http";
 import { randomBytes } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import os from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -41,11 +50,11 @@ const writeJson = args.has("--json");
 const tmpfs = !args.has("--disk") && existsSync("/dev/shm");
 // --only commands,consumer runs a subset (for working on the harness; reports are not written).
 const only = argv.includes("--only") ? new Set((argv[argv.indexOf("--only") + 1] ?? "").split(",")) : undefined;
-/** Each phase run, with the number of error lines wrangler had logged when it began. */
-const phasesRun: { readonly name: string; readonly errorsBefore: number }[] = [];
+/** Each phase run, with the size of wrangler's log (bytes) when it began: the report says which phase logged errors. */
+const phasesRun: { readonly name: string; readonly logBytesBefore: number }[] = [];
 const phase = (name: string) => {
   const on = only === undefined || only.has(name);
-  if (on) phasesRun.push({ name, errorsBefore: errorMessages(server.logFile).length });
+  if (on) phasesRun.push({ name, logBytesBefore: statSync(server.logFile).size });
   return on;
 };
 // --note "…" adds what the harness cannot know to the report (who else was using the machine).
@@ -252,17 +261,11 @@ async function commandFigures(apiKey: string): Promise<void> {
           // table, for an entity rebuilding its memory image, and Factline's objects are kept
           // awake by their consumer's acknowledgements while bare ones are not. Every round is
           // measured with every object of its target woken just before, alike for all targets.
-          const warm = await runLoad({
-            port,
-            concurrency: plan.concurrency,
-            durationMs: plan.warmupMs,
-            maxRequests: SPREAD,
-            request: commandRequest(target, apiKey, entity),
-          });
+          const warm = await wakeAll(commandRequest(target, apiKey, entity));
           if (target === "factline" || target === "edge")
             factlineFacts = await drain(COMMAND_TENANT, factlineFacts + warm.ok);
         }
-        if (target === "edge") await requestJson(port, "POST", "/bench/control/consumer", admin, { pause: true });
+        if (target === "edge") await pauseConsumer(true);
         const wakes0 = await wakes(target);
         const cpu0 = server.cpuMs();
         const r = await runLoad({
@@ -274,7 +277,7 @@ async function commandFigures(apiKey: string): Promise<void> {
         });
         const cpu1 = server.cpuMs();
         const woken = (await wakes(target)) - wakes0;
-        if (target === "edge") await requestJson(port, "POST", "/bench/control/consumer", admin, { pause: false });
+        if (target === "edge") await pauseConsumer(false);
         const rounds = out.get(target);
         record(rounds, r);
         if (target === "factline" || target === "edge") {
@@ -504,27 +507,16 @@ async function tenantsFigure(): Promise<void> {
       // The two arms are different objects (a tenant is part of an entity's address), and with the
       // other arm's round and the catch-ups in between this arm's objects have been idle long enough
       // for workerd to evict some: wake them all first, untimed, as the command rounds do.
-      const warm = await runLoad({
+      facts = await drain(all, facts + (await wakeAll(request(spreadOut))).ok);
+      await pauseConsumer(true);
+      const r = await runLoad({
         port,
         concurrency: plan.concurrency,
-        durationMs: plan.warmupMs,
-        maxRequests: SPREAD,
+        durationMs: plan.roundMs,
+        maxRequests: 1_000_000,
         request: request(spreadOut),
       });
-      facts = await drain(all, facts + warm.ok);
-      await requestJson(port, "POST", "/bench/control/consumer", admin, { pause: true });
-      let r: LoadResult;
-      try {
-        r = await runLoad({
-          port,
-          concurrency: plan.concurrency,
-          durationMs: plan.roundMs,
-          maxRequests: 1_000_000,
-          request: request(spreadOut),
-        });
-      } finally {
-        await requestJson(port, "POST", "/bench/control/consumer", admin, { pause: false });
-      }
+      await pauseConsumer(false);
       (spreadOut ? spread : single).push(r.ok / (r.elapsedMs / 1000));
       (spreadOut ? statuses.spread : statuses.single).push(r);
       facts = await drain(all, facts + r.ok);
@@ -725,6 +717,16 @@ async function floorDiagnostic(): Promise<void> {
     `HTTP floor (GET /healthz, no auth, no object): ${round(r.ok / (r.elapsedMs / 1000))} req/s, p50 ${round(percentile(r.latenciesMs, 50))} ms at concurrency ${plan.concurrency}. ` +
       `The load generator, wrangler's proxy and workerd share 2 cores, so every target is capped well below production.`,
   );
+}
+
+/** An untimed pass over the 1,000 entities of the spread shape, so none of them is measured cold. */
+function wakeAll(request: (i: number) => LoadRequest): Promise<LoadResult> {
+  return runLoad({ port, concurrency: plan.concurrency, durationMs: plan.warmupMs, maxRequests: SPREAD, request });
+}
+
+/** Holds (or lets go) the batches the facts consumer is handed: the "edge alone" rounds (bench control). */
+async function pauseConsumer(pause: boolean): Promise<void> {
+  await requestJson(port, "POST", "/bench/control/consumer", admin, { pause });
 }
 
 /** Objects of a target started so far (CRUD objects are not counted). */
@@ -1321,41 +1323,38 @@ function pushRounds(
   );
 }
 
-/** The error lines of wrangler's log, each by what it says (160 characters at most). */
-function errorMessages(logFile: string): string[] {
-  if (!existsSync(logFile)) return [];
-  const messages: string[] = [];
-  // wrangler colours its output; the escape codes are not part of the message.
-  for (const line of readFileSync(logFile, "utf8")
-    .replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g"), "")
-    .split("\n")) {
-    // wrangler's own "[ERROR]" lines, and "[wrangler:error]" for what miniflare's internal
-    // workers (the queue broker, for one) throw.
-    const text = /\[(?:ERROR|wrangler:error)\]\s*(.*)/.exec(line)?.[1]?.trim();
-    if (text) messages.push((structuredLogMessage(text) ?? text).slice(0, 160));
-  }
-  return messages;
-}
-
 /**
  * What the Worker logged as errors during the run, by message and by phase: every figure is
  * suspect while it logs errors at request rate (each line also costs wrangler's Node.js process
  * on the same cores).
  */
 function loggedErrors(logFile: string): string {
-  const messages = errorMessages(logFile);
-  if (messages.length === 0) return "wrangler's log of the run has no errors.";
+  // wrangler colours its output; the escape codes are not part of the message.
+  const colours = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g");
   const counts = new Map<string, number>();
-  for (const message of messages) counts.set(message, (counts.get(message) ?? 0) + 1);
+  const byPhase = new Map<string, number>();
+  let total = 0;
+  let offset = 0;
+  for (const line of readFileSync(logFile, "utf8").split("\n")) {
+    const at = offset;
+    offset += Buffer.byteLength(line) + 1;
+    // wrangler's own "[ERROR]" lines, and "[wrangler:error]" for what miniflare's internal
+    // workers (the queue broker, for one) throw.
+    const text = /\[(?:ERROR|wrangler:error)\]\s*(.*)/.exec(line.replace(colours, ""))?.[1]?.trim();
+    if (!text) continue;
+    total++;
+    const message = (structuredLogMessage(text) ?? text).slice(0, 160);
+    counts.set(message, (counts.get(message) ?? 0) + 1);
+    const during = phasesRun.findLast((p) => p.logBytesBefore <= at)?.name ?? "start-up";
+    byPhase.set(during, (byPhase.get(during) ?? 0) + 1);
+  }
+  if (total === 0) return "wrangler's log of the run has no errors.";
   const top = [...counts]
     .sort((a, b) => b[1] - a[1])
     .slice(0, 3)
     .map(([m, n]) => `${n}× "${m}"`);
-  const byPhase = phasesRun
-    .map((p, i) => [p.name, (phasesRun[i + 1]?.errorsBefore ?? messages.length) - p.errorsBefore] as const)
-    .filter(([, n]) => n > 0)
-    .map(([name, n]) => `${name} ${n}`);
-  return `wrangler logged ${messages.length} errors during the run (bench/tmp/wrangler.log), by phase: ${byPhase.join(", ")}; most often: ${top.join("; ")}.`;
+  const phases = [...byPhase].map(([name, n]) => `${name} ${n}`);
+  return `wrangler logged ${total} errors during the run (bench/tmp/wrangler.log), by phase: ${phases.join(", ")}; most often: ${top.join("; ")}.`;
 }
 
 /** A structured log line (src/core/runtime/log.ts) by what it says, without its ids and time. */
