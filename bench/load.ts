@@ -97,6 +97,8 @@ export interface OpenLoadResult extends LoadResult {
   readonly shedLatenciesMs: readonly number[];
   /** How late each request left against its schedule, ms: the load generator falling behind. */
   readonly sendLagsMs: readonly number[];
+  /** Of the successful answers, the Worker's own share of their latency (Server-Timing `worker`), ms. */
+  readonly workerLatenciesMs: readonly number[];
 }
 
 /**
@@ -111,6 +113,7 @@ export async function runOpenLoad(spec: OpenLoadSpec): Promise<OpenLoadResult> {
   const latencies: number[] = [];
   const shedLatencies: number[] = [];
   const sendLags: number[] = [];
+  const workerLatencies: number[] = [];
   const statuses: Record<string, number> = {};
   let ok = 0;
   let failed = 0;
@@ -125,11 +128,10 @@ export async function runOpenLoad(spec: OpenLoadSpec): Promise<OpenLoadResult> {
   const one = async (i: number, scheduled: number): Promise<void> => {
     outstanding++;
     sendLags.push(performance.now() - scheduled);
-    const answer: { status: number; retryAfter: boolean; problem?: string } = await sendDetailed(
-      agent,
-      spec.port,
-      spec.request(i),
-    ).catch(() => ({ status: 0, retryAfter: false }));
+    const answer: Answer = await sendDetailed(agent, spec.port, spec.request(i)).catch(() => ({
+      status: 0,
+      retryAfter: false,
+    }));
     const { status, retryAfter } = answer;
     outstanding--;
     const latency = performance.now() - scheduled;
@@ -138,6 +140,7 @@ export async function runOpenLoad(spec: OpenLoadSpec): Promise<OpenLoadResult> {
     if (status >= 200 && status < 300) {
       ok++;
       latencies.push(latency);
+      if (answer.workerMs !== undefined) workerLatencies.push(answer.workerMs);
     } else {
       failed++;
       if (status === 429 || status === 503) {
@@ -171,6 +174,7 @@ export async function runOpenLoad(spec: OpenLoadSpec): Promise<OpenLoadResult> {
     notSent,
     shedLatenciesMs: shedLatencies,
     sendLagsMs: sendLags,
+    workerLatenciesMs: workerLatencies,
   };
 }
 
@@ -179,12 +183,18 @@ export async function send(agent: http.Agent | undefined, port: number, req: Loa
   return (await sendDetailed(agent, port, req)).status;
 }
 
-/** One request; its status and whether it carried Retry-After, once the body has been read. */
-function sendDetailed(
-  agent: http.Agent | undefined,
-  port: number,
-  req: LoadRequest,
-): Promise<{ status: number; retryAfter: boolean; problem?: string }> {
+/** An answer as the load generator keeps it. */
+interface Answer {
+  readonly status: number;
+  readonly retryAfter: boolean;
+  /** The problem type's last path segment, or the start of a body that is no problem. */
+  readonly problem?: string;
+  /** The Worker's own time, ms, when the answer carried a Server-Timing `worker` entry. */
+  readonly workerMs?: number;
+}
+
+/** One request; its status, Retry-After and Server-Timing, once the body has been read. */
+function sendDetailed(agent: http.Agent | undefined, port: number, req: LoadRequest): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const body = req.body === undefined ? undefined : Buffer.from(req.body);
     const r = http.request(
@@ -211,10 +221,13 @@ function sendDetailed(
           const problem = failing
             ? (/"type":"[^"]*\/([^"/]+)"/.exec(text)?.[1] ?? JSON.stringify(text.slice(0, 40)))
             : undefined;
+          const timing = [res.headers["server-timing"] ?? []].flat().join(",");
+          const workerMs = Number(/(?:^|,)\s*worker;dur=([\d.]+)/.exec(timing)?.[1]);
           resolve({
             status: res.statusCode ?? 0,
             retryAfter: res.headers["retry-after"] !== undefined,
             ...(problem ? { problem } : {}),
+            ...(Number.isFinite(workerMs) ? { workerMs } : {}),
           });
         });
         res.on("error", reject);
