@@ -358,6 +358,13 @@ async function substrate(request: Request, env: BenchEnv, match: RegExpExecArray
   });
 }
 
+/**
+ * A request's transport floor: answered 204 at the Worker's entry, its body unread, before any
+ * router or middleware. The overload phase sends it the same POST (headers and body) a command
+ * carries, so what a shed answer costs beyond it is what the Worker's code adds.
+ */
+const FLOOR_PATH = "/bench-floor";
+
 /** The request header asking for the Worker's own share of the latency (see `workerTimed`). */
 const TIMING_HEADER = "x-bench-worker-timing";
 
@@ -379,6 +386,7 @@ async function workerTimed(answer: () => Response | Promise<Response>): Promise<
 export default {
   fetch(request, env, ctx) {
     const path = new URL(request.url).pathname;
+    if (path === FLOOR_PATH) return new Response(null, { status: 204 });
     const bare = request.method === "POST" ? SUBSTRATE_PATH.exec(path) : null;
     if (bare) return substrate(request, env, bare);
     if (path.startsWith("/bench/")) return bench.fetch(request, env, ctx);

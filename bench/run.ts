@@ -545,7 +545,8 @@ async function tenantsFigure(): Promise<void> {
  * 429/503 with Retry-After; accepted commands' p99 at 2× is compared with their p99 at C/2. A
  * shed answer's CPU is measured on its own: an open loop at C/2 against an entity whose in-flight
  * places the harness holds (bench control), so every command is shed by the production path,
- * next to the accepted commands' CPU at C/2 and GET /healthz's (the floor) at C/2. Accepted
+ * next to the accepted commands' CPU at C/2 and the floor's: the same request answered at the
+ * bench Worker's entry, before any of Factline's code (GET /healthz beside it). Accepted
  * latency is also given inside the Worker (Server-Timing), to show where the wait is.
  */
 async function overloadFigures(apiKey: string): Promise<void> {
@@ -658,25 +659,39 @@ async function overloadFigures(apiKey: string): Promise<void> {
     const roundMs = halfMs / 2;
     const perShedRounds: number[] = [];
     const perFloorRounds: number[] = [];
+    const perHealthRounds: number[] = [];
     const sheds: OpenLoadResult[] = [];
     const floors: OpenLoadResult[] = [];
+    // The transport floor: a command's very request (method, headers, body) answered at the
+    // Worker's entry before any code of Factline runs (the bench Worker's /bench-floor).
+    const shedRequest = request(() => "over-held");
+    const floorRequest = (i: number): LoadRequest => ({ ...shedRequest(i), path: "/bench-floor" });
+    /** workerd CPU per answer of an open loop at C/2 for `roundMs`, and its result. */
+    const cpuRound = async (req: (i: number) => LoadRequest, answers: (r: OpenLoadResult) => number) => {
+      const cpu0 = server.cpuMs();
+      const r = await runOpenLoad({
+        port,
+        ratePerS: capacity / 2,
+        durationMs: roundMs,
+        maxOutstanding: 1024,
+        request: req,
+      });
+      return { perAnswer: (server.cpuMs() - cpu0) / Math.max(1, answers(r)), r };
+    };
     await requestJson(port, "POST", "/bench/control/hold-entity", admin, { ...held, hold: true });
     try {
       for (let r = 0; r < shedRounds; r++) {
-        const cpu0 = server.cpuMs();
-        const shedRound = await open(capacity / 2, roundMs, () => "over-held");
-        const cpu1 = server.cpuMs();
-        const floorRound = await runOpenLoad({
-          port,
-          ratePerS: capacity / 2,
-          durationMs: roundMs,
-          maxOutstanding: 1024,
-          request: () => ({ method: "GET", path: "/healthz" }),
-        });
-        perShedRounds.push((cpu1 - cpu0) / Math.max(1, shedCount(shedRound.statuses)));
-        perFloorRounds.push((server.cpuMs() - cpu1) / Math.max(1, floorRound.ok));
-        sheds.push(shedRound);
-        floors.push(floorRound);
+        const shed = await cpuRound(shedRequest, (a) => shedCount(a.statuses));
+        const floor = await cpuRound(floorRequest, (a) => a.ok);
+        const health = await cpuRound(
+          () => ({ method: "GET", path: "/healthz" }),
+          (a) => a.ok,
+        );
+        perShedRounds.push(shed.perAnswer);
+        perFloorRounds.push(floor.perAnswer);
+        perHealthRounds.push(health.perAnswer);
+        sheds.push(shed.r);
+        floors.push(floor.r, health.r);
       }
     } finally {
       await requestJson(port, "POST", "/bench/control/hold-entity", admin, { ...held, hold: false });
@@ -687,8 +702,9 @@ async function overloadFigures(apiKey: string): Promise<void> {
     const perAccepted = cpuHalf / Math.max(1, half.ok);
     const perFloor = median(perFloorRounds);
     // Both workerd processes parse, route and answer every HTTP request (wrangler's proxy, then the
-    // Worker's runtime) before and after any JavaScript runs: that floor, measured with GET /healthz,
-    // is most of a shed answer here. What the Worker adds to the floor is what shedding controls.
+    // Worker's runtime) before and after any JavaScript runs: that floor, measured with the same
+    // request answered at the Worker's entry, is most of a shed answer here (and in production is
+    // not the Worker's CPU at all). What the Worker adds to the floor is what shedding controls.
     push(
       "overload_shed_cpu_over_floor",
       "workerd CPU per shed answer beyond the HTTP floor",
@@ -709,9 +725,9 @@ async function overloadFigures(apiKey: string): Promise<void> {
       "lower",
     );
     diagnostics.push(
-      `shed answers on their own (${round(capacity / 2)}/s, ${shedRounds} round${shedRounds === 1 ? "" : "s"} of ${roundMs / 1000} s at an entity whose in-flight places were held, each followed by a floor round): ${fmtStatuses(sumStatuses(sheds))}, ${sheds.reduce((n, r) => n + (r.withoutRetryAfter ?? 0), 0)} without Retry-After, ` +
+      `shed answers on their own (${round(capacity / 2)}/s, ${shedRounds} round${shedRounds === 1 ? "" : "s"} of ${roundMs / 1000} s at an entity whose in-flight places were held, each followed by two floor rounds): ${fmtStatuses(sumStatuses(sheds))}, ${sheds.reduce((n, r) => n + (r.withoutRetryAfter ?? 0), 0)} without Retry-After, ` +
         `workerd CPU ${perShedRounds.map((v) => round(v)).join(", ")} ms each by round (median ${round(perShed)}) against ${round(perAccepted)} ms per accepted command at the same rate (and ${round(cpuCapacity / Math.max(1, capacityRound.ok))} ms per command in the capacity round); ` +
-        `the floor, GET /healthz at the same rate (no key, no object): ${perFloorRounds.map((v) => round(v)).join(", ")} ms each (${fmtStatuses(sumStatuses(floors))}). ` +
+        `the floor, the same POST (headers and body) answered 204 at the bench Worker's entry before any of Factline's code, at the same rate: ${perFloorRounds.map((v) => round(v)).join(", ")} ms each; GET /healthz (through the app's middleware, no key, no object) for comparison: ${perHealthRounds.map((v) => round(v)).join(", ")} ms each (${fmtStatuses(sumStatuses(floors))} in the floor rounds). ` +
         `workerd CPU sums both workerd processes wrangler runs (its HTTP proxy and the Worker), so every request pays the proxy's share too; ` +
         `workerd's idle CPU, measured before the phase, was ${round(idlePerS)} ms per second (not subtracted).`,
       // Whether any admission policy in the Worker could hold latency at 2×C here: capacity uses the
@@ -1511,7 +1527,7 @@ function report(seconds: number): void {
     "Outbox floor: the same Worker and objects at /substrate-send/…, where the object, after its insert commits, also puts the row on a queue (one send per row, in the background as Factline's relay sends; a consumer with the facts consumer's batch settings acknowledges each batch at once). No outbox row, cursor or retry: what any design that ships every fact through a queue pays on this substrate. Locally the queue's broker runs inside the same workerd as the objects, so its work takes turns with theirs; in production it runs elsewhere. Over 1,000 entities Factline's relay sends one message per command (each entity has one new fact per send), on one entity it batches up to 100, so this row explains most of the gap between the two shapes.",
     "Bare baseline behind the middleware (second row): the same object reached at /v1/bench/bare/{type}/{id}/commands/{command}, mounted on production's app so that it runs every middleware a command runs (security headers, request id and trace context, metrics, CORS, tenant admission from the isolate's cache); its ratio to the true bare object is the middleware's cost. Neither baseline validates, decides, or writes outbox, idempotency or snapshots.",
     "Tenants: the same commands over 1,000 entities (edge alone: the consumer paused for each round and caught up after it; every round preceded by an untimed pass waking its arm's objects, which are not the other arm's since a tenant is part of an entity's address) sent with one tenant's key, or with ten tenants' keys (each entity belonging to one of them), rounds interleaved; the ratio shows whether anything per tenant caps a tenant.",
-    `Overload (whole platform, consumer live): on one entity and over 200, a warm-up, then capacity C measured as the commands accepted per second from 64 closed-loop connections, then an open loop (requests leave on a fixed schedule whatever the answers, latency counted from each request's scheduled time, at most 1,024 outstanding) at C/2 for ${OVERLOAD_HALF_MS / 1000} s and at 2×C for ${OVERLOAD_MS / 1000} s; the figure is accepted commands' p99 at 2×C against their p99 at C/2, and the line under 'Where the time goes' lists every status and whether every 429/503 carried Retry-After. A shed answer's CPU: the same open loop at C/2 against an entity whose in-flight places a bench control holds (so the production path sheds every command to it at the door), workerd CPU per answer against workerd CPU per accepted command in the C/2 round (one rate for both: workerd's CPU per request falls as the rate rises); GET /healthz offered at C/2 is the floor, its rounds alternating with the shed rounds (3 of each, half the C/2 round's length), medians of the per-round figures. The time inside the Worker is each answer's Server-Timing 'worker' entry, which the bench Worker adds to requests that ask for it (every request of this phase): from the request reaching the Worker's JavaScript to its answer's headers, which is where admission can act; the rest of an answer's latency is the wait before the Worker saw it (the load generator's sockets, wrangler's proxy, workerd's HTTP parsing). wrangler's proxy answers 503 "Your worker restarted mid-request" to any POST it failed to forward to the Worker's runtime (its restart check compares the request's whole URL with the runtime's base URL, so it reads every lost connection as a restart); those are listed with the network errors, not counted as shed answers.`,
+    `Overload (whole platform, consumer live): on one entity and over 200, a warm-up, then capacity C measured as the commands accepted per second from 64 closed-loop connections, then an open loop (requests leave on a fixed schedule whatever the answers, latency counted from each request's scheduled time, at most 1,024 outstanding) at C/2 for ${OVERLOAD_HALF_MS / 1000} s and at 2×C for ${OVERLOAD_MS / 1000} s; the figure is accepted commands' p99 at 2×C against their p99 at C/2, and the line under 'Where the time goes' lists every status and whether every 429/503 carried Retry-After. A shed answer's CPU: the same open loop at C/2 against an entity whose in-flight places a bench control holds (so the production path sheds every command to it at the door), workerd CPU per answer against workerd CPU per accepted command in the C/2 round (one rate for both: workerd's CPU per request falls as the rate rises); the floor is the same request (method, headers, body) offered at C/2 to /bench-floor, which the bench Worker answers 204 at its entry before any of Factline's code runs (GET /healthz, through the app's middleware, is measured beside it); shed and floor rounds alternate (3 of each, half the C/2 round's length), medians of the per-round figures. The time inside the Worker is each answer's Server-Timing 'worker' entry, which the bench Worker adds to requests that ask for it (every request of this phase): from the request reaching the Worker's JavaScript to its answer's headers, which is where admission can act; the rest of an answer's latency is the wait before the Worker saw it (the load generator's sockets, wrangler's proxy, workerd's HTTP parsing). wrangler's proxy answers 503 "Your worker restarted mid-request" to any POST it failed to forward to the Worker's runtime (its restart check compares the request's whole URL with the runtime's base URL, so it reads every lost connection as a restart); those are listed with the network errors, not counted as shed answers.`,
     "Admission on the command path (issue #19): no per-request call to any per-tenant object (the key's standing comes from the isolate's cache, see README 'Admission'); a command is shed at the door, after the key check and before its body is read, by the entity's in-flight cap and by the isolate's command limit that follows queueing delay (AIMD on the shortest round trip to the object per 100 ms, target 25 ms). What a shed answer costs is therefore the HTTP floor plus the key check: locally the floor (both workerd processes parsing and answering the request, measured with GET /healthz) is most of any request's workerd CPU, so the shed figure is given beyond the floor (what the Worker adds, which is what shedding controls and what Workers bill as CPU time) and with the floor included. At 2× capacity the local machine is saturated as a whole (the load generator, wrangler's proxy and workerd share 2 cores), so requests queue in front of the Worker, in wrangler's proxy and the sockets, where no admission inside the Worker can see or refuse them; accepted p99 at 2× measures that queue. wrangler's proxy answers 503 'Your worker restarted mid-request' for requests whose connection to the Worker failed under that load (no Factline problem type; counted as shed answers since they carry Retry-After).",
     "Where a command's CPU goes in JavaScript (a one-off V8 CPU profile through wrangler's inspector, 16 connections on one entity, whole platform, 2026-12-01; not part of this harness because it needs the inspector's WebSocket client): JavaScript, garbage collection included, is about 0.3-0.4 ms of the 2-2.4 ms of workerd CPU per command; the rest is the runtime (HTTP in wrangler's proxy and in the Worker's workerd, the call into the object, SQLite, the local queue broker and D1). Of the JavaScript samples: the command route (body read 5 %, zod validation 4 %, the call and the answer) 19 %; the entity object's command 16 % (its storage transaction 9 %, of which the event row's JSON 5 %; the fact's queue message, built once, 1.4 %); Hono's middleware chain (security headers, request id and trace, metrics, tenant admission 1.2 %) about 10 %; the relay's sends 6 %; the facts consumer 3 %. Reading request variables with c.get instead of Hono's c.var (which copies them all into a new object per access) removed 2.6 %.",
     `Machine load: 1/5/15-minute load averages ${loadAtStart.map((l) => l.toFixed(2)).join("/")} at the start and ${os
