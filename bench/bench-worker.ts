@@ -21,6 +21,7 @@ import type { CrudState } from "./worker/crud-state.js";
 import type { DurableStreamHost } from "./worker/bench-stream-host.js";
 import { streamObjectName } from "../edge/streams/stream-names.js";
 import { consumeNaively, naivelyApplied } from "./worker/naive-consumer.js";
+import { FLOOR_PATH, TIMING_HEADER, WORKER_METRIC } from "./worker-timing.js";
 
 export * from "../worker.js";
 export { EntityActor } from "./worker/bench-entity-actor.js";
@@ -359,18 +360,8 @@ async function substrate(request: Request, env: BenchEnv, match: RegExpExecArray
 }
 
 /**
- * A request's transport floor: answered 204 at the Worker's entry, its body unread, before any
- * router or middleware. The overload phase sends it the same POST (headers and body) a command
- * carries, so what a shed answer costs beyond it is what the Worker's code adds.
- */
-const FLOOR_PATH = "/bench-floor";
-
-/** The request header asking for the Worker's own share of the latency (see `workerTimed`). */
-const TIMING_HEADER = "x-bench-worker-timing";
-
-/**
- * Adds a W3C Server-Timing entry `worker;dur=<ms>` to the answer: from the request reaching the
- * Worker's JavaScript to its answer's headers. workerd's clock moves only on I/O, so this is the
+ * Adds a W3C Server-Timing entry `worker;dur=<ms>` (WORKER_METRIC) to the answer: from the
+ * request reaching the Worker's JavaScript to its answer's headers. workerd's clock moves only on I/O, so this is the
  * time spent waiting on the objects and bindings the request called (where the Worker's admission
  * can act), not the wait before the request reached the Worker (wrangler's proxy, sockets). Only
  * for requests carrying `TIMING_HEADER`, so other phases' figures pay nothing for it.
@@ -379,13 +370,14 @@ async function workerTimed(answer: () => Response | Promise<Response>): Promise<
   const started = performance.now();
   const response = await answer();
   const timed = new Response(response.body, response);
-  timed.headers.append("server-timing", `worker;dur=${(performance.now() - started).toFixed(2)}`);
+  timed.headers.append("server-timing", `${WORKER_METRIC};dur=${(performance.now() - started).toFixed(2)}`);
   return timed;
 }
 
 export default {
   fetch(request, env, ctx) {
     const path = new URL(request.url).pathname;
+    // The overload phase's transport floor: what a shed answer costs beyond it is the Worker's code.
     if (path === FLOOR_PATH) return new Response(null, { status: 204 });
     const bare = request.method === "POST" ? SUBSTRATE_PATH.exec(path) : null;
     if (bare) return substrate(request, env, bare);

@@ -2,6 +2,7 @@
 // sending one request after another until the time or request budget is spent. Latency is
 // measured per request from send to the end of the response body.
 import http from "node:http";
+import { WORKER_METRIC } from "./worker-timing.js";
 
 export interface LoadRequest {
   readonly method: "GET" | "POST";
@@ -143,7 +144,7 @@ export async function runOpenLoad(spec: OpenLoadSpec): Promise<OpenLoadResult> {
       if (answer.workerMs !== undefined) workerLatencies.push(answer.workerMs);
     } else {
       failed++;
-      if (status === 429 || status === 503) {
+      if (isShed(label)) {
         shedLatencies.push(latency);
         if (!retryAfter) withoutRetryAfter++;
       }
@@ -178,6 +179,30 @@ export async function runOpenLoad(spec: OpenLoadSpec): Promise<OpenLoadResult> {
   };
 }
 
+/**
+ * The problem name given to wrangler dev's 503 "Your worker restarted mid-request". Its proxy
+ * answers so to any request but GET or HEAD whose forwarding to the Worker's runtime failed with
+ * a network error, restart or not: its restart check compares the request's whole URL with the
+ * runtime's base URL (path "/"), which never match elsewhere (wrangler 4.86 ProxyWorker). Such an
+ * answer is a connection lost between two local processes, never the Worker's.
+ */
+const DEV_PROXY_LOST = "wrangler-proxy-lost-connection";
+
+/** Whether a status label (`runOpenLoad`'s `statuses` keys) is wrangler dev's proxy's own 503. */
+export function fromDevProxy(label: string): boolean {
+  return label === `503 ${DEV_PROXY_LOST}`;
+}
+
+/** Whether a status label is a shed answer: 429 or 503 from the Worker (not the dev proxy's). */
+export function isShed(label: string): boolean {
+  return /^(429|503)\b/.test(label) && !fromDevProxy(label);
+}
+
+/** Shed answers among status labels and their counts. */
+export function shedCount(statuses: Readonly<Record<string, number>>): number {
+  return Object.entries(statuses).reduce((n, [label, count]) => (isShed(label) ? n + count : n), 0);
+}
+
 /** One request; resolves to the status once the body has been read in full. */
 export async function send(agent: http.Agent | undefined, port: number, req: LoadRequest): Promise<number> {
   return (await sendDetailed(agent, port, req)).status;
@@ -187,11 +212,14 @@ export async function send(agent: http.Agent | undefined, port: number, req: Loa
 interface Answer {
   readonly status: number;
   readonly retryAfter: boolean;
-  /** The problem type's last path segment, or the start of a body that is no problem. */
+  /** The problem type's last path segment, DEV_PROXY_LOST, or the start of a body that is no problem. */
   readonly problem?: string;
   /** The Worker's own time, ms, when the answer carried a Server-Timing `worker` entry. */
   readonly workerMs?: number;
 }
+
+/** The bench Worker's own entry in a Server-Timing header's value: `worker;dur=<ms>`. */
+const WORKER_TIMING = new RegExp(`(?:^|,)\\s*${WORKER_METRIC};dur=([\\d.]+)`);
 
 /** One request; its status, Retry-After and Server-Timing, once the body has been read. */
 function sendDetailed(agent: http.Agent | undefined, port: number, req: LoadRequest): Promise<Answer> {
@@ -219,10 +247,14 @@ function sendDetailed(agent: http.Agent | undefined, port: number, req: LoadRequ
           const text = failing ? Buffer.concat(chunks).toString("utf8") : "";
           // Not a Factline problem: name it by the start of its body (a proxy's or the runtime's answer).
           const problem = failing
-            ? (/"type":"[^"]*\/([^"/]+)"/.exec(text)?.[1] ?? JSON.stringify(text.slice(0, 40)))
+            ? (/"type":"[^"]*\/([^"/]+)"/.exec(text)?.[1] ??
+              (res.statusCode === 503 && text.startsWith("Your worker restarted mid-request")
+                ? DEV_PROXY_LOST
+                : JSON.stringify(text.slice(0, 40))))
             : undefined;
-          const timing = [res.headers["server-timing"] ?? []].flat().join(",");
-          const workerMs = Number(/(?:^|,)\s*worker;dur=([\d.]+)/.exec(timing)?.[1]);
+          const timing = res.headers["server-timing"];
+          const workerMs =
+            timing === undefined ? Number.NaN : Number(WORKER_TIMING.exec([timing].flat().join(","))?.[1]);
           resolve({
             status: res.statusCode ?? 0,
             retryAfter: res.headers["retry-after"] !== undefined,

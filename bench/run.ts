@@ -29,16 +29,19 @@ import {
 } from "./client-sync.js";
 import { applyMigrations, sleep, startDevServer, type DevServer } from "./dev-server.js";
 import {
+  fromDevProxy,
   requestJson,
   runLoad,
   runOpenLoad,
   send,
+  shedCount,
   type LoadRequest,
   type LoadResult,
   type OpenLoadResult,
 } from "./load.js";
 import { consoleTable, performanceMarkdown, ratioChartSvg, resultsJson, type Figure, type Machine } from "./report.js";
 import { median, pairedRatio, percentile, ratio, round } from "./stats.js";
+import { FLOOR_PATH, TIMING_HEADER } from "./worker-timing.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const argv = process.argv.slice(2);
@@ -575,7 +578,7 @@ async function overloadFigures(apiKey: string): Promise<void> {
         method: "POST",
         path: `/v1/entities/inventory/${to(i)}/commands/restock`,
         // The bench Worker answers with the Worker's own share of the latency (Server-Timing).
-        headers: { authorization: `Bearer ${apiKey}`, "x-bench-worker-timing": "1" },
+        headers: { authorization: `Bearer ${apiKey}`, [TIMING_HEADER]: "1" },
         body: '{"quantity":1}',
       });
     const where = shape === "one" ? "one entity" : "200 entities";
@@ -601,14 +604,14 @@ async function overloadFigures(apiKey: string): Promise<void> {
     const capacity = capacityRound.ok / (capacityRound.elapsedMs / 1000);
     accepted = await drain(tenant, accepted + capacityRound.ok);
 
-    const open = (rate: number, durationMs: number, to: (i: number) => string) =>
-      runOpenLoad({ port, ratePerS: rate, durationMs, maxOutstanding: 1024, request: request(to) });
+    const open = (rate: number, durationMs: number, req: (i: number) => LoadRequest) =>
+      runOpenLoad({ port, ratePerS: rate, durationMs, maxOutstanding: 1024, request: req });
     const cpuHalf0 = server.cpuMs();
-    const half = await open(capacity / 2, halfMs, entity);
+    const half = await open(capacity / 2, halfMs, request(entity));
     const cpuHalf = server.cpuMs() - cpuHalf0;
     accepted = await drain(tenant, accepted + half.ok);
     const cpuOver0 = server.cpuMs();
-    const over = await open(capacity * 2, overloadMs, entity);
+    const over = await open(capacity * 2, overloadMs, request(entity));
     const cpuOver = server.cpuMs() - cpuOver0;
     const limit = await requestJson<{ limit: number; inFlight: number }>(
       port,
@@ -623,7 +626,7 @@ async function overloadFigures(apiKey: string): Promise<void> {
       ([status]) => !/^(2\d\d|429|503)\b/.test(status) || fromDevProxy(status),
     );
     const proxyLost = bad.some(([status]) => status === "0" || fromDevProxy(status))
-      ? " (wrangler's proxy lost its connection to the Worker's runtime: network errors, and its 503 \"worker restarted\", which it gives any such POST whether or not anything restarted)"
+      ? " (connections lost between wrangler's proxy and the Worker's runtime, see the overload note below)"
       : "";
     push(
       `overload_p99_ms_${shape}`,
@@ -672,17 +675,11 @@ async function overloadFigures(apiKey: string): Promise<void> {
     // The transport floor: a command's very request (method, headers, body) answered at the
     // Worker's entry before any code of Factline runs (the bench Worker's /bench-floor).
     const shedRequest = request(() => "over-held");
-    const floorRequest = (i: number): LoadRequest => ({ ...shedRequest(i), path: "/bench-floor" });
+    const floorRequest = (i: number): LoadRequest => ({ ...shedRequest(i), path: FLOOR_PATH });
     /** workerd CPU per answer of an open loop at C/2 for `roundMs`, and its result. */
     const cpuRound = async (req: (i: number) => LoadRequest, answers: (r: OpenLoadResult) => number) => {
       const cpu0 = server.cpuMs();
-      const r = await runOpenLoad({
-        port,
-        ratePerS: capacity / 2,
-        durationMs: roundMs,
-        maxOutstanding: 1024,
-        request: req,
-      });
+      const r = await open(capacity / 2, roundMs, req);
       return { perAnswer: (server.cpuMs() - cpu0) / Math.max(1, answers(r)), r };
     };
     await requestJson(port, "POST", "/bench/control/hold-entity", admin, { ...held, hold: true });
@@ -1455,25 +1452,6 @@ function sumStatuses(runs: readonly LoadResult[]): Record<string, number> {
   return sum;
 }
 
-/**
- * wrangler dev's proxy answers 503 "Your worker restarted mid-request" to any request but GET or
- * HEAD whose forwarding to the Worker's runtime failed with a network error, restart or not: its
- * check for a restart compares the request's whole URL with the Worker's base URL (path "/"), so
- * under load a dropped connection between the two local processes reads as a restart. Such an
- * answer never came from the Worker: it is no shed answer.
- */
-function fromDevProxy(status: string): boolean {
-  return status.startsWith('503 "Your worker restarted');
-}
-
-/** Shed answers among `statuses` (keys are a status, optionally followed by its problem type). */
-function shedCount(statuses: Record<string, number>): number {
-  return Object.entries(statuses).reduce(
-    (n, [status, count]) => (/^(429|503)\b/.test(status) && !fromDevProxy(status) ? n + count : n),
-    0,
-  );
-}
-
 function fmtStatuses(statuses: Record<string, number>): string {
   return (
     Object.entries(statuses)
@@ -1534,7 +1512,7 @@ function report(seconds: number): void {
     "Outbox floor: the same Worker and objects at /substrate-send/…, where the object, after its insert commits, also puts the row on a queue (one send per row, in the background as Factline's relay sends; a consumer with the facts consumer's batch settings acknowledges each batch at once). No outbox row, cursor or retry: what any design that ships every fact through a queue pays on this substrate. Locally the queue's broker runs inside the same workerd as the objects, so its work takes turns with theirs; in production it runs elsewhere. Over 1,000 entities Factline's relay sends one message per command (each entity has one new fact per send), on one entity it batches up to 100, so this row explains most of the gap between the two shapes.",
     "Bare baseline behind the middleware (second row): the same object reached at /v1/bench/bare/{type}/{id}/commands/{command}, mounted on production's app so that it runs every middleware a command runs (security headers, request id and trace context, metrics, CORS, tenant admission from the isolate's cache); its ratio to the true bare object is the middleware's cost. Neither baseline validates, decides, or writes outbox, idempotency or snapshots.",
     "Tenants: the same commands over 1,000 entities (edge alone: the consumer paused for each round and caught up after it; every round preceded by an untimed pass waking its arm's objects, which are not the other arm's since a tenant is part of an entity's address) sent with one tenant's key, or with ten tenants' keys (each entity belonging to one of them), rounds interleaved; the ratio shows whether anything per tenant caps a tenant.",
-    `Overload (whole platform, consumer live): on one entity and over 200, a warm-up, then capacity C measured as the commands accepted per second from 64 closed-loop connections, then an open loop (requests leave on a fixed schedule whatever the answers, latency counted from each request's scheduled time, at most 1,024 outstanding) at C/2 for ${OVERLOAD_HALF_MS / 1000} s and at 2×C for ${OVERLOAD_MS / 1000} s; the figure is accepted commands' p99 at 2×C against their p99 at C/2, and the line under 'Where the time goes' lists every status and whether every 429/503 carried Retry-After. A shed answer's CPU: the same open loop at C/2 against an entity whose in-flight places a bench control holds (so the production path sheds every command to it at the door), workerd CPU per answer against workerd CPU per accepted command in the C/2 round (one rate for both: workerd's CPU per request falls as the rate rises); the floor is the same request (method, headers, body) offered at C/2 to /bench-floor, which the bench Worker answers 204 at its entry before any of Factline's code runs (GET /healthz, through the app's middleware, is measured beside it); shed and floor rounds alternate (3 of each, half the C/2 round's length), medians of the per-round figures. The time inside the Worker is each answer's Server-Timing 'worker' entry, which the bench Worker adds to requests that ask for it (every request of this phase): from the request reaching the Worker's JavaScript to its answer's headers, which is where admission can act; the rest of an answer's latency is the wait before the Worker saw it (the load generator's sockets, wrangler's proxy, workerd's HTTP parsing). wrangler's proxy answers 503 "Your worker restarted mid-request" to any POST it failed to forward to the Worker's runtime (its restart check compares the request's whole URL with the runtime's base URL, so it reads every lost connection as a restart); those are listed with the network errors, not counted as shed answers.`,
+    `Overload (whole platform, consumer live): on one entity and over 200, a warm-up, then capacity C measured as the commands accepted per second from 64 closed-loop connections, then an open loop (requests leave on a fixed schedule whatever the answers, latency counted from each request's scheduled time, at most 1,024 outstanding) at C/2 for ${OVERLOAD_HALF_MS / 1000} s and at 2×C for ${OVERLOAD_MS / 1000} s; the figure is accepted commands' p99 at 2×C against their p99 at C/2, and the line under 'Where the time goes' lists every status and whether every 429/503 carried Retry-After. A shed answer's CPU: the same open loop at C/2 against an entity whose in-flight places a bench control holds (so the production path sheds every command to it at the door), workerd CPU per answer against workerd CPU per accepted command in the C/2 round (one rate for both: workerd's CPU per request falls as the rate rises); the floor is the same request (method, headers, body) offered at C/2 to /bench-floor, which the bench Worker answers 204 at its entry before any of Factline's code runs (GET /healthz, through the app's middleware, is measured beside it); shed and floor rounds alternate (3 of each, half the C/2 round's length), medians of the per-round figures. The time inside the Worker is each answer's Server-Timing 'worker' entry, which the bench Worker adds to requests that ask for it (every request of this phase): from the request reaching the Worker's JavaScript to its answer's headers, which is where admission can act; the rest of an answer's latency is the wait before the Worker saw it (the load generator's sockets, wrangler's proxy, workerd's HTTP parsing). wrangler's proxy answers 503 "Your worker restarted mid-request" to any POST it failed to forward to the Worker's runtime (its restart check compares the request's whole URL with the runtime's base URL, so it reads every lost connection as a restart); the statuses name those 'wrangler-proxy-lost-connection' and list them with the network errors, not as shed answers.`,
     "Admission on the command path (issue #19): no per-request call to any per-tenant object (the key's standing comes from the isolate's cache, see README 'Admission'); a command is shed at the door, after the key check and before its body is read, by the entity's in-flight cap and by the isolate's command limit that follows queueing delay (AIMD on the shortest round trip to the object per 100 ms, target 25 ms). What a shed answer costs is therefore the HTTP floor plus the key check: locally the floor (both workerd processes parsing and answering the request, measured with the same request answered at the bench Worker's entry) is most of any request's workerd CPU, so the shed figure is given beyond the floor (what the Worker adds, which is what shedding controls and what Workers bill as CPU time) and with the floor included. At 2× capacity the local machine is saturated as a whole (the load generator, wrangler's proxy and workerd share 2 cores), so requests queue in front of the Worker, in wrangler's proxy and the sockets, where no admission inside the Worker can see or refuse them; accepted p99 at 2× measures that queue. The time inside the Worker shows it: at 2× an accepted command's median there stays near 10 ms while its median in all is over a second.",
     "Where a command's CPU goes in JavaScript (a one-off V8 CPU profile through wrangler's inspector, 16 connections on one entity, whole platform, 2026-12-01; not part of this harness because it needs the inspector's WebSocket client): JavaScript, garbage collection included, is about 0.3-0.4 ms of the 2-2.4 ms of workerd CPU per command; the rest is the runtime (HTTP in wrangler's proxy and in the Worker's workerd, the call into the object, SQLite, the local queue broker and D1). Of the JavaScript samples: the command route (body read 5 %, zod validation 4 %, the call and the answer) 19 %; the entity object's command 16 % (its storage transaction 9 %, of which the event row's JSON 5 %; the fact's queue message, built once, 1.4 %); Hono's middleware chain (security headers, request id and trace, metrics, tenant admission 1.2 %) about 10 %; the relay's sends 6 %; the facts consumer 3 %. Reading request variables with c.get instead of Hono's c.var (which copies them all into a new object per access) removed 2.6 %.",
     `Machine load: 1/5/15-minute load averages ${loadAtStart.map((l) => l.toFixed(2)).join("/")} at the start and ${os
