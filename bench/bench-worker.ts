@@ -21,6 +21,7 @@ import type { CrudState } from "./worker/crud-state.js";
 import type { DurableStreamHost } from "./worker/bench-stream-host.js";
 import { streamObjectName } from "../edge/streams/stream-names.js";
 import { consumeNaively, naivelyApplied } from "./worker/naive-consumer.js";
+import { rowsWritten } from "./worker/rows-written.js";
 import { FLOOR_PATH, TIMING_HEADER, WORKER_METRIC } from "./worker-timing.js";
 
 export * from "../worker.js";
@@ -217,6 +218,9 @@ const PAUSED_POLL_MS = 250;
 
 /** Objects started so far in this isolate (wake-ups), for the harness's diagnostics. */
 bench.get("/bench/control/wakes", (c) => c.json({ entity: entityWakes(), bare: bareWakes() }));
+
+/** SQLite rows written so far by entity objects and by bare objects in this isolate. */
+bench.get("/bench/control/rows-written", (c) => c.json(rowsWritten()));
 
 bench.post("/bench/control/consumer", async (c) => {
   paused = z

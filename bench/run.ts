@@ -211,6 +211,8 @@ interface Rounds {
   readonly cpu: { round: number; after: number; commands: number };
   /** Objects of the target woken (started from storage) during its rounds. */
   wakes: number;
+  /** SQLite rows its objects wrote during its rounds and the catch-up after them. */
+  rowsWritten: number;
   readonly throughput: number[];
   readonly p50: number[];
   readonly p99: number[];
@@ -235,6 +237,7 @@ async function commandFigures(apiKey: string): Promise<void> {
         {
           cpu: { round: 0, after: 0, commands: 0 },
           wakes: 0,
+          rowsWritten: 0,
           throughput: [],
           p50: [],
           p99: [],
@@ -270,6 +273,7 @@ async function commandFigures(apiKey: string): Promise<void> {
         }
         if (target === "edge") await pauseConsumer(true);
         const wakes0 = await wakes(target);
+        const rows0 = await rowsWrittenBy(target);
         const cpu0 = server.cpuMs();
         const r = await runLoad({
           port,
@@ -292,11 +296,13 @@ async function commandFigures(apiKey: string): Promise<void> {
           await sleep(1_500);
         }
         const cpu2 = server.cpuMs();
+        const rows = (await rowsWrittenBy(target)) - rows0;
         if (rounds) {
           rounds.cpu.round += cpu1 - cpu0;
           rounds.cpu.after += cpu2 - cpu1;
           rounds.cpu.commands += r.ok;
           rounds.wakes += woken;
+          rounds.rowsWritten += rows;
         }
       }
     }
@@ -398,6 +404,16 @@ async function commandFigures(apiKey: string): Promise<void> {
       "bare SQLite DO that also puts each row on a queue after its commit, no middleware",
       "higher",
     );
+    // What a SQLite-backed Durable Object is billed for per command besides the request: rows written.
+    push(
+      `rows_written_per_command_${key}`,
+      `SQLite rows written per command, ${where}, whole platform`,
+      rowsPer(f),
+      "rows",
+      rowsPer(t),
+      "true bare: one row inserted per command",
+      "lower",
+    );
     if (c)
       pushRounds(
         `commands_per_s_${key}_vs_crud`,
@@ -414,6 +430,7 @@ async function commandFigures(apiKey: string): Promise<void> {
       `${where}: commands/s ÷ true bare, round by round: edge alone ${perRound(e.throughput)}; whole platform ${perRound(f.throughput)}; bare + queue send ${perRound(s.throughput)}; bare behind the middleware ${perRound(b.throughput)}.`,
       `${where}: responses over all rounds: whole platform ${fmtStatuses(f.statuses)}; edge alone ${fmtStatuses(e.statuses)}; true bare ${fmtStatuses(t.statuses)}; bare + queue send ${fmtStatuses(s.statuses)}; bare behind the middleware ${fmtStatuses(b.statuses)}${c ? `; CRUD ${fmtStatuses(c.statuses)}` : ""}.`,
       `${where}: objects started from storage per 100 commands during the rounds (workerd evicts idle objects; a Factline start rebuilds the memory image, a bare one opens its table): whole platform ${per100(f)}, edge alone ${per100(e)}, bare ${per100(b)}.`,
+      `${where}: SQLite rows written per command, the relay's cursor and the acknowledgements included (the count of its objects' statements: alarms and the key-value API are not counted): whole platform ${rowsPer(f)}, edge alone ${rowsPer(e)} (its acknowledgements land in the catch-up after each round), true bare ${rowsPer(t)}, bare + queue send ${rowsPer(s)}, bare behind the middleware ${rowsPer(b)}.`,
       `${where}: workerd CPU per command: whole platform ${cpuPer(f, "round")} ms during its rounds + ${cpuPer(f, "after")} ms after them while relay and consumer catch up; edge alone ${cpuPer(e, "round")} ms + ${cpuPer(e, "after")} ms for the paused consumer's catch-up; true bare ${cpuPer(t, "round")} ms; bare + queue send ${cpuPer(s, "round")} ms (the send's share, queue broker and delivery included: ${round(cpuPer(s, "round") - cpuPer(t, "round"))} ms); bare behind the middleware ${cpuPer(b, "round")} ms (the middleware's share: ${round(cpuPer(b, "round") - cpuPer(t, "round"))} ms)${c ? `; CRUD ${cpuPer(c, "round")} ms` : ""}.`,
     );
   }
@@ -772,6 +789,17 @@ async function wakes(target: Target): Promise<number> {
   if (target === "crud" || target === "substrate" || target === "substrate-send") return 0;
   const w = await requestJson<{ entity: number; bare: number }>(port, "GET", "/bench/control/wakes", admin);
   return target === "bare" ? w.bare : w.entity;
+}
+
+/** SQLite rows the target's objects have written so far (CRUD's key-value writes are not counted). */
+async function rowsWrittenBy(target: Target): Promise<number> {
+  if (target === "crud") return 0;
+  const w = await requestJson<{ entity: number; bare: number }>(port, "GET", "/bench/control/rows-written", admin);
+  return target === "factline" || target === "edge" ? w.entity : w.bare;
+}
+
+function rowsPer(r: Rounds): number {
+  return round(r.rowsWritten / Math.max(1, r.cpu.commands));
 }
 
 function per100(r: Rounds): number {
@@ -1508,7 +1536,7 @@ function report(seconds: number): void {
       ? "Logs: the Worker runs with LOG_LEVEL=warn (no line per request or per fact applied) and wrangler with --log-level error. Locally every console line crosses the DevTools protocol into wrangler's Node.js process on the same 2 cores: a line per request alone cut the HTTP floor from about 950 to 250 req/s on this machine, a cost production (where logs leave the isolate for Workers Logs) does not have. `--log-lines` measures with both at their defaults."
       : "Logs: measured with --log-lines, so the Worker writes a line per request and per fact applied (LOG_LEVEL=info) and wrangler prints them; locally each line crosses the DevTools protocol into wrangler's Node.js process on the same 2 cores.",
     `Rounds: a warm-up per target (up to ${plan.warmupMs / 1000} s or every object woken once; over 1,000 entities again before each round, untimed, since workerd evicts objects idle for about 10 s and the other targets' rounds take longer than that), then ${plan.rounds} rounds of ${plan.roundMs / 1000} s per target, targets interleaved and rotated per round; figures are medians of per-round values (p50/p99 per round, then the median), and a command figure's ratio is the median of its per-round ratios: both sides of a pair ran back to back, so a slowdown of the shared machine that outlasts a round moves both alike, where it would skew a ratio of two medians taken from different rounds.`,
-    "True bare baseline (the headline): a Worker whose fetch handler hands the body to a SQLite Durable Object inserting one row per request (in a transactionSync, which on one object here ran about 1.6× faster than the same insert left to the implicit transaction), reached at /substrate/{tenant}/{type}/{id}/commands/{command} with no router, middleware, authentication or validation beyond 'is it JSON': the substrate itself, what a user would write without Factline. Its object for a tenant, type and id is the one the bare route behind the middleware (next) uses, so the two baselines share their objects.",
+    "True bare baseline (the headline): a Worker whose fetch handler hands the body to a SQLite Durable Object inserting one row per request (in a transactionSync, which on one object here ran about 1.6× faster than the same insert left to the implicit transaction, into an INTEGER PRIMARY KEY table without AUTOINCREMENT, which would rewrite sqlite_sequence and so write a second row per insert), reached at /substrate/{tenant}/{type}/{id}/commands/{command} with no router, middleware, authentication or validation beyond 'is it JSON': the substrate itself, what a user would write without Factline. Its object for a tenant, type and id is the one the bare route behind the middleware (next) uses, so the two baselines share their objects.",
     "Outbox floor: the same Worker and objects at /substrate-send/…, where the object, after its insert commits, also puts the row on a queue (one send per row, in the background as Factline's relay sends; a consumer with the facts consumer's batch settings acknowledges each batch at once). No outbox row, cursor or retry: what any design that ships every fact through a queue pays on this substrate. Locally the queue's broker runs inside the same workerd as the objects, so its work takes turns with theirs; in production it runs elsewhere. Over 1,000 entities Factline's relay sends one message per command (each entity has one new fact per send), on one entity it batches up to 100, so this row explains most of the gap between the two shapes.",
     "Bare baseline behind the middleware (second row): the same object reached at /v1/bench/bare/{type}/{id}/commands/{command}, mounted on production's app so that it runs every middleware a command runs (security headers, request id and trace context, metrics, CORS, tenant admission from the isolate's cache); its ratio to the true bare object is the middleware's cost. Neither baseline validates, decides, or writes outbox, idempotency or snapshots.",
     "Tenants: the same commands over 1,000 entities (edge alone: the consumer paused for each round and caught up after it; every round preceded by an untimed pass waking its arm's objects, which are not the other arm's since a tenant is part of an entity's address) sent with one tenant's key, or with ten tenants' keys (each entity belonging to one of them), rounds interleaved; the ratio shows whether anything per tenant caps a tenant.",
@@ -1528,7 +1556,8 @@ function report(seconds: number): void {
     `Consumer: ${plan.consumerFacts.toLocaleString("en-US")} synthetic Restocked facts over ${CONSUMER_ENTITIES} entities sent seq-major (each queue batch mixes entities) to the real facts queue and consumer, and the same to a bench-only queue drained by a naive consumer (one awaited D1 upsert per fact). Both include queue delivery (local batches of up to 100, 1 s timeout). Emmett was not compared: \`@event-driven-io/emmett-sqlite\` needs the native \`sqlite3\` Node module and there is no Durable Object/D1 event store in the Emmett family on npm, so it cannot run inside workerd.`,
     `Wake-up: entities seeded with ${WAKE_EVENTS.toLocaleString("en-US")} Restocked events by a bench-only method of the entity object (the same EventLog appends, snapshots every 100 events or none), then forced cold by a bench-only route that calls ctx.abort() on the object; the figure is the latency of the first GET /v1/entities/inventory/{id} after it (median of ${plan.wakeRounds}).`,
     `Memory: workerd resident set (both workerd processes wrangler starts) just before and just after waking ${plan.memEntities.toLocaleString("en-US")} new entities with one command each, divided by the count, each target in a fresh wrangler dev of its own (one command first, so the isolate exists before the first sample); ${plan.memRounds} rounds, median per target. Sampled at once, because workerd evicts idle objects within seconds and frees their memory. RSS includes allocator and V8 heap noise: treat it as an order of magnitude.`,
-    "Reading the CPU lines under 'Where the time goes': CPU time of the workerd processes (read from /proc) per successful command, during a target's rounds and, for Factline, while its relay and consumer catch up afterwards. Every target but the true bare one runs the same middleware (its share is the difference between the two bare rows); what Factline adds is its command path (validation, decision, one transaction appending event, outbox row and idempotency record, the relay's send) and, in the whole-platform rounds, the cloud tier.",
+    "SQLite rows written: the bench's entity and bare objects wrap their storage's sql.exec and add up each statement's cursor.rowsWritten (the count SQLite-backed Durable Objects are billed by, developers.cloudflare.com/durable-objects/platform/pricing), from before a target's round to the end of the catch-up after it, per accepted command: Factline's event rows, the relay's cursor row per send and the acknowledgements' cursor row per consumer batch and entity, against the bare object's one row. The alarm and the key-value API (the schema migrations' tracking key) are not SQL statements and are not counted. Factline's log is its outbox (a cursor, pending_from, marks the oldest fact not yet accepted by the queue), so a fact costs no outbox row inserted and deleted.",
+    "Reading the CPU lines under 'Where the time goes': CPU time of the workerd processes (read from /proc) per successful command, during a target's rounds and, for Factline, while its relay and consumer catch up afterwards. Every target but the true bare one runs the same middleware (its share is the difference between the two bare rows); what Factline adds is its command path (validation, decision, one transaction appending the event (the log is the outbox) and the idempotency record, the relay's send and its cursor) and, in the whole-platform rounds, the cloud tier.",
     "Failed responses are counted (the response lines above) and excluded from throughput and latency. wrangler's output of the last run is kept in bench/tmp/wrangler.log (git-ignored). Earlier runs had 500s in the 1,000-entity rounds: workerd answering SQLITE_NOMEM ('out of memory') for Factline and the baselines alike. workerd caps SQLite's heap for the whole process (sqlite3_hard_heap_limit64, 512 MiB in this version; workerd PR 6570 raises it behind an autogate), shared by every open object's page cache and prepared statements: with about 4,000 objects open (1,000 per target, CRUD's included) it was reached. The 1,000-entity rounds therefore leave the CRUD target out, and the two bare baselines share their objects, so about 2,000 objects are open at once.",
     `Rebuild: ${(plan.rebuildEntities * REBUILD_EVENTS_PER_ENTITY).toLocaleString("en-US")} Restocked events over ${plan.rebuildEntities} inventory entities of one tenant, seeded by the bench-only method of the entity object (marked relayed and acknowledged, so no relay work follows) while a bench-only route records each entity's head in D1's entity_heads with the consumer's own statement (cloud/consumer/entity-heads.ts), as if its facts had reached the cloud tier; generation 0 stays empty. The figure is the time from POST /admin/projections/inventory/rebuild to GET /admin/projections showing no rebuild running (polled every 100 ms), after which the harness checks that the new generation's checkpoints account for every event. Baseline, in the same run, rounds interleaved: a bench-only route that reads the same events from the same entity objects (pages of 1,000) and inserts one row per event into a plain D1 table, one D1 batch per entity, 20 entities at a time as a rebuild step reads them: the cost of moving the logs into D1 without projection logic, checkpoints or guards. Median of ${plan.rebuildRounds} round${plan.rebuildRounds === 1 ? "" : "s"}; every round rebuilds the same tenant into a new generation and drops the previous one.`,
     ...(runNote ? [`Note for this run: ${runNote}`] : []),

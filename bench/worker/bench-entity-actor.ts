@@ -8,6 +8,7 @@ import type { EntityAddress } from "../../src/core/protocol/entity-protocol.js";
 import type { RecordedEvent } from "../../src/core/model/envelope.js";
 import { encodeHlc, HLC_ZERO, tick } from "../../src/core/protocol/hlc.js";
 import { domain } from "../../src/domain/index.js";
+import { countRowsWritten } from "./rows-written.js";
 
 const SEED_CHUNK = 1000;
 
@@ -22,6 +23,7 @@ export class EntityActor extends ProductionEntityActor {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env, domain);
     wakes++;
+    countRowsWritten(ctx.storage.sql, "entity");
   }
 
   /**
@@ -74,7 +76,7 @@ export class EntityActor extends ProductionEntityActor {
       address.entityType,
       address.entityId,
     );
-    sql.exec("UPDATE relay_state SET sent_up_to = ?, acked_up_to = ?", count, count);
+    sql.exec("UPDATE relay_state SET pending_from = ?, sent_up_to = ?, acked_up_to = ?", count + 1, count, count);
     return log.head().seq;
   }
 

@@ -1,9 +1,9 @@
 // The entity host: one Durable Object per (tenant, entity type, entity id), the single writer of
 // that entity. It keeps the entity's state in memory (the memory image), decides commands
-// against it, and records the resulting events, outbox rows and idempotency record in one
-// synchronous storage transaction, so no two commands can decide on the same version. The
-// command sequence itself is src/core/entity/command-host.ts, shared with the simulator; this
-// object gives it its ports (SQLite storage, the relay, the live feed).
+// against it, and records the resulting events (the log is also the outbox: outbox-relay.ts) and
+// idempotency record in one synchronous storage transaction, so no two commands can decide on the
+// same version. The command sequence itself is src/core/entity/command-host.ts, shared with the
+// simulator; this object gives it its ports (SQLite storage, the relay, the live feed).
 import { DurableObject } from "cloudflare:workers";
 import { SQLSchemaMigrations } from "durable-utils/sql-migrations";
 import type { EntityRegistry, EntityType } from "../../src/core/model/entity.js";
@@ -210,8 +210,13 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     const address = { tenant: bound.tenant, entityType: bound.entityType, entityId: bound.entityId };
     const sql = this.ctx.storage.sql;
     const log = new EventLog(sql, entity);
-    const relay = outboxRelay(this.ctx, this.env.FACTS, log, address, (outcome) => this.#logRelay(address, outcome));
     let commands: EntityCommands | undefined;
+    // The image's version is set before the relay hears of a commit, so the relay's outbox (the
+    // log up to this head) always holds what was just committed.
+    const head = () => (commands ? commands.image.version : log.head().seq);
+    const relay = outboxRelay(this.ctx, this.env.FACTS, log, head, address, (outcome) =>
+      this.#logRelay(address, outcome),
+    );
     const hosted: HostedEntity = {
       address,
       entity,
@@ -221,7 +226,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
         commands ??= buildCommands();
         return commands;
       },
-      head: () => (commands ? commands.image.version : log.head().seq),
+      head,
     };
     const buildCommands = () => this.#commands(hosted);
     this.#hosted = hosted;

@@ -1,8 +1,11 @@
 // The transactional outbox of one entity and its relay to the facts queue, over the Durable
-// Object's SQLite storage, the FACTS queue binding and the object's alarm. Rows are written in
-// the same transaction as the events; the relay sends them in batches within the queue's limits
-// and deletes them only after the send succeeded, so a crash in between re-sends (a duplicate,
-// absorbed downstream) and never loses a fact.
+// Object's SQLite storage, the FACTS queue binding and the object's alarm. The outbox is the event
+// log itself from the relay's `pending_from` cursor to its head, so a fact is staged by the very
+// insert that records it; the relay sends in batches within the queue's limits and moves the
+// cursor only after the send succeeded, so a crash in between re-sends (a duplicate, absorbed
+// downstream) and never loses a fact. A cursor instead of an outbox row per fact saves every
+// command a row inserted and a row deleted, and every send a range query: SQLite-backed Durable
+// Objects bill by rows written (developers.cloudflare.com/durable-objects/platform/pricing).
 //
 // A commit starts a send at once unless one is in flight; facts committed meanwhile ride in the
 // next batch, sent a moment later, so a busy entity sends large batches and an idle one sends
@@ -39,19 +42,22 @@ export type { RelayOutcome } from "../../src/core/outbox/relay-host.js";
 
 /**
  * The relay of the entity at `context` (its address, for fault points and logs), over the object's
- * SQLite tables `outbox`, `relay_state` and `parked_facts`, its log, the facts queue and its alarm.
- * Build one per object incarnation, once the schema is current. `sent` receives the outcome of
- * every send started by a commit (the alarm's are the caller's to await).
+ * SQLite tables `relay_state` and `parked_facts`, its log (whose newest committed seq `head`
+ * gives), the facts queue and its alarm. Build one per object incarnation, once the schema is
+ * current. `sent` receives the outcome of every send started by a commit (the alarm's are the
+ * caller's to await).
  */
 export function outboxRelay(
   ctx: DurableObjectState,
   queue: Queue<FactsQueueMessage>,
   log: EventLog,
+  head: () => number,
   context: FaultContext,
   sent: (outcome: RelayOutcome) => void,
 ): OutboxRelayHost {
   return new OutboxRelayHost({
     storage: new SqlRelayStorage(ctx.storage.sql),
+    head,
     read: (after, upTo) => log.read(after, upTo),
     send: async (messages) => {
       faultPoint("relay.send", context);
@@ -94,11 +100,16 @@ class SqlRelayStorage implements RelayStorage {
 
   readCursors(): RelayCursors {
     const row = this.#sql
-      .exec<{ sent_up_to: number; acked_up_to: number; redeliver_at: number | null; redeliveries: number }>(
-        "SELECT sent_up_to, acked_up_to, redeliver_at, redeliveries FROM relay_state",
-      )
+      .exec<{
+        pending_from: number;
+        sent_up_to: number;
+        acked_up_to: number;
+        redeliver_at: number | null;
+        redeliveries: number;
+      }>("SELECT pending_from, sent_up_to, acked_up_to, redeliver_at, redeliveries FROM relay_state")
       .one();
     return {
+      pendingFrom: row.pending_from,
       sentUpTo: row.sent_up_to,
       ackedUpTo: row.acked_up_to,
       redeliverAt: row.redeliver_at,
@@ -108,31 +119,13 @@ class SqlRelayStorage implements RelayStorage {
 
   saveCursors(c: RelayCursors): void {
     this.#sql.exec(
-      "UPDATE relay_state SET sent_up_to = ?, acked_up_to = ?, redeliver_at = ?, redeliveries = ?",
+      "UPDATE relay_state SET pending_from = ?, sent_up_to = ?, acked_up_to = ?, redeliver_at = ?, redeliveries = ?",
+      c.pendingFrom,
       c.sentUpTo,
       c.ackedUpTo,
       c.redeliverAt,
       c.redeliveries,
     );
-  }
-
-  addToOutbox(seqs: readonly number[]): void {
-    for (const seq of seqs) this.#sql.exec("INSERT OR IGNORE INTO outbox (seq) VALUES (?)", seq);
-  }
-
-  removeFromOutbox(upTo: number): void {
-    this.#sql.exec("DELETE FROM outbox WHERE seq <= ?", upTo);
-  }
-
-  outboxRange(): { readonly first: number; readonly last: number } | null {
-    const { first, last } = this.#sql
-      .exec<{ first: number | null; last: number | null }>("SELECT min(seq) AS first, max(seq) AS last FROM outbox")
-      .one();
-    return first === null || last === null ? null : { first, last };
-  }
-
-  outboxSize(): number {
-    return this.#sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n;
   }
 
   parked(first: number, last: number): ReadonlyMap<number, ParkedFact> {

@@ -52,4 +52,19 @@ export const entityStorageMigrations: SQLSchemaMigration[] = [
       CREATE INDEX IF NOT EXISTS client_sessions_by_age ON client_sessions (touched_at);
     `,
   },
+  {
+    idMonotonicInc: 4,
+    description:
+      "the log is the outbox: a pending_from cursor replaces the outbox table's row per fact (outbox-relay.ts)",
+    // The outbox held one contiguous run of the log ending at its head (sends and probes go in
+    // order), so its oldest row is where the cursor starts; an empty outbox starts after the head.
+    sql: `
+      ALTER TABLE relay_state ADD COLUMN pending_from INTEGER NOT NULL DEFAULT 1;
+      UPDATE relay_state SET pending_from = coalesce(
+        (SELECT min(seq) FROM outbox),
+        (SELECT coalesce(max(seq), 0) + 1 FROM events)
+      );
+      DROP TABLE outbox;
+    `,
+  },
 ];

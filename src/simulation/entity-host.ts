@@ -136,7 +136,7 @@ export class SimEntity extends SimObject {
   readonly log: RecordedEvent[] = [];
   /** Snapshots by version, stored as JSON text as production stores them. */
   readonly snapshots = new Map<number, string>();
-  readonly outbox = new Set<number>();
+  /** The relay's cursors; the outbox is the log from `pendingFrom` on, as in production. */
   cursors: RelayCursors = RELAY_CURSORS_AT_START;
   /** Facts the queue cannot carry, by seq (production: the `parked_facts` table). */
   readonly parked = new Map<number, ParkedFact>();
@@ -354,7 +354,6 @@ export class SimEntity extends SimObject {
   #relay(): OutboxRelayHost {
     if (this.#relayHost) return this.#relayHost;
     const world = this.world;
-    const outbox = this.outbox;
     this.#relayHost = new OutboxRelayHost(
       {
         storage: {
@@ -362,22 +361,6 @@ export class SimEntity extends SimObject {
           saveCursors: (cursors) => {
             this.cursors = cursors;
           },
-          addToOutbox: (seqs) => {
-            for (const seq of seqs) outbox.add(seq);
-          },
-          removeFromOutbox: (upTo) => {
-            for (const seq of outbox) if (seq <= upTo) outbox.delete(seq);
-          },
-          outboxRange: () => {
-            let first = Number.POSITIVE_INFINITY;
-            let last = 0;
-            for (const seq of outbox) {
-              if (seq < first) first = seq;
-              if (seq > last) last = seq;
-            }
-            return last === 0 ? null : { first, last };
-          },
-          outboxSize: () => outbox.size,
           parked: (first, last) => {
             const found = new Map<number, ParkedFact>();
             if (this.parked.size === 0) return found;
@@ -390,13 +373,14 @@ export class SimEntity extends SimObject {
             world.stats.parked++;
           },
         },
+        head: () => this.log.length,
         read: (after, upTo) => this.read(after, upTo),
         send: async (messages) => {
           await this.boundary(WORLD_LIMITS.rpcLatencyMs);
           if (world.faults.strike("sendFail")) throw new Error("queue sendBatch failed");
           world.queue.sendBatch(messages);
         },
-        // A crash here (after the queue accepted, before the outbox is marked) re-sends: a duplicate.
+        // A crash here (after the queue accepted, before the cursors move) re-sends: a duplicate.
         afterSend: () => this.boundary(0),
         sleep: (ms) => this.boundary(ms),
         now: () => world.clock.now,

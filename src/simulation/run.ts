@@ -153,7 +153,9 @@ export async function runSimulation(options: RunOptions): Promise<RunResult> {
 function unquiet(world: World): string {
   const parts: string[] = [];
   if (world.queue.messages.size > 0) parts.push(`${world.queue.messages.size} queued messages`);
-  const behind = [...world.entities.values()].filter((e) => e.outbox.size > 0 || e.cursors.ackedUpTo < e.log.length);
+  const behind = [...world.entities.values()].filter(
+    (e) => e.cursors.pendingFrom <= e.log.length || e.cursors.ackedUpTo < e.log.length,
+  );
   if (behind.length > 0)
     parts.push(
       `${behind.length} entities unacknowledged (e.g. ${behind[0]?.address.entityId} acked ${behind[0]?.cursors.ackedUpTo}/${behind[0]?.log.length})`,

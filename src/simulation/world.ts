@@ -258,7 +258,8 @@ export class World {
    */
   quiet(): boolean {
     if (this.queue.messages.size > 0 || this.queue.inFlight > 0) return false;
-    for (const e of this.entities.values()) if (e.outbox.size > 0 || e.cursors.ackedUpTo < e.log.length) return false;
+    for (const e of this.entities.values())
+      if (e.cursors.pendingFrom <= e.log.length || e.cursors.ackedUpTo < e.log.length) return false;
     for (const s of this.sagas.values()) {
       if (s.unfinished) return false;
       // The status mirror catches up through the saga's alarm after a failed write.

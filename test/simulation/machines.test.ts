@@ -78,6 +78,21 @@ describe("outbox relay", () => {
     expect(resent?.redeliverAt).toBe(100_000 + 2 * RELAY_POLICY.ackTimeoutMs);
   });
 
+  it("takes an accepted batch out of the outbox, which is the log from its pendingFrom cursor on", () => {
+    expect(RELAY_CURSORS_AT_START.pendingFrom).toBe(1);
+    const sent = batchAccepted(RELAY_CURSORS_AT_START, 3, 0);
+    expect(sent.pendingFrom).toBe(4);
+    // An older batch accepted late (a re-send) never puts newer facts back.
+    expect(batchAccepted(sent, 2, 0).pendingFrom).toBe(4);
+  });
+
+  it("puts a probe's fact back at the head of the outbox, before facts not sent yet", () => {
+    const sent = batchAccepted(RELAY_CURSORS_AT_START, 4, 0);
+    const probe = probeDue(sent, RELAY_POLICY.ackTimeoutMs);
+    expect(probe?.cursors.pendingFrom).toBe(4);
+    expect(probe && batchAccepted(probe.cursors, 6, RELAY_POLICY.ackTimeoutMs).pendingFrom).toBe(7);
+  });
+
   it("fills a batch up to the queue's byte limit, and always takes one message", () => {
     expect(batchLength([100_000, 100_000, 100_000])).toBe(2);
     expect(batchLength([RELAY_POLICY.batchBytes + 1])).toBe(1);

@@ -19,7 +19,6 @@ const NOW = 1_767_225_600_000;
 /** One entity's durable storage, its queue and alarm, and a clock, as a relay host sees them. */
 class Entity {
   readonly log: RecordedEvent[] = [];
-  readonly outbox = new Set<number>();
   readonly parked = new Map<number, ParkedFact>();
   cursors: RelayCursors = RELAY_CURSORS_AT_START;
   now = NOW;
@@ -69,20 +68,12 @@ class Entity {
         saveCursors: (c) => {
           this.cursors = c;
         },
-        addToOutbox: (seqs) => {
-          for (const seq of seqs) this.outbox.add(seq);
-        },
-        removeFromOutbox: (upTo) => {
-          for (const seq of this.outbox) if (seq <= upTo) this.outbox.delete(seq);
-        },
-        outboxRange: () =>
-          this.outbox.size === 0 ? null : { first: Math.min(...this.outbox), last: Math.max(...this.outbox) },
-        outboxSize: () => this.outbox.size,
         parked: (first, last) => new Map([...this.parked].filter(([seq]) => seq >= first && seq <= last)),
         park: (fact) => {
           if (!this.parked.has(fact.seq)) this.parked.set(fact.seq, fact);
         },
       },
+      head: () => this.log.length,
       read: (after, upTo) => this.log.slice(after, upTo),
       send: async (messages) => {
         if (this.hold) await new Promise<void>((release) => this.hold?.push(release));
@@ -106,16 +97,19 @@ class Entity {
     };
   }
 
+  /** The facts the relay must still send: the log from its `pendingFrom` cursor on. */
+  outbox(): number[] {
+    return this.log.slice(this.cursors.pendingFrom - 1).map((e) => e.seq);
+  }
+
   /** A relay as a freshly woken object builds it over this storage. */
   relay(policy = RELAY_POLICY): OutboxRelayHost {
     return new OutboxRelayHost(this.ports(), policy);
   }
 
-  /** One command's transaction and commit: the facts recorded, staged, then handed to the relay. */
+  /** One command's transaction and commit: the facts recorded (which stages them), then handed to the relay. */
   commit(relay: OutboxRelayHost, n: number, dataBytes = 10): void {
-    const facts = this.record(n, dataBytes);
-    relay.stage(facts.map((f) => f.event));
-    relay.committed(facts);
+    relay.committed(this.record(n, dataBytes));
   }
 
   /** Lets the sends held so far go on, and holds no more. */
@@ -136,14 +130,14 @@ function tooLarge(): Error {
 }
 
 describe("sending on commit", () => {
-  it("sends a commit's facts at once and only then deletes their outbox rows and moves the sent cursor", async () => {
+  it("sends a commit's facts at once and only then moves the outbox and sent cursors past them", async () => {
     const entity = new Entity();
     const relay = entity.relay();
     entity.commit(relay, 2);
-    expect(entity.outbox).toEqual(new Set([1, 2]));
+    expect(entity.outbox()).toEqual([1, 2]);
     expect(await entity.settled()).toEqual([{ sent: 2, redelivered: 0 }]);
     expect(entity.accepted).toEqual([["1", "2"]]);
-    expect(entity.outbox.size).toBe(0);
+    expect(entity.outbox()).toEqual([]);
     expect(entity.cursors.sentUpTo).toBe(2);
   });
 
@@ -191,13 +185,13 @@ describe("failed sends", () => {
     entity.commit(relay, 1);
     const [outcome] = await entity.settled();
     expect(outcome?.error).toBe("queue unavailable");
-    expect(entity.outbox).toEqual(new Set([1]));
+    expect(entity.outbox()).toEqual([1]);
     expect(entity.alarm).toBeGreaterThan(NOW);
     expect(entity.alarm).toBeLessThanOrEqual(NOW + RELAY_POLICY.sendRetry.maxMs);
 
     entity.refuse = () => undefined;
     expect(await relay.alarmFired()).toEqual({ sent: 1, redelivered: 0 });
-    expect(entity.outbox.size).toBe(0);
+    expect(entity.outbox()).toEqual([]);
   });
 
   it("leaves sends to the alarm while they fail: a commit starts none", async () => {
@@ -208,7 +202,7 @@ describe("failed sends", () => {
     await entity.settled();
     entity.commit(relay, 1);
     expect(entity.background).toHaveLength(1);
-    expect(entity.outbox).toEqual(new Set([1, 2]));
+    expect(entity.outbox()).toEqual([1, 2]);
   });
 
   it("asks shed clients to wait longer while sends fail", async () => {
@@ -285,7 +279,7 @@ describe("probes", () => {
       ["3", 100],
       ["103", 51],
     ]);
-    expect(entity.outbox.size).toBe(0);
+    expect(entity.outbox()).toEqual([]);
   });
 
   it("sends no probe before the deadline", async () => {
@@ -340,7 +334,7 @@ describe("facts the queue cannot carry", () => {
     entity.commit(relay, 1, 2_000);
     const [outcome] = await entity.settled();
     expect(outcome?.error).toMatch(/exceeds limit/);
-    expect(entity.outbox).toEqual(new Set([1]));
+    expect(entity.outbox()).toEqual([1]);
     expect(entity.reported).toEqual(["1 too-large"]);
   });
 });
@@ -360,7 +354,7 @@ describe("a fresh incarnation", () => {
 
   it("arms its own safety net when an alarm starts a run, so a run cut short is sent again from the next alarm", async () => {
     const entity = new Entity();
-    for (const f of entity.record(2)) entity.outbox.add(f.event.seq);
+    entity.record(2);
     const woken = entity.relay();
     entity.alarm = null; // the alarm that woke it has fired
     entity.hold = [];
@@ -370,7 +364,7 @@ describe("a fresh incarnation", () => {
     entity.hold = null;
     entity.now = NOW + RELAY_POLICY.safetyNetMs;
     expect(await entity.relay().alarmFired()).toEqual({ sent: 2, redelivered: 0 });
-    expect(entity.outbox.size).toBe(0);
+    expect(entity.outbox()).toEqual([]);
   });
 
   it("reads its cursors back: the backlog survives an eviction", async () => {
@@ -382,17 +376,15 @@ describe("a fresh incarnation", () => {
     expect(entity.relay().backlog(3)).toBe(2);
   });
 
-  it("re-sends a batch whose outbox rows a crash left after the queue accepted it: a duplicate, never a loss", async () => {
+  it("re-sends a batch a crash left in the outbox after the queue accepted it: a duplicate, never a loss", async () => {
     const entity = new Entity();
     const ports = entity.ports();
     const crashed = new OutboxRelayHost({ ...ports, afterSend: () => new Promise<void>(() => {}) });
-    const facts = entity.record(1);
-    crashed.stage(facts.map((f) => f.event));
-    crashed.committed(facts);
+    crashed.committed(entity.record(1));
     await new Promise((r) => setTimeout(r, 0));
-    expect(entity.outbox).toEqual(new Set([1]));
+    expect(entity.outbox()).toEqual([1]);
     await entity.relay().alarmFired();
     expect(entity.accepted).toEqual([["1"], ["1"]]);
-    expect(entity.outbox.size).toBe(0);
+    expect(entity.outbox()).toEqual([]);
   });
 });

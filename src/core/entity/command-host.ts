@@ -35,16 +35,15 @@ export interface EntityCommandStorage {
 }
 
 /**
- * The outbox relay as the command sequence sees it: the backlog bound's inputs, and two hooks
- * around the transaction (the relay's own code is src/core/outbox/ and its hosts).
+ * The outbox relay as the command sequence sees it: the backlog bound's inputs, and the hook
+ * after the transaction (the relay's own code is src/core/outbox/ and its hosts). The transaction
+ * needs none: the outbox is the log, so appending a fact stages it.
  */
 export interface CommandRelay {
   /** Facts recorded up to `version` and not yet acknowledged by the consumer. */
   backlog(version: number): number;
   /** Retry-After (s) for a command shed because the backlog is full. */
   retryAfterSeconds(): number;
-  /** Inside the transaction: the facts just recorded are to be sent. */
-  stage(recorded: readonly RecordedEvent[]): void;
   /** After the transaction committed: send them (production: under `waitUntil`). */
   committed(facts: RecordedFacts): void;
 }
@@ -123,7 +122,6 @@ export class EntityCommands {
     storage.transaction(() => {
       if (image.version === 0 && recorded.length > 0) storage.storeIdentity(this.address);
       storage.append(recorded);
-      relay.stage(recorded);
       if (envelope.idempotencyKey !== null && envelope.fingerprint !== null)
         this.#idempotency.record(envelope.idempotencyKey, envelope.fingerprint, result, now);
       this.#sessions.remember(envelope, { result }, now);

@@ -2,12 +2,14 @@
 // (edge/entity/outbox-relay.ts gives it ports over SQLite, the facts queue and the object's alarm)
 // and the simulator (src/simulation/entity-host.ts gives it ports over its storage model and
 // simulated queue): send on commit unless a send is in flight, batches within the queue's limits,
-// the alarm armed before each send, the cursor moved only after the queue accepted, backoff on
+// the alarm armed before each send, the cursors moved only after the queue accepted, backoff on
 // failure, acknowledgements and the backlog, the probe with its doubling deadline, size refusals
 // (halve the batch, park a lone fact) and facts too large for the queue parked with a notice sent
 // in their place, and the alarm's re-run. The rules themselves are src/core/outbox/relay.ts; this
 // file owns the order in which their effects happen. Build one per object incarnation: the
 // cursors are read back from storage, the memory (`RelayMemory`, facts not yet sent) starts empty.
+// The outbox is the log from the `pendingFrom` cursor to its head (relay.ts), so the facts a
+// command records are staged by the transaction that appends them, with no write of the relay's.
 import type { CommandRelay, RecordedFacts } from "../entity/command-host.js";
 import type { RecordedEvent } from "../model/envelope.js";
 import {
@@ -46,19 +48,11 @@ export interface ParkedFact {
   readonly parkedAt: number;
 }
 
-/** The relay's durable storage: its cursors, its outbox rows and its parked facts. */
+/** The relay's durable storage: its cursors (the outbox among them) and its parked facts. */
 export interface RelayStorage {
   /** The durable cursors as stored (production: the `relay_state` row). */
   readCursors(): RelayCursors;
   saveCursors(cursors: RelayCursors): void;
-  /** Adds outbox rows; a seq already there stays as it is. */
-  addToOutbox(seqs: readonly number[]): void;
-  /** Deletes the outbox rows with seq ≤ `upTo`. */
-  removeFromOutbox(upTo: number): void;
-  /** The oldest and newest seq in the outbox, or null when it is empty. */
-  outboxRange(): { readonly first: number; readonly last: number } | null;
-  /** How many rows the outbox holds. */
-  outboxSize(): number;
   /** Parked facts with `first ≤ seq ≤ last`, by seq. */
   parked(first: number, last: number): ReadonlyMap<number, ParkedFact>;
   /** Records a parked fact; one already recorded for that seq stays as it is. */
@@ -68,6 +62,8 @@ export interface RelayStorage {
 /** What the relay needs of its host. All times are epoch ms. */
 export interface RelayPorts {
   readonly storage: RelayStorage;
+  /** The newest seq of the entity's log as committed (0: empty): the outbox ends there. */
+  head(): number;
   /** Facts of the entity's log with `after < seq ≤ upTo`, oldest first. */
   read(after: number, upTo: number): Iterable<RecordedEvent>;
   /**
@@ -76,7 +72,7 @@ export interface RelayPorts {
    */
   send(messages: readonly FactsQueueMessage[]): Promise<void>;
   /**
-   * Between the queue accepting a batch and the outbox rows being deleted: where a crash makes the
+   * Between the queue accepting a batch and the cursors moving past it: where a crash makes the
    * next send a duplicate (production: a fault point; the simulator: an effect boundary).
    */
   afterSend(): void | Promise<void>;
@@ -123,7 +119,7 @@ interface PendingFact {
 
 /**
  * One entity's outbox relay for one object incarnation. It is also the command sequence's
- * `CommandRelay` (stage inside the transaction, committed after it, backlog and Retry-After).
+ * `CommandRelay` (told what a transaction committed; backlog and Retry-After).
  */
 export class OutboxRelayHost implements CommandRelay {
   readonly #ports: RelayPorts;
@@ -133,7 +129,6 @@ export class OutboxRelayHost implements CommandRelay {
   readonly #maxUnsent: number;
   #cursors: RelayCursors;
   #memory: RelayMemory;
-  #pending: number;
   /** When the alarm is set for, as far as this instance knows (null: unknown or none). */
   #armedAt: number | null = null;
   /** The send in progress; there is never more than one. */
@@ -152,7 +147,6 @@ export class OutboxRelayHost implements CommandRelay {
     this.#maxUnsent = 2 * policy.batchMessages;
     this.#memory = { ...RELAY_MEMORY_AT_WAKE, batchCap: policy.batchMessages };
     this.#cursors = ports.storage.readCursors();
-    this.#pending = ports.storage.outboxSize();
   }
 
   /** The durable cursors as this instance holds them. */
@@ -170,11 +164,6 @@ export class OutboxRelayHost implements CommandRelay {
     return retryAfterSeconds(this.#memory, this.#policy);
   }
 
-  /** Adds outbox rows for facts just recorded; call inside the transaction that appends them. */
-  stage(recorded: readonly RecordedEvent[]): void {
-    this.#storage.addToOutbox(recorded.map((e) => e.seq));
-  }
-
   /**
    * Call after the staging transaction committed. Arms the safety net, then starts a send unless
    * one is in flight (it picks these facts up) or sends are failing (the alarm retries them with
@@ -184,7 +173,6 @@ export class OutboxRelayHost implements CommandRelay {
     if (facts.length === 0) return;
     // Kept only while sends keep up: during a queue outage the log is the buffer, not memory.
     if (this.#unsent.size < this.#maxUnsent) for (const fact of facts) this.#unsent.set(fact.event.seq, fact);
-    this.#pending += facts.length;
     this.#arm(this.#ports.now() + this.#policy.safetyNetMs);
     if (!sendOnCommit(this.#memory, this.#flushing !== undefined)) return;
     this.#ports.background(this.#startFlush());
@@ -203,7 +191,7 @@ export class OutboxRelayHost implements CommandRelay {
     this.#cursors = next;
     this.#storage.saveCursors(next);
     // Nothing left to send: the alarm is needed only for the re-send deadline, if any.
-    if (!this.#flushing && this.#pending === 0) this.#rearm(next.redeliverAt);
+    if (!this.#flushing && this.#pending() === 0) this.#rearm(next.redeliverAt);
   }
 
   #startFlush(): Promise<RelayOutcome> {
@@ -220,22 +208,20 @@ export class OutboxRelayHost implements CommandRelay {
     let redelivered = 0;
     const probe = probeDue(this.#cursors, ports.now());
     if (probe) {
-      this.#storage.addToOutbox([probe.seq]);
       redelivered = 1;
       this.#cursors = probe.cursors;
       this.#storage.saveCursors(probe.cursors);
-      this.#pending = this.#storage.outboxSize();
     }
     // A run the alarm started has no alarm behind it: arm the safety net, as a commit does. A run
-    // cut short (the object evicted or restarted mid-run) leaves its outbox rows behind, and an
+    // cut short (the object evicted or restarted mid-run) leaves its facts pending, and an
     // alarm handler cut short is retried only a few times (at least once, a bounded number of
     // retries), so without an alarm of its own nothing would send them until the next command.
-    const safetyNet = this.#pending > 0 && this.#armedAt === null;
+    const safetyNet = this.#pending() > 0 && this.#armedAt === null;
     if (safetyNet) this.#arm(ports.now() + policy.safetyNetMs);
     let sent = 0;
     try {
-      for (let i = 0; i < policy.batchesPerRun && this.#pending > 0; i++) {
-        if (i > 0 && this.#pending < policy.batchMessages) await ports.sleep(policy.sendSpacingMs);
+      for (let i = 0; i < policy.batchesPerRun && this.#pending() > 0; i++) {
+        if (i > 0 && this.#pending() < policy.batchMessages) await ports.sleep(policy.sendSpacingMs);
         const batch = this.#nextBatch();
         const last = batch[batch.length - 1];
         if (!last) break;
@@ -254,35 +240,27 @@ export class OutboxRelayHost implements CommandRelay {
         }
         const crash = ports.afterSend();
         if (crash) await crash;
-        this.#storage.removeFromOutbox(last.seq);
         for (const seq of this.#unsent.keys()) if (seq <= last.seq) this.#unsent.delete(seq);
-        // The batch held one message per outbox row from the range's first row on (the rows are one
-        // contiguous range, and only this run removes any), so exactly that many rows went: no
-        // count(*) per send. Rows committed during the send were counted by `committed`.
-        this.#pending = Math.max(0, this.#pending - batch.length);
         this.#memory = { ...this.#memory, batchCap: policy.batchMessages };
+        // One write takes the batch out of the outbox and moves the sent cursor.
         this.#cursors = batchAccepted(this.#cursors, last.seq, ports.now(), policy);
         this.#storage.saveCursors(this.#cursors);
         sent += batch.length;
       }
       this.#memory = { ...this.#memory, sendFailures: 0 };
-      const after = alarmAfterRun(
-        { failed: false, pending: this.#pending, sendFailures: 0 },
-        this.#cursors,
-        ports.now(),
-        policy,
-      );
+      const pending = this.#pending();
+      const after = alarmAfterRun({ failed: false, pending, sendFailures: 0 }, this.#cursors, ports.now(), policy);
       // The run's own safety net has served once all is sent: the alarm is what comes next. A
       // commit's stays as it is: the acknowledgement usually comes first and clears it, else it
       // re-arms for the re-send deadline.
-      if (safetyNet && this.#pending === 0) this.#rearm(after);
+      if (safetyNet && pending === 0) this.#rearm(after);
       else this.#arm(after ?? Number.POSITIVE_INFINITY);
       return { sent, redelivered };
     } catch (error) {
       const sendFailures = this.#memory.sendFailures + 1;
       this.#memory = { ...this.#memory, sendFailures };
       this.#arm(
-        alarmAfterRun({ failed: true, pending: this.#pending, sendFailures }, this.#cursors, ports.now(), policy) ??
+        alarmAfterRun({ failed: true, pending: this.#pending(), sendFailures }, this.#cursors, ports.now(), policy) ??
           ports.now(),
       );
       return { sent, redelivered, error: error instanceof Error ? error.message : String(error) };
@@ -313,13 +291,12 @@ export class OutboxRelayHost implements CommandRelay {
    * limit is parked here and its notice takes its place.
    */
   #nextBatch(): OutgoingMessage[] {
-    const range = this.#storage.outboxRange();
-    if (!range) return [];
-    const { first, last } = range;
+    const first = this.#cursors.pendingFrom;
+    const last = this.#ports.head();
+    if (first > last) return [];
     const upTo = Math.min(last, first + this.#memory.batchCap - 1);
     const parked = this.#storage.parked(first, upTo);
     const candidates: OutgoingMessage[] = [];
-    // Pending rows are always one contiguous range of the log: sends and probes both go in order.
     for (const { event, message } of this.#pendingFacts(first, upTo)) {
       let body: FactsQueueMessage = message.body;
       let size = message.bytes;
@@ -357,6 +334,11 @@ export class OutboxRelayHost implements CommandRelay {
       facts.push(fact);
     }
     return facts;
+  }
+
+  /** How many facts the outbox holds: the log from `pendingFrom` to its head. */
+  #pending(): number {
+    return Math.max(0, this.#ports.head() - this.#cursors.pendingFrom + 1);
   }
 
   /** Makes sure the alarm fires by `at`. */

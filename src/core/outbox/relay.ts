@@ -7,11 +7,20 @@
 //
 // The state splits as a Durable Object's does: `RelayCursors` are durable (a row beside the log),
 // `RelayMemory` lives in memory only and is lost on eviction, which these rules must survive.
+//
+// The outbox is the log itself (the transaction-log-tailing form of the transactional outbox):
+// what the queue must still take is the log from `pendingFrom` to its head, so recording a fact
+// stages it, and an accepted batch moves one cursor instead of deleting a row per fact.
 import { QUEUE_LIMITS } from "../protocol/cloud-event.js";
 import { backoffDelay, type BackoffPolicy } from "../resilience/backoff.js";
 
 /** The relay's durable cursors (the `relay_state` row). */
 export interface RelayCursors {
+  /**
+   * The oldest fact the queue must still take: the outbox is the log from here to its head (empty
+   * when this is past the head). Only a probe lowers it, to the fact it re-sends.
+   */
+  readonly pendingFrom: number;
   /** The newest seq the queue has accepted (never lowered). */
   readonly sentUpTo: number;
   /** The newest seq the consumer acknowledged as applied (never lowered). */
@@ -30,7 +39,13 @@ export interface RelayMemory {
   readonly batchCap: number;
 }
 
-export const RELAY_CURSORS_AT_START: RelayCursors = { sentUpTo: 0, ackedUpTo: 0, redeliverAt: null, redeliveries: 0 };
+export const RELAY_CURSORS_AT_START: RelayCursors = {
+  pendingFrom: 1,
+  sentUpTo: 0,
+  ackedUpTo: 0,
+  redeliverAt: null,
+  redeliveries: 0,
+};
 
 /** Queue limits the relay works within, and its timers (all ms). */
 export interface RelayPolicy {
@@ -81,6 +96,7 @@ export function acknowledge(
 ): RelayCursors | null {
   if (seq <= c.ackedUpTo) return null;
   return {
+    pendingFrom: c.pendingFrom,
     sentUpTo: c.sentUpTo,
     ackedUpTo: seq,
     redeliverAt: seq >= c.sentUpTo ? null : now + policy.ackTimeoutMs,
@@ -92,17 +108,29 @@ export function acknowledge(
  * Whether a probe is due at `now`: facts were sent, stay unacknowledged, and their deadline
  * passed. A probe, not a flood: only the newest unacknowledged fact (`seq`) goes again; if it
  * arrives, the consumer repairs everything before it from the log (its gap repair); if the
- * consumer is merely behind, one message per entity is all it adds (FINDINGS F14).
+ * consumer is merely behind, one message per entity is all it adds (FINDINGS F14). The returned
+ * cursors put it back in the outbox, ahead of anything not sent yet (which follows it in the log).
  */
 export function probeDue(
   c: RelayCursors,
   now: number,
 ): { readonly cursors: RelayCursors; readonly seq: number } | null {
   if (c.redeliverAt === null || c.redeliverAt > now || c.ackedUpTo >= c.sentUpTo) return null;
-  return { cursors: { ...c, redeliveries: c.redeliveries + 1, redeliverAt: null }, seq: c.sentUpTo };
+  return {
+    cursors: {
+      ...c,
+      pendingFrom: Math.min(c.pendingFrom, c.sentUpTo),
+      redeliveries: c.redeliveries + 1,
+      redeliverAt: null,
+    },
+    seq: c.sentUpTo,
+  };
 }
 
-/** The queue accepted a batch whose newest fact is `lastSeq`: move `sentUpTo`, set the ack deadline. */
+/**
+ * The queue accepted a batch whose newest fact is `lastSeq`: the outbox starts after it, `sentUpTo`
+ * moves, and the ack deadline is set.
+ */
 export function batchAccepted(
   c: RelayCursors,
   lastSeq: number,
@@ -113,7 +141,7 @@ export function batchAccepted(
   // Facts already acknowledged (they reached the consumer another way) need no deadline.
   const redeliverAt =
     c.ackedUpTo < sentUpTo ? (c.redeliverAt ?? now + ackTimeout(c.redeliveries, policy)) : c.redeliverAt;
-  return { ...c, sentUpTo, redeliverAt };
+  return { ...c, pendingFrom: Math.max(c.pendingFrom, lastSeq + 1), sentUpTo, redeliverAt };
 }
 
 function ackTimeout(redeliveries: number, policy: RelayPolicy): number {
