@@ -5,7 +5,9 @@
 // cursor only after the send succeeded, so a crash in between re-sends (a duplicate, absorbed
 // downstream) and never loses a fact. A cursor instead of an outbox row per fact saves every
 // command a row inserted and a row deleted, and every send a range query: SQLite-backed Durable
-// Objects bill by rows written (developers.cloudflare.com/durable-objects/platform/pricing).
+// Objects bill by rows written (developers.cloudflare.com/durable-objects/platform/pricing). For
+// the same reason the cursor a send moved is usually written by the acknowledgement that follows
+// (relay.ts, saveAfterSend): a restart in between sends those facts again, as a crash would.
 //
 // A commit starts a send at once unless one is in flight; facts committed meanwhile ride in the
 // next batch, sent a moment later, so a busy entity sends large batches and an idle one sends

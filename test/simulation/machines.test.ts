@@ -19,6 +19,7 @@ import {
   probeDue,
   RELAY_CURSORS_AT_START,
   RELAY_POLICY,
+  saveAfterSend,
 } from "../../src/core/outbox/relay.js";
 import { HLC_ZERO } from "../../src/core/protocol/hlc.js";
 import { livePush } from "../../src/core/live/subscription.js";
@@ -91,6 +92,20 @@ describe("outbox relay", () => {
     const probe = probeDue(sent, RELAY_POLICY.ackTimeoutMs);
     expect(probe?.cursors.pendingFrom).toBe(4);
     expect(probe && batchAccepted(probe.cursors, 6, RELAY_POLICY.ackTimeoutMs).pendingFrom).toBe(7);
+  });
+
+  it("takes what the consumer acknowledged out of the outbox", () => {
+    expect(acknowledge(RELAY_CURSORS_AT_START, 5, 0)?.pendingFrom).toBe(6);
+    const sent = batchAccepted(RELAY_CURSORS_AT_START, 8, 0);
+    expect(acknowledge(sent, 5, 0)?.pendingFrom).toBe(9);
+  });
+
+  it("leaves an accepted batch's cursors for its acknowledgement to write, unless none will come or a batch's worth would stay unwritten", () => {
+    const saved = RELAY_CURSORS_AT_START;
+    expect(saveAfterSend(saved, batchAccepted(saved, RELAY_POLICY.batchMessages, 0))).toBe(false);
+    expect(saveAfterSend(saved, batchAccepted(saved, RELAY_POLICY.batchMessages + 1, 0))).toBe(true);
+    const acked = acknowledge(saved, 3, 0) ?? saved;
+    expect(saveAfterSend(saved, batchAccepted(acked, 3, 0))).toBe(true);
   });
 
   it("fills a batch up to the queue's byte limit, and always takes one message", () => {

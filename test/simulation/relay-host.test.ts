@@ -21,6 +21,8 @@ class Entity {
   readonly log: RecordedEvent[] = [];
   readonly parked = new Map<number, ParkedFact>();
   cursors: RelayCursors = RELAY_CURSORS_AT_START;
+  /** Writes of the cursors (production: a `relay_state` row written each). */
+  saves = 0;
   now = NOW;
   alarm: number | null = null;
   /** Batches the queue accepted, each as the seqs it carried (a notice as `p<seq>`). */
@@ -67,6 +69,7 @@ class Entity {
         readCursors: () => this.cursors,
         saveCursors: (c) => {
           this.cursors = c;
+          this.saves++;
         },
         parked: (first, last) => new Map([...this.parked].filter(([seq]) => seq >= first && seq <= last)),
         park: (fact) => {
@@ -97,9 +100,12 @@ class Entity {
     };
   }
 
-  /** The facts the relay must still send: the log from its `pendingFrom` cursor on. */
-  outbox(): number[] {
-    return this.log.slice(this.cursors.pendingFrom - 1).map((e) => e.seq);
+  /**
+   * The facts still to send, the log from the `pendingFrom` cursor on: as `relay` holds its cursors,
+   * or as storage holds them (what an object restarted now would send).
+   */
+  outbox(relay?: OutboxRelayHost): number[] {
+    return this.log.slice((relay?.cursors ?? this.cursors).pendingFrom - 1).map((e) => e.seq);
   }
 
   /** A relay as a freshly woken object builds it over this storage. */
@@ -134,11 +140,11 @@ describe("sending on commit", () => {
     const entity = new Entity();
     const relay = entity.relay();
     entity.commit(relay, 2);
-    expect(entity.outbox()).toEqual([1, 2]);
+    expect(entity.outbox(relay)).toEqual([1, 2]);
     expect(await entity.settled()).toEqual([{ sent: 2, redelivered: 0 }]);
     expect(entity.accepted).toEqual([["1", "2"]]);
-    expect(entity.outbox()).toEqual([]);
-    expect(entity.cursors.sentUpTo).toBe(2);
+    expect(entity.outbox(relay)).toEqual([]);
+    expect(relay.cursors.sentUpTo).toBe(2);
   });
 
   it("arms the alarm as a safety net before the send, so an object evicted mid-send still sends", () => {
@@ -177,6 +183,77 @@ describe("sending on commit", () => {
   });
 });
 
+describe("writing the cursors", () => {
+  it("writes the cursors a send moved together with the acknowledgement that follows, not on their own", async () => {
+    const entity = new Entity();
+    const relay = entity.relay();
+    entity.commit(relay, 2);
+    await entity.settled();
+    expect(entity.saves).toBe(0);
+    relay.acknowledge(2);
+    expect(entity.saves).toBe(1);
+    expect(entity.cursors).toMatchObject({ pendingFrom: 3, sentUpTo: 2, ackedUpTo: 2, redeliverAt: null });
+  });
+
+  it("writes them at once when everything sent is acknowledged already, since no acknowledgement will follow", async () => {
+    const entity = new Entity();
+    entity.hold = [];
+    const relay = entity.relay();
+    entity.commit(relay, 2);
+    relay.acknowledge(2);
+    entity.release();
+    await entity.settled();
+    expect(entity.cursors).toMatchObject({ pendingFrom: 3, sentUpTo: 2, ackedUpTo: 2, redeliverAt: null });
+  });
+
+  it("writes them once more than a batch's worth of sends would stay unwritten", async () => {
+    const entity = new Entity();
+    const relay = entity.relay({ ...RELAY_POLICY, batchMessages: 2 });
+    for (let i = 0; i < 3; i++) {
+      entity.commit(relay, 1);
+      await Promise.all(entity.background);
+    }
+    expect(entity.accepted).toEqual([["1"], ["2"], ["3"]]);
+    expect(entity.saves).toBe(1);
+    expect(entity.cursors).toMatchObject({ pendingFrom: 4, sentUpTo: 3 });
+  });
+
+  it("keeps the alarm armed while sent cursors are unwritten, so a restarted object sends those facts again: duplicates, never a loss", async () => {
+    const entity = new Entity();
+    entity.commit(entity.relay(), 2);
+    await entity.settled();
+    expect(entity.alarm).not.toBeNull();
+    entity.now = entity.alarm ?? entity.now;
+    expect(await entity.relay().alarmFired()).toEqual({ sent: 2, redelivered: 0 });
+    expect(entity.accepted).toEqual([
+      ["1", "2"],
+      ["1", "2"],
+    ]);
+  });
+
+  it("writes them when the alarm fires before any acknowledgement, so a later restart sends nothing again", async () => {
+    const entity = new Entity();
+    const relay = entity.relay();
+    entity.commit(relay, 2);
+    await entity.settled();
+    entity.now = entity.alarm ?? entity.now;
+    await relay.alarmFired();
+    expect(entity.cursors).toMatchObject({ pendingFrom: 3, sentUpTo: 2, ackedUpTo: 0 });
+    expect(await entity.relay().alarmFired()).toEqual({ sent: 0, redelivered: 0 });
+  });
+
+  it("takes what the consumer acknowledged out of a restarted object's outbox, so it is not sent again", async () => {
+    const entity = new Entity();
+    entity.commit(entity.relay(), 2);
+    await entity.settled();
+    const woken = entity.relay();
+    woken.acknowledge(2);
+    expect(entity.outbox()).toEqual([]);
+    expect(await woken.alarmFired()).toEqual({ sent: 0, redelivered: 0 });
+    expect(entity.accepted).toEqual([["1", "2"]]);
+  });
+});
+
 describe("failed sends", () => {
   it("keeps the facts in the outbox and retries them from the alarm after a backoff", async () => {
     const entity = new Entity();
@@ -191,7 +268,7 @@ describe("failed sends", () => {
 
     entity.refuse = () => undefined;
     expect(await relay.alarmFired()).toEqual({ sent: 1, redelivered: 0 });
-    expect(entity.outbox()).toEqual([]);
+    expect(entity.outbox(relay)).toEqual([]);
   });
 
   it("leaves sends to the alarm while they fail: a commit starts none", async () => {
@@ -279,7 +356,7 @@ describe("probes", () => {
       ["3", 100],
       ["103", 51],
     ]);
-    expect(entity.outbox()).toEqual([]);
+    expect(entity.outbox(relay)).toEqual([]);
   });
 
   it("sends no probe before the deadline", async () => {
@@ -303,7 +380,7 @@ describe("facts the queue cannot carry", () => {
     expect(entity.accepted.flat()).toEqual(["1", "p2", "3"]);
     expect([...entity.parked.keys()]).toEqual([2]);
     expect(entity.reported).toEqual(["2 too-large"]);
-    expect(entity.cursors.sentUpTo).toBe(3);
+    expect(relay.cursors.sentUpTo).toBe(3);
   });
 
   it("halves a batch the queue refuses for its size, and parks a fact it refuses on its own", async () => {
@@ -349,7 +426,7 @@ describe("a fresh incarnation", () => {
     entity.hold = null;
     expect(await woken.alarmFired()).toEqual({ sent: 2, redelivered: 0 });
     expect(entity.accepted).toEqual([["1", "2"]]);
-    expect(entity.cursors.sentUpTo).toBe(2);
+    expect(woken.cursors.sentUpTo).toBe(2);
   });
 
   it("arms its own safety net when an alarm starts a run, so a run cut short is sent again from the next alarm", async () => {
@@ -363,8 +440,9 @@ describe("a fresh incarnation", () => {
     expect(entity.alarm).toBe(NOW + RELAY_POLICY.safetyNetMs);
     entity.hold = null;
     entity.now = NOW + RELAY_POLICY.safetyNetMs;
-    expect(await entity.relay().alarmFired()).toEqual({ sent: 2, redelivered: 0 });
-    expect(entity.outbox()).toEqual([]);
+    const next = entity.relay();
+    expect(await next.alarmFired()).toEqual({ sent: 2, redelivered: 0 });
+    expect(entity.outbox(next)).toEqual([]);
   });
 
   it("reads its cursors back: the backlog survives an eviction", async () => {
@@ -383,8 +461,9 @@ describe("a fresh incarnation", () => {
     crashed.committed(entity.record(1));
     await new Promise((r) => setTimeout(r, 0));
     expect(entity.outbox()).toEqual([1]);
-    await entity.relay().alarmFired();
+    const woken = entity.relay();
+    await woken.alarmFired();
     expect(entity.accepted).toEqual([["1"], ["1"]]);
-    expect(entity.outbox()).toEqual([]);
+    expect(entity.outbox(woken)).toEqual([]);
   });
 });

@@ -2,10 +2,11 @@
 // (edge/entity/outbox-relay.ts gives it ports over SQLite, the facts queue and the object's alarm)
 // and the simulator (src/simulation/entity-host.ts gives it ports over its storage model and
 // simulated queue): send on commit unless a send is in flight, batches within the queue's limits,
-// the alarm armed before each send, the cursors moved only after the queue accepted, backoff on
-// failure, acknowledgements and the backlog, the probe with its doubling deadline, size refusals
-// (halve the batch, park a lone fact) and facts too large for the queue parked with a notice sent
-// in their place, and the alarm's re-run. The rules themselves are src/core/outbox/relay.ts; this
+// the alarm armed before each send, the cursors moved only after the queue accepted (and written
+// then or with the acknowledgement, as saveAfterSend decides), backoff on failure,
+// acknowledgements and the backlog, the probe with its doubling deadline, size refusals (halve
+// the batch, park a lone fact) and facts too large for the queue parked with a notice sent in
+// their place, and the alarm's re-run. The rules themselves are src/core/outbox/relay.ts; this
 // file owns the order in which their effects happen. Build one per object incarnation: the
 // cursors are read back from storage, the memory (`RelayMemory`, facts not yet sent) starts empty.
 // The outbox is the log from the `pendingFrom` cursor to its head (relay.ts), so the facts a
@@ -31,6 +32,7 @@ import {
   RELAY_MEMORY_AT_WAKE,
   RELAY_POLICY,
   retryAfterSeconds,
+  saveAfterSend,
   sendOnCommit,
   type RelayCursors,
   type RelayMemory,
@@ -128,6 +130,8 @@ export class OutboxRelayHost implements CommandRelay {
   /** Facts a send can take from memory instead of reading them back from the log. */
   readonly #maxUnsent: number;
   #cursors: RelayCursors;
+  /** The cursors as last written: an accepted batch may leave `#cursors` ahead (saveAfterSend). */
+  #saved: RelayCursors;
   #memory: RelayMemory;
   /** When the alarm is set for, as far as this instance knows (null: unknown or none). */
   #armedAt: number | null = null;
@@ -147,9 +151,10 @@ export class OutboxRelayHost implements CommandRelay {
     this.#maxUnsent = 2 * policy.batchMessages;
     this.#memory = { ...RELAY_MEMORY_AT_WAKE, batchCap: policy.batchMessages };
     this.#cursors = ports.storage.readCursors();
+    this.#saved = this.#cursors;
   }
 
-  /** The durable cursors as this instance holds them. */
+  /** The durable cursors as this instance holds them (ahead of storage until written). */
   get cursors(): RelayCursors {
     return this.#cursors;
   }
@@ -179,17 +184,21 @@ export class OutboxRelayHost implements CommandRelay {
   }
 
   /** The alarm fired: whatever was set has fired, and is set anew when the send ends. */
-  alarmFired(): Promise<RelayOutcome> {
+  async alarmFired(): Promise<RelayOutcome> {
     this.#armedAt = null;
-    return this.#startFlush();
+    const outcome = await this.#startFlush();
+    // A commit's alarm fires when no acknowledgement came first (a slow or paused consumer): write
+    // the cursors its sends left for one, so that only a restart within the safety net's delay,
+    // not a later eviction, sends those facts again.
+    if (this.#cursors !== this.#saved) this.#save(this.#cursors);
+    return outcome;
   }
 
   /** The consumer has applied everything up to `seq` (the caller bounds it by the log's head). */
   acknowledge(seq: number): void {
     const next = acknowledge(this.#cursors, seq, this.#ports.now(), this.#policy);
     if (!next) return;
-    this.#cursors = next;
-    this.#storage.saveCursors(next);
+    this.#save(next);
     // Nothing left to send: the alarm is needed only for the re-send deadline, if any.
     if (!this.#flushing && this.#pending() === 0) this.#rearm(next.redeliverAt);
   }
@@ -209,8 +218,7 @@ export class OutboxRelayHost implements CommandRelay {
     const probe = probeDue(this.#cursors, ports.now());
     if (probe) {
       redelivered = 1;
-      this.#cursors = probe.cursors;
-      this.#storage.saveCursors(probe.cursors);
+      this.#save(probe.cursors);
     }
     // A run the alarm started has no alarm behind it: arm the safety net, as a commit does. A run
     // cut short (the object evicted or restarted mid-run) leaves its facts pending, and an
@@ -242,9 +250,10 @@ export class OutboxRelayHost implements CommandRelay {
         if (crash) await crash;
         for (const seq of this.#unsent.keys()) if (seq <= last.seq) this.#unsent.delete(seq);
         this.#memory = { ...this.#memory, batchCap: policy.batchMessages };
-        // One write takes the batch out of the outbox and moves the sent cursor.
-        this.#cursors = batchAccepted(this.#cursors, last.seq, ports.now(), policy);
-        this.#storage.saveCursors(this.#cursors);
+        // One cursor takes the batch out of the outbox, written now or with the acknowledgement.
+        const accepted = batchAccepted(this.#cursors, last.seq, ports.now(), policy);
+        if (saveAfterSend(this.#saved, accepted, policy)) this.#save(accepted);
+        else this.#cursors = accepted;
         sent += batch.length;
       }
       this.#memory = { ...this.#memory, sendFailures: 0 };
@@ -334,6 +343,12 @@ export class OutboxRelayHost implements CommandRelay {
       facts.push(fact);
     }
     return facts;
+  }
+
+  #save(cursors: RelayCursors): void {
+    this.#cursors = cursors;
+    this.#saved = cursors;
+    this.#storage.saveCursors(cursors);
   }
 
   /** How many facts the outbox holds: the log from `pendingFrom` to its head. */

@@ -18,7 +18,8 @@ import { backoffDelay, type BackoffPolicy } from "../resilience/backoff.js";
 export interface RelayCursors {
   /**
    * The oldest fact the queue must still take: the outbox is the log from here to its head (empty
-   * when this is past the head). Only a probe lowers it, to the fact it re-sends.
+   * when this is past the head). Only a probe lowers it, to the fact it re-sends. As written it
+   * may lag behind what the queue took (saveAfterSend): a restart sends the difference again.
    */
   readonly pendingFrom: number;
   /** The newest seq the queue has accepted (never lowered). */
@@ -96,7 +97,9 @@ export function acknowledge(
 ): RelayCursors | null {
   if (seq <= c.ackedUpTo) return null;
   return {
-    pendingFrom: c.pendingFrom,
+    // What the consumer applied needs no sending (an incarnation woken with an older cursor on
+    // disk than its predecessor held would otherwise send it again).
+    pendingFrom: Math.max(c.pendingFrom, seq + 1),
     sentUpTo: c.sentUpTo,
     ackedUpTo: seq,
     redeliverAt: seq >= c.sentUpTo ? null : now + policy.ackTimeoutMs,
@@ -142,6 +145,22 @@ export function batchAccepted(
   const redeliverAt =
     c.ackedUpTo < sentUpTo ? (c.redeliverAt ?? now + ackTimeout(c.redeliveries, policy)) : c.redeliverAt;
   return { ...c, pendingFrom: Math.max(c.pendingFrom, lastSeq + 1), sentUpTo, redeliverAt };
+}
+
+/**
+ * Whether the cursors an accepted batch moved (`next`) are written at once, or left in memory for
+ * the acknowledgement of that batch to write with its own cursor (one `relay_state` row written
+ * per send-and-acknowledge cycle instead of two: SQLite-backed Durable Objects bill by rows
+ * written). Written at once when no acknowledgement is due to carry them (everything sent is
+ * acknowledged already), and when more than one batch's worth of sends would stay unwritten, which
+ * bounds what an object restarted before the acknowledgement sends again (duplicates, which the
+ * consumer absorbs). While they are unwritten an acknowledgement is outstanding, so the alarm
+ * stays armed (the commit's safety net, whose run writes them) and what is on disk as pending
+ * still leaves.
+ * `saved`: the cursors as last written.
+ */
+export function saveAfterSend(saved: RelayCursors, next: RelayCursors, policy: RelayPolicy = RELAY_POLICY): boolean {
+  return next.ackedUpTo >= next.sentUpTo || next.pendingFrom - saved.pendingFrom > policy.batchMessages;
 }
 
 function ackTimeout(redeliveries: number, policy: RelayPolicy): number {
