@@ -271,6 +271,8 @@ async function commandFigures(apiKey: string): Promise<void> {
           if (target === "factline" || target === "edge")
             factlineFacts = await drain(COMMAND_TENANT, factlineFacts + warm.ok);
         }
+        // The previous round's and the wake-up pass's acknowledgements land after their view caught up.
+        await rowsSettled(target);
         if (target === "edge") await pauseConsumer(true);
         const wakes0 = await wakes(target);
         const rows0 = await rowsWrittenBy(target);
@@ -291,6 +293,8 @@ async function commandFigures(apiKey: string): Promise<void> {
           factlineFacts += r.ok;
           // Let the cloud tier catch up so the next target does not share the machine with it.
           factlineFacts = await drain(COMMAND_TENANT, factlineFacts);
+          // The acknowledgements reach the entities after the view: count their rows here too.
+          await rowsSettled(target);
         } else if (target === "substrate-send") {
           // Its last rows reach their consumer within the queue's batch timeout (1 s).
           await sleep(1_500);
@@ -430,7 +434,7 @@ async function commandFigures(apiKey: string): Promise<void> {
       `${where}: commands/s ÷ true bare, round by round: edge alone ${perRound(e.throughput)}; whole platform ${perRound(f.throughput)}; bare + queue send ${perRound(s.throughput)}; bare behind the middleware ${perRound(b.throughput)}.`,
       `${where}: responses over all rounds: whole platform ${fmtStatuses(f.statuses)}; edge alone ${fmtStatuses(e.statuses)}; true bare ${fmtStatuses(t.statuses)}; bare + queue send ${fmtStatuses(s.statuses)}; bare behind the middleware ${fmtStatuses(b.statuses)}${c ? `; CRUD ${fmtStatuses(c.statuses)}` : ""}.`,
       `${where}: objects started from storage per 100 commands during the rounds (workerd evicts idle objects; a Factline start rebuilds the memory image, a bare one opens its table): whole platform ${per100(f)}, edge alone ${per100(e)}, bare ${per100(b)}.`,
-      `${where}: SQLite rows written per command, the relay's cursor and the acknowledgements included (the count of its objects' statements: alarms and the key-value API are not counted): whole platform ${rowsPer(f)}, edge alone ${rowsPer(e)} (its acknowledgements land in the catch-up after each round), true bare ${rowsPer(t)}, bare + queue send ${rowsPer(s)}, bare behind the middleware ${rowsPer(b)}.`,
+      `${where}: SQLite rows written per command, the relay's cursor and the acknowledgements included (the count of its objects' statements: alarms and the key-value API are not counted): whole platform ${rowsPer(f)}, edge alone ${rowsPer(e)} (its acknowledgements land in the catch-up after each round, counted until its objects write no row for 300 ms), true bare ${rowsPer(t)}, bare + queue send ${rowsPer(s)}, bare behind the middleware ${rowsPer(b)}.`,
       `${where}: workerd CPU per command: whole platform ${cpuPer(f, "round")} ms during its rounds + ${cpuPer(f, "after")} ms after them while relay and consumer catch up; edge alone ${cpuPer(e, "round")} ms + ${cpuPer(e, "after")} ms for the paused consumer's catch-up; true bare ${cpuPer(t, "round")} ms; bare + queue send ${cpuPer(s, "round")} ms (the send's share, queue broker and delivery included: ${round(cpuPer(s, "round") - cpuPer(t, "round"))} ms); bare behind the middleware ${cpuPer(b, "round")} ms (the middleware's share: ${round(cpuPer(b, "round") - cpuPer(t, "round"))} ms)${c ? `; CRUD ${cpuPer(c, "round")} ms` : ""}.`,
     );
   }
@@ -796,6 +800,21 @@ async function rowsWrittenBy(target: Target): Promise<number> {
   if (target === "crud") return 0;
   const w = await requestJson<{ entity: number; bare: number }>(port, "GET", "/bench/control/rows-written", admin);
   return target === "factline" || target === "edge" ? w.entity : w.bare;
+}
+
+/** Waits (at most 3 s) until the target's objects have written no row for 300 ms. */
+async function rowsSettled(target: Target): Promise<void> {
+  const deadline = Date.now() + 3_000;
+  let last = await rowsWrittenBy(target);
+  let since = Date.now();
+  while (Date.now() < deadline && Date.now() - since < 300) {
+    await sleep(100);
+    const now = await rowsWrittenBy(target);
+    if (now !== last) {
+      last = now;
+      since = Date.now();
+    }
+  }
 }
 
 function rowsPer(r: Rounds): number {
@@ -1556,7 +1575,7 @@ function report(seconds: number): void {
     `Consumer: ${plan.consumerFacts.toLocaleString("en-US")} synthetic Restocked facts over ${CONSUMER_ENTITIES} entities sent seq-major (each queue batch mixes entities) to the real facts queue and consumer, and the same to a bench-only queue drained by a naive consumer (one awaited D1 upsert per fact). Both include queue delivery (local batches of up to 100, 1 s timeout). Emmett was not compared: \`@event-driven-io/emmett-sqlite\` needs the native \`sqlite3\` Node module and there is no Durable Object/D1 event store in the Emmett family on npm, so it cannot run inside workerd.`,
     `Wake-up: entities seeded with ${WAKE_EVENTS.toLocaleString("en-US")} Restocked events by a bench-only method of the entity object (the same EventLog appends, snapshots every 100 events or none), then forced cold by a bench-only route that calls ctx.abort() on the object; the figure is the latency of the first GET /v1/entities/inventory/{id} after it (median of ${plan.wakeRounds}).`,
     `Memory: workerd resident set (both workerd processes wrangler starts) just before and just after waking ${plan.memEntities.toLocaleString("en-US")} new entities with one command each, divided by the count, each target in a fresh wrangler dev of its own (one command first, so the isolate exists before the first sample); ${plan.memRounds} rounds, median per target. Sampled at once, because workerd evicts idle objects within seconds and frees their memory. RSS includes allocator and V8 heap noise: treat it as an order of magnitude.`,
-    "SQLite rows written: the bench's entity and bare objects wrap their storage's sql.exec and add up each statement's cursor.rowsWritten (the count SQLite-backed Durable Objects are billed by, developers.cloudflare.com/durable-objects/platform/pricing), from before a target's round to the end of the catch-up after it, per accepted command: Factline's event rows and the relay's cursor row, written with each acknowledgement (one per consumer batch and entity), or on its own when a send finds everything it sent acknowledged already, when more than 100 sent facts would stay unwritten, or when the commit's safety-net alarm fires before the acknowledgement came, against the bare object's one row. The alarm and the key-value API (the schema migrations' tracking key) are not SQL statements and are not counted. Factline's log is its outbox (a cursor, pending_from, marks the oldest fact not yet accepted by the queue), so a fact costs no outbox row inserted and deleted.",
+    "SQLite rows written: the bench's entity and bare objects wrap their storage's sql.exec and add up each statement's cursor.rowsWritten (the count SQLite-backed Durable Objects are billed by, developers.cloudflare.com/durable-objects/platform/pricing), from before a target's round to the end of the catch-up after it (until the target's objects have written no row for 300 ms, at most 3 s, since the acknowledgements reach the entities after the view), per accepted command: Factline's event rows and the relay's cursor row, written with each acknowledgement (one per consumer batch and entity), or on its own when a send finds everything it sent acknowledged already, when more than 100 sent facts would stay unwritten, or when the commit's safety-net alarm fires before the acknowledgement came, against the bare object's one row. The alarm and the key-value API (the schema migrations' tracking key) are not SQL statements and are not counted. Factline's log is its outbox (a cursor, pending_from, marks the oldest fact not yet accepted by the queue), so a fact costs no outbox row inserted and deleted.",
     "Reading the CPU lines under 'Where the time goes': CPU time of the workerd processes (read from /proc) per successful command, during a target's rounds and, for Factline, while its relay and consumer catch up afterwards. Every target but the true bare one runs the same middleware (its share is the difference between the two bare rows); what Factline adds is its command path (validation, decision, one transaction appending the event (the log is the outbox) and the idempotency record, the relay's send and its cursor) and, in the whole-platform rounds, the cloud tier.",
     "Failed responses are counted (the response lines above) and excluded from throughput and latency. wrangler's output of the last run is kept in bench/tmp/wrangler.log (git-ignored). Earlier runs had 500s in the 1,000-entity rounds: workerd answering SQLITE_NOMEM ('out of memory') for Factline and the baselines alike. workerd caps SQLite's heap for the whole process (sqlite3_hard_heap_limit64, 512 MiB in this version; workerd PR 6570 raises it behind an autogate), shared by every open object's page cache and prepared statements: with about 4,000 objects open (1,000 per target, CRUD's included) it was reached. The 1,000-entity rounds therefore leave the CRUD target out, and the two bare baselines share their objects, so about 2,000 objects are open at once.",
     `Rebuild: ${(plan.rebuildEntities * REBUILD_EVENTS_PER_ENTITY).toLocaleString("en-US")} Restocked events over ${plan.rebuildEntities} inventory entities of one tenant, seeded by the bench-only method of the entity object (marked relayed and acknowledged, so no relay work follows) while a bench-only route records each entity's head in D1's entity_heads with the consumer's own statement (cloud/consumer/entity-heads.ts), as if its facts had reached the cloud tier; generation 0 stays empty. The figure is the time from POST /admin/projections/inventory/rebuild to GET /admin/projections showing no rebuild running (polled every 100 ms), after which the harness checks that the new generation's checkpoints account for every event. Baseline, in the same run, rounds interleaved: a bench-only route that reads the same events from the same entity objects (pages of 1,000) and inserts one row per event into a plain D1 table, one D1 batch per entity, 20 entities at a time as a rebuild step reads them: the cost of moving the logs into D1 without projection logic, checkpoints or guards. Median of ${plan.rebuildRounds} round${plan.rebuildRounds === 1 ? "" : "s"}; every round rebuilds the same tenant into a new generation and drops the previous one.`,
