@@ -272,7 +272,7 @@ async function commandFigures(apiKey: string): Promise<void> {
             factlineFacts = await drain(COMMAND_TENANT, factlineFacts + warm.ok);
         }
         // The previous round's and the wake-up pass's acknowledgements land after their view caught up.
-        await rowsSettled(target);
+        if (target === "factline" || target === "edge") await rowsSettled(target);
         if (target === "edge") await pauseConsumer(true);
         const wakes0 = await wakes(target);
         const rows0 = await rowsWrittenBy(target);

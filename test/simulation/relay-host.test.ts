@@ -130,6 +130,15 @@ class Entity {
   }
 }
 
+/** An entity whose relay has sent the `n` facts of one commit, none of them acknowledged yet. */
+async function sent(n: number): Promise<{ entity: Entity; relay: OutboxRelayHost }> {
+  const entity = new Entity();
+  const relay = entity.relay();
+  entity.commit(relay, n);
+  await entity.settled();
+  return { entity, relay };
+}
+
 /** Size refusals in the queue's own words. */
 function tooLarge(): Error {
   return new Error("message size of 130000 bytes exceeds limit of 128000");
@@ -168,9 +177,7 @@ describe("sending on commit", () => {
   });
 
   it("keeps a batch within the queue's message count and sends the rest in the same run", async () => {
-    const entity = new Entity();
-    entity.commit(entity.relay(), 150);
-    await entity.settled();
+    const { entity } = await sent(150);
     expect(entity.accepted.map((b) => b.length)).toEqual([100, 50]);
   });
 
@@ -185,10 +192,7 @@ describe("sending on commit", () => {
 
 describe("writing the cursors", () => {
   it("writes the cursors a send moved together with the acknowledgement that follows, not on their own", async () => {
-    const entity = new Entity();
-    const relay = entity.relay();
-    entity.commit(relay, 2);
-    await entity.settled();
+    const { entity, relay } = await sent(2);
     expect(entity.saves).toBe(0);
     relay.acknowledge(2);
     expect(entity.saves).toBe(1);
@@ -219,9 +223,7 @@ describe("writing the cursors", () => {
   });
 
   it("keeps the alarm armed while sent cursors are unwritten, so a restarted object sends those facts again: duplicates, never a loss", async () => {
-    const entity = new Entity();
-    entity.commit(entity.relay(), 2);
-    await entity.settled();
+    const { entity } = await sent(2);
     expect(entity.alarm).not.toBeNull();
     entity.now = entity.alarm ?? entity.now;
     expect(await entity.relay().alarmFired()).toEqual({ sent: 2, redelivered: 0 });
@@ -232,10 +234,7 @@ describe("writing the cursors", () => {
   });
 
   it("writes them when the alarm fires before any acknowledgement, so a later restart sends nothing again", async () => {
-    const entity = new Entity();
-    const relay = entity.relay();
-    entity.commit(relay, 2);
-    await entity.settled();
+    const { entity, relay } = await sent(2);
     entity.now = entity.alarm ?? entity.now;
     await relay.alarmFired();
     expect(entity.cursors).toMatchObject({ pendingFrom: 3, sentUpTo: 2, ackedUpTo: 0 });
@@ -243,9 +242,7 @@ describe("writing the cursors", () => {
   });
 
   it("takes what the consumer acknowledged out of a restarted object's outbox, so it is not sent again", async () => {
-    const entity = new Entity();
-    entity.commit(entity.relay(), 2);
-    await entity.settled();
+    const { entity } = await sent(2);
     const woken = entity.relay();
     woken.acknowledge(2);
     expect(entity.outbox()).toEqual([]);
@@ -298,10 +295,7 @@ describe("failed sends", () => {
 
 describe("acknowledgements", () => {
   it("bounds the backlog by what the consumer acknowledged and clears the alarm once all is acknowledged", async () => {
-    const entity = new Entity();
-    const relay = entity.relay();
-    entity.commit(relay, 3);
-    await entity.settled();
+    const { entity, relay } = await sent(3);
     expect(relay.backlog(3)).toBe(3);
     relay.acknowledge(3);
     expect(relay.backlog(3)).toBe(0);
@@ -310,10 +304,7 @@ describe("acknowledgements", () => {
   });
 
   it("keeps the alarm for the re-send deadline while part of what was sent is unacknowledged", async () => {
-    const entity = new Entity();
-    const relay = entity.relay();
-    entity.commit(relay, 3);
-    await entity.settled();
+    const { entity, relay } = await sent(3);
     entity.now += 1_000;
     relay.acknowledge(2);
     expect(entity.alarm).toBe(entity.now + RELAY_POLICY.ackTimeoutMs);
@@ -322,30 +313,21 @@ describe("acknowledgements", () => {
 
 describe("probes", () => {
   it("re-sends only the newest unacknowledged fact once its acknowledgement is overdue", async () => {
-    const entity = new Entity();
-    const relay = entity.relay();
-    entity.commit(relay, 3);
-    await entity.settled();
+    const { entity, relay } = await sent(3);
     entity.now += RELAY_POLICY.ackTimeoutMs;
     expect(await relay.alarmFired()).toEqual({ sent: 1, redelivered: 1 });
     expect(entity.accepted).toEqual([["1", "2", "3"], ["3"]]);
   });
 
   it("doubles the wait before the next probe while nothing is acknowledged", async () => {
-    const entity = new Entity();
-    const relay = entity.relay();
-    entity.commit(relay, 1);
-    await entity.settled();
+    const { entity, relay } = await sent(1);
     entity.now += RELAY_POLICY.ackTimeoutMs;
     await relay.alarmFired();
     expect(entity.alarm).toBe(entity.now + 2 * RELAY_POLICY.ackTimeoutMs);
   });
 
   it("sends a probe and the facts committed after it in one run, leaving the outbox empty", async () => {
-    const entity = new Entity();
-    const relay = entity.relay();
-    entity.commit(relay, 3);
-    await entity.settled();
+    const { entity, relay } = await sent(3);
     entity.now += RELAY_POLICY.ackTimeoutMs;
     entity.commit(relay, 150);
     expect(await entity.settled()).toEqual([
@@ -360,10 +342,7 @@ describe("probes", () => {
   });
 
   it("sends no probe before the deadline", async () => {
-    const entity = new Entity();
-    const relay = entity.relay();
-    entity.commit(relay, 1);
-    await entity.settled();
+    const { entity, relay } = await sent(1);
     entity.now += RELAY_POLICY.ackTimeoutMs - 1;
     expect(await relay.alarmFired()).toEqual({ sent: 0, redelivered: 0 });
   });
@@ -446,10 +425,7 @@ describe("a fresh incarnation", () => {
   });
 
   it("reads its cursors back: the backlog survives an eviction", async () => {
-    const entity = new Entity();
-    const relay = entity.relay();
-    entity.commit(relay, 3);
-    await entity.settled();
+    const { entity, relay } = await sent(3);
     relay.acknowledge(1);
     expect(entity.relay().backlog(3)).toBe(2);
   });
