@@ -45,10 +45,13 @@ const SEND_BATCH = 100;
 
 const bench = new Hono<{ Bindings: BenchEnv; Variables: RequestScope }>();
 bench.use("/bench/control/*", async (c, next) => {
-  if (c.req.header("authorization") !== `Bearer ${c.env.ADMIN_TOKEN}`)
-    return c.json({ error: "admin token required" }, 401);
+  if (!isAdmin(c.req.raw, c.env)) return c.json({ error: "admin token required" }, 401);
   await next();
 });
+
+function isAdmin(request: Request, env: BenchEnv): boolean {
+  return request.headers.get("authorization") === `Bearer ${env.ADMIN_TOKEN}`;
+}
 
 // The baselines are mounted on production's app under /v1/bench, so a baseline request takes the
 // same HTTP path as a command: every middleware (security headers, request id and trace, metrics,
@@ -378,17 +381,61 @@ async function workerTimed(answer: () => Response | Promise<Response>): Promise<
   return timed;
 }
 
+const DISPATCH_PATH = "/bench/control/dispatch";
+const utf8 = new TextEncoder();
+const dispatchSchema = z
+  .object({
+    method: z.enum(["GET", "POST"]),
+    path: z.string().startsWith("/"),
+    headers: z.record(z.string(), z.string()),
+    body: z.string().optional(),
+    count: z.number().int().positive().max(100_000),
+  })
+  .strict();
+
+/**
+ * Hands `count` copies of one request to the bench Worker's own entry, one after another, inside
+ * the isolate, and answers how many got each status. The harness reads workerd's CPU around the
+ * call: with one HTTP request for all the copies, that is what each answer costs the Worker without
+ * the HTTP transport (wrangler's proxy, workerd's parsing and writing of requests and answers),
+ * which in production is Cloudflare's front line rather than the Worker's CPU. Outside Hono, so
+ * the copies get the runtime's own ExecutionContext.
+ */
+async function dispatch(request: Request, env: BenchEnv, ctx: ExecutionContext): Promise<Response> {
+  if (!isAdmin(request, env)) return Response.json({ error: "admin token required" }, { status: 401 });
+  const d = dispatchSchema.parse(await request.json());
+  const statuses: Record<string, number> = {};
+  for (let i = 0; i < d.count; i++) {
+    // With its Content-Length, as an HTTP client sends a body it holds whole.
+    const length: Record<string, string> =
+      d.body === undefined ? {} : { "content-length": String(utf8.encode(d.body).byteLength) };
+    const copy = new Request(`http://127.0.0.1${d.path}`, {
+      method: d.method,
+      headers: { ...d.headers, ...length },
+      body: d.body ?? null,
+    });
+    const answer = await serve(copy, env, ctx);
+    await answer.arrayBuffer();
+    statuses[answer.status] = (statuses[answer.status] ?? 0) + 1;
+  }
+  return Response.json({ statuses });
+}
+
+/** The bench Worker's entry (and, in-isolate, /bench/control/dispatch's). */
+function serve(request: Request, env: BenchEnv, ctx: ExecutionContext): Response | Promise<Response> {
+  const path = new URL(request.url).pathname;
+  // The overload phase's transport floor: what a shed answer costs beyond it is the Worker's code.
+  if (path === FLOOR_PATH) return new Response(null, { status: 204 });
+  const bare = request.method === "POST" ? SUBSTRATE_PATH.exec(path) : null;
+  if (bare) return substrate(request, env, bare);
+  if (path === DISPATCH_PATH && request.method === "POST") return dispatch(request, env, ctx);
+  if (path.startsWith("/bench/")) return bench.fetch(request, env, ctx);
+  const answer = () => production.fetch(request, env as unknown as Env, ctx);
+  return request.headers.has(TIMING_HEADER) ? workerTimed(answer) : answer();
+}
+
 export default {
-  fetch(request, env, ctx) {
-    const path = new URL(request.url).pathname;
-    // The overload phase's transport floor: what a shed answer costs beyond it is the Worker's code.
-    if (path === FLOOR_PATH) return new Response(null, { status: 204 });
-    const bare = request.method === "POST" ? SUBSTRATE_PATH.exec(path) : null;
-    if (bare) return substrate(request, env, bare);
-    if (path.startsWith("/bench/")) return bench.fetch(request, env, ctx);
-    const answer = () => production.fetch(request, env as unknown as Env, ctx);
-    return request.headers.has(TIMING_HEADER) ? workerTimed(answer) : answer();
-  },
+  fetch: serve,
   async queue(batch, env, ctx) {
     if (batch.queue === NAIVE_QUEUE) return consumeNaively(batch, env.DB);
     // The outbox floor's rows: acknowledged as delivered, nothing applied.
