@@ -28,9 +28,8 @@ import {
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { entityStub } from "../stubs.js";
 
-/** The request scope of these routes: the platform's, plus the app's entity types. */
+/** The request scope of these routes: the platform's, plus what a command records for the isolate's limit. */
 export type EntityScope = RequestScope & {
-  readonly entities: EntityRegistry;
   /** How long the command waited on its entity's object (ms), for the isolate's command limit. */
   readonly commandRoundTripMs?: number;
 };
@@ -153,17 +152,10 @@ const commandResponseHeaders = z.object({
  */
 export function entityRoutes(entities: EntityRegistry): OpenAPIHono<EntityEnv> {
   const routes = routeTable<EntityEnv>();
-  routes.use("*", async (c, next) => {
-    c.set("entities", entities);
-    await next();
-  });
   for (const entity of entities.all()) {
     for (const command of entity.publicCommandNames) commandRoute(routes, entity, command);
   }
-  readRoutes(
-    routes,
-    entities.all().map((e) => e.type),
-  );
+  readRoutes(routes, entities);
   return routes;
 }
 
@@ -355,9 +347,10 @@ const eventsRoute = (types: readonly string[]) =>
     },
   });
 
-function readRoutes(routes: OpenAPIHono<EntityEnv>, types: readonly string[]): void {
+function readRoutes(routes: OpenAPIHono<EntityEnv>, entities: EntityRegistry): void {
+  const types = entities.all().map((e) => e.type);
   routes.openapi(readRoute(types), async (c) => {
-    const { entity, address } = resolve(c, c.req.valid("param"));
+    const { entity, address } = resolve(c, entities, c.req.valid("param"));
     const at = c.req.valid("query").at;
     const view = await entityStub(c.env, address).read(address, at === undefined ? null : Number(at));
     if (!view) throw notFound(address);
@@ -370,7 +363,7 @@ function readRoutes(routes: OpenAPIHono<EntityEnv>, types: readonly string[]): v
   });
 
   routes.openapi(eventsRoute(types), async (c) => {
-    const { address } = resolve(c, c.req.valid("param"));
+    const { address } = resolve(c, entities, c.req.valid("param"));
     const query = c.req.valid("query");
     const lastEventId = c.req.valid("header")["last-event-id"];
     const after = query.after ?? lastEventId ?? "0";
@@ -400,9 +393,10 @@ function readRoutes(routes: OpenAPIHono<EntityEnv>, types: readonly string[]): v
 /** The entity type and address a read names; an unknown type is not found. */
 function resolve(
   c: Context<EntityEnv>,
+  entities: EntityRegistry,
   params: { type: string; id: string },
 ): { entity: EntityType; address: EntityAddress } {
-  const entity = c.get("entities").get(params.type);
+  const entity = entities.get(params.type);
   if (!entity) throw fail("not-found", `no entity type ${params.type}`);
   return { entity, address: { tenant: c.get("tenant"), entityType: entity.type, entityId: params.id } };
 }
