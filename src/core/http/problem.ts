@@ -92,7 +92,7 @@ export class ProblemError extends Error {
     readonly headers: Readonly<Record<string, string>> = {},
   ) {
     // A refusal is an answer, not a bug: its stack is never read, and capturing one through the
-    // async middleware chain cost about a fifth of a shed answer's CPU in the Worker.
+    // async middleware chain cost about 10 µs of the 50-60 µs a 401 or a shed 429 cost the Worker.
     const limit = v8Error.stackTraceLimit;
     v8Error.stackTraceLimit = 0;
     super(problem.detail);
