@@ -22,7 +22,7 @@ import type { DurableStreamHost } from "./worker/bench-stream-host.js";
 import { streamObjectName } from "../edge/streams/stream-names.js";
 import { consumeNaively, naivelyApplied } from "./worker/naive-consumer.js";
 import { rowsWritten } from "./worker/rows-written.js";
-import { FLOOR_PATH, TIMING_HEADER, WORKER_METRIC } from "./worker-timing.js";
+import { DISPATCH_PATH, FLOOR_PATH, TIMING_HEADER, WORKER_METRIC, type DispatchRequest } from "./worker-timing.js";
 
 export * from "../worker.js";
 export { EntityActor } from "./worker/bench-entity-actor.js";
@@ -381,7 +381,6 @@ async function workerTimed(answer: () => Response | Promise<Response>): Promise<
   return timed;
 }
 
-const DISPATCH_PATH = "/bench/control/dispatch";
 const utf8 = new TextEncoder();
 const dispatchSchema = z
   .object({
@@ -391,7 +390,7 @@ const dispatchSchema = z
     body: z.string().optional(),
     count: z.number().int().positive().max(100_000),
   })
-  .strict();
+  .strict() satisfies z.ZodType<DispatchRequest & { count: number }>;
 
 /**
  * Hands `count` copies of one request to the bench Worker's own entry, one after another, inside
