@@ -5,7 +5,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { armTransform } from "../src/core/resilience/fault-injection.js";
 import { entityObjectName } from "../src/core/protocol/identifiers.js";
-import { newTenant, tenantClient } from "./support/api.js";
+import { eventually, newTenant, tenantClient } from "./support/api.js";
 import { deliver, holdRelay, logOf } from "./support/facts.js";
 
 const disarm: (() => void)[] = [];
@@ -39,6 +39,8 @@ describe("acknowledgements", () => {
     disarm.push(held);
     await api.command("inventory", "a", "restock", { quantity: 1 });
     await api.command("inventory", "a", "restock", { quantity: 2 });
+    // The API's Worker, which sends the facts its commands record, reports its failed sends back.
+    await eventually(async () => ((await relayOf(tenant.id, "a")).pending_from === 1 ? true : undefined));
     // The facts reach the consumer (here: by hand) while the entity has sent nothing yet.
     await deliver(await logOf(tenant.apiKey, "inventory", "a"));
     expect(await relayOf(tenant.id, "a")).toEqual({

@@ -163,6 +163,12 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     if (entity) entity.relay.acknowledge(Math.min(seq, entity.head()));
   }
 
+  /** The caller of a command could not send the facts handed off from `fromSeq`: the relay sends them itself. */
+  async handOffFailed(address: EntityAddress, fromSeq: number): Promise<void> {
+    const entity = this.#bind(address);
+    if (entity) await entity.relay.handOffFailed(fromSeq);
+  }
+
   override async webSocketMessage(): Promise<void> {
     // Subscribers only listen; anything they send is ignored.
   }

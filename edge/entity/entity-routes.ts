@@ -27,6 +27,7 @@ import {
 } from "../../src/core/resilience/in-flight.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { entityStub } from "../stubs.js";
+import { FactHandOff } from "./fact-handoff.js";
 
 /** The request scope of these routes: the platform's, plus what a command records for the isolate's limit. */
 export type EntityScope = RequestScope & {
@@ -40,6 +41,8 @@ const MAX_PAGE = 1000;
 export const commandsInFlight = new InFlight();
 /** Commands of every entity in flight from this isolate, under a limit that follows queueing delay; a test seam. */
 export const isolateCommands = new AdaptiveLimit(COMMAND_LIMIT_POLICY);
+/** The facts entities hand to this isolate's commands, sent in batches across entities (fact-handoff.ts). */
+const factHandOff = new FactHandOff();
 
 // ---- shapes -------------------------------------------------------------------------------------
 
@@ -220,9 +223,11 @@ function commandRoute(routes: OpenAPIHono<EntityEnv>, entity: EntityType, comman
       ...(session.id === null ? {} : { clientSession: session.id }),
       traceparent: c.get("traceparent"),
       sentAt,
+      callerRelays: true,
     });
     c.set("commandRoundTripMs", Date.now() - sentAt);
     if (!outcome.ok) throw new ProblemError(outcome.problem);
+    if (outcome.handOff) c.executionCtx.waitUntil(factHandOff.add(c.env, address, outcome.handOff));
 
     const { result } = outcome;
     if (!outcome.replayed) c.set("factsRecorded", result.events.length);

@@ -96,6 +96,8 @@ export class SimClients {
       ...(op.session === undefined ? {} : { clientSession: { session: op.session.id, seq: op.session.seq } }),
       expectedVersion: null,
       traceparent: null,
+      // As the tenant API does: its Worker sends the facts (world.ts, rpcCommand).
+      callerRelays: true,
     };
     const where = `${op.entityType}/${op.entityId}`;
     let first: readonly string[] | null = null;

@@ -399,6 +399,12 @@ export class SimEntity extends SimObject {
     this.world.stats.probes += outcome.redelivered;
   }
 
+  /** The API's Worker could not send the facts this entity handed off from `fromSeq`. */
+  async handOffFailed(fromSeq: number): Promise<void> {
+    this.#live();
+    await this.#relay().handOffFailed(fromSeq);
+  }
+
   /** The consumer applied facts up to `seq`. */
   acknowledge(seq: number): void {
     this.#live();

@@ -12,8 +12,13 @@ export interface FaultRates {
   readonly queueDelay: number;
   /** A stray producer puts a message that is no fact on the facts queue (per relay send). */
   readonly queueStray: number;
-  /** `sendBatch` fails (the relay retries with backoff). */
+  /** `sendBatch` fails (the relay retries with backoff; the API's Worker reports it to the entity). */
   readonly sendFail: number;
+  /**
+   * The API's Worker is lost holding facts an entity handed to a command (edge/entity/fact-handoff.ts):
+   * they are neither sent nor reported, and only the entity's probe brings them back.
+   */
+  readonly handOffLost: number;
   /** An object (entity, saga, rebuilder) is evicted at an effect boundary: memory lost, storage kept. */
   readonly evict: number;
   /** A D1 batch fails before it commits (nothing applied). */
@@ -46,6 +51,7 @@ export const DEFAULT_FAULTS: FaultRates = {
   queueDelay: 0.05,
   queueStray: 0.002,
   sendFail: 0.02,
+  handOffLost: 0.01,
   evict: 0.01,
   d1FailBefore: 0.01,
   d1FailAfter: 0.01,

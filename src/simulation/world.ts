@@ -8,7 +8,7 @@ import { concernsSagas, sagaDeliveries } from "../core/saga/saga-delivery.js";
 import type { EntityType } from "../core/model/entity.js";
 import type { RecordedEvent } from "../core/model/envelope.js";
 import { sagaInstanceId, type SagaDefinition } from "../core/model/saga.js";
-import type { CommandEnvelope, CommandOutcome, EntityAddress } from "../core/protocol/entity-protocol.js";
+import type { CommandEnvelope, CommandOutcome, EntityAddress, HandOff } from "../core/protocol/entity-protocol.js";
 import type { SimApp } from "./app.js";
 import { SimAdmission } from "./admission.js";
 import { D1Model, entityKey, generationsKey, NO_GENERATIONS, rowKey, type SimStatement } from "./d1-model.js";
@@ -18,6 +18,7 @@ import type { Scheduler } from "./scheduler.js";
 import { PRODUCTION_QUEUE_LIMITS, WORLD_LIMITS, type Mutations, type QueueLimits } from "./config.js";
 import { SimSubscriber, SimEntity } from "./entity-host.js";
 import { SimQueue } from "./queue.js";
+import { ignoreEviction } from "./object.js";
 import { SimConsumer, chainDigest } from "./consumer.js";
 import { SimSaga } from "./saga-host.js";
 import { SimRebuilder } from "./rebuilder.js";
@@ -152,6 +153,7 @@ export class World {
         `${entityKey(target.address.tenant, target.address.entityType, target.address.entityId)}: a command answered without recording anything grew the log`,
       );
     this.#check(target, envelope, outcome);
+    if (outcome.ok && outcome.handOff) void this.#sendHandOff(target, outcome.handOff).catch(ignoreEviction);
     await this.clock.sleep(WORLD_LIMITS.rpcLatencyMs);
     if (this.faults.strike("rpcTimeoutAfter")) {
       // Half the answers lost after acting are lost to the object crashing after its commit: the
@@ -160,6 +162,28 @@ export class World {
       return "failed";
     }
     return outcome;
+  }
+
+  /**
+   * What the tenant API's Worker does with facts an entity handed to its command
+   * (edge/entity/fact-handoff.ts): lost with the Worker, or sent, or, when the send fails or is
+   * refused, reported to the entity over RPC (which may fail too: then the entity's probe repairs them).
+   */
+  async #sendHandOff(target: SimEntity, handOff: HandOff): Promise<void> {
+    await this.clock.sleep(WORLD_LIMITS.rpcLatencyMs);
+    if (this.faults.strike("handOffLost")) return;
+    if (!this.faults.strike("sendFail")) {
+      try {
+        this.queue.sendBatch(handOff.messages.map((m) => m.body));
+        return;
+      } catch {
+        // Refused for its size (a run's tight limit): reported like any failed send, and the
+        // entity's own relay halves or parks.
+      }
+    }
+    await this.clock.sleep(WORLD_LIMITS.rpcLatencyMs);
+    if (this.faults.strike("rpcFailBefore")) return;
+    await target.handOffFailed(handOff.fromSeq);
   }
 
   /** Checked on every answer: the client-session rule, events exactly once where the answer says, and the app's state rules. */

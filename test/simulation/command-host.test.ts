@@ -64,6 +64,11 @@ function host(storage: Storage): EntityCommands {
       retryAfterSeconds: () => 7,
       // The relay's outbox is the log up to the image's version: it must be current by now.
       committed: (facts: RecordedFacts) => storage.effects.push(`relay ${facts.length} at v${commands?.image.version}`),
+      handOff: (facts: RecordedFacts) => {
+        storage.effects.push(`hand off ${facts.length} at v${commands?.image.version}`);
+        const first = facts[0];
+        return first && { fromSeq: first.event.seq, messages: facts.map((f) => f.message) };
+      },
     },
     published: (recorded) => storage.effects.push(`publish ${recorded.length}`),
     newEventId: () => `e${storage.log.length + ++ids}`,
@@ -109,6 +114,27 @@ describe("entity command sequence", () => {
     expect(outcome.ok && outcome.result.version).toBe(1);
     expect(storage.effects).toEqual(["begin", "identity", "append", "commit", "relay 1 at v1", "publish 1"]);
     expect(commands.image.version).toBe(1);
+  });
+
+  it("hands the facts to a caller that relays them, in its outcome, instead of to the relay's own send", () => {
+    const storage = new Storage();
+    const commands = host(storage);
+    const outcome = commands.command(restock({ callerRelays: true }), NOW);
+    expect(storage.effects).toEqual(["begin", "identity", "append", "commit", "hand off 1 at v1", "publish 1"]);
+    expect(outcome.ok && outcome.handOff?.fromSeq).toBe(1);
+    expect(outcome.ok && outcome.handOff?.messages.map((m) => m.body)).toEqual([
+      expect.objectContaining({ entityid: ADDRESS.entityId, seq: 1 }),
+    ]);
+  });
+
+  it("hands nothing to the caller of a replayed command", () => {
+    const storage = new Storage();
+    const commands = host(storage);
+    const keyed = restock({ callerRelays: true, idempotencyKey: "k1", fingerprint: "f1" });
+    commands.command(keyed, NOW);
+    const again = commands.command(keyed, NOW);
+    expect(again.ok && again.replayed).toBe(true);
+    expect(again.ok && again.handOff).toBeUndefined();
   });
 
   it("lets nothing leave, and keeps its image, when the transaction fails", () => {

@@ -15,7 +15,9 @@ import {
   acknowledge,
   batchAccepted,
   batchLength,
+  handOffFailed,
   onSendRefused,
+  packHandOffs,
   probeDue,
   RELAY_CURSORS_AT_START,
   RELAY_POLICY,
@@ -111,6 +113,22 @@ describe("outbox relay", () => {
   it("fills a batch up to the queue's byte limit, and always takes one message", () => {
     expect(batchLength([100_000, 100_000, 100_000])).toBe(2);
     expect(batchLength([RELAY_POLICY.batchBytes + 1])).toBe(1);
+  });
+
+  it("packs hand-offs of many entities into as few sends as the queue's message and byte limits allow, never splitting one", () => {
+    const one = [400];
+    expect(packHandOffs([one, one, one])).toEqual([[0, 1, 2]]);
+    expect(packHandOffs([Array(60).fill(400), Array(60).fill(400), one])).toEqual([[0], [1, 2]]);
+    expect(packHandOffs([[150_000], [150_000], [50_000]])).toEqual([[0], [1, 2]]);
+    expect(packHandOffs([])).toEqual([]);
+  });
+
+  it("puts a failed hand-off back into the outbox, not counted as sent, but never what the consumer acknowledged", () => {
+    const handedOff = batchAccepted(RELAY_CURSORS_AT_START, 4, 0);
+    expect(handOffFailed(handedOff, 3)).toMatchObject({ pendingFrom: 3, sentUpTo: 2 });
+    const acked = acknowledge(handedOff, 3, 0) ?? handedOff;
+    expect(handOffFailed(acked, 2)).toMatchObject({ pendingFrom: 4, sentUpTo: 1 });
+    expect(handOffFailed(handOffFailed(handedOff, 1) ?? handedOff, 3)).toBeNull();
   });
 
   it("halves a batch refused for its size, parks a lone fact, and retries anything else", () => {

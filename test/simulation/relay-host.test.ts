@@ -13,6 +13,7 @@ import {
   type RelayPorts,
 } from "../../src/core/outbox/relay-host.js";
 import { factMessage, type FactsQueueMessage } from "../../src/core/protocol/cloud-event.js";
+import type { HandOff } from "../../src/core/protocol/entity-protocol.js";
 
 const NOW = 1_767_225_600_000;
 
@@ -190,6 +191,102 @@ describe("sending on commit", () => {
   });
 });
 
+describe("handing facts to a command's caller", () => {
+  const seqs = (handOff: HandOff | undefined) => handOff?.messages.map((m) => m.body.seq);
+
+  it("hands a commit's facts to the caller instead of sending them, and takes them out of the outbox", () => {
+    const entity = new Entity();
+    const relay = entity.relay();
+    const handOff = relay.handOff(entity.record(2));
+    expect(handOff?.fromSeq).toBe(1);
+    expect(seqs(handOff)).toEqual([1, 2]);
+    expect(entity.accepted).toEqual([]);
+    expect(entity.background).toHaveLength(0);
+    expect(entity.outbox(relay)).toEqual([]);
+    expect(relay.cursors).toMatchObject({ sentUpTo: 2, redeliverAt: NOW + RELAY_POLICY.ackTimeoutMs });
+    expect(entity.alarm).toBe(NOW + RELAY_POLICY.safetyNetMs);
+  });
+
+  it("hands off the facts still pending before the commit's own, in log order", () => {
+    const entity = new Entity();
+    // Staged by an incarnation evicted before its send.
+    entity.record(1);
+    expect(seqs(entity.relay().handOff(entity.record(1)))).toEqual([1, 2]);
+  });
+
+  it("hands nothing off while a send of its own is in flight: that send's next batch takes the facts", () => {
+    const entity = new Entity();
+    entity.hold = [];
+    const relay = entity.relay();
+    entity.commit(relay, 1);
+    expect(relay.handOff(entity.record(1))).toBeUndefined();
+    expect(entity.outbox(relay)).toEqual([1, 2]);
+  });
+
+  it("hands nothing off while sends fail: the alarm sends with backoff", async () => {
+    const entity = new Entity();
+    entity.refuse = () => new Error("queue unavailable");
+    const relay = entity.relay();
+    entity.commit(relay, 1);
+    await entity.settled();
+    expect(relay.handOff(entity.record(1))).toBeUndefined();
+    expect(entity.outbox(relay)).toEqual([1, 2]);
+  });
+
+  it("hands off one batch within the queue's limits and sends the rest itself", async () => {
+    const entity = new Entity();
+    const relay = entity.relay();
+    expect(seqs(relay.handOff(entity.record(150)))).toHaveLength(100);
+    await entity.settled();
+    expect(entity.accepted.map((b) => b.length)).toEqual([50]);
+    expect(entity.outbox(relay)).toEqual([]);
+  });
+
+  it("puts the facts of a failed hand-off back into the outbox, not counted as sent, and sends them itself after a backoff", async () => {
+    const entity = new Entity();
+    const relay = entity.relay();
+    relay.handOff(entity.record(2));
+    await relay.handOffFailed(1);
+    expect(entity.outbox()).toEqual([1, 2]);
+    expect(entity.cursors).toMatchObject({ sentUpTo: 0, redeliverAt: null });
+    // Re-armed for the backoff (full jitter: from 0 ms), before the commit's safety net.
+    expect(entity.alarm).toBeGreaterThanOrEqual(NOW);
+    expect(entity.alarm).toBeLessThan(NOW + RELAY_POLICY.safetyNetMs);
+    expect(relay.handOff(entity.record(1))).toBeUndefined();
+    expect(await relay.alarmFired()).toEqual({ sent: 3, redelivered: 0 });
+    expect(entity.accepted).toEqual([["1", "2", "3"]]);
+  });
+
+  it("sends again only what the consumer has not acknowledged when a hand-off fails", async () => {
+    const entity = new Entity();
+    const relay = entity.relay();
+    relay.handOff(entity.record(3));
+    relay.acknowledge(2);
+    await relay.handOffFailed(1);
+    expect(entity.outbox()).toEqual([3]);
+  });
+
+  it("changes nothing when a failed hand-off was acknowledged meanwhile", async () => {
+    const entity = new Entity();
+    const relay = entity.relay();
+    relay.handOff(entity.record(2));
+    relay.acknowledge(2);
+    const before = entity.cursors;
+    await relay.handOffFailed(1);
+    expect(entity.cursors).toEqual({ ...before, sentUpTo: 0 });
+    expect(entity.outbox()).toEqual([]);
+  });
+
+  it("repairs a hand-off its caller never sent nor reported with the probe at the acknowledgement deadline", async () => {
+    const entity = new Entity();
+    const relay = entity.relay();
+    relay.handOff(entity.record(2));
+    entity.now += RELAY_POLICY.ackTimeoutMs;
+    expect(await relay.alarmFired()).toEqual({ sent: 1, redelivered: 1 });
+    expect(entity.accepted).toEqual([["2"]]);
+  });
+});
+
 describe("writing the cursors", () => {
   it("writes the cursors a send moved together with the acknowledgement that follows, not on their own", async () => {
     const { entity, relay } = await sent(2);
@@ -260,8 +357,9 @@ describe("failed sends", () => {
     const [outcome] = await entity.settled();
     expect(outcome?.error).toBe("queue unavailable");
     expect(entity.outbox()).toEqual([1]);
-    expect(entity.alarm).toBeGreaterThan(NOW);
-    expect(entity.alarm).toBeLessThanOrEqual(NOW + RELAY_POLICY.sendRetry.maxMs);
+    // Re-armed for the backoff (full jitter: from 0 ms), before the commit's safety net.
+    expect(entity.alarm).toBeGreaterThanOrEqual(NOW);
+    expect(entity.alarm).toBeLessThan(NOW + RELAY_POLICY.safetyNetMs);
 
     entity.refuse = () => undefined;
     expect(await relay.alarmFired()).toEqual({ sent: 1, redelivered: 0 });

@@ -10,7 +10,7 @@ import type { EntityType } from "../model/entity.js";
 import type { RecordedEvent } from "../model/envelope.js";
 import { problem } from "../http/problem.js";
 import { checkCommandMetadata, metadataProblem } from "../protocol/command-metadata.js";
-import type { CommandEnvelope, CommandOutcome, EntityAddress } from "../protocol/entity-protocol.js";
+import type { CommandEnvelope, CommandOutcome, EntityAddress, HandOff } from "../protocol/entity-protocol.js";
 import { entityIdSchema } from "../protocol/identifiers.js";
 import { queueDelayExceeded, SHED_RETRY_AFTER_S } from "../resilience/in-flight.js";
 import { ClientSessions, type SessionRecords } from "./client-sessions.js";
@@ -46,6 +46,8 @@ export interface CommandRelay {
   retryAfterSeconds(): number;
   /** After the transaction committed: send them (production: under `waitUntil`). */
   committed(facts: RecordedFacts): void;
+  /** After the transaction committed, when the caller relays: the batch it is to send, if any. */
+  handOff(facts: RecordedFacts): HandOff | undefined;
 }
 
 /** What the command sequence needs of its host. */
@@ -128,9 +130,11 @@ export class EntityCommands {
       if (step.snapshot) storage.writeSnapshot(step.image.version, step.image.state);
     });
     this.#image = step.image;
-    relay.committed(facts);
+    let handOff: HandOff | undefined;
+    if (envelope.callerRelays === true) handOff = relay.handOff(facts);
+    else relay.committed(facts);
     this.#ports.published(recorded);
-    return { ok: true, result, replayed: false };
+    return handOff ? { ok: true, result, replayed: false, handOff } : { ok: true, result, replayed: false };
   }
 }
 

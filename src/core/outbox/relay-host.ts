@@ -6,13 +6,15 @@
 // then or with the acknowledgement, as saveAfterSend decides), backoff on failure,
 // acknowledgements and the backlog, the probe with its doubling deadline, size refusals (halve
 // the batch, park a lone fact) and facts too large for the queue parked with a notice sent in
-// their place, and the alarm's re-run. The rules themselves are src/core/outbox/relay.ts; this
+// their place, the alarm's re-run, and the hand-off of a commit's batch to a caller that sends it
+// (with the report of its failure). The rules themselves are src/core/outbox/relay.ts; this
 // file owns the order in which their effects happen. Build one per object incarnation: the
 // cursors are read back from storage, the memory (`RelayMemory`, facts not yet sent) starts empty.
 // The outbox is the log from the `pendingFrom` cursor to its head (relay.ts), so the facts a
 // command records are staged by the transaction that appends them, with no write of the relay's.
 import type { CommandRelay, RecordedFacts } from "../entity/command-host.js";
 import type { RecordedEvent } from "../model/envelope.js";
+import type { HandOff } from "../protocol/entity-protocol.js";
 import {
   factMessage,
   isQueueSizeRejection,
@@ -26,6 +28,7 @@ import {
   alarmAfterRun,
   batchAccepted,
   batchLength,
+  handOffFailed,
   onSendRefused,
   overMessageLimit,
   probeDue,
@@ -175,12 +178,61 @@ export class OutboxRelayHost implements CommandRelay {
    * backoff); a send started runs in the background.
    */
   committed(facts: RecordedFacts): void {
-    if (facts.length === 0) return;
+    if (!this.#stage(facts)) return;
+    this.#ports.background(this.#startFlush());
+  }
+
+  /**
+   * Call after the staging transaction committed, instead of `committed`, when the command's
+   * caller sends the facts itself (`CommandEnvelope.callerRelays`): arms the safety net, then, when
+   * a commit would start a send, takes the next batch of the outbox (these facts and any pending
+   * before them) out of it as if the queue had accepted it, and returns it for the caller to send.
+   * A batch cut short by the queue's limits leaves the rest to a send of the relay's own. A caller
+   * that fails reports it (`handOffFailed`); one that vanishes leaves its facts sent and
+   * unacknowledged, which the probe at their acknowledgement deadline repairs, as for a batch the
+   * queue accepted and lost. Undefined when nothing was handed off (the relay sends, as usual).
+   */
+  handOff(facts: RecordedFacts): HandOff | undefined {
+    if (!this.#stage(facts)) return undefined;
+    const batch = this.#nextBatch();
+    const first = batch[0];
+    const last = batch[batch.length - 1];
+    if (!first || !last) return undefined;
+    this.#accepted(last.seq);
+    if (this.#pending() > 0) this.#ports.background(this.#startFlush());
+    return { fromSeq: first.seq, messages: batch.map(({ body, bytes }) => ({ body, bytes })) };
+  }
+
+  /**
+   * The caller of `handOff` could not send the batch starting at `fromSeq`: those facts go back
+   * into the outbox (relay.ts, `handOffFailed`), and the relay sends them itself after the backoff
+   * of a failed send of its own. Waits for a send in flight first, whose acceptance would
+   * otherwise move the outbox past them again.
+   */
+  async handOffFailed(fromSeq: number): Promise<void> {
+    if (this.#flushing) await this.#flushing;
+    const next = handOffFailed(this.#cursors, fromSeq);
+    if (!next) return;
+    this.#save(next);
+    const sendFailures = this.#memory.sendFailures + 1;
+    this.#memory = { ...this.#memory, sendFailures };
+    const pending = this.#pending();
+    this.#arm(
+      alarmAfterRun({ failed: true, pending, sendFailures }, next, this.#ports.now(), this.#policy) ??
+        this.#ports.now(),
+    );
+  }
+
+  /**
+   * Remembers committed facts for the next send and arms the safety net; whether a send may
+   * start now (none in flight, sends not failing).
+   */
+  #stage(facts: RecordedFacts): boolean {
+    if (facts.length === 0) return false;
     // Kept only while sends keep up: during a queue outage the log is the buffer, not memory.
     if (this.#unsent.size < this.#maxUnsent) for (const fact of facts) this.#unsent.set(fact.event.seq, fact);
     this.#arm(this.#ports.now() + this.#policy.safetyNetMs);
-    if (!sendOnCommit(this.#memory, this.#flushing !== undefined)) return;
-    this.#ports.background(this.#startFlush());
+    return sendOnCommit(this.#memory, this.#flushing !== undefined);
   }
 
   /** The alarm fired: whatever was set has fired, and is set anew when the send ends. */
@@ -248,12 +300,7 @@ export class OutboxRelayHost implements CommandRelay {
         }
         const crash = ports.afterSend();
         if (crash) await crash;
-        for (const seq of this.#unsent.keys()) if (seq <= last.seq) this.#unsent.delete(seq);
-        this.#memory = { ...this.#memory, batchCap: policy.batchMessages };
-        // One cursor takes the batch out of the outbox, written now or with the acknowledgement.
-        const accepted = batchAccepted(this.#cursors, last.seq, ports.now(), policy);
-        if (saveAfterSend(this.#saved, accepted, policy)) this.#save(accepted);
-        else this.#cursors = accepted;
+        this.#accepted(last.seq);
         sent += batch.length;
       }
       this.#memory = { ...this.#memory, sendFailures: 0 };
@@ -274,6 +321,16 @@ export class OutboxRelayHost implements CommandRelay {
       );
       return { sent, redelivered, error: error instanceof Error ? error.message : String(error) };
     }
+  }
+
+  /** The queue accepted (or a caller took) the outbox up to `lastSeq`: it leaves the outbox. */
+  #accepted(lastSeq: number): void {
+    for (const seq of this.#unsent.keys()) if (seq <= lastSeq) this.#unsent.delete(seq);
+    this.#memory = { ...this.#memory, batchCap: this.#policy.batchMessages };
+    // One cursor takes the batch out of the outbox, written now or with the acknowledgement.
+    const accepted = batchAccepted(this.#cursors, lastSeq, this.#ports.now(), this.#policy);
+    if (saveAfterSend(this.#saved, accepted, this.#policy)) this.#save(accepted);
+    else this.#cursors = accepted;
   }
 
   /** The queue refused a lone fact for its size: park it; its notice goes in its place from now on. */

@@ -22,7 +22,10 @@ export interface RelayCursors {
    * may lag behind what the queue took (saveAfterSend): a restart sends the difference again.
    */
   readonly pendingFrom: number;
-  /** The newest seq the queue has accepted (never lowered). */
+  /**
+   * The newest seq the queue has accepted, or a command's caller took to send (`handOff` in
+   * relay-host.ts); lowered only when such a caller reports that its send failed.
+   */
   readonly sentUpTo: number;
   /** The newest seq the consumer acknowledged as applied (never lowered). */
   readonly ackedUpTo: number;
@@ -148,6 +151,20 @@ export function batchAccepted(
 }
 
 /**
+ * A command's caller could not send the facts it took from `fromSeq` on (relay-host.ts,
+ * `handOffFailed`): they go back into the outbox, all but what the consumer acknowledged
+ * meanwhile, and are no longer counted as sent (later facts the caller took are sent again with
+ * them: duplicates, which the consumer absorbs). Null when nothing changes: everything from
+ * `fromSeq` is acknowledged, or already back in the outbox.
+ */
+export function handOffFailed(c: RelayCursors, fromSeq: number): RelayCursors | null {
+  const pendingFrom = Math.max(Math.min(c.pendingFrom, fromSeq), c.ackedUpTo + 1);
+  const sentUpTo = Math.min(c.sentUpTo, fromSeq - 1);
+  if (pendingFrom === c.pendingFrom && sentUpTo === c.sentUpTo) return null;
+  return { ...c, pendingFrom, sentUpTo, redeliverAt: c.ackedUpTo >= sentUpTo ? null : c.redeliverAt };
+}
+
+/**
  * Whether the cursors an accepted batch moved (`next`) are written at once, or left in memory for
  * the acknowledgement of that batch to write with its own cursor (one `relay_state` row written
  * per send-and-acknowledge cycle instead of two: SQLite-backed Durable Objects bill by rows
@@ -185,6 +202,33 @@ export function batchLength(sizes: Iterable<number>, policy: RelayPolicy = RELAY
     bytes += size;
   }
   return n;
+}
+
+/**
+ * Groups hand-offs (relay-host.ts, `handOff`; each given as its messages' sizes in queue bytes)
+ * into as few sends as the queue's limits allow, in order and never splitting one: each group's
+ * messages fit one sendBatch (`batchMessages`, `batchBytes`). A hand-off is one relay batch, so
+ * it always fits alone. Returns the groups as indexes into `handOffs`.
+ */
+export function packHandOffs(handOffs: readonly (readonly number[])[], policy: RelayPolicy = RELAY_POLICY): number[][] {
+  const groups: number[][] = [];
+  let group: number[] = [];
+  let count = 0;
+  let bytes = 0;
+  handOffs.forEach((sizes, i) => {
+    const size = sizes.reduce((sum, s) => sum + s, 0);
+    if (group.length > 0 && (count + sizes.length > policy.batchMessages || bytes + size > policy.batchBytes)) {
+      groups.push(group);
+      group = [];
+      count = 0;
+      bytes = 0;
+    }
+    group.push(i);
+    count += sizes.length;
+    bytes += size;
+  });
+  if (group.length > 0) groups.push(group);
+  return groups;
 }
 
 /**

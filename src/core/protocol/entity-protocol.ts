@@ -5,6 +5,7 @@ import type { CommandResult, EntitySnapshotView, EventPage, RecordedEvent } from
 import type { ClientCommandId } from "./client-session.js";
 import type { IfMatch } from "./if-match.js";
 import type { Problem } from "../http/problem.js";
+import type { FactsQueueMessage } from "./cloud-event.js";
 
 export interface EntityAddress {
   readonly tenant: string;
@@ -35,10 +36,33 @@ export interface CommandEnvelope extends EntityAddress {
    * (sagas), whose commands are never shed for delay.
    */
   readonly sentAt?: number;
+  /**
+   * The caller puts the facts this command records on the facts queue itself (the tenant API's
+   * Worker, which batches them with other entities' facts: one `sendBatch` for many commands).
+   * The outcome then carries them (`handOff`), the entity's relay counts them as sent, and the
+   * caller must report a failed send (`EntityRpc.handOffFailed`). Absent: the entity sends them.
+   */
+  readonly callerRelays?: boolean;
+}
+
+/**
+ * Facts an entity's relay handed to its command's caller to send (`CommandEnvelope.callerRelays`):
+ * the next run of its outbox in log order, from `fromSeq`, within one `sendBatch`'s limits, each
+ * message with its size as the queue counts it (UTF-8 bytes plus per-message metadata).
+ */
+export interface HandOff {
+  readonly fromSeq: number;
+  readonly messages: readonly { readonly body: FactsQueueMessage; readonly bytes: number }[];
 }
 
 export type CommandOutcome =
-  | { readonly ok: true; readonly result: CommandResult; readonly replayed: boolean }
+  | {
+      readonly ok: true;
+      readonly result: CommandResult;
+      readonly replayed: boolean;
+      /** Facts for the caller to send, when it relays (`CommandEnvelope.callerRelays`) and the relay handed any off. */
+      readonly handOff?: HandOff;
+    }
   | { readonly ok: false; readonly problem: Problem };
 
 /** A page of an entity's log with the entity's version at the time it was read. */
@@ -61,6 +85,11 @@ export interface EntityRpc {
   streamRead(address: EntityAddress, after: number, limit: number, waitMs: number): Promise<LogRead | null>;
   /** The facts consumer has applied everything up to `seq` (bounds the entity's backlog). */
   acknowledge(address: EntityAddress, seq: number): Promise<void>;
+  /**
+   * The caller could not put a `HandOff` starting at `fromSeq` on the queue: the entity's relay
+   * sends from there again itself, backing off as after a failed send of its own.
+   */
+  handOffFailed(address: EntityAddress, fromSeq: number): Promise<void>;
   /** Live subscription (SSE or WebSocket upgrade) on `/live?tenant&type&id&after`. */
   fetch(request: Request): Promise<Response>;
 }

@@ -3,9 +3,13 @@
 // arms a point, so each costs one map lookup; the code paths are otherwise the same.
 
 export type FaultPoint =
-  /** Before the relay hands a batch to the queue: fail the send. */
+  /** Before the relay, or a command's caller it handed facts to, puts a batch on the queue: fail the send. */
   | "relay.send"
-  /** After the queue accepted a batch, before the outbox is marked: a crash here re-sends. */
+  /**
+   * After the queue accepted a batch, before the outbox is marked: a crash here re-sends. For facts
+   * a command's caller sends (edge/entity/fact-handoff.ts): the send's answer lost, so the caller
+   * reports a failure and the entity sends them again.
+   */
   | "relay.afterSend"
   /** Before the consumer applies one entity's facts: fail or stall that entity's batch. */
   | "consumer.apply"
