@@ -6,9 +6,9 @@
 //
 // The entity counted the facts as sent when it handed them off (outbox-relay.ts), so a failure
 // here must reach it: a send that fails is reported to each entity in it (`handOffFailed`), which
-// sends those facts again itself with backoff. An isolate that dies holding facts leaves them sent
-// and unacknowledged, which the entity's probe at their acknowledgement deadline repairs (or the
-// consumer's gap repair, as soon as the entity's next fact arrives).
+// sends those facts again itself with backoff. A command whose answer never arrived, or an isolate
+// that dies holding facts, leaves them sent and unacknowledged, which the entity's probe at their
+// acknowledgement deadline repairs (or the consumer's gap repair, once the entity's next fact arrives).
 import type { EntityAddress, HandOff } from "../../src/core/protocol/entity-protocol.js";
 import type { FactsQueueMessage } from "../../src/core/protocol/cloud-event.js";
 import { packHandOffs } from "../../src/core/outbox/relay.js";

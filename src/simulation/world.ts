@@ -153,7 +153,6 @@ export class World {
         `${entityKey(target.address.tenant, target.address.entityType, target.address.entityId)}: a command answered without recording anything grew the log`,
       );
     this.#check(target, envelope, outcome);
-    if (outcome.ok && outcome.handOff) void this.#sendHandOff(target, outcome.handOff).catch(ignoreEviction);
     await this.clock.sleep(WORLD_LIMITS.rpcLatencyMs);
     if (this.faults.strike("rpcTimeoutAfter")) {
       // Half the answers lost after acting are lost to the object crashing after its commit: the
@@ -161,6 +160,8 @@ export class World {
       if (this.faults.int(2) === 0) target.evict();
       return "failed";
     }
+    // Only an answer that arrives hands its facts over: a lost one leaves them to the probe.
+    if (outcome.ok && outcome.handOff) void this.#sendHandOff(target, outcome.handOff).catch(ignoreEviction);
     return outcome;
   }
 
