@@ -140,6 +140,16 @@ async function sent(n: number): Promise<{ entity: Entity; relay: OutboxRelayHost
   return { entity, relay };
 }
 
+/** An entity whose queue refuses every send, after one commit's send failed. */
+async function failedSend(): Promise<{ entity: Entity; relay: OutboxRelayHost; outcome?: RelayOutcome }> {
+  const entity = new Entity();
+  entity.refuse = () => new Error("queue unavailable");
+  const relay = entity.relay();
+  entity.commit(relay, 1);
+  const [outcome] = await entity.settled();
+  return { entity, relay, outcome };
+}
+
 /** Size refusals in the queue's own words. */
 function tooLarge(): Error {
   return new Error("message size of 130000 bytes exceeds limit of 128000");
@@ -224,11 +234,7 @@ describe("handing facts to a command's caller", () => {
   });
 
   it("hands nothing off while sends fail: the alarm sends with backoff", async () => {
-    const entity = new Entity();
-    entity.refuse = () => new Error("queue unavailable");
-    const relay = entity.relay();
-    entity.commit(relay, 1);
-    await entity.settled();
+    const { entity, relay } = await failedSend();
     expect(relay.handOff(entity.record(1))).toBeUndefined();
     expect(entity.outbox(relay)).toEqual([1, 2]);
   });
@@ -350,11 +356,7 @@ describe("writing the cursors", () => {
 
 describe("failed sends", () => {
   it("keeps the facts in the outbox and retries them from the alarm after a backoff", async () => {
-    const entity = new Entity();
-    entity.refuse = () => new Error("queue unavailable");
-    const relay = entity.relay();
-    entity.commit(relay, 1);
-    const [outcome] = await entity.settled();
+    const { entity, relay, outcome } = await failedSend();
     expect(outcome?.error).toBe("queue unavailable");
     expect(entity.outbox()).toEqual([1]);
     // Re-armed for the backoff (full jitter: from 0 ms), before the commit's safety net.
@@ -367,11 +369,7 @@ describe("failed sends", () => {
   });
 
   it("leaves sends to the alarm while they fail: a commit starts none", async () => {
-    const entity = new Entity();
-    entity.refuse = () => new Error("queue unavailable");
-    const relay = entity.relay();
-    entity.commit(relay, 1);
-    await entity.settled();
+    const { entity, relay } = await failedSend();
     entity.commit(relay, 1);
     expect(entity.background).toHaveLength(1);
     expect(entity.outbox()).toEqual([1, 2]);

@@ -214,13 +214,7 @@ export class OutboxRelayHost implements CommandRelay {
     const next = handOffFailed(this.#cursors, fromSeq);
     if (!next) return;
     this.#save(next);
-    const sendFailures = this.#memory.sendFailures + 1;
-    this.#memory = { ...this.#memory, sendFailures };
-    const pending = this.#pending();
-    this.#arm(
-      alarmAfterRun({ failed: true, pending, sendFailures }, next, this.#ports.now(), this.#policy) ??
-        this.#ports.now(),
-    );
+    this.#sendFailed();
   }
 
   /**
@@ -313,14 +307,18 @@ export class OutboxRelayHost implements CommandRelay {
       else this.#arm(after ?? Number.POSITIVE_INFINITY);
       return { sent, redelivered };
     } catch (error) {
-      const sendFailures = this.#memory.sendFailures + 1;
-      this.#memory = { ...this.#memory, sendFailures };
-      this.#arm(
-        alarmAfterRun({ failed: true, pending: this.#pending(), sendFailures }, this.#cursors, ports.now(), policy) ??
-          ports.now(),
-      );
+      this.#sendFailed();
       return { sent, redelivered, error: error instanceof Error ? error.message : String(error) };
     }
+  }
+
+  /** A send failed (the relay's own, or a caller's it handed facts to): count it and arm the retry's backoff. */
+  #sendFailed(): void {
+    const sendFailures = this.#memory.sendFailures + 1;
+    this.#memory = { ...this.#memory, sendFailures };
+    const now = this.#ports.now();
+    const failed = { failed: true, pending: this.#pending(), sendFailures };
+    this.#arm(alarmAfterRun(failed, this.#cursors, now, this.#policy) ?? now);
   }
 
   /** The queue accepted (or a caller took) the outbox up to `lastSeq`: it leaves the outbox. */
