@@ -15,7 +15,7 @@ import { commandFingerprint } from "../../src/core/protocol/fingerprint.js";
 import { parseIfMatch } from "../../src/core/protocol/if-match.js";
 import { entityIdSchema, entityObjectName } from "../../src/core/protocol/identifiers.js";
 import { json, jsonBody, problems, routeTable, security } from "../../src/core/http/openapi.js";
-import { fail, ProblemError } from "../../src/core/http/problem.js";
+import { fail, problem, problemResponse, ProblemError } from "../../src/core/http/problem.js";
 import { strictJsonBody } from "../../src/core/http/json-body.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
 import type { CommandOutcome, EntityAddress } from "../../src/core/protocol/entity-protocol.js";
@@ -250,17 +250,22 @@ function shedAtTheDoor(entityType: string): MiddlewareHandler<EntityEnv> {
   return async (c, next) => {
     const name = entityObjectName(c.get("tenant"), entityType, c.req.param("id") ?? "");
     const maxInFlight = hostConfig(c.env, "edge").entityMaxInFlight;
+    // Shed answers are returned, not thrown: no exception unwinds the middleware chain.
     if (!commandsInFlight.tryEnter(name, maxInFlight)) {
-      throw fail("overloaded", `${maxInFlight} commands of this entity are already waiting`, {
-        retryAfter: SHED_RETRY_AFTER_S,
-      });
+      return problemResponse(
+        problem("overloaded", `${maxInFlight} commands of this entity are already waiting`, {
+          retryAfter: SHED_RETRY_AFTER_S,
+        }),
+      );
     }
     if (!isolateCommands.tryEnter(Date.now())) {
       commandsInFlight.leave(name);
-      throw fail(
-        "overloaded",
-        `this host is at its limit of ${isolateCommands.limit} commands waiting; commands queue longer than their target`,
-        { retryAfter: SHED_RETRY_AFTER_S },
+      return problemResponse(
+        problem(
+          "overloaded",
+          `this host is at its limit of ${isolateCommands.limit} commands waiting; commands queue longer than their target`,
+          { retryAfter: SHED_RETRY_AFTER_S },
+        ),
       );
     }
     try {

@@ -5,17 +5,17 @@
 // revocation, the tenant's rate limit leased from its gate, in-flight shedding — is
 // src/core/security/admit-request.ts, which the simulator runs too. This adapter gives it ports
 // over the real bindings (D1, the gate object, the rate-limit binding, WebCrypto, waitUntil) and
-// throws its refusals as problems, rendered by the app's one error handler. Nothing here calls a
-// per-tenant object per request but the gate's lease, a batch of tokens at a time. Hono's
-// bearerAuth is not used: admission needs the key's id before any comparison (the negative cache
-// and the per-client failure limit are keyed by it), and bearerAuth's fixed answers would replace them.
+// answers its refusals as problem+json. Nothing here calls a per-tenant object per request but the
+// gate's lease, a batch of tokens at a time. Hono's bearerAuth is not used: admission needs the
+// key's id before any comparison (the negative cache and the per-client failure limit are keyed
+// by it), and bearerAuth's fixed answers would replace them.
 import type { MiddlewareHandler } from "hono";
 import { sha256Hex } from "../../src/core/security/api-key.js";
 import { failingClient } from "../../src/core/security/auth-failures.js";
 import { AdmissionIsolate, type AdmissionPorts, type AdmissionRefusal } from "../../src/core/security/admit-request.js";
 import { faultPoint } from "../../src/core/resilience/fault-injection.js";
 import { InFlight } from "../../src/core/resilience/in-flight.js";
-import { fail, type ProblemError } from "../../src/core/http/problem.js";
+import { problem, problemResponse } from "../../src/core/http/problem.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
 import { KEY_STANDING_SQL, standingFromRow, type KeyStandingRow } from "../../src/core/security/tenant-admission.js";
@@ -66,7 +66,7 @@ export function tenantAuth(): MiddlewareHandler<{ Bindings: Env; Variables: Requ
         c.set("tenant", admission.principal.tenant);
         c.set("keyId", admission.principal.keyId);
       }
-      throw problemOf(admission);
+      return refusal(admission);
     }
     c.set("corsOrigins", admission.corsOrigins);
     c.set("tenant", admission.tenant);
@@ -79,10 +79,14 @@ export function tenantAuth(): MiddlewareHandler<{ Bindings: Env; Variables: Requ
   };
 }
 
-/** The problem a refusal is answered with (type, detail, Retry-After; 401 names the scheme). */
-function problemOf(refusal: AdmissionRefusal): ProblemError {
-  if (refusal.type === "unauthorized")
-    return fail(refusal.type, refusal.detail, {}, { "www-authenticate": 'Bearer realm="factline"' });
-  if (refusal.type === "tenant-suspended") return fail(refusal.type, refusal.detail);
-  return fail(refusal.type, refusal.detail, { retryAfter: refusal.retryAfter });
+/**
+ * The answer to a refusal (its problem type, detail and Retry-After; a 401 names the scheme),
+ * returned rather than thrown: refusals are the answers a flood gets, and no exception unwinds
+ * the middleware chain for them.
+ */
+function refusal(refused: AdmissionRefusal): Response {
+  if (refused.type === "unauthorized")
+    return problemResponse(problem(refused.type, refused.detail), { "www-authenticate": 'Bearer realm="factline"' });
+  if (refused.type === "tenant-suspended") return problemResponse(problem(refused.type, refused.detail));
+  return problemResponse(problem(refused.type, refused.detail, { retryAfter: refused.retryAfter }));
 }
