@@ -30,8 +30,9 @@ async function post(base: string, apiKey: string, c: Command): Promise<void> {
     headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
     body: JSON.stringify({ quantity: c.quantity }),
   });
-  await res.arrayBuffer();
-  if (res.status !== 200) throw new Error(`a plain command answered ${res.status}`);
+  const body = await res.text();
+  // The answer's problem detail says why (a 503 once stopped a full run, cause unknown then).
+  if (res.status !== 200) throw new Error(`a plain command answered ${res.status}: ${body.slice(0, 500)}`);
 }
 
 /** Seconds for one plain loop: each command awaited before the next. */

@@ -9,7 +9,7 @@
 // runtime, and on a loaded machine that restart can race the first runtime for the port and die
 // with "Address already in use" (seen in CI). A server under test has nothing to rebuild.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { createWriteStream, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createWriteStream, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { basename, dirname, join } from "node:path";
 import { buildDemo } from "../scripts/build-demo.js";
@@ -19,9 +19,12 @@ const PRODUCTION_CONFIG = join(import.meta.dirname, "..", "wrangler.toml");
 export interface DevServer {
   readonly port: number;
   readonly logFile: string;
-  /** Resident memory of the workerd processes wrangler started (summed), in bytes. */
+  /**
+   * Resident memory of the workerd processes wrangler started (summed), in bytes. Throws once
+   * wrangler has restarted its runtime: the figure would no longer be of the Worker.
+   */
   rss(): number;
-  /** CPU time (user + system) used so far by the workerd processes, ms. */
+  /** CPU time (user + system) used so far by the workerd processes, ms. Throws as `rss` does. */
   cpuMs(): number;
   stop(): Promise<void>;
 }
@@ -136,12 +139,24 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     log.end();
     throw new Error(`wrangler dev did not become ready (${options.logFile}):\n${logTail(options.logFile)}`);
   }
-  const workerd = findWorkerd(child.pid ?? -1);
+  const workerd = findWorkerd(child.pid ?? -1).map((pid) => ({ pid, startedAt: startTime(pid) }));
+  // wrangler restarts the runtime when a file of the Worker changes (its watcher cannot be turned
+  // off): the new workerd processes are not the ones counted, and every CPU or memory figure read
+  // after that would be the proxy's alone. Reading the processes first refuses such a figure.
+  const counted = (): number[] => {
+    for (const { pid, startedAt } of workerd)
+      if (startTime(pid) !== startedAt)
+        throw new Error(
+          `workerd ${pid} is gone: wrangler restarted the runtime (did a source file change during the run?), so its CPU and memory figures would be void`,
+        );
+    return workerd.map((w) => w.pid);
+  };
+  const cpu = new CpuClock();
   return {
-    cpuMs: () => sumCpu(workerd),
+    cpuMs: () => cpu.ms(counted()),
     port,
     logFile: options.logFile,
-    rss: () => (workerd.length === 0 ? Number.NaN : workerd.reduce((sum, pid) => sum + readRss(pid), 0)),
+    rss: () => (workerd.length === 0 ? Number.NaN : counted().reduce((sum, pid) => sum + readRss(pid), 0)),
     stop: () => stop(child, exited),
   };
 }
@@ -216,7 +231,56 @@ function findDescendants(root: number, command: string): number[] {
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
-function sumCpu(pids: readonly number[]): number {
+/** When `pid` started (clock ticks after boot; proc(5) stat field 22), or undefined once it has exited. */
+function startTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}
+
+const HAS_SCHEDSTAT = existsSync("/proc/self/schedstat");
+
+/**
+ * CPU time of `pids` so far, ms: each thread's time on a CPU from /proc/<pid>/task/<tid>/schedstat
+ * (nanoseconds; proc(5)), summed. The process's utime and stime count in clock ticks of 10 ms,
+ * which over a round of a few thousand answers at tens of µs each was a tenth of the figure. A
+ * thread that exits keeps the time it had when last read (the process's own counters would keep
+ * all of it, but only in ticks). Without schedstat (a kernel built without it), the ticks.
+ */
+class CpuClock {
+  readonly #threads = new Map<string, number>();
+
+  ms(pids: readonly number[]): number {
+    if (!HAS_SCHEDSTAT) return ticksMs(pids);
+    for (const pid of pids) {
+      let tasks: string[];
+      try {
+        tasks = readdirSync(`/proc/${pid}/task`);
+      } catch {
+        continue; // exited: `counted` refuses the reading first
+      }
+      for (const tid of tasks) {
+        try {
+          this.#threads.set(
+            `${pid}/${tid}`,
+            Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]),
+          );
+        } catch {
+          // the thread exited between the listing and the read: its last reading stands
+        }
+      }
+    }
+    let ns = 0;
+    for (const value of this.#threads.values()) ns += value;
+    return ns / 1e6;
+  }
+}
+
+/** CPU time (user + system) of `pids` so far, ms, in clock ticks (proc(5) stat fields 14 and 15). */
+function ticksMs(pids: readonly number[]): number {
   let ticks = 0;
   for (const pid of pids) {
     try {
