@@ -113,10 +113,15 @@ const OVERLOAD_MS = 20_000;
 const OVERLOAD_HALF_MS = 8_000;
 /** The tenant of the in-isolate CPU figures (workerCpuFigures). */
 const ISOLATE_TENANT = "bench-isolate";
-// Copies per arm and round of the in-isolate CPU figures: enough that workerd's CPU clock (10 ms
-// ticks) is a few per cent of each arm's sum (a quarter of them in quick mode).
+// Copies per arm and round of the in-isolate CPU figures (a quarter of them in quick mode).
 const DISPATCHED_ANSWERS = 4_000;
 const DISPATCHED_COMMANDS = 2_000;
+// What an arm of the in-isolate figures sets going runs on after its last answer (the hand-off's
+// queue sends, the local broker's turns, objects' alarms): each arm's CPU is read this long after
+// its dispatch answered, less an idle window of the same length measured in the same round
+// (workerd's timers, the paused consumer's polls). Read at once, that work was charged to
+// whichever arm came next: true bare read 0.14 or 0.30 ms per command by what preceded it.
+const DISPATCH_SETTLE_MS = 1_000;
 /** Counted rounds of the in-isolate CPU figures, after one uncounted warm-up round. */
 const DISPATCH_ROUNDS = 3;
 const WAKE_EVENTS = 10_000;
@@ -775,7 +780,7 @@ async function overloadFigures(apiKey: string): Promise<void> {
  * What each kind of answer costs the Worker itself, the HTTP transport left out: every arm's
  * requests are handed to the bench Worker's entry inside the isolate, one after another
  * (/bench/control/dispatch), and workerd's CPU is read around the one HTTP request that carries
- * them. Locally both workerd processes parse and write every HTTP request and answer (wrangler's
+ * them and the settle after it (DISPATCH_SETTLE_MS), less an idle window. Locally both workerd processes parse and write every HTTP request and answer (wrangler's
  * proxy, then the Worker's runtime): about 1.4 ms of the 2.3 ms an accepted command costs the
  * processes, so any figure taken over HTTP is mostly that floor, and a 204 floor and a 429 with
  * ten headers and a body differ in it too. In production that work is Cloudflare's front line,
@@ -815,28 +820,36 @@ async function workerCpuFigures(apiKey: string): Promise<void> {
   ];
   const perAnswer = new Map<string, number[]>(arms.map((a) => [a.name, []]));
   const answers = new Map<string, { statuses: Record<string, number> }[]>(arms.map((a) => [a.name, []]));
+  const idleRounds: number[] = [];
   let accepted = 0;
   await holding(held, async () => {
     await pauseConsumer(true);
     try {
+      /** workerd CPU from before `count` copies of `spec` are dispatched until DISPATCH_SETTLE_MS after, and the answers. */
+      const dispatched = async (spec: DispatchRequest, count: number) => {
+        const cpu0 = server.cpuMs();
+        const answered = await requestJson<{ statuses: Record<string, number> }>(
+          port,
+          "POST",
+          DISPATCH_PATH,
+          admin,
+          { ...spec, count },
+          120_000,
+        );
+        await sleep(DISPATCH_SETTLE_MS);
+        return { cpu: server.cpuMs() - cpu0, answered };
+      };
       for (let r = 0; r <= dispatchRounds; r++) {
+        const idle = await dispatched({ method: "GET", path: "/healthz", headers: {} }, 1);
         for (const arm of arms) {
-          const cpu0 = server.cpuMs();
-          const answered = await requestJson<{ statuses: Record<string, number> }>(
-            port,
-            "POST",
-            DISPATCH_PATH,
-            admin,
-            { ...arm.spec, count: arm.count },
-            120_000,
-          );
-          const cpu = server.cpuMs() - cpu0;
+          const { cpu, answered } = await dispatched(arm.spec, arm.count);
           if (arm.name === "accepted") accepted += answered.statuses["200"] ?? 0;
           // Round 0 warms the isolate's code paths and the objects; it is not counted.
           if (r === 0) continue;
-          perAnswer.get(arm.name)?.push(cpu / arm.count);
+          perAnswer.get(arm.name)?.push((cpu - idle.cpu) / arm.count);
           answers.get(arm.name)?.push(answered);
         }
+        if (r > 0) idleRounds.push(idle.cpu);
       }
     } finally {
       await pauseConsumer(false);
@@ -866,7 +879,7 @@ async function workerCpuFigures(apiKey: string): Promise<void> {
   const med = (name: string) => round(median(per(name)));
   const all = (name: string) => fmtStatuses(sumStatuses(answers.get(name) ?? []));
   diagnostics.push(
-    `Worker CPU per answer with the HTTP transport left out (requests handed to the bench Worker's entry inside the isolate, ${dispatchRounds} round${dispatchRounds === 1 ? "" : "s"} after an uncounted one, median ms): ` +
+    `Worker CPU per answer with the HTTP transport left out (requests handed to the bench Worker's entry inside the isolate, ${dispatchRounds} round${dispatchRounds === 1 ? "" : "s"} after an uncounted one, each arm's CPU read ${DISPATCH_SETTLE_MS / 1000} s after its last answer less an idle window of that length, ${idleRounds.map((v) => round(v)).join(", ")} ms by round; median ms): ` +
       `the dispatch itself (the command's request built and answered 204 at the entry) ${med("floor")}; GET /healthz through the app's middleware ${med("health")}; ` +
       `a command without a key (401) ${med("unauthenticated")}; a command shed at its entity's door (429) ${med("shed")}; ` +
       `true bare ${med("substrate")}; bare + queue send ${med("substrate-send")}; bare behind the middleware ${med("bare")}; an accepted command, edge alone ${med("accepted")}. ` +
@@ -1688,7 +1701,7 @@ function report(seconds: number): void {
     "Bare baseline behind the middleware (second row): the same object reached at /v1/bench/bare/{type}/{id}/commands/{command}, mounted on production's app so that it runs every middleware a command runs (security headers, request id and trace context, metrics, CORS, tenant admission from the isolate's cache); its ratio to the true bare object is the middleware's cost. Neither baseline validates, decides, or writes outbox, idempotency or snapshots.",
     "Tenants: the same commands over 1,000 entities (edge alone: the consumer paused for each round and caught up after it; every round preceded by an untimed pass waking its arm's objects, which are not the other arm's since a tenant is part of an entity's address) sent with one tenant's key, or with ten tenants' keys (each entity belonging to one of them), rounds interleaved; the ratio shows whether anything per tenant caps a tenant.",
     `Overload (whole platform, consumer live): on one entity and over 200, a warm-up, then capacity C measured as the commands accepted per second from 64 closed-loop connections, then an open loop (requests leave on a fixed schedule whatever the answers, latency counted from each request's scheduled time, at most 1,024 outstanding) at C/2 for ${OVERLOAD_HALF_MS / 1000} s and at 2×C for ${OVERLOAD_MS / 1000} s; the figure is accepted commands' p99 at 2×C against their p99 at C/2, and the line under 'Where the time goes' lists every status and whether every 429/503 carried Retry-After. A shed answer's CPU: the same open loop at C/2 against an entity whose in-flight places a bench control holds (so the production path sheds every command to it at the door), workerd CPU per answer against workerd CPU per accepted command in the C/2 round (one rate for both: workerd's CPU per request falls as the rate rises); the floor is the same request (method, headers, body) offered at C/2 to /bench-floor, which the bench Worker answers 204 at its entry before any of Factline's code runs (GET /healthz, through the app's middleware, is measured beside it); shed and floor rounds alternate (3 of each, half the C/2 round's length), medians of the per-round figures. The time inside the Worker is each answer's Server-Timing 'worker' entry, which the bench Worker adds to requests that ask for it (every request of this phase): from the request reaching the Worker's JavaScript to its answer's headers, which is where admission can act; the rest of an answer's latency is the wait before the Worker saw it (the load generator's sockets, wrangler's proxy, workerd's HTTP parsing). wrangler's proxy answers 503 "Your worker restarted mid-request" to any POST it failed to forward to the Worker's runtime (its restart check compares the request's whole URL with the runtime's base URL, so it reads every lost connection as a restart); the statuses name those 'wrangler-proxy-lost-connection' and list them with the network errors, not as shed answers.`,
-    `Worker CPU with the HTTP transport left out (after the overload rounds): a bench control (/bench/control/dispatch) hands copies of one request, with its headers, Content-Length and body, to the bench Worker's entry inside the isolate one after another, and workerd's CPU is read around the one HTTP request that carries them (${DISPATCHED_ANSWERS.toLocaleString("en-US")} copies of a cheap answer, ${DISPATCHED_COMMANDS.toLocaleString("en-US")} of a command, per arm and round; quick mode fewer). Arms, interleaved, a first round uncounted, then ${DISPATCH_ROUNDS} rounds, medians: the command's request answered 204 at the entry (the dispatch's own cost), GET /healthz, a command without a key (401), a command shed at the door of an entity whose places a bench control holds (429), true bare, bare + queue send, bare behind the middleware, and an accepted command edge alone (consumer paused) on one entity. The figure is the shed answer against the accepted command.`,
+    `Worker CPU with the HTTP transport left out (after the overload rounds): a bench control (/bench/control/dispatch) hands copies of one request, with its headers, Content-Length and body, to the bench Worker's entry inside the isolate one after another, and workerd's CPU is read from before the one HTTP request that carries them until ${DISPATCH_SETTLE_MS / 1000} s after its answer, so what an arm sets going (queue sends, the broker's turns) is charged to it and not to the next, less an idle window of the same length measured each round (${DISPATCHED_ANSWERS.toLocaleString("en-US")} copies of a cheap answer, ${DISPATCHED_COMMANDS.toLocaleString("en-US")} of a command, per arm and round; quick mode fewer). Arms, interleaved, a first round uncounted, then ${DISPATCH_ROUNDS} rounds, medians: the command's request answered 204 at the entry (the dispatch's own cost), GET /healthz, a command without a key (401), a command shed at the door of an entity whose places a bench control holds (429), true bare, bare + queue send, bare behind the middleware, and an accepted command edge alone (consumer paused) on one entity. The figure is the shed answer against the accepted command.`,
     "Admission on the command path (issue #19): no per-request call to any per-tenant object (the key's standing comes from the isolate's cache, see README 'Admission'); a command is shed at the door, after the key check and before its body is read, by the entity's in-flight cap and by the isolate's command limit that follows queueing delay (AIMD on the shortest round trip to the object per 100 ms, target 25 ms). What a shed answer costs is therefore the HTTP floor plus the key check: locally the floor (both workerd processes parsing and answering the request, measured with the same request answered at the bench Worker's entry) is most of any request's workerd CPU, so the shed figure is given beyond the floor (what the Worker adds, which is what shedding controls and what Workers bill as CPU time) and with the floor included. At 2× capacity the local machine is saturated as a whole (the load generator, wrangler's proxy and workerd share 2 cores), so requests queue in front of the Worker, in wrangler's proxy and the sockets, where no admission inside the Worker can see or refuse them; accepted p99 at 2× measures that queue. The time inside the Worker shows it: at 2× an accepted command's median there stays near 10 ms while its median in all is over a second.",
     "Where a command's CPU goes in JavaScript (a one-off V8 CPU profile through wrangler's inspector, 16 connections on one entity, whole platform, 2026-12-01; not part of this harness because it needs the inspector's WebSocket client): JavaScript, garbage collection included, is about 0.3-0.4 ms of the 2-2.4 ms of workerd CPU per command; the rest is the runtime (HTTP in wrangler's proxy and in the Worker's workerd, the call into the object, SQLite, the local queue broker and D1). Of the JavaScript samples: the command route (body read 5 %, zod validation 4 %, the call and the answer) 19 %; the entity object's command 16 % (its storage transaction 9 %, of which the event row's JSON 5 %; the fact's queue message, built once, 1.4 %); Hono's middleware chain (security headers, request id and trace, metrics, tenant admission 1.2 %) about 10 %; the relay's sends 6 %; the facts consumer 3 %. Reading request variables with c.get instead of Hono's c.var (which copies them all into a new object per access) removed 2.6 %.",
     `Machine load: 1/5/15-minute load averages ${loadAtStart.map((l) => l.toFixed(2)).join("/")} at the start and ${os
