@@ -780,11 +780,12 @@ async function overloadFigures(apiKey: string): Promise<void> {
  * What each kind of answer costs the Worker itself, the HTTP transport left out: every arm's
  * requests are handed to the bench Worker's entry inside the isolate, one after another
  * (/bench/control/dispatch), and workerd's CPU is read around the one HTTP request that carries
- * them and the settle after it (DISPATCH_SETTLE_MS), less an idle window. Locally both workerd processes parse and write every HTTP request and answer (wrangler's
- * proxy, then the Worker's runtime): about 1.4 ms of the 2.3 ms an accepted command costs the
- * processes, so any figure taken over HTTP is mostly that floor, and a 204 floor and a 429 with
- * ten headers and a body differ in it too. In production that work is Cloudflare's front line,
- * not the Worker's CPU. Arms interleave round by round; figures are medians of per-round values.
+ * them and the settle after it (DISPATCH_SETTLE_MS), less an idle window. Locally both workerd
+ * processes parse and write every HTTP request and answer (wrangler's proxy, then the Worker's
+ * runtime): about 1.4 ms of the 2.3 ms an accepted command costs the processes, so any figure
+ * taken over HTTP is mostly that floor, and a 204 floor and a 429 with ten headers and a body
+ * differ in it too. In production that work is Cloudflare's front line, not the Worker's CPU.
+ * Arms interleave round by round; figures are medians of per-round values.
  * Accepted commands run edge alone (the consumer paused) on one entity, whose facts leave in
  * batches: the cheapest command, so the shed ratio is the least favourable.
  */
