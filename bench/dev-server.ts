@@ -213,14 +213,10 @@ function findDescendants(root: number, command: string): number[] {
   const names = new Map<number, string>();
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const close = stat.lastIndexOf(")");
-      names.set(Number(entry), stat.slice(stat.indexOf("(") + 1, close));
-      parents.set(Number(entry), Number(stat.slice(close + 2).split(" ")[1]));
-    } catch {
-      // exited meanwhile
-    }
+    const stat = procStat(Number(entry));
+    if (!stat) continue; // exited meanwhile
+    names.set(Number(entry), stat.name);
+    parents.set(Number(entry), Number(stat.fields[1]));
   }
   const isDescendant = (pid: number): boolean => {
     for (let p = parents.get(pid); p !== undefined && p > 1; p = parents.get(p)) if (p === root) return true;
@@ -229,16 +225,27 @@ function findDescendants(root: number, command: string): number[] {
   return [...names].filter(([pid, name]) => name === command && isDescendant(pid)).map(([pid]) => pid);
 }
 
+/**
+ * /proc/<pid>/stat taken apart (proc(5)): the command name, and the fields after it, so that
+ * `fields[0]` is field 3 (state). Undefined once the process has exited.
+ */
+function procStat(pid: number): { readonly name: string; readonly fields: readonly string[] } | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return undefined;
+  }
+  // The name may hold spaces and parentheses: it ends at the last ")".
+  const close = stat.lastIndexOf(")");
+  return { name: stat.slice(stat.indexOf("(") + 1, close), fields: stat.slice(close + 2).split(" ") };
+}
+
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
 /** When `pid` started (clock ticks after boot; proc(5) stat field 22), or undefined once it has exited. */
 function startTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-  } catch {
-    return undefined;
-  }
+  return procStat(pid)?.fields[19];
 }
 
 const HAS_SCHEDSTAT = existsSync("/proc/self/schedstat");
@@ -283,13 +290,8 @@ class CpuClock {
 function ticksMs(pids: readonly number[]): number {
   let ticks = 0;
   for (const pid of pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
-    } catch {
-      // exited
-    }
+    const fields = procStat(pid)?.fields;
+    if (fields) ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
   }
   return (ticks * 1000) / TICKS_PER_SECOND;
 }

@@ -250,22 +250,12 @@ function shedAtTheDoor(entityType: string): MiddlewareHandler<EntityEnv> {
   return async (c, next) => {
     const name = entityObjectName(c.get("tenant"), entityType, c.req.param("id") ?? "");
     const maxInFlight = hostConfig(c.env, "edge").entityMaxInFlight;
-    // Shed answers are returned, not thrown: no exception unwinds the middleware chain.
-    if (!commandsInFlight.tryEnter(name, maxInFlight)) {
-      return problemResponse(
-        problem("overloaded", `${maxInFlight} commands of this entity are already waiting`, {
-          retryAfter: SHED_RETRY_AFTER_S,
-        }),
-      );
-    }
+    if (!commandsInFlight.tryEnter(name, maxInFlight))
+      return shed(`${maxInFlight} commands of this entity are already waiting`);
     if (!isolateCommands.tryEnter(Date.now())) {
       commandsInFlight.leave(name);
-      return problemResponse(
-        problem(
-          "overloaded",
-          `this host is at its limit of ${isolateCommands.limit} commands waiting; commands queue longer than their target`,
-          { retryAfter: SHED_RETRY_AFTER_S },
-        ),
+      return shed(
+        `this host is at its limit of ${isolateCommands.limit} commands waiting; commands queue longer than their target`,
       );
     }
     try {
@@ -275,6 +265,14 @@ function shedAtTheDoor(entityType: string): MiddlewareHandler<EntityEnv> {
       isolateCommands.leave(c.get("commandRoundTripMs"), Date.now());
     }
   };
+}
+
+/**
+ * A shed command's answer, 429 `overloaded` with Retry-After. Returned, not thrown: no exception
+ * unwinds the middleware chain for the answers a flood gets.
+ */
+function shed(detail: string): Response {
+  return problemResponse(problem("overloaded", detail, { retryAfter: SHED_RETRY_AFTER_S }));
 }
 
 /**
