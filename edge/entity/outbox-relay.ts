@@ -13,8 +13,9 @@
 // next batch, sent a moment later, so a busy entity sends large batches and an idle one sends
 // without waiting. A command from the tenant API hands that batch to the API's Worker instead,
 // which sends the facts of many entities' commands together (fact-handoff.ts). The object's alarm
-// is the safety net: it is armed before every send, so facts staged by an object evicted before
-// its send completed still leave, and it drives retries with backoff and re-sends of what is never
+// is the safety net: it is armed before every send of the relay's own, so facts staged by an
+// object evicted before its send completed still leave (a batch handed off whole is armed only for
+// its acknowledgement deadline), and it drives retries with backoff and re-sends of what is never
 // acknowledged.
 //
 // The consumer acknowledges what it has applied. The distance between the log's head and that

@@ -214,7 +214,28 @@ describe("handing facts to a command's caller", () => {
     expect(entity.background).toHaveLength(0);
     expect(entity.outbox(relay)).toEqual([]);
     expect(relay.cursors).toMatchObject({ sentUpTo: 2, redeliverAt: NOW + RELAY_POLICY.ackTimeoutMs });
+  });
+
+  it("arms a batch handed off whole only for its acknowledgement deadline: the safety net would find nothing to send", () => {
+    const entity = new Entity();
+    entity.relay().handOff(entity.record(2));
+    expect(entity.alarm).toBe(NOW + RELAY_POLICY.ackTimeoutMs);
+  });
+
+  it("arms the safety net for what a hand-off leaves in the outbox", () => {
+    const entity = new Entity();
+    entity.hold = [];
+    entity.relay().handOff(entity.record(150));
     expect(entity.alarm).toBe(NOW + RELAY_POLICY.safetyNetMs);
+  });
+
+  it("sends, from the alarm at the acknowledgement deadline, what an incarnation restarted before writing its cursors had handed off", async () => {
+    const entity = new Entity();
+    entity.relay().handOff(entity.record(2));
+    expect(entity.saves).toBe(0);
+    entity.now = entity.alarm ?? entity.now;
+    expect(await entity.relay().alarmFired()).toEqual({ sent: 2, redelivered: 0 });
+    expect(entity.accepted).toEqual([["1", "2"]]);
   });
 
   it("hands off the facts still pending before the commit's own, in log order", () => {

@@ -2,8 +2,8 @@
 // (edge/entity/outbox-relay.ts gives it ports over SQLite, the facts queue and the object's alarm)
 // and the simulator (src/simulation/entity-host.ts gives it ports over its storage model and
 // simulated queue): send on commit unless a send is in flight, batches within the queue's limits,
-// the alarm armed before each send, the cursors moved only after the queue accepted (and written
-// then or with the acknowledgement, as saveAfterSend decides), backoff on failure,
+// the alarm armed before each send of its own, the cursors moved only after the queue accepted
+// (and written then or with the acknowledgement, as saveAfterSend decides), backoff on failure,
 // acknowledgements and the backlog, the probe with its doubling deadline, size refusals (halve
 // the batch, park a lone fact) and facts too large for the queue parked with a notice sent in
 // their place, the alarm's re-run, and the hand-off of a commit's batch to a caller that sends it
@@ -178,28 +178,42 @@ export class OutboxRelayHost implements CommandRelay {
    * backoff); a send started runs in the background.
    */
   committed(facts: RecordedFacts): void {
-    if (!this.#stage(facts)) return;
-    this.#ports.background(this.#startFlush());
+    if (facts.length === 0) return;
+    this.#armSafetyNet();
+    if (this.#stage(facts)) this.#ports.background(this.#startFlush());
   }
 
   /**
    * Call after the staging transaction committed, instead of `committed`, when the command's
-   * caller sends the facts itself (`CommandEnvelope.callerRelays`): arms the safety net, then, when
-   * a commit would start a send, takes the next batch of the outbox (these facts and any pending
-   * before them) out of it as if the queue had accepted it, and returns it for the caller to send.
-   * A batch cut short by the queue's limits leaves the rest to a send of the relay's own. A caller
-   * that fails reports it (`handOffFailed`); one that vanishes leaves its facts sent and
-   * unacknowledged, which the probe at their acknowledgement deadline repairs, as for a batch the
-   * queue accepted and lost. Undefined when nothing was handed off (the relay sends, as usual).
+   * caller sends the facts itself (`CommandEnvelope.callerRelays`): when a commit would start a
+   * send, takes the next batch of the outbox (these facts and any pending before them) out of it
+   * as if the queue had accepted it, and returns it for the caller to send. A batch cut short by
+   * the queue's limits leaves the rest to a send of the relay's own. A caller that fails reports it
+   * (`handOffFailed`); one that vanishes leaves its facts sent and unacknowledged, which the probe
+   * at their acknowledgement deadline repairs, as for a batch the queue accepted and lost.
+   * Undefined when nothing was handed off (the relay sends, as usual).
+   *
+   * The alarm: whatever stays in the outbox gets the safety net, as a commit's send does. A batch
+   * handed off whole needs only its acknowledgement deadline (the probe's): the safety net would
+   * find nothing to send, since the facts already count as sent, so arming it would cost every
+   * command on a quiet entity an alarm write and, with no acknowledgement within its 5 s, an alarm
+   * run. An incarnation restarted before its cursors were written finds the facts back in its
+   * outbox when that alarm fires and sends them again: duplicates, never a loss.
    */
   handOff(facts: RecordedFacts): HandOff | undefined {
-    if (!this.#stage(facts)) return undefined;
-    const batch = this.#nextBatch();
+    if (facts.length === 0) return undefined;
+    const batch = this.#stage(facts) ? this.#nextBatch() : [];
     const first = batch[0];
     const last = batch[batch.length - 1];
-    if (!first || !last) return undefined;
+    if (!first || !last) {
+      this.#armSafetyNet();
+      return undefined;
+    }
     this.#accepted(last.seq);
-    if (this.#pending() > 0) this.#ports.background(this.#startFlush());
+    if (this.#pending() > 0) {
+      this.#armSafetyNet();
+      this.#ports.background(this.#startFlush());
+    } else this.#arm(this.#cursors.redeliverAt ?? this.#ports.now() + this.#policy.safetyNetMs);
     return { fromSeq: first.seq, messages: batch.map(({ body, bytes }) => ({ body, bytes })) };
   }
 
@@ -217,16 +231,16 @@ export class OutboxRelayHost implements CommandRelay {
     this.#sendFailed();
   }
 
-  /**
-   * Remembers committed facts for the next send and arms the safety net; whether a send may
-   * start now (none in flight, sends not failing).
-   */
+  /** Remembers committed facts for the next send; whether a send may start now (none in flight, sends not failing). */
   #stage(facts: RecordedFacts): boolean {
-    if (facts.length === 0) return false;
     // Kept only while sends keep up: during a queue outage the log is the buffer, not memory.
     if (this.#unsent.size < this.#maxUnsent) for (const fact of facts) this.#unsent.set(fact.event.seq, fact);
-    this.#arm(this.#ports.now() + this.#policy.safetyNetMs);
     return sendOnCommit(this.#memory, this.#flushing !== undefined);
+  }
+
+  /** Makes sure the alarm fires within the safety net's delay, so an object evicted mid-send still sends. */
+  #armSafetyNet(): void {
+    this.#arm(this.#ports.now() + this.#policy.safetyNetMs);
   }
 
   /** The alarm fired: whatever was set has fired, and is set anew when the send ends. */
@@ -271,7 +285,7 @@ export class OutboxRelayHost implements CommandRelay {
     // alarm handler cut short is retried only a few times (at least once, a bounded number of
     // retries), so without an alarm of its own nothing would send them until the next command.
     const safetyNet = this.#pending() > 0 && this.#armedAt === null;
-    if (safetyNet) this.#arm(ports.now() + policy.safetyNetMs);
+    if (safetyNet) this.#armSafetyNet();
     let sent = 0;
     try {
       for (let i = 0; i < policy.batchesPerRun && this.#pending() > 0; i++) {
