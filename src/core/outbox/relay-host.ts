@@ -213,7 +213,16 @@ export class OutboxRelayHost implements CommandRelay {
     if (this.#pending() > 0) {
       this.#armSafetyNet();
       this.#ports.background(this.#startFlush());
-    } else this.#arm(this.#cursors.redeliverAt ?? this.#ports.now() + this.#policy.safetyNetMs);
+    } else {
+      // What a run of the relay's own that sent everything would leave: the acknowledgement deadline.
+      const after = alarmAfterRun(
+        { failed: false, pending: 0, sendFailures: 0 },
+        this.#cursors,
+        this.#ports.now(),
+        this.#policy,
+      );
+      this.#arm(after ?? Number.POSITIVE_INFINITY);
+    }
     return { fromSeq: first.seq, messages: batch.map(({ body, bytes }) => ({ body, bytes })) };
   }
 
@@ -231,7 +240,10 @@ export class OutboxRelayHost implements CommandRelay {
     this.#sendFailed();
   }
 
-  /** Remembers committed facts for the next send; whether a send may start now (none in flight, sends not failing). */
+  /**
+   * Remembers committed facts for the next send; whether a send may start now (none in flight,
+   * sends not failing).
+   */
   #stage(facts: RecordedFacts): boolean {
     // Kept only while sends keep up: during a queue outage the log is the buffer, not memory.
     if (this.#unsent.size < this.#maxUnsent) for (const fact of facts) this.#unsent.set(fact.event.seq, fact);
