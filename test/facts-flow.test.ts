@@ -4,7 +4,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import type { RecordedEvent } from "../src/core/model/envelope.js";
-import { armFault, armTransform, InjectedFault } from "../src/core/resilience/fault-injection.js";
+import { armFault, armPause, armTransform, InjectedFault } from "../src/core/resilience/fault-injection.js";
 import { entityObjectName } from "../src/core/protocol/identifiers.js";
 import { inventory, type InventoryState } from "../src/domain/inventory.js";
 import { ADMIN_TOKEN, call, eventually, newTenant, tenantClient } from "./support/api.js";
@@ -76,6 +76,27 @@ async function expectAppliedWhileRetried(applied: HeldFacts, retried: HeldFacts)
   expect(await viewRow(applied.tenant.apiKey, applied.sku)).toMatchObject(fold(applied.log));
   expect(await viewRow(retried.tenant.apiKey, retried.sku)).toBeUndefined();
 }
+
+describe("concurrent deliveries", () => {
+  it("plans again, with no retry, a delivery whose entity a concurrent delivery wrote between its reads and its write", async () => {
+    const { tenant, log, sku } = await heldFacts();
+    let raced = false;
+    disarm.push(
+      armPause("consumer.beforeWrite", async (ctx) => {
+        if (ctx.tenant !== tenant.id || raced) return;
+        raced = true;
+        // The twin, carrying the older facts, reads and writes while this delivery waits.
+        const twin = await deliver(log.slice(0, 2));
+        expect(twin.explicitAcks).toHaveLength(2);
+      }),
+    );
+    const result = await deliver(log);
+    expect(raced).toBe(true);
+    expect(result.retryMessages).toEqual([]);
+    expect(result.explicitAcks).toHaveLength(log.length);
+    expect(await viewRow(tenant.apiKey, sku)).toMatchObject(fold(log));
+  });
+});
 
 describe("consumer failures", () => {
   it("retries only the failing entity of a batch and applies the rest", async () => {

@@ -147,6 +147,7 @@ export class SimQueue {
         this.messages.delete(m.id);
         continue;
       }
+      world.stats.consumerRetries++;
       if (m.attempts >= WORLD_LIMITS.queueMaxDeliveries) {
         // The queue's own dead-letter queue: the fact reaches the view again only through a probe and repair.
         this.messages.delete(m.id);

@@ -47,6 +47,8 @@ export interface RunResult {
   readonly simulatedMs: number;
   readonly sagas: number;
   readonly rebuilds: number;
+  /** Deliveries of a message the consumer put back on the queue (failures, lost races, parked facts not yet readable). */
+  readonly consumerRetries: number;
   /** Facts parked by their relay (only runs with a tight queue message limit park any). */
   readonly parked: number;
   /** Parked facts' notices the consumer recorded in D1 for operators (each once). */
@@ -137,6 +139,7 @@ export async function runSimulation(options: RunOptions): Promise<RunResult> {
       simulatedMs: clock.now - EPOCH,
       sagas: world.sagas.size,
       rebuilds: world.stats.rebuilds,
+      consumerRetries: world.stats.consumerRetries,
       parked: world.stats.parked,
       parkedRecorded: world.d1.parkedFacts.size,
       strays: world.queue.strays,

@@ -33,6 +33,8 @@ export interface WorldStats {
   /** Facts parked by their entity's relay (too large for the run's queue message limit). */
   parked: number;
   queueDeadLetters: number;
+  /** Deliveries of a message the consumer put back on the queue (a failure, a lost race, a parked fact not yet readable). */
+  consumerRetries: number;
   rebuilds: number;
 }
 
@@ -62,6 +64,7 @@ export class World {
     probes: 0,
     parked: 0,
     queueDeadLetters: 0,
+    consumerRetries: 0,
     rebuilds: 0,
   };
   /** Every event id an accepted command was answered with, and where it must be in the log. */

@@ -111,8 +111,8 @@ class Fakes {
   readonly refusedBatches = new Set<number>();
   /** Planning this entity's facts fails (the consumer.apply fault point). */
   unplannable: string | null = null;
-  /** Runs once, between the consumer's reads and its write (a rebuild starting, say). */
-  beforeWrite: (() => void) | null = null;
+  /** Runs between the consumer's reads and its write (a rebuild starting, say); once, unless it returns true. */
+  beforeWrite: (() => boolean | undefined) | null = null;
 
   view(entityId: string, generation = 0): number[] | undefined {
     return this.tables.views.get(`stock|${generation}|${entityId}`);
@@ -202,7 +202,7 @@ class Fakes {
       pauseBeforeWrite: () => {
         const hook = this.beforeWrite;
         this.beforeWrite = null;
-        hook?.();
+        if (hook?.() === true) this.beforeWrite = hook;
         return undefined;
       },
       applied: () => undefined,
@@ -338,12 +338,49 @@ describe("the shared queue consumer", () => {
 
   it("plans once more when a rebuild started between its reads and its write, reaching the new generation too", async () => {
     const w = new Fakes();
-    w.beforeWrite = () => w.tables.generations.set("stock", { active: 0, building: 1 });
+    w.beforeWrite = () => {
+      w.tables.generations.set("stock", { active: 0, building: 1 });
+      return undefined;
+    };
     const m = carrying(fact("a", 1));
     await w.consume([m]);
     expect(w.view("a", 0)).toEqual([1]);
     expect(w.view("a", 1)).toEqual([1]);
     expect(m.outcome).toEqual({ kind: "ack" });
+  });
+
+  it("plans again from a checkpoint another delivery moved between its reads and its write, instead of retrying through the queue", async () => {
+    const w = new Fakes();
+    const [a1, a2] = log("a", 2) as [RecordedEvent, RecordedEvent];
+    // A concurrent delivery carrying fact 1 writes first.
+    w.beforeWrite = () => {
+      w.tables.checkpoints.set("stock|0|a", 1);
+      w.tables.views.set("stock|0|a", [1]);
+      return undefined;
+    };
+    const messages = [carrying(a1), carrying(a2)];
+    await w.consume(messages);
+    expect(w.view("a")).toEqual([1, 2]);
+    expect(messages.map((m) => m.outcome)).toEqual([{ kind: "ack" }, { kind: "ack" }]);
+    expect(w.acknowledged).toEqual([{ entityId: "a", seq: 2 }]);
+  });
+
+  it("retries through the queue an entity whose checkpoint concurrent deliveries keep moving past its planning rounds", async () => {
+    const w = new Fakes();
+    w.logs.set("a", log("a", 9));
+    // Before every write another delivery applies the entity's next fact.
+    w.beforeWrite = () => {
+      const seq = (w.tables.checkpoints.get("stock|0|a") ?? 0) + 1;
+      w.tables.checkpoints.set("stock|0|a", seq);
+      w.tables.views.set("stock|0|a", [...(w.view("a") ?? []), seq]);
+      return true;
+    };
+    const ninth = carrying(w.logs.get("a")?.[8] as RecordedEvent);
+    await w.consume([ninth]);
+    expect(ninth.outcome).toEqual(retried);
+    // Three planning rounds, each refused, then the entity's own write from the last round's reads:
+    // the view holds only the other writer's facts.
+    expect(w.view("a")).toEqual([1, 2, 3]);
   });
 
   it("leaves a gap in the generation a rebuild fills to the rebuilder, and still applies the active one", async () => {

@@ -28,6 +28,15 @@ import {
 /** A notice whose fact cannot be read yet (the entity busy or unreachable) is retried after this (s). */
 export const PARKED_RETRY_SECONDS = 5;
 
+/**
+ * How many times one delivery plans its write when a concurrent writer keeps moving what it read
+ * (another delivery of the same entities' facts, a rebuild): each round starts from what the last
+ * refusal left, so contention costs a re-read, not a queue retry with its backoff and an attempt
+ * towards the dead-letter queue. After the last, the entities are written one by one and a refused
+ * one retries through the queue.
+ */
+const PLANNING_ROUNDS = 3;
+
 /** A queue message as the host settles it (production wraps a Queues `Message`). */
 export interface ConsumerMessage {
   /** Deliveries of this message so far, this one included (counting from 1). */
@@ -263,9 +272,10 @@ export class FactConsumer<M extends ConsumerMessage, S, N> {
    * Applies the groups to every live generation of every projection that follows them; returns
    * the groups now applied (failed ones are already settled for retry) and the progress read,
    * each group written together with the statements `alongside` gives for it (from the sagas'
-   * checkpoints, read in the same query). If a rebuild started or switched between reading the
-   * generations and writing, the write is refused by the generations guard and planned once more
-   * against the new generations.
+   * checkpoints, read in the same query). The write is guarded by what was read (optimistic
+   * concurrency): when a rebuild started or switched, or another delivery applied facts of these
+   * entities, between the reads and the write, the write is refused and planned again from what
+   * is there now, up to `PLANNING_ROUNDS` times. A refusal with nothing moved is a failure.
    */
   async #applyToProjections(
     groups: readonly EntityGroup<M>[],
@@ -307,7 +317,7 @@ export class FactConsumer<M extends ConsumerMessage, S, N> {
         for (const u of unplanned) await this.#fail(u.group, u.error);
         return { settled: plans.map((p) => p.group), progress };
       } catch {
-        if (round === 0 && (await this.#generationsMoved(pairs, gens))) continue;
+        if (round + 1 < PLANNING_ROUNDS && (await this.#readsMoved(pairs, gens, keys, progress))) continue;
         for (const u of unplanned) await this.#fail(u.group, u.error);
         // One entity's failure must not hold back the rest: apply entity by entity.
         const settled: EntityGroup<M>[] = [];
@@ -334,22 +344,31 @@ export class FactConsumer<M extends ConsumerMessage, S, N> {
     return [...pairs.values()];
   }
 
-  /** Whether any pair's generations differ from those read (a failed re-read counts as unchanged). */
-  async #generationsMoved(
+  /**
+   * Whether another writer moved what a refused write was planned from: a pair's generations, or
+   * a checkpoint of `keys` (a concurrent delivery of the same entities' facts). A failed re-read
+   * counts as unchanged.
+   */
+  async #readsMoved(
     pairs: readonly ProjectionPair[],
-    read: (pair: ProjectionPair) => Generations,
+    gens: (pair: ProjectionPair) => Generations,
+    keys: readonly CheckpointKey[],
+    progress: ConsumerProgress,
   ): Promise<boolean> {
-    let now: (pair: ProjectionPair) => Generations;
+    const ports = this.#ports;
     try {
-      now = await this.#ports.readGenerations(pairs);
+      const gensNow = await ports.readGenerations(pairs);
+      const generationsMoved = pairs.some((p) => {
+        const a = gens(p);
+        const b = gensNow(p);
+        return a.active !== b.active || a.building !== b.building;
+      });
+      if (generationsMoved) return true;
+      const now = await ports.readProgress(keys, []);
+      return keys.some((k) => now.applied(k) !== progress.applied(k));
     } catch {
       return false;
     }
-    return pairs.some((p) => {
-      const a = read(p);
-      const b = now(p);
-      return a.active !== b.active || a.building !== b.building;
-    });
   }
 
   /** Every (projection, live generation) that this entity's facts must reach. */
