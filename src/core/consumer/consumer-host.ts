@@ -4,11 +4,11 @@
 // (resolving parked-fact notices from their entity, dead-lettering what is no fact), group them
 // per entity, read the generations and the checkpoints in one round trip each, plan every entity
 // (entity-plan.ts) — repairing a gap from the entity's log — and write everything in one D1 batch
-// guarded by the generations read; when that batch fails, plan once more if a rebuild moved the
-// generations, else write entity by entity so one entity's failure holds back no other. Then the
-// sagas, from their own checkpoint (F5), their checkpoint's advance, the messages' acks, the
-// entities' acknowledgements; a failed entity's messages retry with growing delay and are
-// dead-lettered after the last attempt. Every effect goes through `FactConsumerPorts`; the
+// guarded by the generations and checkpoints read; when that batch fails, plan again if a rebuild
+// or a concurrent delivery moved them, else write entity by entity so one entity's failure holds
+// back no other. Then the sagas, from their own checkpoint (F5), their checkpoint's advance, the
+// messages' acks, the entities' acknowledgements; a failed entity's messages retry with growing
+// delay and are dead-lettered after the last attempt. Every effect goes through `FactConsumerPorts`; the
 // projections' statements come from the port (production: the projections' drizzle handlers; the
 // simulator: its view rows' digests), so the host never knows what a statement is.
 import type { RecordedEvent } from "../model/envelope.js";
