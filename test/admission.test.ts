@@ -163,6 +163,33 @@ describe("an isolate's copy of a key's standing", () => {
   });
 });
 
+describe("a rate limit", () => {
+  it("is refused below one request per 1,000 s, where a refusal would name hours to wait", async () => {
+    const tenant = await newTenant();
+    for (const requestsPerSecond of [1e-21, 0.0009, 0]) {
+      const set = await admin("PUT", `/tenants/${tenant.id}/rate-limit`, { requestsPerSecond, burst: 1 });
+      expect(set.status).toBe(400);
+      expect(await set.json()).toMatchObject({ type: `${PROBLEMS}validation-failed` });
+    }
+  });
+
+  it("stored below that floor still answers a Retry-After of whole seconds, at most a day", async () => {
+    const tenant = await newTenant();
+    const api = tenantClient(tenant.apiKey);
+    // As a row written before the floor existed: the wait it implies is 10^21 s.
+    await env.DB.prepare(
+      "UPDATE tenants SET rate_limit_rps = 1e-21, rate_limit_burst = 1, policy_version = policy_version + 1 WHERE id = ?",
+    )
+      .bind(tenant.id)
+      .run();
+    await waitTheBound();
+    expect((await api.get("/v1/views/inventory")).status).toBe(200);
+    const refused = await api.get("/v1/views/inventory");
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("retry-after")).toBe("86400");
+  });
+});
+
 describe("rate-limit leases", () => {
   it("grant only whole tokens the bucket holds", () => {
     const limit = { requestsPerSecond: 10, burst: 5 };

@@ -7,7 +7,13 @@ import { z } from "zod";
 
 export const rateLimitSchema = z
   .object({
-    requestsPerSecond: z.number().positive().max(100_000).describe("tokens added to the bucket per second"),
+    // At least one request per 1,000 s: below that a refusal's Retry-After would name hours, and
+    // what is meant is a quota, not a rate.
+    requestsPerSecond: z
+      .number()
+      .min(0.001)
+      .max(100_000)
+      .describe("tokens added to the bucket per second (0.001 to 100,000)"),
     burst: z.number().int().min(1).max(1_000_000).describe("bucket size: requests allowed at once"),
   })
   .strict();
