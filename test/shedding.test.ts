@@ -82,6 +82,75 @@ describe("shedding before the entity's object", () => {
   });
 });
 
+describe("a long-poll parked at a stream's tail", () => {
+  /**
+   * Starts `longPoll` at a tail nothing will move, takes every other place of the tenant, and
+   * reads the tenant's views until admitted: whether that happened while the long-poll still
+   * waited (it holds no place once parked), and how the long-poll ended.
+   */
+  async function admittedBesideParked(
+    tenant: { id: string; apiKey: string },
+    longPoll: () => Promise<Response>,
+  ): Promise<{ admittedWhileParked: boolean; longPollStatus: number }> {
+    const api = tenantClient(tenant.apiKey);
+    let ended = false;
+    const polled = longPoll().then(async (r) => {
+      ended = true;
+      await r.body?.cancel();
+      return r.status;
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    const release = occupy(tenantsInFlight, tenant.id, TENANT_CAP - 1);
+    let admittedWhileParked = false;
+    try {
+      // Retried: the long-poll may still be on its way to parking. Without the release it keeps
+      // the last place until it times out (STREAM_LONG_POLL_TIMEOUT_MS, 1 s in tests).
+      while (!ended) {
+        const read = await api.get("/v1/views/inventory");
+        await read.body?.cancel();
+        if (read.status === 200) {
+          admittedWhileParked = !ended;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      release();
+    }
+    return { admittedWhileParked, longPollStatus: await polled };
+  }
+
+  const parkedAndTimedOut = { admittedWhileParked: true, longPollStatus: 204 };
+
+  it("of an entity's event log holds none of its tenant's places", async () => {
+    const tenant = await newTenant();
+    const api = tenantClient(tenant.apiKey);
+    expect((await api.command("inventory", "followed", "restock", { quantity: 1 })).status).toBe(200);
+    const path = "/v1/entities/inventory/followed/stream?offset=0000000000000000_0000000000000001&live=long-poll";
+    expect(await admittedBesideParked(tenant, () => api.get(path))).toEqual(parkedAndTimedOut);
+  });
+
+  it("of a view's change feed holds none of its tenant's places", async () => {
+    const tenant = await newTenant();
+    const api = tenantClient(tenant.apiKey);
+    const path = "/v1/views/inventory/changes/stream?offset=now&live=long-poll";
+    expect(await admittedBesideParked(tenant, () => api.get(path))).toEqual(parkedAndTimedOut);
+  });
+
+  it("of a tenant stream holds none of its tenant's places", async () => {
+    const tenant = await newTenant();
+    const auth = { authorization: `Bearer ${tenant.apiKey}` };
+    const created = await call("/v1/stream/followed", {
+      method: "PUT",
+      headers: { ...auth, "content-type": "text/plain" },
+      body: "first",
+    });
+    expect(created.status).toBe(201);
+    const longPoll = () => call("/v1/stream/followed?offset=now&live=long-poll", { headers: auth });
+    expect(await admittedBesideParked(tenant, longPoll)).toEqual(parkedAndTimedOut);
+  });
+});
+
 describe("shedding at the isolate's command limit", () => {
   it("answers a command over the limit with 429 overloaded before its body is read, then admits again", async () => {
     const tenant = await newTenant();

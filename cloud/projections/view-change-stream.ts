@@ -92,6 +92,7 @@ export function viewChangeRoutes(
       longPollTimeoutMs: hostConfig(c.env, "view-feed").streamLongPollTimeoutMs,
       sseMaxMs: SSE_MAX_MS,
       etagPrefix: `view:${view}`,
+      onPark: c.get("releaseAdmission"),
     });
   });
   return app;

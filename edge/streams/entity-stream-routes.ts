@@ -60,6 +60,7 @@ export function entityStreamRoutes(entities: EntityRegistry): OpenAPIHono<{ Bind
       longPollTimeoutMs: hostConfig(c.env, "entity-stream").streamLongPollTimeoutMs,
       sseMaxMs: STREAM_SSE_MAX_MS,
       etagPrefix: `entity:${type}/${id}`,
+      onPark: c.get("releaseAdmission"),
     });
   });
   return app;

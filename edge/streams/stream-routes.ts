@@ -141,6 +141,9 @@ async function serveStream(c: Context<StreamEnv>): Promise<Response> {
     body = read;
     headers.delete("transfer-encoding");
   }
+  // The object parks a long-poll at the tail; whether it will is its call, so the place is freed
+  // for every long-poll read (RequestScope.releaseAdmission).
+  if (c.req.method === "GET" && c.req.query("live") === "long-poll") c.get("releaseAdmission")?.();
   const res = await stub.serve(c.req.method, c.req.url, Object.fromEntries(headers), body);
   const out = new Response(c.req.method === "HEAD" || res.status === 204 || res.status === 304 ? null : res.body, {
     status: res.status,

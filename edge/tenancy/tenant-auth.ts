@@ -71,6 +71,7 @@ export function tenantAuth(): MiddlewareHandler<{ Bindings: Env; Variables: Requ
     c.set("corsOrigins", admission.corsOrigins);
     c.set("tenant", admission.tenant);
     c.set("keyId", admission.keyId);
+    c.set("releaseAdmission", admission.release);
     try {
       await next();
     } finally {

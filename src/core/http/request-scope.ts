@@ -11,6 +11,13 @@ export interface RequestScope {
   corsOrigins?: readonly string[];
   traceparent: string;
   traceId: string;
+  /**
+   * Frees the request's place in its tenant's in-flight count (idempotent; set on /v1 routes once
+   * admitted). A long-poll calls it before it parks: it then waits rather than works, as a stream
+   * does once its answer has started, and a tenant's followers must not take the places its
+   * commands need (nor hold them after their client has gone, until the poll times out).
+   */
+  releaseAdmission?: () => void;
   /** Facts a command recorded (set by the entity routes, read by the metrics). */
   factsRecorded?: number;
 }

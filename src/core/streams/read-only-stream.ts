@@ -34,6 +34,8 @@ export interface ReadOnlyStreamOptions {
   readonly sseMaxMs: number;
   /** Names the stream in ETags (any stable string). */
   readonly etagPrefix: string;
+  /** Called once, just before a long-poll parks to wait for new messages. */
+  readonly onPark?: () => void;
 }
 
 /** Answers a GET or HEAD of a read-only JSON stream from `source`. */
@@ -82,6 +84,7 @@ export async function serveReadOnlyStream(
   }
   let page = await source(after, 0);
   if (live === "long-poll" && page.messages.length === 0) {
+    options.onPark?.();
     page = await source(after, options.longPollTimeoutMs);
     if (page.messages.length === 0) {
       return new Response(null, {
