@@ -57,6 +57,8 @@ class EntityObject {
   readonly waiting: ((standing: Standing) => void)[] = [];
   checks = 0;
   tick: (() => void) | null = null;
+  /** As workerd's getWebSockets(): sockets closed by the object stay listed until the runtime lets them go. */
+  listsClosing = false;
 
   record(n: number, dataBytes = 10): RecordedEvent[] {
     const events: RecordedEvent[] = [];
@@ -110,7 +112,7 @@ class EntityObject {
         }
         return this.log.filter((e) => e.seq > after).slice(0, limit);
       },
-      sockets: () => this.sockets.filter((s) => s.open),
+      sockets: () => (this.listsClosing ? [...this.sockets] : this.sockets.filter((s) => s.open)),
       attachment: (socket) => socket.attachment,
       setAttachment: (socket, attachment) => {
         socket.attachment = attachment;
@@ -232,6 +234,21 @@ describe("a WebSocket subscriber", () => {
     object.standings.set("k2", "suspended");
     await feed.revalidate();
     expect([revoked.closedWith, suspended.closedWith]).toEqual([CLOSE_REVOKED, CLOSE_SUSPENDED]);
+  });
+
+  it("closed at a check stops the re-check timer when it was the last, though the runtime still lists it", async () => {
+    const object = new EntityObject();
+    object.listsClosing = true;
+    const feed = object.feed();
+    const socket = object.newSocket();
+    feed.openWebSocket(socket, 0, { tenant: "t1", keyId: "k1" });
+    expect(object.tick).not.toBeNull();
+    object.standings.set("k1", "revoked");
+    await feed.revalidate();
+    expect(socket.closedWith).toBe(CLOSE_REVOKED);
+    // A running timer keeps the object awake, and workerd ends a closed hibernatable socket's
+    // connection only once the object hibernates: the client would wait one more interval.
+    expect(object.tick).toBeNull();
   });
 });
 

@@ -400,7 +400,9 @@ export class LiveFeedHost<W> {
 
   #stopTimerIfIdle(): void {
     if (this.#stopTimer === undefined || this.#checking) return;
-    if (this.#streams.size > 0 || this.#ports.sockets().length > 0) return;
+    // Open sockets only: the runtime lists a socket this feed closed until it lets it go, and a
+    // running timer keeps the object awake, which is what keeps that socket's connection open.
+    if (this.#streams.size > 0 || this.#ports.sockets().some((s) => this.#ports.isOpen(s))) return;
     this.#stopTimer();
     this.#stopTimer = undefined;
   }
