@@ -14,6 +14,7 @@ import { encodeHlc, HLC_ZERO, tick } from "../src/core/protocol/hlc.js";
 import { entityObjectName } from "../src/core/protocol/identifiers.js";
 import { commandsInFlight, isolateCommands } from "../edge/entity/entity-routes.js";
 import type { RequestScope } from "../src/core/http/request-scope.js";
+import { adminTokenRefusal } from "../src/core/security/admin-token.js";
 import production, { app } from "../worker.js";
 import { bareWakes, type BareLog } from "./worker/bare-log.js";
 import { entityWakes, type EntityActor } from "./worker/bench-entity-actor.js";
@@ -44,14 +45,13 @@ const FACTS_QUEUE = "factline-facts";
 const SEND_BATCH = 100;
 
 const bench = new Hono<{ Bindings: BenchEnv; Variables: RequestScope }>();
+// The controls answer the admin token only, checked as the admin API checks it (constant time,
+// wrong tokens counted in the per-client failure limit): the bench Worker serves production too.
 bench.use("/bench/control/*", async (c, next) => {
-  if (!isAdmin(c.req.raw, c.env)) return c.json({ error: "admin token required" }, 401);
+  const refused = await adminTokenRefusal(c.req.raw, c.env.ADMIN_TOKEN, c.env.AUTH_FAILURES);
+  if (refused) return refused;
   await next();
 });
-
-function isAdmin(request: Request, env: BenchEnv): boolean {
-  return request.headers.get("authorization") === `Bearer ${env.ADMIN_TOKEN}`;
-}
 
 // The baselines are mounted on production's app under /v1/bench, so a baseline request takes the
 // same HTTP path as a command: every middleware (security headers, request id and trace, metrics,
@@ -401,7 +401,8 @@ const dispatchSchema = z
  * the copies get the runtime's own ExecutionContext.
  */
 async function dispatch(request: Request, env: BenchEnv, ctx: ExecutionContext): Promise<Response> {
-  if (!isAdmin(request, env)) return Response.json({ error: "admin token required" }, { status: 401 });
+  const refused = await adminTokenRefusal(request, env.ADMIN_TOKEN, env.AUTH_FAILURES);
+  if (refused) return refused;
   const d = dispatchSchema.parse(await request.json());
   const statuses: Record<string, number> = {};
   for (let i = 0; i < d.count; i++) {

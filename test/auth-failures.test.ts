@@ -1,11 +1,12 @@
 // Failed authentication is cheap and bounded: a key id with no record is remembered (no D1
-// query per attempt), and a client that keeps failing with well-formed keys is answered 429 with
-// Retry-After by the AUTH_FAILURES rate-limit binding (30 a minute per client in wrangler.toml),
-// without a D1 query, while other clients and keys already known keep working.
+// query per attempt), and a client that keeps failing with well-formed keys, dashboard sign-ins or
+// admin tokens is answered 429 with Retry-After by the AUTH_FAILURES rate-limit binding (30 a
+// minute per client in wrangler.toml), without a D1 query, while other clients and keys already
+// known keep working.
 import { describe, expect, it } from "vitest";
 import { keyLookupCount } from "../edge/tenancy/tenant-auth.js";
 import { ExpiringCache } from "../src/core/runtime/expiring-cache.js";
-import { call, newTenant } from "./support/api.js";
+import { ADMIN_TOKEN, call, newTenant } from "./support/api.js";
 
 const PROBLEMS = "https://factline.dev/problems/";
 let clients = 0;
@@ -27,6 +28,20 @@ function unknownKey(): string {
 
 function get(key: string, client: string): Promise<Response> {
   return call("/v1/views/inventory", { headers: { authorization: `Bearer ${key}`, "cf-connecting-ip": client } });
+}
+
+/** A dashboard sign-in with `secret` from `client` (the form's own origin; redirects not followed). */
+function signIn(secret: string, client: string): Promise<Response> {
+  return call("/dashboard/sign-in", {
+    method: "POST",
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      origin: "https://factline.test",
+      "cf-connecting-ip": client,
+    },
+    body: new URLSearchParams({ secret }).toString(),
+    redirect: "manual",
+  });
 }
 
 describe("failed authentication", () => {
@@ -67,18 +82,6 @@ describe("failed authentication", () => {
 });
 
 describe("failed dashboard sign-ins", () => {
-  const signIn = (secret: string, client: string) =>
-    call("/dashboard/sign-in", {
-      method: "POST",
-      headers: {
-        "content-type": "application/x-www-form-urlencoded",
-        origin: "https://factline.test",
-        "cf-connecting-ip": client,
-      },
-      body: new URLSearchParams({ secret }).toString(),
-      redirect: "manual",
-    });
-
   it("refuse a client with 429 after too many, even with a right secret, while other clients sign in", async () => {
     const tenant = await newTenant();
     const client = newClient();
@@ -91,6 +94,49 @@ describe("failed dashboard sign-ins", () => {
     expect(limited?.headers.get("retry-after")).toBe("60");
     expect((await signIn(tenant.apiKey, client)).status).toBe(429);
     expect((await signIn(tenant.apiKey, newClient())).status).toBe(303);
+  });
+});
+
+describe("failed admin tokens", () => {
+  const admin = (token: string, client: string) =>
+    call("/admin/tenants", { headers: { authorization: `Bearer ${token}`, "cf-connecting-ip": client } });
+
+  it("count in the same limit: a client guessing is answered 429 with Retry-After, then even with the right token", async () => {
+    const client = newClient();
+    expect((await admin(ADMIN_TOKEN, client)).status).toBe(200);
+    let limited: Response | undefined;
+    // The binding counts in fixed windows; two windows' worth guarantees the limit is met.
+    for (let i = 0; i < 61 && !limited; i++) {
+      const res = await admin(`guess-${i}`, client);
+      if (res.status === 429) limited = res;
+      else expect(res.status).toBe(401);
+    }
+    expect(limited?.headers.get("retry-after")).toBe("60");
+    expect(limited?.headers.get("content-type")).toBe("application/problem+json");
+    expect(await limited?.json()).toMatchObject({ type: `${PROBLEMS}auth-failures-limited`, status: 429 });
+
+    // Blocked: answered before the token is compared, so the right one gains nothing.
+    const right = await admin(ADMIN_TOKEN, client);
+    expect(right.status).toBe(429);
+    expect(right.headers.get("retry-after")).toBe("60");
+    expect(await right.json()).toMatchObject({ type: `${PROBLEMS}auth-failures-limited` });
+    // The same client is blocked for the dashboard's sign-in too: one limit for every secret.
+    expect((await signIn(ADMIN_TOKEN, client)).status).toBe(429);
+    // Another client is unaffected: its wrong token is 401, its right one 200.
+    const other = newClient();
+    expect((await admin("guess-other", other)).status).toBe(401);
+    expect((await admin(ADMIN_TOKEN, other)).status).toBe(200);
+  });
+
+  it("share the dashboard's limit: a client blocked for failed sign-ins is refused on /admin/* too", async () => {
+    const client = newClient();
+    let limited = false;
+    for (let i = 0; i < 61 && !limited; i++) limited = (await signIn(unknownKey(), client)).status === 429;
+    expect(limited).toBe(true);
+    const res = await admin(ADMIN_TOKEN, client);
+    expect(res.status).toBe(429);
+    expect(await res.json()).toMatchObject({ type: `${PROBLEMS}auth-failures-limited` });
+    expect((await admin(ADMIN_TOKEN, newClient())).status).toBe(200);
   });
 });
 

@@ -7,7 +7,8 @@ import type { MiddlewareHandler } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
 import { HTTPException } from "hono/http-exception";
 import { z } from "zod";
-import { sameSecret } from "../../src/core/security/same-secret.js";
+import { AUTH_FAILURE_PERIOD_S, failingClient } from "../../src/core/security/auth-failures.js";
+import { checkAdminToken } from "../../src/core/security/admin-token.js";
 import { tenantIdSchema } from "../../src/core/protocol/identifiers.js";
 import { json, jsonBody, problems, routeTable, security } from "../../src/core/http/openapi.js";
 import { fail } from "../../src/core/http/problem.js";
@@ -404,20 +405,28 @@ function present(t: typeof tenants.$inferSelect) {
 
 /**
  * The admin token check (Hono's `bearerAuth`, RFC 6750): the token is compared in constant time
- * (`sameSecret`); a refusal is thrown as an `HTTPException` with its `WWW-Authenticate` challenge
- * and rendered as problem+json by the one error handler. An Authorization header that is not a
- * bearer token at all is refused as 401 too (bearerAuth says 400): to a client it is no key.
+ * and counted in the per-client failure limit (`checkAdminToken`); a refusal is thrown as an
+ * `HTTPException` with its `WWW-Authenticate` challenge and rendered as problem+json by the one
+ * error handler. An Authorization header that is not a bearer token at all is refused as 401 too
+ * (bearerAuth says 400): to a client it is no key. A client over the failure limit is answered 429
+ * `auth-failures-limited` with Retry-After, whatever bearer token it sends (even the right one).
  */
 function adminAuth(): MiddlewareHandler<PlatformEnv> {
   const message = "send Authorization: Bearer <ADMIN_TOKEN>";
-  const bearer = bearerAuth<PlatformEnv>({
-    realm: "factline-admin",
-    verifyToken: async (token, c) => Boolean(c.env.ADMIN_TOKEN) && (await sameSecret(token, c.env.ADMIN_TOKEN)),
-    noAuthenticationHeader: { message },
-    invalidToken: { message },
-  });
   return async (c, next) => {
     let admitted = false;
+    let limited = false;
+    // Per request: verifyToken reports "limited" through this request's own flag.
+    const bearer = bearerAuth<PlatformEnv>({
+      realm: "factline-admin",
+      verifyToken: async (token, c) => {
+        const check = await checkAdminToken(token, c.env.ADMIN_TOKEN, failingClient(c.req.raw), c.env.AUTH_FAILURES);
+        limited = check === "limited";
+        return check === "admitted";
+      },
+      noAuthenticationHeader: { message },
+      invalidToken: { message },
+    });
     try {
       await bearer(c, async () => {
         admitted = true;
@@ -425,6 +434,10 @@ function adminAuth(): MiddlewareHandler<PlatformEnv> {
       });
     } catch (error) {
       // Only the check's own refusal: what the routes behind it throw passes through untouched.
+      if (!admitted && limited)
+        throw fail("auth-failures-limited", "too many requests with a wrong admin token from this client", {
+          retryAfter: AUTH_FAILURE_PERIOD_S,
+        });
       if (!admitted && error instanceof HTTPException && error.status === 400) {
         throw fail(
           "unauthorized",

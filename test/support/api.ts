@@ -5,8 +5,17 @@ import { expect } from "vitest";
 
 export const ADMIN_TOKEN = "test-admin-token";
 
+/**
+ * This test file's client address (IPv6 documentation range), for requests that name none: every
+ * wrong key, sign-in or admin token counts against its client in the AUTH_FAILURES limit, which
+ * all files share, so one file's deliberate failures must not block another's requests.
+ */
+const FILE_CLIENT = `2001:db8::${crypto.randomUUID().slice(0, 4)}`;
+
 export function call(path: string, init: RequestInit = {}): Promise<Response> {
-  return exports.default.fetch(new Request(`https://factline.test${path}`, init));
+  const request = new Request(`https://factline.test${path}`, init);
+  if (!request.headers.has("cf-connecting-ip")) request.headers.set("cf-connecting-ip", FILE_CLIENT);
+  return exports.default.fetch(request);
 }
 
 let tenantCounter = 0;

@@ -17,7 +17,7 @@ export type Audience = "tenant" | "admin" | "none";
 /** Error statuses a route may declare; each is answered as problem+json (see problem.ts). */
 export type ProblemStatus = 400 | 401 | 403 | 404 | 405 | 409 | 410 | 412 | 413 | 415 | 422 | 429 | 500 | 503;
 
-const AUDIENCE_PROBLEMS = { tenant: [401, 403, 429], admin: [401], none: [] } as const satisfies Record<
+const AUDIENCE_PROBLEMS = { tenant: [401, 403, 429], admin: [401, 429], none: [] } as const satisfies Record<
   Audience,
   readonly ProblemStatus[]
 >;
@@ -39,7 +39,8 @@ const retryAfterHeader = z.object({
 
 /**
  * The problem responses of a route: those its audience implies (401 for a missing key, 403 for a
- * suspended tenant, 429 for rate limits), the `statuses` it names, and 500. Each is described by
+ * suspended tenant, 429 for rate limits and, for both audiences, too many failed authentication
+ * attempts from the client), the `statuses` it names, and 500. Each is described by
  * the catalogue's titles for that status; 429 and 503 carry `Retry-After`.
  */
 export function problems<A extends Audience, const S extends readonly ProblemStatus[]>(

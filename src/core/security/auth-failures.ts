@@ -41,7 +41,7 @@ export class BlockedClients {
   }
 }
 
-/** This isolate's blocked clients: the tenant API's admission and the dashboard's sign-in share them. */
+/** This isolate's blocked clients: tenant admission, the dashboard's sign-in and the admin token check share them. */
 export const isolateBlockedClients = new BlockedClients();
 
 /** Whether this isolate saw the limiter refuse `client` within the period (at `now`, ms). */
