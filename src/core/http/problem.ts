@@ -151,22 +151,22 @@ export const problemSchema = z
   .meta({ id: "Problem", description: "RFC 9457 problem details" });
 
 /** The longest wait a `Retry-After` names, s (a day): a longer one is no advice a client can act on. */
-export const MAX_RETRY_AFTER_S = 86_400;
+const MAX_RETRY_AFTER_S = 86_400;
 
 /**
  * `Retry-After` as RFC 9110 §10.2.3's delay-seconds (`1*DIGIT`): whole seconds from 1 to
  * MAX_RETRY_AFTER_S. A wait computed from a stored setting can be huge or not finite, and
  * `String` would then write `1e+21` or `NaN`, which no client parses as a delay.
  */
-export function retryAfterHeader(seconds: number): string {
+function delaySeconds(seconds: number): string {
   if (!(seconds <= MAX_RETRY_AFTER_S)) return String(MAX_RETRY_AFTER_S);
   return String(Math.max(1, Math.ceil(seconds)));
 }
 
-/** The problem as an `application/problem+json` response (RFC 9457), `Retry-After` per retryAfterHeader. */
+/** The problem as an `application/problem+json` response (RFC 9457), `Retry-After` per delaySeconds. */
 export function problemResponse(p: Problem, headers: Record<string, string> = {}): Response {
   const { retryAfter, ...body } = p;
   const h = new Headers({ "content-type": "application/problem+json", ...headers });
-  if (retryAfter !== undefined) h.set("retry-after", retryAfterHeader(retryAfter));
+  if (retryAfter !== undefined) h.set("retry-after", delaySeconds(retryAfter));
   return new Response(JSON.stringify(body), { status: p.status, headers: h });
 }
