@@ -21,6 +21,15 @@ import { newTenant, tenantClient } from "./support/api.js";
 const PROBLEMS = "https://factline.dev/problems/";
 const MAX_STALE_MS = Number(env.TENANT_ADMISSION_MAX_STALE_MS);
 
+/** Sets a tenant's rate limit in D1 behind the admin API's back, as another isolate's write. */
+async function writeRateLimit(tenant: string, rps: number, burst: number): Promise<void> {
+  await env.DB.prepare(
+    "UPDATE tenants SET rate_limit_rps = ?, rate_limit_burst = ?, policy_version = policy_version + 1 WHERE id = ?",
+  )
+    .bind(rps, burst, tenant)
+    .run();
+}
+
 /** Waits out the staleness bound, so every isolate copy read before now has lapsed. */
 function waitTheBound(): Promise<void> {
   return new Promise((r) => setTimeout(r, MAX_STALE_MS + 50));
@@ -117,11 +126,7 @@ describe("changes made by another isolate", () => {
     const tenant = await newTenant();
     const api = tenantClient(tenant.apiKey);
     expect((await api.get("/v1/views/inventory")).status).toBe(200);
-    await env.DB.prepare(
-      "UPDATE tenants SET rate_limit_rps = 0.01, rate_limit_burst = 1, policy_version = policy_version + 1 WHERE id = ?",
-    )
-      .bind(tenant.id)
-      .run();
+    await writeRateLimit(tenant.id, 0.01, 1);
     await waitTheBound();
     expect((await api.get("/v1/views/inventory")).status).toBe(200);
     const refused = await api.get("/v1/views/inventory");
@@ -177,11 +182,7 @@ describe("a rate limit", () => {
     const tenant = await newTenant();
     const api = tenantClient(tenant.apiKey);
     // As a row written before the floor existed: the wait it implies is 10^21 s.
-    await env.DB.prepare(
-      "UPDATE tenants SET rate_limit_rps = 1e-21, rate_limit_burst = 1, policy_version = policy_version + 1 WHERE id = ?",
-    )
-      .bind(tenant.id)
-      .run();
+    await writeRateLimit(tenant.id, 1e-21, 1);
     await waitTheBound();
     expect((await api.get("/v1/views/inventory")).status).toBe(200);
     const refused = await api.get("/v1/views/inventory");

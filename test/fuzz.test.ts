@@ -226,7 +226,7 @@ async function send(r: FuzzRequest): Promise<Response | undefined> {
   const headers = new Headers();
   for (const [k, v] of r.headers) headers.append(k, v);
   // Its own client: the tenant key sent to /admin/* is a wrong admin token, and the failures it
-  // counts would block the address the other suites' requests share (auth-failures.ts).
+  // counts must not block the file's own calls through `call` (auth-failures.ts).
   headers.set("cf-connecting-ip", FUZZ_CLIENT);
   let request: Request;
   try {

@@ -7,11 +7,11 @@ import type { MiddlewareHandler } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
 import { HTTPException } from "hono/http-exception";
 import { z } from "zod";
-import { AUTH_FAILURE_PERIOD_S, failingClient } from "../../src/core/security/auth-failures.js";
-import { checkAdminToken } from "../../src/core/security/admin-token.js";
+import { failingClient } from "../../src/core/security/auth-failures.js";
+import { ADMIN_TOKEN_ASK, adminFailuresLimited, checkAdminToken } from "../../src/core/security/admin-token.js";
 import { tenantIdSchema } from "../../src/core/protocol/identifiers.js";
 import { json, jsonBody, problems, routeTable, security } from "../../src/core/http/openapi.js";
-import { fail } from "../../src/core/http/problem.js";
+import { fail, ProblemError } from "../../src/core/http/problem.js";
 import { strictJsonBody } from "../../src/core/http/json-body.js";
 import { listDeadLetters, replayDeadLetter, UNKNOWN_TENANT } from "../consumer/dead-letters.js";
 import { acknowledgeParkedFact, listParkedFacts } from "../consumer/parked-facts.js";
@@ -412,21 +412,19 @@ function present(t: typeof tenants.$inferSelect) {
  * `auth-failures-limited` with Retry-After, whatever bearer token it sends (even the right one).
  */
 function adminAuth(): MiddlewareHandler<PlatformEnv> {
-  const message = "send Authorization: Bearer <ADMIN_TOKEN>";
+  const bearer = bearerAuth<PlatformEnv>({
+    realm: "factline-admin",
+    verifyToken: async (token, c) => {
+      const check = await checkAdminToken(token, c.env.ADMIN_TOKEN, failingClient(c.req.raw), c.env.AUTH_FAILURES);
+      // Thrown through bearerAuth, which only knows right and wrong.
+      if (check === "limited") throw new ProblemError(adminFailuresLimited());
+      return check === "admitted";
+    },
+    noAuthenticationHeader: { message: ADMIN_TOKEN_ASK },
+    invalidToken: { message: ADMIN_TOKEN_ASK },
+  });
   return async (c, next) => {
     let admitted = false;
-    let limited = false;
-    // Per request: verifyToken reports "limited" through this request's own flag.
-    const bearer = bearerAuth<PlatformEnv>({
-      realm: "factline-admin",
-      verifyToken: async (token, c) => {
-        const check = await checkAdminToken(token, c.env.ADMIN_TOKEN, failingClient(c.req.raw), c.env.AUTH_FAILURES);
-        limited = check === "limited";
-        return check === "admitted";
-      },
-      noAuthenticationHeader: { message },
-      invalidToken: { message },
-    });
     try {
       await bearer(c, async () => {
         admitted = true;
@@ -434,14 +432,10 @@ function adminAuth(): MiddlewareHandler<PlatformEnv> {
       });
     } catch (error) {
       // Only the check's own refusal: what the routes behind it throw passes through untouched.
-      if (!admitted && limited)
-        throw fail("auth-failures-limited", "too many requests with a wrong admin token from this client", {
-          retryAfter: AUTH_FAILURE_PERIOD_S,
-        });
       if (!admitted && error instanceof HTTPException && error.status === 400) {
         throw fail(
           "unauthorized",
-          message,
+          ADMIN_TOKEN_ASK,
           {},
           { "www-authenticate": 'Bearer realm="factline-admin", error="invalid_request"' },
         );

@@ -3,8 +3,7 @@
 import {
   AUTH_FAILURE_PERIOD_S,
   failingClient,
-  isBlocked,
-  recordFailure,
+  verifyWithinFailureLimit,
 } from "../../../src/core/security/auth-failures.js";
 import { routeTable } from "../../../src/core/http/openapi.js";
 import type { Ctx, DashboardEnv } from "../context.js";
@@ -28,12 +27,10 @@ signInPages.openapi(
       c.header("retry-after", String(AUTH_FAILURE_PERIOD_S));
       return signInPage(c, "Too many failed sign-ins from here; wait a minute and try again.", 429);
     };
-    if (isBlocked(client, Date.now())) return tooMany();
-    const who = await authenticate(c.env, secret);
-    if (!who) {
-      if ((await recordFailure(c.env.AUTH_FAILURES, client, Date.now())) === "limited") return tooMany();
-      return signInPage(c, "That token or API key is not valid.", 401);
-    }
+    const outcome = await verifyWithinFailureLimit(c.env.AUTH_FAILURES, client, () => authenticate(c.env, secret));
+    if (outcome === "limited") return tooMany();
+    if (outcome === "failed") return signInPage(c, "That token or API key is not valid.", 401);
+    const who = outcome.verified;
     await startSession(c, who);
     return c.redirect(who.role === "operator" ? "/dashboard/tenants" : `/dashboard/t/${who.tenant}`, 303);
   },

@@ -1,49 +1,54 @@
 // The operator's ADMIN_TOKEN, checked alike wherever it is presented (the admin API, and the bench's
-// and the browser suite's admin-guarded controls; the dashboard's sign-in applies the same limit
-// around its own check of token and tenant keys). The token opens every tenant, so guessing it must
-// cost at least what guessing a tenant key costs: a wrong token counts against the client in the
-// one failure limit (auth-failures.ts, AUTH_FAILURES) that tenant keys and sign-ins count in, and a
-// client that limit blocked is refused before the token is compared, so a blocked guesser learns
-// nothing even from the right token.
-import { problem, problemResponse } from "../http/problem.js";
+// and the browser suite's admin-guarded controls; the dashboard's sign-in checks it among tenant
+// keys under the same limit). The token opens every tenant, so guessing it must cost at least what
+// guessing a tenant key costs: it is checked within the one per-client failure limit
+// (auth-failures.ts, AUTH_FAILURES) that tenant keys and sign-ins count in.
+import { problem, problemResponse, type Problem } from "../http/problem.js";
 import {
   AUTH_FAILURE_PERIOD_S,
   failingClient,
-  isBlocked,
-  recordFailure,
+  verifyWithinFailureLimit,
   type FailureLimiter,
 } from "./auth-failures.js";
 import { sameSecret } from "./same-secret.js";
 
-const ASK = "send Authorization: Bearer <ADMIN_TOKEN>";
+/** The detail of an admin refusal for a missing or wrong token. */
+export const ADMIN_TOKEN_ASK = "send Authorization: Bearer <ADMIN_TOKEN>";
 
 /** How a presented admin token fared: the right one, a wrong one (counted), or a blocked client. */
 export type AdminTokenCheck = "admitted" | "wrong" | "limited";
 
 /**
  * Checks the bearer token `presented` by `client` against `expected` (the ADMIN_TOKEN; an unset one
- * admits nothing) in constant time, unless `client` is blocked in this isolate ("limited", nothing
- * compared). A wrong token is counted in `limiter`: "limited" once that refuses the client, else
- * "wrong". Callers answer a request with no bearer token 401 without calling this: nothing was
- * guessed, as for a tenant API request without a key. A limiter that throws propagates.
+ * admits nothing) in constant time, within the failure limit (verifyWithinFailureLimit). Callers
+ * answer a request with no bearer token 401 without calling this: nothing was guessed, as for a
+ * tenant API request without a key.
  */
 export async function checkAdminToken(
   presented: string,
   expected: string | undefined,
   client: string,
   limiter: FailureLimiter,
-  now: number = Date.now(),
 ): Promise<AdminTokenCheck> {
-  if (isBlocked(client, now)) return "limited";
-  if (expected && (await sameSecret(presented, expected))) return "admitted";
-  return (await recordFailure(limiter, client, now)) === "limited" ? "limited" : "wrong";
+  const outcome = await verifyWithinFailureLimit(
+    limiter,
+    client,
+    async () => expected !== undefined && expected !== "" && (await sameSecret(presented, expected)),
+  );
+  return outcome === "limited" ? "limited" : outcome === "failed" ? "wrong" : "admitted";
+}
+
+/** The refusal of an admin request from a client over the failure limit: 429 with Retry-After. */
+export function adminFailuresLimited(): Problem {
+  return problem("auth-failures-limited", "too many requests with a wrong admin token from this client", {
+    retryAfter: AUTH_FAILURE_PERIOD_S,
+  });
 }
 
 /**
  * For an admin-guarded route outside the admin API's table (a harness Worker's controls): undefined
  * if `request` carries the ADMIN_TOKEN `expected`, else the refusal as problem+json — 401
- * `unauthorized` (no bearer token, or a wrong one), or 429 `auth-failures-limited` with
- * Retry-After for a client over the failure limit (see checkAdminToken).
+ * `unauthorized` (no bearer token, or a wrong one), or adminFailuresLimited.
  */
 export async function adminTokenRefusal(
   request: Request,
@@ -54,11 +59,8 @@ export async function adminTokenRefusal(
   const check =
     presented === undefined ? "wrong" : await checkAdminToken(presented, expected, failingClient(request), limiter);
   if (check === "admitted") return undefined;
-  if (check === "limited")
-    return problemResponse(
-      problem("auth-failures-limited", "too many requests with a wrong admin token from this client", {
-        retryAfter: AUTH_FAILURE_PERIOD_S,
-      }),
-    );
-  return problemResponse(problem("unauthorized", ASK), { "www-authenticate": 'Bearer realm="factline-admin"' });
+  if (check === "limited") return problemResponse(adminFailuresLimited());
+  return problemResponse(problem("unauthorized", ADMIN_TOKEN_ASK), {
+    "www-authenticate": 'Bearer realm="factline-admin"',
+  });
 }

@@ -44,12 +44,21 @@ export class BlockedClients {
 /** This isolate's blocked clients: tenant admission, the dashboard's sign-in and the admin token check share them. */
 export const isolateBlockedClients = new BlockedClients();
 
-/** Whether this isolate saw the limiter refuse `client` within the period (at `now`, ms). */
-export function isBlocked(client: string, now: number): boolean {
-  return isolateBlockedClients.isBlocked(client, now);
-}
-
-/** Counts one failed attempt of `client` in this isolate's blocks (see BlockedClients.recordFailure). */
-export function recordFailure(limiter: FailureLimiter, client: string, now: number): Promise<"counted" | "limited"> {
-  return isolateBlockedClients.recordFailure(limiter, client, now);
+/**
+ * A presented secret checked under the failure limit (the dashboard's sign-in, the admin token):
+ * a client this isolate holds blocked is answered "limited" before `verify` runs, so a blocked
+ * guesser learns nothing even from the right secret; a failed check (`verify` gives null,
+ * undefined or false) is counted, and is "limited" once the limiter refuses the client, else
+ * "failed"; a passed one is `{ verified }`. Errors of `verify` or of the limiter propagate.
+ */
+export async function verifyWithinFailureLimit<T>(
+  limiter: FailureLimiter,
+  client: string,
+  verify: () => Promise<T | null | undefined | false>,
+  now: number = Date.now(),
+): Promise<{ readonly verified: T } | "failed" | "limited"> {
+  if (isolateBlockedClients.isBlocked(client, now)) return "limited";
+  const verified = await verify();
+  if (verified !== null && verified !== undefined && verified !== false) return { verified };
+  return (await isolateBlockedClients.recordFailure(limiter, client, now)) === "limited" ? "limited" : "failed";
 }
