@@ -26,6 +26,11 @@ export interface DevServer {
   rss(): number;
   /** CPU time (user + system) used so far by the workerd processes, ms. Throws as `rss` does. */
   cpuMs(): number;
+  /**
+   * The part of `cpuMs` spent by wrangler's HTTP proxy, ms: the workerd that owns the public port
+   * and forwards every request to the Worker's runtime (a dev-only hop; production has none).
+   */
+  proxyCpuMs(): number;
   stop(): Promise<void>;
 }
 
@@ -152,8 +157,15 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     return workerd.map((w) => w.pid);
   };
   const cpu = new CpuClock();
+  const proxyCpu = new CpuClock();
+  const proxy = counted().filter((pid) => listensOn(pid, port));
   return {
     cpuMs: () => cpu.ms(counted()),
+    proxyCpuMs: () => {
+      counted();
+      if (proxy.length !== 1) throw new Error(`expected one workerd serving port ${port}, found ${proxy.length}`);
+      return proxyCpu.ms(proxy);
+    },
     port,
     logFile: options.logFile,
     rss: () => (workerd.length === 0 ? Number.NaN : counted().reduce((sum, pid) => sum + readRss(pid), 0)),
@@ -200,6 +212,15 @@ async function stop(child: ChildProcess, exited: Promise<void>): Promise<void> {
       // already gone
     }
     await exited;
+  }
+}
+
+/** Whether workerd `pid` was started to serve the public port (its `entry` socket on 127.0.0.1:`port`). */
+function listensOn(pid: number, port: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes(`--socket-addr=entry=127.0.0.1:${port}`);
+  } catch {
+    return false;
   }
 }
 

@@ -225,8 +225,11 @@ function commandRequest(target: Target, apiKey: string, entity: (i: number) => s
 }
 
 interface Rounds {
-  /** workerd CPU ms during the rounds and after them (Factline's relay and consumer catching up). */
-  readonly cpu: { round: number; after: number; commands: number };
+  /**
+   * workerd CPU ms during the rounds and after them (Factline's relay and consumer catching up),
+   * and the part of the rounds' CPU that wrangler's HTTP proxy spent.
+   */
+  readonly cpu: { round: number; after: number; proxy: number; commands: number };
   /** Objects of the target woken (started from storage) during its rounds. */
   wakes: number;
   /** SQLite rows its objects wrote during its rounds and the catch-up after them. */
@@ -253,7 +256,7 @@ async function commandFigures(apiKey: string): Promise<void> {
       targets.map((t) => [
         t,
         {
-          cpu: { round: 0, after: 0, commands: 0 },
+          cpu: { round: 0, after: 0, proxy: 0, commands: 0 },
           wakes: 0,
           rowsWritten: 0,
           throughput: [],
@@ -295,6 +298,7 @@ async function commandFigures(apiKey: string): Promise<void> {
         const wakes0 = await wakes(target);
         const rows0 = await rowsWrittenBy(target);
         const cpu0 = server.cpuMs();
+        const proxy0 = server.proxyCpuMs();
         const r = await runLoad({
           port,
           concurrency: plan.concurrency,
@@ -303,6 +307,7 @@ async function commandFigures(apiKey: string): Promise<void> {
           request: commandRequest(target, apiKey, entity),
         });
         const cpu1 = server.cpuMs();
+        const proxy1 = server.proxyCpuMs();
         const woken = (await wakes(target)) - wakes0;
         if (target === "edge") await pauseConsumer(false);
         const rounds = out.get(target);
@@ -322,6 +327,7 @@ async function commandFigures(apiKey: string): Promise<void> {
         if (rounds) {
           rounds.cpu.round += cpu1 - cpu0;
           rounds.cpu.after += cpu2 - cpu1;
+          rounds.cpu.proxy += proxy1 - proxy0;
           rounds.cpu.commands += r.ok;
           rounds.wakes += woken;
           rounds.rowsWritten += rows;
@@ -436,6 +442,18 @@ async function commandFigures(apiKey: string): Promise<void> {
       "true bare: one row inserted per command",
       "lower",
     );
+    // wrangler's proxy parses and forwards every request and answer once more, in a workerd of its
+    // own, at about the same cost for every target: left out, this is what the Worker's runtime
+    // spends per command, the share a production Worker pays (its HTTP front line aside).
+    push(
+      `runtime_cpu_per_command_${key}_edge`,
+      `Worker runtime CPU per command, ${where}, edge alone, wrangler's proxy left out`,
+      runtimeCpuPer(e),
+      "ms",
+      runtimeCpuPer(t),
+      "true bare, measured the same way",
+      "lower",
+    );
     if (c)
       pushRounds(
         `commands_per_s_${key}_vs_crud`,
@@ -453,7 +471,7 @@ async function commandFigures(apiKey: string): Promise<void> {
       `${where}: responses over all rounds: whole platform ${fmtStatuses(f.statuses)}; edge alone ${fmtStatuses(e.statuses)}; true bare ${fmtStatuses(t.statuses)}; bare + queue send ${fmtStatuses(s.statuses)}; bare behind the middleware ${fmtStatuses(b.statuses)}${c ? `; CRUD ${fmtStatuses(c.statuses)}` : ""}.`,
       `${where}: objects started from storage per 100 commands during the rounds (workerd evicts idle objects; a Factline start rebuilds the memory image, a bare one opens its table): whole platform ${per100(f)}, edge alone ${per100(e)}, bare ${per100(b)}.`,
       `${where}: SQLite rows written per command, the relay's cursor and the acknowledgements included (the count of its objects' statements: alarms and the key-value API are not counted): whole platform ${rowsPer(f)}, edge alone ${rowsPer(e)} (its acknowledgements land in the catch-up after each round, counted until its objects write no row for 300 ms), true bare ${rowsPer(t)}, bare + queue send ${rowsPer(s)}, bare behind the middleware ${rowsPer(b)}.`,
-      `${where}: workerd CPU per command: whole platform ${cpuPer(f, "round")} ms during its rounds + ${cpuPer(f, "after")} ms after them while relay and consumer catch up; edge alone ${cpuPer(e, "round")} ms + ${cpuPer(e, "after")} ms for the paused consumer's catch-up; true bare ${cpuPer(t, "round")} ms; bare + queue send ${cpuPer(s, "round")} ms (the send's share, queue broker and delivery included: ${round(cpuPer(s, "round") - cpuPer(t, "round"))} ms); bare behind the middleware ${cpuPer(b, "round")} ms (the middleware's share: ${round(cpuPer(b, "round") - cpuPer(t, "round"))} ms)${c ? `; CRUD ${cpuPer(c, "round")} ms` : ""}.`,
+      `${where}: workerd CPU per command: whole platform ${cpuPer(f, "round")} ms during its rounds + ${cpuPer(f, "after")} ms after them while relay and consumer catch up; edge alone ${cpuPer(e, "round")} ms + ${cpuPer(e, "after")} ms for the paused consumer's catch-up; true bare ${cpuPer(t, "round")} ms; bare + queue send ${cpuPer(s, "round")} ms (the send's share, queue broker and delivery included: ${round(cpuPer(s, "round") - cpuPer(t, "round"))} ms); bare behind the middleware ${cpuPer(b, "round")} ms (the middleware's share: ${round(cpuPer(b, "round") - cpuPer(t, "round"))} ms)${c ? `; CRUD ${cpuPer(c, "round")} ms` : ""}. Of it, wrangler's HTTP proxy (a workerd of its own that forwards each request to the Worker's runtime; production has no such hop): whole platform ${cpuPer(f, "proxy")} ms, edge alone ${cpuPer(e, "proxy")} ms, true bare ${cpuPer(t, "proxy")} ms, bare + queue send ${cpuPer(s, "proxy")} ms, bare behind the middleware ${cpuPer(b, "proxy")} ms.`,
     );
   }
   await floorDiagnostic();
@@ -646,12 +664,16 @@ async function overloadFigures(apiKey: string): Promise<void> {
     const open = (rate: number, durationMs: number, req: (i: number) => LoadRequest) =>
       runOpenLoad({ port, ratePerS: rate, durationMs, maxOutstanding: 1024, request: req });
     const cpuHalf0 = server.cpuMs();
+    const proxyHalf0 = server.proxyCpuMs();
     const half = await open(capacity / 2, halfMs, request(entity));
     const cpuHalf = server.cpuMs() - cpuHalf0;
+    const proxyHalf = server.proxyCpuMs() - proxyHalf0;
     accepted = await drain(tenant, accepted + half.ok);
     const cpuOver0 = server.cpuMs();
+    const proxyOver0 = server.proxyCpuMs();
     const over = await open(capacity * 2, overloadMs, request(entity));
     const cpuOver = server.cpuMs() - cpuOver0;
+    const proxyOver = server.proxyCpuMs() - proxyOver0;
     const limit = await requestJson<{ limit: number; inFlight: number }>(
       port,
       "GET",
@@ -693,7 +715,7 @@ async function overloadFigures(apiKey: string): Promise<void> {
         `At 2× (open loop, ${round(capacity * 2)}/s offered for ${overloadMs / 1000} s, ${over.offered} offered, ${over.notSent} not sent for the client's cap of 1,024 outstanding): ${fmtStatuses(over.statuses)}; ` +
         `${round(over.ok / (over.elapsedMs / 1000))} accepted/s; ${over.withoutRetryAfter ?? 0} of ${shed} shed answers lacked Retry-After; ${bad.length === 0 ? "no other status" : `other statuses: ${bad.map(([st, n]) => `${n}× ${st}`).join(", ")}${proxyLost}`}; ` +
         `accepted p50/p99 ${round(percentile(over.latenciesMs, 50))}/${round(percentile(over.latenciesMs, 99))} ms (inside the Worker ${round(percentile(over.workerLatenciesMs, 50))}/${round(percentile(over.workerLatenciesMs, 99))} ms), shed answers p50/p99 ${round(percentile(over.shedLatenciesMs, 50))}/${round(percentile(over.shedLatenciesMs, 99))} ms; ` +
-        `workerd CPU ${round(cpuOver / Math.max(1, over.ok + shed))} ms per answer; the isolate's command limit ended at ${limit.limit}; ` +
+        `workerd CPU ${round(cpuOver / Math.max(1, over.ok + shed))} ms per answer, of which wrangler's proxy ${round(proxyOver / Math.max(1, over.ok + shed))} ms (it forwards every request before the Worker can shed it); the isolate's command limit ended at ${limit.limit}; ` +
         `the load generator sent its requests ${round(percentile(over.sendLagsMs, 50))}/${round(percentile(over.sendLagsMs, 99))} ms (p50/p99) behind schedule (counted in the latencies). ` +
         `At C/2 (${round(capacity / 2)}/s for ${halfMs / 1000} s): ${fmtStatuses(half.statuses)}, accepted p50/p99 ${round(percentile(half.latenciesMs, 50))}/${round(percentile(half.latenciesMs, 99))} ms (inside the Worker ${round(percentile(half.workerLatenciesMs, 50))}/${round(percentile(half.workerLatenciesMs, 99))} ms), workerd CPU ${round(cpuHalf / Math.max(1, half.ok))} ms per command.`,
     );
@@ -709,6 +731,8 @@ async function overloadFigures(apiKey: string): Promise<void> {
     const perShedRounds: number[] = [];
     const perFloorRounds: number[] = [];
     const perHealthRounds: number[] = [];
+    const runtimeShedRounds: number[] = [];
+    const runtimeFloorRounds: number[] = [];
     const sheds: OpenLoadResult[] = [];
     const floors: OpenLoadResult[] = [];
     // The transport floor: a command's very request (method, headers, body) answered at the
@@ -718,8 +742,11 @@ async function overloadFigures(apiKey: string): Promise<void> {
     /** workerd CPU per answer of an open loop at C/2 for `roundMs`, and its result. */
     const cpuRound = async (req: (i: number) => LoadRequest, answers: (r: OpenLoadResult) => number) => {
       const cpu0 = server.cpuMs();
+      const proxy0 = server.proxyCpuMs();
       const r = await open(capacity / 2, roundMs, req);
-      return { perAnswer: (server.cpuMs() - cpu0) / Math.max(1, answers(r)), r };
+      const cpu = server.cpuMs() - cpu0;
+      const n = Math.max(1, answers(r));
+      return { perAnswer: cpu / n, runtimePerAnswer: (cpu - (server.proxyCpuMs() - proxy0)) / n, r };
     };
     await holding(held, async () => {
       for (let r = 0; r < shedRounds; r++) {
@@ -731,6 +758,8 @@ async function overloadFigures(apiKey: string): Promise<void> {
         );
         perShedRounds.push(shed.perAnswer);
         perFloorRounds.push(floor.perAnswer);
+        runtimeShedRounds.push(shed.runtimePerAnswer);
+        runtimeFloorRounds.push(floor.runtimePerAnswer);
         perHealthRounds.push(health.perAnswer);
         sheds.push(shed.r);
         floors.push(floor.r, health.r);
@@ -755,6 +784,19 @@ async function overloadFigures(apiKey: string): Promise<void> {
       "lower",
       0.2,
     );
+    // The same with wrangler's proxy left out: what the Worker's runtime spends, HTTP parsing and
+    // writing included, beyond the floor. A production Worker pays this share, not the proxy's.
+    const runtimeAccepted = (cpuHalf - proxyHalf) / Math.max(1, half.ok);
+    const runtimeFloor = median(runtimeFloorRounds);
+    push(
+      "overload_shed_runtime_cpu_over_floor",
+      "Worker runtime CPU per shed answer beyond the HTTP floor, wrangler's proxy left out",
+      median(runtimeShedRounds) - runtimeFloor,
+      "ms",
+      runtimeAccepted - runtimeFloor,
+      "the same for an accepted command",
+      "lower",
+    );
     push(
       "overload_shed_cpu",
       "workerd CPU per shed answer, HTTP floor included",
@@ -769,6 +811,7 @@ async function overloadFigures(apiKey: string): Promise<void> {
         `workerd CPU ${perShedRounds.map((v) => round(v)).join(", ")} ms each by round (median ${round(perShed)}) against ${round(perAccepted)} ms per accepted command at the same rate (and ${round(cpuCapacity / Math.max(1, capacityRound.ok))} ms per command in the capacity round); ` +
         `the floor, the same POST (headers and body) answered 204 at the bench Worker's entry before any of Factline's code, at the same rate: ${perFloorRounds.map((v) => round(v)).join(", ")} ms each; GET /healthz (through the app's middleware, no key, no object) for comparison: ${perHealthRounds.map((v) => round(v)).join(", ")} ms each (${fmtStatuses(sumStatuses(floors))} in the floor rounds). ` +
         `workerd CPU sums both workerd processes wrangler runs (its HTTP proxy and the Worker), so every request pays the proxy's share too; ` +
+        `the Worker's runtime alone (the proxy's CPU left out): shed ${runtimeShedRounds.map((v) => round(v)).join(", ")} ms, floor ${runtimeFloorRounds.map((v) => round(v)).join(", ")} ms, accepted ${round(runtimeAccepted)} ms per answer; ` +
         `workerd's idle CPU, measured before the phase, was ${round(idlePerS)} ms per second (not subtracted).`,
       // Whether any admission policy in the Worker could hold latency at 2×C here: capacity uses the
       // cores for C accepted commands, and 2×C asks for C accepted plus C shed answers on top.
@@ -975,8 +1018,13 @@ function per100(r: Rounds): number {
   return round((100 * r.wakes) / Math.max(1, r.cpu.commands));
 }
 
-function cpuPer(r: Rounds, part: "round" | "after"): number {
+function cpuPer(r: Rounds, part: "round" | "after" | "proxy"): number {
   return round(r.cpu[part] / Math.max(1, r.cpu.commands));
+}
+
+/** workerd CPU per command during the rounds less wrangler's proxy's: the Worker's runtime alone. */
+function runtimeCpuPer(r: Rounds): number {
+  return round((r.cpu.round - r.cpu.proxy) / Math.max(1, r.cpu.commands));
 }
 
 function record(rounds: Rounds | undefined, r: LoadResult): void {
