@@ -130,3 +130,73 @@ describe("the dashboard's entity stream", () => {
     await reader.cancel();
   });
 });
+
+/** Opens `path` as SSE; fails unless it is an event stream. */
+async function openSse(apiKey: string, path: string): Promise<Response> {
+  const res = await tenantClient(apiKey).get(path, sse);
+  expect(res.status).toBe(200);
+  expect(res.headers.get("content-type")).toBe("text/event-stream");
+  return res;
+}
+
+/** A second key of `tenant`, so the first can keep working after this one is revoked. */
+async function secondKey(tenant: string): Promise<{ keyId: string; apiKey: string }> {
+  return (await (await admin("POST", `/tenants/${tenant}/keys`)).json()) as { keyId: string; apiKey: string };
+}
+
+// Durable Streams answer SSE through the Worker; their connections close after 60 s anyway, so
+// each test would time out (30 s) if the stream did not end at a standing check.
+describe("Durable Streams and key standing", () => {
+  it("ends a tenant stream's SSE read once its key is revoked, while another key's read goes on", async () => {
+    const tenant = await newTenant();
+    const second = await secondKey(tenant.id);
+    const created = await call("/v1/stream/standing", {
+      method: "PUT",
+      headers: { authorization: `Bearer ${tenant.apiKey}`, "content-type": "text/plain" },
+    });
+    expect(created.status).toBe(201);
+    const doomed = await openSse(second.apiKey, "/v1/stream/standing?offset=-1&live=sse");
+    const kept = await openSse(tenant.apiKey, "/v1/stream/standing?offset=-1&live=sse");
+    const keptReader = kept.body!.getReader();
+
+    expect((await admin("DELETE", `/tenants/${tenant.id}/keys/${second.keyId}`)).status).toBe(204);
+    expect(await doomed.text()).toContain("event: control");
+    const appended = await call("/v1/stream/standing", {
+      method: "POST",
+      headers: { authorization: `Bearer ${tenant.apiKey}`, "content-type": "text/plain" },
+      body: "still here",
+    });
+    expect(appended.status).toBe(204);
+    let seen = "";
+    while (!seen.includes("still here")) {
+      const { value, done } = await keptReader.read();
+      expect(done).toBe(false);
+      seen += new TextDecoder().decode(value);
+    }
+    await keptReader.cancel();
+    expect((await tenantClient(second.apiKey).get("/v1/stream/standing?offset=-1&live=sse", sse)).status).toBe(401);
+  });
+
+  it("ends an entity log's SSE read once its tenant is suspended; reopening is refused with 403", async () => {
+    const tenant = await newTenant();
+    const api = tenantClient(tenant.apiKey);
+    await api.command("inventory", "ds", "restock", { quantity: 1 });
+    const stream = await openSse(tenant.apiKey, "/v1/entities/inventory/ds/stream?offset=-1&live=sse");
+
+    expect((await admin("POST", `/tenants/${tenant.id}/suspend`)).status).toBe(200);
+    expect(await stream.text()).toContain("event: data");
+    expect((await api.get("/v1/entities/inventory/ds/stream?offset=-1&live=sse", sse)).status).toBe(403);
+  });
+
+  it("ends a view's change feed SSE once its key is revoked", async () => {
+    const tenant = await newTenant();
+    const second = await secondKey(tenant.id);
+    const stream = await openSse(second.apiKey, "/v1/views/inventory/changes/stream?offset=-1&live=sse");
+
+    expect((await admin("DELETE", `/tenants/${tenant.id}/keys/${second.keyId}`)).status).toBe(204);
+    expect(await stream.text()).toContain("event: control");
+    expect((await tenantClient(second.apiKey).get("/v1/views/inventory/changes/stream?offset=-1", sse)).status).toBe(
+      401,
+    );
+  });
+});

@@ -12,6 +12,8 @@ import { problems, routeTable, security, type ProblemStatus } from "../../src/co
 import { readBodyWithin } from "../../src/core/http/bounded-body.js";
 import { fail } from "../../src/core/http/problem.js";
 import { noBody, streamBytes, streamReadQuery } from "../../src/core/streams/stream-openapi.js";
+import { endWhenStandingLapses } from "../../src/core/streams/standing-guard.js";
+import { hostConfig } from "../../src/core/runtime/config.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
 import { MAX_APPEND_BYTES } from "./durable-stream-host.js";
 import { durableStreamStub } from "../stubs.js";
@@ -150,7 +152,7 @@ async function serveStream(c: Context<StreamEnv>): Promise<Response> {
     headers: res.headers,
   });
   if (res.status === 201) out.headers.set("location", new URL(c.req.url).origin + new URL(c.req.url).pathname);
-  return out;
+  return endWhenStandingLapses(out, c.get("keyStanding"), hostConfig(c.env, "edge").liveRevalidateMs);
 }
 
 /** Request headers the object reads (PROTOCOL.md §5): content type, conditional reads, Stream-*, Producer-*. */

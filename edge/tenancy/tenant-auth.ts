@@ -72,6 +72,7 @@ export function tenantAuth(): MiddlewareHandler<{ Bindings: Env; Variables: Requ
     c.set("tenant", admission.tenant);
     c.set("keyId", admission.keyId);
     c.set("releaseAdmission", admission.release);
+    c.set("keyStanding", () => tenantGateStub(env, admission.tenant).standing(admission.tenant, admission.keyId));
     try {
       await next();
     } finally {

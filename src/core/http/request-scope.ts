@@ -1,5 +1,6 @@
 // What the HTTP layer knows about a request once it is admitted: shared by the edge and cloud
 // route modules, which the composition root mounts on one Hono app.
+import type { Standing } from "../live/live-feed-host.js";
 
 export interface RequestScope {
   /** The authenticated tenant (set on /v1 routes only). */
@@ -18,6 +19,12 @@ export interface RequestScope {
    * commands need (nor hold them after their client has gone, until the poll times out).
    */
   releaseAdmission?: () => void;
+  /**
+   * Asks the tenant's gate whether the request's key still stands (set on /v1 routes once
+   * admitted): an open SSE stream asks every LIVE_REVALIDATE_MS and ends when it has lapsed
+   * (src/core/streams/standing-guard.ts). Rejects when the gate cannot be reached.
+   */
+  keyStanding?: () => Promise<Standing>;
   /** Facts a command recorded (set by the entity routes, read by the metrics). */
   factsRecorded?: number;
 }
