@@ -23,7 +23,6 @@ import type { Projection } from "../../src/core/model/projection.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { serveReadOnlyStream, type LogSource } from "../../src/core/streams/read-only-stream.js";
-import { endWhenStandingLapses } from "../../src/core/streams/standing-guard.js";
 import { formatOffset, parseReadStart } from "../../src/core/streams/offsets.js";
 import { changeTail, readChanges } from "./view-changes.js";
 
@@ -89,14 +88,13 @@ export function viewChangeRoutes(
         await new Promise((r) => setTimeout(r, Math.min(VIEW_FEED_POLL_MS, Math.max(1, deadline - Date.now()))));
       }
     };
-    const config = hostConfig(c.env, "view-feed");
-    const answer = await serveReadOnlyStream(c.req.raw, source, {
-      longPollTimeoutMs: config.streamLongPollTimeoutMs,
+    return serveReadOnlyStream(c.req.raw, source, {
+      longPollTimeoutMs: hostConfig(c.env, "view-feed").streamLongPollTimeoutMs,
       sseMaxMs: SSE_MAX_MS,
       etagPrefix: `view:${view}`,
       onPark: c.get("releaseAdmission"),
+      standing: c.get("keyStanding"),
     });
-    return endWhenStandingLapses(answer, c.get("keyStanding"), config.liveRevalidateMs);
   });
   return app;
 }

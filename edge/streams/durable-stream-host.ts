@@ -20,6 +20,7 @@ import { formatOffset, parseReadStart } from "../../src/core/streams/offsets.js"
 import { judgeProducer, type ProducerClaim } from "../../src/core/streams/producer.js";
 import { concatBytes, readBodyWithin } from "../../src/core/http/bounded-body.js";
 import { base64, controlEvent, sseEvent } from "../../src/core/streams/sse-events.js";
+import { StandingWatch } from "../../src/core/streams/standing-watch.js";
 import {
   isJsonType,
   isProblem,
@@ -29,8 +30,8 @@ import {
   parseCreate,
   type AppendRequest,
 } from "../../src/core/streams/stream-request.js";
-import { durableStreamStub } from "../stubs.js";
-import { STREAM_FORK_SOURCE_HEADER, STREAM_TENANT_HEADER } from "./stream-names.js";
+import { durableStreamStub, tenantGateStub } from "../stubs.js";
+import { STREAM_FORK_SOURCE_HEADER, STREAM_KEY_HEADER, STREAM_TENANT_HEADER } from "./stream-names.js";
 import { producerTuple, StreamStorage, type StoredMessage, type StreamMeta } from "./stream-storage.js";
 
 /** Largest body one append (or a create's initial body) may carry: under SQLite's 2 MB row limit. */
@@ -494,7 +495,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     this.#touch(meta);
     const cursor = url.searchParams.get("cursor");
     const from = start.kind === "start" ? 0 : start.kind === "now" ? meta.tail : start.count;
-    if (live === "sse") return this.#sse(meta, from, cursor, tenant);
+    if (live === "sse") return this.#sse(meta, from, cursor, tenant, request.headers.get(STREAM_KEY_HEADER));
 
     if (start.kind === "now" && live === null) {
       const h = new Headers({
@@ -553,12 +554,25 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     return res;
   }
 
-  #sse(meta: StreamMeta, from: number, cursor: string | null, tenant: string): Response {
+  /**
+   * An SSE read from `from`: until the connection's time is up, the stream is closed or deleted,
+   * or the key that opened it (`keyId`, asked after with the tenant's gate, as the entity's live
+   * feeds do) has lapsed.
+   */
+  #sse(meta: StreamMeta, from: number, cursor: string | null, tenant: string, keyId: string | null): Response {
     const binary = !isTextType(meta.contentType);
     const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
     const writer = writable.getWriter();
-    const timeoutMs = hostConfig(this.env, "durable-stream").streamLongPollTimeoutMs;
+    const config = hostConfig(this.env, "durable-stream");
+    const timeoutMs = config.streamLongPollTimeoutMs;
     const deadline = Date.now() + SSE_MAX_CONNECTION_MS;
+    const watch =
+      keyId === null
+        ? undefined
+        : new StandingWatch(
+            { check: () => tenantGateStub(this.env, tenant).standing(tenant, keyId), everyMs: config.liveRevalidateMs },
+            Date.now(),
+          );
     const run = async () => {
       let at = from;
       for (;;) {
@@ -585,10 +599,13 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
           ),
         );
         await writer.write(concatBytes(parts));
-        if (closed) break;
+        if (closed || (watch && (await watch.lapsed(Date.now())))) break;
         if (!upToDate) continue;
-        if (Date.now() >= deadline) break;
-        const woken = await this.#waitForChange(Math.min(timeoutMs, Math.max(1, deadline - Date.now())));
+        const now = Date.now();
+        if (now >= deadline) break;
+        const woken = await this.#waitForChange(
+          Math.min(timeoutMs, Math.max(1, deadline - now), watch ? watch.msUntilDue(now) : Number.POSITIVE_INFINITY),
+        );
         if (woken) continue;
         this.#touch(current);
       }

@@ -18,7 +18,6 @@ import type { EntityAddress } from "../../src/core/protocol/entity-protocol.js";
 import { entityIdSchema } from "../../src/core/protocol/identifiers.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { serveReadOnlyStream, type LogSource } from "../../src/core/streams/read-only-stream.js";
-import { endWhenStandingLapses } from "../../src/core/streams/standing-guard.js";
 import { entityStub } from "../stubs.js";
 
 /** Events one read (a catch-up response, a long-poll answer, an SSE data event) carries at most. */
@@ -57,14 +56,13 @@ export function entityStreamRoutes(entities: EntityRegistry): OpenAPIHono<{ Bind
       if (page === null) throw new Error(`entity type ${type} is not hosted`);
       return { messages: page.events.map((e) => ({ key: e.seq, json: JSON.stringify(e) })), tail: page.version };
     };
-    const config = hostConfig(c.env, "entity-stream");
-    const answer = await serveReadOnlyStream(c.req.raw, source, {
-      longPollTimeoutMs: config.streamLongPollTimeoutMs,
+    return serveReadOnlyStream(c.req.raw, source, {
+      longPollTimeoutMs: hostConfig(c.env, "entity-stream").streamLongPollTimeoutMs,
       sseMaxMs: STREAM_SSE_MAX_MS,
       etagPrefix: `entity:${type}/${id}`,
       onPark: c.get("releaseAdmission"),
+      standing: c.get("keyStanding"),
     });
-    return endWhenStandingLapses(answer, c.get("keyStanding"), config.liveRevalidateMs);
   });
   return app;
 }

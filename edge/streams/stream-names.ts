@@ -7,6 +7,8 @@
 export const STREAM_ROOT = "/v1/stream/";
 /** Set by the route: the tenant the request was admitted for. */
 export const STREAM_TENANT_HEADER = "factline-stream-tenant";
+/** Set by the route: the id of the key the request was admitted with (a live read asks after it). */
+export const STREAM_KEY_HEADER = "factline-stream-key-id";
 /** Set by the route: the name of a fork's source stream, resolved from `Stream-Forked-From`. */
 export const STREAM_FORK_SOURCE_HEADER = "factline-stream-fork-source";
 

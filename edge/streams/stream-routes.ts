@@ -12,12 +12,16 @@ import { problems, routeTable, security, type ProblemStatus } from "../../src/co
 import { readBodyWithin } from "../../src/core/http/bounded-body.js";
 import { fail } from "../../src/core/http/problem.js";
 import { noBody, streamBytes, streamReadQuery } from "../../src/core/streams/stream-openapi.js";
-import { endWhenStandingLapses } from "../../src/core/streams/standing-guard.js";
-import { hostConfig } from "../../src/core/runtime/config.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
 import { MAX_APPEND_BYTES } from "./durable-stream-host.js";
 import { durableStreamStub } from "../stubs.js";
-import { forkSourceName, STREAM_FORK_SOURCE_HEADER, STREAM_TENANT_HEADER, streamNameProblem } from "./stream-names.js";
+import {
+  forkSourceName,
+  STREAM_FORK_SOURCE_HEADER,
+  STREAM_KEY_HEADER,
+  STREAM_TENANT_HEADER,
+  streamNameProblem,
+} from "./stream-names.js";
 
 type StreamEnv = { Bindings: Env; Variables: RequestScope };
 
@@ -124,6 +128,8 @@ async function serveStream(c: Context<StreamEnv>): Promise<Response> {
   const headers = new Headers();
   for (const [header, value] of c.req.raw.headers) if (FORWARDED.test(header)) headers.set(header, value);
   headers.set(STREAM_TENANT_HEADER, tenant);
+  const keyId = c.get("keyId");
+  if (keyId !== undefined) headers.set(STREAM_KEY_HEADER, keyId);
   const forkedFrom = headers.get("stream-forked-from");
   if (forkedFrom !== null) {
     const source = forkSourceName(forkedFrom, new URL(c.req.url).origin);
@@ -152,7 +158,7 @@ async function serveStream(c: Context<StreamEnv>): Promise<Response> {
     headers: res.headers,
   });
   if (res.status === 201) out.headers.set("location", new URL(c.req.url).origin + new URL(c.req.url).pathname);
-  return endWhenStandingLapses(out, c.get("keyStanding"), hostConfig(c.env, "edge").liveRevalidateMs);
+  return out;
 }
 
 /** Request headers the object reads (PROTOCOL.md §5): content type, conditional reads, Stream-*, Producer-*. */

@@ -72,7 +72,10 @@ export function tenantAuth(): MiddlewareHandler<{ Bindings: Env; Variables: Requ
     c.set("tenant", admission.tenant);
     c.set("keyId", admission.keyId);
     c.set("releaseAdmission", admission.release);
-    c.set("keyStanding", () => tenantGateStub(env, admission.tenant).standing(admission.tenant, admission.keyId));
+    c.set("keyStanding", {
+      check: () => tenantGateStub(env, admission.tenant).standing(admission.tenant, admission.keyId),
+      everyMs: config.liveRevalidateMs,
+    });
     try {
       await next();
     } finally {

@@ -1,6 +1,6 @@
 // What the HTTP layer knows about a request once it is admitted: shared by the edge and cloud
 // route modules, which the composition root mounts on one Hono app.
-import type { Standing } from "../live/live-feed-host.js";
+import type { StandingCheck } from "../streams/standing-watch.js";
 
 export interface RequestScope {
   /** The authenticated tenant (set on /v1 routes only). */
@@ -20,11 +20,11 @@ export interface RequestScope {
    */
   releaseAdmission?: () => void;
   /**
-   * Asks the tenant's gate whether the request's key still stands (set on /v1 routes once
-   * admitted): an open SSE stream asks every LIVE_REVALIDATE_MS and ends when it has lapsed
-   * (src/core/streams/standing-guard.ts). Rejects when the gate cannot be reached.
+   * How a live read asks after the request's key (the tenant's gate, every LIVE_REVALIDATE_MS; set
+   * on /v1 routes once admitted): an SSE read of a Durable Stream ends once the key has lapsed
+   * (src/core/streams/standing-watch.ts).
    */
-  keyStanding?: () => Promise<Standing>;
+  keyStanding?: StandingCheck;
   /** Facts a command recorded (set by the entity routes, read by the metrics). */
   factsRecorded?: number;
 }

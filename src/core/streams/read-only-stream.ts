@@ -9,6 +9,7 @@ import { responseCursor } from "./cursor.js";
 import { jsonArray } from "./json-mode.js";
 import { formatOffset, parseReadStart } from "./offsets.js";
 import { controlEvent, sseEvent } from "./sse-events.js";
+import { StandingWatch, type StandingCheck } from "./standing-watch.js";
 
 /** One message: its key (the offset after it names it) and its JSON text. */
 export interface LogMessage {
@@ -36,6 +37,11 @@ export interface ReadOnlyStreamOptions {
   readonly etagPrefix: string;
   /** Called once, just before a long-poll parks to wait for new messages. */
   readonly onPark?: () => void;
+  /**
+   * The key that opened the read, asked after while an SSE read lasts: the read ends once it has
+   * lapsed. Absent for reads no key opened. (A long-poll ends within its timeout anyway.)
+   */
+  readonly standing?: StandingCheck;
 }
 
 /** Answers a GET or HEAD of a read-only JSON stream from `source`. */
@@ -120,11 +126,15 @@ export async function serveReadOnlyStream(
   return new Response(jsonArray(page.messages.map((m) => m.json)), { status: 200, headers });
 }
 
-/** SSE: a data event per page, each followed by its control event in the same write, until the connection's time is up. */
+/**
+ * SSE: a data event per page, each followed by its control event in the same write, until the
+ * connection's time is up or the key that opened it has lapsed.
+ */
 function eventStream(source: LogSource, from: number, cursor: string | null, options: ReadOnlyStreamOptions): Response {
   const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
   const writer = writable.getWriter();
   const deadline = Date.now() + options.sseMaxMs;
+  const watch = options.standing && new StandingWatch(options.standing, Date.now());
   const run = async () => {
     let after = from;
     let waitMs = 0;
@@ -144,8 +154,11 @@ function eventStream(source: LogSource, from: number, cursor: string | null, opt
         }),
       );
       await writer.write(concatBytes(parts));
-      if (Date.now() >= deadline) break;
-      waitMs = upToDate ? Math.min(options.longPollTimeoutMs, Math.max(1, deadline - Date.now())) : 0;
+      if (Date.now() >= deadline || (await watch?.lapsed(Date.now()))) break;
+      const now = Date.now();
+      waitMs = upToDate
+        ? Math.min(options.longPollTimeoutMs, Math.max(1, deadline - now), watch?.msUntilDue(now) ?? Infinity)
+        : 0;
     }
   };
   run()
