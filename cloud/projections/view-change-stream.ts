@@ -23,6 +23,8 @@ import type { Projection } from "../../src/core/model/projection.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { serveReadOnlyStream, type LogSource } from "../../src/core/streams/read-only-stream.js";
+import { keyStandingCheck } from "../../src/core/streams/standing-watch.js";
+import { tenantGateStub } from "../stubs.js";
 import { formatOffset, parseReadStart } from "../../src/core/streams/offsets.js";
 import { changeTail, readChanges } from "./view-changes.js";
 
@@ -88,12 +90,13 @@ export function viewChangeRoutes(
         await new Promise((r) => setTimeout(r, Math.min(VIEW_FEED_POLL_MS, Math.max(1, deadline - Date.now()))));
       }
     };
+    const config = hostConfig(c.env, "view-feed");
     return serveReadOnlyStream(c.req.raw, source, {
-      longPollTimeoutMs: hostConfig(c.env, "view-feed").streamLongPollTimeoutMs,
+      longPollTimeoutMs: config.streamLongPollTimeoutMs,
       sseMaxMs: SSE_MAX_MS,
       etagPrefix: `view:${view}`,
       onPark: c.get("releaseAdmission"),
-      standing: c.get("keyStanding"),
+      standing: keyStandingCheck(tenantGateStub(c.env, tenant), tenant, c.get("keyId"), config.liveRevalidateMs),
     });
   });
   return app;

@@ -20,7 +20,7 @@ import { formatOffset, parseReadStart } from "../../src/core/streams/offsets.js"
 import { judgeProducer, type ProducerClaim } from "../../src/core/streams/producer.js";
 import { concatBytes, readBodyWithin } from "../../src/core/http/bounded-body.js";
 import { base64, controlEvent, sseEvent } from "../../src/core/streams/sse-events.js";
-import { StandingWatch } from "../../src/core/streams/standing-watch.js";
+import { keyStandingCheck, StandingWatch } from "../../src/core/streams/standing-watch.js";
 import {
   isJsonType,
   isProblem,
@@ -566,13 +566,8 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     const config = hostConfig(this.env, "durable-stream");
     const timeoutMs = config.streamLongPollTimeoutMs;
     const deadline = Date.now() + SSE_MAX_CONNECTION_MS;
-    const watch =
-      keyId === null
-        ? undefined
-        : new StandingWatch(
-            { check: () => tenantGateStub(this.env, tenant).standing(tenant, keyId), everyMs: config.liveRevalidateMs },
-            Date.now(),
-          );
+    const standing = keyStandingCheck(tenantGateStub(this.env, tenant), tenant, keyId, config.liveRevalidateMs);
+    const watch = standing && new StandingWatch(standing, Date.now());
     const run = async () => {
       let at = from;
       for (;;) {
@@ -599,12 +594,12 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
           ),
         );
         await writer.write(concatBytes(parts));
-        if (closed || (watch && (await watch.lapsed(Date.now())))) break;
+        if (closed || (await watch?.lapsed(Date.now()))) break;
         if (!upToDate) continue;
         const now = Date.now();
         if (now >= deadline) break;
         const woken = await this.#waitForChange(
-          Math.min(timeoutMs, Math.max(1, deadline - now), watch ? watch.msUntilDue(now) : Number.POSITIVE_INFINITY),
+          Math.min(timeoutMs, Math.max(1, deadline - now), watch?.msUntilDue(now) ?? Number.POSITIVE_INFINITY),
         );
         if (woken) continue;
         this.#touch(current);

@@ -18,7 +18,8 @@ import type { EntityAddress } from "../../src/core/protocol/entity-protocol.js";
 import { entityIdSchema } from "../../src/core/protocol/identifiers.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { serveReadOnlyStream, type LogSource } from "../../src/core/streams/read-only-stream.js";
-import { entityStub } from "../stubs.js";
+import { keyStandingCheck } from "../../src/core/streams/standing-watch.js";
+import { entityStub, tenantGateStub } from "../stubs.js";
 
 /** Events one read (a catch-up response, a long-poll answer, an SSE data event) carries at most. */
 export const ENTITY_STREAM_PAGE = 500;
@@ -56,12 +57,18 @@ export function entityStreamRoutes(entities: EntityRegistry): OpenAPIHono<{ Bind
       if (page === null) throw new Error(`entity type ${type} is not hosted`);
       return { messages: page.events.map((e) => ({ key: e.seq, json: JSON.stringify(e) })), tail: page.version };
     };
+    const config = hostConfig(c.env, "entity-stream");
     return serveReadOnlyStream(c.req.raw, source, {
-      longPollTimeoutMs: hostConfig(c.env, "entity-stream").streamLongPollTimeoutMs,
+      longPollTimeoutMs: config.streamLongPollTimeoutMs,
       sseMaxMs: STREAM_SSE_MAX_MS,
       etagPrefix: `entity:${type}/${id}`,
       onPark: c.get("releaseAdmission"),
-      standing: c.get("keyStanding"),
+      standing: keyStandingCheck(
+        tenantGateStub(c.env, address.tenant),
+        address.tenant,
+        c.get("keyId"),
+        config.liveRevalidateMs,
+      ),
     });
   });
   return app;

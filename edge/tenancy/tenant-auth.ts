@@ -72,10 +72,6 @@ export function tenantAuth(): MiddlewareHandler<{ Bindings: Env; Variables: Requ
     c.set("tenant", admission.tenant);
     c.set("keyId", admission.keyId);
     c.set("releaseAdmission", admission.release);
-    c.set("keyStanding", {
-      check: () => tenantGateStub(env, admission.tenant).standing(admission.tenant, admission.keyId),
-      everyMs: config.liveRevalidateMs,
-    });
     try {
       await next();
     } finally {

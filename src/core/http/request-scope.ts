@@ -1,6 +1,5 @@
 // What the HTTP layer knows about a request once it is admitted: shared by the edge and cloud
 // route modules, which the composition root mounts on one Hono app.
-import type { StandingCheck } from "../streams/standing-watch.js";
 
 export interface RequestScope {
   /** The authenticated tenant (set on /v1 routes only). */
@@ -19,12 +18,6 @@ export interface RequestScope {
    * commands need (nor hold them after their client has gone, until the poll times out).
    */
   releaseAdmission?: () => void;
-  /**
-   * How a live read asks after the request's key (the tenant's gate, every LIVE_REVALIDATE_MS; set
-   * on /v1 routes once admitted): an SSE read of a Durable Stream ends once the key has lapsed
-   * (src/core/streams/standing-watch.ts).
-   */
-  keyStanding?: StandingCheck;
   /** Facts a command recorded (set by the entity routes, read by the metrics). */
   factsRecorded?: number;
 }

@@ -157,7 +157,11 @@ function eventStream(source: LogSource, from: number, cursor: string | null, opt
       if (Date.now() >= deadline || (await watch?.lapsed(Date.now()))) break;
       const now = Date.now();
       waitMs = upToDate
-        ? Math.min(options.longPollTimeoutMs, Math.max(1, deadline - now), watch?.msUntilDue(now) ?? Infinity)
+        ? Math.min(
+            options.longPollTimeoutMs,
+            Math.max(1, deadline - now),
+            watch?.msUntilDue(now) ?? Number.POSITIVE_INFINITY,
+          )
         : 0;
     }
   };

@@ -4,6 +4,7 @@
 // each write and waits for new messages no longer than `msUntilDue`; the client sees the stream
 // end, as at its 60 s reconnect, and its reconnect meets 401 or 403.
 import type { Standing } from "../live/live-feed-host.js";
+import type { TenantGateRpc } from "../security/tenant-policy.js";
 
 /** How a live read asks after the key that opened it (production: the tenant's gate). */
 export interface StandingCheck {
@@ -11,6 +12,20 @@ export interface StandingCheck {
   readonly check: () => Promise<Standing>;
   /** How often to ask, ms (LIVE_REVALIDATE_MS). */
   readonly everyMs: number;
+}
+
+/**
+ * The check of a read opened with `keyId` of `tenant`, asked of the tenant's `gate` every
+ * `everyMs` (LIVE_REVALIDATE_MS); undefined when no key opened it (nothing to ask).
+ */
+export function keyStandingCheck(
+  gate: TenantGateRpc,
+  tenant: string,
+  keyId: string | null | undefined,
+  everyMs: number,
+): StandingCheck | undefined {
+  if (keyId === null || keyId === undefined) return undefined;
+  return { check: () => gate.standing(tenant, keyId), everyMs };
 }
 
 /** One live read's standing checks: due every `everyMs` from when the read began. */
