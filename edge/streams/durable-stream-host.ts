@@ -20,6 +20,7 @@ import { formatOffset, parseReadStart } from "../../src/core/streams/offsets.js"
 import { judgeProducer, type ProducerClaim } from "../../src/core/streams/producer.js";
 import { concatBytes, readBodyWithin } from "../../src/core/http/bounded-body.js";
 import { base64, controlEvent, sseEvent } from "../../src/core/streams/sse-events.js";
+import { pushBody } from "../../src/core/streams/push-body.js";
 import { keyStandingCheck, StandingWatch } from "../../src/core/streams/standing-watch.js";
 import {
   isJsonType,
@@ -60,19 +61,24 @@ export type ForkSnapshot =
     }
   | { readonly ok: false; readonly kind: ProblemKind; readonly detail: string };
 
-/** A protocol response as it crosses RPC: a live read's body is a byte stream, any other is bytes. */
+/** A protocol response as it crosses RPC, its body as bytes (SSE reads, whose bodies stream, go over `fetch`). */
 export interface WireResponse {
   readonly status: number;
   readonly headers: Record<string, string>;
-  readonly body: Uint8Array | ReadableStream<Uint8Array> | null;
+  readonly body: Uint8Array | null;
 }
 
 /** The RPC surface one stream object offers the route and its forks. */
 export interface DurableStreamRpc {
-  /** Serves one protocol request (the route has authenticated it and named the tenant in its headers). */
+  /**
+   * Serves one protocol request but an SSE read (the route has authenticated it and named the
+   * tenant in its headers); an SSE read would be buffered until its connection ends.
+   */
   serve(method: string, url: string, headers: Record<string, string>, body: Uint8Array | null): Promise<WireResponse>;
   forkSnapshot(offset: number | undefined, subOffset: number, contentType: string | undefined): Promise<ForkSnapshot>;
   releaseFork(): Promise<void>;
+  /** Serves any protocol request, an SSE read included, as a `Request` carrying the same headers. */
+  fetch(request: Request): Promise<Response>;
 }
 
 export class DurableStreamHost extends DurableObject<Env> implements DurableStreamRpc {
@@ -129,12 +135,11 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
       method === "POST" && tenant !== undefined && body !== null && body.byteLength <= MAX_APPEND_BYTES
         ? await this.#appendBytes(new Headers(headers), body, tenant)
         : await this.fetch(new Request(url, { method, headers, body }));
-    const live = res.headers.get("content-type") === "text/event-stream";
     const raw = rawBodies.get(res);
     return {
       status: res.status,
       headers: Object.fromEntries(res.headers),
-      body: raw ?? (res.body === null ? null : live ? res.body : new Uint8Array(await res.arrayBuffer())),
+      body: raw ?? (res.body === null ? null : new Uint8Array(await res.arrayBuffer())),
     };
   }
 
@@ -561,8 +566,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
    */
   #sse(meta: StreamMeta, from: number, cursor: string | null, tenant: string, keyId: string | null): Response {
     const binary = !isTextType(meta.contentType);
-    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-    const writer = writable.getWriter();
+    const { body, writer } = pushBody();
     const config = hostConfig(this.env, "durable-stream");
     const timeoutMs = config.streamLongPollTimeoutMs;
     const deadline = Date.now() + SSE_MAX_CONNECTION_MS;
@@ -593,7 +597,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
                 },
           ),
         );
-        await writer.write(concatBytes(parts));
+        if (!(await writer.write(concatBytes(parts)))) break;
         if (closed || (await watch?.lapsed(Date.now()))) break;
         if (!upToDate) continue;
         const now = Date.now();
@@ -607,10 +611,10 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     };
     run()
       .catch(() => undefined)
-      .finally(() => writer.close().catch(() => undefined));
+      .finally(() => writer.close());
     const h = new Headers({ "content-type": "text/event-stream", "cache-control": "no-cache" });
     if (binary) h.set("stream-sse-data-encoding", "base64");
-    return new Response(readable, { status: 200, headers: h });
+    return new Response(body, { status: 200, headers: h });
   }
 
   // ---- Lifecycle -------------------------------------------------------------------------------

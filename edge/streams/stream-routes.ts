@@ -152,7 +152,14 @@ async function serveStream(c: Context<StreamEnv>): Promise<Response> {
   // The object parks a long-poll at the tail; whether it will is its call, so the place is freed
   // for every long-poll read (RequestScope.releaseAdmission).
   if (c.req.method === "GET" && c.req.query("live") === "long-poll") c.get("releaseAdmission")?.();
-  const res = await stub.serve(c.req.method, c.req.url, Object.fromEntries(headers), body);
+  // An SSE read goes over `fetch`, not RPC: a body streamed back over RPC outlives its reader's
+  // departure badly, the runtime logging an uncaught "Network connection lost" at the object's next
+  // write (cloudflare/workers-sdk#11071), while over `fetch` the object's body is cancelled and its
+  // loop ends (push-body.ts).
+  const res =
+    c.req.method === "GET" && c.req.query("live") === "sse"
+      ? await stub.fetch(new Request(c.req.url, { headers }))
+      : await stub.serve(c.req.method, c.req.url, Object.fromEntries(headers), body);
   const out = new Response(c.req.method === "HEAD" || res.status === 204 || res.status === 304 ? null : res.body, {
     status: res.status,
     headers: res.headers,

@@ -6,7 +6,7 @@
 // `subscriptions` group is off (Factline does not serve the reserved `__ds` subscription APIs).
 import { readFileSync } from "node:fs";
 import { runConformanceTests } from "@durable-streams/server-conformance-tests";
-import { afterAll, beforeAll, beforeEach, describe } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { authorizeFetch, startLocalWrangler, type LocalWrangler } from "./local-wrangler.js";
 
 const config = { baseUrl: "" };
@@ -43,4 +43,27 @@ afterAll(async () => {
 
 describe("Durable Streams conformance (official suite)", () => {
   runConformanceTests(config);
+});
+
+// Not part of the official suite: what the runtime logs while readers come and go. A reader that
+// leaves an SSE read used to surface, at the object's next write, as an uncaught "Network
+// connection lost" in the runtime's log (cloudflare/workers-sdk#11071; push-body.ts).
+describe("the runtime under SSE readers that leave", () => {
+  it("logs no uncaught error when a reader leaves and the stream is then written", async () => {
+    const url = `${config.baseUrl}/v1/stream/leaving-reader`;
+    expect((await fetch(url, { method: "PUT", headers: { "content-type": "text/plain" } })).status).toBe(201);
+    const read = await fetch(`${url}?offset=-1&live=sse`);
+    const reader = read.body?.getReader();
+    await reader?.read();
+    await reader?.cancel();
+    // An append wakes the object's loop at once, and its 1 s keep-alive writes again after it.
+    expect(
+      (await fetch(url, { method: "POST", headers: { "content-type": "text/plain" }, body: "after" })).status,
+    ).toBe(204);
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    const uncaught = readFileSync(platform?.logFile ?? "", "utf8")
+      .split("\n")
+      .filter((line) => /uncaught/i.test(line));
+    expect(uncaught).toEqual([]);
+  }, 30_000);
 });

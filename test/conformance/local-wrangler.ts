@@ -12,6 +12,8 @@ export interface LocalWrangler {
   readonly url: string;
   readonly tenant: string;
   readonly apiKey: string;
+  /** Everything wrangler and the runtime printed (LOG_LEVEL error: errors only); gone after `stop()`. */
+  readonly logFile: string;
   stop(): Promise<void>;
 }
 
@@ -40,7 +42,7 @@ export async function startLocalWrangler(vars: Readonly<Record<string, string>> 
     });
     if (res.status !== 201) throw new Error(`creating the tenant answered ${res.status}: ${await res.text()}`);
     const { apiKey } = (await res.json()) as { apiKey: string };
-    return { url, tenant, apiKey, stop };
+    return { url, tenant, apiKey, logFile: dev.logFile, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -8,6 +8,7 @@ import { problem, problemResponse } from "../http/problem.js";
 import { responseCursor } from "./cursor.js";
 import { jsonArray } from "./json-mode.js";
 import { formatOffset, parseReadStart } from "./offsets.js";
+import { pushBody } from "./push-body.js";
 import { controlEvent, sseEvent } from "./sse-events.js";
 import { StandingWatch, type StandingCheck } from "./standing-watch.js";
 
@@ -131,8 +132,7 @@ export async function serveReadOnlyStream(
  * connection's time is up or the key that opened it has lapsed.
  */
 function eventStream(source: LogSource, from: number, cursor: string | null, options: ReadOnlyStreamOptions): Response {
-  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-  const writer = writable.getWriter();
+  const { body, writer } = pushBody();
   const deadline = Date.now() + options.sseMaxMs;
   const watch = options.standing && new StandingWatch(options.standing, Date.now());
   const run = async () => {
@@ -153,7 +153,7 @@ function eventStream(source: LogSource, from: number, cursor: string | null, opt
           ...(upToDate ? { upToDate: true as const } : {}),
         }),
       );
-      await writer.write(concatBytes(parts));
+      if (!(await writer.write(concatBytes(parts)))) break;
       if (Date.now() >= deadline || (await watch?.lapsed(Date.now()))) break;
       const now = Date.now();
       waitMs = upToDate
@@ -167,8 +167,8 @@ function eventStream(source: LogSource, from: number, cursor: string | null, opt
   };
   run()
     .catch(() => undefined)
-    .finally(() => writer.close().catch(() => undefined));
-  return new Response(readable, {
+    .finally(() => writer.close());
+  return new Response(body, {
     status: 200,
     headers: { "content-type": "text/event-stream", "cache-control": "no-cache" },
   });

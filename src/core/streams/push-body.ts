@@ -1,0 +1,70 @@
+// A response body a loop writes into, with the reader's pace as backpressure and its departure as
+// a value: the SSE loops of Durable Streams (the Worker's read-only streams and the tenant stream
+// object) write through it. A source-backed ReadableStream rather than a TransformStream: when the
+// client goes, the runtime cancels the source and the loop's next write answers false. A
+// TransformStream's readable handed out of a Durable Object instead fails inside the runtime's
+// pump on the next write, logged as an uncaught "Network connection lost" that no caller can catch
+// (cloudflare/workers-sdk#11071).
+
+/** The writing side of a {@link pushBody}. */
+export interface PushBodyWriter {
+  /**
+   * Enqueues `bytes` and resolves once the reader has asked for more: true while the reader is
+   * there, false once it has gone (the bytes are then dropped, and so are all later ones).
+   */
+  write(bytes: Uint8Array): Promise<boolean>;
+  /** Ends the body (the reader sees its end after what was written); idempotent. */
+  close(): void;
+}
+
+/**
+ * A byte stream for a `Response` body and its writer. High-water mark 0 (WHATWG Streams §4.5):
+ * nothing is queued ahead of the reader beyond the chunk it is being handed, so a loop that awaits
+ * each `write` holds at most one chunk for a slow reader.
+ */
+export function pushBody(): { readonly body: ReadableStream<Uint8Array>; readonly writer: PushBodyWriter } {
+  let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+  let open = true;
+  let wanted: (() => void) | undefined;
+  const release = () => {
+    wanted?.();
+    wanted = undefined;
+  };
+  const body = new ReadableStream<Uint8Array>(
+    {
+      start: (c) => {
+        controller = c;
+      },
+      pull: release,
+      cancel: () => {
+        open = false;
+        release();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  return {
+    body,
+    writer: {
+      write: async (bytes) => {
+        if (!open || controller === undefined) return false;
+        const asked = new Promise<void>((resolve) => {
+          wanted = resolve;
+        });
+        controller.enqueue(bytes);
+        await asked;
+        return open;
+      },
+      close: () => {
+        if (!open) return;
+        open = false;
+        release();
+        try {
+          controller?.close();
+        } catch {
+          // Already closed or errored by the runtime.
+        }
+      },
+    },
+  };
+}
