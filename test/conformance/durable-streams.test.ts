@@ -45,11 +45,16 @@ describe("Durable Streams conformance (official suite)", () => {
   runConformanceTests(config);
 });
 
-// Not part of the official suite: what the runtime logs while readers come and go. A reader that
-// leaves an SSE read used to surface, at the object's next write, as an uncaught "Network
-// connection lost" in the runtime's log (cloudflare/workers-sdk#11071; push-body.ts).
+// Not part of the official suite: what the runtime logs when a reader leaves. A reader that left
+// an idle SSE read used to surface, at the object's next write, as an uncaught "Network
+// connection lost" in the runtime's log (cloudflare/workers-sdk#11071; push-body.ts). A reader
+// that leaves while writes are flowing can still draw it from the local runtime (README, Durable
+// Streams), so the check is of this one reader, not of the suite's.
 describe("the runtime under SSE readers that leave", () => {
   it("logs no uncaught error when a reader leaves and the stream is then written", async () => {
+    // Only what this test makes the runtime log: the suite before it is not its subject.
+    const logFile = platform?.logFile ?? "";
+    const logged = readFileSync(logFile, "utf8").length;
     const url = `${config.baseUrl}/v1/stream/leaving-reader`;
     expect((await fetch(url, { method: "PUT", headers: { "content-type": "text/plain" } })).status).toBe(201);
     const read = await fetch(`${url}?offset=-1&live=sse`);
@@ -61,7 +66,8 @@ describe("the runtime under SSE readers that leave", () => {
       (await fetch(url, { method: "POST", headers: { "content-type": "text/plain" }, body: "after" })).status,
     ).toBe(204);
     await new Promise((resolve) => setTimeout(resolve, 2_500));
-    const uncaught = readFileSync(platform?.logFile ?? "", "utf8")
+    const uncaught = readFileSync(logFile, "utf8")
+      .slice(logged)
       .split("\n")
       .filter((line) => /uncaught/i.test(line));
     expect(uncaught).toEqual([]);

@@ -4,7 +4,8 @@
 // client goes, the runtime cancels the source and the loop's next write answers false. A
 // TransformStream's readable handed out of a Durable Object instead fails inside the runtime's
 // pump on the next write, logged as an uncaught "Network connection lost" that no caller can catch
-// (cloudflare/workers-sdk#11071).
+// (cloudflare/workers-sdk#11071). (A chunk already in the runtime's hands when the client goes can
+// still draw that line locally, whatever the body: README, "Run it, test it".)
 
 /** The writing side of a {@link pushBody}. */
 export interface PushBodyWriter {
