@@ -116,6 +116,14 @@ describe("JSON mode (§9.1)", () => {
     expect(jsonMessages(bytes("[]"), true)).toEqual({ ok: true, messages: [] });
   });
 
+  it("keeps each element of an array exactly as sent, so no message is changed on its way through", () => {
+    const sent = '[ {"a":1,"a":2} , 1e400,9007199254740993, "x,]\\"y" ,[{"b":[1,2]}] ]';
+    expect(jsonMessages(bytes(sent), false)).toEqual({
+      ok: true,
+      messages: ['{"a":1,"a":2}', "1e400", "9007199254740993", '"x,]\\"y"', '[{"b":[1,2]}]'],
+    });
+  });
+
   it("keeps a key named __proto__ as data", () => {
     expect(jsonMessages(bytes('{"__proto__":{"x":1}}'), false)).toEqual({
       ok: true,

@@ -150,6 +150,33 @@ describe("tenant streams", () => {
       "0000000000000000_0000000000000000",
     );
   });
+
+  it("refuse a create or an append sent with a content coding (415): its bytes would be stored still coded", async () => {
+    const s = streams((await newTenant()).apiKey);
+    const gzip = { "content-type": "text/plain", "content-encoding": "gzip" };
+    await expectProblem(
+      await s("coded", { method: "PUT", headers: gzip, body: "first" }),
+      "unsupported-media-type",
+      415,
+    );
+    await s("coded", { method: "PUT", headers: text });
+    await expectProblem(await s("coded", { method: "POST", headers: gzip, body: "x" }), "unsupported-media-type", 415);
+    const identity = await s("coded", {
+      method: "POST",
+      headers: { ...text, "content-encoding": "identity" },
+      body: "y",
+    });
+    expect(identity.status).toBe(204);
+    expect(await (await s("coded?offset=-1")).text()).toBe("y");
+  });
+
+  it("keep each message of a JSON append as its writer sent it", async () => {
+    const s = streams((await newTenant()).apiKey);
+    const json = { "content-type": "application/json" };
+    await s("exact", { method: "PUT", headers: json });
+    await s("exact", { method: "POST", headers: json, body: '[{"a":1,"a":2},1e400,9007199254740993]' });
+    expect(await (await s("exact?offset=-1")).text()).toBe('[{"a":1,"a":2},1e400,9007199254740993]');
+  });
 });
 
 describe("entity logs as streams", () => {

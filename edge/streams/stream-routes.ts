@@ -10,7 +10,8 @@ import type { Context } from "hono";
 import { z } from "zod";
 import { problems, routeTable, security, type ProblemStatus } from "../../src/core/http/openapi.js";
 import { readBodyWithin } from "../../src/core/http/bounded-body.js";
-import { fail } from "../../src/core/http/problem.js";
+import { fail, ProblemError } from "../../src/core/http/problem.js";
+import { contentCodingProblem } from "../../src/core/http/request-body.js";
 import { noBody, streamBytes, streamReadQuery } from "../../src/core/streams/stream-openapi.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
 import { MAX_APPEND_BYTES } from "./durable-stream-host.js";
@@ -65,6 +66,7 @@ export function streamRoutes(): OpenAPIHono<StreamEnv> {
       404,
       409,
       413,
+      415,
     ),
     serveStream,
   );
@@ -83,6 +85,7 @@ export function streamRoutes(): OpenAPIHono<StreamEnv> {
       409,
       410,
       413,
+      415,
     ),
     serveStream,
   );
@@ -143,6 +146,8 @@ async function serveStream(c: Context<StreamEnv>): Promise<Response> {
   const stub = durableStreamStub(c.env, tenant, name);
   let body: Uint8Array | null = null;
   if (c.req.method === "PUT" || c.req.method === "POST") {
+    const coded = contentCodingProblem(c.req.header("content-encoding") ?? null, "body");
+    if (coded) throw new ProblemError(coded);
     // Buffered here (bounded): one copy to the object beats a streamed body for small appends.
     const read = await readBodyWithin(c.req.raw.body, MAX_APPEND_BYTES, DRAIN_LIMIT);
     if (read === undefined) throw fail("payload-too-large", `a body may carry at most ${MAX_APPEND_BYTES} bytes`);

@@ -62,16 +62,8 @@ export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Pr
  * problem, or null when the body can be decoded as UTF-8 JSON.
  */
 export function bodyEncodingProblem(contentType: string, contentEncoding: string | null): Problem | null {
-  const codings = (contentEncoding ?? "")
-    .split(",")
-    .map((c) => c.trim().toLowerCase())
-    .filter((c) => c !== "" && c !== "identity");
-  if (codings.length > 0) {
-    return problem(
-      "unsupported-media-type",
-      `Content-Encoding ${codings.join(", ")} is not supported: send the JSON body unencoded`,
-    );
-  }
+  const coded = contentCodingProblem(contentEncoding, "JSON body");
+  if (coded) return coded;
   for (const parameter of contentType.split(";").slice(1)) {
     const [name = "", ...rest] = parameter.split("=");
     if (name.trim().toLowerCase() !== "charset") continue;
@@ -87,6 +79,23 @@ export function bodyEncodingProblem(contentType: string, contentEncoding: string
       );
   }
   return null;
+}
+
+/**
+ * The 415 problem for a body sent with a content coding (a `Content-Encoding` other than
+ * `identity`, RFC 9110 §8.4: we decode none, so its bytes would be stored or parsed still coded),
+ * or null. `what` names the body in the detail ("JSON body", "append").
+ */
+export function contentCodingProblem(contentEncoding: string | null, what: string): Problem | null {
+  const codings = (contentEncoding ?? "")
+    .split(",")
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c !== "" && c !== "identity");
+  if (codings.length === 0) return null;
+  return problem(
+    "unsupported-media-type",
+    `Content-Encoding ${codings.join(", ")} is not supported: send the ${what} unencoded`,
+  );
 }
 
 function tooLarge(limit: number): BodyResult {
