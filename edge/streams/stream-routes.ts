@@ -146,11 +146,12 @@ async function serveStream(c: Context<StreamEnv>): Promise<Response> {
   const stub = durableStreamStub(c.env, tenant, name);
   let body: Uint8Array | null = null;
   if (c.req.method === "PUT" || c.req.method === "POST") {
-    const coded = contentCodingProblem(c.req.header("content-encoding") ?? null, "body");
-    if (coded) throw new ProblemError(coded);
     // Buffered here (bounded): one copy to the object beats a streamed body for small appends.
     const read = await readBodyWithin(c.req.raw.body, MAX_APPEND_BYTES, DRAIN_LIMIT);
     if (read === undefined) throw fail("payload-too-large", `a body may carry at most ${MAX_APPEND_BYTES} bytes`);
+    // Refused once read, so the client sees the answer rather than a reset upload (as the 413).
+    const coded = contentCodingProblem(c.req.header("content-encoding") ?? null, "body");
+    if (coded) throw new ProblemError(coded);
     body = read;
     headers.delete("transfer-encoding");
   }
