@@ -107,6 +107,22 @@ describe("tenant streams", () => {
     await expectProblem(res, "producer-sequence-gap", 409);
   });
 
+  it("answer a producer's retry of an append it made before the close as a duplicate, with Stream-Closed", async () => {
+    const s = streams((await newTenant()).apiKey);
+    await s("retried", { method: "PUT", headers: text });
+    const as = (seq: number) => ({ ...text, "producer-id": "p", "producer-epoch": "0", "producer-seq": String(seq) });
+    expect((await s("retried", { method: "POST", headers: as(0), body: "a" })).status).toBe(200);
+    await s("retried", { method: "POST", headers: { ...text, "stream-closed": "true" } });
+    const retry = await s("retried", { method: "POST", headers: as(0), body: "a" });
+    expect([retry.status, retry.headers.get("stream-closed"), retry.headers.get("producer-seq")]).toEqual([
+      204,
+      "true",
+      "0",
+    ]);
+    await expectProblem(await s("retried", { method: "POST", headers: as(1), body: "b" }), "stream-closed", 409);
+    expect(await (await s("retried?offset=-1")).text()).toBe("a");
+  });
+
   it("answer stream-gone for a deleted stream its fork still reads from", async () => {
     const s = streams((await newTenant()).apiKey);
     await s("origin", { method: "PUT", headers: text, body: "shared" });

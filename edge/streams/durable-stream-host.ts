@@ -372,14 +372,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
       this.#wake();
       return new Response(null, { status: 204, headers: closedHeaders(meta.tail) });
     }
-    if (meta.closed) {
-      if (meta.closedBy === producerTuple(p))
-        return new Response(null, {
-          status: 204,
-          headers: { ...closedHeaders(meta.tail), ...producerHeaders(p.epoch, p.seq) },
-        });
-      return closedConflict(meta.tail);
-    }
+    if (meta.closed) return this.#toClosed(meta, p);
     const verdict = judgeProducer(this.#store.producer(p.id), p);
     if (verdict.status === "duplicate")
       return new Response(null, {
@@ -398,32 +391,39 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     });
   }
 
+  /**
+   * A write to a closed stream: the request that closed it, sent again, and a producer's retry of
+   * any append it already made are duplicates (204, Stream-Closed), so a producer can tell that its
+   * write landed; a stale epoch is fenced (403); anything else is 409 stream-closed.
+   */
+  #toClosed(meta: StreamMeta, p: ProducerClaim | undefined): Response {
+    if (p === undefined) return closedConflict(meta.tail);
+    if (meta.closedBy === producerTuple(p))
+      return new Response(null, {
+        status: 204,
+        headers: { ...closedHeaders(meta.tail), ...producerHeaders(p.epoch, p.seq) },
+      });
+    const verdict = judgeProducer(this.#store.producer(p.id), p);
+    if (verdict.status === "stale-epoch") return producerRefusal(verdict);
+    if (verdict.status === "duplicate")
+      return new Response(null, {
+        status: 204,
+        headers: { ...closedHeaders(meta.tail), ...producerHeaders(p.epoch, verdict.lastSeq) },
+      });
+    return closedConflict(meta.tail);
+  }
+
   #appendBody(meta: StreamMeta, req: AppendRequest, body: Uint8Array, now: number): Response {
     const p = req.producer;
-    if (meta.closed) {
-      if (p !== undefined && meta.closedBy === producerTuple(p)) {
-        return new Response(null, {
-          status: 204,
-          headers: { ...closedHeaders(meta.tail), ...producerHeaders(p.epoch, p.seq) },
-        });
-      }
-      if (p !== undefined) {
-        const verdict = judgeProducer(this.#store.producer(p.id), p);
-        if (verdict.status === "stale-epoch") return producerRefusal(verdict);
-      }
-      return closedConflict(meta.tail);
-    }
+    if (meta.closed) return this.#toClosed(meta, p);
     if (mediaType(req.contentType) !== mediaType(meta.contentType))
       return answer("content-type-mismatch", `the stream is ${meta.contentType}`);
     let accepted: ProducerClaim | undefined;
     let next: { epoch: number; lastSeq: number } | undefined;
     if (p !== undefined) {
       const verdict = judgeProducer(this.#store.producer(p.id), p);
-      if (verdict.status === "duplicate") {
-        const h: Record<string, string> = producerHeaders(p.epoch, verdict.lastSeq);
-        if (meta.closed) h["stream-closed"] = "true";
-        return new Response(null, { status: 204, headers: h });
-      }
+      if (verdict.status === "duplicate")
+        return new Response(null, { status: 204, headers: producerHeaders(p.epoch, verdict.lastSeq) });
       if (verdict.status !== "accepted") return producerRefusal(verdict);
       accepted = p;
       next = verdict.next;
