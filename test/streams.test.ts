@@ -48,6 +48,16 @@ describe("tenant streams", () => {
     await expectProblem(await s("__ds/subscriptions/x", { method: "PUT", headers: text }), "not-found", 404);
   });
 
+  it("have one spelling: a percent-encoded name is not another way to write it", async () => {
+    const s = streams((await newTenant()).apiKey);
+    expect((await s("a/b", { method: "PUT", headers: text, body: "x" })).status).toBe(201);
+    await expectProblem(await s("a%2Fb"), "not-found", 404);
+    await expectProblem(await s("%61/b", { method: "POST", headers: text, body: "y" }), "not-found", 404);
+    const fork = await s("f", { method: "PUT", headers: { ...text, "stream-forked-from": "/v1/stream/a%2Fb" } });
+    await expectProblem(fork, "malformed-request", 400);
+    expect(await (await s("a/b?offset=-1")).text()).toBe("x");
+  });
+
   it("need the tenant's key", async () => {
     await expectProblem(await call("/v1/stream/anything"), "unauthorized", 401);
   });

@@ -48,12 +48,15 @@ export function forkSourceName(value: string, origin: string): string | undefine
       return undefined;
     }
   }
-  if (!path.startsWith(STREAM_ROOT)) return undefined;
-  let name: string;
-  try {
-    name = decodeURIComponent(path.slice(STREAM_ROOT.length));
-  } catch {
-    return undefined;
-  }
-  return streamNameProblem(name) === undefined ? name : undefined;
+  const name = streamNameInPath(path);
+  return name !== undefined && streamNameProblem(name) === undefined ? name : undefined;
+}
+
+/**
+ * The stream name a request path names, taken as written: never percent-decoded, since a name's
+ * characters need no encoding (RFC 3986 §2.3), so `a%2Fb` is not a second spelling of `a/b` (it
+ * fails `streamNameProblem`). Undefined for a path outside `/v1/stream/`.
+ */
+export function streamNameInPath(pathname: string): string | undefined {
+  return pathname.startsWith(STREAM_ROOT) ? pathname.slice(STREAM_ROOT.length) : undefined;
 }

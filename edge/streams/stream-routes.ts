@@ -21,6 +21,7 @@ import {
   STREAM_FORK_SOURCE_HEADER,
   STREAM_KEY_HEADER,
   STREAM_TENANT_HEADER,
+  streamNameInPath,
   streamNameProblem,
 } from "./stream-names.js";
 
@@ -124,7 +125,7 @@ export function streamRoutes(): OpenAPIHono<StreamEnv> {
 async function serveStream(c: Context<StreamEnv>): Promise<Response> {
   const tenant = c.get("tenant");
   if (tenant === undefined) throw fail("unauthorized", "no tenant");
-  const name = c.req.param("name") ?? "";
+  const name = streamNameInPath(new URL(c.req.url).pathname) ?? "";
   const bad = streamNameProblem(name);
   if (bad !== undefined) throw fail("not-found", bad);
   // Only the protocol's headers reach the object (never the client's credentials, nor an internal header it sent).
