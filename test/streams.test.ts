@@ -196,6 +196,16 @@ describe("tenant streams", () => {
     expect(await (await s("coded?offset=-1")).text()).toBe("y");
   });
 
+  it("refuse an offset past the tail in every read mode, so no reader skips what is appended up to it", async () => {
+    const s = streams((await newTenant()).apiKey);
+    await s("short", { method: "PUT", headers: text, body: "one" });
+    const ahead = "0000000000000000_0000000000000999";
+    for (const live of ["", "&live=long-poll", "&live=sse"])
+      await expectProblem(await s(`short?offset=${ahead}${live}`), "malformed-request", 400);
+    const atTail = await s("short?offset=0000000000000000_0000000000000001");
+    expect([atTail.status, await atTail.text()]).toEqual([200, ""]);
+  });
+
   it("keep each message of a JSON append as its writer sent it", async () => {
     const s = streams((await newTenant()).apiKey);
     const json = { "content-type": "application/json" };
@@ -236,6 +246,17 @@ describe("entity logs as streams", () => {
     const res = await waiting;
     expect(res.status).toBe(200);
     expect(((await res.json()) as { seq: number }[]).map((e) => e.seq)).toEqual([2]);
+  });
+
+  it("refuse an offset past the entity's last event in every read mode", async () => {
+    const { api, path } = await restocked(2);
+    for (const live of ["", "&live=long-poll", "&live=sse"])
+      await expectProblem(
+        await api.get(`${path}?offset=0000000000000000_0000000000000003${live}`),
+        "malformed-request",
+        400,
+      );
+    expect((await api.get(`${path}?offset=0000000000000000_0000000000000002`)).status).toBe(200);
   });
 
   it("refuse appends: the log changes only through commands", async () => {

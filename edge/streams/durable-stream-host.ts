@@ -497,6 +497,12 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     const meta = await this.#current(tenant);
     if (meta === undefined) return answer("not-found", "no stream at this URL");
     if (meta.softDeleted) return answer("stream-gone", "the stream was deleted");
+    // An offset past the tail was never handed out: following it would skip what is appended up to it.
+    if (start.kind === "after" && start.count > meta.tail)
+      return answer(
+        "malformed-request",
+        `offset ${formatOffset(start.count)} is past the stream's tail ${formatOffset(meta.tail)}: read from a Stream-Next-Offset this stream returned`,
+      );
     this.#touch(meta);
     const cursor = url.searchParams.get("cursor");
     const from = start.kind === "start" ? 0 : start.kind === "now" ? meta.tail : start.count;

@@ -23,10 +23,13 @@ export interface LogMessage {
  * key of the newest message (the tail). With `waitMs` > 0 and nothing after `after`, it may wait up
  * to that long for the next.
  */
-export type LogSource = (
-  after: number,
-  waitMs: number,
-) => Promise<{ readonly messages: readonly LogMessage[]; readonly tail: number }>;
+export type LogSource = (after: number, waitMs: number) => Promise<LogPage>;
+
+/** A page a {@link LogSource} answers: messages after the asked position, and the tail's key. */
+export interface LogPage {
+  readonly messages: readonly LogMessage[];
+  readonly tail: number;
+}
 
 /** How a read-only stream answers. */
 export interface ReadOnlyStreamOptions {
@@ -77,7 +80,17 @@ export async function serveReadOnlyStream(
   const cursor = url.searchParams.get("cursor");
   let after = start.kind === "after" ? start.count : 0;
   if (start.kind === "now") after = (await source(Number.MAX_SAFE_INTEGER, 0)).tail;
-  if (live === "sse") return eventStream(source, after, cursor, options);
+  // An offset past the tail was never handed out: following it would skip whatever is written up
+  // to it, so it is refused rather than echoed (every read mode; the first page is kept).
+  const first = start.kind === "after" ? await source(after, 0) : undefined;
+  if (first !== undefined && first.tail < after)
+    return problemResponse(
+      problem(
+        "malformed-request",
+        `offset ${formatOffset(after)} is past the stream's tail ${formatOffset(first.tail)}: read from a Stream-Next-Offset this stream returned`,
+      ),
+    );
+  if (live === "sse") return eventStream(source, after, cursor, options, first);
   if (start.kind === "now" && live === null) {
     return new Response("[]", {
       status: 200,
@@ -89,7 +102,7 @@ export async function serveReadOnlyStream(
       },
     });
   }
-  let page = await source(after, 0);
+  let page = first ?? (await source(after, 0));
   if (live === "long-poll" && page.messages.length === 0) {
     options.onPark?.();
     page = await source(after, options.longPollTimeoutMs);
@@ -131,15 +144,23 @@ export async function serveReadOnlyStream(
  * SSE: a data event per page, each followed by its control event in the same write, until the
  * connection's time is up or the key that opened it has lapsed.
  */
-function eventStream(source: LogSource, from: number, cursor: string | null, options: ReadOnlyStreamOptions): Response {
+function eventStream(
+  source: LogSource,
+  from: number,
+  cursor: string | null,
+  options: ReadOnlyStreamOptions,
+  first: LogPage | undefined,
+): Response {
   const { body, writer } = pushBody();
   const deadline = Date.now() + options.sseMaxMs;
   const watch = options.standing && new StandingWatch(options.standing, Date.now());
   const run = async () => {
     let after = from;
     let waitMs = 0;
+    let read = first;
     for (;;) {
-      const page = await source(after, waitMs);
+      const page = read ?? (await source(after, waitMs));
+      read = undefined;
       const parts: Uint8Array[] = [];
       if (page.messages.length > 0) {
         parts.push(sseEvent("data", jsonArray(page.messages.map((m) => m.json))));
