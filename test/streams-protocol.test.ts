@@ -138,6 +138,13 @@ describe("request headers (§5.1, §5.2)", () => {
       expect(isProblem(parseCreate(headers({ "stream-ttl": ttl }))), ttl).toBe(true);
   });
 
+  it("refuse a Content-Type that is not a media type, and take an absent or empty one as the default", () => {
+    for (const type of ["not a type", "json", "/plain", "text/"])
+      expect(isProblem(parseCreate(headers({ "content-type": type }))), type).toBe(true);
+    for (const type of ["", "  ", "text/plain; charset=utf-8", "application/vnd.api+json"])
+      expect(isProblem(parseCreate(headers({ "content-type": type }))), type).toBe(false);
+  });
+
   it("refuse a TTL together with an expiry", () => {
     expect(isProblem(parseCreate(headers({ "stream-ttl": "5", "stream-expires-at": "2030-01-01T00:00:00Z" })))).toBe(
       true,

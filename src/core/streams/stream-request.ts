@@ -71,7 +71,11 @@ export function parseCreate(h: HeaderSource): CreateRequest | Problem {
   const rawType = h.get("content-type");
   if (rawType !== null && rawType.length > MAX_TOKEN_LENGTH)
     return bad(`Content-Type must be at most ${MAX_TOKEN_LENGTH} characters`);
-  const contentType = rawType !== null && MEDIA_TYPE.test(rawType.trim()) ? rawType.trim() : undefined;
+  const givenType = rawType?.trim() || undefined;
+  // Not silently the default: a stream's type decides how every read of it is framed, for good.
+  if (givenType !== undefined && !MEDIA_TYPE.test(givenType))
+    return bad("Content-Type must be a media type (type/subtype), or absent for application/octet-stream");
+  const contentType = givenType;
   const ttl = h.get("stream-ttl");
   const expires = h.get("stream-expires-at");
   if (ttl !== null && expires !== null) return bad("Stream-TTL and Stream-Expires-At are exclusive; send one");
