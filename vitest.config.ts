@@ -113,7 +113,8 @@ export default defineConfig({
       },
       {
         // The official Durable Streams conformance suite, in Node, against a `wrangler dev` the
-        // test file starts (test/conformance/). Its tests share one stream server, so one file.
+        // test file starts (test/conformance/); its tests share one stream server, so one file.
+        // Beside it, what a refused upload leaves on wrangler dev's real HTTP path.
         test: {
           name: "conformance",
           include: ["test/conformance/**/*.test.ts"],

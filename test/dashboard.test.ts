@@ -85,6 +85,37 @@ describe("dashboard sign-in and sessions", () => {
     expect(res.headers.get("set-cookie")).toBeNull();
   });
 
+  it("refuses a sign-in form over 16 KiB with 413, unread, even with the right secret", async () => {
+    const form = new URLSearchParams({ secret: ADMIN_TOKEN, padding: "x".repeat(20_000) }).toString();
+    const res = await call("/dashboard/sign-in", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: ORIGIN },
+      body: form,
+      redirect: "manual",
+    });
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ type: expect.stringContaining("payload-too-large") });
+    expect(res.headers.get("set-cookie")).toBeNull();
+  });
+
+  it("refuses a sign-in form of unknown length once it passes 16 KiB", async () => {
+    const bytes = new TextEncoder().encode(`secret=${ADMIN_TOKEN}&padding=${"y".repeat(40_000)}`);
+    const chunked = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let at = 0; at < bytes.byteLength; at += 4096) controller.enqueue(bytes.slice(at, at + 4096));
+        controller.close();
+      },
+    });
+    const res = await call("/dashboard/sign-in", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: ORIGIN },
+      body: chunked,
+      redirect: "manual",
+    });
+    expect(res.status).toBe(413);
+    expect(res.headers.get("set-cookie")).toBeNull();
+  });
+
   it("renders an unknown dashboard page as an HTML not-found page for a browser", async () => {
     const { cookie } = await signIn(ADMIN_TOKEN);
     const res = await page(cookie ?? "", "/dashboard/no/such/page");

@@ -50,14 +50,14 @@ export function formRoute<const P extends string>(path: P, operationId: string, 
     operationId,
     summary,
     description:
-      "A form post (application/x-www-form-urlencoded); refused with 403 unless it comes from the dashboard's own origin with the session's CSRF token.",
+      "A form post (application/x-www-form-urlencoded, at most 16 KiB, 413 beyond); refused with 403 unless it comes from the dashboard's own origin with the session's CSRF token.",
     tags: ["dashboard"],
     request: { params: pathParams(path) },
     responses: {
       200: html("an HTML page"),
       201: html("an HTML page showing what was created"),
       303: { description: "redirect to the page that shows the result" },
-      ...problems("none", 400, 401, 403, 404, 409, 429),
+      ...problems("none", 400, 401, 403, 404, 409, 413, 429),
     },
   });
 }

@@ -1,10 +1,11 @@
 // The dashboard's guards, in the order they run: response headers (a per-request CSP nonce from
-// Hono's secureHeaders, no caching), the origin check on form posts (Hono's csrf), and the session
-// guard (a signed-in session, and on every post the session's CSRF token). The session guard runs
+// Hono's secureHeaders, no caching), the origin check on form posts (Hono's csrf), the bound on a
+// form post's size, and the session guard (a signed-in session, and on every post the session's CSRF token). The session guard runs
 // after the sign-in routes, which are the only ones a visitor without a session may reach.
 import type { MiddlewareHandler } from "hono";
 import { csrf } from "hono/csrf";
 import { NONCE, secureHeaders } from "hono/secure-headers";
+import { readBodyWithin } from "../../src/core/http/bounded-body.js";
 import { fail } from "../../src/core/http/problem.js";
 import { sameSecret } from "../../src/core/security/same-secret.js";
 import type { DashboardEnv } from "./context.js";
@@ -43,6 +44,31 @@ export function dashboardHeaders(): MiddlewareHandler<DashboardEnv> {
  */
 export function sameOriginForms(): MiddlewareHandler<DashboardEnv> {
   return csrf({ secFetchSite: ["same-origin", "none"] });
+}
+
+/** The most a dashboard form post may carry (bytes): its fields are a secret, a name, a few ids. */
+export const MAX_FORM_BYTES = 16 * 1024;
+
+/**
+ * A form post's body is read here, at most `MAX_FORM_BYTES` of it kept, and handed to Hono's body
+ * cache, so `c.req.parseBody()` parses what was bounded; a longer one is refused 413
+ * (`payload-too-large`). The sign-in form is open to anyone, and Hono's parseBody alone would hold
+ * a body of any length in the isolate's memory. Not Hono's bodyLimit: it stops reading an
+ * over-long chunked body part-way, which locally breaks the connection the request came on for
+ * the next one (bounded-body.ts reads the rest and drops it).
+ */
+export function boundedForms(): MiddlewareHandler<DashboardEnv> {
+  return async (c, next) => {
+    if (c.req.method === "POST") {
+      const declared = Number(c.req.header("content-length") ?? 0);
+      const bytes = declared > MAX_FORM_BYTES ? undefined : await readBodyWithin(c.req.raw.body, MAX_FORM_BYTES);
+      if (bytes === undefined) throw fail("payload-too-large", `a form may carry at most ${MAX_FORM_BYTES} bytes`);
+      // Hono keeps a promise per body kind here; parseBody reads the form from `arrayBuffer`.
+      const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+      Object.assign(c.req.bodyCache, { arrayBuffer: Promise.resolve(buffer) });
+    }
+    await next();
+  };
 }
 
 /**

@@ -7,7 +7,7 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 import { routeTable } from "../../src/core/http/openapi.js";
 import type { CloudApp } from "../app.js";
 import type { DashboardEnv } from "./context.js";
-import { dashboardHeaders, sameOriginForms, sessionGuard } from "./guards.js";
+import { dashboardHeaders, boundedForms, sameOriginForms, sessionGuard } from "./guards.js";
 import { liveUpdates } from "./live.js";
 import { deadLetterPages } from "./pages/dead-letters.js";
 import { entityPages } from "./pages/entities.js";
@@ -36,6 +36,7 @@ export function dashboardRoutes(app: CloudApp): OpenAPIHono<DashboardEnv> {
   });
   dashboard.use("*", dashboardHeaders());
   dashboard.use("*", sameOriginForms());
+  dashboard.use("*", boundedForms());
   dashboard.use("*", pageRenderer());
   dashboard.route("/", signInPages);
   dashboard.use("*", sessionGuard());

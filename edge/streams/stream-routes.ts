@@ -148,7 +148,7 @@ async function serveStream(c: Context<StreamEnv>): Promise<Response> {
   let body: Uint8Array | null = null;
   if (c.req.method === "PUT" || c.req.method === "POST") {
     // Buffered here (bounded): one copy to the object beats a streamed body for small appends.
-    const read = await readBodyWithin(c.req.raw.body, MAX_APPEND_BYTES, DRAIN_LIMIT);
+    const read = await readBodyWithin(c.req.raw.body, MAX_APPEND_BYTES);
     if (read === undefined) throw fail("payload-too-large", `a body may carry at most ${MAX_APPEND_BYTES} bytes`);
     // Refused once read, so the client sees the answer rather than a reset upload (as the 413).
     const coded = contentCodingProblem(c.req.header("content-encoding") ?? null, "body");
@@ -177,7 +177,3 @@ async function serveStream(c: Context<StreamEnv>): Promise<Response> {
 
 /** Request headers the object reads (PROTOCOL.md §5): content type, conditional reads, Stream-*, Producer-*. */
 const FORWARDED = /^(content-type|if-none-match|stream-[a-z-]+|producer-(id|epoch|seq))$/;
-
-// An over-large body is still read to its end (and dropped), up to this much: answering before
-// the upload ends makes many clients see a reset connection instead of the 413.
-const DRAIN_LIMIT = 64 * 1024 * 1024;

@@ -13,15 +13,24 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
 }
 
 /**
+ * How much of an over-large request body is still read, and dropped, before it is cancelled
+ * (bytes, counted from its start; 64 MiB). Answering before an upload ends makes many clients see
+ * a reset connection instead of the 413 (RFC 9110 §15.5.14), and locally a request body cancelled
+ * part-way broke the connection between wrangler's proxy and the runtime, so that the next request
+ * of any client got a plain-text 503 or no answer. Cloudflare refuses a body over 100 MB at its
+ * edge (Workers limits, request body size), so the drain is bounded there too.
+ */
+export const DRAIN_LIMIT_BYTES = 64 * 1024 * 1024;
+
+/**
  * The whole of `body` (empty for none), or undefined when it is over `limit` bytes. No more than
  * `limit` bytes are kept. Past `limit` the rest is read and dropped up to `drainLimit` bytes in all
- * (default: `limit`, i.e. cancel at once), then the stream is cancelled: a client whose upload is
- * answered before it ends often sees a reset connection instead of the 413 (RFC 9110 §15.5.14).
+ * (default `DRAIN_LIMIT_BYTES`), and only a body longer than that is cancelled part-way.
  */
 export async function readBodyWithin(
   body: ReadableStream<Uint8Array> | null,
   limit: number,
-  drainLimit = limit,
+  drainLimit = DRAIN_LIMIT_BYTES,
 ): Promise<Uint8Array | undefined> {
   if (body === null) return new Uint8Array();
   const reader = body.getReader();
