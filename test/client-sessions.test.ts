@@ -132,6 +132,18 @@ describe("client sessions: exactly once for any delay", () => {
     expect(await stateOf(api, "rej")).toMatchObject({ version: 1, state: { reserved: 0 } });
   });
 
+  it("marks a rejection answered again from the record as replayed, and a fresh one as not", async () => {
+    const { api } = await setup();
+    const reserve = () =>
+      api.command("inventory", "rej-mark", "reserve", { orderId: "o1", quantity: 3 }, asClient(session(15), 1));
+    const fresh = await reserve();
+    expect(fresh.status).toBe(422);
+    expect(fresh.headers.get("idempotent-replayed")).toBeNull();
+    const again = await reserve();
+    expect(again.status).toBe(422);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+  });
+
   it("decides a command once when it races its twin", async () => {
     const { api } = await setup();
     const send = () => api.command("inventory", "race", "restock", { quantity: 2 }, asClient(session(14), 1));

@@ -143,7 +143,9 @@ const commandResponseHeaders = z.object({
   "Idempotent-Replayed": z
     .literal("true")
     .optional()
-    .describe("present when the stored response of an Idempotency-Key is returned"),
+    .describe(
+      "present when a stored answer is given again: an Idempotency-Key's response, or a client session's (its 422 rejection too)",
+    ),
 });
 
 // ---- routes -------------------------------------------------------------------------------------
@@ -226,7 +228,7 @@ function commandRoute(routes: OpenAPIHono<EntityEnv>, entity: EntityType, comman
       callerRelays: true,
     });
     c.set("commandRoundTripMs", Date.now() - sentAt);
-    if (!outcome.ok) throw new ProblemError(outcome.problem);
+    if (!outcome.ok) throw new ProblemError(outcome.problem, outcome.replayed ? { "idempotent-replayed": "true" } : {});
     if (outcome.handOff) c.executionCtx.waitUntil(factHandOff.add(c.env, address, outcome.handOff));
 
     const { result } = outcome;

@@ -55,7 +55,7 @@ export class ClientSessions {
     switch (verdict.kind) {
       case "replay": {
         const answer = verdict.answer;
-        if (answer.kind === "rejected") return { ok: false, problem: answer.problem };
+        if (answer.kind === "rejected") return { ok: false, problem: answer.problem, replayed: true };
         const result: CommandResult = {
           type: envelope.entityType,
           id: envelope.entityId,

@@ -63,7 +63,12 @@ export type CommandOutcome =
       /** Facts for the caller to send, when it relays (`CommandEnvelope.callerRelays`) and the relay handed any off. */
       readonly handOff?: HandOff;
     }
-  | { readonly ok: false; readonly problem: Problem };
+  | {
+      readonly ok: false;
+      readonly problem: Problem;
+      /** True when the refusal is a client session's stored answer, given again (not decided now). */
+      readonly replayed?: true;
+    };
 
 /** A page of an entity's log with the entity's version at the time it was read. */
 export interface LogRead {
