@@ -8,6 +8,7 @@ import { createRoute } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { z } from "zod";
 import type { CommandOutcome, EntityAddress, EntityRpc } from "../src/core/protocol/entity-protocol.js";
+import { acceptedEvent } from "../src/core/model/envelope.js";
 import { commandFingerprint } from "../src/core/protocol/fingerprint.js";
 import { entityIdSchema } from "../src/core/protocol/identifiers.js";
 import { json, problems, routeTable, security } from "../src/core/http/openapi.js";
@@ -82,7 +83,12 @@ paymentRoutes.openapi(settleRoute, async (c) => {
   const settled = await stub.read(address, null);
   const after = (settled?.state ?? payment) as PaymentState;
   return c.json(
-    { ...outcome.result, payment: { status: after.status, gatewayRef: after.gatewayRef, reason: after.reason } },
+    {
+      ...outcome.result,
+      // As a command's answer: the metadata that echoes the request is in the log, not here.
+      events: outcome.result.events.map(acceptedEvent),
+      payment: { status: after.status, gatewayRef: after.gatewayRef, reason: after.reason },
+    },
     200,
     { etag: `"${settled?.version ?? outcome.result.version}"` },
   );

@@ -30,6 +30,17 @@ describe("guarded payment gateway calls", () => {
     expect((await readEntity(api, "payments", "p-1")).state).toMatchObject({ status: "approved" });
   });
 
+  it("answers a settle's events as a command's: without the metadata that echoes the request", async () => {
+    const tenant = await newTenant("pay-shape");
+    const api = tenantClient(tenant.apiKey);
+    await api.command("payments", "p-1", "submit", { orderId: "o-1", amount: 20, currency: "EUR" });
+    const direct = await callSettle(tenant.apiKey, "p-1");
+    expect(direct.status).toBe(200);
+    const { events } = (await direct.json()) as { events: { meta: Record<string, unknown> }[] };
+    expect(events.length).toBeGreaterThan(0);
+    for (const event of events) expect(Object.keys(event.meta).sort()).toEqual(["eventId", "hlc", "recordedAt"]);
+  });
+
   it("opens under sustained failure, fails fast while open, and closes after a successful probe", async () => {
     const tenant = await newTenant("brk");
     const api = tenantClient(tenant.apiKey);
