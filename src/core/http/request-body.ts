@@ -1,5 +1,6 @@
 // Reads a JSON request body within a byte limit without buffering more than the limit: a large
-// body is refused as soon as its declared length or the bytes read so far pass the limit.
+// body is refused once its declared length or the bytes read so far pass the limit (the rest of a
+// chunked one is read and dropped first, bounded-body.ts).
 import { readBodyWithin } from "./bounded-body.js";
 import { problem, type Problem } from "./problem.js";
 import { describeStrictJsonError, strictJsonProblem } from "./strict-json.js";
