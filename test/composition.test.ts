@@ -16,7 +16,15 @@ const platformSources = import.meta.glob<string>(["../src/core/**/*.ts", "../edg
 });
 
 const emptyProjection = (name: string) =>
-  defineProjection()({ name, on: {}, clear: () => [], filters: {}, list: async () => [], get: async () => undefined });
+  defineProjection()({
+    name,
+    on: {},
+    clear: () => [],
+    filters: {},
+    key: "id",
+    list: async () => [],
+    get: async () => undefined,
+  });
 
 const done: Service = { call: async () => ({ kind: "done", result: null }) };
 const appWith = (services: CloudApp["services"]): CloudApp => ({

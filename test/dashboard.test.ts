@@ -116,6 +116,24 @@ describe("dashboard sign-in and sessions", () => {
     expect(res.headers.get("set-cookie")).toBeNull();
   });
 
+  it("says when a view has more rows than its page shows, and not when it has none more", async () => {
+    const tenant = await newTenant("dash-rows");
+    const insert = env.DB.prepare(
+      "INSERT INTO inventory_view (tenant_id, generation, sku, on_hand, available, version, updated_at) VALUES (?, 0, ?, 1, 1, 1, '2026-01-01T00:00:00.000Z')",
+    );
+    const { cookie } = await signIn(ADMIN_TOKEN);
+    const views = () => page(cookie ?? "", `/dashboard/t/${tenant.id}/views`).then((r) => r.text());
+    await env.DB.batch(
+      Array.from({ length: 50 }, (_, i) => insert.bind(tenant.id, `sku-${String(i).padStart(3, "0")}`)),
+    );
+    expect(await views()).not.toContain('data-more-rows="inventory"');
+    await env.DB.batch([insert.bind(tenant.id, "sku-050")]);
+    const html = await views();
+    expect(html).toContain('data-more-rows="inventory"');
+    expect(html).toContain("sku-049");
+    expect(html).not.toContain("sku-050");
+  });
+
   it("renders an unknown dashboard page as an HTML not-found page for a browser", async () => {
     const { cookie } = await signIn(ADMIN_TOKEN);
     const res = await page(cookie ?? "", "/dashboard/no/such/page");

@@ -131,15 +131,22 @@ export async function overview(
   return { metrics, deadLetters: letters[0]?.n ?? 0, projections: status, sagas, breakers };
 }
 
-export async function viewRows(
-  db: Db,
-  projections: readonly Projection[],
-  tenant: string,
-): Promise<{ name: string; rows: unknown[] }[]> {
+export async function viewRows(db: Db, projections: readonly Projection[], tenant: string): Promise<ViewRows[]> {
   return Promise.all(
     projections.map(async (p) => {
       const scope = { tenant, generation: await activeGeneration(db, p.name, tenant) };
-      return { name: p.name, rows: await p.list(db, scope, {}, 50) };
+      // One row more than is shown, so the page can say that it shows only the first rows.
+      const rows = await p.list(db, scope, {}, DASHBOARD_VIEW_ROWS + 1);
+      return { name: p.name, rows: rows.slice(0, DASHBOARD_VIEW_ROWS), more: rows.length > DASHBOARD_VIEW_ROWS };
     }),
   );
 }
+
+/** The rows of a view the dashboard shows: its first ones in key order, and whether more follow. */
+export interface ViewRows {
+  readonly name: string;
+  readonly rows: unknown[];
+  readonly more: boolean;
+}
+
+const DASHBOARD_VIEW_ROWS = 50;

@@ -1,7 +1,7 @@
 // The parts of dashboard pages that change while they are open. Each is rendered once into its
 // page and re-rendered by the live stream, which sends the new HTML for the page to swap in.
 import { BarChart, Histogram } from "./charts.js";
-import type { Attention, Overview, ProjectionStatus } from "./data.js";
+import type { Attention, Overview, ProjectionStatus, ViewRows } from "./data.js";
 import { PostButton } from "./post-button.js";
 
 const percent = (x: number) => `${(x * 100).toFixed(1)}%`;
@@ -157,7 +157,7 @@ export function ProjectionsTable({
   );
 }
 
-export function ViewTables({ views }: { views: readonly { name: string; rows: unknown[] }[] }) {
+export function ViewTables({ views }: { views: readonly ViewRows[] }) {
   return (
     <>
       {views.map((v) => {
@@ -190,6 +190,11 @@ export function ViewTables({ views }: { views: readonly { name: string; rows: un
                 </table>
               </div>
             )}
+            {v.more ? (
+              <p class="muted" data-more-rows={v.name}>
+                The first {v.rows.length} rows in key order; GET /v1/views/{v.name} pages through them all.
+              </p>
+            ) : null}
           </section>
         );
       })}

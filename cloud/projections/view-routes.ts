@@ -1,7 +1,8 @@
 // The tenant API for read models: `GET /v1/views/{view}` and `/v1/views/{view}/{key}` for each of
 // the app's projections, declared once (`createRoute`) with the projection's own filters, served
-// from D1. A request presenting a command's consistency token gets data that includes that
-// write, waiting briefly if needed, or an explicit `Factline-Stale: true`; never silently stale.
+// from D1, a list in keyset pages (view-page.ts). A request presenting a command's consistency
+// token gets data that includes that write, waiting briefly if needed, or an explicit
+// `Factline-Stale: true`; never silently stale.
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { drizzle } from "drizzle-orm/d1";
 import type { Context } from "hono";
@@ -15,11 +16,15 @@ import type { Db, Projection } from "../../src/core/model/projection.js";
 import { servingApp, type CloudApp, type CloudEnv } from "../app.js";
 import { routeTable } from "../../src/core/http/openapi.js";
 import { appliedInActive, CONSISTENCY_WAIT, probeDelays, waitUntilApplied } from "./read-your-writes.js";
+import { cursorKey, nextLink, viewPage } from "./view-page.js";
 
 type AppContext = Context<CloudEnv>;
 
 const DELAYS = probeDelays(CONSISTENCY_WAIT.firstMs, CONSISTENCY_WAIT.totalMs);
 const MAX_LIST = 500;
+const DEFAULT_LIST = 100;
+/** Query parameters of every list, so no projection may name a filter after them. */
+const PAGING: readonly string[] = ["limit", "after"];
 
 const consistencyHeader = z.object({
   "factline-consistency": z
@@ -40,7 +45,25 @@ const limitQuery = z
   .regex(/^\d{1,4}$/)
   .refine((n) => Number(n) >= 1 && Number(n) <= MAX_LIST, `limit must be between 1 and ${MAX_LIST}`)
   .optional()
-  .describe(`1-${MAX_LIST}, default 100`);
+  .describe(`rows per page: 1-${MAX_LIST}, default ${DEFAULT_LIST}`);
+const afterQuery = z
+  .string()
+  .refine((cursor) => cursorKey(cursor) !== undefined, "after is not a cursor this list gave (a page's next)")
+  .optional()
+  .describe("the `next` of the previous page (opaque): the rows after it, with the same filters");
+const listPage = z.object({
+  items: z.array(viewRow).describe("rows in ascending order of their key"),
+  next: z
+    .string()
+    .nullable()
+    .describe("the cursor of the following page, for ?after=; null when this page is the last"),
+});
+const listHeaders = staleHeader.extend({
+  Link: z
+    .string()
+    .optional()
+    .describe('RFC 8288: `<…&after=<next>>; rel="next"`, the following page with the same query, when there is one'),
+});
 
 /** The view routes of `app`'s projections (mounted at `/v1/views`, behind tenant auth): a list and a key read each. */
 export function viewRoutes(app: CloudApp): OpenAPIHono<CloudEnv> {
@@ -50,6 +73,8 @@ export function viewRoutes(app: CloudApp): OpenAPIHono<CloudEnv> {
 }
 
 function projectionRoutes(routes: OpenAPIHono<CloudEnv>, projection: Projection): void {
+  const clash = PAGING.filter((name) => Object.hasOwn(projection.filters, name));
+  if (clash.length > 0) throw new Error(`${projection.name}: a filter may not be named ${clash.join(", ")}`);
   const filters = Object.fromEntries(
     Object.entries(projection.filters).map(([name, schema]) => [
       name,
@@ -63,16 +88,18 @@ function projectionRoutes(routes: OpenAPIHono<CloudEnv>, projection: Projection)
     summary: `list the ${projection.name} view`,
     tags: ["views"],
     security: security("tenant"),
-    request: { headers: consistencyHeader, query: z.object({ limit: limitQuery, ...filters }) },
+    request: { headers: consistencyHeader, query: z.object({ limit: limitQuery, after: afterQuery, ...filters }) },
     responses: {
-      200: json(z.object({ items: z.array(viewRow) }), "the rows", staleHeader),
+      200: json(listPage, "a page of the rows", listHeaders),
       ...problems("tenant", 400, 404),
     },
   });
   routes.openapi(list, async (c) => {
-    const query = listQuery(new URL(c.req.url).searchParams);
-    const limit = query.get("limit") ?? "100";
-    query.delete("limit");
+    const url = new URL(c.req.url);
+    const query = listQuery(url.searchParams);
+    const limit = Number(query.get("limit") ?? DEFAULT_LIST);
+    const cursor = query.get("after");
+    for (const name of PAGING) query.delete(name);
     // Only the projection's own filters: `?constructor=` or `?__proto__=` are unknown like any other.
     const unknown = [...query.keys()].filter((f) => !Object.hasOwn(projection.filters, f));
     if (unknown.length > 0) {
@@ -85,8 +112,12 @@ function projectionRoutes(routes: OpenAPIHono<CloudEnv>, projection: Projection)
     }
     const db: Db = drizzle(c.env.DB);
     const read = await consistentRead(c, db, projection);
-    const items = await projection.list(db, read.scope, Object.fromEntries(query), Number(limit));
-    return c.json({ items }, 200, read.headers);
+    // The router has checked the cursor; the scope is the caller's tenant whatever key it names.
+    const after = cursor === undefined ? undefined : cursorKey(cursor);
+    const rows = await projection.list(db, read.scope, Object.fromEntries(query), limit + 1, after);
+    const page = viewPage(rows, limit, projection.key, after);
+    const headers = page.next === null ? read.headers : { ...read.headers, link: nextLink(url, page.next) };
+    return c.json(page, 200, headers);
   });
 
   const one = createRoute({

@@ -1,7 +1,7 @@
 // The example app's read model: `/v1/views/todo-lists` (and `/{listId}`), open and done counts
 // per list. Each handler returns statements; the platform runs them with its checkpoints in one
 // D1 batch, so a fact is applied once however often it is delivered.
-import { and, asc, eq, sql } from "drizzle-orm";
+import { and, asc, eq, gt, sql } from "drizzle-orm";
 import type { RecordedEvent } from "../../src/core/model/envelope.js";
 import { defineProjection, type Db, type RowScope } from "../../src/core/model/projection.js";
 import { todoListsView as t } from "./schema.js";
@@ -56,8 +56,14 @@ export const todoListsProjection = defineProjection(todoLists)({
       ),
   ],
   filters: {},
-  list: (db, scope, _query, limit) =>
-    db.select(columns).from(t).where(scoped(scope)).orderBy(asc(t.listId)).limit(limit),
+  key: "listId",
+  list: (db, scope, _query, limit, after) =>
+    db
+      .select(columns)
+      .from(t)
+      .where(and(scoped(scope), after === undefined ? undefined : gt(t.listId, after)))
+      .orderBy(asc(t.listId))
+      .limit(limit),
   get: async (db, scope, key) =>
     (
       await db

@@ -262,7 +262,7 @@ export function kitMistakes(): void {
   scenario(inventory).given({ type: "Restocked", data: { quantity: 1, source: "manual" } }).when("reserve", { orderId: "o1", quantity: 2 }).expectRejection("insufficient-stock");
 }
 
-const view = { clear: () => [], filters: {}, list: async () => [], get: async () => undefined } as const;
+const view = { clear: () => [], filters: {}, key: "id", list: async () => [], get: async () => undefined } as const;
 const nothing = (_db: Db, _value: unknown): readonly Statement[] => [];
 
 // A correct projection compiles: handlers keyed by the followed entities' event names, data typed.

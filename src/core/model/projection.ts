@@ -58,7 +58,16 @@ export interface Projection {
    * documents it in the API reference.
    */
   readonly filters: Readonly<Record<string, z.ZodType<string>>>;
-  list(db: Db, scope: RowScope, query: ListQuery, limit: number): Promise<unknown[]>;
+  /**
+   * The field of a listed row that holds its key: the `{key}` of `/v1/views/{view}/{key}`, unique
+   * among the rows of one tenant and generation. Lists are ordered by it and paged after it.
+   */
+  readonly key: string;
+  /**
+   * At most `limit` rows matching `query`, in ascending (SQLite binary) order of `key`, only those
+   * whose key is greater than `after` when it is given: one page of a keyset-paged list.
+   */
+  list(db: Db, scope: RowScope, query: ListQuery, limit: number, after?: string): Promise<unknown[]>;
   get(db: Db, scope: RowScope, key: string): Promise<unknown | undefined>;
 }
 

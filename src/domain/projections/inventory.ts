@@ -1,5 +1,5 @@
 // The `inventory` view: on hand, reserved, available and shipped per SKU.
-import { and, asc, eq, sql } from "drizzle-orm";
+import { and, asc, eq, gt, sql } from "drizzle-orm";
 import { integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import type { EventDataOf, EventNameOf } from "../../core/model/entity.js";
 import type { RecordedEvent } from "../../core/model/envelope.js";
@@ -115,7 +115,14 @@ export const inventoryProjection = defineProjection(inventory)({
       ),
   ],
   filters: {},
-  list: (db, scope, _query, limit) => db.select(columns).from(t).where(scoped(scope)).orderBy(asc(t.sku)).limit(limit),
+  key: "sku",
+  list: (db, scope, _query, limit, after) =>
+    db
+      .select(columns)
+      .from(t)
+      .where(and(scoped(scope), after === undefined ? undefined : gt(t.sku, after)))
+      .orderBy(asc(t.sku))
+      .limit(limit),
   get: async (db, scope, key) =>
     (
       await db

@@ -1,5 +1,5 @@
 // The `orders` view: one row per order, listable by status and by customer.
-import { and, asc, eq, sql, type SQL } from "drizzle-orm";
+import { and, asc, eq, gt, sql, type SQL } from "drizzle-orm";
 import { index, integer, primaryKey, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import { z } from "zod";
 import type { RecordedEvent } from "../../core/model/envelope.js";
@@ -84,15 +84,17 @@ export const ordersProjection = defineProjection(orders)({
       .describe("pending, confirmed, shipped or cancelled"),
     customerId: entityIdSchema.describe("the customer's id"),
   },
-  list: (db, scope, query, limit) => {
+  key: "orderId",
+  list: (db, scope, query, limit, after) => {
     const where: (SQL | undefined)[] = [scoped(scope)];
     if (query.status !== undefined) where.push(eq(t.status, query.status));
     if (query.customerId !== undefined) where.push(eq(t.customerId, query.customerId));
+    if (after !== undefined) where.push(gt(t.orderId, after));
     return db
       .select(columns)
       .from(t)
       .where(and(...where))
-      .orderBy(asc(t.createdAt), asc(t.orderId))
+      .orderBy(asc(t.orderId))
       .limit(limit);
   },
   get: async (db, scope, key) =>
