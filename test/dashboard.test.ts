@@ -10,13 +10,18 @@ import { orderEnds, sagaId, setGateway } from "./support/sagas.js";
 
 const ORIGIN = "https://factline.test";
 
-async function signIn(secret: string): Promise<{ status: number; cookie: string | null }> {
-  const res = await call("/dashboard/sign-in", {
+/** A sign-in form post of `body` from the dashboard's own origin. */
+function postSignIn(body: BodyInit): Promise<Response> {
+  return call("/dashboard/sign-in", {
     method: "POST",
     headers: { "content-type": "application/x-www-form-urlencoded", origin: ORIGIN },
-    body: new URLSearchParams({ secret }).toString(),
+    body,
     redirect: "manual",
   });
+}
+
+async function signIn(secret: string): Promise<{ status: number; cookie: string | null }> {
+  const res = await postSignIn(new URLSearchParams({ secret }).toString());
   const cookie = /factline_session=[^;]+/.exec(res.headers.get("set-cookie") ?? "")?.[0] ?? null;
   return { status: res.status, cookie };
 }
@@ -55,12 +60,7 @@ describe("dashboard sign-in and sessions", () => {
   });
 
   it("sets an HttpOnly, SameSite=Strict session cookie and rejects a tampered one", async () => {
-    const res = await call("/dashboard/sign-in", {
-      method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded", origin: ORIGIN },
-      body: new URLSearchParams({ secret: ADMIN_TOKEN }).toString(),
-      redirect: "manual",
-    });
+    const res = await postSignIn(new URLSearchParams({ secret: ADMIN_TOKEN }).toString());
     const setCookie = res.headers.get("set-cookie") ?? "";
     expect(setCookie).toMatch(/HttpOnly/i);
     expect(setCookie).toMatch(/SameSite=Strict/i);
@@ -86,13 +86,7 @@ describe("dashboard sign-in and sessions", () => {
   });
 
   it("refuses a sign-in form over 16 KiB with 413, unread, even with the right secret", async () => {
-    const form = new URLSearchParams({ secret: ADMIN_TOKEN, padding: "x".repeat(20_000) }).toString();
-    const res = await call("/dashboard/sign-in", {
-      method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded", origin: ORIGIN },
-      body: form,
-      redirect: "manual",
-    });
+    const res = await postSignIn(new URLSearchParams({ secret: ADMIN_TOKEN, padding: "x".repeat(20_000) }).toString());
     expect(res.status).toBe(413);
     expect(await res.json()).toMatchObject({ type: expect.stringContaining("payload-too-large") });
     expect(res.headers.get("set-cookie")).toBeNull();
@@ -106,12 +100,7 @@ describe("dashboard sign-in and sessions", () => {
         controller.close();
       },
     });
-    const res = await call("/dashboard/sign-in", {
-      method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded", origin: ORIGIN },
-      body: chunked,
-      redirect: "manual",
-    });
+    const res = await postSignIn(chunked);
     expect(res.status).toBe(413);
     expect(res.headers.get("set-cookie")).toBeNull();
   });

@@ -19,10 +19,7 @@ async function breakerOf(name: string): Promise<BreakerItem | undefined> {
 
 describe("guarded payment gateway calls", () => {
   it("settles a submitted payment directly through the gateway", async () => {
-    const tenant = await newTenant("pay");
-    const api = tenantClient(tenant.apiKey);
-    await api.command("payments", "p-1", "submit", { orderId: "o-1", amount: 20, currency: "EUR" });
-    const direct = await callSettle(tenant.apiKey, "p-1");
+    const { api, direct } = await settleNewPayment("pay");
     expect(direct.status).toBe(200);
     expect(await direct.json()).toMatchObject({
       payment: { status: "approved", gatewayRef: expect.stringMatching(/^gw_/), reason: null },
@@ -31,10 +28,7 @@ describe("guarded payment gateway calls", () => {
   });
 
   it("answers a settle's events as a command's: without the metadata that echoes the request", async () => {
-    const tenant = await newTenant("pay-shape");
-    const api = tenantClient(tenant.apiKey);
-    await api.command("payments", "p-1", "submit", { orderId: "o-1", amount: 20, currency: "EUR" });
-    const direct = await callSettle(tenant.apiKey, "p-1");
+    const { direct } = await settleNewPayment("pay-shape");
     expect(direct.status).toBe(200);
     const { events } = (await direct.json()) as { events: { meta: Record<string, unknown> }[] };
     expect(events.length).toBeGreaterThan(0);
@@ -88,6 +82,14 @@ describe("guarded payment gateway calls", () => {
     expect(((await again.json()) as { code: string }).code).toBe("not-submitted");
   });
 });
+
+/** A new tenant's payment p-1 (20 EUR), submitted, then settled directly: the settle's answer. */
+async function settleNewPayment(tenantPrefix: string) {
+  const tenant = await newTenant(tenantPrefix);
+  const api = tenantClient(tenant.apiKey);
+  await api.command("payments", "p-1", "submit", { orderId: "o-1", amount: 20, currency: "EUR" });
+  return { api, direct: await callSettle(tenant.apiKey, "p-1") };
+}
 
 function callSettle(apiKey: string, paymentId: string): Promise<Response> {
   return call(`/v1/payments/${paymentId}/settle`, { method: "POST", headers: { authorization: `Bearer ${apiKey}` } });

@@ -7,6 +7,7 @@ import type { Db, Projection } from "../../src/core/model/projection.js";
 import { activeGeneration } from "../projections/generations.js";
 import { projectionLag } from "../projections/projection-lag.js";
 import type { RebuildStart, RebuildStatus } from "../projections/projection-rebuilder.js";
+import { viewPage } from "../projections/view-page.js";
 import { circuitBreakers, deadLetters, sagaInstances, tenants } from "../schema.js";
 import { readTenantMetrics, type TenantMetrics } from "../metrics/tenant-metrics.js";
 import { rebuilderStub } from "../stubs.js";
@@ -135,9 +136,10 @@ export async function viewRows(db: Db, projections: readonly Projection[], tenan
   return Promise.all(
     projections.map(async (p) => {
       const scope = { tenant, generation: await activeGeneration(db, p.name, tenant) };
-      // One row more than is shown, so the page can say that it shows only the first rows.
+      // The API's first page (one row more is listed, so it knows whether more follow).
       const rows = await p.list(db, scope, {}, DASHBOARD_VIEW_ROWS + 1);
-      return { name: p.name, rows: rows.slice(0, DASHBOARD_VIEW_ROWS), more: rows.length > DASHBOARD_VIEW_ROWS };
+      const page = viewPage(rows, DASHBOARD_VIEW_ROWS, p.key, undefined);
+      return { name: p.name, rows: page.items, more: page.next !== null };
     }),
   );
 }

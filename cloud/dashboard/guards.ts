@@ -1,11 +1,12 @@
 // The dashboard's guards, in the order they run: response headers (a per-request CSP nonce from
 // Hono's secureHeaders, no caching), the origin check on form posts (Hono's csrf), the bound on a
-// form post's size, and the session guard (a signed-in session, and on every post the session's CSRF token). The session guard runs
-// after the sign-in routes, which are the only ones a visitor without a session may reach.
+// form post's size, and the session guard (a signed-in session, and on every post the session's
+// CSRF token). The session guard runs after the sign-in routes, which are the only ones a visitor
+// without a session may reach.
 import type { MiddlewareHandler } from "hono";
 import { csrf } from "hono/csrf";
 import { NONCE, secureHeaders } from "hono/secure-headers";
-import { readBodyWithin } from "../../src/core/http/bounded-body.js";
+import { readRequestBodyWithin } from "../../src/core/http/bounded-body.js";
 import { fail } from "../../src/core/http/problem.js";
 import { sameSecret } from "../../src/core/security/same-secret.js";
 import type { DashboardEnv } from "./context.js";
@@ -60,8 +61,7 @@ export const MAX_FORM_BYTES = 16 * 1024;
 export function boundedForms(): MiddlewareHandler<DashboardEnv> {
   return async (c, next) => {
     if (c.req.method === "POST") {
-      const declared = Number(c.req.header("content-length") ?? 0);
-      const bytes = declared > MAX_FORM_BYTES ? undefined : await readBodyWithin(c.req.raw.body, MAX_FORM_BYTES);
+      const bytes = await readRequestBodyWithin(c.req.raw, MAX_FORM_BYTES);
       if (bytes === undefined) throw fail("payload-too-large", `a form may carry at most ${MAX_FORM_BYTES} bytes`);
       // Hono keeps a promise per body kind here; parseBody reads the form from `arrayBuffer`.
       const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);

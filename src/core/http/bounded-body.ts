@@ -23,6 +23,21 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
 export const DRAIN_LIMIT_BYTES = 64 * 1024 * 1024;
 
 /**
+ * The whole body of `request` (empty for none), or undefined when it is over `limit` bytes: a
+ * declared `Content-Length` over it is refused unread; a body within its declared length is read
+ * whole (the runtime enforces the length); a body of unknown length (chunked) is counted as it
+ * streams in (`readBodyWithin`).
+ */
+export async function readRequestBodyWithin(request: Request, limit: number): Promise<Uint8Array | undefined> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > limit) return undefined;
+  if (request.body === null) return new Uint8Array();
+  const bytes =
+    declared !== null ? new Uint8Array(await request.arrayBuffer()) : await readBodyWithin(request.body, limit);
+  return bytes === undefined || bytes.byteLength > limit ? undefined : bytes;
+}
+
+/**
  * The whole of `body` (empty for none), or undefined when it is over `limit` bytes. No more than
  * `limit` bytes are kept. Past `limit` the rest is read and dropped up to `drainLimit` bytes in all
  * (default `DRAIN_LIMIT_BYTES`), and only a body longer than that is cancelled part-way.

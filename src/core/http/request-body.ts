@@ -1,7 +1,7 @@
 // Reads a JSON request body within a byte limit without buffering more than the limit: a large
 // body is refused once its declared length or the bytes read so far pass the limit (the rest of a
 // chunked one is read and dropped first, bounded-body.ts).
-import { readBodyWithin } from "./bounded-body.js";
+import { readRequestBodyWithin } from "./bounded-body.js";
 import { problem, type Problem } from "./problem.js";
 import { describeStrictJsonError, strictJsonProblem } from "./strict-json.js";
 
@@ -19,17 +19,10 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i;
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Promise<BodyResult> {
-  const declared = request.headers.get("content-length");
-  if (declared !== null && Number(declared) > limit) return tooLarge(limit);
-  if (!request.body) return EMPTY;
-
-  const contentType = request.headers.get("content-type");
-  // A declared length within the limit is enforced by the runtime, so the body can be read
-  // whole; only a body of unknown length (chunked) is counted as it streams in.
-  const bytes =
-    declared !== null ? new Uint8Array(await request.arrayBuffer()) : await readBodyWithin(request.body, limit);
-  if (bytes === undefined || bytes.byteLength > limit) return tooLarge(limit);
+  const bytes = await readRequestBodyWithin(request, limit);
+  if (bytes === undefined) return tooLarge(limit);
   if (bytes.byteLength === 0) return EMPTY;
+  const contentType = request.headers.get("content-type");
   if (contentType === null || !JSON_TYPE.test(contentType)) {
     return { ok: false, problem: problem("unsupported-media-type", "send the body as application/json") };
   }
