@@ -387,4 +387,26 @@ describe("requests that mean two things, or that a later hop would change", () =
     expect(res.status).toBe(400);
     expect(((await res.json()) as { type: string }).type).toBe(`${PROBLEMS}malformed-request`);
   });
+
+  it("refuses a count that is not a whole number in its range with one error naming the range", async () => {
+    const { tenant, api } = await setup();
+    await api.command("inventory", "q", "restock", { quantity: 1 });
+    const counts: [path: string, field: string, range: string, get: (path: string) => Promise<Response>][] = [
+      ["/v1/entities/inventory/q/events?limit=", "limit", "1 to 1000", (p) => api.get(p)],
+      ["/v1/views/inventory?limit=", "limit", "1 to 500", (p) => api.get(p)],
+      ["/sagas?limit=", "limit", "1 to 500", (p) => admin("GET", p)],
+      [`/tenants/${tenant.id}/metrics?minutes=`, "minutes", "1 to 1440", (p) => admin("GET", p)],
+    ];
+    for (const [path, field, range, get] of counts) {
+      for (const value of ["abc", "0", "-1", "1e2", "2.5", "%205", "99999999999999999999"]) {
+        const res = await get(path + value);
+        expect(res.status, path + value).toBe(400);
+        expect(await res.json(), path + value).toMatchObject({
+          type: `${PROBLEMS}validation-failed`,
+          errors: [{ path: field, message: `${field} must be a whole number from ${range}` }],
+        });
+      }
+      expect((await get(`${path}1`)).status, `${path}1`).toBe(200);
+    }
+  });
 });

@@ -10,7 +10,7 @@ import { z } from "zod";
 import { failingClient } from "../../src/core/security/auth-failures.js";
 import { ADMIN_TOKEN_ASK, adminFailuresLimited, checkAdminToken } from "../../src/core/security/admin-token.js";
 import { tenantIdSchema } from "../../src/core/protocol/identifiers.js";
-import { json, jsonBody, problems, routeTable, security } from "../../src/core/http/openapi.js";
+import { countQuery, json, jsonBody, problems, routeTable, security } from "../../src/core/http/openapi.js";
 import { fail, ProblemError } from "../../src/core/http/problem.js";
 import { strictJsonBody } from "../../src/core/http/json-body.js";
 import { listDeadLetters, replayDeadLetter, UNKNOWN_TENANT } from "../consumer/dead-letters.js";
@@ -189,12 +189,7 @@ platformAdminRoutes.openapi(
     request: {
       params: tenantParam,
       query: z.object({
-        minutes: z
-          .string()
-          .regex(/^\d{1,4}$/)
-          .refine((m) => Number(m) >= 1 && Number(m) <= 1440, "minutes must be between 1 and 1440")
-          .optional()
-          .describe("window, 1-1440 (default 60)"),
+        minutes: countQuery("minutes", 1, 1440, 60),
       }),
     },
     responses: { 200: json(anyObject, "the metrics"), ...problems("admin", 400, 404) },

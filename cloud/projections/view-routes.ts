@@ -9,7 +9,7 @@ import type { Context } from "hono";
 import { z } from "zod";
 import { decodeConsistencyToken } from "../../src/core/protocol/consistency-token.js";
 import { entityIdSchema } from "../../src/core/protocol/identifiers.js";
-import { json, problems, security } from "../../src/core/http/openapi.js";
+import { countQuery, json, problems, security } from "../../src/core/http/openapi.js";
 import { fail } from "../../src/core/http/problem.js";
 import { activeGeneration } from "./generations.js";
 import type { Db, Projection } from "../../src/core/model/projection.js";
@@ -40,12 +40,7 @@ const staleHeader = z.object({
 });
 // A row is the projection's own shape (its `get`/`list` answer it), one JSON object.
 const viewRow = z.unknown().describe("a row of the view, as the projection defines it");
-const limitQuery = z
-  .string()
-  .regex(/^\d{1,4}$/)
-  .refine((n) => Number(n) >= 1 && Number(n) <= MAX_LIST, `limit must be between 1 and ${MAX_LIST}`)
-  .optional()
-  .describe(`rows per page: 1-${MAX_LIST}, default ${DEFAULT_LIST}`);
+const limitQuery = countQuery("limit", 1, MAX_LIST, DEFAULT_LIST);
 const afterQuery = z
   .string()
   .refine((cursor) => cursorKey(cursor) !== undefined, "after is not a cursor this list gave (a page's next)")

@@ -6,7 +6,7 @@ import { and, desc, eq, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { z } from "zod";
 import { tenantIdSchema } from "../../src/core/protocol/identifiers.js";
-import { json, problems, routeTable, security } from "../../src/core/http/openapi.js";
+import { countQuery, json, problems, routeTable, security } from "../../src/core/http/openapi.js";
 import { fail } from "../../src/core/http/problem.js";
 import type { CloudEnv } from "../app.js";
 import { breakerFor } from "./guarded-call.js";
@@ -35,7 +35,7 @@ const listRoute = createRoute({
     query: z.object({
       status: sagaStatus.optional(),
       tenant: tenantIdSchema.optional(),
-      limit: z.coerce.number().int().min(1).max(500).default(100).describe("1-500, default 100"),
+      limit: countQuery("limit", 1, 500, 100),
     }),
   },
   responses: { 200: json(z.object({ items: z.array(anyObject) }), "the sagas"), ...problems("admin", 400) },
@@ -52,7 +52,7 @@ sagaAdminRoutes.openapi(listRoute, async (c) => {
     .from(sagaInstances)
     .where(and(...where))
     .orderBy(desc(sagaInstances.updatedAt))
-    .limit(limit);
+    .limit(Number(limit ?? 100));
   return c.json({ items }, 200);
 });
 

@@ -14,7 +14,7 @@ import { parseClientSessionHeaders } from "../../src/core/protocol/client-sessio
 import { commandFingerprint } from "../../src/core/protocol/fingerprint.js";
 import { parseIfMatch } from "../../src/core/protocol/if-match.js";
 import { entityIdSchema, entityObjectName } from "../../src/core/protocol/identifiers.js";
-import { json, jsonBody, problems, routeTable, security } from "../../src/core/http/openapi.js";
+import { countQuery, json, jsonBody, problems, routeTable, security } from "../../src/core/http/openapi.js";
 import { fail, problem, problemResponse, ProblemError } from "../../src/core/http/problem.js";
 import { strictJsonBody } from "../../src/core/http/json-body.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
@@ -329,12 +329,7 @@ const eventsRoute = (types: readonly string[]) =>
           .regex(SEQ, "after must be a sequence number")
           .optional()
           .describe("the last sequence number already seen"),
-        limit: z
-          .string()
-          .regex(/^\d{1,4}$/)
-          .refine((n) => Number(n) >= 1 && Number(n) <= MAX_PAGE, `limit must be between 1 and ${MAX_PAGE}`)
-          .optional()
-          .describe(`1-${MAX_PAGE}, default 100`),
+        limit: countQuery("limit", 1, MAX_PAGE, 100),
       }),
       headers: z.object({
         "last-event-id": z

@@ -92,6 +92,23 @@ export function jsonBody<S extends z.ZodType>(schema: S) {
 }
 
 /**
+ * An optional query parameter holding a whole number from `min` to `max` (decimal digits only: no
+ * sign, exponent, fraction or space), still a string for the route to convert, `fallback` when
+ * absent. Any other text fails with one error that names the range, so a client sees one entry
+ * per field in the problem's `errors`.
+ */
+export function countQuery(name: string, min: number, max: number, fallback: number) {
+  return z
+    .string()
+    .refine(
+      (text) => /^\d+$/.test(text) && Number(text) >= min && Number(text) <= max,
+      `${name} must be a whole number from ${min} to ${max}`,
+    )
+    .optional()
+    .describe(`${min}-${max}, default ${fallback}`);
+}
+
+/**
  * Answers a failed validation as a problem, by what failed: the body or the query is
  * `validation-failed` with per-field `errors`; a path parameter, a header or a cookie is
  * `malformed-request` (the request names something no resource can be), its `errors` naming the
