@@ -336,6 +336,19 @@ describe("every problem type", () => {
       });
       await expectProblem(res, "malformed-request", 400);
     },
+    "digest-mismatch": async () => {
+      const t = await newTenant();
+      const res = await call("/v1/entities/inventory/s/commands/restock", {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${t.apiKey}`,
+          "content-type": "application/json",
+          "content-digest": "sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:",
+        },
+        body: '{"quantity": 1}',
+      });
+      await expectProblem(res, "digest-mismatch", 400);
+    },
     "validation-failed": async () => {
       const t = await newTenant();
       const body = await expectProblem(

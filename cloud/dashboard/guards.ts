@@ -6,8 +6,8 @@
 import type { MiddlewareHandler } from "hono";
 import { csrf } from "hono/csrf";
 import { NONCE, secureHeaders } from "hono/secure-headers";
-import { readRequestBodyWithin } from "../../src/core/http/bounded-body.js";
-import { fail } from "../../src/core/http/problem.js";
+import { readRequestBody } from "../../src/core/http/bounded-body.js";
+import { fail, ProblemError } from "../../src/core/http/problem.js";
 import { sameSecret } from "../../src/core/security/same-secret.js";
 import type { DashboardEnv } from "./context.js";
 import { currentSession } from "./session.js";
@@ -61,8 +61,9 @@ export const MAX_FORM_BYTES = 16 * 1024;
 export function boundedForms(): MiddlewareHandler<DashboardEnv> {
   return async (c, next) => {
     if (c.req.method === "POST") {
-      const bytes = await readRequestBodyWithin(c.req.raw, MAX_FORM_BYTES);
-      if (bytes === undefined) throw fail("payload-too-large", `a form may carry at most ${MAX_FORM_BYTES} bytes`);
+      const read = await readRequestBody(c.req.raw, MAX_FORM_BYTES);
+      if (!read.ok) throw new ProblemError(read.problem);
+      const { bytes } = read;
       // Hono keeps a promise per body kind here; parseBody reads the form from `arrayBuffer`.
       const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
       Object.assign(c.req.bodyCache, { arrayBuffer: Promise.resolve(buffer) });

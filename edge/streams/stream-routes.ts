@@ -9,7 +9,7 @@ import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { z } from "zod";
 import { problems, routeTable, security, type ProblemStatus } from "../../src/core/http/openapi.js";
-import { readBodyWithin } from "../../src/core/http/bounded-body.js";
+import { readRequestBody } from "../../src/core/http/bounded-body.js";
 import { fail, ProblemError } from "../../src/core/http/problem.js";
 import { contentCodingProblem } from "../../src/core/http/request-body.js";
 import { noBody, streamBytes, streamReadQuery } from "../../src/core/streams/stream-openapi.js";
@@ -148,12 +148,12 @@ async function serveStream(c: Context<StreamEnv>): Promise<Response> {
   let body: Uint8Array | null = null;
   if (c.req.method === "PUT" || c.req.method === "POST") {
     // Buffered here (bounded): one copy to the object beats a streamed body for small appends.
-    const read = await readBodyWithin(c.req.raw.body, MAX_APPEND_BYTES);
-    if (read === undefined) throw fail("payload-too-large", `a body may carry at most ${MAX_APPEND_BYTES} bytes`);
+    const read = await readRequestBody(c.req.raw, MAX_APPEND_BYTES);
+    if (!read.ok) throw new ProblemError(read.problem);
     // Refused once read, so the client sees the answer rather than a reset upload (as the 413).
     const coded = contentCodingProblem(c.req.header("content-encoding") ?? null, "body");
     if (coded) throw new ProblemError(coded);
-    body = read;
+    body = read.bytes;
     headers.delete("transfer-encoding");
   }
   // The object parks a long-poll at the tail; whether it will is its call, so the place is freed

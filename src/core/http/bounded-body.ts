@@ -1,5 +1,8 @@
-// Reading a request body into memory without holding more than a bound: the one reader behind
-// the JSON API's bodies and the Durable Streams appends.
+// Reading a request body into memory without holding more than a bound, and checking it against
+// the digest it was sent with: the one reader behind the JSON API's bodies, the dashboard's forms
+// and the Durable Streams appends.
+import { bodyDigestProblem } from "./content-digest.js";
+import { problem, type Problem } from "./problem.js";
 
 /** The bytes of `parts`, one after another. */
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
@@ -22,19 +25,33 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
  */
 export const DRAIN_LIMIT_BYTES = 64 * 1024 * 1024;
 
+/** A request body read whole, or the problem that refuses it. */
+export type BodyRead =
+  | { readonly ok: true; readonly bytes: Uint8Array }
+  | { readonly ok: false; readonly problem: Problem };
+
 /**
- * The whole body of `request` (empty for none), or undefined when it is over `limit` bytes: a
- * declared `Content-Length` over it is refused unread; a body within its declared length is read
- * whole (the runtime enforces the length); a body of unknown length (chunked) is counted as it
- * streams in (`readBodyWithin`).
+ * The whole body of `request` (empty for none), or the problem that refuses it:
+ * - `payload-too-large` (413) over `limit` bytes: a declared `Content-Length` over it is refused
+ *   unread; a body within its declared length is read whole (the runtime enforces the length); a
+ *   body of unknown length (chunked) is counted as it streams in (`readBodyWithin`);
+ * - a body that does not match the `Content-Digest` or `Repr-Digest` it was sent with
+ *   (content-digest.ts, RFC 9530), so a body cut short or changed on the way is never taken for
+ *   the one the client sent.
  */
-export async function readRequestBodyWithin(request: Request, limit: number): Promise<Uint8Array | undefined> {
+export async function readRequestBody(request: Request, limit: number): Promise<BodyRead> {
+  const tooLarge = (): BodyRead => ({
+    ok: false,
+    problem: problem("payload-too-large", `the body may be at most ${limit} bytes`),
+  });
   const declared = request.headers.get("content-length");
-  if (declared !== null && Number(declared) > limit) return undefined;
-  if (request.body === null) return new Uint8Array();
-  const bytes =
-    declared !== null ? new Uint8Array(await request.arrayBuffer()) : await readBodyWithin(request.body, limit);
-  return bytes === undefined || bytes.byteLength > limit ? undefined : bytes;
+  if (declared !== null && Number(declared) > limit) return tooLarge();
+  let bytes: Uint8Array | undefined = new Uint8Array();
+  if (request.body !== null)
+    bytes = declared !== null ? new Uint8Array(await request.arrayBuffer()) : await readBodyWithin(request.body, limit);
+  if (bytes === undefined || bytes.byteLength > limit) return tooLarge();
+  const altered = await bodyDigestProblem(request.headers, bytes);
+  return altered === null ? { ok: true, bytes } : { ok: false, problem: altered };
 }
 
 /**

@@ -7,6 +7,7 @@ import { z } from "zod";
 const catalogue = {
   "malformed-request": { status: 400, title: "The request could not be parsed" },
   "validation-failed": { status: 400, title: "The request did not pass validation" },
+  "digest-mismatch": { status: 400, title: "The body does not match the digest it was sent with" },
   unauthorized: { status: 401, title: "Missing or invalid credentials" },
   "tenant-suspended": { status: 403, title: "The tenant is suspended" },
   forbidden: { status: 403, title: "Forbidden" },

@@ -1,7 +1,7 @@
 // Reads a JSON request body within a byte limit without buffering more than the limit: a large
 // body is refused once its declared length or the bytes read so far pass the limit (the rest of a
 // chunked one is read and dropped first, bounded-body.ts).
-import { readRequestBodyWithin } from "./bounded-body.js";
+import { readRequestBody } from "./bounded-body.js";
 import { problem, type Problem } from "./problem.js";
 import { describeStrictJsonError, strictJsonProblem } from "./strict-json.js";
 
@@ -19,8 +19,9 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i;
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Promise<BodyResult> {
-  const bytes = await readRequestBodyWithin(request, limit);
-  if (bytes === undefined) return tooLarge(limit);
+  const read = await readRequestBody(request, limit);
+  if (!read.ok) return read;
+  const { bytes } = read;
   if (bytes.byteLength === 0) return EMPTY;
   const contentType = request.headers.get("content-type");
   if (contentType === null || !JSON_TYPE.test(contentType)) {
@@ -90,8 +91,4 @@ export function contentCodingProblem(contentEncoding: string | null, what: strin
     "unsupported-media-type",
     `Content-Encoding ${codings.join(", ")} is not supported: send the ${what} unencoded`,
   );
-}
-
-function tooLarge(limit: number): BodyResult {
-  return { ok: false, problem: problem("payload-too-large", `the body may be at most ${limit} bytes`) };
 }

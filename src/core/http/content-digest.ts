@@ -1,0 +1,67 @@
+// Integrity of a request body end to end (RFC 9530): a client that sends `Content-Digest` (or
+// `Repr-Digest`) gets its body refused when the bytes that arrived are not the bytes it hashed,
+// instead of having a body cut short or changed on the way recorded. Chunked framing hides a body
+// that ended early: locally, workerd's HTTP/1.1 parser rejects chunk extensions (RFC 9112 §7.1.1)
+// and, when busy, hands the Worker a clean end of body at the first one. A digest is the only way
+// a Worker can tell.
+import { ParseError, parseDictionary } from "structured-headers";
+import { problem, type Problem } from "./problem.js";
+
+/**
+ * The digest algorithms checked, by their RFC 9530 registry keys ("Active" in the Hash Algorithms
+ * for HTTP Digest Fields registry), with their WebCrypto names.
+ */
+const CHECKED: ReadonlyMap<string, string> = new Map([
+  ["sha-256", "SHA-256"],
+  ["sha-512", "SHA-512"],
+]);
+
+/** The request fields that carry a digest of the body (RFC 9530 §2, §3). */
+const DIGEST_FIELDS = ["Content-Digest", "Repr-Digest"] as const;
+
+/**
+ * Checks `bytes`, a request's whole body as received, against the digests its headers carry.
+ * Answers null when no digest field is present or every checked digest matches; else the problem:
+ * - `malformed-request` (400) for a field that is not a structured-field dictionary (RFC 9651
+ *   §3.2), a checked algorithm whose value is not a byte sequence, or a field naming none of the
+ *   checked algorithms (`sha-256`, `sha-512`): a client that asked for integrity is told it
+ *   cannot have it rather than having its body accepted unchecked;
+ * - `digest-mismatch` (400) when a checked digest differs from the body's.
+ * Both fields describe the same bytes here, because a content-coded body is refused (415)
+ * before it is stored and a request body is always complete (no range).
+ */
+export async function bodyDigestProblem(headers: Headers, bytes: Uint8Array): Promise<Problem | null> {
+  for (const field of DIGEST_FIELDS) {
+    const value = headers.get(field);
+    if (value === null) continue;
+    let members: ReturnType<typeof parseDictionary>;
+    try {
+      members = parseDictionary(value);
+    } catch (error) {
+      if (!(error instanceof ParseError)) throw error;
+      return problem("malformed-request", `${field} is not a structured-field dictionary (RFC 9530, RFC 9651)`);
+    }
+    let checked = 0;
+    for (const [key, member] of members) {
+      const algorithm = CHECKED.get(key);
+      if (algorithm === undefined) continue;
+      const [expected] = member;
+      if (!(expected instanceof ArrayBuffer))
+        return problem("malformed-request", `${field}: ${key} must be a byte sequence (:base64:)`);
+      const actual = await crypto.subtle.digest(algorithm, bytes);
+      if (!sameBytes(new Uint8Array(actual), new Uint8Array(expected)))
+        return problem("digest-mismatch", `the body that arrived does not match its ${field} ${key}`);
+      checked++;
+    }
+    if (checked === 0)
+      return problem(
+        "malformed-request",
+        `${field} names no algorithm checked here: send ${[...CHECKED.keys()].join(" or ")}`,
+      );
+  }
+  return null;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i]);
+}
