@@ -128,6 +128,77 @@ describe("saga state machine", () => {
     expect(settle(state, 2).state.status).toBe("completed");
   });
 
+  it("given a stage that reuses an earlier stage's task key, the saga stops for attention instead of skipping the task", () => {
+    const reusing = defineUntypedSaga({
+      ...trip,
+      stages: [
+        trip.stages[0]!,
+        {
+          name: "pay",
+          timeoutMs: 1_000,
+          tasks: (t: { tripId: string }) => [{ key: "hotel", run: cmd("payments", "charge", t.tripId) }],
+        },
+      ],
+    });
+    let state = fold(factEvents(reusing, NEW_SAGA, "t:trip:trip-1", fact("TripBooked", "e1"), 0));
+    const first = plan(reusing, state, 0, policy);
+    state = fold(first.kind === "record" ? first.events : [], state);
+    for (const key of ["hotel", "flight"])
+      state = fold(
+        outcomeEvents(
+          state,
+          {
+            task: { key, run: cmd("hotels", "book", "trip-1") },
+            phase: "run",
+            action: cmd("hotels", "book", "trip-1"),
+          },
+          { kind: "done", result: null },
+          1,
+          10,
+        ),
+        state,
+      );
+    const next = plan(reusing, state, 2, policy);
+    expect(next).toEqual({
+      kind: "record",
+      events: [{ type: "AttentionNeeded", error: "stage pay repeats task key hotel", at: 2 }],
+    });
+  });
+
+  it("given a stage that lists one task key twice, the saga stops for attention before running either", () => {
+    const twice = defineUntypedSaga({
+      ...trip,
+      stages: [
+        {
+          name: "book",
+          timeoutMs: 1_000,
+          tasks: (t: { tripId: string }) => [
+            { key: "hotel", run: cmd("hotels", "book", t.tripId) },
+            { key: "hotel", run: cmd("hotels", "upgrade", t.tripId) },
+          ],
+        },
+      ],
+    });
+    const state = fold(factEvents(twice, NEW_SAGA, "t:trip:trip-1", fact("TripBooked", "e1"), 0));
+    expect(plan(twice, state, 0, policy)).toEqual({
+      kind: "record",
+      events: [{ type: "AttentionNeeded", error: "stage book repeats task key hotel", at: 0 }],
+    });
+  });
+
+  it("given final compensating tasks that reuse a stage's task key, turning round stops for attention instead of skipping them", () => {
+    const clashing = defineUntypedSaga({
+      ...trip,
+      finallyCompensate: (t: { tripId: string }) => [{ key: "hotel", run: cmd("trips", "cancel", t.tripId) }],
+    });
+    let state = fold(factEvents(clashing, NEW_SAGA, "t:trip:trip-1", fact("TripBooked", "e1"), 0));
+    const first = plan(clashing, state, 0, policy);
+    state = fold(first.kind === "record" ? first.events : [], state);
+    expect(operatorCompensate(clashing, state, 1)).toEqual([
+      { type: "AttentionNeeded", error: "finallyCompensate repeats task key hotel", at: 1 },
+    ]);
+  });
+
   it("given a task that is rejected, every task of the entered stages is compensated, newest stage first, then the final tasks", () => {
     let { state, due } = settle(started(), 0);
     state = finish(state, due, 1);

@@ -49,7 +49,10 @@ export interface ServiceCallAction {
 export type SagaAction = EntityCommandAction | ServiceCallAction;
 
 export interface SagaTask {
-  /** Unique within the saga; part of the task's idempotency key. */
+  /**
+   * Unique within the saga (across its stages and `finallyCompensate`); part of the task's
+   * idempotency key. A key used twice stops the saga for attention when the stage is entered.
+   */
   readonly key: string;
   readonly run: SagaAction;
   /** Undoes `run`; must be harmless when `run` never took effect. */
@@ -512,17 +515,32 @@ function isDone(state: SagaState, key: string): boolean {
   return Object.hasOwn(state.done, key);
 }
 
+/** The first key of `tasks` used twice among them or by one of `earlier`, else null. */
+function repeatedKey(tasks: readonly SagaTask[], earlier: readonly SagaTask[]): string | null {
+  const seen = new Set(earlier.map((t) => t.key));
+  for (const task of tasks) {
+    if (seen.has(task.key)) return task.key;
+    seen.add(task.key);
+  }
+  return null;
+}
+
 function planForward<C>(definition: SagaDefinition<C>, state: SagaState, now: number, policy: SagaRuntimePolicy): Plan {
   const context = state.context as C;
   if (state.stage < 0 || state.tasks.every((t) => isDone(state, t.key))) {
     const next = state.stage + 1;
     const stage = definition.stages[next];
     if (!stage) return { kind: "record", events: [{ type: "SagaCompleted", at: now }] };
+    const tasks = stage.tasks(context, state.done);
+    const repeated = repeatedKey(tasks, state.history.flat());
+    // A key names a task's result and idempotency key: a second task under it would be taken for
+    // done and silently skipped, so the definition's mistake stops the saga where an operator sees it.
+    if (repeated !== null) return escalate(`stage ${stage.name} repeats task key ${repeated}`, now);
     const timeoutMs = ownValue(policy.timeoutOverrides ?? {}, stage.name) ?? stage.timeoutMs;
     const entered: SagaEvent = {
       type: "StageEntered",
       stage: next,
-      tasks: stage.tasks(context, state.done),
+      tasks,
       deadline: now + timeoutMs,
       at: now,
     };
@@ -569,6 +587,8 @@ function beginCompensation<C>(definition: SagaDefinition<C>, state: SagaState, r
     if (undo.length > 0) groups.push(undo);
   }
   const final = definition.finallyCompensate(state.context as C, reason);
+  const repeated = repeatedKey(final, state.history.flat());
+  if (repeated !== null) return escalate(`finallyCompensate repeats task key ${repeated}`, now);
   if (final.length > 0) groups.push([...final]);
   return { kind: "record", events: [{ type: "CompensationBegan", reason, groups, at: now }] };
 }

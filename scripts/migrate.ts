@@ -1,0 +1,112 @@
+// Brings an app's D1 database (binding `DB`) to the platform's schema and then the app's own:
+// the platform's migrations/ first, tracked in their own table, then the migrations_dir the app's
+// wrangler config names. Two tables because both sets number their files from 0000 and wrangler
+// tracks a migration by file name. For the platform's own wrangler.toml (the reference app) the
+// one set is applied as `wrangler d1 migrations apply` does.
+//
+// `npm run migrate -- [--config <app>/wrangler.toml] [--local [--persist-to <dir>] | --remote]`
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { unstable_readConfig } from "wrangler";
+import { z } from "zod";
+
+const ROOT = resolve(import.meta.dirname, "..");
+const PLATFORM_MIGRATIONS = join(ROOT, "migrations");
+/** Where the platform's migrations are recorded in an app's database (wrangler's own table is the app's). */
+export const PLATFORM_MIGRATIONS_TABLE = "d1_platform_migrations";
+
+/** What this script reads of a wrangler config (wrangler's own types do not reach here). */
+const D1Bindings = z.object({
+  d1_databases: z.array(
+    z.object({
+      binding: z.string(),
+      database_name: z.string().optional(),
+      database_id: z.string().optional(),
+      migrations_dir: z.string().optional(),
+    }),
+  ),
+});
+
+export interface MigrateOptions {
+  /** The app's wrangler config; the platform's wrangler.toml when absent. */
+  readonly config?: string;
+  /** `--local` with a state directory (wrangler's default when absent), or `--remote`. */
+  readonly target: { readonly local: true; readonly persistTo?: string } | { readonly local: false };
+}
+
+function wranglerApply(config: string, target: MigrateOptions["target"]): void {
+  const where = target.local
+    ? ["--local", ...(target.persistTo === undefined ? [] : ["--persist-to", target.persistTo])]
+    : ["--remote"];
+  const run = spawnSync("npx", ["wrangler", "d1", "migrations", "apply", "DB", "--config", config, ...where], {
+    encoding: "utf8",
+    env: { ...process.env, CI: "true" },
+  });
+  if (run.status !== 0) throw new Error(`applying D1 migrations (${config}) failed:\n${run.stdout}\n${run.stderr}`);
+}
+
+/**
+ * Applies the platform's migrations and then the app's to the `DB` database of `options.config`.
+ * Throws when the config binds no `DB` or wrangler fails (its output in the message).
+ */
+export function migrate(options: MigrateOptions): void {
+  const config = resolve(options.config ?? join(ROOT, "wrangler.toml"));
+  const { d1_databases } = D1Bindings.parse(unstable_readConfig({ config }, { hideWarnings: true }));
+  const db = d1_databases.find((d) => d.binding === "DB");
+  if (db === undefined) throw new Error(`${config} binds no D1 database named DB`);
+  const appMigrations = resolve(dirname(config), db.migrations_dir ?? "migrations");
+  if (appMigrations !== PLATFORM_MIGRATIONS) {
+    // A config of the app's database, but with the platform's migrations and their own table.
+    const scratch = mkdtempSync(join(tmpdir(), "factline-migrate-"));
+    const platformConfig = join(scratch, "wrangler.json");
+    writeFileSync(
+      platformConfig,
+      JSON.stringify({
+        name: "factline-migrations",
+        compatibility_date: "2026-04-20",
+        d1_databases: [
+          {
+            binding: "DB",
+            database_name: db.database_name,
+            database_id: db.database_id,
+            migrations_dir: PLATFORM_MIGRATIONS,
+            migrations_table: PLATFORM_MIGRATIONS_TABLE,
+          },
+        ],
+      }),
+    );
+    try {
+      wranglerApply(platformConfig, options.target);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  }
+  wranglerApply(config, options.target);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  const args = process.argv.slice(2);
+  const value = (flag: string) => {
+    const at = args.indexOf(flag);
+    return at < 0 ? undefined : args[at + 1];
+  };
+  const persistTo = value("--persist-to");
+  const remote = args.includes("--remote");
+  if ((remote && (args.includes("--local") || persistTo !== undefined)) || args.includes("--help")) {
+    console.error("usage: npm run migrate -- [--config <app>/wrangler.toml] [--local [--persist-to <dir>] | --remote]");
+    process.exit(2);
+  }
+  try {
+    migrate({
+      config: value("--config"),
+      target: remote ? { local: false } : persistTo === undefined ? { local: true } : { local: true, persistTo },
+    });
+    console.log("D1 migrations applied: the platform's, then the app's.");
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : error);
+    process.exit(1);
+  }
+}
