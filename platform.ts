@@ -209,6 +209,20 @@ function httpApp(
     if (c.req.header("upgrade")?.toLowerCase() === "websocket") return next();
     return (c.req.path.startsWith("/v1/") ? apiHeaders : pageHeaders)(c, next);
   });
+  // Tenant data and admin answers (API keys among them) are stored by no cache unless the route
+  // says otherwise (a Durable Stream's read below its tail is `private, max-age=60`). The API
+  // origin also serves bytes a tenant chose (a stream of text/html, say): as a sandbox allowing
+  // nothing, a browser that opens one runs none of its script on this origin (OWASP REST cheat sheet).
+  app.use("/v1/*", async (c, next) => {
+    await next();
+    if (c.res.status === 101) return;
+    if (!c.res.headers.has("cache-control")) c.res.headers.set("cache-control", "no-store");
+    c.res.headers.set("content-security-policy", "sandbox; default-src 'none'; frame-ancestors 'none'");
+  });
+  app.use("/admin/*", async (c, next) => {
+    await next();
+    if (!c.res.headers.has("cache-control")) c.res.headers.set("cache-control", "no-store");
+  });
   app.use(
     "*",
     methodNotAllowed({

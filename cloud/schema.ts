@@ -235,3 +235,17 @@ export const viewChanges = sqliteTable(
   },
   (t) => [index("view_changes_by_feed").on(t.tenantId, t.projection, t.id)],
 );
+
+/**
+ * Dashboard sessions ended before their expiry (signed out): a session's cookie is signed and
+ * self-contained, so a copy kept after sign-out would otherwise stay valid for its 8 h. Each row
+ * lives until the session would have expired anyway (`expires_at`, ms), then is purged.
+ */
+export const endedDashboardSessions = sqliteTable(
+  "ended_dashboard_sessions",
+  {
+    id: text("id").primaryKey(),
+    expiresAt: integer("expires_at").notNull(),
+  },
+  (t) => [index("ended_dashboard_sessions_by_expiry").on(t.expiresAt)],
+);

@@ -197,6 +197,30 @@ describe("dashboard sign-in and sessions", () => {
     expect(res.status).toBe(303);
     expect(res.headers.get("set-cookie")).toMatch(/factline_session=;.*Max-Age=0/i);
   });
+
+  it("refuses a copy of the cookie kept after signing out, for the operator and for a tenant", async () => {
+    const tenant = await newTenant("dash");
+    for (const [secret, path] of [
+      [ADMIN_TOKEN, "/dashboard/tenants"],
+      [tenant.apiKey, `/dashboard/t/${tenant.id}`],
+    ] as const) {
+      const { cookie } = await signIn(secret);
+      const kept = cookie ?? "";
+      const csrf = await csrfOf(kept, path);
+      expect((await post(kept, "/dashboard/sign-out", { _csrf: csrf })).status).toBe(303);
+      const after = await page(kept, path);
+      expect(after.status).toBe(303);
+      expect(after.headers.get("location")).toBe("/dashboard/sign-in");
+      expect((await post(kept, "/dashboard/sign-out", { _csrf: csrf })).status).toBe(401);
+    }
+  });
+
+  it("keeps other sessions of the same secret signed in when one signs out", async () => {
+    const first = (await signIn(ADMIN_TOKEN)).cookie ?? "";
+    const second = (await signIn(ADMIN_TOKEN)).cookie ?? "";
+    await post(first, "/dashboard/sign-out", { _csrf: await csrfOf(first, "/dashboard/tenants") });
+    expect((await page(second, "/dashboard/tenants")).status).toBe(200);
+  });
 });
 
 describe("dashboard tenant isolation", () => {

@@ -162,18 +162,43 @@ describe("CORS", () => {
     expect(res.headers.get("access-control-allow-origin")).toBeNull();
   });
 
-  it("answers a preflight without credentials", async () => {
-    const res = await call("/v1/entities/inventory/sku-1/commands/restock", {
+  function preflight(origin: string) {
+    return call("/v1/entities/inventory/sku-1/commands/restock", {
       method: "OPTIONS",
       headers: {
-        origin: "https://app.example.com",
+        origin,
         "access-control-request-method": "POST",
         "access-control-request-headers": "authorization, content-type",
       },
     });
+  }
+
+  it("answers a preflight without credentials from an origin a tenant lists", async () => {
+    const tenant = await newTenant();
+    const origin = `https://${tenant.id}.example.com`;
+    expect((await admin("PUT", `/tenants/${tenant.id}/cors`, { origins: [origin] })).status).toBe(200);
+    const res = await preflight(origin);
     expect(res.status).toBe(204);
+    expect(res.headers.get("access-control-allow-origin")).toBe(origin);
     expect(res.headers.get("access-control-allow-methods")).toContain("POST");
     expect(res.headers.get("access-control-allow-headers")).toContain("authorization");
+  });
+
+  it("refuses a preflight from an origin no tenant lists, so no page elsewhere can send its visitors' keys", async () => {
+    const res = await preflight("https://evil.example.net");
+    expect(res.status).toBe(403);
+    expect(res.headers.get("access-control-allow-origin")).toBeNull();
+    expect(res.headers.get("access-control-allow-headers")).toBeNull();
+    expect(await res.json()).toMatchObject({ type: `${PROBLEMS}forbidden` });
+  });
+
+  it("refuses a preflight from an origin its tenant stopped listing", async () => {
+    const tenant = await newTenant();
+    const origin = `https://${tenant.id}.example.org`;
+    await admin("PUT", `/tenants/${tenant.id}/cors`, { origins: [origin] });
+    expect((await preflight(origin)).status).toBe(204);
+    await admin("PUT", `/tenants/${tenant.id}/cors`, { origins: [] });
+    expect((await preflight(origin)).status).toBe(403);
   });
 
   it("refuses origins that are not origins", async () => {
@@ -192,6 +217,33 @@ describe("every response", () => {
       expect(res.headers.get("referrer-policy")).toBe("same-origin");
       expect(res.headers.get("cross-origin-resource-policy")).toBe("same-origin");
     }
+  });
+
+  it("of the tenant API and the admin API is stored by no cache, errors included", async () => {
+    const tenant = await newTenant();
+    const api = tenantClient(tenant.apiKey);
+    for (const res of [
+      await api.get("/v1/entities/inventory/x"),
+      await api.get("/v1/views/inventory"),
+      await call("/v1/entities/inventory/x"),
+      await admin("POST", "/tenants", { id: `${tenant.id}-b`, name: "B" }),
+      await admin("GET", `/tenants/${tenant.id}`),
+    ])
+      expect(res.headers.get("cache-control")).toBe("no-store");
+  });
+
+  it("of the tenant API runs no script of a tenant's bytes on the API's origin", async () => {
+    const tenant = await newTenant();
+    const url = "/v1/stream/page";
+    const created = await call(url, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${tenant.apiKey}`, "content-type": "text/html" },
+      body: "<script>alert(1)</script>",
+    });
+    expect(created.status).toBe(201);
+    const page = await tenantClient(tenant.apiKey).get(url);
+    expect(page.headers.get("content-type")).toContain("text/html");
+    expect(page.headers.get("content-security-policy")).toBe("sandbox; default-src 'none'; frame-ancestors 'none'");
   });
 
   it("leaves the document-only headers to pages: the tenant API answers JSON, never a page", async () => {

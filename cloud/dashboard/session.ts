@@ -1,8 +1,10 @@
 // Dashboard sessions: a signed, HttpOnly, SameSite=Strict cookie naming who signed in (the
-// platform operator, or one tenant's admin through one of its API keys), a per-session CSRF token
-// and an expiry. The signing key is derived from ADMIN_TOKEN, so rotating the token ends every
-// session. A tenant session is re-checked against D1 on every request: revoking its key or
-// suspending the tenant takes effect on the next click.
+// platform operator, or one tenant's admin through one of its API keys), a random session id, a
+// per-session CSRF token and an expiry. The signing key is derived from ADMIN_TOKEN, so rotating
+// the token ends every session. Signing out records the session id as ended in D1
+// (ended_dashboard_sessions) until its expiry, and every request checks that record, so a copy of
+// the cookie kept after sign-out is refused. A tenant session is re-checked against D1 on every
+// request too: revoking its key or suspending the tenant takes effect on the next click.
 import { sameSecret } from "../../src/core/security/same-secret.js";
 import type { Context } from "hono";
 import { deleteCookie, getSignedCookie, setSignedCookie } from "hono/cookie";
@@ -13,11 +15,12 @@ const COOKIE = "factline_session";
 const LIFETIME_MS = 8 * 60 * 60 * 1000;
 
 const sessionSchema = z.discriminatedUnion("role", [
-  z.object({ role: z.literal("operator"), csrf: z.string().min(16), expires: z.number() }),
+  z.object({ role: z.literal("operator"), id: z.string().min(16), csrf: z.string().min(16), expires: z.number() }),
   z.object({
     role: z.literal("tenant"),
     tenant: z.string().min(1),
     keyId: z.string().min(1),
+    id: z.string().min(16),
     csrf: z.string().min(16),
     expires: z.number(),
   }),
@@ -59,7 +62,7 @@ export async function authenticate(env: Env, secret: string): Promise<Principal 
 }
 
 export async function startSession<E extends { Bindings: Env }>(c: DashboardContext<E>, who: Principal): Promise<void> {
-  const session: Session = { ...who, csrf: randomToken(), expires: Date.now() + LIFETIME_MS };
+  const session: Session = { ...who, id: randomToken(), csrf: randomToken(), expires: Date.now() + LIFETIME_MS };
   await setSignedCookie(c, COOKIE, btoa(JSON.stringify(session)), await signingKey(c.env), {
     httpOnly: true,
     sameSite: "Strict",
@@ -69,11 +72,22 @@ export async function startSession<E extends { Bindings: Env }>(c: DashboardCont
   });
 }
 
-export function endSession<E extends { Bindings: Env }>(c: DashboardContext<E>): void {
+/**
+ * Ends `session`: its id is recorded as ended until it would have expired (so no copy of its
+ * cookie is accepted again), ended sessions past their expiry are purged, and the cookie is cleared.
+ */
+export async function endSession<E extends { Bindings: Env }>(c: DashboardContext<E>, session: Session): Promise<void> {
+  await c.env.DB.batch([
+    c.env.DB.prepare("INSERT OR IGNORE INTO ended_dashboard_sessions (id, expires_at) VALUES (?, ?)").bind(
+      session.id,
+      session.expires,
+    ),
+    c.env.DB.prepare("DELETE FROM ended_dashboard_sessions WHERE expires_at < ?").bind(Date.now()),
+  ]);
   deleteCookie(c, COOKIE, { path: "/dashboard" });
 }
 
-/** The request's valid session, or null (no cookie, bad signature, expired, or key revoked). */
+/** The request's valid session, or null (no cookie, bad signature, expired, signed out, or key revoked). */
 export async function currentSession<E extends { Bindings: Env }>(c: DashboardContext<E>): Promise<Session | null> {
   if (!c.env.ADMIN_TOKEN) return null;
   const raw = await getSignedCookie(c, await signingKey(c.env), COOKIE);
@@ -87,6 +101,10 @@ export async function currentSession<E extends { Bindings: Env }>(c: DashboardCo
   const parsed = sessionSchema.safeParse(decoded);
   if (!parsed.success || parsed.data.expires < Date.now()) return null;
   const session = parsed.data;
+  const ended = await c.env.DB.prepare("SELECT 1 AS ended FROM ended_dashboard_sessions WHERE id = ?")
+    .bind(session.id)
+    .first();
+  if (ended !== null) return null;
   if (session.role === "tenant") {
     const row = await keyRecord(c.env.DB, session.keyId);
     if (!row || row.revokedAt !== null || row.status !== "active" || row.tenant !== session.tenant) return null;

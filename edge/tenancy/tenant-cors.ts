@@ -1,9 +1,17 @@
 // CORS for browser clients of the tenant API, per tenant. A preflight carries no credentials, so
-// it cannot name a tenant: it is answered for any origin, and the real request decides — its
-// response allows the origin only if the tenant (known once the key is admitted) lists it, so a
-// browser on any other origin never gets to read an answer.
+// it cannot name a tenant: it is answered for an origin some tenant lists (ListedOrigins, read from
+// D1 within the admission bound) and refused for any other, so no page elsewhere can make its
+// visitors' browsers send bearer keys (each wrong one would spend their failed-authentication
+// budget). The real request decides the rest: its response allows the origin only if the tenant
+// (known once the key is admitted) lists it, so a browser on any other origin never reads an answer.
 import type { MiddlewareHandler } from "hono";
+import { problem, problemResponse } from "../../src/core/http/problem.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
+import { hostConfig } from "../../src/core/runtime/config.js";
+import { ListedOrigins } from "../../src/core/security/listed-origins.js";
+
+const LISTED_ORIGINS_SQL = "SELECT DISTINCT o.value AS origin FROM tenants t, json_each(t.cors_origins) o";
+const listedOrigins = new ListedOrigins();
 
 const ALLOW_HEADERS =
   "authorization, content-type, idempotency-key, if-match, factline-consistency, factline-cause-clock, factline-correlation-id, factline-causation-id, " +
@@ -22,6 +30,21 @@ export function tenantCors(): MiddlewareHandler<{ Bindings: Env; Variables: Requ
       origin !== undefined &&
       c.req.header("access-control-request-method") !== undefined
     ) {
+      const listed = await listedOrigins
+        .has(origin, Date.now(), hostConfig(c.env, "edge").tenantAdmissionMaxStaleMs, async () => {
+          const { results } = await c.env.DB.prepare(LISTED_ORIGINS_SQL).all<{ origin: string }>();
+          return results.map((row) => row.origin);
+        })
+        .catch(() => undefined);
+      if (listed === undefined)
+        return problemResponse(
+          problem("dependency-unavailable", "the tenant directory is unavailable; retry shortly", { retryAfter: 1 }),
+        );
+      if (!listed)
+        return problemResponse(
+          problem("forbidden", `no tenant lists the origin ${origin} (PUT /admin/tenants/{id}/cors)`),
+          { vary: "Origin" },
+        );
       return c.body(null, 204, {
         "access-control-allow-origin": origin,
         "access-control-allow-methods": "GET, HEAD, PUT, POST, DELETE",

@@ -39,8 +39,8 @@ signInPages.openapi(
 /** `POST /sign-out` (behind the session guard). */
 export const signOutPages = routeTable<DashboardEnv>();
 
-signOutPages.openapi(formRoute("/sign-out", "dashboard.signOut", "sign out"), (c) => {
-  endSession(c);
+signOutPages.openapi(formRoute("/sign-out", "dashboard.signOut", "sign out"), async (c) => {
+  await endSession(c, c.get("session"));
   return c.redirect("/dashboard/sign-in", 303);
 });
 
