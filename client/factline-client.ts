@@ -61,7 +61,12 @@ export interface EntityHandle<X extends AnyEntity> {
   readonly pending: readonly PendingCommand[];
   /** Queues a command (durably) and starts sending it; invalid bodies are answered at once. */
   command<K extends CommandNameOf<X>>(name: K, body: CommandBody<X, K>): Promise<Enqueued>;
-  /** Follows the entity live (Server-Sent Events, resumed after the last event applied); returns a stop function. */
+  /**
+   * Follows the entity live (Server-Sent Events, resumed after the last event applied); returns a
+   * stop function. Each followed entity holds a connection open: a browser keeps at most six to
+   * an HTTP/1.1 origin (HTTP/2 multiplexes), so follow a handful; for many, `watchView` a view of
+   * them (one change feed) and `refresh` the ones its rows show ahead.
+   */
   follow(): () => void;
   /** Reads the entity's current state from the server. */
   refresh(): Promise<void>;

@@ -135,4 +135,38 @@ describe("the offline-first inventory board", () => {
     await expect.poll(() => number(first.page, "onHand"), WITHIN).toBe(70);
     expect(await rejected.count()).toBe(0);
   });
+
+  it("keeps commands flowing with more SKUs than a browser opens connections to one origin", async () => {
+    // Chromium holds at most six connections to an HTTP/1.1 origin: a live stream per card used them up.
+    const skus = Array.from({ length: 8 }, (_, i) => `bulk-${i + 1}`);
+    for (const sku of skus) {
+      await first.page.getByLabel("SKU", { exact: true }).fill(sku);
+      await first.page.getByLabel("Initial stock").fill("3");
+      await first.page.getByRole("button", { name: "Add SKU" }).click();
+    }
+    await expect.poll(() => queued(first.page), WITHIN).toBe(0);
+    await first.page.getByLabel("Restock quantity for bulk-8").fill("4");
+    await first.page.getByRole("button", { name: "Restock bulk-8" }).click();
+    await expect.poll(() => queued(first.page), WITHIN).toBe(0);
+    const onHand = second.page.locator('[data-sku="bulk-8"] [data-field="onHand"]');
+    await expect.poll(async () => Number(await onHand.textContent()), WITHIN).toBe(7);
+  });
+
+  it("asks before a link's key replaces the key the board keeps", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${platform.url}/demo#key=${apiKey}`);
+    await page.locator("#app:not([hidden])").waitFor();
+    const stored = () => page.evaluate(() => localStorage.getItem("factline-demo-api-key"));
+    const other = "fl_0123456789abcdef_someone-elses-key";
+    page.once("dialog", (dialog) => void dialog.dismiss());
+    await page.goto(`${platform.url}/demo#key=${other}`);
+    await page.reload();
+    expect(await stored()).toBe(apiKey);
+    page.once("dialog", (dialog) => void dialog.accept());
+    await page.goto(`${platform.url}/demo#key=${other}`);
+    await page.reload();
+    expect(await stored()).toBe(other);
+    await context.close();
+  });
 });

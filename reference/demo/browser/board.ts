@@ -1,7 +1,10 @@
 // The inventory board's browser script (bundled by scripts/build-demo.ts, served at
 // /demo/board.js): one card per SKU with its optimistic stock, restock and reserve buttons that
 // work offline, everyone's changes live, and the changes the server rejected. Built on
-// factline/client with the reference domain's own inventory definition.
+// factline/client with the reference domain's own inventory definition. Everyone's changes arrive
+// through the inventory view's one change feed, not a live stream per SKU: a browser holds at most
+// six connections to an HTTP/1.1 origin (wrangler dev is one), and a stream per card used them up
+// by the fifth SKU, after which commands waited for a free connection.
 import {
   createClient,
   openIndexedDbOutbox,
@@ -13,7 +16,7 @@ import {
 import { inventory } from "../../../src/domain/inventory.js";
 
 const KEY_ITEM = "factline-demo-api-key";
-const SKUS_ITEM = "factline-demo-skus";
+const SKUS_ITEM = "factline-demo-skus-";
 const SKU_ID = /^[A-Za-z0-9._~-]{1,128}$/;
 /** How often the SKU list is read from the inventory view, to discover SKUs others added (ms). */
 const DISCOVER_EVERY_MS = 3000;
@@ -36,12 +39,21 @@ function make<K extends keyof HTMLElementTagNameMap>(
   return node;
 }
 
-/** The API key: from the link's fragment (never sent to the server), else from localStorage. */
+/**
+ * The API key: from the link's fragment (never sent to the server), else from localStorage. A
+ * link carrying another key than the stored one replaces it only when the user agrees: otherwise
+ * anyone could send a link that has the board write to their tenant.
+ */
 function takeApiKey(): string | null {
   const fromLink = new URLSearchParams(location.hash.slice(1)).get("key");
   if (fromLink) {
-    localStorage.setItem(KEY_ITEM, fromLink);
     history.replaceState(null, "", location.pathname);
+    const stored = localStorage.getItem(KEY_ITEM);
+    const replace =
+      stored === null ||
+      stored === fromLink ||
+      confirm(`This link opens the board with another API key (${fromLink.slice(0, 12)}…). Use it instead of yours?`);
+    if (replace) localStorage.setItem(KEY_ITEM, fromLink);
   }
   return localStorage.getItem(KEY_ITEM);
 }
@@ -78,8 +90,10 @@ function describeRejection(r: RejectedCommand): string {
   return `${what} on ${r.entityId} (change #${r.seq}): ${r.problem.detail}`;
 }
 
-function board(client: Client): void {
-  const skus = new Set<string>(JSON.parse(localStorage.getItem(SKUS_ITEM) ?? "[]") as string[]);
+function board(client: Client, keyId: string): void {
+  // The SKUs seen under this key only: another tenant's are not this one's to show.
+  const skusItem = SKUS_ITEM + keyId;
+  const skus = new Set<string>(JSON.parse(localStorage.getItem(skusItem) ?? "[]") as string[]);
   const cards = new Map<string, Card>();
   let orderCounter = 0;
   const tag = Math.random().toString(36).slice(2, 8);
@@ -151,9 +165,8 @@ function board(client: Client): void {
     boardNode.insertBefore(root, after ?? null);
     if (!skus.has(sku)) {
       skus.add(sku);
-      localStorage.setItem(SKUS_ITEM, JSON.stringify([...skus]));
+      localStorage.setItem(skusItem, JSON.stringify([...skus]));
     }
-    handle.follow();
     return created;
   }
 
@@ -210,11 +223,17 @@ function board(client: Client): void {
   for (const sku of skus) card(sku);
   client.subscribe(render);
   render();
-  // SKUs others added appear through the inventory view; offline, the SKUs already known stay.
-  client.watchView<{ items: { sku: string }[] }>(
+  // Others' changes and SKUs appear through the inventory view, read again after each change its
+  // feed reports: a card whose view row is ahead of its confirmed state reads its entity. Offline,
+  // the SKUs already known stay.
+  client.watchView<{ items: { sku: string; version: number }[] }>(
     "inventory?limit=500",
     (body) => {
-      for (const item of body.items) card(item.sku);
+      for (const item of body.items) {
+        card(item.sku);
+        const handle = client.entity("inventory", item.sku);
+        if (item.version > handle.confirmed.version) void handle.refresh().catch(() => undefined);
+      }
       render();
     },
     { everyMs: DISCOVER_EVERY_MS },
@@ -236,7 +255,7 @@ async function main(): Promise<void> {
     element("board").textContent = "This board is open in another tab of this browser: close it, then reload this one.";
     return;
   }
-  board(createClient({ baseUrl: location.origin, apiKey, entities: [inventory], outbox }));
+  board(createClient({ baseUrl: location.origin, apiKey, entities: [inventory], outbox }), keyId);
 }
 
 void main();
