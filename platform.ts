@@ -119,6 +119,19 @@ export function defineApp(definition: AppDefinition): FactlineApp {
     sagas: unique(definition.sagas ?? [], "saga"),
     services: definition.services ?? {},
   };
+  // A projection or saga over an entity type the app leaves out would compile and then never see a
+  // fact of it (or command one that is not served): refused here, where the mistake is made.
+  const undefinedType = (types: readonly string[]) => types.find((type) => entities.get(type) === undefined);
+  for (const projection of cloud.projections) {
+    const missing = undefinedType(projection.follows);
+    if (missing !== undefined)
+      throw new Error(`projection ${projection.name} follows ${missing}, an entity type the app does not define`);
+  }
+  for (const saga of cloud.sagas) {
+    const missing = undefinedType([saga.startedBy.entityType, ...(saga.entityTypes ?? [])]);
+    if (missing !== undefined)
+      throw new Error(`saga ${saga.name} uses ${missing}, an entity type the app does not define`);
+  }
   const tenantExtras = Object.entries(definition.tenantRoutes ?? {});
   for (const [segment] of tenantExtras) {
     if (!SEGMENT.test(segment) || RESERVED_SEGMENTS.has(segment))

@@ -7,6 +7,9 @@ import { defineProjection } from "../src/core/model/projection.js";
 import { EntityRegistry } from "../src/core/model/entity.js";
 import { defineApp } from "../platform.js";
 import { call, newTenant } from "./support/api.js";
+import { notifyOnClose } from "../examples/todo/notify-on-close.js";
+import { todoLists } from "../examples/todo/todo-list.js";
+import { todoListsProjection } from "../examples/todo/todo-lists-view.js";
 
 // Every platform source file, as text (Vite's glob import, resolved when the suite is built).
 const platformSources = import.meta.glob<string>(["../src/core/**/*.ts", "../edge/**/*.ts", "../cloud/**/*.{ts,tsx}"], {
@@ -22,7 +25,7 @@ const emptyProjection = (name: string) =>
     clear: () => [],
     filters: {},
     key: "id",
-    list: async () => [],
+    list: async (): Promise<{ id: string }[]> => [],
     get: async () => undefined,
   });
 
@@ -57,6 +60,19 @@ describe("the composition point", () => {
     expect(() =>
       defineApp({ entities: [], projections: [emptyProjection("things"), emptyProjection("things")] }),
     ).toThrow(/projection defined twice: things/);
+  });
+
+  it("refuses a projection following an entity type the app does not define", () => {
+    expect(() => defineApp({ entities: [], projections: [todoListsProjection] })).toThrow(
+      /projection todo-lists follows todo-lists, an entity type the app does not define/,
+    );
+  });
+
+  it("refuses a saga over an entity type the app does not define", () => {
+    expect(() => defineApp({ entities: [], projections: [], sagas: [notifyOnClose] })).toThrow(
+      /saga notify-on-close uses todo-lists, an entity type the app does not define/,
+    );
+    expect(() => defineApp({ entities: [todoLists], projections: [], sagas: [notifyOnClose] })).not.toThrow();
   });
 
   it("refuses app routes on a path the platform serves, or on a malformed segment", () => {

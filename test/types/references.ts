@@ -262,7 +262,17 @@ export function kitMistakes(): void {
   scenario(inventory).given({ type: "Restocked", data: { quantity: 1, source: "manual" } }).when("reserve", { orderId: "o1", quantity: 2 }).expectRejection("insufficient-stock");
 }
 
-const view = { clear: () => [], filters: {}, key: "id", list: async () => [], get: async () => undefined } as const;
+interface Row {
+  readonly id: string;
+  readonly count: number;
+}
+const view = {
+  clear: () => [],
+  filters: {},
+  key: "id",
+  list: async (): Promise<Row[]> => [],
+  get: async (): Promise<Row | undefined> => undefined,
+} as const;
 const nothing = (_db: Db, _value: unknown): readonly Statement[] => [];
 
 // A correct projection compiles: handlers keyed by the followed entities' event names, data typed.
@@ -309,6 +319,22 @@ export const projectionRunReadsAFieldTheEventLacks = defineProjection(orders)({
   on: {},
   // @ts-expect-error OrderConfirmed's data has `paymentId`, not `paymentRef`
   applyRun: (db, events) => events.flatMap((e) => (e.type === "OrderConfirmed" ? nothing(db, e.data.paymentRef) : [])),
+});
+
+export const projectionKeyedByAFieldItsRowsLack = defineProjection(inventory)({
+  ...view,
+  name: "x",
+  on: {},
+  // @ts-expect-error its rows have no `sku` field
+  key: "sku",
+});
+
+export const projectionKeyedByAFieldThatIsNotAString = defineProjection(inventory)({
+  ...view,
+  name: "x",
+  on: {},
+  // @ts-expect-error `count` holds a number, and a view's key is a string
+  key: "count",
 });
 
 export function sagaKitMistakes(): void {

@@ -72,15 +72,23 @@ export interface Projection {
 }
 
 /**
- * A projection as a team writes it over the entities `X` it follows: `on` is keyed by their event
- * names (an unknown name does not compile) and each handler gets the fact with its data typed.
+ * A projection as a team writes it over the entities `X` it follows, its rows of type `R`: `on` is
+ * keyed by their event names (an unknown name does not compile), each handler gets the fact with
+ * its data typed, and `key` must name a string field of the rows `list` and `get` answer.
  */
-export interface TypedProjection<X extends AnyEntity> extends Omit<Projection, "follows" | "on" | "applyRun"> {
+export interface TypedProjection<X extends AnyEntity, R extends object>
+  extends Omit<Projection, "follows" | "on" | "applyRun" | "key" | "list" | "get"> {
   readonly on: {
     readonly [K in AnyEventName<X>]?: (db: Db, event: FactNamed<X, K>, generation: number) => readonly Statement[];
   };
   applyRun?(db: Db, events: readonly FactOfAny<X>[], generation: number): readonly Statement[];
+  readonly key: StringFieldOf<R>;
+  list(db: Db, scope: RowScope, query: ListQuery, limit: number, after?: string): Promise<R[]>;
+  get(db: Db, scope: RowScope, key: string): Promise<R | undefined>;
 }
+
+/** The names of the fields of `R` that hold strings: what a view's key can be. */
+export type StringFieldOf<R extends object> = { [F in keyof R]-?: R[F] extends string ? F : never }[keyof R] & string;
 
 /**
  * A projection in the runtime's shape that remembers, for the compiler only, the entities it
@@ -96,7 +104,7 @@ export type ProjectionOf<X extends AnyEntity> = Projection & { readonly __entiti
  */
 export function defineProjection<const Xs extends readonly AnyEntity[]>(...entities: Xs) {
   const follows: readonly TypeNameOf<Xs[number]>[] = entities.map((entity) => entity.type);
-  return (projection: TypedProjection<Xs[number]>): ProjectionOf<Xs[number]> => {
+  return <R extends object>(projection: TypedProjection<Xs[number], R>): ProjectionOf<Xs[number]> => {
     // The consumer hands a handler only facts of the entity types in `follows` whose type is the
     // handler's key, and a run only such facts: the one place erased facts meet typed handlers.
     const on = projection.on as Projection["on"];

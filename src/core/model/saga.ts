@@ -104,6 +104,11 @@ export interface SagaRuntimePolicy {
 export interface SagaDefinition<C> {
   readonly name: string;
   readonly startedBy: { readonly entityType: string; readonly eventType: string };
+  /**
+   * The entity types the saga follows and commands, when known (`defineSaga` records the
+   * entities it was given): an app that runs it must define each (`defineApp` refuses otherwise).
+   */
+  readonly entityTypes?: readonly string[];
   /** The instance a fact concerns (its key), or null when the saga does not care about it. */
   instanceOf(fact: RecordedEvent): string | null;
   /** The context of a new instance, from its starting fact. */
@@ -381,6 +386,7 @@ function typedSaga<C, X extends AnyEntity, St extends SagaTrigger<X>>(
   return defineUntypedSaga<C>({
     name: definition.name,
     startedBy: definition.startedBy,
+    entityTypes: [...types],
     instanceOf,
     start,
     stages: definition.stages,
