@@ -69,6 +69,25 @@ describe("the configuration", () => {
     expect(body.errors.map((e) => e.path).sort()).toEqual(["ENTITY_MAX_BACKLOG", "SAGA_STAGE_TIMEOUTS"]);
   });
 
+  it("closes the admin API and the operator's sign-in while ADMIN_TOKEN is too short, even to that token", async () => {
+    const weak: Env = Object.assign(Object.create(null) as Env, env, { ADMIN_TOKEN: "admin" });
+    const ask = (path: string, init: RequestInit) =>
+      worker.fetch(new Request(`https://factline.test${path}`, init), weak, createExecutionContext());
+    const res = await ask("/admin/tenants", { headers: { authorization: "Bearer admin" } });
+    expect(res.status).toBe(500);
+    expect(await res.json()).toMatchObject({
+      type: "https://factline.dev/problems/config-invalid",
+      detail: expect.stringContaining("ADMIN_TOKEN is shorter than 16 characters"),
+    });
+    const signIn = await ask("/dashboard/sign-in", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: "https://factline.test" },
+      body: "secret=admin",
+    });
+    expect(signIn.status).toBe(401);
+    expect(signIn.headers.get("set-cookie")).toBeNull();
+  });
+
   it("serves requests when the settings are well formed", async () => {
     const res = await worker.fetch(new Request("https://factline.test/healthz"), env, createExecutionContext());
     expect(res.status).toBe(200);

@@ -8,7 +8,12 @@ import { bearerAuth } from "hono/bearer-auth";
 import { HTTPException } from "hono/http-exception";
 import { z } from "zod";
 import { failingClient } from "../../src/core/security/auth-failures.js";
-import { ADMIN_TOKEN_ASK, adminFailuresLimited, checkAdminToken } from "../../src/core/security/admin-token.js";
+import {
+  ADMIN_TOKEN_ASK,
+  adminFailuresLimited,
+  checkAdminToken,
+  weakAdminTokenProblem,
+} from "../../src/core/security/admin-token.js";
 import { tenantIdSchema } from "../../src/core/protocol/identifiers.js";
 import { countQuery, json, jsonBody, problems, routeTable, security } from "../../src/core/http/openapi.js";
 import { fail, ProblemError } from "../../src/core/http/problem.js";
@@ -419,6 +424,8 @@ function adminAuth(): MiddlewareHandler<PlatformEnv> {
     invalidToken: { message: ADMIN_TOKEN_ASK },
   });
   return async (c, next) => {
+    const weak = weakAdminTokenProblem(c.env.ADMIN_TOKEN);
+    if (weak !== undefined) throw new ProblemError(weak);
     let admitted = false;
     try {
       await bearer(c, async () => {

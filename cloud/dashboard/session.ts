@@ -9,6 +9,7 @@ import { sameSecret } from "../../src/core/security/same-secret.js";
 import type { Context } from "hono";
 import { deleteCookie, getSignedCookie, setSignedCookie } from "hono/cookie";
 import { z } from "zod";
+import { adminTokenUsable } from "../../src/core/security/admin-token.js";
 import { apiKeyId, sha256Hex } from "../../src/core/security/api-key.js";
 
 const COOKIE = "factline_session";
@@ -52,7 +53,7 @@ function randomToken(): string {
 export async function authenticate(env: Env, secret: string): Promise<Principal | null> {
   const trimmed = secret.trim();
   if (trimmed.length === 0 || trimmed.length > 512) return null;
-  if (env.ADMIN_TOKEN && (await sameSecret(trimmed, env.ADMIN_TOKEN))) return { role: "operator" };
+  if (adminTokenUsable(env.ADMIN_TOKEN) && (await sameSecret(trimmed, env.ADMIN_TOKEN))) return { role: "operator" };
   const keyId = apiKeyId(trimmed);
   if (!keyId) return null;
   const row = await keyRecord(env.DB, keyId);
@@ -89,7 +90,8 @@ export async function endSession<E extends { Bindings: Env }>(c: DashboardContex
 
 /** The request's valid session, or null (no cookie, bad signature, expired, signed out, or key revoked). */
 export async function currentSession<E extends { Bindings: Env }>(c: DashboardContext<E>): Promise<Session | null> {
-  if (!c.env.ADMIN_TOKEN) return null;
+  // The signing key derives from the token: a short one would make every session's signature guessable.
+  if (!adminTokenUsable(c.env.ADMIN_TOKEN)) return null;
   const raw = await getSignedCookie(c, await signingKey(c.env), COOKIE);
   if (!raw) return null;
   let decoded: unknown;

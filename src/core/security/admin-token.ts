@@ -12,6 +12,31 @@ import {
 } from "./auth-failures.js";
 import { sameSecret } from "./same-secret.js";
 
+/**
+ * The fewest characters an ADMIN_TOKEN may have. The token opens every tenant and signs dashboard
+ * sessions; a short one (`admin`, a word) falls to guessing even at the failure limit's 30 a minute
+ * per address. 16 is a floor, not a target: `openssl rand -hex 32` gives 64.
+ */
+export const MIN_ADMIN_TOKEN_LENGTH = 16;
+
+/** Whether `token` (the ADMIN_TOKEN secret) is set and long enough to be used at all. */
+export function adminTokenUsable(token: string | undefined): token is string {
+  return token !== undefined && token.length >= MIN_ADMIN_TOKEN_LENGTH;
+}
+
+/**
+ * The refusal of every admin request while ADMIN_TOKEN is set but shorter than
+ * MIN_ADMIN_TOKEN_LENGTH (500 `config-invalid`): the operator learns it at once, and no one can
+ * get in with the weak token meanwhile. Undefined when the token is unset (nothing opens) or usable.
+ */
+export function weakAdminTokenProblem(token: string | undefined): Problem | undefined {
+  if (token === undefined || token === "" || adminTokenUsable(token)) return undefined;
+  return problem(
+    "config-invalid",
+    `ADMIN_TOKEN is shorter than ${MIN_ADMIN_TOKEN_LENGTH} characters: the admin API and the operator's sign-in stay closed until it is set to a longer secret`,
+  );
+}
+
 /** The detail of an admin refusal for a missing or wrong token. */
 export const ADMIN_TOKEN_ASK = "send Authorization: Bearer <ADMIN_TOKEN>";
 
@@ -19,8 +44,8 @@ export const ADMIN_TOKEN_ASK = "send Authorization: Bearer <ADMIN_TOKEN>";
 export type AdminTokenCheck = "admitted" | "wrong" | "limited";
 
 /**
- * Checks the bearer token `presented` by `client` against `expected` (the ADMIN_TOKEN; an unset one
- * admits nothing) in constant time, within the failure limit (verifyWithinFailureLimit). Callers
+ * Checks the bearer token `presented` by `client` against `expected` (the ADMIN_TOKEN; an unset or
+ * too short one admits nothing) in constant time, within the failure limit (verifyWithinFailureLimit). Callers
  * answer a request with no bearer token 401 without calling this: nothing was guessed, as for a
  * tenant API request without a key.
  */
@@ -33,7 +58,7 @@ export async function checkAdminToken(
   const outcome = await verifyWithinFailureLimit(
     limiter,
     client,
-    async () => expected !== undefined && expected !== "" && (await sameSecret(presented, expected)),
+    async () => adminTokenUsable(expected) && (await sameSecret(presented, expected)),
   );
   return outcome === "limited" ? "limited" : outcome === "failed" ? "wrong" : "admitted";
 }
@@ -55,6 +80,8 @@ export async function adminTokenRefusal(
   expected: string | undefined,
   limiter: FailureLimiter,
 ): Promise<Response | undefined> {
+  const weak = weakAdminTokenProblem(expected);
+  if (weak !== undefined) return problemResponse(weak);
   const presented = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.get("authorization") ?? "")?.[1];
   const check =
     presented === undefined ? "wrong" : await checkAdminToken(presented, expected, failingClient(request), limiter);
