@@ -226,9 +226,12 @@ function httpApp(
   // says otherwise (a Durable Stream's read below its tail is `private, max-age=60`). The API
   // origin also serves bytes a tenant chose (a stream of text/html, say): as a sandbox allowing
   // nothing, a browser that opens one runs none of its script on this origin (OWASP REST cheat sheet).
+  // On /v1 only reads need them: no cache stores a POST's or PUT's answer without explicit
+  // freshness (RFC 9111 §9.3.3), and a write's answer is JSON, inert in a browser; the command
+  // path is left their cost.
   app.use("/v1/*", async (c, next) => {
     await next();
-    if (c.res.status === 101) return;
+    if (c.res.status === 101 || (c.req.method !== "GET" && c.req.method !== "HEAD")) return;
     if (!c.res.headers.has("cache-control")) c.res.headers.set("cache-control", "no-store");
     c.res.headers.set("content-security-policy", "sandbox; default-src 'none'; frame-ancestors 'none'");
   });
