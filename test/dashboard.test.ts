@@ -5,6 +5,7 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from "clou
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../worker.js";
+import { admin } from "./support/admin.js";
 import { ADMIN_TOKEN, call, eventually, newTenant, tenantClient } from "./support/api.js";
 import { orderEnds, sagaId, setGateway } from "./support/sagas.js";
 
@@ -220,6 +221,22 @@ describe("dashboard sign-in and sessions", () => {
     const second = (await signIn(ADMIN_TOKEN)).cookie ?? "";
     await post(first, "/dashboard/sign-out", { _csrf: await csrfOf(first, "/dashboard/tenants") });
     expect((await page(second, "/dashboard/tenants")).status).toBe(200);
+  });
+});
+
+describe("dashboard tenant names", () => {
+  it("refuses a tenant name with a bidirectional override, which would reverse what follows it on the page", async () => {
+    const { cookie } = await signIn(ADMIN_TOKEN);
+    const c = cookie ?? "";
+    const id = `bidi-${Math.random().toString(36).slice(2, 8)}`;
+    const res = await post(c, "/dashboard/tenants", {
+      _csrf: await csrfOf(c, "/dashboard/tenants"),
+      id,
+      name: "Acme \u202Egnp.exe",
+    });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain("bidirectional formatting characters");
+    expect((await admin("GET", `/tenants/${id}`)).status).toBe(404);
   });
 });
 

@@ -201,6 +201,14 @@ describe("CORS", () => {
     expect((await preflight(origin)).status).toBe(403);
   });
 
+  it("refuses a tenant name holding control or bidirectional formatting characters", async () => {
+    for (const name of ["Acme\u202E", "Ac\u2066me", "Acme\u0007", "line\nbreak"]) {
+      const res = await admin("POST", "/tenants", { id: `named-${Math.random().toString(36).slice(2, 8)}`, name });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ type: `${PROBLEMS}validation-failed` });
+    }
+  });
+
   it("refuses origins that are not origins", async () => {
     const tenant = await newTenant();
     const res = await admin("PUT", `/tenants/${tenant.id}/cors`, { origins: ["https://app.example.com/path", "*"] });

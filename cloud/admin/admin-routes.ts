@@ -14,7 +14,7 @@ import {
   checkAdminToken,
   weakAdminTokenProblem,
 } from "../../src/core/security/admin-token.js";
-import { tenantIdSchema } from "../../src/core/protocol/identifiers.js";
+import { tenantIdSchema, tenantNameSchema } from "../../src/core/protocol/identifiers.js";
 import { countQuery, json, jsonBody, problems, routeTable, security } from "../../src/core/http/openapi.js";
 import { fail, ProblemError } from "../../src/core/http/problem.js";
 import { strictJsonBody } from "../../src/core/http/json-body.js";
@@ -34,7 +34,7 @@ import { rebuilderStub } from "../stubs.js";
 type AdminEnv = CloudEnv;
 type PlatformEnv = { Bindings: Env; Variables: RequestScope };
 
-export const createTenantSchema = z.object({ id: tenantIdSchema, name: z.string().trim().min(1).max(200) }).strict();
+export const createTenantSchema = z.object({ id: tenantIdSchema, name: tenantNameSchema }).strict();
 
 /**
  * The admin API for `app` (mounted at `/admin`), with `extra` routes of the app's own (e.g. an

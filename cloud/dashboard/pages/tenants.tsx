@@ -2,7 +2,7 @@
 // suspending or resuming one. A tenant's admin finds none of these (404).
 import type { Child } from "hono/jsx";
 import { z } from "zod";
-import { tenantIdSchema } from "../../../src/core/protocol/identifiers.js";
+import { tenantIdSchema, tenantNameSchema } from "../../../src/core/protocol/identifiers.js";
 import { routeTable } from "../../../src/core/http/openapi.js";
 import { createTenant, setTenantStatus } from "../../admin/tenant-admin.js";
 import { pushTenantPolicy } from "../../admin/tenant-policy-routes.js";
@@ -14,7 +14,7 @@ import { NewKey } from "./new-key.js";
 
 export const tenantPages = routeTable<DashboardEnv>();
 
-const createTenantForm = z.object({ id: tenantIdSchema, name: z.string().trim().min(1).max(200) });
+const createTenantForm = z.object({ id: tenantIdSchema, name: tenantNameSchema });
 
 tenantPages.openapi(pageRoute("/tenants", "dashboard.tenants", "all tenants (operator)"), async (c) => {
   if (c.get("session").role !== "operator") return notFound(c);

@@ -8,6 +8,21 @@ export const tenantIdSchema = z
   .string()
   .regex(/^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/, "1-40 of a-z 0-9 and inner '-'");
 
+/**
+ * Control characters and the bidirectional formatting ones (Unicode TR9: LRE…RLO, LRI…PDI, the
+ * marks): text shown beside other text must not reorder it (a name ending in U+202E shows what
+ * follows it reversed, the trick of CVE-2021-42574).
+ */
+const CONTROL_OR_BIDI = /[\p{Cc}\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/u;
+
+/** A tenant's display name: 1-200 characters once trimmed, none of them control or bidi formatting. */
+export const tenantNameSchema = z
+  .string()
+  .trim()
+  .min(1)
+  .max(200)
+  .refine((name) => !CONTROL_OR_BIDI.test(name), "may not hold control or bidirectional formatting characters");
+
 export const entityTypeSchema = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/);
 
 /**
