@@ -20,7 +20,8 @@ const suiteVersion = (
 ).version;
 
 beforeAll(async () => {
-  platform = await startLocalWrangler({ STREAM_LONG_POLL_TIMEOUT_MS: "1000" });
+  // The suite's CORS tests preflight from https://example.com: the tenant lists it, as one serving browsers there would.
+  platform = await startLocalWrangler({ STREAM_LONG_POLL_TIMEOUT_MS: "1000" }, ["https://example.com"]);
   config.baseUrl = platform.url;
   restoreFetch = authorizeFetch(platform.url, platform.apiKey);
 }, 120_000);

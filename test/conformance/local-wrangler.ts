@@ -17,8 +17,14 @@ export interface LocalWrangler {
   stop(): Promise<void>;
 }
 
-/** Starts wrangler dev with `vars` set, waits for /healthz, and creates a tenant. */
-export async function startLocalWrangler(vars: Readonly<Record<string, string>> = {}): Promise<LocalWrangler> {
+/**
+ * Starts wrangler dev with `vars` set, waits for /healthz, and creates a tenant that lists
+ * `corsOrigins` (a preflight is answered only for an origin some tenant lists).
+ */
+export async function startLocalWrangler(
+  vars: Readonly<Record<string, string>> = {},
+  corsOrigins: readonly string[] = [],
+): Promise<LocalWrangler> {
   const state = mkdtempSync(join(tmpdir(), "factline-conformance-"));
   const adminToken = `conformance-admin-${Math.random().toString(36).slice(2)}`;
   applyMigrations(undefined, state);
@@ -42,6 +48,14 @@ export async function startLocalWrangler(vars: Readonly<Record<string, string>> 
     });
     if (res.status !== 201) throw new Error(`creating the tenant answered ${res.status}: ${await res.text()}`);
     const { apiKey } = (await res.json()) as { apiKey: string };
+    if (corsOrigins.length > 0) {
+      const listed = await fetch(`${url}/admin/tenants/${tenant}/cors`, {
+        method: "PUT",
+        headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+        body: JSON.stringify({ origins: corsOrigins }),
+      });
+      if (listed.status !== 200) throw new Error(`listing the tenant's origins answered ${listed.status}`);
+    }
     return { url, tenant, apiKey, logFile: dev.logFile, stop };
   } catch (error) {
     await stop();
