@@ -233,6 +233,9 @@ function httpApp(
     await next();
     if (c.res.status === 101 || (c.req.method !== "GET" && c.req.method !== "HEAD")) return;
     if (!c.res.headers.has("cache-control")) c.res.headers.set("cache-control", "no-store");
+    // Every tenant reads the same URLs: a browser may reuse a cached read (a stream's `private,
+    // max-age=60`) only for the same key, never for another tenant's or none.
+    c.res.headers.append("vary", "Authorization");
     c.res.headers.set("content-security-policy", "sandbox; default-src 'none'; frame-ancestors 'none'");
   });
   app.use("/admin/*", async (c, next) => {

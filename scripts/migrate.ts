@@ -54,6 +54,12 @@ function wranglerApply(config: string, target: MigrateOptions["target"]): void {
  */
 export function migrate(options: MigrateOptions): void {
   const config = resolve(options.config ?? join(ROOT, "wrangler.toml"));
+  // wrangler's default state directory is beside the config it is given: the platform's half runs
+  // with a scratch config elsewhere, so both halves are pointed at the app's.
+  const target: MigrateOptions["target"] =
+    options.target.local && options.target.persistTo === undefined
+      ? { local: true, persistTo: join(dirname(config), ".wrangler", "state") }
+      : options.target;
   const { d1_databases } = D1Bindings.parse(unstable_readConfig({ config }, { hideWarnings: true }));
   const db = d1_databases.find((d) => d.binding === "DB");
   if (db === undefined) throw new Error(`${config} binds no D1 database named DB`);
@@ -79,12 +85,12 @@ export function migrate(options: MigrateOptions): void {
       }),
     );
     try {
-      wranglerApply(platformConfig, options.target);
+      wranglerApply(platformConfig, target);
     } finally {
       rmSync(scratch, { recursive: true, force: true });
     }
   }
-  wranglerApply(config, options.target);
+  wranglerApply(config, target);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
@@ -93,6 +99,18 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
     const at = args.indexOf(flag);
     return at < 0 ? undefined : args[at + 1];
   };
+  // A mistyped flag must not migrate the reference app's database instead of the one meant.
+  const known = new Set(["--config", "--persist-to", "--local", "--remote"]);
+  const unknown = args.find(
+    (arg, i) => arg.startsWith("-") && !known.has(arg) && !["--config", "--persist-to"].includes(args[i - 1] ?? ""),
+  );
+  const missingValue = ["--config", "--persist-to"].some((flag) => args.includes(flag) && value(flag) === undefined);
+  if (unknown !== undefined || missingValue) {
+    console.error(
+      `${unknown === undefined ? "a flag lacks its value" : `unknown flag ${unknown}`}\nusage: npm run migrate -- [--config <app>/wrangler.toml] [--local [--persist-to <dir>] | --remote]`,
+    );
+    process.exit(2);
+  }
   const persistTo = value("--persist-to");
   const remote = args.includes("--remote");
   if ((remote && (args.includes("--local") || persistTo !== undefined)) || args.includes("--help")) {

@@ -254,6 +254,16 @@ describe("every response", () => {
     expect(page.headers.get("content-security-policy")).toBe("sandbox; default-src 'none'; frame-ancestors 'none'");
   });
 
+  it("of a cacheable tenant read is reused by a browser only for the same key, since every tenant reads the same URLs", async () => {
+    const tenant = await newTenant();
+    const url = "/v1/stream/cached";
+    const auth = { authorization: `Bearer ${tenant.apiKey}` };
+    await call(url, { method: "PUT", headers: { ...auth, "content-type": "text/plain" }, body: "tenant data" });
+    const read = await tenantClient(tenant.apiKey).get(`${url}?offset=-1`);
+    expect(read.headers.get("cache-control")).toContain("private");
+    expect(read.headers.get("vary")?.toLowerCase()).toContain("authorization");
+  });
+
   it("leaves the document-only headers to pages: the tenant API answers JSON, never a page", async () => {
     const page = await call("/docs");
     expect(page.headers.get("cross-origin-opener-policy")).toBe("same-origin");
