@@ -190,6 +190,9 @@ describe("CORS", () => {
     expect(res.headers.get("access-control-allow-origin")).toBeNull();
     expect(res.headers.get("access-control-allow-headers")).toBeNull();
     expect(await res.json()).toMatchObject({ type: `${PROBLEMS}forbidden` });
+    const long = await preflight(`https://${"a".repeat(60_000)}.example`);
+    expect(long.status).toBe(403);
+    expect((await long.text()).length).toBeLessThan(1_000);
   });
 
   it("refuses a preflight from an origin its tenant stopped listing", async () => {
