@@ -8,11 +8,12 @@
 // dev always re-runs a custom build when its file watcher becomes ready and then restarts the
 // runtime, and on a loaded machine that restart can race the first runtime for the port and die
 // with "Address already in use" (seen in CI). A server under test has nothing to rebuild.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { basename, dirname, join } from "node:path";
 import { buildDemo } from "../scripts/build-demo.js";
+import { migrate } from "../scripts/migrate.js";
 
 const PRODUCTION_CONFIG = join(import.meta.dirname, "..", "wrangler.toml");
 
@@ -61,24 +62,12 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Applies the D1 migrations to the local state in `persistDir` (production's config when `config` is absent). */
+/**
+ * Applies the D1 migrations (the platform's, then an app's: scripts/migrate.ts) to the local state
+ * in `persistDir`, for production's config when `config` is absent.
+ */
 export function applyMigrations(config: string | undefined, persistDir: string): void {
-  const run = spawnSync(
-    "npx",
-    [
-      "wrangler",
-      "d1",
-      "migrations",
-      "apply",
-      "DB",
-      "--local",
-      "--persist-to",
-      persistDir,
-      ...(config === undefined ? [] : ["--config", config]),
-    ],
-    { encoding: "utf8", env: { ...process.env, CI: "true" } },
-  );
-  if (run.status !== 0) throw new Error(`applying D1 migrations failed:\n${run.stdout}\n${run.stderr}`);
+  migrate({ config, target: { local: true, persistTo: persistDir } });
 }
 
 /**

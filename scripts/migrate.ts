@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
 import { unstable_readConfig } from "wrangler";
 import { z } from "zod";
 
@@ -94,33 +95,37 @@ export function migrate(options: MigrateOptions): void {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  const args = process.argv.slice(2);
-  const value = (flag: string) => {
-    const at = args.indexOf(flag);
-    return at < 0 ? undefined : args[at + 1];
-  };
-  // A mistyped flag must not migrate the reference app's database instead of the one meant.
-  const known = new Set(["--config", "--persist-to", "--local", "--remote"]);
-  const unknown = args.find(
-    (arg, i) => arg.startsWith("-") && !known.has(arg) && !["--config", "--persist-to"].includes(args[i - 1] ?? ""),
-  );
-  const missingValue = ["--config", "--persist-to"].some((flag) => args.includes(flag) && value(flag) === undefined);
-  if (unknown !== undefined || missingValue) {
-    console.error(
-      `${unknown === undefined ? "a flag lacks its value" : `unknown flag ${unknown}`}\nusage: npm run migrate -- [--config <app>/wrangler.toml] [--local [--persist-to <dir>] | --remote]`,
-    );
+  const usage = "usage: npm run migrate -- [--config <app>/wrangler.toml] [--local [--persist-to <dir>] | --remote]";
+  let flags: { config?: string; "persist-to"?: string; local?: boolean; remote?: boolean };
+  try {
+    // strict: a mistyped flag must not migrate the reference app's database instead of the one meant.
+    flags = parseArgs({
+      options: {
+        config: { type: "string" },
+        "persist-to": { type: "string" },
+        local: { type: "boolean" },
+        remote: { type: "boolean" },
+      },
+      strict: true,
+    }).values;
+  } catch (error) {
+    console.error(`${error instanceof Error ? error.message : error}\n${usage}`);
     process.exit(2);
   }
-  const persistTo = value("--persist-to");
-  const remote = args.includes("--remote");
-  if ((remote && (args.includes("--local") || persistTo !== undefined)) || args.includes("--help")) {
-    console.error("usage: npm run migrate -- [--config <app>/wrangler.toml] [--local [--persist-to <dir>] | --remote]");
+  const persistTo = flags["persist-to"];
+  if (flags.remote === true && (flags.local === true || persistTo !== undefined)) {
+    console.error(usage);
     process.exit(2);
   }
   try {
     migrate({
-      config: value("--config"),
-      target: remote ? { local: false } : persistTo === undefined ? { local: true } : { local: true, persistTo },
+      config: flags.config,
+      target:
+        flags.remote === true
+          ? { local: false }
+          : persistTo === undefined
+            ? { local: true }
+            : { local: true, persistTo },
     });
     console.log("D1 migrations applied: the platform's, then the app's.");
   } catch (error) {

@@ -31,6 +31,8 @@ const DIGEST_FIELDS = ["Content-Digest", "Repr-Digest"] as const;
  * before it is stored and a request body is always complete (no range).
  */
 export async function bodyDigestProblem(headers: Headers, bytes: Uint8Array): Promise<Problem | null> {
+  // Both fields may name one algorithm: the body is hashed once per algorithm.
+  const digests = new Map<string, Promise<ArrayBuffer>>();
   for (const field of DIGEST_FIELDS) {
     const value = headers.get(field);
     if (value === null) continue;
@@ -48,7 +50,12 @@ export async function bodyDigestProblem(headers: Headers, bytes: Uint8Array): Pr
       const [expected] = member;
       if (!(expected instanceof ArrayBuffer))
         return problem("malformed-request", `${field}: ${key} must be a byte sequence (:base64:)`);
-      const actual = await crypto.subtle.digest(algorithm, bytes);
+      let pending = digests.get(algorithm);
+      if (pending === undefined) {
+        pending = crypto.subtle.digest(algorithm, bytes);
+        digests.set(algorithm, pending);
+      }
+      const actual = await pending;
       if (!sameBytes(new Uint8Array(actual), new Uint8Array(expected)))
         return problem("digest-mismatch", `the body that arrived does not match its ${field} ${key}`);
       checked++;
