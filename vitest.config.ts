@@ -38,6 +38,8 @@ export default defineConfig({
                 BREAKER_OPEN_MS: "400",
                 // Live streams re-check their key and tenant every 200 ms, so revocation tests end quickly.
                 LIVE_REVALIDATE_MS: "200",
+                // Dashboard streams re-check their session every 200 ms, so sign-out tests end quickly.
+                DASHBOARD_SESSION_RECHECK_MS: "200",
                 // Gates re-read their tenant's policy from D1 after 1 s, so a lost push heals quickly.
                 TENANT_POLICY_MAX_AGE_MS: "1000",
                 // Isolates trust their copy of a key and its tenant's policy for 400 ms, so the

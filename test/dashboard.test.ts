@@ -224,6 +224,166 @@ describe("dashboard sign-in and sessions", () => {
   });
 });
 
+// Sessions are signed with a key derived from ADMIN_TOKEN: while it is unset or too short, no one
+// can sign in, and the sign-in says why instead of blaming the visitor's secret.
+describe("dashboard sign-in while ADMIN_TOKEN cannot sign sessions", () => {
+  /** The Worker with ADMIN_TOKEN set to `token`, asked from `client`. */
+  function withAdminToken(token: string, client: string) {
+    const misconfigured: Env = Object.assign(Object.create(null) as Env, env, { ADMIN_TOKEN: token });
+    return (path: string, init: RequestInit = {}) => {
+      const request = new Request(`https://factline.test${path}`, init);
+      request.headers.set("cf-connecting-ip", client);
+      return worker.fetch(request, misconfigured, createExecutionContext());
+    };
+  }
+  const signInForm = (secret: string): RequestInit => ({
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", origin: ORIGIN },
+    body: new URLSearchParams({ secret }).toString(),
+    redirect: "manual",
+  });
+
+  it("refuses a tenant admin's sign-in up front, naming the misconfiguration, when ADMIN_TOKEN is too short or unset", async () => {
+    const tenant = await newTenant("dash");
+    for (const [token, named] of [
+      ["short-token", "ADMIN_TOKEN is shorter than 16 characters"],
+      ["", "ADMIN_TOKEN is not set"],
+    ] as const) {
+      const ask = withAdminToken(token, `2001:db8::${crypto.randomUUID().slice(0, 4)}`);
+      const res = await ask("/dashboard/sign-in", signInForm(tenant.apiKey));
+      expect(res.status, token).toBe(500);
+      expect(res.headers.get("set-cookie"), token).toBeNull();
+      const html = await res.text();
+      expect(html).toContain("The server is misconfigured, so no one can sign in.");
+      expect(html).toContain(named);
+      if (token !== "") expect(html).not.toContain(token);
+      const page = await ask("/dashboard/sign-in", { headers: { accept: "text/html" } });
+      expect(page.status).toBe(500);
+      expect(await page.text()).toContain(named);
+    }
+  });
+
+  it("counts no failed attempt against the client for a sign-in refused for the misconfiguration", async () => {
+    const client = `2001:db8::${crypto.randomUUID().slice(0, 4)}`;
+    const weak = withAdminToken("short-token", client);
+    // One more than the failure limit (30 a minute): counted, the last would be refused 429.
+    for (let i = 0; i < 31; i++) expect((await weak("/dashboard/sign-in", signInForm("short-token"))).status).toBe(500);
+    const sane = withAdminToken(ADMIN_TOKEN, client);
+    expect((await sane("/dashboard/sign-in", signInForm("not-the-token"))).status).toBe(401);
+  });
+});
+
+// Every open dashboard stream re-checks its session (README: every DASHBOARD_SESSION_RECHECK_MS,
+// 10 s; 200 ms in tests) and ends once it is gone. Each test would time out if the stream went on.
+describe("dashboard streams and the session that opened them", () => {
+  const sse = { accept: "text/event-stream" };
+
+  async function signOut(cookie: string, path: string): Promise<void> {
+    expect((await post(cookie, "/dashboard/sign-out", { _csrf: await csrfOf(cookie, path) })).status).toBe(303);
+  }
+
+  it("ends an entity's live log once its session signs out, for a tenant admin and for the operator", async () => {
+    const tenant = await newTenant("dash");
+    await tenantClient(tenant.apiKey).command("inventory", "so", "restock", { quantity: 1 });
+    for (const [secret, path] of [
+      [tenant.apiKey, `/dashboard/t/${tenant.id}`],
+      [ADMIN_TOKEN, "/dashboard/tenants"],
+    ] as const) {
+      const cookie = (await signIn(secret)).cookie ?? "";
+      const stream = await call(`/dashboard/t/${tenant.id}/entities/inventory/so/stream`, {
+        headers: { cookie, ...sse },
+      });
+      expect(stream.status).toBe(200);
+      await signOut(cookie, path);
+      expect(await stream.text()).toContain("id: 1\n");
+    }
+  });
+
+  it("ends a live panel once its session signs out", async () => {
+    const tenant = await newTenant("dash");
+    const cookie = (await signIn(tenant.apiKey)).cookie ?? "";
+    const stream = await call(`/dashboard/t/${tenant.id}/live?panel=overview`, { headers: { cookie, ...sse } });
+    expect(stream.status).toBe(200);
+    await signOut(cookie, `/dashboard/t/${tenant.id}`);
+    expect(await stream.text()).toContain('"stats"');
+  });
+});
+
+// A tenant admin's dashboard work for the tenant (README: Dashboard) spends the tenant's one rate
+// limit, the gate's bucket its /v1 requests spend. One token per 100 s: no refill during a test.
+describe("dashboard work and the tenant's rate limit", () => {
+  async function limitTo(tenant: string, burst: number): Promise<void> {
+    expect((await admin("PUT", `/tenants/${tenant}/rate-limit`, { requestsPerSecond: 0.01, burst })).status).toBe(200);
+  }
+  const lookUp = (tenant: string) => `/dashboard/t/${tenant}/entities?type=inventory&id=sku-1`;
+
+  it("counts a tenant admin's dashboard work against the limit its API requests spend", async () => {
+    const tenant = await newTenant("dash");
+    const api = tenantClient(tenant.apiKey);
+    const cookie = (await signIn(tenant.apiKey)).cookie ?? "";
+    await limitTo(tenant.id, 2);
+    expect((await api.get("/v1/views/inventory")).status).toBe(200);
+    expect((await page(cookie, lookUp(tenant.id))).status).toBe(404);
+    expect((await api.get("/v1/views/inventory")).status).toBe(429);
+  });
+
+  it("refuses a tenant admin's form over the limit with a 429 page and Retry-After", async () => {
+    const tenant = await newTenant("dash");
+    const cookie = (await signIn(tenant.apiKey)).cookie ?? "";
+    const csrf = await csrfOf(cookie, `/dashboard/t/${tenant.id}/projections`);
+    await limitTo(tenant.id, 1);
+    expect((await tenantClient(tenant.apiKey).get("/v1/views/inventory")).status).toBe(200);
+    const res = await call(`/dashboard/t/${tenant.id}/projections/inventory/rebuild`, {
+      method: "POST",
+      headers: { cookie, origin: ORIGIN, accept: "text/html", "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ _csrf: csrf }).toString(),
+      redirect: "manual",
+    });
+    expect(res.status).toBe(429);
+    expect(Number(res.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(res.headers.get("content-type")).toContain("text/html");
+    expect(await res.text()).toContain("is over its rate limit");
+  });
+
+  it("refuses a tenant admin's stream opened over the limit with 429 rate-limited and Retry-After", async () => {
+    const tenant = await newTenant("dash");
+    const cookie = (await signIn(tenant.apiKey)).cookie ?? "";
+    await limitTo(tenant.id, 1);
+    expect((await tenantClient(tenant.apiKey).get("/v1/views/inventory")).status).toBe(200);
+    for (const path of [
+      `/dashboard/t/${tenant.id}/entities/inventory/sku-1/stream`,
+      `/dashboard/t/${tenant.id}/live?panel=overview`,
+    ]) {
+      const res = await call(path, { headers: { cookie, accept: "text/event-stream" } });
+      expect(res.status, path).toBe(429);
+      expect(Number(res.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+      expect(await res.json()).toMatchObject({ type: "https://factline.dev/problems/rate-limited" });
+    }
+  });
+
+  it("still shows a tenant admin over the limit the overview, and lets them revoke a key", async () => {
+    const tenant = await newTenant("dash");
+    const second = (await (await admin("POST", `/tenants/${tenant.id}/keys`)).json()) as { keyId: string };
+    const cookie = (await signIn(tenant.apiKey)).cookie ?? "";
+    await limitTo(tenant.id, 1);
+    expect((await tenantClient(tenant.apiKey).get("/v1/views/inventory")).status).toBe(200);
+    expect((await page(cookie, lookUp(tenant.id))).status).toBe(429);
+    expect((await page(cookie, `/dashboard/t/${tenant.id}`)).status).toBe(200);
+    const csrf = await csrfOf(cookie, `/dashboard/t/${tenant.id}`);
+    expect((await post(cookie, `/dashboard/t/${tenant.id}/keys/${second.keyId}/revoke`, { _csrf: csrf })).status).toBe(
+      303,
+    );
+  });
+
+  it("does not charge the operator's dashboard work to the tenant's limit", async () => {
+    const tenant = await newTenant("dash");
+    const cookie = (await signIn(ADMIN_TOKEN)).cookie ?? "";
+    await limitTo(tenant.id, 1);
+    expect((await page(cookie, lookUp(tenant.id))).status).toBe(404);
+    expect((await tenantClient(tenant.apiKey).get("/v1/views/inventory")).status).toBe(200);
+  });
+});
+
 describe("dashboard tenant names", () => {
   it("refuses a tenant name with a bidirectional override, which would reverse what follows it on the page", async () => {
     const { cookie } = await signIn(ADMIN_TOKEN);

@@ -4,7 +4,7 @@
 // not-found page, not with a problem document.
 import { createRoute } from "@hono/zod-openapi";
 import { z } from "zod";
-import { eventStream, html, problems } from "../../src/core/http/openapi.js";
+import { eventStream, html, problems, type ProblemStatus } from "../../src/core/http/openapi.js";
 
 /** The path parameters a dashboard path names (`{tenant}`, `{id}`…), each a plain string. */
 function pathParams(path: string) {
@@ -20,12 +20,16 @@ function queryParams(query: Readonly<Record<string, string>>) {
   );
 }
 
-/** A page: HTML for a signed-in session (a visitor without one is redirected to sign in). */
+/**
+ * A page: HTML for a signed-in session (a visitor without one is redirected to sign in); `refusals`
+ * are the statuses it answers beyond 401 and 404 (a page that looks something up, 400 and 429).
+ */
 export function pageRoute<const P extends string>(
   path: P,
   operationId: string,
   summary: string,
   query: Readonly<Record<string, string>> = {},
+  refusals: readonly ProblemStatus[] = [],
 ) {
   return createRoute({
     method: "get",
@@ -37,7 +41,7 @@ export function pageRoute<const P extends string>(
     responses: {
       200: html("an HTML page"),
       303: { description: "to the sign-in page, or the page that applies" },
-      ...problems("none", 401, 404),
+      ...problems("none", 401, 404, ...refusals),
     },
   });
 }
@@ -62,7 +66,7 @@ export function formRoute<const P extends string>(path: P, operationId: string, 
   });
 }
 
-/** An event stream a page subscribes to. */
+/** An event stream a page subscribes to: 429 when the tenant's rate limit refuses it (tenant-work.tsx). */
 export function streamRoute<const P extends string>(
   path: P,
   operationId: string,
@@ -76,6 +80,6 @@ export function streamRoute<const P extends string>(
     summary,
     tags: ["dashboard"],
     request: { params: pathParams(path), query: queryParams(query) },
-    responses: { 200: eventStream("Server-Sent Events"), ...problems("none", 400, 401, 404) },
+    responses: { 200: eventStream("Server-Sent Events"), ...problems("none", 400, 401, 404, 429) },
   });
 }

@@ -1,8 +1,10 @@
 // Live updates: a page's `data-live` regions subscribe to /live (Server-Sent Events), which
 // re-renders the page's panels every few seconds and sends what changed. `streamSSE` fits here:
 // a message is a few kilobytes written every LIVE_INTERVAL_MS, so a slow reader holds little, and
-// the stream ends itself (LIVE_LIFETIME_MS) to re-check the session on reconnect. (The entity log's
-// stream is not this one: it pages a backlog of any size with backpressure, edge/entity/live-feed.ts.)
+// the stream ends itself (LIVE_LIFETIME_MS), so the browser reconnects through the session guard;
+// within its lifetime it ends with its session (session-bound-stream.ts), as the entity log's does.
+// (The entity log's stream is not this one: it pages a backlog of any size with backpressure,
+// edge/entity/live-feed.ts.)
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import { routeTable } from "../../src/core/http/openapi.js";
@@ -23,14 +25,12 @@ import { streamRoute } from "./declarations.js";
 import { DeadLetterTable, OverviewCharts, OverviewStats, ProjectionsTable, ViewTables } from "./panels.js";
 import { ParkedFactTable } from "./parked-panel.js";
 import { notFound } from "./renderer.js";
-import { currentSession } from "./session.js";
+import { endsWithSession } from "./session-bound-stream.js";
+import { refusedOverLimit } from "./tenant-work.js";
 
 const LIVE_INTERVAL_MS = 2_000;
 // A live stream ends after this long; EventSource reconnects, which re-checks the session.
 const LIVE_LIFETIME_MS = 60_000;
-// Within its lifetime a panel stream re-checks its session this often, so a revoked key or a
-// suspended tenant stops seeing updates well before the 60 s bound.
-const LIVE_RECHECK_MS = 10_000;
 
 const livePanels = z.enum(["overview", "views", "dead-letters", "projections"]);
 
@@ -45,16 +45,13 @@ liveUpdates.openapi(
     if (!tenant) return notFound(c);
     const panel = livePanels.safeParse(c.req.query("panel"));
     if (!panel.success) throw fail("malformed-request", `panel must be one of ${livePanels.options.join(", ")}`);
+    const refused = await refusedOverLimit(c, tenant);
+    if (refused) return refused;
     const csrf = c.get("session").csrf;
-    return streamSSE(c, async (stream) => {
+    const panels = streamSSE(c, async (stream) => {
       const until = Date.now() + LIVE_LIFETIME_MS;
       let sent = "";
-      let checked = Date.now();
       while (!stream.aborted && Date.now() < until) {
-        if (Date.now() - checked >= LIVE_RECHECK_MS) {
-          checked = Date.now();
-          if (!(await currentSession(c))) break;
-        }
         const parts = await renderPanel(c, tenant.id, panel.data, csrf);
         const data = JSON.stringify(parts);
         if (data !== sent) {
@@ -64,6 +61,7 @@ liveUpdates.openapi(
         await stream.sleep(LIVE_INTERVAL_MS);
       }
     });
+    return endsWithSession(c, panels);
   },
 );
 

@@ -4,12 +4,14 @@
 // the token ends every session. Signing out records the session id as ended in D1
 // (ended_dashboard_sessions) until its expiry, and every request checks that record, so a copy of
 // the cookie kept after sign-out is refused. A tenant session is re-checked against D1 on every
-// request too: revoking its key or suspending the tenant takes effect on the next click.
+// request too: revoking its key or suspending the tenant takes effect on the next click. While
+// ADMIN_TOKEN is unset or too short no session can be signed, so no one signs in at all.
 import { sameSecret } from "../../src/core/security/same-secret.js";
 import type { Context } from "hono";
 import { deleteCookie, getSignedCookie, setSignedCookie } from "hono/cookie";
 import { z } from "zod";
-import { adminTokenUsable } from "../../src/core/security/admin-token.js";
+import { problem, type Problem } from "../../src/core/http/problem.js";
+import { adminTokenUsable, weakAdminTokenProblem } from "../../src/core/security/admin-token.js";
 import { apiKeyId, sha256Hex } from "../../src/core/security/api-key.js";
 
 const COOKIE = "factline_session";
@@ -43,6 +45,23 @@ async function signingKey(env: Env): Promise<ArrayBuffer> {
     ["sign"],
   );
   return crypto.subtle.sign("HMAC", key, new TextEncoder().encode("factline dashboard session v1"));
+}
+
+/**
+ * Why no dashboard session can be signed or trusted now (500 `config-invalid`, naming the setting,
+ * never the token): the signing key derives from ADMIN_TOKEN, so while it is unset or shorter
+ * than MIN_ADMIN_TOKEN_LENGTH no one signs in, the operator or a tenant's admin. Undefined when
+ * the token is usable.
+ */
+export function sessionSigningProblem(env: Env): Problem | undefined {
+  if (adminTokenUsable(env.ADMIN_TOKEN)) return undefined;
+  return (
+    weakAdminTokenProblem(env.ADMIN_TOKEN) ??
+    problem(
+      "config-invalid",
+      "ADMIN_TOKEN is not set: the dashboard signs its sessions with it, so no one can sign in until it is set",
+    )
+  );
 }
 
 function randomToken(): string {
@@ -91,7 +110,7 @@ export async function endSession<E extends { Bindings: Env }>(c: DashboardContex
 /** The request's valid session, or null (no cookie, bad signature, expired, signed out, or key revoked). */
 export async function currentSession<E extends { Bindings: Env }>(c: DashboardContext<E>): Promise<Session | null> {
   // The signing key derives from the token: a short one would make every session's signature guessable.
-  if (!adminTokenUsable(c.env.ADMIN_TOKEN)) return null;
+  if (sessionSigningProblem(c.env) !== undefined) return null;
   const raw = await getSignedCookie(c, await signingKey(c.env), COOKIE);
   if (!raw) return null;
   let decoded: unknown;

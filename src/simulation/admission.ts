@@ -18,6 +18,7 @@ import {
   type Admitted,
 } from "../core/security/admit-request.js";
 import { AUTH_FAILURE_PERIOD_S, BlockedClients, type FailureLimiter } from "../core/security/auth-failures.js";
+import { RateLimitLeases } from "../core/security/rate-limit-leases.js";
 import type { Standing } from "../core/live/live-feed-host.js";
 import { AdmissionGenerations, type KeyStanding } from "../core/security/tenant-admission.js";
 import type { RateLimit } from "../core/security/tenant-policy.js";
@@ -92,6 +93,7 @@ export class SimAdmission {
         inFlight: new InFlight(),
         generations: new AdmissionGenerations(),
         blocked: new BlockedClients(),
+        leases: new RateLimitLeases(),
       }),
   );
   /** Each tenant's gate: its rate-limit buckets. */

@@ -6,6 +6,7 @@ import { problem } from "../../src/core/http/problem.js";
 import { AdmissionIsolate, type Admission, type AdmissionPorts } from "../../src/core/security/admit-request.js";
 import { issueApiKey, sha256Hex } from "../../src/core/security/api-key.js";
 import { BlockedClients } from "../../src/core/security/auth-failures.js";
+import { RateLimitLeases } from "../../src/core/security/rate-limit-leases.js";
 import { AdmissionGenerations, type KeyStanding } from "../../src/core/security/tenant-admission.js";
 import type { RateLimit } from "../../src/core/security/tenant-policy.js";
 import { InFlight } from "../../src/core/resilience/in-flight.js";
@@ -72,6 +73,7 @@ function newIsolate(): AdmissionIsolate {
     inFlight: new InFlight(),
     generations: new AdmissionGenerations(),
     blocked: new BlockedClients(),
+    leases: new RateLimitLeases(),
   });
 }
 

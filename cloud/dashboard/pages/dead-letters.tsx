@@ -8,6 +8,7 @@ import { formRoute, pageRoute } from "../declarations.js";
 import { DeadLetterTable } from "../panels.js";
 import { ParkedFactTable } from "../parked-panel.js";
 import { notFound } from "../renderer.js";
+import { refusedOverLimit } from "../tenant-work.js";
 
 export const deadLetterPages = routeTable<DashboardEnv>();
 
@@ -64,6 +65,8 @@ deadLetterPages.openapi(
   async (c) => {
     const tenant = await allowedTenant(c);
     if (!tenant) return notFound(c);
+    const refused = await refusedOverLimit(c, tenant);
+    if (refused) return refused;
     if (!(await replayDeadLetter(db(c), c.env.FACTS, c.req.param("id"), tenant.id))) return notFound(c);
     return c.redirect(`/dashboard/t/${tenant.id}/dead-letters?replayed=1`, 303);
   },

@@ -10,17 +10,21 @@ import { allowedTenant, nonceOf, type Ctx, type DashboardEnv } from "../context.
 import { pageRoute, streamRoute } from "../declarations.js";
 import { EntityFinder, EntityView, TIMELINE_SCRIPT } from "../entity-page.js";
 import { notFound } from "../renderer.js";
+import { endsWithSession } from "../session-bound-stream.js";
+import { refusedOverLimit } from "../tenant-work.js";
 
 export const entityPages = routeTable<DashboardEnv>();
 
 const SEQ = /^\d{1,15}$/;
 
 entityPages.openapi(
-  pageRoute("/t/{tenant}/entities", "dashboard.entities", "look up an entity", {
-    type: "the entity type",
-    id: "the entity id",
-    at: "a past version",
-  }),
+  pageRoute(
+    "/t/{tenant}/entities",
+    "dashboard.entities",
+    "look up an entity",
+    { type: "the entity type", id: "the entity id", at: "a past version" },
+    [400, 429],
+  ),
   async (c) => {
     const tenant = await allowedTenant(c);
     if (!tenant) return notFound(c);
@@ -58,6 +62,8 @@ entityPages.openapi(
         400,
       );
     }
+    const refused = await refusedOverLimit(c, tenant);
+    if (refused) return refused;
     const address: EntityAddress = { tenant: tenant.id, entityType: type, entityId: id };
     const stub = entityStub(c.env, address);
     const [current, view, log] = await Promise.all([
@@ -117,16 +123,20 @@ async function streamEntity(c: Ctx): Promise<Response> {
   if (!c.get("app").entities.get(type) || !entityIdSchema.safeParse(id).success || !SEQ.test(after)) {
     throw fail("malformed-request", "no such entity type, or a bad id or position");
   }
+  const refused = await refusedOverLimit(c, tenant);
+  if (refused) return refused;
   const address: EntityAddress = { tenant: tenant.id, entityType: type, entityId: id };
   const url = new URL("https://entity/live");
   url.searchParams.set("tenant", tenant.id);
   url.searchParams.set("type", type);
   url.searchParams.set("id", id);
   url.searchParams.set("after", after);
-  // A tenant admin's stream ends when their key is revoked or the tenant suspended.
+  // The entity ends a tenant admin's stream itself when their key is revoked or the tenant
+  // suspended (its own check, as for a /v1 stream); the session's check ends any stream, the
+  // operator's too, once its session lapses.
   const session = c.get("session");
   url.searchParams.set("key", session.role === "tenant" ? session.keyId : "");
   const live = await entityStub(c.env, address).fetch(new Request(url, { headers: { accept: "text/event-stream" } }));
-  // A response from another object has immutable headers; copy it so the security headers apply.
-  return new Response(live.body, live);
+  // A new response (a response from another object has immutable headers): the security headers apply.
+  return endsWithSession(c, live);
 }

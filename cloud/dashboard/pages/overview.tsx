@@ -11,6 +11,7 @@ import { formRoute, pageRoute } from "../declarations.js";
 import { AttentionList, OverviewCharts, OverviewStats } from "../panels.js";
 import { PostButton } from "../post-button.js";
 import { notFound } from "../renderer.js";
+import { refusedOverLimit } from "../tenant-work.js";
 import { NewKey } from "./new-key.js";
 
 export const overviewPages = routeTable<DashboardEnv>();
@@ -59,6 +60,8 @@ for (const action of ["retry", "compensate"] as const) {
       const id = c.req.param("id");
       // A saga id starts with its tenant: another tenant's saga is simply not found.
       if (!tenant || !id.startsWith(`${tenant.id}:`)) return notFound(c);
+      const refused = await refusedOverLimit(c, tenant);
+      if (refused) return refused;
       const stub = sagaStub(c.env, id);
       const outcome = action === "retry" ? await stub.retry() : await stub.compensate();
       if (!outcome) return notFound(c);

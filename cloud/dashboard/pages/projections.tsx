@@ -5,6 +5,7 @@ import { projectionStatus, startRebuild } from "../data.js";
 import { formRoute, pageRoute } from "../declarations.js";
 import { ProjectionsTable } from "../panels.js";
 import { notFound } from "../renderer.js";
+import { refusedOverLimit } from "../tenant-work.js";
 
 export const projectionPages = routeTable<DashboardEnv>();
 
@@ -43,6 +44,8 @@ projectionPages.openapi(
   async (c) => {
     const tenant = await allowedTenant(c);
     if (!tenant) return notFound(c);
+    const refused = await refusedOverLimit(c, tenant);
+    if (refused) return refused;
     const outcome = await startRebuild(c.env, c.req.param("name"), tenant.id);
     if (!outcome) return notFound(c);
     return c.redirect(

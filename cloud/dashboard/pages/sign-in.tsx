@@ -1,23 +1,31 @@
 // Signing in and out: the only dashboard routes a visitor without a session reaches (sign-out
-// sits behind the session guard). A sign-in sets the signed session cookie (session.ts).
+// sits behind the session guard). A sign-in sets the signed session cookie (session.ts); while
+// ADMIN_TOKEN cannot sign one, both pages say so (500) and no attempt is verified or counted.
 import {
   AUTH_FAILURE_PERIOD_S,
   failingClient,
   verifyWithinFailureLimit,
 } from "../../../src/core/security/auth-failures.js";
 import { routeTable } from "../../../src/core/http/openapi.js";
+import type { Problem } from "../../../src/core/http/problem.js";
 import type { Ctx, DashboardEnv } from "../context.js";
 import { formRoute, pageRoute } from "../declarations.js";
-import { authenticate, endSession, startSession } from "../session.js";
+import { authenticate, endSession, sessionSigningProblem, startSession } from "../session.js";
 
 /** `GET/POST /sign-in`: open to anyone. */
 export const signInPages = routeTable<DashboardEnv>();
 
-signInPages.openapi(pageRoute("/sign-in", "dashboard.signIn.page", "the sign-in page"), (c) => signInPage(c));
+signInPages.openapi(pageRoute("/sign-in", "dashboard.signIn.page", "the sign-in page"), (c) => {
+  const closed = sessionSigningProblem(c.env);
+  return closed ? signInClosed(c, closed) : signInPage(c);
+});
 
 signInPages.openapi(
   formRoute("/sign-in", "dashboard.signIn", "sign in with a tenant API key or the admin token"),
   async (c) => {
+    // No session could be signed: a visitor's secret, right or wrong, is not even looked at.
+    const closed = sessionSigningProblem(c.env);
+    if (closed) return signInClosed(c, closed);
     const form = await c.req.parseBody();
     const secret = typeof form.secret === "string" ? form.secret : "";
     // Failed sign-ins count with the tenant API's failed keys: a client over the limit is refused
@@ -44,7 +52,12 @@ signOutPages.openapi(formRoute("/sign-out", "dashboard.signOut", "sign out"), as
   return c.redirect("/dashboard/sign-in", 303);
 });
 
-function signInPage(c: Ctx, error?: string, status: 200 | 401 | 429 = 200) {
+/** The sign-in page while no session can be signed: what is misconfigured (never the token), as a 500. */
+function signInClosed(c: Ctx, misconfigured: Problem) {
+  return signInPage(c, `The server is misconfigured, so no one can sign in. ${misconfigured.detail}.`, 500);
+}
+
+function signInPage(c: Ctx, error?: string, status: 200 | 401 | 429 | 500 = 200) {
   c.status(status);
   return c.render(
     <form method="post" action="/dashboard/sign-in" class="card">

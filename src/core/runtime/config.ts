@@ -27,6 +27,8 @@ export interface Config {
   readonly breakerFailureThreshold: number;
   readonly breakerOpenMs: number;
   readonly liveRevalidateMs: number;
+  /** How often an open dashboard stream re-checks its session, ms: it ends at the first check that finds it gone. */
+  readonly dashboardSessionRecheckMs: number;
   readonly tenantPolicyMaxAgeMs: number;
   /** How long an isolate trusts its copy of a key's and tenant's standing (admission staleness). */
   readonly tenantAdmissionMaxStaleMs: number;
@@ -100,6 +102,8 @@ const varsSchema = z.object({
   BREAKER_FAILURE_THRESHOLD: positiveInt(5, 1000),
   BREAKER_OPEN_MS: positiveInt(30_000, DAY_MS),
   LIVE_REVALIDATE_MS: positiveInt(20_000, DAY_MS),
+  // At most a minute: the dashboard promises an open stream ends within that of its session.
+  DASHBOARD_SESSION_RECHECK_MS: positiveInt(10_000, 60_000),
   TENANT_POLICY_MAX_AGE_MS: positiveInt(15_000, DAY_MS),
   TENANT_ADMISSION_MAX_STALE_MS: positiveInt(5_000, 600_000),
   TENANT_MAX_IN_FLIGHT: positiveInt(256, 1_000_000),
@@ -127,6 +131,7 @@ function toConfig(v: Vars): Config {
     breakerFailureThreshold: v.BREAKER_FAILURE_THRESHOLD,
     breakerOpenMs: v.BREAKER_OPEN_MS,
     liveRevalidateMs: v.LIVE_REVALIDATE_MS,
+    dashboardSessionRecheckMs: v.DASHBOARD_SESSION_RECHECK_MS,
     tenantPolicyMaxAgeMs: v.TENANT_POLICY_MAX_AGE_MS,
     tenantAdmissionMaxStaleMs: v.TENANT_ADMISSION_MAX_STALE_MS,
     tenantMaxInFlight: v.TENANT_MAX_IN_FLIGHT,

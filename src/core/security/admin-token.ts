@@ -33,7 +33,7 @@ export function weakAdminTokenProblem(token: string | undefined): Problem | unde
   if (token === undefined || token === "" || adminTokenUsable(token)) return undefined;
   return problem(
     "config-invalid",
-    `ADMIN_TOKEN is shorter than ${MIN_ADMIN_TOKEN_LENGTH} characters: the admin API and the operator's sign-in stay closed until it is set to a longer secret`,
+    `ADMIN_TOKEN is shorter than ${MIN_ADMIN_TOKEN_LENGTH} characters: the admin API and the dashboard's sign-in stay closed until it is set to a longer secret`,
   );
 }
 

@@ -5,12 +5,11 @@
 // requests that need it; a key id with no record cached negatively for 30 s; a client the
 // failure limiter refused makes no lookup for a key this isolate does not hold), compare the
 // key's digest in constant time, count a failure against the client, refuse a suspended tenant,
-// spend a token of the tenant's rate limit (leased from its gate a batch at a time) and shed a
-// tenant with too much in flight in this isolate. Every effect goes through AdmissionPorts; the
-// isolate's caches are an AdmissionIsolate. Refusals are values with a stable `type` (the problem
-// type the adapter renders), never exceptions.
+// spend a token of the tenant's rate limit (leased from its gate a batch at a time,
+// rate-limit-leases.ts) and shed a tenant with too much in flight in this isolate. Every effect
+// goes through AdmissionPorts; the isolate's caches are an AdmissionIsolate. Refusals are values
+// with a stable `type` (the problem type the adapter renders), never exceptions.
 import { InFlight, SHED_RETRY_AFTER_S } from "../resilience/in-flight.js";
-import { LEASE_TTL_MS, leaseSize, limitKey } from "../resilience/token-bucket.js";
 import { ExpiringCache } from "../runtime/expiring-cache.js";
 import { apiKeyId } from "./api-key.js";
 import {
@@ -26,7 +25,12 @@ import {
   type CachedStanding,
   type KeyStanding,
 } from "./tenant-admission.js";
-import type { RateLimit } from "./tenant-policy.js";
+import {
+  isolateRateLimitLeases,
+  RATE_LIMITED_DETAIL,
+  type LeasePorts,
+  type RateLimitLeases,
+} from "./rate-limit-leases.js";
 
 const CACHE_CAPACITY = 10_000;
 // Key ids no record has: their lookups are not repeated for this long. A key id is 64 random
@@ -41,9 +45,7 @@ const STANDING_TTL_MS = 10 * 60_000;
 export const LOOKUP_RETRY_AFTER_S = 1;
 
 /** What admission needs of its host. */
-export interface AdmissionPorts {
-  /** The clock, ms since epoch (Date.now in production, the simulated clock in the simulator). */
-  now(): number;
+export interface AdmissionPorts extends LeasePorts {
   /**
    * The key's record joined with its tenant's policy (production: KEY_STANDING_SQL on D1), or
    * undefined when no record has this key id. Rejects when the directory cannot be read.
@@ -55,11 +57,6 @@ export interface AdmissionPorts {
   timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean;
   /** The per-client failure limiter shared by the location's isolates (AUTH_FAILURES). */
   readonly failures: FailureLimiter;
-  /**
-   * Up to `want` tokens of `tenant`'s bucket under `limit`, from its gate object
-   * (TenantGateRpc.lease): `granted` may be 0, then `retryAfter` (s) says when one is there.
-   */
-  lease(tenant: string, limit: RateLimit, want: number): Promise<{ granted: number; retryAfter: number }>;
   /** Records that `keyId` was used at `at` (ms): api_keys.last_used_at. Run in the background. */
   touch(keyId: string, at: number): Promise<unknown>;
   /** Lets `work` finish after the answer (executionCtx.waitUntil); its failure is the host's to ignore. */
@@ -132,12 +129,6 @@ export type AdmissionRefusal =
 /** The outcome of one admission. */
 export type Admission = Admitted | AdmissionRefusal;
 
-interface Lease {
-  tokens: number;
-  readonly limit: string;
-  readonly expiresAt: number;
-}
-
 /**
  * One isolate's admission state: its copies of keys' standings, the key ids known not to exist,
  * the D1 reads in flight, its rate-limit leases, the keys that matched their digest, the clients
@@ -149,8 +140,7 @@ export class AdmissionIsolate {
   readonly #unknownKeys = new ExpiringCache<string, true>(NEGATIVE_CAPACITY, NEGATIVE_TTL_MS);
   // One D1 read per key at a time: requests that find the copy stale meanwhile share it.
   readonly #reading = new Map<string, Promise<CachedStanding | undefined>>();
-  // Rate-limit tokens this isolate leased from each tenant's gate and has not spent yet.
-  readonly #leases = new ExpiringCache<string, Lease>(CACHE_CAPACITY, LEASE_TTL_MS);
+  readonly #leases: RateLimitLeases;
   // Keys that matched their digest, by key id, as UTF-8 bytes (see #secretMatches).
   readonly #verifiedKeys = new ExpiringCache<string, { readonly key: Uint8Array; readonly hash: string }>(
     CACHE_CAPACITY,
@@ -164,13 +154,22 @@ export class AdmissionIsolate {
   readonly generations: AdmissionGenerations;
 
   /**
-   * Defaults: a fresh in-flight count, and this (production) isolate's generations and blocked
-   * clients (which the dashboard's sign-in shares); the simulator passes its own per isolate.
+   * Defaults: a fresh in-flight count, and this (production) isolate's generations, blocked
+   * clients (which the dashboard's sign-in shares) and rate-limit leases (which the dashboard's
+   * work for a tenant spends from); the simulator passes its own per isolate.
    */
-  constructor(options: { inFlight?: InFlight; generations?: AdmissionGenerations; blocked?: BlockedClients } = {}) {
+  constructor(
+    options: {
+      inFlight?: InFlight;
+      generations?: AdmissionGenerations;
+      blocked?: BlockedClients;
+      leases?: RateLimitLeases;
+    } = {},
+  ) {
     this.inFlight = options.inFlight ?? new InFlight();
     this.generations = options.generations ?? isolateGenerations;
     this.#blocked = options.blocked ?? isolateBlockedClients;
+    this.#leases = options.leases ?? isolateRateLimitLeases;
   }
 
   /**
@@ -207,15 +206,9 @@ export class AdmissionIsolate {
     if (record.status !== "active")
       return { ok: false, type: "tenant-suspended", status: 403, detail: `tenant ${record.tenant} is suspended` };
     if (record.rateLimit) {
-      const refused = await this.#spendToken(record.tenant, record.rateLimit, now, ports);
+      const refused = await this.#leases.spend(record.tenant, record.rateLimit, now, ports);
       if (refused !== undefined)
-        return {
-          ok: false,
-          type: "rate-limited",
-          status: 429,
-          detail: "this tenant's request rate is over its limit",
-          retryAfter: refused,
-        };
+        return { ok: false, type: "rate-limited", status: 429, detail: RATE_LIMITED_DETAIL, retryAfter: refused };
     }
     if (found && (record.lastUsedAt === null || now - record.lastUsedAt > LAST_USED_GRANULARITY_MS)) {
       this.#standings.set(keyId, { ...found, standing: { ...record, lastUsedAt: now } }, now);
@@ -309,26 +302,6 @@ export class AdmissionIsolate {
     if (!constantTimeEqual(digest, this.#utf8.encode(hash), ports)) return false;
     this.#verifiedKeys.set(keyId, { key: presented, hash }, ports.now());
     return true;
-  }
-
-  /**
-   * Spends one of `tenant`'s rate-limit tokens, leasing a batch from its gate when this isolate has
-   * none left; undefined when spent, else the seconds to wait (Retry-After).
-   */
-  async #spendToken(tenant: string, limit: RateLimit, now: number, ports: AdmissionPorts): Promise<number | undefined> {
-    const key = limitKey(limit);
-    const held = this.#leases.get(tenant, now);
-    if (held && held.limit === key && held.expiresAt > now && held.tokens > 0) {
-      held.tokens--;
-      return undefined;
-    }
-    const granted = await ports.lease(tenant, limit, leaseSize(limit));
-    if (granted.granted < 1) return granted.retryAfter;
-    // Tokens another request of this isolate leased meanwhile are kept, not dropped.
-    const other = this.#leases.get(tenant, ports.now());
-    const carried = other && other.limit === key && other.expiresAt > now ? other.tokens : 0;
-    this.#leases.set(tenant, { tokens: carried + granted.granted - 1, limit: key, expiresAt: now + LEASE_TTL_MS }, now);
-    return undefined;
   }
 }
 
