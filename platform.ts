@@ -10,6 +10,7 @@
 // registry that must be filled before the first request, and a test can compose any app.
 // Routes get the app the same way, through their mount (`entityRoutes(entities)`, `viewRoutes(app)`…).
 import type { OpenAPIHono } from "@hono/zod-openapi";
+import { except } from "hono/combine";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { secureHeaders } from "hono/secure-headers";
 import { drizzle } from "drizzle-orm/d1";
@@ -28,8 +29,11 @@ import { createEntityActor, type EntityActor } from "./edge/entity/entity-actor.
 import { entityRoutes } from "./edge/entity/entity-routes.js";
 import { entityStreamRoutes } from "./edge/streams/entity-stream-routes.js";
 import { streamRoutes } from "./edge/streams/stream-routes.js";
+import { MAX_APPEND_BYTES } from "./edge/streams/durable-stream-host.js";
 import { tenantAuth } from "./edge/tenancy/tenant-auth.js";
 import { tenantCors } from "./edge/tenancy/tenant-cors.js";
+import { checkBodyDigests } from "./src/core/http/content-digest.js";
+import { MAX_BODY_BYTES } from "./src/core/http/request-body.js";
 import { renderError } from "./src/core/http/error-handler.js";
 import { routeTable } from "./src/core/http/openapi.js";
 import { apiDocument, platformRoutes } from "./src/core/http/platform-routes.js";
@@ -147,19 +151,9 @@ export function defineApp(definition: AppDefinition): FactlineApp {
     http,
     cloud,
     handler: {
-      async fetch(request, env, ctx) {
-        const { config, errors } = readConfig(env);
-        setLogLevel(config.logLevel);
-        if (errors.length > 0) {
-          // Refuse at the door, where an operator sees it at once, rather than run on a value
-          // that would fail later in every alarm.
-          logEvent("error", "configuration invalid; refusing requests", { errors: describeConfigErrors(errors) });
-          return problemResponse(
-            problem("config-invalid", `malformed settings: ${errors.map((e) => e.path).join(", ")}`, { errors }),
-          );
-        }
-        return http.fetch(request, env, ctx);
-      },
+      // Every answer, refusals of a malformed configuration included, comes from the app, so
+      // each carries the headers its middleware sets (httpApp).
+      fetch: async (request, env, ctx) => http.fetch(request, env, ctx),
       async queue(batch, env, ctx) {
         setLogLevel(hostConfig(env, "queue").logLevel);
         if (batch.queue.endsWith("-dlq")) await consumeDeadLetterQueue(batch, drizzle(env.DB));
@@ -242,21 +236,6 @@ function httpApp(
     await next();
     if (!c.res.headers.has("cache-control")) c.res.headers.set("cache-control", "no-store");
   });
-  app.use(
-    "*",
-    methodNotAllowed({
-      app,
-      onMethodNotAllowed: (c, allowed) => {
-        throw fail(
-          "method-not-allowed",
-          `${c.req.method} is not served here; use ${allowed.join(", ")}`,
-          {},
-          { allow: allowed.join(", ") },
-        );
-      },
-    }),
-  );
-
   app.use("*", async (c, next) => {
     const started = Date.now();
     // An invalid traceparent starts a new trace (W3C Trace Context §4.3); only ours is recorded.
@@ -315,10 +294,43 @@ function httpApp(
     }
   });
 
+  // These two run inside the request-id middleware, so what they answer carries its headers and is
+  // logged with its own status (a 405 decided outside it was logged as the 404 it replaced).
+  // A malformed setting refuses every request at the door, where an operator sees it at once,
+  // rather than running on a value that would fail later in every alarm.
+  app.use("*", async (c, next) => {
+    const { config, errors } = readConfig(c.env);
+    setLogLevel(config.logLevel);
+    if (errors.length === 0) return next();
+    logEvent("error", "configuration invalid; refusing requests", { errors: describeConfigErrors(errors) });
+    throw fail("config-invalid", `malformed settings: ${errors.map((e) => e.path).join(", ")}`, { errors });
+  });
+  // A body sent with a digest is checked before any route, even one that never reads it, up to the
+  // largest body a route of its area takes. Outside /v1 that is a JSON body's bound, checked
+  // before authentication (admin's and the dashboard's happen inside their routes); a tenant's
+  // body, up to a stream append's 1 MiB, only once its key is admitted (below), so a request
+  // without one never makes the Worker hold more than MAX_BODY_BYTES.
+  app.use("*", except("/v1/*", checkBodyDigests(MAX_BODY_BYTES)));
+  app.use(
+    "*",
+    methodNotAllowed({
+      app,
+      onMethodNotAllowed: (c, allowed) => {
+        throw fail(
+          "method-not-allowed",
+          `${c.req.method} is not served here; use ${allowed.join(", ")}`,
+          {},
+          { allow: allowed.join(", ") },
+        );
+      },
+    }),
+  );
+
   // The API document is generated from every route declaration mounted below (createRoute).
   app.route("/", platformRoutes(document));
   app.use("/v1/*", tenantCors());
   app.use("/v1/*", tenantAuth());
+  app.use("/v1/*", checkBodyDigests(MAX_APPEND_BYTES));
   app.route("/v1/entities", entityRoutes(cloud.entities));
   app.route("/v1/views", viewRoutes(cloud));
   // Durable Streams protocol (edge/streams/): tenant streams, one object each.

@@ -6,7 +6,7 @@
 //
 // `npm run migrate -- [--config <app>/wrangler.toml] [--local [--persist-to <dir>] | --remote]`
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -21,6 +21,7 @@ export const PLATFORM_MIGRATIONS_TABLE = "d1_platform_migrations";
 
 /** What this script reads of a wrangler config (wrangler's own types do not reach here). */
 const D1Bindings = z.object({
+  main: z.string().optional(),
   d1_databases: z.array(
     z.object({
       binding: z.string(),
@@ -30,6 +31,49 @@ const D1Bindings = z.object({
     }),
   ),
 });
+
+/** An app's wrangler config as `npm start` and `npm run migrate` use it. */
+export interface AppConfig {
+  /** The config file, absolute. */
+  readonly path: string;
+  /** The Worker's entry module, absolute, when the config names one. */
+  readonly main: string | undefined;
+  /** The `DB` binding. */
+  readonly db: z.output<typeof D1Bindings>["d1_databases"][number];
+  /** The app's migrations directory, absolute; undefined for an app without one. */
+  readonly migrations: string | undefined;
+}
+
+/**
+ * Reads and checks the wrangler config at `path`, writing nothing: it must be a file wrangler can
+ * read that binds a D1 database named `DB`. Its migrations are `migrations_dir` (which must exist
+ * when named) or `migrations/` beside it, and an app may have none. Throws an Error saying what is
+ * wrong and what to pass instead.
+ */
+export function readAppConfig(path: string): AppConfig {
+  const config = resolve(path);
+  if (!existsSync(config)) throw new Error(`${config} does not exist: pass the app's wrangler config file`);
+  if (statSync(config).isDirectory()) {
+    const inside = ["wrangler.toml", "wrangler.jsonc", "wrangler.json"].find((name) => existsSync(join(config, name)));
+    throw new Error(
+      `${config} is a directory: pass the wrangler config file${inside === undefined ? " of the app" : `, ${join(config, inside)}`}`,
+    );
+  }
+  let read: z.output<typeof D1Bindings>;
+  try {
+    read = D1Bindings.parse(unstable_readConfig({ config }, { hideWarnings: true }));
+  } catch (error) {
+    throw new Error(
+      `${config} is not a wrangler config wrangler can read: ${error instanceof Error ? error.message : error}`,
+    );
+  }
+  const db = read.d1_databases.find((d) => d.binding === "DB");
+  if (db === undefined) throw new Error(`${config} binds no D1 database named DB`);
+  const migrations = resolve(dirname(config), db.migrations_dir ?? "migrations");
+  if (db.migrations_dir !== undefined && !existsSync(migrations))
+    throw new Error(`${config} names migrations_dir ${db.migrations_dir}, and ${migrations} does not exist`);
+  return { path: config, main: read.main, db, migrations: existsSync(migrations) ? migrations : undefined };
+}
 
 export interface MigrateOptions {
   /** The app's wrangler config; the platform's wrangler.toml when absent. */
@@ -50,21 +94,19 @@ function wranglerApply(config: string, target: MigrateOptions["target"]): void {
 }
 
 /**
- * Applies the platform's migrations and then the app's to the `DB` database of `options.config`.
- * Throws when the config binds no `DB` or wrangler fails (its output in the message).
+ * Applies the platform's migrations and then the app's (if it has any) to the `DB` database of
+ * `options.config`, and returns that config as read. Throws when the config is not one
+ * (readAppConfig) or wrangler fails (its output in the message).
  */
-export function migrate(options: MigrateOptions): void {
-  const config = resolve(options.config ?? join(ROOT, "wrangler.toml"));
+export function migrate(options: MigrateOptions): AppConfig {
+  const app = readAppConfig(options.config ?? join(ROOT, "wrangler.toml"));
+  const { path: config, db, migrations: appMigrations } = app;
   // wrangler's default state directory is beside the config it is given: the platform's half runs
   // with a scratch config elsewhere, so both halves are pointed at the app's.
   const target: MigrateOptions["target"] =
     options.target.local && options.target.persistTo === undefined
       ? { local: true, persistTo: join(dirname(config), ".wrangler", "state") }
       : options.target;
-  const { d1_databases } = D1Bindings.parse(unstable_readConfig({ config }, { hideWarnings: true }));
-  const db = d1_databases.find((d) => d.binding === "DB");
-  if (db === undefined) throw new Error(`${config} binds no D1 database named DB`);
-  const appMigrations = resolve(dirname(config), db.migrations_dir ?? "migrations");
   if (appMigrations !== PLATFORM_MIGRATIONS) {
     // A config of the app's database, but with the platform's migrations and their own table.
     const scratch = mkdtempSync(join(tmpdir(), "factline-migrate-"));
@@ -91,7 +133,9 @@ export function migrate(options: MigrateOptions): void {
       rmSync(scratch, { recursive: true, force: true });
     }
   }
-  wranglerApply(config, target);
+  // wrangler refuses to apply a directory that is not there; an app without tables has none.
+  if (appMigrations !== undefined) wranglerApply(config, target);
+  return app;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
@@ -118,7 +162,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
     process.exit(2);
   }
   try {
-    migrate({
+    const app = migrate({
       config: flags.config,
       target:
         flags.remote === true
@@ -127,7 +171,11 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
             ? { local: true }
             : { local: true, persistTo },
     });
-    console.log("D1 migrations applied: the platform's, then the app's.");
+    console.log(
+      app.migrations === undefined
+        ? "D1 migrations applied: the platform's (the app has no migrations directory of its own)."
+        : "D1 migrations applied: the platform's, then the app's.",
+    );
   } catch (error) {
     console.error(error instanceof Error ? error.message : error);
     process.exit(1);

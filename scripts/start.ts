@@ -1,40 +1,51 @@
-// `npm start [-- --port N] [-- --config <app>/wrangler.toml]`: the whole platform on wrangler dev
-// (workerd) at 127.0.0.1, the reference app or, with --config, an app of your own. Creates
-// .dev.vars (beside the config, where wrangler reads it) from the example on first start, applies
-// the local D1 migrations (the platform's, then the app's), seeds a demo tenant with a fresh API
-// key, then runs wrangler dev and prints how to use it.
+// `npm start [-- --port N] [-- --config <app>/wrangler.toml] [-- --persist-to <dir>]`: the whole
+// platform on wrangler dev (workerd) at 127.0.0.1, the reference app or, with --config, an app of
+// your own. Checks the config first and, only if it is one, creates .dev.vars (beside the config,
+// where wrangler reads it) from the example on first start, applies the local D1 migrations (the
+// platform's, then the app's if it has any), seeds a demo tenant with a fresh API key, then runs
+// wrangler dev and prints how to use it. Local state lives in --persist-to, else
+// FACTLINE_STATE_DIR, else .wrangler/state; the migrations, the seed and wrangler dev all use it.
 import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { issueApiKey } from "../src/core/security/api-key.js";
-import { migrate } from "./migrate.js";
+import { migrate, readAppConfig } from "./migrate.js";
 
-const usage = "usage: npm start [-- --port N] [-- --config <app>/wrangler.toml]";
+const usage = "usage: npm start [-- --port N] [-- --config <app>/wrangler.toml] [-- --persist-to <dir>]";
+function refuse(message: string): never {
+  console.error(`${message}\n${usage}`);
+  process.exit(2);
+}
 let passthrough = process.argv.slice(2);
-/** Takes `--flag value` (or `-f value`) out of the arguments handed on to wrangler dev. */
+/**
+ * Takes `--flag value`, `--flag=value` (or `-f value`) out of the arguments handed on to wrangler
+ * dev: a flag of ours left there would reach wrangler too, twice over where we pass our own.
+ */
 function take(...flags: string[]): string | undefined {
-  const at = passthrough.findIndex((arg) => flags.includes(arg));
+  const at = passthrough.findIndex((arg) => flags.some((flag) => arg === flag || arg.startsWith(`${flag}=`)));
   if (at < 0) return undefined;
-  const value = passthrough[at + 1];
-  if (value === undefined) {
-    console.error(usage);
-    process.exit(2);
-  }
-  passthrough = [...passthrough.slice(0, at), ...passthrough.slice(at + 2)];
+  const arg = passthrough[at] ?? "";
+  const inline = arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : undefined;
+  const value = inline ?? passthrough[at + 1];
+  if (value === undefined || value === "") refuse(`${arg} needs a value`);
+  passthrough = [...passthrough.slice(0, at), ...passthrough.slice(at + (inline === undefined ? 2 : 1))];
   return value;
 }
-const port = Number(take("--port") ?? 8787);
-if (!Number.isInteger(port) || port < 1 || port > 65535) {
-  console.error(usage);
-  process.exit(2);
-}
+const portText = take("--port") ?? "8787";
+const port = Number(portText);
+if (!/^\d+$/.test(portText) || port < 1 || port > 65535) refuse(`--port ${portText} is not a port from 1 to 65535`);
 const appConfig = take("--config", "-c");
-const config = resolve(appConfig ?? "wrangler.toml");
-if (!existsSync(config)) {
-  console.error(`${config} does not exist\n${usage}`);
-  process.exit(2);
+const persist = take("--persist-to") ?? process.env.FACTLINE_STATE_DIR ?? ".wrangler/state";
+
+// Everything the config must be is checked before anything is written.
+let app: ReturnType<typeof readAppConfig>;
+try {
+  app = readAppConfig(appConfig ?? "wrangler.toml");
+} catch (error) {
+  refuse(error instanceof Error ? error.message : String(error));
 }
-const persist = process.env.FACTLINE_STATE_DIR ?? ".wrangler/state";
+if (app.main !== undefined && !existsSync(app.main)) refuse(`${app.path} names main ${app.main}, which does not exist`);
+const config = app.path;
 
 const devVars = join(dirname(config), ".dev.vars");
 if (!existsSync(devVars)) {

@@ -69,6 +69,23 @@ describe("the configuration", () => {
     expect(body.errors.map((e) => e.path).sort()).toEqual(["ENTITY_MAX_BACKLOG", "SAGA_STAGE_TIMEOUTS"]);
   });
 
+  it("answers config-invalid with the security headers, request id and trace every answer carries", async () => {
+    const broken: Env = Object.assign(Object.create(null) as Env, env, { ENTITY_MAX_BACKLOG: "lots" });
+    for (const path of ["/healthz", "/v1/entities/inventory/x", "/admin/tenants"]) {
+      const res = await worker.fetch(
+        new Request(`https://factline.test${path}`, { headers: { "x-request-id": "broken-config-1" } }),
+        broken,
+        createExecutionContext(),
+      );
+      expect(res.status).toBe(500);
+      expect(res.headers.get("x-request-id")).toBe("broken-config-1");
+      expect(res.headers.get("traceparent")).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
+      expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+      expect(res.headers.get("strict-transport-security")).toContain("max-age=");
+      expect(res.headers.get("x-frame-options")).toBe("DENY");
+    }
+  });
+
   it("closes the admin API and the dashboard's sign-in while ADMIN_TOKEN is too short, even to that token", async () => {
     const weak: Env = Object.assign(Object.create(null) as Env, env, { ADMIN_TOKEN: "admin" });
     const ask = (path: string, init: RequestInit) =>

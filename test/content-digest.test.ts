@@ -1,7 +1,9 @@
 // A body sent with `Content-Digest` or `Repr-Digest` (RFC 9530) is checked against the bytes that
 // arrived: a body cut short on the way (a chunked body ending early reads as a clean end) or
-// changed is refused with 400 and nothing is recorded, whichever route reads it.
+// changed is refused with 400 and nothing is done, whichever route it reaches, even one that never
+// reads its body.
 import { describe, expect, it } from "vitest";
+import { admin } from "./support/admin.js";
 import { ADMIN_TOKEN, call, newTenant, tenantClient } from "./support/api.js";
 
 const PROBLEMS = "https://factline.dev/problems/";
@@ -127,5 +129,71 @@ describe("other bodies sent with a digest", () => {
     });
     await expectProblem(res, "digest-mismatch", "Content-Digest");
     expect(res.headers.get("set-cookie")).toBeNull();
+  });
+});
+
+describe("requests whose route never reads the body", () => {
+  /** Suspends a fresh tenant with `body` and `digest`; the answer, and whether it got suspended. */
+  async function suspend(body: BodyInit, digest: string) {
+    const tenant = await newTenant("digest");
+    const res = await call(`/admin/tenants/${tenant.id}/suspend`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-digest": digest },
+      body,
+    });
+    const shown = (await (await admin("GET", `/tenants/${tenant.id}`)).json()) as { status: string };
+    return { res, suspended: shown.status === "suspended" };
+  }
+
+  it("are refused when the body does not match its digest, and do nothing", async () => {
+    const { res, suspended } = await suspend("ignored", await digestOf("something else"));
+    await expectProblem(res, "digest-mismatch", "Content-Digest sha-256");
+    expect(suspended).toBe(false);
+  });
+
+  it("are served when the body matches its digest", async () => {
+    const { res, suspended } = await suspend("ignored", await digestOf("ignored"));
+    expect(res.status).toBe(200);
+    expect(suspended).toBe(true);
+  });
+
+  it("are refused with 413 past the largest body a route outside /v1 takes (64 KiB), and do nothing", async () => {
+    const big = "x".repeat(64 * 1024 + 1);
+    const { res, suspended } = await suspend(big, await digestOf(big));
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ type: `${PROBLEMS}payload-too-large` });
+    expect(suspended).toBe(false);
+  });
+
+  it("check a digest sent without a body as the digest of no content", async () => {
+    const { auth } = await setup();
+    const read = (digest: string) => call("/v1/views/inventory", { headers: { ...auth, "content-digest": digest } });
+    expect((await read(await digestOf(""))).status).toBe(200);
+    await expectProblem(await read(await digestOf("a body that never came")), "digest-mismatch", "Content-Digest");
+  });
+});
+
+describe("the bound a digest's body is read to", () => {
+  it("is a stream append's 1 MiB under /v1, once the key is admitted", async () => {
+    const { auth } = await setup();
+    const big = "x".repeat(200 * 1024);
+    const headers = { ...auth, "content-type": "text/plain" };
+    expect((await call("/v1/stream/digest-big", { method: "PUT", headers })).status).toBe(201);
+    const res = await call("/v1/stream/digest-big", {
+      method: "POST",
+      headers: { ...headers, "content-digest": await digestOf(big) },
+      body: big,
+    });
+    expect(res.status).toBe(204);
+  });
+
+  it("is never reached under /v1 without an admitted key: the key is refused first", async () => {
+    const big = "x".repeat(200 * 1024);
+    const res = await call("/v1/stream/digest-big", {
+      method: "POST",
+      headers: { "content-type": "text/plain", "content-digest": await digestOf(`${big}x`) },
+      body: big,
+    });
+    expect(res.status).toBe(401);
   });
 });

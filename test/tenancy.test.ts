@@ -212,10 +212,100 @@ describe("CORS", () => {
     }
   });
 
-  it("refuses origins that are not origins", async () => {
+  it("refuses a preflight from an origin listed only by a suspended tenant, and answers it again once resumed", async () => {
     const tenant = await newTenant();
-    const res = await admin("PUT", `/tenants/${tenant.id}/cors`, { origins: ["https://app.example.com/path", "*"] });
+    const origin = `https://${tenant.id}.example.net`;
+    await admin("PUT", `/tenants/${tenant.id}/cors`, { origins: [origin] });
+    expect((await preflight(origin)).status).toBe(204);
+    expect((await admin("POST", `/tenants/${tenant.id}/suspend`)).status).toBe(200);
+    const refused = await preflight(origin);
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get("access-control-allow-origin")).toBeNull();
+    expect((await admin("POST", `/tenants/${tenant.id}/resume`)).status).toBe(200);
+    expect((await preflight(origin)).status).toBe(204);
+  });
+
+  it("refuses a preflight for a tenant suspended by another isolate once the admission bound has passed", async () => {
+    const tenant = await newTenant();
+    const origin = `https://${tenant.id}.example.io`;
+    await admin("PUT", `/tenants/${tenant.id}/cors`, { origins: [origin] });
+    expect((await preflight(origin)).status).toBe(204);
+    // Written behind this isolate's back, as another isolate's admin call would be.
+    await env.DB.prepare("UPDATE tenants SET status = 'suspended', policy_version = policy_version + 1 WHERE id = ?")
+      .bind(tenant.id)
+      .run();
+    await new Promise((r) => setTimeout(r, Number(env.TENANT_ADMISSION_MAX_STALE_MS) + 50));
+    expect((await preflight(origin)).status).toBe(403);
+  });
+
+  /** The per-field messages a refused CORS list was answered with. */
+  async function refusedOrigins(origins: string[]): Promise<string[]> {
+    const tenant = await newTenant();
+    const res = await admin("PUT", `/tenants/${tenant.id}/cors`, { origins });
     expect(res.status).toBe(400);
+    const body = (await res.json()) as { type: string; errors: { path: string; message: string }[] };
+    expect(body.type).toBe(`${PROBLEMS}validation-failed`);
+    return body.errors.map((e) => e.message);
+  }
+
+  it("refuses origins that are not origins", async () => {
+    const [path, star, nul, ws] = await refusedOrigins(["https://app.example.com/path", "*", "null", "ws://x.com"]);
+    expect(path).toContain("write https://app.example.com");
+    expect(star).toContain("such as https://app.example.com");
+    expect(nul).toContain("sandboxed");
+    expect(ws).toContain("not an http or https origin");
+  });
+
+  it("refuses a default port spelled out, naming the origin to write instead", async () => {
+    const messages = await refusedOrigins(["https://x.com:443", "http://x.com:80", "http://[::1]:80"]);
+    expect(messages).toEqual([
+      "write https://x.com: the default port 443 of https is implied",
+      "write http://x.com: the default port 80 of http is implied",
+      "write http://[::1]: the default port 80 of http is implied",
+    ]);
+  });
+
+  it("refuses ports no page is served from", async () => {
+    const [zero, huge] = await refusedOrigins(["http://x.com:0", "http://x.com:99999"]);
+    expect(zero).toContain("port 0");
+    expect(huge).toContain("at most 65535");
+  });
+
+  it("refuses a trailing slash, a path, a query and a user name, naming the origin to write", async () => {
+    const messages = await refusedOrigins([
+      "https://x.com/",
+      "https://x.com/app",
+      "https://x.com?a",
+      "https://me@x.com",
+    ]);
+    expect(messages.slice(0, 3)).toEqual(
+      Array(3).fill("write https://x.com: an origin has no path, query or fragment, not even a trailing /"),
+    );
+    expect(messages[3]).toBe("write https://x.com: an origin has no user name or password");
+  });
+
+  it("refuses uppercase, saying hosts are lowercase, and other spellings with the one a browser sends", async () => {
+    const [upper, scheme, idn, shorthand] = await refusedOrigins([
+      "https://App.Example.com",
+      "HTTPS://x.com",
+      "https://bücher.example",
+      "http://127.1:8080",
+    ]);
+    expect(upper).toBe("write https://app.example.com: scheme and host are lowercase in an origin");
+    expect(scheme).toBe("write https://x.com: scheme and host are lowercase in an origin");
+    expect(idn).toBe("write https://xn--bcher-kva.example: that is how a browser sends this origin");
+    expect(shorthand).toBe("write http://127.0.0.1:8080: that is how a browser sends this origin");
+  });
+
+  it("lists origins exactly as browsers send them, IPv6 literals and non-default ports included", async () => {
+    const tenant = await newTenant();
+    const origins = ["http://[::1]:8080", "http://localhost:5173", "https://x.com:8443", "http://127.0.0.1"];
+    const res = await admin("PUT", `/tenants/${tenant.id}/cors`, { origins });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { corsOrigins: string[] }).corsOrigins).toEqual(origins);
+    const answered = await preflight("http://[::1]:8080");
+    expect(answered.status).toBe(204);
+    expect(answered.headers.get("access-control-allow-origin")).toBe("http://[::1]:8080");
   });
 });
 
@@ -227,6 +317,20 @@ describe("every response", () => {
       expect(res.headers.get("x-frame-options")).toBe("DENY");
       expect(res.headers.get("referrer-policy")).toBe("same-origin");
       expect(res.headers.get("cross-origin-resource-policy")).toBe("same-origin");
+    }
+  });
+
+  it("carries its request id and trace, errors included", async () => {
+    const sent = { "x-request-id": "every-answer-1" };
+    for (const res of [
+      await call("/healthz", { headers: sent }),
+      await call("/nowhere", { headers: sent }),
+      await call("/healthz", { method: "POST", headers: sent }),
+      await call("/v1/entities/inventory/x", { headers: sent }),
+      await call("/admin/tenants", { method: "DELETE", headers: sent }),
+    ]) {
+      expect(res.headers.get("x-request-id")).toBe("every-answer-1");
+      expect(res.headers.get("traceparent")).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
     }
   });
 

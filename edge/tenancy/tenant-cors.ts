@@ -1,6 +1,6 @@
 // CORS for browser clients of the tenant API, per tenant. A preflight carries no credentials, so
-// it cannot name a tenant: it is answered for an origin some tenant lists (ListedOrigins, read from
-// D1 within the admission bound) and refused for any other, so no page elsewhere can make its
+// it cannot name a tenant: it is answered for an origin some active tenant lists (ListedOrigins, read
+// from D1 within the admission bound) and refused for any other, so no page elsewhere can make its
 // visitors' browsers send bearer keys (each wrong one would spend their failed-authentication
 // budget). The real request decides the rest: its response allows the origin only if the tenant
 // (known once the key is admitted) lists it, so a browser on any other origin never reads an answer.
@@ -10,7 +10,9 @@ import type { RequestScope } from "../../src/core/http/request-scope.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { ListedOrigins } from "../../src/core/security/listed-origins.js";
 
-const LISTED_ORIGINS_SQL = "SELECT DISTINCT o.value AS origin FROM tenants t, json_each(t.cors_origins) o";
+// Active tenants only: a suspended tenant's pages may not even be told they may send.
+const LISTED_ORIGINS_SQL =
+  "SELECT DISTINCT o.value AS origin FROM tenants t, json_each(t.cors_origins) o WHERE t.status = 'active'";
 const listedOrigins = new ListedOrigins();
 
 const ALLOW_HEADERS =
@@ -45,7 +47,7 @@ export function tenantCors(): MiddlewareHandler<{ Bindings: Env; Variables: Requ
           problem(
             "forbidden",
             // Cut as every echoed header is: the answer must not grow with what the client sent.
-            `no tenant lists the origin ${JSON.stringify(origin.slice(0, 64))} (PUT /admin/tenants/{id}/cors)`,
+            `no active tenant lists the origin ${JSON.stringify(origin.slice(0, 64))} (PUT /admin/tenants/{id}/cors)`,
           ),
           { vary: "Origin" },
         );

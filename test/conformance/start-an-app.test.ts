@@ -1,7 +1,7 @@
 // `npm start -- --config <app>/wrangler.toml` as a user runs their own app: the platform's
 // migrations and then the app's applied to the app's local D1, a demo tenant seeded, and the
 // app's commands and view served. Runs the example app (examples/todo) on a free port over a
-// fresh state directory, in Node, since the script drives wrangler itself.
+// fresh state directory (`--persist-to`), in Node, since the script drives wrangler itself.
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,9 +20,10 @@ const devVarsExisted = existsSync(DEV_VARS);
 beforeAll(async () => {
   state = mkdtempSync(join(tmpdir(), "factline-start-"));
   const port = await freePort();
-  child = spawn("npx", ["tsx", "scripts/start.ts", "--port", String(port), "--config", "examples/todo/wrangler.toml"], {
+  const args = ["--port", String(port), "--config", "examples/todo/wrangler.toml", "--persist-to", state];
+  child = spawn("npx", ["tsx", "scripts/start.ts", ...args], {
     cwd: ROOT,
-    env: { ...process.env, FACTLINE_STATE_DIR: state, CI: "true" },
+    env: { ...process.env, CI: "true" },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
@@ -64,6 +65,10 @@ describe("npm start with an app's config", () => {
   it("creates the app's .dev.vars beside its config and prints its demo key", () => {
     expect(existsSync(DEV_VARS)).toBe(true);
     expect(started?.output()).toContain(`ADMIN_TOKEN in ${DEV_VARS}`);
+  });
+
+  it("keeps the app's local state in the directory --persist-to names", () => {
+    expect(existsSync(join(state ?? expect.unreachable("no state directory"), "v3", "d1"))).toBe(true);
   });
 
   it("serves the app's commands for the seeded demo tenant", async () => {

@@ -1,7 +1,6 @@
-// Reading a request body into memory without holding more than a bound, and checking it against
-// the digest it was sent with: the one reader behind the JSON API's bodies, the dashboard's forms
-// and the Durable Streams appends.
-import { bodyDigestProblem } from "./content-digest.js";
+// Reading a request body into memory without holding more than a bound: the one reader behind the
+// JSON API's bodies, the dashboard's forms, the Durable Streams appends and the digest check
+// (content-digest.ts), which runs before any of them.
 import { problem, type Problem } from "./problem.js";
 
 /** The bytes of `parts`, one after another. */
@@ -31,13 +30,10 @@ export type BodyRead =
   | { readonly ok: false; readonly problem: Problem };
 
 /**
- * The whole body of `request` (empty for none), or the problem that refuses it:
- * - `payload-too-large` (413) over `limit` bytes: a declared `Content-Length` over it is refused
- *   unread; a body within its declared length is read whole (the runtime enforces the length); a
- *   body of unknown length (chunked) is counted as it streams in (`readBodyWithin`);
- * - a body that does not match the `Content-Digest` or `Repr-Digest` it was sent with
- *   (content-digest.ts, RFC 9530), so a body cut short or changed on the way is never taken for
- *   the one the client sent.
+ * The whole body of `request` (empty for none), or `payload-too-large` (413) over `limit` bytes: a
+ * declared `Content-Length` over it is refused unread; a body within its declared length is read
+ * whole (the runtime enforces the length); a body of unknown length (chunked) is counted as it
+ * streams in (`readBodyWithin`).
  */
 export async function readRequestBody(request: Request, limit: number): Promise<BodyRead> {
   const tooLarge = (): BodyRead => ({
@@ -50,8 +46,7 @@ export async function readRequestBody(request: Request, limit: number): Promise<
   if (request.body !== null)
     bytes = declared !== null ? new Uint8Array(await request.arrayBuffer()) : await readBodyWithin(request.body, limit);
   if (bytes === undefined || bytes.byteLength > limit) return tooLarge();
-  const altered = await bodyDigestProblem(request.headers, bytes);
-  return altered === null ? { ok: true, bytes } : { ok: false, problem: altered };
+  return { ok: true, bytes };
 }
 
 /**

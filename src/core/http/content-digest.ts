@@ -1,11 +1,15 @@
 // Integrity of a request body end to end (RFC 9530): a client that sends `Content-Digest` (or
-// `Repr-Digest`) gets its body refused when the bytes that arrived are not the bytes it hashed,
+// `Repr-Digest`) gets its request refused when the bytes that arrived are not the bytes it hashed,
 // instead of having a body cut short or changed on the way recorded. Chunked framing hides a body
 // that ended early: locally, workerd's HTTP/1.1 parser rejects chunk extensions (RFC 9112 §7.1.1)
 // and, when busy, hands the Worker a clean end of body at the first one. A digest is the only way
-// a Worker can tell.
+// a Worker can tell. RFC 9530 lets a recipient ignore a digest; we check every one, on every
+// route, since a client that asked for the check must never have a wrong digest answered 200.
+// Only header fields are checked: workerd hands a Worker no trailer fields.
+import type { MiddlewareHandler } from "hono";
 import { ParseError, parseDictionary } from "structured-headers";
-import { problem, type Problem } from "./problem.js";
+import { readRequestBody } from "./bounded-body.js";
+import { problem, ProblemError, type Problem } from "./problem.js";
 
 /**
  * The digest algorithms checked, by their RFC 9530 registry keys ("Active" in the Hash Algorithms
@@ -67,6 +71,28 @@ export async function bodyDigestProblem(headers: Headers, bytes: Uint8Array): Pr
       );
   }
   return null;
+}
+
+/**
+ * Middleware that checks the body of every request carrying `Content-Digest` or `Repr-Digest`
+ * before any route runs, whether or not the route reads the body: the body (empty for none) is
+ * read whole, at most `limit` bytes (413 `payload-too-large` past it, readRequestBody), checked
+ * (bodyDigestProblem), and handed on as the bytes the route reads. Refusals are thrown as a
+ * `ProblemError`. A request with neither field streams on untouched.
+ */
+export function checkBodyDigests(limit: number): MiddlewareHandler {
+  return async (c, next) => {
+    const request = c.req.raw;
+    if (!DIGEST_FIELDS.some((field) => request.headers.has(field))) return next();
+    const read = await readRequestBody(request, limit);
+    if (!read.ok) throw new ProblemError(read.problem);
+    const altered = await bodyDigestProblem(request.headers, read.bytes);
+    if (altered !== null) throw new ProblemError(altered);
+    // No route reads the body of a GET or HEAD, and no Request can be made to carry one.
+    if (request.body !== null && request.method !== "GET" && request.method !== "HEAD")
+      c.req.raw = new Request(request, { body: read.bytes });
+    await next();
+  };
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -1,4 +1,4 @@
-// The origins any tenant lists for CORS, as one isolate last read them: what a preflight is
+// The origins any active tenant lists for CORS, as one isolate last read them: what a preflight is
 // answered for. A preflight carries no credentials, so it cannot name its tenant; answering it
 // for every origin let any web page send bearer keys from its visitors' browsers, and each wrong
 // one spent the visitor's failed-authentication budget (AUTH_FAILURES, per IP) until the visitor —
@@ -13,7 +13,7 @@ interface Copy {
   readonly generation: number;
 }
 
-/** One isolate's copy of the listed origins (`read` gives every tenant's list, flattened). */
+/** One isolate's copy of the listed origins (`read` gives every active tenant's list, flattened). */
 export class ListedOrigins {
   #copy: Copy | undefined;
   #reading: Promise<Copy> | undefined;
@@ -24,7 +24,7 @@ export class ListedOrigins {
   }
 
   /**
-   * Whether some tenant lists `origin`, from a copy at most `maxStaleMs` old at `now` (ms) and
+   * Whether some active tenant lists `origin`, from a copy at most `maxStaleMs` old at `now` (ms) and
    * read after this isolate's last tenant change, else from a fresh `read` (one at a time; its
    * error propagates and nothing is kept).
    */

@@ -4,6 +4,7 @@
 // (tenant-admission.ts), and the tenant's gate object holds the rate-limit bucket and answers
 // live streams' standing checks; the schemas here validate what the admin API accepts.
 import { z } from "zod";
+import { originMistake } from "./browser-origin.js";
 
 export const rateLimitSchema = z
   .object({
@@ -20,11 +21,16 @@ export const rateLimitSchema = z
 
 export type RateLimit = z.output<typeof rateLimitSchema>;
 
-// An origin as browsers send it: scheme, host and optional port, no path.
+// An origin exactly as a browser sends it (browser-origin.ts): the list is matched by exact string,
+// so any other spelling could never match and is refused with the one to write instead.
 const originSchema = z
   .string()
   .max(255)
-  .regex(/^https?:\/\/[a-z0-9.-]+(?::\d{1,5})?$/, "an origin such as https://app.example.com");
+  .superRefine((text, ctx) => {
+    const mistake = originMistake(text);
+    if (mistake !== undefined) ctx.addIssue({ code: "custom", message: mistake });
+  })
+  .describe("an origin as a browser sends it: https://app.example.com, http://localhost:5173, http://[::1]:8080");
 
 export const corsPolicySchema = z
   .object({ origins: z.array(originSchema).max(50).describe("origins allowed to call the tenant API from a browser") })

@@ -1,0 +1,103 @@
+// What `npm start` and `npm run migrate` need of an app's wrangler config, run as a user runs them
+// (the scripts, in Node, with real wrangler): a config that is not one is refused before anything
+// is written, and an app with no migrations of its own is migrated with the platform's alone.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+const scratch = mkdtempSync(join(tmpdir(), "factline-app-config-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+function run(script: "start" | "migrate", ...args: string[]) {
+  return spawnSync("npx", ["tsx", `scripts/${script}.ts`, ...args], {
+    cwd: ROOT,
+    encoding: "utf8",
+    env: { ...process.env, CI: "true" },
+  });
+}
+
+/** A fresh directory holding `files`, for one case. */
+function appDir(name: string, files: Record<string, string>): string {
+  const dir = join(scratch, name);
+  mkdirSync(dir);
+  for (const [file, text] of Object.entries(files)) writeFileSync(join(dir, file), text);
+  return dir;
+}
+
+describe("npm start", () => {
+  it("refuses a directory given as --config, naming the config file in it, and creates nothing", () => {
+    const app = appDir("a-directory", { "wrangler.toml": 'name = "x"\n' });
+    const res = run("start", "--config", app);
+    expect(res.status).toBe(2);
+    expect(res.stderr).toContain(`${app} is a directory: pass the wrangler config file, ${join(app, "wrangler.toml")}`);
+    expect(existsSync(join(scratch, ".dev.vars"))).toBe(false);
+    expect(existsSync(join(app, ".dev.vars"))).toBe(false);
+  }, 60_000);
+
+  it("refuses a config that cannot run, saying why, and creates nothing", () => {
+    const db = '[[d1_databases]]\nbinding = "DB"\ndatabase_name = "x"\ndatabase_id = "local-x"\n';
+    const cases: [files: Record<string, string>, says: string][] = [
+      [{ "wrangler.toml": "name = \n[[d1_databases]\n" }, "is not a wrangler config wrangler can read"],
+      [{ "wrangler.toml": 'name = "x"\ncompatibility_date = "2026-04-20"\n' }, "binds no D1 database named DB"],
+      [{ "wrangler.toml": `name = "x"\nmain = "worker.ts"\n${db}` }, "worker.ts, which does not exist"],
+      [{ "wrangler.toml": `name = "x"\n${db}migrations_dir = "gone"\n` }, "names migrations_dir gone"],
+    ];
+    for (const [i, [files, says]] of cases.entries()) {
+      const app = appDir(`cannot-run-${i}`, files);
+      const res = run("start", "--config", join(app, "wrangler.toml"));
+      expect(res.status).toBe(2);
+      expect(res.stderr).toContain(says);
+      expect(existsSync(join(app, ".dev.vars"))).toBe(false);
+    }
+    const missing = run("start", "--config", join(scratch, "nowhere.toml"));
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain("nowhere.toml does not exist");
+  }, 120_000);
+
+  it("refuses a flag of its own given without a value, rather than handing it to wrangler dev", () => {
+    for (const flag of ["--persist-to", "--persist-to="]) {
+      const res = run("start", flag);
+      expect(res.status).toBe(2);
+      expect(res.stderr).toContain(`${flag} needs a value`);
+    }
+  }, 60_000);
+});
+
+describe("npm run migrate", () => {
+  it("migrates an app with no migrations directory of its own with the platform's alone", () => {
+    const app = appDir("no-migrations", {
+      "wrangler.json": JSON.stringify({
+        name: "no-migrations",
+        compatibility_date: "2026-04-20",
+        d1_databases: [{ binding: "DB", database_name: "no-migrations", database_id: "local-no-migrations" }],
+      }),
+    });
+    const state = join(app, "state");
+    const res = run("migrate", "--config", join(app, "wrangler.json"), "--persist-to", state);
+    expect(res.stderr).toBe("");
+    expect(res.status).toBe(0);
+    expect(res.stdout).toContain("the app has no migrations directory of its own");
+    const tables = spawnSync(
+      "npx",
+      [
+        "wrangler",
+        "d1",
+        "execute",
+        "DB",
+        "--local",
+        "--persist-to",
+        state,
+        "--config",
+        join(app, "wrangler.json"),
+        "--json",
+        "--command",
+        "SELECT name FROM sqlite_master WHERE name = 'tenants'",
+      ],
+      { cwd: ROOT, encoding: "utf8", env: { ...process.env, CI: "true" } },
+    );
+    expect(tables.stdout).toContain('"name": "tenants"');
+  }, 120_000);
+});
