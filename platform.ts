@@ -15,7 +15,7 @@ import { methodNotAllowed } from "hono/method-not-allowed";
 import { secureHeaders } from "hono/secure-headers";
 import { drizzle } from "drizzle-orm/d1";
 import { adminRoutes } from "./cloud/admin/admin-routes.js";
-import type { CloudApp, Services } from "./cloud/app.js";
+import type { CloudApp, Service, Services } from "./cloud/app.js";
 import { dashboardNotFound, dashboardRoutes } from "./cloud/dashboard/routes.js";
 import { consumeDeadLetterQueue } from "./cloud/consumer/dead-letters.js";
 import { consumeFacts } from "./cloud/consumer/fact-consumer.js";
@@ -57,16 +57,23 @@ export { DurableStreamHost } from "./edge/streams/durable-stream-host.js";
  */
 export type AppRoutes = OpenAPIHono<{ Bindings: Env; Variables: RequestScope }>;
 
-/** An app: what a team writes. Only `entities` and `projections` are required. */
-export interface AppDefinition {
+/**
+ * An app: what a team writes. Only `entities` and `projections` are required. `S` is its
+ * services, so that a saga declaring a service the app does not provide does not compile.
+ */
+export interface AppDefinition<S extends Services = Services> {
   /** Entity types; each is served at `/v1/entities/{type}` (names must be unique). */
   readonly entities: readonly EntityType[];
   /** Read models, each served at `/v1/views/{name}` and fed from the facts queue. */
   readonly projections: readonly Projection[];
-  /** Sagas, fed from the facts queue (default: none). */
-  readonly sagas?: readonly SagaDefinition<unknown>[];
-  /** Outside systems saga `call` tasks name (default: none; a call to a missing service is rejected). */
-  readonly services?: Services;
+  /**
+   * Sagas, fed from the facts queue (default: none). Each service a saga declares (`services`)
+   * must be a key of `services`: checked at compile time and when the module loads.
+   */
+  // NoInfer: the names come from `services` alone, never widened by what a saga declares.
+  readonly sagas?: readonly SagaDefinition<unknown, Extract<keyof NoInfer<S>, string>>[];
+  /** Outside systems saga `call` tasks name, by name (default: none). */
+  readonly services?: S;
   /**
    * Tenant routes of the app's own, by the first path segment under `/v1` (`{ payments: routes }`
    * serves `/v1/payments/...`), behind the same tenant auth, CORS and limits as the platform's.
@@ -112,10 +119,12 @@ const ENTITY_PATH = /^\/v1\/entities\/([^/]+)\/([^/]+)(?:\/commands\/([^/]+))?/;
 
 /**
  * Builds the Worker for `definition`. Throws (at module load, so `wrangler dev` and the test
- * pool fail at once) when two entity types, projections or sagas share a name, or a tenant route
- * segment is malformed or one the platform serves.
+ * pool fail at once) when two entity types, projections or sagas share a name, a saga declares a
+ * service the app does not provide, or a tenant route segment is malformed or one the platform serves.
  */
-export function defineApp(definition: AppDefinition): FactlineApp {
+export function defineApp<const S extends Services = Record<never, Service>>(
+  definition: AppDefinition<S>,
+): FactlineApp {
   const entities = new EntityRegistry(definition.entities);
   const cloud: CloudApp = {
     entities,
@@ -135,6 +144,10 @@ export function defineApp(definition: AppDefinition): FactlineApp {
     const missing = undefinedType([saga.startedBy.entityType, ...(saga.entityTypes ?? [])]);
     if (missing !== undefined)
       throw new Error(`saga ${saga.name} uses ${missing}, an entity type the app does not define`);
+    // Else each of its calls would be rejected when made, and the saga turned round.
+    const unprovided = saga.services?.find((name) => !Object.hasOwn(cloud.services, name));
+    if (unprovided !== undefined)
+      throw new Error(`saga ${saga.name} calls service ${unprovided}, which the app does not provide`);
   }
   const tenantExtras = Object.entries(definition.tenantRoutes ?? {});
   for (const [segment] of tenantExtras) {

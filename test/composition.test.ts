@@ -2,7 +2,7 @@
 // The composition point: the platform takes an app as input (platform.ts `defineApp`), and no
 // platform module names an app. What it refuses, and how an app's services are looked up.
 import { describe, expect, it } from "vitest";
-import { serviceNamed, type CloudApp, type Service } from "../cloud/app.js";
+import { serviceNamed, type CloudApp, type Service, type Services } from "../cloud/app.js";
 import { defineProjection } from "../src/core/model/projection.js";
 import { EntityRegistry } from "../src/core/model/entity.js";
 import { defineApp } from "../platform.js";
@@ -69,10 +69,20 @@ describe("the composition point", () => {
   });
 
   it("refuses a saga over an entity type the app does not define", () => {
-    expect(() => defineApp({ entities: [], projections: [], sagas: [notifyOnClose] })).toThrow(
+    const services = { notifier: done };
+    expect(() => defineApp({ entities: [], projections: [], sagas: [notifyOnClose], services })).toThrow(
       /saga notify-on-close uses todo-lists, an entity type the app does not define/,
     );
-    expect(() => defineApp({ entities: [todoLists], projections: [], sagas: [notifyOnClose] })).not.toThrow();
+    expect(() => defineApp({ entities: [todoLists], projections: [], sagas: [notifyOnClose], services })).not.toThrow();
+  });
+
+  it("refuses a saga declaring a service the app does not provide", () => {
+    // Services known by name only, as a JavaScript app's are: the compiler cannot see the gap
+    // (test/types/references.ts shows it refused at compile time otherwise).
+    const services: Services = { mailer: done };
+    expect(() => defineApp({ entities: [todoLists], projections: [], sagas: [notifyOnClose], services })).toThrow(
+      /saga notify-on-close calls service notifier, which the app does not provide/,
+    );
   });
 
   it("refuses app routes on a path the platform serves, or on a malformed segment", () => {

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import worker from "../worker.js";
 import { admin } from "./support/admin.js";
 import { ADMIN_TOKEN, call, eventually, newTenant, tenantClient } from "./support/api.js";
-import { orderEnds, sagaId, setGateway } from "./support/sagas.js";
+import { adminCall, orderEnds, sagaId, setGateway } from "./support/sagas.js";
 
 const ORIGIN = "https://factline.test";
 
@@ -523,5 +523,28 @@ describe("dashboard: sagas needing attention", () => {
     const retried = await post(cookie!, action, { _csrf: csrf });
     expect(retried.status).toBe(303);
     expect(await orderEnds(api, "o-1")).toBe("cancelled");
+  });
+
+  it("answers a saga action that does not apply with 409, saying why on the overview", async () => {
+    const tenant = await newTenant("dsc");
+    const api = tenantClient(tenant.apiKey);
+    await api.command("inventory", "tv", "restock", { quantity: 1 });
+    await api.command("orders", "o-1", "create", {
+      customerId: "c",
+      items: [{ sku: "tv", quantity: 1, unitPrice: 300 }],
+    });
+    const id = sagaId(tenant.id, "o-1");
+    await eventually(async () => {
+      const res = await adminCall(`/admin/sagas/${id}`);
+      return res.status === 200 && ((await res.json()) as { status: string }).status === "completed" ? true : undefined;
+    }, 30_000);
+
+    const { cookie } = await signIn(tenant.apiKey);
+    const csrf = await csrfOf(cookie!, `/dashboard/t/${tenant.id}`);
+    const refused = await post(cookie!, `/dashboard/t/${tenant.id}/sagas/${encodeURIComponent(id)}/retry`, {
+      _csrf: csrf,
+    });
+    expect(refused.status).toBe(409);
+    expect(await refused.text()).toContain("cannot retry a saga that is completed");
   });
 });

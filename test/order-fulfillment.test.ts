@@ -176,7 +176,10 @@ describe("order fulfillment", () => {
     // Nor can an operator turn it round: it can only be retried forward.
     const forced = await adminCall(`/admin/sagas/${id}/compensate`, { method: "POST" });
     expect(forced.status).toBe(409);
-    expect(((await forced.json()) as { detail: string }).detail).toContain("point of no return");
+    expect(await forced.json()).toMatchObject({
+      code: "past-pivot",
+      detail: expect.stringContaining("point of no return"),
+    });
   });
 
   it("records a payment as refunded, not declined, when the compensation refunds a charge the saga never recorded", async () => {

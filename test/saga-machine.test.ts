@@ -11,7 +11,10 @@ import {
   operatorRetry,
   outcomeEvents,
   plan,
+  taskIdempotencyKey,
   type DueTask,
+  type OperatorDecision,
+  type SagaDefinition,
   type SagaEvent,
   type SagaState,
 } from "../src/core/model/saga.js";
@@ -40,6 +43,27 @@ const trip = defineUntypedSaga<{ tripId: string }>({
   ],
   abortOn: (fact) => (fact.type === "TripCancelled" ? "the traveller cancelled" : null),
   finallyCompensate: (t) => [{ key: "cancel-trip", run: cmd("trips", "cancel", t.tripId) }],
+});
+
+/** `trip` with a mistake: its second stage reuses the first stage's task key `hotel`. */
+const reusing = defineUntypedSaga<{ tripId: string }>({
+  ...trip,
+  stages: [
+    trip.stages[0]!,
+    {
+      name: "pay",
+      timeoutMs: 1_000,
+      tasks: (t) => [
+        { key: "hotel", run: cmd("payments", "charge", t.tripId), compensate: cmd("payments", "refund", t.tripId) },
+      ],
+    },
+  ],
+});
+
+/** `trip` with a mistake: its final task reuses the task key `hotel`. */
+const clashing = defineUntypedSaga<{ tripId: string }>({
+  ...trip,
+  finallyCompensate: (t) => [{ key: "hotel", run: cmd("trips", "cancel", t.tripId) }],
 });
 
 function cmd(entityType: string, command: string, id: string) {
@@ -73,18 +97,27 @@ const verb = (d: DueTask) => (d.action.kind === "command" ? d.action.command : d
 
 const fold = (events: readonly SagaEvent[], from: SagaState = NEW_SAGA) => events.reduce(evolve, from);
 
-/** Records whatever the plan records until tasks are due; returns the state and the due tasks. */
-function settle(state: SagaState, now: number): { state: SagaState; due: readonly DueTask[] } {
+/** The events of an operator's action that was not refused. */
+function accepted(decision: OperatorDecision): readonly SagaEvent[] {
+  if (!decision.ok) throw new Error(`refused: ${JSON.stringify(decision.refusal)}`);
+  return decision.events;
+}
+
+type Trip = SagaDefinition<{ tripId: string }>;
+
+/** Records whatever `definition`'s plan records until tasks are due; returns the state and the due tasks. */
+function settle(state: SagaState, now: number, definition: Trip = trip): { state: SagaState; due: readonly DueTask[] } {
   let s = state;
   for (;;) {
-    const p = plan(trip, s, now, policy);
+    const p = plan(definition, s, now, policy);
     if (p.kind === "record") s = fold(p.events, s);
     else return { state: s, due: p.kind === "run" ? p.tasks : [] };
   }
 }
 
-function started(now = 0): SagaState {
-  return fold(factEvents(trip, NEW_SAGA, "t:trip:trip-1", fact("TripBooked", "e1"), now));
+/** An instance of `definition` started by trip-1's booking at time 0. */
+function started(definition: Trip = trip): SagaState {
+  return fold(factEvents(definition, NEW_SAGA, "t:trip:trip-1", fact("TripBooked", "e1"), 0));
 }
 
 function finish(
@@ -129,37 +162,8 @@ describe("saga state machine", () => {
   });
 
   it("given a stage that reuses an earlier stage's task key, the saga stops for attention instead of skipping the task", () => {
-    const reusing = defineUntypedSaga({
-      ...trip,
-      stages: [
-        trip.stages[0]!,
-        {
-          name: "pay",
-          timeoutMs: 1_000,
-          tasks: (t: { tripId: string }) => [{ key: "hotel", run: cmd("payments", "charge", t.tripId) }],
-        },
-      ],
-    });
-    let state = fold(factEvents(reusing, NEW_SAGA, "t:trip:trip-1", fact("TripBooked", "e1"), 0));
-    const first = plan(reusing, state, 0, policy);
-    state = fold(first.kind === "record" ? first.events : [], state);
-    for (const key of ["hotel", "flight"])
-      state = fold(
-        outcomeEvents(
-          state,
-          {
-            task: { key, run: cmd("hotels", "book", "trip-1") },
-            phase: "run",
-            action: cmd("hotels", "book", "trip-1"),
-          },
-          { kind: "done", result: null },
-          1,
-          10,
-        ),
-        state,
-      );
-    const next = plan(reusing, state, 2, policy);
-    expect(next).toEqual({
+    const { state, due } = settle(started(reusing), 0, reusing);
+    expect(plan(reusing, finish(state, due, 1), 2, policy)).toEqual({
       kind: "record",
       events: [{ type: "AttentionNeeded", error: "stage pay repeats task key hotel", at: 2 }],
     });
@@ -187,16 +191,18 @@ describe("saga state machine", () => {
   });
 
   it("given final compensating tasks that reuse a stage's task key, turning round stops for attention instead of skipping them", () => {
-    const clashing = defineUntypedSaga({
-      ...trip,
-      finallyCompensate: (t: { tripId: string }) => [{ key: "hotel", run: cmd("trips", "cancel", t.tripId) }],
+    const { state } = settle(started(clashing), 0, clashing);
+    expect(operatorCompensate(clashing, state, 1, policy)).toEqual({
+      ok: true,
+      events: [
+        {
+          type: "AttentionNeeded",
+          error: "finallyCompensate repeats task key hotel",
+          reason: "compensation forced by an operator",
+          at: 1,
+        },
+      ],
     });
-    let state = fold(factEvents(clashing, NEW_SAGA, "t:trip:trip-1", fact("TripBooked", "e1"), 0));
-    const first = plan(clashing, state, 0, policy);
-    state = fold(first.kind === "record" ? first.events : [], state);
-    expect(operatorCompensate(clashing, state, 1)).toEqual([
-      { type: "AttentionNeeded", error: "finallyCompensate repeats task key hotel", at: 1 },
-    ]);
   });
 
   it("given a task that is rejected, every task of the entered stages is compensated, newest stage first, then the final tasks", () => {
@@ -272,7 +278,7 @@ describe("saga state machine", () => {
     expect(state.error).toContain("failed 2 times");
     expect(due).toEqual([]);
 
-    state = fold(operatorRetry(state, 50) ?? [], state);
+    state = fold(accepted(operatorRetry(trip, state, 50, policy)), state);
     ({ state, due } = settle(state, 50));
     expect(state.status).toBe("compensating");
     expect(due.map((d) => d.phase)).toEqual(["compensate", "compensate"]);
@@ -282,8 +288,11 @@ describe("saga state machine", () => {
     const { state } = settle(started(), 0);
     const aborted = fold(factEvents(trip, state, "t:trip:trip-1", fact("TripCancelled", "e2"), 1), state);
     expect(aborted).toMatchObject({ status: "compensating", reason: "the traveller cancelled" });
-    expect(fold(operatorCompensate(trip, state, 1) ?? [], state).status).toBe("compensating");
-    expect(operatorRetry(state, 1)).toBeNull();
+    expect(fold(accepted(operatorCompensate(trip, state, 1, policy)), state).status).toBe("compensating");
+    expect(operatorRetry(trip, state, 1, policy)).toEqual({
+      ok: false,
+      refusal: { type: "wrong-status", status: "running" },
+    });
   });
 
   it("given a compensation rejected with a code its task declares as nothing to undo, it counts as done", () => {
@@ -308,8 +317,136 @@ describe("saga state machine", () => {
 
   it("given a late outcome of a task from before compensation began, it records nothing", () => {
     const { state, due } = settle(started(), 0);
-    const turned = fold(operatorCompensate(trip, state, 1) ?? [], state);
+    const turned = fold(accepted(operatorCompensate(trip, state, 1, policy)), state);
     expect(outcomeEvents(turned, due[0] as DueTask, { kind: "done", result: null }, 2, 10)).toEqual([]);
+  });
+});
+
+describe("saga state machine: task keys", () => {
+  it("given a stage with a task key holding '/', the saga stops for attention before running any of its tasks", () => {
+    // `hotel/undo` would run under the key of hotel's compensation.
+    const slashed = defineUntypedSaga<{ tripId: string }>({
+      ...trip,
+      stages: [
+        {
+          name: "book",
+          timeoutMs: 1_000,
+          tasks: (t) => [
+            { key: "hotel", run: cmd("hotels", "book", t.tripId), compensate: cmd("hotels", "cancel", t.tripId) },
+            { key: "hotel/undo", run: cmd("hotels", "upgrade", t.tripId) },
+          ],
+        },
+      ],
+    });
+    expect(plan(slashed, started(slashed), 0, policy)).toEqual({
+      kind: "record",
+      events: [
+        {
+          type: "AttentionNeeded",
+          error: 'stage book has task key hotel/undo, which holds "/" (the idempotency key separator)',
+          at: 0,
+        },
+      ],
+    });
+  });
+
+  it("given a final task key holding '/', turning round stops for attention before running it", () => {
+    const slashed = defineUntypedSaga<{ tripId: string }>({
+      ...trip,
+      finallyCompensate: (t) => [{ key: "trip/cancel", run: cmd("trips", "cancel", t.tripId) }],
+    });
+    const { state } = settle(started(slashed), 0, slashed);
+    expect(operatorCompensate(slashed, state, 1, policy)).toMatchObject({
+      ok: true,
+      events: [
+        {
+          type: "AttentionNeeded",
+          error: 'finallyCompensate has task key trip/cancel, which holds "/" (the idempotency key separator)',
+        },
+      ],
+    });
+  });
+
+  it("keeps the idempotency keys of task keys without '/' as they were, so tasks in flight are not run twice", () => {
+    expect(taskIdempotencyKey("t:trip:trip-1", "reserve:tv", "run")).toBe("t:trip:trip-1/reserve:tv");
+    expect(taskIdempotencyKey("t:trip:trip-1", "reserve:tv", "compensate")).toBe("t:trip:trip-1/reserve:tv/undo");
+  });
+
+  it("refuses a saga whose name would make its instances' ids ambiguous", () => {
+    for (const name of ["a:b", "a/b", "", "Trip"])
+      expect(() => defineUntypedSaga({ ...trip, name })).toThrow(/is not 1-40 of a-z 0-9/);
+  });
+});
+
+describe("saga state machine: the operator's way out of attention", () => {
+  /** `reusing` with its book stage done: stopped for attention before entering its pay stage. */
+  function stoppedByReusedKey(): SagaState {
+    const { state, due } = settle(started(reusing), 0, reusing);
+    return settle(finish(state, due, 1), 2, reusing).state;
+  }
+
+  it("given a saga stopped before its pivot by a stage repeating a task key, compensate undoes the stages entered, newest first, never the stage that stopped it", () => {
+    let state = stoppedByReusedKey();
+    expect(state).toMatchObject({ status: "attention", error: "stage pay repeats task key hotel" });
+    state = fold(accepted(operatorCompensate(reusing, state, 3, policy)), state);
+    let due: readonly DueTask[];
+    ({ state, due } = settle(state, 3, reusing));
+    expect(state).toMatchObject({ status: "compensating", reason: "compensation forced by an operator" });
+    expect(due.map((d) => `${d.action.kind === "command" ? d.action.entityType : ""}.${verb(d)}`)).toEqual([
+      "hotels.cancel",
+      "flights.cancel",
+    ]);
+    ({ state, due } = settle(finish(state, due, 4), 4, reusing));
+    expect(due.map((d) => [d.task.key, verb(d)])).toEqual([["cancel-trip", "cancel"]]);
+    expect(settle(finish(state, due, 5), 5, reusing).state.status).toBe("compensated");
+  });
+
+  it("given a saga stopped by a stage repeating a task key, retry is refused as stopping it again, and enters the stage once the definition is fixed", () => {
+    const state = stoppedByReusedKey();
+    expect(operatorRetry(reusing, state, 3, policy)).toEqual({
+      ok: false,
+      refusal: { type: "escalates-again", error: "stage pay repeats task key hotel" },
+    });
+    // `trip` is the fixed definition, deployed under the same name.
+    const retried = settle(fold(accepted(operatorRetry(trip, state, 3, policy)), state), 3);
+    expect(retried.state.status).toBe("running");
+    expect(retried.due.map((d) => [d.task.key, verb(d)])).toEqual([["pay", "charge"]]);
+  });
+
+  it("given an abort fact while the final tasks' keys clash, the saga stops for attention with the abort's reason recorded", () => {
+    const { state } = settle(started(clashing), 0, clashing);
+    const events = factEvents(clashing, state, "t:trip:trip-1", fact("TripCancelled", "e2"), 1);
+    expect(events.at(-1)).toEqual({
+      type: "AttentionNeeded",
+      error: "finallyCompensate repeats task key hotel",
+      reason: "the traveller cancelled",
+      at: 1,
+    });
+    expect(fold(events, state)).toMatchObject({ status: "attention", reason: "the traveller cancelled" });
+  });
+
+  it("given a saga stopped while turning round for an abort, retry turns it round for that reason once the final tasks are fixed, never forward", () => {
+    const { state } = settle(started(clashing), 0, clashing);
+    const stopped = fold(factEvents(clashing, state, "t:trip:trip-1", fact("TripCancelled", "e2"), 1), state);
+    expect(operatorRetry(clashing, stopped, 2, policy)).toEqual({
+      ok: false,
+      refusal: { type: "escalates-again", error: "finallyCompensate repeats task key hotel" },
+    });
+    const retried = fold(accepted(operatorRetry(trip, stopped, 2, policy)), stopped);
+    expect(retried).toMatchObject({ status: "compensating", reason: "the traveller cancelled" });
+  });
+
+  it("given a stage timing out while the final tasks' keys clash, retry and compensate both turn the saga round once they are fixed", () => {
+    const stopped = settle(settle(started(clashing), 0, clashing).state, 1_000, clashing).state;
+    expect(stopped).toMatchObject({ status: "attention", reason: "stage book timed out" });
+    expect(operatorCompensate(clashing, stopped, 1_001, policy)).toMatchObject({
+      ok: false,
+      refusal: { type: "escalates-again" },
+    });
+    for (const act of [operatorRetry, operatorCompensate]) {
+      const resumed = fold(accepted(act(trip, stopped, 1_001, policy)), stopped);
+      expect(resumed).toMatchObject({ status: "compensating", reason: "stage book timed out" });
+    }
   });
 });
 
@@ -339,29 +476,17 @@ const order = defineUntypedSaga<{ tripId: string }>({
   finallyCompensate: (t) => [{ key: "cancel-trip", run: cmd("trips", "cancel", t.tripId) }],
 });
 
-function settlePivoting(state: SagaState, now: number): { state: SagaState; due: readonly DueTask[] } {
-  let s = state;
-  for (;;) {
-    const p = plan(order, s, now, policy);
-    if (p.kind === "record") s = fold(p.events, s);
-    else return { state: s, due: p.kind === "run" ? p.tasks : [] };
-  }
-}
-
 /** A saga of `order` whose book stage is done and whose pivot stage (commit) has been entered. */
 function atPivot(): { state: SagaState; due: readonly DueTask[] } {
-  let { state, due } = settlePivoting(
-    fold(factEvents(order, NEW_SAGA, "t:order:trip-1", fact("TripBooked", "e1"), 0)),
-    0,
-  );
+  let { state, due } = settle(started(order), 0, order);
   state = finish(state, due, 1);
-  return settlePivoting(state, 1);
+  return settle(state, 1, order);
 }
 
 /** The same saga past its pivot: commit done, deliver due. */
 function pastPivot(): { state: SagaState; due: readonly DueTask[] } {
   const { state, due } = atPivot();
-  return settlePivoting(finish(state, due, 2), 2);
+  return settle(finish(state, due, 2), 2, order);
 }
 
 describe("saga state machine: the pivot (point of no return)", () => {
@@ -370,19 +495,19 @@ describe("saga state machine: the pivot (point of no return)", () => {
     expect(due.map((d) => d.task.key)).toEqual(["commit"]);
     const after = fold(factEvents(order, state, "t:order:trip-1", fact("TripCancelled", "e2"), 3), state);
     expect(after.status).toBe("running");
-    expect(settlePivoting(after, 3).due.map((d) => d.task.key)).toEqual(["commit"]);
+    expect(settle(after, 3, order).due.map((d) => d.task.key)).toEqual(["commit"]);
   });
 
   it("given the pivot stage entered, its deadline passing does not turn the saga round", () => {
     const { state } = atPivot();
-    const late = settlePivoting(state, 60_000);
+    const late = settle(state, 60_000, order);
     expect(late.state.status).toBe("running");
     expect(late.due.map((d) => d.task.key)).toEqual(["commit"]);
   });
 
   it("given the pivot's own task refused by its owner, the saga still compensates what came before", () => {
     const { state, due } = atPivot();
-    const refused = settlePivoting(finish(state, due, 2, "rejected"), 2);
+    const refused = settle(finish(state, due, 2, "rejected"), 2, order);
     expect(refused.state.status).toBe("compensating");
     expect(refused.due.map((d) => [d.task.key, verb(d)])).toEqual([["hotel", "cancel"]]);
   });
@@ -391,7 +516,7 @@ describe("saga state machine: the pivot (point of no return)", () => {
     let { state, due } = pastPivot();
     expect(due.map((d) => d.task.key)).toEqual(["deliver"]);
     for (let now = 100; now <= 300; now += 100) state = finish(state, due, now, "failed");
-    ({ state, due } = settlePivoting(state, 400));
+    ({ state, due } = settle(state, 400, order));
     expect(state.status).toBe("attention");
     expect(state.error).toContain("deliver failed 3 times");
     expect(state.compensation).toEqual([]);
@@ -400,25 +525,54 @@ describe("saga state machine: the pivot (point of no return)", () => {
 
   it("given a saga past its pivot, a rejected task escalates to attention instead of compensating", () => {
     const { state, due } = pastPivot();
-    const after = settlePivoting(finish(state, due, 3, "rejected"), 3).state;
+    const after = settle(finish(state, due, 3, "rejected"), 3, order).state;
     expect(after.status).toBe("attention");
     expect(after.compensation).toEqual([]);
   });
 
   it("given a saga that escalated past its pivot, the operator's retry resumes it forward and compensate is refused", () => {
     let { state, due } = pastPivot();
-    state = settlePivoting(finish(state, due, 3, "rejected"), 3).state;
-    expect(operatorCompensate(order, state, 4)).toBeNull();
-    state = fold(operatorRetry(state, 4) ?? [], state);
-    ({ state, due } = settlePivoting(state, 4));
+    state = settle(finish(state, due, 3, "rejected"), 3, order).state;
+    expect(operatorCompensate(order, state, 4, policy)).toEqual({
+      ok: false,
+      refusal: { type: "past-pivot", status: "attention" },
+    });
+    state = fold(accepted(operatorRetry(order, state, 4, policy)), state);
+    ({ state, due } = settle(state, 4, order));
     expect(state.status).toBe("running");
     expect(due.map((d) => [d.task.key, d.phase])).toEqual([["deliver", "run"]]);
     state = finish(state, due, 5);
-    expect(settlePivoting(state, 5).state.status).toBe("completed");
+    expect(settle(state, 5, order).state.status).toBe("completed");
+  });
+
+  it("given a saga past its pivot stopped by a stage repeating a task key, compensate is refused and retry waits for a fixed definition", () => {
+    const reusingPastPivot = defineUntypedSaga<{ tripId: string }>({
+      ...order,
+      stages: [
+        ...order.stages.slice(0, 2),
+        { name: "deliver", timeoutMs: 1_000, tasks: (t) => [{ key: "commit", run: cmd("tickets", "send", t.tripId) }] },
+      ],
+    });
+    const { state, due } = atPivot();
+    const stopped = settle(finish(state, due, 2), 2, reusingPastPivot).state;
+    expect(stopped).toMatchObject({ status: "attention", error: "stage deliver repeats task key commit" });
+    expect(operatorCompensate(reusingPastPivot, stopped, 3, policy)).toEqual({
+      ok: false,
+      refusal: { type: "past-pivot", status: "attention" },
+    });
+    expect(operatorRetry(reusingPastPivot, stopped, 3, policy)).toMatchObject({
+      ok: false,
+      refusal: { type: "escalates-again" },
+    });
+    const retried = settle(fold(accepted(operatorRetry(order, stopped, 3, policy)), stopped), 3, order);
+    expect(retried.due.map((d) => d.task.key)).toEqual(["deliver"]);
   });
 
   it("given a running saga past its pivot, an operator cannot turn it round", () => {
-    expect(operatorCompensate(order, pastPivot().state, 3)).toBeNull();
+    expect(operatorCompensate(order, pastPivot().state, 3, policy)).toEqual({
+      ok: false,
+      refusal: { type: "past-pivot", status: "running" },
+    });
   });
 
   it("refuses a saga with two pivots", () => {

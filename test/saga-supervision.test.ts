@@ -50,7 +50,11 @@ describe("saga supervision", () => {
 
     const again = await adminCall(`/admin/sagas/${id}/retry`, { method: "POST" });
     expect(again.status).toBe(409);
-    expect(((await again.json()) as { type: string }).type).toBe("https://factline.dev/problems/conflict");
+    expect(await again.json()).toMatchObject({
+      type: "https://factline.dev/problems/conflict",
+      code: "wrong-status",
+      detail: "cannot retry a saga that is compensated",
+    });
   });
 
   it("lets an operator force compensation of a running saga, whose late answers then change nothing", async () => {

@@ -11,6 +11,7 @@ import { fail } from "../../src/core/http/problem.js";
 import type { CloudEnv } from "../app.js";
 import { breakerFor } from "./guarded-call.js";
 import type { Db } from "../../src/core/model/projection.js";
+import { describeRefusal } from "../../src/core/model/saga.js";
 import { sagaStub } from "../stubs.js";
 import { circuitBreakers, sagaInstances } from "../schema.js";
 
@@ -80,6 +81,10 @@ for (const action of ["retry", "compensate"] as const) {
     path: `/sagas/{id}/${action}`,
     operationId: `admin.sagas.${action}`,
     summary: action === "retry" ? "retry a stuck saga's current step" : "compensate a stuck saga",
+    description:
+      "409 when refused, its `code` saying why: `wrong-status` (retry needs a saga in attention; compensate a " +
+      "running one or one in attention), `past-pivot` (compensate past the point of no return), " +
+      "`escalates-again` (acting would stop the saga again at once: its definition needs fixing first).",
     tags: ["sagas"],
     security: security("admin"),
     request: { params: z.object({ id: sagaId }) },
@@ -90,7 +95,7 @@ for (const action of ["retry", "compensate"] as const) {
     const stub = sagaStub(c.env, id);
     const outcome = action === "retry" ? await stub.retry() : await stub.compensate();
     if (!outcome) throw fail("not-found", `no saga ${id}`);
-    if (!outcome.ok) throw fail("conflict", `cannot ${action} a saga that is ${outcome.status}`);
+    if (!outcome.ok) throw fail("conflict", describeRefusal(action, outcome.refusal), { code: outcome.refusal.type });
     return c.json(outcome.view, 202);
   });
 }

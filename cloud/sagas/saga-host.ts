@@ -15,7 +15,13 @@ import { commandFingerprint } from "../../src/core/protocol/fingerprint.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { withTimeout } from "../../src/core/resilience/timeout.js";
 import { logEvent, setLogLevel } from "../../src/core/runtime/log.js";
-import type { SagaDefinition, SagaEvent, SagaRuntimePolicy, SagaState } from "../../src/core/model/saga.js";
+import type {
+  OperatorRefusal,
+  SagaDefinition,
+  SagaEvent,
+  SagaRuntimePolicy,
+  SagaState,
+} from "../../src/core/model/saga.js";
 import {
   SagaRunner,
   type SagaAddress,
@@ -41,7 +47,7 @@ export interface SagaView extends SagaAddress {
 
 export type OperatorOutcome =
   | { readonly ok: true; readonly view: SagaView }
-  | { readonly ok: false; readonly status: string };
+  | { readonly ok: false; readonly refusal: OperatorRefusal };
 
 /** The saga object's RPC contract: the fact consumer delivers, the admin API inspects and acts. */
 export interface SagaRpc {

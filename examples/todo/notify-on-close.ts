@@ -12,6 +12,8 @@ export interface NotifyContext {
 export const notifyOnClose = defineSaga(todoLists)({
   name: "notify-on-close",
   startedBy: { entityType: "todo-lists", eventType: "ListClosed" },
+  // The services its calls name; defineApp checks the app provides each.
+  services: ["notifier"],
   // One instance per list; only the closing fact concerns it.
   instanceOf: (fact) => (fact.type === "ListClosed" ? fact.meta.entityId : null),
   start: (fact): NotifyContext => ({ listId: fact.meta.entityId, items: fact.data.items }),

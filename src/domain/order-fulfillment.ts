@@ -15,7 +15,9 @@ import { paymentChargeKey, payments } from "./payments.js";
 
 /** What the saga commands and follows: every name below is checked against these definitions. */
 type Entities = typeof orders | typeof inventory | typeof payments;
-type Task = TypedSagaTask<Entities>;
+/** The outside service it calls: the app must provide it (`defineApp({ services })`). */
+type Services = "payment-gateway";
+type Task = TypedSagaTask<Entities, Services>;
 
 export interface FulfillmentContext {
   readonly sagaId: string;
@@ -37,6 +39,7 @@ export const orderFulfillment = defineSaga(
 )({
   name: "order-fulfillment",
   startedBy: { entityType: "orders", eventType: "OrderCreated" },
+  services: ["payment-gateway"],
   // An order's and its payment's facts carry the order's id as theirs; a stock movement names its
   // order in its data, and a restock concerns no order.
   instanceOf(fact) {

@@ -2,7 +2,8 @@
 import type { SagaDefinition } from "../core/model/saga.js";
 import { orderFulfillment } from "./order-fulfillment.js";
 
-export const sagas: readonly SagaDefinition<unknown>[] = [orderFulfillment as SagaDefinition<unknown>];
+// Not widened to SagaDefinition<unknown>[]: defineApp checks the services each one declares.
+export const sagas = [orderFulfillment] as const;
 
 export function sagaNamed(name: string): SagaDefinition<unknown> | undefined {
   return sagas.find((s) => s.name === name);

@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { notifyOnClose } from "../../examples/todo/notify-on-close.js";
 import { todoLists } from "../../examples/todo/todo-list.js";
-import type { SagaDefinition } from "../../src/core/model/saga.js";
+import { defineUntypedSaga, type SagaDefinition } from "../../src/core/model/saga.js";
 import { concernsSagas, sagaDeliveries } from "../../src/core/saga/saga-delivery.js";
 import { fact } from "../../src/testing/facts.js";
 
@@ -38,5 +38,14 @@ describe("saga delivery", () => {
       ["t1:notify-on-close:a", [4, 9]],
       ["t2:notify-on-close:a", [1]],
     ]);
+  });
+
+  it("refuses an instance key outside an entity id's grammar, naming the saga and the fact", () => {
+    // Instance "a/b" would run a task "undo" under the key of instance "a" compensating its task "b".
+    const slashed = defineUntypedSaga({ ...notifyOnClose, instanceOf: () => "a/b" });
+    const closed = fact(todoLists, "a", "ListClosed", { items: 1 }, { tenant: "t1", seq: 3 });
+    expect(() => sagaDeliveries([slashed], [closed])).toThrow(
+      `saga notify-on-close names instance "a/b" for fact ${closed.meta.eventId}: an instance key is 1-128 of A-Z a-z 0-9 . _ ~ -`,
+    );
   });
 });

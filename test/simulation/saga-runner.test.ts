@@ -257,6 +257,16 @@ describe("a drive", () => {
     expect(object.alarm).toBe(NOW + 700);
   });
 
+  it("rejects a call to a service the saga does not declare, even one the app provides, and turns round", async () => {
+    const object = new SagaObject();
+    const runner = object.runner(defineUntypedSaga({ ...saga(reserve, notify), services: ["sms"] }));
+    await runner.deliver([fact(1, "Placed")]);
+    await runner.alarmFired();
+    expect(object.calls).toEqual([]);
+    expect(runner.state.reason).toBe("notify was rejected: saga fulfil does not declare service mail");
+    expect(object.sent).toContain("inventory.release t1:fulfil:o-1/reserve/undo");
+  });
+
   it("yields after its bounded number of rounds and sets the alarm to carry on", async () => {
     const object = new SagaObject();
     // Each stage takes two rounds (entered, then its task run): 80 in all.
@@ -419,7 +429,23 @@ describe("the pivot and the operator", () => {
     const runner = object.runner(saga(reserve));
     expect(await runner.retry()).toBeNull();
     await runner.deliver([fact(1, "Placed")]);
-    expect(await runner.retry()).toEqual({ ok: false, status: "running" });
+    expect(await runner.retry()).toEqual({ ok: false, refusal: { type: "wrong-status", status: "running" } });
+  });
+
+  it("refuses the operator's retry of a saga it would stop again at once, recording nothing", async () => {
+    const object = new SagaObject();
+    const runner = object.runner(saga(reserve, { ...reserve, name: "again" }));
+    await runner.deliver([fact(1, "Placed")]);
+    await runner.alarmFired();
+    expect(runner.state).toMatchObject({ status: "attention", error: "stage again repeats task key reserve" });
+    const logged = object.log.length;
+    object.alarm = null;
+    expect(await runner.retry()).toEqual({
+      ok: false,
+      refusal: { type: "escalates-again", error: "stage again repeats task key reserve" },
+    });
+    expect(object.log).toHaveLength(logged);
+    expect(object.alarm).toBeNull();
   });
 
   it("refuses to compensate a saga past its pivot, saying so", async () => {
@@ -430,7 +456,7 @@ describe("the pivot and the operator", () => {
     void runner.alarmFired();
     await new Promise((resolve) => setTimeout(resolve, 0));
     expect(runner.state.pivotStage).toBe(1);
-    expect(await runner.compensate()).toEqual({ ok: false, status: "running past its point of no return" });
+    expect(await runner.compensate()).toEqual({ ok: false, refusal: { type: "past-pivot", status: "running" } });
   });
 });
 

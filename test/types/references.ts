@@ -3,6 +3,8 @@
 // mistake that must not compile, and an unused one fails the build. Nothing here runs.
 import { defineProjection, type Db, type Statement } from "../../src/core/model/projection.js";
 import { defineSaga } from "../../src/core/model/saga.js";
+import type { Service } from "../../cloud/app.js";
+import { defineApp } from "../../platform.js";
 import { inventory } from "../../src/domain/inventory.js";
 import { orders } from "../../src/domain/orders.js";
 import { payments } from "../../src/domain/payments.js";
@@ -244,6 +246,50 @@ export const finalCompensationToUnknownCommand = defineSaga(orders)({
   // @ts-expect-error orders has no command "void"
   finallyCompensate: (c) => [{ key: "void", run: { kind: "command", entityType: "orders", entityId: c.orderId, command: "void", data: {} } }],
 });
+
+// A saga's calls name only the services it declares; an app must provide every one it declares.
+const charge = { kind: "call", service: "payment-gateway", operation: "charge", data: {} } as const;
+
+export const callsADeclaredService = defineSaga(orders)({
+  ...base,
+  name: "x",
+  startedBy: { entityType: "orders", eventType: "OrderCreated" },
+  start: () => ({}),
+  services: ["payment-gateway"],
+  stages: [{ ...stage, tasks: () => [{ key: "charge", run: charge }] }],
+});
+
+export const callsAnUndeclaredService = defineSaga(orders)({
+  ...base,
+  name: "x",
+  startedBy: { entityType: "orders", eventType: "OrderCreated" },
+  start: () => ({}),
+  services: ["payment-gateway"],
+  stages: [
+    {
+      ...stage,
+      // @ts-expect-error the saga declares no service "mailer"
+      tasks: () => [{ key: "mail", run: { kind: "call", service: "mailer", operation: "send", data: {} } }],
+    },
+  ],
+});
+
+export const callsWithoutDeclaringServices = defineSaga(orders)({
+  ...base,
+  name: "x",
+  startedBy: { entityType: "orders", eventType: "OrderCreated" },
+  start: () => ({}),
+  // @ts-expect-error the saga declares no services at all
+  stages: [{ ...stage, tasks: () => [{ key: "charge", run: charge }] }],
+});
+
+export function appMistakes(gateway: Service): void {
+  defineApp({ entities: [orders], projections: [], sagas: [callsADeclaredService], services: { "payment-gateway": gateway } });
+  // @ts-expect-error the app provides no service "payment-gateway", which the saga declares
+  defineApp({ entities: [orders], projections: [], sagas: [callsADeclaredService], services: { "payment-gatewy": gateway } });
+  // @ts-expect-error an app with no services runs no saga that declares one
+  defineApp({ entities: [orders], projections: [], sagas: [callsADeclaredService] });
+}
 
 export function kitMistakes(): void {
   // @ts-expect-error reserve's body has no `qty`

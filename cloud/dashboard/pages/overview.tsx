@@ -2,6 +2,7 @@
 // keys) and what can be done from it: issue or revoke a key, retry or compensate a saga.
 import type { Child } from "hono/jsx";
 import { routeTable } from "../../../src/core/http/openapi.js";
+import { describeRefusal } from "../../../src/core/model/saga.js";
 import { issueKey, listKeys, revokeKey } from "../../admin/tenant-admin.js";
 import { pushTenantPolicy } from "../../admin/tenant-policy-routes.js";
 import { sagaStub } from "../../stubs.js";
@@ -65,6 +66,16 @@ for (const action of ["retry", "compensate"] as const) {
       const stub = sagaStub(c.env, id);
       const outcome = action === "retry" ? await stub.retry() : await stub.compensate();
       if (!outcome) return notFound(c);
+      if (!outcome.ok) {
+        c.status(409);
+        return overviewPage(
+          c,
+          tenant,
+          <p class="card error" role="alert">
+            Saga <code>{id}</code>: {describeRefusal(action, outcome.refusal)}.
+          </p>,
+        );
+      }
       return c.redirect(`/dashboard/t/${tenant.id}`, 303);
     },
   );

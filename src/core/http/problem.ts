@@ -62,7 +62,7 @@ export interface Problem {
   readonly errors?: readonly FieldError[];
   /** Seconds a client should wait before retrying (429, 503). */
   readonly retryAfter?: number;
-  /** For business-rule rejections: the domain's own stable code. */
+  /** For business-rule rejections: the domain's own stable code; for a refused saga operator action, why (`OperatorRefusal`). */
   readonly code?: string;
 }
 
@@ -145,7 +145,10 @@ export const problemSchema = z
     title: z.string(),
     status: z.number().int(),
     detail: z.string(),
-    code: z.string().optional().describe("the domain's own reason for a business-rule rejection"),
+    code: z
+      .string()
+      .optional()
+      .describe("the domain's own reason for a business-rule rejection, or why a saga operator action was refused"),
     errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
   })
   // `id` makes the document generator emit it once, as the `Problem` component, and refer to it.

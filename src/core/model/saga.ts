@@ -11,7 +11,8 @@
 //
 // The machine is event sourced: `plan` says what is due (saga events to record, or tasks to run),
 // `outcomeEvents` turns a task's outcome into saga events, and `evolve` folds them into state.
-// Hosts persist the events, run the tasks and wake up at `wakeAt`.
+// Hosts persist the events, run the tasks and wake up at `wakeAt`. `operatorRetry` and
+// `operatorCompensate` are the operator's way out of "attention", or a refusal saying why not.
 import type {
   AnyEntity,
   CommandBody,
@@ -22,6 +23,7 @@ import type {
   TypeNameOf,
 } from "./entity.js";
 import type { RecordedEvent } from "./envelope.js";
+import { sagaNameSchema } from "../protocol/identifiers.js";
 import { ownValue } from "./own-keys.js";
 
 export interface EntityCommandAction {
@@ -33,9 +35,10 @@ export interface EntityCommandAction {
   readonly data: unknown;
 }
 
-export interface ServiceCallAction {
+/** A call to an outside service; `S` is the names the saga may call (its declared `services`). */
+export interface ServiceCallAction<S extends string = string> {
   readonly kind: "call";
-  readonly service: string;
+  readonly service: S;
   readonly operation: string;
   readonly data: Readonly<Record<string, unknown>>;
   /**
@@ -50,8 +53,9 @@ export type SagaAction = EntityCommandAction | ServiceCallAction;
 
 export interface SagaTask {
   /**
-   * Unique within the saga (across its stages and `finallyCompensate`); part of the task's
-   * idempotency key. A key used twice stops the saga for attention when the stage is entered.
+   * Unique within the saga (across its stages and `finallyCompensate`) and free of "/"; part of
+   * the task's idempotency key (`taskIdempotencyKey`). A key used twice, or one holding "/", stops
+   * the saga for attention before its stage (or the turn round) begins.
    */
   readonly key: string;
   readonly run: SagaAction;
@@ -101,7 +105,12 @@ export interface SagaRuntimePolicy {
   readonly timeoutOverrides?: Readonly<Record<string, number>>;
 }
 
-export interface SagaDefinition<C> {
+/**
+ * A saga in the runtime's type-erased shape. `Sv` is the service names it declares it calls
+ * (`services`), which `defineApp` checks against the app's services at compile time.
+ */
+export interface SagaDefinition<C, Sv extends string = string> {
+  /** 1-40 of a-z 0-9 and "-", starting with a letter: part of every instance's id (`sagaInstanceId`). */
   readonly name: string;
   readonly startedBy: { readonly entityType: string; readonly eventType: string };
   /**
@@ -109,6 +118,12 @@ export interface SagaDefinition<C> {
    * entities it was given): an app that runs it must define each (`defineApp` refuses otherwise).
    */
   readonly entityTypes?: readonly string[];
+  /**
+   * The outside services its `call` tasks name, when declared (`defineSaga` always records them):
+   * an app that runs it must provide each (`defineApp` refuses otherwise), and a call to a service
+   * not declared here is rejected. Undeclared (undefined): calls are only looked up when made.
+   */
+  readonly services?: readonly Sv[];
   /** The instance a fact concerns (its key), or null when the saga does not care about it. */
   instanceOf(fact: RecordedEvent): string | null;
   /** The context of a new instance, from its starting fact. */
@@ -178,7 +193,16 @@ export type SagaEvent =
     }
   | { readonly type: "SagaCompleted"; readonly at: number }
   | { readonly type: "SagaCompensated"; readonly at: number }
-  | { readonly type: "AttentionNeeded"; readonly error: string; readonly at: number }
+  | {
+      readonly type: "AttentionNeeded";
+      readonly error: string;
+      /**
+       * Set when the saga was turning round for this reason and its compensation could not begin
+       * (the final tasks' keys): recorded here so that no retry or compensation loses it.
+       */
+      readonly reason?: string;
+      readonly at: number;
+    }
   | { readonly type: "OperatorRetried"; readonly at: number };
 
 interface Attempts {
@@ -204,8 +228,11 @@ export interface SagaState {
   readonly error: string | null;
   /** The index of the pivot stage once it has been entered; null before (or when there is none). */
   readonly pivotStage: number | null;
-  /** What the saga was doing when it escalated: the operator's retry resumes that. */
-  readonly escalatedFrom: "running" | "compensating" | null;
+  /**
+   * What the saga was doing when it escalated, which the operator's retry resumes: going forward,
+   * turning round (its compensation could not begin; `reason` says why it turned), or compensating.
+   */
+  readonly escalatedFrom: "running" | "turning" | "compensating" | null;
   readonly seenFacts: readonly string[];
   /** The newest clock seen (HLC), carried into the commands the saga issues. */
   readonly clock: string | null;
@@ -237,9 +264,14 @@ export const NEW_SAGA: SagaState = {
 /**
  * Checks a saga given in the runtime's type-erased shape (entity types, commands and events as
  * plain strings). Domain code uses `defineSaga`, which checks those names against the entities at
- * compile time. Throws when the saga has no stage or more than one pivot.
+ * compile time. Throws when the saga's name is not `sagaNameSchema`'s (its instances' ids and
+ * task keys would be ambiguous), or it has no stage or more than one pivot.
  */
-export function defineUntypedSaga<C>(definition: SagaDefinition<C>): SagaDefinition<C> {
+export function defineUntypedSaga<C, const Sv extends string = never>(
+  definition: SagaDefinition<C, Sv>,
+): SagaDefinition<C, Sv> {
+  if (!sagaNameSchema.safeParse(definition.name).success)
+    throw new Error(`saga name ${JSON.stringify(definition.name)} is not 1-40 of a-z 0-9 "-" starting with a letter`);
   if (definition.stages.length === 0) throw new Error(`saga ${definition.name} has no stages`);
   if (definition.stages.filter((stage) => stage.pivot === true).length > 1)
     throw new Error(`saga ${definition.name} has more than one pivot`);
@@ -300,16 +332,19 @@ export type TriggeredFact<X extends AnyEntity, St extends SagaTrigger<X>> =
     ? FactOf<EntityNamed<X, St["entityType"]>, St["eventType"] & EventNameOf<EntityNamed<X, St["entityType"]>>>
     : never;
 
-/** A task whose commands (run and compensation) and `nothingToUndo` codes are checked against the entities `X`. */
-export interface TypedSagaTask<X extends AnyEntity> extends SagaTask {
-  readonly run: SagaCommand<X> | ServiceCallAction;
-  readonly compensate?: SagaCommand<X> | ServiceCallAction;
+/**
+ * A task whose commands (run and compensation) and `nothingToUndo` codes are checked against the
+ * entities `X`, and whose service calls against the service names `Sv` (default: none).
+ */
+export interface TypedSagaTask<X extends AnyEntity, Sv extends string = never> extends SagaTask {
+  readonly run: SagaCommand<X> | ServiceCallAction<Sv>;
+  readonly compensate?: SagaCommand<X> | ServiceCallAction<Sv>;
   readonly nothingToUndo?: readonly RejectionCodeOf<X>[];
 }
 
 /** A stage whose tasks are `TypedSagaTask`s. */
-export interface TypedSagaStage<C, X extends AnyEntity> extends SagaStage<C> {
-  tasks(context: C, results: TaskResults): readonly TypedSagaTask<X>[];
+export interface TypedSagaStage<C, X extends AnyEntity, Sv extends string = never> extends SagaStage<C> {
+  tasks(context: C, results: TaskResults): readonly TypedSagaTask<X, Sv>[];
 }
 
 /**
@@ -325,11 +360,15 @@ export type AbortTriggers<X extends AnyEntity, C> = {
 /**
  * A saga as a team writes it: `entities` lists the entity definitions it follows and commands, and
  * every reference to them (trigger, commands, compensations, abort facts, nothing-to-undo codes)
- * is checked against those definitions at compile time.
+ * is checked against those definitions at compile time; its `call` tasks may name only the
+ * services it declares in `services`, which `defineApp` checks against the app's own.
  */
-export interface TypedSagaDefinition<C, X extends AnyEntity, St extends SagaTrigger<X>> {
+export interface TypedSagaDefinition<C, X extends AnyEntity, St extends SagaTrigger<X>, Sv extends string = never> {
+  /** 1-40 of a-z 0-9 and "-", starting with a letter (`sagaNameSchema`). */
   readonly name: string;
   readonly startedBy: St;
+  /** The outside services its `call` tasks name: keys of `defineApp({ services })` (default: none). */
+  readonly services?: readonly Sv[];
   /**
    * The instance a fact of one of the listed entities concerns (its key), or null when the saga
    * does not care about it. Facts of other entity types never reach it (they concern no instance).
@@ -337,10 +376,11 @@ export interface TypedSagaDefinition<C, X extends AnyEntity, St extends SagaTrig
   instanceOf(fact: FactOfAny<X>): string | null;
   /** The context of a new instance, from its starting fact (typed by `startedBy`). */
   start(fact: TriggeredFact<X, St>, sagaId: string): C;
-  readonly stages: readonly TypedSagaStage<C, X>[];
+  // NoInfer: the names are the declared `services`; a call to another must not widen them.
+  readonly stages: readonly TypedSagaStage<C, X, NoInfer<Sv>>[];
   readonly abortOn?: AbortTriggers<X, C>;
   /** What to do last when the saga has been compensated (e.g. cancel the order). */
-  finallyCompensate(context: C, reason: string): readonly TypedSagaTask<X>[];
+  finallyCompensate(context: C, reason: string): readonly TypedSagaTask<X, NoInfer<Sv>>[];
 }
 
 type AbortHandler<C> = (fact: RecordedEvent, context: C) => string | null;
@@ -355,21 +395,24 @@ type AbortHandler<C> = (fact: RecordedEvent, context: C) => string | null;
  */
 export function defineSaga<const Xs extends readonly AnyEntity[]>(...entities: Xs) {
   const types = new Set(entities.map((entity) => entity.type));
-  return <C, const St extends SagaTrigger<Xs[number]>>(
-    definition: TypedSagaDefinition<C, Xs[number], St>,
-  ): TypedSaga<C, Xs[number]> => typedSaga(types, definition);
+  return <C, const St extends SagaTrigger<Xs[number]>, const Sv extends string = never>(
+    definition: TypedSagaDefinition<C, Xs[number], St, Sv>,
+  ): TypedSaga<C, Xs[number], Sv> => typedSaga(types, definition);
 }
 
 /**
  * A saga in the runtime's shape that remembers, for the compiler only, the entities it was
- * defined over, so that the saga kit can check expected commands against them.
+ * defined over, so that the saga kit can check expected commands against them; `Sv` is the
+ * services it declares (`defineApp` checks them against the app's).
  */
-export type TypedSaga<C, X extends AnyEntity> = SagaDefinition<C> & { readonly __entities?: X };
+export type TypedSaga<C, X extends AnyEntity, Sv extends string = string> = SagaDefinition<C, Sv> & {
+  readonly __entities?: X;
+};
 
-function typedSaga<C, X extends AnyEntity, St extends SagaTrigger<X>>(
+function typedSaga<C, X extends AnyEntity, St extends SagaTrigger<X>, Sv extends string>(
   types: ReadonlySet<string>,
-  definition: TypedSagaDefinition<C, X, St>,
-): TypedSaga<C, X> {
+  definition: TypedSagaDefinition<C, X, St, Sv>,
+): TypedSaga<C, X, Sv> {
   if (!types.has(definition.startedBy.entityType))
     throw new Error(`saga ${definition.name} starts on ${definition.startedBy.entityType}, which it does not list`);
   // The runtime calls these only with facts of the entity type and event name they are keyed by
@@ -383,10 +426,11 @@ function typedSaga<C, X extends AnyEntity, St extends SagaTrigger<X>>(
   // upcast to their current version before anything reads it.
   const instanceOf = (fact: RecordedEvent): string | null =>
     types.has(fact.meta.entityType) ? definition.instanceOf(fact as FactOfAny<X>) : null;
-  return defineUntypedSaga<C>({
+  return defineUntypedSaga<C, Sv>({
     name: definition.name,
     startedBy: definition.startedBy,
     entityTypes: [...types],
+    services: [...(definition.services ?? [])],
     instanceOf,
     start,
     stages: definition.stages,
@@ -402,7 +446,13 @@ function typedSaga<C, X extends AnyEntity, St extends SagaTrigger<X>>(
   });
 }
 
-/** The idempotency key of a task's action: the same for every retry and every redelivery. */
+/**
+ * The idempotency key of a task's action: the same for every retry and every redelivery.
+ * `<sagaId>/<taskKey>` to run, `<sagaId>/<taskKey>/undo` to compensate. One key names one action
+ * because neither part holds "/": a saga id is `tenant:saga:instance`, each part of its grammar
+ * (`sagaNameSchema`, instance keys as entity ids, checked on delivery), and a task key holding
+ * "/" (`x/undo` would be `x`'s compensation) stops its saga before the task runs (`plan`).
+ */
 export function taskIdempotencyKey(sagaId: string, taskKey: string, phase: "run" | "compensate"): string {
   return `${sagaId}/${taskKey}${phase === "compensate" ? "/undo" : ""}`;
 }
@@ -482,14 +532,17 @@ export function evolve(state: SagaState, event: SagaEvent): SagaState {
         ...state,
         status: "attention",
         error: event.error,
-        escalatedFrom: state.status === "running" ? "running" : "compensating",
+        reason: event.reason ?? state.reason,
+        escalatedFrom: event.reason !== undefined ? "turning" : state.status === "running" ? "running" : "compensating",
       };
     case "OperatorRetried":
+      // A saga that was turning round is running again until the CompensationBegan recorded with this.
       return {
         ...state,
-        status: state.escalatedFrom === "running" ? "running" : "compensating",
+        status: state.escalatedFrom === "compensating" ? "compensating" : "running",
         error: null,
         attempts: {},
+        escalatedFrom: null,
       };
   }
 }
@@ -521,11 +574,18 @@ function isDone(state: SagaState, key: string): boolean {
   return Object.hasOwn(state.done, key);
 }
 
-/** The first key of `tasks` used twice among them or by one of `earlier`, else null. */
-function repeatedKey(tasks: readonly SagaTask[], earlier: readonly SagaTask[]): string | null {
+/**
+ * What is wrong with the keys of `tasks`, entered after `earlier`, or null: a key holding "/"
+ * (its idempotency key would be another task's: `x/undo` runs under `x`'s compensation key), or
+ * one used twice among them or by one of `earlier` (a second task under a key would be taken for
+ * done and silently skipped). Keys are built when a stage is entered (often from ids), so this is
+ * checked then, before any of them runs.
+ */
+function keyProblem(tasks: readonly SagaTask[], earlier: readonly SagaTask[]): string | null {
   const seen = new Set(earlier.map((t) => t.key));
   for (const task of tasks) {
-    if (seen.has(task.key)) return task.key;
+    if (task.key.includes("/")) return `has task key ${task.key}, which holds "/" (the idempotency key separator)`;
+    if (seen.has(task.key)) return `repeats task key ${task.key}`;
     seen.add(task.key);
   }
   return null;
@@ -538,10 +598,9 @@ function planForward<C>(definition: SagaDefinition<C>, state: SagaState, now: nu
     const stage = definition.stages[next];
     if (!stage) return { kind: "record", events: [{ type: "SagaCompleted", at: now }] };
     const tasks = stage.tasks(context, state.done);
-    const repeated = repeatedKey(tasks, state.history.flat());
-    // A key names a task's result and idempotency key: a second task under it would be taken for
-    // done and silently skipped, so the definition's mistake stops the saga where an operator sees it.
-    if (repeated !== null) return escalate(`stage ${stage.name} repeats task key ${repeated}`, now);
+    // The definition's mistake stops the saga where an operator sees it, before the stage is entered.
+    const problem = keyProblem(tasks, state.history.flat());
+    if (problem !== null) return escalate(`stage ${stage.name} ${problem}`, now);
     const timeoutMs = ownValue(policy.timeoutOverrides ?? {}, stage.name) ?? stage.timeoutMs;
     const entered: SagaEvent = {
       type: "StageEntered",
@@ -560,19 +619,20 @@ function planForward<C>(definition: SagaDefinition<C>, state: SagaState, now: nu
     if (a.count === Infinity) {
       const why = `${task.key} was rejected: ${a.lastError ?? "no reason"}`;
       // The pivot refused by its owner: the point of no return was not passed, so turn round.
-      if (!pivoting || state.stage === state.pivotStage) return beginCompensation(definition, state, why, now);
+      if (!pivoting || state.stage === state.pivotStage)
+        return { kind: "record", events: [turnRound(definition, state, why, now)] };
       return escalate(`past the point of no return, ${why}`, now);
     }
     if (a.count >= policy.retry.maxAttempts) {
       const why = `${task.key} failed ${a.count} times; last: ${a.lastError ?? "unknown"}`;
       return pivoting
         ? escalate(`past the point of no return, ${why}`, now)
-        : beginCompensation(definition, state, why, now);
+        : { kind: "record", events: [turnRound(definition, state, why, now)] };
     }
   }
   // From the pivot on, a slow stage is retried forward, never turned round.
   if (!pivoting && now >= state.stageDeadline)
-    return beginCompensation(definition, state, `stage ${stageName} timed out`, now);
+    return { kind: "record", events: [turnRound(definition, state, `stage ${stageName} timed out`, now)] };
   const pending = state.tasks.filter((t) => !isDone(state, t.key));
   const due = pending.filter((t) => (ownValue(state.attempts, t.key)?.retryAt ?? 0) <= now);
   const retryAts = pending.map((t) => ownValue(state.attempts, t.key)?.retryAt ?? now);
@@ -582,21 +642,23 @@ function planForward<C>(definition: SagaDefinition<C>, state: SagaState, now: nu
 }
 
 /**
- * Turns the saga round: the `CompensationBegan` plan, which compensates every task of every stage
- * entered so far, newest stage first, then the definition's `finallyCompensate` tasks. Even tasks with no known outcome: a request may have taken effect while its answer was lost,
- * and compensations are harmless when the task never took effect.
+ * Turns the saga round: the `CompensationBegan` event, which compensates every task of every stage
+ * entered so far, newest stage first, then the definition's `finallyCompensate` tasks. Even tasks
+ * with no known outcome: a request may have taken effect while its answer was lost, and
+ * compensations are harmless when the task never took effect. When the final tasks' keys are
+ * wrong (`keyProblem`), `AttentionNeeded` instead, carrying `reason` so that it is not lost.
  */
-function beginCompensation<C>(definition: SagaDefinition<C>, state: SagaState, reason: string, now: number): Plan {
+function turnRound<C>(definition: SagaDefinition<C>, state: SagaState, reason: string, now: number): SagaEvent {
   const groups: SagaTask[][] = [];
   for (const stage of [...state.history].reverse()) {
     const undo = stage.filter((t) => t.compensate !== undefined);
     if (undo.length > 0) groups.push(undo);
   }
   const final = definition.finallyCompensate(state.context as C, reason);
-  const repeated = repeatedKey(final, state.history.flat());
-  if (repeated !== null) return escalate(`finallyCompensate repeats task key ${repeated}`, now);
+  const problem = keyProblem(final, state.history.flat());
+  if (problem !== null) return { type: "AttentionNeeded", error: `finallyCompensate ${problem}`, reason, at: now };
   if (final.length > 0) groups.push([...final]);
-  return { kind: "record", events: [{ type: "CompensationBegan", reason, groups, at: now }] };
+  return { type: "CompensationBegan", reason, groups, at: now };
 }
 
 function planCompensation(state: SagaState, now: number, policy: RetryPolicy): Plan {
@@ -716,37 +778,125 @@ export function factEvents<C>(
   // abort (e.g. an order refuses a cancel once confirmed).
   if (state.status === "running" && state.pivotStage === null && definition.abortOn) {
     const reason = definition.abortOn(fact, state.context as C);
-    if (reason !== null) {
-      const turn = beginCompensation(definition, state, reason, now);
-      return turn.kind === "record" ? [observed, ...turn.events] : [observed];
-    }
+    if (reason !== null) return [observed, turnRound(definition, state, reason, now)];
   }
   return [observed];
 }
 
 /**
- * The operator's "retry": only a saga that needs attention resumes, with fresh attempts, what it
- * was doing when it escalated (its compensation, or its forward steps past the pivot).
+ * Why an operator's action was refused; `type` is stable (the admin API answers it as the 409
+ * problem's `code`), and nothing is recorded:
+ * - `wrong-status`: the action does not apply to the saga's status (retry: only a saga needing
+ *   attention; compensate: a running saga or one needing attention);
+ * - `past-pivot`: compensate of a saga past its point of no return, which only goes forward;
+ * - `escalates-again`: the action would stop the saga for attention again at once, with `error`
+ *   (a definition mistake, such as a repeated task key, that acting again cannot fix: deploy the
+ *   fixed definition, then act).
  */
-export function operatorRetry(state: SagaState, now: number): SagaEvent[] | null {
-  return state.status === "attention" ? [{ type: "OperatorRetried", at: now }] : null;
+export type OperatorRefusal =
+  | { readonly type: "wrong-status"; readonly status: SagaState["status"] }
+  | { readonly type: "past-pivot"; readonly status: SagaState["status"] }
+  | { readonly type: "escalates-again"; readonly error: string };
+
+/** What an operator's action comes to: the saga events to record, or why it is refused. */
+export type OperatorDecision =
+  | { readonly ok: true; readonly events: readonly SagaEvent[] }
+  | { readonly ok: false; readonly refusal: OperatorRefusal };
+
+/** The reason a saga turned round by an operator's `compensate` records. */
+const FORCED_COMPENSATION = "compensation forced by an operator";
+
+const refuse = (refusal: OperatorRefusal): OperatorDecision => ({ ok: false, refusal });
+
+/**
+ * The operator's "retry" of a saga that needs attention: with fresh attempts, it resumes what the
+ * saga was doing when it escalated — its forward steps (past the pivot, or a stage whose task keys
+ * were wrong), its turn round (for the reason recorded), or its compensation. Refused for a saga
+ * that needs no attention, or one the retry would stop again at once (`escalates-again`).
+ */
+export function operatorRetry<C>(
+  definition: SagaDefinition<C>,
+  state: SagaState,
+  now: number,
+  policy: SagaRuntimePolicy,
+): OperatorDecision {
+  if (state.status !== "attention") return refuse({ type: "wrong-status", status: state.status });
+  if (state.escalatedFrom === "turning")
+    return retryTurningRound(definition, state, state.reason ?? FORCED_COMPENSATION, now);
+  return unlessStoppedAgain(definition, state, [{ type: "OperatorRetried", at: now }], now, policy);
 }
 
 /**
- * The operator's "compensate": a running saga is turned round; one needing attention in its
- * compensation retries it. Refused (null) once the saga has passed its pivot: it can only go forward.
+ * The operator's "compensate": a running saga is turned round (if its final tasks' keys are wrong,
+ * it stops for attention instead, as any turn round would). A saga needing attention is retried
+ * when it was turning round or compensating, and turned round when it stopped going forward
+ * before its pivot (every stage entered is compensated, newest first; the stage that stopped it
+ * was never entered). Refused past the pivot (`past-pivot`): it can only go forward.
  */
 export function operatorCompensate<C>(
   definition: SagaDefinition<C>,
   state: SagaState,
   now: number,
-): SagaEvent[] | null {
-  if (state.status === "attention")
-    return state.escalatedFrom === "compensating" ? [{ type: "OperatorRetried", at: now }] : null;
-  if (state.pivotStage !== null) return null;
-  if (state.status !== "running") return null;
-  const turn = beginCompensation(definition, state, "compensation forced by an operator", now);
-  return turn.kind === "record" ? [...turn.events] : null;
+  policy: SagaRuntimePolicy,
+): OperatorDecision {
+  const forwardOnly = state.pivotStage !== null;
+  if (state.status === "attention") {
+    if (state.escalatedFrom !== "running") return operatorRetry(definition, state, now, policy);
+    if (forwardOnly) return refuse({ type: "past-pivot", status: state.status });
+    return retryTurningRound(definition, state, FORCED_COMPENSATION, now);
+  }
+  if (state.status !== "running") return refuse({ type: "wrong-status", status: state.status });
+  if (forwardOnly) return refuse({ type: "past-pivot", status: state.status });
+  return { ok: true, events: [turnRound(definition, state, FORCED_COMPENSATION, now)] };
+}
+
+/** The operator's retry, then the turn round for `reason`; refused if the final tasks' keys still stop it. */
+function retryTurningRound<C>(
+  definition: SagaDefinition<C>,
+  state: SagaState,
+  reason: string,
+  now: number,
+): OperatorDecision {
+  const retried: SagaEvent = { type: "OperatorRetried", at: now };
+  const turn = turnRound(definition, evolve(state, retried), reason, now);
+  return turn.type === "AttentionNeeded"
+    ? refuse({ type: "escalates-again", error: turn.error })
+    : { ok: true, events: [retried, turn] };
+}
+
+/**
+ * `events`, unless the saga they lead to would stop for attention again before it runs a task
+ * (the plan's transitions folded on, nothing run): then refused with that escalation's error.
+ */
+function unlessStoppedAgain<C>(
+  definition: SagaDefinition<C>,
+  state: SagaState,
+  events: readonly SagaEvent[],
+  now: number,
+  policy: SagaRuntimePolicy,
+): OperatorDecision {
+  let next = events.reduce(evolve, state);
+  // Each transition enters a stage or ends the saga: a bounded walk.
+  for (let step = 0; step < definition.stages.length + 2; step++) {
+    const p = plan(definition, next, now, policy);
+    if (p.kind !== "record") break;
+    for (const event of p.events)
+      if (event.type === "AttentionNeeded") return refuse({ type: "escalates-again", error: event.error });
+    next = p.events.reduce(evolve, next);
+  }
+  return { ok: true, events };
+}
+
+/** The detail an operator reads when `action` was refused. */
+export function describeRefusal(action: "retry" | "compensate", refusal: OperatorRefusal): string {
+  switch (refusal.type) {
+    case "wrong-status":
+      return `cannot ${action} a saga that is ${refusal.status}`;
+    case "past-pivot":
+      return `cannot compensate a saga past its point of no return (${refusal.status}): it only goes forward; retry it`;
+    case "escalates-again":
+      return `${action === "retry" ? "retrying" : "compensating"} would stop the saga for attention again at once (${refusal.error}): deploy a fixed saga definition first`;
+  }
 }
 
 /** The id of one saga instance, which is also the name of the object that hosts it. */

@@ -26,6 +26,12 @@ export const tenantNameSchema = z
 export const entityTypeSchema = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/);
 
 /**
+ * A saga's name: it is the middle part of every instance's id (`tenant:saga:instance`), so it may
+ * hold neither ':' nor '/' (the separators of saga ids and task idempotency keys).
+ */
+export const sagaNameSchema = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/);
+
+/**
  * An entity id: 1-128 of the URL's unreserved characters (RFC 3986 §2.3: A-Z a-z 0-9 - . _ ~),
  * except the dot segments `.` and `..`, which a URL parser removes (RFC 3986 §5.2.4) so no URL
  * could reach them. ASCII only on purpose: a Unicode id has several spellings (NFC, NFD,

@@ -4,6 +4,7 @@
 // then make one call per delivery; at least once and in any order, as the saga deduplicates.
 import type { RecordedEvent } from "../model/envelope.js";
 import { sagaInstanceId, type SagaDefinition } from "../model/saga.js";
+import { entityIdSchema } from "../protocol/identifiers.js";
 
 /** One call to one saga instance: its object's id, its address and the facts it is handed (oldest first). */
 export interface SagaDelivery {
@@ -20,7 +21,13 @@ export function concernsSagas(sagas: readonly SagaDefinition<unknown>[], facts: 
   return facts.some((fact) => sagas.some((saga) => saga.instanceOf(fact) !== null));
 }
 
-/** The deliveries `facts` make to the instances of `sagas` they concern, one per instance. */
+/**
+ * The deliveries `facts` make to the instances of `sagas` they concern, one per instance. Throws
+ * when a saga's `instanceOf` names an instance key outside an entity id's grammar: its instance
+ * could not be addressed by the admin API, and a "/" in it would make task idempotency keys of two
+ * instances equal (`taskIdempotencyKey`). The app's mistake then fails the delivery, like an
+ * `instanceOf` that throws: retried, then dead-lettered with this error for an operator to see.
+ */
 export function sagaDeliveries(
   sagas: readonly SagaDefinition<unknown>[],
   facts: readonly RecordedEvent[],
@@ -33,6 +40,10 @@ export function sagaDeliveries(
     for (const saga of sagas) {
       const instanceKey = saga.instanceOf(fact);
       if (instanceKey === null) continue;
+      if (!entityIdSchema.safeParse(instanceKey).success)
+        throw new Error(
+          `saga ${saga.name} names instance ${JSON.stringify(instanceKey.slice(0, 64))} for fact ${fact.meta.eventId}: an instance key is 1-128 of A-Z a-z 0-9 . _ ~ - (an entity id's grammar)`,
+        );
       const id = sagaInstanceId(fact.meta.tenant, saga.name, instanceKey);
       const delivery = deliveries.get(id) ?? { tenant: fact.meta.tenant, saga, instanceKey, facts: [] };
       delivery.facts.push(fact);

@@ -24,6 +24,8 @@ import {
   taskIdempotencyKey,
   type DueTask,
   type EntityCommandAction,
+  type OperatorDecision,
+  type OperatorRefusal,
   type SagaDefinition,
   type SagaEvent,
   type SagaRuntimePolicy,
@@ -112,8 +114,8 @@ export interface SagaRunnerPorts {
   log(level: "info" | "warn" | "error", message: string, fields: Readonly<Record<string, string | null>>): void;
 }
 
-/** What the operator's action came to: done, or refused with the saga's status (why not). */
-export type OperatorActionOutcome = { readonly ok: true } | { readonly ok: false; readonly status: string };
+/** What the operator's action came to: done, or refused, with why (`OperatorRefusal`). */
+export type OperatorActionOutcome = { readonly ok: true } | { readonly ok: false; readonly refusal: OperatorRefusal };
 
 /**
  * One saga instance for one object incarnation: the log folded into state at construction, the
@@ -196,12 +198,12 @@ export class SagaRunner {
 
   /** The operator's retry of a saga that needs attention (`operatorRetry`); null before the saga started. */
   retry(): Promise<OperatorActionOutcome | null> {
-    return this.#operator((state, now) => operatorRetry(state, now), "retry");
+    return this.#operator((state, now) => operatorRetry(this.definition, state, now, this.#policy), "retry");
   }
 
   /** The operator's forced compensation (`operatorCompensate`); null before the saga started. */
   compensate(): Promise<OperatorActionOutcome | null> {
-    return this.#operator((state, now) => operatorCompensate(this.definition, state, now), "compensate");
+    return this.#operator((state, now) => operatorCompensate(this.definition, state, now, this.#policy), "compensate");
   }
 
   /**
@@ -222,20 +224,13 @@ export class SagaRunner {
   }
 
   async #operator(
-    decide: (state: SagaState, now: number) => SagaEvent[] | null,
+    decide: (state: SagaState, now: number) => OperatorDecision,
     action: string,
   ): Promise<OperatorActionOutcome | null> {
     if (this.#seq === 0) return null;
-    const events = decide(this.#state, this.#ports.now());
-    if (!events) {
-      const s = this.#state;
-      // Past the pivot a saga only goes forward: say so, not just "running".
-      const forwardOnly =
-        s.pivotStage !== null &&
-        (s.status === "running" || (s.status === "attention" && s.escalatedFrom === "running"));
-      return { ok: false, status: forwardOnly ? `${s.status} past its point of no return` : s.status };
-    }
-    this.#append(events);
+    const decision = decide(this.#state, this.#ports.now());
+    if (!decision.ok) return decision;
+    this.#append(decision.events);
     this.#ports.log("info", "saga operator action", { saga: this.id, action });
     await this.#wake(this.#ports.now());
     return { ok: true };
@@ -303,6 +298,9 @@ export class SagaRunner {
       taskIdempotencyKey(this.id, due.task.key, due.phase);
     try {
       if (action.kind === "command") return await this.#command(action, key);
+      const declared = this.definition.services;
+      if (declared && !declared.includes(action.service))
+        return { kind: "rejected", reason: `saga ${this.definition.name} does not declare service ${action.service}` };
       const service = this.#ports.service(action.service);
       if (!service) return { kind: "rejected", reason: `no service ${action.service}` };
       return await service.call(action.operation, action.data, { tenant: this.address.tenant, idempotencyKey: key });
