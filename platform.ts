@@ -20,7 +20,7 @@ import { dashboardNotFound, dashboardRoutes } from "./cloud/dashboard/routes.js"
 import { consumeDeadLetterQueue } from "./cloud/consumer/dead-letters.js";
 import { consumeFacts } from "./cloud/consumer/fact-consumer.js";
 import { flushMetricsNow, recordRequest, scheduleMetricsFlush } from "./cloud/metrics/metrics-buffer.js";
-import type { Projection } from "./src/core/model/projection.js";
+import { checkProjectionNames, type Projection } from "./src/core/model/projection.js";
 import { createProjectionRebuilder, type ProjectionRebuilder } from "./cloud/projections/projection-rebuilder.js";
 import { createSagaHost, type SagaHost } from "./cloud/sagas/saga-host.js";
 import { viewRoutes } from "./cloud/projections/view-routes.js";
@@ -43,7 +43,8 @@ import { EntityRegistry, type EntityType } from "./src/core/model/entity.js";
 import { logEvent, setLogLevel } from "./src/core/runtime/log.js";
 import { fail, problem, problemResponse } from "./src/core/http/problem.js";
 import type { RequestScope } from "./src/core/http/request-scope.js";
-import type { SagaDefinition } from "./src/core/model/saga.js";
+import { checkSagaDefinition, type SagaDefinition } from "./src/core/model/saga.js";
+import { checkName, serviceNameSchema } from "./src/core/protocol/identifiers.js";
 import { continueTrace } from "./src/core/http/trace-context.js";
 
 export { CircuitBreakerHost } from "./cloud/sagas/breaker-host.js";
@@ -119,13 +120,20 @@ const ENTITY_PATH = /^\/v1\/entities\/([^/]+)\/([^/]+)(?:\/commands\/([^/]+))?/;
 
 /**
  * Builds the Worker for `definition`. Throws (at module load, so `wrangler dev` and the test
- * pool fail at once) when two entity types, projections or sagas share a name, a saga declares a
- * service the app does not provide, or a tenant route segment is malformed or one the platform serves.
+ * pool fail at once) when a name is outside its grammar (src/core/protocol/identifiers.ts: entity
+ * types, commands, events, projections and their filters, sagas and their stages, services), two
+ * entity types, projections or sagas share a name, a saga declares a service the app does not
+ * provide, or a tenant route segment is malformed or one the platform serves.
  */
 export function defineApp<const S extends Services = Record<never, Service>>(
   definition: AppDefinition<S>,
 ): FactlineApp {
   const entities = new EntityRegistry(definition.entities);
+  // Checked again here: a projection or saga spread into a new object (`{ ...view, name }`) never
+  // passed through its define function.
+  for (const projection of definition.projections) checkProjectionNames(projection);
+  for (const saga of definition.sagas ?? []) checkSagaDefinition(saga);
+  for (const name of Object.keys(definition.services ?? {})) checkName("service name", serviceNameSchema, name);
   const cloud: CloudApp = {
     entities,
     projections: unique(definition.projections, "projection"),

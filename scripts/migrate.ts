@@ -4,7 +4,8 @@
 // tracks a migration by file name. For the platform's own wrangler.toml (the reference app) the
 // one set is applied as `wrangler d1 migrations apply` does.
 //
-// `npm run migrate -- [--config <app>/wrangler.toml] [--local [--persist-to <dir>] | --remote]`
+// `npm run migrate -- [--config <app>/wrangler.toml] [--local [--persist-to <dir>] | --remote]`;
+// locally into `localStateDir`, the directory `npm start` serves from for the same config.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -75,10 +76,20 @@ export function readAppConfig(path: string): AppConfig {
   return { path: config, main: read.main, db, migrations: existsSync(migrations) ? migrations : undefined };
 }
 
+/**
+ * Where local state (D1, Durable Objects, queues) lives for the app whose wrangler config is
+ * `config`: `persistTo` when given, else the environment's FACTLINE_STATE_DIR, else
+ * `.wrangler/state` beside the config (wrangler's own default for that config). `npm start` and
+ * `npm run migrate` both ask here, so a migration applied by one is what the other serves.
+ */
+export function localStateDir(config: string, persistTo?: string): string {
+  return resolve(persistTo ?? (process.env.FACTLINE_STATE_DIR || join(dirname(resolve(config)), ".wrangler", "state")));
+}
+
 export interface MigrateOptions {
   /** The app's wrangler config; the platform's wrangler.toml when absent. */
   readonly config?: string;
-  /** `--local` with a state directory (wrangler's default when absent), or `--remote`. */
+  /** `--local` with a state directory (`localStateDir(config)` when absent), or `--remote`. */
   readonly target: { readonly local: true; readonly persistTo?: string } | { readonly local: false };
 }
 
@@ -101,12 +112,11 @@ function wranglerApply(config: string, target: MigrateOptions["target"]): void {
 export function migrate(options: MigrateOptions): AppConfig {
   const app = readAppConfig(options.config ?? join(ROOT, "wrangler.toml"));
   const { path: config, db, migrations: appMigrations } = app;
-  // wrangler's default state directory is beside the config it is given: the platform's half runs
-  // with a scratch config elsewhere, so both halves are pointed at the app's.
-  const target: MigrateOptions["target"] =
-    options.target.local && options.target.persistTo === undefined
-      ? { local: true, persistTo: join(dirname(config), ".wrangler", "state") }
-      : options.target;
+  // Always an explicit directory: the platform's half runs with a scratch config elsewhere, where
+  // wrangler's default (beside the config it is given) would be another directory.
+  const target: MigrateOptions["target"] = options.target.local
+    ? { local: true, persistTo: localStateDir(config, options.target.persistTo) }
+    : options.target;
   if (appMigrations !== PLATFORM_MIGRATIONS) {
     // A config of the app's database, but with the platform's migrations and their own table.
     const scratch = mkdtempSync(join(tmpdir(), "factline-migrate-"));

@@ -4,12 +4,13 @@
 // where wrangler reads it) from the example on first start, applies the local D1 migrations (the
 // platform's, then the app's if it has any), seeds a demo tenant with a fresh API key, then runs
 // wrangler dev and prints how to use it. Local state lives in --persist-to, else
-// FACTLINE_STATE_DIR, else .wrangler/state; the migrations, the seed and wrangler dev all use it.
+// FACTLINE_STATE_DIR, else .wrangler/state beside the config (`localStateDir`, the rule `npm run
+// migrate` follows too); the migrations, the seed and wrangler dev all use it.
 import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { issueApiKey } from "../src/core/security/api-key.js";
-import { migrate, readAppConfig } from "./migrate.js";
+import { localStateDir, migrate, readAppConfig } from "./migrate.js";
 
 const usage = "usage: npm start [-- --port N] [-- --config <app>/wrangler.toml] [-- --persist-to <dir>]";
 function refuse(message: string): never {
@@ -35,7 +36,7 @@ const portText = take("--port") ?? "8787";
 const port = Number(portText);
 if (!/^\d+$/.test(portText) || port < 1 || port > 65535) refuse(`--port ${portText} is not a port from 1 to 65535`);
 const appConfig = take("--config", "-c");
-const persist = take("--persist-to") ?? process.env.FACTLINE_STATE_DIR ?? ".wrangler/state";
+const persistTo = take("--persist-to");
 
 // Everything the config must be is checked before anything is written.
 let app: ReturnType<typeof readAppConfig>;
@@ -46,6 +47,7 @@ try {
 }
 if (app.main !== undefined && !existsSync(app.main)) refuse(`${app.path} names main ${app.main}, which does not exist`);
 const config = app.path;
+const persist = localStateDir(config, persistTo);
 
 const devVars = join(dirname(config), ".dev.vars");
 if (!existsSync(devVars)) {

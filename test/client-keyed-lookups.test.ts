@@ -68,7 +68,7 @@ describe("client-keyed lookups", () => {
     expect((await api.get("/v1/views/orders?customerId=c-1&status=cancelled")).status).toBe(200);
   });
 
-  it("answers 404 for commands and entity types named like Object.prototype members", async () => {
+  it("answers 404 for commands, and commands to entity types, named like Object.prototype members", async () => {
     const { api } = await setup();
     for (const command of ["constructor", "__proto__", "toString", "hasOwnProperty"]) {
       expect(await problemOf(await api.command("inventory", "s1", command, {}))).toMatchObject({
@@ -76,9 +76,17 @@ describe("client-keyed lookups", () => {
         type: "https://factline.dev/problems/not-found",
       });
     }
-    for (const type of ["toString", "__proto__", "constructor"]) {
+    for (const type of ["toString", "__proto__", "constructor"])
       expect(await problemOf(await api.command(type, "s1", "restock", { quantity: 1 }))).toMatchObject({ status: 404 });
-      expect((await api.get(`/v1/entities/${type}/s1`)).status).toBe(404);
+  });
+
+  it("refuses as malformed an entity type named like an Object.prototype member, which no app can define", async () => {
+    const { api } = await setup();
+    for (const type of ["toString", "__proto__", "constructor"]) {
+      expect(await problemOf(await api.get(`/v1/entities/${type}/s1`))).toMatchObject({
+        status: 400,
+        type: "https://factline.dev/problems/malformed-request",
+      });
     }
   });
 });

@@ -18,6 +18,13 @@ const platformSources = import.meta.glob<string>(["../src/core/**/*.ts", "../edg
   eager: true,
 });
 
+// The example app's own modules, as text; its simulator model (simulation.ts) is the simulator's.
+const exampleSources = import.meta.glob<string>(["../examples/todo/*.ts", "!../examples/todo/simulation.ts"], {
+  query: "?raw",
+  import: "default",
+  eager: true,
+});
+
 const emptyProjection = (name: string) =>
   defineProjection()({
     name,
@@ -47,6 +54,19 @@ describe("the composition point", () => {
         /from\s+"[^"]*\/(domain|reference|examples)\//.test(text) || /from\s+"[^"]*\/worker\.js"/.test(text),
     );
     expect(offenders.map(([path]) => path)).toEqual([]);
+  });
+
+  it("lets the example app reach the platform only through its app-facing entries, factline.ts and src/app-api.ts", () => {
+    const entries = ["../../factline.js", "../../src/app-api.js"];
+    const files = Object.entries(exampleSources);
+    expect(files.length).toBeGreaterThan(4);
+    const outside = files.flatMap(([path, text]) =>
+      [...text.matchAll(/from\s+"(\.\.\/[^"]*)"/g)]
+        .map((m) => m[1] ?? "")
+        .filter((target) => !entries.includes(target))
+        .map((target) => `${path} imports ${target}`),
+    );
+    expect(outside).toEqual([]);
   });
 
   it("finds a service by the app's own names only, never a member of Object.prototype", () => {

@@ -5,7 +5,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { CommandEnvelope, EntityRpc } from "../src/core/protocol/entity-protocol.js";
 import { entityIdSchema, entityObjectName } from "../src/core/protocol/identifiers.js";
-import { newTenant, tenantClient } from "./support/api.js";
+import { ADMIN_TOKEN, call, newTenant, tenantClient } from "./support/api.js";
 
 const PROBLEMS = "https://factline.dev/problems/";
 const accepted = (id: string) => entityIdSchema.safeParse(id).success;
@@ -109,6 +109,34 @@ describe("ids in bodies and envelopes", () => {
   it("refuses a view key that no entity can have (400), rather than looking it up", async () => {
     const t = await newTenant();
     await expectProblemType(await tenantClient(t.apiKey).get("/v1/views/inventory/a%20b"), "malformed-request");
+  });
+
+  it("refuses an entity type outside the grammar every type is defined in (400), and answers an unknown one 404", async () => {
+    const api = tenantClient((await newTenant()).apiKey);
+    for (const path of [
+      "/v1/entities/my%20books/b-1",
+      "/v1/entities/Books/b-1/events",
+      "/v1/entities/a%3Ab/b-1/stream",
+    ])
+      await expectProblemType(await api.get(path), "malformed-request");
+    await expectProblemType(await api.get("/v1/entities/books/b-1"), "not-found", 404);
+  });
+
+  it("refuses a view name outside the projection name grammar on its change feed (400)", async () => {
+    const api = tenantClient((await newTenant()).apiKey);
+    await expectProblemType(await api.get("/v1/views/In%20Stock/changes/stream"), "malformed-request");
+    await expectProblemType(await api.get("/v1/views/stock/changes/stream"), "not-found", 404);
+  });
+
+  it("refuses a rebuild of a projection name outside the grammar (400), before any rebuilder is reached", async () => {
+    const t = await newTenant();
+    const rebuild = (name: string) =>
+      call(`/admin/projections/${name}/rebuild?tenant=${t.id}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      });
+    await expectProblemType(await rebuild("in%3Astock"), "malformed-request");
+    await expectProblemType(await rebuild("stock"), "not-found", 404);
   });
 
   it("refuses over RPC a command addressed to an id outside the grammar, as a saga routing one would", async () => {

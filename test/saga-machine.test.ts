@@ -374,7 +374,9 @@ describe("saga state machine: task keys", () => {
 
   it("refuses a saga whose name would make its instances' ids ambiguous", () => {
     for (const name of ["a:b", "a/b", "", "Trip"])
-      expect(() => defineUntypedSaga({ ...trip, name })).toThrow(/is not 1-40 of a-z 0-9/);
+      expect(() => defineUntypedSaga({ ...trip, name })).toThrow(
+        `saga name ${JSON.stringify(name)}: must be 1-40 of a-z 0-9`,
+      );
   });
 });
 

@@ -14,7 +14,7 @@ import {
   checkAdminToken,
   weakAdminTokenProblem,
 } from "../../src/core/security/admin-token.js";
-import { tenantIdSchema, tenantNameSchema } from "../../src/core/protocol/identifiers.js";
+import { projectionNameSchema, tenantIdSchema, tenantNameSchema } from "../../src/core/protocol/identifiers.js";
 import { countQuery, json, jsonBody, problems, routeTable, security } from "../../src/core/http/openapi.js";
 import { fail, ProblemError } from "../../src/core/http/problem.js";
 import { strictJsonBody } from "../../src/core/http/json-body.js";
@@ -364,7 +364,7 @@ platformAdminRoutes.openapi(
     summary: "rebuild one projection for one tenant from the entities' logs",
     tags: ["admin"],
     request: {
-      params: z.object({ name: z.string() }),
+      params: z.object({ name: projectionNameSchema.describe("the projection's name") }),
       query: z.object({ tenant: tenantIdSchema.describe("name the tenant to rebuild for: ?tenant=<id>") }),
     },
     responses: { 202: json(anyObject, "the rebuild started"), ...problems("admin", 400, 404, 409) },

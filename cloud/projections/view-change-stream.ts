@@ -21,6 +21,7 @@ import { fail } from "../../src/core/http/problem.js";
 import { readOnlyStreamResponses, streamReadQuery } from "../../src/core/streams/stream-openapi.js";
 import type { Projection } from "../../src/core/model/projection.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
+import { projectionNameSchema } from "../../src/core/protocol/identifiers.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { serveReadOnlyStream, type LogSource } from "../../src/core/streams/read-only-stream.js";
 import { keyStandingCheck } from "../../src/core/streams/standing-watch.js";
@@ -49,10 +50,7 @@ export function viewChangeRoutes(
     security: security("tenant"),
     request: {
       params: z.object({
-        view: z
-          .string()
-          .max(128)
-          .meta({ description: "the view's name", enum: [...names] }),
+        view: projectionNameSchema.meta({ description: "the view's name", enum: [...names] }),
       }),
       query: streamReadQuery,
     },

@@ -13,7 +13,7 @@ import { checkCommandMetadata, METADATA_BOUNDS, metadataProblem } from "../../sr
 import { parseClientSessionHeaders } from "../../src/core/protocol/client-session.js";
 import { commandFingerprint } from "../../src/core/protocol/fingerprint.js";
 import { parseIfMatch } from "../../src/core/protocol/if-match.js";
-import { entityIdSchema, entityObjectName } from "../../src/core/protocol/identifiers.js";
+import { entityIdSchema, entityObjectName, entityTypeSchema } from "../../src/core/protocol/identifiers.js";
 import { countQuery, json, jsonBody, problems, routeTable, security } from "../../src/core/http/openapi.js";
 import { fail, problem, problemResponse, ProblemError } from "../../src/core/http/problem.js";
 import { strictJsonBody } from "../../src/core/http/json-body.js";
@@ -278,11 +278,12 @@ function shed(detail: string): Response {
 }
 
 /**
- * The `{type}` parameter: documented as the app's types; any other is answered 404 by the handler,
- * as an unknown type is not a malformed request.
+ * The `{type}` parameter: documented as the app's types. One outside the grammar every type is
+ * defined in (`entityTypeSchema`) is malformed (400); another type in it is unknown, answered 404
+ * by the handler.
  */
-function typeParam(types: readonly string[]) {
-  return z.string().meta({ description: "the entity type", enum: [...types] });
+export function entityTypeParam(types: readonly string[]) {
+  return entityTypeSchema.meta({ description: "the entity type", enum: [...types] });
 }
 
 const readRoute = (types: readonly string[]) =>
@@ -294,7 +295,7 @@ const readRoute = (types: readonly string[]) =>
     tags: ["entities"],
     security: security("tenant"),
     request: {
-      params: z.object({ type: typeParam(types), id: idParam }),
+      params: z.object({ type: entityTypeParam(types), id: idParam }),
       query: z.object({
         at: z
           .string()
@@ -322,7 +323,7 @@ const eventsRoute = (types: readonly string[]) =>
     tags: ["entities"],
     security: security("tenant"),
     request: {
-      params: z.object({ type: typeParam(types), id: idParam }),
+      params: z.object({ type: entityTypeParam(types), id: idParam }),
       query: z.object({
         after: z
           .string()

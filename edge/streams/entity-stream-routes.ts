@@ -16,6 +16,7 @@ import { readOnlyStreamResponses, streamReadQuery } from "../../src/core/streams
 import type { RequestScope } from "../../src/core/http/request-scope.js";
 import type { EntityAddress } from "../../src/core/protocol/entity-protocol.js";
 import { entityIdSchema } from "../../src/core/protocol/identifiers.js";
+import { entityTypeParam } from "../entity/entity-routes.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { serveReadOnlyStream, type LogSource } from "../../src/core/streams/read-only-stream.js";
 import { keyStandingCheck } from "../../src/core/streams/standing-watch.js";
@@ -39,7 +40,7 @@ export function entityStreamRoutes(entities: EntityRegistry): OpenAPIHono<{ Bind
     security: security("tenant"),
     request: {
       params: z.object({
-        type: z.string().meta({ description: "the entity type", enum: entities.all().map((e) => e.type) }),
+        type: entityTypeParam(entities.all().map((e) => e.type)),
         id: entityIdSchema.describe("the entity's id"),
       }),
       query: streamReadQuery,

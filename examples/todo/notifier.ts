@@ -3,7 +3,7 @@
 // the message in D1, once per idempotency key, so a retried or repeated call sends nothing twice.
 import { drizzle } from "drizzle-orm/d1";
 import { z } from "zod";
-import type { Service } from "../../cloud/app.js";
+import type { Service } from "../../factline.js";
 import { todoNotifications } from "./schema.js";
 
 const sendRequest = z.object({ listId: z.string(), message: z.string() });

@@ -1,7 +1,7 @@
 // The example app's saga: when a list is closed, tell its owner, through the app's `notifier`
 // service (a saga's `call` task names a service and an operation; the platform looks the service
 // up in the app's `services`, runs it under a stable idempotency key and retries it with backoff).
-import { defineSaga } from "../../src/core/model/saga.js";
+import { defineSaga } from "../../src/app-api.js";
 import { todoLists } from "./todo-list.js";
 
 export interface NotifyContext {

@@ -2,7 +2,7 @@
 // ids, their view, and the notify-on-close saga calling a notifier modelled as an outside service
 // that may fail before or after acting. Its invariants: every closed list is notified exactly
 // once, and a list never closes with an open item.
-import type { SagaDefinition } from "../../src/core/model/saga.js";
+import type { SagaDefinition } from "../../src/app-api.js";
 import { notifyOnClose } from "./notify-on-close.js";
 import { todoLists, type TodoListState } from "./todo-list.js";
 import { todoListsProjection } from "./todo-lists-view.js";

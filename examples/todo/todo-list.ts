@@ -1,8 +1,7 @@
 // The example app's entity: a to-do list. `add` an item, `complete` it, `close` the list once
 // every item is done. Plain TypeScript on Factline's definition API; no Cloudflare imports.
 import { z } from "zod";
-import { defineEntity, event, reject, type EventsOf } from "../../src/core/model/entity.js";
-import { entityIdSchema } from "../../src/core/protocol/identifiers.js";
+import { defineEntity, entityIdSchema, type EventsOf, event, reject } from "../../src/app-api.js";
 
 /** At most this many items per list (the state is one JSON value in the entity's memory). */
 const MAX_ITEMS = 100;

@@ -2,8 +2,7 @@
 // per list. Each handler returns statements; the platform runs them with its checkpoints in one
 // D1 batch, so a fact is applied once however often it is delivered.
 import { and, asc, eq, gt, sql } from "drizzle-orm";
-import type { RecordedEvent } from "../../src/core/model/envelope.js";
-import { defineProjection, type Db, type RowScope } from "../../src/core/model/projection.js";
+import { type Db, defineProjection, type RecordedEvent, type RowScope } from "../../src/app-api.js";
 import { todoListsView as t } from "./schema.js";
 import { todoLists } from "./todo-list.js";
 

@@ -2,13 +2,13 @@
 // composed by the same `defineApp` as the reference app, with no platform file touched. Its
 // wrangler config (examples/todo/wrangler.toml) binds the platform's Durable Object classes by
 // these export names; `npm test` runs examples/todo/test/ against it (vitest project "example-todo").
-import { defineApp } from "../../platform.js";
+import { defineApp } from "../../factline.js";
 import { notifier } from "./notifier.js";
 import { notifyOnClose } from "./notify-on-close.js";
 import { todoLists } from "./todo-list.js";
 import { todoListsProjection } from "./todo-lists-view.js";
 
-export { CircuitBreakerHost, DurableStreamHost, TenantGate } from "../../platform.js";
+export { CircuitBreakerHost, DurableStreamHost, TenantGate } from "../../factline.js";
 
 const factline = defineApp({
   entities: [todoLists],

@@ -4,19 +4,54 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const scratch = mkdtempSync(join(tmpdir(), "factline-app-config-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-function run(script: "start" | "migrate", ...args: string[]) {
+function run(script: "start" | "migrate", args: string[], env: Record<string, string> = {}) {
+  const { FACTLINE_STATE_DIR: _unset, ...inherited } = process.env;
   return spawnSync("npx", ["tsx", `scripts/${script}.ts`, ...args], {
     cwd: ROOT,
     encoding: "utf8",
-    env: { ...process.env, CI: "true" },
+    env: { ...inherited, CI: "true", ...env },
   });
+}
+
+/** An app's wrangler config binding only D1, in a fresh directory; no `main`, so wrangler dev stops at once. */
+function dbOnlyApp(name: string): string {
+  const app = appDir(name, {
+    "wrangler.json": JSON.stringify({
+      name,
+      compatibility_date: "2026-04-20",
+      d1_databases: [{ binding: "DB", database_name: name, database_id: `local-${name}` }],
+    }),
+  });
+  return join(app, "wrangler.json");
+}
+
+/** The rows `sql` selects from the local D1 of `config` kept in `state`, as wrangler prints them. */
+function query(config: string, state: string, sql: string): string {
+  return spawnSync(
+    "npx",
+    [
+      "wrangler",
+      "d1",
+      "execute",
+      "DB",
+      "--local",
+      "--persist-to",
+      state,
+      "--config",
+      config,
+      "--json",
+      "--command",
+      sql,
+    ],
+    { cwd: ROOT, encoding: "utf8", env: { ...process.env, CI: "true" } },
+  ).stdout;
 }
 
 /** A fresh directory holding `files`, for one case. */
@@ -30,7 +65,7 @@ function appDir(name: string, files: Record<string, string>): string {
 describe("npm start", () => {
   it("refuses a directory given as --config, naming the config file in it, and creates nothing", () => {
     const app = appDir("a-directory", { "wrangler.toml": 'name = "x"\n' });
-    const res = run("start", "--config", app);
+    const res = run("start", ["--config", app]);
     expect(res.status).toBe(2);
     expect(res.stderr).toContain(`${app} is a directory: pass the wrangler config file, ${join(app, "wrangler.toml")}`);
     expect(existsSync(join(scratch, ".dev.vars"))).toBe(false);
@@ -47,19 +82,19 @@ describe("npm start", () => {
     ];
     for (const [i, [files, says]] of cases.entries()) {
       const app = appDir(`cannot-run-${i}`, files);
-      const res = run("start", "--config", join(app, "wrangler.toml"));
+      const res = run("start", ["--config", join(app, "wrangler.toml")]);
       expect(res.status).toBe(2);
       expect(res.stderr).toContain(says);
       expect(existsSync(join(app, ".dev.vars"))).toBe(false);
     }
-    const missing = run("start", "--config", join(scratch, "nowhere.toml"));
+    const missing = run("start", ["--config", join(scratch, "nowhere.toml")]);
     expect(missing.status).toBe(2);
     expect(missing.stderr).toContain("nowhere.toml does not exist");
   }, 120_000);
 
   it("refuses a flag of its own given without a value, rather than handing it to wrangler dev", () => {
     for (const flag of ["--persist-to", "--persist-to="]) {
-      const res = run("start", flag);
+      const res = run("start", [flag]);
       expect(res.status).toBe(2);
       expect(res.stderr).toContain(`${flag} needs a value`);
     }
@@ -76,28 +111,32 @@ describe("npm run migrate", () => {
       }),
     });
     const state = join(app, "state");
-    const res = run("migrate", "--config", join(app, "wrangler.json"), "--persist-to", state);
+    const res = run("migrate", ["--config", join(app, "wrangler.json"), "--persist-to", state]);
     expect(res.stderr).toBe("");
     expect(res.status).toBe(0);
     expect(res.stdout).toContain("the app has no migrations directory of its own");
-    const tables = spawnSync(
-      "npx",
-      [
-        "wrangler",
-        "d1",
-        "execute",
-        "DB",
-        "--local",
-        "--persist-to",
-        state,
-        "--config",
-        join(app, "wrangler.json"),
-        "--json",
-        "--command",
-        "SELECT name FROM sqlite_master WHERE name = 'tenants'",
-      ],
-      { cwd: ROOT, encoding: "utf8", env: { ...process.env, CI: "true" } },
+    expect(query(join(app, "wrangler.json"), state, "SELECT name FROM sqlite_master WHERE name = 'tenants'")).toContain(
+      '"name": "tenants"',
     );
-    expect(tables.stdout).toContain('"name": "tenants"');
   }, 120_000);
+
+  it("migrates into FACTLINE_STATE_DIR when it is set, the directory npm start then serves", () => {
+    const config = dbOnlyApp("state-dir");
+    const state = join(scratch, "state-dir-state");
+    expect(run("migrate", ["--config", config], { FACTLINE_STATE_DIR: state }).status).toBe(0);
+    expect(query(config, state, "SELECT name FROM sqlite_master WHERE name = 'tenants'")).toContain(
+      '"name": "tenants"',
+    );
+  }, 120_000);
+});
+
+describe("npm start and npm run migrate together", () => {
+  it("keep an app's local state in one directory by default, .wrangler/state beside its config", () => {
+    const config = dbOnlyApp("one-state");
+    const beside = join(dirname(config), ".wrangler", "state");
+    expect(run("migrate", ["--config", config]).status).toBe(0);
+    // npm start migrates and seeds the demo tenant, then wrangler dev stops: the config has no main.
+    expect(run("start", ["--config", config]).status).not.toBe(0);
+    expect(query(config, beside, "SELECT id FROM tenants WHERE id = 'demo'")).toContain('"id": "demo"');
+  }, 180_000);
 });

@@ -3,6 +3,7 @@
 // state`. Persistence, concurrency, transport and retries belong to the runtime, not here.
 import type { z } from "zod";
 import type { FieldError } from "../http/problem.js";
+import { checkName, commandNameSchema, entityTypeSchema, eventNameSchema } from "../protocol/identifiers.js";
 import { ownValue } from "./own-keys.js";
 
 export interface DomainEvent<T extends string = string, D = unknown> {
@@ -193,8 +194,20 @@ export type RejectionCodeOf<X extends AnyEntity> =
   Exclude<ReturnType<X["definition"]["decide"]>, readonly DomainEvent[]> extends Rejection<infer C> ? C : never;
 
 /**
- * Checks an entity definition and gives the runtime its type-erased face. Throws when an
- * `internal` command is not a command. The definition's types stay on the result (see Entity).
+ * Throws unless the entity's type, command and event names are in their grammars
+ * (`entityTypeSchema`, `commandNameSchema`, `eventNameSchema`), naming the bad one and the rule:
+ * each becomes part of a URL, an operation id or a recorded fact.
+ */
+export function checkEntityNames(entity: Pick<EntityType, "type" | "commandNames" | "eventTypes">): void {
+  checkName("entity type", entityTypeSchema, entity.type);
+  for (const name of entity.commandNames) checkName(`entity ${entity.type}: command name`, commandNameSchema, name);
+  for (const name of entity.eventTypes) checkName(`entity ${entity.type}: event name`, eventNameSchema, name);
+}
+
+/**
+ * Checks an entity definition and gives the runtime its type-erased face. Throws when a name is
+ * outside its grammar (checkEntityNames) or an `internal` command is not a command. The
+ * definition's types stay on the result (see Entity).
  */
 export function defineEntity<
   const T extends string,
@@ -214,6 +227,8 @@ export function defineEntity<
   // with the command's schema: the one place the erased face meets the typed definition.
   const evolve = (state: unknown, event: DomainEvent): unknown => definition.evolve(state as S, event as EventsOf<EV>);
   const commandNames = Object.keys(commandSchemas);
+  const eventTypes = Object.keys(specs);
+  checkEntityNames({ type: definition.type, commandNames, eventTypes });
   const internal = new Set<string>(definition.internal ?? []);
   for (const name of internal) {
     if (!Object.hasOwn(commandSchemas, name))
@@ -227,7 +242,7 @@ export function defineEntity<
     commandNames,
     publicCommandNames,
     isPublicCommand: (name) => publicCommandNames.includes(name),
-    eventTypes: Object.keys(specs),
+    eventTypes,
     snapshotEvery: definition.snapshotEvery ?? 100,
     stateVersion: definition.stateVersion ?? 1,
     commandSchema,
@@ -262,13 +277,18 @@ export function defineEntity<
   };
 }
 
-/** The set of entity types a deployment serves, looked up by their URL segment. */
+/**
+ * The set of entity types a deployment serves, looked up by their URL segment. Throws when two
+ * share a type, or a name is outside its grammar (checkEntityNames: an entity built without
+ * `defineEntity` is checked here).
+ */
 export class EntityRegistry {
   readonly #types: ReadonlyMap<string, EntityType>;
 
   constructor(types: readonly EntityType[]) {
     const map = new Map<string, EntityType>();
     for (const t of types) {
+      checkEntityNames(t);
       if (map.has(t.type)) throw new Error(`entity type registered twice: ${t.type}`);
       map.set(t.type, t);
     }

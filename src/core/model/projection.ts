@@ -9,6 +9,7 @@
 import type { BatchItem } from "drizzle-orm/batch";
 import type { z } from "zod";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
+import { checkName, filterNameSchema, projectionNameSchema } from "../protocol/identifiers.js";
 import type { AnyEntity, TypeNameOf } from "./entity.js";
 import type { RecordedEvent } from "./envelope.js";
 import type { AnyEventName, FactNamed, FactOfAny } from "./saga.js";
@@ -97,14 +98,27 @@ export type StringFieldOf<R extends object> = { [F in keyof R]-?: R[F] extends s
 export type ProjectionOf<X extends AnyEntity> = Projection & { readonly __entities?: X };
 
 /**
+ * Throws unless the projection's name and its filters' names are in their grammars
+ * (`projectionNameSchema`, `filterNameSchema`), naming the bad one and the rule: the name is a
+ * URL segment and part of its rebuilder's object name, each filter a query parameter.
+ */
+export function checkProjectionNames(projection: Pick<Projection, "name" | "filters">): void {
+  checkName("projection name", projectionNameSchema, projection.name);
+  for (const name of Object.keys(projection.filters))
+    checkName(`projection ${projection.name}: filter name`, filterNameSchema, name);
+}
+
+/**
  * Defines a projection over the entities it follows:
  * `defineProjection(inventory)({ name, on: { Reserved: (db, e, g) => … e.data.quantity … }, … })`.
  * `follows` is their type names. The result is the runtime's type-erased `Projection`. Two
  * steps, as `defineSaga`: the entities are fixed before the handlers are checked against them.
+ * Throws when a name is outside its grammar (checkProjectionNames).
  */
 export function defineProjection<const Xs extends readonly AnyEntity[]>(...entities: Xs) {
   const follows: readonly TypeNameOf<Xs[number]>[] = entities.map((entity) => entity.type);
   return <R extends object>(projection: TypedProjection<Xs[number], R>): ProjectionOf<Xs[number]> => {
+    checkProjectionNames(projection);
     // The consumer hands a handler only facts of the entity types in `follows` whose type is the
     // handler's key, and a run only such facts: the one place erased facts meet typed handlers.
     const on = projection.on as Projection["on"];

@@ -23,7 +23,7 @@ import type {
   TypeNameOf,
 } from "./entity.js";
 import type { RecordedEvent } from "./envelope.js";
-import { sagaNameSchema } from "../protocol/identifiers.js";
+import { checkName, sagaNameSchema, serviceNameSchema, stageNameSchema } from "../protocol/identifiers.js";
 import { ownValue } from "./own-keys.js";
 
 export interface EntityCommandAction {
@@ -77,6 +77,7 @@ export type TaskOutcome =
 export type TaskResults = Readonly<Record<string, unknown>>;
 
 export interface SagaStage<C> {
+  /** Unique within the saga, 1-40 of a-z 0-9 and "-" (`stageNameSchema`): its key in `SAGA_STAGE_TIMEOUTS`. */
   readonly name: string;
   /** Past this the saga turns round; ignored from the pivot on. */
   readonly timeoutMs: number;
@@ -262,19 +263,36 @@ export const NEW_SAGA: SagaState = {
 };
 
 /**
+ * Throws unless `definition` can run: its name in `sagaNameSchema`'s grammar (else its instances'
+ * ids and task keys would be ambiguous), at least one stage, each stage's name in
+ * `stageNameSchema`'s and unique (a stage's timeout is overridden by its name), at most one pivot,
+ * and each declared service's name in `serviceNameSchema`'s. The message names the bad value and
+ * the rule. `defineApp` checks each saga it is given again, which may not have been made here.
+ */
+export function checkSagaDefinition(definition: SagaDefinition<unknown>): void {
+  checkName("saga name", sagaNameSchema, definition.name);
+  if (definition.stages.length === 0) throw new Error(`saga ${definition.name} has no stages`);
+  const stageNames = new Set<string>();
+  for (const stage of definition.stages) {
+    checkName(`saga ${definition.name}: stage name`, stageNameSchema, stage.name);
+    if (stageNames.has(stage.name)) throw new Error(`saga ${definition.name} has two stages named ${stage.name}`);
+    stageNames.add(stage.name);
+  }
+  if (definition.stages.filter((stage) => stage.pivot === true).length > 1)
+    throw new Error(`saga ${definition.name} has more than one pivot`);
+  for (const service of definition.services ?? [])
+    checkName(`saga ${definition.name}: service name`, serviceNameSchema, service);
+}
+
+/**
  * Checks a saga given in the runtime's type-erased shape (entity types, commands and events as
  * plain strings). Domain code uses `defineSaga`, which checks those names against the entities at
- * compile time. Throws when the saga's name is not `sagaNameSchema`'s (its instances' ids and
- * task keys would be ambiguous), or it has no stage or more than one pivot.
+ * compile time. Throws when the definition cannot run (checkSagaDefinition).
  */
 export function defineUntypedSaga<C, const Sv extends string = never>(
   definition: SagaDefinition<C, Sv>,
 ): SagaDefinition<C, Sv> {
-  if (!sagaNameSchema.safeParse(definition.name).success)
-    throw new Error(`saga name ${JSON.stringify(definition.name)} is not 1-40 of a-z 0-9 "-" starting with a letter`);
-  if (definition.stages.length === 0) throw new Error(`saga ${definition.name} has no stages`);
-  if (definition.stages.filter((stage) => stage.pivot === true).length > 1)
-    throw new Error(`saga ${definition.name} has more than one pivot`);
+  checkSagaDefinition(definition);
   return definition;
 }
 
@@ -389,7 +407,7 @@ type AbortHandler<C> = (fact: RecordedEvent, context: C) => string | null;
  * Defines a saga over the entities it follows and commands:
  * `defineSaga(orders, inventory, payments)({ name, startedBy, start, stages, … })`. Every reference
  * to those entities is checked at compile time (see TypedSagaDefinition); the result is the
- * runtime's type-erased shape. Throws when the saga has no stage or more than one pivot.
+ * runtime's type-erased shape. Throws when the definition cannot run (checkSagaDefinition).
  * (Two steps, so that the entities are fixed before the definition is checked against them: were
  * they inferred together, the command literals in `stages` would widen them instead.)
  */
