@@ -7,7 +7,12 @@
 import { createRoute } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { z } from "zod";
-import type { CommandOutcome, EntityAddress, EntityRpc } from "../src/core/protocol/entity-protocol.js";
+import {
+  readView,
+  type CommandOutcome,
+  type EntityAddress,
+  type EntityRpc,
+} from "../src/core/protocol/entity-protocol.js";
 import { acceptedEvent } from "../src/core/model/envelope.js";
 import { commandFingerprint } from "../src/core/protocol/fingerprint.js";
 import { entityIdSchema } from "../src/core/protocol/identifiers.js";
@@ -44,7 +49,7 @@ paymentRoutes.openapi(settleRoute, async (c) => {
   const tenant = c.get("tenant");
   const address = { tenant, entityType: "payments", entityId: paymentId };
   const stub = entityStub(c.env, address);
-  const current = await stub.read(address, null);
+  const current = readView(await stub.read(address, null));
   if (!current) throw fail("not-found", `no payments ${paymentId}`);
   const payment = current.state as PaymentState;
   if (payment.status !== "submitted") {
@@ -80,7 +85,7 @@ paymentRoutes.openapi(settleRoute, async (c) => {
   if (!outcome.ok) throw new ProblemError(outcome.problem);
   // The outcome is the payment's, not this request's events: a settle racing the saga may record
   // nothing itself (the saga got there first), and its caller still needs to know how it ended.
-  const settled = await stub.read(address, null);
+  const settled = readView(await stub.read(address, null));
   const after = (settled?.state ?? payment) as PaymentState;
   return c.json(
     {

@@ -303,6 +303,10 @@ describe("every problem type", () => {
     "fact-too-large":
       "a fact over the queue's message limit; the 64 KiB body bounds HTTP commands, so only an RPC caller (a saga) can ask for one (test/bounds.test.ts)",
     internal: "a bug; the fuzz suite checks that no client input provokes it",
+    "event-data-not-json":
+      "a domain deciding event data that is not plain JSON; the reference domain never does (test/entity-domain-mistakes.test.ts drives it)",
+    "state-unfoldable":
+      "a stored log the definition cannot fold (test/entity-runtime.test.ts drives it over HTTP, test/entity-domain-mistakes.test.ts each cause)",
     "config-invalid":
       "a malformed [vars] setting; this suite's Worker is configured well (test/configuration.test.ts drives it)",
     // Durable Streams: the official conformance suite (test/conformance/) and test/streams.test.ts drive each.

@@ -1,9 +1,16 @@
 // The dashboard's guards, driven through the Worker: sign-in, sessions, CSRF and origin checks,
 // tenant isolation, revocation ending a session, and replaying a dead letter. The happy paths in
 // a real browser live in test/browser/.
-import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import {
+  createExecutionContext,
+  createMessageBatch,
+  evictDurableObject,
+  getQueueResult,
+  runInDurableObject,
+} from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { entityObjectName } from "../src/core/protocol/identifiers.js";
 import worker from "../worker.js";
 import { admin } from "./support/admin.js";
 import { ADMIN_TOKEN, call, eventually, newTenant, tenantClient } from "./support/api.js";
@@ -489,6 +496,24 @@ describe("dashboard projections", () => {
     expect((await post(c, `/dashboard/t/${tenant.id}/projections/no-such-view/rebuild`, { _csrf: csrf })).status).toBe(
       404,
     );
+  });
+});
+
+describe("dashboard entity pages", () => {
+  it("shows an entity whose stored log holds an event type the code renamed as a 500 page naming it, never a state", async () => {
+    const tenant = await newTenant("dash");
+    const api = tenantClient(tenant.apiKey);
+    await api.command("inventory", "renamed", "restock", { quantity: 3 });
+    await api.command("inventory", "renamed", "restock", { quantity: 4 });
+    const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant.id, "inventory", "renamed")));
+    await runInDurableObject(stub, (_actor, state) => {
+      state.storage.sql.exec("UPDATE events SET type = 'Stocked' WHERE seq = 2");
+    });
+    await evictDurableObject(stub);
+    const { cookie } = await signIn(tenant.apiKey);
+    const res = await page(cookie ?? "", `/dashboard/t/${tenant.id}/entities?type=inventory&id=renamed`);
+    expect(res.status).toBe(500);
+    expect(await res.text()).toContain("Stocked (seq 2) is not an event type of inventory");
   });
 });
 

@@ -298,6 +298,36 @@ describe("schema evolution", () => {
       data: { quantity: 1, source: "unspecified" },
     });
   });
+
+  it("answers 500 state-unfoldable, never a state without it, while the log holds an event type the code renamed", async () => {
+    const { tenant, api } = await setup();
+    await api.command("inventory", "renamed", "restock", { quantity: 3 });
+    await api.command("inventory", "renamed", "restock", { quantity: 4 });
+    const stub = stubOf(tenant.id, "inventory", "renamed");
+    // The second event as stored under the name an older deployment gave Restocked.
+    await runInDurableObject(stub, (_i, state) => {
+      state.storage.sql.exec("UPDATE events SET type = 'Stocked' WHERE seq = 2");
+    });
+    await evictDurableObject(stub);
+
+    const unfoldable = {
+      type: "https://factline.dev/problems/state-unfoldable",
+      status: 500,
+      detail: expect.stringContaining("Stocked (seq 2) is not an event type of inventory"),
+    };
+    for (const res of [
+      await api.get("/v1/entities/inventory/renamed"),
+      await api.get("/v1/entities/inventory/renamed?at=1"),
+      await api.command("inventory", "renamed", "restock", { quantity: 1 }),
+    ]) {
+      expect(res.status).toBe(500);
+      expect(res.headers.get("content-type")).toBe("application/problem+json");
+      expect(await res.json()).toMatchObject(unfoldable);
+    }
+    // Nothing was recorded, and the log itself still reads (the operator sees the stored name).
+    const page = (await (await api.get("/v1/entities/inventory/renamed/events")).json()) as { events: RecordedEvent[] };
+    expect(page.events.map((e) => e.type)).toEqual(["Restocked", "Stocked"]);
+  });
 });
 
 describe("the log", () => {

@@ -61,6 +61,21 @@ describe("projection convergence", () => {
     expect(await viewRow(tenant.apiKey, "sku-1")).toMatchObject(fold(log));
   });
 
+  it("skips a fact of a type the projection has no handler for (renamed in code), advancing past it with no retry", async () => {
+    const { tenant, log, sku } = await heldFacts();
+    // The last fact (Shipped) as an older deployment named it, still on its way to the consumer.
+    const renamed = log.map((e) => (e.seq === 5 ? { ...e, type: "Dispatched" } : e));
+    const result = await deliver(renamed);
+    expect(result.retryMessages).toEqual([]);
+    expect(await viewRow(tenant.apiKey, sku)).toMatchObject({ ...fold(log.slice(0, 4)), version: 4 });
+    const checkpoint = await env.DB.prepare(
+      "SELECT seq FROM projection_checkpoints WHERE projection = 'inventory' AND tenant_id = ? AND entity_id = ?",
+    )
+      .bind(tenant.id, sku)
+      .first<{ seq: number }>();
+    expect(checkpoint?.seq).toBe(5);
+  });
+
   it("repairs facts that arrive one at a time, newest first", async () => {
     const { tenant, log } = await heldFacts();
     for (const event of [...log].reverse()) await deliver([event]);

@@ -1,8 +1,12 @@
 // The saga state machine, pure: given the events so far, when something happens, then these
 // saga events are recorded or these tasks are due. Uses a small two-stage saga defined here.
 import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { defineEntity, event } from "../src/core/model/entity.js";
 import type { RecordedEvent } from "../src/core/model/envelope.js";
+import { concernsSagas } from "../src/core/saga/saga-delivery.js";
 import {
+  defineSaga,
   defineUntypedSaga,
   evolve,
   factEvents,
@@ -377,6 +381,89 @@ describe("saga state machine: task keys", () => {
       expect(() => defineUntypedSaga({ ...trip, name })).toThrow(
         `saga name ${JSON.stringify(name)}: must be 1-40 of a-z 0-9`,
       );
+  });
+});
+
+describe("saga state machine: plain JSON in its log", () => {
+  it("refuses a start whose context is not plain JSON, failing the delivery instead of recording it", () => {
+    const dated = defineUntypedSaga<{ tripId: string; bookedAt: Date }>({
+      ...trip,
+      start: (f) => ({ tripId: f.meta.entityId, bookedAt: new Date(0) }),
+    });
+    expect(() => factEvents(dated, NEW_SAGA, "t:trip:trip-1", fact("TripBooked", "e1"), 0)).toThrow(
+      "saga trip: start returned a context that is not plain JSON: context.bookedAt is a Date",
+    );
+  });
+
+  it("given a stage whose task is not plain JSON, the saga stops for attention before running any of its tasks", () => {
+    const dated = defineUntypedSaga<{ tripId: string }>({
+      ...trip,
+      stages: [
+        {
+          name: "book",
+          timeoutMs: 1_000,
+          tasks: (t) => [
+            { key: "hotel", run: { ...cmd("hotels", "book", t.tripId), data: { from: new Date(0) } } },
+            { key: "flight", run: cmd("flights", "book", t.tripId) },
+          ],
+        },
+      ],
+    });
+    expect(plan(dated, started(dated), 0, policy)).toEqual({
+      kind: "record",
+      events: [
+        {
+          type: "AttentionNeeded",
+          error: "stage book has task hotel that is not plain JSON: run.data.from is a Date",
+          at: 0,
+        },
+      ],
+    });
+  });
+
+  it("given a final task that is not plain JSON, turning round stops for attention with its reason kept", () => {
+    const undefinedNote = defineUntypedSaga<{ tripId: string }>({
+      ...trip,
+      finallyCompensate: (t) => [
+        { key: "cancel-trip", run: { ...cmd("trips", "cancel", t.tripId), data: { note: undefined } } },
+      ],
+    });
+    const { state } = settle(started(undefinedNote), 0, undefinedNote);
+    expect(operatorCompensate(undefinedNote, state, 1, policy)).toMatchObject({
+      ok: true,
+      events: [
+        {
+          type: "AttentionNeeded",
+          error: "finallyCompensate has task cancel-trip that is not plain JSON: run.data.note is undefined",
+          reason: "compensation forced by an operator",
+        },
+      ],
+    });
+  });
+});
+
+describe("saga state machine: facts of event types their entity does not declare", () => {
+  const trips = defineEntity({
+    type: "trips",
+    initialState: {},
+    commands: { book: z.object({}).strict() },
+    events: { TripBooked: event<Record<string, never>>() },
+    decide: () => [{ type: "TripBooked", data: {} }],
+    evolve: (state) => state,
+  });
+  const typed = defineSaga(trips)({
+    name: "trip",
+    startedBy: { entityType: "trips", eventType: "TripBooked" },
+    instanceOf: (f) => f.meta.entityId,
+    start: (f) => ({ tripId: f.meta.entityId }),
+    stages: [{ name: "book", timeoutMs: 1_000, tasks: () => [] }],
+    finallyCompensate: () => [],
+  });
+
+  it("hands an instance only facts of a type their entity declares: one renamed or removed concerns none", () => {
+    expect(typed.instanceOf(fact("TripBooked", "e1"))).toBe("trip-1");
+    expect(typed.instanceOf(fact("TripReserved", "e2"))).toBeNull();
+    expect(concernsSagas([typed], [fact("TripReserved", "e2")])).toBe(false);
   });
 });
 

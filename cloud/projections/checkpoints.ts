@@ -40,12 +40,17 @@ export function applyStatements(
   const last = events[events.length - 1];
   if (!last) return [];
   const statements = [advance(db, key, from, last.seq, Date.parse(last.meta.recordedAt))];
-  if (projection.applyRun)
+  // A fact of a type the projection has no handler for (one it does not follow, or one its entity
+  // renamed or removed in code) changes nothing but the checkpoint, applied one by one or as a
+  // run: `applyRun` is handed only facts of its handlers' types, as its typed facts promise.
+  if (projection.applyRun) {
+    const handled = events.filter((event) => Object.hasOwn(projection.on, event.type));
     return [
       ...statements,
-      ...projection.applyRun(db, events, key.generation),
+      ...(handled.length > 0 ? projection.applyRun(db, handled, key.generation) : []),
       ...changeStatements(db, projection, key, events),
     ];
+  }
   for (const event of events) {
     const handler = Object.hasOwn(projection.on, event.type) ? projection.on[event.type] : undefined;
     if (handler) statements.push(...handler(db, event, key.generation));

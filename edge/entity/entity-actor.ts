@@ -6,15 +6,21 @@
 // simulator; this object gives it its ports (SQLite storage, the relay, the live feed).
 import { DurableObject } from "cloudflare:workers";
 import { SQLSchemaMigrations } from "durable-utils/sql-migrations";
-import type { EntityRegistry, EntityType } from "../../src/core/model/entity.js";
-import type { EntitySnapshotView, EventPage } from "../../src/core/model/envelope.js";
-import { entityCommand, EntityCommands } from "../../src/core/entity/command-host.js";
+import {
+  UnfoldableEvent,
+  unfoldableProblem,
+  type EntityRegistry,
+  type EntityType,
+} from "../../src/core/model/entity.js";
+import type { EventPage } from "../../src/core/model/envelope.js";
+import { domainBug, entityCommand, EntityCommands } from "../../src/core/entity/command-host.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { decodeHlc, HLC_ZERO } from "../../src/core/protocol/hlc.js";
 import type {
   CommandEnvelope,
   CommandOutcome,
   EntityAddress,
+  EntityReadOutcome,
   EntityRpc,
   LogRead,
 } from "../../src/core/protocol/entity-protocol.js";
@@ -93,19 +99,32 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     return entityCommand(envelope, Date.now(), maxDelayMs, (address) => this.#bind(address)?.commands);
   }
 
-  /** Current state, or the state as of version `at`; null if the entity has no events. */
-  async read(address: EntityAddress, at: number | null): Promise<EntitySnapshotView | null> {
+  /**
+   * Current state, or the state as of version `at`; null if the entity has no events; a 500
+   * `state-unfoldable` problem (logged as an error) when its log cannot be folded into a state.
+   */
+  async read(address: EntityAddress, at: number | null): Promise<EntityReadOutcome> {
     const entity = this.#bind(address);
-    if (!entity || entity.commands.image.version === 0) return null;
-    const { version, state } = entity.commands.image;
-    if (at === null || at >= version) return { type: address.entityType, id: address.entityId, version, state };
-    return { type: address.entityType, id: address.entityId, version: at, state: entity.log.stateAt(at) };
+    if (!entity) return null;
+    try {
+      const { version, state } = entity.commands.image;
+      if (version === 0) return null;
+      if (at === null || at >= version) return { type: address.entityType, id: address.entityId, version, state };
+      return { type: address.entityType, id: address.entityId, version: at, state: entity.log.stateAt(at) };
+    } catch (error) {
+      if (!(error instanceof UnfoldableEvent)) throw error;
+      const problem = unfoldableProblem(entity.address, error, false);
+      domainBug(entity.address, problem);
+      return { problem };
+    }
   }
 
   async events(address: EntityAddress, after: number, limit: number): Promise<EventPage | null> {
     const entity = this.#bind(address);
-    if (!entity || entity.commands.image.version === 0) return null;
-    const version = entity.commands.image.version;
+    if (!entity) return null;
+    // The log's head, not the memory image's version: reading the log needs no fold.
+    const version = entity.head();
+    if (version === 0) return null;
     const events = [...entity.log.read(after, Number.MAX_SAFE_INTEGER, limit)];
     const last = events[events.length - 1];
     return { events, next: last && last.seq < version ? last.seq : null };
@@ -114,7 +133,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
   async streamRead(address: EntityAddress, after: number, limit: number, waitMs: number): Promise<LogRead | null> {
     const entity = this.#bind(address);
     if (!entity) return null;
-    if (waitMs > 0 && entity.commands.image.version <= after) {
+    if (waitMs > 0 && entity.head() <= after) {
       await new Promise<void>((resolve) => {
         const wake = () => {
           clearTimeout(timer);
@@ -127,7 +146,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     }
     return {
       events: [...entity.log.read(after, Number.MAX_SAFE_INTEGER, limit)],
-      version: entity.commands.image.version,
+      version: entity.head(),
     };
   }
 

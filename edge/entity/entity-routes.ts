@@ -18,7 +18,7 @@ import { countQuery, json, jsonBody, problems, routeTable, security } from "../.
 import { fail, problem, problemResponse, ProblemError } from "../../src/core/http/problem.js";
 import { strictJsonBody } from "../../src/core/http/json-body.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
-import type { CommandOutcome, EntityAddress } from "../../src/core/protocol/entity-protocol.js";
+import { readView, type CommandOutcome, type EntityAddress } from "../../src/core/protocol/entity-protocol.js";
 import {
   AdaptiveLimit,
   COMMAND_LIMIT_POLICY,
@@ -358,7 +358,8 @@ function readRoutes(routes: OpenAPIHono<EntityEnv>, entities: EntityRegistry): v
   routes.openapi(readRoute(types), async (c) => {
     const { entity, address } = resolve(c, entities, c.req.valid("param"));
     const at = c.req.valid("query").at;
-    const view = await entityStub(c.env, address).read(address, at === undefined ? null : Number(at));
+    // A log the definition cannot fold is its problem (500 `state-unfoldable`), never a 200 without a state.
+    const view = readView(await entityStub(c.env, address).read(address, at === undefined ? null : Number(at)));
     if (!view) throw notFound(address);
     // A version not yet recorded has no state: answering the latest under another number would be
     // a state the caller did not ask for.

@@ -13,6 +13,7 @@ import {
   type EventsOf,
   type Rejection,
 } from "../core/model/entity.js";
+import { jsonIssue } from "../core/model/plain-json.js";
 import { canonicalJson } from "../core/protocol/fingerprint.js";
 
 /** What `when` came to, with expectations that throw on a mismatch. `R`: the entity's rejection codes. */
@@ -29,8 +30,9 @@ export interface Outcome<S, E, R extends string = string> {
 
 /**
  * Given past events, when a command (its body typed as the command schema's input and validated by
- * that schema, as at the HTTP boundary), then events, a rejection or a state. An invalid body or
- * an unknown command throws.
+ * that schema, as at the HTTP boundary), then events, a rejection or a state. An invalid body, an
+ * unknown command, or a decided event whose data is not plain JSON (the runtime refuses such a
+ * command: 500 `event-data-not-json`) throws.
  */
 export function scenario<T extends string, S, CS extends CommandSchemas, EV extends EventSpecs, R extends string>(
   entity: Entity<T, S, CS, EV, R>,
@@ -46,6 +48,14 @@ export function scenario<T extends string, S, CS extends CommandSchemas, EV exte
           if (!parsed) throw new Error(`${def.type} has no command ${command}`);
           if (!parsed.ok) throw new Error(`invalid ${command}: ${JSON.stringify(parsed.errors)}`);
           const decision = def.decide(before, parsed.command as CommandOf<CS>);
+          // As the runtime does (src/core/entity/command-step.ts): such a command is refused, 500.
+          for (const event of isRejection(decision) ? [] : decision) {
+            const issue = jsonIssue(event.data, "data");
+            if (issue !== null)
+              fail(
+                `${command} decided a ${event.type} event whose data is not plain JSON (${issue}): the runtime refuses it`,
+              );
+          }
           const state = isRejection(decision) ? before : decision.reduce<S>((s, e) => def.evolve(s, e), before);
           return outcome(decision, state);
         },
@@ -169,7 +179,7 @@ export function checkAdversarialIds<
       const decision = def.decide(tested, parsed.command as CommandOf<CS>);
       if (!isRejection(decision)) {
         for (const event of decision) {
-          const issue = jsonIssue(event, "event");
+          const issue = jsonIssue(event.data, `${event.type}.data`);
           if (issue) findings.push(`${step}: decided ${issue}`);
         }
       }
@@ -227,34 +237,4 @@ function replaceAt(value: unknown, paths: readonly Path[], id: string, at: Path 
 
 function decisionJson(decision: readonly DomainEvent[] | Rejection): string {
   return isRejection(decision) ? `rejection ${decision.code}` : `events ${JSON.stringify(decision)}`;
-}
-
-/** Where `value` stops being plain JSON (what JSON.parse(JSON.stringify(value)) would change), or null. */
-function jsonIssue(value: unknown, path: string): string | null {
-  switch (typeof value) {
-    case "string":
-    case "boolean":
-      return null;
-    case "number":
-      return Number.isFinite(value) ? null : `${path} is ${value}`;
-    case "object": {
-      if (value === null) return null;
-      if (Array.isArray(value)) {
-        for (const [i, v] of value.entries()) {
-          const issue = jsonIssue(v, `${path}[${i}]`);
-          if (issue) return issue;
-        }
-        return null;
-      }
-      const proto: unknown = Object.getPrototypeOf(value);
-      if (proto !== Object.prototype && proto !== null) return `${path} has a prototype other than Object's`;
-      for (const [k, v] of Object.entries(value)) {
-        const issue = jsonIssue(v, `${path}.${k}`);
-        if (issue) return issue;
-      }
-      return null;
-    }
-    default:
-      return `${path} is a ${typeof value}`;
-  }
 }

@@ -246,6 +246,19 @@ describe("a drive", () => {
     expect(runner.state.status).toBe("completed");
   });
 
+  it("counts a service's result that is not plain JSON as a failed attempt, naming where, and records no result", async () => {
+    const object = new SagaObject();
+    object.serviceAnswer = async () => ({ kind: "done", result: { sentAt: new Date(NOW) } });
+    const runner = object.runner(saga(notify));
+    await runner.deliver([fact(1, "Placed")]);
+    await runner.alarmFired();
+    expect(object.log.find((e) => e.type === "TaskDone")).toBeUndefined();
+    expect(runner.state.attempts.notify).toMatchObject({
+      count: 1,
+      lastError: "service mail answered send with a result that is not plain JSON: result.sentAt is a Date",
+    });
+  });
+
   it("records a task its service defers without using up an attempt, and wakes when it said", async () => {
     const object = new SagaObject();
     object.serviceAnswer = async () => ({ kind: "deferred", reason: "breaker open", retryAfterMs: 700 });

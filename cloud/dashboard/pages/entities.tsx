@@ -2,7 +2,7 @@
 // the log live, through the entity's own stream.
 import type { HtmlEscapedString } from "hono/utils/html";
 import { routeTable } from "../../../src/core/http/openapi.js";
-import { fail } from "../../../src/core/http/problem.js";
+import { fail, type Problem } from "../../../src/core/http/problem.js";
 import type { EntityAddress } from "../../../src/core/protocol/entity-protocol.js";
 import { entityIdSchema } from "../../../src/core/protocol/identifiers.js";
 import { entityStub } from "../../stubs.js";
@@ -40,7 +40,7 @@ entityPages.openapi(
     const page = (
       body: HtmlEscapedString | Promise<HtmlEscapedString>,
       title = "Entities",
-      status: 200 | 400 | 404 = 200,
+      status: 200 | 400 | 404 | 500 = 200,
     ) => {
       c.status(status);
       return c.render(body, { title, tenant: tenant.id, current: "Entities" });
@@ -83,6 +83,20 @@ entityPages.openapi(
         404,
       );
     }
+    // The log holds what the definition cannot fold: say so (the log itself is still served by /v1).
+    const unfoldable = (problem: Problem) =>
+      page(
+        <>
+          {finder}
+          <p class="card error" role="alert">
+            {problem.detail}
+          </p>
+        </>,
+        `${type}/${id}`,
+        500,
+      );
+    if ("problem" in current) return unfoldable(current.problem);
+    if ("problem" in view) return unfoldable(view.problem);
     const stateHref = (v: number) => `${action}?type=${encodeURIComponent(type)}&id=${encodeURIComponent(id)}&at=${v}`;
     return page(
       <>

@@ -6,9 +6,10 @@
 // only then update the memory image, hand the facts to the relay and publish them live. Every
 // effect goes through a port (EntityCommandPorts), so the simulator runs this very code over its
 // models of storage, relay and subscribers.
-import type { EntityType } from "../model/entity.js";
+import { UnfoldableEvent, unfoldableProblem, type EntityType } from "../model/entity.js";
 import type { RecordedEvent } from "../model/envelope.js";
-import { problem } from "../http/problem.js";
+import { problem, type Problem } from "../http/problem.js";
+import { logEvent } from "../runtime/log.js";
 import { checkCommandMetadata, metadataProblem } from "../protocol/command-metadata.js";
 import type { CommandEnvelope, CommandOutcome, EntityAddress, HandOff } from "../protocol/entity-protocol.js";
 import { entityIdSchema } from "../protocol/identifiers.js";
@@ -91,7 +92,9 @@ export class EntityCommands {
   /**
    * Decides and records one command addressed to this entity at `now` (epoch ms). Refusals and
    * rejections record nothing (a rejection of a session command records only its answer); a
-   * replay records nothing. Synchronous: no other command interleaves.
+   * replay records nothing. A refusal that is the domain's bug (5xx: events that are not plain
+   * JSON or cannot be folded) is logged as an error, as is a snapshot skipped because the state is
+   * not plain JSON. Synchronous: no other command interleaves.
    */
   command(envelope: CommandEnvelope, now: number): CommandOutcome {
     // The tenant API checked these already; sagas and other callers reach the entity over RPC.
@@ -115,6 +118,7 @@ export class EntityCommands {
       newEventId: () => this.#ports.newEventId(),
     });
     if (step.kind === "replay") return { ok: true, result: step.result, replayed: true };
+    if (step.kind === "refused" && step.problem.status >= 500) domainBug(this.address, step.problem);
     // A client session keeps the domain's rejection as its answer; other refusals (backlog,
     // precondition, size) leave the command free to be retried under the same number.
     if (step.kind === "rejected") this.#sessions.remember(envelope, { problem: step.problem }, now);
@@ -129,6 +133,13 @@ export class EntityCommands {
       this.#sessions.remember(envelope, { result }, now);
       if (step.snapshot) storage.writeSnapshot(step.image.version, step.image.state);
     });
+    if (step.snapshotSkipped !== undefined) {
+      logEvent("error", "snapshot skipped: the state is not plain JSON", {
+        ...this.address,
+        version: step.image.version,
+        detail: step.snapshotSkipped,
+      });
+    }
     this.#image = step.image;
     let handOff: HandOff | undefined;
     if (envelope.callerRelays === true) handOff = relay.handOff(facts);
@@ -143,7 +154,8 @@ export class EntityCommands {
  * waited past `maxQueueDelayMs` since `sentAt` (429 `overloaded`, before any work: CoDel's rule,
  * src/core/resilience/in-flight.ts), refuses an entity id outside the URL grammar (400: sagas
  * route commands by ids taken from facts), binds (404 for an unknown entity type; `bind` throws if
- * the object hosts another entity), then `EntityCommands.command`.
+ * the object hosts another entity; a log the definition cannot fold is 500 `state-unfoldable`,
+ * logged as an error), then `EntityCommands.command`.
  */
 export function entityCommand(
   envelope: CommandEnvelope,
@@ -167,7 +179,27 @@ export function entityCommand(
       problem: problem("malformed-request", `${JSON.stringify(envelope.entityId.slice(0, 140))} is not an entity id`),
     };
   }
-  const commands = bind(envelope);
+  let commands: EntityCommands | undefined;
+  try {
+    commands = bind(envelope);
+  } catch (error) {
+    // Binding rebuilds the memory image from the log: a log the definition cannot fold.
+    if (!(error instanceof UnfoldableEvent)) throw error;
+    const refused = unfoldableProblem(envelope, error, false);
+    domainBug(envelope, refused);
+    return { ok: false, problem: refused };
+  }
   if (!commands) return { ok: false, problem: problem("not-found", `no entity type ${envelope.entityType}`) };
   return commands.command(envelope, now);
+}
+
+/** The error line for a command refused with a 5xx: the domain's bug (or a corrupt log), never the client's. */
+export function domainBug(address: EntityAddress, refused: Problem): void {
+  logEvent("error", "entity refused: the domain's bug", {
+    tenant: address.tenant,
+    entityType: address.entityType,
+    entityId: address.entityId,
+    type: refused.type,
+    detail: refused.detail,
+  });
 }

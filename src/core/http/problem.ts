@@ -34,6 +34,9 @@ const catalogue = {
   "dependency-unavailable": { status: 503, title: "A dependency is unavailable" },
   internal: { status: 500, title: "Internal error" },
   "config-invalid": { status: 500, title: "The service is misconfigured" },
+  // The domain's bugs, never a client's (README "Defining an entity"): nothing is recorded.
+  "event-data-not-json": { status: 500, title: "An event the entity decided is not plain JSON" },
+  "state-unfoldable": { status: 500, title: "The entity's events cannot be folded into its state" },
   // Durable Streams (PROTOCOL.md §5): the statuses the protocol names, each with its own type.
   "stream-gone": { status: 410, title: "The stream was deleted; its forks still read its data" },
   "offset-gone": { status: 410, title: "The offset is before the stream's retained window" },

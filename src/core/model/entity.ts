@@ -2,9 +2,10 @@
 // pure functions only: `decide(state, command) → events | rejection`, `evolve(state, event) →
 // state`. Persistence, concurrency, transport and retries belong to the runtime, not here.
 import type { z } from "zod";
-import type { FieldError } from "../http/problem.js";
+import { problem, type FieldError, type Problem } from "../http/problem.js";
 import { checkName, commandNameSchema, entityTypeSchema, eventNameSchema } from "../protocol/identifiers.js";
 import { ownValue } from "./own-keys.js";
+import { jsonIssue } from "./plain-json.js";
 
 export interface DomainEvent<T extends string = string, D = unknown> {
   readonly type: T;
@@ -97,7 +98,14 @@ export interface EntityDefinition<
   readonly internal?: readonly (keyof CS & string)[];
   /** One `event<Data>()` per event type the entity records. */
   readonly events: EV;
+  /**
+   * The events a command records, or a rejection. Their data is stored as JSON and read back on
+   * every restart, so it must be plain JSON (`src/core/model/plain-json.ts`): a command deciding
+   * anything else (a Date, an undefined field, NaN, a Map…) is refused with 500
+   * `event-data-not-json` and records nothing.
+   */
   decide(state: S, command: CommandOf<CS>): readonly EventsOf<EV>[] | Rejection<R>;
+  /** The state after `event`; never undefined (the runtime refuses to fold on: `UnfoldableEvent`). */
   evolve(state: S, event: EventsOf<EV>): S;
   /** Take a snapshot every this many events (default 100). */
   readonly snapshotEvery?: number;
@@ -125,12 +133,79 @@ export interface EntityType {
   parseCommand(name: string, body: unknown): ParsedCommand | undefined;
   initialState(): unknown;
   decide(state: unknown, command: DomainEvent): readonly DomainEvent[] | Rejection;
-  evolve(state: unknown, event: DomainEvent): unknown;
+  /** The definition's `evolve`; throws `UnfoldableEvent` for an undeclared event type or an undefined result. */
+  evolve(state: unknown, event: DomainEvent & { readonly seq?: number }): unknown;
   /** The version new events of `eventType` are written at. */
   eventVersion(eventType: string): number;
   /** Lift a stored payload to the current version of its type. */
   upcast(eventType: string, storedVersion: number, data: unknown): unknown;
-  fold(events: Iterable<DomainEvent>, from?: unknown): unknown;
+  /** `evolve` over `events` from `from` (default: the initial state); throws `UnfoldableEvent` as `evolve` does. */
+  fold(events: Iterable<DomainEvent & { readonly seq?: number }>, from?: unknown): unknown;
+}
+
+/**
+ * An event the entity's definition cannot fold into a state: its type is not one the definition
+ * declares (a stored event whose type was renamed or removed in code: upcasters lift versions of
+ * a declared type, never another name; or an event `decide` made up), or `evolve` returned
+ * undefined for it. The domain's bug, never a client's: folding on would answer a state without
+ * the event (or no state at all), so the runtime answers 500 `state-unfoldable`
+ * (`unfoldableProblem`), records nothing and writes no snapshot.
+ */
+export class UnfoldableEvent extends Error {
+  constructor(
+    readonly entityType: string,
+    readonly eventType: string,
+    /** The event's seq in the log (the one it would have had, for a decided event); null when not known. */
+    readonly seq: number | null,
+    readonly reason: "undeclared" | "evolve-undefined",
+  ) {
+    const at = `${eventType}${seq === null ? "" : ` (seq ${seq})`}`;
+    super(
+      reason === "undeclared" ? `${at} is not an event type of ${entityType}` : `evolve returned undefined for ${at}`,
+    );
+    this.name = "UnfoldableEvent";
+  }
+}
+
+/**
+ * The 500 `state-unfoldable` problem for `error`, met folding the stored log of the entity at
+ * `address` (a read or a command's wake-up: nothing is decided) or the events a command decided
+ * (`decided`: nothing is recorded).
+ */
+export function unfoldableProblem(
+  address: { readonly entityType: string; readonly entityId: string },
+  error: UnfoldableEvent,
+  decided: boolean,
+): Problem {
+  const where = `${address.entityType} ${address.entityId}`;
+  if (decided)
+    return problem(
+      "state-unfoldable",
+      `${where}: the command decided an event it cannot fold: ${error.message}; nothing was recorded`,
+    );
+  const remedy =
+    error.reason === "undeclared"
+      ? "; declare the stored type again in `events` (and fold it in `evolve`)"
+      : "; make evolve return a state for it";
+  return problem(
+    "state-unfoldable",
+    `${where}: its stored log cannot be folded into a state: ${error.message}${remedy}`,
+  );
+}
+
+/**
+ * The 500 `event-data-not-json` problem for a command of the entity at `address` that decided an
+ * `eventType` event whose data is not plain JSON (`issue`, e.g. "data.at is a Date").
+ */
+export function eventDataProblem(
+  address: { readonly entityType: string; readonly entityId: string },
+  eventType: string,
+  issue: string,
+): Problem {
+  return problem(
+    "event-data-not-json",
+    `${address.entityType} ${address.entityId}: the command decided a ${eventType} event whose data is not plain JSON: ${issue}; nothing was recorded`,
+  );
 }
 
 /** A zod error as the problem document's field errors (`path` dotted, "(body)" for the root). */
@@ -206,7 +281,9 @@ export function checkEntityNames(entity: Pick<EntityType, "type" | "commandNames
 
 /**
  * Checks an entity definition and gives the runtime its type-erased face. Throws when a name is
- * outside its grammar (checkEntityNames) or an `internal` command is not a command. The
+ * outside its grammar (checkEntityNames), an `internal` command is not a command, or
+ * `initialState` is not plain JSON (it is stored in snapshots and must read back as it was:
+ * `new Date(0)` would come back a string). The
  * definition's types stay on the result (see Entity).
  */
 export function defineEntity<
@@ -219,13 +296,22 @@ export function defineEntity<
   const specs: Readonly<Record<string, EventSpec>> = definition.events;
   const commandSchemas: Readonly<Record<string, z.ZodType>> = definition.commands;
   // Snapshots are stored as JSON, so the initial state must survive a round trip unchanged.
+  const initialIssue = jsonIssue(definition.initialState, "initialState");
+  if (initialIssue !== null) throw new Error(`${definition.type}: initialState is not plain JSON: ${initialIssue}`);
   const initialJson = JSON.stringify(definition.initialState);
   const initialState = (): unknown => JSON.parse(initialJson) as unknown;
   const commandSchema = (name: string): z.ZodType | undefined => ownValue(commandSchemas, name);
   const specOf = (eventType: string): EventSpec | undefined => ownValue(specs, eventType);
-  // The runtime hands over what it read from the log (upcast to the current version) or parsed
-  // with the command's schema: the one place the erased face meets the typed definition.
-  const evolve = (state: unknown, event: DomainEvent): unknown => definition.evolve(state as S, event as EventsOf<EV>);
+  // The runtime hands over what it read from the log (upcast to the current version) or decided,
+  // of a declared type (checked here): the one place the erased face meets the typed definition.
+  const evolve = (state: unknown, event: DomainEvent & { readonly seq?: number }): unknown => {
+    if (!Object.hasOwn(specs, event.type))
+      throw new UnfoldableEvent(definition.type, event.type, event.seq ?? null, "undeclared");
+    const next = definition.evolve(state as S, event as EventsOf<EV>);
+    if (next === undefined)
+      throw new UnfoldableEvent(definition.type, event.type, event.seq ?? null, "evolve-undefined");
+    return next;
+  };
   const commandNames = Object.keys(commandSchemas);
   const eventTypes = Object.keys(specs);
   checkEntityNames({ type: definition.type, commandNames, eventTypes });

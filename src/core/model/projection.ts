@@ -39,11 +39,15 @@ export interface Projection {
   readonly name: string;
   /** Entity types whose whole logs this projection follows. */
   readonly follows: readonly string[];
-  /** Statements that apply one event; event types without a handler only advance the checkpoint. */
+  /**
+   * Statements that apply one event. A fact of a type without a handler (one the projection does
+   * not follow, or one its entity renamed or removed in code) only advances the checkpoint.
+   */
   readonly on: Readonly<Record<string, (db: Db, event: RecordedEvent, generation: number) => readonly Statement[]>>;
   /**
    * Statements that apply a contiguous run of one entity's events at once, with the same outcome
-   * as each event's handler in turn. Optional: a rebuild replays whole logs, and a projection
+   * as each event's handler in turn; the run holds only events of the types `on` handles (the
+   * others only advance the checkpoint). Optional: a rebuild replays whole logs, and a projection
    * that can fold a run into a few statements saves D1 a statement per event.
    */
   applyRun?(db: Db, events: readonly RecordedEvent[], generation: number): readonly Statement[];

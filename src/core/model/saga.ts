@@ -25,6 +25,7 @@ import type {
 import type { RecordedEvent } from "./envelope.js";
 import { checkName, sagaNameSchema, serviceNameSchema, stageNameSchema } from "../protocol/identifiers.js";
 import { ownValue } from "./own-keys.js";
+import { jsonIssue } from "./plain-json.js";
 
 export interface EntityCommandAction {
   readonly kind: "command";
@@ -389,7 +390,8 @@ export interface TypedSagaDefinition<C, X extends AnyEntity, St extends SagaTrig
   readonly services?: readonly Sv[];
   /**
    * The instance a fact of one of the listed entities concerns (its key), or null when the saga
-   * does not care about it. Facts of other entity types never reach it (they concern no instance).
+   * does not care about it. Facts of other entity types, and facts of a type their entity does not
+   * declare (renamed or removed in code), never reach it (they concern no instance).
    */
   instanceOf(fact: FactOfAny<X>): string | null;
   /** The context of a new instance, from its starting fact (typed by `startedBy`). */
@@ -412,10 +414,10 @@ type AbortHandler<C> = (fact: RecordedEvent, context: C) => string | null;
  * they inferred together, the command literals in `stages` would widen them instead.)
  */
 export function defineSaga<const Xs extends readonly AnyEntity[]>(...entities: Xs) {
-  const types = new Set(entities.map((entity) => entity.type));
+  const declared = new Map(entities.map((entity) => [entity.type, new Set(entity.eventTypes)]));
   return <C, const St extends SagaTrigger<Xs[number]>, const Sv extends string = never>(
     definition: TypedSagaDefinition<C, Xs[number], St, Sv>,
-  ): TypedSaga<C, Xs[number], Sv> => typedSaga(types, definition);
+  ): TypedSaga<C, Xs[number], Sv> => typedSaga(declared, definition);
 }
 
 /**
@@ -428,10 +430,10 @@ export type TypedSaga<C, X extends AnyEntity, Sv extends string = string> = Saga
 };
 
 function typedSaga<C, X extends AnyEntity, St extends SagaTrigger<X>, Sv extends string>(
-  types: ReadonlySet<string>,
+  declared: ReadonlyMap<string, ReadonlySet<string>>,
   definition: TypedSagaDefinition<C, X, St, Sv>,
 ): TypedSaga<C, X, Sv> {
-  if (!types.has(definition.startedBy.entityType))
+  if (!declared.has(definition.startedBy.entityType))
     throw new Error(`saga ${definition.name} starts on ${definition.startedBy.entityType}, which it does not list`);
   // The runtime calls these only with facts of the entity type and event name they are keyed by
   // (factEvents matches `startedBy`; the lookup below matches the abort keys): the one place the
@@ -440,14 +442,17 @@ function typedSaga<C, X extends AnyEntity, St extends SagaTrigger<X>, Sv extends
     | Readonly<Record<string, Readonly<Record<string, AbortHandler<C> | undefined>> | undefined>>
     | undefined;
   const start = (fact: RecordedEvent, sagaId: string): C => definition.start(fact as TriggeredFact<X, St>, sagaId);
-  // A fact of a listed entity type is one of its declared events (decide only records those),
-  // upcast to their current version before anything reads it.
+  // Only facts of the listed entities' declared event types reach the typed handlers (upcast to
+  // their current version before anything reads them). A fact of a type its entity no longer
+  // declares (renamed or removed in code, still in flight or read back by gap repair) concerns no
+  // instance, as facts of other entities do: the entity itself refuses to fold such a log
+  // (`UnfoldableEvent`), so the type must be declared again to be used at all.
   const instanceOf = (fact: RecordedEvent): string | null =>
-    types.has(fact.meta.entityType) ? definition.instanceOf(fact as FactOfAny<X>) : null;
+    declared.get(fact.meta.entityType)?.has(fact.type) === true ? definition.instanceOf(fact as FactOfAny<X>) : null;
   return defineUntypedSaga<C, Sv>({
     name: definition.name,
     startedBy: definition.startedBy,
-    entityTypes: [...types],
+    entityTypes: [...declared.keys()],
     services: [...(definition.services ?? [])],
     instanceOf,
     start,
@@ -593,18 +598,23 @@ function isDone(state: SagaState, key: string): boolean {
 }
 
 /**
- * What is wrong with the keys of `tasks`, entered after `earlier`, or null: a key holding "/"
- * (its idempotency key would be another task's: `x/undo` runs under `x`'s compensation key), or
- * one used twice among them or by one of `earlier` (a second task under a key would be taken for
- * done and silently skipped). Keys are built when a stage is entered (often from ids), so this is
- * checked then, before any of them runs.
+ * What is wrong with `tasks`, entered after `earlier`, or null: a key holding "/" (its idempotency
+ * key would be another task's: `x/undo` runs under `x`'s compensation key), one used twice among
+ * them or by one of `earlier` (a second task under a key would be taken for done and silently
+ * skipped), or an action that is not plain JSON (the saga's log stores tasks as JSON, so after a
+ * restart the task would run with other data: a Date as a string, an undefined field gone, and
+ * its command's idempotency fingerprint changed). Tasks are built when a stage is entered (often
+ * from ids), so this is checked then, before any of them runs.
  */
-function keyProblem(tasks: readonly SagaTask[], earlier: readonly SagaTask[]): string | null {
+function taskProblem(tasks: readonly SagaTask[], earlier: readonly SagaTask[]): string | null {
   const seen = new Set(earlier.map((t) => t.key));
   for (const task of tasks) {
     if (task.key.includes("/")) return `has task key ${task.key}, which holds "/" (the idempotency key separator)`;
     if (seen.has(task.key)) return `repeats task key ${task.key}`;
     seen.add(task.key);
+    const issue =
+      jsonIssue(task.run, "run") ?? (task.compensate === undefined ? null : jsonIssue(task.compensate, "compensate"));
+    if (issue !== null) return `has task ${task.key} that is not plain JSON: ${issue}`;
   }
   return null;
 }
@@ -617,7 +627,7 @@ function planForward<C>(definition: SagaDefinition<C>, state: SagaState, now: nu
     if (!stage) return { kind: "record", events: [{ type: "SagaCompleted", at: now }] };
     const tasks = stage.tasks(context, state.done);
     // The definition's mistake stops the saga where an operator sees it, before the stage is entered.
-    const problem = keyProblem(tasks, state.history.flat());
+    const problem = taskProblem(tasks, state.history.flat());
     if (problem !== null) return escalate(`stage ${stage.name} ${problem}`, now);
     const timeoutMs = ownValue(policy.timeoutOverrides ?? {}, stage.name) ?? stage.timeoutMs;
     const entered: SagaEvent = {
@@ -664,7 +674,7 @@ function planForward<C>(definition: SagaDefinition<C>, state: SagaState, now: nu
  * entered so far, newest stage first, then the definition's `finallyCompensate` tasks. Even tasks
  * with no known outcome: a request may have taken effect while its answer was lost, and
  * compensations are harmless when the task never took effect. When the final tasks' keys are
- * wrong (`keyProblem`), `AttentionNeeded` instead, carrying `reason` so that it is not lost.
+ * wrong (`taskProblem`), `AttentionNeeded` instead, carrying `reason` so that it is not lost.
  */
 function turnRound<C>(definition: SagaDefinition<C>, state: SagaState, reason: string, now: number): SagaEvent {
   const groups: SagaTask[][] = [];
@@ -673,7 +683,7 @@ function turnRound<C>(definition: SagaDefinition<C>, state: SagaState, reason: s
     if (undo.length > 0) groups.push(undo);
   }
   const final = definition.finallyCompensate(state.context as C, reason);
-  const problem = keyProblem(final, state.history.flat());
+  const problem = taskProblem(final, state.history.flat());
   if (problem !== null) return { type: "AttentionNeeded", error: `finallyCompensate ${problem}`, reason, at: now };
   if (final.length > 0) groups.push([...final]);
   return { type: "CompensationBegan", reason, groups, at: now };
@@ -766,7 +776,12 @@ export function outcomeEvents(
   return [{ type: "CompensationFailed", key, error, retryAt: now + Math.max(delayMs, retryAfter), at: now }];
 }
 
-/** The saga events a fact delivered to this instance records (none for a duplicate). */
+/**
+ * The saga events a fact delivered to this instance records (none for a duplicate). Throws when
+ * the definition's `start` returns a context that is not plain JSON: the app's mistake fails the
+ * delivery, which is retried, then dead-lettered with this error for an operator to see (as an
+ * `instanceOf` naming a bad key: src/core/saga/saga-delivery.ts).
+ */
 export function factEvents<C>(
   definition: SagaDefinition<C>,
   state: SagaState,
@@ -787,10 +802,12 @@ export function factEvents<C>(
   if (state.status === "new") {
     // Facts about an instance that has not started (late or reordered) are not the saga's to act on.
     if (!starts) return [];
-    return [
-      observed,
-      { type: "SagaStarted", context: definition.start(fact, sagaId), fact: fact.meta.eventId, at: now },
-    ];
+    const context = definition.start(fact, sagaId);
+    // The log stores the context as JSON: a restart would give the stages another one.
+    const issue = jsonIssue(context, "context");
+    if (issue !== null)
+      throw new Error(`saga ${definition.name}: start returned a context that is not plain JSON: ${issue}`);
+    return [observed, { type: "SagaStarted", context, fact: fact.meta.eventId, at: now }];
   }
   // From the pivot on the saga goes forward whatever arrives; the pivot's owner refuses the late
   // abort (e.g. an order refuses a cancel once confirmed).

@@ -4,7 +4,7 @@
 import type { CommandResult, EntitySnapshotView, EventPage, RecordedEvent } from "../model/envelope.js";
 import type { ClientCommandId } from "./client-session.js";
 import type { IfMatch } from "./if-match.js";
-import type { Problem } from "../http/problem.js";
+import { ProblemError, type Problem } from "../http/problem.js";
 import type { FactsQueueMessage } from "./cloud-event.js";
 
 export interface EntityAddress {
@@ -70,6 +70,19 @@ export type CommandOutcome =
       readonly replayed?: true;
     };
 
+/**
+ * What reading an entity's state comes to: the state, null when the entity has no events, or a
+ * problem when its log cannot be folded into a state (500 `state-unfoldable`: a stored event of
+ * a type the definition no longer declares, or an evolve that returned undefined).
+ */
+export type EntityReadOutcome = EntitySnapshotView | { readonly problem: Problem } | null;
+
+/** The state a read found, or null when the entity has no events; throws the read's problem as a `ProblemError`. */
+export function readView(outcome: EntityReadOutcome): EntitySnapshotView | null {
+  if (outcome !== null && "problem" in outcome) throw new ProblemError(outcome.problem);
+  return outcome;
+}
+
 /** A page of an entity's log with the entity's version at the time it was read. */
 export interface LogRead {
   readonly events: readonly RecordedEvent[];
@@ -78,9 +91,12 @@ export interface LogRead {
 
 export interface EntityRpc {
   command(envelope: CommandEnvelope): Promise<CommandOutcome>;
-  /** Current state, or as of version `at`; null when the entity has no events. */
-  read(address: EntityAddress, at: number | null): Promise<EntitySnapshotView | null>;
-  /** Events after `after`, at most `limit`; null when the entity has no events. */
+  /** Current state, or as of version `at`; null when the entity has no events (see EntityReadOutcome). */
+  read(address: EntityAddress, at: number | null): Promise<EntityReadOutcome>;
+  /**
+   * Events after `after`, at most `limit`; null when the entity has no events. Served from the
+   * log alone, so a log whose state cannot be folded can still be read (and rebuilt from).
+   */
   events(address: EntityAddress, after: number, limit: number): Promise<EventPage | null>;
   /**
    * Events after `after` (at most `limit`) and the entity's version (0 before its first event);

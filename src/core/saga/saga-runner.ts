@@ -12,6 +12,7 @@
 import { describeFieldErrors, type ParsedCommand } from "../model/entity.js";
 import type { RecordedEvent } from "../model/envelope.js";
 import { ownValue } from "../model/own-keys.js";
+import { jsonIssue } from "../model/plain-json.js";
 import {
   evolve,
   factEvents,
@@ -290,7 +291,11 @@ export class SagaRunner {
     await ports.setAlarm(ports.now());
   }
 
-  /** Runs one due task under its stable idempotency key; a throw is a failed attempt. */
+  /**
+   * Runs one due task under its stable idempotency key; a throw is a failed attempt, and so is a
+   * service's result that is not plain JSON (its adapter's bug: retried, then the saga turns round
+   * or, past its pivot, stops for attention).
+   */
   async #run(due: DueTask): Promise<TaskOutcome> {
     const action = due.action;
     const key =
@@ -303,7 +308,19 @@ export class SagaRunner {
         return { kind: "rejected", reason: `saga ${this.definition.name} does not declare service ${action.service}` };
       const service = this.#ports.service(action.service);
       if (!service) return { kind: "rejected", reason: `no service ${action.service}` };
-      return await service.call(action.operation, action.data, { tenant: this.address.tenant, idempotencyKey: key });
+      const outcome = await service.call(action.operation, action.data, {
+        tenant: this.address.tenant,
+        idempotencyKey: key,
+      });
+      // The result is stored in the saga's log and handed to later stages: as JSON after a restart.
+      const issue =
+        outcome.kind === "done" && outcome.result !== undefined ? jsonIssue(outcome.result, "result") : null;
+      if (issue !== null)
+        return {
+          kind: "failed",
+          error: `service ${action.service} answered ${action.operation} with a result that is not plain JSON: ${issue}`,
+        };
+      return outcome;
     } catch (error) {
       return { kind: "failed", error: error instanceof Error ? error.message : String(error) };
     }

@@ -1,0 +1,267 @@
+// What the entity runtime does with a domain's mistakes, so that an entity's state never differs
+// from what a restart reads back from its log: event data that is not plain JSON is refused, a
+// state that is not plain JSON is never snapshotted, an initial state that is not is refused at
+// definition, and events the definition cannot fold (an undeclared type, an evolve returning
+// undefined) answer 500 `state-unfoldable` instead of a state without them. Small entities are
+// defined here and hosted by the platform's own entity actor in real entity objects; a restart is
+// an eviction, after which a new incarnation rebuilds its memory image from storage.
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from "vitest";
+import { z } from "zod";
+import { createEntityActor, type EntityActor } from "../edge/entity/entity-actor.js";
+import { EventLog } from "../edge/entity/event-log.js";
+import { defineEntity, EntityRegistry, event } from "../src/core/model/entity.js";
+import type { CommandEnvelope, EntityAddress } from "../src/core/protocol/entity-protocol.js";
+import { encodeHlc } from "../src/core/protocol/hlc.js";
+import { entityObjectName } from "../src/core/protocol/identifiers.js";
+import { scenario } from "../src/testing/given-when-then.js";
+
+const PROBLEMS = "https://factline.dev/problems/";
+
+/** The tester's repro: evolve tells a Date (1) from the string JSON turns it into (100). */
+const stamps = defineEntity({
+  type: "stamps",
+  initialState: { count: 0 },
+  commands: { stamp: z.object({ at: z.enum(["date", "text", "undefined"]) }).strict() },
+  events: { Stamped: event<{ at: Date | string; kind?: string | undefined }>() },
+  decide: (_state, command) => {
+    const at = command.data.at;
+    const data = at === "date" ? { at: new Date(0) } : at === "undefined" ? { at, kind: undefined } : { at };
+    return [{ type: "Stamped", data }];
+  },
+  evolve: (state, e) => ({ count: state.count + (e.data.at instanceof Date ? 1 : 100) }),
+});
+
+/** A state that is not plain JSON: evolve builds a Date from the event's string. */
+const clocks = defineEntity({
+  type: "clocks",
+  initialState: { since: null as Date | null, ticks: 0 },
+  commands: { tick: z.object({ at: z.iso.datetime() }).strict() },
+  events: { Ticked: event<{ at: string }>() },
+  decide: (_state, command) => [{ type: "Ticked", data: { at: command.data.at } }],
+  evolve: (state, e) => ({ since: state.since ?? new Date(e.data.at), ticks: state.ticks + 1 }),
+  snapshotEvery: 2,
+});
+
+/** A forgotten case (evolve returns undefined for Dropped) and a made-up event type (Misfiled). */
+const shelves = defineEntity({
+  type: "shelves",
+  initialState: { books: 0 },
+  commands: { place: z.object({}).strict(), drop: z.object({}).strict(), misfile: z.object({}).strict() },
+  events: { Placed: event<Record<string, never>>(), Dropped: event<Record<string, never>>() },
+  decide: (_state, command) => {
+    if (command.type === "place") return [{ type: "Placed", data: {} }];
+    if (command.type === "drop") return [{ type: "Dropped", data: {} }];
+    // What a JavaScript domain (or a cast) can do: an event type the entity does not declare.
+    return [JSON.parse('{"type":"Misfiled","data":{}}') as { type: "Placed"; data: Record<string, never> }];
+  },
+  evolve: (state, e) => (e.type === "Placed" ? { books: state.books + 1 } : (undefined as unknown as typeof state)),
+});
+
+const Host = createEntityActor(new EntityRegistry([stamps, clocks, shelves]));
+
+/**
+ * The test entity `type`/`id` of a tenant of its own, in a real entity object: `incarnation` runs
+ * `work` against a new instance of the platform's entity actor over the object's storage (as the
+ * runtime builds one on wake-up), `restart` evicts the object, so only its storage survives.
+ */
+function hosted(type: string, id = "e1") {
+  const address: EntityAddress = {
+    tenant: `mistakes-${crypto.randomUUID().slice(0, 8)}`,
+    entityType: type,
+    entityId: id,
+  };
+  const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(address.tenant, type, id)));
+  const incarnation = <T>(work: (actor: EntityActor, state: DurableObjectState) => Promise<T>): Promise<T> =>
+    runInDurableObject(stub, async (_platformActor, state) => {
+      const actor = new Host(state, env);
+      // Let its constructor's schema check and identity read finish first, as the runtime does.
+      await state.blockConcurrencyWhile(async () => {});
+      return work(actor, state);
+    });
+  const command = (name: string, data: unknown = {}): CommandEnvelope => ({
+    ...address,
+    command: name,
+    data,
+    idempotencyKey: null,
+    fingerprint: null,
+    expectedVersion: null,
+    causeHlc: null,
+    correlationId: "mistakes",
+    causationId: null,
+    traceparent: null,
+  });
+  return { address, command, incarnation, restart: () => evictDurableObject(stub) };
+}
+
+/** The console's error lines in this test (kept out of the report), as the structured entries they are. */
+let errors: MockInstance<typeof console.error>;
+beforeEach(() => {
+  errors = vi.spyOn(console, "error").mockImplementation(() => {});
+});
+afterEach(() => vi.restoreAllMocks());
+
+function errorLines(): Record<string, unknown>[] {
+  return errors.mock.calls.flatMap(([line]) => {
+    try {
+      return [JSON.parse(String(line)) as Record<string, unknown>];
+    } catch {
+      return [];
+    }
+  });
+}
+
+describe("event data that is not plain JSON", () => {
+  it("refuses a command whose event data holds a Date (500, nothing recorded), so a restart gives the same state", async () => {
+    const e = hosted("stamps");
+    const outcomes = await e.incarnation(async (actor) => [
+      await actor.command(e.command("stamp", { at: "text" })),
+      await actor.command(e.command("stamp", { at: "date" })),
+    ]);
+    expect(outcomes[0]?.ok).toBe(true);
+    expect(outcomes[1]).toEqual({
+      ok: false,
+      problem: expect.objectContaining({
+        type: `${PROBLEMS}event-data-not-json`,
+        status: 500,
+        detail: expect.stringMatching(/^stamps e1: .*a Stamped event whose data is not plain JSON: data\.at is a Date/),
+      }),
+    });
+    expect(errorLines()).toContainEqual(
+      expect.objectContaining({ level: "error", entityType: "stamps", type: `${PROBLEMS}event-data-not-json` }),
+    );
+
+    await e.restart();
+    const after = await e.incarnation((actor) => actor.read(e.address, null));
+    expect(after).toMatchObject({ version: 1, state: { count: 100 } });
+  });
+
+  it("is refused by the given-when-then kit as by the runtime, so a unit test finds it first", () => {
+    expect(() => scenario(stamps).given().when("stamp", { at: "date" })).toThrow(
+      "stamp decided a Stamped event whose data is not plain JSON (data.at is a Date): the runtime refuses it",
+    );
+    expect(scenario(stamps).given().when("stamp", { at: "text" }).state).toEqual({ count: 100 });
+  });
+
+  it("refuses a command whose event data holds an undefined field, naming it", async () => {
+    const e = hosted("stamps");
+    const outcome = await e.incarnation((actor) => actor.command(e.command("stamp", { at: "undefined" })));
+    expect(outcome).toMatchObject({
+      ok: false,
+      problem: { type: `${PROBLEMS}event-data-not-json`, detail: expect.stringContaining("data.kind is undefined") },
+    });
+    expect(await e.incarnation((actor) => actor.read(e.address, null))).toBeNull();
+  });
+});
+
+describe("state that is not plain JSON", () => {
+  it("refuses an initial state that is not plain JSON when the entity is defined", () => {
+    expect(() =>
+      defineEntity({
+        type: "clocks",
+        initialState: { since: new Date(0), ticks: 0 },
+        commands: { tick: z.object({}).strict() },
+        events: { Ticked: event<Record<string, never>>() },
+        decide: () => [{ type: "Ticked", data: {} }],
+        evolve: (state) => ({ ...state, ticks: state.ticks + 1 }),
+      }),
+    ).toThrow("clocks: initialState is not plain JSON: initialState.since is a Date");
+  });
+
+  it("writes no snapshot of a state that is not plain JSON and logs why, so a restart folds the log to the same state", async () => {
+    const e = hosted("clocks");
+    const snapshots = await e.incarnation(async (actor, state) => {
+      for (const at of ["2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"])
+        expect((await actor.command(e.command("tick", { at }))).ok).toBe(true);
+      return state.storage.sql.exec("SELECT seq FROM snapshots").toArray().length;
+    });
+    expect(snapshots).toBe(0);
+    expect(errorLines()).toContainEqual(
+      expect.objectContaining({
+        msg: "snapshot skipped: the state is not plain JSON",
+        detail: "state.since is a Date",
+      }),
+    );
+
+    await e.restart();
+    const woken = await e.incarnation(async (actor) => {
+      const view = await actor.read(e.address, null);
+      const state = view !== null && "state" in view ? (view.state as { since: unknown; ticks: number }) : null;
+      return { sinceIsDate: state?.since instanceof Date, ticks: state?.ticks };
+    });
+    expect(woken).toEqual({ sinceIsDate: true, ticks: 2 });
+  });
+});
+
+describe("events the definition cannot fold", () => {
+  it("refuses a command whose event evolve returns undefined for, recording nothing", async () => {
+    const e = hosted("shelves");
+    const [placed, dropped, read] = await e.incarnation(async (actor) => [
+      await actor.command(e.command("place")),
+      await actor.command(e.command("drop")),
+      await actor.read(e.address, null),
+    ]);
+    expect(placed?.ok).toBe(true);
+    expect(dropped).toMatchObject({
+      ok: false,
+      problem: {
+        type: `${PROBLEMS}state-unfoldable`,
+        status: 500,
+        detail: expect.stringContaining("evolve returned undefined for Dropped (seq 2)"),
+      },
+    });
+    expect(read).toMatchObject({ version: 1, state: { books: 1 } });
+  });
+
+  it("refuses a command deciding an event type the entity does not declare, recording nothing", async () => {
+    const e = hosted("shelves");
+    const outcome = await e.incarnation((actor) => actor.command(e.command("misfile")));
+    expect(outcome).toMatchObject({
+      ok: false,
+      problem: {
+        type: `${PROBLEMS}state-unfoldable`,
+        detail: expect.stringContaining("Misfiled (seq 1) is not an event type of shelves"),
+      },
+    });
+    expect(await e.incarnation((actor) => actor.read(e.address, null))).toBeNull();
+  });
+
+  it("answers reads and commands of a stored log evolve cannot fold with 500 state-unfoldable, and still serves the log", async () => {
+    const e = hosted("shelves");
+    await e.incarnation(async (actor, state) => {
+      expect((await actor.command(e.command("place"))).ok).toBe(true);
+      // A Dropped event, as a deployment whose evolve still handled it would have recorded it.
+      const [placed] = [...new EventLog(state.storage.sql, shelves).read(0)];
+      if (!placed) throw new Error("no event recorded");
+      new EventLog(state.storage.sql, shelves).append([
+        {
+          ...placed,
+          seq: 2,
+          type: "Dropped",
+          meta: { ...placed.meta, eventId: crypto.randomUUID(), hlc: encodeHlc({ wall: Date.now(), logical: 1 }) },
+        },
+      ]);
+    });
+    await e.restart();
+
+    const { read, command, page, snapshots } = await e.incarnation(async (actor, state) => ({
+      read: await actor.read(e.address, null),
+      command: await actor.command(e.command("place")),
+      page: await actor.events(e.address, 0, 10),
+      snapshots: state.storage.sql.exec("SELECT seq FROM snapshots").toArray().length,
+    }));
+    const unfoldable = {
+      type: `${PROBLEMS}state-unfoldable`,
+      status: 500,
+      detail: expect.stringContaining("evolve returned undefined for Dropped (seq 2)"),
+    };
+    expect(read).toEqual({ problem: expect.objectContaining(unfoldable) });
+    expect(command).toMatchObject({ ok: false, problem: unfoldable });
+    expect(page?.events.map((ev) => ev.type)).toEqual(["Placed", "Dropped"]);
+    expect(snapshots).toBe(0);
+    expect(errorLines()).toContainEqual(
+      expect.objectContaining({ level: "error", entityType: "shelves", type: `${PROBLEMS}state-unfoldable` }),
+    );
+  });
+});
