@@ -7,7 +7,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { SQLSchemaMigrations } from "durable-utils/sql-migrations";
 import type { EntityRegistry, EntityType } from "../../src/core/model/entity.js";
-import type { EntitySnapshotView, EventPage } from "../../src/core/model/envelope.js";
+import type { EntitySnapshotView } from "../../src/core/model/envelope.js";
 import { entityCommand, EntityCommands } from "../../src/core/entity/command-host.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { decodeHlc, HLC_ZERO } from "../../src/core/protocol/hlc.js";
@@ -16,8 +16,11 @@ import type {
   CommandOutcome,
   EntityAddress,
   EntityRpc,
+  EventsRead,
   LogRead,
 } from "../../src/core/protocol/entity-protocol.js";
+import { cursorPastHead } from "../../src/core/protocol/log-cursor.js";
+import { problemResponse } from "../../src/core/http/problem.js";
 import { logEvent, setLogLevel } from "../../src/core/runtime/log.js";
 import { EventLog } from "./event-log.js";
 import { SqlSessionRecords } from "./client-session-store.js";
@@ -102,13 +105,15 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     return { type: address.entityType, id: address.entityId, version: at, state: entity.log.stateAt(at) };
   }
 
-  async events(address: EntityAddress, after: number, limit: number): Promise<EventPage | null> {
+  async events(address: EntityAddress, after: number, limit: number): Promise<EventsRead | null> {
     const entity = this.#bind(address);
     if (!entity || entity.commands.image.version === 0) return null;
     const version = entity.commands.image.version;
+    const refused = cursorPastHead(address, after, version);
+    if (refused) return { ok: false, problem: refused };
     const events = [...entity.log.read(after, Number.MAX_SAFE_INTEGER, limit)];
     const last = events[events.length - 1];
-    return { events, next: last && last.seq < version ? last.seq : null };
+    return { ok: true, page: { events, next: last && last.seq < version ? last.seq : null } };
   }
 
   async streamRead(address: EntityAddress, after: number, limit: number, waitMs: number): Promise<LogRead | null> {
@@ -145,7 +150,11 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     };
     const after = Number(url.searchParams.get("after") ?? "0");
     const principal: LivePrincipal = { tenant: address.tenant, keyId: url.searchParams.get("key") || null };
-    if (!this.#bind(address)) return new Response(null, { status: 404 });
+    const hosted = this.#bind(address);
+    if (!hosted) return new Response(null, { status: 404 });
+    // Decided with the subscription opened in this same step: no commit falls between the two.
+    const refused = cursorPastHead(address, after, hosted.head());
+    if (refused) return problemResponse(refused);
     return request.headers.get("upgrade")?.toLowerCase() === "websocket"
       ? this.#live.openWebSocket(after, principal)
       : this.#live.openEventStream(after, principal);
