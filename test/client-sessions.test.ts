@@ -176,6 +176,18 @@ describe("client sessions: exactly once for any delay", () => {
     expect((await api.get("/v1/entities/inventory/bad")).status).toBe(404);
   });
 
+  it.each([
+    ["Factline-Client-Seq", asClient(session(9), 1), { "factline-client-seq": "1".repeat(17) }],
+    ["Factline-Client-Session", asClient(session(9), 1), { "factline-client-session": "s".repeat(65) }],
+  ])("refuses an over-long %s with the header's own rule, as any other bad value of it", async (header, base, long) => {
+    const { api } = await setup();
+    const res = await api.command("inventory", "long", "restock", { quantity: 1 }, { ...base, ...long });
+    const body = (await res.json()) as { detail: string; errors: { path: string; message: string }[] };
+    expect(res.status).toBe(400);
+    expect(body.detail).toMatch(new RegExp(`^${header} must be`));
+    expect(body.errors).toEqual([{ path: header, message: body.detail }]);
+  });
+
   it("forgets a session record unused for longer than the retention (180 days)", async () => {
     const { tenant, api } = await setup();
     await api.command("inventory", "old", "restock", { quantity: 1 }, asClient(session(10), 1));

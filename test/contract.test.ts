@@ -212,6 +212,43 @@ describe("the OpenAPI document", () => {
   });
 });
 
+describe("the messages of the router's validation", () => {
+  // How zod 4's English messages open ("Too big: expected string to have <=16 characters",
+  // "Invalid option: expected one of …"): they name neither the header nor the rule a client must follow.
+  const ZOD_DEFAULT = /^(Invalid |Too (big|small)|Unrecognized key)/;
+  // Values outside most bounds: empty, a space, a control character, too long, unlisted, signed.
+  const OUTSIDE = ["", " ", "\u0000", "x".repeat(5_000), "zz-not-listed", "-1"];
+
+  it("answer every header, query or path parameter outside its rule with a message of its own, not zod's", () => {
+    const leaks: string[] = [];
+    for (const definition of app.openAPIRegistry.definitions) {
+      if (definition.type !== "route") continue;
+      const { method, path, request } = definition.route;
+      for (const [where, schema] of [
+        ["header", request?.headers],
+        ["query", request?.query],
+        ["path", request?.params],
+      ] as const) {
+        if (!(schema instanceof z.ZodObject)) continue;
+        for (const [name, field] of Object.entries(schema.shape as Record<string, z.ZodType>)) {
+          // A path parameter is always there; a required header or query parameter may be missing.
+          const values = where !== "path" && !field.safeParse(undefined).success ? [...OUTSIDE, undefined] : OUTSIDE;
+          const leak = values
+            .flatMap((value) =>
+              (field.safeParse(value).error?.issues ?? []).map((i) => ({ value, message: i.message })),
+            )
+            .find((i) => ZOD_DEFAULT.test(i.message));
+          if (leak)
+            leaks.push(
+              `${method} ${path} ${where} ${name}=${JSON.stringify(leak.value)?.slice(0, 20)}: ${leak.message}`,
+            );
+        }
+      }
+    }
+    expect(leaks).toEqual([]);
+  });
+});
+
 describe("the API reference page", () => {
   it("renders every operation on one self-contained page", async () => {
     const res = await call("/docs");
@@ -402,6 +439,17 @@ describe("every problem type", () => {
       const answers = await Promise.all([start(), start()]);
       expect(answers.map((r) => r.status).sort()).toEqual([202, 409]);
       await expectProblem(answers.find((r) => r.status === 409)!, "rebuild-in-progress", 409);
+    },
+    "cursor-past-end": async () => {
+      const t = await newTenant();
+      const api = tenantClient(t.apiKey);
+      await api.command("inventory", "s", "restock", { quantity: 1 });
+      const body = await expectProblem(
+        await api.get("/v1/entities/inventory/s/events?after=50"),
+        "cursor-past-end",
+        400,
+      );
+      expect(body.detail).toContain("its latest is 1");
     },
     "version-mismatch": async () => {
       const t = await newTenant();

@@ -13,7 +13,7 @@ import { describe, expect, it } from "vitest";
 import { entityObjectName } from "../src/core/protocol/identifiers.js";
 import worker from "../worker.js";
 import { admin } from "./support/admin.js";
-import { ADMIN_TOKEN, call, eventually, newTenant, tenantClient } from "./support/api.js";
+import { ADMIN_TOKEN, call, eventually, expectPastEnd, newTenant, tenantClient } from "./support/api.js";
 import { adminCall, orderEnds, sagaId, setGateway } from "./support/sagas.js";
 
 const ORIGIN = "https://factline.test";
@@ -306,6 +306,19 @@ describe("dashboard streams and the session that opened them", () => {
     }
   });
 
+  it("refuses an entity's live log after a position past its latest event, by ?after= or Last-Event-ID", async () => {
+    const tenant = await newTenant("dash");
+    await tenantClient(tenant.apiKey).command("inventory", "ahead", "restock", { quantity: 1 });
+    const cookie = (await signIn(tenant.apiKey)).cookie ?? "";
+    const stream = `/dashboard/t/${tenant.id}/entities/inventory/ahead/stream`;
+    for (const [path, headers] of [
+      [`${stream}?after=50`, {}],
+      [stream, { "last-event-id": "50" }],
+    ] as const) {
+      await expectPastEnd(await call(path, { headers: { cookie, ...sse, ...headers } }), 1);
+    }
+  });
+
   it("ends a live panel once its session signs out", async () => {
     const tenant = await newTenant("dash");
     const cookie = (await signIn(tenant.apiKey)).cookie ?? "";
@@ -404,6 +417,19 @@ describe("dashboard tenant names", () => {
     expect(res.status).toBe(400);
     expect(await res.text()).toContain("bidirectional formatting characters");
     expect((await admin("GET", `/tenants/${id}`)).status).toBe(404);
+  });
+});
+
+describe("dashboard entity lookup", () => {
+  it("shows a version not yet recorded as not found, naming the latest, rather than the latest under its number", async () => {
+    const tenant = await newTenant("dash");
+    await tenantClient(tenant.apiKey).command("inventory", "tf", "restock", { quantity: 1 });
+    const cookie = (await signIn(tenant.apiKey)).cookie ?? "";
+    const lookup = `/dashboard/t/${tenant.id}/entities?type=inventory&id=tf`;
+    const future = await page(cookie, `${lookup}&at=9`);
+    expect(future.status).toBe(404);
+    expect(await future.text()).toContain("has no version 9: its latest is 1");
+    expect((await page(cookie, `${lookup}&at=1`)).status).toBe(200);
   });
 });
 

@@ -7,7 +7,7 @@ import type { CommandResult, RecordedEvent } from "../src/core/model/envelope.js
 import { encodeHlc } from "../src/core/protocol/hlc.js";
 import { entityObjectName } from "../src/core/protocol/identifiers.js";
 import { inventory } from "../src/domain/inventory.js";
-import { newTenant, tenantClient } from "./support/api.js";
+import { expectPastEnd, newTenant, tenantClient } from "./support/api.js";
 
 const stubOf = (tenant: string, type: string, id: string) =>
   env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant, type, id)));
@@ -144,6 +144,16 @@ describe("optimistic concurrency", () => {
     expect(((await (await api.get("/v1/entities/inventory/s1")).json()) as { version: number }).version).toBe(1);
   });
 
+  it("names the entity's current version in the ETag of a 412, and a retry against it applies", async () => {
+    const { api } = await setup();
+    await api.command("inventory", "retry", "restock", { quantity: 1 });
+    await api.command("inventory", "retry", "restock", { quantity: 1 });
+    const refused = await api.command("inventory", "retry", "restock", { quantity: 1 }, { "if-match": '"1"' });
+    expect([refused.status, refused.headers.get("etag")]).toEqual([412, '"2"']);
+    const retried = await api.command("inventory", "retry", "restock", { quantity: 1 }, { "if-match": '"2"' });
+    expect([retried.status, retried.headers.get("etag")]).toEqual([200, '"3"']);
+  });
+
   it("applies a command with If-Match: * to an entity that exists, and refuses it (412) for a fresh one", async () => {
     const { api } = await setup();
     expect((await api.command("inventory", "star", "restock", { quantity: 1 }, { "if-match": "*" })).status).toBe(412);
@@ -177,6 +187,44 @@ describe("optimistic concurrency", () => {
     for (const value of ["1", '"1', '*, "1"', '"1" "2"', "W/1"]) {
       const res = await api.command("inventory", "bad-im", "restock", { quantity: 1 }, { "if-match": value });
       expect(res.status, value).toBe(400);
+    }
+  });
+});
+
+describe("conditional reads", () => {
+  it("answers a read whose If-None-Match names the entity's version with 304, its ETag and the 200's cache headers", async () => {
+    const { api } = await setup();
+    await api.command("inventory", "cached", "restock", { quantity: 1 });
+    const full = await api.get("/v1/entities/inventory/cached");
+    for (const value of ['"1"', 'W/"1"', '"9", "1"', "*"]) {
+      const res = await api.get("/v1/entities/inventory/cached", { "if-none-match": value });
+      expect({ value, status: res.status, body: await res.text() }).toEqual({ value, status: 304, body: "" });
+      for (const header of ["etag", "cache-control", "vary"])
+        expect(res.headers.get(header), header).toBe(full.headers.get(header));
+    }
+  });
+
+  it("answers a read in full when If-None-Match names another version, or the state as of a past one", async () => {
+    const { api } = await setup();
+    await api.command("inventory", "moved", "restock", { quantity: 1 });
+    await api.command("inventory", "moved", "restock", { quantity: 1 });
+    const res = await api.get("/v1/entities/inventory/moved", { "if-none-match": '"1"' });
+    expect([res.status, res.headers.get("etag")]).toEqual([200, '"2"']);
+    expect((await api.get("/v1/entities/inventory/moved?at=1", { "if-none-match": '"1"' })).status).toBe(304);
+  });
+
+  it("answers an entity that does not exist with 404 whatever If-None-Match says", async () => {
+    const { api } = await setup();
+    expect((await api.get("/v1/entities/inventory/none", { "if-none-match": "*" })).status).toBe(404);
+  });
+
+  it("refuses a malformed If-None-Match with 400 naming the header's rule", async () => {
+    const { api } = await setup();
+    await api.command("inventory", "bad-inm", "restock", { quantity: 1 });
+    for (const value of ["1", '"1', '*, "1"', "x".repeat(2000)]) {
+      const res = await api.get("/v1/entities/inventory/bad-inm", { "if-none-match": value });
+      expect(res.status, value).toBe(400);
+      expect(((await res.json()) as { detail: string }).detail, value).toMatch(/^If-None-Match must be/);
     }
   });
 });
@@ -346,6 +394,21 @@ describe("the log", () => {
     };
     expect(last.events.map((e) => e.seq)).toEqual([5]);
     expect(last.next).toBeNull();
+  });
+
+  it("refuses a page after a position past the latest event (400), naming the latest, rather than an empty last page", async () => {
+    const { api } = await setup();
+    await api.command("inventory", "ahead", "restock", { quantity: 1 });
+    await api.command("inventory", "ahead", "restock", { quantity: 1 });
+    await expectPastEnd(await api.get("/v1/entities/inventory/ahead/events?after=50"), 2);
+  });
+
+  it("answers a page after the latest event itself as the caught-up end: no events, next null", async () => {
+    const { api } = await setup();
+    await api.command("inventory", "head", "restock", { quantity: 1 });
+    await api.command("inventory", "head", "restock", { quantity: 1 });
+    const res = await api.get("/v1/entities/inventory/head/events?after=2");
+    expect([res.status, await res.json()]).toEqual([200, { events: [], next: null }]);
   });
 
   it("answers a command with each event as the log holds it, less the metadata that echoes the request", async () => {

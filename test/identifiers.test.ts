@@ -78,6 +78,27 @@ describe("the entity id grammar", () => {
   });
 });
 
+describe("the entity id grammar in the API document", () => {
+  it("is a pattern that accepts exactly the ids the server accepts, refusing '.' and '..' too", async () => {
+    const res = await call("/openapi.json");
+    // Every schema of an entity id in the document: path parameters, view keys, body fields.
+    const patterns = new Set(
+      [...(await res.text()).matchAll(/"pattern":("(?:[^"\\]|\\.)*")/g)]
+        .map((m) => JSON.parse(m[1] ?? '""') as string)
+        .filter((p) => p.includes("{1,128}") && !p.includes(":")),
+    );
+    expect(patterns.size).toBeGreaterThan(0);
+    const samples = [".", "..", "...", ".a", "a.", "", "x".repeat(128), "x".repeat(129), "a/b", "sku-1", "%2e"];
+    for (const pattern of patterns) {
+      // JSON Schema patterns are ECMA-262 regular expressions, which validators compile with the u flag.
+      const documented = new RegExp(pattern, "u");
+      for (const id of samples)
+        expect({ pattern, id, accepted: documented.test(id) }).toEqual({ pattern, id, accepted: accepted(id) });
+      fc.assert(fc.property(grammarId, (id) => documented.test(id)));
+    }
+  });
+});
+
 describe("ids in bodies and envelopes", () => {
   it("refuses an order line whose SKU is '..' (400), so no saga reserves at an unaddressable entity", async () => {
     const t = await newTenant();

@@ -17,7 +17,7 @@ import type { RecordedEvent } from "../src/core/model/envelope.js";
 import { encodeHlc } from "../src/core/protocol/hlc.js";
 import { entityObjectName } from "../src/core/protocol/identifiers.js";
 import { domain } from "../src/domain/index.js";
-import { call, newTenant, tenantClient } from "./support/api.js";
+import { call, expectPastEnd, newTenant, tenantClient } from "./support/api.js";
 
 const SEEDED_AT = Date.now() - 60_000;
 
@@ -249,6 +249,33 @@ describe("server-sent events", () => {
     expect(seqs).toEqual(Array.from({ length: 1_200 }, (_, i) => i + 1));
   });
 
+  it("refuses a stream after a position past the latest event, by ?after= or Last-Event-ID, naming the latest", async () => {
+    const api = tenantClient((await newTenant()).apiKey);
+    await api.command("inventory", "ahead", "restock", { quantity: 1 });
+    await api.command("inventory", "ahead", "restock", { quantity: 1 });
+    for (const [path, headers] of [
+      ["/v1/entities/inventory/ahead/events?after=50", {}],
+      ["/v1/entities/inventory/ahead/events", { "last-event-id": "50" }],
+      ["/v1/entities/inventory/ahead/events?after=1", { "last-event-id": "50" }],
+    ] as const) {
+      await expectPastEnd(await api.get(path, { accept: "text/event-stream", ...headers }), 2);
+    }
+  });
+
+  it("subscribes a stream whose position is the latest event, and sends it the next one", async () => {
+    const api = tenantClient((await newTenant()).apiKey);
+    await api.command("inventory", "head", "restock", { quantity: 1 });
+    await api.command("inventory", "head", "restock", { quantity: 1 });
+    const res = await api.get("/v1/entities/inventory/head/events", {
+      accept: "text/event-stream",
+      "last-event-id": "2",
+    });
+    expect(res.status).toBe(200);
+    const reading = readSse(res, 1);
+    await api.command("inventory", "head", "restock", { quantity: 1 });
+    expect((await reading).map((m) => m.id)).toEqual(["3"]);
+  });
+
   it("refuses a stream without a tenant key", async () => {
     const res = await call("/v1/entities/inventory/x/events", { headers: { accept: "text/event-stream" } });
     expect(res.status).toBe(401);
@@ -289,6 +316,14 @@ describe("websocket", () => {
     second.socket.close(1000, "done");
 
     expect([...first.received, ...second.received].map((e) => e.seq)).toEqual([1, 2, 3, 4]);
+  });
+
+  it("refuses a socket after a position past the latest event, naming the latest, and opens none", async () => {
+    const api = tenantClient((await newTenant()).apiKey);
+    await api.command("inventory", "wsahead", "restock", { quantity: 1 });
+    const res = await api.get("/v1/entities/inventory/wsahead/events?after=50", { upgrade: "websocket" });
+    expect(res.webSocket).toBeNull();
+    await expectPastEnd(res, 1);
   });
 
   it("closes a socket whose backlog passes the per-connection bound after the data, and the reconnect resumes it", async () => {

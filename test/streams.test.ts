@@ -201,7 +201,7 @@ describe("tenant streams", () => {
     await s("short", { method: "PUT", headers: text, body: "one" });
     const ahead = "0000000000000000_0000000000000999";
     for (const live of ["", "&live=long-poll", "&live=sse"])
-      await expectProblem(await s(`short?offset=${ahead}${live}`), "malformed-request", 400);
+      await expectProblem(await s(`short?offset=${ahead}${live}`), "cursor-past-end", 400);
     const atTail = await s("short?offset=0000000000000000_0000000000000001");
     expect([atTail.status, await atTail.text()]).toEqual([200, ""]);
   });
@@ -253,7 +253,7 @@ describe("entity logs as streams", () => {
     for (const live of ["", "&live=long-poll", "&live=sse"])
       await expectProblem(
         await api.get(`${path}?offset=0000000000000000_0000000000000003${live}`),
-        "malformed-request",
+        "cursor-past-end",
         400,
       );
     expect((await api.get(`${path}?offset=0000000000000000_0000000000000002`)).status).toBe(200);
@@ -413,6 +413,21 @@ describe("view change feeds' retention", () => {
     const ids = await record(tenant, Array(12).fill(now - 2 * DAY));
     await pruneViewChanges(drizzle(env.DB), retention(5), now);
     expect(await remaining(tenant)).toEqual(ids.slice(7));
+  });
+
+  it("answer an offset past the feed's tail with 400 cursor-past-end, not 410, even the id of another feed's change", async () => {
+    const now = Date.now();
+    const t = await newTenant();
+    const api = tenantClient(t.apiKey);
+    const [, tail = 0] = await record(t.id, [now, now]);
+    const [elsewhere = 0] = await record(`other-${crypto.randomUUID()}`, [now]);
+    const offset = (id: number) => `0000000000000000_${String(id).padStart(16, "0")}`;
+    const feed = "/v1/views/inventory/changes/stream";
+    for (const live of ["", "&live=long-poll", "&live=sse"])
+      for (const ahead of [tail + 1000, elsewhere])
+        await expectProblem(await api.get(`${feed}?offset=${offset(ahead)}${live}`), "cursor-past-end", 400);
+    const atTail = await api.get(`${feed}?offset=${offset(tail)}`);
+    expect([atTail.status, await atTail.json()]).toEqual([200, []]);
   });
 
   it("answer an offset before the retained window with 410 offset-gone, and start -1 at the window", async () => {

@@ -17,10 +17,11 @@ export async function readFromEntity(
   const events: RecordedEvent[] = [];
   let cursor = after;
   while (cursor < upTo) {
-    const page = await stub.events(address, cursor, Math.min(PAGE, upTo - cursor));
-    if (!page || page.events.length === 0) break;
-    events.push(...page.events);
-    cursor = page.events[page.events.length - 1]?.seq ?? upTo;
+    // A cursor past the head would mean `upTo` names an event the entity never recorded: nothing to read.
+    const read = await stub.events(address, cursor, Math.min(PAGE, upTo - cursor));
+    if (!read?.ok || read.page.events.length === 0) break;
+    events.push(...read.page.events);
+    cursor = read.page.events[read.page.events.length - 1]?.seq ?? upTo;
   }
   return events;
 }

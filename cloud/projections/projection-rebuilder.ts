@@ -335,9 +335,10 @@ class D1RebuildPort implements RebuildPort<Statement> {
 
   async readLog(entity: RebuildEntity, from: number, cap: number): Promise<LogPage> {
     const address = { tenant: this.#scope().tenant, ...entity };
-    const page = await entityStub(this.#env, address).events(address, from, cap);
-    if (!page) return { events: [], atHead: true };
-    return { events: page.events, atHead: page.next === null };
+    const read = await entityStub(this.#env, address).events(address, from, cap);
+    // No events, or a checkpoint past the head (nothing after it): the rebuild of this entity is done.
+    if (!read?.ok) return { events: [], atHead: true };
+    return { events: read.page.events, atHead: read.page.next === null };
   }
 
   apply(generation: number, entity: RebuildEntity, from: number, events: readonly RecordedEvent[]): Statement[] {

@@ -17,7 +17,7 @@ import { drizzle } from "drizzle-orm/d1";
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
 import { problems, routeTable, security } from "../../src/core/http/openapi.js";
-import { fail } from "../../src/core/http/problem.js";
+import { fail, ProblemError } from "../../src/core/http/problem.js";
 import { readOnlyStreamResponses, streamReadQuery } from "../../src/core/streams/stream-openapi.js";
 import type { Projection } from "../../src/core/model/projection.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
@@ -26,8 +26,8 @@ import { hostConfig } from "../../src/core/runtime/config.js";
 import { serveReadOnlyStream, type LogSource } from "../../src/core/streams/read-only-stream.js";
 import { keyStandingCheck } from "../../src/core/streams/standing-watch.js";
 import { tenantGateStub } from "../stubs.js";
-import { formatOffset, parseReadStart } from "../../src/core/streams/offsets.js";
-import { changeTail, readChanges } from "./view-changes.js";
+import { formatOffset, offsetPastTail, parseReadStart } from "../../src/core/streams/offsets.js";
+import { changeStanding, changeTail, readChanges } from "./view-changes.js";
 
 /** How often a waiting reader of a change feed looks for new changes (ms). */
 export const VIEW_FEED_POLL_MS = 500;
@@ -64,11 +64,15 @@ export function viewChangeRoutes(
     const tenant = c.get("tenant");
     const gone = (after: number) =>
       fail("offset-gone", `offset ${formatOffset(after)} is before the feed's retained window; read again from -1`);
-    // Checked before answering, so SSE and long-poll readers get the 410 too, not an event stream.
+    // Checked before answering, so SSE and long-poll readers get the 410 (or the 400) too, not an
+    // event stream. Change ids are shared by every feed, so an offset past this feed's tail may be
+    // an id some other feed holds: still never one this feed returned.
     const start = parseReadStart(c.req.query("offset"));
     if (c.req.method !== "HEAD" && start?.kind === "after" && start.count > 0) {
-      const own = await readChanges(db, tenant, view, start.count, 1, true);
-      if (own[0]?.id !== start.count) throw gone(start.count);
+      const { kept, tail } = await changeStanding(db, tenant, view, start.count);
+      const pastTail = offsetPastTail(start.count, tail, "feed");
+      if (pastTail) throw new ProblemError(pastTail);
+      if (!kept) throw gone(start.count);
     }
     const source: LogSource = async (after, waitMs) => {
       const deadline = Date.now() + waitMs;

@@ -95,6 +95,24 @@ export async function changeTail(db: Db, tenant: string, projection: string): Pr
   return rows[0]?.tail ?? 0;
 }
 
+/**
+ * Whether change `id` is still in the tenant view's feed, and the feed's tail (its newest change's
+ * id, 0 when none), read in one statement so both describe the same moment: an offset whose change
+ * is gone was either pruned (the tail is past it) or never recorded in this feed (past the tail).
+ */
+export async function changeStanding(
+  db: Db,
+  tenant: string,
+  projection: string,
+  id: number,
+): Promise<{ kept: boolean; tail: number }> {
+  const feed = sql`${vc.tenantId} = ${tenant} AND ${vc.projection} = ${projection}`;
+  const rows = await db.all<{ kept: number; tail: number | null }>(sql`
+    SELECT (SELECT COUNT(*) FROM ${vc} WHERE ${feed} AND ${vc.id} = ${id}) AS kept,
+           (SELECT MAX(${vc.id}) FROM ${vc} WHERE ${feed}) AS tail`);
+  return { kept: (rows[0]?.kept ?? 0) > 0, tail: rows[0]?.tail ?? 0 };
+}
+
 /** How much of each feed to keep, and how much to delete per run (see `pruneViewChanges`). */
 export interface Retention {
   /** Keep at least the newest this many changes of each feed. */

@@ -15,7 +15,9 @@ import { describeRefusal } from "../../src/core/model/saga.js";
 import { sagaStub } from "../stubs.js";
 import { circuitBreakers, sagaInstances } from "../schema.js";
 
-const sagaStatus = z.enum(["running", "compensating", "completed", "compensated", "attention"]);
+const sagaStatus = z.enum(["running", "compensating", "completed", "compensated", "attention"], {
+  error: "status must be running, compensating, completed, compensated or attention",
+});
 const sagaId = z
   .string()
   .regex(/^[a-z0-9-]{1,40}:[a-z0-9-]{1,40}:[A-Za-z0-9._~-]{1,128}$/, "a saga id is tenant:saga:instance")

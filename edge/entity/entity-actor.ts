@@ -12,7 +12,6 @@ import {
   type EntityRegistry,
   type EntityType,
 } from "../../src/core/model/entity.js";
-import type { EventPage } from "../../src/core/model/envelope.js";
 import { domainBug, entityCommand, EntityCommands } from "../../src/core/entity/command-host.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { decodeHlc, HLC_ZERO } from "../../src/core/protocol/hlc.js";
@@ -22,8 +21,11 @@ import type {
   EntityAddress,
   EntityReadOutcome,
   EntityRpc,
+  EventsRead,
   LogRead,
 } from "../../src/core/protocol/entity-protocol.js";
+import { cursorPastHead } from "../../src/core/protocol/log-cursor.js";
+import { problemResponse } from "../../src/core/http/problem.js";
 import { logEvent, setLogLevel } from "../../src/core/runtime/log.js";
 import { EventLog } from "./event-log.js";
 import { SqlSessionRecords } from "./client-session-store.js";
@@ -119,15 +121,17 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     }
   }
 
-  async events(address: EntityAddress, after: number, limit: number): Promise<EventPage | null> {
+  async events(address: EntityAddress, after: number, limit: number): Promise<EventsRead | null> {
     const entity = this.#bind(address);
     if (!entity) return null;
     // The log's head, not the memory image's version: reading the log needs no fold.
     const version = entity.head();
     if (version === 0) return null;
+    const refused = cursorPastHead(address, after, version);
+    if (refused) return { ok: false, problem: refused };
     const events = [...entity.log.read(after, Number.MAX_SAFE_INTEGER, limit)];
     const last = events[events.length - 1];
-    return { events, next: last && last.seq < version ? last.seq : null };
+    return { ok: true, page: { events, next: last && last.seq < version ? last.seq : null } };
   }
 
   async streamRead(address: EntityAddress, after: number, limit: number, waitMs: number): Promise<LogRead | null> {
@@ -164,7 +168,11 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     };
     const after = Number(url.searchParams.get("after") ?? "0");
     const principal: LivePrincipal = { tenant: address.tenant, keyId: url.searchParams.get("key") || null };
-    if (!this.#bind(address)) return new Response(null, { status: 404 });
+    const hosted = this.#bind(address);
+    if (!hosted) return new Response(null, { status: 404 });
+    // Decided with the subscription opened in this same step: no commit falls between the two.
+    const refused = cursorPastHead(address, after, hosted.head());
+    if (refused) return problemResponse(refused);
     return request.headers.get("upgrade")?.toLowerCase() === "websocket"
       ? this.#live.openWebSocket(after, principal)
       : this.#live.openEventStream(after, principal);

@@ -10,9 +10,15 @@ import { encodeConsistencyToken } from "../../src/core/protocol/consistency-toke
 import type { EntityRegistry, EntityType } from "../../src/core/model/entity.js";
 import { acceptedEvent } from "../../src/core/model/envelope.js";
 import { checkCommandMetadata, METADATA_BOUNDS, metadataProblem } from "../../src/core/protocol/command-metadata.js";
-import { parseClientSessionHeaders } from "../../src/core/protocol/client-session.js";
+import {
+  CLIENT_SEQUENCE_RULE,
+  CLIENT_SESSION_RULE,
+  parseClientSessionHeaders,
+} from "../../src/core/protocol/client-session.js";
+import { MAX_ENTITY_TAG_LIST_LENGTH } from "../../src/core/protocol/entity-tags.js";
 import { commandFingerprint } from "../../src/core/protocol/fingerprint.js";
 import { parseIfMatch } from "../../src/core/protocol/if-match.js";
+import { ifNoneMatchSatisfied, parseIfNoneMatch } from "../../src/core/protocol/if-none-match.js";
 import { entityIdSchema, entityObjectName, entityTypeSchema } from "../../src/core/protocol/identifiers.js";
 import { countQuery, json, jsonBody, problems, routeTable, security } from "../../src/core/http/openapi.js";
 import { fail, problem, problemResponse, ProblemError } from "../../src/core/http/problem.js";
@@ -78,6 +84,7 @@ const entityRead = z.object({ type: z.string(), id: z.string(), version: z.numbe
 const eventPage = z.object({ events: z.array(recordedEvent), next: z.number().int().nullable() });
 
 const SEQ = /^\d{1,15}$/;
+const versionTag = z.object({ ETag: z.string().describe('The entity version, e.g. "3"') });
 const idParam = entityIdSchema.describe("the entity's id");
 
 /** A recorded id header: visible ASCII, no space, within its bound (command-metadata.ts). */
@@ -93,16 +100,27 @@ function metadataHeader(field: keyof typeof METADATA_BOUNDS, label: string, desc
     .describe(description);
 }
 
+/**
+ * A conditional header (If-Match, If-None-Match): `*` or a list of entity tags, as `parse` reads
+ * it, within the 1,024 characters entity-tags.ts bounds it to; anything else is refused with `rule`.
+ */
+function entityTagListHeader(parse: (header: string) => unknown, rule: string) {
+  return z
+    .string()
+    .max(MAX_ENTITY_TAG_LIST_LENGTH, { error: rule, abort: true })
+    .refine((v) => parse(v) !== undefined, rule);
+}
+
 const commandHeaders = z.object({
   "idempotency-key": metadataHeader(
     "idempotencyKey",
     "Idempotency-Key",
     "the same key with the same body returns the stored response; 1-255 visible ASCII, sent once",
   ),
-  "if-match": z
-    .string()
-    .max(1024)
-    .refine((v) => parseIfMatch(v) !== undefined, 'If-Match must be "*" or a list of entity tags such as "3", "4"')
+  "if-match": entityTagListHeader(
+    parseIfMatch,
+    'If-Match must be "*" or a list of entity tags such as "3", "4" (at most 1,024 characters)',
+  )
     .optional()
     .describe('RFC 9110: "*" (the entity exists) or a list of strong tags such as "3", "4"; a weak tag never matches'),
   "factline-cause-clock": z
@@ -122,7 +140,7 @@ const commandHeaders = z.object({
   // Their joint rules (both or neither, never with Idempotency-Key) are parseClientSessionHeaders'.
   "factline-client-session": z
     .string()
-    .max(64)
+    .max(64, CLIENT_SESSION_RULE)
     .optional()
     .describe(
       "an offline client's random session id (16-64 of A-Z a-z 0-9 _ -), sent with Factline-Client-Seq (not with Idempotency-Key): " +
@@ -132,13 +150,12 @@ const commandHeaders = z.object({
     ),
   "factline-client-seq": z
     .string()
-    .max(16)
+    .max(16, CLIENT_SEQUENCE_RULE)
     .optional()
     .describe("the command's number in its client session: 1, 2, 3… in the order the client made its commands"),
 });
 
-const commandResponseHeaders = z.object({
-  ETag: z.string().describe('The entity version, e.g. "3"'),
+const commandResponseHeaders = versionTag.extend({
   "Factline-Consistency": z.string().describe("A token to present on view reads for read-your-writes"),
   "Idempotent-Replayed": z
     .literal("true")
@@ -228,7 +245,13 @@ function commandRoute(routes: OpenAPIHono<EntityEnv>, entity: EntityType, comman
       callerRelays: true,
     });
     c.set("commandRoundTripMs", Date.now() - sentAt);
-    if (!outcome.ok) throw new ProblemError(outcome.problem, outcome.replayed ? { "idempotent-replayed": "true" } : {});
+    if (!outcome.ok) {
+      const refusal: Record<string, string> = {};
+      if (outcome.replayed) refusal["idempotent-replayed"] = "true";
+      // A 412 names the version the entity is at (RFC 9110 §13.1.1), so the client can retry against it.
+      if (outcome.currentVersion !== undefined) refusal.etag = `"${outcome.currentVersion}"`;
+      throw new ProblemError(outcome.problem, refusal);
+    }
     if (outcome.handOff) c.executionCtx.waitUntil(factHandOff.add(c.env, address, outcome.handOff));
 
     const { result } = outcome;
@@ -303,9 +326,18 @@ const readRoute = (types: readonly string[]) =>
           .optional()
           .describe("the state as of this version"),
       }),
+      headers: z.object({
+        "if-none-match": entityTagListHeader(
+          parseIfNoneMatch,
+          'If-None-Match must be "*" or a list of entity tags such as "3", W/"4" (at most 1,024 characters)',
+        )
+          .optional()
+          .describe('RFC 9110: "*" or a list of entity tags; 304 when one names this version (weak comparison)'),
+      }),
     },
     responses: {
-      200: json(entityRead, "the entity", z.object({ ETag: z.string().describe('The entity version, e.g. "3"') })),
+      200: json(entityRead, "the entity", versionTag),
+      304: { description: "If-None-Match named this version: the entity is as the client has it", headers: versionTag },
       ...problems("tenant", 400, 404, 503),
     },
   });
@@ -319,7 +351,8 @@ const eventsRoute = (types: readonly string[]) =>
     description:
       "Each SSE message is one event as JSON in `data` with `id: <seq>`; a reconnecting EventSource resumes after Last-Event-ID. " +
       "A live stream ends within 60 s of its key's revocation or its tenant's suspension (a WebSocket closes with 4401 or 4403). " +
-      "A WebSocket is sent at most 4 MiB of backlog, then closed with 4000: reconnect with ?after= the last seq received.",
+      "A WebSocket is sent at most 4 MiB of backlog, then closed with 4000: reconnect with ?after= the last seq received. " +
+      "A position (?after= or Last-Event-ID) past the entity's latest seq was never given out: 400 cursor-past-end, naming the latest, in every form.",
     tags: ["entities"],
     security: security("tenant"),
     request: {
@@ -366,7 +399,13 @@ function readRoutes(routes: OpenAPIHono<EntityEnv>, entities: EntityRegistry): v
     if (at !== undefined && Number(at) > view.version) {
       throw fail("not-found", `${entity.type} ${address.entityId} has no version ${at}: its latest is ${view.version}`);
     }
-    return c.json(view, 200, { etag: `"${view.version}"` });
+    const etag = `"${view.version}"`;
+    // Evaluated only for an answer that would be 200 (RFC 9110 §13.2.1); the 304 carries the
+    // headers the 200 would (ETag here, the cache headers from the app's middleware, §15.4.5).
+    const ifNoneMatch = c.req.valid("header")["if-none-match"];
+    const condition = ifNoneMatch === undefined ? undefined : parseIfNoneMatch(ifNoneMatch);
+    if (condition && !ifNoneMatchSatisfied(condition, view.version)) return c.body(null, 304, { etag });
+    return c.json(view, 200, { etag });
   });
 
   routes.openapi(eventsRoute(types), async (c) => {
@@ -391,9 +430,10 @@ function readRoutes(routes: OpenAPIHono<EntityEnv>, entities: EntityRegistry): v
       // An SSE response from the object has immutable headers: copy it so the app's headers apply.
       return stream.status === 101 ? stream : new Response(stream.body, stream);
     }
-    const page = await stub.events(address, Number(after), Number(limit));
-    if (!page) throw notFound(address);
-    return c.json(page, 200);
+    const read = await stub.events(address, Number(after), Number(limit));
+    if (!read) throw notFound(address);
+    if (!read.ok) throw new ProblemError(read.problem);
+    return c.json(read.page, 200);
   });
 }
 

@@ -16,12 +16,13 @@ import { hostConfig } from "../../src/core/runtime/config.js";
 import { responseCursor } from "../../src/core/streams/cursor.js";
 import { expiryTime, forkLifetime, isExpired } from "../../src/core/streams/expiry.js";
 import { jsonArray, jsonMessages } from "../../src/core/streams/json-mode.js";
-import { formatOffset, parseReadStart } from "../../src/core/streams/offsets.js";
+import { formatOffset, offsetPastTail, parseReadStart } from "../../src/core/streams/offsets.js";
 import { judgeProducer, type ProducerClaim } from "../../src/core/streams/producer.js";
 import { concatBytes, readBodyWithin } from "../../src/core/http/bounded-body.js";
 import { base64, controlEvent, sseEvent } from "../../src/core/streams/sse-events.js";
 import { pushBody } from "../../src/core/streams/push-body.js";
 import { keyStandingCheck, StandingWatch } from "../../src/core/streams/standing-watch.js";
+import { READ_QUERY_RULES } from "../../src/core/streams/stream-openapi.js";
 import {
   isJsonType,
   isProblem,
@@ -489,20 +490,15 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     const rawOffset = url.searchParams.get("offset") ?? undefined;
     const live = url.searchParams.get("live");
     if (live !== null && live !== "long-poll" && live !== "sse")
-      return answer("malformed-request", "live must be long-poll or sse");
+      return answer("malformed-request", READ_QUERY_RULES.live);
     if (live !== null && rawOffset === undefined) return answer("malformed-request", `live=${live} needs an offset`);
     const start = parseReadStart(rawOffset);
-    if (start === undefined)
-      return answer("malformed-request", "offset must be -1, now, or a Stream-Next-Offset this stream returned");
+    if (start === undefined) return answer("malformed-request", READ_QUERY_RULES.offset);
     const meta = await this.#current(tenant);
     if (meta === undefined) return answer("not-found", "no stream at this URL");
     if (meta.softDeleted) return answer("stream-gone", "the stream was deleted");
-    // An offset past the tail was never handed out: following it would skip what is appended up to it.
-    if (start.kind === "after" && start.count > meta.tail)
-      return answer(
-        "malformed-request",
-        `offset ${formatOffset(start.count)} is past the stream's tail ${formatOffset(meta.tail)}: read from a Stream-Next-Offset this stream returned`,
-      );
+    const pastTail = start.kind === "after" ? offsetPastTail(start.count, meta.tail) : undefined;
+    if (pastTail) return problemResponse(pastTail);
     this.#touch(meta);
     const cursor = url.searchParams.get("cursor");
     const from = start.kind === "start" ? 0 : start.kind === "now" ? meta.tail : start.count;

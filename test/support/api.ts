@@ -59,3 +59,15 @@ export async function eventually<T>(probe: () => Promise<T | undefined>, timeout
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** Expects `res` to refuse a read after a position past an entity's latest event, `latest` (400 `cursor-past-end`). */
+export async function expectPastEnd(res: Response, latest: number): Promise<void> {
+  expect(res.headers.get("content-type")).toBe("application/problem+json");
+  expect([res.status, await res.json()]).toEqual([
+    400,
+    expect.objectContaining({
+      type: "https://factline.dev/problems/cursor-past-end",
+      detail: expect.stringContaining(`its latest is ${latest};`),
+    }),
+  ]);
+}

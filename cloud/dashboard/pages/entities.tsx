@@ -71,7 +71,7 @@ entityPages.openapi(
       stub.read(address, at === undefined ? null : Number(at)),
       stub.events(address, 0, 200),
     ]);
-    if (!current || !view || !log) {
+    if (!current || !view || !log?.ok) {
       return page(
         <>
           {finder}
@@ -97,6 +97,19 @@ entityPages.openapi(
       );
     if ("problem" in current) return unfoldable(current.problem);
     if ("problem" in view) return unfoldable(view.problem);
+    // As the tenant API's `?at=`: a version not yet recorded has no state to show under its number.
+    if (at !== undefined && Number(at) > current.version) {
+      return page(
+        <>
+          {finder}
+          <p class="card" role="status">
+            {type} {id} has no version {at}: its latest is {current.version}.
+          </p>
+        </>,
+        "Entities",
+        404,
+      );
+    }
     const stateHref = (v: number) => `${action}?type=${encodeURIComponent(type)}&id=${encodeURIComponent(id)}&at=${v}`;
     return page(
       <>
@@ -104,12 +117,14 @@ entityPages.openapi(
         <EntityView
           view={view}
           latest={current.version}
-          events={log.events}
-          more={log.next !== null}
+          events={log.page.events}
+          more={log.page.next !== null}
           stateHref={stateHref}
           streamHref={`${action}/${encodeURIComponent(type)}/${encodeURIComponent(id)}/stream`}
         />
-        {log.next === null ? <script nonce={nonceOf(c)} dangerouslySetInnerHTML={{ __html: TIMELINE_SCRIPT }} /> : null}
+        {log.page.next === null ? (
+          <script nonce={nonceOf(c)} dangerouslySetInnerHTML={{ __html: TIMELINE_SCRIPT }} />
+        ) : null}
       </>,
       `${type}/${id}`,
     );
@@ -151,6 +166,7 @@ async function streamEntity(c: Ctx): Promise<Response> {
   const session = c.get("session");
   url.searchParams.set("key", session.role === "tenant" ? session.keyId : "");
   const live = await entityStub(c.env, address).fetch(new Request(url, { headers: { accept: "text/event-stream" } }));
-  // A new response (a response from another object has immutable headers): the security headers apply.
-  return endsWithSession(c, live);
+  // A new response (a response from another object has immutable headers): the security headers
+  // apply. A refusal (a position past the entity's latest event) is answered as the entity gave it.
+  return live.ok ? endsWithSession(c, live) : new Response(live.body, live);
 }

@@ -122,7 +122,8 @@ export class EntityCommands {
     // A client session keeps the domain's rejection as its answer; other refusals (backlog,
     // precondition, size) leave the command free to be retried under the same number.
     if (step.kind === "rejected") this.#sessions.remember(envelope, { problem: step.problem }, now);
-    if (step.kind === "refused" || step.kind === "rejected") return { ok: false, problem: step.problem };
+    if (step.kind === "rejected") return { ok: false, problem: step.problem };
+    if (step.kind === "refused") return { ok: false, problem: step.problem, currentVersion: step.currentVersion };
 
     const { recorded, result, facts } = step;
     storage.transaction(() => {

@@ -47,7 +47,12 @@ export interface CommandStepInput {
 
 /** What the step decided. */
 export type CommandStep =
-  | { readonly kind: "refused"; readonly problem: Problem }
+  | {
+      readonly kind: "refused";
+      readonly problem: Problem;
+      /** The entity's version, when the refusal is If-Match's (412): the answer's ETag, for a retry. */
+      readonly currentVersion?: number;
+    }
   /** The entity's own `decide` said no (422 `business-rule`): an answer a client session keeps. */
   | { readonly kind: "rejected"; readonly problem: Problem }
   | { readonly kind: "replay"; readonly result: CommandResult }
@@ -94,6 +99,7 @@ export function commandStep(input: CommandStepInput): CommandStep {
         "version-mismatch",
         `If-Match does not name version ${image.version}, the entity's current version`,
       ),
+      currentVersion: image.version,
     };
   }
   if (input.backlog >= input.maxBacklog) {

@@ -36,12 +36,16 @@ interface ProblemResponse {
 const retryAfterHeader = z.object({
   "Retry-After": z.string().regex(/^\d+$/).describe("seconds to wait before retrying"),
 });
+// A 412 is If-Match's (version-mismatch), the only one in the catalogue.
+const currentVersionHeader = z.object({
+  ETag: z.string().describe('the version the entity is at, e.g. "3": retry against it'),
+});
 
 /**
  * The problem responses of a route: those its audience implies (401 for a missing key, 403 for a
  * suspended tenant, 429 for rate limits and, for both audiences, too many failed authentication
  * attempts from the client), the `statuses` it names, and 500. Each is described by
- * the catalogue's titles for that status; 429 and 503 carry `Retry-After`.
+ * the catalogue's titles for that status; 429 and 503 carry `Retry-After`, 412 the current `ETag`.
  */
 export function problems<A extends Audience, const S extends readonly ProblemStatus[]>(
   audience: A,
@@ -62,7 +66,11 @@ export function problems<A extends Audience, const S extends readonly ProblemSta
             .map((p) => p.title)
             .join("; ") || "Error",
         content: { "application/problem+json": { schema: problemSchema } },
-        ...(status === 429 || status === 503 ? { headers: retryAfterHeader } : {}),
+        ...(status === 429 || status === 503
+          ? { headers: retryAfterHeader }
+          : status === 412
+            ? { headers: currentVersionHeader }
+            : {}),
       },
     ]),
   ) as Record<(typeof AUDIENCE_PROBLEMS)[A][number] | S[number] | 500, ProblemResponse>;

@@ -8,6 +8,7 @@ const catalogue = {
   "malformed-request": { status: 400, title: "The request could not be parsed" },
   "validation-failed": { status: 400, title: "The request did not pass validation" },
   "digest-mismatch": { status: 400, title: "The body does not match the digest it was sent with" },
+  "cursor-past-end": { status: 400, title: "The read starts past the end of the log" },
   unauthorized: { status: 401, title: "Missing or invalid credentials" },
   "tenant-suspended": { status: 403, title: "The tenant is suspended" },
   forbidden: { status: 403, title: "Forbidden" },

@@ -26,6 +26,11 @@ const SEQUENCE = /^[1-9]\d{0,15}$/;
 export const CLIENT_SESSION_HEADER = "Factline-Client-Session";
 export const CLIENT_SEQUENCE_HEADER = "Factline-Client-Seq";
 
+/** What a malformed `Factline-Client-Session` is told (the router's bound and this grammar alike). */
+export const CLIENT_SESSION_RULE = `${CLIENT_SESSION_HEADER} must be 16-64 of A-Z a-z 0-9 _ - (sent with ${CLIENT_SEQUENCE_HEADER})`;
+/** What a malformed `Factline-Client-Seq` is told. */
+export const CLIENT_SEQUENCE_RULE = `${CLIENT_SEQUENCE_HEADER} must be a whole number from 1 to 2^53 - 1 (sent with ${CLIENT_SESSION_HEADER})`;
+
 /**
  * How long an entity keeps a session's record after its last use: 180 days. A retry of a command
  * whose answer was lost is deduplicated if it reaches the entity within this time of the previous
@@ -144,18 +149,9 @@ export function parseClientSessionHeaders(
     ok: false,
     problem: problem("malformed-request", message, { errors: [{ path, message }] }),
   });
-  if (session === undefined || !SESSION_ID.test(session)) {
-    return refuse(
-      CLIENT_SESSION_HEADER,
-      `${CLIENT_SESSION_HEADER} must be 16-64 of A-Z a-z 0-9 _ - (sent with ${CLIENT_SEQUENCE_HEADER})`,
-    );
-  }
-  if (seq === undefined || !SEQUENCE.test(seq) || !Number.isSafeInteger(Number(seq))) {
-    return refuse(
-      CLIENT_SEQUENCE_HEADER,
-      `${CLIENT_SEQUENCE_HEADER} must be a whole number from 1 to 2^53 - 1 (sent with ${CLIENT_SESSION_HEADER})`,
-    );
-  }
+  if (session === undefined || !SESSION_ID.test(session)) return refuse(CLIENT_SESSION_HEADER, CLIENT_SESSION_RULE);
+  if (seq === undefined || !SEQUENCE.test(seq) || !Number.isSafeInteger(Number(seq)))
+    return refuse(CLIENT_SEQUENCE_HEADER, CLIENT_SEQUENCE_RULE);
   if (idempotencyKey !== null) {
     return refuse(
       "Idempotency-Key",

@@ -68,6 +68,8 @@ export type CommandOutcome =
       readonly problem: Problem;
       /** True when the refusal is a client session's stored answer, given again (not decided now). */
       readonly replayed?: true;
+      /** The entity's version when If-Match failed (412): the refusal's ETag (RFC 9110 §13.1.1), for a retry. */
+      readonly currentVersion?: number;
     };
 
 /**
@@ -83,6 +85,15 @@ export function readView(outcome: EntityReadOutcome): EntitySnapshotView | null 
   return outcome;
 }
 
+/**
+ * A read of an entity's log after a reader's position: the page, or the refusal of a position
+ * past the log's head (400 `cursor-past-end`, log-cursor.ts), decided by the entity's object in
+ * the read's own step.
+ */
+export type EventsRead =
+  | { readonly ok: true; readonly page: EventPage }
+  | { readonly ok: false; readonly problem: Problem };
+
 /** A page of an entity's log with the entity's version at the time it was read. */
 export interface LogRead {
   readonly events: readonly RecordedEvent[];
@@ -94,10 +105,11 @@ export interface EntityRpc {
   /** Current state, or as of version `at`; null when the entity has no events (see EntityReadOutcome). */
   read(address: EntityAddress, at: number | null): Promise<EntityReadOutcome>;
   /**
-   * Events after `after`, at most `limit`; null when the entity has no events. Served from the
-   * log alone, so a log whose state cannot be folded can still be read (and rebuilt from).
+   * Events after `after`, at most `limit`; null when the entity has no events, a refusal when
+   * `after` is past its latest event. Served from the log alone, so a log whose state cannot be
+   * folded can still be read (and rebuilt from).
    */
-  events(address: EntityAddress, after: number, limit: number): Promise<EventPage | null>;
+  events(address: EntityAddress, after: number, limit: number): Promise<EventsRead | null>;
   /**
    * Events after `after` (at most `limit`) and the entity's version (0 before its first event);
    * when none is after `after`, waits up to `waitMs` for the next. Null for an unknown type.
@@ -111,6 +123,9 @@ export interface EntityRpc {
    * sends from there again itself, backing off as after a failed send of its own.
    */
   handOffFailed(address: EntityAddress, fromSeq: number): Promise<void>;
-  /** Live subscription (SSE or WebSocket upgrade) on `/live?tenant&type&id&after`. */
+  /**
+   * Live subscription (SSE or WebSocket upgrade) on `/live?tenant&type&id&after`; a position past
+   * the entity's latest event is answered 400 `cursor-past-end` (problem+json), nothing opened.
+   */
   fetch(request: Request): Promise<Response>;
 }

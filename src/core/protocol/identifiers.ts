@@ -5,9 +5,14 @@
 // same thing by URL.
 import { z } from "zod";
 
+const TENANT_ID_RULE = "1-40 of a-z 0-9 and inner '-'";
+
+/** A tenant id; a missing one (a required query parameter, a body field) is told so, not zod's type error. */
 export const tenantIdSchema = z
-  .string()
-  .regex(/^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/, "1-40 of a-z 0-9 and inner '-'");
+  .string({
+    error: (issue) => (issue.input === undefined ? `a tenant id is required: ${TENANT_ID_RULE}` : TENANT_ID_RULE),
+  })
+  .regex(/^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/, TENANT_ID_RULE);
 
 /**
  * Control characters and the bidirectional formatting ones (Unicode TR9: LRE…RLO, LRI…PDI, the
@@ -104,8 +109,11 @@ export function checkName(kind: string, schema: z.ZodType<string>, name: unknown
  */
 export const entityIdSchema = z
   .string()
-  .regex(/^[A-Za-z0-9._~-]{1,128}$/, "1-128 of A-Z a-z 0-9 . _ ~ -")
-  .refine((id) => id !== "." && id !== "..", "'.' and '..' are URL dot segments, which no URL can address");
+  // One pattern, dot segments included, so the API document's `pattern` is the whole rule.
+  .regex(
+    /^(?!\.\.?$)[A-Za-z0-9._~-]{1,128}$/,
+    "1-128 of A-Z a-z 0-9 . _ ~ -, not '.' or '..' (URL dot segments, which no URL can address)",
+  );
 
 /** The name of the Durable Object that owns one entity. */
 export function entityObjectName(tenant: string, entityType: string, entityId: string): string {

@@ -5,6 +5,7 @@
 // official suite forks at `0000000000000000_0000000000000000`). Opaque to clients, sorted
 // lexicographically in stream order, never the sentinels `-1` or `now`; for an entity log
 // `count` is exactly the event's sequence number (the offset after event `seq` names `seq`).
+import { problem, type Problem } from "../http/problem.js";
 
 /** Digits in each part of an offset; 10^16 messages is beyond any stream a Durable Object holds (10 GB). */
 export const OFFSET_DIGITS = 16;
@@ -40,4 +41,18 @@ export function parseReadStart(raw: string | undefined): ReadStart | undefined {
   if (raw === "now") return { kind: "now" };
   const count = parseOffset(raw);
   return count === undefined ? undefined : { kind: "after", count };
+}
+
+/**
+ * The refusal (400 `cursor-past-end`, naming the tail) of a read after `count` messages of a
+ * stream whose tail is `tail`, or undefined when `count` is at most `tail`. No answer ever named
+ * an offset past the tail (the protocol's 400 for an invalid offset, §5.5), and following one
+ * would skip whatever is written up to it. `stream` names the stream in the detail.
+ */
+export function offsetPastTail(count: number, tail: number, stream = "stream"): Problem | undefined {
+  if (count <= tail) return undefined;
+  return problem(
+    "cursor-past-end",
+    `offset ${formatOffset(count)} is past the ${stream}'s tail ${formatOffset(tail)}: read from a Stream-Next-Offset this ${stream} returned`,
+  );
 }

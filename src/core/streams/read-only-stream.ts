@@ -7,10 +7,11 @@ import { concatBytes } from "../http/bounded-body.js";
 import { problem, problemResponse } from "../http/problem.js";
 import { responseCursor } from "./cursor.js";
 import { jsonArray } from "./json-mode.js";
-import { formatOffset, parseReadStart } from "./offsets.js";
+import { formatOffset, offsetPastTail, parseReadStart } from "./offsets.js";
 import { pushBody } from "./push-body.js";
 import { controlEvent, sseEvent } from "./sse-events.js";
 import { StandingWatch, type StandingCheck } from "./standing-watch.js";
+import { READ_QUERY_RULES } from "./stream-openapi.js";
 
 /** One message: its key (the offset after it names it) and its JSON text. */
 export interface LogMessage {
@@ -69,27 +70,18 @@ export async function serveReadOnlyStream(
   const rawOffset = url.searchParams.get("offset") ?? undefined;
   const live = url.searchParams.get("live");
   if (live !== null && live !== "long-poll" && live !== "sse")
-    return problemResponse(problem("malformed-request", "live must be long-poll or sse"));
+    return problemResponse(problem("malformed-request", READ_QUERY_RULES.live));
   if (live !== null && rawOffset === undefined)
     return problemResponse(problem("malformed-request", `live=${live} needs an offset`));
   const start = parseReadStart(rawOffset);
-  if (start === undefined)
-    return problemResponse(
-      problem("malformed-request", "offset must be -1, now, or a Stream-Next-Offset this stream returned"),
-    );
+  if (start === undefined) return problemResponse(problem("malformed-request", READ_QUERY_RULES.offset));
   const cursor = url.searchParams.get("cursor");
   let after = start.kind === "after" ? start.count : 0;
   if (start.kind === "now") after = (await source(Number.MAX_SAFE_INTEGER, 0)).tail;
-  // An offset past the tail was never handed out: following it would skip whatever is written up
-  // to it, so it is refused rather than echoed (every read mode; the first page is kept).
+  // An offset past the tail is refused in every read mode, rather than echoed (the first page is kept).
   const first = start.kind === "after" ? await source(after, 0) : undefined;
-  if (first !== undefined && first.tail < after)
-    return problemResponse(
-      problem(
-        "malformed-request",
-        `offset ${formatOffset(after)} is past the stream's tail ${formatOffset(first.tail)}: read from a Stream-Next-Offset this stream returned`,
-      ),
-    );
+  const pastTail = first === undefined ? undefined : offsetPastTail(after, first.tail);
+  if (pastTail) return problemResponse(pastTail);
   if (live === "sse") return eventStream(source, after, cursor, options, first);
   if (start.kind === "now" && live === null) {
     return new Response("[]", {

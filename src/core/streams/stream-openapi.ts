@@ -3,11 +3,22 @@
 // declarations in edge/streams/ and cloud/projections/view-change-stream.ts.
 import { z } from "zod";
 
+/** What a read whose query breaks a rule is told, by parameter (the router's and the hosts' refusals alike). */
+export const READ_QUERY_RULES = {
+  offset: "offset must be -1, now, or a Stream-Next-Offset this stream returned",
+  live: "live must be long-poll or sse",
+  cursor: "cursor must be the Stream-Cursor a live answer gave (at most 256 characters)",
+} as const;
+
 /** The read query of every stream: where to start, whether to wait, and the cursor to echo. */
 export const streamReadQuery = z.object({
-  offset: z.string().max(256).optional().describe("-1 (start), now (tail), or a Stream-Next-Offset"),
-  live: z.enum(["long-poll", "sse"]).optional().describe("live mode"),
-  cursor: z.string().max(256).optional().describe("the last Stream-Cursor, echoed"),
+  offset: z
+    .string()
+    .max(256, READ_QUERY_RULES.offset)
+    .optional()
+    .describe("-1 (start), now (tail), or a Stream-Next-Offset"),
+  live: z.enum(["long-poll", "sse"], { error: READ_QUERY_RULES.live }).optional().describe("live mode"),
+  cursor: z.string().max(256, READ_QUERY_RULES.cursor).optional().describe("the last Stream-Cursor, echoed"),
 });
 
 /** A response with no body, described by its headers (Stream-Next-Offset, Stream-Up-To-Date…). */

@@ -80,7 +80,9 @@ export const ordersProjection = defineProjection(orders)({
   ],
   filters: {
     status: z
-      .enum(["pending", "confirmed", "shipped", "cancelled"])
+      .enum(["pending", "confirmed", "shipped", "cancelled"], {
+        error: "status must be pending, confirmed, shipped or cancelled",
+      })
       .describe("pending, confirmed, shipped or cancelled"),
     customerId: entityIdSchema.describe("the customer's id"),
   },
