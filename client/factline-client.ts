@@ -103,6 +103,9 @@ interface Mirror {
 
 const keyOf = (type: string, id: string) => `${type}/${id}`;
 
+/** The problem type of a log position past an entity's latest event (README "Problem types"). */
+const CURSOR_PAST_END = "https://factline.dev/problems/cursor-past-end";
+
 /** The browser's `online` event, where there is one (Node and workerd have none). */
 interface OnlineEvents {
   addEventListener?(type: "online" | "offline", listener: () => void): void;
@@ -580,6 +583,7 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
               headers: { authorization: this.#auth },
             },
           );
+          if (await this.#forgotten(mirror, res)) continue;
           if (!res.ok) return;
           const page = (await res.json()) as { events: SequencedEvent[]; next: number | null };
           this.#confirm(mirror, page.events);
@@ -592,6 +596,23 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
       }
     })();
     return mirror.catchingUp;
+  }
+
+  /**
+   * Whether `res` refused the mirror's position as past the entity's log (400 `cursor-past-end`):
+   * the server holds fewer events than this client confirmed, as after its state was reset (a
+   * local instance started afresh). The server is the authority, so the mirror starts again from
+   * the entity's initial state and follows the log from its start; true once it has.
+   */
+  async #forgotten(mirror: Mirror, res: Response): Promise<boolean> {
+    if (res.status !== 400) return false;
+    const body: unknown = await res.json().catch(() => null);
+    if (typeof body !== "object" || body === null || !("type" in body) || body.type !== CURSOR_PAST_END) return false;
+    mirror.confirmed = { version: 0, state: mirror.entity.initialState() };
+    this.#confirmations++;
+    void this.#store.saveConfirmed(keyOf(mirror.type, mirror.id), mirror.confirmed);
+    this.#emit();
+    return true;
   }
 
   async #refresh(mirror: Mirror): Promise<void> {
@@ -652,6 +673,7 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
             await this.#sleep(Math.random() * this.#retry.baseMs);
             continue;
           }
+          if (await this.#forgotten(mirror, res)) continue;
           await res.body?.cancel();
           if (res.status === 401 || res.status === 403) this.#setConnection("unauthorized");
         } catch {

@@ -358,4 +358,28 @@ describe("the offline-first client", () => {
     stop();
     client.close();
   });
+
+  it("starts an entity again from the server's log when the server holds fewer events than it confirmed", async () => {
+    const tenant = await newTenant("client");
+    const api = tenantClient(tenant.apiKey);
+    // What a client kept from a server whose local state was since wiped and started afresh.
+    const outbox = new MemoryOutboxStore();
+    await outbox.saveConfirmed("inventory/reset", { version: 5, state: { onHand: 50, reserved: 0, reservations: {} } });
+    await api.command("inventory", "reset", "restock", { quantity: 2 });
+    const client = createClient({
+      baseUrl: BASE,
+      apiKey: tenant.apiKey,
+      entities: [inventory],
+      outbox,
+      fetch: (input, init) => exports.default.fetch(new Request(input, init)),
+      retry: { baseMs: 10, maxMs: 50 },
+    });
+    const sku = client.entity("inventory", "reset");
+    await eventually(async () => (sku.confirmed.version === 5 ? true : undefined));
+    const stop = sku.follow();
+    await eventually(async () => (sku.confirmed.version === 1 ? true : undefined));
+    expect(sku.confirmed.state).toMatchObject({ onHand: 2 });
+    stop();
+    client.close();
+  });
 });
