@@ -44,7 +44,7 @@ import { logEvent, setLogLevel } from "./src/core/runtime/log.js";
 import { fail, problem, problemResponse } from "./src/core/http/problem.js";
 import type { RequestScope } from "./src/core/http/request-scope.js";
 import { checkSagaDefinition, type SagaDefinition } from "./src/core/model/saga.js";
-import { checkName, serviceNameSchema } from "./src/core/protocol/identifiers.js";
+import { checkName, SEGMENT_NAME } from "./src/core/protocol/names.js";
 import { continueTrace } from "./src/core/http/trace-context.js";
 
 export { CircuitBreakerHost } from "./cloud/sagas/breaker-host.js";
@@ -133,7 +133,7 @@ export function defineApp<const S extends Services = Record<never, Service>>(
   // passed through its define function.
   for (const projection of definition.projections) checkProjectionNames(projection);
   for (const saga of definition.sagas ?? []) checkSagaDefinition(saga);
-  for (const name of Object.keys(definition.services ?? {})) checkName("service name", serviceNameSchema, name);
+  for (const name of Object.keys(definition.services ?? {})) checkName("service name", SEGMENT_NAME, name);
   const cloud: CloudApp = {
     entities,
     projections: unique(definition.projections, "projection"),

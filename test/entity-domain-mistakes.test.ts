@@ -59,7 +59,26 @@ const shelves = defineEntity({
   evolve: (state, e) => (e.type === "Placed" ? { books: state.books + 1 } : (undefined as unknown as typeof state)),
 });
 
-const Host = createEntityActor(new EntityRegistry([stamps, clocks, shelves]));
+/** Event data JSON writes other than the runtime holds it, one kind per `shape`. */
+const SHAPES = {
+  "a null prototype": () => Object.assign(Object.create(null) as object, { at: 1 }),
+  "a non-enumerable property": () => Object.defineProperty({}, "at", { value: 7, enumerable: false }),
+  "a symbol key": () => ({ at: 1, [Symbol("tag")]: 2 }),
+  "an array with a property besides its elements": () => ({ at: "abc".match(/b/) }),
+  "a sparse array": () => ({ at: Object.assign(new Array<number>(3), { 0: 1, 2: 3 }) }),
+} as const;
+type Shape = keyof typeof SHAPES;
+
+const odd = defineEntity({
+  type: "odd",
+  initialState: { seen: 0 },
+  commands: { record: z.object({ shape: z.string() }).strict() },
+  events: { Recorded: event<object>() },
+  decide: (_state, command) => [{ type: "Recorded", data: SHAPES[command.data.shape as Shape]() }],
+  evolve: (state) => ({ seen: state.seen + 1 }),
+});
+
+const Host = createEntityActor(new EntityRegistry([stamps, clocks, shelves, odd]));
 
 /**
  * The test entity `type`/`id` of a tenant of its own, in a real entity object: `incarnation` runs
@@ -136,6 +155,16 @@ describe("event data that is not plain JSON", () => {
     const after = await e.incarnation((actor) => actor.read(e.address, null));
     expect(after).toMatchObject({ version: 1, state: { count: 100 } });
   });
+
+  it.each(Object.keys(SHAPES) as Shape[])(
+    "refuses event data with %s, which JSON would not keep, and records nothing",
+    async (shape) => {
+      const e = hosted("odd");
+      const outcome = await e.incarnation((actor) => actor.command(e.command("record", { shape })));
+      expect(outcome).toMatchObject({ ok: false, problem: { type: `${PROBLEMS}event-data-not-json`, status: 500 } });
+      expect(await e.incarnation((actor) => actor.read(e.address, null))).toBeNull();
+    },
+  );
 
   it("is refused by the given-when-then kit as by the runtime, so a unit test finds it first", () => {
     expect(() => scenario(stamps).given().when("stamp", { at: "date" })).toThrow(

@@ -6,12 +6,8 @@
 // simulator; this object gives it its ports (SQLite storage, the relay, the live feed).
 import { DurableObject } from "cloudflare:workers";
 import { SQLSchemaMigrations } from "durable-utils/sql-migrations";
-import {
-  UnfoldableEvent,
-  unfoldableProblem,
-  type EntityRegistry,
-  type EntityType,
-} from "../../src/core/model/entity.js";
+import { UnfoldableEvent, type EntityRegistry, type EntityType } from "../../src/core/model/entity.js";
+import { unfoldableProblem } from "../../src/core/entity/domain-bugs.js";
 import { domainBug, entityCommand, EntityCommands } from "../../src/core/entity/command-host.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { decodeHlc, HLC_ZERO } from "../../src/core/protocol/hlc.js";

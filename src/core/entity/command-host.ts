@@ -6,7 +6,8 @@
 // only then update the memory image, hand the facts to the relay and publish them live. Every
 // effect goes through a port (EntityCommandPorts), so the simulator runs this very code over its
 // models of storage, relay and subscribers.
-import { UnfoldableEvent, unfoldableProblem, type EntityType } from "../model/entity.js";
+import { UnfoldableEvent, type EntityType } from "../model/entity.js";
+import { unfoldableProblem } from "./domain-bugs.js";
 import type { RecordedEvent } from "../model/envelope.js";
 import { problem, type Problem } from "../http/problem.js";
 import { logEvent } from "../runtime/log.js";

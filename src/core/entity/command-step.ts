@@ -10,7 +10,8 @@ import type { CommandEnvelope } from "../protocol/entity-protocol.js";
 import { decodeHlc, decodeStoredHlc, encodeHlc, tick, type Hlc } from "../protocol/hlc.js";
 import { ifMatchSatisfied, type IfMatch } from "../protocol/if-match.js";
 import { problem, type Problem } from "../http/problem.js";
-import { eventDataProblem, isRejection, UnfoldableEvent, unfoldableProblem, type EntityType } from "../model/entity.js";
+import { isRejection, UnfoldableEvent, type EntityType } from "../model/entity.js";
+import { eventDataProblem, unfoldableProblem } from "./domain-bugs.js";
 import { jsonIssue } from "../model/plain-json.js";
 import type { CommandResult, RecordedEvent } from "../model/envelope.js";
 

@@ -2,8 +2,8 @@
 // pure functions only: `decide(state, command) → events | rejection`, `evolve(state, event) →
 // state`. Persistence, concurrency, transport and retries belong to the runtime, not here.
 import type { z } from "zod";
-import { problem, type FieldError, type Problem } from "../http/problem.js";
-import { checkName, commandNameSchema, entityTypeSchema, eventNameSchema } from "../protocol/identifiers.js";
+import type { FieldError } from "../http/problem.js";
+import { checkName, MEMBER_NAME, SEGMENT_NAME } from "../protocol/names.js";
 import { ownValue } from "./own-keys.js";
 import { jsonIssue } from "./plain-json.js";
 
@@ -167,47 +167,6 @@ export class UnfoldableEvent extends Error {
   }
 }
 
-/**
- * The 500 `state-unfoldable` problem for `error`, met folding the stored log of the entity at
- * `address` (a read or a command's wake-up: nothing is decided) or the events a command decided
- * (`decided`: nothing is recorded).
- */
-export function unfoldableProblem(
-  address: { readonly entityType: string; readonly entityId: string },
-  error: UnfoldableEvent,
-  decided: boolean,
-): Problem {
-  const where = `${address.entityType} ${address.entityId}`;
-  if (decided)
-    return problem(
-      "state-unfoldable",
-      `${where}: the command decided an event it cannot fold: ${error.message}; nothing was recorded`,
-    );
-  const remedy =
-    error.reason === "undeclared"
-      ? "; declare the stored type again in `events` (and fold it in `evolve`)"
-      : "; make evolve return a state for it";
-  return problem(
-    "state-unfoldable",
-    `${where}: its stored log cannot be folded into a state: ${error.message}${remedy}`,
-  );
-}
-
-/**
- * The 500 `event-data-not-json` problem for a command of the entity at `address` that decided an
- * `eventType` event whose data is not plain JSON (`issue`, e.g. "data.at is a Date").
- */
-export function eventDataProblem(
-  address: { readonly entityType: string; readonly entityId: string },
-  eventType: string,
-  issue: string,
-): Problem {
-  return problem(
-    "event-data-not-json",
-    `${address.entityType} ${address.entityId}: the command decided a ${eventType} event whose data is not plain JSON: ${issue}; nothing was recorded`,
-  );
-}
-
 /** A zod error as the problem document's field errors (`path` dotted, "(body)" for the root). */
 export function fieldErrors(error: z.ZodError): FieldError[] {
   return error.issues.map((issue) => ({
@@ -274,9 +233,9 @@ export type RejectionCodeOf<X extends AnyEntity> =
  * each becomes part of a URL, an operation id or a recorded fact.
  */
 export function checkEntityNames(entity: Pick<EntityType, "type" | "commandNames" | "eventTypes">): void {
-  checkName("entity type", entityTypeSchema, entity.type);
-  for (const name of entity.commandNames) checkName(`entity ${entity.type}: command name`, commandNameSchema, name);
-  for (const name of entity.eventTypes) checkName(`entity ${entity.type}: event name`, eventNameSchema, name);
+  checkName("entity type", SEGMENT_NAME, entity.type);
+  for (const name of entity.commandNames) checkName(`entity ${entity.type}: command name`, MEMBER_NAME, name);
+  for (const name of entity.eventTypes) checkName(`entity ${entity.type}: event name`, MEMBER_NAME, name);
 }
 
 /**

@@ -9,7 +9,7 @@
 import type { BatchItem } from "drizzle-orm/batch";
 import type { z } from "zod";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
-import { checkName, filterNameSchema, projectionNameSchema } from "../protocol/identifiers.js";
+import { checkName, MEMBER_NAME, SEGMENT_NAME } from "../protocol/names.js";
 import type { AnyEntity, TypeNameOf } from "./entity.js";
 import type { RecordedEvent } from "./envelope.js";
 import type { AnyEventName, FactNamed, FactOfAny } from "./saga.js";
@@ -107,9 +107,9 @@ export type ProjectionOf<X extends AnyEntity> = Projection & { readonly __entiti
  * URL segment and part of its rebuilder's object name, each filter a query parameter.
  */
 export function checkProjectionNames(projection: Pick<Projection, "name" | "filters">): void {
-  checkName("projection name", projectionNameSchema, projection.name);
+  checkName("projection name", SEGMENT_NAME, projection.name);
   for (const name of Object.keys(projection.filters))
-    checkName(`projection ${projection.name}: filter name`, filterNameSchema, name);
+    checkName(`projection ${projection.name}: filter name`, MEMBER_NAME, name);
 }
 
 /**

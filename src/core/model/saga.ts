@@ -23,7 +23,7 @@ import type {
   TypeNameOf,
 } from "./entity.js";
 import type { RecordedEvent } from "./envelope.js";
-import { checkName, sagaNameSchema, serviceNameSchema, stageNameSchema } from "../protocol/identifiers.js";
+import { checkName, SEGMENT_NAME } from "../protocol/names.js";
 import { ownValue } from "./own-keys.js";
 import { jsonIssue } from "./plain-json.js";
 
@@ -271,18 +271,18 @@ export const NEW_SAGA: SagaState = {
  * the rule. `defineApp` checks each saga it is given again, which may not have been made here.
  */
 export function checkSagaDefinition(definition: SagaDefinition<unknown>): void {
-  checkName("saga name", sagaNameSchema, definition.name);
+  checkName("saga name", SEGMENT_NAME, definition.name);
   if (definition.stages.length === 0) throw new Error(`saga ${definition.name} has no stages`);
   const stageNames = new Set<string>();
   for (const stage of definition.stages) {
-    checkName(`saga ${definition.name}: stage name`, stageNameSchema, stage.name);
+    checkName(`saga ${definition.name}: stage name`, SEGMENT_NAME, stage.name);
     if (stageNames.has(stage.name)) throw new Error(`saga ${definition.name} has two stages named ${stage.name}`);
     stageNames.add(stage.name);
   }
   if (definition.stages.filter((stage) => stage.pivot === true).length > 1)
     throw new Error(`saga ${definition.name} has more than one pivot`);
   for (const service of definition.services ?? [])
-    checkName(`saga ${definition.name}: service name`, serviceNameSchema, service);
+    checkName(`saga ${definition.name}: service name`, SEGMENT_NAME, service);
 }
 
 /**

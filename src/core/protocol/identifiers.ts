@@ -4,6 +4,7 @@
 // (object names and keys join them with ':') and every id or name that is accepted addresses the
 // same thing by URL.
 import { z } from "zod";
+import { MEMBER_NAME, type NameGrammar, NOT_A_PROTOTYPE_MEMBER, SEGMENT_NAME } from "./names.js";
 
 const TENANT_ID_RULE = "1-40 of a-z 0-9 and inner '-'";
 
@@ -29,75 +30,50 @@ export const tenantNameSchema = z
   .max(200)
   .refine((name) => !CONTROL_OR_BIDI.test(name), "may not hold control or bidirectional formatting characters");
 
-// Names a definition gives (entity types, commands, events, projections, sagas, stages,
-// services): each becomes part of a URL, an object's name, a key or a stored record, so each kind
-// has one grammar, checked when the definition is made (`checkName`) and by every route that
-// parses one. None is a member of Object.prototype: `constructor` or `toString` as a name would
-// be one lookup written with `record[name]` away from answering for a built-in (own-keys.ts).
+// Names a definition gives: one grammar per kind (names.ts), here as the schemas routes parse with.
 
-/** Lower-case names that are a URL path segment or part of an object's name: 1-40 of a-z 0-9 '-'. */
-const SEGMENT_NAME = /^[a-z][a-z0-9-]{0,39}$/;
-const SEGMENT_RULE = 'must be 1-40 of a-z 0-9 "-", starting with a letter';
-/** Names written as object keys in code (commands, events, filters): camelCase or PascalCase welcome. */
-const MEMBER_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
-const MEMBER_RULE = 'must be 1-64 of A-Z a-z 0-9 "_" "-", starting with a letter';
-
-function nameSchema(pattern: RegExp, rule: string) {
+function nameSchema(grammar: NameGrammar) {
   return z
     .string()
-    .regex(pattern, rule)
-    .refine(
-      (name) => !Object.hasOwn(Object.prototype, name),
-      "must not be a member of Object.prototype (constructor, toString, valueOf, …)",
-    );
+    .regex(grammar.pattern, grammar.rule)
+    .refine((name) => !Object.hasOwn(Object.prototype, name), NOT_A_PROTOTYPE_MEMBER);
 }
 
 /** An entity type: the `{type}` segment of `/v1/entities/{type}/…` and part of its objects' names. */
-export const entityTypeSchema = nameSchema(SEGMENT_NAME, SEGMENT_RULE);
+export const entityTypeSchema = nameSchema(SEGMENT_NAME);
 
 /**
  * A saga's name: it is the middle part of every instance's id (`tenant:saga:instance`), so it may
  * hold neither ':' nor '/' (the separators of saga ids and task idempotency keys).
  */
-export const sagaNameSchema = nameSchema(SEGMENT_NAME, SEGMENT_RULE);
+export const sagaNameSchema = nameSchema(SEGMENT_NAME);
 
 /**
  * A projection's name: the `{view}` segment of `/v1/views/{view}`, the first part of its
  * rebuilder's object name (`view:tenant`, so no ':'), and a key of its D1 checkpoints and feeds.
  */
-export const projectionNameSchema = nameSchema(SEGMENT_NAME, SEGMENT_RULE);
+export const projectionNameSchema = nameSchema(SEGMENT_NAME);
 
 /** A saga stage's name: unique within its saga, the key of its timeout in `SAGA_STAGE_TIMEOUTS`. */
-export const stageNameSchema = nameSchema(SEGMENT_NAME, SEGMENT_RULE);
+export const stageNameSchema = nameSchema(SEGMENT_NAME);
 
 /** A service's name: its key in `defineApp({ services })`, named by sagas' `call` tasks. */
-export const serviceNameSchema = nameSchema(SEGMENT_NAME, SEGMENT_RULE);
+export const serviceNameSchema = nameSchema(SEGMENT_NAME);
 
 /**
  * A command's name: the last segment of `/v1/entities/{type}/{id}/commands/{command}`, part of
  * its operation id (`type.command`) and of every idempotency fingerprint.
  */
-export const commandNameSchema = nameSchema(MEMBER_NAME, MEMBER_RULE);
+export const commandNameSchema = nameSchema(MEMBER_NAME);
 
 /**
  * An event type's name: recorded in every log entry, part of its CloudEvent type
  * (`factline.<type>.<Event>`, so no '.'), a key of projection handlers and saga triggers.
  */
-export const eventNameSchema = nameSchema(MEMBER_NAME, MEMBER_RULE);
+export const eventNameSchema = nameSchema(MEMBER_NAME);
 
 /** A projection filter's name: a query parameter of `/v1/views/{view}`. */
-export const filterNameSchema = nameSchema(MEMBER_NAME, MEMBER_RULE);
-
-/**
- * Throws unless `name` is in `schema`'s grammar, with the value and the rule it breaks, e.g.
- * `entity type "my books": must be 1-40 of a-z 0-9 "-", starting with a letter`. `kind` says what
- * the name is, and where when that helps (`entity books: command name`).
- */
-export function checkName(kind: string, schema: z.ZodType<string>, name: unknown): void {
-  const parsed = schema.safeParse(name);
-  if (!parsed.success)
-    throw new Error(`${kind} ${JSON.stringify(name)}: ${parsed.error.issues.map((i) => i.message).join("; ")}`);
-}
+export const filterNameSchema = nameSchema(MEMBER_NAME);
 
 /**
  * An entity id: 1-128 of the URL's unreserved characters (RFC 3986 §2.3: A-Z a-z 0-9 - . _ ~),
