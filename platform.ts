@@ -20,7 +20,7 @@ import { dashboardNotFound, dashboardRoutes } from "./cloud/dashboard/routes.js"
 import { consumeDeadLetterQueue } from "./cloud/consumer/dead-letters.js";
 import { consumeFacts } from "./cloud/consumer/fact-consumer.js";
 import { flushMetricsNow, recordRequest, scheduleMetricsFlush } from "./cloud/metrics/metrics-buffer.js";
-import { checkProjectionNames, type Projection } from "./src/core/model/projection.js";
+import { checkProjectionHandlers, checkProjectionNames, type Projection } from "./src/core/model/projection.js";
 import { createProjectionRebuilder, type ProjectionRebuilder } from "./cloud/projections/projection-rebuilder.js";
 import { createSagaHost, type SagaHost } from "./cloud/sagas/saga-host.js";
 import { viewRoutes } from "./cloud/projections/view-routes.js";
@@ -43,7 +43,7 @@ import { EntityRegistry, type EntityType } from "./src/core/model/entity.js";
 import { logEvent, setLogLevel } from "./src/core/runtime/log.js";
 import { fail, problem, problemResponse } from "./src/core/http/problem.js";
 import type { RequestScope } from "./src/core/http/request-scope.js";
-import { checkSagaDefinition, type SagaDefinition } from "./src/core/model/saga.js";
+import { checkSagaDefinition, checkSagaTrigger, type SagaDefinition } from "./src/core/model/saga.js";
 import { checkName, SEGMENT_NAME } from "./src/core/protocol/names.js";
 import { continueTrace } from "./src/core/http/trace-context.js";
 
@@ -122,8 +122,10 @@ const ENTITY_PATH = /^\/v1\/entities\/([^/]+)\/([^/]+)(?:\/commands\/([^/]+))?/;
  * Builds the Worker for `definition`. Throws (at module load, so `wrangler dev` and the test
  * pool fail at once) when a name is outside its grammar (src/core/protocol/identifiers.ts: entity
  * types, commands, events, projections and their filters, sagas and their stages, services), two
- * entity types, projections or sagas share a name, a saga declares a service the app does not
- * provide, or a tenant route segment is malformed or one the platform serves.
+ * entity types, projections or sagas share a name, a projection handles or a saga starts on an
+ * event its entities do not declare, a saga declares a service the app does not provide (or a
+ * stage timeout outside 1 ms – 1 day), or a tenant route segment is malformed or one the platform
+ * serves.
  */
 export function defineApp<const S extends Services = Record<never, Service>>(
   definition: AppDefinition<S>,
@@ -147,11 +149,19 @@ export function defineApp<const S extends Services = Record<never, Service>>(
     const missing = undefinedType(projection.follows);
     if (missing !== undefined)
       throw new Error(`projection ${projection.name} follows ${missing}, an entity type the app does not define`);
+    // Checked again here: `on` may have been written without defineProjection (or changed after it).
+    checkProjectionHandlers(
+      projection,
+      projection.follows.flatMap((type) => entities.get(type) ?? []),
+    );
   }
   for (const saga of cloud.sagas) {
     const missing = undefinedType([saga.startedBy.entityType, ...(saga.entityTypes ?? [])]);
     if (missing !== undefined)
       throw new Error(`saga ${saga.name} uses ${missing}, an entity type the app does not define`);
+    // The only check of an untyped saga's trigger: a fact of a type its entity never records never starts it.
+    const starter = entities.get(saga.startedBy.entityType);
+    if (starter) checkSagaTrigger(saga, starter);
     // Else each of its calls would be rejected when made, and the saga turned round.
     const unprovided = saga.services?.find((name) => !Object.hasOwn(cloud.services, name));
     if (unprovided !== undefined)

@@ -50,6 +50,7 @@ export {
   defineSaga,
   defineUntypedSaga,
   type FactOf,
+  type FinalSagaTask,
   type SagaDefinition,
   type SagaTask,
   type TaskOutcome,

@@ -7,6 +7,7 @@ import { defineProjection } from "../src/core/model/projection.js";
 import { EntityRegistry } from "../src/core/model/entity.js";
 import { defineApp } from "../platform.js";
 import { call, newTenant } from "./support/api.js";
+import { noopView } from "./support/views.js";
 import { notifyOnClose } from "../examples/todo/notify-on-close.js";
 import { todoLists } from "../examples/todo/todo-list.js";
 import { todoListsProjection } from "../examples/todo/todo-lists-view.js";
@@ -25,16 +26,7 @@ const exampleSources = import.meta.glob<string>(["../examples/todo/*.ts", "!../e
   eager: true,
 });
 
-const emptyProjection = (name: string) =>
-  defineProjection()({
-    name,
-    on: {},
-    clear: () => [],
-    filters: {},
-    key: "id",
-    list: async (): Promise<{ id: string }[]> => [],
-    get: async () => undefined,
-  });
+const emptyProjection = (name: string) => defineProjection()({ ...noopView, name, on: {} });
 
 const done: Service = { call: async () => ({ kind: "done", result: null }) };
 const appWith = (services: CloudApp["services"]): CloudApp => ({

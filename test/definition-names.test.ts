@@ -15,6 +15,7 @@ import { commandNameSchema, entityTypeSchema } from "../src/core/protocol/identi
 import { notifyOnClose } from "../examples/todo/notify-on-close.js";
 import { todoLists } from "../examples/todo/todo-list.js";
 import { todoListsProjection } from "../examples/todo/todo-lists-view.js";
+import { noopView } from "./support/views.js";
 
 const SEGMENT_RULE = 'must be 1-40 of a-z 0-9 "-", starting with a letter';
 const MEMBER_RULE = 'must be 1-64 of A-Z a-z 0-9 "_" "-", starting with a letter';
@@ -34,15 +35,7 @@ function entity(type: string, names: { command?: string; event?: string } = {}) 
 }
 
 const view = (name: string, filters: Record<string, z.ZodType<string>> = {}) =>
-  defineProjection()({
-    name,
-    on: {},
-    clear: () => [],
-    filters,
-    key: "id",
-    list: async (): Promise<{ id: string }[]> => [],
-    get: async () => undefined,
-  });
+  defineProjection()({ ...noopView, name, on: {}, filters });
 
 const stage = (name: string): SagaStage<unknown> => ({ name, timeoutMs: 1_000, tasks: () => [] });
 const saga = (overrides: Partial<SagaDefinition<unknown>>): SagaDefinition<unknown> => ({

@@ -17,10 +17,12 @@ import {
   plan,
   taskIdempotencyKey,
   type DueTask,
+  type FinalSagaTask,
   type OperatorDecision,
   type SagaDefinition,
   type SagaEvent,
   type SagaState,
+  type SagaTask,
 } from "../src/core/model/saga.js";
 
 const trip = defineUntypedSaga<{ tripId: string }>({
@@ -381,6 +383,81 @@ describe("saga state machine: task keys", () => {
       expect(() => defineUntypedSaga({ ...trip, name })).toThrow(
         `saga name ${JSON.stringify(name)}: must be 1-40 of a-z 0-9`,
       );
+  });
+});
+
+describe("saga state machine: final tasks", () => {
+  const undo = cmd("trips", "uncancel", "trip-1");
+  /** `trip` whose final task also carries `extra`, as untyped (JavaScript) code can write it. */
+  const finalWith = (extra: Partial<SagaTask>) =>
+    defineUntypedSaga<{ tripId: string }>({
+      ...trip,
+      finallyCompensate: (t) =>
+        [{ key: "cancel-trip", run: cmd("trips", "cancel", t.tripId), ...extra }] as FinalSagaTask[],
+    });
+  /** A log in which the saga entered its book stage and turned round with `final` as its last group. */
+  const turnedRoundWith = (final: SagaTask) => {
+    const hotel = { key: "hotel", run: cmd("hotels", "book", "trip-1"), compensate: cmd("hotels", "cancel", "trip-1") };
+    return fold([
+      { type: "SagaStarted", context: { tripId: "trip-1" }, fact: "e1", at: 0 },
+      { type: "StageEntered", stage: 0, tasks: [hotel], deadline: 1_000, at: 0 },
+      { type: "CompensationBegan", reason: "r", groups: [[hotel], [final]], at: 1 },
+      { type: "CompensationDone", key: "hotel", at: 2 },
+    ]);
+  };
+
+  it("given a turn round, a final task runs its run under the compensating key final tasks have always run under", () => {
+    const running = settle(started(), 0).state;
+    const turned = settle(fold(accepted(operatorCompensate(trip, running, 1, policy)), running), 1);
+    const { due } = settle(finish(turned.state, turned.due, 2), 2);
+    expect(due.map((d) => [verb(d), taskIdempotencyKey("t:trip:trip-1", d.task.key, d.phase)])).toEqual([
+      ["cancel", "t:trip:trip-1/cancel-trip/undo"],
+    ]);
+  });
+
+  it("given a final task with a compensate, turning round stops for attention before any final task runs", () => {
+    const undoable = finalWith({ compensate: undo });
+    expect(operatorCompensate(undoable, started(undoable), 1, policy)).toEqual({
+      ok: true,
+      events: [
+        {
+          type: "AttentionNeeded",
+          error:
+            "finallyCompensate has task cancel-trip with a compensate (a final task runs its run; nothing undoes it)",
+          reason: "compensation forced by an operator",
+          at: 1,
+        },
+      ],
+    });
+  });
+
+  it("given a final task with nothingToUndo, turning round stops for attention before any final task runs", () => {
+    const excused = finalWith({ nothingToUndo: ["not-cancelled"] });
+    expect(operatorCompensate(excused, started(excused), 1, policy)).toMatchObject({
+      ok: true,
+      events: [
+        {
+          type: "AttentionNeeded",
+          error:
+            "finallyCompensate has task cancel-trip with nothingToUndo (a final task runs its run; nothing undoes it)",
+        },
+      ],
+    });
+  });
+
+  it("given a log recorded with a final task carrying a compensate, that task's run is what runs, under its …/undo key", () => {
+    const final = { key: "cancel-trip", run: cmd("trips", "cancel", "trip-1"), compensate: undo };
+    const { due } = settle(turnedRoundWith(final), 3);
+    expect(due.map((d) => [d.task.key, d.phase, verb(d)])).toEqual([["cancel-trip", "compensate", "cancel"]]);
+  });
+
+  it("given a log recorded with a final task carrying nothingToUndo, its run rejected with such a code is not taken for done", () => {
+    const final = { key: "cancel-trip", run: cmd("trips", "cancel", "trip-1"), nothingToUndo: ["closed"] };
+    const state = turnedRoundWith(final);
+    const [due] = settle(state, 3).due;
+    expect(
+      outcomeEvents(state, due as DueTask, { kind: "rejected", reason: "closed", code: "closed" }, 3, 10),
+    ).toMatchObject([{ type: "CompensationFailed", key: "cancel-trip" }]);
   });
 });
 

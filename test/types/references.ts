@@ -247,6 +247,29 @@ export const finalCompensationToUnknownCommand = defineSaga(orders)({
   finallyCompensate: (c) => [{ key: "void", run: { kind: "command", entityType: "orders", entityId: c.orderId, command: "void", data: {} } }],
 });
 
+// A final task runs its `run` and nothing undoes it: it has no compensation of its own.
+const cancel = (orderId: string) => ({ kind: "command", entityType: "orders", entityId: orderId, command: "cancel", data: { reason: "r" } }) as const;
+
+export const finalTaskWithACompensation = defineSaga(orders)({
+  ...base,
+  name: "x",
+  startedBy: { entityType: "orders", eventType: "OrderCreated" },
+  start: (fact) => ({ orderId: fact.meta.entityId }),
+  stages: [{ ...stage, tasks: () => [] }],
+  // @ts-expect-error a final task has no `compensate`
+  finallyCompensate: (c) => [{ key: "cancel", run: cancel(c.orderId), compensate: cancel(c.orderId) }],
+});
+
+export const finalTaskWithNothingToUndo = defineSaga(orders)({
+  ...base,
+  name: "x",
+  startedBy: { entityType: "orders", eventType: "OrderCreated" },
+  start: (fact) => ({ orderId: fact.meta.entityId }),
+  stages: [{ ...stage, tasks: () => [] }],
+  // @ts-expect-error a final task has no `nothingToUndo`
+  finallyCompensate: (c) => [{ key: "cancel", run: cancel(c.orderId), nothingToUndo: ["invalid-transition"] }],
+});
+
 // A saga's calls name only the services it declares; an app must provide every one it declares.
 const charge = { kind: "call", service: "payment-gateway", operation: "charge", data: {} } as const;
 

@@ -239,6 +239,27 @@ export function checkEntityNames(entity: Pick<EntityType, "type" | "commandNames
 }
 
 /**
+ * Throws unless `eventType` is an event one of `entities` declares, naming the value, what refers
+ * to it (`kind`: a saga's trigger or abort, a projection's handler) and the events they declare,
+ * e.g. `saga trip: startedBy event "TripBokked": not an event of trips (declared: TripBooked)`.
+ * A reference to any other name (a typo, a renamed event, `toString`) would never see a fact: the
+ * compiler catches it in typed definitions, this in untyped and JavaScript ones.
+ */
+export function checkDeclaredEvent(
+  kind: string,
+  entities: readonly Pick<EntityType, "type" | "eventTypes">[],
+  eventType: unknown,
+): void {
+  if (typeof eventType === "string" && entities.some((entity) => entity.eventTypes.includes(eventType))) return;
+  const declared = entities.flatMap((entity) => entity.eventTypes);
+  const of =
+    entities.length === 0
+      ? "any entity (none followed)"
+      : `${entities.map((entity) => entity.type).join(" or ")} (declared: ${declared.join(", ") || "none"})`;
+  throw new Error(`${kind} event ${JSON.stringify(eventType)}: not an event of ${of}`);
+}
+
+/**
  * Checks an entity definition and gives the runtime its type-erased face. Throws when a name is
  * outside its grammar (checkEntityNames), an `internal` command is not a command, or
  * `initialState` is not plain JSON (it is stored in snapshots and must read back as it was:

@@ -10,7 +10,7 @@ import type { BatchItem } from "drizzle-orm/batch";
 import type { z } from "zod";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import { checkName, MEMBER_NAME, SEGMENT_NAME } from "../protocol/names.js";
-import type { AnyEntity, TypeNameOf } from "./entity.js";
+import { type AnyEntity, checkDeclaredEvent, type TypeNameOf } from "./entity.js";
 import type { RecordedEvent } from "./envelope.js";
 import type { AnyEventName, FactNamed, FactOfAny } from "./saga.js";
 
@@ -113,16 +113,31 @@ export function checkProjectionNames(projection: Pick<Projection, "name" | "filt
 }
 
 /**
+ * Throws unless each key of the projection's `on` is an event one of `followed` (the entities it
+ * follows) declares, naming the key: a handler keyed by another name (a typo, a renamed event,
+ * `toString`) would never be called. Only own keys count, as for the consumer's lookups.
+ */
+export function checkProjectionHandlers(
+  projection: { readonly name: string; readonly on: object },
+  followed: readonly Pick<AnyEntity, "type" | "eventTypes">[],
+): void {
+  for (const name of Object.keys(projection.on))
+    checkDeclaredEvent(`projection ${projection.name}: on`, followed, name);
+}
+
+/**
  * Defines a projection over the entities it follows:
  * `defineProjection(inventory)({ name, on: { Reserved: (db, e, g) => … e.data.quantity … }, … })`.
  * `follows` is their type names. The result is the runtime's type-erased `Projection`. Two
  * steps, as `defineSaga`: the entities are fixed before the handlers are checked against them.
- * Throws when a name is outside its grammar (checkProjectionNames).
+ * Throws when a name is outside its grammar (checkProjectionNames), or `on` has a handler for an
+ * event none of them declares (checkProjectionHandlers).
  */
 export function defineProjection<const Xs extends readonly AnyEntity[]>(...entities: Xs) {
   const follows: readonly TypeNameOf<Xs[number]>[] = entities.map((entity) => entity.type);
   return <R extends object>(projection: TypedProjection<Xs[number], R>): ProjectionOf<Xs[number]> => {
     checkProjectionNames(projection);
+    checkProjectionHandlers(projection, entities);
     // The consumer hands a handler only facts of the entity types in `follows` whose type is the
     // handler's key, and a run only such facts: the one place erased facts meet typed handlers.
     const on = projection.on as Projection["on"];

@@ -13,14 +13,15 @@
 // `outcomeEvents` turns a task's outcome into saga events, and `evolve` folds them into state.
 // Hosts persist the events, run the tasks and wake up at `wakeAt`. `operatorRetry` and
 // `operatorCompensate` are the operator's way out of "attention", or a refusal saying why not.
-import type {
-  AnyEntity,
-  CommandBody,
-  CommandNameOf,
-  EventDataOf,
-  EventNameOf,
-  RejectionCodeOf,
-  TypeNameOf,
+import {
+  type AnyEntity,
+  type CommandBody,
+  type CommandNameOf,
+  checkDeclaredEvent,
+  type EventDataOf,
+  type EventNameOf,
+  type RejectionCodeOf,
+  type TypeNameOf,
 } from "./entity.js";
 import type { RecordedEvent } from "./envelope.js";
 import { checkName, SEGMENT_NAME } from "../protocol/names.js";
@@ -66,6 +67,17 @@ export interface SagaTask {
   readonly nothingToUndo?: readonly string[];
 }
 
+/**
+ * A task of `finallyCompensate`: it runs its `run` once the saga's tasks are compensated, under
+ * the compensating idempotency key (`taskIdempotencyKey(…, "compensate")`, `…/undo`), and nothing
+ * undoes it, so it has no `compensate` nor `nothingToUndo` (one given them, by untyped code, stops
+ * the saga for attention before the turn round begins).
+ */
+export interface FinalSagaTask extends Omit<SagaTask, "compensate" | "nothingToUndo"> {
+  readonly compensate?: never;
+  readonly nothingToUndo?: never;
+}
+
 /** What running a task came to. `rejected` is final (a business answer); `failed` is retried. */
 export type TaskOutcome =
   | { readonly kind: "done"; readonly result: unknown; readonly clock?: string; readonly eventId?: string }
@@ -80,7 +92,10 @@ export type TaskResults = Readonly<Record<string, unknown>>;
 export interface SagaStage<C> {
   /** Unique within the saga, 1-40 of a-z 0-9 and "-" (`stageNameSchema`): its key in `SAGA_STAGE_TIMEOUTS`. */
   readonly name: string;
-  /** Past this the saga turns round; ignored from the pivot on. */
+  /**
+   * Past this (whole ms from 1 to a day, `isStageTimeoutMs`) the saga turns round; ignored
+   * from the pivot on.
+   */
   readonly timeoutMs: number;
   /**
    * The saga's point of no return (at most one stage). Once it is entered: timeouts, failures and
@@ -133,8 +148,8 @@ export interface SagaDefinition<C, Sv extends string = string> {
   readonly stages: readonly SagaStage<C>[];
   /** A fact that makes a running instance give up, with the reason; null to carry on. */
   abortOn?(fact: RecordedEvent, context: C): string | null;
-  /** What to do last when the saga has been compensated (e.g. cancel the order). */
-  finallyCompensate(context: C, reason: string): readonly SagaTask[];
+  /** What to do last when the saga has been compensated (e.g. cancel the order): each task's `run`. */
+  finallyCompensate(context: C, reason: string): readonly FinalSagaTask[];
 }
 
 export type SagaStatus = "running" | "compensating" | "completed" | "compensated" | "attention";
@@ -263,12 +278,29 @@ export const NEW_SAGA: SagaState = {
   causation: null,
 };
 
+/** The longest timeout a stage may have, declared or overridden (`SAGA_STAGE_TIMEOUTS`): a day, in ms. */
+export const MAX_STAGE_TIMEOUT_MS = 86_400_000;
+
+/**
+ * Whether `ms` is a stage's timeout, whole ms from 1 to `MAX_STAGE_TIMEOUT_MS`: the range of a
+ * stage's declared `timeoutMs` and of the `SAGA_STAGE_TIMEOUTS` overrides
+ * (src/core/runtime/config.ts), so that a mistake (NaN, 0, Infinity) can mean neither "turn round
+ * at once" nor "never".
+ */
+export function isStageTimeoutMs(ms: unknown): ms is number {
+  return Number.isInteger(ms) && (ms as number) >= 1 && (ms as number) <= MAX_STAGE_TIMEOUT_MS;
+}
+
+/** A value as an error message shows it: numbers as written (`NaN`, `Infinity`), the rest as JSON. */
+const shown = (value: unknown): string => (typeof value === "number" ? String(value) : JSON.stringify(value));
+
 /**
  * Throws unless `definition` can run: its name in `sagaNameSchema`'s grammar (else its instances'
  * ids and task keys would be ambiguous), at least one stage, each stage's name in
- * `stageNameSchema`'s and unique (a stage's timeout is overridden by its name), at most one pivot,
- * and each declared service's name in `serviceNameSchema`'s. The message names the bad value and
- * the rule. `defineApp` checks each saga it is given again, which may not have been made here.
+ * `stageNameSchema`'s and unique (a stage's timeout is overridden by its name), each stage's
+ * `timeoutMs` in `isStageTimeoutMs`'s range, at most one pivot, and each declared service's
+ * name in `SEGMENT_NAME`, none declared twice. The message names the bad value and the
+ * rule. `defineApp` checks each saga it is given again, which may not have been made here.
  */
 export function checkSagaDefinition(definition: SagaDefinition<unknown>): void {
   checkName("saga name", SEGMENT_NAME, definition.name);
@@ -278,11 +310,32 @@ export function checkSagaDefinition(definition: SagaDefinition<unknown>): void {
     checkName(`saga ${definition.name}: stage name`, SEGMENT_NAME, stage.name);
     if (stageNames.has(stage.name)) throw new Error(`saga ${definition.name} has two stages named ${stage.name}`);
     stageNames.add(stage.name);
+    if (!isStageTimeoutMs(stage.timeoutMs))
+      throw new Error(
+        `saga ${definition.name}: stage ${stage.name} timeoutMs ${shown(stage.timeoutMs)}: must be whole ms from 1 to ${MAX_STAGE_TIMEOUT_MS} (a day)`,
+      );
   }
   if (definition.stages.filter((stage) => stage.pivot === true).length > 1)
     throw new Error(`saga ${definition.name} has more than one pivot`);
-  for (const service of definition.services ?? [])
+  const services = new Set<string>();
+  for (const service of definition.services ?? []) {
     checkName(`saga ${definition.name}: service name`, SEGMENT_NAME, service);
+    if (services.has(service)) throw new Error(`saga ${definition.name} declares service ${service} twice`);
+    services.add(service);
+  }
+}
+
+/**
+ * Throws unless the event that starts `definition` is one its entity declares (`entity`, the one
+ * named by `startedBy.entityType`): a saga started by an event no entity records never starts.
+ * `defineSaga` checks it against the entities it lists; `defineApp` against the app's, which is
+ * the only check of a saga defined with `defineUntypedSaga`.
+ */
+export function checkSagaTrigger(
+  definition: Pick<SagaDefinition<unknown>, "name" | "startedBy">,
+  entity: Pick<AnyEntity, "type" | "eventTypes">,
+): void {
+  checkDeclaredEvent(`saga ${definition.name}: startedBy`, [entity], definition.startedBy.eventType);
 }
 
 /**
@@ -361,6 +414,14 @@ export interface TypedSagaTask<X extends AnyEntity, Sv extends string = never> e
   readonly nothingToUndo?: readonly RejectionCodeOf<X>[];
 }
 
+/**
+ * A final task (`FinalSagaTask`) whose command is checked against the entities `X` and whose call
+ * against the service names `Sv`; a `compensate` or `nothingToUndo` on it does not compile.
+ */
+export interface TypedFinalSagaTask<X extends AnyEntity, Sv extends string = never> extends FinalSagaTask {
+  readonly run: SagaCommand<X> | ServiceCallAction<Sv>;
+}
+
 /** A stage whose tasks are `TypedSagaTask`s. */
 export interface TypedSagaStage<C, X extends AnyEntity, Sv extends string = never> extends SagaStage<C> {
   tasks(context: C, results: TaskResults): readonly TypedSagaTask<X, Sv>[];
@@ -400,10 +461,12 @@ export interface TypedSagaDefinition<C, X extends AnyEntity, St extends SagaTrig
   readonly stages: readonly TypedSagaStage<C, X, NoInfer<Sv>>[];
   readonly abortOn?: AbortTriggers<X, C>;
   /** What to do last when the saga has been compensated (e.g. cancel the order). */
-  finallyCompensate(context: C, reason: string): readonly TypedSagaTask<X, NoInfer<Sv>>[];
+  finallyCompensate(context: C, reason: string): readonly TypedFinalSagaTask<X, NoInfer<Sv>>[];
 }
 
 type AbortHandler<C> = (fact: RecordedEvent, context: C) => string | null;
+/** `AbortTriggers` with the types erased: entity type, then event name, then the handler. */
+type AbortHandlers<C> = Readonly<Record<string, Readonly<Record<string, AbortHandler<C> | undefined>> | undefined>>;
 
 /**
  * Defines a saga over the entities it follows and commands:
@@ -414,10 +477,9 @@ type AbortHandler<C> = (fact: RecordedEvent, context: C) => string | null;
  * they inferred together, the command literals in `stages` would widen them instead.)
  */
 export function defineSaga<const Xs extends readonly AnyEntity[]>(...entities: Xs) {
-  const declared = new Map(entities.map((entity) => [entity.type, new Set(entity.eventTypes)]));
   return <C, const St extends SagaTrigger<Xs[number]>, const Sv extends string = never>(
     definition: TypedSagaDefinition<C, Xs[number], St, Sv>,
-  ): TypedSaga<C, Xs[number], Sv> => typedSaga(declared, definition);
+  ): TypedSaga<C, Xs[number], Sv> => typedSaga(entities, definition);
 }
 
 /**
@@ -429,18 +491,41 @@ export type TypedSaga<C, X extends AnyEntity, Sv extends string = string> = Saga
   readonly __entities?: X;
 };
 
+/**
+ * Throws unless every event a typed saga names is one its entity declares: the trigger, and each
+ * `abortOn` key (an entity type it lists, then an event of that entity). The compiler checks the
+ * same names; this catches JavaScript and type-asserted definitions, whose abort handlers would
+ * otherwise never be called.
+ */
+function checkTypedTriggers<C>(
+  entities: readonly AnyEntity[],
+  definition: Pick<SagaDefinition<C>, "name" | "startedBy">,
+  handlers: AbortHandlers<C> | undefined,
+): void {
+  const listed = (type: string) => entities.find((entity) => entity.type === type);
+  const starter = listed(definition.startedBy.entityType);
+  if (!starter)
+    throw new Error(`saga ${definition.name} starts on ${definition.startedBy.entityType}, which it does not list`);
+  checkSagaTrigger(definition, starter);
+  for (const [type, events] of Object.entries(handlers ?? {})) {
+    const entity = listed(type);
+    if (!entity)
+      throw new Error(`saga ${definition.name}: abortOn entity type ${JSON.stringify(type)}: not one the saga lists`);
+    for (const name of Object.keys(events ?? {}))
+      checkDeclaredEvent(`saga ${definition.name}: abortOn ${type}`, [entity], name);
+  }
+}
+
 function typedSaga<C, X extends AnyEntity, St extends SagaTrigger<X>, Sv extends string>(
-  declared: ReadonlyMap<string, ReadonlySet<string>>,
+  entities: readonly AnyEntity[],
   definition: TypedSagaDefinition<C, X, St, Sv>,
 ): TypedSaga<C, X, Sv> {
-  if (!declared.has(definition.startedBy.entityType))
-    throw new Error(`saga ${definition.name} starts on ${definition.startedBy.entityType}, which it does not list`);
   // The runtime calls these only with facts of the entity type and event name they are keyed by
   // (factEvents matches `startedBy`; the lookup below matches the abort keys): the one place the
   // erased facts meet the typed handlers.
-  const handlers = definition.abortOn as
-    | Readonly<Record<string, Readonly<Record<string, AbortHandler<C> | undefined>> | undefined>>
-    | undefined;
+  const handlers = definition.abortOn as AbortHandlers<C> | undefined;
+  checkTypedTriggers(entities, definition, handlers);
+  const declared = new Map(entities.map((entity) => [entity.type, new Set(entity.eventTypes)]));
   const start = (fact: RecordedEvent, sagaId: string): C => definition.start(fact as TriggeredFact<X, St>, sagaId);
   // Only facts of the listed entities' declared event types reach the typed handlers (upcast to
   // their current version before anything reads them). A fact of a type its entity no longer
@@ -619,6 +704,22 @@ function taskProblem(tasks: readonly SagaTask[], earlier: readonly SagaTask[]): 
   return null;
 }
 
+/**
+ * What is wrong with final tasks beyond `taskProblem`, or null: one with a `compensate` or
+ * `nothingToUndo`, which untyped code can give (`FinalSagaTask` has neither). A final task runs
+ * its `run` and nothing undoes it, so either would only mislead: checked when the saga turns
+ * round, before any final task runs, like their keys.
+ */
+function finalTaskProblem(tasks: readonly FinalSagaTask[]): string | null {
+  for (const task of tasks) {
+    if (task.compensate !== undefined)
+      return `has task ${task.key} with a compensate (a final task runs its run; nothing undoes it)`;
+    if (task.nothingToUndo !== undefined)
+      return `has task ${task.key} with nothingToUndo (a final task runs its run; nothing undoes it)`;
+  }
+  return null;
+}
+
 function planForward<C>(definition: SagaDefinition<C>, state: SagaState, now: number, policy: SagaRuntimePolicy): Plan {
   const context = state.context as C;
   if (state.stage < 0 || state.tasks.every((t) => isDone(state, t.key))) {
@@ -673,8 +774,9 @@ function planForward<C>(definition: SagaDefinition<C>, state: SagaState, now: nu
  * Turns the saga round: the `CompensationBegan` event, which compensates every task of every stage
  * entered so far, newest stage first, then the definition's `finallyCompensate` tasks. Even tasks
  * with no known outcome: a request may have taken effect while its answer was lost, and
- * compensations are harmless when the task never took effect. When the final tasks' keys are
- * wrong (`taskProblem`), `AttentionNeeded` instead, carrying `reason` so that it is not lost.
+ * compensations are harmless when the task never took effect. When the final tasks are wrong
+ * (their keys, `taskProblem`, or a compensate given one, `finalTaskProblem`), `AttentionNeeded`
+ * instead, carrying `reason` so that it is not lost.
  */
 function turnRound<C>(definition: SagaDefinition<C>, state: SagaState, reason: string, now: number): SagaEvent {
   const groups: SagaTask[][] = [];
@@ -683,7 +785,7 @@ function turnRound<C>(definition: SagaDefinition<C>, state: SagaState, reason: s
     if (undo.length > 0) groups.push(undo);
   }
   const final = definition.finallyCompensate(state.context as C, reason);
-  const problem = taskProblem(final, state.history.flat());
+  const problem = taskProblem(final, state.history.flat()) ?? finalTaskProblem(final);
   if (problem !== null) return { type: "AttentionNeeded", error: `finallyCompensate ${problem}`, reason, at: now };
   if (final.length > 0) groups.push([...final]);
   return { type: "CompensationBegan", reason, groups, at: now };
@@ -712,12 +814,14 @@ function planCompensation(state: SagaState, now: number, policy: RetryPolicy): P
   const wakeAt =
     pending.length === 0 ? null : Math.min(...pending.map((t) => ownValue(state.attempts, t.key)?.retryAt ?? now));
   if (due.length === 0) return { kind: "wait", wakeAt };
-  return {
-    kind: "run",
-    // Final tasks (no compensate of their own) run their `run` action as the compensating step.
-    tasks: due.map((task) => ({ task, phase: "compensate", action: task.compensate ?? task.run })),
-    wakeAt,
-  };
+  // A task of a stage entered is undone by its `compensate`. A final task (finallyCompensate's:
+  // its key is no entered stage's, taskProblem) runs its `run`, even in a log recorded before a
+  // final task's `compensate` was refused; still in the compensating phase, so under the key
+  // (`…/undo`) final tasks have always run under, and one that already ran is not run again.
+  const entered = new Set(state.history.flat().map((t) => t.key));
+  const action = (task: SagaTask): SagaAction =>
+    task.compensate !== undefined && entered.has(task.key) ? task.compensate : task.run;
+  return { kind: "run", tasks: due.map((task) => ({ task, phase: "compensate", action: action(task) })), wakeAt };
 }
 
 /** The saga events a task's outcome records; `delayMs` is the backoff chosen for a retry. */
@@ -768,7 +872,15 @@ export function outcomeEvents(
   }
   if (state.status !== "compensating" || state.compensated.includes(key)) return [];
   if (outcome.kind === "done") return [{ type: "CompensationDone", key, at: now }];
-  if (outcome.kind === "rejected" && outcome.code !== undefined && due.task.nothingToUndo?.includes(outcome.code)) {
+  // `nothingToUndo` names rejections of the task's `compensate`, never of a final task's `run`
+  // (planCompensation hands the task's own `compensate` object as the action when it undoes).
+  const undoing = due.action === due.task.compensate;
+  if (
+    undoing &&
+    outcome.kind === "rejected" &&
+    outcome.code !== undefined &&
+    due.task.nothingToUndo?.includes(outcome.code)
+  ) {
     return [{ type: "CompensationDone", key, at: now }];
   }
   const error = outcome.kind === "rejected" ? `rejected: ${outcome.reason}` : outcome.error;

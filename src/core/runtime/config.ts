@@ -6,6 +6,7 @@
 // retried a few times, then stops), take the defaults for the invalid settings and log them.
 import { z } from "zod";
 import { logEvent } from "./log.js";
+import { isStageTimeoutMs, MAX_STAGE_TIMEOUT_MS } from "../model/saga.js";
 import type { FieldError } from "../http/problem.js";
 
 /** Log levels, lowest first. */
@@ -81,9 +82,13 @@ const stageTimeouts = z
         return z.NEVER;
       }
     }
-    const checked = z.record(z.string(), z.number().int().positive().max(DAY_MS)).safeParse(parsed);
+    // The range a stage's declared timeout is checked against (checkSagaDefinition).
+    const checked = z.record(z.string(), z.number().refine(isStageTimeoutMs)).safeParse(parsed);
     if (!checked.success) {
-      ctx.addIssue({ code: "custom", message: "expected a JSON object of stage name → whole ms from 1 to 86400000" });
+      ctx.addIssue({
+        code: "custom",
+        message: `expected a JSON object of stage name → whole ms from 1 to ${MAX_STAGE_TIMEOUT_MS}`,
+      });
       return z.NEVER;
     }
     // A null-prototype copy: a stage named `constructor` is a name like any other.
