@@ -20,15 +20,20 @@ const PLATFORM_MIGRATIONS = join(ROOT, "migrations");
 /** Where the platform's migrations are recorded in an app's database (wrangler's own table is the app's). */
 export const PLATFORM_MIGRATIONS_TABLE = "d1_platform_migrations";
 
-/** What this script reads of a wrangler config (wrangler's own types do not reach here). */
+/**
+ * What this script reads of a wrangler config (wrangler's own types do not reach here). A D1
+ * binding keeps every field, the ones not named here included: the platform's half is applied
+ * through a copy of it, which must address the same database (locally wrangler uses
+ * `preview_database_id`, else `database_id`, else the binding name; remotely `database_id` and
+ * `database_internal_env`).
+ */
 const D1Bindings = z.object({
   main: z.string().optional(),
   d1_databases: z.array(
-    z.object({
+    z.looseObject({
       binding: z.string(),
-      database_name: z.string().optional(),
-      database_id: z.string().optional(),
       migrations_dir: z.string().optional(),
+      remote: z.boolean().optional(),
     }),
   ),
 });
@@ -77,6 +82,17 @@ export function readAppConfig(path: string): AppConfig {
 }
 
 /**
+ * Why `app`'s local D1 is not the one wrangler dev serves, or undefined. With `remote = true` on
+ * `DB`, wrangler dev binds the remote database, while `npm start` and `npm run migrate --local`
+ * would migrate and seed the local one that nothing then reads.
+ */
+export function localDatabaseMistake(app: AppConfig): string | undefined {
+  return app.db.remote === true
+    ? `${app.path} binds DB with remote = true, so wrangler dev would use the remote database, not the local one migrated and seeded here: remove remote from the DB binding to run locally`
+    : undefined;
+}
+
+/**
  * Where local state (D1, Durable Objects, queues) lives for the app whose wrangler config is
  * `config`: `persistTo` when given, else the environment's FACTLINE_STATE_DIR, else
  * `.wrangler/state` beside the config (wrangler's own default for that config). `npm start` and
@@ -112,13 +128,15 @@ function wranglerApply(config: string, target: MigrateOptions["target"]): void {
 export function migrate(options: MigrateOptions): AppConfig {
   const app = readAppConfig(options.config ?? join(ROOT, "wrangler.toml"));
   const { path: config, db, migrations: appMigrations } = app;
+  const mistake = options.target.local ? localDatabaseMistake(app) : undefined;
+  if (mistake !== undefined) throw new Error(mistake);
   // Always an explicit directory: the platform's half runs with a scratch config elsewhere, where
   // wrangler's default (beside the config it is given) would be another directory.
   const target: MigrateOptions["target"] = options.target.local
     ? { local: true, persistTo: localStateDir(config, options.target.persistTo) }
     : options.target;
   if (appMigrations !== PLATFORM_MIGRATIONS) {
-    // A config of the app's database, but with the platform's migrations and their own table.
+    // The app's binding as it is, so the same database, with the platform's migrations and their own table.
     const scratch = mkdtempSync(join(tmpdir(), "factline-migrate-"));
     const platformConfig = join(scratch, "wrangler.json");
     writeFileSync(
@@ -126,15 +144,7 @@ export function migrate(options: MigrateOptions): AppConfig {
       JSON.stringify({
         name: "factline-migrations",
         compatibility_date: "2026-04-20",
-        d1_databases: [
-          {
-            binding: "DB",
-            database_name: db.database_name,
-            database_id: db.database_id,
-            migrations_dir: PLATFORM_MIGRATIONS,
-            migrations_table: PLATFORM_MIGRATIONS_TABLE,
-          },
-        ],
+        d1_databases: [{ ...db, migrations_dir: PLATFORM_MIGRATIONS, migrations_table: PLATFORM_MIGRATIONS_TABLE }],
       }),
     );
     try {

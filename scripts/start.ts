@@ -10,7 +10,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { issueApiKey } from "../src/core/security/api-key.js";
-import { localStateDir, migrate, readAppConfig } from "./migrate.js";
+import { localDatabaseMistake, localStateDir, migrate, readAppConfig } from "./migrate.js";
 
 const usage = "usage: npm start [-- --port N] [-- --config <app>/wrangler.toml] [-- --persist-to <dir>]";
 function refuse(message: string): never {
@@ -37,6 +37,12 @@ const port = Number(portText);
 if (!/^\d+$/.test(portText) || port < 1 || port > 65535) refuse(`--port ${portText} is not a port from 1 to 65535`);
 const appConfig = take("--config", "-c");
 const persistTo = take("--persist-to");
+// Migrations and the seed address the config's top-level DB, locally: wrangler dev must serve that one.
+const elsewhere = passthrough.find((arg) => /^(--env|-e|--remote|-r)(=|$)/.test(arg));
+if (elsewhere !== undefined)
+  refuse(
+    `${elsewhere} would make wrangler dev use another database than the local one npm start migrates and seeds: npm start serves the config's top level locally`,
+  );
 
 // Everything the config must be is checked before anything is written.
 let app: ReturnType<typeof readAppConfig>;
@@ -46,6 +52,8 @@ try {
   refuse(error instanceof Error ? error.message : String(error));
 }
 if (app.main !== undefined && !existsSync(app.main)) refuse(`${app.path} names main ${app.main}, which does not exist`);
+const mistake = localDatabaseMistake(app);
+if (mistake !== undefined) refuse(mistake);
 const config = app.path;
 const persist = localStateDir(config, persistTo);
 

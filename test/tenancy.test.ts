@@ -297,9 +297,49 @@ describe("CORS", () => {
     expect(shorthand).toBe("write http://127.0.0.1:8080: that is how a browser sends this origin");
   });
 
+  it("refuses a wildcard, saying to list each origin", async () => {
+    const [star, escaped] = await refusedOrigins(["https://*.a.com", "https://%2A.a.com"]);
+    expect(star).toBe(
+      '"https://*.a.com" is a pattern, and browsers send no wildcards: list each origin, such as https://app.example.com',
+    );
+    expect(escaped).toContain("browsers send no wildcards: list each origin");
+  });
+
+  it("refuses a host with an empty label", async () => {
+    const origins = ["https://a..com", "https://.a.com", "https://a.com.."];
+    expect(await refusedOrigins(origins)).toEqual(
+      origins.map((text) => `"${text}" has an empty label (a dot first, or two together): a host has no empty label`),
+    );
+  });
+
+  it("refuses a host no DNS name spells: other characters, a label over 63", async () => {
+    const long = `https://${"a".repeat(64)}.com`;
+    const [bang, brace, overlong] = await refusedOrigins(["https://a!b.com", "https://a{b}.com", long]);
+    expect(bang).toBe(
+      `"https://a!b.com" has a character no host name has: a host's labels are letters, digits, - and _`,
+    );
+    expect(brace).toContain("a host's labels are letters, digits, - and _");
+    expect(overlong).toContain("a host label over 63 characters");
+  });
+
+  it("refuses a host ending in a dot, naming the origin without it", async () => {
+    const [dot, escaped] = await refusedOrigins(["https://a.com.", "http://a.com%2e:8080"]);
+    expect(dot).toBe(
+      "write https://a.com: a host ending in a dot is another origin, sent only by pages opened at that spelling",
+    );
+    expect(escaped).toContain("write http://a.com:8080: a host ending in a dot");
+  });
+
   it("lists origins exactly as browsers send them, IPv6 literals and non-default ports included", async () => {
     const tenant = await newTenant();
-    const origins = ["http://[::1]:8080", "http://localhost:5173", "https://x.com:8443", "http://127.0.0.1"];
+    const origins = [
+      "http://[::1]:8080",
+      "http://localhost:5173",
+      "https://localhost",
+      "https://x.com:8443",
+      "http://127.0.0.1",
+      "https://my_app.example.com",
+    ];
     const res = await admin("PUT", `/tenants/${tenant.id}/cors`, { origins });
     expect(res.status).toBe(200);
     expect(((await res.json()) as { corsOrigins: string[] }).corsOrigins).toEqual(origins);

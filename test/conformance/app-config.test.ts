@@ -1,6 +1,7 @@
 // What `npm start` and `npm run migrate` need of an app's wrangler config, run as a user runs them
 // (the scripts, in Node, with real wrangler): a config that is not one is refused before anything
-// is written, and an app with no migrations of its own is migrated with the platform's alone.
+// is written, an app with no migrations of its own is migrated with the platform's alone, and
+// migrations and the seed land in the database wrangler dev serves.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -79,6 +80,7 @@ describe("npm start", () => {
       [{ "wrangler.toml": 'name = "x"\ncompatibility_date = "2026-04-20"\n' }, "binds no D1 database named DB"],
       [{ "wrangler.toml": `name = "x"\nmain = "worker.ts"\n${db}` }, "worker.ts, which does not exist"],
       [{ "wrangler.toml": `name = "x"\n${db}migrations_dir = "gone"\n` }, "names migrations_dir gone"],
+      [{ "wrangler.toml": `name = "x"\n${db}remote = true\n` }, "binds DB with remote = true"],
     ];
     for (const [i, [files, says]] of cases.entries()) {
       const app = appDir(`cannot-run-${i}`, files);
@@ -97,6 +99,16 @@ describe("npm start", () => {
       const res = run("start", [flag]);
       expect(res.status).toBe(2);
       expect(res.stderr).toContain(`${flag} needs a value`);
+    }
+  }, 60_000);
+
+  it("refuses --env and --remote, under which wrangler dev would serve another database than the one seeded", () => {
+    for (const [i, flag] of ["--env=staging", "--remote"].entries()) {
+      const config = dbOnlyApp(`elsewhere-${i}`);
+      const res = run("start", ["--config", config, flag]);
+      expect(res.status).toBe(2);
+      expect(res.stderr).toContain(`${flag} would make wrangler dev use another database`);
+      expect(existsSync(join(dirname(config), ".dev.vars"))).toBe(false);
     }
   }, 60_000);
 });
@@ -128,6 +140,20 @@ describe("npm run migrate", () => {
       '"name": "tenants"',
     );
   }, 120_000);
+
+  it("refuses to migrate locally a DB that wrangler dev binds remotely", () => {
+    const app = appDir("remote-db", {
+      "wrangler.json": JSON.stringify({
+        name: "remote-db",
+        compatibility_date: "2026-04-20",
+        d1_databases: [{ binding: "DB", database_name: "remote-db", database_id: "local-remote-db", remote: true }],
+      }),
+    });
+    const res = run("migrate", ["--config", join(app, "wrangler.json")]);
+    expect(res.status).toBe(1);
+    expect(res.stderr).toContain("binds DB with remote = true");
+    expect(existsSync(join(app, ".wrangler"))).toBe(false);
+  }, 60_000);
 });
 
 describe("npm start and npm run migrate together", () => {
@@ -138,5 +164,28 @@ describe("npm start and npm run migrate together", () => {
     // npm start migrates and seeds the demo tenant, then wrangler dev stops: the config has no main.
     expect(run("start", ["--config", config]).status).not.toBe(0);
     expect(query(config, beside, "SELECT id FROM tenants WHERE id = 'demo'")).toContain('"id": "demo"');
+  }, 180_000);
+
+  it("migrate and seed the preview_database_id database, the one wrangler dev serves locally", () => {
+    const app = appDir("preview-db", {
+      "wrangler.json": JSON.stringify({
+        name: "preview-db",
+        compatibility_date: "2026-04-20",
+        d1_databases: [
+          {
+            binding: "DB",
+            database_name: "preview-db",
+            database_id: "local-prod",
+            preview_database_id: "local-preview",
+          },
+        ],
+      }),
+    });
+    const config = join(app, "wrangler.json");
+    const res = run("start", ["--config", config]);
+    expect(res.stderr).not.toContain("no such table");
+    expect(query(config, join(app, ".wrangler", "state"), "SELECT id FROM tenants WHERE id = 'demo'")).toContain(
+      '"id": "demo"',
+    );
   }, 180_000);
 });
