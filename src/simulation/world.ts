@@ -25,6 +25,11 @@ import { SimRebuilder } from "./rebuilder.js";
 import { SimBreakers } from "./breaker.js";
 import { SessionLedger } from "./session-ledger.js";
 
+/** The problems the entity runtime answers for its domain's bugs (src/core/entity/domain-bugs.ts). */
+const DOMAIN_BUGS: ReadonlySet<string> = new Set(
+  ["event-data-not-json", "state-unfoldable"].map((kind) => `https://factline.dev/problems/${kind}`),
+);
+
 /** Counters of what happened in a run. */
 export interface WorldStats {
   commands: number;
@@ -195,7 +200,12 @@ export class World {
     const key = entityKey(envelope.tenant, envelope.entityType, envelope.entityId);
     const broken = this.sessions.observe(key, target.incarnation, envelope, outcome);
     if (broken) this.anomaly(broken);
-    if (!outcome.ok) return;
+    if (!outcome.ok) {
+      // The runtime refused the domain's own bug (event data JSON would change, a log it cannot
+      // fold): nothing was recorded, but the domain is wrong, which is what a run looks for (T09).
+      if (DOMAIN_BUGS.has(outcome.problem.type)) this.anomaly(`${key}: ${outcome.problem.detail}`);
+      return;
+    }
     for (const e of outcome.result.events) {
       const at = target.log[e.seq - 1];
       if (!at || at.meta.eventId !== e.meta.eventId)
