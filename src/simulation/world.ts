@@ -5,6 +5,7 @@
 // consumer.ts) perform the effects of the same pure machines production runs, against models of
 // storage that survive an eviction and memory that does not.
 import { concernsSagas, sagaDeliveries } from "../core/saga/saga-delivery.js";
+import { isDomainBug } from "../core/entity/domain-bugs.js";
 import type { EntityType } from "../core/model/entity.js";
 import type { RecordedEvent } from "../core/model/envelope.js";
 import { sagaInstanceId, type SagaDefinition } from "../core/model/saga.js";
@@ -24,11 +25,6 @@ import { SimSaga } from "./saga-host.js";
 import { SimRebuilder } from "./rebuilder.js";
 import { SimBreakers } from "./breaker.js";
 import { SessionLedger } from "./session-ledger.js";
-
-/** The problems the entity runtime answers for its domain's bugs (src/core/entity/domain-bugs.ts). */
-const DOMAIN_BUGS: ReadonlySet<string> = new Set(
-  ["event-data-not-json", "state-unfoldable"].map((kind) => `https://factline.dev/problems/${kind}`),
-);
 
 /** Counters of what happened in a run. */
 export interface WorldStats {
@@ -203,7 +199,7 @@ export class World {
     if (!outcome.ok) {
       // The runtime refused the domain's own bug (event data JSON would change, a log it cannot
       // fold): nothing was recorded, but the domain is wrong, which is what a run looks for (T09).
-      if (DOMAIN_BUGS.has(outcome.problem.type)) this.anomaly(`${key}: ${outcome.problem.detail}`);
+      if (isDomainBug(outcome.problem)) this.anomaly(`${key}: ${outcome.problem.detail}`);
       return;
     }
     for (const e of outcome.result.events) {

@@ -45,3 +45,14 @@ export function eventDataProblem(
     `${address.entityType} ${address.entityId}: the command decided a ${eventType} event whose data is not plain JSON: ${issue}; nothing was recorded`,
   );
 }
+
+// The two problem types above, as `problem` spells them.
+const DOMAIN_BUG_TYPES: ReadonlySet<string> = new Set([
+  problem("event-data-not-json", "").type,
+  problem("state-unfoldable", "").type,
+]);
+
+/** Whether `p` is one of the problems above: the domain's bug, not the client's or the platform's. */
+export function isDomainBug(p: Problem): boolean {
+  return DOMAIN_BUG_TYPES.has(p.type);
+}

@@ -288,7 +288,7 @@ export const MAX_STAGE_TIMEOUT_MS = 86_400_000;
  * at once" nor "never".
  */
 export function isStageTimeoutMs(ms: unknown): ms is number {
-  return Number.isInteger(ms) && (ms as number) >= 1 && (ms as number) <= MAX_STAGE_TIMEOUT_MS;
+  return typeof ms === "number" && Number.isInteger(ms) && ms >= 1 && ms <= MAX_STAGE_TIMEOUT_MS;
 }
 
 /** A value as an error message shows it: numbers as written (`NaN`, `Infinity`), the rest as JSON. */
