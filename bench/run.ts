@@ -173,10 +173,8 @@ try {
     await tenantsFigure();
     await letIdleObjectsGo();
   }
-  if (phase("overload")) {
-    await overloadFigures(await newTenant("bench-over"));
-    await workerCpuFigures(await newTenant(ISOLATE_TENANT));
-  }
+  if (phase("overload")) await overloadFigures(await newTenant("bench-over"));
+  if (phase("isolate")) await workerCpuFigures(await newTenant(ISOLATE_TENANT));
   if (phase("e2e")) await endToEndFigure(await newTenant("bench-e2e"));
   if (phase("consumer")) await consumerFigure();
   if (phase("rebuild")) {

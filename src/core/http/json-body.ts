@@ -9,15 +9,16 @@ import { MAX_BODY_BYTES, readJsonBody } from "./request-body.js";
 
 /**
  * Middleware that reads the request's JSON body strictly (at most `limit` bytes) and hands its
- * text to Hono's body cache, so `c.req.json()` and the `json` validator see exactly what was
- * checked. Throws the refusal as a `ProblemError` (400, 413 or 415).
+ * text and its parsed value to Hono's body cache, so `c.req.json()` and the `json` validator see
+ * exactly what was checked, parsed once. Throws the refusal as a `ProblemError` (400, 413 or 415).
  */
 export function strictJsonBody(limit = MAX_BODY_BYTES): MiddlewareHandler {
   return async (c, next) => {
     const body = await readJsonBody(c.req.raw, limit);
     if (!body.ok) throw new ProblemError(body.problem);
-    // Hono keeps a promise per body kind here (its `BodyCache` type says the value itself).
-    Object.assign(c.req.bodyCache, { text: Promise.resolve(body.text) });
+    // Hono keeps a promise per body kind here (its `BodyCache` type says the value itself). The
+    // parsed value too, so the validator and the route do not parse the same text again.
+    Object.assign(c.req.bodyCache, { text: Promise.resolve(body.text), json: Promise.resolve(body.value) });
     await next();
   };
 }

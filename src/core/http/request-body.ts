@@ -12,8 +12,6 @@ export type BodyResult =
   | { readonly ok: true; readonly value: unknown; readonly text: string }
   | { readonly ok: false; readonly problem: Problem };
 
-const EMPTY: BodyResult = { ok: true, value: {}, text: "{}" };
-
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i;
 // One decoder serves every request: a non-streaming decode() keeps no state between calls.
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
@@ -22,7 +20,8 @@ export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Pr
   const read = await readRequestBody(request, limit);
   if (!read.ok) return read;
   const { bytes } = read;
-  if (bytes.byteLength === 0) return EMPTY;
+  // A fresh object each time: the value is handed on to the route (json-body.ts), which owns it.
+  if (bytes.byteLength === 0) return { ok: true, value: {}, text: "{}" };
   const contentType = request.headers.get("content-type");
   if (contentType === null || !JSON_TYPE.test(contentType)) {
     return { ok: false, problem: problem("unsupported-media-type", "send the body as application/json") };
