@@ -68,7 +68,10 @@ export interface EntityHandle<X extends AnyEntity> {
    * them (one change feed) and `refresh` the ones its rows show ahead.
    */
   follow(): () => void;
-  /** Reads the entity's current state from the server. */
+  /**
+   * Reads the entity's current state from the server (once the outbox has loaded); an answer below
+   * the confirmed version is checked against the log, so a server that was reset is followed anew.
+   */
   refresh(): Promise<void>;
 }
 
@@ -127,6 +130,15 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
   readonly #concurrency: number;
   readonly #retry: { readonly baseMs: number; readonly maxMs: number };
   readonly #ready: Promise<void>;
+  /**
+   * Settles when the load has, whether it succeeded or not. Entity reads wait for it: the load
+   * seeds mirrors with their stored confirmed state, so a read begun before it would start from
+   * a position the load then moves, and its answer could be replaced by the older stored state.
+   * A failed load seeds nothing, so reads go ahead.
+   */
+  readonly #loaded: Promise<void>;
+  /** Rejections dismissed before the load answered (it may still hold them); null once loaded. */
+  #dismissedBeforeLoad: Set<number> | null = new Set();
   readonly #listeners = new Set<() => void>();
   readonly #mirrors = new Map<string, Mirror>();
   readonly #handles = new Map<string, EntityHandle<E[number]>>();
@@ -172,11 +184,17 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
       this.#nextSeq = contents.nextSeq;
       this.#queue = [...contents.commands];
       this.#storedConfirmed = contents.confirmed;
-      this.#rejections = [...contents.rejections];
+      const dismissed = this.#dismissedBeforeLoad;
+      this.#rejections = contents.rejections.filter((r) => !dismissed?.has(r.seq));
+      this.#dismissedBeforeLoad = null;
       for (const mirror of this.#mirrors.values()) this.#seedFromStore(mirror);
       this.#emit();
       this.sync();
     });
+    this.#loaded = this.#ready.then(
+      () => undefined,
+      () => undefined,
+    );
     onlineEvents.addEventListener?.("online", this.#onOnline);
     onlineEvents.addEventListener?.("offline", this.#onOffline);
   }
@@ -199,6 +217,7 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
   /** Forgets a shown rejection (here and in the outbox). */
   dismiss(seq: number): void {
     this.#rejections = this.#rejections.filter((r) => r.seq !== seq);
+    this.#dismissedBeforeLoad?.add(seq);
     void this.#store.dismiss(seq).catch(() => undefined);
     this.#emit();
   }
@@ -616,6 +635,7 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
   }
 
   async #refresh(mirror: Mirror): Promise<void> {
+    await this.#loaded;
     const res = await this.#fetch(`${this.#base}/v1/entities/${mirror.type}/${encodeURIComponent(mirror.id)}`, {
       headers: { authorization: this.#auth },
     });
@@ -628,6 +648,11 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
       this.#confirmations++;
       void this.#store.saveConfirmed(keyOf(mirror.type, mirror.id), mirror.confirmed);
       this.#emit();
+    } else if (read.version < mirror.confirmed.version) {
+      // Behind what this client confirmed: an answer overtaken by live events, or a server whose
+      // state was reset (the stored confirmed state outliving it). The log tells which: a reset
+      // answers cursor-past-end and the mirror starts again from the server's events.
+      await this.#catchUp(mirror);
     }
   }
 
@@ -647,6 +672,8 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     const abort = new AbortController();
     this.#aborts.add(abort);
     void (async () => {
+      // The load may seed the confirmed version this stream resumes after: open it only then.
+      await this.#loaded;
       let failures = 0;
       while (!abort.signal.aborted && !this.#closed) {
         const stream = new AbortController();

@@ -1,0 +1,208 @@
+// factline/client while its outbox is still loading. The load is asynchronous (IndexedDB, a
+// file), and an application may follow or refresh an entity, or dismiss a rejection, before it
+// has answered. The load must not move anything under what has already begun: a live stream opens
+// after the confirmed version the load seeds, a server's answer is never replaced by an older
+// stored state, and a dismissed rejection stays dismissed. The store here holds its load open
+// until the test releases it, so each race is driven in a fixed order, not by timing.
+import { createClient, MemoryOutboxStore, type OutboxContents, type OutboxStore } from "factline/client";
+import { afterEach, describe, expect, it } from "vitest";
+import { inventory } from "../../src/domain/inventory.js";
+
+const BASE = "http://factline.test";
+const KEY = "inventory/sku-1";
+
+/** A store whose load reads its contents when asked (as IndexedDB and the file do) and answers only on `release()`. */
+function heldStore(inner: MemoryOutboxStore): { readonly store: OutboxStore; readonly release: () => void } {
+  let release = () => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const store: OutboxStore = {
+    load: async (): Promise<OutboxContents> => {
+      const contents = await inner.load();
+      await held;
+      return contents;
+    },
+    add: (command, session, nextSeq) => inner.add(command, session, nextSeq),
+    remove: (seq, rejection) => inner.remove(seq, rejection),
+    dismiss: (seq) => inner.dismiss(seq),
+    saveConfirmed: (key, confirmed) => inner.saveConfirmed(key, confirmed),
+  };
+  return { store, release };
+}
+
+interface Restock {
+  readonly seq: number;
+  readonly type: "Restocked";
+  readonly data: { readonly quantity: number };
+}
+
+/**
+ * A tenant API for one inventory entity, as a fetch double: its log (restocks of the given
+ * quantities), the entity read, log pages and live SSE streams (kept open, as the server keeps
+ * them), and 400 cursor-past-end for a position past the log. Records each request's path and query.
+ */
+function server(quantities: readonly number[]) {
+  const log: Restock[] = quantities.map((quantity, i) => ({ seq: i + 1, type: "Restocked", data: { quantity } }));
+  const requests: string[] = [];
+  const fetch: typeof globalThis.fetch = async (input, init) => {
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    requests.push(`${url.pathname}${url.search}`);
+    if (url.pathname === "/v1/entities/inventory/sku-1") {
+      let state = inventory.initialState();
+      for (const event of log) state = inventory.evolve(state, event);
+      return Response.json({ type: "inventory", id: "sku-1", version: log.length, state });
+    }
+    if (url.pathname !== "/v1/entities/inventory/sku-1/events") return new Response(null, { status: 404 });
+    const after = Number(url.searchParams.get("after") ?? 0);
+    if (after > log.length) {
+      return Response.json(
+        { type: "https://factline.dev/problems/cursor-past-end", title: "past the end", status: 400, detail: "" },
+        { status: 400, headers: { "content-type": "application/problem+json" } },
+      );
+    }
+    const events = log.slice(after);
+    if (new Headers(init?.headers).get("accept") !== "text/event-stream") return Response.json({ events, next: null });
+    const text = events.map((e) => `id: ${e.seq}\ndata: ${JSON.stringify(e)}\n\n`).join("");
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        if (text !== "") controller.enqueue(new TextEncoder().encode(text));
+        init?.signal?.addEventListener("abort", () => {
+          controller.error(new DOMException("aborted", "AbortError"));
+        });
+      },
+    });
+    return new Response(body, { headers: { "content-type": "text/event-stream" } });
+  };
+  return { fetch, requests, streams: () => requests.filter((r) => r.includes("/events")) };
+}
+
+const clients: { close(): void }[] = [];
+afterEach(() => {
+  for (const client of clients.splice(0)) client.close();
+});
+
+function clientOn(store: OutboxStore, fetch: typeof globalThis.fetch) {
+  const client = createClient({
+    baseUrl: BASE,
+    apiKey: "fl_x",
+    entities: [inventory],
+    outbox: store,
+    fetch,
+    retry: { baseMs: 5, maxMs: 20 },
+  });
+  clients.push(client);
+  return client;
+}
+
+/**
+ * Lets every request, stream read and timer already due run (a few turns of the event loop): time
+ * for a client that did not wait for its load to act on the network before the load is released.
+ */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
+/** The state the server holds after restocks of `quantities`. */
+function stateAfter(quantities: readonly number[]): unknown {
+  let state = inventory.initialState();
+  for (const quantity of quantities) state = inventory.evolve(state, { type: "Restocked", data: { quantity } });
+  return state;
+}
+
+describe("a client whose outbox is still loading", () => {
+  it("opens a follow's stream after the stored confirmed version, once the outbox has loaded", async () => {
+    const inner = new MemoryOutboxStore();
+    await inner.saveConfirmed(KEY, { version: 2, state: stateAfter([1, 2]) });
+    const { store, release } = heldStore(inner);
+    const net = server([1, 2, 3]);
+    const client = clientOn(store, net.fetch);
+
+    const sku = client.entity("inventory", "sku-1");
+    sku.follow();
+    await settle();
+    expect(net.streams()).toEqual([]);
+
+    release();
+    await until(() => sku.confirmed.version === 3);
+    expect(net.streams()).toEqual(["/v1/entities/inventory/sku-1/events?after=2"]);
+    expect(sku.confirmed).toEqual({ version: 3, state: stateAfter([1, 2, 3]) });
+  });
+
+  it("ends a follow begun before the load on the server's events, not on a stale higher stored version", async () => {
+    // The client stored version 5 of a server whose state was since reset; the server now holds 2 events.
+    const inner = new MemoryOutboxStore();
+    await inner.saveConfirmed(KEY, { version: 5, state: stateAfter([10, 10, 10, 10, 10]) });
+    const { store, release } = heldStore(inner);
+    const net = server([1, 2]);
+    const client = clientOn(store, net.fetch);
+
+    const sku = client.entity("inventory", "sku-1");
+    sku.follow();
+    await settle();
+    release();
+    await client.ready();
+    await until(() => sku.confirmed.version === 2);
+    await settle();
+    expect(sku.confirmed).toEqual({ version: 2, state: stateAfter([1, 2]) });
+  });
+
+  it("ends a refresh begun before the load on the server's answer, not on a stale higher stored version", async () => {
+    const inner = new MemoryOutboxStore();
+    await inner.saveConfirmed(KEY, { version: 5, state: stateAfter([10, 10, 10, 10, 10]) });
+    const { store, release } = heldStore(inner);
+    const net = server([1, 2]);
+    const client = clientOn(store, net.fetch);
+
+    const sku = client.entity("inventory", "sku-1");
+    const refreshed = sku.refresh();
+    await settle();
+    release();
+    await refreshed;
+    await settle();
+    expect(sku.confirmed).toEqual({ version: 2, state: stateAfter([1, 2]) });
+  });
+
+  it("starts an entity again from the server's log when a refresh reads a version below the one it confirmed", async () => {
+    const inner = new MemoryOutboxStore();
+    await inner.saveConfirmed(KEY, { version: 5, state: stateAfter([10, 10, 10, 10, 10]) });
+    const net = server([1, 2]);
+    const client = clientOn(inner, net.fetch);
+    await client.ready();
+
+    const sku = client.entity("inventory", "sku-1");
+    expect(sku.confirmed.version).toBe(5);
+    await sku.refresh();
+    expect(sku.confirmed).toEqual({ version: 2, state: stateAfter([1, 2]) });
+  });
+
+  it("keeps a rejection dismissed before the outbox loaded out of the loaded rejections", async () => {
+    const inner = new MemoryOutboxStore();
+    await inner.add(
+      { seq: 1, entityType: "inventory", entityId: "sku-1", command: "ship", body: { orderId: "o-1" }, madeAt: 1 },
+      "session-0000000000000001",
+      2,
+    );
+    await inner.remove(1, {
+      seq: 1,
+      entityType: "inventory",
+      entityId: "sku-1",
+      command: "ship",
+      body: { orderId: "o-1" },
+      problem: { type: "https://factline.dev/problems/rejected", title: "Rejected", status: 422, detail: "" },
+      rejectedAt: 1,
+    });
+    const { store, release } = heldStore(inner);
+    const client = clientOn(store, server([]).fetch);
+
+    client.dismiss(1);
+    release();
+    await client.ready();
+    expect(client.rejections).toEqual([]);
+    expect((await inner.load()).rejections).toEqual([]);
+  });
+});
