@@ -153,7 +153,7 @@ describe("event data that is not plain JSON", () => {
 
     await e.restart();
     const after = await e.incarnation((actor) => actor.read(e.address, null));
-    expect(after).toMatchObject({ version: 1, state: { count: 100 } });
+    expect(after).toMatchObject({ ok: true, view: { version: 1, state: { count: 100 } } });
   });
 
   it.each(Object.keys(SHAPES) as Shape[])(
@@ -216,7 +216,7 @@ describe("state that is not plain JSON", () => {
     await e.restart();
     const woken = await e.incarnation(async (actor) => {
       const view = await actor.read(e.address, null);
-      const state = view !== null && "state" in view ? (view.state as { since: unknown; ticks: number }) : null;
+      const state = view?.ok ? (view.view.state as { since: unknown; ticks: number }) : null;
       return { sinceIsDate: state?.since instanceof Date, ticks: state?.ticks };
     });
     expect(woken).toEqual({ sinceIsDate: true, ticks: 2 });
@@ -240,7 +240,7 @@ describe("events the definition cannot fold", () => {
         detail: expect.stringContaining("evolve returned undefined for Dropped (seq 2)"),
       },
     });
-    expect(read).toMatchObject({ version: 1, state: { books: 1 } });
+    expect(read).toMatchObject({ ok: true, view: { version: 1, state: { books: 1 } } });
   });
 
   it("refuses a command deciding an event type the entity does not declare, recording nothing", async () => {
@@ -285,7 +285,7 @@ describe("events the definition cannot fold", () => {
       status: 500,
       detail: expect.stringContaining("evolve returned undefined for Dropped (seq 2)"),
     };
-    expect(read).toEqual({ problem: expect.objectContaining(unfoldable) });
+    expect(read).toEqual({ ok: false, problem: expect.objectContaining(unfoldable) });
     expect(command).toMatchObject({ ok: false, problem: unfoldable });
     expect(page?.ok ? page.page.events.map((ev) => ev.type) : page).toEqual(["Placed", "Dropped"]);
     expect(snapshots).toBe(0);

@@ -15,7 +15,7 @@ import type {
   CommandEnvelope,
   CommandOutcome,
   EntityAddress,
-  EntityReadOutcome,
+  EntityRead,
   EntityRpc,
   EventsRead,
   LogRead,
@@ -98,25 +98,32 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
   }
 
   /**
-   * Current state, or the state as of version `at`; null if the entity has no events; a 500
-   * `state-unfoldable` problem (logged as an error) when its log cannot be folded into a state.
+   * Current state, or the state as of version `at`; null if the entity has no events; refused
+   * with 500 `state-unfoldable` (logged as an error) when its log cannot be folded into a state.
    */
-  async read(address: EntityAddress, at: number | null): Promise<EntityReadOutcome> {
+  async read(address: EntityAddress, at: number | null): Promise<EntityRead | null> {
     const entity = this.#bind(address);
     if (!entity) return null;
     try {
       const { version, state } = entity.commands.image;
       if (version === 0) return null;
-      if (at === null || at >= version) return { type: address.entityType, id: address.entityId, version, state };
-      return { type: address.entityType, id: address.entityId, version: at, state: entity.log.stateAt(at) };
+      const view =
+        at === null || at >= version
+          ? { type: address.entityType, id: address.entityId, version, state }
+          : { type: address.entityType, id: address.entityId, version: at, state: entity.log.stateAt(at) };
+      return { ok: true, view };
     } catch (error) {
       if (!(error instanceof UnfoldableEvent)) throw error;
       const problem = unfoldableProblem(entity.address, error, false);
       domainBug(entity.address, problem);
-      return { problem };
+      return { ok: false, problem };
     }
   }
 
+  /**
+   * Events after `after`, at most `limit`; null if the entity has no events; refused with 400
+   * `cursor-past-end` when `after` is past its latest event.
+   */
   async events(address: EntityAddress, after: number, limit: number): Promise<EventsRead | null> {
     const entity = this.#bind(address);
     if (!entity) return null;

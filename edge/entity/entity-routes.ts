@@ -25,6 +25,7 @@ import { fail, problem, problemResponse, ProblemError } from "../../src/core/htt
 import { strictJsonBody } from "../../src/core/http/json-body.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
 import { readView, type CommandOutcome, type EntityAddress } from "../../src/core/protocol/entity-protocol.js";
+import { acceptedOrThrow } from "../../src/core/protocol/refusable.js";
 import {
   AdaptiveLimit,
   COMMAND_LIMIT_POLICY,
@@ -432,8 +433,7 @@ function readRoutes(routes: OpenAPIHono<EntityEnv>, entities: EntityRegistry): v
     }
     const read = await stub.events(address, Number(after), Number(limit));
     if (!read) throw notFound(address);
-    if (!read.ok) throw new ProblemError(read.problem);
-    return c.json(read.page, 200);
+    return c.json(acceptedOrThrow(read).page, 200);
   });
 }
 

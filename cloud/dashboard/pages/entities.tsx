@@ -95,15 +95,16 @@ entityPages.openapi(
         `${type}/${id}`,
         500,
       );
-    if ("problem" in current) return unfoldable(current.problem);
-    if ("problem" in view) return unfoldable(view.problem);
+    if (!current.ok) return unfoldable(current.problem);
+    if (!view.ok) return unfoldable(view.problem);
+    const latest = current.view.version;
     // As the tenant API's `?at=`: a version not yet recorded has no state to show under its number.
-    if (at !== undefined && Number(at) > current.version) {
+    if (at !== undefined && Number(at) > latest) {
       return page(
         <>
           {finder}
           <p class="card" role="status">
-            {type} {id} has no version {at}: its latest is {current.version}.
+            {type} {id} has no version {at}: its latest is {latest}.
           </p>
         </>,
         "Entities",
@@ -115,8 +116,8 @@ entityPages.openapi(
       <>
         {finder}
         <EntityView
-          view={view}
-          latest={current.version}
+          view={view.view}
+          latest={latest}
           events={log.page.events}
           more={log.page.next !== null}
           stateHref={stateHref}

@@ -1,11 +1,13 @@
 // The contract of an entity object, as its callers see it: the tenant API (edge) sends commands
 // and reads; the projection consumer (cloud) reads log ranges to repair gaps. Both reach the
-// object only through its Durable Object binding.
+// object only through its Durable Object binding. Every method that can refuse answers in the one
+// shape of refusable.ts (`ok: true` and its result, or `ok: false` and a Problem), so its callers
+// narrow on `ok` alike; `null` is not a refusal but an entity with nothing recorded.
 import type { CommandResult, EntitySnapshotView, EventPage, RecordedEvent } from "../model/envelope.js";
 import type { ClientCommandId } from "./client-session.js";
 import type { IfMatch } from "./if-match.js";
-import { ProblemError, type Problem } from "../http/problem.js";
 import type { FactsQueueMessage } from "./cloud-event.js";
+import { acceptedOrThrow, type Refusable, type Refusal } from "./refusable.js";
 
 export interface EntityAddress {
   readonly tenant: string;
@@ -55,34 +57,36 @@ export interface HandOff {
   readonly messages: readonly { readonly body: FactsQueueMessage; readonly bytes: number }[];
 }
 
-export type CommandOutcome =
-  | {
-      readonly ok: true;
-      readonly result: CommandResult;
-      readonly replayed: boolean;
-      /** Facts for the caller to send, when it relays (`CommandEnvelope.callerRelays`) and the relay handed any off. */
-      readonly handOff?: HandOff;
-    }
-  | {
-      readonly ok: false;
-      readonly problem: Problem;
-      /** True when the refusal is a client session's stored answer, given again (not decided now). */
-      readonly replayed?: true;
-      /** The entity's version when If-Match failed (412): the refusal's ETag (RFC 9110 §13.1.1), for a retry. */
-      readonly currentVersion?: number;
-    };
+/** A command's refusal: a rejection by the domain, or the runtime's (refusable.ts). */
+export interface CommandRefusal extends Refusal {
+  /** True when the refusal is a client session's stored answer, given again (not decided now). */
+  readonly replayed?: true;
+  /** The entity's version when If-Match failed (412): the refusal's ETag (RFC 9110 §13.1.1), for a retry. */
+  readonly currentVersion?: number;
+}
+
+/** What a command comes to: its result, or its refusal. */
+export type CommandOutcome = Refusable<
+  {
+    readonly result: CommandResult;
+    readonly replayed: boolean;
+    /** Facts for the caller to send, when it relays (`CommandEnvelope.callerRelays`) and the relay handed any off. */
+    readonly handOff?: HandOff;
+  },
+  CommandRefusal
+>;
 
 /**
- * What reading an entity's state comes to: the state, null when the entity has no events, or a
- * problem when its log cannot be folded into a state (500 `state-unfoldable`: a stored event of
- * a type the definition no longer declares, or an evolve that returned undefined).
+ * What reading an entity's state comes to (the entity's object answers null instead when the
+ * entity has no events): the state, or the refusal of a log that cannot be folded into a state
+ * (500 `state-unfoldable`: a stored event of a type the definition no longer declares, or an
+ * evolve that returned undefined).
  */
-export type EntityReadOutcome = EntitySnapshotView | { readonly problem: Problem } | null;
+export type EntityRead = Refusable<{ readonly view: EntitySnapshotView }>;
 
-/** The state a read found, or null when the entity has no events; throws the read's problem as a `ProblemError`. */
-export function readView(outcome: EntityReadOutcome): EntitySnapshotView | null {
-  if (outcome !== null && "problem" in outcome) throw new ProblemError(outcome.problem);
-  return outcome;
+/** The state a read found, or null when the entity has no events; throws the read's refusal as a `ProblemError`. */
+export function readView(read: EntityRead | null): EntitySnapshotView | null {
+  return read === null ? null : acceptedOrThrow(read).view;
 }
 
 /**
@@ -90,9 +94,7 @@ export function readView(outcome: EntityReadOutcome): EntitySnapshotView | null 
  * past the log's head (400 `cursor-past-end`, log-cursor.ts), decided by the entity's object in
  * the read's own step.
  */
-export type EventsRead =
-  | { readonly ok: true; readonly page: EventPage }
-  | { readonly ok: false; readonly problem: Problem };
+export type EventsRead = Refusable<{ readonly page: EventPage }>;
 
 /** A page of an entity's log with the entity's version at the time it was read. */
 export interface LogRead {
@@ -102,8 +104,8 @@ export interface LogRead {
 
 export interface EntityRpc {
   command(envelope: CommandEnvelope): Promise<CommandOutcome>;
-  /** Current state, or as of version `at`; null when the entity has no events (see EntityReadOutcome). */
-  read(address: EntityAddress, at: number | null): Promise<EntityReadOutcome>;
+  /** Current state, or as of version `at`; null when the entity has no events, a refusal when its log cannot be folded (see EntityRead). */
+  read(address: EntityAddress, at: number | null): Promise<EntityRead | null>;
   /**
    * Events after `after`, at most `limit`; null when the entity has no events, a refusal when
    * `after` is past its latest event. Served from the log alone, so a log whose state cannot be
