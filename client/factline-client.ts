@@ -70,7 +70,8 @@ export interface EntityHandle<X extends AnyEntity> {
   follow(): () => void;
   /**
    * Reads the entity's current state from the server (once the outbox has loaded); an answer below
-   * the confirmed version is checked against the log, so a server that was reset is followed anew.
+   * the confirmed version, or 404 (no events) for an entity this client confirmed events of, is
+   * checked against the log, so a server that was reset or wiped is followed anew.
    */
   refresh(): Promise<void>;
 }
@@ -108,6 +109,8 @@ const keyOf = (type: string, id: string) => `${type}/${id}`;
 
 /** The problem type of a log position past an entity's latest event (README "Problem types"). */
 const CURSOR_PAST_END = "https://factline.dev/problems/cursor-past-end";
+/** The problem type of an entity the server holds no events of (its read and its log pages). */
+const NOT_FOUND = "https://factline.dev/problems/not-found";
 
 /** The browser's `online` event, where there is one (Node and workerd have none). */
 interface OnlineEvents {
@@ -540,6 +543,10 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
       this.#answered();
       this.#consistency = res.headers.get("factline-consistency") ?? this.#consistency;
       this.#confirm(mirror, result.events);
+      // Below what this client confirmed: live events overtook the answer (or it was replayed from
+      // its record), or the server's state was reset and this command began the entity again. The
+      // log tells which, as for a refresh.
+      if (result.version < mirror.confirmed.version) void this.#catchUp(mirror);
       return { kind: "done" };
     }
     this.#answered();
@@ -596,13 +603,14 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     mirror.catchingUp ??= (async () => {
       try {
         for (;;) {
+          const after = mirror.confirmed.version;
           const res = await this.#fetch(
-            `${this.#base}/v1/entities/${mirror.type}/${encodeURIComponent(mirror.id)}/events?after=${mirror.confirmed.version}&limit=1000`,
+            `${this.#base}/v1/entities/${mirror.type}/${encodeURIComponent(mirror.id)}/events?after=${after}&limit=1000`,
             {
               headers: { authorization: this.#auth },
             },
           );
-          if (await this.#forgotten(mirror, res)) continue;
+          if (await this.#forgotten(mirror, res, after)) continue;
           if (!res.ok) return;
           const page = (await res.json()) as { events: SequencedEvent[]; next: number | null };
           this.#confirm(mirror, page.events);
@@ -618,15 +626,24 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
   }
 
   /**
-   * Whether `res` refused the mirror's position as past the entity's log (400 `cursor-past-end`):
-   * the server holds fewer events than this client confirmed, as after its state was reset (a
-   * local instance started afresh). The server is the authority, so the mirror starts again from
-   * the entity's initial state and follows the log from its start; true once it has.
+   * Whether `res` refused the mirror's position `after` as one the server's log does not reach:
+   * 400 `cursor-past-end` (the server holds fewer events than this client confirmed) or, for a
+   * position above 0, 404 `not-found` (it holds none: the answer to a log page of an entity
+   * without events). Either is a server whose state was reset (a local instance started afresh,
+   * or wiped). The server is the authority, so the mirror starts again from the entity's
+   * initial state at version 0 and follows the log from its start; true once it has, and the
+   * caller asks again from there. The waiting commands stay queued: sent, they begin the entity
+   * again. A 404 at position 0 is an entity with no events yet, as the client already has it:
+   * false, so a follow keeps its backoff rather than asking again at once. If the mirror moved on
+   * while the request was out (a command's answer or a live event after the reset), the refusal
+   * is of a position it has left: nothing is reset, and the caller asks again from where it is.
    */
-  async #forgotten(mirror: Mirror, res: Response): Promise<boolean> {
-    if (res.status !== 400) return false;
+  async #forgotten(mirror: Mirror, res: Response, after: number): Promise<boolean> {
+    const expected = res.status === 400 ? CURSOR_PAST_END : res.status === 404 && after > 0 ? NOT_FOUND : null;
+    if (expected === null) return false;
     const body: unknown = await res.json().catch(() => null);
-    if (typeof body !== "object" || body === null || !("type" in body) || body.type !== CURSOR_PAST_END) return false;
+    if (typeof body !== "object" || body === null || !("type" in body) || body.type !== expected) return false;
+    if (mirror.confirmed.version !== after) return true;
     mirror.confirmed = { version: 0, state: mirror.entity.initialState() };
     this.#confirmations++;
     void this.#store.saveConfirmed(keyOf(mirror.type, mirror.id), mirror.confirmed);
@@ -639,7 +656,14 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     const res = await this.#fetch(`${this.#base}/v1/entities/${mirror.type}/${encodeURIComponent(mirror.id)}`, {
       headers: { authorization: this.#auth },
     });
-    if (res.status === 404) return;
+    if (res.status === 404) {
+      // No events of it on the server. Nothing confirmed here: as the client has it. Something
+      // confirmed: the server was wiped, or a command began the entity since this read (its events
+      // then arrived first). The log tells which, as for a read below the confirmed version.
+      await res.body?.cancel();
+      if (mirror.confirmed.version > 0) await this.#catchUp(mirror);
+      return;
+    }
     if (!res.ok) throw new Error(`reading ${mirror.type} ${mirror.id} answered ${res.status}`);
     this.#answered();
     const read = (await res.json()) as { version: number; state: unknown };
@@ -682,8 +706,9 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
         this.#streams.add(stream);
         try {
           // Exact resume: after the last event applied, whichever way it arrived.
+          const after = mirror.confirmed.version;
           const res = await this.#fetch(
-            `${this.#base}/v1/entities/${mirror.type}/${encodeURIComponent(mirror.id)}/events?after=${mirror.confirmed.version}`,
+            `${this.#base}/v1/entities/${mirror.type}/${encodeURIComponent(mirror.id)}/events?after=${after}`,
             {
               headers: { authorization: this.#auth, accept: "text/event-stream" },
               signal: stream.signal,
@@ -700,7 +725,7 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
             await this.#sleep(Math.random() * this.#retry.baseMs);
             continue;
           }
-          if (await this.#forgotten(mirror, res)) continue;
+          if (await this.#forgotten(mirror, res, after)) continue;
           await res.body?.cancel();
           if (res.status === 401 || res.status === 403) this.#setConnection("unauthorized");
         } catch {

@@ -418,6 +418,35 @@ describe("the log", () => {
     expect([res.status, await res.json()]).toEqual([200, { events: [], next: null }]);
   });
 
+  // factline/client treats these as "the server holds no events of it" (test/client-node/server-wiped.test.ts).
+  it("answers the read and every page of an entity with no events 404 not-found, whatever the position", async () => {
+    const { api } = await setup();
+    for (const path of ["", "/events", "/events?after=0", "/events?after=3&limit=1000"]) {
+      const res = await api.get(`/v1/entities/inventory/never-commanded${path}`);
+      expect(res.headers.get("content-type")).toBe("application/problem+json");
+      expect([res.status, await res.json()]).toEqual([
+        404,
+        {
+          type: "https://factline.dev/problems/not-found",
+          title: "Not found",
+          status: 404,
+          detail: "no inventory never-commanded",
+        },
+      ]);
+    }
+  });
+
+  it("opens a live stream of an entity with no events from the start, and refuses one after a later position", async () => {
+    const { api } = await setup();
+    const open = await api.get("/v1/entities/inventory/never-streamed/events?after=0", { accept: "text/event-stream" });
+    expect([open.status, open.headers.get("content-type")]).toEqual([200, "text/event-stream"]);
+    await open.body?.cancel();
+    await expectPastEnd(
+      await api.get("/v1/entities/inventory/never-streamed/events?after=3", { accept: "text/event-stream" }),
+      0,
+    );
+  });
+
   it("answers a command with each event as the log holds it, less the metadata that echoes the request", async () => {
     const { api } = await setup();
     const res = await api.command(

@@ -7,6 +7,7 @@
 import { createClient, MemoryOutboxStore, type OutboxContents, type OutboxStore } from "factline/client";
 import { afterEach, describe, expect, it } from "vitest";
 import { inventory } from "../../src/domain/inventory.js";
+import { tenantApi } from "./tenant-api-double.js";
 
 const BASE = "http://factline.test";
 const KEY = "inventory/sku-1";
@@ -29,52 +30,6 @@ function heldStore(inner: MemoryOutboxStore): { readonly store: OutboxStore; rea
     saveConfirmed: (key, confirmed) => inner.saveConfirmed(key, confirmed),
   };
   return { store, release };
-}
-
-interface Restock {
-  readonly seq: number;
-  readonly type: "Restocked";
-  readonly data: { readonly quantity: number };
-}
-
-/**
- * A tenant API for one inventory entity, as a fetch double: its log (restocks of the given
- * quantities), the entity read, log pages and live SSE streams (kept open, as the server keeps
- * them), and 400 cursor-past-end for a position past the log. Records each request's path and query.
- */
-function server(quantities: readonly number[]) {
-  const log: Restock[] = quantities.map((quantity, i) => ({ seq: i + 1, type: "Restocked", data: { quantity } }));
-  const requests: string[] = [];
-  const fetch: typeof globalThis.fetch = async (input, init) => {
-    const url = new URL(input instanceof Request ? input.url : String(input));
-    requests.push(`${url.pathname}${url.search}`);
-    if (url.pathname === "/v1/entities/inventory/sku-1") {
-      let state = inventory.initialState();
-      for (const event of log) state = inventory.evolve(state, event);
-      return Response.json({ type: "inventory", id: "sku-1", version: log.length, state });
-    }
-    if (url.pathname !== "/v1/entities/inventory/sku-1/events") return new Response(null, { status: 404 });
-    const after = Number(url.searchParams.get("after") ?? 0);
-    if (after > log.length) {
-      return Response.json(
-        { type: "https://factline.dev/problems/cursor-past-end", title: "past the end", status: 400, detail: "" },
-        { status: 400, headers: { "content-type": "application/problem+json" } },
-      );
-    }
-    const events = log.slice(after);
-    if (new Headers(init?.headers).get("accept") !== "text/event-stream") return Response.json({ events, next: null });
-    const text = events.map((e) => `id: ${e.seq}\ndata: ${JSON.stringify(e)}\n\n`).join("");
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        if (text !== "") controller.enqueue(new TextEncoder().encode(text));
-        init?.signal?.addEventListener("abort", () => {
-          controller.error(new DOMException("aborted", "AbortError"));
-        });
-      },
-    });
-    return new Response(body, { headers: { "content-type": "text/event-stream" } });
-  };
-  return { fetch, requests, streams: () => requests.filter((r) => r.includes("/events")) };
 }
 
 const clients: { close(): void }[] = [];
@@ -119,7 +74,7 @@ describe("a client whose outbox is still loading", () => {
     const inner = new MemoryOutboxStore();
     await inner.saveConfirmed(KEY, { version: 2, state: stateAfter([1, 2]) });
     const { store, release } = heldStore(inner);
-    const net = server([1, 2, 3]);
+    const net = tenantApi([1, 2, 3]);
     const client = clientOn(store, net.fetch);
 
     const sku = client.entity("inventory", "sku-1");
@@ -138,7 +93,7 @@ describe("a client whose outbox is still loading", () => {
     const inner = new MemoryOutboxStore();
     await inner.saveConfirmed(KEY, { version: 5, state: stateAfter([10, 10, 10, 10, 10]) });
     const { store, release } = heldStore(inner);
-    const net = server([1, 2]);
+    const net = tenantApi([1, 2]);
     const client = clientOn(store, net.fetch);
 
     const sku = client.entity("inventory", "sku-1");
@@ -155,7 +110,7 @@ describe("a client whose outbox is still loading", () => {
     const inner = new MemoryOutboxStore();
     await inner.saveConfirmed(KEY, { version: 5, state: stateAfter([10, 10, 10, 10, 10]) });
     const { store, release } = heldStore(inner);
-    const net = server([1, 2]);
+    const net = tenantApi([1, 2]);
     const client = clientOn(store, net.fetch);
 
     const sku = client.entity("inventory", "sku-1");
@@ -170,7 +125,7 @@ describe("a client whose outbox is still loading", () => {
   it("starts an entity again from the server's log when a refresh reads a version below the one it confirmed", async () => {
     const inner = new MemoryOutboxStore();
     await inner.saveConfirmed(KEY, { version: 5, state: stateAfter([10, 10, 10, 10, 10]) });
-    const net = server([1, 2]);
+    const net = tenantApi([1, 2]);
     const client = clientOn(inner, net.fetch);
     await client.ready();
 
@@ -197,7 +152,7 @@ describe("a client whose outbox is still loading", () => {
       rejectedAt: 1,
     });
     const { store, release } = heldStore(inner);
-    const client = clientOn(store, server([]).fetch);
+    const client = clientOn(store, tenantApi([]).fetch);
 
     client.dismiss(1);
     release();
