@@ -1656,8 +1656,18 @@ function loggedErrors(logFile: string): string {
     .slice(0, 3)
     .map(([m, n]) => `${n}× "${m}"`);
   const phases = [...byPhase].map(([name, n]) => `${name} ${n}`);
-  return `wrangler logged ${total} errors during the run (bench/tmp/wrangler.log), by phase: ${phases.join(", ")}; most often: ${top.join("; ")}.`;
+  const known = [...counts.keys()].flatMap((m) => KNOWN_ERRORS.find((k) => k.message.test(m))?.cause ?? []);
+  return `wrangler logged ${total} errors during the run (bench/tmp/wrangler.log), by phase: ${phases.join(", ")}; most often: ${top.join("; ")}.${[...new Set(known)].map((cause) => ` ${cause}`).join("")}`;
 }
+
+/** Errors of the local emulator whose cause is known, explained where the report lists them. */
+const KNOWN_ERRORS: readonly { readonly message: RegExp; readonly cause: string }[] = [
+  {
+    message: /^QuotaExceededError: You have exceeded the number of active timeouts/,
+    cause:
+      "The active-timeouts errors are miniflare's local queue broker (its broker.worker.ts): it sets one timer per message it accepts, even with no delivery delay, and workerd allows an isolate 10,000 active timers; when the 2×-capacity rounds saturate the machine the broker's timers fall behind its intake, and it refuses the sendBatch that would pass the cap. The Worker reports a refused hand-off to its entities, which send those facts again themselves (edge/entity/fact-handoff.ts); the phase's drain then waits until the view has applied a fact for every accepted command, and a drain that times out is reported above. Production's queues set no timer per message.",
+  },
+];
 
 /** A structured log line (src/core/runtime/log.ts) by what it says, without its ids and time. */
 function structuredLogMessage(text: string): string | undefined {
