@@ -19,7 +19,7 @@ import { armTransform } from "../src/core/resilience/fault-injection.js";
 import { entityObjectName } from "../src/core/protocol/identifiers.js";
 import { call, eventually, newTenant, tenantClient } from "./support/api.js";
 import { admin } from "./support/admin.js";
-import { deliverRaw, failConsumerFor, holdRelay, logOf } from "./support/facts.js";
+import { deliverRaw, failConsumerFor, handOffsSettled, holdRelay, logOf } from "./support/facts.js";
 
 const disarm: (() => void)[] = [];
 afterEach(() => {
@@ -285,6 +285,7 @@ describe("a fact already recorded over the queue's limit", () => {
     const { tenant, api } = await setup();
     const release = holdRelay(tenant.id);
     await api.command("inventory", "legacy", "restock", { quantity: 3 });
+    await handOffsSettled();
     const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant.id, "inventory", "legacy")));
     // As a fact recorded before the decide-time bound existed: 130,000 bytes of data.
     await runInDurableObject(stub, (_actor, state) => {

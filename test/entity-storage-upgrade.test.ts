@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { entityStorageMigrations } from "../edge/entity/storage-schema.js";
 import { entityObjectName } from "../src/core/protocol/identifiers.js";
 import { eventually, newTenant, tenantClient } from "./support/api.js";
-import { holdRelay } from "./support/facts.js";
+import { handOffsSettled, holdRelay } from "./support/facts.js";
 
 const stubOf = (tenant: string, id: string) =>
   env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant, "inventory", id)));
@@ -77,6 +77,7 @@ describe("the entity object's storage upgrade", () => {
     const api = tenantClient(tenant.apiKey);
     await api.command("inventory", "waiting", "restock", { quantity: 2 });
     await api.command("inventory", "waiting", "restock", { quantity: 3 });
+    await handOffsSettled();
     const stub = stubOf(tenant.id, "waiting");
     await asSchema3(stub, { outbox: [1, 2], sentUpTo: 0, ackedUpTo: 0 });
     release();

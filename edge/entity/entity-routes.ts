@@ -48,8 +48,8 @@ const MAX_PAGE = 1000;
 export const commandsInFlight = new InFlight();
 /** Commands of every entity in flight from this isolate, under a limit that follows queueing delay; a test seam. */
 export const isolateCommands = new AdaptiveLimit(COMMAND_LIMIT_POLICY);
-/** The facts entities hand to this isolate's commands, sent in batches across entities (fact-handoff.ts). */
-const factHandOff = new FactHandOff();
+/** The facts entities hand to this isolate's commands, sent in batches across entities (fact-handoff.ts); a test seam. */
+export const factHandOff = new FactHandOff();
 
 // ---- shapes -------------------------------------------------------------------------------------
 

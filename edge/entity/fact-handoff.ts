@@ -38,10 +38,29 @@ interface Held {
  */
 export class FactHandOff {
   #held: Held[] = [];
+  /** The callers' flushes not finished yet. */
+  readonly #flushes = new Set<Promise<void>>();
 
   /** Adds `handOff` to the next send; resolves once this caller's flush is done (give it to `waitUntil`). */
-  async add(env: Env, address: EntityAddress, handOff: HandOff): Promise<void> {
+  add(env: Env, address: EntityAddress, handOff: HandOff): Promise<void> {
     this.#held.push({ address, handOff });
+    const flush = this.#flush(env);
+    const done = () => void this.#flushes.delete(flush);
+    this.#flushes.add(flush);
+    flush.then(done, done);
+    return flush;
+  }
+
+  /**
+   * Resolves once every flush started so far has ended, its failures reported to their entities.
+   * A test seam: a test that rewrites an entity's storage waits here first, so no report lands on
+   * the storage it rewrote.
+   */
+  async settled(): Promise<void> {
+    while (this.#flushes.size > 0) await Promise.allSettled([...this.#flushes]);
+  }
+
+  async #flush(env: Env): Promise<void> {
     await scheduler.wait(HAND_OFF_LINGER_MS);
     const held = this.#held;
     if (held.length === 0) return;
@@ -59,20 +78,24 @@ function batches(held: readonly Held[]): Held[][] {
 async function send(env: Env, batch: readonly Held[]): Promise<void> {
   const failed: Held[] = [];
   const sending: Held[] = [];
-  const messages: FactsQueueMessage[] = [];
   for (const h of batch) {
     // The fault-injection seam, per entity as the entity's own send runs it (production: a no-op).
     try {
       faultPoint("relay.send", h.address);
+      sending.push(h);
     } catch {
       failed.push(h);
-      continue;
     }
-    sending.push(h);
-    const bodies = h.handOff.messages.map((m) => m.body);
-    messages.push(...transformPoint("relay.batch", bodies, h.address));
   }
   try {
+    // A rewrite that throws stands for the queue refusing the batch, as in the entity's own send.
+    const messages: FactsQueueMessage[] = sending.flatMap((h) =>
+      transformPoint(
+        "relay.batch",
+        h.handOff.messages.map((m) => m.body),
+        h.address,
+      ),
+    );
     if (messages.length > 0)
       await env.FACTS.sendBatch(messages.map((body) => ({ body, contentType: "json" as const })));
     for (const h of sending) {

@@ -6,6 +6,7 @@ import { toCloudEvent } from "../../src/core/protocol/cloud-event.js";
 import type { RecordedEvent } from "../../src/core/model/envelope.js";
 import { armFault, InjectedFault } from "../../src/core/resilience/fault-injection.js";
 import worker from "../../worker.js";
+import { factHandOff } from "../../edge/entity/entity-routes.js";
 import { call } from "./api.js";
 
 /** Keeps the relay of every entity of `tenant` from sending, until the returned function runs. */
@@ -13,6 +14,15 @@ export function holdRelay(tenant: string): () => void {
   return armFault("relay.send", (ctx) => {
     if (ctx.tenant === tenant) throw new InjectedFault("relay.send");
   });
+}
+
+/**
+ * Resolves once the tenant API has sent (or, under `holdRelay`, failed to send and reported) the
+ * facts its commands were handed, which it does within its linger after answering: from then on
+ * the facts are their entities' to send.
+ */
+export function handOffsSettled(): Promise<void> {
+  return factHandOff.settled();
 }
 
 /** Makes the consumer fail every batch of the given entity, until the returned function runs. */
