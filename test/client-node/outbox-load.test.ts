@@ -4,13 +4,10 @@
 // after the confirmed version the load seeds, a server's answer is never replaced by an older
 // stored state, and a dismissed rejection stays dismissed. The store here holds its load open
 // until the test releases it, so each race is driven in a fixed order, not by timing.
-import { createClient, MemoryOutboxStore, type OutboxContents, type OutboxStore } from "factline/client";
+import { MemoryOutboxStore, type OutboxContents, type OutboxStore } from "factline/client";
 import { afterEach, describe, expect, it } from "vitest";
-import { inventory } from "../../src/domain/inventory.js";
+import { clientOn, closeClients, KEY, settle, stateAfter, until } from "./client-kit.js";
 import { tenantApi } from "./tenant-api-double.js";
-
-const BASE = "http://factline.test";
-const KEY = "inventory/sku-1";
 
 /** A store whose load reads its contents when asked (as IndexedDB and the file do) and answers only on `release()`. */
 function heldStore(inner: MemoryOutboxStore): { readonly store: OutboxStore; readonly release: () => void } {
@@ -32,42 +29,7 @@ function heldStore(inner: MemoryOutboxStore): { readonly store: OutboxStore; rea
   return { store, release };
 }
 
-const clients: { close(): void }[] = [];
-afterEach(() => {
-  for (const client of clients.splice(0)) client.close();
-});
-
-function clientOn(store: OutboxStore, fetch: typeof globalThis.fetch) {
-  const client = createClient({
-    baseUrl: BASE,
-    apiKey: "fl_x",
-    entities: [inventory],
-    outbox: store,
-    fetch,
-    retry: { baseMs: 5, maxMs: 20 },
-  });
-  clients.push(client);
-  return client;
-}
-
-/**
- * Lets every request, stream read and timer already due run (a few turns of the event loop): time
- * for a client that did not wait for its load to act on the network before the load is released.
- */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 5));
-}
-
-async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
-}
-
-/** The state the server holds after restocks of `quantities`. */
-function stateAfter(quantities: readonly number[]): unknown {
-  let state = inventory.initialState();
-  for (const quantity of quantities) state = inventory.evolve(state, { type: "Restocked", data: { quantity } });
-  return state;
-}
+afterEach(closeClients);
 
 describe("a client whose outbox is still loading", () => {
   it("opens a follow's stream after the stored confirmed version, once the outbox has loaded", async () => {

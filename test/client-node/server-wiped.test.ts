@@ -5,47 +5,13 @@
 // it). The server is the authority: the client starts the entity again from its initial state at
 // version 0, keeps the commands still waiting (sent, they begin the entity again), and follows it
 // from the start. An entity the client never confirmed anything of is left as it is.
-import { createClient, MemoryOutboxStore, type OutboxStore } from "factline/client";
+import { MemoryOutboxStore } from "factline/client";
 import { afterEach, describe, expect, it } from "vitest";
 import { inventory } from "../../src/domain/inventory.js";
+import { clientOn, closeClients, KEY, settle, stateAfter, until } from "./client-kit.js";
 import { tenantApi } from "./tenant-api-double.js";
 
-const BASE = "http://factline.test";
-const KEY = "inventory/sku-1";
-
-const clients: { close(): void }[] = [];
-afterEach(() => {
-  for (const client of clients.splice(0)) client.close();
-});
-
-function clientOn(store: OutboxStore, fetch: typeof globalThis.fetch) {
-  const client = createClient({
-    baseUrl: BASE,
-    apiKey: "fl_x",
-    entities: [inventory],
-    outbox: store,
-    fetch,
-    retry: { baseMs: 5, maxMs: 20 },
-  });
-  clients.push(client);
-  return client;
-}
-
-/** Lets every request, stream read and timer already due run (a few turns of the event loop). */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 5));
-}
-
-async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
-}
-
-/** The state after restocks of `quantities`. */
-function stateAfter(quantities: readonly number[]): unknown {
-  let state = inventory.initialState();
-  for (const quantity of quantities) state = inventory.evolve(state, { type: "Restocked", data: { quantity } });
-  return state;
-}
+afterEach(closeClients);
 
 /** An outbox that confirmed version 5 of inventory/sku-1 (50 on hand), before the server was wiped. */
 async function storeThatConfirmedFive(): Promise<MemoryOutboxStore> {
