@@ -113,6 +113,17 @@ const COMMAND_TENANT = "bench-cmd";
 // The open-loop overload rounds (issue #19: 2× capacity for 20 s) and the half-capacity rounds.
 const OVERLOAD_MS = 20_000;
 const OVERLOAD_HALF_MS = 8_000;
+/** Errors of the local emulator whose cause is known, explained where the report lists them. */
+const KNOWN_ERRORS: readonly { readonly message: RegExp; readonly cause: string }[] = [
+  {
+    message: /^QuotaExceededError: You have exceeded the number of active timeouts/,
+    cause:
+      "The active-timeouts errors are miniflare's local queue broker (its broker.worker.ts): it sets one timer per message it accepts, even with no delivery delay, and workerd allows an isolate 10,000 active timers; when the 2×-capacity rounds saturate the machine the broker's timers fall behind its intake, and it refuses the sendBatch that would pass the cap. The Worker reports a refused hand-off to its entities, which send those facts again themselves (edge/entity/fact-handoff.ts); the phase's drain then waits until the view has applied a fact for every accepted command, and a drain that times out is reported above. Production's queues set no timer per message.",
+  },
+];
+
+/** How often the overload round samples the isolate's admission (sampleAdmission), ms. */
+const ADMISSION_SAMPLE_MS = 250;
 /** The tenant of the in-isolate CPU figures (workerCpuFigures). */
 const ISOLATE_TENANT = "bench-isolate";
 // Copies per arm and round of the in-isolate CPU figures (a quarter of them in quick mode).
@@ -669,15 +680,11 @@ async function overloadFigures(apiKey: string): Promise<void> {
     accepted = await drain(tenant, accepted + half.ok);
     const cpuOver0 = server.cpuMs();
     const proxyOver0 = server.proxyCpuMs();
+    const admission = sampleAdmission();
     const over = await open(capacity * 2, overloadMs, request(entity));
     const cpuOver = server.cpuMs() - cpuOver0;
     const proxyOver = server.proxyCpuMs() - proxyOver0;
-    const limit = await requestJson<{ limit: number; inFlight: number }>(
-      port,
-      "GET",
-      "/bench/control/command-limit",
-      admin,
-    );
+    const { samples: admissionSamples, limit } = await admission.stop();
     accepted = await drain(tenant, accepted + over.ok);
 
     const shed = shedCount(over.statuses);
@@ -713,7 +720,7 @@ async function overloadFigures(apiKey: string): Promise<void> {
         `At 2× (open loop, ${round(capacity * 2)}/s offered for ${overloadMs / 1000} s, ${over.offered} offered, ${over.notSent} not sent for the client's cap of 1,024 outstanding): ${fmtStatuses(over.statuses)}; ` +
         `${round(over.ok / (over.elapsedMs / 1000))} accepted/s; ${over.withoutRetryAfter ?? 0} of ${shed} shed answers lacked Retry-After; ${bad.length === 0 ? "no other status" : `other statuses: ${bad.map(([st, n]) => `${n}× ${st}`).join(", ")}${proxyLost}`}; ` +
         `accepted p50/p99 ${round(percentile(over.latenciesMs, 50))}/${round(percentile(over.latenciesMs, 99))} ms (inside the Worker ${round(percentile(over.workerLatenciesMs, 50))}/${round(percentile(over.workerLatenciesMs, 99))} ms), shed answers p50/p99 ${round(percentile(over.shedLatenciesMs, 50))}/${round(percentile(over.shedLatenciesMs, 99))} ms; ` +
-        `workerd CPU ${round(cpuOver / Math.max(1, over.ok + shed))} ms per answer, of which wrangler's proxy ${round(proxyOver / Math.max(1, over.ok + shed))} ms (it forwards every request before the Worker can shed it); the isolate's command limit ended at ${limit.limit}; ` +
+        `workerd CPU ${round(cpuOver / Math.max(1, over.ok + shed))} ms per answer, of which wrangler's proxy ${round(proxyOver / Math.max(1, over.ok + shed))} ms (it forwards every request before the Worker can shed it); ${fmtAdmission(admissionSamples, limit)}; ` +
         `the load generator sent its requests ${round(percentile(over.sendLagsMs, 50))}/${round(percentile(over.sendLagsMs, 99))} ms (p50/p99) behind schedule (counted in the latencies). ` +
         `At C/2 (${round(capacity / 2)}/s for ${halfMs / 1000} s): ${fmtStatuses(half.statuses)}, accepted p50/p99 ${round(percentile(half.latenciesMs, 50))}/${round(percentile(half.latenciesMs, 99))} ms (inside the Worker ${round(percentile(half.workerLatenciesMs, 50))}/${round(percentile(half.workerLatenciesMs, 99))} ms), workerd CPU ${round(cpuHalf / Math.max(1, half.ok))} ms per command.`,
     );
@@ -1660,14 +1667,43 @@ function loggedErrors(logFile: string): string {
   return `wrangler logged ${total} errors during the run (bench/tmp/wrangler.log), by phase: ${phases.join(", ")}; most often: ${top.join("; ")}.${[...new Set(known)].map((cause) => ` ${cause}`).join("")}`;
 }
 
-/** Errors of the local emulator whose cause is known, explained where the report lists them. */
-const KNOWN_ERRORS: readonly { readonly message: RegExp; readonly cause: string }[] = [
-  {
-    message: /^QuotaExceededError: You have exceeded the number of active timeouts/,
-    cause:
-      "The active-timeouts errors are miniflare's local queue broker (its broker.worker.ts): it sets one timer per message it accepts, even with no delivery delay, and workerd allows an isolate 10,000 active timers; when the 2×-capacity rounds saturate the machine the broker's timers fall behind its intake, and it refuses the sendBatch that would pass the cap. The Worker reports a refused hand-off to its entities, which send those facts again themselves (edge/entity/fact-handoff.ts); the phase's drain then waits until the view has applied a fact for every accepted command, and a drain that times out is reported above. Production's queues set no timer per message.",
-  },
-];
+/** The isolate's command limit and the commands in flight in it, as the bench control reports them. */
+interface AdmissionSample {
+  readonly limit: number;
+  readonly inFlight: number;
+}
+
+/**
+ * Samples the isolate's admission every ADMISSION_SAMPLE_MS until `stop`, which answers the samples
+ * and a last reading. Shows whether the door had anything to refuse during an overload round:
+ * requests waiting in front of the Worker (wrangler's proxy, the sockets) are not in flight in it.
+ */
+function sampleAdmission() {
+  const samples: AdmissionSample[] = [];
+  const read = () => requestJson<AdmissionSample>(port, "GET", "/bench/control/command-limit", admin);
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      await new Promise((resolve) => setTimeout(resolve, ADMISSION_SAMPLE_MS));
+      if (running) samples.push(await read());
+    }
+  })();
+  return {
+    async stop(): Promise<{ samples: AdmissionSample[]; limit: AdmissionSample }> {
+      running = false;
+      await loop;
+      return { samples, limit: await read() };
+    },
+  };
+}
+
+function fmtAdmission(samples: readonly AdmissionSample[], last: AdmissionSample): string {
+  const inFlight = samples.map((s) => s.inFlight);
+  const limits = samples.map((s) => s.limit);
+  return samples.length === 0
+    ? `the isolate's command limit ended at ${last.limit}`
+    : `commands in flight in the isolate, sampled every ${ADMISSION_SAMPLE_MS} ms: median ${median(inFlight)}, max ${Math.max(...inFlight)}, against its command limit (min ${Math.min(...limits)}, ended at ${last.limit}) and the entity's cap of 64 (ENTITY_MAX_IN_FLIGHT)`;
+}
 
 /** A structured log line (src/core/runtime/log.ts) by what it says, without its ids and time. */
 function structuredLogMessage(text: string): string | undefined {
@@ -1788,7 +1824,7 @@ function report(seconds: number): void {
     "Tenants: the same commands over 1,000 entities (edge alone: the consumer paused for each round and caught up after it; every round preceded by an untimed pass waking its arm's objects, which are not the other arm's since a tenant is part of an entity's address) sent with one tenant's key, or with ten tenants' keys (each entity belonging to one of them), rounds interleaved; the ratio shows whether anything per tenant caps a tenant.",
     `Overload (whole platform, consumer live): on one entity and over 200, a warm-up, then capacity C measured as the commands accepted per second from 64 closed-loop connections, then an open loop (requests leave on a fixed schedule whatever the answers, latency counted from each request's scheduled time, at most 1,024 outstanding) at C/2 for ${OVERLOAD_HALF_MS / 1000} s and at 2×C for ${OVERLOAD_MS / 1000} s; the figure is accepted commands' p99 at 2×C against their p99 at C/2, and the line under 'Where the time goes' lists every status and whether every 429/503 carried Retry-After. A shed answer's CPU: the same open loop at C/2 against an entity whose in-flight places a bench control holds (so the production path sheds every command to it at the door), workerd CPU per answer against workerd CPU per accepted command in the C/2 round (one rate for both: workerd's CPU per request falls as the rate rises); the floor is the same request (method, headers, body) offered at C/2 to /bench-floor, which the bench Worker answers 204 at its entry before any of Factline's code runs (GET /healthz, through the app's middleware, is measured beside it); shed and floor rounds alternate (3 of each, half the C/2 round's length), medians of the per-round figures. The time inside the Worker is each answer's Server-Timing 'worker' entry, which the bench Worker adds to requests that ask for it (every request of this phase): from the request reaching the Worker's JavaScript to its answer's headers, which is where admission can act; the rest of an answer's latency is the wait before the Worker saw it (the load generator's sockets, wrangler's proxy, workerd's HTTP parsing). wrangler's proxy answers 503 "Your worker restarted mid-request" to any POST it failed to forward to the Worker's runtime (its restart check compares the request's whole URL with the runtime's base URL, so it reads every lost connection as a restart); the statuses name those 'wrangler-proxy-lost-connection' and list them with the network errors, not as shed answers.`,
     `Worker CPU with the HTTP transport left out (after the overload rounds): a bench control (/bench/control/dispatch) hands copies of one request, with its headers, Content-Length and body, to the bench Worker's entry inside the isolate one after another, and workerd's CPU is read from before the one HTTP request that carries them until ${DISPATCH_SETTLE_MS / 1000} s after its answer, so what an arm sets going (queue sends, the broker's turns) is charged to it and not to the next, less an idle window of the same length measured each round (${DISPATCHED_ANSWERS.toLocaleString("en-US")} copies of a cheap answer, ${DISPATCHED_COMMANDS.toLocaleString("en-US")} of a command, per arm and round; quick mode fewer). Arms, interleaved, a first round uncounted, then ${DISPATCH_ROUNDS} rounds, medians: the command's request answered 204 at the entry (the dispatch's own cost), GET /healthz, a command without a key (401), a command shed at the door of an entity whose places a bench control holds (429), true bare, bare + queue send, bare behind the middleware, and an accepted command edge alone (consumer paused) on one entity. The figure is the shed answer against the accepted command.`,
-    "Admission on the command path (issue #19): no per-request call to any per-tenant object (the key's standing comes from the isolate's cache, see README 'Admission'); a command is shed at the door, after the key check and before its body is read, by the entity's in-flight cap and by the isolate's command limit that follows queueing delay (AIMD on the shortest round trip to the object per 100 ms, target 25 ms). What a shed answer costs is therefore the HTTP floor plus the key check: locally the floor (both workerd processes parsing and answering the request, measured with the same request answered at the bench Worker's entry) is most of any request's workerd CPU, so the shed figure is given beyond the floor (what the Worker adds, which is what shedding controls and what Workers bill as CPU time) and with the floor included. At 2× capacity the local machine is saturated as a whole (the load generator, wrangler's proxy and workerd share 2 cores), so requests queue in front of the Worker, in wrangler's proxy and the sockets, where no admission inside the Worker can see or refuse them; accepted p99 at 2× measures that queue. The time inside the Worker shows it: at 2× an accepted command's median there stays near 10 ms while its median in all is over a second.",
+    "Admission on the command path (issue #19): no per-request call to any per-tenant object (the key's standing comes from the isolate's cache, see README 'Admission'); a command is shed at the door, after the key check and before its body is read, by the entity's in-flight cap and by the isolate's command limit that follows queueing delay (AIMD on the shortest round trip to the object per 100 ms, target 25 ms). What a shed answer costs is therefore the HTTP floor plus the key check: locally the floor (both workerd processes parsing and answering the request, measured with the same request answered at the bench Worker's entry) is most of any request's workerd CPU, so the shed figure is given beyond the floor (what the Worker adds, which is what shedding controls and what Workers bill as CPU time) and with the floor included. At 2× capacity the local machine is saturated as a whole (the load generator, wrangler's proxy and workerd share 2 cores), so requests queue in front of the Worker, in wrangler's proxy and the sockets, where no admission inside the Worker can see or refuse them; accepted p99 at 2× measures that queue. The time inside the Worker shows it: at 2× an accepted command's median there stays near 10 ms while its median in all is over a second. So do the commands in flight in the isolate during the 2× round (sampled, under 'Where the time goes'): when they stay below the entity's cap and the isolate's limit, the door had nothing to refuse, and the Worker's own p99 there is the wait for CPU in a workerd that runs the Worker, the objects, the queue broker and D1 on a saturated machine, not a queue of commands that admission could shorten.",
     "Where a command's CPU goes in JavaScript (a one-off V8 CPU profile through wrangler's inspector, 16 connections on one entity, whole platform, 2026-12-01; not part of this harness because it needs the inspector's WebSocket client): JavaScript, garbage collection included, is about 0.3-0.4 ms of the 2-2.4 ms of workerd CPU per command; the rest is the runtime (HTTP in wrangler's proxy and in the Worker's workerd, the call into the object, SQLite, the local queue broker and D1). Of the JavaScript samples: the command route (body read 5 %, zod validation 4 %, the call and the answer) 19 %; the entity object's command 16 % (its storage transaction 9 %, of which the event row's JSON 5 %; the fact's queue message, built once, 1.4 %); Hono's middleware chain (security headers, request id and trace, metrics, tenant admission 1.2 %) about 10 %; the relay's sends 6 %; the facts consumer 3 %. Reading request variables with c.get instead of Hono's c.var (which copies them all into a new object per access) removed 2.6 %.",
     `Machine load: 1/5/15-minute load averages ${loadAtStart.map((l) => l.toFixed(2)).join("/")} at the start and ${os
       .loadavg()
