@@ -13,6 +13,7 @@ import type { EntityAddress } from "../src/core/protocol/entity-protocol.js";
 import { encodeHlc, HLC_ZERO, tick } from "../src/core/protocol/hlc.js";
 import { entityObjectName } from "../src/core/protocol/identifiers.js";
 import { commandsInFlight, isolateCommands } from "../edge/entity/entity-routes.js";
+import { hostConfig } from "../src/core/runtime/config.js";
 import type { RequestScope } from "../src/core/http/request-scope.js";
 import { adminTokenRefusal } from "../src/core/security/admin-token.js";
 import production, { app } from "../worker.js";
@@ -257,9 +258,13 @@ bench.post("/bench/control/hold-entity", async (c) => {
   return c.json({ inFlight: commandsInFlight.count(name) });
 });
 
-/** The isolate's adaptive command limit and what it has in flight now. */
+/** The isolate's adaptive command limit, what it has in flight now, and each entity's cap (ENTITY_MAX_IN_FLIGHT). */
 bench.get("/bench/control/command-limit", (c) =>
-  c.json({ limit: isolateCommands.limit, inFlight: isolateCommands.inFlight }),
+  c.json({
+    limit: isolateCommands.limit,
+    inFlight: isolateCommands.inFlight,
+    entityCap: hostConfig(c.env, "edge").entityMaxInFlight,
+  }),
 );
 
 const factsSchema = z.object({

@@ -1671,6 +1671,8 @@ function loggedErrors(logFile: string): string {
 interface AdmissionSample {
   readonly limit: number;
   readonly inFlight: number;
+  /** Each entity's cap on commands in flight from one isolate (ENTITY_MAX_IN_FLIGHT). */
+  readonly entityCap: number;
 }
 
 /**
@@ -1702,7 +1704,7 @@ function fmtAdmission(samples: readonly AdmissionSample[], last: AdmissionSample
   const limits = samples.map((s) => s.limit);
   return samples.length === 0
     ? `the isolate's command limit ended at ${last.limit}`
-    : `commands in flight in the isolate, sampled every ${ADMISSION_SAMPLE_MS} ms: median ${median(inFlight)}, max ${Math.max(...inFlight)}, against its command limit (min ${Math.min(...limits)}, ended at ${last.limit}) and the entity's cap of 64 (ENTITY_MAX_IN_FLIGHT)`;
+    : `commands in flight in the isolate, sampled every ${ADMISSION_SAMPLE_MS} ms: median ${median(inFlight)}, max ${Math.max(...inFlight)}, against its command limit (min ${Math.min(...limits)}, ended at ${last.limit}) and the entity's cap of ${last.entityCap} (ENTITY_MAX_IN_FLIGHT)`;
 }
 
 /** A structured log line (src/core/runtime/log.ts) by what it says, without its ids and time. */

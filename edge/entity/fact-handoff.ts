@@ -38,34 +38,36 @@ interface Held {
  */
 export class FactHandOff {
   #held: Held[] = [];
-  /** The callers' flushes not finished yet. */
-  readonly #flushes = new Set<Promise<void>>();
+  /** Sends under way (one per linger that found facts waiting), for `settled`. */
+  readonly #sending = new Set<Promise<void>>();
 
   /** Adds `handOff` to the next send; resolves once this caller's flush is done (give it to `waitUntil`). */
-  add(env: Env, address: EntityAddress, handOff: HandOff): Promise<void> {
+  async add(env: Env, address: EntityAddress, handOff: HandOff): Promise<void> {
     this.#held.push({ address, handOff });
-    const flush = this.#flush(env);
-    const done = () => void this.#flushes.delete(flush);
-    this.#flushes.add(flush);
-    flush.then(done, done);
-    return flush;
-  }
-
-  /**
-   * Resolves once every flush started so far has ended, its failures reported to their entities.
-   * A test seam: a test that rewrites an entity's storage waits here first, so no report lands on
-   * the storage it rewrote.
-   */
-  async settled(): Promise<void> {
-    while (this.#flushes.size > 0) await Promise.allSettled([...this.#flushes]);
-  }
-
-  async #flush(env: Env): Promise<void> {
     await scheduler.wait(HAND_OFF_LINGER_MS);
     const held = this.#held;
     if (held.length === 0) return;
     this.#held = [];
-    await Promise.all(batches(held).map((batch) => send(env, batch)));
+    const sending = Promise.all(batches(held).map((batch) => send(env, batch))).then(() => {});
+    this.#sending.add(sending);
+    try {
+      await sending;
+    } finally {
+      this.#sending.delete(sending);
+    }
+  }
+
+  /**
+   * Resolves once every fact handed off so far has been sent, or its failure reported to its
+   * entity. A test seam: a test that rewrites an entity's storage waits here first, so no report
+   * lands on the storage it rewrote. Facts still lingering are taken by a caller whose timer ends
+   * before one of the same length started now.
+   */
+  async settled(): Promise<void> {
+    while (this.#held.length > 0 || this.#sending.size > 0) {
+      if (this.#sending.size > 0) await Promise.allSettled([...this.#sending]);
+      else await scheduler.wait(HAND_OFF_LINGER_MS);
+    }
   }
 }
 
