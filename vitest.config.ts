@@ -6,14 +6,19 @@ import { buildDemo } from "./scripts/build-demo.js";
 // the test pool does not run [build], so the bundle is written here first.
 await buildDemo();
 
-// Six projects (`conformance` is described where it is declared). `example-todo`: examples/todo/test/ inside workerd against the example app's
+// Seven projects (`conformance` is described where it is declared). `example-todo`: examples/todo/test/ inside workerd against the example app's
 // own Worker (examples/todo/wrangler.toml). `workers`: every suite under test/ runs inside workerd with the real bindings
 // declared in wrangler.toml (SQLite Durable Objects, D1, Queues with their consumers); only
 // secrets and bounds are set here. `browser`: test/browser/ runs in Node, starts `wrangler dev`
 // itself and drives Debian's Chromium through playwright-core. `simulation`: test/simulation/
-// runs the deterministic simulation and the pure machines' specifications in Node.
+// runs the deterministic simulation and the pure machines' specifications in Node. `unit`:
+// test/unit/ and test/domain/, specifications of pure functions (no binding), in Node, where a
+// file starts in a fraction of a second; inside workerd each file starts a runtime of its own.
 export default defineConfig({
   test: {
+    // Files run two at a time (vitest's default leaves one core of two to itself): most of a
+    // workerd file's time is its runtime starting or its tests waiting, which overlap well.
+    maxWorkers: 2,
     // The runtime's own structured info/warn lines would drown the report; errors still show.
     onConsoleLog: (log) => !/^\{"level":"(info|warn)"/.test(log),
     projects: [
@@ -62,7 +67,14 @@ export default defineConfig({
         test: {
           name: "workers",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/browser/**", "test/client-node/**", "test/simulation/**", "test/conformance/**"],
+          exclude: [
+            "test/browser/**",
+            "test/client-node/**",
+            "test/simulation/**",
+            "test/conformance/**",
+            "test/unit/**",
+            "test/domain/**",
+          ],
           setupFiles: ["./test/support/apply-migrations.ts"],
           testTimeout: 30_000,
           hookTimeout: 30_000,
@@ -94,6 +106,13 @@ export default defineConfig({
           setupFiles: ["./test/support/apply-migrations.ts"],
           testTimeout: 30_000,
           hookTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: "unit",
+          include: ["test/unit/**/*.test.ts", "test/domain/**/*.test.ts"],
+          environment: "node",
         },
       },
       {

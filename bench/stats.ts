@@ -1,5 +1,5 @@
 // The harness's statistics: pure functions over plain numbers (also checked by
-// test/bench-stats.test.ts inside workerd, so they must stay free of Node APIs).
+// test/unit/bench-stats.test.ts, typechecked for workerd, so they must stay free of Node APIs).
 
 /** The middle value (the mean of the two middle values for an even count); NaN when empty. */
 export function median(values: readonly number[]): number {

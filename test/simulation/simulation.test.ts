@@ -49,7 +49,9 @@ describe("deterministic simulation", () => {
 
   it("shrinks a failing run to a short trace that still fails", async () => {
     const mutations = MUTANTS.find((m) => m.id === "T09")?.mutations ?? {};
-    const options = { seed: 11, app: () => referenceApp(mutations), operations: 300, mutations };
+    // 150 operations: seed 11 fails within them, and every candidate the shrinker tries stays a
+    // short run (at 300 the run simulates 46 s of platform time, and shrinking it took 30 s).
+    const options = { seed: 11, app: () => referenceApp(mutations), operations: 150, mutations };
     const failing = await runSimulation(options);
     expect(failing.anomalies.length).toBeGreaterThan(0);
     const trace = await shrink(options, failing.ops, 30);

@@ -3,10 +3,16 @@
 // cloud/stubs.ts (typed by their RPC contracts, no casts), and one bounded wait
 // (src/core/resilience/timeout.ts) whose timer never outlives the call.
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { CallTimedOut, withTimeout } from "../src/core/resilience/timeout.js";
+import { CallTimedOut, withTimeout } from "../../src/core/resilience/timeout.js";
 
 const platformSources = import.meta.glob<string>(
-  ["../src/core/**/*.ts", "../edge/**/*.ts", "../cloud/**/*.{ts,tsx}", "../reference/**/*.ts", "../platform.ts"],
+  [
+    "../../src/core/**/*.ts",
+    "../../edge/**/*.ts",
+    "../../cloud/**/*.{ts,tsx}",
+    "../../reference/**/*.ts",
+    "../../platform.ts",
+  ],
   {
     query: "?raw",
     import: "default",
@@ -27,7 +33,7 @@ describe("Durable Object plumbing", () => {
       .filter(([path, text]) => /\.(idFromName|getByName)\(/.test(text) && !/\/stubs\.ts$/.test(path))
       .map(([path]) => path);
     // The payment gateway is the reference app's own binding, looked up in its client.
-    expect(lookups).toEqual(["../reference/payment-gateway-client.ts"]);
+    expect(lookups).toEqual(["../../reference/payment-gateway-client.ts"]);
   });
 
   it("answers with the call's answer and leaves no timer behind", async () => {

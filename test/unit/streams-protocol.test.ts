@@ -2,13 +2,13 @@
 // producers, cursors, SSE framing and the parsing of request headers. Each test is one rule, with
 // its source in PROTOCOL.md.
 import { describe, expect, it } from "vitest";
-import { responseCursor, CURSOR_EPOCH_MS, CURSOR_INTERVAL_S } from "../src/core/streams/cursor.js";
-import { forkLifetime, isExpired } from "../src/core/streams/expiry.js";
-import { jsonMessages } from "../src/core/streams/json-mode.js";
-import { formatOffset, parseReadStart } from "../src/core/streams/offsets.js";
-import { judgeProducer } from "../src/core/streams/producer.js";
-import { sseEvent } from "../src/core/streams/sse-events.js";
-import { isProblem, parseAppend, parseCreate } from "../src/core/streams/stream-request.js";
+import { responseCursor, CURSOR_EPOCH_MS, CURSOR_INTERVAL_S } from "../../src/core/streams/cursor.js";
+import { forkLifetime, isExpired } from "../../src/core/streams/expiry.js";
+import { jsonMessages } from "../../src/core/streams/json-mode.js";
+import { formatOffset, parseReadStart } from "../../src/core/streams/offsets.js";
+import { judgeProducer } from "../../src/core/streams/producer.js";
+import { sseEvent } from "../../src/core/streams/sse-events.js";
+import { isProblem, parseAppend, parseCreate } from "../../src/core/streams/stream-request.js";
 
 const headers = (h: Record<string, string>) => new Headers(h);
 

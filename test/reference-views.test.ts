@@ -3,12 +3,12 @@
 import { env } from "cloudflare:workers";
 import { drizzle } from "drizzle-orm/d1";
 import { describe, it } from "vitest";
-import { inventory } from "../../src/domain/inventory.js";
-import { orders } from "../../src/domain/orders.js";
-import { inventoryProjection } from "../../src/domain/projections/inventory.js";
-import { ordersProjection } from "../../src/domain/projections/orders.js";
-import { fact } from "../../src/testing/facts.js";
-import { projectionScenario } from "../../src/testing/projection-scenario.js";
+import { inventory } from "../src/domain/inventory.js";
+import { orders } from "../src/domain/orders.js";
+import { inventoryProjection } from "../src/domain/projections/inventory.js";
+import { ordersProjection } from "../src/domain/projections/orders.js";
+import { fact } from "../src/testing/facts.js";
+import { projectionScenario } from "../src/testing/projection-scenario.js";
 
 const db = drizzle(env.DB);
 

@@ -1,7 +1,7 @@
 // Read-your-writes costs a bounded number of D1 queries: a view read presenting a consistency
 // token probes the projection's checkpoint on a short doubling schedule, never every 50 ms.
 import { describe, expect, it } from "vitest";
-import { CONSISTENCY_WAIT, probeDelays, waitUntilApplied } from "../cloud/projections/read-your-writes.js";
+import { CONSISTENCY_WAIT, probeDelays, waitUntilApplied } from "../../cloud/projections/read-your-writes.js";
 
 /** Runs the wait with a probe that turns true at probe number `freshAt` (never if undefined). */
 async function run(freshAt?: number) {

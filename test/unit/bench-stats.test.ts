@@ -1,7 +1,7 @@
 // The benchmark harness's statistics (bench/stats.ts): pure functions, checked here because the
 // figures in docs/performance.md are only as right as the median and percentile behind them.
 import { describe, expect, it } from "vitest";
-import { median, pairedRatio, percentile, ratio, round } from "../bench/stats.js";
+import { median, pairedRatio, percentile, ratio, round } from "../../bench/stats.js";
 
 describe("benchmark statistics", () => {
   it("takes the middle value of an odd count, whatever the input order", () => {

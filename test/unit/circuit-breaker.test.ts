@@ -6,7 +6,7 @@ import {
   recordFailure,
   recordSuccess,
   type BreakerState,
-} from "../src/core/resilience/circuit-breaker.js";
+} from "../../src/core/resilience/circuit-breaker.js";
 
 const policy = { failureThreshold: 3, openMs: 1_000 };
 

@@ -2,7 +2,7 @@
 // and every repeated key found, at any depth and in any spelling.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { strictJsonProblem } from "../src/core/http/strict-json.js";
+import { strictJsonProblem } from "../../src/core/http/strict-json.js";
 
 const key = fc.string({ unit: "grapheme", maxLength: 8 }).filter((k) => k !== "__proto__");
 const { value } = fc.letrec<{ value: unknown }>((tie) => ({

@@ -2,9 +2,9 @@
 // saga events are recorded or these tasks are due. Uses a small two-stage saga defined here.
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { defineEntity, event } from "../src/core/model/entity.js";
-import type { RecordedEvent } from "../src/core/model/envelope.js";
-import { concernsSagas } from "../src/core/saga/saga-delivery.js";
+import { defineEntity, event } from "../../src/core/model/entity.js";
+import type { RecordedEvent } from "../../src/core/model/envelope.js";
+import { concernsSagas } from "../../src/core/saga/saga-delivery.js";
 import {
   defineSaga,
   defineUntypedSaga,
@@ -23,7 +23,7 @@ import {
   type SagaEvent,
   type SagaState,
   type SagaTask,
-} from "../src/core/model/saga.js";
+} from "../../src/core/model/saga.js";
 
 const trip = defineUntypedSaga<{ tripId: string }>({
   name: "trip",

@@ -1,8 +1,8 @@
 // If-Match and If-None-Match as RFC 9110 §13.1.1-2 define them, for entity versions: "*", lists,
 // strong comparison for If-Match, weak for If-None-Match.
 import { describe, expect, it } from "vitest";
-import { ifMatchSatisfied, parseIfMatch } from "../src/core/protocol/if-match.js";
-import { ifNoneMatchSatisfied, parseIfNoneMatch } from "../src/core/protocol/if-none-match.js";
+import { ifMatchSatisfied, parseIfMatch } from "../../src/core/protocol/if-match.js";
+import { ifNoneMatchSatisfied, parseIfNoneMatch } from "../../src/core/protocol/if-none-match.js";
 
 describe("If-Match", () => {
   it("reads * as 'the entity exists'", () => {

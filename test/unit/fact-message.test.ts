@@ -1,8 +1,8 @@
 // A fact's queue message is built and measured once, when its entity decides; the relay sends that
 // same message. These pin the measurement the decide-time check and the relay's batches share.
 import { describe, expect, it } from "vitest";
-import type { RecordedEvent } from "../src/core/model/envelope.js";
-import { factMessage, QUEUE_LIMITS, toCloudEvent, utf8Length } from "../src/core/protocol/cloud-event.js";
+import type { RecordedEvent } from "../../src/core/model/envelope.js";
+import { factMessage, QUEUE_LIMITS, toCloudEvent, utf8Length } from "../../src/core/protocol/cloud-event.js";
 
 function fact(data: unknown): RecordedEvent {
   return {

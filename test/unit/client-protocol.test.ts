@@ -2,15 +2,15 @@
 // (src/core/protocol/client-session.ts), the client's confirmed-state mirror
 // (client/entity-mirror.ts) and its Server-Sent Events parser (client/event-stream.ts).
 import { describe, expect, it } from "vitest";
-import { applyConfirmed, optimisticState } from "../client/entity-mirror.js";
-import { sseParser } from "../client/event-stream.js";
+import { applyConfirmed, optimisticState } from "../../client/entity-mirror.js";
+import { sseParser } from "../../client/event-stream.js";
 import {
   classifySessionCommand,
   CLIENT_SESSION_RETENTION_MS,
   recordAnswer,
   type SessionRecord,
-} from "../src/core/protocol/client-session.js";
-import { inventory } from "../src/domain/inventory.js";
+} from "../../src/core/protocol/client-session.js";
+import { inventory } from "../../src/domain/inventory.js";
 
 const NOW = 1_800_000_000_000;
 const id = (seq: number) => ({ session: "session-0000000000000001", seq });
