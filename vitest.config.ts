@@ -1,4 +1,5 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
+import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
 import { buildDemo } from "./scripts/build-demo.js";
 
@@ -7,7 +8,7 @@ import { buildDemo } from "./scripts/build-demo.js";
 await buildDemo();
 
 // Seven projects (`conformance` is described where it is declared). `example-todo`: examples/todo/test/ inside workerd against the example app's
-// own Worker (examples/todo/wrangler.toml). `workers`: every suite under test/ runs inside workerd with the real bindings
+// own Worker (examples/todo/wrangler.toml). `workers`: the suites under test/ that need bindings run inside workerd with the real bindings
 // declared in wrangler.toml (SQLite Durable Objects, D1, Queues with their consumers); only
 // secrets and bounds are set here. `browser`: test/browser/ runs in Node, starts `wrangler dev`
 // itself and drives Debian's Chromium through playwright-core. `simulation`: test/simulation/
@@ -16,9 +17,10 @@ await buildDemo();
 // file starts in a fraction of a second; inside workerd each file starts a runtime of its own.
 export default defineConfig({
   test: {
-    // Files run two at a time (vitest's default leaves one core of two to itself): most of a
-    // workerd file's time is its runtime starting or its tests waiting, which overlap well.
-    maxWorkers: 2,
+    // At least two files at a time (vitest's default, one per core but one, runs them one by one
+    // on 2 cores): most of a workerd file's time is its runtime starting or its tests waiting,
+    // which overlap well.
+    maxWorkers: Math.max(2, availableParallelism() - 1),
     // The runtime's own structured info/warn lines would drown the report; errors still show.
     onConsoleLog: (log) => !/^\{"level":"(info|warn)"/.test(log),
     projects: [

@@ -19,8 +19,6 @@ const PRODUCTION_CONFIG = join(import.meta.dirname, "..", "wrangler.toml");
 
 export interface DevServer {
   readonly port: number;
-  /** wrangler's inspector (Chrome DevTools protocol over WebSocket, `/json` lists the targets). */
-  readonly inspectorPort: number;
   readonly logFile: string;
   /**
    * Resident memory of the workerd processes wrangler started (summed), in bytes. Throws once
@@ -158,7 +156,6 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       return proxyCpu.ms(proxy);
     },
     port,
-    inspectorPort,
     logFile: options.logFile,
     rss: () => (workerd.length === 0 ? Number.NaN : counted().reduce((sum, pid) => sum + readRss(pid), 0)),
     stop: () => stop(child, exited),
