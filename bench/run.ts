@@ -684,7 +684,7 @@ async function overloadFigures(apiKey: string): Promise<void> {
     const over = await open(capacity * 2, overloadMs, request(entity));
     const cpuOver = server.cpuMs() - cpuOver0;
     const proxyOver = server.proxyCpuMs() - proxyOver0;
-    const { samples: admissionSamples, limit } = await admission.stop();
+    const { samples: admissionSamples, last: admissionLast } = await admission.stop();
     accepted = await drain(tenant, accepted + over.ok);
 
     const shed = shedCount(over.statuses);
@@ -720,7 +720,7 @@ async function overloadFigures(apiKey: string): Promise<void> {
         `At 2× (open loop, ${round(capacity * 2)}/s offered for ${overloadMs / 1000} s, ${over.offered} offered, ${over.notSent} not sent for the client's cap of 1,024 outstanding): ${fmtStatuses(over.statuses)}; ` +
         `${round(over.ok / (over.elapsedMs / 1000))} accepted/s; ${over.withoutRetryAfter ?? 0} of ${shed} shed answers lacked Retry-After; ${bad.length === 0 ? "no other status" : `other statuses: ${bad.map(([st, n]) => `${n}× ${st}`).join(", ")}${proxyLost}`}; ` +
         `accepted p50/p99 ${round(percentile(over.latenciesMs, 50))}/${round(percentile(over.latenciesMs, 99))} ms (inside the Worker ${round(percentile(over.workerLatenciesMs, 50))}/${round(percentile(over.workerLatenciesMs, 99))} ms), shed answers p50/p99 ${round(percentile(over.shedLatenciesMs, 50))}/${round(percentile(over.shedLatenciesMs, 99))} ms; ` +
-        `workerd CPU ${round(cpuOver / Math.max(1, over.ok + shed))} ms per answer, of which wrangler's proxy ${round(proxyOver / Math.max(1, over.ok + shed))} ms (it forwards every request before the Worker can shed it); ${fmtAdmission(admissionSamples, limit)}; ` +
+        `workerd CPU ${round(cpuOver / Math.max(1, over.ok + shed))} ms per answer, of which wrangler's proxy ${round(proxyOver / Math.max(1, over.ok + shed))} ms (it forwards every request before the Worker can shed it); ${fmtAdmission(admissionSamples, admissionLast)}; ` +
         `the load generator sent its requests ${round(percentile(over.sendLagsMs, 50))}/${round(percentile(over.sendLagsMs, 99))} ms (p50/p99) behind schedule (counted in the latencies). ` +
         `At C/2 (${round(capacity / 2)}/s for ${halfMs / 1000} s): ${fmtStatuses(half.statuses)}, accepted p50/p99 ${round(percentile(half.latenciesMs, 50))}/${round(percentile(half.latenciesMs, 99))} ms (inside the Worker ${round(percentile(half.workerLatenciesMs, 50))}/${round(percentile(half.workerLatenciesMs, 99))} ms), workerd CPU ${round(cpuHalf / Math.max(1, half.ok))} ms per command.`,
     );
@@ -1686,15 +1686,15 @@ function sampleAdmission() {
   let running = true;
   const loop = (async () => {
     while (running) {
-      await new Promise((resolve) => setTimeout(resolve, ADMISSION_SAMPLE_MS));
+      await sleep(ADMISSION_SAMPLE_MS);
       if (running) samples.push(await read());
     }
   })();
   return {
-    async stop(): Promise<{ samples: AdmissionSample[]; limit: AdmissionSample }> {
+    async stop(): Promise<{ samples: AdmissionSample[]; last: AdmissionSample }> {
       running = false;
       await loop;
-      return { samples, limit: await read() };
+      return { samples, last: await read() };
     },
   };
 }
