@@ -5,6 +5,7 @@
 // known keep working.
 import { describe, expect, it } from "vitest";
 import { keyLookupCount } from "../edge/tenancy/tenant-auth.js";
+import { AUTH_FAILURES_LIMITED_DETAIL } from "../src/core/security/auth-failures.js";
 import { ExpiringCache } from "../src/core/runtime/expiring-cache.js";
 import { ADMIN_TOKEN, call, newTenant } from "./support/api.js";
 
@@ -137,6 +138,24 @@ describe("failed admin tokens", () => {
     expect(res.status).toBe(429);
     expect(await res.json()).toMatchObject({ type: `${PROBLEMS}auth-failures-limited` });
     expect((await admin(ADMIN_TOKEN, newClient())).status).toBe(200);
+  });
+});
+
+describe("the refusal of a blocked client", () => {
+  it("names the one limit that blocked it, not the secret it sent, on /v1 and on /admin alike", async () => {
+    const client = newClient();
+    let limited: Response | undefined;
+    for (let i = 0; i < 61 && !limited; i++) {
+      const res = await get(unknownKey(), client);
+      if (res.status === 429) limited = res;
+    }
+    const onAdmin = await call("/admin/tenants", {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "cf-connecting-ip": client },
+    });
+    expect(onAdmin.status).toBe(429);
+    // Blocked by wrong API keys, not by a wrong admin token: its token was right.
+    for (const answer of [await limited?.json(), await onAdmin.json()])
+      expect(answer).toMatchObject({ type: `${PROBLEMS}auth-failures-limited`, detail: AUTH_FAILURES_LIMITED_DETAIL });
   });
 });
 

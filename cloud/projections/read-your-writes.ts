@@ -1,7 +1,8 @@
 // Read-your-writes for view reads: how long, and how often, a read presenting a consistency token
 // waits for its projection to apply the token's write. The wait is a fixed schedule of a few
 // probes with doubling gaps, each probe one D1 query, so a stale read costs at most
-// `probeDelays(...).length + 1` queries, whatever D1's speed (it used to poll every 50 ms: ~80).
+// `probeDelays(...).length + 1` queries, whatever D1's speed (it used to poll every 50 ms: ~80),
+// and a deadline, so it waits 2 s however slow the probes are (plus the one in flight then).
 import { sql } from "drizzle-orm";
 import type { Db } from "../../src/core/model/projection.js";
 
@@ -24,18 +25,31 @@ export function probeDelays(firstMs: number, totalMs: number): number[] {
   return delays;
 }
 
+/** The time a wait runs on (production: `scheduler.wait` and `Date.now`). */
+export interface WaitClock {
+  sleep(ms: number): Promise<void>;
+  /** Epoch ms. */
+  now(): number;
+}
+
 /**
- * Probes until `applied()` is true, sleeping the given gaps in between; false if the last probe
- * still says no. Probes at most `delays.length + 1` times.
+ * Probes until `applied()` is true, sleeping the given gaps in between; false once the wait's
+ * time (the gaps' sum, from the call) is spent and the last probe still says no. The time bounds
+ * the wait, not the gaps alone: when probes are slow (D1 under load), the gaps shrink to end at
+ * that deadline and no probe starts after it, so a read waits at most the gaps' sum plus the one
+ * probe in flight at the deadline. Probes at most `delays.length + 1` times.
  */
 export async function waitUntilApplied(
   applied: () => Promise<boolean>,
   delays: readonly number[],
-  sleep: (ms: number) => Promise<void>,
+  clock: WaitClock,
 ): Promise<boolean> {
+  const deadline = clock.now() + delays.reduce((sum, d) => sum + d, 0);
   if (await applied()) return true;
   for (const delay of delays) {
-    await sleep(delay);
+    const gap = Math.min(delay, deadline - clock.now());
+    if (gap <= 0) return false;
+    await clock.sleep(gap);
     if (await applied()) return true;
   }
   return false;

@@ -185,7 +185,7 @@ async function consistentRead(
       return applied.seq >= point.seq;
     },
     DELAYS,
-    (ms) => scheduler.wait(ms),
+    { sleep: (ms) => scheduler.wait(ms), now: () => Date.now() },
   );
   return { scope: { tenant, generation }, headers: fresh ? {} : { "factline-stale": "true" } };
 }

@@ -33,7 +33,11 @@ signInPages.openapi(
     const client = failingClient(c.req.raw);
     const tooMany = () => {
       c.header("retry-after", String(AUTH_FAILURE_PERIOD_S));
-      return signInPage(c, "Too many failed sign-ins from here; wait a minute and try again.", 429);
+      return signInPage(
+        c,
+        "Too many failed attempts to authenticate from here (wrong API keys, admin tokens and sign-ins count together); wait a minute and try again.",
+        429,
+      );
     };
     const outcome = await verifyWithinFailureLimit(c.env.AUTH_FAILURES, client, () => authenticate(c.env, secret));
     if (outcome === "limited") return tooMany();

@@ -6,6 +6,7 @@
 import { problem, problemResponse, type Problem } from "../http/problem.js";
 import {
   AUTH_FAILURE_PERIOD_S,
+  AUTH_FAILURES_LIMITED_DETAIL,
   failingClient,
   verifyWithinFailureLimit,
   type FailureLimiter,
@@ -65,7 +66,7 @@ export async function checkAdminToken(
 
 /** The refusal of an admin request from a client over the failure limit: 429 with Retry-After. */
 export function adminFailuresLimited(): Problem {
-  return problem("auth-failures-limited", "too many requests with a wrong admin token from this client", {
+  return problem("auth-failures-limited", AUTH_FAILURES_LIMITED_DETAIL, {
     retryAfter: AUTH_FAILURE_PERIOD_S,
   });
 }

@@ -14,6 +14,7 @@ import { ExpiringCache } from "../runtime/expiring-cache.js";
 import { apiKeyId } from "./api-key.js";
 import {
   AUTH_FAILURE_PERIOD_S,
+  AUTH_FAILURES_LIMITED_DETAIL,
   isolateBlockedClients,
   type BlockedClients,
   type FailureLimiter,
@@ -319,7 +320,7 @@ function failuresLimited(): AdmissionRefusal {
     ok: false,
     type: "auth-failures-limited",
     status: 429,
-    detail: "too many requests with an invalid API key from this client",
+    detail: AUTH_FAILURES_LIMITED_DETAIL,
     retryAfter: AUTH_FAILURE_PERIOD_S,
   };
 }

@@ -9,6 +9,14 @@ import { ExpiringCache } from "../runtime/expiring-cache.js";
 export const AUTH_FAILURE_PERIOD_S = 60;
 const BLOCKED_CAPACITY = 10_000;
 
+/**
+ * The detail of every `auth-failures-limited` refusal. One limit counts a client's wrong API keys,
+ * wrong admin tokens and failed dashboard sign-ins together, so the refusal names the limit, not
+ * the kind of secret this request sent (which may be the right one).
+ */
+export const AUTH_FAILURES_LIMITED_DETAIL =
+  "too many failed authentication attempts from this client (wrong API keys, admin tokens and dashboard sign-ins count together)";
+
 /** What the rate-limit binding offers (`RateLimit` in the Workers types). */
 export interface FailureLimiter {
   limit(options: { key: string }): Promise<{ success: boolean }>;
