@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { readBodyWithin } from "../src/core/http/bounded-body.js";
 import { readJsonBody } from "../src/core/http/request-body.js";
 import { adminCall } from "./support/sagas.js";
-import { newTenant, tenantClient } from "./support/api.js";
+import { call, newTenant, tenantClient } from "./support/api.js";
 
 /** A stream of `chunks` that records how many of them were pulled and whether it was cancelled. */
 function chunked(chunks: readonly string[]) {
@@ -62,6 +62,7 @@ describe("request bodies", () => {
       ok: true,
       value: { quantity: "é" },
       text: '{"quantity":"é"}',
+      empty: false,
     });
   });
 
@@ -146,6 +147,36 @@ describe("request bodies", () => {
         (await api.command("inventory", "s1", "restock", { quantity: 1 }, { "content-type": contentType })).status,
       ).toBe(200);
     }
+  });
+
+  it("reads a command sent with no body as empty data, with or without a JSON content type", async () => {
+    const { apiKey } = await newTenant();
+    const api = tenantClient(apiKey);
+    const created = { customerId: "c1", items: [{ sku: "s1", quantity: 1, unitPrice: 1 }] };
+    const cancel = (id: string, headers: Record<string, string>) =>
+      call(`/v1/entities/orders/${id}/commands/cancel`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${apiKey}`, ...headers },
+      });
+    for (const [id, headers] of [
+      ["o-bare", {}],
+      ["o-json", { "content-type": "application/json" }],
+      ["o-length", { "content-length": "0" }],
+    ] as const) {
+      expect((await api.command("orders", id, "create", created)).status).toBe(200);
+      const res = await cancel(id, headers);
+      expect({ id, status: res.status }).toEqual({ id, status: 200 });
+      expect(await res.json()).toMatchObject({
+        events: [{ type: "OrderCancelled", data: { reason: "cancelled by request" } }],
+      });
+    }
+    // No body is empty data, not a way past the schema: a command that needs fields is refused for them.
+    const needs = await call("/v1/entities/inventory/s1/commands/restock", {
+      method: "POST",
+      headers: { authorization: `Bearer ${apiKey}` },
+    });
+    expect(needs.status).toBe(400);
+    expect(await needs.json()).toMatchObject({ type: "https://factline.dev/problems/validation-failed" });
   });
 
   it("applies the same body rules to the gateway controls an operator sets", async () => {

@@ -9,16 +9,21 @@ import { MAX_BODY_BYTES, readJsonBody } from "./request-body.js";
 
 /**
  * Middleware that reads the request's JSON body strictly (at most `limit` bytes) and hands its
- * text and its parsed value to Hono's body cache, so `c.req.json()` and the `json` validator see
- * exactly what was checked, parsed once. Throws the refusal as a `ProblemError` (400, 413 or 415).
+ * text to Hono's body cache, so `c.req.json()` and the `json` validator parse exactly the text
+ * that was checked. Throws the refusal as a `ProblemError` (400, 413 or 415).
  */
 export function strictJsonBody(limit = MAX_BODY_BYTES): MiddlewareHandler {
   return async (c, next) => {
     const body = await readJsonBody(c.req.raw, limit);
     if (!body.ok) throw new ProblemError(body.problem);
-    // Hono keeps a promise per body kind here (its `BodyCache` type says the value itself). The
-    // parsed value too, so the validator and the route do not parse the same text again.
-    Object.assign(c.req.bodyCache, { text: Promise.resolve(body.text), json: Promise.resolve(body.value) });
+    // Hono keeps a promise per body kind here (its `BodyCache` type says the value itself), and its
+    // `json()` parses the cached text. No body reads as "{}", but its bytes stay none: the media-type
+    // gate of @hono/zod-openapi asks for the bytes, and would refuse "{}" sent without a
+    // Content-Type as a body of no declared type (415).
+    Object.assign(c.req.bodyCache, {
+      text: Promise.resolve(body.text),
+      ...(body.empty ? { arrayBuffer: Promise.resolve(new ArrayBuffer(0)) } : {}),
+    });
     await next();
   };
 }

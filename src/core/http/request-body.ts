@@ -7,9 +7,13 @@ import { describeStrictJsonError, strictJsonProblem } from "./strict-json.js";
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
-/** A body read whole: its value and the JSON text it was parsed from (`{}` for no body). */
+/**
+ * A body read whole: its value and the JSON text it was parsed from; `empty` when none was sent
+ * (no body, or zero bytes), which reads as the value `{}` and the text "{}": a command with no data
+ * needs no body.
+ */
 export type BodyResult =
-  | { readonly ok: true; readonly value: unknown; readonly text: string }
+  | { readonly ok: true; readonly value: unknown; readonly text: string; readonly empty: boolean }
   | { readonly ok: false; readonly problem: Problem };
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i;
@@ -21,7 +25,7 @@ export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Pr
   if (!read.ok) return read;
   const { bytes } = read;
   // A fresh object each time: the value is handed on to the route (json-body.ts), which owns it.
-  if (bytes.byteLength === 0) return { ok: true, value: {}, text: "{}" };
+  if (bytes.byteLength === 0) return { ok: true, value: {}, text: "{}", empty: true };
   const contentType = request.headers.get("content-type");
   if (contentType === null || !JSON_TYPE.test(contentType)) {
     return { ok: false, problem: problem("unsupported-media-type", "send the body as application/json") };
@@ -46,7 +50,7 @@ export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Pr
   // Valid JSON that means two things, or that a later hop would change, is refused too.
   const ambiguous = strictJsonProblem(text);
   if (ambiguous) return { ok: false, problem: problem("malformed-request", describeStrictJsonError(ambiguous)) };
-  return { ok: true, value, text };
+  return { ok: true, value, text, empty: false };
 }
 
 /**
