@@ -5,23 +5,13 @@
 // It charges under the payment's own key (`paymentChargeKey`), the one the fulfilment saga uses
 // too, after claiming the settlement through the payment entity: one charge whoever settles.
 import { createRoute } from "@hono/zod-openapi";
-import type { Context } from "hono";
 import { z } from "zod";
-import {
-  readView,
-  type CommandOutcome,
-  type EntityAddress,
-  type EntityRpc,
-} from "../src/core/protocol/entity-protocol.js";
+import { entityClient, entityIdSchema, fail, json, ProblemError, problems, routeTable, security } from "../factline.js";
+import type { RequestScope } from "../factline.js";
 import { acceptedEvent } from "../src/core/model/envelope.js";
-import { commandFingerprint } from "../src/core/protocol/fingerprint.js";
-import { entityIdSchema } from "../src/core/protocol/identifiers.js";
-import { json, problems, routeTable, security } from "../src/core/http/openapi.js";
-import { fail, problem, ProblemError, type Problem } from "../src/core/http/problem.js";
-import type { RequestScope } from "../src/core/http/request-scope.js";
-import { paymentChargeKey, type PaymentState } from "../src/domain/payments.js";
+import { problem, type Problem } from "../src/core/http/problem.js";
+import { paymentChargeKey, payments } from "../src/domain/payments.js";
 import { paymentGateway } from "./payment-gateway-client.js";
-import { entityStub } from "../cloud/stubs.js";
 
 const ATTEMPTS = 3;
 
@@ -47,11 +37,10 @@ const settleRoute = createRoute({
 paymentRoutes.openapi(settleRoute, async (c) => {
   const paymentId = c.req.valid("param").id;
   const tenant = c.get("tenant");
-  const address = { tenant, entityType: "payments", entityId: paymentId };
-  const stub = entityStub(c.env, address);
-  const current = readView(await stub.read(address, null));
+  const entity = entityClient(c, payments);
+  const current = await entity.read(paymentId);
   if (!current) throw fail("not-found", `no payments ${paymentId}`);
-  const payment = current.state as PaymentState;
+  const payment = current.state;
   if (payment.status !== "submitted") {
     throw fail("business-rule", `the payment is ${payment.status}`, { code: "not-submitted" });
   }
@@ -62,7 +51,7 @@ paymentRoutes.openapi(settleRoute, async (c) => {
   // settled, refunded or closed meanwhile, and fixes the key every caller charges under. A caller
   // finding the claim already made charges under the same key and gets the gateway's one outcome.
   const chargeKey = paymentChargeKey(paymentId);
-  const claim = await send(c, stub, address, "settle", { chargeKey }, null);
+  const claim = await entity.command(paymentId, "settle", { chargeKey });
   if (!claim.ok) throw new ProblemError(claimProblem(claim.problem));
 
   const answer = await paymentGateway(c.env, tenant, ATTEMPTS).charge(chargeKey, {
@@ -79,14 +68,25 @@ paymentRoutes.openapi(settleRoute, async (c) => {
     throw fail("dependency-unavailable", detail, { retryAfter });
   }
   const verdict = answer.value;
-  const command = verdict.status === "approved" ? "approve" : "decline";
-  const data = verdict.status === "approved" ? { gatewayRef: verdict.gatewayRef } : { reason: verdict.reason };
-  const outcome = await send(c, stub, address, command, data, `${chargeKey}/${command}`);
+  const outcome =
+    verdict.status === "approved"
+      ? await entity.command(
+          paymentId,
+          "approve",
+          { gatewayRef: verdict.gatewayRef },
+          { idempotencyKey: `${chargeKey}/approve` },
+        )
+      : await entity.command(
+          paymentId,
+          "decline",
+          { reason: verdict.reason },
+          { idempotencyKey: `${chargeKey}/decline` },
+        );
   if (!outcome.ok) throw new ProblemError(outcome.problem);
   // The outcome is the payment's, not this request's events: a settle racing the saga may record
   // nothing itself (the saga got there first), and its caller still needs to know how it ended.
-  const settled = readView(await stub.read(address, null));
-  const after = (settled?.state ?? payment) as PaymentState;
+  const settled = await entity.read(paymentId);
+  const after = settled?.state ?? payment;
   return c.json(
     {
       ...outcome.result,
@@ -98,28 +98,6 @@ paymentRoutes.openapi(settleRoute, async (c) => {
     { etag: `"${settled?.version ?? outcome.result.version}"` },
   );
 });
-
-async function send(
-  c: Context<{ Bindings: Env; Variables: RequestScope }>,
-  stub: EntityRpc,
-  address: EntityAddress,
-  command: string,
-  data: Readonly<Record<string, unknown>>,
-  idempotencyKey: string | null,
-): Promise<CommandOutcome> {
-  return stub.command({
-    ...address,
-    command,
-    data,
-    idempotencyKey,
-    fingerprint: idempotencyKey === null ? null : await commandFingerprint(command, data),
-    expectedVersion: null,
-    causeHlc: null,
-    correlationId: c.get("requestId"),
-    causationId: null,
-    traceparent: c.get("traceparent"),
-  });
-}
 
 /** A claim refused because the payment moved on meanwhile reads as "not awaiting settlement". */
 function claimProblem(refusal: Problem): Problem {

@@ -1,8 +1,10 @@
-// The example app's entry: a to-do list (one entity, one view, one saga calling one service),
+// The example app's entry: a to-do list (one entity, one view, one saga calling one service, one
+// route of its own),
 // composed by the same `defineApp` as the reference app, with no platform file touched. Its
 // wrangler config (examples/todo/wrangler.toml) binds the platform's Durable Object classes by
 // these export names; `npm test` runs examples/todo/test/ against it (vitest project "example-todo").
 import { defineApp } from "../../factline.js";
+import { listRoutes } from "./list-routes.js";
 import { notifier } from "./notifier.js";
 import { notifyOnClose } from "./notify-on-close.js";
 import { todoLists } from "./todo-list.js";
@@ -15,6 +17,7 @@ const factline = defineApp({
   projections: [todoListsProjection],
   sagas: [notifyOnClose],
   services: { notifier },
+  tenantRoutes: { lists: listRoutes },
 });
 
 export const EntityActor = factline.EntityActor;

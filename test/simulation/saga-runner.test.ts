@@ -195,6 +195,25 @@ describe("delivering facts", () => {
     expect(object.alarm).toBe(NOW + 500);
   });
 
+  it("observes, and logs as the app's mistake, another starting fact for an instance that has started", async () => {
+    const object = new SagaObject();
+    const logged: string[] = [];
+    const runner = new SagaRunner(
+      { ...object.ports(), log: (level, message, fields) => logged.push(`${level} ${message} ${fields.eventId}`) },
+      ADDRESS,
+      saga(reserve),
+      POLICY,
+    );
+    await runner.deliver([fact(1, "Placed")]);
+    // Another Placed (another event id) that instanceOf also maps to o-1.
+    expect(await runner.deliver([fact(2, "Placed")])).toBe(1);
+    expect(object.types()).toEqual(["FactObserved", "SagaStarted", "FactObserved"]);
+    expect(logged).toEqual(["warn saga already started: another starting fact is ignored ev-2"]);
+    // The same starting fact again is a duplicate, not a mistake.
+    await runner.deliver([fact(1, "Placed")]);
+    expect(logged).toHaveLength(1);
+  });
+
   it("records nothing and prepares no storage for a fact of an instance that never started", async () => {
     const object = new SagaObject();
     expect(await object.runner(saga(reserve)).deliver([fact(2, "Paid")])).toBe(0);

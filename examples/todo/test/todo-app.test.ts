@@ -4,6 +4,11 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call, eventually, newTenant, tenantClient } from "../../../test/support/api.js";
 
+/** `POST /v1/lists/{id}/complete-all`, the example's own route (examples/todo/list-routes.ts). */
+function completeAll(apiKey: string, id: string): Promise<Response> {
+  return call(`/v1/lists/${id}/complete-all`, { method: "POST", headers: { authorization: `Bearer ${apiKey}` } });
+}
+
 async function todoTenant() {
   const tenant = await newTenant("todo");
   return { ...tenant, api: tenantClient(tenant.apiKey) };
@@ -59,6 +64,31 @@ describe("the to-do example app", () => {
       return results.length > 0 ? results : undefined;
     });
     expect(sent).toEqual([{ list_id: "week", message: "list week is done (1 items)" }]);
+  });
+
+  it("serves its own route, which reads and commands its entity through the typed entity client", async () => {
+    const { apiKey, api } = await todoTenant();
+    await api.command("todo-lists", "move", "add", { itemId: "boxes", title: "Boxes" });
+    await api.command("todo-lists", "move", "add", { itemId: "van", title: "Van" });
+    await api.command("todo-lists", "move", "complete", { itemId: "van" });
+    const res = await completeAll(apiKey, "move");
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ completed: ["boxes"], version: 4 });
+    expect((await api.command("todo-lists", "move", "close", {})).status).toBe(200);
+  });
+
+  it("answers its own route's refusals as problems: an unknown list, a malformed id, another tenant's list", async () => {
+    const { apiKey } = await todoTenant();
+    const other = await todoTenant();
+    await other.api.command("todo-lists", "theirs", "add", { itemId: "x", title: "X" });
+    const unknown = await completeAll(apiKey, "nothing");
+    expect([unknown.status, ((await unknown.json()) as { type: string }).type]).toEqual([
+      404,
+      "https://factline.dev/problems/not-found",
+    ]);
+    expect((await completeAll(apiKey, "Not%20An%20Id")).status).toBe(400);
+    // Entities belong to the tenant the key authenticates: another tenant's list is not found.
+    expect((await completeAll(apiKey, "theirs")).status).toBe(404);
   });
 
   it("documents its entity and view in the API document", async () => {

@@ -888,8 +888,15 @@ export function outcomeEvents(
   return [{ type: "CompensationFailed", key, error, retryAt: now + Math.max(delayMs, retryAfter), at: now }];
 }
 
+/** Whether `fact` is of the entity type and event type that start `definition`'s instances. */
+export function startsSaga<C>(definition: SagaDefinition<C>, fact: RecordedEvent): boolean {
+  return fact.meta.entityType === definition.startedBy.entityType && fact.type === definition.startedBy.eventType;
+}
+
 /**
- * The saga events a fact delivered to this instance records (none for a duplicate). Throws when
+ * The saga events a fact delivered to this instance records (none for a duplicate). A second
+ * starting fact (another event id) for an instance that has started is only observed: `instanceOf`
+ * gave two starts one instance, which the runner logs as the app's mistake. Throws when
  * the definition's `start` returns a context that is not plain JSON: the app's mistake fails the
  * delivery, which is retried, then dead-lettered with this error for an operator to see (as an
  * `instanceOf` naming a bad key: src/core/saga/saga-delivery.ts).
@@ -909,8 +916,7 @@ export function factEvents<C>(
     clock: fact.meta.hlc,
     at: now,
   };
-  const starts =
-    fact.meta.entityType === definition.startedBy.entityType && fact.type === definition.startedBy.eventType;
+  const starts = startsSaga(definition, fact);
   if (state.status === "new") {
     // Facts about an instance that has not started (late or reordered) are not the saga's to act on.
     if (!starts) return [];

@@ -16,6 +16,7 @@ import { jsonIssue } from "../model/plain-json.js";
 import {
   evolve,
   factEvents,
+  startsSaga,
   NEW_SAGA,
   operatorCompensate,
   operatorRetry,
@@ -187,6 +188,13 @@ export class SagaRunner {
     for (const fact of facts) {
       let events = factEvents(this.definition, this.#state, this.id, fact, now);
       if (events.length === 0) continue;
+      if (this.#state.status !== "new" && startsSaga(this.definition, fact))
+        this.#ports.log("warn", "saga already started: another starting fact is ignored", {
+          saga: this.id,
+          fact: `${fact.meta.entityType}/${fact.meta.entityId}#${fact.seq} ${fact.type}`,
+          eventId: fact.meta.eventId,
+          hint: "instanceOf must give each starting fact an instance of its own",
+        });
       if (this.#seq === 0) {
         await this.#ports.storage.prepare();
         events = factEvents(this.definition, this.#state, this.id, fact, now);

@@ -1,0 +1,91 @@
+// An app's own tenant routes reach the app's entities through here (factline.ts re-exports it),
+// typed by the entity's definition: a command is parsed by the entity's schema as at the tenant
+// API's boundary and sent to the entity's object under the request's tenant, correlation and
+// trace, so a route never builds an envelope or names an object.
+import type { Context } from "hono";
+import type { AnyEntity, CommandBody, CommandNameOf } from "../../src/core/model/entity.js";
+import { problem, ProblemError } from "../../src/core/http/problem.js";
+import type { RequestScope } from "../../src/core/http/request-scope.js";
+import { type CommandOutcome, type EntityAddress, readView } from "../../src/core/protocol/entity-protocol.js";
+import { commandFingerprint } from "../../src/core/protocol/fingerprint.js";
+import { entityIdSchema } from "../../src/core/protocol/identifiers.js";
+import { entityStub } from "../stubs.js";
+
+/** The state type an entity's definition declares (its `initialState`'s type). */
+export type StateOf<X extends AnyEntity> = X["definition"] extends { readonly initialState: infer S } ? S : unknown;
+
+/** One entity type of the app, as a tenant route sees it. */
+export interface EntityClient<X extends AnyEntity> {
+  /**
+   * The entity `id`'s current state and version, or null when it has no events. Throws a
+   * `ProblemError` (rendered as problem+json) for an id outside the entity id grammar (400
+   * `malformed-request`) or a log that cannot be folded into a state (500 `state-unfoldable`).
+   */
+  read(id: string): Promise<{ readonly version: number; readonly state: StateOf<X> } | null>;
+  /**
+   * Runs `command` with `data` on the entity `id`, internal commands included (a route is the
+   * platform's, not a tenant's, caller). Answers the command's outcome: its result (`replayed`
+   * when `idempotencyKey` was used before with the same data), or its refusal as a problem the
+   * route may pass on (`new ProblemError(outcome.problem)`) or map: 400 `malformed-request` for a
+   * bad id, 400 `validation-failed` for data the command's schema refuses (per-field `errors`),
+   * 422 the domain's rejection (its `code`), 422 `idempotency-key-reused`, 429 or 503 with
+   * `retryAfter` when the entity sheds it.
+   */
+  command<K extends CommandNameOf<X>>(
+    id: string,
+    command: K,
+    data: CommandBody<X, K>,
+    options?: { readonly idempotencyKey?: string },
+  ): Promise<CommandOutcome>;
+}
+
+/**
+ * The client of `entity` for the tenant route serving `c`: its tenant is the request's (set by
+ * tenant authentication, so only routes mounted with `defineApp({ tenantRoutes })` have one; any
+ * other use is a bug and throws), its correlation id the request id, its trace the request's.
+ */
+export function entityClient<X extends AnyEntity>(
+  c: Context<{ Bindings: Env; Variables: RequestScope }>,
+  entity: X,
+): EntityClient<X> {
+  const tenant = c.get("tenant");
+  if (tenant === undefined) throw new Error("entityClient serves tenant routes: this request has no tenant");
+  const at = (id: string): EntityAddress => ({ tenant, entityType: entity.type, entityId: id });
+  return {
+    async read(id) {
+      if (!entityIdSchema.safeParse(id).success) throw new ProblemError(badId(entity.type, id));
+      const view = readView(await entityStub(c.env, at(id)).read(at(id), null));
+      return view === null ? null : { version: view.version, state: view.state as StateOf<X> };
+    },
+    async command(id, command, data, options = {}) {
+      if (!entityIdSchema.safeParse(id).success) return { ok: false, problem: badId(entity.type, id) };
+      const parsed = entity.parseCommand(command, data);
+      if (!parsed) throw new Error(`${entity.type} has no command ${command}`);
+      if (!parsed.ok)
+        return {
+          ok: false,
+          problem: problem("validation-failed", `${entity.type}.${command}: the data is invalid`, {
+            errors: parsed.errors,
+          }),
+        };
+      const idempotencyKey = options.idempotencyKey ?? null;
+      return entityStub(c.env, at(id)).command({
+        ...at(id),
+        command,
+        data: parsed.command.data as Readonly<Record<string, unknown>>,
+        idempotencyKey,
+        // Of the data as given, as the tenant API fingerprints the body as sent.
+        fingerprint: idempotencyKey === null ? null : await commandFingerprint(command, data),
+        expectedVersion: null,
+        causeHlc: null,
+        correlationId: c.get("requestId"),
+        causationId: null,
+        traceparent: c.get("traceparent"),
+      });
+    },
+  };
+}
+
+function badId(entityType: string, id: string) {
+  return problem("malformed-request", `${JSON.stringify(id.slice(0, 64))} is not a ${entityType} id`);
+}
