@@ -10,62 +10,16 @@ import { PLATFORM_MIGRATIONS_TABLE, readAppConfig } from "./scripts/migrate.js";
 // the test pool does not run [build], so the bundle is written here first.
 await buildDemo();
 
-// Seven projects and one per app of a user's (`conformance` is described where it is declared). `example-todo`, and `app-<name>` for
-// each apps/<name>/ with a wrangler.toml and a test/ directory: the app's test/ inside workerd against its own Worker (appProject). `workers`: the suites under test/ that need bindings run inside workerd with the real bindings
+// Seven projects, and one per app of a user's (`conformance` is described where it is declared).
+// `example-todo`, and `app-<name>` for each apps/<name>/ with a wrangler.toml and a test/
+// directory: the app's test/ inside workerd against its own Worker (appProject, at the end).
+// `workers`: the suites under test/ that need bindings run inside workerd with the real bindings
 // declared in wrangler.toml (SQLite Durable Objects, D1, Queues with their consumers); only
 // secrets and bounds are set here. `browser`: test/browser/ runs in Node, starts `wrangler dev`
 // itself and drives Debian's Chromium through playwright-core. `simulation`: test/simulation/
 // runs the deterministic simulation and the pure machines' specifications in Node. `unit`:
 // test/unit/ and test/domain/, specifications of pure functions (no binding), in Node, where a
 // file starts in a fraction of a second; inside workerd each file starts a runtime of its own.
-/**
- * The vitest project of the app whose Worker `<dir>/wrangler.toml` configures: `<dir>/test/**\/*.test.ts`
- * inside workerd against that Worker (its `main` and bindings), its D1 brought to the platform's
- * migrations and then the app's own, each set recorded in its own table as `npm run migrate` does
- * (both number their files from 0000). Throws, naming the file, when the config cannot run
- * (`readAppConfig`).
- */
-async function appProject(name: string, dir: string) {
-  const app = readAppConfig(join(import.meta.dirname, dir, "wrangler.toml"));
-  return {
-    plugins: [
-      cloudflareTest(async () => ({
-        wrangler: { configPath: app.path },
-        miniflare: {
-          bindings: {
-            ADMIN_TOKEN: "test-admin-token",
-            SAGA_RETRY_BASE_MS: "50",
-            SAGA_RETRY_MAX_MS: "400",
-            TEST_MIGRATIONS: await readD1Migrations("./migrations"),
-            TEST_PLATFORM_MIGRATIONS_TABLE: PLATFORM_MIGRATIONS_TABLE,
-            TEST_APP_MIGRATIONS: app.migrations === undefined ? [] : await readD1Migrations(app.migrations),
-          },
-        },
-      })),
-    ],
-    test: {
-      name,
-      include: [`${dir}/test/**/*.test.ts`],
-      setupFiles: ["./test/support/apply-migrations.ts"],
-      testTimeout: 30_000,
-      hookTimeout: 30_000,
-    },
-  };
-}
-
-/** The apps under apps/ that have a wrangler.toml and a test/ directory (README "Define your domain", step 7). */
-function userApps(): string[] {
-  const root = join(import.meta.dirname, "apps");
-  if (!existsSync(root)) return [];
-  return readdirSync(root, { withFileTypes: true })
-    .filter(
-      (d) =>
-        d.isDirectory() && existsSync(join(root, d.name, "wrangler.toml")) && existsSync(join(root, d.name, "test")),
-    )
-    .map((d) => d.name)
-    .sort();
-}
-
 export default defineConfig({
   test: {
     // At least two files at a time (vitest's default, one per core but one, runs them one by one
@@ -184,3 +138,51 @@ export default defineConfig({
     ],
   },
 });
+
+/**
+ * The vitest project of the app whose Worker `<dir>/wrangler.toml` configures: `<dir>/test/**\/*.test.ts`
+ * inside workerd against that Worker (its `main` and bindings), its D1 brought to the platform's
+ * migrations and then the app's own, each set recorded in its own table as `npm run migrate` does
+ * (both number their files from 0000). Throws, naming the file, when the config cannot run
+ * (`readAppConfig`).
+ */
+async function appProject(name: string, dir: string) {
+  const app = readAppConfig(join(import.meta.dirname, dir, "wrangler.toml"));
+  return {
+    plugins: [
+      cloudflareTest(async () => ({
+        wrangler: { configPath: app.path },
+        miniflare: {
+          bindings: {
+            ADMIN_TOKEN: "test-admin-token",
+            SAGA_RETRY_BASE_MS: "50",
+            SAGA_RETRY_MAX_MS: "400",
+            TEST_MIGRATIONS: await readD1Migrations("./migrations"),
+            TEST_PLATFORM_MIGRATIONS_TABLE: PLATFORM_MIGRATIONS_TABLE,
+            TEST_APP_MIGRATIONS: app.migrations === undefined ? [] : await readD1Migrations(app.migrations),
+          },
+        },
+      })),
+    ],
+    test: {
+      name,
+      include: [`${dir}/test/**/*.test.ts`],
+      setupFiles: ["./test/support/apply-migrations.ts"],
+      testTimeout: 30_000,
+      hookTimeout: 30_000,
+    },
+  };
+}
+
+/** The apps under apps/ that have a wrangler.toml and a test/ directory (README "Define your domain", step 7). */
+function userApps(): string[] {
+  const root = join(import.meta.dirname, "apps");
+  if (!existsSync(root)) return [];
+  return readdirSync(root, { withFileTypes: true })
+    .filter(
+      (d) =>
+        d.isDirectory() && existsSync(join(root, d.name, "wrangler.toml")) && existsSync(join(root, d.name, "test")),
+    )
+    .map((d) => d.name)
+    .sort();
+}
