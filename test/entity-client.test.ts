@@ -51,6 +51,14 @@ describe("the entity client of an app's routes", () => {
     expect(await underTenant(t, (sku) => sku.read("sku-1"))).toBeNull();
   });
 
+  it("answers a command the entity does not have, named by an untyped caller, 404 as a value", async () => {
+    const forwarded = JSON.parse('"toString"') as "restock";
+    expect(await underTenant(tenant(), (sku) => sku.command("sku-1", forwarded, { quantity: 1 }))).toMatchObject({
+      ok: false,
+      problem: { status: 404, detail: "inventory has no command toString" },
+    });
+  });
+
   it("refuses an id outside the entity id grammar, for commands and reads alike", async () => {
     const t = tenant();
     expect(await underTenant(t, (sku) => sku.command("Not An Id", "restock", { quantity: 1 }))).toMatchObject({

@@ -170,6 +170,12 @@ describe("request bodies", () => {
         events: [{ type: "OrderCancelled", data: { reason: "cancelled by request" } }],
       });
     }
+    // An empty body declared as another type is refused like a full one of that type.
+    const declared = await cancel("o-typed", { "content-type": "text/plain", "content-length": "0" });
+    expect([declared.status, await declared.json()]).toMatchObject([
+      415,
+      { type: "https://factline.dev/problems/unsupported-media-type", detail: "send the body as application/json" },
+    ]);
     // No body is empty data, not a way past the schema: a command that needs fields is refused for them.
     const needs = await call("/v1/entities/inventory/s1/commands/restock", {
       method: "POST",

@@ -27,9 +27,13 @@ export interface EntityClient<X extends AnyEntity> {
    * platform's, not a tenant's, caller). Answers the command's outcome: its result (`replayed`
    * when `idempotencyKey` was used before with the same data), or its refusal as a problem the
    * route may pass on (`new ProblemError(outcome.problem)`) or map: 400 `malformed-request` for a
-   * bad id, 400 `validation-failed` for data the command's schema refuses (per-field `errors`),
-   * 422 the domain's rejection (its `code`), 422 `idempotency-key-reused`, 429 or 503 with
-   * `retryAfter` when the entity sheds it.
+   * bad id or idempotency key (1-255 visible ASCII characters), 404 for a command the entity does
+   * not have (only an untyped caller can name one), 400 `validation-failed` for data the command's
+   * schema refuses (per-field `errors`), 422 the domain's rejection (its `code`), 422
+   * `idempotency-key-reused`, 429 or 503 with `retryAfter` when the entity sheds it. The result's
+   * events carry their whole metadata (the tenant's own: correlation, causation, key, trace).
+   * An idempotency key is the entity's: it replays what this entity decided for the same command
+   * and data, whichever caller used it first.
    */
   command<K extends CommandNameOf<X>>(
     id: string,
@@ -60,7 +64,8 @@ export function entityClient<X extends AnyEntity>(
     async command(id, command, data, options = {}) {
       if (!entityIdSchema.safeParse(id).success) return { ok: false, problem: badId(entity.type, id) };
       const parsed = entity.parseCommand(command, data);
-      if (!parsed) throw new Error(`${entity.type} has no command ${command}`);
+      // Typed callers cannot get here; a route forwarding a client's command name can.
+      if (!parsed) return { ok: false, problem: problem("not-found", `${entity.type} has no command ${command}`) };
       if (!parsed.ok)
         return {
           ok: false,
@@ -87,5 +92,5 @@ export function entityClient<X extends AnyEntity>(
 }
 
 function badId(entityType: string, id: string) {
-  return problem("malformed-request", `${JSON.stringify(id.slice(0, 64))} is not a ${entityType} id`);
+  return problem("malformed-request", `${JSON.stringify(id.slice(0, 64))} is not a valid id of ${entityType}`);
 }

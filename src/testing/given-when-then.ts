@@ -29,8 +29,9 @@ export interface Outcome<S, E, R extends string = string> {
 }
 
 /**
- * Given past events, when a command (its body typed as the command schema's input and validated by
- * that schema, as at the HTTP boundary), then events, a rejection or a state. An invalid body, an
+ * Given past events (`given(...)`; none when `when` is called straight away), when a command (its
+ * body typed as the command schema's input and validated by that schema, as at the HTTP boundary),
+ * then events, a rejection or a state. An invalid body, an
  * unknown command, or a decided event whose data is not plain JSON (the runtime refuses such a
  * command: 500 `event-data-not-json`) throws.
  */
@@ -39,29 +40,29 @@ export function scenario<T extends string, S, CS extends CommandSchemas, EV exte
 ) {
   const def = entity.definition;
   type E = EventsOf<EV>;
-  return {
-    given(...history: E[]) {
-      const before = history.reduce<S>((state, event) => def.evolve(state, event), structuredClone(def.initialState));
-      return {
-        when<K extends keyof CS & string>(command: K, body: z.input<CS[K]>): Outcome<S, E, R> {
-          const parsed = entity.parseCommand(command, body);
-          if (!parsed) throw new Error(`${def.type} has no command ${command}`);
-          if (!parsed.ok) throw new Error(`invalid ${command}: ${JSON.stringify(parsed.errors)}`);
-          const decision = def.decide(before, parsed.command as CommandOf<CS>);
-          // As the runtime does (src/core/entity/command-step.ts): such a command is refused, 500.
-          for (const event of isRejection(decision) ? [] : decision) {
-            const issue = jsonIssue(event.data, "data");
-            if (issue !== null)
-              fail(
-                `${command} decided a ${event.type} event whose data is not plain JSON (${issue}): the runtime refuses it`,
-              );
-          }
-          const state = isRejection(decision) ? before : decision.reduce<S>((s, e) => def.evolve(s, e), before);
-          return outcome(decision, state);
-        },
-      };
-    },
+  const given = (...history: E[]) => {
+    const before = history.reduce<S>((state, event) => def.evolve(state, event), structuredClone(def.initialState));
+    return {
+      when<K extends keyof CS & string>(command: K, body: z.input<CS[K]>): Outcome<S, E, R> {
+        const parsed = entity.parseCommand(command, body);
+        if (!parsed) throw new Error(`${def.type} has no command ${command}`);
+        if (!parsed.ok) throw new Error(`invalid ${command}: ${JSON.stringify(parsed.errors)}`);
+        const decision = def.decide(before, parsed.command as CommandOf<CS>);
+        // As the runtime does (src/core/entity/command-step.ts): such a command is refused, 500.
+        for (const event of isRejection(decision) ? [] : decision) {
+          const issue = jsonIssue(event.data, "data");
+          if (issue !== null)
+            fail(
+              `${command} decided a ${event.type} event whose data is not plain JSON (${issue}): the runtime refuses it`,
+            );
+        }
+        const state = isRejection(decision) ? before : decision.reduce<S>((s, e) => def.evolve(s, e), before);
+        return outcome(decision, state);
+      },
+    };
   };
+  // `when` straight away: a new entity, with no past events.
+  return { given, when: given().when };
 }
 
 function outcome<S, E, R extends string>(decision: readonly E[] | Rejection<R>, state: S): Outcome<S, E, R> {

@@ -11,8 +11,8 @@ const reserved = (orderId: string, quantity: number): InventoryEvent => ({
 
 describe("inventory", () => {
   it("records a restock, with 'manual' as the default source", () => {
+    // A new entity: `when` needs no `given()` first.
     scenario(inventory)
-      .given()
       .when("restock", { quantity: 5 })
       .expectEvents([restocked(5)])
       .expectState({ onHand: 5, available: 5 });

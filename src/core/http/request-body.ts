@@ -9,8 +9,8 @@ export const MAX_BODY_BYTES = 64 * 1024;
 
 /**
  * A body read whole: its value and the JSON text it was parsed from; `empty` when none was sent
- * (no body, or zero bytes), which reads as the value `{}` and the text "{}": a command with no data
- * needs no body.
+ * (no body, or zero bytes, with no Content-Type or a JSON one), which reads as the value `{}` and
+ * the text "{}": a command with no data needs no body.
  */
 export type BodyResult =
   | { readonly ok: true; readonly value: unknown; readonly text: string; readonly empty: boolean }
@@ -25,8 +25,10 @@ export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Pr
   if (!read.ok) return read;
   const { bytes } = read;
   // A fresh object each time: the value is handed on to the route (json-body.ts), which owns it.
-  if (bytes.byteLength === 0) return { ok: true, value: {}, text: "{}", empty: true };
   const contentType = request.headers.get("content-type");
+  // No body needs no type; an empty one of another declared type is refused like a full one.
+  if (bytes.byteLength === 0 && (contentType === null || JSON_TYPE.test(contentType)))
+    return { ok: true, value: {}, text: "{}", empty: true };
   if (contentType === null || !JSON_TYPE.test(contentType)) {
     return { ok: false, problem: problem("unsupported-media-type", "send the body as application/json") };
   }
