@@ -6,8 +6,17 @@
 // too, after claiming the settlement through the payment entity: one charge whoever settles.
 import { createRoute } from "@hono/zod-openapi";
 import { z } from "zod";
-import { entityClient, entityIdSchema, fail, json, ProblemError, problems, routeTable, security } from "../factline.js";
-import type { RequestScope } from "../factline.js";
+import {
+  entityClient,
+  entityIdSchema,
+  fail,
+  json,
+  ProblemError,
+  problems,
+  type RequestScope,
+  routeTable,
+  security,
+} from "../factline.js";
 import { acceptedEvent } from "../src/core/model/envelope.js";
 import { problem, type Problem } from "../src/core/http/problem.js";
 import { paymentChargeKey, payments } from "../src/domain/payments.js";
