@@ -2,6 +2,7 @@
 // Worker under test (SELF), so routing, auth and validation are exercised as in production.
 import { exports } from "cloudflare:workers";
 import { expect } from "vitest";
+import type { AnyEntity, CommandBody, CommandNameOf } from "../../src/core/model/entity.js";
 
 export const ADMIN_TOKEN = "test-admin-token";
 
@@ -45,6 +46,28 @@ export function tenantClient(apiKey: string) {
     },
     get(path: string, headers: Record<string, string> = {}) {
       return call(path, { headers: { ...auth, ...headers } });
+    },
+  };
+}
+
+/**
+ * A tenant's client of one entity type over HTTP, typed by the entity's definition: a command's
+ * name and body are checked at compile time against the entity's commands and their schemas'
+ * input (the server still validates them). `get` reads the entity (`GET /v1/entities/{type}/{id}`).
+ */
+export function entityHttpClient<X extends AnyEntity>(apiKey: string, entity: X) {
+  const api = tenantClient(apiKey);
+  return {
+    command<K extends CommandNameOf<X>>(
+      id: string,
+      command: K,
+      body: CommandBody<X, K>,
+      headers: Record<string, string> = {},
+    ): Promise<Response> {
+      return api.command(entity.type, id, command, body, headers);
+    },
+    get(id: string): Promise<Response> {
+      return api.get(`/v1/entities/${entity.type}/${id}`);
     },
   };
 }

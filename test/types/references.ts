@@ -14,6 +14,8 @@ import { fact } from "../../src/testing/facts.js";
 import { checkAdversarialIds, scenario } from "../../src/testing/given-when-then.js";
 import { projectionScenario } from "../../src/testing/projection-scenario.js";
 import { sagaScenario } from "../../src/testing/saga-scenario.js";
+import type { EntityClient } from "../../edge/entity/entity-client.js";
+import type { entityHttpClient } from "../support/api.js";
 
 const stage = { name: "s", timeoutMs: 1000 };
 const base = { instanceOf: () => null, finallyCompensate: () => [] } as const;
@@ -428,4 +430,21 @@ export async function projectionKitMistakes(db: Db): Promise<void> {
   await run.given(fact(orders, "o1", "OrderCancelled", { reason: "x" }));
   // The correct form compiles.
   await run.given(fact(inventory, "sku-1", "Restocked", { quantity: 1, source: "manual" }));
+}
+
+// An app's HTTP tests and its routes reach an entity by its definition: names and bodies checked.
+export async function typedEntityClients(sku: ReturnType<typeof entityHttpClient<typeof inventory>>) {
+  await sku.command("s1", "restock", { quantity: 1 });
+  // @ts-expect-error: inventory has no command "restok"
+  await sku.command("s1", "restok", { quantity: 1 });
+  // @ts-expect-error: restock's quantity is a number
+  await sku.command("s1", "restock", { quantity: "1" });
+}
+
+export async function typedRouteClient(items: EntityClient<typeof inventory>) {
+  const read = await items.read("s1");
+  const onHand: number | undefined = read?.state.onHand;
+  // @ts-expect-error: reserve needs an orderId
+  await items.command("s1", "reserve", { quantity: 1 });
+  return onHand;
 }

@@ -2,7 +2,8 @@
 // own Worker: its entity, view, saga and service work with no platform file naming them.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call, eventually, newTenant, tenantClient } from "../../../test/support/api.js";
+import { call, entityHttpClient, eventually, newTenant, tenantClient } from "../../../test/support/api.js";
+import { todoLists } from "../todo-list.js";
 
 /** `POST /v1/lists/{id}/complete-all`, the example's own route (examples/todo/list-routes.ts). */
 function completeAll(apiKey: string, id: string): Promise<Response> {
@@ -11,13 +12,14 @@ function completeAll(apiKey: string, id: string): Promise<Response> {
 
 async function todoTenant() {
   const tenant = await newTenant("todo");
-  return { ...tenant, api: tenantClient(tenant.apiKey) };
+  // `lists` is typed by the entity: a misspelt command or a wrong body does not compile.
+  return { ...tenant, api: tenantClient(tenant.apiKey), lists: entityHttpClient(tenant.apiKey, todoLists) };
 }
 
 describe("the to-do example app", () => {
   it("records a command of its own entity type through the platform's tenant API", async () => {
-    const { api } = await todoTenant();
-    const res = await api.command("todo-lists", "groceries", "add", { itemId: "milk", title: "Milk" });
+    const { lists } = await todoTenant();
+    const res = await lists.command("groceries", "add", { itemId: "milk", title: "Milk" });
     expect(res.status).toBe(200);
     const body = (await res.json()) as { version: number; events: { type: string }[] };
     expect(body.version).toBe(1);
@@ -25,9 +27,9 @@ describe("the to-do example app", () => {
   });
 
   it("answers its own business rules as 422 with the rule's code", async () => {
-    const { api } = await todoTenant();
-    await api.command("todo-lists", "chores", "add", { itemId: "dishes", title: "Dishes" });
-    const res = await api.command("todo-lists", "chores", "close", {});
+    const { lists } = await todoTenant();
+    await lists.command("chores", "add", { itemId: "dishes", title: "Dishes" });
+    const res = await lists.command("chores", "close", {});
     expect(res.status).toBe(422);
     expect(((await res.json()) as { code: string }).code).toBe("items-open");
   });
@@ -39,10 +41,10 @@ describe("the to-do example app", () => {
   });
 
   it("keeps its view in D1 from the facts queue", async () => {
-    const { api } = await todoTenant();
-    await api.command("todo-lists", "trip", "add", { itemId: "tickets", title: "Tickets" });
-    await api.command("todo-lists", "trip", "add", { itemId: "bags", title: "Bags" });
-    await api.command("todo-lists", "trip", "complete", { itemId: "bags" });
+    const { api, lists } = await todoTenant();
+    await lists.command("trip", "add", { itemId: "tickets", title: "Tickets" });
+    await lists.command("trip", "add", { itemId: "bags", title: "Bags" });
+    await lists.command("trip", "complete", { itemId: "bags" });
     const row = await eventually(async () => {
       const res = await api.get("/v1/views/todo-lists/trip");
       if (res.status !== 200) return undefined;
@@ -53,10 +55,10 @@ describe("the to-do example app", () => {
   });
 
   it("runs its saga, which calls its own service once, when a list is closed", async () => {
-    const { id, api } = await todoTenant();
-    await api.command("todo-lists", "week", "add", { itemId: "gym", title: "Gym" });
-    await api.command("todo-lists", "week", "complete", { itemId: "gym" });
-    expect((await api.command("todo-lists", "week", "close", {})).status).toBe(200);
+    const { id, lists } = await todoTenant();
+    await lists.command("week", "add", { itemId: "gym", title: "Gym" });
+    await lists.command("week", "complete", { itemId: "gym" });
+    expect((await lists.command("week", "close", {})).status).toBe(200);
     const sent = await eventually(async () => {
       const { results } = await env.DB.prepare("SELECT list_id, message FROM todo_notifications WHERE tenant_id = ?")
         .bind(id)
@@ -67,20 +69,20 @@ describe("the to-do example app", () => {
   });
 
   it("serves its own route, which reads and commands its entity through the typed entity client", async () => {
-    const { apiKey, api } = await todoTenant();
-    await api.command("todo-lists", "move", "add", { itemId: "boxes", title: "Boxes" });
-    await api.command("todo-lists", "move", "add", { itemId: "van", title: "Van" });
-    await api.command("todo-lists", "move", "complete", { itemId: "van" });
+    const { apiKey, lists } = await todoTenant();
+    await lists.command("move", "add", { itemId: "boxes", title: "Boxes" });
+    await lists.command("move", "add", { itemId: "van", title: "Van" });
+    await lists.command("move", "complete", { itemId: "van" });
     const res = await completeAll(apiKey, "move");
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ completed: ["boxes"], version: 4 });
-    expect((await api.command("todo-lists", "move", "close", {})).status).toBe(200);
+    expect((await lists.command("move", "close", {})).status).toBe(200);
   });
 
   it("answers its own route's refusals as problems: an unknown list, a malformed id, another tenant's list", async () => {
     const { apiKey } = await todoTenant();
     const other = await todoTenant();
-    await other.api.command("todo-lists", "theirs", "add", { itemId: "x", title: "X" });
+    await other.lists.command("theirs", "add", { itemId: "x", title: "X" });
     const unknown = await completeAll(apiKey, "nothing");
     expect([unknown.status, ((await unknown.json()) as { type: string }).type]).toEqual([
       404,
