@@ -9,6 +9,8 @@ import { PLATFORM_MIGRATIONS_TABLE, readAppConfig } from "./scripts/migrate.js";
 // worker.ts serves the demo board's bundle, which wrangler's [build] writes before dev and deploy;
 // the test pool does not run [build], so the bundle is written here first.
 await buildDemo();
+// The platform's D1 migrations, which every project's database gets first.
+const PLATFORM_MIGRATIONS = await readD1Migrations("./migrations");
 
 // Seven projects, and one per app of a user's (`conformance` is described where it is declared).
 // `example-todo`, and `app-<name>` for each apps/<name>/ with a wrangler.toml and a test/
@@ -64,7 +66,7 @@ export default defineConfig({
                 ENTITY_MAX_QUEUE_DELAY_MS: "30000",
                 // Durable Streams long-polls answer 204 after 1 s (test/streams.test.ts waits them out).
                 STREAM_LONG_POLL_TIMEOUT_MS: "1000",
-                TEST_MIGRATIONS: await readD1Migrations("./migrations"),
+                TEST_MIGRATIONS: PLATFORM_MIGRATIONS,
                 // Runs of the model-based suite; raise it for a soak (FACTLINE_MODEL_RUNS=500 npm test).
                 MODEL_RUNS: process.env.FACTLINE_MODEL_RUNS ?? "12",
               },
@@ -157,7 +159,7 @@ async function appProject(name: string, dir: string) {
             ADMIN_TOKEN: "test-admin-token",
             SAGA_RETRY_BASE_MS: "50",
             SAGA_RETRY_MAX_MS: "400",
-            TEST_MIGRATIONS: await readD1Migrations("./migrations"),
+            TEST_MIGRATIONS: PLATFORM_MIGRATIONS,
             TEST_PLATFORM_MIGRATIONS_TABLE: PLATFORM_MIGRATIONS_TABLE,
             TEST_APP_MIGRATIONS: app.migrations === undefined ? [] : await readD1Migrations(app.migrations),
           },

@@ -10,7 +10,10 @@ import { inventory } from "../src/domain/inventory.js";
 
 type Route = (client: ReturnType<typeof entityClient<typeof inventory>>) => Promise<unknown>;
 
-/** Runs `route` with the client of the reference inventory under `tenant`; its answer, as JSON. */
+/**
+ * Runs `route` with the client of the reference inventory under `tenant` (none: undefined): its
+ * answer, or what it threw as `{ thrown, message }`.
+ */
 async function underTenant(tenant: string | undefined, route: Route): Promise<unknown> {
   const app = new Hono<{ Bindings: Env; Variables: RequestScope }>();
   app.post("/", async (c) => {
@@ -19,6 +22,7 @@ async function underTenant(tenant: string | undefined, route: Route): Promise<un
     c.set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
     return c.json({ answer: await route(entityClient(c, inventory)) });
   });
+  app.onError((error, c) => c.json({ answer: { thrown: error.name, message: error.message } }));
   const res = await app.request("/", { method: "POST" }, env);
   return ((await res.json()) as { answer: unknown }).answer;
 }
@@ -65,13 +69,7 @@ describe("the entity client of an app's routes", () => {
       ok: false,
       problem: { status: 400, type: "https://factline.dev/problems/malformed-request" },
     });
-    const app = new Hono<{ Bindings: Env; Variables: RequestScope }>();
-    app.get("/", async (c) => {
-      c.set("tenant", t);
-      return c.json(await entityClient(c, inventory).read("../x"));
-    });
-    app.onError((error, c) => c.json({ thrown: error.name }, 400));
-    expect(await (await app.request("/", {}, env)).json()).toEqual({ thrown: "ProblemError" });
+    expect(await underTenant(t, (sku) => sku.read("../x"))).toMatchObject({ thrown: "ProblemError" });
   });
 
   it("records a command sent again under the same idempotency key once, and refuses the key with other data", async () => {
@@ -91,9 +89,8 @@ describe("the entity client of an app's routes", () => {
   });
 
   it("serves only requests with a tenant: any other use is a bug, thrown", async () => {
-    const app = new Hono<{ Bindings: Env; Variables: RequestScope }>();
-    app.get("/", (c) => c.json(entityClient(c, inventory)));
-    app.onError((error, c) => c.text(error.message, 500));
-    expect(await (await app.request("/", {}, env)).text()).toMatch(/no tenant/);
+    expect(await underTenant(undefined, async () => "unreached")).toMatchObject({
+      message: expect.stringMatching(/no tenant/),
+    });
   });
 });

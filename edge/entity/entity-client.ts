@@ -8,7 +8,7 @@ import { problem, ProblemError } from "../../src/core/http/problem.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
 import { type CommandOutcome, type EntityAddress, readView } from "../../src/core/protocol/entity-protocol.js";
 import { commandFingerprint } from "../../src/core/protocol/fingerprint.js";
-import { entityIdSchema } from "../../src/core/protocol/identifiers.js";
+import { entityIdRefusal } from "../../src/core/entity/command-host.js";
 import { entityStub } from "../stubs.js";
 
 /** The state type an entity's definition declares (its `initialState`'s type). */
@@ -57,12 +57,15 @@ export function entityClient<X extends AnyEntity>(
   const at = (id: string): EntityAddress => ({ tenant, entityType: entity.type, entityId: id });
   return {
     async read(id) {
-      if (!entityIdSchema.safeParse(id).success) throw new ProblemError(badId(entity.type, id));
+      const badId = entityIdRefusal(id);
+      if (badId) throw new ProblemError(badId);
       const view = readView(await entityStub(c.env, at(id)).read(at(id), null));
       return view === null ? null : { version: view.version, state: view.state as StateOf<X> };
     },
     async command(id, command, data, options = {}) {
-      if (!entityIdSchema.safeParse(id).success) return { ok: false, problem: badId(entity.type, id) };
+      // Checked here too (the object checks every envelope): a malformed id wakes no object.
+      const badId = entityIdRefusal(id);
+      if (badId) return { ok: false, problem: badId };
       const parsed = entity.parseCommand(command, data);
       // Typed callers cannot get here; a route forwarding a client's command name can.
       if (!parsed) return { ok: false, problem: problem("not-found", `${entity.type} has no command ${command}`) };
@@ -89,8 +92,4 @@ export function entityClient<X extends AnyEntity>(
       });
     },
   };
-}
-
-function badId(entityType: string, id: string) {
-  return problem("malformed-request", `${JSON.stringify(id.slice(0, 64))} is not a valid id of ${entityType}`);
 }

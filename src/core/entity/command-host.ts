@@ -175,12 +175,8 @@ export function entityCommand(
       ),
     };
   }
-  if (!entityIdSchema.safeParse(envelope.entityId).success) {
-    return {
-      ok: false,
-      problem: problem("malformed-request", `${JSON.stringify(envelope.entityId.slice(0, 140))} is not an entity id`),
-    };
-  }
+  const badId = entityIdRefusal(envelope.entityId);
+  if (badId) return { ok: false, problem: badId };
   let commands: EntityCommands | undefined;
   try {
     commands = bind(envelope);
@@ -204,4 +200,10 @@ export function domainBug(address: EntityAddress, refused: Problem): void {
     type: refused.type,
     detail: refused.detail,
   });
+}
+
+/** 400 `malformed-request` for an id outside the entity id grammar (`entityIdSchema`), else undefined. */
+export function entityIdRefusal(id: string): Problem | undefined {
+  if (entityIdSchema.safeParse(id).success) return undefined;
+  return problem("malformed-request", `${JSON.stringify(id.slice(0, 140))} is not an entity id`);
 }

@@ -20,10 +20,8 @@ export function strictJsonBody(limit = MAX_BODY_BYTES): MiddlewareHandler {
     // `json()` parses the cached text. No body reads as "{}", but its bytes stay none: the media-type
     // gate of @hono/zod-openapi asks for the bytes, and would refuse "{}" sent without a
     // Content-Type as a body of no declared type (415).
-    Object.assign(c.req.bodyCache, {
-      text: Promise.resolve(body.text),
-      ...(body.empty ? { arrayBuffer: Promise.resolve(new ArrayBuffer(0)) } : {}),
-    });
+    Object.assign(c.req.bodyCache, { text: Promise.resolve(body.text) });
+    if (body.empty) Object.assign(c.req.bodyCache, { arrayBuffer: Promise.resolve(new ArrayBuffer(0)) });
     await next();
   };
 }

@@ -26,10 +26,10 @@ export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Pr
   const { bytes } = read;
   // A fresh object each time: the value is handed on to the route (json-body.ts), which owns it.
   const contentType = request.headers.get("content-type");
+  const json = contentType !== null && JSON_TYPE.test(contentType);
   // No body needs no type; an empty one of another declared type is refused like a full one.
-  if (bytes.byteLength === 0 && (contentType === null || JSON_TYPE.test(contentType)))
-    return { ok: true, value: {}, text: "{}", empty: true };
-  if (contentType === null || !JSON_TYPE.test(contentType)) {
+  if (bytes.byteLength === 0 && (contentType === null || json)) return { ok: true, value: {}, text: "{}", empty: true };
+  if (contentType === null || !json) {
     return { ok: false, problem: problem("unsupported-media-type", "send the body as application/json") };
   }
   const unsupported = bodyEncodingProblem(contentType, request.headers.get("content-encoding"));

@@ -888,6 +888,11 @@ export function outcomeEvents(
   return [{ type: "CompensationFailed", key, error, retryAt: now + Math.max(delayMs, retryAfter), at: now }];
 }
 
+/** How a saga's log and logs name a fact: `entityType/entityId#seq EventType`. */
+export function factLabel(fact: RecordedEvent): string {
+  return `${fact.meta.entityType}/${fact.meta.entityId}#${fact.seq} ${fact.type}`;
+}
+
 /** Whether `fact` is of the entity type and event type that start `definition`'s instances. */
 export function startsSaga<C>(definition: SagaDefinition<C>, fact: RecordedEvent): boolean {
   return fact.meta.entityType === definition.startedBy.entityType && fact.type === definition.startedBy.eventType;
@@ -912,7 +917,7 @@ export function factEvents<C>(
   const observed: SagaEvent = {
     type: "FactObserved",
     eventId: fact.meta.eventId,
-    fact: `${fact.meta.entityType}/${fact.meta.entityId}#${fact.seq} ${fact.type}`,
+    fact: factLabel(fact),
     clock: fact.meta.hlc,
     at: now,
   };

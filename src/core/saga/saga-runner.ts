@@ -16,6 +16,7 @@ import { jsonIssue } from "../model/plain-json.js";
 import {
   evolve,
   factEvents,
+  factLabel,
   startsSaga,
   NEW_SAGA,
   operatorCompensate,
@@ -191,7 +192,7 @@ export class SagaRunner {
       if (this.#state.status !== "new" && startsSaga(this.definition, fact))
         this.#ports.log("warn", "saga already started: another starting fact is ignored", {
           saga: this.id,
-          fact: `${fact.meta.entityType}/${fact.meta.entityId}#${fact.seq} ${fact.type}`,
+          fact: factLabel(fact),
           eventId: fact.meta.eventId,
           hint: "instanceOf must give each starting fact an instance of its own",
         });
