@@ -21,7 +21,7 @@ export {
 } from "./platform.js";
 
 // The services saga `call` tasks name, and guarded calls to the systems behind them.
-export type { Service, ServiceCallContext, Services } from "./cloud/app.js";
+export { implementService, type Service, type ServiceCallContext, type Services } from "./cloud/app.js";
 export { breakerFor, type GuardOptions, type Guarded, guardedCall } from "./cloud/sagas/guarded-call.js";
 
 // An app's own routes (README "Declaring your own routes"), declared with `createRoute` from

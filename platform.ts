@@ -124,7 +124,8 @@ const ENTITY_PATH = /^\/v1\/entities\/([^/]+)\/([^/]+)(?:\/commands\/([^/]+))?/;
  * types, commands, events, projections and their filters, sagas and their stages, services), two
  * entity types, projections or sagas share a name, a projection handles or a saga starts on an
  * event its entities do not declare, a saga declares a service the app does not provide (or a
- * stage timeout outside 1 ms – 1 day), or a tenant route segment is malformed or one the platform
+ * stage timeout outside 1 ms – 1 day), a service built from a contract is provided under another
+ * name than the contract's, or a tenant route segment is malformed or one the platform
  * serves.
  */
 export function defineApp<const S extends Services = Record<never, Service>>(
@@ -135,7 +136,14 @@ export function defineApp<const S extends Services = Record<never, Service>>(
   // passed through its define function.
   for (const projection of definition.projections) checkProjectionNames(projection);
   for (const saga of definition.sagas ?? []) checkSagaDefinition(saga);
-  for (const name of Object.keys(definition.services ?? {})) checkName("service name", SEGMENT_NAME, name);
+  for (const [name, service] of Object.entries(definition.services ?? {})) {
+    checkName("service name", SEGMENT_NAME, name);
+    // Sagas call it by the key: under another name its contract's calls would reach another service.
+    if (service.contract !== undefined && service.contract.name !== name)
+      throw new Error(
+        `service ${name} implements the contract of ${service.contract.name}: provide it as ${service.contract.name}`,
+      );
+  }
   const cloud: CloudApp = {
     entities,
     projections: unique(definition.projections, "projection"),

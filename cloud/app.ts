@@ -8,6 +8,12 @@ import type { EntityRegistry } from "../src/core/model/entity.js";
 import type { RequestScope } from "../src/core/http/request-scope.js";
 import type { SagaDefinition, TaskOutcome } from "../src/core/model/saga.js";
 import type { Projection } from "../src/core/model/projection.js";
+import {
+  implementContract,
+  type OperationHandlers,
+  type ServiceContract,
+  type ServiceOperations,
+} from "../src/core/model/service-contract.js";
 
 /**
  * What a service call gets besides its operation and data: the bindings (a service reaches its
@@ -30,6 +36,21 @@ export interface ServiceCallContext {
  */
 export interface Service {
   call(operation: string, data: Readonly<Record<string, unknown>>, context: ServiceCallContext): Promise<TaskOutcome>;
+  /** The contract it implements, when built by `implementService`: `defineApp` checks its name. */
+  readonly contract?: ServiceContract;
+}
+
+/**
+ * A service from its contract and a handler per operation, each given the request its operation's
+ * schema parsed and the call's context (`src/core/model/service-contract.ts`, `implementContract`:
+ * an unknown operation or a request that does not fit is rejected before any handler runs).
+ * Provide it under the contract's name: `defineApp({ services: { [notifier.name]: service } })`.
+ */
+export function implementService<N extends string, Ops extends ServiceOperations>(
+  contract: ServiceContract<N, Ops>,
+  handlers: OperationHandlers<Ops, ServiceCallContext>,
+): Service & { readonly contract: ServiceContract<N> } {
+  return implementContract(contract, handlers);
 }
 
 /** Services by the name saga tasks use (`ServiceCallAction.service`). */

@@ -7,10 +7,12 @@
 // order and none for a cancelled one. The one place besides worker.ts that composes the domain.
 import type { EntityType } from "../src/core/model/entity.js";
 import type { SagaDefinition, TaskOutcome } from "../src/core/model/saga.js";
+import { implementContract } from "../src/core/model/service-contract.js";
 import type { Guarded } from "../src/core/resilience/guarded-call.js";
 import { inventory, type InventoryState } from "../src/domain/inventory.js";
 import { orderFulfillment } from "../src/domain/order-fulfillment.js";
 import { orders, type OrderState } from "../src/domain/orders.js";
+import { paymentGateway } from "../src/domain/payment-gateway.js";
 import { paymentChargeKey, payments, type PaymentState } from "../src/domain/payments.js";
 import { projections } from "../src/domain/projections/index.js";
 import type { Operation, SimApp, SimService, Workload } from "../src/simulation/app.js";
@@ -151,48 +153,42 @@ function unanswered(answer: Exclude<Guarded<unknown>, { ok: true }>): TaskOutcom
  * each call one guarded attempt through the tenant's gateway breaker (production's sequence).
  */
 function gatewayService(gateway: GatewayModel): SimService {
-  return {
-    async call(operation, data, { tenant, idempotencyKey, world }): Promise<TaskOutcome> {
-      if (operation === "charge") {
-        const answer = await world.breakers.guarded(gatewayBreaker(tenant), () =>
-          reachGateway(world, tenant, () =>
-            gateway.charge(world, tenant, idempotencyKey, String(data["reference"]), Number(data["amount"])),
-          ),
-        );
-        if (!answer.ok) return unanswered(answer);
-        return answer.value.status === "approved"
-          ? { kind: "done", result: { gatewayRef: answer.value.gatewayRef } }
-          : { kind: "rejected", reason: "payment declined" };
-      }
-      if (operation === "refund") {
-        const guarded = await world.breakers.guarded(gatewayBreaker(tenant), () =>
-          reachGateway(world, tenant, () => gateway.refund(tenant, String(data["chargeKey"]))),
-        );
-        if (!guarded.ok) return unanswered(guarded);
-        const answer = guarded.value;
-        const paymentId = data["paymentId"];
-        if (typeof paymentId === "string") {
-          const reason = typeof data["reason"] === "string" ? data["reason"] : "the charge was refunded";
-          const body =
-            answer.status === "refunded" && answer.gatewayRef !== null
-              ? { reason, gatewayRef: answer.gatewayRef }
-              : { reason };
-          const recorded = await command(
-            world,
-            tenant,
-            "payments",
-            paymentId,
-            "refund",
-            body,
-            `${idempotencyKey}/record`,
-          );
-          if (recorded === "failed" || !recorded.ok) return { kind: "failed", error: "recording the refund failed" };
-        }
-        return { kind: "done", result: answer };
-      }
-      return { kind: "rejected", reason: `no operation ${operation}` };
+  return implementContract(paymentGateway, {
+    async charge({ reference, amount }, { tenant, idempotencyKey, world }) {
+      const answer = await world.breakers.guarded(gatewayBreaker(tenant), () =>
+        reachGateway(world, tenant, () => gateway.charge(world, tenant, idempotencyKey, reference, amount)),
+      );
+      if (!answer.ok) return unanswered(answer);
+      return answer.value.status === "approved"
+        ? { kind: "done", result: { gatewayRef: answer.value.gatewayRef } }
+        : { kind: "rejected", reason: "payment declined" };
     },
-  };
+    async refund({ chargeKey, paymentId, reason }, { tenant, idempotencyKey, world }) {
+      const guarded = await world.breakers.guarded(gatewayBreaker(tenant), () =>
+        reachGateway(world, tenant, () => gateway.refund(tenant, chargeKey)),
+      );
+      if (!guarded.ok) return unanswered(guarded);
+      const answer = guarded.value;
+      if (paymentId !== undefined) {
+        const said = reason ?? "the charge was refunded";
+        const body =
+          answer.status === "refunded" && answer.gatewayRef !== null
+            ? { reason: said, gatewayRef: answer.gatewayRef }
+            : { reason: said };
+        const recorded = await command(
+          world,
+          tenant,
+          "payments",
+          paymentId,
+          "refund",
+          body,
+          `${idempotencyKey}/record`,
+        );
+        if (recorded === "failed" || !recorded.ok) return { kind: "failed", error: "recording the refund failed" };
+      }
+      return { kind: "done", result: answer };
+    },
+  });
 }
 
 /** The settle route (reference/payment-routes.ts): claim through the payment, charge under its key, record the answer. */

@@ -57,6 +57,17 @@ export {
   type TypedSaga,
 } from "./core/model/saga.js";
 
+// Outside services: the contract a saga's calls are checked against (the Worker implements it).
+export {
+  type ContractService,
+  defineServiceContract,
+  implementContract,
+  type OperationHandlers,
+  type ServiceContract,
+  type ServiceOperations,
+  serviceCall,
+} from "./core/model/service-contract.js";
+
 // The testing kits (src/testing/): entities, sagas and projections specified without a Worker.
 export { fact } from "./testing/facts.js";
 export { ADVERSARIAL_IDS, checkAdversarialIds, scenario } from "./testing/given-when-then.js";

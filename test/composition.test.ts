@@ -8,6 +8,7 @@ import { EntityRegistry } from "../src/core/model/entity.js";
 import { defineApp } from "../platform.js";
 import { call, newTenant } from "./support/api.js";
 import { noopView } from "./support/views.js";
+import { notifier } from "../examples/todo/notifier.js";
 import { notifyOnClose } from "../examples/todo/notify-on-close.js";
 import { todoLists } from "../examples/todo/todo-list.js";
 import { todoListsProjection } from "../examples/todo/todo-lists-view.js";
@@ -95,6 +96,17 @@ describe("the composition point", () => {
     expect(() => defineApp({ entities: [todoLists], projections: [], sagas: [notifyOnClose], services })).toThrow(
       /saga notify-on-close calls service notifier, which the app does not provide/,
     );
+  });
+
+  it("refuses a service built from a contract when it is provided under another name", () => {
+    // Provided as "mailer", the notifier's calls (which name "notifier") would reach another service.
+    const services: Services = { notifier: done, mailer: notifier };
+    expect(() => defineApp({ entities: [todoLists], projections: [], sagas: [notifyOnClose], services })).toThrow(
+      /service mailer implements the contract of notifier: provide it as notifier/,
+    );
+    expect(() =>
+      defineApp({ entities: [todoLists], projections: [], sagas: [notifyOnClose], services: { notifier } }),
+    ).not.toThrow();
   });
 
   it("refuses app routes on a path the platform serves, or on a malformed segment", () => {

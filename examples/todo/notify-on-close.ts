@@ -1,7 +1,9 @@
 // The example app's saga: when a list is closed, tell its owner, through the app's `notifier`
-// service (a saga's `call` task names a service and an operation; the platform looks the service
-// up in the app's `services`, runs it under a stable idempotency key and retries it with backoff).
-import { defineSaga } from "../../src/app-api.js";
+// service (a saga's `call` task names a service and an operation, built by `serviceCall` so that
+// both are checked against the service's contract; the platform looks the service up in the app's
+// `services`, runs it under a stable idempotency key and retries it with backoff).
+import { defineSaga, serviceCall } from "../../src/app-api.js";
+import { notifierContract } from "./notifier-contract.js";
 import { todoLists } from "./todo-list.js";
 
 export interface NotifyContext {
@@ -13,7 +15,7 @@ export const notifyOnClose = defineSaga(todoLists)({
   name: "notify-on-close",
   startedBy: { entityType: "todo-lists", eventType: "ListClosed" },
   // The services its calls name; defineApp checks the app provides each.
-  services: ["notifier"],
+  services: [notifierContract.name],
   // One instance per list; only the closing fact concerns it.
   instanceOf: (fact) => (fact.type === "ListClosed" ? fact.meta.entityId : null),
   start: (fact): NotifyContext => ({ listId: fact.meta.entityId, items: fact.data.items }),
@@ -28,12 +30,10 @@ export const notifyOnClose = defineSaga(todoLists)({
       tasks: (c) => [
         {
           key: "notify",
-          run: {
-            kind: "call",
-            service: "notifier",
-            operation: "send",
-            data: { listId: c.listId, message: `list ${c.listId} is done (${c.items} items)` },
-          },
+          run: serviceCall(notifierContract, "send", {
+            listId: c.listId,
+            message: `list ${c.listId} is done (${c.items} items)`,
+          }),
         },
       ],
     },

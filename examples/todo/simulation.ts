@@ -2,7 +2,8 @@
 // ids, their view, and the notify-on-close saga calling a notifier modelled as an outside service
 // that may fail before or after acting. Its invariants: every closed list is notified exactly
 // once, and a list never closes with an open item.
-import type { SagaDefinition } from "../../src/app-api.js";
+import { implementContract, type SagaDefinition } from "../../src/app-api.js";
+import { notifierContract } from "./notifier-contract.js";
 import { notifyOnClose } from "./notify-on-close.js";
 import { todoLists, type TodoListState } from "./todo-list.js";
 import { todoListsProjection } from "./todo-lists-view.js";
@@ -55,16 +56,15 @@ export function todoApp(): SimApp {
     sagas: [notifyOnClose as SagaDefinition<unknown>],
     projections: [{ name: todoListsProjection.name, follows: todoListsProjection.follows }],
     services: {
-      notifier: {
+      notifier: implementContract(notifierContract, {
         // One guarded attempt through the notifier's breaker (as a real notifier would wrap its
         // e-mail or chat API in `guardedCall`); refused while the breaker is open, the saga defers.
-        async call(operation, data, { tenant, idempotencyKey, world }) {
-          if (operation !== "send") return { kind: "rejected", reason: `no operation ${operation}` };
+        async send({ listId }, { tenant, idempotencyKey, world }) {
           const answer = await world.breakers.guarded("notifier", async () => {
             await world.clock.sleep(5);
             if (world.breakers.down("notifier") || world.faults.strike("outboundFailBefore"))
               throw new Error("notifier unavailable");
-            if (!sent.has(idempotencyKey)) sent.set(idempotencyKey, `${tenant}|${String(data["listId"])}`);
+            if (!sent.has(idempotencyKey)) sent.set(idempotencyKey, `${tenant}|${listId}`);
             if (world.faults.strike("outboundTimeoutAfter")) throw new Error("notifier timed out");
           });
           if (answer.ok) return { kind: "done", result: { sent: true } };
@@ -72,7 +72,7 @@ export function todoApp(): SimApp {
             ? { kind: "deferred", reason: "the notifier's circuit is open", retryAfterMs: answer.retryAfterMs }
             : { kind: "failed", error: answer.error };
         },
-      },
+      }),
     },
     workload,
     checkState(entityType, state) {

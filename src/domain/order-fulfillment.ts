@@ -9,14 +9,16 @@
 // ends shipped or cancelled, and stock is only ever moved from available to reserved to shipped.
 import { z } from "zod";
 import { defineSaga, type TypedSagaTask } from "../core/model/saga.js";
+import { serviceCall } from "../core/model/service-contract.js";
 import { inventory } from "./inventory.js";
 import { orders } from "./orders.js";
+import { paymentGateway } from "./payment-gateway.js";
 import { paymentChargeKey, payments } from "./payments.js";
 
 /** What the saga commands and follows: every name below is checked against these definitions. */
 type Entities = typeof orders | typeof inventory | typeof payments;
-/** The outside service it calls: the app must provide it (`defineApp({ services })`). */
-type Services = "payment-gateway";
+/** The outside service it calls (its contract): the app must provide it (`defineApp({ services })`). */
+type Services = typeof paymentGateway.name;
 type Task = TypedSagaTask<Entities, Services>;
 
 export interface FulfillmentContext {
@@ -39,7 +41,7 @@ export const orderFulfillment = defineSaga(
 )({
   name: "order-fulfillment",
   startedBy: { entityType: "orders", eventType: "OrderCreated" },
-  services: ["payment-gateway"],
+  services: [paymentGateway.name],
   // An order's and its payment's facts carry the order's id as theirs; a stock movement names its
   // order in its data, and a restock concerns no order.
   instanceOf(fact) {
@@ -199,12 +201,11 @@ function submitPayment(o: FulfillmentContext): Task {
     // approved then refunded when a charge was found — whoever made it, the saga or the settle
     // route, even one this saga never saw —, else declined; one never submitted is closed so that
     // a late submission is refused.
-    compensate: {
-      kind: "call",
-      service: "payment-gateway",
-      operation: "refund",
-      data: { chargeKey: paymentChargeKey(id), paymentId: id, reason: "the order was not fulfilled" },
-    },
+    compensate: serviceCall(paymentGateway, "refund", {
+      chargeKey: paymentChargeKey(id),
+      paymentId: id,
+      reason: "the order was not fulfilled",
+    }),
   };
 }
 
@@ -227,21 +228,19 @@ function charge(o: FulfillmentContext): Task {
   return {
     key: "charge",
     // Under the payment's key, the one the settle route uses too: the gateway charges once.
-    run: {
-      kind: "call",
-      service: "payment-gateway",
-      operation: "charge",
-      idempotencyKey: chargeKey,
-      data: { reference: o.orderId, amount: o.total, currency: o.currency },
-    },
+    run: serviceCall(
+      paymentGateway,
+      "charge",
+      { reference: o.orderId, amount: o.total, currency: o.currency },
+      { idempotencyKey: chargeKey },
+    ),
     // Refunds the payment's charge whoever made it, or voids the key so a late charge is refused;
     // a refund that found an approved charge is recorded on the payment (approved, then refunded),
     // since the saga may have turned round before it recorded the approval.
-    compensate: {
-      kind: "call",
-      service: "payment-gateway",
-      operation: "refund",
-      data: { chargeKey, paymentId: paymentIdFor(o.orderId), reason: "the order was not fulfilled" },
-    },
+    compensate: serviceCall(paymentGateway, "refund", {
+      chargeKey,
+      paymentId: paymentIdFor(o.orderId),
+      reason: "the order was not fulfilled",
+    }),
   };
 }

@@ -12,13 +12,19 @@ export interface SimProjection {
   readonly follows: readonly string[];
 }
 
-/** An outside service as the simulator models it (faults come from the world). */
+/** What a modelled service call gets besides its operation and data (faults come from the world). */
+export interface SimCallContext {
+  readonly tenant: string;
+  readonly idempotencyKey: string;
+  readonly world: World;
+}
+
+/**
+ * An outside service as the simulator models it: by hand, or from the service's contract
+ * (`implementContract(contract, handlers)` with handlers taking a `SimCallContext`).
+ */
 export interface SimService {
-  call(
-    operation: string,
-    data: Readonly<Record<string, unknown>>,
-    context: { readonly tenant: string; readonly idempotencyKey: string; readonly world: World },
-  ): Promise<TaskOutcome>;
+  call(operation: string, data: Readonly<Record<string, unknown>>, context: SimCallContext): Promise<TaskOutcome>;
 }
 
 /** One client operation: plain data, so a trace prints, shrinks and replays. */

@@ -3,7 +3,9 @@
 // mistake that must not compile, and an unused one fails the build. Nothing here runs.
 import { defineProjection, type Db, type Statement } from "../../src/core/model/projection.js";
 import { defineSaga } from "../../src/core/model/saga.js";
-import type { Service } from "../../cloud/app.js";
+import { implementService, type Service } from "../../cloud/app.js";
+import { serviceCall } from "../../src/core/model/service-contract.js";
+import { paymentGateway } from "../../src/domain/payment-gateway.js";
 import { defineApp } from "../../platform.js";
 import { inventory } from "../../src/domain/inventory.js";
 import { orders } from "../../src/domain/orders.js";
@@ -314,6 +316,28 @@ export function appMistakes(gateway: Service): void {
   defineApp({ entities: [orders], projections: [], sagas: [callsADeclaredService], services: { "payment-gatewy": gateway } });
   // @ts-expect-error an app with no services runs no saga that declares one
   defineApp({ entities: [orders], projections: [], sagas: [callsADeclaredService] });
+}
+
+// A call built from a service's contract names only an operation it declares, with its request;
+// an implementation of the contract answers every operation, and no other.
+export function contractMistakes(): void {
+  serviceCall(paymentGateway, "charge", { reference: "o-1", amount: 10, currency: "EUR" });
+  // @ts-expect-error the payment gateway has no operation "capture"
+  serviceCall(paymentGateway, "capture", { reference: "o-1", amount: 10, currency: "EUR" });
+  // @ts-expect-error a charge's request names its order `reference`, not `orderId`
+  serviceCall(paymentGateway, "charge", { orderId: "o-1", amount: 10, currency: "EUR" });
+  // @ts-expect-error a charge's amount is a number
+  serviceCall(paymentGateway, "charge", { reference: "o-1", amount: "10", currency: "EUR" });
+  const done = async () => ({ kind: "done", result: null }) as const;
+  // @ts-expect-error the gateway's contract also declares refund
+  implementService(paymentGateway, { charge: done });
+  // @ts-expect-error the gateway's contract declares no operation "capture"
+  implementService(paymentGateway, { charge: done, refund: done, capture: done });
+  implementService(paymentGateway, {
+    // @ts-expect-error a charge's request has no `orderId` (its order is its `reference`)
+    charge: async (request) => ({ kind: "done", result: request.orderId }),
+    refund: done,
+  });
 }
 
 export function kitMistakes(): void {

@@ -1,0 +1,137 @@
+// An outside service's contract: its name and, per operation, the schema of the request a saga's
+// `call` task sends it. A saga names its calls through the contract (`serviceCall`), so the
+// compiler checks the operation and the data; whoever answers the calls (the Worker's service,
+// cloud/app.ts `implementService`, or a simulator's model of it) implements the contract
+// (`implementContract`), which refuses an unknown operation and parses every request with its
+// operation's schema before a handler sees it. Pure, like the saga definitions that import it;
+// zod only as types, as in the entity definitions (a schema is used through its own methods).
+import type { z } from "zod";
+import { checkName, MEMBER_NAME, SEGMENT_NAME } from "../protocol/names.js";
+import { describeFieldErrors, fieldErrors } from "./entity.js";
+import { ownValue } from "./own-keys.js";
+import type { ServiceCallAction, TaskOutcome } from "./saga.js";
+
+/** A request as a call task carries it: a JSON object (`ServiceCallAction.data`). */
+type Request = Readonly<Record<string, unknown>>;
+
+/** Each operation's request schema, by operation name (a `MEMBER_NAME`: `charge`, `sendReminder`). */
+export type ServiceOperations = Readonly<Record<string, z.ZodType<Request, Request>>>;
+
+/**
+ * What a service offers sagas: its name (the key an app provides it under, `defineApp({ services })`,
+ * and the name a saga declares in its `services`) and its operations' request schemas.
+ */
+export interface ServiceContract<N extends string = string, Ops extends ServiceOperations = ServiceOperations> {
+  readonly name: N;
+  readonly operations: Ops;
+}
+
+/**
+ * `defineServiceContract("notifier", { send: z.object({ listId: z.string(), message: z.string() }) })`.
+ * Throws when the name is not a service name (`SEGMENT_NAME`), when there is no operation, or when
+ * an operation's name is not a `MEMBER_NAME` (a member of Object.prototype, `toString`, included).
+ */
+export function defineServiceContract<const N extends string, const Ops extends ServiceOperations>(
+  name: N,
+  operations: Ops,
+): ServiceContract<N, Ops> {
+  checkName("service name", SEGMENT_NAME, name);
+  const names = Object.keys(operations);
+  if (names.length === 0) throw new Error(`service ${name}: its contract declares no operation`);
+  for (const operation of names) checkName(`service ${name}: operation name`, MEMBER_NAME, operation);
+  return { name, operations };
+}
+
+/** The operation names of `Ops`. */
+export type OperationNameOf<Ops extends ServiceOperations> = Extract<keyof Ops, string>;
+
+/**
+ * A `call` task's action checked against `contract`: the operation must be one it declares and
+ * `data` its request (the schema's input type), e.g. `serviceCall(notifier, "send", { listId,
+ * message })`. `idempotencyKey`, when given, is the resource's own key (see ServiceCallAction).
+ * Nothing is parsed here: the service parses the request when the call is made, and refuses one
+ * that does not fit as a rejection, so the saga compensates (typed code cannot send one).
+ */
+export function serviceCall<N extends string, Ops extends ServiceOperations, O extends OperationNameOf<Ops>>(
+  contract: ServiceContract<N, Ops>,
+  operation: O,
+  data: z.input<Ops[O]>,
+  options: { readonly idempotencyKey?: string } = {},
+): ServiceCallAction<N> {
+  const { idempotencyKey } = options;
+  return {
+    kind: "call",
+    service: contract.name,
+    operation,
+    data,
+    ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+  };
+}
+
+/** A handler per operation of `Ops`, given the parsed request (the schema's output) and the caller's context `C`. */
+export type OperationHandlers<Ops extends ServiceOperations, C> = {
+  readonly [O in OperationNameOf<Ops>]: (request: z.output<Ops[O]>, context: C) => Promise<TaskOutcome>;
+};
+
+/** A service built from a contract: `call` as a saga host makes it, and the contract it implements. */
+export interface ContractService<C, N extends string = string> {
+  readonly contract: ServiceContract<N>;
+  /**
+   * Answers `rejected` for an operation the contract does not declare (own names only: `toString`
+   * is none) and for a request its schema refuses (the reason names each field), else what the
+   * operation's handler answers. A handler throws only for bugs (a host records a throw as `failed`).
+   */
+  call(operation: string, data: Request, context: C): Promise<TaskOutcome>;
+}
+
+/**
+ * Implements `contract` with `handlers`, one per operation (the compiler requires each and no
+ * other). Throws, for code the compiler did not check, when a handler is missing, is not a
+ * function, or names an operation the contract does not declare.
+ */
+export function implementContract<C, N extends string, Ops extends ServiceOperations>(
+  contract: ServiceContract<N, Ops>,
+  handlers: OperationHandlers<Ops, C>,
+): ContractService<C, N> {
+  type Handler = (request: Request, context: C) => Promise<TaskOutcome>;
+  const byName: Readonly<Record<string, unknown>> = handlers;
+  const declared = Object.keys(contract.operations);
+  for (const operation of declared)
+    if (typeof ownValue(byName, operation) !== "function")
+      throw new Error(`service ${contract.name}: no handler for its operation ${operation}`);
+  for (const operation of Object.keys(byName))
+    if (!Object.hasOwn(contract.operations, operation))
+      throw new Error(
+        `service ${contract.name}: a handler for ${operation}, an operation its contract does not declare`,
+      );
+  // Each operation's handler is given what its own schema parsed.
+  const bind = <O extends OperationNameOf<Ops>>(operation: O): Handler => {
+    const schema = contract.operations[operation] as Ops[O];
+    const handler = handlers[operation];
+    return async (data, context) => {
+      const request = schema.safeParse(data);
+      if (!request.success)
+        return {
+          kind: "rejected",
+          reason: `invalid ${operation} request: ${describeFieldErrors(fieldErrors(request.error))}`,
+        };
+      return handler(request.data, context);
+    };
+  };
+  // A Map, not the records: `toString` or `__proto__` finds no operation.
+  const operations = new Map(
+    (declared as OperationNameOf<Ops>[]).map((operation) => [operation as string, bind(operation)] as const),
+  );
+  return {
+    contract,
+    async call(operation, data, context) {
+      const run = operations.get(operation);
+      if (run === undefined)
+        return {
+          kind: "rejected",
+          reason: `the ${contract.name} service has no operation ${JSON.stringify(operation)}`,
+        };
+      return run(data, context);
+    },
+  };
+}
