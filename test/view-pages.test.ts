@@ -2,8 +2,13 @@
 // page after through `next` (`?after=`) or the RFC 8288 `Link: <…>; rel="next"` header, so no
 // list is ever silently cut. Rows are written straight into the tenant's active generation (0 for
 // a new tenant) to have hundreds of them without hundreds of commands.
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { todoLists } from "../examples/todo/todo-list.js";
+import { defineProjection } from "../src/core/model/projection.js";
+import { defineApp } from "../platform.js";
 import { newTenant, tenantClient } from "./support/api.js";
 
 const PROBLEMS = "https://factline.dev/problems/";
@@ -173,5 +178,38 @@ describe("paging a view", () => {
     expect(rows.every((row) => row.onHand === 222)).toBe(true);
     const all = (await allPages<StockRow>(b.apiKey, "/v1/views/inventory?limit=2")).flatMap((p) => p.items);
     expect(all.map((row) => [row.sku, row.onHand])).toEqual(skus(5).map((sku) => [sku, 222]));
+  });
+});
+
+describe("a view's filters", () => {
+  it("reach list as their schemas parsed them, not as the URL's text", async () => {
+    const queries: unknown[] = [];
+    const view = defineProjection(todoLists)({
+      name: "lists-by-owner",
+      on: {},
+      clear: () => [],
+      filters: { owner: z.string().trim().toLowerCase(), state: z.enum(["open", "closed"]) },
+      key: "id",
+      list: async (_db, _scope, query) => {
+        queries.push(query);
+        return [];
+      },
+      get: async (): Promise<{ id: string } | undefined> => undefined,
+    });
+    const app = defineApp({ entities: [todoLists], projections: [view] });
+    const { apiKey } = await newTenant();
+    const ctx = createExecutionContext();
+
+    const res = await app.http.fetch(
+      new Request("https://factline.test/v1/views/lists-by-owner?owner=%20Ada%20&state=open&limit=5", {
+        headers: { authorization: `Bearer ${apiKey}`, "cf-connecting-ip": "2001:db8::f17e" },
+      }),
+      env,
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+
+    expect(res.status).toBe(200);
+    expect(queries).toEqual([{ owner: "ada", state: "open" }]);
   });
 });

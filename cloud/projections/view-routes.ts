@@ -109,7 +109,14 @@ function projectionRoutes(routes: OpenAPIHono<CloudEnv>, projection: Projection)
     const read = await consistentRead(c, db, projection);
     // The router has checked the cursor; the scope is the caller's tenant whatever key it names.
     const after = cursor === undefined ? undefined : cursorKey(cursor);
-    const rows = await projection.list(db, read.scope, Object.fromEntries(query), limit + 1, after);
+    // Each filter as its schema parsed it (a transform's output, not the URL's text), which the
+    // router's validation kept: only declared names are left in `query` by now.
+    const parsed: Readonly<Record<string, unknown>> = c.req.valid("query");
+    const filters = [...query.keys()].flatMap((name) => {
+      const value = Object.hasOwn(parsed, name) ? parsed[name] : undefined;
+      return typeof value === "string" ? [[name, value] as const] : [];
+    });
+    const rows = await projection.list(db, read.scope, Object.fromEntries(filters), limit + 1, after);
     const page = viewPage(rows, limit, projection.key, after);
     const headers = page.next === null ? read.headers : { ...read.headers, link: nextLink(url, page.next) };
     return c.json(page, 200, headers);

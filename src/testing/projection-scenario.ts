@@ -4,24 +4,41 @@
 // see each other's rows. Framework-free: a failed expectation throws with both sides spelled out.
 import type { AnyEntity } from "../core/model/entity.js";
 import { canonicalJson } from "../core/protocol/fingerprint.js";
-import type { Db, FactOfAny, ListQuery, ProjectionOf, RowScope, Statement } from "../core/model/projection.js";
+import type {
+  Db,
+  FactOfAny,
+  FilterQuery,
+  FilterSchemas,
+  ProjectionOf,
+  RowScope,
+  Statement,
+} from "../core/model/projection.js";
 
 /** One scenario of a projection in the kit: facts in, rows read back; each step resolves to the run. */
-export interface ProjectionRun<X extends AnyEntity> {
+export interface ProjectionRun<X extends AnyEntity, F extends FilterSchemas = FilterSchemas> {
   /** Whose rows the scenario reads and writes. */
   readonly scope: RowScope;
   /** Applies facts one at a time through the handlers keyed by their type, as the consumer does. */
-  given(...facts: readonly FactOfAny<X>[]): Promise<ProjectionRun<X>>;
+  given(...facts: readonly FactOfAny<X>[]): Promise<ProjectionRun<X, F>>;
   /** Applies facts as one run through `applyRun` (as a rebuild does); throws when the projection has none. */
-  givenAsRun(...facts: readonly FactOfAny<X>[]): Promise<ProjectionRun<X>>;
+  givenAsRun(...facts: readonly FactOfAny<X>[]): Promise<ProjectionRun<X, F>>;
   /** The row `key` reads (`get`) with at least these fields and values; null: there is no such row. */
-  expectRow(key: string, expected: Readonly<Record<string, unknown>> | null): Promise<ProjectionRun<X>>;
-  /** A list read with `query` gives exactly these rows, in order, each with at least these fields. */
-  expectList(query: ListQuery, expected: readonly Readonly<Record<string, unknown>>[]): Promise<ProjectionRun<X>>;
+  expectRow(key: string, expected: Readonly<Record<string, unknown>> | null): Promise<ProjectionRun<X, F>>;
+  /**
+   * A list read with `query` (the projection's filters, typed by their schemas' outputs, handed
+   * to `list` as given) gives exactly these rows, in order, each with at least these fields.
+   */
+  expectList(
+    query: FilterQuery<F>,
+    expected: readonly Readonly<Record<string, unknown>>[],
+  ): Promise<ProjectionRun<X, F>>;
 }
 
 /** Starts a scenario of `projection` on `db`, under a fresh tenant, in generation 0. */
-export function projectionScenario<X extends AnyEntity>(projection: ProjectionOf<X>, db: Db): ProjectionRun<X> {
+export function projectionScenario<X extends AnyEntity, F extends FilterSchemas>(
+  projection: ProjectionOf<X, F>,
+  db: Db,
+): ProjectionRun<X, F> {
   const scope: RowScope = { tenant: `kit-${crypto.randomUUID()}`, generation: 0 };
   // The facts' own tenant is replaced by the scenario's, so its rows are the scenario's alone.
   const own = (facts: readonly FactOfAny<X>[]) =>
@@ -30,7 +47,7 @@ export function projectionScenario<X extends AnyEntity>(projection: ProjectionOf
     const [first, ...rest] = statements;
     if (first) await db.batch([first, ...rest]);
   };
-  const run: ProjectionRun<X> = {
+  const run: ProjectionRun<X, F> = {
     scope,
     async given(...facts) {
       for (const f of own(facts)) {
@@ -57,7 +74,10 @@ export function projectionScenario<X extends AnyEntity>(projection: ProjectionOf
       return run;
     },
     async expectList(query, expected) {
-      const rows = await projection.list(db, scope, query, 1000);
+      const given = Object.entries(query).flatMap(([name, value]) =>
+        typeof value === "string" ? [[name, value]] : [],
+      );
+      const rows = await projection.list(db, scope, Object.fromEntries(given), 1000);
       const actual = rows.map((row, i) => subset(row, expected[i] ?? {}));
       if (canonicalJson(actual) !== canonicalJson(expected))
         fail(`expected ${projection.name} list ${show(query)} ${show(expected)}, got ${show(rows)}`);

@@ -1,6 +1,7 @@
 // Type-level specification: every cross-file reference a domain makes is checked by the compiler.
 // `tsc -p .` (the first step of `npm test`) compiles this file; each `@ts-expect-error` marks a
 // mistake that must not compile, and an unused one fails the build. Nothing here runs.
+import { z } from "zod";
 import { defineProjection, type Db, type Statement } from "../../src/core/model/projection.js";
 import { defineSaga } from "../../src/core/model/saga.js";
 import { implementService, type Service } from "../../cloud/app.js";
@@ -12,6 +13,7 @@ import { orders } from "../../src/domain/orders.js";
 import { payments } from "../../src/domain/payments.js";
 import { orderFulfillment } from "../../src/domain/order-fulfillment.js";
 import { inventoryProjection } from "../../src/domain/projections/inventory.js";
+import { ordersProjection } from "../../src/domain/projections/orders.js";
 import { fact } from "../../src/testing/facts.js";
 import { checkAdversarialIds, scenario } from "../../src/testing/given-when-then.js";
 import { projectionScenario } from "../../src/testing/projection-scenario.js";
@@ -432,6 +434,28 @@ export const projectionKeyedByAFieldThatIsNotAString = defineProjection(inventor
   key: "count",
 });
 
+export const projectionListReadsAFilterItDoesNotDeclare = defineProjection(orders)({
+  ...view,
+  name: "x",
+  on: {},
+  filters: { status: z.enum(["pending", "shipped"]) },
+  list: async (_db, _scope, query): Promise<Row[]> => {
+    const status: "pending" | "shipped" | undefined = query.status;
+    // @ts-expect-error the view declares no filter "customerId"
+    return [{ id: `${status}${query.customerId}`, count: 0 }];
+  },
+});
+
+export const projectionRowsWithoutAStringField = defineProjection(orders)({
+  ...view,
+  name: "x",
+  on: {},
+  // @ts-expect-error its rows (`{ count }`) have no string field to key by: the error says so
+  key: "count",
+  list: async (): Promise<{ count: number }[]> => [],
+  get: async () => undefined,
+});
+
 export function sagaKitMistakes(): void {
   const run = sagaScenario(orderFulfillment);
   // @ts-expect-error inventory has no command "hold"
@@ -454,6 +478,12 @@ export async function projectionKitMistakes(db: Db): Promise<void> {
   await run.given(fact(orders, "o1", "OrderCancelled", { reason: "x" }));
   // The correct form compiles.
   await run.given(fact(inventory, "sku-1", "Restocked", { quantity: 1, source: "manual" }));
+  const orderRows = projectionScenario(ordersProjection, db);
+  // @ts-expect-error the orders view has no filter "state"
+  await orderRows.expectList({ state: "shipped" }, []);
+  // @ts-expect-error "sent" is not a status the orders view's filter admits
+  await orderRows.expectList({ status: "sent" }, []);
+  await orderRows.expectList({ status: "shipped", customerId: "c-1" }, []);
 }
 
 // An app's HTTP tests and its routes reach an entity by its definition: names and bodies checked.

@@ -19,7 +19,17 @@ export type { AnyEventName, FactNamed, FactOfAny };
 export type Db = DrizzleD1Database<Record<string, never>>;
 export type Statement = BatchItem<"sqlite">;
 
+/** A list read's filter values by filter name, each as its schema parsed it (runtime shape: `FilterQuery` erased). */
 export type ListQuery = Readonly<Record<string, string>>;
+
+/** A projection's filters: by query parameter name, the schema of its value (its output a string). */
+export type FilterSchemas = Readonly<Record<string, z.ZodType<string>>>;
+
+/**
+ * The filters a list read was given, typed by the projection's `filters`: each one present is
+ * the output of its schema (an enum's member, a trimmed string), absent when the URL lacks it.
+ */
+export type FilterQuery<F extends FilterSchemas> = { readonly [K in keyof F]?: z.output<F[K]> };
 
 /** Whose rows, in which generation. */
 export interface RowScope {
@@ -59,10 +69,10 @@ export interface Projection {
   clear(db: Db, scope: ClearScope, limit: number): readonly Statement[];
   /**
    * Filters a list read accepts, by query name, each a schema of its value: a value that fails it
-   * is refused (400 `validation-failed`), not answered with an empty list; its `.describe()` text
-   * documents it in the API reference.
+   * is refused (400 `validation-failed`), not answered with an empty list, and `list` is given
+   * what it parsed; its `.describe()` text documents it in the API reference.
    */
-  readonly filters: Readonly<Record<string, z.ZodType<string>>>;
+  readonly filters: FilterSchemas;
   /**
    * The field of a listed row that holds its key: the `{key}` of `/v1/views/{view}/{key}`, unique
    * among the rows of one tenant and generation. Lists are ordered by it and paged after it.
@@ -79,16 +89,18 @@ export interface Projection {
 /**
  * A projection as a team writes it over the entities `X` it follows, its rows of type `R`: `on` is
  * keyed by their event names (an unknown name does not compile), each handler gets the fact with
- * its data typed, and `key` must name a string field of the rows `list` and `get` answer.
+ * its data typed, `key` must name a string field of the rows `list` and `get` answer, and `list`
+ * gets the filters `F` declares, each typed as its schema's output.
  */
-export interface TypedProjection<X extends AnyEntity, R extends object>
-  extends Omit<Projection, "follows" | "on" | "applyRun" | "key" | "list" | "get"> {
+export interface TypedProjection<X extends AnyEntity, R extends object, F extends FilterSchemas = FilterSchemas>
+  extends Omit<Projection, "follows" | "on" | "applyRun" | "filters" | "key" | "list" | "get"> {
   readonly on: {
     readonly [K in AnyEventName<X>]?: (db: Db, event: FactNamed<X, K>, generation: number) => readonly Statement[];
   };
   applyRun?(db: Db, events: readonly FactOfAny<X>[], generation: number): readonly Statement[];
-  readonly key: StringFieldOf<R>;
-  list(db: Db, scope: RowScope, query: ListQuery, limit: number, after?: string): Promise<R[]>;
+  readonly filters: F;
+  readonly key: KeyFieldOf<R>;
+  list(db: Db, scope: RowScope, query: FilterQuery<F>, limit: number, after?: string): Promise<R[]>;
   get(db: Db, scope: RowScope, key: string): Promise<R | undefined>;
 }
 
@@ -96,10 +108,21 @@ export interface TypedProjection<X extends AnyEntity, R extends object>
 export type StringFieldOf<R extends object> = { [F in keyof R]-?: R[F] extends string ? F : never }[keyof R] & string;
 
 /**
- * A projection in the runtime's shape that remembers, for the compiler only, the entities it
- * follows, so that the projection kit can check the facts it is given.
+ * What `key` may be: a string field of the rows. When the rows have none (often a `list` whose
+ * answer was inferred from `[]`), the compiler's error names the fix instead of `never`.
  */
-export type ProjectionOf<X extends AnyEntity> = Projection & { readonly __entities?: X };
+export type KeyFieldOf<R extends object> = [StringFieldOf<R>] extends [never]
+  ? "(key must name a string field of the rows list and get answer: declare their type, e.g. list(…): Promise<Row[]>)"
+  : StringFieldOf<R>;
+
+/**
+ * A projection in the runtime's shape that remembers, for the compiler only, the entities it
+ * follows and its filters, so that the projection kit can check the facts and queries it is given.
+ */
+export type ProjectionOf<X extends AnyEntity, F extends FilterSchemas = FilterSchemas> = Projection & {
+  readonly __entities?: X;
+  readonly __filters?: F;
+};
 
 /**
  * Throws unless the projection's name and its filters' names are in their grammars
@@ -135,13 +158,17 @@ export function checkProjectionHandlers(
  */
 export function defineProjection<const Xs extends readonly AnyEntity[]>(...entities: Xs) {
   const follows: readonly TypeNameOf<Xs[number]>[] = entities.map((entity) => entity.type);
-  return <R extends object>(projection: TypedProjection<Xs[number], R>): ProjectionOf<Xs[number]> => {
+  return <R extends object, const F extends FilterSchemas>(
+    projection: TypedProjection<Xs[number], R, F>,
+  ): ProjectionOf<Xs[number], F> => {
     checkProjectionNames(projection);
     checkProjectionHandlers(projection, entities);
     // The consumer hands a handler only facts of the entity types in `follows` whose type is the
     // handler's key, and a run only such facts: the one place erased facts meet typed handlers.
     const on = projection.on as Projection["on"];
     const applyRun = projection.applyRun as Projection["applyRun"];
-    return { ...projection, follows, on, ...(applyRun === undefined ? {} : { applyRun }) };
+    // The view route hands `list` only the filters `filters` declares, each as its schema parsed it.
+    const list = projection.list as Projection["list"];
+    return { ...projection, follows, on, list, ...(applyRun === undefined ? {} : { applyRun }) };
   };
 }
