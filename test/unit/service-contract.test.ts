@@ -77,6 +77,12 @@ describe("a service implementing a contract", () => {
     expect(seen).toEqual([]);
   });
 
+  it("quotes at most a name's length of an unknown operation in its reason", async () => {
+    const { service } = recordingMailer();
+    const outcome = await service.call("x".repeat(100_000), {}, { tenant: "t-1" });
+    expect(outcome).toEqual({ kind: "rejected", reason: `the mailer service has no operation "${"x".repeat(64)}…"` });
+  });
+
   it("keeps the contract it implements, for defineApp's check of its name", () => {
     expect(recordingMailer().service.contract).toBe(mailer);
   });

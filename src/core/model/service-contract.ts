@@ -129,9 +129,15 @@ export function implementContract<C, N extends string, Ops extends ServiceOperat
       if (run === undefined)
         return {
           kind: "rejected",
-          reason: `the ${contract.name} service has no operation ${JSON.stringify(operation)}`,
+          reason: `the ${contract.name} service has no operation ${JSON.stringify(shortened(operation))}`,
         };
       return run(data, context);
     },
   };
+}
+
+/** An unknown operation's name as a reason quotes it: a saga's log keeps the reason, so never more than a name's length. */
+function shortened(operation: string): string {
+  const limit = 64; // MEMBER_NAME's longest
+  return operation.length > limit ? `${operation.slice(0, limit)}…` : operation;
 }
