@@ -288,16 +288,9 @@ function httpApp(
     c.set("traceparent", trace.traceparent);
     c.set("traceId", trace.traceId);
     // It is logged, echoed and, on commands, recorded as the correlation id: bounded on every route.
-    const repeated = repeatedQueryParameter(c.req.url);
+    const badQuery = queryRefusal(c.req.url);
     if (badId) c.res = problemResponse(metadataProblem(badId));
-    // A query parameter given twice means two things; every route reads one value per name.
-    else if (repeated !== undefined)
-      c.res = problemResponse(
-        problem(
-          "malformed-request",
-          `the query parameter ${JSON.stringify(repeated.slice(0, 64))} is given more than once`,
-        ),
-      );
+    else if (badQuery !== undefined) c.res = problemResponse(problem("malformed-request", badQuery));
     else await next();
     // c.get, not c.var: Hono's c.var copies every variable into a new object on each access.
     const requestId = c.get("requestId");
@@ -401,13 +394,24 @@ function isDashboardPath(path: string): boolean {
   return path === "/dashboard" || path.startsWith("/dashboard/");
 }
 
-/** The first query parameter name that occurs more than once in `url`, if any. */
-function repeatedQueryParameter(url: string): string | undefined {
+/**
+ * Why the query of `url` is refused, if it is: a name or value that is not percent-encoded UTF-8
+ * (RFC 3986 §2.1; `%FF`, or `%ED%A0%80`, a lone surrogate), which the router would hand on as its
+ * raw text (and URLSearchParams as U+FFFD), so that two spellings would mean one value; or a
+ * parameter given twice, which means two things where every route reads one value per name.
+ */
+function queryRefusal(url: string): string | undefined {
   // Most requests have no query: they need no second parse of their URL.
-  if (!url.includes("?")) return undefined;
+  const at = url.indexOf("?");
+  if (at < 0) return undefined;
+  try {
+    decodeURIComponent(url.slice(at + 1));
+  } catch {
+    return "the query string is not percent-encoded UTF-8 (RFC 3986 §2.1)";
+  }
   const seen = new Set<string>();
   for (const name of new URL(url).searchParams.keys()) {
-    if (seen.has(name)) return name;
+    if (seen.has(name)) return `the query parameter ${JSON.stringify(name.slice(0, 64))} is given more than once`;
     seen.add(name);
   }
   return undefined;

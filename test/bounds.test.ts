@@ -391,6 +391,24 @@ describe("requests that mean two things, or that a later hop would change", () =
     expect(((await res.json()) as { type: string }).type).toBe(`${PROBLEMS}malformed-request`);
   });
 
+  it("refuses a query whose percent-encoding is not UTF-8, rather than reading it as its raw text", async () => {
+    const { api } = await setup();
+    for (const query of ["owner=%FF%FE", "status=%ED%A0%80", "status=%E2%82", "%C0%AF=1", "limit=5&after=%"]) {
+      const res = await api.get(`/v1/views/orders?${query}`);
+      expect(res.status, query).toBe(400);
+      expect(await res.json(), query).toMatchObject({
+        type: `${PROBLEMS}malformed-request`,
+        detail: "the query string is not percent-encoded UTF-8 (RFC 3986 §2.1)",
+      });
+    }
+    // Encoded properly, text is a value like any other, checked by its filter's schema.
+    for (const query of ["status=%25FF%25FE", "customerId=c-%C3%A9", "status=pending%20"]) {
+      const res = await api.get(`/v1/views/orders?${query}`);
+      expect(((await res.json()) as { type: string }).type, query).toBe(`${PROBLEMS}validation-failed`);
+    }
+    expect((await api.get("/v1/views/orders?status=pending&customerId=c-1")).status).toBe(200);
+  });
+
   it("refuses a count that is not a whole number in its range with one error naming the range", async () => {
     const { tenant, api } = await setup();
     await api.command("inventory", "q", "restock", { quantity: 1 });

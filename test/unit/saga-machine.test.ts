@@ -12,6 +12,7 @@ import {
   factEvents,
   NEW_SAGA,
   operatorCompensate,
+  OUTCOME_TEXT_MAX,
   operatorRetry,
   outcomeEvents,
   plan,
@@ -228,6 +229,25 @@ describe("saga state machine", () => {
     expect(due.map((d) => [d.task.key, verb(d)])).toEqual([["cancel-trip", "cancel"]]);
     state = finish(state, due, 5);
     expect(settle(state, 5).state.status).toBe("compensated");
+  });
+
+  it("given an answer with text of any length, the log keeps at most OUTCOME_TEXT_MAX characters of it", () => {
+    const { state, due } = settle(started(), 0);
+    const [hotel, flight] = due as [DueTask, DueTask];
+    const long = "x".repeat(1_000_000);
+    const rejected = outcomeEvents(state, hotel, { kind: "rejected", reason: long }, 1, 10);
+    const failed = outcomeEvents(state, flight, { kind: "failed", error: long }, 1, 10);
+    const deferred = outcomeEvents(state, flight, { kind: "deferred", reason: long, retryAfterMs: 5 }, 1, 10);
+    const cut = `${"x".repeat(OUTCOME_TEXT_MAX - 1)}…`;
+    expect(rejected).toMatchObject([{ type: "TaskRejected", reason: cut }]);
+    expect(failed).toMatchObject([{ type: "TaskFailed", error: cut }]);
+    expect(deferred).toMatchObject([{ type: "TaskDeferred", reason: cut }]);
+    // The reason the saga turns round with, which finallyCompensate is handed, is bounded with it.
+    const turned = settle(fold(rejected, state), 2).state;
+    expect(turned.reason?.length).toBeLessThan(OUTCOME_TEXT_MAX + 100);
+    expect(outcomeEvents(state, hotel, { kind: "rejected", reason: "no room" }, 1, 10)).toMatchObject([
+      { reason: "no room" },
+    ]);
   });
 
   it("given a failing task, it is retried after its backoff without being re-run before then", () => {

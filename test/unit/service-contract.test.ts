@@ -66,6 +66,17 @@ describe("a service implementing a contract", () => {
     expect(seen).toEqual([]);
   });
 
+  it("rejects a request that is not plain JSON, such as one whose fields are inherited", async () => {
+    const { service, seen } = recordingMailer();
+    const inherited = Object.create({ to: "a@example.com" }) as Record<string, unknown>;
+    const outcome = await service.call("send", inherited, { tenant: "t-1" });
+    expect(outcome).toEqual({
+      kind: "rejected",
+      reason: "invalid send request: request is an object of another class than Object",
+    });
+    expect(seen).toEqual([]);
+  });
+
   it("rejects an operation its contract does not declare, members of Object.prototype included", async () => {
     const { service, seen } = recordingMailer();
     for (const operation of ["archive", "toString", "constructor", "__proto__", "hasOwnProperty", ""]) {

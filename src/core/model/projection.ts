@@ -112,7 +112,7 @@ export type StringFieldOf<R extends object> = { [F in keyof R]-?: R[F] extends s
  * answer was inferred from `[]`), the compiler's error names the fix instead of `never`.
  */
 export type KeyFieldOf<R extends object> = [StringFieldOf<R>] extends [never]
-  ? "(key must name a string field of the rows list and get answer: declare their type, e.g. list(…): Promise<Row[]>)"
+  ? "(key must name a string field of the rows get and list answer: declare their type, e.g. get: async (db, scope, key): Promise<Row | undefined> => …)"
   : StringFieldOf<R>;
 
 /**

@@ -824,14 +824,43 @@ function planCompensation(state: SagaState, now: number, policy: RetryPolicy): P
   return { kind: "run", tasks: due.map((task) => ({ task, phase: "compensate", action: action(task) })), wakeAt };
 }
 
-/** The saga events a task's outcome records; `delayMs` is the backoff chosen for a retry. */
+/**
+ * The longest reason or error a task's outcome records (characters): a service or entity may
+ * answer with text of any length (one quoting its input), and the saga's log keeps it, lists and
+ * dashboards show it, and `finallyCompensate` is handed it. Longer text is cut, ending in "…".
+ */
+export const OUTCOME_TEXT_MAX = 2_000;
+
+// String(): an untyped service may answer without its text; the log then says so, not a TypeError.
+const bounded = (text: string): string => {
+  const said = String(text);
+  return said.length > OUTCOME_TEXT_MAX ? `${said.slice(0, OUTCOME_TEXT_MAX - 1)}…` : said;
+};
+
+/** `outcome` with its reason or error cut to OUTCOME_TEXT_MAX. */
+function boundedOutcome(outcome: TaskOutcome): TaskOutcome {
+  switch (outcome.kind) {
+    case "done":
+      return outcome;
+    case "failed":
+      return { ...outcome, error: bounded(outcome.error) };
+    default:
+      return { ...outcome, reason: bounded(outcome.reason) };
+  }
+}
+
+/**
+ * The saga events a task's outcome records; `delayMs` is the backoff chosen for a retry. A reason
+ * or error longer than OUTCOME_TEXT_MAX is recorded cut.
+ */
 export function outcomeEvents(
   state: SagaState,
   due: DueTask,
-  outcome: TaskOutcome,
+  answered: TaskOutcome,
   now: number,
   delayMs: number,
 ): SagaEvent[] {
+  const outcome = boundedOutcome(answered);
   const key = due.task.key;
   if (outcome.kind === "deferred") {
     const live =

@@ -9,6 +9,7 @@ import type { z } from "zod";
 import { checkName, MEMBER_NAME, SEGMENT_NAME } from "../protocol/names.js";
 import { describeFieldErrors, fieldErrors } from "./entity.js";
 import { ownValue } from "./own-keys.js";
+import { jsonIssue } from "./plain-json.js";
 import type { ServiceCallAction, TaskOutcome } from "./saga.js";
 
 /** A request as a call task carries it: a JSON object (`ServiceCallAction.data`). */
@@ -78,7 +79,9 @@ export interface ContractService<C, N extends string = string> {
   readonly contract: ServiceContract<N>;
   /**
    * Answers `rejected` for an operation the contract does not declare (own names only: `toString`
-   * is none) and for a request its schema refuses (the reason names each field), else what the
+   * is none), for a request that is not plain JSON (plain-json.ts: an object of another prototype,
+   * whose inherited fields a schema would read) and for one its schema refuses (the reason names
+   * each field), else what the
    * operation's handler answers. A handler throws only for bugs (a host records a throw as `failed`).
    */
   call(operation: string, data: Request, context: C): Promise<TaskOutcome>;
@@ -109,6 +112,10 @@ export function implementContract<C, N extends string, Ops extends ServiceOperat
     const schema = contract.operations[operation] as Ops[O];
     const handler = handlers[operation];
     return async (data, context) => {
+      // What a saga sends has crossed a JSON round trip; anything else (inherited fields, which a
+      // schema would read) is not a request, whoever calls.
+      const notJson = jsonIssue(data, "request");
+      if (notJson !== null) return { kind: "rejected", reason: `invalid ${operation} request: ${notJson}` };
       const request = schema.safeParse(data);
       if (!request.success)
         return {
