@@ -108,8 +108,9 @@ export interface TypedProjection<X extends AnyEntity, R extends object, F extend
 export type StringFieldOf<R extends object> = { [F in keyof R]-?: R[F] extends string ? F : never }[keyof R] & string;
 
 /**
- * What `key` may be: a string field of the rows. When the rows have none (often a `list` whose
- * answer was inferred from `[]`), the compiler's error names the fix instead of `never`.
+ * What `key` may be: a string field of the rows. When the rows have none (often because `get`
+ * answers `undefined` with no declared row type, so none was inferred), the compiler's error names
+ * the fix instead of `never`.
  */
 export type KeyFieldOf<R extends object> = [StringFieldOf<R>] extends [never]
   ? "(key must name a string field of the rows get and list answer: declare their type, e.g. get: async (db, scope, key): Promise<Row | undefined> => …)"
