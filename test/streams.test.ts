@@ -144,6 +144,33 @@ describe("tenant streams", () => {
     expect(await (await s("branch")).text()).toBe("shared");
   });
 
+  it("refuse an offset of a stream deleted since with offset-gone, rather than reading its successor at that count", async () => {
+    const s = streams((await newTenant()).apiKey);
+    await s("reborn", { method: "PUT", headers: text, body: "old0" });
+    const appended = await s("reborn", { method: "POST", headers: text, body: "old1" });
+    const oldOffset = appended.headers.get("stream-next-offset") ?? "";
+    expect(oldOffset).toBe("0000000000000000_0000000000000002");
+    expect((await s("reborn", { method: "DELETE" })).status).toBe(204);
+
+    const created = await s("reborn", { method: "PUT", headers: text, body: "new0" });
+    for (const body of ["new1", "new2"]) await s("reborn", { method: "POST", headers: text, body });
+
+    for (const live of ["", "&live=long-poll", "&live=sse"])
+      await expectProblem(await s(`reborn?offset=${oldOffset}${live}`), "offset-gone", 410);
+    const fork = await s("reborn-fork", {
+      method: "PUT",
+      headers: { "stream-forked-from": "/v1/stream/reborn", "stream-fork-offset": oldOffset },
+    });
+    await expectProblem(fork, "offset-gone", 410);
+    // The stream here now mints offsets of its own generation, and reads by them as any stream does.
+    const newOffset = created.headers.get("stream-next-offset") ?? "";
+    expect(newOffset).toBe("0000000000000001_0000000000000001");
+    expect(await (await s(`reborn?offset=${newOffset}`)).text()).toBe("new1new2");
+    expect(await (await s("reborn?offset=-1")).text()).toBe("new0new1new2");
+    // A generation this URL has not reached was never issued.
+    await expectProblem(await s("reborn?offset=0000000000000007_0000000000000001"), "malformed-request", 400);
+  });
+
   it("refuse a fork whose source is not a stream path of this API", async () => {
     const s = streams((await newTenant()).apiKey);
     await expectProblem(
@@ -257,6 +284,8 @@ describe("entity logs as streams", () => {
         400,
       );
     expect((await api.get(`${path}?offset=0000000000000000_0000000000000002`)).status).toBe(200);
+    // An entity's log is never created again: no offset of another generation is one it issued.
+    await expectProblem(await api.get(`${path}?offset=0000000000000001_0000000000000001`), "malformed-request", 400);
   });
 
   it("refuse appends: the log changes only through commands", async () => {

@@ -26,7 +26,7 @@ import { hostConfig } from "../../src/core/runtime/config.js";
 import { serveReadOnlyStream, type LogSource } from "../../src/core/streams/read-only-stream.js";
 import { keyStandingCheck } from "../../src/core/streams/standing-watch.js";
 import { tenantGateStub } from "../stubs.js";
-import { formatOffset, offsetPastTail, parseReadStart } from "../../src/core/streams/offsets.js";
+import { formatOffset, offsetPastTail, parseLogReadStart } from "../../src/core/streams/offsets.js";
 import { changeStanding, changeTail, readChanges } from "./view-changes.js";
 
 /** How often a waiting reader of a change feed looks for new changes (ms). */
@@ -67,7 +67,7 @@ export function viewChangeRoutes(
     // Checked before answering, so SSE and long-poll readers get the 410 (or the 400) too, not an
     // event stream. Change ids are shared by every feed, so an offset past this feed's tail may be
     // an id some other feed holds: still never one this feed returned.
-    const start = parseReadStart(c.req.query("offset"));
+    const start = parseLogReadStart(c.req.query("offset"));
     if (c.req.method !== "HEAD" && start?.kind === "after" && start.count > 0) {
       const { kept, tail } = await changeStanding(db, tenant, view, start.count);
       const pastTail = offsetPastTail(start.count, tail, "feed");

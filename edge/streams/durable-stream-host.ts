@@ -16,7 +16,12 @@ import { hostConfig } from "../../src/core/runtime/config.js";
 import { responseCursor } from "../../src/core/streams/cursor.js";
 import { expiryTime, forkLifetime, isExpired } from "../../src/core/streams/expiry.js";
 import { jsonArray, jsonMessages } from "../../src/core/streams/json-mode.js";
-import { formatOffset, offsetPastTail, parseReadStart } from "../../src/core/streams/offsets.js";
+import {
+  formatOffset,
+  offsetOfAnotherGeneration,
+  offsetPastTail,
+  parseReadStart,
+} from "../../src/core/streams/offsets.js";
 import { judgeProducer, type ProducerClaim } from "../../src/core/streams/producer.js";
 import { concatBytes, readBodyWithin } from "../../src/core/http/bounded-body.js";
 import { base64, controlEvent, sseEvent } from "../../src/core/streams/sse-events.js";
@@ -24,6 +29,7 @@ import { pushBody } from "../../src/core/streams/push-body.js";
 import { keyStandingCheck, StandingWatch } from "../../src/core/streams/standing-watch.js";
 import { READ_QUERY_RULES } from "../../src/core/streams/stream-openapi.js";
 import {
+  type ForkRequest,
   isJsonType,
   isProblem,
   isTextType,
@@ -76,7 +82,11 @@ export interface DurableStreamRpc {
    * tenant in its headers); an SSE read would be buffered until its connection ends.
    */
   serve(method: string, url: string, headers: Record<string, string>, body: Uint8Array | null): Promise<WireResponse>;
-  forkSnapshot(offset: number | undefined, subOffset: number, contentType: string | undefined): Promise<ForkSnapshot>;
+  forkSnapshot(
+    offset: ForkRequest["offset"],
+    subOffset: number,
+    contentType: string | undefined,
+  ): Promise<ForkSnapshot>;
   releaseFork(): Promise<void>;
   /** Serves any protocol request, an SSE read included, as a `Request` carrying the same headers. */
   fetch(request: Request): Promise<Response>;
@@ -145,7 +155,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
   }
 
   async forkSnapshot(
-    offset: number | undefined,
+    offset: ForkRequest["offset"],
     subOffset: number,
     contentType: string | undefined,
   ): Promise<ForkSnapshot> {
@@ -156,7 +166,16 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     if (contentType !== undefined && mediaType(contentType) !== mediaType(meta.contentType)) {
       return { ok: false, kind: "content-type-mismatch", detail: `the source stream is ${meta.contentType}` };
     }
-    const at = offset ?? meta.tail;
+    // As a read's offset (offsets.ts, offsetOfAnotherGeneration): 410 for a deleted stream's, 400 for one never issued.
+    if (offset !== undefined && offset.generation !== meta.generation)
+      return offset.generation < meta.generation
+        ? {
+            ok: false,
+            kind: "offset-gone",
+            detail: "Stream-Fork-Offset is of a stream deleted from the source's URL since",
+          }
+        : { ok: false, kind: "malformed-request", detail: "Stream-Fork-Offset is not an offset the source issued" };
+    const at = offset?.count ?? meta.tail;
     if (at > meta.tail)
       return { ok: false, kind: "malformed-request", detail: "Stream-Fork-Offset is beyond the source stream's tail" };
     let prefix: Uint8Array | string | undefined;
@@ -240,7 +259,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
         req.expiresAt === existing.requestedExpiresAt &&
         req.closed === existing.closed &&
         sourceName === existing.forkedFrom &&
-        (req.fork?.offset === undefined || req.fork.offset === existing.forkOffset) &&
+        (req.fork?.offset === undefined || req.fork.offset.count === existing.forkOffset) &&
         (req.fork?.subOffset ?? 0) === existing.forkSubOffset;
       if (!same)
         return answer("stream-exists", "the stream exists with another content type, lifetime, closure or fork origin");
@@ -303,6 +322,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
 
     const meta: StreamMeta = {
       incarnation: crypto.randomUUID(),
+      generation: this.#store.nextGeneration(),
       contentType,
       ttlSeconds: life.ttlSeconds,
       expiresAt: life.expiresAt,
@@ -332,7 +352,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
   }
 
   #createdHeaders(meta: StreamMeta): Headers {
-    const h = new Headers({ "content-type": meta.contentType, "stream-next-offset": formatOffset(meta.tail) });
+    const h = new Headers({ "content-type": meta.contentType, "stream-next-offset": offsetIn(meta, meta.tail) });
     if (meta.closed) h.set("stream-closed", "true");
     return h;
   }
@@ -371,14 +391,14 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
         else this.#store.touch(now);
       });
       this.#wake();
-      return new Response(null, { status: 204, headers: closedHeaders(meta.tail) });
+      return new Response(null, { status: 204, headers: closedHeaders(meta) });
     }
     if (meta.closed) return this.#toClosed(meta, p);
     const verdict = judgeProducer(this.#store.producer(p.id), p);
     if (verdict.status === "duplicate")
       return new Response(null, {
         status: 204,
-        headers: { ...closedHeaders(meta.tail), ...producerHeaders(p.epoch, verdict.lastSeq) },
+        headers: { ...closedHeaders(meta), ...producerHeaders(p.epoch, verdict.lastSeq) },
       });
     if (verdict.status !== "accepted") return producerRefusal(verdict);
     this.#transaction(() => {
@@ -388,7 +408,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     this.#wake();
     return new Response(null, {
       status: 204,
-      headers: { ...closedHeaders(meta.tail), ...producerHeaders(p.epoch, p.seq) },
+      headers: { ...closedHeaders(meta), ...producerHeaders(p.epoch, p.seq) },
     });
   }
 
@@ -398,20 +418,20 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
    * write landed; a stale epoch is fenced (403); anything else is 409 stream-closed.
    */
   #toClosed(meta: StreamMeta, p: ProducerClaim | undefined): Response {
-    if (p === undefined) return closedConflict(meta.tail);
+    if (p === undefined) return closedConflict(meta);
     if (meta.closedBy === producerTuple(p))
       return new Response(null, {
         status: 204,
-        headers: { ...closedHeaders(meta.tail), ...producerHeaders(p.epoch, p.seq) },
+        headers: { ...closedHeaders(meta), ...producerHeaders(p.epoch, p.seq) },
       });
     const verdict = judgeProducer(this.#store.producer(p.id), p);
     if (verdict.status === "stale-epoch") return producerRefusal(verdict);
     if (verdict.status === "duplicate")
       return new Response(null, {
         status: 204,
-        headers: { ...closedHeaders(meta.tail), ...producerHeaders(p.epoch, verdict.lastSeq) },
+        headers: { ...closedHeaders(meta), ...producerHeaders(p.epoch, verdict.lastSeq) },
       });
-    return closedConflict(meta.tail);
+    return closedConflict(meta);
   }
 
   #appendBody(meta: StreamMeta, req: AppendRequest, body: Uint8Array, now: number): Response {
@@ -449,7 +469,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
       this.#store.advance(seq, req.streamSeq, req.close ? (accepted ? producerTuple(accepted) : null) : undefined, now);
     });
     this.#wake();
-    const h: Record<string, string> = { "stream-next-offset": formatOffset(seq) };
+    const h: Record<string, string> = { "stream-next-offset": offsetIn(meta, seq) };
     if (req.close) h["stream-closed"] = "true";
     if (accepted !== undefined) Object.assign(h, producerHeaders(accepted.epoch, accepted.seq));
     return new Response(null, { status: accepted ? 200 : 204, headers: h });
@@ -473,7 +493,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     if (meta.softDeleted) return new Response(null, { status: 410, headers: { "cache-control": "no-store" } });
     const h = new Headers({
       "content-type": meta.contentType,
-      "stream-next-offset": formatOffset(meta.tail),
+      "stream-next-offset": offsetIn(meta, meta.tail),
       "cache-control": "no-store",
       etag: etag(meta, "-1", meta.tail, meta.closed),
     });
@@ -497,8 +517,12 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     const meta = await this.#current(tenant);
     if (meta === undefined) return answer("not-found", "no stream at this URL");
     if (meta.softDeleted) return answer("stream-gone", "the stream was deleted");
-    const pastTail = start.kind === "after" ? offsetPastTail(start.count, meta.tail) : undefined;
-    if (pastTail) return problemResponse(pastTail);
+    const refused =
+      start.kind === "after"
+        ? (offsetOfAnotherGeneration(start.generation, meta.generation) ??
+          offsetPastTail(start.count, meta.tail, "stream", meta.generation))
+        : undefined;
+    if (refused) return problemResponse(refused);
     this.#touch(meta);
     const cursor = url.searchParams.get("cursor");
     const from = start.kind === "start" ? 0 : start.kind === "now" ? meta.tail : start.count;
@@ -507,7 +531,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     if (start.kind === "now" && live === null) {
       const h = new Headers({
         "content-type": meta.contentType,
-        "stream-next-offset": formatOffset(meta.tail),
+        "stream-next-offset": offsetIn(meta, meta.tail),
         "stream-up-to-date": "true",
         "cache-control": "no-store",
       });
@@ -529,7 +553,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
       }
       if (messages.length === 0) {
         const h = new Headers({
-          "stream-next-offset": formatOffset(from),
+          "stream-next-offset": offsetIn(current, from),
           "stream-up-to-date": "true",
           "cache-control": "no-store",
         });
@@ -543,7 +567,11 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     const upToDate = next >= current.tail;
     const eof = current.closed && upToDate;
     const tag = etag(current, rawOffset ?? "-1", next, eof);
-    const h = new Headers({ "content-type": current.contentType, "stream-next-offset": formatOffset(next), etag: tag });
+    const h = new Headers({
+      "content-type": current.contentType,
+      "stream-next-offset": offsetIn(current, next),
+      etag: tag,
+    });
     if (upToDate) h.set("stream-up-to-date", "true");
     if (eof) h.set("stream-closed", "true");
     if (live === "long-poll" && !eof) h.set("stream-cursor", responseCursor(cursor, Date.now(), Math.random()));
@@ -591,9 +619,9 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
         parts.push(
           controlEvent(
             closed
-              ? { streamNextOffset: formatOffset(at), streamClosed: true, upToDate: true }
+              ? { streamNextOffset: offsetIn(current, at), streamClosed: true, upToDate: true }
               : {
-                  streamNextOffset: formatOffset(at),
+                  streamNextOffset: offsetIn(current, at),
                   streamCursor: responseCursor(cursor, Date.now(), Math.random()),
                   ...(upToDate ? { upToDate: true as const } : {}),
                 },
@@ -751,7 +779,12 @@ function sizeOf(data: Uint8Array | string): number {
 
 /** `"{incarnation}:{start}:{end}[:c]"`: varies with the range and with closure (§10.1). */
 function etag(meta: StreamMeta, start: string, end: number, closed: boolean): string {
-  return `"${meta.incarnation}:${start}:${formatOffset(end)}${closed ? ":c" : ""}"`;
+  return `"${meta.incarnation}:${start}:${offsetIn(meta, end)}${closed ? ":c" : ""}"`;
+}
+
+/** The offset after `count` messages of `meta`'s stream (of its generation: offsets.ts). */
+function offsetIn(meta: StreamMeta, count: number): string {
+  return formatOffset(count, meta.generation);
 }
 
 function answer(kind: ProblemKind, detail: string, headers: Record<string, string> = {}): Response {
@@ -762,16 +795,16 @@ function tooLarge(): Response {
   return answer("payload-too-large", `a body may carry at most ${MAX_APPEND_BYTES} bytes`);
 }
 
-function closedHeaders(tail: number): Record<string, string> {
-  return { "stream-next-offset": formatOffset(tail), "stream-closed": "true" };
+function closedHeaders(meta: StreamMeta): Record<string, string> {
+  return { "stream-next-offset": offsetIn(meta, meta.tail), "stream-closed": "true" };
 }
 
 function producerHeaders(epoch: number, seq: number): Record<string, string> {
   return { "producer-epoch": String(epoch), "producer-seq": String(seq) };
 }
 
-function closedConflict(tail: number): Response {
-  return answer("stream-closed", "the stream is closed; nothing more can be appended", closedHeaders(tail));
+function closedConflict(meta: StreamMeta): Response {
+  return answer("stream-closed", "the stream is closed; nothing more can be appended", closedHeaders(meta));
 }
 
 function producerRefusal(verdict: ReturnType<typeof judgeProducer>): Response {

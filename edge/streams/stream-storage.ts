@@ -2,6 +2,8 @@
 // of `stream_meta` exists while the stream does; `stream_messages` holds one row per append (a JSON
 // batch is one row of comma-joined messages), keyed by its offset's message count; producers are
 // remembered as long as the stream exists (PROTOCOL.md §5.2.1 "persistent stores").
+// `stream_generations` outlives them all: it remembers the generation of the last stream purged
+// here, so that a stream created again at the URL mints offsets no reader of the old one holds.
 
 /** The schema, created on wake-up; `IF NOT EXISTS` makes it idempotent. */
 export const STREAM_SCHEMA = `
@@ -21,12 +23,19 @@ CREATE TABLE IF NOT EXISTS stream_meta (
 );
 CREATE TABLE IF NOT EXISTS stream_messages (seq INTEGER PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS stream_producers (id TEXT PRIMARY KEY, epoch INTEGER NOT NULL, last_seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS stream_generations (id INTEGER PRIMARY KEY CHECK (id = 1), last_purged INTEGER NOT NULL);
 `;
 
 /** A stream's state, as its meta row holds it. */
 export interface StreamMeta {
   /** Random per creation: ETags of a stream re-created at the same URL never match the old one's. */
   readonly incarnation: string;
+  /**
+   * The number of streams purged from this URL before this one: the first part of its offsets
+   * (src/core/streams/offsets.ts). Not stored in the meta row: it is one more than the last
+   * purged generation, which `purge` records.
+   */
+  readonly generation: number;
   readonly contentType: string;
   readonly ttlSeconds: number | undefined;
   readonly expiresAt: string | undefined;
@@ -119,6 +128,7 @@ export class StreamStorage {
       this.#sql.exec<{ seq: number | null }>("SELECT MAX(seq) AS seq FROM stream_messages").toArray()[0]?.seq ?? 0;
     return {
       incarnation: row.incarnation,
+      generation: this.nextGeneration(),
       contentType: row.content_type,
       ttlSeconds: row.ttl_seconds ?? undefined,
       expiresAt: row.expires_at ?? undefined,
@@ -137,7 +147,15 @@ export class StreamStorage {
     };
   }
 
-  /** Writes a new stream's meta row (the caller has purged any previous one). */
+  /** The generation of a stream created here now (or of the one that exists): one past the last purged. */
+  nextGeneration(): number {
+    const row = this.#sql
+      .exec<{ last_purged: number }>("SELECT last_purged FROM stream_generations WHERE id = 1")
+      .toArray()[0];
+    return row === undefined ? 0 : row.last_purged + 1;
+  }
+
+  /** Writes a new stream's meta row (the caller has purged any previous one); `m.generation` is `nextGeneration()`. */
   create(m: StreamMeta): void {
     this.#sql.exec(
       `INSERT INTO stream_meta (id, incarnation, content_type, ttl_seconds, expires_at, req_ttl_seconds, req_expires_at, closed, closed_by,
@@ -251,8 +269,14 @@ export class StreamStorage {
     );
   }
 
-  /** Forgets the stream entirely (its data, producers and meta). */
+  /** Forgets the stream entirely (its data, producers and meta), remembering its generation. */
   purge(): void {
+    const gone = this.meta();
+    if (gone !== undefined)
+      this.#sql.exec(
+        "INSERT INTO stream_generations (id, last_purged) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET last_purged = excluded.last_purged",
+        gone.generation,
+      );
     this.#sql.exec("DELETE FROM stream_messages");
     this.#sql.exec("DELETE FROM stream_producers");
     this.#sql.exec("DELETE FROM stream_meta");

@@ -5,7 +5,12 @@ import { describe, expect, it } from "vitest";
 import { responseCursor, CURSOR_EPOCH_MS, CURSOR_INTERVAL_S } from "../../src/core/streams/cursor.js";
 import { forkLifetime, isExpired } from "../../src/core/streams/expiry.js";
 import { jsonMessages } from "../../src/core/streams/json-mode.js";
-import { formatOffset, parseReadStart } from "../../src/core/streams/offsets.js";
+import {
+  formatOffset,
+  offsetOfAnotherGeneration,
+  parseLogReadStart,
+  parseReadStart,
+} from "../../src/core/streams/offsets.js";
 import { judgeProducer } from "../../src/core/streams/producer.js";
 import { sseEvent } from "../../src/core/streams/sse-events.js";
 import { isProblem, parseAppend, parseCreate } from "../../src/core/streams/stream-request.js";
@@ -18,8 +23,28 @@ describe("offsets (§8)", () => {
     expect([...offsets].sort()).toEqual(offsets);
   });
 
-  it("read back as the message count they were minted from", () => {
-    expect(parseReadStart(formatOffset(42))).toEqual({ kind: "after", count: 42 });
+  it("read back as the generation and message count they were minted from", () => {
+    expect(parseReadStart(formatOffset(42))).toEqual({ kind: "after", generation: 0, count: 42 });
+    expect(parseReadStart(formatOffset(42, 3))).toEqual({ kind: "after", generation: 3, count: 42 });
+    expect(formatOffset(42, 3)).toBe("0000000000000003_0000000000000042");
+  });
+
+  it("of a log that is never created again are all of generation 0", () => {
+    expect(parseLogReadStart(formatOffset(7))).toEqual({ kind: "after", generation: 0, count: 7 });
+    expect(parseLogReadStart(formatOffset(7, 1))).toBeUndefined();
+    expect(parseLogReadStart("now")).toEqual({ kind: "now" });
+  });
+
+  it("of an earlier generation are gone (410), of a later one never issued (400), of the stream's own fine", () => {
+    expect(offsetOfAnotherGeneration(1, 2)).toMatchObject({
+      status: 410,
+      type: expect.stringContaining("offset-gone"),
+    });
+    expect(offsetOfAnotherGeneration(3, 2)).toMatchObject({
+      status: 400,
+      type: expect.stringContaining("malformed-request"),
+    });
+    expect(offsetOfAnotherGeneration(2, 2)).toBeUndefined();
   });
 
   it("take -1 and an absent offset as the start, now as the tail", () => {
@@ -37,7 +62,7 @@ describe("offsets (§8)", () => {
       "1,2",
       "0000000000000000_00000000000000 1",
       "../etc",
-      "0000000000000001_0000000000000000",
+      "00000000000000001_0000000000000000",
       "-2",
     ])
       expect(parseReadStart(raw)).toBeUndefined();
@@ -139,10 +164,20 @@ describe("request headers (§5.1, §5.2)", () => {
   });
 
   it("refuse a Content-Type that is not a media type, and take an absent or empty one as the default", () => {
-    for (const type of ["not a type", "json", "/plain", "text/"])
+    for (const type of ["not a type", "json", "/plain", "text/", "application/json garbage;;;", "text/plain,x/y"])
       expect(isProblem(parseCreate(headers({ "content-type": type }))), type).toBe(true);
-    for (const type of ["", "  ", "text/plain; charset=utf-8", "application/vnd.api+json"])
+    for (const type of ["", "  ", "text/plain; charset=utf-8", "application/vnd.api+json", "text/plain ;a=b"])
       expect(isProblem(parseCreate(headers({ "content-type": type }))), type).toBe(false);
+  });
+
+  it("hold an append's Content-Type to the same rules as a create's: a media type, at most 256 characters", () => {
+    const long = `application/json;x=${"a".repeat(300)}`;
+    for (const type of [long, `application/json;x=${"a".repeat(100_000)}`, "application/json garbage;;;", "json"])
+      expect(isProblem(parseAppend(headers({ "content-type": type }))), type.slice(0, 40)).toBe(true);
+    expect(parseAppend(headers({ "content-type": " application/json; charset=utf-8 " }))).toMatchObject({
+      contentType: "application/json; charset=utf-8",
+    });
+    expect(parseAppend(headers({}))).toMatchObject({ contentType: undefined });
   });
 
   it("refuse a TTL together with an expiry", () => {

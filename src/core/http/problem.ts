@@ -40,7 +40,7 @@ const catalogue = {
   "state-unfoldable": { status: 500, title: "The entity's events cannot be folded into its state" },
   // Durable Streams (PROTOCOL.md §5): the statuses the protocol names, each with its own type.
   "stream-gone": { status: 410, title: "The stream was deleted; its forks still read its data" },
-  "offset-gone": { status: 410, title: "The offset is before the stream's retained window" },
+  "offset-gone": { status: 410, title: "The offset names data no longer kept" },
   "stream-closed": { status: 409, title: "The stream is closed" },
   "stream-exists": { status: 409, title: "A stream with another configuration exists at this URL" },
   "content-type-mismatch": { status: 409, title: "The content type differs from the stream's" },

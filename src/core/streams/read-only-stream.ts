@@ -7,7 +7,7 @@ import { concatBytes } from "../http/bounded-body.js";
 import { problem, problemResponse } from "../http/problem.js";
 import { responseCursor } from "./cursor.js";
 import { jsonArray } from "./json-mode.js";
-import { formatOffset, offsetPastTail, parseReadStart } from "./offsets.js";
+import { formatOffset, offsetPastTail, parseLogReadStart } from "./offsets.js";
 import { pushBody } from "./push-body.js";
 import { controlEvent, sseEvent } from "./sse-events.js";
 import { StandingWatch, type StandingCheck } from "./standing-watch.js";
@@ -73,7 +73,7 @@ export async function serveReadOnlyStream(
     return problemResponse(problem("malformed-request", READ_QUERY_RULES.live));
   if (live !== null && rawOffset === undefined)
     return problemResponse(problem("malformed-request", `live=${live} needs an offset`));
-  const start = parseReadStart(rawOffset);
+  const start = parseLogReadStart(rawOffset);
   if (start === undefined) return problemResponse(problem("malformed-request", READ_QUERY_RULES.offset));
   const cursor = url.searchParams.get("cursor");
   let after = start.kind === "after" ? start.count : 0;

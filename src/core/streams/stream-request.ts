@@ -2,7 +2,7 @@
 // into plain data or refused with a problem naming the header. Pure: the host hands in a header
 // getter (a `Headers` is one) and acts on the result.
 import { problem, type Problem } from "../http/problem.js";
-import { parseOffset } from "./offsets.js";
+import { offsetParts } from "./offsets.js";
 import type { ProducerClaim } from "./producer.js";
 
 /** Reads one request header (case-insensitive), null when absent; `Headers` satisfies it. */
@@ -24,8 +24,11 @@ export interface CreateRequest {
 /** `Stream-Forked-From` and its companions: the source's path, where to diverge, and how far into the next message. */
 export interface ForkRequest {
   readonly sourcePath: string;
-  /** Message count in the source to inherit; undefined: the source's tail. */
-  readonly offset: number | undefined;
+  /**
+   * The source's offset to inherit up to, as its generation and message count (the source checks
+   * the generation is its own); undefined: the source's tail.
+   */
+  readonly offset: { readonly generation: number; readonly count: number } | undefined;
   readonly subOffset: number;
 }
 
@@ -41,7 +44,8 @@ export interface AppendRequest {
 export const MAX_TOKEN_LENGTH = 256;
 const DECIMAL = /^(0|[1-9]\d*)$/;
 const DIGITS = /^\d+$/;
-const MEDIA_TYPE = /^[\w.+-]+\/[\w.+-]+/;
+// type/subtype, then nothing but parameters (RFC 9110 §8.3.1).
+const MEDIA_TYPE = /^[\w.+-]+\/[\w.+-]+[ \t]*(;.*)?$/;
 // RFC 3339 date-time (§5.6), with a zone: `Z` or ±hh:mm.
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
@@ -66,16 +70,26 @@ export function closedHeader(value: string | null): boolean {
   return value !== null && value.toLowerCase() === "true";
 }
 
+/**
+ * A request's `Content-Type`, trimmed (undefined when absent or blank), or the 400 refusing it: over
+ * MAX_TOKEN_LENGTH characters, or not a media type (type/subtype). One rule for a `PUT`, where it
+ * becomes the stream's type, and a `POST`, where it must match it.
+ */
+function contentTypeOf(h: HeaderSource): string | undefined | Problem {
+  const raw = h.get("content-type");
+  if (raw !== null && raw.length > MAX_TOKEN_LENGTH)
+    return bad(`Content-Type must be at most ${MAX_TOKEN_LENGTH} characters`);
+  const given = raw?.trim() || undefined;
+  // Not silently the default: a stream's type decides how every read of it is framed, for good.
+  if (given !== undefined && !MEDIA_TYPE.test(given))
+    return bad("Content-Type must be a media type (type/subtype), or absent for application/octet-stream");
+  return given;
+}
+
 /** Parses a `PUT`'s headers; a problem (400) names the first malformed one. */
 export function parseCreate(h: HeaderSource): CreateRequest | Problem {
-  const rawType = h.get("content-type");
-  if (rawType !== null && rawType.length > MAX_TOKEN_LENGTH)
-    return bad(`Content-Type must be at most ${MAX_TOKEN_LENGTH} characters`);
-  const givenType = rawType?.trim() || undefined;
-  // Not silently the default: a stream's type decides how every read of it is framed, for good.
-  if (givenType !== undefined && !MEDIA_TYPE.test(givenType))
-    return bad("Content-Type must be a media type (type/subtype), or absent for application/octet-stream");
-  const contentType = givenType;
+  const contentType = contentTypeOf(h);
+  if (typeof contentType === "object") return contentType;
   const ttl = h.get("stream-ttl");
   const expires = h.get("stream-expires-at");
   if (ttl !== null && expires !== null) return bad("Stream-TTL and Stream-Expires-At are exclusive; send one");
@@ -95,9 +109,9 @@ export function parseCreate(h: HeaderSource): CreateRequest | Problem {
     if (forkOffset !== null || subOffset !== null)
       return bad("Stream-Fork-Offset and Stream-Fork-Sub-Offset need Stream-Forked-From");
   } else {
-    let offset: number | undefined;
+    let offset: ForkRequest["offset"];
     if (forkOffset !== null) {
-      offset = parseOffset(forkOffset);
+      offset = offsetParts(forkOffset);
       if (offset === undefined) return bad("Stream-Fork-Offset is not an offset this server issued");
     }
     let sub = 0;
@@ -120,6 +134,8 @@ export function parseCreate(h: HeaderSource): CreateRequest | Problem {
 
 /** Parses a `POST`'s headers; a problem (400) names the first malformed one. */
 export function parseAppend(h: HeaderSource): AppendRequest | Problem {
+  const contentType = contentTypeOf(h);
+  if (typeof contentType === "object") return contentType;
   const id = h.get("producer-id");
   const epoch = h.get("producer-epoch");
   const seq = h.get("producer-seq");
@@ -139,7 +155,7 @@ export function parseAppend(h: HeaderSource): AppendRequest | Problem {
   if (streamSeq !== undefined && (streamSeq === "" || streamSeq.length > MAX_TOKEN_LENGTH))
     return bad(`Stream-Seq must be 1 to ${MAX_TOKEN_LENGTH} characters`);
   return {
-    contentType: h.get("content-type") ?? undefined,
+    contentType,
     close: closedHeader(h.get("stream-closed")),
     streamSeq,
     producer,
