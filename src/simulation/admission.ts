@@ -10,6 +10,7 @@
 // (plus a D1 read), a live stream ends within TENANT_ADMISSION_MAX_STALE_MS + LIVE_REVALIDATE_MS,
 // a bad key is never admitted, a client over the failure limit is refused 429, and a rate-limited
 // tenant is never admitted more than its limit allows over any window, within the lease's slack.
+import { ownValue } from "../core/model/own-keys.js";
 import {
   AdmissionIsolate,
   type Admission,
@@ -196,7 +197,7 @@ export class SimAdmission {
       tenantKnown: true,
       policyVersion: 0,
       status: this.#suspended.get(key.tenant) ? "suspended" : "active",
-      rateLimit: ADMISSION_LIMITS.rateLimits[key.tenant] ?? null,
+      rateLimit: ownValue(ADMISSION_LIMITS.rateLimits, key.tenant) ?? null,
       corsOrigins: [],
     };
   }
@@ -312,7 +313,7 @@ export class SimAdmission {
    * burst + rps · (W + LEASE_TTL_MS + slack) / 1000 requests (src/core/resilience/token-bucket.ts).
    */
   #checkRate(tenant: string): void {
-    const limit = ADMISSION_LIMITS.rateLimits[tenant];
+    const limit = ownValue(ADMISSION_LIMITS.rateLimits, tenant);
     if (!limit) return;
     const now = this.#world.clock.now;
     // Longer windows add as much to the allowance as the refill can give, so 2 s covers them.
