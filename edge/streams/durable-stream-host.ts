@@ -166,15 +166,8 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     if (contentType !== undefined && mediaType(contentType) !== mediaType(meta.contentType)) {
       return { ok: false, kind: "content-type-mismatch", detail: `the source stream is ${meta.contentType}` };
     }
-    // As a read's offset (offsets.ts, offsetOfAnotherGeneration): 410 for a deleted stream's, 400 for one never issued.
-    if (offset !== undefined && offset.generation !== meta.generation)
-      return offset.generation < meta.generation
-        ? {
-            ok: false,
-            kind: "offset-gone",
-            detail: "Stream-Fork-Offset is of a stream deleted from the source's URL since",
-          }
-        : { ok: false, kind: "malformed-request", detail: "Stream-Fork-Offset is not an offset the source issued" };
+    const other = offset && offsetOfAnotherGeneration(offset.generation, meta.generation, "Stream-Fork-Offset");
+    if (other) return { ok: false, ...other };
     const at = offset?.count ?? meta.tail;
     if (at > meta.tail)
       return { ok: false, kind: "malformed-request", detail: "Stream-Fork-Offset is beyond the source stream's tail" };
@@ -517,12 +510,12 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     const meta = await this.#current(tenant);
     if (meta === undefined) return answer("not-found", "no stream at this URL");
     if (meta.softDeleted) return answer("stream-gone", "the stream was deleted");
-    const refused =
-      start.kind === "after"
-        ? (offsetOfAnotherGeneration(start.generation, meta.generation) ??
-          offsetPastTail(start.count, meta.tail, "stream", meta.generation))
-        : undefined;
-    if (refused) return problemResponse(refused);
+    if (start.kind === "after") {
+      const other = offsetOfAnotherGeneration(start.generation, meta.generation);
+      if (other) return answer(other.kind, other.detail);
+      const pastTail = offsetPastTail(start.count, meta.tail, "stream", meta.generation);
+      if (pastTail) return problemResponse(pastTail);
+    }
     this.#touch(meta);
     const cursor = url.searchParams.get("cursor");
     const from = start.kind === "start" ? 0 : start.kind === "now" ? meta.tail : start.count;

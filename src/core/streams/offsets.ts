@@ -29,15 +29,6 @@ export function offsetParts(raw: string): { readonly generation: number; readonl
 }
 
 /**
- * The message count an offset of the stream's `generation` names, or undefined when `raw` is not
- * an offset this server minted for it (another generation's included: see offsetOfEarlierGeneration).
- */
-export function parseOffset(raw: string, generation = 0): number | undefined {
-  const parts = offsetParts(raw);
-  return parts?.generation === generation ? parts.count : undefined;
-}
-
-/**
  * `parseReadStart` for a log that is never created again (an entity's, a view's change feed): its
  * offsets are all of generation 0, so another generation's is not one it issued (`undefined`).
  */
@@ -47,19 +38,24 @@ export function parseLogReadStart(raw: string | undefined): ReadStart | undefine
 }
 
 /**
- * The refusal of a read after an offset of `generation` from a stream now in `current`: 410
- * `offset-gone` for an earlier generation (a stream deleted or expired from this URL since: its
- * count names a position in a stream that no longer exists, so read the current one from `-1`),
- * 400 for a later one (never minted), or undefined when it is the stream's own.
+ * Why an offset of `generation` (a read's, or a fork's `Stream-Fork-Offset`: `what`) is refused by
+ * a stream now in `current`: `offset-gone` (410) for an earlier generation, a stream deleted or
+ * expired from this URL since, whose count names a position in a stream that no longer exists
+ * (read the current one from `-1`); `malformed-request` (400) for a later one, never minted; or
+ * undefined when it is the stream's own.
  */
-export function offsetOfAnotherGeneration(generation: number, current: number): Problem | undefined {
+export function offsetOfAnotherGeneration(
+  generation: number,
+  current: number,
+  what = "the offset",
+): { readonly kind: "offset-gone" | "malformed-request"; readonly detail: string } | undefined {
   if (generation === current) return undefined;
   return generation < current
-    ? problem(
-        "offset-gone",
-        "the offset is of a stream deleted from this URL since; the stream here now is another: read it from -1",
-      )
-    : problem("malformed-request", "the offset is not one this stream issued");
+    ? {
+        kind: "offset-gone",
+        detail: `${what} is of a stream deleted from this URL since; the stream here now is another: read it from -1`,
+      }
+    : { kind: "malformed-request", detail: `${what} is not one this stream issued` };
 }
 
 /**
