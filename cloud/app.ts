@@ -44,7 +44,7 @@ export interface Service {
  * A service from its contract and a handler per operation, each given the request its operation's
  * schema parsed and the call's context (`src/core/model/service-contract.ts`, `implementContract`:
  * an unknown operation or a request that does not fit is rejected before any handler runs).
- * Provide it under the contract's name: `defineApp({ services: { [notifier.name]: service } })`.
+ * Provide it under the contract's name: `defineApp({ services: { [notifierContract.name]: notifier } })`.
  */
 export function implementService<N extends string, Ops extends ServiceOperations>(
   contract: ServiceContract<N, Ops>,
