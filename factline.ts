@@ -28,7 +28,13 @@ export { breakerFor, type GuardOptions, type Guarded, guardedCall } from "./clou
 // @hono/zod-openapi.
 export { json, jsonBody, problems, routeTable, security } from "./src/core/http/openapi.js";
 export { fail, ProblemError } from "./src/core/http/problem.js";
-export { type EntityClient, entityClient, type StateOf } from "./edge/entity/entity-client.js";
+export {
+  type EntityCaller,
+  type EntityClient,
+  entityClient,
+  entityClientFor,
+  type StateOf,
+} from "./edge/entity/entity-client.js";
 export type { CommandOutcome } from "./src/core/protocol/entity-protocol.js";
 export { strictJsonBody } from "./src/core/http/json-body.js";
 export type { RequestScope } from "./src/core/http/request-scope.js";

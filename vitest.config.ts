@@ -176,7 +176,7 @@ async function appProject(name: string, dir: string) {
   };
 }
 
-/** The apps under apps/ that have a wrangler.toml and a test/ directory (README "Define your domain", step 7). */
+/** The apps under apps/ that have a wrangler.toml and a test/ directory (README "Define your domain", step 8, "Its tests"). */
 function userApps(): string[] {
   const root = join(import.meta.dirname, "apps");
   if (!existsSync(root)) return [];

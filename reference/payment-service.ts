@@ -3,10 +3,9 @@
 // checked against, and the reference app plugs it in through `defineApp({ services: {
 // "payment-gateway": paymentGatewayService } })`. Each call is one guarded attempt (timeout,
 // shared breaker); the saga's alarm retries.
-import { implementService } from "../cloud/app.js";
-import { entityStub } from "../cloud/stubs.js";
+import { entityClientFor, implementService } from "../factline.js";
 import { paymentGateway } from "../src/domain/payment-gateway.js";
-import { commandFingerprint } from "../src/core/protocol/fingerprint.js";
+import { payments } from "../src/domain/payments.js";
 import { paymentGateway as gatewayClient } from "./payment-gateway-client.js";
 
 const circuitOpen = (retryAfterMs: number) =>
@@ -64,19 +63,7 @@ async function recordRefund(
   data: { reason: string; gatewayRef?: string },
   callKey: string,
 ): Promise<string | null> {
-  const address = { tenant, entityType: "payments", entityId: paymentId };
-  const key = `${callKey}/record`;
-  const outcome = await entityStub(env, address).command({
-    ...address,
-    command: "refund",
-    data,
-    idempotencyKey: key,
-    fingerprint: await commandFingerprint("refund", data),
-    expectedVersion: null,
-    causeHlc: null,
-    correlationId: callKey,
-    causationId: null,
-    traceparent: null,
-  });
+  const payment = entityClientFor(env, { tenant, correlationId: callKey, traceparent: null }, payments);
+  const outcome = await payment.command(paymentId, "refund", data, { idempotencyKey: `${callKey}/record` });
   return outcome.ok ? null : `recording the refund on payment ${paymentId}: ${outcome.problem.detail}`;
 }

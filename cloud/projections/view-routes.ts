@@ -12,6 +12,7 @@ import { entityIdSchema } from "../../src/core/protocol/identifiers.js";
 import { countQuery, json, problems, security } from "../../src/core/http/openapi.js";
 import { fail } from "../../src/core/http/problem.js";
 import { activeGeneration } from "./generations.js";
+import { ownValue } from "../../src/core/model/own-keys.js";
 import type { Db, Projection } from "../../src/core/model/projection.js";
 import { servingApp, type CloudApp, type CloudEnv } from "../app.js";
 import { routeTable } from "../../src/core/http/openapi.js";
@@ -109,11 +110,11 @@ function projectionRoutes(routes: OpenAPIHono<CloudEnv>, projection: Projection)
     const read = await consistentRead(c, db, projection);
     // The router has checked the cursor; the scope is the caller's tenant whatever key it names.
     const after = cursor === undefined ? undefined : cursorKey(cursor);
-    // Each filter as its schema parsed it (a transform's output, not the URL's text), which the
-    // router's validation kept: only declared names are left in `query` by now.
+    // Each filter given (only declared ones are left in `query` by now), as its schema parsed it:
+    // a transform's output, not the URL's text.
     const parsed: Readonly<Record<string, unknown>> = c.req.valid("query");
     const filters = [...query.keys()].flatMap((name) => {
-      const value = Object.hasOwn(parsed, name) ? parsed[name] : undefined;
+      const value = ownValue(parsed, name);
       return typeof value === "string" ? [[name, value] as const] : [];
     });
     const rows = await projection.list(db, read.scope, Object.fromEntries(filters), limit + 1, after);

@@ -1,7 +1,7 @@
-// An app's own tenant routes reach the app's entities through here (factline.ts re-exports it),
-// typed by the entity's definition: a command is parsed by the entity's schema as at the tenant
-// API's boundary and sent to the entity's object under the request's tenant, correlation and
-// trace, so a route never builds an envelope or names an object.
+// An app's own tenant routes and services reach the app's entities through here (factline.ts
+// re-exports it), typed by the entity's definition: a command is parsed by the entity's schema as
+// at the tenant API's boundary and sent to the entity's object under the caller's tenant,
+// correlation and trace, so neither builds an envelope or names an object.
 import type { Context } from "hono";
 import type { AnyEntity, CommandBody, CommandNameOf } from "../../src/core/model/entity.js";
 import { problem, ProblemError } from "../../src/core/http/problem.js";
@@ -54,12 +54,32 @@ export function entityClient<X extends AnyEntity>(
 ): EntityClient<X> {
   const tenant = c.get("tenant");
   if (tenant === undefined) throw new Error("entityClient serves tenant routes: this request has no tenant");
-  const at = (id: string): EntityAddress => ({ tenant, entityType: entity.type, entityId: id });
+  return entityClientFor(
+    c.env,
+    { tenant, correlationId: c.get("requestId"), traceparent: c.get("traceparent") },
+    entity,
+  );
+}
+
+/** Whom an entity client acts for: the tenant, and the correlation id and trace its commands carry. */
+export interface EntityCaller {
+  readonly tenant: string;
+  readonly correlationId: string;
+  readonly traceparent: string | null;
+}
+
+/**
+ * The client of `entity` for a caller without a request of its own, such as a saga's service
+ * (`ServiceCallContext` gives its `env` and `tenant`; its idempotency key makes a correlation id).
+ */
+export function entityClientFor<X extends AnyEntity>(env: Env, caller: EntityCaller, entity: X): EntityClient<X> {
+  const at = (id: string): EntityAddress => ({ tenant: caller.tenant, entityType: entity.type, entityId: id });
   return {
     async read(id) {
       const badId = entityIdRefusal(id);
       if (badId) throw new ProblemError(badId);
-      const view = readView(await entityStub(c.env, at(id)).read(at(id), null));
+      const address = at(id);
+      const view = readView(await entityStub(env, address).read(address, null));
       return view === null ? null : { version: view.version, state: view.state as StateOf<X> };
     },
     async command(id, command, data, options = {}) {
@@ -77,8 +97,9 @@ export function entityClient<X extends AnyEntity>(
           }),
         };
       const idempotencyKey = options.idempotencyKey ?? null;
-      return entityStub(c.env, at(id)).command({
-        ...at(id),
+      const address = at(id);
+      return entityStub(env, address).command({
+        ...address,
         command,
         data: parsed.command.data as Readonly<Record<string, unknown>>,
         idempotencyKey,
@@ -86,9 +107,9 @@ export function entityClient<X extends AnyEntity>(
         fingerprint: idempotencyKey === null ? null : await commandFingerprint(command, data),
         expectedVersion: null,
         causeHlc: null,
-        correlationId: c.get("requestId"),
+        correlationId: caller.correlationId,
         causationId: null,
-        traceparent: c.get("traceparent"),
+        traceparent: caller.traceparent,
       });
     },
   };

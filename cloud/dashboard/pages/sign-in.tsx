@@ -3,6 +3,7 @@
 // ADMIN_TOKEN cannot sign one, both pages say so (500) and no attempt is verified or counted.
 import {
   AUTH_FAILURE_PERIOD_S,
+  AUTH_FAILURES_LIMITED_DETAIL,
   failingClient,
   verifyWithinFailureLimit,
 } from "../../../src/core/security/auth-failures.js";
@@ -33,11 +34,9 @@ signInPages.openapi(
     const client = failingClient(c.req.raw);
     const tooMany = () => {
       c.header("retry-after", String(AUTH_FAILURE_PERIOD_S));
-      return signInPage(
-        c,
-        "Too many failed attempts to authenticate from here (wrong API keys, admin tokens and sign-ins count together); wait a minute and try again.",
-        429,
-      );
+      // The one limit's own words (auth-failures.ts), as the API's refusals give them.
+      const detail = AUTH_FAILURES_LIMITED_DETAIL.charAt(0).toUpperCase() + AUTH_FAILURES_LIMITED_DETAIL.slice(1);
+      return signInPage(c, `${detail}; wait a minute and try again.`, 429);
     };
     const outcome = await verifyWithinFailureLimit(c.env.AUTH_FAILURES, client, () => authenticate(c.env, secret));
     if (outcome === "limited") return tooMany();
