@@ -2,7 +2,7 @@
 // file and the reference domain's view tables (src/domain/projections/) by drizzle-kit
 // (`npm run db:generate`). Every row is scoped by tenant.
 
-import { index, integer, primaryKey, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export const tenants = sqliteTable("tenants", {
   id: text("id").primaryKey(),
@@ -217,9 +217,11 @@ export const circuitBreakers = sqliteTable("circuit_breakers", {
 /**
  * Change feeds of the views, read as Durable Streams (`/v1/views/{view}/changes/stream`): one row
  * per fact applied to the generation that serves reads, written in the same D1 batch as the view's
- * own statements (so a change is in the feed exactly when the view shows it), its autoincrement
- * `id` the feed's offset (stable and increasing; ids are shared by all feeds, so a feed's
- * offsets have gaps). See cloud/projections/view-changes.ts.
+ * own statements (so a change is in the feed exactly when the view shows it). A feed's offsets are
+ * its own `position`s, 1, 2, 3… with no gaps, numbered in the insert itself (D1 runs one statement
+ * at a time), so a reader learns nothing of other feeds' traffic; `id` orders the table and is
+ * never shown. Rows from before positions existed (migration 0004) took their `id` as position,
+ * so offsets handed out then still name the same change. See cloud/projections/view-changes.ts.
  */
 export const viewChanges = sqliteTable(
   "view_changes",
@@ -232,8 +234,9 @@ export const viewChanges = sqliteTable(
     seq: integer("seq").notNull(),
     eventType: text("event_type").notNull(),
     recordedAt: integer("recorded_at").notNull(),
+    position: integer("position").notNull(),
   },
-  (t) => [index("view_changes_by_feed").on(t.tenantId, t.projection, t.id)],
+  (t) => [uniqueIndex("view_changes_by_feed").on(t.tenantId, t.projection, t.position)],
 );
 
 /**

@@ -1,18 +1,16 @@
 // A view's change feed as a read-only Durable Stream: `GET /v1/views/{view}/changes/stream`, an
 // `application/json` stream of the facts that changed the tenant's view (`{entity: {type, id},
-// seq, type, recordedAt}`), oldest first, its offsets the feed's change ids (stable, increasing,
-// with gaps). Written transactionally with the view (view-changes.ts). Long-polls and SSE poll D1
-// every VIEW_FEED_POLL_MS while they wait, one query per waiting reader per poll: D1 serves one
-// query at a time, so many idle followers of a view cost D1 time (entity streams, woken by their
-// object, do not).
+// seq, type, recordedAt}`), oldest first, its offsets the feed's own positions (1, 2, 3…: no
+// other feed's traffic shows in them). Written transactionally with the view (view-changes.ts).
+// Long-polls and SSE poll D1 every VIEW_FEED_POLL_MS while they wait, one query per waiting reader
+// per poll: D1 serves one query at a time, so many idle followers of a view cost D1 time (entity
+// streams, woken by their object, do not).
 //
-// Retention (view-changes.ts) prunes each feed's oldest changes. Every offset this stream hands
-// out above 0 is the id of one of the feed's changes, and the retained window is contiguous, so an
-// offset whose change no longer exists may have had later changes pruned after it: it is answered
-// 410 `offset-gone` (the protocol's status for an offset before the retained data; the body is
-// ours, problem+json) rather than served from the window with a silent gap. The reader starts
-// again from `-1`, the oldest retained change. (An offset whose change was the last one pruned
-// loses nothing, but is answered 410 too: without a stored watermark the two cannot be told apart.)
+// Retention (view-changes.ts) prunes each feed's oldest changes, a contiguous prefix. An offset
+// whose next change was pruned is answered 410 `offset-gone` (the protocol's status for an offset
+// before the retained data; the body is ours, problem+json) rather than served from the window
+// with a silent gap; the reader starts again from `-1`, the oldest retained change. An offset
+// whose own change was pruned but not the next one loses nothing and reads on.
 import { drizzle } from "drizzle-orm/d1";
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
@@ -27,7 +25,7 @@ import { serveReadOnlyStream, type LogSource } from "../../src/core/streams/read
 import { keyStandingCheck } from "../../src/core/streams/standing-watch.js";
 import { tenantGateStub } from "../stubs.js";
 import { formatOffset, offsetPastTail, parseLogReadStart } from "../../src/core/streams/offsets.js";
-import { changeStanding, changeTail, readChanges } from "./view-changes.js";
+import { changeStanding, changeTail, prunedPast, readChanges } from "./view-changes.js";
 
 /** How often a waiting reader of a change feed looks for new changes (ms). */
 export const VIEW_FEED_POLL_MS = 500;
@@ -65,29 +63,27 @@ export function viewChangeRoutes(
     const gone = (after: number) =>
       fail("offset-gone", `offset ${formatOffset(after)} is before the feed's retained window; read again from -1`);
     // Checked before answering, so SSE and long-poll readers get the 410 (or the 400) too, not an
-    // event stream. Change ids are shared by every feed, so an offset past this feed's tail may be
-    // an id some other feed holds: still never one this feed returned.
+    // event stream.
     const start = parseLogReadStart(c.req.query("offset"));
     if (c.req.method !== "HEAD" && start?.kind === "after" && start.count > 0) {
-      const { kept, tail } = await changeStanding(db, tenant, view, start.count);
+      const { next, tail } = await changeStanding(db, tenant, view, start.count);
       const pastTail = offsetPastTail(start.count, tail, "feed");
       if (pastTail) throw new ProblemError(pastTail);
-      if (!kept) throw gone(start.count);
+      if (prunedPast(start.count, next)) throw gone(start.count);
     }
     const source: LogSource = async (after, waitMs) => {
+      if (after === Number.MAX_SAFE_INTEGER) return { messages: [], tail: await changeTail(db, tenant, view) };
       const deadline = Date.now() + waitMs;
       for (;;) {
-        // With an offset, read its own change too: if pruning overtook the reader (an SSE
-        // connection far behind), the next page would otherwise skip what was pruned.
-        const checked = after > 0 && after !== Number.MAX_SAFE_INTEGER;
-        const read = await readChanges(db, tenant, view, after, checked ? PAGE + 1 : PAGE, checked);
-        if (checked && read[0]?.id !== after) throw gone(after);
-        const rows = checked ? read.slice(1) : read;
+        // Read from the offset's own change: if pruning overtook the reader (an SSE connection
+        // far behind), the next page would otherwise skip what was pruned.
+        const read = await readChanges(db, tenant, view, after, PAGE + 1);
+        if (after > 0 && prunedPast(after, read[0]?.position ?? null)) throw gone(after);
+        const rows = (read[0]?.position === after ? read.slice(1) : read).slice(0, PAGE);
         if (rows.length > 0 || Date.now() >= deadline) {
           // Fewer than a page means nothing newer exists: the tail is the last change read (or `after`).
-          const complete = rows.length < PAGE && after !== Number.MAX_SAFE_INTEGER;
-          const tail = complete ? (rows.at(-1)?.id ?? after) : await changeTail(db, tenant, view);
-          return { messages: rows.map((r) => ({ key: r.id, json: JSON.stringify(r.change) })), tail };
+          const tail = rows.length < PAGE ? (rows.at(-1)?.position ?? after) : await changeTail(db, tenant, view);
+          return { messages: rows.map((r) => ({ key: r.position, json: JSON.stringify(r.change) })), tail };
         }
         await new Promise((r) => setTimeout(r, Math.min(VIEW_FEED_POLL_MS, Math.max(1, deadline - Date.now()))));
       }

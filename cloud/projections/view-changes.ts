@@ -6,11 +6,15 @@
 // `projection_generations`, so it agrees with a concurrent rebuild's switch; a rebuild replaying
 // history into the next generation records none.
 //
+// Each feed numbers its changes 1, 2, 3… (`position`, the feed's offsets): the insert reads the
+// feed's last position in the same statement, and D1 runs one statement at a time, so two
+// batches never take the same number (the unique index would refuse it if they did).
+//
 // Retention: each feed (tenant, view) keeps a contiguous window of its newest changes — its
 // newest `retainCount` and every change from the oldest one recorded within `retainAgeMs` on,
-// whichever keeps more — and `pruneViewChanges` deletes the prefix before it. Contiguous by id,
-// so "an offset's own change is gone" means exactly "changes after it may be gone" (see
-// view-change-stream.ts, which answers such an offset 410 offset-gone).
+// whichever keeps more — and `pruneViewChanges` deletes the prefix before it. So a reader at
+// position p lost nothing exactly when the oldest change kept at or after p is p or p + 1 (see
+// view-change-stream.ts, which answers any other offset 410 offset-gone).
 import { sql } from "drizzle-orm";
 import { logEvent } from "../../src/core/runtime/log.js";
 import type { RecordedEvent } from "../../src/core/model/envelope.js";
@@ -35,7 +39,8 @@ export function changeStatements(
     const rows = JSON.stringify(events.slice(i, i + CHUNK).map((e) => [e.seq, e.type, Date.parse(e.meta.recordedAt)]));
     out.push(
       db.insert(vc).select(
-        sql`SELECT NULL, ${key.tenant}, ${key.projection}, ${key.entityType}, ${key.entityId}, j.value ->> 0, j.value ->> 1, j.value ->> 2
+        sql`SELECT NULL, ${key.tenant}, ${key.projection}, ${key.entityType}, ${key.entityId}, j.value ->> 0, j.value ->> 1, j.value ->> 2,
+                   (SELECT COALESCE(MAX(${vc.position}), 0) FROM ${vc} WHERE ${vc.tenantId} = ${key.tenant} AND ${vc.projection} = ${key.projection}) + j.key + 1
                 FROM json_each(${rows}) AS j
                WHERE ${key.generation} = COALESCE((SELECT ${g.active} FROM ${g} WHERE ${g.projection} = ${key.projection} AND ${g.tenantId} = ${key.tenant}), 0)`,
       ),
@@ -53,31 +58,30 @@ export interface ViewChange {
 }
 
 /**
- * Changes of one tenant's view after `after` (an id), oldest first, at most `limit`; with each its
- * id. With `inclusive`, the change `after` itself comes first when it still exists (the stream
- * uses it to tell a pruned offset from a live one in the same query).
+ * Changes of one tenant's view from position `from` on, oldest first, at most `limit`; with each
+ * its position (the stream reads its offset's own position too, to see in the same query whether
+ * pruning overtook it).
  */
 export async function readChanges(
   db: Db,
   tenant: string,
   projection: string,
-  after: number,
+  from: number,
   limit: number,
-  inclusive = false,
-): Promise<{ id: number; change: ViewChange }[]> {
+): Promise<{ position: number; change: ViewChange }[]> {
   const rows = await db.all<{
-    id: number;
+    position: number;
     entity_type: string;
     entity_id: string;
     seq: number;
     event_type: string;
     recorded_at: number;
   }>(sql`
-    SELECT id, entity_type, entity_id, seq, event_type, recorded_at FROM ${vc}
-     WHERE ${vc.tenantId} = ${tenant} AND ${vc.projection} = ${projection} AND ${vc.id} ${inclusive ? sql`>=` : sql`>`} ${after}
-     ORDER BY ${vc.id} LIMIT ${limit}`);
+    SELECT position, entity_type, entity_id, seq, event_type, recorded_at FROM ${vc}
+     WHERE ${vc.tenantId} = ${tenant} AND ${vc.projection} = ${projection} AND ${vc.position} >= ${from}
+     ORDER BY ${vc.position} LIMIT ${limit}`);
   return rows.map((r) => ({
-    id: r.id,
+    position: r.position,
     change: {
       entity: { type: r.entity_type, id: r.entity_id },
       seq: r.seq,
@@ -87,30 +91,41 @@ export async function readChanges(
   }));
 }
 
-/** The id of the tenant view's newest change (0 when none): the feed's tail. */
+/** The position of the tenant view's newest change (0 when none): the feed's tail. */
 export async function changeTail(db: Db, tenant: string, projection: string): Promise<number> {
   const rows = await db.all<{ tail: number | null }>(
-    sql`SELECT MAX(${vc.id}) AS tail FROM ${vc} WHERE ${vc.tenantId} = ${tenant} AND ${vc.projection} = ${projection}`,
+    sql`SELECT MAX(${vc.position}) AS tail FROM ${vc} WHERE ${vc.tenantId} = ${tenant} AND ${vc.projection} = ${projection}`,
   );
   return rows[0]?.tail ?? 0;
 }
 
 /**
- * Whether change `id` is still in the tenant view's feed, and the feed's tail (its newest change's
- * id, 0 when none), read in one statement so both describe the same moment: an offset whose change
- * is gone was either pruned (the tail is past it) or never recorded in this feed (past the tail).
+ * The position of the oldest change kept at or after `position` in the tenant view's feed (null
+ * when none), and the feed's tail (0 when empty), read in one statement so both describe the same
+ * moment. A reader at `position` lost nothing to pruning exactly when the first is at most
+ * `position + 1` (see `prunedPast`).
  */
 export async function changeStanding(
   db: Db,
   tenant: string,
   projection: string,
-  id: number,
-): Promise<{ kept: boolean; tail: number }> {
+  position: number,
+): Promise<{ next: number | null; tail: number }> {
   const feed = sql`${vc.tenantId} = ${tenant} AND ${vc.projection} = ${projection}`;
-  const rows = await db.all<{ kept: number; tail: number | null }>(sql`
-    SELECT (SELECT COUNT(*) FROM ${vc} WHERE ${feed} AND ${vc.id} = ${id}) AS kept,
-           (SELECT MAX(${vc.id}) FROM ${vc} WHERE ${feed}) AS tail`);
-  return { kept: (rows[0]?.kept ?? 0) > 0, tail: rows[0]?.tail ?? 0 };
+  const rows = await db.all<{ next: number | null; tail: number | null }>(sql`
+    SELECT (SELECT MIN(${vc.position}) FROM ${vc} WHERE ${feed} AND ${vc.position} >= ${position}) AS next,
+           (SELECT MAX(${vc.position}) FROM ${vc} WHERE ${feed}) AS tail`);
+  return { next: rows[0]?.next ?? null, tail: rows[0]?.tail ?? 0 };
+}
+
+/**
+ * Whether pruning took changes a reader at `position` has not read: the oldest change kept at or
+ * after it (`next`, null when none) is past `position + 1`. Positions within a feed have no gaps
+ * (rows from before migration 0004 excepted: there a gap reads as a pruned change, so such an
+ * offset may be refused though nothing after it was lost).
+ */
+export function prunedPast(position: number, next: number | null): boolean {
+  return next !== null && next > position + 1;
 }
 
 /** How much of each feed to keep, and how much to delete per run (see `pruneViewChanges`). */
@@ -143,8 +158,8 @@ export async function pruneViewChanges(db: Db, retention: Retention, nowMs: numb
       const gone = await db.all<{ id: number }>(sql`
         DELETE FROM ${vc} WHERE ${vc.id} IN (
           SELECT ${vc.id} FROM ${vc}
-           WHERE ${vc.tenantId} = ${feed.tenant_id} AND ${vc.projection} = ${feed.projection} AND ${vc.id} < ${floor}
-           ORDER BY ${vc.id} LIMIT ${retention.chunkRows})
+           WHERE ${vc.tenantId} = ${feed.tenant_id} AND ${vc.projection} = ${feed.projection} AND ${vc.position} < ${floor}
+           ORDER BY ${vc.position} LIMIT ${retention.chunkRows})
         RETURNING id`);
       chunks++;
       deleted += gone.length;
@@ -155,7 +170,7 @@ export async function pruneViewChanges(db: Db, retention: Retention, nowMs: numb
   return deleted;
 }
 
-/** The id of a feed's oldest retained change, or undefined when the feed keeps everything it has. */
+/** The position of a feed's oldest retained change, or undefined when the feed keeps everything it has. */
 async function windowStart(
   db: Db,
   tenant: string,
@@ -164,24 +179,24 @@ async function windowStart(
   nowMs: number,
 ): Promise<number | undefined> {
   // The newest `retainCount` changes: the window starts no later than the oldest of them.
-  const byCount = await db.all<{ id: number }>(sql`
-    SELECT ${vc.id} AS id FROM ${vc} WHERE ${vc.tenantId} = ${tenant} AND ${vc.projection} = ${projection}
-     ORDER BY ${vc.id} DESC LIMIT 1 OFFSET ${retention.retainCount - 1}`);
-  const countFloor = byCount[0]?.id;
+  const byCount = await db.all<{ position: number }>(sql`
+    SELECT ${vc.position} AS position FROM ${vc} WHERE ${vc.tenantId} = ${tenant} AND ${vc.projection} = ${projection}
+     ORDER BY ${vc.position} DESC LIMIT 1 OFFSET ${retention.retainCount - 1}`);
+  const countFloor = byCount[0]?.position;
   if (countFloor === undefined) return undefined;
   // The oldest young change (walking the feed's index from its oldest: the rows it passes are the
-  // ones to prune). recorded_at need not grow with id, so everything after it stays too.
-  const byAge = await db.all<{ id: number }>(sql`
-    SELECT ${vc.id} AS id FROM ${vc} WHERE ${vc.tenantId} = ${tenant} AND ${vc.projection} = ${projection}
+  // ones to prune). recorded_at need not grow with position, so everything after it stays too.
+  const byAge = await db.all<{ position: number }>(sql`
+    SELECT ${vc.position} AS position FROM ${vc} WHERE ${vc.tenantId} = ${tenant} AND ${vc.projection} = ${projection}
        AND ${vc.recordedAt} >= ${nowMs - retention.retainAgeMs}
-     ORDER BY ${vc.id} LIMIT 1`);
-  const ageFloor = byAge[0]?.id;
+     ORDER BY ${vc.position} LIMIT 1`);
+  const ageFloor = byAge[0]?.position;
   const floor = ageFloor === undefined ? countFloor : Math.min(countFloor, ageFloor);
   // Nothing before the window: no DELETE, so a run's budget goes to feeds with something to prune.
-  const oldest = await db.all<{ id: number }>(sql`
-    SELECT ${vc.id} AS id FROM ${vc} WHERE ${vc.tenantId} = ${tenant} AND ${vc.projection} = ${projection}
-     ORDER BY ${vc.id} LIMIT 1`);
-  return oldest[0] !== undefined && oldest[0].id < floor ? floor : undefined;
+  const oldest = await db.all<{ position: number }>(sql`
+    SELECT ${vc.position} AS position FROM ${vc} WHERE ${vc.tenantId} = ${tenant} AND ${vc.projection} = ${projection}
+     ORDER BY ${vc.position} LIMIT 1`);
+  return oldest[0] !== undefined && oldest[0].position < floor ? floor : undefined;
 }
 
 /** Pruning runs at most this often per isolate: retention is coarse, and each run costs D1 time. */
