@@ -129,6 +129,15 @@ describe("failed admin tokens", () => {
     expect((await admin(ADMIN_TOKEN, other)).status).toBe(200);
   });
 
+  it("are read as the tenant API reads a key: any case of the scheme, a tab after it", async () => {
+    const tenant = await newTenant();
+    for (const scheme of ["bearer ", "BEARER   ", "Bearer\t"]) {
+      const headers = (token: string) => ({ authorization: `${scheme}${token}`, "cf-connecting-ip": newClient() });
+      expect((await call("/admin/tenants", { headers: headers(ADMIN_TOKEN) })).status).toBe(200);
+      expect((await call("/v1/views/inventory", { headers: headers(tenant.apiKey) })).status).toBe(200);
+    }
+  });
+
   it("share the dashboard's limit: a client blocked for failed sign-ins is refused on /admin/* too", async () => {
     const client = newClient();
     let limited = false;

@@ -4,19 +4,11 @@ import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { count, desc, eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { MiddlewareHandler } from "hono";
-import { bearerAuth } from "hono/bearer-auth";
-import { HTTPException } from "hono/http-exception";
 import { z } from "zod";
-import { failingClient } from "../../src/core/security/auth-failures.js";
-import {
-  ADMIN_TOKEN_ASK,
-  adminFailuresLimited,
-  checkAdminToken,
-  weakAdminTokenProblem,
-} from "../../src/core/security/admin-token.js";
+import { adminTokenRefusal } from "../../src/core/security/admin-token.js";
 import { projectionNameSchema, tenantIdSchema, tenantNameSchema } from "../../src/core/protocol/identifiers.js";
 import { countQuery, json, jsonBody, problems, routeTable, security } from "../../src/core/http/openapi.js";
-import { fail, ProblemError } from "../../src/core/http/problem.js";
+import { fail } from "../../src/core/http/problem.js";
 import { strictJsonBody } from "../../src/core/http/json-body.js";
 import { listDeadLetters, replayDeadLetter, UNKNOWN_TENANT } from "../consumer/dead-letters.js";
 import { acknowledgeParkedFact, listParkedFacts } from "../consumer/parked-facts.js";
@@ -404,45 +396,17 @@ function present(t: typeof tenants.$inferSelect) {
 }
 
 /**
- * The admin token check (Hono's `bearerAuth`, RFC 6750): the token is compared in constant time
- * and counted in the per-client failure limit (`checkAdminToken`); a refusal is thrown as an
- * `HTTPException` with its `WWW-Authenticate` challenge and rendered as problem+json by the one
- * error handler. An Authorization header that is not a bearer token at all is refused as 401 too
- * (bearerAuth says 400): to a client it is no key. A client over the failure limit is answered 429
- * `auth-failures-limited` with Retry-After, whatever bearer token it sends (even the right one).
+ * The admin token check (`adminTokenRefusal`): the bearer token, read as the tenant API reads a key
+ * (bearer-token.ts), is compared in constant time and counted in the per-client failure limit; a
+ * request without one is 401 and not counted (nothing was guessed). A client over the failure
+ * limit is answered 429 `auth-failures-limited` with Retry-After, whatever token it sends (even the
+ * right one). Hono's `bearerAuth` is not used: its stricter reading of the header (no tab after the
+ * scheme, no trailing whitespace) made the two APIs refuse different spellings of one header.
  */
 function adminAuth(): MiddlewareHandler<PlatformEnv> {
-  const bearer = bearerAuth<PlatformEnv>({
-    realm: "factline-admin",
-    verifyToken: async (token, c) => {
-      const check = await checkAdminToken(token, c.env.ADMIN_TOKEN, failingClient(c.req.raw), c.env.AUTH_FAILURES);
-      // Thrown through bearerAuth, which only knows right and wrong.
-      if (check === "limited") throw new ProblemError(adminFailuresLimited());
-      return check === "admitted";
-    },
-    noAuthenticationHeader: { message: ADMIN_TOKEN_ASK },
-    invalidToken: { message: ADMIN_TOKEN_ASK },
-  });
   return async (c, next) => {
-    const weak = weakAdminTokenProblem(c.env.ADMIN_TOKEN);
-    if (weak !== undefined) throw new ProblemError(weak);
-    let admitted = false;
-    try {
-      await bearer(c, async () => {
-        admitted = true;
-        await next();
-      });
-    } catch (error) {
-      // Only the check's own refusal: what the routes behind it throw passes through untouched.
-      if (!admitted && error instanceof HTTPException && error.status === 400) {
-        throw fail(
-          "unauthorized",
-          ADMIN_TOKEN_ASK,
-          {},
-          { "www-authenticate": 'Bearer realm="factline-admin", error="invalid_request"' },
-        );
-      }
-      throw error;
-    }
+    const refused = await adminTokenRefusal(c.req.raw, c.env.ADMIN_TOKEN, c.env.AUTH_FAILURES);
+    if (refused) return refused;
+    await next();
   };
 }

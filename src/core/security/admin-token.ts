@@ -11,6 +11,7 @@ import {
   verifyWithinFailureLimit,
   type FailureLimiter,
 } from "./auth-failures.js";
+import { bearerToken } from "./bearer-token.js";
 import { sameSecret } from "./same-secret.js";
 
 /**
@@ -38,43 +39,17 @@ export function weakAdminTokenProblem(token: string | undefined): Problem | unde
   );
 }
 
-/** The detail of an admin refusal for a missing or wrong token. */
-export const ADMIN_TOKEN_ASK = "send Authorization: Bearer <ADMIN_TOKEN>";
-
-/** How a presented admin token fared: the right one, a wrong one (counted), or a blocked client. */
-export type AdminTokenCheck = "admitted" | "wrong" | "limited";
-
 /**
- * Checks the bearer token `presented` by `client` against `expected` (the ADMIN_TOKEN; an unset or
- * too short one admits nothing) in constant time, within the failure limit (verifyWithinFailureLimit). Callers
- * answer a request with no bearer token 401 without calling this: nothing was guessed, as for a
- * tenant API request without a key.
- */
-export async function checkAdminToken(
-  presented: string,
-  expected: string | undefined,
-  client: string,
-  limiter: FailureLimiter,
-): Promise<AdminTokenCheck> {
-  const outcome = await verifyWithinFailureLimit(
-    limiter,
-    client,
-    async () => adminTokenUsable(expected) && (await sameSecret(presented, expected)),
-  );
-  return outcome === "limited" ? "limited" : outcome === "failed" ? "wrong" : "admitted";
-}
-
-/** The refusal of an admin request from a client over the failure limit: 429 with Retry-After. */
-export function adminFailuresLimited(): Problem {
-  return problem("auth-failures-limited", AUTH_FAILURES_LIMITED_DETAIL, {
-    retryAfter: AUTH_FAILURE_PERIOD_S,
-  });
-}
-
-/**
- * For an admin-guarded route outside the admin API's table (a harness Worker's controls): undefined
- * if `request` carries the ADMIN_TOKEN `expected`, else the refusal as problem+json — 401
- * `unauthorized` (no bearer token, or a wrong one), or adminFailuresLimited.
+ * The admin check, for the admin API and every admin-guarded route outside it (a harness Worker's
+ * controls): undefined if `request` carries the ADMIN_TOKEN `expected` as its bearer token
+ * (read as bearer-token.ts reads a tenant key), else the refusal as problem+json:
+ * - 500 `config-invalid` while the token is set but too short (weakAdminTokenProblem);
+ * - 401 `unauthorized` with a `WWW-Authenticate` challenge for no bearer token (not counted:
+ *   nothing was guessed, as for a tenant API request without a key) or a wrong one (counted in
+ *   the per-client failure limit, auth-failures.ts);
+ * - 429 `auth-failures-limited` with Retry-After for a client over that limit, whatever token it
+ *   sends (even the right one).
+ * The token is compared in constant time; an unset or too short one admits nothing.
  */
 export async function adminTokenRefusal(
   request: Request,
@@ -83,12 +58,22 @@ export async function adminTokenRefusal(
 ): Promise<Response | undefined> {
   const weak = weakAdminTokenProblem(expected);
   if (weak !== undefined) return problemResponse(weak);
-  const presented = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.get("authorization") ?? "")?.[1];
-  const check =
-    presented === undefined ? "wrong" : await checkAdminToken(presented, expected, failingClient(request), limiter);
-  if (check === "admitted") return undefined;
-  if (check === "limited") return problemResponse(adminFailuresLimited());
-  return problemResponse(problem("unauthorized", ADMIN_TOKEN_ASK), {
-    "www-authenticate": 'Bearer realm="factline-admin"',
-  });
+  const presented = bearerToken(request.headers.get("authorization"));
+  const outcome =
+    presented === undefined
+      ? "failed"
+      : await verifyWithinFailureLimit(
+          limiter,
+          failingClient(request),
+          async () => adminTokenUsable(expected) && (await sameSecret(presented, expected)),
+        );
+  if (outcome === "limited")
+    return problemResponse(
+      problem("auth-failures-limited", AUTH_FAILURES_LIMITED_DETAIL, { retryAfter: AUTH_FAILURE_PERIOD_S }),
+    );
+  if (outcome === "failed")
+    return problemResponse(problem("unauthorized", "send Authorization: Bearer <ADMIN_TOKEN>"), {
+      "www-authenticate": 'Bearer realm="factline-admin"',
+    });
+  return undefined;
 }

@@ -12,6 +12,7 @@
 import { InFlight, SHED_RETRY_AFTER_S } from "../resilience/in-flight.js";
 import { ExpiringCache } from "../runtime/expiring-cache.js";
 import { apiKeyId } from "./api-key.js";
+import { bearerToken } from "./bearer-token.js";
 import {
   AUTH_FAILURE_PERIOD_S,
   AUTH_FAILURES_LIMITED_DETAIL,
@@ -178,8 +179,7 @@ export class AdmissionIsolate {
    * throws; D1 failures are the `dependency-unavailable` refusal.
    */
   async admit(request: AdmissionRequest, ports: AdmissionPorts): Promise<Admission> {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(request.authorization ?? "");
-    const apiKey = match?.[1];
+    const apiKey = bearerToken(request.authorization);
     const keyId = apiKey ? apiKeyId(apiKey) : undefined;
     // Without a well-formed key nothing is looked up, so nothing is worth limiting.
     if (!apiKey || !keyId) return unauthorized();

@@ -1,5 +1,5 @@
-// Tenant API keys: `fl_<keyId>_<secret>` with a 128-bit random secret. Only a SHA-256 digest
-// is ever stored; the key id lets the verifier find the record without scanning.
+// Tenant API keys: `fl_<keyId>_<secret>` with a 192-bit random secret (24 bytes). Only a SHA-256
+// digest is ever stored; the key id lets the verifier find the record without scanning.
 
 export interface IssuedKey {
   readonly keyId: string;
