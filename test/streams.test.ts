@@ -490,9 +490,11 @@ describe("view change feeds' retention", () => {
     await pruneViewChanges(drizzle(env.DB), retention(3), now);
     const feed = "/v1/views/inventory/changes/stream";
 
-    // A reader that had read the second change: the third is gone, so it must not be resumed silently.
-    for (const live of ["", "&live=long-poll", "&live=sse"])
-      await expectProblem(await api.get(`${feed}?offset=${offsets[1]}${live}`), "offset-gone", 410);
+    // A reader that had read the second change: the third is gone, so it must not be resumed
+    // silently. Nor one at position 0 (an empty feed's offset): the first change is gone.
+    for (const offset of [offsets[1], "0000000000000000_0000000000000000"])
+      for (const live of ["", "&live=long-poll", "&live=sse"])
+        await expectProblem(await api.get(`${feed}?offset=${offset}${live}`), "offset-gone", 410);
     // A reader that had read the third, the last one pruned, has lost nothing: it reads on.
     const afterLastPruned = await api.get(`${feed}?offset=${offsets[2]}`);
     expect(((await afterLastPruned.json()) as { seq: number }[]).map((c) => c.seq)).toEqual([4, 5, 6]);

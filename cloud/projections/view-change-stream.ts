@@ -65,20 +65,26 @@ export function viewChangeRoutes(
     // Checked before answering, so SSE and long-poll readers get the 410 (or the 400) too, not an
     // event stream.
     const start = parseLogReadStart(c.req.query("offset"));
-    if (c.req.method !== "HEAD" && start?.kind === "after" && start.count > 0) {
+    // Position 0 too: it is the offset of an empty feed, whose reader has read none of what came since.
+    if (c.req.method !== "HEAD" && start?.kind === "after") {
       const { next, tail } = await changeStanding(db, tenant, view, start.count);
       const pastTail = offsetPastTail(start.count, tail, "feed");
       if (pastTail) throw new ProblemError(pastTail);
       if (prunedPast(start.count, next)) throw gone(start.count);
     }
+    // Only the first read from `-1` starts wherever the window now starts; every later read (and
+    // every read from an offset, 0 included) must find the change after its position kept.
+    let fromWindowStart = start?.kind === "start";
     const source: LogSource = async (after, waitMs) => {
       if (after === Number.MAX_SAFE_INTEGER) return { messages: [], tail: await changeTail(db, tenant, view) };
+      const checked = !fromWindowStart;
+      fromWindowStart = false;
       const deadline = Date.now() + waitMs;
       for (;;) {
         // Read from the offset's own change: if pruning overtook the reader (an SSE connection
         // far behind), the next page would otherwise skip what was pruned.
         const read = await readChanges(db, tenant, view, after, PAGE + 1);
-        if (after > 0 && prunedPast(after, read[0]?.position ?? null)) throw gone(after);
+        if (checked && prunedPast(after, read[0]?.position ?? null)) throw gone(after);
         const rows = (read[0]?.position === after ? read.slice(1) : read).slice(0, PAGE);
         if (rows.length > 0 || Date.now() >= deadline) {
           // Fewer than a page means nothing newer exists: the tail is the last change read (or `after`).
