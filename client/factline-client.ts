@@ -752,7 +752,8 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
    * after each control event that follows changes; `missing` (and stops) if the server has no feed.
    * SSE rather than long-poll: one request per minute while idle instead of one per timeout, and
    * the data of a page and its offset arrive together. The offset moves only on a control event,
-   * so a connection cut between the two resumes before those changes and reports them again.
+   * so a connection cut between the two resumes before those changes and reports them again. An
+   * offset the server refuses (410 pruned, 400 past its tail) starts the feed again at the tail.
    */
   async #followViewFeed(
     view: string,
@@ -796,6 +797,13 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
         }
         await res.body?.cancel();
         if (res.status === 401 || res.status === 403) this.#setConnection("unauthorized");
+        // The offset is no longer one to resume from: changes after it were pruned (410
+        // offset-gone), or the server holds fewer than it (400 cursor-past-end, a server reset).
+        // Start again at the tail: its first control event reads the whole view again.
+        if (res.status === 410 || res.status === 400) {
+          offset = "now";
+          started = false;
+        }
       } catch {
         if (signal.aborted) break;
         // A network error or a message that is not the feed's: reconnect from the last offset.

@@ -1,9 +1,11 @@
 // The offline-first client (factline/client) against the real Worker: a durable outbox sent in
 // order and exactly once, optimistic state rebased on the server's truth, rejections as data, and
 // live following that resumes after a disconnect without missing or repeating an event.
-import { exports } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
+import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, it } from "vitest";
 import { createClient, MemoryOutboxStore, type OutboxStore } from "../client/index.js";
+import { pruneViewChanges } from "../cloud/projections/view-changes.js";
 import { inventory } from "../src/domain/inventory.js";
 import { orders } from "../src/domain/orders.js";
 import { eventually, newTenant, tenantClient } from "./support/api.js";
@@ -309,6 +311,47 @@ describe("the offline-first client", () => {
     expect(net.feedOffsets[0]).toBe("now");
     expect(net.feedOffsets.slice(1).every((offset) => /^\d{16}_\d{16}$/.test(offset))).toBe(true);
     expect(net.feedOffsets.length).toBeGreaterThan(1);
+    stop();
+    client.close();
+  });
+
+  it("starts a view's feed again at the tail, reading the view once more, when changes after its offset were pruned", async () => {
+    const tenant = await newTenant("client");
+    const api = tenantClient(tenant.apiKey);
+    const net = viewNetwork();
+    const client = createClient({
+      baseUrl: BASE,
+      apiKey: tenant.apiKey,
+      entities: [inventory],
+      fetch: net.fetch,
+      retry: { baseMs: 10, maxMs: 50 },
+    });
+    const seen: InventoryRow[][] = [];
+    const stop = client.watchView<{ items: InventoryRow[] }>("inventory", (body) => seen.push(body.items));
+    await eventually(async () => (seen.length > 0 ? true : undefined));
+    await api.command("inventory", "before", "restock", { quantity: 1 });
+    await eventually(async () => (shows(seen.at(-1), "before", 1) ? true : undefined));
+
+    net.setOnline(false);
+    net.cut();
+    const burst = ["pruned-1", "pruned-2", "pruned-3"];
+    for (const sku of burst) await api.command("inventory", sku, "restock", { quantity: 2 });
+    await eventually(async () => {
+      const changes = (await (await api.get("/v1/views/inventory/changes/stream?offset=-1")).json()) as unknown[];
+      return changes.length === 1 + burst.length ? true : undefined;
+    });
+    // Retention as of two hours on keeps each feed's newest change only: the watcher's next is gone.
+    const hour = 3_600_000;
+    await pruneViewChanges(
+      drizzle(env.DB),
+      { retainCount: 1, retainAgeMs: hour, chunkRows: 1000, maxChunks: 100 },
+      Date.now() + 2 * hour,
+    );
+    const resumeAt = net.feedOffsets.length;
+    net.setOnline(true);
+
+    await eventually(async () => (burst.every((sku) => shows(seen.at(-1), sku, 2)) ? true : undefined));
+    expect(net.feedOffsets.slice(resumeAt)).toContain("now");
     stop();
     client.close();
   });
