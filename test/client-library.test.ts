@@ -276,7 +276,11 @@ describe("the offline-first client", () => {
     client.close();
   });
 
-  it("resumes a view's feed from its offset after a disconnect, missing nothing and reading once per burst", async () => {
+  /**
+   * A watcher of the tenant's inventory view that has seen one change, then is cut off while
+   * `burst` (restocks of 2) is recorded; resolves once the whole burst is in the feed.
+   */
+  async function watcherAwayDuring(burst: readonly string[]) {
     const tenant = await newTenant("client");
     const api = tenantClient(tenant.apiKey);
     const net = viewNetwork();
@@ -295,51 +299,40 @@ describe("the offline-first client", () => {
 
     net.setOnline(false);
     net.cut();
-    const burst = ["burst-1", "burst-2", "burst-3"];
     for (const sku of burst) await api.command("inventory", sku, "restock", { quantity: 2 });
-    // The whole burst is in the feed before the watcher can reconnect, so it comes back as one page.
     await eventually(async () => {
       const changes = (await (await api.get("/v1/views/inventory/changes/stream?offset=-1")).json()) as unknown[];
       return changes.length === 1 + burst.length ? true : undefined;
     });
+    const seesBurst = () =>
+      eventually(async () => (burst.every((sku) => shows(seen.at(-1), sku, 2)) ? true : undefined));
+    return {
+      net,
+      seesBurst,
+      stop: () => {
+        stop();
+        client.close();
+      },
+    };
+  }
+
+  it("resumes a view's feed from its offset after a disconnect, missing nothing and reading once per burst", async () => {
+    // The whole burst is in the feed before the watcher can reconnect, so it comes back as one page.
+    const { net, seesBurst, stop } = await watcherAwayDuring(["burst-1", "burst-2", "burst-3"]);
     const readsBefore = net.viewReads();
     net.setOnline(true);
 
-    await eventually(async () => (burst.every((sku) => shows(seen.at(-1), sku, 2)) ? true : undefined));
+    await seesBurst();
     expect(net.viewReads() - readsBefore).toBe(1);
     // It started at the tail and reconnected from an offset the feed gave it, never from the tail again.
     expect(net.feedOffsets[0]).toBe("now");
     expect(net.feedOffsets.slice(1).every((offset) => /^\d{16}_\d{16}$/.test(offset))).toBe(true);
     expect(net.feedOffsets.length).toBeGreaterThan(1);
     stop();
-    client.close();
   });
 
   it("starts a view's feed again at the tail, reading the view once more, when changes after its offset were pruned", async () => {
-    const tenant = await newTenant("client");
-    const api = tenantClient(tenant.apiKey);
-    const net = viewNetwork();
-    const client = createClient({
-      baseUrl: BASE,
-      apiKey: tenant.apiKey,
-      entities: [inventory],
-      fetch: net.fetch,
-      retry: { baseMs: 10, maxMs: 50 },
-    });
-    const seen: InventoryRow[][] = [];
-    const stop = client.watchView<{ items: InventoryRow[] }>("inventory", (body) => seen.push(body.items));
-    await eventually(async () => (seen.length > 0 ? true : undefined));
-    await api.command("inventory", "before", "restock", { quantity: 1 });
-    await eventually(async () => (shows(seen.at(-1), "before", 1) ? true : undefined));
-
-    net.setOnline(false);
-    net.cut();
-    const burst = ["pruned-1", "pruned-2", "pruned-3"];
-    for (const sku of burst) await api.command("inventory", sku, "restock", { quantity: 2 });
-    await eventually(async () => {
-      const changes = (await (await api.get("/v1/views/inventory/changes/stream?offset=-1")).json()) as unknown[];
-      return changes.length === 1 + burst.length ? true : undefined;
-    });
+    const { net, seesBurst, stop } = await watcherAwayDuring(["pruned-1", "pruned-2", "pruned-3"]);
     // Retention as of two hours on keeps each feed's newest change only: the watcher's next is gone.
     const hour = 3_600_000;
     await pruneViewChanges(
@@ -350,10 +343,9 @@ describe("the offline-first client", () => {
     const resumeAt = net.feedOffsets.length;
     net.setOnline(true);
 
-    await eventually(async () => (burst.every((sku) => shows(seen.at(-1), sku, 2)) ? true : undefined));
+    await seesBurst();
     expect(net.feedOffsets.slice(resumeAt)).toContain("now");
     stop();
-    client.close();
   });
 
   it("polls a view when the server has no change feeds (404), reading again after its own commands", async () => {
