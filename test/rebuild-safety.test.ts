@@ -82,6 +82,20 @@ async function settledRow(apiKey: string, sku: string, version: number) {
   });
 }
 
+/**
+ * A tenant with `applied` restocked once and that fact in the view, then `unseen` restocked with
+ * its fact held from the consumer (the relay held until the test ends).
+ */
+async function consumerBehind(prefix: string, applied = "a", unseen = "a", quantity = 2) {
+  const tenant = await newTenant(prefix);
+  const api = tenantClient(tenant.apiKey);
+  await api.command("inventory", applied, "restock", { quantity: 1 });
+  await settledRow(tenant.apiKey, applied, 1);
+  disarm.push(holdRelay(tenant.id));
+  await api.command("inventory", unseen, "restock", { quantity });
+  return tenant;
+}
+
 describe("rebuild steps run twice", () => {
   it("keeps the new generation when the finish runs again after its switch committed", async () => {
     const tenant = await newTenant("f3");
@@ -202,13 +216,7 @@ describe("rebuild starts", () => {
   });
 
   it("keeps a new entity whose first fact was applied by a batch that read the generations before the start", async () => {
-    const tenant = await newTenant("f6b");
-    const api = tenantClient(tenant.apiKey);
-    await api.command("inventory", "old", "restock", { quantity: 1 });
-    await settledRow(tenant.apiKey, "old", 1);
-    const held = holdRelay(tenant.id);
-    disarm.push(held);
-    await api.command("inventory", "new", "restock", { quantity: 4 });
+    const tenant = await consumerBehind("f6b", "old", "new", 4);
     let paused = false;
     disarm.push(
       armPause("consumer.beforeWrite", async (ctx) => {
@@ -228,13 +236,7 @@ describe("rebuild starts", () => {
   });
 
   it("leaves no orphan rows when a batch that read the old generation writes after the switch", async () => {
-    const tenant = await newTenant("f16");
-    const api = tenantClient(tenant.apiKey);
-    await api.command("inventory", "a", "restock", { quantity: 1 });
-    await settledRow(tenant.apiKey, "a", 1);
-    const held = holdRelay(tenant.id);
-    disarm.push(held);
-    await api.command("inventory", "a", "restock", { quantity: 2 });
+    const tenant = await consumerBehind("f16");
     let paused = false;
     disarm.push(
       armPause("consumer.beforeWrite", async (ctx) => {
@@ -251,6 +253,44 @@ describe("rebuild starts", () => {
     expect(await generationsWithData(tenant.id)).toEqual([1]);
     const row = await rowAndState(tenant.apiKey, "a");
     expect(row.row).toEqual(row.fold);
+  });
+});
+
+describe("a view's change feed across a rebuild", () => {
+  /** The tenant's inventory feed, all of it: each change's entity id and seq. */
+  async function feedOf(apiKey: string): Promise<string[]> {
+    const res = await tenantClient(apiKey).get("/v1/views/inventory/changes/stream?offset=-1");
+    return ((await res.json()) as { entity: { id: string }; seq: number }[]).map((c) => `${c.entity.id}#${c.seq}`);
+  }
+
+  it("lists, from the switch on, a fact the replay applied before the consumer did, once", async () => {
+    const tenant = await consumerBehind("feed-switch");
+    expect((await startRebuild(tenant.id)).status).toBe(202);
+    await rebuilt(tenant.id);
+    // The view shows the second fact from the switch; so does the feed.
+    expect(await feedOf(tenant.apiKey)).toEqual(["a#1", "a#2"]);
+    // The consumer's late delivery finds it applied and records nothing more.
+    await deliver(await logOf(tenant.apiKey, "inventory", "a"));
+    expect(await feedOf(tenant.apiKey)).toEqual(["a#1", "a#2"]);
+    const row = await rowAndState(tenant.apiKey, "a");
+    expect(row.row).toEqual(row.fold);
+  });
+
+  it("records nothing twice when the switch step runs again", async () => {
+    const tenant = await consumerBehind("feed-again");
+    let crashed = false;
+    disarm.push(
+      armFault("rebuild.afterSwitch", (ctx) => {
+        if (ctx.tenant !== tenant.id || crashed) return;
+        crashed = true;
+        throw new InjectedFault("rebuild.afterSwitch");
+      }),
+    );
+    expect((await startRebuild(tenant.id)).status).toBe(202);
+    await eventually(async () => (crashed ? true : undefined));
+    await runDurableObjectAlarm(rebuilder(tenant.id));
+    await rebuilt(tenant.id);
+    expect(await feedOf(tenant.apiKey)).toEqual(["a#1", "a#2"]);
   });
 });
 

@@ -7,15 +7,19 @@
 // writers from applying anything twice, and when every known entity has caught up the new
 // generation is switched in and the old ones are cleared in small chunks.
 import { DurableObject } from "cloudflare:workers";
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, type SQL, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { RecordedEvent } from "../../src/core/model/envelope.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { REBUILDER_SCHEMA } from "../storage-schema.js";
 import { logEvent, setLogLevel } from "../../src/core/runtime/log.js";
 import { applyStatements, checkpointId, readCheckpoints, type CheckpointKey } from "./checkpoints.js";
+import { switchChangeStatements, type SwitchFact } from "./view-changes.js";
 import {
+  ENTITIES_PER_STEP,
+  EVENTS_PER_PAGE,
   RebuildJob,
+  SWITCH_CATCH_UP_LIMIT,
   type LogPage,
   type RebuildEntity,
   type RebuildJobRecord,
@@ -146,6 +150,11 @@ type JobRow = {
 };
 
 type PendingRow = { entity_type: string; entity_id: string };
+/**
+ * An entity the job's generation is ahead on at the switch: the old one applied up to `applied`,
+ * the new one shows up to `shown`.
+ */
+type AheadRow = { entity_type: string; entity_id: string; applied: number; shown: number };
 
 /** The job in the object's SQLite storage: the `rebuild_job` row and the `pending` entities. */
 class SqlRebuildStore implements RebuildStore {
@@ -361,20 +370,67 @@ class D1RebuildPort implements RebuildPort<Statement> {
       });
   }
 
+  async switchChanges(job: RebuildJobRecord): Promise<Statement[] | undefined> {
+    const { projection, tenant } = this.#scope();
+    const ahead = await this.#db.all<AheadRow>(sql`
+      SELECT n.entity_type, n.entity_id, coalesce(o.seq, 0) AS applied, n.seq AS shown
+        FROM ${projectionCheckpoints} AS n
+        LEFT JOIN ${projectionCheckpoints} AS o
+          ON o.projection = n.projection AND o.generation = ${job.previous} AND o.tenant_id = n.tenant_id
+         AND o.entity_type = n.entity_type AND o.entity_id = n.entity_id
+       WHERE n.projection = ${projection.name} AND n.generation = ${job.generation} AND n.tenant_id = ${tenant}
+         AND n.seq > coalesce(o.seq, 0)
+       LIMIT ${SWITCH_CATCH_UP_LIMIT + 1}`);
+    if (ahead.length > SWITCH_CATCH_UP_LIMIT) return undefined;
+    const facts: SwitchFact[] = [];
+    // A few entity objects at a time: each answers one page of its log, usually all that is needed.
+    for (let i = 0; i < ahead.length; i += ENTITIES_PER_STEP) {
+      const pages = await Promise.all(ahead.slice(i, i + ENTITIES_PER_STEP).map((a) => this.#factsBetween(a)));
+      facts.push(...pages.flat());
+    }
+    facts.sort((a, b) => a.recordedAt - b.recordedAt);
+    return switchChangeStatements(
+      this.#db,
+      { tenant, projection, generation: job.generation, previous: job.previous },
+      facts,
+      this.#switchAllowed(job),
+    );
+  }
+
+  /** The entity's facts after `applied` up to `shown`, read from its log. */
+  async #factsBetween(a: AheadRow): Promise<SwitchFact[]> {
+    const entity = { entityType: a.entity_type, entityId: a.entity_id };
+    const facts: SwitchFact[] = [];
+    let from = a.applied;
+    while (from < a.shown) {
+      const { events, atHead } = await this.readLog(entity, from, EVENTS_PER_PAGE);
+      for (const e of events)
+        if (e.seq <= a.shown)
+          facts.push({ ...entity, seq: e.seq, type: e.type, recordedAt: Date.parse(e.meta.recordedAt) });
+      const last = events.at(-1);
+      if (atHead || !last) break;
+      from = last.seq;
+    }
+    return facts;
+  }
+
   activate(job: RebuildJobRecord, guarded: boolean): Statement {
     const update = this.#db
       .update(projectionGenerations)
       .set({ active: job.generation, building: null, rebuildCompletedAt: Date.now() });
-    if (!guarded) return update.where(this.#pair());
-    // `switchAllowed` in SQL, in the statement that switches.
-    return update.where(
-      and(
-        this.#pair(),
-        eq(projectionGenerations.active, job.previous),
-        eq(projectionGenerations.building, job.generation),
-        sql`NOT EXISTS (SELECT 1 FROM ${entityHeads} AS h WHERE ${this.#behindNewGeneration(job)})`,
-      ),
-    );
+    return update.where(guarded ? and(this.#pair(), this.#switchAllowed(job)) : this.#pair());
+  }
+
+  /**
+   * `switchAllowed` in SQL: the pair still has the job's `previous` active and its generation
+   * building, and no entity is behind in it. The switch's statement and the feed's records at the
+   * switch (`switchChanges`) are guarded by it alike, in one batch, so both happen or neither.
+   */
+  #switchAllowed(job: RebuildJobRecord): SQL {
+    return sql`EXISTS (SELECT 1 FROM ${projectionGenerations} AS gen
+        WHERE gen.projection = ${job.projection} AND gen.tenant_id = ${job.tenant}
+          AND gen.active = ${job.previous} AND gen.building = ${job.generation})
+      AND NOT EXISTS (SELECT 1 FROM ${entityHeads} AS h WHERE ${this.#behindNewGeneration(job)})`;
   }
 
   stopBuilding(job: RebuildJobRecord): Statement {

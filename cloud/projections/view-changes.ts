@@ -4,7 +4,8 @@
 // on its checkpoint guard records nothing, so a redelivered fact is never recorded twice). Only
 // the generation that serves reads records changes — decided inside the batch against
 // `projection_generations`, so it agrees with a concurrent rebuild's switch; a rebuild replaying
-// history into the next generation records none.
+// history into the next generation records none, and its switch records the facts the new
+// generation shows that the old one had not applied (`switchChangeStatements`).
 //
 // Each feed numbers its changes 1, 2, 3… (`position`, the feed's offsets): the insert reads the
 // feed's last position in the same statement, and D1 runs one statement at a time, so two
@@ -15,11 +16,11 @@
 // whichever keeps more — and `pruneViewChanges` deletes the prefix before it. So a reader at
 // position p lost nothing exactly when the oldest change kept at or after p is p or p + 1 (see
 // view-change-stream.ts, which answers any other offset 410 offset-gone).
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { logEvent } from "../../src/core/runtime/log.js";
 import type { RecordedEvent } from "../../src/core/model/envelope.js";
 import type { Db, Projection, Statement } from "../../src/core/model/projection.js";
-import { projectionGenerations as g, viewChanges as vc } from "../schema.js";
+import { projectionCheckpoints as cp, projectionGenerations as g, viewChanges as vc } from "../schema.js";
 import type { CheckpointKey } from "./checkpoints.js";
 
 // Events per statement: each is ~60 bytes of JSON, well under D1's 100 KB per statement.
@@ -43,6 +44,59 @@ export function changeStatements(
                    (SELECT COALESCE(MAX(${vc.position}), 0) FROM ${vc} WHERE ${vc.tenantId} = ${key.tenant} AND ${vc.projection} = ${key.projection}) + j.key + 1
                 FROM json_each(${rows}) AS j
                WHERE ${key.generation} = COALESCE((SELECT ${g.active} FROM ${g} WHERE ${g.projection} = ${key.projection} AND ${g.tenantId} = ${key.tenant}), 0)`,
+      ),
+    );
+  }
+  return out;
+}
+
+/** A fact a rebuild's switch records in the feed: its entity, seq, type and recording time (epoch ms). */
+export interface SwitchFact {
+  readonly entityType: string;
+  readonly entityId: string;
+  readonly seq: number;
+  readonly type: string;
+  readonly recordedAt: number;
+}
+
+/**
+ * Statements that record, in the switch's batch, the facts a rebuild's generation shows and the
+ * generation it replaces had not applied (projection-rebuilder.ts, `switchChanges`). Each fact is
+ * recorded only while `guard` (the switch's own condition) holds, and only if, as the batch runs,
+ * its seq is above the replaced generation's checkpoint for its entity (what the live consumer
+ * applied, and recorded, meanwhile is left out) and at most the new one's. Positions follow on
+ * from the feed's last, numbered over the rows kept.
+ */
+export function switchChangeStatements(
+  db: Db,
+  scope: {
+    readonly tenant: string;
+    readonly projection: Projection;
+    readonly generation: number;
+    readonly previous: number;
+  },
+  facts: readonly SwitchFact[],
+  guard: SQL,
+): Statement[] {
+  const handled = facts.filter((f) => Object.hasOwn(scope.projection.on, f.type));
+  const name = scope.projection.name;
+  const checkpointOf = (generation: number) => sql`(SELECT c.seq FROM ${cp} AS c
+      WHERE c.projection = ${name} AND c.generation = ${generation} AND c.tenant_id = ${scope.tenant}
+        AND c.entity_type = f.value ->> 0 AND c.entity_id = f.value ->> 1)`;
+  const out: Statement[] = [];
+  for (let i = 0; i < handled.length; i += CHUNK) {
+    const rows = JSON.stringify(
+      handled.slice(i, i + CHUNK).map((f) => [f.entityType, f.entityId, f.seq, f.type, f.recordedAt]),
+    );
+    out.push(
+      db.insert(vc).select(
+        sql`SELECT NULL, ${scope.tenant}, ${name}, f.value ->> 0, f.value ->> 1, f.value ->> 2, f.value ->> 3, f.value ->> 4,
+                   (SELECT COALESCE(MAX(${vc.position}), 0) FROM ${vc} WHERE ${vc.tenantId} = ${scope.tenant} AND ${vc.projection} = ${name})
+                     + ROW_NUMBER() OVER (ORDER BY f.key)
+              FROM json_each(${rows}) AS f
+             WHERE ${guard}
+               AND f.value ->> 2 > COALESCE(${checkpointOf(scope.previous)}, 0)
+               AND f.value ->> 2 <= COALESCE(${checkpointOf(scope.generation)}, 0)`,
       ),
     );
   }

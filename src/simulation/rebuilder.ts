@@ -247,6 +247,11 @@ class SimRebuildPort implements RebuildPort<SimStatement> {
     };
   }
 
+  /** The simulated D1 holds no change feeds: nothing to record at the switch. */
+  async switchChanges(): Promise<readonly SimStatement[]> {
+    return [];
+  }
+
   activate(job: RebuildJobRecord, guarded: boolean): SimStatement {
     const key = generationsKey(this.#projection, this.#tenant);
     return (tx) => {

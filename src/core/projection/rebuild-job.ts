@@ -21,6 +21,8 @@ export const EVENTS_PER_PAGE = 1_000;
 export const CLEAR_CHUNK = 500;
 /** Entities one re-scan adds back before the switch. */
 export const RESCAN_LIMIT = 100;
+/** Entities the switch reads the unapplied facts of, at most, for the view's change feed (see `switchChanges`). */
+export const SWITCH_CATCH_UP_LIMIT = 1_000;
 /** The pause between two steps that succeeded (ms). */
 export const STEP_SPACING_MS = 10;
 /** A failing step is retried after base · 2^(failures - 1) ms, at most maxMs. */
@@ -111,6 +113,16 @@ export interface RebuildPort<S> {
   apply(generation: number, entity: RebuildEntity, from: number, events: readonly RecordedEvent[]): readonly S[];
   /** Sets the pair's building generation (creating the row with `previous` active if there is none). */
   markBuilding(job: RebuildJobRecord): S;
+  /**
+   * For the switch's batch, before `activate` and under its guard: statements that record in the
+   * view's change feed the facts the job's generation shows and the active one has not applied.
+   * The replay reads logs to their heads, so where the live consumer lags the new generation is
+   * ahead; after the switch the consumer finds those facts applied and records nothing, so the
+   * switch, which makes them visible, records them. Undefined while more entities are ahead than
+   * one step reads (`SWITCH_CATCH_UP_LIMIT`): the switch waits for the consumer. [] for a port
+   * without change feeds.
+   */
+  switchChanges(job: RebuildJobRecord): Promise<readonly S[] | undefined>;
   /**
    * Activates the job's generation. Guarded: only while the active one is still `previous`, the
    * job's is still building and no entity is behind in it (`switchAllowed`), checked where it
@@ -296,7 +308,15 @@ export class RebuildJob<S> {
    */
   async #switch(job: RebuildJobRecord): Promise<void> {
     const port = this.#port;
-    await port.batch([port.activate(job, true)]);
+    const changes = await port.switchChanges(job);
+    if (changes === undefined) {
+      port.report("warn", "projection rebuild waits for the consumer before its switch", {
+        projection: job.projection,
+        tenant: job.tenant,
+      });
+      return;
+    }
+    await port.batch([...changes, port.activate(job, true)]);
     faultPoint("rebuild.afterSwitch", { tenant: job.tenant });
     const now = await port.readGenerations();
     const next = afterSwitch(job, now);
