@@ -119,8 +119,8 @@ export interface RebuildPort<S> {
    * The replay reads logs to their heads, so where the live consumer lags the new generation is
    * ahead; after the switch the consumer finds those facts applied and records nothing, so the
    * switch, which makes them visible, records them. Undefined while more entities are ahead than
-   * one step reads (`SWITCH_CATCH_UP_LIMIT`): the switch waits for the consumer. [] for a port
-   * without change feeds.
+   * one step reads (`SWITCH_CATCH_UP_LIMIT`): the step fails, and backs off while the consumer
+   * catches up. [] for a port without change feeds.
    */
   switchChanges(job: RebuildJobRecord): Promise<readonly S[] | undefined>;
   /**
@@ -309,13 +309,9 @@ export class RebuildJob<S> {
   async #switch(job: RebuildJobRecord): Promise<void> {
     const port = this.#port;
     const changes = await port.switchChanges(job);
-    if (changes === undefined) {
-      port.report("warn", "projection rebuild waits for the consumer before its switch", {
-        projection: job.projection,
-        tenant: job.tenant,
-      });
-      return;
-    }
+    // Failing the step backs it off (shown in the rebuild's status) while the consumer catches up.
+    if (changes === undefined)
+      throw new Error(`more than ${SWITCH_CATCH_UP_LIMIT} entities wait for the consumer before the switch`);
     await port.batch([...changes, port.activate(job, true)]);
     faultPoint("rebuild.afterSwitch", { tenant: job.tenant });
     const now = await port.readGenerations();
