@@ -6,7 +6,7 @@ import { env } from "cloudflare:workers";
 import { drizzle } from "drizzle-orm/d1";
 import { afterEach, describe, expect, it } from "vitest";
 import { inventoryProjection } from "../src/domain/projections/inventory.js";
-import { rebuildRetryDelay } from "../src/core/projection/rebuild-job.js";
+import { rebuildRetryDelay, SWITCH_CATCH_UP_LIMIT } from "../src/core/projection/rebuild-job.js";
 import type { ProjectionRebuilder } from "../cloud/projections/projection-rebuilder.js";
 import { armFault, armPause, InjectedFault } from "../src/core/resilience/fault-injection.js";
 import { ADMIN_TOKEN, call, eventually, newTenant, tenantClient } from "./support/api.js";
@@ -80,6 +80,34 @@ async function settledRow(apiKey: string, sku: string, version: number) {
     const row = res.status === 200 ? ((await res.json()) as { version: number }) : undefined;
     return row?.version === version ? row : undefined;
   });
+}
+
+/** The tenant's inventory feed, all of it: each change's entity id and seq. */
+async function feedOf(apiKey: string): Promise<string[]> {
+  const res = await tenantClient(apiKey).get("/v1/views/inventory/changes/stream?offset=-1");
+  return ((await res.json()) as { entity: { id: string }; seq: number }[]).map((c) => `${c.entity.id}#${c.seq}`);
+}
+
+/** The tenant's inventory generations: the one serving reads and the one a rebuild fills. */
+function generationsOf(tenant: string) {
+  return env.DB.prepare(
+    "SELECT active, building FROM projection_generations WHERE projection = 'inventory' AND tenant_id = ?",
+  )
+    .bind(tenant)
+    .first<{ active: number; building: number | null }>();
+}
+
+/**
+ * Checkpoints at seq 1 in `generation` for inventory entities `ids` of the tenant, in one statement,
+ * as if that generation had applied each one's first fact (the entities themselves do not exist).
+ */
+function checkpointsAt(tenant: string, generation: number, ids: readonly string[]) {
+  return env.DB.prepare(
+    `INSERT INTO projection_checkpoints (projection, generation, tenant_id, entity_type, entity_id, seq, recorded_at, applied_at)
+     SELECT 'inventory', ?, ?, 'inventory', value, 1, 0, 0 FROM json_each(?)`,
+  )
+    .bind(generation, tenant, JSON.stringify(ids))
+    .run();
 }
 
 /**
@@ -178,6 +206,50 @@ describe("the switch", () => {
       expect(row.row).toEqual(row.fold);
     }
   });
+
+  it("waits, with its reason in the rebuild's status, while more than 1,000 entities wait for the consumer, then switches once it has caught up", async () => {
+    // The replay takes a to its second fact, which the consumer has not applied; at the switch, the
+    // new generation also shows SWITCH_CATCH_UP_LIMIT entities the old one lacks (checkpoints only:
+    // the switch counts the entities ahead before it reads any of their facts).
+    const tenant = await consumerBehind("switch-wait");
+    const others = Array.from({ length: SWITCH_CATCH_UP_LIMIT }, (_, i) => `ahead-${i}`);
+    const switchAttempts: number[] = [];
+    disarm.push(
+      armPause("rebuild.beforeSwitch", async (ctx) => {
+        if (ctx.tenant !== tenant.id) return;
+        switchAttempts.push(Date.now());
+        if (switchAttempts.length === 1) await checkpointsAt(tenant.id, 1, others);
+      }),
+    );
+    expect((await startRebuild(tenant.id)).status).toBe(202);
+    const waiting = await eventually(async () => {
+      const status = await rebuildOf(tenant.id);
+      return status && status.failures > 0 ? status : undefined;
+    });
+
+    expect(waiting).toMatchObject({
+      phase: "replaying",
+      lastError: `more than ${SWITCH_CATCH_UP_LIMIT} entities wait for the consumer before the switch`,
+    });
+    // Backed off, not re-tried at once: every switch attempt so far failed (a retry due 1 s after the
+    // first may have run on a loaded machine), and the next waits its delay after the latest.
+    const attempt = switchAttempts[waiting.failures - 1]!;
+    expect(waiting.retryAt! - attempt).toBeGreaterThanOrEqual(rebuildRetryDelay(waiting.failures));
+    // The old generation still serves, and the feed lists nothing the new one shows ahead of it.
+    expect(await generationsOf(tenant.id)).toEqual({ active: 0, building: 1 });
+    expect((await rowAndState(tenant.apiKey, "a")).row.version).toBe(1);
+    expect(await feedOf(tenant.apiKey)).toEqual(["a#1"]);
+
+    // The consumer catches up: it applies a's second fact, and the old generation the others.
+    await deliver(await logOf(tenant.apiKey, "inventory", "a"));
+    await checkpointsAt(tenant.id, 0, others);
+    await runDurableObjectAlarm(rebuilder(tenant.id));
+    await rebuilt(tenant.id);
+    expect(await generationsOf(tenant.id)).toEqual({ active: 1, building: null });
+    expect(await feedOf(tenant.apiKey)).toEqual(["a#1", "a#2"]);
+    const row = await rowAndState(tenant.apiKey, "a");
+    expect(row.row).toEqual(row.fold);
+  });
 });
 
 describe("rebuild jobs of the previous layout", () => {
@@ -257,12 +329,6 @@ describe("rebuild starts", () => {
 });
 
 describe("a view's change feed across a rebuild", () => {
-  /** The tenant's inventory feed, all of it: each change's entity id and seq. */
-  async function feedOf(apiKey: string): Promise<string[]> {
-    const res = await tenantClient(apiKey).get("/v1/views/inventory/changes/stream?offset=-1");
-    return ((await res.json()) as { entity: { id: string }; seq: number }[]).map((c) => `${c.entity.id}#${c.seq}`);
-  }
-
   it("lists, from the switch on, a fact the replay applied before the consumer did, once", async () => {
     const tenant = await consumerBehind("feed-switch");
     expect((await startRebuild(tenant.id)).status).toBe(202);
