@@ -181,4 +181,15 @@ describe("the admin API scoped to tenant B answers none of tenant A's data", () 
     expect(res.status).toBe(400);
     expect(res.headers.get("content-type")).toBe("application/problem+json");
   });
+
+  it("answers 404 to a projections ?tenant= filter naming no tenant, as a rebuild does, not an empty lag", async () => {
+    for (const [method, path] of [
+      ["GET", "/projections?tenant=no-such-tenant"],
+      ["POST", "/projections/inventory/rebuild?tenant=no-such-tenant"],
+    ] as const) {
+      const res = await admin(method, path);
+      expect(res.status, path).toBe(404);
+      expect(await res.json(), path).toMatchObject({ detail: "no tenant no-such-tenant" });
+    }
+  });
 });

@@ -331,11 +331,16 @@ platformAdminRoutes.openapi(
     summary: "projections with their lag (and rebuild status, for one tenant)",
     tags: ["admin"],
     request: { query: z.object({ tenant: tenantFilter }) },
-    responses: { 200: json(z.object({ items: z.array(anyObject) }), "the projections"), ...problems("admin", 400) },
+    responses: {
+      200: json(z.object({ items: z.array(anyObject) }), "the projections"),
+      ...problems("admin", 400, 404),
+    },
   }),
   async (c) => {
     const tenant = c.req.valid("query").tenant ?? null;
     const db: Db = drizzle(c.env.DB);
+    // A typo must not read as "no lag" (nor wake a rebuilder for a tenant that does not exist).
+    if (tenant !== null) await requireTenant(db, tenant);
     const items = await Promise.all(
       c.get("app").projections.map(async (p) => ({
         name: p.name,
@@ -364,10 +369,7 @@ platformAdminRoutes.openapi(
   async (c) => {
     const { name } = c.req.valid("param");
     const { tenant } = c.req.valid("query");
-    const db: Db = drizzle(c.env.DB);
-    if (!(await db.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, tenant)).limit(1))[0]) {
-      throw fail("not-found", `no tenant ${tenant}`);
-    }
+    await requireTenant(drizzle(c.env.DB), tenant);
     const outcome = await rebuilderFor(c.env, name, tenant).start(name, tenant);
     if (!outcome) throw fail("not-found", `no projection ${name}`);
     if ("alreadyRunning" in outcome) {
@@ -380,6 +382,12 @@ platformAdminRoutes.openapi(
     return c.json(outcome.started, 202);
   },
 );
+
+/** Throws 404 `not-found` unless `id` is a tenant (created, whatever its status). */
+async function requireTenant(db: Db, id: string): Promise<void> {
+  const found = await db.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, id)).limit(1);
+  if (found.length === 0) throw fail("not-found", `no tenant ${id}`);
+}
 
 function rebuilderFor(env: Env, projection: string, tenant: string) {
   return rebuilderStub(env, projection, tenant);
