@@ -2,19 +2,29 @@
 // from what a restart reads back from its log: event data that is not plain JSON is refused, a
 // state that is not plain JSON is never snapshotted, an initial state that is not is refused at
 // definition, and events the definition cannot fold (an undeclared type, an evolve returning
-// undefined) answer 500 `state-unfoldable` instead of a state without them. Small entities are
+// undefined, an upcaster that throws or returns undefined) answer 500 `state-unfoldable` instead
+// of a state without them; a definition missing an upcaster is refused when it is defined. Small entities are
 // defined here and hosted by the platform's own entity actor in real entity objects; a restart is
 // an eviction, after which a new incarnation rebuilds its memory image from storage.
-import { evictDurableObject, runInDurableObject } from "cloudflare:test";
+import {
+  createExecutionContext,
+  createMessageBatch,
+  evictDurableObject,
+  getQueueResult,
+  runInDurableObject,
+} from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from "vitest";
 import { z } from "zod";
+import { consumeFacts } from "../cloud/consumer/fact-consumer.js";
 import { createEntityActor, type EntityActor } from "../edge/entity/entity-actor.js";
 import { EventLog } from "../edge/entity/event-log.js";
 import { defineEntity, EntityRegistry, event } from "../src/core/model/entity.js";
 import type { CommandEnvelope, EntityAddress } from "../src/core/protocol/entity-protocol.js";
+import { toCloudEvent } from "../src/core/protocol/cloud-event.js";
 import { encodeHlc } from "../src/core/protocol/hlc.js";
 import { entityObjectName } from "../src/core/protocol/identifiers.js";
+import { fact } from "../src/testing/facts.js";
 import { scenario } from "../src/testing/given-when-then.js";
 
 const PROBLEMS = "https://factline.dev/problems/";
@@ -291,6 +301,177 @@ describe("events the definition cannot fold", () => {
     expect(snapshots).toBe(0);
     expect(errorLines()).toContainEqual(
       expect.objectContaining({ level: "error", entityType: "shelves", type: `${PROBLEMS}state-unfoldable` }),
+    );
+  });
+});
+
+/** Payments whose v1 payloads lack a currency: the upcaster adds one, and throws for a negative amount. */
+const ledgers = defineEntity({
+  type: "ledgers",
+  initialState: { total: 0 },
+  commands: { pay: z.object({ amount: z.number() }).strict() },
+  events: {
+    Paid: event<{ amount: number; currency: string }>({
+      version: 2,
+      upcast: {
+        1: (data) => {
+          const v1 = data as { amount: number };
+          if (v1.amount < 0) throw new Error("a v1 payment cannot be negative");
+          return { ...v1, currency: "EUR" };
+        },
+      },
+    }),
+  },
+  decide: (_state, command) => [{ type: "Paid", data: { amount: command.data.amount, currency: "USD" } }],
+  evolve: (state, e) => ({ total: state.total + e.data.amount }),
+});
+
+const LedgerHost = createEntityActor(new EntityRegistry([ledgers]));
+
+describe("events an upcaster cannot lift", () => {
+  /**
+   * A ledger with one payment recorded now (seq 1), then two stored at version 1 by an older
+   * deployment: one the upcaster lifts (seq 2) and one it throws for (seq 3).
+   */
+  async function ledgerWithABadV1Event() {
+    const e = hosted("ledgers");
+    const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(e.address.tenant, "ledgers", "e1")));
+    const inLedger = <T>(work: (actor: EntityActor) => Promise<T>): Promise<T> =>
+      runInDurableObject(stub, async (_platformActor, state) => {
+        const actor = new LedgerHost(state, env);
+        await state.blockConcurrencyWhile(async () => {});
+        return work(actor);
+      });
+    await inLedger(async (actor) => {
+      expect((await actor.command(e.command("pay", { amount: 10 }))).ok).toBe(true);
+    });
+    await runInDurableObject(stub, async (_actor, state) => {
+      const [first] = state.storage.sql.exec<{ meta: string }>("SELECT meta FROM events WHERE seq = 1").toArray();
+      for (const [seq, amount] of [
+        [2, 5],
+        [3, -5],
+      ] as const) {
+        state.storage.sql.exec(
+          "INSERT INTO events (seq, type, schema_version, data, meta) VALUES (?, 'Paid', 1, ?, ?)",
+          seq,
+          JSON.stringify({ amount }),
+          first?.meta.replace(/"eventId":"[^"]*"/, `"eventId":"${crypto.randomUUID()}"`),
+        );
+      }
+    });
+    await e.restart();
+    return { ...e, inLedger };
+  }
+
+  const unliftable = {
+    type: `${PROBLEMS}state-unfoldable`,
+    status: 500,
+    detail: expect.stringContaining(
+      "Paid (seq 3) cannot be lifted to its current version: v1 → v2: its upcaster threw: a v1 payment cannot be negative; fix the upcaster",
+    ),
+  };
+
+  it("answers reads and commands with 500 state-unfoldable naming the event and what its upcaster threw", async () => {
+    const e = await ledgerWithABadV1Event();
+    const { read, past, command } = await e.inLedger(async (actor) => ({
+      read: await actor.read(e.address, null),
+      past: await actor.read(e.address, 1),
+      command: await actor.command(e.command("pay", { amount: 1 })),
+    }));
+    expect(read).toEqual({ ok: false, problem: expect.objectContaining(unliftable) });
+    expect(past).toEqual({ ok: false, problem: expect.objectContaining(unliftable) });
+    expect(command).toMatchObject({ ok: false, problem: unliftable });
+    expect(errorLines()).toContainEqual(
+      expect.objectContaining({ level: "error", entityType: "ledgers", type: `${PROBLEMS}state-unfoldable` }),
+    );
+  });
+
+  it("serves the log up to the event it cannot lift, and refuses a page that starts at it", async () => {
+    const e = await ledgerWithABadV1Event();
+    const reads = await e.inLedger(async (actor) => ({
+      page: await actor.events(e.address, 0, 10),
+      atBad: await actor.events(e.address, 2, 10),
+      stream: await actor.streamRead(e.address, 0, 10, 0),
+      streamAtBad: await actor.streamRead(e.address, 2, 10, 0),
+    }));
+    expect(reads.page?.ok ? reads.page.page : reads.page).toMatchObject({
+      events: [{ seq: 1 }, { seq: 2, schemaVersion: 2, data: { amount: 5, currency: "EUR" } }],
+      next: 2,
+    });
+    expect(reads.atBad).toEqual({ ok: false, problem: expect.objectContaining(unliftable) });
+    expect(reads.stream).toMatchObject({ ok: true, events: [{ seq: 1 }, { seq: 2 }], version: 3 });
+    expect(reads.streamAtBad).toEqual({ ok: false, problem: expect.objectContaining(unliftable) });
+  });
+
+  it("refuses a live subscription that would start at the event, instead of opening one that stays silent", async () => {
+    const e = await ledgerWithABadV1Event();
+    const url = (after: number) =>
+      `https://entity/live?tenant=${e.address.tenant}&type=ledgers&id=e1&after=${after}&key=`;
+    const { atBad, before } = await e.inLedger(async (actor) => {
+      const atBad = await actor.fetch(new Request(url(2)));
+      const before = await actor.fetch(new Request(url(1)));
+      await before.body?.cancel();
+      return { atBad: { status: atBad.status, body: await atBad.json() }, before: before.status };
+    });
+    expect(atBad).toEqual({ status: 500, body: expect.objectContaining(unliftable) });
+    expect(before).toBe(200);
+  });
+
+  it("makes the facts consumer dead-letter a fact its upcaster cannot lift, and settle the rest of the batch", async () => {
+    // Two v1 payments on the wire, as a deployment before the currency field sent them.
+    const v1 = (entityId: string, amount: number) =>
+      toCloudEvent({
+        ...fact(ledgers, entityId, "Paid", { amount, currency: "" }, { tenant: "upcast-consumer" }),
+        schemaVersion: 1,
+        data: { amount },
+      });
+    const [good, bad] = [v1("l-good", 5), v1("l-bad", -5)];
+    const batch = createMessageBatch(
+      "factline-facts",
+      [good, bad].map((body, i) => ({ id: `upcast-${i}`, timestamp: new Date(), attempts: 1, body })),
+    );
+    const app = { entities: new EntityRegistry([ledgers]), projections: [], sagas: [], services: {} };
+
+    await consumeFacts(batch, env, app);
+
+    const result = await getQueueResult(batch, createExecutionContext());
+    expect(result.retryMessages).toEqual([]);
+    expect([...result.explicitAcks].sort()).toEqual(["upcast-0", "upcast-1"]);
+    const letter = await env.DB.prepare("SELECT entity_id, error FROM dead_letters WHERE id = ?")
+      .bind(bad.id)
+      .first<{ entity_id: string; error: string }>();
+    expect(letter).toEqual({
+      entity_id: bad.entityid,
+      error: expect.stringContaining("Paid (seq 1) cannot be lifted to its current version"),
+    });
+  });
+
+  it("is refused when the entity is defined if an event's version lacks an upcaster below it", () => {
+    const define = (upcast?: Record<number, (data: unknown) => unknown>) =>
+      defineEntity({
+        type: "gaps",
+        initialState: {},
+        commands: { note: z.object({}).strict() },
+        events: { Noted: event<{ text: string }>({ version: 3, ...(upcast ? { upcast } : {}) }) },
+        decide: () => [],
+        evolve: (state) => state,
+      });
+    expect(() => define()).toThrow("gaps: event Noted is at version 3 but has no upcast[1] (v1 → v2)");
+    expect(() => define({ 1: (d) => d })).toThrow("has no upcast[2] (v2 → v3)");
+    expect(() => define({ 1: (d) => d, 2: (d) => d })).not.toThrow();
+  });
+
+  it("answers 500 state-unfoldable when an upcaster returns undefined, rather than folding an event without data", () => {
+    const lossy = defineEntity({
+      type: "lossy",
+      initialState: {},
+      commands: { note: z.object({}).strict() },
+      events: { Noted: event<{ text: string }>({ version: 2, upcast: { 1: () => undefined } }) },
+      decide: () => [],
+      evolve: (state) => state,
+    });
+    expect(() => lossy.upcast("Noted", 1, { text: "x" }, 7)).toThrow(
+      "Noted (seq 7) cannot be lifted to its current version: v1 → v2: its upcaster returned undefined",
     );
   });
 });

@@ -1,6 +1,6 @@
 // The cloud tier's view of an entity object: it reads ranges of the entity's log (to repair gaps
 // and to rebuild projections) and acknowledges applied facts, all through the ENTITY binding.
-import type { EntityAddress } from "../../src/core/protocol/entity-protocol.js";
+import { pageOrNothing, type EntityAddress } from "../../src/core/protocol/entity-protocol.js";
 import type { RecordedEvent } from "../../src/core/model/envelope.js";
 import { entityStub } from "../stubs.js";
 
@@ -18,10 +18,10 @@ export async function readFromEntity(
   let cursor = after;
   while (cursor < upTo) {
     // A cursor past the head would mean `upTo` names an event the entity never recorded: nothing to read.
-    const read = await stub.events(address, cursor, Math.min(PAGE, upTo - cursor));
-    if (!read?.ok || read.page.events.length === 0) break;
-    events.push(...read.page.events);
-    cursor = read.page.events[read.page.events.length - 1]?.seq ?? upTo;
+    const page = pageOrNothing(await stub.events(address, cursor, Math.min(PAGE, upTo - cursor)));
+    if (!page || page.events.length === 0) break;
+    events.push(...page.events);
+    cursor = page.events[page.events.length - 1]?.seq ?? upTo;
   }
   return events;
 }

@@ -20,6 +20,7 @@ import {
   type ParkedFactNotice,
 } from "../../src/core/protocol/cloud-event.js";
 import type { RecordedEvent } from "../../src/core/model/envelope.js";
+import { UnfoldableEvent } from "../../src/core/model/entity.js";
 import { faultPoint, pausePoint } from "../../src/core/resilience/fault-injection.js";
 import { logEvent } from "../../src/core/runtime/log.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
@@ -86,7 +87,18 @@ function factConsumerPorts(env: Env, app: CloudApp, db: Db): FactConsumerPorts<Q
     decode: (delivery): DecodedMessage<ParkedNotice> => {
       const decoded = decodeFactsMessage(delivery.current.body);
       if (decoded.kind === "parked") return { kind: "parked", notice: { data: decoded.notice, delivery } };
-      return decoded.kind === "fact" ? { kind: "fact", event: upcast(app, decoded.event) } : decoded;
+      if (decoded.kind !== "fact") return decoded;
+      try {
+        return { kind: "fact", event: upcast(app, decoded.event) };
+      } catch (error) {
+        // An upcaster that fails: a dead letter to replay once it is fixed, never a thrown batch
+        // that would fail every other fact delivered with it.
+        if (!(error instanceof UnfoldableEvent)) throw error;
+        return {
+          kind: "invalid",
+          error: `${decoded.event.meta.entityType} ${decoded.event.meta.entityId}: ${error.message}`,
+        };
+      }
     },
     fetchParked: async ({ data, delivery }) => {
       try {
@@ -194,6 +206,6 @@ function upcast(app: CloudApp, event: RecordedEvent): RecordedEvent {
   return {
     ...event,
     schemaVersion: entity.eventVersion(event.type),
-    data: entity.upcast(event.type, event.schemaVersion, event.data),
+    data: entity.upcast(event.type, event.schemaVersion, event.data, event.seq),
   };
 }

@@ -10,6 +10,7 @@ import { DurableObject } from "cloudflare:workers";
 import { and, eq, type SQL, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import type { RecordedEvent } from "../../src/core/model/envelope.js";
+import { pageOrNothing } from "../../src/core/protocol/entity-protocol.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { REBUILDER_SCHEMA } from "../storage-schema.js";
 import { logEvent, setLogLevel } from "../../src/core/runtime/log.js";
@@ -346,8 +347,8 @@ class D1RebuildPort implements RebuildPort<Statement> {
     const address = { tenant: this.#scope().tenant, ...entity };
     const read = await entityStub(this.#env, address).events(address, from, cap);
     // No events, or a checkpoint past the head (nothing after it): the rebuild of this entity is done.
-    if (!read?.ok) return { events: [], atHead: true };
-    return { events: read.page.events, atHead: read.page.next === null };
+    const page = pageOrNothing(read);
+    return page ? { events: page.events, atHead: page.next === null } : { events: [], atHead: true };
   }
 
   apply(generation: number, entity: RebuildEntity, from: number, events: readonly RecordedEvent[]): Statement[] {

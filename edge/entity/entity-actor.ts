@@ -20,8 +20,10 @@ import type {
   EventsRead,
   LogRead,
 } from "../../src/core/protocol/entity-protocol.js";
+import type { Refusable } from "../../src/core/protocol/refusable.js";
+import type { RecordedEvent } from "../../src/core/model/envelope.js";
 import { cursorPastHead } from "../../src/core/protocol/log-cursor.js";
-import { problemResponse } from "../../src/core/http/problem.js";
+import { problemResponse, type Problem } from "../../src/core/http/problem.js";
 import { logEvent, setLogLevel } from "../../src/core/runtime/log.js";
 import { EventLog } from "./event-log.js";
 import { SqlSessionRecords } from "./client-session-store.js";
@@ -132,12 +134,18 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     if (version === 0) return null;
     const refused = cursorPastHead(address, after, version);
     if (refused) return { ok: false, problem: refused };
-    const events = [...entity.log.read(after, Number.MAX_SAFE_INTEGER, limit)];
+    const events = this.#readablePage(entity, after, limit);
+    if (!Array.isArray(events)) return events;
     const last = events[events.length - 1];
     return { ok: true, page: { events, next: last && last.seq < version ? last.seq : null } };
   }
 
-  async streamRead(address: EntityAddress, after: number, limit: number, waitMs: number): Promise<LogRead | null> {
+  async streamRead(
+    address: EntityAddress,
+    after: number,
+    limit: number,
+    waitMs: number,
+  ): Promise<Refusable<LogRead> | null> {
     const entity = this.#bind(address);
     if (!entity) return null;
     if (waitMs > 0 && entity.head() <= after) {
@@ -151,10 +159,24 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
         this.#logWaiters.add(wake);
       });
     }
-    return {
-      events: [...entity.log.read(after, Number.MAX_SAFE_INTEGER, limit)],
-      version: entity.head(),
-    };
+    const events = this.#readablePage(entity, after, limit);
+    return Array.isArray(events) ? { ok: true, events, version: entity.head() } : events;
+  }
+
+  /**
+   * A page of the log for a reader (EventLog.page: it ends before an event that cannot be lifted to
+   * its current version), or, when the page would start at such an event, the refusal 500
+   * `state-unfoldable` naming it (logged as the domain's bug).
+   */
+  #readablePage(entity: HostedEntity, after: number, limit: number): RecordedEvent[] | { ok: false; problem: Problem } {
+    try {
+      return entity.log.page(after, limit);
+    } catch (error) {
+      if (!(error instanceof UnfoldableEvent)) throw error;
+      const problem = unfoldableProblem(entity.address, error, false);
+      domainBug(entity.address, problem);
+      return { ok: false, problem };
+    }
   }
 
   /**
@@ -176,6 +198,9 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     // Decided with the subscription opened in this same step: no commit falls between the two.
     const refused = cursorPastHead(address, after, hosted.head());
     if (refused) return problemResponse(refused);
+    // A subscription that would start at an event that cannot be read is refused, not opened silent.
+    const first = this.#readablePage(hosted, after, 1);
+    if (!Array.isArray(first)) return problemResponse(first.problem);
     return request.headers.get("upgrade")?.toLowerCase() === "websocket"
       ? this.#live.openWebSocket(after, principal)
       : this.#live.openEventStream(after, principal);
@@ -316,5 +341,5 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
 
 /** The log as the live feed reads it: pages on demand, never the whole log at once. */
 function liveSource(log: EventLog): LiveSource {
-  return { page: (after, limit) => [...log.read(after, Number.MAX_SAFE_INTEGER, limit)] };
+  return { page: (after, limit) => log.page(after, limit) };
 }

@@ -1,7 +1,7 @@
 // One entity's event log and snapshots in the Durable Object's SQLite database. Appends are
 // synchronous so the caller can put them in the same transaction as the outbox and the
 // idempotency record; reads lift stored payloads to the current schema version.
-import type { EntityType } from "../../src/core/model/entity.js";
+import { UnfoldableEvent, type EntityType } from "../../src/core/model/entity.js";
 import type { EventMetadata, RecordedEvent } from "../../src/core/model/envelope.js";
 
 export interface Snapshot {
@@ -39,7 +39,10 @@ export class EventLog {
     }
   }
 
-  /** Events with after < seq ≤ upTo, oldest first, at most `limit`. */
+  /**
+   * Events with after < seq ≤ upTo, oldest first, at most `limit`; throws `UnfoldableEvent` at an
+   * event whose stored payload cannot be lifted to its current version.
+   */
   *read(after: number, upTo = Number.MAX_SAFE_INTEGER, limit = Number.MAX_SAFE_INTEGER): Generator<RecordedEvent> {
     const cursor = this.#sql.exec<{ seq: number; type: string; schema_version: number; data: string; meta: string }>(
       "SELECT seq, type, schema_version, data, meta FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
@@ -52,10 +55,25 @@ export class EventLog {
         seq: row.seq,
         type: row.type,
         schemaVersion: this.#entity.eventVersion(row.type),
-        data: this.#entity.upcast(row.type, row.schema_version, JSON.parse(row.data)),
+        data: this.#entity.upcast(row.type, row.schema_version, JSON.parse(row.data), row.seq),
         meta: JSON.parse(row.meta) as EventMetadata,
       };
     }
+  }
+
+  /**
+   * A reader's page: events after `after`, at most `limit`, ending before the first one that
+   * cannot be lifted to its current version, so a reader gets every event before it; the page
+   * that would start at it throws its `UnfoldableEvent`.
+   */
+  page(after: number, limit: number): RecordedEvent[] {
+    const events: RecordedEvent[] = [];
+    try {
+      for (const event of this.read(after, Number.MAX_SAFE_INTEGER, limit)) events.push(event);
+    } catch (error) {
+      if (events.length === 0 || !(error instanceof UnfoldableEvent)) throw error;
+    }
+    return events;
   }
 
   writeSnapshot(seq: number, state: unknown): void {

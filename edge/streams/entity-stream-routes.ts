@@ -11,7 +11,7 @@ import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
 import type { EntityRegistry } from "../../src/core/model/entity.js";
 import { problems, routeTable, security } from "../../src/core/http/openapi.js";
-import { fail } from "../../src/core/http/problem.js";
+import { fail, ProblemError } from "../../src/core/http/problem.js";
 import { readOnlyStreamResponses, streamReadQuery } from "../../src/core/streams/stream-openapi.js";
 import type { RequestScope } from "../../src/core/http/request-scope.js";
 import type { EntityAddress } from "../../src/core/protocol/entity-protocol.js";
@@ -56,6 +56,7 @@ export function entityStreamRoutes(entities: EntityRegistry): OpenAPIHono<{ Bind
     const source: LogSource = async (after, waitMs) => {
       const page = await stub.streamRead(address, after, ENTITY_STREAM_PAGE, waitMs);
       if (page === null) throw new Error(`entity type ${type} is not hosted`);
+      if (!page.ok) throw new ProblemError(page.problem);
       return { messages: page.events.map((e) => ({ key: e.seq, json: JSON.stringify(e) })), tail: page.version };
     };
     const config = hostConfig(c.env, "entity-stream");

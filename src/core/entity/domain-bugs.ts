@@ -21,10 +21,11 @@ export function unfoldableProblem(
       "state-unfoldable",
       `${where}: the command decided an event it cannot fold: ${error.message}; nothing was recorded`,
     );
-  const remedy =
-    error.reason === "undeclared"
-      ? "; declare the stored type again in `events` (and fold it in `evolve`)"
-      : "; make evolve return a state for it";
+  const remedy = {
+    undeclared: "; declare the stored type again in `events` (and fold it in `evolve`)",
+    "evolve-undefined": "; make evolve return a state for it",
+    "upcast-failed": "; fix the upcaster",
+  }[error.reason];
   return problem(
     "state-unfoldable",
     `${where}: its stored log cannot be folded into a state: ${error.message}${remedy}`,

@@ -38,9 +38,13 @@ export function isRejection(value: unknown): value is Rejection {
  * to lift older payloads. Build it with `event<D>()`.
  */
 export interface EventSpec<D = unknown> {
-  /** The version new events of this type are written at (default 1). */
+  /** The version new events of this type are written at (default 1, a whole number). */
   readonly version?: number;
-  /** `upcast[n]` turns a payload stored at version n into version n + 1. */
+  /**
+   * `upcast[n]` turns a payload stored at version n into version n + 1: one for every n below
+   * `version` (`defineEntity` refuses a definition missing one). A step that throws or returns
+   * undefined makes the events it lifts unfoldable (`UnfoldableEvent`, reason `upcast-failed`).
+   */
   readonly upcast?: Readonly<Record<number, (data: unknown) => unknown>>;
   /** Never set: carries `D` so that sagas, projections and kits know the event's data type. */
   readonly __data?: D;
@@ -137,8 +141,11 @@ export interface EntityType {
   evolve(state: unknown, event: DomainEvent & { readonly seq?: number }): unknown;
   /** The version new events of `eventType` are written at. */
   eventVersion(eventType: string): number;
-  /** Lift a stored payload to the current version of its type. */
-  upcast(eventType: string, storedVersion: number, data: unknown): unknown;
+  /**
+   * Lift a stored payload to the current version of its type; throws `UnfoldableEvent` (reason
+   * `upcast-failed`, naming `seq` when given) when a step throws or returns undefined.
+   */
+  upcast(eventType: string, storedVersion: number, data: unknown, seq?: number): unknown;
   /** `evolve` over `events` from `from` (default: the initial state); throws `UnfoldableEvent` as `evolve` does. */
   fold(events: Iterable<DomainEvent & { readonly seq?: number }>, from?: unknown): unknown;
 }
@@ -146,10 +153,11 @@ export interface EntityType {
 /**
  * An event the entity's definition cannot fold into a state: its type is not one the definition
  * declares (a stored event whose type was renamed or removed in code: upcasters lift versions of
- * a declared type, never another name; or an event `decide` made up), or `evolve` returned
- * undefined for it. The domain's bug, never a client's: folding on would answer a state without
- * the event (or no state at all), so the runtime answers 500 `state-unfoldable`
- * (`unfoldableProblem`), records nothing and writes no snapshot.
+ * a declared type, never another name; or an event `decide` made up), `evolve` returned
+ * undefined for it, or its stored payload cannot be lifted to its type's current version (an
+ * upcaster threw or returned undefined). The domain's bug, never a client's: folding on would
+ * answer a state without the event (or no state at all), so the runtime answers 500
+ * `state-unfoldable` (`unfoldableProblem`), records nothing and writes no snapshot.
  */
 export class UnfoldableEvent extends Error {
   constructor(
@@ -157,11 +165,17 @@ export class UnfoldableEvent extends Error {
     readonly eventType: string,
     /** The event's seq in the log (the one it would have had, for a decided event); null when not known. */
     readonly seq: number | null,
-    readonly reason: "undeclared" | "evolve-undefined",
+    readonly reason: "undeclared" | "evolve-undefined" | "upcast-failed",
+    /** For `upcast-failed`: which step failed and how. */
+    detail = "",
   ) {
     const at = `${eventType}${seq === null ? "" : ` (seq ${seq})`}`;
     super(
-      reason === "undeclared" ? `${at} is not an event type of ${entityType}` : `evolve returned undefined for ${at}`,
+      reason === "undeclared"
+        ? `${at} is not an event type of ${entityType}`
+        : reason === "evolve-undefined"
+          ? `evolve returned undefined for ${at}`
+          : `${at} cannot be lifted to its current version: ${detail}`,
     );
     this.name = "UnfoldableEvent";
   }
@@ -295,6 +309,7 @@ export function defineEntity<
   const commandNames = Object.keys(commandSchemas);
   const eventTypes = Object.keys(specs);
   checkEntityNames({ type: definition.type, commandNames, eventTypes });
+  for (const name of eventTypes) checkUpcasters(definition.type, name, specs[name]);
   const internal = new Set<string>(definition.internal ?? []);
   for (const name of internal) {
     if (!Object.hasOwn(commandSchemas, name))
@@ -324,14 +339,22 @@ export function defineEntity<
     decide: (state, command) => definition.decide(state as S, command as CommandOf<CS>),
     evolve,
     eventVersion: (eventType) => specOf(eventType)?.version ?? 1,
-    upcast(eventType, storedVersion, data) {
+    upcast(eventType, storedVersion, data, seq) {
       const spec = specOf(eventType);
       const target = spec?.version ?? 1;
       let lifted = data;
       for (let v = storedVersion; v < target; v++) {
+        const failed = (how: string) =>
+          new UnfoldableEvent(definition.type, eventType, seq ?? null, "upcast-failed", `v${v} → v${v + 1}${how}`);
+        // Only an undeclared type (already unfoldable) or a stored version below 1 reaches a missing step.
         const step = spec?.upcast && Object.hasOwn(spec.upcast, v) ? spec.upcast[v] : undefined;
-        if (!step) throw new Error(`${definition.type}: no upcaster for ${eventType} v${v} → v${v + 1}`);
-        lifted = step(lifted);
+        if (!step) throw failed(" has no upcaster");
+        try {
+          lifted = step(lifted);
+        } catch (error) {
+          throw failed(`: its upcaster threw: ${error instanceof Error ? error.message : String(error)}`);
+        }
+        if (lifted === undefined) throw failed(": its upcaster returned undefined");
       }
       return lifted;
     },
@@ -341,6 +364,23 @@ export function defineEntity<
       return state;
     },
   };
+}
+
+/**
+ * Refuses an event spec whose version is not a whole number ≥ 1, or that lacks the upcaster of a
+ * version below it: a stored payload of that version could never be lifted, and the entity would
+ * answer 500 `state-unfoldable` only once such an event is read, long after the deploy.
+ */
+function checkUpcasters(entityType: string, eventType: string, spec: EventSpec | undefined): void {
+  const version = spec?.version ?? 1;
+  if (!Number.isInteger(version) || version < 1)
+    throw new Error(`${entityType}: event ${eventType} has version ${version}; a version is a whole number from 1`);
+  for (let v = 1; v < version; v++) {
+    if (!(spec?.upcast && Object.hasOwn(spec.upcast, v) && typeof spec.upcast[v] === "function"))
+      throw new Error(
+        `${entityType}: event ${eventType} is at version ${version} but has no upcast[${v}] (v${v} → v${v + 1})`,
+      );
+  }
 }
 
 /**

@@ -96,6 +96,20 @@ export function readView(read: EntityRead | null): EntitySnapshotView | null {
  */
 export type EventsRead = Refusable<{ readonly page: EventPage }>;
 
+/**
+ * What a reader of an entity's log (the consumer's gap repair, a rebuild) makes of an `events`
+ * answer: its page, or null when nothing follows the reader's cursor (the entity has no events, or
+ * the cursor is at or past its head: a 4xx refusal). Throws the refusal's detail when the log
+ * cannot be read on (a 5xx: an event whose upcaster fails), so the reader's step fails with why
+ * instead of taking the entity for read to its end.
+ */
+export function pageOrNothing(read: EventsRead | null): EventPage | null {
+  if (read === null) return null;
+  if (read.ok) return read.page;
+  if (read.problem.status >= 500) throw new Error(read.problem.detail);
+  return null;
+}
+
 /** A page of an entity's log with the entity's version at the time it was read. */
 export interface LogRead {
   readonly events: readonly RecordedEvent[];
@@ -109,15 +123,18 @@ export interface EntityRpc {
   /**
    * Events after `after`, at most `limit`; null when the entity has no events, a refusal when
    * `after` is past its latest event. Served from the log alone, so a log whose state cannot be
-   * folded can still be read (and rebuilt from).
+   * folded can still be read (and rebuilt from), up to an event whose stored payload cannot be
+   * lifted to its current version (an upcaster that fails): the page ends before it, and a page
+   * that would start at it is refused 500 `state-unfoldable` naming it.
    */
   events(address: EntityAddress, after: number, limit: number): Promise<EventsRead | null>;
   /**
    * Events after `after` (at most `limit`) and the entity's version (0 before its first event);
-   * when none is after `after`, waits up to `waitMs` for the next. Null for an unknown type.
+   * when none is after `after`, waits up to `waitMs` for the next. Null for an unknown type; a
+   * page ends, or is refused, at an event that cannot be lifted, as `events` does.
    * Serves entity logs as Durable Streams (edge/streams/entity-stream-routes.ts).
    */
-  streamRead(address: EntityAddress, after: number, limit: number, waitMs: number): Promise<LogRead | null>;
+  streamRead(address: EntityAddress, after: number, limit: number, waitMs: number): Promise<Refusable<LogRead> | null>;
   /** The facts consumer has applied everything up to `seq` (bounds the entity's backlog). */
   acknowledge(address: EntityAddress, seq: number): Promise<void>;
   /**
