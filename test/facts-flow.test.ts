@@ -5,6 +5,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import type { RecordedEvent } from "../src/core/model/envelope.js";
 import { armFault, armPause, armTransform, InjectedFault } from "../src/core/resilience/fault-injection.js";
+import { CONSUMER_MAX_ATTEMPTS } from "../src/core/consumer/entity-plan.js";
 import { entityObjectName } from "../src/core/protocol/identifiers.js";
 import { inventory, type InventoryState } from "../src/domain/inventory.js";
 import { ADMIN_TOKEN, call, eventually, newTenant, tenantClient } from "./support/api.js";
@@ -194,6 +195,27 @@ describe("consumer failures", () => {
       items: unknown[];
     };
     expect(after.items).toEqual([]);
+  });
+});
+
+describe("projection handler failures", () => {
+  it("dead-letters a fact a projection's handler throws for, naming that projection in the letter and its error", async () => {
+    const { tenant, log } = await heldFacts();
+    // The first fact as the inventory handler cannot read it (no data): `delta` throws a TypeError.
+    const unreadable = { ...(log[0] as RecordedEvent), data: null };
+    const result = await deliver([unreadable], CONSUMER_MAX_ATTEMPTS);
+    expect(result.explicitAcks.length).toBe(1);
+
+    const listed = (await (
+      await call(`/admin/dead-letters?tenant=${tenant.id}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+    ).json()) as { items: { seq: number; projection: string | null; error: string }[] };
+    expect(listed.items).toEqual([
+      expect.objectContaining({
+        seq: 1,
+        projection: "inventory",
+        error: expect.stringMatching(/^projection inventory: /),
+      }),
+    ]);
   });
 });
 

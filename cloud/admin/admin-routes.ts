@@ -52,7 +52,10 @@ const tenantShown = tenantShape.extend({ keys: z.array(key), stats: z.object({ d
 const deadLetter = z.object({
   id: z.string(),
   tenantId: z.string(),
-  projection: z.string().nullable(),
+  projection: z
+    .string()
+    .nullable()
+    .describe("the projection whose handler threw for the fact; null when the failure was no one projection's"),
   entityType: z.string(),
   entityId: z.string(),
   seq: z.number().int(),

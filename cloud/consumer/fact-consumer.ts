@@ -157,7 +157,7 @@ function factConsumerPorts(env: Env, app: CloudApp, db: Db): FactConsumerPorts<Q
     acknowledge: async (address, seq) => {
       await entityStub(env, address).acknowledge(address, seq);
     },
-    recordDeadLetter: (delivery, error) => recordDeadLetter(db, delivery.current, null, error),
+    recordDeadLetter: (delivery, error, projection) => recordDeadLetter(db, delivery.current, projection, error),
     fault: (point, address) => faultPoint(point, address ?? {}),
     pauseBeforeWrite: (address) => pausePoint("consumer.beforeWrite", address),
     applied: (address, events) => {

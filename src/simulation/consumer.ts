@@ -130,12 +130,13 @@ function simConsumerPorts(world: World): FactConsumerPorts<ConsumerMessage, SimS
     readEntity: (address, after, upTo) => world.readEntity(address, after, upTo),
     deliverToSagas: (facts) => world.deliverToSagas(facts),
     acknowledge: (address, seq) => world.acknowledgeEntity(address, seq),
-    recordDeadLetter: async (message, error) => {
+    recordDeadLetter: async (message, error, projection) => {
       const meta = message.event?.meta;
       d1.deadLetters.push({
         tenant: meta?.tenant ?? null,
         entityKey: meta ? entityKey(meta.tenant, meta.entityType, meta.entityId) : null,
         seq: message.event?.seq ?? null,
+        projection,
         error,
       });
     },

@@ -32,6 +32,8 @@ export interface DeadLetter {
   readonly tenant: string | null;
   readonly entityKey: string | null;
   readonly seq: number | null;
+  /** The projection whose handler failed for it, or null (production's `dead_letters.projection`). */
+  readonly projection: string | null;
   readonly error: string;
 }
 

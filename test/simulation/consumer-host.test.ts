@@ -87,7 +87,7 @@ function copy(t: Tables): Tables {
   };
 }
 
-/** The fake world: one projection "stock" following entity type "stock", entity logs, sagas that want "started" facts. */
+/** The fake world: projection "stock" (and any others named) following entity type "stock", entity logs, sagas that want "started" facts. */
 class Fakes {
   tables: Tables = {
     generations: new Map(),
@@ -98,7 +98,9 @@ class Fakes {
   };
   readonly logs = new Map<string, RecordedEvent[]>();
   readonly batches: Stmt[][] = [];
-  readonly deadLetters: { body: FakeMessage["body"]; error: string }[] = [];
+  readonly deadLetters: { body: FakeMessage["body"]; projection: string | null; error: string }[] = [];
+  /** What the consumer logged of each failed entity. */
+  readonly failures: { entityId: string; error: string }[] = [];
   readonly sagaDeliveries: number[][] = [];
   readonly acknowledged: { entityId: string; seq: number }[] = [];
   readonly reads: { entityId: string; after: number; upTo: number }[] = [];
@@ -109,13 +111,17 @@ class Fakes {
   sagaFailures = 0;
   /** The 1-based numbers of the D1 batches to refuse (counting every batch the consumer sends). */
   readonly refusedBatches = new Set<number>();
+  /** The projections following entity type "stock". */
+  projections = ["stock"];
+  /** This projection's handler throws for facts of this type (a handler bug), or no handler throws. */
+  handlerBug: { readonly projection: string; readonly factType: string } | null = null;
   /** Planning this entity's facts fails (the consumer.apply fault point). */
   unplannable: string | null = null;
   /** Runs between the consumer's reads and its write (a rebuild starting, say); once, unless it returns true. */
   beforeWrite: (() => boolean | undefined) | null = null;
 
-  view(entityId: string, generation = 0): number[] | undefined {
-    return this.tables.views.get(`stock|${generation}|${entityId}`);
+  view(entityId: string, generation = 0, projection = "stock"): number[] | undefined {
+    return this.tables.views.get(`${projection}|${generation}|${entityId}`);
   }
 
   ports(): FactConsumerPorts<FakeMessage, Stmt, { readonly entityId: string; readonly seq: number }> {
@@ -130,7 +136,7 @@ class Fakes {
         if (!event) throw new Error("entity unreachable");
         return event;
       },
-      followers: (entityType) => (entityType === "stock" ? ["stock"] : []),
+      followers: (entityType) => (entityType === "stock" ? this.projections : []),
       hasSagas: this.hasSagas,
       concernsSagas: (facts) => facts.some((f) => f.type === "started"),
       readGenerations: async (pairs) => {
@@ -150,15 +156,20 @@ class Fakes {
           delivered: (a) => delivered.get(a.entityId) ?? 0,
         };
       },
-      apply: (key, from, events) => [
-        (t) => {
-          const row = `${key.projection}|${key.generation}|${key.entityId}`;
-          if (this.poisoned === key.entityId) throw new Error(`poison row ${key.entityId}`);
-          if ((t.checkpoints.get(row) ?? 0) !== from) throw new Error(`checkpoint ${row} moved`);
-          t.checkpoints.set(row, events[events.length - 1]?.seq ?? from);
-          t.views.set(row, [...(t.views.get(row) ?? []), ...events.map((e) => e.seq)]);
-        },
-      ],
+      apply: (key, from, events) => {
+        const bug = this.handlerBug;
+        if (bug?.projection === key.projection && events.some((e) => e.type === bug.factType))
+          throw new Error(`no handler can read ${bug.factType}`);
+        return [
+          (t) => {
+            const row = `${key.projection}|${key.generation}|${key.entityId}`;
+            if (this.poisoned === key.entityId) throw new Error(`poison row ${key.entityId}`);
+            if ((t.checkpoints.get(row) ?? 0) !== from) throw new Error(`checkpoint ${row} moved`);
+            t.checkpoints.set(row, events[events.length - 1]?.seq ?? from);
+            t.views.set(row, [...(t.views.get(row) ?? []), ...events.map((e) => e.seq)]);
+          },
+        ];
+      },
       generationsGuard: (reads) => (t) => {
         for (const r of reads) {
           const now = t.generations.get(r.projection) ?? NO_GENERATIONS;
@@ -193,8 +204,8 @@ class Fakes {
       acknowledge: async (address, seq) => {
         this.acknowledged.push({ entityId: address.entityId, seq });
       },
-      recordDeadLetter: async (m, error) => {
-        this.deadLetters.push({ body: m.body, error });
+      recordDeadLetter: async (m, error, projection) => {
+        this.deadLetters.push({ body: m.body, projection, error });
       },
       fault: (point, address) => {
         if (point === "consumer.apply" && address?.entityId === this.unplannable) throw new Error("planning failed");
@@ -206,7 +217,9 @@ class Fakes {
         return undefined;
       },
       applied: () => undefined,
-      failed: () => undefined,
+      failed: (address, error) => {
+        this.failures.push({ entityId: address.entityId, error });
+      },
       afterBatch: async () => undefined,
       now: () => 0,
     };
@@ -291,7 +304,68 @@ describe("the shared queue consumer", () => {
     const last = carrying(fact("a", 3), CONSUMER_MAX_ATTEMPTS);
     await w.consume([last]);
     expect(last.outcome).toEqual({ kind: "ack" });
-    expect(w.deadLetters).toEqual([{ body: { fact: fact("a", 3) }, error: "entity log is missing facts 1..3" }]);
+    expect(w.deadLetters).toEqual([
+      { body: { fact: fact("a", 3) }, projection: null, error: "entity log is missing facts 1..3" },
+    ]);
+  });
+
+  it("records a dead letter naming the projection whose handler threw for the fact, with the name in its error", async () => {
+    const w = new Fakes();
+    w.handlerBug = { projection: "stock", factType: "renamed" };
+    const last = carrying(fact("a", 1, "renamed"), CONSUMER_MAX_ATTEMPTS);
+    await w.consume([last]);
+    expect(last.outcome).toEqual({ kind: "ack" });
+    expect(w.deadLetters).toEqual([
+      {
+        body: { fact: fact("a", 1, "renamed") },
+        projection: "stock",
+        error: "projection stock: no handler can read renamed",
+      },
+    ]);
+  });
+
+  it("logs a projection handler's throw under the projection's name, and retries the fact", async () => {
+    const w = new Fakes();
+    w.handlerBug = { projection: "stock", factType: "renamed" };
+    const first = carrying(fact("a", 1, "renamed"));
+    await w.consume([first]);
+    expect(first.outcome).toEqual(retried);
+    expect(w.failures).toEqual([{ entityId: "a", error: "projection stock: no handler can read renamed" }]);
+    expect(w.deadLetters).toEqual([]);
+  });
+
+  it("holds back every projection of an entity while one projection's handler throws for its fact", async () => {
+    const w = new Fakes();
+    w.projections = ["stock", "ledger"];
+    w.handlerBug = { projection: "ledger", factType: "renamed" };
+    const last = carrying(fact("a", 1, "renamed"), CONSUMER_MAX_ATTEMPTS);
+    await w.consume([last]);
+    expect(w.view("a", 0, "stock")).toBeUndefined();
+    expect(w.deadLetters.map((d) => d.projection)).toEqual(["ledger"]);
+  });
+
+  it("keeps holding an entity back after its fact a handler throws for is dead-lettered: the next fact repairs the gap and meets it again", async () => {
+    const w = new Fakes();
+    w.handlerBug = { projection: "stock", factType: "renamed" };
+    w.logs.set("a", [fact("a", 1, "renamed"), fact("a", 2)]);
+    await w.consume([carrying(fact("a", 1, "renamed"), CONSUMER_MAX_ATTEMPTS)]);
+    const next = carrying(fact("a", 2));
+    await w.consume([next]);
+    expect(w.reads).toEqual([{ entityId: "a", after: 0, upTo: 2 }]);
+    expect(w.view("a")).toBeUndefined();
+    expect(next.outcome).toEqual(retried);
+  });
+
+  it("applies the other entities of a batch when a projection's handler throws for one entity's fact", async () => {
+    const w = new Fakes();
+    w.handlerBug = { projection: "stock", factType: "renamed" };
+    const broken = carrying(fact("a", 1, "renamed"));
+    const healthy = carrying(fact("b", 1));
+    await w.consume([broken, healthy]);
+    expect(w.view("b")).toEqual([1]);
+    expect(healthy.outcome).toEqual({ kind: "ack" });
+    expect(w.view("a")).toBeUndefined();
+    expect(broken.outcome).toEqual(retried);
   });
 
   it("dead-letters a message that is no fact at once, whatever its attempt", async () => {
@@ -299,7 +373,7 @@ describe("the shared queue consumer", () => {
     const garbage = message("garbage");
     await w.consume([garbage]);
     expect(garbage.outcome).toEqual({ kind: "ack" });
-    expect(w.deadLetters).toEqual([{ body: "garbage", error: "not a fact" }]);
+    expect(w.deadLetters).toEqual([{ body: "garbage", projection: null, error: "not a fact" }]);
     expect(w.batches).toEqual([]);
   });
 

@@ -8,7 +8,8 @@
 // or a concurrent delivery moved them, else write entity by entity so one entity's failure holds
 // back no other. Then the sagas, from their own checkpoint (F5), their checkpoint's advance, the
 // messages' acks, the entities' acknowledgements; a failed entity's messages retry with growing
-// delay and are dead-lettered after the last attempt. Every effect goes through `FactConsumerPorts`; the
+// delay and are dead-lettered after the last attempt (naming the projection, when one projection's
+// handler threw while its statements were built). Every effect goes through `FactConsumerPorts`; the
 // projections' statements come from the port (production: the projections' drizzle handlers; the
 // simulator: its view rows' digests), so the host never knows what a statement is.
 import type { RecordedEvent } from "../model/envelope.js";
@@ -36,6 +37,26 @@ export const PARKED_RETRY_SECONDS = 5;
  * one retries through the queue.
  */
 const PLANNING_ROUNDS = 3;
+
+/**
+ * A projection's statements could not be built for an entity's facts (its handler threw while
+ * the host planned): the failure names the projection, so the entity's failure log and its dead
+ * letters say which read model to fix. Its message is `projection <name>: <the handler's error>`.
+ */
+export class ProjectionFailure extends Error {
+  readonly projection: string;
+
+  constructor(projection: string, cause: unknown) {
+    super(`projection ${projection}: ${errorText(cause)}`, { cause });
+    this.name = "ProjectionFailure";
+    this.projection = projection;
+  }
+}
+
+/** An error's text as the host logs and records it. */
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
 
 /** A queue message as the host settles it (production wraps a Queues `Message`). */
 export interface ConsumerMessage {
@@ -138,8 +159,12 @@ export interface FactConsumerPorts<M extends ConsumerMessage, S, N> {
   deliverToSagas(facts: readonly RecordedEvent[]): Promise<void>;
   /** Tells the entity its facts up to `seq` are consumed; a lost acknowledgement only delays the next. */
   acknowledge(address: EntityAddress, seq: number): Promise<void>;
-  /** Records a message given up on, with why. */
-  recordDeadLetter(message: M, error: string): Promise<void>;
+  /**
+   * Records a message given up on, with why, and the projection whose handler failed for it (a
+   * `ProjectionFailure`), or null when no one projection failed (no fact, a D1 batch, a gap's
+   * repair, the sagas' delivery).
+   */
+  recordDeadLetter(message: M, error: string, projection: string | null): Promise<void>;
 
   /** A fault point: throws to inject a failure (context: the entity, or none for the whole delivery). */
   fault(point: ConsumerFaultPoint, address: EntityAddress | undefined): void;
@@ -241,7 +266,7 @@ export class FactConsumer<M extends ConsumerMessage, S, N> {
       let event: RecordedEvent;
       if (decoded.kind === "invalid") {
         // Not ours, or corrupted: retrying cannot help.
-        await ports.recordDeadLetter(message, decoded.error);
+        await ports.recordDeadLetter(message, decoded.error, null);
         message.ack();
         continue;
       }
@@ -403,9 +428,18 @@ export class FactConsumer<M extends ConsumerMessage, S, N> {
         await this.#repair(group, step.from, step.upTo);
         step = planTarget(group, from, upTo, building);
       }
-      if (step.kind === "apply") statements.push(...this.#ports.apply(key, step.from, step.events));
+      if (step.kind === "apply") statements.push(...this.#applyTo(key, step.from, step.events));
     }
     return statements;
+  }
+
+  /** One projection generation's statements for `events`; a handler's throw becomes a `ProjectionFailure` naming it. */
+  #applyTo(key: CheckpointKey, from: number, events: readonly RecordedEvent[]): readonly S[] {
+    try {
+      return this.#ports.apply(key, from, events);
+    } catch (error) {
+      throw new ProjectionFailure(key.projection, error);
+    }
   }
 
   #planSagas(group: EntityGroup<M>, from: number, hasSagas: boolean): SagaPlan {
@@ -444,16 +478,20 @@ export class FactConsumer<M extends ConsumerMessage, S, N> {
     return { ...group.address, seq, recordedAt: head ? Date.parse(head.meta.recordedAt) : this.#ports.now() };
   }
 
-  /** The group failed: its head is still recorded, and each message retries with backoff or, after its last attempt, is a dead letter. */
+  /**
+   * The group failed: its head is still recorded, and each message retries with backoff or, after
+   * its last attempt, is a dead letter (naming the projection when one projection's handler failed).
+   */
   async #fail(group: EntityGroup<M>, error: unknown): Promise<void> {
     const ports = this.#ports;
-    const detail = error instanceof Error ? error.message : String(error);
+    const detail = errorText(error);
+    const projection = error instanceof ProjectionFailure ? error.projection : null;
     ports.failed(group.address, detail);
     await ports.batch([ports.recordHeads([this.#headOf(group)])]).catch(() => undefined);
     for (const m of group.messages) {
       const disposition = onFailure(m.attempts);
       if (disposition.kind === "dead-letter") {
-        await ports.recordDeadLetter(m, detail);
+        await ports.recordDeadLetter(m, detail, projection);
         m.ack();
       } else {
         m.retry(disposition.delaySeconds);
