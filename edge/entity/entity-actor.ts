@@ -23,7 +23,7 @@ import type {
 import type { Refusable } from "../../src/core/protocol/refusable.js";
 import type { RecordedEvent } from "../../src/core/model/envelope.js";
 import { cursorPastHead } from "../../src/core/protocol/log-cursor.js";
-import { problemResponse, type Problem } from "../../src/core/http/problem.js";
+import { problemResponse } from "../../src/core/http/problem.js";
 import { logEvent, setLogLevel } from "../../src/core/runtime/log.js";
 import { EventLog } from "./event-log.js";
 import { SqlSessionRecords } from "./client-session-store.js";
@@ -134,8 +134,9 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     if (version === 0) return null;
     const refused = cursorPastHead(address, after, version);
     if (refused) return { ok: false, problem: refused };
-    const events = this.#readablePage(entity, after, limit);
-    if (!Array.isArray(events)) return events;
+    const read = this.#readablePage(entity, after, limit);
+    if (!read.ok) return read;
+    const { events } = read;
     const last = events[events.length - 1];
     return { ok: true, page: { events, next: last && last.seq < version ? last.seq : null } };
   }
@@ -159,8 +160,8 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
         this.#logWaiters.add(wake);
       });
     }
-    const events = this.#readablePage(entity, after, limit);
-    return Array.isArray(events) ? { ok: true, events, version: entity.head() } : events;
+    const read = this.#readablePage(entity, after, limit);
+    return read.ok ? { ok: true, events: read.events, version: entity.head() } : read;
   }
 
   /**
@@ -168,9 +169,9 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
    * its current version), or, when the page would start at such an event, the refusal 500
    * `state-unfoldable` naming it (logged as the domain's bug).
    */
-  #readablePage(entity: HostedEntity, after: number, limit: number): RecordedEvent[] | { ok: false; problem: Problem } {
+  #readablePage(entity: HostedEntity, after: number, limit: number): Refusable<{ events: RecordedEvent[] }> {
     try {
-      return entity.log.page(after, limit);
+      return { ok: true, events: entity.log.page(after, limit) };
     } catch (error) {
       if (!(error instanceof UnfoldableEvent)) throw error;
       const problem = unfoldableProblem(entity.address, error, false);
@@ -200,7 +201,7 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     if (refused) return problemResponse(refused);
     // A subscription that would start at an event that cannot be read is refused, not opened silent.
     const first = this.#readablePage(hosted, after, 1);
-    if (!Array.isArray(first)) return problemResponse(first.problem);
+    if (!first.ok) return problemResponse(first.problem);
     return request.headers.get("upgrade")?.toLowerCase() === "websocket"
       ? this.#live.openWebSocket(after, principal)
       : this.#live.openEventStream(after, principal);
