@@ -360,7 +360,11 @@ describe("events an upcaster cannot lift", () => {
       }
     });
     await e.restart();
-    return { ...e, inLedger };
+    const relayState = () =>
+      runInDurableObject(stub, (_actor, state) =>
+        state.storage.sql.exec("SELECT pending_from, sent_up_to FROM relay_state").one(),
+      );
+    return { ...e, inLedger, relayState };
   }
 
   const unliftable = {
@@ -403,18 +407,39 @@ describe("events an upcaster cannot lift", () => {
     expect(reads.streamAtBad).toEqual({ ok: false, problem: expect.objectContaining(unliftable) });
   });
 
-  it("refuses a live subscription that would start at the event, instead of opening one that stays silent", async () => {
+  it("refuses a live subscription whose first page of backlog reaches the event, instead of opening one that stops there in silence", async () => {
     const e = await ledgerWithABadV1Event();
     const url = (after: number) =>
       `https://entity/live?tenant=${e.address.tenant}&type=ledgers&id=e1&after=${after}&key=`;
-    const { atBad, before } = await e.inLedger(async (actor) => {
-      const atBad = await actor.fetch(new Request(url(2)));
-      const before = await actor.fetch(new Request(url(1)));
-      await before.body?.cancel();
-      return { atBad: { status: atBad.status, body: await atBad.json() }, before: before.status };
+    const statuses = await e.inLedger(async (actor) => {
+      const answers = await Promise.all([0, 2, 3].map((after) => actor.fetch(new Request(url(after)))));
+      const [fromStart, atBad, past] = answers;
+      await past?.body?.cancel();
+      return {
+        fromStart: { status: fromStart?.status, body: await fromStart?.json() },
+        atBad: atBad?.status,
+        past: past?.status,
+      };
     });
-    expect(atBad).toEqual({ status: 500, body: expect.objectContaining(unliftable) });
-    expect(before).toBe(200);
+    expect(statuses).toEqual({
+      fromStart: { status: 500, body: expect.objectContaining(unliftable) },
+      atBad: 500,
+      past: 200,
+    });
+  });
+
+  it("lets the relay send the facts of its outbox as stored, so an upcaster that fails holds back none of them", async () => {
+    const e = await ledgerWithABadV1Event();
+    const warnings = vi.spyOn(console, "warn").mockImplementation(() => {});
+    await e.inLedger(async (actor) => {
+      await actor.read(e.address, null); // wakes the entity, and its relay with it
+      await actor.alarm(); // the relay's safety net: sends what its outbox holds
+    });
+    const cursors = await e.relayState();
+    // Everything up to the head (3) is sent: the outbox's next fact would be 4.
+    expect(cursors).toMatchObject({ pending_from: 4, sent_up_to: 3 });
+    const relayFailures = warnings.mock.calls.filter(([line]) => String(line).includes("relay send failed"));
+    expect(relayFailures).toEqual([]);
   });
 
   it("makes the facts consumer dead-letter a fact its upcaster cannot lift, and settle the rest of the batch", async () => {

@@ -23,7 +23,8 @@ import type {
 import type { Refusable } from "../../src/core/protocol/refusable.js";
 import type { RecordedEvent } from "../../src/core/model/envelope.js";
 import { cursorPastHead } from "../../src/core/protocol/log-cursor.js";
-import { problemResponse } from "../../src/core/http/problem.js";
+import { problemResponse, type Problem } from "../../src/core/http/problem.js";
+import { PAGE_EVENTS } from "../../src/core/live/live-feed-host.js";
 import { logEvent, setLogLevel } from "../../src/core/runtime/log.js";
 import { EventLog } from "./event-log.js";
 import { SqlSessionRecords } from "./client-session-store.js";
@@ -173,11 +174,26 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     try {
       return { ok: true, events: entity.log.page(after, limit) };
     } catch (error) {
-      if (!(error instanceof UnfoldableEvent)) throw error;
-      const problem = unfoldableProblem(entity.address, error, false);
-      domainBug(entity.address, problem);
-      return { ok: false, problem };
+      return { ok: false, problem: this.#unfoldable(entity, error) };
     }
+  }
+
+  /** The refusal 500 `state-unfoldable` if one of the `limit` events after `after` cannot be lifted. */
+  #unliftableIn(entity: HostedEntity, after: number, limit: number): Problem | undefined {
+    try {
+      Array.from(entity.log.read(after, Number.MAX_SAFE_INTEGER, limit));
+      return undefined;
+    } catch (error) {
+      return this.#unfoldable(entity, error);
+    }
+  }
+
+  /** `error`'s problem, logged as the domain's bug; rethrows anything but an `UnfoldableEvent`. */
+  #unfoldable(entity: HostedEntity, error: unknown): Problem {
+    if (!(error instanceof UnfoldableEvent)) throw error;
+    const problem = unfoldableProblem(entity.address, error, false);
+    domainBug(entity.address, problem);
+    return problem;
   }
 
   /**
@@ -199,9 +215,11 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     // Decided with the subscription opened in this same step: no commit falls between the two.
     const refused = cursorPastHead(address, after, hosted.head());
     if (refused) return problemResponse(refused);
-    // A subscription that would start at an event that cannot be read is refused, not opened silent.
-    const first = this.#readablePage(hosted, after, 1);
-    if (!first.ok) return problemResponse(first.problem);
+    // A subscription whose first page of backlog reaches an event that cannot be lifted is refused
+    // with why: opened, its feed would end at that event with no reason given (a later page that
+    // reaches one ends the feed, and the client's reconnection from its last id is refused here).
+    const unliftable = this.#unliftableIn(hosted, after, PAGE_EVENTS);
+    if (unliftable) return problemResponse(unliftable);
     return request.headers.get("upgrade")?.toLowerCase() === "websocket"
       ? this.#live.openWebSocket(after, principal)
       : this.#live.openEventStream(after, principal);
@@ -340,7 +358,11 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
   }
 }
 
-/** The log as the live feed reads it: pages on demand, never the whole log at once. */
+/**
+ * The log as the live feed reads it: pages on demand, never the whole log at once. A page that
+ * reaches an event that cannot be lifted throws (the feed ends), never a short page, which the
+ * feed would take for the head and wait at in silence.
+ */
 function liveSource(log: EventLog): LiveSource {
-  return { page: (after, limit) => log.page(after, limit) };
+  return { page: (after, limit) => [...log.read(after, Number.MAX_SAFE_INTEGER, limit)] };
 }

@@ -40,10 +40,25 @@ export class EventLog {
   }
 
   /**
-   * Events with after < seq ≤ upTo, oldest first, at most `limit`; throws `UnfoldableEvent` at an
-   * event whose stored payload cannot be lifted to its current version.
+   * Events with after < seq ≤ upTo, oldest first, at most `limit`, lifted to their types' current
+   * versions; throws `UnfoldableEvent` at an event whose stored payload cannot be lifted.
    */
   *read(after: number, upTo = Number.MAX_SAFE_INTEGER, limit = Number.MAX_SAFE_INTEGER): Generator<RecordedEvent> {
+    for (const event of this.readStored(after, upTo, limit)) {
+      yield {
+        ...event,
+        schemaVersion: this.#entity.eventVersion(event.type),
+        data: this.#entity.upcast(event.type, event.schemaVersion, event.data, event.seq),
+      };
+    }
+  }
+
+  /** The same events as stored, each at the schema version it was recorded with (for the outbox relay). */
+  *readStored(
+    after: number,
+    upTo = Number.MAX_SAFE_INTEGER,
+    limit = Number.MAX_SAFE_INTEGER,
+  ): Generator<RecordedEvent> {
     const cursor = this.#sql.exec<{ seq: number; type: string; schema_version: number; data: string; meta: string }>(
       "SELECT seq, type, schema_version, data, meta FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
       after,
@@ -54,8 +69,8 @@ export class EventLog {
       yield {
         seq: row.seq,
         type: row.type,
-        schemaVersion: this.#entity.eventVersion(row.type),
-        data: this.#entity.upcast(row.type, row.schema_version, JSON.parse(row.data), row.seq),
+        schemaVersion: row.schema_version,
+        data: JSON.parse(row.data) as unknown,
         meta: JSON.parse(row.meta) as EventMetadata,
       };
     }

@@ -63,7 +63,7 @@ export function outboxRelay(
   return new OutboxRelayHost({
     storage: new SqlRelayStorage(ctx.storage.sql),
     head,
-    read: (after, upTo) => log.read(after, upTo),
+    read: (after, upTo) => log.readStored(after, upTo),
     send: async (messages) => {
       faultPoint("relay.send", context);
       const outgoing = transformPoint("relay.batch", [...messages], context);

@@ -69,7 +69,11 @@ export interface RelayPorts {
   readonly storage: RelayStorage;
   /** The newest seq of the entity's log as committed (0: empty): the outbox ends there. */
   head(): number;
-  /** Facts of the entity's log with `after < seq ≤ upTo`, oldest first. */
+  /**
+   * Facts of the entity's log with `after < seq ≤ upTo`, oldest first, as stored (at the schema
+   * version each was recorded with: the consumer lifts them, so an upcaster that fails holds back
+   * no fact in the outbox but the one it fails for, which the consumer dead-letters).
+   */
   read(after: number, upTo: number): Iterable<RecordedEvent>;
   /**
    * Puts one batch on the facts queue. Rejects when the queue refuses it: a refusal for size must
