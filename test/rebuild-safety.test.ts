@@ -11,6 +11,7 @@ import type { ProjectionRebuilder } from "../cloud/projections/projection-rebuil
 import { armFault, armPause, InjectedFault } from "../src/core/resilience/fault-injection.js";
 import { ADMIN_TOKEN, call, eventually, newTenant, tenantClient } from "./support/api.js";
 import { deliver, holdRelay, logOf } from "./support/facts.js";
+import { entityObjectName } from "../src/core/protocol/identifiers.js";
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 const disarm: (() => void)[] = [];
@@ -21,6 +22,7 @@ afterEach(() => {
 interface RebuildView {
   generation: number;
   phase: string;
+  entitiesDone: number;
   failures: number;
   lastError: string | null;
   retryAt: number | null;
@@ -249,6 +251,78 @@ describe("the switch", () => {
     expect(await feedOf(tenant.apiKey)).toEqual(["a#1", "a#2"]);
     const row = await rowAndState(tenant.apiKey, "a");
     expect(row.row).toEqual(row.fold);
+  });
+});
+
+describe("a rebuild with an entity it cannot replay", () => {
+  it("replays the others, names the entity in its status, and completes once the entity's log lifts again", async () => {
+    const tenant = await newTenant("unliftable");
+    const api = tenantClient(tenant.apiKey);
+    for (const sku of ["a", "b", "c"]) {
+      await api.command("inventory", sku, "restock", { quantity: 2 });
+      await settledRow(tenant.apiKey, sku, 1);
+    }
+    // b's fact as if stored at a version no upcaster lifts (the reference domain's upcasters all work).
+    const b = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant.id, "inventory", "b")));
+    const storedVersion = (version: number) =>
+      runInDurableObject(b, (_instance, state) => {
+        state.storage.sql.exec("UPDATE events SET schema_version = ? WHERE seq = 1", version);
+      });
+    await storedVersion(0);
+    await evictDurableObject(b);
+
+    expect((await startRebuild(tenant.id)).status).toBe(202);
+    const waiting = await eventually(async () => {
+      const status = await rebuildOf(tenant.id);
+      return status && status.failures > 0 ? status : undefined;
+    });
+    expect(waiting).toMatchObject({
+      phase: "replaying",
+      entitiesDone: 2,
+      lastError: expect.stringContaining("inventory/b: inventory b: its stored log cannot be folded"),
+    });
+
+    await storedVersion(2);
+    await evictDurableObject(b);
+    await runDurableObjectAlarm(rebuilder(tenant.id));
+    await rebuilt(tenant.id);
+    for (const sku of ["a", "b", "c"]) {
+      const row = await rowAndState(tenant.apiKey, sku);
+      expect(row.row).toEqual(row.fold);
+    }
+  });
+});
+
+describe("a rebuild with a step's worth of entities it cannot replay", () => {
+  it("moves them behind the rest, so the entities after them are still replayed", async () => {
+    const tenant = await newTenant("unliftable-many");
+    const api = tenantClient(tenant.apiKey);
+    const bad = Array.from({ length: 20 }, (_, i) => `a${String(i).padStart(2, "0")}`);
+    for (const sku of [...bad, "z"]) await api.command("inventory", sku, "restock", { quantity: 1 });
+    await settledRow(tenant.apiKey, "z", 1);
+    for (const sku of bad) await settledRow(tenant.apiKey, sku, 1);
+    const storedVersion = async (version: number) => {
+      for (const sku of bad) {
+        const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant.id, "inventory", sku)));
+        await runInDurableObject(stub, (_instance, state) => {
+          state.storage.sql.exec("UPDATE events SET schema_version = ? WHERE seq = 1", version);
+        });
+        await evictDurableObject(stub);
+      }
+    };
+    await storedVersion(0);
+
+    expect((await startRebuild(tenant.id)).status).toBe(202);
+    // The first step meets only the 20 (listed first); the next one reaches z.
+    const status = await eventually(async () => {
+      const s = await rebuildOf(tenant.id);
+      return s && s.entitiesDone === 1 ? s : undefined;
+    }, 20_000);
+    expect(status).toMatchObject({ phase: "replaying", lastError: expect.stringContaining("inventory/a00") });
+
+    await storedVersion(2);
+    await runDurableObjectAlarm(rebuilder(tenant.id));
+    await rebuilt(tenant.id);
   });
 });
 

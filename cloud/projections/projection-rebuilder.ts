@@ -219,7 +219,7 @@ class SqlRebuildStore implements RebuildStore {
 
   pending(limit: number): RebuildEntity[] {
     return this.#storage.sql
-      .exec<PendingRow>("SELECT entity_type, entity_id FROM pending LIMIT ?", limit)
+      .exec<PendingRow>("SELECT entity_type, entity_id FROM pending ORDER BY rowid LIMIT ?", limit)
       .toArray()
       .map((r) => ({ entityType: r.entity_type, entityId: r.entity_id }));
   }

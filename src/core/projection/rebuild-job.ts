@@ -65,6 +65,7 @@ export interface RebuildStore {
   recordGenerations(generation: number, previous: number): void;
   /** Adds `entities` to the pending ones and moves to replaying, with `entities.length` as the total. */
   beginReplay(entities: readonly RebuildEntity[]): void;
+  /** The first `limit` pending entities, in the order they were added. */
   pending(limit: number): RebuildEntity[];
   /** Adds entities a re-scan found behind back to the pending ones. */
   addPending(entities: readonly RebuildEntity[]): void;
@@ -184,11 +185,12 @@ export class RebuildJob<S> {
     if (!job) return;
     try {
       faultPoint("rebuild.step", { tenant: job.tenant });
+      let warning: string | null = null;
       if (job.phase === "preparing") await this.#prepare(job);
-      else if (job.phase === "replaying") await this.#replay(job);
+      else if (job.phase === "replaying") warning = await this.#replay(job);
       else await this.#clear(job);
       if (port.store.job()) {
-        port.store.recordOutcome(0, null, null);
+        port.store.recordOutcome(0, warning, null);
         await port.setAlarm(port.now() + STEP_SPACING_MS);
       }
     } catch (error) {
@@ -228,20 +230,42 @@ export class RebuildJob<S> {
     port.store.beginReplay(await port.listEntities());
   }
 
-  /** Replays the next pending entities; with none left, re-scans, then switches. */
-  async #replay(job: RebuildJobRecord): Promise<void> {
+  /**
+   * Replays the next pending entities; with none left, re-scans, then switches. An entity that
+   * cannot be replayed (its log unreadable: an upcaster that fails, an object unreachable; or a
+   * handler that throws) goes to the back of the pending ones while the others go on: the step
+   * answers why, which the status shows, and fails only when none of its entities could be
+   * replayed, so it backs off once nothing else is left.
+   */
+  async #replay(job: RebuildJobRecord): Promise<string | null> {
     const port = this.#port;
     const next = port.store.pending(ENTITIES_PER_STEP);
-    if (next.length === 0) return this.#finishReplay(job);
+    if (next.length === 0) {
+      await this.#finishReplay(job);
+      return null;
+    }
     const applied = await port.checkpoints(job.generation, next);
     const cap = port.foldsRuns ? EVENTS_PER_PAGE : STATEMENT_BUDGET - 1;
-    const steps = await Promise.all(
+    const reads = await Promise.allSettled(
       next.map(async (entity, i) => {
         const from = applied[i] ?? 0;
         const { events, atHead } = await port.readLog(entity, from, cap);
         return { entity, statements: port.apply(job.generation, entity, from, events), atHead };
       }),
     );
+    const steps = reads.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+    const unread = reads.flatMap((r, i) =>
+      r.status === "rejected"
+        ? [`${entityName(next[i])}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`]
+        : [],
+    );
+    const unreadError =
+      unread.length === 0 ? null : `${unread.length} entities could not be replayed: ${unread.join("; ")}`;
+    // To the back of the pending ones, so that a step's worth of failing entities cannot hold back the rest.
+    const unreadEntities = next.filter((_, i) => reads[i]?.status === "rejected");
+    port.store.replayed(unreadEntities);
+    port.store.addPending(unreadEntities);
+    if (steps.length === 0 && unreadError !== null) throw new Error(unreadError);
     // The first entities that fit the budget (at least one); the rest come again next step.
     const packed: typeof steps = [];
     let size = 0;
@@ -272,8 +296,15 @@ export class RebuildJob<S> {
     // Nothing applied at all is D1 failing (a guard conflict moves one entity, not every one):
     // fail the step, so it backs off instead of spinning.
     if (done.length === 0 && packed.some((p) => p.statements.length > 0))
-      throw new Error(`no entity could be applied: ${lastError}`);
+      throw new Error(`no entity could be applied: ${lastError}${unreadError === null ? "" : `; ${unreadError}`}`);
     port.store.replayed(done.filter((step) => step.atHead).map((step) => step.entity));
+    if (unreadError !== null)
+      port.report("warn", "projection rebuild could not replay entities", {
+        projection: job.projection,
+        tenant: job.tenant,
+        error: unreadError,
+      });
+    return unreadError;
   }
 
   /**
@@ -354,4 +385,9 @@ export class RebuildJob<S> {
     const changed = await port.batch([...port.clearRows(keep, CLEAR_CHUNK), port.clearCheckpoints(keep, CLEAR_CHUNK)]);
     if (changed === 0) port.store.end();
   }
+}
+
+/** An entity as a rebuild's status names it: `type/id`. */
+function entityName(entity: RebuildEntity | undefined): string {
+  return entity === undefined ? "(unknown)" : `${entity.entityType}/${entity.entityId}`;
 }
