@@ -84,6 +84,29 @@ async function settledRow(apiKey: string, sku: string, version: number) {
   });
 }
 
+/** The rebuild's status once one of its steps has failed (it then backs off). */
+function failedStep(tenant: string): Promise<RebuildView> {
+  return eventually(async () => {
+    const status = await rebuildOf(tenant);
+    return status && status.failures > 0 ? status : undefined;
+  });
+}
+
+/**
+ * Rewrites the first event of each inventory entity `skus` of the tenant as if stored at schema
+ * `version` (0: below every upcaster, so its log cannot be lifted; the reference domain's upcasters
+ * all work), and evicts each so its next read lifts the log afresh.
+ */
+async function storeFirstEventAt(tenant: string, skus: readonly string[], version: number): Promise<void> {
+  for (const sku of skus) {
+    const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant, "inventory", sku)));
+    await runInDurableObject(stub, (_instance, state) => {
+      state.storage.sql.exec("UPDATE events SET schema_version = ? WHERE seq = 1", version);
+    });
+    await evictDurableObject(stub);
+  }
+}
+
 /** The tenant's inventory feed, all of it: each change's entity id and seq. */
 async function feedOf(apiKey: string): Promise<string[]> {
   const res = await tenantClient(apiKey).get("/v1/views/inventory/changes/stream?offset=-1");
@@ -224,10 +247,7 @@ describe("the switch", () => {
       }),
     );
     expect((await startRebuild(tenant.id)).status).toBe(202);
-    const waiting = await eventually(async () => {
-      const status = await rebuildOf(tenant.id);
-      return status && status.failures > 0 ? status : undefined;
-    });
+    const waiting = await failedStep(tenant.id);
 
     expect(waiting).toMatchObject({
       phase: "replaying",
@@ -254,7 +274,7 @@ describe("the switch", () => {
   });
 });
 
-describe("a rebuild with an entity it cannot replay", () => {
+describe("a rebuild with entities it cannot replay", () => {
   it("replays the others, names the entity in its status, and completes once the entity's log lifts again", async () => {
     const tenant = await newTenant("unliftable");
     const api = tenantClient(tenant.apiKey);
@@ -262,28 +282,16 @@ describe("a rebuild with an entity it cannot replay", () => {
       await api.command("inventory", sku, "restock", { quantity: 2 });
       await settledRow(tenant.apiKey, sku, 1);
     }
-    // b's fact as if stored at a version no upcaster lifts (the reference domain's upcasters all work).
-    const b = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant.id, "inventory", "b")));
-    const storedVersion = (version: number) =>
-      runInDurableObject(b, (_instance, state) => {
-        state.storage.sql.exec("UPDATE events SET schema_version = ? WHERE seq = 1", version);
-      });
-    await storedVersion(0);
-    await evictDurableObject(b);
+    await storeFirstEventAt(tenant.id, ["b"], 0);
 
     expect((await startRebuild(tenant.id)).status).toBe(202);
-    const waiting = await eventually(async () => {
-      const status = await rebuildOf(tenant.id);
-      return status && status.failures > 0 ? status : undefined;
-    });
-    expect(waiting).toMatchObject({
+    expect(await failedStep(tenant.id)).toMatchObject({
       phase: "replaying",
       entitiesDone: 2,
       lastError: expect.stringContaining("inventory/b: inventory b: its stored log cannot be folded"),
     });
 
-    await storedVersion(2);
-    await evictDurableObject(b);
+    await storeFirstEventAt(tenant.id, ["b"], 2);
     await runDurableObjectAlarm(rebuilder(tenant.id));
     await rebuilt(tenant.id);
     for (const sku of ["a", "b", "c"]) {
@@ -291,26 +299,14 @@ describe("a rebuild with an entity it cannot replay", () => {
       expect(row.row).toEqual(row.fold);
     }
   });
-});
 
-describe("a rebuild with a step's worth of entities it cannot replay", () => {
-  it("moves them behind the rest, so the entities after them are still replayed", async () => {
+  it("moves a step's worth of them behind the rest, so the entities after them are still replayed", async () => {
     const tenant = await newTenant("unliftable-many");
     const api = tenantClient(tenant.apiKey);
     const bad = Array.from({ length: 20 }, (_, i) => `a${String(i).padStart(2, "0")}`);
     for (const sku of [...bad, "z"]) await api.command("inventory", sku, "restock", { quantity: 1 });
-    await settledRow(tenant.apiKey, "z", 1);
-    for (const sku of bad) await settledRow(tenant.apiKey, sku, 1);
-    const storedVersion = async (version: number) => {
-      for (const sku of bad) {
-        const stub = env.ENTITY.get(env.ENTITY.idFromName(entityObjectName(tenant.id, "inventory", sku)));
-        await runInDurableObject(stub, (_instance, state) => {
-          state.storage.sql.exec("UPDATE events SET schema_version = ? WHERE seq = 1", version);
-        });
-        await evictDurableObject(stub);
-      }
-    };
-    await storedVersion(0);
+    for (const sku of [...bad, "z"]) await settledRow(tenant.apiKey, sku, 1);
+    await storeFirstEventAt(tenant.id, bad, 0);
 
     expect((await startRebuild(tenant.id)).status).toBe(202);
     // The first step meets only the 20 (listed first); the next one reaches z.
@@ -320,7 +316,7 @@ describe("a rebuild with a step's worth of entities it cannot replay", () => {
     }, 20_000);
     expect(status).toMatchObject({ phase: "replaying", lastError: expect.stringContaining("inventory/a00") });
 
-    await storedVersion(2);
+    await storeFirstEventAt(tenant.id, bad, 2);
     await runDurableObjectAlarm(rebuilder(tenant.id));
     await rebuilt(tenant.id);
   });
