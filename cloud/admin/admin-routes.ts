@@ -142,8 +142,7 @@ platformAdminRoutes.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     const db: Db = drizzle(c.env.DB);
-    const tenant = await findTenant(db, id);
-    if (!tenant) throw fail("not-found", `no tenant ${id}`);
+    const tenant = await requireTenant(db, id);
     const [keys, letters] = await db.batch([
       listKeys(db, tenant.id),
       db.select({ n: count() }).from(deadLetters).where(eq(deadLetters.tenantId, tenant.id)),
@@ -198,8 +197,7 @@ platformAdminRoutes.openapi(
     const { id } = c.req.valid("param");
     const minutes = Number(c.req.valid("query").minutes ?? "60");
     const db: Db = drizzle(c.env.DB);
-    const tenant = (await db.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, id)).limit(1))[0];
-    if (!tenant) throw fail("not-found", `no tenant ${id}`);
+    const tenant = await requireTenant(db, id);
     return c.json(await readTenantMetrics(db, tenant.id, minutes), 200);
   },
 );
@@ -217,8 +215,7 @@ platformAdminRoutes.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     const db: Db = drizzle(c.env.DB);
-    const tenant = (await db.select().from(tenants).where(eq(tenants.id, id)).limit(1))[0];
-    if (!tenant) throw fail("not-found", `no tenant ${id}`);
+    const tenant = await requireTenant(db, id);
     return c.json(await issueKey(db, tenant.id), 201);
   },
 );
@@ -386,10 +383,11 @@ platformAdminRoutes.openapi(
   },
 );
 
-/** Throws 404 `not-found` unless `id` is a tenant (created, whatever its status). */
-async function requireTenant(db: Db, id: string): Promise<void> {
-  const found = await db.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, id)).limit(1);
-  if (found.length === 0) throw fail("not-found", `no tenant ${id}`);
+/** The tenant `id` (whatever its status); throws 404 `not-found` when there is none. */
+async function requireTenant(db: Db, id: string): Promise<typeof tenants.$inferSelect> {
+  const tenant = await findTenant(db, id);
+  if (!tenant) throw fail("not-found", `no tenant ${id}`);
+  return tenant;
 }
 
 function rebuilderFor(env: Env, projection: string, tenant: string) {

@@ -44,11 +44,13 @@ export class EventLog {
    * versions; throws `UnfoldableEvent` at an event whose stored payload cannot be lifted.
    */
   *read(after: number, upTo = Number.MAX_SAFE_INTEGER, limit = Number.MAX_SAFE_INTEGER): Generator<RecordedEvent> {
-    for (const event of this.readStored(after, upTo, limit)) {
+    for (const row of this.#rows(after, upTo, limit)) {
       yield {
-        ...event,
-        schemaVersion: this.#entity.eventVersion(event.type),
-        data: this.#entity.upcast(event.type, event.schemaVersion, event.data, event.seq),
+        seq: row.seq,
+        type: row.type,
+        schemaVersion: this.#entity.eventVersion(row.type),
+        data: this.#entity.upcast(row.type, row.schema_version, JSON.parse(row.data), row.seq),
+        meta: JSON.parse(row.meta) as EventMetadata,
       };
     }
   }
@@ -59,13 +61,7 @@ export class EventLog {
     upTo = Number.MAX_SAFE_INTEGER,
     limit = Number.MAX_SAFE_INTEGER,
   ): Generator<RecordedEvent> {
-    const cursor = this.#sql.exec<{ seq: number; type: string; schema_version: number; data: string; meta: string }>(
-      "SELECT seq, type, schema_version, data, meta FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
-      after,
-      upTo,
-      limit,
-    );
-    for (const row of cursor) {
+    for (const row of this.#rows(after, upTo, limit)) {
       yield {
         seq: row.seq,
         type: row.type,
@@ -74,6 +70,15 @@ export class EventLog {
         meta: JSON.parse(row.meta) as EventMetadata,
       };
     }
+  }
+
+  #rows(after: number, upTo: number, limit: number) {
+    return this.#sql.exec<{ seq: number; type: string; schema_version: number; data: string; meta: string }>(
+      "SELECT seq, type, schema_version, data, meta FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+      after,
+      upTo,
+      limit,
+    );
   }
 
   /**

@@ -71,7 +71,10 @@ export interface ConsumerMessage {
 export type DecodedMessage<N> =
   | { readonly kind: "fact"; readonly event: RecordedEvent }
   | { readonly kind: "parked"; readonly notice: N }
-  /** Not a Factline fact (or corrupted): retrying cannot help; `error` says why. */
+  /**
+   * Not a Factline fact (or corrupted), or a fact its upcaster cannot lift: retrying cannot help
+   * (a fixed upcaster replays the dead letter); `error` says why.
+   */
   | { readonly kind: "invalid"; readonly error: string };
 
 /** The generations of one (projection, tenant): the one serving reads and the one a rebuild fills. */
@@ -265,7 +268,7 @@ export class FactConsumer<M extends ConsumerMessage, S, N> {
       const decoded = ports.decode(message);
       let event: RecordedEvent;
       if (decoded.kind === "invalid") {
-        // Not ours, or corrupted: retrying cannot help.
+        // Not ours, corrupted, or unliftable: retrying cannot help.
         await ports.recordDeadLetter(message, decoded.error, null);
         message.ack();
         continue;

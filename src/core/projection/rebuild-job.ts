@@ -254,17 +254,20 @@ export class RebuildJob<S> {
       }),
     );
     const steps = reads.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
-    const unread = reads.flatMap((r, i) =>
-      r.status === "rejected"
-        ? [`${entityName(next[i])}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`]
-        : [],
-    );
+    const failed = next.flatMap((entity, i) => {
+      const read = reads[i];
+      if (read?.status !== "rejected") return [];
+      const why = read.reason instanceof Error ? read.reason.message : String(read.reason);
+      return [{ entity, why: `${entity.entityType}/${entity.entityId}: ${why}` }];
+    });
     const unreadError =
-      unread.length === 0 ? null : `${unread.length} entities could not be replayed: ${unread.join("; ")}`;
+      failed.length === 0
+        ? null
+        : `${failed.length} entities could not be replayed: ${failed.map((f) => f.why).join("; ")}`;
     // To the back of the pending ones, so that a step's worth of failing entities cannot hold back the rest.
-    const unreadEntities = next.filter((_, i) => reads[i]?.status === "rejected");
-    port.store.replayed(unreadEntities);
-    port.store.addPending(unreadEntities);
+    const unreplayed = failed.map((f) => f.entity);
+    port.store.replayed(unreplayed);
+    port.store.addPending(unreplayed);
     if (steps.length === 0 && unreadError !== null) throw new Error(unreadError);
     // The first entities that fit the budget (at least one); the rest come again next step.
     const packed: typeof steps = [];
@@ -385,9 +388,4 @@ export class RebuildJob<S> {
     const changed = await port.batch([...port.clearRows(keep, CLEAR_CHUNK), port.clearCheckpoints(keep, CLEAR_CHUNK)]);
     if (changed === 0) port.store.end();
   }
-}
-
-/** An entity as a rebuild's status names it: `type/id`. */
-function entityName(entity: RebuildEntity | undefined): string {
-  return entity === undefined ? "(unknown)" : `${entity.entityType}/${entity.entityId}`;
 }
