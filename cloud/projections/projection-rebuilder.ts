@@ -33,6 +33,7 @@ import { entityStub } from "../stubs.js";
 import type { Db, Projection, Statement } from "../../src/core/model/projection.js";
 import { projectionNamed, type CloudApp } from "../app.js";
 import { entityHeads, projectionCheckpoints, projectionGenerations } from "../schema.js";
+import { alarmTime } from "../../src/core/runtime/alarm-time.js";
 
 /** If the object is evicted while preparing a job, its alarm resumes the job after this long. */
 const PREPARE_SAFETY_NET_MS = 30_000;
@@ -103,7 +104,7 @@ export class ProjectionRebuilder extends DurableObject<Env> {
         ctx.storage.sql.exec("DELETE FROM pending");
         ctx.storage.sql.exec("DROP TABLE job");
       });
-      void ctx.blockConcurrencyWhile(() => ctx.storage.setAlarm(Date.now()));
+      void ctx.blockConcurrencyWhile(() => ctx.storage.setAlarm(alarmTime(Date.now())));
     }
     this.#store = new SqlRebuildStore(ctx.storage);
     this.#job = new RebuildJob(new D1RebuildPort(ctx.storage, env, drizzle(env.DB), app, this.#store));
@@ -117,7 +118,7 @@ export class ProjectionRebuilder extends DurableObject<Env> {
     const projection = projectionNamed(this.#app, projectionName);
     if (!projection) return null;
     if (!this.#job.claim(projection.name, tenant)) return { alreadyRunning: this.status()! };
-    await this.ctx.storage.setAlarm(Date.now() + PREPARE_SAFETY_NET_MS);
+    await this.ctx.storage.setAlarm(alarmTime(Date.now() + PREPARE_SAFETY_NET_MS));
     await this.#serial(() => this.#job.step());
     return { started: this.status()! };
   }
@@ -293,7 +294,7 @@ class D1RebuildPort implements RebuildPort<Statement> {
   }
 
   setAlarm(at: number): Promise<void> {
-    return this.#storage.setAlarm(at);
+    return this.#storage.setAlarm(alarmTime(at));
   }
 
   report(level: "warn" | "error", message: string, fields: Readonly<Record<string, string | number | null>>): void {

@@ -32,6 +32,7 @@ import { sagaNamed, serviceNamed, type CloudApp } from "../app.js";
 import { entityStub } from "../stubs.js";
 import { sagaStorageMigrations } from "../storage-schema.js";
 import { sagaInstances } from "../schema.js";
+import { alarmTime } from "../../src/core/runtime/alarm-time.js";
 
 export type { SagaAddress } from "../../src/core/saga/saga-runner.js";
 
@@ -179,7 +180,7 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
       },
       now: () => Date.now(),
       getAlarm: () => storage.getAlarm(),
-      setAlarm: (at) => storage.setAlarm(at),
+      setAlarm: (at) => storage.setAlarm(alarmTime(at)),
       bounded: (work, ms) => withTimeout(() => work(), ms),
       parseCommand: (type, command, data) => app.entities.get(type)?.parseCommand(command, data),
       fingerprint: (command, data) => commandFingerprint(command, data),

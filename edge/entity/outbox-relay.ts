@@ -42,6 +42,7 @@ import type { FactsQueueMessage } from "../../src/core/protocol/cloud-event.js";
 import { logEvent } from "../../src/core/runtime/log.js";
 import { faultPoint, transformPoint, type FaultContext } from "../../src/core/resilience/fault-injection.js";
 import type { EventLog } from "./event-log.js";
+import { alarmTime } from "../../src/core/runtime/alarm-time.js";
 
 export type { RelayOutcome } from "../../src/core/outbox/relay-host.js";
 
@@ -73,7 +74,7 @@ export function outboxRelay(
     sleep: (ms) => scheduler.wait(ms),
     now: () => Date.now(),
     // No await needed: the output gate holds replies until the alarm write is durable.
-    setAlarm: (at) => void ctx.storage.setAlarm(at),
+    setAlarm: (at) => void ctx.storage.setAlarm(alarmTime(at)),
     deleteAlarm: () => void ctx.storage.deleteAlarm(),
     background: (work) => ctx.waitUntil(work.then(sent)),
     parked: (fact, cause) =>

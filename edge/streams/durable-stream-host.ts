@@ -12,6 +12,7 @@
 // append; the object stays in memory while they are connected.
 import { DurableObject } from "cloudflare:workers";
 import { problem, problemResponse, type Problem, type ProblemKind } from "../../src/core/http/problem.js";
+import { alarmTime } from "../../src/core/runtime/alarm-time.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { responseCursor } from "../../src/core/streams/cursor.js";
 import { expiryTime, forkLifetime, isExpired } from "../../src/core/streams/expiry.js";
@@ -128,7 +129,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
   override async alarm(): Promise<void> {
     const meta = await this.#current(this.#tenantOf());
     const at = meta === undefined || meta.softDeleted ? undefined : expiryTime(meta, meta.touchedAt);
-    if (at !== undefined) await this.ctx.storage.setAlarm(at);
+    if (at !== undefined) await this.ctx.storage.setAlarm(alarmTime(at));
   }
 
   // ---- RPC ---------------------------------------------------------------------------------------
@@ -339,7 +340,9 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
       if (initial !== undefined) this.#store.insertMessage(tail + 1, initial);
     });
     const at = expiryTime(meta, now);
-    if (at !== undefined) await this.ctx.storage.setAlarm(at);
+    // Bounded (an expiry past 1970 already, or parsed from a date the door let through): a
+    // refused setAlarm here would fail a create whose writes have committed.
+    if (at !== undefined) await this.ctx.storage.setAlarm(alarmTime(at));
     this.#wake();
     return new Response(null, { status: 201, headers: this.#createdHeaders(meta) });
   }

@@ -1,6 +1,15 @@
 // When a stream expires (PROTOCOL.md §4, §5.1): a sliding `Stream-TTL` window that every read and
 // write (not HEAD) restarts, or an absolute `Stream-Expires-At`. A fork's lifetime follows the
-// table of §4.2: its own TTL or expiry if it asks for one, else its source's.
+// table of §4.2: its own TTL or expiry if it asks for one, else its source's. Both are bounded
+// (MAX_TTL_SECONDS, LATEST_EXPIRY): the object arms an alarm at the expiry, and the runtime's
+// alarms end in 2262 (src/core/runtime/alarm-time.ts), so a later one is refused at the door
+// rather than failing the create after it committed.
+
+/** The latest `Stream-Expires-At` accepted, as text (named in the refusal) and in ms since 1970. */
+export const LATEST_EXPIRY = "2200-01-01T00:00:00Z";
+export const LATEST_EXPIRY_MS = Date.parse(LATEST_EXPIRY);
+/** The longest `Stream-TTL` accepted: 100 years of 365 days (a sliding window a read restarts). */
+export const MAX_TTL_SECONDS = 100 * 365 * 24 * 60 * 60;
 
 /** How a stream's lifetime is bounded (at most one of the two is set). */
 export interface Lifetime {

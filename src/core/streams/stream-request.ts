@@ -1,7 +1,9 @@
 // The request headers of the Durable Streams protocol (PROTOCOL.md §4.2, §5.1, §5.2, §5.2.1), parsed
 // into plain data or refused with a problem naming the header. Pure: the host hands in a header
 // getter (a `Headers` is one) and acts on the result.
+import { z } from "zod";
 import { problem, type Problem } from "../http/problem.js";
+import { LATEST_EXPIRY, LATEST_EXPIRY_MS, MAX_TTL_SECONDS } from "./expiry.js";
 import { offsetParts } from "./offsets.js";
 import type { ProducerClaim } from "./producer.js";
 
@@ -46,8 +48,10 @@ const DECIMAL = /^(0|[1-9]\d*)$/;
 const DIGITS = /^\d+$/;
 // type/subtype, then nothing but parameters (RFC 9110 §8.3.1).
 const MEDIA_TYPE = /^[\w.+-]+\/[\w.+-]+[ \t]*(;.*)?$/;
-// RFC 3339 date-time (§5.6), with a zone: `Z` or ±hh:mm.
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+// RFC 3339 date-time (§5.6) with a zone (`Z` or ±hh:mm), a real calendar date and time of day
+// (no February 30th, no hour 24; a leap second's :60 is refused too: it has no instant here).
+// zod's check wants `T` and `Z`; RFC 3339 also allows `t`, `z` and a space (§5.6 NOTE), mapped first.
+const RFC3339 = z.iso.datetime({ offset: true });
 
 /** The media type of a `Content-Type` value, lower-cased, without parameters ("" when absent). */
 export function mediaType(contentType: string | undefined | null): string {
@@ -86,6 +90,18 @@ function contentTypeOf(h: HeaderSource): string | undefined | Problem {
   return given;
 }
 
+/** `Stream-Expires-At` as sent, or the 400 refusing it: not an RFC 3339 instant, or after LATEST_EXPIRY. */
+function expiresAtOf(raw: string): string | Problem {
+  const normalized = raw.replace(/^(.{10})[t ]/, "$1T").replace(/z$/, "Z");
+  if (!RFC3339.safeParse(normalized).success)
+    return bad(
+      "Stream-Expires-At must be an RFC 3339 timestamp of a real date and time (such as 2030-01-31T12:00:00Z)",
+    );
+  if (Date.parse(normalized) > LATEST_EXPIRY_MS)
+    return bad(`Stream-Expires-At must be at most ${LATEST_EXPIRY}: the stream's expiry is armed as an alarm`);
+  return raw;
+}
+
 /** Parses a `PUT`'s headers; a problem (400) names the first malformed one. */
 export function parseCreate(h: HeaderSource): CreateRequest | Problem {
   const contentType = contentTypeOf(h);
@@ -98,9 +114,15 @@ export function parseCreate(h: HeaderSource): CreateRequest | Problem {
     if (!DECIMAL.test(ttl) || !Number.isSafeInteger(Number(ttl)))
       return bad("Stream-TTL must be a whole number of seconds without sign, leading zeros or exponent");
     ttlSeconds = Number(ttl);
+    if (ttlSeconds > MAX_TTL_SECONDS)
+      return bad(
+        `Stream-TTL must be at most ${MAX_TTL_SECONDS} seconds (100 years): the stream's expiry is armed as an alarm`,
+      );
   }
-  if (expires !== null && (!RFC3339.test(expires) || Number.isNaN(Date.parse(expires))))
-    return bad("Stream-Expires-At must be an RFC 3339 timestamp");
+  if (expires !== null) {
+    const checked = expiresAtOf(expires);
+    if (typeof checked === "object") return checked;
+  }
   const sourcePath = h.get("stream-forked-from");
   const forkOffset = h.get("stream-fork-offset");
   const subOffset = h.get("stream-fork-sub-offset");

@@ -1,0 +1,101 @@
+// Tenant streams at the edges of what they accept: lifetimes the runtime's alarms can hold,
+// real calendar dates, UTF-8 text in text and JSON streams, the fork copy limit, conditional
+// reads, protocol headers sent twice, cursors, caching and CORS. Each refusal is problem+json
+// with the protocol's status; nothing a request was refused for is left half-done.
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { alarmTime, LATEST_ALARM_MS } from "../src/core/runtime/alarm-time.js";
+import { call, newTenant } from "./support/api.js";
+
+const PROBLEMS = "https://factline.dev/problems/";
+
+function streams(apiKey: string) {
+  const auth = { authorization: `Bearer ${apiKey}` };
+  return (path: string, init: RequestInit = {}) =>
+    call(`/v1/stream/${path}`, { ...init, headers: { ...auth, ...(init.headers as Record<string, string>) } });
+}
+
+async function expectProblem(res: Response, kind: string, status: number): Promise<Record<string, unknown>> {
+  expect(res.status).toBe(status);
+  expect(res.headers.get("content-type")).toBe("application/problem+json");
+  const body = (await res.json()) as Record<string, unknown>;
+  expect(body).toMatchObject({ type: PROBLEMS + kind, status });
+  return body;
+}
+
+const text = { "content-type": "text/plain" };
+
+describe("a stream's lifetime", () => {
+  it("is refused past 2200-01-01T00:00:00Z or over 100 years of TTL, and nothing is created", async () => {
+    const s = streams((await newTenant()).apiKey);
+    const lifetimes: Record<string, string>[] = [
+      { "stream-expires-at": "2300-01-01T00:00:00Z" },
+      { "stream-expires-at": "9999-12-31T23:59:59Z" },
+      { "stream-ttl": "10000000000" },
+      { "stream-ttl": "1000000000000" },
+      { "stream-ttl": "9007199254740991" },
+    ];
+    for (const [i, lifetime] of lifetimes.entries()) {
+      const body = await expectProblem(
+        await s(`far-${i}`, { method: "PUT", headers: { ...text, ...lifetime } }),
+        "malformed-request",
+        400,
+      );
+      expect(body.detail).toMatch(/2200-01-01T00:00:00Z|100 years/);
+      expect((await s(`far-${i}`, { method: "HEAD" })).status).toBe(404);
+    }
+  });
+
+  it("may reach the bounds themselves", async () => {
+    const s = streams((await newTenant()).apiKey);
+    const latest = await s("latest", {
+      method: "PUT",
+      headers: { ...text, "stream-expires-at": "2200-01-01T00:00:00Z" },
+    });
+    expect(latest.status).toBe(201);
+    const longest = await s("longest", { method: "PUT", headers: { ...text, "stream-ttl": "3153600000" } });
+    expect(longest.status).toBe(201);
+  });
+
+  it("ending at or before 1970 is past like any other: the stream is created expired", async () => {
+    const s = streams((await newTenant()).apiKey);
+    for (const [i, at] of ["1970-01-01T00:00:00Z", "1969-12-31T23:59:59Z", "0001-01-01T00:00:00Z"].entries()) {
+      const res = await s(`epoch-${i}`, { method: "PUT", headers: { ...text, "stream-expires-at": at } });
+      expect(res.status).toBe(201);
+      expect((await s(`epoch-${i}`, { method: "HEAD" })).status).toBe(404);
+    }
+  });
+
+  it("is refused when Stream-Expires-At names no real date or time", async () => {
+    const s = streams((await newTenant()).apiKey);
+    for (const [i, at] of ["2099-02-30T00:00:00Z", "2099-04-31T10:00:00Z", "2099-01-01T24:00:00Z"].entries()) {
+      const res = await s(`unreal-${i}`, { method: "PUT", headers: { ...text, "stream-expires-at": at } });
+      await expectProblem(res, "malformed-request", 400);
+      expect((await s(`unreal-${i}`, { method: "HEAD" })).status).toBe(404);
+    }
+    const leap = await s("leap-day", {
+      method: "PUT",
+      headers: { ...text, "stream-expires-at": "2096-02-29t00:00:00z" },
+    });
+    expect(leap.status).toBe(201);
+  });
+});
+
+describe("alarms", () => {
+  it("are armed inside the runtime's range whatever instant they are due at", async () => {
+    const stub = env.DURABLE_STREAMS.getByName(`alarm-range-${crypto.randomUUID()}`);
+    await runInDurableObject(stub, async (_instance, state) => {
+      const year30000 = Date.UTC(30000, 0, 1);
+      // The runtime refuses both, synchronously or not.
+      await expect((async () => state.storage.setAlarm(year30000))()).rejects.toThrow(/2189/);
+      await expect((async () => state.storage.setAlarm(0))()).rejects.toThrow(/<= 0/);
+      await state.storage.setAlarm(alarmTime(year30000));
+      expect(await state.storage.getAlarm()).toBe(LATEST_ALARM_MS);
+      // An instant already past is armed (the runtime fires it at once, reporting it as due now).
+      await state.storage.setAlarm(alarmTime(0));
+      expect(await state.storage.getAlarm()).not.toBeNull();
+      await state.storage.deleteAlarm();
+    });
+  });
+});
