@@ -99,3 +99,62 @@ describe("alarms", () => {
     });
   });
 });
+
+describe("text and JSON streams", () => {
+  const latin1 = new Uint8Array([0x63, 0x61, 0x66, 0xe9, 0x20, 0xff, 0x00, 0x20, 0x65, 0x6e, 0x64]);
+
+  it("refuse a body that is not UTF-8, which SSE would carry altered, keeping the stream as it was", async () => {
+    const s = streams((await newTenant()).apiKey);
+    const created = await s("latin", { method: "PUT", headers: text, body: latin1 });
+    await expectProblem(created, "malformed-request", 400);
+    expect((await s("latin", { method: "HEAD" })).status).toBe(404);
+    await s("latin", { method: "PUT", headers: text, body: "café " });
+    await expectProblem(await s("latin", { method: "POST", headers: text, body: latin1 }), "malformed-request", 400);
+    expect(await (await s("latin?offset=-1")).text()).toBe("café ");
+  });
+
+  it("refuse a charset other than UTF-8 with 415, at creation and on append", async () => {
+    const s = streams((await newTenant()).apiKey);
+    const types = [
+      "text/plain; charset=iso-8859-1",
+      "application/json; charset=iso-8859-1",
+      "application/json; charset=utf-16",
+      'text/csv; charset="windows-1252"',
+    ];
+    for (const [i, type] of types.entries()) {
+      await expectProblem(
+        await s(`charset-${i}`, { method: "PUT", headers: { "content-type": type } }),
+        "unsupported-media-type",
+        415,
+      );
+      expect((await s(`charset-${i}`, { method: "HEAD" })).status).toBe(404);
+    }
+    await s("utf8", { method: "PUT", headers: { "content-type": "application/json; charset=UTF-8" } });
+    const append = await s("utf8", {
+      method: "POST",
+      headers: { "content-type": "application/json; charset=iso-8859-1" },
+      body: "{}",
+    });
+    await expectProblem(append, "unsupported-media-type", 415);
+    const binary = await s("binary", {
+      method: "PUT",
+      headers: { "content-type": "application/x-thing; charset=ebcdic" },
+    });
+    expect(binary.status).toBe(201);
+  });
+
+  it("refuse a fork whose sub-offset ends inside a UTF-8 character", async () => {
+    const s = streams((await newTenant()).apiKey);
+    await s("accent", { method: "PUT", headers: text, body: "é!" });
+    const fork = (subOffset: number) => ({
+      ...text,
+      "stream-forked-from": "/v1/stream/accent",
+      "stream-fork-offset": "0000000000000000_0000000000000000",
+      "stream-fork-sub-offset": String(subOffset),
+    });
+    await expectProblem(await s("half", { method: "PUT", headers: fork(1) }), "malformed-request", 400);
+    expect((await s("half", { method: "HEAD" })).status).toBe(404);
+    expect((await s("whole", { method: "PUT", headers: fork(2) })).status).toBe(201);
+    expect(await (await s("whole?offset=-1")).text()).toBe("é");
+  });
+});

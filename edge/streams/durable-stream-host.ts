@@ -202,6 +202,17 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
             detail: "Stream-Fork-Sub-Offset is past the next append's bytes",
           };
         prefix = bytes.slice(0, subOffset);
+        // A text stream's fork holds UTF-8 text too: its first message may not end inside a character.
+        if (isTextType(meta.contentType)) {
+          const text = storedForm(meta.contentType, prefix);
+          if (text === undefined)
+            return {
+              ok: false,
+              kind: "malformed-request",
+              detail: "Stream-Fork-Sub-Offset falls inside a UTF-8 character of the next append",
+            };
+          prefix = text;
+        }
       }
     }
     const messages = this.#store.read(0, MAX_FORK_COPY_BYTES + 1, at);
@@ -265,7 +276,9 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     const checkInitial = (type: string): Problem | undefined => {
       if (body.byteLength === 0) return undefined;
       if (!isJsonType(type)) {
-        initial = storedForm(type, body);
+        const stored = storedForm(type, body);
+        if (stored === undefined) return notUtf8(type, "the initial body");
+        initial = stored;
         return undefined;
       }
       const batch = jsonMessages(body, true);
@@ -457,7 +470,11 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
           batch.reason === "empty-array" ? "an empty JSON array appends nothing" : "the body is not valid JSON",
         );
       data = batch.messages.join(",");
-    } else data = storedForm(meta.contentType, body);
+    } else {
+      const stored = storedForm(meta.contentType, body);
+      if (stored === undefined) return problemResponse(notUtf8(meta.contentType, "the body"));
+      data = stored;
+    }
     const seq = meta.tail + 1;
     this.#transaction(() => {
       this.#store.insertMessage(seq, data);
@@ -751,14 +768,26 @@ function dataPayload(contentType: string, messages: readonly StoredMessage[], bi
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-/** How a message is stored: text for text and JSON streams when it is UTF-8, else bytes (byte-exact either way). */
-function storedForm(contentType: string, bytes: Uint8Array): Uint8Array | string {
+/**
+ * How a message is stored: text for text and JSON streams (byte-exact: a BOM is kept), bytes for
+ * every other type; undefined for bytes that are not UTF-8 on a text stream, which SSE would carry
+ * altered (it sends text streams as UTF-8 text, §5.8), so they are refused.
+ */
+function storedForm(contentType: string, bytes: Uint8Array): Uint8Array | string | undefined {
   if (!isTextType(contentType)) return bytes;
   try {
     return strictUtf8.decode(bytes);
   } catch {
-    return bytes;
+    return undefined;
   }
+}
+
+/** The 400 for `what` (a body) that is not UTF-8, on a stream of `contentType`. */
+function notUtf8(contentType: string, what: string): Problem {
+  return problem(
+    "malformed-request",
+    `${what} is not valid UTF-8: a ${mediaType(contentType)} stream carries UTF-8 text (send other bytes as application/octet-stream)`,
+  );
 }
 
 function bytesOf(data: Uint8Array | string): Uint8Array {

@@ -64,6 +64,20 @@ export async function readJsonBody(request: Request, limit = MAX_BODY_BYTES): Pr
 export function bodyEncodingProblem(contentType: string, contentEncoding: string | null): Problem | null {
   const coded = contentCodingProblem(contentEncoding, "JSON body");
   if (coded) return coded;
+  const charset = nonUtf8Charset(contentType);
+  if (charset !== undefined)
+    return problem(
+      "unsupported-media-type",
+      `charset ${charset || "(empty)"} is not supported: send the JSON body as UTF-8`,
+    );
+  return null;
+}
+
+/**
+ * The first `charset` parameter of a `Content-Type` value that is not utf-8, unquoted and
+ * lower-cased ("" when empty), or undefined when every one it names (if any) is utf-8.
+ */
+export function nonUtf8Charset(contentType: string): string | undefined {
   for (const parameter of contentType.split(";").slice(1)) {
     const [name = "", ...rest] = parameter.split("=");
     if (name.trim().toLowerCase() !== "charset") continue;
@@ -72,13 +86,9 @@ export function bodyEncodingProblem(contentType: string, contentEncoding: string
       .trim()
       .replace(/^"(.*)"$/, "$1")
       .toLowerCase();
-    if (charset !== "utf-8")
-      return problem(
-        "unsupported-media-type",
-        `charset ${charset || "(empty)"} is not supported: send the JSON body as UTF-8`,
-      );
+    if (charset !== "utf-8") return charset;
   }
-  return null;
+  return undefined;
 }
 
 /**

@@ -3,6 +3,7 @@
 // getter (a `Headers` is one) and acts on the result.
 import { z } from "zod";
 import { problem, type Problem } from "../http/problem.js";
+import { nonUtf8Charset } from "../http/request-body.js";
 import { LATEST_EXPIRY, LATEST_EXPIRY_MS, MAX_TTL_SECONDS } from "./expiry.js";
 import { offsetParts } from "./offsets.js";
 import type { ProducerClaim } from "./producer.js";
@@ -63,7 +64,11 @@ export function isJsonType(contentType: string | undefined): boolean {
   return mediaType(contentType) === "application/json";
 }
 
-/** SSE carries `text/*` and JSON as text; every other type is base64-encoded (§5.8). */
+/**
+ * SSE carries `text/*` and JSON as UTF-8 text; every other type is base64-encoded (§5.8). So
+ * these streams hold UTF-8 text only: another charset is refused (415) and a body that is not
+ * UTF-8 too (400), rather than altered on its way out over SSE.
+ */
 export function isTextType(contentType: string | undefined): boolean {
   const t = mediaType(contentType);
   return t.startsWith("text/") || t === "application/json";
@@ -87,6 +92,15 @@ function contentTypeOf(h: HeaderSource): string | undefined | Problem {
   // Not silently the default: a stream's type decides how every read of it is framed, for good.
   if (given !== undefined && !MEDIA_TYPE.test(given))
     return bad("Content-Type must be a media type (type/subtype), or absent for application/octet-stream");
+  if (given !== undefined && isTextType(given)) {
+    const charset = nonUtf8Charset(given);
+    // JSON is UTF-8 (RFC 8259 §8.1); text streams are read over SSE as UTF-8 text (§5.8).
+    if (charset !== undefined)
+      return problem(
+        "unsupported-media-type",
+        `charset ${charset || "(empty)"} is not supported: ${mediaType(given)} streams carry UTF-8 text (send other bytes as application/octet-stream)`,
+      );
+  }
   return given;
 }
 
