@@ -158,3 +158,34 @@ describe("text and JSON streams", () => {
     expect(await (await s("whole?offset=-1")).text()).toBe("é");
   });
 });
+
+describe("forks", () => {
+  const MiB = 1024 * 1024;
+
+  it("copy at most 16 MiB, the sub-offset's part of the next append counted", async () => {
+    const s = streams((await newTenant()).apiKey);
+    const binary = { "content-type": "application/octet-stream" };
+    await s("big", { method: "PUT", headers: binary });
+    for (let i = 0; i < 17; i++) await s("big", { method: "POST", headers: binary, body: new Uint8Array(MiB) });
+    const fork = (count: number, subOffset: number) => ({
+      ...binary,
+      "stream-forked-from": "/v1/stream/big",
+      "stream-fork-offset": `0000000000000000_${String(count).padStart(16, "0")}`,
+      "stream-fork-sub-offset": String(subOffset),
+    });
+    await expectProblem(await s("over", { method: "PUT", headers: fork(16, MiB - 1) }), "payload-too-large", 413);
+    expect((await s("over", { method: "HEAD" })).status).toBe(404);
+    expect((await s("within", { method: "PUT", headers: fork(15, MiB) })).status).toBe(201);
+  });
+
+  it("count a text stream's copy in UTF-8 bytes, not characters", async () => {
+    const s = streams((await newTenant()).apiKey);
+    // 300,000 three-byte characters: 900,000 bytes an append, 19 of them 17.1 MB (5.7 million characters).
+    const wide = "€".repeat(300_000);
+    await s("wide", { method: "PUT", headers: text });
+    for (let i = 0; i < 19; i++)
+      expect((await s("wide", { method: "POST", headers: text, body: wide })).status).toBe(204);
+    const fork = await s("wide-fork", { method: "PUT", headers: { ...text, "stream-forked-from": "/v1/stream/wide" } });
+    await expectProblem(fork, "payload-too-large", 413);
+  });
+});

@@ -215,8 +215,11 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
         }
       }
     }
+    // The limit counts the UTF-8 bytes copied, the sub-offset's part of the next append included.
+    // The read stops past it counting UTF-16 units, which never exceed a text's UTF-8 bytes.
     const messages = this.#store.read(0, MAX_FORK_COPY_BYTES + 1, at);
-    if (messages.at(-1)?.seq !== at && at > 0) {
+    const copied = messages.reduce((n, m) => n + byteLength(m.data), prefix === undefined ? 0 : byteLength(prefix));
+    if ((messages.at(-1)?.seq !== at && at > 0) || copied > MAX_FORK_COPY_BYTES) {
       return {
         ok: false,
         kind: "payload-too-large",
@@ -796,6 +799,23 @@ function bytesOf(data: Uint8Array | string): Uint8Array {
 
 function textOf(data: Uint8Array | string): string {
   return typeof data === "string" ? data : decoder.decode(data);
+}
+
+/** The bytes `data` takes as UTF-8 (a string's UTF-16 length undercounts them up to threefold). */
+function byteLength(data: Uint8Array | string): number {
+  if (typeof data !== "string") return data.byteLength;
+  let n = 0;
+  for (let i = 0; i < data.length; i++) {
+    const c = data.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    // A surrogate pair is one 4-byte character (a lone surrogate counts 3, as U+FFFD would).
+    else if (c >= 0xd800 && c <= 0xdbff && (data.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
 }
 
 function sizeOf(data: Uint8Array | string): number {
