@@ -6,7 +6,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { alarmTime, LATEST_ALARM_MS } from "../src/core/runtime/alarm-time.js";
-import { call, newTenant } from "./support/api.js";
+import { call, newTenant, tenantClient } from "./support/api.js";
 
 const PROBLEMS = "https://factline.dev/problems/";
 
@@ -187,5 +187,29 @@ describe("forks", () => {
       expect((await s("wide", { method: "POST", headers: text, body: wide })).status).toBe(204);
     const fork = await s("wide-fork", { method: "PUT", headers: { ...text, "stream-forked-from": "/v1/stream/wide" } });
     await expectProblem(fork, "payload-too-large", 413);
+  });
+});
+
+describe("conditional reads", () => {
+  /** The statuses a read answers under each If-None-Match, given the ETag of its first answer. */
+  async function statuses(read: (headers: Record<string, string>) => Promise<Response>): Promise<number[]> {
+    const etag = (await read({})).headers.get("etag") ?? "";
+    expect(etag).toMatch(/^"/);
+    const conditions = [etag, `W/${etag}`, `"other", ${etag}`, "*", '"other"', "not-a-tag"];
+    return Promise.all(conditions.map(async (c) => (await read({ "if-none-match": c })).status));
+  }
+
+  it("of a tenant stream answer 304 when If-None-Match names its ETag, weakly or in a list, or is *", async () => {
+    const s = streams((await newTenant()).apiKey);
+    await s("tagged", { method: "PUT", headers: text, body: "x" });
+    expect(await statuses((headers) => s("tagged?offset=-1", { headers }))).toEqual([304, 304, 304, 304, 200, 400]);
+  });
+
+  it("of an entity's log answer 304 by the same rules", async () => {
+    const api = tenantClient((await newTenant()).apiKey);
+    const sku = `sku-${crypto.randomUUID().slice(0, 8)}`;
+    expect((await api.command("inventory", sku, "restock", { quantity: 1 })).status).toBe(200);
+    const path = `/v1/entities/inventory/${sku}/stream?offset=-1`;
+    expect(await statuses((headers) => api.get(path, headers))).toEqual([304, 304, 304, 304, 200, 400]);
   });
 });

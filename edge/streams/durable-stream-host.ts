@@ -12,6 +12,7 @@
 // append; the object stays in memory while they are connected.
 import { DurableObject } from "cloudflare:workers";
 import { problem, problemResponse, type Problem, type ProblemKind } from "../../src/core/http/problem.js";
+import { IF_NONE_MATCH_RULE, notModified } from "../../src/core/protocol/if-none-match.js";
 import { alarmTime } from "../../src/core/runtime/alarm-time.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { responseCursor } from "../../src/core/streams/cursor.js";
@@ -593,7 +594,10 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     if (live === "long-poll" && !eof) h.set("stream-cursor", responseCursor(cursor, Date.now(), Math.random()));
     // A chunk with data never changes, so it may be cached (§10.1); an empty answer at an open tail may.
     h.set("cache-control", messages.length > 0 || eof ? "private, max-age=60, stale-while-revalidate=300" : "no-store");
-    if (request.headers.get("if-none-match") === tag)
+    const condition = request.headers.get("if-none-match");
+    const unchanged = condition === null ? false : notModified(condition, tag);
+    if (unchanged === undefined) return answer("malformed-request", IF_NONE_MATCH_RULE);
+    if (unchanged)
       return new Response(null, {
         status: 304,
         headers: { etag: tag, "cache-control": h.get("cache-control") ?? "no-store" },

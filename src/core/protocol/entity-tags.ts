@@ -44,6 +44,20 @@ function parseEntityTagList(header: string): EntityTagList | undefined {
   }
 }
 
+/**
+ * Whether a conditional header names the representation whose entity tag is `etag` (as sent in
+ * `ETag`: `"…"` or `W/"…"`), its tags compared by `comparison` (§8.8.3.2) and `*` naming any;
+ * undefined when the header is malformed. For resources whose tags are not versions (streams).
+ */
+export function namesEntityTag(header: string, etag: string, comparison: "strong" | "weak"): boolean | undefined {
+  const list = parseEntityTagList(header);
+  if (list === undefined) return undefined;
+  if (list.kind === "any") return true;
+  const weak = etag.startsWith("W/");
+  const opaque = (weak ? etag.slice(2) : etag).slice(1, -1);
+  return list.tags.some((t) => t.opaque === opaque && (comparison === "weak" || !(t.weak || weak)));
+}
+
 /** What a conditional header names: `*` (the entity exists), or the versions its tags name. */
 export type VersionCondition =
   | { readonly kind: "any" }

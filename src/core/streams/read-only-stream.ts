@@ -5,6 +5,7 @@
 // the Worker's routes supply the source and the settings.
 import { concatBytes } from "../http/bounded-body.js";
 import { problem, problemResponse } from "../http/problem.js";
+import { IF_NONE_MATCH_RULE, notModified } from "../protocol/if-none-match.js";
 import { responseCursor } from "./cursor.js";
 import { jsonArray } from "./json-mode.js";
 import { formatOffset, offsetPastTail, parseLogReadStart } from "./offsets.js";
@@ -124,7 +125,10 @@ export async function serveReadOnlyStream(
     "cache-control",
     page.messages.length > 0 ? "private, max-age=60, stale-while-revalidate=300" : "no-store",
   );
-  if (request.headers.get("if-none-match") === tag)
+  const condition = request.headers.get("if-none-match");
+  const unchanged = condition === null ? false : notModified(condition, tag);
+  if (unchanged === undefined) return problemResponse(problem("malformed-request", IF_NONE_MATCH_RULE));
+  if (unchanged)
     return new Response(null, {
       status: 304,
       headers: { etag: tag, "cache-control": headers.get("cache-control") ?? "no-store" },
