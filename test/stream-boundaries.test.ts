@@ -213,3 +213,30 @@ describe("conditional reads", () => {
     expect(await statuses((headers) => api.get(path, headers))).toEqual([304, 304, 304, 304, 200, 400]);
   });
 });
+
+describe("stream writes", () => {
+  it("refuse If-Match and Idempotency-Key, pointing at the protocol's own mechanisms, and store nothing", async () => {
+    const s = streams((await newTenant()).apiKey);
+    await s("guarded", { method: "PUT", headers: text, body: "a" });
+    const ifMatch = await s("guarded", { method: "POST", headers: { ...text, "if-match": '"nope"' }, body: "b" });
+    expect((await expectProblem(ifMatch, "malformed-request", 400)).detail).toMatch(/Stream-Seq/);
+    for (let i = 0; i < 2; i++) {
+      const keyed = await s("guarded", { method: "POST", headers: { ...text, "idempotency-key": "k-1" }, body: "c" });
+      expect((await expectProblem(keyed, "malformed-request", 400)).detail).toMatch(/Producer-Id/);
+    }
+    expect(await (await s("guarded?offset=-1")).text()).toBe("a");
+  });
+
+  it("refuse a precondition on create and delete too", async () => {
+    const s = streams((await newTenant()).apiKey);
+    await expectProblem(
+      await s("pre", { method: "PUT", headers: { ...text, "if-none-match": "*" } }),
+      "malformed-request",
+      400,
+    );
+    expect((await s("pre", { method: "HEAD" })).status).toBe(404);
+    await s("pre", { method: "PUT", headers: text });
+    await expectProblem(await s("pre", { method: "DELETE", headers: { "if-match": '"x"' } }), "malformed-request", 400);
+    expect((await s("pre", { method: "HEAD" })).status).toBe(200);
+  });
+});

@@ -156,6 +156,10 @@ async function serveStream(c: Context<StreamEnv>): Promise<Response> {
     body = read.bytes;
     headers.delete("transfer-encoding");
   }
+  if (c.req.method !== "GET" && c.req.method !== "HEAD") {
+    const unsupported = unsupportedWriteHeader(c.req.raw.headers);
+    if (unsupported) throw unsupported;
+  }
   // The object parks a long-poll at the tail; whether it will is its call, so the place is freed
   // for every long-poll read (RequestScope.releaseAdmission).
   if (c.req.method === "GET" && c.req.query("live") === "long-poll") c.get("releaseAdmission")?.();
@@ -173,6 +177,29 @@ async function serveStream(c: Context<StreamEnv>): Promise<Response> {
   });
   if (res.status === 201) out.headers.set("location", new URL(c.req.url).origin + new URL(c.req.url).pathname);
   return out;
+}
+
+/**
+ * Write headers of the tenant API that a stream does not implement, and what does their work in
+ * the protocol: a write that sent one must not be taken as if its condition held or its retry were
+ * deduplicated, so it is refused (400) rather than served without it.
+ */
+const UNSUPPORTED_WRITE_HEADERS: Readonly<Record<string, string>> = {
+  "if-match":
+    "If-Match is not supported on streams: order appends with Stream-Seq (409 on a regression) or an idempotent producer's Producer-Seq",
+  "if-none-match":
+    "If-None-Match is not supported on stream writes: a PUT is create-or-ensure (200 when the stream exists as asked, 409 otherwise)",
+  "if-unmodified-since":
+    "If-Unmodified-Since is not supported on streams: order appends with Stream-Seq or an idempotent producer's Producer-Seq",
+  "idempotency-key":
+    "Idempotency-Key is not supported on streams: retry appends safely as an idempotent producer (Producer-Id, Producer-Epoch, Producer-Seq); a repeated PUT with the same configuration is already idempotent",
+};
+
+/** The 400 for a write (PUT, POST, DELETE) that sent a header of UNSUPPORTED_WRITE_HEADERS, or undefined. */
+function unsupportedWriteHeader(headers: Headers): ProblemError | undefined {
+  for (const [name, detail] of Object.entries(UNSUPPORTED_WRITE_HEADERS))
+    if (headers.has(name)) return fail("malformed-request", detail);
+  return undefined;
 }
 
 /** Request headers the object reads (PROTOCOL.md §5): content type, conditional reads, Stream-*, Producer-*. */
