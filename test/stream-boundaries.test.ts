@@ -10,10 +10,13 @@ import { call, newTenant, tenantClient } from "./support/api.js";
 
 const PROBLEMS = "https://factline.dev/problems/";
 
+/** A tenant's requests to its streams; `init.headers` may be a `Headers` holding a header sent on two lines. */
 function streams(apiKey: string) {
-  const auth = { authorization: `Bearer ${apiKey}` };
-  return (path: string, init: RequestInit = {}) =>
-    call(`/v1/stream/${path}`, { ...init, headers: { ...auth, ...(init.headers as Record<string, string>) } });
+  return (path: string, init: RequestInit = {}) => {
+    const headers = new Headers(init.headers);
+    headers.set("authorization", `Bearer ${apiKey}`);
+    return call(`/v1/stream/${path}`, { ...init, headers });
+  };
 }
 
 async function expectProblem(res: Response, kind: string, status: number): Promise<Record<string, unknown>> {
@@ -238,5 +241,17 @@ describe("stream writes", () => {
     await s("pre", { method: "PUT", headers: text });
     await expectProblem(await s("pre", { method: "DELETE", headers: { "if-match": '"x"' } }), "malformed-request", 400);
     expect((await s("pre", { method: "HEAD" })).status).toBe(200);
+  });
+});
+
+describe("protocol headers", () => {
+  it('sent twice are refused, not joined into one value such as a producer named "a, b"', async () => {
+    const s = streams((await newTenant()).apiKey);
+    await s("joined", { method: "PUT", headers: text });
+    const h = new Headers({ ...text, "producer-epoch": "0", "producer-seq": "0" });
+    h.append("producer-id", "a");
+    h.append("producer-id", "b");
+    await expectProblem(await s("joined", { method: "POST", headers: h, body: "x" }), "malformed-request", 400);
+    expect(await (await s("joined?offset=-1")).text()).toBe("");
   });
 });

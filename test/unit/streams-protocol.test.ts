@@ -177,6 +177,30 @@ describe("request headers (§5.1, §5.2)", () => {
     expect(parseAppend(headers({}))).toMatchObject({ contentType: undefined });
   });
 
+  it('refuse every protocol header sent twice, as the Fetch API joins the lines: with ", "', () => {
+    const twice = (name: string, a: string, b: string) => {
+      const h = new Headers({ "content-type": "text/plain" });
+      h.append(name, a);
+      h.append(name, b);
+      return h;
+    };
+    const appends: [string, string, string][] = [
+      ["producer-id", "a", "b"],
+      ["stream-seq", "1", "2"],
+      ["stream-closed", "true", "true"],
+      ["content-type", "text/plain; a=1", "text/plain"],
+    ];
+    for (const [name, a, b] of appends) {
+      const h = twice(name, a, b);
+      if (name !== "producer-id") h.delete("producer-id");
+      expect(isProblem(parseAppend(h)), name).toBe(true);
+    }
+    expect(isProblem(parseCreate(twice("stream-closed", "true", "true")))).toBe(true);
+    expect(parseAppend(headers({ "content-type": "text/plain", "stream-seq": "a,b" }))).toMatchObject({
+      streamSeq: "a,b",
+    });
+  });
+
   it("refuse a TTL together with an expiry", () => {
     expect(isProblem(parseCreate(headers({ "stream-ttl": "5", "stream-expires-at": "2030-01-01T00:00:00Z" })))).toBe(
       true,

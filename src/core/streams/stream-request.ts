@@ -54,6 +54,27 @@ const MEDIA_TYPE = /^[\w.+-]+\/[\w.+-]+[ \t]*(;.*)?$/;
 // zod's check wants `T` and `Z`; RFC 3339 also allows `t`, `z` and a space (§5.6 NOTE), mapped first.
 const RFC3339 = z.iso.datetime({ offset: true });
 
+/**
+ * The protocol's request headers read here. The Fetch API joins a header sent on several lines
+ * into one value with ", ", so a value holding ", " cannot be told from a header sent twice: it
+ * is refused for every one of them (a number, date or offset so joined fails its own syntax
+ * anyway; an opaque Producer-Id or Stream-Seq, a Content-Type with parameters, or
+ * `Stream-Closed: true, true`, would not).
+ */
+const PROTOCOL_HEADERS = [
+  "Content-Type",
+  "Stream-TTL",
+  "Stream-Expires-At",
+  "Stream-Closed",
+  "Stream-Forked-From",
+  "Stream-Fork-Offset",
+  "Stream-Fork-Sub-Offset",
+  "Stream-Seq",
+  "Producer-Id",
+  "Producer-Epoch",
+  "Producer-Seq",
+] as const;
+
 /** The media type of a `Content-Type` value, lower-cased, without parameters ("" when absent). */
 export function mediaType(contentType: string | undefined | null): string {
   return (contentType ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
@@ -104,6 +125,15 @@ function contentTypeOf(h: HeaderSource): string | undefined | Problem {
   return given;
 }
 
+/** The 400 for a protocol header whose value holds ", " (sent twice, PROTOCOL_HEADERS), or undefined. */
+function repeatedHeader(h: HeaderSource): Problem | undefined {
+  for (const name of PROTOCOL_HEADERS) {
+    if (h.get(name)?.includes(", "))
+      return bad(`${name} must be sent once, and hold no ", " (which cannot be told from the header sent twice)`);
+  }
+  return undefined;
+}
+
 /** `Stream-Expires-At` as sent, or the 400 refusing it: not an RFC 3339 instant, or after LATEST_EXPIRY. */
 function expiresAtOf(raw: string): string | Problem {
   const normalized = raw.replace(/^(.{10})[t ]/, "$1T").replace(/z$/, "Z");
@@ -118,6 +148,8 @@ function expiresAtOf(raw: string): string | Problem {
 
 /** Parses a `PUT`'s headers; a problem (400) names the first malformed one. */
 export function parseCreate(h: HeaderSource): CreateRequest | Problem {
+  const repeated = repeatedHeader(h);
+  if (repeated) return repeated;
   const contentType = contentTypeOf(h);
   if (typeof contentType === "object") return contentType;
   const ttl = h.get("stream-ttl");
@@ -170,6 +202,8 @@ export function parseCreate(h: HeaderSource): CreateRequest | Problem {
 
 /** Parses a `POST`'s headers; a problem (400) names the first malformed one. */
 export function parseAppend(h: HeaderSource): AppendRequest | Problem {
+  const repeated = repeatedHeader(h);
+  if (repeated) return repeated;
   const contentType = contentTypeOf(h);
   if (typeof contentType === "object") return contentType;
   const id = h.get("producer-id");
