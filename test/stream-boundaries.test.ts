@@ -255,3 +255,21 @@ describe("protocol headers", () => {
     expect(await (await s("joined?offset=-1")).text()).toBe("");
   });
 });
+
+describe("live reads' cursors", () => {
+  it("never go backwards: a long-poll answers a cursor greater than the one echoed, however large", async () => {
+    const s = streams((await newTenant()).apiKey);
+    await s("polled", { method: "PUT", headers: text, body: "x" });
+    const tail = "0000000000000000_0000000000000001";
+    const res = await s(`polled?offset=${tail}&live=long-poll&cursor=1000000000000000`);
+    expect(res.status).toBe(204);
+    expect(Number(res.headers.get("stream-cursor"))).toBeGreaterThan(1_000_000_000_000_000);
+  });
+
+  it("refuse a cursor with no safe successor", async () => {
+    const s = streams((await newTenant()).apiKey);
+    await s("polled", { method: "PUT", headers: text, body: "x" });
+    for (const cursor of ["9007199254740991", "99999999999999999999"])
+      await expectProblem(await s(`polled?offset=-1&live=long-poll&cursor=${cursor}`), "malformed-request", 400);
+  });
+});

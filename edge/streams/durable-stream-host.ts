@@ -15,7 +15,7 @@ import { problem, problemResponse, type Problem, type ProblemKind } from "../../
 import { IF_NONE_MATCH_RULE, notModified } from "../../src/core/protocol/if-none-match.js";
 import { alarmTime } from "../../src/core/runtime/alarm-time.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
-import { responseCursor } from "../../src/core/streams/cursor.js";
+import { cursorProblem, responseCursor } from "../../src/core/streams/cursor.js";
 import { expiryTime, forkLifetime, isExpired } from "../../src/core/streams/expiry.js";
 import { jsonArray, jsonMessages } from "../../src/core/streams/json-mode.js";
 import {
@@ -529,6 +529,9 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     if (live !== null && live !== "long-poll" && live !== "sse")
       return answer("malformed-request", READ_QUERY_RULES.live);
     if (live !== null && rawOffset === undefined) return answer("malformed-request", `live=${live} needs an offset`);
+    const cursor = url.searchParams.get("cursor");
+    const badCursor = cursorProblem(cursor);
+    if (badCursor) return problemResponse(badCursor);
     const start = parseReadStart(rawOffset);
     if (start === undefined) return answer("malformed-request", READ_QUERY_RULES.offset);
     const meta = await this.#current(tenant);
@@ -541,7 +544,6 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
       if (pastTail) return problemResponse(pastTail);
     }
     this.#touch(meta);
-    const cursor = url.searchParams.get("cursor");
     const from = start.kind === "start" ? 0 : start.kind === "now" ? meta.tail : start.count;
     if (live === "sse") return this.#sse(meta, from, cursor, tenant, request.headers.get(STREAM_KEY_HEADER));
 

@@ -2,7 +2,7 @@
 // producers, cursors, SSE framing and the parsing of request headers. Each test is one rule, with
 // its source in PROTOCOL.md.
 import { describe, expect, it } from "vitest";
-import { responseCursor, CURSOR_EPOCH_MS, CURSOR_INTERVAL_S } from "../../src/core/streams/cursor.js";
+import { cursorProblem, responseCursor, CURSOR_EPOCH_MS, CURSOR_INTERVAL_S } from "../../src/core/streams/cursor.js";
 import { forkLifetime, isExpired } from "../../src/core/streams/expiry.js";
 import { jsonMessages } from "../../src/core/streams/json-mode.js";
 import {
@@ -116,6 +116,21 @@ describe("cursors (§10.1)", () => {
 
   it("ignore an echoed cursor that is not a number", () => {
     expect(responseCursor("1e3", now, 0)).toBe("500");
+  });
+
+  it("move past an echoed cursor of any length, staying a safe integer", () => {
+    for (const echoed of ["1000000000000000", "9007199254740000", "9007199254740990"]) {
+      const next = Number(responseCursor(echoed, now, 0.999));
+      expect(next, echoed).toBeGreaterThan(Number(echoed));
+      expect(Number.isSafeInteger(next), echoed).toBe(true);
+    }
+  });
+
+  it("refuse an echoed number with no safe successor, and only that", () => {
+    for (const echoed of ["9007199254740991", "99999999999999999999"])
+      expect(cursorProblem(echoed), echoed).toMatchObject({ status: 400 });
+    for (const echoed of [null, "abc", "9007199254740990", "0"])
+      expect(cursorProblem(echoed), String(echoed)).toBeUndefined();
   });
 });
 

@@ -6,7 +6,7 @@
 import { concatBytes } from "../http/bounded-body.js";
 import { problem, problemResponse } from "../http/problem.js";
 import { IF_NONE_MATCH_RULE, notModified } from "../protocol/if-none-match.js";
-import { responseCursor } from "./cursor.js";
+import { cursorProblem, responseCursor } from "./cursor.js";
 import { jsonArray } from "./json-mode.js";
 import { formatOffset, offsetPastTail, parseLogReadStart } from "./offsets.js";
 import { pushBody } from "./push-body.js";
@@ -77,6 +77,8 @@ export async function serveReadOnlyStream(
   const start = parseLogReadStart(rawOffset);
   if (start === undefined) return problemResponse(problem("malformed-request", READ_QUERY_RULES.offset));
   const cursor = url.searchParams.get("cursor");
+  const badCursor = cursorProblem(cursor);
+  if (badCursor) return problemResponse(badCursor);
   let after = start.kind === "after" ? start.count : 0;
   if (start.kind === "now") after = (await source(Number.MAX_SAFE_INTEGER, 0)).tail;
   // An offset past the tail is refused in every read mode, rather than echoed (the first page is kept).
