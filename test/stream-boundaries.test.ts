@@ -273,3 +273,44 @@ describe("live reads' cursors", () => {
       await expectProblem(await s(`polled?offset=-1&live=long-poll&cursor=${cursor}`), "malformed-request", 400);
   });
 });
+
+describe("read caching", () => {
+  const cacheControl = async (res: Promise<Response>) => (await res).headers.get("cache-control");
+
+  it("revalidates a catch-up that reaches an open stream's tail, offset=-1 included: it grows with the next append", async () => {
+    const s = streams((await newTenant()).apiKey);
+    await s("growing", { method: "PUT", headers: text, body: "a" });
+    expect(await cacheControl(s("growing?offset=-1"))).toBe("private, no-cache");
+    await s("done", { method: "PUT", headers: { ...text, "stream-closed": "true" }, body: "a" });
+    expect(await cacheControl(s("done?offset=-1"))).toBe("private, max-age=60, stale-while-revalidate=300");
+  });
+
+  it("caches a full page short of the tail, which never changes", async () => {
+    const s = streams((await newTenant()).apiKey);
+    const binary = { "content-type": "application/octet-stream" };
+    await s("paged", { method: "PUT", headers: binary });
+    for (let i = 0; i < 2; i++) await s("paged", { method: "POST", headers: binary, body: new Uint8Array(700_000) });
+    const first = await s("paged?offset=-1");
+    expect(first.headers.get("stream-up-to-date")).toBeNull();
+    expect(first.headers.get("cache-control")).toBe("private, max-age=60, stale-while-revalidate=300");
+  });
+
+  it("never lets an answer outlive its stream", async () => {
+    const s = streams((await newTenant()).apiKey);
+    const closed = { ...text, "stream-closed": "true" };
+    await s("brief", { method: "PUT", headers: { ...closed, "stream-ttl": "3" }, body: "a" });
+    expect(await cacheControl(s("brief?offset=-1"))).toBe("private, max-age=3");
+    await s("soon", { method: "PUT", headers: { ...closed, "stream-ttl": "100" }, body: "a" });
+    expect(await cacheControl(s("soon?offset=-1"))).toBe("private, max-age=60, stale-while-revalidate=40");
+    const at = new Date(Date.now() + 3_000).toISOString();
+    await s("dated", { method: "PUT", headers: { ...closed, "stream-expires-at": at }, body: "a" });
+    expect(await cacheControl(s("dated?offset=-1"))).toMatch(/^private, max-age=[0-3]$/);
+  });
+
+  it("revalidates an entity log read that reaches its last event", async () => {
+    const api = tenantClient((await newTenant()).apiKey);
+    const sku = `sku-${crypto.randomUUID().slice(0, 8)}`;
+    expect((await api.command("inventory", sku, "restock", { quantity: 1 })).status).toBe(200);
+    expect(await cacheControl(api.get(`/v1/entities/inventory/${sku}/stream?offset=-1`))).toBe("private, no-cache");
+  });
+});

@@ -15,6 +15,7 @@ import { problem, problemResponse, type Problem, type ProblemKind } from "../../
 import { IF_NONE_MATCH_RULE, notModified } from "../../src/core/protocol/if-none-match.js";
 import { alarmTime } from "../../src/core/runtime/alarm-time.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
+import { readCacheControl } from "../../src/core/streams/cache-control.js";
 import { cursorProblem, responseCursor } from "../../src/core/streams/cursor.js";
 import { expiryTime, forkLifetime, isExpired } from "../../src/core/streams/expiry.js";
 import { jsonArray, jsonMessages } from "../../src/core/streams/json-mode.js";
@@ -594,8 +595,18 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     if (upToDate) h.set("stream-up-to-date", "true");
     if (eof) h.set("stream-closed", "true");
     if (live === "long-poll" && !eof) h.set("stream-cursor", responseCursor(cursor, Date.now(), Math.random()));
-    // A chunk with data never changes, so it may be cached (§10.1); an empty answer at an open tail may.
-    h.set("cache-control", messages.length > 0 || eof ? "private, max-age=60, stale-while-revalidate=300" : "no-store");
+    const now = Date.now();
+    // A sliding TTL was restarted by this read: it expires a whole TTL from now.
+    const expiresAt = expiryTime(current, now);
+    h.set(
+      "cache-control",
+      readCacheControl({
+        data: messages.length > 0,
+        longPoll: live === "long-poll",
+        atOpenTail: upToDate && !current.closed,
+        msLeft: expiresAt === undefined ? undefined : expiresAt - now,
+      }),
+    );
     const condition = request.headers.get("if-none-match");
     const unchanged = condition === null ? false : notModified(condition, tag);
     if (unchanged === undefined) return answer("malformed-request", IF_NONE_MATCH_RULE);

@@ -6,6 +6,7 @@
 import { concatBytes } from "../http/bounded-body.js";
 import { problem, problemResponse } from "../http/problem.js";
 import { IF_NONE_MATCH_RULE, notModified } from "../protocol/if-none-match.js";
+import { readCacheControl } from "./cache-control.js";
 import { cursorProblem, responseCursor } from "./cursor.js";
 import { jsonArray } from "./json-mode.js";
 import { formatOffset, offsetPastTail, parseLogReadStart } from "./offsets.js";
@@ -122,10 +123,15 @@ export async function serveReadOnlyStream(
   });
   if (next >= page.tail) headers.set("stream-up-to-date", "true");
   if (live === "long-poll") headers.set("stream-cursor", responseCursor(cursor, Date.now(), Math.random()));
-  // Messages never change: a non-empty chunk may be cached; an empty one at the tail may not.
+  // These streams are never closed: an answer reaching the tail grows with the next message.
   headers.set(
     "cache-control",
-    page.messages.length > 0 ? "private, max-age=60, stale-while-revalidate=300" : "no-store",
+    readCacheControl({
+      data: page.messages.length > 0,
+      longPoll: live === "long-poll",
+      atOpenTail: next >= page.tail,
+      msLeft: undefined,
+    }),
   );
   const condition = request.headers.get("if-none-match");
   const unchanged = condition === null ? false : notModified(condition, tag);
