@@ -314,3 +314,24 @@ describe("read caching", () => {
     expect(await cacheControl(api.get(`/v1/entities/inventory/${sku}/stream?offset=-1`))).toBe("private, no-cache");
   });
 });
+
+describe("HEAD", () => {
+  it("names the time-to-live window, not the time left of it (the conformance suite's reading of the protocol)", async () => {
+    const s = streams((await newTenant()).apiKey);
+    await s("ticking", { method: "PUT", headers: { ...text, "stream-ttl": "3600" } });
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect((await s("ticking", { method: "HEAD" })).headers.get("stream-ttl")).toBe("3600");
+  });
+});
+
+describe("a content-coded stream body", () => {
+  it("is refused with a title and detail that name the coding, not JSON", async () => {
+    const s = streams((await newTenant()).apiKey);
+    await s("plain", { method: "PUT", headers: text });
+    const res = await s("plain", { method: "POST", headers: { ...text, "content-encoding": "gzip" }, body: "x" });
+    const body = await expectProblem(res, "unsupported-media-type", 415);
+    expect(body.title).not.toMatch(/JSON/);
+    expect(body.title).toMatch(/content coding/);
+    expect(body.detail).toMatch(/Content-Encoding gzip/);
+  });
+});

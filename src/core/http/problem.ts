@@ -20,7 +20,11 @@ const catalogue = {
   "version-mismatch": { status: 412, title: "The entity is at another version" },
   "payload-too-large": { status: 413, title: "The request body is too large" },
   "fact-too-large": { status: 413, title: "A fact the command would record is too large to relay" },
-  "unsupported-media-type": { status: 415, title: "The request body must be JSON" },
+  // One type for the JSON API's bodies and the streams' (any media type): the title names no format.
+  "unsupported-media-type": {
+    status: 415,
+    title: "The request body's media type, charset or content coding is not supported",
+  },
   "idempotency-key-reused": { status: 422, title: "This Idempotency-Key was used with another request" },
   "client-command-answered": { status: 409, title: "This command of the client session was answered already" },
   "client-sequence-reused": {
