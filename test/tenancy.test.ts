@@ -184,6 +184,14 @@ describe("CORS", () => {
     expect(res.headers.get("access-control-allow-headers")).toContain("authorization");
   });
 
+  it("lets a listed origin send a body's digest, so a browser can have its body's integrity checked", async () => {
+    const tenant = await newTenant();
+    const origin = `https://${tenant.id}.example.com`;
+    expect((await admin("PUT", `/tenants/${tenant.id}/cors`, { origins: [origin] })).status).toBe(200);
+    const allowed = (await preflight(origin)).headers.get("access-control-allow-headers") ?? "";
+    expect(allowed.split(/,\s*/)).toEqual(expect.arrayContaining(["content-digest", "repr-digest"]));
+  });
+
   it("refuses a preflight from an origin no tenant lists, so no page elsewhere can send its visitors' keys", async () => {
     const res = await preflight("https://evil.example.net");
     expect(res.status).toBe(403);

@@ -18,6 +18,8 @@ const listedOrigins = new ListedOrigins();
 const ALLOW_HEADERS =
   "authorization, content-type, idempotency-key, if-match, factline-consistency, factline-cause-clock, factline-correlation-id, factline-causation-id, " +
   "factline-client-session, factline-client-seq, last-event-id, traceparent, x-request-id, " +
+  // Body integrity (RFC 9530, src/core/http/content-digest.ts): checked on every route.
+  "content-digest, repr-digest, " +
   // Durable Streams (edge/streams/): request headers of the protocol, and conditional reads.
   "if-none-match, stream-seq, stream-ttl, stream-expires-at, stream-closed, stream-forked-from, stream-fork-offset, stream-fork-sub-offset, producer-id, producer-epoch, producer-seq";
 const EXPOSE_HEADERS =
