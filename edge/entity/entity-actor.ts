@@ -297,7 +297,11 @@ export class EntityActor extends DurableObject<Env> implements EntityRpc {
     // on every step of its send loop, and a CPU profile of saga and rebuild load put that query at
     // a seventh of the isolate's time.
     let logHead: number | undefined;
-    const head = () => (commands ? commands.image.version : (logHead ??= log.head().seq));
+    const head = () => {
+      if (commands) return commands.image.version;
+      logHead ??= log.head().seq;
+      return logHead;
+    };
     const relay = outboxRelay(this.ctx, this.env.FACTS, log, head, address, (outcome) =>
       this.#logRelay(address, outcome),
     );
