@@ -81,7 +81,14 @@ export const payments = defineEntity({
           return reject("payment-closed", `this payment is ${state.status}; it cannot be submitted again`);
         }
         if (state.status === "none") return [{ type: "PaymentSubmitted", data: command.data }];
-        if (state.orderId === command.data.orderId && state.amount === command.data.amount) return [];
+        // A repeat is the same payment only if every detail matches: a currency that differs would
+        // leave the payment saying one thing while its charge (made in the order's) says another.
+        if (
+          state.orderId === command.data.orderId &&
+          state.amount === command.data.amount &&
+          state.currency === command.data.currency
+        )
+          return [];
         return reject("payment-exists", "this payment was already submitted with other details");
       case "settle":
         // The claim: the first caller fixes the key; the same key again is a no-op (its caller

@@ -21,6 +21,14 @@ describe("payments", () => {
       .expectRejection("payment-exists");
   });
 
+  it("refuses the same submission in another currency as a conflict, not a repeat", () => {
+    // Else the payment would say 20 JPY while its order's charge is made in euros.
+    scenario(payments)
+      .given(submitted)
+      .when("submit", { orderId: "o1", amount: 20, currency: "JPY" })
+      .expectRejection("payment-exists");
+  });
+
   it("settles once: a second verdict changes nothing", () => {
     scenario(payments)
       .given(submitted)
