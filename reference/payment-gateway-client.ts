@@ -2,6 +2,7 @@
 // binding, validates every answer, and goes out only as a guarded call (timeout, shared
 // breaker, backoff). One merchant account, breaker and ledger per tenant.
 import type { BackoffPolicy } from "../src/core/resilience/backoff.js";
+import { z } from "zod";
 import { hostConfig } from "../src/core/runtime/config.js";
 import { breakerFor, guardedCall, type Guarded } from "../cloud/sagas/guarded-call.js";
 import {
@@ -37,9 +38,17 @@ export function paymentGateway(env: Env, tenant: string, attempts: number): Paym
       body: JSON.stringify(body),
       signal,
     });
-    // 402 is the gateway's business answer (declined); every other non-2xx is a failure.
-    if (!res.ok && res.status !== 402) throw new Error(`gateway answered ${res.status}`);
-    return res.json();
+    // 402 is the gateway's business answer (declined); every other non-2xx is a failure, but for
+    // a charge's 422 (below).
+    if (!res.ok && res.status !== 402 && !(path === "/charges" && res.status === 422))
+      throw new Error(`gateway answered ${res.status}`);
+    const answer: unknown = await res.json();
+    // 422 refuses a key already used for another charge (the settle route's, with other details):
+    // as final as a decline, and no sign of a failing gateway, so neither retried nor counted
+    // against the tenant's breaker, which would hold back its healthy charges.
+    if (res.status !== 422) return answer;
+    const refused = z.object({ error: z.string() }).safeParse(answer);
+    return { status: "declined", reason: refused.success ? refused.data.error : "the charge was refused", key };
   };
   return {
     charge: (key, request) =>
