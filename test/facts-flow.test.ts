@@ -8,7 +8,7 @@ import { armFault, armPause, armTransform, InjectedFault } from "../src/core/res
 import { CONSUMER_MAX_ATTEMPTS } from "../src/core/consumer/entity-plan.js";
 import { entityObjectName } from "../src/core/protocol/identifiers.js";
 import { inventory, type InventoryState } from "../src/domain/inventory.js";
-import { ADMIN_TOKEN, call, eventually, newTenant, tenantClient } from "./support/api.js";
+import { ADMIN_TOKEN, call, eventually, internalCommand, newTenant, tenantClient } from "./support/api.js";
 import { deliver, deliverRaw, failConsumerFor, holdRelay, logOf } from "./support/facts.js";
 
 const disarm: (() => void)[] = [];
@@ -24,8 +24,9 @@ async function heldFacts(sku = "sku-1") {
   await api.command("inventory", sku, "restock", { quantity: 10 });
   await api.command("inventory", sku, "reserve", { orderId: "o1", quantity: 3 });
   await api.command("inventory", sku, "reserve", { orderId: "o2", quantity: 2 });
-  await api.command("inventory", sku, "release", { orderId: "o2" });
-  await api.command("inventory", sku, "ship", { orderId: "o1" });
+  // Releasing and shipping are the order saga's (internal): sent as it sends them.
+  await internalCommand(tenant.id, "inventory", sku, "release", { orderId: "o2" });
+  await internalCommand(tenant.id, "inventory", sku, "ship", { orderId: "o1" });
   const log = await logOf(tenant.apiKey, "inventory", sku);
   return { tenant, api, log, sku };
 }

@@ -116,11 +116,10 @@ describe("ids in bodies and envelopes", () => {
     await api.command("inventory", "s-1", "restock", { quantity: 5 });
     const cases: [string, string, unknown][] = [
       ["inventory", "reserve", { orderId: "..", quantity: 1 }],
-      ["inventory", "release", { orderId: "a/b" }],
-      ["inventory", "ship", { orderId: "o 1" }],
       ["payments", "submit", { orderId: "%2e%2e", amount: 1, currency: "EUR" }],
       ["orders", "create", { customerId: "c/1", items: [{ sku: "s-1", quantity: 1, unitPrice: 1 }] }],
-      // orders.confirm (paymentId) is internal since F2: not found over HTTP, so not listed here.
+      // orders.confirm (paymentId) and inventory.release/ship (orderId) are internal: not found over
+      // HTTP, so not listed here (a saga's commands are parsed with the same schemas).
     ];
     for (const [type, command, body] of cases) {
       await expectProblemType(await api.command(type, "s-1", command, body), "validation-failed");

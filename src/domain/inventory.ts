@@ -1,5 +1,10 @@
 // Inventory of one SKU: stock on hand, reserved for orders, and shipped. Never oversells;
-// reserving twice for the same order is a no-op so that retried saga steps are harmless. An
+// reserving twice for the same order is a no-op so that retried saga steps are harmless, and a
+// second reserve for that order with another quantity is refused (a reservation that only looked
+// the same would let a one-unit order ship what another caller held for it). Releasing and
+// shipping an order's stock is its saga's alone (internal): a tenant that could ship a held
+// reservation, or release one, while the order's payment is in flight would ship stock for an
+// order that is then cancelled, or leave a paid order nothing to ship. An
 // order's reservation ends released or shipped, and that end is kept (a tombstone): a release
 // that overtook its reservation (a saga compensating a reserve whose answer it never got) still
 // records the release, so the late reserve is refused instead of holding stock for ever.
@@ -35,6 +40,7 @@ export const inventory = defineEntity({
     release: z.object({ orderId }).strict(),
     ship: z.object({ orderId }).strict(),
   },
+  internal: ["release", "ship"],
   events: {
     // v1 carried only the quantity; v2 records where the stock came from.
     Restocked: event<{ quantity: number; source: string }>({
@@ -57,7 +63,14 @@ export const inventory = defineEntity({
             "order-released",
             `the reservation of order ${orderId} was released; it cannot be reserved again`,
           );
-        if (ended === "shipped" || ownValue(state.reservations, orderId) !== undefined) return [];
+        if (ended === "shipped") return [];
+        const held = ownValue(state.reservations, orderId);
+        if (held === quantity) return [];
+        if (held !== undefined)
+          return reject(
+            "reservation-exists",
+            `order ${orderId} already holds ${held} of this SKU; a reserve for it must ask for the same quantity`,
+          );
         if (quantity > state.available) {
           return reject("insufficient-stock", `only ${state.available} available, ${quantity} requested`);
         }

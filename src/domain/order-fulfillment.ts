@@ -173,6 +173,10 @@ export const orderFulfillment = defineSaga(
     orders: { OrderCancelled: (fact, o) => (fact.meta.entityId === o.orderId ? "the order was cancelled" : null) },
   },
   finallyCompensate: (o, reason) => [
+    // Whatever stage the saga turned round in: a charge the settle route made before the saga
+    // reached its own payment stages (or with none of them done) is refunded too, and a payment
+    // never charged is closed, so no cancelled order keeps a charge.
+    ...(o.total <= 0 ? [] : [{ key: "refund-payment", run: refund(o) }]),
     {
       key: "cancel-order",
       run: {
@@ -197,16 +201,25 @@ function submitPayment(o: FulfillmentContext): Task {
       command: "submit",
       data: { orderId: o.orderId, amount: o.total, currency: o.currency },
     },
-    // Refunds (or voids) the payment's key at the gateway and records the answer on the payment:
-    // approved then refunded when a charge was found — whoever made it, the saga or the settle
-    // route, even one this saga never saw —, else declined; one never submitted is closed so that
-    // a late submission is refused.
-    compensate: serviceCall(paymentGateway, "refund", {
-      chargeKey: paymentChargeKey(id),
-      paymentId: id,
-      reason: "the order was not fulfilled",
-    }),
+    // No compensation of its own: every compensated order ends with the payment's refund
+    // (finallyCompensate), which also closes a payment submitted here.
   };
+}
+
+/**
+ * Refunds the order's payment key at the gateway and records the answer on the payment: approved
+ * then refunded when a charge was found — whoever made it, the saga or the settle route, even one
+ * this saga never saw —, else declined; one never submitted is closed so that a late submission is
+ * refused. The same call (the gateway's refund is idempotent per key) undoes the payment's
+ * submission, the charge, and closes every compensated order.
+ */
+function refund(o: FulfillmentContext) {
+  const id = paymentIdFor(o.orderId);
+  return serviceCall(paymentGateway, "refund", {
+    chargeKey: paymentChargeKey(id),
+    paymentId: id,
+    reason: "the order was not fulfilled",
+  });
 }
 
 function claimPayment(o: FulfillmentContext): Task {
@@ -234,13 +247,8 @@ function charge(o: FulfillmentContext): Task {
       { reference: o.orderId, amount: o.total, currency: o.currency },
       { idempotencyKey: chargeKey },
     ),
-    // Refunds the payment's charge whoever made it, or voids the key so a late charge is refused;
-    // a refund that found an approved charge is recorded on the payment (approved, then refunded),
-    // since the saga may have turned round before it recorded the approval.
-    compensate: serviceCall(paymentGateway, "refund", {
-      chargeKey,
-      paymentId: paymentIdFor(o.orderId),
-      reason: "the order was not fulfilled",
-    }),
+    // Voids the key so a late charge is refused; a charge found is recorded on the payment
+    // (approved, then refunded), since the saga may have turned round before it recorded the approval.
+    compensate: refund(o),
   };
 }

@@ -40,6 +40,14 @@ describe("inventory", () => {
       .expectEvents([]);
   });
 
+  it("refuses a second reservation for the same order that asks for another quantity", () => {
+    // Else a one-unit order's saga would take 1,000 units someone reserved under its id for its own.
+    scenario(inventory)
+      .given(restocked(2000), reserved("o1", 1000))
+      .when("reserve", { orderId: "o1", quantity: 1 })
+      .expectRejection("reservation-exists");
+  });
+
   it("releases exactly what an order had reserved", () => {
     scenario(inventory)
       .given(restocked(5), reserved("o1", 3))

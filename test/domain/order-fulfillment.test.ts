@@ -27,6 +27,13 @@ const release = (sku: string, orderId: string) =>
   ({ kind: "command", entityType: "inventory", entityId: sku, command: "release", data: { orderId } }) as const;
 const ship = (sku: string, orderId: string) =>
   ({ kind: "command", entityType: "inventory", entityId: sku, command: "ship", data: { orderId } }) as const;
+const refund = (orderId: string) =>
+  ({
+    kind: "call",
+    service: "payment-gateway",
+    operation: "refund",
+    data: { chargeKey: paymentChargeKey(orderId), paymentId: orderId, reason: "the order was not fulfilled" },
+  }) as const;
 const cancel = (orderId: string, reason: string) =>
   ({ kind: "command", entityType: "orders", entityId: orderId, command: "cancel", data: { reason } }) as const;
 
@@ -101,7 +108,7 @@ describe("order fulfilment saga", () => {
       .expectStatus("compensating")
       .expectCompensations(release("sku-a", "o1"), release("sku-b", "o1"))
       .whenAllDone()
-      .expectCompensations(cancel("o1", "reserve:sku-b was rejected: insufficient-stock"))
+      .expectCompensations(refund("o1"), cancel("o1", "reserve:sku-b was rejected: insufficient-stock"))
       .whenAllDone()
       .expectStatus("compensated");
   });
@@ -133,28 +140,29 @@ describe("order fulfilment saga", () => {
       .expectCommands(reserve("sku-a", "o1", 2));
   });
 
-  it("refunds the charge and the payment when the gateway declines it", () => {
+  it("refunds the charge first when the gateway declines it, then releases the stock and closes the payment", () => {
     sagaScenario(orderFulfillment)
       .given(created("o1", [line("sku-a", 1, 10)]))
       .whenDone("reserve:sku-a")
       .whenDone("submit-payment")
       .whenDone("claim-payment")
       .whenCallRejected("charge", "card declined")
-      .expectCompensations({
-        kind: "call",
-        service: "payment-gateway",
-        operation: "refund",
-        data: { chargeKey: paymentChargeKey("o1"), paymentId: "o1", reason: "the order was not fulfilled" },
-      })
+      .expectCompensations(refund("o1"))
       .whenAllDone()
-      .expectCompensations({
-        kind: "call",
-        service: "payment-gateway",
-        operation: "refund",
-        data: { chargeKey: paymentChargeKey("o1"), paymentId: "o1", reason: "the order was not fulfilled" },
-      })
+      .expectCompensations(release("sku-a", "o1"))
       .whenAllDone()
-      .expectCompensations(release("sku-a", "o1"));
+      .expectCompensations(refund("o1"), cancel("o1", "charge was rejected: card declined"))
+      .whenAllDone()
+      .expectStatus("compensated");
+  });
+
+  it("refunds the payment of an order cancelled before the saga reached its payment, whoever charged it", () => {
+    // The settle route may charge a payment submitted ahead of its order: the saga never saw it.
+    sagaScenario(orderFulfillment)
+      .given(created("o1", [line("sku-a", 1, 10)]), fact(orders, "o1", "OrderCancelled", { reason: "changed my mind" }))
+      .expectCompensations(release("sku-a", "o1"))
+      .whenAllDone()
+      .expectCompensations(refund("o1"), cancel("o1", "the order was cancelled"));
   });
 
   it("once the order is confirmed, retries a failing shipment and escalates to an operator instead of compensating", () => {

@@ -1,8 +1,10 @@
 // A small client for the tenant and admin APIs as a test sees them: real HTTP requests into the
 // Worker under test (SELF), so routing, auth and validation are exercised as in production.
-import { exports } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
+import { entityStub } from "../../edge/stubs.js";
 import type { AnyEntity, CommandBody, CommandNameOf } from "../../src/core/model/entity.js";
+import type { CommandOutcome } from "../../src/core/protocol/entity-protocol.js";
 
 export const ADMIN_TOKEN = "test-admin-token";
 
@@ -48,6 +50,34 @@ export function tenantClient(apiKey: string) {
       return call(path, { headers: { ...auth, ...headers } });
     },
   };
+}
+
+/**
+ * Sends a command as a saga does, over the entity object's RPC: the way to an internal command
+ * (one the tenant API answers 404, such as inventory's `release` and `ship`). `data` must already
+ * be valid for the command's schema; answers the object's `CommandOutcome`.
+ */
+export function internalCommand(
+  tenant: string,
+  entityType: string,
+  entityId: string,
+  command: string,
+  data: unknown,
+): Promise<CommandOutcome> {
+  return entityStub(env, { tenant, entityType, entityId }).command({
+    tenant,
+    entityType,
+    entityId,
+    command,
+    data,
+    idempotencyKey: null,
+    fingerprint: null,
+    expectedVersion: null,
+    causeHlc: null,
+    correlationId: `test-${crypto.randomUUID()}`,
+    causationId: null,
+    traceparent: null,
+  });
 }
 
 /**
