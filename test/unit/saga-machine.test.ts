@@ -349,6 +349,10 @@ describe("saga state machine", () => {
 });
 
 describe("saga state machine: task keys", () => {
+  /** A saga id at its longest instance id (128, an entity id's bound), and a task key of a 100-character SKU. */
+  const longSagaId = `demo:order-fulfillment:${"o".repeat(128)}`;
+  const longTaskKey = `reserve:${"s".repeat(100)}`;
+
   it("given a stage with a task key holding '/', the saga stops for attention before running any of its tasks", () => {
     // `hotel/undo` would run under the key of hotel's compensation.
     const slashed = defineUntypedSaga<{ tripId: string }>({
@@ -393,9 +397,49 @@ describe("saga state machine: task keys", () => {
     });
   });
 
-  it("keeps the idempotency keys of task keys without '/' as they were, so tasks in flight are not run twice", () => {
-    expect(taskIdempotencyKey("t:trip:trip-1", "reserve:tv", "run")).toBe("t:trip:trip-1/reserve:tv");
-    expect(taskIdempotencyKey("t:trip:trip-1", "reserve:tv", "compensate")).toBe("t:trip:trip-1/reserve:tv/undo");
+  it("keeps the idempotency keys of task keys without '/' as they were, so tasks in flight are not run twice", async () => {
+    expect(await taskIdempotencyKey("t:trip:trip-1", "reserve:tv", "run")).toBe("t:trip:trip-1/reserve:tv");
+    expect(await taskIdempotencyKey("t:trip:trip-1", "reserve:tv", "compensate")).toBe("t:trip:trip-1/reserve:tv/undo");
+  });
+
+  it("keeps a key that fits the Idempotency-Key grammar unchanged, however close to its 255 characters", async () => {
+    const sagaId = `demo:order-fulfillment:${"o".repeat(128)}`;
+    const taskKey = `reserve:${"s".repeat(255 - sagaId.length - "/reserve:".length)}`;
+    expect(await taskIdempotencyKey(sagaId, taskKey, "run")).toBe(`${sagaId}/${taskKey}`);
+  });
+
+  it("fits a key longer than 255 characters into the Idempotency-Key grammar", async () => {
+    const key = await taskIdempotencyKey(longSagaId, longTaskKey, "compensate");
+    expect(key).toMatch(/^[\x21-\x7e]{1,255}$/);
+  });
+
+  it("gives a long key the same fitted key on every call, so retries and redeliveries replay", async () => {
+    expect(await taskIdempotencyKey(longSagaId, longTaskKey, "run")).toBe(
+      await taskIdempotencyKey(longSagaId, longTaskKey, "run"),
+    );
+  });
+
+  it("gives a long task's run and its compensation different keys", async () => {
+    expect(await taskIdempotencyKey(longSagaId, longTaskKey, "run")).not.toBe(
+      await taskIdempotencyKey(longSagaId, longTaskKey, "compensate"),
+    );
+  });
+
+  it("gives two long keys that share their first 200 characters different keys", async () => {
+    expect(await taskIdempotencyKey(longSagaId, `${longTaskKey}-a`, "run")).not.toBe(
+      await taskIdempotencyKey(longSagaId, `${longTaskKey}-b`, "run"),
+    );
+  });
+
+  it("fits a task key holding a space or non-ASCII characters into the Idempotency-Key grammar", async () => {
+    for (const taskKey of ["reserve tv", "réserver:téléviseur", "reserve:📺"])
+      expect(await taskIdempotencyKey("t:trip:trip-1", taskKey, "run")).toMatch(/^[\x21-\x7e]{1,255}$/);
+  });
+
+  it("gives two task keys differing only in characters outside visible ASCII different keys", async () => {
+    expect(await taskIdempotencyKey("t:trip:trip-1", "reserve é", "run")).not.toBe(
+      await taskIdempotencyKey("t:trip:trip-1", "reserve è", "run"),
+    );
   });
 
   it("refuses a saga whose name would make its instances' ids ambiguous", () => {
@@ -426,13 +470,14 @@ describe("saga state machine: final tasks", () => {
     ]);
   };
 
-  it("given a turn round, a final task runs its run under the compensating key final tasks have always run under", () => {
+  it("given a turn round, a final task runs its run under the compensating key final tasks have always run under", async () => {
     const running = settle(started(), 0).state;
     const turned = settle(fold(accepted(operatorCompensate(trip, running, 1, policy)), running), 1);
     const { due } = settle(finish(turned.state, turned.due, 2), 2);
-    expect(due.map((d) => [verb(d), taskIdempotencyKey("t:trip:trip-1", d.task.key, d.phase)])).toEqual([
-      ["cancel", "t:trip:trip-1/cancel-trip/undo"],
-    ]);
+    const keyed = await Promise.all(
+      due.map(async (d) => [verb(d), await taskIdempotencyKey("t:trip:trip-1", d.task.key, d.phase)]),
+    );
+    expect(keyed).toEqual([["cancel", "t:trip:trip-1/cancel-trip/undo"]]);
   });
 
   it("given a final task with a compensate, turning round stops for attention before any final task runs", () => {

@@ -24,6 +24,7 @@ import {
   type TypeNameOf,
 } from "./entity.js";
 import type { RecordedEvent } from "./envelope.js";
+import { fitIdempotencyKey } from "../protocol/command-metadata.js";
 import { checkName, SEGMENT_NAME } from "../protocol/names.js";
 import { ownValue } from "./own-keys.js";
 import { jsonIssue } from "./plain-json.js";
@@ -560,9 +561,14 @@ function typedSaga<C, X extends AnyEntity, St extends SagaTrigger<X>, Sv extends
  * because neither part holds "/": a saga id is `tenant:saga:instance`, each part of its grammar
  * (`sagaNameSchema`, instance keys as entity ids, checked on delivery), and a task key holding
  * "/" (`x/undo` would be `x`'s compensation) stops its saga before the task runs (`plan`).
+ * The key is then fitted to the Idempotency-Key grammar (`fitIdempotencyKey`: 1-255 visible
+ * ASCII, which the entity checks on every envelope): unchanged when it already fits, else cut to
+ * 200 characters with non-visible ones replaced and the SHA-256 of the whole key appended, since a
+ * 128-character instance id and an app's task key (of any length, possibly with spaces or
+ * non-ASCII) can exceed it.
  */
-export function taskIdempotencyKey(sagaId: string, taskKey: string, phase: "run" | "compensate"): string {
-  return `${sagaId}/${taskKey}${phase === "compensate" ? "/undo" : ""}`;
+export function taskIdempotencyKey(sagaId: string, taskKey: string, phase: "run" | "compensate"): Promise<string> {
+  return fitIdempotencyKey(`${sagaId}/${taskKey}${phase === "compensate" ? "/undo" : ""}`);
 }
 
 const maxClock = (a: string | null, b: string | null): string | null => (a === null ? b : b === null || a >= b ? a : b);

@@ -48,6 +48,35 @@ export function checkMetadataId(field: keyof typeof METADATA_BOUNDS, value: stri
   return { field, detail: `${LABELS[field]} must be 1-${max} visible ASCII characters (no spaces; sent once)` };
 }
 
+/** Characters of the original kept in front of a fitted key's digest (`fitIdempotencyKey`). */
+const FITTED_PREFIX = 200;
+
+/**
+ * A key derived from parts of any length or alphabet (a saga's id and an app's task key, a charge
+ * key and a suffix), made to satisfy the Idempotency-Key grammar (`checkMetadataId`) that the
+ * entity object and the reference gateway check. A key that already satisfies it is unchanged, so
+ * keys in use before this rule keep naming their actions. Any other is
+ * `<first 200 characters, each outside visible ASCII as "_">~<base64url SHA-256 of the whole key,
+ * UTF-8>`: at most 244 characters, the same on every call (retries and redeliveries replay), and
+ * different for two keys that differ anywhere, even past their first 200 characters.
+ */
+export async function fitIdempotencyKey(key: string): Promise<string> {
+  if (checkMetadataId("idempotencyKey", key) === undefined) return key;
+  const prefix = Array.from(key)
+    .slice(0, FITTED_PREFIX)
+    .map((c) => (VISIBLE_ASCII.test(c) ? c : "_"))
+    .join("");
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key)));
+  return `${prefix}~${base64Url(digest)}`;
+}
+
+function base64Url(bytes: Uint8Array): string {
+  return btoa(String.fromCharCode(...bytes))
+    .replaceAll("+", "-")
+    .replaceAll("/", "_")
+    .replace(/=+$/, "");
+}
+
 const CLOCK_DETAIL: Record<CauseClockError, string> = {
   malformed: "Factline-Cause-Clock must be a hybrid logical clock as events carry it: 15 digits, '.', 6 digits",
   "too-far-ahead": "Factline-Cause-Clock is more than 5 minutes ahead of this server's clock",

@@ -309,7 +309,7 @@ export class SagaRunner {
     const action = due.action;
     const key =
       (action.kind === "call" ? action.idempotencyKey : undefined) ??
-      taskIdempotencyKey(this.id, due.task.key, due.phase);
+      (await taskIdempotencyKey(this.id, due.task.key, due.phase));
     try {
       if (action.kind === "command") return await this.#command(action, key);
       const declared = this.definition.services;
