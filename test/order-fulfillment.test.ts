@@ -59,6 +59,48 @@ describe("order fulfillment", () => {
     expect(apple).toMatchObject({ onHand: 7, reserved: 0, available: 7, shipped: 3 });
   });
 
+  it("ships an order whose id and SKU are as long as their grammar allows", async () => {
+    // The saga's task keys then derive idempotency keys past the 255 characters an entity accepts.
+    const orderId = "ship-".padEnd(128, "o");
+    const sku = "sku-".padEnd(100, "s");
+    const { api } = await stocked({ [sku]: 2 });
+    const created = await api.command("orders", orderId, "create", {
+      customerId: "c-1",
+      items: [{ sku, quantity: 1, unitPrice: 5 }],
+    });
+    expect(created.status).toBe(200);
+
+    expect(await orderEnds(api, orderId)).toBe("shipped");
+    expect((await readEntity(api, "inventory", sku)).state).toMatchObject({ onHand: 1, reserved: 0, shipped: 1 });
+  });
+
+  it("compensates the saga of a cancelled order whose id and SKU are as long as their grammar allows", async () => {
+    const orderId = "cancel-".padEnd(128, "o");
+    const sku = "sku-".padEnd(100, "s");
+    const { tenant, api } = await stocked({ [sku]: 2 });
+    await setGateway(tenant.id, { latencyMs: 1_500 });
+    await api.command("orders", orderId, "create", {
+      customerId: "c-1",
+      items: [{ sku, quantity: 1, unitPrice: 5 }],
+    });
+    const id = sagaId(tenant.id, orderId);
+    // Reserved, and the charge in flight: the cancellation turns the saga round, releasing the stock.
+    await eventually(async () => {
+      const res = await adminCall(`/admin/sagas/${id}`);
+      return res.status === 200 && ((await res.json()) as { stage: string | null }).stage === "charge"
+        ? true
+        : undefined;
+    });
+    expect((await api.command("orders", orderId, "cancel", { reason: "changed my mind" })).status).toBe(200);
+
+    const saga = await eventually(async () => {
+      const view = (await (await adminCall(`/admin/sagas/${id}`)).json()) as { status: string; error: string | null };
+      return view.status === "compensated" || view.status === "attention" ? view : undefined;
+    });
+    expect(saga).toMatchObject({ status: "compensated", error: null });
+    expect((await readEntity(api, "inventory", sku)).state).toMatchObject({ onHand: 2, reserved: 0, available: 2 });
+  });
+
   it("cancels an order whose reservation is rejected and releases what was reserved", async () => {
     const { api } = await stocked({ apple: 10, pear: 1 });
     await api.command("orders", "o-2", "create", {
