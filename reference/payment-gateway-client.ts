@@ -3,6 +3,7 @@
 // breaker, backoff). One merchant account, breaker and ledger per tenant.
 import type { BackoffPolicy } from "../src/core/resilience/backoff.js";
 import { z } from "zod";
+import { fitIdempotencyKey } from "../src/core/protocol/command-metadata.js";
 import { hostConfig } from "../src/core/runtime/config.js";
 import { breakerFor, guardedCall, type Guarded } from "../cloud/sagas/guarded-call.js";
 import {
@@ -14,6 +15,14 @@ import {
 } from "./payment-gateway-protocol.js";
 
 const BACKOFF: BackoffPolicy = { baseMs: 100, maxMs: 2_000 };
+
+/**
+ * The Idempotency-Key of the refund of `chargeKey`: `refund:<chargeKey>`, fitted to the gateway's
+ * 1-255 visible ASCII (`fitIdempotencyKey`), since a charge key may itself be 255 characters.
+ */
+export function refundKey(chargeKey: string): Promise<string> {
+  return fitIdempotencyKey(`refund:${chargeKey}`);
+}
 
 export function gatewayBreakerName(tenant: string): string {
   return `payment-gateway:${tenant}`;
@@ -61,7 +70,7 @@ export function paymentGateway(env: Env, tenant: string, attempts: number): Paym
       guardedCall(
         breaker,
         async (signal) =>
-          refundResponseSchema.parse(await post("/refunds", { chargeKey }, `refund:${chargeKey}`, signal)),
+          refundResponseSchema.parse(await post("/refunds", { chargeKey }, await refundKey(chargeKey), signal)),
         options,
       ),
   };

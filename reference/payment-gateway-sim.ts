@@ -1,9 +1,10 @@
 // A simulated external payment gateway, one Durable Object per merchant account (tenant), so its
-// ledger survives restarts. It behaves like a real gateway where it matters to Factline: the
-// Idempotency-Key of a charge is honoured (a repeated key answers the stored outcome and never
-// charges twice), a refund of a charge it has not seen voids the key so a late charge is refused,
-// and it can be made slow, flaky (503s, sometimes after acting, so the answer is lost) or
-// declining. By default it approves everything at once. Reached only through its binding.
+// ledger survives restarts. It behaves like a real gateway where it matters to Factline: a charge
+// or refund without an Idempotency-Key of 1-255 visible ASCII is refused (400), the key of a
+// charge is honoured (a repeated key answers the stored outcome and never charges twice), a
+// refund of a charge it has not seen voids the key so a late charge is refused, and it can be
+// made slow, flaky (503s, sometimes after acting, so the answer is lost) or declining. By
+// default it approves everything at once. Reached only through its binding.
 import { DurableObject } from "cloudflare:workers";
 import { SQLSchemaMigrations } from "durable-utils/sql-migrations";
 import { fieldErrors } from "../src/core/model/entity.js";
@@ -128,6 +129,9 @@ export class PaymentGatewaySim extends DurableObject<Env> {
   }
 
   async #refund(request: Request): Promise<Response> {
+    const key = request.headers.get("idempotency-key");
+    if (!key || !IDEMPOTENCY_KEY.test(key))
+      return Response.json({ error: "Idempotency-Key is required" }, { status: 400 });
     const parsed = refundRequestSchema.safeParse(await request.json().catch(() => undefined));
     if (!parsed.success)
       return Response.json({ error: "invalid refund", errors: fieldErrors(parsed.error) }, { status: 400 });

@@ -2,6 +2,7 @@
 // and voids, the decline rule, and validation of what it is sent. Reached through its binding.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { paymentGateway } from "../reference/payment-gateway-client.js";
 import { call, newTenant } from "./support/api.js";
 import { adminCall, gatewayLedger, setGateway } from "./support/sagas.js";
 
@@ -38,6 +39,18 @@ describe("simulated payment gateway", () => {
     expect((await gw.post("/charges", { ...charge, amount: 26 }, "k-1")).status).toBe(422);
     expect((await gw.post("/charges", charge)).status).toBe(400);
     expect((await gw.post("/charges", { ...charge, currency: "euro" }, "k-2")).status).toBe(400);
+  });
+
+  it("refuses a refund without an Idempotency-Key or with one past 255 characters (400)", async () => {
+    const gw = merchant();
+    expect((await gw.post("/refunds", { chargeKey: "k-1" })).status).toBe(400);
+    expect((await gw.post("/refunds", { chargeKey: "k-1" }, "r".repeat(256))).status).toBe(400);
+  });
+
+  it("refunds through the client a charge whose key is 255 characters, the longest the gateway takes", async () => {
+    const gw = merchant();
+    const refund = await paymentGateway(env, gw.id, 1).refund("k".repeat(255));
+    expect(refund.ok && refund.value.status).toBe("voided");
   });
 
   it("declines above the merchant's limit with 402, and a refund of a declined charge refunds nothing", async () => {
