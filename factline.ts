@@ -23,6 +23,8 @@ export {
 // The services saga `call` tasks name, and guarded calls to the systems behind them.
 export { implementService, type Service, type ServiceCallContext, type Services } from "./cloud/app.js";
 export { breakerFor, type GuardOptions, type Guarded, guardedCall } from "./cloud/sagas/guarded-call.js";
+// A key a service derives from its call's key (a suffix on it), fitted to the Idempotency-Key grammar.
+export { fitIdempotencyKey } from "./src/core/protocol/command-metadata.js";
 
 // An app's own routes (README "Declaring your own routes"), declared with `createRoute` from
 // @hono/zod-openapi.

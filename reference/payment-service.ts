@@ -3,7 +3,7 @@
 // checked against, and the reference app plugs it in through `defineApp({ services: {
 // "payment-gateway": paymentGatewayService } })`. Each call is one guarded attempt (timeout,
 // shared breaker); the saga's alarm retries.
-import { entityClientFor, implementService } from "../factline.js";
+import { entityClientFor, fitIdempotencyKey, implementService } from "../factline.js";
 import { paymentGateway } from "../src/domain/payment-gateway.js";
 import { payments } from "../src/domain/payments.js";
 import { paymentGateway as gatewayClient } from "./payment-gateway-client.js";
@@ -53,7 +53,8 @@ export const paymentGatewayService = implementService(paymentGateway, {
 /**
  * Records the gateway's refund answer on the payment (`refund {reason, gatewayRef?}`: with the
  * reference when an approved charge was refunded, without when none was found), under a key of
- * this compensation so that a retry is a replay. Answers null when recorded, or the
+ * this compensation so that a retry is a replay: `<callKey>/record`, fitted (`fitIdempotencyKey`)
+ * since a call key may already be 255 characters, the entity's bound. Answers null when recorded, or the
  * error to retry with (the gateway refund is idempotent, so the whole step can run again).
  */
 async function recordRefund(
@@ -64,6 +65,7 @@ async function recordRefund(
   callKey: string,
 ): Promise<string | null> {
   const payment = entityClientFor(env, { tenant, correlationId: callKey, traceparent: null }, payments);
-  const outcome = await payment.command(paymentId, "refund", data, { idempotencyKey: `${callKey}/record` });
+  const idempotencyKey = await fitIdempotencyKey(`${callKey}/record`);
+  const outcome = await payment.command(paymentId, "refund", data, { idempotencyKey });
   return outcome.ok ? null : `recording the refund on payment ${paymentId}: ${outcome.problem.detail}`;
 }

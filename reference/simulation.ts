@@ -19,7 +19,7 @@ import type { Operation, SimApp, SimService, Workload } from "../src/simulation/
 import type { Prng } from "../src/simulation/prng.js";
 import type { World } from "../src/simulation/world.js";
 import { KEY_IDS } from "../src/simulation/admission.js";
-import { METADATA_BOUNDS } from "../src/core/protocol/command-metadata.js";
+import { fitIdempotencyKey, METADATA_BOUNDS } from "../src/core/protocol/command-metadata.js";
 
 /** SKUs, some named like Object.prototype members (FINDINGS T09). */
 const SKUS = ["s1", "s2", "s3", "__proto__", "constructor", "toString"] as const;
@@ -182,7 +182,7 @@ function gatewayService(gateway: GatewayModel): SimService {
           paymentId,
           "refund",
           body,
-          `${idempotencyKey}/record`,
+          await fitIdempotencyKey(`${idempotencyKey}/record`),
         );
         if (recorded === "failed" || !recorded.ok) return { kind: "failed", error: "recording the refund failed" };
       }

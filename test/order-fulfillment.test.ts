@@ -337,6 +337,20 @@ describe("order fulfillment", () => {
     ]);
   });
 
+  it("records a refund on the payment when the compensation's own key is already 255 characters", async () => {
+    const { tenant, api } = await stocked({});
+    expect(
+      (await api.command("payments", "p-long", "submit", { orderId: "o-long", amount: 9, currency: "EUR" })).status,
+    ).toBe(200);
+    const undo = await paymentGatewayService.call(
+      "refund",
+      { chargeKey: paymentChargeKey("p-long"), paymentId: "p-long", reason: "the order was not fulfilled" },
+      { env, tenant: tenant.id, idempotencyKey: "u".repeat(255) },
+    );
+    expect(undo.kind).toBe("done");
+    expect((await readEntity(api, "payments", "p-long")).state).toMatchObject({ status: "declined" });
+  });
+
   it("declines a payment and voids its key when the compensation finds no charge, so a late charge is refused", async () => {
     const { tenant, api } = await stocked({});
     expect(

@@ -24,7 +24,10 @@ export interface PaymentState {
  * The gateway idempotency key of a payment's one charge. It belongs to the payment, not to the
  * caller: the settle route and the fulfilment saga both charge under it, so the gateway charges at
  * most once, and a refund of this key covers whichever of them charged. The gateway is one
- * merchant account per tenant, so the payment id alone makes the key unique there.
+ * merchant account per tenant, so the payment id alone makes the key unique there. At most 144
+ * visible ASCII characters (a payment id is an entity id, 1-128 of `A-Z a-z 0-9 . _ ~ -`), so
+ * it, its `/approve` and `/decline` keys and the gateway's `refund:<key>` fit the 255-character
+ * Idempotency-Key grammar as they are.
  */
 export function paymentChargeKey(paymentId: string): string {
   return `payments/${paymentId}/charge`;
