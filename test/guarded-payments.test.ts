@@ -1,7 +1,10 @@
 // Guarded calls to the payment gateway through real bindings: the breaker shared in its own
 // object opens under sustained failure, fails fast while open (the gateway sees no calls and the
-// tenant gets 503 with Retry-After), and closes after a successful half-open probe.
+// tenant gets 503 with Retry-After), and closes after a successful half-open probe, never on
+// the late success of a call it admitted before it opened.
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { breakerFor, guardedCall } from "../cloud/sagas/guarded-call.js";
 import { call, eventually, newTenant, tenantClient } from "./support/api.js";
 import { adminCall, gatewayCalls, readEntity, setGateway } from "./support/sagas.js";
 
@@ -69,6 +72,35 @@ describe("guarded payment gateway calls", () => {
     // Probes that failed while the gateway was still down may sit in between.
     expect(path[0]).toBe("closed->open");
     expect(path.slice(-2)).toEqual(["open->half-open", "half-open->closed"]);
+  });
+
+  it("stays open when a call it admitted before opening succeeds after it opened", async () => {
+    const name = `late-success:${crypto.randomUUID()}`;
+    const breaker = breakerFor(env, name);
+    let answer: (value: string) => void = () => {};
+    let admitted = false;
+    const slow = new Promise<string>((resolve) => {
+      answer = resolve;
+    });
+    // Admitted while closed; its answer is held back until the breaker has opened.
+    const inFlight = guardedCall(
+      breaker,
+      () => {
+        admitted = true;
+        return slow;
+      },
+      { timeoutMs: 10_000, attempts: 1, backoff: { baseMs: 1, maxMs: 1 } },
+    );
+    await eventually(async () => (admitted ? true : undefined));
+    // BREAKER_FAILURE_THRESHOLD is 10 in the test pool: other calls' failures open it.
+    for (let i = 0; i < 10; i++) await breaker.report(name, false, "503", null);
+    expect((await breaker.inspect(name)).state.status).toBe("open");
+
+    answer("approved");
+    expect(await inFlight).toEqual({ ok: true, value: "approved" });
+    const after = await breaker.inspect(name);
+    expect(after.state.status).toBe("open");
+    expect(after.transitions.map((t) => `${t.from}->${t.to}`)).toEqual(["closed->open"]);
   });
 
   it("answers a payment that is not submitted with 422 and an unknown one with 404", async () => {

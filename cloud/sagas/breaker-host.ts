@@ -14,6 +14,7 @@ import {
   type BreakerPolicy,
   type BreakerState,
   type BreakerTransition,
+  type ProbeMark,
 } from "../../src/core/resilience/circuit-breaker.js";
 import { BreakerKeeper } from "../../src/core/resilience/breaker-keeper.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
@@ -29,7 +30,11 @@ export interface BreakerView {
 /** The breaker's RPC contract, as guarded calls see it. */
 export interface BreakerRpc {
   admit(name: string): Promise<Admission>;
-  report(name: string, ok: boolean, error: string | null): Promise<void>;
+  /**
+   * An admitted call's outcome, with its admission's `probeMark` (the probe's `probeSince`, else
+   * null; a caller from before marks existed sends none, read as null: not the probe).
+   */
+  report(name: string, ok: boolean, error: string | null, probe?: ProbeMark): Promise<void>;
   inspect(name: string): Promise<BreakerView>;
 }
 
@@ -64,8 +69,8 @@ export class CircuitBreakerHost extends DurableObject<Env> implements BreakerRpc
     return this.#keeperFor(name).admit();
   }
 
-  async report(name: string, ok: boolean, error: string | null): Promise<void> {
-    return this.#keeperFor(name).report(ok, error);
+  async report(name: string, ok: boolean, error: string | null, probe?: ProbeMark): Promise<void> {
+    return this.#keeperFor(name).report(ok, error, probe ?? null);
   }
 
   async inspect(name: string): Promise<BreakerView> {

@@ -18,7 +18,7 @@ export function breakerFor(env: Env, name: string): BreakerRpc & { readonly name
   return {
     name,
     admit: () => stub.admit(name),
-    report: (_n, ok, error) => stub.report(name, ok, error),
+    report: (_n, ok, error, probe) => stub.report(name, ok, error, probe ?? null),
     inspect: () => stub.inspect(name),
   };
 }
@@ -33,7 +33,7 @@ export function guardedCall<T>(
     {
       name: breaker.name,
       admit: () => breaker.admit(breaker.name),
-      report: (ok, error) => breaker.report(breaker.name, ok, error),
+      report: (ok, error, probe) => breaker.report(breaker.name, ok, error, probe),
     },
     attempt,
     options,

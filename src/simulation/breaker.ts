@@ -5,9 +5,10 @@
 // production's guarded-call sequence (src/core/resilience/guarded-call.ts) on the simulated clock,
 // through which the app models call their dependency. Dependencies have outages (a few seconds
 // during which every call fails), so breakers open, probe and close under the gateway's faults.
-// Two invariants are checked here on every admission and every call: no call is admitted while
-// the breaker is open before its cool-down or while its probe is out, and no call reaches a
-// dependency without its breaker's admission.
+// Three invariants are checked here on every admission, report and call: no call is admitted
+// while the breaker is open before its cool-down or while its probe is out, no breaker closes but
+// by its half-open probe's success, and no call reaches a dependency without its breaker's
+// admission.
 import type { BackoffPolicy } from "../core/resilience/backoff.js";
 import { BreakerKeeper } from "../core/resilience/breaker-keeper.js";
 import {
@@ -16,6 +17,7 @@ import {
   type BreakerPolicy,
   type BreakerState,
   type BreakerTransition,
+  type ProbeMark,
 } from "../core/resilience/circuit-breaker.js";
 import { guardedCall, type GuardOptions, type Guarded } from "../core/resilience/guarded-call.js";
 import { CallTimedOut } from "../core/resilience/timeout.js";
@@ -142,7 +144,7 @@ export class SimBreakers {
           if (!verdict.allowed) this.counts.refused++;
           return verdict;
         },
-        report: (ok, error) => this.#rpc(breaker, () => breaker.keeper().report(ok, error)),
+        report: (ok, error, probe) => this.#rpc(breaker, () => this.#report(breaker, ok, error, probe)),
       },
       async () => {
         if (!admitted) world.anomaly(`a call reached ${name} without its breaker's admission`);
@@ -177,6 +179,15 @@ export class SimBreakers {
     if (before.status === "half-open" && now < (before.probeSince ?? now) + openMs)
       this.#world.anomaly(`breaker ${breaker.name} admitted a second call while its probe was out`);
     return verdict;
+  }
+
+  /** The keeper's report, checked: only the half-open probe's success may close the breaker. */
+  async #report(breaker: SimBreaker, ok: boolean, error: string | null, probe: ProbeMark): Promise<void> {
+    const before = breaker.state;
+    await breaker.keeper().report(ok, error, probe);
+    const byProbe = before.status === "half-open" && ok && probe !== null && probe === before.probeSince;
+    if (before.status !== "closed" && breaker.state.status === "closed" && !byProbe)
+      this.#world.anomaly(`breaker ${breaker.name} closed from ${before.status} without its probe's success`);
   }
 
   /** An RPC to a breaker object: it may fail before acting, or act and lose its answer. */

@@ -28,8 +28,9 @@ function breaker(verdicts: (Admission | Error)[]): BreakerPort & { readonly repo
       if (next instanceof Error) throw next;
       return next;
     },
-    report: async (ok, error) => {
-      reports.push(ok ? "ok" : `failed: ${error}`);
+    report: async (ok, error, probe) => {
+      const outcome = ok ? "ok" : `failed: ${error}`;
+      reports.push(probe === null ? outcome : `${outcome} (probe ${probe})`);
     },
   };
 }
@@ -104,6 +105,12 @@ describe("a guarded call", () => {
     expect(reached).toBe(0);
   });
 
+  it("reports the probe's outcome marked with the time the probe was let through", async () => {
+    const b = breaker([{ allowed: true, probe: true, probeSince: NOW }]);
+    await guardedCall(b, async () => "sent", OPTIONS, timing());
+    expect(b.reports).toEqual([`ok (probe ${NOW})`]);
+  });
+
   it("still answers when the breaker does not take the report", async () => {
     const b: BreakerPort = {
       name: "gateway",
@@ -158,8 +165,8 @@ describe("the breaker object", () => {
   it("stores the transition that opens it and mirrors it with the transition's count as its version", async () => {
     const object = new BreakerObject();
     const keeper = object.keeper();
-    await keeper.report(false, "503");
-    await keeper.report(false, "503");
+    await keeper.report(false, "503", null);
+    await keeper.report(false, "503", null);
     expect(object.state.status).toBe("open");
     expect(object.transitions.map((t) => `${t.from}>${t.to}`)).toEqual(["closed>open"]);
     expect(object.rows.at(-1)).toMatchObject({
@@ -172,21 +179,21 @@ describe("the breaker object", () => {
   it("refuses calls while open, then lets one probe through after the cool-down", async () => {
     const object = new BreakerObject();
     const keeper = object.keeper();
-    await keeper.report(false, "503");
-    await keeper.report(false, "503");
+    await keeper.report(false, "503", null);
+    await keeper.report(false, "503", null);
     expect(await keeper.admit()).toEqual({ allowed: false, retryAfterMs: 1_000 });
     object.now += 1_000;
-    expect(await keeper.admit()).toEqual({ allowed: true, probe: true });
+    expect(await keeper.admit()).toEqual({ allowed: true, probe: true, probeSince: object.now });
     expect(await keeper.admit()).toMatchObject({ allowed: false });
-    await keeper.report(true, null);
+    await keeper.report(true, null, object.now);
     expect(object.transitions.map((t) => t.to)).toEqual(["open", "half-open", "closed"]);
   });
 
   it("carries on from its stored state after an eviction", async () => {
     const object = new BreakerObject();
     const first = object.keeper();
-    await first.report(false, "503");
-    await first.report(false, "503");
+    await first.report(false, "503", null);
+    await first.report(false, "503", null);
     const fresh = object.keeper();
     expect(await fresh.admit()).toMatchObject({ allowed: false });
     object.now += 1_000;
@@ -199,7 +206,7 @@ describe("the breaker object", () => {
     const keeper = object.keeper();
     await keeper.admit();
     await keeper.admit();
-    await keeper.report(true, null);
+    await keeper.report(true, null, null);
     expect(object.rows).toEqual([
       { name: "gateway", status: "closed", consecutiveFailures: 0, openedAt: null, lastReason: null, version: 0 },
     ]);

@@ -14,6 +14,7 @@ import {
   type BreakerState,
   type BreakerStep,
   type BreakerTransition,
+  type ProbeMark,
 } from "./circuit-breaker.js";
 
 /** The breaker's row in D1 (`circuit_breakers`), for the admin API; `version` counts transitions. */
@@ -70,11 +71,16 @@ export class BreakerKeeper {
     return step.verdict;
   }
 
-  /** An admitted call's outcome: a success closes the breaker, failures open it. */
-  async report(ok: boolean, error: string | null): Promise<void> {
+  /**
+   * An admitted call's outcome, marked with its admission (`probeMark`): failures open a closed
+   * breaker, and only the probe's outcome closes or reopens a half-open one.
+   */
+  async report(ok: boolean, error: string | null, probe: ProbeMark): Promise<void> {
     const now = this.#ports.now();
     await this.#commit(
-      ok ? recordSuccess(this.#state, now) : recordFailure(this.#state, this.#policy, now, error ?? "failed"),
+      ok
+        ? recordSuccess(this.#state, now, probe)
+        : recordFailure(this.#state, this.#policy, now, error ?? "failed", probe),
     );
   }
 

@@ -1,7 +1,10 @@
 // The circuit breaker as a pure state machine: closed → open after consecutive failures, open →
 // half-open once the cool-down passed (one probe call let through), half-open → closed when the
-// probe succeeds or back to open when it fails. Where the state lives (shared by all isolates) is
-// the host's concern; every transition is returned so the host can record it as a fact.
+// probe succeeds or back to open when it fails. Only the probe moves a breaker out of open or
+// half-open (Nygard's pattern): the outcome of any other call (one admitted while it was still
+// closed, answering after it opened, or an earlier probe answering late) changes nothing there, so
+// an open breaker never closes without its probe. Where the state lives (shared by all isolates)
+// is the host's concern; every transition is returned so the host can record it as a fact.
 
 export type BreakerStatus = "closed" | "open" | "half-open";
 
@@ -28,9 +31,23 @@ export interface BreakerTransition {
   readonly reason: string;
 }
 
+/**
+ * An admission's verdict. The half-open probe carries the `probeSince` it was let through at: its
+ * outcome is reported with it (`ProbeMark`), which is how the breaker tells its probe's answer
+ * from a late answer of a call admitted before it opened.
+ */
 export type Admission =
-  | { readonly allowed: true; readonly probe: boolean }
+  | { readonly allowed: true; readonly probe: false }
+  | { readonly allowed: true; readonly probe: true; readonly probeSince: number }
   | { readonly allowed: false; readonly retryAfterMs: number };
+
+/** Which call a reported outcome is of: the probe let through at this time (its admission's `probeSince`), or null for any other call. */
+export type ProbeMark = number | null;
+
+/** The mark an admitted call reports its outcome with. */
+export function probeMark(admission: Admission): ProbeMark {
+  return admission.allowed && admission.probe ? admission.probeSince : null;
+}
 
 export interface BreakerStep<T = undefined> {
   readonly state: BreakerState;
@@ -57,7 +74,7 @@ export function admit(state: BreakerState, policy: BreakerPolicy, now: number): 
       return {
         state: { ...state, status: "half-open", probeSince: now },
         transition: { from: "open", to: "half-open", at: now, reason: `open for ${policy.openMs} ms; probing` },
-        verdict: { allowed: true, probe: true },
+        verdict: { allowed: true, probe: true, probeSince: now },
       };
     }
     case "half-open": {
@@ -65,25 +82,50 @@ export function admit(state: BreakerState, policy: BreakerPolicy, now: number): 
       const probeExpiresAt = (state.probeSince ?? now) + policy.openMs;
       if (now < probeExpiresAt)
         return { state, transition: null, verdict: { allowed: false, retryAfterMs: probeExpiresAt - now } };
-      return { state: { ...state, probeSince: now }, transition: null, verdict: { allowed: true, probe: true } };
+      return {
+        state: { ...state, probeSince: now },
+        transition: null,
+        verdict: { allowed: true, probe: true, probeSince: now },
+      };
     }
   }
 }
 
-export function recordSuccess(state: BreakerState, now: number): BreakerStep {
+/** Whether `probe` marks the outcome of the probe a half-open breaker is waiting for. */
+function isCurrentProbe(state: BreakerState, probe: ProbeMark): boolean {
+  return state.status === "half-open" && probe !== null && probe === state.probeSince;
+}
+
+/**
+ * A call succeeded. Closed: the failure count starts again. Half-open: the probe's success closes
+ * it. Any other success while open or half-open (a call admitted before it opened, an earlier
+ * probe answering late) changes nothing: only the current probe may close it.
+ */
+export function recordSuccess(state: BreakerState, now: number, probe: ProbeMark): BreakerStep {
   if (state.status === "closed") {
     return { state: state.consecutiveFailures === 0 ? state : CLOSED_BREAKER, transition: null, verdict: undefined };
   }
+  if (!isCurrentProbe(state, probe)) return { state, transition: null, verdict: undefined };
   return {
     state: CLOSED_BREAKER,
-    transition: { from: state.status, to: "closed", at: now, reason: "a call succeeded" },
+    transition: { from: "half-open", to: "closed", at: now, reason: "the probe succeeded" },
     verdict: undefined,
   };
 }
 
-export function recordFailure(state: BreakerState, policy: BreakerPolicy, now: number, error: string): BreakerStep {
+/**
+ * A call failed. Closed: counted, and the threshold opens it. Half-open: the probe's failure opens
+ * it again for another cool-down. Any other failure while open or half-open changes nothing.
+ */
+export function recordFailure(
+  state: BreakerState,
+  policy: BreakerPolicy,
+  now: number,
+  error: string,
+  probe: ProbeMark,
+): BreakerStep {
   const failures = state.consecutiveFailures + 1;
-  if (state.status === "half-open") {
+  if (isCurrentProbe(state, probe)) {
     return {
       state: { status: "open", consecutiveFailures: failures, openedAt: now, probeSince: null },
       transition: { from: "half-open", to: "open", at: now, reason: `probe failed: ${error}` },
@@ -97,9 +139,10 @@ export function recordFailure(state: BreakerState, policy: BreakerPolicy, now: n
       verdict: undefined,
     };
   }
-  // Failures reported while already open (calls admitted before it opened) change nothing.
+  // Failures reported while open or half-open but not by its probe (calls admitted before it
+  // opened, an earlier probe answering late) change nothing.
   return {
-    state: state.status === "open" ? state : { ...state, consecutiveFailures: failures },
+    state: state.status === "closed" ? { ...state, consecutiveFailures: failures } : state,
     transition: null,
     verdict: undefined,
   };

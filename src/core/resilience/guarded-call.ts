@@ -5,7 +5,7 @@
 // is reported back; failures are retried with bounded exponential backoff and full jitter. The
 // breaker is a dependency too: one that does not answer in time fails the attempt, and a lost
 // report only delays the breaker's reaction. Business answers (a decline) are not failures.
-import type { Admission } from "./circuit-breaker.js";
+import { probeMark, type Admission, type ProbeMark } from "./circuit-breaker.js";
 import { backoffDelay, type BackoffPolicy } from "./backoff.js";
 
 export interface GuardOptions {
@@ -26,8 +26,8 @@ export type Guarded<T> =
 export interface BreakerPort {
   readonly name: string;
   admit(): Promise<Admission>;
-  /** `ok` false with the attempt's error. */
-  report(ok: boolean, error: string | null): Promise<void>;
+  /** `ok` false with the attempt's error; `probe` is the admission's mark (`probeMark`: the probe's time, else null). */
+  report(ok: boolean, error: string | null, probe: ProbeMark): Promise<void>;
 }
 
 /** Time as a guarded call needs it. */
@@ -60,13 +60,16 @@ export async function guardedCall<T>(
       continue;
     }
     if (!admission.allowed) return { ok: false, kind: "open", retryAfterMs: admission.retryAfterMs };
+    // The outcome goes back marked with its admission, so only a probe's outcome moves a breaker
+    // that opened meanwhile.
+    const probe = probeMark(admission);
     try {
       const value = await timing.bounded(attempt, options.timeoutMs);
-      await report(breaker, true, null, options.timeoutMs, timing);
+      await report(breaker, true, null, probe, options.timeoutMs, timing);
       return { ok: true, value };
     } catch (e) {
       error = e instanceof Error ? e.message : String(e);
-      await report(breaker, false, error, options.timeoutMs, timing);
+      await report(breaker, false, error, probe, options.timeoutMs, timing);
     }
     if (i < options.attempts) await timing.sleep(backoffDelay(i, options.backoff));
   }
@@ -77,9 +80,10 @@ async function report(
   breaker: BreakerPort,
   ok: boolean,
   error: string | null,
+  probe: ProbeMark,
   ms: number,
   timing: GuardTiming,
 ): Promise<void> {
   // A lost report only delays the breaker's reaction; it must not fail or hang the call.
-  await timing.bounded(() => breaker.report(ok, error), ms).catch(() => undefined);
+  await timing.bounded(() => breaker.report(ok, error, probe), ms).catch(() => undefined);
 }
