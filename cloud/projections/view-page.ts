@@ -20,19 +20,29 @@ export function viewCursor(key: string): string {
 }
 
 /**
+ * The ASCII text a cursor `viewCursor` gave stands for, or undefined when `cursor` is longer than
+ * `maxLength` or not base64url of ASCII text in its one canonical spelling. Other keyset lists
+ * (the admin API's sagas) encode their own positions as such text.
+ */
+export function cursorText(cursor: string, maxLength = 200): string | undefined {
+  if (cursor.length > maxLength || !/^[A-Za-z0-9_-]+$/.test(cursor)) return undefined;
+  let text: string;
+  try {
+    // One char per byte: only ASCII text (each char its own UTF-8 byte) re-encodes to the cursor.
+    text = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
+  } catch {
+    return undefined;
+  }
+  return viewCursor(text) === cursor ? text : undefined;
+}
+
+/**
  * The row key a cursor stands for, or undefined when `cursor` is no cursor `viewCursor` gives: not
  * base64url in its one canonical spelling, or not of an entity id (views are keyed by entity ids).
  */
 export function cursorKey(cursor: string): string | undefined {
-  if (!/^[A-Za-z0-9_-]{1,200}$/.test(cursor)) return undefined;
-  let key: string;
-  try {
-    // One char per byte: an entity id is ASCII, so its UTF-8 bytes are its chars.
-    key = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
-  } catch {
-    return undefined;
-  }
-  return entityIdSchema.safeParse(key).success && viewCursor(key) === cursor ? key : undefined;
+  const key = cursorText(cursor);
+  return key !== undefined && entityIdSchema.safeParse(key).success ? key : undefined;
 }
 
 /**
