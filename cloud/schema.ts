@@ -180,7 +180,12 @@ export const tenantMetrics = sqliteTable(
   (t) => [primaryKey({ columns: [t.tenantId, t.minute] })],
 );
 
-/** Saga instances as the admin API lists them; written by each saga's object on status changes. */
+/**
+ * Saga instances as the admin API lists them; written by each saga's object on status changes
+ * (`createdAt` on its first write only). The list (cloud/sagas/saga-list.ts) reads its two groups,
+ * `attention` and the rest, newest first by (`createdAt`, `id`): each group, with or without a
+ * tenant, in the order of one of these indexes.
+ */
 export const sagaInstances = sqliteTable(
   "saga_instances",
   {
@@ -198,8 +203,10 @@ export const sagaInstances = sqliteTable(
     updatedAt: integer("updated_at").notNull(),
   },
   (t) => [
-    index("saga_instances_by_status").on(t.status, t.updatedAt),
-    index("saga_instances_by_tenant").on(t.tenantId, t.status),
+    index("saga_instances_by_status").on(t.status, t.createdAt, t.id),
+    index("saga_instances_by_tenant").on(t.tenantId, t.status, t.createdAt, t.id),
+    index("saga_instances_by_created").on(t.createdAt, t.id),
+    index("saga_instances_by_tenant_created").on(t.tenantId, t.createdAt, t.id),
   ],
 );
 

@@ -1,8 +1,8 @@
-// The supervisor's side of the admin API: sagas (list by status, inspect, retry, force
-// compensation) and circuit breakers (state and transition facts). Mounted under /admin, behind
-// the admin token; each route declared once (`createRoute`).
+// The supervisor's side of the admin API: sagas (listed attention first in keyset pages,
+// cloud/sagas/saga-list.ts; inspect, retry, force compensation) and circuit breakers (state and
+// transition facts). Mounted under /admin, behind the admin token; each route declared once
+// (`createRoute`).
 import { createRoute } from "@hono/zod-openapi";
-import { and, desc, eq, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { z } from "zod";
 import { tenantIdSchema } from "../../src/core/protocol/identifiers.js";
@@ -12,16 +12,15 @@ import type { CloudEnv } from "../app.js";
 import { breakerFor } from "./guarded-call.js";
 import type { Db } from "../../src/core/model/projection.js";
 import { describeRefusal } from "../../src/core/model/saga.js";
+import { nextLink } from "../projections/view-page.js";
 import { sagaStub } from "../stubs.js";
-import { circuitBreakers, sagaInstances } from "../schema.js";
+import { listSagas, SAGA_ID, sagaCursorPosition } from "./saga-list.js";
+import { circuitBreakers } from "../schema.js";
 
 const sagaStatus = z.enum(["running", "compensating", "completed", "compensated", "attention"], {
   error: "status must be running, compensating, completed, compensated or attention",
 });
-const sagaId = z
-  .string()
-  .regex(/^[a-z0-9-]{1,40}:[a-z0-9-]{1,40}:[A-Za-z0-9._~-]{1,128}$/, "a saga id is tenant:saga:instance")
-  .describe("tenant:saga:instance");
+const sagaId = z.string().regex(SAGA_ID, "a saga id is tenant:saga:instance").describe("tenant:saga:instance");
 // Shapes the saga host and breaker objects define (SagaView, BreakerView): objects, described there.
 const anyObject = z.unknown().meta({ type: "object" });
 
@@ -31,7 +30,13 @@ const listRoute = createRoute({
   method: "get",
   path: "/sagas",
   operationId: "admin.sagas.list",
-  summary: "sagas, those needing attention first",
+  summary: "sagas, those needing attention first, in pages",
+  description:
+    "Sagas needing attention (status `attention`) first, then the rest; within each group newest first " +
+    "(`createdAt`, when the saga was first listed, descending; ties by `id`, descending), so a saga keeps its " +
+    "place while it runs and moves only when it enters or leaves `attention`. Keyset pages as a view's: " +
+    '`next` (and `Link: <…&after=<next>>; rel="next"`) while sagas remain, null on the last page; ' +
+    "`?after=<next>` continues the list with the same filters.",
   tags: ["sagas"],
   security: security("admin"),
   request: {
@@ -39,24 +44,51 @@ const listRoute = createRoute({
       status: sagaStatus.optional(),
       tenant: tenantIdSchema.optional(),
       limit: countQuery("limit", 1, 500, 100),
+      after: z
+        .string()
+        .refine(
+          (cursor) => sagaCursorPosition(cursor) !== undefined,
+          "after is not a cursor this list gave (a page's next)",
+        )
+        .optional()
+        .describe("the `next` of the previous page (opaque): the sagas after it, with the same filters"),
     }),
   },
-  responses: { 200: json(z.object({ items: z.array(anyObject) }), "the sagas"), ...problems("admin", 400) },
+  responses: {
+    200: json(
+      z.object({
+        items: z.array(anyObject).describe("attention first, then the rest; each newest first"),
+        next: z
+          .string()
+          .nullable()
+          .describe("the cursor of the following page, for ?after=; null when this page is the last"),
+      }),
+      "a page of the sagas",
+      z.object({
+        Link: z
+          .string()
+          .optional()
+          .describe(
+            'RFC 8288: `<…&after=<next>>; rel="next"`, the following page with the same query, when there is one',
+          ),
+      }),
+    ),
+    ...problems("admin", 400),
+  },
 });
 
 sagaAdminRoutes.openapi(listRoute, async (c) => {
-  const { status, tenant, limit } = c.req.valid("query");
-  const where: SQL[] = [];
-  if (status) where.push(eq(sagaInstances.status, status));
-  if (tenant) where.push(eq(sagaInstances.tenantId, tenant));
+  const { status, tenant, limit, after } = c.req.valid("query");
   const db: Db = drizzle(c.env.DB);
-  const items = await db
-    .select()
-    .from(sagaInstances)
-    .where(and(...where))
-    .orderBy(desc(sagaInstances.updatedAt))
-    .limit(Number(limit ?? 100));
-  return c.json({ items }, 200);
+  const page = await listSagas(db, {
+    status,
+    tenant,
+    limit: Number(limit ?? 100),
+    // The router has checked the cursor.
+    after: after === undefined ? undefined : sagaCursorPosition(after),
+  });
+  if (page.next === null) return c.json(page, 200);
+  return c.json(page, 200, { link: nextLink(new URL(c.req.url), page.next) });
 });
 
 const showRoute = createRoute({

@@ -1,0 +1,186 @@
+// Listing sagas through the admin API (`GET /admin/sagas`): those needing attention first, then
+// the rest, each newest first, in keyset pages (`next`, `?after=`, a `Link` header) so an operator
+// can list every saga, past any page size. Rows are written straight into D1's `saga_instances`
+// (what each saga's object mirrors there) to have hundreds of them without hundreds of orders.
+import { env } from "cloudflare:workers";
+import { drizzle } from "drizzle-orm/d1";
+import { describe, expect, it } from "vitest";
+import { sagaListQueries } from "../cloud/sagas/saga-list.js";
+import { adminCall } from "./support/sagas.js";
+
+interface SagaRow {
+  id: string;
+  status: string;
+  createdAt: number;
+}
+interface Page {
+  items: SagaRow[];
+  next: string | null;
+}
+
+const CREATED = Date.UTC(2026, 0, 1);
+
+/** A tenant id of this test's own, so its sagas are the only ones under it. */
+function newTenantId(): string {
+  return `lst-${crypto.randomUUID().slice(0, 8)}`;
+}
+
+/** Sagas of `tenant` with these instance keys and statuses, the first created first (a second apart). */
+async function sagas(tenant: string, rows: readonly [instance: string, status: string][], from = CREATED) {
+  const insert = env.DB.prepare(
+    "INSERT INTO saga_instances (id, tenant_id, saga, instance_key, status, stage, reason, error, version, created_at, updated_at) VALUES (?, ?, 'order-fulfillment', ?, ?, NULL, NULL, NULL, 1, ?, ?)",
+  );
+  const statements = rows.map(([instance, status], i) =>
+    insert.bind(`${tenant}:order-fulfillment:${instance}`, tenant, instance, status, from + i * 1000, from + i * 1000),
+  );
+  for (let i = 0; i < statements.length; i += 100) await env.DB.batch(statements.slice(i, i + 100));
+}
+
+const id = (tenant: string, instance: string) => `${tenant}:order-fulfillment:${instance}`;
+
+async function page(path: string): Promise<{ res: Response; page: Page }> {
+  const res = await adminCall(path);
+  expect(res.status).toBe(200);
+  return { res, page: (await res.json()) as Page };
+}
+
+/** Every page of `path`, following `next` (as `?after=`) from the first page; at most 50. */
+async function allPages(path: string): Promise<Page[]> {
+  const pages: Page[] = [];
+  const url = new URL(path, "https://factline.test");
+  while (pages.length < 50) {
+    const next = (await page(url.pathname + url.search)).page;
+    pages.push(next);
+    if (next.next === null) return pages;
+    url.searchParams.set("after", next.next);
+  }
+  throw new Error(`${path} has more than 50 pages`);
+}
+
+describe("listing sagas", () => {
+  it("lists the sagas needing attention first, then the rest, each newest first", async () => {
+    const tenant = newTenantId();
+    await sagas(tenant, [
+      ["o-1", "attention"],
+      ["o-2", "completed"],
+      ["o-3", "running"],
+      ["o-4", "attention"],
+      ["o-5", "compensated"],
+    ]);
+
+    const { page: first } = await page(`/admin/sagas?tenant=${tenant}`);
+
+    expect(first.items.map((s) => s.id)).toEqual(["o-4", "o-1", "o-5", "o-3", "o-2"].map((i) => id(tenant, i)));
+    expect(first.next).toBeNull();
+  });
+
+  it("lists every saga exactly once through next, the ones needing attention first, past 500", async () => {
+    const tenant = newTenantId();
+    // 600 sagas, 4 of them needing attention among the oldest: listed by creation they would come last.
+    const rows = Array.from(
+      { length: 600 },
+      (_, i) => [`o-${i}`, [3, 10, 200, 301].includes(i) ? "attention" : "completed"] as [string, string],
+    );
+    await sagas(tenant, rows);
+
+    const pages = await allPages(`/admin/sagas?tenant=${tenant}&limit=500`);
+
+    expect(pages.map((p) => p.items.length)).toEqual([500, 100]);
+    const listed = pages.flatMap((p) => p.items.map((s) => s.id));
+    expect(new Set(listed).size).toBe(600);
+    expect(listed.slice(0, 4)).toEqual(["o-301", "o-200", "o-10", "o-3"].map((i) => id(tenant, i)));
+  });
+
+  it("puts every saga needing attention on the first page of the unfiltered list", async () => {
+    const tenant = newTenantId();
+    const rows = Array.from(
+      { length: 520 },
+      (_, i) => [`o-${i}`, [0, 1, 2, 519].includes(i) ? "attention" : "running"] as [string, string],
+    );
+    // Created after every other saga in this database, so without the attention-first order the
+    // oldest three would be pushed off the first page by the rest.
+    await sagas(tenant, rows, Date.now() + 60_000);
+
+    const { page: first } = await page("/admin/sagas?limit=500");
+
+    const attention = first.items.filter((s) => s.status === "attention").map((s) => s.id);
+    expect(attention).toEqual(expect.arrayContaining(["o-519", "o-2", "o-1", "o-0"].map((i) => id(tenant, i))));
+    const firstOther = first.items.findIndex((s) => s.status !== "attention");
+    expect(first.items.slice(firstOther).every((s) => s.status !== "attention")).toBe(true);
+  });
+
+  it("names the next page in a Link header that keeps the other query parameters, and not after the last", async () => {
+    const tenant = newTenantId();
+    await sagas(tenant, [
+      ["o-1", "running"],
+      ["o-2", "running"],
+      ["o-3", "running"],
+    ]);
+
+    const { res, page: first } = await page(`/admin/sagas?tenant=${tenant}&limit=2`);
+    expect(res.headers.get("link")).toBe(`</admin/sagas?tenant=${tenant}&limit=2&after=${first.next}>; rel="next"`);
+
+    const { res: lastRes, page: last } = await page(`/admin/sagas?tenant=${tenant}&limit=2&after=${first.next}`);
+    expect(last).toEqual({ items: [expect.objectContaining({ id: id(tenant, "o-1") })], next: null });
+    expect(lastRes.headers.get("link")).toBeNull();
+  });
+
+  it("continues a list filtered by status with only the sagas of that status", async () => {
+    const tenant = newTenantId();
+    await sagas(tenant, [
+      ["o-1", "completed"],
+      ["o-2", "attention"],
+      ["o-3", "completed"],
+      ["o-4", "running"],
+      ["o-5", "completed"],
+    ]);
+
+    const pages = await allPages(`/admin/sagas?tenant=${tenant}&status=completed&limit=2`);
+
+    expect(pages.map((p) => p.items.map((s) => s.id))).toEqual([
+      [id(tenant, "o-5"), id(tenant, "o-3")],
+      [id(tenant, "o-1")],
+    ]);
+  });
+
+  it("keeps the later pages of a list when a newer saga starts while it is paged", async () => {
+    const tenant = newTenantId();
+    await sagas(tenant, [
+      ["o-1", "running"],
+      ["o-2", "running"],
+      ["o-3", "running"],
+      ["o-4", "running"],
+    ]);
+    const { page: first } = await page(`/admin/sagas?tenant=${tenant}&limit=2`);
+
+    await sagas(tenant, [["o-5", "running"]], CREATED + 60_000);
+    const { page: second } = await page(`/admin/sagas?tenant=${tenant}&limit=2&after=${first.next}`);
+
+    expect(second.items.map((s) => s.id)).toEqual([id(tenant, "o-2"), id(tenant, "o-1")]);
+  });
+
+  it("refuses a cursor it could not have given with 400", async () => {
+    for (const after of ["not a cursor", btoa("x.1.t:s:i"), btoa("a.1.not-a-saga-id").replaceAll("=", "")]) {
+      const res = await adminCall(`/admin/sagas?after=${encodeURIComponent(after)}`);
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ type: "https://factline.dev/problems/validation-failed" });
+    }
+  });
+
+  it("reads each page in the order of an index, without sorting the sagas", async () => {
+    const db = drizzle(env.DB);
+    const after = { attention: true, createdAt: CREATED, id: "t:s:i" };
+    const asks = [{}, { tenant: "t" }, { status: "running" }, { status: "attention", tenant: "t" }, { after }];
+    for (const ask of asks) {
+      for (const query of sagaListQueries(db, ask)) {
+        const { sql, params } = query(101).toSQL();
+        const plan = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
+          .bind(...params)
+          .all<{ detail: string }>();
+        const details = plan.results.map((r) => r.detail).join("; ");
+        expect(details, `${JSON.stringify(ask)}: ${details}`).toMatch(/USING (COVERING )?INDEX saga_instances_by/);
+        expect(details, `${JSON.stringify(ask)}: ${details}`).not.toContain("TEMP B-TREE");
+      }
+    }
+  });
+});
