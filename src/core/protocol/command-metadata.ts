@@ -6,6 +6,7 @@
 // The grammar is the same for every id: visible ASCII (0x21-0x7E), no space. A header sent twice
 // reaches a Worker joined as "a, b", which this grammar refuses — a repeated header means two
 // things, and recording either would be a guess.
+import { toBase64Url } from "./base64url.js";
 import { parseCauseClock, type CauseClockError } from "./hlc.js";
 import { problem, type Problem } from "../http/problem.js";
 
@@ -67,14 +68,7 @@ export async function fitIdempotencyKey(key: string): Promise<string> {
     .map((c) => (VISIBLE_ASCII.test(c) ? c : "_"))
     .join("");
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key)));
-  return `${prefix}~${base64Url(digest)}`;
-}
-
-function base64Url(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes))
-    .replaceAll("+", "-")
-    .replaceAll("/", "_")
-    .replace(/=+$/, "");
+  return `${prefix}~${toBase64Url(digest)}`;
 }
 
 const CLOCK_DETAIL: Record<CauseClockError, string> = {

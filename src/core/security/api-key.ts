@@ -1,5 +1,6 @@
 // Tenant API keys: `fl_<keyId>_<secret>` with a 192-bit random secret (24 bytes). Only a SHA-256
 // digest is ever stored; the key id lets the verifier find the record without scanning.
+import { toBase64Url } from "../protocol/base64url.js";
 
 export interface IssuedKey {
   readonly keyId: string;
@@ -28,11 +29,4 @@ export async function sha256Hex(text: string): Promise<string> {
 
 function toHex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function toBase64Url(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes))
-    .replaceAll("+", "-")
-    .replaceAll("/", "_")
-    .replace(/=+$/, "");
 }
