@@ -1,7 +1,7 @@
 // Projection operations: rebuilding from the entity logs while the old rows keep serving, and
 // measuring how far a projection lags behind the facts.
 import { afterEach, describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, call, eventually, newTenant, tenantClient } from "./support/api.js";
+import { ADMIN_TOKEN, call, eventually, internalCommand, newTenant, tenantClient } from "./support/api.js";
 import { failConsumerFor } from "./support/facts.js";
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -39,8 +39,9 @@ describe("rebuild", () => {
       await api.command("inventory", sku, "restock", { quantity: 10 });
       await api.command("inventory", sku, "reserve", { orderId: "o1", quantity: 4 });
     }
-    await api.command("inventory", "a", "ship", { orderId: "o1" });
-    await api.command("inventory", "b", "release", { orderId: "o1" });
+    // Shipping and releasing are the order saga's (internal): sent as it sends them.
+    await internalCommand(tenant.id, "inventory", "a", "ship", { orderId: "o1" });
+    await internalCommand(tenant.id, "inventory", "b", "release", { orderId: "o1" });
     const incremental = await settledList(tenant.apiKey, "inventory", 8);
 
     const started = await call(`/admin/projections/inventory/rebuild?tenant=${tenant.id}`, {
