@@ -335,3 +335,18 @@ describe("a content-coded stream body", () => {
     expect(body.detail).toMatch(/Content-Encoding gzip/);
   });
 });
+
+describe("a catch-up page", () => {
+  it("holds at most 1 MiB of the text as sent, counted in UTF-8 bytes, not in characters", async () => {
+    const s = streams((await newTenant()).apiKey);
+    await s("euros", { method: "PUT", headers: text });
+    // 300,000 characters of three bytes each: 900,000 bytes a message, two of them past 1 MiB.
+    const message = "\u20ac".repeat(300_000);
+    for (let i = 0; i < 2; i++)
+      expect((await s("euros", { method: "POST", headers: text, body: message })).status).toBe(204);
+    const page = await s("euros?offset=-1");
+    expect(page.status).toBe(200);
+    expect((await page.arrayBuffer()).byteLength).toBe(900_000);
+    expect(page.headers.get("stream-up-to-date")).toBeNull();
+  });
+});

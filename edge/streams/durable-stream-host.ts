@@ -13,6 +13,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { problem, problemResponse, type Problem, type ProblemKind } from "../../src/core/http/problem.js";
 import { IF_NONE_MATCH_RULE, notModified } from "../../src/core/protocol/if-none-match.js";
+import { utf8Length } from "../../src/core/protocol/cloud-event.js";
 import { alarmTime } from "../../src/core/runtime/alarm-time.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { readCacheControl } from "../../src/core/streams/cache-control.js";
@@ -820,19 +821,7 @@ function textOf(data: Uint8Array | string): string {
 
 /** The bytes `data` takes as UTF-8 (a string's UTF-16 length undercounts them up to threefold). */
 function byteLength(data: Uint8Array | string): number {
-  if (typeof data !== "string") return data.byteLength;
-  let n = 0;
-  for (let i = 0; i < data.length; i++) {
-    const c = data.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    // A surrogate pair is one 4-byte character (a lone surrogate counts 3, as U+FFFD would).
-    else if (c >= 0xd800 && c <= 0xdbff && (data.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      n += 4;
-      i++;
-    } else n += 3;
-  }
-  return n;
+  return typeof data === "string" ? utf8Length(data) : data.byteLength;
 }
 
 function sizeOf(data: Uint8Array | string): number {

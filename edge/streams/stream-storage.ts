@@ -241,11 +241,15 @@ export class StreamStorage {
     const out: StoredMessage[] = [];
     let bytes = 0;
     // raw(): rows as arrays, not objects with named keys, on the catch-up hot path.
-    for (const [seq, stored] of this.#sql
-      .exec("SELECT seq, data FROM stream_messages WHERE seq > ? AND seq <= ? ORDER BY seq", after, upTo)
-      .raw<[number, ArrayBuffer | string]>()) {
-      // A string's length in UTF-16 units bounds the page as well as its UTF-8 length would.
-      const size = typeof stored === "string" ? stored.length : stored.byteLength;
+    // octet_length: a text's size in UTF-8 bytes as stored (a blob's in bytes), as the page goes out;
+    // its length in UTF-16 units undercounts a text of three-byte characters threefold.
+    for (const [seq, stored, size] of this.#sql
+      .exec(
+        "SELECT seq, data, octet_length(data) FROM stream_messages WHERE seq > ? AND seq <= ? ORDER BY seq",
+        after,
+        upTo,
+      )
+      .raw<[number, ArrayBuffer | string, number]>()) {
       if (out.length > 0 && bytes + size > maxBytes) break;
       out.push({ seq, data: typeof stored === "string" ? stored : new Uint8Array(stored) });
       bytes += size;
