@@ -87,13 +87,30 @@ function withoutCustomBuild(config: string): string {
   return copy;
 }
 
+/** Starts of wrangler dev tried when a port was taken between `freePort` and workerd's bind. */
+const PORT_ATTEMPTS = 3;
+
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
   await buildDemo();
+  // freePort's ports are free when it answers, not when workerd binds them: another process can
+  // take one in between (seen in CI: "Address already in use"). Such a start is tried again on
+  // other ports, a few times; any other failure is thrown at once.
+  for (let attempt = 1; ; attempt++) {
+    const server = await launch(options, attempt > 1);
+    if (server !== undefined) return server;
+    const collided = /Address already in use/.test(logTail(options.logFile));
+    if (!collided || attempt >= PORT_ATTEMPTS)
+      throw new Error(`wrangler dev did not become ready (${options.logFile}):\n${logTail(options.logFile)}`);
+  }
+}
+
+/** One start of wrangler dev on fresh ports: the server once it answers, or undefined if it never did. */
+async function launch(options: DevServerOptions, retry: boolean): Promise<DevServer | undefined> {
   const config = withoutCustomBuild(options.config ?? PRODUCTION_CONFIG);
   const removeConfig = () => rmSync(config, { force: true });
   const port = await freePort();
   const inspectorPort = await freePort();
-  const log = createWriteStream(options.logFile);
+  const log = createWriteStream(options.logFile, { flags: retry ? "a" : "w" });
   // Its own process group, so stopping it ends wrangler and the workerd it started, nothing else.
   const child = spawn(
     "npx",
@@ -130,8 +147,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   const ready = await waitForHealth(port, child, 90_000);
   if (!ready) {
     await stop(child, exited);
-    log.end();
-    throw new Error(`wrangler dev did not become ready (${options.logFile}):\n${logTail(options.logFile)}`);
+    await new Promise<void>((resolve) => log.end(resolve));
+    return undefined;
   }
   const workerd = findWorkerd(child.pid ?? -1).map((pid) => ({ pid, startedAt: startTime(pid) }));
   // wrangler restarts the runtime when a file of the Worker changes (its watcher cannot be turned
