@@ -17,6 +17,33 @@ async function stocked(skus: Record<string, number>) {
   return { tenant, api };
 }
 
+/** Submits payment `paymentId` for `orderId` in euros through the tenant API. */
+async function submitPayment(api: ReturnType<typeof tenantClient>, paymentId: string, orderId: string, amount: number) {
+  expect((await api.command("payments", paymentId, "submit", { orderId, amount, currency: "EUR" })).status).toBe(200);
+}
+
+/** Settles payment `paymentId` through the reference app's settle route (a charge the saga never made). */
+async function settleThroughRoute(tenant: { apiKey: string }, paymentId: string) {
+  const auth = { authorization: `Bearer ${tenant.apiKey}` };
+  expect((await call(`/v1/payments/${paymentId}/settle`, { method: "POST", headers: auth })).status).toBe(200);
+}
+
+/** Runs the payment's compensation (the gateway refund of its key) as a saga would, under `idempotencyKey`. */
+function compensatePayment(tenant: { id: string }, paymentId: string, idempotencyKey: string) {
+  return paymentGatewayService.call(
+    "refund",
+    { chargeKey: paymentChargeKey(paymentId), paymentId, reason: "the order was not fulfilled" },
+    { env, tenant: tenant.id, idempotencyKey },
+  );
+}
+
+/** Waits until payment `paymentId` reads `status`. */
+function paymentEnds(api: ReturnType<typeof tenantClient>, paymentId: string, status: string) {
+  return eventually(async () =>
+    (await readEntity(api, "payments", paymentId)).state["status"] === status ? true : undefined,
+  );
+}
+
 describe("order fulfillment", () => {
   it("ships an order: stock moves from available to shipped and the views agree", async () => {
     const { tenant, api } = await stocked({ apple: 10, pear: 5 });
@@ -124,23 +151,15 @@ describe("order fulfillment", () => {
 
   it("refunds a charge the settle route made before its order existed when the order is cancelled at once", async () => {
     const { tenant, api } = await stocked({ lamp: 5 });
-    const submitted = await api.command("payments", "o-early", "submit", {
-      orderId: "o-early",
-      amount: 5,
-      currency: "EUR",
-    });
-    expect(submitted.status).toBe(200);
-    const auth = { authorization: `Bearer ${tenant.apiKey}` };
-    expect((await call("/v1/payments/o-early/settle", { method: "POST", headers: auth })).status).toBe(200);
+    await submitPayment(api, "o-early", "o-early", 5);
+    await settleThroughRoute(tenant, "o-early");
     await api.command("orders", "o-early", "create", {
       customerId: "c-1",
       items: [{ sku: "lamp", quantity: 1, unitPrice: 5 }],
     });
     expect((await api.command("orders", "o-early", "cancel", {})).status).toBe(200);
 
-    await eventually(async () =>
-      (await readEntity(api, "payments", "o-early")).state["status"] === "refunded" ? true : undefined,
-    );
+    await paymentEnds(api, "o-early", "refunded");
     expect(await gatewayLedger(tenant.id)).toMatchObject([
       { key: paymentChargeKey("o-early"), status: "approved", refunded: true },
     ]);
@@ -149,20 +168,15 @@ describe("order fulfillment", () => {
 
   it("refunds a charge the settle route made before its order existed when a reservation is refused", async () => {
     const { tenant, api } = await stocked({});
-    expect(
-      (await api.command("payments", "o-none", "submit", { orderId: "o-none", amount: 5, currency: "EUR" })).status,
-    ).toBe(200);
-    const auth = { authorization: `Bearer ${tenant.apiKey}` };
-    expect((await call("/v1/payments/o-none/settle", { method: "POST", headers: auth })).status).toBe(200);
+    await submitPayment(api, "o-none", "o-none", 5);
+    await settleThroughRoute(tenant, "o-none");
     await api.command("orders", "o-none", "create", {
       customerId: "c-1",
       items: [{ sku: "lamp", quantity: 1, unitPrice: 5 }],
     });
 
     expect(await orderEnds(api, "o-none")).toBe("cancelled");
-    await eventually(async () =>
-      (await readEntity(api, "payments", "o-none")).state["status"] === "refunded" ? true : undefined,
-    );
+    await paymentEnds(api, "o-none", "refunded");
     expect(await gatewayLedger(tenant.id)).toMatchObject([
       { key: paymentChargeKey("o-none"), status: "approved", refunded: true },
     ]);
@@ -285,9 +299,7 @@ describe("order fulfillment", () => {
     // payment's key, but the saga turned round before it recorded the approval. Its compensations
     // then run in order: the charge's refund at the gateway, then the payment's own refund.
     const { tenant, api } = await stocked({});
-    expect(
-      (await api.command("payments", "p-race", "submit", { orderId: "o-race", amount: 7, currency: "EUR" })).status,
-    ).toBe(200);
+    await submitPayment(api, "p-race", "o-race", 7);
     const chargeKey = paymentChargeKey("p-race");
     const charged = await paymentGateway(env, tenant.id, 1).charge(chargeKey, {
       reference: "o-race",
@@ -296,11 +308,7 @@ describe("order fulfillment", () => {
     });
     expect(charged.ok && charged.value.status).toBe("approved");
 
-    const refund = await paymentGatewayService.call(
-      "refund",
-      { chargeKey, paymentId: "p-race", reason: "the order was not fulfilled" },
-      { env, tenant: tenant.id, idempotencyKey: "saga-race/charge/undo" },
-    );
+    const refund = await compensatePayment(tenant, "p-race", "saga-race/charge/undo");
     expect(refund.kind).toBe("done");
 
     const { state } = await readEntity(api, "payments", "p-race");
@@ -315,21 +323,11 @@ describe("order fulfillment", () => {
 
   it("refunds at the gateway a charge the settle route made when the saga compensates the payment", async () => {
     const { tenant, api } = await stocked({});
-    expect(
-      (await api.command("payments", "p-route", "submit", { orderId: "o-route", amount: 9, currency: "EUR" })).status,
-    ).toBe(200);
-    const settled = await call("/v1/payments/p-route/settle", {
-      method: "POST",
-      headers: { authorization: `Bearer ${tenant.apiKey}` },
-    });
-    expect(settled.status).toBe(200);
+    await submitPayment(api, "p-route", "o-route", 9);
+    await settleThroughRoute(tenant, "p-route");
 
     // The payment's compensation (a saga that turned round before it reached its own charge).
-    const undo = await paymentGatewayService.call(
-      "refund",
-      { chargeKey: paymentChargeKey("p-route"), paymentId: "p-route", reason: "the order was not fulfilled" },
-      { env, tenant: tenant.id, idempotencyKey: "saga-route/submit-payment/undo" },
-    );
+    const undo = await compensatePayment(tenant, "p-route", "saga-route/submit-payment/undo");
     expect(undo.kind).toBe("done");
     expect((await readEntity(api, "payments", "p-route")).state).toMatchObject({ status: "refunded" });
     expect(await gatewayLedger(tenant.id)).toMatchObject([
@@ -339,28 +337,16 @@ describe("order fulfillment", () => {
 
   it("records a refund on the payment when the compensation's own key is already 255 characters", async () => {
     const { tenant, api } = await stocked({});
-    expect(
-      (await api.command("payments", "p-long", "submit", { orderId: "o-long", amount: 9, currency: "EUR" })).status,
-    ).toBe(200);
-    const undo = await paymentGatewayService.call(
-      "refund",
-      { chargeKey: paymentChargeKey("p-long"), paymentId: "p-long", reason: "the order was not fulfilled" },
-      { env, tenant: tenant.id, idempotencyKey: "u".repeat(255) },
-    );
+    await submitPayment(api, "p-long", "o-long", 9);
+    const undo = await compensatePayment(tenant, "p-long", "u".repeat(255));
     expect(undo.kind).toBe("done");
     expect((await readEntity(api, "payments", "p-long")).state).toMatchObject({ status: "declined" });
   });
 
   it("declines a payment and voids its key when the compensation finds no charge, so a late charge is refused", async () => {
     const { tenant, api } = await stocked({});
-    expect(
-      (await api.command("payments", "p-void", "submit", { orderId: "o-void", amount: 9, currency: "EUR" })).status,
-    ).toBe(200);
-    const undo = await paymentGatewayService.call(
-      "refund",
-      { chargeKey: paymentChargeKey("p-void"), paymentId: "p-void", reason: "the order was not fulfilled" },
-      { env, tenant: tenant.id, idempotencyKey: "saga-void/submit-payment/undo" },
-    );
+    await submitPayment(api, "p-void", "o-void", 9);
+    const undo = await compensatePayment(tenant, "p-void", "saga-void/submit-payment/undo");
     expect(undo.kind).toBe("done");
     expect((await readEntity(api, "payments", "p-void")).state).toMatchObject({ status: "declined" });
     const late = await paymentGateway(env, tenant.id, 1).charge(paymentChargeKey("p-void"), {
