@@ -29,10 +29,12 @@ export interface HeaderCounts {
   recordedAtBound: number;
   /** Commands with a header over its bound that the entity refused. */
   refusedOverBound: number;
+  /** Internal commands (a saga's alone) sent by a caller inside the platform that the entity decided. */
+  internalDecided: number;
 }
 
 export class SimClients {
-  readonly headers: HeaderCounts = { recordedAtBound: 0, refusedOverBound: 0 };
+  readonly headers: HeaderCounts = { recordedAtBound: 0, refusedOverBound: 0, internalDecided: 0 };
   readonly #world: World;
   /** Per (session, entity): the last command sent, which the next one waits for (the client protocol's order). */
   readonly #lanes = new Map<string, Promise<void>>();
@@ -57,7 +59,9 @@ export class SimClients {
   async #send(op: CommandOperation): Promise<void> {
     const world = this.#world;
     const type = world.entityType(op.entityType);
-    const parsed = type.isPublicCommand(op.command) ? type.parseCommand(op.command, op.data) : undefined;
+    // A tenant may not send an internal command (404); a caller inside the platform, with no key, may.
+    const callable = op.key === undefined || type.isPublicCommand(op.command);
+    const parsed = callable ? type.parseCommand(op.command, op.data) : undefined;
     if (!parsed?.ok) return; // 400/404 at the boundary: nothing reaches the entity
     if (op.key === undefined) return this.#admitted(op, parsed.command.data);
     const admitted = await world.admission.request(op.tenant, op.key);
@@ -96,8 +100,9 @@ export class SimClients {
       ...(op.session === undefined ? {} : { clientSession: { session: op.session.id, seq: op.session.seq } }),
       expectedVersion: null,
       traceparent: null,
-      // As the tenant API does: its Worker sends the facts (world.ts, rpcCommand).
-      callerRelays: true,
+      // As the tenant API does: its Worker sends the facts (world.ts, rpcCommand); a caller inside
+      // the platform leaves them to the entity's relay.
+      callerRelays: op.key !== undefined,
     };
     const where = `${op.entityType}/${op.entityId}`;
     let first: readonly string[] | null = null;
@@ -115,6 +120,12 @@ export class SimClients {
         continue;
       }
       if (!outcome.ok) continue;
+      if (
+        !outcome.replayed &&
+        outcome.result.events.length > 0 &&
+        !this.#world.entityType(op.entityType).isPublicCommand(op.command)
+      )
+        this.headers.internalDecided++;
       const meta = outcome.result.events[0]?.meta;
       const sent = meta?.correlationId === metadata.correlationId && meta.causationId === metadata.causationId;
       if (meta && !outcome.replayed && !sent)
