@@ -20,6 +20,7 @@ import {
   type TaskOutcome,
   type TypedSaga,
 } from "../core/model/saga.js";
+import { instanceKeyOf } from "../core/saga/saga-delivery.js";
 
 /** A step the saga is expected to take: a typed entity command or a service call. */
 export type ExpectedAction<X extends AnyEntity> = SagaCommand<X> | ServiceCallAction;
@@ -107,7 +108,8 @@ export function sagaScenario<C, X extends AnyEntity>(
     },
     given(...facts) {
       for (const f of facts) {
-        const key = saga.instanceOf(f);
+        // As the consumer asks: a key the runtime would refuse fails the scenario too.
+        const key = instanceKeyOf(saga, f);
         if (key === null) continue;
         instance ??= key;
         if (key !== instance) continue;

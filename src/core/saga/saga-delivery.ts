@@ -22,11 +22,25 @@ export function concernsSagas(sagas: readonly SagaDefinition<unknown>[], facts: 
 }
 
 /**
+ * The instance of `saga` that `fact` concerns (its `instanceOf`), or null for none. Throws when
+ * the key is outside an entity id's grammar: its instance could not be addressed by the admin
+ * API, and a "/" in it would make task idempotency keys of two instances equal
+ * (`taskIdempotencyKey`). The consumer's delivery and the saga kit (src/testing) both ask here, so
+ * a key the runtime would refuse fails the app's saga test too.
+ */
+export function instanceKeyOf(saga: SagaDefinition<unknown>, fact: RecordedEvent): string | null {
+  const instanceKey = saga.instanceOf(fact);
+  if (instanceKey === null || entityIdSchema.safeParse(instanceKey).success) return instanceKey;
+  throw new Error(
+    `saga ${saga.name} names instance ${JSON.stringify(instanceKey.slice(0, 64))}${instanceKey.length > 64 ? ` (${instanceKey.length} characters)` : ""} for fact ${fact.meta.eventId}: an instance key is 1-128 of A-Z a-z 0-9 . _ ~ - (an entity id's grammar)`,
+  );
+}
+
+/**
  * The deliveries `facts` make to the instances of `sagas` they concern, one per instance. Throws
- * when a saga's `instanceOf` names an instance key outside an entity id's grammar: its instance
- * could not be addressed by the admin API, and a "/" in it would make task idempotency keys of two
- * instances equal (`taskIdempotencyKey`). The app's mistake then fails the delivery, like an
- * `instanceOf` that throws: retried, then dead-lettered with this error for an operator to see.
+ * when a saga's `instanceOf` names a key outside the grammar (`instanceKeyOf`): the app's mistake
+ * then fails the delivery, like an `instanceOf` that throws: retried, then dead-lettered with this
+ * error for an operator to see.
  */
 export function sagaDeliveries(
   sagas: readonly SagaDefinition<unknown>[],
@@ -38,12 +52,8 @@ export function sagaDeliveries(
   >();
   for (const fact of facts) {
     for (const saga of sagas) {
-      const instanceKey = saga.instanceOf(fact);
+      const instanceKey = instanceKeyOf(saga, fact);
       if (instanceKey === null) continue;
-      if (!entityIdSchema.safeParse(instanceKey).success)
-        throw new Error(
-          `saga ${saga.name} names instance ${JSON.stringify(instanceKey.slice(0, 64))} for fact ${fact.meta.eventId}: an instance key is 1-128 of A-Z a-z 0-9 . _ ~ - (an entity id's grammar)`,
-        );
       const id = sagaInstanceId(fact.meta.tenant, saga.name, instanceKey);
       const delivery = deliveries.get(id) ?? { tenant: fact.meta.tenant, saga, instanceKey, facts: [] };
       delivery.facts.push(fact);
