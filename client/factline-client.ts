@@ -5,7 +5,7 @@
 import type {
   AnyEntity,
   CommandBody,
-  CommandNameOf,
+  PublicCommandNameOf,
   EntityType,
   Rejection,
   TypeNameOf,
@@ -60,7 +60,7 @@ export interface EntityHandle<X extends AnyEntity> {
   /** This entity's waiting commands, in the order they were made. */
   readonly pending: readonly PendingCommand[];
   /** Queues a command (durably) and starts sending it; invalid bodies are answered at once. */
-  command<K extends CommandNameOf<X>>(name: K, body: CommandBody<X, K>): Promise<Enqueued>;
+  command<K extends PublicCommandNameOf<X>>(name: K, body: CommandBody<X, K>): Promise<Enqueued>;
   /**
    * Follows the entity live (Server-Sent Events, resumed after the last event applied); returns a
    * stop function. Each followed entity holds a connection open: a browser keeps at most six to
@@ -423,7 +423,8 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
   }
 
   async #enqueue(mirror: Mirror, name: string, body: unknown): Promise<Enqueued> {
-    const parsed = mirror.entity.parseCommand(name, body);
+    // An internal command is the platform's alone: the API answers it 404, as one that does not exist.
+    const parsed = mirror.entity.isPublicCommand(name) ? mirror.entity.parseCommand(name, body) : undefined;
     if (!parsed)
       return { queued: false, errors: [{ path: "(command)", message: `${mirror.type} has no command ${name}` }] };
     if (!parsed.ok) return { queued: false, errors: parsed.errors };

@@ -13,6 +13,8 @@ export {
   type CommandBody,
   type CommandNameOf,
   type CommandOf,
+  type InternalCommandNameOf,
+  type PublicCommandNameOf,
   type DomainEvent,
   defineEntity,
   type Entity,

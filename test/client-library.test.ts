@@ -244,6 +244,19 @@ describe("the offline-first client", () => {
     client.close();
   });
 
+  it("refuses an internal command at once, as the API would, and queues nothing", async () => {
+    const { client } = await setup();
+    const sku = client.entity("inventory", "internal");
+    // @ts-expect-error ship is internal (the order saga's alone): a client cannot send it.
+    const made = await sku.command("ship", { orderId: "o1" });
+    expect(made).toMatchObject({
+      queued: false,
+      errors: [{ path: "(command)", message: "inventory has no command ship" }],
+    });
+    expect(client.status.queueLength).toBe(0);
+    client.close();
+  });
+
   it("follows a view, reading it again after its own commands are answered", async () => {
     const { client } = await setup();
     const seen: { sku: string; onHand: number }[][] = [];

@@ -3,7 +3,7 @@
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
 import { entityStub } from "../../edge/stubs.js";
-import type { AnyEntity, CommandBody, CommandNameOf } from "../../src/core/model/entity.js";
+import type { AnyEntity, CommandBody, PublicCommandNameOf } from "../../src/core/model/entity.js";
 import type { CommandOutcome } from "../../src/core/protocol/entity-protocol.js";
 
 export const ADMIN_TOKEN = "test-admin-token";
@@ -88,7 +88,7 @@ export function internalCommand(
 export function entityHttpClient<X extends AnyEntity>(apiKey: string, entity: X) {
   const api = tenantClient(apiKey);
   return {
-    command<K extends CommandNameOf<X>>(
+    command<K extends PublicCommandNameOf<X>>(
       id: string,
       command: K,
       body: CommandBody<X, K>,

@@ -79,8 +79,8 @@ export type CommandOf<CS extends CommandSchemas> = {
 
 /**
  * What a team writes for one entity type. `T` is its type name, `S` its state, `CS` its command
- * schemas, `EV` its event declarations and `R` the rejection codes `decide` can produce (all
- * inferred by `defineEntity`).
+ * schemas, `EV` its event declarations, `R` the rejection codes `decide` can produce and `I` its
+ * internal commands' names (all inferred by `defineEntity`).
  */
 export interface EntityDefinition<
   T extends string,
@@ -88,6 +88,7 @@ export interface EntityDefinition<
   CS extends CommandSchemas,
   EV extends EventSpecs,
   R extends string = string,
+  I extends keyof CS & string = keyof CS & string,
 > {
   /** The `{type}` segment of the entity's URL, e.g. "inventory". */
   readonly type: T;
@@ -99,7 +100,7 @@ export interface EntityDefinition<
    * settle route); the tenant API answers them 404, exactly as a command that does not exist, and
    * the API document leaves them out. Every other command is public. Default: none.
    */
-  readonly internal?: readonly (keyof CS & string)[];
+  readonly internal?: readonly I[];
   /** One `event<Data>()` per event type the entity records. */
   readonly events: EV;
   /**
@@ -208,9 +209,10 @@ export type Entity<
   CS extends CommandSchemas,
   EV extends EventSpecs,
   R extends string,
+  I extends keyof CS & string = keyof CS & string,
 > = EntityType & {
   readonly type: T;
-  readonly definition: EntityDefinition<T, S, CS, EV, R>;
+  readonly definition: EntityDefinition<T, S, CS, EV, R, I>;
 };
 
 // `decide` takes the state and command as parameters, so only `never` there accepts every entity.
@@ -231,6 +233,14 @@ export type TypeNameOf<X extends AnyEntity> = X["definition"]["type"];
 export type CommandsOf<X extends AnyEntity> = X["definition"]["commands"];
 /** The command names of an entity. */
 export type CommandNameOf<X extends AnyEntity> = keyof CommandsOf<X> & string;
+/** The names of an entity's internal commands (its definition's `internal`), which only the platform may send. */
+export type InternalCommandNameOf<X extends AnyEntity> = X["definition"] extends {
+  readonly internal?: readonly (infer I)[];
+}
+  ? I & string
+  : never;
+/** The commands a tenant may send over HTTP: the typed HTTP clients offer these alone (the API answers the rest 404). */
+export type PublicCommandNameOf<X extends AnyEntity> = Exclude<CommandNameOf<X>, InternalCommandNameOf<X>>;
 /** What a sender may put in a command's body (the schema's input: defaults may be left out). */
 export type CommandBody<X extends AnyEntity, K extends CommandNameOf<X>> = z.input<CommandsOf<X>[K]>;
 /** The event names of an entity. */
@@ -286,7 +296,8 @@ export function defineEntity<
   CS extends CommandSchemas,
   EV extends EventSpecs,
   R extends string = never,
->(definition: EntityDefinition<T, S, CS, EV, R>): Entity<T, S, CS, EV, R> {
+  const I extends keyof CS & string = never,
+>(definition: EntityDefinition<T, S, CS, EV, R, I>): Entity<T, S, CS, EV, R, I> {
   const specs: Readonly<Record<string, EventSpec>> = definition.events;
   const commandSchemas: Readonly<Record<string, z.ZodType>> = definition.commands;
   // Snapshots are stored as JSON, so the initial state must survive a round trip unchanged.
