@@ -161,6 +161,22 @@ describe("optimistic concurrency", () => {
     expect([retried.status, retried.headers.get("etag")]).toEqual([200, '"3"']);
   });
 
+  it("answers a repeated keyed command from its record before comparing If-Match, with the ETag that answer had", async () => {
+    const { api } = await setup();
+    const headers = { "idempotency-key": "k-if-match", "if-match": '"1"' };
+    await api.command("inventory", "replayed", "restock", { quantity: 1 });
+    const first = await api.command("inventory", "replayed", "restock", { quantity: 1 }, headers);
+    // The entity moves on to version 3: the same request's If-Match is stale now.
+    await api.command("inventory", "replayed", "restock", { quantity: 1 });
+    const again = await api.command("inventory", "replayed", "restock", { quantity: 1 }, headers);
+    expect([first.status, first.headers.get("etag")]).toEqual([200, '"2"']);
+    expect([again.status, again.headers.get("etag"), again.headers.get("idempotent-replayed")]).toEqual([
+      200,
+      '"2"',
+      "true",
+    ]);
+  });
+
   it("applies a command with If-Match: * to an entity that exists, and refuses it (412) for a fresh one", async () => {
     const { api } = await setup();
     expect((await api.command("inventory", "star", "restock", { quantity: 1 }, { "if-match": "*" })).status).toBe(412);
