@@ -114,6 +114,8 @@ export default defineConfig({
           include: ["test/simulation/**/*.test.ts"],
           environment: "node",
           testTimeout: 180_000,
+          // A spec may run its simulation once in a beforeAll and check it in several tests.
+          hookTimeout: 180_000,
         },
       },
       {

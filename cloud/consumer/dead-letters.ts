@@ -11,6 +11,7 @@ import {
   type FactCloudEvent,
 } from "../../src/core/protocol/cloud-event.js";
 import { tenantIdSchema } from "../../src/core/protocol/identifiers.js";
+import { packParts } from "../../src/core/consumer/packed-message.js";
 import type { Db } from "../../src/core/model/projection.js";
 import { deadLetters } from "../schema.js";
 
@@ -23,7 +24,7 @@ export const UNKNOWN_TENANT = "(unknown)";
 
 export async function recordDeadLetter(
   db: Db,
-  message: Message<unknown>,
+  message: Pick<Message<unknown>, "id" | "attempts" | "body">,
   projection: string | null,
   error: string,
 ): Promise<void> {
@@ -85,15 +86,20 @@ function replayable(body: unknown): unknown {
   );
 }
 
-/** The dead-letter queue's consumer: anything that reached it was not recorded by the consumer. */
+/**
+ * The dead-letter queue's consumer: anything that reached it was not recorded by the consumer. A
+ * pack of facts is recorded fact by fact, each replayable on its own.
+ */
 export async function consumeDeadLetterQueue(batch: MessageBatch<unknown>, db: Db): Promise<void> {
   for (const message of batch.messages) {
-    await recordDeadLetter(
-      db,
-      message,
-      null,
-      "delivered to the dead-letter queue after the consumer's retries ran out",
-    );
+    const parts = packParts(message.body) ?? [message.body];
+    for (const body of parts)
+      await recordDeadLetter(
+        db,
+        { id: message.id, attempts: message.attempts, body },
+        null,
+        "delivered to the dead-letter queue after the consumer's retries ran out",
+      );
     message.ack();
   }
 }

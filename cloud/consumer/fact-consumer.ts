@@ -13,6 +13,7 @@ import {
   type FactConsumerPorts,
 } from "../../src/core/consumer/consumer-host.js";
 import { decodeFactsMessage, resolveParkedFact } from "../../src/core/consumer/facts-message.js";
+import { packParts, settlePartsTogether, type Settle } from "../../src/core/consumer/packed-message.js";
 import {
   cloudEventSchema,
   fromCloudEvent,
@@ -44,15 +45,21 @@ import type { Db, Projection, Statement } from "../../src/core/model/projection.
 import type { CloudApp } from "../app.js";
 import { concernsSagas, deliverFactsToSagas } from "../sagas/saga-delivery.js";
 
-/** A Queues message as the shared consumer settles it; a parked notice's stand-in carries the fact from when it is read. */
+/**
+ * A Queues message as the shared consumer settles it, or one fact of a pack it carries (settled
+ * with the pack's other facts, packed-message.ts); a parked notice's stand-in carries the fact
+ * from when it is read.
+ */
 class QueueDelivery implements ConsumerMessage {
   readonly #message: Message<unknown>;
-  /** What a dead letter records: the message, or once its parked fact is read, the fact in its place. */
+  readonly #settle: Settle;
+  /** What a dead letter records: the message (a pack's: its fact), or once its parked fact is read, the fact in its place. */
   current: Message<unknown>;
 
-  constructor(message: Message<unknown>) {
+  constructor(message: Message<unknown>, part?: { readonly body: unknown; readonly settle: Settle }) {
     this.#message = message;
-    this.current = message;
+    this.current = part ? standIn(message, part.body) : message;
+    this.#settle = part?.settle ?? { ack: () => message.ack(), retry: (delaySeconds) => message.retry({ delaySeconds }) };
   }
 
   get attempts(): number {
@@ -60,12 +67,23 @@ class QueueDelivery implements ConsumerMessage {
   }
 
   ack(): void {
-    this.#message.ack();
+    this.#settle.ack();
   }
 
   retry(delaySeconds: number): void {
-    this.#message.retry({ delaySeconds });
+    this.#settle.retry(delaySeconds);
   }
+}
+
+/** The deliveries of `message`: itself, or one per fact of the pack it carries. */
+function deliveries(message: Message<unknown>): QueueDelivery[] {
+  const parts = packParts(message.body);
+  if (parts === null) return [new QueueDelivery(message)];
+  const settles = settlePartsTogether(
+    { ack: () => message.ack(), retry: (delaySeconds) => message.retry({ delaySeconds }) },
+    parts.length,
+  );
+  return settles.map((settle, i) => new QueueDelivery(message, { body: parts[i], settle }));
 }
 
 /** A parked fact's notice, with the delivery that carried it. */
@@ -77,7 +95,7 @@ interface ParkedNotice {
 /** Consumes one delivery of the facts queue with the shared host, over the bindings. */
 export async function consumeFacts(batch: MessageBatch<unknown>, env: Env, app: CloudApp): Promise<void> {
   const consumer = new FactConsumer(factConsumerPorts(env, app, drizzle(env.DB)));
-  await consumer.consume(batch.messages.map((m) => new QueueDelivery(m)));
+  await consumer.consume(batch.messages.flatMap(deliveries));
 }
 
 function factConsumerPorts(env: Env, app: CloudApp, db: Db): FactConsumerPorts<QueueDelivery, Statement, ParkedNotice> {
