@@ -59,7 +59,7 @@ class QueueDelivery implements ConsumerMessage {
   constructor(message: Message<unknown>, part?: { readonly body: unknown; readonly settle: Settle }) {
     this.#message = message;
     this.current = part ? standIn(message, part.body) : message;
-    this.#settle = part?.settle ?? { ack: () => message.ack(), retry: (delaySeconds) => message.retry({ delaySeconds }) };
+    this.#settle = part?.settle ?? settleOf(message);
   }
 
   get attempts(): number {
@@ -79,11 +79,12 @@ class QueueDelivery implements ConsumerMessage {
 function deliveries(message: Message<unknown>): QueueDelivery[] {
   const parts = packParts(message.body);
   if (parts === null) return [new QueueDelivery(message)];
-  const settles = settlePartsTogether(
-    { ack: () => message.ack(), retry: (delaySeconds) => message.retry({ delaySeconds }) },
-    parts.length,
-  );
+  const settles = settlePartsTogether(settleOf(message), parts.length);
   return settles.map((settle, i) => new QueueDelivery(message, { body: parts[i], settle }));
+}
+
+function settleOf(message: Message<unknown>): Settle {
+  return { ack: () => message.ack(), retry: (delaySeconds) => message.retry({ delaySeconds }) };
 }
 
 /** A parked fact's notice, with the delivery that carried it. */
