@@ -1,6 +1,7 @@
 // Read-your-writes: a command's response names the entity and the version it reached; a view
 // read that presents the token can tell whether its projection has caught up with that write.
 import { z } from "zod";
+import { strictJsonProblem } from "../http/strict-json.js";
 import { entityIdSchema, entityTypeSchema, tenantIdSchema } from "./identifiers.js";
 
 export interface ConsistencyPoint {
@@ -36,7 +37,10 @@ export function decodeConsistencyToken(token: string): ConsistencyPoint | undefi
   try {
     const padded = token.replaceAll("-", "+").replaceAll("_", "/");
     const json = decodeURIComponent(escape(atob(padded)));
-    const parsed = pointSchema.safeParse(JSON.parse(json));
+    const value: unknown = JSON.parse(json);
+    // One meaning only: a key given twice names two points (JSON.parse would keep the last).
+    if (strictJsonProblem(json) !== undefined) return undefined;
+    const parsed = pointSchema.safeParse(value);
     if (!parsed.success) return undefined;
     return { tenant: parsed.data.t, entityType: parsed.data.e, entityId: parsed.data.i, seq: parsed.data.s };
   } catch {
