@@ -529,7 +529,10 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
       return { kind: "retry", afterMs: null };
     }
     if (res.status === 401 || res.status === 403) return { kind: "retry", afterMs: null, unauthorized: true };
-    if (res.status === 429 || res.status >= 500) {
+    // 408 and 425 are no decision: something on the way gave up on the request, or the server
+    // would not take it early (RFC 9110 §15.5.9, RFC 8470 §5.2), so it may be sent again, as after
+    // a 429 or 5xx; the session number keeps the retry exactly once.
+    if (res.status === 408 || res.status === 425 || res.status === 429 || res.status >= 500) {
       const after = Number(res.headers.get("retry-after"));
       return { kind: "retry", afterMs: Number.isFinite(after) && after > 0 ? after * 1000 : null };
     }

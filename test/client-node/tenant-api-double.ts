@@ -44,17 +44,27 @@ const sse = (event: Recorded) => new TextEncoder().encode(`id: ${event.seq}\ndat
 
 /**
  * A server whose log for inventory/sku-1 holds restocks of `quantities` (none: the entity has no
- * events, as on a server wiped since). `commandsDown` answers commands 503 while true; log pages
- * wait for `pagesHeld` (when set) before they are delivered. Records each request as
- * `METHOD path?query`.
+ * events, as on a server wiped since). `commandsDown` answers commands 503 while true;
+ * `commandStatus`, while set, answers them that status with no body, as something on the way
+ * would (nothing decided); log pages wait for `pagesHeld` (when set) before they are delivered;
+ * `streamsSilent` keeps the live streams open while true but sends nothing on them (a connection
+ * gone half-open: no event, no heartbeat), the events they miss staying in the log. Records each
+ * request as `METHOD path?query`.
  */
 export function tenantApi(quantities: readonly number[]) {
   const log: Recorded[] = quantities.map((quantity, i) => ({ seq: i + 1, type: "Restocked", data: { quantity } }));
   const live = new Set<ReadableStreamDefaultController<Uint8Array>>();
   const requests: string[] = [];
-  const control: { commandsDown: boolean; pagesHeld: Promise<void> | undefined } = {
+  const control: {
+    commandsDown: boolean;
+    commandStatus: number | undefined;
+    pagesHeld: Promise<void> | undefined;
+    streamsSilent: boolean;
+  } = {
     commandsDown: false,
+    commandStatus: undefined,
     pagesHeld: undefined,
+    streamsSilent: false,
   };
   const state = (): unknown => {
     let folded: unknown = inventory.initialState();
@@ -71,6 +81,7 @@ export function tenantApi(quantities: readonly number[]) {
 
   const command = async (name: string, init: RequestInit | undefined): Promise<Response> => {
     if (control.commandsDown) return new Response(null, { status: 503 });
+    if (control.commandStatus !== undefined) return new Response(null, { status: control.commandStatus });
     const parsed = inventory.parseCommand(name, JSON.parse(String(init?.body)));
     if (!parsed?.ok) throw new Error(`the double was sent ${name}, which does not parse`);
     const decision = inventory.decide(state(), parsed.command);
@@ -88,7 +99,7 @@ export function tenantApi(quantities: readonly number[]) {
     }
     const events = decision.map((e, i): Recorded => ({ seq: log.length + 1 + i, type: e.type, data: e.data }));
     log.push(...events);
-    for (const stream of live) for (const event of events) stream.enqueue(sse(event));
+    if (!control.streamsSilent) for (const stream of live) for (const event of events) stream.enqueue(sse(event));
     return Response.json({ type: "inventory", id: "sku-1", version: log.length, events });
   };
 
