@@ -11,6 +11,7 @@ import type {
   TypeNameOf,
 } from "../src/core/model/entity.js";
 import type { FieldError } from "../src/core/http/problem.js";
+import { ENTITY_ID } from "../src/core/protocol/names.js";
 import { applyConfirmed, optimisticState, type SequencedEvent } from "./entity-mirror.js";
 import { readEventStream } from "./event-stream.js";
 import { parseControlOffset, parseViewChanges, viewNameOf } from "./view-feed.js";
@@ -231,11 +232,19 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     return () => this.#listeners.delete(listener);
   }
 
-  /** The entity `type`/`id`: a wrong type, command or field is a compile error. */
+  /**
+   * The entity `type`/`id`: a wrong type, command or field is a compile error. Throws a RangeError
+   * at once for an id outside the platform's grammar (`ENTITY_ID`, src/core/protocol/names.ts:
+   * 1-128 of A-Z a-z 0-9 . _ ~ -, not `.` or `..`), which no URL can address and the server would
+   * refuse, and an Error for a type not given to this client.
+   */
   entity<T extends TypeNameOf<E[number]>>(type: T, id: string): EntityHandle<Extract<E[number], { readonly type: T }>> {
     const key = keyOf(type, id);
     const known = this.#handles.get(key);
     if (known) return known as EntityHandle<Extract<E[number], { readonly type: T }>>;
+    // Refused here rather than queued: a command for it would be shown as accepted, then refused.
+    if (typeof id !== "string" || !ENTITY_ID.pattern.test(id))
+      throw new RangeError(`entity id ${JSON.stringify(id)}: ${ENTITY_ID.rule}`);
     const mirror = this.#mirror(type, id);
     const client = this;
     const handle: EntityHandle<E[number]> = {

@@ -13,11 +13,11 @@ import {
   type OutboxStore,
   type RejectedCommand,
 } from "../../../client/index.js";
+import { ENTITY_ID } from "../../../src/core/protocol/names.js";
 import { inventory } from "../../../src/domain/inventory.js";
 
 const KEY_ITEM = "factline-demo-api-key";
 const SKUS_ITEM = "factline-demo-skus-";
-const SKU_ID = /^[A-Za-z0-9._~-]{1,128}$/;
 /** How often the SKU list is read from the inventory view, to discover SKUs others added (ms). */
 const DISCOVER_EVERY_MS = 3000;
 
@@ -211,7 +211,8 @@ function board(client: Client, keyId: string): void {
   element<HTMLFormElement>("add-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const sku = element<HTMLInputElement>("new-sku").value.trim();
-    if (!SKU_ID.test(sku)) return;
+    // The entity-id grammar client.entity() holds ids to (it throws on any other).
+    if (!ENTITY_ID.pattern.test(sku)) return;
     card(sku);
     void client
       .entity("inventory", sku)

@@ -4,7 +4,7 @@
 // (object names and keys join them with ':') and every id or name that is accepted addresses the
 // same thing by URL.
 import { z } from "zod";
-import { MEMBER_NAME, type NameGrammar, NOT_A_PROTOTYPE_MEMBER, SEGMENT_NAME } from "./names.js";
+import { ENTITY_ID, MEMBER_NAME, type NameGrammar, NOT_A_PROTOTYPE_MEMBER, SEGMENT_NAME } from "./names.js";
 
 const TENANT_ID_RULE = "1-40 of a-z 0-9 and inner '-'";
 
@@ -75,21 +75,8 @@ export const eventNameSchema = nameSchema(MEMBER_NAME);
 /** A projection filter's name: a query parameter of `/v1/views/{view}`. */
 export const filterNameSchema = nameSchema(MEMBER_NAME);
 
-/**
- * An entity id: 1-128 of the URL's unreserved characters (RFC 3986 §2.3: A-Z a-z 0-9 - . _ ~),
- * except the dot segments `.` and `..`, which a URL parser removes (RFC 3986 §5.2.4) so no URL
- * could reach them. ASCII only on purpose: a Unicode id has several spellings (NFC, NFD,
- * percent-encodings) that would name different objects, and no '/', '%', '?', '#', whitespace
- * or control character can change a URL's meaning. Such an id needs no percent-encoding, so
- * `encodeURIComponent(id) === id` and a URL built from it routes back to exactly it.
- */
-export const entityIdSchema = z
-  .string()
-  // One pattern, dot segments included, so the API document's `pattern` is the whole rule.
-  .regex(
-    /^(?!\.\.?$)[A-Za-z0-9._~-]{1,128}$/,
-    "1-128 of A-Z a-z 0-9 . _ ~ -, not '.' or '..' (URL dot segments, which no URL can address)",
-  );
+/** An entity id: the grammar `ENTITY_ID` states (names.ts), as the routes parse it. */
+export const entityIdSchema = z.string().regex(ENTITY_ID.pattern, ENTITY_ID.rule);
 
 /** The name of the Durable Object that owns one entity. */
 export function entityObjectName(tenant: string, entityType: string, entityId: string): string {

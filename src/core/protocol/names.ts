@@ -24,6 +24,21 @@ export const MEMBER_NAME: NameGrammar = {
   rule: 'must be 1-64 of A-Z a-z 0-9 "_" "-", starting with a letter',
 };
 
+/**
+ * An entity id: 1-128 of the URL's unreserved characters (RFC 3986 §2.3: A-Z a-z 0-9 - . _ ~),
+ * except the dot segments `.` and `..`, which a URL parser removes (RFC 3986 §5.2.4) so no URL
+ * could reach them. ASCII only on purpose: a Unicode id has several spellings (NFC, NFD,
+ * percent-encodings) that would name different objects, and no '/', '%', '?', '#', whitespace
+ * or control character can change a URL's meaning. Such an id needs no percent-encoding, so
+ * `encodeURIComponent(id) === id` and a URL built from it routes back to exactly it. One pattern,
+ * dot segments included, so the API document's `pattern` is the whole rule. The routes parse it
+ * as `entityIdSchema` (identifiers.ts); factline/client checks it here, free of zod.
+ */
+export const ENTITY_ID: NameGrammar = {
+  pattern: /^(?!\.\.?$)[A-Za-z0-9._~-]{1,128}$/,
+  rule: "1-128 of A-Z a-z 0-9 . _ ~ -, not '.' or '..' (URL dot segments, which no URL can address)",
+};
+
 /** What every name's error says when it is a member of Object.prototype. */
 export const NOT_A_PROTOTYPE_MEMBER = "must not be a member of Object.prototype (constructor, toString, valueOf, …)";
 
