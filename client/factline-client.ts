@@ -24,6 +24,26 @@ import {
   type RejectedCommand,
 } from "./outbox.js";
 
+/**
+ * A view read answered with a status other than 2xx (`client.view`). `status` is the HTTP
+ * status; `problem` the server's RFC 9457 document (type, title, status, detail, code) when the
+ * answer was `application/problem+json`, else null (a proxy's page, an empty answer). The message
+ * names the path, the status and, with a problem, its title, detail and type.
+ */
+export class ViewError extends Error {
+  constructor(
+    readonly path: string,
+    readonly status: number,
+    readonly problem: CommandProblem | null,
+  ) {
+    super(
+      `view ${path} answered ${status}` +
+        (problem === null ? "" : `: ${problem.title}${problem.detail ? ` (${problem.detail})` : ""} [${problem.type}]`),
+    );
+    this.name = "ViewError";
+  }
+}
+
 /** The state type of an entity definition. */
 export type StateOf<X extends AnyEntity> = X["definition"] extends { readonly initialState: infer S } ? S : unknown;
 
@@ -271,7 +291,9 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
 
   /**
    * Reads a view (`/v1/views/{path}`), reflecting every command this client has had answered
-   * (the read-your-writes token); `stale` when the server could not wait for it.
+   * (the read-your-writes token); `stale` when the server could not wait for it. Throws a
+   * `ViewError` (carrying the problem document, if any) on a non-2xx answer, and the fetch's
+   * error when the request fails.
    */
   async view<R = unknown>(path: string): Promise<{ readonly body: R; readonly stale: boolean }> {
     const headers: Record<string, string> = { authorization: this.#auth };
@@ -283,7 +305,14 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
       this.#setConnection("offline");
       throw error;
     }
-    if (!res.ok) throw new Error(`view ${path} answered ${res.status}`);
+    if (!res.ok) {
+      let problem: CommandProblem | null = null;
+      if (res.headers.get("content-type")?.includes("application/problem+json"))
+        problem = (await res.json().catch(() => null)) as CommandProblem | null;
+      else await res.body?.cancel();
+      // Anything but an object with a string type is not the server's problem document.
+      throw new ViewError(path, res.status, typeof problem?.type === "string" ? problem : null);
+    }
     this.#answered();
     return { body: (await res.json()) as R, stale: res.headers.get("factline-stale") === "true" };
   }
@@ -295,11 +324,14 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
    * queued), each read with the read-your-writes token, and again while the answer is stale. The
    * feed is resumed after a disconnect from the last offset seen, so no change is missed. A server
    * without change feeds (404) is polled instead: after every change this client confirms (at most
-   * every 250 ms) and at least every `everyMs` (default 5 s). Returns a stop function.
+   * every 250 ms) and at least every `everyMs` (default 5 s). A read answered 404 `not-found` (a
+   * row not written yet, a view the server does not have) calls `listener` with null, so the
+   * application learns the path is empty; the row's first change reads it again. Other refusals
+   * and network errors call nothing: the next change (or poll) reads again. Returns a stop function.
    */
   watchView<R = unknown>(
     path: string,
-    listener: (body: R, stale: boolean) => void,
+    listener: (body: R | null, stale: boolean) => void,
     options: { readonly everyMs?: number } = {},
   ): () => void {
     let stopped = false;
@@ -317,11 +349,14 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
         do {
           again = false;
           seen = this.#confirmations;
-          const { body, stale } = await this.view<R>(path);
+          const answer = await this.view<R>(path).catch((error: unknown) => {
+            if (error instanceof ViewError && error.problem?.type === NOT_FOUND) return null;
+            throw error;
+          });
           if (stopped) return;
-          listener(body, stale);
+          listener(answer?.body ?? null, answer?.stale ?? false);
           // Stale: the read model has not caught up with our writes yet (the server waited 2 s); read again.
-          if (stale) again = true;
+          if (answer?.stale) again = true;
         } while (again && !stopped);
       } catch {
         // Offline or refused: the feed's next change (or the next poll) reads again.

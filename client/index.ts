@@ -12,6 +12,7 @@ export {
   type PendingCommand,
   type StateOf,
   type SyncStatus,
+  ViewError,
 } from "./factline-client.js";
 export {
   MemoryOutboxStore,

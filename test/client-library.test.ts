@@ -4,7 +4,7 @@
 import { env, exports } from "cloudflare:workers";
 import { drizzle } from "drizzle-orm/d1";
 import { describe, expect, it } from "vitest";
-import { createClient, MemoryOutboxStore, type OutboxStore } from "../client/index.js";
+import { createClient, MemoryOutboxStore, type OutboxStore, ViewError } from "../client/index.js";
 import { pruneViewChanges } from "../cloud/projections/view-changes.js";
 import { inventory } from "../src/domain/inventory.js";
 import { orders } from "../src/domain/orders.js";
@@ -257,12 +257,38 @@ describe("the offline-first client", () => {
     client.close();
   });
 
+  it("throws a view read the server refuses as a ViewError carrying the server's problem", async () => {
+    const { client } = await setup();
+    const refused = await client.view("no-such-view").catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(ViewError);
+    expect(refused).toMatchObject({
+      status: 404,
+      problem: { type: "https://factline.dev/problems/not-found", status: 404, title: "Not found" },
+    });
+    expect((refused as ViewError).problem?.detail).toBeTruthy();
+    expect((refused as ViewError).message).toContain("https://factline.dev/problems/not-found");
+    client.close();
+  });
+
+  it("tells a watcher of a row not written yet with null, then shows the row once it is", async () => {
+    const { client, api } = await setup();
+    const seen: ({ onHand: number } | null)[] = [];
+    const stop = client.watchView<{ onHand: number }>("inventory/not-yet", (row) => seen.push(row));
+    await eventually(async () => (seen.length > 0 ? true : undefined));
+    expect(seen[0]).toBeNull();
+
+    await api.command("inventory", "not-yet", "restock", { quantity: 3 });
+    await eventually(async () => (seen.at(-1)?.onHand === 3 ? true : undefined));
+    stop();
+    client.close();
+  });
+
   it("follows a view, reading it again after its own commands are answered", async () => {
     const { client } = await setup();
     const seen: { sku: string; onHand: number }[][] = [];
     const stop = client.watchView<{ items: { sku: string; onHand: number }[] }>(
       "inventory",
-      (body) => seen.push(body.items),
+      (body) => body && seen.push(body.items),
       { everyMs: 60_000 },
     );
     await client.entity("inventory", "viewed").command("restock", { quantity: 6 });
@@ -279,7 +305,7 @@ describe("the offline-first client", () => {
     const net = viewNetwork();
     const client = createClient({ baseUrl: BASE, apiKey: tenant.apiKey, entities: [inventory], fetch: net.fetch });
     const seen: InventoryRow[][] = [];
-    const stop = client.watchView<{ items: InventoryRow[] }>("inventory", (body) => seen.push(body.items));
+    const stop = client.watchView<{ items: InventoryRow[] }>("inventory", (body) => body && seen.push(body.items));
     await eventually(async () => (seen.length > 0 ? true : undefined));
     expect(net.feedOffsets).toEqual(["now"]);
 
@@ -305,7 +331,7 @@ describe("the offline-first client", () => {
       retry: { baseMs: 10, maxMs: 50 },
     });
     const seen: InventoryRow[][] = [];
-    const stop = client.watchView<{ items: InventoryRow[] }>("inventory", (body) => seen.push(body.items));
+    const stop = client.watchView<{ items: InventoryRow[] }>("inventory", (body) => body && seen.push(body.items));
     await eventually(async () => (seen.length > 0 ? true : undefined));
     await api.command("inventory", "before", "restock", { quantity: 1 });
     await eventually(async () => (shows(seen.at(-1), "before", 1) ? true : undefined));
@@ -366,7 +392,7 @@ describe("the offline-first client", () => {
     const net = viewNetwork({ feed: false });
     const client = createClient({ baseUrl: BASE, apiKey: tenant.apiKey, entities: [inventory], fetch: net.fetch });
     const seen: InventoryRow[][] = [];
-    const stop = client.watchView<{ items: InventoryRow[] }>("inventory", (body) => seen.push(body.items), {
+    const stop = client.watchView<{ items: InventoryRow[] }>("inventory", (body) => body && seen.push(body.items), {
       everyMs: 60_000,
     });
     await client.entity("inventory", "polled").command("restock", { quantity: 3 });

@@ -230,7 +230,7 @@ function board(client: Client, keyId: string): void {
   client.watchView<{ items: { sku: string; version: number }[] }>(
     "inventory?limit=500",
     (body) => {
-      for (const item of body.items) {
+      for (const item of body?.items ?? []) {
         card(item.sku);
         const handle = client.entity("inventory", item.sku);
         if (item.version > handle.confirmed.version) void handle.refresh().catch(() => undefined);
