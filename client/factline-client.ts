@@ -108,6 +108,12 @@ export interface ClientOptions<E extends readonly AnyEntity[]> {
   readonly outbox?: OutboxStore;
   /** Entities synced at once, each in order (default 16). */
   readonly concurrency?: number;
+  /**
+   * How long one attempt to send a command may take, its answer read included, before it counts
+   * as a network error (ms; default COMMAND_TIMEOUT_MS, 30,000): the command stays queued and is
+   * sent again under the same client-session number, so the server still decides it once.
+   */
+  readonly commandTimeoutMs?: number;
   /** Backoff between failed attempts (ms; default 500 to 30,000, full jitter). */
   readonly retry?: { readonly baseMs: number; readonly maxMs: number };
   /** The fetch to use (default: the global one). */
@@ -127,6 +133,14 @@ interface Mirror {
 }
 
 const keyOf = (type: string, id: string) => `${type}/${id}`;
+
+/**
+ * The default bound on one attempt to send a command (ms). An answer that never comes (a
+ * connection gone half-open, a proxy that holds the request) would otherwise hold that entity's
+ * commands for good. 30 s is far above a command's answer under load: an entity sheds a command
+ * that waited ENTITY_MAX_QUEUE_DELAY_MS (500 ms by default) with 429 rather than decide it late.
+ */
+export const COMMAND_TIMEOUT_MS = 30_000;
 
 /** The problem type of a log position past an entity's latest event (README "Problem types"). */
 const CURSOR_PAST_END = "https://factline.dev/problems/cursor-past-end";
@@ -177,9 +191,11 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
   #consistency: string | null = null;
   /** Counts changes of confirmed state (watchView re-reads after them). */
   #confirmations = 0;
-  #draining = false;
-  #drainAgain = false;
+  /** The entities (keys) with a command in flight: one each, at most `#concurrency`. */
+  readonly #sending = new Set<string>();
+  readonly #commandTimeoutMs: number;
   #failures = 0;
+  /** Set while sending pauses after a failure (the backoff); sync() ends the pause early. */
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   /** Sleeping live-follow loops, woken early when the browser says it is online again. */
@@ -202,6 +218,7 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     this.#store = options.outbox ?? new MemoryOutboxStore();
     for (const entity of options.entities) this.#entities.set(entity.type, entity);
     this.#concurrency = options.concurrency ?? 16;
+    this.#commandTimeoutMs = options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS;
     this.#retry = options.retry ?? { baseMs: 500, maxMs: 30_000 };
     this.#ready = this.#store.load().then((contents) => {
       this.#session = contents.session;
@@ -402,13 +419,13 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
   /** Sends what is queued now (also done on its own after each command, on `online`, and with backoff after failures). */
   sync(): void {
     if (this.#closed) return;
-    if (this.#draining) {
-      this.#drainAgain = true;
-      return;
-    }
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
-    this.#draining = true;
-    void this.#drain();
+    this.#retryTimer = undefined;
+    // A failed load leaves no session to send under: nothing is sent.
+    void this.#ready.then(
+      () => this.#pump(),
+      () => undefined,
+    );
   }
 
   /** Resolves once the queue is empty (every command answered). */
@@ -492,47 +509,53 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
   }
 
   /**
-   * Sends until the queue is empty or a command must wait (then schedules a retry). `#draining` is
-   * cleared in the same turn as the last check of `#drainAgain`, so a sync() that arrives while
-   * the last round ends is never lost, and two drains never run at once (one command in flight
-   * per entity).
+   * Starts sending the oldest waiting command of each entity that has none in flight, the oldest
+   * first, until `concurrency` entities are in flight. Each entity's commands go one at a time and
+   * in order (the promise "Exactly once, precisely" rests on); entities go independently, so one
+   * whose answer is slow holds back no other. Oldest first rotates between entities: an entity just
+   * answered goes behind those whose next command was made before its next one. Nothing starts
+   * while a backoff runs.
    */
-  async #drain(): Promise<void> {
-    let retryInMs: number | undefined;
-    try {
-      await this.#ready;
-      do {
-        this.#drainAgain = false;
-        // One lane per entity, taken by one worker at a time (so each entity's commands go in order,
-        // one in flight); a worker sends a lane's next command and puts the lane back at the end, so
-        // consecutive requests go to different entities, each object's previous work done meanwhile.
-        const lanes = [...new Set(this.#queue.map((c) => keyOf(c.entityType, c.entityId)))];
-        let failed: Extract<Answer, { kind: "retry" }> | undefined;
-        const run = async (): Promise<void> => {
-          for (let key = lanes.shift(); key !== undefined && !this.#closed; key = lanes.shift()) {
-            // A store that fails to remove an answered command (quota, a closed database) retries
-            // later: the command is sent again and answered from its record.
-            const outcome = await this.#sendNext(key).catch((): Answer => ({ kind: "retry", afterMs: null }));
-            if (outcome.kind === "retry") failed ??= outcome;
-            else if ("more" in outcome && outcome.more) lanes.push(key);
-          }
-        };
-        await Promise.all(Array.from({ length: Math.min(this.#concurrency, lanes.length) }, run));
-        if (failed !== undefined) {
-          this.#failures++;
-          this.#setConnection(failed.unauthorized ? "unauthorized" : "offline");
-          const backoff =
-            Math.random() * Math.min(this.#retry.maxMs, this.#retry.baseMs * 2 ** Math.min(this.#failures, 16));
-          retryInMs = Math.max(failed.afterMs ?? 0, backoff);
-          break;
-        }
-      } while (this.#drainAgain && !this.#closed);
-    } catch {
-      // A bug or a broken store: try again later rather than stop syncing for good.
-      retryInMs = this.#retry.maxMs;
+  #pump(): void {
+    if (this.#closed || this.#retryTimer !== undefined) return;
+    for (const command of this.#queue) {
+      if (this.#sending.size >= this.#concurrency) return;
+      const key = keyOf(command.entityType, command.entityId);
+      if (this.#sending.has(key)) continue;
+      this.#sending.add(key);
+      void this.#lane(key);
     }
-    this.#draining = false;
-    if (retryInMs !== undefined && !this.#closed) this.#retryTimer = setTimeout(() => this.sync(), retryInMs);
+  }
+
+  /** Sends `key`'s oldest waiting command, backs off if it must wait, then starts what is next. */
+  async #lane(key: string): Promise<void> {
+    // A store that fails to remove an answered command (quota, a closed database) retries later:
+    // the command is sent again and answered from its record. Any other throw (a bug) likewise,
+    // rather than stop syncing for good.
+    const outcome = await this.#sendNext(key).catch((): Answer => ({ kind: "retry", afterMs: null }));
+    this.#sending.delete(key);
+    if (outcome.kind === "retry") this.#backOff(outcome);
+    this.#pump();
+  }
+
+  /**
+   * Pauses sending after a command must wait: no command starts until a jittered exponential
+   * backoff (at least the answer's Retry-After) has passed, or sync() is called. Commands in flight
+   * finish; their failures during the pause count as one with it (a network gone down fails every
+   * entity at once).
+   */
+  #backOff(failed: Extract<Answer, { kind: "retry" }>): void {
+    if (this.#closed || this.#retryTimer !== undefined) return;
+    this.#failures++;
+    this.#setConnection(failed.unauthorized ? "unauthorized" : "offline");
+    const backoff = Math.random() * Math.min(this.#retry.maxMs, this.#retry.baseMs * 2 ** Math.min(this.#failures, 16));
+    this.#retryTimer = setTimeout(
+      () => {
+        this.#retryTimer = undefined;
+        this.#pump();
+      },
+      Math.max(failed.afterMs ?? 0, backoff),
+    );
   }
 
   /** Sends an entity's oldest waiting command; `more` when the entity has another waiting. */
@@ -550,7 +573,25 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     return { kind: "done", more: this.#queue.some((c) => keyOf(c.entityType, c.entityId) === key) };
   }
 
+  /**
+   * Sends `command` once, within `commandTimeoutMs` (its answer read included): past it, or on
+   * close(), the request is aborted and counts as a network error, so the command is sent again
+   * under the same number, which the server answers from its record if the first attempt was
+   * decided after all.
+   */
   async #send(command: QueuedCommand): Promise<Answer> {
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), this.#commandTimeoutMs);
+    this.#aborts.add(abort);
+    try {
+      return await this.#post(command, abort.signal);
+    } finally {
+      clearTimeout(timer);
+      this.#aborts.delete(abort);
+    }
+  }
+
+  async #post(command: QueuedCommand, signal: AbortSignal): Promise<Answer> {
     const session = this.#session;
     if (session === null) throw new Error("a queued command without a client session");
     const mirror = this.#mirror(command.entityType, command.entityId);
@@ -567,6 +608,7 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
             "factline-client-seq": String(command.seq),
           },
           body: JSON.stringify(command.body),
+          signal,
         },
       );
     } catch {
@@ -601,6 +643,8 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     const problem = (await res
       .json()
       .catch(() => ({ type: "about:blank", title: res.statusText, status: res.status, detail: "" }))) as CommandProblem;
+    // Timed out while the answer was read: sent again, it is answered again (a rejection from its record).
+    if (signal.aborted) return { kind: "retry", afterMs: null };
     // Answered before: the client already had this answer (it crashed before removing the command).
     if (problem.type.endsWith("/client-command-answered")) {
       void this.#catchUp(mirror);

@@ -3,6 +3,7 @@
 // The file outbox for Node is its own entry (factline/client/file-outbox), so browser bundles
 // never see node:fs.
 export {
+  COMMAND_TIMEOUT_MS,
   createClient,
   FactlineClient,
   type ClientOptions,

@@ -64,6 +64,34 @@ function viewNetwork(options: { readonly feed: boolean } = { feed: true }) {
   };
 }
 
+/**
+ * The Worker under test as the client's fetch, where the first command sent to inventory/`held`
+ * is decided by the server but its answer never reaches the client (a proxy holding it, a
+ * connection gone half-open): the request stays open until the client aborts it. Records each
+ * command request's entity, client session and number.
+ */
+function holdingNetwork(held: string) {
+  const commands: { entity: string | undefined; session: string | null; seq: string | null }[] = [];
+  let holding = true;
+  const fetch: Fetch = async (input, init) => {
+    const request = new Request(input, init);
+    const entity = new URL(request.url).pathname.split("/")[4];
+    if (request.method !== "POST") return exports.default.fetch(request);
+    commands.push({
+      entity,
+      session: request.headers.get("factline-client-session"),
+      seq: request.headers.get("factline-client-seq"),
+    });
+    if (entity !== held || !holding) return exports.default.fetch(request);
+    holding = false;
+    await exports.default.fetch(new Request(input, { ...init, signal: null }));
+    return new Promise<Response>((_, reject) =>
+      init?.signal?.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError"))),
+    );
+  };
+  return { fetch, commands };
+}
+
 type InventoryRow = { sku: string; onHand: number };
 const shows = (rows: readonly InventoryRow[] | undefined, sku: string, onHand: number) =>
   rows?.some((row) => row.sku === sku && row.onHand === onHand) ?? false;
@@ -105,6 +133,54 @@ describe("the offline-first client", () => {
     expect(log.events.map((e) => e.data.quantity)).toEqual([1, 2, 3, 4, 5]);
     expect(await serverState(api, "b")).toMatchObject({ version: 5, state: { onHand: 150 } });
     expect(a.confirmed).toMatchObject({ version: 5, state: { onHand: 15 } });
+    client.close();
+  });
+
+  it("sends and confirms another entity's commands while one command's answer never comes", async () => {
+    const tenant = await newTenant("client");
+    const net = holdingNetwork("held");
+    const client = createClient({
+      baseUrl: BASE,
+      apiKey: tenant.apiKey,
+      entities: [inventory],
+      fetch: net.fetch,
+      retry: { baseMs: 10, maxMs: 50 },
+      commandTimeoutMs: 60_000,
+    });
+    const held = client.entity("inventory", "held");
+    await held.command("restock", { quantity: 1 });
+    await eventually(async () => (net.commands.length === 1 ? true : undefined));
+
+    const other = client.entity("inventory", "other");
+    await other.command("restock", { quantity: 2 });
+    await other.command("restock", { quantity: 3 });
+    await eventually(async () => (other.confirmed.version === 2 ? true : undefined));
+    expect(other.confirmed.state).toMatchObject({ onHand: 5 });
+    expect(held.pending).toHaveLength(1);
+    client.close();
+  });
+
+  it("sends a command again under the same number once its answer has not come in time, decided once", async () => {
+    const tenant = await newTenant("client");
+    const net = holdingNetwork("held");
+    const client = createClient({
+      baseUrl: BASE,
+      apiKey: tenant.apiKey,
+      entities: [inventory],
+      fetch: net.fetch,
+      retry: { baseMs: 10, maxMs: 50 },
+      commandTimeoutMs: 500,
+    });
+    const held = client.entity("inventory", "held");
+    await held.command("restock", { quantity: 5 });
+    await client.drained();
+
+    const attempts = net.commands.filter((c) => c.entity === "held");
+    expect(attempts.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(attempts.map((c) => `${c.session}#${c.seq}`)).size).toBe(1);
+    expect(await serverState(tenantClient(tenant.apiKey), "held")).toMatchObject({ version: 1, state: { onHand: 5 } });
+    expect(held.confirmed).toMatchObject({ version: 1, state: { onHand: 5 } });
+    expect(client.rejections).toEqual([]);
     client.close();
   });
 
