@@ -47,16 +47,40 @@ export function sseParser(): (chunk: string) => StreamMessage[] {
 }
 
 /**
- * Reads an event stream response to its end, calling `onMessage` for each message. Resolves when
+ * Reads an event stream response to its end, calling `onMessage` for each message and `onChunk`
+ * (if given) for each piece of text that arrives, comments (heartbeats) included. Resolves when
  * the server ends the stream; rejects on a network error (or when the request's signal aborts).
  */
-export async function readEventStream(response: Response, onMessage: (message: StreamMessage) => void): Promise<void> {
+export async function readEventStream(
+  response: Response,
+  onMessage: (message: StreamMessage) => void,
+  onChunk?: () => void,
+): Promise<void> {
   if (!response.body) return;
   const parse = sseParser();
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   for (;;) {
     const { done, value } = await reader.read();
     if (done) return;
+    onChunk?.();
     for (const message of parse(value)) onMessage(message);
   }
+}
+
+/**
+ * Aborts `stream` once `ms` pass with no sign of life; `alive()` starts the count again (call it
+ * on each chunk), `stop()` ends the watch. A connection gone half-open (a peer or a NAT that
+ * dropped it silently) delivers neither data nor an error: only a deadline tells.
+ */
+export function silenceWatch(stream: AbortController, ms: number): { alive(): void; stop(): void } {
+  let timer = setTimeout(() => stream.abort(), ms);
+  return {
+    alive() {
+      clearTimeout(timer);
+      timer = setTimeout(() => stream.abort(), ms);
+    },
+    stop() {
+      clearTimeout(timer);
+    },
+  };
 }

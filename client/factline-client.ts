@@ -13,7 +13,7 @@ import type {
 import type { FieldError } from "../src/core/http/problem.js";
 import { ENTITY_ID } from "../src/core/protocol/names.js";
 import { applyConfirmed, optimisticState, type SequencedEvent } from "./entity-mirror.js";
-import { readEventStream } from "./event-stream.js";
+import { readEventStream, silenceWatch } from "./event-stream.js";
 import { parseControlOffset, parseViewChanges, viewNameOf } from "./view-feed.js";
 import {
   MemoryOutboxStore,
@@ -114,6 +114,12 @@ export interface ClientOptions<E extends readonly AnyEntity[]> {
    * sent again under the same client-session number, so the server still decides it once.
    */
   readonly commandTimeoutMs?: number;
+  /**
+   * How long a live stream (`follow`, `watchView`'s change feed) may stay silent — no event, no
+   * heartbeat — before it is taken for a dead connection, aborted and reconnected, resuming where
+   * it left off (ms; default LIVE_SILENCE_MS, 62,500).
+   */
+  readonly liveSilenceMs?: number;
   /** Backoff between failed attempts (ms; default 500 to 30,000, full jitter). */
   readonly retry?: { readonly baseMs: number; readonly maxMs: number };
   /** The fetch to use (default: the global one). */
@@ -141,6 +147,15 @@ const keyOf = (type: string, id: string) => `${type}/${id}`;
  * that waited ENTITY_MAX_QUEUE_DELAY_MS (500 ms by default) with 429 rather than decide it late.
  */
 export const COMMAND_TIMEOUT_MS = 30_000;
+
+/**
+ * The default bound on a live stream's silence (ms): 2.5 times the longest the server stays
+ * silent on an open stream. An entity's live feed writes a `: heartbeat` comment at least every
+ * 25 s (HEARTBEAT_MS, src/core/live/live-feed-host.ts); a view's change feed writes a control event
+ * every STREAM_LONG_POLL_TIMEOUT_MS (20 s by default) and ends after 60 s. So one late heartbeat
+ * is tolerated, and a connection gone half-open is noticed within about a minute.
+ */
+export const LIVE_SILENCE_MS = 62_500;
 
 /** The problem type of a log position past an entity's latest event (README "Problem types"). */
 const CURSOR_PAST_END = "https://factline.dev/problems/cursor-past-end";
@@ -194,6 +209,7 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
   /** The entities (keys) with a command in flight: one each, at most `#concurrency`. */
   readonly #sending = new Set<string>();
   readonly #commandTimeoutMs: number;
+  readonly #liveSilenceMs: number;
   #failures = 0;
   /** Set while sending pauses after a failure (the backoff); sync() ends the pause early. */
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -219,6 +235,7 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     for (const entity of options.entities) this.#entities.set(entity.type, entity);
     this.#concurrency = options.concurrency ?? 16;
     this.#commandTimeoutMs = options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS;
+    this.#liveSilenceMs = options.liveSilenceMs ?? LIVE_SILENCE_MS;
     this.#retry = options.retry ?? { baseMs: 500, maxMs: 30_000 };
     this.#ready = this.#store.load().then((contents) => {
       this.#session = contents.session;
@@ -796,6 +813,8 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
         const stop = () => stream.abort();
         abort.signal.addEventListener("abort", stop);
         this.#streams.add(stream);
+        // Silent for too long (headers included): a dead connection, reconnected as after a disconnect.
+        const silence = silenceWatch(stream, this.#liveSilenceMs);
         try {
           // Exact resume: after the last event applied, whichever way it arrived.
           const after = mirror.confirmed.version;
@@ -809,10 +828,14 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
           if (res.ok) {
             failures = 0;
             this.#answered();
-            await readEventStream(res, (message) => {
-              this.#lastSyncAt = Date.now();
-              this.#confirm(mirror, [JSON.parse(message.data) as SequencedEvent]);
-            });
+            await readEventStream(
+              res,
+              (message) => {
+                this.#lastSyncAt = Date.now();
+                this.#confirm(mirror, [JSON.parse(message.data) as SequencedEvent]);
+              },
+              silence.alive,
+            );
             // The server ended the stream (a revalidation, a restart): reconnect soon, after the last event.
             await this.#sleep(Math.random() * this.#retry.baseMs);
             continue;
@@ -824,6 +847,7 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
           if (abort.signal.aborted) break;
           this.#setConnection("offline");
         } finally {
+          silence.stop();
           abort.signal.removeEventListener("abort", stop);
           this.#streams.delete(stream);
         }
@@ -860,6 +884,8 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
       const stop = () => stream.abort();
       signal.addEventListener("abort", stop);
       this.#streams.add(stream);
+      // Silent for too long: a dead connection, resumed from the offset as after a disconnect.
+      const silence = silenceWatch(stream, this.#liveSilenceMs);
       try {
         const res = await this.#fetch(
           `${this.#base}/v1/views/${encodeURIComponent(view)}/changes/stream?offset=${offset}&live=sse`,
@@ -874,15 +900,19 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
           failures = 0;
           this.#answered();
           let changes = 0;
-          await readEventStream(res, (message) => {
-            this.#lastSyncAt = Date.now();
-            if (message.event === "data") changes += parseViewChanges(message.data).length;
-            if (message.event !== "control") return;
-            offset = parseControlOffset(message.data);
-            if (!started || changes > 0) on.changed();
-            started = true;
-            changes = 0;
-          });
+          await readEventStream(
+            res,
+            (message) => {
+              this.#lastSyncAt = Date.now();
+              if (message.event === "data") changes += parseViewChanges(message.data).length;
+              if (message.event !== "control") return;
+              offset = parseControlOffset(message.data);
+              if (!started || changes > 0) on.changed();
+              started = true;
+              changes = 0;
+            },
+            silence.alive,
+          );
           // The server ended the stream (every 60 s, to re-authenticate): reconnect soon, from the offset.
           await this.#sleep(Math.random() * this.#retry.baseMs);
           continue;
@@ -901,6 +931,7 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
         // A network error or a message that is not the feed's: reconnect from the last offset.
         this.#setConnection("offline");
       } finally {
+        silence.stop();
         signal.removeEventListener("abort", stop);
         this.#streams.delete(stream);
       }

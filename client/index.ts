@@ -6,6 +6,7 @@ export {
   COMMAND_TIMEOUT_MS,
   createClient,
   FactlineClient,
+  LIVE_SILENCE_MS,
   type ClientOptions,
   type ConnectionState,
   type Enqueued,

@@ -32,13 +32,37 @@ function network() {
 /**
  * The Worker under test as the client's fetch for following views: counts reads of views (not of
  * their feeds), records the offset of each feed request, can cut every open response as a
- * dropped connection would, and can fail every request as if offline.
+ * dropped connection would, can silence every open feed as a connection gone half-open would
+ * (open, nothing relayed, until the client aborts it), and can fail every request as if offline.
  */
 function viewNetwork(options: { readonly feed: boolean } = { feed: true }) {
   let online = true;
   let viewReads = 0;
   const feedOffsets: string[] = [];
   const open = new Set<AbortController>();
+  const feeds = new Set<{ silent: boolean }>();
+  /** `res`'s body, relayed until the feed is silenced; errored, as fetch's is, when `signal` aborts. */
+  const silenceable = (res: Response, signal: AbortSignal | null | undefined): Response => {
+    const feed = { silent: false };
+    feeds.add(feed);
+    const reader = res.body?.getReader();
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        signal?.addEventListener("abort", () => {
+          feeds.delete(feed);
+          controller.error(new DOMException("aborted", "AbortError"));
+          void reader?.cancel().catch(() => undefined);
+        });
+      },
+      async pull(controller) {
+        if (feed.silent || !reader) return new Promise<void>(() => undefined);
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      },
+    });
+    return new Response(body, res);
+  };
   const fetch: Fetch = async (input, init) => {
     if (!online) throw new TypeError("Failed to fetch (offline)");
     const url = new URL(input instanceof Request ? input.url : String(input));
@@ -50,10 +74,14 @@ function viewNetwork(options: { readonly feed: boolean } = { feed: true }) {
     const abort = new AbortController();
     init?.signal?.addEventListener("abort", () => abort.abort());
     open.add(abort);
-    return exports.default.fetch(new Request(input, { ...init, signal: abort.signal }));
+    const res = await exports.default.fetch(new Request(input, { ...init, signal: abort.signal }));
+    return url.pathname.endsWith("/changes/stream") && res.ok ? silenceable(res, init?.signal) : res;
   };
   return {
     fetch,
+    silence: () => {
+      for (const feed of feeds) feed.silent = true;
+    },
     setOnline: (value: boolean) => (online = value),
     cut: () => {
       for (const abort of open) abort.abort();
@@ -461,6 +489,30 @@ describe("the offline-first client", () => {
     await seesBurst();
     expect(net.feedOffsets.slice(resumeAt)).toContain("now");
     stop();
+  });
+
+  it("reconnects a view's change feed that goes silent and reads the change made meanwhile", async () => {
+    const tenant = await newTenant("client");
+    const api = tenantClient(tenant.apiKey);
+    const net = viewNetwork();
+    // The test server writes a control event at least every second (STREAM_LONG_POLL_TIMEOUT_MS).
+    const client = createClient({
+      baseUrl: BASE,
+      apiKey: tenant.apiKey,
+      entities: [inventory],
+      fetch: net.fetch,
+      retry: { baseMs: 10, maxMs: 50 },
+      liveSilenceMs: 2500,
+    });
+    const seen: InventoryRow[][] = [];
+    const stop = client.watchView<{ items: InventoryRow[] }>("inventory", (body) => body && seen.push(body.items));
+    await eventually(async () => (seen.length > 0 ? true : undefined));
+
+    net.silence();
+    await api.command("inventory", "while-silent", "restock", { quantity: 4 });
+    await eventually(async () => (shows(seen.at(-1), "while-silent", 4) ? true : undefined));
+    stop();
+    client.close();
   });
 
   it("polls a view when the server has no change feeds (404), reading again after its own commands", async () => {

@@ -1,6 +1,6 @@
 // What the client's node tests share: a client for inventory/sku-1 over a fetch double, closed
 // after each test, and waits that let the event loop turn instead of sleeping for a set time.
-import { createClient, type OutboxStore } from "factline/client";
+import { type ClientOptions, createClient, type OutboxStore } from "factline/client";
 import { inventory } from "../../src/domain/inventory.js";
 
 export const BASE = "http://factline.test";
@@ -8,8 +8,15 @@ export const KEY = "inventory/sku-1";
 
 const clients: { close(): void }[] = [];
 
-/** A client of the inventory definition over `store` and `fetch`, with short retries; closed by `closeClients`. */
-export function clientOn(store: OutboxStore, fetch: typeof globalThis.fetch) {
+/**
+ * A client of the inventory definition over `store` and `fetch`, with short retries and any other
+ * `options` (a bound a test drives, such as `liveSilenceMs`); closed by `closeClients`.
+ */
+export function clientOn(
+  store: OutboxStore,
+  fetch: typeof globalThis.fetch,
+  options: Partial<Pick<ClientOptions<[typeof inventory]>, "commandTimeoutMs" | "liveSilenceMs">> = {},
+) {
   const client = createClient({
     baseUrl: BASE,
     apiKey: "fl_x",
@@ -17,6 +24,7 @@ export function clientOn(store: OutboxStore, fetch: typeof globalThis.fetch) {
     outbox: store,
     fetch,
     retry: { baseMs: 5, maxMs: 20 },
+    ...options,
   });
   clients.push(client);
   return client;
