@@ -458,14 +458,19 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     }
   }
 
-  /** Stops syncing and following; queued commands stay in the outbox for the next client. */
-  close(): void {
+  /**
+   * Stops syncing and following; queued commands stay in the outbox for the next client. Resolves
+   * once the outbox is released (a file outbox's lock, after its last write): await it before
+   * opening the same file again.
+   */
+  close(): Promise<void> {
     this.#closed = true;
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
     for (const abort of this.#aborts) abort.abort();
     for (const wake of this.#sleepers) wake();
     onlineEvents.removeEventListener?.("online", this.#onOnline);
     onlineEvents.removeEventListener?.("offline", this.#onOffline);
+    return this.#store.close?.() ?? Promise.resolve();
   }
 
   #emit(): void {
@@ -683,6 +688,11 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     };
   }
 
+  /** Stores a mirror's confirmed state, best effort: it is a cache of the server's, read again if lost. */
+  #saveConfirmed(mirror: Mirror, confirmed: ConfirmedState): void {
+    void this.#store.saveConfirmed(keyOf(mirror.type, mirror.id), confirmed).catch(() => undefined);
+  }
+
   #answered(): void {
     this.#failures = 0;
     this.#lastSyncAt = Date.now();
@@ -701,7 +711,7 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     if (confirmed !== mirror.confirmed) {
       mirror.confirmed = confirmed;
       this.#confirmations++;
-      void this.#store.saveConfirmed(keyOf(mirror.type, mirror.id), confirmed);
+      this.#saveConfirmed(mirror, confirmed);
       this.#emit();
     }
     if (gap) void this.#catchUp(mirror);
@@ -755,7 +765,7 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     if (mirror.confirmed.version !== after) return true;
     mirror.confirmed = { version: 0, state: mirror.entity.initialState() };
     this.#confirmations++;
-    void this.#store.saveConfirmed(keyOf(mirror.type, mirror.id), mirror.confirmed);
+    this.#saveConfirmed(mirror, mirror.confirmed);
     this.#emit();
     return true;
   }
@@ -779,7 +789,7 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     if (read.version > mirror.confirmed.version) {
       mirror.confirmed = { version: read.version, state: read.state };
       this.#confirmations++;
-      void this.#store.saveConfirmed(keyOf(mirror.type, mirror.id), mirror.confirmed);
+      this.#saveConfirmed(mirror, mirror.confirmed);
       this.#emit();
     } else if (read.version < mirror.confirmed.version) {
       // Behind what this client confirmed: an answer overtaken by live events, or a server whose

@@ -18,6 +18,7 @@ export {
 } from "./factline-client.js";
 export {
   MemoryOutboxStore,
+  OutboxInUseError,
   type CommandProblem,
   type ConfirmedState,
   type OutboxContents,
@@ -25,4 +26,4 @@ export {
   type QueuedCommand,
   type RejectedCommand,
 } from "./outbox.js";
-export { openIndexedDbOutbox, OutboxInUseError } from "./indexeddb-outbox.js";
+export { openIndexedDbOutbox } from "./indexeddb-outbox.js";

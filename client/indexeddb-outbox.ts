@@ -2,21 +2,20 @@
 // Object stores: `commands` (by seq), `meta` (session and next number), `confirmed` (by entity key),
 // `rejections` (by seq).
 import { openDB, type DBSchema, type IDBPDatabase } from "idb";
-import type { ConfirmedState, OutboxContents, OutboxStore, QueuedCommand, RejectedCommand } from "./outbox.js";
+import {
+  OutboxInUseError,
+  type ConfirmedState,
+  type OutboxContents,
+  type OutboxStore,
+  type QueuedCommand,
+  type RejectedCommand,
+} from "./outbox.js";
 
 interface OutboxSchema extends DBSchema {
   commands: { key: number; value: QueuedCommand };
   meta: { key: "session"; value: { session: string; nextSeq: number } };
   confirmed: { key: string; value: ConfirmedState };
   rejections: { key: number; value: RejectedCommand };
-}
-
-/** The outbox is open in another tab (or worker) of this origin: one writer at a time. */
-export class OutboxInUseError extends Error {
-  constructor(name: string) {
-    super(`the outbox ${name} is open in another tab of this browser`);
-    this.name = "OutboxInUseError";
-  }
 }
 
 /** The Web Locks API (lib.dom's LockManager), where the browser has it. */
@@ -40,7 +39,7 @@ export async function openIndexedDbOutbox(name = "factline-outbox"): Promise<Out
         return lock === null ? Promise.resolve() : new Promise<void>(() => undefined);
       });
     });
-    if (!held) throw new OutboxInUseError(name);
+    if (!held) throw new OutboxInUseError(`the outbox ${name} is open in another tab of this browser`);
   }
   const db = await openDB<OutboxSchema>(name, 2, {
     upgrade(database, oldVersion) {

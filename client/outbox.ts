@@ -72,6 +72,23 @@ export interface OutboxStore {
   /** Forgets a rejection the application has shown. */
   dismiss(seq: number): Promise<void>;
   saveConfirmed(key: string, confirmed: ConfirmedState): Promise<void>;
+  /**
+   * Releases what the store holds (the file outbox's lock) once its writes are done; writes after
+   * it are refused. The client's `close()` calls it. Absent: nothing to release.
+   */
+  close?(): Promise<void>;
+}
+
+/**
+ * The outbox is held by another page or process (a browser's other tab, another Node process or
+ * client on the same file): one holder at a time, since two numbering commands in one client
+ * session could give two commands one number.
+ */
+export class OutboxInUseError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "OutboxInUseError";
+  }
 }
 
 /** An outbox in memory: lost with the process; for tests and scripts. */

@@ -1,10 +1,13 @@
 // factline/client in Node, imported by the package's own name (package.json `exports`), with its
 // outbox in a JSON file: queued commands, the client session and the next number survive a
-// restart, and a client on the reopened file sends them in the order they were made.
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+// restart, and a client on the reopened file sends them in the order they were made. One holder
+// at a time (the lock file `<path>.lock`, holding the holder's pid): a second open, in this
+// process or another live one, is refused until the first is closed or its process has died.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createClient } from "factline/client";
+import { createClient, OutboxInUseError } from "factline/client";
 import { openFileOutbox } from "factline/client/file-outbox";
 import { afterEach, describe, expect, it } from "vitest";
 import { inventory } from "../../src/domain/inventory.js";
@@ -39,6 +42,7 @@ describe("the file outbox", () => {
     );
     await outbox.remove(1);
     await outbox.saveConfirmed("inventory/a", { version: 1, state: { onHand: 1 } });
+    await outbox.close();
 
     const reopened = await (await openFileOutbox(path)).load();
     expect(reopened).toMatchObject({
@@ -49,7 +53,7 @@ describe("the file outbox", () => {
     expect(reopened.commands.map((c) => c.seq)).toEqual([2]);
   });
 
-  it("leaves no temporary file behind (each write replaces the file by a rename)", async () => {
+  it("leaves no temporary file behind (each write replaces the file by a rename), and no lock once closed", async () => {
     const path = tempFile();
     const outbox = await openFileOutbox(path);
     await Promise.all(
@@ -61,6 +65,8 @@ describe("the file outbox", () => {
         ),
       ),
     );
+    expect(readdirSync(join(path, "..")).sort()).toEqual(["outbox.json", "outbox.json.lock"]);
+    await outbox.close();
     expect(readdirSync(join(path, ".."))).toEqual(["outbox.json"]);
     expect((await (await openFileOutbox(path)).load()).commands).toHaveLength(20);
   });
@@ -78,7 +84,7 @@ describe("the file outbox", () => {
     const sku = first.entity("inventory", "sku-1");
     await sku.command("restock", { quantity: 3 });
     await sku.command("reserve", { orderId: "o-1", quantity: 2 });
-    first.close();
+    await first.close();
 
     const second = createClient({
       baseUrl: "http://127.0.0.1:9",
@@ -95,6 +101,66 @@ describe("the file outbox", () => {
       [2, "reserve"],
     ]);
     expect(again.state).toMatchObject({ onHand: 3, reserved: 2, available: 1 });
-    second.close();
+    await second.close();
+  });
+
+  it("refuses a second open of the file while the first holds it, in the same process", async () => {
+    const path = tempFile();
+    const first = await openFileOutbox(path);
+    await expect(openFileOutbox(path)).rejects.toThrow(OutboxInUseError);
+    await expect(openFileOutbox(path)).rejects.toThrow(/is open in this process/);
+    await first.close();
+  });
+
+  it("opens the file once its holder has closed it, with what the holder wrote", async () => {
+    const path = tempFile();
+    const first = await openFileOutbox(path);
+    await first.add(
+      { seq: 1, entityType: "inventory", entityId: "a", command: "restock", body: { quantity: 1 }, madeAt: 1 },
+      "session-0000000000000001",
+      2,
+    );
+    await first.close();
+    const second = await openFileOutbox(path);
+    expect((await second.load()).nextSeq).toBe(2);
+    await second.close();
+  });
+
+  it("releases the file when the client on it closes", async () => {
+    const path = tempFile();
+    const client = createClient({
+      baseUrl: "http://127.0.0.1:9",
+      apiKey: "fl_x",
+      entities: [inventory],
+      outbox: await openFileOutbox(path),
+      fetch: offline,
+    });
+    await client.entity("inventory", "sku-1").command("restock", { quantity: 1 });
+    await client.close();
+    await (await openFileOutbox(path)).close();
+  });
+
+  it("refuses to write once closed, so a late write cannot overwrite the next holder's", async () => {
+    const path = tempFile();
+    const outbox = await openFileOutbox(path);
+    await outbox.close();
+    await expect(outbox.saveConfirmed("inventory/a", { version: 1, state: {} })).rejects.toThrow(/closed/);
+  });
+
+  it("refuses an open while another live process holds the file", async () => {
+    const path = tempFile();
+    // The lock another process would leave: its pid (this test's parent process, which is running).
+    writeFileSync(`${path}.lock`, String(process.ppid));
+    await expect(openFileOutbox(path)).rejects.toThrow(OutboxInUseError);
+    await expect(openFileOutbox(path)).rejects.toThrow(`process ${process.ppid}`);
+  });
+
+  it("takes over the lock of a process that died holding the file", async () => {
+    const path = tempFile();
+    const dead = spawnSync(process.execPath, ["-e", ""]).pid;
+    writeFileSync(`${path}.lock`, String(dead));
+    const outbox = await openFileOutbox(path);
+    await expect(openFileOutbox(path)).rejects.toThrow(/is open in this process/);
+    await outbox.close();
   });
 });
