@@ -580,19 +580,17 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     );
   }
 
-  /** Sends an entity's oldest waiting command; `more` when the entity has another waiting. */
-  async #sendNext(
-    key: string,
-  ): Promise<{ readonly kind: "done"; readonly more: boolean } | Extract<Answer, { kind: "retry" }>> {
+  /** Sends an entity's oldest waiting command and, once answered, takes it off the queue. */
+  async #sendNext(key: string): Promise<{ readonly kind: "done" } | Extract<Answer, { kind: "retry" }>> {
     const head = this.#queue.find((c) => keyOf(c.entityType, c.entityId) === key);
-    if (!head) return { kind: "done", more: false };
+    if (!head) return { kind: "done" };
     const answer = await this.#send(head);
     if (answer.kind === "retry") return answer;
     await this.#store.remove(head.seq, answer.rejection);
     this.#queue = this.#queue.filter((c) => c.seq !== head.seq);
     if (answer.rejection) this.#rejections = [...this.#rejections, answer.rejection];
     this.#emit();
-    return { kind: "done", more: this.#queue.some((c) => keyOf(c.entityType, c.entityId) === key) };
+    return { kind: "done" };
   }
 
   /**
