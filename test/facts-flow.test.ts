@@ -4,7 +4,6 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import type { RecordedEvent } from "../src/core/model/envelope.js";
-import { toCloudEvent } from "../src/core/protocol/cloud-event.js";
 import { armFault, armPause, armTransform, InjectedFault } from "../src/core/resilience/fault-injection.js";
 import { CONSUMER_MAX_ATTEMPTS } from "../src/core/consumer/entity-plan.js";
 import { entityObjectName } from "../src/core/protocol/identifiers.js";
@@ -158,48 +157,6 @@ describe("consumer failures", () => {
     await deliver([...b.log, ...a.log], 2);
     expect(await viewRow(a.tenant.apiKey, "a")).toMatchObject(fold(a.log));
     expect(await viewRow(b.tenant.apiKey, "b")).toMatchObject(fold(b.log));
-  });
-
-  it("applies every fact of a pack (one message carrying the facts of several entities) and acks it", async () => {
-    const a = await heldFacts("a");
-    const b = await heldFacts("b");
-    const result = await deliverRaw([[...a.log, ...b.log].map(toCloudEvent)]);
-    expect([result.explicitAcks.length, result.retryMessages.length]).toEqual([1, 0]);
-    expect(await viewRow(a.tenant.apiKey, "a")).toMatchObject(fold(a.log));
-    expect(await viewRow(b.tenant.apiKey, "b")).toMatchObject(fold(b.log));
-  });
-
-  it("retries a pack when one of its entities fails, and its other entity's facts count once on the retry", async () => {
-    const a = await heldFacts("a");
-    const b = await heldFacts("b");
-    const stopFailing = failConsumerFor(b.tenant.id, "b");
-    disarm.push(stopFailing);
-    const pack = [...a.log, ...b.log].map(toCloudEvent);
-    const first = await deliverRaw([pack]);
-    expect([first.explicitAcks.length, first.retryMessages.length]).toEqual([0, 1]);
-    expect(await viewRow(a.tenant.apiKey, "a")).toMatchObject(fold(a.log));
-    expect(await viewRow(b.tenant.apiKey, "b")).toBeUndefined();
-
-    stopFailing();
-    const again = await deliverRaw([pack], 2);
-    expect([again.explicitAcks.length, again.retryMessages.length]).toEqual([1, 0]);
-    expect(await viewRow(a.tenant.apiKey, "a")).toMatchObject(fold(a.log));
-    expect(await viewRow(b.tenant.apiKey, "b")).toMatchObject(fold(b.log));
-  });
-
-  it("dead-letters a pack's failing facts one by one on its last attempt, each replayable, and acks the pack", async () => {
-    const a = await heldFacts("a");
-    const b = await heldFacts("b");
-    disarm.push(failConsumerFor(b.tenant.id, "b"));
-    const result = await deliverRaw([[...a.log, ...b.log].map(toCloudEvent)], CONSUMER_MAX_ATTEMPTS);
-    expect([result.explicitAcks.length, result.retryMessages.length]).toEqual([1, 0]);
-    expect(await viewRow(a.tenant.apiKey, "a")).toMatchObject(fold(a.log));
-    const letters = await call(`/admin/dead-letters?tenant=${b.tenant.id}`, {
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
-    });
-    const items = ((await letters.json()) as { items: { id: string; seq: number }[] }).items;
-    expect(items.map((l) => l.seq).sort()).toEqual(b.log.map((e) => e.seq));
-    expect(new Set(items.map((l) => l.id))).toEqual(new Set(b.log.map((e) => e.meta.eventId)));
   });
 
   it("records a message that is not a Factline fact as a dead letter without retrying it", async () => {

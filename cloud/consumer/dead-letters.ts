@@ -11,7 +11,6 @@ import {
   type FactCloudEvent,
 } from "../../src/core/protocol/cloud-event.js";
 import { tenantIdSchema } from "../../src/core/protocol/identifiers.js";
-import { packParts } from "../../src/core/consumer/packed-message.js";
 import type { Db } from "../../src/core/model/projection.js";
 import { deadLetters } from "../schema.js";
 
@@ -24,7 +23,7 @@ export const UNKNOWN_TENANT = "(unknown)";
 
 export async function recordDeadLetter(
   db: Db,
-  message: Pick<Message<unknown>, "id" | "attempts" | "body">,
+  message: Message<unknown>,
   projection: string | null,
   error: string,
 ): Promise<void> {
@@ -86,20 +85,15 @@ function replayable(body: unknown): unknown {
   );
 }
 
-/**
- * The dead-letter queue's consumer: anything that reached it was not recorded by the consumer. A
- * pack of facts is recorded fact by fact, each replayable on its own.
- */
+/** The dead-letter queue's consumer: anything that reached it was not recorded by the consumer. */
 export async function consumeDeadLetterQueue(batch: MessageBatch<unknown>, db: Db): Promise<void> {
   for (const message of batch.messages) {
-    const parts = packParts(message.body) ?? [message.body];
-    for (const body of parts)
-      await recordDeadLetter(
-        db,
-        { id: message.id, attempts: message.attempts, body },
-        null,
-        "delivered to the dead-letter queue after the consumer's retries ran out",
-      );
+    await recordDeadLetter(
+      db,
+      message,
+      null,
+      "delivered to the dead-letter queue after the consumer's retries ran out",
+    );
     message.ack();
   }
 }

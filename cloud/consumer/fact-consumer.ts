@@ -13,7 +13,6 @@ import {
   type FactConsumerPorts,
 } from "../../src/core/consumer/consumer-host.js";
 import { decodeFactsMessage, resolveParkedFact } from "../../src/core/consumer/facts-message.js";
-import { packParts, settlePartsTogether, type Settle } from "../../src/core/consumer/packed-message.js";
 import {
   cloudEventSchema,
   fromCloudEvent,
@@ -45,21 +44,15 @@ import type { Db, Projection, Statement } from "../../src/core/model/projection.
 import type { CloudApp } from "../app.js";
 import { concernsSagas, deliverFactsToSagas } from "../sagas/saga-delivery.js";
 
-/**
- * A Queues message as the shared consumer settles it, or one fact of a pack it carries (settled
- * with the pack's other facts, packed-message.ts); a parked notice's stand-in carries the fact
- * from when it is read.
- */
+/** A Queues message as the shared consumer settles it; a parked notice's stand-in carries the fact from when it is read. */
 class QueueDelivery implements ConsumerMessage {
   readonly #message: Message<unknown>;
-  readonly #settle: Settle;
-  /** What a dead letter records: the message (a pack's: its fact), or once its parked fact is read, the fact in its place. */
+  /** What a dead letter records: the message, or once its parked fact is read, the fact in its place. */
   current: Message<unknown>;
 
-  constructor(message: Message<unknown>, part?: { readonly body: unknown; readonly settle: Settle }) {
+  constructor(message: Message<unknown>) {
     this.#message = message;
-    this.current = part ? standIn(message, part.body) : message;
-    this.#settle = part?.settle ?? settleOf(message);
+    this.current = message;
   }
 
   get attempts(): number {
@@ -67,24 +60,12 @@ class QueueDelivery implements ConsumerMessage {
   }
 
   ack(): void {
-    this.#settle.ack();
+    this.#message.ack();
   }
 
   retry(delaySeconds: number): void {
-    this.#settle.retry(delaySeconds);
+    this.#message.retry({ delaySeconds });
   }
-}
-
-/** The deliveries of `message`: itself, or one per fact of the pack it carries. */
-function deliveries(message: Message<unknown>): QueueDelivery[] {
-  const parts = packParts(message.body);
-  if (parts === null) return [new QueueDelivery(message)];
-  const settles = settlePartsTogether(settleOf(message), parts.length);
-  return settles.map((settle, i) => new QueueDelivery(message, { body: parts[i], settle }));
-}
-
-function settleOf(message: Message<unknown>): Settle {
-  return { ack: () => message.ack(), retry: (delaySeconds) => message.retry({ delaySeconds }) };
 }
 
 /** A parked fact's notice, with the delivery that carried it. */
@@ -96,7 +77,7 @@ interface ParkedNotice {
 /** Consumes one delivery of the facts queue with the shared host, over the bindings. */
 export async function consumeFacts(batch: MessageBatch<unknown>, env: Env, app: CloudApp): Promise<void> {
   const consumer = new FactConsumer(factConsumerPorts(env, app, drizzle(env.DB)));
-  await consumer.consume(batch.messages.flatMap(deliveries));
+  await consumer.consume(batch.messages.map((m) => new QueueDelivery(m)));
 }
 
 function factConsumerPorts(env: Env, app: CloudApp, db: Db): FactConsumerPorts<QueueDelivery, Statement, ParkedNotice> {

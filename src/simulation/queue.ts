@@ -3,14 +3,13 @@
 // carries what production's does (a fact's CloudEvent, or the notice of a parked fact, which the
 // consumer resolves from its entity) and, now and then, a stray producer's message that is no
 // fact at all; it refuses a batch over the run's size limits with the queue's own wording.
-import { packParts, settlePartsTogether } from "../core/consumer/packed-message.js";
-import { QUEUE_LIMITS, queueMessageBytes, type FactsQueueBody } from "../core/protocol/cloud-event.js";
+import { QUEUE_LIMITS, queueMessageBytes, type FactsQueueMessage } from "../core/protocol/cloud-event.js";
 import { WORLD_LIMITS } from "./config.js";
 import type { ConsumerMessage } from "./consumer.js";
 import type { World } from "./world.js";
 
 /** Throws, in the queue's own words, when a message is over `messageBytes` or the batch over the batch limit. */
-function checkSizes(bodies: readonly FactsQueueBody[], messageBytes: number): void {
+function checkSizes(bodies: readonly FactsQueueMessage[], messageBytes: number): void {
   let total = 0;
   for (const body of bodies) {
     const bytes = queueMessageBytes(body);
@@ -31,8 +30,6 @@ const STRAY_BODIES: readonly unknown[] = [
   {},
   { specversion: "1.0", type: "Restocked", source: "factline", id: "x" },
   { kind: "factline.fact-parked", tenant: "t1" },
-  [],
-  [{ specversion: "1.0", type: "Restocked", source: "factline", id: "y" }],
 ];
 
 /** A message on the facts queue. */
@@ -53,8 +50,6 @@ export class SimQueue {
   inFlight = 0;
   /** Stray messages put on the queue (each must end as one dead letter, never in a view). */
   strays = 0;
-  /** Messages sent carrying a pack of facts (the Worker's hand-off packs what it sends at once). */
-  packs = 0;
 
   constructor(world: World) {
     this.#world = world;
@@ -65,13 +60,12 @@ export class SimQueue {
    * message is over the run's message limit or the batch over the batch limit, in bytes as the
    * queue counts them.
    */
-  sendBatch(bodies: readonly FactsQueueBody[]): void {
+  sendBatch(bodies: readonly FactsQueueMessage[]): void {
     const { faults, queueLimits } = this.#world;
     // Under production's limits nothing the relay packs can pass them (facts are bounded when
     // decided, batches packed by size): only a run with a tight limit pays for counting bytes.
     if (queueLimits.tight) checkSizes(bodies, queueLimits.queueMessageBytes);
     for (const body of bodies) {
-      if (Array.isArray(body)) this.packs++;
       if (faults.strike("queueDrop")) continue;
       const copies = faults.strike("queueDuplicate") ? 2 : 1;
       for (let i = 0; i < copies; i++) {
@@ -135,17 +129,12 @@ export class SimQueue {
   async #deliver(batch: QueuedMessage[]): Promise<void> {
     const world = this.#world;
     const outcomes = new Map<number, { kind: "ack" } | { kind: "retry"; delaySeconds: number }>();
-    const handles: ConsumerMessage[] = batch.flatMap((m) => {
-      const settle = {
-        ack: () => outcomes.set(m.id, { kind: "ack" }),
-        retry: (delaySeconds: number) => outcomes.set(m.id, { kind: "retry", delaySeconds }),
-      };
-      // A pack of facts reaches the consumer as one message per fact, settled together (as production's).
-      const parts = packParts(m.body);
-      if (parts === null) return [{ body: m.body, attempts: m.attempts, ...settle }];
-      const settles = settlePartsTogether(settle, parts.length);
-      return settles.map((s, i) => ({ body: parts[i], attempts: m.attempts, ack: s.ack, retry: s.retry }));
-    });
+    const handles: ConsumerMessage[] = batch.map((m) => ({
+      body: m.body,
+      attempts: m.attempts,
+      ack: () => outcomes.set(m.id, { kind: "ack" }),
+      retry: (delaySeconds) => outcomes.set(m.id, { kind: "retry", delaySeconds }),
+    }));
     try {
       await world.consumer.consume(handles);
     } catch (error) {

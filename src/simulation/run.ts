@@ -56,8 +56,6 @@ export interface RunResult {
   readonly parkedRecorded: number;
   /** Messages that are no fact put on the queue by a stray producer (each dead-lettered once). */
   readonly strays: number;
-  /** Queue messages that carried a pack of facts. */
-  readonly packs: number;
   /** What client-session commands met (decided, answered again, refused). */
   readonly sessions: SessionCounts;
   /** Commands with recorded headers at and over their bounds. */
@@ -153,7 +151,6 @@ export async function runSimulation(options: RunOptions): Promise<RunResult> {
       parked: world.stats.parked,
       parkedRecorded: world.d1.parkedFacts.size,
       strays: world.queue.strays,
-      packs: world.queue.packs,
       sessions: { ...world.sessions.counts },
       headers: { ...clients.headers },
       admission: { ...world.admission.counts, refused: { ...world.admission.counts.refused } },

@@ -10,8 +10,6 @@ import type { EntityType } from "../core/model/entity.js";
 import type { RecordedEvent } from "../core/model/envelope.js";
 import { sagaInstanceId, type SagaDefinition } from "../core/model/saga.js";
 import type { CommandEnvelope, CommandOutcome, EntityAddress, HandOff } from "../core/protocol/entity-protocol.js";
-import { FACT_PACK_BYTES, packFactMessages } from "../core/protocol/cloud-event.js";
-import { HAND_OFF_LINGER_MS, packHandOffs } from "../core/outbox/relay.js";
 import type { SimApp } from "./app.js";
 import { SimAdmission } from "./admission.js";
 import { D1Model, entityKey, generationsKey, NO_GENERATIONS, rowKey, type SimStatement } from "./d1-model.js";
@@ -72,9 +70,6 @@ export class World {
   };
   /** Every event id an accepted command was answered with, and where it must be in the log. */
   readonly accepted = new Map<string, { readonly key: string; readonly seq: number }>();
-  /** Hand-offs the tenant API's Worker holds for its linger, and whether a linger runs (`#sendHandOff`). */
-  #heldHandOffs: { readonly target: SimEntity; readonly handOff: HandOff }[] = [];
-  #lingering = false;
   /** What each client session's commands were answered (the at-most-once invariant, session-ledger.ts). */
   readonly sessions = new SessionLedger();
   readonly #types: ReadonlyMap<string, EntityType>;
@@ -176,52 +171,24 @@ export class World {
 
   /**
    * What the tenant API's Worker does with facts an entity handed to its command
-   * (edge/entity/fact-handoff.ts): lost with the Worker, or held for its linger with the facts of
-   * the other commands answered meanwhile and sent with them, in packs, in one sendBatch per
-   * queue batch; when a send fails or is refused, each of its entities is told over RPC (which
-   * may fail too: then the entity's probe repairs them).
+   * (edge/entity/fact-handoff.ts): lost with the Worker, or sent, or, when the send fails or is
+   * refused, reported to the entity over RPC (which may fail too: then the entity's probe repairs them).
    */
   async #sendHandOff(target: SimEntity, handOff: HandOff): Promise<void> {
     await this.clock.sleep(WORLD_LIMITS.rpcLatencyMs);
     if (this.faults.strike("handOffLost")) return;
-    this.#heldHandOffs.push({ target, handOff });
-    if (this.#lingering) return;
-    this.#lingering = true;
-    await this.clock.sleep(HAND_OFF_LINGER_MS);
-    this.#lingering = false;
-    const held = this.#heldHandOffs;
-    this.#heldHandOffs = [];
-    const relay = this.queueLimits.relay;
-    // A tight run's packs are as tight as its relay's messages.
-    const packLimit = Math.min(FACT_PACK_BYTES, relay.messageBytes);
-    const groups = packHandOffs(
-      held.map((h) => h.handOff.messages.map((m) => m.bytes)),
-      relay,
-    );
-    for (const group of groups) {
-      const batch = group.flatMap((i) => held[i] ?? []);
-      if (!this.faults.strike("sendFail")) {
-        try {
-          this.queue.sendBatch(
-            packFactMessages(
-              batch.flatMap((h) => h.handOff.messages),
-              packLimit,
-            ),
-          );
-          continue;
-        } catch {
-          // Refused for its size (a run's tight limit): reported like any failed send, and the
-          // entities' own relays halve or park.
-        }
+    if (!this.faults.strike("sendFail")) {
+      try {
+        this.queue.sendBatch(handOff.messages.map((m) => m.body));
+        return;
+      } catch {
+        // Refused for its size (a run's tight limit): reported like any failed send, and the
+        // entity's own relay halves or parks.
       }
-      await Promise.all(
-        batch.map(async (h) => {
-          await this.clock.sleep(WORLD_LIMITS.rpcLatencyMs);
-          if (this.faults.strike("rpcFailBefore")) return;
-          await h.target.handOffFailed(h.handOff.fromSeq).catch(ignoreEviction);
-        }),
-      );
     }
+    await this.clock.sleep(WORLD_LIMITS.rpcLatencyMs);
+    if (this.faults.strike("rpcFailBefore")) return;
+    await target.handOffFailed(handOff.fromSeq);
   }
 
   /** Checked on every answer: the client-session rule, events exactly once where the answer says, and the app's state rules. */

@@ -180,76 +180,8 @@ export const parkedFactNoticeSchema = z
 /** A parked fact's notice as it travels on the facts queue. */
 export type ParkedFactNotice = z.infer<typeof parkedFactNoticeSchema>;
 
-/**
- * Several facts in one queue message: a JSON array of their CloudEvents (the CloudEvents JSON
- * batch format, `application/cloudevents-batch+json`, JSON event format §4), at least two.
- */
-export type FactPack = readonly FactCloudEvent[];
-
-/** What the relay builds for the facts queue: a fact, or the notice standing in for a parked one. */
+/** What the relay puts on the facts queue: a fact, or the notice standing in for a parked one. */
 export type FactsQueueMessage = FactCloudEvent | ParkedFactNotice;
-
-/** A message body on the facts queue: a fact, a pack of facts (`packFactMessages`) or a notice. */
-export type FactsQueueBody = FactsQueueMessage | FactPack;
-
-/**
- * The most bytes a pack of facts takes as a queue message: Queues bills an operation per 64 KB
- * of a message written, read and deleted (developers.cloudflare.com/queues/platform/pricing), so
- * a pack up to this size costs one operation each way where its facts sent alone cost one each.
- */
-export const FACT_PACK_BYTES = 64_000;
-
-/**
- * The most facts in one pack. The consumer takes up to 100 messages a delivery (`max_batch_size`)
- * and makes about one D1 statement group, one acknowledgement and, in its fallback, one D1 batch
- * per entity: 10 facts a message keeps a delivery within 1,000 facts, under a Worker invocation's
- * 1,000 D1 queries and 10,000 subrequests (developers.cloudflare.com/d1/platform/limits,
- * /workers/platform/limits), where unpacked it held 100.
- */
-export const FACT_PACK_FACTS = 10;
-
-/**
- * The bodies to send for `messages` (facts and notices as the relay built them, in order, with
- * their sizes as queue messages): consecutive facts share a pack (`FactPack`) while it stays
- * within `limit` bytes as a queue message and `FACT_PACK_FACTS` facts, a notice travels alone (a parked fact's consumer
- * resolves it on its own), and a fact that would pack alone goes as its plain CloudEvent. Packing
- * raises what one queue carries (Queues: 5,000 messages a second, so 5,000 facts a second unpacked)
- * and divides its operations; the consumer settles a pack's facts one by one (consumer/packed-message.ts).
- */
-export function packFactMessages(
-  messages: readonly { readonly body: FactsQueueMessage; readonly bytes: number }[],
-  limit: number,
-): FactsQueueBody[] {
-  const bodies: FactsQueueBody[] = [];
-  let pack: FactCloudEvent[] = [];
-  // A pack's size as a queue message: "[", its facts' JSON, a comma between two, "]", the metadata.
-  let packBytes = 0;
-  const close = () => {
-    const [only] = pack;
-    if (pack.length === 1 && only) bodies.push(only);
-    else if (pack.length > 1) bodies.push(pack);
-    pack = [];
-  };
-  for (const { body, bytes } of messages) {
-    if ("kind" in body) {
-      close();
-      bodies.push(body);
-      continue;
-    }
-    const json = bytes - QUEUE_LIMITS.perMessageOverheadBytes;
-    const grown = pack.length === 0 ? 2 + json + QUEUE_LIMITS.perMessageOverheadBytes : packBytes + 1 + json;
-    if (pack.length > 0 && (grown > limit || pack.length >= FACT_PACK_FACTS)) {
-      close();
-      pack.push(body);
-      packBytes = 2 + json + QUEUE_LIMITS.perMessageOverheadBytes;
-      continue;
-    }
-    pack.push(body);
-    packBytes = grown;
-  }
-  close();
-  return bodies;
-}
 
 /** The notice for `event`, parked at `parkedAt` (epoch ms) because it is `bytes` as a queue message. */
 export function parkedFactNotice(
