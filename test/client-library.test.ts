@@ -164,7 +164,8 @@ describe("the offline-first client", () => {
     client.close();
   });
 
-  it("sends and confirms another entity's commands while one command's answer never comes", async () => {
+  /** A client whose network never answers commands to inventory "held" (the server decides them), and that entity. */
+  async function clientHoldingAnswers(commandTimeoutMs: number) {
     const tenant = await newTenant("client");
     const net = holdingNetwork("held");
     const client = createClient({
@@ -173,9 +174,13 @@ describe("the offline-first client", () => {
       entities: [inventory],
       fetch: net.fetch,
       retry: { baseMs: 10, maxMs: 50 },
-      commandTimeoutMs: 60_000,
+      commandTimeoutMs,
     });
-    const held = client.entity("inventory", "held");
+    return { tenant, net, client, held: client.entity("inventory", "held") };
+  }
+
+  it("sends and confirms another entity's commands while one command's answer never comes", async () => {
+    const { net, client, held } = await clientHoldingAnswers(60_000);
     await held.command("restock", { quantity: 1 });
     await eventually(async () => (net.commands.length === 1 ? true : undefined));
 
@@ -189,17 +194,7 @@ describe("the offline-first client", () => {
   });
 
   it("sends a command again under the same number once its answer has not come in time, decided once", async () => {
-    const tenant = await newTenant("client");
-    const net = holdingNetwork("held");
-    const client = createClient({
-      baseUrl: BASE,
-      apiKey: tenant.apiKey,
-      entities: [inventory],
-      fetch: net.fetch,
-      retry: { baseMs: 10, maxMs: 50 },
-      commandTimeoutMs: 500,
-    });
-    const held = client.entity("inventory", "held");
+    const { tenant, net, client, held } = await clientHoldingAnswers(500);
     await held.command("restock", { quantity: 5 });
     await client.drained();
 

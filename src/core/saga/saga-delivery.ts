@@ -4,7 +4,7 @@
 // then make one call per delivery; at least once and in any order, as the saga deduplicates.
 import type { RecordedEvent } from "../model/envelope.js";
 import { sagaInstanceId, type SagaDefinition } from "../model/saga.js";
-import { entityIdSchema } from "../protocol/identifiers.js";
+import { ENTITY_ID } from "../protocol/names.js";
 
 /** One call to one saga instance: its object's id, its address and the facts it is handed (oldest first). */
 export interface SagaDelivery {
@@ -30,9 +30,9 @@ export function concernsSagas(sagas: readonly SagaDefinition<unknown>[], facts: 
  */
 export function instanceKeyOf(saga: SagaDefinition<unknown>, fact: RecordedEvent): string | null {
   const instanceKey = saga.instanceOf(fact);
-  if (instanceKey === null || entityIdSchema.safeParse(instanceKey).success) return instanceKey;
+  if (instanceKey === null || ENTITY_ID.pattern.test(instanceKey)) return instanceKey;
   throw new Error(
-    `saga ${saga.name} names instance ${JSON.stringify(instanceKey.slice(0, 64))}${instanceKey.length > 64 ? ` (${instanceKey.length} characters)` : ""} for fact ${fact.meta.eventId}: an instance key is 1-128 of A-Z a-z 0-9 . _ ~ - (an entity id's grammar)`,
+    `saga ${saga.name} names instance ${JSON.stringify(instanceKey.slice(0, 64))}${instanceKey.length > 64 ? ` (${instanceKey.length} characters)` : ""} for fact ${fact.meta.eventId}: an instance key is ${ENTITY_ID.rule} (an entity id's grammar)`,
   );
 }
 
