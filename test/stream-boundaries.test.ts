@@ -2,11 +2,12 @@
 // real calendar dates, UTF-8 text in text and JSON streams, the fork copy limit, conditional
 // reads, protocol headers sent twice, cursors, caching and CORS. Each refusal is problem+json
 // with the protocol's status; nothing a request was refused for is left half-done.
-import { runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { streamObjectName } from "../edge/streams/stream-names.js";
 import { alarmTime, LATEST_ALARM_MS } from "../src/core/runtime/alarm-time.js";
-import { call, newTenant, tenantClient } from "./support/api.js";
+import { call, eventually, newTenant, tenantClient } from "./support/api.js";
 
 const PROBLEMS = "https://factline.dev/problems/";
 
@@ -84,6 +85,74 @@ describe("a stream's lifetime", () => {
     expect(leap.status).toBe(201);
   });
 });
+
+describe("a sliding TTL", () => {
+  // Long-polls here answer 204 after 1 s (STREAM_LONG_POLL_TIMEOUT_MS in vitest.config.ts), the
+  // shortest TTL a stream can ask for: each parked read below waits out a whole TTL.
+  const ttl1 = { ...text, "stream-ttl": "1" };
+  const tail = "0000000000000000_0000000000000001";
+
+  it("is held by a long-poll parked longer than it, and restarts when the long-poll answers", async () => {
+    const s = streams((await newTenant()).apiKey);
+    await s("polled", { method: "PUT", headers: ttl1, body: "a" });
+    // Two parks back to back: the stream outlives two TTLs with nothing but a reader waiting on it.
+    for (let i = 0; i < 2; i++) expect((await s(`polled?offset=${tail}&live=long-poll`)).status).toBe(204);
+    expect(await (await s("polled?offset=-1")).text()).toBe("a");
+  });
+
+  it("is held by an open SSE follower when the expiry alarm finds it run out", async () => {
+    const tenant = await newTenant();
+    const s = streams(tenant.apiKey);
+    await s("followed", { method: "PUT", headers: { ...text, "stream-ttl": "3600" }, body: "a" });
+    const res = await s(`followed?offset=${tail}&live=sse`);
+    const events = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    const received = await readUntil(events, "", (t) => t.includes("upToDate"));
+    // As if the follower had been idle for two hours: the stream's last request started then.
+    const stub = env.DURABLE_STREAMS.getByName(streamObjectName(tenant.id, "followed"));
+    await runInDurableObject(stub, (host, state) => {
+      state.storage.sql.exec("UPDATE stream_meta SET touched_at = ?", Date.now() - 2 * 3_600_000);
+      (host as unknown as { reloadState(): void }).reloadState();
+    });
+    await runDurableObjectAlarm(stub);
+    expect((await s("followed", { method: "HEAD" })).status).toBe(200);
+    expect((await s("followed", { method: "POST", headers: text, body: "b" })).status).toBe(204);
+    expect(await readUntil(events, received, (t) => t.includes("event: data"))).toContain("data:b");
+    await events.cancel();
+  });
+
+  it("runs out a whole TTL after its last live reader left", async () => {
+    const s = streams((await newTenant()).apiKey);
+    await s("left", { method: "PUT", headers: ttl1, body: "a" });
+    expect((await s(`left?offset=${tail}&live=long-poll`)).status).toBe(204);
+    await eventually(async () => ((await s("left", { method: "HEAD" })).status === 404 ? true : undefined));
+  });
+
+  it("does not apply to a Stream-Expires-At, a deadline no parked reader moves", async () => {
+    const s = streams((await newTenant()).apiKey);
+    const at = new Date(Date.now() + 1_500).toISOString();
+    await s("dated", { method: "PUT", headers: { ...text, "stream-expires-at": at }, body: "a" });
+    const status = await eventually(async () => {
+      const res = await s(`dated?offset=${tail}&live=long-poll`);
+      return res.status === 204 ? undefined : res.status;
+    });
+    expect(status).toBe(404);
+  });
+});
+
+/** Reads `events` on from `seen` (what was read so far) until `done` holds of the whole text; answers it. */
+async function readUntil(
+  events: ReadableStreamDefaultReader<string>,
+  seen: string,
+  done: (text: string) => boolean,
+): Promise<string> {
+  let text = seen;
+  while (!done(text)) {
+    const { value, done: ended } = await events.read();
+    if (ended) throw new Error(`the event stream ended after: ${text}`);
+    text += value;
+  }
+  return text;
+}
 
 describe("alarms", () => {
   it("are armed inside the runtime's range whatever instant they are due at", async () => {

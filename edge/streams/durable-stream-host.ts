@@ -10,6 +10,12 @@
 // themselves in their source (`ref_count`), so a deleted source with live forks is soft-deleted
 // (410) and purged when its last fork goes. Long-poll and SSE readers wait in memory for the next
 // append; the object stays in memory while they are connected.
+//
+// A sliding `Stream-TTL` counts idle time (PROTOCOL.md §5.1: "a stream with active live readers
+// will not expire"): every read and write restarts it when it starts, a live read (a parked
+// long-poll, an open SSE connection) holds the stream for as long as it waits, and restarts the TTL
+// again when it leaves. So the stream expires a whole TTL after its last request or its last live
+// reader left, whichever is later. An absolute `Stream-Expires-At` is a deadline no reader moves.
 import { DurableObject } from "cloudflare:workers";
 import { problem, problemResponse, type Problem, type ProblemKind } from "../../src/core/http/problem.js";
 import { IF_NONE_MATCH_RULE, notModified } from "../../src/core/protocol/if-none-match.js";
@@ -100,6 +106,11 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
   readonly #store: StreamStorage;
   /** Readers waiting for the next change (append, close, delete). */
   #waiters = new Set<() => void>();
+  /**
+   * Live reads in progress (parked long-polls, open SSE connections). In memory only: they are
+   * requests this object is serving, so a restart ends them as well.
+   */
+  #liveReaders = 0;
   /** Serializes creates and deletes, which await other objects (a fork's source). */
   #exclusive: Promise<unknown> = Promise.resolve();
 
@@ -131,7 +142,12 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
 
   override async alarm(): Promise<void> {
     const meta = await this.#current(this.#tenantOf());
-    const at = meta === undefined || meta.softDeleted ? undefined : expiryTime(meta, meta.touchedAt);
+    if (meta === undefined || meta.softDeleted) return;
+    // Readers parked on the stream are using it: its TTL restarts instead of running out. Stored
+    // (not only held in memory), so a restart of the object, which drops them, counts the TTL from
+    // here rather than from the request that started their wait.
+    if (this.#heldByReaders(meta)) this.#touch(meta);
+    const at = expiryTime(meta, this.#store.meta()?.touchedAt ?? meta.touchedAt);
     if (at !== undefined) await this.ctx.storage.setAlarm(alarmTime(at));
   }
 
@@ -565,8 +581,9 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     if (live === "long-poll" && messages.length === 0 && from === meta.tail) {
       if (!meta.closed) {
         const timeoutMs = hostConfig(this.env, "durable-stream").streamLongPollTimeoutMs;
+        this.#liveReaders++;
         await this.#waitForChange(timeoutMs);
-        const after = await this.#current(tenant);
+        const after = await this.#leave(tenant);
         if (after === undefined) return answer("not-found", "the stream was deleted");
         if (after.softDeleted) return answer("stream-gone", "the stream was deleted");
         current = after;
@@ -597,7 +614,7 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
     if (eof) h.set("stream-closed", "true");
     if (live === "long-poll" && !eof) h.set("stream-cursor", responseCursor(cursor, Date.now(), Math.random()));
     const now = Date.now();
-    // A sliding TTL was restarted by this read: it expires a whole TTL from now.
+    // A sliding TTL was restarted by this read (a long-poll's, again as it answers): it expires a whole TTL from now.
     const expiresAt = expiryTime(current, now);
     h.set(
       "cache-control",
@@ -666,16 +683,18 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
         if (!upToDate) continue;
         const now = Date.now();
         if (now >= deadline) break;
-        const woken = await this.#waitForChange(
+        // No TTL restart at each keep-alive: the connection holds the stream while it is open.
+        await this.#waitForChange(
           Math.min(timeoutMs, Math.max(1, deadline - now), watch?.msUntilDue(now) ?? Number.POSITIVE_INFINITY),
         );
-        if (woken) continue;
-        this.#touch(current);
       }
     };
+    this.#liveReaders++;
     run()
       .catch(() => undefined)
-      .finally(() => writer.close());
+      .finally(() => writer.close())
+      .then(() => this.#leave(tenant))
+      .catch(() => undefined);
     const h = new Headers({ "content-type": "text/event-stream", "cache-control": "no-cache" });
     if (binary) h.set("stream-sse-data-encoding", "base64");
     return new Response(body, { status: 200, headers: h });
@@ -687,7 +706,9 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
   async #current(tenant: string): Promise<StreamMeta | undefined> {
     const meta = this.#store.meta();
     if (meta === undefined || meta.softDeleted) return meta;
-    if (!isExpired(meta, meta.touchedAt, Date.now())) return meta;
+    // Held by live readers, a stream is in use however long ago its last request started (the
+    // alarm may run late, so every request checks this, not only the alarm).
+    if (!isExpired(meta, meta.touchedAt, Date.now()) || this.#heldByReaders(meta)) return meta;
     if (meta.refCount > 0) {
       this.#store.setSoftDeleted();
       this.#wake();
@@ -700,6 +721,27 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
   /** Restarts a sliding TTL (reads and writes do; HEAD does not). */
   #touch(meta: StreamMeta): void {
     if (meta.ttlSeconds !== undefined) this.#store.touch(Date.now());
+  }
+
+  /** True when live readers hold `meta`'s sliding TTL (never an absolute expiry, a deadline). */
+  #heldByReaders(meta: StreamMeta): boolean {
+    return this.#liveReaders > 0 && meta.expiresAt === undefined && meta.ttlSeconds !== undefined;
+  }
+
+  /**
+   * A live reader (counted in `#liveReaders` when it started waiting) leaves: a sliding TTL restarts
+   * now, its wait having counted as use, and the reader stops holding the stream. Answers the stream
+   * as it is then (undefined once deleted or purged).
+   */
+  async #leave(tenant: string): Promise<StreamMeta | undefined> {
+    try {
+      const meta = await this.#current(tenant);
+      if (meta === undefined || meta.softDeleted) return meta;
+      this.#touch(meta);
+      return this.#store.meta();
+    } finally {
+      this.#liveReaders--;
+    }
   }
 
   async #purge(tenant: string): Promise<void> {

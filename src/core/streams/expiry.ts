@@ -1,6 +1,7 @@
 // When a stream expires (PROTOCOL.md §4, §5.1): a sliding `Stream-TTL` window that every read and
-// write (not HEAD) restarts, or an absolute `Stream-Expires-At`. A fork's lifetime follows the
-// table of §4.2: its own TTL or expiry if it asks for one, else its source's. Both are bounded
+// write (not HEAD) restarts, and that live readers hold while they wait (the object counts them:
+// edge/streams/durable-stream-host.ts), or an absolute `Stream-Expires-At`. A fork's lifetime
+// follows the table of §4.2: its own TTL or expiry if it asks for one, else its source's. Both are bounded
 // (MAX_TTL_SECONDS, LATEST_EXPIRY): the object arms an alarm at the expiry, and the runtime's
 // alarms end in 2262 (src/core/runtime/alarm-time.ts), so a later one is refused at the door
 // rather than failing the create after it committed.
