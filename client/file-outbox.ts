@@ -3,8 +3,9 @@
 // One holder at a time, across processes and within one: two clients numbering commands in one
 // client session would give two commands one number, and the server would refuse the second
 // (422 client-sequence-reused), so the file is held under a lock file beside it.
+import { randomUUID } from "node:crypto";
 import { readFileSync, unlinkSync } from "node:fs";
-import { link, readFile, rename, unlink, writeFile } from "node:fs/promises";
+import { type FileHandle, link, open, readFile, rename, unlink, writeFile } from "node:fs/promises";
 import {
   OutboxInUseError,
   type ConfirmedState,
@@ -31,9 +32,8 @@ export type FileOutbox = OutboxStore & { close(): Promise<void> };
  * Opens the outbox kept in `path` (created on the first write) and holds it until `close()` (the
  * client's `close()` calls it) or the process exits. The hold is the lock file `<path>.lock`,
  * created exclusively and holding this process's pid. Rejects with OutboxInUseError while a live
- * process (this one included) holds it; a lock left by a process that has died is taken over.
- * Taking over is not atomic: two processes opening the same file at the same instant over a
- * dead process's lock could both proceed, so start one process per outbox file.
+ * process (this one included) holds it; a lock left by a process that has died is taken over, by
+ * one opener only however many race for it (the others are refused as for a live holder).
  */
 export async function openFileOutbox(path: string): Promise<FileOutbox> {
   const lockPath = `${path}.lock`;
@@ -104,44 +104,122 @@ export async function openFileOutbox(path: string): Promise<FileOutbox> {
   };
 }
 
+/** How often `hold` tries again when the lock file changes under it (racing openers); then it refuses. */
+const HOLD_ATTEMPTS = 8;
+
 /**
- * Creates `lockPath` holding this process's pid, or takes it over from a process that has died;
- * throws OutboxInUseError while a live process holds it. The lock is written whole under a
- * temporary name and linked into place, which fails if the name exists (EEXIST): exclusive, and
- * never seen half-written.
+ * Makes `lockPath` hold this process's pid, taking it over from a process that has died; throws
+ * OutboxInUseError while a live process holds it, or is taking it over. The lock is written whole
+ * under a temporary name of this call's own, so it is never seen half-written, and put in place by
+ * one of two atomic steps (POSIX): `link`, which fails if the name exists (EEXIST), when there is
+ * no lock; `rename` over a dead process's lock, which replaces it without a moment with no lock.
+ * Only the opener holding that dead lock's takeover claim may replace it, and only while it is
+ * still the very file judged dead, so two openers never both take one lock over (`takeOver`).
  */
 async function hold(lockPath: string): Promise<void> {
-  const temporary = `${lockPath}.${process.pid}.tmp`;
+  const temporary = `${lockPath}.${process.pid}.${randomUUID()}.tmp`;
   await writeFile(temporary, String(process.pid));
   try {
-    // Twice at most: once more after taking a dead process's lock away.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await link(temporary, lockPath);
-        return;
-      } catch (error) {
-        if ((error as { code?: string }).code !== "EEXIST") throw error;
-      }
-      const holder = readPid(lockPath);
-      if (attempt > 0 || (holder !== null && alive(holder)))
-        throw new OutboxInUseError(
-          `the outbox ${lockPath.slice(0, -".lock".length)} is open in ${holder === process.pid ? "this process" : `process ${holder}`} (lock file ${lockPath}): one holder at a time`,
-        );
-      await unlink(lockPath).catch(() => undefined);
-    }
+    await acquire(lockPath, temporary, lockPath.slice(0, -".lock".length));
   } finally {
     await unlink(temporary).catch(() => undefined);
   }
 }
 
+/**
+ * Puts `temporary` (this process's pid) at `path` unless a live process holds `path`: then throws
+ * OutboxInUseError naming `outbox`, the file the lock is for.
+ */
+async function acquire(path: string, temporary: string, outbox: string): Promise<void> {
+  for (let attempt = 0; attempt < HOLD_ATTEMPTS; attempt++) {
+    try {
+      await link(temporary, path);
+      return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== "EEXIST") throw error;
+    }
+    const held = await inspect(path);
+    // Released since the link failed: try again.
+    if (held === undefined) continue;
+    if (held.pid !== null && alive(held.pid)) throw inUse(outbox, held.pid);
+    if (await takeOver(path, held, temporary, outbox)) return;
+  }
+  throw inUse(outbox, (await inspect(path))?.pid ?? null);
+}
+
+/**
+ * Replaces the dead holder's lock `stale` at `path` with `temporary`; false when `path` is no longer
+ * that file (another opener took it over first, or it was released). The claim `<path>.<inode>.takeover`,
+ * named by the dead lock's inode and itself a lock (so taken by `acquire`: a claimer that died is
+ * taken over in turn), lets one opener at a time replace that file. Holding it, the opener checks
+ * that `path` is still the file judged dead (inode and pid: an inode may be reused once freed), and
+ * nothing but the claim's holder replaces it meanwhile, so the check stays true until the rename.
+ */
+async function takeOver(path: string, stale: LockFile, temporary: string, outbox: string): Promise<boolean> {
+  const claim = `${path}.${stale.ino}.takeover`;
+  await acquire(claim, temporary, outbox);
+  try {
+    const now = await inspect(path);
+    if (now === undefined || now.ino !== stale.ino || now.pid !== stale.pid) return false;
+    // A new name for the lock, renamed in its place: `temporary` itself stays, since the takeover
+    // of the lock this one's claim is for (when this one is of a dead claimer's claim) links it next.
+    const copy = `${temporary}.${randomUUID()}`;
+    await link(temporary, copy);
+    try {
+      await rename(copy, path);
+    } catch (error) {
+      await unlink(copy).catch(() => undefined);
+      throw error;
+    }
+    return true;
+  } finally {
+    await unlink(claim).catch(() => undefined);
+  }
+}
+
+/** A lock file as read: its inode, and the pid it holds (null if none). */
+interface LockFile {
+  readonly ino: bigint;
+  readonly pid: number | null;
+}
+
+/** The lock file at `path`, its inode and pid read through one handle (so of one file), or undefined if none. */
+async function inspect(path: string): Promise<LockFile | undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, "r");
+  } catch (error) {
+    if ((error as { code?: string }).code === "ENOENT") return undefined;
+    throw error;
+  }
+  try {
+    const { ino } = await handle.stat({ bigint: true });
+    return { ino, pid: parsePid(await handle.readFile("utf8")) };
+  } finally {
+    await handle.close();
+  }
+}
+
+function inUse(outbox: string, holder: number | null): OutboxInUseError {
+  const where = holder === process.pid ? "this process" : `process ${holder}`;
+  return new OutboxInUseError(
+    `the outbox ${outbox} is open in ${where} (lock file ${outbox}.lock): one holder at a time`,
+  );
+}
+
 /** The pid a lock file holds, or null if it holds none (gone, or not a lock of ours). */
 function readPid(lockPath: string): number | null {
   try {
-    const pid = Number(readFileSync(lockPath, "utf8"));
-    return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+    return parsePid(readFileSync(lockPath, "utf8"));
   } catch {
     return null;
   }
+}
+
+/** The pid in a lock file's text, or null if it is not one. */
+function parsePid(text: string): number | null {
+  const pid = Number(text);
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
 }
 
 /** Whether process `pid` is running: signal 0 checks without signalling (EPERM: running, not ours). */

@@ -2,11 +2,14 @@
 // outbox in a JSON file: queued commands, the client session and the next number survive a
 // restart, and a client on the reopened file sends them in the order they were made. One holder
 // at a time (the lock file `<path>.lock`, holding the holder's pid): a second open, in this
-// process or another live one, is refused until the first is closed or its process has died.
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+// process or another live one, is refused until the first is closed or its process has died; a
+// dead process's lock is taken over by exactly one of the opens racing for it, in one process or
+// in several (outbox-racer.ts).
+import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { createClient, OutboxInUseError } from "factline/client";
 import { openFileOutbox } from "factline/client/file-outbox";
 import { afterEach, describe, expect, it } from "vitest";
@@ -164,3 +167,80 @@ describe("the file outbox", () => {
     await outbox.close();
   });
 });
+
+describe("taking over a dead process's lock", () => {
+  /** A pid no process has: one that has just exited. */
+  const deadPid = () => spawnSync(process.execPath, ["-e", ""]).pid;
+
+  it("lets exactly one of two opens racing for it in, and refuses the other as in use", async () => {
+    const dead = deadPid();
+    // Rounds enough that the opens interleave every way the event loop and the file system allow.
+    for (let round = 0; round < 200; round++) {
+      const path = tempFile();
+      writeFileSync(`${path}.lock`, String(dead));
+      const results = await Promise.allSettled([openFileOutbox(path), openFileOutbox(path)]);
+      const opened = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+      const refused = results.flatMap((r) => (r.status === "rejected" ? [r.reason] : []));
+      expect(opened, `round ${round}`).toHaveLength(1);
+      expect(refused[0], `round ${round}`).toBeInstanceOf(OutboxInUseError);
+      await opened[0]?.close();
+    }
+  });
+
+  it("lets exactly one of two processes racing for it in, and refuses the other as in use", async () => {
+    const dead = deadPid();
+    const racers = [startRacer(), startRacer()];
+    try {
+      await Promise.all(racers.map((r) => r.answer()));
+      for (let round = 0; round < 25; round++) {
+        const path = tempFile();
+        writeFileSync(`${path}.lock`, String(dead));
+        for (const r of racers) r.say(`open ${path}`);
+        const answers = await Promise.all(racers.map((r) => r.answer()));
+        expect([...answers].sort(), `round ${round}`).toEqual(["in-use", "opened"]);
+        const winner = racers[answers.indexOf("opened")];
+        winner?.say("close");
+        expect(await winner?.answer()).toBe("closed");
+      }
+    } finally {
+      for (const r of racers) r.stop();
+    }
+  });
+
+  it("takes over a takeover claim whose claimer died before finishing, and leaves no claim behind", async () => {
+    const path = tempFile();
+    const dead = deadPid();
+    writeFileSync(`${path}.lock`, String(dead));
+    // What a claimer that died between claiming the dead lock and replacing it leaves.
+    writeFileSync(`${path}.lock.${statSync(`${path}.lock`, { bigint: true }).ino}.takeover`, String(deadPid()));
+    const outbox = await openFileOutbox(path);
+    expect(readdirSync(join(path, ".."))).toEqual(["outbox.json.lock"]);
+    await expect(openFileOutbox(path)).rejects.toThrow(/is open in this process/);
+    await outbox.close();
+  });
+});
+
+/** A child process running outbox-racer.ts: `say` sends it a line, `answer` awaits its next one. */
+function startRacer(): { say(line: string): void; answer(): Promise<string>; stop(): void } {
+  const child: ChildProcessWithoutNullStreams = spawn(
+    process.execPath,
+    ["--import", "tsx", join(import.meta.dirname, "outbox-racer.ts")],
+    { stdio: "pipe" },
+  );
+  const lines = createInterface({ input: child.stdout });
+  const waiting: ((line: string) => void)[] = [];
+  const arrived: string[] = [];
+  lines.on("line", (line) => {
+    const next = waiting.shift();
+    if (next) next(line);
+    else arrived.push(line);
+  });
+  return {
+    say: (line) => child.stdin.write(`${line}\n`),
+    answer: () => {
+      const line = arrived.shift();
+      return line !== undefined ? Promise.resolve(line) : new Promise((resolve) => waiting.push(resolve));
+    },
+    stop: () => child.stdin.end(),
+  };
+}
