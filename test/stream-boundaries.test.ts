@@ -127,6 +127,19 @@ describe("a sliding TTL", () => {
     await eventually(async () => ((await s("left", { method: "HEAD" })).status === 404 ? true : undefined));
   });
 
+  it("runs out a whole TTL after an SSE follower that went away", async () => {
+    const s = streams((await newTenant()).apiKey);
+    await s("dropped", { method: "PUT", headers: ttl1, body: "a" });
+    const res = await s(`dropped?offset=${tail}&live=sse`);
+    const events = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    await readUntil(events, "", (t) => t.includes("upToDate"));
+    // The follower leaves. Here its departure never reaches the object (as with a half-open
+    // connection), so the object's next write waits untaken until the stall bound ends the read:
+    // three keep-alive intervals.
+    await events.cancel();
+    await eventually(async () => ((await s("dropped", { method: "HEAD" })).status === 404 ? true : undefined));
+  });
+
   it("does not apply to a Stream-Expires-At, a deadline no parked reader moves", async () => {
     const s = streams((await newTenant()).apiKey);
     const at = new Date(Date.now() + 1_500).toISOString();

@@ -35,7 +35,7 @@ import {
 import { judgeProducer, type ProducerClaim } from "../../src/core/streams/producer.js";
 import { concatBytes, readBodyWithin } from "../../src/core/http/bounded-body.js";
 import { base64, controlEvent, sseEvent } from "../../src/core/streams/sse-events.js";
-import { pushBody } from "../../src/core/streams/push-body.js";
+import { pushBody, SSE_STALL_KEEPALIVES } from "../../src/core/streams/push-body.js";
 import { keyStandingCheck, StandingWatch } from "../../src/core/streams/standing-watch.js";
 import { READ_QUERY_RULES } from "../../src/core/streams/stream-openapi.js";
 import {
@@ -647,9 +647,9 @@ export class DurableStreamHost extends DurableObject<Env> implements DurableStre
    */
   #sse(meta: StreamMeta, from: number, cursor: string | null, tenant: string, keyId: string | null): Response {
     const binary = !isTextType(meta.contentType);
-    const { body, writer } = pushBody();
     const config = hostConfig(this.env, "durable-stream");
     const timeoutMs = config.streamLongPollTimeoutMs;
+    const { body, writer } = pushBody(SSE_STALL_KEEPALIVES * timeoutMs);
     const deadline = Date.now() + SSE_MAX_CONNECTION_MS;
     const standing = keyStandingCheck(tenantGateStub(this.env, tenant), tenant, keyId, config.liveRevalidateMs);
     const watch = standing && new StandingWatch(standing, Date.now());

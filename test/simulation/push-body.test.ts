@@ -26,7 +26,7 @@ async function settled(promise: Promise<unknown>): Promise<boolean> {
 
 describe("a push body", () => {
   it("holds a write until the reader has taken its bytes and asked for more", async () => {
-    const { body, writer } = pushBody();
+    const { body, writer } = pushBody(60_000);
     const reader = body.getReader();
     const write = writer.write(bytes("a"));
     expect(text((await reader.read()).value)).toBe("a");
@@ -38,7 +38,7 @@ describe("a push body", () => {
   });
 
   it("answers false to the write pending when the reader cancels, and to every later one", async () => {
-    const { body, writer } = pushBody();
+    const { body, writer } = pushBody(60_000);
     const reader = body.getReader();
     const first = writer.write(bytes("a"));
     await reader.read();
@@ -47,8 +47,19 @@ describe("a push body", () => {
     expect(await writer.write(bytes("b"))).toBe(false);
   });
 
+  it("answers false to a write its reader has not taken within the stall bound, and ends the body", async () => {
+    const { body, writer } = pushBody(20);
+    const reader = body.getReader();
+    const first = writer.write(bytes("a"));
+    await reader.read();
+    // Connected, but reading no further: the runtime never asks for more.
+    expect(await first).toBe(false);
+    expect(await writer.write(bytes("b"))).toBe(false);
+    await expect(reader.read()).rejects.toThrow(/took no bytes for 20 ms/);
+  });
+
   it("ends the reader after what was written when closed, and closing twice is harmless", async () => {
-    const { body, writer } = pushBody();
+    const { body, writer } = pushBody(60_000);
     void writer.write(bytes("last"));
     writer.close();
     writer.close();
@@ -58,7 +69,7 @@ describe("a push body", () => {
   });
 
   it("answers false to a write after close", async () => {
-    const { writer } = pushBody();
+    const { writer } = pushBody(60_000);
     writer.close();
     expect(await writer.write(bytes("late"))).toBe(false);
   });

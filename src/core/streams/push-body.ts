@@ -7,11 +7,19 @@
 // (cloudflare/workers-sdk#11071). (A chunk already in the runtime's hands when the client goes can
 // still draw that line locally, whatever the body: README, "Run it, test it".)
 
+/**
+ * Keep-alive intervals an SSE loop's write may wait for its reader before the reader counts as
+ * gone (`pushBody`'s `stallMs`): a reader that is there takes a write at least once an interval,
+ * and three, 60 s at the default 20 s, is nginx's default `send_timeout`.
+ */
+export const SSE_STALL_KEEPALIVES = 3;
+
 /** The writing side of a {@link pushBody}. */
 export interface PushBodyWriter {
   /**
    * Enqueues `bytes` and resolves once the reader has asked for more: true while the reader is
-   * there, false once it has gone (the bytes are then dropped, and so are all later ones).
+   * there, false once it has gone or has taken nothing for the body's `stallMs` (the bytes are
+   * then dropped, and so are all later ones).
    */
   write(bytes: Uint8Array): Promise<boolean>;
   /** Ends the body (the reader sees its end after what was written); idempotent. */
@@ -22,8 +30,17 @@ export interface PushBodyWriter {
  * A byte stream for a `Response` body and its writer. High-water mark 0 (WHATWG Streams §4.5):
  * nothing is queued ahead of the reader beyond the chunk it is being handed, so a loop that awaits
  * each `write` holds at most one chunk for a slow reader.
+ *
+ * `stallMs`: how long one write may wait for the reader to take it. Past it the reader counts as
+ * gone (the write answers false and the body errors, which ends the response), as nginx's
+ * `send_timeout` bounds the wait between two writes to a client: a client that stays connected
+ * but stops reading, or whose departure never reaches the runtime (a half-open connection), would
+ * otherwise hold the loop, and the object it runs in, for good.
  */
-export function pushBody(): { readonly body: ReadableStream<Uint8Array>; readonly writer: PushBodyWriter } {
+export function pushBody(stallMs: number): {
+  readonly body: ReadableStream<Uint8Array>;
+  readonly writer: PushBodyWriter;
+} {
   let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
   let open = true;
   let wanted: (() => void) | undefined;
@@ -49,11 +66,22 @@ export function pushBody(): { readonly body: ReadableStream<Uint8Array>; readonl
     writer: {
       write: async (bytes) => {
         if (!open || controller === undefined) return false;
-        const asked = new Promise<void>((resolve) => {
-          wanted = resolve;
+        const asked = new Promise<boolean>((resolve) => {
+          wanted = () => resolve(true);
         });
         controller.enqueue(bytes);
-        await asked;
+        let stop = () => {};
+        const stalled = new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(false), stallMs);
+          stop = () => clearTimeout(timer);
+        });
+        const taken = await Promise.race([asked, stalled]);
+        stop();
+        if (!taken && open) {
+          open = false;
+          wanted = undefined;
+          controller.error(new Error(`the reader took no bytes for ${stallMs} ms`));
+        }
         return open;
       },
       close: () => {

@@ -10,7 +10,7 @@ import { readCacheControl } from "./cache-control.js";
 import { cursorProblem, responseCursor } from "./cursor.js";
 import { jsonArray } from "./json-mode.js";
 import { formatOffset, offsetPastTail, parseLogReadStart } from "./offsets.js";
-import { pushBody } from "./push-body.js";
+import { pushBody, SSE_STALL_KEEPALIVES } from "./push-body.js";
 import { controlEvent, sseEvent } from "./sse-events.js";
 import { StandingWatch, type StandingCheck } from "./standing-watch.js";
 import { READ_QUERY_RULES } from "./stream-openapi.js";
@@ -155,7 +155,7 @@ function eventStream(
   options: ReadOnlyStreamOptions,
   first: LogPage | undefined,
 ): Response {
-  const { body, writer } = pushBody();
+  const { body, writer } = pushBody(SSE_STALL_KEEPALIVES * options.longPollTimeoutMs);
   const deadline = Date.now() + options.sseMaxMs;
   const watch = options.standing && new StandingWatch(options.standing, Date.now());
   const run = async () => {
