@@ -182,9 +182,9 @@ export const tenantMetrics = sqliteTable(
 
 /**
  * Saga instances as the admin API lists them; written by each saga's object on status changes
- * (`createdAt` on its first write only). The list (cloud/sagas/saga-list.ts) reads its two groups,
- * `attention` and the rest, newest first by (`createdAt`, `id`): each group, with or without a
- * tenant, in the order of one of these indexes.
+ * (`createdAt` on its first write only, so with `id` it is a key no status change moves). The list
+ * (cloud/sagas/saga-list.ts) and the dashboard read newest first by (`createdAt`, `id`), all
+ * statuses or one, with or without a tenant, each in the order of one of these indexes.
  */
 export const sagaInstances = sqliteTable(
   "saga_instances",

@@ -1,7 +1,7 @@
-// The supervisor's side of the admin API: sagas (listed attention first in keyset pages,
-// cloud/sagas/saga-list.ts; inspect, retry, force compensation) and circuit breakers (state and
-// transition facts). Mounted under /admin, behind the admin token; each route declared once
-// (`createRoute`).
+// The supervisor's side of the admin API: sagas (listed in keyset pages of an order no status
+// change moves, those needing attention first beside them, cloud/sagas/saga-list.ts; inspect,
+// retry, force compensation) and circuit breakers (state and transition facts). Mounted under
+// /admin, behind the admin token; each route declared once (`createRoute`).
 import { createRoute } from "@hono/zod-openapi";
 import { drizzle } from "drizzle-orm/d1";
 import { z } from "zod";
@@ -26,17 +26,33 @@ const anyObject = z.unknown().meta({ type: "object" });
 
 export const sagaAdminRoutes = routeTable<CloudEnv>();
 
+const sagaPageSchema = (what: string) =>
+  z.object({
+    items: z.array(anyObject).describe(what),
+    next: z
+      .string()
+      .nullable()
+      .describe("the cursor of the following page, for ?after=; null when this page is the last"),
+  });
+
 const listRoute = createRoute({
   method: "get",
   path: "/sagas",
   operationId: "admin.sagas.list",
   summary: "sagas, those needing attention first, in pages",
   description:
-    "Sagas needing attention (status `attention`) first, then the rest; within each group newest first " +
-    "(`createdAt`, when the saga was first listed, descending; ties by `id`, descending), so a saga keeps its " +
-    "place while it runs and moves only when it enters or leaves `attention`. Keyset pages as a view's: " +
-    '`next` (and `Link: <…&after=<next>>; rel="next"`) while sagas remain, null on the last page; ' +
-    "`?after=<next>` continues the list with the same filters.",
+    "Every saga (or those of `status`, of `tenant`), newest first: `createdAt` (when the saga was first listed) " +
+    "descending, ties by `id` descending. Neither changes once written, so the order is stable whatever the " +
+    "sagas' statuses do: a walk from the first page through each `next` lists every saga listed when it began " +
+    "exactly once, even if sagas enter or leave `attention` meanwhile (each with its state when its page was " +
+    "read; a saga first listed after the walk began is listed at most once). With `status`, a page holds the " +
+    "sagas of that status when it is read (one changing status meanwhile may be listed or not, never twice). Sagas needing attention come first beside the walk: the first page " +
+    "(no `after`) of a list not filtered by `status` also carries `attention`, the first page of " +
+    "`?status=attention` (same `tenant`, same `limit`, same order), whose `next` continues it with " +
+    "`?status=attention&after=`; `attention` is not part of the walk, so a saga in it is also in `items` on " +
+    "its own page. Keyset pages as a view's: `next` (and `Link: <…&after=<next>>; " +
+    'rel="next"`) while sagas remain, null on the last page; `?after=<next>` continues the list with the same ' +
+    "filters. A cursor this list could not have given is 400. Each page is read along an index.",
   tags: ["sagas"],
   security: security("admin"),
   request: {
@@ -56,12 +72,13 @@ const listRoute = createRoute({
   },
   responses: {
     200: json(
-      z.object({
-        items: z.array(anyObject).describe("attention first, then the rest; each newest first"),
-        next: z
-          .string()
-          .nullable()
-          .describe("the cursor of the following page, for ?after=; null when this page is the last"),
+      sagaPageSchema("newest first (createdAt, then id, descending)").extend({
+        attention: sagaPageSchema("sagas needing attention, newest first")
+          .optional()
+          .describe(
+            "only on a first page (no `after`) without `status`: the first page of `?status=attention` with the same " +
+              "`tenant` and `limit`; its `next` continues with `?status=attention&after=`",
+          ),
       }),
       "a page of the sagas",
       z.object({

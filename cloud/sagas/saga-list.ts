@@ -1,17 +1,27 @@
-// The admin API's list of sagas (`GET /admin/sagas`) as keyset pages over D1's `saga_instances`:
-// the sagas needing attention first, then the rest; within each, newest first (`createdAt`, when
-// the saga was first listed, descending; ties by id, descending). A page is asked for with one row
-// more than its limit, so a page after which rows remain always has a `next` (the views' paging,
-// cloud/projections/view-page.ts), and every saga can be listed. Each of the two groups is read in
-// the order of an index (`saga_instances_by_*`, cloud/schema.ts), so a page never sorts the table.
-import { and, desc, eq, ne, type SQL, sql } from "drizzle-orm";
+// The admin API's list of sagas (`GET /admin/sagas`) as keyset pages over D1's `saga_instances`.
+//
+// The pages walk one order whose key never changes: newest first by (`createdAt`, when the saga was
+// first listed, descending; ties by `id`, descending), whatever the sagas' statuses. Both columns are
+// written once, so a saga's place cannot move while a client pages, and a walk from the first page
+// to the last lists every saga that was listed when it began exactly once, however many enter or
+// leave `attention` meanwhile. (The list used to read the `attention` group first and then the
+// rest; a saga changing group between two page reads was then listed twice or not at all.)
+//
+// Sagas needing attention still come first, beside the walk rather than inside it: the first page
+// of a list not filtered by status carries `attention`, the first page of `?status=attention`, in
+// the same order and with its own `next`, so an operator sees them at once without the walk
+// depending on a status that changes under it.
+//
+// A page is asked for with one row more than its limit, so a page after which rows remain always
+// has a `next` (the views' paging, cloud/projections/view-page.ts). Every query reads in the order
+// of an index (`saga_instances_by_*`, cloud/schema.ts), so a page never sorts the table.
+import { and, desc, eq, type SQL, sql } from "drizzle-orm";
 import type { Db } from "../../src/core/model/projection.js";
 import { cursorText, viewCursor } from "../projections/view-page.js";
 import { sagaInstances } from "../schema.js";
 
-/** A saga's place in the list: its group (attention or not), then `createdAt` and `id`, both descending. */
+/** A saga's place in the list: `createdAt` and `id`, both descending. Neither changes once written. */
 export interface SagaListPosition {
-  readonly attention: boolean;
   readonly createdAt: number;
   readonly id: string;
 }
@@ -32,70 +42,73 @@ export interface SagaPage {
   readonly next: string | null;
 }
 
+/** A page of the walk, and on a first page not filtered by status the first page of those needing attention. */
+export interface SagaListPage extends SagaPage {
+  readonly attention?: SagaPage;
+}
+
 /** A saga id's grammar: `tenant:saga:instance`. */
 export const SAGA_ID = /^[a-z0-9-]{1,40}:[a-z0-9-]{1,40}:[A-Za-z0-9._~-]{1,128}$/;
-// `a` (attention) or `r` (the rest), createdAt, id: at most 2 + 17 + 210 ASCII chars, 308 in base64url.
-const POSITION = /^([ar])\.(\d{1,16})\.(.+)$/;
+// createdAt, id: at most 16 + 1 + 210 ASCII chars, 303 in base64url. A cursor of the former
+// group-first list (`a.` or `r.` first) matches no position: it is refused, not misread.
+const POSITION = /^(\d{1,16})\.(.+)$/;
 const MAX_CURSOR = 320;
 
-/** The opaque cursor of the page after `p`: base64url (as a view's) of `a|r.<createdAt>.<id>`. */
+/** The opaque cursor of the page after `p`: base64url (as a view's) of `<createdAt>.<id>`. */
 export function sagaCursor(p: SagaListPosition): string {
-  return viewCursor(`${p.attention ? "a" : "r"}.${p.createdAt}.${p.id}`);
+  return viewCursor(`${p.createdAt}.${p.id}`);
 }
 
 /** The position a cursor stands for, or undefined when `cursor` is no cursor `sagaCursor` gives. */
 export function sagaCursorPosition(cursor: string): SagaListPosition | undefined {
   const text = cursorText(cursor, MAX_CURSOR);
-  const [, group, createdAt, id] = (text === undefined ? null : POSITION.exec(text)) ?? [];
-  if (group === undefined || createdAt === undefined || id === undefined || !SAGA_ID.test(id)) return undefined;
-  const position = { attention: group === "a", createdAt: Number(createdAt), id };
+  const [, createdAt, id] = (text === undefined ? null : POSITION.exec(text)) ?? [];
+  if (createdAt === undefined || id === undefined || !SAGA_ID.test(id)) return undefined;
+  const position = { createdAt: Number(createdAt), id };
   return sagaCursor(position) === cursor ? position : undefined;
 }
 
 /**
- * The queries of one page, in list order, each given how many rows to read: the attention group's
- * (unless the status filter or the cursor is past it), then the rest's (unless the status filter
- * is `attention`), each after the cursor when it is in that group. Exposed so that their plans can
- * be checked.
+ * The query of one page, given how many rows to read: the sagas of the filters after the cursor,
+ * newest first. With a status it reads `saga_instances_by_status` (`_by_tenant` with a tenant),
+ * without one `saga_instances_by_created` (`_by_tenant_created`). Exposed so that its plan can be
+ * checked.
  */
-export function sagaListQueries(db: Db, q: Omit<SagaListQuery, "limit">) {
-  const groups = q.status === undefined ? [true, false] : [q.status === "attention"];
-  return groups
-    .filter((attention) => !(attention && q.after !== undefined && !q.after.attention))
-    .map((attention) => {
-      const where: (SQL | undefined)[] = [
-        attention
-          ? eq(sagaInstances.status, "attention")
-          : q.status === undefined
-            ? ne(sagaInstances.status, "attention")
-            : eq(sagaInstances.status, q.status),
-        q.tenant === undefined ? undefined : eq(sagaInstances.tenantId, q.tenant),
-      ];
-      if (q.after !== undefined && q.after.attention === attention) {
-        where.push(sql`(${sagaInstances.createdAt}, ${sagaInstances.id}) < (${q.after.createdAt}, ${q.after.id})`);
-      }
-      return (rows: number) =>
-        db
-          .select()
-          .from(sagaInstances)
-          .where(and(...where))
-          .orderBy(desc(sagaInstances.createdAt), desc(sagaInstances.id))
-          .limit(rows);
-    });
+export function sagaListQuery(db: Db, q: Omit<SagaListQuery, "limit">) {
+  const where: (SQL | undefined)[] = [
+    q.status === undefined ? undefined : eq(sagaInstances.status, q.status),
+    q.tenant === undefined ? undefined : eq(sagaInstances.tenantId, q.tenant),
+    q.after === undefined
+      ? undefined
+      : sql`(${sagaInstances.createdAt}, ${sagaInstances.id}) < (${q.after.createdAt}, ${q.after.id})`,
+  ];
+  return (rows: number) =>
+    db
+      .select()
+      .from(sagaInstances)
+      .where(and(...where))
+      .orderBy(desc(sagaInstances.createdAt), desc(sagaInstances.id))
+      .limit(rows);
 }
 
-/** The page `q` asks for: each group's rows in turn, `next` when rows remain after the page. */
-export async function listSagas(db: Db, q: SagaListQuery): Promise<SagaPage> {
-  const rows: SagaRow[] = [];
-  for (const query of sagaListQueries(db, q)) {
-    if (rows.length > q.limit) break;
-    rows.push(...(await query(q.limit + 1 - rows.length)));
-  }
+/** One page of the sagas `q` filters, newest first, `next` when rows remain after it. */
+export async function sagaPage(db: Db, q: SagaListQuery): Promise<SagaPage> {
+  const rows = await sagaListQuery(db, q)(q.limit + 1);
   const items = rows.slice(0, q.limit);
   const last = items.at(-1);
-  const next =
-    rows.length > q.limit && last !== undefined
-      ? sagaCursor({ attention: last.status === "attention", createdAt: last.createdAt, id: last.id })
-      : null;
+  const next = rows.length > q.limit && last !== undefined ? sagaCursor(last) : null;
   return { items, next };
+}
+
+/**
+ * The page `q` asks for: a page of the walk, and when it is the first page of a list not filtered
+ * by status, also the first page of the same tenant's sagas needing attention.
+ */
+export async function listSagas(db: Db, q: SagaListQuery): Promise<SagaListPage> {
+  if (q.status !== undefined || q.after !== undefined) return sagaPage(db, q);
+  const [page, attention] = await Promise.all([
+    sagaPage(db, q),
+    sagaPage(db, { tenant: q.tenant, status: "attention", limit: q.limit }),
+  ]);
+  return { attention, ...page };
 }
