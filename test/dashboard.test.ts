@@ -543,6 +543,31 @@ describe("dashboard entity pages", () => {
   });
 });
 
+/**
+ * Sagas of `tenant` needing attention, written straight into D1 as their objects mirror them: the
+ * first started first (a second apart), each last changed at `updatedAt(i)`.
+ */
+async function stuckSagas(tenant: string, count: number, updatedAt = (i: number) => STARTED + i * 1000) {
+  const insert = env.DB.prepare(
+    "INSERT INTO saga_instances (id, tenant_id, saga, instance_key, status, stage, reason, error, version, created_at, updated_at) VALUES (?, ?, 'order-fulfillment', ?, 'attention', 'charge', NULL, 'charge failed', 1, ?, ?)",
+  );
+  const rows = Array.from({ length: count }, (_, i) =>
+    insert.bind(sagaId(tenant, `o-${i}`), tenant, `o-${i}`, STARTED + i * 1000, updatedAt(i)),
+  );
+  for (let i = 0; i < rows.length; i += 50) await env.DB.batch(rows.slice(i, i + 50));
+}
+const STARTED = Date.UTC(2026, 0, 1);
+
+/** The saga ids an overview page lists as needing attention, in its order. */
+function listedSagas(html: string): string[] {
+  return [...html.matchAll(/<strong>([a-z0-9-]+:order-fulfillment:[^<]+)<\/strong>/g)].map((m) => m[1] ?? "");
+}
+
+/** The overview's link to the next page of sagas needing attention, if it has one. */
+function nextSagasPage(html: string): string | undefined {
+  return /<a href="([^"]+)#sagas" rel="next"/.exec(html)?.[1];
+}
+
 describe("dashboard: sagas needing attention", () => {
   it("lists a stuck saga on the tenant overview and resolves it with Retry; another tenant cannot touch it", async () => {
     const tenant = await newTenant("dsa");
@@ -597,5 +622,52 @@ describe("dashboard: sagas needing attention", () => {
     });
     expect(refused.status).toBe(409);
     expect(await refused.text()).toContain("cannot retry a saga that is completed");
+  });
+
+  it("lists the sagas needing attention newest first by when they started, not by when they last changed", async () => {
+    const tenant = await newTenant("dso");
+    // o-0 started first but changed last (retried, then stopped again): by updatedAt it came first.
+    await stuckSagas(tenant.id, 3, (i) => (i === 0 ? STARTED + 60_000 : STARTED + i * 1000));
+
+    const { cookie } = await signIn(tenant.apiKey);
+    const html = await (await page(cookie!, `/dashboard/t/${tenant.id}`)).text();
+
+    expect(listedSagas(html)).toEqual(["o-2", "o-1", "o-0"].map((o) => sagaId(tenant.id, o)));
+  });
+
+  it("pages the sagas needing attention, each once, while they escalate again between pages", async () => {
+    const tenant = await newTenant("dsp");
+    await stuckSagas(tenant.id, 53);
+    const { cookie } = await signIn(tenant.apiKey);
+
+    const first = await (await page(cookie!, `/dashboard/t/${tenant.id}`)).text();
+    // Retried and stopped again while the operator reads: a later updatedAt, the same start.
+    await env.DB.prepare("UPDATE saga_instances SET updated_at = ?, version = 2 WHERE id IN (?, ?)")
+      .bind(STARTED + 3_600_000, sagaId(tenant.id, "o-0"), sagaId(tenant.id, "o-52"))
+      .run();
+    const next = nextSagasPage(first);
+    expect(next).toMatch(new RegExp(`^/dashboard/t/${tenant.id}\\?sagas=`));
+    const second = await page(cookie!, next ?? "");
+    expect(second.status).toBe(200);
+    const secondHtml = await second.text();
+
+    expect(listedSagas(first)).toHaveLength(50);
+    expect([...listedSagas(first), ...listedSagas(secondHtml)]).toEqual(
+      Array.from({ length: 53 }, (_, i) => sagaId(tenant.id, `o-${52 - i}`)),
+    );
+    expect(nextSagasPage(secondHtml)).toBeUndefined();
+  });
+
+  it("answers a page of sagas needing attention that no list gave with 400, showing the first page", async () => {
+    const tenant = await newTenant("dsq");
+    await stuckSagas(tenant.id, 1);
+    const { cookie } = await signIn(tenant.apiKey);
+
+    const res = await page(cookie!, `/dashboard/t/${tenant.id}?sagas=not-a-cursor`);
+
+    expect(res.status).toBe(400);
+    const html = await res.text();
+    expect(html).toContain("That page of sagas needing attention does not exist");
+    expect(listedSagas(html)).toEqual([sagaId(tenant.id, "o-0")]);
   });
 });

@@ -1,14 +1,14 @@
 // What the dashboard shows, read from D1 (and the rebuilder objects): tenants with their keys,
-// projection lag and rebuilds, the view rows, and the overview that the live stream re-sends,
-// including the sagas that need an operator and the circuit breakers that are not closed.
+// projection lag and rebuilds, the view rows, the overview that the live stream re-sends, the
+// circuit breakers that are not closed and the sagas that need an operator, in pages.
 import { and, count, desc, eq, isNull, like, ne } from "drizzle-orm";
-import { drizzle } from "drizzle-orm/d1";
 import type { Db, Projection } from "../../src/core/model/projection.js";
 import { activeGeneration } from "../projections/generations.js";
 import { projectionLag } from "../projections/projection-lag.js";
 import type { RebuildStart, RebuildStatus } from "../projections/projection-rebuilder.js";
 import { viewPage } from "../projections/view-page.js";
-import { circuitBreakers, deadLetters, sagaInstances, tenants } from "../schema.js";
+import { circuitBreakers, deadLetters, tenants } from "../schema.js";
+import { type SagaListPosition, sagaPage } from "../sagas/saga-list.js";
 import { readTenantMetrics, type TenantMetrics } from "../metrics/tenant-metrics.js";
 import { rebuilderStub } from "../stubs.js";
 
@@ -79,23 +79,12 @@ export interface Attention {
 }
 
 /**
- * Sagas of this tenant that escalated to an operator, and this tenant's circuit breakers that are
- * not closed. A per-tenant breaker is named `<dependency>:<tenant>` (the payment gateway's is
- * `payment-gateway:{tenant}`); another tenant's breaker names its tenant and its last error, so
- * only the tenant's own are shown (the operator sees every breaker at /admin/breakers). Both
- * read the D1 index that the saga and breaker objects keep.
+ * This tenant's circuit breakers that are not closed. A per-tenant breaker is named
+ * `<dependency>:<tenant>` (the payment gateway's is `payment-gateway:{tenant}`); another tenant's
+ * breaker names its tenant and its last error, so only the tenant's own are shown (the operator
+ * sees every breaker at /admin/breakers). Read from the D1 index that the breaker objects keep.
  */
-export async function attention(env: Env, tenant: string, kind: "sagas" | "breakers"): Promise<Attention> {
-  const db: Db = drizzle(env.DB);
-  if (kind === "sagas") {
-    const rows = await db
-      .select()
-      .from(sagaInstances)
-      .where(and(eq(sagaInstances.tenantId, tenant), eq(sagaInstances.status, "attention")))
-      .orderBy(desc(sagaInstances.updatedAt))
-      .limit(50);
-    return { items: rows.map((r) => ({ kind: r.saga, name: r.id, detail: r.error ?? r.reason ?? "needs attention" })) };
-  }
+export async function openBreakers(db: Db, tenant: string): Promise<Attention> {
   // Tenant ids are [a-z0-9-], so the id holds no LIKE wildcard.
   const rows = await db
     .select()
@@ -105,12 +94,38 @@ export async function attention(env: Env, tenant: string, kind: "sagas" | "break
   return { items: rows.map((r) => ({ kind: r.status, name: r.name, detail: r.lastReason ?? "" })) };
 }
 
+/** A page of the sagas needing attention, and the cursor of the page after it (null on the last). */
+export interface SagasNeedingAttention extends Attention {
+  readonly next: string | null;
+}
+
+/** How many sagas needing attention a page of the overview shows. */
+export const DASHBOARD_SAGAS = 50;
+
+/**
+ * A page of this tenant's sagas that escalated to an operator, in the admin API's order for them
+ * (`GET /admin/sagas?status=attention&tenant=`): newest first by `createdAt`, ties by id, with its
+ * cursors. That key is written once, so a saga keeps its place while it waits, however often it
+ * is retried and escalates again (each time a new `updatedAt`, by which the list was once ordered
+ * and moved under the operator), and paging on from a page never lists a saga twice. It reads
+ * along `saga_instances_by_tenant`, never sorting the tenant's sagas.
+ */
+export async function sagasNeedingAttention(
+  db: Db,
+  tenant: string,
+  after?: SagaListPosition,
+): Promise<SagasNeedingAttention> {
+  const page = await sagaPage(db, { tenant, status: "attention", limit: DASHBOARD_SAGAS, after });
+  return {
+    items: page.items.map((r) => ({ kind: r.saga, name: r.id, detail: r.error ?? r.reason ?? "needs attention" })),
+    next: page.next,
+  };
+}
+
 export interface Overview {
   readonly metrics: TenantMetrics;
   readonly deadLetters: number;
   readonly projections: readonly ProjectionStatus[];
-  readonly sagas: Attention;
-  readonly breakers: Attention;
 }
 
 export async function overview(
@@ -119,17 +134,15 @@ export async function overview(
   projections: readonly Projection[],
   tenant: string,
 ): Promise<Overview> {
-  const [metrics, letters, status, sagas, breakers] = await Promise.all([
+  const [metrics, letters, status] = await Promise.all([
     readTenantMetrics(db, tenant, 30),
     db
       .select({ n: count() })
       .from(deadLetters)
       .where(and(eq(deadLetters.tenantId, tenant), isNull(deadLetters.replayedAt))),
     projectionStatus(env, db, projections, tenant),
-    attention(env, tenant, "sagas"),
-    attention(env, tenant, "breakers"),
   ]);
-  return { metrics, deadLetters: letters[0]?.n ?? 0, projections: status, sagas, breakers };
+  return { metrics, deadLetters: letters[0]?.n ?? 0, projections: status };
 }
 
 export async function viewRows(db: Db, projections: readonly Projection[], tenant: string): Promise<ViewRows[]> {

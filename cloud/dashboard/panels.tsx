@@ -1,5 +1,6 @@
 // The parts of dashboard pages that change while they are open. Each is rendered once into its
 // page and re-rendered by the live stream, which sends the new HTML for the page to swap in.
+import type { Child } from "hono/jsx";
 import { BarChart, Histogram } from "./charts.js";
 import type { Attention, Overview, ProjectionStatus, ViewRows } from "./data.js";
 import { PostButton } from "./post-button.js";
@@ -58,18 +59,24 @@ export function OverviewCharts({ o }: { o: Overview }) {
 
 export function AttentionList({
   title,
+  id,
   a,
   empty,
   actions,
+  footer,
 }: {
   title: string;
+  /** The section's fragment id, for links to it (a page of the list). */
+  id?: string;
   a: Attention;
   empty: string;
   /** Buttons per item (label → form action), e.g. retry / compensate for a saga. */
   actions?: { csrf: string; forms: (name: string) => readonly { label: string; href: string }[] };
+  /** What follows the items: how they are ordered, links to other pages. */
+  footer?: Child;
 }) {
   return (
-    <section aria-label={title}>
+    <section aria-label={title} id={id}>
       <h2>{title}</h2>
       {a.items.length === 0 ? (
         <p class="muted">{empty}</p>
@@ -87,6 +94,7 @@ export function AttentionList({
           ))}
         </ul>
       )}
+      {footer}
     </section>
   );
 }

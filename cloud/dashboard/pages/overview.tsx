@@ -1,5 +1,6 @@
 // A tenant's overview (status, live stats and charts, breakers and sagas needing attention, API
-// keys) and what can be done from it: issue or revoke a key, retry or compensate a saga.
+// keys) and what can be done from it: issue or revoke a key, retry or compensate a saga. The sagas
+// needing attention are paged (`?sagas=<cursor>`) in the admin API's order for them.
 import type { Child } from "hono/jsx";
 import { routeTable } from "../../../src/core/http/openapi.js";
 import { describeRefusal } from "../../../src/core/model/saga.js";
@@ -7,7 +8,8 @@ import { issueKey, listKeys, revokeKey } from "../../admin/tenant-admin.js";
 import { pushTenantPolicy } from "../../admin/tenant-policy-routes.js";
 import { sagaStub } from "../../stubs.js";
 import { allowedTenant, db, liveHref, sagaActionHref, type Ctx, type DashboardEnv } from "../context.js";
-import { overview, type TenantRow } from "../data.js";
+import { sagaCursorPosition, type SagaListPosition } from "../../sagas/saga-list.js";
+import { DASHBOARD_SAGAS, openBreakers, overview, sagasNeedingAttention, type TenantRow } from "../data.js";
 import { formRoute, pageRoute } from "../declarations.js";
 import { AttentionList, OverviewCharts, OverviewStats } from "../panels.js";
 import { PostButton } from "../post-button.js";
@@ -18,11 +20,35 @@ import { NewKey } from "./new-key.js";
 export const overviewPages = routeTable<DashboardEnv>();
 
 overviewPages.openapi(
-  pageRoute("/t/{tenant}", "dashboard.tenant", "the tenant's overview: status, keys, metrics"),
+  pageRoute(
+    "/t/{tenant}",
+    "dashboard.tenant",
+    "the tenant's overview: status, keys, metrics",
+    {
+      sagas:
+        "the page of sagas needing attention after this cursor (a previous page's, or a `next` of " +
+        "GET /admin/sagas?status=attention for this tenant); 400 for a cursor no such list gave",
+    },
+    [400],
+  ),
   async (c) => {
     const tenant = await allowedTenant(c);
     if (!tenant) return notFound(c);
-    return overviewPage(c, tenant);
+    const cursor = c.req.query("sagas");
+    if (cursor === undefined) return overviewPage(c, tenant);
+    const after = sagaCursorPosition(cursor);
+    if (after === undefined) {
+      c.status(400);
+      return overviewPage(
+        c,
+        tenant,
+        <p class="card error" role="alert">
+          That page of sagas needing attention does not exist: its link is not one this list gives. The first page is
+          shown.
+        </p>,
+      );
+    }
+    return overviewPage(c, tenant, undefined, after);
   },
 );
 
@@ -81,21 +107,35 @@ for (const action of ["retry", "compensate"] as const) {
   );
 }
 
-function overviewPage(c: Ctx, tenant: TenantRow, notice?: Child) {
+function overviewPage(c: Ctx, tenant: TenantRow, notice?: Child, sagasAfter?: SagaListPosition) {
   return c.render(
-    <OverviewPage c={c} tenant={tenant}>
+    <OverviewPage c={c} tenant={tenant} sagasAfter={sagasAfter}>
       {notice}
     </OverviewPage>,
     { title: `${tenant.name} (${tenant.id})`, tenant: tenant.id, current: "Overview" },
   );
 }
 
-async function OverviewPage({ c, tenant, children }: { c: Ctx; tenant: TenantRow; children?: Child }) {
+async function OverviewPage({
+  c,
+  tenant,
+  sagasAfter,
+  children,
+}: {
+  c: Ctx;
+  tenant: TenantRow;
+  /** Where the page of sagas needing attention starts (the first page when undefined). */
+  sagasAfter?: SagaListPosition | undefined;
+  children?: Child;
+}) {
   const d = db(c);
-  const [o, keys] = await Promise.all([
+  const [o, keys, breakers, sagas] = await Promise.all([
     overview(c.env, d, c.get("app").projections, tenant.id),
     listKeys(d, tenant.id),
+    openBreakers(d, tenant.id),
+    sagasNeedingAttention(d, tenant.id, sagasAfter),
   ]);
+  const overviewHref = `/dashboard/t/${tenant.id}`;
   const session = c.get("session");
   const csrf = session.csrf;
   return (
@@ -115,11 +155,25 @@ async function OverviewPage({ c, tenant, children }: { c: Ctx; tenant: TenantRow
         </div>
       </div>
       <div class="grid">
-        <AttentionList title="Open circuit breakers" a={o.breakers} empty="All breakers are closed." />
+        <AttentionList title="Open circuit breakers" a={breakers} empty="All breakers are closed." />
         <AttentionList
           title="Sagas needing attention"
-          a={o.sagas}
-          empty="No saga needs attention."
+          id="sagas"
+          a={sagas}
+          empty={sagasAfter === undefined ? "No saga needs attention." : "No more sagas need attention."}
+          footer={
+            sagas.items.length === 0 && sagasAfter === undefined ? null : (
+              <p class="muted">
+                Newest first by when each saga started, {DASHBOARD_SAGAS} a page: a saga keeps its place while it waits.{" "}
+                {sagasAfter === undefined ? null : <a href={`${overviewHref}#sagas`}>First page</a>}{" "}
+                {sagas.next === null ? null : (
+                  <a href={`${overviewHref}?sagas=${sagas.next}#sagas`} rel="next" data-more-sagas>
+                    Next page
+                  </a>
+                )}
+              </p>
+            )
+          }
           actions={{
             csrf,
             forms: (id) => [
