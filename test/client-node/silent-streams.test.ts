@@ -33,6 +33,22 @@ describe("a followed entity whose stream goes silent", () => {
   });
 });
 
+describe("a followed entity whose stream carries only heartbeats", () => {
+  it("keeps its stream open for longer than the silence bound", async () => {
+    const net = tenantApi([3]);
+    const client = clientOn(new MemoryOutboxStore(), net.fetch, { liveSilenceMs: 500 });
+    const sku = client.entity("inventory", "sku-1");
+    sku.follow();
+    await until(() => sku.confirmed.version === 1);
+    // Three silence bounds without an event, a heartbeat every tenth of one (a margin for a busy machine).
+    for (let i = 0; i < 30; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      net.heartbeat();
+    }
+    expect(net.streams()).toEqual(["/v1/entities/inventory/sku-1/events?after=0"]);
+  });
+});
+
 describe("the default bound on a live stream's silence", () => {
   it("is 2.5 times the longest the server's live feeds go without a heartbeat", () => {
     expect(LIVE_SILENCE_MS).toBe(2.5 * HEARTBEAT_MS);

@@ -1,7 +1,8 @@
 // factline/client's answers that are no decision: a status something on the way gives (a proxy, a
 // load balancer) says nothing about the command, so the command stays queued and is sent again
 // under its client-session number, and the server decides it once when it is reached (README
-// "Build an offline-first app", Sync). tenant-api-double.ts stands in for the server.
+// "Build an offline-first app", Sync); nor is a rejection whose body broke off before it was read.
+// tenant-api-double.ts stands in for the server.
 import { MemoryOutboxStore } from "factline/client";
 import { afterEach, describe, expect, it } from "vitest";
 import { clientOn, closeClients, settle, stateAfter, until } from "./client-kit.js";
@@ -32,5 +33,21 @@ describe("a command answered with a status that is no decision", () => {
     await settle();
     expect(client.rejections).toEqual([]);
     expect(sku.confirmed).toEqual({ version: 1, state: stateAfter([4]) });
+  });
+});
+
+describe("a rejection whose body breaks off on the way", () => {
+  it("is sent again once the attempt times out, and recorded once from the complete answer", async () => {
+    const net = tenantApi([3]);
+    net.control.rejectionBodiesStalled = 1;
+    const client = clientOn(new MemoryOutboxStore(), net.fetch, { commandTimeoutMs: 100 });
+    const sku = client.entity("inventory", "sku-1");
+    await sku.command("reserve", { orderId: "o-1", quantity: 5 });
+
+    await client.drained();
+    await settle();
+    expect(commandsSent(net.requests)).toBe(2);
+    expect(client.rejections.map((r) => r.problem.code)).toEqual(["insufficient-stock"]);
+    expect(client.status.queueLength).toBe(0);
   });
 });

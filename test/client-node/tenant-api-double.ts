@@ -40,6 +40,16 @@ function pastEnd(after: number, latest: number): Response {
   );
 }
 
+/** A body that sends `start`, then nothing more until `signal` aborts it (an answer broken off on the way). */
+function stalledAfter(start: string, signal: AbortSignal | null | undefined): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new TextEncoder().encode(start));
+      signal?.addEventListener("abort", () => controller.error(new DOMException("aborted", "AbortError")));
+    },
+  });
+}
+
 const sse = (event: Recorded) => new TextEncoder().encode(`id: ${event.seq}\ndata: ${JSON.stringify(event)}\n\n`);
 
 /**
@@ -48,7 +58,9 @@ const sse = (event: Recorded) => new TextEncoder().encode(`id: ${event.seq}\ndat
  * `commandStatus`, while set, answers them that status with no body, as something on the way
  * would (nothing decided); log pages wait for `pagesHeld` (when set) before they are delivered;
  * `streamsSilent` keeps the live streams open while true but sends nothing on them (a connection
- * gone half-open: no event, no heartbeat), the events they miss staying in the log. Records each
+ * gone half-open: no event, no heartbeat), the events they miss staying in the log;
+ * `rejectionBodiesStalled` answers that many rejections with their status and the start of their
+ * body, the rest never coming until the request is aborted. Records each
  * request as `METHOD path?query`.
  */
 export function tenantApi(quantities: readonly number[]) {
@@ -60,11 +72,13 @@ export function tenantApi(quantities: readonly number[]) {
     commandStatus: number | undefined;
     pagesHeld: Promise<void> | undefined;
     streamsSilent: boolean;
+    rejectionBodiesStalled: number;
   } = {
     commandsDown: false,
     commandStatus: undefined,
     pagesHeld: undefined,
     streamsSilent: false,
+    rejectionBodiesStalled: 0,
   };
   const state = (): unknown => {
     let folded: unknown = inventory.initialState();
@@ -86,16 +100,21 @@ export function tenantApi(quantities: readonly number[]) {
     if (!parsed?.ok) throw new Error(`the double was sent ${name}, which does not parse`);
     const decision = inventory.decide(state(), parsed.command);
     if (isRejection(decision)) {
-      return Response.json(
-        {
-          type: "https://factline.dev/problems/business-rule",
-          title: "The command was rejected by a business rule",
+      const problem = {
+        type: "https://factline.dev/problems/business-rule",
+        title: "The command was rejected by a business rule",
+        status: 422,
+        detail: decision.detail,
+        code: decision.code,
+      };
+      if (control.rejectionBodiesStalled > 0) {
+        control.rejectionBodiesStalled--;
+        return new Response(stalledAfter(JSON.stringify(problem).slice(0, 20), init?.signal), {
           status: 422,
-          detail: decision.detail,
-          code: decision.code,
-        },
-        { status: 422, headers: problemHeaders },
-      );
+          headers: problemHeaders,
+        });
+      }
+      return Response.json(problem, { status: 422, headers: problemHeaders });
     }
     const events = decision.map((e, i): Recorded => ({ seq: log.length + 1 + i, type: e.type, data: e.data }));
     log.push(...events);
@@ -143,6 +162,10 @@ export function tenantApi(quantities: readonly number[]) {
     fetch,
     requests,
     control,
+    /** Sends every open live stream the server's heartbeat, an SSE comment (src/core/live/live-feed-host.ts). */
+    heartbeat: () => {
+      for (const stream of live) stream.enqueue(new TextEncoder().encode(": heartbeat\n\n"));
+    },
     /** The log reads and streams asked for, in order. */
     streams: () => requests.filter((r) => r.includes("/events")).map((r) => r.replace(/^GET /, "")),
   };
