@@ -30,11 +30,44 @@ import {
 } from "../../src/core/saga/saga-runner.js";
 import { sagaNamed, serviceNamed, type CloudApp } from "../app.js";
 import { entityStub } from "../stubs.js";
+import { FactHandOff, type HandOffPorts } from "../../src/core/outbox/fact-hand-off.js";
+import type { CommandEnvelope, CommandOutcome } from "../../src/core/protocol/entity-protocol.js";
 import { sagaStorageMigrations } from "../storage-schema.js";
 import { sagaInstances } from "../schema.js";
 import { alarmTime } from "../../src/core/runtime/alarm-time.js";
 
 export type { SagaAddress } from "../../src/core/saga/saga-runner.js";
+
+/**
+ * The facts the commands of this isolate's sagas hand back, sent in batches across entities
+ * (src/core/outbox/fact-hand-off.ts): a stage's tasks command many entities at once, and their
+ * facts share a `sendBatch` where each object would send its own; a test seam.
+ */
+export const sagaFactHandOff = new FactHandOff();
+
+/**
+ * A saga task's command, whose facts its saga host sends (`callerRelays`): the outcome without the
+ * hand-off, which goes to `sagaFactHandOff` in the background, the task waiting for none of it.
+ */
+async function relayingCommand(env: Env, envelope: CommandEnvelope): Promise<CommandOutcome> {
+  const outcome = await entityStub(env, envelope).command({ ...envelope, callerRelays: true });
+  if (!outcome.ok || outcome.handOff === undefined) return outcome;
+  const { handOff, ...answered } = outcome;
+  const address = { tenant: envelope.tenant, entityType: envelope.entityType, entityId: envelope.entityId };
+  void sagaFactHandOff.add(handOffPorts(env), address, handOff);
+  return answered;
+}
+
+/** The hand-off's ports over `env`: `FACTS.sendBatch`, and the entity's `handOffFailed`. */
+export function handOffPorts(env: Env): HandOffPorts {
+  return {
+    send: async (messages) => {
+      await env.FACTS.sendBatch(messages.map((body) => ({ body, contentType: "json" as const })));
+    },
+    reportFailure: (address, fromSeq) => entityStub(env, address).handOffFailed(address, fromSeq),
+    wait: (ms) => scheduler.wait(ms),
+  };
+}
 
 export interface SagaView extends SagaAddress {
   readonly id: string;
@@ -184,7 +217,7 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
       bounded: (work, ms) => withTimeout(() => work(), ms),
       parseCommand: (type, command, data) => app.entities.get(type)?.parseCommand(command, data),
       fingerprint: (command, data) => commandFingerprint(command, data),
-      command: (envelope) => entityStub(env, envelope).command(envelope),
+      command: (envelope) => relayingCommand(env, envelope),
       service: (name) => {
         const service = serviceNamed(app, name);
         return service && { call: (operation, data, context) => service.call(operation, data, { ...context, env }) };

@@ -34,7 +34,7 @@ import {
 } from "../../src/core/resilience/in-flight.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { entityStub } from "../stubs.js";
-import { FactHandOff } from "./fact-handoff.js";
+import { factHandOff, handOffPorts } from "./fact-handoff.js";
 
 /** The request scope of these routes: the platform's, plus what a command records for the isolate's limit. */
 export type EntityScope = RequestScope & {
@@ -48,8 +48,6 @@ const MAX_PAGE = 1000;
 export const commandsInFlight = new InFlight();
 /** Commands of every entity in flight from this isolate, under a limit that follows queueing delay; a test seam. */
 export const isolateCommands = new AdaptiveLimit(COMMAND_LIMIT_POLICY);
-/** The facts entities hand to this isolate's commands, sent in batches across entities (fact-handoff.ts); a test seam. */
-export const factHandOff = new FactHandOff();
 
 // ---- shapes -------------------------------------------------------------------------------------
 
@@ -253,7 +251,7 @@ function commandRoute(routes: OpenAPIHono<EntityEnv>, entity: EntityType, comman
       if (outcome.currentVersion !== undefined) refusal.etag = `"${outcome.currentVersion}"`;
       throw new ProblemError(outcome.problem, refusal);
     }
-    if (outcome.handOff) c.executionCtx.waitUntil(factHandOff.add(c.env, address, outcome.handOff));
+    if (outcome.handOff) c.executionCtx.waitUntil(factHandOff.add(handOffPorts(c.env), address, outcome.handOff));
 
     const { result } = outcome;
     if (!outcome.replayed) c.set("factsRecorded", result.events.length);

@@ -1,141 +1,19 @@
-// Puts the facts entity objects hand to the tenant API's commands (CommandEnvelope.callerRelays)
-// on the facts queue, batched across the commands this isolate serves: commands to many entities,
-// each with one new fact, share one `sendBatch` instead of each object sending its own. Every
-// send is a subrequest and locally a turn of the queue's broker; measured in workerd, one message
-// per sendBatch cost about 0.3 ms of CPU per message and 20 per sendBatch about 0.05 ms.
-//
-// The entity counted the facts as sent when it handed them off (outbox-relay.ts), so a failure
-// here must reach it: a send that fails is reported to each entity in it (`handOffFailed`), which
-// sends those facts again itself with backoff. A command whose answer never arrived, or an isolate
-// that dies holding facts, leaves them sent and unacknowledged, which the entity's probe at their
-// acknowledgement deadline repairs (or the consumer's gap repair, once the entity's next fact arrives).
-import type { EntityAddress, HandOff } from "../../src/core/protocol/entity-protocol.js";
-import type { FactsQueueMessage } from "../../src/core/protocol/cloud-event.js";
-import { packHandOffs } from "../../src/core/outbox/relay.js";
-import { faultPoint, transformPoint } from "../../src/core/resilience/fault-injection.js";
-import { logEvent } from "../../src/core/runtime/log.js";
+// The tenant API's Worker as a caller that relays its commands' facts: the isolate's batcher
+// (src/core/outbox/fact-hand-off.ts) over this Worker's bindings, the facts queue and the entity
+// objects told of a failed send.
+import { FactHandOff, type HandOffPorts } from "../../src/core/outbox/fact-hand-off.js";
 import { entityStub } from "../stubs.js";
 
-/**
- * How long a caller waits before it sends what is waiting (ms): the facts of the commands answered
- * meanwhile join its batch. Facts reach the consumer in queue batches of up to a second anyway,
- * and no command's answer waits for the send. Measured with the bench's in-isolate dispatch
- * (`npm run bench -- --only isolate`, one entity): an accepted command cost the Worker 0.758 ms of
- * CPU at 2 ms and 0.589 ms at 10 ms, against 0.612 ms with no send at all.
- */
-const HAND_OFF_LINGER_MS = 10;
+/** The facts entities hand to this isolate's commands, sent in batches across entities; a test seam. */
+export const factHandOff = new FactHandOff();
 
-interface Held {
-  readonly address: EntityAddress;
-  readonly handOff: HandOff;
-}
-
-/**
- * This isolate's facts waiting to be sent, shared by its requests. The first caller of a linger
- * window waits it out and sends, in its own request's context, everything added meanwhile; the
- * callers that join its window return at once (one timer per window, not one per command: a
- * timer's turn was about 5 % of the Worker's JavaScript per command in a V8 profile of the bench's
- * in-isolate dispatch). No request awaits a promise of another's context, which would hang if
- * that request's context ended first: a joiner's facts ride on the sender's context, as an
- * isolate's death would leave them, sent or not, for the entity's probe to repair.
- */
-export class FactHandOff {
-  #held: Held[] = [];
-  /** Whether a caller is waiting out a linger window (it takes everything held when it ends). */
-  #lingering = false;
-  /** Sends under way (one per linger window), for `settled`. */
-  readonly #sending = new Set<Promise<void>>();
-
-  /** Adds `handOff` to the next send; resolves once it is sent or joined a window (give it to `waitUntil`). */
-  async add(env: Env, address: EntityAddress, handOff: HandOff): Promise<void> {
-    this.#held.push({ address, handOff });
-    if (this.#lingering) return;
-    this.#lingering = true;
-    try {
-      await scheduler.wait(HAND_OFF_LINGER_MS);
-    } finally {
-      this.#lingering = false;
-    }
-    const held = this.#held;
-    this.#held = [];
-    const sending = Promise.all(batches(held).map((batch) => send(env, batch))).then(() => {});
-    this.#sending.add(sending);
-    try {
-      await sending;
-    } finally {
-      this.#sending.delete(sending);
-    }
-  }
-
-  /**
-   * Resolves once every fact handed off so far has been sent, or its failure reported to its
-   * entity. A test seam: a test that rewrites an entity's storage waits here first, so no report
-   * lands on the storage it rewrote. Facts still lingering are taken by a caller whose timer ends
-   * before one of the same length started now.
-   */
-  async settled(): Promise<void> {
-    while (this.#held.length > 0 || this.#sending.size > 0) {
-      if (this.#sending.size > 0) await Promise.allSettled([...this.#sending]);
-      else await scheduler.wait(HAND_OFF_LINGER_MS);
-    }
-  }
-}
-
-/** The hand-offs in sends within the queue's limits (relay.ts, `packHandOffs`). */
-function batches(held: readonly Held[]): Held[][] {
-  const groups = packHandOffs(held.map((h) => h.handOff.messages.map((m) => m.bytes)));
-  return groups.map((group) => group.flatMap((i) => held[i] ?? []));
-}
-
-async function send(env: Env, batch: readonly Held[]): Promise<void> {
-  const failed: Held[] = [];
-  const sending: Held[] = [];
-  for (const h of batch) {
-    // The fault-injection seam, per entity as the entity's own send runs it (production: a no-op).
-    try {
-      faultPoint("relay.send", h.address);
-      sending.push(h);
-    } catch {
-      failed.push(h);
-    }
-  }
-  try {
-    // A rewrite that throws stands for the queue refusing the batch, as in the entity's own send.
-    const messages: FactsQueueMessage[] = sending.flatMap((h) =>
-      transformPoint(
-        "relay.batch",
-        h.handOff.messages.map((m) => m.body),
-        h.address,
-      ),
-    );
-    if (messages.length > 0)
+/** The hand-off's ports over `env`: `FACTS.sendBatch`, and the entity's `handOffFailed`. */
+export function handOffPorts(env: Env): HandOffPorts {
+  return {
+    send: async (messages) => {
       await env.FACTS.sendBatch(messages.map((body) => ({ body, contentType: "json" as const })));
-    for (const h of sending) {
-      try {
-        faultPoint("relay.afterSend", h.address);
-      } catch {
-        failed.push(h);
-      }
-    }
-  } catch (error) {
-    logEvent("warn", "hand-off send failed; the entities send again", {
-      entities: sending.length,
-      error: error instanceof Error ? error.message : String(error),
-    });
-    failed.push(...sending);
-  }
-  await Promise.all(failed.map((h) => reportFailure(env, h)));
-}
-
-async function reportFailure(env: Env, h: Held): Promise<void> {
-  try {
-    await entityStub(env, h.address).handOffFailed(h.address, h.handOff.fromSeq);
-  } catch (error) {
-    // The facts stay sent and unacknowledged: the entity's probe repairs them at their deadline.
-    logEvent("error", "hand-off failure not reported; the entity's probe repairs it", {
-      ...h.address,
-      fromSeq: h.handOff.fromSeq,
-      error: error instanceof Error ? error.message : String(error),
-    });
-  }
+    },
+    reportFailure: (address, fromSeq) => entityStub(env, address).handOffFailed(address, fromSeq),
+    wait: (ms) => scheduler.wait(ms),
+  };
 }

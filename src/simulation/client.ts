@@ -101,7 +101,7 @@ export class SimClients {
       expectedVersion: null,
       traceparent: null,
       // As the tenant API does: its Worker sends the facts (world.ts, rpcCommand); a caller inside
-      // the platform leaves them to the entity's relay.
+      // the platform other than a saga (saga-host.ts) leaves them to the entity's relay.
       callerRelays: op.key !== undefined,
     };
     const where = `${op.entityType}/${op.entityId}`;

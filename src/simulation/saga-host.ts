@@ -86,7 +86,8 @@ export class SimSaga extends SimObject {
         world.app.entities.find((e) => e.type === type)?.parseCommand(command, data),
       fingerprint: async (command, data) => fingerprintOf(command, data),
       command: async (envelope) => {
-        const outcome = await world.rpcCommand(envelope);
+        // As the saga host does: it sends its tasks' facts (world.ts, rpcCommand, hands them over).
+        const outcome = await world.rpcCommand({ ...envelope, callerRelays: true });
         if (outcome === "failed") throw new Error("the entity did not answer");
         return outcome;
       },

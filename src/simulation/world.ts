@@ -170,8 +170,8 @@ export class World {
   }
 
   /**
-   * What the tenant API's Worker does with facts an entity handed to its command
-   * (edge/entity/fact-handoff.ts): lost with the Worker, or sent, or, when the send fails or is
+   * What the tenant API's Worker and the saga hosts do with facts an entity handed to a command
+   * (src/core/outbox/fact-hand-off.ts): lost with their isolate, or sent, or, when the send fails or is
    * refused, reported to the entity over RPC (which may fail too: then the entity's probe repairs them).
    */
   async #sendHandOff(target: SimEntity, handOff: HandOff): Promise<void> {

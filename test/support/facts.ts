@@ -6,7 +6,8 @@ import { toCloudEvent } from "../../src/core/protocol/cloud-event.js";
 import type { RecordedEvent } from "../../src/core/model/envelope.js";
 import { armFault, InjectedFault } from "../../src/core/resilience/fault-injection.js";
 import worker from "../../worker.js";
-import { factHandOff } from "../../edge/entity/entity-routes.js";
+import { factHandOff } from "../../edge/entity/fact-handoff.js";
+import { sagaFactHandOff } from "../../cloud/sagas/saga-host.js";
 import { call } from "./api.js";
 
 /** Keeps the relay of every entity of `tenant` from sending, until the returned function runs. */
@@ -17,12 +18,13 @@ export function holdRelay(tenant: string): () => void {
 }
 
 /**
- * Resolves once the tenant API has sent (or, under `holdRelay`, failed to send and reported) the
- * facts its commands were handed, which it does within its linger after answering: from then on
- * the facts are their entities' to send.
+ * Resolves once the tenant API and the saga hosts have sent (or, under `holdRelay`, failed to send
+ * and reported) the facts their commands were handed, which they do within their linger after the
+ * answer: from then on the facts are their entities' to send.
  */
-export function handOffsSettled(): Promise<void> {
-  return factHandOff.settled();
+export async function handOffsSettled(): Promise<void> {
+  const wait = (ms: number) => scheduler.wait(ms);
+  await Promise.all([factHandOff.settled(wait), sagaFactHandOff.settled(wait)]);
 }
 
 /** Makes the consumer fail every batch of the given entity, until the returned function runs. */
