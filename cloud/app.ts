@@ -36,7 +36,10 @@ export interface ServiceCallContext {
  */
 export interface Service {
   call(operation: string, data: Readonly<Record<string, unknown>>, context: ServiceCallContext): Promise<TaskOutcome>;
-  /** The contract it implements, when built by `implementService`: `defineApp` checks its name. */
+  /**
+   * The contract it implements, when built by `implementService`: `defineApp` checks its name, and
+   * the saga host checks each call against it before calling (`checkServiceCall`).
+   */
   readonly contract?: ServiceContract;
 }
 

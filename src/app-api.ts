@@ -74,4 +74,4 @@ export {
 export { fact } from "./testing/facts.js";
 export { ADVERSARIAL_IDS, checkAdversarialIds, scenario } from "./testing/given-when-then.js";
 export { projectionScenario } from "./testing/projection-scenario.js";
-export { sagaScenario } from "./testing/saga-scenario.js";
+export { sagaScenario, type SagaScenarioOptions } from "./testing/saga-scenario.js";

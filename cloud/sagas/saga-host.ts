@@ -220,7 +220,12 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
       command: (envelope) => relayingCommand(env, envelope),
       service: (name) => {
         const service = serviceNamed(app, name);
-        return service && { call: (operation, data, context) => service.call(operation, data, { ...context, env }) };
+        return (
+          service && {
+            contract: service.contract,
+            call: (operation, data, context) => service.call(operation, data, { ...context, env }),
+          }
+        );
       },
       mirror: (row) => this.#mirror(row),
       log: (level, message, fields) => logEvent(level, message, fields),

@@ -3,6 +3,7 @@
 // app's own invariants. The reference domain's is reference/simulation.ts, the example's examples/todo/simulation.ts.
 import type { EntityType } from "../core/model/entity.js";
 import type { SagaDefinition, TaskOutcome } from "../core/model/saga.js";
+import type { ServiceContract } from "../core/model/service-contract.js";
 import type { Prng } from "./prng.js";
 import type { World } from "./world.js";
 
@@ -24,6 +25,8 @@ export interface SimCallContext {
  * (`implementContract(contract, handlers)` with handlers taking a `SimCallContext`).
  */
 export interface SimService {
+  /** The contract it implements, when built from one: the saga runner checks each call against it. */
+  readonly contract?: ServiceContract;
   call(operation: string, data: Readonly<Record<string, unknown>>, context: SimCallContext): Promise<TaskOutcome>;
 }
 

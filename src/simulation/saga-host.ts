@@ -95,6 +95,7 @@ export class SimSaga extends SimObject {
         const service = ownValue(world.app.services, name);
         return (
           service && {
+            contract: service.contract,
             call: (operation, data, context) =>
               this.#answer(() => service.call(operation, data, { ...context, world })),
           }

@@ -20,6 +20,7 @@ import {
   type TaskOutcome,
   type TypedSaga,
 } from "../core/model/saga.js";
+import { checkServiceCall, type ServiceContract } from "../core/model/service-contract.js";
 import { instanceKeyOf } from "../core/saga/saga-delivery.js";
 
 /** A step the saga is expected to take: a typed entity command or a service call. */
@@ -29,6 +30,19 @@ export type ExpectedAction<X extends AnyEntity> = SagaCommand<X> | ServiceCallAc
 export const KIT_POLICY: SagaRuntimePolicy = {
   retry: { maxAttempts: 3, maxCompensationAttempts: 5, baseMs: 100, maxMs: 100 },
 };
+
+/** What a kit run is given besides its saga: a runtime policy, and the contracts of the services it calls. */
+export interface SagaScenarioOptions {
+  /** Retries and timeouts (default KIT_POLICY). */
+  readonly policy?: SagaRuntimePolicy;
+  /**
+   * The contracts of the services the saga calls (`[paymentGateway]`). A due call that its
+   * service's contract refuses (`checkServiceCall`: an operation it lacks, a request its schema
+   * refuses) is rejected before the test can answer it, with the runtime's reason, as the runtime
+   * rejects it before the service is reached. Calls to a service not listed are not checked.
+   */
+  readonly services?: readonly ServiceContract[];
+}
 
 /** One run of a saga instance in the kit: steps (`given`, `when…`, `after`) and expectations, chainable. */
 export interface SagaRun<X extends AnyEntity> {
@@ -59,18 +73,28 @@ export interface SagaRun<X extends AnyEntity> {
 
 /**
  * Starts a run of `saga` for one instance (the first fact's, by the saga's `instanceOf`), at time
- * 0, with `policy` (default KIT_POLICY). The host's transport, idempotency and persistence are
- * not involved: what is checked is the saga's own logic.
+ * 0, with `options` (`SagaScenarioOptions`, or a policy alone; default KIT_POLICY, no contracts).
+ * The host's transport, idempotency and persistence are not involved: what is checked is the
+ * saga's own logic, held to the runtime's checks of what it builds (instance keys, task keys and
+ * JSON, a call's own idempotency key) and, given its services' contracts, of its calls.
  */
 export function sagaScenario<C, X extends AnyEntity>(
   saga: TypedSaga<C, X>,
-  policy: SagaRuntimePolicy = KIT_POLICY,
+  options: SagaRuntimePolicy | SagaScenarioOptions = {},
 ): SagaRun<X> {
+  const policy = "retry" in options ? options : (options.policy ?? KIT_POLICY);
+  const contracts = new Map(("retry" in options ? [] : (options.services ?? [])).map((c) => [c.name, c] as const));
   let state: SagaState = NEW_SAGA;
   let now = 0;
   let instance: string | null = null;
   let due: readonly DueTask[] = [];
 
+  // Why the runtime would reject a due call before reaching its service (saga-runner.ts), or null.
+  const refusal = (d: DueTask): string | null => {
+    if (d.action.kind !== "call") return null;
+    const contract = contracts.get(d.action.service);
+    return contract === undefined ? null : checkServiceCall(contract, d.action);
+  };
   // Records what the machine decides until it has tasks to run or waits.
   const settle = () => {
     for (let step = 0; step < 1000; step++) {
@@ -79,13 +103,22 @@ export function sagaScenario<C, X extends AnyEntity>(
         state = next.events.reduce(evolve, state);
         continue;
       }
+      const refused = (next.kind === "run" ? next.tasks : []).flatMap((d) => {
+        const reason = refusal(d);
+        return reason === null ? [] : [{ d, reason }];
+      });
+      if (refused.length > 0) {
+        for (const { d, reason } of refused) outcome(d, { kind: "rejected", reason });
+        continue;
+      }
       due = next.kind === "run" ? next.tasks : [];
       return;
     }
     fail(`${saga.name} keeps recording without running or waiting`);
   };
   const dueTask = (key: string): DueTask =>
-    due.find((d) => d.task.key === key) ?? fail(`${key} is not due; due: ${keys(due)}`);
+    due.find((d) => d.task.key === key) ??
+    fail(`${key} is not due; due: ${keys(due)}; status ${state.status}${state.reason ? ` (${state.reason})` : ""}`);
   const outcome = (d: DueTask, result: TaskOutcome) => {
     state = outcomeEvents(state, d, result, now, policy.retry.baseMs).reduce(evolve, state);
   };

@@ -1,9 +1,11 @@
 // The saga kit holds an app's saga to the rules the runtime holds it to, so a saga test that
 // passes does not hide a delivery the consumer would refuse.
 import { describe, expect, it } from "vitest";
-import { defineSaga } from "../../src/core/model/saga.js";
+import { defineSaga, type ServiceCallAction } from "../../src/core/model/saga.js";
+import { serviceCall } from "../../src/core/model/service-contract.js";
 import { inventory } from "../../src/domain/inventory.js";
 import { orders } from "../../src/domain/orders.js";
+import { paymentGateway } from "../../src/domain/payment-gateway.js";
 import { fact } from "../../src/testing/facts.js";
 import { sagaScenario } from "../../src/testing/saga-scenario.js";
 
@@ -33,5 +35,123 @@ describe("the saga kit", () => {
   it("fails a fact whose instance key the consumer would refuse, with the consumer's error", () => {
     const given = () => sagaScenario(perCustomerOrder).given(created("c".repeat(100), "o".repeat(100)));
     expect(given).toThrow(/names instance "c+.*\(201 characters\).*an instance key is 1-128 of/);
+  });
+});
+
+/** The refund that undoes a charge under `chargeKey`, as the fulfilment saga sends it. */
+const refund = (chargeKey: string) => serviceCall(paymentGateway, "refund", { chargeKey });
+
+/**
+ * A saga whose one stage charges its order with `charge`, refunded on the way back: a literal
+ * call task (operation and data typed only as a string and an object), or `serviceCall`'s.
+ */
+const chargingWith = (charge: (orderId: string) => ServiceCallAction<"payment-gateway">, undo = refund) =>
+  defineSaga(orders)({
+    name: "charge-order",
+    services: [paymentGateway.name],
+    instanceOf: (f) => (f.type === "OrderCreated" ? f.meta.entityId : null),
+    startedBy: { entityType: "orders", eventType: "OrderCreated" },
+    start: (f) => ({ orderId: f.meta.entityId }),
+    stages: [
+      {
+        name: "charge",
+        timeoutMs: 1000,
+        tasks: (c) => [{ key: "charge", run: charge(c.orderId), compensate: undo(`charge/${c.orderId}`) }],
+      },
+    ],
+    finallyCompensate: () => [],
+  });
+
+const literalCharge =
+  (operation: string, data: Readonly<Record<string, unknown>>) =>
+  (orderId: string): ServiceCallAction<"payment-gateway"> => ({
+    kind: "call",
+    service: "payment-gateway",
+    operation,
+    data: { reference: orderId, ...data },
+  });
+
+describe("the saga kit, given its services' contracts", () => {
+  const withContracts = { services: [paymentGateway] };
+
+  it("rejects a literal call naming an operation its service's contract lacks, as the runtime does, and turns round", () => {
+    const run = sagaScenario(chargingWith(literalCharge("chrge", { amount: 10, currency: "EUR" })), withContracts)
+      .given(created("c1", "o1"))
+      .expectStatus("compensating")
+      .expectCompensations(refund("charge/o1"));
+    expect(run.state.reason).toBe(
+      "charge was rejected: invalid call payment-gateway.chrge: the payment-gateway contract declares no such operation",
+    );
+  });
+
+  it("rejects a literal call whose request the operation's schema refuses, naming the field and its issue", () => {
+    const run = sagaScenario(chargingWith(literalCharge("charge", { amount: 10, currency: "eur" })), withContracts)
+      .given(created("c1", "o1"))
+      .expectStatus("compensating");
+    expect(run.state.reason).toMatch(/^charge was rejected: invalid call payment-gateway\.charge: currency: /);
+  });
+
+  it("rejects a typed call whose request compiles but breaks a refinement of its schema", () => {
+    const zero = (orderId: string) =>
+      serviceCall(paymentGateway, "charge", { reference: orderId, amount: 0, currency: "EUR" });
+    const run = sagaScenario(chargingWith(zero), withContracts).given(created("c1", "o1")).expectStatus("compensating");
+    expect(run.state.reason).toMatch(/^charge was rejected: invalid call payment-gateway\.charge: amount: /);
+  });
+
+  it("leaves a literal call its contract accepts for the test to answer", () => {
+    const charge = literalCharge("charge", { amount: 10, currency: "EUR" });
+    sagaScenario(chargingWith(charge), withContracts)
+      .given(created("c1", "o1"))
+      .expectCommands(charge("o1"))
+      .whenDone("charge")
+      .expectStatus("completed");
+  });
+
+  it("leaves calls to services whose contracts it was not given for the test to answer", () => {
+    const charge = literalCharge("chrge", {});
+    sagaScenario(chargingWith(charge)).given(created("c1", "o1")).expectCommands(charge("o1"));
+  });
+});
+
+describe("the saga kit and a call's own idempotency key", () => {
+  const keyed = (idempotencyKey: string) => (orderId: string) =>
+    serviceCall(paymentGateway, "charge", { reference: orderId, amount: 10, currency: "EUR" }, { idempotencyKey });
+
+  it("sends a call's own key that fits the Idempotency-Key grammar as given", () => {
+    sagaScenario(chargingWith(keyed("payments/o1/charge")))
+      .given(created("c1", "o1"))
+      .expectCommands(keyed("payments/o1/charge")("o1"));
+  });
+
+  it("stops the saga for attention before its stage when a call's own key holds a space, naming the key and where", () => {
+    const run = sagaScenario(chargingWith(keyed("payments/o 1/charge")))
+      .given(created("c1", "o1"))
+      .expectStatus("attention");
+    expect(run.state.error).toBe(
+      'stage charge has task charge whose run idempotencyKey "payments/o 1/charge" holds " " (U+0020) at character 11: a call\'s own key must be 1-255 visible ASCII characters (no spaces), since it is sent as given, never fitted',
+    );
+    expect(run.due).toEqual([]);
+  });
+
+  it("stops the saga for attention when a call's own key is longer than 255 characters, rather than fitting it", () => {
+    const run = sagaScenario(chargingWith(keyed("k".repeat(300))))
+      .given(created("c1", "o1"))
+      .expectStatus("attention");
+    expect(run.state.error).toMatch(/whose run idempotencyKey "k{64}"… is 300 characters long, over 255: /);
+  });
+
+  it("stops the saga for attention when a call's own key holds a character outside ASCII", () => {
+    const run = sagaScenario(chargingWith(keyed("paiement/ö")))
+      .given(created("c1", "o1"))
+      .expectStatus("attention");
+    expect(run.state.error).toMatch(/holds "ö" \(U\+00F6\) at character 10/);
+  });
+
+  it("checks a compensation's own key when the stage is entered, before its run is sent", () => {
+    const undo = (chargeKey: string) => serviceCall(paymentGateway, "refund", { chargeKey }, { idempotencyKey: "" });
+    const run = sagaScenario(chargingWith(keyed("payments/o1/charge"), undo))
+      .given(created("c1", "o1"))
+      .expectStatus("attention");
+    expect(run.state.error).toMatch(/^stage charge has task charge whose compensate idempotencyKey "" is empty: /);
   });
 });

@@ -6,13 +6,16 @@
 // that answer what each test scripts.
 import { describe, expect, it } from "vitest";
 import type { RecordedEvent } from "../../src/core/model/envelope.js";
+import { z } from "zod";
 import {
   defineUntypedSaga,
   type SagaDefinition,
   type SagaEvent,
   type SagaStage,
+  type ServiceCallAction,
   type TaskOutcome,
 } from "../../src/core/model/saga.js";
+import { defineServiceContract, type ServiceContract } from "../../src/core/model/service-contract.js";
 import type { CommandEnvelope, CommandOutcome } from "../../src/core/protocol/entity-protocol.js";
 import { CallTimedOut } from "../../src/core/resilience/timeout.js";
 import {
@@ -106,6 +109,10 @@ class SagaObject {
   answer: (envelope: CommandEnvelope) => Promise<CommandOutcome> = async () => ACCEPTED;
   /** Answers each service call; by default done. */
   serviceAnswer: () => Promise<TaskOutcome> = async () => ({ kind: "done", result: null });
+  /** The requests the `mail` service was sent, in order. */
+  readonly callData: unknown[] = [];
+  /** The contract the `mail` service implements; none (a service written by hand) by default. */
+  mailContract: ServiceContract | undefined = undefined;
   /** When set, `bounded` gives up at once (the time was up) and leaves the work running. */
   timeUp = false;
   mirrorFails = false;
@@ -151,8 +158,10 @@ class SagaObject {
       service: (name) =>
         name === "mail"
           ? {
-              call: (operation, _data, context) => {
+              contract: this.mailContract,
+              call: (operation, data, context) => {
                 this.calls.push(`${name}.${operation} ${context.idempotencyKey}`);
+                this.callData.push(data);
                 return this.serviceAnswer();
               },
             }
@@ -313,6 +322,88 @@ describe("a drive", () => {
     await runner.alarmFired();
     expect(runner.state.status).toBe("running");
     expect(object.alarm).toBe(NOW);
+  });
+});
+
+describe("calls checked against their service's contract", () => {
+  /** The `mail` service's contract: `send` a message of 1-100 characters to an address. */
+  const mailContract = defineServiceContract("mail", {
+    send: z.object({ to: z.string().min(1), text: z.string().min(1).max(100) }).strict(),
+  });
+  /** A saga whose one stage sends `call` (a literal call task, as untyped or hand-built code writes it). */
+  const calling = (call: Omit<ServiceCallAction, "kind" | "service">) =>
+    saga(reserve, {
+      name: "notify",
+      timeoutMs: 60_000,
+      tasks: () => [{ key: "notify", run: { kind: "call", service: "mail", ...call } }],
+    });
+
+  it("rejects a literal call naming an operation its service's contract lacks, without reaching the service, and turns round", async () => {
+    const object = new SagaObject();
+    object.mailContract = mailContract;
+    const runner = object.runner(calling({ operation: "sned", data: { to: "a@b", text: "hi" } }));
+    await runner.deliver([fact(1, "Placed")]);
+    await runner.alarmFired();
+    expect(object.calls).toEqual([]);
+    expect(runner.state.reason).toBe(
+      "notify was rejected: invalid call mail.sned: the mail contract declares no such operation",
+    );
+    expect(object.sent).toContain("inventory.release t1:fulfil:o-1/reserve/undo");
+  });
+
+  it("rejects a literal call whose request its operation's schema refuses, naming service, operation and field", async () => {
+    const object = new SagaObject();
+    object.mailContract = mailContract;
+    const runner = object.runner(calling({ operation: "send", data: { to: "a@b", text: "" } }));
+    await runner.deliver([fact(1, "Placed")]);
+    await runner.alarmFired();
+    expect(object.calls).toEqual([]);
+    expect(runner.state.reason).toMatch(/^notify was rejected: invalid call mail\.send: text: .*>=1 characters/);
+  });
+
+  it("sends a call its service's contract accepts, with the request as the saga built it", async () => {
+    const object = new SagaObject();
+    object.mailContract = mailContract;
+    const runner = object.runner(calling({ operation: "send", data: { to: "a@b", text: "hi" } }));
+    await runner.deliver([fact(1, "Placed")]);
+    await runner.alarmFired();
+    expect(object.calls).toEqual(["mail.send t1:fulfil:o-1/notify"]);
+    expect(object.callData).toEqual([{ to: "a@b", text: "hi" }]);
+    expect(runner.state.status).toBe("completed");
+  });
+
+  it("leaves a service with no contract (written by hand) to check its calls itself", async () => {
+    const object = new SagaObject();
+    const runner = object.runner(calling({ operation: "sned", data: {} }));
+    await runner.deliver([fact(1, "Placed")]);
+    await runner.alarmFired();
+    expect(object.calls).toEqual(["mail.sned t1:fulfil:o-1/notify"]);
+  });
+
+  it("rejects, without reaching the service, a call an earlier version recorded with its own key outside the Idempotency-Key grammar", async () => {
+    const object = new SagaObject();
+    await object.runner(saga(notify)).deliver([fact(1, "Placed")]);
+    // What a version that did not check a call's own key when its stage was entered left in the log.
+    const run: ServiceCallAction = {
+      kind: "call",
+      service: "mail",
+      operation: "send",
+      data: {},
+      idempotencyKey: "mail/o 1",
+    };
+    object.log.push({
+      type: "StageEntered",
+      stage: 0,
+      tasks: [{ key: "notify", run }],
+      deadline: NOW + 60_000,
+      at: NOW,
+    });
+    const runner = object.runner(saga(notify));
+    await runner.alarmFired();
+    expect(object.calls).toEqual([]);
+    expect(runner.state.reason).toBe(
+      'notify was rejected: call mail.send: its idempotencyKey holds " " (U+0020) at character 7 (1-255 visible ASCII, no spaces)',
+    );
   });
 });
 

@@ -24,7 +24,7 @@ import {
   type TypeNameOf,
 } from "./entity.js";
 import type { RecordedEvent } from "./envelope.js";
-import { fitIdempotencyKey } from "../protocol/command-metadata.js";
+import { fitIdempotencyKey, idempotencyKeyIssue } from "../protocol/command-metadata.js";
 import { checkName, SEGMENT_NAME } from "../protocol/names.js";
 import { ownValue } from "./own-keys.js";
 import { jsonIssue } from "./plain-json.js";
@@ -47,6 +47,9 @@ export interface ServiceCallAction<S extends string = string> {
   /**
    * The idempotency key the call is made under, when it belongs to the resource rather than to
    * this saga (e.g. a payment's one charge key, shared with every other caller that charges it).
+   * Sent as given, so it must fit the Idempotency-Key grammar (1-255 visible ASCII, no spaces):
+   * one that does not stops the saga for attention before its stage (or the turn round) begins,
+   * rather than being fitted into a key the other callers do not share.
    * Default: `taskIdempotencyKey(sagaId, taskKey, phase)`.
    */
   readonly idempotencyKey?: string;
@@ -692,10 +695,11 @@ function isDone(state: SagaState, key: string): boolean {
  * What is wrong with `tasks`, entered after `earlier`, or null: a key holding "/" (its idempotency
  * key would be another task's: `x/undo` runs under `x`'s compensation key), one used twice among
  * them or by one of `earlier` (a second task under a key would be taken for done and silently
- * skipped), or an action that is not plain JSON (the saga's log stores tasks as JSON, so after a
+ * skipped), an action that is not plain JSON (the saga's log stores tasks as JSON, so after a
  * restart the task would run with other data: a Date as a string, an undefined field gone, and
- * its command's idempotency fingerprint changed). Tasks are built when a stage is entered (often
- * from ids), so this is checked then, before any of them runs.
+ * its command's idempotency fingerprint changed), or a call whose own idempotency key breaks the
+ * Idempotency-Key grammar (`ownKeyIssue`). Tasks are built when a stage is entered (often from
+ * ids), so this is checked then, before any of them runs.
  */
 function taskProblem(tasks: readonly SagaTask[], earlier: readonly SagaTask[]): string | null {
   const seen = new Set(earlier.map((t) => t.key));
@@ -706,8 +710,34 @@ function taskProblem(tasks: readonly SagaTask[], earlier: readonly SagaTask[]): 
     const issue =
       jsonIssue(task.run, "run") ?? (task.compensate === undefined ? null : jsonIssue(task.compensate, "compensate"));
     if (issue !== null) return `has task ${task.key} that is not plain JSON: ${issue}`;
+    const keyIssue =
+      ownKeyIssue(task.run, "run") ??
+      (task.compensate === undefined ? null : ownKeyIssue(task.compensate, "compensate"));
+    if (keyIssue !== null) return `has task ${task.key} whose ${keyIssue}`;
   }
   return null;
+}
+
+/**
+ * What is wrong with the idempotency key a call names itself (`ServiceCallAction.idempotencyKey`,
+ * `serviceCall(…, { idempotencyKey })`), or null: it must already fit the Idempotency-Key grammar
+ * (1-255 visible ASCII, `idempotencyKeyIssue`). The platform fits the keys it makes
+ * (`taskIdempotencyKey`), but an app's own key is refused instead: it was chosen so that another
+ * caller (the settle route beside a payment's charge, another system) deduplicates with it, and a
+ * fitted key would silently stop matching theirs, so the one charge could be made twice. `where`
+ * names the action (`run`, `compensate`) in the message.
+ */
+function ownKeyIssue(action: SagaAction, where: string): string | null {
+  if (action.kind !== "call" || action.idempotencyKey === undefined) return null;
+  const key: unknown = action.idempotencyKey;
+  // Untyped code can give anything; a task is plain JSON by now, so only the type is in doubt.
+  const issue =
+    typeof key === "string" ? idempotencyKeyIssue(key) : `is a ${key === null ? "null" : typeof key}, not a string`;
+  if (issue === null) return null;
+  // The key is quoted in the saga's log and the admin view: at most its first 64 characters.
+  const quoted =
+    typeof key === "string" && key.length > 64 ? `${JSON.stringify(key.slice(0, 64))}…` : JSON.stringify(key);
+  return `${where} idempotencyKey ${quoted} ${issue}: a call's own key must be 1-255 visible ASCII characters (no spaces), since it is sent as given, never fitted`;
 }
 
 /**

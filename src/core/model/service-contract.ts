@@ -43,15 +43,38 @@ export function defineServiceContract<const N extends string, const Ops extends 
   return { name, operations };
 }
 
+/**
+ * Why a saga's runtime refuses `action` against its service's `contract` before the service is
+ * reached, or null when the call fits: an operation the contract does not declare (own names
+ * only: `toString` is none), or `data` that the operation's request schema (the zod schema
+ * `serviceCall` types its request by) refuses. The reason names the service, the operation and
+ * each field's zod issue, e.g. `invalid call payment-gateway.charge: currency: Invalid string`.
+ * `serviceCall` makes the compiler check the same (types only: not a schema's refinements); a
+ * literal `{ kind: "call", … }` task is checked only here. The saga runner treats a refusal as it
+ * treats a call to a service the saga does not declare: the task is rejected (saga-runner.ts).
+ */
+export function checkServiceCall(contract: ServiceContract, action: ServiceCallAction): string | null {
+  const call = `invalid call ${contract.name}.${shortened(action.operation)}`;
+  const schema = Object.hasOwn(contract.operations, action.operation)
+    ? contract.operations[action.operation]
+    : undefined;
+  if (schema === undefined) return `${call}: the ${contract.name} contract declares no such operation`;
+  const request = schema.safeParse(action.data);
+  return request.success ? null : `${call}: ${describeFieldErrors(fieldErrors(request.error))}`;
+}
+
 /** The operation names of `Ops`. */
 export type OperationNameOf<Ops extends ServiceOperations> = Extract<keyof Ops, string>;
 
 /**
  * A `call` task's action checked against `contract`: the operation must be one it declares and
  * `data` its request (the schema's input type), e.g. `serviceCall(notifier, "send", { listId,
- * message })`. `idempotencyKey`, when given, is the resource's own key (see ServiceCallAction).
- * Nothing is parsed here: the service parses the request when the call is made, and refuses one
- * that does not fit as a rejection, so the saga compensates (typed code cannot send one).
+ * message })`. `idempotencyKey`, when given, is the resource's own key (see ServiceCallAction),
+ * sent as given: one outside the Idempotency-Key grammar stops the saga when its stage is entered.
+ * Nothing is parsed here (a saga's `tasks` must not throw): when the call is made the saga runner
+ * checks it against the contract (`checkServiceCall`) and rejects one that does not fit, so the
+ * saga compensates; typed code can still build one, a request whose types fit but which breaks
+ * a refinement of its schema (`.positive()`, `.regex(…)`).
  */
 export function serviceCall<N extends string, Ops extends ServiceOperations, O extends OperationNameOf<Ops>>(
   contract: ServiceContract<N, Ops>,

@@ -49,6 +49,25 @@ export function checkMetadataId(field: keyof typeof METADATA_BOUNDS, value: stri
   return { field, detail: `${LABELS[field]} must be 1-${max} visible ASCII characters (no spaces; sent once)` };
 }
 
+/**
+ * What breaks the Idempotency-Key grammar (`checkMetadataId`: 1-255 visible ASCII, no space) in
+ * `key`, in words an app's author can act on, or null when it fits: `is empty`, `is 300
+ * characters long`, or the first character outside it and where (`holds " " (U+0020) at
+ * character 12`). For keys an app chose itself (a saga call's `idempotencyKey`), which are refused
+ * rather than fitted (`fitIdempotencyKey`) since another system may share them.
+ */
+export function idempotencyKeyIssue(key: string): string | null {
+  if (checkMetadataId("idempotencyKey", key) === undefined) return null;
+  const max = METADATA_BOUNDS.idempotencyKey;
+  if (key.length === 0) return "is empty";
+  const chars = Array.from(key);
+  const at = chars.findIndex((c) => !VISIBLE_ASCII.test(c));
+  if (at < 0) return `is ${key.length} characters long, over ${max}`;
+  const c = chars[at] ?? "";
+  const code = (c.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0");
+  return `holds ${JSON.stringify(c)} (U+${code}) at character ${at + 1}`;
+}
+
 /** Characters of the original kept in front of a fitted key's digest (`fitIdempotencyKey`). */
 const FITTED_PREFIX = 200;
 

@@ -10,6 +10,7 @@
 // rules themselves are the pure saga engine (src/core/model/saga.ts); this file owns the order in
 // which their effects happen. Build one per object incarnation: the log survives, memory does not.
 import { describeFieldErrors, type ParsedCommand } from "../model/entity.js";
+import { checkServiceCall, type ServiceContract } from "../model/service-contract.js";
 import type { RecordedEvent } from "../model/envelope.js";
 import { ownValue } from "../model/own-keys.js";
 import { jsonIssue } from "../model/plain-json.js";
@@ -36,6 +37,7 @@ import {
   type TaskOutcome,
 } from "../model/saga.js";
 import type { CommandEnvelope, CommandOutcome } from "../protocol/entity-protocol.js";
+import { idempotencyKeyIssue } from "../protocol/command-metadata.js";
 import { backoffDelay } from "../resilience/backoff.js";
 
 /** Entity commands are internal calls: bounded by this timeout (ms), retried by the saga. */
@@ -66,6 +68,13 @@ export interface SagaStatusRow {
 
 /** An outside service as a saga's `call` task reaches it (production binds the Worker's env). */
 export interface SagaService {
+  /**
+   * The contract it implements (`implementService`, `implementContract`), or undefined for a
+   * service written by hand without one, which checks its calls itself: each call is checked
+   * against it before the service is reached (`checkServiceCall`). Required, though possibly
+   * undefined, so that a host cannot leave it out and silently skip the check.
+   */
+  readonly contract: ServiceContract | undefined;
   call(
     operation: string,
     data: Readonly<Record<string, unknown>>,
@@ -303,7 +312,10 @@ export class SagaRunner {
   /**
    * Runs one due task under its stable idempotency key; a throw is a failed attempt, and so is a
    * service's result that is not plain JSON (its adapter's bug: retried, then the saga turns round
-   * or, past its pivot, stops for attention).
+   * or, past its pivot, stops for attention). A call is rejected before its service is reached
+   * when the saga does not declare the service, the app lacks it, its own idempotency key breaks
+   * the Idempotency-Key grammar, or the service's contract refuses its operation or request
+   * (`checkServiceCall`), each reason naming the service and the operation.
    */
   async #run(due: DueTask): Promise<TaskOutcome> {
     const action = due.action;
@@ -312,11 +324,27 @@ export class SagaRunner {
       (await taskIdempotencyKey(this.id, due.task.key, due.phase));
     try {
       if (action.kind === "command") return await this.#command(action, key);
+      // What the definition got wrong about a call, found only when it is made, is the call's
+      // rejection (the saga turns round, or past its pivot stops for attention), never a send.
       const declared = this.definition.services;
       if (declared && !declared.includes(action.service))
         return { kind: "rejected", reason: `saga ${this.definition.name} does not declare service ${action.service}` };
       const service = this.#ports.service(action.service);
       if (!service) return { kind: "rejected", reason: `no service ${action.service}` };
+      // `plan` refuses a call's own key outside the grammar when its stage is entered; a task an
+      // earlier version recorded may still hold one, and is not sent with it either.
+      const keyIssue = action.idempotencyKey === undefined ? null : idempotencyKeyIssue(action.idempotencyKey);
+      if (keyIssue !== null)
+        return {
+          kind: "rejected",
+          reason: `call ${action.service}.${action.operation}: its idempotencyKey ${keyIssue} (1-255 visible ASCII, no spaces)`,
+        };
+      // A literal call's operation and request reach no compiler: every call is held to the
+      // contract of the service it reaches, the same zod schemas `serviceCall` types it by.
+      const refusal = service.contract === undefined ? null : checkServiceCall(service.contract, action);
+      if (refusal !== null) return { kind: "rejected", reason: refusal };
+      // The request as the saga built it, not the schema's output: the service parses it again
+      // with the same schema, which takes its input (a transforming schema's output may not be).
       const outcome = await service.call(action.operation, action.data, {
         tenant: this.address.tenant,
         idempotencyKey: key,
