@@ -58,8 +58,11 @@ async function relayingCommand(env: Env, envelope: CommandEnvelope): Promise<Com
   return answered;
 }
 
-/** The hand-off's ports over `env`: `FACTS.sendBatch`, and the entity's `handOffFailed`. */
-export function handOffPorts(env: Env): HandOffPorts {
+/**
+ * The hand-off's ports over `env`: `FACTS.sendBatch`, and the entity's `handOffFailed` (the same
+ * as the Worker's, edge/entity/fact-handoff.ts: the edge and the cloud share code only through src/).
+ */
+function handOffPorts(env: Env): HandOffPorts {
   return {
     send: async (messages) => {
       await env.FACTS.sendBatch(messages.map((body) => ({ body, contentType: "json" as const })));
