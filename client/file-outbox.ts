@@ -5,7 +5,8 @@
 // (422 client-sequence-reused), so the file is held under a lock file beside it.
 import { randomUUID } from "node:crypto";
 import { readFileSync, unlinkSync } from "node:fs";
-import { type FileHandle, link, open, readFile, rename, unlink, writeFile } from "node:fs/promises";
+import { type FileHandle, link, open, readdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
 import {
   OutboxInUseError,
   type ConfirmedState,
@@ -35,11 +36,14 @@ export type FileOutbox = OutboxStore & { close(): Promise<void> };
  * process (this one included) holds it; a lock left by a process that has died is taken over, by
  * one opener only however many race for it (the others are refused as for a live holder).
  */
-export async function openFileOutbox(path: string): Promise<FileOutbox> {
+export async function openFileOutbox(file: string): Promise<FileOutbox> {
+  // One name per file, so that this process's record of the locks it holds is not fooled by `./x` and `x`.
+  const path = resolve(file);
   const lockPath = `${path}.lock`;
   await hold(lockPath);
   const release = () => {
     process.off("exit", release);
+    heldHere.delete(lockPath);
     // Only a lock that is still ours: never one another process has taken over since.
     try {
       if (readPid(lockPath) === process.pid) unlinkSync(lockPath);
@@ -117,13 +121,44 @@ const HOLD_ATTEMPTS = 8;
  * still the very file judged dead, so two openers never both take one lock over (`takeOver`).
  */
 async function hold(lockPath: string): Promise<void> {
-  const temporary = `${lockPath}.${process.pid}.${randomUUID()}.tmp`;
-  await writeFile(temporary, String(process.pid));
+  // This process's opens of one file, one at a time: `heldHere` then says for each whether a lock
+  // holding this process's pid is one of them, with no window between a link and its record.
+  const before = opening.get(lockPath) ?? Promise.resolve();
+  const turn = before.then(async () => {
+    const temporary = `${lockPath}.${process.pid}.${randomUUID()}.tmp`;
+    await writeFile(temporary, String(process.pid));
+    const outbox = lockPath.slice(0, -".lock".length);
+    try {
+      await acquire(lockPath, temporary, outbox);
+    } finally {
+      await unlink(temporary).catch(() => undefined);
+    }
+    // Still this open's turn: no other open of the file in this process has a temporary file yet.
+    await sweepLeftovers(outbox);
+  });
+  const settled = turn.catch(() => undefined);
+  opening.set(lockPath, settled);
   try {
-    await acquire(lockPath, temporary, lockPath.slice(0, -".lock".length));
+    await turn;
   } finally {
-    await unlink(temporary).catch(() => undefined);
+    if (opening.get(lockPath) === settled) opening.delete(lockPath);
   }
+}
+
+/**
+ * The lock files (and, while it takes a lock over, the claims) this process holds. A lock file
+ * holding this process's pid that is not one of them was left by an earlier process that had the
+ * same pid (a container's app runs as the same pid after every restart), and is taken over as any
+ * dead process's is.
+ */
+const heldHere = new Set<string>();
+/** Each lock path's open under way in this process (`hold`). */
+const opening = new Map<string, Promise<void>>();
+
+/** Whether the lock holding `pid` at `path` is held by a live process: another that runs, or this one, holding it. */
+function heldByLive(path: string, pid: number | null): boolean {
+  if (pid === null) return false;
+  return pid === process.pid ? heldHere.has(path) : alive(pid);
 }
 
 /**
@@ -134,6 +169,7 @@ async function acquire(path: string, temporary: string, outbox: string): Promise
   for (let attempt = 0; attempt < HOLD_ATTEMPTS; attempt++) {
     try {
       await link(temporary, path);
+      heldHere.add(path);
       return;
     } catch (error) {
       if ((error as { code?: string }).code !== "EEXIST") throw error;
@@ -141,8 +177,11 @@ async function acquire(path: string, temporary: string, outbox: string): Promise
     const held = await inspect(path);
     // Released since the link failed: try again.
     if (held === undefined) continue;
-    if (held.pid !== null && alive(held.pid)) throw inUse(outbox, held.pid);
-    if (await takeOver(path, held, temporary, outbox)) return;
+    if (heldByLive(path, held.pid)) throw inUse(outbox, held.pid);
+    if (await takeOver(path, held, temporary, outbox)) {
+      heldHere.add(path);
+      return;
+    }
   }
   throw inUse(outbox, (await inspect(path))?.pid ?? null);
 }
@@ -174,8 +213,43 @@ async function takeOver(path: string, stale: LockFile, temporary: string, outbox
     return true;
   } finally {
     await unlink(claim).catch(() => undefined);
+    heldHere.delete(claim);
   }
 }
+
+/**
+ * Removes what processes that died while using the outbox at `path` left beside it: temporary
+ * files (the contents' `<path>.<pid>.tmp`, a lock's `<path>.lock.<pid>.<uuid>.tmp` and its copy)
+ * whose pid no longer runs, and takeover claims (`<path>.lock.<inode>.takeover`) whose claimer no
+ * longer runs. Called once the lock is held, in the open's turn (`hold`): this process's own pid
+ * among them is a leftover too, since nothing of this file's is being written under it yet. Best
+ * effort: a name that vanishes or cannot be removed is left.
+ */
+async function sweepLeftovers(path: string): Promise<void> {
+  const base = basename(path);
+  let names: string[];
+  try {
+    names = await readdir(dirname(path));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(`${base}.`)) continue;
+    const rest = name.slice(base.length + 1);
+    const temporary = LEFTOVER_TEMPORARY.exec(rest);
+    const claim = LEFTOVER_CLAIM.test(rest);
+    if (!temporary && !claim) continue;
+    const full = join(dirname(path), name);
+    const pid = temporary ? Number(temporary[1]) : (await inspect(full).catch(() => undefined))?.pid;
+    if (pid === undefined || (pid !== null && pid !== process.pid && alive(pid))) continue;
+    await unlink(full).catch(() => undefined);
+  }
+}
+
+/** After `<path>.`: a temporary file's name, with the pid of its writer. */
+const LEFTOVER_TEMPORARY = /^(?:lock\.)?(\d+)\.(?:[0-9a-f-]{36}\.)?tmp(?:\.[0-9a-f-]{36})?$/;
+/** After `<path>.`: a takeover claim's name (its pid is inside). */
+const LEFTOVER_CLAIM = /^lock\.\d+\.takeover$/;
 
 /** A lock file as read: its inode, and the pid it holds (null if none). */
 interface LockFile {

@@ -8,7 +8,7 @@
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { createInterface } from "node:readline";
 import { createClient, OutboxInUseError } from "factline/client";
 import { openFileOutbox } from "factline/client/file-outbox";
@@ -216,6 +216,51 @@ describe("taking over a dead process's lock", () => {
     const outbox = await openFileOutbox(path);
     expect(readdirSync(join(path, ".."))).toEqual(["outbox.json.lock"]);
     await expect(openFileOutbox(path)).rejects.toThrow(/is open in this process/);
+    await outbox.close();
+  });
+});
+
+describe("a lock holding this process's pid that no open of this process holds", () => {
+  // What an earlier process with the same pid left: a container's app is the same pid every start.
+  it("is taken over, as a dead process's lock is", async () => {
+    const path = tempFile();
+    writeFileSync(`${path}.lock`, String(process.pid));
+    const outbox = await openFileOutbox(path);
+    await expect(openFileOutbox(path)).rejects.toThrow(/is open in this process/);
+    await outbox.close();
+  });
+
+  it("is taken over by exactly one of two opens racing for it in this process", async () => {
+    for (let round = 0; round < 50; round++) {
+      const path = tempFile();
+      writeFileSync(`${path}.lock`, String(process.pid));
+      const results = await Promise.allSettled([openFileOutbox(path), openFileOutbox(`./${relative(".", path)}`)]);
+      const opened = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+      expect(opened, `round ${round}`).toHaveLength(1);
+      await opened[0]?.close();
+    }
+  });
+});
+
+describe("opening the file", () => {
+  it("removes what processes that died using it left beside it, and keeps a live process's", async () => {
+    const path = tempFile();
+    const dead = spawnSync(process.execPath, ["-e", ""]).pid;
+    const uuid = "0b6c3a8e-8d8f-4f0e-9a53-6a0f3b1c2d4e";
+    const left = [
+      `outbox.json.${dead}.tmp`,
+      `outbox.json.lock.${dead}.${uuid}.tmp`,
+      `outbox.json.lock.${dead}.${uuid}.tmp.${uuid}`,
+      `outbox.json.${process.pid}.tmp`,
+      "outbox.json.lock.12345.takeover",
+    ];
+    for (const name of left) writeFileSync(join(path, "..", name), String(dead));
+    // A live process's write under way, and a file of another name.
+    const kept = [`outbox.json.${process.ppid}.tmp`, "outbox.json.bak"];
+    for (const name of kept) writeFileSync(join(path, "..", name), "x");
+
+    const outbox = await openFileOutbox(path);
+    expect(readdirSync(join(path, "..")).sort()).toEqual([...kept, "outbox.json.lock"].sort());
     await outbox.close();
   });
 });
