@@ -276,6 +276,20 @@ describe("listing sagas", () => {
     }
   });
 
+  it("refuses with 400 a cursor at another tenant's saga when the list is of one tenant", async () => {
+    const tenant = newTenantId();
+    await sagas(tenant, [
+      ["o-1", "running"],
+      ["o-2", "running"],
+    ]);
+    const { page: first } = await page(`/admin/sagas?tenant=${tenant}&limit=1`);
+
+    const res = await adminCall(`/admin/sagas?tenant=${newTenantId()}&limit=1&after=${first.next}`);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ type: "https://factline.dev/problems/validation-failed" });
+    expect((await adminCall(`/admin/sagas?tenant=${tenant}&limit=1&after=${first.next}`)).status).toBe(200);
+  });
+
   it("reads each page in the order of an index, without sorting the sagas", async () => {
     const db = drizzle(env.DB);
     const after = { createdAt: CREATED, id: "t:s:i" };

@@ -56,19 +56,30 @@ const listRoute = createRoute({
   tags: ["sagas"],
   security: security("admin"),
   request: {
-    query: z.object({
-      status: sagaStatus.optional(),
-      tenant: tenantIdSchema.optional(),
-      limit: countQuery("limit", 1, 500, 100),
-      after: z
-        .string()
-        .refine(
-          (cursor) => sagaCursorPosition(cursor) !== undefined,
-          "after is not a cursor this list gave (a page's next)",
-        )
-        .optional()
-        .describe("the `next` of the previous page (opaque): the sagas after it, with the same filters"),
-    }),
+    query: z
+      .object({
+        status: sagaStatus.optional(),
+        tenant: tenantIdSchema.optional(),
+        limit: countQuery("limit", 1, 500, 100),
+        after: z
+          .string()
+          .refine(
+            (cursor) => sagaCursorPosition(cursor) !== undefined,
+            "after is not a cursor this list gave (a page's next)",
+          )
+          .optional()
+          .describe("the `next` of the previous page (opaque): the sagas after it, with the same filters"),
+      })
+      .refine(
+        (q) => {
+          const at = q.after === undefined ? undefined : sagaCursorPosition(q.after);
+          return at === undefined || q.tenant === undefined || at.id.startsWith(`${q.tenant}:`);
+        },
+        {
+          message: "after is a cursor of another tenant's sagas: give the next of a page with the same filters",
+          path: ["after"],
+        },
+      ),
   },
   responses: {
     200: json(

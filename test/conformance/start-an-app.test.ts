@@ -17,34 +17,49 @@ let child: ChildProcess | undefined;
 let state: string | undefined;
 const devVarsExisted = existsSync(DEV_VARS);
 
+/**
+ * Starts `npm start` on a free port and waits for its demo key. The port is free when asked for
+ * and taken only once the migrations have run, seconds later: on a busy machine another process
+ * may take it meanwhile (an outgoing connection's ephemeral port), so that start is made again on
+ * another port, at most three times.
+ */
+async function start(root: string, stateDir: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const args = ["--port", String(port), "--config", "examples/todo/wrangler.toml", "--persist-to", stateDir];
+    const spawned = spawn("npx", ["tsx", "scripts/start.ts", ...args], {
+      cwd: root,
+      env: { ...process.env, CI: "true" },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
+    child = spawned;
+    let output = "";
+    spawned.stdout?.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    spawned.stderr?.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const deadline = Date.now() + 150_000;
+    while (Date.now() < deadline && spawned.exitCode === null && !output.includes("Address already in use")) {
+      const key = /Demo API key:\s+(\S+)/.exec(output)?.[1];
+      if (key !== undefined) {
+        started = { url: `http://127.0.0.1:${port}`, apiKey: key, output: () => output };
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    if (!output.includes("Address already in use") || attempt === 3)
+      throw new Error(`npm start did not come up:\n${output}`);
+    if (spawned.pid !== undefined && spawned.exitCode === null) process.kill(-spawned.pid, "SIGTERM");
+  }
+}
+
 beforeAll(async () => {
   state = mkdtempSync(join(tmpdir(), "factline-start-"));
-  const port = await freePort();
-  const args = ["--port", String(port), "--config", "examples/todo/wrangler.toml", "--persist-to", state];
-  child = spawn("npx", ["tsx", "scripts/start.ts", ...args], {
-    cwd: ROOT,
-    env: { ...process.env, CI: "true" },
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
-  });
-  let output = "";
-  child.stdout?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stderr?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const deadline = Date.now() + 150_000;
-  while (Date.now() < deadline && child.exitCode === null) {
-    const key = /Demo API key:\s+(\S+)/.exec(output)?.[1];
-    if (key !== undefined) {
-      started = { url: `http://127.0.0.1:${port}`, apiKey: key, output: () => output };
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`npm start did not come up:\n${output}`);
-}, 180_000);
+  await start(ROOT, state);
+}, 480_000);
 
 afterAll(() => {
   if (child?.pid !== undefined && child.exitCode === null) process.kill(-child.pid, "SIGTERM");
