@@ -658,6 +658,37 @@ describe("dashboard: sagas needing attention", () => {
     expect(nextSagasPage(secondHtml)).toBeUndefined();
   });
 
+  it("answers a saga action taken on a later page of sagas needing attention with that page", async () => {
+    const tenant = await newTenant("dsr");
+    const api = tenantClient(tenant.apiKey);
+    await api.command("inventory", "tv", "restock", { quantity: 1 });
+    await api.command("orders", "done", "create", {
+      customerId: "c",
+      items: [{ sku: "tv", quantity: 1, unitPrice: 3 }],
+    });
+    const done = sagaId(tenant.id, "done");
+    await eventually(async () => {
+      const res = await adminCall(`/admin/sagas/${done}`);
+      return res.status === 200 && ((await res.json()) as { status: string }).status === "completed" ? true : undefined;
+    }, 30_000);
+    await stuckSagas(tenant.id, 53);
+    const { cookie } = await signIn(tenant.apiKey);
+    const secondPath = nextSagasPage(await (await page(cookie!, `/dashboard/t/${tenant.id}`)).text()) ?? "";
+    const second = await (await page(cookie!, secondPath)).text();
+    const cursor = new URL(secondPath, ORIGIN).searchParams.get("sagas") ?? "";
+    // Each of the page's forms carries the page it is on.
+    expect(second).toContain(`<input type="hidden" name="sagas" value="${cursor}"/>`);
+
+    // Refused (the saga has ended), the answer is still the page the operator was on.
+    const csrf = await csrfOf(cookie!, secondPath);
+    const refused = await post(cookie!, `/dashboard/t/${tenant.id}/sagas/${encodeURIComponent(done)}/retry`, {
+      _csrf: csrf,
+      sagas: cursor,
+    });
+    expect(refused.status).toBe(409);
+    expect(listedSagas(await refused.text())).toEqual(listedSagas(second));
+  });
+
   it("answers a page of sagas needing attention that no list gave with 400, showing the first page", async () => {
     const tenant = await newTenant("dsq");
     await stuckSagas(tenant.id, 1);

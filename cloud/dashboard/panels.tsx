@@ -70,8 +70,11 @@ export function AttentionList({
   id?: string;
   a: Attention;
   empty: string;
-  /** Buttons per item (label → form action), e.g. retry / compensate for a saga. */
-  actions?: { csrf: string; forms: (name: string) => readonly { label: string; href: string }[] };
+  /** Buttons per item (label → form action, with any hidden fields), e.g. retry / compensate for a saga. */
+  actions?: {
+    csrf: string;
+    forms: (name: string) => readonly { label: string; href: string; fields?: Readonly<Record<string, string>> }[];
+  };
   /** What follows the items: how they are ordered, links to other pages. */
   footer?: Child;
 }) {
@@ -86,7 +89,7 @@ export function AttentionList({
             <li>
               <strong>{i.name}</strong> — {i.detail}
               {actions?.forms(i.name).map((f) => (
-                <PostButton action={f.href} csrf={actions.csrf} formClass="inline">
+                <PostButton action={f.href} csrf={actions.csrf} fields={f.fields} formClass="inline">
                   {f.label}
                 </PostButton>
               ))}

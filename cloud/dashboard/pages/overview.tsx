@@ -8,7 +8,7 @@ import { issueKey, listKeys, revokeKey } from "../../admin/tenant-admin.js";
 import { pushTenantPolicy } from "../../admin/tenant-policy-routes.js";
 import { sagaStub } from "../../stubs.js";
 import { allowedTenant, db, liveHref, sagaActionHref, type Ctx, type DashboardEnv } from "../context.js";
-import { sagaCursorPosition, type SagaListPosition } from "../../sagas/saga-list.js";
+import { sagaCursor, sagaCursorPosition, type SagaListPosition } from "../../sagas/saga-list.js";
 import { DASHBOARD_SAGAS, openBreakers, overview, sagasNeedingAttention, type TenantRow } from "../data.js";
 import { formRoute, pageRoute } from "../declarations.js";
 import { AttentionList, OverviewCharts, OverviewStats } from "../panels.js";
@@ -89,6 +89,10 @@ for (const action of ["retry", "compensate"] as const) {
       if (!tenant || !id.startsWith(`${tenant.id}:`)) return notFound(c);
       const refused = await refusedOverLimit(c, tenant);
       if (refused) return refused;
+      // The page of sagas the form was on (its hidden `sagas`), shown again once the saga is acted on.
+      const form = await c.req.parseBody();
+      const cursor = typeof form.sagas === "string" ? form.sagas : undefined;
+      const page = cursor === undefined ? undefined : sagaCursorPosition(cursor);
       const stub = sagaStub(c.env, id);
       const outcome = action === "retry" ? await stub.retry() : await stub.compensate();
       if (!outcome) return notFound(c);
@@ -100,9 +104,10 @@ for (const action of ["retry", "compensate"] as const) {
           <p class="card error" role="alert">
             Saga <code>{id}</code>: {describeRefusal(action, outcome.refusal)}.
           </p>,
+          page,
         );
       }
-      return c.redirect(`/dashboard/t/${tenant.id}`, 303);
+      return c.redirect(`/dashboard/t/${tenant.id}${page === undefined ? "" : `?sagas=${cursor}#sagas`}`, 303);
     },
   );
 }
@@ -136,6 +141,7 @@ async function OverviewPage({
     sagasNeedingAttention(d, tenant.id, sagasAfter),
   ]);
   const overviewHref = `/dashboard/t/${tenant.id}`;
+  const pageField = sagasAfter === undefined ? undefined : { sagas: sagaCursor(sagasAfter) };
   const session = c.get("session");
   const csrf = session.csrf;
   return (
@@ -176,9 +182,10 @@ async function OverviewPage({
           }
           actions={{
             csrf,
+            // The page's cursor rides along, so the answer shows the page the operator acted on.
             forms: (id) => [
-              { label: "Retry", href: sagaActionHref(tenant.id, id, "retry") },
-              { label: "Compensate", href: sagaActionHref(tenant.id, id, "compensate") },
+              { label: "Retry", href: sagaActionHref(tenant.id, id, "retry"), fields: pageField },
+              { label: "Compensate", href: sagaActionHref(tenant.id, id, "compensate"), fields: pageField },
             ],
           }}
         />
