@@ -558,6 +558,22 @@ async function stuckSagas(tenant: string, count: number, updatedAt = (i: number)
 }
 const STARTED = Date.UTC(2026, 0, 1);
 
+/** The id of the saga of an order of one unit of a stocked SKU, once it has completed. */
+async function completedSaga(tenant: { id: string; apiKey: string }, orderId: string): Promise<string> {
+  const api = tenantClient(tenant.apiKey);
+  await api.command("inventory", "tv", "restock", { quantity: 1 });
+  await api.command("orders", orderId, "create", {
+    customerId: "c",
+    items: [{ sku: "tv", quantity: 1, unitPrice: 3 }],
+  });
+  const id = sagaId(tenant.id, orderId);
+  await eventually(async () => {
+    const res = await adminCall(`/admin/sagas/${id}`);
+    return res.status === 200 && ((await res.json()) as { status: string }).status === "completed" ? true : undefined;
+  }, 30_000);
+  return id;
+}
+
 /** The saga ids an overview page lists as needing attention, in its order. */
 function listedSagas(html: string): string[] {
   return [...html.matchAll(/<strong>([a-z0-9-]+:order-fulfillment:[^<]+)<\/strong>/g)].map((m) => m[1] ?? "");
@@ -603,17 +619,7 @@ describe("dashboard: sagas needing attention", () => {
 
   it("answers a saga action that does not apply with 409, saying why on the overview", async () => {
     const tenant = await newTenant("dsc");
-    const api = tenantClient(tenant.apiKey);
-    await api.command("inventory", "tv", "restock", { quantity: 1 });
-    await api.command("orders", "o-1", "create", {
-      customerId: "c",
-      items: [{ sku: "tv", quantity: 1, unitPrice: 300 }],
-    });
-    const id = sagaId(tenant.id, "o-1");
-    await eventually(async () => {
-      const res = await adminCall(`/admin/sagas/${id}`);
-      return res.status === 200 && ((await res.json()) as { status: string }).status === "completed" ? true : undefined;
-    }, 30_000);
+    const id = await completedSaga(tenant, "o-1");
 
     const { cookie } = await signIn(tenant.apiKey);
     const csrf = await csrfOf(cookie!, `/dashboard/t/${tenant.id}`);
@@ -660,17 +666,7 @@ describe("dashboard: sagas needing attention", () => {
 
   it("answers a saga action taken on a later page of sagas needing attention with that page", async () => {
     const tenant = await newTenant("dsr");
-    const api = tenantClient(tenant.apiKey);
-    await api.command("inventory", "tv", "restock", { quantity: 1 });
-    await api.command("orders", "done", "create", {
-      customerId: "c",
-      items: [{ sku: "tv", quantity: 1, unitPrice: 3 }],
-    });
-    const done = sagaId(tenant.id, "done");
-    await eventually(async () => {
-      const res = await adminCall(`/admin/sagas/${done}`);
-      return res.status === 200 && ((await res.json()) as { status: string }).status === "completed" ? true : undefined;
-    }, 30_000);
+    const done = await completedSaga(tenant, "done");
     await stuckSagas(tenant.id, 53);
     const { cookie } = await signIn(tenant.apiKey);
     const secondPath = nextSagasPage(await (await page(cookie!, `/dashboard/t/${tenant.id}`)).text()) ?? "";
