@@ -39,7 +39,8 @@ export interface SagaScenarioOptions {
    * The contracts of the services the saga calls (`[paymentGateway]`). A due call that its
    * service's contract refuses (`checkServiceCall`: an operation it lacks, a request its schema
    * refuses) is rejected before the test can answer it, with the runtime's reason, as the runtime
-   * rejects it before the service is reached. Calls to a service not listed are not checked.
+   * rejects it before the service is reached. Calls to a service not listed are not checked
+   * against a contract; a call to a service the saga does not declare is rejected either way.
    */
   readonly services?: readonly ServiceContract[];
 }
@@ -92,6 +93,9 @@ export function sagaScenario<C, X extends AnyEntity>(
   // Why the runtime would reject a due call before reaching its service (saga-runner.ts), or null.
   const refusal = (d: DueTask): string | null => {
     if (d.action.kind !== "call") return null;
+    const declared = saga.services;
+    if (declared && !declared.includes(d.action.service))
+      return `saga ${saga.name} does not declare service ${d.action.service}`;
     const contract = contracts.get(d.action.service);
     return contract === undefined ? null : checkServiceCall(contract, d.action);
   };

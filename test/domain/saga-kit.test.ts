@@ -107,6 +107,22 @@ describe("the saga kit, given its services' contracts", () => {
       .expectStatus("completed");
   });
 
+  it("rejects a literal call whose operation is null, as untyped code may build it, instead of failing on it", () => {
+    const run = sagaScenario(chargingWith(literalCharge(null as unknown as string, {})), withContracts)
+      .given(created("c1", "o1"))
+      .expectStatus("compensating");
+    expect(run.state.reason).toBe("charge was rejected: invalid call payment-gateway: its operation is not a string");
+  });
+
+  it("rejects a call to a service its saga does not declare, as the runtime does, contract or none", () => {
+    const ghost = (orderId: string): ServiceCallAction<"payment-gateway"> => ({
+      ...literalCharge("charge", { amount: 10, currency: "EUR" })(orderId),
+      service: "ghost" as "payment-gateway",
+    });
+    const run = sagaScenario(chargingWith(ghost)).given(created("c1", "o1")).expectStatus("compensating");
+    expect(run.state.reason).toBe("charge was rejected: saga charge-order does not declare service ghost");
+  });
+
   it("leaves calls to services whose contracts it was not given for the test to answer", () => {
     const charge = literalCharge("chrge", {});
     sagaScenario(chargingWith(charge)).given(created("c1", "o1")).expectCommands(charge("o1"));
@@ -145,6 +161,13 @@ describe("the saga kit and a call's own idempotency key", () => {
       .given(created("c1", "o1"))
       .expectStatus("attention");
     expect(run.state.error).toMatch(/holds "ö" \(U\+00F6\) at character 10/);
+  });
+
+  it("names a control character in a call's own key by its code, since it would print as nothing", () => {
+    const run = sagaScenario(chargingWith(keyed("p\u007f")))
+      .given(created("c1", "o1"))
+      .expectStatus("attention");
+    expect(run.state.error).toMatch(/holds control character U\+007F at character 2: /);
   });
 
   it("checks a compensation's own key when the stage is entered, before its run is sent", () => {

@@ -54,6 +54,9 @@ export function defineServiceContract<const N extends string, const Ops extends 
  * treats a call to a service the saga does not declare: the task is rejected (saga-runner.ts).
  */
 export function checkServiceCall(contract: ServiceContract, action: ServiceCallAction): string | null {
+  // Untyped code (JavaScript, an untyped saga) may build one without (a missing one is refused
+  // earlier, as a task that is not plain JSON).
+  if (typeof action.operation !== "string") return `invalid call ${contract.name}: its operation is not a string`;
   const call = `invalid call ${contract.name}.${shortened(action.operation)}`;
   const schema = Object.hasOwn(contract.operations, action.operation)
     ? contract.operations[action.operation]

@@ -65,7 +65,9 @@ export function idempotencyKeyIssue(key: string): string | null {
   if (at < 0) return `is ${key.length} characters long, over ${max}`;
   const c = chars[at] ?? "";
   const code = (c.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0");
-  return `holds ${JSON.stringify(c)} (U+${code}) at character ${at + 1}`;
+  // A control character would print as nothing (DEL) or as an escape: named by its code alone.
+  const shown = /\p{Cc}/u.test(c) ? `control character U+${code}` : `${JSON.stringify(c)} (U+${code})`;
+  return `holds ${shown} at character ${at + 1}`;
 }
 
 /** Characters of the original kept in front of a fitted key's digest (`fitIdempotencyKey`). */
