@@ -295,8 +295,8 @@ describe("listing sagas", () => {
     const after = { createdAt: CREATED, id: "t:s:i" };
     const asks = [{}, { tenant: "t" }, { status: "running" }, { status: "attention", tenant: "t" }, { after }];
     for (const ask of asks) {
-      for (const query of [sagaListQuery(db, ask), sagaListQuery(db, { ...ask, after })]) {
-        const { sql, params } = query(101).toSQL();
+      for (const query of [sagaListQuery(db, ask, 101), sagaListQuery(db, { ...ask, after }, 101)]) {
+        const { sql, params } = query.toSQL();
         const plan = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
           .bind(...params)
           .all<{ detail: string }>();

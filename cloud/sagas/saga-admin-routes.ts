@@ -71,10 +71,11 @@ const listRoute = createRoute({
           .describe("the `next` of the previous page (opaque): the sagas after it, with the same filters"),
       })
       .refine(
-        (q) => {
-          const at = q.after === undefined ? undefined : sagaCursorPosition(q.after);
-          return at === undefined || q.tenant === undefined || at.id.startsWith(`${q.tenant}:`);
-        },
+        // A cursor no list gives at all is the field's own refusal, above.
+        (q) =>
+          q.after === undefined ||
+          sagaCursorPosition(q.after) === undefined ||
+          sagaCursorPosition(q.after, q.tenant) !== undefined,
         {
           message: "after is a cursor of another tenant's sagas: give the next of a page with the same filters",
           path: ["after"],
@@ -113,7 +114,7 @@ sagaAdminRoutes.openapi(listRoute, async (c) => {
     tenant,
     limit: Number(limit ?? 100),
     // The router has checked the cursor.
-    after: after === undefined ? undefined : sagaCursorPosition(after),
+    after: after === undefined ? undefined : sagaCursorPosition(after, tenant),
   });
   if (page.next === null) return c.json(page, 200);
   return c.json(page, 200, { link: nextLink(new URL(c.req.url), page.next) });

@@ -63,14 +63,22 @@ async function relayingCommand(env: Env, envelope: CommandEnvelope): Promise<Com
  * as the Worker's, edge/entity/fact-handoff.ts: the edge and the cloud share code only through src/).
  */
 function handOffPorts(env: Env): HandOffPorts {
-  return {
-    send: async (messages) => {
-      await env.FACTS.sendBatch(messages.map((body) => ({ body, contentType: "json" as const })));
-    },
-    reportFailure: (address, fromSeq) => entityStub(env, address).handOffFailed(address, fromSeq),
-    wait: (ms) => scheduler.wait(ms),
-  };
+  // Built once per env (one per isolate), not once per command.
+  let ports = portsOf.get(env);
+  if (ports === undefined) {
+    ports = {
+      send: async (messages) => {
+        await env.FACTS.sendBatch(messages.map((body) => ({ body, contentType: "json" as const })));
+      },
+      reportFailure: (address, fromSeq) => entityStub(env, address).handOffFailed(address, fromSeq),
+      wait: (ms) => scheduler.wait(ms),
+    };
+    portsOf.set(env, ports);
+  }
+  return ports;
 }
+
+const portsOf = new WeakMap<Env, HandOffPorts>();
 
 export interface SagaView extends SagaAddress {
   readonly id: string;

@@ -59,22 +59,27 @@ export function sagaCursor(p: SagaListPosition): string {
   return viewCursor(`${p.createdAt}.${p.id}`);
 }
 
-/** The position a cursor stands for, or undefined when `cursor` is no cursor `sagaCursor` gives. */
-export function sagaCursorPosition(cursor: string): SagaListPosition | undefined {
+/**
+ * The position a cursor stands for, or undefined when `cursor` is no cursor `sagaCursor` gives,
+ * or, given `tenant`, none a list of that tenant's sagas gives.
+ */
+export function sagaCursorPosition(cursor: string, tenant?: string): SagaListPosition | undefined {
   const text = cursorText(cursor, MAX_CURSOR);
   const [, createdAt, id] = (text === undefined ? null : POSITION.exec(text)) ?? [];
   if (createdAt === undefined || id === undefined || !SAGA_ID.test(id)) return undefined;
+  // A list of one tenant's sagas gives cursors at that tenant's sagas only (an id starts with its tenant).
+  if (tenant !== undefined && !id.startsWith(`${tenant}:`)) return undefined;
   const position = { createdAt: Number(createdAt), id };
   return sagaCursor(position) === cursor ? position : undefined;
 }
 
 /**
- * The query of one page, given how many rows to read: the sagas of the filters after the cursor,
+ * The query of one page, of `rows` rows: the sagas of the filters after the cursor,
  * newest first. With a status it reads `saga_instances_by_status` (`_by_tenant` with a tenant),
  * without one `saga_instances_by_created` (`_by_tenant_created`). Exposed so that its plan can be
  * checked.
  */
-export function sagaListQuery(db: Db, q: Omit<SagaListQuery, "limit">) {
+export function sagaListQuery(db: Db, q: Omit<SagaListQuery, "limit">, rows: number) {
   const where: (SQL | undefined)[] = [
     q.status === undefined ? undefined : eq(sagaInstances.status, q.status),
     q.tenant === undefined ? undefined : eq(sagaInstances.tenantId, q.tenant),
@@ -82,18 +87,17 @@ export function sagaListQuery(db: Db, q: Omit<SagaListQuery, "limit">) {
       ? undefined
       : sql`(${sagaInstances.createdAt}, ${sagaInstances.id}) < (${q.after.createdAt}, ${q.after.id})`,
   ];
-  return (rows: number) =>
-    db
-      .select()
-      .from(sagaInstances)
-      .where(and(...where))
-      .orderBy(desc(sagaInstances.createdAt), desc(sagaInstances.id))
-      .limit(rows);
+  return db
+    .select()
+    .from(sagaInstances)
+    .where(and(...where))
+    .orderBy(desc(sagaInstances.createdAt), desc(sagaInstances.id))
+    .limit(rows);
 }
 
 /** One page of the sagas `q` filters, newest first, `next` when rows remain after it. */
 export async function sagaPage(db: Db, q: SagaListQuery): Promise<SagaPage> {
-  const rows = await sagaListQuery(db, q)(q.limit + 1);
+  const rows = await sagaListQuery(db, q, q.limit + 1);
   const items = rows.slice(0, q.limit);
   const last = items.at(-1);
   const next = rows.length > q.limit && last !== undefined ? sagaCursor(last) : null;

@@ -9,11 +9,19 @@ export const factHandOff = new FactHandOff();
 
 /** The hand-off's ports over `env`: `FACTS.sendBatch`, and the entity's `handOffFailed`. */
 export function handOffPorts(env: Env): HandOffPorts {
-  return {
-    send: async (messages) => {
-      await env.FACTS.sendBatch(messages.map((body) => ({ body, contentType: "json" as const })));
-    },
-    reportFailure: (address, fromSeq) => entityStub(env, address).handOffFailed(address, fromSeq),
-    wait: (ms) => scheduler.wait(ms),
-  };
+  // Built once per env (one per isolate), not once per command.
+  let ports = portsOf.get(env);
+  if (ports === undefined) {
+    ports = {
+      send: async (messages) => {
+        await env.FACTS.sendBatch(messages.map((body) => ({ body, contentType: "json" as const })));
+      },
+      reportFailure: (address, fromSeq) => entityStub(env, address).handOffFailed(address, fromSeq),
+      wait: (ms) => scheduler.wait(ms),
+    };
+    portsOf.set(env, ports);
+  }
+  return ports;
 }
+
+const portsOf = new WeakMap<Env, HandOffPorts>();

@@ -19,6 +19,7 @@ import {
   type ServiceCallAction,
   type TaskOutcome,
   type TypedSaga,
+  undeclaredService,
 } from "../core/model/saga.js";
 import { checkServiceCall, type ServiceContract } from "../core/model/service-contract.js";
 import { instanceKeyOf } from "../core/saga/saga-delivery.js";
@@ -93,9 +94,8 @@ export function sagaScenario<C, X extends AnyEntity>(
   // Why the runtime would reject a due call before reaching its service (saga-runner.ts), or null.
   const refusal = (d: DueTask): string | null => {
     if (d.action.kind !== "call") return null;
-    const declared = saga.services;
-    if (declared && !declared.includes(d.action.service))
-      return `saga ${saga.name} does not declare service ${d.action.service}`;
+    const undeclared = undeclaredService(saga, d.action.service);
+    if (undeclared !== null) return undeclared;
     const contract = contracts.get(d.action.service);
     return contract === undefined ? null : checkServiceCall(contract, d.action);
   };

@@ -1126,3 +1126,17 @@ export function describeRefusal(action: "retry" | "compensate", refusal: Operato
 export function sagaInstanceId(tenant: string, sagaName: string, instanceKey: string): string {
   return `${tenant}:${sagaName}:${instanceKey}`;
 }
+
+/**
+ * Why a saga may not call `service`, or null when it may: a saga that declares its services
+ * (`services`) calls only those (`saga charge-order does not declare service ghost`). The saga
+ * runner rejects such a call before any service is looked up, and the saga kit does the same.
+ */
+export function undeclaredService(
+  saga: { readonly name: string; readonly services?: readonly string[] },
+  service: string,
+): string | null {
+  return saga.services && !saga.services.includes(service)
+    ? `saga ${saga.name} does not declare service ${service}`
+    : null;
+}

@@ -35,6 +35,7 @@ import {
   type SagaRuntimePolicy,
   type SagaState,
   type TaskOutcome,
+  undeclaredService,
 } from "../model/saga.js";
 import type { CommandEnvelope, CommandOutcome } from "../protocol/entity-protocol.js";
 import { idempotencyKeyIssue } from "../protocol/command-metadata.js";
@@ -326,9 +327,8 @@ export class SagaRunner {
       if (action.kind === "command") return await this.#command(action, key);
       // What the definition got wrong about a call, found only when it is made, is the call's
       // rejection (the saga turns round, or past its pivot stops for attention), never a send.
-      const declared = this.definition.services;
-      if (declared && !declared.includes(action.service))
-        return { kind: "rejected", reason: `saga ${this.definition.name} does not declare service ${action.service}` };
+      const undeclared = undeclaredService(this.definition, action.service);
+      if (undeclared !== null) return { kind: "rejected", reason: undeclared };
       const service = this.#ports.service(action.service);
       if (!service) return { kind: "rejected", reason: `no service ${action.service}` };
       // `plan` refuses a call's own key outside the grammar when its stage is entered; a task an
