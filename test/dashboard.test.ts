@@ -685,6 +685,22 @@ describe("dashboard: sagas needing attention", () => {
     expect(listedSagas(await refused.text())).toEqual(listedSagas(second));
   });
 
+  it("answers a page of sagas needing attention at another tenant's saga with 400, showing the first page", async () => {
+    const tenant = await newTenant("dst");
+    const other = await newTenant("dsu");
+    await stuckSagas(tenant.id, 1);
+    await stuckSagas(other.id, 2);
+    // A cursor another tenant's list gives: at its newest saga.
+    const res = await adminCall(`/admin/sagas?tenant=${other.id}&status=attention&limit=1`);
+    const cursor = ((await res.json()) as { next: string }).next;
+    const { cookie } = await signIn(tenant.apiKey);
+
+    const answer = await page(cookie!, `/dashboard/t/${tenant.id}?sagas=${cursor}`);
+
+    expect(answer.status).toBe(400);
+    expect(listedSagas(await answer.text())).toEqual([sagaId(tenant.id, "o-0")]);
+  });
+
   it("answers a page of sagas needing attention that no list gave with 400, showing the first page", async () => {
     const tenant = await newTenant("dsq");
     await stuckSagas(tenant.id, 1);

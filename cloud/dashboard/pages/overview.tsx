@@ -36,7 +36,7 @@ overviewPages.openapi(
     if (!tenant) return notFound(c);
     const cursor = c.req.query("sagas");
     if (cursor === undefined) return overviewPage(c, tenant);
-    const after = sagaCursorPosition(cursor);
+    const after = sagaCursorPosition(cursor, tenant.id);
     if (after === undefined) {
       c.status(400);
       return overviewPage(
@@ -92,7 +92,7 @@ for (const action of ["retry", "compensate"] as const) {
       // The page of sagas the form was on (its hidden `sagas`), shown again once the saga is acted on.
       const form = await c.req.parseBody();
       const cursor = typeof form.sagas === "string" ? form.sagas : undefined;
-      const page = cursor === undefined ? undefined : sagaCursorPosition(cursor);
+      const page = cursor === undefined ? undefined : sagaCursorPosition(cursor, tenant.id);
       const stub = sagaStub(c.env, id);
       const outcome = action === "retry" ? await stub.retry() : await stub.compensate();
       if (!outcome) return notFound(c);
