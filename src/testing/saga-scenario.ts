@@ -7,6 +7,7 @@ import type { AnyEntity, RejectionCodeOf } from "../core/model/entity.js";
 import type { RecordedEvent } from "../core/model/envelope.js";
 import { canonicalJson } from "../core/protocol/fingerprint.js";
 import {
+  callRefusal,
   evolve,
   factEvents,
   NEW_SAGA,
@@ -19,9 +20,8 @@ import {
   type ServiceCallAction,
   type TaskOutcome,
   type TypedSaga,
-  undeclaredService,
 } from "../core/model/saga.js";
-import { checkServiceCall, type ServiceContract } from "../core/model/service-contract.js";
+import type { ServiceContract } from "../core/model/service-contract.js";
 import { instanceKeyOf } from "../core/saga/saga-delivery.js";
 
 /** A step the saga is expected to take: a typed entity command or a service call. */
@@ -92,13 +92,10 @@ export function sagaScenario<C, X extends AnyEntity>(
   let due: readonly DueTask[] = [];
 
   // Why the runtime would reject a due call before reaching its service (saga-runner.ts), or null.
-  const refusal = (d: DueTask): string | null => {
-    if (d.action.kind !== "call") return null;
-    const undeclared = undeclaredService(saga, d.action.service);
-    if (undeclared !== null) return undeclared;
-    const contract = contracts.get(d.action.service);
-    return contract === undefined ? null : checkServiceCall(contract, d.action);
-  };
+  // The kit cannot tell a service the app lacks from one whose contract it was not given: neither
+  // is refused here.
+  const refusal = (d: DueTask): string | null =>
+    d.action.kind === "call" ? callRefusal(saga, d.action, { contract: contracts.get(d.action.service) }) : null;
   // Records what the machine decides until it has tasks to run or waits.
   const settle = () => {
     for (let step = 0; step < 1000; step++) {

@@ -28,6 +28,7 @@ import { fitIdempotencyKey, idempotencyKeyIssue } from "../protocol/command-meta
 import { checkName, SEGMENT_NAME } from "../protocol/names.js";
 import { ownValue } from "./own-keys.js";
 import { jsonIssue } from "./plain-json.js";
+import { checkServiceCall, type ServiceContract } from "./service-contract.js";
 
 export interface EntityCommandAction {
   readonly kind: "command";
@@ -1130,7 +1131,8 @@ export function sagaInstanceId(tenant: string, sagaName: string, instanceKey: st
 /**
  * Why a saga may not call `service`, or null when it may: a saga that declares its services
  * (`services`) calls only those (`saga charge-order does not declare service ghost`). The saga
- * runner rejects such a call before any service is looked up, and the saga kit does the same.
+ * runner rejects such a call before any service is looked up, and the saga kit does the same
+ * (both through `callRefusal`).
  */
 export function undeclaredService(
   saga: { readonly name: string; readonly services?: readonly string[] },
@@ -1139,4 +1141,27 @@ export function undeclaredService(
   return saga.services && !saga.services.includes(service)
     ? `saga ${saga.name} does not declare service ${service}`
     : null;
+}
+
+/**
+ * Why the saga runtime refuses `action` before its service is reached, or null when it makes the
+ * call: the saga does not declare the service (`undeclaredService`), the app lacks it (`service`
+ * undefined: `no service ghost`), the call's own idempotency key breaks the Idempotency-Key
+ * grammar (only in a task an earlier version recorded: `plan` refuses such a key when its stage is
+ * entered), or the service's contract refuses its operation or request (`checkServiceCall`).
+ * `service` is the app's service of that name; one without a contract (written by hand) checks
+ * its calls itself. The saga runner and the saga kit both ask it: the call is rejected.
+ */
+export function callRefusal(
+  saga: { readonly name: string; readonly services?: readonly string[] },
+  action: ServiceCallAction,
+  service: { readonly contract: ServiceContract | undefined } | undefined,
+): string | null {
+  const undeclared = undeclaredService(saga, action.service);
+  if (undeclared !== null) return undeclared;
+  if (service === undefined) return `no service ${action.service}`;
+  const keyIssue = action.idempotencyKey === undefined ? null : idempotencyKeyIssue(action.idempotencyKey);
+  if (keyIssue !== null)
+    return `call ${action.service}.${action.operation}: its idempotencyKey ${keyIssue} (1-255 visible ASCII, no spaces)`;
+  return service.contract === undefined ? null : checkServiceCall(service.contract, action);
 }

@@ -10,11 +10,12 @@
 // rules themselves are the pure saga engine (src/core/model/saga.ts); this file owns the order in
 // which their effects happen. Build one per object incarnation: the log survives, memory does not.
 import { describeFieldErrors, type ParsedCommand } from "../model/entity.js";
-import { checkServiceCall, type ServiceContract } from "../model/service-contract.js";
+import type { ServiceContract } from "../model/service-contract.js";
 import type { RecordedEvent } from "../model/envelope.js";
 import { ownValue } from "../model/own-keys.js";
 import { jsonIssue } from "../model/plain-json.js";
 import {
+  callRefusal,
   evolve,
   factEvents,
   factLabel,
@@ -35,10 +36,8 @@ import {
   type SagaRuntimePolicy,
   type SagaState,
   type TaskOutcome,
-  undeclaredService,
 } from "../model/saga.js";
 import type { CommandEnvelope, CommandOutcome } from "../protocol/entity-protocol.js";
-import { idempotencyKeyIssue } from "../protocol/command-metadata.js";
 import { backoffDelay } from "../resilience/backoff.js";
 
 /** Entity commands are internal calls: bounded by this timeout (ms), retried by the saga. */
@@ -313,10 +312,10 @@ export class SagaRunner {
   /**
    * Runs one due task under its stable idempotency key; a throw is a failed attempt, and so is a
    * service's result that is not plain JSON (its adapter's bug: retried, then the saga turns round
-   * or, past its pivot, stops for attention). A call is rejected before its service is reached
-   * when the saga does not declare the service, the app lacks it, its own idempotency key breaks
-   * the Idempotency-Key grammar, or the service's contract refuses its operation or request
-   * (`checkServiceCall`), each reason naming the service and the operation.
+   * or, past its pivot, stops for attention). A call its services refuse (`callRefusal`: a
+   * service the saga does not declare or the app lacks, its own idempotency key outside the
+   * Idempotency-Key grammar, an operation or request its contract refuses) is rejected before its
+   * service is reached, each reason naming the service and the operation.
    */
   async #run(due: DueTask): Promise<TaskOutcome> {
     const action = due.action;
@@ -326,23 +325,14 @@ export class SagaRunner {
     try {
       if (action.kind === "command") return await this.#command(action, key);
       // What the definition got wrong about a call, found only when it is made, is the call's
-      // rejection (the saga turns round, or past its pivot stops for attention), never a send.
-      const undeclared = undeclaredService(this.definition, action.service);
-      if (undeclared !== null) return { kind: "rejected", reason: undeclared };
-      const service = this.#ports.service(action.service);
-      if (!service) return { kind: "rejected", reason: `no service ${action.service}` };
-      // `plan` refuses a call's own key outside the grammar when its stage is entered; a task an
-      // earlier version recorded may still hold one, and is not sent with it either.
-      const keyIssue = action.idempotencyKey === undefined ? null : idempotencyKeyIssue(action.idempotencyKey);
-      if (keyIssue !== null)
-        return {
-          kind: "rejected",
-          reason: `call ${action.service}.${action.operation}: its idempotencyKey ${keyIssue} (1-255 visible ASCII, no spaces)`,
-        };
-      // A literal call's operation and request reach no compiler: every call is held to the
+      // rejection (the saga turns round, or past its pivot stops for attention), never a send. A
+      // literal call's operation and request reach no compiler: every call is held to the
       // contract of the service it reaches, the same zod schemas `serviceCall` types it by.
-      const refusal = service.contract === undefined ? null : checkServiceCall(service.contract, action);
-      if (refusal !== null) return { kind: "rejected", reason: refusal };
+      const service = this.#ports.service(action.service);
+      const refusal = callRefusal(this.definition, action, service);
+      // callRefusal refuses a missing service; the second test only tells the compiler so.
+      if (refusal !== null || service === undefined)
+        return { kind: "rejected", reason: refusal ?? `no service ${action.service}` };
       // The request as the saga built it, not the schema's output: the service parses it again
       // with the same schema, which takes its input (a transforming schema's output may not be).
       const outcome = await service.call(action.operation, action.data, {
