@@ -39,9 +39,10 @@ export interface SagaScenarioOptions {
   /**
    * The contracts of the services the saga calls (`[paymentGateway]`). A due call that its
    * service's contract refuses (`checkServiceCall`: an operation it lacks, a request its schema
-   * refuses) is rejected before the test can answer it, with the runtime's reason, as the runtime
-   * rejects it before the service is reached. Calls to a service not listed are not checked
-   * against a contract; a call to a service the saga does not declare is rejected either way.
+   * refuses) is handled before the test can answer it, with the runtime's reason, as the runtime
+   * handles it before the service is reached: a forward call is rejected, a compensating one
+   * stops the saga for attention at once. Calls to a service not listed are not checked against
+   * a contract; a call to a service the saga does not declare is refused either way.
    */
   readonly services?: readonly ServiceContract[];
 }
@@ -91,15 +92,17 @@ export function sagaScenario<C, X extends AnyEntity>(
   let instance: string | null = null;
   let due: readonly DueTask[] = [];
 
-  // Why the runtime would reject a due call before reaching its service (saga-runner.ts), or null.
-  // The kit cannot tell a service the app lacks from one whose contract it was not given: neither
-  // is refused here.
-  const refusal = (d: DueTask): string | null =>
-    d.action.kind === "call" ? callRefusal(saga, d.action, { contract: contracts.get(d.action.service) }) : null;
-  // Records what the machine decides until it has tasks to run or waits.
+  // Why the runtime would refuse a call before reaching its service (saga-runner.ts), or null. The
+  // kit cannot tell a service the app lacks from one whose contract it was not given: neither is
+  // refused here.
+  const calls = (action: ServiceCallAction): string | null =>
+    callRefusal(saga, action, { contract: contracts.get(action.service) });
+  const refusal = (d: DueTask): string | null => (d.action.kind === "call" ? calls(d.action) : null);
+  // Records what the machine decides until it has tasks to run or waits. A forward call refused is
+  // rejected here, as the runner rejects it; a compensating one the plan itself stops on.
   const settle = () => {
     for (let step = 0; step < 1000; step++) {
-      const next = plan(saga, state, now, policy);
+      const next = plan(saga, state, now, policy, calls);
       if (next.kind === "record") {
         state = next.events.reduce(evolve, state);
         continue;

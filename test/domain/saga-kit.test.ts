@@ -123,6 +123,20 @@ describe("the saga kit, given its services' contracts", () => {
     expect(run.state.reason).toBe("charge was rejected: saga charge-order does not declare service ghost");
   });
 
+  it("stops the saga for attention at once, as the runtime does, when its contract refuses a compensating call, with no attempt spent", () => {
+    const emptyKey = () => serviceCall(paymentGateway, "refund", { chargeKey: "" });
+    const charge = literalCharge("charge", { amount: 10, currency: "EUR" });
+    const run = sagaScenario(chargingWith(charge, emptyKey), withContracts)
+      .given(created("c1", "o1"))
+      .whenCallRejected("charge", "payment declined")
+      .expectStatus("attention");
+    expect(run.state.error).toMatch(
+      /^compensating charge \(payment-gateway\.refund\) is refused: invalid call payment-gateway\.refund: chargeKey: /,
+    );
+    expect(run.state.attempts).toEqual({});
+    expect(run.due).toEqual([]);
+  });
+
   it("leaves calls to services whose contracts it was not given for the test to answer", () => {
     const charge = literalCharge("chrge", {});
     sagaScenario(chargingWith(charge)).given(created("c1", "o1")).expectCommands(charge("o1"));

@@ -407,6 +407,75 @@ describe("calls checked against their service's contract", () => {
   });
 });
 
+describe("a compensating call its service's contract refuses", () => {
+  /** The `mail` service as first deployed: it can send, but its contract lacks the recall. */
+  const sendOnly = defineServiceContract("mail", { send: z.object({ to: z.string() }) });
+  /** The `mail` service once fixed: it declares the recall. */
+  const withRecall = defineServiceContract("mail", {
+    send: z.object({ to: z.string() }),
+    recall: z.object({ to: z.string() }),
+  });
+  /** A saga reserving stock, undone by recalling the mail; the entity refuses the reserve, so it turns round. */
+  const recalling = saga({
+    ...reserve,
+    tasks: () => [
+      {
+        key: "reserve",
+        run: { kind: "command", entityType: "inventory", entityId: "sku-1", command: "reserve", data: { qty: 1 } },
+        compensate: { kind: "call", service: "mail", operation: "recall", data: { to: "a@b" } },
+      },
+    ],
+  });
+  const error =
+    "compensating reserve (mail.recall) is refused: invalid call mail.recall: the mail contract declares no such operation";
+
+  /** The object once the refused reserve turned the saga round and the recall stopped it. */
+  async function stopped(): Promise<{ object: SagaObject; runner: SagaRunner }> {
+    const object = new SagaObject();
+    object.mailContract = sendOnly;
+    object.answer = async (e) => (e.command === "reserve" ? problem(422, "no stock", { code: "no-stock" }) : ACCEPTED);
+    const runner = object.runner(recalling);
+    await runner.deliver([fact(1, "Placed")]);
+    object.alarm = null;
+    await runner.alarmFired();
+    return { object, runner };
+  }
+
+  it("stops the saga for attention in the same drive, naming the call and why, without reaching the service or spending an attempt", async () => {
+    const { object, runner } = await stopped();
+    expect(runner.state).toMatchObject({
+      status: "attention",
+      error,
+      reason: "reserve was rejected: no-stock: no stock",
+    });
+    expect(object.calls).toEqual([]);
+    expect(object.types()).not.toContain("CompensationFailed");
+    expect(object.types().slice(-2)).toEqual(["CompensationBegan", "AttentionNeeded"]);
+    expect(object.alarm).toBeNull();
+    expect(object.rows.at(-1)).toMatchObject({ status: "attention", error });
+  });
+
+  it("refuses the operator's retry as stopping the saga again, with the same error, recording nothing, while the contract still refuses the call", async () => {
+    const { object, runner } = await stopped();
+    const logged = object.log.length;
+    expect(await runner.retry()).toEqual({ ok: false, refusal: { type: "escalates-again", error } });
+    expect(await runner.compensate()).toEqual({ ok: false, refusal: { type: "escalates-again", error } });
+    expect(object.log).toHaveLength(logged);
+    expect(object.alarm).toBeNull();
+  });
+
+  it("accepts the operator's retry once a contract declaring the call is deployed, and compensates", async () => {
+    const { object } = await stopped();
+    object.mailContract = withRecall;
+    // The deploy: a fresh incarnation over the same log.
+    const runner = object.runner(recalling);
+    expect(await runner.retry()).toEqual({ ok: true });
+    await runner.alarmFired();
+    expect(object.calls).toEqual(["mail.recall t1:fulfil:o-1/reserve/undo"]);
+    expect(runner.state.status).toBe("compensated");
+  });
+});
+
 describe("failures", () => {
   it("records a failed command and sets the alarm for its backoff", async () => {
     const object = new SagaObject();

@@ -6,6 +6,8 @@ import { defineEntity, event } from "../../src/core/model/entity.js";
 import type { RecordedEvent } from "../../src/core/model/envelope.js";
 import { concernsSagas } from "../../src/core/saga/saga-delivery.js";
 import {
+  type CallCheck,
+  callRefusal,
   defineSaga,
   defineUntypedSaga,
   evolve,
@@ -25,6 +27,7 @@ import {
   type SagaState,
   type SagaTask,
 } from "../../src/core/model/saga.js";
+import { defineServiceContract, type ServiceContract } from "../../src/core/model/service-contract.js";
 
 const trip = defineUntypedSaga<{ tripId: string }>({
   name: "trip",
@@ -79,6 +82,9 @@ function cmd(entityType: string, command: string, id: string) {
 
 const policy = { retry: { maxAttempts: 3, maxCompensationAttempts: 2, baseMs: 10, maxMs: 100 } };
 
+/** A host whose services refuse no call (the trip saga's tasks are entity commands). */
+const anyCall: CallCheck = () => null;
+
 function fact(type: string, eventId: string, entityType = "trips"): RecordedEvent {
   return {
     seq: 1,
@@ -112,11 +118,19 @@ function accepted(decision: OperatorDecision): readonly SagaEvent[] {
 
 type Trip = SagaDefinition<{ tripId: string }>;
 
-/** Records whatever `definition`'s plan records until tasks are due; returns the state and the due tasks. */
-function settle(state: SagaState, now: number, definition: Trip = trip): { state: SagaState; due: readonly DueTask[] } {
+/**
+ * Records whatever `definition`'s plan records, on a host whose services answer `calls`, until
+ * tasks are due; returns the state and the due tasks.
+ */
+function settle(
+  state: SagaState,
+  now: number,
+  definition: Trip = trip,
+  calls: CallCheck = anyCall,
+): { state: SagaState; due: readonly DueTask[] } {
   let s = state;
   for (;;) {
-    const p = plan(definition, s, now, policy);
+    const p = plan(definition, s, now, policy, calls);
     if (p.kind === "record") s = fold(p.events, s);
     else return { state: s, due: p.kind === "run" ? p.tasks : [] };
   }
@@ -170,7 +184,7 @@ describe("saga state machine", () => {
 
   it("given a stage that reuses an earlier stage's task key, the saga stops for attention instead of skipping the task", () => {
     const { state, due } = settle(started(reusing), 0, reusing);
-    expect(plan(reusing, finish(state, due, 1), 2, policy)).toEqual({
+    expect(plan(reusing, finish(state, due, 1), 2, policy, anyCall)).toEqual({
       kind: "record",
       events: [{ type: "AttentionNeeded", error: "stage pay repeats task key hotel", at: 2 }],
     });
@@ -191,7 +205,7 @@ describe("saga state machine", () => {
       ],
     });
     const state = fold(factEvents(twice, NEW_SAGA, "t:trip:trip-1", fact("TripBooked", "e1"), 0));
-    expect(plan(twice, state, 0, policy)).toEqual({
+    expect(plan(twice, state, 0, policy, anyCall)).toEqual({
       kind: "record",
       events: [{ type: "AttentionNeeded", error: "stage book repeats task key hotel", at: 0 }],
     });
@@ -199,7 +213,7 @@ describe("saga state machine", () => {
 
   it("given final compensating tasks that reuse a stage's task key, turning round stops for attention instead of skipping them", () => {
     const { state } = settle(started(clashing), 0, clashing);
-    expect(operatorCompensate(clashing, state, 1, policy)).toEqual({
+    expect(operatorCompensate(clashing, state, 1, policy, anyCall)).toEqual({
       ok: true,
       events: [
         {
@@ -287,7 +301,7 @@ describe("saga state machine", () => {
 
   it("given a stage that does not finish in time, the saga compensates when the deadline passes", () => {
     const { state } = settle(started(), 0);
-    expect(plan(trip, state, 999, policy).kind).toBe("run");
+    expect(plan(trip, state, 999, policy, anyCall).kind).toBe("run");
     const after = settle(state, 1_000).state;
     expect(after.status).toBe("compensating");
     expect(after.reason).toBe("stage book timed out");
@@ -304,7 +318,7 @@ describe("saga state machine", () => {
     expect(state.error).toContain("failed 2 times");
     expect(due).toEqual([]);
 
-    state = fold(accepted(operatorRetry(trip, state, 50, policy)), state);
+    state = fold(accepted(operatorRetry(trip, state, 50, policy, anyCall)), state);
     ({ state, due } = settle(state, 50));
     expect(state.status).toBe("compensating");
     expect(due.map((d) => d.phase)).toEqual(["compensate", "compensate"]);
@@ -314,8 +328,8 @@ describe("saga state machine", () => {
     const { state } = settle(started(), 0);
     const aborted = fold(factEvents(trip, state, "t:trip:trip-1", fact("TripCancelled", "e2"), 1), state);
     expect(aborted).toMatchObject({ status: "compensating", reason: "the traveller cancelled" });
-    expect(fold(accepted(operatorCompensate(trip, state, 1, policy)), state).status).toBe("compensating");
-    expect(operatorRetry(trip, state, 1, policy)).toEqual({
+    expect(fold(accepted(operatorCompensate(trip, state, 1, policy, anyCall)), state).status).toBe("compensating");
+    expect(operatorRetry(trip, state, 1, policy, anyCall)).toEqual({
       ok: false,
       refusal: { type: "wrong-status", status: "running" },
     });
@@ -343,7 +357,7 @@ describe("saga state machine", () => {
 
   it("given a late outcome of a task from before compensation began, it records nothing", () => {
     const { state, due } = settle(started(), 0);
-    const turned = fold(accepted(operatorCompensate(trip, state, 1, policy)), state);
+    const turned = fold(accepted(operatorCompensate(trip, state, 1, policy, anyCall)), state);
     expect(outcomeEvents(turned, due[0] as DueTask, { kind: "done", result: null }, 2, 10)).toEqual([]);
   });
 });
@@ -368,7 +382,7 @@ describe("saga state machine: task keys", () => {
         },
       ],
     });
-    expect(plan(slashed, started(slashed), 0, policy)).toEqual({
+    expect(plan(slashed, started(slashed), 0, policy, anyCall)).toEqual({
       kind: "record",
       events: [
         {
@@ -386,7 +400,7 @@ describe("saga state machine: task keys", () => {
       finallyCompensate: (t) => [{ key: "trip/cancel", run: cmd("trips", "cancel", t.tripId) }],
     });
     const { state } = settle(started(slashed), 0, slashed);
-    expect(operatorCompensate(slashed, state, 1, policy)).toMatchObject({
+    expect(operatorCompensate(slashed, state, 1, policy, anyCall)).toMatchObject({
       ok: true,
       events: [
         {
@@ -472,7 +486,7 @@ describe("saga state machine: final tasks", () => {
 
   it("given a turn round, a final task runs its run under the compensating key final tasks have always run under", async () => {
     const running = settle(started(), 0).state;
-    const turned = settle(fold(accepted(operatorCompensate(trip, running, 1, policy)), running), 1);
+    const turned = settle(fold(accepted(operatorCompensate(trip, running, 1, policy, anyCall)), running), 1);
     const { due } = settle(finish(turned.state, turned.due, 2), 2);
     const keyed = await Promise.all(
       due.map(async (d) => [verb(d), await taskIdempotencyKey("t:trip:trip-1", d.task.key, d.phase)]),
@@ -482,7 +496,7 @@ describe("saga state machine: final tasks", () => {
 
   it("given a final task with a compensate, turning round stops for attention before any final task runs", () => {
     const undoable = finalWith({ compensate: undo });
-    expect(operatorCompensate(undoable, started(undoable), 1, policy)).toEqual({
+    expect(operatorCompensate(undoable, started(undoable), 1, policy, anyCall)).toEqual({
       ok: true,
       events: [
         {
@@ -498,7 +512,7 @@ describe("saga state machine: final tasks", () => {
 
   it("given a final task with nothingToUndo, turning round stops for attention before any final task runs", () => {
     const excused = finalWith({ nothingToUndo: ["not-cancelled"] });
-    expect(operatorCompensate(excused, started(excused), 1, policy)).toMatchObject({
+    expect(operatorCompensate(excused, started(excused), 1, policy, anyCall)).toMatchObject({
       ok: true,
       events: [
         {
@@ -551,7 +565,7 @@ describe("saga state machine: plain JSON in its log", () => {
         },
       ],
     });
-    expect(plan(dated, started(dated), 0, policy)).toEqual({
+    expect(plan(dated, started(dated), 0, policy, anyCall)).toEqual({
       kind: "record",
       events: [
         {
@@ -571,7 +585,7 @@ describe("saga state machine: plain JSON in its log", () => {
       ],
     });
     const { state } = settle(started(undefinedNote), 0, undefinedNote);
-    expect(operatorCompensate(undefinedNote, state, 1, policy)).toMatchObject({
+    expect(operatorCompensate(undefinedNote, state, 1, policy, anyCall)).toMatchObject({
       ok: true,
       events: [
         {
@@ -619,7 +633,7 @@ describe("saga state machine: the operator's way out of attention", () => {
   it("given a saga stopped before its pivot by a stage repeating a task key, compensate undoes the stages entered, newest first, never the stage that stopped it", () => {
     let state = stoppedByReusedKey();
     expect(state).toMatchObject({ status: "attention", error: "stage pay repeats task key hotel" });
-    state = fold(accepted(operatorCompensate(reusing, state, 3, policy)), state);
+    state = fold(accepted(operatorCompensate(reusing, state, 3, policy, anyCall)), state);
     let due: readonly DueTask[];
     ({ state, due } = settle(state, 3, reusing));
     expect(state).toMatchObject({ status: "compensating", reason: "compensation forced by an operator" });
@@ -634,12 +648,12 @@ describe("saga state machine: the operator's way out of attention", () => {
 
   it("given a saga stopped by a stage repeating a task key, retry is refused as stopping it again, and enters the stage once the definition is fixed", () => {
     const state = stoppedByReusedKey();
-    expect(operatorRetry(reusing, state, 3, policy)).toEqual({
+    expect(operatorRetry(reusing, state, 3, policy, anyCall)).toEqual({
       ok: false,
       refusal: { type: "escalates-again", error: "stage pay repeats task key hotel" },
     });
     // `trip` is the fixed definition, deployed under the same name.
-    const retried = settle(fold(accepted(operatorRetry(trip, state, 3, policy)), state), 3);
+    const retried = settle(fold(accepted(operatorRetry(trip, state, 3, policy, anyCall)), state), 3);
     expect(retried.state.status).toBe("running");
     expect(retried.due.map((d) => [d.task.key, verb(d)])).toEqual([["pay", "charge"]]);
   });
@@ -659,25 +673,126 @@ describe("saga state machine: the operator's way out of attention", () => {
   it("given a saga stopped while turning round for an abort, retry turns it round for that reason once the final tasks are fixed, never forward", () => {
     const { state } = settle(started(clashing), 0, clashing);
     const stopped = fold(factEvents(clashing, state, "t:trip:trip-1", fact("TripCancelled", "e2"), 1), state);
-    expect(operatorRetry(clashing, stopped, 2, policy)).toEqual({
+    expect(operatorRetry(clashing, stopped, 2, policy, anyCall)).toEqual({
       ok: false,
       refusal: { type: "escalates-again", error: "finallyCompensate repeats task key hotel" },
     });
-    const retried = fold(accepted(operatorRetry(trip, stopped, 2, policy)), stopped);
+    const retried = fold(accepted(operatorRetry(trip, stopped, 2, policy, anyCall)), stopped);
     expect(retried).toMatchObject({ status: "compensating", reason: "the traveller cancelled" });
   });
 
   it("given a stage timing out while the final tasks' keys clash, retry and compensate both turn the saga round once they are fixed", () => {
     const stopped = settle(settle(started(clashing), 0, clashing).state, 1_000, clashing).state;
     expect(stopped).toMatchObject({ status: "attention", reason: "stage book timed out" });
-    expect(operatorCompensate(clashing, stopped, 1_001, policy)).toMatchObject({
+    expect(operatorCompensate(clashing, stopped, 1_001, policy, anyCall)).toMatchObject({
       ok: false,
       refusal: { type: "escalates-again" },
     });
     for (const act of [operatorRetry, operatorCompensate]) {
-      const resumed = fold(accepted(act(trip, stopped, 1_001, policy)), stopped);
+      const resumed = fold(accepted(act(trip, stopped, 1_001, policy, anyCall)), stopped);
       expect(resumed).toMatchObject({ status: "compensating", reason: "stage book timed out" });
     }
+  });
+});
+
+describe("saga state machine: a compensating call its service refuses", () => {
+  /** The bank as first deployed: its contract lacks the refund the saga undoes a charge with. */
+  const bankWithoutRefund = defineServiceContract("bank", { charge: z.object({ tripId: z.string() }) });
+  /** The bank once fixed: it declares the refund. */
+  const bank = defineServiceContract("bank", {
+    charge: z.object({ tripId: z.string() }),
+    refund: z.object({ tripId: z.string() }),
+  });
+  const bankCall = (operation: string, tripId: string) =>
+    ({ kind: "call", service: "bank", operation, data: { tripId } }) as const;
+  /** `trip` whose pay stage charges through the bank, refunded on the way back. */
+  const banking = defineUntypedSaga<{ tripId: string }, "bank">({
+    ...trip,
+    services: ["bank"],
+    stages: [
+      trip.stages[0]!,
+      {
+        name: "pay",
+        timeoutMs: 1_000,
+        tasks: (t) => [{ key: "pay", run: bankCall("charge", t.tripId), compensate: bankCall("refund", t.tripId) }],
+      },
+    ],
+  });
+  /** A host whose app serves the bank under `contract`. */
+  const servedBy =
+    (contract: ServiceContract): CallCheck =>
+    (action) =>
+      callRefusal(banking, action, { contract });
+  const refusal =
+    "compensating pay (bank.refund) is refused: invalid call bank.refund: the bank contract declares no such operation";
+
+  /** `banking` with its book stage done and its charge rejected: turned round (compensating), the refund next. */
+  function turnedRound(calls: CallCheck): SagaState {
+    let { state, due } = settle(started(banking), 0, banking, calls);
+    ({ state, due } = settle(finish(state, due, 1), 1, banking, calls));
+    const rejected = finish(state, due, 2, "rejected");
+    const turn = plan(banking, rejected, 2, policy, calls);
+    if (turn.kind !== "record") throw new Error("the rejected charge did not turn the saga round");
+    return fold(turn.events, rejected);
+  }
+
+  it("given a refund its service's contract refuses, the saga stops for attention at once, naming the call and why, without attempting it", () => {
+    const state = turnedRound(servedBy(bankWithoutRefund));
+    expect(plan(banking, state, 2, policy, servedBy(bankWithoutRefund))).toEqual({
+      kind: "record",
+      events: [{ type: "AttentionNeeded", error: refusal, at: 2 }],
+    });
+    const stopped = settle(state, 2, banking, servedBy(bankWithoutRefund));
+    expect(stopped.state).toMatchObject({ status: "attention", error: refusal, escalatedFrom: "compensating" });
+    expect(stopped.state.attempts).toEqual({});
+    expect(stopped.due).toEqual([]);
+  });
+
+  it("given a saga a refused refund stopped, the operator's retry is refused as stopping it again, with the same error, while the contract still refuses it", () => {
+    const calls = servedBy(bankWithoutRefund);
+    const stopped = settle(turnedRound(calls), 2, banking, calls).state;
+    expect(operatorRetry(banking, stopped, 3, policy, calls)).toEqual({
+      ok: false,
+      refusal: { type: "escalates-again", error: refusal },
+    });
+  });
+
+  it("given a saga a refused refund stopped, the operator's compensate is refused as its retry is", () => {
+    const calls = servedBy(bankWithoutRefund);
+    const stopped = settle(turnedRound(calls), 2, banking, calls).state;
+    expect(operatorCompensate(banking, stopped, 3, policy, calls)).toEqual({
+      ok: false,
+      refusal: { type: "escalates-again", error: refusal },
+    });
+  });
+
+  it("given a saga a refused refund stopped, the operator's retry resumes the refund once a contract declaring it is deployed", () => {
+    const stopped = settle(turnedRound(servedBy(bankWithoutRefund)), 2, banking, servedBy(bankWithoutRefund)).state;
+    const retried = settle(
+      fold(accepted(operatorRetry(banking, stopped, 3, policy, servedBy(bank))), stopped),
+      3,
+      banking,
+      servedBy(bank),
+    );
+    expect(retried.state.status).toBe("compensating");
+    expect(retried.due.map((d) => [d.task.key, verb(d)])).toEqual([["pay", "refund"]]);
+  });
+
+  it("given a saga stopped going forward, the operator's compensate is refused while its first compensation is a call its service refuses", () => {
+    // A third stage repeating the key `pay` stops the saga once the charge is done, before its pivot.
+    const reusingPay = defineUntypedSaga<{ tripId: string }, "bank">({
+      ...banking,
+      stages: [...banking.stages, { ...banking.stages[1]!, name: "again" }],
+    });
+    const calls: CallCheck = (action) => callRefusal(reusingPay, action, { contract: bankWithoutRefund });
+    let { state, due } = settle(started(reusingPay), 0, reusingPay, calls);
+    ({ state, due } = settle(finish(state, due, 1), 1, reusingPay, calls));
+    const stopped = settle(finish(state, due, 2), 2, reusingPay, calls).state;
+    expect(stopped).toMatchObject({ status: "attention", error: "stage again repeats task key pay" });
+    expect(operatorCompensate(reusingPay, stopped, 3, policy, calls)).toEqual({
+      ok: false,
+      refusal: { type: "escalates-again", error: refusal },
+    });
   });
 });
 
@@ -764,11 +879,11 @@ describe("saga state machine: the pivot (point of no return)", () => {
   it("given a saga that escalated past its pivot, the operator's retry resumes it forward and compensate is refused", () => {
     let { state, due } = pastPivot();
     state = settle(finish(state, due, 3, "rejected"), 3, order).state;
-    expect(operatorCompensate(order, state, 4, policy)).toEqual({
+    expect(operatorCompensate(order, state, 4, policy, anyCall)).toEqual({
       ok: false,
       refusal: { type: "past-pivot", status: "attention" },
     });
-    state = fold(accepted(operatorRetry(order, state, 4, policy)), state);
+    state = fold(accepted(operatorRetry(order, state, 4, policy, anyCall)), state);
     ({ state, due } = settle(state, 4, order));
     expect(state.status).toBe("running");
     expect(due.map((d) => [d.task.key, d.phase])).toEqual([["deliver", "run"]]);
@@ -787,20 +902,20 @@ describe("saga state machine: the pivot (point of no return)", () => {
     const { state, due } = atPivot();
     const stopped = settle(finish(state, due, 2), 2, reusingPastPivot).state;
     expect(stopped).toMatchObject({ status: "attention", error: "stage deliver repeats task key commit" });
-    expect(operatorCompensate(reusingPastPivot, stopped, 3, policy)).toEqual({
+    expect(operatorCompensate(reusingPastPivot, stopped, 3, policy, anyCall)).toEqual({
       ok: false,
       refusal: { type: "past-pivot", status: "attention" },
     });
-    expect(operatorRetry(reusingPastPivot, stopped, 3, policy)).toMatchObject({
+    expect(operatorRetry(reusingPastPivot, stopped, 3, policy, anyCall)).toMatchObject({
       ok: false,
       refusal: { type: "escalates-again" },
     });
-    const retried = settle(fold(accepted(operatorRetry(order, stopped, 3, policy)), stopped), 3, order);
+    const retried = settle(fold(accepted(operatorRetry(order, stopped, 3, policy, anyCall)), stopped), 3, order);
     expect(retried.due.map((d) => d.task.key)).toEqual(["deliver"]);
   });
 
   it("given a running saga past its pivot, an operator cannot turn it round", () => {
-    expect(operatorCompensate(order, pastPivot().state, 3, policy)).toEqual({
+    expect(operatorCompensate(order, pastPivot().state, 3, policy, anyCall)).toEqual({
       ok: false,
       refusal: { type: "past-pivot", status: "running" },
     });

@@ -3,7 +3,8 @@
 // with the compensating action that undoes it. A stage that does not finish within its timeout,
 // a task that is rejected, or one that keeps failing, turns the saga round: every task attempted
 // so far is compensated, newest stage first, then the saga's final compensating tasks run.
-// Compensation that keeps failing escalates to "attention" for an operator, never spins forever.
+// Compensation that keeps failing escalates to "attention" for an operator, never spins forever;
+// a compensating call its service refuses before it is reached (`CallCheck`) escalates at once.
 // A stage may be the saga's pivot (its point of no return): once it is entered, the saga no longer
 // turns round on a timeout, a failure or an abort; it retries forward, and what keeps failing
 // escalates to "attention". Only the pivot's own task being refused by its owner still turns the
@@ -676,10 +677,28 @@ export type Plan =
   | { readonly kind: "run"; readonly tasks: readonly DueTask[]; readonly wakeAt: number | null }
   | { readonly kind: "wait"; readonly wakeAt: number | null };
 
-/** What the saga should do at `now`: record transitions, run due tasks, or sleep until `wakeAt`. */
-export function plan<C>(definition: SagaDefinition<C>, state: SagaState, now: number, policy: SagaRuntimePolicy): Plan {
+/**
+ * Why the saga's host would refuse a call before its service is reached, or null when it would
+ * make it. A host builds it from the app's services (`callRefusal`); `plan` and the operator's
+ * decisions ask it, and stay pure.
+ */
+export type CallCheck = (action: ServiceCallAction) => string | null;
+
+/**
+ * What the saga should do at `now`: record transitions, run due tasks, or sleep until `wakeAt`.
+ * `calls` is asked of each compensating call about to be due: one it refuses stops the saga for
+ * attention instead of running (see planCompensation). A forward call it refuses is the host's to
+ * answer as the task's rejection, recorded with the stage's other outcomes (saga-runner.ts).
+ */
+export function plan<C>(
+  definition: SagaDefinition<C>,
+  state: SagaState,
+  now: number,
+  policy: SagaRuntimePolicy,
+  calls: CallCheck,
+): Plan {
   if (state.status === "running") return planForward(definition, state, now, policy);
-  if (state.status === "compensating") return planCompensation(state, now, policy.retry);
+  if (state.status === "compensating") return planCompensation(state, now, policy.retry, calls);
   return { kind: "wait", wakeAt: null };
 }
 
@@ -828,7 +847,7 @@ function turnRound<C>(definition: SagaDefinition<C>, state: SagaState, reason: s
   return { type: "CompensationBegan", reason, groups, at: now };
 }
 
-function planCompensation(state: SagaState, now: number, policy: RetryPolicy): Plan {
+function planCompensation(state: SagaState, now: number, policy: RetryPolicy, calls: CallCheck): Plan {
   const group = state.compensation[state.compensationGroup];
   if (!group) return { kind: "record", events: [{ type: "SagaCompensated", at: now }] };
   const pending = group.filter((t) => !state.compensated.includes(t.key));
@@ -858,7 +877,25 @@ function planCompensation(state: SagaState, now: number, policy: RetryPolicy): P
   const entered = new Set(state.history.flat().map((t) => t.key));
   const action = (task: SagaTask): SagaAction =>
     task.compensate !== undefined && entered.has(task.key) ? task.compensate : task.run;
-  return { kind: "run", tasks: due.map((task) => ({ task, phase: "compensate", action: action(task) })), wakeAt };
+  const tasks = due.map((task): DueTask => ({ task, phase: "compensate", action: action(task) }));
+  // A refused call is refused again on every attempt (the log holds the task as built, and the
+  // services do not change until a deploy): retrying it would only make the operator wait out
+  // SAGA_COMPENSATION_MAX_ATTEMPTS backoffs for the same answer. Unlike a forward refusal, it has
+  // no way round, so it stops the saga now; the operator's retry is refused while it stands.
+  for (const { task, action: act } of tasks) {
+    if (act.kind !== "call") continue;
+    const refusal = calls(act);
+    if (refusal !== null)
+      return escalate(bounded(`compensating ${task.key} (${callLabel(act)}) is refused: ${refusal}`), now);
+  }
+  return { kind: "run", tasks, wakeAt };
+}
+
+/** A call as an error names it, `service.operation` (the operation cut as a reason quotes it, or left out when not a string). */
+function callLabel(action: ServiceCallAction): string {
+  const operation: unknown = action.operation;
+  if (typeof operation !== "string") return action.service;
+  return `${action.service}.${operation.length > 64 ? `${operation.slice(0, 64)}…` : operation}`;
 }
 
 /**
@@ -1014,8 +1051,8 @@ export function factEvents<C>(
  *   attention; compensate: a running saga or one needing attention);
  * - `past-pivot`: compensate of a saga past its point of no return, which only goes forward;
  * - `escalates-again`: the action would stop the saga for attention again at once, with `error`
- *   (a definition mistake, such as a repeated task key, that acting again cannot fix: deploy the
- *   fixed definition, then act).
+ *   (a definition mistake, such as a repeated task key or a compensating call its service's
+ *   contract refuses, that acting again cannot fix: deploy the fixed definition or contract, then act).
  */
 export type OperatorRefusal =
   | { readonly type: "wrong-status"; readonly status: SagaState["status"] }
@@ -1043,11 +1080,12 @@ export function operatorRetry<C>(
   state: SagaState,
   now: number,
   policy: SagaRuntimePolicy,
+  calls: CallCheck,
 ): OperatorDecision {
   if (state.status !== "attention") return refuse({ type: "wrong-status", status: state.status });
   if (state.escalatedFrom === "turning")
-    return retryTurningRound(definition, state, state.reason ?? FORCED_COMPENSATION, now);
-  return unlessStoppedAgain(definition, state, [{ type: "OperatorRetried", at: now }], now, policy);
+    return retryTurningRound(definition, state, state.reason ?? FORCED_COMPENSATION, now, policy, calls);
+  return unlessStoppedAgain(definition, state, [{ type: "OperatorRetried", at: now }], now, policy, calls);
 }
 
 /**
@@ -1062,35 +1100,43 @@ export function operatorCompensate<C>(
   state: SagaState,
   now: number,
   policy: SagaRuntimePolicy,
+  calls: CallCheck,
 ): OperatorDecision {
   const forwardOnly = state.pivotStage !== null;
   if (state.status === "attention") {
-    if (state.escalatedFrom !== "running") return operatorRetry(definition, state, now, policy);
+    if (state.escalatedFrom !== "running") return operatorRetry(definition, state, now, policy, calls);
     if (forwardOnly) return refuse({ type: "past-pivot", status: state.status });
-    return retryTurningRound(definition, state, FORCED_COMPENSATION, now);
+    return retryTurningRound(definition, state, FORCED_COMPENSATION, now, policy, calls);
   }
   if (state.status !== "running") return refuse({ type: "wrong-status", status: state.status });
   if (forwardOnly) return refuse({ type: "past-pivot", status: state.status });
   return { ok: true, events: [turnRound(definition, state, FORCED_COMPENSATION, now)] };
 }
 
-/** The operator's retry, then the turn round for `reason`; refused if the final tasks' keys still stop it. */
+/**
+ * The operator's retry, then the turn round for `reason`; refused if the final tasks' keys still
+ * stop it, or if its first compensations are calls `calls` refuses (they would stop it at once).
+ */
 function retryTurningRound<C>(
   definition: SagaDefinition<C>,
   state: SagaState,
   reason: string,
   now: number,
+  policy: SagaRuntimePolicy,
+  calls: CallCheck,
 ): OperatorDecision {
   const retried: SagaEvent = { type: "OperatorRetried", at: now };
   const turn = turnRound(definition, evolve(state, retried), reason, now);
   return turn.type === "AttentionNeeded"
     ? refuse({ type: "escalates-again", error: turn.error })
-    : { ok: true, events: [retried, turn] };
+    : unlessStoppedAgain(definition, state, [retried, turn], now, policy, calls);
 }
 
 /**
  * `events`, unless the saga they lead to would stop for attention again before it runs a task
  * (the plan's transitions folded on, nothing run): then refused with that escalation's error.
+ * The plan is asked with the host's `calls`, so a compensation its service's contract still
+ * refuses refuses the action, until a fixed definition or contract is deployed.
  */
 function unlessStoppedAgain<C>(
   definition: SagaDefinition<C>,
@@ -1098,11 +1144,12 @@ function unlessStoppedAgain<C>(
   events: readonly SagaEvent[],
   now: number,
   policy: SagaRuntimePolicy,
+  calls: CallCheck,
 ): OperatorDecision {
   let next = events.reduce(evolve, state);
   // Each transition enters a stage or ends the saga: a bounded walk.
   for (let step = 0; step < definition.stages.length + 2; step++) {
-    const p = plan(definition, next, now, policy);
+    const p = plan(definition, next, now, policy, calls);
     if (p.kind !== "record") break;
     for (const event of p.events)
       if (event.type === "AttentionNeeded") return refuse({ type: "escalates-again", error: event.error });
@@ -1119,7 +1166,7 @@ export function describeRefusal(action: "retry" | "compensate", refusal: Operato
     case "past-pivot":
       return `cannot compensate a saga past its point of no return (${refusal.status}): it only goes forward; retry it`;
     case "escalates-again":
-      return `${action === "retry" ? "retrying" : "compensating"} would stop the saga for attention again at once (${refusal.error}): deploy a fixed saga definition first`;
+      return `${action === "retry" ? "retrying" : "compensating"} would stop the saga for attention again at once (${refusal.error}): deploy a fixed saga definition (or service contract) first`;
   }
 }
 
@@ -1150,7 +1197,8 @@ export function undeclaredService(
  * grammar (only in a task an earlier version recorded: `plan` refuses such a key when its stage is
  * entered), or the service's contract refuses its operation or request (`checkServiceCall`).
  * `service` is the app's service of that name; one without a contract (written by hand) checks
- * its calls itself. The saga runner and the saga kit both ask it: the call is rejected.
+ * its calls itself. The saga runner and the saga kit build their `CallCheck` from it: forward,
+ * a refusal is the task's rejection; compensating, it stops the saga for attention (`plan`).
  */
 export function callRefusal(
   saga: { readonly name: string; readonly services?: readonly string[] },

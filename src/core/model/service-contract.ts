@@ -50,8 +50,9 @@ export function defineServiceContract<const N extends string, const Ops extends 
  * `serviceCall` types its request by) refuses. The reason names the service, the operation and
  * each field's zod issue, e.g. `invalid call payment-gateway.charge: currency: Invalid string`.
  * `serviceCall` makes the compiler check the same (types only: not a schema's refinements); a
- * literal `{ kind: "call", … }` task is checked only here. The saga runner treats a refusal as it
- * treats a call to a service the saga does not declare: the task is rejected (saga-runner.ts).
+ * literal `{ kind: "call", … }` task is checked only here. The saga runtime treats a refusal as it
+ * treats a call to a service the saga does not declare (`callRefusal`): a forward task is
+ * rejected, and a compensation stops the saga for attention at once, since retrying it cannot help.
  */
 export function checkServiceCall(contract: ServiceContract, action: ServiceCallAction): string | null {
   // Untyped code (JavaScript, an untyped saga) may build one without (a missing one is refused

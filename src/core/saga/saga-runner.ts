@@ -27,6 +27,7 @@ import {
   plan,
   sagaInstanceId,
   taskIdempotencyKey,
+  type CallCheck,
   type DueTask,
   type EntityCommandAction,
   type OperatorDecision,
@@ -215,14 +216,24 @@ export class SagaRunner {
     return recorded;
   }
 
-  /** The operator's retry of a saga that needs attention (`operatorRetry`); null before the saga started. */
+  /**
+   * The operator's retry of a saga that needs attention (`operatorRetry`); null before the saga
+   * started. Refused (`escalates-again`) while a compensation it would resume is a call the app's
+   * services still refuse.
+   */
   retry(): Promise<OperatorActionOutcome | null> {
-    return this.#operator((state, now) => operatorRetry(this.definition, state, now, this.#policy), "retry");
+    return this.#operator(
+      (state, now) => operatorRetry(this.definition, state, now, this.#policy, this.#calls),
+      "retry",
+    );
   }
 
   /** The operator's forced compensation (`operatorCompensate`); null before the saga started. */
   compensate(): Promise<OperatorActionOutcome | null> {
-    return this.#operator((state, now) => operatorCompensate(this.definition, state, now, this.#policy), "compensate");
+    return this.#operator(
+      (state, now) => operatorCompensate(this.definition, state, now, this.#policy, this.#calls),
+      "compensate",
+    );
   }
 
   /**
@@ -278,7 +289,7 @@ export class SagaRunner {
     const ports = this.#ports;
     const policy = this.#policy;
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const next = plan(this.definition, this.#state, ports.now(), policy);
+      const next = plan(this.definition, this.#state, ports.now(), policy, this.#calls);
       if (next.kind === "record") {
         this.#append(next.events);
         continue;
@@ -310,12 +321,27 @@ export class SagaRunner {
   }
 
   /**
+   * Why the app's services refuse a call before it is reached (`callRefusal`: a service the saga
+   * does not declare or the app lacks, an own key outside the grammar, a request or operation its
+   * contract refuses), or null. `plan` asks it of compensations, which it stops the saga on, and
+   * the operator's decisions through the plan. A check that throws (a schema's refinement with a
+   * bug) answers null here: the attempt then throws too and is counted as failed, so the saga is
+   * not stuck re-planning.
+   */
+  readonly #calls: CallCheck = (action) => {
+    try {
+      return callRefusal(this.definition, action, this.#ports.service(action.service));
+    } catch {
+      return null;
+    }
+  };
+
+  /**
    * Runs one due task under its stable idempotency key; a throw is a failed attempt, and so is a
    * service's result that is not plain JSON (its adapter's bug: retried, then the saga turns round
-   * or, past its pivot, stops for attention). A call its services refuse (`callRefusal`: a
-   * service the saga does not declare or the app lacks, its own idempotency key outside the
-   * Idempotency-Key grammar, an operation or request its contract refuses) is rejected before its
-   * service is reached, each reason naming the service and the operation.
+   * or, past its pivot, stops for attention). A call its services refuse (`callRefusal`, each
+   * reason naming the service and the operation) is rejected before its service is reached;
+   * compensations never get here refused, since `plan` stops the saga on them first.
    */
   async #run(due: DueTask): Promise<TaskOutcome> {
     const action = due.action;
