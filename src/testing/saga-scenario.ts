@@ -13,6 +13,7 @@ import {
   NEW_SAGA,
   outcomeEvents,
   plan,
+  type ActionCheck,
   type DueTask,
   type SagaCommand,
   type SagaRuntimePolicy,
@@ -94,15 +95,15 @@ export function sagaScenario<C, X extends AnyEntity>(
 
   // Why the runtime would refuse a call before reaching its service (saga-runner.ts), or null. The
   // kit cannot tell a service the app lacks from one whose contract it was not given: neither is
-  // refused here.
-  const calls = (action: ServiceCallAction): string | null =>
-    callRefusal(saga, action, { contract: contracts.get(action.service) });
-  const refusal = (d: DueTask): string | null => (d.action.kind === "call" ? calls(d.action) : null);
+  // refused here. It has no entity types to parse commands with: their types are the compiler's.
+  const check: ActionCheck = (action) =>
+    action.kind === "call" ? callRefusal(saga, action, { contract: contracts.get(action.service) }) : null;
+  const refusal = (d: DueTask): string | null => check(d.action);
   // Records what the machine decides until it has tasks to run or waits. A forward call refused is
   // rejected here, as the runner rejects it; a compensating one the plan itself stops on.
   const settle = () => {
     for (let step = 0; step < 1000; step++) {
-      const next = plan(saga, state, now, policy, calls);
+      const next = plan(saga, state, now, policy, check);
       if (next.kind === "record") {
         state = next.events.reduce(evolve, state);
         continue;

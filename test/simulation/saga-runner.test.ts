@@ -476,6 +476,37 @@ describe("a compensating call its service's contract refuses", () => {
   });
 });
 
+describe("a compensating command its entity type cannot parse", () => {
+  /** A saga reserving stock, undone by a command to an entity type the app lacks (a definition's mistake). */
+  const releasingElsewhere = saga({
+    ...reserve,
+    tasks: () => [
+      {
+        key: "reserve",
+        run: { kind: "command", entityType: "inventory", entityId: "sku-1", command: "reserve", data: { qty: 1 } },
+        compensate: { kind: "command", entityType: "ghost", entityId: "sku-1", command: "release", data: {} },
+      },
+    ],
+  });
+  const error = "compensating reserve (ghost.release) is refused: invalid ghost.release: no such command";
+
+  it("stops the saga for attention in the same drive without sending it or spending an attempt, and refuses the operator's retry", async () => {
+    const object = new SagaObject();
+    object.answer = async (e) => (e.command === "reserve" ? problem(422, "no stock", { code: "no-stock" }) : ACCEPTED);
+    const runner = object.runner(releasingElsewhere);
+    await runner.deliver([fact(1, "Placed")]);
+    object.alarm = null;
+    await runner.alarmFired();
+    expect(runner.state).toMatchObject({ status: "attention", error });
+    expect(object.sent.map((s) => s.split(" ")[0])).toEqual(["inventory.reserve"]);
+    expect(object.types()).not.toContain("CompensationFailed");
+    expect(object.alarm).toBeNull();
+    const logged = object.log.length;
+    expect(await runner.retry()).toEqual({ ok: false, refusal: { type: "escalates-again", error } });
+    expect(object.log).toHaveLength(logged);
+  });
+});
+
 describe("failures", () => {
   it("records a failed command and sets the alarm for its backoff", async () => {
     const object = new SagaObject();

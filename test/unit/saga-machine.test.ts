@@ -6,7 +6,7 @@ import { defineEntity, event } from "../../src/core/model/entity.js";
 import type { RecordedEvent } from "../../src/core/model/envelope.js";
 import { concernsSagas } from "../../src/core/saga/saga-delivery.js";
 import {
-  type CallCheck,
+  type ActionCheck,
   callRefusal,
   defineSaga,
   defineUntypedSaga,
@@ -82,8 +82,8 @@ function cmd(entityType: string, command: string, id: string) {
 
 const policy = { retry: { maxAttempts: 3, maxCompensationAttempts: 2, baseMs: 10, maxMs: 100 } };
 
-/** A host whose services refuse no call (the trip saga's tasks are entity commands). */
-const anyCall: CallCheck = () => null;
+/** A host that refuses no action (parses every command, makes every call). */
+const anyAction: ActionCheck = () => null;
 
 function fact(type: string, eventId: string, entityType = "trips"): RecordedEvent {
   return {
@@ -126,7 +126,7 @@ function settle(
   state: SagaState,
   now: number,
   definition: Trip = trip,
-  calls: CallCheck = anyCall,
+  calls: ActionCheck = anyAction,
 ): { state: SagaState; due: readonly DueTask[] } {
   let s = state;
   for (;;) {
@@ -184,7 +184,7 @@ describe("saga state machine", () => {
 
   it("given a stage that reuses an earlier stage's task key, the saga stops for attention instead of skipping the task", () => {
     const { state, due } = settle(started(reusing), 0, reusing);
-    expect(plan(reusing, finish(state, due, 1), 2, policy, anyCall)).toEqual({
+    expect(plan(reusing, finish(state, due, 1), 2, policy, anyAction)).toEqual({
       kind: "record",
       events: [{ type: "AttentionNeeded", error: "stage pay repeats task key hotel", at: 2 }],
     });
@@ -205,7 +205,7 @@ describe("saga state machine", () => {
       ],
     });
     const state = fold(factEvents(twice, NEW_SAGA, "t:trip:trip-1", fact("TripBooked", "e1"), 0));
-    expect(plan(twice, state, 0, policy, anyCall)).toEqual({
+    expect(plan(twice, state, 0, policy, anyAction)).toEqual({
       kind: "record",
       events: [{ type: "AttentionNeeded", error: "stage book repeats task key hotel", at: 0 }],
     });
@@ -213,7 +213,7 @@ describe("saga state machine", () => {
 
   it("given final compensating tasks that reuse a stage's task key, turning round stops for attention instead of skipping them", () => {
     const { state } = settle(started(clashing), 0, clashing);
-    expect(operatorCompensate(clashing, state, 1, policy, anyCall)).toEqual({
+    expect(operatorCompensate(clashing, state, 1, policy, anyAction)).toEqual({
       ok: true,
       events: [
         {
@@ -301,7 +301,7 @@ describe("saga state machine", () => {
 
   it("given a stage that does not finish in time, the saga compensates when the deadline passes", () => {
     const { state } = settle(started(), 0);
-    expect(plan(trip, state, 999, policy, anyCall).kind).toBe("run");
+    expect(plan(trip, state, 999, policy, anyAction).kind).toBe("run");
     const after = settle(state, 1_000).state;
     expect(after.status).toBe("compensating");
     expect(after.reason).toBe("stage book timed out");
@@ -318,7 +318,7 @@ describe("saga state machine", () => {
     expect(state.error).toContain("failed 2 times");
     expect(due).toEqual([]);
 
-    state = fold(accepted(operatorRetry(trip, state, 50, policy, anyCall)), state);
+    state = fold(accepted(operatorRetry(trip, state, 50, policy, anyAction)), state);
     ({ state, due } = settle(state, 50));
     expect(state.status).toBe("compensating");
     expect(due.map((d) => d.phase)).toEqual(["compensate", "compensate"]);
@@ -328,8 +328,8 @@ describe("saga state machine", () => {
     const { state } = settle(started(), 0);
     const aborted = fold(factEvents(trip, state, "t:trip:trip-1", fact("TripCancelled", "e2"), 1), state);
     expect(aborted).toMatchObject({ status: "compensating", reason: "the traveller cancelled" });
-    expect(fold(accepted(operatorCompensate(trip, state, 1, policy, anyCall)), state).status).toBe("compensating");
-    expect(operatorRetry(trip, state, 1, policy, anyCall)).toEqual({
+    expect(fold(accepted(operatorCompensate(trip, state, 1, policy, anyAction)), state).status).toBe("compensating");
+    expect(operatorRetry(trip, state, 1, policy, anyAction)).toEqual({
       ok: false,
       refusal: { type: "wrong-status", status: "running" },
     });
@@ -357,7 +357,7 @@ describe("saga state machine", () => {
 
   it("given a late outcome of a task from before compensation began, it records nothing", () => {
     const { state, due } = settle(started(), 0);
-    const turned = fold(accepted(operatorCompensate(trip, state, 1, policy, anyCall)), state);
+    const turned = fold(accepted(operatorCompensate(trip, state, 1, policy, anyAction)), state);
     expect(outcomeEvents(turned, due[0] as DueTask, { kind: "done", result: null }, 2, 10)).toEqual([]);
   });
 });
@@ -382,7 +382,7 @@ describe("saga state machine: task keys", () => {
         },
       ],
     });
-    expect(plan(slashed, started(slashed), 0, policy, anyCall)).toEqual({
+    expect(plan(slashed, started(slashed), 0, policy, anyAction)).toEqual({
       kind: "record",
       events: [
         {
@@ -400,7 +400,7 @@ describe("saga state machine: task keys", () => {
       finallyCompensate: (t) => [{ key: "trip/cancel", run: cmd("trips", "cancel", t.tripId) }],
     });
     const { state } = settle(started(slashed), 0, slashed);
-    expect(operatorCompensate(slashed, state, 1, policy, anyCall)).toMatchObject({
+    expect(operatorCompensate(slashed, state, 1, policy, anyAction)).toMatchObject({
       ok: true,
       events: [
         {
@@ -486,7 +486,7 @@ describe("saga state machine: final tasks", () => {
 
   it("given a turn round, a final task runs its run under the compensating key final tasks have always run under", async () => {
     const running = settle(started(), 0).state;
-    const turned = settle(fold(accepted(operatorCompensate(trip, running, 1, policy, anyCall)), running), 1);
+    const turned = settle(fold(accepted(operatorCompensate(trip, running, 1, policy, anyAction)), running), 1);
     const { due } = settle(finish(turned.state, turned.due, 2), 2);
     const keyed = await Promise.all(
       due.map(async (d) => [verb(d), await taskIdempotencyKey("t:trip:trip-1", d.task.key, d.phase)]),
@@ -496,7 +496,7 @@ describe("saga state machine: final tasks", () => {
 
   it("given a final task with a compensate, turning round stops for attention before any final task runs", () => {
     const undoable = finalWith({ compensate: undo });
-    expect(operatorCompensate(undoable, started(undoable), 1, policy, anyCall)).toEqual({
+    expect(operatorCompensate(undoable, started(undoable), 1, policy, anyAction)).toEqual({
       ok: true,
       events: [
         {
@@ -512,7 +512,7 @@ describe("saga state machine: final tasks", () => {
 
   it("given a final task with nothingToUndo, turning round stops for attention before any final task runs", () => {
     const excused = finalWith({ nothingToUndo: ["not-cancelled"] });
-    expect(operatorCompensate(excused, started(excused), 1, policy, anyCall)).toMatchObject({
+    expect(operatorCompensate(excused, started(excused), 1, policy, anyAction)).toMatchObject({
       ok: true,
       events: [
         {
@@ -565,7 +565,7 @@ describe("saga state machine: plain JSON in its log", () => {
         },
       ],
     });
-    expect(plan(dated, started(dated), 0, policy, anyCall)).toEqual({
+    expect(plan(dated, started(dated), 0, policy, anyAction)).toEqual({
       kind: "record",
       events: [
         {
@@ -585,7 +585,7 @@ describe("saga state machine: plain JSON in its log", () => {
       ],
     });
     const { state } = settle(started(undefinedNote), 0, undefinedNote);
-    expect(operatorCompensate(undefinedNote, state, 1, policy, anyCall)).toMatchObject({
+    expect(operatorCompensate(undefinedNote, state, 1, policy, anyAction)).toMatchObject({
       ok: true,
       events: [
         {
@@ -633,7 +633,7 @@ describe("saga state machine: the operator's way out of attention", () => {
   it("given a saga stopped before its pivot by a stage repeating a task key, compensate undoes the stages entered, newest first, never the stage that stopped it", () => {
     let state = stoppedByReusedKey();
     expect(state).toMatchObject({ status: "attention", error: "stage pay repeats task key hotel" });
-    state = fold(accepted(operatorCompensate(reusing, state, 3, policy, anyCall)), state);
+    state = fold(accepted(operatorCompensate(reusing, state, 3, policy, anyAction)), state);
     let due: readonly DueTask[];
     ({ state, due } = settle(state, 3, reusing));
     expect(state).toMatchObject({ status: "compensating", reason: "compensation forced by an operator" });
@@ -648,12 +648,12 @@ describe("saga state machine: the operator's way out of attention", () => {
 
   it("given a saga stopped by a stage repeating a task key, retry is refused as stopping it again, and enters the stage once the definition is fixed", () => {
     const state = stoppedByReusedKey();
-    expect(operatorRetry(reusing, state, 3, policy, anyCall)).toEqual({
+    expect(operatorRetry(reusing, state, 3, policy, anyAction)).toEqual({
       ok: false,
       refusal: { type: "escalates-again", error: "stage pay repeats task key hotel" },
     });
     // `trip` is the fixed definition, deployed under the same name.
-    const retried = settle(fold(accepted(operatorRetry(trip, state, 3, policy, anyCall)), state), 3);
+    const retried = settle(fold(accepted(operatorRetry(trip, state, 3, policy, anyAction)), state), 3);
     expect(retried.state.status).toBe("running");
     expect(retried.due.map((d) => [d.task.key, verb(d)])).toEqual([["pay", "charge"]]);
   });
@@ -673,23 +673,23 @@ describe("saga state machine: the operator's way out of attention", () => {
   it("given a saga stopped while turning round for an abort, retry turns it round for that reason once the final tasks are fixed, never forward", () => {
     const { state } = settle(started(clashing), 0, clashing);
     const stopped = fold(factEvents(clashing, state, "t:trip:trip-1", fact("TripCancelled", "e2"), 1), state);
-    expect(operatorRetry(clashing, stopped, 2, policy, anyCall)).toEqual({
+    expect(operatorRetry(clashing, stopped, 2, policy, anyAction)).toEqual({
       ok: false,
       refusal: { type: "escalates-again", error: "finallyCompensate repeats task key hotel" },
     });
-    const retried = fold(accepted(operatorRetry(trip, stopped, 2, policy, anyCall)), stopped);
+    const retried = fold(accepted(operatorRetry(trip, stopped, 2, policy, anyAction)), stopped);
     expect(retried).toMatchObject({ status: "compensating", reason: "the traveller cancelled" });
   });
 
   it("given a stage timing out while the final tasks' keys clash, retry and compensate both turn the saga round once they are fixed", () => {
     const stopped = settle(settle(started(clashing), 0, clashing).state, 1_000, clashing).state;
     expect(stopped).toMatchObject({ status: "attention", reason: "stage book timed out" });
-    expect(operatorCompensate(clashing, stopped, 1_001, policy, anyCall)).toMatchObject({
+    expect(operatorCompensate(clashing, stopped, 1_001, policy, anyAction)).toMatchObject({
       ok: false,
       refusal: { type: "escalates-again" },
     });
     for (const act of [operatorRetry, operatorCompensate]) {
-      const resumed = fold(accepted(act(trip, stopped, 1_001, policy, anyCall)), stopped);
+      const resumed = fold(accepted(act(trip, stopped, 1_001, policy, anyAction)), stopped);
       expect(resumed).toMatchObject({ status: "compensating", reason: "stage book timed out" });
     }
   });
@@ -720,14 +720,14 @@ describe("saga state machine: a compensating call its service refuses", () => {
   });
   /** A host whose app serves the bank under `contract`. */
   const servedBy =
-    (contract: ServiceContract): CallCheck =>
+    (contract: ServiceContract): ActionCheck =>
     (action) =>
-      callRefusal(banking, action, { contract });
+      action.kind === "call" ? callRefusal(banking, action, { contract }) : null;
   const refusal =
     "compensating pay (bank.refund) is refused: invalid call bank.refund: the bank contract declares no such operation";
 
   /** `banking` with its book stage done and its charge rejected: turned round (compensating), the refund next. */
-  function turnedRound(calls: CallCheck): SagaState {
+  function turnedRound(calls: ActionCheck): SagaState {
     let { state, due } = settle(started(banking), 0, banking, calls);
     ({ state, due } = settle(finish(state, due, 1), 1, banking, calls));
     const rejected = finish(state, due, 2, "rejected");
@@ -784,7 +784,8 @@ describe("saga state machine: a compensating call its service refuses", () => {
       ...banking,
       stages: [...banking.stages, { ...banking.stages[1]!, name: "again" }],
     });
-    const calls: CallCheck = (action) => callRefusal(reusingPay, action, { contract: bankWithoutRefund });
+    const calls: ActionCheck = (action) =>
+      action.kind === "call" ? callRefusal(reusingPay, action, { contract: bankWithoutRefund }) : null;
     let { state, due } = settle(started(reusingPay), 0, reusingPay, calls);
     ({ state, due } = settle(finish(state, due, 1), 1, reusingPay, calls));
     const stopped = settle(finish(state, due, 2), 2, reusingPay, calls).state;
@@ -793,6 +794,33 @@ describe("saga state machine: a compensating call its service refuses", () => {
       ok: false,
       refusal: { type: "escalates-again", error: refusal },
     });
+  });
+});
+
+describe("saga state machine: a compensating command its entity type cannot parse", () => {
+  /** A host whose entity types parse every command but `hotels.cancel` (a definition's mistake). */
+  const withoutHotelCancel: ActionCheck = (action) =>
+    action.kind === "command" && action.entityType === "hotels" && action.command === "cancel"
+      ? "invalid hotels.cancel: no such command"
+      : null;
+  const refusal = "compensating hotel (hotels.cancel) is refused: invalid hotels.cancel: no such command";
+
+  it("given the book stage rejected, the saga stops for attention at once instead of retrying the cancel it cannot send", () => {
+    const { state, due } = settle(started(), 0, trip, withoutHotelCancel);
+    const stopped = settle(finish(state, due, 1, "rejected"), 1, trip, withoutHotelCancel);
+    expect(stopped.state).toMatchObject({ status: "attention", error: refusal, escalatedFrom: "compensating" });
+    expect(stopped.state.attempts).toEqual({});
+    expect(stopped.due).toEqual([]);
+  });
+
+  it("given a saga it stopped, the operator's retry is refused as stopping it again while the entity type still cannot parse it", () => {
+    const { state, due } = settle(started(), 0, trip, withoutHotelCancel);
+    const stopped = settle(finish(state, due, 1, "rejected"), 1, trip, withoutHotelCancel).state;
+    expect(operatorRetry(trip, stopped, 2, policy, withoutHotelCancel)).toEqual({
+      ok: false,
+      refusal: { type: "escalates-again", error: refusal },
+    });
+    expect(operatorRetry(trip, stopped, 2, policy, anyAction)).toMatchObject({ ok: true });
   });
 });
 
@@ -879,11 +907,11 @@ describe("saga state machine: the pivot (point of no return)", () => {
   it("given a saga that escalated past its pivot, the operator's retry resumes it forward and compensate is refused", () => {
     let { state, due } = pastPivot();
     state = settle(finish(state, due, 3, "rejected"), 3, order).state;
-    expect(operatorCompensate(order, state, 4, policy, anyCall)).toEqual({
+    expect(operatorCompensate(order, state, 4, policy, anyAction)).toEqual({
       ok: false,
       refusal: { type: "past-pivot", status: "attention" },
     });
-    state = fold(accepted(operatorRetry(order, state, 4, policy, anyCall)), state);
+    state = fold(accepted(operatorRetry(order, state, 4, policy, anyAction)), state);
     ({ state, due } = settle(state, 4, order));
     expect(state.status).toBe("running");
     expect(due.map((d) => [d.task.key, d.phase])).toEqual([["deliver", "run"]]);
@@ -902,20 +930,20 @@ describe("saga state machine: the pivot (point of no return)", () => {
     const { state, due } = atPivot();
     const stopped = settle(finish(state, due, 2), 2, reusingPastPivot).state;
     expect(stopped).toMatchObject({ status: "attention", error: "stage deliver repeats task key commit" });
-    expect(operatorCompensate(reusingPastPivot, stopped, 3, policy, anyCall)).toEqual({
+    expect(operatorCompensate(reusingPastPivot, stopped, 3, policy, anyAction)).toEqual({
       ok: false,
       refusal: { type: "past-pivot", status: "attention" },
     });
-    expect(operatorRetry(reusingPastPivot, stopped, 3, policy, anyCall)).toMatchObject({
+    expect(operatorRetry(reusingPastPivot, stopped, 3, policy, anyAction)).toMatchObject({
       ok: false,
       refusal: { type: "escalates-again" },
     });
-    const retried = settle(fold(accepted(operatorRetry(order, stopped, 3, policy, anyCall)), stopped), 3, order);
+    const retried = settle(fold(accepted(operatorRetry(order, stopped, 3, policy, anyAction)), stopped), 3, order);
     expect(retried.due.map((d) => d.task.key)).toEqual(["deliver"]);
   });
 
   it("given a running saga past its pivot, an operator cannot turn it round", () => {
-    expect(operatorCompensate(order, pastPivot().state, 3, policy, anyCall)).toEqual({
+    expect(operatorCompensate(order, pastPivot().state, 3, policy, anyAction)).toEqual({
       ok: false,
       refusal: { type: "past-pivot", status: "running" },
     });

@@ -4,7 +4,8 @@
 // a task that is rejected, or one that keeps failing, turns the saga round: every task attempted
 // so far is compensated, newest stage first, then the saga's final compensating tasks run.
 // Compensation that keeps failing escalates to "attention" for an operator, never spins forever;
-// a compensating call its service refuses before it is reached (`CallCheck`) escalates at once.
+// a compensation its host refuses before it reaches its entity or service (`ActionCheck`)
+// escalates at once.
 // A stage may be the saga's pivot (its point of no return): once it is entered, the saga no longer
 // turns round on a timeout, a failure or an abort; it retries forward, and what keeps failing
 // escalates to "attention". Only the pivot's own task being refused by its owner still turns the
@@ -678,27 +679,29 @@ export type Plan =
   | { readonly kind: "wait"; readonly wakeAt: number | null };
 
 /**
- * Why the saga's host would refuse a call before its service is reached, or null when it would
- * make it. A host builds it from the app's services (`callRefusal`); `plan` and the operator's
- * decisions ask it, and stay pure.
+ * Why the saga's host would refuse an action before it reaches its entity or service, or null
+ * when it would send it: a command its entity type cannot parse (no such command, or data its
+ * schema refuses), a call `callRefusal` refuses. The host builds it from the app's entity types
+ * and services; `plan` and the operator's decisions ask it, and stay pure.
  */
-export type CallCheck = (action: ServiceCallAction) => string | null;
+export type ActionCheck = (action: SagaAction) => string | null;
 
 /**
  * What the saga should do at `now`: record transitions, run due tasks, or sleep until `wakeAt`.
- * `calls` is asked of each compensating call about to be due: one it refuses stops the saga for
- * attention instead of running (see planCompensation). A forward call it refuses is the host's to
- * answer as the task's rejection, recorded with the stage's other outcomes (saga-runner.ts).
+ * `check` is asked of each compensating action about to be due: one it refuses stops the saga
+ * for attention instead of running (see planCompensation). A forward action it refuses is the
+ * host's to answer as the task's rejection, recorded with the stage's other outcomes
+ * (saga-runner.ts).
  */
 export function plan<C>(
   definition: SagaDefinition<C>,
   state: SagaState,
   now: number,
   policy: SagaRuntimePolicy,
-  calls: CallCheck,
+  check: ActionCheck,
 ): Plan {
   if (state.status === "running") return planForward(definition, state, now, policy);
-  if (state.status === "compensating") return planCompensation(state, now, policy.retry, calls);
+  if (state.status === "compensating") return planCompensation(state, now, policy.retry, check);
   return { kind: "wait", wakeAt: null };
 }
 
@@ -847,7 +850,7 @@ function turnRound<C>(definition: SagaDefinition<C>, state: SagaState, reason: s
   return { type: "CompensationBegan", reason, groups, at: now };
 }
 
-function planCompensation(state: SagaState, now: number, policy: RetryPolicy, calls: CallCheck): Plan {
+function planCompensation(state: SagaState, now: number, policy: RetryPolicy, check: ActionCheck): Plan {
   const group = state.compensation[state.compensationGroup];
   if (!group) return { kind: "record", events: [{ type: "SagaCompensated", at: now }] };
   const pending = group.filter((t) => !state.compensated.includes(t.key));
@@ -878,21 +881,25 @@ function planCompensation(state: SagaState, now: number, policy: RetryPolicy, ca
   const action = (task: SagaTask): SagaAction =>
     task.compensate !== undefined && entered.has(task.key) ? task.compensate : task.run;
   const tasks = due.map((task): DueTask => ({ task, phase: "compensate", action: action(task) }));
-  // A refused call is refused again on every attempt (the log holds the task as built, and the
-  // services do not change until a deploy): retrying it would only make the operator wait out
-  // SAGA_COMPENSATION_MAX_ATTEMPTS backoffs for the same answer. Unlike a forward refusal, it has
-  // no way round, so it stops the saga now; the operator's retry is refused while it stands.
+  // A refused action is refused again on every attempt (the log holds the task as built, and the
+  // entity types and services do not change until a deploy): retrying it would only make the
+  // operator wait out SAGA_COMPENSATION_MAX_ATTEMPTS backoffs for the same answer. Unlike a forward
+  // refusal, it has no way round, so it stops the saga now; the operator's retry is refused while
+  // it stands.
   for (const { task, action: act } of tasks) {
-    if (act.kind !== "call") continue;
-    const refusal = calls(act);
+    const refusal = check(act);
     if (refusal !== null)
-      return escalate(bounded(`compensating ${task.key} (${callLabel(act)}) is refused: ${refusal}`), now);
+      return escalate(bounded(`compensating ${task.key} (${actionLabel(act)}) is refused: ${refusal}`), now);
   }
   return { kind: "run", tasks, wakeAt };
 }
 
-/** A call as an error names it, `service.operation` (the operation cut as a reason quotes it, or left out when not a string). */
-function callLabel(action: ServiceCallAction): string {
+/**
+ * An action as an error names it: `entityType.command`, or `service.operation` (the operation cut
+ * as a reason quotes it, or left out when not a string).
+ */
+function actionLabel(action: SagaAction): string {
+  if (action.kind === "command") return `${action.entityType}.${action.command}`;
   const operation: unknown = action.operation;
   if (typeof operation !== "string") return action.service;
   return `${action.service}.${operation.length > 64 ? `${operation.slice(0, 64)}…` : operation}`;
@@ -1080,12 +1087,12 @@ export function operatorRetry<C>(
   state: SagaState,
   now: number,
   policy: SagaRuntimePolicy,
-  calls: CallCheck,
+  check: ActionCheck,
 ): OperatorDecision {
   if (state.status !== "attention") return refuse({ type: "wrong-status", status: state.status });
   if (state.escalatedFrom === "turning")
-    return retryTurningRound(definition, state, state.reason ?? FORCED_COMPENSATION, now, policy, calls);
-  return unlessStoppedAgain(definition, state, [{ type: "OperatorRetried", at: now }], now, policy, calls);
+    return retryTurningRound(definition, state, state.reason ?? FORCED_COMPENSATION, now, policy, check);
+  return unlessStoppedAgain(definition, state, [{ type: "OperatorRetried", at: now }], now, policy, check);
 }
 
 /**
@@ -1100,13 +1107,13 @@ export function operatorCompensate<C>(
   state: SagaState,
   now: number,
   policy: SagaRuntimePolicy,
-  calls: CallCheck,
+  check: ActionCheck,
 ): OperatorDecision {
   const forwardOnly = state.pivotStage !== null;
   if (state.status === "attention") {
-    if (state.escalatedFrom !== "running") return operatorRetry(definition, state, now, policy, calls);
+    if (state.escalatedFrom !== "running") return operatorRetry(definition, state, now, policy, check);
     if (forwardOnly) return refuse({ type: "past-pivot", status: state.status });
-    return retryTurningRound(definition, state, FORCED_COMPENSATION, now, policy, calls);
+    return retryTurningRound(definition, state, FORCED_COMPENSATION, now, policy, check);
   }
   if (state.status !== "running") return refuse({ type: "wrong-status", status: state.status });
   if (forwardOnly) return refuse({ type: "past-pivot", status: state.status });
@@ -1115,7 +1122,7 @@ export function operatorCompensate<C>(
 
 /**
  * The operator's retry, then the turn round for `reason`; refused if the final tasks' keys still
- * stop it, or if its first compensations are calls `calls` refuses (they would stop it at once).
+ * stop it, or if its first compensations are actions `check` refuses (they would stop it at once).
  */
 function retryTurningRound<C>(
   definition: SagaDefinition<C>,
@@ -1123,20 +1130,20 @@ function retryTurningRound<C>(
   reason: string,
   now: number,
   policy: SagaRuntimePolicy,
-  calls: CallCheck,
+  check: ActionCheck,
 ): OperatorDecision {
   const retried: SagaEvent = { type: "OperatorRetried", at: now };
   const turn = turnRound(definition, evolve(state, retried), reason, now);
   return turn.type === "AttentionNeeded"
     ? refuse({ type: "escalates-again", error: turn.error })
-    : unlessStoppedAgain(definition, state, [retried, turn], now, policy, calls);
+    : unlessStoppedAgain(definition, state, [retried, turn], now, policy, check);
 }
 
 /**
  * `events`, unless the saga they lead to would stop for attention again before it runs a task
  * (the plan's transitions folded on, nothing run): then refused with that escalation's error.
- * The plan is asked with the host's `calls`, so a compensation its service's contract still
- * refuses refuses the action, until a fixed definition or contract is deployed.
+ * The plan is asked with the host's `check`, so a compensation its entity type or service still
+ * refuses refuses the action, until a fixed definition, entity type or contract is deployed.
  */
 function unlessStoppedAgain<C>(
   definition: SagaDefinition<C>,
@@ -1144,12 +1151,12 @@ function unlessStoppedAgain<C>(
   events: readonly SagaEvent[],
   now: number,
   policy: SagaRuntimePolicy,
-  calls: CallCheck,
+  check: ActionCheck,
 ): OperatorDecision {
   let next = events.reduce(evolve, state);
   // Each transition enters a stage or ends the saga: a bounded walk.
   for (let step = 0; step < definition.stages.length + 2; step++) {
-    const p = plan(definition, next, now, policy, calls);
+    const p = plan(definition, next, now, policy, check);
     if (p.kind !== "record") break;
     for (const event of p.events)
       if (event.type === "AttentionNeeded") return refuse({ type: "escalates-again", error: event.error });
@@ -1197,7 +1204,7 @@ export function undeclaredService(
  * grammar (only in a task an earlier version recorded: `plan` refuses such a key when its stage is
  * entered), or the service's contract refuses its operation or request (`checkServiceCall`).
  * `service` is the app's service of that name; one without a contract (written by hand) checks
- * its calls itself. The saga runner and the saga kit build their `CallCheck` from it: forward,
+ * its calls itself. The saga runner and the saga kit build their `ActionCheck` from it: forward,
  * a refusal is the task's rejection; compensating, it stops the saga for attention (`plan`).
  */
 export function callRefusal(

@@ -27,7 +27,7 @@ import {
   plan,
   sagaInstanceId,
   taskIdempotencyKey,
-  type CallCheck,
+  type ActionCheck,
   type DueTask,
   type EntityCommandAction,
   type OperatorDecision,
@@ -223,7 +223,7 @@ export class SagaRunner {
    */
   retry(): Promise<OperatorActionOutcome | null> {
     return this.#operator(
-      (state, now) => operatorRetry(this.definition, state, now, this.#policy, this.#calls),
+      (state, now) => operatorRetry(this.definition, state, now, this.#policy, this.#check),
       "retry",
     );
   }
@@ -231,7 +231,7 @@ export class SagaRunner {
   /** The operator's forced compensation (`operatorCompensate`); null before the saga started. */
   compensate(): Promise<OperatorActionOutcome | null> {
     return this.#operator(
-      (state, now) => operatorCompensate(this.definition, state, now, this.#policy, this.#calls),
+      (state, now) => operatorCompensate(this.definition, state, now, this.#policy, this.#check),
       "compensate",
     );
   }
@@ -289,7 +289,7 @@ export class SagaRunner {
     const ports = this.#ports;
     const policy = this.#policy;
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const next = plan(this.definition, this.#state, ports.now(), policy, this.#calls);
+      const next = plan(this.definition, this.#state, ports.now(), policy, this.#check);
       if (next.kind === "record") {
         this.#append(next.events);
         continue;
@@ -321,27 +321,43 @@ export class SagaRunner {
   }
 
   /**
-   * Why the app's services refuse a call before it is reached (`callRefusal`: a service the saga
-   * does not declare or the app lacks, an own key outside the grammar, a request or operation its
-   * contract refuses), or null. `plan` asks it of compensations, which it stops the saga on, and
-   * the operator's decisions through the plan. A check that throws (a schema's refinement with a
-   * bug) answers null here: the attempt then throws too and is counted as failed, so the saga is
-   * not stuck re-planning.
+   * Why the app refuses an action before it reaches its entity or service, or null: a command
+   * its entity type cannot parse (`#parse`), a call `callRefusal` refuses (a service the
+   * saga does not declare or the app lacks, an own key outside the grammar, a request or operation
+   * its contract refuses). `plan` asks it of compensations, which it stops the saga on, and the
+   * operator's decisions through the plan. A check that throws (a schema's refinement with a bug)
+   * answers null here: the attempt then throws too and is counted as failed, so the saga is not
+   * stuck re-planning.
    */
-  readonly #calls: CallCheck = (action) => {
+  readonly #check: ActionCheck = (action) => {
     try {
+      if (action.kind === "command") {
+        const parsed = this.#parse(action);
+        return parsed.ok ? null : parsed.reason;
+      }
       return callRefusal(this.definition, action, this.#ports.service(action.service));
     } catch {
       return null;
     }
   };
 
+  /** `action`'s data as its entity type parses it, or why it cannot (no such type or command, or data its schema refuses). */
+  #parse(
+    action: EntityCommandAction,
+  ): { readonly ok: true; readonly data: unknown } | { readonly ok: false; readonly reason: string } {
+    const parsed = this.#ports.parseCommand(action.entityType, action.command, action.data);
+    if (parsed?.ok) return { ok: true, data: parsed.command.data };
+    const why = parsed ? describeFieldErrors(parsed.errors) : "no such command";
+    return { ok: false, reason: `invalid ${action.entityType}.${action.command}: ${why}` };
+  }
+
   /**
    * Runs one due task under its stable idempotency key; a throw is a failed attempt, and so is a
    * service's result that is not plain JSON (its adapter's bug: retried, then the saga turns round
-   * or, past its pivot, stops for attention). A call its services refuse (`callRefusal`, each
-   * reason naming the service and the operation) is rejected before its service is reached;
-   * compensations never get here refused, since `plan` stops the saga on them first.
+   * or, past its pivot, stops for attention). A command its entity type cannot parse, or a call
+   * its services refuse (`callRefusal`, each reason naming the service and the operation), is
+   * rejected before it is sent; compensations never get here refused, since `plan` stops the saga
+   * on them first.
    */
   async #run(due: DueTask): Promise<TaskOutcome> {
     const action = due.action;
@@ -386,18 +402,14 @@ export class SagaRunner {
    */
   async #command(action: EntityCommandAction, key: string): Promise<TaskOutcome> {
     const ports = this.#ports;
-    const parsed = ports.parseCommand(action.entityType, action.command, action.data);
-    if (!parsed?.ok)
-      return {
-        kind: "rejected",
-        reason: `invalid ${action.entityType}.${action.command}: ${parsed ? describeFieldErrors(parsed.errors) : "no such command"}`,
-      };
+    const parsed = this.#parse(action);
+    if (!parsed.ok) return { kind: "rejected", reason: parsed.reason };
     const envelope: CommandEnvelope = {
       tenant: this.address.tenant,
       entityType: action.entityType,
       entityId: action.entityId,
       command: action.command,
-      data: parsed.command.data,
+      data: parsed.data,
       idempotencyKey: key,
       fingerprint: await ports.fingerprint(action.command, action.data),
       expectedVersion: null,
