@@ -186,6 +186,18 @@ describe("the admission sequence", () => {
     });
   });
 
+  it("counts a revoked key sent with its own secret as no failure, but the same key id with another secret as one", async () => {
+    const { world, ports } = fakeWorld({ failuresAllowed: 1 });
+    const revoked = await issue(world.rows, "acme", { revoked: true });
+    const isolate = newIsolate();
+    for (let i = 0; i < 5; i++)
+      expect(typeOf(await isolate.admit(bearer(revoked.apiKey, "ip:rotating"), ports))).toBe("unauthorized");
+    expect(world.failures.get("ip:rotating")).toBeUndefined();
+    const forged = `${revoked.apiKey.slice(0, -1)}${revoked.apiKey.endsWith("A") ? "B" : "A"}`;
+    expect(typeOf(await isolate.admit(bearer(forged, "ip:forger"), ports))).toBe("unauthorized");
+    expect(world.failures.get("ip:forger")).toBe(1);
+  });
+
   it("refuses a key whose tenant row is gone with 401", async () => {
     const { world, ports } = fakeWorld();
     const orphan = await issue(world.rows, "gone", { tenantKnown: false });

@@ -95,7 +95,8 @@ export interface RefusedPrincipal {
  * Why a request is not admitted. `type` is the problem type the tenant API answers with (its
  * status fixed by the problem catalogue, repeated in `status`); `retryAfter` is the Retry-After
  * in seconds when the client should come back.
- * - unauthorized (401): no well-formed key, an unknown or revoked key, a wrong secret, a tenant gone;
+ * - unauthorized (401): no well-formed key, an unknown or revoked key, a wrong secret, a tenant gone
+ *   (each a failure counted against the client, but a revoked key sent with its own secret);
  * - auth-failures-limited (429): the client failed too often (AUTH_FAILURE_PERIOD_S);
  * - tenant-suspended (403);
  * - rate-limited (429): the tenant's bucket is empty;
@@ -200,10 +201,14 @@ export class AdmissionIsolate {
     }
     if (found === "blocked") return failuresLimited();
     const record = found?.standing;
-    if (!record?.tenantKnown || record.revoked || !(await this.#secretMatches(keyId, apiKey, record.hash, ports)))
+    if (!record?.tenantKnown || !(await this.#secretMatches(keyId, apiKey, record.hash, ports)))
       return (await this.#blocked.recordFailure(ports.failures, request.client, now)) === "limited"
         ? failuresLimited()
         : unauthorized();
+    // A revoked key sent with its own secret is no guess, and its copy spares D1 a read, so it is
+    // not counted: a client still retrying the key its operator rotated out must not get its IP
+    // (a whole NAT's, say) shut out of the new key, which this isolate may not hold yet.
+    if (record.revoked) return unauthorized();
     if (record.status !== "active")
       return { ok: false, type: "tenant-suspended", status: 403, detail: `tenant ${record.tenant} is suspended` };
     if (record.rateLimit) {

@@ -3,6 +3,13 @@
 // refuses a client, the isolate remembers the client as blocked for the limiter's period, so a
 // blocked client's further attempts cost no lookup at all. Pure: the limiter and the clock are
 // passed in, and each isolate (production's one, each of the simulator's) holds its own blocks.
+import {
+  convertIPv4BinaryToString,
+  convertIPv4MappedIPv6ToIPv4,
+  convertIPv6BinaryToString,
+  convertIPv6ToBinary,
+  isIPv4MappedIPv6,
+} from "hono/utils/ipaddr";
 import { ExpiringCache } from "../runtime/expiring-cache.js";
 
 /** The limiter's period (s): the binding's `simple.period` in wrangler.toml, and the Retry-After. */
@@ -22,9 +29,28 @@ export interface FailureLimiter {
   limit(options: { key: string }): Promise<{ success: boolean }>;
 }
 
-/** Who is failing: the connecting IP as Cloudflare states it (one shared bucket if absent). */
+/**
+ * Who is failing: the connecting IP as Cloudflare states it (`CF-Connecting-IP`; one shared
+ * bucket, `ip:unknown`, if absent), as `ip:<address>`. An IPv6 client is its /64 network
+ * (`ip:2001:db8:1:2::/64`), whatever its spelling: one end site is given a /64 or more (RFC 6177),
+ * so a host that counted per address could draw fresh buckets from its own network without end.
+ * An IPv4-mapped IPv6 address is its IPv4 address; a value that is no address is taken as sent.
+ */
 export function failingClient(request: Request): string {
-  return `ip:${request.headers.get("cf-connecting-ip") ?? "unknown"}`;
+  const ip = request.headers.get("cf-connecting-ip");
+  return `ip:${ip === null ? "unknown" : clientNetwork(ip)}`;
+}
+
+function clientNetwork(ip: string): string {
+  if (!ip.includes(":")) return ip;
+  let address: bigint;
+  try {
+    address = convertIPv6ToBinary(ip);
+  } catch {
+    return ip;
+  }
+  if (isIPv4MappedIPv6(address)) return convertIPv4BinaryToString(convertIPv4MappedIPv6ToIPv4(address));
+  return `${convertIPv6BinaryToString((address >> 64n) << 64n)}/64`;
 }
 
 /** The clients one isolate saw the limiter refuse, each remembered for AUTH_FAILURE_PERIOD_S. */
