@@ -507,6 +507,33 @@ describe("a compensating command its entity type cannot parse", () => {
   });
 });
 
+describe("a compensating command to an entity id outside the URL grammar", () => {
+  it("stops the saga for attention at once, since its entity would refuse it on every attempt", async () => {
+    const undoingElsewhere = saga({
+      ...reserve,
+      tasks: () => [
+        {
+          key: "reserve",
+          run: { kind: "command", entityType: "inventory", entityId: "sku-1", command: "reserve", data: { qty: 1 } },
+          compensate: { kind: "command", entityType: "inventory", entityId: "sku/1", command: "release", data: {} },
+        },
+      ],
+    });
+    const object = new SagaObject();
+    object.answer = async (e) => (e.command === "reserve" ? problem(422, "no stock", { code: "no-stock" }) : ACCEPTED);
+    const runner = object.runner(undoingElsewhere);
+    await runner.deliver([fact(1, "Placed")]);
+    object.alarm = null;
+    await runner.alarmFired();
+    expect(runner.state).toMatchObject({
+      status: "attention",
+      error:
+        'compensating reserve (inventory.release) is refused: invalid inventory.release: "sku/1" is not an entity id',
+    });
+    expect(object.sent.map((s) => s.split(" ")[0])).toEqual(["inventory.reserve"]);
+  });
+});
+
 describe("failures", () => {
   it("records a failed command and sets the alarm for its backoff", async () => {
     const object = new SagaObject();

@@ -40,6 +40,7 @@ import {
 } from "../model/saga.js";
 import type { CommandEnvelope, CommandOutcome } from "../protocol/entity-protocol.js";
 import { backoffDelay } from "../resilience/backoff.js";
+import { entityIdRefusal } from "../entity/command-host.js";
 
 /** Entity commands are internal calls: bounded by this timeout (ms), retried by the saga. */
 export const COMMAND_TIMEOUT_MS = 10_000;
@@ -341,10 +342,16 @@ export class SagaRunner {
     }
   };
 
-  /** `action`'s data as its entity type parses it, or why it cannot (no such type or command, or data its schema refuses). */
+  /**
+   * `action`'s data as its entity type parses it, or why it cannot: an entity id outside the URL
+   * grammar, no such type or command, or data its schema refuses.
+   */
   #parse(
     action: EntityCommandAction,
   ): { readonly ok: true; readonly data: unknown } | { readonly ok: false; readonly reason: string } {
+    // The entity's own first check (command-host.ts), which it would answer 400 on every attempt.
+    const badId = entityIdRefusal(action.entityId);
+    if (badId) return { ok: false, reason: `invalid ${action.entityType}.${action.command}: ${badId.detail}` };
     const parsed = this.#ports.parseCommand(action.entityType, action.command, action.data);
     if (parsed?.ok) return { ok: true, data: parsed.command.data };
     const why = parsed ? describeFieldErrors(parsed.errors) : "no such command";
