@@ -136,7 +136,9 @@ export default defineConfig({
           include: ["test/browser/**/*.test.ts"],
           environment: "node",
           testTimeout: 90_000,
-          hookTimeout: 90_000,
+          // A set-up starts wrangler dev and a browser and opens pages in it: on a busy machine
+          // that alone has taken over a minute.
+          hookTimeout: 180_000,
         },
       },
     ],
