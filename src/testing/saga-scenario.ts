@@ -24,6 +24,7 @@ import {
 } from "../core/model/saga.js";
 import type { ServiceContract } from "../core/model/service-contract.js";
 import { instanceKeyOf } from "../core/saga/saga-delivery.js";
+import { commandIdRefusal } from "../core/saga/saga-runner.js";
 
 /** A step the saga is expected to take: a typed entity command or a service call. */
 export type ExpectedAction<X extends AnyEntity> = SagaCommand<X> | ServiceCallAction;
@@ -93,13 +94,15 @@ export function sagaScenario<C, X extends AnyEntity>(
   let instance: string | null = null;
   let due: readonly DueTask[] = [];
 
-  // Why the runtime would refuse a call before reaching its service (saga-runner.ts), or null. The
-  // kit cannot tell a service the app lacks from one whose contract it was not given: neither is
-  // refused here. It has no entity types to parse commands with: their types are the compiler's.
+  // Why the runtime would refuse an action before it reaches its entity or service (saga-runner.ts),
+  // or null. The kit cannot tell a service the app lacks from one whose contract it was not given:
+  // neither is refused here. It has no entity types to parse commands with (their shapes are the
+  // compiler's), only their ids' grammar.
   const check: ActionCheck = (action) =>
-    action.kind === "call" ? callRefusal(saga, action, { contract: contracts.get(action.service) }) : null;
-  const refusal = (d: DueTask): string | null => check(d.action);
-  // Records what the machine decides until it has tasks to run or waits. A forward call refused is
+    action.kind === "call"
+      ? callRefusal(saga, action, { contract: contracts.get(action.service) })
+      : commandIdRefusal(action);
+  // Records what the machine decides until it has tasks to run or waits. A forward action refused is
   // rejected here, as the runner rejects it; a compensating one the plan itself stops on.
   const settle = () => {
     for (let step = 0; step < 1000; step++) {
@@ -109,7 +112,7 @@ export function sagaScenario<C, X extends AnyEntity>(
         continue;
       }
       const refused = (next.kind === "run" ? next.tasks : []).flatMap((d) => {
-        const reason = refusal(d);
+        const reason = check(d.action);
         return reason === null ? [] : [{ d, reason }];
       });
       if (refused.length > 0) {

@@ -143,6 +143,61 @@ describe("the saga kit, given its services' contracts", () => {
   });
 });
 
+/** A saga reserving one unit of `sku` for its order, released on the way back from `releaseSku`. */
+const reservingAt = (sku: string, releaseSku = sku) =>
+  defineSaga(
+    orders,
+    inventory,
+  )({
+    name: "reserve-one",
+    instanceOf: (f) => (f.type === "OrderCreated" ? f.meta.entityId : null),
+    startedBy: { entityType: "orders", eventType: "OrderCreated" },
+    start: (f) => ({ orderId: f.meta.entityId }),
+    stages: [
+      {
+        name: "reserve",
+        timeoutMs: 1000,
+        tasks: (c) => [
+          {
+            key: "reserve",
+            run: {
+              kind: "command",
+              entityType: "inventory",
+              entityId: sku,
+              command: "reserve",
+              data: { orderId: c.orderId, quantity: 1 },
+            },
+            compensate: {
+              kind: "command",
+              entityType: "inventory",
+              entityId: releaseSku,
+              command: "release",
+              data: { orderId: c.orderId },
+            },
+          },
+        ],
+      },
+    ],
+    finallyCompensate: () => [],
+  });
+
+describe("the saga kit and entity ids", () => {
+  it("rejects a command to an entity id outside the URL grammar, as the runtime does before sending it", () => {
+    const run = sagaScenario(reservingAt("sku/1", "sku-1")).given(created("c1", "o1")).expectStatus("compensating");
+    expect(run.state.reason).toBe('reserve was rejected: invalid inventory.reserve: "sku/1" is not an entity id');
+  });
+
+  it("stops the saga for attention at once when a compensating command names such an id", () => {
+    const run = sagaScenario(reservingAt("sku-1", "sku/1"))
+      .given(created("c1", "o1"))
+      .whenRejected("reserve", "insufficient-stock")
+      .expectStatus("attention");
+    expect(run.state.error).toBe(
+      'compensating reserve (inventory.release) is refused: invalid inventory.release: "sku/1" is not an entity id',
+    );
+  });
+});
+
 describe("the saga kit and a call's own idempotency key", () => {
   const keyed = (idempotencyKey: string) => (orderId: string) =>
     serviceCall(paymentGateway, "charge", { reference: orderId, amount: 10, currency: "EUR" }, { idempotencyKey });

@@ -42,6 +42,17 @@ import type { CommandEnvelope, CommandOutcome } from "../protocol/entity-protoco
 import { backoffDelay } from "../resilience/backoff.js";
 import { entityIdRefusal } from "../entity/command-host.js";
 
+/**
+ * Why `action`'s entity would refuse it unread for its id, or null: an id outside the URL grammar
+ * (the entity object's own first check, `entityIdRefusal` in command-host.ts, answered 400 on
+ * every attempt). The saga runner rejects such a command before sending it, and the saga kit
+ * does the same.
+ */
+export function commandIdRefusal(action: EntityCommandAction): string | null {
+  const refused = entityIdRefusal(action.entityId);
+  return refused ? `invalid ${action.entityType}.${action.command}: ${refused.detail}` : null;
+}
+
 /** Entity commands are internal calls: bounded by this timeout (ms), retried by the saga. */
 export const COMMAND_TIMEOUT_MS = 10_000;
 /** Transitions and task rounds one drive may take before it yields and re-arms its alarm. */
@@ -349,9 +360,8 @@ export class SagaRunner {
   #parse(
     action: EntityCommandAction,
   ): { readonly ok: true; readonly data: unknown } | { readonly ok: false; readonly reason: string } {
-    // The entity's own first check (command-host.ts), which it would answer 400 on every attempt.
-    const badId = entityIdRefusal(action.entityId);
-    if (badId) return { ok: false, reason: `invalid ${action.entityType}.${action.command}: ${badId.detail}` };
+    const badId = commandIdRefusal(action);
+    if (badId !== null) return { ok: false, reason: badId };
     const parsed = this.#ports.parseCommand(action.entityType, action.command, action.data);
     if (parsed?.ok) return { ok: true, data: parsed.command.data };
     const why = parsed ? describeFieldErrors(parsed.errors) : "no such command";
