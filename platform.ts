@@ -59,14 +59,14 @@ export { DurableStreamHost } from "./edge/streams/durable-stream-host.js";
 export type AppRoutes = OpenAPIHono<{ Bindings: Env; Variables: RequestScope }>;
 
 /**
- * An app: what a team writes. Only `entities` and `projections` are required. `S` is its
+ * An app: what a team writes. Only `entities` is required. `S` is its
  * services, so that a saga declaring a service the app does not provide does not compile.
  */
 export interface AppDefinition<S extends Services = Services> {
   /** Entity types; each is served at `/v1/entities/{type}` (names must be unique). */
   readonly entities: readonly EntityType[];
-  /** Read models, each served at `/v1/views/{name}` and fed from the facts queue. */
-  readonly projections: readonly Projection[];
+  /** Read models, each served at `/v1/views/{name}` and fed from the facts queue (default: none). */
+  readonly projections?: readonly Projection[];
   /**
    * Sagas, fed from the facts queue (default: none). Each service a saga declares (`services`)
    * must be a key of `services`: checked at compile time and when the module loads.
@@ -134,7 +134,8 @@ export function defineApp<const S extends Services = Record<never, Service>>(
   const entities = new EntityRegistry(definition.entities);
   // Checked again here: a projection or saga spread into a new object (`{ ...view, name }`) never
   // passed through its define function.
-  for (const projection of definition.projections) checkProjectionNames(projection);
+  const projections = definition.projections ?? [];
+  for (const projection of projections) checkProjectionNames(projection);
   for (const saga of definition.sagas ?? []) checkSagaDefinition(saga);
   for (const [name, service] of Object.entries(definition.services ?? {})) {
     checkName("service name", SEGMENT_NAME, name);
@@ -146,7 +147,7 @@ export function defineApp<const S extends Services = Record<never, Service>>(
   }
   const cloud: CloudApp = {
     entities,
-    projections: unique(definition.projections, "projection"),
+    projections: unique(projections, "projection"),
     sagas: unique(definition.sagas ?? [], "saga"),
     services: definition.services ?? {},
   };

@@ -69,6 +69,10 @@ describe("the composition point", () => {
       expect(serviceNamed(app, name)).toBeUndefined();
   });
 
+  it("takes an app with entities alone: projections, sagas and services default to none", () => {
+    expect(() => defineApp({ entities: [todoLists] })).not.toThrow();
+  });
+
   it("refuses two projections with one name", () => {
     expect(() =>
       defineApp({ entities: [], projections: [emptyProjection("things"), emptyProjection("things")] }),

@@ -147,8 +147,8 @@ for (const action of ["retry", "compensate"] as const) {
     description:
       "409 when refused, its `code` saying why: `wrong-status` (retry needs a saga in attention; compensate a " +
       "running one or one in attention), `past-pivot` (compensate past the point of no return), " +
-      "`escalates-again` (acting would stop the saga again at once: its definition, or the contract of a service " +
-      "it calls, needs fixing first).",
+      "`escalates-again` (acting would stop the saga again at once: a task key needs the corrected definition, a " +
+      "refused compensation an entity type or service contract that takes it, deployed first).",
     tags: ["sagas"],
     security: security("admin"),
     request: { params: z.object({ id: sagaId }) },

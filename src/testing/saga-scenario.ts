@@ -3,7 +3,7 @@
 // rejected or fails, then the next commands or these compensations. Expected commands are checked
 // at compile time against the entities the saga was defined over. Framework-free: a failed
 // expectation throws with both sides spelled out.
-import type { AnyEntity, RejectionCodeOf } from "../core/model/entity.js";
+import type { AnyEntity, EntityType, RejectionCodeOf } from "../core/model/entity.js";
 import type { RecordedEvent } from "../core/model/envelope.js";
 import { canonicalJson } from "../core/protocol/fingerprint.js";
 import {
@@ -24,7 +24,7 @@ import {
 } from "../core/model/saga.js";
 import type { ServiceContract } from "../core/model/service-contract.js";
 import { instanceKeyOf } from "../core/saga/saga-delivery.js";
-import { commandIdRefusal } from "../core/saga/saga-runner.js";
+import { commandIdRefusal, parseSagaCommand } from "../core/saga/saga-runner.js";
 
 /** A step the saga is expected to take: a typed entity command or a service call. */
 export type ExpectedAction<X extends AnyEntity> = SagaCommand<X> | ServiceCallAction;
@@ -47,6 +47,14 @@ export interface SagaScenarioOptions {
    * a contract; a call to a service the saga does not declare is refused either way.
    */
   readonly services?: readonly ServiceContract[];
+  /**
+   * The entity types the saga commands (`[inventory]`). A due command its type would refuse
+   * unread (no such command, or data its schema refuses: a refinement the compiler cannot see,
+   * `quantity: 0` against `.positive()`) is handled as a refused call is: forward rejected,
+   * compensating a stop for attention, with the runtime's reason. A command to an entity id
+   * outside the URL grammar is handled so whether its type is given or not.
+   */
+  readonly entities?: readonly EntityType[];
 }
 
 /** One run of a saga instance in the kit: steps (`given`, `when…`, `after`) and expectations, chainable. */
@@ -89,19 +97,23 @@ export function sagaScenario<C, X extends AnyEntity>(
 ): SagaRun<X> {
   const policy = "retry" in options ? options : (options.policy ?? KIT_POLICY);
   const contracts = new Map(("retry" in options ? [] : (options.services ?? [])).map((c) => [c.name, c] as const));
+  const entities = new Map(("retry" in options ? [] : (options.entities ?? [])).map((e) => [e.type, e] as const));
   let state: SagaState = NEW_SAGA;
   let now = 0;
   let instance: string | null = null;
   let due: readonly DueTask[] = [];
 
   // Why the runtime would refuse an action before it reaches its entity or service (saga-runner.ts),
-  // or null. The kit cannot tell a service the app lacks from one whose contract it was not given:
-  // neither is refused here. It has no entity types to parse commands with (their shapes are the
-  // compiler's), only their ids' grammar.
-  const check: ActionCheck = (action) =>
-    action.kind === "call"
-      ? callRefusal(saga, action, { contract: contracts.get(action.service) })
-      : commandIdRefusal(action);
+  // or null. The kit cannot tell a service the app lacks from one whose contract it was not given,
+  // nor an entity type the app lacks from one it was not given: neither is refused here (a
+  // command to such a type is held to its id's grammar only).
+  const check: ActionCheck = (action) => {
+    if (action.kind === "call") return callRefusal(saga, action, { contract: contracts.get(action.service) });
+    const entity = entities.get(action.entityType);
+    if (entity === undefined) return commandIdRefusal(action);
+    const parsed = parseSagaCommand(action, (_type, command, data) => entity.parseCommand(command, data));
+    return parsed.ok ? null : parsed.reason;
+  };
   // Records what the machine decides until it has tasks to run or waits. A forward action refused is
   // rejected here, as the runner rejects it; a compensating one the plan itself stops on.
   const settle = () => {

@@ -143,8 +143,11 @@ describe("the saga kit, given its services' contracts", () => {
   });
 });
 
-/** A saga reserving one unit of `sku` for its order, released on the way back from `releaseSku`. */
-const reservingAt = (sku: string, releaseSku = sku) =>
+/**
+ * A saga reserving `quantity` of `sku` for its order, released on the way back from `releaseSku`
+ * for `releaseOrder` (the saga's order by default).
+ */
+const reservingAt = (sku: string, releaseSku = sku, quantity = 1, releaseOrder?: string) =>
   defineSaga(
     orders,
     inventory,
@@ -165,14 +168,14 @@ const reservingAt = (sku: string, releaseSku = sku) =>
               entityType: "inventory",
               entityId: sku,
               command: "reserve",
-              data: { orderId: c.orderId, quantity: 1 },
+              data: { orderId: c.orderId, quantity },
             },
             compensate: {
               kind: "command",
               entityType: "inventory",
               entityId: releaseSku,
               command: "release",
-              data: { orderId: c.orderId },
+              data: { orderId: releaseOrder ?? c.orderId },
             },
           },
         ],
@@ -195,6 +198,40 @@ describe("the saga kit and entity ids", () => {
     expect(run.state.error).toBe(
       'compensating reserve (inventory.release) is refused: invalid inventory.release: "sku/1" is not an entity id',
     );
+  });
+});
+
+describe("the saga kit, given the entity types its saga commands", () => {
+  const withEntities = { entities: [inventory] };
+
+  it("rejects a command whose data compiles but breaks a refinement of its schema, as the runtime does", () => {
+    const run = sagaScenario(reservingAt("sku-1", "sku-1", 0), withEntities)
+      .given(created("c1", "o1"))
+      .expectStatus("compensating");
+    expect(run.state.reason).toMatch(/^reserve was rejected: invalid inventory\.reserve: quantity: /);
+  });
+
+  it("stops the saga for attention at once when a compensating command's data breaks its schema", () => {
+    const run = sagaScenario(reservingAt("sku-1", "sku-1", 1, ""), withEntities)
+      .given(created("c1", "o1"))
+      .whenRejected("reserve", "insufficient-stock")
+      .expectStatus("attention");
+    expect(run.state.error).toMatch(
+      /^compensating reserve \(inventory\.release\) is refused: invalid inventory\.release: orderId: /,
+    );
+    expect(run.state.attempts).toEqual({});
+  });
+
+  it("leaves such commands for the test to answer when their entity types are not given", () => {
+    sagaScenario(reservingAt("sku-1", "sku-1", 0))
+      .given(created("c1", "o1"))
+      .expectCommands({
+        kind: "command",
+        entityType: "inventory",
+        entityId: "sku-1",
+        command: "reserve",
+        data: { orderId: "o1", quantity: 0 },
+      });
   });
 });
 

@@ -1058,8 +1058,10 @@ export function factEvents<C>(
  *   attention; compensate: a running saga or one needing attention);
  * - `past-pivot`: compensate of a saga past its point of no return, which only goes forward;
  * - `escalates-again`: the action would stop the saga for attention again at once, with `error`
- *   (a definition mistake, such as a repeated task key or a compensating call its service's
- *   contract refuses, that acting again cannot fix: deploy the fixed definition or contract, then act).
+ *   (a mistake acting again cannot fix: a repeated task key, fixed by deploying the corrected
+ *   definition; or a compensation its entity or service refuses unread, fixed by deploying an
+ *   entity type or contract that takes it: its action was recorded when its stage was entered, so
+ *   a changed definition does not reach it).
  */
 export type OperatorRefusal =
   | { readonly type: "wrong-status"; readonly status: SagaState["status"] }
@@ -1173,7 +1175,7 @@ export function describeRefusal(action: "retry" | "compensate", refusal: Operato
     case "past-pivot":
       return `cannot compensate a saga past its point of no return (${refusal.status}): it only goes forward; retry it`;
     case "escalates-again":
-      return `${action === "retry" ? "retrying" : "compensating"} would stop the saga for attention again at once (${refusal.error}): deploy a fixed saga definition (or service contract) first`;
+      return `${action === "retry" ? "retrying" : "compensating"} would stop the saga for attention again at once (${refusal.error}): deploy a fix first (a task key: the corrected saga definition; a refused compensation: an entity type or service contract that takes it, since its action was recorded when its stage was entered)`;
   }
 }
 

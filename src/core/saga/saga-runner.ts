@@ -53,6 +53,24 @@ export function commandIdRefusal(action: EntityCommandAction): string | null {
   return refused ? `invalid ${action.entityType}.${action.command}: ${refused.detail}` : null;
 }
 
+/**
+ * `action`'s data as its entity type parses it (`parse`: the type's `parseCommand`, undefined for
+ * no such type or command), or why its entity would refuse it unread: an id outside the URL
+ * grammar (`commandIdRefusal`), no such type or command, or data its schema refuses. The saga
+ * runner sends the parsed data, and the saga kit, given the entity types, refuses the same.
+ */
+export function parseSagaCommand(
+  action: EntityCommandAction,
+  parse: (entityType: string, command: string, data: unknown) => ParsedCommand | undefined,
+): { readonly ok: true; readonly data: unknown } | { readonly ok: false; readonly reason: string } {
+  const badId = commandIdRefusal(action);
+  if (badId !== null) return { ok: false, reason: badId };
+  const parsed = parse(action.entityType, action.command, action.data);
+  if (parsed?.ok) return { ok: true, data: parsed.command.data };
+  const why = parsed ? describeFieldErrors(parsed.errors) : "no such command";
+  return { ok: false, reason: `invalid ${action.entityType}.${action.command}: ${why}` };
+}
+
 /** Entity commands are internal calls: bounded by this timeout (ms), retried by the saga. */
 export const COMMAND_TIMEOUT_MS = 10_000;
 /** Transitions and task rounds one drive may take before it yields and re-arms its alarm. */
@@ -334,7 +352,7 @@ export class SagaRunner {
 
   /**
    * Why the app refuses an action before it reaches its entity or service, or null: a command
-   * its entity type cannot parse (`#parse`), a call `callRefusal` refuses (a service the
+   * its entity would refuse unread (`parseSagaCommand`), a call `callRefusal` refuses (a service the
    * saga does not declare or the app lacks, an own key outside the grammar, a request or operation
    * its contract refuses). `plan` asks it of compensations, which it stops the saga on, and the
    * operator's decisions through the plan. A check that throws (a schema's refinement with a bug)
@@ -344,7 +362,7 @@ export class SagaRunner {
   readonly #check: ActionCheck = (action) => {
     try {
       if (action.kind === "command") {
-        const parsed = this.#parse(action);
+        const parsed = parseSagaCommand(action, this.#ports.parseCommand);
         return parsed.ok ? null : parsed.reason;
       }
       return callRefusal(this.definition, action, this.#ports.service(action.service));
@@ -352,21 +370,6 @@ export class SagaRunner {
       return null;
     }
   };
-
-  /**
-   * `action`'s data as its entity type parses it, or why it cannot: an entity id outside the URL
-   * grammar, no such type or command, or data its schema refuses.
-   */
-  #parse(
-    action: EntityCommandAction,
-  ): { readonly ok: true; readonly data: unknown } | { readonly ok: false; readonly reason: string } {
-    const badId = commandIdRefusal(action);
-    if (badId !== null) return { ok: false, reason: badId };
-    const parsed = this.#ports.parseCommand(action.entityType, action.command, action.data);
-    if (parsed?.ok) return { ok: true, data: parsed.command.data };
-    const why = parsed ? describeFieldErrors(parsed.errors) : "no such command";
-    return { ok: false, reason: `invalid ${action.entityType}.${action.command}: ${why}` };
-  }
 
   /**
    * Runs one due task under its stable idempotency key; a throw is a failed attempt, and so is a
@@ -419,7 +422,7 @@ export class SagaRunner {
    */
   async #command(action: EntityCommandAction, key: string): Promise<TaskOutcome> {
     const ports = this.#ports;
-    const parsed = this.#parse(action);
+    const parsed = parseSagaCommand(action, ports.parseCommand);
     if (!parsed.ok) return { kind: "rejected", reason: parsed.reason };
     const envelope: CommandEnvelope = {
       tenant: this.address.tenant,
