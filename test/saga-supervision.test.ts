@@ -92,6 +92,29 @@ describe("saga supervision", () => {
     expect(bad.headers.get("content-type")).toBe("application/problem+json");
   });
 
+  it("refuses to resolve a task whose compensation did not stop the saga (409 not-pending), a body without its task (400) and an unknown saga (404)", async () => {
+    const tenant = await newTenant("sup");
+    const api = tenantClient(tenant.apiKey);
+    await api.command("inventory", "radio", "restock", { quantity: 2 });
+    await api.command("orders", "o-3", "create", {
+      customerId: "c",
+      items: [{ sku: "radio", quantity: 1, unitPrice: 40 }],
+    });
+    expect(await orderEnds(api, "o-3")).toBe("shipped");
+    const id = sagaId(tenant.id, "o-3");
+    const resolve = (saga: string, body: unknown) =>
+      adminCall(`/admin/sagas/${saga}/resolve`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    const completed = await resolve(id, { task: "charge" });
+    expect(completed.status).toBe(409);
+    expect(await completed.json()).toMatchObject({ code: "not-pending" });
+    expect((await resolve(id, { key: "charge" })).status).toBe(400);
+    expect((await resolve("nobody:order-fulfillment:o-1", { task: "charge" })).status).toBe(404);
+  });
+
   it("refuses the saga admin routes without the admin token", async () => {
     expect((await call("/admin/sagas?status=attention")).status).toBe(401);
     expect((await call("/admin/breakers")).status).toBe(401);

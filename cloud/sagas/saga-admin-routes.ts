@@ -6,7 +6,8 @@ import { createRoute } from "@hono/zod-openapi";
 import { drizzle } from "drizzle-orm/d1";
 import { z } from "zod";
 import { tenantIdSchema } from "../../src/core/protocol/identifiers.js";
-import { countQuery, json, problems, routeTable, security } from "../../src/core/http/openapi.js";
+import { countQuery, json, jsonBody, problems, routeTable, security } from "../../src/core/http/openapi.js";
+import { strictJsonBody } from "../../src/core/http/json-body.js";
 import { fail } from "../../src/core/http/problem.js";
 import type { CloudEnv } from "../app.js";
 import { breakerFor } from "./guarded-call.js";
@@ -163,6 +164,34 @@ for (const action of ["retry", "compensate"] as const) {
     return c.json(outcome.view, 202);
   });
 }
+
+const resolveRoute = createRoute({
+  method: "post",
+  path: "/sagas/{id}/resolve",
+  operationId: "admin.sagas.resolve",
+  summary: "declare a stuck compensation done by hand",
+  description:
+    "For a saga that needs attention because a compensation could not run (refused by its entity or service, or " +
+    "failing on every attempt): the operator undid that step outside the saga, and the saga resumes its " +
+    "compensation. 409 `not-pending` unless `task` names a task whose compensation stopped the saga.",
+  tags: ["sagas"],
+  security: security("admin"),
+  middleware: [strictJsonBody()] as const,
+  request: {
+    params: z.object({ id: sagaId }),
+    body: jsonBody(z.object({ task: z.string().min(1).max(200).meta({ description: "the task's key" }) }).strict()),
+  },
+  responses: { 202: json(anyObject, "the saga"), ...problems("admin", 400, 404, 409, 413, 415) },
+});
+
+sagaAdminRoutes.openapi(resolveRoute, async (c) => {
+  const { id } = c.req.valid("param");
+  const { task } = c.req.valid("json");
+  const outcome = await sagaStub(c.env, id).resolve(task);
+  if (!outcome) throw fail("not-found", `no saga ${id}`);
+  if (!outcome.ok) throw fail("conflict", describeRefusal("resolve", outcome.refusal), { code: outcome.refusal.type });
+  return c.json(outcome.view, 202);
+});
 
 const breakersRoute = createRoute({
   method: "get",

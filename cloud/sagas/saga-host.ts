@@ -100,6 +100,8 @@ export interface SagaRpc {
   inspect(): Promise<SagaView | null>;
   retry(): Promise<OperatorOutcome | null>;
   compensate(): Promise<OperatorOutcome | null>;
+  /** Declares task `key`'s compensation done by hand (`SagaRunner.resolve`); null for no saga. */
+  resolve(key: string): Promise<OperatorOutcome | null>;
 }
 
 /**
@@ -157,6 +159,10 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
 
   async compensate(): Promise<OperatorOutcome | null> {
     return this.#operator((runner) => runner.compensate());
+  }
+
+  async resolve(key: string): Promise<OperatorOutcome | null> {
+    return this.#operator((runner) => runner.resolve(key));
   }
 
   override async alarm(): Promise<void> {

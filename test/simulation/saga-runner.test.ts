@@ -464,6 +464,22 @@ describe("a compensating call its service's contract refuses", () => {
     expect(object.alarm).toBeNull();
   });
 
+  it("lets the operator resolve the refused recall by hand: the saga then ends compensated without sending it", async () => {
+    const { object, runner } = await stopped();
+    expect(await runner.resolve("nope")).toEqual({ ok: false, refusal: { type: "not-pending", key: "nope" } });
+    expect(await runner.resolve("reserve")).toEqual({ ok: true });
+    await runner.alarmFired();
+    expect(runner.state.status).toBe("compensated");
+    expect(object.calls).toEqual([]);
+    expect(object.types().slice(-4)).toEqual([
+      "OperatorRetried",
+      "CompensationResolved",
+      "CompensationDone",
+      "SagaCompensated",
+    ]);
+    expect(await runner.resolve("reserve")).toEqual({ ok: false, refusal: { type: "not-pending", key: "reserve" } });
+  });
+
   it("accepts the operator's retry once a contract declaring the call is deployed, and compensates", async () => {
     const { object } = await stopped();
     object.mailContract = withRecall;

@@ -15,6 +15,7 @@ import {
   NEW_SAGA,
   operatorCompensate,
   OUTCOME_TEXT_MAX,
+  operatorResolve,
   operatorRetry,
   outcomeEvents,
   plan,
@@ -776,6 +777,23 @@ describe("saga state machine: a compensating call its service refuses", () => {
     );
     expect(retried.state.status).toBe("compensating");
     expect(retried.due.map((d) => [d.task.key, verb(d)])).toEqual([["pay", "refund"]]);
+  });
+
+  it("given a saga a refused refund stopped, the operator's resolve of the refund resumes the compensation with the stages before it", () => {
+    const calls = servedBy(bankWithoutRefund);
+    const stopped = settle(turnedRound(calls), 2, banking, calls).state;
+    expect(operatorResolve(stopped, "hotel", 3)).toEqual({ ok: false, refusal: { type: "not-pending", key: "hotel" } });
+    const resolved = settle(fold(accepted(operatorResolve(stopped, "pay", 3)), stopped), 3, banking, calls);
+    expect(resolved.state).toMatchObject({ status: "compensating", compensated: ["pay"] });
+    expect(resolved.due.map((d) => [d.task.key, verb(d)])).toEqual([
+      ["hotel", "cancel"],
+      ["flight", "cancel"],
+    ]);
+  });
+
+  it("refuses the operator's resolve of a saga that no compensation stopped", () => {
+    const { state } = settle(started(banking), 0, banking, servedBy(bank));
+    expect(operatorResolve(state, "hotel", 1)).toEqual({ ok: false, refusal: { type: "not-pending", key: "hotel" } });
   });
 
   it("given a saga stopped going forward, the operator's compensate is refused while its first compensation is a call its service refuses", () => {

@@ -208,6 +208,8 @@ export type SagaEvent =
       readonly at: number;
     }
   | { readonly type: "CompensationDone"; readonly key: string; readonly at: number }
+  /** An operator declared the compensation of `key` done by hand: it could not run (`operatorResolve`). */
+  | { readonly type: "CompensationResolved"; readonly key: string; readonly at: number }
   | {
       readonly type: "CompensationFailed";
       readonly key: string;
@@ -633,7 +635,8 @@ export function evolve(state: SagaState, event: SagaEvent): SagaState {
         compensationGroup: 0,
         attempts: {},
       };
-    case "CompensationDone": {
+    case "CompensationDone":
+    case "CompensationResolved": {
       const compensated = [...state.compensated, event.key];
       let group = state.compensationGroup;
       while (
@@ -1061,12 +1064,15 @@ export function factEvents<C>(
  *   (a mistake acting again cannot fix: a repeated task key, fixed by deploying the corrected
  *   definition; or a compensation its entity or service refuses unread, fixed by deploying an
  *   entity type or contract that takes it: its action was recorded when its stage was entered, so
- *   a changed definition does not reach it).
+ *   a changed definition does not reach it);
+ * - `not-pending`: resolve of a task whose compensation is not what stopped the saga (no
+ *   compensation of that task is waiting in the group the saga stopped in).
  */
 export type OperatorRefusal =
   | { readonly type: "wrong-status"; readonly status: SagaState["status"] }
   | { readonly type: "past-pivot"; readonly status: SagaState["status"] }
-  | { readonly type: "escalates-again"; readonly error: string };
+  | { readonly type: "escalates-again"; readonly error: string }
+  | { readonly type: "not-pending"; readonly key: string };
 
 /** What an operator's action comes to: the saga events to record, or why it is refused. */
 export type OperatorDecision =
@@ -1123,6 +1129,31 @@ export function operatorCompensate<C>(
 }
 
 /**
+ * The operator's "resolve": the compensation of task `key`, which stopped a compensating saga for
+ * attention (one its entity or service refuses, or that kept failing), is declared done by hand
+ * (the operator undid that step outside the saga), and the saga resumes its compensation with
+ * fresh attempts. Refused (`not-pending`) unless the saga needs attention from compensating and
+ * `key` is a task of its current group not compensated yet. Accepted even if the next
+ * compensation stops the saga again: each stuck one is resolved in turn.
+ */
+export function operatorResolve(state: SagaState, key: string, now: number): OperatorDecision {
+  const group = state.compensation[state.compensationGroup] ?? [];
+  const waiting =
+    state.status === "attention" &&
+    state.escalatedFrom === "compensating" &&
+    group.some((t) => t.key === key) &&
+    !state.compensated.includes(key);
+  if (!waiting) return refuse({ type: "not-pending", key });
+  return {
+    ok: true,
+    events: [
+      { type: "OperatorRetried", at: now },
+      { type: "CompensationResolved", key, at: now },
+    ],
+  };
+}
+
+/**
  * The operator's retry, then the turn round for `reason`; refused if the final tasks' keys still
  * stop it, or if its first compensations are actions `check` refuses (they would stop it at once).
  */
@@ -1168,14 +1199,16 @@ function unlessStoppedAgain<C>(
 }
 
 /** The detail an operator reads when `action` was refused. */
-export function describeRefusal(action: "retry" | "compensate", refusal: OperatorRefusal): string {
+export function describeRefusal(action: "retry" | "compensate" | "resolve", refusal: OperatorRefusal): string {
   switch (refusal.type) {
     case "wrong-status":
       return `cannot ${action} a saga that is ${refusal.status}`;
     case "past-pivot":
       return `cannot compensate a saga past its point of no return (${refusal.status}): it only goes forward; retry it`;
     case "escalates-again":
-      return `${action === "retry" ? "retrying" : "compensating"} would stop the saga for attention again at once (${refusal.error}): deploy a fix first (a task key: the corrected saga definition; a refused compensation: an entity type or service contract that takes it, since its action was recorded when its stage was entered)`;
+      return `${action === "compensate" ? "compensating" : "retrying"} would stop the saga for attention again at once (${refusal.error}): fix it first (a task key: deploy the corrected saga definition; a refused compensation: deploy an entity type or service contract that takes it, since its action was recorded when its stage was entered, or undo the step by hand and resolve it)`;
+    case "not-pending":
+      return `no compensation of task ${JSON.stringify(refusal.key.slice(0, 80))} is waiting on an operator: resolve names a task whose compensation stopped the saga`;
   }
 }
 

@@ -22,6 +22,7 @@ import {
   startsSaga,
   NEW_SAGA,
   operatorCompensate,
+  operatorResolve,
   operatorRetry,
   outcomeEvents,
   plan,
@@ -264,6 +265,14 @@ export class SagaRunner {
       (state, now) => operatorCompensate(this.definition, state, now, this.#policy, this.#check),
       "compensate",
     );
+  }
+
+  /**
+   * The operator's resolve of task `key`'s compensation, done by hand (`operatorResolve`); null
+   * before the saga started.
+   */
+  resolve(key: string): Promise<OperatorActionOutcome | null> {
+    return this.#operator((state, now) => operatorResolve(state, key, now), "resolve");
   }
 
   /**
