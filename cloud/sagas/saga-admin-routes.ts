@@ -15,6 +15,7 @@ import type { Db } from "../../src/core/model/projection.js";
 import { describeRefusal } from "../../src/core/model/saga.js";
 import { nextLink } from "../projections/view-page.js";
 import { sagaStub } from "../stubs.js";
+import type { OperatorOutcome } from "./saga-host.js";
 import { listSagas, SAGA_ID, sagaCursorPosition } from "./saga-list.js";
 import { circuitBreakers } from "../schema.js";
 
@@ -159,9 +160,7 @@ for (const action of ["retry", "compensate"] as const) {
     const { id } = c.req.valid("param");
     const stub = sagaStub(c.env, id);
     const outcome = action === "retry" ? await stub.retry() : await stub.compensate();
-    if (!outcome) throw fail("not-found", `no saga ${id}`);
-    if (!outcome.ok) throw fail("conflict", describeRefusal(action, outcome.refusal), { code: outcome.refusal.type });
-    return c.json(outcome.view, 202);
+    return c.json(operatorAnswer(id, action, outcome), 202);
   });
 }
 
@@ -187,11 +186,15 @@ const resolveRoute = createRoute({
 sagaAdminRoutes.openapi(resolveRoute, async (c) => {
   const { id } = c.req.valid("param");
   const { task } = c.req.valid("json");
-  const outcome = await sagaStub(c.env, id).resolve(task);
-  if (!outcome) throw fail("not-found", `no saga ${id}`);
-  if (!outcome.ok) throw fail("conflict", describeRefusal("resolve", outcome.refusal), { code: outcome.refusal.type });
-  return c.json(outcome.view, 202);
+  return c.json(operatorAnswer(id, "resolve", await sagaStub(c.env, id).resolve(task)), 202);
 });
+
+/** The saga an operator's action was accepted for; throws 404 for no saga, 409 with the refusal's `code`. */
+function operatorAnswer(id: string, action: "retry" | "compensate" | "resolve", outcome: OperatorOutcome | null) {
+  if (!outcome) throw fail("not-found", `no saga ${id}`);
+  if (!outcome.ok) throw fail("conflict", describeRefusal(action, outcome.refusal), { code: outcome.refusal.type });
+  return outcome.view;
+}
 
 const breakersRoute = createRoute({
   method: "get",

@@ -30,7 +30,7 @@ import {
 } from "../../src/core/saga/saga-runner.js";
 import { sagaNamed, serviceNamed, type CloudApp } from "../app.js";
 import { entityStub } from "../stubs.js";
-import { FactHandOff, type HandOffPorts } from "../../src/core/outbox/fact-hand-off.js";
+import { FactHandOff, portsPerEnv, type HandOffPorts } from "../../src/core/outbox/fact-hand-off.js";
 import type { CommandEnvelope, CommandOutcome } from "../../src/core/protocol/entity-protocol.js";
 import { sagaStorageMigrations } from "../storage-schema.js";
 import { sagaInstances } from "../schema.js";
@@ -62,23 +62,15 @@ async function relayingCommand(env: Env, envelope: CommandEnvelope): Promise<Com
  * The hand-off's ports over `env`: `FACTS.sendBatch`, and the entity's `handOffFailed` (the same
  * as the Worker's, edge/entity/fact-handoff.ts: the edge and the cloud share code only through src/).
  */
-function handOffPorts(env: Env): HandOffPorts {
-  // Built once per env (one per isolate), not once per command.
-  let ports = portsOf.get(env);
-  if (ports === undefined) {
-    ports = {
-      send: async (messages) => {
-        await env.FACTS.sendBatch(messages.map((body) => ({ body, contentType: "json" as const })));
-      },
-      reportFailure: (address, fromSeq) => entityStub(env, address).handOffFailed(address, fromSeq),
-      wait: (ms) => scheduler.wait(ms),
-    };
-    portsOf.set(env, ports);
-  }
-  return ports;
-}
-
-const portsOf = new WeakMap<Env, HandOffPorts>();
+const handOffPorts = portsPerEnv(
+  (env: Env): HandOffPorts => ({
+    send: async (messages) => {
+      await env.FACTS.sendBatch(messages.map((body) => ({ body, contentType: "json" as const })));
+    },
+    reportFailure: (address, fromSeq) => entityStub(env, address).handOffFailed(address, fromSeq),
+    wait: (ms) => scheduler.wait(ms),
+  }),
+);
 
 export interface SagaView extends SagaAddress {
   readonly id: string;

@@ -30,7 +30,7 @@ import { fitIdempotencyKey, idempotencyKeyIssue } from "../protocol/command-meta
 import { checkName, SEGMENT_NAME } from "../protocol/names.js";
 import { ownValue } from "./own-keys.js";
 import { jsonIssue } from "./plain-json.js";
-import { checkServiceCall, type ServiceContract } from "./service-contract.js";
+import { checkServiceCall, shortened, type ServiceContract } from "./service-contract.js";
 
 export interface EntityCommandAction {
   readonly kind: "command";
@@ -683,8 +683,8 @@ export type Plan =
 
 /**
  * Why the saga's host would refuse an action before it reaches its entity or service, or null
- * when it would send it: a command its entity type cannot parse (no such command, or data its
- * schema refuses), a call `callRefusal` refuses. The host builds it from the app's entity types
+ * when it would send it: a command its entity would refuse unread (`parseSagaCommand`: an id
+ * outside the URL grammar, no such command, data its schema refuses), a call `callRefusal` refuses. The host builds it from the app's entity types
  * and services; `plan` and the operator's decisions ask it, and stay pure.
  */
 export type ActionCheck = (action: SagaAction) => string | null;
@@ -904,8 +904,7 @@ function planCompensation(state: SagaState, now: number, policy: RetryPolicy, ch
 function actionLabel(action: SagaAction): string {
   if (action.kind === "command") return `${action.entityType}.${action.command}`;
   const operation: unknown = action.operation;
-  if (typeof operation !== "string") return action.service;
-  return `${action.service}.${operation.length > 64 ? `${operation.slice(0, 64)}…` : operation}`;
+  return typeof operation === "string" ? `${action.service}.${shortened(operation)}` : action.service;
 }
 
 /**
@@ -1218,23 +1217,9 @@ export function sagaInstanceId(tenant: string, sagaName: string, instanceKey: st
 }
 
 /**
- * Why a saga may not call `service`, or null when it may: a saga that declares its services
- * (`services`) calls only those (`saga charge-order does not declare service ghost`). The saga
- * runner rejects such a call before any service is looked up, and the saga kit does the same
- * (both through `callRefusal`).
- */
-export function undeclaredService(
-  saga: { readonly name: string; readonly services?: readonly string[] },
-  service: string,
-): string | null {
-  return saga.services && !saga.services.includes(service)
-    ? `saga ${saga.name} does not declare service ${service}`
-    : null;
-}
-
-/**
  * Why the saga runtime refuses `action` before its service is reached, or null when it makes the
- * call: the saga does not declare the service (`undeclaredService`), the app lacks it (`service`
+ * call: the saga declares its services (`services`) and not this one (`saga charge-order does not
+ * declare service ghost`), the app lacks it (`service`
  * undefined: `no service ghost`), the call's own idempotency key breaks the Idempotency-Key
  * grammar (only in a task an earlier version recorded: `plan` refuses such a key when its stage is
  * entered), or the service's contract refuses its operation or request (`checkServiceCall`).
@@ -1247,8 +1232,8 @@ export function callRefusal(
   action: ServiceCallAction,
   service: { readonly contract: ServiceContract | undefined } | undefined,
 ): string | null {
-  const undeclared = undeclaredService(saga, action.service);
-  if (undeclared !== null) return undeclared;
+  if (saga.services && !saga.services.includes(action.service))
+    return `saga ${saga.name} does not declare service ${action.service}`;
   if (service === undefined) return `no service ${action.service}`;
   const keyIssue = action.idempotencyKey === undefined ? null : idempotencyKeyIssue(action.idempotencyKey);
   if (keyIssue !== null)

@@ -171,7 +171,8 @@ export function implementContract<C, N extends string, Ops extends ServiceOperat
 }
 
 /** An unknown operation's name as a reason quotes it: a saga's log keeps the reason, so never more than a name's length. */
-function shortened(operation: string): string {
+/** An operation name as a refusal quotes it: at most 64 characters (MEMBER_NAME's longest), then "…". */
+export function shortened(operation: string): string {
   const limit = 64; // MEMBER_NAME's longest
   return operation.length > limit ? `${operation.slice(0, limit)}…` : operation;
 }

@@ -36,6 +36,23 @@ export interface HandOffPorts {
   wait(ms: number): Promise<void>;
 }
 
+/**
+ * `build`'s ports, built once per env (one per isolate) and shared by every command of it: the
+ * callers' adapters (edge/entity/fact-handoff.ts, cloud/sagas/saga-host.ts) build them over their
+ * own bindings, which no command should pay for again.
+ */
+export function portsPerEnv<E extends object>(build: (env: E) => HandOffPorts): (env: E) => HandOffPorts {
+  const built = new WeakMap<E, HandOffPorts>();
+  return (env) => {
+    let ports = built.get(env);
+    if (ports === undefined) {
+      ports = build(env);
+      built.set(env, ports);
+    }
+    return ports;
+  };
+}
+
 interface Held {
   readonly address: EntityAddress;
   readonly handOff: HandOff;
