@@ -139,6 +139,10 @@ export default defineConfig({
           // A set-up starts wrangler dev and a browser and opens pages in it: on a busy machine
           // that alone has taken over a minute.
           hookTimeout: 180_000,
+          // After every other project: each spec drives a wrangler dev and Chromium of its own,
+          // whose first page load timed out twice on a clean clone (never alone) while the workers
+          // pool and the other projects' servers ran beside it.
+          sequence: { groupOrder: 1 },
         },
       },
     ],
