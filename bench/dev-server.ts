@@ -179,7 +179,8 @@ async function launch(options: DevServerOptions, retry: boolean): Promise<DevSer
   };
 }
 
-function logTail(file: string): string {
+/** The last 8 KB of a server's log file, or "(no log)" if it cannot be read. */
+export function logTail(file: string): string {
   try {
     return readFileSync(file, "utf8").slice(-8_000);
   } catch {

@@ -43,7 +43,7 @@ describe("the tenant admin dashboard", () => {
   });
 
   it("lets the operator sign in and create a tenant whose key is shown once", async () => {
-    await page.goto(`${platform.url}/dashboard`);
+    await platform.open(page, "/dashboard");
     await expect.poll(() => page.url()).toContain("/dashboard/sign-in");
     await shot("01-sign-in");
     await page.getByLabel("Admin token or tenant API key").fill(platform.adminToken);

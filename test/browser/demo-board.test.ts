@@ -27,7 +27,7 @@ async function openBoard(): Promise<{ context: BrowserContext; page: Page }> {
   page.on("pageerror", (e) => console.error("page error:", e.message));
   // A fresh context's first load fetches the page, its script and its service worker from a
   // wrangler dev that a busy machine (CI beside other suites) may answer slowly: a wider bound.
-  await page.goto(`${platform.url}/demo#key=${apiKey}`, { timeout: 60_000 });
+  await platform.open(page, `/demo#key=${apiKey}`, 60_000);
   // The service worker controls the page: it can be reloaded offline.
   await page.locator("body[data-offline-ready=true]").waitFor();
   return { context, page };
@@ -157,7 +157,7 @@ describe("the offline-first inventory board", () => {
   it("asks before a link's key replaces the key the board keeps", async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
-    await page.goto(`${platform.url}/demo#key=${apiKey}`, { timeout: 60_000 });
+    await platform.open(page, `/demo#key=${apiKey}`, 60_000);
     await page.locator("#app:not([hidden])").waitFor();
     const stored = () => page.evaluate(() => localStorage.getItem("factline-demo-api-key"));
     const other = "fl_0123456789abcdef_someone-elses-key";

@@ -7,8 +7,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type BrowserContext } from "playwright-core";
-import { applyMigrations, startDevServer } from "../../bench/dev-server.js";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { applyMigrations, logTail, startDevServer } from "../../bench/dev-server.js";
 
 const FAULT_WORKER = join(process.cwd(), "test", "browser", "worker", "fault-worker.ts");
 
@@ -40,6 +40,12 @@ export interface LocalPlatform {
   readonly browser: BrowserContext;
   /** Makes every attempt of the facts consumer to apply this entity's facts fail, or stops it. */
   failConsumer(entity: EntityAddress, failing: boolean): Promise<void>;
+  /**
+   * `page.goto(path)` that, when the page's load does not come within `timeout` ms, fails naming
+   * the page's requests still unanswered and wrangler's last log lines (the state directory and its
+   * log are removed by `stop()`, so a failure on CI would otherwise leave nothing to read).
+   */
+  open(page: Page, path: string, timeout?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -74,6 +80,27 @@ export async function startLocalPlatform(): Promise<LocalPlatform> {
         body: JSON.stringify({ ...entity, failing }),
       });
       if (res.status !== 204) throw new Error(`arming the consumer fault answered ${res.status}: ${await res.text()}`);
+    },
+    async open(page, path, timeout) {
+      const pending = new Map<object, string>();
+      const track = (request: { method(): string; url(): string }) =>
+        pending.set(request, `${request.method()} ${request.url()}`);
+      const settle = (request: object) => pending.delete(request);
+      page.on("request", track);
+      page.on("requestfinished", settle);
+      page.on("requestfailed", settle);
+      try {
+        await page.goto(`${url}${path}`, timeout === undefined ? {} : { timeout });
+      } catch (error) {
+        const waiting = [...pending.values()].join("\n  ") || "(none)";
+        throw new Error(
+          `${error instanceof Error ? error.message : String(error)}\nrequests unanswered:\n  ${waiting}\nwrangler's log:\n${logTail(join(state, "wrangler.log"))}`,
+        );
+      } finally {
+        page.off("request", track);
+        page.off("requestfinished", settle);
+        page.off("requestfailed", settle);
+      }
     },
     async stop() {
       await browser.close().catch(() => undefined);
