@@ -197,6 +197,11 @@ export const sagaInstances = sqliteTable(
     stage: text("stage"),
     reason: text("reason"),
     error: text("error"),
+    /**
+     * The tasks whose compensation the operator's resolve would declare done, a JSON array of
+     * their keys (`resolvableTasks`); null when there are none.
+     */
+    resolvable: text("resolvable", { mode: "json" }).$type<string[]>(),
     /** The saga log position this row reflects; older writes never overwrite newer ones. */
     version: integer("version").notNull(),
     createdAt: integer("created_at").notNull(),

@@ -617,6 +617,56 @@ describe("dashboard: sagas needing attention", () => {
     expect(await orderEnds(api, "o-1")).toBe("cancelled");
   });
 
+  it("offers to resolve each compensation that stops a saga, and the saga ends compensated without them", async () => {
+    const tenant = await newTenant("dsr");
+    const api = tenantClient(tenant.apiKey);
+    await api.command("inventory", "tv", "restock", { quantity: 2 });
+    // Every gateway call fails: the charge, then every attempt of each compensation that calls it.
+    await setGateway(tenant.id, { errorRate: 1 });
+    await api.command("orders", "o-1", "create", {
+      customerId: "c",
+      items: [{ sku: "tv", quantity: 1, unitPrice: 300 }],
+    });
+    const id = sagaId(tenant.id, "o-1");
+    const action = `/dashboard/t/${tenant.id}/sagas/${encodeURIComponent(id)}/resolve`;
+    const { cookie } = await signIn(tenant.apiKey);
+    const offered = (task: string) =>
+      eventually(async () => {
+        const html = await (await page(cookie!, `/dashboard/t/${tenant.id}`)).text();
+        return html.includes(`<input type="hidden" name="task" value="${task}"/>`) ? html : undefined;
+      }, 30_000);
+
+    // The charge's refund stopped it: the operator refunded by hand and says so.
+    expect(await offered("charge")).toContain("Resolve charge: undone by hand");
+    const csrf = await csrfOf(cookie!, `/dashboard/t/${tenant.id}`);
+    expect((await post(cookie!, action, { _csrf: csrf, task: "charge" })).status).toBe(303);
+    expect(await orderEnds(api, "o-1")).toBe("cancelled");
+
+    // Its final refund stops it next, and is resolved in turn.
+    const html = await offered("refund-payment");
+    expect(html).not.toContain('value="charge"');
+    expect((await post(cookie!, action, { _csrf: csrf, task: "refund-payment" })).status).toBe(303);
+    await eventually(async () => {
+      const saga = (await (await adminCall(`/admin/sagas/${id}`)).json()) as { status: string; resolvable: string[] };
+      return saga.status === "compensated" && saga.resolvable.length === 0 ? true : undefined;
+    }, 20_000);
+  });
+
+  it("answers a resolve that names no task with 400, and one of a task that stopped nothing with 409", async () => {
+    const tenant = await newTenant("dsn");
+    const id = await completedSaga(tenant, "o-1");
+    const action = `/dashboard/t/${tenant.id}/sagas/${encodeURIComponent(id)}/resolve`;
+
+    const { cookie } = await signIn(tenant.apiKey);
+    const csrf = await csrfOf(cookie!, `/dashboard/t/${tenant.id}`);
+    const unnamed = await post(cookie!, action, { _csrf: csrf });
+    expect(unnamed.status).toBe(400);
+    expect(await unnamed.text()).toContain("the form names no task to resolve");
+    const refused = await post(cookie!, action, { _csrf: csrf, task: "charge" });
+    expect(refused.status).toBe(409);
+    expect(await refused.text()).toContain("no compensation of task &quot;charge&quot; is waiting on an operator");
+  });
+
   it("answers a saga action that does not apply with 409, saying why on the overview", async () => {
     const tenant = await newTenant("dsc");
     const id = await completedSaga(tenant, "o-1");

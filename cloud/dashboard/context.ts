@@ -35,7 +35,7 @@ export async function allowedTenant(c: Ctx): Promise<TenantRow | undefined> {
 }
 
 export const liveHref = (tenant: string, panel: string) => `/dashboard/t/${tenant}/live?panel=${panel}`;
-export const sagaActionHref = (tenant: string, id: string, action: "retry" | "compensate") =>
+export const sagaActionHref = (tenant: string, id: string, action: "retry" | "compensate" | "resolve") =>
   `/dashboard/t/${tenant}/sagas/${encodeURIComponent(id)}/${action}`;
 export const rebuildHref = (tenant: string, name: string) =>
   `/dashboard/t/${tenant}/projections/${encodeURIComponent(name)}/rebuild`;

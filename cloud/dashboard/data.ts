@@ -94,8 +94,12 @@ export async function openBreakers(db: Db, tenant: string): Promise<Attention> {
   return { items: rows.map((r) => ({ kind: r.status, name: r.name, detail: r.lastReason ?? "" })) };
 }
 
-/** A page of the sagas needing attention, and the cursor of the page after it (null on the last). */
+/**
+ * A page of the sagas needing attention, and the cursor of the page after it (null on the last);
+ * each with the tasks whose compensation the operator may resolve (`resolvableTasks`).
+ */
 export interface SagasNeedingAttention extends Attention {
+  readonly items: readonly (Attention["items"][number] & { readonly resolvable: readonly string[] })[];
   readonly next: string | null;
 }
 
@@ -117,7 +121,12 @@ export async function sagasNeedingAttention(
 ): Promise<SagasNeedingAttention> {
   const page = await sagaPage(db, { tenant, status: "attention", limit: DASHBOARD_SAGAS, after });
   return {
-    items: page.items.map((r) => ({ kind: r.saga, name: r.id, detail: r.error ?? r.reason ?? "needs attention" })),
+    items: page.items.map((r) => ({
+      kind: r.saga,
+      name: r.id,
+      detail: r.error ?? r.reason ?? "needs attention",
+      resolvable: r.resolvable ?? [],
+    })),
     next: page.next,
   };
 }

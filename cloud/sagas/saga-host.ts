@@ -15,12 +15,13 @@ import { commandFingerprint } from "../../src/core/protocol/fingerprint.js";
 import { hostConfig } from "../../src/core/runtime/config.js";
 import { withTimeout } from "../../src/core/resilience/timeout.js";
 import { logEvent, setLogLevel } from "../../src/core/runtime/log.js";
-import type {
-  OperatorRefusal,
-  SagaDefinition,
-  SagaEvent,
-  SagaRuntimePolicy,
-  SagaState,
+import {
+  resolvableTasks,
+  type OperatorRefusal,
+  type SagaDefinition,
+  type SagaEvent,
+  type SagaRuntimePolicy,
+  type SagaState,
 } from "../../src/core/model/saga.js";
 import {
   SagaRunner,
@@ -79,6 +80,8 @@ export interface SagaView extends SagaAddress {
   readonly reason: string | null;
   readonly error: string | null;
   readonly done: readonly string[];
+  /** The tasks whose compensation the operator's resolve would declare done (`resolvableTasks`). */
+  readonly resolvable: readonly string[];
   readonly log: readonly { readonly seq: number; readonly type: string; readonly at: number }[];
 }
 
@@ -244,6 +247,7 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
   /** Upserts the status row, never over a newer version (two incarnations may race on it). */
   async #mirror(row: SagaStatusRow): Promise<void> {
     const now = Date.now();
+    const resolvable = row.resolvable.length === 0 ? null : [...row.resolvable];
     await drizzle(this.env.DB)
       .insert(sagaInstances)
       .values({
@@ -255,6 +259,7 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
         stage: row.stage,
         reason: row.reason,
         error: row.error,
+        resolvable,
         version: row.version,
         createdAt: now,
         updatedAt: now,
@@ -266,6 +271,7 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
           stage: row.stage,
           reason: row.reason,
           error: row.error,
+          resolvable,
           version: row.version,
           updatedAt: now,
         },
@@ -300,6 +306,7 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
       reason: s.reason,
       error: s.error,
       done: Object.keys(s.done),
+      resolvable: resolvableTasks(s),
       log,
     };
   }

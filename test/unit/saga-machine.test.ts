@@ -16,6 +16,7 @@ import {
   operatorCompensate,
   OUTCOME_TEXT_MAX,
   operatorResolve,
+  resolvableTasks,
   operatorRetry,
   outcomeEvents,
   plan,
@@ -794,6 +795,15 @@ describe("saga state machine: a compensating call its service refuses", () => {
   it("refuses the operator's resolve of a saga that no compensation stopped", () => {
     const { state } = settle(started(banking), 0, banking, servedBy(bank));
     expect(operatorResolve(state, "hotel", 1)).toEqual({ ok: false, refusal: { type: "not-pending", key: "hotel" } });
+    expect(resolvableTasks(state)).toEqual([]);
+  });
+
+  it("offers the operator's resolve for the stopped compensation only, and for none once it is resolved", () => {
+    const calls = servedBy(bankWithoutRefund);
+    const stopped = settle(turnedRound(calls), 2, banking, calls).state;
+    expect(resolvableTasks(stopped)).toEqual(["pay"]);
+    const resolved = fold(accepted(operatorResolve(stopped, "pay", 3)), stopped);
+    expect(resolvableTasks(resolved)).toEqual([]);
   });
 
   it("given a saga stopped going forward, the operator's compensate is refused while its first compensation is a call its service refuses", () => {

@@ -78,10 +78,15 @@ overviewPages.openapi(
   },
 );
 
-for (const action of ["retry", "compensate"] as const) {
-  const summary = action === "retry" ? "retry a saga that needs attention" : "force a saga to compensate";
+const sagaActions = {
+  retry: "retry a saga that needs attention",
+  compensate: "force a saga to compensate",
+  resolve: "declare a stuck compensation done by hand (the form's task)",
+} as const;
+
+for (const action of ["retry", "compensate", "resolve"] as const) {
   overviewPages.openapi(
-    formRoute(`/t/{tenant}/sagas/{id}/${action}`, `dashboard.sagas.${action}`, summary),
+    formRoute(`/t/{tenant}/sagas/{id}/${action}`, `dashboard.sagas.${action}`, sagaActions[action]),
     async (c) => {
       const tenant = await allowedTenant(c);
       const id = c.req.param("id");
@@ -93,22 +98,39 @@ for (const action of ["retry", "compensate"] as const) {
       const form = await c.req.parseBody();
       const cursor = typeof form.sagas === "string" ? form.sagas : undefined;
       const page = cursor === undefined ? undefined : sagaCursorPosition(cursor, tenant.id);
+      const task = typeof form.task === "string" ? form.task : undefined;
+      if (action === "resolve" && task === undefined) {
+        c.status(400);
+        return overviewPage(c, tenant, <ActionRefused id={id}>the form names no task to resolve</ActionRefused>, page);
+      }
       const stub = sagaStub(c.env, id);
-      const outcome = action === "retry" ? await stub.retry() : await stub.compensate();
+      const outcome =
+        action === "retry"
+          ? await stub.retry()
+          : action === "compensate"
+            ? await stub.compensate()
+            : await stub.resolve(task ?? "");
       if (!outcome) return notFound(c);
       if (!outcome.ok) {
         c.status(409);
         return overviewPage(
           c,
           tenant,
-          <p class="card error" role="alert">
-            Saga <code>{id}</code>: {describeRefusal(action, outcome.refusal)}.
-          </p>,
+          <ActionRefused id={id}>{describeRefusal(action, outcome.refusal)}</ActionRefused>,
           page,
         );
       }
       return c.redirect(`/dashboard/t/${tenant.id}${page === undefined ? "" : `?sagas=${cursor}#sagas`}`, 303);
     },
+  );
+}
+
+/** Why an action on saga `id` was not taken, above the overview. */
+function ActionRefused({ id, children }: { id: string; children: Child }) {
+  return (
+    <p class="card error" role="alert">
+      Saga <code>{id}</code>: {children}.
+    </p>
   );
 }
 
@@ -142,6 +164,7 @@ async function OverviewPage({
   ]);
   const overviewHref = `/dashboard/t/${tenant.id}`;
   const pageField = sagasAfter === undefined ? undefined : { sagas: sagaCursor(sagasAfter) };
+  const resolvable = new Map(sagas.items.map((s) => [s.name, s.resolvable]));
   const session = c.get("session");
   const csrf = session.csrf;
   return (
@@ -186,6 +209,12 @@ async function OverviewPage({
             forms: (id) => [
               { label: "Retry", href: sagaActionHref(tenant.id, id, "retry"), fields: pageField },
               { label: "Compensate", href: sagaActionHref(tenant.id, id, "compensate"), fields: pageField },
+              // Once the operator has undone a stuck compensation's step outside the saga.
+              ...(resolvable.get(id) ?? []).map((task) => ({
+                label: `Resolve ${task}: undone by hand`,
+                href: sagaActionHref(tenant.id, id, "resolve"),
+                fields: { ...pageField, task },
+              })),
             ],
           }}
         />

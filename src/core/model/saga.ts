@@ -1128,6 +1128,17 @@ export function operatorCompensate<C>(
 }
 
 /**
+ * The keys of the tasks whose compensation `operatorResolve` would declare done: those of the
+ * compensation group a saga stopped in, not compensated yet, when it needs attention from
+ * compensating; none otherwise. The admin list and the dashboard offer a resolve for each.
+ */
+export function resolvableTasks(state: SagaState): string[] {
+  if (state.status !== "attention" || state.escalatedFrom !== "compensating") return [];
+  const group = state.compensation[state.compensationGroup] ?? [];
+  return group.map((t) => t.key).filter((key) => !state.compensated.includes(key));
+}
+
+/**
  * The operator's "resolve": the compensation of task `key`, which stopped a compensating saga for
  * attention (one its entity or service refuses, or that kept failing), is declared done by hand
  * (the operator undid that step outside the saga), and the saga resumes its compensation with
@@ -1136,13 +1147,7 @@ export function operatorCompensate<C>(
  * compensation stops the saga again: each stuck one is resolved in turn.
  */
 export function operatorResolve(state: SagaState, key: string, now: number): OperatorDecision {
-  const group = state.compensation[state.compensationGroup] ?? [];
-  const waiting =
-    state.status === "attention" &&
-    state.escalatedFrom === "compensating" &&
-    group.some((t) => t.key === key) &&
-    !state.compensated.includes(key);
-  if (!waiting) return refuse({ type: "not-pending", key });
+  if (!resolvableTasks(state).includes(key)) return refuse({ type: "not-pending", key });
   return {
     ok: true,
     events: [

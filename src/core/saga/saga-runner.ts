@@ -23,6 +23,7 @@ import {
   NEW_SAGA,
   operatorCompensate,
   operatorResolve,
+  resolvableTasks,
   operatorRetry,
   outcomeEvents,
   plan,
@@ -95,6 +96,8 @@ export interface SagaStatusRow {
   readonly stage: string | null;
   readonly reason: string | null;
   readonly error: string | null;
+  /** The tasks whose compensation the operator's resolve would declare done (`resolvableTasks`). */
+  readonly resolvable: readonly string[];
   readonly version: number;
 }
 
@@ -499,9 +502,10 @@ export class SagaRunner {
       stage: this.stageName,
       reason: s.reason,
       error: s.error,
+      resolvable: resolvableTasks(s),
       version: this.#seq,
     };
-    const signature = JSON.stringify([row.status, row.stage, row.reason, row.error]);
+    const signature = JSON.stringify([row.status, row.stage, row.reason, row.error, row.resolvable]);
     if (signature === this.#mirrored) return;
     ports.log(row.status === "attention" ? "error" : "info", "saga status", {
       saga: row.id,

@@ -1,0 +1,1 @@
+ALTER TABLE `saga_instances` ADD `resolvable` text;
