@@ -14,7 +14,7 @@ import { entityObjectName } from "../src/core/protocol/identifiers.js";
 import worker from "../worker.js";
 import { admin } from "./support/admin.js";
 import { ADMIN_TOKEN, call, eventually, expectPastEnd, newTenant, tenantClient } from "./support/api.js";
-import { adminCall, orderEnds, sagaId, setGateway } from "./support/sagas.js";
+import { adminCall, orderAgainstFailingGateway, orderEnds, sagaId, setGateway } from "./support/sagas.js";
 
 const ORIGIN = "https://factline.test";
 
@@ -586,15 +586,7 @@ function nextSagasPage(html: string): string | undefined {
 
 describe("dashboard: sagas needing attention", () => {
   it("lists a stuck saga on the tenant overview and resolves it with Retry; another tenant cannot touch it", async () => {
-    const tenant = await newTenant("dsa");
-    const api = tenantClient(tenant.apiKey);
-    await api.command("inventory", "tv", "restock", { quantity: 2 });
-    await setGateway(tenant.id, { errorRate: 1 });
-    await api.command("orders", "o-1", "create", {
-      customerId: "c",
-      items: [{ sku: "tv", quantity: 1, unitPrice: 300 }],
-    });
-    const id = sagaId(tenant.id, "o-1");
+    const { tenant, api, id } = await orderAgainstFailingGateway("dsa");
 
     const { cookie } = await signIn(ADMIN_TOKEN);
     const overviewHtml = await eventually(async () => {
@@ -618,16 +610,7 @@ describe("dashboard: sagas needing attention", () => {
   });
 
   it("offers to resolve each compensation that stops a saga, and the saga ends compensated without them", async () => {
-    const tenant = await newTenant("dsr");
-    const api = tenantClient(tenant.apiKey);
-    await api.command("inventory", "tv", "restock", { quantity: 2 });
-    // Every gateway call fails: the charge, then every attempt of each compensation that calls it.
-    await setGateway(tenant.id, { errorRate: 1 });
-    await api.command("orders", "o-1", "create", {
-      customerId: "c",
-      items: [{ sku: "tv", quantity: 1, unitPrice: 300 }],
-    });
-    const id = sagaId(tenant.id, "o-1");
+    const { tenant, api, id } = await orderAgainstFailingGateway("dsr");
     const action = `/dashboard/t/${tenant.id}/sagas/${encodeURIComponent(id)}/resolve`;
     const { cookie } = await signIn(tenant.apiKey);
     const offered = (task: string) =>

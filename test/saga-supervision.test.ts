@@ -3,7 +3,15 @@
 // retrying; an operator can also turn a running saga round.
 import { describe, expect, it } from "vitest";
 import { call, eventually, newTenant, tenantClient } from "./support/api.js";
-import { adminCall, gatewayLedger, orderEnds, readEntity, sagaId, setGateway } from "./support/sagas.js";
+import {
+  adminCall,
+  gatewayLedger,
+  orderAgainstFailingGateway,
+  orderEnds,
+  readEntity,
+  sagaId,
+  setGateway,
+} from "./support/sagas.js";
 
 interface SagaRow {
   id: string;
@@ -20,15 +28,7 @@ async function sagaView(id: string): Promise<SagaRow & { log: { type: string }[]
 
 describe("saga supervision", () => {
   it("escalates a saga stuck in compensation, lists it with its error, and resolves it on retry", async () => {
-    const tenant = await newTenant("sup");
-    const api = tenantClient(tenant.apiKey);
-    await api.command("inventory", "tv", "restock", { quantity: 2 });
-    await setGateway(tenant.id, { errorRate: 1 });
-    await api.command("orders", "o-1", "create", {
-      customerId: "c",
-      items: [{ sku: "tv", quantity: 1, unitPrice: 300 }],
-    });
-    const id = sagaId(tenant.id, "o-1");
+    const { tenant, api, id } = await orderAgainstFailingGateway("sup");
 
     const stuck = await eventually(async () => {
       const res = await adminCall(`/admin/sagas?status=attention&tenant=${tenant.id}`);

@@ -1,6 +1,6 @@
 // Helpers for saga tests: the admin side of sagas and the simulated payment gateway, reached
 // over the real admin API, and a way to wait until every order has ended.
-import { ADMIN_TOKEN, call, eventually } from "./api.js";
+import { ADMIN_TOKEN, call, eventually, newTenant, tenantClient } from "./api.js";
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
@@ -32,6 +32,23 @@ export function adminCall(path: string, init: RequestInit = {}): Promise<Respons
 
 export function sagaId(tenant: string, orderId: string): string {
   return `${tenant}:order-fulfillment:${orderId}`;
+}
+
+/**
+ * A new tenant (id starting `prefix`) whose order `o-1`, of one `tv` in stock at 300, meets a
+ * gateway that fails every call: its saga's charge fails, and so does every attempt of each
+ * compensation that calls the gateway, until the saga stops for attention.
+ */
+export async function orderAgainstFailingGateway(prefix: string) {
+  const tenant = await newTenant(prefix);
+  const api = tenantClient(tenant.apiKey);
+  await api.command("inventory", "tv", "restock", { quantity: 2 });
+  await setGateway(tenant.id, { errorRate: 1 });
+  await api.command("orders", "o-1", "create", {
+    customerId: "c",
+    items: [{ sku: "tv", quantity: 1, unitPrice: 300 }],
+  });
+  return { tenant, api, id: sagaId(tenant.id, "o-1") };
 }
 
 interface EntityRead {
