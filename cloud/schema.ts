@@ -199,7 +199,7 @@ export const sagaInstances = sqliteTable(
     error: text("error"),
     /**
      * The tasks whose compensation the operator's resolve would declare done, a JSON array of
-     * their keys (`resolvableTasks`); null when there are none.
+     * their keys (`resolvableTasks`); null on a row last written before the column existed.
      */
     resolvable: text("resolvable", { mode: "json" }).$type<string[]>(),
     /** The saga log position this row reflects; older writes never overwrite newer ones. */

@@ -45,7 +45,12 @@ async function csrfOf(cookie: string, path: string): Promise<string> {
   return token ?? "";
 }
 
-function post(cookie: string, path: string, form: Record<string, string>, origin = ORIGIN): Promise<Response> {
+function post(
+  cookie: string,
+  path: string,
+  form: Record<string, string> | [string, string][],
+  origin = ORIGIN,
+): Promise<Response> {
   return call(path, {
     method: "POST",
     headers: { cookie, origin, "content-type": "application/x-www-form-urlencoded" },
@@ -196,6 +201,23 @@ describe("dashboard sign-in and sessions", () => {
     const after = await page(cookie ?? "", `/dashboard/t/${tenant.id}`);
     expect(after.status).toBe(303);
     expect(after.headers.get("location")).toBe("/dashboard/sign-in");
+  });
+
+  it("refuses a tenant admin's session with 403 tenant-suspended while the tenant is suspended, and takes it again once resumed", async () => {
+    const tenant = await newTenant("dsus");
+    const { cookie } = await signIn(tenant.apiKey);
+    const csrf = await csrfOf(cookie!, `/dashboard/t/${tenant.id}`);
+    expect((await admin("POST", `/tenants/${tenant.id}/suspend`)).status).toBe(200);
+
+    const shown = await page(cookie!, `/dashboard/t/${tenant.id}`);
+    expect(shown.status).toBe(403);
+    expect(await shown.text()).toContain("the tenant is suspended");
+    const posted = await post(cookie!, `/dashboard/t/${tenant.id}/keys`, { _csrf: csrf });
+    expect(posted.status).toBe(403);
+    expect(await posted.json()).toMatchObject({ type: expect.stringMatching(/tenant-suspended$/), status: 403 });
+
+    expect((await admin("POST", `/tenants/${tenant.id}/resume`)).status).toBe(200);
+    expect((await page(cookie!, `/dashboard/t/${tenant.id}`)).status).toBe(200);
   });
 
   it("signs out by clearing the session cookie", async () => {
@@ -620,7 +642,7 @@ describe("dashboard: sagas needing attention", () => {
       }, 30_000);
 
     // The charge's refund stopped it: the operator refunded by hand and says so.
-    expect(await offered("charge")).toContain("Resolve charge: undone by hand");
+    expect(await offered("charge")).toContain("Resolve charge: compensated by hand");
     const csrf = await csrfOf(cookie!, `/dashboard/t/${tenant.id}`);
     expect((await post(cookie!, action, { _csrf: csrf, task: "charge" })).status).toBe(303);
     expect(await orderEnds(api, "o-1")).toBe("cancelled");
@@ -629,10 +651,29 @@ describe("dashboard: sagas needing attention", () => {
     const html = await offered("refund-payment");
     expect(html).not.toContain('value="charge"');
     expect((await post(cookie!, action, { _csrf: csrf, task: "refund-payment" })).status).toBe(303);
-    await eventually(async () => {
-      const saga = (await (await adminCall(`/admin/sagas/${id}`)).json()) as { status: string; resolvable: string[] };
-      return saga.status === "compensated" && saga.resolvable.length === 0 ? true : undefined;
+    const saga = await eventually(async () => {
+      const view = (await (await adminCall(`/admin/sagas/${id}`)).json()) as {
+        status: string;
+        resolvable: string[];
+        log: Record<string, unknown>[];
+      };
+      return view.status === "compensated" && view.resolvable.length === 0 ? view : undefined;
     }, 20_000);
+    // The saga's log says who resolved which task.
+    const by = `tenant key ${tenant.apiKey.split("_")[1]}`;
+    expect(saga.log.filter((e) => e.type === "OperatorActed" || e.type === "CompensationResolved")).toEqual([
+      { seq: expect.any(Number), type: "OperatorActed", action: "resolve", by, task: "charge", at: expect.any(Number) },
+      { seq: expect.any(Number), type: "CompensationResolved", task: "charge", at: expect.any(Number) },
+      {
+        seq: expect.any(Number),
+        type: "OperatorActed",
+        action: "resolve",
+        by,
+        task: "refund-payment",
+        at: expect.any(Number),
+      },
+      { seq: expect.any(Number), type: "CompensationResolved", task: "refund-payment", at: expect.any(Number) },
+    ]);
   });
 
   it("answers a resolve that names no task with 400, and one of a task that stopped nothing with 409", async () => {
@@ -644,10 +685,35 @@ describe("dashboard: sagas needing attention", () => {
     const csrf = await csrfOf(cookie!, `/dashboard/t/${tenant.id}`);
     const unnamed = await post(cookie!, action, { _csrf: csrf });
     expect(unnamed.status).toBe(400);
-    expect(await unnamed.text()).toContain("the form names no task to resolve");
+    expect(await unnamed.text()).toContain("the form names no task to resolve (a task key, 1-200 characters)");
     const refused = await post(cookie!, action, { _csrf: csrf, task: "charge" });
     expect(refused.status).toBe(409);
     expect(await refused.text()).toContain("no compensation of task &quot;charge&quot; is waiting on an operator");
+  });
+
+  it("refuses a form that gives a field twice with 400, signing in no one and acting on nothing", async () => {
+    const twice = await postSignIn(
+      new URLSearchParams([
+        ["secret", "wrong"],
+        ["secret", ADMIN_TOKEN],
+      ]).toString(),
+    );
+    expect(twice.status).toBe(400);
+    expect(twice.headers.get("set-cookie")).toBeNull();
+    expect(await twice.text()).toContain('the form field \\"secret\\" is given more than once');
+
+    const tenant = await newTenant("dst");
+    const id = await completedSaga(tenant, "o-1");
+    const { cookie } = await signIn(tenant.apiKey);
+    const csrf = await csrfOf(cookie!, `/dashboard/t/${tenant.id}`);
+    const resolve = await post(cookie!, `/dashboard/t/${tenant.id}/sagas/${encodeURIComponent(id)}/resolve`, [
+      ["_csrf", csrf],
+      ["task", "nope"],
+      ["task", "charge"],
+    ]);
+    expect(resolve.status).toBe(400);
+    const { log } = (await (await adminCall(`/admin/sagas/${id}`)).json()) as { log: { type: string }[] };
+    expect(log.map((e) => e.type)).not.toContain("OperatorActed");
   });
 
   it("answers a saga action that does not apply with 409, saying why on the overview", async () => {

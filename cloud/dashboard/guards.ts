@@ -10,7 +10,7 @@ import { readRequestBody } from "../../src/core/http/bounded-body.js";
 import { fail, ProblemError } from "../../src/core/http/problem.js";
 import { sameSecret } from "../../src/core/security/same-secret.js";
 import type { DashboardEnv } from "./context.js";
-import { currentSession } from "./session.js";
+import { readSession } from "./session.js";
 
 /**
  * A Content-Security-Policy whose scripts and styles must carry this request's nonce (the nonce is
@@ -54,7 +54,8 @@ export const MAX_FORM_BYTES = 16 * 1024;
  * A form post's body is read here, at most `MAX_FORM_BYTES` of it kept, and handed to Hono's body
  * cache, so `c.req.parseBody()` parses what was bounded; a longer one is refused 413
  * (`payload-too-large`). The sign-in form is open to anyone, and Hono's parseBody alone would hold
- * a body of any length in the isolate's memory. Not Hono's bodyLimit: it stops reading an
+ * a body of any length in the isolate's memory. A field given twice is refused 400
+ * (`malformed-request`). Not Hono's bodyLimit: it stops reading an
  * over-long chunked body part-way, which locally breaks the connection the request came on for
  * the next one (bounded-body.ts reads the rest and drops it).
  */
@@ -67,19 +68,34 @@ export function boundedForms(): MiddlewareHandler<DashboardEnv> {
       // Hono keeps a promise per body kind here; parseBody reads the form from `arrayBuffer`.
       const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
       Object.assign(c.req.bodyCache, { arrayBuffer: Promise.resolve(buffer) });
+      // Every form reads one value per field (Hono's parseBody keeps the last): a field given
+      // twice means two things, refused as a query parameter given twice is.
+      const fields = await c.req.parseBody({ all: true });
+      const repeated = Object.keys(fields).find((name) => Array.isArray(fields[name]));
+      if (repeated !== undefined)
+        throw fail(
+          "malformed-request",
+          `the form field ${JSON.stringify(repeated.slice(0, 64))} is given more than once`,
+        );
     }
     await next();
   };
 }
 
 /**
- * A signed-in session, or a visitor sent to the sign-in page (a browser's GET) or refused (401);
- * every post must carry the session's CSRF token (403 otherwise). Sets `c.get("session")`.
+ * A signed-in session, or a visitor sent to the sign-in page (a browser's GET) or refused (401); a
+ * tenant admin's session while the tenant is suspended is refused 403 (`tenant-suspended`). Every
+ * post must carry the session's CSRF token (403 otherwise). Sets `c.get("session")`.
  */
 export function sessionGuard(): MiddlewareHandler<DashboardEnv> {
   return async (c, next) => {
-    const session = await currentSession(c);
-    if (!session) {
+    const session = await readSession(c);
+    if (session === "tenant-suspended")
+      throw fail(
+        "tenant-suspended",
+        "the tenant is suspended: its admins can use the dashboard again once it is resumed",
+      );
+    if (session === "none") {
       if (c.req.method === "GET" && (c.req.header("accept") ?? "").includes("text/html"))
         return c.redirect("/dashboard/sign-in", 303);
       throw fail("unauthorized", "sign in to the dashboard first");

@@ -107,28 +107,41 @@ export async function endSession<E extends { Bindings: Env }>(c: DashboardContex
   deleteCookie(c, COOKIE, { path: "/dashboard" });
 }
 
-/** The request's valid session, or null (no cookie, bad signature, expired, signed out, or key revoked). */
+/** The request's valid session, or null (no cookie, bad signature, expired, signed out, key revoked, tenant suspended). */
 export async function currentSession<E extends { Bindings: Env }>(c: DashboardContext<E>): Promise<Session | null> {
+  const read = await readSession(c);
+  return typeof read === "string" ? null : read;
+}
+
+/**
+ * The request's valid session, or why it has none: `tenant-suspended` for a tenant admin's session
+ * while its tenant is suspended (the same cookie works again once it is resumed), `none` otherwise
+ * (no cookie, bad signature, expired, signed out, or key revoked).
+ */
+export async function readSession<E extends { Bindings: Env }>(
+  c: DashboardContext<E>,
+): Promise<Session | "none" | "tenant-suspended"> {
   // The signing key derives from the token: a short one would make every session's signature guessable.
-  if (sessionSigningProblem(c.env) !== undefined) return null;
+  if (sessionSigningProblem(c.env) !== undefined) return "none";
   const raw = await getSignedCookie(c, await signingKey(c.env), COOKIE);
-  if (!raw) return null;
+  if (!raw) return "none";
   let decoded: unknown;
   try {
     decoded = JSON.parse(atob(raw));
   } catch {
-    return null;
+    return "none";
   }
   const parsed = sessionSchema.safeParse(decoded);
-  if (!parsed.success || parsed.data.expires < Date.now()) return null;
+  if (!parsed.success || parsed.data.expires < Date.now()) return "none";
   const session = parsed.data;
   const ended = await c.env.DB.prepare("SELECT 1 AS ended FROM ended_dashboard_sessions WHERE id = ?")
     .bind(session.id)
     .first();
-  if (ended !== null) return null;
+  if (ended !== null) return "none";
   if (session.role === "tenant") {
     const row = await keyRecord(c.env.DB, session.keyId);
-    if (!row || row.revokedAt !== null || row.status !== "active" || row.tenant !== session.tenant) return null;
+    if (!row || row.revokedAt !== null || row.tenant !== session.tenant) return "none";
+    if (row.status !== "active") return "tenant-suspended";
   }
   return session;
 }

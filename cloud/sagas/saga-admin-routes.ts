@@ -12,7 +12,7 @@ import { fail } from "../../src/core/http/problem.js";
 import type { CloudEnv } from "../app.js";
 import { breakerFor } from "./guarded-call.js";
 import type { Db } from "../../src/core/model/projection.js";
-import { describeRefusal } from "../../src/core/model/saga.js";
+import { describeRefusal, MAX_TASK_KEY_CHARS } from "../../src/core/model/saga.js";
 import { nextLink } from "../projections/view-page.js";
 import { sagaStub } from "../stubs.js";
 import type { OperatorOutcome } from "./saga-host.js";
@@ -27,6 +27,9 @@ const sagaId = z.string().regex(SAGA_ID, "a saga id is tenant:saga:instance").de
 const anyObject = z.unknown().meta({ type: "object" });
 
 export const sagaAdminRoutes = routeTable<CloudEnv>();
+
+/** Who acted, in a saga's log, for an action through the admin API (the admin token's holder). */
+const OPERATOR = "operator";
 
 const sagaPageSchema = (what: string) =>
   z.object({
@@ -159,7 +162,7 @@ for (const action of ["retry", "compensate"] as const) {
   sagaAdminRoutes.openapi(route, async (c) => {
     const { id } = c.req.valid("param");
     const stub = sagaStub(c.env, id);
-    const outcome = action === "retry" ? await stub.retry() : await stub.compensate();
+    const outcome = action === "retry" ? await stub.retry(OPERATOR) : await stub.compensate(OPERATOR);
     return c.json(operatorAnswer(id, action, outcome), 202);
   });
 }
@@ -178,7 +181,9 @@ const resolveRoute = createRoute({
   middleware: [strictJsonBody()] as const,
   request: {
     params: z.object({ id: sagaId }),
-    body: jsonBody(z.object({ task: z.string().min(1).max(200).meta({ description: "the task's key" }) }).strict()),
+    body: jsonBody(
+      z.object({ task: z.string().min(1).max(MAX_TASK_KEY_CHARS).meta({ description: "the task's key" }) }).strict(),
+    ),
   },
   responses: { 202: json(anyObject, "the saga"), ...problems("admin", 400, 404, 409, 413, 415) },
 });
@@ -186,7 +191,7 @@ const resolveRoute = createRoute({
 sagaAdminRoutes.openapi(resolveRoute, async (c) => {
   const { id } = c.req.valid("param");
   const { task } = c.req.valid("json");
-  return c.json(operatorAnswer(id, "resolve", await sagaStub(c.env, id).resolve(task)), 202);
+  return c.json(operatorAnswer(id, "resolve", await sagaStub(c.env, id).resolve(task, OPERATOR)), 202);
 });
 
 /** The saga an operator's action was accepted for; throws 404 for no saga, 409 with the refusal's `code`. */

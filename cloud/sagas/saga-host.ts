@@ -82,7 +82,23 @@ export interface SagaView extends SagaAddress {
   readonly done: readonly string[];
   /** The tasks whose compensation the operator's resolve would declare done (`resolvableTasks`). */
   readonly resolvable: readonly string[];
-  readonly log: readonly { readonly seq: number; readonly type: string; readonly at: number }[];
+  /**
+   * The newest 100 entries of the saga's log, oldest first; an operator's action (`OperatorActed`)
+   * and a resolved compensation also say who acted and on which task.
+   */
+  readonly log: readonly ({ readonly seq: number; readonly type: string; readonly at: number } & AuditFields)[];
+}
+
+interface AuditFields {
+  readonly action?: string;
+  readonly by?: string;
+  readonly task?: string;
+}
+
+function auditFields(event: SagaEvent): AuditFields {
+  if (event.type === "OperatorActed")
+    return { action: event.action, by: event.by, ...(event.task === undefined ? {} : { task: event.task }) };
+  return event.type === "CompensationResolved" ? { task: event.key } : {};
 }
 
 export type OperatorOutcome =
@@ -93,10 +109,11 @@ export type OperatorOutcome =
 export interface SagaRpc {
   deliver(address: SagaAddress, facts: readonly RecordedEvent[]): Promise<{ readonly recorded: number }>;
   inspect(): Promise<SagaView | null>;
-  retry(): Promise<OperatorOutcome | null>;
-  compensate(): Promise<OperatorOutcome | null>;
-  /** Declares task `key`'s compensation done by hand (`SagaRunner.resolve`); null for no saga. */
-  resolve(key: string): Promise<OperatorOutcome | null>;
+  /** The operator's actions, each recorded with who acted (`by`: `operator`, `tenant key <id>`); null for no saga. */
+  retry(by: string): Promise<OperatorOutcome | null>;
+  compensate(by: string): Promise<OperatorOutcome | null>;
+  /** Declares task `key`'s compensation done by hand (`SagaRunner.resolve`). */
+  resolve(key: string, by: string): Promise<OperatorOutcome | null>;
 }
 
 /**
@@ -148,16 +165,16 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
     return runner && runner.seq > 0 ? this.#view(runner) : null;
   }
 
-  async retry(): Promise<OperatorOutcome | null> {
-    return this.#operator((runner) => runner.retry());
+  async retry(by: string): Promise<OperatorOutcome | null> {
+    return this.#operator((runner) => runner.retry(by));
   }
 
-  async compensate(): Promise<OperatorOutcome | null> {
-    return this.#operator((runner) => runner.compensate());
+  async compensate(by: string): Promise<OperatorOutcome | null> {
+    return this.#operator((runner) => runner.compensate(by));
   }
 
-  async resolve(key: string): Promise<OperatorOutcome | null> {
-    return this.#operator((runner) => runner.resolve(key));
+  async resolve(key: string, by: string): Promise<OperatorOutcome | null> {
+    return this.#operator((runner) => runner.resolve(key, by));
   }
 
   override async alarm(): Promise<void> {
@@ -247,7 +264,7 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
   /** Upserts the status row, never over a newer version (two incarnations may race on it). */
   async #mirror(row: SagaStatusRow): Promise<void> {
     const now = Date.now();
-    const resolvable = row.resolvable.length === 0 ? null : [...row.resolvable];
+    const resolvable = [...row.resolvable];
     await drizzle(this.env.DB)
       .insert(sagaInstances)
       .values({
@@ -294,10 +311,16 @@ export class SagaHost extends DurableObject<Env> implements SagaRpc {
 
   #view(runner: SagaRunner): SagaView {
     const s = runner.state;
+    // The operator's records carry who acted and on which task; the other entries only their type.
     const log = this.ctx.storage.sql
-      .exec<{ seq: number; type: string; at: number }>("SELECT seq, type, at FROM saga_log ORDER BY seq DESC LIMIT 100")
+      .exec<{ seq: number; type: string; at: number; body: string | null }>(
+        "SELECT seq, type, at, CASE WHEN type IN ('OperatorActed', 'CompensationResolved') THEN body END AS body FROM saga_log ORDER BY seq DESC LIMIT 100",
+      )
       .toArray()
-      .reverse();
+      .reverse()
+      .map(({ body, ...entry }) =>
+        body === null ? entry : { ...entry, ...auditFields(JSON.parse(body) as SagaEvent) },
+      );
     return {
       ...runner.address,
       id: runner.id,

@@ -98,7 +98,8 @@ export function sagaListQuery(db: Db, q: Omit<SagaListQuery, "limit">, rows: num
 /** One page of the sagas `q` filters, newest first, `next` when rows remain after it. */
 export async function sagaPage(db: Db, q: SagaListQuery): Promise<SagaPage> {
   const rows = await sagaListQuery(db, q, q.limit + 1);
-  const items = rows.slice(0, q.limit);
+  // A row last written before `resolvable` existed lists none, as a saga without one does.
+  const items = rows.slice(0, q.limit).map((r) => ({ ...r, resolvable: r.resolvable ?? [] }));
   const last = items.at(-1);
   const next = rows.length > q.limit && last !== undefined ? sagaCursor(last) : null;
   return { items, next };

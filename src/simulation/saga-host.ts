@@ -56,7 +56,7 @@ export class SimSaga extends SimObject {
 
   /** The operator's retry of a saga that needs attention. */
   operatorRetry(): void {
-    void this.#host().retry();
+    void this.#host().retry("operator");
   }
 
   /**

@@ -458,26 +458,40 @@ describe("a compensating call its service's contract refuses", () => {
   it("refuses the operator's retry as stopping the saga again, with the same error, recording nothing, while the contract still refuses the call", async () => {
     const { object, runner } = await stopped();
     const logged = object.log.length;
-    expect(await runner.retry()).toEqual({ ok: false, refusal: { type: "escalates-again", error } });
-    expect(await runner.compensate()).toEqual({ ok: false, refusal: { type: "escalates-again", error } });
+    expect(await runner.retry("operator")).toEqual({ ok: false, refusal: { type: "escalates-again", error } });
+    expect(await runner.compensate("operator")).toEqual({ ok: false, refusal: { type: "escalates-again", error } });
     expect(object.log).toHaveLength(logged);
     expect(object.alarm).toBeNull();
   });
 
   it("lets the operator resolve the refused recall by hand: the saga then ends compensated without sending it", async () => {
     const { object, runner } = await stopped();
-    expect(await runner.resolve("nope")).toEqual({ ok: false, refusal: { type: "not-pending", key: "nope" } });
-    expect(await runner.resolve("reserve")).toEqual({ ok: true });
+    expect(await runner.resolve("nope", "operator")).toEqual({
+      ok: false,
+      refusal: { type: "not-pending", key: "nope" },
+    });
+    expect(await runner.resolve("reserve", "tenant key k1")).toEqual({ ok: true });
     await runner.alarmFired();
     expect(runner.state.status).toBe("compensated");
     expect(object.calls).toEqual([]);
+    // Who resolved which task is in the saga's log, before what the resolve did.
+    expect(object.log.at(-5)).toEqual({
+      type: "OperatorActed",
+      action: "resolve",
+      by: "tenant key k1",
+      task: "reserve",
+      at: expect.any(Number),
+    });
     expect(object.types().slice(-4)).toEqual([
       "OperatorRetried",
       "CompensationResolved",
       "CompensationDone",
       "SagaCompensated",
     ]);
-    expect(await runner.resolve("reserve")).toEqual({ ok: false, refusal: { type: "not-pending", key: "reserve" } });
+    expect(await runner.resolve("reserve", "operator")).toEqual({
+      ok: false,
+      refusal: { type: "not-pending", key: "reserve" },
+    });
   });
 
   it("accepts the operator's retry once a contract declaring the call is deployed, and compensates", async () => {
@@ -485,7 +499,7 @@ describe("a compensating call its service's contract refuses", () => {
     object.mailContract = withRecall;
     // The deploy: a fresh incarnation over the same log.
     const runner = object.runner(recalling);
-    expect(await runner.retry()).toEqual({ ok: true });
+    expect(await runner.retry("operator")).toEqual({ ok: true });
     await runner.alarmFired();
     expect(object.calls).toEqual(["mail.recall t1:fulfil:o-1/reserve/undo"]);
     expect(runner.state.status).toBe("compensated");
@@ -518,7 +532,7 @@ describe("a compensating command its entity type cannot parse", () => {
     expect(object.types()).not.toContain("CompensationFailed");
     expect(object.alarm).toBeNull();
     const logged = object.log.length;
-    expect(await runner.retry()).toEqual({ ok: false, refusal: { type: "escalates-again", error } });
+    expect(await runner.retry("operator")).toEqual({ ok: false, refusal: { type: "escalates-again", error } });
     expect(object.log).toHaveLength(logged);
   });
 });
@@ -684,7 +698,7 @@ describe("the pivot and the operator", () => {
     }
     object.serviceAnswer = async () => ({ kind: "done", result: null });
     object.alarm = null;
-    expect(await runner.retry()).toEqual({ ok: true });
+    expect(await runner.retry("operator")).toEqual({ ok: true });
     expect(object.alarm).toBe(object.now);
     await runner.alarmFired();
     expect(runner.state.status).toBe("completed");
@@ -693,9 +707,9 @@ describe("the pivot and the operator", () => {
   it("refuses the operator's retry of a saga that needs no attention, saying its status", async () => {
     const object = new SagaObject();
     const runner = object.runner(saga(reserve));
-    expect(await runner.retry()).toBeNull();
+    expect(await runner.retry("operator")).toBeNull();
     await runner.deliver([fact(1, "Placed")]);
-    expect(await runner.retry()).toEqual({ ok: false, refusal: { type: "wrong-status", status: "running" } });
+    expect(await runner.retry("operator")).toEqual({ ok: false, refusal: { type: "wrong-status", status: "running" } });
   });
 
   it("refuses the operator's retry of a saga it would stop again at once, recording nothing", async () => {
@@ -706,7 +720,7 @@ describe("the pivot and the operator", () => {
     expect(runner.state).toMatchObject({ status: "attention", error: "stage again repeats task key reserve" });
     const logged = object.log.length;
     object.alarm = null;
-    expect(await runner.retry()).toEqual({
+    expect(await runner.retry("operator")).toEqual({
       ok: false,
       refusal: { type: "escalates-again", error: "stage again repeats task key reserve" },
     });
@@ -722,7 +736,10 @@ describe("the pivot and the operator", () => {
     void runner.alarmFired();
     await new Promise((resolve) => setTimeout(resolve, 0));
     expect(runner.state.pivotStage).toBe(1);
-    expect(await runner.compensate()).toEqual({ ok: false, refusal: { type: "past-pivot", status: "running" } });
+    expect(await runner.compensate("operator")).toEqual({
+      ok: false,
+      refusal: { type: "past-pivot", status: "running" },
+    });
   });
 });
 

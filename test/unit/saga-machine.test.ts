@@ -17,6 +17,7 @@ import {
   OUTCOME_TEXT_MAX,
   operatorResolve,
   resolvableTasks,
+  MAX_TASK_KEY_CHARS,
   operatorRetry,
   outcomeEvents,
   plan,
@@ -394,6 +395,31 @@ describe("saga state machine: task keys", () => {
         },
       ],
     });
+  });
+
+  it("given a stage with a task key an operator's resolve could not name (over 200 characters, or empty), the saga stops for attention before running any of its tasks", () => {
+    for (const key of ["k".repeat(MAX_TASK_KEY_CHARS + 1), ""]) {
+      const unnamable = defineUntypedSaga<{ tripId: string }>({
+        ...trip,
+        stages: [{ name: "book", timeoutMs: 1_000, tasks: (t) => [{ key, run: cmd("hotels", "book", t.tripId) }] }],
+      });
+      expect(plan(unnamable, started(unnamable), 0, policy, anyAction)).toMatchObject({
+        kind: "record",
+        events: [{ type: "AttentionNeeded", error: expect.stringContaining("which is not 1-200 characters") }],
+      });
+    }
+    const longest = defineUntypedSaga<{ tripId: string }>({
+      ...trip,
+      stages: [
+        {
+          name: "book",
+          timeoutMs: 1_000,
+          tasks: (t) => [{ key: "k".repeat(MAX_TASK_KEY_CHARS), run: cmd("hotels", "book", t.tripId) }],
+        },
+      ],
+    });
+    const entered = plan(longest, started(longest), 0, policy, anyAction);
+    expect(entered.kind === "record" ? entered.events.map((e) => e.type) : entered.kind).toEqual(["StageEntered"]);
   });
 
   it("given a final task key holding '/', turning round stops for attention before running it", () => {

@@ -3,7 +3,7 @@
 // needing attention are paged (`?sagas=<cursor>`) in the admin API's order for them.
 import type { Child } from "hono/jsx";
 import { routeTable } from "../../../src/core/http/openapi.js";
-import { describeRefusal } from "../../../src/core/model/saga.js";
+import { describeRefusal, MAX_TASK_KEY_CHARS } from "../../../src/core/model/saga.js";
 import { issueKey, listKeys, revokeKey } from "../../admin/tenant-admin.js";
 import { pushTenantPolicy } from "../../admin/tenant-policy-routes.js";
 import { sagaStub } from "../../stubs.js";
@@ -98,18 +98,21 @@ for (const action of ["retry", "compensate", "resolve"] as const) {
       const form = await c.req.parseBody();
       const cursor = typeof form.sagas === "string" ? form.sagas : undefined;
       const page = cursor === undefined ? undefined : sagaCursorPosition(cursor, tenant.id);
-      const task = typeof form.task === "string" ? form.task : undefined;
-      if (action === "resolve" && task === undefined) {
+      const task = typeof form.task === "string" ? form.task : "";
+      if (action === "resolve" && (task.length === 0 || task.length > MAX_TASK_KEY_CHARS)) {
         c.status(400);
-        return overviewPage(c, tenant, <ActionRefused id={id}>the form names no task to resolve</ActionRefused>, page);
+        const refusal = `the form names no task to resolve (a task key, 1-${MAX_TASK_KEY_CHARS} characters)`;
+        return overviewPage(c, tenant, <ActionRefused id={id}>{refusal}</ActionRefused>, page);
       }
       const stub = sagaStub(c.env, id);
+      const session = c.get("session");
+      const by = session.role === "operator" ? "operator" : `tenant key ${session.keyId}`;
       const outcome =
         action === "retry"
-          ? await stub.retry()
+          ? await stub.retry(by)
           : action === "compensate"
-            ? await stub.compensate()
-            : await stub.resolve(task ?? "");
+            ? await stub.compensate(by)
+            : await stub.resolve(task, by);
       if (!outcome) return notFound(c);
       if (!outcome.ok) {
         c.status(409);
@@ -211,7 +214,7 @@ async function OverviewPage({
               { label: "Compensate", href: sagaActionHref(tenant.id, id, "compensate"), fields: pageField },
               // Once the operator has undone a stuck compensation's step outside the saga.
               ...(resolvable.get(id) ?? []).map((task) => ({
-                label: `Resolve ${task}: undone by hand`,
+                label: `Resolve ${task}: compensated by hand`,
                 href: sagaActionHref(tenant.id, id, "resolve"),
                 fields: { ...pageField, task },
               })),

@@ -229,7 +229,22 @@ export type SagaEvent =
       readonly reason?: string;
       readonly at: number;
     }
-  | { readonly type: "OperatorRetried"; readonly at: number };
+  | { readonly type: "OperatorRetried"; readonly at: number }
+  /**
+   * The audit record of an operator's accepted action, written before the events it decided: who
+   * acted (`by`: `operator`, or `tenant key <id>` for a tenant admin) and, for a resolve, which
+   * task. Changes no state: what the action did is in the events after it.
+   */
+  | {
+      readonly type: "OperatorActed";
+      readonly action: OperatorAction;
+      readonly by: string;
+      readonly task?: string;
+      readonly at: number;
+    };
+
+/** What an operator can do to a saga: the admin API's and the dashboard's three actions. */
+export type OperatorAction = "retry" | "compensate" | "resolve";
 
 interface Attempts {
   readonly count: number;
@@ -564,6 +579,12 @@ function typedSaga<C, X extends AnyEntity, St extends SagaTrigger<X>, Sv extends
 }
 
 /**
+ * The longest task key (UTF-16 code units): the operator's resolve names a task by its key
+ * (`POST /admin/sagas/{id}/resolve`, the dashboard's form), and a saga's status row lists them.
+ */
+export const MAX_TASK_KEY_CHARS = 200;
+
+/**
  * The idempotency key of a task's action: the same for every retry and every redelivery.
  * `<sagaId>/<taskKey>` to run, `<sagaId>/<taskKey>/undo` to compensate. One key names one action
  * because neither part holds "/": a saga id is `tenant:saga:instance`, each part of its grammar
@@ -658,6 +679,8 @@ export function evolve(state: SagaState, event: SagaEvent): SagaState {
         reason: event.reason ?? state.reason,
         escalatedFrom: event.reason !== undefined ? "turning" : state.status === "running" ? "running" : "compensating",
       };
+    case "OperatorActed":
+      return state;
     case "OperatorRetried":
       // A saga that was turning round is running again until the CompensationBegan recorded with this.
       return {
@@ -730,6 +753,8 @@ function isDone(state: SagaState, key: string): boolean {
 function taskProblem(tasks: readonly SagaTask[], earlier: readonly SagaTask[]): string | null {
   const seen = new Set(earlier.map((t) => t.key));
   for (const task of tasks) {
+    if (task.key.length === 0 || task.key.length > MAX_TASK_KEY_CHARS)
+      return `has task key ${JSON.stringify(task.key.slice(0, 64))}${task.key.length > 64 ? "…" : ""}, which is not 1-${MAX_TASK_KEY_CHARS} characters (an operator's resolve names a task by its key)`;
     if (task.key.includes("/")) return `has task key ${task.key}, which holds "/" (the idempotency key separator)`;
     if (seen.has(task.key)) return `repeats task key ${task.key}`;
     seen.add(task.key);
@@ -1203,7 +1228,7 @@ function unlessStoppedAgain<C>(
 }
 
 /** The detail an operator reads when `action` was refused. */
-export function describeRefusal(action: "retry" | "compensate" | "resolve", refusal: OperatorRefusal): string {
+export function describeRefusal(action: OperatorAction, refusal: OperatorRefusal): string {
   switch (refusal.type) {
     case "wrong-status":
       return `cannot ${action} a saga that is ${refusal.status}`;

@@ -32,6 +32,7 @@ import {
   type ActionCheck,
   type DueTask,
   type EntityCommandAction,
+  type OperatorAction,
   type OperatorDecision,
   type OperatorRefusal,
   type SagaDefinition,
@@ -253,29 +254,29 @@ export class SagaRunner {
   /**
    * The operator's retry of a saga that needs attention (`operatorRetry`); null before the saga
    * started. Refused (`escalates-again`) while a compensation it would resume is a call the app's
-   * services still refuse.
+   * services still refuse. `by` names who acted, for the saga's log (`OperatorActed`).
    */
-  retry(): Promise<OperatorActionOutcome | null> {
-    return this.#operator(
-      (state, now) => operatorRetry(this.definition, state, now, this.#policy, this.#check),
-      "retry",
-    );
+  retry(by: string): Promise<OperatorActionOutcome | null> {
+    return this.#operator((state, now) => operatorRetry(this.definition, state, now, this.#policy, this.#check), {
+      action: "retry",
+      by,
+    });
   }
 
-  /** The operator's forced compensation (`operatorCompensate`); null before the saga started. */
-  compensate(): Promise<OperatorActionOutcome | null> {
-    return this.#operator(
-      (state, now) => operatorCompensate(this.definition, state, now, this.#policy, this.#check),
-      "compensate",
-    );
+  /** The operator's forced compensation (`operatorCompensate`), by `by`; null before the saga started. */
+  compensate(by: string): Promise<OperatorActionOutcome | null> {
+    return this.#operator((state, now) => operatorCompensate(this.definition, state, now, this.#policy, this.#check), {
+      action: "compensate",
+      by,
+    });
   }
 
   /**
-   * The operator's resolve of task `key`'s compensation, done by hand (`operatorResolve`); null
-   * before the saga started.
+   * The operator's resolve of task `key`'s compensation, done by hand (`operatorResolve`), by
+   * `by`; null before the saga started.
    */
-  resolve(key: string): Promise<OperatorActionOutcome | null> {
-    return this.#operator((state, now) => operatorResolve(state, key, now), "resolve");
+  resolve(key: string, by: string): Promise<OperatorActionOutcome | null> {
+    return this.#operator((state, now) => operatorResolve(state, key, now), { action: "resolve", by, task: key });
   }
 
   /**
@@ -297,13 +298,14 @@ export class SagaRunner {
 
   async #operator(
     decide: (state: SagaState, now: number) => OperatorDecision,
-    action: string,
+    act: { readonly action: OperatorAction; readonly by: string; readonly task?: string },
   ): Promise<OperatorActionOutcome | null> {
     if (this.#seq === 0) return null;
-    const decision = decide(this.#state, this.#ports.now());
+    const now = this.#ports.now();
+    const decision = decide(this.#state, now);
     if (!decision.ok) return decision;
-    this.#append(decision.events);
-    this.#ports.log("info", "saga operator action", { saga: this.id, action });
+    this.#append([{ type: "OperatorActed", ...act, at: now }, ...decision.events]);
+    this.#ports.log("info", "saga operator action", { saga: this.id, ...act });
     await this.#wake(this.#ports.now());
     return { ok: true };
   }
