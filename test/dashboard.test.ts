@@ -644,13 +644,20 @@ describe("dashboard: sagas needing attention", () => {
     // The charge's refund stopped it: the operator refunded by hand and says so.
     expect(await offered("charge")).toContain("Resolve charge: compensated by hand");
     const csrf = await csrfOf(cookie!, `/dashboard/t/${tenant.id}`);
-    expect((await post(cookie!, action, { _csrf: csrf, task: "charge" })).status).toBe(303);
+    // The button asks first, doing nothing; its confirmation resolves.
+    const asked = await post(cookie!, action, { _csrf: csrf, task: "charge" });
+    expect(asked.status).toBe(200);
+    expect(await asked.text()).toContain('<input type="hidden" name="confirm" value="yes"/>');
+    expect(((await (await adminCall(`/admin/sagas/${id}`)).json()) as { resolvable: string[] }).resolvable).toEqual([
+      "charge",
+    ]);
+    expect((await post(cookie!, action, { _csrf: csrf, task: "charge", confirm: "yes" })).status).toBe(303);
     expect(await orderEnds(api, "o-1")).toBe("cancelled");
 
     // Its final refund stops it next, and is resolved in turn.
     const html = await offered("refund-payment");
     expect(html).not.toContain('value="charge"');
-    expect((await post(cookie!, action, { _csrf: csrf, task: "refund-payment" })).status).toBe(303);
+    expect((await post(cookie!, action, { _csrf: csrf, task: "refund-payment", confirm: "yes" })).status).toBe(303);
     const saga = await eventually(async () => {
       const view = (await (await adminCall(`/admin/sagas/${id}`)).json()) as {
         status: string;
@@ -686,7 +693,7 @@ describe("dashboard: sagas needing attention", () => {
     const unnamed = await post(cookie!, action, { _csrf: csrf });
     expect(unnamed.status).toBe(400);
     expect(await unnamed.text()).toContain("the form names no task to resolve (a task key, 1-200 characters)");
-    const refused = await post(cookie!, action, { _csrf: csrf, task: "charge" });
+    const refused = await post(cookie!, action, { _csrf: csrf, task: "charge", confirm: "yes" });
     expect(refused.status).toBe(409);
     expect(await refused.text()).toContain("no compensation of task &quot;charge&quot; is waiting on an operator");
   });

@@ -92,18 +92,29 @@ for (const action of ["retry", "compensate", "resolve"] as const) {
       const id = c.req.param("id");
       // A saga id starts with its tenant: another tenant's saga is simply not found.
       if (!tenant || !id.startsWith(`${tenant.id}:`)) return notFound(c);
-      const refused = await refusedOverLimit(c, tenant);
-      if (refused) return refused;
       // The page of sagas the form was on (its hidden `sagas`), shown again once the saga is acted on.
       const form = await c.req.parseBody();
       const cursor = typeof form.sagas === "string" ? form.sagas : undefined;
       const page = cursor === undefined ? undefined : sagaCursorPosition(cursor, tenant.id);
       const task = typeof form.task === "string" ? form.task : "";
-      if (action === "resolve" && (task.length === 0 || task.length > MAX_TASK_KEY_CHARS)) {
-        c.status(400);
-        const refusal = `the form names no task to resolve (a task key, 1-${MAX_TASK_KEY_CHARS} characters)`;
-        return overviewPage(c, tenant, <ActionRefused id={id}>{refusal}</ActionRefused>, page);
+      if (action === "resolve") {
+        if (task.length === 0 || task.length > MAX_TASK_KEY_CHARS) {
+          c.status(400);
+          const refusal = `the form names no task to resolve (a task key, 1-${MAX_TASK_KEY_CHARS} characters)`;
+          return overviewPage(c, tenant, <ActionRefused id={id}>{refusal}</ActionRefused>, page);
+        }
+        // A declaration no one can take back is confirmed on a page of its own first (nothing is done yet).
+        if (form.confirm !== "yes") {
+          const fields = { task, confirm: "yes", ...(cursor === undefined ? {} : { sagas: cursor }) };
+          return c.render(<ConfirmResolve c={c} tenant={tenant.id} id={id} task={task} fields={fields} />, {
+            title: `Resolve ${task}?`,
+            tenant: tenant.id,
+            current: "Overview",
+          });
+        }
       }
+      const refused = await refusedOverLimit(c, tenant);
+      if (refused) return refused;
       const stub = sagaStub(c.env, id);
       const session = c.get("session");
       const by = session.role === "operator" ? "operator" : `tenant key ${session.keyId}`;
@@ -125,6 +136,39 @@ for (const action of ["retry", "compensate", "resolve"] as const) {
       }
       return c.redirect(`/dashboard/t/${tenant.id}${page === undefined ? "" : `?sagas=${cursor}#sagas`}`, 303);
     },
+  );
+}
+
+/** The question before a resolve: what it records, what it leaves undone, and the button that does it. */
+function ConfirmResolve(props: {
+  c: Ctx;
+  tenant: string;
+  id: string;
+  task: string;
+  fields: Readonly<Record<string, string>>;
+}) {
+  const back = `/dashboard/t/${props.tenant}${props.fields.sagas === undefined ? "" : `?sagas=${props.fields.sagas}`}#sagas`;
+  return (
+    <section class="card" aria-labelledby="confirm-heading">
+      <h2 id="confirm-heading">
+        Resolve <code>{props.task}</code> of saga <code>{props.id}</code>?
+      </h2>
+      <p>
+        The saga records the compensation of <code>{props.task}</code> as done and goes on compensating without running
+        it. It records nothing that compensation would have: undo the step, and whatever the compensation leaves behind
+        (a refund recorded, a key voided), by hand first. If what failed answers again, Retry is safer.
+      </p>
+      <PostButton
+        action={sagaActionHref(props.tenant, props.id, "resolve")}
+        csrf={props.c.get("session").csrf}
+        fields={props.fields}
+        buttonClass="danger"
+        formClass="inline"
+      >
+        Resolve {props.task}
+      </PostButton>{" "}
+      <a href={back}>Cancel</a>
+    </section>
   );
 }
 
