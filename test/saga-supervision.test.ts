@@ -18,6 +18,7 @@ interface SagaRow {
   status: string;
   stage: string | null;
   error: string | null;
+  resolvable: string[];
 }
 
 async function sagaView(id: string): Promise<SagaRow & { log: { type: string }[] }> {
@@ -36,6 +37,8 @@ describe("saga supervision", () => {
       return items.find((s) => s.id === id);
     }, 30_000);
     expect(stuck.error).toContain("compensating charge failed");
+    // The compensation that stopped it is the one the operator may resolve.
+    expect(stuck.resolvable).toEqual(["charge"]);
     expect((await readEntity(api, "orders", "o-1")).state).toMatchObject({ status: "pending" });
     expect((await sagaView(id)).log.map((e) => e.type)).toContain("AttentionNeeded");
 
@@ -108,6 +111,13 @@ describe("saga supervision", () => {
         headers: { "content-type": "application/json" },
         body: JSON.stringify(body),
       });
+    // Listed with nothing to resolve: an empty list, as its view shows it.
+    const listed = await eventually(async () => {
+      const res = await adminCall(`/admin/sagas?tenant=${tenant.id}`);
+      const { items } = (await res.json()) as { items: SagaRow[] };
+      return items.find((s) => s.id === id && s.status === "completed");
+    }, 20_000);
+    expect(listed.resolvable).toEqual([]);
     const completed = await resolve(id, { task: "charge" });
     expect(completed.status).toBe(409);
     expect(await completed.json()).toMatchObject({ code: "not-pending" });

@@ -7,6 +7,7 @@ import type { Child } from "hono/jsx";
 import type { SecureHeadersVariables } from "hono/secure-headers";
 import { tenantIdSchema } from "../../src/core/protocol/identifiers.js";
 import type { Db } from "../../src/core/model/projection.js";
+import type { OperatorAction } from "../../src/core/model/saga.js";
 import type { CloudScope } from "../app.js";
 import { findTenant } from "../admin/tenant-admin.js";
 import type { TenantRow } from "./data.js";
@@ -35,7 +36,7 @@ export async function allowedTenant(c: Ctx): Promise<TenantRow | undefined> {
 }
 
 export const liveHref = (tenant: string, panel: string) => `/dashboard/t/${tenant}/live?panel=${panel}`;
-export const sagaActionHref = (tenant: string, id: string, action: "retry" | "compensate" | "resolve") =>
+export const sagaActionHref = (tenant: string, id: string, action: OperatorAction) =>
   `/dashboard/t/${tenant}/sagas/${encodeURIComponent(id)}/${action}`;
 export const rebuildHref = (tenant: string, name: string) =>
   `/dashboard/t/${tenant}/projections/${encodeURIComponent(name)}/rebuild`;

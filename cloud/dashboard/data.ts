@@ -125,7 +125,7 @@ export async function sagasNeedingAttention(
       kind: r.saga,
       name: r.id,
       detail: r.error ?? r.reason ?? "needs attention",
-      resolvable: r.resolvable ?? [],
+      resolvable: r.resolvable,
     })),
     next: page.next,
   };

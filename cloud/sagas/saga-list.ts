@@ -34,7 +34,8 @@ export interface SagaListQuery {
   readonly after?: SagaListPosition | undefined;
 }
 
-export type SagaRow = typeof sagaInstances.$inferSelect;
+/** A listed saga: its `saga_instances` row, `resolvable` empty for a row written before that column existed. */
+export type SagaRow = Omit<typeof sagaInstances.$inferSelect, "resolvable"> & { readonly resolvable: string[] };
 
 /** A page of sagas: its rows and the cursor of the page after it (null when it is the last). */
 export interface SagaPage {
