@@ -149,14 +149,12 @@ function ConfirmResolve(props: {
 }) {
   const back = `/dashboard/t/${props.tenant}${props.fields.sagas === undefined ? "" : `?sagas=${props.fields.sagas}`}#sagas`;
   return (
-    <section class="card" aria-labelledby="confirm-heading">
-      <h2 id="confirm-heading">
-        Resolve <code>{props.task}</code> of saga <code>{props.id}</code>?
-      </h2>
+    <section class="card" aria-label={`Resolve ${props.task}?`}>
       <p>
-        The saga records the compensation of <code>{props.task}</code> as done and goes on compensating without running
-        it. It records nothing that compensation would have: undo the step, and whatever the compensation leaves behind
-        (a refund recorded, a key voided), by hand first. If what failed answers again, Retry is safer.
+        Saga <code>{props.id}</code> records the compensation of <code>{props.task}</code> as done and goes on
+        compensating without running it. It records nothing that compensation would have: undo the step, and whatever
+        the compensation leaves behind (a refund recorded, a key voided), by hand first. If what failed answers again,
+        Retry is safer.
       </p>
       <PostButton
         action={sagaActionHref(props.tenant, props.id, "resolve")}
