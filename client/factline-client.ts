@@ -17,6 +17,8 @@ import { readEventStream, silenceWatch } from "./event-stream.js";
 import { parseControlOffset, parseViewChanges, viewNameOf } from "./view-feed.js";
 import {
   MemoryOutboxStore,
+  OutboxOwnerError,
+  outboxOwner,
   type CommandProblem,
   type ConfirmedState,
   type OutboxStore,
@@ -124,6 +126,12 @@ export interface ClientOptions<E extends readonly AnyEntity[]> {
   readonly retry?: { readonly baseMs: number; readonly maxMs: number };
   /** The fetch to use (default: the global one). */
   readonly fetch?: typeof fetch;
+  /**
+   * Takes over an outbox another key filled (its commands are sent, and its cached states shown,
+   * with this one): for a key that replaced, in the same tenant, the one it was filled with. Off by
+   * default: an outbox of another key or server is refused (OutboxOwnerError).
+   */
+  readonly adoptOutbox?: boolean;
 }
 
 type Answer =
@@ -237,7 +245,15 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     this.#commandTimeoutMs = options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS;
     this.#liveSilenceMs = options.liveSilenceMs ?? LIVE_SILENCE_MS;
     this.#retry = options.retry ?? { baseMs: 500, maxMs: 30_000 };
-    this.#ready = this.#store.load().then((contents) => {
+    const owner = outboxOwner(this.#base, options.apiKey);
+    this.#ready = this.#store.load().then(async (contents) => {
+      // Checked before anything from the store is used: another key's commands are never sent
+      // with this one, nor its cached states shown (its tenant may not be this key's).
+      const client = await owner;
+      if (contents.owner !== client) {
+        if (contents.owner !== null && options.adoptOutbox !== true) throw new OutboxOwnerError(contents.owner, client);
+        await this.#store.claim(client);
+      }
       this.#session = contents.session;
       this.#nextSeq = contents.nextSeq;
       this.#queue = [...contents.commands];

@@ -19,6 +19,7 @@ import {
 export { OutboxInUseError };
 
 interface FileContents {
+  owner: string | null;
   session: string | null;
   nextSeq: number;
   commands: QueuedCommand[];
@@ -53,7 +54,7 @@ export async function openFileOutbox(file: string): Promise<FileOutbox> {
   };
   // A process that ends without close() leaves no lock behind (a crash leaves one: taken over).
   process.on("exit", release);
-  let contents: FileContents = { session: null, nextSeq: 1, commands: [], confirmed: {}, rejections: [] };
+  let contents: FileContents = { owner: null, session: null, nextSeq: 1, commands: [], confirmed: {}, rejections: [] };
   try {
     contents = { ...contents, ...(JSON.parse(await readFile(path, "utf8")) as Partial<FileContents>) };
   } catch (error) {
@@ -78,6 +79,10 @@ export async function openFileOutbox(file: string): Promise<FileOutbox> {
   return {
     async load(): Promise<OutboxContents> {
       return { ...contents, commands: [...contents.commands].sort((a, b) => a.seq - b.seq) };
+    },
+    claim(owner) {
+      contents = { ...contents, owner };
+      return persist();
     },
     add(command, session, nextSeq) {
       contents = { ...contents, session, nextSeq, commands: [...contents.commands, command] };

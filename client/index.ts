@@ -19,6 +19,7 @@ export {
 export {
   MemoryOutboxStore,
   OutboxInUseError,
+  OutboxOwnerError,
   type CommandProblem,
   type ConfirmedState,
   type OutboxContents,

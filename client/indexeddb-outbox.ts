@@ -1,5 +1,6 @@
 // The outbox in a browser's IndexedDB (through `idb`): commands survive reloads and restarts.
-// Object stores: `commands` (by seq), `meta` (session and next number), `confirmed` (by entity key),
+// Object stores: `commands` (by seq), `meta` (the owner; the session and next number),
+// `confirmed` (by entity key),
 // `rejections` (by seq).
 import { openDB, type DBSchema, type IDBPDatabase } from "idb";
 import {
@@ -13,7 +14,7 @@ import {
 
 interface OutboxSchema extends DBSchema {
   commands: { key: number; value: QueuedCommand };
-  meta: { key: "session"; value: { session: string; nextSeq: number } };
+  meta: { key: "session" | "owner"; value: { session: string; nextSeq: number } | { owner: string } };
   confirmed: { key: string; value: ConfirmedState };
   rejections: { key: number; value: RejectedCommand };
 }
@@ -63,9 +64,10 @@ class IndexedDbOutboxStore implements OutboxStore {
 
   async load(): Promise<OutboxContents> {
     const tx = this.#db.transaction(["commands", "meta", "confirmed", "rejections"]);
-    const [commands, meta, keys, states, rejections] = await Promise.all([
+    const [commands, meta, owned, keys, states, rejections] = await Promise.all([
       tx.objectStore("commands").getAll(),
       tx.objectStore("meta").get("session"),
+      tx.objectStore("meta").get("owner"),
       tx.objectStore("confirmed").getAllKeys(),
       tx.objectStore("confirmed").getAll(),
       tx.objectStore("rejections").getAll(),
@@ -75,7 +77,20 @@ class IndexedDbOutboxStore implements OutboxStore {
       const state = states[i];
       if (state !== undefined) Object.defineProperty(confirmed, key, { value: state, enumerable: true });
     });
-    return { session: meta?.session ?? null, nextSeq: meta?.nextSeq ?? 1, commands, confirmed, rejections };
+    const session = meta !== undefined && "session" in meta ? meta : undefined;
+    const owner = owned !== undefined && "owner" in owned ? owned.owner : null;
+    return {
+      owner,
+      session: session?.session ?? null,
+      nextSeq: session?.nextSeq ?? 1,
+      commands,
+      confirmed,
+      rejections,
+    };
+  }
+
+  async claim(owner: string): Promise<void> {
+    await this.#db.put("meta", { owner }, "owner");
   }
 
   async add(command: QueuedCommand, session: string, nextSeq: number): Promise<void> {

@@ -47,6 +47,13 @@ export interface ConfirmedState {
 
 /** What a store holds when it is opened. */
 export interface OutboxContents {
+  /**
+   * Whose commands and confirmed states these are: the server's origin and the API key's id
+   * (`outboxOwner`), claimed by the first client that opened the store; null before. A client
+   * with another key or server refuses the store (OutboxOwnerError), so one tenant's queued
+   * commands are never sent with another's key, nor its cached states shown to another.
+   */
+  readonly owner: string | null;
   /** The client session id, or null before the first command. */
   readonly session: string | null;
   /** The number the next command gets. */
@@ -66,6 +73,8 @@ export interface OutboxContents {
  */
 export interface OutboxStore {
   load(): Promise<OutboxContents>;
+  /** Records the store's owner (`OutboxContents.owner`), durably, before the client writes anything else. */
+  claim(owner: string): Promise<void>;
   add(command: QueuedCommand, session: string, nextSeq: number): Promise<void>;
   /** Removes an answered command; with a rejection, keeps the rejection in the same write. */
   remove(seq: number, rejection?: RejectedCommand): Promise<void>;
@@ -91,8 +100,39 @@ export class OutboxInUseError extends Error {
   }
 }
 
+/**
+ * Thrown (the client's `ready()` rejects, and so does every command) when an outbox holds the
+ * commands and states of another key or server than the client's: `owner` is the outbox's,
+ * `client` the client's (`<origin> <key id>`). Open the outbox with its key to send what it
+ * holds, give this client another outbox, or pass `adoptOutbox: true` for a key of the same
+ * tenant that replaced the one it was filled with.
+ */
+export class OutboxOwnerError extends Error {
+  constructor(
+    readonly owner: string,
+    readonly client: string,
+  ) {
+    super(`this outbox belongs to ${owner}, not ${client}: open it with its own key, or use another outbox`);
+    this.name = "OutboxOwnerError";
+  }
+}
+
+/**
+ * The owner of the outbox a client with `apiKey` on `baseUrl` fills: `<origin> <key id>`, the key
+ * id being a Factline key's public part (`fl_<id>_<secret>`) or, for a key of another form, the
+ * first 16 hex digits of its SHA-256 (never the secret itself).
+ */
+export async function outboxOwner(baseUrl: string, apiKey: string): Promise<string> {
+  const id = /^fl_([0-9a-f]{16})_/.exec(apiKey)?.[1];
+  if (id !== undefined) return `${new URL(baseUrl).origin} ${id}`;
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(apiKey)));
+  const hex = [...digest.slice(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `${new URL(baseUrl).origin} sha256:${hex}`;
+}
+
 /** An outbox in memory: lost with the process; for tests and scripts. */
 export class MemoryOutboxStore implements OutboxStore {
+  #owner: string | null = null;
   #session: string | null = null;
   #nextSeq = 1;
   readonly #commands = new Map<number, QueuedCommand>();
@@ -101,12 +141,17 @@ export class MemoryOutboxStore implements OutboxStore {
 
   async load(): Promise<OutboxContents> {
     return {
+      owner: this.#owner,
       session: this.#session,
       nextSeq: this.#nextSeq,
       commands: [...this.#commands.values()].sort((a, b) => a.seq - b.seq),
       confirmed: Object.fromEntries(this.#confirmed),
       rejections: [...this.#rejections.values()].sort((a, b) => a.seq - b.seq),
     };
+  }
+
+  async claim(owner: string): Promise<void> {
+    this.#owner = owner;
   }
 
   async add(command: QueuedCommand, session: string, nextSeq: number): Promise<void> {

@@ -10,7 +10,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { createInterface } from "node:readline";
-import { createClient, OutboxInUseError } from "factline/client";
+import { createClient, OutboxInUseError, OutboxOwnerError } from "factline/client";
 import { openFileOutbox } from "factline/client/file-outbox";
 import { afterEach, describe, expect, it } from "vitest";
 import { inventory } from "../../src/domain/inventory.js";
@@ -105,6 +105,53 @@ describe("the file outbox", () => {
     ]);
     expect(again.state).toMatchObject({ onHand: 3, reserved: 2, available: 1 });
     await second.close();
+  });
+
+  it("refuses the outbox to a client of another key, sending none of its commands and showing none of its states", async () => {
+    const path = tempFile();
+    const tenantA = "fl_0123456789abcdef_secret-of-a";
+    const tenantB = "fl_fedcba9876543210_secret-of-b";
+    const clientOf = async (apiKey: string, fetch: typeof globalThis.fetch, adoptOutbox?: boolean) =>
+      createClient({
+        baseUrl: "http://127.0.0.1:9",
+        apiKey,
+        entities: [inventory],
+        outbox: await openFileOutbox(path),
+        fetch,
+        retry: { baseMs: 60_000, maxMs: 60_000 },
+        ...(adoptOutbox === undefined ? {} : { adoptOutbox }),
+      });
+    const first = await clientOf(tenantA, offline);
+    await first.entity("inventory", "sku-1").command("restock", { quantity: 3 });
+    await first.close();
+
+    const sent: string[] = [];
+    const recording: typeof fetch = async (input) => {
+      sent.push(String(input));
+      throw new TypeError("fetch failed (offline)");
+    };
+    const other = await clientOf(tenantB, recording);
+    const refused = await other.ready().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(OutboxOwnerError);
+    expect(refused).toMatchObject({
+      owner: "http://127.0.0.1:9 0123456789abcdef",
+      client: "http://127.0.0.1:9 fedcba9876543210",
+    });
+    await expect(other.entity("inventory", "sku-2").command("restock", { quantity: 1 })).rejects.toBeInstanceOf(
+      OutboxOwnerError,
+    );
+    expect(other.entity("inventory", "sku-1").pending).toEqual([]);
+    expect(sent.filter((url) => url.includes("/commands/"))).toEqual([]);
+    await other.close();
+
+    // A key that replaced the first in its tenant takes the outbox over when told to.
+    const adopting = await clientOf(tenantB, offline, true);
+    await adopting.ready();
+    expect(adopting.entity("inventory", "sku-1").pending.map((p) => p.command)).toEqual(["restock"]);
+    await adopting.close();
   });
 
   it("refuses a second open of the file while the first holds it, in the same process", async () => {

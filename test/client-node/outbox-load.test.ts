@@ -21,6 +21,7 @@ function heldStore(inner: MemoryOutboxStore): { readonly store: OutboxStore; rea
       await held;
       return contents;
     },
+    claim: (owner) => inner.claim(owner),
     add: (command, session, nextSeq) => inner.add(command, session, nextSeq),
     remove: (seq, rejection) => inner.remove(seq, rejection),
     dismiss: (seq) => inner.dismiss(seq),
