@@ -681,12 +681,11 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
       .catch(() => ({ type: "about:blank", title: res.statusText, status: res.status, detail: "" }))) as CommandProblem;
     // Timed out while the answer was read: sent again, it is answered again (a rejection from its record).
     if (signal.aborted) return { kind: "retry", afterMs: null };
-    // Answered before: the client already had this answer (it crashed before removing the command).
-    if (problem.type.endsWith("/client-command-answered")) {
-      void this.#catchUp(mirror);
-      return { kind: "done" };
-    }
-    // A rejection usually means the entity moved on without us: rebase on its log.
+    // A rejection usually means the entity moved on without us: rebase on its log. That includes
+    // 409 client-command-answered: the entity decided a later number of this session, which this
+    // client sends only once this command's answer is removed from the outbox, so a command still
+    // queued meets it only when the outbox's numbering went back (a restored or copied outbox).
+    // Reported, never dropped as answered: it was not decided under this number.
     void this.#catchUp(mirror);
     return {
       kind: "done",

@@ -51,3 +51,28 @@ describe("a rejection whose body breaks off on the way", () => {
     expect(client.status.queueLength).toBe(0);
   });
 });
+
+describe("a command the server says a later command of its session overtook", () => {
+  it("is reported as a rejection, never dropped as answered (its outbox was restored or copied)", async () => {
+    const net = tenantApi([]);
+    // The entity decided command 3 of this session; the outbox, restored from an older copy, numbers this one 1.
+    const overtaken: typeof fetch = async (input, init) =>
+      init?.method === "POST"
+        ? Response.json(
+            {
+              type: "https://factline.dev/problems/client-command-answered",
+              title: "This command of the client session was answered already",
+              status: 409,
+              detail: "command 1 of this client session was answered before command 3, which this entity has decided",
+            },
+            { status: 409, headers: { "content-type": "application/problem+json" } },
+          )
+        : net.fetch(input, init);
+    const client = clientOn(new MemoryOutboxStore(), overtaken);
+    await client.entity("inventory", "sku-1").command("restock", { quantity: 4 });
+
+    await client.drained();
+    expect(client.status.queueLength).toBe(0);
+    expect(client.rejections.map((r) => [r.seq, r.command, r.problem.status])).toEqual([[1, "restock", 409]]);
+  });
+});
