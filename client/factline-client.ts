@@ -245,11 +245,10 @@ export class FactlineClient<E extends readonly AnyEntity[]> {
     this.#commandTimeoutMs = options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS;
     this.#liveSilenceMs = options.liveSilenceMs ?? LIVE_SILENCE_MS;
     this.#retry = options.retry ?? { baseMs: 500, maxMs: 30_000 };
-    const owner = outboxOwner(this.#base, options.apiKey);
     this.#ready = this.#store.load().then(async (contents) => {
       // Checked before anything from the store is used: another key's commands are never sent
       // with this one, nor its cached states shown (its tenant may not be this key's).
-      const client = await owner;
+      const client = await outboxOwner(this.#base, options.apiKey);
       if (contents.owner !== client) {
         if (contents.owner !== null && options.adoptOutbox !== true) throw new OutboxOwnerError(contents.owner, client);
         await this.#store.claim(client);
