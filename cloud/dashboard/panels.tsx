@@ -57,7 +57,7 @@ export function OverviewCharts({ o }: { o: Overview }) {
   );
 }
 
-export function AttentionList({
+export function AttentionList<I extends Attention["items"][number]>({
   title,
   id,
   a,
@@ -68,12 +68,12 @@ export function AttentionList({
   title: string;
   /** The section's fragment id, for links to it (a page of the list). */
   id?: string;
-  a: Attention;
+  a: { readonly items: readonly I[] };
   empty: string;
   /** Buttons per item (label → form action, with any hidden fields), e.g. retry / compensate for a saga. */
   actions?: {
     csrf: string;
-    forms: (name: string) => readonly { label: string; href: string; fields?: Readonly<Record<string, string>> }[];
+    forms: (item: I) => readonly { label: string; href: string; fields?: Readonly<Record<string, string>> }[];
   };
   /** What follows the items: how they are ordered, links to other pages. */
   footer?: Child;
@@ -88,7 +88,7 @@ export function AttentionList({
           {a.items.map((i) => (
             <li>
               <strong>{i.name}</strong> — {i.detail}
-              {actions?.forms(i.name).map((f) => (
+              {actions?.forms(i).map((f) => (
                 <PostButton action={f.href} csrf={actions.csrf} fields={f.fields} formClass="inline">
                   {f.label}
                 </PostButton>

@@ -12,7 +12,7 @@ import { fail } from "../../src/core/http/problem.js";
 import type { CloudEnv } from "../app.js";
 import { breakerFor } from "./guarded-call.js";
 import type { Db } from "../../src/core/model/projection.js";
-import { describeRefusal, MAX_TASK_KEY_CHARS } from "../../src/core/model/saga.js";
+import { describeRefusal, MAX_TASK_KEY_CHARS, OPERATOR_ACTOR, type OperatorAction } from "../../src/core/model/saga.js";
 import { nextLink } from "../projections/view-page.js";
 import { sagaStub } from "../stubs.js";
 import type { OperatorOutcome } from "./saga-host.js";
@@ -27,9 +27,6 @@ const sagaId = z.string().regex(SAGA_ID, "a saga id is tenant:saga:instance").de
 const anyObject = z.unknown().meta({ type: "object" });
 
 export const sagaAdminRoutes = routeTable<CloudEnv>();
-
-/** Who acted, in a saga's log, for an action through the admin API (the admin token's holder). */
-const OPERATOR = "operator";
 
 const sagaPageSchema = (what: string) =>
   z.object({
@@ -162,7 +159,7 @@ for (const action of ["retry", "compensate"] as const) {
   sagaAdminRoutes.openapi(route, async (c) => {
     const { id } = c.req.valid("param");
     const stub = sagaStub(c.env, id);
-    const outcome = action === "retry" ? await stub.retry(OPERATOR) : await stub.compensate(OPERATOR);
+    const outcome = action === "retry" ? await stub.retry(OPERATOR_ACTOR) : await stub.compensate(OPERATOR_ACTOR);
     return c.json(operatorAnswer(id, action, outcome), 202);
   });
 }
@@ -191,11 +188,11 @@ const resolveRoute = createRoute({
 sagaAdminRoutes.openapi(resolveRoute, async (c) => {
   const { id } = c.req.valid("param");
   const { task } = c.req.valid("json");
-  return c.json(operatorAnswer(id, "resolve", await sagaStub(c.env, id).resolve(task, OPERATOR)), 202);
+  return c.json(operatorAnswer(id, "resolve", await sagaStub(c.env, id).resolve(task, OPERATOR_ACTOR)), 202);
 });
 
 /** The saga an operator's action was accepted for; throws 404 for no saga, 409 with the refusal's `code`. */
-function operatorAnswer(id: string, action: "retry" | "compensate" | "resolve", outcome: OperatorOutcome | null) {
+function operatorAnswer(id: string, action: OperatorAction, outcome: OperatorOutcome | null) {
   if (!outcome) throw fail("not-found", `no saga ${id}`);
   if (!outcome.ok) throw fail("conflict", describeRefusal(action, outcome.refusal), { code: outcome.refusal.type });
   return outcome.view;

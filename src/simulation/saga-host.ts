@@ -5,7 +5,13 @@
 // rows (the status mirror). The runner is built anew after every eviction, from the log alone.
 import type { RecordedEvent } from "../core/model/envelope.js";
 import { ownValue } from "../core/model/own-keys.js";
-import { sagaInstanceId, type SagaDefinition, type SagaEvent, type SagaState } from "../core/model/saga.js";
+import {
+  OPERATOR_ACTOR,
+  sagaInstanceId,
+  type SagaDefinition,
+  type SagaEvent,
+  type SagaState,
+} from "../core/model/saga.js";
 import { CallTimedOut } from "../core/resilience/timeout.js";
 import { SagaRunner, type SagaRunnerPorts } from "../core/saga/saga-runner.js";
 import { WORLD_LIMITS, fingerprintOf } from "./config.js";
@@ -56,7 +62,7 @@ export class SimSaga extends SimObject {
 
   /** The operator's retry of a saga that needs attention. */
   operatorRetry(): void {
-    void this.#host().retry("operator");
+    void this.#host().retry(OPERATOR_ACTOR);
   }
 
   /**

@@ -3,7 +3,13 @@
 // needing attention are paged (`?sagas=<cursor>`) in the admin API's order for them.
 import type { Child } from "hono/jsx";
 import { routeTable } from "../../../src/core/http/openapi.js";
-import { describeRefusal, MAX_TASK_KEY_CHARS } from "../../../src/core/model/saga.js";
+import {
+  describeRefusal,
+  isTaskKeyLength,
+  MAX_TASK_KEY_CHARS,
+  OPERATOR_ACTOR,
+  tenantKeyActor,
+} from "../../../src/core/model/saga.js";
 import { issueKey, listKeys, revokeKey } from "../../admin/tenant-admin.js";
 import { pushTenantPolicy } from "../../admin/tenant-policy-routes.js";
 import { sagaStub } from "../../stubs.js";
@@ -98,7 +104,7 @@ for (const action of ["retry", "compensate", "resolve"] as const) {
       const page = cursor === undefined ? undefined : sagaCursorPosition(cursor, tenant.id);
       const task = typeof form.task === "string" ? form.task : "";
       if (action === "resolve") {
-        if (task.length === 0 || task.length > MAX_TASK_KEY_CHARS) {
+        if (!isTaskKeyLength(task)) {
           c.status(400);
           const refusal = `the form names no task to resolve (a task key, 1-${MAX_TASK_KEY_CHARS} characters)`;
           return overviewPage(c, tenant, <ActionRefused id={id}>{refusal}</ActionRefused>, page);
@@ -117,7 +123,7 @@ for (const action of ["retry", "compensate", "resolve"] as const) {
       if (refused) return refused;
       const stub = sagaStub(c.env, id);
       const session = c.get("session");
-      const by = session.role === "operator" ? "operator" : `tenant key ${session.keyId}`;
+      const by = session.role === "operator" ? OPERATOR_ACTOR : tenantKeyActor(session.keyId);
       const outcome =
         action === "retry"
           ? await stub.retry(by)
@@ -209,7 +215,6 @@ async function OverviewPage({
   ]);
   const overviewHref = `/dashboard/t/${tenant.id}`;
   const pageField = sagasAfter === undefined ? undefined : { sagas: sagaCursor(sagasAfter) };
-  const resolvable = new Map(sagas.items.map((s) => [s.name, s.resolvable]));
   const session = c.get("session");
   const csrf = session.csrf;
   return (
@@ -251,13 +256,13 @@ async function OverviewPage({
           actions={{
             csrf,
             // The page's cursor rides along, so the answer shows the page the operator acted on.
-            forms: (id) => [
-              { label: "Retry", href: sagaActionHref(tenant.id, id, "retry"), fields: pageField },
-              { label: "Compensate", href: sagaActionHref(tenant.id, id, "compensate"), fields: pageField },
+            forms: (saga) => [
+              { label: "Retry", href: sagaActionHref(tenant.id, saga.name, "retry"), fields: pageField },
+              { label: "Compensate", href: sagaActionHref(tenant.id, saga.name, "compensate"), fields: pageField },
               // Once the operator has undone a stuck compensation's step outside the saga.
-              ...(resolvable.get(id) ?? []).map((task) => ({
+              ...saga.resolvable.map((task) => ({
                 label: `Resolve ${task}: compensated by hand`,
-                href: sagaActionHref(tenant.id, id, "resolve"),
+                href: sagaActionHref(tenant.id, saga.name, "resolve"),
                 fields: { ...pageField, task },
               })),
             ],

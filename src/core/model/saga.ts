@@ -232,8 +232,8 @@ export type SagaEvent =
   | { readonly type: "OperatorRetried"; readonly at: number }
   /**
    * The audit record of an operator's accepted action, written before the events it decided: who
-   * acted (`by`: `operator`, or `tenant key <id>` for a tenant admin) and, for a resolve, which
-   * task. Changes no state: what the action did is in the events after it.
+   * acted (`by`: `OPERATOR_ACTOR`, or `tenantKeyActor` for a tenant admin) and, for a resolve,
+   * which task. Changes no state: what the action did is in the events after it.
    */
   | {
       readonly type: "OperatorActed";
@@ -245,6 +245,12 @@ export type SagaEvent =
 
 /** What an operator can do to a saga: the admin API's and the dashboard's three actions. */
 export type OperatorAction = "retry" | "compensate" | "resolve";
+
+/** `OperatorActed.by` for the holder of the admin token (the admin API, the operator's dashboard session). */
+export const OPERATOR_ACTOR = "operator";
+
+/** `OperatorActed.by` for a tenant admin signed in to the dashboard with the API key `keyId`. */
+export const tenantKeyActor = (keyId: string): string => `tenant key ${keyId}`;
 
 interface Attempts {
   readonly count: number;
@@ -584,6 +590,9 @@ function typedSaga<C, X extends AnyEntity, St extends SagaTrigger<X>, Sv extends
  */
 export const MAX_TASK_KEY_CHARS = 200;
 
+/** Whether `key` is of a task key's length, 1 to MAX_TASK_KEY_CHARS: the one rule for definitions and resolve forms. */
+export const isTaskKeyLength = (key: string): boolean => key.length >= 1 && key.length <= MAX_TASK_KEY_CHARS;
+
 /**
  * The idempotency key of a task's action: the same for every retry and every redelivery.
  * `<sagaId>/<taskKey>` to run, `<sagaId>/<taskKey>/undo` to compensate. One key names one action
@@ -753,7 +762,7 @@ function isDone(state: SagaState, key: string): boolean {
 function taskProblem(tasks: readonly SagaTask[], earlier: readonly SagaTask[]): string | null {
   const seen = new Set(earlier.map((t) => t.key));
   for (const task of tasks) {
-    if (task.key.length === 0 || task.key.length > MAX_TASK_KEY_CHARS)
+    if (!isTaskKeyLength(task.key))
       return `has task key ${JSON.stringify(task.key.slice(0, 64))}${task.key.length > 64 ? "…" : ""}, which is not 1-${MAX_TASK_KEY_CHARS} characters (an operator's resolve names a task by its key)`;
     if (task.key.includes("/")) return `has task key ${task.key}, which holds "/" (the idempotency key separator)`;
     if (seen.has(task.key)) return `repeats task key ${task.key}`;

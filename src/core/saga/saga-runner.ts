@@ -306,7 +306,7 @@ export class SagaRunner {
     if (!decision.ok) return decision;
     this.#append([{ type: "OperatorActed", ...act, at: now }, ...decision.events]);
     this.#ports.log("info", "saga operator action", { saga: this.id, ...act });
-    await this.#wake(this.#ports.now());
+    await this.#wake(now);
     return { ok: true };
   }
 
